@@ -1,0 +1,62 @@
+"""sabot-lab: lazy Arrow pipelines for notebooks, bounded or streaming, in-process or on a cluster.
+
+>>> import sabot_lab as sl
+>>> quotes = sl.from_pydict({"sector": ["tech", "tech", "energy"], "px": [10.0, 30.0, 5.0]})
+>>> quotes.group_by("sector").agg(sl.col("px").mean().alias("avg")).sort("sector").collect().to_pydict()
+{'sector': ['energy', 'tech'], 'avg': [5.0, 20.0]}
+"""
+
+from sabot_lab.config import Config, get_config, set_config
+from sabot_lab.errors import (
+    ComputeError,
+    PlanError,
+    SabotError,
+    SchemaError,
+    SourceError,
+    UDFError,
+)
+from sabot_lab.expr import Expr, col, count, lit, when
+from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+from sabot_lab.stream import (
+    GroupBy,
+    Stream,
+    from_arrow,
+    from_csv,
+    from_duckdb,
+    from_iterable,
+    from_pandas,
+    from_parquet,
+    from_pydict,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ComputeError",
+    "Config",
+    "Expr",
+    "GroupBy",
+    "JobGraph",
+    "OperatorType",
+    "PlanError",
+    "SabotError",
+    "SchemaError",
+    "SourceError",
+    "Stream",
+    "StreamOperatorNode",
+    "UDFError",
+    "__version__",
+    "col",
+    "count",
+    "from_arrow",
+    "from_csv",
+    "from_duckdb",
+    "from_iterable",
+    "from_pandas",
+    "from_parquet",
+    "from_pydict",
+    "get_config",
+    "lit",
+    "set_config",
+    "when",
+]

@@ -1,0 +1,16 @@
+"""Sources and sinks: Arrow/pandas tables, Parquet and CSV files, DuckDB queries, Python iterables.
+
+Importing this package registers every source kind with the plan model.
+
+>>> from sabot_lab.connectors import ArrowSource
+>>> import pyarrow as pa
+>>> ArrowSource(pa.table({"x": [1, 2]})).describe()
+'arrow table (2 rows, 1 columns)'
+"""
+
+from sabot_lab.connectors.arrow import ArrowSource
+from sabot_lab.connectors.duckdb import DuckDBSource
+from sabot_lab.connectors.files import FileSource, write_parquet
+from sabot_lab.connectors.iterable import IterableSource
+
+__all__ = ["ArrowSource", "DuckDBSource", "FileSource", "IterableSource", "write_parquet"]

@@ -1,0 +1,57 @@
+"""In-memory Arrow tables as a source (``from_arrow``, ``from_pandas``, ``from_pydict``)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from sabot_lab.plan.sources import SourceSpec, register_source
+
+__all__ = ["ArrowSource", "table_from_b64", "table_to_b64"]
+
+
+def table_to_b64(table: pa.Table) -> str:
+    """Serialize a table as base64 Arrow IPC stream bytes."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return base64.b64encode(sink.getvalue().to_pybytes()).decode()
+
+
+def table_from_b64(text: str) -> pa.Table:
+    """Inverse of :func:`table_to_b64`."""
+    return pa.ipc.open_stream(pa.py_buffer(base64.b64decode(text))).read_all()
+
+
+@register_source
+class ArrowSource(SourceSpec):
+    """Rows of an in-memory ``pyarrow.Table`` (zero-copy slices)."""
+
+    kind = "arrow"
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.table.schema
+
+    def scan(self, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        table = self.table if columns is None else self.table.select(columns)
+        yield from table.to_batches(max_chunksize=batch_size)
+
+    def describe(self) -> str:
+        return f"arrow table ({self.table.num_rows} rows, {self.table.num_columns} columns)"
+
+    def estimated_rows(self) -> int:
+        return self.table.num_rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "table": table_to_b64(self.table)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArrowSource:
+        return cls(table_from_b64(data["table"]))

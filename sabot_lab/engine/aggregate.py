@@ -1,0 +1,182 @@
+"""Two-phase hash aggregation: a partial aggregate per batch (fused into the input pipeline,
+run in parallel) and a final merge of the partials.
+
+Aggregate expressions may be any expression over aggregates (``col("x").sum() / count()``).
+They are decomposed into *pre* expressions (the aggregates' inputs, evaluated per batch),
+distinct aggregate calls (each with a partial and a final form) and *post* expressions over
+the merged results. Group keys with nulls form their own group, as in SQL ``GROUP BY``.
+
+>>> import pyarrow as pa
+>>> from sabot_lab.expr import col, count
+>>> t = pa.table({"k": ["a", "b", "a"], "x": [1, 2, 3]})
+>>> agg = HashAggregate(["k"], [col("x").sum().alias("s"), count().alias("n")], t.schema)
+>>> agg.finish([agg.partial(b) for b in t.to_batches(max_chunksize=2)]).to_pylist()
+[{'k': 'a', 's': 4, 'n': 2}, {'k': 'b', 's': 2, 'n': 1}]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sabot_lab.engine.stateless import project_batch
+from sabot_lab.expr import Expr, col
+
+__all__ = ["HashAggregate", "aggregate_schema"]
+
+_ORDERED = pc.ScalarAggregateOptions(skip_nulls=False)
+_VALID = pc.CountOptions(mode="only_valid")
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One distinct aggregate call: function name and the pre-column it reads (None: rows)."""
+
+    fn: str
+    column: str | None
+    output: str
+
+
+def aggregate_schema(keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema) -> pa.Schema:
+    """Output schema of grouping ``schema`` by ``keys`` and computing ``aggs``.
+
+    >>> from sabot_lab.expr import col
+    >>> aggregate_schema(["k"], [col("x").mean()], pa.schema([("k", pa.string()), ("x", pa.int64())]))
+    k: string
+    x: double
+    """
+    fields = [schema.field(k) for k in keys]
+    fields += [a.output_field(schema) for a in aggs]
+    return pa.schema(fields)
+
+
+class HashAggregate:
+    """Grouped (or global, with no keys) aggregation in two phases."""
+
+    def __init__(self, keys: Sequence[str], aggs: Sequence[Expr], input_schema: pa.Schema) -> None:
+        self.keys = list(keys)
+        self.schema = aggregate_schema(keys, aggs, input_schema)
+        self._calls: list[_Call] = []
+        pre: dict[str, Expr] = {k: col(k) for k in self.keys}
+        seen: dict[Any, _Call] = {}
+
+        def replace(expr: Expr) -> Expr:
+            if expr.op != "agg":
+                return expr.with_args([replace(a) for a in expr.args])
+            key = expr.key()
+            if key not in seen:
+                index = len(seen)
+                column = None
+                if expr.args:
+                    column = f"__in{index}"
+                    pre[column] = expr.args[0].alias(column)
+                seen[key] = _Call(expr.param("fn"), column, f"__agg{index}")
+                self._calls.append(seen[key])
+            return col(seen[key].output)
+
+        self._post = [*(col(k) for k in self.keys), *(replace(a) for a in aggs)]
+        self._pre = list(pre.values())
+        self._pre_schema = pa.schema([e.output_field(input_schema) for e in self._pre])
+        self._final_schema = pa.schema(
+            [*(input_schema.field(k) for k in self.keys)]
+            + [pa.field(c.output, _call_type(c, self._pre_schema)) for c in self._calls]
+        )
+
+    # -- phase 1 -------------------------------------------------------------------
+    def partial(self, batch: pa.RecordBatch) -> pa.Table:
+        """Aggregate one batch into partial results (one row per group in the batch)."""
+        pre = project_batch(batch, self._pre, self._pre_schema)
+        specs: list[tuple[Any, ...]] = []
+        for call in self._calls:
+            specs.extend(_partial_specs(call))
+        table = pa.Table.from_batches([pre])
+        return table.group_by(self.keys, use_threads=False).aggregate(specs)
+
+    # -- phase 2 -------------------------------------------------------------------
+    def finish(self, partials: Sequence[pa.Table]) -> pa.Table:
+        """Merge partial results (in input order) into the final table."""
+        if not partials:
+            partials = [self.partial(pa.RecordBatch.from_pylist([], schema=self._pre_schema))]
+        merged = pa.concat_tables(partials).combine_chunks()
+        specs: list[tuple[Any, ...]] = []
+        for call in self._calls:
+            if call.fn != "n_unique":
+                specs.extend(_final_specs(call))
+        grouped = merged.group_by(self.keys, use_threads=False).aggregate(specs)
+        columns: dict[str, pa.ChunkedArray] = {k: grouped[k] for k in self.keys}
+        for call in self._calls:
+            columns[call.output] = self._final_column(call, grouped, merged)
+        final = pa.table(columns).cast(self._final_schema)
+        batches = final.combine_chunks().to_batches()
+        batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self._final_schema)
+        return pa.Table.from_batches([project_batch(batch, self._post, self.schema)], schema=self.schema)
+
+    def _final_column(self, call: _Call, grouped: pa.Table, merged: pa.Table) -> pa.ChunkedArray:
+        c = call.column
+        if call.fn == "count":
+            name = f"{c}_count_sum" if c else "count_all_sum"
+            return grouped[name].fill_null(0)
+        if call.fn == "mean":
+            total, n = grouped[f"{c}_sum_sum"], grouped[f"{c}_count_sum"]
+            ratio = pc.divide(total.cast(pa.float64()), n.cast(pa.float64()))
+            return pc.if_else(pc.equal(n, 0), pa.scalar(None, pa.float64()), ratio)
+        if call.fn == "n_unique":
+            return self._count_distinct(call, merged)
+        suffix = {"sum": "sum_sum", "min": "min_min", "max": "max_max", "first": "first_first", "last": "last_last"}
+        return grouped[f"{c}_{suffix[call.fn]}"]
+
+    def _count_distinct(self, call: _Call, merged: pa.Table) -> pa.ChunkedArray:
+        """Distinct count from per-batch distinct lists.
+
+        The lists are exploded under their group keys; every merged row is also kept once with
+        a null value, so each group appears first where it appears in ``merged`` and the
+        single-threaded group-by lists groups in the same order as the main final group-by.
+        """
+        lists = merged[f"{call.column}_distinct"].combine_chunks()
+        keys = merged.select(self.keys)
+        values = pc.list_flatten(lists)
+        exploded = keys.take(pc.list_parent_indices(lists)).append_column("v", values)
+        anchors = keys.append_column("v", pa.nulls(merged.num_rows, type=values.type))
+        table = pa.concat_tables([anchors, exploded])
+        counted = table.group_by(self.keys, use_threads=False).aggregate([("v", "count_distinct", _VALID)])
+        return counted["v_count_distinct"]
+
+
+def _call_type(call: _Call, pre_schema: pa.Schema) -> pa.DataType:
+    if call.fn in ("count", "n_unique"):
+        return pa.int64()
+    if call.fn == "mean":
+        return pa.float64()
+    assert call.column is not None
+    input_type = pre_schema.field(call.column).type
+    if call.fn == "sum":
+        return pc.sum(pa.array([], type=input_type)).type
+    return input_type
+
+
+def _partial_specs(call: _Call) -> list[tuple[Any, ...]]:
+    c = call.column
+    if call.fn == "count":
+        return [(c, "count", _VALID)] if c else [([], "count_all")]
+    if call.fn == "mean":
+        return [(c, "sum"), (c, "count", _VALID)]
+    if call.fn == "n_unique":
+        return [(c, "distinct", _VALID)]
+    if call.fn in ("first", "last"):
+        return [(c, call.fn, _ORDERED)]
+    return [(c, call.fn)]
+
+
+def _final_specs(call: _Call) -> list[tuple[Any, ...]]:
+    c = call.column
+    if call.fn == "count":
+        return [(f"{c}_count" if c else "count_all", "sum")]
+    if call.fn == "mean":
+        return [(f"{c}_sum", "sum"), (f"{c}_count", "sum")]
+    if call.fn in ("first", "last"):
+        return [(f"{c}_{call.fn}", call.fn, _ORDERED)]
+    return [(f"{c}_{call.fn}", call.fn)]

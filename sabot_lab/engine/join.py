@@ -1,0 +1,119 @@
+"""Hash join: build a :class:`~sabot_lab.kernels.JoinHashTable` on the right input, probe per batch.
+
+The build side is collected once (``prepare``); probing is a per-batch step fused into the
+left input's pipeline, so the left side streams. Null keys never match (SQL). Join kinds:
+``inner``, ``left`` (unmatched left rows with nulls on the right), ``semi`` (left rows with a
+match, once) and ``anti`` (left rows without one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sabot_lab.kernels import JoinHashTable, key_codes
+
+__all__ = ["HashJoin"]
+
+
+class HashJoin:
+    """State of one hash join: the build table and how to assemble output rows."""
+
+    def __init__(
+        self,
+        how: str,
+        left_on: Sequence[str],
+        right_on: Sequence[str],
+        right_payload: Sequence[str],
+        left_payload: Sequence[str] | None,
+        schema: pa.Schema,
+        build_input: Callable[[], Iterator[pa.RecordBatch]],
+        build_schema: pa.Schema,
+    ) -> None:
+        self.how = how
+        self.left_on = list(left_on)
+        self.right_on = list(right_on)
+        self.right_payload = list(right_payload)
+        self.left_payload = None if left_payload is None else list(left_payload)
+        self.schema = schema
+        self._build_input = build_input
+        self._build_schema = build_schema
+        self._table: JoinHashTable | None = None
+        self._build: pa.RecordBatch | None = None
+        self._exact = False
+
+    def prepare(self) -> None:
+        """Collect the build side and build the hash table (once per run)."""
+        table = pa.Table.from_batches(list(self._build_input()), schema=self._build_schema)
+        batches = table.combine_chunks().to_batches()
+        self._build = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self._build_schema)
+        codes, valid, exact = key_codes([self._build.column(k) for k in self.right_on])
+        self._table = JoinHashTable(codes, valid, exact)
+        self._exact = exact
+
+    def probe(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        """Join one left batch against the build table."""
+        assert self._table is not None and self._build is not None, "prepare() not called"
+        codes, valid, exact = key_codes([batch.column(k) for k in self.left_on])
+        confirmed = exact and self._exact
+        if self.how in ("semi", "anti") and confirmed:
+            matched = self._table.contains(codes, valid)
+            keep = matched if self.how == "semi" else ~matched
+            return _nonempty(self._left_columns(batch).filter(pa.array(keep)))
+        left_idx, right_idx = self._table.probe(codes, valid)
+        if not confirmed:
+            left_idx, right_idx = self._confirm(batch, left_idx, right_idx)
+        if self.how in ("semi", "anti"):
+            matched = np.zeros(batch.num_rows, dtype=np.bool_)
+            matched[left_idx] = True
+            keep = matched if self.how == "semi" else ~matched
+            return _nonempty(self._left_columns(batch).filter(pa.array(keep)))
+        right_nulls = None
+        if self.how == "left":
+            matched = np.zeros(batch.num_rows, dtype=np.bool_)
+            matched[left_idx] = True
+            unmatched = np.flatnonzero(~matched)
+            if len(unmatched):
+                right_nulls = np.concatenate(
+                    [np.zeros(len(left_idx), dtype=np.bool_), np.ones(len(unmatched), dtype=np.bool_)]
+                )
+                left_idx = np.concatenate([left_idx, unmatched])
+                right_idx = np.concatenate([right_idx, np.zeros(len(unmatched), dtype=np.int64)])
+        if not len(left_idx):
+            return None
+        left_take = pa.array(left_idx)
+        right_take = pa.array(right_idx, mask=right_nulls)
+        left = self._left_columns(batch)
+        columns = [left.column(i).take(left_take) for i in range(left.num_columns)]
+        columns += [self._build.column(name).take(right_take) for name in self.right_payload]
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def _left_columns(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch if self.left_payload is None else batch.select(self.left_payload)
+
+    def _confirm(
+        self, batch: pa.RecordBatch, left_idx: np.ndarray, right_idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Keep only pairs whose keys are equal (hash codes can collide)."""
+        assert self._build is not None
+        if not len(left_idx):
+            return left_idx, right_idx
+        same = None
+        for lk, rk in zip(self.left_on, self.right_on, strict=True):
+            lv = batch.column(lk).take(pa.array(left_idx))
+            rv = self._build.column(rk).take(pa.array(right_idx))
+            if lv.type != rv.type:
+                rv = rv.cast(lv.type)
+            eq = pc.equal(lv, rv)
+            same = eq if same is None else pc.and_(same, eq)
+        keep = same.to_numpy(zero_copy_only=False) if same is not None else None
+        if keep is None or keep.all():
+            return left_idx, right_idx
+        return left_idx[keep], right_idx[keep]
+
+
+def _nonempty(batch: pa.RecordBatch) -> pa.RecordBatch | None:
+    return batch if batch.num_rows else None

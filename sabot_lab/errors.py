@@ -1,0 +1,78 @@
+"""The sabot-lab error hierarchy.
+
+Every error names the object at fault, the problem and, where one exists, the fix.
+
+>>> import sabot_lab as sl
+>>> try:
+...     sl.from_pydict({"price": [1.0]}).select("pricee")
+... except sl.SchemaError as err:
+...     print(err)
+column 'pricee' not found. Did you mean 'price'? Available columns: price
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ComputeError",
+    "PlanError",
+    "SabotError",
+    "SchemaError",
+    "SourceError",
+    "UDFError",
+    "closest_match",
+    "column_not_found",
+]
+
+
+class SabotError(Exception):
+    """Base class of every error sabot-lab raises on purpose."""
+
+
+class PlanError(SabotError):
+    """A pipeline cannot be built or is not a valid plan (wrong arguments, bad graph)."""
+
+
+class SchemaError(PlanError):
+    """A column is missing, duplicated, or has a type the operation cannot take."""
+
+
+class SourceError(SabotError):
+    """A source cannot be read (missing file, consumed generator, bad records)."""
+
+
+class ComputeError(SabotError):
+    """Evaluating an expression failed on real data (overflow, division by zero, bad cast)."""
+
+
+class UDFError(SabotError):
+    """A user function raised; the message names the operator and carries the user's traceback."""
+
+
+def closest_match(name: str, candidates: Iterable[str]) -> str | None:
+    """Return the candidate most similar to ``name``, or None if none is close.
+
+    >>> closest_match("pricee", ["price", "size"])
+    'price'
+    """
+    names = list(candidates)
+    lowered = {c.lower(): c for c in names}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    found = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def column_not_found(name: str, available: Iterable[str]) -> SchemaError:
+    """Build the error for a reference to a column the input does not have.
+
+    >>> print(column_not_found("Quantity", ["price", "quantity"]))
+    column 'Quantity' not found. Did you mean 'quantity'? Available columns: price, quantity
+    """
+    names = list(available)
+    hint = closest_match(name, names)
+    suggestion = f" Did you mean '{hint}'?" if hint else ""
+    listing = ", ".join(names) if names else "(none)"
+    return SchemaError(f"column '{name}' not found.{suggestion} Available columns: {listing}")

@@ -1,0 +1,82 @@
+"""Text rendering of a plan: the operator tree with arguments, output schema and fused pipelines.
+
+>>> import sabot_lab as sl
+>>> s = sl.from_pydict({"k": ["a"], "x": [1]}).group_by("k").agg(sl.col("x").sum())
+>>> print(render_plan(s.graph, s.node_id))
+[P2] group_by keys=[k] aggs=[col("x").sum()]
+  [P1] source arrow table (1 rows, 2 columns)
+output: k string, x int64
+pipelines (operators fused per batch):
+  P1: source → group_by (partial)
+  P2: group_by
+"""
+
+from __future__ import annotations
+
+from sabot_lab.engine import Executor
+from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+
+__all__ = ["describe_operator", "render_plan"]
+
+
+def describe_operator(node: StreamOperatorNode) -> str:
+    """The operator's arguments in one line.
+
+    >>> import sabot_lab as sl
+    >>> s = sl.from_pydict({"x": [1]}).limit(3)
+    >>> describe_operator(s.graph.node(s.node_id))
+    'n=3'
+    """
+    p = node.parameters
+    kind = node.operator_type
+    if kind == OperatorType.SOURCE:
+        columns = p.get("columns")
+        return str(p["source"].describe()) + (f" columns=[{', '.join(columns)}]" if columns else "")
+    if kind == OperatorType.FILTER:
+        return repr(p["predicate"])
+    if kind == OperatorType.SELECT:
+        exprs = p["exprs"]
+        if node.name == "with_columns":
+            exprs = [e for e in exprs if not (e.op == "col")]
+        return ", ".join(repr(e) for e in exprs)
+    if kind in (OperatorType.MAP, OperatorType.FLAT_MAP):
+        return getattr(p["fn"], "__qualname__", repr(p["fn"]))
+    if kind == OperatorType.HASH_JOIN:
+        return f"left_on=[{', '.join(p['left_on'])}] right_on=[{', '.join(p['right_on'])}]"
+    if kind in (OperatorType.GROUP_BY, OperatorType.AGGREGATE):
+        aggs = ", ".join(repr(a) for a in p["aggs"])
+        keys = f"keys=[{', '.join(p['keys'])}] " if p["keys"] else ""
+        return f"{keys}aggs=[{aggs}]"
+    if kind == OperatorType.SORT:
+        keys = [f"{e!r}{' desc' if d else ''}" for e, d in zip(p["by"], p["descending"], strict=True)]
+        return f"by=[{', '.join(keys)}]"
+    if kind == OperatorType.LIMIT:
+        return f"n={p['n']}" + (f" offset={p['offset']}" if p.get("offset") else "")
+    return ""
+
+
+def render_plan(graph: JobGraph, node_id: str) -> str:
+    """The plan below ``node_id`` as an indented tree, then its output schema and pipelines."""
+    pipelines = Executor(graph).pipelines(node_id)
+    owner: dict[str, int] = {}
+    for index, ids in enumerate(pipelines, start=1):
+        for op_id in ids:
+            owner[op_id] = index  # an aggregate's own pipeline comes after its partial step's
+    lines: list[str] = []
+
+    def visit(op_id: str, depth: int) -> None:
+        node = graph.node(op_id)
+        args = describe_operator(node)
+        lines.append(f"{'  ' * depth}[P{owner.get(op_id, '?')}] {node.name}{' ' + args if args else ''}")
+        for up in node.upstream:
+            visit(up, depth + 1)
+
+    visit(node_id, 0)
+    schema = graph.node(node_id).schema
+    if schema is not None:
+        lines.append("output: " + ", ".join(f"{f.name} {f.type}" for f in schema))
+    lines.append("pipelines (operators fused per batch):")
+    for index, ids in enumerate(pipelines, start=1):
+        names = [graph.node(i).name if owner[i] == index else f"{graph.node(i).name} (partial)" for i in ids]
+        lines.append(f"  P{index}: {' → '.join(names)}")
+    return "\n".join(lines)

@@ -1,0 +1,26 @@
+"""The logical plan model: :class:`JobGraph` of :class:`StreamOperatorNode`.
+
+>>> from sabot_lab.plan import OperatorType
+>>> OperatorType.HASH_JOIN.value
+'hash_join'
+"""
+
+from sabot_lab.plan.graph import (
+    STATELESS,
+    JobGraph,
+    OperatorType,
+    StreamOperatorNode,
+    new_operator_id,
+)
+from sabot_lab.plan.sources import SourceSpec, register_source, source_from_dict
+
+__all__ = [
+    "STATELESS",
+    "JobGraph",
+    "OperatorType",
+    "SourceSpec",
+    "StreamOperatorNode",
+    "new_operator_id",
+    "register_source",
+    "source_from_dict",
+]

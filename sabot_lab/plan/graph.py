@@ -1,0 +1,322 @@
+"""The logical plan: a DAG of :class:`StreamOperatorNode` in a :class:`JobGraph`.
+
+Nodes are immutable; a :class:`JobGraph` is a small builder (``add_operator``, ``connect``)
+that the ``Stream`` API copies before every extension, so a stream's plan never changes
+under it. ``to_dict``/``from_dict`` round-trip everything as JSON-safe data.
+
+>>> import pyarrow as pa
+>>> from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+>>> g = JobGraph("demo")
+>>> a = g.add_operator(StreamOperatorNode("src", OperatorType.SOURCE, "numbers"))
+>>> b = g.add_operator(StreamOperatorNode("keep", OperatorType.FILTER, "filter"))
+>>> g.connect(a, b)
+>>> [n.operator_id for n in g.topological_sort()]
+['src', 'keep']
+>>> g.node("src").downstream
+('keep',)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import itertools
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from sabot_lab.errors import PlanError
+from sabot_lab.plan.codec import decode, encode, schema_from_b64, schema_to_b64
+
+__all__ = ["JobGraph", "OperatorType", "StreamOperatorNode", "new_operator_id"]
+
+
+class OperatorType(str, enum.Enum):
+    """Kinds of logical operators."""
+
+    SOURCE = "source"
+    FILTER = "filter"
+    MAP = "map"
+    FLAT_MAP = "flat_map"
+    SELECT = "select"
+    UNION = "union"
+    AGGREGATE = "aggregate"
+    REDUCE = "reduce"
+    DISTINCT = "distinct"
+    GROUP_BY = "group_by"
+    HASH_JOIN = "hash_join"
+    INTERVAL_JOIN = "interval_join"
+    ASOF_JOIN = "asof_join"
+    TUMBLING_WINDOW = "tumbling_window"
+    SLIDING_WINDOW = "sliding_window"
+    SESSION_WINDOW = "session_window"
+    SINK = "sink"
+    LIMIT = "limit"
+    SORT = "sort"
+
+
+STATELESS = frozenset(
+    {OperatorType.FILTER, OperatorType.MAP, OperatorType.FLAT_MAP, OperatorType.SELECT}
+)
+"""Operators that process each batch independently: the engine fuses chains of them."""
+
+_INPUT_COUNTS: dict[OperatorType, tuple[int, int | None]] = {
+    OperatorType.SOURCE: (0, 0),
+    OperatorType.UNION: (2, None),
+    OperatorType.HASH_JOIN: (2, 2),
+    OperatorType.INTERVAL_JOIN: (2, 2),
+    OperatorType.ASOF_JOIN: (2, 2),
+}
+
+_ids = itertools.count(1)
+
+
+def new_operator_id(kind: OperatorType) -> str:
+    """A process-unique operator id such as ``filter_7``.
+
+    >>> new_operator_id(OperatorType.SORT).startswith("sort_")
+    True
+    """
+    return f"{kind.value}_{next(_ids)}"
+
+
+@dataclass(frozen=True, eq=False)
+class StreamOperatorNode:
+    """One logical operator.
+
+    Attributes:
+        operator_id: unique id within the graph.
+        operator_type: what the operator does.
+        name: short human label (the API verb).
+        upstream / downstream: ids of input / output operators, in input order.
+        parameters: operator arguments as data (expressions, key names, a source spec, a UDF).
+        schema: output schema, inferred when the node is built.
+        parallelism: tasks this operator runs as on a cluster.
+        stateful: True if the operator keeps state across batches.
+        key_by: key columns state and exchanges are partitioned by.
+        memory_mb / cpu_cores: resource hints for placement.
+    """
+
+    operator_id: str
+    operator_type: OperatorType
+    name: str
+    upstream: tuple[str, ...] = ()
+    downstream: tuple[str, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    schema: pa.Schema | None = None
+    parallelism: int = 1
+    stateful: bool = False
+    key_by: tuple[str, ...] = ()
+    memory_mb: int | None = None
+    cpu_cores: float | None = None
+
+    def replace(self, **changes: Any) -> StreamOperatorNode:
+        """Return a copy with some fields changed.
+
+        >>> StreamOperatorNode("a", OperatorType.LIMIT, "limit").replace(name="head").name
+        'head'
+        """
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form of this node."""
+        return {
+            "operator_id": self.operator_id,
+            "operator_type": self.operator_type.value,
+            "name": self.name,
+            "upstream": list(self.upstream),
+            "downstream": list(self.downstream),
+            "parameters": {k: encode(v) for k, v in self.parameters.items()},
+            "schema": schema_to_b64(self.schema) if self.schema is not None else None,
+            "parallelism": self.parallelism,
+            "stateful": self.stateful,
+            "key_by": list(self.key_by),
+            "memory_mb": self.memory_mb,
+            "cpu_cores": self.cpu_cores,
+        }
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> StreamOperatorNode:
+        """Rebuild a node from :meth:`to_dict` output."""
+        try:
+            return StreamOperatorNode(
+                operator_id=data["operator_id"],
+                operator_type=OperatorType(data["operator_type"]),
+                name=data["name"],
+                upstream=tuple(data.get("upstream", ())),
+                downstream=tuple(data.get("downstream", ())),
+                parameters={k: decode(v) for k, v in data.get("parameters", {}).items()},
+                schema=schema_from_b64(data["schema"]) if data.get("schema") else None,
+                parallelism=data.get("parallelism", 1),
+                stateful=data.get("stateful", False),
+                key_by=tuple(data.get("key_by", ())),
+                memory_mb=data.get("memory_mb"),
+                cpu_cores=data.get("cpu_cores"),
+            )
+        except (KeyError, ValueError) as exc:
+            raise PlanError(f"invalid operator data {dict(data)!r}: {exc}") from exc
+
+
+class JobGraph:
+    """A logical plan: operators keyed by id, edges recorded on both endpoints."""
+
+    def __init__(self, name: str = "job", nodes: Mapping[str, StreamOperatorNode] | None = None):
+        self.name = name
+        self._nodes: dict[str, StreamOperatorNode] = dict(nodes or {})
+
+    @property
+    def nodes(self) -> Mapping[str, StreamOperatorNode]:
+        """The operators, keyed by id, in insertion order."""
+        return self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self) -> Iterator[StreamOperatorNode]:
+        return iter(self._nodes.values())
+
+    def node(self, operator_id: str) -> StreamOperatorNode:
+        """The operator with this id."""
+        try:
+            return self._nodes[operator_id]
+        except KeyError:
+            raise PlanError(f"no operator {operator_id!r} in job graph {self.name!r}") from None
+
+    def copy(self) -> JobGraph:
+        """A copy that can be extended without changing this graph (nodes are shared)."""
+        return JobGraph(self.name, self._nodes)
+
+    def add_operator(self, node: StreamOperatorNode) -> str:
+        """Add an operator (its edges are added with :meth:`connect`) and return its id."""
+        if node.operator_id in self._nodes:
+            raise PlanError(f"operator id {node.operator_id!r} already in job graph {self.name!r}")
+        self._nodes[node.operator_id] = node.replace(upstream=(), downstream=())
+        return node.operator_id
+
+    def replace_operator(self, node: StreamOperatorNode) -> None:
+        """Swap in a new version of an existing operator, keeping its edges."""
+        old = self.node(node.operator_id)
+        self._nodes[node.operator_id] = node.replace(upstream=old.upstream, downstream=old.downstream)
+
+    def connect(self, upstream_id: str, downstream_id: str) -> None:
+        """Add an edge; the downstream operator's inputs keep the order of ``connect`` calls."""
+        up, down = self.node(upstream_id), self.node(downstream_id)
+        self._nodes[upstream_id] = up.replace(downstream=(*up.downstream, downstream_id))
+        self._nodes[downstream_id] = down.replace(upstream=(*down.upstream, upstream_id))
+
+    def merge(self, other: JobGraph) -> JobGraph:
+        """A new graph holding the operators of both (shared operators appear once)."""
+        merged = self.copy()
+        for node_id, node in other.nodes.items():
+            mine = merged._nodes.get(node_id)
+            if mine is None:
+                merged._nodes[node_id] = node
+            else:  # the same operator reached from both sides: union its consumers
+                extra = tuple(d for d in node.downstream if d not in mine.downstream)
+                merged._nodes[node_id] = mine.replace(downstream=mine.downstream + extra)
+        return merged
+
+    def sources(self) -> list[StreamOperatorNode]:
+        """Operators with no inputs."""
+        return [n for n in self._nodes.values() if not n.upstream]
+
+    def sinks(self) -> list[StreamOperatorNode]:
+        """Operators with no consumers (the plan's outputs)."""
+        return [n for n in self._nodes.values() if not n.downstream]
+
+    def topological_sort(self) -> list[StreamOperatorNode]:
+        """Operators ordered so every operator comes after all of its inputs (Kahn's algorithm)."""
+        indegree = {i: len(n.upstream) for i, n in self._nodes.items()}
+        ready = [i for i, d in indegree.items() if d == 0]
+        order: list[StreamOperatorNode] = []
+        while ready:
+            current = ready.pop(0)
+            order.append(self._nodes[current])
+            for child in self._nodes[current].downstream:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+        if len(order) != len(self._nodes):
+            stuck = sorted(i for i, d in indegree.items() if d > 0)
+            raise PlanError(f"job graph {self.name!r} has a cycle through {', '.join(stuck)}")
+        return order
+
+    def validate(self) -> None:
+        """Check edges are symmetric, ids resolve, input counts fit each operator, no cycles.
+
+        >>> g = JobGraph("bad")
+        >>> _ = g.add_operator(StreamOperatorNode("f", OperatorType.FILTER, "filter"))
+        >>> g.validate()
+        Traceback (most recent call last):
+        ...
+        sabot_lab.errors.PlanError: operator 'f' (filter) needs at least 1 input, has 0
+        """
+        for node in self._nodes.values():
+            for up in node.upstream:
+                if node.operator_id not in self.node(up).downstream:
+                    raise PlanError(f"edge {up} -> {node.operator_id} is recorded on one side only")
+            for down in node.downstream:
+                if node.operator_id not in self.node(down).upstream:
+                    raise PlanError(f"edge {node.operator_id} -> {down} is recorded on one side only")
+            low, high = _INPUT_COUNTS.get(node.operator_type, (1, 1))
+            n = len(node.upstream)
+            if n < low:
+                raise PlanError(
+                    f"operator {node.operator_id!r} ({node.name}) needs at least {low} "
+                    f"input{'s' if low > 1 else ''}, has {n}"
+                )
+            if high is not None and n > high:
+                raise PlanError(
+                    f"operator {node.operator_id!r} ({node.name}) takes at most {high} inputs, has {n}"
+                )
+        self.topological_sort()
+
+    def subgraph(self, output_id: str) -> JobGraph:
+        """The operators ``output_id`` depends on (itself included), as a new graph."""
+        keep: dict[str, None] = {}
+        stack = [output_id]
+        while stack:
+            current = stack.pop()
+            if current not in keep:
+                keep[current] = None
+                stack.extend(self.node(current).upstream)
+        nodes = {
+            i: n.replace(downstream=tuple(d for d in n.downstream if d in keep))
+            for i, n in self._nodes.items()
+            if i in keep
+        }
+        return JobGraph(self.name, nodes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form: ``{"name": ..., "nodes": [...]}`` in insertion order.
+
+        >>> g = JobGraph("x"); _ = g.add_operator(StreamOperatorNode("s", OperatorType.SOURCE, "s"))
+        >>> JobGraph.from_dict(json.loads(json.dumps(g.to_dict()))).to_dict() == g.to_dict()
+        True
+        """
+        return {"name": self.name, "nodes": [n.to_dict() for n in self._nodes.values()]}
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> JobGraph:
+        """Rebuild a graph from :meth:`to_dict` output and validate it."""
+        if not isinstance(data, Mapping) or "nodes" not in data:
+            raise PlanError("a job graph dict needs a 'nodes' list")
+        nodes = [StreamOperatorNode.from_dict(n) for n in data["nodes"]]
+        graph = JobGraph(data.get("name", "job"), {n.operator_id: n for n in nodes})
+        graph.validate()
+        return graph
+
+    def to_json(self) -> str:
+        """The graph as a JSON string."""
+        return json.dumps(self.to_dict())
+
+    @staticmethod
+    def from_json(text: str) -> JobGraph:
+        """Rebuild a graph from :meth:`to_json` output."""
+        return JobGraph.from_dict(json.loads(text))
+
+    def __repr__(self) -> str:
+        return f"JobGraph({self.name!r}, {len(self)} operators)"

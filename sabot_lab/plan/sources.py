@@ -1,0 +1,81 @@
+"""The interface every source connector implements, and the registry that rebuilds them.
+
+The plan model stores a :class:`SourceSpec` in each SOURCE node. Connectors in
+``sabot_lab.connectors`` subclass it and register themselves, so ``JobGraph.from_dict`` can
+rebuild any source without the plan layer importing connector code.
+
+>>> from sabot_lab.plan.sources import source_kinds
+>>> import sabot_lab
+>>> "arrow" in source_kinds()
+True
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from typing import Any, ClassVar, TypeVar
+
+import pyarrow as pa
+
+from sabot_lab.errors import PlanError
+
+__all__ = ["SourceSpec", "register_source", "source_from_dict", "source_kinds"]
+
+_REGISTRY: dict[str, type[SourceSpec]] = {}
+
+S = TypeVar("S", bound="type[SourceSpec]")
+
+
+class SourceSpec(abc.ABC):
+    """A description of where a stream's rows come from, able to scan them as Arrow batches."""
+
+    kind: ClassVar[str]
+
+    @property
+    @abc.abstractmethod
+    def schema(self) -> pa.Schema:
+        """Schema of the rows the source produces."""
+
+    @abc.abstractmethod
+    def scan(self, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """Yield the source's rows as batches of at most ``batch_size`` rows, in order.
+
+        ``columns`` (a subset of the schema's names, in schema order) limits what is read.
+        """
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """One line for plan printing, e.g. ``parquet quotes.parquet``."""
+
+    @abc.abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe parameters that :meth:`from_dict` turns back into an equal source."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceSpec:
+        """Rebuild a source from :meth:`to_dict` output."""
+
+    def estimated_rows(self) -> int | None:
+        """Row count if known cheaply (metadata), else None."""
+        return None
+
+
+def register_source(cls: S) -> S:
+    """Class decorator: make a source kind known to :func:`source_from_dict`."""
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def source_kinds() -> list[str]:
+    """Names of the registered source kinds."""
+    return sorted(_REGISTRY)
+
+
+def source_from_dict(data: dict[str, Any]) -> SourceSpec:
+    """Rebuild a source from ``{"kind": ..., **params}``."""
+    kind = data.get("kind")
+    if kind not in _REGISTRY:
+        raise PlanError(f"unknown source kind {kind!r}; known kinds: {', '.join(source_kinds())}")
+    return _REGISTRY[kind].from_dict(data)

@@ -1,0 +1,711 @@
+"""The user API: a lazy :class:`Stream` whose methods build a bigger :class:`~sabot_lab.plan.JobGraph`.
+
+Nothing runs until a terminal method (:meth:`Stream.collect`, :meth:`Stream.iter_batches`,
+:meth:`Stream.to_pandas`, :meth:`Stream.to_parquet`). Every method checks its arguments
+against the input schema at once, so a wrong column name fails where it is written.
+
+>>> import sabot_lab as sl
+>>> quotes = sl.from_pydict({"sym": ["A", "B", "A"], "px": [10.0, 20.0, 30.0]})
+>>> out = quotes.filter(sl.col("px") > 15).group_by("sym").agg(sl.col("px").sum().alias("total"))
+>>> out.sort("sym").collect().to_pydict()
+{'sym': ['A', 'B'], 'total': [30.0, 20.0]}
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from sabot_lab.config import get_config
+from sabot_lab.connectors import ArrowSource, DuckDBSource, FileSource, IterableSource, write_parquet
+from sabot_lab.engine import Executor
+from sabot_lab.engine.aggregate import aggregate_schema
+from sabot_lab.engine.stateless import conform
+from sabot_lab.errors import PlanError, SchemaError, UDFError, column_not_found
+from sabot_lab.expr import Expr, col, parse_dtype
+from sabot_lab.kernels import is_integer_like
+from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
+from sabot_lab.plan import JobGraph, OperatorType, SourceSpec, StreamOperatorNode, new_operator_id
+
+__all__ = [
+    "GroupBy",
+    "Stream",
+    "from_arrow",
+    "from_csv",
+    "from_duckdb",
+    "from_iterable",
+    "from_pandas",
+    "from_parquet",
+    "from_pydict",
+]
+
+JOIN_KINDS = ("inner", "left", "semi", "anti")
+SchemaLike = pa.Schema | Mapping[str, pa.DataType | str] | Sequence[tuple[str, pa.DataType | str]]
+IntoExpr = Expr | str
+
+
+class ExplainText(str):
+    """A plan printout that displays as text (not a quoted string) in notebooks and the REPL."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+class Stream:
+    """A lazy pipeline of operators over Arrow record batches.
+
+    Build one with a source function (:func:`from_parquet`, :func:`from_arrow`, …), transform it
+    with the methods below (each returns a new ``Stream``), and run it with :meth:`collect`.
+    """
+
+    def __init__(self, graph: JobGraph, node_id: str) -> None:
+        self._graph = graph
+        self._node_id = node_id
+
+    # -- plan access ---------------------------------------------------------------
+    @property
+    def graph(self) -> JobGraph:
+        """The logical plan (operators this stream depends on).
+
+        >>> import sabot_lab as sl
+        >>> [n.operator_type.value for n in sl.from_pydict({"x": [1]}).head(1).graph.topological_sort()]
+        ['source', 'limit']
+        """
+        return self._graph
+
+    @property
+    def node_id(self) -> str:
+        """Id of the operator whose output this stream is."""
+        return self._node_id
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The output schema.
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"x": [1]}).with_columns((sl.col("x") / 2).alias("h")).schema
+        x: int64
+        h: double
+        """
+        schema = self._graph.node(self._node_id).schema
+        assert schema is not None
+        return schema
+
+    @property
+    def columns(self) -> list[str]:
+        """Output column names.
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"a": [1], "b": [2]}).columns
+        ['a', 'b']
+        """
+        return list(self.schema.names)
+
+    def _extend(
+        self,
+        kind: OperatorType,
+        name: str,
+        schema: pa.Schema,
+        inputs: Sequence[Stream] = (),
+        stateful: bool = False,
+        key_by: Sequence[str] = (),
+        **parameters: Any,
+    ) -> Stream:
+        _check_unique(schema.names, name)
+        graph = self._graph.copy()
+        for other in inputs:
+            graph = graph.merge(other._graph)
+        node = StreamOperatorNode(
+            operator_id=new_operator_id(kind),
+            operator_type=kind,
+            name=name,
+            parameters=parameters,
+            schema=schema,
+            stateful=stateful,
+            key_by=tuple(key_by),
+        )
+        node_id = graph.add_operator(node)
+        for upstream in (self, *inputs):
+            graph.connect(upstream._node_id, node_id)
+        return Stream(graph, node_id)
+
+    # -- row-wise verbs ------------------------------------------------------------
+    def filter(self, *predicates: Expr) -> Stream:
+        """Keep rows where every predicate is true (null counts as false, as in SQL ``WHERE``).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"px": [50, 150, None], "rating": [5, 4, 1]})
+        >>> s.filter((sl.col("px") > 100) & (sl.col("rating") >= 3)).collect().to_pydict()
+        {'px': [150], 'rating': [4]}
+        """
+        if not predicates:
+            raise PlanError("filter() needs at least one predicate")
+        predicate = predicates[0]
+        for extra in predicates[1:]:
+            predicate = predicate & extra
+        field = _field(predicate, self.schema)
+        if not pa.types.is_boolean(field.type) and not pa.types.is_null(field.type):
+            raise SchemaError(f"filter predicate {predicate!r} has type {field.type}, expected bool")
+        return self._extend(OperatorType.FILTER, "filter", self.schema, predicate=predicate)
+
+    def select(self, *exprs: IntoExpr, **named: IntoExpr) -> Stream:
+        """Compute exactly these columns (names or expressions; keywords name them).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"px": [1.5, 2.0], "qty": [2, 3]})
+        >>> s.select("qty", notional=sl.col("px") * sl.col("qty")).collect().to_pydict()
+        {'qty': [2, 3], 'notional': [3.0, 6.0]}
+        """
+        items = _named_exprs(exprs, named)
+        if not items:
+            raise PlanError("select() needs at least one column or expression")
+        return self._project(items, "select")
+
+    def with_columns(self, *exprs: IntoExpr, **named: IntoExpr) -> Stream:
+        """Add columns, or replace those with the same name (in place).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"px": [1.0, 2.0], "qty": [2, 3]})
+        >>> s.with_columns((sl.col("px") * sl.col("qty")).alias("notional")).columns
+        ['px', 'qty', 'notional']
+        """
+        new = _named_exprs(exprs, named)
+        by_name = {e.output_name(): e for e in new}
+        if len(by_name) != len(new):
+            _check_unique([e.output_name() for e in new], "with_columns")
+        items = [by_name.pop(name, col(name)) for name in self.schema.names]
+        items += list(by_name.values())
+        return self._project(items, "with_columns")
+
+    def rename(self, mapping: Mapping[str, str]) -> Stream:
+        """Rename columns (``{"old": "new"}``), keeping their order.
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"a": [1], "b": [2]}).rename({"a": "x"}).columns
+        ['x', 'b']
+        """
+        for old in mapping:
+            if old not in self.schema.names:
+                raise column_not_found(old, self.schema.names)
+        items = [col(n).alias(mapping[n]) if n in mapping else col(n) for n in self.schema.names]
+        return self._project(items, "rename")
+
+    def _project(self, items: list[Expr], verb: str) -> Stream:
+        schema = pa.schema([_field(e, self.schema) for e in items])
+        for e in items:
+            if e.is_aggregate():
+                raise SchemaError(f"{verb}() got aggregate {e!r}; use group_by(...).agg(...) or agg(...)")
+        return self._extend(OperatorType.SELECT, verb, schema, exprs=items)
+
+    def map_batches(self, fn: Callable[[pa.RecordBatch], Any], schema: SchemaLike | None = None) -> Stream:
+        """Apply ``fn(batch) -> batch`` (a user function over Arrow batches).
+
+        ``fn`` may return a RecordBatch, Table, dict of columns or pandas DataFrame. Give
+        ``schema`` for its output; without it, ``fn`` is called once on an empty batch to learn it.
+        An exception in ``fn`` is raised as :class:`~sabot_lab.errors.UDFError` carrying the
+        operator name and ``fn``'s own traceback.
+
+        >>> import pyarrow.compute as pc, sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [1, 2]})
+        >>> s.map_batches(lambda b: {"x": b["x"], "sq": pc.multiply(b["x"], b["x"])}).collect().to_pydict()
+        {'x': [1, 2], 'sq': [1, 4]}
+        """
+        label = "map_batches"
+        if schema is None:
+            empty = pa.RecordBatch.from_pylist([], schema=self.schema)
+            try:
+                out_schema = conform(fn(empty), _infer_schema_of(fn(empty)), label).schema
+            except UDFError:
+                raise
+            except Exception as exc:
+                raise UDFError(
+                    f"cannot learn the output schema of {label}: calling the function on an empty "
+                    f"batch raised {type(exc).__name__}: {exc}; pass schema=..."
+                ) from exc
+        else:
+            out_schema = _as_schema(schema)
+        return self._extend(OperatorType.MAP, label, out_schema, fn=fn)
+
+    def flat_map(self, fn: Callable[[dict[str, Any]], Iterable[dict[str, Any]]], schema: SchemaLike) -> Stream:
+        """Apply ``fn(row) -> rows`` to each row (a dict), emitting zero or more rows (dicts).
+
+        Runs Python per row: prefer :meth:`map_batches` or expressions on hot paths.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"word": ["ab", "c"]})
+        >>> s.flat_map(lambda r: ({"ch": c} for c in r["word"]), schema={"ch": "string"}).collect().to_pydict()
+        {'ch': ['a', 'b', 'c']}
+        """
+        return self._extend(OperatorType.FLAT_MAP, "flat_map", _as_schema(schema), fn=fn)
+
+    # -- joins -----------------------------------------------------------------------
+    def join(
+        self,
+        other: Stream | pa.Table,
+        on: str | Sequence[str] | None = None,
+        *,
+        left_on: str | Sequence[str] | None = None,
+        right_on: str | Sequence[str] | None = None,
+        how: str = "inner",
+        suffix: str = "_right",
+    ) -> Stream:
+        """Hash-join with ``other`` (the build side) on equal keys; null keys never match.
+
+        ``how``: ``inner``, ``left`` (keep unmatched left rows, nulls on the right), ``semi``
+        (left rows having a match) or ``anti`` (left rows having none). The right key columns
+        are dropped from the output; other right columns whose names clash get ``suffix``.
+
+        >>> import sabot_lab as sl
+        >>> quotes = sl.from_pydict({"sid": [1, 2, 3], "px": [10, 20, 30]})
+        >>> secs = sl.from_pydict({"id": [1, 3], "sector": ["tech", "energy"]})
+        >>> quotes.join(secs, left_on="sid", right_on="id").sort("sid").collect().to_pydict()
+        {'sid': [1, 3], 'px': [10, 30], 'sector': ['tech', 'energy']}
+        >>> quotes.join(secs, left_on="sid", right_on="id", how="anti").collect().to_pydict()
+        {'sid': [2], 'px': [20]}
+        """
+        right = other if isinstance(other, Stream) else from_arrow(other)
+        if how not in JOIN_KINDS:
+            raise PlanError(f"unknown join kind {how!r}; use one of {', '.join(JOIN_KINDS)}")
+        if on is not None:
+            if left_on is not None or right_on is not None:
+                raise PlanError("join() takes either on= or left_on=/right_on=, not both")
+            left_keys = right_keys = _names(on)
+        elif left_on is not None and right_on is not None:
+            left_keys, right_keys = _names(left_on), _names(right_on)
+        else:
+            raise PlanError("join() needs on= or both left_on= and right_on=")
+        if len(left_keys) != len(right_keys) or not left_keys:
+            raise PlanError(f"join keys must pair up: left {left_keys} vs right {right_keys}")
+        for side, keys, schema in (("left", left_keys, self.schema), ("right", right_keys, right.schema)):
+            for key in keys:
+                if key not in schema.names:
+                    err = column_not_found(key, schema.names)
+                    raise SchemaError(f"join key on the {side} side: {err}")
+        for lk, rk in zip(left_keys, right_keys, strict=True):
+            _check_join_key_types(lk, self.schema.field(lk).type, rk, right.schema.field(rk).type)
+        payload: list[str] = []
+        fields = list(self.schema)
+        if how in ("inner", "left"):
+            for field in right.schema:
+                if field.name in right_keys:
+                    continue
+                payload.append(field.name)
+                name = field.name + suffix if field.name in self.schema.names else field.name
+                fields.append(field.with_name(name))
+        schema = pa.schema(fields)
+        return self._extend(
+            OperatorType.HASH_JOIN,
+            f"{how}_join",
+            schema,
+            inputs=[right],
+            stateful=True,
+            key_by=left_keys,
+            how=how,
+            left_on=left_keys,
+            right_on=right_keys,
+            right_payload=payload,
+            suffix=suffix,
+        )
+
+    # -- aggregation -----------------------------------------------------------------
+    def group_by(self, *keys: IntoExpr) -> GroupBy:
+        """Group rows by key columns (or expressions); finish with :meth:`GroupBy.agg`.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"k": ["a", "b", "a"], "x": [1, 2, None]})
+        >>> s.group_by("k").agg(sl.col("x").sum(), sl.count().alias("n")).sort("k").collect().to_pydict()
+        {'k': ['a', 'b'], 'x': [1, 2], 'n': [2, 1]}
+        """
+        if not keys:
+            raise PlanError("group_by() needs at least one key; use agg() for a global aggregate")
+        exprs = _named_exprs(keys, {})
+        names = [e.output_name() for e in exprs]
+        base = self
+        if any(e.op != "col" for e in exprs):
+            base = self.with_columns(*[e for e in exprs if e.op != "col"])
+        for name in names:
+            if name not in base.schema.names:
+                raise column_not_found(name, base.schema.names)
+        return GroupBy(base, names)
+
+    def agg(self, *aggs: Expr, **named: Expr) -> Stream:
+        """Aggregate all rows into one row (SQL aggregate without ``GROUP BY``).
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"x": [1, 2, 3]}).agg(sl.col("x").mean(), n=sl.count()).collect().to_pydict()
+        {'x': [2.0], 'n': [3]}
+        """
+        return _aggregate(self, [], _named_exprs(aggs, named))
+
+    def distinct(self) -> Stream:
+        """Drop duplicate rows (nulls compare equal, as in SQL ``DISTINCT``).
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"x": [1, 1, None, None]}).distinct().sort("x").collect().to_pydict()
+        {'x': [1, None]}
+        """
+        return self._extend(
+            OperatorType.DISTINCT, "distinct", self.schema, stateful=True, key_by=self.schema.names
+        )
+
+    # -- combining and ordering ------------------------------------------------------
+    def union(self, *others: Stream | pa.Table) -> Stream:
+        """All rows of this stream and the others (SQL ``UNION ALL``), matching columns by name.
+
+        Column types are promoted to a common type (``int32`` with ``int64`` gives ``int64``).
+
+        >>> import sabot_lab as sl
+        >>> a, b = sl.from_pydict({"x": [1], "y": ["a"]}), sl.from_pydict({"y": ["b"], "x": [2]})
+        >>> a.union(b).collect().to_pydict()
+        {'x': [1, 2], 'y': ['a', 'b']}
+        """
+        if not others:
+            raise PlanError("union() needs at least one other stream")
+        streams = [o if isinstance(o, Stream) else from_arrow(o) for o in others]
+        names = set(self.schema.names)
+        for i, other in enumerate(streams, start=1):
+            if set(other.schema.names) != names:
+                missing = sorted(names - set(other.schema.names))
+                extra = sorted(set(other.schema.names) - names)
+                raise SchemaError(
+                    f"union input {i} has different columns: missing {missing}, extra {extra}"
+                )
+        try:
+            unified = pa.unify_schemas([self.schema, *(s.schema for s in streams)], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise SchemaError(f"union inputs have incompatible column types: {exc}") from exc
+        schema = pa.schema([unified.field(n) for n in self.schema.names])
+        return self._extend(OperatorType.UNION, "union", schema, inputs=streams)
+
+    def sort(self, by: IntoExpr | Sequence[IntoExpr], descending: bool | Sequence[bool] = False) -> Stream:
+        """Order rows by columns or expressions; nulls sort last; ties keep input order.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"k": ["a", "b", "c"], "x": [2, None, 9]})
+        >>> s.sort("x", descending=True).collect()["k"].to_pylist()
+        ['c', 'a', 'b']
+        """
+        keys = _named_exprs([by] if isinstance(by, str | Expr) else list(by), {})
+        if not keys:
+            raise PlanError("sort() needs at least one key")
+        flags = [descending] * len(keys) if isinstance(descending, bool) else list(descending)
+        if len(flags) != len(keys):
+            raise PlanError(f"sort() got {len(keys)} keys but {len(flags)} descending flags")
+        for key in keys:
+            _field(key, self.schema)
+        return self._extend(
+            OperatorType.SORT, "sort", self.schema, stateful=True, by=keys, descending=flags
+        )
+
+    def limit(self, n: int, offset: int = 0) -> Stream:
+        """The first ``n`` rows (after skipping ``offset``) in stream order.
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"x": [5, 6, 7]}).limit(2, offset=1).collect().to_pydict()
+        {'x': [6, 7]}
+        """
+        if not isinstance(n, int) or n < 0 or not isinstance(offset, int) or offset < 0:
+            raise PlanError(f"limit() takes non-negative integers, got n={n!r}, offset={offset!r}")
+        return self._extend(OperatorType.LIMIT, "limit", self.schema, n=n, offset=offset)
+
+    def head(self, n: int = 5) -> Stream:
+        """The first ``n`` rows (same as :meth:`limit`).
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"x": [5, 6, 7]}).head(1).collect().to_pydict()
+        {'x': [5]}
+        """
+        return self.limit(n)
+
+    # -- terminals -------------------------------------------------------------------
+    def optimize(self) -> OptimizedPlan:
+        """The plan after the optimizer's rewrites, with the trace of what each rule changed.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"a": [1], "b": [2]}).select("b")
+        >>> plan = s.optimize()
+        >>> plan.graph.node(s.node_id).schema.names, len(plan.trace)
+        (['b'], 1)
+        """
+        return PlanOptimizer().optimize(self._graph)
+
+    def _runnable_graph(self, optimize: bool) -> JobGraph:
+        return self.optimize().graph if optimize else self._graph
+
+    def iter_batches(self, optimize: bool = True) -> Iterator[pa.RecordBatch]:
+        """Run the pipeline and yield output batches as they are produced (bounded memory
+        for pipelines without a blocking operator). ``optimize=False`` skips the optimizer.
+
+        >>> import sabot_lab as sl
+        >>> [b.num_rows for b in sl.from_pydict({"x": list(range(5))}).iter_batches()]
+        [5]
+        """
+        return Executor(self._runnable_graph(optimize), get_config()).run(self._node_id)
+
+    def collect(self, optimize: bool = True) -> pa.Table:
+        """Run the pipeline and return all its rows as a ``pyarrow.Table``.
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"x": [1, 2]}).collect().num_rows
+        2
+        """
+        return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
+
+    def to_pandas(self, optimize: bool = True) -> Any:
+        """Run the pipeline and return a ``pandas.DataFrame``.
+
+        >>> import sabot_lab as sl
+        >>> int(sl.from_pydict({"x": [1, 2]}).to_pandas()["x"].sum())
+        3
+        """
+        return self.collect(optimize).to_pandas()
+
+    def to_parquet(self, path: str | os.PathLike[str], optimize: bool = True) -> int:
+        """Run the pipeline, streaming its rows into a Parquet file; return the row count.
+
+        >>> import sabot_lab as sl, tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "out.parquet")
+        >>> sl.from_pydict({"x": [1, 2]}).to_parquet(p)
+        2
+        """
+        return write_parquet(self.iter_batches(optimize), self.schema, path)
+
+    def explain(self, optimized: bool = True, trace: bool = False) -> ExplainText:
+        """The plan as text: one operator a line (inputs indented below), its arguments and the
+        fused pipeline (``P1``, ``P2``…) that runs it. ``optimized=False`` shows the plan as
+        written; ``trace=True`` appends what each optimizer rule changed.
+
+        >>> import sabot_lab as sl
+        >>> print(sl.from_pydict({"x": [1]}).filter(sl.col("x") > 0).explain())
+        [P1] filter (col("x") > 0)
+          [P1] source arrow table (1 rows, 1 columns)
+        output: x int64
+        pipelines (operators fused per batch):
+          P1: source → filter
+        """
+        from sabot_lab.explain import render_plan
+
+        plan = self.optimize()
+        text = render_plan(plan.graph if optimized else self._graph, self._node_id)
+        if trace:
+            text += "\noptimizer trace:\n" + plan.trace.render()
+        return ExplainText(text)
+
+    def __repr__(self) -> str:
+        return f"<Stream {self._node_id}>\n{self.explain()}"
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self.explain()))}</pre>"
+
+
+class GroupBy:
+    """Rows grouped by keys, waiting for :meth:`agg`."""
+
+    def __init__(self, stream: Stream, keys: list[str]) -> None:
+        self._stream = stream
+        self._keys = keys
+
+    def agg(self, *aggs: Expr, **named: Expr) -> Stream:
+        """One row per group: the keys, then each aggregate (keywords name them).
+
+        Aggregates: ``sum mean min max count n_unique first last`` on a column or expression,
+        ``sl.count()`` for rows, and arithmetic over them (``col("x").sum() / sl.count()``).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"k": [1, 1, 2], "x": [1.0, 3.0, 5.0]})
+        >>> s.group_by("k").agg(avg=sl.col("x").mean(), hi=sl.col("x").max()).sort("k").collect().to_pydict()
+        {'k': [1, 2], 'avg': [2.0, 5.0], 'hi': [3.0, 5.0]}
+        """
+        return _aggregate(self._stream, self._keys, _named_exprs(aggs, named))
+
+
+def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
+    if not aggs and not keys:
+        raise PlanError("agg() needs at least one aggregate expression")
+    for expr in aggs:
+        if not expr.is_aggregate():
+            raise SchemaError(
+                f"{expr!r} is not an aggregate; wrap it in one (e.g. .first(), .sum()) "
+                "or add it to the group keys"
+            )
+    for expr in aggs:
+        for name in expr.columns():
+            if name not in stream.schema.names:
+                raise column_not_found(name, stream.schema.names)
+    schema = aggregate_schema(keys, aggs, stream.schema)
+    kind, verb = (OperatorType.GROUP_BY, "group_by") if keys else (OperatorType.AGGREGATE, "agg")
+    return stream._extend(kind, verb, schema, stateful=True, key_by=keys, keys=keys, aggs=aggs)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _field(expr: Expr, schema: pa.Schema) -> pa.Field:
+    return expr.output_field(schema)
+
+
+def _names(keys: str | Sequence[str]) -> list[str]:
+    return [keys] if isinstance(keys, str) else list(keys)
+
+
+def _named_exprs(exprs: Sequence[IntoExpr], named: Mapping[str, IntoExpr]) -> list[Expr]:
+    items: list[Expr] = []
+    for e in exprs:
+        if isinstance(e, str):
+            items.append(col(e))
+        elif isinstance(e, Expr):
+            items.append(e)
+        elif isinstance(e, list | tuple):
+            items.extend(_named_exprs(e, {}))
+        else:
+            raise PlanError(f"expected a column name or expression, got {e!r} ({type(e).__name__})")
+    for name, e in named.items():
+        items.append((col(e) if isinstance(e, str) else e).alias(name))
+    return items
+
+
+def _check_unique(names: Sequence[str], verb: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise SchemaError(f"{verb}() would produce the column '{name}' twice; rename one with .alias()")
+        seen.add(name)
+
+
+def _check_join_key_types(lk: str, lt: pa.DataType, rk: str, rt: pa.DataType) -> None:
+    def family(t: pa.DataType) -> str:
+        if is_integer_like(t) and not pa.types.is_temporal(t):
+            return "integer"
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return "string"
+        if pa.types.is_floating(t):
+            return "float"
+        return str(t)
+
+    if family(lt) != family(rt):
+        raise SchemaError(
+            f"join keys have incompatible types: left '{lk}' is {lt}, right '{rk}' is {rt}; "
+            "cast one side with with_columns(col(...).cast(...))"
+        )
+
+
+def _as_schema(schema: SchemaLike) -> pa.Schema:
+    if isinstance(schema, pa.Schema):
+        return schema
+    items = schema.items() if isinstance(schema, Mapping) else schema
+    return pa.schema([(name, parse_dtype(dtype)) for name, dtype in items])
+
+
+def _infer_schema_of(data: Any) -> pa.Schema:
+    if isinstance(data, pa.RecordBatch | pa.Table):
+        return data.schema
+    if isinstance(data, dict):
+        return pa.table(data).schema
+    if hasattr(data, "to_dict"):
+        return pa.Table.from_pandas(data, preserve_index=False).schema
+    raise UDFError(f"map_batches function returned {type(data).__name__}, expected a RecordBatch")
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def _from_source(source: SourceSpec, name: str) -> Stream:
+    graph = JobGraph("job")
+    node = StreamOperatorNode(
+        operator_id=new_operator_id(OperatorType.SOURCE),
+        operator_type=OperatorType.SOURCE,
+        name=name,
+        parameters={"source": source},
+        schema=source.schema,
+    )
+    return Stream(graph, graph.add_operator(node))
+
+
+def from_arrow(data: pa.Table | pa.RecordBatch | pa.RecordBatchReader) -> Stream:
+    """A stream over an in-memory Arrow table (zero-copy).
+
+    >>> import pyarrow as pa, sabot_lab as sl
+    >>> sl.from_arrow(pa.table({"x": [1, 2]})).collect().num_rows
+    2
+    """
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    elif isinstance(data, pa.RecordBatchReader):
+        data = data.read_all()
+    if not isinstance(data, pa.Table):
+        raise PlanError(f"from_arrow takes a pyarrow Table, RecordBatch or reader, got {type(data).__name__}")
+    return _from_source(ArrowSource(data), "source")
+
+
+def from_pydict(data: Mapping[str, Sequence[Any]], schema: SchemaLike | None = None) -> Stream:
+    """A stream over columns given as a dict of lists.
+
+    >>> import sabot_lab as sl
+    >>> sl.from_pydict({"x": [1, 2]}, schema={"x": "int32"}).schema
+    x: int32
+    """
+    return from_arrow(pa.table(dict(data), schema=_as_schema(schema) if schema is not None else None))
+
+
+def from_pandas(df: Any) -> Stream:
+    """A stream over a pandas DataFrame (converted to Arrow once; the index is dropped).
+
+    >>> import pandas as pd, sabot_lab as sl
+    >>> sl.from_pandas(pd.DataFrame({"x": [1, 2]})).collect().to_pydict()
+    {'x': [1, 2]}
+    """
+    return from_arrow(pa.Table.from_pandas(df, preserve_index=False))
+
+
+def from_parquet(path: str | os.PathLike[str]) -> Stream:
+    """A stream over a Parquet file or a directory of Parquet files, read in batches.
+
+    >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os, sabot_lab as sl
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.parquet"); pq.write_table(pa.table({"x": [1]}), p)
+    >>> sl.from_parquet(p).collect().to_pydict()
+    {'x': [1]}
+    """
+    return _from_source(FileSource(path, "parquet"), "source")
+
+
+def from_csv(path: str | os.PathLike[str]) -> Stream:
+    """A stream over a CSV file (header row, types inferred) or a directory of them.
+
+    >>> import tempfile, os, sabot_lab as sl
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv"); _ = open(p, "w").write("x,y\\n1,a\\n")
+    >>> sl.from_csv(p).collect().to_pydict()
+    {'x': [1], 'y': ['a']}
+    """
+    return _from_source(FileSource(path, "csv"), "source")
+
+
+def from_duckdb(query: str | duckdb.DuckDBPyRelation, database: str = ":memory:") -> Stream:
+    """A stream over a DuckDB query (SQL on ``database``) or relation, streamed in batches.
+
+    >>> import sabot_lab as sl
+    >>> sl.from_duckdb("SELECT range AS x FROM range(3)").collect().to_pydict()
+    {'x': [0, 1, 2]}
+    """
+    if isinstance(query, str):
+        return _from_source(DuckDBSource(query, database), "source")
+    return _from_source(DuckDBSource(relation=query), "source")
+
+
+def from_iterable(items: Iterable[Any] | Callable[[], Iterable[Any]], schema: SchemaLike | None = None) -> Stream:
+    """A stream over Python rows (dicts or tuples), record batches or tables.
+
+    Pass a list, or a function returning a fresh iterator, to be able to run the stream more
+    than once; a generator object can be run once.
+
+    >>> import sabot_lab as sl
+    >>> sl.from_iterable([{"x": 1}, {"x": 2}]).collect().to_pydict()
+    {'x': [1, 2]}
+    >>> sl.from_iterable(lambda: ((i, str(i)) for i in range(2)), schema={"n": "int64", "s": "string"}).collect().to_pydict()
+    {'n': [0, 1], 's': ['0', '1']}
+    """
+    return _from_source(IterableSource(items, _as_schema(schema) if schema is not None else None), "source")
