@@ -880,7 +880,10 @@ def _eval_col(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
     index = batch.schema.get_field_index(name)
     if index < 0:
         raise column_not_found(name, batch.schema.names)
-    return batch.column(index)
+    column = batch.column(index)
+    if pa.types.is_dictionary(column.type):  # kernels take the plain values
+        return column.dictionary_decode()
+    return column
 
 
 def _eval_lit(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:

@@ -89,7 +89,9 @@ class HashAggregate:
     # -- phase 1 -------------------------------------------------------------------
     def partial(self, batch: pa.RecordBatch) -> pa.Table:
         """Aggregate one batch into partial results (one row per group in the batch)."""
-        pre = project_batch(batch, self._pre, self._pre_schema)
+        return self._partial_of_inputs(project_batch(batch, self._pre, self._pre_schema))
+
+    def _partial_of_inputs(self, pre: pa.RecordBatch) -> pa.Table:
         specs: list[tuple[Any, ...]] = []
         for call in self._calls:
             specs.extend(_partial_specs(call))
@@ -100,7 +102,7 @@ class HashAggregate:
     def finish(self, partials: Sequence[pa.Table]) -> pa.Table:
         """Merge partial results (in input order) into the final table."""
         if not partials:
-            partials = [self.partial(pa.RecordBatch.from_pylist([], schema=self._pre_schema))]
+            partials = [self._partial_of_inputs(pa.RecordBatch.from_pylist([], schema=self._pre_schema))]
         merged = pa.concat_tables(partials).combine_chunks()
         specs: list[tuple[Any, ...]] = []
         for call in self._calls:

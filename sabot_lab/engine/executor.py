@@ -28,7 +28,13 @@ from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.order import limit_batches, sort_table
 from sabot_lab.engine.pipeline import Pipeline, Step
-from sabot_lab.engine.stateless import filter_batch, flat_map_batch, map_batch, project_batch
+from sabot_lab.engine.stateless import (
+    filter_batch,
+    flat_map_batch,
+    map_batch,
+    materialize,
+    project_batch,
+)
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
 from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
@@ -49,7 +55,8 @@ class Executor:
 
     def run(self, node_id: str) -> Iterator[pa.RecordBatch]:
         """Yield the output batches of operator ``node_id``."""
-        return self._lower(node_id).run(self.config)
+        schema = self.graph.node(node_id).schema
+        return (materialize(b, schema) for b in self._lower(node_id).run(self.config))
 
     def pipelines(self, node_id: str) -> list[tuple[str, ...]]:
         """Operator ids of each pipeline needed for ``node_id``, in the order they are built."""
@@ -82,9 +89,14 @@ class Executor:
         if kind == OperatorType.FILTER:
             step = Step(label, partial(filter_batch, predicate=params["predicate"]))
         elif kind == OperatorType.SELECT:
+            fused = self._fuse_filter_projection(node, label)
+            if fused is not None:
+                return fused
             step = Step(label, partial(project_batch, exprs=params["exprs"], schema=schema))
         elif kind == OperatorType.MAP:
-            step = Step(label, partial(map_batch, fn=params["fn"], schema=schema, label=label))
+            input_schema = self.graph.node(node.upstream[0]).schema
+            map_fn = partial(map_batch, fn=params["fn"], schema=schema, label=label, input_schema=input_schema)
+            step = Step(label, map_fn)
         elif kind == OperatorType.FLAT_MAP:
             step = Step(label, partial(flat_map_batch, fn=params["fn"], schema=schema, label=label))
         elif kind == OperatorType.HASH_JOIN:
@@ -102,6 +114,23 @@ class Executor:
         else:
             raise PlanError(f"the in-process engine cannot run {kind.value} operators yet ({label})")
         return self._lower(node.upstream[0]).extend(step, node.operator_id)
+
+    def _fuse_filter_projection(self, node: StreamOperatorNode, label: str) -> Pipeline | None:
+        """A filter followed by a pure column selection runs as one step that copies only the
+        selected columns; None when the plan does not have that shape."""
+        exprs: list[Expr] = node.parameters["exprs"]
+        upstream = self.graph.node(node.upstream[0])
+        if upstream.operator_type != OperatorType.FILTER or upstream.downstream != (node.operator_id,):
+            return None
+        if not all(e.op == "col" for e in exprs):
+            return None
+        names = [e.param("name") for e in exprs]
+        step = Step(
+            f"{upstream.name} ({upstream.operator_id}) + {label}",
+            partial(filter_batch, predicate=upstream.parameters["predicate"], columns=names),
+        )
+        below = self._lower(upstream.upstream[0])
+        return below.extend(step, upstream.operator_id).with_node(node.operator_id)
 
     def _new_pipeline(self, node: StreamOperatorNode, source: Any) -> Pipeline:
         return Pipeline(source, (), (node.operator_id,))
@@ -156,7 +185,8 @@ class Executor:
         child = self._breaker_input(child_id, step)
 
         def source() -> Iterator[pa.RecordBatch]:
-            table = pa.Table.from_batches(list(child.run(self.config)), schema=wide)
+            batches = [materialize(b, wide) for b in child.run(self.config)]
+            table = pa.Table.from_batches(batches, schema=wide)
             ordered = sort_table(table, names, descending).select(input_schema.names)
             return iter(ordered.combine_chunks().to_batches(max_chunksize=self.config.batch_size))
 
@@ -168,10 +198,9 @@ class Executor:
         exprs = [col(name) for name in schema.names]
         children = []
         for child_id in node.upstream:
-            step = None
-            if self.graph.node(child_id).schema != schema:
-                label = f"{node.name} ({node.operator_id}) align"
-                step = Step(label, partial(project_batch, exprs=exprs, schema=schema))
+            label = f"{node.name} ({node.operator_id}) align"
+            align = partial(project_batch, exprs=exprs, schema=schema)
+            step = Step(label, lambda b, align=align: materialize(align(b), schema))
             children.append(self._breaker_input(child_id, step))
         return self._new_pipeline(
             node, lambda: chain.from_iterable(c.run(self.config) for c in children)

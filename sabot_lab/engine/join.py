@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.stateless import dictionary_encoded, materialize
 from sabot_lab.kernels import JoinHashTable, key_codes
 
 __all__ = ["HashJoin"]
@@ -43,13 +44,16 @@ class HashJoin:
         self._build_schema = build_schema
         self._table: JoinHashTable | None = None
         self._build: pa.RecordBatch | None = None
+        self._payload: list[pa.Array] = []
         self._exact = False
 
     def prepare(self) -> None:
         """Collect the build side and build the hash table (once per run)."""
-        table = pa.Table.from_batches(list(self._build_input()), schema=self._build_schema)
+        schema = self._build_schema
+        table = pa.Table.from_batches([materialize(b, schema) for b in self._build_input()], schema=schema)
         batches = table.combine_chunks().to_batches()
-        self._build = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self._build_schema)
+        self._build = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema)
+        self._payload = [dictionary_encoded(self._build.column(name)) for name in self.right_payload]
         codes, valid, exact = key_codes([self._build.column(k) for k in self.right_on])
         self._table = JoinHashTable(codes, valid, exact)
         self._exact = exact
@@ -88,8 +92,8 @@ class HashJoin:
         right_take = pa.array(right_idx, mask=right_nulls)
         left = self._left_columns(batch)
         columns = [left.column(i).take(left_take) for i in range(left.num_columns)]
-        columns += [self._build.column(name).take(right_take) for name in self.right_payload]
-        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+        columns += [column.take(right_take) for column in self._payload]
+        return pa.RecordBatch.from_arrays(columns, names=self.schema.names)
 
     def _left_columns(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         return batch if self.left_payload is None else batch.select(self.left_payload)

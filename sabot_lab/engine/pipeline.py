@@ -54,6 +54,10 @@ class Pipeline:
         ids = (*self.node_ids, node_id) if node_id else self.node_ids
         return Pipeline(self.source, (*self.steps, step), ids)
 
+    def with_node(self, node_id: str) -> Pipeline:
+        """The same pipeline, also listing ``node_id`` (an operator fused into its last step)."""
+        return Pipeline(self.source, self.steps, (*self.node_ids, node_id))
+
     def run(self, config: Config) -> Iterator[Any]:
         """Yield the output of the last step for every source batch, in order."""
         for step in self.steps:

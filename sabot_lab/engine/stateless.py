@@ -11,12 +11,56 @@ import pyarrow as pa
 from sabot_lab.errors import SabotError, UDFError
 from sabot_lab.expr import Expr, evaluate
 
-__all__ = ["conform", "filter_batch", "flat_map_batch", "map_batch", "project_batch"]
+__all__ = [
+    "conform",
+    "dictionary_encoded",
+    "filter_batch",
+    "flat_map_batch",
+    "map_batch",
+    "materialize",
+    "project_batch",
+]
 
 
-def filter_batch(batch: pa.RecordBatch, predicate: Expr) -> pa.RecordBatch | None:
-    """Rows where ``predicate`` is true (null counts as false); None if no row is left."""
+def dictionary_encoded(array: pa.Array) -> pa.Array:
+    """Dictionary-encode a string or binary column (other types are returned as they are).
+
+    Batches inside a pipeline may carry such an encoding where the plan's type is the plain
+    value type: taking rows then moves small integers instead of strings. It is undone by
+    :func:`materialize` wherever batches leave a pipeline.
+
+    >>> dictionary_encoded(pa.array(["a", "b", "a"])).type
+    DictionaryType(dictionary<values=string, indices=int32, ordered=0>)
+    """
+    t = array.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+        return array.dictionary_encode()
+    return array
+
+
+def materialize(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Undo pipeline-internal dictionary encodings so the batch has exactly ``schema``.
+
+    >>> b = pa.record_batch({"s": dictionary_encoded(pa.array(["x", None]))})
+    >>> materialize(b, pa.schema([("s", pa.string())])).schema
+    s: string
+    """
+    if batch.schema.equals(schema):
+        return batch
+    return batch.cast(schema)
+
+
+def filter_batch(
+    batch: pa.RecordBatch, predicate: Expr, columns: Sequence[str] | None = None
+) -> pa.RecordBatch | None:
+    """Rows where ``predicate`` is true (null counts as false); None if no row is left.
+
+    With ``columns``, only those columns are kept (and copied): a filter fused with the
+    projection after it.
+    """
     mask = evaluate(predicate, batch)
+    if columns is not None:
+        batch = batch.select(list(columns))
     if mask.null_count == 0 and mask.true_count == len(mask):
         return batch
     kept = batch.filter(mask)
@@ -24,12 +68,18 @@ def filter_batch(batch: pa.RecordBatch, predicate: Expr) -> pa.RecordBatch | Non
 
 
 def project_batch(batch: pa.RecordBatch, exprs: Sequence[Expr], schema: pa.Schema) -> pa.RecordBatch:
-    """Evaluate ``exprs`` into a batch of ``schema``."""
+    """Evaluate ``exprs`` into a batch of ``schema`` (columns passed through keep their encoding)."""
     arrays = []
     for expr, field in zip(exprs, schema, strict=True):
-        array = evaluate(expr, batch)
+        if expr.op == "col":
+            array = batch.column(expr.param("name"))
+            if pa.types.is_dictionary(array.type) and array.type.value_type == field.type:
+                arrays.append(array)
+                continue
+        else:
+            array = evaluate(expr, batch)
         arrays.append(array if array.type == field.type else array.cast(field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    return pa.RecordBatch.from_arrays(arrays, names=schema.names)
 
 
 def _udf_error(label: str, exc: BaseException) -> UDFError:
@@ -64,10 +114,16 @@ def conform(data: Any, schema: pa.Schema, label: str) -> pa.RecordBatch:
     return data
 
 
-def map_batch(batch: pa.RecordBatch, fn: Callable[[pa.RecordBatch], Any], schema: pa.Schema, label: str) -> pa.RecordBatch | None:
+def map_batch(
+    batch: pa.RecordBatch,
+    fn: Callable[[pa.RecordBatch], Any],
+    schema: pa.Schema,
+    label: str,
+    input_schema: pa.Schema,
+) -> pa.RecordBatch | None:
     """Apply a user batch function; its exceptions come back as :class:`UDFError`."""
     try:
-        out = fn(batch)
+        out = fn(materialize(batch, input_schema))
     except SabotError:
         raise
     except Exception as exc:

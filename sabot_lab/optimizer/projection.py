@@ -117,7 +117,9 @@ def _input_needs(graph: JobGraph, node: StreamOperatorNode, need: set[str]) -> l
 def _kept_aggs(node: StreamOperatorNode, need: set[str]) -> list[Expr]:
     aggs: list[Expr] = node.parameters["aggs"]
     kept = [a for a in aggs if a.output_name() in need]
-    return kept or aggs[:1]  # a global aggregate keeps one so its single row survives
+    if not kept and node.operator_type == OperatorType.AGGREGATE:
+        return aggs[:1]  # a global aggregate keeps one so its single row survives
+    return kept
 
 
 def _rebuild(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> tuple[StreamOperatorNode, str]:
