@@ -87,18 +87,28 @@ def main() -> None:
     engines: dict[str, dict[str, Callable[[], pa.Table]]] = {
         "arrow": {
             "sabot-lab": lambda: fintech_pipeline(sl.from_arrow(q), sl.from_arrow(s)).collect(),
-            "duckdb": lambda: con.sql(SQL.format(quotes="q_mem", securities="s_mem")).to_arrow_table(),
-            "polars": lambda: polars_query(pl.from_arrow(q).lazy(), pl.from_arrow(s).lazy()).to_arrow(),
+            "duckdb": lambda: con.sql(
+                SQL.format(quotes="q_mem", securities="s_mem")
+            ).to_arrow_table(),
+            "polars": lambda: polars_query(
+                pl.from_arrow(q).lazy(), pl.from_arrow(s).lazy()
+            ).to_arrow(),
         },
         "parquet": {
-            "sabot-lab": lambda: fintech_pipeline(sl.from_parquet(qpath), sl.from_arrow(s)).collect(),
+            "sabot-lab": lambda: fintech_pipeline(
+                sl.from_parquet(qpath), sl.from_arrow(s)
+            ).collect(),
             "duckdb": lambda: con.sql(
                 SQL.format(quotes=f"read_parquet('{qpath}')", securities="s_mem")
             ).to_arrow_table(),
-            "polars": lambda: polars_query(pl.scan_parquet(qpath), pl.from_arrow(s).lazy()).to_arrow(),
+            "polars": lambda: polars_query(
+                pl.scan_parquet(qpath), pl.from_arrow(s).lazy()
+            ).to_arrow(),
         },
     }
-    print(f"fintech: {args.rows:,} quotes x {args.securities:,} securities, median of {args.runs} runs")
+    print(
+        f"fintech: {args.rows:,} quotes x {args.securities:,} securities, median of {args.runs} runs"
+    )
     print(f"{'input':8} {'engine':10} {'ms':>9} {'M rows/s':>9} {'vs duckdb':>10}")
     for source, runners in engines.items():
         reference = runners["duckdb"]()

@@ -16,7 +16,9 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sabot-lab``."""
-    parser = argparse.ArgumentParser(prog="sabot-lab", description="sabot-lab: lazy Arrow pipelines")
+    parser = argparse.ArgumentParser(
+        prog="sabot-lab", description="sabot-lab: lazy Arrow pipelines"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the fintech demo pipeline on generated data")
     demo.add_argument("--rows", type=int, default=5_000_000, help="quotes to generate (default 5M)")

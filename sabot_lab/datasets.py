@@ -35,7 +35,7 @@ SECTORS = (
 
 
 def quotes(n: int, n_securities: int = 100_000, seed: int = 0) -> pa.Table:
-    """``n`` market quotes: security id, price (1–500), size, analyst rating (1–5), timestamp.
+    """``n`` market quotes: security id, price (1 to 500), size, analyst rating (1 to 5), timestamp.
 
     About 3 % of ``security_id`` values reference no security (unknown listings), so inner and
     left joins differ.

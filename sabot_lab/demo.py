@@ -44,4 +44,7 @@ def run_demo(rows: int, out: TextIO) -> None:
     elapsed = time.perf_counter() - start
     print("\nresult:", file=out)
     print(result.to_pandas().to_string(index=False), file=out)
-    print(f"\n{rows:,} rows in {elapsed * 1000:.1f} ms = {rows / elapsed / 1e6:.1f} M rows/s", file=out)
+    print(
+        f"\n{rows:,} rows in {elapsed * 1000:.1f} ms = {rows / elapsed / 1e6:.1f} M rows/s",
+        file=out,
+    )

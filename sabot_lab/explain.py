@@ -37,7 +37,7 @@ def describe_operator(node: StreamOperatorNode) -> str:
     if kind == OperatorType.SELECT:
         exprs = p["exprs"]
         if node.name == "with_columns":
-            exprs = [e for e in exprs if not (e.op == "col")]
+            exprs = [e for e in exprs if e.op != "col"]
         return ", ".join(repr(e) for e in exprs)
     if kind in (OperatorType.MAP, OperatorType.FLAT_MAP):
         return getattr(p["fn"], "__qualname__", repr(p["fn"]))
@@ -48,8 +48,10 @@ def describe_operator(node: StreamOperatorNode) -> str:
         keys = f"keys=[{', '.join(p['keys'])}] " if p["keys"] else ""
         return f"{keys}aggs=[{aggs}]"
     if kind == OperatorType.SORT:
-        keys = [f"{e!r}{' desc' if d else ''}" for e, d in zip(p["by"], p["descending"], strict=True)]
-        return f"by=[{', '.join(keys)}]"
+        order = [
+            f"{e!r}{' desc' if d else ''}" for e, d in zip(p["by"], p["descending"], strict=True)
+        ]
+        return f"by=[{', '.join(order)}]"
     if kind == OperatorType.LIMIT:
         return f"n={p['n']}" + (f" offset={p['offset']}" if p.get("offset") else "")
     return ""
@@ -67,7 +69,9 @@ def render_plan(graph: JobGraph, node_id: str) -> str:
     def visit(op_id: str, depth: int) -> None:
         node = graph.node(op_id)
         args = describe_operator(node)
-        lines.append(f"{'  ' * depth}[P{owner.get(op_id, '?')}] {node.name}{' ' + args if args else ''}")
+        lines.append(
+            f"{'  ' * depth}[P{owner.get(op_id, '?')}] {node.name}{' ' + args if args else ''}"
+        )
         for up in node.upstream:
             visit(up, depth + 1)
 
@@ -77,6 +81,9 @@ def render_plan(graph: JobGraph, node_id: str) -> str:
         lines.append("output: " + ", ".join(f"{f.name} {f.type}" for f in schema))
     lines.append("pipelines (operators fused per batch):")
     for index, ids in enumerate(pipelines, start=1):
-        names = [graph.node(i).name if owner[i] == index else f"{graph.node(i).name} (partial)" for i in ids]
+        names = [
+            graph.node(i).name if owner[i] == index else f"{graph.node(i).name} (partial)"
+            for i in ids
+        ]
         lines.append(f"  P{index}: {' → '.join(names)}")
     return "\n".join(lines)

@@ -24,10 +24,11 @@ columns it reads (:meth:`Expr.columns`), its output name and type against a sche
 from __future__ import annotations
 
 import base64
+import builtins
 import datetime as dt
 import decimal
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -472,10 +473,10 @@ class Expr:
         return TemporalNamespace(self)
 
     # -- rendering ------------------------------------------------------------------
-    def __repr__(self) -> str:
+    def __repr__(self) -> builtins.str:
         return _render(self, _python_style)
 
-    def to_sql(self) -> str:
+    def to_sql(self) -> builtins.str:
         """Render as a DuckDB SQL expression.
 
         >>> when(col("x") > 0).then(lit("pos")).otherwise(lit("neg")).to_sql()
@@ -483,14 +484,14 @@ class Expr:
         """
         return _render(self, _sql_style)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[builtins.str, Any]:
         """A JSON-safe dict that :meth:`from_dict` turns back into an equal expression.
 
         >>> e = col("x").is_in([1, 2]).alias("hit")
         >>> Expr.from_dict(e.to_dict()).equals(e)
         True
         """
-        out: dict[str, Any] = {"op": self.op}
+        out: dict[builtins.str, Any] = {"op": self.op}
         if self.args:
             out["args"] = [a.to_dict() for a in self.args]
         if self.params:
@@ -498,7 +499,7 @@ class Expr:
         return out
 
     @staticmethod
-    def from_dict(data: dict[str, Any]) -> Expr:
+    def from_dict(data: dict[builtins.str, Any]) -> Expr:
         """Rebuild an expression from :meth:`to_dict` output.
 
         >>> Expr.from_dict({"op": "col", "params": {"name": "a"}})
@@ -802,7 +803,7 @@ def _literal_scalar(expr: Expr) -> pa.Scalar:
 
 # ----------------------------------------------------------------------------- evaluation
 
-Value = pa.Array | pa.ChunkedArray | pa.Scalar
+Value: TypeAlias = "pa.Array | pa.ChunkedArray | pa.Scalar"
 
 
 def evaluate(expr: Expr, batch: pa.RecordBatch) -> pa.Array:
@@ -836,7 +837,9 @@ def _eval(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
             raise SchemaError(f"unknown expression operation {expr.op!r}") from None
         raise ComputeError(f"cannot evaluate {expr!r}: {exc}") from exc
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        raise SchemaError(f"cannot evaluate {expr!r}: {_explain_type_error(expr, batch, exc)}") from None
+        raise SchemaError(
+            f"cannot evaluate {expr!r}: {_explain_type_error(expr, batch, exc)}"
+        ) from None
     except (pa.ArrowInvalid, ValueError, ZeroDivisionError, OverflowError) as exc:
         kind = SchemaError if build_time else ComputeError
         raise kind(f"cannot evaluate {expr!r}: {_first_line(exc)}") from exc
@@ -966,9 +969,14 @@ def _eval_case(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
     target = typed[0] if typed else pa.null()
     for t in typed[1:]:
         if t != target:
-            target = pa.unify_schemas(
-                [pa.schema([("v", target)]), pa.schema([("v", t)])], promote_options="permissive"
-            ).field("v").type
+            target = (
+                pa.unify_schemas(
+                    [pa.schema([("v", target)]), pa.schema([("v", t)])],
+                    promote_options="permissive",
+                )
+                .field("v")
+                .type
+            )
     choices = [_broadcast(c.cast(target), batch.num_rows) for c in choices]
     return pc.case_when(pc.make_struct(*conditions), *choices)
 

@@ -16,13 +16,19 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import duckdb
 import pyarrow as pa
 
 from sabot_lab.config import get_config
-from sabot_lab.connectors import ArrowSource, DuckDBSource, FileSource, IterableSource, write_parquet
+from sabot_lab.connectors import (
+    ArrowSource,
+    DuckDBSource,
+    FileSource,
+    IterableSource,
+    write_parquet,
+)
 from sabot_lab.engine import Executor
 from sabot_lab.engine.aggregate import aggregate_schema
 from sabot_lab.engine.stateless import conform
@@ -45,8 +51,10 @@ __all__ = [
 ]
 
 JOIN_KINDS = ("inner", "left", "semi", "anti")
-SchemaLike = pa.Schema | Mapping[str, pa.DataType | str] | Sequence[tuple[str, pa.DataType | str]]
-IntoExpr = Expr | str
+SchemaLike: TypeAlias = (
+    "pa.Schema | Mapping[str, pa.DataType | str] | Sequence[tuple[str, pa.DataType | str]]"
+)
+IntoExpr: TypeAlias = "Expr | str"
 
 
 class ExplainText(str):
@@ -92,9 +100,7 @@ class Stream:
         x: int64
         h: double
         """
-        schema = self._graph.node(self._node_id).schema
-        assert schema is not None
-        return schema
+        return self._graph.node(self._node_id).output_schema
 
     @property
     def columns(self) -> list[str]:
@@ -150,7 +156,9 @@ class Stream:
             predicate = predicate & extra
         field = _field(predicate, self.schema)
         if not pa.types.is_boolean(field.type) and not pa.types.is_null(field.type):
-            raise SchemaError(f"filter predicate {predicate!r} has type {field.type}, expected bool")
+            raise SchemaError(
+                f"filter predicate {predicate!r} has type {field.type}, expected bool"
+            )
         return self._extend(OperatorType.FILTER, "filter", self.schema, predicate=predicate)
 
     def select(self, *exprs: IntoExpr, **named: IntoExpr) -> Stream:
@@ -199,10 +207,14 @@ class Stream:
         schema = pa.schema([_field(e, self.schema) for e in items])
         for e in items:
             if e.is_aggregate():
-                raise SchemaError(f"{verb}() got aggregate {e!r}; use group_by(...).agg(...) or agg(...)")
+                raise SchemaError(
+                    f"{verb}() got aggregate {e!r}; use group_by(...).agg(...) or agg(...)"
+                )
         return self._extend(OperatorType.SELECT, verb, schema, exprs=items)
 
-    def map_batches(self, fn: Callable[[pa.RecordBatch], Any], schema: SchemaLike | None = None) -> Stream:
+    def map_batches(
+        self, fn: Callable[[pa.RecordBatch], Any], schema: SchemaLike | None = None
+    ) -> Stream:
         """Apply ``fn(batch) -> batch`` (a user function over Arrow batches).
 
         ``fn`` may return a RecordBatch, Table, dict of columns or pandas DataFrame. Give
@@ -231,7 +243,9 @@ class Stream:
             out_schema = _as_schema(schema)
         return self._extend(OperatorType.MAP, label, out_schema, fn=fn)
 
-    def flat_map(self, fn: Callable[[dict[str, Any]], Iterable[dict[str, Any]]], schema: SchemaLike) -> Stream:
+    def flat_map(
+        self, fn: Callable[[dict[str, Any]], Iterable[dict[str, Any]]], schema: SchemaLike
+    ) -> Stream:
         """Apply ``fn(row) -> rows`` to each row (a dict), emitting zero or more rows (dicts).
 
         Runs Python per row: prefer :meth:`map_batches` or expressions on hot paths.
@@ -281,7 +295,10 @@ class Stream:
             raise PlanError("join() needs on= or both left_on= and right_on=")
         if len(left_keys) != len(right_keys) or not left_keys:
             raise PlanError(f"join keys must pair up: left {left_keys} vs right {right_keys}")
-        for side, keys, schema in (("left", left_keys, self.schema), ("right", right_keys, right.schema)):
+        for side, keys, schema in (
+            ("left", left_keys, self.schema),
+            ("right", right_keys, right.schema),
+        ):
             for key in keys:
                 if key not in schema.names:
                     err = column_not_found(key, schema.names)
@@ -376,13 +393,17 @@ class Stream:
                     f"union input {i} has different columns: missing {missing}, extra {extra}"
                 )
         try:
-            unified = pa.unify_schemas([self.schema, *(s.schema for s in streams)], promote_options="permissive")
+            unified = pa.unify_schemas(
+                [self.schema, *(s.schema for s in streams)], promote_options="permissive"
+            )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise SchemaError(f"union inputs have incompatible column types: {exc}") from exc
         schema = pa.schema([unified.field(n) for n in self.schema.names])
         return self._extend(OperatorType.UNION, "union", schema, inputs=streams)
 
-    def sort(self, by: IntoExpr | Sequence[IntoExpr], descending: bool | Sequence[bool] = False) -> Stream:
+    def sort(
+        self, by: IntoExpr | Sequence[IntoExpr], descending: bool | Sequence[bool] = False
+    ) -> Stream:
         """Order rows by columns or expressions; nulls sort last; ties keep input order.
 
         >>> import sabot_lab as sl
@@ -573,7 +594,9 @@ def _check_unique(names: Sequence[str], verb: str) -> None:
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise SchemaError(f"{verb}() would produce the column '{name}' twice; rename one with .alias()")
+            raise SchemaError(
+                f"{verb}() would produce the column '{name}' twice; rename one with .alias()"
+            )
         seen.add(name)
 
 
@@ -638,7 +661,9 @@ def from_arrow(data: pa.Table | pa.RecordBatch | pa.RecordBatchReader) -> Stream
     elif isinstance(data, pa.RecordBatchReader):
         data = data.read_all()
     if not isinstance(data, pa.Table):
-        raise PlanError(f"from_arrow takes a pyarrow Table, RecordBatch or reader, got {type(data).__name__}")
+        raise PlanError(
+            f"from_arrow takes a pyarrow Table, RecordBatch or reader, got {type(data).__name__}"
+        )
     return _from_source(ArrowSource(data), "source")
 
 
@@ -649,7 +674,9 @@ def from_pydict(data: Mapping[str, Sequence[Any]], schema: SchemaLike | None = N
     >>> sl.from_pydict({"x": [1, 2]}, schema={"x": "int32"}).schema
     x: int32
     """
-    return from_arrow(pa.table(dict(data), schema=_as_schema(schema) if schema is not None else None))
+    return from_arrow(
+        pa.table(dict(data), schema=_as_schema(schema) if schema is not None else None)
+    )
 
 
 def from_pandas(df: Any) -> Stream:
@@ -696,7 +723,9 @@ def from_duckdb(query: str | duckdb.DuckDBPyRelation, database: str = ":memory:"
     return _from_source(DuckDBSource(relation=query), "source")
 
 
-def from_iterable(items: Iterable[Any] | Callable[[], Iterable[Any]], schema: SchemaLike | None = None) -> Stream:
+def from_iterable(
+    items: Iterable[Any] | Callable[[], Iterable[Any]], schema: SchemaLike | None = None
+) -> Stream:
     """A stream over Python rows (dicts or tuples), record batches or tables.
 
     Pass a list, or a function returning a fresh iterator, to be able to run the stream more
@@ -708,4 +737,6 @@ def from_iterable(items: Iterable[Any] | Callable[[], Iterable[Any]], schema: Sc
     >>> sl.from_iterable(lambda: ((i, str(i)) for i in range(2)), schema={"n": "int64", "s": "string"}).collect().to_pydict()
     {'n': [0, 1], 's': ['0', '1']}
     """
-    return _from_source(IterableSource(items, _as_schema(schema) if schema is not None else None), "source")
+    return _from_source(
+        IterableSource(items, _as_schema(schema) if schema is not None else None), "source"
+    )

@@ -19,7 +19,11 @@ def sources_of(graph: sl.JobGraph) -> list[sl.StreamOperatorNode]:
 
 
 def test_source_reads_only_needed_columns() -> None:
-    s = sl.from_pydict({"a": [1, 2], "b": [3, 4], "c": ["x", "y"]}).filter(sl.col("a") > 1).select("c")
+    s = (
+        sl.from_pydict({"a": [1, 2], "b": [3, 4], "c": ["x", "y"]})
+        .filter(sl.col("a") > 1)
+        .select("c")
+    )
     trace = RewriteTrace()
     graph = push_down_projections(s.graph, trace)
     (source,) = sources_of(graph)
@@ -46,7 +50,10 @@ def test_join_carries_only_needed_columns() -> None:
     assert join.parameters["right_payload"] == ["name"]
     assert join.parameters["left_payload"] == ["x"]
     assert join.schema.names == ["x", "name"]
-    assert {tuple(n.parameters["columns"]) for n in sources_of(graph)} == {("k", "x"), ("id", "name")}
+    assert {tuple(n.parameters["columns"]) for n in sources_of(graph)} == {
+        ("k", "x"),
+        ("id", "name"),
+    }
     assert s.collect().to_pydict() == s.collect(optimize=False).to_pydict()
 
 
@@ -74,7 +81,9 @@ def test_whole_row_operators_keep_their_input() -> None:
 
 def test_parquet_reads_only_needed_columns(tmp_path: pytest.TempPathFactory) -> None:
     path = f"{tmp_path}/t.parquet"
-    pq.write_table(pa.table({"a": list(range(100)), "b": [str(i) for i in range(100)], "c": [1.0] * 100}), path)
+    pq.write_table(
+        pa.table({"a": list(range(100)), "b": [str(i) for i in range(100)], "c": [1.0] * 100}), path
+    )
     s = sl.from_parquet(path).filter(sl.col("a") < 10).select("b")
     (source,) = sources_of(s.optimize().graph)
     assert source.parameters["columns"] == ["a", "b"]
@@ -105,7 +114,9 @@ values = {
 @st.composite
 def tables(draw: st.DrawFn) -> pa.Table:
     n = draw(st.integers(0, 25))
-    return pa.table({c: pa.array([draw(values[c]) for _ in range(n)], type=t) for c, t in COLUMNS.items()})
+    return pa.table(
+        {c: pa.array([draw(values[c]) for _ in range(n)], type=t) for c, t in COLUMNS.items()}
+    )
 
 
 @st.composite
@@ -114,14 +125,38 @@ def pipelines(draw: st.DrawFn) -> sl.Stream:
     s = sl.from_arrow(draw(tables()))
     for i in range(draw(st.integers(1, 5))):
         names = s.columns
-        step = draw(st.sampled_from(["filter", "with_columns", "join", "semi", "group_by", "sort", "limit", "union", "distinct", "udf", "left"]))
+        step = draw(
+            st.sampled_from(
+                [
+                    "filter",
+                    "with_columns",
+                    "join",
+                    "semi",
+                    "group_by",
+                    "sort",
+                    "limit",
+                    "union",
+                    "distinct",
+                    "udf",
+                    "left",
+                ]
+            )
+        )
         if step == "filter" and "x" in names:
             s = s.filter(sl.col("x") > draw(st.integers(-50, 50)))
         elif step == "with_columns" and "x" in names:
-            s = s.with_columns((sl.col("x") * 2).alias("x2"), sl.lit(draw(st.integers(0, 9))).alias("c"))
+            s = s.with_columns(
+                (sl.col("x") * 2).alias("x2"), sl.lit(draw(st.integers(0, 9))).alias("c")
+            )
         elif step in ("join", "semi", "left") and "k" in names:
-            other = sl.from_arrow(draw(tables())).select("k", sl.col("g").alias("og"), sl.col("y").alias("oy"))
-            how = {"join": "inner", "semi": draw(st.sampled_from(["semi", "anti"])), "left": "left"}[step]
+            other = sl.from_arrow(draw(tables())).select(
+                "k", sl.col("g").alias("og"), sl.col("y").alias("oy")
+            )
+            how = {
+                "join": "inner",
+                "semi": draw(st.sampled_from(["semi", "anti"])),
+                "left": "left",
+            }[step]
             s = s.join(other, on="k", how=how, suffix=f"_r{i}")
         elif step == "group_by" and "g" in names and "x" in names:
             s = s.group_by("g").agg(sx=sl.col("x").sum(), n=sl.count(), mx=sl.col("x").max())
@@ -134,14 +169,18 @@ def pipelines(draw: st.DrawFn) -> sl.Stream:
         elif step == "distinct":
             s = s.distinct()
         elif step == "udf" and "rows" not in names:
-            s = s.map_batches(lambda b: b.append_column("rows", pa.array([b.num_rows] * b.num_rows, pa.int64())))
+            s = s.map_batches(
+                lambda b: b.append_column("rows", pa.array([b.num_rows] * b.num_rows, pa.int64()))
+            )
     keep = draw(st.lists(st.sampled_from(s.columns), min_size=1, unique=True))
     return s.select(*keep)
 
 
 def multiset(table: pa.Table) -> list[tuple[object, ...]]:
     rows = [tuple(r.values()) for r in table.to_pylist()]
-    return sorted(rows, key=lambda r: tuple((v is None, str(type(v)), v if v is not None else 0) for v in r))
+    return sorted(
+        rows, key=lambda r: tuple((v is None, str(type(v)), v if v is not None else 0) for v in r)
+    )
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

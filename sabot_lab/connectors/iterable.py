@@ -117,7 +117,9 @@ class IterableSource(SourceSpec):
             raise SourceError(f"iterable rows do not fit schema {self._schema}: {exc}") from exc
 
     def describe(self) -> str:
-        how = "function" if self._factory else "one-shot iterator" if self._one_shot else "collection"
+        how = (
+            "function" if self._factory else "one-shot iterator" if self._one_shot else "collection"
+        )
         return f"iterable ({how})"
 
     def to_dict(self) -> dict[str, Any]:

@@ -102,7 +102,9 @@ class HashAggregate:
     def finish(self, partials: Sequence[pa.Table]) -> pa.Table:
         """Merge partial results (in input order) into the final table."""
         if not partials:
-            partials = [self._partial_of_inputs(pa.RecordBatch.from_pylist([], schema=self._pre_schema))]
+            partials = [
+                self._partial_of_inputs(pa.RecordBatch.from_pylist([], schema=self._pre_schema))
+            ]
         merged = pa.concat_tables(partials).combine_chunks()
         specs: list[tuple[Any, ...]] = []
         for call in self._calls:
@@ -115,7 +117,9 @@ class HashAggregate:
         final = pa.table(columns).cast(self._final_schema)
         batches = final.combine_chunks().to_batches()
         batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self._final_schema)
-        return pa.Table.from_batches([project_batch(batch, self._post, self.schema)], schema=self.schema)
+        return pa.Table.from_batches(
+            [project_batch(batch, self._post, self.schema)], schema=self.schema
+        )
 
     def _final_column(self, call: _Call, grouped: pa.Table, merged: pa.Table) -> pa.ChunkedArray:
         c = call.column
@@ -128,7 +132,13 @@ class HashAggregate:
             return pc.if_else(pc.equal(n, 0), pa.scalar(None, pa.float64()), ratio)
         if call.fn == "n_unique":
             return self._count_distinct(call, merged)
-        suffix = {"sum": "sum_sum", "min": "min_min", "max": "max_max", "first": "first_first", "last": "last_last"}
+        suffix = {
+            "sum": "sum_sum",
+            "min": "min_min",
+            "max": "max_max",
+            "first": "first_first",
+            "last": "last_last",
+        }
         return grouped[f"{c}_{suffix[call.fn]}"]
 
     def _count_distinct(self, call: _Call, merged: pa.Table) -> pa.ChunkedArray:
@@ -144,7 +154,9 @@ class HashAggregate:
         exploded = keys.take(pc.list_parent_indices(lists)).append_column("v", values)
         anchors = keys.append_column("v", pa.nulls(merged.num_rows, type=values.type))
         table = pa.concat_tables([anchors, exploded])
-        counted = table.group_by(self.keys, use_threads=False).aggregate([("v", "count_distinct", _VALID)])
+        counted = table.group_by(self.keys, use_threads=False).aggregate(
+            [("v", "count_distinct", _VALID)]
+        )
         return counted["v_count_distinct"]
 
 

@@ -29,6 +29,7 @@ from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.order import limit_batches, sort_table
 from sabot_lab.engine.pipeline import Pipeline, Step
 from sabot_lab.engine.stateless import (
+    align_batch,
     filter_batch,
     flat_map_batch,
     map_batch,
@@ -55,7 +56,7 @@ class Executor:
 
     def run(self, node_id: str) -> Iterator[pa.RecordBatch]:
         """Yield the output batches of operator ``node_id``."""
-        schema = self.graph.node(node_id).schema
+        schema = self.graph.node(node_id).output_schema
         return (materialize(b, schema) for b in self._lower(node_id).run(self.config))
 
     def pipelines(self, node_id: str) -> list[tuple[str, ...]]:
@@ -70,7 +71,9 @@ class Executor:
             self._lowered[node_id] = self._lower_node(self.graph.node(node_id))
         return self._lowered[node_id]
 
-    def _breaker_input(self, node_id: str, step: Step | None = None, owner: str | None = None) -> Pipeline:
+    def _breaker_input(
+        self, node_id: str, step: Step | None = None, owner: str | None = None
+    ) -> Pipeline:
         """The pipeline feeding a pipeline breaker, with the breaker's per-batch ``step`` fused in."""
         pipeline = self._lower(node_id)
         if step is not None:
@@ -79,8 +82,12 @@ class Executor:
         return pipeline
 
     def _lower_node(self, node: StreamOperatorNode) -> Pipeline:
-        kind, params, label = node.operator_type, node.parameters, f"{node.name} ({node.operator_id})"
-        schema = node.schema
+        kind, params, label = (
+            node.operator_type,
+            node.parameters,
+            f"{node.name} ({node.operator_id})",
+        )
+        schema = node.output_schema
         if kind == OperatorType.SOURCE:
             source, columns = params["source"], params.get("columns")
             return Pipeline(
@@ -94,8 +101,10 @@ class Executor:
                 return fused
             step = Step(label, partial(project_batch, exprs=params["exprs"], schema=schema))
         elif kind == OperatorType.MAP:
-            input_schema = self.graph.node(node.upstream[0]).schema
-            map_fn = partial(map_batch, fn=params["fn"], schema=schema, label=label, input_schema=input_schema)
+            input_schema = self.graph.node(node.upstream[0]).output_schema
+            map_fn = partial(
+                map_batch, fn=params["fn"], schema=schema, label=label, input_schema=input_schema
+            )
             step = Step(label, map_fn)
         elif kind == OperatorType.FLAT_MAP:
             step = Step(label, partial(flat_map_batch, fn=params["fn"], schema=schema, label=label))
@@ -108,11 +117,15 @@ class Executor:
         elif kind == OperatorType.LIMIT:
             child = self._breaker_input(node.upstream[0])
             n, offset = params["n"], params.get("offset", 0)
-            return self._new_pipeline(node, lambda: limit_batches(child.run(self.config), n, offset))
+            return self._new_pipeline(
+                node, lambda: limit_batches(child.run(self.config), n, offset)
+            )
         elif kind == OperatorType.UNION:
             return self._lower_union(node)
         else:
-            raise PlanError(f"the in-process engine cannot run {kind.value} operators yet ({label})")
+            raise PlanError(
+                f"the in-process engine cannot run {kind.value} operators yet ({label})"
+            )
         return self._lower(node.upstream[0]).extend(step, node.operator_id)
 
     def _fuse_filter_projection(self, node: StreamOperatorNode, label: str) -> Pipeline | None:
@@ -120,7 +133,9 @@ class Executor:
         selected columns; None when the plan does not have that shape."""
         exprs: list[Expr] = node.parameters["exprs"]
         upstream = self.graph.node(node.upstream[0])
-        if upstream.operator_type != OperatorType.FILTER or upstream.downstream != (node.operator_id,):
+        if upstream.operator_type != OperatorType.FILTER or upstream.downstream != (
+            node.operator_id,
+        ):
             return None
         if not all(e.op == "col" for e in exprs):
             return None
@@ -139,22 +154,21 @@ class Executor:
         left_id, right_id = node.upstream
         build = self._breaker_input(right_id)
         params = node.parameters
-        assert node.schema is not None
         join = HashJoin(
             how=params["how"],
             left_on=params["left_on"],
             right_on=params["right_on"],
             right_payload=params["right_payload"],
             left_payload=params.get("left_payload"),
-            schema=node.schema,
+            schema=node.output_schema,
             build_input=lambda: build.run(self.config),
-            build_schema=self.graph.node(right_id).schema,
+            build_schema=self.graph.node(right_id).output_schema,
         )
         return self._lower(left_id).extend(Step(label, join.probe, join.prepare), node.operator_id)
 
     def _lower_aggregate(self, node: StreamOperatorNode) -> Pipeline:
         (child_id,) = node.upstream
-        input_schema = self.graph.node(child_id).schema
+        input_schema = self.graph.node(child_id).output_schema
         if node.operator_type == OperatorType.DISTINCT:
             keys, aggs = list(input_schema.names), []
         else:
@@ -173,7 +187,7 @@ class Executor:
         (child_id,) = node.upstream
         by: list[Expr] = node.parameters["by"]
         descending: list[bool] = node.parameters["descending"]
-        input_schema = self.graph.node(child_id).schema
+        input_schema = self.graph.node(child_id).output_schema
         names = [e.param("name") if e.op == "col" else f"__sort{i}" for i, e in enumerate(by)]
         extra = [(n, e) for n, e in zip(names, by, strict=True) if n.startswith("__sort")]
         wide, step = input_schema, None
@@ -193,15 +207,11 @@ class Executor:
         return self._new_pipeline(node, source)
 
     def _lower_union(self, node: StreamOperatorNode) -> Pipeline:
-        assert node.schema is not None
-        schema = node.schema
-        exprs = [col(name) for name in schema.names]
-        children = []
-        for child_id in node.upstream:
-            label = f"{node.name} ({node.operator_id}) align"
-            align = partial(project_batch, exprs=exprs, schema=schema)
-            step = Step(label, lambda b, align=align: materialize(align(b), schema))
-            children.append(self._breaker_input(child_id, step))
+        align = Step(
+            f"{node.name} ({node.operator_id}) align",
+            partial(align_batch, schema=node.output_schema),
+        )
+        children = [self._breaker_input(child_id, align) for child_id in node.upstream]
         return self._new_pipeline(
             node, lambda: chain.from_iterable(c.run(self.config) for c in children)
         )

@@ -50,10 +50,14 @@ class HashJoin:
     def prepare(self) -> None:
         """Collect the build side and build the hash table (once per run)."""
         schema = self._build_schema
-        table = pa.Table.from_batches([materialize(b, schema) for b in self._build_input()], schema=schema)
+        table = pa.Table.from_batches(
+            [materialize(b, schema) for b in self._build_input()], schema=schema
+        )
         batches = table.combine_chunks().to_batches()
         self._build = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema)
-        self._payload = [dictionary_encoded(self._build.column(name)) for name in self.right_payload]
+        self._payload = [
+            dictionary_encoded(self._build.column(name)) for name in self.right_payload
+        ]
         codes, valid, exact = key_codes([self._build.column(k) for k in self.right_on])
         self._table = JoinHashTable(codes, valid, exact)
         self._exact = exact
@@ -82,7 +86,10 @@ class HashJoin:
             unmatched = np.flatnonzero(~matched)
             if len(unmatched):
                 right_nulls = np.concatenate(
-                    [np.zeros(len(left_idx), dtype=np.bool_), np.ones(len(unmatched), dtype=np.bool_)]
+                    [
+                        np.zeros(len(left_idx), dtype=np.bool_),
+                        np.ones(len(unmatched), dtype=np.bool_),
+                    ]
                 )
                 left_idx = np.concatenate([left_idx, unmatched])
                 right_idx = np.concatenate([right_idx, np.zeros(len(unmatched), dtype=np.int64)])

@@ -28,7 +28,9 @@ def sort_table(table: pa.Table, by: Sequence[str], descending: Sequence[bool]) -
     return table.take(indices)
 
 
-def limit_batches(batches: Iterator[pa.RecordBatch], n: int, offset: int = 0) -> Iterator[pa.RecordBatch]:
+def limit_batches(
+    batches: Iterator[pa.RecordBatch], n: int, offset: int = 0
+) -> Iterator[pa.RecordBatch]:
     """The rows ``offset .. offset+n`` of a stream; stops pulling input once they are out."""
     skip, remaining = offset, n
     if remaining <= 0:

@@ -83,7 +83,9 @@ class Pipeline:
                 yield out
 
 
-def ordered_parallel_map(fn: Callable[[Any], Any], items: Iterator[Any], config: Config) -> Iterator[Any]:
+def ordered_parallel_map(
+    fn: Callable[[Any], Any], items: Iterator[Any], config: Config
+) -> Iterator[Any]:
     """``map(fn, items)`` on ``config.threads`` threads, in order, with bounded look-ahead.
 
     >>> list(ordered_parallel_map(lambda x: x * x, iter(range(5)), Config(threads=2)))

@@ -12,6 +12,7 @@ from sabot_lab.errors import SabotError, UDFError
 from sabot_lab.expr import Expr, evaluate
 
 __all__ = [
+    "align_batch",
     "conform",
     "dictionary_encoded",
     "filter_batch",
@@ -67,7 +68,9 @@ def filter_batch(
     return kept if kept.num_rows else None
 
 
-def project_batch(batch: pa.RecordBatch, exprs: Sequence[Expr], schema: pa.Schema) -> pa.RecordBatch:
+def project_batch(
+    batch: pa.RecordBatch, exprs: Sequence[Expr], schema: pa.Schema
+) -> pa.RecordBatch:
     """Evaluate ``exprs`` into a batch of ``schema`` (columns passed through keep their encoding)."""
     arrays = []
     for expr, field in zip(exprs, schema, strict=True):
@@ -94,7 +97,9 @@ def conform(data: Any, schema: pa.Schema, label: str) -> pa.RecordBatch:
     elif not isinstance(data, pa.RecordBatch | pa.Table) and hasattr(data, "to_dict"):
         data = pa.Table.from_pandas(data, preserve_index=False)
     if not isinstance(data, pa.RecordBatch | pa.Table):
-        raise UDFError(f"user function in {label} returned {type(data).__name__}, expected a RecordBatch")
+        raise UDFError(
+            f"user function in {label} returned {type(data).__name__}, expected a RecordBatch"
+        )
     if data.schema.names != schema.names:
         raise UDFError(
             f"user function in {label} returned columns {data.schema.names}, "
@@ -112,6 +117,15 @@ def conform(data: Any, schema: pa.Schema, label: str) -> pa.RecordBatch:
                 f"user function in {label} returned schema {data.schema}, expected {schema}: {exc}"
             ) from exc
     return data
+
+
+def align_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """The columns of ``schema``, by name, cast to its types (a union input joining the others).
+
+    >>> align_batch(pa.record_batch({"b": [1], "a": ["x"]}), pa.schema([("a", pa.string()), ("b", pa.float64())])).to_pydict()
+    {'a': ['x'], 'b': [1.0]}
+    """
+    return materialize(batch.select(schema.names), schema)
 
 
 def map_batch(
@@ -133,7 +147,10 @@ def map_batch(
 
 
 def flat_map_batch(
-    batch: pa.RecordBatch, fn: Callable[[dict[str, Any]], Iterable[dict[str, Any]]], schema: pa.Schema, label: str
+    batch: pa.RecordBatch,
+    fn: Callable[[dict[str, Any]], Iterable[dict[str, Any]]],
+    schema: pa.Schema,
+    label: str,
 ) -> pa.RecordBatch | None:
     """Apply a user row function returning zero or more rows (dicts) per input row."""
     rows: list[dict[str, Any]] = []
@@ -147,4 +164,6 @@ def flat_map_batch(
     try:
         return pa.RecordBatch.from_pylist(rows, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:
-        raise UDFError(f"user function in {label} yielded rows that do not fit {schema}: {exc}") from exc
+        raise UDFError(
+            f"user function in {label} yielded rows that do not fit {schema}: {exc}"
+        ) from exc

@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +35,7 @@ __all__ = [
     "partition_ids",
 ]
 
-ArrayLike = pa.Array | pa.ChunkedArray
+ArrayLike: TypeAlias = "pa.Array | pa.ChunkedArray"
 
 _NO_NULLS = np.empty(0, dtype=np.uint8)
 
@@ -45,11 +46,7 @@ def is_integer_like(dtype: pa.DataType) -> bool:
     >>> is_integer_like(pa.timestamp("us")), is_integer_like(pa.string())
     (True, False)
     """
-    return (
-        pa.types.is_integer(dtype)
-        or pa.types.is_boolean(dtype)
-        or pa.types.is_temporal(dtype)
-    )
+    return pa.types.is_integer(dtype) or pa.types.is_boolean(dtype) or pa.types.is_temporal(dtype)
 
 
 def _contiguous(array: ArrayLike) -> pa.Array:
@@ -103,10 +100,18 @@ def _hash_into(array: pa.Array, out: np.ndarray, first: bool) -> None:
         raise SchemaError(f"cannot use a column of type {dtype} as a key")
 
 
-def _hash_var(array: pa.Array, offset_type: type, valid: np.ndarray, out: np.ndarray, first: bool) -> None:
+def _hash_var(
+    array: pa.Array, offset_type: type, valid: np.ndarray, out: np.ndarray, first: bool
+) -> None:
     buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=offset_type)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+    offsets: np.ndarray = np.frombuffer(buffers[1], dtype=offset_type)[
+        array.offset : array.offset + len(array) + 1
+    ]
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)
+        if buffers[2] is not None
+        else np.empty(0, np.uint8)
+    )
     hash_binary(data, np.ascontiguousarray(offsets), valid, out, first)
 
 
@@ -145,7 +150,9 @@ def key_codes(columns: Sequence[ArrayLike]) -> tuple[np.ndarray, np.ndarray, boo
     return hash_columns(arrays), valid, False
 
 
-def hash_partition(batch: pa.RecordBatch, keys: Sequence[str], n_partitions: int) -> list[pa.RecordBatch]:
+def hash_partition(
+    batch: pa.RecordBatch, keys: Sequence[str], n_partitions: int
+) -> list[pa.RecordBatch]:
     """Split a batch into ``n_partitions`` batches by the hash of its key columns."""
     ids = partition_ids(hash_columns([batch.column(k) for k in keys]), n_partitions)
     order = np.argsort(ids, kind="stable")

@@ -71,8 +71,7 @@ def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
 
 
 def _schema(node: StreamOperatorNode) -> pa.Schema:
-    assert node.schema is not None, f"operator {node.operator_id} has no schema"
-    return node.schema
+    return node.output_schema
 
 
 def _at_least_one(need: set[str], schema: pa.Schema) -> set[str]:
@@ -122,7 +121,9 @@ def _kept_aggs(node: StreamOperatorNode, need: set[str]) -> list[Expr]:
     return kept
 
 
-def _rebuild(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> tuple[StreamOperatorNode, str]:
+def _rebuild(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> tuple[StreamOperatorNode, str]:
     """The pruned operator and a description of what was pruned ('' if nothing)."""
     kind, p, schema = node.operator_type, dict(node.parameters), _schema(node)
     if kind == OperatorType.SOURCE:
@@ -141,7 +142,9 @@ def _rebuild(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) 
             return node, ""
         p["exprs"] = exprs
         names = [e.output_name() for e in exprs]
-        return node.replace(parameters=p, schema=_subset(schema, names)), _dropped(schema, names, "computes")
+        return node.replace(parameters=p, schema=_subset(schema, names)), _dropped(
+            schema, names, "computes"
+        )
     if kind == OperatorType.HASH_JOIN:
         return _rebuild_join(node, need, inputs)
     if kind in (OperatorType.GROUP_BY, OperatorType.AGGREGATE):
@@ -150,7 +153,9 @@ def _rebuild(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) 
             return node, ""
         p["aggs"] = aggs
         names = [*p["keys"], *(a.output_name() for a in aggs)]
-        return node.replace(parameters=p, schema=_subset(schema, names)), _dropped(schema, names, "computes")
+        return node.replace(parameters=p, schema=_subset(schema, names)), _dropped(
+            schema, names, "computes"
+        )
     if kind == OperatorType.UNION:
         names = [n for n in schema.names if n in need]
         if len(names) == len(schema.names):
@@ -159,7 +164,9 @@ def _rebuild(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) 
     return node, ""
 
 
-def _rebuild_join(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> tuple[StreamOperatorNode, str]:
+def _rebuild_join(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> tuple[StreamOperatorNode, str]:
     p, schema = dict(node.parameters), _schema(node)
     left_in = inputs[0]
     original_left = len(schema.names) - len(p["right_payload"])

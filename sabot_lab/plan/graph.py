@@ -113,6 +113,19 @@ class StreamOperatorNode:
     memory_mb: int | None = None
     cpu_cores: float | None = None
 
+    @property
+    def output_schema(self) -> pa.Schema:
+        """The output schema (every node built by the Stream API has one).
+
+        >>> StreamOperatorNode("a", OperatorType.LIMIT, "limit").output_schema
+        Traceback (most recent call last):
+        ...
+        sabot_lab.errors.PlanError: operator 'a' (limit) has no output schema
+        """
+        if self.schema is None:
+            raise PlanError(f"operator {self.operator_id!r} ({self.name}) has no output schema")
+        return self.schema
+
     def replace(self, **changes: Any) -> StreamOperatorNode:
         """Return a copy with some fields changed.
 
@@ -199,7 +212,9 @@ class JobGraph:
     def replace_operator(self, node: StreamOperatorNode) -> None:
         """Swap in a new version of an existing operator, keeping its edges."""
         old = self.node(node.operator_id)
-        self._nodes[node.operator_id] = node.replace(upstream=old.upstream, downstream=old.downstream)
+        self._nodes[node.operator_id] = node.replace(
+            upstream=old.upstream, downstream=old.downstream
+        )
 
     def connect(self, upstream_id: str, downstream_id: str) -> None:
         """Add an edge; the downstream operator's inputs keep the order of ``connect`` calls."""
@@ -260,7 +275,9 @@ class JobGraph:
                     raise PlanError(f"edge {up} -> {node.operator_id} is recorded on one side only")
             for down in node.downstream:
                 if node.operator_id not in self.node(down).upstream:
-                    raise PlanError(f"edge {node.operator_id} -> {down} is recorded on one side only")
+                    raise PlanError(
+                        f"edge {node.operator_id} -> {down} is recorded on one side only"
+                    )
             low, high = _INPUT_COUNTS.get(node.operator_type, (1, 1))
             n = len(node.upstream)
             if n < low:
