@@ -13,6 +13,7 @@ against the input schema at once, so a wrong column name fails where it is writt
 
 from __future__ import annotations
 
+import asyncio
 import html
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -476,6 +477,16 @@ class Stream:
         2
         """
         return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
+
+    async def collect_async(self, optimize: bool = True) -> pa.Table:
+        """:meth:`collect` on a worker thread, for ``await`` in notebooks and async code: the
+        event loop (the Jupyter kernel's included) keeps running meanwhile.
+
+        >>> import asyncio, sabot_lab as sl
+        >>> asyncio.run(sl.from_pydict({"x": [1, 2]}).collect_async()).num_rows
+        2
+        """
+        return await asyncio.to_thread(self.collect, optimize)
 
     def to_pandas(self, optimize: bool = True) -> Any:
         """Run the pipeline and return a ``pandas.DataFrame``.

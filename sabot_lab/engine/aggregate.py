@@ -24,12 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.stateless import project_batch
-from sabot_lab.expr import Expr, col
+from sabot_lab.expr import Expr, col, lit
 
 __all__ = ["HashAggregate", "aggregate_schema"]
 
 _ORDERED = pc.ScalarAggregateOptions(skip_nulls=False)
 _VALID = pc.CountOptions(mode="only_valid")
+_GLOBAL_KEY = "__global"  # a global aggregate groups by this constant: one code path for both
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ class HashAggregate:
         self.keys = list(keys)
         self.schema = aggregate_schema(keys, aggs, input_schema)
         self._calls: list[_Call] = []
-        pre: dict[str, Expr] = {k: col(k) for k in self.keys}
+        self._group_keys = self.keys or [_GLOBAL_KEY]
+        pre: dict[str, Expr] = {k: col(k) for k in self.keys} or {
+            _GLOBAL_KEY: lit(0).alias(_GLOBAL_KEY)
+        }
         seen: dict[Any, _Call] = {}
 
         def replace(expr: Expr) -> Expr:
@@ -96,7 +100,7 @@ class HashAggregate:
         for call in self._calls:
             specs.extend(_partial_specs(call))
         table = pa.Table.from_batches([pre])
-        return table.group_by(self.keys, use_threads=False).aggregate(specs)
+        return table.group_by(self._group_keys, use_threads=False).aggregate(specs)
 
     # -- phase 2 -------------------------------------------------------------------
     def finish(self, partials: Sequence[pa.Table]) -> pa.Table:
@@ -110,11 +114,17 @@ class HashAggregate:
         for call in self._calls:
             if call.fn != "n_unique":
                 specs.extend(_final_specs(call))
-        grouped = merged.group_by(self.keys, use_threads=False).aggregate(specs)
+        grouped = merged.group_by(self._group_keys, use_threads=False).aggregate(specs)
         columns: dict[str, pa.ChunkedArray] = {k: grouped[k] for k in self.keys}
         for call in self._calls:
             columns[call.output] = self._final_column(call, grouped, merged)
-        final = pa.table(columns).cast(self._final_schema)
+        if self.keys or grouped.num_rows:
+            final = pa.table(columns).cast(self._final_schema)
+        else:  # SQL: an aggregate without GROUP BY has one row, even over no input
+            final = pa.table(
+                {c.output: [0 if c.fn in ("count", "n_unique") else None] for c in self._calls},
+                schema=self._final_schema,
+            )
         batches = final.combine_chunks().to_batches()
         batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self._final_schema)
         return pa.Table.from_batches(
@@ -149,12 +159,12 @@ class HashAggregate:
         single-threaded group-by lists groups in the same order as the main final group-by.
         """
         lists = merged[f"{call.column}_distinct"].combine_chunks()
-        keys = merged.select(self.keys)
+        keys = merged.select(self._group_keys)
         values = pc.list_flatten(lists)
         exploded = keys.take(pc.list_parent_indices(lists)).append_column("v", values)
         anchors = keys.append_column("v", pa.nulls(merged.num_rows, type=values.type))
         table = pa.concat_tables([anchors, exploded])
-        counted = table.group_by(self.keys, use_threads=False).aggregate(
+        counted = table.group_by(self._group_keys, use_threads=False).aggregate(
             [("v", "count_distinct", _VALID)]
         )
         return counted["v_count_distinct"]
