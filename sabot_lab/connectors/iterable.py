@@ -34,10 +34,10 @@ class IterableSource(SourceSpec):
         self._one_shot: Iterator[Any] | None = None
         if callable(items) and not isinstance(items, Iterable):
             self._factory = items
-        elif iter(items) is items:  # type: ignore[arg-type]
-            self._one_shot = items  # type: ignore[assignment]
+        elif iter(items) is items:
+            self._one_shot = items
         else:
-            self._items = items  # type: ignore[assignment]
+            self._items = items
         self._consumed = False
         self._schema = schema if schema is not None else self._infer_schema()
 

@@ -1,0 +1,47 @@
+# sabot-lab: `make demo` and `make test` work on a fresh machine with Python >= 3.10,
+# a C compiler and access to PyPI.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+BUILD_DEPS := "setuptools>=77" wheel "Cython>=3.0" "numpy>=1.26"
+
+.PHONY: venv install install-test demo test lint format bench clean
+
+venv: $(BIN)/python
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; install Python's venv module (Debian: apt-get install python3-venv)"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+
+# Build dependencies first, then an editable install that compiles the Cython kernels.
+install: venv
+	$(BIN)/pip install --quiet $(BUILD_DEPS)
+	$(BIN)/pip install --quiet --no-build-isolation -e .
+
+install-test: venv
+	$(BIN)/pip install --quiet $(BUILD_DEPS)
+	$(BIN)/pip install --quiet --no-build-isolation -e ".[test]"
+
+demo: install
+	$(BIN)/sabot-lab demo
+
+lint: install-test
+	$(BIN)/ruff check sabot_lab tests benchmarks
+	$(BIN)/ruff format --check sabot_lab tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+format: install-test
+	$(BIN)/ruff check --fix sabot_lab tests benchmarks
+	$(BIN)/ruff format sabot_lab tests benchmarks
+
+bench: install
+	$(BIN)/pip install --quiet --no-build-isolation -e ".[bench]"
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf build dist *.egg-info sabot_lab/kernels/*.c sabot_lab/kernels/*.so .pytest_cache .mypy_cache .ruff_cache .hypothesis
