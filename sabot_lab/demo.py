@@ -2,7 +2,9 @@
 
 >>> from sabot_lab.demo import fintech_pipeline
 >>> from sabot_lab.datasets import quotes, securities
->>> import sabot_lab as sl
+>>> import pyarrow as pa
+
+import sabot_lab as sl
 >>> out = fintech_pipeline(sl.from_arrow(quotes(1_000, 100)), sl.from_arrow(securities(100)))
 >>> out.columns
 ['sector', 'total', 'n']
@@ -13,10 +15,38 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
+import pyarrow as pa
+
 import sabot_lab as sl
 from sabot_lab.datasets import quotes, securities
 
-__all__ = ["fintech_pipeline", "run_demo"]
+__all__ = ["fintech_pipeline", "format_table", "run_demo"]
+
+
+def format_table(table: pa.Table) -> str:
+    """Aligned plain-text rows of a small table (numbers right-aligned, floats with 2 decimals).
+
+    >>> print(format_table(pa.table({"sector": ["energy"], "total": [1234.5], "n": [3]})))
+    sector    total  n
+    energy  1234.50  3
+    """
+
+    def cell(value: object) -> str:
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    columns = [
+        [name, *(cell(v) for v in table.column(name).to_pylist())] for name in table.column_names
+    ]
+    numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) for t in table.schema.types]
+    widths = [max(len(v) for v in c) for c in columns]
+    lines = []
+    for row in zip(*columns, strict=True):
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(row, widths, numeric, strict=True)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
 
 
 def fintech_pipeline(quotes_stream: sl.Stream, securities_stream: sl.Stream) -> sl.Stream:
@@ -43,7 +73,7 @@ def run_demo(rows: int, out: TextIO) -> None:
     result = pipeline.collect()
     elapsed = time.perf_counter() - start
     print("\nresult:", file=out)
-    print(result.to_pandas().to_string(index=False), file=out)
+    print(format_table(result), file=out)
     print(
         f"\n{rows:,} rows in {elapsed * 1000:.1f} ms = {rows / elapsed / 1e6:.1f} M rows/s",
         file=out,
