@@ -2,9 +2,7 @@
 
 >>> from sabot_lab.demo import fintech_pipeline
 >>> from sabot_lab.datasets import quotes, securities
->>> import pyarrow as pa
-
-import sabot_lab as sl
+>>> import sabot_lab as sl
 >>> out = fintech_pipeline(sl.from_arrow(quotes(1_000, 100)), sl.from_arrow(securities(100)))
 >>> out.columns
 ['sector', 'total', 'n']

@@ -516,6 +516,9 @@ class StringNamespace:
         self._expr = expr
 
     def _fn(self, fn: str, **params: Any) -> Expr:
+        for value in params.values():
+            if not isinstance(value, builtins.str):
+                raise TypeError(f"str.{fn}() takes a string, got {type(value).__name__} {value!r}")
         return Expr("str", [self._expr], fn=fn, **params)
 
     def contains(self, pattern: str) -> Expr:
@@ -961,7 +964,7 @@ def _eval_cast(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
 
 
 def _eval_case(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
-    values = _args(expr, batch, build_time)
+    values = [_eval(a, batch, build_time) for a in expr.args]  # NULL branches take the result type
     *pairs, otherwise = values
     conditions = [_broadcast(c, batch.num_rows) for c in pairs[0::2]]
     choices = [*pairs[1::2], otherwise]

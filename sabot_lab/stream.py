@@ -155,6 +155,11 @@ class Stream:
         predicate = predicates[0]
         for extra in predicates[1:]:
             predicate = predicate & extra
+        if predicate.is_aggregate():
+            raise SchemaError(
+                f"filter() got aggregate {predicate!r}; aggregate first with group_by(...).agg(...)"
+                " and filter its output"
+            )
         field = _field(predicate, self.schema)
         if not pa.types.is_boolean(field.type) and not pa.types.is_null(field.type):
             raise SchemaError(

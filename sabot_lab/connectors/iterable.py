@@ -43,7 +43,9 @@ class IterableSource(SourceSpec):
 
     def _infer_schema(self) -> pa.Schema:
         iterator = self._iterate()
-        head = list(itertools.islice(iterator, 1024))
+        head = list(itertools.islice(iterator, 1))
+        if head and isinstance(head[0], dict):  # rows: infer from the first 1024
+            head += itertools.islice(iterator, 1023)
         if self._one_shot is not None:  # keep what was peeked for the first scan
             self._one_shot = itertools.chain(head, iterator)
             self._consumed = False

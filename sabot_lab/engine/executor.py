@@ -193,7 +193,9 @@ class Executor:
         wide, step = input_schema, None
         if extra:
             exprs = [col(c) for c in input_schema.names] + [e.alias(n) for n, e in extra]
-            wide = pa.schema([*input_schema, *(e.output_field(input_schema) for _, e in extra)])
+            wide = pa.schema(
+                [*input_schema, *(e.alias(n).output_field(input_schema) for n, e in extra)]
+            )
             label = f"{node.name} ({node.operator_id}) keys"
             step = Step(label, partial(project_batch, exprs=exprs, schema=wide))
         child = self._breaker_input(child_id, step)

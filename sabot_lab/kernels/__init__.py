@@ -94,6 +94,8 @@ def _hash_into(array: pa.Array, out: np.ndarray, first: bool) -> None:
         _hash_var(array, np.int32, valid, out, first)
     elif pa.types.is_large_string(dtype) or pa.types.is_large_binary(dtype):
         _hash_var(array, np.int64, valid, out, first)
+    elif pa.types.is_null(dtype):  # every value is null
+        hash_int64(np.zeros(len(array), np.int64), np.zeros(len(array), np.uint8), out, first)
     elif pa.types.is_decimal(dtype):
         _hash_into(array.cast(pa.string()), out, first)
     else:

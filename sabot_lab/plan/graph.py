@@ -270,6 +270,13 @@ class JobGraph:
         sabot_lab.errors.PlanError: operator 'f' (filter) needs at least 1 input, has 0
         """
         for node in self._nodes.values():
+            missing = [i for i in (*node.upstream, *node.downstream) if i not in self._nodes]
+            if missing:
+                raise PlanError(
+                    f"operator {node.operator_id!r} ({node.name}) is connected to unknown "
+                    f"operator(s) {', '.join(map(repr, missing))}"
+                )
+        for node in self._nodes.values():
             for up in node.upstream:
                 if node.operator_id not in self.node(up).downstream:
                     raise PlanError(f"edge {up} -> {node.operator_id} is recorded on one side only")

@@ -1,0 +1,102 @@
+"""Independent references for tests: DuckDB over the same Arrow tables, and row comparison."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+
+def duckdb_table(sql: str, **tables: pa.Table) -> pa.Table:
+    """Run ``sql`` on a fresh DuckDB connection with ``tables`` registered under their names."""
+    con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(name, table)
+    return con.sql(sql).to_arrow_table()
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    return value
+
+
+def normalized_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    """Rows as tuples with DuckDB's HUGEINT/DECIMAL results turned into Python numbers."""
+    return [tuple(_norm(v) for v in row.values()) for row in table.to_pylist()]
+
+
+def _sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    def part(v: Any) -> tuple[Any, ...]:
+        if v is None:
+            return (0, "", 0)
+        if isinstance(v, bool | int | float):
+            return (1, "", round(float(v), 6))
+        if isinstance(v, dt.datetime | dt.date):
+            return (2, v.isoformat(), 0)
+        return (3, str(v), 0)
+
+    return tuple(part(v) for v in row)
+
+
+def _close(a: Any, b: Any, rel: float) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None or isinstance(a, str) or isinstance(b, str):
+            return a == b
+        return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
+    return bool(a == b)
+
+
+def assert_same_rows(
+    actual: pa.Table | Sequence[tuple[Any, ...]],
+    expected: pa.Table | Sequence[tuple[Any, ...]],
+    ordered: bool = False,
+    rel: float = 1e-9,
+) -> None:
+    """Assert two results hold the same rows (as multisets unless ``ordered``), floats approx."""
+    a = normalized_rows(actual) if isinstance(actual, pa.Table) else [tuple(r) for r in actual]
+    b = (
+        normalized_rows(expected)
+        if isinstance(expected, pa.Table)
+        else [tuple(r) for r in expected]
+    )
+    if not ordered:
+        a, b = sorted(a, key=_sort_key), sorted(b, key=_sort_key)
+    assert len(a) == len(b), (
+        f"{len(a)} rows != {len(b)} rows\nactual:   {a[:10]}\nexpected: {b[:10]}"
+    )
+    for i, (ra, rb) in enumerate(zip(a, b, strict=True)):
+        assert len(ra) == len(rb) and all(_close(x, y, rel) for x, y in zip(ra, rb, strict=True)), (
+            f"row {i} differs: {ra} != {rb}\nactual:   {a[:10]}\nexpected: {b[:10]}"
+        )
+
+
+ENGINE_SETTINGS = (
+    {"batch_size": 7, "threads": 1},
+    {"batch_size": 5, "threads": 2, "max_in_flight": 1},
+)
+
+
+def collect_all_ways(
+    stream: Any, optimize: bool = True, engine_settings: Sequence[dict[str, int]] = ENGINE_SETTINGS
+) -> list[pa.Table]:
+    """Collect ``stream`` with default settings and with each of ``engine_settings`` (by default
+    tiny batches on one and on two threads, so batch boundaries fall everywhere)."""
+    from sabot_lab import get_config, set_config
+
+    old = get_config()
+    results = [stream.collect(optimize=optimize)]
+    try:
+        for settings in engine_settings:
+            set_config(old.replace(**settings))
+            results.append(stream.collect(optimize=optimize))
+    finally:
+        set_config(old)
+    return results
