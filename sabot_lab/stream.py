@@ -70,6 +70,11 @@ class Stream:
 
     Build one with a source function (:func:`from_parquet`, :func:`from_arrow`, …), transform it
     with the methods below (each returns a new ``Stream``), and run it with :meth:`collect`.
+
+    >>> import sabot_lab as sl
+    >>> s = sl.from_pydict({"x": [1, 2, 3]}).filter(sl.col("x") >= 2)
+    >>> s.collect().to_pydict(), len(s.graph)
+    ({'x': [2, 3]}, 2)
     """
 
     def __init__(self, graph: JobGraph, node_id: str) -> None:
@@ -89,7 +94,13 @@ class Stream:
 
     @property
     def node_id(self) -> str:
-        """Id of the operator whose output this stream is."""
+        """Id of the operator whose output this stream is.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [1]}).head(1)
+        >>> s.graph.node(s.node_id).name
+        'limit'
+        """
         return self._node_id
 
     @property
@@ -541,7 +552,12 @@ class Stream:
 
 
 class GroupBy:
-    """Rows grouped by keys, waiting for :meth:`agg`."""
+    """Rows grouped by keys, waiting for :meth:`agg`.
+
+    >>> import sabot_lab as sl
+    >>> sl.from_pydict({"k": ["a", "b", "a"]}).group_by("k").agg(n=sl.count()).sort("k").collect().to_pydict()
+    {'k': ['a', 'b'], 'n': [2, 1]}
+    """
 
     def __init__(self, stream: Stream, keys: list[str]) -> None:
         self._stream = stream

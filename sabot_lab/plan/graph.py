@@ -174,7 +174,20 @@ class StreamOperatorNode:
 
 
 class JobGraph:
-    """A logical plan: operators keyed by id, edges recorded on both endpoints."""
+    """A logical plan: operators keyed by id, edges recorded on both endpoints.
+
+    The Stream API builds these; building one by hand looks like this:
+
+    >>> g = JobGraph("by_hand")
+    >>> src = g.add_operator(StreamOperatorNode("src", OperatorType.SOURCE, "source"))
+    >>> flt = g.add_operator(StreamOperatorNode("flt", OperatorType.FILTER, "filter"))
+    >>> g.connect(src, flt)
+    >>> g.validate()
+    >>> [n.operator_id for n in g.topological_sort()], [n.operator_id for n in g.sinks()]
+    (['src', 'flt'], ['flt'])
+    >>> JobGraph.from_json(g.to_json()).node("flt").upstream
+    ('src',)
+    """
 
     def __init__(self, name: str = "job", nodes: Mapping[str, StreamOperatorNode] | None = None):
         self.name = name
