@@ -13,7 +13,10 @@ pipelines (operators fused per batch):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sabot_lab.engine import Executor
+from sabot_lab.optimizer.trace import format_rows
 from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 
 __all__ = ["describe_operator", "render_plan"]
@@ -31,7 +34,10 @@ def describe_operator(node: StreamOperatorNode) -> str:
     kind = node.operator_type
     if kind == OperatorType.SOURCE:
         columns = p.get("columns")
-        return str(p["source"].describe()) + (f" columns=[{', '.join(columns)}]" if columns else "")
+        text = str(p["source"].describe()) + (f" columns=[{', '.join(columns)}]" if columns else "")
+        if p.get("predicate") is not None:
+            text += f" filter={p['predicate']!r}"
+        return text + (f" limit={p['limit']}" if p.get("limit") is not None else "")
     if kind == OperatorType.FILTER:
         return repr(p["predicate"])
     if kind == OperatorType.SELECT:
@@ -51,14 +57,18 @@ def describe_operator(node: StreamOperatorNode) -> str:
         order = [
             f"{e!r}{' desc' if d else ''}" for e, d in zip(p["by"], p["descending"], strict=True)
         ]
-        return f"by=[{', '.join(order)}]"
+        top = f" top_n={p['top_n']}" if p.get("top_n") is not None else ""
+        return f"by=[{', '.join(order)}]{top}"
     if kind == OperatorType.LIMIT:
         return f"n={p['n']}" + (f" offset={p['offset']}" if p.get("offset") else "")
     return ""
 
 
-def render_plan(graph: JobGraph, node_id: str) -> str:
-    """The plan below ``node_id`` as an indented tree, then its output schema and pipelines."""
+def render_plan(
+    graph: JobGraph, node_id: str, estimated_rows: Mapping[str, float] | None = None
+) -> str:
+    """The plan below ``node_id`` as an indented tree (with estimated output rows, if given),
+    then its output schema and pipelines."""
     pipelines = Executor(graph).pipelines(node_id)
     owner: dict[str, int] = {}
     for index, ids in enumerate(pipelines, start=1):
@@ -69,8 +79,11 @@ def render_plan(graph: JobGraph, node_id: str) -> str:
     def visit(op_id: str, depth: int) -> None:
         node = graph.node(op_id)
         args = describe_operator(node)
+        rows = estimated_rows.get(op_id) if estimated_rows else None
+        estimate = f"  (~{format_rows(rows)} rows)" if rows is not None else ""
         lines.append(
-            f"{'  ' * depth}[P{owner.get(op_id, '?')}] {node.name}{' ' + args if args else ''}"
+            f"{'  ' * depth}[P{owner.get(op_id, '?')}] {node.name}"
+            f"{' ' + args if args else ''}{estimate}"
         )
         for up in node.upstream:
             visit(up, depth + 1)

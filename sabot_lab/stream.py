@@ -230,7 +230,10 @@ class Stream:
         return self._extend(OperatorType.SELECT, verb, schema, exprs=items)
 
     def map_batches(
-        self, fn: Callable[[pa.RecordBatch], Any], schema: SchemaLike | None = None
+        self,
+        fn: Callable[[pa.RecordBatch], Any],
+        schema: SchemaLike | None = None,
+        preserves: Sequence[str] = (),
     ) -> Stream:
         """Apply ``fn(batch) -> batch`` (a user function over Arrow batches).
 
@@ -238,6 +241,10 @@ class Stream:
         ``schema`` for its output; without it, ``fn`` is called once on an empty batch to learn it.
         An exception in ``fn`` is raised as :class:`~sabot_lab.errors.UDFError` carrying the
         operator name and ``fn``'s own traceback.
+
+        The optimizer treats ``fn`` as opaque. Name in ``preserves`` the columns ``fn`` passes
+        through unchanged, handling each row on its own (no row depends on another), to let
+        filters on those columns run before it.
 
         >>> import pyarrow.compute as pc, sabot_lab as sl
         >>> s = sl.from_pydict({"x": [1, 2]})
@@ -258,7 +265,16 @@ class Stream:
                 ) from exc
         else:
             out_schema = _as_schema(schema)
-        return self._extend(OperatorType.MAP, label, out_schema, fn=fn)
+        for name in preserves:
+            for side, names in (("input", self.schema.names), ("output", out_schema.names)):
+                if name not in names:
+                    raise SchemaError(
+                        f"map_batches(preserves=...) on its {side}: {column_not_found(name, names)}"
+                    )
+        params: dict[str, Any] = {"fn": fn}
+        if preserves:
+            params["preserves"] = list(preserves)
+        return self._extend(OperatorType.MAP, label, out_schema, **params)
 
     def flat_map(
         self, fn: Callable[[dict[str, Any]], Iterable[dict[str, Any]]], schema: SchemaLike
@@ -472,8 +488,12 @@ class Stream:
         """
         return PlanOptimizer().optimize(self._graph)
 
-    def _runnable_graph(self, optimize: bool) -> JobGraph:
-        return self.optimize().graph if optimize else self._graph
+    def _runnable(self, optimize: bool) -> tuple[JobGraph, str]:
+        """The graph to run and the id of its output operator."""
+        if not optimize:
+            return self._graph, self._node_id
+        plan = self.optimize()
+        return plan.graph, plan.output
 
     def iter_batches(self, optimize: bool = True) -> Iterator[pa.RecordBatch]:
         """Run the pipeline and yield output batches as they are produced (bounded memory
@@ -483,7 +503,8 @@ class Stream:
         >>> [b.num_rows for b in sl.from_pydict({"x": list(range(5))}).iter_batches()]
         [5]
         """
-        return Executor(self._runnable_graph(optimize), get_config()).run(self._node_id)
+        graph, output = self._runnable(optimize)
+        return Executor(graph, get_config()).run(output)
 
     def collect(self, optimize: bool = True) -> pa.Table:
         """Run the pipeline and return all its rows as a ``pyarrow.Table``.
@@ -530,8 +551,8 @@ class Stream:
 
         >>> import sabot_lab as sl
         >>> print(sl.from_pydict({"x": [1]}).filter(sl.col("x") > 0).explain())
-        [P1] filter (col("x") > 0)
-          [P1] source arrow table (1 rows, 1 columns)
+        [P1] filter (col("x") > 0)  (~1 rows)
+          [P1] source arrow table (1 rows, 1 columns)  (~1 rows)
         output: x int64
         pipelines (operators fused per batch):
           P1: source → filter
@@ -539,7 +560,10 @@ class Stream:
         from sabot_lab.explain import render_plan
 
         plan = self.optimize()
-        text = render_plan(plan.graph if optimized else self._graph, self._node_id)
+        if optimized:
+            text = render_plan(plan.graph, plan.output, plan.estimated_rows)
+        else:
+            text = render_plan(self._graph, self._node_id)
         if trace:
             text += "\noptimizer trace:\n" + plan.trace.render()
         return ExplainText(text)

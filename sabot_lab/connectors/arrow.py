@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sabot_lab.expr import Expr
 from sabot_lab.plan.sources import SourceSpec, register_source
 
 __all__ = ["ArrowSource", "table_from_b64", "table_to_b64"]
@@ -39,7 +40,9 @@ class ArrowSource(SourceSpec):
     def schema(self) -> pa.Schema:
         return self.table.schema
 
-    def scan(self, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    def scan(
+        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
+    ) -> Iterator[pa.RecordBatch]:
         table = self.table if columns is None else self.table.select(columns)
         yield from table.to_batches(max_chunksize=batch_size)
 

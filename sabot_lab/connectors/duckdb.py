@@ -10,7 +10,9 @@ import pyarrow as pa
 
 from sabot_lab.connectors.arrow import table_from_b64, table_to_b64
 from sabot_lab.errors import SourceError
+from sabot_lab.expr import Expr
 from sabot_lab.plan.sources import SourceSpec, register_source
+from sabot_lab.predicates import to_arrow_filter
 
 __all__ = ["DuckDBSource"]
 
@@ -54,8 +56,15 @@ class DuckDBSource(SourceSpec):
     def schema(self) -> pa.Schema:
         return self._schema
 
-    def scan(self, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    def accepts_filter(self, predicate: Expr) -> bool:
+        return to_arrow_filter(predicate, self._schema) is not None  # the same exact subset
+
+    def scan(
+        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
+    ) -> Iterator[pa.RecordBatch]:
         relation = self._relation()
+        if predicate is not None:
+            relation = relation.filter(predicate.to_sql())
         if columns is not None:
             relation = relation.select(*(duckdb.ColumnExpression(c) for c in columns))
         reader = relation.to_arrow_reader(batch_size)

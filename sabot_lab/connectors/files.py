@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from sabot_lab.errors import SourceError
+from sabot_lab.expr import Expr
 from sabot_lab.plan.sources import SourceSpec, register_source
+from sabot_lab.predicates import to_arrow_filter
 
-__all__ = ["FileSource", "write_parquet"]
+__all__ = ["FileSource", "ScanStats", "write_parquet"]
 
 FORMATS = ("parquet", "csv")
+
+
+@dataclass(frozen=True)
+class ScanStats:
+    """What the latest scan of a Parquet source read: row groups and columns."""
+
+    row_groups_total: int
+    row_groups_read: int
+    columns: list[str]
 
 
 @register_source
@@ -28,6 +41,7 @@ class FileSource(SourceSpec):
         if format not in FORMATS:
             raise SourceError(f"unknown file format {format!r}; use one of {', '.join(FORMATS)}")
         self.path = os.fspath(path)
+        self.last_scan: ScanStats | None = None
         self.format = format
         if not os.path.exists(self.path):
             raise SourceError(f"{format} source {self.path!r} does not exist")
@@ -41,11 +55,42 @@ class FileSource(SourceSpec):
     def schema(self) -> pa.Schema:
         return self._schema
 
-    def scan(self, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-        scanner = self._dataset.scanner(columns=columns, batch_size=batch_size, use_threads=True)
+    def accepts_filter(self, predicate: Expr) -> bool:
+        return to_arrow_filter(predicate, self._schema) is not None
+
+    def scan(
+        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        dataset, arrow_filter = self._dataset, None
+        if predicate is not None:
+            arrow_filter = to_arrow_filter(predicate, self._schema)
+            if arrow_filter is None:
+                raise SourceError(f"{self.format} source cannot apply the filter {predicate!r}")
+        if self.format == "parquet":
+            dataset = self._row_groups(arrow_filter, columns)
+        scanner = dataset.scanner(
+            columns=columns, filter=arrow_filter, batch_size=batch_size, use_threads=True
+        )
         for batch in scanner.to_batches():
             if batch.num_rows:
                 yield batch
+
+    def _row_groups(
+        self, arrow_filter: pc.Expression | None, columns: list[str] | None
+    ) -> ds.Dataset:
+        """The row groups whose statistics may satisfy the filter, recorded in :attr:`last_scan`."""
+        files = list(self._dataset.get_fragments())
+        total = sum(f.num_row_groups for f in files)
+        if arrow_filter is None:
+            kept = files
+            read = total
+        else:
+            kept = [rg for f in files for rg in f.split_by_row_group(arrow_filter)]
+            read = len(kept)
+        self.last_scan = ScanStats(total, read, list(columns or self._schema.names))
+        return ds.FileSystemDataset(
+            kept, self._schema, self._dataset.format, self._dataset.filesystem
+        )
 
     def describe(self) -> str:
         return f"{self.format} {self.path}"

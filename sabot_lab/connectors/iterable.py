@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.errors import PlanError, SourceError
+from sabot_lab.expr import Expr
 from sabot_lab.plan.codec import decode, encode
 from sabot_lab.plan.sources import SourceSpec, register_source
 
@@ -78,7 +79,9 @@ class IterableSource(SourceSpec):
     def schema(self) -> pa.Schema:
         return self._schema
 
-    def scan(self, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    def scan(
+        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
+    ) -> Iterator[pa.RecordBatch]:
         for batch in self._scan_all(batch_size):
             yield batch if columns is None else batch.select(columns)
 

@@ -16,7 +16,7 @@ and union start new pipelines. ``Executor.pipelines`` shows the grouping (``expl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import partial
 from itertools import chain
 from typing import Any
@@ -26,7 +26,7 @@ import pyarrow as pa
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.engine.join import HashJoin
-from sabot_lab.engine.order import limit_batches, sort_table
+from sabot_lab.engine.order import limit_batches, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
 from sabot_lab.engine.stateless import (
     align_batch,
@@ -89,10 +89,7 @@ class Executor:
         )
         schema = node.output_schema
         if kind == OperatorType.SOURCE:
-            source, columns = params["source"], params.get("columns")
-            return Pipeline(
-                lambda: source.scan(self.config.batch_size, columns), (), (node.operator_id,)
-            )
+            return Pipeline(partial(self._scan, params), (), (node.operator_id,))
         if kind == OperatorType.FILTER:
             step = Step(label, partial(filter_batch, predicate=params["predicate"]))
         elif kind == OperatorType.SELECT:
@@ -127,6 +124,13 @@ class Executor:
                 f"the in-process engine cannot run {kind.value} operators yet ({label})"
             )
         return self._lower(node.upstream[0]).extend(step, node.operator_id)
+
+    def _scan(self, params: Mapping[str, Any]) -> Iterator[pa.RecordBatch]:
+        batches = params["source"].scan(
+            self.config.batch_size, params.get("columns"), params.get("predicate")
+        )
+        limit = params.get("limit")
+        return batches if limit is None else limit_batches(batches, limit)
 
     def _fuse_filter_projection(self, node: StreamOperatorNode, label: str) -> Pipeline | None:
         """A filter followed by a pure column selection runs as one step that copies only the
@@ -200,9 +204,14 @@ class Executor:
             step = Step(label, partial(project_batch, exprs=exprs, schema=wide))
         child = self._breaker_input(child_id, step)
 
+        top_n = node.parameters.get("top_n")
+
         def source() -> Iterator[pa.RecordBatch]:
-            batches = [materialize(b, wide) for b in child.run(self.config)]
-            table = pa.Table.from_batches(batches, schema=wide)
+            batches = (materialize(b, wide) for b in child.run(self.config))
+            if top_n is None:
+                table = pa.Table.from_batches(list(batches), schema=wide)
+            else:
+                table = top_rows(batches, wide, names, descending, top_n)
             ordered = sort_table(table, names, descending).select(input_schema.names)
             return iter(ordered.combine_chunks().to_batches(max_chunksize=self.config.batch_size))
 

@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["limit_batches", "sort_table"]
+__all__ = ["limit_batches", "sort_table", "top_rows"]
 
 
 def sort_table(table: pa.Table, by: Sequence[str], descending: Sequence[bool]) -> pa.Table:
@@ -26,6 +26,27 @@ def sort_table(table: pa.Table, by: Sequence[str], descending: Sequence[bool]) -
     ]
     indices = pc.sort_indices(table, sort_keys=keys)
     return table.take(indices)
+
+
+def top_rows(
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    by: Sequence[str],
+    descending: Sequence[bool],
+    n: int,
+) -> pa.Table:
+    """The first ``n`` rows of the stable sort of ``batches``, keeping at most ``n`` rows plus
+    one batch in memory (ties keep arrival order, as in the full sort).
+
+    >>> b = pa.record_batch({"x": [5, 1, 4, 2]})
+    >>> top_rows([b, b], b.schema, ["x"], [False], 3).column("x").to_pylist()
+    [1, 1, 2]
+    """
+    best = schema.empty_table()
+    for batch in batches:
+        merged = pa.concat_tables([best, pa.Table.from_batches([batch], schema=schema)])
+        best = sort_table(merged, by, descending).slice(0, n)
+    return best
 
 
 def limit_batches(

@@ -1,12 +1,17 @@
 """The plan optimizer: safe, traced rewrite rules over a :class:`~sabot_lab.plan.JobGraph`.
 
 >>> from sabot_lab.optimizer import PlanOptimizer
->>> [r.__name__ for r in PlanOptimizer().rules]
-['push_down_projections']
+>>> [r.__name__ for r in PlanOptimizer().rules]  # doctest: +NORMALIZE_WHITESPACE
+['simplify_predicates', 'push_down_filters', 'push_filters_into_sources',
+ 'push_down_projections', 'push_down_limits']
 """
 
+from sabot_lab.optimizer.filters import push_down_filters, push_filters_into_sources
+from sabot_lab.optimizer.limits import push_down_limits
 from sabot_lab.optimizer.plan_optimizer import DEFAULT_RULES, OptimizedPlan, PlanOptimizer, Rule
 from sabot_lab.optimizer.projection import push_down_projections
+from sabot_lab.optimizer.simplify import fold_constants, simplify_predicates
+from sabot_lab.optimizer.statistics import Statistics, estimate, estimate_rows, selectivity
 from sabot_lab.optimizer.trace import RewriteTrace, RuleApplication
 
 __all__ = [
@@ -16,5 +21,14 @@ __all__ = [
     "RewriteTrace",
     "Rule",
     "RuleApplication",
+    "Statistics",
+    "estimate",
+    "estimate_rows",
+    "fold_constants",
+    "push_down_filters",
+    "push_down_limits",
     "push_down_projections",
+    "push_filters_into_sources",
+    "selectivity",
+    "simplify_predicates",
 ]

@@ -10,10 +10,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sabot_lab.errors import PlanError
+from sabot_lab.optimizer.filters import push_down_filters, push_filters_into_sources
+from sabot_lab.optimizer.limits import push_down_limits
 from sabot_lab.optimizer.projection import push_down_projections
+from sabot_lab.optimizer.simplify import simplify_predicates
+from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.plan import JobGraph
 
@@ -21,28 +26,59 @@ __all__ = ["DEFAULT_RULES", "OptimizedPlan", "PlanOptimizer", "Rule"]
 
 Rule = Callable[[JobGraph, RewriteTrace], JobGraph]
 
-DEFAULT_RULES: tuple[Rule, ...] = (push_down_projections,)
+DEFAULT_RULES: tuple[Rule, ...] = (
+    simplify_predicates,
+    push_down_filters,
+    push_filters_into_sources,
+    push_down_projections,
+    push_down_limits,
+)
 """The rules applied by default, in order."""
 
 
 @dataclass(frozen=True)
 class OptimizedPlan:
-    """The optimized graph and the trace of the rewrites that produced it."""
+    """The optimized graph, the trace of the rewrites that produced it, and row estimates."""
 
     graph: JobGraph
     trace: RewriteTrace
+    estimated_rows: Mapping[str, float]
+
+    @property
+    def output(self) -> str:
+        """Id of the plan's output operator (rewrites may replace the original one)."""
+        sinks = self.graph.sinks()
+        if len(sinks) != 1:
+            raise PlanError(f"plan has {len(sinks)} outputs, expected 1")
+        return sinks[0].operator_id
 
 
 class PlanOptimizer:
-    """Applies rewrite rules in order; every rule preserves the plan's results."""
+    """Applies rewrite rules in order; every rule preserves the plan's results.
 
-    def __init__(self, rules: Sequence[Rule] | None = None) -> None:
+    ``stats`` maps source operator ids to known :class:`Statistics`, overriding what the
+    optimizer would read from metadata and samples.
+    """
+
+    def __init__(
+        self, rules: Sequence[Rule] | None = None, stats: Mapping[str, Statistics] | None = None
+    ) -> None:
         self.rules = tuple(DEFAULT_RULES if rules is None else rules)
+        self.stats = dict(stats or {})
 
     def optimize(self, graph: JobGraph) -> OptimizedPlan:
         """Rewrite ``graph`` (left unchanged) with every rule, recording each change."""
         trace = RewriteTrace()
+        rows = self._rows(graph)
         for rule in self.rules:
+            start = len(trace)
             graph = rule(graph, trace)
+            if len(trace) > start:
+                new_rows = self._rows(graph)
+                trace.estimate_since(start, rows, new_rows)
+                rows = new_rows
         graph.validate()
-        return OptimizedPlan(graph, trace)
+        return OptimizedPlan(graph, trace, rows)
+
+    def _rows(self, graph: JobGraph) -> dict[str, float]:
+        return {k: v.rows for k, v in estimate(graph, self.stats).items()}

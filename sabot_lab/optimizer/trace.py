@@ -8,10 +8,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
-__all__ = ["RewriteTrace", "RuleApplication"]
+__all__ = ["RewriteTrace", "RuleApplication", "format_rows"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class RuleApplication:
     nodes_before: tuple[str, ...]
     nodes_after: tuple[str, ...]
     reason: str
+    rows_before: float | None = None
+    rows_after: float | None = None
 
 
 class RewriteTrace:
@@ -34,6 +37,17 @@ class RewriteTrace:
         """Append one rule application."""
         self._applications.append(RuleApplication(rule, tuple(before), tuple(after), reason))
 
+    def estimate_since(
+        self, start: int, before: Mapping[str, float], after: Mapping[str, float]
+    ) -> None:
+        """Fill in estimated output rows of the applications from ``start`` on: the last
+        operator before the rewrite in the old plan, the last one after it in the new plan."""
+        for i in range(start, len(self._applications)):
+            a = self._applications[i]
+            rows_before = before.get(a.nodes_before[-1]) if a.nodes_before else None
+            rows_after = after.get(a.nodes_after[-1]) if a.nodes_after else None
+            self._applications[i] = replace(a, rows_before=rows_before, rows_after=rows_after)
+
     def __iter__(self) -> Iterator[RuleApplication]:
         return iter(self._applications)
 
@@ -45,6 +59,28 @@ class RewriteTrace:
         if not self._applications:
             return "(no rewrites)"
         return "\n".join(
-            f"{i}. {a.rule}: {', '.join(a.nodes_before)} -> {', '.join(a.nodes_after)}: {a.reason}"
+            f"{i}. {a.rule}: {', '.join(a.nodes_before)} -> {', '.join(a.nodes_after) or '(removed)'}"
+            f": {a.reason}{_rows(a)}"
             for i, a in enumerate(self._applications, start=1)
         )
+
+
+def format_rows(rows: float) -> str:
+    """Compact row count: ``950``, ``12K``, ``3.4M``.
+
+    >>> format_rows(950), format_rows(12_345), format_rows(3_400_000)
+    ('950', '12K', '3.4M')
+    """
+    if rows < 1_000:
+        return str(math.ceil(rows))
+    if rows < 1_000_000:
+        return f"{rows / 1_000:.0f}K"
+    if rows < 1_000_000_000:
+        return f"{rows / 1_000_000:.1f}M"
+    return f"{rows / 1_000_000_000:.1f}G"
+
+
+def _rows(a: RuleApplication) -> str:
+    if a.rows_before is None or a.rows_after is None or a.rows_before == a.rows_after:
+        return ""
+    return f" [~{format_rows(a.rows_before)} → ~{format_rows(a.rows_after)} rows]"

@@ -235,6 +235,91 @@ class JobGraph:
         self._nodes[upstream_id] = up.replace(downstream=(*up.downstream, downstream_id))
         self._nodes[downstream_id] = down.replace(upstream=(*down.upstream, upstream_id))
 
+    def insert_between(self, upstream_id: str, downstream_id: str, node: StreamOperatorNode) -> str:
+        """Put a new single-input operator on the edge ``upstream -> downstream`` (keeping the
+        edge's input position at ``downstream``) and return its id.
+
+        >>> g = JobGraph()
+        >>> for i, t in (("s", OperatorType.SOURCE), ("l", OperatorType.LIMIT)):
+        ...     _ = g.add_operator(StreamOperatorNode(i, t, t.value))
+        >>> g.connect("s", "l")
+        >>> g.insert_between("s", "l", StreamOperatorNode("f", OperatorType.FILTER, "filter"))
+        'f'
+        >>> [n.operator_id for n in g.topological_sort()]
+        ['s', 'f', 'l']
+        """
+        up, down = self.node(upstream_id), self.node(downstream_id)
+        if upstream_id not in down.upstream:
+            raise PlanError(f"no edge {upstream_id} -> {downstream_id} in job graph {self.name!r}")
+        new_id = node.operator_id
+        if new_id in self._nodes:
+            raise PlanError(f"operator id {new_id!r} already in job graph {self.name!r}")
+        self._nodes[new_id] = node.replace(upstream=(upstream_id,), downstream=(downstream_id,))
+        self._nodes[upstream_id] = up.replace(
+            downstream=tuple(new_id if d == downstream_id else d for d in up.downstream)
+        )
+        self._nodes[downstream_id] = down.replace(
+            upstream=tuple(new_id if u == upstream_id else u for u in down.upstream)
+        )
+        return new_id
+
+    def disconnect(self, upstream_id: str, downstream_id: str) -> None:
+        """Remove the edge ``upstream -> downstream``."""
+        up, down = self.node(upstream_id), self.node(downstream_id)
+        self._nodes[upstream_id] = up.replace(
+            downstream=tuple(d for d in up.downstream if d != downstream_id)
+        )
+        self._nodes[downstream_id] = down.replace(
+            upstream=tuple(u for u in down.upstream if u != upstream_id)
+        )
+
+    def splice_out(self, operator_id: str) -> None:
+        """Remove a single-input operator, wiring its input straight to its consumers.
+
+        >>> g = JobGraph()
+        >>> for i, t in (("s", OperatorType.SOURCE), ("f", OperatorType.FILTER)):
+        ...     _ = g.add_operator(StreamOperatorNode(i, t, t.value))
+        >>> g.connect("s", "f"); g.splice_out("f"); [n.operator_id for n in g]
+        ['s']
+        """
+        node = self.node(operator_id)
+        if len(node.upstream) != 1:
+            raise PlanError(f"operator {operator_id!r} has {len(node.upstream)} inputs, not 1")
+        (up_id,) = node.upstream
+        up = self.node(up_id)
+        rest = tuple(d for d in up.downstream if d != operator_id)
+        self._nodes[up_id] = up.replace(downstream=rest + node.downstream)
+        for down_id in node.downstream:
+            down = self.node(down_id)
+            self._nodes[down_id] = down.replace(
+                upstream=tuple(up_id if u == operator_id else u for u in down.upstream)
+            )
+        del self._nodes[operator_id]
+
+    def remove_branch(self, operator_id: str) -> list[str]:
+        """Remove an operator that has no consumers, then every input left without consumers;
+        return the removed ids.
+
+        >>> g = JobGraph()
+        >>> for i, t in (("s", OperatorType.SOURCE), ("f", OperatorType.FILTER)):
+        ...     _ = g.add_operator(StreamOperatorNode(i, t, t.value))
+        >>> g.connect("s", "f"); g.remove_branch("f"), len(g)
+        (['f', 's'], 0)
+        """
+        node = self.node(operator_id)
+        if node.downstream:
+            raise PlanError(f"operator {operator_id!r} still has consumers {list(node.downstream)}")
+        removed = [operator_id]
+        del self._nodes[operator_id]
+        for up_id in dict.fromkeys(node.upstream):
+            up = self.node(up_id)
+            self._nodes[up_id] = up.replace(
+                downstream=tuple(d for d in up.downstream if d != operator_id)
+            )
+            if not self._nodes[up_id].downstream:
+                removed += self.remove_branch(up_id)
+        return removed
+
     def merge(self, other: JobGraph) -> JobGraph:
         """A new graph holding the operators of both (shared operators appear once)."""
         merged = self.copy()

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pyarrow as pa
 
 from sabot_lab.errors import PlanError
+
+if TYPE_CHECKING:
+    from sabot_lab.expr import Expr
 
 __all__ = ["SourceSpec", "register_source", "source_from_dict", "source_kinds"]
 
@@ -38,11 +41,20 @@ class SourceSpec(abc.ABC):
         """Schema of the rows the source produces."""
 
     @abc.abstractmethod
-    def scan(self, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    def scan(
+        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
+    ) -> Iterator[pa.RecordBatch]:
         """Yield the source's rows as batches of at most ``batch_size`` rows, in order.
 
-        ``columns`` (a subset of the schema's names, in schema order) limits what is read.
+        ``columns`` (a subset of the schema's names, in schema order) limits what is read;
+        ``predicate`` (only ever one that :meth:`accepts_filter` accepted) keeps only the rows
+        where it is true.
         """
+
+    def accepts_filter(self, predicate: Expr) -> bool:
+        """True if :meth:`scan` can apply ``predicate`` itself, exactly (SQL ``WHERE``
+        semantics), e.g. to skip Parquet row groups by their statistics."""
+        return False
 
     @abc.abstractmethod
     def describe(self) -> str:

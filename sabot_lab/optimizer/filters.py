@@ -1,0 +1,193 @@
+"""Filter pushdown: each conjunct of a filter moves as far toward the sources as it stays exact.
+
+A conjunct moves below:
+
+- ``select``/``with_columns``, with references to computed columns replaced by their expressions;
+- ``sort`` and ``distinct`` (filtering commutes with both);
+- ``union``, into every input (when the inputs' column types equal the union's);
+- ``group_by``, when it reads only group keys;
+- a join: into the left input when it reads only left columns (any join kind: left, semi and
+  anti joins preserve their left rows); into the right input of an *inner* join when it reads
+  only right columns; never onto the null-extended side of a left join;
+- ``map_batches`` only for a UDF that declares the columns it passes through unchanged
+  (``preserves=``), and only for conjuncts on those.
+
+It never moves below ``limit``, a global aggregate, ``flat_map`` or an opaque UDF. Filters
+that meet merge into one.
+
+>>> import sabot_lab as sl
+>>> from sabot_lab.optimizer import RewriteTrace
+>>> s = sl.from_pydict({"p": [1, 5], "q": [2, 3]}).with_columns(n=sl.col("p") * 2).filter(sl.col("n") > 3)
+>>> g = push_down_filters(s.graph, trace := RewriteTrace())
+>>> [n.operator_type.value for n in g.topological_sort()]
+['source', 'filter', 'select']
+>>> print(trace.render())  # doctest: +ELLIPSIS
+1. push_down_filters: filter_... -> filter_...: moved (col("n") > 3) as ((col("p") * 2) > 3) below with_columns (select_...)
+
+Parquet and DuckDB sources take the conjuncts they can apply exactly
+(:func:`push_filters_into_sources`): Parquet skips row groups by their statistics, DuckDB
+gets a ``WHERE``.
+"""
+
+from __future__ import annotations
+
+from sabot_lab.expr import Expr, col
+from sabot_lab.optimizer.trace import RewriteTrace
+from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, new_operator_id
+from sabot_lab.predicates import conjoin, split_conjunction, substitute
+
+__all__ = ["push_down_filters", "push_filters_into_sources"]
+
+RULE = "push_down_filters"
+Route = list[tuple[int, Expr]]  # (input position, conjunct rewritten for that input)
+
+
+def push_down_filters(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
+    """Move filter conjuncts below the operators they commute with, down to the sources."""
+    out = graph.copy()
+    pending = [n.operator_id for n in out if n.operator_type == OperatorType.FILTER]
+    while pending:
+        filter_id = pending.pop()
+        if filter_id in out.nodes and out.node(filter_id).operator_type == OperatorType.FILTER:
+            pending += _push(out, out.node(filter_id), trace)
+    return out
+
+
+def _push(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> list[str]:
+    """Push what can move one operator down; return the filters created or changed below."""
+    (child_id,) = node.upstream
+    child = graph.node(child_id)
+    if len(child.downstream) != 1:
+        return []  # another consumer reads the child's output unfiltered
+    if child.operator_type == OperatorType.FILTER:
+        merged = conjoin([child.parameters["predicate"], node.parameters["predicate"]])
+        graph.replace_operator(child.replace(parameters={"predicate": merged}))
+        graph.splice_out(node.operator_id)
+        trace.record(RULE, [node.operator_id, child_id], [child_id], "merged adjacent filters")
+        return [child_id]
+    moves: dict[int, list[Expr]] = {}
+    stay: list[Expr] = []
+    notes: list[str] = []
+    for conjunct in split_conjunction(node.parameters["predicate"]):
+        route = _route(graph, child, conjunct)
+        if route is None:
+            stay.append(conjunct)
+            continue
+        for position, rewritten in route:
+            moves.setdefault(position, []).append(rewritten)
+        rewritten_note = "" if route[0][1].equals(conjunct) else f" as {route[0][1]!r}"
+        notes.append(f"{conjunct!r}{rewritten_note}")
+    if not moves:
+        return []
+    created = []
+    for position, conjuncts in sorted(moves.items()):
+        upstream = child.upstream[position]
+        below = StreamOperatorNode(
+            operator_id=new_operator_id(OperatorType.FILTER),
+            operator_type=OperatorType.FILTER,
+            name="filter",
+            parameters={"predicate": conjoin(conjuncts)},
+            schema=graph.node(upstream).output_schema,
+        )
+        created.append(graph.insert_between(upstream, child_id, below))
+    where = f"{child.name} ({child_id})"
+    if stay:
+        graph.replace_operator(node.replace(parameters={"predicate": conjoin(stay)}))
+        after = [node.operator_id, *created]
+    else:
+        graph.splice_out(node.operator_id)
+        after = created
+    trace.record(RULE, [node.operator_id], after, f"moved {', '.join(notes)} below {where}")
+    return created
+
+
+def _route(graph: JobGraph, child: StreamOperatorNode, conjunct: Expr) -> Route | None:
+    """Where ``conjunct`` can go below ``child`` (None: it must stay above)."""
+    kind, p = child.operator_type, child.parameters
+    columns = set(conjunct.columns())
+    if kind in (OperatorType.SORT, OperatorType.DISTINCT):
+        return [(0, conjunct)]
+    if kind == OperatorType.SELECT:
+        by_name = {e.output_name(): e for e in p["exprs"]}
+        if not columns <= set(by_name):
+            return None
+        return [(0, substitute(conjunct, by_name))]
+    if kind == OperatorType.UNION:
+        out_schema = child.output_schema
+        for upstream in child.upstream:
+            schema = graph.node(upstream).output_schema
+            if any(schema.field(c).type != out_schema.field(c).type for c in columns):
+                return None
+        return [(i, conjunct) for i in range(len(child.upstream))]
+    if kind == OperatorType.GROUP_BY:
+        return [(0, conjunct)] if columns <= set(p["keys"]) else None
+    if kind == OperatorType.MAP:
+        preserves = set(p.get("preserves") or ())
+        return [(0, conjunct)] if preserves and columns <= preserves else None
+    if kind == OperatorType.HASH_JOIN:
+        return _route_join(graph, child, conjunct, columns)
+    return None
+
+
+def _route_join(
+    graph: JobGraph, join: StreamOperatorNode, conjunct: Expr, columns: set[str]
+) -> Route | None:
+    p = join.parameters
+    names = join.output_schema.names
+    right_out = names[len(names) - len(p["right_payload"]) :]
+    left_out = names[: len(names) - len(p["right_payload"])]
+    if columns <= set(left_out):
+        return [(0, conjunct)]
+    if p["how"] == "inner" and columns <= set(right_out):
+        mapping = {out: col(r) for out, r in zip(right_out, p["right_payload"], strict=True)}
+        return [(1, substitute(conjunct, mapping))]
+    return None
+
+
+def push_filters_into_sources(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
+    """Hand each source the filter conjuncts it can apply while scanning.
+
+    >>> import duckdb, sabot_lab as sl
+    >>> from sabot_lab.optimizer import RewriteTrace
+    >>> s = sl.from_duckdb("SELECT range AS x FROM range(10)").filter(sl.col("x") >= 8)
+    >>> g = push_filters_into_sources(s.graph, RewriteTrace())
+    >>> [(n.operator_type.value, n.parameters.get("predicate")) for n in g]
+    [('source', (col("x") >= 8))]
+    """
+    out = graph.copy()
+    for original in graph.topological_sort():
+        if original.operator_id not in out.nodes or original.operator_type != OperatorType.FILTER:
+            continue
+        node = out.node(original.operator_id)
+        source = out.node(node.upstream[0])
+        if source.operator_type != OperatorType.SOURCE or len(source.downstream) != 1:
+            continue
+        spec = source.parameters["source"]
+        taken: list[Expr] = []
+        stay: list[Expr] = []
+        for conjunct in split_conjunction(node.parameters["predicate"]):
+            (taken if spec.accepts_filter(conjunct) else stay).append(conjunct)
+        if not taken:
+            continue
+        existing = source.parameters.get("predicate")
+        predicate = conjoin([existing, *taken] if existing is not None else taken)
+        out.replace_operator(
+            source.replace(parameters={**source.parameters, "predicate": predicate})
+        )
+        if stay:
+            out.replace_operator(node.replace(parameters={"predicate": conjoin(stay)}))
+            after = [source.operator_id, node.operator_id]
+        else:
+            out.splice_out(node.operator_id)
+            after = [source.operator_id]
+        moved = ", ".join(map(repr, taken))
+        trace.record(
+            RULE_SOURCES,
+            [node.operator_id],
+            after,
+            f"{spec.describe()} applies {moved} while scanning",
+        )
+    return out
+
+
+RULE_SOURCES = "push_filters_into_sources"

@@ -1,0 +1,150 @@
+"""Predicate algebra shared by the rules: conjunctions, column substitution, literal bounds, and
+translation of a safe subset of predicates to ``pyarrow.dataset`` filters.
+
+>>> from sabot_lab import col
+>>> [repr(c) for c in split_conjunction((col("a") > 1) & (col("b") == "x") & col("c"))]
+['(col("a") > 1)', '(col("b") == "x")', 'col("c")']
+>>> conjoin([col("a") > 1, col("b").is_null()])
+((col("a") > 1) & col("b").is_null())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sabot_lab.expr import Expr, _decode_value, _literal_scalar, lit
+
+__all__ = [
+    "COMPARISONS",
+    "conjoin",
+    "is_literal",
+    "literal_value",
+    "split_conjunction",
+    "substitute",
+    "to_arrow_filter",
+]
+
+COMPARISONS = {"eq": "ne", "ne": "eq", "lt": "ge", "le": "gt", "gt": "le", "ge": "lt"}
+MIRRORED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+
+
+def split_conjunction(predicate: Expr) -> list[Expr]:
+    """The conjuncts of ``a & b & c`` (a predicate that is no conjunction is its own)."""
+    if predicate.op == "and":
+        return [c for arg in predicate.args for c in split_conjunction(arg)]
+    return [predicate]
+
+
+def conjoin(conjuncts: Sequence[Expr]) -> Expr:
+    """``c1 & c2 & ...`` (``lit(True)`` for none)."""
+    if not conjuncts:
+        return lit(True)
+    out = conjuncts[0]
+    for c in conjuncts[1:]:
+        out = out & c
+    return out
+
+
+def substitute(expr: Expr, mapping: Mapping[str, Expr]) -> Expr:
+    """Replace column references by expressions (aliases of the replacements are dropped).
+
+    >>> from sabot_lab import col
+    >>> substitute(col("n") > 3, {"n": (col("p") * 2).alias("n")})
+    ((col("p") * 2) > 3)
+    """
+    if expr.op == "col":
+        replacement = mapping.get(expr.param("name"))
+        if replacement is None:
+            return expr
+        while replacement.op == "alias":
+            replacement = replacement.args[0]
+        return replacement
+    if not expr.args:
+        return expr
+    return expr.with_args([substitute(a, mapping) for a in expr.args])
+
+
+def is_literal(expr: Expr) -> bool:
+    """True for a constant."""
+    return expr.op == "lit"
+
+
+def literal_value(expr: Expr) -> Any:
+    """The Python value of a constant.
+
+    >>> literal_value(lit(3)), literal_value(lit(None))
+    (3, None)
+    """
+    return _literal_scalar(expr).as_py()
+
+
+_ARROW_COMPARE = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+}
+
+
+def to_arrow_filter(predicate: Expr, schema: pa.Schema) -> pc.Expression | None:
+    """The same filter as a ``pyarrow.dataset`` expression, or None if it cannot be translated
+    exactly (only comparisons of columns and constants, null tests, IN lists and ``& |``, with
+    ``~`` over comparisons and null tests, whose null semantics match SQL's in a WHERE clause).
+
+    >>> from sabot_lab import col
+    >>> schema = pa.schema([("a", pa.int64()), ("s", pa.string())])
+    >>> to_arrow_filter((col("a") > 1) & col("s").is_in(["x"]), schema)
+    <pyarrow.compute.Expression ((a > 1) and is_in(s, {value_set=string:[
+      "x"
+    ], null_matching_behavior=MATCH}))>
+    >>> to_arrow_filter(col("a") + 1 > 2, schema) is None
+    True
+    """
+    return _translate(predicate, schema, negated=False)
+
+
+def _operand(expr: Expr, schema: pa.Schema) -> pc.Expression | None:
+    if expr.op == "col" and expr.param("name") in schema.names:
+        return pc.field(expr.param("name"))
+    if expr.op == "lit" and literal_value(expr) is not None:
+        return pc.scalar(_literal_scalar(expr))
+    return None
+
+
+def _translate(expr: Expr, schema: pa.Schema, negated: bool) -> pc.Expression | None:
+    op = expr.op
+    if op in ("and", "or") and not negated:
+        left, right = (_translate(a, schema, negated) for a in expr.args)
+        if left is None or right is None:
+            return None
+        return (left & right) if op == "and" else (left | right)
+    if op == "not":
+        inner = _translate(expr.args[0], schema, negated=True)
+        return None if inner is None else ~inner
+    if op in _ARROW_COMPARE:
+        a, b = (_operand(x, schema) for x in expr.args)
+        if a is None or b is None or (expr.args[0].op == "lit" and expr.args[1].op == "lit"):
+            return None
+        return _ARROW_COMPARE[op](a, b)
+    if op in ("is_null", "is_not_null") and expr.args[0].op == "col":
+        field = _operand(expr.args[0], schema)
+        if field is None:
+            return None
+        return field.is_null() if op == "is_null" else field.is_valid()
+    if op == "is_in" and not negated and expr.args[0].op == "col":
+        field = _operand(expr.args[0], schema)
+        values = [_decode_value(v) for v in expr.param("values")]
+        if field is None or any(v is None for v in values) or not values:
+            return None
+        dtype = schema.field(expr.args[0].param("name")).type
+        try:
+            return field.isin(pa.array(values).cast(dtype))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return None
+    return None
