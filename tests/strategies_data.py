@@ -43,3 +43,22 @@ def tables(
             type=field.type,
         )
     return pa.table(columns, schema=schema)
+
+
+KEYED = pa.schema([("k", pa.int64()), ("g", pa.string()), ("x", pa.int64()), ("y", pa.float64())])
+KEYED_VALUES = {
+    "k": st.one_of(st.none(), st.integers(0, 4)),
+    "g": st.one_of(st.none(), st.sampled_from(["a", "b", "c"])),
+    "x": st.one_of(st.none(), st.integers(-50, 50)),
+    "y": st.one_of(st.none(), st.floats(-10, 10, allow_nan=False)),
+}
+
+
+@st.composite
+def keyed_tables(draw: st.DrawFn, max_rows: int = 30) -> pa.Table:
+    """Tables of ``KEYED``: a small join/group key k, a string g, ints x and floats y, with nulls."""
+    n = draw(st.integers(0, max_rows))
+    return pa.table(
+        {f.name: pa.array([draw(KEYED_VALUES[f.name]) for _ in range(n)], f.type) for f in KEYED},
+        schema=KEYED,
+    )

@@ -16,29 +16,15 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab import col
 from tests.reference import assert_same_rows
+from tests.strategies_data import keyed_tables
 
-COLUMNS = {"k": pa.int64(), "g": pa.string(), "x": pa.int64(), "y": pa.float64()}
-VALUES = {
-    "k": st.one_of(st.none(), st.integers(0, 4)),
-    "g": st.one_of(st.none(), st.sampled_from(["a", "b", "c"])),
-    "x": st.one_of(st.none(), st.integers(-50, 50)),
-    "y": st.one_of(st.none(), st.floats(-10, 10, allow_nan=False)),
-}
 WORKDIR = Path(tempfile.mkdtemp(prefix="sabot-optimizer-"))
-
-
-@st.composite
-def tables(draw: st.DrawFn) -> pa.Table:
-    n = draw(st.integers(0, 30))
-    return pa.table(
-        {c: pa.array([draw(VALUES[c]) for _ in range(n)], type=t) for c, t in COLUMNS.items()}
-    )
 
 
 @st.composite
 def sources(draw: st.DrawFn) -> sl.Stream:
     """The same kind of table from Arrow, Parquet (small row groups) or DuckDB."""
-    table = draw(tables())
+    table = draw(keyed_tables())
     kind = draw(st.sampled_from(["arrow", "parquet", "duckdb"]))
     if kind == "parquet":
         path = WORKDIR / f"t{draw(st.integers(0, 10**9))}.parquet"

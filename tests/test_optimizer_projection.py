@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab.optimizer import PlanOptimizer, RewriteTrace, push_down_projections
 from sabot_lab.plan import OperatorType
+from tests.strategies_data import keyed_tables
 
 
 def sources_of(graph: sl.JobGraph) -> list[sl.StreamOperatorNode]:
@@ -106,27 +107,11 @@ def test_explain_trace_shows_rewrites() -> None:
 
 # --------------------------------------------------------------------------- differential
 
-COLUMNS = {"k": pa.int64(), "g": pa.string(), "x": pa.int64(), "y": pa.float64()}
-values = {
-    "k": st.one_of(st.none(), st.integers(0, 4)),
-    "g": st.one_of(st.none(), st.sampled_from(["a", "b", "c"])),
-    "x": st.one_of(st.none(), st.integers(-50, 50)),
-    "y": st.one_of(st.none(), st.floats(-10, 10, allow_nan=False)),
-}
-
-
-@st.composite
-def tables(draw: st.DrawFn) -> pa.Table:
-    n = draw(st.integers(0, 25))
-    return pa.table(
-        {c: pa.array([draw(values[c]) for _ in range(n)], type=t) for c, t in COLUMNS.items()}
-    )
-
 
 @st.composite
 def pipelines(draw: st.DrawFn) -> sl.Stream:
     """A random pipeline over the four columns, ending in a projection that drops some of them."""
-    s = sl.from_arrow(draw(tables()))
+    s = sl.from_arrow(draw(keyed_tables(max_rows=25)))
     for i in range(draw(st.integers(1, 5))):
         names = s.columns
         step = draw(
@@ -153,7 +138,7 @@ def pipelines(draw: st.DrawFn) -> sl.Stream:
                 (sl.col("x") * 2).alias("x2"), sl.lit(draw(st.integers(0, 9))).alias("c")
             )
         elif step in ("join", "semi", "left") and "k" in names:
-            other = sl.from_arrow(draw(tables())).select(
+            other = sl.from_arrow(draw(keyed_tables(max_rows=25))).select(
                 "k", sl.col("g").alias("og"), sl.col("y").alias("oy")
             )
             how = {
