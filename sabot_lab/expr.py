@@ -126,11 +126,13 @@ class Expr:
     (((col("a") + 1) > 2) & ~col("b").is_null())
     """
 
-    __slots__ = ("args", "op", "params")
+    __slots__ = ("_columns", "_key", "args", "op", "params")
 
     op: str
     args: tuple[Expr, ...]
     params: tuple[tuple[str, Any], ...]
+    _key: tuple[Any, ...]  # set on first use: the tree never changes
+    _columns: tuple[str, ...]
 
     def __init__(self, op: str, args: Sequence[Expr] = (), **params: Any) -> None:
         object.__setattr__(self, "op", op)
@@ -139,6 +141,15 @@ class Expr:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Expr is immutable; methods return new expressions")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by structure (the slots are read-only).
+
+        >>> import pickle
+        >>> pickle.loads(pickle.dumps(col("a") + 1)).equals(col("a") + 1)
+        True
+        """
+        return (_rebuild, (self.op, self.args, self.params))
 
     def param(self, name: str, default: Any = None) -> Any:
         """Return the parameter ``name`` of this node.
@@ -173,7 +184,12 @@ class Expr:
         >>> col("a").key() == col("a").key()
         True
         """
-        return (self.op, tuple(a.key() for a in self.args), _hashable(self.params))
+        try:
+            return self._key
+        except AttributeError:
+            key = (self.op, tuple(a.key() for a in self.args), _hashable(self.params))
+            object.__setattr__(self, "_key", key)  # immutable tree: computed once
+            return key
 
     __hash__ = object.__hash__
 
@@ -200,11 +216,15 @@ class Expr:
         >>> (col("b") * col("a") + col("b")).columns()
         ['b', 'a']
         """
-        seen: dict[str, None] = {}
-        for node in self.walk():
-            if node.op == "col":
-                seen[node.param("name")] = None
-        return list(seen)
+        try:
+            return list(self._columns)
+        except AttributeError:
+            seen: dict[str, None] = {}
+            for node in self.walk():
+                if node.op == "col":
+                    seen[node.param("name")] = None
+            object.__setattr__(self, "_columns", tuple(seen))
+            return list(seen)
 
     def is_aggregate(self) -> bool:
         """True if this expression contains an aggregate function.
@@ -732,6 +752,10 @@ def when(condition: Expr) -> When:
     ['pos', 'other', 'other']
     """
     return When((), condition)
+
+
+def _rebuild(op: str, args: tuple[Expr, ...], params: tuple[tuple[str, Any], ...]) -> Expr:
+    return Expr(op, args, **dict(params))
 
 
 def _to_expr(value: Any) -> Expr:

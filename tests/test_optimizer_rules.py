@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -12,11 +13,13 @@ import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.optimizer import (
     RewriteTrace,
+    estimate_rows,
     push_down_filters,
     push_down_limits,
     push_filters_into_sources,
     simplify_predicates,
 )
+from sabot_lab.optimizer.statistics import source_statistics
 from sabot_lab.plan import JobGraph, OperatorType
 from tests.reference import assert_same_rows
 
@@ -154,6 +157,28 @@ def test_duckdb_source_gets_the_filter_in_sql() -> None:
     assert shape(g) == ["source"]
     assert s.collect()["id"].to_pylist() == [1, 4, 7]
     same_results(s)
+
+
+def test_statistics_come_from_metadata_the_duckdb_planner_and_samples(tmp_path: Path) -> None:
+    table = pa.table({"id": list(range(5_000)), "m": [i % 13 for i in range(5_000)]})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=1_000)
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    con.register("source_table", table)
+    con.sql("CREATE TABLE t AS SELECT * FROM source_table")
+    con.close()
+    streams = {
+        "arrow": sl.from_arrow(table),
+        "parquet": sl.from_parquet(tmp_path / "t.parquet"),  # row counts from the footer
+        "duckdb": sl.from_duckdb("SELECT * FROM t", database=str(tmp_path / "t.duckdb")),
+    }
+    for kind, stream in streams.items():
+        (source,) = stream.graph.sources()
+        stats = source_statistics(source.parameters["source"])
+        assert stats.rows == 5_000, kind
+        assert stats.distinct("m") == pc.count_distinct(table["m"]).as_py() == 13, kind
+        assert stats.distinct("id") == 5_000, kind  # distinct in the sample: a key
+        estimates = estimate_rows(stream.filter(col("m") == 3).graph)
+        assert max(estimates.values()) == 5_000 and min(estimates.values()) == 5_000 / 13, kind
 
 
 def test_limit_moves_below_projections_into_sources_and_makes_top_n_sorts() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +40,7 @@ class DuckDBSource(SourceSpec):
         self.query = query
         self.database = database
         self.relation = relation
+        self._rows: int | None = None  # the estimate, once asked for (-1: none)
         try:
             self._schema = self._relation().limit(0).to_arrow_table().schema
         except duckdb.Error as exc:
@@ -71,6 +73,23 @@ class DuckDBSource(SourceSpec):
         for batch in reader:
             if batch.num_rows:
                 yield batch
+
+    def estimated_rows(self) -> int | None:
+        """DuckDB's own cardinality estimate for the query, read from its plan (nothing runs).
+
+        >>> DuckDBSource("SELECT * FROM range(1234)").estimated_rows()
+        1234
+        """
+        if self._rows is None:
+            explain = "EXPLAIN (FORMAT JSON) SELECT * FROM __sabot_source"
+            try:
+                result = self._relation().query("__sabot_source", explain)
+                (_, plan), *_ = result.fetchall() if result is not None else []
+                value = json.loads(plan)[0]["extra_info"].get("Estimated Cardinality", "")
+            except (duckdb.Error, ValueError, LookupError):
+                value = ""  # no estimate in this plan's shape: unknown
+            self._rows = int(value) if str(value).isdigit() else -1
+        return self._rows if self._rows >= 0 else None
 
     def describe(self) -> str:
         if self.query is not None:

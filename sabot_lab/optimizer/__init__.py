@@ -3,10 +3,11 @@
 >>> from sabot_lab.optimizer import PlanOptimizer
 >>> [r.__name__ for r in PlanOptimizer().rules]  # doctest: +NORMALIZE_WHITESPACE
 ['simplify_predicates', 'push_down_filters', 'push_filters_into_sources',
- 'push_down_projections', 'push_down_limits']
+ 'reorder_joins', 'push_down_projections', 'push_down_limits']
 """
 
 from sabot_lab.optimizer.filters import push_down_filters, push_filters_into_sources
+from sabot_lab.optimizer.join_order import JoinGraph, best_order, reorder_joins
 from sabot_lab.optimizer.limits import push_down_limits
 from sabot_lab.optimizer.plan_optimizer import DEFAULT_RULES, OptimizedPlan, PlanOptimizer, Rule
 from sabot_lab.optimizer.projection import push_down_projections
@@ -16,12 +17,14 @@ from sabot_lab.optimizer.trace import RewriteTrace, RuleApplication
 
 __all__ = [
     "DEFAULT_RULES",
+    "JoinGraph",
     "OptimizedPlan",
     "PlanOptimizer",
     "RewriteTrace",
     "Rule",
     "RuleApplication",
     "Statistics",
+    "best_order",
     "estimate",
     "estimate_rows",
     "fold_constants",
@@ -29,6 +32,7 @@ __all__ = [
     "push_down_limits",
     "push_down_projections",
     "push_filters_into_sources",
+    "reorder_joins",
     "selectivity",
     "simplify_predicates",
 ]

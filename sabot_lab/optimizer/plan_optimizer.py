@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from sabot_lab.errors import PlanError
 from sabot_lab.optimizer.filters import push_down_filters, push_filters_into_sources
+from sabot_lab.optimizer.join_order import reorder_joins
 from sabot_lab.optimizer.limits import push_down_limits
 from sabot_lab.optimizer.projection import push_down_projections
 from sabot_lab.optimizer.simplify import simplify_predicates
-from sabot_lab.optimizer.statistics import Statistics, estimate
+from sabot_lab.optimizer.statistics import Memo, Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.plan import JobGraph
 
@@ -30,6 +31,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     simplify_predicates,
     push_down_filters,
     push_filters_into_sources,
+    reorder_joins,
     push_down_projections,
     push_down_limits,
 )
@@ -68,17 +70,18 @@ class PlanOptimizer:
 
     def optimize(self, graph: JobGraph) -> OptimizedPlan:
         """Rewrite ``graph`` (left unchanged) with every rule, recording each change."""
-        trace = RewriteTrace()
-        rows = self._rows(graph)
+        trace = RewriteTrace(self.stats)
+        memo: Memo = {}
+        rows = self._rows(graph, memo)
         for rule in self.rules:
             start = len(trace)
             graph = rule(graph, trace)
             if len(trace) > start:
-                new_rows = self._rows(graph)
+                new_rows = self._rows(graph, memo)
                 trace.estimate_since(start, rows, new_rows)
                 rows = new_rows
         graph.validate()
         return OptimizedPlan(graph, trace, rows)
 
-    def _rows(self, graph: JobGraph) -> dict[str, float]:
-        return {k: v.rows for k, v in estimate(graph, self.stats).items()}
+    def _rows(self, graph: JobGraph, memo: Memo) -> dict[str, float]:
+        return {k: v.rows for k, v in estimate(graph, self.stats, memo).items()}

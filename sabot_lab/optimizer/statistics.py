@@ -13,6 +13,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -116,8 +117,14 @@ def selectivity(predicate: Expr, stats: Statistics) -> float:
     return DEFAULT_SELECTIVITY
 
 
+Memo = dict[str, tuple[Mapping[str, Any], tuple[Statistics, ...], Statistics]]
+"""Estimates already made, by operator id: reused while the operator's parameters (the same
+object: rewrites replace them, never mutate them) and its inputs' estimates are unchanged.
+The optimizer re-estimates after each rule, and most operators stay the same."""
+
+
 def estimate(
-    graph: JobGraph, known: Mapping[str, Statistics] | None = None
+    graph: JobGraph, known: Mapping[str, Statistics] | None = None, memo: Memo | None = None
 ) -> dict[str, Statistics]:
     """Statistics of every operator's output (``known``: given statistics of some sources)."""
     out: dict[str, Statistics] = {}
@@ -125,9 +132,19 @@ def estimate(
         if known and node.operator_id in known:
             out[node.operator_id] = known[node.operator_id]
             continue
-        inputs = [out[u] for u in node.upstream]
-        out[node.operator_id] = _estimate_node(node, inputs)
+        inputs = tuple(out[u] for u in node.upstream)
+        hit = memo.get(node.operator_id) if memo is not None else None
+        if hit is not None and hit[0] is node.parameters and _same(hit[1], inputs):
+            out[node.operator_id] = hit[2]
+            continue
+        out[node.operator_id] = _estimate_node(node, list(inputs))
+        if memo is not None:
+            memo[node.operator_id] = (node.parameters, inputs, out[node.operator_id])
     return out
+
+
+def _same(a: tuple[Statistics, ...], b: tuple[Statistics, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def estimate_rows(graph: JobGraph) -> dict[str, float]:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sabot_lab.optimizer.statistics import Statistics
 
 __all__ = ["RewriteTrace", "RuleApplication", "format_rows"]
 
@@ -28,10 +32,15 @@ class RuleApplication:
 
 
 class RewriteTrace:
-    """Ordered list of rule applications of one optimization run."""
+    """Ordered list of rule applications of one optimization run.
 
-    def __init__(self) -> None:
+    ``statistics``: what the optimizer was told about some operators (by id), for the rules
+    that cost alternatives; the rest is estimated.
+    """
+
+    def __init__(self, statistics: Mapping[str, Statistics] | None = None) -> None:
         self._applications: list[RuleApplication] = []
+        self.statistics: Mapping[str, Statistics] = dict(statistics or {})
 
     def record(self, rule: str, before: Sequence[str], after: Sequence[str], reason: str) -> None:
         """Append one rule application."""

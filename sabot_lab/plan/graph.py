@@ -132,7 +132,12 @@ class StreamOperatorNode:
         >>> StreamOperatorNode("a", OperatorType.LIMIT, "limit").replace(name="head").name
         'head'
         """
-        return dataclasses.replace(self, **changes)
+        unknown = changes.keys() - _NODE_FIELDS
+        if unknown:
+            raise TypeError(f"StreamOperatorNode has no field(s) {sorted(unknown)}")
+        node = object.__new__(StreamOperatorNode)  # a plain copy: the optimizer calls this a lot
+        node.__dict__.update(self.__dict__, **changes)
+        return node
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form of this node."""
@@ -171,6 +176,9 @@ class StreamOperatorNode:
             )
         except (KeyError, ValueError) as exc:
             raise PlanError(f"invalid operator data {dict(data)!r}: {exc}") from exc
+
+
+_NODE_FIELDS = frozenset(f.name for f in dataclasses.fields(StreamOperatorNode))
 
 
 class JobGraph:
@@ -272,6 +280,24 @@ class JobGraph:
         self._nodes[downstream_id] = down.replace(
             upstream=tuple(u for u in down.upstream if u != upstream_id)
         )
+
+    def redirect(self, old_id: str, new_id: str) -> None:
+        """Make every consumer of ``old_id`` read ``new_id`` instead (input positions kept).
+
+        >>> g = JobGraph()
+        >>> for i, t in (("a", OperatorType.SOURCE), ("b", OperatorType.SOURCE), ("l", OperatorType.LIMIT)):
+        ...     _ = g.add_operator(StreamOperatorNode(i, t, t.value))
+        >>> g.connect("a", "l"); g.redirect("a", "b"); g.node("l").upstream, g.node("a").downstream
+        (('b',), ())
+        """
+        old, new = self.node(old_id), self.node(new_id)
+        for down_id in old.downstream:
+            down = self.node(down_id)
+            self._nodes[down_id] = down.replace(
+                upstream=tuple(new_id if u == old_id else u for u in down.upstream)
+            )
+        self._nodes[new_id] = new.replace(downstream=new.downstream + old.downstream)
+        self._nodes[old_id] = old.replace(downstream=())
 
     def splice_out(self, operator_id: str) -> None:
         """Remove a single-input operator, wiring its input straight to its consumers.

@@ -70,7 +70,8 @@ class SourceSpec(abc.ABC):
         """Rebuild a source from :meth:`to_dict` output."""
 
     def estimated_rows(self) -> int | None:
-        """Row count if known cheaply (metadata), else None."""
+        """Row count, exact or estimated, if known cheaply (file metadata, a database's
+        planner), else None."""
         return None
 
 
