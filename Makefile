@@ -41,7 +41,7 @@ format: install-test
 
 bench: install
 	$(BIN)/pip install --quiet --no-build-isolation -e ".[bench]"
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf build dist *.egg-info sabot_lab/kernels/*.c sabot_lab/kernels/*.so .pytest_cache .mypy_cache .ruff_cache .hypothesis

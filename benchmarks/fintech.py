@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _harness import median_ms
 
 import sabot_lab as sl
 from sabot_lab.datasets import quotes, securities
@@ -57,16 +56,6 @@ def check(name: str, got: pa.Table, want: pa.Table) -> None:
         a[k][1] != b[k][1] or not math.isclose(a[k][0], b[k][0], rel_tol=1e-9) for k in a
     ):
         raise SystemExit(f"{name} disagrees with DuckDB:\n{a}\n{b}")
-
-
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from sabot_lab.engine import Executor
 from sabot_lab.optimizer.trace import format_rows
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, fused_members
 
 __all__ = ["describe_operator", "render_plan"]
 
@@ -38,6 +38,8 @@ def describe_operator(node: StreamOperatorNode) -> str:
         if p.get("predicate") is not None:
             text += f" filter={p['predicate']!r}"
         return text + (f" limit={p['limit']}" if p.get("limit") is not None else "")
+    if kind == OperatorType.FUSED:
+        return " → ".join(_line(m) for m in fused_members(node))
     if kind == OperatorType.FILTER:
         return repr(p["predicate"])
     if kind == OperatorType.SELECT:
@@ -64,6 +66,17 @@ def describe_operator(node: StreamOperatorNode) -> str:
     return ""
 
 
+def _line(node: StreamOperatorNode) -> str:
+    args = describe_operator(node)
+    return f"{node.name} {args}" if args else node.name
+
+
+def _short(node: StreamOperatorNode) -> str:
+    if node.operator_type == OperatorType.FUSED:
+        return f"[{' → '.join(m.name for m in fused_members(node))}]"
+    return node.name
+
+
 def render_plan(
     graph: JobGraph, node_id: str, estimated_rows: Mapping[str, float] | None = None
 ) -> str:
@@ -78,13 +91,9 @@ def render_plan(
 
     def visit(op_id: str, depth: int) -> None:
         node = graph.node(op_id)
-        args = describe_operator(node)
         rows = estimated_rows.get(op_id) if estimated_rows else None
         estimate = f"  (~{format_rows(rows)} rows)" if rows is not None else ""
-        lines.append(
-            f"{'  ' * depth}[P{owner.get(op_id, '?')}] {node.name}"
-            f"{' ' + args if args else ''}{estimate}"
-        )
+        lines.append(f"{'  ' * depth}[P{owner.get(op_id, '?')}] {_line(node)}{estimate}")
         for up in node.upstream:
             visit(up, depth + 1)
 
@@ -95,7 +104,7 @@ def render_plan(
     lines.append("pipelines (operators fused per batch):")
     for index, ids in enumerate(pipelines, start=1):
         names = [
-            graph.node(i).name if owner[i] == index else f"{graph.node(i).name} (partial)"
+            _short(graph.node(i)) if owner[i] == index else f"{graph.node(i).name} (partial)"
             for i in ids
         ]
         lines.append(f"  P{index}: {' → '.join(names)}")

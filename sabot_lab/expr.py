@@ -126,13 +126,14 @@ class Expr:
     (((col("a") + 1) > 2) & ~col("b").is_null())
     """
 
-    __slots__ = ("_columns", "_key", "args", "op", "params")
+    __slots__ = ("_columns", "_key", "_repr", "args", "op", "params")
 
     op: str
     args: tuple[Expr, ...]
     params: tuple[tuple[str, Any], ...]
     _key: tuple[Any, ...]  # set on first use: the tree never changes
     _columns: tuple[str, ...]
+    _repr: str
 
     def __init__(self, op: str, args: Sequence[Expr] = (), **params: Any) -> None:
         object.__setattr__(self, "op", op)
@@ -494,7 +495,12 @@ class Expr:
 
     # -- rendering ------------------------------------------------------------------
     def __repr__(self) -> builtins.str:
-        return _render(self, _python_style)
+        try:
+            return self._repr
+        except AttributeError:
+            text = _python_style(self, [repr(a) for a in self.args])
+            object.__setattr__(self, "_repr", text)  # plan traces print the same trees often
+            return text
 
     def to_sql(self) -> builtins.str:
         """Render as a DuckDB SQL expression.

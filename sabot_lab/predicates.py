@@ -79,6 +79,11 @@ def literal_value(expr: Expr) -> Any:
     >>> literal_value(lit(3)), literal_value(lit(None))
     (3, None)
     """
+    value = expr.param("value")
+    plain = value is None or type(value) in (bool, float, str)
+    plain = plain or (type(value) is int and -(1 << 63) <= value < 1 << 63)
+    if plain and expr.param("dtype") is None:
+        return value  # a plain Python constant: no Arrow round trip
     return _literal_scalar(expr).as_py()
 
 

@@ -11,9 +11,11 @@ import pyarrow.parquet as pq
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.engine import Executor
 from sabot_lab.optimizer import (
     RewriteTrace,
     estimate_rows,
+    fuse_operators,
     push_down_filters,
     push_down_limits,
     push_filters_into_sources,
@@ -193,6 +195,48 @@ def test_limit_moves_below_projections_into_sources_and_makes_top_n_sorts() -> N
     (sort,) = [n for n in g if n.operator_type == OperatorType.SORT]
     assert sort.parameters["top_n"] == 3
     assert top.collect()["x"].to_pylist() == [30, 20]
+
+
+def add_tag(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return batch.append_column("tag", pc.multiply(batch["x"], 10))
+
+
+def test_fusion_makes_one_operator_of_each_stateless_chain() -> None:
+    s = (
+        T.filter(col("x") > 10)
+        .with_columns(v=col("x") + 1)
+        .map_batches(add_tag, schema=pa.schema([*T.schema, ("v", pa.int64()), ("tag", pa.int64())]))
+        .select("k", "v", "tag")
+    )
+    g = fuse_operators(s.graph, trace := RewriteTrace())
+    assert shape(g) == ["source", "fused"]
+    (fused,) = [n for n in g if n.operator_type == OperatorType.FUSED]
+    assert [m.name for m in fused.parameters["operators"]] == [
+        "filter",
+        "with_columns",
+        "map_batches",
+        "select",
+    ]
+    assert (
+        "runs filter → with_columns → map_batches → select in one pass per batch" in trace.render()
+    )
+    text = s.explain()
+    assert "P1: source → [filter → with_columns → map_batches → select]" in text, text
+    same_results(s)
+    back = JobGraph.from_json(s.optimize().graph.to_json())  # fused plans travel as data
+    (output,) = back.sinks()
+    rows = pa.Table.from_batches(list(Executor(back).run(output.operator_id)))
+    assert_same_rows(rows, s.collect(optimize=False))
+
+
+def test_fusion_stops_where_an_operator_has_two_consumers() -> None:
+    shared = T.filter(col("x") > 10).with_columns(v=col("x") + 1)
+    s = shared.filter(col("v") > 25).union(shared.select("k", "x", "g", "v"))
+    g = fuse_operators(s.graph, RewriteTrace())
+    fused = [n for n in g if n.operator_type == OperatorType.FUSED]
+    assert len(fused) == 1  # filter → with_columns; each branch above is a single operator
+    assert [m.name for m in fused[0].parameters["operators"]] == ["filter", "with_columns"]
+    same_results(s)
 
 
 def test_explain_trace_shows_each_rewrite_with_row_estimates() -> None:

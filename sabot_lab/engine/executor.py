@@ -38,9 +38,9 @@ from sabot_lab.engine.stateless import (
 )
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+from sabot_lab.plan import STATELESS, JobGraph, OperatorType, StreamOperatorNode, fused_members
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "stateless_steps"]
 
 _AGGREGATING = (OperatorType.GROUP_BY, OperatorType.AGGREGATE, OperatorType.DISTINCT)
 
@@ -87,43 +87,29 @@ class Executor:
             node.parameters,
             f"{node.name} ({node.operator_id})",
         )
-        schema = node.output_schema
         if kind == OperatorType.SOURCE:
             return Pipeline(partial(self._scan, params), (), (node.operator_id,))
-        if kind == OperatorType.FILTER:
-            step = Step(label, partial(filter_batch, predicate=params["predicate"]))
-        elif kind == OperatorType.SELECT:
-            fused = self._fuse_filter_projection(node, label)
-            if fused is not None:
-                return fused
-            step = Step(label, partial(project_batch, exprs=params["exprs"], schema=schema))
-        elif kind == OperatorType.MAP:
+        if kind in STATELESS:
             input_schema = self.graph.node(node.upstream[0]).output_schema
-            map_fn = partial(
-                map_batch, fn=params["fn"], schema=schema, label=label, input_schema=input_schema
-            )
-            step = Step(label, map_fn)
-        elif kind == OperatorType.FLAT_MAP:
-            step = Step(label, partial(flat_map_batch, fn=params["fn"], schema=schema, label=label))
-        elif kind == OperatorType.HASH_JOIN:
+            pipeline = self._lower(node.upstream[0])
+            for step in stateless_steps(fused_members(node), input_schema):
+                pipeline = pipeline.extend(step)
+            return pipeline.with_node(node.operator_id)
+        if kind == OperatorType.HASH_JOIN:
             return self._lower_join(node, label)
-        elif kind in _AGGREGATING:
+        if kind in _AGGREGATING:
             return self._lower_aggregate(node)
-        elif kind == OperatorType.SORT:
+        if kind == OperatorType.SORT:
             return self._lower_sort(node)
-        elif kind == OperatorType.LIMIT:
+        if kind == OperatorType.LIMIT:
             child = self._breaker_input(node.upstream[0])
             n, offset = params["n"], params.get("offset", 0)
             return self._new_pipeline(
                 node, lambda: limit_batches(child.run(self.config), n, offset)
             )
-        elif kind == OperatorType.UNION:
+        if kind == OperatorType.UNION:
             return self._lower_union(node)
-        else:
-            raise PlanError(
-                f"the in-process engine cannot run {kind.value} operators yet ({label})"
-            )
-        return self._lower(node.upstream[0]).extend(step, node.operator_id)
+        raise PlanError(f"the in-process engine cannot run {kind.value} operators yet ({label})")
 
     def _scan(self, params: Mapping[str, Any]) -> Iterator[pa.RecordBatch]:
         batches = params["source"].scan(
@@ -131,25 +117,6 @@ class Executor:
         )
         limit = params.get("limit")
         return batches if limit is None else limit_batches(batches, limit)
-
-    def _fuse_filter_projection(self, node: StreamOperatorNode, label: str) -> Pipeline | None:
-        """A filter followed by a pure column selection runs as one step that copies only the
-        selected columns; None when the plan does not have that shape."""
-        exprs: list[Expr] = node.parameters["exprs"]
-        upstream = self.graph.node(node.upstream[0])
-        if upstream.operator_type != OperatorType.FILTER or upstream.downstream != (
-            node.operator_id,
-        ):
-            return None
-        if not all(e.op == "col" for e in exprs):
-            return None
-        names = [e.param("name") for e in exprs]
-        step = Step(
-            f"{upstream.name} ({upstream.operator_id}) + {label}",
-            partial(filter_batch, predicate=upstream.parameters["predicate"], columns=names),
-        )
-        below = self._lower(upstream.upstream[0])
-        return below.extend(step, upstream.operator_id).with_node(node.operator_id)
 
     def _new_pipeline(self, node: StreamOperatorNode, source: Any) -> Pipeline:
         return Pipeline(source, (), (node.operator_id,))
@@ -226,3 +193,51 @@ class Executor:
         return self._new_pipeline(
             node, lambda: chain.from_iterable(c.run(self.config) for c in children)
         )
+
+
+def stateless_steps(members: list[StreamOperatorNode], input_schema: pa.Schema) -> list[Step]:
+    """The per-batch steps of a chain of stateless operators (one operator, or the members of a
+    fused one). A filter followed by a pure column selection becomes one step that copies only
+    the selected columns.
+
+    >>> import sabot_lab as sl
+    >>> s = sl.from_pydict({"x": [1, 2], "y": [3, 4]}).filter(sl.col("x") > 1).select("y")
+    >>> g = s.optimize().graph
+    >>> (fused,) = [n for n in g if n.operator_type == OperatorType.FUSED]
+    >>> [step.label for step in stateless_steps(fused_members(fused), g.node(fused.upstream[0]).output_schema)]
+    ['filter (filter_...) + select (select_...)']
+    """
+    steps: list[Step] = []
+    i = 0
+    while i < len(members):
+        node, params = members[i], members[i].parameters
+        label = f"{node.name} ({node.operator_id})"
+        after = members[i + 1] if i + 1 < len(members) else None
+        kind, schema = node.operator_type, node.output_schema
+        if kind == OperatorType.FILTER and after is not None and _pure_selection(after):
+            names = [e.param("name") for e in after.parameters["exprs"]]
+            label += f" + {after.name} ({after.operator_id})"
+            fn = partial(filter_batch, predicate=params["predicate"], columns=names)
+            i += 1
+        elif kind == OperatorType.FILTER:
+            fn = partial(filter_batch, predicate=params["predicate"])
+        elif kind == OperatorType.SELECT:
+            fn = partial(project_batch, exprs=params["exprs"], schema=schema)
+        elif kind == OperatorType.MAP:
+            fn = partial(
+                map_batch, fn=params["fn"], schema=schema, label=label, input_schema=input_schema
+            )
+        elif kind == OperatorType.FLAT_MAP:
+            fn = partial(flat_map_batch, fn=params["fn"], schema=schema, label=label)
+        else:
+            raise PlanError(f"{label} is not a per-batch operator")
+        steps.append(Step(label, fn))
+        input_schema = members[i].output_schema
+        i += 1
+    return steps
+
+
+def _pure_selection(node: StreamOperatorNode) -> bool:
+    return node.operator_type == OperatorType.SELECT and all(
+        e.op == "col" for e in node.parameters["exprs"]
+    )

@@ -3,10 +3,11 @@
 >>> from sabot_lab.optimizer import PlanOptimizer
 >>> [r.__name__ for r in PlanOptimizer().rules]  # doctest: +NORMALIZE_WHITESPACE
 ['simplify_predicates', 'push_down_filters', 'push_filters_into_sources',
- 'reorder_joins', 'push_down_projections', 'push_down_limits']
+ 'reorder_joins', 'push_down_projections', 'push_down_limits', 'fuse_operators']
 """
 
 from sabot_lab.optimizer.filters import push_down_filters, push_filters_into_sources
+from sabot_lab.optimizer.fusion import fuse_operators
 from sabot_lab.optimizer.join_order import JoinGraph, best_order, reorder_joins
 from sabot_lab.optimizer.limits import push_down_limits
 from sabot_lab.optimizer.plan_optimizer import DEFAULT_RULES, OptimizedPlan, PlanOptimizer, Rule
@@ -28,6 +29,7 @@ __all__ = [
     "estimate",
     "estimate_rows",
     "fold_constants",
+    "fuse_operators",
     "push_down_filters",
     "push_down_limits",
     "push_down_projections",

@@ -5,21 +5,23 @@
 >>> plan = PlanOptimizer().optimize(s.graph)
 >>> print(plan.trace.render())  # doctest: +ELLIPSIS
 1. push_down_projections: source_... -> source_...: read 2 of 3 columns (drops c)
-2. push_down_projections: filter_... -> filter_..., select_...: keep 1 of 2 columns after the filter (drops a)
+2. fuse_operators: filter_..., select_... -> fused_...: runs filter → select in one pass per batch
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from sabot_lab.errors import PlanError
 from sabot_lab.optimizer.filters import push_down_filters, push_filters_into_sources
+from sabot_lab.optimizer.fusion import fuse_operators
 from sabot_lab.optimizer.join_order import reorder_joins
 from sabot_lab.optimizer.limits import push_down_limits
 from sabot_lab.optimizer.projection import push_down_projections
 from sabot_lab.optimizer.simplify import simplify_predicates
-from sabot_lab.optimizer.statistics import Memo, Statistics, estimate
+from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.plan import JobGraph
 
@@ -34,8 +36,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     reorder_joins,
     push_down_projections,
     push_down_limits,
+    fuse_operators,
 )
-"""The rules applied by default, in order."""
+"""The rules applied by default, in order (fusion last: the others see single operators)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,12 @@ class OptimizedPlan:
 
     graph: JobGraph
     trace: RewriteTrace
-    estimated_rows: Mapping[str, float]
+    statistics: Mapping[str, Statistics] = field(default_factory=dict)
+
+    @cached_property
+    def estimated_rows(self) -> Mapping[str, float]:
+        """Estimated output rows of every operator (computed when first asked for)."""
+        return {k: v.rows for k, v in estimate(self.graph, self.statistics).items()}
 
     @property
     def output(self) -> str:
@@ -71,17 +79,12 @@ class PlanOptimizer:
     def optimize(self, graph: JobGraph) -> OptimizedPlan:
         """Rewrite ``graph`` (left unchanged) with every rule, recording each change."""
         trace = RewriteTrace(self.stats)
-        memo: Memo = {}
-        rows = self._rows(graph, memo)
+        snapshots = [(0, graph)]
         for rule in self.rules:
             start = len(trace)
             graph = rule(graph, trace)
             if len(trace) > start:
-                new_rows = self._rows(graph, memo)
-                trace.estimate_since(start, rows, new_rows)
-                rows = new_rows
+                snapshots.append((start, graph))
         graph.validate()
-        return OptimizedPlan(graph, trace, rows)
-
-    def _rows(self, graph: JobGraph, memo: Memo) -> dict[str, float]:
-        return {k: v.rows for k, v in estimate(graph, self.stats, memo).items()}
+        trace.estimate_lazily(snapshots)
+        return OptimizedPlan(graph, trace, self.stats)

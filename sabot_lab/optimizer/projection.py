@@ -39,26 +39,23 @@ def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
         needed[sink.operator_id] = set(_schema(sink).names)
     for node in reversed(order):
         need = _at_least_one(needed[node.operator_id], _schema(node))
-        for upstream, columns in zip(node.upstream, _input_needs(graph, node, need), strict=True):
-            needed[upstream] |= columns
+        for input_id, columns in zip(node.upstream, _input_needs(graph, node, need), strict=True):
+            needed[input_id] |= columns
 
-    pruned = JobGraph(graph.name)
+    pruned: dict[str, StreamOperatorNode] = {}
     output_of: dict[str, str] = {}  # operator id -> id consumers connect to
     for node in order:
         need = _at_least_one(needed[node.operator_id], _schema(node))
-        inputs = [pruned.node(output_of[u]) for u in node.upstream]
-        rebuilt, reason = _rebuild(node, need, [_schema(i) for i in inputs])
-        pruned.add_operator(rebuilt)
-        for upstream in node.upstream:
-            pruned.connect(output_of[upstream], node.operator_id)
+        upstream = tuple(output_of[u] for u in node.upstream)
+        rebuilt, reason = _rebuild(node, need, [_schema(pruned[u]) for u in upstream])
+        pruned[node.operator_id] = rebuilt.replace(upstream=upstream)
         output_of[node.operator_id] = node.operator_id
         after = [node.operator_id]
         extra = [n for n in _schema(rebuilt).names if n not in need]
-        if node.operator_type == OperatorType.FILTER and extra:
+        if node.operator_type == OperatorType.FILTER and extra and not _feeds_select(graph, node):
             kept = [n for n in _schema(rebuilt).names if n in need]
-            select = _select(rebuilt, kept)
-            pruned.add_operator(select)
-            pruned.connect(node.operator_id, select.operator_id)
+            select = _select(rebuilt, kept).replace(upstream=(node.operator_id,))
+            pruned[select.operator_id] = select
             output_of[node.operator_id] = select.operator_id
             after.append(select.operator_id)
             reason = (
@@ -67,7 +64,13 @@ def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
             )
         if reason:
             trace.record(RULE, [node.operator_id], after, reason)
-    return pruned
+    return JobGraph.from_upstream(graph.name, pruned.values())
+
+
+def _feeds_select(graph: JobGraph, node: StreamOperatorNode) -> bool:
+    """True if a projection is the only consumer (it drops the unneeded columns itself)."""
+    consumers = [graph.node(d).operator_type for d in node.downstream]
+    return consumers == [OperatorType.SELECT]
 
 
 def _schema(node: StreamOperatorNode) -> pa.Schema:

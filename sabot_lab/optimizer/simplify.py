@@ -68,7 +68,9 @@ def fold_constants(expr: Expr) -> Expr:
     """
     if not expr.args:
         return expr
-    expr = expr.with_args([fold_constants(a) for a in expr.args])
+    args = [fold_constants(a) for a in expr.args]
+    if any(new is not old for new, old in zip(args, expr.args, strict=True)):
+        expr = expr.with_args(args)  # unchanged trees stay the same objects
     if expr.op not in ("alias", "agg") and not expr.columns() and not expr.is_aggregate():
         folded = _evaluate_constant(expr)
         if folded is not None:
@@ -116,10 +118,10 @@ def _fold_node(node: StreamOperatorNode) -> StreamOperatorNode:
         value = params.get(key)
         if isinstance(value, Expr):
             new: Any = fold_constants(value)
-            changed |= not new.equals(value)
+            changed |= new is not value and not new.equals(value)
         elif isinstance(value, list) and value and isinstance(value[0], Expr):
             new = [fold_constants(e) for e in value]
-            changed |= any(not a.equals(b) for a, b in zip(new, value, strict=True))
+            changed |= any(a is not b and not a.equals(b) for a, b in zip(new, value, strict=True))
         else:
             continue
         params[key] = new

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.expr import Expr
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, fused_members
 from sabot_lab.plan.sources import SourceSpec
 
 __all__ = ["Statistics", "estimate", "estimate_rows", "selectivity", "source_statistics"]
@@ -166,6 +166,10 @@ def _estimate_node(node: StreamOperatorNode, inputs: list[Statistics]) -> Statis
             stats = _scaled(stats, min(stats.rows, p["limit"]))
         return stats
     first = inputs[0]
+    if kind == OperatorType.FUSED:
+        for member in fused_members(node):
+            first = _estimate_node(member, [first])
+        return first
     if kind == OperatorType.FILTER:
         return _scaled(first, first.rows * selectivity(p["predicate"], first))
     if kind == OperatorType.SELECT:

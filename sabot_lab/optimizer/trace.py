@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sabot_lab.optimizer.statistics import Statistics
+    from sabot_lab.optimizer.statistics import Memo, Statistics
+    from sabot_lab.plan import JobGraph
 
 __all__ = ["RewriteTrace", "RuleApplication", "format_rows"]
 
@@ -41,6 +42,7 @@ class RewriteTrace:
     def __init__(self, statistics: Mapping[str, Statistics] | None = None) -> None:
         self._applications: list[RuleApplication] = []
         self.statistics: Mapping[str, Statistics] = dict(statistics or {})
+        self._snapshots: list[tuple[int, JobGraph]] = []
 
     def record(self, rule: str, before: Sequence[str], after: Sequence[str], reason: str) -> None:
         """Append one rule application."""
@@ -57,7 +59,27 @@ class RewriteTrace:
             rows_after = after.get(a.nodes_after[-1]) if a.nodes_after else None
             self._applications[i] = replace(a, rows_before=rows_before, rows_after=rows_after)
 
+    def estimate_lazily(self, snapshots: Sequence[tuple[int, JobGraph]]) -> None:
+        """Fill in row estimates when the trace is first read: ``snapshots`` holds the plan
+        before the first rule (at 0) and after each rule that changed it (at the index of its
+        first application). Running a plan never pays for estimates nobody looks at."""
+        self._snapshots = list(snapshots)
+
+    def _resolve(self) -> None:
+        if len(self._snapshots) < 2:
+            return
+        snapshots, self._snapshots = self._snapshots, []
+        from sabot_lab.optimizer.statistics import estimate  # statistics needs the plan model
+
+        memo: Memo = {}
+        rows = [
+            {k: v.rows for k, v in estimate(g, self.statistics, memo).items()} for _, g in snapshots
+        ]
+        for i in range(1, len(snapshots)):
+            self.estimate_since(snapshots[i][0], rows[i - 1], rows[i])
+
     def __iter__(self) -> Iterator[RuleApplication]:
+        self._resolve()
         return iter(self._applications)
 
     def __len__(self) -> int:
@@ -65,6 +87,7 @@ class RewriteTrace:
 
     def render(self) -> str:
         """One numbered line per application (``"(no rewrites)"`` when empty)."""
+        self._resolve()
         if not self._applications:
             return "(no rewrites)"
         return "\n".join(

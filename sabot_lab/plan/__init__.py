@@ -10,6 +10,7 @@ from sabot_lab.plan.graph import (
     JobGraph,
     OperatorType,
     StreamOperatorNode,
+    fused_members,
     new_operator_id,
 )
 from sabot_lab.plan.sources import SourceSpec, register_source, source_from_dict
@@ -20,6 +21,7 @@ __all__ = [
     "OperatorType",
     "SourceSpec",
     "StreamOperatorNode",
+    "fused_members",
     "new_operator_id",
     "register_source",
     "source_from_dict",

@@ -44,6 +44,9 @@ def encode(value: Any) -> Any:
         return {"$source": value.to_dict()}
     if isinstance(value, pa.Schema):
         return {"$schema": schema_to_b64(value)}
+    node_class = _node_class()
+    if isinstance(value, node_class):
+        return {"$node": value.to_dict()}  # the members of a fused operator
     if isinstance(value, list | tuple):
         return [encode(v) for v in value]
     if isinstance(value, dict):
@@ -71,8 +74,16 @@ def decode(value: Any) -> Any:
         return source_from_dict(raw)
     if tag == "$schema":
         return schema_from_b64(raw)
+    if tag == "$node":
+        return _node_class().from_dict(raw)
     if tag == "$dict":
         return {k: decode(v) for k, v in raw.items()}
     if tag == "$pickle":
         return cloudpickle.loads(base64.b64decode(raw))
     raise PlanError(f"cannot decode parameter {value!r}")
+
+
+def _node_class() -> Any:
+    from sabot_lab.plan.graph import StreamOperatorNode  # the graph module imports this one
+
+    return StreamOperatorNode

@@ -22,7 +22,7 @@ import dataclasses
 import enum
 import itertools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ import pyarrow as pa
 from sabot_lab.errors import PlanError
 from sabot_lab.plan.codec import decode, encode, schema_from_b64, schema_to_b64
 
-__all__ = ["JobGraph", "OperatorType", "StreamOperatorNode", "new_operator_id"]
+__all__ = ["JobGraph", "OperatorType", "StreamOperatorNode", "fused_members", "new_operator_id"]
 
 
 class OperatorType(str, enum.Enum):
@@ -56,12 +56,21 @@ class OperatorType(str, enum.Enum):
     SINK = "sink"
     LIMIT = "limit"
     SORT = "sort"
+    FUSED = "fused"
+    """A chain of stateless operators run in one pass per batch (``parameters["operators"]``,
+    in execution order); made by the optimizer's fusion rule."""
 
 
 STATELESS = frozenset(
-    {OperatorType.FILTER, OperatorType.MAP, OperatorType.FLAT_MAP, OperatorType.SELECT}
+    {
+        OperatorType.FILTER,
+        OperatorType.MAP,
+        OperatorType.FLAT_MAP,
+        OperatorType.SELECT,
+        OperatorType.FUSED,
+    }
 )
-"""Operators that process each batch independently: the engine fuses chains of them."""
+"""Operators that process each batch independently: chains of them are fused."""
 
 _INPUT_COUNTS: dict[OperatorType, tuple[int, int | None]] = {
     OperatorType.SOURCE: (0, 0),
@@ -178,6 +187,17 @@ class StreamOperatorNode:
             raise PlanError(f"invalid operator data {dict(data)!r}: {exc}") from exc
 
 
+def fused_members(node: StreamOperatorNode) -> list[StreamOperatorNode]:
+    """The operators a node runs: the members of a fused operator, else the node itself.
+
+    >>> [n.name for n in fused_members(StreamOperatorNode("l", OperatorType.LIMIT, "limit"))]
+    ['limit']
+    """
+    if node.operator_type == OperatorType.FUSED:
+        return list(node.parameters["operators"])
+    return [node]
+
+
 _NODE_FIELDS = frozenset(f.name for f in dataclasses.fields(StreamOperatorNode))
 
 
@@ -222,6 +242,27 @@ class JobGraph:
     def copy(self) -> JobGraph:
         """A copy that can be extended without changing this graph (nodes are shared)."""
         return JobGraph(self.name, self._nodes)
+
+    @staticmethod
+    def from_upstream(name: str, nodes: Iterable[StreamOperatorNode]) -> JobGraph:
+        """A graph of operators whose ``upstream`` ids are set; ``downstream`` is derived.
+
+        >>> a = StreamOperatorNode("a", OperatorType.SOURCE, "source")
+        >>> b = StreamOperatorNode("b", OperatorType.LIMIT, "limit", upstream=("a",))
+        >>> JobGraph.from_upstream("job", [a, b]).node("a").downstream
+        ('b',)
+        """
+        nodes = list(nodes)
+        consumers: dict[str, list[str]] = {n.operator_id: [] for n in nodes}
+        for node in nodes:
+            for upstream in node.upstream:
+                if upstream not in consumers:
+                    raise PlanError(f"operator {node.operator_id!r} reads unknown {upstream!r}")
+                consumers[upstream].append(node.operator_id)
+        return JobGraph(
+            name,
+            {n.operator_id: n.replace(downstream=tuple(consumers[n.operator_id])) for n in nodes},
+        )
 
     def add_operator(self, node: StreamOperatorNode) -> str:
         """Add an operator (its edges are added with :meth:`connect`) and return its id."""
