@@ -1,10 +1,11 @@
-"""Text rendering of a plan: the operator tree with arguments, output schema and fused pipelines.
+"""Text rendering of a plan: the operator tree with arguments and operator ids (which the
+optimizer trace refers to), output schema and fused pipelines.
 
 >>> import sabot_lab as sl
 >>> s = sl.from_pydict({"k": ["a"], "x": [1]}).group_by("k").agg(sl.col("x").sum())
->>> print(render_plan(s.graph, s.node_id))
-[P2] group_by keys=[k] aggs=[col("x").sum()]
-  [P1] source arrow table (1 rows, 2 columns)
+>>> print(render_plan(s.graph, s.node_id))  # doctest: +ELLIPSIS
+[P2] group_by keys=[k] aggs=[col("x").sum()]  #group_by_...
+  [P1] source arrow table (1 rows, 2 columns)  #source_...
 output: k string, x int64
 pipelines (operators fused per batch):
   P1: source → group_by (partial)
@@ -93,7 +94,7 @@ def render_plan(
         node = graph.node(op_id)
         rows = estimated_rows.get(op_id) if estimated_rows else None
         estimate = f"  (~{format_rows(rows)} rows)" if rows is not None else ""
-        lines.append(f"{'  ' * depth}[P{owner.get(op_id, '?')}] {_line(node)}{estimate}")
+        lines.append(f"{'  ' * depth}[P{owner.get(op_id, '?')}] {_line(node)}{estimate}  #{op_id}")
         for up in node.upstream:
             visit(up, depth + 1)
 

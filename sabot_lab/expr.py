@@ -126,7 +126,7 @@ class Expr:
     (((col("a") + 1) > 2) & ~col("b").is_null())
     """
 
-    __slots__ = ("_columns", "_key", "_repr", "args", "op", "params")
+    __slots__ = ("_columns", "_key", "_name", "_repr", "args", "op", "params")
 
     op: str
     args: tuple[Expr, ...]
@@ -134,6 +134,7 @@ class Expr:
     _key: tuple[Any, ...]  # set on first use: the tree never changes
     _columns: tuple[str, ...]
     _repr: str
+    _name: str
 
     def __init__(self, op: str, args: Sequence[Expr] = (), **params: Any) -> None:
         object.__setattr__(self, "op", op)
@@ -241,17 +242,19 @@ class Expr:
         >>> (col("price") * 2).output_name(), count().output_name(), lit(1).output_name()
         ('price', 'count', 'literal')
         """
+        try:
+            return self._name
+        except AttributeError:
+            pass
         if self.op in ("alias", "col"):
-            return str(self.param("name"))
-        if self.op == "agg" and not self.args:
-            return "count"
-        if self.op == "lit":
-            return "literal"
-        for arg in self.args:
-            name = arg.output_name()
-            if name != "literal":
-                return name
-        return "literal"
+            name = str(self.param("name"))
+        elif self.op == "agg" and not self.args:
+            name = "count"
+        else:
+            names = [a.output_name() for a in self.args] if self.op != "lit" else []
+            name = next((n for n in names if n != "literal"), "literal")
+        object.__setattr__(self, "_name", name)
+        return name
 
     def output_field(self, schema: pa.Schema) -> pa.Field:
         """The field (name and type) this expression produces on inputs of ``schema``.

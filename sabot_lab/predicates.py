@@ -65,7 +65,10 @@ def substitute(expr: Expr, mapping: Mapping[str, Expr]) -> Expr:
         return replacement
     if not expr.args:
         return expr
-    return expr.with_args([substitute(a, mapping) for a in expr.args])
+    args = [substitute(a, mapping) for a in expr.args]
+    if all(new is old for new, old in zip(args, expr.args, strict=True)):
+        return expr  # nothing replaced: the same object
+    return expr.with_args(args)
 
 
 def is_literal(expr: Expr) -> bool:

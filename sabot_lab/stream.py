@@ -545,14 +545,14 @@ class Stream:
         return write_parquet(self.iter_batches(optimize), self.schema, path)
 
     def explain(self, optimized: bool = True, trace: bool = False) -> ExplainText:
-        """The plan as text: one operator a line (inputs indented below), its arguments and the
-        fused pipeline (``P1``, ``P2``…) that runs it. ``optimized=False`` shows the plan as
+        """The plan as text: one operator a line (inputs indented below), its arguments, its
+        estimated rows, its id and the fused pipeline (``P1``, ``P2``…) that runs it. ``optimized=False`` shows the plan as
         written; ``trace=True`` appends what each optimizer rule changed.
 
         >>> import sabot_lab as sl
-        >>> print(sl.from_pydict({"x": [1]}).filter(sl.col("x") > 0).explain())
-        [P1] filter (col("x") > 0)  (~1 rows)
-          [P1] source arrow table (1 rows, 1 columns)  (~1 rows)
+        >>> print(sl.from_pydict({"x": [1]}).filter(sl.col("x") > 0).explain())  # doctest: +ELLIPSIS
+        [P1] filter (col("x") > 0)  (~1 rows)  #filter_...
+          [P1] source arrow table (1 rows, 1 columns)  (~1 rows)  #source_...
         output: x int64
         pipelines (operators fused per batch):
           P1: source → filter

@@ -11,8 +11,10 @@ import pyarrow.parquet as pq
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.datasets import quotes, securities
 from sabot_lab.engine import Executor
 from sabot_lab.optimizer import (
+    DEFAULT_RULES,
     RewriteTrace,
     estimate_rows,
     fuse_operators,
@@ -229,6 +231,24 @@ def test_fusion_makes_one_operator_of_each_stateless_chain() -> None:
     assert_same_rows(rows, s.collect(optimize=False))
 
 
+def test_fusion_merges_adjacent_projections_unless_that_repeats_work() -> None:
+    s = T.with_columns(n=col("x") * 3).select("k", m=col("n") + 1)
+    g = fuse_operators(s.graph, trace := RewriteTrace())
+    assert shape(g) == ["source", "select"]
+    (select,) = [n for n in g if n.operator_type == OperatorType.SELECT]
+    assert [repr(e) for e in select.parameters["exprs"]] == [
+        'col("k")',
+        '((col("x") * 3) + 1).alias("m")',
+    ]
+    assert "merged with_columns → select into one projection" in trace.render()
+    same_results(s)
+    twice = T.with_columns(n=col("x") * 3).select(a=col("n") + 1, b=col("n") * 2)
+    g = fuse_operators(twice.graph, RewriteTrace())
+    (fused,) = [n for n in g if n.operator_type == OperatorType.FUSED]
+    assert len(fused.parameters["operators"]) == 2  # n would be computed twice: kept apart
+    same_results(twice)
+
+
 def test_fusion_stops_where_an_operator_has_two_consumers() -> None:
     shared = T.filter(col("x") > 10).with_columns(v=col("x") + 1)
     s = shared.filter(col("v") > 25).union(shared.select("k", "x", "g", "v"))
@@ -237,6 +257,26 @@ def test_fusion_stops_where_an_operator_has_two_consumers() -> None:
     assert len(fused) == 1  # filter → with_columns; each branch above is a single operator
     assert [m.name for m in fused[0].parameters["operators"]] == ["filter", "with_columns"]
     same_results(s)
+
+
+def test_every_rule_shows_in_the_trace_of_the_readme_query(tmp_path: Path) -> None:
+    pq.write_table(quotes(20_000, n_securities=1000, seed=1), tmp_path / "q.parquet")
+    secs = sl.from_arrow(securities(1000))
+    sectors = sl.from_pydict({"name": ["energy", "tech", "health"], "region": ["EU", "US", "US"]})
+    out = (
+        sl.from_parquet(tmp_path / "q.parquet")
+        .join(secs, left_on="security_id", right_on="id")
+        .join(sectors, left_on="sector", right_on="name")
+        .with_columns(notional=col("price") * col("size"))
+        .filter((col("region") == "EU") & (col("price") > 100) & (col("price") > 50))
+        .select("ticker", "notional")
+        .sort("notional", descending=True)
+        .limit(5)
+    )
+    text = out.explain(trace=True)
+    for rule in DEFAULT_RULES:
+        assert f". {rule.__name__}: " in text, (rule.__name__, text)
+    assert_same_rows(out.collect(), out.collect(optimize=False), ordered=True)
 
 
 def test_explain_trace_shows_each_rewrite_with_row_estimates() -> None:

@@ -75,7 +75,7 @@ def _push(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> lis
             continue
         for position, rewritten in route:
             moves.setdefault(position, []).append(rewritten)
-        rewritten_note = "" if route[0][1].equals(conjunct) else f" as {route[0][1]!r}"
+        rewritten_note = "" if route[0][1] is conjunct else f" as {route[0][1]!r}"
         notes.append(f"{conjunct!r}{rewritten_note}")
     if not moves:
         return []

@@ -20,6 +20,9 @@ other rules see the individual operators.
 
 from __future__ import annotations
 
+from collections import Counter
+
+from sabot_lab.expr import Expr
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.plan import (
     STATELESS,
@@ -29,15 +32,18 @@ from sabot_lab.plan import (
     fused_members,
     new_operator_id,
 )
+from sabot_lab.predicates import substitute
 
-__all__ = ["fuse_operators"]
+__all__ = ["fuse_operators", "merge_projections"]
 
 RULE = "fuse_operators"
 
 
 def fuse_operators(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     """Replace each chain of two or more stateless operators by one fused operator."""
-    out = graph.copy()
+    replaced: dict[str, str] = {}  # last operator of a chain -> the operator replacing it
+    fused_nodes: dict[str, StreamOperatorNode] = {}  # first operator of a chain -> replacement
+    absorbed: set[str] = set()
     for start in graph.topological_sort():
         if not _fusible(start) or _continues(graph, start):
             continue
@@ -49,23 +55,90 @@ def fuse_operators(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
             chain.append(after)
         if len(chain) < 2:
             continue
-        members = [m for node in chain for m in fused_members(node)]
-        fused = StreamOperatorNode(
-            operator_id=new_operator_id(OperatorType.FUSED),
-            operator_type=OperatorType.FUSED,
-            name="fused",
-            parameters={"operators": [m.replace(upstream=(), downstream=()) for m in members]},
-            schema=chain[-1].output_schema,
-        )
-        (upstream,) = out.node(chain[0].operator_id).upstream  # may be fused already
-        out.insert_between(upstream, chain[0].operator_id, fused)
-        out.redirect(chain[-1].operator_id, fused.operator_id)
-        for node in chain:
-            out.splice_out(node.operator_id)
-        ids = [node.operator_id for node in chain]
-        names = " → ".join(m.name for m in members)
-        trace.record(RULE, ids, [fused.operator_id], f"runs {names} in one pass per batch")
+        fused, reason = _fuse(chain)
+        fused_nodes[start.operator_id] = fused.replace(upstream=start.upstream, downstream=())
+        replaced[chain[-1].operator_id] = fused.operator_id
+        absorbed.update(node.operator_id for node in chain)
+        trace.record(RULE, [node.operator_id for node in chain], [fused.operator_id], reason)
+    if not fused_nodes:
+        return graph
+    nodes = []
+    for node in graph:
+        node = fused_nodes.get(node.operator_id, node)
+        if node.operator_id in absorbed:
+            continue
+        upstream = tuple(replaced.get(u, u) for u in node.upstream)
+        nodes.append(node.replace(upstream=upstream) if upstream != node.upstream else node)
+    return JobGraph.from_upstream(graph.name, nodes)
+
+
+def _fuse(chain: list[StreamOperatorNode]) -> tuple[StreamOperatorNode, str]:
+    """The operator replacing ``chain`` and why."""
+    members = [m for node in chain for m in fused_members(node)]
+    names = " → ".join(m.name for m in members)
+    members = merge_projections(members)
+    if len(members) == 1:
+        return members[0], f"merged {names} into one projection"
+    fused = StreamOperatorNode(
+        operator_id=new_operator_id(OperatorType.FUSED),
+        operator_type=OperatorType.FUSED,
+        name="fused",
+        parameters={"operators": [m.replace(upstream=(), downstream=()) for m in members]},
+        schema=chain[-1].output_schema,
+    )
+    merged = " (adjacent projections merged)" if len(members) < len(chain) else ""
+    return fused, f"runs {names} in one pass per batch{merged}"
+
+
+def merge_projections(members: list[StreamOperatorNode]) -> list[StreamOperatorNode]:
+    """Compose each projection with the projection before it, unless that would compute one
+    of the earlier projection's expressions twice.
+
+    >>> import sabot_lab as sl
+    >>> s = sl.from_pydict({"p": [2], "q": [3]}).with_columns(n=sl.col("p") * sl.col("q")).select("n")
+    >>> members = [s.graph.node(i) for i in s.graph.nodes if not i.startswith("source")]
+    >>> [n.parameters["exprs"] for n in merge_projections(members)]
+    [[(col("p") * col("q")).alias("n")]]
+    """
+    out: list[StreamOperatorNode] = []
+    for node in members:
+        before = out[-1] if out else None
+        if (
+            before is not None
+            and before.operator_type == node.operator_type == OperatorType.SELECT
+            and _composable(before.parameters["exprs"], node.parameters["exprs"])
+        ):
+            by_name = {e.output_name(): e for e in before.parameters["exprs"]}
+            exprs = []
+            for e in node.parameters["exprs"]:
+                composed = substitute(e, by_name)
+                name = e.output_name()
+                exprs.append(composed if composed.output_name() == name else composed.alias(name))
+            out[-1] = StreamOperatorNode(
+                operator_id=new_operator_id(OperatorType.SELECT),
+                operator_type=OperatorType.SELECT,
+                name="select",
+                parameters={"exprs": exprs},
+                schema=node.output_schema,
+            )
+        else:
+            out.append(node)
     return out
+
+
+def _composable(lower: list[Expr], upper: list[Expr]) -> bool:
+    """True if no computed column of ``lower`` is read more than once by ``upper``."""
+    computed = {e.output_name() for e in lower if _unaliased(e).op != "col"}
+    uses = Counter(
+        c for e in upper for node in e.walk() if node.op == "col" for c in [node.param("name")]
+    )
+    return all(uses[name] <= 1 for name in computed)
+
+
+def _unaliased(expr: Expr) -> Expr:
+    while expr.op == "alias":
+        expr = expr.args[0]
+    return expr
 
 
 def _fusible(node: StreamOperatorNode) -> bool:

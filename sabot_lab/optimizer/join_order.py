@@ -256,7 +256,7 @@ def _resolve_region(graph: JobGraph, root: StreamOperatorNode) -> JoinRegion | N
             return None
     return JoinRegion(
         root.operator_id,
-        tuple(joins),
+        tuple(reversed(joins)),  # inputs first, the root last
         tuple(relations),
         tuple(columns),
         tuple(tuple(m) for m in classes.values()),

@@ -51,8 +51,9 @@ def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
         pruned[node.operator_id] = rebuilt.replace(upstream=upstream)
         output_of[node.operator_id] = node.operator_id
         after = [node.operator_id]
-        extra = [n for n in _schema(rebuilt).names if n not in need]
-        if node.operator_type == OperatorType.FILTER and extra and not _feeds_select(graph, node):
+        is_filter = node.operator_type == OperatorType.FILTER
+        extra = [n for n in _schema(rebuilt).names if n not in need] if is_filter else []
+        if extra and not _feeds_select(graph, node):
             kept = [n for n in _schema(rebuilt).names if n in need]
             select = _select(rebuilt, kept).replace(upstream=(node.operator_id,))
             pruned[select.operator_id] = select

@@ -32,7 +32,8 @@ DEFAULT_SELECTIVITY = 0.5
 
 @dataclass(frozen=True)
 class Statistics:
-    """What the optimizer knows about a relation: rows and distinct values per column."""
+    """What the optimizer knows about a relation: rows and distinct values per column
+    (counts above ``rows`` are read as ``rows``)."""
 
     rows: float
     ndv: Mapping[str, float] = field(default_factory=dict)
@@ -153,7 +154,7 @@ def estimate_rows(graph: JobGraph) -> dict[str, float]:
 
 
 def _scaled(stats: Statistics, rows: float) -> Statistics:
-    return Statistics(rows, {k: min(v, rows) for k, v in stats.ndv.items()})
+    return Statistics(rows, stats.ndv)  # shared: distinct() caps each count at the rows
 
 
 def _estimate_node(node: StreamOperatorNode, inputs: list[Statistics]) -> Statistics:
@@ -200,7 +201,7 @@ def _estimate_node(node: StreamOperatorNode, inputs: list[Statistics]) -> Statis
     if kind == OperatorType.DISTINCT:
         return _scaled(first, first.rows * DEFAULT_SELECTIVITY)
     if kind == OperatorType.UNION:
-        return Statistics(sum(s.rows for s in inputs), dict(first.ndv))
+        return Statistics(sum(s.rows for s in inputs), first.ndv)
     if kind == OperatorType.LIMIT:
         return _scaled(first, min(first.rows, float(p["n"])))
     if kind == OperatorType.SORT and p.get("top_n") is not None:

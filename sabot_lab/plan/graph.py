@@ -141,11 +141,13 @@ class StreamOperatorNode:
         >>> StreamOperatorNode("a", OperatorType.LIMIT, "limit").replace(name="head").name
         'head'
         """
-        unknown = changes.keys() - _NODE_FIELDS
-        if unknown:
-            raise TypeError(f"StreamOperatorNode has no field(s) {sorted(unknown)}")
+        if not _NODE_FIELDS.issuperset(changes):
+            unknown = sorted(changes.keys() - _NODE_FIELDS)
+            raise TypeError(f"StreamOperatorNode has no field(s) {unknown}")
         node = object.__new__(StreamOperatorNode)  # a plain copy: the optimizer calls this a lot
-        node.__dict__.update(self.__dict__, **changes)
+        fields = node.__dict__
+        fields.update(self.__dict__)
+        fields.update(changes)
         return node
 
     def to_dict(self) -> dict[str, Any]:
