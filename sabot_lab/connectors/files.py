@@ -37,12 +37,18 @@ class FileSource(SourceSpec):
 
     kind = "file"
 
-    def __init__(self, path: str | os.PathLike[str], format: str = "parquet") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        format: str = "parquet",
+        pieces: list[tuple[str, list[int]]] | None = None,
+    ) -> None:
         if format not in FORMATS:
             raise SourceError(f"unknown file format {format!r}; use one of {', '.join(FORMATS)}")
         self.path = os.fspath(path)
         self.last_scan: ScanStats | None = None
         self.format = format
+        self.pieces = pieces  # (file, row groups) read by one split; None: everything
         if not os.path.exists(self.path):
             raise SourceError(f"{format} source {self.path!r} does not exist")
         try:
@@ -50,6 +56,12 @@ class FileSource(SourceSpec):
             self._schema = self._dataset.schema
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(f"cannot read {format} source {self.path!r}: {exc}") from exc
+        if pieces is not None:
+            by_path = {f.path: f for f in self._dataset.get_fragments()}
+            fragments = [by_path[file].subset(row_group_ids=groups) for file, groups in pieces]
+            self._dataset = ds.FileSystemDataset(
+                fragments, self._schema, self._dataset.format, self._dataset.filesystem
+            )
 
     @property
     def schema(self) -> pa.Schema:
@@ -92,24 +104,50 @@ class FileSource(SourceSpec):
             kept, self._schema, self._dataset.format, self._dataset.filesystem
         )
 
+    def split(self, n: int) -> list[SourceSpec]:
+        """Parquet: row groups dealt out in order, about the same number to each split (CSV
+        files are not split)."""
+        if self.format != "parquet" or n <= 1:
+            return [self]
+        groups = [(f.path, g.id) for f in self._dataset.get_fragments() for g in f.row_groups]
+        parts = max(1, min(n, len(groups)))
+        splits: list[SourceSpec] = []
+        for i in range(parts):
+            chunk = groups[len(groups) * i // parts : len(groups) * (i + 1) // parts]
+            pieces: dict[str, list[int]] = {}
+            for file, group in chunk:
+                pieces.setdefault(file, []).append(group)
+            splits.append(FileSource(self.path, self.format, list(pieces.items())))
+        return splits
+
     def describe(self) -> str:
-        return f"{self.format} {self.path}"
+        part = f" ({sum(len(g) for _, g in self.pieces)} row groups)" if self.pieces else ""
+        return f"{self.format} {self.path}{part}"
 
     def estimated_rows(self) -> int | None:
         if self.format != "parquet":
             return None
         return sum(
-            fragment.metadata.num_rows
+            group.num_rows
             for fragment in self._dataset.get_fragments()
             if isinstance(fragment, ds.ParquetFileFragment)
+            for group in fragment.row_groups
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": self.path, "format": self.format}
+        data: dict[str, Any] = {"kind": self.kind, "path": self.path, "format": self.format}
+        if self.pieces is not None:
+            data["pieces"] = [[file, groups] for file, groups in self.pieces]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileSource:
-        return cls(data["path"], data["format"])
+        pieces = data.get("pieces")
+        return cls(
+            data["path"],
+            data["format"],
+            [(file, list(groups)) for file, groups in pieces] if pieces is not None else None,
+        )
 
 
 def write_parquet(

@@ -69,6 +69,11 @@ class SourceSpec(abc.ABC):
     def from_dict(cls, data: dict[str, Any]) -> SourceSpec:
         """Rebuild a source from :meth:`to_dict` output."""
 
+    def split(self, n: int) -> list[SourceSpec]:
+        """At most ``n`` disjoint sources holding this one's rows between them, for ``n``
+        parallel tasks; ``[self]`` if the source cannot be split."""
+        return [self]
+
     def estimated_rows(self) -> int | None:
         """Row count, exact or estimated, if known cheaply (file metadata, a database's
         planner), else None."""

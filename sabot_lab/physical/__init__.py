@@ -1,0 +1,30 @@
+"""Physical plans: stages of parallel tasks, split at exchanges (hash shuffle, broadcast, single).
+
+>>> import sabot_lab as sl
+>>> s = sl.from_pydict({"k": [1, 2, 1], "x": [5, 6, 7]}).group_by("k").agg(sl.col("x").sum()).sort("k")
+>>> print(plan_stages(s.graph, partitions=2).render())
+stage 0 (2 tasks): source → x1
+stage 1 (2 tasks): x1 → group_by → x2
+stage 2 (1 task): x2 → sort
+x1: stage 0 → stage 1, hash on [k]
+x2: stage 1 → stage 2, single
+"""
+
+from sabot_lab.physical.exchange import EXCHANGE_KINDS, BoundSource, Exchange, ExchangeSource
+from sabot_lab.physical.local import run_local
+from sabot_lab.physical.planner import BROADCAST_ROWS, PhysicalPlan, Stage, plan_stages
+from sabot_lab.physical.task import bind_task, run_task
+
+__all__ = [
+    "BROADCAST_ROWS",
+    "EXCHANGE_KINDS",
+    "BoundSource",
+    "Exchange",
+    "ExchangeSource",
+    "PhysicalPlan",
+    "Stage",
+    "bind_task",
+    "plan_stages",
+    "run_local",
+    "run_task",
+]

@@ -1,0 +1,274 @@
+"""Physical planning: an optimized :class:`~sabot_lab.plan.JobGraph` cut into stages at exchanges.
+
+Every edge into an operator that needs its rows grouped is an exchange:
+
+- ``group_by`` and ``distinct``: hash on the group keys (all columns for distinct);
+- a hash join: hash both inputs on their keys, or, when the build (right) side is estimated
+  at most :data:`BROADCAST_ROWS` rows, broadcast the build side and leave the probe side where
+  it is;
+- a global aggregate, ``sort`` and ``limit``: everything to a single partition.
+
+Operators joined by other edges form a stage (a fused pipeline or several, e.g. the branches of
+a union). A stage runs as ``partitions`` tasks; task ``i`` reads split ``i`` of each source
+(:meth:`~sabot_lab.plan.SourceSpec.split`) and partition ``i`` of each exchange it reads. A
+stage reading a ``single`` exchange runs as one task.
+
+>>> import sabot_lab as sl
+>>> s = sl.from_pydict({"k": ["a", "b", "a"], "x": [1, 2, 3]}).group_by("k").agg(sl.col("x").sum())
+>>> plan = plan_stages(s.graph, partitions=4)
+>>> [(st.stage_id, st.partitions) for st in plan.stages]
+[(0, 4), (1, 4)]
+>>> [(x.kind, x.keys) for x in plan.exchanges.values()]
+[('hash', ('k',))]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from sabot_lab.errors import PlanError
+from sabot_lab.kernels import is_integer_like
+from sabot_lab.physical.exchange import Exchange, ExchangeSource
+from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+
+__all__ = ["BROADCAST_ROWS", "PhysicalPlan", "Stage", "plan_stages"]
+
+BROADCAST_ROWS = 100_000
+"""A join's build side estimated at or below this many rows is broadcast, not shuffled."""
+
+_SINGLE = (OperatorType.AGGREGATE, OperatorType.SORT, OperatorType.LIMIT)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Operators that run together as ``partitions`` tasks, between exchanges.
+
+    ``graph`` holds the stage's operators; the exchanges it reads are SOURCE operators with an
+    :class:`~sabot_lab.physical.exchange.ExchangeSource`. ``writes`` are the ids of the
+    exchanges it feeds; the last stage has none and produces ``output``.
+    """
+
+    stage_id: int
+    graph: JobGraph
+    partitions: int
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    output: str | None = None
+
+
+@dataclass(frozen=True)
+class PhysicalPlan:
+    """Stages in dependency order (producers first) and the exchanges between them."""
+
+    stages: tuple[Stage, ...]
+    exchanges: Mapping[str, Exchange] = field(default_factory=dict)
+
+    @property
+    def final(self) -> Stage:
+        """The stage producing the job's result."""
+        return self.stages[-1]
+
+    def tasks(self) -> list[tuple[int, int]]:
+        """Every ``(stage id, partition)`` of the job, producers first."""
+        return [(s.stage_id, p) for s in self.stages for p in range(s.partitions)]
+
+    def render(self) -> str:
+        """One line per stage and exchange.
+
+        >>> import sabot_lab as sl
+        >>> print(plan_stages(sl.from_pydict({"x": [2, 1]}).sort("x").graph, 2).render())
+        stage 0 (2 tasks): source → x1
+        stage 1 (1 task): x1 → sort
+        x1: stage 0 → stage 1, single
+        """
+        lines = []
+        for stage in self.stages:
+            names = [
+                n.parameters["source"].exchange_id
+                if isinstance(n.parameters.get("source"), ExchangeSource)
+                else n.name
+                for n in stage.graph.topological_sort()
+            ]
+            tasks = f"{stage.partitions} task{'s' if stage.partitions != 1 else ''}"
+            lines.append(f"stage {stage.stage_id} ({tasks}): {' → '.join([*names, *stage.writes])}")
+        for x in self.exchanges.values():
+            keys = f" on [{', '.join(x.keys)}]" if x.keys else ""
+            lines.append(
+                f"{x.exchange_id}: stage {x.producer} → stage {x.consumer}, {x.kind}{keys}"
+            )
+        return "\n".join(lines)
+
+
+def plan_stages(
+    graph: JobGraph, partitions: int, estimated_rows: Mapping[str, float] | None = None
+) -> PhysicalPlan:
+    """Cut ``graph`` (one output) into stages of ``partitions`` tasks each (one for stages
+    that read a single-partition exchange)."""
+    if partitions < 1:
+        raise PlanError(f"partitions must be at least 1, got {partitions}")
+    sinks = graph.sinks()
+    if len(sinks) != 1:
+        raise PlanError(f"a job graph needs exactly one output operator, this one has {len(sinks)}")
+    output = sinks[0].operator_id
+    order = graph.topological_sort()
+    crossing: dict[tuple[str, str, int], tuple[str, tuple[str, ...]]] = {}
+    for node in order:
+        for position, upstream in enumerate(node.upstream):
+            edge = _exchange_for(graph, node, position, estimated_rows or {})
+            if edge is not None:
+                crossing[upstream, node.operator_id, position] = edge
+
+    component = _components(order, crossing)
+    stage_ids = _stage_order(order, component, crossing)
+    stage_of = {n: stage_ids[c] for n, c in component.items()}
+    count = len(stage_ids)
+    single = {stage_of[v] for (_, v, _), (kind, _) in crossing.items() if kind == "single"}
+    width = {s: 1 if s in single else partitions for s in range(count)}
+
+    exchanges: dict[str, Exchange] = {}
+    inputs: dict[tuple[str, int], str] = {}  # (consumer operator, input position) -> exchange
+    edges = sorted(crossing.items(), key=lambda e: (stage_of[e[0][1]], e[0][1], e[0][2]))
+    for i, ((u, v, position), (kind, keys)) in enumerate(edges, 1):
+        x = Exchange(
+            f"x{i}",
+            stage_of[u],
+            u,
+            stage_of[v],
+            kind,
+            keys,
+            width[stage_of[v]],
+            graph.node(u).output_schema,
+        )
+        exchanges[x.exchange_id] = x
+        inputs[v, position] = x.exchange_id
+
+    stages = []
+    for s in range(count):
+        members = [n for n in order if stage_of[n.operator_id] == s]
+        stage_graph, reads = _stage_graph(graph.name, members, inputs, exchanges)
+        writes = tuple(x.exchange_id for x in exchanges.values() if x.producer == s)
+        stages.append(
+            Stage(
+                s,
+                stage_graph,
+                width[s],
+                reads,
+                writes,
+                output if output in stage_graph.nodes else None,
+            )
+        )
+    return PhysicalPlan(tuple(stages), exchanges)
+
+
+def _exchange_for(
+    graph: JobGraph, node: StreamOperatorNode, position: int, rows: Mapping[str, float]
+) -> tuple[str, tuple[str, ...]] | None:
+    """The exchange on input ``position`` of ``node`` as ``(kind, keys)``, or None."""
+    kind, p = node.operator_type, node.parameters
+    if kind in _SINGLE:
+        return "single", ()
+    if kind == OperatorType.GROUP_BY:
+        return _hash(graph, node.upstream[position], tuple(p["keys"]))
+    if kind == OperatorType.DISTINCT:
+        return _hash(graph, node.upstream[position], tuple(node.output_schema.names))
+    if kind == OperatorType.HASH_JOIN:
+        build = node.upstream[1]
+        if rows.get(build, float("inf")) <= BROADCAST_ROWS:
+            return ("broadcast", ()) if position == 1 else None
+        keys = p["left_on"] if position == 0 else p["right_on"]
+        return _hash(graph, node.upstream[position], tuple(keys))
+    return None
+
+
+def _hash(graph: JobGraph, upstream: str, keys: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """Hash on ``keys`` if every key type can be hashed, else a single partition."""
+    schema = graph.node(upstream).output_schema
+    if all(_hashable(schema.field(key).type) for key in keys):
+        return "hash", keys
+    return "single", ()
+
+
+def _hashable(t: pa.DataType) -> bool:
+    """Types :func:`~sabot_lab.kernels.hash_columns` hashes."""
+    return (
+        is_integer_like(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_null(t)
+    )
+
+
+def _components(
+    order: list[StreamOperatorNode], crossing: Mapping[tuple[str, str, int], object]
+) -> dict[str, str]:
+    """Each operator's stage representative: operators joined by non-exchange edges."""
+    parent = {n.operator_id: n.operator_id for n in order}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for node in order:
+        for position, upstream in enumerate(node.upstream):
+            if (upstream, node.operator_id, position) not in crossing:
+                parent[find(upstream)] = find(node.operator_id)
+    return {n.operator_id: find(n.operator_id) for n in order}
+
+
+def _stage_order(
+    order: list[StreamOperatorNode],
+    stage_of: Mapping[str, str],
+    crossing: Mapping[tuple[str, str, int], object],
+) -> dict[str, int]:
+    """Stage numbers with every producer before its consumers."""
+    after: dict[str, set[str]] = {c: set() for c in stage_of.values()}
+    for u, v, _ in crossing:
+        after[stage_of[v]].add(stage_of[u])
+    numbered: dict[str, int] = {}
+    first_seen = list(dict.fromkeys(stage_of[n.operator_id] for n in order))
+    while len(numbered) < len(first_seen):
+        ready = [c for c in first_seen if c not in numbered and after[c] <= numbered.keys()]
+        if not ready:
+            raise PlanError("exchanges between stages form a cycle")
+        numbered[ready[0]] = len(numbered)
+    return numbered
+
+
+def _stage_graph(
+    name: str,
+    members: list[StreamOperatorNode],
+    inputs: Mapping[tuple[str, int], str],
+    exchanges: Mapping[str, Exchange],
+) -> tuple[JobGraph, tuple[str, ...]]:
+    """The stage's operators, with a SOURCE reading each exchange that feeds them."""
+    nodes: dict[str, StreamOperatorNode] = {}
+    reads: list[str] = []
+    for node in members:
+        upstream = []
+        for position, u in enumerate(node.upstream):
+            exchange_id = inputs.get((node.operator_id, position))
+            if exchange_id is None:
+                upstream.append(u)
+                continue
+            x = exchanges[exchange_id]
+            source_id = f"read_{exchange_id}"
+            nodes[source_id] = StreamOperatorNode(
+                operator_id=source_id,
+                operator_type=OperatorType.SOURCE,
+                name="exchange",
+                parameters={"source": ExchangeSource(exchange_id, x.schema)},
+                schema=x.schema,
+            )
+            reads.append(exchange_id)
+            upstream.append(source_id)
+        nodes[node.operator_id] = node.replace(upstream=tuple(upstream))
+    return JobGraph.from_upstream(name, nodes.values()), tuple(reads)

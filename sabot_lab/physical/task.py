@@ -1,0 +1,69 @@
+"""One task: a stage's operators run on one partition, reading and writing exchanges.
+
+A task binds its stage's graph to its partition (:func:`bind_task`): each source becomes its
+split number ``partition`` (:meth:`~sabot_lab.plan.SourceSpec.split`), each exchange input the
+rows sent to this partition. It then runs the operators of every exchange the stage feeds,
+routing each output batch to the consumer's partitions, and yields the job's result rows when
+it belongs to the last stage. The same code runs in-process (:mod:`sabot_lab.physical.local`)
+and on agents, which only supply ``read`` and ``write``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
+
+import pyarrow as pa
+
+from sabot_lab.config import Config, get_config
+from sabot_lab.engine import Executor
+from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
+from sabot_lab.physical.planner import Stage
+from sabot_lab.plan import JobGraph
+
+__all__ = ["Reader", "Writer", "bind_task", "run_task"]
+
+Reader = Callable[[str, int], Iterator[pa.RecordBatch]]
+"""``read(exchange_id, partition)``: the rows an exchange sent to a partition."""
+Writer = Callable[[str, int, pa.RecordBatch], None]
+"""``write(exchange_id, partition, rows)``: send rows to a partition of an exchange."""
+
+
+def bind_task(stage: Stage, partition: int, read: Reader) -> JobGraph:
+    """The stage's graph for task ``partition``: its source splits and exchange inputs."""
+    graph = stage.graph.copy()
+    for node in stage.graph.sources():
+        spec = node.parameters["source"]
+        if isinstance(spec, ExchangeSource):
+            bound = spec.bind(partial(read, spec.exchange_id, partition))
+        elif stage.partitions > 1:
+            splits = spec.split(stage.partitions)
+            bound = (
+                splits[partition]
+                if partition < len(splits)
+                else BoundSource(spec.schema, lambda: iter(()), f"{spec.describe()} (no split)")
+            )
+        else:
+            continue
+        graph.replace_operator(node.replace(parameters={**node.parameters, "source": bound}))
+    return graph
+
+
+def run_task(
+    stage: Stage,
+    partition: int,
+    exchanges: Mapping[str, Exchange],
+    read: Reader,
+    write: Writer,
+    config: Config | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Run task ``partition`` of ``stage``: fill the exchanges it writes, then yield its share
+    of the job's result (nothing unless it is the last stage)."""
+    executor = Executor(bind_task(stage, partition, read), config or get_config())
+    for exchange_id in stage.writes:
+        exchange = exchanges[exchange_id]
+        for batch in executor.run(exchange.node_id):
+            for target, rows in exchange.route(batch):
+                write(exchange_id, target, rows)
+    if stage.output is not None:
+        yield from executor.run(stage.output)
