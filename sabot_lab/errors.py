@@ -16,6 +16,7 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "ClusterError",
     "ComputeError",
     "PlanError",
     "SabotError",
@@ -49,6 +50,10 @@ class ComputeError(SabotError):
 
 class UDFError(SabotError):
     """A user function raised; the message names the operator and carries the user's traceback."""
+
+
+class ClusterError(SabotError):
+    """A cluster call failed: a server unreachable, a token refused, a task failed remotely."""
 
 
 def closest_match(name: str, candidates: Iterable[str]) -> str | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -57,6 +58,29 @@ class Stage:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     output: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (a task carries its stage to an agent)."""
+        return {
+            "stage_id": self.stage_id,
+            "graph": self.graph.to_dict(),
+            "partitions": self.partitions,
+            "reads": list(self.reads),
+            "writes": list(self.writes),
+            "output": self.output,
+        }
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> Stage:
+        """Inverse of :meth:`to_dict`."""
+        return Stage(
+            data["stage_id"],
+            JobGraph.from_dict(data["graph"]),
+            data["partitions"],
+            tuple(data["reads"]),
+            tuple(data["writes"]),
+            data["output"],
+        )
 
 
 @dataclass(frozen=True)

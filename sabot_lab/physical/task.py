@@ -11,7 +11,9 @@ and on agents, which only supply ``read`` and ``write``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import pyarrow as pa
 
@@ -21,7 +23,7 @@ from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
 from sabot_lab.physical.planner import Stage
 from sabot_lab.plan import JobGraph
 
-__all__ = ["Reader", "Writer", "bind_task", "run_task"]
+__all__ = ["Reader", "TaskSpec", "Writer", "bind_task", "run_task"]
 
 Reader = Callable[[str, int], Iterator[pa.RecordBatch]]
 """``read(exchange_id, partition)``: the rows an exchange sent to a partition."""
@@ -67,3 +69,49 @@ def run_task(
                 write(exchange_id, target, rows)
     if stage.output is not None:
         yield from executor.run(stage.output)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything an agent needs to run one task: the stage, the partition, the exchanges it
+    reads and writes, and where the rows of each exchange it reads are kept (agent URIs)."""
+
+    job_id: str
+    stage: Stage
+    partition: int
+    exchanges: Mapping[str, Exchange]
+    inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    attempt: int = 0
+
+    @property
+    def producer(self) -> str:
+        """The task's name among the producers of its stage's exchanges (stable over attempts)."""
+        return f"{self.stage.stage_id}.{self.partition}"
+
+    @property
+    def task_id(self) -> str:
+        """Unique id of this attempt of the task."""
+        return f"{self.job_id}/{self.producer}/{self.attempt}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, sent with the deploy action."""
+        return {
+            "job_id": self.job_id,
+            "stage": self.stage.to_dict(),
+            "partition": self.partition,
+            "exchanges": {k: x.to_dict() for k, x in self.exchanges.items()},
+            "inputs": {k: list(v) for k, v in self.inputs.items()},
+            "attempt": self.attempt,
+        }
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> TaskSpec:
+        """Inverse of :meth:`to_dict`."""
+        return TaskSpec(
+            data["job_id"],
+            Stage.from_dict(data["stage"]),
+            data["partition"],
+            {k: Exchange.from_dict(x) for k, x in data["exchanges"].items()},
+            {k: tuple(v) for k, v in data["inputs"].items()},
+            data.get("attempt", 0),
+        )

@@ -1,0 +1,246 @@
+"""The agent: a Flight server that runs tasks on worker threads and serves their shuffle output.
+
+Actions (JSON in, JSON out; every call carries the cluster's bearer token):
+
+- ``deploy`` (a :class:`~sabot_lab.physical.TaskSpec`): start the task; deploying a task id
+  already known does nothing, so a JobManager that retries a deploy never runs it twice;
+- ``status``: the agent's state, slots, and every task's state, error and metrics;
+- ``cancel`` (``task_id``): stop a task between batches;
+- ``drop_job`` (``job_id``): free a finished job's shuffle rows and task records;
+- ``ping``.
+
+``do_get`` streams the rows a task wrote to one partition of an exchange (ticket: JSON with
+``job``, ``exchange``, ``partition``, ``schema``); consuming tasks on other agents pull them
+this way, and clients fetch results (exchange ``result``) the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from sabot_lab.agent.store import ShuffleStore
+from sabot_lab.config import Config
+from sabot_lab.errors import ClusterError
+from sabot_lab.physical import TaskSpec, run_task
+from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
+from sabot_lab.transport import TokenMiddlewareFactory, action_result, connect_flight, options
+
+__all__ = ["RESULT", "AgentServer", "TaskRecord", "fetch_rows", "rows_ticket"]
+
+RESULT = "result"
+"""Exchange name under which last-stage tasks keep the job's result rows."""
+
+
+class TaskCancelled(Exception):
+    """Raised inside a task's thread when the task is cancelled."""
+
+
+@dataclass
+class TaskRecord:
+    """State and metrics of one task on this agent."""
+
+    task_id: str
+    state: str = "SCHEDULED"
+    error: str | None = None
+    rows_in: int = 0
+    rows_out: int = 0
+    batches_out: int = 0
+    bytes_out: int = 0
+    started: float | None = None
+    finished: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def to_dict(self) -> dict[str, Any]:
+        busy = (self.finished or time.time()) - self.started if self.started else 0.0
+        return {
+            "task_id": self.task_id,
+            "state": self.state,
+            "error": self.error,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "batches_out": self.batches_out,
+            "bytes_out": self.bytes_out,
+            "busy_s": round(busy, 6),
+        }
+
+
+def rows_ticket(job: str, exchange: str, partition: int, schema: pa.Schema) -> flight.Ticket:
+    """The ``do_get`` ticket for the rows of one exchange partition."""
+    key = {
+        "job": job,
+        "exchange": exchange,
+        "partition": partition,
+        "schema": schema_to_b64(schema),
+    }
+    return flight.Ticket(json.dumps(key).encode())
+
+
+def fetch_rows(
+    uri: str, job: str, exchange: str, partition: int, schema: pa.Schema, token: str | None
+) -> Iterator[pa.RecordBatch]:
+    """Stream the rows of one exchange partition kept by the agent at ``uri``."""
+    client = connect_flight(uri)
+    try:
+        reader = client.do_get(rows_ticket(job, exchange, partition, schema), options(token))
+        for chunk in reader:
+            if chunk.data is not None and chunk.data.num_rows:
+                yield chunk.data
+    except flight.FlightError as exc:
+        raise ClusterError(
+            f"cannot read {exchange}[{partition}] of job {job} from {uri}: {exc}"
+        ) from None
+    finally:
+        client.close()
+
+
+class AgentServer(flight.FlightServerBase):
+    """Runs tasks with ``slots`` worker threads; serves their exchange rows over Flight."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        slots: int = 2,
+        token: str | None = None,
+        config: Config | None = None,
+    ) -> None:
+        middleware = {"auth": TokenMiddlewareFactory(token)} if token else {}
+        super().__init__(f"grpc://{host}:{port}", middleware=middleware)
+        self.uri = f"grpc://{host}:{self.port}"
+        self.slots = slots
+        self.token = token
+        self.config = config or Config(threads=1)
+        self.store = ShuffleStore()
+        self.state = "ACTIVE"
+        self._tasks: dict[str, TaskRecord] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(slots, thread_name_prefix="sabot-task")
+
+    # -- actions ----------------------------------------------------------------------
+    def do_action(
+        self, context: flight.ServerCallContext, action: flight.Action
+    ) -> Iterator[flight.Result]:
+        body = json.loads(action.body.to_pybytes() or b"{}")
+        handler = {
+            "deploy": self._deploy,
+            "status": self._status,
+            "cancel": self._cancel,
+            "drop_job": self._drop_job,
+            "ping": lambda _: {"uri": self.uri, "state": self.state},
+        }.get(action.type)
+        if handler is None:
+            raise flight.FlightServerError(f"unknown action {action.type!r}")
+        return action_result(handler(body))
+
+    def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        return [
+            ("deploy", "start a task (idempotent by task id)"),
+            ("status", "agent state and task states"),
+            ("cancel", "stop a task"),
+            ("drop_job", "free a job's rows"),
+            ("ping", "liveness"),
+        ]
+
+    def _deploy(self, body: dict[str, Any]) -> dict[str, Any]:
+        spec = TaskSpec.from_dict(body)
+        with self._lock:
+            if spec.task_id in self._tasks:
+                return {"task_id": spec.task_id, "deployed": False}
+            record = self._tasks[spec.task_id] = TaskRecord(spec.task_id)
+        self._pool.submit(self._run, spec, record)
+        return {"task_id": spec.task_id, "deployed": True}
+
+    def _status(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            tasks = [t.to_dict() for t in self._tasks.values()]
+        running = sum(t["state"] == "RUNNING" for t in tasks)
+        state = "BUSY" if self.state == "ACTIVE" and running >= self.slots else self.state
+        return {
+            "uri": self.uri,
+            "state": state,
+            "slots": self.slots,
+            "running": running,
+            "shuffle_bytes": self.store.nbytes(),
+            "tasks": tasks,
+        }
+
+    def _cancel(self, body: dict[str, Any]) -> dict[str, Any]:
+        record = self._tasks.get(body["task_id"])
+        if record is not None:
+            record.cancel.set()
+        return {"task_id": body["task_id"], "known": record is not None}
+
+    def _drop_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        job = body["job_id"]
+        with self._lock:
+            for task_id in [t for t in self._tasks if t.startswith(f"{job}/")]:
+                self._tasks[task_id].cancel.set()
+                del self._tasks[task_id]
+        return {"job_id": job, "freed_batches": self.store.drop_job(job)}
+
+    # -- shuffle reads ----------------------------------------------------------------
+    def do_get(
+        self, context: flight.ServerCallContext, ticket: flight.Ticket
+    ) -> flight.RecordBatchStream:
+        key = json.loads(ticket.ticket)
+        schema = schema_from_b64(key["schema"])
+        batches = self.store.get(key["job"], key["exchange"], key["partition"])
+        return flight.RecordBatchStream(pa.Table.from_batches(batches, schema=schema))
+
+    # -- running tasks ----------------------------------------------------------------
+    def _run(self, spec: TaskSpec, record: TaskRecord) -> None:
+        record.state, record.started = "RUNNING", time.time()
+        job = spec.job_id
+        self.store.start_producer(job, spec.producer)
+
+        def read(exchange_id: str, partition: int) -> Iterator[pa.RecordBatch]:
+            schema = spec.exchanges[exchange_id].schema
+            for uri in spec.inputs.get(exchange_id, ()):
+                rows = (
+                    iter(self.store.get(job, exchange_id, partition))
+                    if uri == self.uri
+                    else fetch_rows(uri, job, exchange_id, partition, schema, self.token)
+                )
+                for batch in rows:
+                    record.rows_in += batch.num_rows
+                    yield batch
+
+        def write(exchange_id: str, partition: int, rows: pa.RecordBatch) -> None:
+            if record.cancel.is_set():
+                raise TaskCancelled
+            self.store.put(job, exchange_id, partition, spec.producer, rows)
+            record.rows_out += rows.num_rows
+            record.batches_out += 1
+            record.bytes_out += rows.nbytes
+
+        try:
+            for batch in run_task(
+                spec.stage, spec.partition, spec.exchanges, read, write, self.config
+            ):
+                write(RESULT, spec.partition, batch)
+            record.state = "FINISHED"
+        except TaskCancelled:
+            record.state = "CANCELLED"
+        except Exception as exc:  # reported to the JobManager with the remote traceback
+            record.state = "FAILED"
+            record.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+        finally:
+            record.finished = time.time()
+
+    def shutdown(self) -> None:
+        """Stop serving and stop the task threads."""
+        self.state = "STOPPED"
+        for record in list(self._tasks.values()):
+            record.cancel.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        super().shutdown()

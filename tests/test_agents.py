@@ -1,0 +1,121 @@
+"""Agents as real processes on loopback: tasks, Flight shuffles and results, checked against
+DuckDB and the in-process engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+import sabot_lab as sl
+from sabot_lab import col
+from sabot_lab.control import run_on_agents
+from sabot_lab.datasets import quotes, securities
+from sabot_lab.demo import fintech_pipeline
+from sabot_lab.errors import ClusterError
+from sabot_lab.physical import plan_stages
+from sabot_lab.transport import call
+from tests.reference import assert_same_rows
+
+TOKEN = "agent-test-token"
+
+
+def start_agent(slots: int = 2, token: str = TOKEN) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "SABOT_TOKEN": token}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sabot_lab.cli", "agent", "--slots", str(slots)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("sabot-lab agent ready "), line
+    return process, line.split()[-1]
+
+
+@pytest.fixture(scope="module")
+def agents() -> Iterator[list[str]]:
+    started = [start_agent(), start_agent()]
+    yield [uri for _, uri in started]
+    for process, _ in started:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def distributed(
+    stream: sl.Stream, agents: list[str], partitions: int = 4, job: str = "job"
+) -> pa.Table:
+    plan = stream.optimize()
+    physical = plan_stages(plan.graph, partitions, {})  # no estimates: shuffle every join
+    return run_on_agents(physical, agents, job, TOKEN)
+
+
+def test_fintech_query_on_two_agents_equals_duckdb(agents: list[str]) -> None:
+    q, s = quotes(50_000, n_securities=2_000, seed=5), securities(2_000)
+    result = distributed(
+        fintech_pipeline(sl.from_arrow(q), sl.from_arrow(s)), agents, job="fintech"
+    )
+    con = duckdb.connect()
+    con.register("q", q)
+    con.register("s", s)
+    expected = con.sql(
+        "SELECT sector, SUM(price * size) AS total, COUNT(*) AS n FROM q JOIN s ON security_id = id "
+        "WHERE price > 100 AND rating >= 3 GROUP BY sector ORDER BY total DESC"
+    ).to_arrow_table()
+    assert_same_rows(result, expected, ordered=True)
+
+
+def test_shuffle_heavy_group_by_equals_duckdb(agents: list[str]) -> None:
+    n = 200_000
+    table = pa.table({"k": [i * 7919 % 10_007 for i in range(n)], "x": list(range(n))})
+    s = (
+        sl.from_arrow(table)
+        .group_by("k")
+        .agg(total=col("x").sum(), n=sl.count(), top=col("x").max())
+    )
+    result = distributed(s, agents, partitions=6, job="groupby")
+    con = duckdb.connect()
+    con.register("t", table)
+    expected = con.sql(
+        "SELECT k, SUM(x) AS total, COUNT(*) AS n, MAX(x) AS top FROM t GROUP BY k"
+    ).to_arrow_table()
+    assert result.num_rows == 10_007
+    assert_same_rows(result, expected)
+
+
+def test_a_task_error_comes_back_with_the_remote_traceback(agents: list[str]) -> None:
+    def explode(batch: pa.RecordBatch) -> pa.RecordBatch:
+        raise ValueError("bad row in the feed")
+
+    s = sl.from_pydict({"x": [1, 2, 3]}).map_batches(explode, schema={"x": "int64"})
+    with pytest.raises(ClusterError, match="bad row in the feed") as error:
+        distributed(s, agents, job="failing")
+    assert "Traceback" in str(error.value) and "in explode" in str(error.value)
+
+
+def test_calls_without_the_token_are_rejected(agents: list[str]) -> None:
+    with pytest.raises(ClusterError, match="rejected"):
+        call(agents[0], "status", None, token="not-the-token")
+    assert call(agents[0], "ping", None, token=TOKEN)["state"] == "ACTIVE"
+
+
+def test_a_duplicate_deploy_runs_nothing_twice(agents: list[str]) -> None:
+    from sabot_lab.physical import TaskSpec
+
+    plan = plan_stages(sl.from_pydict({"x": [1]}).graph, 1)
+    spec = TaskSpec("dup", plan.final, 0, {}, {})
+    first = call(agents[0], "deploy", spec.to_dict(), TOKEN)
+    again = call(agents[0], "deploy", spec.to_dict(), TOKEN)
+    assert (first["deployed"], again["deployed"]) == (True, False)
+    call(agents[0], "drop_job", {"job_id": "dup"}, TOKEN)
+
+
+def test_unreachable_agent_is_a_clear_error() -> None:
+    with pytest.raises(ClusterError, match="unreachable"):
+        call("grpc://127.0.0.1:9", "ping", None, token=TOKEN, timeout=5)
