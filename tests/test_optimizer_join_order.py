@@ -118,6 +118,17 @@ def test_the_smaller_input_becomes_the_build_side() -> None:
     assert len(trace) == 0
 
 
+def test_statistics_given_to_the_optimizer_decide_the_order() -> None:
+    small = sl.from_pydict({"k": [1, 2], "name": ["a", "b"]})
+    big = sl.from_pydict({"k": [1, 2, 3, 4] * 50, "v": list(range(200))})
+    s = small.join(big, on="k")
+    (small_source,) = small.graph.sources()
+    told = {small_source.operator_id: Statistics(1e9, {"k": 2})}  # "small" is huge after all
+    plan = PlanOptimizer(stats=told).optimize(s.graph)
+    assert not any(a.rule == "reorder_joins" for a in plan.trace)
+    assert any(a.rule == "reorder_joins" for a in PlanOptimizer().optimize(s.graph).trace)
+
+
 def test_only_inner_join_trees_are_reordered() -> None:
     a = sl.from_pydict({"k": [1, 2, 3] * 10, "x": list(range(30))})
     b = sl.from_pydict({"k": [1, 2], "y": [5, 6]})
