@@ -1,0 +1,244 @@
+"""The JobManager's tables (``jobs``, ``tasks``, ``agents``, ``checkpoints``), the same on SQLite
+and PostgreSQL, created and upgraded by numbered migrations in code.
+
+>>> store = JobStore("sqlite://")
+>>> store.create_job("j1", "fintech", plan_json="{}")
+>>> store.set_job_state("j1", "RUNNING")
+>>> store.job("j1")["state"]
+'RUNNING'
+>>> store.add_task("j1/0.0/0", "j1", stage=0, partition=0, attempt=0, agent="grpc://a")
+>>> [t["state"] for t in store.tasks("j1")]
+['SCHEDULED']
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from sabot_lab.errors import ClusterError
+
+__all__ = ["AGENT_STATES", "STATES", "JobStore", "metadata"]
+
+STATES = ("PENDING", "SCHEDULED", "RUNNING", "FINISHED", "FAILED", "CANCELLED")
+"""States of jobs and tasks."""
+AGENT_STATES = ("STARTING", "ACTIVE", "BUSY", "DRAINING", "FAILED", "STOPPED")
+"""States of agents."""
+ENDED = ("FINISHED", "FAILED", "CANCELLED")
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "sabot_schema_version", metadata, sa.Column("version", sa.Integer, nullable=False)
+)
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("plan", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+)
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("task_id", sa.String(128), primary_key=True),
+    sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.job_id"), nullable=False, index=True),
+    sa.Column("stage", sa.Integer, nullable=False),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("agent", sa.String(200)),
+    sa.Column("error", sa.Text),
+    sa.Column("rows_out", sa.BigInteger, nullable=False, default=0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("uri", sa.String(200), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("slots", sa.Integer, nullable=False),
+    sa.Column("memory_bytes", sa.BigInteger),
+    sa.Column("running", sa.Integer, nullable=False, default=0),
+    sa.Column("registered_at", sa.Float, nullable=False),
+    sa.Column("last_heartbeat", sa.Float, nullable=False),
+)
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.job_id"), primary_key=True),
+    sa.Column("checkpoint_id", sa.Integer, primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("location", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("completed_at", sa.Float),
+)
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [
+    lambda conn: metadata.create_all(conn, tables=[jobs, tasks, agents, checkpoints]),
+]
+"""Schema changes in order; a database at version ``n`` runs ``MIGRATIONS[n:]``."""
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Bring the database to the newest schema version; return that version."""
+    with engine.begin() as conn:
+        metadata.create_all(conn, tables=[schema_version])
+        row = conn.execute(sa.select(schema_version.c.version)).first()
+        version = row[0] if row else 0
+        for step in MIGRATIONS[version:]:
+            step(conn)
+        if row is None:
+            conn.execute(schema_version.insert().values(version=len(MIGRATIONS)))
+        else:
+            conn.execute(schema_version.update().values(version=len(MIGRATIONS)))
+    return len(MIGRATIONS)
+
+
+class JobStore:
+    """Reads and writes the JobManager's tables (``url``: a SQLAlchemy URL, e.g.
+    ``sqlite:///jm.sqlite`` or ``postgresql+psycopg://...``)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url)
+        self.version = migrate(self.engine)
+
+    # -- jobs -------------------------------------------------------------------------
+    def create_job(self, job_id: str, name: str, plan_json: str) -> None:
+        """Record a new PENDING job (doing it twice for one id changes nothing)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)).first():
+                return
+            conn.execute(
+                jobs.insert().values(
+                    job_id=job_id,
+                    name=name,
+                    state="PENDING",
+                    plan=plan_json,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+    def set_job_state(self, job_id: str, state: str, error: str | None = None) -> None:
+        """Move a job to ``state`` (an ended job stays ended)."""
+        _check(state, STATES)
+        now = time.time()
+        values: dict[str, Any] = {"state": state, "updated_at": now}
+        if error is not None:
+            values["error"] = error
+        if state in ENDED:
+            values["finished_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.job_id == job_id, jobs.c.state.not_in(ENDED))
+                .values(**values)
+            )
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """One job's row."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
+        if row is None:
+            raise ClusterError(f"no job {job_id!r}")
+        return dict(row)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job, newest first (without plans)."""
+        columns = [c for c in jobs.c if c.name != "plan"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*columns).order_by(jobs.c.created_at.desc())).mappings()
+            return [dict(r) for r in rows]
+
+    # -- tasks ------------------------------------------------------------------------
+    def add_task(
+        self, task_id: str, job_id: str, stage: int, partition: int, attempt: int, agent: str
+    ) -> None:
+        """Record a task placed on ``agent`` (SCHEDULED); again for the same id: nothing."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(tasks.c.task_id).where(tasks.c.task_id == task_id)).first():
+                return
+            conn.execute(
+                tasks.insert().values(
+                    task_id=task_id,
+                    job_id=job_id,
+                    stage=stage,
+                    partition=partition,
+                    attempt=attempt,
+                    state="SCHEDULED",
+                    agent=agent,
+                    rows_out=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+    def set_task_state(
+        self, task_id: str, state: str, error: str | None = None, rows_out: int | None = None
+    ) -> None:
+        """Move a task to ``state``."""
+        _check(state, STATES)
+        values: dict[str, Any] = {"state": state, "updated_at": time.time()}
+        if error is not None:
+            values["error"] = error
+        if rows_out is not None:
+            values["rows_out"] = rows_out
+        with self.engine.begin() as conn:
+            conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
+
+    def tasks(self, job_id: str) -> list[dict[str, Any]]:
+        """A job's tasks in stage, partition and attempt order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tasks)
+                .where(tasks.c.job_id == job_id)
+                .order_by(tasks.c.stage, tasks.c.partition, tasks.c.attempt)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    # -- agents -----------------------------------------------------------------------
+    def upsert_agent(
+        self, uri: str, state: str, slots: int, memory_bytes: int | None = None, running: int = 0
+    ) -> None:
+        """Register an agent or record its heartbeat."""
+        _check(state, AGENT_STATES)
+        now = time.time()
+        with self.engine.begin() as conn:
+            found = conn.execute(sa.select(agents.c.uri).where(agents.c.uri == uri)).first()
+            values = {"state": state, "slots": slots, "running": running, "last_heartbeat": now}
+            if memory_bytes is not None:
+                values["memory_bytes"] = memory_bytes
+            if found:
+                conn.execute(agents.update().where(agents.c.uri == uri).values(**values))
+            else:
+                conn.execute(agents.insert().values(uri=uri, registered_at=now, **values))
+
+    def set_agent_state(self, uri: str, state: str) -> None:
+        """Mark an agent (e.g. FAILED after a missed heartbeat)."""
+        _check(state, AGENT_STATES)
+        with self.engine.begin() as conn:
+            conn.execute(agents.update().where(agents.c.uri == uri).values(state=state))
+
+    def agents(self) -> list[dict[str, Any]]:
+        """Every agent ever registered."""
+        with self.engine.connect() as conn:
+            return [
+                dict(r) for r in conn.execute(sa.select(agents).order_by(agents.c.uri)).mappings()
+            ]
+
+
+def _check(state: str, allowed: tuple[str, ...]) -> None:
+    if state not in allowed:
+        raise ValueError(f"unknown state {state!r}; states are {', '.join(allowed)}")

@@ -1,0 +1,56 @@
+"""The JobManager's tables: migrations, states, idempotent writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from sabot_lab.control.tables import JobStore
+
+
+def test_migrations_run_once_and_reopen_cleanly(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+    store = JobStore(url)
+    store.create_job("j1", "first", "{}")
+    again = JobStore(url)  # a restarted JobManager opens the same database
+    assert again.version == store.version
+    assert [j["job_id"] for j in again.jobs()] == ["j1"]
+    tables = set(sa.inspect(again.engine).get_table_names())
+    assert {"jobs", "tasks", "agents", "checkpoints"} <= tables
+
+
+def test_writes_are_idempotent_and_ended_jobs_stay_ended() -> None:
+    store = JobStore("sqlite://")
+    store.create_job("j1", "a", "{}")
+    store.create_job("j1", "a", "{}")  # a workflow step that runs again
+    store.add_task("t1", "j1", 0, 0, 0, "grpc://x")
+    store.add_task("t1", "j1", 0, 0, 0, "grpc://x")
+    assert len(store.tasks("j1")) == 1
+    store.set_job_state("j1", "CANCELLED")
+    store.set_job_state("j1", "RUNNING")  # too late: a cancelled job does not run again
+    job = store.job("j1")
+    assert job["state"] == "CANCELLED" and job["finished_at"] is not None
+
+
+def test_unknown_states_and_jobs_are_clear_errors() -> None:
+    store = JobStore("sqlite://")
+    with pytest.raises(ValueError, match="unknown state 'DONE'"):
+        store.set_job_state("j1", "DONE")
+    from sabot_lab.errors import ClusterError
+
+    with pytest.raises(ClusterError, match="no job 'nope'"):
+        store.job("nope")
+
+
+def test_agents_register_heartbeat_and_fail() -> None:
+    store = JobStore("sqlite://")
+    store.upsert_agent("grpc://a", "ACTIVE", slots=2, memory_bytes=1 << 30)
+    first = store.agents()[0]["last_heartbeat"]
+    store.upsert_agent("grpc://a", "BUSY", slots=2, running=2)
+    (agent,) = store.agents()
+    assert agent["state"] == "BUSY" and agent["running"] == 2 and agent["last_heartbeat"] >= first
+    assert agent["memory_bytes"] == 1 << 30
+    store.set_agent_state("grpc://a", "FAILED")
+    assert store.agents()[0]["state"] == "FAILED"
