@@ -6,8 +6,10 @@
 {'sector': ['energy', 'tech'], 'avg': [5.0, 20.0]}
 """
 
+from sabot_lab.cluster import Job, LocalCluster, connect
 from sabot_lab.config import Config, get_config, set_config
 from sabot_lab.errors import (
+    ClusterError,
     ComputeError,
     PlanError,
     SabotError,
@@ -32,11 +34,14 @@ from sabot_lab.stream import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClusterError",
     "ComputeError",
     "Config",
     "Expr",
     "GroupBy",
+    "Job",
     "JobGraph",
+    "LocalCluster",
     "OperatorType",
     "PlanError",
     "SabotError",
@@ -47,6 +52,7 @@ __all__ = [
     "UDFError",
     "__version__",
     "col",
+    "connect",
     "count",
     "from_arrow",
     "from_csv",

@@ -29,7 +29,39 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--host", default="127.0.0.1", help="address to listen on")
     agent.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     agent.add_argument("--slots", type=int, default=2, help="tasks run at once (default 2)")
+    agent.add_argument("--jobmanager", help="URI of the JobManager to register with")
+    agent.add_argument("--memory", type=parse_bytes, help="memory offered, e.g. 4GB")
+    agent.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds (default 2)")
+    jm = commands.add_parser(
+        "jobmanager", help="run a JobManager (DBOS-backed; token from SABOT_TOKEN)"
+    )
+    jm.add_argument("--workdir", required=True, help="directory for its databases and results")
+    jm.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    jm.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    jm.add_argument(
+        "--db",
+        default=os.environ.get("SABOT_DATABASE_URL"),
+        help="postgresql:// URL (default: SQLite in --workdir)",
+    )
+    jm.add_argument("--heartbeat-timeout", type=float, default=10.0, help="seconds (default 10)")
     return parser
+
+
+def parse_bytes(text: str) -> int:
+    """A size such as ``4GB``, ``512MB`` or ``1024``.
+
+    >>> parse_bytes("4GB"), parse_bytes("512mb"), parse_bytes("100")
+    (4294967296, 536870912, 100)
+    """
+    units = {"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+    upper = text.strip().upper()
+    for unit, factor in units.items():
+        if upper.endswith(unit):
+            return int(float(upper[: -len(unit)]) * factor)
+    try:
+        return int(upper)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 4GB or 512MB)") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,7 +74,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "agent":
         from sabot_lab.agent import serve_agent
 
-        serve_agent(args.host, args.port, args.slots, os.environ.get("SABOT_TOKEN"))
+        serve_agent(
+            args.host,
+            args.port,
+            args.slots,
+            os.environ.get("SABOT_TOKEN"),
+            args.jobmanager,
+            args.memory,
+            args.heartbeat_interval,
+        )
+    elif args.command == "jobmanager":
+        from sabot_lab.control.jobmanager import serve_jobmanager
+
+        serve_jobmanager(
+            args.workdir,
+            args.host,
+            args.port,
+            os.environ.get("SABOT_TOKEN"),
+            args.db,
+            args.heartbeat_timeout,
+        )
     return 0
 
 

@@ -17,7 +17,7 @@ import asyncio
 import html
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -38,6 +38,9 @@ from sabot_lab.expr import Expr, col, parse_dtype
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
 from sabot_lab.plan import JobGraph, OperatorType, SourceSpec, StreamOperatorNode, new_operator_id
+
+if TYPE_CHECKING:
+    from sabot_lab.cluster import Cluster, Job
 
 __all__ = [
     "GroupBy",
@@ -524,6 +527,19 @@ class Stream:
         2
         """
         return await asyncio.to_thread(self.collect, optimize)
+
+    def submit(
+        self,
+        cluster: Cluster,
+        name: str | None = None,
+        partitions: int | None = None,
+        assignment: str = "round_robin",
+    ) -> Job:
+        """Run the pipeline on a cluster (:class:`~sabot_lab.cluster.LocalCluster` or
+        :func:`~sabot_lab.cluster.connect`); returns a :class:`~sabot_lab.cluster.Job` as soon
+        as the JobManager has durably accepted it. The JobManager optimizes the plan.
+        """
+        return cluster.submit(self, name, partitions, assignment)
 
     def to_pandas(self, optimize: bool = True) -> Any:
         """Run the pipeline and return a ``pandas.DataFrame``.

@@ -18,12 +18,28 @@ __all__ = [
 ]
 
 
-def serve_agent(host: str, port: int, slots: int, token: str | None) -> None:
+def serve_agent(
+    host: str,
+    port: int,
+    slots: int,
+    token: str | None,
+    jobmanager: str | None = None,
+    memory_bytes: int | None = None,
+    heartbeat_interval: float = 2.0,
+) -> None:
     """Run an agent in this process until it is stopped (SIGTERM or SIGINT)."""
     import signal
     import sys
 
-    server = AgentServer(host, port, slots, token)
+    server = AgentServer(
+        host,
+        port,
+        slots,
+        token,
+        jobmanager=jobmanager,
+        memory_bytes=memory_bytes,
+        heartbeat_interval=heartbeat_interval,
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.shutdown())
     print(f"sabot-lab agent ready {server.uri}", flush=True)

@@ -6,16 +6,17 @@ Actions (JSON in, JSON out; every call carries the cluster's bearer token):
   already known does nothing, so a JobManager that retries a deploy never runs it twice;
 - ``status``: the agent's state, slots, and every task's state, error and metrics;
 - ``cancel`` (``task_id``): stop a task between batches;
-- ``drop_job`` (``job_id``): free a finished job's shuffle rows and task records;
+- ``drop_job`` (``job_id``): stop a job's tasks, free its shuffle rows (all attempts) and records;
 - ``ping``.
 
 ``do_get`` streams the rows a task wrote to one partition of an exchange (ticket: JSON with
-``job``, ``exchange``, ``partition``, ``schema``); consuming tasks on other agents pull them
+``job`` (the task's :attr:`~sabot_lab.physical.TaskSpec.scope`), ``exchange``, ``partition``, ``schema``); consuming tasks on other agents pull them
 this way, and clients fetch results (exchange ``result``) the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -33,7 +34,7 @@ from sabot_lab.config import Config
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
-from sabot_lab.transport import TokenMiddlewareFactory, action_result, connect_flight, options
+from sabot_lab.transport import TokenMiddlewareFactory, action_result, call, connect_flight, options
 
 __all__ = ["RESULT", "AgentServer", "TaskRecord", "fetch_rows", "rows_ticket"]
 
@@ -113,18 +114,30 @@ class AgentServer(flight.FlightServerBase):
         slots: int = 2,
         token: str | None = None,
         config: Config | None = None,
+        jobmanager: str | None = None,
+        memory_bytes: int | None = None,
+        heartbeat_interval: float = 2.0,
     ) -> None:
         middleware = {"auth": TokenMiddlewareFactory(token)} if token else {}
         super().__init__(f"grpc://{host}:{port}", middleware=middleware)
         self.uri = f"grpc://{host}:{self.port}"
         self.slots = slots
         self.token = token
+        self.memory_bytes = memory_bytes
+        self._stopping = threading.Event()
         self.config = config or Config(threads=1)
         self.store = ShuffleStore()
         self.state = "ACTIVE"
         self._tasks: dict[str, TaskRecord] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(slots, thread_name_prefix="sabot-task")
+        if jobmanager is not None:
+            threading.Thread(
+                target=self._heartbeats,
+                args=(jobmanager, heartbeat_interval),
+                name="sabot-heartbeat",
+                daemon=True,
+            ).start()
 
     # -- actions ----------------------------------------------------------------------
     def do_action(
@@ -188,6 +201,23 @@ class AgentServer(flight.FlightServerBase):
                 del self._tasks[task_id]
         return {"job_id": job, "freed_batches": self.store.drop_job(job)}
 
+    def _heartbeats(self, jobmanager: str, interval: float) -> None:
+        """Report state and load to the JobManager every ``interval`` seconds (registering
+        with the first report); keep trying while the JobManager is away."""
+        while True:
+            status = self._status({})
+            beat = {k: status[k] for k in ("uri", "state", "slots", "running")}
+            with contextlib.suppress(ClusterError):
+                call(
+                    jobmanager,
+                    "heartbeat",
+                    {**beat, "memory_bytes": self.memory_bytes},
+                    self.token,
+                    timeout=5,
+                )
+            if self._stopping.wait(interval):
+                return
+
     # -- shuffle reads ----------------------------------------------------------------
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
@@ -200,7 +230,7 @@ class AgentServer(flight.FlightServerBase):
     # -- running tasks ----------------------------------------------------------------
     def _run(self, spec: TaskSpec, record: TaskRecord) -> None:
         record.state, record.started = "RUNNING", time.time()
-        job = spec.job_id
+        job = spec.scope
         self.store.start_producer(job, spec.producer)
 
         def read(exchange_id: str, partition: int) -> Iterator[pa.RecordBatch]:
@@ -240,6 +270,7 @@ class AgentServer(flight.FlightServerBase):
     def shutdown(self) -> None:
         """Stop serving and stop the task threads."""
         self.state = "STOPPED"
+        self._stopping.set()
         for record in list(self._tasks.values()):
             record.cancel.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -55,9 +55,10 @@ class ShuffleStore:
             return [b for producer in sorted(by_producer) for b in by_producer[producer]]
 
     def drop_job(self, job: str) -> int:
-        """Free everything kept for ``job``; return the number of batches freed."""
+        """Free everything kept for ``job`` and its attempts (``job/N``); return the number
+        of batches freed."""
         with self._lock:
-            keys = [k for k in self._rows if k[0] == job]
+            keys = [k for k in self._rows if k[0] == job or k[0].startswith(f"{job}/")]
             freed = sum(len(v) for k in keys for v in self._rows[k].values())
             for k in keys:
                 del self._rows[k]

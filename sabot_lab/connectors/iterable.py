@@ -143,10 +143,39 @@ class IterableSource(SourceSpec):
 
 
 class _Wrapped:
-    """Carrier so a list of rows is pickled whole (``encode`` pickles callables)."""
+    """Carrier so a list of rows is pickled whole (``encode`` pickles callables).
+
+    Arrow batches and tables in the list travel as Arrow IPC, which writes only their own
+    rows (pickling a slice would copy the whole buffer it views).
+    """
 
     def __init__(self, items: Any) -> None:
         self.items = items
 
     def __call__(self) -> Any:
         return self.items
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if not isinstance(self.items, list):
+            return (_Wrapped, (self.items,))
+        return (_from_parts, ([_to_part(item) for item in self.items],))
+
+
+def _to_part(item: Any) -> tuple[str, Any]:
+    if isinstance(item, pa.RecordBatch | pa.Table):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, item.schema) as writer:
+            writer.write(item)
+        return ("batch" if isinstance(item, pa.RecordBatch) else "table", sink.getvalue())
+    return ("value", item)
+
+
+def _from_parts(parts: list[tuple[str, Any]]) -> _Wrapped:
+    items = []
+    for kind, value in parts:
+        if kind == "value":
+            items.append(value)
+            continue
+        reader = pa.ipc.open_stream(value)
+        items.append(reader.read_all() if kind == "table" else reader.read_next_batch())
+    return _Wrapped(items)

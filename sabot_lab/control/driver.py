@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from sabot_lab.agent.server import RESULT, fetch_rows
 from sabot_lab.errors import ClusterError
-from sabot_lab.physical import PhysicalPlan, TaskSpec
+from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope
 from sabot_lab.transport import call
 
 __all__ = ["run_on_agents"]
@@ -57,7 +57,9 @@ def run_on_agents(
         batches = [
             b
             for p in range(final.partitions)
-            for b in fetch_rows(placed[final.stage_id, p], job_id, RESULT, p, schema, token)
+            for b in fetch_rows(
+                placed[final.stage_id, p], attempt_scope(job_id, 0), RESULT, p, schema, token
+            )
         ]
         return pa.Table.from_batches(batches, schema=schema)
     finally:

@@ -41,6 +41,8 @@ jobs = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("plan", sa.Text, nullable=False),
+    sa.Column("physical", sa.Text),
+    sa.Column("partitions", sa.Integer),
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
@@ -146,6 +148,15 @@ class JobStore:
                 .values(**values)
             )
 
+    def set_physical_plan(self, job_id: str, physical_json: str, partitions: int) -> None:
+        """Keep the job's physical plan (every later step of its workflow reads it)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.job_id == job_id)
+                .values(physical=physical_json, partitions=partitions, updated_at=time.time())
+            )
+
     def job(self, job_id: str) -> dict[str, Any]:
         """One job's row."""
         with self.engine.connect() as conn:
@@ -156,7 +167,7 @@ class JobStore:
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job, newest first (without plans)."""
-        columns = [c for c in jobs.c if c.name != "plan"]
+        columns = [c for c in jobs.c if c.name not in ("plan", "physical")]
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(*columns).order_by(jobs.c.created_at.desc())).mappings()
             return [dict(r) for r in rows]

@@ -13,7 +13,7 @@ x2: stage 1 → stage 2, single
 from sabot_lab.physical.exchange import EXCHANGE_KINDS, BoundSource, Exchange, ExchangeSource
 from sabot_lab.physical.local import run_local
 from sabot_lab.physical.planner import BROADCAST_ROWS, PhysicalPlan, Stage, plan_stages
-from sabot_lab.physical.task import TaskSpec, bind_task, run_task
+from sabot_lab.physical.task import TaskSpec, attempt_scope, bind_task, run_task
 
 __all__ = [
     "BROADCAST_ROWS",
@@ -24,6 +24,7 @@ __all__ = [
     "PhysicalPlan",
     "Stage",
     "TaskSpec",
+    "attempt_scope",
     "bind_task",
     "plan_stages",
     "run_local",

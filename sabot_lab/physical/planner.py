@@ -24,6 +24,7 @@ stage reading a ``single`` exchange runs as one task.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +95,31 @@ class PhysicalPlan:
     def final(self) -> Stage:
         """The stage producing the job's result."""
         return self.stages[-1]
+
+    def to_json(self) -> str:
+        """The plan as JSON (the JobManager keeps it with the job)."""
+        return json.dumps(
+            {
+                "stages": [s.to_dict() for s in self.stages],
+                "exchanges": [x.to_dict() for x in self.exchanges.values()],
+            }
+        )
+
+    @staticmethod
+    def from_json(text: str) -> PhysicalPlan:
+        """Inverse of :meth:`to_json`.
+
+        >>> import sabot_lab as sl
+        >>> plan = plan_stages(sl.from_pydict({"x": [2, 1]}).sort("x").graph, 2)
+        >>> PhysicalPlan.from_json(plan.to_json()).render() == plan.render()
+        True
+        """
+        data = json.loads(text)
+        exchanges = [Exchange.from_dict(x) for x in data["exchanges"]]
+        return PhysicalPlan(
+            tuple(Stage.from_dict(s) for s in data["stages"]),
+            {x.exchange_id: x for x in exchanges},
+        )
 
     def tasks(self) -> list[tuple[int, int]]:
         """Every ``(stage id, partition)`` of the job, producers first."""

@@ -23,7 +23,7 @@ from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
 from sabot_lab.physical.planner import Stage
 from sabot_lab.plan import JobGraph
 
-__all__ = ["Reader", "TaskSpec", "Writer", "bind_task", "run_task"]
+__all__ = ["Reader", "TaskSpec", "Writer", "attempt_scope", "bind_task", "run_task"]
 
 Reader = Callable[[str, int], Iterator[pa.RecordBatch]]
 """``read(exchange_id, partition)``: the rows an exchange sent to a partition."""
@@ -71,6 +71,15 @@ def run_task(
         yield from executor.run(stage.output)
 
 
+def attempt_scope(job_id: str, attempt: int) -> str:
+    """The name agents keep one attempt's exchange rows under.
+
+    >>> attempt_scope("j1", 2)
+    'j1/2'
+    """
+    return f"{job_id}/{attempt}"
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """Everything an agent needs to run one task: the stage, the partition, the exchanges it
@@ -87,6 +96,12 @@ class TaskSpec:
     def producer(self) -> str:
         """The task's name among the producers of its stage's exchanges (stable over attempts)."""
         return f"{self.stage.stage_id}.{self.partition}"
+
+    @property
+    def scope(self) -> str:
+        """Where this attempt's exchange rows are kept on agents: ``job/attempt`` (a new attempt
+        never reads rows an earlier one left behind)."""
+        return attempt_scope(self.job_id, self.attempt)
 
     @property
     def task_id(self) -> str:

@@ -1,0 +1,323 @@
+"""Clusters from the client side: ``connect`` to a JobManager, ``LocalCluster`` to start one with
+agents on this machine, and the ``Job`` handle a submission returns.
+
+Calls are plain blocking Flight calls (never ``asyncio.run``), so they work in a notebook;
+``await job`` (or :meth:`Job.result_async`) waits without blocking the kernel's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import secrets
+import select
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from sabot_lab.errors import ClusterError
+from sabot_lab.transport import call, connect_flight, options
+
+if TYPE_CHECKING:
+    from sabot_lab.stream import Stream
+
+__all__ = ["Cluster", "Job", "LocalCluster", "connect"]
+
+ENDED = ("FINISHED", "FAILED", "CANCELLED")
+
+
+class Cluster:
+    """A connection to a JobManager at ``uri`` (``grpc://host:port``)."""
+
+    def __init__(self, uri: str, token: str | None = None) -> None:
+        self.uri = uri
+        self.token = token
+
+    def _call(self, name: str, payload: Any = None, timeout: float = 30.0) -> Any:
+        return call(self.uri, name, payload, self.token, timeout)
+
+    def submit(
+        self,
+        stream: Stream,
+        name: str | None = None,
+        partitions: int | None = None,
+        assignment: str = "round_robin",
+    ) -> Job:
+        """Submit a pipeline; returns as soon as the JobManager has durably accepted it.
+
+        ``partitions``: tasks per stage (default: the agents' slots); ``assignment``:
+        ``round_robin`` or ``resource_aware`` placement of tasks on agents.
+        """
+        plan = stream.graph.subgraph(stream.node_id).to_json()
+        reply = self._call(
+            "submit",
+            {"plan": plan, "name": name, "partitions": partitions, "assignment": assignment},
+        )
+        return Job(self, reply["job_id"])
+
+    def job(self, job_id: str) -> Job:
+        """The handle of a job submitted earlier (from this or another process)."""
+        self._call("status", {"job_id": job_id})
+        return Job(self, job_id)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job the JobManager knows, newest first."""
+        return list(self._call("jobs"))
+
+    def agents(self) -> list[dict[str, Any]]:
+        """Every agent that registered, with its state and last heartbeat."""
+        return list(self._call("agents"))
+
+    def __repr__(self) -> str:
+        agents = self.agents()
+        active = sum(a["state"] in ("ACTIVE", "BUSY") for a in agents)
+        return f"<{type(self).__name__} {self.uri}: {active} of {len(agents)} agents active>"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(a['uri'])}</td><td>{a['state']}</td><td>{a['slots']}</td>"
+            f"<td>{a['running']}</td></tr>"
+            for a in self.agents()
+        )
+        return (
+            f"<b>{type(self).__name__}</b> {html.escape(self.uri)}"
+            f"<table><tr><th>agent</th><th>state</th><th>slots</th><th>running</th></tr>{rows}</table>"
+        )
+
+
+def connect(uri: str, token: str | None = None) -> Cluster:
+    """Connect to a running JobManager (the token from ``SABOT_TOKEN`` if not given).
+
+    Raises :class:`~sabot_lab.errors.ClusterError` when it is unreachable or refuses the token.
+    """
+    cluster = Cluster(uri, token if token is not None else os.environ.get("SABOT_TOKEN"))
+    cluster._call("ping", timeout=10)
+    return cluster
+
+
+class Job:
+    """A submitted job: its state, its result, cancellation."""
+
+    def __init__(self, cluster: Cluster, job_id: str) -> None:
+        self.cluster = cluster
+        self.job_id = job_id
+
+    def info(self) -> dict[str, Any]:
+        """The job's row: state, error, timestamps, partitions."""
+        return dict(self.cluster._call("status", {"job_id": self.job_id}))
+
+    def status(self) -> str:
+        """PENDING, SCHEDULED, RUNNING, FINISHED, FAILED or CANCELLED."""
+        return str(self.info()["state"])
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """The job's tasks: stage, partition, attempt, agent, state, rows out."""
+        return list(self.cluster._call("tasks", {"job_id": self.job_id}))
+
+    def metrics(self) -> dict[str, Any]:
+        """Task counts by state, rows produced and attempts so far."""
+        tasks = self.tasks()
+        states: dict[str, int] = {}
+        for t in tasks:
+            states[t["state"]] = states.get(t["state"], 0) + 1
+        return {
+            "tasks": states,
+            "rows_out": sum(t["rows_out"] for t in tasks),
+            "attempts": 1 + max((t["attempt"] for t in tasks), default=0),
+        }
+
+    def wait(self, timeout: float | None = None, poll: float = 0.02) -> str:
+        """Block until the job ends; return its final state."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (state := self.status()) not in ENDED:
+            if deadline is not None and time.monotonic() > deadline:
+                raise ClusterError(f"job {self.job_id} still {state} after {timeout:g} s")
+            time.sleep(poll)
+        return state
+
+    def result(self, timeout: float | None = None) -> pa.Table:
+        """Wait for the job and return its rows (raises if it failed or was cancelled)."""
+        self.wait(timeout)
+        return self._fetch()
+
+    async def result_async(self, poll: float = 0.05) -> pa.Table:
+        """:meth:`result` for ``await``: polls with ``asyncio.sleep``, fetches on a thread."""
+        while (await asyncio.to_thread(self.status)) not in ENDED:
+            await asyncio.sleep(poll)
+        return await asyncio.to_thread(self._fetch)
+
+    def __await__(self) -> Generator[Any, None, pa.Table]:
+        return self.result_async().__await__()
+
+    def _fetch(self) -> pa.Table:
+        info = self.info()
+        if info["state"] != "FINISHED":
+            raise ClusterError(f"job {self.job_id} {info['state'].lower()}: {info.get('error')}")
+        client = connect_flight(self.cluster.uri)
+        try:
+            ticket = flight.Ticket(json.dumps({"job_id": self.job_id}).encode())
+            return client.do_get(ticket, options(self.cluster.token)).read_all()
+        except flight.FlightError as exc:
+            raise ClusterError(f"cannot fetch the result of job {self.job_id}: {exc}") from None
+        finally:
+            client.close()
+
+    def cancel(self) -> str:
+        """Cancel the job (its tasks stop); return its state."""
+        return str(self.cluster._call("cancel", {"job_id": self.job_id})["state"])
+
+    def __repr__(self) -> str:
+        return f"<Job {self.job_id} {self.status()}>"
+
+    def _repr_html_(self) -> str:
+        info = self.info()
+        error = f"<pre>{html.escape(info['error'])}</pre>" if info.get("error") else ""
+        return f"<b>Job</b> {html.escape(self.job_id)} <b>{info['state']}</b>{error}"
+
+
+class LocalCluster(Cluster):
+    """A JobManager and ``agents`` agent processes on this machine (loopback), with a fresh
+    token; stop them with :meth:`close` or a ``with`` block.
+
+    Process logs are in ``workdir`` (``jobmanager.log``, ``agent-N.log``).
+    """
+
+    def __init__(
+        self,
+        agents: int = 2,
+        slots: int = 2,
+        workdir: str | os.PathLike[str] | None = None,
+        heartbeat_timeout: float = 10.0,
+        heartbeat_interval: float = 2.0,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.slots = slots
+        self.heartbeat_timeout = heartbeat_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.startup_timeout = startup_timeout
+        self.port = _free_port()
+        super().__init__(f"grpc://127.0.0.1:{self.port}", secrets.token_urlsafe(24))
+        self.agent_processes: list[subprocess.Popen[str]] = []
+        self.jobmanager_process: subprocess.Popen[str] | None = None
+        try:
+            self.start_jobmanager()
+            self.scale(agents)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- processes ------------------------------------------------------------------------
+    def _spawn(self, args: list[str], log: str) -> tuple[subprocess.Popen[str], str]:
+        env = {**os.environ, "SABOT_TOKEN": self.token or ""}
+        with open(self.workdir / log, "a") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "sabot_lab.cli", *args],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=env,
+            )
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], self.startup_timeout)
+        line = process.stdout.readline() if ready else ""
+        if " ready " not in line:
+            process.kill()
+            tail = (self.workdir / log).read_text()[-2000:]
+            raise ClusterError(f"sabot-lab {args[0]} did not start: {line.strip()}\n{tail}")
+        return process, line.split()[-1]
+
+    def start_jobmanager(self) -> None:
+        """Start (or restart, on the same port and work directory) the JobManager."""
+        self.jobmanager_process, _ = self._spawn(
+            [
+                "jobmanager",
+                "--workdir",
+                str(self.workdir),
+                "--port",
+                str(self.port),
+                "--heartbeat-timeout",
+                str(self.heartbeat_timeout),
+            ],
+            "jobmanager.log",
+        )
+
+    def start_agent(self) -> str:
+        """Start one more agent; return its URI once it is registered."""
+        index = len(self.agent_processes)
+        process, uri = self._spawn(
+            [
+                "agent",
+                "--jobmanager",
+                self.uri,
+                "--slots",
+                str(self.slots),
+                "--heartbeat-interval",
+                str(self.heartbeat_interval),
+            ],
+            f"agent-{index}.log",
+        )
+        self.agent_processes.append(process)
+        self._until(
+            lambda: any(a["uri"] == uri and a["state"] in ("ACTIVE", "BUSY") for a in self.agents())
+        )
+        return uri
+
+    def scale(self, agents: int) -> None:
+        """Run ``agents`` agents: start more, or stop the newest ones."""
+        while len(self._running()) < agents:
+            self.start_agent()
+        while len(running := self._running()) > agents:
+            running[-1].terminate()
+            running[-1].wait(timeout=10)
+
+    def _running(self) -> list[subprocess.Popen[str]]:
+        return [p for p in self.agent_processes if p.poll() is None]
+
+    def _until(self, condition: Any, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (timeout or self.startup_timeout)
+        while not condition():
+            if time.monotonic() > deadline:
+                raise ClusterError("the local cluster did not come up in time")
+            time.sleep(0.05)
+
+    @property
+    def dashboard_link(self) -> str:
+        """Where the cluster can be reached (the JobManager's Flight URI)."""
+        return self.uri
+
+    def close(self) -> None:
+        """Stop every agent, then the JobManager."""
+        for process in [*self.agent_processes, self.jobmanager_process]:
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            if process is not None and process.stdout is not None:
+                process.stdout.close()
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

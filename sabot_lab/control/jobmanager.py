@@ -1,0 +1,458 @@
+"""The JobManager: durable jobs on DBOS, the agent registry, and the Flight API.
+
+``submit`` validates the plan, then starts the durable ``submit_job`` workflow and answers as
+soon as DBOS has recorded it (a job accepted is a job that runs, even across a crash). The
+workflow's steps are:
+
+1. validate the plan again, 2. persist the job, 3. optimize and cut it into stages (the
+physical plan is kept with the job), 4. for each stage: place its tasks on agents, deploy them
+(idempotent by task id) and wait for them, 5. fetch the result into the work directory, 6. finish.
+
+A JobManager killed at any point resumes the workflow when it starts again: finished steps are
+not repeated, and the step in flight runs again without duplicating tasks (deploys are
+idempotent, task rows are written once). An agent that misses heartbeats for
+``heartbeat_timeout`` seconds is marked FAILED; the job then runs all its stages again (a new
+attempt) on the remaining agents, since the failed agent held shuffle rows of earlier stages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from dbos import DBOS, SetWorkflowID
+
+from sabot_lab.agent.server import RESULT, fetch_rows
+from sabot_lab.control.tables import ENDED, JobStore
+from sabot_lab.errors import ClusterError, SabotError
+from sabot_lab.optimizer import PlanOptimizer
+from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope, plan_stages
+from sabot_lab.plan import JobGraph
+from sabot_lab.transport import TokenMiddlewareFactory, action_result, call
+
+__all__ = ["ASSIGNMENTS", "MAX_ATTEMPTS", "JobManager", "assign", "serve_jobmanager"]
+
+MAX_ATTEMPTS = 3
+"""Attempts of a job (all its stages) before it fails for lack of healthy agents."""
+ASSIGNMENTS = ("round_robin", "resource_aware")
+
+_manager: JobManager | None = None
+
+
+def _jm() -> JobManager:
+    if _manager is None:
+        raise ClusterError("no JobManager runs in this process")
+    return _manager
+
+
+# -- placement ---------------------------------------------------------------------------
+
+
+def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int = 0) -> list[str]:
+    """Agents (URIs) for ``tasks`` tasks.
+
+    ``round_robin`` deals tasks out in turn. ``resource_aware`` gives each task to the agent
+    with the most free slots, counting running tasks and those placed already, and then the
+    most memory.
+
+    >>> a = [{"uri": "a", "slots": 4, "running": 0, "memory_bytes": 8}, {"uri": "b", "slots": 1, "running": 0, "memory_bytes": 8}]
+    >>> assign("round_robin", a, 4), assign("resource_aware", a, 4)
+    (['a', 'b', 'a', 'b'], ['a', 'a', 'a', 'b'])
+    """
+    if not agents:
+        raise ClusterError("no active agents")
+    if strategy == "round_robin":
+        return [agents[(offset + i) % len(agents)]["uri"] for i in range(tasks)]
+    if strategy != "resource_aware":
+        raise ClusterError(f"unknown assignment {strategy!r}; use one of {', '.join(ASSIGNMENTS)}")
+    load = {a["uri"]: a["running"] for a in agents}
+    out = []
+    for _ in range(tasks):
+        best = max(
+            agents, key=lambda a: (a["slots"] - load[a["uri"]], a["memory_bytes"] or 0, a["uri"])
+        )
+        load[best["uri"]] += 1
+        out.append(best["uri"])
+    return out
+
+
+# -- the durable workflow ------------------------------------------------------------------
+
+
+@DBOS.workflow()
+def submit_job(
+    job_id: str, name: str, plan_json: str, partitions: int | None, assignment: str
+) -> str:
+    """Run a job from its plan to its stored result; returns the job's final state."""
+    validate_step(plan_json)
+    persist_step(job_id, name, plan_json)
+    stages = plan_step(job_id, plan_json, partitions)
+    for attempt in range(MAX_ATTEMPTS):
+        outcome = "ok"
+        for stage in range(stages):
+            outcome = stage_step(job_id, stage, attempt, assignment)
+            if outcome != "ok":
+                break
+        if outcome == "ok":
+            return finish_step(job_id, attempt)
+        if outcome != "agent_failed":
+            return outcome  # failed or cancelled: recorded by the step
+    return fail_step(job_id, f"agents kept failing: gave up after {MAX_ATTEMPTS} attempts")
+
+
+@DBOS.step()
+def validate_step(plan_json: str) -> None:
+    """The plan parses and is a valid graph (submit checked it already; cheap to repeat)."""
+    JobGraph.from_json(plan_json).validate()
+
+
+@DBOS.step()
+def persist_step(job_id: str, name: str, plan_json: str) -> None:
+    """The job's row (PENDING)."""
+    _jm().store.create_job(job_id, name, plan_json)
+
+
+@DBOS.step()
+def plan_step(job_id: str, plan_json: str, partitions: int | None) -> int:
+    """Optimize, cut into stages, keep the physical plan; return the number of stages."""
+    jm = _jm()
+    job = jm.store.job(job_id)
+    if job["physical"]:  # this step ran before the JobManager restarted
+        return len(PhysicalPlan.from_json(job["physical"]).stages)
+    optimized = PlanOptimizer().optimize(JobGraph.from_json(plan_json))
+    width = partitions or max(1, sum(a["slots"] for a in jm.active_agents()))
+    physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
+    jm.store.set_physical_plan(job_id, physical.to_json(), width)
+    jm.store.set_job_state(job_id, "SCHEDULED")
+    return len(physical.stages)
+
+
+@DBOS.step()
+def stage_step(job_id: str, stage_index: int, attempt: int, assignment: str) -> str:
+    """Place, deploy and wait for one stage's tasks: ``ok``, ``agent_failed``, ``failed``
+    or ``cancelled``."""
+    return _jm().run_stage(job_id, stage_index, attempt, assignment)
+
+
+@DBOS.step()
+def finish_step(job_id: str, attempt: int) -> str:
+    """Fetch the result into the work directory, free the agents' rows, mark FINISHED."""
+    return _jm().finish(job_id, attempt)
+
+
+@DBOS.step()
+def fail_step(job_id: str, error: str) -> str:
+    """Mark the job FAILED with ``error``."""
+    _jm().store.set_job_state(job_id, "FAILED", error)
+    return "failed"
+
+
+# -- the server ---------------------------------------------------------------------------
+
+
+class JobManager(flight.FlightServerBase):
+    """Serves the Flight API of a cluster; runs job workflows on DBOS.
+
+    ``database_url``: a ``postgresql://`` URL for the DBOS system database and the job tables;
+    by default both are SQLite files in ``workdir``.
+    """
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        database_url: str | None = None,
+        heartbeat_timeout: float = 10.0,
+    ) -> None:
+        global _manager
+        middleware = {"auth": TokenMiddlewareFactory(token)} if token else {}
+        super().__init__(f"grpc://{host}:{port}", middleware=middleware)
+        self.uri = f"grpc://{host}:{self.port}"
+        self.workdir = Path(workdir)
+        (self.workdir / "results").mkdir(parents=True, exist_ok=True)
+        self.token = token
+        self.heartbeat_timeout = heartbeat_timeout
+        system_url, tables_url = _database_urls(self.workdir, database_url)
+        self.store = JobStore(tables_url)
+        _manager = self
+        DBOS(
+            config={
+                "name": "sabot-jobmanager",
+                "system_database_url": system_url,
+                "log_level": "WARNING",
+            }
+        )
+        self._stop = threading.Event()
+        self._started = time.time()
+        threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
+        DBOS.launch()  # resumes the workflows of jobs that were running
+
+    # -- agents ---------------------------------------------------------------------------
+    def active_agents(self) -> list[dict[str, Any]]:
+        """Agents in good standing (ACTIVE or BUSY, heard from within the timeout)."""
+        now = time.time()
+        return [
+            a
+            for a in self.store.agents()
+            if a["state"] in ("ACTIVE", "BUSY")
+            and now - a["last_heartbeat"] <= self.heartbeat_timeout
+        ]
+
+    def _monitor(self) -> None:
+        while not self._stop.wait(min(0.5, self.heartbeat_timeout / 4)):
+            now = time.time()
+            for agent in self.store.agents():
+                # agents get a full timeout after a (re)start to report in
+                late = now - max(agent["last_heartbeat"], self._started) > self.heartbeat_timeout
+                if agent["state"] in ("STARTING", "ACTIVE", "BUSY", "DRAINING") and late:
+                    self.store.set_agent_state(agent["uri"], "FAILED")
+
+    # -- running stages -------------------------------------------------------------------
+    def run_stage(self, job_id: str, stage_index: int, attempt: int, assignment: str) -> str:
+        """Place, deploy and wait for one stage's tasks (safe to run again after a crash)."""
+        if self.store.job(job_id)["state"] in ENDED:
+            return "cancelled"
+        plan = PhysicalPlan.from_json(self.store.job(job_id)["physical"])
+        stage = plan.stages[stage_index]
+        placed = {
+            (t["stage"], t["partition"]): t
+            for t in self.store.tasks(job_id)
+            if t["attempt"] == attempt
+        }
+        agents = self._wait_for_agents()
+        if agents is None:
+            return "agent_failed"
+        targets = assign(assignment, agents, stage.partitions, offset=stage_index)
+        self.store.set_job_state(job_id, "RUNNING")
+        held = {
+            s: tuple(sorted({t["agent"] for (ts, _), t in placed.items() if ts == s}))
+            for s in {plan.exchanges[x].producer for x in stage.reads}
+        }
+        deployed: dict[str, str] = {}
+        for partition in range(stage.partitions):
+            row = placed.get((stage_index, partition))
+            uri = row["agent"] if row else targets[partition]
+            spec = TaskSpec(
+                job_id,
+                stage,
+                partition,
+                {x: plan.exchanges[x] for x in (*stage.reads, *stage.writes)},
+                {x: held[plan.exchanges[x].producer] for x in stage.reads},
+                attempt,
+            )
+            self.store.add_task(spec.task_id, job_id, stage_index, partition, attempt, uri)
+            try:
+                call(uri, "deploy", spec.to_dict(), self.token, timeout=10)
+            except ClusterError:
+                self.store.set_agent_state(uri, "FAILED")  # its next heartbeat, if any, revives it
+                return "agent_failed"
+            deployed[spec.task_id] = uri
+        return self._wait_for_tasks(job_id, deployed)
+
+    def _wait_for_agents(self, timeout: float = 60.0) -> list[dict[str, Any]] | None:
+        deadline = time.monotonic() + timeout
+        while not (agents := self.active_agents()):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.1)
+        return agents
+
+    def _wait_for_tasks(self, job_id: str, deployed: dict[str, str]) -> str:
+        pending = dict(deployed)
+        while pending:
+            if self.store.job(job_id)["state"] in ENDED:
+                return "cancelled"
+            failed_agents = {a["uri"] for a in self.store.agents() if a["state"] == "FAILED"}
+            for uri in sorted(set(pending.values())):
+                if uri in failed_agents:
+                    for task_id in [t for t, u in pending.items() if u == uri]:
+                        self.store.set_task_state(task_id, "FAILED", f"agent {uri} failed")
+                    return "agent_failed"
+                try:
+                    status = call(uri, "status", None, self.token, timeout=10)
+                except ClusterError:
+                    continue  # the heartbeat monitor decides whether the agent is gone
+                for task in status["tasks"]:
+                    task_id = task["task_id"]
+                    if task_id not in pending:
+                        continue
+                    if task["state"] in ("FINISHED", "FAILED", "CANCELLED"):
+                        self.store.set_task_state(
+                            task_id, task["state"], task["error"], task["rows_out"]
+                        )
+                        del pending[task_id]
+                    if task["state"] == "FAILED":
+                        self.store.set_job_state(
+                            job_id, "FAILED", f"task {task_id} failed on {uri}: {task['error']}"
+                        )
+                        return "failed"
+            if pending:
+                time.sleep(0.01)
+        return "ok"
+
+    def finish(self, job_id: str, attempt: int) -> str:
+        """Store the result rows as an Arrow IPC file and mark the job FINISHED."""
+        plan = PhysicalPlan.from_json(self.store.job(job_id)["physical"])
+        final = plan.final
+        assert final.output is not None
+        schema = final.graph.node(final.output).output_schema
+        placed = {
+            t["partition"]: t["agent"]
+            for t in self.store.tasks(job_id)
+            if t["attempt"] == attempt and t["stage"] == final.stage_id
+        }
+        path = self.result_path(job_id)
+        partial = path.with_suffix(".partial")
+        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            for partition in range(final.partitions):
+                scope = attempt_scope(job_id, attempt)
+                for batch in fetch_rows(
+                    placed[partition], scope, RESULT, partition, schema, self.token
+                ):
+                    writer.write_batch(batch)
+        partial.replace(path)
+        self._drop(job_id, set(placed.values()))
+        self.store.set_job_state(job_id, "FINISHED")
+        return "finished"
+
+    def result_path(self, job_id: str) -> Path:
+        """Where a finished job's result rows are kept."""
+        return self.workdir / "results" / f"{job_id}.arrow"
+
+    # -- the Flight API -------------------------------------------------------------------
+    def do_action(
+        self, context: flight.ServerCallContext, action: flight.Action
+    ) -> Iterator[flight.Result]:
+        body = json.loads(action.body.to_pybytes() or b"{}")
+        handlers = {
+            "heartbeat": self._heartbeat,
+            "submit": self._submit,
+            "status": lambda b: self._job_status(b["job_id"]),
+            "tasks": lambda b: self.store.tasks(b["job_id"]),
+            "jobs": lambda b: self.store.jobs(),
+            "agents": lambda b: self.store.agents(),
+            "cancel": self._cancel,
+            "ping": lambda b: {"uri": self.uri},
+        }
+        handler = handlers.get(action.type)
+        if handler is None:
+            raise flight.FlightServerError(f"unknown action {action.type!r}")
+        try:
+            return action_result(handler(body))
+        except SabotError as exc:
+            raise flight.FlightServerError(str(exc)) from None
+
+    def _heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+        state = body.get("state", "ACTIVE")
+        known = {a["uri"]: a["state"] for a in self.store.agents()}
+        if known.get(body["uri"]) == "FAILED" and state in ("ACTIVE", "BUSY"):
+            state = "ACTIVE"  # a restarted agent rejoins
+        self.store.upsert_agent(
+            body["uri"], state, body["slots"], body.get("memory_bytes"), body.get("running", 0)
+        )
+        return {"ok": True}
+
+    def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        plan_json = body["plan"]
+        try:
+            JobGraph.from_json(plan_json).validate()
+        except (SabotError, ValueError, KeyError) as exc:
+            raise ClusterError(f"the submitted plan is not valid: {exc}") from None
+        assignment = body.get("assignment", "round_robin")
+        if assignment not in ASSIGNMENTS:
+            raise ClusterError(
+                f"unknown assignment {assignment!r}; use one of {', '.join(ASSIGNMENTS)}"
+            )
+        job_id = body.get("job_id") or uuid.uuid4().hex[:16]
+        with SetWorkflowID(job_id):
+            DBOS.start_workflow(
+                submit_job,
+                job_id,
+                body.get("name") or job_id,
+                plan_json,
+                body.get("partitions"),
+                assignment,
+            )
+        return {"job_id": job_id}
+
+    def _cancel(self, body: dict[str, Any]) -> dict[str, Any]:
+        job_id = body["job_id"]
+        self.store.job(job_id)
+        self.store.set_job_state(job_id, "CANCELLED")
+        self._drop(job_id, {a["uri"] for a in self.active_agents()})
+        return self._public(self.store.job(job_id))
+
+    def _drop(self, job_id: str, agents: set[str]) -> None:
+        """Stop the job's tasks and free its rows on ``agents``."""
+        for uri in agents:
+            with contextlib.suppress(ClusterError):  # a vanished agent holds nothing any more
+                call(uri, "drop_job", {"job_id": job_id}, self.token, timeout=10)
+
+    def _job_status(self, job_id: str) -> dict[str, Any]:
+        """A job's row; PENDING for a job accepted whose workflow has not written it yet."""
+        try:
+            return self._public(self.store.job(job_id))
+        except ClusterError:
+            if DBOS.get_workflow_status(job_id) is None:
+                raise
+            return {"job_id": job_id, "state": "PENDING", "error": None}
+
+    @staticmethod
+    def _public(job: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in job.items() if k not in ("plan", "physical")}
+
+    def do_get(
+        self, context: flight.ServerCallContext, ticket: flight.Ticket
+    ) -> flight.RecordBatchStream:
+        job_id = json.loads(ticket.ticket)["job_id"]
+        path = self.result_path(job_id)
+        if not path.exists():
+            raise flight.FlightServerError(
+                f"job {job_id} has no result (state {self.store.job(job_id)['state']})"
+            )
+        return flight.RecordBatchStream(pa.ipc.open_file(pa.memory_map(str(path))).read_all())
+
+    def shutdown(self) -> None:
+        """Stop serving, the heartbeat monitor and DBOS."""
+        self._stop.set()
+        super().shutdown()
+        DBOS.destroy()
+
+
+def _database_urls(workdir: Path, database_url: str | None) -> tuple[str, str]:
+    """(DBOS system database, job tables) URLs."""
+    if database_url is None:
+        return f"sqlite:///{workdir / 'dbos.sqlite'}", f"sqlite:///{workdir / 'jobs.sqlite'}"
+    if database_url.startswith(("postgresql://", "postgres://")):
+        tables = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+        return database_url, tables
+    raise ClusterError(f"unsupported database URL {database_url!r}: use postgresql://...")
+
+
+def serve_jobmanager(
+    workdir: str,
+    host: str,
+    port: int,
+    token: str | None,
+    database_url: str | None,
+    heartbeat_timeout: float,
+) -> None:
+    """Run a JobManager in this process until it is stopped (SIGTERM or SIGINT)."""
+    import signal
+
+    server = JobManager(workdir, host, port, token, database_url, heartbeat_timeout)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: server.shutdown())
+    print(f"sabot-lab jobmanager ready {server.uri}", flush=True)
+    server.serve()

@@ -1,0 +1,189 @@
+"""A real LocalCluster: a DBOS JobManager and agent processes on loopback. Results are checked
+against DuckDB; agents and the JobManager are killed with SIGKILL mid-job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+import sabot_lab as sl
+from sabot_lab import col
+from sabot_lab.control.jobmanager import assign
+from sabot_lab.datasets import quotes, securities
+from sabot_lab.demo import fintech_pipeline
+from sabot_lab.errors import ClusterError
+from tests.reference import assert_same_rows
+
+FINTECH_SQL = (
+    "SELECT sector, SUM(price * size) AS total, COUNT(*) AS n FROM q JOIN s ON security_id = id "
+    "WHERE price > 100 AND rating >= 3 GROUP BY sector ORDER BY total DESC"
+)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[sl.LocalCluster]:
+    with sl.LocalCluster(agents=2, slots=2, heartbeat_timeout=3, heartbeat_interval=0.3) as c:
+        yield c
+
+
+def fintech_data() -> tuple[pa.Table, pa.Table, pa.Table]:
+    q, s = quotes(60_000, n_securities=2_000, seed=9), securities(2_000)
+    con = duckdb.connect()
+    con.register("q", q)
+    con.register("s", s)
+    return q, s, con.sql(FINTECH_SQL).to_arrow_table()
+
+
+def slow_rows(n: int, delay: float) -> sl.Stream:
+    """``n`` rows through a UDF that sleeps ``delay`` seconds per batch of 1,000."""
+
+    def pause(batch: pa.RecordBatch) -> pa.RecordBatch:
+        time.sleep(delay)
+        return batch
+
+    table = pa.table({"k": [i % 97 for i in range(n)], "x": list(range(n))})
+    return (
+        sl.from_iterable(table.to_batches(max_chunksize=1_000), schema=table.schema)
+        .map_batches(pause, schema=table.schema)
+        .group_by("k")
+        .agg(total=col("x").sum(), n=sl.count())
+    )
+
+
+def expected_slow(n: int) -> dict[int, tuple[int, int]]:
+    out: dict[int, tuple[int, int]] = {}
+    for i in range(n):
+        total, count = out.get(i % 97, (0, 0))
+        out[i % 97] = (total + i, count + 1)
+    return out
+
+
+def as_dict(table: pa.Table) -> dict[int, tuple[int, int]]:
+    d = table.to_pydict()
+    return {k: (t, n) for k, t, n in zip(d["k"], d["total"], d["n"], strict=True)}
+
+
+def test_fintech_query_on_a_local_cluster_equals_duckdb(cluster: sl.LocalCluster) -> None:
+    q, s, expected = fintech_data()
+    job = fintech_pipeline(sl.from_arrow(q), sl.from_arrow(s)).submit(cluster, name="fintech")
+    result = job.result(timeout=120)
+    assert_same_rows(result, expected, ordered=True)
+    assert job.status() == "FINISHED"
+    tasks = job.tasks()
+    assert tasks and {t["state"] for t in tasks} == {"FINISHED"}
+    assert {t["agent"] for t in tasks} == {a["uri"] for a in cluster.agents()}  # both agents worked
+
+
+def test_shuffle_heavy_group_by_with_resource_aware_placement(cluster: sl.LocalCluster) -> None:
+    n = 300_000
+    table = pa.table({"k": [i * 7919 % 20_011 for i in range(n)], "x": list(range(n))})
+    s = sl.from_arrow(table).group_by("k").agg(total=col("x").sum(), n=sl.count())
+    result = s.submit(cluster, partitions=6, assignment="resource_aware").result(timeout=120)
+    con = duckdb.connect()
+    con.register("t", table)
+    expected = con.sql(
+        "SELECT k, SUM(x) AS total, COUNT(*) AS n FROM t GROUP BY k"
+    ).to_arrow_table()
+    assert_same_rows(result, expected)
+
+
+def test_resource_aware_assignment_prefers_free_slots_and_memory() -> None:
+    agents = [
+        {"uri": "big", "slots": 8, "running": 2, "memory_bytes": 16 << 30},
+        {"uri": "small", "slots": 2, "running": 0, "memory_bytes": 4 << 30},
+        {"uri": "busy", "slots": 4, "running": 4, "memory_bytes": 64 << 30},
+    ]
+    placed = assign("resource_aware", agents, 8)
+    assert placed.count("big") == 6 and placed.count("small") == 2 and "busy" not in placed
+    assert assign("round_robin", agents, 3) == ["big", "small", "busy"]
+
+
+def test_a_job_is_reattached_from_another_process(cluster: sl.LocalCluster) -> None:
+    job = sl.from_pydict({"x": list(range(1000))}).filter(col("x") % 7 == 0).submit(cluster)
+    job.wait(timeout=60)
+    script = (
+        "import sys, sabot_lab as sl\n"
+        "c = sl.connect(sys.argv[1], token=sys.argv[2])\n"
+        "print(c.job(sys.argv[3]).result().num_rows)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, cluster.uri, cluster.token or "", job.job_id],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "143"
+    assert job.job_id in {j["job_id"] for j in cluster.jobs()}
+
+
+def test_cancel_stops_a_running_job(cluster: sl.LocalCluster) -> None:
+    job = slow_rows(200_000, delay=0.05).submit(cluster)
+    deadline = time.monotonic() + 30
+    while job.status() != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.cancel() == "CANCELLED"
+    assert job.wait(timeout=30) == "CANCELLED"
+    with pytest.raises(ClusterError, match="cancelled"):
+        job.result()
+
+
+def test_wrong_token_unreachable_jobmanager_and_invalid_plans(cluster: sl.LocalCluster) -> None:
+    with pytest.raises(ClusterError, match="rejected"):
+        sl.connect(cluster.uri, token="not-the-token")
+    with pytest.raises(ClusterError, match="unreachable"):
+        sl.connect("grpc://127.0.0.1:9", token="x")
+    before = len(cluster.jobs())
+    with pytest.raises(ClusterError, match="not valid"):
+        cluster._call("submit", {"plan": '{"name": "job", "nodes": [{"operator_id": "a"}]}'})
+    assert len(cluster.jobs()) == before  # nothing half-registered
+    with pytest.raises(ClusterError, match="no job 'nope'"):
+        cluster.job("nope")
+
+
+def test_killed_agent_job_recovers_and_a_new_agent_joins(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with sl.LocalCluster(
+        agents=2, workdir=tmp_path, heartbeat_timeout=1.5, heartbeat_interval=0.2
+    ) as c:
+        n = 60_000
+        job = slow_rows(n, delay=0.02).submit(c)
+        victim = c.agent_processes[0]
+        deadline = time.monotonic() + 30
+        while (
+            not any(t["state"] == "RUNNING" or t["agent"] for t in job.tasks())
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        os.kill(victim.pid, signal.SIGKILL)
+        assert as_dict(job.result(timeout=120)) == expected_slow(n)
+        assert job.metrics()["attempts"] >= 2
+        states = {a["uri"]: a["state"] for a in c.agents()}
+        assert "FAILED" in states.values()
+        uri = c.start_agent()
+        assert {a["uri"]: a["state"] for a in c.agents()}[uri] == "ACTIVE"
+
+
+def test_jobmanager_killed_mid_job_resumes_it_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with sl.LocalCluster(
+        agents=2, workdir=tmp_path, heartbeat_timeout=3, heartbeat_interval=0.2
+    ) as c:
+        n = 60_000
+        job = slow_rows(n, delay=0.02).submit(c)
+        deadline = time.monotonic() + 30
+        while job.status() != "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert c.jobmanager_process is not None
+        os.kill(c.jobmanager_process.pid, signal.SIGKILL)
+        c.jobmanager_process.wait()
+        c.start_jobmanager()  # same port and work directory: DBOS resumes the workflow
+        assert as_dict(job.result(timeout=120)) == expected_slow(n)
+        assert [j["job_id"] for j in c.jobs()] == [job.job_id]
+        finished = [(t["stage"], t["partition"]) for t in job.tasks() if t["state"] == "FINISHED"]
+        assert len(finished) == len(set(finished))  # no task ran twice
