@@ -10,15 +10,18 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 from typing import TextIO
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 import sabot_lab as sl
 from sabot_lab.datasets import quotes, securities
 
-__all__ = ["fintech_pipeline", "format_table", "run_demo"]
+__all__ = ["fintech_pipeline", "format_table", "run_demo", "run_on_local_cluster"]
 
 
 def format_table(table: pa.Table) -> str:
@@ -76,3 +79,27 @@ def run_demo(rows: int, out: TextIO) -> None:
         f"\n{rows:,} rows in {elapsed * 1000:.1f} ms = {rows / elapsed / 1e6:.1f} M rows/s",
         file=out,
     )
+    run_on_local_cluster(q, s, result, out)
+
+
+def run_on_local_cluster(q: pa.Table, s: pa.Table, expected: pa.Table, out: TextIO) -> None:
+    """Run the demo again as a job on a 2-agent LocalCluster (quotes from Parquet) and check
+    it gives the in-process answer."""
+    with tempfile.TemporaryDirectory(prefix="sabot-demo-") as tmp:
+        path = Path(tmp) / "quotes.parquet"
+        pq.write_table(q, path, row_group_size=1 << 20)
+        print("\nstarting a LocalCluster with 2 agents ...", file=out)
+        with sl.LocalCluster(agents=2, workdir=Path(tmp) / "cluster") as cluster:
+            start = time.perf_counter()
+            job = fintech_pipeline(sl.from_parquet(path), sl.from_arrow(s)).submit(cluster)
+            result = job.result()
+            elapsed = time.perf_counter() - start
+            tasks = len(job.tasks())
+    same = result["sector"].equals(expected["sector"]) and result["n"].equals(expected["n"])
+    print(
+        f"job {job.job_id}: {q.num_rows:,} rows from Parquet in {elapsed * 1000:.0f} ms on 2 agents"
+        f" ({tasks} tasks); same result as in-process: {'yes' if same else 'NO'}",
+        file=out,
+    )
+    if not same:
+        raise SystemExit("the cluster's result differs from the in-process result")
