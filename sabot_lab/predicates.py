@@ -26,6 +26,7 @@ __all__ = [
     "split_conjunction",
     "substitute",
     "to_arrow_filter",
+    "unaliased",
 ]
 
 COMPARISONS = {"eq": "ne", "ne": "eq", "lt": "ge", "le": "gt", "gt": "le", "ge": "lt"}
@@ -49,6 +50,18 @@ def conjoin(conjuncts: Sequence[Expr]) -> Expr:
     return out
 
 
+def unaliased(expr: Expr) -> Expr:
+    """The expression under any aliases.
+
+    >>> from sabot_lab import col
+    >>> unaliased((col("p") * 2).alias("n").alias("m"))
+    (col("p") * 2)
+    """
+    while expr.op == "alias":
+        expr = expr.args[0]
+    return expr
+
+
 def substitute(expr: Expr, mapping: Mapping[str, Expr]) -> Expr:
     """Replace column references by expressions (aliases of the replacements are dropped).
 
@@ -58,11 +71,7 @@ def substitute(expr: Expr, mapping: Mapping[str, Expr]) -> Expr:
     """
     if expr.op == "col":
         replacement = mapping.get(expr.param("name"))
-        if replacement is None:
-            return expr
-        while replacement.op == "alias":
-            replacement = replacement.args[0]
-        return replacement
+        return expr if replacement is None else unaliased(replacement)
     if not expr.args:
         return expr
     args = [substitute(a, mapping) for a in expr.args]

@@ -37,7 +37,7 @@ from sabot_lab.errors import PlanError, SchemaError, UDFError, column_not_found
 from sabot_lab.expr import Expr, col, parse_dtype
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
-from sabot_lab.plan import JobGraph, OperatorType, SourceSpec, StreamOperatorNode, new_operator_id
+from sabot_lab.plan import JobGraph, OperatorType, SourceSpec
 
 if TYPE_CHECKING:
     from sabot_lab.cluster import Cluster, Job
@@ -141,18 +141,10 @@ class Stream:
         graph = self._graph.copy()
         for other in inputs:
             graph = graph.merge(other._graph)
-        node = StreamOperatorNode(
-            operator_id=new_operator_id(kind),
-            operator_type=kind,
-            name=name,
-            parameters=parameters,
-            schema=schema,
-            stateful=stateful,
-            key_by=tuple(key_by),
+        upstream = [s._node_id for s in (self, *inputs)]
+        node_id = graph.add_new_operator(
+            kind, name, upstream, schema, stateful, key_by, **parameters
         )
-        node_id = graph.add_operator(node)
-        for upstream in (self, *inputs):
-            graph.connect(upstream._node_id, node_id)
         return Stream(graph, node_id)
 
     # -- row-wise verbs ------------------------------------------------------------
@@ -711,14 +703,9 @@ def _infer_schema_of(data: Any) -> pa.Schema:
 
 def _from_source(source: SourceSpec, name: str) -> Stream:
     graph = JobGraph("job")
-    node = StreamOperatorNode(
-        operator_id=new_operator_id(OperatorType.SOURCE),
-        operator_type=OperatorType.SOURCE,
-        name=name,
-        parameters={"source": source},
-        schema=source.schema,
+    return Stream(
+        graph, graph.add_new_operator(OperatorType.SOURCE, name, [], source.schema, source=source)
     )
-    return Stream(graph, graph.add_operator(node))
 
 
 def from_arrow(data: pa.Table | pa.RecordBatch | pa.RecordBatchReader) -> Stream:

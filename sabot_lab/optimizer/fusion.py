@@ -32,7 +32,7 @@ from sabot_lab.plan import (
     fused_members,
     new_operator_id,
 )
-from sabot_lab.predicates import substitute
+from sabot_lab.predicates import substitute, unaliased
 
 __all__ = ["fuse_operators", "merge_projections"]
 
@@ -128,17 +128,11 @@ def merge_projections(members: list[StreamOperatorNode]) -> list[StreamOperatorN
 
 def _composable(lower: list[Expr], upper: list[Expr]) -> bool:
     """True if no computed column of ``lower`` is read more than once by ``upper``."""
-    computed = {e.output_name() for e in lower if _unaliased(e).op != "col"}
+    computed = {e.output_name() for e in lower if unaliased(e).op != "col"}
     uses = Counter(
         c for e in upper for node in e.walk() if node.op == "col" for c in [node.param("name")]
     )
     return all(uses[name] <= 1 for name in computed)
-
-
-def _unaliased(expr: Expr) -> Expr:
-    while expr.op == "alias":
-        expr = expr.args[0]
-    return expr
 
 
 def _fusible(node: StreamOperatorNode) -> bool:

@@ -34,7 +34,7 @@ import pyarrow as pa
 from sabot_lab.expr import col
 from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace, format_rows
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, new_operator_id
+from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 
 __all__ = ["DP_LIMIT", "JoinGraph", "JoinOrder", "best_order", "reorder_joins"]
 
@@ -283,7 +283,9 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
             continue
         fields = [schema.field(n).with_name(names[index, n]) for n in schema.names]
         inputs.append(
-            _add(graph, OperatorType.SELECT, "select", [relation], pa.schema(fields), exprs=renames)
+            graph.add_new_operator(
+                OperatorType.SELECT, "select", [relation], pa.schema(fields), exprs=renames
+            )
         )
         created.append(inputs[-1])
 
@@ -307,8 +309,7 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
             left_on += [a for a, _ in pairs]
             right_on += [b for _, b in pairs]
         payload = [f for f in build_schema if f.name not in right_on]
-        join_id = _add(
-            graph,
+        join_id = graph.add_new_operator(
             OperatorType.HASH_JOIN,
             "inner_join",
             [probe_id, build_id],
@@ -318,6 +319,7 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
             right_on=right_on,
             right_payload=[f.name for f in payload],
             suffix="_right",
+            stateful=True,
             key_by=left_on,
         )
         created.append(join_id)
@@ -335,7 +337,9 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
         for out, ref in region.columns
     ]
     root = graph.node(region.root)
-    final = _add(graph, OperatorType.SELECT, "select", [top], root.output_schema, exprs=exprs)
+    final = graph.add_new_operator(
+        OperatorType.SELECT, "select", [top], root.output_schema, exprs=exprs
+    )
     created.append(final)
     graph.redirect(region.root, final)
     graph.remove_branch(region.root)
@@ -371,27 +375,3 @@ def _internal_names(
             taken.add(name)
             names[i, n] = name
     return names
-
-
-def _add(
-    graph: JobGraph,
-    kind: OperatorType,
-    name: str,
-    inputs: Sequence[str],
-    schema: pa.Schema,
-    key_by: Sequence[str] = (),
-    **parameters: object,
-) -> str:
-    node = StreamOperatorNode(
-        operator_id=new_operator_id(kind),
-        operator_type=kind,
-        name=name,
-        parameters=parameters,
-        schema=schema,
-        stateful=kind == OperatorType.HASH_JOIN,
-        key_by=tuple(key_by),
-    )
-    graph.add_operator(node)
-    for upstream in inputs:
-        graph.connect(upstream, node.operator_id)
-    return node.operator_id

@@ -22,7 +22,7 @@ import dataclasses
 import enum
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,6 +271,38 @@ class JobGraph:
         if node.operator_id in self._nodes:
             raise PlanError(f"operator id {node.operator_id!r} already in job graph {self.name!r}")
         self._nodes[node.operator_id] = node.replace(upstream=(), downstream=())
+        return node.operator_id
+
+    def add_new_operator(
+        self,
+        kind: OperatorType,
+        name: str,
+        inputs: Sequence[str],
+        schema: pa.Schema,
+        stateful: bool = False,
+        key_by: Sequence[str] = (),
+        **parameters: Any,
+    ) -> str:
+        """Add an operator with a fresh id reading ``inputs`` (in order); return its id.
+
+        >>> g = JobGraph()
+        >>> _ = g.add_operator(StreamOperatorNode("s", OperatorType.SOURCE, "source"))
+        >>> lim = g.add_new_operator(OperatorType.LIMIT, "limit", ["s"], pa.schema([]), n=1)
+        >>> g.node(lim).upstream, g.node(lim).parameters
+        (('s',), {'n': 1})
+        """
+        node = StreamOperatorNode(
+            operator_id=new_operator_id(kind),
+            operator_type=kind,
+            name=name,
+            parameters=parameters,
+            schema=schema,
+            stateful=stateful,
+            key_by=tuple(key_by),
+        )
+        self.add_operator(node)
+        for upstream in inputs:
+            self.connect(upstream, node.operator_id)
         return node.operator_id
 
     def replace_operator(self, node: StreamOperatorNode) -> None:
