@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from sabot_lab.control.states import ENDED
 from sabot_lab.errors import ClusterError
 from sabot_lab.transport import call, connect_flight, options
 
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from sabot_lab.stream import Stream
 
 __all__ = ["Cluster", "Job", "LocalCluster", "connect"]
-
-ENDED = ("FINISHED", "FAILED", "CANCELLED")
 
 
 class Cluster:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
 from sabot_lab.agent.server import RESULT, fetch_rows
+from sabot_lab.control.states import ENDED
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope
 from sabot_lab.transport import call
 
-__all__ = ["run_on_agents"]
+__all__ = ["poll_tasks", "result_batches", "run_on_agents"]
 
 
 def run_on_agents(
@@ -39,33 +41,53 @@ def run_on_agents(
             tasks: dict[str, str] = {}
             for partition in range(stage.partitions):
                 uri = agents[(stage.stage_id + partition) % len(agents)]
-                spec = TaskSpec(
-                    job_id,
-                    stage,
-                    partition,
-                    {x: plan.exchanges[x] for x in (*stage.reads, *stage.writes)},
-                    {x: held[plan.exchanges[x].producer] for x in stage.reads},
-                )
+                spec = TaskSpec.of(plan, stage, partition, job_id, held)
                 call(uri, "deploy", spec.to_dict(), token)
                 tasks[spec.task_id] = uri
                 placed[stage.stage_id, partition] = uri
             _wait(tasks, token, poll_s, timeout_s)
             held[stage.stage_id] = tuple(sorted(set(tasks.values())))
-        final = plan.final
-        schema = final.graph.node(final.output).output_schema if final.output else None
-        assert schema is not None, "the last stage produces the job's output"
-        batches = [
-            b
-            for p in range(final.partitions)
-            for b in fetch_rows(
-                placed[final.stage_id, p], attempt_scope(job_id, 0), RESULT, p, schema, token
-            )
-        ]
-        return pa.Table.from_batches(batches, schema=schema)
+        final = {p: placed[plan.final.stage_id, p] for p in range(plan.final.partitions)}
+        batches = result_batches(plan, final, attempt_scope(job_id, 0), token)
+        return pa.Table.from_batches(list(batches), schema=plan.output_schema)
     finally:
         for uri in set(placed.values()):
             with contextlib.suppress(ClusterError):  # an agent gone away holds nothing now
                 call(uri, "drop_job", {"job_id": job_id}, token)
+
+
+def poll_tasks(
+    pending: dict[str, str], token: str | None
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, ClusterError]]:
+    """Ask each agent running a task of ``pending`` (task id -> agent) for its tasks, once.
+
+    Returns the ``(agent, task)`` pairs of tasks that ended (removed from ``pending``) and the
+    errors of agents that did not answer.
+    """
+    ended: list[tuple[str, dict[str, Any]]] = []
+    errors: dict[str, ClusterError] = {}
+    for uri in sorted(set(pending.values())):
+        try:
+            status = call(uri, "status", None, token, timeout=10)
+        except ClusterError as exc:
+            errors[uri] = exc
+            continue
+        for task in status["tasks"]:
+            if task["task_id"] in pending and task["state"] in ENDED:
+                del pending[task["task_id"]]
+                ended.append((uri, task))
+    return ended, errors
+
+
+def result_batches(
+    plan: PhysicalPlan, agents: Mapping[int, str], scope: str, token: str | None
+) -> Iterator[pa.RecordBatch]:
+    """The job's result rows, partition by partition, from the agents (partition -> agent)
+    that ran its last stage."""
+    for partition in range(plan.final.partitions):
+        yield from fetch_rows(
+            agents[partition], scope, RESULT, partition, plan.output_schema, token
+        )
 
 
 def _wait(tasks: dict[str, str], token: str | None, poll_s: float, timeout_s: float) -> None:
@@ -73,16 +95,14 @@ def _wait(tasks: dict[str, str], token: str | None, poll_s: float, timeout_s: fl
     deadline = time.monotonic() + timeout_s
     pending = dict(tasks)
     while pending:
-        for uri in set(pending.values()):
-            for task in call(uri, "status", None, token)["tasks"]:
-                if task["task_id"] not in pending:
-                    continue
-                if task["state"] == "FINISHED":
-                    del pending[task["task_id"]]
-                elif task["state"] in ("FAILED", "CANCELLED"):
-                    raise ClusterError(
-                        f"task {task['task_id']} on {uri} {task['state'].lower()}: {task['error']}"
-                    )
+        ended, errors = poll_tasks(pending, token)
+        if errors:
+            raise next(iter(errors.values()))
+        for uri, task in ended:
+            if task["state"] != "FINISHED":
+                raise ClusterError(
+                    f"task {task['task_id']} on {uri} {task['state'].lower()}: {task['error']}"
+                )
         if pending:
             if time.monotonic() > deadline:
                 raise ClusterError(f"tasks not finished after {timeout_s:g} s: {sorted(pending)}")

@@ -31,8 +31,9 @@ import pyarrow as pa
 import pyarrow.flight as flight
 from dbos import DBOS, SetWorkflowID
 
-from sabot_lab.agent.server import RESULT, fetch_rows
-from sabot_lab.control.tables import ENDED, JobStore
+from sabot_lab.control.driver import poll_tasks, result_batches
+from sabot_lab.control.states import ENDED
+from sabot_lab.control.tables import JobStore
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope, plan_stages
@@ -221,9 +222,10 @@ class JobManager(flight.FlightServerBase):
     # -- running stages -------------------------------------------------------------------
     def run_stage(self, job_id: str, stage_index: int, attempt: int, assignment: str) -> str:
         """Place, deploy and wait for one stage's tasks (safe to run again after a crash)."""
-        if self.store.job(job_id)["state"] in ENDED:
+        job = self.store.job(job_id)
+        if job["state"] in ENDED:
             return "cancelled"
-        plan = PhysicalPlan.from_json(self.store.job(job_id)["physical"])
+        plan = PhysicalPlan.from_json(job["physical"])
         stage = plan.stages[stage_index]
         placed = {
             (t["stage"], t["partition"]): t
@@ -243,14 +245,7 @@ class JobManager(flight.FlightServerBase):
         for partition in range(stage.partitions):
             row = placed.get((stage_index, partition))
             uri = row["agent"] if row else targets[partition]
-            spec = TaskSpec(
-                job_id,
-                stage,
-                partition,
-                {x: plan.exchanges[x] for x in (*stage.reads, *stage.writes)},
-                {x: held[plan.exchanges[x].producer] for x in stage.reads},
-                attempt,
-            )
+            spec = TaskSpec.of(plan, stage, partition, job_id, held, attempt)
             self.store.add_task(spec.task_id, job_id, stage_index, partition, attempt, uri)
             try:
                 call(uri, "deploy", spec.to_dict(), self.token, timeout=10)
@@ -274,29 +269,21 @@ class JobManager(flight.FlightServerBase):
             if self.store.job(job_id)["state"] in ENDED:
                 return "cancelled"
             failed_agents = {a["uri"] for a in self.store.agents() if a["state"] == "FAILED"}
-            for uri in sorted(set(pending.values())):
-                if uri in failed_agents:
-                    for task_id in [t for t, u in pending.items() if u == uri]:
-                        self.store.set_task_state(task_id, "FAILED", f"agent {uri} failed")
-                    return "agent_failed"
-                try:
-                    status = call(uri, "status", None, self.token, timeout=10)
-                except ClusterError:
-                    continue  # the heartbeat monitor decides whether the agent is gone
-                for task in status["tasks"]:
-                    task_id = task["task_id"]
-                    if task_id not in pending:
-                        continue
-                    if task["state"] in ("FINISHED", "FAILED", "CANCELLED"):
-                        self.store.set_task_state(
-                            task_id, task["state"], task["error"], task["rows_out"]
-                        )
-                        del pending[task_id]
-                    if task["state"] == "FAILED":
-                        self.store.set_job_state(
-                            job_id, "FAILED", f"task {task_id} failed on {uri}: {task['error']}"
-                        )
-                        return "failed"
+            lost = sorted(set(pending.values()) & failed_agents)
+            if lost:
+                for task_id in [t for t, u in pending.items() if u == lost[0]]:
+                    self.store.set_task_state(task_id, "FAILED", f"agent {lost[0]} failed")
+                return "agent_failed"
+            # an agent that does not answer: the heartbeat monitor decides whether it is gone
+            ended, _ = poll_tasks(pending, self.token)
+            for uri, task in ended:
+                task_id = task["task_id"]
+                self.store.set_task_state(task_id, task["state"], task["error"], task["rows_out"])
+                if task["state"] == "FAILED":
+                    self.store.set_job_state(
+                        job_id, "FAILED", f"task {task_id} failed on {uri}: {task['error']}"
+                    )
+                    return "failed"
             if pending:
                 time.sleep(0.01)
         return "ok"
@@ -304,23 +291,20 @@ class JobManager(flight.FlightServerBase):
     def finish(self, job_id: str, attempt: int) -> str:
         """Store the result rows as an Arrow IPC file and mark the job FINISHED."""
         plan = PhysicalPlan.from_json(self.store.job(job_id)["physical"])
-        final = plan.final
-        assert final.output is not None
-        schema = final.graph.node(final.output).output_schema
         placed = {
             t["partition"]: t["agent"]
             for t in self.store.tasks(job_id)
-            if t["attempt"] == attempt and t["stage"] == final.stage_id
+            if t["attempt"] == attempt and t["stage"] == plan.final.stage_id
         }
         path = self.result_path(job_id)
         partial = path.with_suffix(".partial")
-        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            for partition in range(final.partitions):
-                scope = attempt_scope(job_id, attempt)
-                for batch in fetch_rows(
-                    placed[partition], scope, RESULT, partition, schema, self.token
-                ):
-                    writer.write_batch(batch)
+        batches = result_batches(plan, placed, attempt_scope(job_id, attempt), self.token)
+        with (
+            pa.OSFile(str(partial), "wb") as sink,
+            pa.ipc.new_file(sink, plan.output_schema) as writer,
+        ):
+            for batch in batches:
+                writer.write_batch(batch)
         partial.replace(path)
         self._drop(job_id, set(placed.values()))
         self.store.set_job_state(job_id, "FINISHED")

@@ -19,15 +19,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sabot_lab.control.states import AGENT_STATES, ENDED, STATES
 from sabot_lab.errors import ClusterError
 
-__all__ = ["AGENT_STATES", "STATES", "JobStore", "metadata"]
+__all__ = ["JobStore", "metadata"]
 
-STATES = ("PENDING", "SCHEDULED", "RUNNING", "FINISHED", "FAILED", "CANCELLED")
-"""States of jobs and tasks."""
-AGENT_STATES = ("STARTING", "ACTIVE", "BUSY", "DRAINING", "FAILED", "STOPPED")
-"""States of agents."""
-ENDED = ("FINISHED", "FAILED", "CANCELLED")
 
 metadata = sa.MetaData()
 

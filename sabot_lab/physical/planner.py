@@ -96,6 +96,13 @@ class PhysicalPlan:
         """The stage producing the job's result."""
         return self.stages[-1]
 
+    @property
+    def output_schema(self) -> pa.Schema:
+        """Schema of the job's result."""
+        final = self.final
+        assert final.output is not None, "the last stage produces the job's output"
+        return final.graph.node(final.output).output_schema
+
     def to_json(self) -> str:
         """The plan as JSON (the JobManager keeps it with the job)."""
         return json.dumps(

@@ -20,7 +20,7 @@ import pyarrow as pa
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine import Executor
 from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
-from sabot_lab.physical.planner import Stage
+from sabot_lab.physical.planner import PhysicalPlan, Stage
 from sabot_lab.plan import JobGraph
 
 __all__ = ["Reader", "TaskSpec", "Writer", "attempt_scope", "bind_task", "run_task"]
@@ -91,6 +91,26 @@ class TaskSpec:
     exchanges: Mapping[str, Exchange]
     inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     attempt: int = 0
+
+    @staticmethod
+    def of(
+        plan: PhysicalPlan,
+        stage: Stage,
+        partition: int,
+        job_id: str,
+        held: Mapping[int, tuple[str, ...]],
+        attempt: int = 0,
+    ) -> TaskSpec:
+        """Task ``partition`` of ``stage``; ``held`` maps each earlier stage to the agents
+        holding its rows."""
+        return TaskSpec(
+            job_id,
+            stage,
+            partition,
+            {x: plan.exchanges[x] for x in (*stage.reads, *stage.writes)},
+            {x: held[plan.exchanges[x].producer] for x in stage.reads},
+            attempt,
+        )
 
     @property
     def producer(self) -> str:
