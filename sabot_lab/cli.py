@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["build_parser", "main"]
 
@@ -23,27 +24,31 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the fintech demo pipeline on generated data")
     demo.add_argument("--rows", type=int, default=5_000_000, help="quotes to generate (default 5M)")
-    agent = commands.add_parser(
-        "agent", help="run an agent: a Flight server executing tasks (token from SABOT_TOKEN)"
+    agent = _server_parser(
+        commands, "agent", "run an agent: a Flight server executing tasks (token from SABOT_TOKEN)"
     )
-    agent.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    agent.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     agent.add_argument("--slots", type=int, default=2, help="tasks run at once (default 2)")
     agent.add_argument("--jobmanager", help="URI of the JobManager to register with")
     agent.add_argument("--memory", type=parse_bytes, help="memory offered, e.g. 4GB")
     agent.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds (default 2)")
-    jm = commands.add_parser(
-        "jobmanager", help="run a JobManager (DBOS-backed; token from SABOT_TOKEN)"
+    jm = _server_parser(
+        commands, "jobmanager", "run a JobManager (DBOS-backed; token from SABOT_TOKEN)"
     )
     jm.add_argument("--workdir", required=True, help="directory for its databases and results")
-    jm.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    jm.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     jm.add_argument(
         "--db",
         default=os.environ.get("SABOT_DATABASE_URL"),
         help="postgresql:// URL (default: SQLite in --workdir)",
     )
     jm.add_argument("--heartbeat-timeout", type=float, default=10.0, help="seconds (default 10)")
+    return parser
+
+
+def _server_parser(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand that runs a Flight server: ``--host`` and ``--port``."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     return parser
 
 
@@ -71,30 +76,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sabot_lab.demo import run_demo
 
         run_demo(args.rows, sys.stdout)
-    elif args.command == "agent":
-        from sabot_lab.agent import serve_agent
+    elif args.command in ("agent", "jobmanager"):
+        from sabot_lab.transport import serve_until_stopped
 
-        serve_agent(
+        serve_until_stopped(_server(args), args.command)
+    return 0
+
+
+def _server(args: argparse.Namespace) -> Any:
+    """The agent or JobManager the command line asks for."""
+    token = os.environ.get("SABOT_TOKEN")
+    if args.command == "agent":
+        from sabot_lab.agent import AgentServer
+
+        return AgentServer(
             args.host,
             args.port,
             args.slots,
-            os.environ.get("SABOT_TOKEN"),
-            args.jobmanager,
-            args.memory,
-            args.heartbeat_interval,
+            token,
+            jobmanager=args.jobmanager,
+            memory_bytes=args.memory,
+            heartbeat_interval=args.heartbeat_interval,
         )
-    elif args.command == "jobmanager":
-        from sabot_lab.control.jobmanager import serve_jobmanager
+    from sabot_lab.control.jobmanager import JobManager
 
-        serve_jobmanager(
-            args.workdir,
-            args.host,
-            args.port,
-            os.environ.get("SABOT_TOKEN"),
-            args.db,
-            args.heartbeat_timeout,
-        )
-    return 0
+    return JobManager(args.workdir, args.host, args.port, token, args.db, args.heartbeat_timeout)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,15 @@ sabot_lab.errors.ClusterError: grpc://127.0.0.1:...: rejected: invalid or missin
 from __future__ import annotations
 
 import json
+import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.errors import ClusterError
+from sabot_lab.errors import ClusterError, SabotError
 
 __all__ = [
     "EchoServer",
@@ -29,7 +30,9 @@ __all__ = [
     "action_result",
     "call",
     "connect_flight",
+    "dispatch",
     "options",
+    "serve_until_stopped",
 ]
 
 _AUTH = "authorization"
@@ -93,6 +96,29 @@ def action_result(value: Any) -> Iterator[flight.Result]:
     yield flight.Result(json.dumps(value).encode())
 
 
+def dispatch(
+    action: flight.Action, handlers: Mapping[str, Callable[[dict[str, Any]], Any]]
+) -> Iterator[flight.Result]:
+    """Serve a JSON action with its handler (server side): the body decoded, the reply
+    encoded, and an unknown action or a sabot-lab error turned into a Flight error."""
+    handler = handlers.get(action.type)
+    if handler is None:
+        raise flight.FlightServerError(f"unknown action {action.type!r}")
+    try:
+        return action_result(handler(json.loads(action.body.to_pybytes() or b"{}")))
+    except SabotError as exc:
+        raise flight.FlightServerError(str(exc)) from None
+
+
+def serve_until_stopped(server: flight.FlightServerBase, label: str) -> None:
+    """Serve until SIGTERM or SIGINT, after printing ``sabot-lab <label> ready <uri>`` (the
+    line :class:`~sabot_lab.cluster.LocalCluster` waits for)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: server.shutdown())
+    print(f"sabot-lab {label} ready {server.uri}", flush=True)
+    server.serve()
+
+
 def _message(exc: BaseException) -> str:
     text = str(exc).split(". Detail:")[0]
     return text.split("gRPC client debug context")[0].strip().rstrip(".")
@@ -108,4 +134,4 @@ class EchoServer(flight.FlightServerBase):
     def do_action(
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> Iterator[flight.Result]:
-        return action_result(json.loads(action.body.to_pybytes()))
+        return dispatch(action, {"echo": lambda body: body})

@@ -34,7 +34,7 @@ from sabot_lab.config import Config
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
-from sabot_lab.transport import TokenMiddlewareFactory, action_result, call, connect_flight, options
+from sabot_lab.transport import TokenMiddlewareFactory, call, connect_flight, dispatch, options
 
 __all__ = ["RESULT", "AgentServer", "TaskRecord", "fetch_rows", "rows_ticket"]
 
@@ -143,17 +143,14 @@ class AgentServer(flight.FlightServerBase):
     def do_action(
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> Iterator[flight.Result]:
-        body = json.loads(action.body.to_pybytes() or b"{}")
-        handler = {
+        handlers = {
             "deploy": self._deploy,
             "status": self._status,
             "cancel": self._cancel,
             "drop_job": self._drop_job,
             "ping": lambda _: {"uri": self.uri, "state": self.state},
-        }.get(action.type)
-        if handler is None:
-            raise flight.FlightServerError(f"unknown action {action.type!r}")
-        return action_result(handler(body))
+        }
+        return dispatch(action, handlers)
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
         return [

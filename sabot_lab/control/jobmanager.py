@@ -38,9 +38,9 @@ from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope, plan_stages
 from sabot_lab.plan import JobGraph
-from sabot_lab.transport import TokenMiddlewareFactory, action_result, call
+from sabot_lab.transport import TokenMiddlewareFactory, call, dispatch
 
-__all__ = ["ASSIGNMENTS", "MAX_ATTEMPTS", "JobManager", "assign", "serve_jobmanager"]
+__all__ = ["ASSIGNMENTS", "MAX_ATTEMPTS", "JobManager", "assign"]
 
 MAX_ATTEMPTS = 3
 """Attempts of a job (all its stages) before it fails for lack of healthy agents."""
@@ -318,7 +318,6 @@ class JobManager(flight.FlightServerBase):
     def do_action(
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> Iterator[flight.Result]:
-        body = json.loads(action.body.to_pybytes() or b"{}")
         handlers = {
             "heartbeat": self._heartbeat,
             "submit": self._submit,
@@ -329,13 +328,7 @@ class JobManager(flight.FlightServerBase):
             "cancel": self._cancel,
             "ping": lambda b: {"uri": self.uri},
         }
-        handler = handlers.get(action.type)
-        if handler is None:
-            raise flight.FlightServerError(f"unknown action {action.type!r}")
-        try:
-            return action_result(handler(body))
-        except SabotError as exc:
-            raise flight.FlightServerError(str(exc)) from None
+        return dispatch(action, handlers)
 
     def _heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         state = body.get("state", "ACTIVE")
@@ -422,21 +415,3 @@ def _database_urls(workdir: Path, database_url: str | None) -> tuple[str, str]:
         tables = "postgresql+psycopg://" + database_url.split("://", 1)[1]
         return database_url, tables
     raise ClusterError(f"unsupported database URL {database_url!r}: use postgresql://...")
-
-
-def serve_jobmanager(
-    workdir: str,
-    host: str,
-    port: int,
-    token: str | None,
-    database_url: str | None,
-    heartbeat_timeout: float,
-) -> None:
-    """Run a JobManager in this process until it is stopped (SIGTERM or SIGINT)."""
-    import signal
-
-    server = JobManager(workdir, host, port, token, database_url, heartbeat_timeout)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: server.shutdown())
-    print(f"sabot-lab jobmanager ready {server.uri}", flush=True)
-    server.serve()
