@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -56,6 +56,14 @@ def slow_rows(n: int, delay: float) -> sl.Stream:
         .group_by("k")
         .agg(total=col("x").sum(), n=sl.count())
     )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass (the test then goes on
+    and its own assertions say what did not happen)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def expected_slow(n: int) -> dict[int, tuple[int, int]]:
@@ -126,9 +134,7 @@ def test_a_job_is_reattached_from_another_process(cluster: sl.LocalCluster) -> N
 
 def test_cancel_stops_a_running_job(cluster: sl.LocalCluster) -> None:
     job = slow_rows(200_000, delay=0.05).submit(cluster)
-    deadline = time.monotonic() + 30
-    while job.status() != "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: job.status() == "RUNNING")
     assert job.cancel() == "CANCELLED"
     assert job.wait(timeout=30) == "CANCELLED"
     with pytest.raises(ClusterError, match="cancelled"):
@@ -155,12 +161,7 @@ def test_killed_agent_job_recovers_and_a_new_agent_joins(tmp_path) -> None:  # t
         n = 60_000
         job = slow_rows(n, delay=0.02).submit(c)
         victim = c.agent_processes[0]
-        deadline = time.monotonic() + 30
-        while (
-            not any(t["state"] == "RUNNING" or t["agent"] for t in job.tasks())
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.02)
+        wait_for(lambda: bool(job.tasks()))  # tasks placed on the agents
         os.kill(victim.pid, signal.SIGKILL)
         assert as_dict(job.result(timeout=120)) == expected_slow(n)
         assert job.metrics()["attempts"] >= 2
@@ -176,9 +177,7 @@ def test_jobmanager_killed_mid_job_resumes_it_once(tmp_path) -> None:  # type: i
     ) as c:
         n = 60_000
         job = slow_rows(n, delay=0.02).submit(c)
-        deadline = time.monotonic() + 30
-        while job.status() != "RUNNING" and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: job.status() == "RUNNING")
         assert c.jobmanager_process is not None
         os.kill(c.jobmanager_process.pid, signal.SIGKILL)
         c.jobmanager_process.wait()
