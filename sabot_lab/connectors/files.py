@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -57,11 +58,16 @@ class FileSource(SourceSpec):
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(f"cannot read {format} source {self.path!r}: {exc}") from exc
         if pieces is not None:
-            by_path = {f.path: f for f in self._dataset.get_fragments()}
-            fragments = [by_path[file].subset(row_group_ids=groups) for file, groups in pieces]
-            self._dataset = ds.FileSystemDataset(
-                fragments, self._schema, self._dataset.format, self._dataset.filesystem
-            )
+            self._dataset = self._pieces(pieces)
+
+    def _pieces(self, pieces: list[tuple[str, list[int]]]) -> ds.Dataset:
+        """The row groups ``pieces`` of this source's files, in file order, as a dataset
+        (from the files already listed: no new discovery)."""
+        by_path = {f.path: f for f in self._dataset.get_fragments()}
+        fragments = [by_path[file].subset(row_group_ids=groups) for file, groups in pieces]
+        return ds.FileSystemDataset(
+            fragments, self._schema, self._dataset.format, self._dataset.filesystem
+        )
 
     @property
     def schema(self) -> pa.Schema:
@@ -117,7 +123,10 @@ class FileSource(SourceSpec):
             pieces: dict[str, list[int]] = {}
             for file, group in chunk:
                 pieces.setdefault(file, []).append(group)
-            splits.append(FileSource(self.path, self.format, list(pieces.items())))
+            split = copy.copy(self)  # shares the opened dataset's files and filesystem
+            split.pieces, split.last_scan = list(pieces.items()), None
+            split._dataset = self._pieces(split.pieces)
+            splits.append(split)
         return splits
 
     def describe(self) -> str:
