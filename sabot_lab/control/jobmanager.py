@@ -153,7 +153,7 @@ def finish_step(job_id: str, attempt: int) -> str:
 @DBOS.step()
 def fail_step(job_id: str, error: str) -> str:
     """Mark the job FAILED with ``error``."""
-    _jm().store.set_job_state(job_id, "FAILED", error)
+    _jm().end_job(job_id, "FAILED", error)
     return "failed"
 
 
@@ -196,6 +196,7 @@ class JobManager(flight.FlightServerBase):
         )
         self._stop = threading.Event()
         self._started = time.time()
+        self._plans: dict[str, PhysicalPlan] = {}
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
         DBOS.launch()  # resumes the workflows of jobs that were running
 
@@ -225,7 +226,7 @@ class JobManager(flight.FlightServerBase):
         job = self.store.job(job_id)
         if job["state"] in ENDED:
             return "cancelled"
-        plan = PhysicalPlan.from_json(job["physical"])
+        plan = self.physical_plan(job_id, job["physical"])
         stage = plan.stages[stage_index]
         placed = {
             (t["stage"], t["partition"]): t
@@ -255,6 +256,18 @@ class JobManager(flight.FlightServerBase):
             deployed[spec.task_id] = uri
         return self._wait_for_tasks(job_id, deployed)
 
+    def end_job(self, job_id: str, state: str, error: str | None = None) -> None:
+        """Record that a job ended and forget its parsed plan."""
+        self.store.set_job_state(job_id, state, error)
+        self._plans.pop(job_id, None)
+
+    def physical_plan(self, job_id: str, stored: str) -> PhysicalPlan:
+        """The job's physical plan, parsed from its ``stored`` JSON once per run of this
+        JobManager (every stage step of the job needs it)."""
+        if job_id not in self._plans:
+            self._plans[job_id] = PhysicalPlan.from_json(stored)
+        return self._plans[job_id]
+
     def _wait_for_agents(self, timeout: float = 60.0) -> list[dict[str, Any]] | None:
         deadline = time.monotonic() + timeout
         while not (agents := self.active_agents()):
@@ -280,7 +293,7 @@ class JobManager(flight.FlightServerBase):
                 task_id = task["task_id"]
                 self.store.set_task_state(task_id, task["state"], task["error"], task["rows_out"])
                 if task["state"] == "FAILED":
-                    self.store.set_job_state(
+                    self.end_job(
                         job_id, "FAILED", f"task {task_id} failed on {uri}: {task['error']}"
                     )
                     return "failed"
@@ -290,7 +303,7 @@ class JobManager(flight.FlightServerBase):
 
     def finish(self, job_id: str, attempt: int) -> str:
         """Store the result rows as an Arrow IPC file and mark the job FINISHED."""
-        plan = PhysicalPlan.from_json(self.store.job(job_id)["physical"])
+        plan = self.physical_plan(job_id, self.store.job(job_id)["physical"])
         placed = {
             t["partition"]: t["agent"]
             for t in self.store.tasks(job_id)
@@ -307,7 +320,7 @@ class JobManager(flight.FlightServerBase):
                 writer.write_batch(batch)
         partial.replace(path)
         self._drop(job_id, set(placed.values()))
-        self.store.set_job_state(job_id, "FINISHED")
+        self.end_job(job_id, "FINISHED")
         return "finished"
 
     def result_path(self, job_id: str) -> Path:
@@ -366,7 +379,7 @@ class JobManager(flight.FlightServerBase):
     def _cancel(self, body: dict[str, Any]) -> dict[str, Any]:
         job_id = body["job_id"]
         self.store.job(job_id)
-        self.store.set_job_state(job_id, "CANCELLED")
+        self.end_job(job_id, "CANCELLED")
         self._drop(job_id, {a["uri"] for a in self.active_agents()})
         return self._public(self.store.job(job_id))
 
