@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DEPS := "setuptools>=77" wheel "Cython>=3.0" "numpy>=1.26"
 
-.PHONY: venv install install-test demo test lint format bench clean
+.PHONY: venv install install-test system-test-deps demo test lint format bench clean
 
 venv: $(BIN)/python
 
@@ -20,7 +21,14 @@ install: venv
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
 	$(BIN)/pip install --quiet --no-build-isolation -e .
 
-install-test: venv
+# System packages the tests start for real: the PostgreSQL server binaries.
+system-test-deps:
+	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		{ echo "installing postgresql (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+		{ echo "error: the tests need PostgreSQL's server binaries (Debian: apt-get install postgresql)"; exit 1; }
+
+install-test: venv system-test-deps
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
 	$(BIN)/pip install --quiet --no-build-isolation -e ".[test]"
 

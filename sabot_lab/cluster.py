@@ -188,6 +188,9 @@ class LocalCluster(Cluster):
     """A JobManager and ``agents`` agent processes on this machine (loopback), with a fresh
     token; stop them with :meth:`close` or a ``with`` block.
 
+    The JobManager keeps its databases as SQLite files in ``workdir``, or in PostgreSQL when
+    ``database_url`` is a ``postgresql://`` URL.
+
     Process logs are in ``workdir`` (``jobmanager.log``, ``agent-N.log``).
     """
 
@@ -199,6 +202,7 @@ class LocalCluster(Cluster):
         heartbeat_timeout: float = 10.0,
         heartbeat_interval: float = 2.0,
         startup_timeout: float = 60.0,
+        database_url: str | None = None,
     ) -> None:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -206,6 +210,7 @@ class LocalCluster(Cluster):
         self.heartbeat_timeout = heartbeat_timeout
         self.heartbeat_interval = heartbeat_interval
         self.startup_timeout = startup_timeout
+        self.database_url = database_url
         self.port = _free_port()
         super().__init__(f"grpc://127.0.0.1:{self.port}", secrets.token_urlsafe(24))
         self.agent_processes: list[subprocess.Popen[str]] = []
@@ -239,6 +244,7 @@ class LocalCluster(Cluster):
 
     def start_jobmanager(self) -> None:
         """Start (or restart, on the same port and work directory) the JobManager."""
+        database = ["--db", self.database_url] if self.database_url else []
         self.jobmanager_process, _ = self._spawn(
             [
                 "jobmanager",
@@ -248,6 +254,7 @@ class LocalCluster(Cluster):
                 str(self.port),
                 "--heartbeat-timeout",
                 str(self.heartbeat_timeout),
+                *database,
             ],
             "jobmanager.log",
         )

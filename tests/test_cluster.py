@@ -1,5 +1,6 @@
 """A real LocalCluster: a DBOS JobManager and agent processes on loopback. Results are checked
-against DuckDB; agents and the JobManager are killed with SIGKILL mid-job."""
+against DuckDB; agents and the JobManager are killed with SIGKILL mid-job. Every test runs with
+the JobManager on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -20,6 +22,7 @@ from sabot_lab.control.jobmanager import assign
 from sabot_lab.datasets import quotes, securities
 from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
+from tests.postgres import query
 from tests.reference import assert_same_rows
 
 FINTECH_SQL = (
@@ -29,8 +32,14 @@ FINTECH_SQL = (
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[sl.LocalCluster]:
-    with sl.LocalCluster(agents=2, slots=2, heartbeat_timeout=3, heartbeat_interval=0.3) as c:
+def cluster(module_database_url: str | None) -> Iterator[sl.LocalCluster]:
+    with sl.LocalCluster(
+        agents=2,
+        slots=2,
+        heartbeat_timeout=3,
+        heartbeat_interval=0.3,
+        database_url=module_database_url,
+    ) as c:
         yield c
 
 
@@ -130,6 +139,10 @@ def test_a_job_is_reattached_from_another_process(cluster: sl.LocalCluster) -> N
     )
     assert out.stdout.strip() == "143"
     assert job.job_id in {j["job_id"] for j in cluster.jobs()}
+    if cluster.database_url:  # the JobManager keeps its tables in PostgreSQL
+        assert query(
+            cluster.database_url, f"SELECT state FROM jobs WHERE job_id = '{job.job_id}'"
+        ) == [("FINISHED",)]
 
 
 def test_cancel_stops_a_running_job(cluster: sl.LocalCluster) -> None:
@@ -154,9 +167,15 @@ def test_wrong_token_unreachable_jobmanager_and_invalid_plans(cluster: sl.LocalC
         cluster.job("nope")
 
 
-def test_killed_agent_job_recovers_and_a_new_agent_joins(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_killed_agent_job_recovers_and_a_new_agent_joins(
+    tmp_path: Path, database_url: str | None
+) -> None:
     with sl.LocalCluster(
-        agents=2, workdir=tmp_path, heartbeat_timeout=1.5, heartbeat_interval=0.2
+        agents=2,
+        workdir=tmp_path,
+        heartbeat_timeout=1.5,
+        heartbeat_interval=0.2,
+        database_url=database_url,
     ) as c:
         n = 60_000
         job = slow_rows(n, delay=0.02).submit(c)
@@ -171,9 +190,15 @@ def test_killed_agent_job_recovers_and_a_new_agent_joins(tmp_path) -> None:  # t
         assert {a["uri"]: a["state"] for a in c.agents()}[uri] == "ACTIVE"
 
 
-def test_jobmanager_killed_mid_job_resumes_it_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_jobmanager_killed_mid_job_resumes_it_once(
+    tmp_path: Path, database_url: str | None
+) -> None:
     with sl.LocalCluster(
-        agents=2, workdir=tmp_path, heartbeat_timeout=3, heartbeat_interval=0.2
+        agents=2,
+        workdir=tmp_path,
+        heartbeat_timeout=3,
+        heartbeat_interval=0.2,
+        database_url=database_url,
     ) as c:
         n = 60_000
         job = slow_rows(n, delay=0.02).submit(c)

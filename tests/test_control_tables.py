@@ -1,4 +1,5 @@
-"""The JobManager's tables: migrations, states, idempotent writes."""
+"""The JobManager's tables: migrations, states, idempotent writes, on SQLite and on a real
+PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ import sqlalchemy as sa
 from sabot_lab.control.tables import JobStore
 
 
-def test_migrations_run_once_and_reopen_cleanly(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+@pytest.fixture
+def url(tmp_path: Path, database_url: str | None) -> str:
+    """A fresh database: a SQLite file or a new PostgreSQL database."""
+    return database_url or f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+
+
+def test_migrations_run_once_and_reopen_cleanly(url: str) -> None:
     store = JobStore(url)
     store.create_job("j1", "first", "{}")
     again = JobStore(url)  # a restarted JobManager opens the same database
@@ -21,8 +27,8 @@ def test_migrations_run_once_and_reopen_cleanly(tmp_path: Path) -> None:
     assert {"jobs", "tasks", "agents", "checkpoints"} <= tables
 
 
-def test_writes_are_idempotent_and_ended_jobs_stay_ended() -> None:
-    store = JobStore("sqlite://")
+def test_writes_are_idempotent_and_ended_jobs_stay_ended(url: str) -> None:
+    store = JobStore(url)
     store.create_job("j1", "a", "{}")
     store.create_job("j1", "a", "{}")  # a workflow step that runs again
     store.add_task("t1", "j1", 0, 0, 0, "grpc://x")
@@ -34,8 +40,8 @@ def test_writes_are_idempotent_and_ended_jobs_stay_ended() -> None:
     assert job["state"] == "CANCELLED" and job["finished_at"] is not None
 
 
-def test_unknown_states_and_jobs_are_clear_errors() -> None:
-    store = JobStore("sqlite://")
+def test_unknown_states_and_jobs_are_clear_errors(url: str) -> None:
+    store = JobStore(url)
     with pytest.raises(ValueError, match="unknown state 'DONE'"):
         store.set_job_state("j1", "DONE")
     from sabot_lab.errors import ClusterError
@@ -44,8 +50,8 @@ def test_unknown_states_and_jobs_are_clear_errors() -> None:
         store.job("nope")
 
 
-def test_agents_register_heartbeat_and_fail() -> None:
-    store = JobStore("sqlite://")
+def test_agents_register_heartbeat_and_fail(url: str) -> None:
+    store = JobStore(url)
     store.upsert_agent("grpc://a", "ACTIVE", slots=2, memory_bytes=1 << 30)
     first = store.agents()[0]["last_heartbeat"]
     store.upsert_agent("grpc://a", "BUSY", slots=2, running=2)

@@ -425,6 +425,5 @@ def _database_urls(workdir: Path, database_url: str | None) -> tuple[str, str]:
     if database_url is None:
         return f"sqlite:///{workdir / 'dbos.sqlite'}", f"sqlite:///{workdir / 'jobs.sqlite'}"
     if database_url.startswith(("postgresql://", "postgres://")):
-        tables = "postgresql+psycopg://" + database_url.split("://", 1)[1]
-        return database_url, tables
+        return database_url, database_url
     raise ClusterError(f"unsupported database URL {database_url!r}: use postgresql://...")

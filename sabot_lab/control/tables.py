@@ -103,11 +103,11 @@ def migrate(engine: sa.Engine) -> int:
 
 
 class JobStore:
-    """Reads and writes the JobManager's tables (``url``: a SQLAlchemy URL, e.g.
-    ``sqlite:///jm.sqlite`` or ``postgresql+psycopg://...``)."""
+    """Reads and writes the JobManager's tables (``url``: ``sqlite:///jm.sqlite``,
+    ``postgresql://...`` (opened with psycopg) or any SQLAlchemy URL)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url)
+        self.engine = sa.create_engine(sqlalchemy_url(url))
         self.version = migrate(self.engine)
 
     # -- jobs -------------------------------------------------------------------------
@@ -244,6 +244,16 @@ class JobStore:
             return [
                 dict(r) for r in conn.execute(sa.select(agents).order_by(agents.c.uri)).mappings()
             ]
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``url`` with PostgreSQL's scheme naming the psycopg driver.
+
+    >>> sqlalchemy_url("postgresql://jm@db:5432/sabot"), sqlalchemy_url("sqlite://")
+    ('postgresql+psycopg://jm@db:5432/sabot', 'sqlite://')
+    """
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") and sep else url
 
 
 def _check(state: str, allowed: tuple[str, ...]) -> None:

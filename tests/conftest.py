@@ -1,0 +1,38 @@
+"""Fixtures shared by the test modules: the databases a JobManager can run on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.postgres import PostgresServer
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session."""
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+def _database(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "sqlite":
+        return None  # the JobManager's default: SQLite files in its work directory
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """A fresh database for one test: ``None`` (SQLite) or a new PostgreSQL database."""
+    return _database(request)
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_database_url(request: pytest.FixtureRequest) -> str | None:
+    """:func:`database_url` shared by a module's tests."""
+    return _database(request)
