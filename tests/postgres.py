@@ -22,7 +22,6 @@ from port_for import get_port
 from pytest_postgresql.executors import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
-
 SERVICE_USER = "postgres"
 
 
