@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 __all__ = ["build_parser", "main"]
 
@@ -41,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="postgresql:// URL (default: SQLite in --workdir)",
     )
     jm.add_argument("--heartbeat-timeout", type=float, default=10.0, help="seconds (default 10)")
+    jm.add_argument(
+        "--http-port", type=int, default=0, help="port of the HTTP status endpoint (default: any)"
+    )
+    local = commands.add_parser(
+        "local", help="run a JobManager and agents on this machine until Ctrl-C"
+    )
+    local.add_argument("--agents", type=int, default=2, help="agent processes (default 2)")
+    local.add_argument("--slots", type=int, default=2, help="slots per agent (default 2)")
+    local.add_argument("--workdir", help="directory for databases, results and logs")
+    jobs = commands.add_parser("jobs", help="list a cluster's jobs (token from SABOT_TOKEN)")
+    jobs.add_argument("--jobmanager", required=True, help="URI of the JobManager")
+    jobs.add_argument("--cancel", metavar="JOB_ID", help="cancel this job first")
     return parser
 
 
@@ -49,6 +63,8 @@ def _server_parser(commands: Any, name: str, help: str) -> argparse.ArgumentPars
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    parser.add_argument("--tls-cert", help="PEM certificate: serve TLS (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     return parser
 
 
@@ -80,12 +96,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sabot_lab.transport import serve_until_stopped
 
         serve_until_stopped(_server(args), args.command)
+    elif args.command == "local":
+        run_local(args.agents, args.slots, args.workdir, sys.stdout)
+    elif args.command == "jobs":
+        list_jobs(args.jobmanager, args.cancel, sys.stdout)
     return 0
 
 
 def _server(args: argparse.Namespace) -> Any:
     """The agent or JobManager the command line asks for."""
-    token = os.environ.get("SABOT_TOKEN")
+    from sabot_lab.transport import Credentials, ServerTls
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise SystemExit("error: --tls-cert and --tls-key go together")
+    tls = ServerTls(Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
+    auth = Credentials.from_env()
     if args.command == "agent":
         from sabot_lab.agent import AgentServer
 
@@ -93,14 +118,63 @@ def _server(args: argparse.Namespace) -> Any:
             args.host,
             args.port,
             args.slots,
-            token,
+            auth,
             jobmanager=args.jobmanager,
             memory_bytes=args.memory,
             heartbeat_interval=args.heartbeat_interval,
+            tls=tls,
         )
     from sabot_lab.control.jobmanager import JobManager
 
-    return JobManager(args.workdir, args.host, args.port, token, args.db, args.heartbeat_timeout)
+    return JobManager(
+        args.workdir,
+        args.host,
+        args.port,
+        auth,
+        args.db,
+        args.heartbeat_timeout,
+        tls=tls,
+        http_port=args.http_port,
+    )
+
+
+def run_local(agents: int, slots: int, workdir: str | None, out: TextIO) -> None:
+    """Start a :class:`~sabot_lab.cluster.LocalCluster`, say how to reach it, and keep it up
+    until interrupted."""
+    import signal
+    import threading
+
+    from sabot_lab.cluster import LocalCluster
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with LocalCluster(agents=agents, slots=slots, workdir=workdir) as cluster:
+        print(
+            f"sabot-lab local ready {cluster.uri}\n"
+            f"  agents:     {agents} x {slots} slots\n"
+            f"  token:      {cluster.token}\n"
+            f"  dashboard:  {cluster.dashboard_link}\n"
+            f"  workdir:    {cluster.workdir}\n"
+            f"  connect:    sl.connect({cluster.uri!r}, token={cluster.token!r})\n"
+            "Ctrl-C stops the cluster.",
+            file=out,
+            flush=True,
+        )
+        stop.wait()
+
+
+def list_jobs(jobmanager: str, cancel: str | None, out: TextIO) -> None:
+    """Print a cluster's jobs (after cancelling ``cancel``, when given)."""
+    from sabot_lab.cluster import connect
+
+    cluster = connect(jobmanager)
+    if cancel:
+        print(f"{cancel}: {cluster.job(cancel).cancel()}", file=out)
+    print(f"{'job':<18}{'state':<11}{'created':<21}name", file=out)
+    for job in cluster.jobs():
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job["created_at"]))
+        print(f"{job['job_id']:<18}{job['state']:<11}{created:<21}{job['name']}", file=out)
 
 
 if __name__ == "__main__":

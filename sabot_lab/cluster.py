@@ -21,13 +21,14 @@ import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
 from sabot_lab.control.states import ENDED
 from sabot_lab.errors import ClusterError
-from sabot_lab.transport import call, connect_flight, options
+from sabot_lab.transport import ANONYMOUS, Credentials, call
 
 if TYPE_CHECKING:
     from sabot_lab.stream import Stream
@@ -36,14 +37,19 @@ __all__ = ["Cluster", "Job", "LocalCluster", "connect"]
 
 
 class Cluster:
-    """A connection to a JobManager at ``uri`` (``grpc://host:port``)."""
+    """A connection to a JobManager at ``uri`` (``grpc://host:port``, or ``grpc+tls://``)."""
 
-    def __init__(self, uri: str, token: str | None = None) -> None:
+    def __init__(self, uri: str, auth: Credentials = ANONYMOUS) -> None:
         self.uri = uri
-        self.token = token
+        self.auth = auth
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token this client presents."""
+        return self.auth.token
 
     def _call(self, name: str, payload: Any = None, timeout: float = 30.0) -> Any:
-        return call(self.uri, name, payload, self.token, timeout)
+        return call(self.uri, name, payload, self.auth, timeout)
 
     def submit(
         self,
@@ -77,6 +83,12 @@ class Cluster:
         """Every agent that registered, with its state and last heartbeat."""
         return list(self._call("agents"))
 
+    @property
+    def dashboard_link(self) -> str:
+        """The JobManager's HTTP status page, with the token for a browser."""
+        url = str(self._call("ping")["http"])
+        return f"{url}/?token={quote(self.token)}" if self.token else f"{url}/"
+
     def __repr__(self) -> str:
         agents = self.agents()
         active = sum(a["state"] in ("ACTIVE", "BUSY") for a in agents)
@@ -94,12 +106,14 @@ class Cluster:
         )
 
 
-def connect(uri: str, token: str | None = None) -> Cluster:
-    """Connect to a running JobManager (the token from ``SABOT_TOKEN`` if not given).
+def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cluster:
+    """Connect to a running JobManager.
 
-    Raises :class:`~sabot_lab.errors.ClusterError` when it is unreachable or refuses the token.
+    ``token`` defaults to ``SABOT_TOKEN``; ``tls_ca`` (the PEM file of certificates to trust
+    for a ``grpc+tls://`` JobManager) to ``SABOT_TLS_CA``, else the system's roots. Raises
+    :class:`~sabot_lab.errors.ClusterError` when it is unreachable or refuses the token.
     """
-    cluster = Cluster(uri, token if token is not None else os.environ.get("SABOT_TOKEN"))
+    cluster = Cluster(uri, Credentials.from_env(token, tls_ca))
     cluster._call("ping", timeout=10)
     return cluster
 
@@ -124,16 +138,10 @@ class Job:
         return list(self.cluster._call("tasks", {"job_id": self.job_id}))
 
     def metrics(self) -> dict[str, Any]:
-        """Task counts by state, rows produced and attempts so far."""
-        tasks = self.tasks()
-        states: dict[str, int] = {}
-        for t in tasks:
-            states[t["state"]] = states.get(t["state"], 0) + 1
-        return {
-            "tasks": states,
-            "rows_out": sum(t["rows_out"] for t in tasks),
-            "attempts": 1 + max((t["attempt"] for t in tasks), default=0),
-        }
+        """Tasks by state; rows in and out, batches, bytes, busy and backpressure seconds
+        summed over tasks (running tasks report with their agents' heartbeats); attempts so
+        far; rows out per stage."""
+        return dict(self.cluster._call("metrics", {"job_id": self.job_id}))
 
     def wait(self, timeout: float | None = None, poll: float = 0.02) -> str:
         """Block until the job ends; return its final state."""
@@ -162,10 +170,11 @@ class Job:
         info = self.info()
         if info["state"] != "FINISHED":
             raise ClusterError(f"job {self.job_id} {info['state'].lower()}: {info.get('error')}")
-        client = connect_flight(self.cluster.uri)
+        auth = self.cluster.auth
+        client = auth.connect(self.cluster.uri)
         try:
             ticket = flight.Ticket(json.dumps({"job_id": self.job_id}).encode())
-            return client.do_get(ticket, options(self.cluster.token)).read_all()
+            return client.do_get(ticket, auth.options()).read_all()
         except flight.FlightError as exc:
             raise ClusterError(f"cannot fetch the result of job {self.job_id}: {exc}") from None
         finally:
@@ -189,7 +198,8 @@ class LocalCluster(Cluster):
     token; stop them with :meth:`close` or a ``with`` block.
 
     The JobManager keeps its databases as SQLite files in ``workdir``, or in PostgreSQL when
-    ``database_url`` is a ``postgresql://`` URL.
+    ``database_url`` is a ``postgresql://`` URL. With ``tls_cert`` and ``tls_key`` (PEM files;
+    the certificate is also the one clients trust) every server speaks TLS.
 
     Process logs are in ``workdir`` (``jobmanager.log``, ``agent-N.log``).
     """
@@ -203,7 +213,11 @@ class LocalCluster(Cluster):
         heartbeat_interval: float = 2.0,
         startup_timeout: float = 60.0,
         database_url: str | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ClusterError("TLS needs both tls_cert and tls_key")
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.slots = slots
@@ -211,8 +225,13 @@ class LocalCluster(Cluster):
         self.heartbeat_interval = heartbeat_interval
         self.startup_timeout = startup_timeout
         self.database_url = database_url
-        self.port = _free_port()
-        super().__init__(f"grpc://127.0.0.1:{self.port}", secrets.token_urlsafe(24))
+        self.tls_files = [str(tls_cert), str(tls_key)] if tls_cert and tls_key else []
+        self.port, self.http_port = _free_port(), _free_port()
+        scheme = "grpc+tls" if self.tls_files else "grpc"
+        auth = Credentials(
+            secrets.token_urlsafe(24), Path(tls_cert).read_bytes() if tls_cert else None
+        )
+        super().__init__(f"{scheme}://127.0.0.1:{self.port}", auth)
         self.agent_processes: list[subprocess.Popen[str]] = []
         self.jobmanager_process: subprocess.Popen[str] | None = None
         try:
@@ -225,6 +244,9 @@ class LocalCluster(Cluster):
     # -- processes ------------------------------------------------------------------------
     def _spawn(self, args: list[str], log: str) -> tuple[subprocess.Popen[str], str]:
         env = {**os.environ, "SABOT_TOKEN": self.token or ""}
+        if self.tls_files:
+            env["SABOT_TLS_CA"] = self.tls_files[0]
+            args = [*args, "--tls-cert", self.tls_files[0], "--tls-key", self.tls_files[1]]
         with open(self.workdir / log, "a") as stderr:
             process = subprocess.Popen(
                 [sys.executable, "-m", "sabot_lab.cli", *args],
@@ -254,6 +276,8 @@ class LocalCluster(Cluster):
                 str(self.port),
                 "--heartbeat-timeout",
                 str(self.heartbeat_timeout),
+                "--http-port",
+                str(self.http_port),
                 *database,
             ],
             "jobmanager.log",
@@ -297,11 +321,6 @@ class LocalCluster(Cluster):
             if time.monotonic() > deadline:
                 raise ClusterError("the local cluster did not come up in time")
             time.sleep(0.05)
-
-    @property
-    def dashboard_link(self) -> str:
-        """Where the cluster can be reached (the JobManager's Flight URI)."""
-        return self.uri
 
     def close(self) -> None:
         """Stop every agent, then the JobManager."""

@@ -1,10 +1,11 @@
 """Arrow Flight plumbing shared by agents, the JobManager and clients: bearer tokens on every
-call, JSON actions, and clear errors for unreachable or refusing servers.
+call, TLS when a certificate is configured, JSON actions, and clear errors for unreachable or
+refusing servers.
 
 >>> server = EchoServer(token="s3cret")
->>> call(f"grpc://127.0.0.1:{server.port}", "echo", {"n": 1}, token="s3cret")
+>>> call(server.uri, "echo", {"n": 1}, Credentials("s3cret"))
 {'n': 1}
->>> call(f"grpc://127.0.0.1:{server.port}", "echo", {}, token="wrong")
+>>> call(server.uri, "echo", {}, Credentials("wrong"))
 Traceback (most recent call last):
 ...
 sabot_lab.errors.ClusterError: grpc://127.0.0.1:...: rejected: invalid or missing bearer token
@@ -14,9 +15,13 @@ sabot_lab.errors.ClusterError: grpc://127.0.0.1:...: rejected: invalid or missin
 from __future__ import annotations
 
 import json
+import os
 import signal
+import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -25,14 +30,17 @@ import pyarrow.flight as flight
 from sabot_lab.errors import ClusterError, SabotError
 
 __all__ = [
+    "ANONYMOUS",
+    "Credentials",
     "EchoServer",
+    "ServerTls",
     "TokenMiddlewareFactory",
     "action_result",
     "call",
-    "connect_flight",
     "dispatch",
-    "options",
     "serve_until_stopped",
+    "server_options",
+    "server_uri",
 ]
 
 _AUTH = "authorization"
@@ -52,31 +60,92 @@ class TokenMiddlewareFactory(flight.ServerMiddlewareFactory):
         return None
 
 
-def options(token: str | None, timeout: float | None = None) -> flight.FlightCallOptions:
-    """Call options carrying the bearer token."""
-    headers = [(_AUTH.encode(), f"Bearer {token}".encode())] if token else []
-    return flight.FlightCallOptions(headers=headers, timeout=timeout)
+@dataclass(frozen=True)
+class Credentials:
+    """What a client presents to a cluster's servers: the bearer token, and the PEM
+    certificates it trusts for ``grpc+tls://`` servers (the system's roots when ``None``).
+
+    >>> Credentials("s3cret").options().headers
+    [(b'authorization', b'Bearer s3cret')]
+    """
+
+    token: str | None = None
+    tls_ca: bytes | None = None
+
+    @classmethod
+    def from_env(cls, token: str | None = None, tls_ca: str | None = None) -> Credentials:
+        """Credentials from the arguments, else ``SABOT_TOKEN`` and ``SABOT_TLS_CA`` (a path
+        to a PEM file)."""
+        token = token if token is not None else os.environ.get("SABOT_TOKEN")
+        ca_path = tls_ca or os.environ.get("SABOT_TLS_CA")
+        return cls(token or None, Path(ca_path).read_bytes() if ca_path else None)
+
+    def options(self, timeout: float | None = None) -> flight.FlightCallOptions:
+        """Call options carrying the bearer token."""
+        headers = [(_AUTH.encode(), f"Bearer {self.token}".encode())] if self.token else []
+        return flight.FlightCallOptions(headers=headers, timeout=timeout)
+
+    def connect(self, uri: str) -> flight.FlightClient:
+        """A Flight client for ``uri`` (``grpc://host:port`` or ``grpc+tls://host:port``)."""
+        if uri.startswith("grpc+tls://") and self.tls_ca is not None:
+            return flight.connect(uri, tls_root_certs=self.tls_ca)
+        return flight.connect(uri)
 
 
-def connect_flight(uri: str) -> flight.FlightClient:
-    """A Flight client for ``uri`` (``grpc://host:port`` or ``grpc+tls://host:port``)."""
-    return flight.connect(uri)
+ANONYMOUS = Credentials()
+"""No token, the system's TLS roots: for servers started without a token."""
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """A server's certificate chain and private key: paths of PEM files."""
+
+    cert: Path
+    key: Path
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A server-side TLS context (for the HTTP endpoint)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def server_uri(host: str, port: int, tls: ServerTls | None) -> str:
+    """The URI a Flight server listens on (``grpc+tls://`` with TLS).
+
+    >>> server_uri("127.0.0.1", 8815, None)
+    'grpc://127.0.0.1:8815'
+    """
+    return f"{'grpc+tls' if tls else 'grpc'}://{host}:{port}"
+
+
+def server_options(token: str | None, tls: ServerTls | None) -> dict[str, Any]:
+    """Keyword arguments of a Flight server that checks ``token`` (when given) and speaks
+    TLS (when ``tls`` is given)."""
+    kwargs: dict[str, Any] = {
+        "middleware": {"auth": TokenMiddlewareFactory(token)} if token else {}
+    }
+    if tls:
+        kwargs["tls_certificates"] = [
+            flight.CertKeyPair(tls.cert.read_bytes(), tls.key.read_bytes())
+        ]
+    return kwargs
 
 
 def call(
     uri: str,
     name: str,
     payload: Any = None,
-    token: str | None = None,
+    auth: Credentials = ANONYMOUS,
     timeout: float = 30.0,
     client: flight.FlightClient | None = None,
 ) -> Any:
     """Run the JSON action ``name`` on the Flight server at ``uri`` and return its JSON reply."""
     own = client is None
-    client = client or connect_flight(uri)
+    client = client or auth.connect(uri)
     try:
         body = json.dumps(payload if payload is not None else {}).encode()
-        results = list(client.do_action(flight.Action(name, body), options(token, timeout)))
+        results = list(client.do_action(flight.Action(name, body), auth.options(timeout)))
     except flight.FlightUnauthenticatedError as exc:
         raise ClusterError(f"{uri}: rejected: {_message(exc)}") from None
     except flight.FlightUnavailableError as exc:
@@ -127,8 +196,9 @@ def _message(exc: BaseException) -> str:
 class EchoServer(flight.FlightServerBase):
     """A Flight server with one action, ``echo``: for trying the plumbing (and its doctests)."""
 
-    def __init__(self, token: str) -> None:
-        super().__init__("grpc://127.0.0.1:0", middleware={"auth": TokenMiddlewareFactory(token)})
+    def __init__(self, token: str, tls: ServerTls | None = None) -> None:
+        super().__init__(server_uri("127.0.0.1", 0, tls), **server_options(token, tls))
+        self.uri = server_uri("127.0.0.1", self.port, tls)
         threading.Thread(target=self.serve, daemon=True).start()
 
     def do_action(

@@ -19,10 +19,11 @@ from sabot_lab.datasets import quotes, securities
 from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import plan_stages
-from sabot_lab.transport import call
+from sabot_lab.transport import Credentials, call
 from tests.reference import assert_same_rows
 
 TOKEN = "agent-test-token"
+AUTH = Credentials(TOKEN)
 
 
 def start_agent(slots: int = 2, token: str = TOKEN) -> tuple[subprocess.Popen[str], str]:
@@ -53,7 +54,7 @@ def distributed(
 ) -> pa.Table:
     plan = stream.optimize()
     physical = plan_stages(plan.graph, partitions, {})  # no estimates: shuffle every join
-    return run_on_agents(physical, agents, job, TOKEN)
+    return run_on_agents(physical, agents, job, AUTH)
 
 
 def test_fintech_query_on_two_agents_equals_duckdb(agents: list[str]) -> None:
@@ -101,8 +102,8 @@ def test_a_task_error_comes_back_with_the_remote_traceback(agents: list[str]) ->
 
 def test_calls_without_the_token_are_rejected(agents: list[str]) -> None:
     with pytest.raises(ClusterError, match="rejected"):
-        call(agents[0], "status", None, token="not-the-token")
-    assert call(agents[0], "ping", None, token=TOKEN)["state"] == "ACTIVE"
+        call(agents[0], "status", None, Credentials("not-the-token"))
+    assert call(agents[0], "ping", None, AUTH)["state"] == "ACTIVE"
 
 
 def test_a_duplicate_deploy_runs_nothing_twice(agents: list[str]) -> None:
@@ -110,12 +111,12 @@ def test_a_duplicate_deploy_runs_nothing_twice(agents: list[str]) -> None:
 
     plan = plan_stages(sl.from_pydict({"x": [1]}).graph, 1)
     spec = TaskSpec("dup", plan.final, 0, {}, {})
-    first = call(agents[0], "deploy", spec.to_dict(), TOKEN)
-    again = call(agents[0], "deploy", spec.to_dict(), TOKEN)
+    first = call(agents[0], "deploy", spec.to_dict(), AUTH)
+    again = call(agents[0], "deploy", spec.to_dict(), AUTH)
     assert (first["deployed"], again["deployed"]) == (True, False)
-    call(agents[0], "drop_job", {"job_id": "dup"}, TOKEN)
+    call(agents[0], "drop_job", {"job_id": "dup"}, AUTH)
 
 
 def test_unreachable_agent_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match="unreachable"):
-        call("grpc://127.0.0.1:9", "ping", None, token=TOKEN, timeout=5)
+        call("grpc://127.0.0.1:9", "ping", None, AUTH, timeout=5)

@@ -34,7 +34,15 @@ from sabot_lab.config import Config
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
-from sabot_lab.transport import TokenMiddlewareFactory, call, connect_flight, dispatch, options
+from sabot_lab.transport import (
+    ANONYMOUS,
+    Credentials,
+    ServerTls,
+    call,
+    dispatch,
+    server_options,
+    server_uri,
+)
 
 __all__ = ["RESULT", "AgentServer", "TaskRecord", "fetch_rows", "rows_ticket"]
 
@@ -57,6 +65,7 @@ class TaskRecord:
     rows_out: int = 0
     batches_out: int = 0
     bytes_out: int = 0
+    backpressure_s: float = 0.0
     started: float | None = None
     finished: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -72,6 +81,7 @@ class TaskRecord:
             "batches_out": self.batches_out,
             "bytes_out": self.bytes_out,
             "busy_s": round(busy, 6),
+            "backpressure_s": round(self.backpressure_s, 6),
         }
 
 
@@ -87,12 +97,12 @@ def rows_ticket(job: str, exchange: str, partition: int, schema: pa.Schema) -> f
 
 
 def fetch_rows(
-    uri: str, job: str, exchange: str, partition: int, schema: pa.Schema, token: str | None
+    uri: str, job: str, exchange: str, partition: int, schema: pa.Schema, auth: Credentials
 ) -> Iterator[pa.RecordBatch]:
     """Stream the rows of one exchange partition kept by the agent at ``uri``."""
-    client = connect_flight(uri)
+    client = auth.connect(uri)
     try:
-        reader = client.do_get(rows_ticket(job, exchange, partition, schema), options(token))
+        reader = client.do_get(rows_ticket(job, exchange, partition, schema), auth.options())
         for chunk in reader:
             if chunk.data is not None and chunk.data.num_rows:
                 yield chunk.data
@@ -105,24 +115,29 @@ def fetch_rows(
 
 
 class AgentServer(flight.FlightServerBase):
-    """Runs tasks with ``slots`` worker threads; serves their exchange rows over Flight."""
+    """Runs tasks with ``slots`` worker threads; serves their exchange rows over Flight.
+
+    ``auth``: the cluster's token (required of every caller, and presented to the JobManager
+    and other agents) and the certificates trusted for TLS; ``tls``: this server's
+    certificate and key (it then serves ``grpc+tls://``).
+    """
 
     def __init__(
         self,
         host: str = "127.0.0.1",
         port: int = 0,
         slots: int = 2,
-        token: str | None = None,
+        auth: Credentials = ANONYMOUS,
         config: Config | None = None,
         jobmanager: str | None = None,
         memory_bytes: int | None = None,
         heartbeat_interval: float = 2.0,
+        tls: ServerTls | None = None,
     ) -> None:
-        middleware = {"auth": TokenMiddlewareFactory(token)} if token else {}
-        super().__init__(f"grpc://{host}:{port}", middleware=middleware)
-        self.uri = f"grpc://{host}:{self.port}"
+        super().__init__(server_uri(host, port, tls), **server_options(auth.token, tls))
+        self.uri = server_uri(host, self.port, tls)
         self.slots = slots
-        self.token = token
+        self.auth = auth
         self.memory_bytes = memory_bytes
         self._stopping = threading.Event()
         self.config = config or Config(threads=1)
@@ -204,12 +219,13 @@ class AgentServer(flight.FlightServerBase):
         while True:
             status = self._status({})
             beat = {k: status[k] for k in ("uri", "state", "slots", "running")}
+            beat["tasks"] = [t for t in status["tasks"] if t["state"] == "RUNNING"]
             with contextlib.suppress(ClusterError):
                 call(
                     jobmanager,
                     "heartbeat",
                     {**beat, "memory_bytes": self.memory_bytes},
-                    self.token,
+                    self.auth,
                     timeout=5,
                 )
             if self._stopping.wait(interval):
@@ -236,7 +252,7 @@ class AgentServer(flight.FlightServerBase):
                 rows = (
                     iter(self.store.get(job, exchange_id, partition))
                     if uri == self.uri
-                    else fetch_rows(uri, job, exchange_id, partition, schema, self.token)
+                    else fetch_rows(uri, job, exchange_id, partition, schema, self.auth)
                 )
                 for batch in rows:
                     record.rows_in += batch.num_rows
@@ -245,7 +261,9 @@ class AgentServer(flight.FlightServerBase):
         def write(exchange_id: str, partition: int, rows: pa.RecordBatch) -> None:
             if record.cancel.is_set():
                 raise TaskCancelled
+            blocked = time.perf_counter()
             self.store.put(job, exchange_id, partition, spec.producer, rows)
+            record.backpressure_s += time.perf_counter() - blocked
             record.rows_out += rows.num_rows
             record.batches_out += 1
             record.bytes_out += rows.nbytes

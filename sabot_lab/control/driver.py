@@ -18,7 +18,7 @@ from sabot_lab.agent.server import RESULT, fetch_rows
 from sabot_lab.control.states import ENDED
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope
-from sabot_lab.transport import call
+from sabot_lab.transport import ANONYMOUS, Credentials, call
 
 __all__ = ["poll_tasks", "result_batches", "run_on_agents"]
 
@@ -27,7 +27,7 @@ def run_on_agents(
     plan: PhysicalPlan,
     agents: Sequence[str],
     job_id: str,
-    token: str | None = None,
+    auth: Credentials = ANONYMOUS,
     poll_s: float = 0.005,
     timeout_s: float = 600.0,
 ) -> pa.Table:
@@ -42,22 +42,22 @@ def run_on_agents(
             for partition in range(stage.partitions):
                 uri = agents[(stage.stage_id + partition) % len(agents)]
                 spec = TaskSpec.of(plan, stage, partition, job_id, held)
-                call(uri, "deploy", spec.to_dict(), token)
+                call(uri, "deploy", spec.to_dict(), auth)
                 tasks[spec.task_id] = uri
                 placed[stage.stage_id, partition] = uri
-            _wait(tasks, token, poll_s, timeout_s)
+            _wait(tasks, auth, poll_s, timeout_s)
             held[stage.stage_id] = tuple(sorted(set(tasks.values())))
         final = {p: placed[plan.final.stage_id, p] for p in range(plan.final.partitions)}
-        batches = result_batches(plan, final, attempt_scope(job_id, 0), token)
+        batches = result_batches(plan, final, attempt_scope(job_id, 0), auth)
         return pa.Table.from_batches(list(batches), schema=plan.output_schema)
     finally:
         for uri in set(placed.values()):
             with contextlib.suppress(ClusterError):  # an agent gone away holds nothing now
-                call(uri, "drop_job", {"job_id": job_id}, token)
+                call(uri, "drop_job", {"job_id": job_id}, auth)
 
 
 def poll_tasks(
-    pending: dict[str, str], token: str | None
+    pending: dict[str, str], auth: Credentials
 ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, ClusterError]]:
     """Ask each agent running a task of ``pending`` (task id -> agent) for its tasks, once.
 
@@ -68,7 +68,7 @@ def poll_tasks(
     errors: dict[str, ClusterError] = {}
     for uri in sorted(set(pending.values())):
         try:
-            status = call(uri, "status", None, token, timeout=10)
+            status = call(uri, "status", None, auth, timeout=10)
         except ClusterError as exc:
             errors[uri] = exc
             continue
@@ -80,22 +80,20 @@ def poll_tasks(
 
 
 def result_batches(
-    plan: PhysicalPlan, agents: Mapping[int, str], scope: str, token: str | None
+    plan: PhysicalPlan, agents: Mapping[int, str], scope: str, auth: Credentials
 ) -> Iterator[pa.RecordBatch]:
     """The job's result rows, partition by partition, from the agents (partition -> agent)
     that ran its last stage."""
     for partition in range(plan.final.partitions):
-        yield from fetch_rows(
-            agents[partition], scope, RESULT, partition, plan.output_schema, token
-        )
+        yield from fetch_rows(agents[partition], scope, RESULT, partition, plan.output_schema, auth)
 
 
-def _wait(tasks: dict[str, str], token: str | None, poll_s: float, timeout_s: float) -> None:
+def _wait(tasks: dict[str, str], auth: Credentials, poll_s: float, timeout_s: float) -> None:
     """Block until every task finished; raise with the remote error if one failed."""
     deadline = time.monotonic() + timeout_s
     pending = dict(tasks)
     while pending:
-        ended, errors = poll_tasks(pending, token)
+        ended, errors = poll_tasks(pending, auth)
         if errors:
             raise next(iter(errors.values()))
         for uri, task in ended:

@@ -32,13 +32,23 @@ import pyarrow.flight as flight
 from dbos import DBOS, SetWorkflowID
 
 from sabot_lab.control.driver import poll_tasks, result_batches
+from sabot_lab.control.http import StatusHttpServer
+from sabot_lab.control.metrics import job_metrics, prometheus_text
 from sabot_lab.control.states import ENDED
 from sabot_lab.control.tables import JobStore
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope, plan_stages
 from sabot_lab.plan import JobGraph
-from sabot_lab.transport import TokenMiddlewareFactory, call, dispatch
+from sabot_lab.transport import (
+    ANONYMOUS,
+    Credentials,
+    ServerTls,
+    call,
+    dispatch,
+    server_options,
+    server_uri,
+)
 
 __all__ = ["ASSIGNMENTS", "MAX_ATTEMPTS", "JobManager", "assign"]
 
@@ -164,7 +174,10 @@ class JobManager(flight.FlightServerBase):
     """Serves the Flight API of a cluster; runs job workflows on DBOS.
 
     ``database_url``: a ``postgresql://`` URL for the DBOS system database and the job tables;
-    by default both are SQLite files in ``workdir``.
+    by default both are SQLite files in ``workdir``. ``auth``: the cluster's token (required of
+    every caller, presented to agents) and the certificates trusted for TLS; ``tls``: this
+    server's certificate and key (Flight then serves ``grpc+tls://``, and the HTTP status
+    endpoint on ``http_port`` serves HTTPS).
     """
 
     def __init__(
@@ -172,17 +185,18 @@ class JobManager(flight.FlightServerBase):
         workdir: str | os.PathLike[str],
         host: str = "127.0.0.1",
         port: int = 0,
-        token: str | None = None,
+        auth: Credentials = ANONYMOUS,
         database_url: str | None = None,
         heartbeat_timeout: float = 10.0,
+        tls: ServerTls | None = None,
+        http_port: int = 0,
     ) -> None:
         global _manager
-        middleware = {"auth": TokenMiddlewareFactory(token)} if token else {}
-        super().__init__(f"grpc://{host}:{port}", middleware=middleware)
-        self.uri = f"grpc://{host}:{self.port}"
+        super().__init__(server_uri(host, port, tls), **server_options(auth.token, tls))
+        self.uri = server_uri(host, self.port, tls)
         self.workdir = Path(workdir)
         (self.workdir / "results").mkdir(parents=True, exist_ok=True)
-        self.token = token
+        self.auth = auth
         self.heartbeat_timeout = heartbeat_timeout
         system_url, tables_url = _database_urls(self.workdir, database_url)
         self.store = JobStore(tables_url)
@@ -198,6 +212,7 @@ class JobManager(flight.FlightServerBase):
         self._started = time.time()
         self._plans: dict[str, PhysicalPlan] = {}
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
+        self.http = StatusHttpServer(self, host, http_port, auth.token, tls)
         DBOS.launch()  # resumes the workflows of jobs that were running
 
     # -- agents ---------------------------------------------------------------------------
@@ -249,7 +264,7 @@ class JobManager(flight.FlightServerBase):
             spec = TaskSpec.of(plan, stage, partition, job_id, held, attempt)
             self.store.add_task(spec.task_id, job_id, stage_index, partition, attempt, uri)
             try:
-                call(uri, "deploy", spec.to_dict(), self.token, timeout=10)
+                call(uri, "deploy", spec.to_dict(), self.auth, timeout=10)
             except ClusterError:
                 self.store.set_agent_state(uri, "FAILED")  # its next heartbeat, if any, revives it
                 return "agent_failed"
@@ -288,10 +303,10 @@ class JobManager(flight.FlightServerBase):
                     self.store.set_task_state(task_id, "FAILED", f"agent {lost[0]} failed")
                 return "agent_failed"
             # an agent that does not answer: the heartbeat monitor decides whether it is gone
-            ended, _ = poll_tasks(pending, self.token)
+            ended, _ = poll_tasks(pending, self.auth)
             for uri, task in ended:
                 task_id = task["task_id"]
-                self.store.set_task_state(task_id, task["state"], task["error"], task["rows_out"])
+                self.store.set_task_state(task_id, task["state"], task["error"], task)
                 if task["state"] == "FAILED":
                     self.end_job(
                         job_id, "FAILED", f"task {task_id} failed on {uri}: {task['error']}"
@@ -311,7 +326,7 @@ class JobManager(flight.FlightServerBase):
         }
         path = self.result_path(job_id)
         partial = path.with_suffix(".partial")
-        batches = result_batches(plan, placed, attempt_scope(job_id, attempt), self.token)
+        batches = result_batches(plan, placed, attempt_scope(job_id, attempt), self.auth)
         with (
             pa.OSFile(str(partial), "wb") as sink,
             pa.ipc.new_file(sink, plan.output_schema) as writer,
@@ -327,6 +342,30 @@ class JobManager(flight.FlightServerBase):
         """Where a finished job's result rows are kept."""
         return self.workdir / "results" / f"{job_id}.arrow"
 
+    # -- what clients see (Flight actions and the HTTP endpoint) --------------------------
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job, newest first."""
+        return self.store.jobs()
+
+    def agents(self) -> list[dict[str, Any]]:
+        """Every agent that registered."""
+        return self.store.agents()
+
+    def job_metrics(self, job_id: str) -> dict[str, Any]:
+        """A job's figures: tasks by state, rows, bytes, busy time, attempts."""
+        return job_metrics(self.store.tasks(job_id))
+
+    def job_view(self, job_id: str) -> dict[str, Any]:
+        """A job's row with its tasks and metrics."""
+        tasks = self.store.tasks(job_id)
+        return {**self._job_status(job_id), "metrics": job_metrics(tasks), "tasks": tasks}
+
+    def metrics_text(self) -> str:
+        """The cluster in the Prometheus text format."""
+        return prometheus_text(
+            self.store.jobs(), self.store.agents(), self.store.task_totals(), time.time()
+        )
+
     # -- the Flight API -------------------------------------------------------------------
     def do_action(
         self, context: flight.ServerCallContext, action: flight.Action
@@ -336,10 +375,11 @@ class JobManager(flight.FlightServerBase):
             "submit": self._submit,
             "status": lambda b: self._job_status(b["job_id"]),
             "tasks": lambda b: self.store.tasks(b["job_id"]),
-            "jobs": lambda b: self.store.jobs(),
-            "agents": lambda b: self.store.agents(),
+            "metrics": lambda b: self.job_metrics(b["job_id"]),
+            "jobs": lambda b: self.jobs(),
+            "agents": lambda b: self.agents(),
             "cancel": self._cancel,
-            "ping": lambda b: {"uri": self.uri},
+            "ping": lambda b: {"uri": self.uri, "http": self.http.url},
         }
         return dispatch(action, handlers)
 
@@ -351,6 +391,7 @@ class JobManager(flight.FlightServerBase):
         self.store.upsert_agent(
             body["uri"], state, body["slots"], body.get("memory_bytes"), body.get("running", 0)
         )
+        self.store.record_task_metrics(body.get("tasks", ()))
         return {"ok": True}
 
     def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -387,7 +428,7 @@ class JobManager(flight.FlightServerBase):
         """Stop the job's tasks and free its rows on ``agents``."""
         for uri in agents:
             with contextlib.suppress(ClusterError):  # a vanished agent holds nothing any more
-                call(uri, "drop_job", {"job_id": job_id}, self.token, timeout=10)
+                call(uri, "drop_job", {"job_id": job_id}, self.auth, timeout=10)
 
     def _job_status(self, job_id: str) -> dict[str, Any]:
         """A job's row; PENDING for a job accepted whose workflow has not written it yet."""
@@ -416,6 +457,7 @@ class JobManager(flight.FlightServerBase):
     def shutdown(self) -> None:
         """Stop serving, the heartbeat monitor and DBOS."""
         self._stop.set()
+        self.http.shutdown()
         super().shutdown()
         DBOS.destroy()
 

@@ -14,7 +14,7 @@ and PostgreSQL, created and upgraded by numbered migrations in code.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sabot_lab.control.states import AGENT_STATES, ENDED, STATES
 from sabot_lab.errors import ClusterError
 
-__all__ = ["JobStore", "metadata"]
+__all__ = ["TASK_METRICS", "JobStore", "metadata", "sqlalchemy_url"]
 
 
 metadata = sa.MetaData()
@@ -55,10 +55,17 @@ tasks = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("agent", sa.String(200)),
     sa.Column("error", sa.Text),
+    sa.Column("rows_in", sa.BigInteger, nullable=False, default=0),
     sa.Column("rows_out", sa.BigInteger, nullable=False, default=0),
+    sa.Column("batches_out", sa.BigInteger, nullable=False, default=0),
+    sa.Column("bytes_out", sa.BigInteger, nullable=False, default=0),
+    sa.Column("busy_s", sa.Float, nullable=False, default=0.0),
+    sa.Column("backpressure_s", sa.Float, nullable=False, default=0.0),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+TASK_METRICS = ("rows_in", "rows_out", "batches_out", "bytes_out", "busy_s", "backpressure_s")
+"""What agents report about each task (with heartbeats, and when it ends)."""
 agents = sa.Table(
     "agents",
     metadata,
@@ -186,24 +193,38 @@ class JobStore:
                     attempt=attempt,
                     state="SCHEDULED",
                     agent=agent,
-                    rows_out=0,
                     created_at=now,
                     updated_at=now,
                 )
             )
 
     def set_task_state(
-        self, task_id: str, state: str, error: str | None = None, rows_out: int | None = None
+        self,
+        task_id: str,
+        state: str,
+        error: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
     ) -> None:
-        """Move a task to ``state``."""
+        """Move a task to ``state``, with its final ``metrics`` (see :data:`TASK_METRICS`)."""
         _check(state, STATES)
         values: dict[str, Any] = {"state": state, "updated_at": time.time()}
         if error is not None:
             values["error"] = error
-        if rows_out is not None:
-            values["rows_out"] = rows_out
+        values.update(_metrics(metrics or {}))
         with self.engine.begin() as conn:
             conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
+
+    def record_task_metrics(self, reports: Iterable[Mapping[str, Any]]) -> None:
+        """Keep the metrics an agent reported for running tasks (its heartbeat); tasks that
+        ended keep the figures they ended with."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            for report in reports:
+                conn.execute(
+                    tasks.update()
+                    .where(tasks.c.task_id == report["task_id"], tasks.c.state.not_in(ENDED))
+                    .values(updated_at=now, **_metrics(report))
+                )
 
     def tasks(self, job_id: str) -> list[dict[str, Any]]:
         """A job's tasks in stage, partition and attempt order."""
@@ -212,6 +233,17 @@ class JobStore:
                 sa.select(tasks)
                 .where(tasks.c.job_id == job_id)
                 .order_by(tasks.c.stage, tasks.c.partition, tasks.c.attempt)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def task_totals(self) -> list[dict[str, Any]]:
+        """Tasks of all jobs by state: how many, and their summed metrics."""
+        sums = [sa.func.coalesce(sa.func.sum(tasks.c[k]), 0).label(k) for k in TASK_METRICS]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tasks.c.state, sa.func.count().label("tasks"), *sums).group_by(
+                    tasks.c.state
+                )
             ).mappings()
             return [dict(r) for r in rows]
 
@@ -254,6 +286,10 @@ def sqlalchemy_url(url: str) -> str:
     """
     scheme, sep, rest = url.partition("://")
     return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") and sep else url
+
+
+def _metrics(report: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: report[k] for k in TASK_METRICS if k in report}
 
 
 def _check(state: str, allowed: tuple[str, ...]) -> None:
