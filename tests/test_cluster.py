@@ -4,17 +4,23 @@ the JobManager on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import sabot_lab as sl
 from sabot_lab import col
@@ -23,7 +29,7 @@ from sabot_lab.datasets import quotes, securities
 from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
 from tests.postgres import query
-from tests.reference import assert_same_rows
+from tests.reference import assert_same_rows, duckdb_table
 
 FINTECH_SQL = (
     "SELECT sector, SUM(price * size) AS total, COUNT(*) AS n FROM q JOIN s ON security_id = id "
@@ -211,3 +217,114 @@ def test_jobmanager_killed_mid_job_resumes_it_once(
         assert [j["job_id"] for j in c.jobs()] == [job.job_id]
         finished = [(t["stage"], t["partition"]) for t in job.tasks() if t["state"] == "FINISHED"]
         assert len(finished) == len(set(finished))  # no task ran twice
+
+
+def http_get(url: str, token: str | None = None, context: ssl.SSLContext | None = None) -> Any:
+    """``(status, body)`` of a GET, with the token as a bearer header when given."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=10, context=context
+        ) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_job_metrics_come_from_the_agents(cluster: sl.LocalCluster) -> None:
+    n = 50_000
+    table = pa.table({"k": [i % 10 for i in range(n)], "x": list(range(n))})
+    job = sl.from_arrow(table).group_by("k").agg(n=sl.count()).submit(cluster, partitions=3)
+    result = job.result(timeout=60)
+    metrics = job.metrics()
+    tasks = job.tasks()
+    assert metrics["tasks"] == {"FINISHED": len(tasks)}
+    assert metrics["rows_out"] == sum(t["rows_out"] for t in tasks)
+    last = str(max(t["stage"] for t in tasks))
+    assert metrics["stages"][last]["rows_out"] == result.num_rows == 10
+    assert metrics["stages"]["0"]["rows_out"] >= 10  # partial aggregates of the first stage
+    assert metrics["rows_in"] >= metrics["stages"][last]["rows_out"]
+    assert metrics["bytes_out"] > 0 and metrics["batches_out"] >= len(tasks) - 3
+    assert metrics["busy_s"] > 0
+
+
+def test_http_status_page_json_and_prometheus_metrics(cluster: sl.LocalCluster) -> None:
+    job = sl.from_pydict({"x": [1, 2, 3]}).submit(cluster, name="for-http")
+    job.wait(timeout=60)
+    link = cluster.dashboard_link
+    status, page = http_get(link)
+    assert status == 200 and "for-http" in page
+    assert all(a["uri"] in page for a in cluster.agents())
+    base = link.split("/?")[0]
+    assert http_get(f"{base}/api/jobs")[0] == 401
+    assert http_get(f"{base}/api/jobs", token="not-the-token")[0] == 401
+    status, body = http_get(f"{base}/api/jobs", cluster.token)
+    assert status == 200
+    assert [j["job_id"] for j in json.loads(body)] == [j["job_id"] for j in cluster.jobs()]
+    status, body = http_get(f"{base}/api/jobs/{job.job_id}", cluster.token)
+    view = json.loads(body)
+    assert view["state"] == "FINISHED" and view["metrics"] == job.metrics()
+    assert http_get(f"{base}/api/jobs/nope", cluster.token)[0] == 404
+
+    status, text = http_get(f"{base}/metrics", cluster.token)
+    assert status == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    jobs = cluster.jobs()
+    finished = sum(j["state"] == "FINISHED" for j in jobs)
+    assert samples["sabot_jobs", (("state", "FINISHED"),)] == finished
+    active = sum(a["state"] in ("ACTIVE", "BUSY") for a in cluster.agents())
+    assert active == 2
+    assert (
+        samples["sabot_agents", (("state", "ACTIVE"),)]
+        + samples["sabot_agents", (("state", "BUSY"),)]
+        == active
+    )
+    for agent in cluster.agents():
+        assert samples["sabot_agent_slots", (("agent", agent["uri"]),)] == 2
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, made with ``openssl``."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_tls_on_flight_and_http(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    with sl.LocalCluster(
+        agents=2, workdir=tmp_path / "cluster", tls_cert=cert, tls_key=key, heartbeat_interval=0.3
+    ) as c:
+        assert c.uri.startswith("grpc+tls://")
+        assert {a["uri"].split("://")[0] for a in c.agents()} == {"grpc+tls"}
+        table = pa.table({"k": [i % 5 for i in range(10_000)], "x": list(range(10_000))})
+        job = sl.from_arrow(table).group_by("k").agg(total=col("x").sum()).submit(c)
+        expected = duckdb_table("SELECT k, SUM(x) AS total FROM t GROUP BY k", t=table)
+        assert_same_rows(job.result(timeout=60), expected)
+
+        remote = sl.connect(c.uri, token=c.token, tls_ca=str(cert))
+        assert remote.job(job.job_id).status() == "FINISHED"
+        with pytest.raises(ClusterError):  # the system's roots do not trust this certificate
+            sl.connect(c.uri, token=c.token, tls_ca=None)
+        with pytest.raises(ClusterError):  # plaintext to a TLS port
+            sl.connect(c.uri.replace("grpc+tls://", "grpc://"), token=c.token)
+
+        link = c.dashboard_link
+        assert link.startswith("https://")
+        trusted = ssl.create_default_context(cafile=str(cert))
+        status, page = http_get(link, context=trusted)
+        assert status == 200 and job.job_id in page
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            http_get(link, context=ssl.create_default_context())
