@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--jobmanager", help="URI of the JobManager to register with")
     agent.add_argument("--memory", type=parse_bytes, help="memory offered, e.g. 4GB")
     agent.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds (default 2)")
+    agent.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, seconds running tasks get to finish (default 30)",
+    )
     jm = _server_parser(
         commands, "jobmanager", "run a JobManager (DBOS-backed; token from SABOT_TOKEN)"
     )
@@ -123,6 +129,7 @@ def _server(args: argparse.Namespace) -> Any:
             memory_bytes=args.memory,
             heartbeat_interval=args.heartbeat_interval,
             tls=tls,
+            drain_timeout=args.drain_timeout,
         )
     from sabot_lab.control.jobmanager import JobManager
 

@@ -233,6 +233,8 @@ class LocalCluster(Cluster):
         )
         super().__init__(f"{scheme}://127.0.0.1:{self.port}", auth)
         self.agent_processes: list[subprocess.Popen[str]] = []
+        self.agent_uris: list[str] = []
+        """The URI of each of :attr:`agent_processes`."""
         self.jobmanager_process: subprocess.Popen[str] | None = None
         try:
             self.start_jobmanager()
@@ -299,6 +301,7 @@ class LocalCluster(Cluster):
             f"agent-{index}.log",
         )
         self.agent_processes.append(process)
+        self.agent_uris.append(uri)
         self._until(
             lambda: any(a["uri"] == uri and a["state"] in ("ACTIVE", "BUSY") for a in self.agents())
         )

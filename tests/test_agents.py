@@ -26,10 +26,12 @@ TOKEN = "agent-test-token"
 AUTH = Credentials(TOKEN)
 
 
-def start_agent(slots: int = 2, token: str = TOKEN) -> tuple[subprocess.Popen[str], str]:
+def start_agent(
+    slots: int = 2, token: str = TOKEN, *args: str
+) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "SABOT_TOKEN": token}
     process = subprocess.Popen(
-        [sys.executable, "-m", "sabot_lab.cli", "agent", "--slots", str(slots)],
+        [sys.executable, "-m", "sabot_lab.cli", "agent", "--slots", str(slots), *args],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -120,3 +122,12 @@ def test_a_duplicate_deploy_runs_nothing_twice(agents: list[str]) -> None:
 def test_unreachable_agent_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match="unreachable"):
         call("grpc://127.0.0.1:9", "ping", None, AUTH, timeout=5)
+
+
+def test_an_agent_is_starting_until_the_jobmanager_hears_from_it() -> None:
+    process, uri = start_agent(2, TOKEN, "--jobmanager", "grpc://127.0.0.1:9")
+    try:
+        assert call(uri, "ping", None, AUTH)["state"] == "STARTING"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -196,6 +196,36 @@ def test_killed_agent_job_recovers_and_a_new_agent_joins(
         assert {a["uri"]: a["state"] for a in c.agents()}[uri] == "ACTIVE"
 
 
+def test_a_stopped_agent_drains_and_its_job_still_finishes(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    with sl.LocalCluster(
+        agents=2,
+        workdir=tmp_path,
+        heartbeat_timeout=3,
+        heartbeat_interval=0.2,
+        database_url=database_url,
+    ) as c:
+        n = 40_000
+        job = slow_rows(n, delay=0.02).submit(c)
+        wait_for(lambda: any(t["state"] == "RUNNING" for t in job.tasks()))
+        uri = next(t["agent"] for t in job.tasks() if t["state"] == "RUNNING")
+        leaving = c.agent_processes[c.agent_uris.index(uri)]
+        leaving.send_signal(signal.SIGTERM)  # a graceful stop: drain, then leave
+        seen: set[str] = set()
+
+        def stopped() -> bool:
+            seen.add({a["uri"]: a["state"] for a in c.agents()}[uri])
+            return "STOPPED" in seen
+
+        wait_for(stopped, timeout=60)
+        assert {"DRAINING", "STOPPED"} <= seen
+        assert as_dict(job.result(timeout=120)) == expected_slow(n)
+        after = sl.from_pydict({"x": [1, 2, 3]}).submit(c)
+        assert after.result(timeout=60).num_rows == 3
+        assert uri not in {t["agent"] for t in after.tasks()}  # nothing for a stopped agent
+
+
 def test_jobmanager_killed_mid_job_resumes_it_once(
     tmp_path: Path, database_url: str | None
 ) -> None:

@@ -16,7 +16,6 @@ this way, and clients fetch results (exchange ``result``) the same way.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -120,6 +119,10 @@ class AgentServer(flight.FlightServerBase):
     ``auth``: the cluster's token (required of every caller, and presented to the JobManager
     and other agents) and the certificates trusted for TLS; ``tls``: this server's
     certificate and key (it then serves ``grpc+tls://``).
+
+    Its state: STARTING until the JobManager has its first heartbeat, then ACTIVE (BUSY while
+    every slot runs a task); :meth:`shutdown` drains it (DRAINING: no new tasks, running ones
+    finish within ``drain_timeout`` seconds) and then it is STOPPED.
     """
 
     def __init__(
@@ -133,6 +136,7 @@ class AgentServer(flight.FlightServerBase):
         memory_bytes: int | None = None,
         heartbeat_interval: float = 2.0,
         tls: ServerTls | None = None,
+        drain_timeout: float = 30.0,
     ) -> None:
         super().__init__(server_uri(host, port, tls), **server_options(auth.token, tls))
         self.uri = server_uri(host, self.port, tls)
@@ -142,14 +146,16 @@ class AgentServer(flight.FlightServerBase):
         self._stopping = threading.Event()
         self.config = config or Config(threads=1)
         self.store = ShuffleStore()
-        self.state = "ACTIVE"
+        self.state = "ACTIVE" if jobmanager is None else "STARTING"
+        self.jobmanager = jobmanager
+        self.drain_timeout = drain_timeout
         self._tasks: dict[str, TaskRecord] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(slots, thread_name_prefix="sabot-task")
         if jobmanager is not None:
             threading.Thread(
                 target=self._heartbeats,
-                args=(jobmanager, heartbeat_interval),
+                args=(heartbeat_interval,),
                 name="sabot-heartbeat",
                 daemon=True,
             ).start()
@@ -177,6 +183,8 @@ class AgentServer(flight.FlightServerBase):
         ]
 
     def _deploy(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.state in ("DRAINING", "STOPPED"):
+            raise ClusterError(f"agent {self.uri} is {self.state.lower()}: no new tasks")
         spec = TaskSpec.from_dict(body)
         with self._lock:
             if spec.task_id in self._tasks:
@@ -213,23 +221,42 @@ class AgentServer(flight.FlightServerBase):
                 del self._tasks[task_id]
         return {"job_id": job, "freed_batches": self.store.drop_job(job)}
 
-    def _heartbeats(self, jobmanager: str, interval: float) -> None:
+    def _heartbeats(self, interval: float) -> None:
         """Report state and load to the JobManager every ``interval`` seconds (registering
         with the first report); keep trying while the JobManager is away."""
         while True:
-            status = self._status({})
-            beat = {k: status[k] for k in ("uri", "state", "slots", "running")}
-            beat["tasks"] = [t for t in status["tasks"] if t["state"] == "RUNNING"]
-            with contextlib.suppress(ClusterError):
-                call(
-                    jobmanager,
-                    "heartbeat",
-                    {**beat, "memory_bytes": self.memory_bytes},
-                    self.auth,
-                    timeout=5,
-                )
+            if self._beat() and self.state == "STARTING":
+                self.state = "ACTIVE"  # registered: say so at once
+                continue
             if self._stopping.wait(interval):
                 return
+
+    def _beat(self) -> bool:
+        """Send one heartbeat with the running tasks' metrics; whether it arrived."""
+        if self.jobmanager is None:
+            return False
+        status = self._status({})
+        beat = {k: status[k] for k in ("uri", "state", "slots", "running")}
+        beat["tasks"] = [t for t in status["tasks"] if t["state"] == "RUNNING"]
+        beat["memory_bytes"] = self.memory_bytes
+        try:
+            call(self.jobmanager, "heartbeat", beat, self.auth, timeout=5)
+        except ClusterError:
+            return False
+        return True
+
+    def drain(self) -> None:
+        """Take no new tasks, let running ones finish (up to ``drain_timeout`` seconds), and
+        tell the JobManager at each step."""
+        self.state = "DRAINING"
+        self._beat()
+        deadline = time.monotonic() + self.drain_timeout
+        while time.monotonic() < deadline and any(
+            t.state in ("SCHEDULED", "RUNNING") for t in list(self._tasks.values())
+        ):
+            time.sleep(0.05)
+        self.state = "STOPPED"
+        self._beat()
 
     # -- shuffle reads ----------------------------------------------------------------
     def do_get(
@@ -283,8 +310,9 @@ class AgentServer(flight.FlightServerBase):
             record.finished = time.time()
 
     def shutdown(self) -> None:
-        """Stop serving and stop the task threads."""
-        self.state = "STOPPED"
+        """Drain, then stop serving and stop the task threads."""
+        if self.state != "STOPPED":
+            self.drain()
         self._stopping.set()
         for record in list(self._tasks.values()):
             record.cancel.set()

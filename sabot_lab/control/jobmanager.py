@@ -226,6 +226,10 @@ class JobManager(flight.FlightServerBase):
             and now - a["last_heartbeat"] <= self.heartbeat_timeout
         ]
 
+    def _lost_agents(self) -> set[str]:
+        """Agents that failed or stopped: the rows they held are gone."""
+        return {a["uri"] for a in self.store.agents() if a["state"] in ("FAILED", "STOPPED")}
+
     def _monitor(self) -> None:
         while not self._stop.wait(min(0.5, self.heartbeat_timeout / 4)):
             now = time.time()
@@ -251,12 +255,15 @@ class JobManager(flight.FlightServerBase):
         agents = self._wait_for_agents()
         if agents is None:
             return "agent_failed"
+        lost = self._lost_agents()
         targets = assign(assignment, agents, stage.partitions, offset=stage_index)
         self.store.set_job_state(job_id, "RUNNING")
         held = {
             s: tuple(sorted({t["agent"] for (ts, _), t in placed.items() if ts == s}))
             for s in {plan.exchanges[x].producer for x in stage.reads}
         }
+        if any(uri in lost for uris in held.values() for uri in uris):
+            return "agent_failed"  # an agent holding this stage's input rows is gone
         deployed: dict[str, str] = {}
         for partition in range(stage.partitions):
             row = placed.get((stage_index, partition))
@@ -296,11 +303,10 @@ class JobManager(flight.FlightServerBase):
         while pending:
             if self.store.job(job_id)["state"] in ENDED:
                 return "cancelled"
-            failed_agents = {a["uri"] for a in self.store.agents() if a["state"] == "FAILED"}
-            lost = sorted(set(pending.values()) & failed_agents)
+            lost = sorted(set(pending.values()) & self._lost_agents())
             if lost:
                 for task_id in [t for t, u in pending.items() if u == lost[0]]:
-                    self.store.set_task_state(task_id, "FAILED", f"agent {lost[0]} failed")
+                    self.store.set_task_state(task_id, "FAILED", f"agent {lost[0]} is gone")
                 return "agent_failed"
             # an agent that does not answer: the heartbeat monitor decides whether it is gone
             ended, _ = poll_tasks(pending, self.auth)
@@ -391,7 +397,7 @@ class JobManager(flight.FlightServerBase):
         self.store.upsert_agent(
             body["uri"], state, body["slots"], body.get("memory_bytes"), body.get("running", 0)
         )
-        self.store.record_task_metrics(body.get("tasks", ()))
+        self.store.record_running_tasks(body.get("tasks", ()))
         return {"ok": True}
 
     def _submit(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -214,16 +214,16 @@ class JobStore:
         with self.engine.begin() as conn:
             conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
 
-    def record_task_metrics(self, reports: Iterable[Mapping[str, Any]]) -> None:
-        """Keep the metrics an agent reported for running tasks (its heartbeat); tasks that
-        ended keep the figures they ended with."""
+    def record_running_tasks(self, reports: Iterable[Mapping[str, Any]]) -> None:
+        """Mark the tasks an agent reported running (its heartbeat) RUNNING, with their
+        metrics so far; tasks that ended keep the state and figures they ended with."""
         now = time.time()
         with self.engine.begin() as conn:
             for report in reports:
                 conn.execute(
                     tasks.update()
                     .where(tasks.c.task_id == report["task_id"], tasks.c.state.not_in(ENDED))
-                    .values(updated_at=now, **_metrics(report))
+                    .values(state="RUNNING", updated_at=now, **_metrics(report))
                 )
 
     def tasks(self, job_id: str) -> list[dict[str, Any]]:
