@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from sabot_lab.agent.store import COMPRESSIONS
+
 __all__ = ["build_parser", "main"]
 
 
@@ -33,6 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--jobmanager", help="URI of the JobManager to register with")
     agent.add_argument("--memory", type=parse_bytes, help="memory offered, e.g. 4GB")
     agent.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds (default 2)")
+    agent.add_argument(
+        "--shuffle-memory",
+        type=parse_bytes,
+        default=1 << 30,
+        help="shuffle rows kept in memory before spilling to disk (default 1GB)",
+    )
+    agent.add_argument(
+        "--compression",
+        choices=COMPRESSIONS,
+        default="none",
+        help="IPC compression of shuffle streams and spill files (default none)",
+    )
     agent.add_argument(
         "--drain-timeout",
         type=float,
@@ -130,6 +144,8 @@ def _server(args: argparse.Namespace) -> Any:
             heartbeat_interval=args.heartbeat_interval,
             tls=tls,
             drain_timeout=args.drain_timeout,
+            shuffle_memory=args.shuffle_memory,
+            compression=args.compression,
         )
     from sabot_lab.control.jobmanager import JobManager
 

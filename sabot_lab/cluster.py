@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -199,7 +199,8 @@ class LocalCluster(Cluster):
 
     The JobManager keeps its databases as SQLite files in ``workdir``, or in PostgreSQL when
     ``database_url`` is a ``postgresql://`` URL. With ``tls_cert`` and ``tls_key`` (PEM files;
-    the certificate is also the one clients trust) every server speaks TLS.
+    the certificate is also the one clients trust) every server speaks TLS. ``agent_args`` go
+    to every ``sabot-lab agent`` command line (e.g. ``["--compression", "zstd"]``).
 
     Process logs are in ``workdir`` (``jobmanager.log``, ``agent-N.log``).
     """
@@ -215,6 +216,7 @@ class LocalCluster(Cluster):
         database_url: str | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        agent_args: Sequence[str] = (),
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ClusterError("TLS needs both tls_cert and tls_key")
@@ -225,6 +227,7 @@ class LocalCluster(Cluster):
         self.heartbeat_interval = heartbeat_interval
         self.startup_timeout = startup_timeout
         self.database_url = database_url
+        self.agent_args = list(agent_args)
         self.tls_files = [str(tls_cert), str(tls_key)] if tls_cert and tls_key else []
         self.port, self.http_port = _free_port(), _free_port()
         scheme = "grpc+tls" if self.tls_files else "grpc"
@@ -297,6 +300,7 @@ class LocalCluster(Cluster):
                 str(self.slots),
                 "--heartbeat-interval",
                 str(self.heartbeat_interval),
+                *self.agent_args,
             ],
             f"agent-{index}.log",
         )

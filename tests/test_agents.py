@@ -14,13 +14,14 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.agent.store import ShuffleStore
 from sabot_lab.control import run_on_agents
 from sabot_lab.datasets import quotes, securities
 from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import plan_stages
 from sabot_lab.transport import Credentials, call
-from tests.reference import assert_same_rows
+from tests.reference import assert_same_rows, duckdb_table
 
 TOKEN = "agent-test-token"
 AUTH = Credentials(TOKEN)
@@ -131,3 +132,45 @@ def test_an_agent_is_starting_until_the_jobmanager_hears_from_it() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_shuffle_rows_spill_beyond_the_memory_limit_and_read_back_in_order() -> None:
+    store = ShuffleStore(memory_limit=50_000, compression="zstd")
+    batches = [pa.record_batch({"x": pa.array(range(i * 1000, (i + 1) * 1000))}) for i in range(40)]
+    for producer in ("p1", "p0"):
+        store.start_producer("j", producer)
+        for b in batches:
+            store.put("j", "x", 0, producer, b)
+            assert store.nbytes() <= 50_000  # memory never grows past the limit
+    assert store.spilled_bytes >= 2 * sum(b.nbytes for b in batches) - 50_000
+    rows = pa.Table.from_batches(list(store.get("j", "x", 0)))
+    expected = pa.Table.from_batches(batches * 2)  # producer p0 first, then p1
+    assert rows.equals(expected)
+    store.start_producer("j", "p0")  # a re-run drops its spilled rows too
+    assert pa.Table.from_batches(list(store.get("j", "x", 0))).equals(
+        pa.Table.from_batches(batches)
+    )
+    assert store.drop_job("j") == 40 and list(store.get("j", "x", 0)) == []
+    store.close()
+
+
+def test_a_job_with_compressed_spilling_shuffles_equals_duckdb() -> None:
+    started = [
+        start_agent(2, TOKEN, "--shuffle-memory", "64KB", "--compression", compression)
+        for compression in ("lz4", "zstd")
+    ]
+    try:
+        uris = [uri for _, uri in started]
+        n = 200_000
+        table = pa.table({"k": [i * 7919 % 5003 for i in range(n)], "x": list(range(n))})
+        s = sl.from_arrow(table).group_by("k").agg(total=col("x").sum(), n=sl.count())
+        result = distributed(s, uris, partitions=4, job="spilling")
+        expected = duckdb_table(
+            "SELECT k, SUM(x) AS total, COUNT(*) AS n FROM t GROUP BY k", t=table
+        )
+        assert_same_rows(result, expected)
+        assert all(call(uri, "status", None, AUTH)["spilled_bytes"] > 0 for uri in uris)
+    finally:
+        for process, _ in started:
+            process.terminate()
+            process.wait(timeout=30)

@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.agent.store import ShuffleStore
+from sabot_lab.agent.store import ShuffleStore, ipc_options
 from sabot_lab.config import Config
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import TaskSpec, run_task
@@ -120,6 +120,11 @@ class AgentServer(flight.FlightServerBase):
     and other agents) and the certificates trusted for TLS; ``tls``: this server's
     certificate and key (it then serves ``grpc+tls://``).
 
+    Shuffle rows stay in memory up to ``shuffle_memory`` bytes and spill to disk beyond; they
+    travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.agent.store.COMPRESSIONS`.
+    Consumers pull them with ``do_get`` streams, which send as the consumer reads (gRPC flow
+    control), so a slow consumer holds back the stream instead of piling batches in memory.
+
     Its state: STARTING until the JobManager has its first heartbeat, then ACTIVE (BUSY while
     every slot runs a task); :meth:`shutdown` drains it (DRAINING: no new tasks, running ones
     finish within ``drain_timeout`` seconds) and then it is STOPPED.
@@ -137,6 +142,8 @@ class AgentServer(flight.FlightServerBase):
         heartbeat_interval: float = 2.0,
         tls: ServerTls | None = None,
         drain_timeout: float = 30.0,
+        shuffle_memory: int = 1 << 30,
+        compression: str = "none",
     ) -> None:
         super().__init__(server_uri(host, port, tls), **server_options(auth.token, tls))
         self.uri = server_uri(host, self.port, tls)
@@ -145,7 +152,8 @@ class AgentServer(flight.FlightServerBase):
         self.memory_bytes = memory_bytes
         self._stopping = threading.Event()
         self.config = config or Config(threads=1)
-        self.store = ShuffleStore()
+        self.store = ShuffleStore(shuffle_memory, compression=compression)
+        self._ipc = ipc_options(compression)
         self.state = "ACTIVE" if jobmanager is None else "STARTING"
         self.jobmanager = jobmanager
         self.drain_timeout = drain_timeout
@@ -204,6 +212,7 @@ class AgentServer(flight.FlightServerBase):
             "slots": self.slots,
             "running": running,
             "shuffle_bytes": self.store.nbytes(),
+            "spilled_bytes": self.store.spilled_bytes,
             "tasks": tasks,
         }
 
@@ -261,11 +270,11 @@ class AgentServer(flight.FlightServerBase):
     # -- shuffle reads ----------------------------------------------------------------
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
-    ) -> flight.RecordBatchStream:
+    ) -> flight.GeneratorStream:
         key = json.loads(ticket.ticket)
         schema = schema_from_b64(key["schema"])
         batches = self.store.get(key["job"], key["exchange"], key["partition"])
-        return flight.RecordBatchStream(pa.Table.from_batches(batches, schema=schema))
+        return flight.GeneratorStream(schema, batches, options=self._ipc)
 
     # -- running tasks ----------------------------------------------------------------
     def _run(self, spec: TaskSpec, record: TaskRecord) -> None:
@@ -277,7 +286,7 @@ class AgentServer(flight.FlightServerBase):
             schema = spec.exchanges[exchange_id].schema
             for uri in spec.inputs.get(exchange_id, ()):
                 rows = (
-                    iter(self.store.get(job, exchange_id, partition))
+                    self.store.get(job, exchange_id, partition)
                     if uri == self.uri
                     else fetch_rows(uri, job, exchange_id, partition, schema, self.auth)
                 )
@@ -317,4 +326,5 @@ class AgentServer(flight.FlightServerBase):
         for record in list(self._tasks.values()):
             record.cancel.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.store.close()
         super().shutdown()
