@@ -143,24 +143,35 @@ class Job:
         far; rows out per stage."""
         return dict(self.cluster._call("metrics", {"job_id": self.job_id}))
 
-    def wait(self, timeout: float | None = None, poll: float = 0.02) -> str:
+    def wait(self, timeout: float | None = None) -> str:
         """Block until the job ends; return its final state."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while (state := self.status()) not in ENDED:
-            if deadline is not None and time.monotonic() > deadline:
+        while True:
+            left = 10.0 if deadline is None else min(10.0, deadline - time.monotonic())
+            state = self._wait_once(max(left, 0.0))
+            if state in ENDED:
+                return state
+            if deadline is not None and time.monotonic() >= deadline:
                 raise ClusterError(f"job {self.job_id} still {state} after {timeout:g} s")
-            time.sleep(poll)
-        return state
+
+    def _wait_once(self, seconds: float) -> str:
+        """The job's state once it ended, or after ``seconds`` (the JobManager answers as
+        soon as the job ends)."""
+        reply = self.cluster._call(
+            "wait", {"job_id": self.job_id, "timeout": seconds}, timeout=seconds + 30
+        )
+        return str(reply["state"])
 
     def result(self, timeout: float | None = None) -> pa.Table:
         """Wait for the job and return its rows (raises if it failed or was cancelled)."""
         self.wait(timeout)
         return self._fetch()
 
-    async def result_async(self, poll: float = 0.05) -> pa.Table:
-        """:meth:`result` for ``await``: polls with ``asyncio.sleep``, fetches on a thread."""
-        while (await asyncio.to_thread(self.status)) not in ENDED:
-            await asyncio.sleep(poll)
+    async def result_async(self) -> pa.Table:
+        """:meth:`result` for ``await``: waits on a worker thread (in slices of a second),
+        so the event loop stays free."""
+        while (await asyncio.to_thread(self._wait_once, 1.0)) not in ENDED:
+            pass
         return await asyncio.to_thread(self._fetch)
 
     def __await__(self) -> Generator[Any, None, pa.Table]:
@@ -171,14 +182,12 @@ class Job:
         if info["state"] != "FINISHED":
             raise ClusterError(f"job {self.job_id} {info['state'].lower()}: {info.get('error')}")
         auth = self.cluster.auth
-        client = auth.connect(self.cluster.uri)
         try:
             ticket = flight.Ticket(json.dumps({"job_id": self.job_id}).encode())
-            return client.do_get(ticket, auth.options()).read_all()
+            return auth.client(self.cluster.uri).do_get(ticket, auth.options()).read_all()
         except flight.FlightError as exc:
+            auth.forget(self.cluster.uri)
             raise ClusterError(f"cannot fetch the result of job {self.job_id}: {exc}") from None
-        finally:
-            client.close()
 
     def cancel(self) -> str:
         """Cancel the job (its tasks stop); return its state."""

@@ -85,11 +85,29 @@ class Credentials:
         headers = [(_AUTH.encode(), f"Bearer {self.token}".encode())] if self.token else []
         return flight.FlightCallOptions(headers=headers, timeout=timeout)
 
-    def connect(self, uri: str) -> flight.FlightClient:
-        """A Flight client for ``uri`` (``grpc://host:port`` or ``grpc+tls://host:port``)."""
-        if uri.startswith("grpc+tls://") and self.tls_ca is not None:
-            return flight.connect(uri, tls_root_certs=self.tls_ca)
-        return flight.connect(uri)
+    def client(self, uri: str) -> flight.FlightClient:
+        """The Flight client for ``uri`` (``grpc://host:port`` or ``grpc+tls://host:port``),
+        shared by every call in this process: a connection is made once, not per call."""
+        key = (uri, self.tls_ca)
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(key)
+            if client is None:
+                tls = uri.startswith("grpc+tls://") and self.tls_ca is not None
+                client = (
+                    flight.connect(uri, tls_root_certs=self.tls_ca) if tls else flight.connect(uri)
+                )
+                _CLIENTS[key] = client
+            return client
+
+    def forget(self, uri: str) -> None:
+        """Drop the shared client of ``uri`` (its server went away; the next call
+        connects afresh)."""
+        with _CLIENTS_LOCK:
+            _CLIENTS.pop((uri, self.tls_ca), None)
+
+
+_CLIENTS: dict[tuple[str, bytes | None], flight.FlightClient] = {}
+_CLIENTS_LOCK = threading.Lock()
 
 
 ANONYMOUS = Credentials()
@@ -138,25 +156,21 @@ def call(
     payload: Any = None,
     auth: Credentials = ANONYMOUS,
     timeout: float = 30.0,
-    client: flight.FlightClient | None = None,
 ) -> Any:
     """Run the JSON action ``name`` on the Flight server at ``uri`` and return its JSON reply."""
-    own = client is None
-    client = client or auth.connect(uri)
     try:
         body = json.dumps(payload if payload is not None else {}).encode()
-        results = list(client.do_action(flight.Action(name, body), auth.options(timeout)))
+        action = flight.Action(name, body)
+        results = list(auth.client(uri).do_action(action, auth.options(timeout)))
     except flight.FlightUnauthenticatedError as exc:
         raise ClusterError(f"{uri}: rejected: {_message(exc)}") from None
     except flight.FlightUnavailableError as exc:
+        auth.forget(uri)
         raise ClusterError(f"{uri}: unreachable ({_message(exc)})") from None
     except flight.FlightTimedOutError:
         raise ClusterError(f"{uri}: no reply to {name!r} within {timeout:g} s") from None
     except (flight.FlightServerError, pa.ArrowException) as exc:
         raise ClusterError(f"{uri}: {name} failed: {_message(exc)}") from None
-    finally:
-        if own:
-            client.close()
     return json.loads(results[0].body.to_pybytes()) if results else None
 
 

@@ -99,18 +99,18 @@ def fetch_rows(
     uri: str, job: str, exchange: str, partition: int, schema: pa.Schema, auth: Credentials
 ) -> Iterator[pa.RecordBatch]:
     """Stream the rows of one exchange partition kept by the agent at ``uri``."""
-    client = auth.connect(uri)
     try:
-        reader = client.do_get(rows_ticket(job, exchange, partition, schema), auth.options())
+        reader = auth.client(uri).do_get(
+            rows_ticket(job, exchange, partition, schema), auth.options()
+        )
         for chunk in reader:
             if chunk.data is not None and chunk.data.num_rows:
                 yield chunk.data
     except flight.FlightError as exc:
+        auth.forget(uri)
         raise ClusterError(
             f"cannot read {exchange}[{partition}] of job {job} from {uri}: {exc}"
         ) from None
-    finally:
-        client.close()
 
 
 class AgentServer(flight.FlightServerBase):
@@ -151,6 +151,7 @@ class AgentServer(flight.FlightServerBase):
         self.auth = auth
         self.memory_bytes = memory_bytes
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self.config = config or Config(threads=1)
         self.store = ShuffleStore(shuffle_memory, compression=compression)
         self._ipc = ipc_options(compression)
@@ -233,12 +234,12 @@ class AgentServer(flight.FlightServerBase):
     def _heartbeats(self, interval: float) -> None:
         """Report state and load to the JobManager every ``interval`` seconds (registering
         with the first report); keep trying while the JobManager is away."""
-        while True:
+        while not self._stopping.is_set():
             if self._beat() and self.state == "STARTING":
                 self.state = "ACTIVE"  # registered: say so at once
                 continue
-            if self._stopping.wait(interval):
-                return
+            self._wake.wait(interval)  # a task that ended wakes it early
+            self._wake.clear()
 
     def _beat(self) -> bool:
         """Send one heartbeat with the running tasks' metrics; whether it arrived."""
@@ -317,12 +318,14 @@ class AgentServer(flight.FlightServerBase):
             record.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         finally:
             record.finished = time.time()
+            self._wake.set()  # tell the JobManager now, not at the next heartbeat
 
     def shutdown(self) -> None:
         """Drain, then stop serving and stop the task threads."""
         if self.state != "STOPPED":
             self.drain()
         self._stopping.set()
+        self._wake.set()
         for record in list(self._tasks.values()):
             record.cancel.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

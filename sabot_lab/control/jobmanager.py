@@ -35,7 +35,7 @@ from sabot_lab.control.driver import poll_tasks, result_batches
 from sabot_lab.control.http import StatusHttpServer
 from sabot_lab.control.metrics import job_metrics, prometheus_text
 from sabot_lab.control.states import ENDED
-from sabot_lab.control.tables import JobStore
+from sabot_lab.control.tables import JobStore, create_engine
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope, plan_stages
@@ -143,7 +143,6 @@ def plan_step(job_id: str, plan_json: str, partitions: int | None) -> int:
     width = partitions or max(1, sum(a["slots"] for a in jm.active_agents()))
     physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
     jm.store.set_physical_plan(job_id, physical.to_json(), width)
-    jm.store.set_job_state(job_id, "SCHEDULED")
     return len(physical.stages)
 
 
@@ -205,12 +204,14 @@ class JobManager(flight.FlightServerBase):
             config={
                 "name": "sabot-jobmanager",
                 "system_database_url": system_url,
+                "system_database_engine": create_engine(system_url),
                 "log_level": "WARNING",
             }
         )
         self._stop = threading.Event()
         self._started = time.time()
         self._plans: dict[str, PhysicalPlan] = {}
+        self._news = threading.Condition()
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
         self.http = StatusHttpServer(self, host, http_port, auth.token, tls)
         DBOS.launch()  # resumes the workflows of jobs that were running
@@ -257,31 +258,44 @@ class JobManager(flight.FlightServerBase):
             return "agent_failed"
         lost = self._lost_agents()
         targets = assign(assignment, agents, stage.partitions, offset=stage_index)
-        self.store.set_job_state(job_id, "RUNNING")
+        if job["state"] != "RUNNING":
+            self.store.set_job_state(job_id, "RUNNING")
         held = {
             s: tuple(sorted({t["agent"] for (ts, _), t in placed.items() if ts == s}))
             for s in {plan.exchanges[x].producer for x in stage.reads}
         }
         if any(uri in lost for uris in held.values() for uri in uris):
             return "agent_failed"  # an agent holding this stage's input rows is gone
-        deployed: dict[str, str] = {}
+        specs = {}
         for partition in range(stage.partitions):
             row = placed.get((stage_index, partition))
             uri = row["agent"] if row else targets[partition]
-            spec = TaskSpec.of(plan, stage, partition, job_id, held, attempt)
-            self.store.add_task(spec.task_id, job_id, stage_index, partition, attempt, uri)
+            specs[partition] = (TaskSpec.of(plan, stage, partition, job_id, held, attempt), uri)
+        self.store.add_tasks(
+            job_id, stage_index, attempt, {p: (s.task_id, uri) for p, (s, uri) in specs.items()}
+        )
+        for spec, uri in specs.values():
             try:
                 call(uri, "deploy", spec.to_dict(), self.auth, timeout=10)
             except ClusterError:
                 self.store.set_agent_state(uri, "FAILED")  # its next heartbeat, if any, revives it
                 return "agent_failed"
-            deployed[spec.task_id] = uri
-        return self._wait_for_tasks(job_id, deployed)
+        return self._wait_for_tasks(job_id, {s.task_id: uri for s, uri in specs.values()})
 
     def end_job(self, job_id: str, state: str, error: str | None = None) -> None:
         """Record that a job ended and forget its parsed plan."""
         self.store.set_job_state(job_id, state, error)
         self._plans.pop(job_id, None)
+        self._notify()
+
+    def _notify(self) -> None:
+        """Wake whoever waits for news: a heartbeat arrived, a job ended."""
+        with self._news:
+            self._news.notify_all()
+
+    def _wait_for_news(self, timeout: float) -> None:
+        with self._news:
+            self._news.wait(timeout)
 
     def physical_plan(self, job_id: str, stored: str) -> PhysicalPlan:
         """The job's physical plan, parsed from its ``stored`` JSON once per run of this
@@ -319,7 +333,7 @@ class JobManager(flight.FlightServerBase):
                     )
                     return "failed"
             if pending:
-                time.sleep(0.01)
+                self._wait_for_news(0.05)  # agents report ended tasks at once
         return "ok"
 
     def finish(self, job_id: str, attempt: int) -> str:
@@ -380,6 +394,7 @@ class JobManager(flight.FlightServerBase):
             "heartbeat": self._heartbeat,
             "submit": self._submit,
             "status": lambda b: self._job_status(b["job_id"]),
+            "wait": lambda b: self._wait_for_job(b["job_id"], float(b.get("timeout", 10.0))),
             "tasks": lambda b: self.store.tasks(b["job_id"]),
             "metrics": lambda b: self.job_metrics(b["job_id"]),
             "jobs": lambda b: self.jobs(),
@@ -398,6 +413,7 @@ class JobManager(flight.FlightServerBase):
             body["uri"], state, body["slots"], body.get("memory_bytes"), body.get("running", 0)
         )
         self.store.record_running_tasks(body.get("tasks", ()))
+        self._notify()
         return {"ok": True}
 
     def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -435,6 +451,16 @@ class JobManager(flight.FlightServerBase):
         for uri in agents:
             with contextlib.suppress(ClusterError):  # a vanished agent holds nothing any more
                 call(uri, "drop_job", {"job_id": job_id}, self.auth, timeout=10)
+
+    def _wait_for_job(self, job_id: str, timeout: float) -> dict[str, Any]:
+        """The job's status once it ended, or after ``timeout`` seconds (a long poll)."""
+        deadline = time.monotonic() + min(timeout, 60.0)
+        while (status := self._job_status(job_id))["state"] not in ENDED:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._wait_for_news(min(left, 0.5))
+        return status
 
     def _job_status(self, job_id: str) -> dict[str, Any]:
         """A job's row; PENDING for a job accepted whose workflow has not written it yet."""

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sabot_lab.control.states import AGENT_STATES, ENDED, STATES
 from sabot_lab.errors import ClusterError
 
-__all__ = ["TASK_METRICS", "JobStore", "metadata", "sqlalchemy_url"]
+__all__ = ["TASK_METRICS", "JobStore", "create_engine", "metadata", "sqlalchemy_url"]
 
 
 metadata = sa.MetaData()
@@ -114,7 +114,7 @@ class JobStore:
     ``postgresql://...`` (opened with psycopg) or any SQLAlchemy URL)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(sqlalchemy_url(url))
+        self.engine = create_engine(url)
         self.version = migrate(self.engine)
 
     # -- jobs -------------------------------------------------------------------------
@@ -152,12 +152,18 @@ class JobStore:
             )
 
     def set_physical_plan(self, job_id: str, physical_json: str, partitions: int) -> None:
-        """Keep the job's physical plan (every later step of its workflow reads it)."""
+        """Keep the job's physical plan (every later step of its workflow reads it); the job
+        is SCHEDULED."""
         with self.engine.begin() as conn:
             conn.execute(
                 jobs.update()
-                .where(jobs.c.job_id == job_id)
-                .values(physical=physical_json, partitions=partitions, updated_at=time.time())
+                .where(jobs.c.job_id == job_id, jobs.c.state.not_in(ENDED))
+                .values(
+                    physical=physical_json,
+                    partitions=partitions,
+                    state="SCHEDULED",
+                    updated_at=time.time(),
+                )
             )
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -180,23 +186,34 @@ class JobStore:
         self, task_id: str, job_id: str, stage: int, partition: int, attempt: int, agent: str
     ) -> None:
         """Record a task placed on ``agent`` (SCHEDULED); again for the same id: nothing."""
+        self.add_tasks(job_id, stage, attempt, {partition: (task_id, agent)})
+
+    def add_tasks(
+        self, job_id: str, stage: int, attempt: int, placed: Mapping[int, tuple[str, str]]
+    ) -> None:
+        """Record a stage's tasks in one transaction: ``placed`` maps each partition to its
+        ``(task_id, agent)``; tasks recorded before stay as they are."""
         now = time.time()
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(tasks.c.task_id).where(tasks.c.task_id == task_id)).first():
-                return
-            conn.execute(
-                tasks.insert().values(
-                    task_id=task_id,
-                    job_id=job_id,
-                    stage=stage,
-                    partition=partition,
-                    attempt=attempt,
-                    state="SCHEDULED",
-                    agent=agent,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            ids = [task_id for task_id, _ in placed.values()]
+            known = set(conn.scalars(sa.select(tasks.c.task_id).where(tasks.c.task_id.in_(ids))))
+            rows = [
+                {
+                    "task_id": task_id,
+                    "job_id": job_id,
+                    "stage": stage,
+                    "partition": partition,
+                    "attempt": attempt,
+                    "state": "SCHEDULED",
+                    "agent": agent,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for partition, (task_id, agent) in placed.items()
+                if task_id not in known
+            ]
+            if rows:
+                conn.execute(tasks.insert(), rows)
 
     def set_task_state(
         self,
@@ -276,6 +293,35 @@ class JobStore:
             return [
                 dict(r) for r in conn.execute(sa.select(agents).order_by(agents.c.uri)).mappings()
             ]
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for the JobManager's databases (its tables, and DBOS's on SQLite).
+
+    SQLite runs with a write-ahead log and ``synchronous=NORMAL``: a commit survives the
+    JobManager being killed (only a power loss can take back the last commits) and costs
+    no fsync, which keeps a durable submission to a few milliseconds. Transactions take the
+    write lock when they begin (``IMMEDIATE``, as DBOS expects), and waiting writers retry
+    for 30 s.
+
+    >>> create_engine("sqlite://").dialect.name
+    'sqlite'
+    """
+    engine = sa.create_engine(sqlalchemy_url(url))
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def tune(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.isolation_level = "IMMEDIATE"
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "busy_timeout=30000",
+                "foreign_keys=ON",
+            ):
+                dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    return engine
 
 
 def sqlalchemy_url(url: str) -> str:
