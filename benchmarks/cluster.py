@@ -13,7 +13,7 @@
 
 Every job's answer is checked against DuckDB's before timing.
 
-    python benchmarks/cluster.py [--rows 2000000] [--runs 5] [--submits 200]
+    python benchmarks/cluster.py [--rows 10000000] [--runs 5] [--submits 200]
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def fintech_and_ten_million(cluster: sl.LocalCluster, workdir: Path, rows: int, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2_000_000, help="quotes in the fintech query")
+    parser.add_argument("--rows", type=int, default=10_000_000, help="quotes in the fintech query")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--submits", type=int, default=200)
     parser.add_argument("--shuffle-mb", type=int, default=1024)

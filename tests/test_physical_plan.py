@@ -11,7 +11,7 @@ import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.physical import plan_stages, run_local
 from sabot_lab.plan import JobGraph
-from tests.reference import assert_same_rows
+from tests.reference import assert_same_rows, duckdb_table
 from tests.test_optimizer_differential import plans
 from tests.test_optimizer_join_order import join_trees
 
@@ -60,3 +60,52 @@ def test_shuffle_join_and_group_by_stages(tmp_path) -> None:  # type: ignore[no-
     assert [st.partitions for st in physical.stages][-1] == 1
     result = pa.Table.from_batches(list(run_local(physical)))
     assert_same_rows(result, s.collect(), ordered=True)
+
+
+AGG_SQL = (
+    "SUM(x) AS s, AVG(x) AS m, MIN(x) AS lo, MAX(x) AS hi, COUNT(x) AS c, COUNT(*) AS n, "
+    "COUNT(DISTINCT x) AS u, SUM(x) / COUNT(*) AS ratio"
+)
+
+
+def every_aggregate() -> dict[str, sl.Expr]:
+    x = col("x")
+    return {
+        "s": x.sum(),
+        "m": x.mean(),
+        "lo": x.min(),
+        "hi": x.max(),
+        "c": x.count(),
+        "n": sl.count(),
+        "u": x.n_unique(),
+        "ratio": x.sum() / sl.count(),
+    }
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.tuples(st.none() | st.integers(0, 5), st.none() | st.integers(-50, 50)), max_size=60
+    ),
+    st.integers(2, 4),
+    st.booleans(),
+)
+def test_aggregates_split_in_two_phases_equal_duckdb(
+    rows: list[tuple[int | None, int | None]], partitions: int, grouped: bool
+) -> None:
+    table = pa.table(
+        {"g": [r[0] for r in rows], "x": [r[1] for r in rows]},
+        schema=pa.schema([("g", pa.int64()), ("x", pa.int64())]),
+    )
+    source = sl.from_arrow(table)
+    stream = (
+        source.group_by("g").agg(**every_aggregate())
+        if grouped
+        else source.agg(**every_aggregate())
+    )
+    sql = f"SELECT {'g, ' if grouped else ''}{AGG_SQL} FROM t {'GROUP BY g' if grouped else ''}"
+    expected = duckdb_table(sql, t=table)
+    physical = plan_stages(stream.optimize().graph, partitions)
+    assert any(n.parameters.get("phase") == "partial" for s in physical.stages for n in s.graph)
+    batches = run_local(physical, sl.Config(batch_size=7, threads=1))  # several per task
+    assert_same_rows(pa.Table.from_batches(list(batches), schema=stream.schema), expected)

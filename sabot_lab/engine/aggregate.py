@@ -95,6 +95,25 @@ class HashAggregate:
         """Aggregate one batch into partial results (one row per group in the batch)."""
         return self._partial_of_inputs(project_batch(batch, self._pre, self._pre_schema))
 
+    @property
+    def partial_schema(self) -> pa.Schema:
+        """Schema of :meth:`partial` results: what a partial aggregate sends to the final one
+        when the two run in different tasks.
+
+        >>> from sabot_lab.expr import col
+        >>> HashAggregate(["k"], [col("x").mean()], pa.schema([("k", pa.string()), ("x", pa.int64())])).partial_schema.names
+        ['k', '__in0_sum', '__in0_count']
+        """
+        return self._partial_of_inputs(
+            pa.RecordBatch.from_pylist([], schema=self._pre_schema)
+        ).schema
+
+    def partial_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """:meth:`partial` as one record batch."""
+        table = self.partial(batch).combine_chunks()
+        batches = table.to_batches()
+        return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+
     def _partial_of_inputs(self, pre: pa.RecordBatch) -> pa.Table:
         specs: list[tuple[Any, ...]] = []
         for call in self._calls:

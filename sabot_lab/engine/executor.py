@@ -138,18 +138,31 @@ class Executor:
         return self._lower(left_id).extend(Step(label, join.probe, join.prepare), node.operator_id)
 
     def _lower_aggregate(self, node: StreamOperatorNode) -> Pipeline:
+        """An aggregate in one operator, or split into phases that run in different tasks
+        (``phase``: ``partial`` per batch; ``final`` merges partials, reading the partial
+        rows of an aggregate over ``input_schema``)."""
         (child_id,) = node.upstream
-        input_schema = self.graph.node(child_id).output_schema
+        params = node.parameters
+        input_schema = params.get("input_schema") or self.graph.node(child_id).output_schema
         if node.operator_type == OperatorType.DISTINCT:
             keys, aggs = list(input_schema.names), []
         else:
-            keys, aggs = node.parameters["keys"], node.parameters["aggs"]
+            keys, aggs = params["keys"], params["aggs"]
         aggregate = HashAggregate(keys, aggs, input_schema)
         label = f"{node.name} ({node.operator_id}) partial"
-        child = self._breaker_input(child_id, Step(label, aggregate.partial), node.operator_id)
+        phase = params.get("phase")
+        if phase == "partial":
+            pipeline = self._lower(child_id).extend(Step(label, aggregate.partial_batch))
+            return pipeline.with_node(node.operator_id)
+        step = None if phase == "final" else Step(label, aggregate.partial)
+        child = self._breaker_input(child_id, step, node.operator_id)
 
         def source() -> Iterator[pa.RecordBatch]:
-            table = aggregate.finish(list(child.run(self.config)))
+            partials = [
+                p if isinstance(p, pa.Table) else pa.Table.from_batches([p])
+                for p in child.run(self.config)
+            ]
+            table = aggregate.finish(partials)
             return iter(table.to_batches(max_chunksize=self.config.batch_size))
 
         return self._new_pipeline(node, source)

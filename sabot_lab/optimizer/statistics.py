@@ -11,7 +11,7 @@ distinct counts from a sample) propagated through the plan with textbook heurist
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,11 @@ class Statistics:
 
 
 _cache: weakref.WeakKeyDictionary[SourceSpec, Statistics] = weakref.WeakKeyDictionary()
+_by_fingerprint: dict[Hashable, Statistics] = {}
+"""Statistics of sources with a :meth:`~sabot_lab.plan.sources.SourceSpec.fingerprint`:
+shared by every plan that reads the same files (a JobManager plans each job from JSON, with
+new source objects). Bounded: the oldest entries go first."""
+FINGERPRINTS_KEPT = 512
 
 
 def source_statistics(spec: SourceSpec) -> Statistics:
@@ -53,7 +58,12 @@ def source_statistics(spec: SourceSpec) -> Statistics:
     >>> source_statistics(ArrowSource(pa.table({"a": [1, 1, 2]}))).ndv["a"]
     2.0
     """
-    if spec not in _cache:
+    if spec in _cache:
+        return _cache[spec]
+    fingerprint = spec.fingerprint()
+    if fingerprint is not None and fingerprint in _by_fingerprint:
+        _cache[spec] = _by_fingerprint[fingerprint]
+    else:
         rows = spec.estimated_rows()
         sample = _sample(spec)
         total = float(rows) if rows is not None else UNKNOWN_ROWS
@@ -70,6 +80,10 @@ def source_statistics(spec: SourceSpec) -> Statistics:
                 # a column distinct in the whole sample is taken as distinct everywhere
                 ndv[name] = total if seen == sample.num_rows else float(seen)
         _cache[spec] = Statistics(total, ndv)
+        if fingerprint is not None:
+            if len(_by_fingerprint) >= FINGERPRINTS_KEPT:
+                del _by_fingerprint[next(iter(_by_fingerprint))]
+            _by_fingerprint[fingerprint] = _cache[spec]
     return _cache[spec]
 
 

@@ -3,7 +3,7 @@
 >>> import sabot_lab as sl
 >>> s = sl.from_pydict({"k": [1, 2, 1], "x": [5, 6, 7]}).group_by("k").agg(sl.col("x").sum()).sort("k")
 >>> print(plan_stages(s.graph, partitions=2).render())
-stage 0 (2 tasks): source → x1
+stage 0 (2 tasks): source → group_by partial → x1
 stage 1 (2 tasks): x1 → group_by → x2
 stage 2 (1 task): x2 → sort
 x1: stage 0 → stage 1, hash on [k]

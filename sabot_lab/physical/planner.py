@@ -8,6 +8,10 @@ Every edge into an operator that needs its rows grouped is an exchange:
   it is;
 - a global aggregate, ``sort`` and ``limit``: everything to a single partition.
 
+With more than one partition, a group-by or aggregate is split in two phases: a partial
+aggregate per batch in the producing stage (so only one row per group and batch crosses the
+exchange), and the final merge after it.
+
 Operators joined by other edges form a stage (a fused pipeline or several, e.g. the branches of
 a union). A stage runs as ``partitions`` tasks; task ``i`` reads split ``i`` of each source
 (:meth:`~sabot_lab.plan.SourceSpec.split`) and partition ``i`` of each exchange it reads. A
@@ -20,6 +24,10 @@ stage reading a ``single`` exchange runs as one task.
 [(0, 4), (1, 4)]
 >>> [(x.kind, x.keys) for x in plan.exchanges.values()]
 [('hash', ('k',))]
+>>> print(plan.render())
+stage 0 (4 tasks): source → group_by partial → x1
+stage 1 (4 tasks): x1 → group_by
+x1: stage 0 → stage 1, hash on [k]
 """
 
 from __future__ import annotations
@@ -31,12 +39,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.errors import PlanError
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.physical.exchange import Exchange, ExchangeSource
 from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 
-__all__ = ["BROADCAST_ROWS", "PhysicalPlan", "Stage", "plan_stages"]
+__all__ = ["BROADCAST_ROWS", "PhysicalPlan", "Stage", "plan_stages", "split_aggregates"]
 
 BROADCAST_ROWS = 100_000
 """A join's build side estimated at or below this many rows is broadcast, not shuffled."""
@@ -170,6 +179,8 @@ def plan_stages(
     if len(sinks) != 1:
         raise PlanError(f"a job graph needs exactly one output operator, this one has {len(sinks)}")
     output = sinks[0].operator_id
+    if partitions > 1:
+        graph = split_aggregates(graph)
     order = graph.topological_sort()
     crossing: dict[tuple[str, str, int], tuple[str, tuple[str, ...]]] = {}
     for node in order:
@@ -220,11 +231,45 @@ def plan_stages(
     return PhysicalPlan(tuple(stages), exchanges)
 
 
+def split_aggregates(graph: JobGraph) -> JobGraph:
+    """``graph`` with each group-by and global aggregate split into a ``partial`` phase (per
+    batch, where its input is) and a ``final`` phase (merging the partials of every task).
+
+    >>> import sabot_lab as sl
+    >>> s = sl.from_pydict({"k": [1], "x": [2]}).group_by("k").agg(sl.col("x").mean())
+    >>> [(n.name, n.parameters.get("phase")) for n in split_aggregates(s.graph).topological_sort()]
+    [('source', None), ('group_by partial', 'partial'), ('group_by', 'final')]
+    """
+    nodes: list[StreamOperatorNode] = []
+    for node in graph.topological_sort():
+        kind, params = node.operator_type, node.parameters
+        if kind not in (OperatorType.GROUP_BY, OperatorType.AGGREGATE) or "phase" in params:
+            nodes.append(node)
+            continue
+        input_schema = graph.node(node.upstream[0]).output_schema
+        partial = StreamOperatorNode(
+            operator_id=f"{node.operator_id}_partial",
+            operator_type=kind,
+            name=f"{node.name} partial",
+            parameters={**params, "phase": "partial"},
+            schema=HashAggregate(params["keys"], params["aggs"], input_schema).partial_schema,
+            upstream=node.upstream,
+        )
+        final = node.replace(
+            parameters={**params, "phase": "final", "input_schema": input_schema},
+            upstream=(partial.operator_id,),
+        )
+        nodes += [partial, final]
+    return JobGraph.from_upstream(graph.name, nodes)
+
+
 def _exchange_for(
     graph: JobGraph, node: StreamOperatorNode, position: int, rows: Mapping[str, float]
 ) -> tuple[str, tuple[str, ...]] | None:
     """The exchange on input ``position`` of ``node`` as ``(kind, keys)``, or None."""
     kind, p = node.operator_type, node.parameters
+    if p.get("phase") == "partial":
+        return None  # per batch, where its input is
     if kind in _SINGLE:
         return "single", ()
     if kind == OperatorType.GROUP_BY:

@@ -13,7 +13,7 @@ True
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pyarrow as pa
@@ -77,6 +77,12 @@ class SourceSpec(abc.ABC):
     def estimated_rows(self) -> int | None:
         """Row count, exact or estimated, if known cheaply (file metadata, a database's
         planner), else None."""
+        return None
+
+    def fingerprint(self) -> Hashable | None:
+        """A value equal for any two sources that hold the same rows, e.g. the files' paths,
+        sizes and modification times, so what is learnt about one (statistics) serves the
+        other; ``None`` when there is no cheap way to tell."""
         return None
 
 
