@@ -150,7 +150,7 @@ def shuffle_throughput(workdir: Path, megabytes: int) -> None:
 
 def fintech_and_ten_million(cluster: sl.LocalCluster, workdir: Path, rows: int, runs: int) -> None:
     qpath, spath = workdir / "quotes.parquet", workdir / "securities.parquet"
-    pq.write_table(quotes(rows, n_securities=100_000, seed=42), qpath, row_group_size=1 << 18)
+    pq.write_table(quotes(rows, n_securities=100_000, seed=42), qpath, row_group_size=1 << 19)
     pq.write_table(securities(100_000), spath)
     con = duckdb.connect()
     sql = FINTECH_SQL.format(q=qpath, s=spath)

@@ -147,6 +147,21 @@ class Stream:
         )
         return Stream(graph, node_id)
 
+    def with_parallelism(self, tasks: int) -> Stream:
+        """Run this stream's last operator (and the stage it belongs to) as ``tasks``
+        parallel tasks on a cluster, instead of the job's default.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"k": [1, 2]}).with_parallelism(3)
+        >>> s.graph.node(s.node_id).parallelism
+        3
+        """
+        if tasks < 1:
+            raise PlanError(f"parallelism must be at least 1, got {tasks}")
+        graph = self._graph.copy()
+        graph.replace_operator(graph.node(self._node_id).replace(parallelism=tasks))
+        return Stream(graph, self._node_id)
+
     # -- row-wise verbs ------------------------------------------------------------
     def filter(self, *predicates: Expr) -> Stream:
         """Keep rows where every predicate is true (null counts as false, as in SQL ``WHERE``).

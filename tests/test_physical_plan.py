@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -109,3 +110,20 @@ def test_aggregates_split_in_two_phases_equal_duckdb(
     assert any(n.parameters.get("phase") == "partial" for s in physical.stages for n in s.graph)
     batches = run_local(physical, sl.Config(batch_size=7, threads=1))  # several per task
     assert_same_rows(pa.Table.from_batches(list(batches), schema=stream.schema), expected)
+
+
+def test_operator_parallelism_sets_its_stage_tasks() -> None:
+    table = pa.table({"k": [i % 7 for i in range(1000)], "x": list(range(1000))})
+    stream = (
+        sl.from_arrow(table)
+        .with_parallelism(3)
+        .group_by("k")
+        .agg(total=col("x").sum())
+        .with_parallelism(2)
+    )
+    physical = plan_stages(stream.optimize().graph, partitions=4)
+    assert [s.partitions for s in physical.stages] == [3, 2]
+    expected = duckdb_table("SELECT k, SUM(x) AS total FROM t GROUP BY k", t=table)
+    assert_same_rows(pa.Table.from_batches(list(run_local(physical))), expected)
+    with pytest.raises(sl.PlanError, match="at least 1"):
+        sl.from_arrow(table).with_parallelism(0)

@@ -12,6 +12,10 @@ With more than one partition, a group-by or aggregate is split in two phases: a 
 aggregate per batch in the producing stage (so only one row per group and batch crosses the
 exchange), and the final merge after it.
 
+An operator's ``parallelism`` (:meth:`~sabot_lab.stream.Stream.with_parallelism`) sets the
+number of tasks of its stage (the largest, when operators of one stage ask for different
+numbers); other stages run as ``partitions`` tasks.
+
 Operators joined by other edges form a stage (a fused pipeline or several, e.g. the branches of
 a union). A stage runs as ``partitions`` tasks; task ``i`` reads split ``i`` of each source
 (:meth:`~sabot_lab.plan.SourceSpec.split`) and partition ``i`` of each exchange it reads. A
@@ -43,7 +47,7 @@ from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.errors import PlanError
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.physical.exchange import Exchange, ExchangeSource
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, fused_members
 
 __all__ = ["BROADCAST_ROWS", "PhysicalPlan", "Stage", "plan_stages", "split_aggregates"]
 
@@ -194,7 +198,13 @@ def plan_stages(
     stage_of = {n: stage_ids[c] for n, c in component.items()}
     count = len(stage_ids)
     single = {stage_of[v] for (_, v, _), (kind, _) in crossing.items() if kind == "single"}
-    width = {s: 1 if s in single else partitions for s in range(count)}
+    chosen: dict[int, int] = {}  # the largest parallelism an operator of the stage asks for
+    for node in order:
+        for member in fused_members(node):
+            if member.parallelism:
+                s = stage_of[node.operator_id]
+                chosen[s] = max(chosen.get(s, 0), member.parallelism)
+    width = {s: 1 if s in single else chosen.get(s, partitions) for s in range(count)}
 
     exchanges: dict[str, Exchange] = {}
     inputs: dict[tuple[str, int], str] = {}  # (consumer operator, input position) -> exchange

@@ -103,7 +103,7 @@ class StreamOperatorNode:
         upstream / downstream: ids of input / output operators, in input order.
         parameters: operator arguments as data (expressions, key names, a source spec, a UDF).
         schema: output schema, inferred when the node is built.
-        parallelism: tasks this operator runs as on a cluster.
+        parallelism: tasks this operator runs as on a cluster (None: the job's default).
         stateful: True if the operator keeps state across batches.
         key_by: key columns state and exchanges are partitioned by.
         memory_mb / cpu_cores: resource hints for placement.
@@ -116,7 +116,7 @@ class StreamOperatorNode:
     downstream: tuple[str, ...] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)
     schema: pa.Schema | None = None
-    parallelism: int = 1
+    parallelism: int | None = None
     stateful: bool = False
     key_by: tuple[str, ...] = ()
     memory_mb: int | None = None
@@ -179,7 +179,7 @@ class StreamOperatorNode:
                 downstream=tuple(data.get("downstream", ())),
                 parameters={k: decode(v) for k, v in data.get("parameters", {}).items()},
                 schema=schema_from_b64(data["schema"]) if data.get("schema") else None,
-                parallelism=data.get("parallelism", 1),
+                parallelism=data.get("parallelism"),
                 stateful=data.get("stateful", False),
                 key_by=tuple(data.get("key_by", ())),
                 memory_mb=data.get("memory_mb"),
