@@ -49,6 +49,19 @@ def cluster(module_database_url: str | None) -> Iterator[sl.LocalCluster]:
         yield c
 
 
+def fresh_cluster(
+    workdir: Path, database_url: str | None, heartbeat_timeout: float
+) -> sl.LocalCluster:
+    """A 2-agent cluster of its own, for a test that kills or stops its processes."""
+    return sl.LocalCluster(
+        agents=2,
+        workdir=workdir,
+        heartbeat_timeout=heartbeat_timeout,
+        heartbeat_interval=0.2,
+        database_url=database_url,
+    )
+
+
 def fintech_data() -> tuple[pa.Table, pa.Table, pa.Table]:
     q, s = quotes(60_000, n_securities=2_000, seed=9), securities(2_000)
     con = duckdb.connect()
@@ -176,13 +189,7 @@ def test_wrong_token_unreachable_jobmanager_and_invalid_plans(cluster: sl.LocalC
 def test_killed_agent_job_recovers_and_a_new_agent_joins(
     tmp_path: Path, database_url: str | None
 ) -> None:
-    with sl.LocalCluster(
-        agents=2,
-        workdir=tmp_path,
-        heartbeat_timeout=1.5,
-        heartbeat_interval=0.2,
-        database_url=database_url,
-    ) as c:
+    with fresh_cluster(tmp_path, database_url, heartbeat_timeout=1.5) as c:
         n = 60_000
         job = slow_rows(n, delay=0.02).submit(c)
         victim = c.agent_processes[0]
@@ -199,13 +206,7 @@ def test_killed_agent_job_recovers_and_a_new_agent_joins(
 def test_a_stopped_agent_drains_and_its_job_still_finishes(
     tmp_path: Path, database_url: str | None
 ) -> None:
-    with sl.LocalCluster(
-        agents=2,
-        workdir=tmp_path,
-        heartbeat_timeout=3,
-        heartbeat_interval=0.2,
-        database_url=database_url,
-    ) as c:
+    with fresh_cluster(tmp_path, database_url, heartbeat_timeout=3) as c:
         n = 40_000
         job = slow_rows(n, delay=0.02).submit(c)
         wait_for(lambda: any(t["state"] == "RUNNING" for t in job.tasks()))
@@ -229,13 +230,7 @@ def test_a_stopped_agent_drains_and_its_job_still_finishes(
 def test_jobmanager_killed_mid_job_resumes_it_once(
     tmp_path: Path, database_url: str | None
 ) -> None:
-    with sl.LocalCluster(
-        agents=2,
-        workdir=tmp_path,
-        heartbeat_timeout=3,
-        heartbeat_interval=0.2,
-        database_url=database_url,
-    ) as c:
+    with fresh_cluster(tmp_path, database_url, heartbeat_timeout=3) as c:
         n = 60_000
         job = slow_rows(n, delay=0.02).submit(c)
         wait_for(lambda: job.status() == "RUNNING")
