@@ -297,8 +297,9 @@ class LocalCluster(Cluster):
             "jobmanager.log",
         )
 
-    def start_agent(self) -> str:
-        """Start one more agent; return its URI once it is registered."""
+    def start_agent(self, slots: int | None = None) -> str:
+        """Start one more agent (with ``slots`` task slots, default the cluster's); return its
+        URI once it is registered."""
         index = len(self.agent_processes)
         process, uri = self._spawn(
             [
@@ -306,7 +307,7 @@ class LocalCluster(Cluster):
                 "--jobmanager",
                 self.uri,
                 "--slots",
-                str(self.slots),
+                str(slots or self.slots),
                 "--heartbeat-interval",
                 str(self.heartbeat_interval),
                 *self.agent_args,

@@ -353,3 +353,53 @@ def test_tls_on_flight_and_http(tmp_path: Path) -> None:
         assert status == 200 and job.job_id in page
         with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
             http_get(link, context=ssl.create_default_context())
+
+
+def test_the_local_and_jobs_commands(tmp_path: Path) -> None:
+    local = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sabot_lab.cli",
+            "local",
+            "--agents",
+            "1",
+            "--workdir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert local.stdout is not None
+        lines = [local.stdout.readline() for _ in range(6)]
+        assert lines[0].startswith("sabot-lab local ready grpc://"), lines
+        uri = lines[0].split()[-1]
+        token = next(line.split()[-1] for line in lines if line.strip().startswith("token:"))
+        job = sl.from_pydict({"x": [1, 2, 3]}).submit(sl.connect(uri, token=token), name="cli")
+        assert job.result(timeout=60).num_rows == 3
+        env = {**os.environ, "SABOT_TOKEN": token}
+        listed = subprocess.run(
+            [sys.executable, "-m", "sabot_lab.cli", "jobs", "--jobmanager", uri],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+        assert job.job_id in listed and "FINISHED" in listed and "cli" in listed
+    finally:
+        local.send_signal(signal.SIGINT)
+        assert local.wait(timeout=60) == 0
+
+
+def test_resource_aware_placement_on_heterogeneous_agents(tmp_path: Path) -> None:
+    with sl.LocalCluster(agents=0, workdir=tmp_path, heartbeat_interval=0.3) as c:
+        big, small = c.start_agent(slots=6), c.start_agent(slots=1)
+        table = pa.table({"k": [i % 11 for i in range(20_000)], "x": list(range(20_000))})
+        stream = sl.from_arrow(table).group_by("k").agg(total=col("x").sum())
+        job = stream.submit(c, partitions=6, assignment="resource_aware")
+        expected = duckdb_table("SELECT k, SUM(x) AS total FROM t GROUP BY k", t=table)
+        assert_same_rows(job.result(timeout=60), expected)
+        first_stage = [t["agent"] for t in job.tasks() if t["stage"] == 0]
+        assert first_stage.count(big) >= 5  # the sixth task goes to either (1 free slot each)
+        assert set(first_stage) <= {big, small}
