@@ -21,11 +21,11 @@ import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from sabot_lab.control.http import agents_table, status_link
 from sabot_lab.control.states import ENDED
 from sabot_lab.errors import ClusterError
 from sabot_lab.transport import ANONYMOUS, Credentials, call
@@ -86,8 +86,7 @@ class Cluster:
     @property
     def dashboard_link(self) -> str:
         """The JobManager's HTTP status page, with the token for a browser."""
-        url = str(self._call("ping")["http"])
-        return f"{url}/?token={quote(self.token)}" if self.token else f"{url}/"
+        return status_link(str(self._call("ping")["http"]), self.token)
 
     def __repr__(self) -> str:
         agents = self.agents()
@@ -95,15 +94,7 @@ class Cluster:
         return f"<{type(self).__name__} {self.uri}: {active} of {len(agents)} agents active>"
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(a['uri'])}</td><td>{a['state']}</td><td>{a['slots']}</td>"
-            f"<td>{a['running']}</td></tr>"
-            for a in self.agents()
-        )
-        return (
-            f"<b>{type(self).__name__}</b> {html.escape(self.uri)}"
-            f"<table><tr><th>agent</th><th>state</th><th>slots</th><th>running</th></tr>{rows}</table>"
-        )
+        return f"<b>{type(self).__name__}</b> {html.escape(self.uri)}{agents_table(self.agents())}"
 
 
 def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cluster:

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from sabot_lab.errors import ClusterError
 from sabot_lab.transport import ServerTls
 
-__all__ = ["StatusApi", "StatusHttpServer"]
+__all__ = ["StatusApi", "StatusHttpServer", "agents_table", "status_link"]
 
 
 class StatusApi(Protocol):
@@ -69,10 +69,6 @@ class StatusHttpServer:
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://{host}:{self._httpd.server_address[1]}"
         threading.Thread(target=self._httpd.serve_forever, name="sabot-http", daemon=True).start()
-
-    def link(self, token: str | None) -> str:
-        """The status page's URL, with the token for a browser."""
-        return f"{self.url}/?token={quote(token)}" if token else f"{self.url}/"
 
     def shutdown(self) -> None:
         """Stop serving."""
@@ -127,14 +123,34 @@ def _authorized(header: str, query_token: str, token: str) -> bool:
     return any(hmac.compare_digest(p, token) for p in (presented, query_token) if p)
 
 
+def status_link(url: str, token: str | None) -> str:
+    """The status page at ``url`` (the endpoint's base URL), with the token for a browser.
+
+    >>> status_link("http://127.0.0.1:8080", "a b")
+    'http://127.0.0.1:8080/?token=a%20b'
+    """
+    return f"{url}/?token={quote(token)}" if token else f"{url}/"
+
+
+def agents_table(agents: list[dict[str, Any]]) -> str:
+    """An HTML table of agents: URI, state, slots, running tasks.
+
+    >>> agents_table([{"uri": "grpc://a:1", "state": "ACTIVE", "slots": 2, "running": 0}]).count("<tr>")
+    2
+    """
+    rows = "".join(
+        f"<tr><td>{html.escape(a['uri'])}</td><td>{a['state']}</td><td>{a['slots']}</td>"
+        f"<td>{a['running']}</td></tr>"
+        for a in agents
+    )
+    return (
+        f"<table><tr><th>agent</th><th>state</th><th>slots</th><th>running</th></tr>{rows}</table>"
+    )
+
+
 def status_page(api: StatusApi, token: str) -> str:
     """The HTML status page: agents and jobs, with links to each job's JSON."""
     suffix = f"?token={quote(token)}" if token else ""
-    agents = "".join(
-        f"<tr><td>{html.escape(a['uri'])}</td><td>{a['state']}</td><td>{a['slots']}</td>"
-        f"<td>{a['running']}</td></tr>"
-        for a in api.agents()
-    )
     jobs = "".join(
         f"<tr><td><a href='/api/jobs/{quote(j['job_id'])}{suffix}'>{html.escape(j['job_id'])}</a>"
         f"</td><td>{html.escape(str(j['name']))}</td><td>{j['state']}</td>"
@@ -145,7 +161,7 @@ def status_page(api: StatusApi, token: str) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><meta http-equiv='refresh' content='2'>"
         "<title>sabot-lab cluster</title><style>body{font-family:sans-serif}"
         "td,th{padding:2px 8px;text-align:left}</style></head><body>"
-        f"<h2>Agents</h2><table><tr><th>agent</th><th>state</th><th>slots</th><th>running</th></tr>{agents}</table>"
+        f"<h2>Agents</h2>{agents_table(api.agents())}"
         f"<h2>Jobs</h2><table><tr><th>job</th><th>name</th><th>state</th><th>error</th></tr>{jobs}</table>"
         f"<p><a href='/metrics{suffix}'>metrics</a></p></body></html>"
     )
