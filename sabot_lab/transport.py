@@ -31,6 +31,7 @@ from sabot_lab.errors import ClusterError, SabotError
 
 __all__ = [
     "ANONYMOUS",
+    "ClusterServer",
     "Credentials",
     "EchoServer",
     "ServerTls",
@@ -39,8 +40,6 @@ __all__ = [
     "call",
     "dispatch",
     "serve_until_stopped",
-    "server_options",
-    "server_uri",
 ]
 
 _AUTH = "authorization"
@@ -128,26 +127,26 @@ class ServerTls:
         return context
 
 
-def server_uri(host: str, port: int, tls: ServerTls | None) -> str:
-    """The URI a Flight server listens on (``grpc+tls://`` with TLS).
-
-    >>> server_uri("127.0.0.1", 8815, None)
-    'grpc://127.0.0.1:8815'
+class ClusterServer(flight.FlightServerBase):
+    """A Flight server of a cluster on ``host:port`` (any free port for 0): it rejects calls
+    without the token of ``auth`` (when there is one), presents ``auth`` when it calls other
+    servers, and speaks TLS with ``tls``. :attr:`uri` is where it listens.
     """
-    return f"{'grpc+tls' if tls else 'grpc'}://{host}:{port}"
 
-
-def server_options(token: str | None, tls: ServerTls | None) -> dict[str, Any]:
-    """Keyword arguments of a Flight server that checks ``token`` (when given) and speaks
-    TLS (when ``tls`` is given)."""
-    kwargs: dict[str, Any] = {
-        "middleware": {"auth": TokenMiddlewareFactory(token)} if token else {}
-    }
-    if tls:
-        kwargs["tls_certificates"] = [
-            flight.CertKeyPair(tls.cert.read_bytes(), tls.key.read_bytes())
-        ]
-    return kwargs
+    def __init__(
+        self, host: str, port: int, auth: Credentials, tls: ServerTls | None = None
+    ) -> None:
+        scheme = "grpc+tls" if tls else "grpc"
+        options: dict[str, Any] = {
+            "middleware": {"auth": TokenMiddlewareFactory(auth.token)} if auth.token else {}
+        }
+        if tls:
+            options["tls_certificates"] = [
+                flight.CertKeyPair(tls.cert.read_bytes(), tls.key.read_bytes())
+            ]
+        super().__init__(f"{scheme}://{host}:{port}", **options)
+        self.uri = f"{scheme}://{host}:{self.port}"
+        self.auth = auth
 
 
 def call(
@@ -207,12 +206,11 @@ def _message(exc: BaseException) -> str:
     return text.split("gRPC client debug context")[0].strip().rstrip(".")
 
 
-class EchoServer(flight.FlightServerBase):
+class EchoServer(ClusterServer):
     """A Flight server with one action, ``echo``: for trying the plumbing (and its doctests)."""
 
     def __init__(self, token: str, tls: ServerTls | None = None) -> None:
-        super().__init__(server_uri("127.0.0.1", 0, tls), **server_options(token, tls))
-        self.uri = server_uri("127.0.0.1", self.port, tls)
+        super().__init__("127.0.0.1", 0, Credentials(token), tls)
         threading.Thread(target=self.serve, daemon=True).start()
 
     def do_action(

@@ -35,12 +35,11 @@ from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
 from sabot_lab.transport import (
     ANONYMOUS,
+    ClusterServer,
     Credentials,
     ServerTls,
     call,
     dispatch,
-    server_options,
-    server_uri,
 )
 
 __all__ = ["RESULT", "AgentServer", "TaskRecord", "fetch_rows", "rows_ticket"]
@@ -113,7 +112,7 @@ def fetch_rows(
         ) from None
 
 
-class AgentServer(flight.FlightServerBase):
+class AgentServer(ClusterServer):
     """Runs tasks with ``slots`` worker threads; serves their exchange rows over Flight.
 
     ``auth``: the cluster's token (required of every caller, and presented to the JobManager
@@ -145,10 +144,8 @@ class AgentServer(flight.FlightServerBase):
         shuffle_memory: int = 1 << 30,
         compression: str = "none",
     ) -> None:
-        super().__init__(server_uri(host, port, tls), **server_options(auth.token, tls))
-        self.uri = server_uri(host, self.port, tls)
+        super().__init__(host, port, auth, tls)
         self.slots = slots
-        self.auth = auth
         self.memory_bytes = memory_bytes
         self._stopping = threading.Event()
         self._wake = threading.Event()

@@ -42,12 +42,11 @@ from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope, plan_stage
 from sabot_lab.plan import JobGraph
 from sabot_lab.transport import (
     ANONYMOUS,
+    ClusterServer,
     Credentials,
     ServerTls,
     call,
     dispatch,
-    server_options,
-    server_uri,
 )
 
 __all__ = ["ASSIGNMENTS", "MAX_ATTEMPTS", "JobManager", "assign"]
@@ -169,7 +168,7 @@ def fail_step(job_id: str, error: str) -> str:
 # -- the server ---------------------------------------------------------------------------
 
 
-class JobManager(flight.FlightServerBase):
+class JobManager(ClusterServer):
     """Serves the Flight API of a cluster; runs job workflows on DBOS.
 
     ``database_url``: a ``postgresql://`` URL for the DBOS system database and the job tables;
@@ -191,11 +190,9 @@ class JobManager(flight.FlightServerBase):
         http_port: int = 0,
     ) -> None:
         global _manager
-        super().__init__(server_uri(host, port, tls), **server_options(auth.token, tls))
-        self.uri = server_uri(host, self.port, tls)
+        super().__init__(host, port, auth, tls)
         self.workdir = Path(workdir)
         (self.workdir / "results").mkdir(parents=True, exist_ok=True)
-        self.auth = auth
         self.heartbeat_timeout = heartbeat_timeout
         system_url, tables_url = _database_urls(self.workdir, database_url)
         self.store = JobStore(tables_url)
