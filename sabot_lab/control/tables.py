@@ -3,6 +3,7 @@ and PostgreSQL, created and upgraded by numbered migrations in code.
 
 >>> store = JobStore("sqlite://")
 >>> store.create_job("j1", "fintech", plan_json="{}")
+True
 >>> store.set_job_state("j1", "RUNNING")
 >>> store.job("j1")["state"]
 'RUNNING'
@@ -13,11 +14,13 @@ and PostgreSQL, created and upgraded by numbered migrations in code.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from sabot_lab.control.states import AGENT_STATES, ENDED, STATES
 from sabot_lab.errors import ClusterError
@@ -111,29 +114,59 @@ def migrate(engine: sa.Engine) -> int:
 
 class JobStore:
     """Reads and writes the JobManager's tables (``url``: ``sqlite:///jm.sqlite``,
-    ``postgresql://...`` (opened with psycopg) or any SQLAlchemy URL)."""
+    ``postgresql://...`` (opened with psycopg) or any SQLAlchemy URL).
+
+    The ``agents`` table is mirrored in memory: a store is its only writer (one JobManager
+    per database), so placing tasks reads the agents without a query.
+    """
 
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
         self.version = migrate(self.engine)
+        self._agents_lock = threading.Lock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(agents)).mappings()
+            self._agents = {r["uri"]: dict(r) for r in rows}
 
     # -- jobs -------------------------------------------------------------------------
-    def create_job(self, job_id: str, name: str, plan_json: str) -> None:
-        """Record a new PENDING job (doing it twice for one id changes nothing)."""
+    def create_job(
+        self,
+        job_id: str,
+        name: str,
+        plan_json: str,
+        created_at: float | None = None,
+        physical: tuple[str, int] | None = None,
+        state: str = "PENDING",
+        error: str | None = None,
+    ) -> bool:
+        """Record a new job, PENDING or as ``state``, with its ``physical`` plan and partitions
+        when they are known (SCHEDULED), or ``error``. Doing it twice for one id changes
+        nothing; returns whether the job was new."""
+        _check(state, STATES)
         now = time.time()
+        physical_json, partitions = physical or (None, None)
+        insert = self._insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.job_id])
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)).first():
-                return
-            conn.execute(
-                jobs.insert().values(
+            done = conn.execute(
+                insert.values(
                     job_id=job_id,
                     name=name,
-                    state="PENDING",
+                    state=state,
                     plan=plan_json,
-                    created_at=now,
+                    physical=physical_json,
+                    partitions=partitions,
+                    error=error,
+                    created_at=created_at or now,
                     updated_at=now,
+                    finished_at=now if state in ENDED else None,
                 )
             )
+        return done.rowcount == 1
+
+    def _insert(self, table: sa.Table) -> Any:
+        """An INSERT of this database's dialect (with ``on_conflict_do_nothing``)."""
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        return dialect.insert(table)
 
     def set_job_state(self, job_id: str, state: str, error: str | None = None) -> None:
         """Move a job to ``state`` (an ended job stays ended)."""
@@ -149,21 +182,6 @@ class JobStore:
                 jobs.update()
                 .where(jobs.c.job_id == job_id, jobs.c.state.not_in(ENDED))
                 .values(**values)
-            )
-
-    def set_physical_plan(self, job_id: str, physical_json: str, partitions: int) -> None:
-        """Keep the job's physical plan (every later step of its workflow reads it); the job
-        is SCHEDULED."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                jobs.update()
-                .where(jobs.c.job_id == job_id, jobs.c.state.not_in(ENDED))
-                .values(
-                    physical=physical_json,
-                    partitions=partitions,
-                    state="SCHEDULED",
-                    updated_at=time.time(),
-                )
             )
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -192,7 +210,8 @@ class JobStore:
         self, job_id: str, stage: int, attempt: int, placed: Mapping[int, tuple[str, str]]
     ) -> None:
         """Record a stage's tasks in one transaction: ``placed`` maps each partition to its
-        ``(task_id, agent)``; tasks recorded before stay as they are."""
+        ``(task_id, agent)``; tasks recorded before stay as they are. A SCHEDULED job with
+        tasks is RUNNING."""
         now = time.time()
         with self.engine.begin() as conn:
             ids = [task_id for task_id, _ in placed.values()]
@@ -214,6 +233,11 @@ class JobStore:
             ]
             if rows:
                 conn.execute(tasks.insert(), rows)
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.job_id == job_id, jobs.c.state == "SCHEDULED")
+                .values(state="RUNNING", updated_at=now)
+            )
 
     def set_task_state(
         self,
@@ -271,28 +295,36 @@ class JobStore:
         """Register an agent or record its heartbeat."""
         _check(state, AGENT_STATES)
         now = time.time()
-        with self.engine.begin() as conn:
-            found = conn.execute(sa.select(agents.c.uri).where(agents.c.uri == uri)).first()
-            values = {"state": state, "slots": slots, "running": running, "last_heartbeat": now}
-            if memory_bytes is not None:
-                values["memory_bytes"] = memory_bytes
-            if found:
+        values: dict[str, Any] = {
+            "state": state,
+            "slots": slots,
+            "running": running,
+            "last_heartbeat": now,
+        }
+        if memory_bytes is not None:
+            values["memory_bytes"] = memory_bytes
+        with self._agents_lock, self.engine.begin() as conn:
+            known = self._agents.get(uri)
+            if known:
                 conn.execute(agents.update().where(agents.c.uri == uri).values(**values))
+                known.update(values)
             else:
-                conn.execute(agents.insert().values(uri=uri, registered_at=now, **values))
+                row = {"uri": uri, "memory_bytes": None, "registered_at": now, **values}
+                conn.execute(agents.insert().values(**row))
+                self._agents[uri] = row
 
     def set_agent_state(self, uri: str, state: str) -> None:
         """Mark an agent (e.g. FAILED after a missed heartbeat)."""
         _check(state, AGENT_STATES)
-        with self.engine.begin() as conn:
+        with self._agents_lock, self.engine.begin() as conn:
             conn.execute(agents.update().where(agents.c.uri == uri).values(state=state))
+            if uri in self._agents:
+                self._agents[uri]["state"] = state
 
     def agents(self) -> list[dict[str, Any]]:
-        """Every agent ever registered."""
-        with self.engine.connect() as conn:
-            return [
-                dict(r) for r in conn.execute(sa.select(agents).order_by(agents.c.uri)).mappings()
-            ]
+        """Every agent ever registered (from the in-memory mirror of the table)."""
+        with self._agents_lock:
+            return [dict(self._agents[uri]) for uri in sorted(self._agents)]
 
 
 def create_engine(url: str) -> sa.Engine:
