@@ -210,3 +210,27 @@ def test_the_verbs_compose(table: pa.Table, right: pa.Table, threshold: int) -> 
         assert_same_rows(result, expected)
         totals = result["total"].to_pylist()
         assert totals == sorted(totals, key=lambda v: (v is None, -(v or 0)))
+
+
+@SETTINGS
+@given(left=tables(), right=tables(schema=RIGHT), nulls=st.booleans())
+def test_group_by_a_joined_string_sums_floats_like_duckdb(
+    left: pa.Table, right: pa.Table, nulls: bool
+) -> None:
+    """Grouping by a column of the join's build side (dictionary-encoded inside the pipeline:
+    its codes number the groups) with float sums and counts, with and without nulls."""
+    if not nulls:
+        left = left.set_column(2, "f", left["f"].fill_null(0.5))
+        right = right.set_column(2, "s", right["s"].fill_null("none"))
+    stream = (
+        sl.from_arrow(left)
+        .select("i", "f")
+        .join(sl.from_arrow(right).select("i", "s"), on="i")
+        .group_by("s")
+        .agg(total=col("f").sum(), n=sl.count())
+    )
+    sql = (
+        "SELECT r.s, SUM(l.f) AS total, COUNT(*) AS n "
+        "FROM l JOIN (SELECT i, s FROM r) r ON l.i = r.i GROUP BY r.s"
+    )
+    check(stream, sql, l=left, r=right)
