@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import duckdb
@@ -14,13 +15,15 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.agent.server import RESULT, fetch_rows
 from sabot_lab.agent.store import ShuffleStore
 from sabot_lab.control import run_on_agents
 from sabot_lab.datasets import quotes, securities
 from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
-from sabot_lab.physical import plan_stages
+from sabot_lab.physical import TaskSpec, plan_stages
 from sabot_lab.transport import Credentials, call
+from tests.polling import wait_for
 from tests.reference import assert_same_rows, duckdb_table
 
 TOKEN = "agent-test-token"
@@ -152,6 +155,39 @@ def test_shuffle_rows_spill_beyond_the_memory_limit_and_read_back_in_order() -> 
     )
     assert store.drop_job("j") == 40 and list(store.get("j", "x", 0)) == []
     store.close()
+
+
+def test_a_slow_consumer_holds_the_stream_to_its_credit_window() -> None:
+    """A shuffle stream sends one batch per credit: a consumer that stops taking batches
+    stops the agent's sends at its window, and every row still arrives once it reads on."""
+    process, uri = start_agent(1, TOKEN, "--shuffle-memory", "1MB")
+    try:
+        seeds = [pa.record_batch({"seed": [i]}) for i in range(40)]
+        schema = pa.schema([("seed", pa.int64()), ("x", pa.int64())])
+        widen = lambda b: pa.record_batch(  # noqa: E731
+            {"seed": pa.array([b["seed"][0].as_py()] * 50_000), "x": pa.array(range(50_000))}
+        )
+        stream = sl.from_iterable(seeds, schema=seeds[0].schema).map_batches(widen, schema=schema)
+        plan = plan_stages(stream.graph, 1)
+        spec = TaskSpec.of(plan, plan.final, 0, "slow", {})
+        call(uri, "deploy", spec.to_dict(), AUTH)
+        wait_for(lambda: call(uri, "status", None, AUTH)["tasks"][0]["state"] == "FINISHED")
+
+        def sent() -> list[int]:
+            return [s["sent"] for s in call(uri, "status", None, AUTH)["streams"]]
+
+        rows = fetch_rows(uri, spec.scope, RESULT, 0, schema, AUTH, window=3)
+        first = next(rows)
+        time.sleep(0.5)  # the consumer dawdles: the agent has sent its window and waits
+        assert sent() == [3]
+        got = pa.Table.from_batches([first, *rows])
+        assert sent() == []  # the stream ended
+        assert got.num_rows == 40 * 50_000
+        assert sorted(set(got["seed"].to_pylist())) == list(range(40))
+        assert call(uri, "status", None, AUTH)["spilled_bytes"] > 0  # rows held: 1 MB at most
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def test_a_job_with_compressed_spilling_shuffles_equals_duckdb() -> None:

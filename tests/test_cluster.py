@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from sabot_lab.control.jobmanager import assign
 from sabot_lab.datasets import quotes, securities
 from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
+from tests.polling import wait_for
 from tests.postgres import query
 from tests.reference import assert_same_rows, duckdb_table
 
@@ -84,14 +85,6 @@ def slow_rows(n: int, delay: float) -> sl.Stream:
         .group_by("k")
         .agg(total=col("x").sum(), n=sl.count())
     )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``condition`` until it holds or ``timeout`` seconds pass (the test then goes on
-    and its own assertions say what did not happen)."""
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
 
 
 def expected_slow(n: int) -> dict[int, tuple[int, int]]:

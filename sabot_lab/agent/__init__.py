@@ -4,7 +4,7 @@ Start one with ``sabot-lab agent --slots 2`` (the token comes from ``SABOT_TOKEN
 ``sabot-lab agent ready <uri>`` once it serves.
 """
 
-from sabot_lab.agent.server import RESULT, AgentServer, TaskRecord, fetch_rows, rows_ticket
+from sabot_lab.agent.server import RESULT, AgentServer, TaskRecord, fetch_rows, rows_descriptor
 from sabot_lab.agent.store import ShuffleStore
 
 __all__ = [
@@ -13,5 +13,5 @@ __all__ = [
     "ShuffleStore",
     "TaskRecord",
     "fetch_rows",
-    "rows_ticket",
+    "rows_descriptor",
 ]

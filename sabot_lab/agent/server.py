@@ -9,13 +9,18 @@ Actions (JSON in, JSON out; every call carries the cluster's bearer token):
 - ``drop_job`` (``job_id``): stop a job's tasks, free its shuffle rows (all attempts) and records;
 - ``ping``.
 
-``do_get`` streams the rows a task wrote to one partition of an exchange (ticket: JSON with
-``job`` (the task's :attr:`~sabot_lab.physical.TaskSpec.scope`), ``exchange``, ``partition``, ``schema``); consuming tasks on other agents pull them
-this way, and clients fetch results (exchange ``result``) the same way.
+``do_exchange`` streams the rows a task wrote to one partition of an exchange (descriptor:
+JSON with ``job`` (the task's :attr:`~sabot_lab.physical.TaskSpec.scope`), ``exchange``,
+``partition``, ``schema``); consuming tasks on other agents pull them this way, and clients
+fetch results (exchange ``result``) the same way. The stream is credit-based: the consumer
+grants credits (``{"credit": n}`` metadata messages), the agent sends one batch per credit,
+and the consumer grants one more each time it takes a batch. A slow consumer therefore holds
+at most its window of batches in flight (:data:`CREDIT_WINDOW`), however large the partition.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -42,10 +47,12 @@ from sabot_lab.transport import (
     dispatch,
 )
 
-__all__ = ["RESULT", "AgentServer", "TaskRecord", "fetch_rows", "rows_ticket"]
+__all__ = ["CREDIT_WINDOW", "RESULT", "AgentServer", "TaskRecord", "fetch_rows", "rows_descriptor"]
 
 RESULT = "result"
 """Exchange name under which last-stage tasks keep the job's result rows."""
+CREDIT_WINDOW = 8
+"""Batches a consumer of a shuffle stream lets the agent send ahead of what it has taken."""
 
 
 class TaskCancelled(Exception):
@@ -83,28 +90,51 @@ class TaskRecord:
         }
 
 
-def rows_ticket(job: str, exchange: str, partition: int, schema: pa.Schema) -> flight.Ticket:
-    """The ``do_get`` ticket for the rows of one exchange partition."""
+def rows_descriptor(
+    job: str, exchange: str, partition: int, schema: pa.Schema
+) -> flight.FlightDescriptor:
+    """The ``do_exchange`` descriptor for the rows of one exchange partition."""
     key = {
         "job": job,
         "exchange": exchange,
         "partition": partition,
         "schema": schema_to_b64(schema),
     }
-    return flight.Ticket(json.dumps(key).encode())
+    return flight.FlightDescriptor.for_command(json.dumps(key).encode())
+
+
+def _credit(n: int) -> pa.Buffer:
+    return pa.py_buffer(json.dumps({"credit": n}).encode())
+
+
+_END = pa.py_buffer(b'{"end": true}')
 
 
 def fetch_rows(
-    uri: str, job: str, exchange: str, partition: int, schema: pa.Schema, auth: Credentials
+    uri: str,
+    job: str,
+    exchange: str,
+    partition: int,
+    schema: pa.Schema,
+    auth: Credentials,
+    window: int = CREDIT_WINDOW,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream the rows of one exchange partition kept by the agent at ``uri``."""
+    """Stream the rows of one exchange partition kept by the agent at ``uri``, granting the
+    agent ``window`` batches of credit ahead of what the caller has taken."""
     try:
-        reader = auth.client(uri).do_get(
-            rows_ticket(job, exchange, partition, schema), auth.options()
+        writer, reader = auth.client(uri).do_exchange(
+            rows_descriptor(job, exchange, partition, schema), auth.options()
         )
-        for chunk in reader:
-            if chunk.data is not None and chunk.data.num_rows:
-                yield chunk.data
+        try:
+            writer.write_metadata(_credit(window))
+            for chunk in reader:
+                if chunk.data is None:
+                    break  # the end of the partition's rows
+                if chunk.data.num_rows:
+                    yield chunk.data
+                writer.write_metadata(_credit(1))  # the caller wants the next batch
+        finally:
+            writer.close()
     except flight.FlightError as exc:
         auth.forget(uri)
         raise ClusterError(
@@ -121,8 +151,8 @@ class AgentServer(ClusterServer):
 
     Shuffle rows stay in memory up to ``shuffle_memory`` bytes and spill to disk beyond; they
     travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.agent.store.COMPRESSIONS`.
-    Consumers pull them with ``do_get`` streams, which send as the consumer reads (gRPC flow
-    control), so a slow consumer holds back the stream instead of piling batches in memory.
+    Consumers pull them with credit-based ``do_exchange`` streams (see the module's text), so
+    a slow consumer holds back the stream instead of piling batches in memory.
 
     Its state: STARTING until the JobManager has its first heartbeat, then ACTIVE (BUSY while
     every slot runs a task); :meth:`shutdown` drains it (DRAINING: no new tasks, running ones
@@ -156,6 +186,8 @@ class AgentServer(ClusterServer):
         self.jobmanager = jobmanager
         self.drain_timeout = drain_timeout
         self._tasks: dict[str, TaskRecord] = {}
+        self._streams: dict[int, dict[str, Any]] = {}  # open shuffle streams, for status
+        self._stream_ids = itertools.count()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(slots, thread_name_prefix="sabot-task")
         if jobmanager is not None:
@@ -202,6 +234,7 @@ class AgentServer(ClusterServer):
     def _status(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             tasks = [t.to_dict() for t in self._tasks.values()]
+            streams = [dict(x) for x in self._streams.values()]
         running = sum(t["state"] == "RUNNING" for t in tasks)
         state = "BUSY" if self.state == "ACTIVE" and running >= self.slots else self.state
         return {
@@ -212,6 +245,7 @@ class AgentServer(ClusterServer):
             "shuffle_bytes": self.store.nbytes(),
             "spilled_bytes": self.store.spilled_bytes,
             "tasks": tasks,
+            "streams": streams,
         }
 
     def _cancel(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -266,13 +300,38 @@ class AgentServer(ClusterServer):
         self._beat()
 
     # -- shuffle reads ----------------------------------------------------------------
-    def do_get(
-        self, context: flight.ServerCallContext, ticket: flight.Ticket
-    ) -> flight.GeneratorStream:
-        key = json.loads(ticket.ticket)
-        schema = schema_from_b64(key["schema"])
-        batches = self.store.get(key["job"], key["exchange"], key["partition"])
-        return flight.GeneratorStream(schema, batches, options=self._ipc)
+    def do_exchange(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.MetadataRecordBatchWriter,
+    ) -> None:
+        key = json.loads(descriptor.command)
+        stream = {"exchange": key["exchange"], "partition": key["partition"], "sent": 0}
+        stream_id = next(self._stream_ids)
+        with self._lock:
+            self._streams[stream_id] = stream
+        try:
+            writer.begin(schema_from_b64(key["schema"]), options=self._ipc)
+            credits = 0
+            for batch in self.store.get(key["job"], key["exchange"], key["partition"]):
+                while credits == 0:  # wait for the consumer to take a batch
+                    chunk = reader.read_chunk()  # StopIteration: the consumer went away
+                    credits += json.loads(chunk.app_metadata.to_pybytes())["credit"]
+                writer.write_batch(batch)
+                credits -= 1
+                stream["sent"] += 1
+            # The end: the consumer closes its side when it sees this, and the stream ends
+            # only then (ending it first could cut off batches still in flight).
+            writer.write_metadata(_END)
+            while True:
+                reader.read_chunk()  # until the consumer closes its side: StopIteration
+        except StopIteration:
+            pass  # the consumer closed its side
+        finally:
+            with self._lock:
+                del self._streams[stream_id]
 
     # -- running tasks ----------------------------------------------------------------
     def _run(self, spec: TaskSpec, record: TaskRecord) -> None:
