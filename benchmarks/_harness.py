@@ -16,3 +16,18 @@ def median_ms(fn: Callable[[], object], runs: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000
+
+
+def interleaved_ms(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+    """Median wall time of each of ``fns`` in milliseconds, the runs taken in turns (one of
+    each, ``runs`` times, after a warm-up call of each) so that a noisy machine slows all of
+    them alike."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}

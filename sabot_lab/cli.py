@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         "local", help="run a JobManager and agents on this machine until Ctrl-C"
     )
     local.add_argument("--agents", type=int, default=2, help="agent processes (default 2)")
-    local.add_argument("--slots", type=int, default=2, help="slots per agent (default 2)")
+    local.add_argument(
+        "--slots", type=int, help="slots per agent (default: the cores shared out among agents)"
+    )
     local.add_argument("--workdir", help="directory for databases, results and logs")
     jobs = commands.add_parser("jobs", help="list a cluster's jobs (token from SABOT_TOKEN)")
     jobs.add_argument("--jobmanager", required=True, help="URI of the JobManager")
@@ -161,7 +163,7 @@ def _server(args: argparse.Namespace) -> Any:
     )
 
 
-def run_local(agents: int, slots: int, workdir: str | None, out: TextIO) -> None:
+def run_local(agents: int, slots: int | None, workdir: str | None, out: TextIO) -> None:
     """Start a :class:`~sabot_lab.cluster.LocalCluster`, say how to reach it, and keep it up
     until interrupted."""
     import signal
@@ -175,7 +177,7 @@ def run_local(agents: int, slots: int, workdir: str | None, out: TextIO) -> None
     with LocalCluster(agents=agents, slots=slots, workdir=workdir) as cluster:
         print(
             f"sabot-lab local ready {cluster.uri}\n"
-            f"  agents:     {agents} x {slots} slots\n"
+            f"  agents:     {agents} x {cluster.slots} slots\n"
             f"  token:      {cluster.token}\n"
             f"  dashboard:  {cluster.dashboard_link}\n"
             f"  workdir:    {cluster.workdir}\n"

@@ -202,13 +202,16 @@ class LocalCluster(Cluster):
     the certificate is also the one clients trust) every server speaks TLS. ``agent_args`` go
     to every ``sabot-lab agent`` command line (e.g. ``["--compression", "zstd"]``).
 
+    Each agent has ``slots`` task slots; by default this machine's cores are shared out among
+    the agents (at least one slot each), so the tasks of a stage never outnumber the cores.
+
     Process logs are in ``workdir`` (``jobmanager.log``, ``agent-N.log``).
     """
 
     def __init__(
         self,
         agents: int = 2,
-        slots: int = 2,
+        slots: int | None = None,
         workdir: str | os.PathLike[str] | None = None,
         heartbeat_timeout: float = 10.0,
         heartbeat_interval: float = 2.0,
@@ -222,7 +225,7 @@ class LocalCluster(Cluster):
             raise ClusterError("TLS needs both tls_cert and tls_key")
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.slots = slots
+        self.slots = slots or max(1, (os.cpu_count() or 1) // max(1, agents))
         self.heartbeat_timeout = heartbeat_timeout
         self.heartbeat_interval = heartbeat_interval
         self.startup_timeout = startup_timeout
