@@ -18,6 +18,7 @@ from sabot_lab.errors import (
     UDFError,
 )
 from sabot_lab.expr import Expr, col, count, lit, when
+from sabot_lab.nexmark import Nexmark, nexmark
 from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.stream import (
     GroupBy,
@@ -29,6 +30,7 @@ from sabot_lab.stream import (
     from_pandas,
     from_parquet,
     from_pydict,
+    from_source,
 )
 
 __version__ = "0.1.0"
@@ -42,6 +44,7 @@ __all__ = [
     "Job",
     "JobGraph",
     "LocalCluster",
+    "Nexmark",
     "OperatorType",
     "PlanError",
     "SabotError",
@@ -61,8 +64,10 @@ __all__ = [
     "from_pandas",
     "from_parquet",
     "from_pydict",
+    "from_source",
     "get_config",
     "lit",
+    "nexmark",
     "set_config",
     "when",
 ]

@@ -52,6 +52,7 @@ __all__ = [
     "from_pandas",
     "from_parquet",
     "from_pydict",
+    "from_source",
 ]
 
 JOIN_KINDS = ("inner", "left", "semi", "anti")
@@ -716,7 +717,14 @@ def _infer_schema_of(data: Any) -> pa.Schema:
 # ----------------------------------------------------------------------------- sources
 
 
-def _from_source(source: SourceSpec, name: str) -> Stream:
+def from_source(source: SourceSpec, name: str = "source") -> Stream:
+    """A stream over any :class:`~sabot_lab.plan.SourceSpec` (a connector of one's own).
+
+    >>> import pyarrow as pa, sabot_lab as sl
+    >>> from sabot_lab.connectors import ArrowSource
+    >>> sl.from_source(ArrowSource(pa.table({"x": [1]}))).collect().num_rows
+    1
+    """
     graph = JobGraph("job")
     return Stream(
         graph, graph.add_new_operator(OperatorType.SOURCE, name, [], source.schema, source=source)
@@ -738,7 +746,7 @@ def from_arrow(data: pa.Table | pa.RecordBatch | pa.RecordBatchReader) -> Stream
         raise PlanError(
             f"from_arrow takes a pyarrow Table, RecordBatch or reader, got {type(data).__name__}"
         )
-    return _from_source(ArrowSource(data), "source")
+    return from_source(ArrowSource(data), "source")
 
 
 def from_pydict(data: Mapping[str, Sequence[Any]], schema: SchemaLike | None = None) -> Stream:
@@ -771,7 +779,7 @@ def from_parquet(path: str | os.PathLike[str]) -> Stream:
     >>> sl.from_parquet(p).collect().to_pydict()
     {'x': [1]}
     """
-    return _from_source(FileSource(path, "parquet"), "source")
+    return from_source(FileSource(path, "parquet"), "source")
 
 
 def from_csv(path: str | os.PathLike[str]) -> Stream:
@@ -782,7 +790,7 @@ def from_csv(path: str | os.PathLike[str]) -> Stream:
     >>> sl.from_csv(p).collect().to_pydict()
     {'x': [1], 'y': ['a']}
     """
-    return _from_source(FileSource(path, "csv"), "source")
+    return from_source(FileSource(path, "csv"), "source")
 
 
 def from_duckdb(query: str | duckdb.DuckDBPyRelation, database: str = ":memory:") -> Stream:
@@ -793,8 +801,8 @@ def from_duckdb(query: str | duckdb.DuckDBPyRelation, database: str = ":memory:"
     {'x': [0, 1, 2]}
     """
     if isinstance(query, str):
-        return _from_source(DuckDBSource(query, database), "source")
-    return _from_source(DuckDBSource(relation=query), "source")
+        return from_source(DuckDBSource(query, database), "source")
+    return from_source(DuckDBSource(relation=query), "source")
 
 
 def from_iterable(
@@ -811,6 +819,6 @@ def from_iterable(
     >>> sl.from_iterable(lambda: ((i, str(i)) for i in range(2)), schema={"n": "int64", "s": "string"}).collect().to_pydict()
     {'n': [0, 1], 's': ['0', '1']}
     """
-    return _from_source(
+    return from_source(
         IterableSource(items, _as_schema(schema) if schema is not None else None), "source"
     )

@@ -1,4 +1,5 @@
-"""Sources and sinks: Arrow/pandas tables, Parquet and CSV files, DuckDB queries, Python iterables.
+"""Sources and sinks: Arrow/pandas tables, Parquet and CSV files, DuckDB queries, Python
+iterables, the Nexmark generator.
 
 Importing this package registers every source kind with the plan model.
 
@@ -12,5 +13,13 @@ from sabot_lab.connectors.arrow import ArrowSource
 from sabot_lab.connectors.duckdb import DuckDBSource
 from sabot_lab.connectors.files import FileSource, write_parquet
 from sabot_lab.connectors.iterable import IterableSource
+from sabot_lab.connectors.nexmark import NexmarkSource
 
-__all__ = ["ArrowSource", "DuckDBSource", "FileSource", "IterableSource", "write_parquet"]
+__all__ = [
+    "ArrowSource",
+    "DuckDBSource",
+    "FileSource",
+    "IterableSource",
+    "NexmarkSource",
+    "write_parquet",
+]
