@@ -58,7 +58,7 @@ def nexmark(events: int | None = 1_000_000, rate: float = 1_000_000.0, seed: int
 
     >>> import sabot_lab as sl
     >>> sl.nexmark(events=100).bids.select("auction", "price").head(2).collect().to_pylist()
-    [{'auction': 1001, 'price': 7603}, {'auction': 1000, 'price': 17341609}]
+    [{'auction': 1001, 'price': 64694}, {'auction': 1000, 'price': 77794}]
     """
     NexmarkSource("events", events, rate, seed)  # bad settings fail here, not when run
     return Nexmark(events, float(rate), seed)

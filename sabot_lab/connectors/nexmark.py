@@ -5,6 +5,8 @@ Event number ``n`` (from 0) is a person when ``n % 50 == 0``, an auction when ``
 ``n`` alone (a counter-based random stream: splitmix64 of the seed and the event number), so
 any range of events is generated on its own, in whole numpy batches, identically however the
 range is split into batches or tasks. Event time advances by ``1 / rate`` seconds per event.
+Bids, 46 events in 50, are made by a Cython kernel (:mod:`sabot_lab.kernels.nexmark`) that
+writes all their columns in one pass; persons and auctions are made with numpy.
 
 The choices follow the Flink/Beam generators: ids start at 1000; a bid goes to a "hot"
 auction (the newest even-numbered one) half the time and otherwise to one of the 100 newest
@@ -31,6 +33,7 @@ import pyarrow as pa
 
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
+from sabot_lab.kernels.nexmark import bid_columns
 from sabot_lab.plan.sources import SourceSpec, register_source
 
 __all__ = ["KINDS", "SCHEMAS", "NexmarkSource"]
@@ -43,8 +46,8 @@ STATES = np.array(["AZ", "CA", "ID", "OR", "WA", "WY"])
 CITIES = np.array(["Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland", "Bend", "Redmond", "Seattle", "Kent", "Cheyenne"])  # fmt: skip
 FIRST_NAMES = np.array(["Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"])  # fmt: skip
 LAST_NAMES = np.array(["Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris"])  # fmt: skip
-CHANNELS = pa.array(["Google", "Facebook", "Baidu", "Apple"])
-URLS = pa.array([f"https://nexmark.com/{c.lower()}" for c in CHANNELS.to_pylist()])
+CHANNELS = [b"Google", b"Facebook", b"Baidu", b"Apple"]
+URLS = [b"https://nexmark.com/" + c.lower() for c in CHANNELS]
 
 _STRING = pa.string()
 _TIME = pa.timestamp("ms")
@@ -131,12 +134,11 @@ class _Random:
         return (self.bits(salt) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
-_ONE = np.uint64(1)
 _32 = np.uint64(32)
 _LOW = np.uint64(0xFFFFFFFF)
 
 
-def _strings(choices: np.ndarray | pa.Array, index: np.ndarray) -> pa.Array:
+def _strings(choices: np.ndarray, index: np.ndarray) -> pa.Array:
     return pa.array(choices).take(pa.array(index, type=pa.int32()))
 
 
@@ -205,20 +207,20 @@ class NexmarkSource(SourceSpec):
         >>> NexmarkSource("persons").batch(0, 101)["id"].to_pylist()
         [1000, 1001, 1002]
         """
-        n = np.arange(start, stop, dtype=np.int64)
         if self.stream == "events":
-            return self._events(n)
-        phase = n % PERIOD
-        kind = {"persons": phase == 0, "auctions": (phase >= 1) & (phase <= 3)}
-        wanted = kind.get(self.stream, phase >= 4)
-        return self._rows(self.stream, n[wanted])
+            return self._events(start, stop)
+        return self._rows(self.stream, start, stop)
 
-    def _rows(self, kind: str, n: np.ndarray) -> pa.RecordBatch:
-        """Events ``n`` (all of ``kind``) as rows."""
+    def _rows(self, kind: str, start: int, stop: int) -> pa.RecordBatch:
+        """The rows of ``kind`` among events ``start`` to ``stop - 1``."""
+        if kind == "bids":
+            return self._bids(start, stop)
+        n = np.arange(start, stop, dtype=np.int64)
+        phase = n % PERIOD
+        n = n[phase == 0] if kind == "persons" else n[(phase >= 1) & (phase <= 3)]
         if not len(n):
             return pa.RecordBatch.from_pylist([], schema=SCHEMAS[kind])
-        make = {"persons": self._persons, "auctions": self._auctions, "bids": self._bids}
-        return make[kind](n)
+        return self._persons(n) if kind == "persons" else self._auctions(n)
 
     def _time(self, n: np.ndarray) -> np.ndarray:
         micros = self._base_us + (n * self._step_us).astype(np.int64)
@@ -271,25 +273,20 @@ class NexmarkSource(SourceSpec):
             schema=SCHEMAS["auctions"],
         )
 
-    def _bids(self, n: np.ndarray) -> pa.RecordBatch:
-        r = _Random(n, self.seed)
-        auctions, people = _auctions_before(n), _persons_before(n)
-        hot_auction = (np.maximum(auctions - 1, 0) // 2) * 2
-        choice = r.bits(1)  # bit 0: hot auction; bits 1-2: hot bidder; bits 3-4: channel
-        auction = np.where(choice & _ONE, hot_auction, self._recent(r, 2, auctions, 100))
-        hot_bidder = (np.maximum(people - 1, 0) // 4) * 4 + 1
-        hot = (choice >> _ONE) & np.uint64(3) > 0
-        bidder = np.where(hot, hot_bidder, self._recent(r, 2, people, 1000, high=True))
-        channel = ((choice >> np.uint64(3)) & np.uint64(3)).astype(np.int64)
+    def _bids(self, start: int, stop: int) -> pa.RecordBatch:
+        _, auction, bidder, price, name_at, names, url_at, urls, ms = bid_columns(
+            start, stop, self.seed % (1 << 64), self._step_us, self._base_us, CHANNELS, URLS
+        )
+        count = len(auction)
         return pa.record_batch(
             [
                 pa.array(FIRST_ID + auction),
-                pa.array(FIRST_ID + np.minimum(bidder, np.maximum(people - 1, 0))),
-                pa.array(_price(r.uniform(6))),
-                _strings(CHANNELS, channel),
-                _strings(URLS, channel),
-                pa.array(self._time(n)),
-                _empty_strings(len(n)),
+                pa.array(FIRST_ID + bidder),
+                pa.array(price),
+                pa.StringArray.from_buffers(count, pa.py_buffer(name_at), pa.py_buffer(names)),
+                pa.StringArray.from_buffers(count, pa.py_buffer(url_at), pa.py_buffer(urls)),
+                pa.array(ms.astype("datetime64[ms]")),
+                _empty_strings(count),
             ],
             schema=SCHEMAS["bids"],
         )
@@ -302,12 +299,13 @@ class NexmarkSource(SourceSpec):
         active = np.clip(np.minimum(count, window), 1, None)
         return np.maximum(count - active, 0) + r.below(salt, active, high)
 
-    def _events(self, n: np.ndarray) -> pa.RecordBatch:
+    def _events(self, start: int, stop: int) -> pa.RecordBatch:
+        n = np.arange(start, stop, dtype=np.int64)
         phase = n % PERIOD
         event_type = np.where(phase == 0, 0, np.where(phase <= 3, 1, 2)).astype(np.int8)
         parts = {}
         for code, kind in enumerate(("person", "auction", "bid")):
-            rows = self._rows(f"{kind}s", n[event_type == code])
+            rows = self._rows(f"{kind}s", start, stop)
             # each event's row in its kind's batch, null for the other kinds
             index = np.cumsum(event_type == code) - 1
             struct = pa.StructArray.from_arrays(rows.columns, fields=list(rows.schema))
