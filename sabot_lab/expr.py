@@ -30,10 +30,12 @@ import decimal
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeAlias
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
+from sabot_lab.kernels.arith import divide_by_constant
 
 __all__ = [
     "AGGREGATES",
@@ -957,13 +959,41 @@ def _integer_operands(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> li
 
 def _eval_floordiv(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
     left, right = _integer_operands(expr, batch, build_time)
+    fast = _by_constant(left, right, remainder=False)
+    if fast is not None:
+        return fast
     return pc.divide_checked(left, right)  # integer division truncates toward zero, as in SQL
 
 
 def _eval_mod(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
     left, right = _integer_operands(expr, batch, build_time)
+    fast = _by_constant(left, right, remainder=True)
+    if fast is not None:
+        return fast
     quotient = pc.divide_checked(left, right)
     return pc.subtract_checked(left, pc.multiply_checked(quotient, right))
+
+
+def _by_constant(left: Value, right: Value, remainder: bool) -> pa.Array | None:
+    """``left // right`` or ``left % right`` by the division kernel when ``left`` is an int64
+    column and ``right`` a constant of at most 2**31 in size, other than 0 and -1; None
+    otherwise (the checked kernels then handle it, errors included)."""
+    if not (
+        isinstance(left, pa.Array)
+        and left.type == pa.int64()
+        and isinstance(right, pa.Scalar)
+        and right.is_valid
+        and right.as_py() not in (0, -1)
+        and abs(right.as_py()) <= 1 << 31
+    ):
+        return None
+    values = np.frombuffer(left.buffers()[1], dtype=np.int64, count=left.offset + len(left))
+    out = np.empty(len(left), dtype=np.int64)
+    divide_by_constant(values[left.offset :], right.as_py(), out, remainder)
+    validity = left.buffers()[0] if left.null_count else None
+    if validity is not None and left.offset:
+        validity = pc.is_valid(left).buffers()[1]
+    return pa.Array.from_buffers(pa.int64(), len(left), [validity, pa.py_buffer(out)])
 
 
 def _eval_is_in(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
