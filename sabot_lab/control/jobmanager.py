@@ -102,11 +102,7 @@ def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int 
 
 @DBOS.workflow()
 def submit_job(
-    job_id: str,
-    name: str,
-    plan_json: str,
-    partitions: int | None,
-    assignment: str,
+    job_id: str, name: str, plan_json: str, partitions: int | None, assignment: str
 ) -> str:
     """Run a job from its plan to its stored result; returns the job's final state."""
     stages = accept_step(job_id, name, plan_json, partitions, assignment)
