@@ -5,8 +5,9 @@ Event number ``n`` (from 0) is a person when ``n % 50 == 0``, an auction when ``
 ``n`` alone (a counter-based random stream: splitmix64 of the seed and the event number), so
 any range of events is generated on its own, in whole numpy batches, identically however the
 range is split into batches or tasks. Event time advances by ``1 / rate`` seconds per event.
-Bids, 46 events in 50, are made by a Cython kernel (:mod:`sabot_lab.kernels.nexmark`) that
-writes all their columns in one pass; persons and auctions are made with numpy.
+The draws and the price rule live in one Cython kernel (:mod:`sabot_lab.kernels.nexmark`):
+bids, 46 events in 50, are made there with all their columns in one pass; persons and
+auctions are made with numpy from the kernel's draws.
 
 The choices follow the Flink/Beam generators: ids start at 1000; a bid goes to a "hot"
 auction (the newest even-numbered one) half the time and otherwise to one of the 100 newest
@@ -33,7 +34,7 @@ import pyarrow as pa
 
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
-from sabot_lab.kernels.nexmark import bid_columns
+from sabot_lab.kernels.nexmark import bid_columns, draws, prices
 from sabot_lab.plan.sources import SourceSpec, register_source
 
 __all__ = ["KINDS", "SCHEMAS", "NexmarkSource"]
@@ -103,39 +104,23 @@ SCHEMAS["events"] = pa.schema(
 KINDS = tuple(SCHEMAS)
 """``persons``, ``auctions``, ``bids`` and ``events`` (all three, in event order)."""
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer: 64 well-mixed bits from each counter."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
 
 class _Random:
-    """Random draws for events ``n`` under ``seed``: draw ``salt`` of event ``n`` is the same
-    whichever batch computes it. Each 64-bit draw serves two bounded integers (its halves)."""
+    """Random draws for events ``n`` under ``seed`` (:func:`~sabot_lab.kernels.nexmark.draws`):
+    draw ``salt`` of event ``n`` is the same whichever batch computes it."""
 
     def __init__(self, n: np.ndarray, seed: int) -> None:
-        self._base = n.astype(np.uint64) * _GOLDEN + np.uint64(seed % (1 << 64))
+        self._n = np.ascontiguousarray(n, dtype=np.int64)
+        self._seed = seed % (1 << 64)
 
     def bits(self, salt: int) -> np.ndarray:
-        return _mix(self._base + np.uint64(salt * 0xD1B54A32D192ED03 % (1 << 64)))
+        return draws(self._n, self._seed, salt)
 
-    def below(self, salt: int, bound: np.ndarray | int, high: bool = False) -> np.ndarray:
+    def below(self, salt: int, bound: np.ndarray | int) -> np.ndarray:
         """Integers in ``[0, bound)`` (``bound`` below 2**32, per event or one for all) from
-        the low (or ``high``) 32 bits of draw ``salt``: ``half * bound >> 32``."""
-        bits = self.bits(salt)
-        half = bits >> _32 if high else bits & _LOW
-        return ((half * np.asarray(bound, dtype=np.uint64)) >> _32).astype(np.int64)
-
-    def uniform(self, salt: int) -> np.ndarray:
-        return (self.bits(salt) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
-
-
-_32 = np.uint64(32)
-_LOW = np.uint64(0xFFFFFFFF)
+        the low 32 bits of draw ``salt``: ``low * bound >> 32``."""
+        low = self.bits(salt) & np.uint64(0xFFFFFFFF)
+        return ((low * np.asarray(bound, dtype=np.uint64)) >> np.uint64(32)).astype(np.int64)
 
 
 def _strings(choices: np.ndarray, index: np.ndarray) -> pa.Array:
@@ -254,7 +239,7 @@ class NexmarkSource(SourceSpec):
         hot = r.below(1, 4) > 0
         newest = np.maximum(people - 1, 0)
         seller = np.where(hot, (newest // 4) * 4, self._recent(r, 2, people, 1000))
-        initial = _price(r.uniform(3))
+        initial = prices(r.bits(3))
         times = self._time(n)
         length_ms = 10_000 + r.below(4, 10_001)
         return pa.record_batch(
@@ -263,7 +248,7 @@ class NexmarkSource(SourceSpec):
                 pa.array(np.char.add("item-", aid.astype(str))),
                 _empty_strings(len(n)),
                 pa.array(initial),
-                pa.array(initial + _price(r.uniform(5))),
+                pa.array(initial + prices(r.bits(5))),
                 pa.array(times),
                 pa.array(times + length_ms.astype("timedelta64[ms]")),
                 pa.array(FIRST_ID + seller),
@@ -274,7 +259,7 @@ class NexmarkSource(SourceSpec):
         )
 
     def _bids(self, start: int, stop: int) -> pa.RecordBatch:
-        _, auction, bidder, price, name_at, names, url_at, urls, ms = bid_columns(
+        auction, bidder, price, name_at, names, url_at, urls, ms = bid_columns(
             start, stop, self.seed % (1 << 64), self._step_us, self._base_us, CHANNELS, URLS
         )
         count = len(auction)
@@ -292,12 +277,10 @@ class NexmarkSource(SourceSpec):
         )
 
     @staticmethod
-    def _recent(
-        r: _Random, salt: int, count: np.ndarray, window: int, high: bool = False
-    ) -> np.ndarray:
+    def _recent(r: _Random, salt: int, count: np.ndarray, window: int) -> np.ndarray:
         """One of the ``window`` newest of ``count`` ids (base 0) per event."""
         active = np.clip(np.minimum(count, window), 1, None)
-        return np.maximum(count - active, 0) + r.below(salt, active, high)
+        return np.maximum(count - active, 0) + r.below(salt, active)
 
     def _events(self, start: int, stop: int) -> pa.RecordBatch:
         n = np.arange(start, stop, dtype=np.int64)
@@ -351,8 +334,3 @@ class NexmarkSource(SourceSpec):
 
     def fingerprint(self) -> Hashable | None:
         return (self.kind, self.stream, self.events, self.rate, self.seed, self.first)
-
-
-def _price(u: np.ndarray) -> np.ndarray:
-    """``round(10 ** (6 u) * 100)``."""
-    return np.rint(np.exp(u * (6.0 * np.log(10.0))) * 100.0).astype(np.int64)
