@@ -195,7 +195,6 @@ class JobManager(ClusterServer):
         self._started = time.time()
         self._plans: dict[str, PhysicalPlan] = {}
         self._ended: set[str] = set()  # jobs that ended while this JobManager ran
-        self._submitted: dict[str, JobGraph] = {}  # plans parsed by submit, for accept
         # where each running job's tasks are: (stage, partition, attempt) -> agent
         self._placed: dict[str, dict[tuple[int, int, int], str]] = {}
         self._sent: dict[str, set[str]] = {}  # tasks deployed by this run, by job
@@ -240,8 +239,7 @@ class JobManager(ClusterServer):
         running one durable step (a few milliseconds) sooner."""
         started = time.time()
         try:
-            graph = self._submitted.pop(job_id, None) or JobGraph.from_json(plan_json)
-            optimized = PlanOptimizer().optimize(graph)
+            optimized = PlanOptimizer().optimize(JobGraph.from_json(plan_json))
             width = partitions or max(1, sum(a["slots"] for a in self.active_agents()))
             physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
         except (SabotError, ValueError, KeyError) as exc:
@@ -454,8 +452,7 @@ class JobManager(ClusterServer):
     def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
         plan_json = body["plan"]
         try:
-            graph = JobGraph.from_json(plan_json)
-            graph.validate()
+            JobGraph.from_json(plan_json).validate()
         except (SabotError, ValueError, KeyError) as exc:
             raise ClusterError(f"the submitted plan is not valid: {exc}") from None
         assignment = body.get("assignment", "round_robin")
@@ -464,7 +461,6 @@ class JobManager(ClusterServer):
                 f"unknown assignment {assignment!r}; use one of {', '.join(ASSIGNMENTS)}"
             )
         job_id = body.get("job_id") or uuid.uuid4().hex[:16]
-        self._submitted[job_id] = graph  # parsed once: the workflow's first step takes it
         with SetWorkflowID(job_id):
             DBOS.start_workflow(
                 submit_job,
