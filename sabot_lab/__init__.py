@@ -22,6 +22,7 @@ from sabot_lab.nexmark import Nexmark, nexmark
 from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.stream import (
     GroupBy,
+    RunResult,
     Stream,
     from_arrow,
     from_csv,
@@ -32,6 +33,7 @@ from sabot_lab.stream import (
     from_pydict,
     from_source,
 )
+from sabot_lab.windows import WindowSpec, session, sliding, tumbling
 
 __version__ = "0.1.0"
 
@@ -45,6 +47,7 @@ __all__ = [
     "JobGraph",
     "LocalCluster",
     "Nexmark",
+    "RunResult",
     "OperatorType",
     "PlanError",
     "SabotError",
@@ -53,6 +56,7 @@ __all__ = [
     "Stream",
     "StreamOperatorNode",
     "UDFError",
+    "WindowSpec",
     "__version__",
     "col",
     "connect",
@@ -68,6 +72,9 @@ __all__ = [
     "get_config",
     "lit",
     "nexmark",
+    "session",
     "set_config",
+    "sliding",
+    "tumbling",
     "when",
 ]

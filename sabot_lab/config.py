@@ -33,18 +33,27 @@ class Config:
         threads: worker threads running pipelines in parallel (``SABOT_THREADS``; default: cores).
         max_in_flight: batches a pipeline processes ahead of its consumer, per thread
             (``SABOT_MAX_IN_FLIGHT``); bounds memory of ``iter_batches``.
+        state_backend: where windows and joins keep their state: ``"memory"`` or
+            ``"rocksdb"`` (on disk, for state larger than memory) (``SABOT_STATE_BACKEND``).
     """
 
     batch_size: int = field(default_factory=lambda: _env_int("SABOT_BATCH_SIZE", 131_072))
     threads: int = field(default_factory=lambda: _env_int("SABOT_THREADS", os.cpu_count() or 1))
     max_in_flight: int = field(default_factory=lambda: _env_int("SABOT_MAX_IN_FLIGHT", 2))
+    state_backend: str = field(
+        default_factory=lambda: os.environ.get("SABOT_STATE_BACKEND") or "memory"
+    )
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "threads", "max_in_flight"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Config.{name} must be >= 1, got {getattr(self, name)}")
+        if self.state_backend not in ("memory", "rocksdb"):
+            raise ValueError(
+                f"Config.state_backend must be 'memory' or 'rocksdb', got {self.state_backend!r}"
+            )
 
-    def replace(self, **changes: int) -> Config:
+    def replace(self, **changes: int | str) -> Config:
         """Return a copy with some settings changed.
 
         >>> Config(threads=2).replace(threads=1).threads

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import html
 import os
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -34,16 +35,19 @@ from sabot_lab.engine import Executor
 from sabot_lab.engine.aggregate import aggregate_schema
 from sabot_lab.engine.stateless import conform
 from sabot_lab.errors import PlanError, SchemaError, UDFError, column_not_found
+from sabot_lab.event_time import WindowedStream, check_aggregates, late_rows, with_watermark
 from sabot_lab.expr import Expr, col, parse_dtype
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
 from sabot_lab.plan import JobGraph, OperatorType, SourceSpec
+from sabot_lab.windows import Duration, WindowSpec
 
 if TYPE_CHECKING:
     from sabot_lab.cluster import Cluster, Job
 
 __all__ = [
     "GroupBy",
+    "RunResult",
     "Stream",
     "from_arrow",
     "from_csv",
@@ -403,6 +407,47 @@ class Stream:
         """
         return _aggregate(self, [], _named_exprs(aggs, named))
 
+    # -- event time ----------------------------------------------------------------
+    def with_watermark(
+        self, column: str, max_delay: Duration = "0s", idle_timeout: Duration | None = None
+    ) -> Stream:
+        """Track event time on the timestamp ``column``: rows may arrive up to ``max_delay``
+        out of order. The watermark (the latest time seen minus ``max_delay``) closes windows;
+        rows older than it when they arrive, or without a time, are late: left out, counted
+        (``late_rows`` in :meth:`run` metrics) and available from :meth:`late`.
+        ``idle_timeout``: where this stream meets others (``union``), it stops holding their
+        watermark back after this long without a row.
+
+        >>> import datetime as dt, sabot_lab as sl
+        >>> t = [dt.datetime(2026, 1, 1, 0, 0, s) for s in (5, 1, 9, 2)]
+        >>> sl.from_pydict({"t": t}).with_watermark("t", "3s").run().metrics_total("late_rows")
+        2
+        """
+        return with_watermark(self, column, max_delay, idle_timeout)
+
+    def late(self) -> Stream:
+        """The rows :meth:`with_watermark` leaves out as late (the side output).
+
+        >>> import datetime as dt, sabot_lab as sl
+        >>> t = [dt.datetime(2026, 1, 1, 0, 0, s) for s in (5, 1, 9, 2)]
+        >>> sl.from_pydict({"t": t}).with_watermark("t", "3s").late().collect().num_rows
+        2
+        """
+        return late_rows(self)
+
+    def window(self, spec: WindowSpec) -> WindowedStream:
+        """Cut the stream into event-time windows (:func:`~sabot_lab.tumbling`,
+        :func:`~sabot_lab.sliding`, :func:`~sabot_lab.session`), then ``.group_by(...).agg(...)``
+        or ``.agg(...)``. A window's rows come out once the watermark passes its end (all
+        of them at the end of a bounded input).
+
+        >>> import datetime as dt, sabot_lab as sl
+        >>> s = sl.from_pydict({"t": [dt.datetime(2026, 1, 1, 0, 0, s) for s in (1, 4, 12)], "x": [1, 2, 3]})
+        >>> s.window(sl.tumbling("10s", on="t")).agg(total=sl.col("x").sum()).collect().column("total").to_pylist()
+        [3, 3]
+        """
+        return WindowedStream(self, spec)
+
     def distinct(self) -> Stream:
         """Drop duplicate rows (nulls compare equal, as in SQL ``DISTINCT``).
 
@@ -526,6 +571,20 @@ class Stream:
         """
         return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
 
+    def run(self, optimize: bool = True) -> RunResult:
+        """Run the pipeline and return its rows with the operators' counters (late and
+        dropped rows).
+
+        >>> import sabot_lab as sl
+        >>> result = sl.from_pydict({"x": [1, 2]}).run()
+        >>> result.table.num_rows, result.metrics
+        (2, {})
+        """
+        graph, output = self._runnable(optimize)
+        executor = Executor(graph, get_config())
+        table = pa.Table.from_batches(list(executor.run(output)), schema=self.schema)
+        return RunResult(table, executor.metrics())
+
     async def collect_async(self, optimize: bool = True) -> pa.Table:
         """:meth:`collect` on a worker thread, for ``await`` in notebooks and async code: the
         event loop (the Jupyter kernel's included) keeps running meanwhile.
@@ -599,6 +658,22 @@ class Stream:
         return f"<pre>{html.escape(str(self.explain()))}</pre>"
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """The rows of a :meth:`Stream.run` and its counters per operator id."""
+
+    table: pa.Table
+    metrics: dict[str, dict[str, int]]
+
+    def metrics_total(self, name: str) -> int:
+        """The counter ``name`` summed over the operators.
+
+        >>> RunResult(pa.table({}), {"a": {"late_rows": 2}, "b": {"late_rows": 1}}).metrics_total("late_rows")
+        3
+        """
+        return sum(counters.get(name, 0) for counters in self.metrics.values())
+
+
 class GroupBy:
     """Rows grouped by keys, waiting for :meth:`agg`.
 
@@ -628,16 +703,7 @@ class GroupBy:
 def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
     if not aggs and not keys:
         raise PlanError("agg() needs at least one aggregate expression")
-    for expr in aggs:
-        if not expr.is_aggregate():
-            raise SchemaError(
-                f"{expr!r} is not an aggregate; wrap it in one (e.g. .first(), .sum()) "
-                "or add it to the group keys"
-            )
-    for expr in aggs:
-        for name in expr.columns():
-            if name not in stream.schema.names:
-                raise column_not_found(name, stream.schema.names)
+    check_aggregates(stream, aggs)
     schema = aggregate_schema(keys, aggs, stream.schema)
     kind, verb = (OperatorType.GROUP_BY, "group_by") if keys else (OperatorType.AGGREGATE, "agg")
     return stream._extend(kind, verb, schema, stateful=True, key_by=keys, keys=keys, aggs=aggs)

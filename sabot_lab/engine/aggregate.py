@@ -165,6 +165,24 @@ class HashAggregate:
                 return None
         return pa.table(columns)
 
+    def combine(self, partials: Sequence[pa.Table]) -> pa.Table | None:
+        """Merge partial results into one partial table (one row per group), for state that
+        grows batch by batch; None when a call cannot merge partials (``n_unique``).
+
+        >>> t = pa.table({"k": ["a", "b", "a"], "x": [1, 2, 3]})
+        >>> agg = HashAggregate(["k"], [col("x").mean()], t.schema)
+        >>> agg.combine([agg.partial(b) for b in t.to_batches(max_chunksize=1)]).sort_by("k").to_pylist()
+        [{'k': 'a', '__in0_sum': 4, '__in0_count': 2}, {'k': 'b', '__in0_sum': 2, '__in0_count': 1}]
+        """
+        if any(call.fn == "n_unique" for call in self._calls):
+            return None
+        merged = pa.concat_tables(partials, promote_options="permissive")
+        specs = [spec for call in self._calls for spec in _final_specs(call)]
+        grouped = merged.group_by(self._group_keys, use_threads=False).aggregate(specs)
+        columns = {spec[0]: grouped[f"{spec[0]}_{spec[1]}"] for spec in specs}
+        columns.update((k, grouped[k]) for k in self._group_keys)
+        return pa.table([columns[n] for n in merged.schema.names], schema=merged.schema)
+
     # -- phase 2 -------------------------------------------------------------------
     def finish(self, partials: Sequence[pa.Table]) -> pa.Table:
         """Merge partial results (in input order) into the final table."""

@@ -28,6 +28,7 @@ from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.order import limit_batches, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
+from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.stateless import (
     align_batch,
     filter_batch,
@@ -36,13 +37,23 @@ from sabot_lab.engine.stateless import (
     materialize,
     project_batch,
 )
+from sabot_lab.engine.watermarks import WatermarkAssigner
+from sabot_lab.engine.windows import run_windows, window_operator
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
 from sabot_lab.plan import STATELESS, JobGraph, OperatorType, StreamOperatorNode, fused_members
+from sabot_lab.state import open_state
+from sabot_lab.windows import WindowSpec
 
 __all__ = ["Executor", "stateless_steps"]
 
 _AGGREGATING = (OperatorType.GROUP_BY, OperatorType.AGGREGATE, OperatorType.DISTINCT)
+_WINDOWS = (
+    OperatorType.TUMBLING_WINDOW,
+    OperatorType.SLIDING_WINDOW,
+    OperatorType.SESSION_WINDOW,
+)
+_COUNTERS = ("late_rows", "dropped_rows")  # counters an operator may keep, reported by metrics()
 
 
 class Executor:
@@ -53,11 +64,19 @@ class Executor:
         self.config = config or get_config()
         self._lowered: dict[str, Pipeline] = {}
         self._finished: list[Pipeline] = []
+        self._counted: dict[str, Any] = {}  # operator id -> the object keeping its counters
+
+    def metrics(self) -> dict[str, dict[str, int]]:
+        """Counters of the operators run so far: ``{operator id: {"late_rows": n, ...}}``."""
+        return {
+            node_id: {c: getattr(op, c) for c in _COUNTERS if hasattr(op, c)}
+            for node_id, op in self._counted.items()
+        }
 
     def run(self, node_id: str) -> Iterator[pa.RecordBatch]:
         """Yield the output batches of operator ``node_id``."""
         schema = self.graph.node(node_id).output_schema
-        return (materialize(b, schema) for b in self._lower(node_id).run(self.config))
+        return (materialize(b, schema) for b in self._lower(node_id).run_batches(self.config))
 
     def pipelines(self, node_id: str) -> list[tuple[str, ...]]:
         """Operator ids of each pipeline needed for ``node_id``, in the order they are built."""
@@ -105,10 +124,14 @@ class Executor:
             child = self._breaker_input(node.upstream[0])
             n, offset = params["n"], params.get("offset", 0)
             return self._new_pipeline(
-                node, lambda: limit_batches(child.run(self.config), n, offset)
+                node, lambda: limit_batches(child.run_batches(self.config), n, offset)
             )
         if kind == OperatorType.UNION:
             return self._lower_union(node)
+        if kind == OperatorType.WATERMARK:
+            return self._lower_watermark(node)
+        if kind in _WINDOWS:
+            return self._lower_window(node)
         raise PlanError(f"the in-process engine cannot run {kind.value} operators yet ({label})")
 
     def _scan(self, params: Mapping[str, Any]) -> Iterator[pa.RecordBatch]:
@@ -132,7 +155,7 @@ class Executor:
             right_payload=params["right_payload"],
             left_payload=params.get("left_payload"),
             schema=node.output_schema,
-            build_input=lambda: build.run(self.config),
+            build_input=lambda: build.run_batches(self.config),
             build_schema=self.graph.node(right_id).output_schema,
         )
         return self._lower(left_id).extend(Step(label, join.probe, join.prepare), node.operator_id)
@@ -160,7 +183,7 @@ class Executor:
         def source() -> Iterator[pa.RecordBatch]:
             partials = [
                 p if isinstance(p, pa.Table) else pa.Table.from_batches([p])
-                for p in child.run(self.config)
+                for p in child.run_batches(self.config)
             ]
             table = aggregate.finish(partials)
             return iter(table.to_batches(max_chunksize=self.config.batch_size))
@@ -187,7 +210,7 @@ class Executor:
         top_n = node.parameters.get("top_n")
 
         def source() -> Iterator[pa.RecordBatch]:
-            batches = (materialize(b, wide) for b in child.run(self.config))
+            batches = (materialize(b, wide) for b in child.run_batches(self.config))
             if top_n is None:
                 table = pa.Table.from_batches(list(batches), schema=wide)
             else:
@@ -198,14 +221,60 @@ class Executor:
         return self._new_pipeline(node, source)
 
     def _lower_union(self, node: StreamOperatorNode) -> Pipeline:
+        """Inputs one after the other; inputs with event time are merged as they come (each
+        read on its own thread) with the watermark the minimum of theirs."""
         align = Step(
             f"{node.name} ({node.operator_id}) align",
             partial(align_batch, schema=node.output_schema),
         )
         children = [self._breaker_input(child_id, align) for child_id in node.upstream]
+        timed = [self._watermark_of(child_id) for child_id in node.upstream]
+        if not any(timed):
+            return self._new_pipeline(
+                node, lambda: chain.from_iterable(c.run(self.config) for c in children)
+            )
+        idle = [None if w is None else w.parameters.get("idle_timeout") for w in timed]
         return self._new_pipeline(
-            node, lambda: chain.from_iterable(c.run(self.config) for c in children)
+            node,
+            lambda: merge_streams(
+                [partial(c.run, self.config) for c in children],
+                [None if us is None else us / 1e6 for us in idle],
+            ),
         )
+
+    def _watermark_of(self, node_id: str) -> StreamOperatorNode | None:
+        """The nearest watermark operator upstream of ``node_id`` (itself included), if any."""
+        node = self.graph.node(node_id)
+        if node.operator_type == OperatorType.WATERMARK:
+            return node
+        found = (self._watermark_of(u) for u in node.upstream)
+        return next((w for w in found if w is not None), None)
+
+    def _lower_watermark(self, node: StreamOperatorNode) -> Pipeline:
+        params = node.parameters
+        unit = node.output_schema.field(params["column"]).type.unit
+        assigner = WatermarkAssigner(params["column"], unit, params["delay"], params["keep"])
+        self._counted[node.operator_id] = assigner
+        child = self._breaker_input(node.upstream[0])
+        return self._new_pipeline(node, lambda: assigner.run(child.run(self.config)))
+
+    def _lower_window(self, node: StreamOperatorNode) -> Pipeline:
+        (child_id,) = node.upstream
+        params = node.parameters
+        spec = WindowSpec.from_dict(params["window"])
+        schema = self.graph.node(child_id).output_schema
+        child = self._breaker_input(child_id)
+
+        def source() -> Iterator[Any]:
+            state = open_state(self.config.state_backend)
+            op = window_operator(spec, params["keys"], params["aggs"], schema, state)
+            self._counted[node.operator_id] = op
+            try:
+                yield from run_windows(op, child.run(self.config), self.config.batch_size)
+            finally:
+                state.close()
+
+        return self._new_pipeline(node, source)
 
 
 def stateless_steps(members: list[StreamOperatorNode], input_schema: pa.Schema) -> list[Step]:

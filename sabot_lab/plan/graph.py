@@ -53,6 +53,9 @@ class OperatorType(str, enum.Enum):
     TUMBLING_WINDOW = "tumbling_window"
     SLIDING_WINDOW = "sliding_window"
     SESSION_WINDOW = "session_window"
+    WATERMARK = "watermark"
+    """Assigns event-time watermarks (``parameters``: ``column``, ``delay`` in microseconds,
+    ``idle_timeout``, ``keep``: ``on_time`` rows and watermarks, or the ``late`` rows)."""
     SINK = "sink"
     LIMIT = "limit"
     SORT = "sort"

@@ -1,0 +1,168 @@
+"""Event-time progress: watermarks travel between batches, in order, through every operator.
+
+A :class:`Watermark` with time ``W`` (microseconds since the Unix epoch) promises that every
+later row has event time ``W`` or more. :class:`WatermarkAssigner` makes them from a timestamp
+column with bounded out-of-orderness (``W = max time seen - delay``) and takes out the rows that
+break the promise (late rows, and rows without a time), counting them. :class:`WatermarkMerger`
+combines the watermarks of several inputs: the minimum over the inputs that are not idle.
+
+>>> import datetime as dt, pyarrow as pa
+>>> batches = [pa.record_batch({"t": pa.array([10_000, 3_000], pa.timestamp("ms"))}),
+...            pa.record_batch({"t": pa.array([5_000, 9_000], pa.timestamp("ms"))})]
+>>> assigner = WatermarkAssigner("t", "ms", delay_us=4_000_000)
+>>> [x if isinstance(x, Watermark) else x.num_rows for x in assigner.run(iter(batches))]
+[1, Watermark(time=6000000), 1]
+>>> assigner.late_rows
+2
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["END_OF_TIME", "Watermark", "WatermarkAssigner", "WatermarkMerger", "batches_only"]
+
+END_OF_TIME = sys.maxsize
+"""The watermark of an input that has ended: every window can close."""
+
+_NO_TIME = -(2**62)  # below every time: no row seen yet
+_US = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """No row after this one has an event time below ``time`` (microseconds since the epoch)."""
+
+    time: int
+
+
+def batches_only(items: Iterator[Any]) -> Iterator[pa.RecordBatch]:
+    """The record batches of a stream, without its watermarks.
+
+    >>> list(batches_only(iter([Watermark(1)])))
+    []
+    """
+    return (item for item in items if not isinstance(item, Watermark))
+
+
+def times_of(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A timestamp column's values as int64 numbers of its unit (nulls must be removed first).
+
+    >>> times_of(pa.array([1, 2], pa.timestamp("s"))).tolist()
+    [1, 2]
+    """
+    return np.asarray(column.cast(pa.int64()).to_numpy())
+
+
+def us_to_unit(us: int, unit: str) -> int:
+    """Microseconds as a count of ``unit``, rounded up (``ceil``): a time in ``unit`` is at or
+    after ``us`` exactly when it is at or after the result.
+
+    >>> us_to_unit(1_500, "ms"), us_to_unit(END_OF_TIME, "ns") == END_OF_TIME
+    (2, True)
+    """
+    if us == END_OF_TIME:
+        return END_OF_TIME
+    per, times = _US[unit]
+    return -((-us * times) // per)
+
+
+def unit_to_us(value: int, unit: str) -> int:
+    """A count of ``unit`` in microseconds, rounded down.
+
+    >>> unit_to_us(3, "ms")
+    3000
+    """
+    per, times = _US[unit]
+    return value * per // times
+
+
+class WatermarkAssigner:
+    """Bounded out-of-orderness watermarks on the timestamp column ``column`` (in ``unit``).
+
+    ``keep="on_time"`` yields the rows at or after the current watermark and the watermarks;
+    ``keep="late"`` yields only the other rows (those before the watermark, or without a time):
+    the late side output. ``late_rows`` counts them either way.
+    """
+
+    def __init__(self, column: str, unit: str, delay_us: int, keep: str = "on_time") -> None:
+        self.column, self.unit, self.delay_us, self.keep = column, unit, delay_us, keep
+        self.late_rows = 0
+
+    def run(self, items: Iterator[Any]) -> Iterator[Any]:
+        """Assign watermarks to a stream of batches (watermarks already in it are replaced).
+
+        A row is late when it is older than the watermark of the rows before it, in the
+        same batch or earlier ones, so what is late does not depend on how rows are batched.
+        """
+        delay = us_to_unit(self.delay_us, self.unit)
+        highest = _NO_TIME  # the latest time seen, in the column's unit
+        for batch in batches_only(items):
+            column = batch.column(self.column)
+            times = times_of(column.fill_null(pa.scalar(_NO_TIME, column.type)))
+            latest = np.maximum.accumulate(times)
+            np.maximum(latest, highest, out=latest)
+            late = times < latest - delay
+            if column.null_count:
+                late |= ~np.asarray(column.is_valid())
+            n_late = int(np.count_nonzero(late))
+            self.late_rows += n_late
+            if self.keep == "late":
+                if n_late:
+                    yield batch.filter(pa.array(late))
+            elif n_late == 0:
+                yield batch
+            elif n_late < batch.num_rows:
+                yield batch.filter(pa.array(~late))
+            if len(latest) and latest[-1] > highest:
+                highest = int(latest[-1])
+                if self.keep == "on_time":
+                    yield Watermark(unit_to_us(highest - delay, self.unit))
+
+
+class WatermarkMerger:
+    """The watermark of an operator with ``inputs`` inputs: the minimum of the inputs' latest
+    watermarks, leaving out idle inputs (and ended ones, at :data:`END_OF_TIME`).
+
+    >>> m = WatermarkMerger(2)
+    >>> m.update(0, 5), m.update(1, 3), m.update(1, 9), m.idle(0), m.active(0)
+    (None, 3, 5, 9, None)
+    """
+
+    def __init__(self, inputs: int) -> None:
+        self._times: list[int | None] = [None] * inputs
+        self._idle = [False] * inputs
+        self._emitted: int | None = None
+
+    def update(self, index: int, time: int) -> int | None:
+        """Input ``index`` reached ``time``: the new combined watermark if it advanced."""
+        self._idle[index] = False
+        current = self._times[index]
+        self._times[index] = time if current is None else max(current, time)
+        return self._advance()
+
+    def idle(self, index: int) -> int | None:
+        """Input ``index`` has had nothing for a while: stop waiting for it."""
+        self._idle[index] = True
+        return self._advance()
+
+    def active(self, index: int) -> None:
+        """Input ``index`` produced rows again: wait for its watermarks again."""
+        self._idle[index] = False
+
+    def _advance(self) -> int | None:
+        waiting = [t for t, idle in zip(self._times, self._idle, strict=True) if not idle]
+        if not waiting or any(t is None for t in waiting):
+            return None
+        low = min(t for t in waiting if t is not None)
+        if self._emitted is not None and low <= self._emitted:
+            return None
+        self._emitted = low
+        return low

@@ -1,0 +1,269 @@
+"""Windowed aggregation over event time, incremental, closed by watermarks.
+
+Tumbling and sliding windows aggregate each batch at once into partial results per (window,
+keys) (the two-phase :class:`~sabot_lab.engine.aggregate.HashAggregate`), kept in a state
+backend; when the watermark passes a window's end, that window's partials are merged and its
+rows emitted. Session windows keep their rows (only the columns they need) until the
+watermark passes a session's end, since a late row can join two sessions. A stream's end
+closes every window, so a bounded input gives the same rows as an unbounded one.
+
+Output: the keys, ``window_start`` and ``window_end`` (of the time column's type), then the
+aggregates. Rows without a time belong to no window and are counted in ``dropped_rows``.
+
+>>> import pyarrow as pa
+>>> from sabot_lab.expr import count
+>>> from sabot_lab.state import open_state
+>>> from sabot_lab.windows import tumbling
+>>> t = pa.table({"t": pa.array([1, 4, 12], pa.timestamp("s")), "k": ["a", "a", "b"]})
+>>> op = window_operator(tumbling("10s", on="t"), ["k"], [count().alias("n")], t.schema, open_state())
+>>> out = pa.Table.from_batches([b for b in run_windows(op, iter(t.to_batches())) if isinstance(b, pa.RecordBatch)])
+>>> out.column("n").to_pylist(), [str(x) for x in out.column("window_end").to_pylist()]
+([2, 1], ['1970-01-01 00:00:10', '1970-01-01 00:00:20'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sabot_lab.engine.aggregate import HashAggregate
+from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, times_of, us_to_unit
+from sabot_lab.expr import Expr, col
+from sabot_lab.kernels.windows import hop_assign, session_ids, tumble_starts
+from sabot_lab.state import StateBackend
+from sabot_lab.windows import WindowSpec
+
+__all__ = ["SessionWindows", "SlidingWindows", "run_windows", "window_operator", "window_schema"]
+
+_START = "__window"
+_FIRST, _LAST = "__first", "__last"
+_COMPACT_AT = 16  # pending partial tables merged into one beyond this many
+
+
+def window_schema(keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema, on: str) -> pa.Schema:
+    """Output schema of a windowed aggregate: keys, ``window_start``, ``window_end``, aggregates.
+
+    >>> window_schema(["k"], [], pa.schema([("k", pa.string()), ("t", pa.timestamp("ms"))]), "t").names
+    ['k', 'window_start', 'window_end']
+    """
+    time = schema.field(on).type
+    return pa.schema(
+        [
+            *(schema.field(k) for k in keys),
+            pa.field("window_start", time),
+            pa.field("window_end", time),
+            *(a.output_field(schema) for a in aggs),
+        ]
+    )
+
+
+class _Windows:
+    """What both window kinds share: the output shape and the state's bookkeeping."""
+
+    def __init__(
+        self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
+        state: StateBackend,
+    ) -> None:  # fmt: skip
+        self.spec, self.keys, self.state = spec, list(keys), state
+        self.time_type = schema.field(spec.on).type
+        self.size, self.slide = spec.in_unit(self.time_type.unit)
+        self.schema = window_schema(keys, aggs, schema, spec.on)
+        self.dropped_rows = 0
+        self._seq = 0
+
+    def _timed(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray]:
+        """The rows with a time, and their times as numbers of the column's unit."""
+        times = batch.column(self.spec.on)
+        if times.null_count:
+            self.dropped_rows += times.null_count
+            batch = batch.filter(pc.is_valid(times))
+            times = batch.column(self.spec.on)
+        return batch, times_of(times)
+
+    def _next_key(self) -> str:
+        self._seq += 1
+        return f"{self._seq:016d}"
+
+    def _emit(self, table: pa.Table, starts: pa.ChunkedArray, ends: Any) -> pa.Table:
+        """The output rows: keys, the window bounds (as the time type), aggregates."""
+        columns = [table[k] for k in self.keys]
+        columns += [starts.cast(self.time_type), ends.cast(self.time_type)]
+        columns += [table[f.name] for f in list(self.schema)[len(self.keys) + 2 :]]
+        return pa.Table.from_arrays(columns, schema=self.schema)
+
+
+class SlidingWindows(_Windows):
+    """Tumbling (``slide == size``) and sliding windows: partial aggregates per (window, keys)."""
+
+    def __init__(
+        self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
+        state: StateBackend,
+    ) -> None:  # fmt: skip
+        super().__init__(spec, keys, aggs, schema, state)
+        wide = schema.append(pa.field(_START, pa.int64()))
+        self._agg = HashAggregate([*self.keys, _START], aggs, wide)
+        self._pending: list[tuple[str, int]] = []  # (state key, earliest window start)
+        for key in state.keys():  # a restored state: its partials are still pending
+            table = state.get(key)
+            if table is not None and table.num_rows:
+                self._pending.append((key, pc.min(table[_START]).as_py()))
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Aggregate one batch into the state."""
+        batch, times = self._timed(batch)
+        if not batch.num_rows:
+            return
+        if self.slide == self.size:
+            starts = tumble_starts(times, self.size)
+        else:
+            rows, starts = hop_assign(times, self.size, self.slide)
+            batch = batch.take(pa.array(rows))
+        partial = self._agg.partial(batch.append_column(_START, pa.array(starts)))
+        key = self._next_key()
+        self.state.put(key, partial)
+        self._pending.append((key, int(starts.min())))
+        if len(self._pending) > _COMPACT_AT:
+            self._compact()
+
+    def _compact(self) -> None:
+        tables = [self.state.pop(key) for key, _ in self._pending]
+        merged = self._agg.combine([t for t in tables if t is not None])
+        if merged is None:  # calls that cannot merge partials: keep them apart
+            for (key, _), table in zip(self._pending, tables, strict=True):
+                if table is not None:
+                    self.state.put(key, table)
+            return
+        key = self._next_key()
+        self.state.put(key, merged)
+        self._pending = [(key, min(start for _, start in self._pending))]
+
+    def fire(self, watermark: int) -> pa.Table | None:
+        """The windows ending at or before ``watermark`` (microseconds), removed from the state."""
+        time = us_to_unit(watermark, self.time_type.unit)
+        last_start = END_OF_TIME if time == END_OF_TIME else time - self.size
+        due = [(key, start) for key, start in self._pending if start <= last_start]
+        if not due:
+            return None
+        self._pending = [p for p in self._pending if p not in due]
+        closed = []
+        for key, _ in due:
+            table = self.state.pop(key)
+            if table is None:
+                continue
+            ended = pc.less_equal(table[_START], last_start)
+            closed.append(table.filter(ended))
+            rest = table.filter(pc.invert(ended))
+            if rest.num_rows:
+                self.state.put(key, rest)
+                self._pending.append((key, pc.min(rest[_START]).as_py()))
+        result = self._agg.finish(closed)
+        starts = result[_START]
+        return self._emit(result, starts, pc.add(starts, self.size))
+
+
+class SessionWindows(_Windows):
+    """Session windows: rows kept per key until the watermark passes their session's end."""
+
+    def __init__(
+        self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
+        state: StateBackend,
+    ) -> None:  # fmt: skip
+        super().__init__(spec, keys, aggs, schema, state)
+        needed = {*self.keys, spec.on, *(c for a in aggs for c in a.columns())}
+        self._columns = [n for n in schema.names if n in needed]
+        rows = pa.schema([schema.field(n) for n in self._columns])
+        self._agg = HashAggregate(
+            [*self.keys, _START],
+            [*aggs, col(spec.on).min().alias(_FIRST), col(spec.on).max().alias(_LAST)],
+            rows.append(pa.field(_START, pa.int64())),
+        )
+        self._earliest: int | None = None  # earliest time held, in the column's unit
+        for _, table in state.items():
+            self._note(table)
+
+    def _note(self, table: pa.Table) -> None:
+        if table.num_rows:
+            low = pc.min(table[self.spec.on]).value
+            self._earliest = low if self._earliest is None else min(self._earliest, low)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Keep one batch's rows (their needed columns) in the state."""
+        batch, _ = self._timed(batch)
+        if batch.num_rows:
+            table = pa.Table.from_batches([batch.select(self._columns)])
+            self.state.put(self._next_key(), table)
+            self._note(table)
+
+    def fire(self, watermark: int) -> pa.Table | None:
+        """The sessions ending at or before ``watermark`` (microseconds), removed from the state."""
+        time = us_to_unit(watermark, self.time_type.unit)
+        if self._earliest is None or (time != END_OF_TIME and self._earliest + self.size > time):
+            return None
+        keys = self.state.keys()
+        rows = pa.concat_tables([t for t in (self.state.pop(k) for k in keys) if t is not None])
+        rows = rows.sort_by([(k, "ascending") for k in [*self.keys, self.spec.on]])
+        times = times_of(rows[self.spec.on])
+        sessions = session_ids(times, _key_starts(rows, self.keys), self.size)
+        last_rows = np.flatnonzero(np.diff(sessions, append=sessions[-1] + 1))
+        ends = times[last_rows] + self.size  # rows are in time order within a session
+        ended = np.ones(len(ends), dtype=bool) if time == END_OF_TIME else ends <= time
+        closed_rows = ended[sessions]
+        rest = rows.filter(pa.array(~closed_rows))
+        self._earliest = None
+        if rest.num_rows:
+            self.state.put(self._next_key(), rest)
+            self._note(rest)
+        if not closed_rows.any():
+            return None
+        closed = rows.filter(pa.array(closed_rows)).append_column(
+            _START, pa.array(sessions[closed_rows])
+        )
+        result = self._agg.finish([self._agg.partial(b) for b in closed.to_batches()])
+        last_times = pc.add(result[_LAST].cast(pa.int64()), self.size)
+        return self._emit(result, result[_FIRST].cast(pa.int64()), last_times)
+
+
+def _key_starts(rows: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    """1 where a new key begins in rows sorted by the keys (nulls equal to nulls), else 0."""
+    starts = np.zeros(rows.num_rows, dtype=np.uint8)
+    if rows.num_rows:
+        starts[0] = 1
+    for key in keys:
+        values = rows[key].combine_chunks()
+        before, after = values.slice(0, len(values) - 1), values.slice(1)
+        differs = pc.fill_null(pc.not_equal(after, before), False)
+        one_null = pc.xor(pc.is_null(after), pc.is_null(before))
+        starts[1:] |= np.asarray(pc.or_(differs, one_null).to_numpy(zero_copy_only=False), dtype=np.uint8)
+    return starts
+
+
+def window_operator(
+    spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
+    state: StateBackend,
+) -> SlidingWindows | SessionWindows:  # fmt: skip
+    """The window operator for ``spec``, keeping its state in ``state``."""
+    kind = SessionWindows if spec.kind == "session" else SlidingWindows
+    return kind(spec, keys, aggs, schema, state)
+
+
+def run_windows(
+    op: SlidingWindows | SessionWindows, items: Iterator[Any], batch_size: int = 131_072
+) -> Iterator[Any]:
+    """Feed a stream of batches and watermarks through a window operator: closed windows come
+    out after each watermark (which is passed on), and all remaining ones at the end."""
+    for item in items:
+        if isinstance(item, Watermark):
+            yield from _batches(op.fire(item.time), batch_size)
+            yield item
+        else:
+            op.add(item)
+    yield from _batches(op.fire(END_OF_TIME), batch_size)
+
+
+def _batches(table: pa.Table | None, batch_size: int) -> Iterator[pa.RecordBatch]:
+    if table is not None and table.num_rows:
+        yield from table.combine_chunks().to_batches(max_chunksize=batch_size)

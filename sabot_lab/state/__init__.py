@@ -1,0 +1,19 @@
+"""Keyed operator state: Arrow tables under string keys, in memory or on disk (RocksDB),
+with snapshots a job restores from.
+
+>>> import tempfile
+>>> state = open_state("memory")
+>>> state.put("w/0", pa.table({"x": [1]}))
+>>> path = tempfile.mkdtemp()
+>>> state.snapshot(path)
+>>> other = open_state("rocksdb"); other.restore(path); other.get("w/0").to_pydict()
+{'x': [1]}
+"""
+
+import pyarrow as pa
+
+from sabot_lab.state.backend import StateBackend, open_state
+from sabot_lab.state.memory import MemoryState
+from sabot_lab.state.rocks import RocksState
+
+__all__ = ["MemoryState", "RocksState", "StateBackend", "open_state"]
