@@ -34,7 +34,8 @@ from sabot_lab.connectors import (
 from sabot_lab.engine import Executor
 from sabot_lab.engine.aggregate import aggregate_schema
 from sabot_lab.engine.stateless import conform
-from sabot_lab.errors import PlanError, SchemaError, UDFError, column_not_found
+from sabot_lab.connectors.generator import Generated, as_table
+from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, column_not_found
 from sabot_lab.event_time import WindowedStream, check_aggregates, late_rows, with_watermark
 from sabot_lab.expr import Expr, col, parse_dtype
 from sabot_lab.kernels import is_integer_like
@@ -52,6 +53,7 @@ __all__ = [
     "from_arrow",
     "from_csv",
     "from_duckdb",
+    "from_generator",
     "from_iterable",
     "from_pandas",
     "from_parquet",
@@ -869,6 +871,28 @@ def from_duckdb(query: str | duckdb.DuckDBPyRelation, database: str = ":memory:"
     if isinstance(query, str):
         return from_source(DuckDBSource(query, database), "source")
     return from_source(DuckDBSource(relation=query), "source")
+
+
+def from_generator(
+    fn: Callable[[int], Any], rate: float | None = None, schema: SchemaLike | None = None
+) -> Stream:
+    """A stream from a function: ``fn(i)`` for ``i = 0, 1, 2, …`` gives the next rows (a
+    record batch, a table, a dict of columns or a list of row dicts), or None to end; without
+    an end the stream is unbounded (take a bounded part with :meth:`Stream.limit` or windows).
+    ``rate``: at most this many rows per second, as a live feed would. The schema is taken from
+    ``fn(0)`` unless given.
+
+    >>> import sabot_lab as sl
+    >>> ticks = sl.from_generator(lambda i: {"n": list(range(3 * i, 3 * i + 3))})
+    >>> ticks.limit(5).collect().column("n").to_pylist()
+    [0, 1, 2, 3, 4]
+    """
+    if schema is None:
+        first = fn(0)
+        if first is None:
+            raise SourceError("the generator function returned None for i=0: nothing to read")
+        schema = as_table(first).schema
+    return from_source(IterableSource(Generated(fn, rate), _as_schema(schema)), "generator")
 
 
 def from_iterable(

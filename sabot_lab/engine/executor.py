@@ -53,7 +53,7 @@ _WINDOWS = (
     OperatorType.SLIDING_WINDOW,
     OperatorType.SESSION_WINDOW,
 )
-_COUNTERS = ("late_rows", "dropped_rows")  # counters an operator may keep, reported by metrics()
+_COUNTERS = ("late_rows", "dropped_rows", "peak_state_rows")  # counters an operator may keep, reported by metrics()
 
 
 class Executor:

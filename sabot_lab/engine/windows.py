@@ -73,7 +73,13 @@ class _Windows:
         self.size, self.slide = spec.in_unit(self.time_type.unit)
         self.schema = window_schema(keys, aggs, schema, spec.on)
         self.dropped_rows = 0
+        self.state_rows = 0  # rows held in the state now (partial aggregates or kept rows)
+        self.peak_state_rows = 0
         self._seq = 0
+
+    def _held(self, change: int) -> None:
+        self.state_rows += change
+        self.peak_state_rows = max(self.peak_state_rows, self.state_rows)
 
     def _timed(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray]:
         """The rows with a time, and their times as numbers of the column's unit."""
@@ -125,6 +131,7 @@ class SlidingWindows(_Windows):
         partial = self._agg.partial(batch.append_column(_START, pa.array(starts)))
         key = self._next_key()
         self.state.put(key, partial)
+        self._held(partial.num_rows)
         self._pending.append((key, int(starts.min())))
         if len(self._pending) > _COMPACT_AT:
             self._compact()
@@ -139,6 +146,7 @@ class SlidingWindows(_Windows):
             return
         key = self._next_key()
         self.state.put(key, merged)
+        self._held(merged.num_rows - self.state_rows)
         self._pending = [(key, min(start for _, start in self._pending))]
 
     def fire(self, watermark: int) -> pa.Table | None:
@@ -157,6 +165,7 @@ class SlidingWindows(_Windows):
             ended = pc.less_equal(table[_START], last_start)
             closed.append(table.filter(ended))
             rest = table.filter(pc.invert(ended))
+            self._held(rest.num_rows - table.num_rows)
             if rest.num_rows:
                 self.state.put(key, rest)
                 self._pending.append((key, pc.min(rest[_START]).as_py()))
@@ -196,6 +205,7 @@ class SessionWindows(_Windows):
         if batch.num_rows:
             table = pa.Table.from_batches([batch.select(self._columns)])
             self.state.put(self._next_key(), table)
+            self._held(table.num_rows)
             self._note(table)
 
     def fire(self, watermark: int) -> pa.Table | None:
@@ -213,6 +223,7 @@ class SessionWindows(_Windows):
         ended = np.ones(len(ends), dtype=bool) if time == END_OF_TIME else ends <= time
         closed_rows = ended[sessions]
         rest = rows.filter(pa.array(~closed_rows))
+        self._held(rest.num_rows - self.state_rows)
         self._earliest = None
         if rest.num_rows:
             self.state.put(self._next_key(), rest)

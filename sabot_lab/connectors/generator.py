@@ -1,0 +1,66 @@
+"""A function called over and over as a source: ``sl.from_generator(fn, rate=...)``.
+
+``fn(i)`` for ``i = 0, 1, 2, …`` returns the next rows (a record batch, a table, a dict of
+columns or a list of row dicts), or None to end the stream; with ``rate``, rows come out no
+faster than ``rate`` per second (a live feed). Each run starts again from ``fn(0)``.
+
+>>> gen = Generated(lambda i: {"i": [i, i]} if i < 2 else None, rate=None)
+>>> [t.column("i").to_pylist() for t in gen()]
+[[0, 0], [1, 1]]
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from sabot_lab.errors import SourceError
+
+__all__ = ["Generated", "as_table"]
+
+
+def as_table(data: Any) -> pa.Table:
+    """Rows as a table: a record batch, table, dict of columns or list of row dicts.
+
+    >>> as_table([{"x": 1}]).num_rows
+    1
+    """
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, dict):
+        return pa.table(data)
+    if isinstance(data, list):
+        return pa.Table.from_pylist(data)
+    raise SourceError(
+        f"a generator function returned {type(data).__name__}; return a record batch, a table, "
+        "a dict of columns, a list of row dicts, or None to end the stream"
+    )
+
+
+class Generated:
+    """The tables of ``fn(0), fn(1), …`` until it returns None, paced to ``rate`` rows/s."""
+
+    def __init__(self, fn: Callable[[int], Any], rate: float | None) -> None:
+        if rate is not None and rate <= 0:
+            raise SourceError(f"rate must be positive (rows per second), got {rate}")
+        self.fn, self.rate = fn, rate
+
+    def __call__(self) -> Iterator[pa.Table]:
+        start, rows = time.monotonic(), 0
+        for i in itertools.count():
+            data = self.fn(i)
+            if data is None:
+                return
+            table = as_table(data)
+            if self.rate is not None:
+                wait = start + rows / self.rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            rows += table.num_rows
+            yield table

@@ -1,0 +1,210 @@
+"""Event-time windows against DuckDB: tumbling, sliding and session windows over out-of-order
+input (within the watermark delay), in many small batches so windows close incrementally,
+on both state backends; late rows; unbounded input; bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sabot_lab as sl
+from sabot_lab.config import get_config, set_config
+
+SPAN_MS = 120_000
+AGGS = {
+    "n": sl.count(),
+    "sx": sl.col("x").sum(),
+    "mx": sl.col("x").mean(),
+    "cx": sl.col("x").count(),
+    "lo": sl.col("y").min(),
+    "hi": sl.col("y").max(),
+}
+SQL_AGGS = "count(*) AS n, sum(x) AS sx, avg(x) AS mx, count(x) AS cx, min(y) AS lo, max(y) AS hi"
+
+
+def out_of_order_events(seed: int, n: int, disorder_ms: int) -> pa.Table:
+    """Rows with keys and values (some null) whose times arrive out of order by less than
+    ``disorder_ms``: each row is delayed by up to that much after its time."""
+    rng = np.random.default_rng(seed)
+    times = np.sort(rng.integers(0, SPAN_MS, n))
+    order = np.argsort(times + rng.uniform(0, disorder_ms, n), kind="stable")
+    keys = rng.choice(np.array(["a", "b", "c", "d"], dtype=object), n)
+    keys[rng.random(n) < 0.05] = None
+    x = rng.normal(10, 3, n)
+    return pa.table(
+        {
+            "t": pa.array(times[order], pa.timestamp("ms")),
+            "k": pa.array(keys[order], pa.string()),
+            "x": pa.array(x[order], mask=rng.random(n) < 0.1),
+            "y": pa.array(rng.integers(-50, 50, n)[order]),
+        }
+    )
+
+
+@pytest.fixture
+def config() -> Iterator[None]:
+    old = get_config()
+    yield
+    set_config(old)
+
+
+def reference(events: pa.Table, kind: str, size_ms: int, slide_ms: int) -> pa.Table:
+    con = duckdb.connect()
+    con.register("ev", events.append_column("ms", events["t"].cast(pa.int64())))
+    if kind == "tumbling":
+        sql = f"""SELECT k, (ms // {size_ms}) * {size_ms} AS ws,
+                         (ms // {size_ms}) * {size_ms} + {size_ms} AS we, {SQL_AGGS}
+                  FROM ev WHERE t IS NOT NULL GROUP BY ALL"""
+    elif kind == "sliding":
+        sql = f"""WITH w AS (
+                    SELECT *, unnest(generate_series(
+                        (ms // {slide_ms}) * {slide_ms} - ({size_ms} - {slide_ms}),
+                        (ms // {slide_ms}) * {slide_ms}, {slide_ms})) AS ws
+                    FROM ev WHERE t IS NOT NULL)
+                  SELECT k, ws, ws + {size_ms} AS we, {SQL_AGGS}
+                  FROM w WHERE ms < ws + {size_ms} GROUP BY k, ws"""
+    else:
+        sql = f"""WITH o AS (
+                    SELECT *, lag(ms) OVER (PARTITION BY k ORDER BY t) AS prev
+                    FROM ev WHERE t IS NOT NULL),
+                  s AS (
+                    SELECT *, sum(CASE WHEN prev IS NULL OR ms - prev >= {size_ms} THEN 1 ELSE 0 END)
+                              OVER (PARTITION BY k ORDER BY ms ROWS UNBOUNDED PRECEDING) AS sid
+                    FROM o)
+                  SELECT k, min(ms) AS ws, max(ms) + {size_ms} AS we, {SQL_AGGS}
+                  FROM s GROUP BY k, sid"""
+    return con.sql(sql).to_arrow_table()
+
+
+def assert_same_windows(ours: pa.Table, expected: pa.Table) -> None:
+    ours = ours.set_column(
+        ours.schema.get_field_index("window_start"), "ws", ours["window_start"].cast(pa.int64())
+    )
+    ours = ours.set_column(
+        ours.schema.get_field_index("window_end"), "we", ours["window_end"].cast(pa.int64())
+    )
+    order = [("k", "ascending"), ("ws", "ascending")]
+    a = ours.sort_by(order).to_pydict()
+    b = expected.select(a.keys()).sort_by(order).to_pydict()
+    assert len(a["ws"]) == len(b["ws"]) > 0
+    for name in ("k", "ws", "we", "n", "cx", "lo", "hi"):
+        assert a[name] == b[name], name
+    for name in ("sx", "mx"):
+        assert [v is None for v in a[name]] == [v is None for v in b[name]], name
+        got, want = ([v for v in c[name] if v is not None] for c in (a, b))
+        assert got == pytest.approx(want, rel=1e-9), name
+
+
+def window_of(kind: str, size: str, slide: str) -> sl.WindowSpec:
+    if kind == "tumbling":
+        return sl.tumbling(size, on="t")
+    if kind == "sliding":
+        return sl.sliding(size, slide, on="t")
+    return sl.session(size, on="t")
+
+
+@pytest.mark.parametrize("backend", ["memory", "rocksdb"])
+@pytest.mark.parametrize("kind", ["tumbling", "sliding", "session"])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 3_000),
+    batch_size=st.sampled_from([7, 64, 500, 100_000]),
+    size_s=st.sampled_from([1, 5, 10]),
+)
+def test_windows_over_out_of_order_input_equal_duckdb(
+    config: None, backend: str, kind: str, seed: int, n: int, batch_size: int, size_s: int
+) -> None:
+    set_config(get_config().replace(batch_size=batch_size, state_backend=backend))
+    events = out_of_order_events(seed, n, disorder_ms=3_000)
+    spec = window_of(kind, f"{size_s}s", f"{max(size_s // 5, 1)}s")
+    stream = sl.from_arrow(events).with_watermark("t", "4s")
+    result = stream.window(spec).group_by("k").agg(**AGGS).run()
+    assert result.metrics_total("late_rows") == 0
+    slide = max(size_s // 5, 1) * 1000 if kind == "sliding" else size_s * 1000
+    assert_same_windows(result.table, reference(events, kind, size_s * 1000, slide))
+
+
+@pytest.mark.parametrize("kind", ["tumbling", "sliding", "session"])
+def test_bounded_input_without_watermarks_gives_the_same_windows(config: None, kind: str) -> None:
+    set_config(get_config().replace(batch_size=1_000))
+    events = out_of_order_events(3, 20_000, disorder_ms=60_000)  # far beyond any delay
+    spec = window_of(kind, "10s", "2s")
+    table = sl.from_arrow(events).window(spec).group_by("k").agg(**AGGS).collect()
+    slide = 2_000 if kind == "sliding" else 10_000
+    assert_same_windows(table, reference(events, kind, 10_000, slide))
+
+
+def test_late_rows_are_counted_routed_to_late_and_left_out_of_windows(config: None) -> None:
+    set_config(get_config().replace(batch_size=256))
+    events = out_of_order_events(11, 5_000, disorder_ms=9_000)  # beyond the 2 s delay
+    times = events["t"].cast(pa.int64()).to_numpy(zero_copy_only=False).copy()
+    nulls = np.random.default_rng(0).random(len(times)) < 0.01
+    events = events.set_column(0, "t", pa.array(times, pa.timestamp("ms"), mask=nulls))
+    seen = np.maximum.accumulate(np.where(nulls, np.iinfo(np.int64).min // 2, times))
+    late = nulls | (times < seen - 2_000)
+    assert 50 < late.sum() < 4_000
+
+    stream = sl.from_arrow(events).with_watermark("t", "2s")
+    result = stream.window(sl.tumbling("5s", on="t")).group_by("k").agg(**AGGS).run()
+    assert result.metrics_total("late_rows") == late.sum()
+    assert_same_windows(result.table, reference(events.filter(pa.array(~late)), "tumbling", 5_000, 5_000))
+    side = stream.late().collect()
+    assert side.equals(events.filter(pa.array(late)))
+
+
+def test_an_unbounded_generator_emits_windows_as_the_watermark_passes() -> None:
+    base = dt.datetime(2026, 1, 1)
+
+    def second(i: int) -> pa.Table:  # one row per millisecond, forever
+        ms = np.arange(i * 1_000, (i + 1) * 1_000)
+        return pa.table({"t": pa.array(np.datetime64(base, "ms") + ms), "v": np.full(1_000, i)})
+
+    ticks = sl.from_generator(second).with_watermark("t", "100ms")
+    per_second = ticks.window(sl.tumbling("1s", on="t")).agg(n=sl.count(), total=sl.col("v").sum())
+    first = per_second.limit(3).collect()  # ends although the input does not
+    assert first.column("n").to_pylist() == [1_000] * 3
+    assert first.column("total").to_pylist() == [0, 1_000, 2_000]
+    assert first.column("window_start").to_pylist() == [base + dt.timedelta(seconds=s) for s in range(3)]
+
+
+def test_window_state_stays_bounded_as_the_stream_grows(config: None) -> None:
+    set_config(get_config().replace(batch_size=1_000))
+
+    def peak_state(seconds: int) -> int:
+        def chunk(i: int) -> pa.Table | None:
+            if i >= seconds:
+                return None
+            ms = np.arange(i * 1_000, (i + 1) * 1_000)
+            return pa.table({"t": pa.array(ms, pa.timestamp("ms")), "k": ms % 97})
+
+        stream = sl.from_generator(chunk).with_watermark("t", "1s")
+        run = stream.window(sl.sliding("10s", "2s", on="t")).group_by("k").agg(n=sl.count()).run()
+        assert run.table.num_rows > 0 and sum(run.table.column("n").to_pylist()) == seconds * 1_000 * 5
+        return run.metrics_total("peak_state_rows")
+
+    short, long = peak_state(30), peak_state(300)
+    assert 0 < long <= short * 1.1
+
+
+def test_bad_window_and_watermark_settings_get_clear_errors() -> None:
+    s = sl.from_pydict({"t": [dt.datetime(2026, 1, 1)], "n": [1]})
+    with pytest.raises(sl.SchemaError, match="'n' is int64"):
+        s.window(sl.tumbling("1s", on="n"))
+    with pytest.raises(sl.SchemaError, match="column .time. not found. Available columns: t, n"):
+        s.with_watermark("time", "1s")
+    with pytest.raises(sl.PlanError, match="cannot read duration '10 sec'"):
+        sl.tumbling("10 sec", on="t")
+    with pytest.raises(sl.PlanError, match="slide .* must not exceed its size"):
+        sl.sliding("1s", "2s", on="t")
+    with pytest.raises(sl.PlanError, match="right after with_watermark"):
+        s.late()
+    with pytest.raises(sl.SchemaError, match="not an aggregate"):
+        s.window(sl.tumbling("1s", on="t")).agg(sl.col("n"))
