@@ -122,7 +122,7 @@ class WindowedGroupBy:
         from sabot_lab.stream import _named_exprs
 
         exprs = _named_exprs(aggs, named)
-        if not exprs:
+        if not exprs and not self._keys:
             raise PlanError("agg() needs at least one aggregate expression")
         check_aggregates(self._stream, exprs)
         schema = window_schema(self._keys, exprs, self._stream.schema, self._spec.on)

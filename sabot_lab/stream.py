@@ -41,7 +41,7 @@ from sabot_lab.expr import Expr, col, parse_dtype
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
 from sabot_lab.plan import JobGraph, OperatorType, SourceSpec
-from sabot_lab.windows import Duration, WindowSpec
+from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timestamp
 
 if TYPE_CHECKING:
     from sabot_lab.cluster import Cluster, Job
@@ -335,6 +335,123 @@ class Stream:
         right = other if isinstance(other, Stream) else from_arrow(other)
         if how not in JOIN_KINDS:
             raise PlanError(f"unknown join kind {how!r}; use one of {', '.join(JOIN_KINDS)}")
+        if not right.bounded:
+            if not self.bounded:
+                raise PlanError(
+                    "join() of two unbounded streams has no time bound: it would keep every row "
+                    "of both sides forever, so its state would grow without bound. Bound it "
+                    "with join_interval(...) (rows within a time range of each other; join "
+                    "windows on window_start with lower=upper='0s'), or join against a bounded "
+                    "table (a lookup join)"
+                )
+            raise PlanError(
+                "join() reads all of its right side first, and that side is unbounded here: "
+                "put the unbounded stream on the left (the bounded one is the lookup table)"
+            )
+        left_keys, right_keys, payload, schema = self._join_columns(
+            right, on, left_on, right_on, how, suffix
+        )
+        return self._extend(
+            OperatorType.HASH_JOIN,
+            f"{how}_join",
+            schema,
+            inputs=[right],
+            stateful=True,
+            key_by=left_keys,
+            how=how,
+            left_on=left_keys,
+            right_on=right_keys,
+            right_payload=payload,
+            suffix=suffix,
+        )
+
+    def join_interval(
+        self,
+        other: Stream,
+        on: str | Sequence[str] | None = None,
+        *,
+        left_on: str | Sequence[str] | None = None,
+        right_on: str | Sequence[str] | None = None,
+        time: str,
+        lower: Duration,
+        upper: Duration,
+        other_time: str | None = None,
+        suffix: str = "_right",
+    ) -> Stream:
+        """Inner-join rows with equal keys whose times are close: a row of this stream with
+        time ``t`` (column ``time``) matches a row of ``other`` with time ``r`` (column
+        ``other_time``, default the same name) when ``r + lower <= t <= r + upper``.
+
+        Works on unbounded streams: watermarks tell when a row can no longer match and its
+        state is dropped. Join windows by joining on ``window_start`` with
+        ``time="window_start", lower="0s", upper="0s"``.
+
+        >>> import datetime as dt, sabot_lab as sl
+        >>> at = lambda s: dt.datetime(2026, 1, 1, 0, 0, s)
+        >>> bids = sl.from_pydict({"auction": [1, 1, 2], "t": [at(5), at(40), at(9)]})
+        >>> auctions = sl.from_pydict({"id": [1, 2], "t": [at(0), at(0)], "item": ["pen", "cup"]})
+        >>> live = bids.join_interval(auctions, left_on="auction", right_on="id", time="t", lower="0s", upper="20s")
+        >>> live.sort("auction").collect().to_pydict()["item"]
+        ['pen', 'cup']
+        """
+        right_time = other_time or time
+        left_keys, right_keys, payload, schema = self._join_columns(
+            other, on, left_on, right_on, "inner", suffix
+        )
+        left_type = require_timestamp(self.schema, time, "join_interval")
+        right_type = require_timestamp(other.schema, right_time, "join_interval")
+        if left_type != right_type:
+            raise SchemaError(
+                f"join_interval compares {time!r} ({left_type}) with {right_time!r} "
+                f"({right_type}); cast one so both have the same type"
+            )
+        low, high = duration_us(lower), duration_us(upper)
+        if low > high:
+            raise PlanError(f"join_interval needs lower <= upper, got {lower!r} > {upper!r}")
+        names = list(schema.names[len(self.schema) :])
+        return self._extend(
+            OperatorType.INTERVAL_JOIN,
+            "join_interval",
+            schema,
+            inputs=[other],
+            stateful=True,
+            key_by=left_keys,
+            left_on=left_keys,
+            right_on=right_keys,
+            time=time,
+            other_time=right_time,
+            lower=low,
+            upper=high,
+            right_payload=payload,
+            payload_names=names,
+        )
+
+    @property
+    def bounded(self) -> bool:
+        """True when every source this stream reads ends (files, tables, a Nexmark run with an
+        event count); False when one may not (an endless generator, ``nexmark(events=None)``).
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"x": [1]}).bounded, sl.nexmark(events=None).bids.bounded
+        (True, False)
+        """
+        graph = self._graph.subgraph(self._node_id)
+        return all(
+            n.parameters["source"].bounded
+            for n in graph
+            if n.operator_type == OperatorType.SOURCE
+        )
+
+    def _join_columns(
+        self,
+        right: Stream,
+        on: str | Sequence[str] | None,
+        left_on: str | Sequence[str] | None,
+        right_on: str | Sequence[str] | None,
+        how: str,
+        suffix: str,
+    ) -> tuple[list[str], list[str], list[str], pa.Schema]:
+        """Checked join keys of both sides, the right columns kept, and the output schema."""
         if on is not None:
             if left_on is not None or right_on is not None:
                 raise PlanError("join() takes either on= or left_on=/right_on=, not both")
@@ -364,20 +481,7 @@ class Stream:
                 payload.append(field.name)
                 name = field.name + suffix if field.name in self.schema.names else field.name
                 fields.append(field.with_name(name))
-        schema = pa.schema(fields)
-        return self._extend(
-            OperatorType.HASH_JOIN,
-            f"{how}_join",
-            schema,
-            inputs=[right],
-            stateful=True,
-            key_by=left_keys,
-            how=how,
-            left_on=left_keys,
-            right_on=right_keys,
-            right_payload=payload,
-            suffix=suffix,
-        )
+        return left_keys, right_keys, payload, pa.schema(fields)
 
     # -- aggregation -----------------------------------------------------------------
     def group_by(self, *keys: IntoExpr) -> GroupBy:

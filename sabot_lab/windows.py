@@ -38,27 +38,29 @@ _UNIT_US = {"d": 86_400_000_000, "h": 3_600_000_000, "m": 60_000_000, "s": 1_000
             "ms": 1_000, "us": 1}  # fmt: skip
 _PER_US = {"s": (1, 1_000_000), "ms": (1, 1_000), "us": (1, 1), "ns": (1_000, 1)}
 _PART = re.compile(r"(\d+)(ms|us|d|h|m|s)")
+_SIGN = re.compile(r"\s*([+-]?)\s*(.*)")
 
 Duration = str | dt.timedelta
 
 
 def duration_us(value: Duration) -> int:
     """A duration in microseconds, from ``"10s"``, ``"1m30s"``, ``"500ms"``, ``"2h"``, ``"1d"``,
-    ``"250us"`` or a ``datetime.timedelta``.
+    ``"250us"`` (``"-10s"``: negative) or a ``datetime.timedelta``.
 
-    >>> duration_us(dt.timedelta(seconds=4))
-    4000000
+    >>> duration_us(dt.timedelta(seconds=4)), duration_us("-2s")
+    (4000000, -2000000)
     """
     if isinstance(value, dt.timedelta):
         return value // dt.timedelta(microseconds=1)
-    text = value.strip() if isinstance(value, str) else ""
+    sign, text = _SIGN.fullmatch(value).groups() if isinstance(value, str) else ("", "")  # type: ignore[union-attr]
     parts = _PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
         raise PlanError(
             f"cannot read duration {value!r}: write e.g. '10s', '1m30s', '500ms', '2h', '1d' "
             "or pass a datetime.timedelta"
         )
-    return sum(int(n) * _UNIT_US[u] for n, u in parts)
+    total = sum(int(n) * _UNIT_US[u] for n, u in parts)
+    return -total if sign == "-" else total
 
 
 def format_duration(us: int) -> str:

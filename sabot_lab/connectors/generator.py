@@ -46,6 +46,8 @@ def as_table(data: Any) -> pa.Table:
 class Generated:
     """The tables of ``fn(0), fn(1), …`` until it returns None, paced to ``rate`` rows/s."""
 
+    unbounded = True  # as far as planning can tell: fn may never return None
+
     def __init__(self, fn: Callable[[int], Any], rate: float | None) -> None:
         if rate is not None and rate <= 0:
             raise SourceError(f"rate must be positive (rows per second), got {rate}")

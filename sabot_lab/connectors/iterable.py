@@ -79,6 +79,10 @@ class IterableSource(SourceSpec):
     def schema(self) -> pa.Schema:
         return self._schema
 
+    @property
+    def bounded(self) -> bool:
+        return not getattr(self._factory, "unbounded", False)
+
     def scan(
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
     ) -> Iterator[pa.RecordBatch]:

@@ -172,6 +172,10 @@ class NexmarkSource(SourceSpec):
         self._base_us = int(BASE_TIME.timestamp() * 1e6)
 
     @property
+    def bounded(self) -> bool:
+        return self.events is not None
+
+    @property
     def schema(self) -> pa.Schema:
         return SCHEMAS[self.stream]
 

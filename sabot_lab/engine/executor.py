@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine.aggregate import HashAggregate
+from sabot_lab.engine.interval_join import IntervalJoin, run_interval_join
 from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.order import limit_batches, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
@@ -132,6 +133,8 @@ class Executor:
             return self._lower_watermark(node)
         if kind in _WINDOWS:
             return self._lower_window(node)
+        if kind == OperatorType.INTERVAL_JOIN:
+            return self._lower_interval_join(node)
         raise PlanError(f"the in-process engine cannot run {kind.value} operators yet ({label})")
 
     def _scan(self, params: Mapping[str, Any]) -> Iterator[pa.RecordBatch]:
@@ -227,20 +230,42 @@ class Executor:
             f"{node.name} ({node.operator_id}) align",
             partial(align_batch, schema=node.output_schema),
         )
+        if any(self._watermark_of(child_id) for child_id in node.upstream):
+            return self._new_pipeline(node, self._merged_inputs(node, tagged=False, step=align))
         children = [self._breaker_input(child_id, align) for child_id in node.upstream]
-        timed = [self._watermark_of(child_id) for child_id in node.upstream]
-        if not any(timed):
-            return self._new_pipeline(
-                node, lambda: chain.from_iterable(c.run(self.config) for c in children)
-            )
-        idle = [None if w is None else w.parameters.get("idle_timeout") for w in timed]
         return self._new_pipeline(
-            node,
-            lambda: merge_streams(
-                [partial(c.run, self.config) for c in children],
-                [None if us is None else us / 1e6 for us in idle],
-            ),
+            node, lambda: chain.from_iterable(c.run(self.config) for c in children)
         )
+
+    def _merged_inputs(self, node: StreamOperatorNode, tagged: bool, step: Step | None = None) -> Any:
+        """A function merging the inputs of ``node`` as they arrive (see :func:`merge_streams`),
+        each input's idle timeout taken from its watermark operator."""
+        children = [self._breaker_input(child_id, step) for child_id in node.upstream]
+        marks = [self._watermark_of(child_id) for child_id in node.upstream]
+        idle = [None if w is None else w.parameters.get("idle_timeout") for w in marks]
+        timeouts = [None if us is None else us / 1e6 for us in idle]
+        return lambda: merge_streams(
+            [partial(c.run, self.config) for c in children], timeouts, tagged
+        )
+
+    def _lower_interval_join(self, node: StreamOperatorNode) -> Pipeline:
+        params = node.parameters
+        inputs = self._merged_inputs(node, tagged=True)
+
+        def source() -> Iterator[Any]:
+            state = open_state(self.config.state_backend)
+            join = IntervalJoin(
+                params["left_on"], params["right_on"], params["time"], params["other_time"],
+                params["lower"], params["upper"], params["right_payload"],
+                params["payload_names"], state,
+            )  # fmt: skip
+            self._counted[node.operator_id] = join
+            try:
+                yield from run_interval_join(join, inputs(), self.config.batch_size)
+            finally:
+                state.close()
+
+        return self._new_pipeline(node, source)
 
     def _watermark_of(self, node_id: str) -> StreamOperatorNode | None:
         """The nearest watermark operator upstream of ``node_id`` (itself included), if any."""

@@ -30,10 +30,12 @@ _POLL = 0.05  # seconds between checks for idle inputs and for a stopped consume
 
 
 def merge_streams(
-    inputs: Sequence[Callable[[], Iterator[Any]]], idle_timeouts: Sequence[float | None]
+    inputs: Sequence[Callable[[], Iterator[Any]]],
+    idle_timeouts: Sequence[float | None],
+    tagged: bool = False,
 ) -> Iterator[Any]:
     """The items of every input (batches, watermarks merged), as they arrive; an input's error
-    is raised here."""
+    is raised here. ``tagged``: batches come as ``(input index, batch)``."""
     items: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=4 * len(inputs))
     stop = threading.Event()
 
@@ -75,7 +77,7 @@ def merge_streams(
                 if idle[index]:
                     idle[index] = False
                     merger.active(index)
-                yield item
+                yield (index, item) if tagged else item
                 continue
             if advanced is not None:
                 yield Watermark(advanced)

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.aggregate import HashAggregate
-from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, times_of, us_to_unit
+from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, times_of, unit_to_us, us_to_unit
 from sabot_lab.expr import Expr, col
 from sabot_lab.kernels.windows import hop_assign, session_ids, tumble_starts
 from sabot_lab.state import StateBackend
@@ -93,6 +93,13 @@ class _Windows:
     def _next_key(self) -> str:
         self._seq += 1
         return f"{self._seq:016d}"
+
+    def output_watermark(self, watermark: int) -> int:
+        """The watermark to pass on after firing at ``watermark``: no later output row has a
+        ``window_start`` before it (a window still open may have started ``size`` earlier)."""
+        if watermark == END_OF_TIME:
+            return watermark
+        return watermark - unit_to_us(self.size, self.time_type.unit)
 
     def _emit(self, table: pa.Table, starts: pa.ChunkedArray, ends: Any) -> pa.Table:
         """The output rows: keys, the window bounds (as the time type), aggregates."""
@@ -194,6 +201,13 @@ class SessionWindows(_Windows):
         for _, table in state.items():
             self._note(table)
 
+    def output_watermark(self, watermark: int) -> int:
+        """Open sessions start at their earliest row still held, new ones at ``watermark``
+        or later."""
+        if watermark == END_OF_TIME or self._earliest is None:
+            return watermark
+        return min(watermark, unit_to_us(self._earliest, self.time_type.unit))
+
     def _note(self, table: pa.Table) -> None:
         if table.num_rows:
             low = pc.min(table[self.spec.on]).value
@@ -265,11 +279,12 @@ def run_windows(
     op: SlidingWindows | SessionWindows, items: Iterator[Any], batch_size: int = 131_072
 ) -> Iterator[Any]:
     """Feed a stream of batches and watermarks through a window operator: closed windows come
-    out after each watermark (which is passed on), and all remaining ones at the end."""
+    out after each watermark (passed on held back to the earliest start a later window may
+    have), and all remaining ones at the end."""
     for item in items:
         if isinstance(item, Watermark):
             yield from _batches(op.fire(item.time), batch_size)
-            yield item
+            yield Watermark(op.output_watermark(item.time))
         else:
             op.add(item)
     yield from _batches(op.fire(END_OF_TIME), batch_size)

@@ -74,6 +74,11 @@ class SourceSpec(abc.ABC):
         parallel tasks; ``[self]`` if the source cannot be split."""
         return [self]
 
+    @property
+    def bounded(self) -> bool:
+        """False for a source that may never end (a live feed, an endless generator)."""
+        return True
+
     def estimated_rows(self) -> int | None:
         """Row count, exact or estimated, if known cheaply (file metadata, a database's
         planner), else None."""

@@ -1,0 +1,152 @@
+"""Interval join of two streams: rows with equal keys whose times are close.
+
+A left row with time ``t`` matches a right row with time ``r`` when
+``r + lower <= t <= r + upper``. Both sides are kept in a state backend and every batch
+probes the other side's rows as it arrives, so matches come out as soon as both rows are
+there. Watermarks bound the state: once the watermark is ``W``, a left row can match only
+right rows still to come (``r >= W``), so left rows with ``t < W + lower`` go; right rows
+with ``r + upper < W`` go likewise. Windowed joins are interval joins on ``window_start``
+with both bounds zero.
+
+>>> import pyarrow as pa
+>>> from sabot_lab.state import open_state
+>>> ts = pa.timestamp("s")
+>>> bids = pa.record_batch({"a": [1, 1, 2], "t": pa.array([5, 30, 6], ts)})
+>>> auctions = pa.record_batch({"id": [1, 2], "t": pa.array([0, 0], ts), "item": ["pen", "cup"]})
+>>> join = IntervalJoin(["a"], ["id"], "t", "t", 0, 20_000_000, ["item"], ["item"], open_state())
+>>> join.add(1, auctions) is None
+True
+>>> join.add(0, bids).to_pydict()
+{'a': [1, 2], 't': [datetime.datetime(1970, 1, 1, 0, 0, 5), datetime.datetime(1970, 1, 1, 0, 0, 6)], 'item': ['pen', 'cup']}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, us_to_unit
+from sabot_lab.state import StateBackend
+
+__all__ = ["IntervalJoin", "run_interval_join"]
+
+
+class IntervalJoin:
+    """The state and matching of an interval join; ``lower``/``upper`` in microseconds,
+    ``payload`` the right columns in the output, named ``names``."""
+
+    def __init__(
+        self,
+        left_on: Sequence[str],
+        right_on: Sequence[str],
+        left_time: str,
+        right_time: str,
+        lower: int,
+        upper: int,
+        payload: Sequence[str],
+        names: Sequence[str],
+        state: StateBackend,
+    ) -> None:
+        self.left_on, self.right_on = list(left_on), list(right_on)
+        self.times = (left_time, right_time)
+        self.lower_us, self.upper_us = lower, upper
+        self.payload, self.names = list(payload), list(names)
+        self.state = state
+        self.state_rows = 0
+        self.peak_state_rows = 0
+        self._chunks: tuple[list[tuple[str, int]], list[tuple[str, int]]] = ([], [])
+        self._seq = 0
+        self._unit: str | None = None
+
+    def add(self, side: int, batch: pa.RecordBatch) -> pa.Table | None:
+        """Keep a batch of side ``side`` (0 left, 1 right); its matches with the other side."""
+        time = batch.column(self.times[side])
+        if time.null_count:  # a row without a time is within no interval
+            batch = batch.filter(pc.is_valid(time))
+        if not batch.num_rows:
+            return None
+        self._unit = self._unit or batch.schema.field(self.times[side]).type.unit
+        if side == 1:
+            batch = batch.select(list(dict.fromkeys([*self.right_on, self.times[1], *self.payload])))
+        table = pa.Table.from_batches([batch])
+        others = [self.state.get(key) for key, _ in self._chunks[1 - side]]
+        other = [t for t in others if t is not None]
+        matches = None
+        if other:
+            rest = pa.concat_tables(other)
+            matches = self._match(table, rest) if side == 0 else self._match(rest, table)
+        self._seq += 1
+        key = f"{side}/{self._seq:016d}"
+        self.state.put(key, table)
+        self._chunks[side].append((key, pc.max(table[self.times[side]]).value))
+        self._held(table.num_rows)
+        return matches
+
+    def _match(self, left: pa.Table, right: pa.Table) -> pa.Table | None:
+        inner = [f"__r{i}" for i in range(right.num_columns)]
+        renamed = right.rename_columns(inner).append_column("__time", right[self.times[1]])
+        by_name = dict(zip(right.column_names, inner, strict=True))  # the time may be a key too
+        joined = left.join(
+            renamed,
+            keys=self.left_on,
+            right_keys=[by_name[k] for k in self.right_on],
+            join_type="inner",
+            coalesce_keys=True,
+            use_threads=False,
+        )
+        if not joined.num_rows:
+            return None
+        t = joined[self.times[0]]
+        r = joined["__time"].cast(pa.int64())
+        unit = left.schema.field(self.times[0]).type.unit
+        low = pc.add(r, us_to_unit(self.lower_us, unit)).cast(t.type)
+        high = pc.add(r, us_to_unit(self.upper_us, unit)).cast(t.type)
+        inside = pc.and_(pc.greater_equal(t, low), pc.less_equal(t, high))
+        joined = joined.filter(inside)
+        if not joined.num_rows:
+            return None
+        columns = [joined[n] for n in left.column_names] + [joined[by_name[p]] for p in self.payload]
+        return pa.Table.from_arrays(columns, names=[*left.column_names, *self.names])
+
+    def evict(self, watermark: int) -> None:
+        """Forget the rows no row still to come can match, given the watermark (microseconds)."""
+        if watermark == END_OF_TIME or self._unit is None:
+            return
+        for side, cutoff_us in ((0, watermark + self.lower_us), (1, watermark - self.upper_us)):
+            cutoff = us_to_unit(cutoff_us, self._unit)
+            kept = []
+            for key, latest in self._chunks[side]:
+                if latest >= cutoff:
+                    table = self.state.get(key)
+                    if table is not None and pc.min(table[self.times[side]]).value < cutoff:
+                        stays = table.filter(pc.greater_equal(table[self.times[side]].cast(pa.int64()), cutoff))
+                        self.state.put(key, stays)
+                        self._held(stays.num_rows - table.num_rows)
+                    kept.append((key, latest))
+                    continue
+                table = self.state.pop(key)
+                self._held(-(0 if table is None else table.num_rows))
+            self._chunks[side][:] = kept
+
+    def _held(self, change: int) -> None:
+        self.state_rows += change
+        self.peak_state_rows = max(self.peak_state_rows, self.state_rows)
+
+
+def run_interval_join(join: IntervalJoin, items: Iterator[Any], batch_size: int) -> Iterator[Any]:
+    """Run the join over merged, tagged inputs (``(side, batch)`` and watermarks); the output's
+    watermark is held back by the lower bound when it is negative (matches keep the left
+    row's time, which may be that much behind)."""
+    for item in items:
+        if isinstance(item, Watermark):
+            join.evict(item.time)
+            held = item.time if item.time == END_OF_TIME else item.time + min(join.lower_us, 0)
+            yield Watermark(held)
+            continue
+        side, batch = item
+        matches = join.add(side, batch)
+        if matches is not None:
+            yield from matches.combine_chunks().to_batches(max_chunksize=batch_size)
