@@ -426,6 +426,52 @@ class Stream:
             payload_names=names,
         )
 
+    def join_asof(
+        self,
+        other: Stream | pa.Table,
+        on: str,
+        by: str | Sequence[str] = (),
+        tolerance: Duration | None = None,
+        suffix: str = "_right",
+    ) -> Stream:
+        """For each row, the latest row of ``other`` with the same ``by`` keys whose time
+        (column ``on`` on both sides) is at or before this row's, and at most ``tolerance``
+        older; nulls when there is none (a left join). Rows come out once the watermark
+        passes their time, in time order.
+
+        >>> import datetime as dt, sabot_lab as sl
+        >>> at = lambda s: dt.datetime(2026, 1, 1, 0, 0, s)
+        >>> trades = sl.from_pydict({"t": [at(5), at(9), at(30)], "sym": ["A", "A", "A"]})
+        >>> quotes = sl.from_pydict({"t": [at(4), at(6), at(10)], "sym": ["A", "A", "A"], "px": [1.0, 2.0, 3.0]})
+        >>> trades.join_asof(quotes, on="t", by="sym", tolerance="5s").collect().column("px").to_pylist()
+        [1.0, 2.0, None]
+        """
+        right = other if isinstance(other, Stream) else from_arrow(other)
+        keys = _names(by)
+        left_type = require_timestamp(self.schema, on, "join_asof")
+        right_type = require_timestamp(right.schema, on, "join_asof")
+        if left_type != right_type:
+            raise SchemaError(
+                f"join_asof compares {on!r} of both sides: {left_type} vs {right_type}; "
+                "cast one so both have the same type"
+            )
+        _, _, payload, schema = self._join_columns(right, [on, *keys], None, None, "inner", suffix)
+        if tolerance is not None and duration_us(tolerance) < 0:
+            raise PlanError(f"join_asof needs a tolerance of zero or more, got {tolerance!r}")
+        return self._extend(
+            OperatorType.ASOF_JOIN,
+            "join_asof",
+            schema,
+            inputs=[right],
+            stateful=True,
+            key_by=keys,
+            on=on,
+            by=keys,
+            tolerance=None if tolerance is None else duration_us(tolerance),
+            right_payload=payload,
+            payload_names=list(schema.names[len(self.schema) :]),
+        )
+
     @property
     def bounded(self) -> bool:
         """True when every source this stream reads ends (files, tables, a Nexmark run with an

@@ -16,7 +16,7 @@ and union start new pipelines. ``Executor.pipelines`` shows the grouping (``expl
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from itertools import chain
 from typing import Any
@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine.aggregate import HashAggregate
+from sabot_lab.engine.asof_join import AsofJoin, run_asof_join
 from sabot_lab.engine.interval_join import IntervalJoin, run_interval_join
 from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.order import limit_batches, sort_table, top_rows
@@ -43,7 +44,7 @@ from sabot_lab.engine.windows import run_windows, window_operator
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
 from sabot_lab.plan import STATELESS, JobGraph, OperatorType, StreamOperatorNode, fused_members
-from sabot_lab.state import open_state
+from sabot_lab.state import StateBackend, open_state
 from sabot_lab.windows import WindowSpec
 
 __all__ = ["Executor", "stateless_steps"]
@@ -135,6 +136,8 @@ class Executor:
             return self._lower_window(node)
         if kind == OperatorType.INTERVAL_JOIN:
             return self._lower_interval_join(node)
+        if kind == OperatorType.ASOF_JOIN:
+            return self._lower_asof_join(node)
         raise PlanError(f"the in-process engine cannot run {kind.value} operators yet ({label})")
 
     def _scan(self, params: Mapping[str, Any]) -> Iterator[pa.RecordBatch]:
@@ -249,19 +252,45 @@ class Executor:
         )
 
     def _lower_interval_join(self, node: StreamOperatorNode) -> Pipeline:
-        params = node.parameters
+        p = node.parameters
         inputs = self._merged_inputs(node, tagged=True)
+        return self._stateful(
+            node,
+            lambda state: IntervalJoin(
+                p["left_on"], p["right_on"], p["time"], p["other_time"], p["lower"], p["upper"],
+                p["right_payload"], p["payload_names"], state,
+            ),
+            lambda join: run_interval_join(join, inputs(), self.config.batch_size),
+        )  # fmt: skip
+
+    def _lower_asof_join(self, node: StreamOperatorNode) -> Pipeline:
+        p = node.parameters
+        inputs = self._merged_inputs(node, tagged=True)
+        right = self.graph.node(node.upstream[1]).output_schema
+        return self._stateful(
+            node,
+            lambda state: AsofJoin(
+                p["on"], p["by"], p["tolerance"], p["right_payload"], p["payload_names"],
+                right, state,
+            ),
+            lambda join: run_asof_join(join, inputs(), self.config.batch_size),
+        )  # fmt: skip
+
+    def _stateful(
+        self,
+        node: StreamOperatorNode,
+        build: Callable[[StateBackend], Any],
+        run: Callable[[Any], Iterator[Any]],
+    ) -> Pipeline:
+        """A pipeline running a stateful streaming operator made by ``build`` with a fresh
+        state backend (closed when the run ends); its counters are reported by metrics()."""
 
         def source() -> Iterator[Any]:
             state = open_state(self.config.state_backend)
-            join = IntervalJoin(
-                params["left_on"], params["right_on"], params["time"], params["other_time"],
-                params["lower"], params["upper"], params["right_payload"],
-                params["payload_names"], state,
-            )  # fmt: skip
-            self._counted[node.operator_id] = join
+            op = build(state)
+            self._counted[node.operator_id] = op
             try:
-                yield from run_interval_join(join, inputs(), self.config.batch_size)
+                yield from run(op)
             finally:
                 state.close()
 
@@ -285,21 +314,15 @@ class Executor:
 
     def _lower_window(self, node: StreamOperatorNode) -> Pipeline:
         (child_id,) = node.upstream
-        params = node.parameters
-        spec = WindowSpec.from_dict(params["window"])
+        p = node.parameters
+        spec = WindowSpec.from_dict(p["window"])
         schema = self.graph.node(child_id).output_schema
         child = self._breaker_input(child_id)
-
-        def source() -> Iterator[Any]:
-            state = open_state(self.config.state_backend)
-            op = window_operator(spec, params["keys"], params["aggs"], schema, state)
-            self._counted[node.operator_id] = op
-            try:
-                yield from run_windows(op, child.run(self.config), self.config.batch_size)
-            finally:
-                state.close()
-
-        return self._new_pipeline(node, source)
+        return self._stateful(
+            node,
+            lambda state: window_operator(spec, p["keys"], p["aggs"], schema, state),
+            lambda op: run_windows(op, child.run(self.config), self.config.batch_size),
+        )
 
 
 def stateless_steps(members: list[StreamOperatorNode], input_schema: pa.Schema) -> list[Step]:

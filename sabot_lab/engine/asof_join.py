@@ -1,0 +1,163 @@
+"""As-of join of two streams: each left row with the latest right row of the same key at or
+before its time (within a tolerance), or nulls (a left join).
+
+A left row with time ``t`` is answered once the watermark passes ``t``: then every right row
+at or before ``t`` has arrived. Right rows are kept while a left row still to come may pick
+them: those at or after ``watermark - tolerance``, and without a tolerance also the latest
+row of each key before the watermark.
+
+>>> import pyarrow as pa
+>>> from sabot_lab.engine.watermarks import END_OF_TIME
+>>> from sabot_lab.state import open_state
+>>> ts = pa.timestamp("s")
+>>> trades = pa.record_batch({"t": pa.array([5, 9], ts), "sym": ["A", "A"]})
+>>> quotes = pa.record_batch({"t": pa.array([4, 6, 10], ts), "sym": ["A", "A", "A"], "px": [1.0, 2.0, 3.0]})
+>>> join = AsofJoin("t", ["sym"], None, ["px"], ["px"], quotes.schema, open_state())
+>>> join.add(0, trades); join.add(1, quotes)
+>>> join.fire(END_OF_TIME).column("px").to_pylist()
+[1.0, 2.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, us_to_unit
+from sabot_lab.state import StateBackend
+
+__all__ = ["AsofJoin", "run_asof_join"]
+
+_FOREVER = 2**62  # a tolerance no two times exceed
+
+
+class AsofJoin:
+    """The state and matching of an as-of join on time column ``on`` and keys ``by``;
+    ``tolerance`` in microseconds (None: any age); ``payload`` the columns of the right side
+    (schema ``right``) in the output, named ``names``."""
+
+    def __init__(
+        self,
+        on: str,
+        by: Sequence[str],
+        tolerance: int | None,
+        payload: Sequence[str],
+        names: Sequence[str],
+        right: pa.Schema,
+        state: StateBackend,
+    ) -> None:
+        self.on, self.by, self.tolerance_us = on, list(by), tolerance
+        self.payload, self.names, self.state = list(payload), list(names), state
+        self._empty_right = pa.Table.from_pylist(
+            [], schema=pa.schema([right.field(c) for c in [on, *self.by, *self.payload]])
+        )
+        self.state_rows = 0
+        self.peak_state_rows = 0
+        self._seq = 0
+        self._schema: pa.Schema | None = None  # of the left side
+
+    def add(self, side: int, batch: pa.RecordBatch) -> None:
+        """Keep a batch of the left (0) or right (1) side until the watermark passes it."""
+        if side == 0:
+            self._schema = batch.schema
+        else:
+            batch = batch.select([self.on, *self.by, *self.payload])
+            batch = batch.filter(_complete(batch, [self.on, *self.by]))  # others never match
+        if batch.num_rows:
+            self._seq += 1
+            self.state.put(f"{side}/{self._seq:016d}", pa.Table.from_batches([batch]))
+            self._held(batch.num_rows)
+
+    def _take(self, side: int) -> pa.Table | None:
+        tables = [self.state.pop(k) for k in self.state.keys() if k.startswith(f"{side}/")]
+        present = [t for t in tables if t is not None]
+        if not present:
+            return None
+        table = pa.concat_tables(present)
+        self._held(-table.num_rows)
+        return table
+
+    def _keep(self, side: int, table: pa.Table) -> None:
+        if table.num_rows:
+            self._seq += 1
+            self.state.put(f"{side}/{self._seq:016d}", table)
+            self._held(table.num_rows)
+
+    def fire(self, watermark: int) -> pa.Table | None:
+        """The answers for the left rows before ``watermark`` (microseconds)."""
+        left, right = self._take(0), self._take(1)
+        if left is None or self._schema is None:
+            if right is not None:
+                self._keep(1, self._still_needed(right, watermark))
+            return None
+        unit = self._schema.field(self.on).type.unit
+        time = left[self.on]
+        if watermark == END_OF_TIME:
+            ready = pc.fill_null(pc.is_valid(time), True)
+        else:
+            cutoff = pa.scalar(us_to_unit(watermark, unit), pa.int64()).cast(time.type)
+            ready = pc.fill_null(pc.less(time, cutoff), True)  # no time: answered at once
+        self._keep(0, left.filter(pc.invert(ready)))
+        answered = self._answer(left.filter(ready), right if right is not None else self._empty_right, unit)
+        if right is not None:
+            self._keep(1, self._still_needed(right, watermark))
+        return answered
+
+    def _answer(self, left: pa.Table, right: pa.Table, unit: str) -> pa.Table:
+        inner = [f"__r{i}" for i in range(len(self.payload))]
+        right = right.rename_columns([self.on, *self.by, *inner]).sort_by(self.on)
+        matchable = _complete(left, [self.on, *self.by])  # null times and keys match nothing
+        tolerance = _FOREVER if self.tolerance_us is None else us_to_unit(self.tolerance_us, unit)
+        joined = left.filter(matchable).sort_by(self.on).join_asof(
+            right, on=self.on, by=self.by, tolerance=-tolerance
+        )
+        unmatched = left.filter(pc.invert(matchable))
+        if unmatched.num_rows:
+            nulls = [pa.nulls(unmatched.num_rows, joined[c].type) for c in inner]
+            joined = pa.concat_tables(
+                [joined, pa.Table.from_arrays([*unmatched.columns, *nulls], schema=joined.schema)]
+            ).sort_by(self.on)
+        return joined.rename_columns([*left.column_names, *self.names])
+
+    def _still_needed(self, right: pa.Table, watermark: int) -> pa.Table:
+        if watermark == END_OF_TIME:
+            return right.slice(0, 0)
+        unit = right.schema.field(self.on).type.unit
+        times = right[self.on].cast(pa.int64())
+        now = us_to_unit(watermark, unit)
+        if self.tolerance_us is not None:
+            return right.filter(pc.greater_equal(times, now - us_to_unit(self.tolerance_us, unit)))
+        recent = right.filter(pc.greater_equal(times, now))
+        older = right.filter(pc.less(times, now)).sort_by(self.on)
+        if not older.num_rows:
+            return recent
+        numbered = older.append_column("__row", pa.array(range(older.num_rows), pa.int64()))
+        last = numbered.group_by(self.by, use_threads=False).aggregate([("__row", "max")])
+        return pa.concat_tables([older.take(last["__row_max"]), recent])
+
+    def _held(self, change: int) -> None:
+        self.state_rows += change
+        self.peak_state_rows = max(self.peak_state_rows, self.state_rows)
+
+
+def _complete(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> pa.Array:
+    """True for the rows with a value in every one of ``columns``."""
+    mask = pc.is_valid(table.column(columns[0]))
+    for name in columns[1:]:
+        mask = pc.and_(mask, pc.is_valid(table.column(name)))
+    return mask
+
+
+def run_asof_join(join: AsofJoin, items: Iterator[Any], batch_size: int) -> Iterator[Any]:
+    """Run the join over merged, tagged inputs (``(side, batch)`` and watermarks)."""
+    for item in items:
+        if isinstance(item, Watermark):
+            answered = join.fire(item.time)
+            if answered is not None and answered.num_rows:
+                yield from answered.combine_chunks().to_batches(max_chunksize=batch_size)
+            yield item
+            continue
+        join.add(*item)
