@@ -488,6 +488,21 @@ class Stream:
             if n.operator_type == OperatorType.SOURCE
         )
 
+    @property
+    def changelog(self) -> str:
+        """How to read this stream's rows: ``"append"`` (each row is final) or ``"upsert"``
+        (an aggregate over an unbounded stream: a row replaces the earlier row with the same
+        group keys).
+
+        >>> import sabot_lab as sl
+        >>> bids = sl.nexmark(events=None).bids
+        >>> bids.changelog, bids.group_by("auction").agg(n=sl.count()).changelog
+        ('append', 'upsert')
+        """
+        graph = self._graph.subgraph(self._node_id)
+        running = any(n.parameters.get("running") for n in graph)
+        return "upsert" if running else "append"
+
     def _join_columns(
         self,
         right: Stream,
@@ -858,7 +873,15 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
     check_aggregates(stream, aggs)
     schema = aggregate_schema(keys, aggs, stream.schema)
     kind, verb = (OperatorType.GROUP_BY, "group_by") if keys else (OperatorType.AGGREGATE, "agg")
-    return stream._extend(kind, verb, schema, stateful=True, key_by=keys, keys=keys, aggs=aggs)
+    params: dict[str, Any] = {"keys": keys, "aggs": aggs}
+    if not stream.bounded:  # no end to wait for: emit updates as rows come
+        if any(e.op == "agg" and e.param("fn") == "n_unique" for a in aggs for e in a.walk()):
+            raise PlanError(
+                "n_unique() over an unbounded stream would keep every value forever; "
+                "aggregate within windows (stream.window(...)) instead"
+            )
+        params["running"] = True
+    return stream._extend(kind, verb, schema, stateful=True, key_by=keys, **params)
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -165,9 +165,10 @@ class HashAggregate:
                 return None
         return pa.table(columns)
 
-    def combine(self, partials: Sequence[pa.Table]) -> pa.Table | None:
+    def combine(self, partials: Sequence[pa.Table], flag: str | None = None) -> pa.Table | None:
         """Merge partial results into one partial table (one row per group), for state that
-        grows batch by batch; None when a call cannot merge partials (``n_unique``).
+        grows batch by batch; None when a call cannot merge partials (``n_unique``). ``flag``:
+        a boolean column of the partials, kept as its OR over each group's rows.
 
         >>> t = pa.table({"k": ["a", "b", "a"], "x": [1, 2, 3]})
         >>> agg = HashAggregate(["k"], [col("x").mean()], t.schema)
@@ -178,6 +179,8 @@ class HashAggregate:
             return None
         merged = pa.concat_tables(partials, promote_options="permissive")
         specs = [spec for call in self._calls for spec in _final_specs(call)]
+        if flag is not None:
+            specs.append((flag, "max"))
         grouped = merged.group_by(self._group_keys, use_threads=False).aggregate(specs)
         columns = {spec[0]: grouped[f"{spec[0]}_{spec[1]}"] for spec in specs}
         columns.update((k, grouped[k]) for k in self._group_keys)

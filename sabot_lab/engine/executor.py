@@ -30,6 +30,7 @@ from sabot_lab.engine.interval_join import IntervalJoin, run_interval_join
 from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.order import limit_batches, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
+from sabot_lab.engine.running import RunningAggregate, run_running
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.stateless import (
     align_batch,
@@ -173,6 +174,13 @@ class Executor:
         (child_id,) = node.upstream
         params = node.parameters
         input_schema = params.get("input_schema") or self.graph.node(child_id).output_schema
+        if params.get("running"):
+            child = self._breaker_input(child_id)
+            return self._stateful(
+                node,
+                lambda state: RunningAggregate(params["keys"], params["aggs"], input_schema, state),
+                lambda op: run_running(op, child.run(self.config), self.config.batch_size),
+            )
         if node.operator_type == OperatorType.DISTINCT:
             keys, aggs = list(input_schema.names), []
         else:
