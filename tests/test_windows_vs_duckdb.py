@@ -5,6 +5,7 @@ on both state backends; late rows; unbounded input; bad input."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 
 import duckdb
@@ -208,3 +209,33 @@ def test_bad_window_and_watermark_settings_get_clear_errors() -> None:
         s.late()
     with pytest.raises(sl.SchemaError, match="not an aggregate"):
         s.window(sl.tumbling("1s", on="t")).agg(sl.col("n"))
+
+
+def test_an_idle_input_stops_holding_back_the_windows_of_a_union() -> None:
+    base = np.datetime64("2026-01-01T00:00:00", "ms")
+
+    def busy(i: int) -> pa.Table:  # 200 rows per second of event time, forever
+        ms = np.arange(i * 200, (i + 1) * 200) * 5
+        return pa.table({"t": pa.array(base + ms), "src": np.zeros(200, dtype=np.int64)})
+
+    def stalls(i: int) -> pa.Table | None:  # one row, then nothing for a long while
+        if i == 0:
+            return pa.table({"t": pa.array([base]), "src": np.ones(1, dtype=np.int64)})
+        time.sleep(3)
+        return None
+
+    def first_windows(idle_timeout: str | None) -> tuple[pa.Table, float]:
+        quiet = sl.from_generator(stalls, schema=busy(0).schema)
+        merged = sl.from_generator(busy).with_watermark("t", "0s").union(
+            quiet.with_watermark("t", "0s", idle_timeout=idle_timeout)
+        )
+        counts = merged.window(sl.tumbling("1s", on="t")).agg(n=sl.count())
+        started = time.monotonic()
+        return counts.limit(3).collect(), time.monotonic() - started
+
+    table, seconds = first_windows("100ms")
+    assert table.column("n").to_pylist() == [201, 200, 200]  # the quiet row is in the first
+    assert seconds < 2.5  # the windows closed while the quiet input was still stalled
+    table, seconds = first_windows(None)
+    assert table.column("n").to_pylist() == [201, 200, 200]
+    assert seconds >= 2.5  # without the timeout they waited for it to end

@@ -26,7 +26,8 @@ from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, WatermarkMerger
 __all__ = ["merge_streams"]
 
 _END = object()
-_POLL = 0.05  # seconds between checks for idle inputs and for a stopped consumer
+_POLL = 0.05  # seconds between checks for idle inputs and for a stopped reader
+_AHEAD = 2  # items an input may read ahead of the merge
 
 
 def merge_streams(
@@ -35,18 +36,24 @@ def merge_streams(
     tagged: bool = False,
 ) -> Iterator[Any]:
     """The items of every input (batches, watermarks merged), as they arrive; an input's error
-    is raised here. ``tagged``: batches come as ``(input index, batch)``."""
-    items: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=4 * len(inputs))
+    is raised here. ``tagged``: batches come as ``(input index, batch)``.
+
+    Of the inputs with an item waiting, the one furthest behind in event time goes first, and
+    each input may run only a couple of items ahead of the reader: inputs stay aligned in
+    event time, which bounds the state of the operator reading them.
+    """
+    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=_AHEAD) for _ in inputs]
+    arrived = threading.Event()
     stop = threading.Event()
 
     def pump(index: int) -> None:
         try:
             for item in inputs[index]():
-                if not _put(items, (index, item), stop):
+                if not _put(queues[index], item, stop, arrived):
                     return
-            _put(items, (index, _END), stop)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            _put(items, (index, exc), stop)
+            _put(queues[index], _END, stop, arrived)
+        except BaseException as exc:  # handed to the reader, which raises it
+            _put(queues[index], exc, stop, arrived)
 
     threads = [
         threading.Thread(target=pump, args=(i,), daemon=True, name=f"sabot-merge-{i}")
@@ -55,23 +62,31 @@ def merge_streams(
     for thread in threads:
         thread.start()
     merger = WatermarkMerger(len(inputs))
+    reached: list[int] = [-END_OF_TIME] * len(inputs)  # each input's latest watermark
     last_seen = [time.monotonic()] * len(inputs)
     idle = [False] * len(inputs)
-    running = len(inputs)
+    running = set(range(len(inputs)))
+    checked = time.monotonic()
     try:
         while running:
-            try:
-                index, item = items.get(timeout=_POLL)
-            except queue.Empty:
-                yield from _idle_inputs(merger, last_seen, idle, idle_timeouts)
+            if time.monotonic() - checked >= _POLL:  # busy inputs must not hide idle ones
+                checked = time.monotonic()
+                yield from _idle_inputs(merger, last_seen, idle, idle_timeouts, running)
+            arrived.clear()
+            got = _next_item(queues, sorted(running, key=reached.__getitem__))
+            if got is None:
+                arrived.wait(_POLL)
                 continue
+            index, item = got
             last_seen[index] = time.monotonic()
             if isinstance(item, BaseException):
                 raise item
             if item is _END:
-                running -= 1
+                running.discard(index)
+                reached[index] = END_OF_TIME
                 advanced = merger.update(index, END_OF_TIME)
             elif isinstance(item, Watermark):
+                reached[index] = max(reached[index], item.time)
                 advanced = merger.update(index, item.time)
             else:
                 if idle[index]:
@@ -85,14 +100,26 @@ def merge_streams(
         stop.set()
 
 
+def _next_item(queues: Sequence[queue.Queue[Any]], order: Sequence[int]) -> tuple[int, Any] | None:
+    """The first waiting item of the inputs in ``order``, if any."""
+    for index in order:
+        try:
+            return index, queues[index].get_nowait()
+        except queue.Empty:
+            continue
+    return None
+
+
 def _idle_inputs(
     merger: WatermarkMerger,
     last_seen: list[float],
     idle: list[bool],
     timeouts: Sequence[float | None],
+    running: set[int],
 ) -> Iterator[Watermark]:
     now = time.monotonic()
-    for index, timeout in enumerate(timeouts):
+    for index in running:
+        timeout = timeouts[index]
         if timeout is not None and not idle[index] and now - last_seen[index] >= timeout:
             idle[index] = True
             advanced = merger.idle(index)
@@ -100,12 +127,13 @@ def _idle_inputs(
                 yield Watermark(advanced)
 
 
-def _put(items: queue.Queue[tuple[int, Any]], item: tuple[int, Any], stop: threading.Event) -> bool:
-    """Put ``item`` unless the consumer stopped first (then False)."""
+def _put(items: queue.Queue[Any], item: Any, stop: threading.Event, arrived: threading.Event) -> bool:
+    """Put ``item`` unless the reader stopped first (then False), and wake the reader."""
     while not stop.is_set():
         try:
             items.put(item, timeout=_POLL)
-            return True
         except queue.Full:
             continue
+        arrived.set()
+        return True
     return False

@@ -70,8 +70,6 @@ class Pipeline:
         steps = self.steps
 
         def process(batch: Any) -> Any:
-            if isinstance(batch, Watermark):
-                return batch
             for step in steps:
                 try:
                     batch = step.fn(batch)
@@ -81,32 +79,46 @@ class Pipeline:
                     return None
             return batch
 
-        for out in ordered_parallel_map(process, self.source(), config):
+        for out in ordered_parallel_map(process, self.source(), config, _is_watermark):
             if out is not None:
                 yield out
-
 
     def run_batches(self, config: Config) -> Iterator[Any]:
         """:meth:`run` without the watermarks, for operators that wait for their whole input."""
         return batches_only(self.run(config))
 
 
+def _is_watermark(item: Any) -> bool:
+    return isinstance(item, Watermark)
+
+
 def ordered_parallel_map(
-    fn: Callable[[Any], Any], items: Iterator[Any], config: Config
+    fn: Callable[[Any], Any],
+    items: Iterator[Any],
+    config: Config,
+    passes: Callable[[Any], bool] | None = None,
 ) -> Iterator[Any]:
     """``map(fn, items)`` on ``config.threads`` threads, in order, with bounded look-ahead.
+    Items for which ``passes`` is true (watermarks) come out as they are, after every result
+    before them: they flush the look-ahead, so a stream that pauses after a watermark does
+    not hold back rows already processed.
 
     >>> list(ordered_parallel_map(lambda x: x * x, iter(range(5)), Config(threads=2)))
     [0, 1, 4, 9, 16]
     """
     if config.threads == 1:
-        yield from map(fn, items)
+        yield from (item if passes and passes(item) else fn(item) for item in items)
         return
     window = config.threads * config.max_in_flight
     pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="sabot-worker")
     pending: deque[Future[Any]] = deque()
     try:
         for item in items:
+            if passes is not None and passes(item):
+                while pending:
+                    yield pending.popleft().result()
+                yield item
+                continue
             pending.append(pool.submit(fn, item))
             if len(pending) >= window:
                 yield pending.popleft().result()

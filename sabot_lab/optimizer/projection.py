@@ -29,6 +29,12 @@ __all__ = ["push_down_projections"]
 
 RULE = "push_down_projections"
 _WHOLE_ROW = (OperatorType.MAP, OperatorType.FLAT_MAP, OperatorType.DISTINCT, OperatorType.SINK)
+_WINDOWS = (
+    OperatorType.TUMBLING_WINDOW,
+    OperatorType.SLIDING_WINDOW,
+    OperatorType.SESSION_WINDOW,
+)
+_TIME_JOINS = (OperatorType.INTERVAL_JOIN, OperatorType.ASOF_JOIN)
 
 
 def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
@@ -110,11 +116,26 @@ def _input_needs(graph: JobGraph, node: StreamOperatorNode, need: set[str]) -> l
         return [(need & set(left_names)) | set(p["left_on"]), right | set(p["right_on"])]
     if kind in (OperatorType.GROUP_BY, OperatorType.AGGREGATE):
         return [set(p["keys"]) | _columns(_kept_aggs(node, need))]
+    if kind == OperatorType.WATERMARK:
+        return [need | {p["column"]}]
+    if kind in _WINDOWS:
+        return [set(p["keys"]) | {p["window"]["on"]} | _columns(p["aggs"])]
+    if kind in _TIME_JOINS:
+        left, right = _time_join_keys(node)
+        return [(need & set(inputs[0].names)) | left, right | set(p["right_payload"])]
     if kind == OperatorType.SORT:
         return [need | _columns(p["by"])]
     if kind in (OperatorType.LIMIT, OperatorType.UNION):
         return [set(need) for _ in inputs]
     return [set(s.names) for s in inputs]  # an operator this rule does not know: keep all
+
+
+def _time_join_keys(node: StreamOperatorNode) -> tuple[set[str], set[str]]:
+    """The columns an interval or as-of join matches on, on its left and right side."""
+    p = node.parameters
+    if node.operator_type == OperatorType.INTERVAL_JOIN:
+        return {*p["left_on"], p["time"]}, {*p["right_on"], p["other_time"]}
+    return {p["on"], *p["by"]}, {p["on"], *p["by"]}
 
 
 def _kept_aggs(node: StreamOperatorNode, need: set[str]) -> list[Expr]:
@@ -138,8 +159,14 @@ def _rebuild(
         dropped = [n for n in schema.names if n not in need]
         reason = f"read {len(names)} of {len(schema.names)} columns (drops {', '.join(dropped)})"
         return node.replace(parameters=p, schema=_subset(schema, names)), reason
-    if kind in (OperatorType.FILTER, OperatorType.SORT, OperatorType.LIMIT):
+    if kind in (OperatorType.FILTER, OperatorType.SORT, OperatorType.LIMIT, OperatorType.WATERMARK):
         return node.replace(schema=inputs[0]), ""
+    if kind in _TIME_JOINS:  # the left side's columns, then the right's payload as before
+        payload = list(schema)[len(schema) - len(p["right_payload"]) :]
+        pruned = pa.schema([*inputs[0], *payload])
+        if pruned.names == schema.names:
+            return node, ""
+        return node.replace(schema=pruned), _dropped(schema, pruned.names, "outputs")
     if kind == OperatorType.SELECT:
         exprs = [e for e in p["exprs"] if e.output_name() in need] or p["exprs"][:1]
         if len(exprs) == len(p["exprs"]):
