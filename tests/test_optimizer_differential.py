@@ -77,6 +77,13 @@ def tag_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.append_column("tag", pc.multiply(pc.fill_null(batch["k"], 0), 10))
 
 
+WINDOWS = [
+    sl.tumbling("10s", on="t"),
+    sl.sliding("10s", "5s", on="t"),
+    sl.session("4s", on="t"),
+]
+
+
 @st.composite
 def plans(draw: st.DrawFn) -> tuple[sl.Stream, bool]:
     s = draw(sources())
@@ -99,6 +106,8 @@ def plans(draw: st.DrawFn) -> tuple[sl.Stream, bool]:
                     "distinct",
                     "select",
                     "limit",
+                    "window",
+                    "time_join",
                 ]
             )
         )
@@ -128,6 +137,22 @@ def plans(draw: st.DrawFn) -> tuple[sl.Stream, bool]:
                 s = s.map_batches(shift_x)
             elif "k" in names:
                 s = s.map_batches(tag_rows, preserves=[n for n in names if n != "x"])
+        elif step == "window" and "x" in names and "t" not in names:
+            timed = s.with_columns(t=col("x").cast("timestamp[s]"))
+            if draw(st.booleans()):
+                timed = timed.with_watermark("t", f"{draw(st.integers(0, 20))}s")
+            spec = draw(st.sampled_from(WINDOWS))
+            keys = ["g"] if "g" in names and draw(st.booleans()) else []
+            s = timed.window(spec).group_by(*keys).agg(n=sl.count(), x=col("x").sum())
+        elif step == "time_join" and {"x", "k"} <= set(names) and "t" not in names:
+            timed = s.with_columns(t=col("x").cast("timestamp[s]"))
+            other = draw(sources()).select(
+                "k", col("x").cast("timestamp[s]").alias("t"), col("g").alias(f"g{i}")
+            )
+            if draw(st.booleans()):
+                s = timed.join_interval(other, on="k", time="t", lower="-3s", upper="2s")
+            else:
+                s = timed.join_asof(other, on="t", by="k", tolerance="5s")
         elif step == "distinct":
             s = s.distinct()
         elif step == "limit" and draw(st.booleans()):

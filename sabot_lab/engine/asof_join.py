@@ -32,6 +32,7 @@ from sabot_lab.state import StateBackend
 __all__ = ["AsofJoin", "run_asof_join"]
 
 _FOREVER = 2**62  # a tolerance no two times exceed
+_SINCE = "__since"
 
 
 class AsofJoin:
@@ -108,11 +109,18 @@ class AsofJoin:
 
     def _answer(self, left: pa.Table, right: pa.Table, unit: str) -> pa.Table:
         inner = [f"__r{i}" for i in range(len(self.payload))]
-        right = right.rename_columns([self.on, *self.by, *inner]).sort_by(self.on)
         matchable = _complete(left, [self.on, *self.by])  # null times and keys match nothing
         tolerance = _FOREVER if self.tolerance_us is None else us_to_unit(self.tolerance_us, unit)
-        joined = left.filter(matchable).sort_by(self.on).join_asof(
-            right, on=self.on, by=self.by, tolerance=-tolerance
+        probe = left.filter(matchable).sort_by(self.on)
+        # Acero's as-of join wants ascending, non-negative times: match on times since the
+        # earliest one of either side instead (only order and differences matter)
+        times = [probe[self.on].cast(pa.int64()), right[self.on].cast(pa.int64())]
+        start = min((pc.min(t).as_py() for t in times if len(t)), default=0)
+        probe = probe.append_column(_SINCE, pc.subtract(times[0], start))
+        build = right.rename_columns([_SINCE, *self.by, *inner])
+        build = build.set_column(0, _SINCE, pc.subtract(times[1], start)).sort_by(_SINCE)
+        joined = probe.join_asof(build, on=_SINCE, by=self.by, tolerance=-tolerance).drop_columns(
+            [_SINCE]
         )
         unmatched = left.filter(pc.invert(matchable))
         if unmatched.num_rows:
