@@ -21,7 +21,7 @@ from sabot_lab.nexmark import Nexmark
 from sabot_lab.stream import Stream
 from sabot_lab.windows import session, sliding, tumbling
 
-__all__ = ["QUERIES", "q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11"]
+__all__ = ["DUCKDB_SQL", "QUERIES", "q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11"]
 
 DELAY = "4s"
 """Bounded out-of-orderness of the generator's event time."""
@@ -70,12 +70,19 @@ def q4(gen: Nexmark) -> Stream:
 
 
 def q5(gen: Nexmark) -> Stream:
-    """Hot items: in every 10-second window sliding by 2 s, the auctions with the most bids."""
+    """Hot items: in every 10-second window sliding by 2 s, the auctions with the most bids.
+
+    The highest count of each window is a second window aggregate (2-second windows on
+    ``window_start`` hold one sliding window each), joined back to the counts of the same
+    window, so the query runs unbounded too."""
     windows = sliding("10s", "2s", on="dateTime")
     counts = _timed(gen.bids.select("auction", "dateTime")).window(windows)
     per_auction = counts.group_by("auction").agg(num=count())
-    most = per_auction.group_by("window_start").agg(maxn=col("num").max())
-    hot = per_auction.join(most, on="window_start").filter(col("num") >= col("maxn"))
+    most = per_auction.window(tumbling("2s", on="window_start")).agg(maxn=col("num").max())
+    hot = per_auction.join_interval(
+        most.select("window_start", "maxn"), on="window_start",
+        time="window_start", lower="0s", upper="0s",
+    ).filter(col("num") >= col("maxn"))  # fmt: skip
     return hot.select("auction", "num", "window_start", "window_end")
 
 
@@ -113,3 +120,43 @@ QUERIES: dict[str, Callable[[Nexmark], Stream]] = {
     "q0": q0, "q1": q1, "q2": q2, "q3": q3, "q4": q4,
     "q5": q5, "q7": q7, "q8": q8, "q11": q11,
 }  # fmt: skip
+
+
+DUCKDB_SQL = {
+    "q0": "SELECT auction, bidder, price, channel, url, dateTime, extra FROM bids",
+    "q1": "SELECT auction, bidder, 0.908::DOUBLE * price AS price, dateTime, extra FROM bids",
+    "q2": "SELECT auction, price FROM bids WHERE auction % 123 = 0",
+    "q3": """SELECT P.name, P.city, P.state, A.id FROM auctions A JOIN persons P ON A.seller = P.id
+             WHERE A.category = 10 AND P.state IN ('OR', 'ID', 'CA')""",
+    "q4": """SELECT category, avg(final) AS avg_price FROM (
+               SELECT A.id, A.category, max(B.price) AS final FROM auctions A JOIN bids B
+               ON A.id = B.auction WHERE B.dateTime BETWEEN A.dateTime AND A.expires
+               GROUP BY A.id, A.category) GROUP BY category""",
+    "q5": """WITH w AS (
+               SELECT auction, ms, unnest(generate_series((ms // 2000) * 2000 - 8000,
+                                                          (ms // 2000) * 2000, 2000)) AS ws
+               FROM bids),
+             c AS (SELECT auction, ws, count(*) AS num FROM w WHERE ms < ws + 10000
+                   GROUP BY auction, ws),
+             m AS (SELECT ws, max(num) AS maxn FROM c GROUP BY ws)
+             SELECT c.auction, c.num, c.ws, c.ws + 10000 AS we FROM c JOIN m USING (ws)
+             WHERE c.num >= m.maxn""",
+    "q7": """WITH m AS (SELECT max(price) AS maxprice, (ms // 10000) * 10000 + 10000 AS we
+                       FROM bids GROUP BY ms // 10000)
+             SELECT B.auction, B.price, B.bidder, B.dateTime, B.extra FROM bids B
+             JOIN m ON B.price = m.maxprice WHERE B.ms BETWEEN m.we - 10000 AND m.we""",
+    "q8": """WITH p AS (SELECT DISTINCT id, name, (ms // 10000) * 10000 AS ws FROM persons),
+                  a AS (SELECT DISTINCT seller, (ms // 10000) * 10000 AS ws FROM auctions)
+             SELECT p.id, p.name, p.ws FROM p JOIN a ON p.id = a.seller AND p.ws = a.ws""",
+    "q11": """WITH o AS (SELECT bidder, ms, lag(ms) OVER (PARTITION BY bidder ORDER BY ms) AS prev
+                       FROM bids),
+              s AS (SELECT *, sum(CASE WHEN prev IS NULL OR ms - prev >= 10000 THEN 1 ELSE 0 END)
+                              OVER (PARTITION BY bidder ORDER BY ms ROWS UNBOUNDED PRECEDING) AS sid
+                    FROM o)
+              SELECT bidder, min(ms) AS ws, max(ms) + 10000 AS we, count(*) AS bid_count
+              FROM s GROUP BY bidder, sid""",
+}
+"""Each query in DuckDB SQL over tables ``persons``, ``auctions`` and ``bids`` holding a run's
+events with an extra column ``ms`` (``dateTime`` in epoch milliseconds): an independent
+reference for the results. Windows are integer arithmetic on ``ms``, sessions come from
+window functions."""

@@ -871,6 +871,11 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
     if not aggs and not keys:
         raise PlanError("agg() needs at least one aggregate expression")
     check_aggregates(stream, aggs)
+    if stream.changelog == "upsert":
+        raise PlanError(
+            "this stream is an upsert changelog (a running aggregate of an unbounded stream): "
+            "aggregating it again would count every update; aggregate within windows instead"
+        )
     schema = aggregate_schema(keys, aggs, stream.schema)
     kind, verb = (OperatorType.GROUP_BY, "group_by") if keys else (OperatorType.AGGREGATE, "agg")
     params: dict[str, Any] = {"keys": keys, "aggs": aggs}

@@ -43,3 +43,16 @@ def test_quickstart_notebook() -> None:
     assert "rows above 490:" in text
     assert "column 'pricee' not found. Did you mean 'price'?" in text
     assert "log_price" in text and "buy" in text
+
+
+@pytest.mark.slow
+def test_nexmark_notebook() -> None:
+    notebook = run_notebook("nexmark.ipynb")
+    text = "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+    assert "late rows: 0" in text
+    assert "matches DuckDB: True" in text
+    assert "window_start" in text and "sliding_window" in text
+    assert "late: [{'t': datetime.datetime(2026, 1, 1, 0, 0, 3), 'user': 'a'}]" in text
+    assert text.count("bids: 920000") == 3  # 10 s at 100,000 events a second, 46 in 50 bids
+    for name in ("q0", "q5", "q11"):
+        assert f"\n{name} " in text or text.startswith(f"{name} ")

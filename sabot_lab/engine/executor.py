@@ -31,6 +31,7 @@ from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.order import limit_batches, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
 from sabot_lab.engine.running import RunningAggregate, run_running
+from sabot_lab.engine.shared import shared_pipeline
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.stateless import (
     align_batch,
@@ -68,6 +69,7 @@ class Executor:
         self._lowered: dict[str, Pipeline] = {}
         self._finished: list[Pipeline] = []
         self._counted: dict[str, Any] = {}  # operator id -> the object keeping its counters
+        self._readers: dict[str, int] = {}  # operator id -> operators reading its output
 
     def metrics(self) -> dict[str, dict[str, int]]:
         """Counters of the operators run so far: ``{operator id: {"late_rows": n, ...}}``."""
@@ -78,19 +80,25 @@ class Executor:
 
     def run(self, node_id: str) -> Iterator[pa.RecordBatch]:
         """Yield the output batches of operator ``node_id``."""
+        self._readers = _readers(self.graph, node_id)
         schema = self.graph.node(node_id).output_schema
         return (materialize(b, schema) for b in self._lower(node_id).run_batches(self.config))
 
     def pipelines(self, node_id: str) -> list[tuple[str, ...]]:
         """Operator ids of each pipeline needed for ``node_id``, in the order they are built."""
         self._lowered, self._finished = {}, []
+        self._readers = _readers(self.graph, node_id)
         self._finished.append(self._lower(node_id))
         return [p.node_ids for p in self._finished]
 
     # -- lowering ------------------------------------------------------------------
     def _lower(self, node_id: str) -> Pipeline:
         if node_id not in self._lowered:
-            self._lowered[node_id] = self._lower_node(self.graph.node(node_id))
+            pipeline = self._lower_node(self.graph.node(node_id))
+            readers = self._readers.get(node_id, 1)
+            if readers > 1:  # feeds several operators: run it once for all of them
+                pipeline = shared_pipeline(pipeline, self.config, readers)
+            self._lowered[node_id] = pipeline
         return self._lowered[node_id]
 
     def _breaker_input(
@@ -331,6 +339,12 @@ class Executor:
             lambda state: window_operator(spec, p["keys"], p["aggs"], schema, state),
             lambda op: run_windows(op, child.run(self.config), self.config.batch_size),
         )
+
+
+def _readers(graph: JobGraph, output: str) -> dict[str, int]:
+    """How many operators needed for ``output`` read each operator's output."""
+    needed = graph.subgraph(output)
+    return {n.operator_id: len(n.downstream) for n in needed}
 
 
 def stateless_steps(members: list[StreamOperatorNode], input_schema: pa.Schema) -> list[Step]:

@@ -42,6 +42,7 @@ __all__ = ["SessionWindows", "SlidingWindows", "run_windows", "window_operator",
 _START = "__window"
 _FIRST, _LAST = "__first", "__last"
 _COMPACT_AT = 16  # pending partial tables merged into one beyond this many
+_EMITTED = "~emitted"  # state key of the start of the last window emitted
 
 
 def window_schema(keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema, on: str) -> pa.Schema:
@@ -110,7 +111,10 @@ class _Windows:
 
 
 class SlidingWindows(_Windows):
-    """Tumbling (``slide == size``) and sliding windows: partial aggregates per (window, keys)."""
+    """Tumbling (``slide == size``) and sliding windows, sliced into panes of ``slide``: each
+    batch is aggregated into partials per (keys, pane), so a row is aggregated once however
+    many windows hold it; a closing window merges the partials of its ``size / slide`` panes.
+    A pane leaves the state when the last window holding it closes."""
 
     def __init__(
         self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
@@ -119,10 +123,13 @@ class SlidingWindows(_Windows):
         super().__init__(spec, keys, aggs, schema, state)
         wide = schema.append(pa.field(_START, pa.int64()))
         self._agg = HashAggregate([*self.keys, _START], aggs, wide)
-        self._pending: list[tuple[str, int]] = []  # (state key, earliest window start)
-        for key in state.keys():  # a restored state: its partials are still pending
+        self._pending: list[tuple[str, int]] = []  # (state key, earliest pane start)
+        self._emitted: int | None = None  # the start of the last window emitted
+        for key in state.keys():  # a restored state
             table = state.get(key)
-            if table is not None and table.num_rows:
+            if key == _EMITTED and table is not None:
+                self._emitted = table.column(0)[0].as_py()
+            elif table is not None and table.num_rows:
                 self._pending.append((key, pc.min(table[_START]).as_py()))
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -130,55 +137,62 @@ class SlidingWindows(_Windows):
         batch, times = self._timed(batch)
         if not batch.num_rows:
             return
-        if self.slide == self.size:
-            starts = tumble_starts(times, self.size)
-        else:
-            rows, starts = hop_assign(times, self.size, self.slide)
-            batch = batch.take(pa.array(rows))
-        partial = self._agg.partial(batch.append_column(_START, pa.array(starts)))
-        key = self._next_key()
-        self.state.put(key, partial)
-        self._held(partial.num_rows)
-        self._pending.append((key, int(starts.min())))
+        panes = tumble_starts(times, self.slide)
+        partial = self._agg.partial(batch.append_column(_START, pa.array(panes)))
+        self._store(partial, int(panes.min()))
         if len(self._pending) > _COMPACT_AT:
             self._compact()
 
-    def _compact(self) -> None:
-        tables = [self.state.pop(key) for key, _ in self._pending]
-        merged = self._agg.combine([t for t in tables if t is not None])
-        if merged is None:  # calls that cannot merge partials: keep them apart
-            for (key, _), table in zip(self._pending, tables, strict=True):
-                if table is not None:
-                    self.state.put(key, table)
-            return
+    def _store(self, table: pa.Table, earliest: int) -> None:
         key = self._next_key()
-        self.state.put(key, merged)
-        self._held(merged.num_rows - self.state_rows)
-        self._pending = [(key, min(start for _, start in self._pending))]
+        self.state.put(key, table)
+        self._held(table.num_rows)
+        self._pending.append((key, earliest))
+
+    def _take_pending(self) -> list[pa.Table]:
+        tables = [self.state.pop(key) for key, _ in self._pending]
+        self._pending = []
+        present = [t for t in tables if t is not None]
+        self._held(-sum(t.num_rows for t in present))
+        return present
+
+    def _compact(self) -> None:
+        earliest = min(start for _, start in self._pending)
+        tables = self._take_pending()
+        merged = self._agg.combine(tables)
+        for table in [merged] if merged is not None else tables:  # n_unique cannot merge
+            self._store(table, earliest)
 
     def fire(self, watermark: int) -> pa.Table | None:
-        """The windows ending at or before ``watermark`` (microseconds), removed from the state."""
+        """The windows ending at or before ``watermark`` (microseconds); panes no open
+        window holds leave the state."""
         time = us_to_unit(watermark, self.time_type.unit)
         last_start = END_OF_TIME if time == END_OF_TIME else time - self.size
-        due = [(key, start) for key, start in self._pending if start <= last_start]
-        if not due:
+        if not self._pending or min(start for _, start in self._pending) > last_start + self.size:
             return None
-        self._pending = [p for p in self._pending if p not in due]
-        closed = []
-        for key, _ in due:
-            table = self.state.pop(key)
-            if table is None:
-                continue
-            ended = pc.less_equal(table[_START], last_start)
-            closed.append(table.filter(ended))
-            rest = table.filter(pc.invert(ended))
-            self._held(rest.num_rows - table.num_rows)
+        tables = self._take_pending()
+        panes = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        pane = panes[_START]
+        # every window a pane belongs to, among those closing now
+        rows, starts = hop_assign(np.asarray(pane.to_numpy()), self.size, self.slide)
+        closing = starts <= last_start
+        if self._emitted is not None:
+            closing &= starts > self._emitted
+        windows = panes.take(pa.array(rows[closing])).set_column(
+            panes.schema.get_field_index(_START), _START, pa.array(starts[closing])
+        )
+        still_open = pc.greater(pane, last_start) if last_start != END_OF_TIME else None
+        if still_open is not None:
+            rest = panes.filter(still_open)
             if rest.num_rows:
-                self.state.put(key, rest)
-                self._pending.append((key, pc.min(rest[_START]).as_py()))
-        result = self._agg.finish(closed)
-        starts = result[_START]
-        return self._emit(result, starts, pc.add(starts, self.size))
+                self._store(rest, pc.min(rest[_START]).as_py())
+        if not windows.num_rows:
+            return None
+        self._emitted = max(int(starts[closing].max()), self._emitted or int(starts[closing].max()))
+        self.state.put(_EMITTED, pa.table({"start": [self._emitted]}))
+        result = self._agg.finish([windows])
+        starts_out = result[_START]
+        return self._emit(result, starts_out, pc.add(starts_out, self.size))
 
 
 class SessionWindows(_Windows):
