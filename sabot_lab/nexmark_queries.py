@@ -151,7 +151,7 @@ DUCKDB_SQL = {
     "q11": """WITH o AS (SELECT bidder, ms, lag(ms) OVER (PARTITION BY bidder ORDER BY ms) AS prev
                        FROM bids),
               s AS (SELECT *, sum(CASE WHEN prev IS NULL OR ms - prev >= 10000 THEN 1 ELSE 0 END)
-                              OVER (PARTITION BY bidder ORDER BY ms ROWS UNBOUNDED PRECEDING) AS sid
+                              OVER (PARTITION BY bidder ORDER BY ms RANGE UNBOUNDED PRECEDING) AS sid
                     FROM o)
               SELECT bidder, min(ms) AS ws, max(ms) + 10000 AS we, count(*) AS bid_count
               FROM s GROUP BY bidder, sid""",
@@ -159,4 +159,5 @@ DUCKDB_SQL = {
 """Each query in DuckDB SQL over tables ``persons``, ``auctions`` and ``bids`` holding a run's
 events with an extra column ``ms`` (``dateTime`` in epoch milliseconds): an independent
 reference for the results. Windows are integer arithmetic on ``ms``, sessions come from
-window functions."""
+window functions (framed by ``RANGE``, so bids of one bidder at the same time, tied in the
+order, share a session whatever order they are read in)."""

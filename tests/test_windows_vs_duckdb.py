@@ -77,7 +77,7 @@ def reference(events: pa.Table, kind: str, size_ms: int, slide_ms: int) -> pa.Ta
                     FROM ev WHERE t IS NOT NULL),
                   s AS (
                     SELECT *, sum(CASE WHEN prev IS NULL OR ms - prev >= {size_ms} THEN 1 ELSE 0 END)
-                              OVER (PARTITION BY k ORDER BY ms ROWS UNBOUNDED PRECEDING) AS sid
+                              OVER (PARTITION BY k ORDER BY ms RANGE UNBOUNDED PRECEDING) AS sid
                     FROM o)
                   SELECT k, min(ms) AS ws, max(ms) + {size_ms} AS we, {SQL_AGGS}
                   FROM s GROUP BY k, sid"""

@@ -290,18 +290,23 @@ def window_operator(
 
 
 def run_windows(
-    op: SlidingWindows | SessionWindows, items: Iterator[Any], batch_size: int = 131_072
+    op: SlidingWindows | SessionWindows,
+    items: Iterator[Any],
+    batch_size: int = 131_072,
+    final: bool = True,
 ) -> Iterator[Any]:
     """Feed a stream of batches and watermarks through a window operator: closed windows come
     out after each watermark (passed on held back to the earliest start a later window may
-    have), and all remaining ones at the end."""
+    have), and all remaining ones at the end (unless not ``final``: the input stops without
+    ending, as before a snapshot)."""
     for item in items:
         if isinstance(item, Watermark):
             yield from _batches(op.fire(item.time), batch_size)
             yield Watermark(op.output_watermark(item.time))
         else:
             op.add(item)
-    yield from _batches(op.fire(END_OF_TIME), batch_size)
+    if final:
+        yield from _batches(op.fire(END_OF_TIME), batch_size)
 
 
 def _batches(table: pa.Table | None, batch_size: int) -> Iterator[pa.RecordBatch]:
