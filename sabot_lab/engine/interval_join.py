@@ -86,29 +86,32 @@ class IntervalJoin:
         return matches
 
     def _match(self, left: pa.Table, right: pa.Table) -> pa.Table | None:
-        inner = [f"__r{i}" for i in range(right.num_columns)]
-        renamed = right.rename_columns(inner).append_column("__time", right[self.times[1]])
-        by_name = dict(zip(right.column_names, inner, strict=True))  # the time may be a key too
-        joined = left.join(
-            renamed,
-            keys=self.left_on,
-            right_keys=[by_name[k] for k in self.right_on],
-            join_type="inner",
-            coalesce_keys=True,
-            use_threads=False,
-        )
+        """Rows of ``left`` and ``right`` with equal keys and times within the bounds; the hash
+        table is built on the smaller of the two (a new batch, or the rows kept)."""
+        ours = [f"__l{i}" for i in range(left.num_columns)]
+        theirs = [f"__r{i}" for i in range(right.num_columns)]
+        l_name = dict(zip(left.column_names, ours, strict=True))
+        r_name = dict(zip(right.column_names, theirs, strict=True))
+        sides = [
+            (left.rename_columns(ours), [l_name[k] for k in self.left_on]),
+            (right.rename_columns(theirs), [r_name[k] for k in self.right_on]),
+        ]
+        (probe, probe_keys), (build, build_keys) = sorted(sides, key=lambda s: -s[0].num_rows)
+        joined = probe.join(
+            build, keys=probe_keys, right_keys=build_keys, join_type="inner",
+            coalesce_keys=False, use_threads=False,
+        )  # fmt: skip
         if not joined.num_rows:
             return None
-        t = joined[self.times[0]]
-        r = joined["__time"].cast(pa.int64())
+        t = joined[l_name[self.times[0]]]
+        r = joined[r_name[self.times[1]]].cast(pa.int64())
         unit = left.schema.field(self.times[0]).type.unit
         low = pc.add(r, us_to_unit(self.lower_us, unit)).cast(t.type)
         high = pc.add(r, us_to_unit(self.upper_us, unit)).cast(t.type)
-        inside = pc.and_(pc.greater_equal(t, low), pc.less_equal(t, high))
-        joined = joined.filter(inside)
+        joined = joined.filter(pc.and_(pc.greater_equal(t, low), pc.less_equal(t, high)))
         if not joined.num_rows:
             return None
-        columns = [joined[n] for n in left.column_names] + [joined[by_name[p]] for p in self.payload]
+        columns = [joined[n] for n in ours] + [joined[r_name[p]] for p in self.payload]
         return pa.Table.from_arrays(columns, names=[*left.column_names, *self.names])
 
     def evict(self, watermark: int) -> None:
