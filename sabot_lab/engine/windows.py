@@ -43,6 +43,7 @@ _START = "__window"
 _FIRST, _LAST = "__first", "__last"
 _COMPACT_AT = 16  # pending partial tables merged into one beyond this many
 _EMITTED = "~emitted"  # state key of the start of the last window emitted
+_STEPS_AT_END = 64  # windows left at the end closed one by one, up to this many
 
 
 def window_schema(keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema, on: str) -> pa.Schema:
@@ -143,6 +144,20 @@ class SlidingWindows(_Windows):
         if len(self._pending) > _COMPACT_AT:
             self._compact()
 
+    def closing_steps(self) -> list[int]:
+        """Watermarks closing the windows left at the end of the input: one window at a time
+        when the watermark has been closing them (a few are left), so the last ones come out
+        in window-sized pieces; all at once otherwise (a bounded input without watermarks)."""
+        if self._emitted is None or not self._pending:
+            return [END_OF_TIME]
+        first = self._emitted + self.slide
+        last = max(start for _, start in self._pending)
+        if (last - first) // self.slide > _STEPS_AT_END:
+            return [END_OF_TIME]
+        unit = self.time_type.unit
+        steps = range(first + self.size, last + self.size + 1, self.slide)
+        return [unit_to_us(end, unit) for end in steps] + [END_OF_TIME]
+
     def _store(self, table: pa.Table, earliest: int) -> None:
         key = self._next_key()
         self.state.put(key, table)
@@ -214,6 +229,10 @@ class SessionWindows(_Windows):
         self._earliest: int | None = None  # earliest time held, in the column's unit
         for _, table in state.items():
             self._note(table)
+
+    def closing_steps(self) -> list[int]:
+        """Sessions left at the end of the input close at once."""
+        return [END_OF_TIME]
 
     def output_watermark(self, watermark: int) -> int:
         """Open sessions start at their earliest row still held, new ones at ``watermark``
@@ -306,7 +325,8 @@ def run_windows(
         else:
             op.add(item)
     if final:
-        yield from _batches(op.fire(END_OF_TIME), batch_size)
+        for time in op.closing_steps():
+            yield from _batches(op.fire(time), batch_size)
 
 
 def _batches(table: pa.Table | None, batch_size: int) -> Iterator[pa.RecordBatch]:

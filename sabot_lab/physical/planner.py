@@ -6,7 +6,10 @@ Every edge into an operator that needs its rows grouped is an exchange:
 - a hash join: hash both inputs on their keys, or, when the build (right) side is estimated
   at most :data:`BROADCAST_ROWS` rows, broadcast the build side and leave the probe side where
   it is;
-- a global aggregate, ``sort`` and ``limit``: everything to a single partition.
+- a global aggregate, ``sort`` and ``limit``: everything to a single partition;
+- windows and stream joins (interval, as-of): hash on their keys (a single partition without
+  keys). Watermarks are per task: each task of a ``with_watermark`` tracks its own split, and
+  windows after an exchange close when their input ends (exchanges carry rows).
 
 With more than one partition, a group-by or aggregate is split in two phases: a partial
 aggregate per batch in the producing stage (so only one row per group and batch crosses the
@@ -292,7 +295,30 @@ def _exchange_for(
             return ("broadcast", ()) if position == 1 else None
         keys = p["left_on"] if position == 0 else p["right_on"]
         return _hash(graph, node.upstream[position], tuple(keys))
+    if kind in _KEYED_STREAMING:
+        keys = _streaming_keys(node, position)
+        return _hash(graph, node.upstream[position], keys) if keys else ("single", ())
     return None
+
+
+_KEYED_STREAMING = (
+    OperatorType.TUMBLING_WINDOW,
+    OperatorType.SLIDING_WINDOW,
+    OperatorType.SESSION_WINDOW,
+    OperatorType.INTERVAL_JOIN,
+    OperatorType.ASOF_JOIN,
+)
+
+
+def _streaming_keys(node: StreamOperatorNode, position: int) -> tuple[str, ...]:
+    """The keys input ``position`` of a window or stream join is partitioned by: its state
+    is per key, so each key's rows must meet in one task (no keys: a single task)."""
+    p = node.parameters
+    if node.operator_type == OperatorType.INTERVAL_JOIN:
+        return tuple(p["left_on"] if position == 0 else p["right_on"])
+    if node.operator_type == OperatorType.ASOF_JOIN:
+        return tuple(p["by"])
+    return tuple(p["keys"])
 
 
 def _hash(graph: JobGraph, upstream: str, keys: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
