@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.control.jobmanager import assign
+from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
 from sabot_lab.datasets import quotes, securities
 from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
@@ -396,3 +397,28 @@ def test_resource_aware_placement_on_heterogeneous_agents(tmp_path: Path) -> Non
         first_stage = [t["agent"] for t in job.tasks() if t["stage"] == 0]
         assert first_stage.count(big) >= 5  # the sixth task goes to either (1 free slot each)
         assert set(first_stage) <= {big, small}
+
+
+@pytest.mark.parametrize("name", ["q5", "q7", "q8", "q11"])
+def test_windowed_nexmark_queries_on_a_local_cluster_equal_duckdb(
+    cluster: sl.LocalCluster, name: str
+) -> None:
+    gen = sl.nexmark(events=200_000, rate=10_000, seed=5)
+    con = duckdb.connect()
+    for kind in ("persons", "auctions", "bids"):
+        table = getattr(gen, kind).collect()
+        con.register(kind, table.append_column("ms", table["dateTime"].cast(pa.int64())))
+    job = QUERIES[name](gen).submit(cluster, name=f"nexmark {name}", partitions=2)
+    result = job.result(timeout=120)
+    expected = con.sql(DUCKDB_SQL[name]).to_arrow_table()
+    assert result.num_rows == expected.num_rows > 0
+    ours = [tuple(r.values()) for r in cast_times(result).to_pylist()]
+    theirs = [tuple(r.values()) for r in cast_times(expected).to_pylist()]
+    assert sorted(ours, key=repr) == sorted(theirs, key=repr)
+
+
+def cast_times(table: pa.Table) -> pa.Table:
+    return pa.table(
+        [c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c for c in table.columns],
+        names=table.column_names,
+    )
