@@ -109,7 +109,9 @@ def bytewax_flows() -> dict[str, Callable[[list[dict[str, Any]]], list[Any]]]:
         return run("q0", bids, lambda s: s)
 
     def q1(bids: list[dict[str, Any]]) -> list[Any]:
-        return run("q1", bids, lambda s: op.map("euro", s, lambda b: {**b, "price": b["price"] * 0.908}))
+        return run(
+            "q1", bids, lambda s: op.map("euro", s, lambda b: {**b, "price": b["price"] * 0.908})
+        )
 
     def q2(bids: list[dict[str, Any]]) -> list[Any]:
         def pick(s: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Config", "get_config", "set_config"]
 
@@ -53,7 +54,7 @@ class Config:
                 f"Config.state_backend must be 'memory' or 'rocksdb', got {self.state_backend!r}"
             )
 
-    def replace(self, **changes: int | str) -> Config:
+    def replace(self, **changes: Any) -> Config:
         """Return a copy with some settings changed.
 
         >>> Config(threads=2).replace(threads=1).threads

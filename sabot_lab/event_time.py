@@ -134,4 +134,3 @@ class WindowedGroupBy:
             stateful=True, key_by=self._keys,
             window=self._spec.to_dict(), keys=self._keys, aggs=exprs,
         )  # fmt: skip
-

@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import html
 import os
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import duckdb
@@ -31,10 +31,10 @@ from sabot_lab.connectors import (
     IterableSource,
     write_parquet,
 )
+from sabot_lab.connectors.generator import Generated, as_table
 from sabot_lab.engine import Executor
 from sabot_lab.engine.aggregate import aggregate_schema
 from sabot_lab.engine.stateless import conform
-from sabot_lab.connectors.generator import Generated, as_table
 from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, column_not_found
 from sabot_lab.event_time import WindowedStream, check_aggregates, late_rows, with_watermark
 from sabot_lab.expr import Expr, col, parse_dtype
@@ -483,9 +483,7 @@ class Stream:
         """
         graph = self._graph.subgraph(self._node_id)
         return all(
-            n.parameters["source"].bounded
-            for n in graph
-            if n.operator_type == OperatorType.SOURCE
+            n.parameters["source"].bounded for n in graph if n.operator_type == OperatorType.SOURCE
         )
 
     @property

@@ -47,5 +47,5 @@ def test_the_first_updates_are_the_first_batchs_groups() -> None:
 
 
 def test_distinct_counts_over_an_unbounded_stream_are_refused() -> None:
-    with pytest.raises(sl.PlanError, match="n_unique.*unbounded.*window"):
+    with pytest.raises(sl.PlanError, match=r"n_unique.*unbounded.*window"):
         sl.from_generator(chunk).group_by("k").agg(sl.col("y").n_unique())

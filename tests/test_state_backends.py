@@ -85,7 +85,9 @@ def windows_of(out: list[object]) -> list[tuple[object, ...]]:
     return sorted(zip(*(c.to_pylist() for c in table.columns), strict=True), key=repr)
 
 
-@pytest.mark.parametrize("spec", [tumbling("5s", on="t"), sliding("10s", "2s", on="t"), session("800ms", on="t")])
+@pytest.mark.parametrize(
+    "spec", [tumbling("5s", on="t"), sliding("10s", "2s", on="t"), session("800ms", on="t")]
+)
 @pytest.mark.parametrize("before, after", [("memory", "rocksdb"), ("rocksdb", "memory")])
 def test_a_window_operator_continues_from_a_restored_snapshot(
     spec: WindowSpec, before: str, after: str, tmp_path: Path
@@ -106,5 +108,6 @@ def test_a_window_operator_continues_from_a_restored_snapshot(
     resumed = window_operator(spec, ["k"], aggs, schema, second)
     emitted += list(run_windows(resumed, iter(items[cut:])))
     assert windows_of(emitted) == windows_of(whole)
-    assert not [k for k in second.keys() if not k.startswith("~")]  # all windows closed at the end
+    left = second.keys()
+    assert not [k for k in left if not k.startswith("~")]  # all windows closed at the end
     second.close()

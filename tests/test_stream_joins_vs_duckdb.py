@@ -58,7 +58,9 @@ def rows(table: pa.Table) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize("backend", ["memory", "rocksdb"])
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(1, 1_500),
@@ -88,7 +90,9 @@ def test_interval_join_over_out_of_order_input_equals_duckdb(
 
 
 @pytest.mark.parametrize("backend", ["memory", "rocksdb"])
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(1, 1_500),
@@ -101,8 +105,12 @@ def test_asof_join_over_out_of_order_input_equals_duckdb(
     set_config(get_config().replace(batch_size=batch_size, state_backend=backend))
     trades, quotes = side(seed, n, "v"), side(seed + 1, max(n // 2, 1), "w", distinct_times=True)
     tolerance = None if tolerance_ms is None else f"{tolerance_ms}ms"
-    joined = sl.from_arrow(trades).with_watermark("t", "4s").join_asof(
-        sl.from_arrow(quotes).with_watermark("t", "4s"), on="t", by="k", tolerance=tolerance
+    joined = (
+        sl.from_arrow(trades)
+        .with_watermark("t", "4s")
+        .join_asof(
+            sl.from_arrow(quotes).with_watermark("t", "4s"), on="t", by="k", tolerance=tolerance
+        )
     )
     result = joined.run()
     within = "TRUE" if tolerance_ms is None else f"l.ms - r.ms <= {tolerance_ms}"
@@ -131,7 +139,9 @@ def test_a_lookup_join_enriches_an_unbounded_stream_from_a_table() -> None:
     for calls, got in ((2, enriched.filter(pa.compute.less(enriched["px"], 2.0))),
                        (3, enriched)):  # fmt: skip
         con.register("s", pa.concat_tables([quotes(i) for i in range(calls)]))
-        expected = con.sql("SELECT s.sid, s.px, d.sector FROM s JOIN d USING (sid)").to_arrow_table()
+        expected = con.sql(
+            "SELECT s.sid, s.px, d.sector FROM s JOIN d USING (sid)"
+        ).to_arrow_table()
         if calls == 2:
             assert rows(got) == rows(expected)
         else:

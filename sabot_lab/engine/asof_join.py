@@ -73,7 +73,8 @@ class AsofJoin:
             self._held(batch.num_rows)
 
     def _take(self, side: int) -> pa.Table | None:
-        tables = [self.state.pop(k) for k in self.state.keys() if k.startswith(f"{side}/")]
+        held = self.state.keys()
+        tables = [self.state.pop(k) for k in held if k.startswith(f"{side}/")]
         present = [t for t in tables if t is not None]
         if not present:
             return None
@@ -102,7 +103,9 @@ class AsofJoin:
             cutoff = pa.scalar(us_to_unit(watermark, unit), pa.int64()).cast(time.type)
             ready = pc.fill_null(pc.less(time, cutoff), True)  # no time: answered at once
         self._keep(0, left.filter(pc.invert(ready)))
-        answered = self._answer(left.filter(ready), right if right is not None else self._empty_right, unit)
+        answered = self._answer(
+            left.filter(ready), right if right is not None else self._empty_right, unit
+        )
         if right is not None:
             self._keep(1, self._still_needed(right, watermark))
         return answered

@@ -28,11 +28,11 @@ from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.engine.asof_join import AsofJoin, run_asof_join
 from sabot_lab.engine.interval_join import IntervalJoin, run_interval_join
 from sabot_lab.engine.join import HashJoin
+from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.order import limit_batches, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
 from sabot_lab.engine.running import RunningAggregate, run_running
 from sabot_lab.engine.shared import shared_pipeline
-from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.stateless import (
     align_batch,
     filter_batch,
@@ -57,7 +57,11 @@ _WINDOWS = (
     OperatorType.SLIDING_WINDOW,
     OperatorType.SESSION_WINDOW,
 )
-_COUNTERS = ("late_rows", "dropped_rows", "peak_state_rows")  # counters an operator may keep, reported by metrics()
+_COUNTERS = (
+    "late_rows",
+    "dropped_rows",
+    "peak_state_rows",
+)  # counters an operator may keep, reported by metrics()
 
 
 class Executor:
@@ -256,7 +260,9 @@ class Executor:
             node, lambda: chain.from_iterable(c.run(self.config) for c in children)
         )
 
-    def _merged_inputs(self, node: StreamOperatorNode, tagged: bool, step: Step | None = None) -> Any:
+    def _merged_inputs(
+        self, node: StreamOperatorNode, tagged: bool, step: Step | None = None
+    ) -> Any:
         """A function merging the inputs of ``node`` as they arrive (see :func:`merge_streams`),
         each input's idle timeout taken from its watermark operator."""
         children = [self._breaker_input(child_id, step) for child_id in node.upstream]

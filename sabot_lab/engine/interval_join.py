@@ -70,7 +70,9 @@ class IntervalJoin:
             return None
         self._unit = self._unit or batch.schema.field(self.times[side]).type.unit
         if side == 1:
-            batch = batch.select(list(dict.fromkeys([*self.right_on, self.times[1], *self.payload])))
+            batch = batch.select(
+                list(dict.fromkeys([*self.right_on, self.times[1], *self.payload]))
+            )
         table = pa.Table.from_batches([batch])
         others = [self.state.get(key) for key, _ in self._chunks[1 - side]]
         other = [t for t in others if t is not None]
@@ -125,7 +127,9 @@ class IntervalJoin:
                 if latest >= cutoff:
                     table = self.state.get(key)
                     if table is not None and pc.min(table[self.times[side]]).value < cutoff:
-                        stays = table.filter(pc.greater_equal(table[self.times[side]].cast(pa.int64()), cutoff))
+                        stays = table.filter(
+                            pc.greater_equal(table[self.times[side]].cast(pa.int64()), cutoff)
+                        )
                         self.state.put(key, stays)
                         self._held(stays.num_rows - table.num_rows)
                     kept.append((key, latest))

@@ -127,7 +127,9 @@ def _idle_inputs(
                 yield Watermark(advanced)
 
 
-def _put(items: queue.Queue[Any], item: Any, stop: threading.Event, arrived: threading.Event) -> bool:
+def _put(
+    items: queue.Queue[Any], item: Any, stop: threading.Event, arrived: threading.Event
+) -> bool:
     """Put ``item`` unless the reader stopped first (then False), and wake the reader."""
     while not stop.is_set():
         try:

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 __all__ = ["END_OF_TIME", "Watermark", "WatermarkAssigner", "WatermarkMerger", "batches_only"]
 

@@ -46,7 +46,9 @@ _EMITTED = "~emitted"  # state key of the start of the last window emitted
 _STEPS_AT_END = 64  # windows left at the end closed one by one, up to this many
 
 
-def window_schema(keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema, on: str) -> pa.Schema:
+def window_schema(
+    keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema, on: str
+) -> pa.Schema:
     """Output schema of a windowed aggregate: keys, ``window_start``, ``window_end``, aggregates.
 
     >>> window_schema(["k"], [], pa.schema([("k", pa.string()), ("t", pa.timestamp("ms"))]), "t").names
@@ -126,11 +128,10 @@ class SlidingWindows(_Windows):
         self._agg = HashAggregate([*self.keys, _START], aggs, wide)
         self._pending: list[tuple[str, int]] = []  # (state key, earliest pane start)
         self._emitted: int | None = None  # the start of the last window emitted
-        for key in state.keys():  # a restored state
-            table = state.get(key)
-            if key == _EMITTED and table is not None:
+        for key, table in state.items():  # a restored state
+            if key == _EMITTED:
                 self._emitted = table.column(0)[0].as_py()
-            elif table is not None and table.num_rows:
+            elif table.num_rows:
                 self._pending.append((key, pc.min(table[_START]).as_py()))
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -295,7 +296,9 @@ def _key_starts(rows: pa.Table, keys: Sequence[str]) -> np.ndarray:
         before, after = values.slice(0, len(values) - 1), values.slice(1)
         differs = pc.fill_null(pc.not_equal(after, before), False)
         one_null = pc.xor(pc.is_null(after), pc.is_null(before))
-        starts[1:] |= np.asarray(pc.or_(differs, one_null).to_numpy(zero_copy_only=False), dtype=np.uint8)
+        starts[1:] |= np.asarray(
+            pc.or_(differs, one_null).to_numpy(zero_copy_only=False), dtype=np.uint8
+        )
     return starts
 
 

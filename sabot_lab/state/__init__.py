@@ -2,6 +2,7 @@
 with snapshots a job restores from.
 
 >>> import tempfile
+>>> import pyarrow as pa
 >>> state = open_state("memory")
 >>> state.put("w/0", pa.table({"x": [1]}))
 >>> path = tempfile.mkdtemp()
@@ -9,8 +10,6 @@ with snapshots a job restores from.
 >>> other = open_state("rocksdb"); other.restore(path); other.get("w/0").to_pydict()
 {'x': [1]}
 """
-
-import pyarrow as pa
 
 from sabot_lab.state.backend import StateBackend, open_state
 from sabot_lab.state.memory import MemoryState

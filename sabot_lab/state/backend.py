@@ -69,6 +69,7 @@ class StateBackend(abc.ABC):
     def clear(self) -> None:
         """Forget every key."""
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Release resources (files, handles); the state is unusable afterwards."""
 

@@ -37,6 +37,9 @@ class MemoryState(StateBackend):
     def clear(self) -> None:
         self._tables.clear()
 
+    def close(self) -> None:
+        self._tables.clear()
+
     @property
     def nbytes(self) -> int:
         """Bytes held by the tables."""

@@ -42,7 +42,8 @@ class RocksState(StateBackend):
         del self._db[key.encode()]
 
     def keys(self) -> list[str]:
-        return [k.decode() for k in self._db.keys()]
+        stored = self._db.keys()  # raw mode: the keys are bytes
+        return [bytes(k).decode() for k in stored]  # type: ignore[arg-type]
 
     def clear(self) -> None:
         for key in list(self._db.keys()):
