@@ -25,18 +25,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import resource
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 from _harness import median_ms
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' row comparison
 import sabot_lab as sl
 from sabot_lab.config import get_config, set_config
 from sabot_lab.connectors.nexmark import NexmarkSource
 from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
+from tests.reference import timed_rows
 
 SHARE = {"persons": 1, "auctions": 3, "bids": 46, "events": 50}
 
@@ -55,18 +59,6 @@ def generator(events: int, runs: int) -> None:
         print(f"  {kind:<9} {events / ms / 1e3:8.1f} M events/s   ({ms:7.1f} ms)")
 
 
-def rows_of(table: pa.Table) -> list[tuple[Any, ...]]:
-    columns = []
-    for column in table.columns:
-        if pa.types.is_timestamp(column.type):
-            column = column.cast(pa.int64())
-        values = column.to_pylist()
-        if pa.types.is_floating(column.type):
-            values = [None if v is None else round(v, 6) for v in values]
-        columns.append(values)
-    return sorted(zip(*columns, strict=True), key=repr)
-
-
 def check_queries() -> None:
     gen = sl.nexmark(events=1_000_000, rate=10_000, seed=7)
     con = duckdb.connect()
@@ -75,7 +67,7 @@ def check_queries() -> None:
         con.register(name, table.append_column("ms", table["dateTime"].cast(pa.int64())))
     for name, query in QUERIES.items():
         expected = con.sql(DUCKDB_SQL[name]).to_arrow_table()
-        if rows_of(query(gen).collect()) != rows_of(expected):
+        if timed_rows(query(gen).collect()) != timed_rows(expected):
             raise SystemExit(f"{name} differs from its DuckDB SQL: not timing it")
     print(f"checked: {', '.join(QUERIES)} equal their DuckDB SQL on 1 M events")
 
@@ -181,7 +173,7 @@ def bytewax(events: int, runs: int, names: Sequence[str]) -> None:
     print(f"bytewax {_version()}: {events:,} events, one worker, median of {runs} runs")
     for name in names:
         theirs = flows[name](bids)
-        if bytewax_rows(name, theirs) != rows_of(QUERIES[name](gen).collect()):
+        if bytewax_rows(name, theirs) != timed_rows(QUERIES[name](gen).collect()):
             raise SystemExit(f"bytewax {name} differs from sabot-lab's: not timing it")
         ms = median_ms(lambda name=name: flows[name](bids), runs)
         rate = events / ms * 1e3

@@ -100,3 +100,18 @@ def collect_all_ways(
     finally:
         set_config(old)
     return results
+
+
+def timed_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    """Rows as tuples in a fixed order, for tables with event times: timestamps as numbers of
+    their unit (DuckDB references compute windows on epoch milliseconds), floats rounded to 6
+    decimals, so results of streaming queries compare with their references as multisets."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.int64())
+        values = column.to_pylist()
+        if pa.types.is_floating(column.type):
+            values = [None if v is None else round(v, 6) for v in values]
+        columns.append(values)
+    return sorted(zip(*columns, strict=True), key=repr)

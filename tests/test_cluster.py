@@ -31,7 +31,7 @@ from sabot_lab.errors import ClusterError
 from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
 from tests.polling import wait_for
 from tests.postgres import query
-from tests.reference import assert_same_rows, duckdb_table
+from tests.reference import assert_same_rows, duckdb_table, timed_rows
 
 FINTECH_SQL = (
     "SELECT sector, SUM(price * size) AS total, COUNT(*) AS n FROM q JOIN s ON security_id = id "
@@ -412,13 +412,4 @@ def test_windowed_nexmark_queries_on_a_local_cluster_equal_duckdb(
     result = job.result(timeout=120)
     expected = con.sql(DUCKDB_SQL[name]).to_arrow_table()
     assert result.num_rows == expected.num_rows > 0
-    ours = [tuple(r.values()) for r in cast_times(result).to_pylist()]
-    theirs = [tuple(r.values()) for r in cast_times(expected).to_pylist()]
-    assert sorted(ours, key=repr) == sorted(theirs, key=repr)
-
-
-def cast_times(table: pa.Table) -> pa.Table:
-    return pa.table(
-        [c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c for c in table.columns],
-        names=table.column_names,
-    )
+    assert timed_rows(result) == timed_rows(expected)

@@ -3,14 +3,13 @@ and the windowed ones see no late rows."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import duckdb
 import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
 from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
+from tests.reference import timed_rows
 
 EVENTS = 1_000_000
 RATE = 10_000  # events per second of event time: a 100-second run, many windows
@@ -30,25 +29,12 @@ def con(gen: sl.Nexmark) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def rows(table: pa.Table) -> list[tuple[Any, ...]]:
-    """The rows as sortable tuples: times as epoch milliseconds, floats rounded."""
-    columns = []
-    for column in table.columns:
-        if pa.types.is_timestamp(column.type):
-            column = column.cast(pa.int64())
-        values = column.to_pylist()
-        if pa.types.is_floating(column.type):
-            values = [None if v is None else round(v, 6) for v in values]
-        columns.append(values)
-    return sorted(zip(*columns, strict=True), key=repr)
-
-
 @pytest.mark.parametrize("name", list(QUERIES))
 def test_query_equals_duckdb(gen: sl.Nexmark, con: duckdb.DuckDBPyConnection, name: str) -> None:
     result = QUERIES[name](gen).run()
     expected = con.sql(DUCKDB_SQL[name]).to_arrow_table()
     assert result.table.num_rows == expected.num_rows > 0
-    assert rows(result.table) == rows(expected)
+    assert timed_rows(result.table) == timed_rows(expected)
     assert result.metrics_total("late_rows") == 0
 
 

@@ -16,8 +16,12 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab.config import get_config, set_config
+from tests.reference import timed_rows
 
 SPAN_MS = 60_000
+EXAMPLES = settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def side(seed: int, n: int, value: str, distinct_times: bool = False) -> pa.Table:
@@ -52,15 +56,8 @@ def duck(sql: str, **tables: pa.Table) -> pa.Table:
     return con.sql(sql).to_arrow_table()
 
 
-def rows(table: pa.Table) -> list[tuple[Any, ...]]:
-    columns = [c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c for c in table.columns]
-    return sorted(zip(*(c.to_pylist() for c in columns), strict=True), key=repr)
-
-
 @pytest.mark.parametrize("backend", ["memory", "rocksdb"])
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@EXAMPLES
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(1, 1_500),
@@ -85,14 +82,12 @@ def test_interval_join_over_out_of_order_input_equals_duckdb(
         l=left, r=right,
     )  # fmt: skip
     assert result.table.schema.names == ["t", "k", "v", "t_right", "w"]
-    assert rows(result.table) == rows(expected)
+    assert timed_rows(result.table) == timed_rows(expected)
     assert result.metrics_total("late_rows") == 0
 
 
 @pytest.mark.parametrize("backend", ["memory", "rocksdb"])
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@EXAMPLES
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(1, 1_500),
@@ -119,7 +114,7 @@ def test_asof_join_over_out_of_order_input_equals_duckdb(
             FROM l ASOF LEFT JOIN r ON l.k = r.k AND l.ms >= r.ms""",
         l=trades, r=quotes,
     )  # fmt: skip
-    assert rows(result.table) == rows(expected)
+    assert timed_rows(result.table) == timed_rows(expected)
     times = result.table["t"].cast(pa.int64()).to_numpy()
     assert (np.diff(times) >= 0).all()  # answered in time order
 
@@ -143,9 +138,9 @@ def test_a_lookup_join_enriches_an_unbounded_stream_from_a_table() -> None:
             "SELECT s.sid, s.px, d.sector FROM s JOIN d USING (sid)"
         ).to_arrow_table()
         if calls == 2:
-            assert rows(got) == rows(expected)
+            assert timed_rows(got) == timed_rows(expected)
         else:
-            assert set(rows(got)) <= set(rows(expected))
+            assert set(timed_rows(got)) <= set(timed_rows(expected))
 
 
 def test_interval_join_state_stays_bounded_as_the_stream_grows(config: None) -> None:
