@@ -14,7 +14,7 @@ and windowed aggregation (``stream.window(spec).group_by(...).agg(...)``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sabot_lab.engine.windows import window_schema
 from sabot_lab.errors import PlanError, SchemaError, column_not_found
@@ -87,27 +87,35 @@ class WindowedStream:
     [2, 2, 1, 1]
     """
 
-    def __init__(self, stream: Stream, spec: WindowSpec) -> None:
+    def __init__(self, stream: Stream, spec: WindowSpec, early: Duration | None = None) -> None:
         require_timestamp(stream.schema, spec.on, "window")
+        if early is not None and spec.kind == "session":
+            raise PlanError(
+                "early results need windows with fixed bounds (tumbling or sliding): a "
+                "session's bounds change while it grows"
+            )
         self._stream, self._spec = stream, spec
+        self._early = None if early is None else duration_us(early)
 
     def group_by(self, *keys: str) -> WindowedGroupBy:
         """Windows per key."""
         for key in keys:
             if key not in self._stream.schema.names:
                 raise column_not_found(key, self._stream.schema.names)
-        return WindowedGroupBy(self._stream, self._spec, list(keys))
+        return WindowedGroupBy(self._stream, self._spec, list(keys), self._early)
 
     def agg(self, *aggs: IntoExpr, **named: IntoExpr) -> Stream:
         """One row per window: ``window_start``, ``window_end``, then the aggregates."""
-        return WindowedGroupBy(self._stream, self._spec, []).agg(*aggs, **named)
+        return WindowedGroupBy(self._stream, self._spec, [], self._early).agg(*aggs, **named)
 
 
 class WindowedGroupBy:
     """Rows grouped by keys within windows, waiting for :meth:`agg`."""
 
-    def __init__(self, stream: Stream, spec: WindowSpec, keys: list[str]) -> None:
-        self._stream, self._spec, self._keys = stream, spec, keys
+    def __init__(
+        self, stream: Stream, spec: WindowSpec, keys: list[str], early: int | None = None
+    ) -> None:
+        self._stream, self._spec, self._keys, self._early = stream, spec, keys, early
 
     def agg(self, *aggs: IntoExpr, **named: IntoExpr) -> Stream:
         """One row per key and window, emitted when the watermark passes the window's end
@@ -129,8 +137,9 @@ class WindowedGroupBy:
         clash = {"window_start", "window_end"} & set(self._keys)
         if clash:
             raise SchemaError(f"{sorted(clash)} name the window's bounds; rename the key first")
+        early: dict[str, Any] = {} if self._early is None else {"early": self._early}
         return self._stream._extend(
             WINDOW_KINDS[self._spec.kind], f"window {self._spec!r}", schema,
             stateful=True, key_by=self._keys,
-            window=self._spec.to_dict(), keys=self._keys, aggs=exprs,
+            window=self._spec.to_dict(), keys=self._keys, aggs=exprs, **early,
         )  # fmt: skip

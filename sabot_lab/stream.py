@@ -498,8 +498,8 @@ class Stream:
         ('append', 'upsert')
         """
         graph = self._graph.subgraph(self._node_id)
-        running = any(n.parameters.get("running") for n in graph)
-        return "upsert" if running else "append"
+        updates = any(n.parameters.get("running") or "early" in n.parameters for n in graph)
+        return "upsert" if updates else "append"
 
     def _join_columns(
         self,
@@ -600,18 +600,21 @@ class Stream:
         """
         return late_rows(self)
 
-    def window(self, spec: WindowSpec) -> WindowedStream:
+    def window(self, spec: WindowSpec, early: Duration | None = None) -> WindowedStream:
         """Cut the stream into event-time windows (:func:`~sabot_lab.tumbling`,
         :func:`~sabot_lab.sliding`, :func:`~sabot_lab.session`), then ``.group_by(...).agg(...)``
         or ``.agg(...)``. A window's rows come out once the watermark passes its end (all
-        of them at the end of a bounded input).
+        of them at the end of a bounded input). ``early``: also every this long (processing
+        time), the current rows of the windows still open; the stream is then an upsert
+        changelog keyed by the group keys and ``window_start`` (a later row replaces an
+        earlier one; the row emitted when the window closes is final).
 
         >>> import datetime as dt, sabot_lab as sl
         >>> s = sl.from_pydict({"t": [dt.datetime(2026, 1, 1, 0, 0, s) for s in (1, 4, 12)], "x": [1, 2, 3]})
         >>> s.window(sl.tumbling("10s", on="t")).agg(total=sl.col("x").sum()).collect().column("total").to_pylist()
         [3, 3]
         """
-        return WindowedStream(self, spec)
+        return WindowedStream(self, spec, early)
 
     def distinct(self) -> Stream:
         """Drop duplicate rows (nulls compare equal, as in SQL ``DISTINCT``).

@@ -249,3 +249,21 @@ def test_an_idle_input_stops_holding_back_the_windows_of_a_union() -> None:
     table, seconds = first_windows(None)
     assert table.column("n").to_pylist() == [201, 200, 200]
     assert seconds >= 2.5  # without the timeout they waited for it to end
+
+
+def test_early_results_update_open_windows_and_end_at_the_final_rows(config: None) -> None:
+    set_config(get_config().replace(batch_size=200))
+    events = out_of_order_events(5, 4_000, disorder_ms=3_000)
+    stream = sl.from_arrow(events).with_watermark("t", "4s")
+    windowed = stream.window(sl.sliding("10s", "5s", on="t"), early="0s")
+    updates = windowed.group_by("k").agg(**AGGS)
+    assert updates.changelog == "upsert"
+    table = updates.collect()
+    latest: dict[tuple[object, object], dict[str, object]] = {}
+    for row in table.to_pylist():  # the last row of a key and window wins
+        latest[(row["k"], row["window_start"])] = row
+    final = pa.Table.from_pylist(list(latest.values()), schema=table.schema)
+    assert table.num_rows > 2 * final.num_rows  # windows were reported before they closed
+    assert_same_windows(final, reference(events, "sliding", 10_000, 5_000))
+    with pytest.raises(sl.PlanError, match="fixed bounds"):
+        stream.window(sl.session("1s", on="t"), early="1s")

@@ -338,12 +338,13 @@ class Executor:
         (child_id,) = node.upstream
         p = node.parameters
         spec = WindowSpec.from_dict(p["window"])
+        early = None if p.get("early") is None else p["early"] / 1e6
         schema = self.graph.node(child_id).output_schema
         child = self._breaker_input(child_id)
         return self._stateful(
             node,
             lambda state: window_operator(spec, p["keys"], p["aggs"], schema, state),
-            lambda op: run_windows(op, child.run(self.config), self.config.batch_size),
+            lambda op: run_windows(op, child.run(self.config), self.config.batch_size, early=early),
         )
 
 

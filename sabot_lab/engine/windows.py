@@ -24,6 +24,7 @@ aggregates. Rows without a time belong to no window and are counted in ``dropped
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from time import monotonic
 from typing import Any
 
 import numpy as np
@@ -179,6 +180,25 @@ class SlidingWindows(_Windows):
         for table in [merged] if merged is not None else tables:  # n_unique cannot merge
             self._store(table, earliest)
 
+    def current(self) -> pa.Table | None:
+        """The rows the windows not yet emitted would have if they closed now (the state is
+        left as it is): early results."""
+        if not self._pending:
+            return None
+        held = [t for t in (self.state.get(key) for key, _ in self._pending) if t is not None]
+        panes = pa.concat_tables(held)
+        rows, starts = hop_assign(np.asarray(panes[_START].to_numpy()), self.size, self.slide)
+        if self._emitted is not None:
+            keep = starts > self._emitted
+            rows, starts = rows[keep], starts[keep]
+        if not len(rows):
+            return None
+        windows = panes.take(pa.array(rows)).set_column(
+            panes.schema.get_field_index(_START), _START, pa.array(starts)
+        )
+        result = self._agg.finish([windows])
+        return self._emit(result, result[_START], pc.add(result[_START], self.size))
+
     def fire(self, watermark: int) -> pa.Table | None:
         """The windows ending at or before ``watermark`` (microseconds); panes no open
         window holds leave the state."""
@@ -316,20 +336,27 @@ def run_windows(
     items: Iterator[Any],
     batch_size: int = 131_072,
     final: bool = True,
+    early: float | None = None,
 ) -> Iterator[Any]:
     """Feed a stream of batches and watermarks through a window operator: closed windows come
     out after each watermark (passed on held back to the earliest start a later window may
     have), and all remaining ones at the end (unless not ``final``: the input stops without
-    ending, as before a snapshot)."""
+    ending, as before a snapshot). ``early``: every this many seconds, also the current rows
+    of the windows still open (tumbling and sliding windows)."""
+    last_early = monotonic()
     for item in items:
+        if early is not None and monotonic() - last_early >= early:
+            assert isinstance(op, SlidingWindows)  # early results are refused for sessions
+            last_early = monotonic()
+            yield from _batches(op.current(), batch_size)
         if isinstance(item, Watermark):
             yield from _batches(op.fire(item.time), batch_size)
             yield Watermark(op.output_watermark(item.time))
         else:
             op.add(item)
     if final:
-        for time in op.closing_steps():
-            yield from _batches(op.fire(time), batch_size)
+        for closing in op.closing_steps():
+            yield from _batches(op.fire(closing), batch_size)
 
 
 def _batches(table: pa.Table | None, batch_size: int) -> Iterator[pa.RecordBatch]:
