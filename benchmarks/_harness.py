@@ -18,6 +18,20 @@ def median_ms(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times) * 1000
 
 
+def median_cpu_ms(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median wall time and median CPU time of this process (all its threads) of ``runs``
+    calls of ``fn``, in milliseconds, after one warm-up call: CPU time gives per-core rates
+    for work that uses more than one thread."""
+    fn()
+    walls, cpus = [], []
+    for _ in range(runs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls) * 1000, statistics.median(cpus) * 1000
+
+
 def interleaved_ms(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
     """Median wall time of each of ``fns`` in milliseconds, the runs taken in turns (one of
     each, ``runs`` times, after a warm-up call of each) so that a noisy machine slows all of

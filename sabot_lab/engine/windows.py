@@ -204,7 +204,13 @@ class SlidingWindows(_Windows):
         window holds leave the state."""
         time = us_to_unit(watermark, self.time_type.unit)
         last_start = END_OF_TIME if time == END_OF_TIME else time - self.size
-        if not self._pending or min(start for _, start in self._pending) > last_start + self.size:
+        if not self._pending:
+            return None
+        earliest = min(start for _, start in self._pending)
+        first = earliest - self.size + self.slide  # the first window holding the earliest pane
+        if self._emitted is not None:
+            first = max(first, self._emitted + self.slide)
+        if first > last_start:  # no window closes: leave the state alone
             return None
         tables = self._take_pending()
         panes = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
