@@ -84,6 +84,7 @@ class HashAggregate:
             return col(seen[key].output)
 
         self._post = [*(col(k) for k in self.keys), *(replace(a) for a in aggs)]
+        self._call_of = seen
         self._pre = list(pre.values())
         self._pre_schema = pa.schema([e.output_field(input_schema) for e in self._pre])
         self._final_schema = pa.schema(
@@ -108,6 +109,17 @@ class HashAggregate:
         return self._partial_of_inputs(
             pa.RecordBatch.from_pylist([], schema=self._pre_schema)
         ).schema
+
+    def partial_column(self, call: Expr) -> str:
+        """The column of :meth:`partial` results holding the aggregate ``call`` (one of this
+        aggregate's ``min`` or ``max`` calls, without an alias).
+
+        >>> agg = HashAggregate([], [col("x").max().alias("hi")], pa.schema([("x", pa.int64())]))
+        >>> agg.partial_column(col("x").max())
+        '__in0_max'
+        """
+        found = self._call_of[call.key()]
+        return f"{found.column}_{found.fn}"
 
     def partial_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """:meth:`partial` as one record batch."""

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, times_of, unit_to_us, us_to_unit
 from sabot_lab.expr import Expr, col
-from sabot_lab.kernels.windows import hop_assign, session_ids, tumble_starts
+from sabot_lab.kernels.windows import hop_assign, merge_sessions, tumble_starts
 from sabot_lab.state import StateBackend
 from sabot_lab.windows import WindowSpec
 
@@ -238,22 +238,26 @@ class SlidingWindows(_Windows):
 
 
 class SessionWindows(_Windows):
-    """Session windows: rows kept per key until the watermark passes their session's end."""
+    """Session windows kept as partial aggregates of their pieces: a batch's rows are
+    aggregated per key and ``gap``-long time bucket (rows of a bucket are less than ``gap``
+    apart, so in one session), with each piece's first and last time. When the watermark
+    moves, pieces whose times come within ``gap`` of each other merge into sessions, and
+    sessions ending at or before the watermark are emitted. The state holds one row per open
+    session and piece, not the rows."""
 
     def __init__(
         self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
         state: StateBackend,
     ) -> None:  # fmt: skip
         super().__init__(spec, keys, aggs, schema, state)
-        needed = {*self.keys, spec.on, *(c for a in aggs for c in a.columns())}
-        self._columns = [n for n in schema.names if n in needed]
-        rows = pa.schema([schema.field(n) for n in self._columns])
+        first, last = col(spec.on).min(), col(spec.on).max()
         self._agg = HashAggregate(
             [*self.keys, _START],
-            [*aggs, col(spec.on).min().alias(_FIRST), col(spec.on).max().alias(_LAST)],
-            rows.append(pa.field(_START, pa.int64())),
+            [*aggs, first.alias(_FIRST), last.alias(_LAST)],
+            schema.append(pa.field(_START, pa.int64())),
         )
-        self._earliest: int | None = None  # earliest time held, in the column's unit
+        self._first, self._last = self._agg.partial_column(first), self._agg.partial_column(last)
+        self._earliest: int | None = None  # the earliest time held, in the column's unit
         for _, table in state.items():
             self._note(table)
 
@@ -262,25 +266,26 @@ class SessionWindows(_Windows):
         return [END_OF_TIME]
 
     def output_watermark(self, watermark: int) -> int:
-        """Open sessions start at their earliest row still held, new ones at ``watermark``
-        or later."""
+        """Open sessions start at their earliest time held, new ones at ``watermark`` or
+        later."""
         if watermark == END_OF_TIME or self._earliest is None:
             return watermark
         return min(watermark, unit_to_us(self._earliest, self.time_type.unit))
 
     def _note(self, table: pa.Table) -> None:
         if table.num_rows:
-            low = pc.min(table[self.spec.on]).value
+            low = pc.min(table[self._first]).value
             self._earliest = low if self._earliest is None else min(self._earliest, low)
 
     def add(self, batch: pa.RecordBatch) -> None:
-        """Keep one batch's rows (their needed columns) in the state."""
-        batch, _ = self._timed(batch)
+        """Aggregate one batch into pieces of sessions, kept in the state."""
+        batch, times = self._timed(batch)
         if batch.num_rows:
-            table = pa.Table.from_batches([batch.select(self._columns)])
-            self.state.put(self._next_key(), table)
-            self._held(table.num_rows)
-            self._note(table)
+            buckets = pa.array(tumble_starts(times, self.size))
+            pieces = self._agg.partial(batch.append_column(_START, buckets))
+            self.state.put(self._next_key(), pieces)
+            self._held(pieces.num_rows)
+            self._note(pieces)
 
     def fire(self, watermark: int) -> pa.Table | None:
         """The sessions ending at or before ``watermark`` (microseconds), removed from the state."""
@@ -288,26 +293,30 @@ class SessionWindows(_Windows):
         if self._earliest is None or (time != END_OF_TIME and self._earliest + self.size > time):
             return None
         keys = self.state.keys()
-        rows = pa.concat_tables([t for t in (self.state.pop(k) for k in keys) if t is not None])
-        rows = rows.sort_by([(k, "ascending") for k in [*self.keys, self.spec.on]])
-        times = times_of(rows[self.spec.on])
-        sessions = session_ids(times, _key_starts(rows, self.keys), self.size)
-        last_rows = np.flatnonzero(np.diff(sessions, append=sessions[-1] + 1))
-        ends = times[last_rows] + self.size  # rows are in time order within a session
-        ended = np.ones(len(ends), dtype=bool) if time == END_OF_TIME else ends <= time
-        closed_rows = ended[sessions]
-        rest = rows.filter(pa.array(~closed_rows))
+        pieces = pa.concat_tables([t for t in (self.state.pop(k) for k in keys) if t is not None])
+        pieces = pieces.sort_by([(k, "ascending") for k in [*self.keys, self._first]])
+        sessions = merge_sessions(
+            times_of(pieces[self._first]), times_of(pieces[self._last]),
+            _key_starts(pieces, self.keys), self.size,
+        )  # fmt: skip
+        pieces = pieces.set_column(
+            pieces.schema.get_field_index(_START), _START, pa.array(sessions)
+        )
+        merged = self._agg.combine([pieces])
+        if merged is None:  # n_unique: the pieces of a session merge when it is emitted
+            merged = pieces
+        ends = pc.add(merged[self._last].cast(pa.int64()), self.size)
+        ended = pc.less_equal(ends, time) if time != END_OF_TIME else None
+        rest = merged.filter(pc.invert(ended)) if ended is not None else merged.slice(0, 0)
         self._held(rest.num_rows - self.state_rows)
         self._earliest = None
         if rest.num_rows:
             self.state.put(self._next_key(), rest)
             self._note(rest)
-        if not closed_rows.any():
+        closed = merged if ended is None else merged.filter(ended)
+        if not closed.num_rows:
             return None
-        closed = rows.filter(pa.array(closed_rows)).append_column(
-            _START, pa.array(sessions[closed_rows])
-        )
-        result = self._agg.finish([self._agg.partial(b) for b in closed.to_batches()])
+        result = self._agg.finish([closed])
         last_times = pc.add(result[_LAST].cast(pa.int64()), self.size)
         return self._emit(result, result[_FIRST].cast(pa.int64()), last_times)
 

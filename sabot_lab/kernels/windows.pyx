@@ -4,7 +4,7 @@
 A tumbling window of ``size`` holds times ``[start, start + size)`` with ``start`` a multiple
 of ``size`` (counted from the Unix epoch); a sliding (HOP) window of ``size`` starts every
 ``slide``, so each time falls in ``ceil(size / slide)`` windows or one fewer; a session is a
-run of one key's times, in order, with gaps under ``gap``.
+run of one key's times with gaps under ``gap``, made by merging pieces of sessions.
 
 >>> import numpy as np
 >>> tumble_starts(np.array([-1, 0, 9, 10], dtype=np.int64), 10).tolist()
@@ -12,8 +12,9 @@ run of one key's times, in order, with gaps under ``gap``.
 >>> rows, starts = hop_assign(np.array([5, 12], dtype=np.int64), 10, 5)
 >>> rows.tolist(), starts.tolist()
 ([0, 0, 1, 1], [0, 5, 5, 10])
->>> session_ids(np.array([1, 3, 9, 2], dtype=np.int64), np.array([1, 0, 0, 1], dtype=np.uint8), 5).tolist()
-[0, 0, 1, 2]
+>>> merge_sessions(np.array([1, 9, 2], dtype=np.int64), np.array([3, 9, 2], dtype=np.int64),
+...                np.array([1, 0, 1], dtype=np.uint8), 5).tolist()
+[0, 0, 1]
 """
 
 from libc.stdint cimport int64_t, uint8_t
@@ -62,17 +63,27 @@ def hop_assign(const int64_t[::1] times, int64_t size, int64_t slide):
     return rows[:k], starts[:k]
 
 
-def session_ids(const int64_t[::1] times, const uint8_t[::1] new_key, int64_t gap):
-    """Session number of each row of times sorted by (key, time), ``new_key[i]`` set where a
-    key's rows begin: a session ends where the key changes or the next time is ``gap`` or more
-    later."""
-    cdef Py_ssize_t i, n = times.shape[0]
-    cdef int64_t session = -1
+def merge_sessions(const int64_t[::1] first, const int64_t[::1] last,
+                   const uint8_t[::1] new_key, int64_t gap):
+    """Session number of each piece of a session (its first and last time), pieces sorted by
+    (key, first): a piece joins the session before it when it starts less than ``gap`` after
+    that session's latest time so far.
+
+    >>> import numpy as np
+    >>> merge_sessions(np.array([0, 3, 20], dtype=np.int64), np.array([5, 4, 21], dtype=np.int64),
+    ...                np.array([1, 0, 0], dtype=np.uint8), 10).tolist()
+    [0, 0, 1]
+    """
+    cdef Py_ssize_t i, n = first.shape[0]
+    cdef int64_t session = -1, reach = 0
     out = np.empty(n, dtype=np.int64)
     cdef int64_t[::1] o = out
     with nogil:
         for i in range(n):
-            if i == 0 or new_key[i] or times[i] - times[i - 1] >= gap:
+            if i == 0 or new_key[i] or first[i] - reach >= gap:
                 session += 1
+                reach = last[i]
+            elif last[i] > reach:
+                reach = last[i]
             o[i] = session
     return out
