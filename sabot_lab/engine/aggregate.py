@@ -16,7 +16,7 @@ the merged results. Group keys with nulls form their own group, as in SQL ``GROU
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,32 +138,25 @@ class HashAggregate:
         return table.group_by(self._group_keys, use_threads=False).aggregate(specs)
 
     def _dense_partial(self, pre: pa.RecordBatch) -> pa.Table | None:
-        """The partial aggregate by counting into arrays, when the one group key is
-        dictionary-encoded (its codes number the groups: a key taken from a join's build
-        side) and every call is a count or a sum of floats, without nulls; None otherwise.
+        """The partial aggregate by counting into arrays, when the groups can be numbered
+        densely (:meth:`_dense_codes`) and every call is a count or a sum of floats, without
+        nulls; None otherwise.
 
         >>> t = pa.table({"k": pa.array(["a", "b", "a"]).dictionary_encode(), "x": [1.0, 2.0, 3.0]})
         >>> agg = HashAggregate(["k"], [col("x").sum()], t.schema)
         >>> agg.partial(t.to_batches()[0]).to_pylist()
         [{'k': 'a', '__in0_sum': 4.0}, {'k': 'b', '__in0_sum': 2.0}]
+        >>> t = pa.table({"k": [7, 5, 7], "w": [0, 10, 0]})
+        >>> HashAggregate(["k", "w"], [col("k").count()], t.schema).partial(t.to_batches()[0]).to_pylist()
+        [{'k': 5, 'w': 10, '__in0_count': 1}, {'k': 7, 'w': 0, '__in0_count': 2}]
         """
-        key = pre.column(self._group_keys[0])
-        if (
-            len(self.keys) != 1
-            or not pre.num_rows
-            or not pa.types.is_dictionary(key.type)
-            or key.null_count
-            or key.dictionary.null_count
-        ):
+        dense = self._dense_codes(pre)
+        if dense is None:
             return None
-        codes = key.indices.to_numpy()
-        size = len(key.dictionary)
+        codes, size, keys_of = dense
         counts = np.bincount(codes, minlength=size)
         present = np.flatnonzero(counts)
-        groups = pa.array(present, type=key.type.index_type)  # keeps the encoding, as Acero does
-        columns: dict[str, Any] = {
-            self.keys[0]: pa.DictionaryArray.from_arrays(groups, key.dictionary)
-        }
+        columns: dict[str, Any] = keys_of(present)
         for call in self._calls:
             values = None if call.column is None else pre.column(call.column)
             if values is not None and values.null_count:
@@ -176,6 +169,60 @@ class HashAggregate:
             else:
                 return None
         return pa.table(columns)
+
+    def _dense_codes(
+        self, pre: pa.RecordBatch
+    ) -> tuple[np.ndarray, int, Callable[[np.ndarray], dict[str, Any]]] | None:
+        """Group numbers ``0 .. size-1`` of the rows and a function giving the key columns of
+        numbered groups, when the keys allow it without hashing: one dictionary-encoded key (a
+        join's build-side column: its codes), or integer keys without nulls whose ranges
+        multiply to a few times the rows at most (window starts, ids of a time range)."""
+        if not self.keys or not pre.num_rows:
+            return None
+        columns = [pre.column(k) for k in self.keys]
+        if len(columns) == 1 and pa.types.is_dictionary(columns[0].type):
+            key = columns[0]
+            if key.null_count or key.dictionary.null_count:
+                return None
+
+            def dictionary_keys(present: np.ndarray) -> dict[str, Any]:
+                groups = pa.array(present, type=key.type.index_type)  # keeps the encoding
+                return {self.keys[0]: pa.DictionaryArray.from_arrays(groups, key.dictionary)}
+
+            return key.indices.to_numpy(), len(key.dictionary), dictionary_keys
+        if any(not pa.types.is_integer(c.type) or c.null_count for c in columns):
+            return None
+        # each key as (value - lowest) / step, step the values' common divisor (window starts
+        # are multiples of the slide), so the numbers are dense
+        offsets = [c.to_numpy().astype(np.int64) for c in columns]
+        lows = [int(v.min()) for v in offsets]
+        steps = []
+        for v, low in zip(offsets, lows, strict=True):
+            v -= low
+            steps.append(int(np.gcd.reduce(v)) or 1)
+            v //= steps[-1]
+        spans = [int(v.max()) + 1 for v in offsets]
+        size = int(np.prod(spans, dtype=object))
+        if size > max(4 * pre.num_rows, 1 << 16):
+            return None
+        codes = np.zeros(pre.num_rows, dtype=np.int64)
+        strides = []
+        stride = 1
+        for v, span in zip(reversed(offsets), reversed(spans), strict=True):
+            codes += v * stride
+            strides.append(stride)
+            stride *= span
+        strides.reverse()
+
+        def integer_keys(present: np.ndarray) -> dict[str, Any]:
+            return {
+                name: pa.array((present // stride) % span * step + low, type=column.type)
+                for name, column, low, step, span, stride in zip(
+                    self.keys, columns, lows, steps, spans, strides, strict=True
+                )
+            }
+
+        return codes, size, integer_keys
 
     def combine(self, partials: Sequence[pa.Table], flag: str | None = None) -> pa.Table | None:
         """Merge partial results into one partial table (one row per group), for state that
