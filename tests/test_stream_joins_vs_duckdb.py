@@ -4,6 +4,7 @@ table, and state bounded by watermarks."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,3 +165,18 @@ def test_interval_join_state_stays_bounded_as_the_stream_grows(config: None) -> 
 
     short, long = peak(20), peak(200)
     assert 0 < long <= short * 1.2
+
+
+def test_stream_joins_take_columns_a_hash_join_encoded() -> None:
+    """A hash join's right-side strings travel dictionary-encoded inside the engine; the
+    stream joins after it get plain columns."""
+    at = [dt.datetime(2026, 1, 1, 0, 0, s) for s in (1, 5, 9)]
+    names = pa.table({"k": [1, 2], "name": ["ann", "bob"]})
+    trades = sl.from_pydict({"t": at, "k": [1, 2, 1]}).join(names, on="k")
+    quotes = sl.from_pydict({"t": [at[0], at[1]], "k": [1, 2], "px": [10.0, 20.0]})
+    asof = trades.join_asof(quotes, on="t", by="k").sort("t").collect()
+    assert asof.to_pydict() == {
+        "t": at, "k": [1, 2, 1], "name": ["ann", "bob", "ann"], "px": [10.0, 20.0, 10.0]
+    }  # fmt: skip
+    near = trades.join_interval(quotes, on="k", time="t", lower="0s", upper="5s")
+    assert near.sort("t").collect().column("name").to_pylist() == ["ann", "bob"]

@@ -264,14 +264,23 @@ class Executor:
         self, node: StreamOperatorNode, tagged: bool, step: Step | None = None
     ) -> Any:
         """A function merging the inputs of ``node`` as they arrive (see :func:`merge_streams`),
-        each input's idle timeout taken from its watermark operator."""
-        children = [self._breaker_input(child_id, step) for child_id in node.upstream]
+        each input's idle timeout taken from its watermark operator. Each input's batches get
+        ``step``, or else are materialized to the input's schema (no dictionary encodings: the
+        stream joins hand them to Acero, which does not take every encoding)."""
+        children = [
+            self._breaker_input(child_id, step or self._materialized(child_id))
+            for child_id in node.upstream
+        ]
         marks = [self._watermark_of(child_id) for child_id in node.upstream]
         idle = [None if w is None else w.parameters.get("idle_timeout") for w in marks]
         timeouts = [None if us is None else us / 1e6 for us in idle]
         return lambda: merge_streams(
             [partial(c.run, self.config) for c in children], timeouts, tagged
         )
+
+    def _materialized(self, node_id: str) -> Step:
+        schema = self.graph.node(node_id).output_schema
+        return Step(f"materialize ({node_id})", partial(materialize, schema=schema))
 
     def _lower_interval_join(self, node: StreamOperatorNode) -> Pipeline:
         p = node.parameters
