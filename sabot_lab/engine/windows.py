@@ -186,18 +186,7 @@ class SlidingWindows(_Windows):
         if not self._pending:
             return None
         held = [t for t in (self.state.get(key) for key, _ in self._pending) if t is not None]
-        panes = pa.concat_tables(held)
-        rows, starts = hop_assign(np.asarray(panes[_START].to_numpy()), self.size, self.slide)
-        if self._emitted is not None:
-            keep = starts > self._emitted
-            rows, starts = rows[keep], starts[keep]
-        if not len(rows):
-            return None
-        windows = panes.take(pa.array(rows)).set_column(
-            panes.schema.get_field_index(_START), _START, pa.array(starts)
-        )
-        result = self._agg.finish([windows])
-        return self._emit(result, result[_START], pc.add(result[_START], self.size))
+        return self._windows(pa.concat_tables(held), END_OF_TIME)
 
     def fire(self, watermark: int) -> pa.Table | None:
         """The windows ending at or before ``watermark`` (microseconds); panes no open
@@ -214,27 +203,31 @@ class SlidingWindows(_Windows):
             return None
         tables = self._take_pending()
         panes = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        pane = panes[_START]
-        # every window a pane belongs to, among those closing now
-        rows, starts = hop_assign(np.asarray(pane.to_numpy()), self.size, self.slide)
-        closing = starts <= last_start
-        if self._emitted is not None:
-            closing &= starts > self._emitted
-        windows = panes.take(pa.array(rows[closing])).set_column(
-            panes.schema.get_field_index(_START), _START, pa.array(starts[closing])
-        )
-        still_open = pc.greater(pane, last_start) if last_start != END_OF_TIME else None
-        if still_open is not None:
-            rest = panes.filter(still_open)
+        if last_start != END_OF_TIME:
+            rest = panes.filter(pc.greater(panes[_START], last_start))
             if rest.num_rows:
                 self._store(rest, pc.min(rest[_START]).as_py())
-        if not windows.num_rows:
+        closed = self._windows(panes, last_start)
+        if closed is not None:
+            latest = pc.max(closed["window_start"]).cast(pa.int64()).as_py()
+            self._emitted = latest if self._emitted is None else max(self._emitted, latest)
+            self.state.put(_EMITTED, pa.table({"start": [self._emitted]}))
+        return closed
+
+    def _windows(self, panes: pa.Table, last_start: int) -> pa.Table | None:
+        """The rows of the windows holding ``panes`` that start after the last window emitted
+        and at or before ``last_start``."""
+        rows, starts = hop_assign(np.asarray(panes[_START].to_numpy()), self.size, self.slide)
+        keep = starts <= last_start
+        if self._emitted is not None:
+            keep &= starts > self._emitted
+        if not keep.any():
             return None
-        self._emitted = max(int(starts[closing].max()), self._emitted or int(starts[closing].max()))
-        self.state.put(_EMITTED, pa.table({"start": [self._emitted]}))
+        windows = panes.take(pa.array(rows[keep])).set_column(
+            panes.schema.get_field_index(_START), _START, pa.array(starts[keep])
+        )
         result = self._agg.finish([windows])
-        starts_out = result[_START]
-        return self._emit(result, starts_out, pc.add(starts_out, self.size))
+        return self._emit(result, result[_START], pc.add(result[_START], self.size))
 
 
 class SessionWindows(_Windows):
