@@ -20,6 +20,11 @@ from sabot_lab.config import get_config, set_config
 from tests.reference import timed_rows
 
 SPAN_MS = 60_000
+INPUTS = {  # a seed for the rows, how many, and the batch size they are read in
+    "seed": st.integers(0, 2**32 - 1),
+    "n": st.integers(1, 1_500),
+    "batch_size": st.sampled_from([9, 100, 10_000]),
+}
 EXAMPLES = settings(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -60,9 +65,7 @@ def duck(sql: str, **tables: pa.Table) -> pa.Table:
 @pytest.mark.parametrize("backend", ["memory", "rocksdb"])
 @EXAMPLES
 @given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 1_500),
-    batch_size=st.sampled_from([9, 100, 10_000]),
+    **INPUTS,
     bounds=st.sampled_from([(-2_000, 1_000), (0, 5_000), (-5_000, -1_000), (0, 0)]),
 )
 def test_interval_join_over_out_of_order_input_equals_duckdb(
@@ -90,9 +93,7 @@ def test_interval_join_over_out_of_order_input_equals_duckdb(
 @pytest.mark.parametrize("backend", ["memory", "rocksdb"])
 @EXAMPLES
 @given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 1_500),
-    batch_size=st.sampled_from([9, 100, 10_000]),
+    **INPUTS,
     tolerance_ms=st.sampled_from([None, 0, 700, 5_000]),
 )
 def test_asof_join_over_out_of_order_input_equals_duckdb(
