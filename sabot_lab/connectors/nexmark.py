@@ -7,7 +7,7 @@ any range of events is generated on its own, in whole numpy batches, identically
 range is split into batches or tasks. Event time advances by ``1 / rate`` seconds per event.
 The draws and the price rule live in one Cython kernel (:mod:`sabot_lab.kernels.nexmark`):
 bids, 46 events in 50, are made there with all their columns in one pass; persons and
-auctions are made with numpy from the kernel's draws.
+auctions are made from the kernel's draws with numpy, their strings with Arrow compute.
 
 The choices follow the Flink/Beam generators: ids start at 1000; a bid goes to a "hot"
 auction (the newest even-numbered one) half the time and otherwise to one of the 100 newest
@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
@@ -218,16 +219,16 @@ class NexmarkSource(SourceSpec):
     def _persons(self, n: np.ndarray) -> pa.RecordBatch:
         r = _Random(n, self.seed)
         pid = FIRST_ID + n // PERIOD
-        first, last = r.below(1, len(FIRST_NAMES)), r.below(2, len(LAST_NAMES))
-        names = pa.array(np.char.add(np.char.add(FIRST_NAMES[first], " "), LAST_NAMES[last]))
-        emails = np.char.add(np.char.add(FIRST_NAMES[first], pid.astype(str)), "@example.com")
-        card = r.below(3, 10**16).astype(str)
+        first = _strings(FIRST_NAMES, r.below(1, len(FIRST_NAMES)))
+        last = _strings(LAST_NAMES, r.below(2, len(LAST_NAMES)))
+        ids = pa.array(pid).cast(pa.string())
+        card = pa.array(r.below(3, 10**16)).cast(pa.string())
         return pa.record_batch(
             [
                 pa.array(pid),
-                names,
-                pa.array(emails),
-                pa.array(np.char.zfill(card, 16)),
+                pc.binary_join_element_wise(first, last, " "),
+                pc.binary_join_element_wise(first, ids, "@example.com", ""),
+                pc.utf8_lpad(card, 16, "0"),
                 _strings(CITIES, r.below(4, len(CITIES))),
                 _strings(STATES, r.below(5, len(STATES))),
                 pa.array(self._time(n)),
@@ -249,7 +250,7 @@ class NexmarkSource(SourceSpec):
         return pa.record_batch(
             [
                 pa.array(aid),
-                pa.array(np.char.add("item-", aid.astype(str))),
+                pc.binary_join_element_wise("item-", pa.array(aid).cast(pa.string()), ""),
                 _empty_strings(len(n)),
                 pa.array(initial),
                 pa.array(initial + prices(r.bits(5))),
