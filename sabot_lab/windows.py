@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,19 +25,21 @@ import pyarrow as pa
 from sabot_lab.errors import PlanError, SchemaError, column_not_found
 
 __all__ = [
+    "END_OF_TIME",
     "WindowSpec",
     "duration_us",
     "format_duration",
     "require_timestamp",
     "session",
     "sliding",
-    "to_unit",
     "tumbling",
+    "unit_to_us",
+    "us_to_unit",
 ]
 
 _UNIT_US = {"d": 86_400_000_000, "h": 3_600_000_000, "m": 60_000_000, "s": 1_000_000,
             "ms": 1_000, "us": 1}  # fmt: skip
-_PER_US = {"s": (1, 1_000_000), "ms": (1, 1_000), "us": (1, 1), "ns": (1_000, 1)}
+_US = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}  # (us, unit) per
 _PART = re.compile(r"(\d+)(ms|us|d|h|m|s)")
 _SIGN = re.compile(r"\s*([+-]?)\s*(.*)")
 
@@ -75,14 +78,31 @@ def format_duration(us: int) -> str:
     return f"{us}us"
 
 
-def to_unit(us: int, unit: str) -> int:
-    """A duration in microseconds as a count of ``unit`` (``s ms us ns``), rounded down.
+END_OF_TIME = sys.maxsize
+"""A time after every other: the watermark of an input that has ended."""
 
-    >>> to_unit(2_500_000, "s"), to_unit(3, "ns")
-    (2, 3000)
+
+def us_to_unit(us: int, unit: str) -> int:
+    """Microseconds as a count of a timestamp ``unit`` (``s ms us ns``), rounded up: a time in
+    ``unit`` is at or after ``us`` exactly when it is at or after the result.
+
+    >>> us_to_unit(1_500, "ms"), us_to_unit(3, "ns"), us_to_unit(END_OF_TIME, "ns") == END_OF_TIME
+    (2, 3000, True)
     """
-    times, per = _PER_US[unit]
-    return us * times // per
+    if us == END_OF_TIME:
+        return END_OF_TIME
+    per, times = _US[unit]
+    return -((-us * times) // per)
+
+
+def unit_to_us(value: int, unit: str) -> int:
+    """A count of ``unit`` in microseconds, rounded down.
+
+    >>> unit_to_us(3, "ms")
+    3000
+    """
+    per, times = _US[unit]
+    return value * per // times
 
 
 def require_timestamp(schema: pa.Schema, column: str, verb: str) -> pa.TimestampType:
@@ -123,10 +143,10 @@ class WindowSpec:
 
     def in_unit(self, unit: str) -> tuple[int, int]:
         """``(size, slide)`` as counts of a timestamp unit; an error if they do not divide."""
-        times, per = _PER_US[unit]
-        if (self.size * times) % per or (self.slide * times) % per:
+        size, slide = us_to_unit(self.size, unit), us_to_unit(self.slide, unit)
+        if unit_to_us(size, unit) != self.size or unit_to_us(slide, unit) != self.slide:
             raise PlanError(f"{self!r} is finer than the time column's unit ({unit})")
-        return to_unit(self.size, unit), to_unit(self.slide, unit)
+        return size, slide
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for plan serialization."""

@@ -7,7 +7,7 @@ them: those at or after ``watermark - tolerance``, and without a tolerance also 
 row of each key before the watermark.
 
 >>> import pyarrow as pa
->>> from sabot_lab.engine.watermarks import END_OF_TIME
+>>> from sabot_lab.windows import END_OF_TIME
 >>> from sabot_lab.state import open_state
 >>> ts = pa.timestamp("s")
 >>> trades = pa.record_batch({"t": pa.array([5, 9], ts), "sym": ["A", "A"]})
@@ -26,8 +26,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, us_to_unit
+from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.state import StateBackend
+from sabot_lab.windows import END_OF_TIME, us_to_unit
 
 __all__ = ["AsofJoin", "run_asof_join"]
 

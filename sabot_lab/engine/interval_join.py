@@ -28,8 +28,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, us_to_unit
+from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.state import StateBackend
+from sabot_lab.windows import END_OF_TIME, us_to_unit
 
 __all__ = ["IntervalJoin", "run_interval_join"]
 

@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, WatermarkMerger
+from sabot_lab.engine.watermarks import Watermark, WatermarkMerger
+from sabot_lab.windows import END_OF_TIME
 
 __all__ = ["merge_streams"]
 

@@ -18,7 +18,6 @@ combines the watermarks of several inputs: the minimum over the inputs that are 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +25,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["END_OF_TIME", "Watermark", "WatermarkAssigner", "WatermarkMerger", "batches_only"]
+from sabot_lab.windows import unit_to_us, us_to_unit
 
-END_OF_TIME = sys.maxsize
-"""The watermark of an input that has ended: every window can close."""
+__all__ = ["Watermark", "WatermarkAssigner", "WatermarkMerger", "batches_only", "times_of"]
 
 _NO_TIME = -(2**62)  # below every time: no row seen yet
-_US = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}
 
 
 @dataclass(frozen=True)
@@ -58,29 +55,6 @@ def times_of(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     [1, 2]
     """
     return np.asarray(column.cast(pa.int64()).to_numpy())
-
-
-def us_to_unit(us: int, unit: str) -> int:
-    """Microseconds as a count of ``unit``, rounded up (``ceil``): a time in ``unit`` is at or
-    after ``us`` exactly when it is at or after the result.
-
-    >>> us_to_unit(1_500, "ms"), us_to_unit(END_OF_TIME, "ns") == END_OF_TIME
-    (2, True)
-    """
-    if us == END_OF_TIME:
-        return END_OF_TIME
-    per, times = _US[unit]
-    return -((-us * times) // per)
-
-
-def unit_to_us(value: int, unit: str) -> int:
-    """A count of ``unit`` in microseconds, rounded down.
-
-    >>> unit_to_us(3, "ms")
-    3000
-    """
-    per, times = _US[unit]
-    return value * per // times
 
 
 class WatermarkAssigner:

@@ -32,11 +32,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.aggregate import HashAggregate
-from sabot_lab.engine.watermarks import END_OF_TIME, Watermark, times_of, unit_to_us, us_to_unit
+from sabot_lab.engine.watermarks import Watermark, times_of
 from sabot_lab.expr import Expr, col
 from sabot_lab.kernels.windows import hop_assign, merge_sessions, tumble_starts
 from sabot_lab.state import StateBackend
-from sabot_lab.windows import WindowSpec
+from sabot_lab.windows import END_OF_TIME, WindowSpec, unit_to_us, us_to_unit
 
 __all__ = ["SessionWindows", "SlidingWindows", "run_windows", "window_operator", "window_schema"]
 
