@@ -45,18 +45,20 @@ from sabot_lab.engine.watermarks import WatermarkAssigner
 from sabot_lab.engine.windows import run_windows, window_operator
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
-from sabot_lab.plan import STATELESS, JobGraph, OperatorType, StreamOperatorNode, fused_members
+from sabot_lab.plan import (
+    STATELESS,
+    WINDOWS,
+    JobGraph,
+    OperatorType,
+    StreamOperatorNode,
+    fused_members,
+)
 from sabot_lab.state import StateBackend, open_state
 from sabot_lab.windows import WindowSpec
 
 __all__ = ["Executor", "stateless_steps"]
 
 _AGGREGATING = (OperatorType.GROUP_BY, OperatorType.AGGREGATE, OperatorType.DISTINCT)
-_WINDOWS = (
-    OperatorType.TUMBLING_WINDOW,
-    OperatorType.SLIDING_WINDOW,
-    OperatorType.SESSION_WINDOW,
-)
 _COUNTERS = (
     "late_rows",
     "dropped_rows",
@@ -145,7 +147,7 @@ class Executor:
             return self._lower_union(node)
         if kind == OperatorType.WATERMARK:
             return self._lower_watermark(node)
-        if kind in _WINDOWS:
+        if kind in WINDOWS:
             return self._lower_window(node)
         if kind == OperatorType.INTERVAL_JOIN:
             return self._lower_interval_join(node)

@@ -23,18 +23,19 @@ import pyarrow as pa
 
 from sabot_lab.expr import Expr, col
 from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, new_operator_id
+from sabot_lab.plan import (
+    TIME_JOINS,
+    WINDOWS,
+    JobGraph,
+    OperatorType,
+    StreamOperatorNode,
+    new_operator_id,
+)
 
 __all__ = ["push_down_projections"]
 
 RULE = "push_down_projections"
 _WHOLE_ROW = (OperatorType.MAP, OperatorType.FLAT_MAP, OperatorType.DISTINCT, OperatorType.SINK)
-_WINDOWS = (
-    OperatorType.TUMBLING_WINDOW,
-    OperatorType.SLIDING_WINDOW,
-    OperatorType.SESSION_WINDOW,
-)
-_TIME_JOINS = (OperatorType.INTERVAL_JOIN, OperatorType.ASOF_JOIN)
 
 
 def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
@@ -118,9 +119,9 @@ def _input_needs(graph: JobGraph, node: StreamOperatorNode, need: set[str]) -> l
         return [set(p["keys"]) | _columns(_kept_aggs(node, need))]
     if kind == OperatorType.WATERMARK:
         return [need | {p["column"]}]
-    if kind in _WINDOWS:
+    if kind in WINDOWS:
         return [set(p["keys"]) | {p["window"]["on"]} | _columns(p["aggs"])]
-    if kind in _TIME_JOINS:
+    if kind in TIME_JOINS:
         left, right = _time_join_keys(node)
         return [(need & set(inputs[0].names)) | left, right | set(p["right_payload"])]
     if kind == OperatorType.SORT:
@@ -161,7 +162,7 @@ def _rebuild(
         return node.replace(parameters=p, schema=_subset(schema, names)), reason
     if kind in (OperatorType.FILTER, OperatorType.SORT, OperatorType.LIMIT, OperatorType.WATERMARK):
         return node.replace(schema=inputs[0]), ""
-    if kind in _TIME_JOINS:  # the left side's columns, then the right's payload as before
+    if kind in TIME_JOINS:  # the left side's columns, then the right's payload as before
         payload = list(schema)[len(schema) - len(p["right_payload"]) :]
         pruned = pa.schema([*inputs[0], *payload])
         if pruned.names == schema.names:

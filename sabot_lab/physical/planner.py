@@ -50,7 +50,14 @@ from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.errors import PlanError
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.physical.exchange import Exchange, ExchangeSource
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, fused_members
+from sabot_lab.plan import (
+    TIME_JOINS,
+    WINDOWS,
+    JobGraph,
+    OperatorType,
+    StreamOperatorNode,
+    fused_members,
+)
 
 __all__ = ["BROADCAST_ROWS", "PhysicalPlan", "Stage", "plan_stages", "split_aggregates"]
 
@@ -301,13 +308,7 @@ def _exchange_for(
     return None
 
 
-_KEYED_STREAMING = (
-    OperatorType.TUMBLING_WINDOW,
-    OperatorType.SLIDING_WINDOW,
-    OperatorType.SESSION_WINDOW,
-    OperatorType.INTERVAL_JOIN,
-    OperatorType.ASOF_JOIN,
-)
+_KEYED_STREAMING = WINDOWS | TIME_JOINS
 
 
 def _streaming_keys(node: StreamOperatorNode, position: int) -> tuple[str, ...]:

@@ -7,6 +7,8 @@
 
 from sabot_lab.plan.graph import (
     STATELESS,
+    TIME_JOINS,
+    WINDOWS,
     JobGraph,
     OperatorType,
     StreamOperatorNode,
@@ -17,6 +19,8 @@ from sabot_lab.plan.sources import SourceSpec, register_source, source_from_dict
 
 __all__ = [
     "STATELESS",
+    "TIME_JOINS",
+    "WINDOWS",
     "JobGraph",
     "OperatorType",
     "SourceSpec",

@@ -75,6 +75,14 @@ STATELESS = frozenset(
 )
 """Operators that process each batch independently: chains of them are fused."""
 
+WINDOWS = frozenset(
+    {OperatorType.TUMBLING_WINDOW, OperatorType.SLIDING_WINDOW, OperatorType.SESSION_WINDOW}
+)
+"""Windowed aggregates (``parameters``: ``window``, ``keys``, ``aggs``)."""
+
+TIME_JOINS = frozenset({OperatorType.INTERVAL_JOIN, OperatorType.ASOF_JOIN})
+"""Joins of streams matched by event time, whose state watermarks clean up."""
+
 _INPUT_COUNTS: dict[OperatorType, tuple[int, int | None]] = {
     OperatorType.SOURCE: (0, 0),
     OperatorType.UNION: (2, None),
