@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.stateful import StatefulOperator, table_batches
 from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.state import StateBackend
 from sabot_lab.windows import END_OF_TIME, us_to_unit
@@ -36,7 +37,7 @@ _FOREVER = 2**62  # a tolerance no two times exceed
 _SINCE = "__since"
 
 
-class AsofJoin:
+class AsofJoin(StatefulOperator):
     """The state and matching of an as-of join on time column ``on`` and keys ``by``;
     ``tolerance`` in microseconds (None: any age); ``payload`` the columns of the right side
     (schema ``right``) in the output, named ``names``."""
@@ -52,13 +53,11 @@ class AsofJoin:
         state: StateBackend,
     ) -> None:
         self.on, self.by, self.tolerance_us = on, list(by), tolerance
-        self.payload, self.names, self.state = list(payload), list(names), state
+        super().__init__(state)
+        self.payload, self.names = list(payload), list(names)
         self._empty_right = pa.Table.from_pylist(
             [], schema=pa.schema([right.field(c) for c in [on, *self.by, *self.payload]])
         )
-        self.state_rows = 0
-        self.peak_state_rows = 0
-        self._seq = 0
         self._schema: pa.Schema | None = None  # of the left side
 
     def add(self, side: int, batch: pa.RecordBatch) -> None:
@@ -68,10 +67,7 @@ class AsofJoin:
         else:
             batch = batch.select([self.on, *self.by, *self.payload])
             batch = batch.filter(_complete(batch, [self.on, *self.by]))  # others never match
-        if batch.num_rows:
-            self._seq += 1
-            self.state.put(f"{side}/{self._seq:016d}", pa.Table.from_batches([batch]))
-            self._held(batch.num_rows)
+        self._keep(side, pa.Table.from_batches([batch]))
 
     def _take(self, side: int) -> pa.Table | None:
         held = self.state.keys()
@@ -85,9 +81,7 @@ class AsofJoin:
 
     def _keep(self, side: int, table: pa.Table) -> None:
         if table.num_rows:
-            self._seq += 1
-            self.state.put(f"{side}/{self._seq:016d}", table)
-            self._held(table.num_rows)
+            self._put_new(table, f"{side}/")
 
     def fire(self, watermark: int) -> pa.Table | None:
         """The answers for the left rows before ``watermark`` (microseconds)."""
@@ -150,10 +144,6 @@ class AsofJoin:
         last = numbered.group_by(self.by, use_threads=False).aggregate([("__row", "max")])
         return pa.concat_tables([older.take(last["__row_max"]), recent])
 
-    def _held(self, change: int) -> None:
-        self.state_rows += change
-        self.peak_state_rows = max(self.peak_state_rows, self.state_rows)
-
 
 def _complete(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> pa.Array:
     """True for the rows with a value in every one of ``columns``."""
@@ -167,9 +157,7 @@ def run_asof_join(join: AsofJoin, items: Iterator[Any], batch_size: int) -> Iter
     """Run the join over merged, tagged inputs (``(side, batch)`` and watermarks)."""
     for item in items:
         if isinstance(item, Watermark):
-            answered = join.fire(item.time)
-            if answered is not None and answered.num_rows:
-                yield from answered.combine_chunks().to_batches(max_chunksize=batch_size)
+            yield from table_batches(join.fire(item.time), batch_size)
             yield item
             continue
         join.add(*item)

@@ -28,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.stateful import StatefulOperator, table_batches
 from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.state import StateBackend
 from sabot_lab.windows import END_OF_TIME, us_to_unit
@@ -35,7 +36,7 @@ from sabot_lab.windows import END_OF_TIME, us_to_unit
 __all__ = ["IntervalJoin", "run_interval_join"]
 
 
-class IntervalJoin:
+class IntervalJoin(StatefulOperator):
     """The state and matching of an interval join; ``lower``/``upper`` in microseconds,
     ``payload`` the right columns in the output, named ``names``."""
 
@@ -55,11 +56,8 @@ class IntervalJoin:
         self.times = (left_time, right_time)
         self.lower_us, self.upper_us = lower, upper
         self.payload, self.names = list(payload), list(names)
-        self.state = state
-        self.state_rows = 0
-        self.peak_state_rows = 0
+        super().__init__(state)
         self._chunks: tuple[list[tuple[str, int]], list[tuple[str, int]]] = ([], [])
-        self._seq = 0
         self._unit: str | None = None
 
     def add(self, side: int, batch: pa.RecordBatch) -> pa.Table | None:
@@ -81,11 +79,8 @@ class IntervalJoin:
         if other:
             rest = pa.concat_tables(other)
             matches = self._match(table, rest) if side == 0 else self._match(rest, table)
-        self._seq += 1
-        key = f"{side}/{self._seq:016d}"
-        self.state.put(key, table)
+        key = self._put_new(table, f"{side}/")
         self._chunks[side].append((key, pc.max(table[self.times[side]]).value))
-        self._held(table.num_rows)
         return matches
 
     def _match(self, left: pa.Table, right: pa.Table) -> pa.Table | None:
@@ -139,10 +134,6 @@ class IntervalJoin:
                 self._held(-(0 if table is None else table.num_rows))
             self._chunks[side][:] = kept
 
-    def _held(self, change: int) -> None:
-        self.state_rows += change
-        self.peak_state_rows = max(self.peak_state_rows, self.state_rows)
-
 
 def run_interval_join(join: IntervalJoin, items: Iterator[Any], batch_size: int) -> Iterator[Any]:
     """Run the join over merged, tagged inputs (``(side, batch)`` and watermarks); the output's
@@ -157,4 +148,4 @@ def run_interval_join(join: IntervalJoin, items: Iterator[Any], batch_size: int)
         side, batch = item
         matches = join.add(side, batch)
         if matches is not None:
-            yield from matches.combine_chunks().to_batches(max_chunksize=batch_size)
+            yield from table_batches(matches, batch_size)

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.engine.aggregate import HashAggregate
+from sabot_lab.engine.stateful import StatefulOperator, table_batches
 from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.expr import Expr
 from sabot_lab.state import StateBackend
@@ -29,16 +30,14 @@ _TOUCHED = "__touched"
 _GROUPS = "groups"
 
 
-class RunningAggregate:
+class RunningAggregate(StatefulOperator):
     """Grouped aggregation emitting updates; its state holds one partial row per group."""
 
     def __init__(
         self, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema, state: StateBackend
     ) -> None:
         self._agg = HashAggregate(keys, aggs, schema)
-        self.state = state
-        self.state_rows = 0
-        self.peak_state_rows = 0
+        super().__init__(state)
 
     def add(self, batch: pa.RecordBatch) -> pa.Table | None:
         """Fold a batch into the state; the updated rows of the groups it touched."""
@@ -54,8 +53,7 @@ class RunningAggregate:
         self.state.put(_GROUPS, merged.set_column(
             merged.schema.get_field_index(_TOUCHED), _TOUCHED, pa.repeat(False, merged.num_rows)
         ))  # fmt: skip
-        self.state_rows = merged.num_rows
-        self.peak_state_rows = max(self.peak_state_rows, self.state_rows)
+        self._held(merged.num_rows - self.state_rows)
         return self._agg.finish([merged.filter(touched).drop_columns([_TOUCHED])])
 
 
@@ -65,6 +63,4 @@ def run_running(op: RunningAggregate, items: Iterator[Any], batch_size: int) -> 
         if isinstance(item, Watermark):
             yield item
             continue
-        updates = op.add(item)
-        if updates is not None and updates.num_rows:
-            yield from updates.combine_chunks().to_batches(max_chunksize=batch_size)
+        yield from table_batches(op.add(item), batch_size)

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.aggregate import HashAggregate
+from sabot_lab.engine.stateful import StatefulOperator, table_batches
 from sabot_lab.engine.watermarks import Watermark, times_of
 from sabot_lab.expr import Expr, col
 from sabot_lab.kernels.windows import hop_assign, merge_sessions, tumble_starts
@@ -66,25 +67,19 @@ def window_schema(
     )
 
 
-class _Windows:
-    """What both window kinds share: the output shape and the state's bookkeeping."""
+class _Windows(StatefulOperator):
+    """What both window kinds share: the output shape and the rows without a time."""
 
     def __init__(
         self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
         state: StateBackend,
     ) -> None:  # fmt: skip
-        self.spec, self.keys, self.state = spec, list(keys), state
+        super().__init__(state)
+        self.spec, self.keys = spec, list(keys)
         self.time_type = schema.field(spec.on).type
         self.size, self.slide = spec.in_unit(self.time_type.unit)
         self.schema = window_schema(keys, aggs, schema, spec.on)
         self.dropped_rows = 0
-        self.state_rows = 0  # rows held in the state now (partial aggregates or kept rows)
-        self.peak_state_rows = 0
-        self._seq = 0
-
-    def _held(self, change: int) -> None:
-        self.state_rows += change
-        self.peak_state_rows = max(self.peak_state_rows, self.state_rows)
 
     def _timed(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray]:
         """The rows with a time, and their times as numbers of the column's unit."""
@@ -94,10 +89,6 @@ class _Windows:
             batch = batch.filter(pc.is_valid(times))
             times = batch.column(self.spec.on)
         return batch, times_of(times)
-
-    def _next_key(self) -> str:
-        self._seq += 1
-        return f"{self._seq:016d}"
 
     def output_watermark(self, watermark: int) -> int:
         """The watermark to pass on after firing at ``watermark``: no later output row has a
@@ -161,10 +152,7 @@ class SlidingWindows(_Windows):
         return [unit_to_us(end, unit) for end in steps] + [END_OF_TIME]
 
     def _store(self, table: pa.Table, earliest: int) -> None:
-        key = self._next_key()
-        self.state.put(key, table)
-        self._held(table.num_rows)
-        self._pending.append((key, earliest))
+        self._pending.append((self._put_new(table), earliest))
 
     def _take_pending(self) -> list[pa.Table]:
         tables = [self.state.pop(key) for key, _ in self._pending]
@@ -276,8 +264,7 @@ class SessionWindows(_Windows):
         if batch.num_rows:
             buckets = pa.array(tumble_starts(times, self.size))
             pieces = self._agg.partial(batch.append_column(_START, buckets))
-            self.state.put(self._next_key(), pieces)
-            self._held(pieces.num_rows)
+            self._put_new(pieces)
             self._note(pieces)
 
     def fire(self, watermark: int) -> pa.Table | None:
@@ -301,10 +288,10 @@ class SessionWindows(_Windows):
         ends = pc.add(merged[self._last].cast(pa.int64()), self.size)
         ended = pc.less_equal(ends, time) if time != END_OF_TIME else None
         rest = merged.filter(pc.invert(ended)) if ended is not None else merged.slice(0, 0)
-        self._held(rest.num_rows - self.state_rows)
+        self._held(-self.state_rows)  # every piece was taken out above
         self._earliest = None
         if rest.num_rows:
-            self.state.put(self._next_key(), rest)
+            self._put_new(rest)
             self._note(rest)
         closed = merged if ended is None else merged.filter(ended)
         if not closed.num_rows:
@@ -356,17 +343,12 @@ def run_windows(
         if early is not None and monotonic() - last_early >= early:
             assert isinstance(op, SlidingWindows)  # early results are refused for sessions
             last_early = monotonic()
-            yield from _batches(op.current(), batch_size)
+            yield from table_batches(op.current(), batch_size)
         if isinstance(item, Watermark):
-            yield from _batches(op.fire(item.time), batch_size)
+            yield from table_batches(op.fire(item.time), batch_size)
             yield Watermark(op.output_watermark(item.time))
         else:
             op.add(item)
     if final:
         for closing in op.closing_steps():
-            yield from _batches(op.fire(closing), batch_size)
-
-
-def _batches(table: pa.Table | None, batch_size: int) -> Iterator[pa.RecordBatch]:
-    if table is not None and table.num_rows:
-        yield from table.combine_chunks().to_batches(max_chunksize=batch_size)
+            yield from table_batches(op.fire(closing), batch_size)
