@@ -276,8 +276,9 @@ class Executor:
         marks = [self._watermark_of(child_id) for child_id in node.upstream]
         idle = [None if w is None else w.parameters.get("idle_timeout") for w in marks]
         timeouts = [None if us is None else us / 1e6 for us in idle]
+        timed = [w is not None for w in marks]
         return lambda: merge_streams(
-            [partial(c.run, self.config) for c in children], timeouts, tagged
+            [partial(c.run, self.config) for c in children], timeouts, tagged, timed
         )
 
     def _materialized(self, node_id: str) -> Step:

@@ -35,14 +35,18 @@ def merge_streams(
     inputs: Sequence[Callable[[], Iterator[Any]]],
     idle_timeouts: Sequence[float | None],
     tagged: bool = False,
+    timed: Sequence[bool] | None = None,
 ) -> Iterator[Any]:
     """The items of every input (batches, watermarks merged), as they arrive; an input's error
     is raised here. ``tagged``: batches come as ``(input index, batch)``.
 
-    Of the inputs with an item waiting, the one furthest behind in event time goes first, and
-    each input may run only a couple of items ahead of the reader: inputs stay aligned in
-    event time, which bounds the state of the operator reading them.
+    Inputs stay aligned in event time, which bounds the state of the operator reading them:
+    an input whose watermark is ahead of another's is not read until that one catches up (or
+    ends, or is idle), and each input reads only a couple of items ahead of the merge.
+    ``timed``: which inputs carry watermarks (default: all); the others are read whenever
+    they have rows and hold no one back.
     """
+    timed = [True] * len(inputs) if timed is None else list(timed)
     queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=_AHEAD) for _ in inputs]
     arrived = threading.Event()
     stop = threading.Event()
@@ -72,9 +76,10 @@ def merge_streams(
         while running:
             if time.monotonic() - checked >= _POLL:  # busy inputs must not hide idle ones
                 checked = time.monotonic()
-                yield from _idle_inputs(merger, last_seen, idle, idle_timeouts, running)
+                quiet = {i for i in running if queues[i].empty()}  # one held back is not idle
+                yield from _idle_inputs(merger, last_seen, idle, idle_timeouts, quiet)
             arrived.clear()
-            got = _next_item(queues, sorted(running, key=reached.__getitem__))
+            got = _next_item(queues, _readable(running, reached, idle, timed))
             if got is None:
                 arrived.wait(_POLL)
                 continue
@@ -99,6 +104,17 @@ def merge_streams(
                 yield Watermark(advanced)
     finally:
         stop.set()
+
+
+def _readable(
+    running: set[int], reached: Sequence[int], idle: Sequence[bool], timed: Sequence[bool]
+) -> list[int]:
+    """The inputs that may be read now, furthest behind first: those without watermarks, and
+    those not ahead of the slowest input that still has rows to come."""
+    waiting = [reached[i] for i in running if timed[i] and not idle[i]]
+    slowest = min(waiting, default=END_OF_TIME)
+    allowed = [i for i in running if not timed[i] or idle[i] or reached[i] <= slowest]
+    return sorted(allowed, key=reached.__getitem__)
 
 
 def _next_item(queues: Sequence[queue.Queue[Any]], order: Sequence[int]) -> tuple[int, Any] | None:
