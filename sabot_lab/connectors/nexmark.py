@@ -5,16 +5,16 @@ Event number ``n`` (from 0) is a person when ``n % 50 == 0``, an auction when ``
 ``n`` alone (a counter-based random stream: splitmix64 of the seed and the event number), so
 any range of events is generated on its own, in whole numpy batches, identically however the
 range is split into batches or tasks. Event time advances by ``1 / rate`` seconds per event.
-The draws and the price rule live in one Cython kernel (:mod:`sabot_lab.kernels.nexmark`):
-bids, 46 events in 50, are made there with all their columns in one pass; persons and
-auctions are made from the kernel's draws with numpy, their strings with Arrow compute.
+One Cython kernel (:mod:`sabot_lab.kernels.nexmark`) writes every column of a range of
+events in one pass, for one kind or, for the combined ``events`` stream, for all three with a
+row per event (each kind's struct column null where the event is of another kind).
 
 The choices follow the Flink/Beam generators: ids start at 1000; a bid goes to a "hot"
 auction (the newest even-numbered one) half the time and otherwise to one of the 100 newest
 auctions; a bidder is hot (the newest person id that is 1 modulo 4) three times in four,
 otherwise one of the 1,000 newest persons; sellers are hot three times in four likewise;
-``category = 10 + rand(5)``; ``price = round(10 ** (6 U) * 100)`` cents; an auction lasts
-10 to 20 seconds of event time.
+``category = 10 + rand(5)``; ``price = round(10 ** (6 U) * 100)`` cents (``U`` of 30 bits);
+an auction lasts 10 to 20 seconds of event time; a credit card is four groups of four digits.
 
 >>> source = NexmarkSource("bids", events=100, seed=1)
 >>> batch = next(source.scan(1000))
@@ -31,25 +31,26 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
-from sabot_lab.kernels.nexmark import bid_columns, draws, prices
+from sabot_lab.kernels.nexmark import empty, nexmark_rows
 from sabot_lab.plan.sources import SourceSpec, register_source
 
 __all__ = ["KINDS", "SCHEMAS", "NexmarkSource"]
 
 FIRST_ID = 1000
-FIRST_CATEGORY = 10
 PERIOD = 50  # one person, three auctions and 46 bids in every 50 events
 BASE_TIME = dt.datetime(2026, 1, 1)
-STATES = np.array(["AZ", "CA", "ID", "OR", "WA", "WY"])
-CITIES = np.array(["Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland", "Bend", "Redmond", "Seattle", "Kent", "Cheyenne"])  # fmt: skip
-FIRST_NAMES = np.array(["Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"])  # fmt: skip
-LAST_NAMES = np.array(["Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris"])  # fmt: skip
+FIRST_NAMES = [b"Peter", b"Paul", b"Luke", b"John", b"Saul", b"Vicky", b"Kate", b"Julie", b"Sarah", b"Deiter", b"Walter"]  # fmt: skip
+LAST_NAMES = [b"Shultz", b"Abrams", b"Spencer", b"White", b"Bartels", b"Walton", b"Smith", b"Jones", b"Noris"]  # fmt: skip
+CITIES = [b"Phoenix", b"Los Angeles", b"San Francisco", b"Boise", b"Portland", b"Bend", b"Redmond", b"Seattle", b"Kent", b"Cheyenne"]  # fmt: skip
+STATES = [b"AZ", b"CA", b"ID", b"OR", b"WA", b"WY"]
 CHANNELS = [b"Google", b"Facebook", b"Baidu", b"Apple"]
 URLS = [b"https://nexmark.com/" + c.lower() for c in CHANNELS]
+_TABLES = (FIRST_NAMES, LAST_NAMES, CITIES, STATES, CHANNELS, URLS)
+_KERNEL_NAMES = {("persons", "id"): "person_id", ("auctions", "id"): "auction_id"}
+"""Columns the kernel names apart because the combined events have both."""
 
 _STRING = pa.string()
 _TIME = pa.timestamp("ms")
@@ -106,39 +107,26 @@ KINDS = tuple(SCHEMAS)
 """``persons``, ``auctions``, ``bids`` and ``events`` (all three, in event order)."""
 
 
-class _Random:
-    """Random draws for events ``n`` under ``seed`` (:func:`~sabot_lab.kernels.nexmark.draws`):
-    draw ``salt`` of event ``n`` is the same whichever batch computes it."""
-
-    def __init__(self, n: np.ndarray, seed: int) -> None:
-        self._n = np.ascontiguousarray(n, dtype=np.int64)
-        self._seed = seed % (1 << 64)
-
-    def bits(self, salt: int) -> np.ndarray:
-        return draws(self._n, self._seed, salt)
-
-    def below(self, salt: int, bound: np.ndarray | int) -> np.ndarray:
-        """Integers in ``[0, bound)`` (``bound`` below 2**32, per event or one for all) from
-        the low 32 bits of draw ``salt``: ``low * bound >> 32``."""
-        low = self.bits(salt) & np.uint64(0xFFFFFFFF)
-        return ((low * np.asarray(bound, dtype=np.uint64)) >> np.uint64(32)).astype(np.int64)
-
-
-def _strings(choices: np.ndarray, index: np.ndarray) -> pa.Array:
-    return pa.array(choices).take(pa.array(index, type=pa.int32()))
-
-
 def _empty_strings(count: int) -> pa.Array:
-    offsets = pa.py_buffer(np.zeros(count + 1, dtype=np.int32).tobytes())
-    return pa.StringArray.from_buffers(count, offsets, pa.py_buffer(b""))
+    offsets = empty(count + 1, np.int32)
+    offsets[:] = 0
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(b""))
 
 
-def _persons_before(n: np.ndarray) -> np.ndarray:
-    return (n + PERIOD - 1) // PERIOD
-
-
-def _auctions_before(n: np.ndarray) -> np.ndarray:
-    return (n // PERIOD) * 3 + np.clip(n % PERIOD - 1, 0, 3)
+def _columns(kind: str, rows: dict[str, Any], count: int, blank: pa.Array) -> list[pa.Array]:
+    """Arrow arrays of ``kind``'s schema over the kernel's ``rows`` (``count`` of them), with
+    ``blank`` for the strings the generator leaves empty."""
+    columns = []
+    for field in SCHEMAS[kind]:
+        value = rows.get(_KERNEL_NAMES.get((kind, field.name), field.name))
+        if value is None:
+            columns.append(blank)
+        elif isinstance(value, tuple):
+            at, data = value
+            columns.append(pa.StringArray.from_buffers(count, pa.py_buffer(at), pa.py_buffer(data)))
+        else:
+            columns.append(pa.Array.from_buffers(field.type, count, [None, pa.py_buffer(value)]))
+    return columns
 
 
 @register_source
@@ -197,111 +185,28 @@ class NexmarkSource(SourceSpec):
         >>> NexmarkSource("persons").batch(0, 101)["id"].to_pylist()
         [1000, 1001, 1002]
         """
-        if self.stream == "events":
-            return self._events(start, stop)
-        return self._rows(self.stream, start, stop)
-
-    def _rows(self, kind: str, start: int, stop: int) -> pa.RecordBatch:
-        """The rows of ``kind`` among events ``start`` to ``stop - 1``."""
-        if kind == "bids":
-            return self._bids(start, stop)
-        n = np.arange(start, stop, dtype=np.int64)
-        phase = n % PERIOD
-        n = n[phase == 0] if kind == "persons" else n[(phase >= 1) & (phase <= 3)]
-        if not len(n):
-            return pa.RecordBatch.from_pylist([], schema=SCHEMAS[kind])
-        return self._persons(n) if kind == "persons" else self._auctions(n)
-
-    def _time(self, n: np.ndarray) -> np.ndarray:
-        micros = self._base_us + (n * self._step_us).astype(np.int64)
-        return (micros // 1000).astype("datetime64[ms]")
-
-    def _persons(self, n: np.ndarray) -> pa.RecordBatch:
-        r = _Random(n, self.seed)
-        pid = FIRST_ID + n // PERIOD
-        first = _strings(FIRST_NAMES, r.below(1, len(FIRST_NAMES)))
-        last = _strings(LAST_NAMES, r.below(2, len(LAST_NAMES)))
-        ids = pa.array(pid).cast(pa.string())
-        card = pa.array(r.below(3, 10**16)).cast(pa.string())
-        return pa.record_batch(
-            [
-                pa.array(pid),
-                pc.binary_join_element_wise(first, last, " "),
-                pc.binary_join_element_wise(first, ids, "@example.com", ""),
-                pc.utf8_lpad(card, 16, "0"),
-                _strings(CITIES, r.below(4, len(CITIES))),
-                _strings(STATES, r.below(5, len(STATES))),
-                pa.array(self._time(n)),
-                _empty_strings(len(n)),
-            ],
-            schema=SCHEMAS["persons"],
+        kind, seed = self.stream, self.seed % (1 << 64)
+        rows = nexmark_rows(
+            start, stop, seed, self._step_us, self._base_us, FIRST_ID, _TABLES, kind
         )
-
-    def _auctions(self, n: np.ndarray) -> pa.RecordBatch:
-        r = _Random(n, self.seed)
-        aid = FIRST_ID + _auctions_before(n)
-        people = _persons_before(n)  # persons that exist when the auction opens
-        hot = r.below(1, 4) > 0
-        newest = np.maximum(people - 1, 0)
-        seller = np.where(hot, (newest // 4) * 4, self._recent(r, 2, people, 1000))
-        initial = prices(r.bits(3))
-        times = self._time(n)
-        length_ms = 10_000 + r.below(4, 10_001)
-        return pa.record_batch(
-            [
-                pa.array(aid),
-                pc.binary_join_element_wise("item-", pa.array(aid).cast(pa.string()), ""),
-                _empty_strings(len(n)),
-                pa.array(initial),
-                pa.array(initial + prices(r.bits(5))),
-                pa.array(times),
-                pa.array(times + length_ms.astype("timedelta64[ms]")),
-                pa.array(FIRST_ID + seller),
-                pa.array(FIRST_CATEGORY + r.below(6, 5)),
-                _empty_strings(len(n)),
-            ],
-            schema=SCHEMAS["auctions"],
+        count = len(rows["dateTime"])
+        blank = _empty_strings(count)
+        if kind != "events":
+            return pa.record_batch(_columns(kind, rows, count, blank), schema=SCHEMAS[kind])
+        structs = [
+            pa.Array.from_buffers(
+                SCHEMAS["events"].field(name).type,
+                count,
+                [pa.py_buffer(valid)],
+                children=_columns(f"{name}s", rows, count, blank),
+            )
+            for name, valid in zip(("person", "auction", "bid"), rows["valid"], strict=True)
+        ]
+        event_type = pa.Array.from_buffers(
+            pa.int8(), count, [None, pa.py_buffer(rows["event_type"])]
         )
-
-    def _bids(self, start: int, stop: int) -> pa.RecordBatch:
-        auction, bidder, price, name_at, names, url_at, urls, ms = bid_columns(
-            start, stop, self.seed % (1 << 64), self._step_us, self._base_us, CHANNELS, URLS
-        )
-        count = len(auction)
-        return pa.record_batch(
-            [
-                pa.array(FIRST_ID + auction),
-                pa.array(FIRST_ID + bidder),
-                pa.array(price),
-                pa.StringArray.from_buffers(count, pa.py_buffer(name_at), pa.py_buffer(names)),
-                pa.StringArray.from_buffers(count, pa.py_buffer(url_at), pa.py_buffer(urls)),
-                pa.array(ms.astype("datetime64[ms]")),
-                _empty_strings(count),
-            ],
-            schema=SCHEMAS["bids"],
-        )
-
-    @staticmethod
-    def _recent(r: _Random, salt: int, count: np.ndarray, window: int) -> np.ndarray:
-        """One of the ``window`` newest of ``count`` ids (base 0) per event."""
-        active = np.clip(np.minimum(count, window), 1, None)
-        return np.maximum(count - active, 0) + r.below(salt, active)
-
-    def _events(self, start: int, stop: int) -> pa.RecordBatch:
-        n = np.arange(start, stop, dtype=np.int64)
-        phase = n % PERIOD
-        event_type = np.where(phase == 0, 0, np.where(phase <= 3, 1, 2)).astype(np.int8)
-        parts = {}
-        for code, kind in enumerate(("person", "auction", "bid")):
-            rows = self._rows(f"{kind}s", start, stop)
-            # each event's row in its kind's batch, null for the other kinds
-            index = np.cumsum(event_type == code) - 1
-            struct = pa.StructArray.from_arrays(rows.columns, fields=list(rows.schema))
-            parts[kind] = struct.take(pa.array(index, mask=event_type != code))
-        return pa.record_batch(
-            [pa.array(event_type), *parts.values(), pa.array(self._time(n))],
-            schema=SCHEMAS["events"],
-        )
+        time = pa.Array.from_buffers(_TIME, count, [None, pa.py_buffer(rows["dateTime"])])
+        return pa.record_batch([event_type, *structs, time], schema=SCHEMAS["events"])
 
     def describe(self) -> str:
         count = "unbounded" if self.events is None else f"{self.events:,} events"

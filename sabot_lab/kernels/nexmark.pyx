@@ -1,24 +1,39 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Nexmark's random draws and prices, and bids in one pass: ids, price, channel strings and
-event time for a range of events.
+"""The Nexmark generator's rows: persons, auctions and bids of a range of events in one pass.
 
-Bids are 46 of every 50 Nexmark events, so they decide the generator's speed; their loop makes
-every column of a bid at once (see :mod:`sabot_lab.connectors.nexmark` for the rules). Persons
-and auctions are made with numpy from :func:`draws` and :func:`prices`, the same draws and
-price rule the bid loop uses.
+Every field of event ``n`` is a function of the seed and ``n`` alone (see
+:mod:`sabot_lab.connectors.nexmark` for the rules), so a loop over the events writes every
+column of every requested kind at once, with no division, allocation or call per event. The
+combined events stream asks for all three kinds with a row per event: each kind's columns hold
+zero and empty strings where the event is of another kind, and a validity bitmap per kind
+marks its rows. Output buffers come from Arrow's memory pool, which keeps freed memory for the
+next batch (fresh pages from the system cost more than making the events).
 """
 
-from libc.math cimport exp, log, rint
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.math cimport rint
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 
 from sabot_lab.kernels._mix cimport mix64
 
 import numpy as np
+import pyarrow as pa
 
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 cdef uint64_t SALT = 0xD1B54A32D192ED03ULL
-cdef double SCALE = 6.0 * log(10.0)
+cdef enum:
+    PERIOD = 50  # one person, three auctions and 46 bids in every 50 events
+    PAD = 32  # strings are copied 32 bytes at a time; every text buffer has this much slack
+
+# 100 * 10 ** (6 U) for U in [0, 1) of 30 bits, as the product of three tables of 10 bits each
+cdef double POW_HIGH[1024]
+cdef double POW_MID[1024]
+cdef double POW_LOW[1024]
+cdef int _i
+for _i in range(1024):
+    POW_HIGH[_i] = 100.0 * 10.0 ** (6.0 * _i / 1024.0)
+    POW_MID[_i] = 10.0 ** (6.0 * _i / 1024.0 ** 2)
+    POW_LOW[_i] = 10.0 ** (6.0 * _i / 1024.0 ** 3)
 
 
 cdef inline uint64_t draw(int64_t n, uint64_t seed, uint64_t salt) noexcept nogil:
@@ -26,101 +41,274 @@ cdef inline uint64_t draw(int64_t n, uint64_t seed, uint64_t salt) noexcept nogi
     return mix64(<uint64_t>n * GOLDEN + seed + salt * SALT)
 
 
+cdef inline int64_t below(uint64_t bits, int64_t bound) noexcept nogil:
+    # an integer in [0, bound) from the low 32 bits of a draw
+    return <int64_t>(((bits & 0xFFFFFFFFULL) * <uint64_t>bound) >> 32)
+
+
 cdef inline int64_t price_of(uint64_t bits) noexcept nogil:
-    # round(10 ** (6 U) * 100) cents, U uniform in [0, 1) from the top 53 bits
-    return <int64_t>rint(exp(<double>(bits >> 11) * (1.0 / 9007199254740992.0) * SCALE) * 100.0)
+    # round(10 ** (6 U) * 100) cents, U uniform in [0, 1) from the top 30 bits
+    return <int64_t>rint(
+        POW_HIGH[bits >> 54] * POW_MID[(bits >> 44) & 1023] * POW_LOW[(bits >> 34) & 1023]
+    )
 
 
-def draws(const int64_t[::1] n, uint64_t seed, uint64_t salt):
-    """Draw ``salt`` (64 random bits) of each of events ``n``."""
-    out_np = np.empty(n.shape[0], dtype=np.uint64)
-    cdef uint64_t[::1] out = out_np
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(n.shape[0]):
-            out[i] = draw(n[i], seed, salt)
-    return out_np
+cdef inline int64_t recent(uint64_t bits, int64_t count, int64_t window) noexcept nogil:
+    # one of the ``window`` newest of ``count`` ids (from 0)
+    cdef int64_t active = count if count < window else window
+    return count - active + below(bits, active)
 
 
-def prices(const uint64_t[::1] bits):
-    """Nexmark prices in cents from draws."""
-    out_np = np.empty(bits.shape[0], dtype=np.int64)
-    cdef int64_t[::1] out = out_np
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(bits.shape[0]):
-            out[i] = price_of(bits[i])
-    return out_np
+cdef struct Choices:
+    # up to 16 strings, each padded to PAD bytes
+    char padded[16][PAD]
+    int32_t length[16]
 
 
-cdef inline int64_t below(uint64_t half, int64_t bound) noexcept nogil:
-    # an integer in [0, bound) from 32 random bits
-    return <int64_t>((half * <uint64_t>bound) >> 32)
+cdef struct Text:
+    # a string column being written: offsets, bytes, bytes used
+    int32_t* at
+    char* data
+    int32_t used
 
 
-def bid_columns(int64_t start, int64_t stop, uint64_t seed, double step_us, int64_t base_us,
-                list channels, list urls):
-    """The bids among events ``start`` to ``stop - 1``: ``(auction, bidder, price, channel
-    offsets, channel bytes, url offsets, url bytes, time in ms)``, ids base 0."""
-    cdef Py_ssize_t count = 0
-    cdef int64_t n
-    for n in range(start, stop):
-        if n % 50 >= 4:
-            count += 1
-    auction_np = np.empty(count, dtype=np.int64)
-    bidder_np = np.empty(count, dtype=np.int64)
-    price_np = np.empty(count, dtype=np.int64)
-    time_np = np.empty(count, dtype=np.int64)
-    cdef int64_t[::1] auction = auction_np, bidder = bidder_np
-    cdef int64_t[::1] price = price_np, times = time_np
-    cdef bytes names = b"".join(channels), links = b"".join(urls)
-    cdef int32_t name_at[5]
-    cdef int32_t link_at[5]
+cdef inline void put(Text* t, const char* s, int32_t n) noexcept nogil:
+    memcpy(t.data + t.used, s, n)
+    t.used += n
+
+
+cdef inline void put_choice(Text* t, Choices* c, int64_t k) noexcept nogil:
+    memcpy(t.data + t.used, c.padded[k], PAD)
+    t.used += c.length[k]
+
+
+cdef inline void put_digits(Text* t, uint64_t v, int width) noexcept nogil:
+    # ``v`` in decimal, zero-padded to ``width`` digits
+    cdef char digits[24]
+    cdef int k = 0
+    while v or k < width:
+        digits[23 - k] = 48 + v % 10
+        v //= 10
+        k += 1
+    put(t, digits + 24 - k, k)
+
+
+cdef Choices choices(list strings) except *:
+    cdef Choices c
     cdef Py_ssize_t k
-    name_at[0] = link_at[0] = 0
-    for k in range(4):
-        name_at[k + 1] = name_at[k] + len(channels[k])
-        link_at[k + 1] = link_at[k] + len(urls[k])
-    name_off_np = np.empty(count + 1, dtype=np.int32)
-    link_off_np = np.empty(count + 1, dtype=np.int32)
-    name_np = np.empty(count * max(len(c) for c in channels), dtype=np.uint8)
-    link_np = np.empty(count * max(len(u) for u in urls), dtype=np.uint8)
-    cdef int32_t[::1] name_off = name_off_np, link_off = link_off_np
-    cdef uint8_t[::1] name_data = name_np, link_data = link_np
-    cdef const char* name_src = names
-    cdef const char* link_src = links
-    cdef uint64_t choice, recent
-    cdef int64_t auctions, people, active, hot, c, row = 0, name_pos = 0, link_pos = 0
+    cdef bytes padded
+    if len(strings) > 16 or max(len(s) for s in strings) > PAD:
+        raise ValueError(f"at most 16 choices of at most {PAD} bytes")
+    for k in range(len(strings)):
+        padded = strings[k].ljust(PAD, b"\0")
+        memcpy(c.padded[k], <const char*>padded, PAD)
+        c.length[k] = len(strings[k])
+    return c
+
+
+def empty(Py_ssize_t count, dtype):
+    """An uninitialized numpy array of ``count`` ``dtype`` items in Arrow's memory pool.
+
+    >>> empty(3, np.int64).shape
+    (3,)
+    """
+    dtype = np.dtype(dtype)
+    return np.frombuffer(pa.allocate_buffer(max(count, 1) * dtype.itemsize), dtype)[:count]
+
+
+def rows_of(int64_t start, int64_t stop, int64_t lo, int64_t hi):
+    """How many of events ``start`` to ``stop - 1`` have ``n % 50`` in ``[lo, hi]``.
+
+    >>> rows_of(0, 100, 4, 49), rows_of(3, 52, 0, 0)
+    (92, 1)
+    """
+    cdef int64_t width = hi - lo + 1
+    return ((stop // PERIOD - start // PERIOD) * width
+            + min(max(stop % PERIOD - lo, 0), width) - min(max(start % PERIOD - lo, 0), width))
+
+
+cdef class _Columns:
+    """Numpy arrays for ``rows`` rows: int64 columns and string columns (offsets and bytes
+    of at most ``width`` per row)."""
+
+    cdef dict arrays
+    cdef Py_ssize_t rows
+
+    def __init__(self, Py_ssize_t rows):
+        self.arrays, self.rows = {}, rows
+
+    def ints(self, str name):
+        self.arrays[name] = empty(self.rows, np.int64)
+        return self.arrays[name]
+
+    cdef Text text(self, str name, Py_ssize_t width) except *:
+        at, data = empty(self.rows + 1, np.int32), empty(self.rows * width + PAD, np.uint8)
+        self.arrays[name] = (at, data)
+        cdef int32_t[::1] at_view = at
+        cdef uint8_t[::1] data_view = data
+        cdef Text t
+        t.at, t.data, t.used = &at_view[0], <char*>&data_view[0], 0
+        return t
+
+    def result(self, dict used):
+        """The arrays; each string column as ``(offsets, the bytes used)``."""
+        for name, size in used.items():
+            at, data = self.arrays[name]
+            self.arrays[name] = (at, data[:size])
+        return self.arrays
+
+
+def nexmark_rows(int64_t start, int64_t stop, uint64_t seed, double step_us, int64_t base_us,
+                 int64_t first_id, tuple tables, str kind):
+    """The columns of events ``start`` to ``stop - 1`` of ``kind`` (``persons``, ``auctions``,
+    ``bids``, or ``events``: all three with a row per event) as a dict of numpy arrays,
+    string columns as ``(offsets, bytes)``. Ids from ``first_id``; times in ms. ``tables``:
+    first names, last names, cities, states, channels, urls (lists of bytes). ``events`` adds
+    ``event_type`` (0 person, 1 auction, 2 bid) and ``valid``, one bitmap row per kind.
+
+    >>> tables = ([b"Ann"], [b"Lee"], [b"Kent"], [b"WA"], [b"Baidu"] * 4, [b"u"] * 4)
+    >>> rows = nexmark_rows(0, 100, 7, 1000.0, 0, 1000, tables, "persons")
+    >>> rows["person_id"].tolist(), bytes(rows["name"][1]), rows["dateTime"].tolist()
+    ([1000, 1001], b'Ann LeeAnn Lee', [0, 50])
+    """
+    cdef bint every = kind == "events"
+    cdef bint persons = every or kind == "persons"
+    cdef bint auctions = every or kind == "auctions"
+    cdef bint bids = every or kind == "bids"
+    if not (persons or auctions or bids):
+        raise ValueError(f"unknown kind {kind!r}")
+    cdef Py_ssize_t count = stop - start
+    if not every:
+        count = rows_of(start, stop, *{"persons": (0, 0), "auctions": (1, 3)}.get(kind, (4, 49)))
+    cdef Choices first = choices(tables[0]), last = choices(tables[1])
+    cdef Choices city = choices(tables[2]), state = choices(tables[3])
+    cdef Choices channel = choices(tables[4]), url = choices(tables[5])
+    out = _Columns(count)
+    cdef int64_t[::1] times = out.ints("dateTime")
+    cdef int64_t[::1] person_id, auction_id, initial, reserve, expires, seller, category
+    cdef int64_t[::1] auction, bidder, price
+    cdef Text name, email, card, city_t, state_t, item, channel_t, url_t
+    cdef int8_t[::1] event_type
+    cdef uint8_t[:, ::1] valid
+    cdef int64_t len_first = len(tables[0]), len_last = len(tables[1])
+    cdef int64_t len_city = len(tables[2]), len_state = len(tables[3])
+    cdef int32_t longest = max(len(s) for s in tables[0])
+    if persons:
+        person_id = out.ints("person_id")
+        name = out.text("name", longest + 1 + max(len(s) for s in tables[1]))
+        email = out.text("emailAddress", longest + 20 + 12)
+        card = out.text("creditCard", 19)
+        city_t = out.text("city", PAD)
+        state_t = out.text("state", PAD)
+    if auctions:
+        auction_id, initial, reserve = out.ints("auction_id"), out.ints("initialBid"), out.ints("reserve")
+        expires, seller, category = out.ints("expires"), out.ints("seller"), out.ints("category")
+        item = out.text("itemName", 5 + 20)
+    if bids:
+        auction, bidder, price = out.ints("auction"), out.ints("bidder"), out.ints("price")
+        channel_t = out.text("channel", PAD)
+        url_t = out.text("url", PAD)
+    if every:
+        out.arrays["event_type"] = event_type_np = empty(count, np.int8)
+        out.arrays["valid"] = valid_np = empty(3 * ((count + 7) // 8), np.uint8).reshape(3, -1)
+        valid_np[:] = 0
+        event_type, valid = event_type_np, valid_np
+    cdef int64_t n, block = start // PERIOD, phase = start % PERIOD, row = 0, people, made
+    cdef int64_t ms, hot, code
+    cdef uint64_t choice, pick, digits
     with nogil:
         for n in range(start, stop):
-            if n % 50 < 4:
+            if not (every or (phase == 0 and persons) or (1 <= phase <= 3 and auctions)
+                    or (phase >= 4 and bids)):
+                phase += 1
+                if phase == PERIOD:
+                    phase, block = 0, block + 1
                 continue
-            choice = draw(n, seed, 1)  # bit 0: hot auction; bits 1-2: hot bidder; 3-4: channel
-            recent = draw(n, seed, 2)  # low half: recent auction; high half: recent bidder
-            auctions = (n // 50) * 3 + 3
-            people = (n + 49) // 50
-            if choice & 1:
-                auction[row] = ((auctions - 1) // 2) * 2
-            else:
-                active = auctions if auctions < 100 else 100
-                auction[row] = auctions - active + below(recent & 0xFFFFFFFFULL, active)
-            if (choice >> 1) & 3:
-                hot = ((people - 1) // 4) * 4 + 1
-                bidder[row] = hot if hot < people else people - 1
-            else:
-                active = people if people < 1000 else 1000
-                bidder[row] = people - active + below(recent >> 32, active)
-            price[row] = price_of(draw(n, seed, 3))
-            c = (choice >> 3) & 3
-            name_off[row] = name_pos
-            memcpy(&name_data[0] + name_pos, name_src + name_at[c], name_at[c + 1] - name_at[c])
-            name_pos += name_at[c + 1] - name_at[c]
-            link_off[row] = link_pos
-            memcpy(&link_data[0] + link_pos, link_src + link_at[c], link_at[c + 1] - link_at[c])
-            link_pos += link_at[c + 1] - link_at[c]
-            times[row] = (base_us + <int64_t>(n * step_us)) // 1000
+            ms = (base_us + <int64_t>(n * step_us)) // 1000
+            times[row] = ms
+            people = block + 1  # persons that exist once this block's person is made
+            if persons:
+                name.at[row], email.at[row], card.at[row] = name.used, email.used, card.used
+                city_t.at[row], state_t.at[row] = city_t.used, state_t.used
+                if phase == 0:
+                    person_id[row] = first_id + block
+                    pick = below(draw(n, seed, 1), len_first)
+                    put_choice(&name, &first, pick)
+                    put(&name, " ", 1)
+                    put_choice(&name, &last, below(draw(n, seed, 2), len_last))
+                    put_choice(&email, &first, pick)
+                    put_digits(&email, first_id + block, 1)
+                    put(&email, "@example.com", 12)
+                    digits = draw(n, seed, 3) % 10000000000000000ULL
+                    put_digits(&card, digits // 1000000000000ULL, 4)
+                    put(&card, " ", 1)
+                    put_digits(&card, digits // 100000000ULL % 10000, 4)
+                    put(&card, " ", 1)
+                    put_digits(&card, digits // 10000 % 10000, 4)
+                    put(&card, " ", 1)
+                    put_digits(&card, digits % 10000, 4)
+                    put_choice(&city_t, &city, below(draw(n, seed, 4), len_city))
+                    put_choice(&state_t, &state, below(draw(n, seed, 5), len_state))
+                else:
+                    person_id[row] = 0
+            if auctions:
+                item.at[row] = item.used
+                if 1 <= phase <= 3:
+                    auction_id[row] = first_id + block * 3 + phase - 1
+                    put(&item, "item-", 5)
+                    put_digits(&item, auction_id[row], 1)
+                    initial[row] = price_of(draw(n, seed, 3))
+                    reserve[row] = initial[row] + price_of(draw(n, seed, 5))
+                    expires[row] = ms + 10000 + below(draw(n, seed, 4), 10001)
+                    if below(draw(n, seed, 1), 4) > 0:  # a hot seller: the newest id 0 mod 4
+                        seller[row] = first_id + ((people - 1) & ~3)
+                    else:
+                        seller[row] = first_id + recent(draw(n, seed, 2), people, 1000)
+                    category[row] = 10 + below(draw(n, seed, 6), 5)
+                else:
+                    auction_id[row] = initial[row] = reserve[row] = 0
+                    expires[row] = seller[row] = category[row] = 0
+            if bids:
+                channel_t.at[row], url_t.at[row] = channel_t.used, url_t.used
+                if phase >= 4:
+                    choice = draw(n, seed, 1)  # bit 0: hot auction; 1-2: hot bidder; 3-4: channel
+                    pick = draw(n, seed, 2)  # low half: recent auction; high half: recent bidder
+                    made = block * 3 + 3  # auctions made so far
+                    if choice & 1:  # the hot auction: the newest even one
+                        auction[row] = first_id + ((made - 1) & ~1)
+                    else:
+                        auction[row] = first_id + recent(pick, made, 100)
+                    if (choice >> 1) & 3:  # the hot bidder: the newest id 1 mod 4
+                        hot = ((people - 1) & ~3) + 1
+                        bidder[row] = first_id + (hot if hot < people else people - 1)
+                    else:
+                        bidder[row] = first_id + recent(pick >> 32, people, 1000)
+                    price[row] = price_of(draw(n, seed, 3))
+                    put_choice(&channel_t, &channel, (choice >> 3) & 3)
+                    put_choice(&url_t, &url, (choice >> 3) & 3)
+                else:
+                    auction[row] = bidder[row] = price[row] = 0
+            if every:
+                code = 0 if phase == 0 else (1 if phase <= 3 else 2)
+                event_type[row] = code
+                valid[code, row >> 3] |= <uint8_t>(1 << (row & 7))
             row += 1
-        name_off[count] = name_pos
-        link_off[count] = link_pos
-    return (auction_np, bidder_np, price_np, name_off_np, name_np[:name_pos],
-            link_off_np, link_np[:link_pos], time_np)
+            phase += 1
+            if phase == PERIOD:
+                phase, block = 0, block + 1
+        if persons:
+            name.at[row], email.at[row], card.at[row] = name.used, email.used, card.used
+            city_t.at[row], state_t.at[row] = city_t.used, state_t.used
+        if auctions:
+            item.at[row] = item.used
+        if bids:
+            channel_t.at[row], url_t.at[row] = channel_t.used, url_t.used
+    used = {}
+    if persons:
+        used |= {"name": name.used, "emailAddress": email.used, "creditCard": card.used,
+                 "city": city_t.used, "state": state_t.used}
+    if auctions:
+        used["itemName"] = item.used
+    if bids:
+        used |= {"channel": channel_t.used, "url": url_t.used}
+    return out.result(used)
