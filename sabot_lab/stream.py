@@ -481,10 +481,7 @@ class Stream:
         >>> sl.from_pydict({"x": [1]}).bounded, sl.nexmark(events=None).bids.bounded
         (True, False)
         """
-        graph = self._graph.subgraph(self._node_id)
-        return all(
-            n.parameters["source"].bounded for n in graph if n.operator_type == OperatorType.SOURCE
-        )
+        return self._graph.bounded(self._node_id)
 
     @property
     def changelog(self) -> str:

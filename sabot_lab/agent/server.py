@@ -16,10 +16,16 @@ fetch results (exchange ``result``) the same way. The stream is credit-based: th
 grants credits (``{"credit": n}`` metadata messages), the agent sends one batch per credit,
 and the consumer grants one more each time it takes a batch. A slow consumer therefore holds
 at most its window of batches in flight (:data:`CREDIT_WINDOW`), however large the partition.
+
+Tasks of an unbounded job (``streaming``) run at once: their exchanges are
+:class:`~sabot_lab.agent.channels.Channels`, one bounded queue per producing task and
+partition, and a descriptor with a ``producer`` follows that queue as the producer fills it.
+Watermarks travel as ``{"watermark": microseconds}`` metadata messages between the batches.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import threading
@@ -33,8 +39,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from sabot_lab.agent.channels import Channels
 from sabot_lab.agent.store import ShuffleStore, ipc_options
 from sabot_lab.config import Config
+from sabot_lab.engine.merge import merge_streams
+from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
@@ -91,23 +100,29 @@ class TaskRecord:
 
 
 def rows_descriptor(
-    job: str, exchange: str, partition: int, schema: pa.Schema
+    job: str, exchange: str, partition: int, schema: pa.Schema, producer: str | None = None
 ) -> flight.FlightDescriptor:
-    """The ``do_exchange`` descriptor for the rows of one exchange partition."""
+    """The ``do_exchange`` descriptor for the rows of one exchange partition (with a
+    ``producer``: what that task streams to it, as it comes)."""
     key = {
         "job": job,
         "exchange": exchange,
         "partition": partition,
         "schema": schema_to_b64(schema),
+        "producer": producer,
     }
     return flight.FlightDescriptor.for_command(json.dumps(key).encode())
 
 
+def _json(message: dict[str, Any]) -> pa.Buffer:
+    return pa.py_buffer(json.dumps(message).encode())
+
+
 def _credit(n: int) -> pa.Buffer:
-    return pa.py_buffer(json.dumps({"credit": n}).encode())
+    return _json({"credit": n})
 
 
-_END = pa.py_buffer(b'{"end": true}')
+_END = _json({"end": True})
 
 
 def fetch_rows(
@@ -118,18 +133,24 @@ def fetch_rows(
     schema: pa.Schema,
     auth: Credentials,
     window: int = CREDIT_WINDOW,
-) -> Iterator[pa.RecordBatch]:
+    producer: str | None = None,
+) -> Iterator[Any]:
     """Stream the rows of one exchange partition kept by the agent at ``uri``, granting the
-    agent ``window`` batches of credit ahead of what the caller has taken."""
+    agent ``window`` batches of credit ahead of what the caller has taken; with a
+    ``producer``, follow what that task streams (watermarks included) until it ends."""
     try:
         writer, reader = auth.client(uri).do_exchange(
-            rows_descriptor(job, exchange, partition, schema), auth.options()
+            rows_descriptor(job, exchange, partition, schema, producer), auth.options()
         )
         try:
             writer.write_metadata(_credit(window))
             for chunk in reader:
                 if chunk.data is None:
-                    break  # the end of the partition's rows
+                    mark = json.loads(chunk.app_metadata.to_pybytes()).get("watermark")
+                    if mark is None:
+                        break  # the end of the partition's rows
+                    yield Watermark(mark)
+                    continue
                 if chunk.data.num_rows:
                     yield chunk.data
                 writer.write_metadata(_credit(1))  # the caller wants the next batch
@@ -181,6 +202,7 @@ class AgentServer(ClusterServer):
         self._wake = threading.Event()
         self.config = config or Config(threads=1)
         self.store = ShuffleStore(shuffle_memory, compression=compression)
+        self.channels = Channels()
         self._ipc = ipc_options(compression)
         self.state = "ACTIVE" if jobmanager is None else "STARTING"
         self.jobmanager = jobmanager
@@ -243,6 +265,7 @@ class AgentServer(ClusterServer):
             "slots": self.slots,
             "running": running,
             "shuffle_bytes": self.store.nbytes(),
+            "streaming_queued": self.channels.queued(),
             "spilled_bytes": self.store.spilled_bytes,
             "tasks": tasks,
             "streams": streams,
@@ -260,6 +283,7 @@ class AgentServer(ClusterServer):
             for task_id in [t for t in self._tasks if t.startswith(f"{job}/")]:
                 self._tasks[task_id].cancel.set()
                 del self._tasks[task_id]
+        self.channels.drop_job(job)
         return {"job_id": job, "freed_batches": self.store.drop_job(job)}
 
     def _heartbeats(self, interval: float) -> None:
@@ -312,14 +336,23 @@ class AgentServer(ClusterServer):
         stream_id = next(self._stream_ids)
         with self._lock:
             self._streams[stream_id] = stream
+        where = (key["job"], key["exchange"], key["partition"])
+        items = (
+            self.store.get(*where)
+            if key.get("producer") is None
+            else self.channels.get((*where, key["producer"]))
+        )
         try:
             writer.begin(schema_from_b64(key["schema"]), options=self._ipc)
             credits = 0
-            for batch in self.store.get(key["job"], key["exchange"], key["partition"]):
+            for item in items:
+                if isinstance(item, Watermark):
+                    writer.write_metadata(_json({"watermark": item.time}))
+                    continue
                 while credits == 0:  # wait for the consumer to take a batch
                     chunk = reader.read_chunk()  # StopIteration: the consumer went away
                     credits += json.loads(chunk.app_metadata.to_pybytes())["credit"]
-                writer.write_batch(batch)
+                writer.write_batch(item)
                 credits -= 1
                 stream["sent"] += 1
             # The end: the consumer closes its side when it sees this, and the stream ends
@@ -339,27 +372,51 @@ class AgentServer(ClusterServer):
         job = spec.scope
         self.store.start_producer(job, spec.producer)
 
-        def read(exchange_id: str, partition: int) -> Iterator[pa.RecordBatch]:
-            schema = spec.exchanges[exchange_id].schema
-            for uri in spec.inputs.get(exchange_id, ()):
-                rows = (
-                    self.store.get(job, exchange_id, partition)
-                    if uri == self.uri
-                    else fetch_rows(uri, job, exchange_id, partition, schema, self.auth)
+        def rows_of(uri: str, exchange_id: str, partition: int, producer: str | None) -> Any:
+            if uri != self.uri:
+                schema = spec.exchanges[exchange_id].schema
+                return fetch_rows(
+                    uri, job, exchange_id, partition, schema, self.auth, producer=producer
                 )
-                for batch in rows:
-                    record.rows_in += batch.num_rows
-                    yield batch
+            if producer is None:
+                return self.store.get(job, exchange_id, partition)
+            return self.channels.get((job, exchange_id, partition, producer))
 
-        def write(exchange_id: str, partition: int, rows: pa.RecordBatch) -> None:
+        def read(exchange_id: str, partition: int) -> Iterator[Any]:
+            uris = spec.inputs.get(exchange_id, ())
+            if spec.streaming:  # each producer on its own, watermarks merged
+                producers = [
+                    functools.partial(rows_of, uri, exchange_id, partition, producer)
+                    for uri, producer in zip(uris, spec.producers(exchange_id), strict=True)
+                ]
+                idle = [spec.idle_timeout(exchange_id)] * len(producers)
+                items: Iterator[Any] = merge_streams(producers, idle)
+            else:
+                items = itertools.chain.from_iterable(
+                    rows_of(uri, exchange_id, partition, None) for uri in uris
+                )
+            for item in items:
+                if isinstance(item, pa.RecordBatch):
+                    record.rows_in += item.num_rows
+                yield item
+
+        def write(exchange_id: str, partition: int, item: Any) -> None:
             if record.cancel.is_set():
                 raise TaskCancelled
+            if isinstance(item, Watermark) and not spec.streaming:
+                return  # stage after stage: the next one reads all its input anyway
             blocked = time.perf_counter()
-            self.store.put(job, exchange_id, partition, spec.producer, rows)
+            if spec.streaming and exchange_id != RESULT:
+                key = (job, exchange_id, partition, spec.producer)
+                if not self.channels.put(key, item, record.cancel):
+                    raise TaskCancelled
+            else:
+                self.store.put(job, exchange_id, partition, spec.producer, item)
             record.backpressure_s += time.perf_counter() - blocked
-            record.rows_out += rows.num_rows
-            record.batches_out += 1
-            record.bytes_out += rows.nbytes
+            if isinstance(item, pa.RecordBatch):
+                record.rows_out += item.num_rows
+                record.batches_out += 1
+                record.bytes_out += item.nbytes
 
         try:
             for batch in run_task(
@@ -373,6 +430,10 @@ class AgentServer(ClusterServer):
             record.state = "FAILED"
             record.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         finally:
+            if spec.streaming:  # the consumers end after what was sent
+                for exchange_id in spec.stage.writes:
+                    for partition in range(spec.exchanges[exchange_id].partitions):
+                        self.channels.close((job, exchange_id, partition, spec.producer))
             record.finished = time.time()
             self._wake.set()  # tell the JobManager now, not at the next heartbeat
 

@@ -9,6 +9,12 @@ with its physical plan, in one transaction, 2. for each stage: place its tasks o
 deploy them (idempotent by task id) and wait for them, 3. fetch the result into the work
 directory and finish.
 
+An unbounded job (a source that never ends) has one step 2 for all its stages: every task
+runs at once, exchanges streaming between them (so the job needs as many free slots as it has
+tasks; without ``partitions`` it takes the widest plan that fits). It finishes when its last
+stage does (e.g. a ``head(n)`` has its rows); the other tasks are then cancelled. Otherwise it
+runs until cancelled.
+
 A JobManager killed at any point resumes the workflow when it starts again: finished steps are
 not repeated, and the step in flight runs again without duplicating tasks (deploys are
 idempotent, task rows are written once). An agent that misses heartbeats for
@@ -97,6 +103,11 @@ def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int 
     return out
 
 
+def _steps(plan: PhysicalPlan) -> int:
+    """Stage steps of a job's workflow: one per stage, or one for all of an unbounded job."""
+    return len(plan.stages) if plan.bounded else 1
+
+
 # -- the durable workflow ------------------------------------------------------------------
 
 
@@ -105,12 +116,12 @@ def submit_job(
     job_id: str, name: str, plan_json: str, partitions: int | None, assignment: str
 ) -> str:
     """Run a job from its plan to its stored result; returns the job's final state."""
-    stages = accept_step(job_id, name, plan_json, partitions, assignment)
-    if stages == 0:
+    steps = accept_step(job_id, name, plan_json, partitions, assignment)
+    if steps == 0:
         return "failed"  # the plan was refused: recorded with the job
     for attempt in range(MAX_ATTEMPTS):
         outcome = "ok"
-        for stage in range(stages):
+        for stage in range(steps):
             outcome = stage_step(job_id, stage, attempt, assignment)
             if outcome != "ok":
                 break
@@ -126,8 +137,8 @@ def accept_step(
     job_id: str, name: str, plan_json: str, partitions: int | None, assignment: str
 ) -> int:
     """Validate, optimize and cut the plan into stages; record the job with its physical plan
-    (SCHEDULED); place and deploy the first stage's tasks. Returns the number of stages, 0
-    for a plan refused (the job FAILED)."""
+    (SCHEDULED); place and deploy the first stage's tasks. Returns the number of stage steps
+    (see :func:`_steps`), 0 for a plan refused (the job FAILED)."""
     return _jm().accept(job_id, name, plan_json, partitions, assignment)
 
 
@@ -240,8 +251,14 @@ class JobManager(ClusterServer):
         started = time.time()
         try:
             optimized = PlanOptimizer().optimize(JobGraph.from_json(plan_json))
-            width = partitions or max(1, sum(a["slots"] for a in self.active_agents()))
+            slots = sum(a["slots"] for a in self.active_agents())
+            width = partitions or max(1, slots)
             physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
+            while not physical.bounded and partitions is None and width > 1:
+                if len(physical.tasks()) <= slots:
+                    break  # every task of the unbounded job has a slot
+                width -= 1
+                physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
         except (SabotError, ValueError, KeyError) as exc:
             self.store.create_job(job_id, name, plan_json, started, state="FAILED", error=str(exc))
             self._ended.add(job_id)
@@ -253,15 +270,35 @@ class JobManager(ClusterServer):
             self._plans[job_id] = physical
             if self.active_agents():  # else its stage step waits for agents
                 self._deploy(job_id, 0, 0, assignment)  # the stage step waits for the tasks
-            return len(physical.stages)
+            return _steps(physical)
         job = self.store.job(job_id)  # recorded before the JobManager restarted
-        return len(PhysicalPlan.from_json(job["physical"]).stages) if job["physical"] else 0
+        return _steps(PhysicalPlan.from_json(job["physical"])) if job["physical"] else 0
 
     def run_stage(self, job_id: str, stage_index: int, attempt: int, assignment: str) -> str:
         """Place, deploy and wait for one stage's tasks (safe to run again after a crash):
-        ``ok``, ``agent_failed``, ``failed`` or ``cancelled``."""
+        ``ok``, ``agent_failed``, ``failed`` or ``cancelled``. For an unbounded job, all its
+        stages at once: wait for the last one, then cancel the others."""
         deployed = self._deploy(job_id, stage_index, attempt, assignment)
-        return deployed if isinstance(deployed, str) else self._wait_for_tasks(job_id, deployed)
+        if isinstance(deployed, str):
+            return deployed
+        plan = self._plans[job_id]
+        if plan.bounded:
+            return self._wait_for_tasks(job_id, deployed)
+        final = set(deployed)
+        for index in range(1, len(plan.stages)):
+            more = self._deploy(job_id, index, attempt, assignment)
+            if isinstance(more, str):
+                return more
+            deployed |= more
+            final = set(more)
+        outcome = self._wait_for_tasks(job_id, deployed, until=final)
+        if outcome == "ok":
+            rest = {t: uri for t, uri in deployed.items() if t not in final}
+            for task_id, uri in rest.items():
+                with contextlib.suppress(ClusterError):  # it may be gone or done
+                    call(uri, "cancel", {"task_id": task_id}, self.auth, timeout=10)
+            self._wait_for_tasks(job_id, rest, stopping=True)
+        return outcome
 
     def _deploy(
         self, job_id: str, stage_index: int, attempt: int, assignment: str
@@ -288,11 +325,29 @@ class JobManager(ClusterServer):
         if agents is None:
             return "agent_failed"
         lost = self._lost_agents()
-        targets = assign(assignment, agents, stage.partitions, offset=stage_index)
-        held = {
-            s: tuple(sorted({uri for (ts, _), uri in placed.items() if ts == s}))
-            for s in {plan.exchanges[x].producer for x in stage.reads}
-        }
+        producers = {plan.exchanges[x].producer for x in stage.reads}
+        if plan.bounded:
+            targets = assign(assignment, agents, stage.partitions, offset=stage_index)
+            held = {
+                s: tuple(sorted({uri for (ts, _), uri in placed.items() if ts == s}))
+                for s in producers
+            }
+        else:  # all stages at once: each task needs a slot, and reads each producer
+            needed = len(plan.tasks())
+            if stage_index == 0 and needed > sum(a["slots"] for a in agents):
+                error = (
+                    f"this unbounded job runs all its {needed} tasks at once, and the agents "
+                    f"have {sum(a['slots'] for a in agents)} slots: add agents or slots, or "
+                    "submit it with fewer partitions"
+                )
+                self.end_job(job_id, "FAILED", error)
+                return "failed"
+            used = {a["uri"]: sum(u == a["uri"] for u in placed.values()) for a in agents}
+            busy = [{**a, "running": a["running"] + used[a["uri"]]} for a in agents]
+            targets = assign("resource_aware", busy, stage.partitions)
+            held = {
+                s: tuple(placed[s, p] for p in range(plan.stages[s].partitions)) for s in producers
+            }
         if any(uri in lost for uris in held.values() for uri in uris):
             return "agent_failed"  # an agent holding this stage's input rows is gone
         specs = {}
@@ -345,9 +400,20 @@ class JobManager(ClusterServer):
             time.sleep(0.1)
         return agents
 
-    def _wait_for_tasks(self, job_id: str, deployed: dict[str, str]) -> str:
+    def _wait_for_tasks(
+        self,
+        job_id: str,
+        deployed: dict[str, str],
+        until: set[str] | None = None,
+        stopping: bool = False,
+    ) -> str:
+        """Wait until the tasks ``until`` (default: all deployed) finished, recording how each
+        ended; ``ok``, or ``failed`` / ``agent_failed`` / ``cancelled`` as soon as any task
+        says so. ``stopping``: the tasks were cancelled after the job's result was complete,
+        so one that fails does not fail the job."""
         pending = dict(deployed)
-        while pending:
+        waiting = set(deployed) if until is None else until
+        while waiting & pending.keys():
             if job_id in self._ended:
                 return "cancelled"
             lost = sorted(set(pending.values()) & self._lost_agents())
@@ -360,12 +426,12 @@ class JobManager(ClusterServer):
             for uri, task in ended:
                 task_id = task["task_id"]
                 self.store.set_task_state(task_id, task["state"], task["error"], task)
-                if task["state"] == "FAILED":
+                if task["state"] == "FAILED" and not stopping:
                     self.end_job(
                         job_id, "FAILED", f"task {task_id} failed on {uri}: {task['error']}"
                     )
                     return "failed"
-            if pending:
+            if waiting & pending.keys():
                 self._wait_for_news(0.05)  # agents report ended tasks at once
         return "ok"
 
@@ -387,7 +453,7 @@ class JobManager(ClusterServer):
             for batch in batches:
                 writer.write_batch(batch)
         partial.replace(path)
-        self._drop(job_id, set(placed.values()))
+        self._drop(job_id, {t["agent"] for t in self.store.tasks(job_id)})
         self.end_job(job_id, "FINISHED")
         return "finished"
 

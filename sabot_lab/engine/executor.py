@@ -16,7 +16,7 @@ and union start new pipelines. ``Executor.pipelines`` shows the grouping (``expl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from itertools import chain
 from typing import Any
@@ -41,7 +41,7 @@ from sabot_lab.engine.stateless import (
     materialize,
     project_batch,
 )
-from sabot_lab.engine.watermarks import WatermarkAssigner
+from sabot_lab.engine.watermarks import Watermark, WatermarkAssigner, batches_only
 from sabot_lab.engine.windows import run_windows, window_operator
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
@@ -86,14 +86,30 @@ class Executor:
 
     def run(self, node_id: str) -> Iterator[pa.RecordBatch]:
         """Yield the output batches of operator ``node_id``."""
-        self._readers = _readers(self.graph, node_id)
-        schema = self.graph.node(node_id).output_schema
-        return (materialize(b, schema) for b in self._lower(node_id).run_batches(self.config))
+        return batches_only(self.run_items(node_id)[0])
+
+    def run_items(self, *node_ids: str) -> list[Iterator[Any]]:
+        """The output of each of ``node_ids`` from one run, batches and the watermarks between
+        them in order: an operator several of them need runs once. Read the iterators on
+        separate threads when one may wait for another (unbounded input).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [1, 2]}).filter(sl.col("x") > 1)
+        >>> a, b = Executor(s.graph).run_items(s.node_id, s.node_id)
+        >>> [t.num_rows for t in a], [t.num_rows for t in b]
+        ([1], [1])
+        """
+        self._readers = _readers(self.graph, node_ids)
+        return [self._items(self._lower(n), self.graph.node(n).output_schema) for n in node_ids]
+
+    def _items(self, pipeline: Pipeline, schema: pa.Schema) -> Iterator[Any]:
+        for item in pipeline.run(self.config):
+            yield item if isinstance(item, Watermark) else materialize(item, schema)
 
     def pipelines(self, node_id: str) -> list[tuple[str, ...]]:
         """Operator ids of each pipeline needed for ``node_id``, in the order they are built."""
         self._lowered, self._finished = {}, []
-        self._readers = _readers(self.graph, node_id)
+        self._readers = _readers(self.graph, (node_id,))
         self._finished.append(self._lower(node_id))
         return [p.node_ids for p in self._finished]
 
@@ -255,7 +271,7 @@ class Executor:
             f"{node.name} ({node.operator_id}) align",
             partial(align_batch, schema=node.output_schema),
         )
-        if any(self._watermark_of(child_id) for child_id in node.upstream):
+        if any(self.graph.event_time(child_id) for child_id in node.upstream):
             return self._new_pipeline(node, self._merged_inputs(node, tagged=False, step=align))
         children = [self._breaker_input(child_id, align) for child_id in node.upstream]
         return self._new_pipeline(
@@ -273,10 +289,10 @@ class Executor:
             self._breaker_input(child_id, step or self._materialized(child_id))
             for child_id in node.upstream
         ]
-        marks = [self._watermark_of(child_id) for child_id in node.upstream]
-        idle = [None if w is None else w.parameters.get("idle_timeout") for w in marks]
+        times = [self.graph.event_time(child_id) for child_id in node.upstream]
+        idle = [None if t is None else t["idle_timeout"] for t in times]
         timeouts = [None if us is None else us / 1e6 for us in idle]
-        timed = [w is not None for w in marks]
+        timed = [t is not None for t in times]
         return lambda: merge_streams(
             [partial(c.run, self.config) for c in children], timeouts, tagged, timed
         )
@@ -330,14 +346,6 @@ class Executor:
 
         return self._new_pipeline(node, source)
 
-    def _watermark_of(self, node_id: str) -> StreamOperatorNode | None:
-        """The nearest watermark operator upstream of ``node_id`` (itself included), if any."""
-        node = self.graph.node(node_id)
-        if node.operator_type == OperatorType.WATERMARK:
-            return node
-        found = (self._watermark_of(u) for u in node.upstream)
-        return next((w for w in found if w is not None), None)
-
     def _lower_watermark(self, node: StreamOperatorNode) -> Pipeline:
         params = node.parameters
         unit = node.output_schema.field(params["column"]).type.unit
@@ -360,10 +368,16 @@ class Executor:
         )
 
 
-def _readers(graph: JobGraph, output: str) -> dict[str, int]:
-    """How many operators needed for ``output`` read each operator's output."""
-    needed = graph.subgraph(output)
-    return {n.operator_id: len(n.downstream) for n in needed}
+def _readers(graph: JobGraph, outputs: Sequence[str]) -> dict[str, int]:
+    """How many readers each operator needed for ``outputs`` has: the operators needed that
+    read it, and each time it is itself one of the outputs."""
+    needed: set[str] = set()
+    for output in outputs:
+        needed |= {n.operator_id for n in graph.subgraph(output)}
+    readers = {i: sum(d in needed for d in graph.node(i).downstream) for i in needed}
+    for output in outputs:
+        readers[output] += 1
+    return readers
 
 
 def stateless_steps(members: list[StreamOperatorNode], input_schema: pa.Schema) -> list[Step]:

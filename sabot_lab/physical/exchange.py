@@ -10,6 +10,8 @@ producer task splits each output batch into the consumer's partitions:
 
 In a stage's graph, the exchange appears as a SOURCE operator holding an
 :class:`ExchangeSource`; a task binds it to the rows of its partition with :meth:`ExchangeSource.bind`.
+An exchange fed by an unbounded stream is unbounded too, and one fed after a ``with_watermark``
+carries its watermarks (to every partition) among the rows.
 
 >>> import pyarrow as pa
 >>> x = Exchange("x1", producer=0, node_id="filter_1", consumer=1, kind="hash", keys=("k",),
@@ -89,26 +91,47 @@ class Exchange:
 
 @register_source
 class ExchangeSource(SourceSpec):
-    """The rows a stage reads from an exchange; a task binds it to its partition's rows."""
+    """The rows a stage reads from an exchange; a task binds it to its partition's rows.
+    ``event_time``: the settings of the watermarks it carries (None: none); ``bounded``:
+    whether the rows end."""
 
     kind = "exchange"
 
-    def __init__(self, exchange_id: str, schema: pa.Schema) -> None:
+    def __init__(
+        self,
+        exchange_id: str,
+        schema: pa.Schema,
+        event_time: dict[str, Any] | None = None,
+        bounded: bool = True,
+    ) -> None:
         self.exchange_id = exchange_id
         self._schema = schema
+        self._event_time = event_time
+        self._bounded = bounded
 
     @property
     def schema(self) -> pa.Schema:
         return self._schema
+
+    @property
+    def event_time(self) -> dict[str, Any] | None:
+        return self._event_time
+
+    @property
+    def bounded(self) -> bool:
+        return self._bounded
 
     def scan(
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
     ) -> Iterator[pa.RecordBatch]:
         raise PlanError(f"exchange {self.exchange_id} is read by a task, which binds it first")
 
-    def bind(self, read: Callable[[], Iterator[pa.RecordBatch]]) -> BoundSource:
-        """This exchange's input as the rows ``read()`` yields (one task's partition)."""
-        return BoundSource(self._schema, read, f"exchange {self.exchange_id}")
+    def bind(self, read: Callable[[], Iterator[Any]]) -> BoundSource:
+        """This exchange's input as the rows (and watermarks) ``read()`` yields (one task's
+        partition)."""
+        return BoundSource(
+            self._schema, read, f"exchange {self.exchange_id}", self._event_time, self._bounded
+        )
 
     def describe(self) -> str:
         return f"exchange {self.exchange_id}"
@@ -118,34 +141,58 @@ class ExchangeSource(SourceSpec):
             "kind": self.kind,
             "exchange_id": self.exchange_id,
             "schema": schema_to_b64(self._schema),
+            "event_time": self._event_time,
+            "bounded": self._bounded,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExchangeSource:
-        return cls(data["exchange_id"], schema_from_b64(data["schema"]))
+        return cls(
+            data["exchange_id"],
+            schema_from_b64(data["schema"]),
+            data.get("event_time"),
+            data.get("bounded", True),
+        )
 
 
 class BoundSource(SourceSpec):
-    """Rows produced at run time by a callable (a task's exchange input); never serialized."""
+    """Rows produced at run time by a callable (a task's exchange input, which may carry
+    watermarks among its batches); never serialized."""
 
     kind = "bound"
 
     def __init__(
-        self, schema: pa.Schema, read: Callable[[], Iterator[pa.RecordBatch]], label: str
+        self,
+        schema: pa.Schema,
+        read: Callable[[], Iterator[Any]],
+        label: str,
+        event_time: dict[str, Any] | None = None,
+        bounded: bool = True,
     ) -> None:
         self._schema = schema
         self._read = read
         self._label = label
+        self._event_time = event_time
+        self._bounded = bounded
 
     @property
     def schema(self) -> pa.Schema:
         return self._schema
 
+    @property
+    def event_time(self) -> dict[str, Any] | None:
+        return self._event_time
+
+    @property
+    def bounded(self) -> bool:
+        return self._bounded
+
     def scan(
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        for batch in self._read():
-            yield batch if columns is None else batch.select(columns)
+    ) -> Iterator[Any]:
+        for item in self._read():
+            keep = columns is None or not isinstance(item, pa.RecordBatch)
+            yield item if keep else item.select(columns)
 
     def describe(self) -> str:
         return self._label

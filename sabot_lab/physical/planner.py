@@ -8,8 +8,10 @@ Every edge into an operator that needs its rows grouped is an exchange:
   it is;
 - a global aggregate, ``sort`` and ``limit``: everything to a single partition;
 - windows and stream joins (interval, as-of): hash on their keys (a single partition without
-  keys). Watermarks are per task: each task of a ``with_watermark`` tracks its own split, and
-  windows after an exchange close when their input ends (exchanges carry rows).
+  keys). Watermarks are per task: each task of a ``with_watermark`` tracks its own split and
+  sends its watermarks to every partition of the exchanges it feeds; a task reading an
+  exchange takes the minimum over the producing tasks (:meth:`PhysicalPlan.bounded` tells
+  whether the job ends; one that does not runs all its stages at once, exchanges streaming).
 
 With more than one partition, a group-by or aggregate is split in two phases: a partial
 aggregate per batch in the producing stage (so only one row per group and batch crosses the
@@ -151,6 +153,17 @@ class PhysicalPlan:
             {x.exchange_id: x for x in exchanges},
         )
 
+    @property
+    def bounded(self) -> bool:
+        """Whether every source of the job ends. An unbounded job runs all its stages at once
+        with streaming exchanges; a bounded one runs stage after stage.
+
+        >>> import sabot_lab as sl
+        >>> plan_stages(sl.nexmark(events=None).bids.head(3).graph, 2).bounded
+        False
+        """
+        return all(n.parameters["source"].bounded for s in self.stages for n in s.graph.sources())
+
     def tasks(self) -> list[tuple[int, int]]:
         """Every ``(stage id, partition)`` of the job, producers first."""
         return [(s.stage_id, p) for s in self.stages for p in range(s.partitions)]
@@ -233,10 +246,16 @@ def plan_stages(
         exchanges[x.exchange_id] = x
         inputs[v, position] = x.exchange_id
 
+    sources = {
+        x.exchange_id: ExchangeSource(
+            x.exchange_id, x.schema, graph.event_time(x.node_id), graph.bounded(x.node_id)
+        )
+        for x in exchanges.values()
+    }
     stages = []
     for s in range(count):
         members = [n for n in order if stage_of[n.operator_id] == s]
-        stage_graph, reads = _stage_graph(graph.name, members, inputs, exchanges)
+        stage_graph, reads = _stage_graph(graph.name, members, inputs, sources)
         writes = tuple(x.exchange_id for x in exchanges.values() if x.producer == s)
         stages.append(
             Stage(
@@ -386,7 +405,7 @@ def _stage_graph(
     name: str,
     members: list[StreamOperatorNode],
     inputs: Mapping[tuple[str, int], str],
-    exchanges: Mapping[str, Exchange],
+    exchange_sources: Mapping[str, ExchangeSource],
 ) -> tuple[JobGraph, tuple[str, ...]]:
     """The stage's operators, with a SOURCE reading each exchange that feeds them."""
     nodes: dict[str, StreamOperatorNode] = {}
@@ -398,14 +417,13 @@ def _stage_graph(
             if exchange_id is None:
                 upstream.append(u)
                 continue
-            x = exchanges[exchange_id]
             source_id = f"read_{exchange_id}"
             nodes[source_id] = StreamOperatorNode(
                 operator_id=source_id,
                 operator_type=OperatorType.SOURCE,
                 name="exchange",
-                parameters={"source": ExchangeSource(exchange_id, x.schema)},
-                schema=x.schema,
+                parameters={"source": exchange_sources[exchange_id]},
+                schema=exchange_sources[exchange_id].schema,
             )
             reads.append(exchange_id)
             upstream.append(source_id)

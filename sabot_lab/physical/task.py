@@ -3,13 +3,16 @@
 A task binds its stage's graph to its partition (:func:`bind_task`): each source becomes its
 split number ``partition`` (:meth:`~sabot_lab.plan.SourceSpec.split`), each exchange input the
 rows sent to this partition. It then runs the operators of every exchange the stage feeds,
-routing each output batch to the consumer's partitions, and yields the job's result rows when
-it belongs to the last stage. The same code runs in-process (:mod:`sabot_lab.physical.local`)
-and on agents, which only supply ``read`` and ``write``.
+routing each output batch to the consumer's partitions (and each watermark to all of them),
+and yields the job's result rows when it belongs to the last stage. A stage feeding several
+exchanges feeds them at once, one thread each, from one run of its operators. The same code
+runs in-process (:mod:`sabot_lab.physical.local`) and on agents, which only supply ``read``
+and ``write``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -19,16 +22,18 @@ import pyarrow as pa
 
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine import Executor
+from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
 from sabot_lab.physical.planner import PhysicalPlan, Stage
 from sabot_lab.plan import JobGraph
 
 __all__ = ["Reader", "TaskSpec", "Writer", "attempt_scope", "bind_task", "run_task"]
 
-Reader = Callable[[str, int], Iterator[pa.RecordBatch]]
-"""``read(exchange_id, partition)``: the rows an exchange sent to a partition."""
-Writer = Callable[[str, int, pa.RecordBatch], None]
-"""``write(exchange_id, partition, rows)``: send rows to a partition of an exchange."""
+Reader = Callable[[str, int], Iterator[Any]]
+"""``read(exchange_id, partition)``: the rows (and watermarks) an exchange sent to a partition."""
+Writer = Callable[[str, int, Any], None]
+"""``write(exchange_id, partition, item)``: send rows, or a
+:class:`~sabot_lab.engine.watermarks.Watermark`, to a partition of an exchange."""
 
 
 def bind_task(stage: Stage, partition: int, read: Reader) -> JobGraph:
@@ -62,13 +67,61 @@ def run_task(
     """Run task ``partition`` of ``stage``: fill the exchanges it writes, then yield its share
     of the job's result (nothing unless it is the last stage)."""
     executor = Executor(bind_task(stage, partition, read), config or get_config())
-    for exchange_id in stage.writes:
-        exchange = exchanges[exchange_id]
-        for batch in executor.run(exchange.node_id):
-            for target, rows in exchange.route(batch):
-                write(exchange_id, target, rows)
+    feeds = [exchanges[x] for x in stage.writes]
+    outputs = executor.run_items(*(x.node_id for x in feeds))
+    if len(feeds) == 1:
+        _feed(feeds[0], outputs[0], write)
+    elif feeds:
+        _feed_at_once(feeds, outputs, write)
     if stage.output is not None:
         yield from executor.run(stage.output)
+
+
+def _feed(exchange: Exchange, items: Iterator[Any], write: Writer) -> None:
+    """Send a stage's output to an exchange: rows to their partitions, watermarks to all."""
+    for item in items:
+        if isinstance(item, Watermark):
+            for target in range(exchange.partitions):
+                write(exchange.exchange_id, target, item)
+        else:
+            for target, rows in exchange.route(item):
+                write(exchange.exchange_id, target, rows)
+
+
+class _Stopped(Exception):
+    """Another exchange of the task failed: stop feeding this one."""
+
+
+def _feed_at_once(feeds: list[Exchange], outputs: list[Iterator[Any]], write: Writer) -> None:
+    """Feed several exchanges on threads of their own (with unbounded input, feeding one to
+    its end would never reach the others); the first error stops them all and is raised."""
+    errors: list[BaseException] = []
+    failed = threading.Event()
+
+    def checked(exchange_id: str, partition: int, item: Any) -> None:
+        if failed.is_set():
+            raise _Stopped
+        write(exchange_id, partition, item)
+
+    def run(exchange: Exchange, items: Iterator[Any]) -> None:
+        try:
+            _feed(exchange, items, checked)
+        except _Stopped:
+            pass
+        except BaseException as exc:
+            errors.append(exc)
+            failed.set()
+
+    threads = [
+        threading.Thread(target=run, args=pair, name=f"sabot-feed-{pair[0].exchange_id}")
+        for pair in zip(feeds, outputs, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def attempt_scope(job_id: str, attempt: int) -> str:
@@ -83,7 +136,11 @@ def attempt_scope(job_id: str, attempt: int) -> str:
 @dataclass(frozen=True)
 class TaskSpec:
     """Everything an agent needs to run one task: the stage, the partition, the exchanges it
-    reads and writes, and where the rows of each exchange it reads are kept (agent URIs)."""
+    reads and writes, and where the rows of each exchange it reads are kept (agent URIs).
+
+    ``streaming``: the job is unbounded, so every task runs at once and exchanges stream;
+    ``inputs`` then lists, for each exchange read, the agent of each producing task in
+    partition order (each is read on its own and their watermarks merged)."""
 
     job_id: str
     stage: Stage
@@ -91,6 +148,7 @@ class TaskSpec:
     exchanges: Mapping[str, Exchange]
     inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     attempt: int = 0
+    streaming: bool = False
 
     @staticmethod
     def of(
@@ -102,7 +160,7 @@ class TaskSpec:
         attempt: int = 0,
     ) -> TaskSpec:
         """Task ``partition`` of ``stage``; ``held`` maps each earlier stage to the agents
-        holding its rows."""
+        holding its rows (for an unbounded plan: the agent of each of its tasks, in order)."""
         return TaskSpec(
             job_id,
             stage,
@@ -110,7 +168,23 @@ class TaskSpec:
             {x: plan.exchanges[x] for x in (*stage.reads, *stage.writes)},
             {x: held[plan.exchanges[x].producer] for x in stage.reads},
             attempt,
+            not plan.bounded,
         )
+
+    def idle_timeout(self, exchange_id: str) -> float | None:
+        """Seconds after which a quiet producer of ``exchange_id`` stops holding back the
+        watermark (that of the ``with_watermark`` feeding it), or None."""
+        for node in self.stage.graph.sources():
+            spec = node.parameters["source"]
+            if isinstance(spec, ExchangeSource) and spec.exchange_id == exchange_id:
+                us = (spec.event_time or {}).get("idle_timeout")
+                return None if us is None else us / 1e6
+        return None
+
+    def producers(self, exchange_id: str) -> list[str]:
+        """The names of the tasks feeding ``exchange_id`` (see :attr:`producer`)."""
+        producer = self.exchanges[exchange_id].producer
+        return [f"{producer}.{p}" for p in range(len(self.inputs[exchange_id]))]
 
     @property
     def producer(self) -> str:
@@ -137,6 +211,7 @@ class TaskSpec:
             "exchanges": {k: x.to_dict() for k, x in self.exchanges.items()},
             "inputs": {k: list(v) for k, v in self.inputs.items()},
             "attempt": self.attempt,
+            "streaming": self.streaming,
         }
 
     @staticmethod
@@ -149,4 +224,5 @@ class TaskSpec:
             {k: Exchange.from_dict(x) for k, x in data["exchanges"].items()},
             {k: tuple(v) for k, v in data["inputs"].items()},
             data.get("attempt", 0),
+            data.get("streaming", False),
         )

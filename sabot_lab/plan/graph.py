@@ -508,6 +508,27 @@ class JobGraph:
                 )
         self.topological_sort()
 
+    def bounded(self, node_id: str) -> bool:
+        """Whether the output of ``node_id`` ends: every source it reads is bounded."""
+        return all(
+            n.parameters["source"].bounded
+            for n in self.subgraph(node_id)
+            if n.operator_type == OperatorType.SOURCE
+        )
+
+    def event_time(self, node_id: str) -> dict[str, Any] | None:
+        """The event-time settings the output of ``node_id`` carries watermarks under (those
+        of the nearest ``with_watermark`` upstream, or of a source that carries watermarks
+        itself: ``{"idle_timeout": microseconds or None}``), or None when it has no event time.
+        """
+        node = self.node(node_id)
+        if node.operator_type == OperatorType.WATERMARK:
+            return {"idle_timeout": node.parameters.get("idle_timeout")}
+        if node.operator_type == OperatorType.SOURCE:
+            return node.parameters["source"].event_time
+        found = (self.event_time(u) for u in node.upstream)
+        return next((t for t in found if t is not None), None)
+
     def subgraph(self, output_id: str) -> JobGraph:
         """The operators ``output_id`` depends on (itself included), as a new graph."""
         keep: dict[str, None] = {}

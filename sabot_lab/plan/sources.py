@@ -79,6 +79,12 @@ class SourceSpec(abc.ABC):
         """False for a source that may never end (a live feed, an endless generator)."""
         return True
 
+    @property
+    def event_time(self) -> dict[str, Any] | None:
+        """Event-time settings when the source yields watermarks among its batches (the
+        input of a stage, fed by a ``with_watermark`` in another), else None."""
+        return None
+
     def estimated_rows(self) -> int | None:
         """Row count, exact or estimated, if known cheaply (file metadata, a database's
         planner), else None."""

@@ -1,0 +1,94 @@
+"""Streaming exchanges on an agent: bounded queues from a producing task to a consuming one.
+
+An unbounded job runs all its tasks at once. What a producing task sends to one partition of
+an exchange (batches, and watermarks between them) waits in a queue of at most ``capacity``
+items until the consuming task takes it, on this agent or over Flight. A full queue blocks
+its producer, so a slow consumer slows its producers instead of growing memory; ``close``
+marks the producer's end; ``drop_job`` ends every queue of a job and wakes whoever waits.
+
+>>> channels = Channels(capacity=2)
+>>> key = ("j1/0", "x1", 0, "0.0")
+>>> channels.put(key, "a", threading.Event()), channels.put(key, "b", threading.Event())
+(True, True)
+>>> channels.close(key)
+>>> list(channels.get(key))
+['a', 'b']
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["ChannelKey", "Channels"]
+
+ChannelKey = tuple[str, str, int, str]
+"""``(job scope, exchange id, partition, producer)``."""
+_WAIT = 0.05  # seconds between checks for a cancelled producer
+
+
+class Channels:
+    """Thread-safe bounded queues of streaming exchange items, by :data:`ChannelKey`."""
+
+    def __init__(self, capacity: int = 16) -> None:
+        self.capacity = capacity
+        self._changed = threading.Condition()
+        self._queues: dict[ChannelKey, deque[Any]] = {}
+        self._closed: set[ChannelKey] = set()
+        self._dropped: set[str] = set()  # jobs whose queues are gone
+
+    def put(self, key: ChannelKey, item: Any, stop: threading.Event) -> bool:
+        """Queue ``item``, waiting while the queue is full; False if ``stop`` was set or the
+        job dropped first."""
+        with self._changed:
+            items = self._queues.setdefault(key, deque())
+            while len(items) >= self.capacity:
+                if stop.is_set() or self._gone(key):
+                    return False
+                self._changed.wait(_WAIT)
+            if self._gone(key):
+                return False
+            items.append(item)
+            self._changed.notify_all()
+            return True
+
+    def close(self, key: ChannelKey) -> None:
+        """The producer sends nothing more: the reader ends after the items queued."""
+        with self._changed:
+            self._closed.add(key)
+            self._changed.notify_all()
+
+    def get(self, key: ChannelKey) -> Iterator[Any]:
+        """The items of one queue as they come, until its producer closes it (or its job is
+        dropped); the queue may be created by either side first."""
+        while True:
+            with self._changed:
+                items = self._queues.setdefault(key, deque())
+                while not items and key not in self._closed and not self._gone(key):
+                    self._changed.wait(_WAIT)
+                if not items:
+                    self._queues.pop(key, None)
+                    self._closed.discard(key)
+                    return
+                item = items.popleft()
+                self._changed.notify_all()
+            yield item
+
+    def queued(self) -> int:
+        """Items waiting in every queue."""
+        with self._changed:
+            return sum(len(items) for items in self._queues.values())
+
+    def drop_job(self, job: str) -> None:
+        """End the queues of ``job`` and its attempts (``job/N``) and forget their items."""
+        with self._changed:
+            self._dropped.add(job)
+            for key in [k for k in self._queues if self._gone(k)]:
+                del self._queues[key]
+            self._closed = {k for k in self._closed if not self._gone(k)}
+            self._changed.notify_all()
+
+    def _gone(self, key: ChannelKey) -> bool:
+        return key[0].rsplit("/", 1)[0] in self._dropped

@@ -1,0 +1,93 @@
+"""Unbounded jobs on agents: every stage runs at once, exchanges stream rows and watermarks
+between agent processes, windows close as the watermark passes, and the rows equal DuckDB's
+over the same events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+import sabot_lab as sl
+from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
+from sabot_lab.physical import plan_stages
+from tests.polling import wait_for
+from tests.reference import timed_rows
+
+RATE = 10_000  # events per second of event time
+PREFIX = 1_500_000  # events the reference covers: 150 s of event time
+
+
+@pytest.fixture(scope="module")
+def cluster(module_database_url: str | None) -> Iterator[sl.LocalCluster]:
+    with sl.LocalCluster(
+        agents=2,
+        slots=6,
+        heartbeat_timeout=5,
+        heartbeat_interval=0.3,
+        database_url=module_database_url,
+    ) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def reference() -> duckdb.DuckDBPyConnection:
+    """The first :data:`PREFIX` events, for DuckDB's answers."""
+    gen = sl.nexmark(events=PREFIX, rate=RATE, seed=9)
+    con = duckdb.connect()
+    for kind in ("persons", "auctions", "bids"):
+        table = getattr(gen, kind).collect()
+        con.register(kind, table.append_column("ms", table["dateTime"].cast(pa.int64())))
+    return con
+
+
+@pytest.mark.parametrize(("name", "rows"), [("q5", 30), ("q11", 300)])
+def test_unbounded_windowed_queries_on_agents_emit_the_rows_duckdb_computes(
+    cluster: sl.LocalCluster, reference: duckdb.DuckDBPyConnection, name: str, rows: int
+) -> None:
+    stream = QUERIES[name](sl.nexmark(events=None, rate=RATE, seed=9)).head(rows)
+    assert not plan_stages(stream.optimize().graph, 2).bounded
+    job = stream.submit(cluster, name=f"unbounded {name}", partitions=2)
+    result = job.result(timeout=120)
+    assert result.num_rows == rows
+    # every window emitted had closed: its rows are DuckDB's over a prefix holding it whole
+    ends = result["window_end"].cast(pa.int64()).to_pylist()
+    first = reference.execute("SELECT min(ms) FROM bids").fetchall()[0][0]
+    assert max(ends) <= first + PREFIX // RATE * 1000 - 10_000
+    expected = set(timed_rows(reference.sql(DUCKDB_SQL[name]).to_arrow_table()))
+    assert set(timed_rows(result)) <= expected
+    tasks = job.tasks()
+    assert {t["stage"] for t in tasks} == set(range(len({t["stage"] for t in tasks})))
+    assert len({t["agent"] for t in tasks}) == 2  # the stages ran on both agents at once
+    assert {t["state"] for t in tasks} <= {"FINISHED", "CANCELLED"}
+
+
+def test_an_endless_job_runs_until_cancelled_and_all_its_tasks_stop(
+    cluster: sl.LocalCluster,
+) -> None:
+    counts = QUERIES["q5"](sl.nexmark(events=None, rate=RATE, seed=3))
+    job = counts.submit(cluster, name="endless q5", partitions=2)
+    wait_for(lambda: job.metrics()["rows_in"] > 500_000, timeout=60)
+    assert job.status() == "RUNNING"
+    assert job.metrics()["rows_in"] > 500_000  # rows stream between the stages
+    assert job.cancel() == "CANCELLED"
+    assert job.wait(timeout=30) == "CANCELLED"
+
+    def idle() -> bool:
+        return all(a["running"] == 0 for a in cluster.agents())
+
+    wait_for(idle, timeout=30)
+    assert idle()
+
+
+def test_an_unbounded_job_wider_than_the_slots_is_refused_with_the_reason(
+    cluster: sl.LocalCluster,
+) -> None:
+    stream = QUERIES["q11"](sl.nexmark(events=None, seed=3)).head(5)
+    job = stream.submit(cluster, partitions=8)
+    assert job.wait(timeout=60) == "FAILED"
+    assert "runs all its 17 tasks at once, and the agents have 12 slots" in job.info()["error"]
+    # without partitions the JobManager takes the widest plan that fits
+    assert stream.submit(cluster).result(timeout=120).num_rows == 5
