@@ -14,6 +14,7 @@ against the input schema at once, so a wrong column name fails where it is writt
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import html
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -55,6 +56,7 @@ __all__ = [
     "from_duckdb",
     "from_generator",
     "from_iterable",
+    "from_kafka",
     "from_pandas",
     "from_parquet",
     "from_pydict",
@@ -792,6 +794,29 @@ class Stream:
         """
         return write_parquet(self.iter_batches(optimize), self.schema, path)
 
+    def to_kafka(
+        self, topic: str, bootstrap: str, key: str | None = None, format: str = "json"
+    ) -> int:
+        """Run the pipeline, sending its rows to a Kafka topic: one JSON object per row keyed
+        by column ``key``, or (``format="arrow"``) one Arrow IPC stream per batch; return the
+        records sent. The producer is idempotent when the broker supports it, else
+        at-least-once (a retried send may repeat a record), with a warning saying so. A
+        bounded stream only: an unbounded one would never return (take ``head(n)`` first)."""
+        from sabot_lab.connectors.kafka import write_kafka
+
+        if not self.bounded:
+            raise PlanError(
+                "to_kafka() runs until the stream ends and this one does not: take head(n) "
+                "first, or submit the pipeline to a cluster"
+            )
+        return write_kafka(self.iter_batches(), topic, bootstrap, key, format)[0]
+
+    async def to_kafka_async(
+        self, topic: str, bootstrap: str, key: str | None = None, format: str = "json"
+    ) -> int:
+        """:meth:`to_kafka` on a worker thread, for ``await`` in notebooks."""
+        return await asyncio.to_thread(self.to_kafka, topic, bootstrap, key, format)
+
     def explain(self, optimized: bool = True, trace: bool = False) -> ExplainText:
         """The plan as text: one operator a line (inputs indented below), its arguments, its
         estimated rows, its id and the fused pipeline (``P1``, ``P2``…) that runs it. ``optimized=False`` shows the plan as
@@ -1069,6 +1094,37 @@ def from_generator(
             raise SourceError("the generator function returned None for i=0: nothing to read")
         schema = as_table(first).schema
     return from_source(IterableSource(Generated(fn, rate), _as_schema(schema)), "generator")
+
+
+def from_kafka(
+    topic: str,
+    bootstrap: str,
+    group: str | None = None,
+    format: str = "json",
+    schema: SchemaLike | None = None,
+    start: str | int | dt.datetime = "earliest",
+    dead_letter: str | None = None,
+) -> Stream:
+    """An unbounded stream of the records of a Kafka topic (see
+    :mod:`sabot_lab.connectors.kafka`): ``format`` ``"json"`` (columns ``schema``, inferred from
+    the first records when not given), ``"raw"`` (key, value, partition, offset, timestamp) or
+    ``"arrow"``. ``start``: ``"earliest"``, ``"latest"`` or a time, for partitions without an
+    offset committed by ``group``. Malformed records go to the ``dead_letter`` topic with the
+    reason and are counted; the read goes on. ``head(n)`` reads ``n`` records and ends.
+
+    >>> import sabot_lab as sl
+    >>> sl.from_kafka("trades", "127.0.0.1:1", format="xml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.SourceError: unknown Kafka format 'xml'; use one of json, raw, arrow
+    """
+    from sabot_lab.connectors.kafka import KafkaSource
+
+    source = KafkaSource(
+        topic, bootstrap, format, None if schema is None else _as_schema(schema), group, start,
+        dead_letter=dead_letter,
+    )  # fmt: skip
+    return from_source(source, f"kafka {topic}")
 
 
 def from_iterable(

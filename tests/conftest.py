@@ -1,4 +1,4 @@
-"""Fixtures shared by the test modules: the databases a JobManager can run on."""
+"""Fixtures shared by the test modules: the databases a JobManager can run on, a Kafka broker."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.kafka_broker import Broker
 from tests.postgres import PostgresServer
 
 DATABASES = ["sqlite", "postgresql"]
@@ -36,3 +37,11 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
 def module_database_url(request: pytest.FixtureRequest) -> str | None:
     """:func:`database_url` shared by a module's tests."""
     return _database(request)
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[Broker]:
+    """A Kafka-protocol broker for the session (tansu, or ``SABOT_KAFKA_BOOTSTRAP``)."""
+    broker = Broker()
+    yield broker
+    broker.stop()

@@ -1,0 +1,455 @@
+"""Kafka topics as sources and sinks, on ``aiokafka``.
+
+:class:`KafkaSource` reads a topic's records into Arrow batches: ``json`` (one object per
+record, decoded with Arrow's JSON reader against ``schema``), ``raw`` (key, value, partition,
+offset, timestamp) or ``arrow`` (each record an Arrow IPC stream). The topic's partitions are
+the source's splits, so a stage of ``n`` tasks reads them ``n`` ways. A topic never ends:
+``stream.head(n)`` (or ``limit``) stops after ``n`` records, which is how notebooks and tests
+take a bounded read. A record that does not decode is not a crash: it goes to the
+``dead_letter`` topic (when given) with the reason in its headers, and is counted
+(:attr:`KafkaSource.malformed`); the read goes on.
+
+:func:`write_kafka` sends batches to a topic, one record per row (``json`` or ``arrow``), keyed
+by a column. It uses the idempotent producer when the broker supports it and says which mode
+it ran in: ``idempotent`` or ``at-least-once`` (without idempotence a retried send can repeat
+a record).
+
+The Kafka clients run on an event loop of their own, on a background thread, so reading or
+writing from a notebook never blocks (or needs) the kernel's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import json
+import threading
+import warnings
+from collections.abc import Coroutine, Hashable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.json as pajson
+
+from sabot_lab.errors import SourceError
+from sabot_lab.expr import Expr
+from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
+from sabot_lab.plan.sources import SourceSpec, register_source
+
+__all__ = ["FORMATS", "KafkaSource", "write_kafka"]
+
+FORMATS = ("json", "raw", "arrow")
+RAW_SCHEMA = pa.schema(
+    [
+        ("key", pa.binary()),
+        ("value", pa.binary()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+        ("timestamp", pa.timestamp("ms")),
+    ]
+)
+"""The columns of a ``raw`` read."""
+_POLL_MS = 200  # how long one poll waits for records
+_SAMPLE = 100  # records read to infer a JSON schema
+
+T = TypeVar("T")
+
+
+class _Loop:
+    """An asyncio event loop on a daemon thread; :meth:`run` waits for a coroutine on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, daemon=True, name="sabot-kafka"
+        )
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+def _kafka() -> Any:
+    try:
+        import aiokafka
+    except ImportError:  # pragma: no cover - aiokafka is a dependency
+        raise SourceError("Kafka needs the aiokafka package: pip install aiokafka") from None
+    return aiokafka
+
+
+def _start_ms(start: str | int | dt.datetime) -> str | int:
+    """``earliest``, ``latest`` or a time in milliseconds since the epoch."""
+    if isinstance(start, dt.datetime):
+        return int(start.timestamp() * 1000)
+    if isinstance(start, int) or start in ("earliest", "latest"):
+        return start
+    raise SourceError(
+        f"start must be 'earliest', 'latest', a datetime or epoch milliseconds, got {start!r}"
+    )
+
+
+@register_source
+class KafkaSource(SourceSpec):
+    """The records of ``topic`` on the brokers ``bootstrap``, decoded by ``format``.
+
+    ``schema``: the columns of a ``json`` or ``arrow`` read (inferred from the first records
+    when not given). ``start``: where partitions without a committed offset for ``group``
+    begin: ``"earliest"``, ``"latest"``, or a time (datetime or epoch ms: the first record at
+    or after it). ``partitions``: read only these (a split); ``dead_letter``: the topic that
+    gets malformed records.
+    """
+
+    kind = "kafka"
+
+    def __init__(
+        self,
+        topic: str,
+        bootstrap: str,
+        format: str = "json",
+        schema: pa.Schema | None = None,
+        group: str | None = None,
+        start: str | int | dt.datetime = "earliest",
+        partitions: Sequence[int] | None = None,
+        dead_letter: str | None = None,
+    ) -> None:
+        if format not in FORMATS:
+            raise SourceError(f"unknown Kafka format {format!r}; use one of {', '.join(FORMATS)}")
+        self.topic, self.bootstrap, self.format, self.group = topic, bootstrap, format, group
+        self.start = _start_ms(start)
+        self.partitions = None if partitions is None else tuple(partitions)
+        self.dead_letter = dead_letter
+        self.malformed = 0
+        """Records that did not decode in this process's reads (sent to ``dead_letter``)."""
+        if format == "raw":
+            schema = RAW_SCHEMA
+        self._schema = schema if schema is not None else self._infer_schema()
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    @property
+    def bounded(self) -> bool:
+        return False
+
+    def scan(
+        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        loop = _Loop()
+        consumer = loop.run(self._consumer())
+        producer = None
+        try:
+            while True:
+                records = loop.run(self._poll(consumer, batch_size))
+                if not records:
+                    continue
+                batch, bad = self._decode(records)
+                if bad:
+                    self.malformed += len(bad)
+                    if self.dead_letter is not None:
+                        producer = producer or loop.run(_producer(self.bootstrap))[0]
+                        loop.run(self._send_dead_letters(producer, bad))
+                if batch.num_rows:
+                    yield batch if columns is None else batch.select(columns)
+        finally:
+            loop.run(_stop(consumer))
+            if producer is not None:
+                loop.run(_stop(producer))
+            loop.close()
+
+    async def _consumer(self) -> Any:
+        aiokafka = _kafka()
+        consumer = aiokafka.AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="latest" if self.start == "latest" else "earliest",
+        )
+        try:
+            await consumer.start()
+            partitions = self.partitions or await _partitions(consumer, self.topic)
+            assigned = [aiokafka.TopicPartition(self.topic, p) for p in partitions]
+            consumer.assign(assigned)
+            committed = {}
+            if self.group is not None:
+                for tp in assigned:
+                    committed[tp] = await consumer.committed(tp)
+            if isinstance(self.start, int):
+                times = await consumer.offsets_for_times(
+                    {tp: self.start for tp in assigned if committed.get(tp) is None}
+                )
+                ends = await consumer.end_offsets(list(times))
+                for tp, found in times.items():
+                    consumer.seek(tp, ends[tp] if found is None else found.offset)
+            elif self.start == "earliest":
+                await consumer.seek_to_beginning(
+                    *[tp for tp in assigned if committed.get(tp) is None]
+                )
+        except Exception as exc:
+            await _stop(consumer)
+            raise SourceError(
+                f"cannot read Kafka topic {self.topic!r} from {self.bootstrap}: {exc}"
+            ) from None
+        return consumer
+
+    @staticmethod
+    async def _poll(consumer: Any, limit: int) -> list[Any]:
+        got = await consumer.getmany(timeout_ms=_POLL_MS, max_records=limit)
+        return [record for records in got.values() for record in records]
+
+    def _decode(self, records: list[Any]) -> tuple[pa.RecordBatch, list[tuple[Any, str]]]:
+        """The records as a batch of :attr:`schema`, and those that did not decode with the
+        reason."""
+        if self.format == "raw":
+            return _raw_batch(records), []
+        if self.format == "arrow":
+            return _arrow_batch(records, self._schema)
+        try:
+            return _json_batch([r.value for r in records], self._schema), []
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass  # find the bad records one by one
+        good, bad = [], []
+        for record in records:
+            try:
+                good.append(_json_batch([record.value], self._schema))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+                bad.append((record, f"{type(exc).__name__}: {exc}"))
+        return _one_batch(good, self._schema), bad
+
+    async def _send_dead_letters(self, producer: Any, bad: list[tuple[Any, str]]) -> None:
+        for record, reason in bad:
+            headers = [
+                ("error", reason.encode()),
+                ("topic", record.topic.encode()),
+                ("partition", str(record.partition).encode()),
+                ("offset", str(record.offset).encode()),
+            ]
+            await producer.send(self.dead_letter, record.value, key=record.key, headers=headers)
+        await producer.flush()
+
+    def _infer_schema(self) -> pa.Schema:
+        """The columns of the first records (JSON: Arrow's inference; Arrow: their schema)."""
+        loop = _Loop()
+        try:
+            consumer = loop.run(self._consumer())
+            try:
+                records: list[Any] = []
+                for _ in range(10):  # a few polls: the first records may take a moment
+                    got = loop.run(self._poll(consumer, _SAMPLE - len(records)))
+                    records += got
+                    if len(records) >= _SAMPLE or (records and not got):
+                        break
+            finally:
+                loop.run(_stop(consumer))
+        finally:
+            loop.close()
+        if not records:
+            raise SourceError(
+                f"Kafka topic {self.topic!r} has no records to infer a schema from: pass schema="
+            )
+        if self.format == "arrow":
+            return pa.ipc.open_stream(records[0].value).schema
+        lines = b"\n".join(r.value for r in records)
+        try:
+            return pajson.read_json(io.BytesIO(lines)).schema
+        except pa.ArrowInvalid as exc:
+            raise SourceError(
+                f"cannot infer a schema from the first records of {self.topic!r} ({exc}): pass schema="
+            ) from None
+
+    def split(self, n: int) -> list[SourceSpec]:
+        """The topic's partitions dealt out to ``n`` sources (fewer if there are fewer
+        partitions)."""
+        if n <= 1:
+            return [self]
+        partitions = list(self.partitions or self._topic_partitions())
+        return [self._with(partitions[i::n]) for i in range(min(n, len(partitions)))]
+
+    def _topic_partitions(self) -> list[int]:
+        loop = _Loop()
+        try:
+            return loop.run(_topic_partitions(self.bootstrap, self.topic))
+        finally:
+            loop.close()
+
+    def _with(self, partitions: Sequence[int]) -> KafkaSource:
+        return KafkaSource(
+            self.topic, self.bootstrap, self.format, self._schema, self.group, self.start,
+            partitions, self.dead_letter,
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        parts = "" if self.partitions is None else f" partitions {list(self.partitions)}"
+        return f"kafka {self.topic} ({self.format}){parts}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "topic": self.topic,
+            "bootstrap": self.bootstrap,
+            "format": self.format,
+            "schema": schema_to_b64(self._schema),
+            "group": self.group,
+            "start": self.start,
+            "partitions": None if self.partitions is None else list(self.partitions),
+            "dead_letter": self.dead_letter,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KafkaSource:
+        return cls(
+            data["topic"],
+            data["bootstrap"],
+            data["format"],
+            schema_from_b64(data["schema"]),
+            data["group"],
+            data["start"],
+            data["partitions"],
+            data["dead_letter"],
+        )
+
+    def fingerprint(self) -> Hashable | None:
+        return None  # a topic's records change as they arrive
+
+
+def _one_batch(parts: Sequence[pa.RecordBatch | pa.Table], schema: pa.Schema) -> pa.RecordBatch:
+    """``parts`` (batches or tables of ``schema``) as one batch."""
+    tables = [p if isinstance(p, pa.Table) else pa.Table.from_batches([p]) for p in parts]
+    table = pa.concat_tables(tables).combine_chunks() if tables else schema.empty_table()
+    return (
+        table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], schema=schema)
+    )
+
+
+def _json_batch(values: list[bytes], schema: pa.Schema) -> pa.RecordBatch:
+    """JSON objects, one per value, as a batch of ``schema`` (fields missing: null; extra:
+    ignored); raises ArrowInvalid for a value that is not such an object."""
+    options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    lines = b"\n".join(v.replace(b"\n", b" ") for v in values)
+    table = pajson.read_json(io.BytesIO(lines), parse_options=options)
+    if table.num_rows != len(values):
+        raise pa.ArrowInvalid(f"{len(values)} records decoded as {table.num_rows} rows")
+    return _one_batch([table.select(schema.names)], schema)
+
+
+def _raw_batch(records: list[Any]) -> pa.RecordBatch:
+    return pa.record_batch(
+        [
+            pa.array([r.key for r in records], pa.binary()),
+            pa.array([r.value for r in records], pa.binary()),
+            pa.array([r.partition for r in records], pa.int32()),
+            pa.array([r.offset for r in records], pa.int64()),
+            pa.array([r.timestamp for r in records], pa.timestamp("ms")),
+        ],
+        schema=RAW_SCHEMA,
+    )
+
+
+def _arrow_batch(
+    records: list[Any], schema: pa.Schema
+) -> tuple[pa.RecordBatch, list[tuple[Any, str]]]:
+    tables, bad = [], []
+    for record in records:
+        try:
+            table = pa.ipc.open_stream(record.value).read_all()
+            if not table.schema.equals(schema):
+                raise pa.ArrowInvalid(f"schema {table.schema} is not the stream's {schema}")
+            tables.append(table)
+        except (pa.ArrowInvalid, OSError) as exc:
+            bad.append((record, f"{type(exc).__name__}: {exc}"))
+    return _one_batch(tables, schema), bad
+
+
+async def _stop(client: Any) -> None:
+    """Stop an aiokafka client; its background tasks get one turn of the loop first (a
+    consumer stopped before they ran raises CancelledError from its close)."""
+    await asyncio.sleep(0)
+    await client.stop()
+
+
+async def _partitions(consumer: Any, topic: str) -> list[int]:
+    found = consumer.partitions_for_topic(topic)
+    if not found:
+        await consumer._client.force_metadata_update()  # a new consumer may not have it yet
+        found = consumer.partitions_for_topic(topic)
+    if not found:
+        raise SourceError(f"Kafka topic {topic!r} does not exist")
+    return sorted(found)
+
+
+async def _topic_partitions(bootstrap: str, topic: str) -> list[int]:
+    consumer = _kafka().AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        return await _partitions(consumer, topic)
+    finally:
+        await _stop(consumer)
+
+
+async def _producer(bootstrap: str) -> tuple[Any, str]:
+    """A started producer and its mode: idempotent when the broker allows, else
+    at-least-once."""
+    aiokafka = _kafka()
+    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    try:
+        await producer.start()
+        return producer, "idempotent"
+    except aiokafka.errors.KafkaError:
+        await _stop(producer)
+    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    return producer, "at-least-once"
+
+
+def write_kafka(
+    batches: Iterator[pa.RecordBatch], topic: str, bootstrap: str, key: str | None, format: str
+) -> tuple[int, str]:
+    """Send every row of ``batches`` to ``topic`` (``json``: one object per record;
+    ``arrow``: one IPC stream per batch), keyed by column ``key``; return the records sent
+    and the producer's mode (``idempotent`` or ``at-least-once``)."""
+    if format not in ("json", "arrow"):
+        raise SourceError(f"to_kafka writes 'json' or 'arrow', not {format!r}")
+    loop = _Loop()
+    try:
+        producer, mode = loop.run(_producer(bootstrap))
+        if mode != "idempotent":
+            warnings.warn(
+                f"the Kafka broker at {bootstrap} has no idempotent producers: writing "
+                f"{mode} (a retried send may repeat a record)",
+                stacklevel=3,
+            )
+        sent = 0
+        try:
+            for batch in batches:
+                loop.run(_send_batch(producer, topic, batch, key, format))
+                sent += batch.num_rows if format == "json" else 1
+            loop.run(producer.flush())
+        finally:
+            loop.run(_stop(producer))
+        return sent, mode
+    finally:
+        loop.close()
+
+
+async def _send_batch(
+    producer: Any, topic: str, batch: pa.RecordBatch, key: str | None, format: str
+) -> None:
+    if format == "arrow":
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        await producer.send(topic, sink.getvalue().to_pybytes())
+        return
+    keys = batch.column(key).to_pylist() if key is not None else [None] * batch.num_rows
+    for row, k in zip(batch.to_pylist(), keys, strict=True):
+        await producer.send(
+            topic,
+            json.dumps(row, default=str).encode(),
+            key=None if k is None else str(k).encode(),
+        )
