@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import itertools
 import json
 import threading
+import time
 import warnings
 from collections.abc import Coroutine, Hashable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -141,29 +143,42 @@ class KafkaSource(SourceSpec):
     def scan(
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
     ) -> Iterator[pa.RecordBatch]:
+        for batch, _ in self.replay(batch_size, columns, predicate):
+            if batch is not None:
+                yield batch
+
+    def replay(
+        self,
+        batch_size: int,
+        columns: list[str] | None = None,
+        predicate: Expr | None = None,
+        position: Any = None,
+    ) -> Iterator[tuple[pa.RecordBatch | None, Any]]:
+        """Batches of the records polled, each with the next offset of every partition read
+        (``{"partition": offset}``); from ``position``, such offsets, when given."""
         loop = _Loop()
-        consumer = loop.run(self._consumer())
+        consumer = loop.run(self._consumer(position))
         producer = None
         try:
             while True:
                 records = loop.run(self._poll(consumer, batch_size))
-                if not records:
-                    continue
-                batch, bad = self._decode(records)
+                batch, bad = self._decode(records) if records else (None, [])
                 if bad:
                     self.malformed += len(bad)
                     if self.dead_letter is not None:
                         producer = producer or loop.run(_producer(self.bootstrap))[0]
                         loop.run(self._send_dead_letters(producer, bad))
-                if batch.num_rows:
-                    yield batch if columns is None else batch.select(columns)
+                if batch is not None and batch.num_rows and columns is not None:
+                    batch = batch.select(columns)
+                offsets = loop.run(_offsets(consumer))
+                yield (batch if batch is not None and batch.num_rows else None), offsets
         finally:
             loop.run(_stop(consumer))
             if producer is not None:
                 loop.run(_stop(producer))
             loop.close()
 
-    async def _consumer(self) -> Any:
+    async def _consumer(self, offsets: dict[str, int] | None = None) -> Any:
         aiokafka = _kafka()
         consumer = aiokafka.AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
@@ -180,7 +195,10 @@ class KafkaSource(SourceSpec):
             if self.group is not None:
                 for tp in assigned:
                     committed[tp] = await consumer.committed(tp)
-            if isinstance(self.start, int):
+            if offsets is not None:  # a checkpoint's positions
+                for tp in assigned:
+                    consumer.seek(tp, offsets[str(tp.partition)])
+            elif isinstance(self.start, int):
                 times = await consumer.offsets_for_times(
                     {tp: self.start for tp in assigned if committed.get(tp) is None}
                 )
@@ -199,9 +217,30 @@ class KafkaSource(SourceSpec):
         return consumer
 
     @staticmethod
+    @staticmethod
     async def _poll(consumer: Any, limit: int) -> list[Any]:
-        got = await consumer.getmany(timeout_ms=_POLL_MS, max_records=limit)
-        return [record for records in got.values() for record in records]
+        """Up to ``limit`` records, an equal share from every partition that has records to
+        read, interleaved, so the partitions' event times move on together (draining one
+        partition before the next would make the other's records late). Waits up to a poll's
+        time for partitions that have records not fetched yet, or whose end is not known yet."""
+        partitions = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+        share = max(1, limit // max(1, len(partitions)))
+        shares: list[list[Any]] = []
+        waiting, deadline = set(partitions), time.monotonic() + _POLL_MS / 1000
+        while waiting:
+            for tp in sorted(waiting, key=lambda tp: tp.partition):
+                got = (await consumer.getmany(tp, timeout_ms=0, max_records=share)).get(tp)
+                end = consumer.highwater(tp)
+                if got:
+                    shares.append(got)
+                    waiting.discard(tp)
+                elif end is not None and await consumer.position(tp) >= end:
+                    waiting.discard(tp)  # read to its end for now
+            if waiting:
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(0.002)
+        return [r for group in itertools.zip_longest(*shares) for r in group if r is not None]
 
     def _decode(self, records: list[Any]) -> tuple[pa.RecordBatch, list[tuple[Any, str]]]:
         """The records as a batch of :attr:`schema`, and those that did not decode with the
@@ -329,13 +368,29 @@ def _one_batch(parts: Sequence[pa.RecordBatch | pa.Table], schema: pa.Schema) ->
 
 def _json_batch(values: list[bytes], schema: pa.Schema) -> pa.RecordBatch:
     """JSON objects, one per value, as a batch of ``schema`` (fields missing: null; extra:
-    ignored); raises ArrowInvalid for a value that is not such an object."""
-    options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    ignored); raises ArrowInvalid for a value that is not such an object. Timestamps are
+    ISO-8601 strings (``2026-01-01 09:30:00.250``, any digits of a second).
+
+    >>> schema = pa.schema([("t", pa.timestamp("ms")), ("x", pa.int64())])
+    >>> _json_batch([b'{"t": "2026-01-01 00:00:00.250", "x": 1}'], schema).to_pylist()
+    [{'t': datetime.datetime(2026, 1, 1, 0, 0, 0, 250000), 'x': 1}]
+    """
+    # Arrow's JSON reader reads timestamps without fractions only: read them as text
+    text = pa.schema(
+        [f.with_type(pa.string()) if pa.types.is_timestamp(f.type) else f for f in schema]
+    )
+    options = pajson.ParseOptions(explicit_schema=text, unexpected_field_behavior="ignore")
     lines = b"\n".join(v.replace(b"\n", b" ") for v in values)
     table = pajson.read_json(io.BytesIO(lines), parse_options=options)
     if table.num_rows != len(values):
         raise pa.ArrowInvalid(f"{len(values)} records decoded as {table.num_rows} rows")
-    return _one_batch([table.select(schema.names)], schema)
+    columns = [
+        table[f.name].cast(pa.timestamp("ns", f.type.tz)).cast(f.type, safe=False)
+        if pa.types.is_timestamp(f.type)
+        else table[f.name]
+        for f in schema
+    ]  # through nanoseconds: any number of digits of a second, cut to the column's unit
+    return _one_batch([pa.Table.from_arrays(columns, schema=schema)], schema)
 
 
 def _raw_batch(records: list[Any]) -> pa.RecordBatch:
@@ -371,6 +426,11 @@ async def _stop(client: Any) -> None:
     consumer stopped before they ran raises CancelledError from its close)."""
     await asyncio.sleep(0)
     await client.stop()
+
+
+async def _offsets(consumer: Any) -> dict[str, int]:
+    """The next offset of each partition the consumer reads."""
+    return {str(tp.partition): await consumer.position(tp) for tp in consumer.assignment()}
 
 
 async def _partitions(consumer: Any, topic: str) -> list[int]:

@@ -171,12 +171,30 @@ class NexmarkSource(SourceSpec):
     def scan(
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
     ) -> Iterator[pa.RecordBatch]:
-        start, end = self.first, None if self.events is None else self.first + self.events
+        for batch, _ in self.replay(batch_size, columns, predicate):
+            if batch is not None:
+                yield batch
+
+    def replay(
+        self,
+        batch_size: int,
+        columns: list[str] | None = None,
+        predicate: Expr | None = None,
+        position: Any = None,
+    ) -> Iterator[tuple[pa.RecordBatch | None, Any]]:
+        """Batches of ``batch_size`` events from event number ``position`` (None: the first),
+        each with the number of the event after it.
+
+        >>> [(b.num_rows, n) for b, n in NexmarkSource("bids", 100).replay(60, position=40)]
+        [(56, 100)]
+        """
+        start = self.first if position is None else int(position)
+        end = None if self.events is None else self.first + self.events
         while end is None or start < end:
             stop = start + batch_size if end is None else min(start + batch_size, end)
             batch = self.batch(start, stop)
-            if batch.num_rows:
-                yield batch if columns is None else batch.select(columns)
+            rows = batch if columns is None else batch.select(columns)
+            yield (rows if batch.num_rows else None), stop
             start = stop
 
     def batch(self, start: int, stop: int) -> pa.RecordBatch:

@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.checkpoints import Barrier
 from sabot_lab.engine.stateful import StatefulOperator, table_batches
 from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.state import StateBackend
@@ -59,6 +60,9 @@ class AsofJoin(StatefulOperator):
             [], schema=pa.schema([right.field(c) for c in [on, *self.by, *self.payload]])
         )
         self._schema: pa.Schema | None = None  # of the left side
+        for key, table in state.items():  # a restored state
+            if key.startswith("0/"):
+                self._schema = table.schema
 
     def add(self, side: int, batch: pa.RecordBatch) -> None:
         """Keep a batch of the left (0) or right (1) side until the watermark passes it."""
@@ -156,6 +160,9 @@ def _complete(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> pa.Ar
 def run_asof_join(join: AsofJoin, items: Iterator[Any], batch_size: int) -> Iterator[Any]:
     """Run the join over merged, tagged inputs (``(side, batch)`` and watermarks)."""
     for item in items:
+        if isinstance(item, Barrier):
+            yield item
+            continue
         if isinstance(item, Watermark):
             yield from table_batches(join.fire(item.time), batch_size)
             yield item

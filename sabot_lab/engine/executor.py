@@ -16,7 +16,7 @@ and union start new pipelines. ``Executor.pipelines`` shows the grouping (``expl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from itertools import chain
 from typing import Any
@@ -26,6 +26,7 @@ import pyarrow as pa
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.engine.asof_join import AsofJoin, run_asof_join
+from sabot_lab.engine.checkpoints import Barrier, Checkpoints
 from sabot_lab.engine.interval_join import IntervalJoin, run_interval_join
 from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.merge import merge_streams
@@ -41,7 +42,7 @@ from sabot_lab.engine.stateless import (
     materialize,
     project_batch,
 )
-from sabot_lab.engine.watermarks import Watermark, WatermarkAssigner, batches_only
+from sabot_lab.engine.watermarks import WatermarkAssigner, batches_only, is_marker
 from sabot_lab.engine.windows import run_windows, window_operator
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
@@ -69,9 +70,15 @@ _COUNTERS = (
 class Executor:
     """Runs the operators of one job graph in this process."""
 
-    def __init__(self, graph: JobGraph, config: Config | None = None) -> None:
+    def __init__(
+        self, graph: JobGraph, config: Config | None = None, checkpoints: Checkpoints | None = None
+    ) -> None:
         self.graph = graph
         self.config = config or get_config()
+        self.checkpoints = checkpoints
+        """Where snapshots go when checkpoints are requested, and the one to restore from
+        (see :mod:`sabot_lab.engine.checkpoints`); None: no checkpoints."""
+        self._names: dict[str, str] = {}  # operator id -> its name in checkpoints
         self._lowered: dict[str, Pipeline] = {}
         self._finished: list[Pipeline] = []
         self._counted: dict[str, Any] = {}  # operator id -> the object keeping its counters
@@ -104,7 +111,7 @@ class Executor:
 
     def _items(self, pipeline: Pipeline, schema: pa.Schema) -> Iterator[Any]:
         for item in pipeline.run(self.config):
-            yield item if isinstance(item, Watermark) else materialize(item, schema)
+            yield item if is_marker(item) else materialize(item, schema)
 
     def pipelines(self, node_id: str) -> list[tuple[str, ...]]:
         """Operator ids of each pipeline needed for ``node_id``, in the order they are built."""
@@ -140,7 +147,7 @@ class Executor:
             f"{node.name} ({node.operator_id})",
         )
         if kind == OperatorType.SOURCE:
-            return Pipeline(partial(self._scan, params), (), (node.operator_id,))
+            return Pipeline(partial(self._scan, node), (), (node.operator_id,))
         if kind in STATELESS:
             input_schema = self.graph.node(node.upstream[0]).output_schema
             pipeline = self._lower(node.upstream[0])
@@ -157,7 +164,7 @@ class Executor:
             child = self._breaker_input(node.upstream[0])
             n, offset = params["n"], params.get("offset", 0)
             return self._new_pipeline(
-                node, lambda: limit_batches(child.run_batches(self.config), n, offset)
+                node, lambda: limit_batches(child.run(self.config), n, offset)
             )
         if kind == OperatorType.UNION:
             return self._lower_union(node)
@@ -171,12 +178,45 @@ class Executor:
             return self._lower_asof_join(node)
         raise PlanError(f"the in-process engine cannot run {kind.value} operators yet ({label})")
 
-    def _scan(self, params: Mapping[str, Any]) -> Iterator[pa.RecordBatch]:
-        batches = params["source"].scan(
-            self.config.batch_size, params.get("columns"), params.get("predicate")
-        )
+    def _scan(self, node: StreamOperatorNode) -> Iterator[Any]:
+        params = node.parameters
+        source, args = params["source"], (params.get("columns"), params.get("predicate"))
+        replay = None
+        if self.checkpoints is not None:
+            position = self.checkpoints.load(self._saved_as(node.operator_id))
+            replay = source.replay(self.config.batch_size, *args, position=position)
+        if replay is None:
+            batches: Iterator[Any] = source.scan(self.config.batch_size, *args)
+        else:
+            batches = self._barriers(self._saved_as(node.operator_id), replay)
         limit = params.get("limit")
         return batches if limit is None else limit_batches(batches, limit)
+
+    def _saved_as(self, operator_id: str) -> str:
+        """The name an operator's part of a checkpoint is kept under: its place in the plan
+        and its kind, the same when the same pipeline is built again (operator ids are not)."""
+        if not self._names:
+            order = self.graph.topological_sort()
+            self._names = {
+                n.operator_id: f"{i:03d}-{n.operator_type.value}" for i, n in enumerate(order)
+            }
+        return self._names[operator_id]
+
+    def _barriers(
+        self, operator_id: str, replay: Iterator[tuple[pa.RecordBatch | None, Any]]
+    ) -> Iterator[Any]:
+        """A source's batches with a barrier after the batch during which each checkpoint was
+        requested, its position saved first."""
+        checkpoints = self.checkpoints
+        assert checkpoints is not None
+        sent = checkpoints.restore or 0
+        for batch, position in replay:
+            if batch is not None:
+                yield batch
+            while sent < checkpoints.requested():
+                sent += 1
+                checkpoints.save(sent, operator_id, position)
+                yield Barrier(sent)
 
     def _new_pipeline(self, node: StreamOperatorNode, source: Any) -> Pipeline:
         return Pipeline(source, (), (node.operator_id,))
@@ -271,7 +311,9 @@ class Executor:
             f"{node.name} ({node.operator_id}) align",
             partial(align_batch, schema=node.output_schema),
         )
-        if any(self.graph.event_time(child_id) for child_id in node.upstream):
+        if any(
+            self.graph.event_time(c) or not self.graph.bounded(c) for c in node.upstream
+        ):  # read at once: an unbounded input would never let the next one in
             return self._new_pipeline(node, self._merged_inputs(node, tagged=False, step=align))
         children = [self._breaker_input(child_id, align) for child_id in node.upstream]
         return self._new_pipeline(
@@ -333,14 +375,23 @@ class Executor:
         run: Callable[[Any], Iterator[Any]],
     ) -> Pipeline:
         """A pipeline running a stateful streaming operator made by ``build`` with a fresh
-        state backend (closed when the run ends); its counters are reported by metrics()."""
+        state backend (closed when the run ends), or the one of the checkpoint restored; its
+        state is snapshot as a barrier leaves it (after every row before the barrier). Its
+        counters are reported by metrics()."""
+        checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
         def source() -> Iterator[Any]:
             state = open_state(self.config.state_backend)
+            if checkpoints is not None and checkpoints.restore is not None:
+                state.restore(checkpoints.restored(name))
             op = build(state)
             self._counted[node.operator_id] = op
             try:
-                yield from run(op)
+                for item in run(op):
+                    if isinstance(item, Barrier):
+                        assert checkpoints is not None
+                        state.snapshot(checkpoints.path(item.checkpoint, name))
+                    yield item
             finally:
                 state.close()
 
@@ -352,7 +403,18 @@ class Executor:
         assigner = WatermarkAssigner(params["column"], unit, params["delay"], params["keep"])
         self._counted[node.operator_id] = assigner
         child = self._breaker_input(node.upstream[0])
-        return self._new_pipeline(node, lambda: assigner.run(child.run(self.config)))
+        checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
+
+        def source() -> Iterator[Any]:
+            if checkpoints is not None and (saved := checkpoints.load(name)):
+                assigner.highest = saved["highest"]
+            for item in assigner.run(child.run(self.config)):
+                if isinstance(item, Barrier):
+                    assert checkpoints is not None
+                    checkpoints.save(item.checkpoint, name, {"highest": assigner.highest})
+                yield item
+
+        return self._new_pipeline(node, source)
 
     def _lower_window(self, node: StreamOperatorNode) -> Pipeline:
         (child_id,) = node.upstream

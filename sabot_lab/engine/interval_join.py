@@ -28,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.checkpoints import Barrier
 from sabot_lab.engine.stateful import StatefulOperator, table_batches
 from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.state import StateBackend
@@ -59,6 +60,10 @@ class IntervalJoin(StatefulOperator):
         super().__init__(state)
         self._chunks: tuple[list[tuple[str, int]], list[tuple[str, int]]] = ([], [])
         self._unit: str | None = None
+        for key, table in state.items():  # a restored state
+            side = int(key[0])
+            self._chunks[side].append((key, pc.max(table[self.times[side]]).value))
+            self._unit = table.schema.field(self.times[side]).type.unit
 
     def add(self, side: int, batch: pa.RecordBatch) -> pa.Table | None:
         """Keep a batch of side ``side`` (0 left, 1 right); its matches with the other side."""
@@ -140,6 +145,9 @@ def run_interval_join(join: IntervalJoin, items: Iterator[Any], batch_size: int)
     watermark is held back by the lower bound when it is negative (matches keep the left
     row's time, which may be that much behind)."""
     for item in items:
+        if isinstance(item, Barrier):
+            yield item
+            continue
         if isinstance(item, Watermark):
             join.evict(item.time)
             held = item.time if item.time == END_OF_TIME else item.time + min(join.lower_us, 0)

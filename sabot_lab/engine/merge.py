@@ -1,6 +1,8 @@
 """Merging streams that carry event time: each input is read on its own thread, batches come
 out as they arrive, and watermarks come out as the minimum over the inputs (an input that
 ended counts as the end of time; one that is idle for its timeout stops holding the others).
+Checkpoint barriers are aligned: an input whose barrier arrived is not read until the barrier
+came from every input still running, and then it comes out once.
 
 >>> import pyarrow as pa
 >>> from sabot_lab.engine.watermarks import Watermark
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from sabot_lab.engine.checkpoints import Barrier
 from sabot_lab.engine.watermarks import Watermark, WatermarkMerger
 from sabot_lab.windows import END_OF_TIME
 
@@ -71,6 +74,7 @@ def merge_streams(
     last_seen = [time.monotonic()] * len(inputs)
     idle = [False] * len(inputs)
     running = set(range(len(inputs)))
+    aligning: dict[int, int] = {}  # input -> the checkpoint whose barrier it sent
     checked = time.monotonic()
     try:
         while running:
@@ -79,7 +83,8 @@ def merge_streams(
                 quiet = {i for i in running if queues[i].empty()}  # one held back is not idle
                 yield from _idle_inputs(merger, last_seen, idle, idle_timeouts, quiet)
             arrived.clear()
-            got = _next_item(queues, _readable(running, reached, idle, timed))
+            readable = _readable(running - aligning.keys(), reached, idle, timed)
+            got = _next_item(queues, readable)
             if got is None:
                 arrived.wait(_POLL)
                 continue
@@ -87,10 +92,19 @@ def merge_streams(
             last_seen[index] = time.monotonic()
             if isinstance(item, BaseException):
                 raise item
+            if isinstance(item, Barrier):
+                aligning[index] = item.checkpoint
+                if aligning.keys() >= running:
+                    aligning.clear()
+                    yield item
+                continue
             if item is _END:
                 running.discard(index)
                 reached[index] = END_OF_TIME
                 advanced = merger.update(index, END_OF_TIME)
+                if aligning and aligning.keys() >= running:  # the others all sent theirs
+                    yield Barrier(max(aligning.values()))
+                    aligning.clear()
             elif isinstance(item, Watermark):
                 reached[index] = max(reached[index], item.time)
                 advanced = merger.update(index, item.time)

@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from sabot_lab.engine.watermarks import is_marker
 
 __all__ = ["limit_batches", "sort_table", "top_rows"]
 
@@ -49,14 +52,16 @@ def top_rows(
     return best
 
 
-def limit_batches(
-    batches: Iterator[pa.RecordBatch], n: int, offset: int = 0
-) -> Iterator[pa.RecordBatch]:
-    """The rows ``offset .. offset+n`` of a stream; stops pulling input once they are out."""
+def limit_batches(batches: Iterator[Any], n: int, offset: int = 0) -> Iterator[Any]:
+    """The rows ``offset .. offset+n`` of a stream (watermarks and barriers pass); stops
+    pulling input once they are out."""
     skip, remaining = offset, n
     if remaining <= 0:
         return
     for batch in batches:
+        if is_marker(batch):
+            yield batch
+            continue
         if skip >= batch.num_rows:
             skip -= batch.num_rows
             continue

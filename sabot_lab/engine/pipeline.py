@@ -3,7 +3,7 @@
 A pipeline is what the engine executes between two pipeline breakers (a source, a join's
 build side, an aggregate, a sort): every stateless operator, join probe and partial aggregate
 in between is one *step*, and the steps of a batch run back to back on one thread (operator
-fusion). Watermarks between the batches pass the steps untouched, in their place. Batches are processed by ``Config.threads`` workers with at most
+fusion). Watermarks and checkpoint barriers between the batches pass the steps untouched, in their place. Batches are processed by ``Config.threads`` workers with at most
 ``threads * max_in_flight`` batches in flight, and come out in input order.
 
 >>> import pyarrow as pa
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sabot_lab.config import Config
-from sabot_lab.engine.watermarks import Watermark, batches_only
+from sabot_lab.engine.watermarks import batches_only, is_marker
 from sabot_lab.errors import ComputeError
 
 __all__ = ["Pipeline", "Step", "ordered_parallel_map"]
@@ -79,17 +79,14 @@ class Pipeline:
                     return None
             return batch
 
-        for out in ordered_parallel_map(process, self.source(), config, _is_watermark):
+        for out in ordered_parallel_map(process, self.source(), config, is_marker):
             if out is not None:
                 yield out
 
     def run_batches(self, config: Config) -> Iterator[Any]:
-        """:meth:`run` without the watermarks, for operators that wait for their whole input."""
+        """:meth:`run` without watermarks and barriers, for operators that wait for their
+        whole input."""
         return batches_only(self.run(config))
-
-
-def _is_watermark(item: Any) -> bool:
-    return isinstance(item, Watermark)
 
 
 def ordered_parallel_map(

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.engine.stateful import StatefulOperator, table_batches
-from sabot_lab.engine.watermarks import Watermark
+from sabot_lab.engine.watermarks import is_marker
 from sabot_lab.expr import Expr
 from sabot_lab.state import StateBackend
 
@@ -60,7 +60,7 @@ class RunningAggregate(StatefulOperator):
 def run_running(op: RunningAggregate, items: Iterator[Any], batch_size: int) -> Iterator[Any]:
     """Updates after every input batch; watermarks pass through."""
     for item in items:
-        if isinstance(item, Watermark):
+        if is_marker(item):
             yield item
             continue
         yield from table_batches(op.add(item), batch_size)

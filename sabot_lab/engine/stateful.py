@@ -1,6 +1,7 @@
 """What the stateful streaming operators (windows, stream joins, running aggregates) share:
 tables kept in a state backend under keys of their own, a count of the rows held (reported as
-``state_rows`` and ``peak_state_rows``), and results handed on as batches.
+``state_rows`` and ``peak_state_rows``), and results handed on as batches. An operator built
+on a restored state (a checkpoint) carries on from it: everything it needs is in the state.
 
 >>> import pyarrow as pa
 >>> from sabot_lab.state import open_state
@@ -30,6 +31,10 @@ class StatefulOperator:
         self.state_rows = 0  # rows held in the state now
         self.peak_state_rows = 0
         self._seq = 0
+        for key, table in state.items():  # a restored state: new keys come after its keys
+            if key[-16:].isdigit():
+                self._seq = max(self._seq, int(key[-16:]))
+            self._held(table.num_rows)
 
     def _next_key(self, prefix: str = "") -> str:
         """A key no table of this operator has had, sorting after the earlier ones."""

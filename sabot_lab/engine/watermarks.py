@@ -25,9 +25,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from sabot_lab.engine.checkpoints import Barrier
 from sabot_lab.windows import unit_to_us, us_to_unit
 
-__all__ = ["Watermark", "WatermarkAssigner", "WatermarkMerger", "batches_only", "times_of"]
+__all__ = [
+    "Watermark",
+    "WatermarkAssigner",
+    "WatermarkMerger",
+    "batches_only",
+    "is_marker",
+    "times_of",
+]
 
 _NO_TIME = -(2**62)  # below every time: no row seen yet
 
@@ -39,13 +47,19 @@ class Watermark:
     time: int
 
 
-def batches_only(items: Iterator[Any]) -> Iterator[pa.RecordBatch]:
-    """The record batches of a stream, without its watermarks.
+def is_marker(item: Any) -> bool:
+    """Whether a stream item marks progress (a watermark or a checkpoint barrier) rather
+    than holding rows: markers pass per-batch steps untouched, in their place."""
+    return isinstance(item, (Watermark, Barrier))
 
-    >>> list(batches_only(iter([Watermark(1)])))
+
+def batches_only(items: Iterator[Any]) -> Iterator[pa.RecordBatch]:
+    """The record batches of a stream, without its watermarks and barriers.
+
+    >>> list(batches_only(iter([Watermark(1), Barrier(1)])))
     []
     """
-    return (item for item in items if not isinstance(item, Watermark))
+    return (item for item in items if not is_marker(item))
 
 
 def times_of(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -68,16 +82,24 @@ class WatermarkAssigner:
     def __init__(self, column: str, unit: str, delay_us: int, keep: str = "on_time") -> None:
         self.column, self.unit, self.delay_us, self.keep = column, unit, delay_us, keep
         self.late_rows = 0
+        self.highest = _NO_TIME
+        """The latest time seen, in the column's unit (a checkpoint keeps it)."""
 
     def run(self, items: Iterator[Any]) -> Iterator[Any]:
-        """Assign watermarks to a stream of batches (watermarks already in it are replaced).
+        """Assign watermarks to a stream of batches (watermarks already in it are replaced;
+        barriers pass).
 
         A row is late when it is older than the watermark of the rows before it, in the
         same batch or earlier ones, so what is late does not depend on how rows are batched.
         """
         delay = us_to_unit(self.delay_us, self.unit)
-        highest = _NO_TIME  # the latest time seen, in the column's unit
-        for batch in batches_only(items):
+        for batch in items:
+            if isinstance(batch, Barrier):
+                yield batch
+                continue
+            if isinstance(batch, Watermark):
+                continue
+            highest = self.highest
             column = batch.column(self.column)
             times = times_of(column.fill_null(pa.scalar(_NO_TIME, column.type)))
             latest = np.maximum.accumulate(times)
@@ -95,9 +117,9 @@ class WatermarkAssigner:
             elif n_late < batch.num_rows:
                 yield batch.filter(pa.array(~late))
             if len(latest) and latest[-1] > highest:
-                highest = int(latest[-1])
+                self.highest = int(latest[-1])
                 if self.keep == "on_time":
-                    yield Watermark(unit_to_us(highest - delay, self.unit))
+                    yield Watermark(unit_to_us(self.highest - delay, self.unit))
 
 
 class WatermarkMerger:

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.aggregate import HashAggregate
+from sabot_lab.engine.checkpoints import Barrier
 from sabot_lab.engine.stateful import StatefulOperator, table_batches
 from sabot_lab.engine.watermarks import Watermark, times_of
 from sabot_lab.expr import Expr, col
@@ -347,6 +348,8 @@ def run_windows(
         if isinstance(item, Watermark):
             yield from table_batches(op.fire(item.time), batch_size)
             yield Watermark(op.output_watermark(item.time))
+        elif isinstance(item, Barrier):
+            yield item
         else:
             op.add(item)
     if final:

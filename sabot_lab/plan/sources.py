@@ -69,6 +69,19 @@ class SourceSpec(abc.ABC):
     def from_dict(cls, data: dict[str, Any]) -> SourceSpec:
         """Rebuild a source from :meth:`to_dict` output."""
 
+    def replay(
+        self,
+        batch_size: int,
+        columns: list[str] | None = None,
+        predicate: Expr | None = None,
+        position: Any = None,
+    ) -> Iterator[tuple[pa.RecordBatch | None, Any]] | None:
+        """For checkpoints: the batches from ``position`` (None: the start), each with the
+        position just after it (JSON-safe), so a read from that position gives the batches
+        that follow; a None batch says nothing came yet (a live source reports its position
+        while idle). None when the source cannot be read again from a position."""
+        return None
+
     def split(self, n: int) -> list[SourceSpec]:
         """At most ``n`` disjoint sources holding this one's rows between them, for ``n``
         parallel tasks; ``[self]`` if the source cannot be split."""
