@@ -57,17 +57,18 @@ class Cluster:
         name: str | None = None,
         partitions: int | None = None,
         assignment: str = "round_robin",
+        checkpoint_interval: float | None = None,
     ) -> Job:
         """Submit a pipeline; returns as soon as the JobManager has durably accepted it.
 
         ``partitions``: tasks per stage (default: the agents' slots); ``assignment``:
-        ``round_robin`` or ``resource_aware`` placement of tasks on agents.
+        ``round_robin`` or ``resource_aware`` placement of tasks on agents;
+        ``checkpoint_interval``: seconds between checkpoints of an unbounded job
+        (:meth:`Job.checkpoints` lists them).
         """
         plan = stream.graph.subgraph(stream.node_id).to_json()
-        reply = self._call(
-            "submit",
-            {"plan": plan, "name": name, "partitions": partitions, "assignment": assignment},
-        )
+        body = {"plan": plan, "name": name, "partitions": partitions, "assignment": assignment}
+        reply = self._call("submit", {**body, "checkpoint_interval": checkpoint_interval})
         return Job(self, reply["job_id"])
 
     def job(self, job_id: str) -> Job:
@@ -127,6 +128,10 @@ class Job:
     def tasks(self) -> list[dict[str, Any]]:
         """The job's tasks: stage, partition, attempt, agent, state, rows out."""
         return list(self.cluster._call("tasks", {"job_id": self.job_id}))
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        """The job's checkpoints: id, state (PENDING, COMPLETE), location, times."""
+        return list(self.cluster._call("checkpoints", {"job_id": self.job_id}))
 
     def metrics(self) -> dict[str, Any]:
         """Tasks by state; rows in and out, batches, bytes, busy and backpressure seconds

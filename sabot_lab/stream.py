@@ -768,12 +768,14 @@ class Stream:
         name: str | None = None,
         partitions: int | None = None,
         assignment: str = "round_robin",
+        checkpoint_interval: float | None = None,
     ) -> Job:
         """Run the pipeline on a cluster (:class:`~sabot_lab.cluster.LocalCluster` or
         :func:`~sabot_lab.cluster.connect`); returns a :class:`~sabot_lab.cluster.Job` as soon
-        as the JobManager has durably accepted it. The JobManager optimizes the plan.
+        as the JobManager has durably accepted it. The JobManager optimizes the plan; an
+        unbounded job takes a checkpoint every ``checkpoint_interval`` seconds.
         """
-        return cluster.submit(self, name, partitions, assignment)
+        return cluster.submit(self, name, partitions, assignment, checkpoint_interval)
 
     def to_pandas(self, optimize: bool = True) -> Any:
         """Run the pipeline and return a ``pandas.DataFrame``.

@@ -4,7 +4,9 @@ over the same events."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -91,3 +93,33 @@ def test_an_unbounded_job_wider_than_the_slots_is_refused_with_the_reason(
     assert "runs all its 17 tasks at once, and the agents have 12 slots" in job.info()["error"]
     # without partitions the JobManager takes the widest plan that fits
     assert stream.submit(cluster).result(timeout=120).num_rows == 5
+
+
+def test_an_unbounded_job_takes_checkpoints_every_task_has_a_part_of(
+    cluster: sl.LocalCluster,
+) -> None:
+    job = QUERIES["q5"](sl.nexmark(events=None, rate=RATE, seed=3)).submit(
+        cluster, name="checkpointed q5", partitions=2, checkpoint_interval=0.3
+    )
+
+    def complete() -> list[dict[str, object]]:
+        return [c for c in job.checkpoints() if c["state"] == "COMPLETE"]
+
+    wait_for(lambda: len(complete()) >= 3, timeout=60)
+    assert job.status() == "RUNNING"
+    done = complete()
+    assert [c["checkpoint_id"] for c in done] == list(range(1, len(done) + 1))
+    location = Path(str(done[-1]["location"]))
+    parts = {p.name for p in location.iterdir()}
+    tasks = job.tasks()
+    windows = [t for t in tasks if t["stage"] == 1]  # the counts per auction, 2 tasks
+    assert len(windows) == 2
+    for t in windows:  # each window task snapshot its state under its own name
+        assert any(p.endswith(f"@1.{t['partition']}") and "window" in p for p in parts)
+    # the source's position is the next Nexmark event number: further on each checkpoint
+    positions = [
+        json.loads(next(Path(str(c["location"])).glob("*source@0.0/value.json")).read_text())
+        for c in done
+    ]
+    assert positions == sorted(positions) and positions[0] < positions[-1]
+    assert job.cancel() == "CANCELLED"

@@ -20,7 +20,10 @@ at most its window of batches in flight (:data:`CREDIT_WINDOW`), however large t
 Tasks of an unbounded job (``streaming``) run at once: their exchanges are
 :class:`~sabot_lab.agent.channels.Channels`, one bounded queue per producing task and
 partition, and a descriptor with a ``producer`` follows that queue as the producer fills it.
-Watermarks travel as ``{"watermark": microseconds}`` metadata messages between the batches.
+Watermarks travel as ``{"watermark": microseconds}`` metadata messages between the batches,
+checkpoint barriers as ``{"barrier": n}``. ``checkpoint`` (``job_id``, ``checkpoint``) asks
+the job's tasks here for checkpoint ``n``; a task reports (``checkpoint`` in its status and
+heartbeats) the last one whose barrier left all its outputs.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ import pyarrow.flight as flight
 from sabot_lab.agent.channels import Channels
 from sabot_lab.agent.store import ShuffleStore, ipc_options
 from sabot_lab.config import Config
+from sabot_lab.engine.checkpoints import Barrier, Checkpoints
 from sabot_lab.engine.merge import merge_streams
-from sabot_lab.engine.watermarks import Watermark
+from sabot_lab.engine.watermarks import Watermark, is_marker
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
@@ -80,9 +84,11 @@ class TaskRecord:
     batches_out: int = 0
     bytes_out: int = 0
     backpressure_s: float = 0.0
+    checkpoint: int = 0  # the last checkpoint whose barrier left all the task's outputs
     started: float | None = None
     finished: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    checkpoints: Checkpoints | None = None
 
     def to_dict(self) -> dict[str, Any]:
         busy = (self.finished or time.time()) - self.started if self.started else 0.0
@@ -96,6 +102,7 @@ class TaskRecord:
             "bytes_out": self.bytes_out,
             "busy_s": round(busy, 6),
             "backpressure_s": round(self.backpressure_s, 6),
+            "checkpoint": self.checkpoint,
         }
 
 
@@ -146,10 +153,13 @@ def fetch_rows(
             writer.write_metadata(_credit(window))
             for chunk in reader:
                 if chunk.data is None:
-                    mark = json.loads(chunk.app_metadata.to_pybytes()).get("watermark")
-                    if mark is None:
+                    message = json.loads(chunk.app_metadata.to_pybytes())
+                    if "watermark" in message:
+                        yield Watermark(message["watermark"])
+                    elif "barrier" in message:
+                        yield Barrier(message["barrier"])
+                    else:
                         break  # the end of the partition's rows
-                    yield Watermark(mark)
                     continue
                 if chunk.data.num_rows:
                     yield chunk.data
@@ -229,6 +239,7 @@ class AgentServer(ClusterServer):
             "status": self._status,
             "cancel": self._cancel,
             "drop_job": self._drop_job,
+            "checkpoint": self._checkpoint,
             "ping": lambda _: {"uri": self.uri, "state": self.state},
         }
         return dispatch(action, handlers)
@@ -239,6 +250,7 @@ class AgentServer(ClusterServer):
             ("status", "agent state and task states"),
             ("cancel", "stop a task"),
             ("drop_job", "free a job's rows"),
+            ("checkpoint", "ask a job's tasks for a checkpoint"),
             ("ping", "liveness"),
         ]
 
@@ -276,6 +288,15 @@ class AgentServer(ClusterServer):
         if record is not None:
             record.cancel.set()
         return {"task_id": body["task_id"], "known": record is not None}
+
+    def _checkpoint(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            records = [t for i, t in self._tasks.items() if i.startswith(f"{body['job_id']}/")]
+        asked = [r for r in records if r.checkpoints is not None and r.state == "RUNNING"]
+        for record in asked:
+            assert record.checkpoints is not None
+            record.checkpoints.request(upto=body["checkpoint"])
+        return {"tasks": len(asked)}
 
     def _drop_job(self, body: dict[str, Any]) -> dict[str, Any]:
         job = body["job_id"]
@@ -349,6 +370,9 @@ class AgentServer(ClusterServer):
                 if isinstance(item, Watermark):
                     writer.write_metadata(_json({"watermark": item.time}))
                     continue
+                if isinstance(item, Barrier):
+                    writer.write_metadata(_json({"barrier": item.checkpoint}))
+                    continue
                 while credits == 0:  # wait for the consumer to take a batch
                     chunk = reader.read_chunk()  # StopIteration: the consumer went away
                     credits += json.loads(chunk.app_metadata.to_pybytes())["credit"]
@@ -403,7 +427,7 @@ class AgentServer(ClusterServer):
         def write(exchange_id: str, partition: int, item: Any) -> None:
             if record.cancel.is_set():
                 raise TaskCancelled
-            if isinstance(item, Watermark) and not spec.streaming:
+            if is_marker(item) and not spec.streaming:
                 return  # stage after stage: the next one reads all its input anyway
             blocked = time.perf_counter()
             if spec.streaming and exchange_id != RESULT:
@@ -418,10 +442,16 @@ class AgentServer(ClusterServer):
                 record.batches_out += 1
                 record.bytes_out += item.nbytes
 
+        def passed(checkpoint: int) -> None:
+            record.checkpoint = max(record.checkpoint, checkpoint)
+
+        if spec.checkpoints is not None:
+            record.checkpoints = Checkpoints(spec.checkpoints, spec.producer, spec.restore)
         try:
             for batch in run_task(
-                spec.stage, spec.partition, spec.exchanges, read, write, self.config
-            ):
+                spec.stage, spec.partition, spec.exchanges, read, write, self.config,
+                record.checkpoints, passed,
+            ):  # fmt: skip
                 write(RESULT, spec.partition, batch)
             record.state = "FINISHED"
         except TaskCancelled:

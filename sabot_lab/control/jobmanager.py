@@ -30,7 +30,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,35 @@ def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int 
     return out
 
 
+class _CheckpointTrigger:
+    """Asks a running job's tasks for a checkpoint every ``interval`` seconds (recorded
+    PENDING), and marks each COMPLETE once every task still running reported its barrier
+    past all its outputs (a task that ended has nothing more to add)."""
+
+    def __init__(
+        self, manager: JobManager, job_id: str, tasks: dict[str, str], interval: float
+    ) -> None:
+        self.manager, self.job_id, self.tasks, self.interval = manager, job_id, tasks, interval
+        self.asked, self.completed = 0, 0
+        self._last = time.monotonic()
+
+    def __call__(self, running: set[str]) -> None:
+        manager = self.manager
+        acked = all(manager.acks.get(t, 0) >= self.asked for t in running)
+        if self.asked > self.completed and acked:
+            self.completed = self.asked
+            manager.store.complete_checkpoint(self.job_id, self.asked)
+        if self.asked == self.completed and time.monotonic() - self._last >= self.interval:
+            self._last = time.monotonic()
+            self.asked += 1
+            location = str(manager.checkpoint_dir(self.job_id) / f"chk-{self.asked}")
+            manager.store.add_checkpoint(self.job_id, self.asked, location)
+            for uri in set(self.tasks.values()):
+                with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
+                    call(uri, "checkpoint", {"job_id": self.job_id, "checkpoint": self.asked},
+                         manager.auth, timeout=10)  # fmt: skip
+
+
 def _steps(plan: PhysicalPlan) -> int:
     """Stage steps of a job's workflow: one per stage, or one for all of an unbounded job."""
     return len(plan.stages) if plan.bounded else 1
@@ -113,16 +142,21 @@ def _steps(plan: PhysicalPlan) -> int:
 
 @DBOS.workflow()
 def submit_job(
-    job_id: str, name: str, plan_json: str, partitions: int | None, assignment: str
+    job_id: str,
+    name: str,
+    plan_json: str,
+    partitions: int | None,
+    assignment: str,
+    checkpoint_interval: float | None = None,
 ) -> str:
     """Run a job from its plan to its stored result; returns the job's final state."""
-    steps = accept_step(job_id, name, plan_json, partitions, assignment)
+    steps = accept_step(job_id, name, plan_json, partitions, assignment, checkpoint_interval)
     if steps == 0:
         return "failed"  # the plan was refused: recorded with the job
     for attempt in range(MAX_ATTEMPTS):
         outcome = "ok"
         for stage in range(steps):
-            outcome = stage_step(job_id, stage, attempt, assignment)
+            outcome = stage_step(job_id, stage, attempt, assignment, checkpoint_interval)
             if outcome != "ok":
                 break
         if outcome == "ok":
@@ -134,19 +168,30 @@ def submit_job(
 
 @DBOS.step()
 def accept_step(
-    job_id: str, name: str, plan_json: str, partitions: int | None, assignment: str
+    job_id: str,
+    name: str,
+    plan_json: str,
+    partitions: int | None,
+    assignment: str,
+    checkpoint_interval: float | None = None,
 ) -> int:
     """Validate, optimize and cut the plan into stages; record the job with its physical plan
     (SCHEDULED); place and deploy the first stage's tasks. Returns the number of stage steps
     (see :func:`_steps`), 0 for a plan refused (the job FAILED)."""
-    return _jm().accept(job_id, name, plan_json, partitions, assignment)
+    return _jm().accept(job_id, name, plan_json, partitions, assignment, checkpoint_interval)
 
 
 @DBOS.step()
-def stage_step(job_id: str, stage_index: int, attempt: int, assignment: str) -> str:
+def stage_step(
+    job_id: str,
+    stage_index: int,
+    attempt: int,
+    assignment: str,
+    checkpoint_interval: float | None = None,
+) -> str:
     """Place, deploy and wait for one stage's tasks: ``ok``, ``agent_failed``, ``failed``
     or ``cancelled``."""
-    return _jm().run_stage(job_id, stage_index, attempt, assignment)
+    return _jm().run_stage(job_id, stage_index, attempt, assignment, checkpoint_interval)
 
 
 @DBOS.step()
@@ -209,6 +254,9 @@ class JobManager(ClusterServer):
         # where each running job's tasks are: (stage, partition, attempt) -> agent
         self._placed: dict[str, dict[tuple[int, int, int], str]] = {}
         self._sent: dict[str, set[str]] = {}  # tasks deployed by this run, by job
+        self._checkpointing: dict[str, float] = {}  # job -> seconds between checkpoints
+        self.acks: dict[str, int] = {}
+        """Each running task's last checkpoint whose barrier left all its outputs."""
         self._deployer = ThreadPoolExecutor(16, thread_name_prefix="sabot-deploy")
         self._news = threading.Condition()
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
@@ -241,7 +289,13 @@ class JobManager(ClusterServer):
 
     # -- running jobs ---------------------------------------------------------------------
     def accept(
-        self, job_id: str, name: str, plan_json: str, partitions: int | None, assignment: str
+        self,
+        job_id: str,
+        name: str,
+        plan_json: str,
+        partitions: int | None,
+        assignment: str,
+        checkpoint_interval: float | None = None,
     ) -> int:
         """Plan a job, record it and start its first stage (see :func:`accept_step`); safe
         to run again. The job's ``created_at`` is when this began, so it counts the planning.
@@ -268,16 +322,28 @@ class JobManager(ClusterServer):
         )
         if new:
             self._plans[job_id] = physical
+            if checkpoint_interval is not None and not physical.bounded:
+                self._checkpointing[job_id] = checkpoint_interval
             if self.active_agents():  # else its stage step waits for agents
                 self._deploy(job_id, 0, 0, assignment)  # the stage step waits for the tasks
             return _steps(physical)
         job = self.store.job(job_id)  # recorded before the JobManager restarted
         return _steps(PhysicalPlan.from_json(job["physical"])) if job["physical"] else 0
 
-    def run_stage(self, job_id: str, stage_index: int, attempt: int, assignment: str) -> str:
+    def run_stage(
+        self,
+        job_id: str,
+        stage_index: int,
+        attempt: int,
+        assignment: str,
+        checkpoint_interval: float | None = None,
+    ) -> str:
         """Place, deploy and wait for one stage's tasks (safe to run again after a crash):
         ``ok``, ``agent_failed``, ``failed`` or ``cancelled``. For an unbounded job, all its
-        stages at once: wait for the last one, then cancel the others."""
+        stages at once: wait for the last one (taking a checkpoint every
+        ``checkpoint_interval`` seconds), then cancel the others."""
+        if checkpoint_interval is not None:
+            self._checkpointing[job_id] = checkpoint_interval
         deployed = self._deploy(job_id, stage_index, attempt, assignment)
         if isinstance(deployed, str):
             return deployed
@@ -291,7 +357,10 @@ class JobManager(ClusterServer):
                 return more
             deployed |= more
             final = set(more)
-        outcome = self._wait_for_tasks(job_id, deployed, until=final)
+        tick = None
+        if job_id in self._checkpointing:
+            tick = _CheckpointTrigger(self, job_id, deployed, self._checkpointing[job_id])
+        outcome = self._wait_for_tasks(job_id, deployed, until=final, tick=tick)
         if outcome == "ok":
             rest = {t: uri for t, uri in deployed.items() if t not in final}
             for task_id, uri in rest.items():
@@ -351,9 +420,11 @@ class JobManager(ClusterServer):
         if any(uri in lost for uris in held.values() for uri in uris):
             return "agent_failed"  # an agent holding this stage's input rows is gone
         specs = {}
+        checkpoints = str(self.checkpoint_dir(job_id)) if job_id in self._checkpointing else None
         for partition in range(stage.partitions):
             uri = placed.get((stage_index, partition), targets[partition])
-            specs[partition] = (TaskSpec.of(plan, stage, partition, job_id, held, attempt), uri)
+            spec = TaskSpec.of(plan, stage, partition, job_id, held, attempt, checkpoints)
+            specs[partition] = (spec, uri)
         self.store.add_tasks(
             job_id, stage_index, attempt, {p: (s.task_id, uri) for p, (s, uri) in specs.items()}
         )
@@ -406,11 +477,13 @@ class JobManager(ClusterServer):
         deployed: dict[str, str],
         until: set[str] | None = None,
         stopping: bool = False,
+        tick: Callable[[set[str]], None] | None = None,
     ) -> str:
         """Wait until the tasks ``until`` (default: all deployed) finished, recording how each
         ended; ``ok``, or ``failed`` / ``agent_failed`` / ``cancelled`` as soon as any task
         says so. ``stopping``: the tasks were cancelled after the job's result was complete,
-        so one that fails does not fail the job."""
+        so one that fails does not fail the job; ``tick``: called at every poll with the
+        tasks still running."""
         pending = dict(deployed)
         waiting = set(deployed) if until is None else until
         while waiting & pending.keys():
@@ -431,6 +504,8 @@ class JobManager(ClusterServer):
                         job_id, "FAILED", f"task {task_id} failed on {uri}: {task['error']}"
                     )
                     return "failed"
+            if tick is not None:
+                tick(set(pending))
             if waiting & pending.keys():
                 self._wait_for_news(0.05)  # agents report ended tasks at once
         return "ok"
@@ -456,6 +531,10 @@ class JobManager(ClusterServer):
         self._drop(job_id, {t["agent"] for t in self.store.tasks(job_id)})
         self.end_job(job_id, "FINISHED")
         return "finished"
+
+    def checkpoint_dir(self, job_id: str) -> Path:
+        """Where a job's checkpoints are kept (agents on this machine write there)."""
+        return self.workdir / "checkpoints" / job_id
 
     def result_path(self, job_id: str) -> Path:
         """Where a finished job's result rows are kept."""
@@ -495,6 +574,7 @@ class JobManager(ClusterServer):
             "status": lambda b: self._job_status(b["job_id"]),
             "wait": lambda b: self._wait_for_job(b["job_id"], float(b.get("timeout", 10.0))),
             "tasks": lambda b: self.store.tasks(b["job_id"]),
+            "checkpoints": lambda b: self.store.checkpoints(b["job_id"]),
             "metrics": lambda b: self.job_metrics(b["job_id"]),
             "jobs": lambda b: self.jobs(),
             "agents": lambda b: self.agents(),
@@ -512,6 +592,7 @@ class JobManager(ClusterServer):
             body["uri"], state, body["slots"], body.get("memory_bytes"), body.get("running", 0)
         )
         self.store.record_running_tasks(body.get("tasks", ()))
+        self.acks.update({t["task_id"]: t.get("checkpoint", 0) for t in body.get("tasks", ())})
         self._notify()
         return {"ok": True}
 
@@ -527,6 +608,11 @@ class JobManager(ClusterServer):
                 f"unknown assignment {assignment!r}; use one of {', '.join(ASSIGNMENTS)}"
             )
         job_id = body.get("job_id") or uuid.uuid4().hex[:16]
+        interval = body.get("checkpoint_interval")
+        if interval is not None and interval <= 0:
+            raise ClusterError(
+                f"checkpoint_interval must be a positive number of seconds, got {interval}"
+            )
         with SetWorkflowID(job_id):
             DBOS.start_workflow(
                 submit_job,
@@ -535,6 +621,7 @@ class JobManager(ClusterServer):
                 plan_json,
                 body.get("partitions"),
                 assignment,
+                interval,
             )
         return {"job_id": job_id}
 

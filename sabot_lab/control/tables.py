@@ -267,6 +267,42 @@ class JobStore:
                     .values(state="RUNNING", updated_at=now, **_metrics(report))
                 )
 
+    def add_checkpoint(self, job_id: str, checkpoint_id: int, location: str) -> None:
+        """Record that checkpoint ``checkpoint_id`` of a job was asked for (PENDING)."""
+        insert = self._insert(checkpoints).on_conflict_do_nothing(
+            index_elements=[checkpoints.c.job_id, checkpoints.c.checkpoint_id]
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert.values(
+                    job_id=job_id,
+                    checkpoint_id=checkpoint_id,
+                    state="PENDING",
+                    location=location,
+                    created_at=time.time(),
+                )
+            )
+
+    def complete_checkpoint(self, job_id: str, checkpoint_id: int) -> None:
+        """Mark a checkpoint COMPLETE: every task of the job has its part."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(checkpoints)
+                .where(checkpoints.c.job_id == job_id)
+                .where(checkpoints.c.checkpoint_id == checkpoint_id)
+                .values(state="COMPLETE", completed_at=time.time())
+            )
+
+    def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
+        """A job's checkpoints, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(checkpoints)
+                .where(checkpoints.c.job_id == job_id)
+                .order_by(checkpoints.c.checkpoint_id)
+            )
+            return [dict(r) for r in rows.mappings()]
+
     def tasks(self, job_id: str) -> list[dict[str, Any]]:
         """A job's tasks in stage, partition and attempt order."""
         with self.engine.connect() as conn:

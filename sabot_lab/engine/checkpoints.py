@@ -59,10 +59,11 @@ class Checkpoints:
         self._requested = 0 if restore is None else restore
         self._lock = threading.Lock()
 
-    def request(self) -> int:
-        """Ask the sources for the next checkpoint; its number."""
+    def request(self, upto: int | None = None) -> int:
+        """Ask the sources for the next checkpoint (or for every one up to ``upto``); the
+        latest number asked for."""
         with self._lock:
-            self._requested += 1
+            self._requested = self._requested + 1 if upto is None else max(self._requested, upto)
             return self._requested
 
     def requested(self) -> int:

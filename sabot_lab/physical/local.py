@@ -38,7 +38,7 @@ def run_local(plan: PhysicalPlan, config: Config | None = None) -> Iterator[pa.R
         return iter(buffers.get((exchange_id, partition), []))
 
     def write(exchange_id: str, partition: int, item: Any) -> None:
-        if isinstance(item, pa.RecordBatch):
+        if isinstance(item, pa.RecordBatch):  # not watermarks or barriers: stage by stage
             buffers[exchange_id, partition].append(item)
 
     for stage in plan.stages:

@@ -22,7 +22,8 @@ import pyarrow as pa
 
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine import Executor
-from sabot_lab.engine.watermarks import Watermark
+from sabot_lab.engine.checkpoints import Barrier, Checkpoints
+from sabot_lab.engine.watermarks import is_marker
 from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
 from sabot_lab.physical.planner import PhysicalPlan, Stage
 from sabot_lab.plan import JobGraph
@@ -63,26 +64,56 @@ def run_task(
     read: Reader,
     write: Writer,
     config: Config | None = None,
+    checkpoints: Checkpoints | None = None,
+    on_barrier: Callable[[int], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Run task ``partition`` of ``stage``: fill the exchanges it writes, then yield its share
-    of the job's result (nothing unless it is the last stage)."""
-    executor = Executor(bind_task(stage, partition, read), config or get_config())
+    of the job's result (nothing unless it is the last stage). With ``checkpoints``, barriers
+    travel with the rows; ``on_barrier(n)`` is called once barrier ``n`` left every output."""
+    graph = bind_task(stage, partition, read)
+    executor = Executor(graph, config or get_config(), checkpoints)
     feeds = [exchanges[x] for x in stage.writes]
+    passed = _BarrierCount(len(feeds) + (stage.output is not None), on_barrier)
     outputs = executor.run_items(*(x.node_id for x in feeds))
     if len(feeds) == 1:
-        _feed(feeds[0], outputs[0], write)
+        _feed(feeds[0], outputs[0], write, passed)
     elif feeds:
-        _feed_at_once(feeds, outputs, write)
+        _feed_at_once(feeds, outputs, write, passed)
     if stage.output is not None:
-        yield from executor.run(stage.output)
+        for item in executor.run_items(stage.output)[0]:
+            if isinstance(item, Barrier):
+                passed(item.checkpoint)
+            elif not is_marker(item):
+                yield item
 
 
-def _feed(exchange: Exchange, items: Iterator[Any], write: Writer) -> None:
-    """Send a stage's output to an exchange: rows to their partitions, watermarks to all."""
+class _BarrierCount:
+    """Calls ``done(n)`` when barrier ``n`` has passed all ``outputs`` of a task."""
+
+    def __init__(self, outputs: int, done: Callable[[int], None] | None) -> None:
+        self._outputs, self._done = outputs, done
+        self._seen: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, checkpoint: int) -> None:
+        with self._lock:
+            self._seen[checkpoint] = self._seen.get(checkpoint, 0) + 1
+            finished = self._seen[checkpoint] == self._outputs
+            if finished:
+                del self._seen[checkpoint]
+        if finished and self._done is not None:
+            self._done(checkpoint)
+
+
+def _feed(exchange: Exchange, items: Iterator[Any], write: Writer, passed: _BarrierCount) -> None:
+    """Send a stage's output to an exchange: rows to their partitions, watermarks and
+    barriers to all."""
     for item in items:
-        if isinstance(item, Watermark):
+        if is_marker(item):
             for target in range(exchange.partitions):
                 write(exchange.exchange_id, target, item)
+            if isinstance(item, Barrier):
+                passed(item.checkpoint)
         else:
             for target, rows in exchange.route(item):
                 write(exchange.exchange_id, target, rows)
@@ -92,7 +123,9 @@ class _Stopped(Exception):
     """Another exchange of the task failed: stop feeding this one."""
 
 
-def _feed_at_once(feeds: list[Exchange], outputs: list[Iterator[Any]], write: Writer) -> None:
+def _feed_at_once(
+    feeds: list[Exchange], outputs: list[Iterator[Any]], write: Writer, passed: _BarrierCount
+) -> None:
     """Feed several exchanges on threads of their own (with unbounded input, feeding one to
     its end would never reach the others); the first error stops them all and is raised."""
     errors: list[BaseException] = []
@@ -105,7 +138,7 @@ def _feed_at_once(feeds: list[Exchange], outputs: list[Iterator[Any]], write: Wr
 
     def run(exchange: Exchange, items: Iterator[Any]) -> None:
         try:
-            _feed(exchange, items, checked)
+            _feed(exchange, items, checked, passed)
         except _Stopped:
             pass
         except BaseException as exc:
@@ -140,7 +173,9 @@ class TaskSpec:
 
     ``streaming``: the job is unbounded, so every task runs at once and exchanges stream;
     ``inputs`` then lists, for each exchange read, the agent of each producing task in
-    partition order (each is read on its own and their watermarks merged)."""
+    partition order (each is read on its own and their watermarks merged). ``checkpoints``:
+    the directory the job's checkpoints go to (None: it takes none); ``restore``: the
+    checkpoint the task starts from."""
 
     job_id: str
     stage: Stage
@@ -149,6 +184,8 @@ class TaskSpec:
     inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     attempt: int = 0
     streaming: bool = False
+    checkpoints: str | None = None
+    restore: int | None = None
 
     @staticmethod
     def of(
@@ -158,6 +195,8 @@ class TaskSpec:
         job_id: str,
         held: Mapping[int, tuple[str, ...]],
         attempt: int = 0,
+        checkpoints: str | None = None,
+        restore: int | None = None,
     ) -> TaskSpec:
         """Task ``partition`` of ``stage``; ``held`` maps each earlier stage to the agents
         holding its rows (for an unbounded plan: the agent of each of its tasks, in order)."""
@@ -169,6 +208,8 @@ class TaskSpec:
             {x: held[plan.exchanges[x].producer] for x in stage.reads},
             attempt,
             not plan.bounded,
+            checkpoints,
+            restore,
         )
 
     def idle_timeout(self, exchange_id: str) -> float | None:
@@ -212,6 +253,8 @@ class TaskSpec:
             "inputs": {k: list(v) for k, v in self.inputs.items()},
             "attempt": self.attempt,
             "streaming": self.streaming,
+            "checkpoints": self.checkpoints,
+            "restore": self.restore,
         }
 
     @staticmethod
@@ -225,4 +268,6 @@ class TaskSpec:
             {k: tuple(v) for k, v in data["inputs"].items()},
             data.get("attempt", 0),
             data.get("streaming", False),
+            data.get("checkpoints"),
+            data.get("restore"),
         )
