@@ -5,6 +5,7 @@ over the same events."""
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +124,31 @@ def test_an_unbounded_job_takes_checkpoints_every_task_has_a_part_of(
     ]
     assert positions == sorted(positions) and positions[0] < positions[-1]
     assert job.cancel() == "CANCELLED"
+
+
+def test_an_agent_killed_mid_job_resumes_from_the_last_checkpoint_each_row_once(
+    tmp_path: Path,
+) -> None:
+    def hot_items(rows: int) -> sl.Stream:  # 400 K events per 2 s slide: a few seconds' work
+        return QUERIES["q5"](sl.nexmark(events=None, rate=200_000, seed=9)).head(rows)
+
+    with sl.LocalCluster(
+        agents=2, slots=8, workdir=tmp_path, heartbeat_timeout=2, heartbeat_interval=0.2
+    ) as c:
+        job = hot_items(40).submit(c, name="q5, crashed", partitions=2, checkpoint_interval=0.2)
+        wait_for(lambda: any(x["state"] == "COMPLETE" for x in job.checkpoints()), timeout=60)
+        c.agent_processes[1].send_signal(signal.SIGKILL)  # with the rows since the checkpoint
+        result = job.result(timeout=180)
+        assert job.metrics()["attempts"] == 2
+        restored = [t for t in job.tasks() if t["attempt"] == 1]
+        assert restored and all(t["agent"] != c.agent_uris[1] for t in restored)
+    # the windows before the last one the job emitted are whole: they equal an uninterrupted
+    # in-process run's, each row once
+    assert result.num_rows == 40
+    last = max(result["window_end"].to_pylist())
+    expected = hot_items(200).filter(sl.col("window_end") < last).collect()
+    mine = result.filter(
+        pa.compute.less(result["window_end"], pa.scalar(last, result["window_end"].type))
+    )
+    assert timed_rows(mine) == timed_rows(expected)
+    assert mine.num_rows > 20

@@ -430,7 +430,7 @@ class AgentServer(ClusterServer):
             if is_marker(item) and not spec.streaming:
                 return  # stage after stage: the next one reads all its input anyway
             blocked = time.perf_counter()
-            if spec.streaming and exchange_id != RESULT:
+            if spec.streaming and exchange_id.split("/")[0] != RESULT:
                 key = (job, exchange_id, partition, spec.producer)
                 if not self.channels.put(key, item, record.cancel):
                     raise TaskCancelled
@@ -447,12 +447,15 @@ class AgentServer(ClusterServer):
 
         if spec.checkpoints is not None:
             record.checkpoints = Checkpoints(spec.checkpoints, spec.producer, spec.restore)
+            record.checkpoint = spec.restore or 0
         try:
             for batch in run_task(
                 spec.stage, spec.partition, spec.exchanges, read, write, self.config,
                 record.checkpoints, passed,
             ):  # fmt: skip
-                write(RESULT, spec.partition, batch)
+                # with checkpoints, rows after barrier n are kept apart until n+1 completes
+                epoch = f"{RESULT}/{record.checkpoint + 1}" if record.checkpoints else RESULT
+                write(epoch, spec.partition, batch)
             record.state = "FINISHED"
         except TaskCancelled:
             record.state = "CANCELLED"

@@ -80,12 +80,19 @@ def poll_tasks(
 
 
 def result_batches(
-    plan: PhysicalPlan, agents: Mapping[int, str], scope: str, auth: Credentials
+    plan: PhysicalPlan,
+    agents: Mapping[int, str],
+    scope: str,
+    auth: Credentials,
+    exchange: str = RESULT,
 ) -> Iterator[pa.RecordBatch]:
     """The job's result rows, partition by partition, from the agents (partition -> agent)
-    that ran its last stage."""
+    that ran its last stage (``exchange``: the rows of one checkpoint epoch,
+    ``result/<n>``)."""
     for partition in range(plan.final.partitions):
-        yield from fetch_rows(agents[partition], scope, RESULT, partition, plan.output_schema, auth)
+        yield from fetch_rows(
+            agents[partition], scope, exchange, partition, plan.output_schema, auth
+        )
 
 
 def _wait(tasks: dict[str, str], auth: Credentials, poll_s: float, timeout_s: float) -> None:

@@ -25,8 +25,11 @@ attempt) on the remaining agents, since the failed agent held shuffle rows of ea
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import json
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -39,6 +42,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 from dbos import DBOS, SetWorkflowID
 
+from sabot_lab.agent.server import RESULT
 from sabot_lab.control.driver import poll_tasks, result_batches
 from sabot_lab.control.http import StatusHttpServer
 from sabot_lab.control.metrics import job_metrics, prometheus_text
@@ -62,6 +66,8 @@ __all__ = ["ASSIGNMENTS", "MAX_ATTEMPTS", "JobManager", "assign"]
 MAX_ATTEMPTS = 3
 """Attempts of a job (all its stages) before it fails for lack of healthy agents."""
 ASSIGNMENTS = ("round_robin", "resource_aware")
+STOP_TIMEOUT = 30.0
+"""Seconds the JobManager waits for cancelled tasks to say they stopped."""
 
 _manager: JobManager | None = None
 
@@ -106,19 +112,30 @@ def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int 
 class _CheckpointTrigger:
     """Asks a running job's tasks for a checkpoint every ``interval`` seconds (recorded
     PENDING), and marks each COMPLETE once every task still running reported its barrier
-    past all its outputs (a task that ended has nothing more to add)."""
+    past all its outputs (a task that ended has nothing more to add). The job's result rows
+    before a checkpoint's barrier are committed (kept by the JobManager) when it completes.
+    Numbers go on from the checkpoints an earlier attempt asked for."""
 
     def __init__(
-        self, manager: JobManager, job_id: str, tasks: dict[str, str], interval: float
+        self,
+        manager: JobManager,
+        job_id: str,
+        tasks: dict[str, str],
+        interval: float,
+        commit: Callable[[int], None],
     ) -> None:
         self.manager, self.job_id, self.tasks, self.interval = manager, job_id, tasks, interval
-        self.asked, self.completed = 0, 0
+        self.commit = commit
+        taken = manager.store.checkpoints(job_id)
+        self.asked = max((c["checkpoint_id"] for c in taken), default=0)
+        self.completed = self.asked
         self._last = time.monotonic()
 
     def __call__(self, running: set[str]) -> None:
         manager = self.manager
         acked = all(manager.acks.get(t, 0) >= self.asked for t in running)
         if self.asked > self.completed and acked:
+            self.commit(self.asked)
             self.completed = self.asked
             manager.store.complete_checkpoint(self.job_id, self.asked)
         if self.asked == self.completed and time.monotonic() - self._last >= self.interval:
@@ -130,6 +147,28 @@ class _CheckpointTrigger:
                 with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
                     call(uri, "checkpoint", {"job_id": self.job_id, "checkpoint": self.asked},
                          manager.auth, timeout=10)  # fmt: skip
+
+
+def _last_complete(checkpoints: list[dict[str, Any]]) -> int:
+    """The number of the last COMPLETE checkpoint (0: none)."""
+    return max((c["checkpoint_id"] for c in checkpoints if c["state"] == "COMPLETE"), default=0)
+
+
+def _write_rows(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
+    """Write rows to an Arrow IPC file, in full or not at all (through a ``.partial`` file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+    partial.replace(path)
+
+
+def _read_rows(path: Path) -> Iterator[pa.RecordBatch]:
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i)
 
 
 def _steps(plan: PhysicalPlan) -> int:
@@ -274,6 +313,18 @@ class JobManager(ClusterServer):
             and now - a["last_heartbeat"] <= self.heartbeat_timeout
         ]
 
+    def _gone(self, agents: set[str]) -> bool:
+        """Whether one of ``agents`` does not answer now (then marked FAILED): a task that
+        failed while another agent of its job died failed because of it."""
+        gone = False
+        for uri in agents:
+            try:
+                call(uri, "ping", None, self.auth, timeout=2)
+            except ClusterError:
+                self.store.set_agent_state(uri, "FAILED")  # its next heartbeat revives it
+                gone = True
+        return gone
+
     def _lost_agents(self) -> set[str]:
         """Agents that failed or stopped: the rows they held are gone."""
         return {a["uri"] for a in self.store.agents() if a["state"] in ("FAILED", "STOPPED")}
@@ -359,14 +410,17 @@ class JobManager(ClusterServer):
             final = set(more)
         tick = None
         if job_id in self._checkpointing:
-            tick = _CheckpointTrigger(self, job_id, deployed, self._checkpointing[job_id])
+            interval = self._checkpointing[job_id]
+            commit = functools.partial(self._commit, job_id, attempt)
+            tick = _CheckpointTrigger(self, job_id, deployed, interval, commit)
         outcome = self._wait_for_tasks(job_id, deployed, until=final, tick=tick)
-        if outcome == "ok":
-            rest = {t: uri for t, uri in deployed.items() if t not in final}
-            for task_id, uri in rest.items():
+        if outcome in ("ok", "agent_failed"):  # the others never end by themselves
+            rest = {t: uri for t, uri in deployed.items() if t not in final or outcome != "ok"}
+            live = {t: uri for t, uri in rest.items() if uri not in self._lost_agents()}
+            for task_id, uri in live.items():
                 with contextlib.suppress(ClusterError):  # it may be gone or done
                     call(uri, "cancel", {"task_id": task_id}, self.auth, timeout=10)
-            self._wait_for_tasks(job_id, rest, stopping=True)
+            self._wait_for_tasks(job_id, live, stopping=True)
         return outcome
 
     def _deploy(
@@ -420,10 +474,12 @@ class JobManager(ClusterServer):
         if any(uri in lost for uris in held.values() for uri in uris):
             return "agent_failed"  # an agent holding this stage's input rows is gone
         specs = {}
-        checkpoints = str(self.checkpoint_dir(job_id)) if job_id in self._checkpointing else None
+        checkpoints, restore = None, None
+        if job_id in self._checkpointing and not plan.bounded:
+            checkpoints, restore = str(self.checkpoint_dir(job_id)), self._restore(job_id)
         for partition in range(stage.partitions):
             uri = placed.get((stage_index, partition), targets[partition])
-            spec = TaskSpec.of(plan, stage, partition, job_id, held, attempt, checkpoints)
+            spec = TaskSpec.of(plan, stage, partition, job_id, held, attempt, checkpoints, restore)
             specs[partition] = (spec, uri)
         self.store.add_tasks(
             job_id, stage_index, attempt, {p: (s.task_id, uri) for p, (s, uri) in specs.items()}
@@ -481,14 +537,18 @@ class JobManager(ClusterServer):
     ) -> str:
         """Wait until the tasks ``until`` (default: all deployed) finished, recording how each
         ended; ``ok``, or ``failed`` / ``agent_failed`` / ``cancelled`` as soon as any task
-        says so. ``stopping``: the tasks were cancelled after the job's result was complete,
-        so one that fails does not fail the job; ``tick``: called at every poll with the
+        says so. ``stopping``: the tasks were cancelled (the job's result is complete, or its
+        attempt failed), so one that fails does not fail the job, and after
+        :data:`STOP_TIMEOUT` seconds the wait ends; ``tick``: called at every poll with the
         tasks still running."""
         pending = dict(deployed)
         waiting = set(deployed) if until is None else until
+        deadline = time.monotonic() + STOP_TIMEOUT
         while waiting & pending.keys():
             if job_id in self._ended:
                 return "cancelled"
+            if stopping and time.monotonic() > deadline:
+                return "ok"
             lost = sorted(set(pending.values()) & self._lost_agents())
             if lost:
                 for task_id in [t for t, u in pending.items() if u == lost[0]]:
@@ -500,6 +560,8 @@ class JobManager(ClusterServer):
                 task_id = task["task_id"]
                 self.store.set_task_state(task_id, task["state"], task["error"], task)
                 if task["state"] == "FAILED" and not stopping:
+                    if self._gone(set(deployed.values())):
+                        return "agent_failed"  # it failed reading from an agent that died
                     self.end_job(
                         job_id, "FAILED", f"task {task_id} failed on {uri}: {task['error']}"
                     )
@@ -510,24 +572,63 @@ class JobManager(ClusterServer):
                 self._wait_for_news(0.05)  # agents report ended tasks at once
         return "ok"
 
-    def finish(self, job_id: str, attempt: int) -> str:
-        """Store the result rows as an Arrow IPC file and mark the job FINISHED."""
+    def _restore(self, job_id: str) -> int | None:
+        """The checkpoint a new attempt of a job starts from: its last COMPLETE one (None:
+        the beginning); the parts of later ones, never completed, are removed."""
+        taken = self.store.checkpoints(job_id)
+        done = _last_complete(taken)
+        for c in taken:
+            if c["checkpoint_id"] > done:
+                shutil.rmtree(c["location"], ignore_errors=True)
+        return done or None
+
+    def _final_placement(self, job_id: str, attempt: int) -> tuple[PhysicalPlan, dict[int, str]]:
+        """The job's plan and the agents of its last stage's tasks in ``attempt``."""
         plan = self._plans.get(job_id) or PhysicalPlan.from_json(self.store.job(job_id)["physical"])
         placed = {
             t["partition"]: t["agent"]
             for t in self.store.tasks(job_id)
             if t["attempt"] == attempt and t["stage"] == plan.final.stage_id
         }
-        path = self.result_path(job_id)
-        partial = path.with_suffix(".partial")
-        batches = result_batches(plan, placed, attempt_scope(job_id, attempt), self.auth)
-        with (
-            pa.OSFile(str(partial), "wb") as sink,
-            pa.ipc.new_file(sink, plan.output_schema) as writer,
-        ):
-            for batch in batches:
-                writer.write_batch(batch)
-        partial.replace(path)
+        return plan, placed
+
+    def _epochs(self, job_id: str, attempt: int, first: int, last: int) -> Iterator[pa.RecordBatch]:
+        """The result rows of epochs ``first`` to ``last`` (those after barrier ``n - 1`` and
+        before barrier ``n`` form epoch ``n``) from the last stage's tasks of ``attempt``."""
+        plan, placed = self._final_placement(job_id, attempt)
+        scope = attempt_scope(job_id, attempt)
+        for epoch in range(first, last + 1):
+            yield from result_batches(plan, placed, scope, self.auth, f"{RESULT}/{epoch}")
+
+    def _commit(self, job_id: str, attempt: int, checkpoint: int) -> None:
+        """Keep the result rows that came before ``checkpoint``'s barrier (the epochs since
+        the last commit) in the work directory: they are the job's, whatever happens next."""
+        first = _last_complete(self.store.checkpoints(job_id)) + 1
+        plan = self._final_placement(job_id, attempt)[0]
+        for epoch in range(first, checkpoint + 1):
+            rows = self._epochs(job_id, attempt, epoch, epoch)
+            _write_rows(self._epoch_path(job_id, epoch), plan.output_schema, rows)
+
+    def _epoch_path(self, job_id: str, epoch: int) -> Path:
+        return self.workdir / "results" / job_id / f"epoch-{epoch}.arrow"
+
+    def finish(self, job_id: str, attempt: int) -> str:
+        """Store the result rows as an Arrow IPC file and mark the job FINISHED. A job that
+        took checkpoints: the rows committed with them, then those of the last attempt after
+        its last one."""
+        plan, placed = self._final_placement(job_id, attempt)
+        taken = self.store.checkpoints(job_id)
+        if taken:
+            done = _last_complete(taken)
+            asked = max(c["checkpoint_id"] for c in taken)
+            committed = (
+                b for e in range(1, done + 1) for b in _read_rows(self._epoch_path(job_id, e))
+            )
+            since = self._epochs(job_id, attempt, done + 1, asked + 1)
+            batches: Iterator[pa.RecordBatch] = itertools.chain(committed, since)
+        else:
+            batches = result_batches(plan, placed, attempt_scope(job_id, attempt), self.auth)
+        _write_rows(self.result_path(job_id), plan.output_schema, batches)
         self._drop(job_id, {t["agent"] for t in self.store.tasks(job_id)})
         self.end_job(job_id, "FINISHED")
         return "finished"

@@ -75,17 +75,26 @@ class Checkpoints:
         name = f"{operator_id}@{self.scope}" if self.scope else operator_id
         return self.directory / f"chk-{checkpoint}" / name
 
-    def restored(self, operator_id: str) -> Path:
-        """The directory ``operator_id`` restores from (the run restores): an error names the
-        operator when the checkpoint has nothing of it (it was taken for another plan)."""
+    def restored(self, operator_id: str) -> Path | None:
+        """The directory ``operator_id`` restores from (the run restores), or None when the
+        checkpoint has nothing of this task (it had ended, or had not begun, when the
+        checkpoint was taken: it starts afresh); an error names the operator when the task
+        has parts but not this one (the checkpoint was taken for another pipeline)."""
         assert self.restore is not None, "the run does not restore a checkpoint"
         path = self.path(self.restore, operator_id)
-        if not path.exists():
-            raise PlanError(
-                f"checkpoint {self.restore} in {self.directory} has nothing for operator "
-                f"{operator_id}: it was taken for another pipeline"
-            )
-        return path
+        if path.exists():
+            return path
+        suffix = f"@{self.scope}" if self.scope else ""
+        ours = [
+            p for p in path.parent.iterdir()
+            if (p.name.endswith(suffix) if suffix else "@" not in p.name)
+        ]  # fmt: skip
+        if not ours:
+            return None
+        raise PlanError(
+            f"checkpoint {self.restore} in {self.directory} has nothing for operator "
+            f"{operator_id}: it was taken for another pipeline"
+        )
 
     def save(self, checkpoint: int, operator_id: str, value: Any) -> None:
         """Keep a small JSON value (a source's position, an operator's counters)."""
@@ -98,6 +107,5 @@ class Checkpoints:
     def load(self, operator_id: str) -> Any:
         """The value ``operator_id`` saved in the checkpoint restored from (None: the run
         does not restore)."""
-        if self.restore is None:
-            return None
-        return json.loads((self.restored(operator_id) / "value.json").read_text())
+        path = None if self.restore is None else self.restored(operator_id)
+        return None if path is None else json.loads((path / "value.json").read_text())

@@ -141,11 +141,7 @@ class Executor:
         return pipeline
 
     def _lower_node(self, node: StreamOperatorNode) -> Pipeline:
-        kind, params, label = (
-            node.operator_type,
-            node.parameters,
-            f"{node.name} ({node.operator_id})",
-        )
+        kind, label = node.operator_type, f"{node.name} ({node.operator_id})"
         if kind == OperatorType.SOURCE:
             return Pipeline(partial(self._scan, node), (), (node.operator_id,))
         if kind in STATELESS:
@@ -161,11 +157,7 @@ class Executor:
         if kind == OperatorType.SORT:
             return self._lower_sort(node)
         if kind == OperatorType.LIMIT:
-            child = self._breaker_input(node.upstream[0])
-            n, offset = params["n"], params.get("offset", 0)
-            return self._new_pipeline(
-                node, lambda: limit_batches(child.run(self.config), n, offset)
-            )
+            return self._lower_limit(node)
         if kind == OperatorType.UNION:
             return self._lower_union(node)
         if kind == OperatorType.WATERMARK:
@@ -182,7 +174,8 @@ class Executor:
         params = node.parameters
         source, args = params["source"], (params.get("columns"), params.get("predicate"))
         replay = None
-        if self.checkpoints is not None:
+        # replay() of a source that can replay is a generator: calling it reads nothing yet
+        if self.checkpoints is not None and source.replay(self.config.batch_size, *args):
             position = self.checkpoints.load(self._saved_as(node.operator_id))
             replay = source.replay(self.config.batch_size, *args, position=position)
         if replay is None:
@@ -304,6 +297,26 @@ class Executor:
 
         return self._new_pipeline(node, source)
 
+    def _lower_limit(self, node: StreamOperatorNode) -> Pipeline:
+        """The first rows of the input; a checkpoint keeps how many came out, so a restored
+        run gives only the rest (an offset is skipped again unless rows came out already)."""
+        child = self._breaker_input(node.upstream[0])
+        n, offset = node.parameters["n"], node.parameters.get("offset", 0)
+        checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
+
+        def source() -> Iterator[Any]:
+            out = (checkpoints.load(name) or {}).get("rows", 0) if checkpoints else 0
+            skip = offset if out == 0 else 0
+            for item in limit_batches(child.run(self.config), n - out, skip):
+                if isinstance(item, Barrier):
+                    assert checkpoints is not None
+                    checkpoints.save(item.checkpoint, name, {"rows": out})
+                elif not is_marker(item):
+                    out += item.num_rows
+                yield item
+
+        return self._new_pipeline(node, source)
+
     def _lower_union(self, node: StreamOperatorNode) -> Pipeline:
         """Inputs one after the other; inputs with event time are merged as they come (each
         read on its own thread) with the watermark the minimum of theirs."""
@@ -382,8 +395,9 @@ class Executor:
 
         def source() -> Iterator[Any]:
             state = open_state(self.config.state_backend)
-            if checkpoints is not None and checkpoints.restore is not None:
-                state.restore(checkpoints.restored(name))
+            restored = checkpoints.restored(name) if checkpoints and checkpoints.restore else None
+            if restored is not None:
+                state.restore(restored)
             op = build(state)
             self._counted[node.operator_id] = op
             try:
