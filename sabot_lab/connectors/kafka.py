@@ -37,7 +37,7 @@ import pyarrow.json as pajson
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
-from sabot_lab.plan.sources import SourceSpec, register_source
+from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
 
 __all__ = ["FORMATS", "KafkaSource", "write_kafka"]
 
@@ -97,7 +97,7 @@ def _start_ms(start: str | int | dt.datetime) -> str | int:
 
 
 @register_source
-class KafkaSource(SourceSpec):
+class KafkaSource(ReplayableSource):
     """The records of ``topic`` on the brokers ``bootstrap``, decoded by ``format``.
 
     ``schema``: the columns of a ``json`` or ``arrow`` read (inferred from the first records
@@ -139,13 +139,6 @@ class KafkaSource(SourceSpec):
     @property
     def bounded(self) -> bool:
         return False
-
-    def scan(
-        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        for batch, _ in self.replay(batch_size, columns, predicate):
-            if batch is not None:
-                yield batch
 
     def replay(
         self,

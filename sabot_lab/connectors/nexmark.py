@@ -35,7 +35,7 @@ import pyarrow as pa
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
 from sabot_lab.kernels.nexmark import empty, nexmark_rows
-from sabot_lab.plan.sources import SourceSpec, register_source
+from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
 
 __all__ = ["KINDS", "SCHEMAS", "NexmarkSource"]
 
@@ -130,7 +130,7 @@ def _columns(kind: str, rows: dict[str, Any], count: int, blank: pa.Array) -> li
 
 
 @register_source
-class NexmarkSource(SourceSpec):
+class NexmarkSource(ReplayableSource):
     """Events ``first`` to ``first + events - 1`` of one kind (:data:`KINDS`); ``events=None``
     never ends. ``rate``: events per second of event time."""
 
@@ -167,13 +167,6 @@ class NexmarkSource(SourceSpec):
     @property
     def schema(self) -> pa.Schema:
         return SCHEMAS[self.stream]
-
-    def scan(
-        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        for batch, _ in self.replay(batch_size, columns, predicate):
-            if batch is not None:
-                yield batch
 
     def replay(
         self,

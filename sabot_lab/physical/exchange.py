@@ -89,8 +89,28 @@ class Exchange:
         )
 
 
+class _StageInput(SourceSpec):
+    """What a stage reads from another: rows of ``schema``, with watermarks under
+    ``event_time`` (None: none), ending or not (``bounded``)."""
+
+    def __init__(self, schema: pa.Schema, event_time: dict[str, Any] | None, bounded: bool) -> None:
+        self._schema, self._event_time, self._bounded = schema, event_time, bounded
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    @property
+    def event_time(self) -> dict[str, Any] | None:
+        return self._event_time
+
+    @property
+    def bounded(self) -> bool:
+        return self._bounded
+
+
 @register_source
-class ExchangeSource(SourceSpec):
+class ExchangeSource(_StageInput):
     """The rows a stage reads from an exchange; a task binds it to its partition's rows.
     ``event_time``: the settings of the watermarks it carries (None: none); ``bounded``:
     whether the rows end."""
@@ -104,22 +124,8 @@ class ExchangeSource(SourceSpec):
         event_time: dict[str, Any] | None = None,
         bounded: bool = True,
     ) -> None:
+        super().__init__(schema, event_time, bounded)
         self.exchange_id = exchange_id
-        self._schema = schema
-        self._event_time = event_time
-        self._bounded = bounded
-
-    @property
-    def schema(self) -> pa.Schema:
-        return self._schema
-
-    @property
-    def event_time(self) -> dict[str, Any] | None:
-        return self._event_time
-
-    @property
-    def bounded(self) -> bool:
-        return self._bounded
 
     def scan(
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
@@ -155,7 +161,7 @@ class ExchangeSource(SourceSpec):
         )
 
 
-class BoundSource(SourceSpec):
+class BoundSource(_StageInput):
     """Rows produced at run time by a callable (a task's exchange input, which may carry
     watermarks among its batches); never serialized."""
 
@@ -169,23 +175,9 @@ class BoundSource(SourceSpec):
         event_time: dict[str, Any] | None = None,
         bounded: bool = True,
     ) -> None:
-        self._schema = schema
+        super().__init__(schema, event_time, bounded)
         self._read = read
         self._label = label
-        self._event_time = event_time
-        self._bounded = bounded
-
-    @property
-    def schema(self) -> pa.Schema:
-        return self._schema
-
-    @property
-    def event_time(self) -> dict[str, Any] | None:
-        return self._event_time
-
-    @property
-    def bounded(self) -> bool:
-        return self._bounded
 
     def scan(
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None

@@ -23,7 +23,7 @@ from sabot_lab.errors import PlanError
 if TYPE_CHECKING:
     from sabot_lab.expr import Expr
 
-__all__ = ["SourceSpec", "register_source", "source_from_dict", "source_kinds"]
+__all__ = ["ReplayableSource", "SourceSpec", "register_source", "source_from_dict", "source_kinds"]
 
 _REGISTRY: dict[str, type[SourceSpec]] = {}
 
@@ -108,6 +108,28 @@ class SourceSpec(abc.ABC):
         sizes and modification times, so what is learnt about one (statistics) serves the
         other; ``None`` when there is no cheap way to tell."""
         return None
+
+
+class ReplayableSource(SourceSpec):
+    """A source that can be read again from a position (for checkpoints): it implements
+    :meth:`~SourceSpec.replay`, and its scan is the replay from the start."""
+
+    def scan(
+        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        for batch, _ in self.replay(batch_size, columns, predicate):
+            if batch is not None:
+                yield batch
+
+    @abc.abstractmethod
+    def replay(
+        self,
+        batch_size: int,
+        columns: list[str] | None = None,
+        predicate: Expr | None = None,
+        position: Any = None,
+    ) -> Iterator[tuple[pa.RecordBatch | None, Any]]:
+        """See :meth:`SourceSpec.replay` (never None here)."""
 
 
 def register_source(cls: S) -> S:
