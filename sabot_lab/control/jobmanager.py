@@ -138,15 +138,18 @@ class _CheckpointTrigger:
             self.commit(self.asked)
             self.completed = self.asked
             manager.store.complete_checkpoint(self.job_id, self.asked)
-        if self.asked == self.completed and time.monotonic() - self._last >= self.interval:
-            self._last = time.monotonic()
+        if time.monotonic() - self._last < self.interval:
+            return
+        self._last = time.monotonic()
+        if self.asked == self.completed:
             self.asked += 1
             location = str(manager.checkpoint_dir(self.job_id) / f"chk-{self.asked}")
             manager.store.add_checkpoint(self.job_id, self.asked, location)
-            for uri in set(self.tasks.values()):
-                with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
-                    call(uri, "checkpoint", {"job_id": self.job_id, "checkpoint": self.asked},
-                         manager.auth, timeout=10)  # fmt: skip
+        # (again while it is not complete: a task that was starting may have missed it)
+        for uri in set(self.tasks.values()):
+            with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
+                call(uri, "checkpoint", {"job_id": self.job_id, "checkpoint": self.asked},
+                     manager.auth, timeout=10)  # fmt: skip
 
 
 def _last_complete(checkpoints: list[dict[str, Any]]) -> int:
