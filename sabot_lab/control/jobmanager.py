@@ -505,12 +505,15 @@ class JobManager(ClusterServer):
         return tasks
 
     def end_job(self, job_id: str, state: str, error: str | None = None) -> None:
-        """Record that a job ended and forget its parsed plan."""
+        """Record that a job ended and forget what is kept of it in memory."""
         self.store.set_job_state(job_id, state, error)
         self._ended.add(job_id)
         self._plans.pop(job_id, None)
         self._placed.pop(job_id, None)
         self._sent.pop(job_id, None)
+        self._checkpointing.pop(job_id, None)
+        for task_id in [t for t in list(self.acks) if t.startswith(f"{job_id}/")]:
+            del self.acks[task_id]
         self._notify()
 
     def _notify(self) -> None:
