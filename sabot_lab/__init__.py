@@ -8,6 +8,7 @@
 
 from sabot_lab.cluster import Job, LocalCluster, connect
 from sabot_lab.config import Config, get_config, set_config
+from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.errors import (
     ClusterError,
     ComputeError,
@@ -51,6 +52,7 @@ __all__ = [
     "Nexmark",
     "OperatorType",
     "PlanError",
+    "PostgresSink",
     "RunResult",
     "SabotError",
     "SchemaError",

@@ -31,6 +31,7 @@ from sabot_lab.errors import ClusterError
 from sabot_lab.transport import ANONYMOUS, Credentials, call
 
 if TYPE_CHECKING:
+    from sabot_lab.connectors.postgres import PostgresSink
     from sabot_lab.stream import Stream
 
 __all__ = ["Cluster", "Job", "LocalCluster", "connect"]
@@ -58,17 +59,21 @@ class Cluster:
         partitions: int | None = None,
         assignment: str = "round_robin",
         checkpoint_interval: float | None = None,
+        sink: PostgresSink | None = None,
     ) -> Job:
         """Submit a pipeline; returns as soon as the JobManager has durably accepted it.
 
         ``partitions``: tasks per stage (default: the agents' slots); ``assignment``:
         ``round_robin`` or ``resource_aware`` placement of tasks on agents;
         ``checkpoint_interval``: seconds between checkpoints of an unbounded job
-        (:meth:`Job.checkpoints` lists them).
+        (:meth:`Job.checkpoints` lists them); ``sink``: a
+        :class:`~sabot_lab.connectors.postgres.PostgresSink` the job's rows are written to,
+        one transaction per checkpoint (or one at the end without checkpoints).
         """
         plan = stream.graph.subgraph(stream.node_id).to_json()
         body = {"plan": plan, "name": name, "partitions": partitions, "assignment": assignment}
-        reply = self._call("submit", {**body, "checkpoint_interval": checkpoint_interval})
+        extra = {"checkpoint_interval": checkpoint_interval, "sink": sink and sink.to_dict()}
+        reply = self._call("submit", {**body, **extra})
         return Job(self, reply["job_id"])
 
     def job(self, job_id: str) -> Job:

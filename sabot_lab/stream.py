@@ -46,6 +46,7 @@ from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timesta
 
 if TYPE_CHECKING:
     from sabot_lab.cluster import Cluster, Job
+    from sabot_lab.connectors.postgres import PostgresSink
 
 __all__ = [
     "GroupBy",
@@ -769,13 +770,15 @@ class Stream:
         partitions: int | None = None,
         assignment: str = "round_robin",
         checkpoint_interval: float | None = None,
+        sink: PostgresSink | None = None,
     ) -> Job:
         """Run the pipeline on a cluster (:class:`~sabot_lab.cluster.LocalCluster` or
         :func:`~sabot_lab.cluster.connect`); returns a :class:`~sabot_lab.cluster.Job` as soon
         as the JobManager has durably accepted it. The JobManager optimizes the plan; an
-        unbounded job takes a checkpoint every ``checkpoint_interval`` seconds.
+        unbounded job takes a checkpoint every ``checkpoint_interval`` seconds; ``sink``
+        also gets the rows, exactly once (see :meth:`~sabot_lab.cluster.Cluster.submit`).
         """
-        return cluster.submit(self, name, partitions, assignment, checkpoint_interval)
+        return cluster.submit(self, name, partitions, assignment, checkpoint_interval, sink)
 
     def to_pandas(self, optimize: bool = True) -> Any:
         """Run the pipeline and return a ``pandas.DataFrame``.

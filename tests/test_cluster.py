@@ -413,3 +413,17 @@ def test_windowed_nexmark_queries_on_a_local_cluster_equal_duckdb(
     expected = con.sql(DUCKDB_SQL[name]).to_arrow_table()
     assert result.num_rows == expected.num_rows > 0
     assert timed_rows(result) == timed_rows(expected)
+
+
+def test_a_bounded_job_writes_its_rows_to_postgres_in_one_commit(
+    cluster: sl.LocalCluster, postgres_server: Any
+) -> None:
+    url = postgres_server.new_database()
+    table = pa.table({"k": [i % 7 for i in range(1_000)], "x": list(range(1_000))})
+    stream = sl.from_arrow(table).group_by("k").agg(total=col("x").sum())
+    job = stream.submit(cluster, sink=sl.PostgresSink(url, "totals", key=["k"]))
+    result = job.result(timeout=60)
+    assert sorted(query(url, "SELECT k, total FROM totals")) == sorted(
+        (r["k"], r["total"]) for r in result.to_pylist()
+    )
+    assert query(url, "SELECT commit_id, rows FROM sabot_commits") == [(0, 7)]

@@ -17,6 +17,7 @@ import sabot_lab as sl
 from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
 from sabot_lab.physical import plan_stages
 from tests.polling import wait_for
+from tests.postgres import PostgresServer, query
 from tests.reference import timed_rows
 
 RATE = 10_000  # events per second of event time
@@ -127,7 +128,7 @@ def test_an_unbounded_job_takes_checkpoints_every_task_has_a_part_of(
 
 
 def test_an_agent_killed_mid_job_resumes_from_the_last_checkpoint_each_row_once(
-    tmp_path: Path,
+    tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
     def hot_items(rows: int) -> sl.Stream:  # 400 K events per 2 s slide: a few seconds' work
         return QUERIES["q5"](sl.nexmark(events=None, rate=200_000, seed=9)).head(rows)
@@ -135,7 +136,11 @@ def test_an_agent_killed_mid_job_resumes_from_the_last_checkpoint_each_row_once(
     with sl.LocalCluster(
         agents=2, slots=8, workdir=tmp_path, heartbeat_timeout=2, heartbeat_interval=0.2
     ) as c:
-        job = hot_items(40).submit(c, name="q5, crashed", partitions=2, checkpoint_interval=0.2)
+        url = postgres_server.new_database()
+        sink = sl.PostgresSink(url, "hot_items", key=["auction", "window_start"])
+        job = hot_items(40).submit(
+            c, name="q5, crashed", partitions=2, checkpoint_interval=0.2, sink=sink
+        )
         wait_for(lambda: any(x["state"] == "COMPLETE" for x in job.checkpoints()), timeout=60)
         c.agent_processes[1].send_signal(signal.SIGKILL)  # with the rows since the checkpoint
         result = job.result(timeout=180)
@@ -152,3 +157,8 @@ def test_an_agent_killed_mid_job_resumes_from_the_last_checkpoint_each_row_once(
     )
     assert timed_rows(mine) == timed_rows(expected)
     assert mine.num_rows > 20
+    # the PostgreSQL sink got the same rows, in one transaction per checkpoint
+    stored = query(url, "SELECT auction, num, window_start, window_end FROM hot_items")
+    assert sorted(stored) == sorted(tuple(r.values()) for r in result.to_pylist())
+    commits = query(url, "SELECT commit_id, rows FROM sabot_commits ORDER BY commit_id")
+    assert len(commits) >= 2 and sum(n for _, n in commits) == 40  # type: ignore[misc]

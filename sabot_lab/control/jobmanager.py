@@ -43,6 +43,7 @@ import pyarrow.flight as flight
 from dbos import DBOS, SetWorkflowID
 
 from sabot_lab.agent.server import RESULT
+from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.control.driver import poll_tasks, result_batches
 from sabot_lab.control.http import StatusHttpServer
 from sabot_lab.control.metrics import job_metrics, prometheus_text
@@ -190,19 +191,21 @@ def submit_job(
     partitions: int | None,
     assignment: str,
     checkpoint_interval: float | None = None,
+    sink: dict[str, Any] | None = None,
 ) -> str:
-    """Run a job from its plan to its stored result; returns the job's final state."""
+    """Run a job from its plan to its stored result (and ``sink``); returns the job's final
+    state."""
     steps = accept_step(job_id, name, plan_json, partitions, assignment, checkpoint_interval)
     if steps == 0:
         return "failed"  # the plan was refused: recorded with the job
     for attempt in range(MAX_ATTEMPTS):
         outcome = "ok"
         for stage in range(steps):
-            outcome = stage_step(job_id, stage, attempt, assignment, checkpoint_interval)
+            outcome = stage_step(job_id, stage, attempt, assignment, checkpoint_interval, sink)
             if outcome != "ok":
                 break
         if outcome == "ok":
-            return finish_step(job_id, attempt)
+            return finish_step(job_id, attempt, sink)
         if outcome != "agent_failed":
             return outcome  # failed or cancelled: recorded by the step
     return fail_step(job_id, f"agents kept failing: gave up after {MAX_ATTEMPTS} attempts")
@@ -230,15 +233,19 @@ def stage_step(
     attempt: int,
     assignment: str,
     checkpoint_interval: float | None = None,
+    sink: dict[str, Any] | None = None,
 ) -> str:
     """Place, deploy and wait for one stage's tasks: ``ok``, ``agent_failed``, ``failed``
     or ``cancelled``."""
+    _jm().add_sink(job_id, sink)
     return _jm().run_stage(job_id, stage_index, attempt, assignment, checkpoint_interval)
 
 
 @DBOS.step()
-def finish_step(job_id: str, attempt: int) -> str:
-    """Fetch the result into the work directory, free the agents' rows, mark FINISHED."""
+def finish_step(job_id: str, attempt: int, sink: dict[str, Any] | None = None) -> str:
+    """Fetch the result into the work directory (and the sink), free the agents' rows, mark
+    FINISHED."""
+    _jm().add_sink(job_id, sink)
     return _jm().finish(job_id, attempt)
 
 
@@ -297,6 +304,7 @@ class JobManager(ClusterServer):
         self._placed: dict[str, dict[tuple[int, int, int], str]] = {}
         self._sent: dict[str, set[str]] = {}  # tasks deployed by this run, by job
         self._checkpointing: dict[str, float] = {}  # job -> seconds between checkpoints
+        self._sinks: dict[str, PostgresSink] = {}  # job -> where its committed rows go too
         self.acks: dict[str, int] = {}
         """Each running task's last checkpoint whose barrier left all its outputs."""
         self._deployer = ThreadPoolExecutor(16, thread_name_prefix="sabot-deploy")
@@ -512,6 +520,7 @@ class JobManager(ClusterServer):
         self._placed.pop(job_id, None)
         self._sent.pop(job_id, None)
         self._checkpointing.pop(job_id, None)
+        self._sinks.pop(job_id, None)
         for task_id in [t for t in list(self.acks) if t.startswith(f"{job_id}/")]:
             del self.acks[task_id]
         self._notify()
@@ -606,14 +615,29 @@ class JobManager(ClusterServer):
         for epoch in range(first, last + 1):
             yield from result_batches(plan, placed, scope, self.auth, f"{RESULT}/{epoch}")
 
+    def add_sink(self, job_id: str, sink: dict[str, Any] | None) -> None:
+        """Where a job's committed rows also go (a :class:`PostgresSink` as a dict)."""
+        if sink is not None:
+            self._sinks[job_id] = PostgresSink.from_dict(sink)
+
     def _commit(self, job_id: str, attempt: int, checkpoint: int) -> None:
         """Keep the result rows that came before ``checkpoint``'s barrier (the epochs since
         the last commit) in the work directory: they are the job's, whatever happens next."""
         first = _last_complete(self.store.checkpoints(job_id)) + 1
+        self._keep_epochs(job_id, attempt, first, checkpoint)
+
+    def _keep_epochs(self, job_id: str, attempt: int, first: int, last: int) -> None:
+        """Write epochs ``first`` to ``last`` of ``attempt`` to the work directory, and hand
+        each to the job's sink as a commit of its own (numbered by the epoch)."""
         plan = self._final_placement(job_id, attempt)[0]
-        for epoch in range(first, checkpoint + 1):
-            rows = self._epochs(job_id, attempt, epoch, epoch)
-            _write_rows(self._epoch_path(job_id, epoch), plan.output_schema, rows)
+        sink = self._sinks.get(job_id)
+        for epoch in range(first, last + 1):
+            path = self._epoch_path(job_id, epoch)
+            _write_rows(path, plan.output_schema, self._epochs(job_id, attempt, epoch, epoch))
+            if sink is not None:
+                sink.commit(
+                    pa.Table.from_batches(_read_rows(path), plan.output_schema), job_id, epoch
+                )
 
     def _epoch_path(self, job_id: str, epoch: int) -> Path:
         return self.workdir / "results" / job_id / f"epoch-{epoch}.arrow"
@@ -624,17 +648,18 @@ class JobManager(ClusterServer):
         its last one."""
         plan, placed = self._final_placement(job_id, attempt)
         taken = self.store.checkpoints(job_id)
+        path = self.result_path(job_id)
         if taken:
             done = _last_complete(taken)
-            asked = max(c["checkpoint_id"] for c in taken)
-            committed = (
-                b for e in range(1, done + 1) for b in _read_rows(self._epoch_path(job_id, e))
-            )
-            since = self._epochs(job_id, attempt, done + 1, asked + 1)
-            batches: Iterator[pa.RecordBatch] = itertools.chain(committed, since)
+            last = max(c["checkpoint_id"] for c in taken) + 1  # rows after the last barrier
+            self._keep_epochs(job_id, attempt, done + 1, last)
+            epochs = (_read_rows(self._epoch_path(job_id, e)) for e in range(1, last + 1))
+            _write_rows(path, plan.output_schema, itertools.chain.from_iterable(epochs))
         else:
-            batches = result_batches(plan, placed, attempt_scope(job_id, attempt), self.auth)
-        _write_rows(self.result_path(job_id), plan.output_schema, batches)
+            scope = attempt_scope(job_id, attempt)
+            _write_rows(path, plan.output_schema, result_batches(plan, placed, scope, self.auth))
+            if job_id in self._sinks:
+                self._sinks[job_id].commit(pa.ipc.open_file(str(path)).read_all(), job_id, 0)
         self._drop(job_id, {t["agent"] for t in self.store.tasks(job_id)})
         self.end_job(job_id, "FINISHED")
         return "finished"
@@ -729,6 +754,7 @@ class JobManager(ClusterServer):
                 body.get("partitions"),
                 assignment,
                 interval,
+                body.get("sink"),
             )
         return {"job_id": job_id}
 
