@@ -168,6 +168,10 @@ def _write_rows(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]
     partial.replace(path)
 
 
+def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_batches(_read_rows(path), schema)
+
+
 def _read_rows(path: Path) -> Iterator[pa.RecordBatch]:
     with pa.memory_map(str(path)) as source:
         reader = pa.ipc.open_file(source)
@@ -305,6 +309,7 @@ class JobManager(ClusterServer):
         self._sent: dict[str, set[str]] = {}  # tasks deployed by this run, by job
         self._checkpointing: dict[str, float] = {}  # job -> seconds between checkpoints
         self._sinks: dict[str, PostgresSink] = {}  # job -> where its committed rows go too
+        self._restores: dict[str, int | None] = {}  # job -> checkpoint its attempt starts at
         self.acks: dict[str, int] = {}
         """Each running task's last checkpoint whose barrier left all its outputs."""
         self._deployer = ThreadPoolExecutor(16, thread_name_prefix="sabot-deploy")
@@ -406,6 +411,8 @@ class JobManager(ClusterServer):
         ``checkpoint_interval`` seconds), then cancel the others."""
         if checkpoint_interval is not None:
             self._checkpointing[job_id] = checkpoint_interval
+            if attempt > 0:  # a new attempt: its tasks start from the last complete checkpoint
+                self._restores[job_id] = self._restore(job_id)
         deployed = self._deploy(job_id, stage_index, attempt, assignment)
         if isinstance(deployed, str):
             return deployed
@@ -487,7 +494,7 @@ class JobManager(ClusterServer):
         specs = {}
         checkpoints, restore = None, None
         if job_id in self._checkpointing and not plan.bounded:
-            checkpoints, restore = str(self.checkpoint_dir(job_id)), self._restore(job_id)
+            checkpoints, restore = str(self.checkpoint_dir(job_id)), self._restores.get(job_id)
         for partition in range(stage.partitions):
             uri = placed.get((stage_index, partition), targets[partition])
             spec = TaskSpec.of(plan, stage, partition, job_id, held, attempt, checkpoints, restore)
@@ -521,6 +528,7 @@ class JobManager(ClusterServer):
         self._sent.pop(job_id, None)
         self._checkpointing.pop(job_id, None)
         self._sinks.pop(job_id, None)
+        self._restores.pop(job_id, None)
         for task_id in [t for t in list(self.acks) if t.startswith(f"{job_id}/")]:
             del self.acks[task_id]
         self._notify()
@@ -635,9 +643,7 @@ class JobManager(ClusterServer):
             path = self._epoch_path(job_id, epoch)
             _write_rows(path, plan.output_schema, self._epochs(job_id, attempt, epoch, epoch))
             if sink is not None:
-                sink.commit(
-                    pa.Table.from_batches(_read_rows(path), plan.output_schema), job_id, epoch
-                )
+                sink.commit(_read_table(path, plan.output_schema), job_id, epoch)
 
     def _epoch_path(self, job_id: str, epoch: int) -> Path:
         return self.workdir / "results" / job_id / f"epoch-{epoch}.arrow"
@@ -659,7 +665,7 @@ class JobManager(ClusterServer):
             scope = attempt_scope(job_id, attempt)
             _write_rows(path, plan.output_schema, result_batches(plan, placed, scope, self.auth))
             if job_id in self._sinks:
-                self._sinks[job_id].commit(pa.ipc.open_file(str(path)).read_all(), job_id, 0)
+                self._sinks[job_id].commit(_read_table(path, plan.output_schema), job_id, 0)
         self._drop(job_id, {t["agent"] for t in self.store.tasks(job_id)})
         self.end_job(job_id, "FINISHED")
         return "finished"

@@ -54,6 +54,7 @@ from sabot_lab.plan import (
     StreamOperatorNode,
     fused_members,
 )
+from sabot_lab.plan.sources import ReplayableSource
 from sabot_lab.state import StateBackend, open_state
 from sabot_lab.windows import WindowSpec
 
@@ -174,8 +175,7 @@ class Executor:
         params = node.parameters
         source, args = params["source"], (params.get("columns"), params.get("predicate"))
         replay = None
-        # replay() of a source that can replay is a generator: calling it reads nothing yet
-        if self.checkpoints is not None and source.replay(self.config.batch_size, *args):
+        if self.checkpoints is not None and isinstance(source, ReplayableSource):
             position = self.checkpoints.load(self._saved_as(node.operator_id))
             replay = source.replay(self.config.batch_size, *args, position=position)
         if replay is None:

@@ -31,10 +31,12 @@ from sabot_lab.plan import JobGraph
 __all__ = ["Reader", "TaskSpec", "Writer", "attempt_scope", "bind_task", "run_task"]
 
 Reader = Callable[[str, int], Iterator[Any]]
-"""``read(exchange_id, partition)``: the rows (and watermarks) an exchange sent to a partition."""
+"""``read(exchange_id, partition)``: the rows (with watermarks and barriers) an exchange sent
+to a partition."""
 Writer = Callable[[str, int, Any], None]
-"""``write(exchange_id, partition, item)``: send rows, or a
-:class:`~sabot_lab.engine.watermarks.Watermark`, to a partition of an exchange."""
+"""``write(exchange_id, partition, item)``: send rows, a
+:class:`~sabot_lab.engine.watermarks.Watermark` or a
+:class:`~sabot_lab.engine.checkpoints.Barrier` to a partition of an exchange."""
 
 
 def bind_task(stage: Stage, partition: int, read: Reader) -> JobGraph:
@@ -74,11 +76,10 @@ def run_task(
     executor = Executor(graph, config or get_config(), checkpoints)
     feeds = [exchanges[x] for x in stage.writes]
     passed = _BarrierCount(len(feeds) + (stage.output is not None), on_barrier)
-    outputs = executor.run_items(*(x.node_id for x in feeds))
     if len(feeds) == 1:
-        _feed(feeds[0], outputs[0], write, passed)
+        _feed(feeds[0], executor.run_items(feeds[0].node_id)[0], write, passed)
     elif feeds:
-        _feed_at_once(feeds, outputs, write, passed)
+        _feed_at_once(feeds, executor.run_items(*(x.node_id for x in feeds)), write, passed)
     if stage.output is not None:
         for item in executor.run_items(stage.output)[0]:
             if isinstance(item, Barrier):
