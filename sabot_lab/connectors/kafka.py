@@ -4,8 +4,11 @@
 record, decoded with Arrow's JSON reader against ``schema``), ``raw`` (key, value, partition,
 offset, timestamp) or ``arrow`` (each record an Arrow IPC stream). The topic's partitions are
 the source's splits, so a stage of ``n`` tasks reads them ``n`` ways. A topic never ends:
-``stream.head(n)`` (or ``limit``) stops after ``n`` records, which is how notebooks and tests
-take a bounded read. A record that does not decode is not a crash: it goes to the
+``stream.head(n)`` (or ``limit``) stops after ``n`` records, and ``stop="latest"`` reads what
+the topic holds when the stream is made (``stop`` may also give an end offset per partition):
+that is how notebooks and tests take a bounded read. A poll that fails (the broker is
+restarting, the connection dropped) is retried on a new consumer from the offsets read so far,
+after an exponential backoff with jitter, for up to :data:`RECONNECT_FOR` seconds. A record that does not decode is not a crash: it goes to the
 ``dead_letter`` topic (when given) with the reason in its headers, and is counted
 (:attr:`KafkaSource.malformed`); the read goes on.
 
@@ -21,10 +24,12 @@ writing from a notebook never blocks (or needs) the kernel's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import io
 import itertools
 import json
+import random
 import threading
 import time
 import warnings
@@ -39,7 +44,7 @@ from sabot_lab.expr import Expr
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
 from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
 
-__all__ = ["FORMATS", "KafkaSource", "write_kafka"]
+__all__ = ["FORMATS", "RECONNECT_FOR", "KafkaSource", "write_kafka"]
 
 FORMATS = ("json", "raw", "arrow")
 RAW_SCHEMA = pa.schema(
@@ -54,6 +59,9 @@ RAW_SCHEMA = pa.schema(
 """The columns of a ``raw`` read."""
 _POLL_MS = 200  # how long one poll waits for records
 _SAMPLE = 100  # records read to infer a JSON schema
+_BACKOFF = (0.1, 5.0)  # first and longest wait before reconnecting, seconds
+RECONNECT_FOR = 120.0
+"""Seconds a read keeps reconnecting to a broker that fails before it gives up."""
 
 T = TypeVar("T")
 
@@ -104,7 +112,8 @@ class KafkaSource(ReplayableSource):
     when not given). ``start``: where partitions without a committed offset for ``group``
     begin: ``"earliest"``, ``"latest"``, or a time (datetime or epoch ms: the first record at
     or after it). ``partitions``: read only these (a split); ``dead_letter``: the topic that
-    gets malformed records.
+    gets malformed records. ``stop``: ``"latest"`` (the end of every partition now) or an end
+    offset per partition: the source ends there, so it is bounded.
     """
 
     kind = "kafka"
@@ -119,6 +128,7 @@ class KafkaSource(ReplayableSource):
         start: str | int | dt.datetime = "earliest",
         partitions: Sequence[int] | None = None,
         dead_letter: str | None = None,
+        stop: str | dict[str, int] | None = None,
     ) -> None:
         if format not in FORMATS:
             raise SourceError(f"unknown Kafka format {format!r}; use one of {', '.join(FORMATS)}")
@@ -126,6 +136,11 @@ class KafkaSource(ReplayableSource):
         self.start = _start_ms(start)
         self.partitions = None if partitions is None else tuple(partitions)
         self.dead_letter = dead_letter
+        if stop == "latest":
+            stop = self._run(_end_offsets(bootstrap, topic, self.partitions))
+        elif isinstance(stop, str):
+            raise SourceError(f"stop must be 'latest' or an end offset per partition, not {stop!r}")
+        self.stop = None if stop is None else {str(p): int(o) for p, o in stop.items()}
         self.malformed = 0
         """Records that did not decode in this process's reads (sent to ``dead_letter``)."""
         if format == "raw":
@@ -138,7 +153,13 @@ class KafkaSource(ReplayableSource):
 
     @property
     def bounded(self) -> bool:
-        return False
+        return self.stop is not None
+
+    def _ended(self, offsets: dict[str, int] | None) -> bool:
+        """Whether a read at ``offsets`` has every record up to :attr:`stop`."""
+        if self.stop is None or offsets is None:
+            return False
+        return all(offsets.get(p, 0) >= self.stop.get(p, 0) for p in offsets)
 
     def replay(
         self,
@@ -150,11 +171,22 @@ class KafkaSource(ReplayableSource):
         """Batches of the records polled, each with the next offset of every partition read
         (``{"partition": offset}``); from ``position``, such offsets, when given."""
         loop = _Loop()
-        consumer = loop.run(self._consumer(position))
-        producer = None
+        offsets: dict[str, int] | None = position
+        consumer, producer = loop.run(self._consumer(offsets)), None
+        failing_since: float | None = None
         try:
-            while True:
-                records = loop.run(self._poll(consumer, batch_size))
+            while not self._ended(offsets):
+                try:
+                    records = loop.run(self._poll(consumer, batch_size))
+                    offsets = loop.run(_offsets(consumer))
+                    failing_since = None
+                except (_kafka().errors.KafkaError, OSError) as exc:
+                    failing_since = failing_since or time.monotonic()
+                    consumer = self._reconnect(loop, consumer, offsets, failing_since, exc)
+                    continue
+                if self.stop is not None:  # past the end: not this source's
+                    records = [r for r in records if r.offset < self.stop[str(r.partition)]]
+                    offsets = {p: min(o, self.stop[p]) for p, o in offsets.items()}
                 batch, bad = self._decode(records) if records else (None, [])
                 if bad:
                     self.malformed += len(bad)
@@ -163,12 +195,49 @@ class KafkaSource(ReplayableSource):
                         loop.run(self._send_dead_letters(producer, bad))
                 if batch is not None and batch.num_rows and columns is not None:
                     batch = batch.select(columns)
-                offsets = loop.run(_offsets(consumer))
                 yield (batch if batch is not None and batch.num_rows else None), offsets
         finally:
             loop.run(_stop(consumer))
             if producer is not None:
                 loop.run(_stop(producer))
+            loop.close()
+
+    def _reconnect(
+        self,
+        loop: _Loop,
+        consumer: Any,
+        offsets: dict[str, int] | None,
+        since: float,
+        exc: Exception,
+    ) -> Any:
+        """A new consumer at ``offsets`` after a failed poll, once a backoff has passed
+        (doubling from the first failure ``since``, with jitter); an error after
+        :data:`RECONNECT_FOR` seconds of failures."""
+        with contextlib.suppress(Exception):
+            loop.run(_stop(consumer))
+        first, longest = _BACKOFF
+        attempt = 0
+        while True:
+            failing = time.monotonic() - since
+            if failing > RECONNECT_FOR:
+                raise SourceError(
+                    f"Kafka topic {self.topic!r} on {self.bootstrap} failed for "
+                    f"{failing:.0f} s: {exc}"
+                ) from None
+            time.sleep(min(longest, first * 2**attempt) * random.uniform(0.5, 1))
+            attempt += 1
+            try:
+                return loop.run(self._consumer(offsets))
+            except SourceError as again:
+                exc = again
+
+    @staticmethod
+    def _run(coro: Coroutine[Any, Any, T]) -> T:
+        """Run one Kafka call on an event loop of its own."""
+        loop = _Loop()
+        try:
+            return loop.run(coro)
+        finally:
             loop.close()
 
     async def _consumer(self, offsets: dict[str, int] | None = None) -> Any:
@@ -304,16 +373,13 @@ class KafkaSource(ReplayableSource):
         return [self._with(partitions[i::n]) for i in range(min(n, len(partitions)))]
 
     def _topic_partitions(self) -> list[int]:
-        loop = _Loop()
-        try:
-            return loop.run(_topic_partitions(self.bootstrap, self.topic))
-        finally:
-            loop.close()
+        return self._run(_topic_partitions(self.bootstrap, self.topic))
 
     def _with(self, partitions: Sequence[int]) -> KafkaSource:
         return KafkaSource(
             self.topic, self.bootstrap, self.format, self._schema, self.group, self.start,
             partitions, self.dead_letter,
+            None if self.stop is None else {str(p): self.stop[str(p)] for p in partitions},
         )  # fmt: skip
 
     def describe(self) -> str:
@@ -331,6 +397,7 @@ class KafkaSource(ReplayableSource):
             "start": self.start,
             "partitions": None if self.partitions is None else list(self.partitions),
             "dead_letter": self.dead_letter,
+            "stop": self.stop,
         }
 
     @classmethod
@@ -344,6 +411,7 @@ class KafkaSource(ReplayableSource):
             data["start"],
             data["partitions"],
             data["dead_letter"],
+            data.get("stop"),
         )
 
     def fingerprint(self) -> Hashable | None:
@@ -436,6 +504,35 @@ async def _partitions(consumer: Any, topic: str) -> list[int]:
     return sorted(found)
 
 
+async def _end_offsets(
+    bootstrap: str, topic: str, partitions: Sequence[int] | None
+) -> dict[str, int]:
+    """The offset after the last record of each partition (``partitions``, or all).
+
+    A fetch from the listed end confirms it: its high watermark is the end too (some brokers
+    list the first offset of the last record batch instead)."""
+    aiokafka = _kafka()
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        await consumer.start()
+        chosen = partitions or await _partitions(consumer, topic)
+        tps = [aiokafka.TopicPartition(topic, p) for p in chosen]
+        ends = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, ends[tp])
+        deadline = time.monotonic() + 5
+        while any(consumer.highwater(tp) is None for tp in tps) and time.monotonic() < deadline:
+            await consumer.getmany(timeout_ms=100)
+        for tp in tps:
+            ends[tp] = max(ends[tp], consumer.highwater(tp) or 0)
+    except aiokafka.errors.KafkaError as exc:
+        raise SourceError(f"cannot read the end of Kafka topic {topic!r}: {exc}") from None
+    finally:
+        await _stop(consumer)
+    return {str(tp.partition): offset for tp, offset in ends.items()}
+
+
 async def _topic_partitions(bootstrap: str, topic: str) -> list[int]:
     consumer = _kafka().AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
@@ -500,9 +597,10 @@ async def _send_batch(
         await producer.send(topic, sink.getvalue().to_pybytes())
         return
     keys = batch.column(key).to_pylist() if key is not None else [None] * batch.num_rows
-    for row, k in zip(batch.to_pylist(), keys, strict=True):
+    sent = [
         await producer.send(
-            topic,
-            json.dumps(row, default=str).encode(),
-            key=None if k is None else str(k).encode(),
+            topic, json.dumps(row, default=str).encode(), key=None if k is None else str(k).encode()
         )
+        for row, k in zip(batch.to_pylist(), keys, strict=True)
+    ]
+    await asyncio.gather(*sent)  # every record acknowledged, or the broker's error

@@ -43,12 +43,14 @@ import pyarrow.flight as flight
 from dbos import DBOS, SetWorkflowID
 
 from sabot_lab.agent.server import RESULT
+from sabot_lab.config import get_config
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.control.driver import poll_tasks, result_batches
 from sabot_lab.control.http import StatusHttpServer
 from sabot_lab.control.metrics import job_metrics, prometheus_text
 from sabot_lab.control.states import ENDED
 from sabot_lab.control.tables import JobStore, create_engine
+from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope, plan_stages
@@ -113,9 +115,12 @@ def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int 
 class _CheckpointTrigger:
     """Asks a running job's tasks for a checkpoint every ``interval`` seconds (recorded
     PENDING), and marks each COMPLETE once every task still running reported its barrier
-    past all its outputs (a task that ended has nothing more to add). The job's result rows
-    before a checkpoint's barrier are committed (kept by the JobManager) when it completes.
-    Numbers go on from the checkpoints an earlier attempt asked for."""
+    past all its outputs. The job's result rows before a checkpoint's barrier are committed
+    (kept by the JobManager) when it completes. Numbers go on from the checkpoints an earlier
+    attempt asked for.
+
+    A task that ended before a checkpoint's barrier reached it (its sources were read) is
+    marked finished in that checkpoint: restored from it, the task reads nothing again."""
 
     def __init__(
         self,
@@ -138,19 +143,31 @@ class _CheckpointTrigger:
         if self.asked > self.completed and acked:
             self.commit(self.asked)
             self.completed = self.asked
-            manager.store.complete_checkpoint(self.job_id, self.asked)
+            directory = manager.checkpoint_dir(self.job_id)
+            for task_id in self.tasks.keys() - running:
+                if manager.acks.get(task_id, 0) < self.asked:
+                    producer = task_id.split("/")[1]
+                    Checkpoints(directory, producer).mark_finished(self.asked)
+            location = directory / f"chk-{self.asked}"
+            manager.store.complete_checkpoint(self.job_id, self.asked, _size(location))
+            manager.discard_checkpoints(self.job_id)
         if time.monotonic() - self._last < self.interval:
             return
         self._last = time.monotonic()
         if self.asked == self.completed:
             self.asked += 1
-            location = str(manager.checkpoint_dir(self.job_id) / f"chk-{self.asked}")
-            manager.store.add_checkpoint(self.job_id, self.asked, location)
+            location = manager.checkpoint_dir(self.job_id) / f"chk-{self.asked}"
+            manager.store.add_checkpoint(self.job_id, self.asked, str(location))
         # (again while it is not complete: a task that was starting may have missed it)
         for uri in set(self.tasks.values()):
             with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
                 call(uri, "checkpoint", {"job_id": self.job_id, "checkpoint": self.asked},
                      manager.auth, timeout=10)  # fmt: skip
+
+
+def _size(directory: Path) -> int:
+    """Bytes of the files under ``directory``."""
+    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
 
 
 def _last_complete(checkpoints: list[dict[str, Any]]) -> int:
@@ -179,9 +196,15 @@ def _read_rows(path: Path) -> Iterator[pa.RecordBatch]:
             yield reader.get_batch(i)
 
 
-def _steps(plan: PhysicalPlan) -> int:
-    """Stage steps of a job's workflow: one per stage, or one for all of an unbounded job."""
-    return len(plan.stages) if plan.bounded else 1
+def _pipelined(plan: PhysicalPlan, checkpoint_interval: float | None) -> bool:
+    """Whether a job runs all its stages at once, exchanges streaming: an unbounded one, or
+    one that takes checkpoints (they need every task running to pass barriers)."""
+    return not plan.bounded or checkpoint_interval is not None
+
+
+def _steps(plan: PhysicalPlan, checkpoint_interval: float | None) -> int:
+    """Stage steps of a job's workflow: one per stage, or one for all of a pipelined job."""
+    return 1 if _pipelined(plan, checkpoint_interval) else len(plan.stages)
 
 
 # -- the durable workflow ------------------------------------------------------------------
@@ -209,7 +232,7 @@ def submit_job(
             if outcome != "ok":
                 break
         if outcome == "ok":
-            return finish_step(job_id, attempt, sink)
+            return finish_step(job_id, attempt, sink, checkpoint_interval)
         if outcome != "agent_failed":
             return outcome  # failed or cancelled: recorded by the step
     return fail_step(job_id, f"agents kept failing: gave up after {MAX_ATTEMPTS} attempts")
@@ -246,11 +269,16 @@ def stage_step(
 
 
 @DBOS.step()
-def finish_step(job_id: str, attempt: int, sink: dict[str, Any] | None = None) -> str:
+def finish_step(
+    job_id: str,
+    attempt: int,
+    sink: dict[str, Any] | None = None,
+    checkpoint_interval: float | None = None,
+) -> str:
     """Fetch the result into the work directory (and the sink), free the agents' rows, mark
     FINISHED."""
     _jm().add_sink(job_id, sink)
-    return _jm().finish(job_id, attempt)
+    return _jm().finish(job_id, attempt, checkpointed=checkpoint_interval is not None)
 
 
 @DBOS.step()
@@ -287,6 +315,7 @@ class JobManager(ClusterServer):
         global _manager
         super().__init__(host, port, auth, tls)
         self.workdir = Path(workdir)
+        self.checkpoints_retained = get_config().checkpoints_retained
         (self.workdir / "results").mkdir(parents=True, exist_ok=True)
         self.heartbeat_timeout = heartbeat_timeout
         system_url, tables_url = _database_urls(self.workdir, database_url)
@@ -375,7 +404,7 @@ class JobManager(ClusterServer):
             slots = sum(a["slots"] for a in self.active_agents())
             width = partitions or max(1, slots)
             physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
-            while not physical.bounded and partitions is None and width > 1:
+            while _pipelined(physical, checkpoint_interval) and partitions is None and width > 1:
                 if len(physical.tasks()) <= slots:
                     break  # every task of the unbounded job has a slot
                 width -= 1
@@ -389,13 +418,15 @@ class JobManager(ClusterServer):
         )
         if new:
             self._plans[job_id] = physical
-            if checkpoint_interval is not None and not physical.bounded:
+            if checkpoint_interval is not None:
                 self._checkpointing[job_id] = checkpoint_interval
             if self.active_agents():  # else its stage step waits for agents
                 self._deploy(job_id, 0, 0, assignment)  # the stage step waits for the tasks
-            return _steps(physical)
+            return _steps(physical, checkpoint_interval)
         job = self.store.job(job_id)  # recorded before the JobManager restarted
-        return _steps(PhysicalPlan.from_json(job["physical"])) if job["physical"] else 0
+        if not job["physical"]:
+            return 0
+        return _steps(PhysicalPlan.from_json(job["physical"]), checkpoint_interval)
 
     def run_stage(
         self,
@@ -417,7 +448,7 @@ class JobManager(ClusterServer):
         if isinstance(deployed, str):
             return deployed
         plan = self._plans[job_id]
-        if plan.bounded:
+        if not _pipelined(plan, self._checkpointing.get(job_id)):
             return self._wait_for_tasks(job_id, deployed)
         final = set(deployed)
         for index in range(1, len(plan.stages)):
@@ -467,7 +498,8 @@ class JobManager(ClusterServer):
             return "agent_failed"
         lost = self._lost_agents()
         producers = {plan.exchanges[x].producer for x in stage.reads}
-        if plan.bounded:
+        checkpointing = self._checkpointing.get(job_id)
+        if not _pipelined(plan, checkpointing):
             targets = assign(assignment, agents, stage.partitions, offset=stage_index)
             held = {
                 s: tuple(sorted({uri for (ts, _), uri in placed.items() if ts == s}))
@@ -475,9 +507,11 @@ class JobManager(ClusterServer):
             }
         else:  # all stages at once: each task needs a slot, and reads each producer
             needed = len(plan.tasks())
+            if stage_index == 0 and attempt > 0:  # a lost agent may be replaced meanwhile
+                agents = self._wait_for_slots(needed, STOP_TIMEOUT)
             if stage_index == 0 and needed > sum(a["slots"] for a in agents):
                 error = (
-                    f"this unbounded job runs all its {needed} tasks at once, and the agents "
+                    f"this job runs all its {needed} tasks at once, and the agents "
                     f"have {sum(a['slots'] for a in agents)} slots: add agents or slots, or "
                     "submit it with fewer partitions"
                 )
@@ -493,7 +527,7 @@ class JobManager(ClusterServer):
             return "agent_failed"  # an agent holding this stage's input rows is gone
         specs = {}
         checkpoints, restore = None, None
-        if job_id in self._checkpointing and not plan.bounded:
+        if checkpointing is not None:
             checkpoints, restore = str(self.checkpoint_dir(job_id)), self._restores.get(job_id)
         for partition in range(stage.partitions):
             uri = placed.get((stage_index, partition), targets[partition])
@@ -550,6 +584,15 @@ class JobManager(ClusterServer):
             time.sleep(0.1)
         return agents
 
+    def _wait_for_slots(self, slots: int, timeout: float) -> list[dict[str, Any]]:
+        """The active agents, once they have ``slots`` slots in all or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        agents = self.active_agents()
+        while sum(a["slots"] for a in agents) < slots and time.monotonic() < deadline:
+            self._wait_for_news(0.1)
+            agents = self.active_agents()
+        return agents
+
     def _wait_for_tasks(
         self,
         job_id: str,
@@ -582,6 +625,7 @@ class JobManager(ClusterServer):
             for uri, task in ended:
                 task_id = task["task_id"]
                 self.store.set_task_state(task_id, task["state"], task["error"], task)
+                self.acks[task_id] = max(self.acks.get(task_id, 0), task.get("checkpoint", 0))
                 if task["state"] == "FAILED" and not stopping:
                     if self._gone(set(deployed.values())):
                         return "agent_failed"  # it failed reading from an agent that died
@@ -594,6 +638,14 @@ class JobManager(ClusterServer):
             if waiting & pending.keys():
                 self._wait_for_news(0.05)  # agents report ended tasks at once
         return "ok"
+
+    def discard_checkpoints(self, job_id: str) -> None:
+        """Remove the parts of a job's COMPLETE checkpoints but the last
+        ``checkpoints_retained`` (:class:`~sabot_lab.config.Config`), marking them DISCARDED."""
+        complete = [c for c in self.store.checkpoints(job_id) if c["state"] == "COMPLETE"]
+        for c in complete[: -self.checkpoints_retained]:
+            shutil.rmtree(c["location"], ignore_errors=True)
+            self.store.discard_checkpoint(job_id, c["checkpoint_id"])
 
     def _restore(self, job_id: str) -> int | None:
         """The checkpoint a new attempt of a job starts from: its last COMPLETE one (None:
@@ -648,16 +700,16 @@ class JobManager(ClusterServer):
     def _epoch_path(self, job_id: str, epoch: int) -> Path:
         return self.workdir / "results" / job_id / f"epoch-{epoch}.arrow"
 
-    def finish(self, job_id: str, attempt: int) -> str:
+    def finish(self, job_id: str, attempt: int, checkpointed: bool = False) -> str:
         """Store the result rows as an Arrow IPC file and mark the job FINISHED. A job that
-        took checkpoints: the rows committed with them, then those of the last attempt after
+        takes checkpoints: the rows committed with them, then those of the last attempt after
         its last one."""
         plan, placed = self._final_placement(job_id, attempt)
         taken = self.store.checkpoints(job_id)
         path = self.result_path(job_id)
-        if taken:
+        if checkpointed:
             done = _last_complete(taken)
-            last = max(c["checkpoint_id"] for c in taken) + 1  # rows after the last barrier
+            last = max((c["checkpoint_id"] for c in taken), default=0) + 1  # after the last
             self._keep_epochs(job_id, attempt, done + 1, last)
             epochs = (_read_rows(self._epoch_path(job_id, e)) for e in range(1, last + 1))
             _write_rows(path, plan.output_schema, itertools.chain.from_iterable(epochs))
@@ -688,18 +740,22 @@ class JobManager(ClusterServer):
         return self.store.agents()
 
     def job_metrics(self, job_id: str) -> dict[str, Any]:
-        """A job's figures: tasks by state, rows, bytes, busy time, attempts."""
-        return job_metrics(self.store.tasks(job_id))
+        """A job's figures: tasks by state, rows, bytes, busy time, attempts, checkpoints."""
+        return job_metrics(self.store.tasks(job_id), self.store.checkpoints(job_id))
 
     def job_view(self, job_id: str) -> dict[str, Any]:
         """A job's row with its tasks and metrics."""
-        tasks = self.store.tasks(job_id)
-        return {**self._job_status(job_id), "metrics": job_metrics(tasks), "tasks": tasks}
+        return {**self._job_status(job_id), "metrics": self.job_metrics(job_id),
+                "tasks": self.store.tasks(job_id)}  # fmt: skip
 
     def metrics_text(self) -> str:
         """The cluster in the Prometheus text format."""
         return prometheus_text(
-            self.store.jobs(), self.store.agents(), self.store.task_totals(), time.time()
+            self.store.jobs(),
+            self.store.agents(),
+            self.store.task_totals(),
+            time.time(),
+            self.store.last_checkpoints(),
         )
 
     # -- the Flight API -------------------------------------------------------------------

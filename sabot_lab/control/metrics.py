@@ -26,9 +26,12 @@ from sabot_lab.control.tables import TASK_METRICS
 __all__ = ["job_metrics", "prometheus_text"]
 
 
-def job_metrics(tasks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def job_metrics(
+    tasks: Iterable[Mapping[str, Any]], checkpoints: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
     """A job's figures from its task rows: tasks by state, summed task metrics, attempts so
-    far, and rows out per stage (of the latest attempt)."""
+    far, and rows out per stage (of the latest attempt); from its checkpoint rows, how many
+    completed and the last one's number, size and duration."""
     rows = list(tasks)
     latest = max((t["attempt"] for t in rows), default=0)
     per_stage: Counter[int] = Counter()
@@ -40,6 +43,27 @@ def job_metrics(tasks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         **{k: _total(t[k] for t in rows) for k in TASK_METRICS},
         "attempts": latest + 1,
         "stages": {str(stage): {"rows_out": n} for stage, n in sorted(per_stage.items())},
+        "checkpoints": checkpoint_figures(checkpoints),
+    }
+
+
+def checkpoint_figures(checkpoints: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """How many of a job's checkpoints completed, and the last one's number, size (bytes) and
+    duration (seconds from asked to COMPLETE).
+
+    >>> checkpoint_figures([{"checkpoint_id": 2, "state": "COMPLETE", "created_at": 1.0,
+    ...                      "completed_at": 1.25, "bytes": 4096}])
+    {'completed': 1, 'last': 2, 'last_bytes': 4096, 'last_duration_s': 0.25}
+    """
+    done = [c for c in checkpoints if c["state"] != "PENDING"]
+    if not done:
+        return {"completed": 0, "last": None, "last_bytes": None, "last_duration_s": None}
+    last = done[-1]
+    return {
+        "completed": len(done),
+        "last": last["checkpoint_id"],
+        "last_bytes": last["bytes"],
+        "last_duration_s": round(last["completed_at"] - last["created_at"], 6),
     }
 
 
@@ -53,8 +77,10 @@ def prometheus_text(
     agents: Iterable[Mapping[str, Any]],
     task_totals: Iterable[Mapping[str, Any]],
     now: float,
+    last_checkpoints: Iterable[Mapping[str, Any]] = (),
 ) -> str:
-    """The cluster's state in the Prometheus text format (version 0.0.4)."""
+    """The cluster's state in the Prometheus text format (version 0.0.4); with the last
+    checkpoint of each job (size and duration) from ``last_checkpoints``."""
     out: list[str] = []
 
     def family(name: str, kind: str, help: str, samples: Iterable[tuple[str, Any]]) -> None:
@@ -99,6 +125,16 @@ def prometheus_text(
             f"Sum of the tasks' {key.replace('_', ' ')}, by task state.",
             [(_labels(state=t["state"]), t[key]) for t in totals],
         )
+    last = [(_labels(job=c["job_id"]), checkpoint_figures([c])) for c in last_checkpoints]
+    for name, key, help in (
+        ("sabot_checkpoint_last_bytes", "last_bytes", "Size of a job's last checkpoint."),
+        (
+            "sabot_checkpoint_last_duration_seconds",
+            "last_duration_s",
+            "Seconds from asking a job's last checkpoint to its completion.",
+        ),
+    ):
+        family(name, "gauge", help, [(labels, f[key]) for labels, f in last])
     return "\n".join(out) + "\n"
 
 

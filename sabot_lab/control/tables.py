@@ -89,10 +89,27 @@ checkpoints = sa.Table(
     sa.Column("location", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("completed_at", sa.Float),
+    sa.Column("bytes", sa.BigInteger),  # the size of its parts, once COMPLETE
 )
+
+
+def _add_missing_columns(table: sa.Table) -> Callable[[sa.Connection], None]:
+    """A migration adding the columns of ``table`` its database table does not have yet (a
+    database made at a later version has them all)."""
+
+    def add(conn: sa.Connection) -> None:
+        have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+
+    return add
+
 
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     lambda conn: metadata.create_all(conn, tables=[jobs, tasks, agents, checkpoints]),
+    _add_missing_columns(checkpoints),
 ]
 """Schema changes in order; a database at version ``n`` runs ``MIGRATIONS[n:]``."""
 
@@ -283,15 +300,43 @@ class JobStore:
                 )
             )
 
-    def complete_checkpoint(self, job_id: str, checkpoint_id: int) -> None:
-        """Mark a checkpoint COMPLETE: every task of the job has its part."""
+    def complete_checkpoint(self, job_id: str, checkpoint_id: int, size: int) -> None:
+        """Mark a checkpoint COMPLETE (every task of the job has its part, ``size`` bytes in
+        all)."""
+        self._set_checkpoint(
+            job_id, checkpoint_id, state="COMPLETE", completed_at=time.time(), bytes=size
+        )
+
+    def discard_checkpoint(self, job_id: str, checkpoint_id: int) -> None:
+        """Mark a checkpoint DISCARDED: its parts were removed (newer ones are kept)."""
+        self._set_checkpoint(job_id, checkpoint_id, state="DISCARDED")
+
+    def _set_checkpoint(self, job_id: str, checkpoint_id: int, **values: Any) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(checkpoints)
                 .where(checkpoints.c.job_id == job_id)
                 .where(checkpoints.c.checkpoint_id == checkpoint_id)
-                .values(state="COMPLETE", completed_at=time.time())
+                .values(**values)
             )
+
+    def last_checkpoints(self) -> list[dict[str, Any]]:
+        """The last COMPLETE checkpoint of every job that has one."""
+        last = (
+            sa.select(checkpoints.c.job_id, sa.func.max(checkpoints.c.checkpoint_id).label("n"))
+            .where(checkpoints.c.state != "PENDING")
+            .group_by(checkpoints.c.job_id)
+            .subquery()
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(checkpoints).join(
+                    last,
+                    (checkpoints.c.job_id == last.c.job_id)
+                    & (checkpoints.c.checkpoint_id == last.c.n),
+                )
+            )
+            return [dict(r) for r in rows.mappings()]
 
     def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
         """A job's checkpoints, oldest first."""

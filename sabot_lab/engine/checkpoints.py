@@ -10,6 +10,10 @@ the job, the snapshots and positions under ``chk-N`` describe one moment of the 
 restoring them and reading the sources from their positions gives the rows that came after
 the barrier, each once (Chandy-Lamport, as in Flink's asynchronous barrier snapshots).
 
+A task that had ended before a checkpoint's barrier reached it is marked finished in it
+(:meth:`Checkpoints.mark_finished`): restored from that checkpoint, it reads nothing again
+(:attr:`Checkpoints.finished`), since all it sent was before the barrier.
+
 >>> import tempfile
 >>> cp = Checkpoints(tempfile.mkdtemp())
 >>> cp.request(), cp.requested()
@@ -31,6 +35,8 @@ from typing import Any
 from sabot_lab.errors import PlanError
 
 __all__ = ["Barrier", "Checkpoints"]
+
+_FINISHED = "_finished"  # the directory of a checkpoint's markers of ended tasks
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class Checkpoints:
         suffix = f"@{self.scope}" if self.scope else ""
         ours = [
             p for p in path.parent.iterdir()
-            if (p.name.endswith(suffix) if suffix else "@" not in p.name)
+            if p.name != _FINISHED and (p.name.endswith(suffix) if suffix else "@" not in p.name)
         ]  # fmt: skip
         if not ours:
             return None
@@ -95,6 +101,29 @@ class Checkpoints:
             f"checkpoint {self.restore} in {self.directory} has nothing for operator "
             f"{operator_id}: it was taken for another pipeline"
         )
+
+    def mark_finished(self, checkpoint: int) -> None:
+        """Record that this task had ended before ``checkpoint``'s barrier came.
+
+        >>> import tempfile
+        >>> cp = Checkpoints(tempfile.mkdtemp(), "1.0")
+        >>> cp.mark_finished(3)
+        >>> Checkpoints(cp.directory, "1.0", restore=3).finished
+        True
+        >>> Checkpoints(cp.directory, "1.1", restore=3).finished
+        False
+        """
+        marker = self.directory / f"chk-{checkpoint}" / _FINISHED / (self.scope or "run")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+    @property
+    def finished(self) -> bool:
+        """Whether the checkpoint restored from marks this task finished (see
+        :meth:`mark_finished`)."""
+        if self.restore is None:
+            return False
+        return (self.directory / f"chk-{self.restore}" / _FINISHED / (self.scope or "run")).exists()
 
     def save(self, checkpoint: int, operator_id: str, value: Any) -> None:
         """Keep a small JSON value (a source's position, an operator's counters)."""

@@ -58,7 +58,11 @@ from sabot_lab.plan.sources import ReplayableSource
 from sabot_lab.state import StateBackend, open_state
 from sabot_lab.windows import WindowSpec
 
-__all__ = ["Executor", "stateless_steps"]
+__all__ = ["Executor", "ScanObserver", "stateless_steps"]
+
+ScanObserver = Callable[[str, int, bool], None]
+"""``(source operator id, rows in a batch it yielded, whether the source has ended)``:
+called on the thread reading the source."""
 
 _AGGREGATING = (OperatorType.GROUP_BY, OperatorType.AGGREGATE, OperatorType.DISTINCT)
 _COUNTERS = (
@@ -72,13 +76,19 @@ class Executor:
     """Runs the operators of one job graph in this process."""
 
     def __init__(
-        self, graph: JobGraph, config: Config | None = None, checkpoints: Checkpoints | None = None
+        self,
+        graph: JobGraph,
+        config: Config | None = None,
+        checkpoints: Checkpoints | None = None,
+        on_scan: ScanObserver | None = None,
     ) -> None:
         self.graph = graph
         self.config = config or get_config()
         self.checkpoints = checkpoints
         """Where snapshots go when checkpoints are requested, and the one to restore from
         (see :mod:`sabot_lab.engine.checkpoints`); None: no checkpoints."""
+        self.on_scan = on_scan
+        """Told of each batch a source yields and of each source's end (progress bars)."""
         self._names: dict[str, str] = {}  # operator id -> its name in checkpoints
         self._lowered: dict[str, Pipeline] = {}
         self._finished: list[Pipeline] = []
@@ -175,6 +185,8 @@ class Executor:
         params = node.parameters
         source, args = params["source"], (params.get("columns"), params.get("predicate"))
         replay = None
+        if self.checkpoints is not None and self.checkpoints.finished:
+            return iter(())  # it had read everything before the checkpoint restored
         if self.checkpoints is not None and isinstance(source, ReplayableSource):
             position = self.checkpoints.load(self._saved_as(node.operator_id))
             replay = source.replay(self.config.batch_size, *args, position=position)
@@ -183,7 +195,9 @@ class Executor:
         else:
             batches = self._barriers(self._saved_as(node.operator_id), replay)
         limit = params.get("limit")
-        return batches if limit is None else limit_batches(batches, limit)
+        if limit is not None:
+            batches = limit_batches(batches, limit)
+        return batches if self.on_scan is None else _observed(batches, node, self.on_scan)
 
     def _saved_as(self, operator_id: str) -> str:
         """The name an operator's part of a checkpoint is kept under: its place in the plan
@@ -442,6 +456,17 @@ class Executor:
             lambda state: window_operator(spec, p["keys"], p["aggs"], schema, state),
             lambda op: run_windows(op, child.run(self.config), self.config.batch_size, early=early),
         )
+
+
+def _observed(
+    items: Iterator[Any], node: StreamOperatorNode, on_scan: ScanObserver
+) -> Iterator[Any]:
+    """``items`` of source ``node``, telling ``on_scan`` of each batch and of the end."""
+    for item in items:
+        if isinstance(item, pa.RecordBatch):
+            on_scan(node.operator_id, item.num_rows, False)
+        yield item
+    on_scan(node.operator_id, 0, True)
 
 
 def _readers(graph: JobGraph, outputs: Sequence[str]) -> dict[str, int]:

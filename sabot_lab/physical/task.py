@@ -172,7 +172,8 @@ class TaskSpec:
     """Everything an agent needs to run one task: the stage, the partition, the exchanges it
     reads and writes, and where the rows of each exchange it reads are kept (agent URIs).
 
-    ``streaming``: the job is unbounded, so every task runs at once and exchanges stream;
+    ``streaming``: the job is unbounded or takes checkpoints, so every task runs at once and
+    exchanges stream;
     ``inputs`` then lists, for each exchange read, the agent of each producing task in
     partition order (each is read on its own and their watermarks merged). ``checkpoints``:
     the directory the job's checkpoints go to (None: it takes none); ``restore``: the
@@ -200,7 +201,8 @@ class TaskSpec:
         restore: int | None = None,
     ) -> TaskSpec:
         """Task ``partition`` of ``stage``; ``held`` maps each earlier stage to the agents
-        holding its rows (for an unbounded plan: the agent of each of its tasks, in order)."""
+        holding its rows (for a streaming task: the agent of each of its tasks, in order).
+        A task of an unbounded plan, or one that takes checkpoints, streams."""
         return TaskSpec(
             job_id,
             stage,
@@ -208,7 +210,7 @@ class TaskSpec:
             {x: plan.exchanges[x] for x in (*stage.reads, *stage.writes)},
             {x: held[plan.exchanges[x].producer] for x in stage.reads},
             attempt,
-            not plan.bounded,
+            not plan.bounded or checkpoints is not None,
             checkpoints,
             restore,
         )

@@ -1,0 +1,224 @@
+"""Chaos: a windowed Nexmark query reads a Kafka topic on a three-agent LocalCluster and
+writes to PostgreSQL, while an agent (or the JobManager) is killed with SIGKILL at a random
+moment. Every run's PostgreSQL table must equal the failure-free run's, row for row.
+
+``SABOT_CHAOS_RUNS`` sets the number of agent-kill runs (20 by default); the seed of each
+run's random choices is its number, so a failing run is repeated by running it alone."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+import types
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+import pytest
+
+import sabot_lab as sl
+from sabot_lab.nexmark_queries import QUERIES
+from tests.kafka_broker import Broker, free_port
+from tests.postgres import PostgresServer, query
+from tests.reference import timed_rows
+from tests.tcp_proxy import TcpProxy
+
+RUNS = int(os.environ.get("SABOT_CHAOS_RUNS", "20"))
+JOBMANAGER_RUNS = 3
+EVENTS = 500_000  # 50 s of event time: about 2 s of work for the cluster
+KEY = ["auction", "window_start"]
+
+
+def bids_in(kafka: Broker) -> tuple[str, pa.Table]:
+    """A new topic with the Nexmark bids, on two partitions (one per source task), and the
+    bids."""
+    bids = sl.nexmark(events=EVENTS, rate=10_000, seed=21).bids
+    topic = f"bids-{uuid.uuid4().hex[:8]}"
+    kafka.create_topic(topic, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the test broker writes at-least-once
+        bids.to_kafka(topic, kafka.bootstrap, key="auction")
+    return topic, bids.collect()
+
+
+@pytest.fixture(scope="module")
+def bids_topic(kafka: Broker) -> tuple[str, pa.Table]:
+    return bids_in(kafka)
+
+
+def hot_items(kafka: Broker, topic: str, schema: pa.Schema) -> sl.Stream:
+    source = sl.from_kafka(topic, kafka.bootstrap, schema=schema, stop="latest")
+    return QUERIES["q5"](types.SimpleNamespace(bids=source))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sl.LocalCluster]:
+    with sl.LocalCluster(
+        agents=3,
+        slots=4,
+        workdir=tmp_path_factory.mktemp("chaos"),
+        heartbeat_timeout=2,
+        heartbeat_interval=0.2,
+    ) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def database(postgres_server: PostgresServer) -> str:
+    return postgres_server.new_database()
+
+
+@pytest.fixture(scope="module")
+def failure_free(
+    cluster: sl.LocalCluster, kafka: Broker, bids_topic: tuple[str, pa.Table], database: str
+) -> list[tuple[object, ...]]:
+    """The sink's rows of a run nobody disturbs; they equal an in-process run over the bids."""
+    topic, bids = bids_topic
+    rows = run(cluster, hot_items(kafka, topic, bids.schema), database, "calm")
+    expected = QUERIES["q5"](types.SimpleNamespace(bids=sl.from_arrow(bids))).collect()
+    assert rows == sorted(timed(r) for r in expected.to_pylist())
+    assert len(rows) > 30
+    return rows
+
+
+def timed(row: dict[str, object]) -> tuple[object, ...]:
+    return tuple(int(v.timestamp() * 1000) if hasattr(v, "timestamp") else v for v in row.values())
+
+
+def run(
+    cluster: sl.LocalCluster,
+    stream: sl.Stream,
+    database: str,
+    table: str,
+    disturb: Callable[[sl.Job], None] | None = None,
+) -> list[tuple[object, ...]]:
+    """Run the job into a PostgreSQL table (``disturb(job)`` while it runs) and return the
+    table's rows, sorted; the job's own result must hold the same rows."""
+    sink = sl.PostgresSink(database, table, key=KEY)
+    job = stream.submit(cluster, name=table, partitions=2, checkpoint_interval=0.2, sink=sink)
+    if disturb is not None:
+        disturb(job)
+    result = job.result(timeout=180)
+    stored = sorted(
+        timed(dict(zip(("auction", "num", "window_start", "window_end"), r, strict=True)))
+        for r in query(database, f"SELECT auction, num, window_start, window_end FROM {table}")
+    )
+    assert stored == sorted(timed_rows(result))
+    return stored
+
+
+@pytest.mark.parametrize("seed", range(RUNS))
+def test_an_agent_killed_at_a_random_moment_changes_nothing_in_the_sink(
+    cluster: sl.LocalCluster,
+    kafka: Broker,
+    bids_topic: tuple[str, pa.Table],
+    database: str,
+    failure_free: list[tuple[object, ...]],
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    topic, bids = bids_topic
+
+    def kill_an_agent(job: sl.Job) -> None:
+        time.sleep(rng.uniform(0.1, 1.5))
+        victim = rng.choice([p for p in cluster.agent_processes if p.poll() is None])
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+
+    rows = run(
+        cluster, hot_items(kafka, topic, bids.schema), database, f"agent_{seed}", kill_an_agent
+    )
+    assert rows == failure_free
+    cluster.scale(3)  # a new agent for the next run
+
+
+@pytest.mark.parametrize("seed", range(JOBMANAGER_RUNS))
+def test_the_jobmanager_killed_at_a_random_moment_changes_nothing_in_the_sink(
+    cluster: sl.LocalCluster,
+    kafka: Broker,
+    bids_topic: tuple[str, pa.Table],
+    database: str,
+    failure_free: list[tuple[object, ...]],
+    seed: int,
+) -> None:
+    rng = random.Random(1000 + seed)
+    topic, bids = bids_topic
+
+    def kill_the_jobmanager(job: sl.Job) -> None:
+        time.sleep(rng.uniform(0.1, 1.5))
+        assert cluster.jobmanager_process is not None
+        cluster.jobmanager_process.send_signal(signal.SIGKILL)
+        cluster.jobmanager_process.wait()
+        cluster.start_jobmanager()  # same port and work directory: DBOS resumes the job
+
+    rows = run(
+        cluster, hot_items(kafka, topic, bids.schema), database, f"jm_{seed}", kill_the_jobmanager
+    )
+    assert rows == failure_free
+
+
+def test_a_run_that_was_disturbed_took_a_new_attempt_from_a_checkpoint(
+    cluster: sl.LocalCluster, kafka: Broker, bids_topic: tuple[str, pa.Table], database: str
+) -> None:
+    """The kills above land while jobs run: one after the first checkpoint gives a second
+    attempt that restores it."""
+    topic, bids = bids_topic
+    stream = hot_items(kafka, topic, bids.schema)
+    sink = sl.PostgresSink(database, "restored", key=KEY)
+    job = stream.submit(cluster, partitions=2, checkpoint_interval=0.2, sink=sink)
+    deadline = time.monotonic() + 60
+    while not any(c["state"] == "COMPLETE" for c in job.checkpoints()):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    used = {t["agent"] for t in job.tasks()}
+    victim = next(i for i, uri in enumerate(cluster.agent_uris) if uri in used)
+    cluster.agent_processes[victim].send_signal(signal.SIGKILL)
+    cluster.agent_processes[victim].wait()
+    job.result(timeout=180)
+    assert job.metrics()["attempts"] == 2
+    restored = [t for t in job.tasks() if t["attempt"] == 1]
+    assert restored and all(t["agent"] != cluster.agent_uris[victim] for t in restored)
+    cluster.scale(3)
+
+
+@pytest.fixture(scope="module")
+def proxied_kafka() -> Iterator[tuple[Broker, TcpProxy]]:
+    """A broker of its own that clients reach through a proxy, to cut them off."""
+    port = free_port()
+    proxy = TcpProxy(f"127.0.0.1:{port}")
+    broker = Broker(port=port, advertised_port=proxy.port, own=True)
+    yield broker, proxy
+    proxy.close()
+    broker.stop()
+
+
+def test_a_broker_outage_mid_job_loses_and_repeats_nothing(
+    cluster: sl.LocalCluster,
+    proxied_kafka: tuple[Broker, TcpProxy],
+    database: str,
+    failure_free: list[tuple[object, ...]],
+) -> None:
+    """Every connection to the broker drops and new ones are refused for 3 s, as in a broker
+    restart (tansu here keeps topics in memory only, so the broker itself stays up): the
+    job's reads reconnect and go on from their offsets."""
+    broker, proxy = proxied_kafka
+    topic, bids = bids_in(broker)
+    jobs: list[tuple[sl.Job, float]] = []
+
+    def outage(job: sl.Job) -> None:
+        deadline = time.monotonic() + 60
+        while not any(c["state"] == "COMPLETE" for c in job.checkpoints()):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert job.status() == "RUNNING"
+        proxy.cut(3)
+        jobs.append((job, time.time()))
+
+    rows = run(cluster, hot_items(broker, topic, bids.schema), database, "outage", outage)
+    assert rows == failure_free
+    [(job, cut_at)] = jobs
+    assert job.info()["finished_at"] - cut_at > 2.5  # it waited for the broker
+    assert job.metrics()["attempts"] == 1  # the reads reconnected: no task failed
