@@ -10,7 +10,7 @@
 3. Kafka throughput against a local tansu broker: ``to_kafka`` (JSON records) and
    ``from_kafka(stop="latest")`` reads of JSON and Arrow records, checked row for row.
 
-    python benchmarks/exactly_once.py [--events 5000000] [--runs 3]
+    python benchmarks/exactly_once.py [--events 30000000] [--kafka-events 500000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def recovery(broker: Broker, topic: str, bids: pa.Table, runs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--events", type=int, default=30_000_000)
     parser.add_argument("--kafka-events", type=int, default=500_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
@@ -99,6 +99,21 @@ class Broker:
             finally:
                 await consumer.stop()
             return records
+
+        return asyncio.run(read())
+
+    def committed(self, topic: str, group: str, partitions: int) -> dict[str, int | None]:
+        """The offsets ``group`` committed for each partition of ``topic`` (None: none)."""
+
+        async def read() -> dict[str, int | None]:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group)
+            await consumer.start()
+            try:
+                tps = [TopicPartition(topic, p) for p in range(partitions)]
+                consumer.assign(tps)
+                return {str(tp.partition): await consumer.committed(tp) for tp in tps}
+            finally:
+                await consumer.stop()
 
         return asyncio.run(read())
 

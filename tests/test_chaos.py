@@ -7,6 +7,7 @@ run's random choices is its number, so a failing run is repeated by running it a
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -15,6 +16,7 @@ import types
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -22,6 +24,7 @@ import pytest
 import sabot_lab as sl
 from sabot_lab.nexmark_queries import QUERIES
 from tests.kafka_broker import Broker, free_port
+from tests.polling import wait_for
 from tests.postgres import PostgresServer, query
 from tests.reference import timed_rows
 from tests.tcp_proxy import TcpProxy
@@ -222,3 +225,22 @@ def test_a_broker_outage_mid_job_loses_and_repeats_nothing(
     [(job, cut_at)] = jobs
     assert job.info()["finished_at"] - cut_at > 2.5  # it waited for the broker
     assert job.metrics()["attempts"] == 1  # the reads reconnected: no task failed
+
+
+def test_a_completed_checkpoint_commits_the_read_offsets_to_the_consumer_group(
+    cluster: sl.LocalCluster, kafka: Broker, bids_topic: tuple[str, pa.Table]
+) -> None:
+    topic, bids = bids_topic
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    source = sl.from_kafka(topic, kafka.bootstrap, group=group, schema=bids.schema)  # endless
+    job = QUERIES["q5"](types.SimpleNamespace(bids=source)).submit(
+        cluster, partitions=2, checkpoint_interval=0.2
+    )
+    wait_for(lambda: sum(c["state"] != "PENDING" for c in job.checkpoints()) >= 3, timeout=60)
+    assert job.cancel() == "CANCELLED"
+    last = max(c["checkpoint_id"] for c in job.checkpoints() if c["state"] == "COMPLETE")
+    saved: dict[str, int] = {}
+    for part in Path(cluster.workdir, "checkpoints", job.job_id, f"chk-{last}").glob("*source@*"):
+        saved |= json.loads((part / "value.json").read_text())
+    assert sorted(saved) == ["0", "1"] and all(o > 0 for o in saved.values())
+    wait_for(lambda: kafka.committed(topic, group, 2) == saved, timeout=20)

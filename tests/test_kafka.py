@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.connectors.kafka import KafkaSource
+from sabot_lab.connectors.kafka import RECORD_BYTES, KafkaSource
 from sabot_lab.errors import SourceError
 from tests.kafka_broker import Broker
 from tests.reference import assert_same_rows, duckdb_table
@@ -111,6 +111,28 @@ def test_arrow_and_raw_records(kafka: Broker) -> None:
     raw = sl.from_kafka(name, kafka.bootstrap, format="raw").head(sent).collect()
     assert raw.column_names == ["key", "value", "partition", "offset", "timestamp"]
     assert raw["offset"].to_pylist() == list(range(sent))
+
+
+def test_large_arrow_batches_are_split_into_records_a_broker_takes(kafka: Broker) -> None:
+    name, table = topic(kafka), trades(200_000)  # several MB: above Kafka's 1 MB requests
+    with pytest.warns(UserWarning):
+        sent = sl.from_arrow(table).to_kafka(name, kafka.bootstrap, format="arrow")
+    assert sent > table.nbytes // RECORD_BYTES
+    rows = sl.from_kafka(name, kafka.bootstrap, format="arrow", stop="latest").collect()
+    assert rows.equals(table)
+
+
+def test_a_read_with_stop_ends_at_the_topic_end_and_is_bounded(kafka: Broker) -> None:
+    name, table = topic(kafka, partitions=3), trades(3_000)
+    with pytest.warns(UserWarning):
+        sl.from_arrow(table).to_kafka(name, kafka.bootstrap, key="symbol")
+    source = sl.from_kafka(name, kafka.bootstrap, schema=table.schema, stop="latest")
+    assert source.bounded
+    with pytest.warns(UserWarning):  # records written after the stream was made are not read
+        sl.from_arrow(table).to_kafka(name, kafka.bootstrap, key="symbol")
+    assert_same_rows(source.collect(), table)
+    with pytest.raises(SourceError, match="stop must be 'latest' or an end offset"):
+        sl.from_kafka(name, kafka.bootstrap, schema=table.schema, stop="end")
 
 
 def test_bad_settings_are_clear_errors(kafka: Broker) -> None:

@@ -44,7 +44,7 @@ from sabot_lab.expr import Expr
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
 from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
 
-__all__ = ["FORMATS", "RECONNECT_FOR", "KafkaSource", "write_kafka"]
+__all__ = ["FORMATS", "RECONNECT_FOR", "RECORD_BYTES", "KafkaSource", "write_kafka"]
 
 FORMATS = ("json", "raw", "arrow")
 RAW_SCHEMA = pa.schema(
@@ -60,6 +60,9 @@ RAW_SCHEMA = pa.schema(
 _POLL_MS = 200  # how long one poll waits for records
 _SAMPLE = 100  # records read to infer a JSON schema
 _BACKOFF = (0.1, 5.0)  # first and longest wait before reconnecting, seconds
+RECORD_BYTES = 512 * 1024
+"""About the most bytes of rows ``format="arrow"`` puts in one record (Kafka's default
+largest request is 1 MB)."""
 RECONNECT_FOR = 120.0
 """Seconds a read keeps reconnecting to a broker that fails before it gives up."""
 
@@ -239,6 +242,12 @@ class KafkaSource(ReplayableSource):
             return loop.run(coro)
         finally:
             loop.close()
+
+    def commit(self, position: dict[str, int]) -> None:
+        """Commit ``position`` (the next offset of each partition) as ``group``'s offsets,
+        when the source reads for a group."""
+        if self.group is not None:
+            self._run(_commit_offsets(self.bootstrap, self.topic, self.group, position))
 
     async def _consumer(self, offsets: dict[str, int] | None = None) -> Any:
         aiokafka = _kafka()
@@ -533,6 +542,22 @@ async def _end_offsets(
     return {str(tp.partition): offset for tp, offset in ends.items()}
 
 
+async def _commit_offsets(bootstrap: str, topic: str, group: str, offsets: dict[str, int]) -> None:
+    aiokafka = _kafka()
+    consumer = aiokafka.AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    try:
+        await consumer.start()
+        tps = {aiokafka.TopicPartition(topic, int(p)): o for p, o in offsets.items()}
+        consumer.assign(list(tps))
+        await consumer.commit(tps)
+    except aiokafka.errors.KafkaError as exc:
+        raise SourceError(f"cannot commit {group!r}'s offsets of {topic!r}: {exc}") from None
+    finally:
+        await _stop(consumer)
+
+
 async def _topic_partitions(bootstrap: str, topic: str) -> list[int]:
     consumer = _kafka().AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
@@ -561,7 +586,7 @@ def write_kafka(
     batches: Iterator[pa.RecordBatch], topic: str, bootstrap: str, key: str | None, format: str
 ) -> tuple[int, str]:
     """Send every row of ``batches`` to ``topic`` (``json``: one object per record;
-    ``arrow``: one IPC stream per batch), keyed by column ``key``; return the records sent
+    ``arrow``: an IPC stream of up to :data:`RECORD_BYTES` of rows per record), keyed by column ``key``; return the records sent
     and the producer's mode (``idempotent`` or ``at-least-once``)."""
     if format not in ("json", "arrow"):
         raise SourceError(f"to_kafka writes 'json' or 'arrow', not {format!r}")
@@ -577,8 +602,7 @@ def write_kafka(
         sent = 0
         try:
             for batch in batches:
-                loop.run(_send_batch(producer, topic, batch, key, format))
-                sent += batch.num_rows if format == "json" else 1
+                sent += loop.run(_send_batch(producer, topic, batch, key, format))
             loop.run(producer.flush())
         finally:
             loop.run(_stop(producer))
@@ -589,13 +613,18 @@ def write_kafka(
 
 async def _send_batch(
     producer: Any, topic: str, batch: pa.RecordBatch, key: str | None, format: str
-) -> None:
-    if format == "arrow":
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, batch.schema) as writer:
-            writer.write_batch(batch)
-        await producer.send(topic, sink.getvalue().to_pybytes())
-        return
+) -> int:
+    """Send one batch's rows; the number of records sent."""
+    if format == "arrow":  # records of up to about RECORD_BYTES each
+        rows = max(1, batch.num_rows * RECORD_BYTES // max(1, batch.nbytes))
+        sent = []
+        for start in range(0, batch.num_rows, rows):
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, batch.schema) as writer:
+                writer.write_batch(batch.slice(start, rows))
+            sent.append(await producer.send(topic, sink.getvalue().to_pybytes()))
+        await asyncio.gather(*sent)
+        return len(sent)
     keys = batch.column(key).to_pylist() if key is not None else [None] * batch.num_rows
     sent = [
         await producer.send(
@@ -604,3 +633,4 @@ async def _send_batch(
         for row, k in zip(batch.to_pylist(), keys, strict=True)
     ]
     await asyncio.gather(*sent)  # every record acknowledged, or the broker's error
+    return len(sent)

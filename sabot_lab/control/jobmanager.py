@@ -28,6 +28,7 @@ import contextlib
 import functools
 import itertools
 import json
+import logging
 import os
 import shutil
 import threading
@@ -51,10 +52,12 @@ from sabot_lab.control.metrics import job_metrics, prometheus_text
 from sabot_lab.control.states import ENDED
 from sabot_lab.control.tables import JobStore, create_engine
 from sabot_lab.engine.checkpoints import Checkpoints
+from sabot_lab.engine.executor import checkpoint_names
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope, plan_stages
 from sabot_lab.plan import JobGraph
+from sabot_lab.plan.sources import ReplayableSource
 from sabot_lab.transport import (
     ANONYMOUS,
     ClusterServer,
@@ -73,6 +76,7 @@ STOP_TIMEOUT = 30.0
 """Seconds the JobManager waits for cancelled tasks to say they stopped."""
 
 _manager: JobManager | None = None
+_log = logging.getLogger("sabot_lab.jobmanager")
 
 
 def _jm() -> JobManager:
@@ -150,6 +154,7 @@ class _CheckpointTrigger:
                     Checkpoints(directory, producer).mark_finished(self.asked)
             location = directory / f"chk-{self.asked}"
             manager.store.complete_checkpoint(self.job_id, self.asked, _size(location))
+            manager.commit_sources(self.job_id, self.asked)
             manager.discard_checkpoints(self.job_id)
         if time.monotonic() - self._last < self.interval:
             return
@@ -163,6 +168,13 @@ class _CheckpointTrigger:
             with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
                 call(uri, "checkpoint", {"job_id": self.job_id, "checkpoint": self.asked},
                      manager.auth, timeout=10)  # fmt: skip
+
+
+def _commit_source(source: ReplayableSource, position: Any) -> None:
+    try:
+        source.commit(position)
+    except SabotError as exc:  # the next checkpoint commits again; the job goes on
+        _log.warning("%s", exc)
 
 
 def _size(directory: Path) -> int:
@@ -342,6 +354,7 @@ class JobManager(ClusterServer):
         self.acks: dict[str, int] = {}
         """Each running task's last checkpoint whose barrier left all its outputs."""
         self._deployer = ThreadPoolExecutor(16, thread_name_prefix="sabot-deploy")
+        self._source_commits = ThreadPoolExecutor(1, thread_name_prefix="sabot-source-commit")
         self._news = threading.Condition()
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
         self.http = StatusHttpServer(self, host, http_port, auth.token, tls)
@@ -639,6 +652,25 @@ class JobManager(ClusterServer):
                 self._wait_for_news(0.05)  # agents report ended tasks at once
         return "ok"
 
+    def commit_sources(self, job_id: str, checkpoint: int) -> None:
+        """Hand each replayable source of a job the positions its tasks saved in
+        ``checkpoint``, now complete (Kafka commits them as its group's offsets); in the
+        background, one after another, so a slow system does not hold the job back."""
+        plan = self._plans.get(job_id)
+        directory = self.checkpoint_dir(job_id) / f"chk-{checkpoint}"
+        for stage in plan.stages if plan is not None else ():
+            names = checkpoint_names(stage.graph)
+            for node in stage.graph.sources():
+                source = node.parameters["source"]
+                if not isinstance(source, ReplayableSource):
+                    continue
+                for partition in range(stage.partitions):
+                    part = f"{names[node.operator_id]}@{stage.stage_id}.{partition}"
+                    saved = directory / part / "value.json"
+                    if saved.exists():
+                        position = json.loads(saved.read_text())
+                        self._source_commits.submit(_commit_source, source, position)
+
     def discard_checkpoints(self, job_id: str) -> None:
         """Remove the parts of a job's COMPLETE checkpoints but the last
         ``checkpoints_retained`` (:class:`~sabot_lab.config.Config`), marking them DISCARDED."""
@@ -871,6 +903,7 @@ class JobManager(ClusterServer):
         """Stop serving, the heartbeat monitor and DBOS."""
         self._stop.set()
         self._deployer.shutdown(wait=False)
+        self._source_commits.shutdown(wait=False)
         self.http.shutdown()
         super().shutdown()
         DBOS.destroy()

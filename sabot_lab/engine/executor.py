@@ -58,7 +58,7 @@ from sabot_lab.plan.sources import ReplayableSource
 from sabot_lab.state import StateBackend, open_state
 from sabot_lab.windows import WindowSpec
 
-__all__ = ["Executor", "ScanObserver", "stateless_steps"]
+__all__ = ["Executor", "ScanObserver", "checkpoint_names", "stateless_steps"]
 
 ScanObserver = Callable[[str, int, bool], None]
 """``(source operator id, rows in a batch it yielded, whether the source has ended)``:
@@ -70,6 +70,19 @@ _COUNTERS = (
     "dropped_rows",
     "peak_state_rows",
 )  # counters an operator may keep, reported by metrics()
+
+
+def checkpoint_names(graph: JobGraph) -> dict[str, str]:
+    """The name of each operator's part of a checkpoint, by operator id: its place in the plan
+    and its kind, the same when the same pipeline is built again (operator ids are not).
+
+    >>> import sabot_lab as sl
+    >>> plan = sl.from_pydict({"x": [1]}).filter(sl.col("x") > 0).optimize()
+    >>> sorted(checkpoint_names(plan.graph).values())
+    ['000-source', '001-filter']
+    """
+    order = graph.topological_sort()
+    return {n.operator_id: f"{i:03d}-{n.operator_type.value}" for i, n in enumerate(order)}
 
 
 class Executor:
@@ -203,10 +216,7 @@ class Executor:
         """The name an operator's part of a checkpoint is kept under: its place in the plan
         and its kind, the same when the same pipeline is built again (operator ids are not)."""
         if not self._names:
-            order = self.graph.topological_sort()
-            self._names = {
-                n.operator_id: f"{i:03d}-{n.operator_type.value}" for i, n in enumerate(order)
-            }
+            self._names = checkpoint_names(self.graph)
         return self._names[operator_id]
 
     def _barriers(

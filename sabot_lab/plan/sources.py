@@ -131,6 +131,11 @@ class ReplayableSource(SourceSpec):
     ) -> Iterator[tuple[pa.RecordBatch | None, Any]]:
         """See :meth:`SourceSpec.replay` (never None here)."""
 
+    def commit(self, position: Any) -> None:
+        """Tell the system read from that everything before ``position`` is processed: a
+        checkpoint holding ``position`` is complete (Kafka: the consumer group's offsets).
+        By default, nothing."""
+
 
 def register_source(cls: S) -> S:
     """Class decorator: make a source kind known to :func:`source_from_dict`."""
