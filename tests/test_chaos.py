@@ -244,3 +244,35 @@ def test_a_completed_checkpoint_commits_the_read_offsets_to_the_consumer_group(
         saved |= json.loads((part / "value.json").read_text())
     assert sorted(saved) == ["0", "1"] and all(o > 0 for o in saved.values())
     wait_for(lambda: kafka.committed(topic, group, 2) == saved, timeout=20)
+
+
+def test_a_job_stopped_at_a_savepoint_goes_on_in_a_new_job_each_row_once(
+    cluster: sl.LocalCluster,
+    kafka: Broker,
+    bids_topic: tuple[str, pa.Table],
+    database: str,
+    failure_free: list[tuple[object, ...]],
+) -> None:
+    topic, bids = bids_topic
+    stream = hot_items(kafka, topic, bids.schema)
+    sink = sl.PostgresSink(database, "resumed", key=KEY)
+    first = stream.submit(cluster, partitions=2, checkpoint_interval=0.2, sink=sink)
+    wait_for(lambda: any(c["state"] == "COMPLETE" for c in first.checkpoints()), timeout=60)
+    savepoint = first.stop()
+    assert first.status() == "CANCELLED" and Path(savepoint, "savepoint.json").is_file()
+    with pytest.raises(sl.ClusterError, match="is CANCELLED: a savepoint is taken of a running"):
+        first.savepoint()
+    second = stream.submit(
+        cluster, partitions=2, checkpoint_interval=0.2, sink=sink, from_savepoint=savepoint
+    )
+    rest = second.result(timeout=180)
+    stored = query(database, "SELECT auction, num, window_start, window_end FROM resumed")
+    assert sorted(timed(dict(zip(("a", "n", "s", "e"), r, strict=True))) for r in stored) == (
+        failure_free
+    )
+    # each row was written once: by the first job before its savepoint, or by the second
+    written = query(database, "SELECT sum(rows) FROM sabot_commits WHERE sink = 'resumed'")
+    assert written == [(len(failure_free),)]
+    assert 0 < rest.num_rows < len(failure_free)
+    with pytest.raises(sl.ClusterError, match="is not a savepoint"):
+        stream.submit(cluster, checkpoint_interval=0.2, from_savepoint=str(cluster.workdir))

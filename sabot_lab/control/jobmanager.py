@@ -24,6 +24,7 @@ attempt) on the remaining agents, since the failed agent held shuffle rows of ea
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import itertools
@@ -35,7 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ __all__ = ["ASSIGNMENTS", "MAX_ATTEMPTS", "JobManager", "assign"]
 MAX_ATTEMPTS = 3
 """Attempts of a job (all its stages) before it fails for lack of healthy agents."""
 ASSIGNMENTS = ("round_robin", "resource_aware")
+SAVEPOINT_FILE = "savepoint.json"
+"""The file that makes a directory a savepoint: the job and checkpoint it was taken from."""
 STOP_TIMEOUT = 30.0
 """Seconds the JobManager waits for cancelled tasks to say they stopped."""
 
@@ -136,6 +139,8 @@ class _CheckpointTrigger:
     ) -> None:
         self.manager, self.job_id, self.tasks, self.interval = manager, job_id, tasks, interval
         self.commit = commit
+        self.savepoints = manager.savepoint_requests.setdefault(job_id, {})
+        """Savepoints asked for, by checkpoint (0: not asked of the tasks yet)."""
         taken = manager.store.checkpoints(job_id)
         self.asked = max((c["checkpoint_id"] for c in taken), default=0)
         self.completed = self.asked
@@ -156,13 +161,18 @@ class _CheckpointTrigger:
             manager.store.complete_checkpoint(self.job_id, self.asked, _size(location))
             manager.commit_sources(self.job_id, self.asked)
             manager.discard_checkpoints(self.job_id)
-        if time.monotonic() - self._last < self.interval:
+        if self.asked == self.completed and self.asked in self.savepoints:
+            manager.keep_savepoint(self.job_id, self.asked, self.savepoints.pop(self.asked))
+        wanted = self.savepoints.get(0) is not None and self.asked == self.completed
+        if time.monotonic() - self._last < self.interval and not wanted:
             return
         self._last = time.monotonic()
         if self.asked == self.completed:
             self.asked += 1
             location = manager.checkpoint_dir(self.job_id) / f"chk-{self.asked}"
             manager.store.add_checkpoint(self.job_id, self.asked, str(location))
+            if wanted:  # this checkpoint is the savepoint asked for
+                self.savepoints[self.asked] = self.savepoints.pop(0)
         # (again while it is not complete: a task that was starting may have missed it)
         for uri in set(self.tasks.values()):
             with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
@@ -231,16 +241,21 @@ def submit_job(
     assignment: str,
     checkpoint_interval: float | None = None,
     sink: dict[str, Any] | None = None,
+    savepoint: str | None = None,
 ) -> str:
-    """Run a job from its plan to its stored result (and ``sink``); returns the job's final
-    state."""
-    steps = accept_step(job_id, name, plan_json, partitions, assignment, checkpoint_interval)
+    """Run a job from its plan to its stored result (and ``sink``), starting from
+    ``savepoint`` when given; returns the job's final state."""
+    steps = accept_step(
+        job_id, name, plan_json, partitions, assignment, checkpoint_interval, savepoint
+    )
     if steps == 0:
         return "failed"  # the plan was refused: recorded with the job
     for attempt in range(MAX_ATTEMPTS):
         outcome = "ok"
         for stage in range(steps):
-            outcome = stage_step(job_id, stage, attempt, assignment, checkpoint_interval, sink)
+            outcome = stage_step(
+                job_id, stage, attempt, assignment, checkpoint_interval, sink, savepoint
+            )
             if outcome != "ok":
                 break
         if outcome == "ok":
@@ -258,11 +273,15 @@ def accept_step(
     partitions: int | None,
     assignment: str,
     checkpoint_interval: float | None = None,
+    savepoint: str | None = None,
 ) -> int:
     """Validate, optimize and cut the plan into stages; record the job with its physical plan
-    (SCHEDULED); place and deploy the first stage's tasks. Returns the number of stage steps
-    (see :func:`_steps`), 0 for a plan refused (the job FAILED)."""
-    return _jm().accept(job_id, name, plan_json, partitions, assignment, checkpoint_interval)
+    (SCHEDULED), and the ``savepoint`` it starts from as its first checkpoint; place and
+    deploy the first stage's tasks. Returns the number of stage steps (see :func:`_steps`),
+    0 for a plan refused (the job FAILED)."""
+    return _jm().accept(
+        job_id, name, plan_json, partitions, assignment, checkpoint_interval, savepoint
+    )
 
 
 @DBOS.step()
@@ -273,11 +292,14 @@ def stage_step(
     assignment: str,
     checkpoint_interval: float | None = None,
     sink: dict[str, Any] | None = None,
+    savepoint: str | None = None,
 ) -> str:
     """Place, deploy and wait for one stage's tasks: ``ok``, ``agent_failed``, ``failed``
     or ``cancelled``."""
     _jm().add_sink(job_id, sink)
-    return _jm().run_stage(job_id, stage_index, attempt, assignment, checkpoint_interval)
+    return _jm().run_stage(
+        job_id, stage_index, attempt, assignment, checkpoint_interval, savepoint is not None
+    )
 
 
 @DBOS.step()
@@ -351,6 +373,8 @@ class JobManager(ClusterServer):
         self._checkpointing: dict[str, float] = {}  # job -> seconds between checkpoints
         self._sinks: dict[str, PostgresSink] = {}  # job -> where its committed rows go too
         self._restores: dict[str, int | None] = {}  # job -> checkpoint its attempt starts at
+        self.savepoint_requests: dict[str, dict[int, Future[str]]] = {}
+        """Savepoints asked of running jobs: job -> checkpoint -> its path, once kept."""
         self.acks: dict[str, int] = {}
         """Each running task's last checkpoint whose barrier left all its outputs."""
         self._deployer = ThreadPoolExecutor(16, thread_name_prefix="sabot-deploy")
@@ -405,6 +429,7 @@ class JobManager(ClusterServer):
         partitions: int | None,
         assignment: str,
         checkpoint_interval: float | None = None,
+        savepoint: str | None = None,
     ) -> int:
         """Plan a job, record it and start its first stage (see :func:`accept_step`); safe
         to run again. The job's ``created_at`` is when this began, so it counts the planning.
@@ -433,6 +458,8 @@ class JobManager(ClusterServer):
             self._plans[job_id] = physical
             if checkpoint_interval is not None:
                 self._checkpointing[job_id] = checkpoint_interval
+            if savepoint is not None:
+                self._restores[job_id] = self._adopt(job_id, savepoint)
             if self.active_agents():  # else its stage step waits for agents
                 self._deploy(job_id, 0, 0, assignment)  # the stage step waits for the tasks
             return _steps(physical, checkpoint_interval)
@@ -448,15 +475,19 @@ class JobManager(ClusterServer):
         attempt: int,
         assignment: str,
         checkpoint_interval: float | None = None,
+        from_savepoint: bool = False,
     ) -> str:
         """Place, deploy and wait for one stage's tasks (safe to run again after a crash):
         ``ok``, ``agent_failed``, ``failed`` or ``cancelled``. For an unbounded job, all its
         stages at once: wait for the last one (taking a checkpoint every
-        ``checkpoint_interval`` seconds), then cancel the others."""
+        ``checkpoint_interval`` seconds), then cancel the others. ``from_savepoint``: the
+        job's first attempt starts from its first checkpoint, the savepoint it adopted."""
         if checkpoint_interval is not None:
             self._checkpointing[job_id] = checkpoint_interval
             if attempt > 0:  # a new attempt: its tasks start from the last complete checkpoint
                 self._restores[job_id] = self._restore(job_id)
+            elif from_savepoint:
+                self._restores[job_id] = self.store.checkpoints(job_id)[0]["checkpoint_id"]
         deployed = self._deploy(job_id, stage_index, attempt, assignment)
         if isinstance(deployed, str):
             return deployed
@@ -576,6 +607,9 @@ class JobManager(ClusterServer):
         self._checkpointing.pop(job_id, None)
         self._sinks.pop(job_id, None)
         self._restores.pop(job_id, None)
+        for waiting in self.savepoint_requests.pop(job_id, {}).values():
+            if not waiting.done():
+                waiting.set_exception(ClusterError(f"job {job_id} ended before its savepoint"))
         for task_id in [t for t in list(self.acks) if t.startswith(f"{job_id}/")]:
             del self.acks[task_id]
         self._notify()
@@ -671,6 +705,26 @@ class JobManager(ClusterServer):
                         position = json.loads(saved.read_text())
                         self._source_commits.submit(_commit_source, source, position)
 
+    def keep_savepoint(self, job_id: str, checkpoint: int, kept: Future[str]) -> None:
+        """Copy a complete checkpoint to the job's savepoints (never discarded) and give
+        ``kept`` its path."""
+        target = self.workdir / "savepoints" / job_id / f"savepoint-{checkpoint}"
+        shutil.copytree(self.checkpoint_dir(job_id) / f"chk-{checkpoint}", target)
+        (target / SAVEPOINT_FILE).write_text(
+            json.dumps({"job_id": job_id, "checkpoint": checkpoint})
+        )
+        kept.set_result(str(target))
+
+    def _adopt(self, job_id: str, savepoint: str) -> int:
+        """Copy a savepoint into a new job's checkpoints as its first, COMPLETE one; return
+        its number (the job's tasks start from it, its next checkpoint is the one after)."""
+        number = int(json.loads((Path(savepoint) / SAVEPOINT_FILE).read_text())["checkpoint"])
+        target = self.checkpoint_dir(job_id) / f"chk-{number}"
+        shutil.copytree(savepoint, target, dirs_exist_ok=True)
+        self.store.add_checkpoint(job_id, number, str(target))
+        self.store.complete_checkpoint(job_id, number, _size(target))
+        return number
+
     def discard_checkpoints(self, job_id: str) -> None:
         """Remove the parts of a job's COMPLETE checkpoints but the last
         ``checkpoints_retained`` (:class:`~sabot_lab.config.Config`), marking them DISCARDED."""
@@ -743,7 +797,9 @@ class JobManager(ClusterServer):
             done = _last_complete(taken)
             last = max((c["checkpoint_id"] for c in taken), default=0) + 1  # after the last
             self._keep_epochs(job_id, attempt, done + 1, last)
-            epochs = (_read_rows(self._epoch_path(job_id, e)) for e in range(1, last + 1))
+            # a job started from a savepoint has no epochs up to it
+            paths = [self._epoch_path(job_id, e) for e in range(1, last + 1)]
+            epochs = (_read_rows(path) for path in paths if path.exists())
             _write_rows(path, plan.output_schema, itertools.chain.from_iterable(epochs))
         else:
             scope = attempt_scope(job_id, attempt)
@@ -805,6 +861,7 @@ class JobManager(ClusterServer):
             "jobs": lambda b: self.jobs(),
             "agents": lambda b: self.agents(),
             "cancel": self._cancel,
+            "savepoint": self._savepoint,
             "ping": lambda b: {"uri": self.uri, "http": self.http.url},
         }
         return dispatch(action, handlers)
@@ -839,6 +896,11 @@ class JobManager(ClusterServer):
             raise ClusterError(
                 f"checkpoint_interval must be a positive number of seconds, got {interval}"
             )
+        savepoint = body.get("from_savepoint")
+        if savepoint is not None and not (Path(savepoint) / SAVEPOINT_FILE).is_file():
+            raise ClusterError(f"{savepoint} is not a savepoint (Job.savepoint() makes them)")
+        if savepoint is not None and interval is None:
+            raise ClusterError("a job started from a savepoint needs a checkpoint_interval")
         with SetWorkflowID(job_id):
             DBOS.start_workflow(
                 submit_job,
@@ -849,8 +911,25 @@ class JobManager(ClusterServer):
                 assignment,
                 interval,
                 body.get("sink"),
+                savepoint,
             )
         return {"job_id": job_id}
+
+    def _savepoint(self, body: dict[str, Any]) -> dict[str, Any]:
+        job_id, timeout = body["job_id"], float(body.get("timeout", 60.0))
+        job = self.store.job(job_id)
+        if job["state"] != "RUNNING" or job_id not in self._checkpointing:
+            raise ClusterError(
+                f"job {job_id} is {job['state']}: a savepoint is taken of a running job that "
+                "takes checkpoints (submit it with checkpoint_interval=)"
+            )
+        kept = self.savepoint_requests.setdefault(job_id, {}).setdefault(0, Future())
+        try:
+            return {"path": kept.result(timeout=timeout)}
+        except concurrent.futures.TimeoutError:  # (not TimeoutError before Python 3.11)
+            raise ClusterError(
+                f"the savepoint of job {job_id} did not complete in {timeout:g} s"
+            ) from None
 
     def _cancel(self, body: dict[str, Any]) -> dict[str, Any]:
         job_id = body["job_id"]
