@@ -6,8 +6,11 @@
 {'sector': ['energy', 'tech'], 'avg': [5.0, 20.0]}
 """
 
+from typing import Any
+
 from sabot_lab.cluster import Job, LocalCluster, connect
 from sabot_lab.config import Config, get_config, set_config
+from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.errors import (
     ClusterError,
@@ -16,11 +19,13 @@ from sabot_lab.errors import (
     SabotError,
     SchemaError,
     SourceError,
+    SQLError,
     UDFError,
 )
 from sabot_lab.expr import Expr, col, count, lit, when
 from sabot_lab.nexmark import Nexmark, nexmark
 from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+from sabot_lab.sql import sql
 from sabot_lab.stream import (
     GroupBy,
     RunResult,
@@ -40,6 +45,19 @@ from sabot_lab.windows import WindowSpec, session, sliding, tumbling
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the ``%%sabot`` SQL cells and ``%sabot`` commands in IPython: this is what
+    ``%load_ext sabot_lab`` runs (see :mod:`sabot_lab.notebook.magics`).
+
+    >>> from IPython.core.interactiveshell import InteractiveShell
+    >>> load_ipython_extension(InteractiveShell.instance())
+    """
+    from sabot_lab.notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
 __all__ = [
     "ClusterError",
     "ComputeError",
@@ -51,9 +69,11 @@ __all__ = [
     "LocalCluster",
     "Nexmark",
     "OperatorType",
+    "ParquetSink",
     "PlanError",
     "PostgresSink",
     "RunResult",
+    "SQLError",
     "SabotError",
     "SchemaError",
     "SourceError",
@@ -77,10 +97,12 @@ __all__ = [
     "from_source",
     "get_config",
     "lit",
+    "load_ipython_extension",
     "nexmark",
     "session",
     "set_config",
     "sliding",
+    "sql",
     "tumbling",
     "when",
 ]

@@ -8,7 +8,6 @@ Calls are plain blocking Flight calls (never ``asyncio.run``), so they work in a
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import os
 import secrets
@@ -25,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.control.http import agents_table, status_link
+from sabot_lab.control.http import status_link
 from sabot_lab.control.states import ENDED
 from sabot_lab.errors import ClusterError
 from sabot_lab.transport import ANONYMOUS, Credentials, call
 
 if TYPE_CHECKING:
-    from sabot_lab.connectors.postgres import PostgresSink
+    from sabot_lab.connectors.sink import CommitSink
+    from sabot_lab.notebook.cluster_widget import ClusterWidget
+    from sabot_lab.notebook.job_widget import JobWidget
     from sabot_lab.stream import Stream
 
 __all__ = ["Cluster", "Job", "LocalCluster", "connect"]
@@ -59,22 +60,30 @@ class Cluster:
         partitions: int | None = None,
         assignment: str = "round_robin",
         checkpoint_interval: float | None = None,
-        sink: PostgresSink | None = None,
+        sink: CommitSink | None = None,
+        from_savepoint: str | None = None,
     ) -> Job:
         """Submit a pipeline; returns as soon as the JobManager has durably accepted it.
 
         ``partitions``: tasks per stage (default: the agents' slots); ``assignment``:
         ``round_robin`` or ``resource_aware`` placement of tasks on agents;
-        ``checkpoint_interval``: seconds between checkpoints of an unbounded job
-        (:meth:`Job.checkpoints` lists them); ``sink``: a
-        :class:`~sabot_lab.connectors.postgres.PostgresSink` the job's rows are written to,
-        one transaction per checkpoint (or one at the end without checkpoints).
+        ``checkpoint_interval``: seconds between checkpoints (:meth:`Job.checkpoints` lists
+        them; a job that takes them runs all its stages at once); ``sink``: a
+        :class:`~sabot_lab.connectors.sink.CommitSink` (``PostgresSink``, ``ParquetSink``)
+        the job's rows are written to, one commit per checkpoint (or one at the end without
+        checkpoints);
+        ``from_savepoint``: a path from :meth:`Job.savepoint` or :meth:`Job.stop` of the same
+        pipeline: the job's state and source positions start from there.
         """
         plan = stream.graph.subgraph(stream.node_id).to_json()
         body = {"plan": plan, "name": name, "partitions": partitions, "assignment": assignment}
-        extra = {"checkpoint_interval": checkpoint_interval, "sink": sink and sink.to_dict()}
+        extra = {
+            "checkpoint_interval": checkpoint_interval,
+            "sink": sink and sink.to_dict(),
+            "from_savepoint": from_savepoint and str(from_savepoint),
+        }
         reply = self._call("submit", {**body, **extra})
-        return Job(self, reply["job_id"])
+        return Job(self, reply["job_id"], stream, checkpoint_interval)
 
     def job(self, job_id: str) -> Job:
         """The handle of a job submitted earlier (from this or another process)."""
@@ -99,8 +108,27 @@ class Cluster:
         active = sum(a["state"] in ("ACTIVE", "BUSY") for a in agents)
         return f"<{type(self).__name__} {self.uri}: {active} of {len(agents)} agents active>"
 
+    def widget(self) -> ClusterWidget:
+        """A live view of the cluster in a notebook: agents, jobs, scale buttons
+        (:class:`~sabot_lab.notebook.cluster_widget.ClusterWidget`)."""
+        from sabot_lab.notebook.cluster_widget import ClusterWidget
+
+        return ClusterWidget(self)
+
     def _repr_html_(self) -> str:
-        return f"<b>{type(self).__name__}</b> {html.escape(self.uri)}{agents_table(self.agents())}"
+        from sabot_lab.notebook.cluster_view import cluster_html, view_of
+
+        return cluster_html(view_of(self))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        from sabot_lab.notebook.display import mimebundle
+
+        return mimebundle(self)
+
+    def _ipython_display_(self) -> None:
+        from sabot_lab.notebook.display import show
+
+        show(self)
 
 
 def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cluster:
@@ -118,9 +146,18 @@ def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cl
 class Job:
     """A submitted job: its state, its result, cancellation."""
 
-    def __init__(self, cluster: Cluster, job_id: str) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        job_id: str,
+        stream: Stream | None = None,
+        checkpoint_interval: float | None = None,
+    ) -> None:
         self.cluster = cluster
         self.job_id = job_id
+        self.stream = stream
+        """The pipeline submitted, when it was submitted from this process."""
+        self.checkpoint_interval = checkpoint_interval
 
     def info(self) -> dict[str, Any]:
         """The job's row: state, error, timestamps, partitions."""
@@ -194,13 +231,47 @@ class Job:
         """Cancel the job (its tasks stop); return its state."""
         return str(self.cluster._call("cancel", {"job_id": self.job_id})["state"])
 
+    def savepoint(self, timeout: float = 60.0) -> str:
+        """Take a checkpoint now and keep it as a savepoint (never discarded); return its
+        path, for ``submit(..., from_savepoint=path)``. The job must take checkpoints
+        (``checkpoint_interval``) and be running."""
+        body = {"job_id": self.job_id, "timeout": timeout}
+        return str(self.cluster._call("savepoint", body, timeout=timeout + 10)["path"])
+
+    def stop(self, timeout: float = 60.0) -> str:
+        """Take a savepoint, then cancel the job; return the savepoint's path. A job
+        submitted with ``from_savepoint=`` that path goes on where this one stopped: its rows
+        are those this job had not committed."""
+        path = self.savepoint(timeout)
+        self.cancel()
+        return path
+
+    def widget(self) -> JobWidget:
+        """A live view of the job in a notebook: state, progress, throughput, Cancel
+        (:class:`~sabot_lab.notebook.job_widget.JobWidget`)."""
+        from sabot_lab.notebook.job_widget import JobWidget
+
+        return JobWidget(self)
+
     def __repr__(self) -> str:
-        return f"<Job {self.job_id} {self.status()}>"
+        from sabot_lab.notebook.job_view import job_text, view_of
+
+        return job_text(view_of(self))
 
     def _repr_html_(self) -> str:
-        info = self.info()
-        error = f"<pre>{html.escape(info['error'])}</pre>" if info.get("error") else ""
-        return f"<b>Job</b> {html.escape(self.job_id)} <b>{info['state']}</b>{error}"
+        from sabot_lab.notebook.job_view import job_html, view_of
+
+        return job_html(view_of(self))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        from sabot_lab.notebook.display import mimebundle
+
+        return mimebundle(self)
+
+    def _ipython_display_(self) -> None:
+        from sabot_lab.notebook.display import show
+
+        show(self)
 
 
 class LocalCluster(Cluster):

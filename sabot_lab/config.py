@@ -36,6 +36,12 @@ class Config:
             (``SABOT_MAX_IN_FLIGHT``); bounds memory of ``iter_batches``.
         state_backend: where windows and joins keep their state: ``"memory"`` or
             ``"rocksdb"`` (on disk, for state larger than memory) (``SABOT_STATE_BACKEND``).
+        checkpoints_retained: COMPLETE checkpoints a JobManager keeps of each job; the parts of
+            older ones are removed (``SABOT_CHECKPOINTS_RETAINED``).
+        progress: show a progress bar while :meth:`~sabot_lab.Stream.collect` runs, in a
+            notebook or on a terminal's stderr (``SABOT_PROGRESS``; ``0`` turns it off).
+        progress_delay: seconds a collect runs before its progress bar shows
+            (``SABOT_PROGRESS_DELAY``), so quick ones show none.
     """
 
     batch_size: int = field(default_factory=lambda: _env_int("SABOT_BATCH_SIZE", 131_072))
@@ -44,9 +50,20 @@ class Config:
     state_backend: str = field(
         default_factory=lambda: os.environ.get("SABOT_STATE_BACKEND") or "memory"
     )
+    checkpoints_retained: int = field(
+        default_factory=lambda: _env_int("SABOT_CHECKPOINTS_RETAINED", 3)
+    )
+    progress: bool = field(
+        default_factory=lambda: (
+            os.environ.get("SABOT_PROGRESS", "1").lower() not in ("0", "false", "no", "off")
+        )
+    )
+    progress_delay: float = field(
+        default_factory=lambda: float(os.environ.get("SABOT_PROGRESS_DELAY") or 1.0)
+    )
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "threads", "max_in_flight"):
+        for name in ("batch_size", "threads", "max_in_flight", "checkpoints_retained"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Config.{name} must be >= 1, got {getattr(self, name)}")
         if self.state_backend not in ("memory", "rocksdb"):

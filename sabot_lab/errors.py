@@ -19,6 +19,7 @@ __all__ = [
     "ClusterError",
     "ComputeError",
     "PlanError",
+    "SQLError",
     "SabotError",
     "SchemaError",
     "SourceError",
@@ -38,6 +39,33 @@ class PlanError(SabotError):
 
 class SchemaError(PlanError):
     """A column is missing, duplicated, or has a type the operation cannot take."""
+
+
+class SQLError(PlanError):
+    """A SQL query cannot be parsed or turned into a pipeline; ``line`` and ``column`` (1-based)
+    point at the fault in ``query`` when known, and the message shows that line.
+
+    >>> err = SQLError("unknown table 'qoutes'", line=1, column=15, query="SELECT * FROM qoutes")
+    >>> err.line, err.column
+    (1, 15)
+    >>> print(err)
+    line 1, column 15: unknown table 'qoutes'
+      SELECT * FROM qoutes
+                    ^
+    """
+
+    def __init__(
+        self, message: str, line: int | None = None, column: int | None = None, query: str = ""
+    ) -> None:
+        text = message if line is None else f"line {line}, column {column}: {message}"
+        lines = query.splitlines()
+        if line is not None and column is not None and 0 < line <= len(lines):
+            text += f"\n  {lines[line - 1]}\n  {' ' * (column - 1)}^"
+        super().__init__(text)
+        self.message, self.line, self.column, self.query = message, line, column, query
+
+    def __reduce__(self) -> tuple[type[SQLError], tuple[str, int | None, int | None, str]]:
+        return (SQLError, (self.message, self.line, self.column, self.query))
 
 
 class SourceError(SabotError):

@@ -27,6 +27,7 @@ import base64
 import builtins
 import datetime as dt
 import decimal
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeAlias
 
@@ -68,7 +69,7 @@ _BINARY_SYMBOLS = {
     "or": "|",
 }
 _SQL_SYMBOLS = {**_BINARY_SYMBOLS, "eq": "=", "ne": "<>", "and": "AND", "or": "OR"}
-_STR_FUNCS = ("contains", "starts_with", "ends_with", "lower", "upper", "len")
+_STR_FUNCS = ("contains", "like", "starts_with", "ends_with", "lower", "upper", "len")
 _DT_PARTS = ("year", "month", "day", "hour", "minute", "second")
 _TRUNCATE_UNITS = {
     "y": "year",
@@ -482,7 +483,7 @@ class Expr:
     # -- namespaces -----------------------------------------------------------------
     @property
     def str(self) -> StringNamespace:
-        """String functions: ``contains``, ``starts_with``, ``ends_with``, ``lower``, ``upper``, ``len``.
+        """String functions: ``contains``, ``like``, ``starts_with``, ``ends_with``, ``lower``, ``upper``, ``len``.
 
         >>> col("name").str.lower()
         col("name").str.lower()
@@ -559,6 +560,15 @@ class StringNamespace:
         [True, False, None]
         """
         return self._fn("contains", pattern=pattern)
+
+    def like(self, pattern: str) -> Expr:
+        """SQL ``LIKE``: ``%`` matches any run of characters and ``_`` any one character; there
+        is no escape character (a backslash stands for itself).
+
+        >>> evaluate(col("s").str.like("a%c_"), pa.record_batch({"s": ["abcd", "abc", "xac1", None]})).to_pylist()
+        [True, False, False, None]
+        """
+        return self._fn("like", pattern=pattern)
 
     def starts_with(self, prefix: str) -> Expr:
         """True where the string starts with ``prefix``.
@@ -1055,12 +1065,19 @@ def _broadcast(value: Value, length: int) -> pa.Array:
 
 _STR_KERNELS: dict[str, Callable[..., Value]] = {
     "contains": lambda v, p: pc.match_substring(v, pattern=p),
+    "like": lambda v, p: pc.match_substring_regex(v, pattern=_like_regex(p)),
     "starts_with": lambda v, p: pc.starts_with(v, pattern=p),
     "ends_with": lambda v, p: pc.ends_with(v, pattern=p),
     "lower": lambda v, p: pc.utf8_lower(v),
     "upper": lambda v, p: pc.utf8_upper(v),
     "len": lambda v, p: pc.utf8_length(v).cast(pa.int64()),
 }
+
+
+def _like_regex(pattern: str) -> str:
+    """A LIKE pattern as an anchored regular expression (``%`` any run, ``_`` any character)."""
+    wildcards = {"%": ".*", "_": "."}
+    return "(?s)^" + "".join(wildcards.get(ch) or re.escape(ch) for ch in pattern) + "$"
 
 
 def _eval_str(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
@@ -1314,6 +1331,7 @@ def _sql_style(expr: Expr, args: list[str]) -> str:
         quoted = None if pattern is None else "'" + pattern.replace("'", "''") + "'"
         templates = {
             "contains": f"contains({args[0]}, {quoted})",
+            "like": f"({args[0]} LIKE {quoted})",
             "starts_with": f"starts_with({args[0]}, {quoted})",
             "ends_with": f"ends_with({args[0]}, {quoted})",
             "lower": f"lower({args[0]})",

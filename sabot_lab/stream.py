@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import html
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,7 +45,8 @@ from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timesta
 
 if TYPE_CHECKING:
     from sabot_lab.cluster import Cluster, Job
-    from sabot_lab.connectors.postgres import PostgresSink
+    from sabot_lab.connectors.sink import CommitSink
+    from sabot_lab.notebook.plan_widget import PlanWidget
 
 __all__ = [
     "GroupBy",
@@ -733,11 +733,22 @@ class Stream:
     def collect(self, optimize: bool = True) -> pa.Table:
         """Run the pipeline and return all its rows as a ``pyarrow.Table``.
 
+        A collect running longer than ``Config.progress_delay`` shows a progress bar (in a
+        notebook, or on stderr when it is a terminal; see :mod:`sabot_lab.notebook.progress`).
+
         >>> import sabot_lab as sl
         >>> sl.from_pydict({"x": [1, 2]}).collect().num_rows
         2
         """
-        return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
+        config = get_config()
+        if not config.progress:
+            return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
+        from sabot_lab.notebook.progress import collect_progress
+
+        graph, output = self._runnable(optimize)
+        with collect_progress(graph, output, config) as on_scan:
+            batches = list(Executor(graph, config, on_scan=on_scan).run(output))
+        return pa.Table.from_batches(batches, schema=self.schema)
 
     def run(self, optimize: bool = True) -> RunResult:
         """Run the pipeline and return its rows with the operators' counters (late and
@@ -770,15 +781,19 @@ class Stream:
         partitions: int | None = None,
         assignment: str = "round_robin",
         checkpoint_interval: float | None = None,
-        sink: PostgresSink | None = None,
+        sink: CommitSink | None = None,
+        from_savepoint: str | None = None,
     ) -> Job:
         """Run the pipeline on a cluster (:class:`~sabot_lab.cluster.LocalCluster` or
         :func:`~sabot_lab.cluster.connect`); returns a :class:`~sabot_lab.cluster.Job` as soon
         as the JobManager has durably accepted it. The JobManager optimizes the plan; an
         unbounded job takes a checkpoint every ``checkpoint_interval`` seconds; ``sink``
-        also gets the rows, exactly once (see :meth:`~sabot_lab.cluster.Cluster.submit`).
+        also gets the rows, exactly once; ``from_savepoint`` starts it where a job of the same
+        pipeline stopped (see :meth:`~sabot_lab.cluster.Cluster.submit`).
         """
-        return cluster.submit(self, name, partitions, assignment, checkpoint_interval, sink)
+        return cluster.submit(
+            self, name, partitions, assignment, checkpoint_interval, sink, from_savepoint
+        )
 
     def to_pandas(self, optimize: bool = True) -> Any:
         """Run the pipeline and return a ``pandas.DataFrame``.
@@ -846,11 +861,37 @@ class Stream:
             text += "\noptimizer trace:\n" + plan.trace.render()
         return ExplainText(text)
 
+    def show_plan(self, job: Job | None = None, partitions: int | None = None) -> PlanWidget:
+        """The plan as an interactive widget: logical, optimized and physical views, details
+        of an operator on click; with ``job`` (this stream submitted to a cluster), live rows,
+        rows/s, busy and backpressure per stage while it runs (see
+        :class:`~sabot_lab.notebook.PlanWidget`; ``partitions``: tasks per stage of the
+        physical view).
+
+        >>> import sabot_lab as sl
+        >>> w = sl.from_pydict({"x": [1]}).filter(sl.col("x") > 0).show_plan()
+        >>> [n["label"] for n in w.views["optimized"]["nodes"]]
+        ['source', 'filter']
+        """
+        from sabot_lab.notebook.plan_widget import PlanWidget
+
+        widget = PlanWidget(self, partitions)
+        if job is not None:
+            widget.follow(job)
+        return widget
+
     def __repr__(self) -> str:
         return f"<Stream {self._node_id}>\n{self.explain()}"
 
     def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self.explain()))}</pre>"
+        from sabot_lab.notebook.plan_widget import stream_html
+
+        return stream_html(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        from sabot_lab.notebook.plan_widget import stream_mimebundle
+
+        return stream_mimebundle(self)
 
 
 @dataclass(frozen=True)
@@ -1109,13 +1150,16 @@ def from_kafka(
     schema: SchemaLike | None = None,
     start: str | int | dt.datetime = "earliest",
     dead_letter: str | None = None,
+    stop: str | dict[str, int] | None = None,
 ) -> Stream:
-    """An unbounded stream of the records of a Kafka topic (see
+    """A stream of the records of a Kafka topic (see
     :mod:`sabot_lab.connectors.kafka`): ``format`` ``"json"`` (columns ``schema``, inferred from
     the first records when not given), ``"raw"`` (key, value, partition, offset, timestamp) or
     ``"arrow"``. ``start``: ``"earliest"``, ``"latest"`` or a time, for partitions without an
     offset committed by ``group``. Malformed records go to the ``dead_letter`` topic with the
-    reason and are counted; the read goes on. ``head(n)`` reads ``n`` records and ends.
+    reason and are counted; the read goes on. The stream is unbounded, unless ``stop`` is
+    ``"latest"`` (the records the topic holds now) or an end offset per partition; ``head(n)``
+    reads ``n`` records and ends.
 
     >>> import sabot_lab as sl
     >>> sl.from_kafka("trades", "127.0.0.1:1", format="xml")  # doctest: +ELLIPSIS
@@ -1127,7 +1171,7 @@ def from_kafka(
 
     source = KafkaSource(
         topic, bootstrap, format, None if schema is None else _as_schema(schema), group, start,
-        dead_letter=dead_letter,
+        dead_letter=dead_letter, stop=stop,
     )  # fmt: skip
     return from_source(source, f"kafka {topic}")
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
@@ -163,14 +164,19 @@ def test_the_jobmanager_killed_at_a_random_moment_changes_nothing_in_the_sink(
     assert rows == failure_free
 
 
-def test_a_run_that_was_disturbed_took_a_new_attempt_from_a_checkpoint(
-    cluster: sl.LocalCluster, kafka: Broker, bids_topic: tuple[str, pa.Table], database: str
+def test_an_agent_killed_after_a_checkpoint_gives_an_attempt_that_restores_it_into_parquet(
+    cluster: sl.LocalCluster,
+    kafka: Broker,
+    bids_topic: tuple[str, pa.Table],
+    failure_free: list[tuple[object, ...]],
+    tmp_path: Path,
 ) -> None:
-    """The kills above land while jobs run: one after the first checkpoint gives a second
-    attempt that restores it."""
+    """A kill after the first checkpoint (the kills above may land before it, or after the
+    job) gives a second attempt that restores it; the Parquet sink gets each row once, a file
+    per checkpoint."""
     topic, bids = bids_topic
     stream = hot_items(kafka, topic, bids.schema)
-    sink = sl.PostgresSink(database, "restored", key=KEY)
+    sink = sl.ParquetSink(tmp_path / "hot_items")
     job = stream.submit(cluster, partitions=2, checkpoint_interval=0.2, sink=sink)
     deadline = time.monotonic() + 60
     while not any(c["state"] == "COMPLETE" for c in job.checkpoints()):
@@ -185,6 +191,12 @@ def test_a_run_that_was_disturbed_took_a_new_attempt_from_a_checkpoint(
     restored = [t for t in job.tasks() if t["attempt"] == 1]
     assert restored and all(t["agent"] != cluster.agent_uris[victim] for t in restored)
     cluster.scale(3)
+    files = sorted(p.name for p in (tmp_path / "hot_items").glob("*.parquet"))
+    assert len(files) >= 2 and all(f.startswith(job.job_id) for f in files)
+    written = pq.read_table(tmp_path / "hot_items")  # (the _staging directory is skipped)
+    assert sorted(timed_rows(written.select(["auction", "num", "window_start", "window_end"]))) == (
+        failure_free
+    )
 
 
 @pytest.fixture(scope="module")

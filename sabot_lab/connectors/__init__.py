@@ -15,13 +15,19 @@ from sabot_lab.connectors.files import FileSource, write_parquet
 from sabot_lab.connectors.iterable import IterableSource
 from sabot_lab.connectors.kafka import KafkaSource
 from sabot_lab.connectors.nexmark import NexmarkSource
+from sabot_lab.connectors.parquet_sink import ParquetSink
+from sabot_lab.connectors.postgres import PostgresSink
+from sabot_lab.connectors.sink import CommitSink
 
 __all__ = [
     "ArrowSource",
+    "CommitSink",
     "DuckDBSource",
     "FileSource",
     "IterableSource",
     "KafkaSource",
     "NexmarkSource",
+    "ParquetSink",
+    "PostgresSink",
     "write_parquet",
 ]

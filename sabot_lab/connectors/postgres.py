@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sabot_lab.connectors.sink import CommitSink, register_sink
 from sabot_lab.errors import SourceError
 
 __all__ = ["PostgresSink"]
@@ -44,9 +45,12 @@ def _column_type(kind: pa.DataType) -> str:
     return next((name for test, name in _TYPES if test(kind)), "TEXT")
 
 
-class PostgresSink:
+@register_sink
+class PostgresSink(CommitSink):
     """Rows into ``table`` (created from the rows' schema when missing, with ``key`` as its
     primary key) of the PostgreSQL database at ``url``."""
+
+    kind = "postgres"
 
     def __init__(self, url: str, table: str, key: Sequence[str] | None = None) -> None:
         if not table.replace("_", "").replace(".", "").isalnum():
@@ -107,12 +111,12 @@ class PostgresSink:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (the JobManager keeps it with the job)."""
-        return {"kind": "postgres", "url": self.url, "table": self.table, "key": self.key}
+        return {"kind": self.kind, "url": self.url, "table": self.table, "key": self.key}
 
-    @staticmethod
-    def from_dict(data: dict[str, Any]) -> PostgresSink:
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PostgresSink:
         """Inverse of :meth:`to_dict`."""
-        return PostgresSink(data["url"], data["table"], data["key"])
+        return cls(data["url"], data["table"], data["key"])
 
 
 def _values(rows: pa.Table) -> list[tuple[Any, ...]]:

@@ -46,7 +46,7 @@ from dbos import DBOS, SetWorkflowID
 
 from sabot_lab.agent.server import RESULT
 from sabot_lab.config import get_config
-from sabot_lab.connectors.postgres import PostgresSink
+from sabot_lab.connectors.sink import CommitSink, sink_from_dict
 from sabot_lab.control.driver import poll_tasks, result_batches
 from sabot_lab.control.http import StatusHttpServer
 from sabot_lab.control.metrics import job_metrics, prometheus_text
@@ -371,7 +371,7 @@ class JobManager(ClusterServer):
         self._placed: dict[str, dict[tuple[int, int, int], str]] = {}
         self._sent: dict[str, set[str]] = {}  # tasks deployed by this run, by job
         self._checkpointing: dict[str, float] = {}  # job -> seconds between checkpoints
-        self._sinks: dict[str, PostgresSink] = {}  # job -> where its committed rows go too
+        self._sinks: dict[str, CommitSink] = {}  # job -> where its committed rows go too
         self._restores: dict[str, int | None] = {}  # job -> checkpoint its attempt starts at
         self.savepoint_requests: dict[str, dict[int, Future[str]]] = {}
         """Savepoints asked of running jobs: job -> checkpoint -> its path, once kept."""
@@ -762,9 +762,9 @@ class JobManager(ClusterServer):
             yield from result_batches(plan, placed, scope, self.auth, f"{RESULT}/{epoch}")
 
     def add_sink(self, job_id: str, sink: dict[str, Any] | None) -> None:
-        """Where a job's committed rows also go (a :class:`PostgresSink` as a dict)."""
+        """Where a job's committed rows also go (a :class:`CommitSink` as a dict)."""
         if sink is not None:
-            self._sinks[job_id] = PostgresSink.from_dict(sink)
+            self._sinks[job_id] = sink_from_dict(sink)
 
     def _commit(self, job_id: str, attempt: int, checkpoint: int) -> None:
         """Keep the result rows that came before ``checkpoint``'s barrier (the epochs since

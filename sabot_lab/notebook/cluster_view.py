@@ -1,0 +1,167 @@
+"""What a cluster's views show, as plain JSON data, and its static renderings.
+
+:func:`cluster_view` turns the JobManager's agent and job rows into one dict; the
+:class:`~sabot_lab.notebook.cluster_widget.ClusterWidget` sends it to the browser, where
+``static/cluster.js`` draws it, and :func:`cluster_html` / :func:`cluster_text` draw the same
+dict for saved notebooks and terminals.
+
+>>> agents = [{"uri": "grpc://127.0.0.1:1", "state": "ACTIVE", "slots": 2, "running": 1,
+...            "last_heartbeat": 99.5}]
+>>> jobs = [{"job_id": "j1", "name": "q5", "state": "RUNNING", "error": None}]
+>>> view = cluster_view("grpc://127.0.0.1:9", agents, jobs, link="http://127.0.0.1:8/", now=100.0)
+>>> view["agents"][0]["load"], view["agents"][0]["heartbeat_age_s"]
+(0.5, 0.5)
+>>> print(cluster_text(view))
+Cluster grpc://127.0.0.1:9: 1 of 1 agents active, 1 jobs
+  agent grpc://127.0.0.1:1 ACTIVE, 1/2 slots busy, heartbeat 0.5 s ago
+  job j1 (q5) RUNNING
+>>> html = cluster_html(view)
+>>> html.count('class="sabot-agent"'), 'href="http://127.0.0.1:8/"' in html
+(1, True)
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sabot_lab.errors import ClusterError
+from sabot_lab.notebook.job_view import static_style
+
+if TYPE_CHECKING:
+    from sabot_lab.cluster import Cluster
+
+__all__ = ["LIVE_AGENTS", "cluster_html", "cluster_text", "cluster_view", "view_of"]
+
+LIVE_AGENTS = ("STARTING", "ACTIVE", "BUSY", "DRAINING")
+"""Agent states of agents that are up."""
+JOBS_SHOWN = 20
+"""The newest jobs a cluster view lists."""
+
+
+def cluster_view(
+    uri: str,
+    agents: Iterable[Mapping[str, Any]],
+    jobs: Iterable[Mapping[str, Any]],
+    link: str | None = None,
+    scalable: bool = False,
+    reachable: bool = True,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The JSON data of a cluster's views: its agents (state, slots, ``load``: the share of
+    slots running tasks, seconds since the last heartbeat), its newest jobs (with the first
+    line of a failed job's error), the status page ``link``, whether it can be ``scalable``
+    (a :class:`~sabot_lab.cluster.LocalCluster`) and whether the JobManager answered."""
+    now = time.time() if now is None else now
+    return {
+        "uri": uri,
+        "link": link or "",
+        "scalable": scalable,
+        "reachable": reachable,
+        "agents": [
+            {
+                "uri": a["uri"],
+                "state": a["state"],
+                "slots": a["slots"],
+                "running": a["running"],
+                "load": round(a["running"] / a["slots"], 3) if a["slots"] else 0.0,
+                "heartbeat_age_s": round(max(0.0, now - a["last_heartbeat"]), 1),
+            }
+            for a in agents
+        ],
+        "jobs": [
+            {
+                "job_id": j["job_id"],
+                "name": str(j.get("name") or j["job_id"]),
+                "state": j["state"],
+                "error": next(iter((j.get("error") or "").strip().splitlines()), ""),
+            }
+            for j in list(jobs)[:JOBS_SHOWN]
+        ],
+    }
+
+
+def view_of(cluster: Cluster) -> dict[str, Any]:
+    """The :func:`cluster_view` of ``cluster`` now (blocking calls to its JobManager); a
+    JobManager that does not answer gives a view with ``reachable`` false."""
+    from sabot_lab.cluster import LocalCluster
+
+    scalable = isinstance(cluster, LocalCluster)
+    try:
+        agents, jobs, link = cluster.agents(), cluster.jobs(), cluster.dashboard_link
+    except ClusterError:
+        return cluster_view(cluster.uri, [], [], scalable=scalable, reachable=False)
+    return cluster_view(cluster.uri, agents, jobs, link, scalable)
+
+
+def _active(view: Mapping[str, Any]) -> str:
+    agents = view["agents"]
+    up = sum(a["state"] in ("ACTIVE", "BUSY") for a in agents)
+    return f"{up} of {sum(a['state'] in LIVE_AGENTS for a in agents)} agents active"
+
+
+def cluster_text(view: Mapping[str, Any]) -> str:
+    """A cluster's view as text (see the module docstring)."""
+    if not view["reachable"]:
+        return f"Cluster {view['uri']}: the JobManager does not answer"
+    lines = [f"Cluster {view['uri']}: {_active(view)}, {len(view['jobs'])} jobs"]
+    lines += [
+        f"  agent {a['uri']} {a['state']}, {a['running']}/{a['slots']} slots busy, "
+        f"heartbeat {a['heartbeat_age_s']:g} s ago"
+        for a in view["agents"]
+    ]
+    lines += [
+        f"  job {j['job_id']} ({j['name']}) {j['state']}"
+        + (f": {j['error']}" if j["error"] else "")
+        for j in view["jobs"]
+    ]
+    return "\n".join(lines)
+
+
+def _state(state: str, cls: str) -> str:
+    return f'<span class="{cls} sabot-state-{state.lower()}">{html.escape(state)}</span>'
+
+
+def cluster_html(view: Mapping[str, Any]) -> str:
+    """A cluster's view as HTML with the widget's classes and stylesheet, without the scale
+    buttons."""
+    uri = html.escape(view["uri"])
+    if not view["reachable"]:
+        body = '<div class="sabot-cluster-notice">the JobManager does not answer</div>'
+    else:
+        agents = "".join(
+            f'<tr class="sabot-agent" data-agent="{html.escape(a["uri"])}">'
+            f"<td><code>{html.escape(a['uri'])}</code></td>"
+            f"<td>{_state(a['state'], 'sabot-agent-state')}</td>"
+            f'<td class="sabot-number">{a["running"]}/{a["slots"]}</td>'
+            f'<td class="sabot-number">{a["load"]:.0%}</td>'
+            f'<td class="sabot-number">{a["heartbeat_age_s"]:g} s</td></tr>'
+            for a in view["agents"]
+        )
+        jobs = "".join(
+            f'<tr class="sabot-cluster-job" data-job-id="{html.escape(j["job_id"])}">'
+            f"<td><code>{html.escape(j['job_id'])}</code></td><td>{html.escape(j['name'])}</td>"
+            f"<td>{_state(j['state'], 'sabot-cluster-job-state')}</td>"
+            f"<td>{html.escape(j['error'])}</td></tr>"
+            for j in view["jobs"]
+        )
+        body = (
+            '<table class="sabot-agents"><tr><th>agent</th><th>state</th><th>tasks/slots</th>'
+            f"<th>load</th><th>heartbeat</th></tr>{agents}</table>"
+            '<table class="sabot-cluster-jobs"><tr><th>job</th><th>name</th><th>state</th>'
+            f"<th>error</th></tr>{jobs}</table>"
+        )
+    link = (
+        f'<a class="sabot-cluster-link" href="{html.escape(view["link"])}" target="_blank">'
+        "status page</a>"
+        if view["link"]
+        else ""
+    )
+    return (
+        f"<style>{static_style()}</style>"
+        f'<div class="sabot-widget sabot-cluster"><div class="sabot-cluster-header">'
+        f'<b>Cluster</b> <code>{uri}</code> <span class="sabot-cluster-agents">'
+        f"{_active(view)}</span> {link}</div>{body}</div>"
+    )

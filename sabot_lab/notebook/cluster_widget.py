@@ -1,0 +1,156 @@
+"""The live view of a cluster in a notebook.
+
+A :class:`ClusterWidget` reads its cluster's agents and jobs from the kernel's event loop (an
+:class:`asyncio.Task` polling the JobManager on a worker thread every
+:data:`CLUSTER_INTERVAL` seconds, see :func:`~sabot_lab.notebook.live.follow`) until the
+JobManager stops answering or the widget is closed. Its traitlets are the JSON data of
+:func:`~sabot_lab.notebook.cluster_view.cluster_view`; ``static/cluster.js`` draws them, with
+scale buttons for a :class:`~sabot_lab.cluster.LocalCluster` that send
+``{"type": "scale", "by": 1}`` (or ``-1``): the widget then runs
+:meth:`~sabot_lab.cluster.LocalCluster.scale` on a worker thread, so the event loop never waits.
+
+Elements a browser test can find: ``.sabot-cluster`` (the widget), ``.sabot-agent`` (one row
+per agent, ``data-agent`` its URI) with ``.sabot-agent-state``, ``.sabot-cluster-job`` (one row
+per job, ``data-job-id``) with ``.sabot-cluster-job-state``, ``.sabot-cluster-agents`` (agents
+active), ``.sabot-cluster-link`` (the status page), ``.sabot-scale-up`` and
+``.sabot-scale-down`` (the buttons) and ``.sabot-cluster-notice``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from sabot_lab.errors import ClusterError, SabotError
+from sabot_lab.notebook.cluster_view import cluster_html, cluster_text, cluster_view, view_of
+from sabot_lab.notebook.display import LiveWidget
+from sabot_lab.notebook.job_view import STATIC
+from sabot_lab.notebook.live import follow
+
+if TYPE_CHECKING:
+    from sabot_lab.cluster import Cluster
+
+__all__ = ["CLUSTER_INTERVAL", "ClusterWidget"]
+
+CLUSTER_INTERVAL = 1.0
+"""Seconds between two readings of a cluster view (agents report every few seconds)."""
+
+
+class ClusterWidget(LiveWidget):
+    """A cluster's agents (state, slots, load, last heartbeat), its jobs and a link to its
+    status page, live; for a :class:`~sabot_lab.cluster.LocalCluster`, buttons that add or
+    stop an agent.
+
+    ``cluster.widget()`` returns one, and a cluster displayed in a notebook cell shows as one.
+    On a running event loop it follows the cluster (:attr:`updater`); elsewhere it shows the
+    cluster as it is when made, and :meth:`refresh` reads it again.
+
+    >>> import sabot_lab as sl
+    >>> with sl.LocalCluster(agents=1, slots=1) as cluster:  # doctest: +SKIP
+    ...     len(ClusterWidget(cluster).agents)
+    1
+    """
+
+    _esm = STATIC / "cluster.js"
+    _css = STATIC / "widgets.css"
+
+    uri = traitlets.Unicode().tag(sync=True)
+    link = traitlets.Unicode().tag(sync=True)
+    scalable = traitlets.Bool().tag(sync=True)
+    reachable = traitlets.Bool().tag(sync=True)
+    agents = traitlets.List(traitlets.Dict()).tag(sync=True)
+    jobs = traitlets.List(traitlets.Dict()).tag(sync=True)
+    notice = traitlets.Unicode().tag(sync=True)
+    """What a scale button started (``scaling to N agents``), or why it failed."""
+
+    def __init__(self, cluster: Cluster, interval: float = CLUSTER_INTERVAL) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self._keys: tuple[str, ...] = ()
+        self._read_once = False
+        self.on_msg(self._on_message)
+        self.updater: asyncio.Task[dict[str, Any]] | None = None
+        """The task following the cluster on the event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self.refresh()
+        else:
+            self._show(cluster_view(cluster.uri, [], []))  # until the first reading
+            self.updater = self.keep(follow(self._read, self._apply, _unreachable, interval))
+
+    def view(self) -> dict[str, Any]:
+        """The JSON data the widget shows
+        (:func:`~sabot_lab.notebook.cluster_view.cluster_view`)."""
+        return {key: getattr(self, key) for key in self._keys}
+
+    def static_html(self) -> str:
+        """The widget's data as HTML (:func:`~sabot_lab.notebook.cluster_view.cluster_html`)."""
+        return cluster_html(self.view())
+
+    def static_text(self) -> str:
+        """The widget's data as text (:func:`~sabot_lab.notebook.cluster_view.cluster_text`)."""
+        return cluster_text(self.view())
+
+    def refresh(self) -> None:
+        """Read the cluster now and show it (blocking: for scripts, not notebook cells)."""
+        self._apply(self._read())
+
+    def scale_by(self, change: int) -> None:
+        """Start or stop ``change`` agents of a LocalCluster, as the scale buttons do: on a
+        worker thread when an event loop runs, else at once."""
+        from sabot_lab.cluster import LocalCluster
+
+        cluster = self.cluster
+        if not isinstance(cluster, LocalCluster):
+            raise ClusterError(
+                f"cluster {cluster.uri} is not a LocalCluster: start or stop its agents "
+                "where they run (sabot-lab agent)"
+            )
+        target = max(0, sum(p.poll() is None for p in cluster.agent_processes) + change)
+        self.notice = f"scaling to {target} agents"
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            cluster.scale(target)
+            self.notice = ""
+        else:
+            self.keep(self._scale(cluster.scale, target))
+
+    async def _scale(self, scale: Any, target: int) -> None:
+        try:
+            await asyncio.to_thread(scale, target)
+        except SabotError as exc:
+            self.notice = f"scaling failed: {exc}"
+        else:
+            self.notice = ""
+            self._apply(await asyncio.to_thread(self._read))
+
+    def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "scale":
+            try:
+                self.scale_by(int(content.get("by", 0)))
+            except ClusterError as exc:  # shown where the button was clicked
+                self.notice = str(exc)
+
+    def _read(self) -> dict[str, Any]:
+        return view_of(self.cluster)
+
+    def _apply(self, view: dict[str, Any]) -> None:
+        """Show a reading; the first one also goes into the outputs' static HTML."""
+        self._show(view)
+        if not self._read_once and view["reachable"]:
+            self._read_once = True
+            self.refresh_outputs()
+
+    def _show(self, view: dict[str, Any]) -> None:
+        self._keys = tuple(view)
+        with self.hold_sync():
+            for key, value in view.items():
+                self.set_trait(key, value)
+
+
+def _unreachable(view: dict[str, Any]) -> bool:
+    return not view["reachable"]

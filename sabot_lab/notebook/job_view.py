@@ -1,0 +1,262 @@
+"""What a job's views show, as plain JSON data, and its static renderings.
+
+:func:`job_view` turns a :class:`~sabot_lab.notebook.live.JobSnapshot` (with the job's
+checkpoints, the number of tasks its plan has and the throughput measured so far) into one
+dict. The :class:`~sabot_lab.notebook.job_widget.JobWidget` sends that dict to the browser,
+where ``static/job.js`` draws it; :func:`job_html` and :func:`job_text` draw the same dict as
+HTML and text, for saved notebooks (GitHub, nbviewer) and terminals.
+
+>>> from sabot_lab.notebook.live import JobSnapshot
+>>> tasks = [{"stage": 0, "partition": 0, "attempt": 0, "state": "FINISHED", "rows_in": 10,
+...           "rows_out": 4, "batches_out": 1, "bytes_out": 32, "busy_s": 0.5,
+...           "backpressure_s": 0.125, "updated_at": 100.0}]
+>>> from sabot_lab.control.metrics import job_metrics
+>>> view = job_view(JobSnapshot("j1", "FINISHED", None, tasks, job_metrics(tasks)), planned_tasks=1)
+>>> view["state"], view["rows"], view["progress"], view["backpressure"]
+('FINISHED', 4, {'done': 1, 'total': 1}, 0.25)
+>>> print(job_text(view))
+Job j1 FINISHED: 4 rows out, 1/1 tasks
+  rows moved 4 · backpressure 25% · attempts 1
+>>> 'class="sabot-job-state sabot-state-finished">FINISHED<' in job_html(view)
+True
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sabot_lab.control.metrics import checkpoint_figures
+from sabot_lab.control.states import ENDED
+from sabot_lab.notebook.live import JobSnapshot, job_snapshot
+
+if TYPE_CHECKING:
+    from sabot_lab.cluster import Job
+
+__all__ = [
+    "STATIC",
+    "Throughput",
+    "job_html",
+    "job_text",
+    "job_view",
+    "planned_tasks",
+    "sparkline_points",
+    "static_style",
+    "view_of",
+]
+
+STATIC = Path(__file__).parent / "static"
+"""The widgets' ESM and CSS files, shipped with the package."""
+SPARKLINE_SIZE = (160, 28)
+"""Width and height of the throughput sparkline, in pixels."""
+
+
+class Throughput:
+    """Rows per second between successive readings of a growing row count, the last
+    ``keep`` of them (a minute at four readings a second by default).
+
+    >>> meter = Throughput()
+    >>> meter.add(0.0, 0); meter.add(0.5, 100); meter.add(1.0, 400)
+    >>> meter.rates
+    [200.0, 600.0]
+    """
+
+    def __init__(self, keep: int = 240) -> None:
+        self._last: tuple[float, int] | None = None
+        self._rates: deque[float] = deque(maxlen=keep)
+
+    def add(self, at: float, rows: int) -> None:
+        """Record that ``rows`` rows had gone through at time ``at`` (seconds)."""
+        if self._last is not None and at > self._last[0]:
+            self._rates.append(round(max(0, rows - self._last[1]) / (at - self._last[0]), 1))
+        self._last = (at, rows)
+
+    @property
+    def rates(self) -> list[float]:
+        """The rates measured, oldest first."""
+        return list(self._rates)
+
+
+def sparkline_points(values: Sequence[float], size: tuple[int, int] = SPARKLINE_SIZE) -> str:
+    """The ``points`` of an SVG polyline drawing ``values`` left to right in a box of
+    ``size`` pixels, zero at the bottom and the largest value at the top.
+
+    >>> sparkline_points([0, 5, 10], (20, 10))
+    '0,10 10,5 20,0'
+    >>> sparkline_points([7])
+    ''
+    """
+    if len(values) < 2:
+        return ""
+    width, height = size
+    top = max(values) or 1.0
+    step = width / (len(values) - 1)
+    return " ".join(
+        f"{_number(i * step)},{_number(height - v / top * height)}" for i, v in enumerate(values)
+    )
+
+
+def _number(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def job_view(
+    snapshot: JobSnapshot,
+    checkpoints: Iterable[Mapping[str, Any]] = (),
+    planned_tasks: int | None = None,
+    throughput: Sequence[float] = (),
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The JSON data of a job's views (see the module docstring for an example).
+
+    ``rows`` is what the job's last stage put out so far (its result rows); ``rows_moved``
+    the rows all its tasks put out (into exchanges and the result); ``progress`` (bounded
+    jobs whose plan is known: ``planned_tasks``) the tasks of the latest attempt that
+    finished out of the plan's; ``throughput`` readings of ``rows_moved`` per second
+    (:class:`Throughput`, drawn as ``sparkline``); ``latency_s`` the seconds since the
+    newest report of a running task; ``backpressure`` the share of the tasks' time spent
+    waiting to hand rows on; ``checkpoint`` the completed checkpoints and the last one.
+    """
+    metrics, tasks = snapshot.metrics, snapshot.tasks
+    stages = metrics.get("stages", {})
+    latest = max((t["attempt"] for t in tasks), default=0)
+    finished = sum(t["attempt"] == latest and t["state"] == "FINISHED" for t in tasks)
+    running = [t["updated_at"] for t in tasks if t["state"] == "RUNNING" and "updated_at" in t]
+    busy, blocked = metrics.get("busy_s", 0.0), metrics.get("backpressure_s", 0.0)
+    figures = checkpoint_figures(checkpoints)
+    return {
+        "job_id": snapshot.job_id,
+        "state": snapshot.state,
+        "error": snapshot.error or "",
+        "rows": stages[max(stages, key=int)]["rows_out"] if stages else 0,
+        "rows_moved": metrics.get("rows_out", 0),
+        "tasks": dict(sorted(metrics.get("tasks", {}).items())),
+        "progress": None if planned_tasks is None else {"done": finished, "total": planned_tasks},
+        "throughput": list(throughput),
+        "sparkline": sparkline_points(throughput),
+        "latency_s": (
+            round(max(0.0, (now or time.time()) - max(running)), 3)
+            if running and snapshot.state not in ENDED
+            else None
+        ),
+        "backpressure": round(blocked / busy, 4) if busy > 0 else 0.0,
+        "checkpoint": figures if figures["completed"] else None,
+        "attempts": metrics.get("attempts", 1),
+    }
+
+
+def planned_tasks(job: Job, partitions: int | None) -> int | None:
+    """How many tasks the plan of ``job`` has, when it runs stage after stage (a bounded job
+    without checkpoints) and it was submitted from this process; else None.
+
+    The JobManager cuts the optimized plan into stages ``partitions`` wide (the job's
+    ``partitions``, known once it accepted the job); cutting the submitted pipeline the same
+    way gives the same tasks.
+
+    >>> import sabot_lab as sl
+    >>> with sl.LocalCluster(agents=1, slots=2) as cluster:  # doctest: +SKIP
+    ...     job = sl.from_pydict({"k": [1, 2]}).group_by("k").agg(sl.count()).submit(cluster)
+    ...     _ = job.wait()
+    ...     planned_tasks(job, job_snapshot(job).partitions)
+    4
+    """
+    from sabot_lab.optimizer import PlanOptimizer
+    from sabot_lab.physical import plan_stages
+
+    stream = job.stream
+    if stream is None or job.checkpoint_interval is not None:
+        return None
+    if not partitions:
+        return None
+    optimized = PlanOptimizer().optimize(stream.graph.subgraph(stream.node_id))
+    plan = plan_stages(optimized.graph, partitions, optimized.estimated_rows)
+    return len(plan.tasks()) if plan.bounded else None
+
+
+def view_of(job: Job) -> dict[str, Any]:
+    """The :func:`job_view` of ``job`` now (blocking calls to the JobManager), without
+    throughput: what a static rendering of the job shows."""
+    snapshot = job_snapshot(job)
+    return job_view(snapshot, job.checkpoints(), planned_tasks(job, snapshot.partitions))
+
+
+def _count(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def _figures(view: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, CSS class, value) of each figure the job's views show, in order."""
+    rows = [("rows moved", "sabot-job-rows-moved", _count(view["rows_moved"]))]
+    if view["throughput"]:
+        rows.append(("throughput", "sabot-job-throughput", f"{_count(view['throughput'][-1])}/s"))
+    if view["latency_s"] is not None:
+        rows.append(("latency", "sabot-job-latency", f"{view['latency_s']:.2f} s"))
+    rows.append(("backpressure", "sabot-job-backpressure", f"{view['backpressure']:.0%}"))
+    if view["checkpoint"] is not None:
+        c = view["checkpoint"]
+        size = "" if c["last_bytes"] is None else f", {_count(c['last_bytes'])} B"
+        rows.append(
+            ("checkpoint", "sabot-job-checkpoint", f"#{c['last']} ({c['completed']} done{size})")
+        )
+    rows.append(("attempts", "sabot-job-attempts", str(view["attempts"])))
+    return rows
+
+
+def _headline(view: Mapping[str, Any]) -> str:
+    progress = view["progress"]
+    tasks = f", {progress['done']}/{progress['total']} tasks" if progress else ""
+    return f"{_count(view['rows'])} rows out{tasks}"
+
+
+def job_text(view: Mapping[str, Any]) -> str:
+    """A job's view as text (see the module docstring)."""
+    figures = " · ".join(f"{label} {value}" for label, _, value in _figures(view))
+    text = f"Job {view['job_id']} {view['state']}: {_headline(view)}\n  {figures}"
+    return text + (f"\n{view['error']}" if view["error"] else "")
+
+
+@cache
+def static_style() -> str:
+    """The widgets' stylesheet (``static/widgets.css``), for static HTML."""
+    return (STATIC / "widgets.css").read_text()
+
+
+def job_html(view: Mapping[str, Any]) -> str:
+    """A job's view as HTML with the widget's classes and stylesheet: the job's state, rows,
+    progress, figures, sparkline and error, without the Cancel button."""
+    state = html.escape(view["state"])
+    progress = view["progress"]
+    bar = ""
+    if progress:
+        bar = (
+            f'<div class="sabot-job-progress"><progress value="{progress["done"]}" '
+            f'max="{progress["total"]}"></progress> '
+            f'<span class="sabot-job-tasks">{progress["done"]}/{progress["total"]} tasks</span></div>'
+        )
+    cells = "".join(
+        f'<tr><th>{label}</th><td class="{cls}">{html.escape(value)}</td></tr>'
+        for label, cls, value in _figures(view)
+    )
+    width, height = SPARKLINE_SIZE
+    spark = (
+        f'<svg class="sabot-sparkline" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><polyline points="{view["sparkline"]}"/></svg>'
+        if view["sparkline"]
+        else ""
+    )
+    error = (
+        f'<pre class="sabot-job-error">{html.escape(view["error"])}</pre>' if view["error"] else ""
+    )
+    return (
+        f"<style>{static_style()}</style>"
+        f'<div class="sabot-widget sabot-job" data-job-id="{html.escape(view["job_id"])}">'
+        f'<div class="sabot-job-header"><b>Job</b> <code>{html.escape(view["job_id"])}</code> '
+        f'<span class="sabot-job-state sabot-state-{state.lower()}">{state}</span> '
+        f'<span class="sabot-job-rows">{_count(view["rows"])}</span> rows out</div>'
+        f'{bar}<table class="sabot-figures">{cells}</table>{spark}{error}</div>'
+    )

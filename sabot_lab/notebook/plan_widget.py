@@ -1,0 +1,166 @@
+"""``PlanWidget``: a stream's plan as an interactive DAG in the notebook, and the rich display
+of a :class:`~sabot_lab.stream.Stream` (the widget in a kernel, static SVG and text elsewhere).
+
+The layout is computed in Python (:mod:`sabot_lab.notebook.plan_layout`); the widget's
+traitlets carry the laid-out views as plain JSON (:mod:`sabot_lab.notebook.plan_views`) and
+``static/plan.js`` draws them: a toggle between the logical, optimized and physical plan, a
+click on an operator opens its details (schema, expressions, parameters, the optimizer rules
+behind it). :meth:`PlanWidget.follow` overlays a running cluster job's live numbers.
+
+>>> import sabot_lab as sl
+>>> w = PlanWidget(sl.from_pydict({"x": [1, 2]}).filter(sl.col("x") > 1), partitions=2)
+>>> sorted(w.views), w.view, len(w.views["optimized"]["nodes"])
+(['logical', 'optimized', 'physical'], 'optimized', 2)
+>>> 'class="sabot-node"' in w.static_html()
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from sabot_lab.errors import PlanError
+from sabot_lab.explain import render_plan
+from sabot_lab.notebook.display import LiveWidget, in_kernel
+from sabot_lab.notebook.live import UPDATE_INTERVAL, JobSnapshot, follow_job
+from sabot_lab.notebook.plan_live import live_numbers
+from sabot_lab.notebook.plan_svg import plan_html
+from sabot_lab.notebook.plan_views import VIEWS, optimized_view, physical_view, plan_views
+from sabot_lab.optimizer import OptimizedPlan
+
+if TYPE_CHECKING:
+    from sabot_lab.cluster import Job
+    from sabot_lab.stream import Stream
+
+__all__ = ["PlanWidget", "plan_text", "stream_html", "stream_mimebundle"]
+
+STATIC = Path(__file__).parent / "static"
+
+
+class PlanWidget(LiveWidget):
+    """The plan of ``stream`` as an interactive DAG (``stream.show_plan()`` returns one).
+
+    ``partitions``: tasks per stage of the physical view (default: the configured
+    ``threads``; :meth:`follow` switches to the job's own).
+
+    Synced state: ``views`` (the laid-out logical, optimized and physical views), ``view``
+    (the one shown), ``selected`` (the operator whose details are open, "" for none) and
+    ``live`` (a followed job's numbers, see :func:`~sabot_lab.notebook.plan_live.live_numbers`).
+
+    >>> import sabot_lab as sl
+    >>> w = PlanWidget(sl.from_pydict({"x": [1]}).head(1))
+    >>> w.view = "logical"; w.selected = w.views["logical"]["nodes"][0]["id"]
+    >>> w.view = "cost"
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.PlanError: PlanWidget has no view 'cost': choose logical, optimized or physical
+    """
+
+    _esm = STATIC / "plan.js"
+    _css = STATIC / "plan.css"
+    views = traitlets.Dict().tag(sync=True)
+    view = traitlets.Unicode("optimized").tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+    live = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, stream: Stream, partitions: int | None = None, **kwargs: Any) -> None:
+        self._plan = stream.optimize()
+        self._text = plan_text(self._plan)
+        self._partitions = partitions
+        self._following: asyncio.Task[JobSnapshot] | None = None
+        super().__init__(views=plan_views(stream, partitions, self._plan), **kwargs)
+
+    @property
+    def plan(self) -> OptimizedPlan:
+        """The optimized plan the views show (its trace is where the rules come from)."""
+        return self._plan
+
+    @traitlets.validate("view")
+    def _check_view(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if value not in VIEWS:
+            raise PlanError(
+                f"PlanWidget has no view {value!r}: choose {', '.join(VIEWS[:-1])} or {VIEWS[-1]}"
+            )
+        return value
+
+    def follow(self, job: Job, interval: float = UPDATE_INTERVAL) -> asyncio.Task[JobSnapshot]:
+        """Show ``job``'s live numbers (rows, rows/s, busy and backpressure per stage) on the
+        physical view, updated every ``interval`` seconds from an asyncio task on the running
+        event loop (the kernel's), until the job ends; the final numbers stay, also in the
+        static HTML of the outputs showing the widget. Returns the task (its result: the last
+        :class:`~sabot_lab.notebook.live.JobSnapshot`). Following another job stops
+        following the first.
+
+        >>> import sabot_lab as sl
+        >>> w = sl.from_pydict({"x": [1]}).show_plan()
+        >>> with sl.LocalCluster(agents=1, slots=1) as cluster:  # doctest: +SKIP
+        ...     job = cluster.submit(sl.from_pydict({"x": [1]}))
+        ...     task = w.follow(job)  # in a notebook cell: the kernel's loop runs it
+        """
+        if self._following is not None:
+            self._following.cancel()
+        previous: list[JobSnapshot] = []
+
+        def update(snapshot: JobSnapshot) -> None:
+            if snapshot.partitions and snapshot.partitions != self._partitions:
+                self._partitions = snapshot.partitions
+                physical = physical_view(self._plan, snapshot.partitions)
+                self.views = {**self.views, "physical": physical}
+            before = previous[-1] if previous else None
+            self.live = live_numbers(snapshot, self.views["physical"], before)
+            previous[:] = [snapshot]
+            if snapshot.ended:
+                self.refresh_outputs()
+
+        self.view = "physical"
+        self._following = self.keep(follow_job(job, update, interval))
+        return self._following
+
+    def static_html(self) -> str:
+        """The shown view as static HTML: inline SVG (with a followed job's numbers on the
+        physical view) and the plan as text."""
+        live = self.live if self.view == "physical" else None
+        return plan_html(self.views[self.view], self._text, live)
+
+    def static_text(self) -> str:
+        """The optimized plan as text."""
+        return self._text
+
+
+def stream_html(stream: Stream) -> str:
+    """A stream's static HTML: its optimized plan as inline SVG, and as text.
+
+    >>> import sabot_lab as sl
+    >>> stream_html(sl.from_pydict({"x": [1]})).count('class="sabot-node"')
+    1
+    """
+    plan = stream.optimize()
+    return plan_html(optimized_view(plan), plan_text(plan))
+
+
+def plan_text(plan: OptimizedPlan) -> str:
+    """The optimized plan as text (as :meth:`~sabot_lab.stream.Stream.explain` prints it).
+
+    >>> import sabot_lab as sl
+    >>> print(plan_text(sl.from_pydict({"x": [1]}).optimize()).splitlines()[-1])
+      P1: source
+    """
+    return render_plan(plan.graph, plan.output, plan.estimated_rows)
+
+
+def stream_mimebundle(stream: Stream) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+    """A stream's rich display: in a kernel, the :class:`PlanWidget` view with static HTML
+    and text for frontends without widgets; elsewhere the static HTML and text.
+
+    >>> import sabot_lab as sl
+    >>> sorted(stream_mimebundle(sl.from_pydict({"x": [1]})))
+    ['text/html', 'text/plain']
+    """
+    if in_kernel():
+        return PlanWidget(stream)._repr_mimebundle_()
+    return {"text/plain": repr(stream), "text/html": stream_html(stream)}

@@ -1,0 +1,432 @@
+"""SQL expressions (sqlglot syntax trees) as :class:`~sabot_lab.expr.Expr` trees the optimizer can
+see into: arithmetic, comparisons, boolean logic, ``CASE``, ``CAST``, ``IN``, ``BETWEEN``,
+``LIKE``, ``IS NULL``, ``COALESCE``, string and date functions, and the aggregates ``COUNT``
+(``*``, a value, ``DISTINCT``), ``SUM``, ``AVG``, ``MIN``, ``MAX``.
+
+A :class:`Scope` says what a column reference means where the expression stands (a row of
+the ``FROM`` clause, or a group after ``GROUP BY``).
+
+>>> import sabot_lab as sl
+>>> from sabot_lab.sql.context import Context
+>>> from sabot_lab.sql.parse import parse
+>>> from sabot_lab.sql.relation import Relation
+>>> ctx = Context("SELECT price * size BETWEEN 10 AND 20 FROM t", {})
+>>> rows = RowScope(Relation.of(sl.from_pydict({"price": [2.0], "size": [6]})), ctx, "SELECT")
+>>> translate(parse(ctx.text).expressions[0], rows)
+(((col("price") * col("size")) >= 10) & ((col("price") * col("size")) <= 20))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlglot import exp
+
+from sabot_lab.expr import Expr, col, count, lit, when
+from sabot_lab.sql.context import Context
+from sabot_lab.sql.relation import Relation
+
+__all__ = [
+    "RowScope",
+    "Scope",
+    "aggregate",
+    "contains_aggregate",
+    "output_name",
+    "sql_text",
+    "translate",
+]
+
+_CAST_TYPES = {
+    "TINYINT": "int8", "SMALLINT": "int16", "INT": "int32", "BIGINT": "int64",
+    "UTINYINT": "uint8", "USMALLINT": "uint16", "UINT": "uint32", "UBIGINT": "uint64",
+    "FLOAT": "float32", "DOUBLE": "float64", "VARCHAR": "string", "TEXT": "string",
+    "BOOLEAN": "bool", "DATE": "date32", "TIMESTAMP": "timestamp[us]",
+    "TIMESTAMPNTZ": "timestamp[us]",
+}  # fmt: skip
+_TRUNCATE = {
+    "YEAR": "1y", "MONTH": "1mo", "WEEK": "1w", "DAY": "1d", "HOUR": "1h", "MINUTE": "1m",
+    "SECOND": "1s", "MILLISECOND": "1ms", "MICROSECOND": "1us",
+}  # fmt: skip
+_PARTS = ("YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND")
+
+
+class Scope(Protocol):
+    """What names mean where an expression stands."""
+
+    ctx: Context
+
+    def column(self, node: exp.Column) -> Expr:
+        """The expression a column reference stands for."""
+        ...
+
+    def replace(self, node: exp.Expr) -> Expr | None:
+        """An expression standing for the whole of ``node`` (an aggregate, a group key), or
+        None to translate ``node`` part by part."""
+        ...
+
+
+class RowScope:
+    """Columns of a relation, row by row (``WHERE``, ``ON``, a ``SELECT`` without grouping);
+    aggregates are an error naming the ``clause``.
+
+    >>> import sabot_lab as sl
+    >>> from sabot_lab.sql.parse import parse
+    >>> ctx = Context("SELECT x FROM t WHERE SUM(x) > 1", {})
+    >>> rows = RowScope(Relation.of(sl.from_pydict({"x": [1]})), ctx, "WHERE")
+    >>> translate(parse(ctx.text).args["where"].this, rows)
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.SQLError: line 1, column 23: aggregate SUM(x) is not allowed in WHERE; filter groups with HAVING
+      SELECT x FROM t WHERE SUM(x) > 1
+                            ^
+    """
+
+    def __init__(self, relation: Relation, ctx: Context, clause: str) -> None:
+        self.relation, self.ctx, self.clause = relation, ctx, clause
+
+    def column(self, node: exp.Column) -> Expr:
+        """The stream column a reference resolves to."""
+        binding = self.relation.resolve(node, self.ctx)
+        if binding.column is None:
+            raise self.ctx.error(
+                f"{binding.name} is known once the windows are grouped: use it in SELECT, "
+                "HAVING or ORDER BY of a query with GROUP BY window_start, window_end",
+                node,
+            )
+        return col(binding.column)
+
+    def replace(self, node: exp.Expr) -> Expr | None:
+        """Refuse aggregates."""
+        if isinstance(node, exp.AggFunc):
+            hint = "; filter groups with HAVING" if self.clause == "WHERE" else ""
+            raise self.ctx.error(
+                f"aggregate {sql_text(node)} is not allowed in {self.clause}{hint}", node
+            )
+        return None
+
+
+def sql_text(node: exp.Expr) -> str:
+    """A node as SQL text, for messages and default column names.
+
+    >>> from sabot_lab.sql.parse import parse
+    >>> sql_text(parse("SELECT price*size FROM t").expressions[0])
+    'price * size'
+    """
+    from sabot_lab.sql.parse import SabotDialect
+
+    return node.sql(dialect=SabotDialect)
+
+
+def output_name(node: exp.Expr) -> str:
+    """The column name a ``SELECT`` item gets: its alias, its column's name, or its SQL text.
+
+    >>> from sabot_lab.sql.parse import parse
+    >>> [output_name(e) for e in parse("SELECT a AS x, t.b, COUNT(*) FROM t").expressions]
+    ['x', 'b', 'COUNT(*)']
+    """
+    if isinstance(node, exp.Alias | exp.Column):
+        return str(node.alias_or_name)
+    return sql_text(node)
+
+
+def contains_aggregate(node: exp.Expr) -> bool:
+    """True if an aggregate function appears in ``node`` (outside window functions).
+
+    >>> from sabot_lab.sql.parse import parse
+    >>> [contains_aggregate(e) for e in parse("SELECT a + 1, SUM(a) + 1, SUM(a) OVER () FROM t").expressions]
+    [False, True, False]
+    """
+    return any(f.find_ancestor(exp.Window) is None for f in node.find_all(exp.AggFunc))
+
+
+def translate(node: exp.Expr, scope: Scope) -> Expr:
+    """The :class:`~sabot_lab.expr.Expr` for a SQL expression; a
+    :class:`~sabot_lab.errors.SQLError` at constructs without one."""
+    replaced = scope.replace(node)
+    if replaced is not None:
+        return replaced
+    rule = _RULES.get(type(node))
+    if rule is None:
+        raise scope.ctx.unsupported(_describe(node), node)
+    return rule(node, scope)
+
+
+def aggregate(node: exp.AggFunc, rows: Scope) -> Expr:
+    """The aggregate :class:`~sabot_lab.expr.Expr` of a call like ``SUM(price * size)``, its
+    argument read row by row in ``rows``.
+
+    >>> import sabot_lab as sl
+    >>> from sabot_lab.sql.parse import parse
+    >>> ctx = Context("SELECT COUNT(DISTINCT x) FROM t", {})
+    >>> aggregate(parse(ctx.text).expressions[0], RowScope(Relation.of(sl.from_pydict({"x": [1]})), ctx, "COUNT"))
+    col("x").n_unique()
+    """
+    ctx = rows.ctx
+    arg = node.this
+    if isinstance(node, exp.Count):
+        if isinstance(arg, exp.Star):
+            return count()
+        if isinstance(arg, exp.Distinct):
+            if len(arg.expressions) != 1:
+                raise ctx.unsupported("COUNT(DISTINCT ...) of several values", node)
+            return translate(arg.expressions[0], rows).n_unique()
+        return translate(arg, rows).count()
+    method = {exp.Sum: "sum", exp.Avg: "mean", exp.Min: "min", exp.Max: "max"}.get(type(node))
+    if method is None:
+        raise ctx.unsupported(f"the aggregate function {_function_name(node)}", node)
+    if isinstance(arg, exp.Distinct):
+        raise ctx.unsupported(f"{_function_name(node)}(DISTINCT ...)", node)
+    if node.args.get("expressions"):
+        raise ctx.unsupported(f"{_function_name(node)} of several values", node)
+    result: Expr = getattr(translate(arg, rows), method)()
+    return result
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def _function_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).upper()
+    if isinstance(node, exp.Func):
+        return str(node.sql_name())
+    return type(node).__name__.upper()
+
+
+def _describe(node: exp.Expr) -> str:
+    if isinstance(node, exp.Window):
+        return f"the window function {sql_text(node)} (OVER)"
+    if isinstance(node, exp.Subquery | exp.Exists):
+        return (
+            "a subquery inside an expression (only FROM (SELECT ...) and WHERE x IN (SELECT ...))"
+        )
+    if isinstance(node, exp.Func):
+        return f"the function {_function_name(node)}()"
+    return f"'{sql_text(node)}'"
+
+
+def _literal_value(node: exp.Expr) -> tuple[bool, Any]:
+    """(True, value) for a constant: a number, string, boolean or NULL, maybe negated."""
+    if isinstance(node, exp.Null):
+        return True, None
+    if isinstance(node, exp.Boolean):
+        return True, bool(node.this)
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return True, str(node.this)
+        return True, int(node.this) if node.is_int else float(node.this)
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        ok, value = _literal_value(node.this)
+        return ok, -value
+    return False, None
+
+
+def _literal(node: exp.Expr, scope: Scope) -> Expr:
+    return lit(_literal_value(node)[1])
+
+
+def _string_argument(node: exp.Expr, scope: Scope, what: str) -> str:
+    ok, value = _literal_value(node)
+    if not ok or not isinstance(value, str):
+        raise scope.ctx.unsupported(f"{what} with a pattern that is not a string constant", node)
+    return value
+
+
+def _binary(method: str) -> Callable[[exp.Expr, Scope], Expr]:
+    def rule(node: exp.Expr, scope: Scope) -> Expr:
+        left = translate(node.this, scope)
+        right = translate(node.expression, scope)
+        result: Expr = getattr(left, method)(right)
+        return result
+
+    return rule
+
+
+def _unary(build: Callable[[Expr], Expr]) -> Callable[[exp.Expr, Scope], Expr]:
+    return lambda node, scope: build(translate(node.this, scope))
+
+
+def _not(node: exp.Expr, scope: Scope) -> Expr:
+    inner = node.this
+    if isinstance(inner, exp.Is) and isinstance(inner.expression, exp.Null):
+        return translate(inner.this, scope).is_not_null()
+    return ~translate(inner, scope)
+
+
+def _is(node: exp.Expr, scope: Scope) -> Expr:
+    if not isinstance(node.expression, exp.Null):
+        raise scope.ctx.unsupported(f"'{sql_text(node)}' (only IS NULL and IS NOT NULL)", node)
+    value = translate(node.this, scope)
+    return value.is_not_null() if node.args.get("negate") else value.is_null()
+
+
+def _in(node: exp.Expr, scope: Scope) -> Expr:
+    if node.args.get("query"):
+        raise scope.ctx.unsupported("IN (SELECT ...) outside a WHERE condition joined by AND", node)
+    if node.args.get("unnest") or node.args.get("field"):
+        raise scope.ctx.unsupported(f"'{sql_text(node)}'", node)
+    value = translate(node.this, scope)
+    options = node.expressions
+    constants = [_literal_value(o) for o in options]
+    kinds = {type(v) for ok, v in constants if v is not None}
+    if options and all(ok for ok, _ in constants) and len(kinds) <= 1:
+        return value.is_in([v for _, v in constants])
+    if not options:
+        raise scope.ctx.error("IN () needs at least one value", node)
+    result = value == translate(options[0], scope)
+    for option in options[1:]:
+        result = result | (value == translate(option, scope))
+    return result
+
+
+def _between(node: exp.Expr, scope: Scope) -> Expr:
+    if node.args.get("symmetric"):
+        raise scope.ctx.unsupported("BETWEEN SYMMETRIC", node)
+    value = translate(node.this, scope)
+    return (value >= translate(node.args["low"], scope)) & (
+        value <= translate(node.args["high"], scope)
+    )
+
+
+def _like(node: exp.Expr, scope: Scope) -> Expr:
+    pattern = _string_argument(node.expression, scope, "LIKE")
+    value = translate(node.this, scope)
+    if isinstance(node, exp.ILike):
+        value, pattern = value.str.lower(), pattern.lower()
+    result = value.str.like(pattern)
+    return ~result if node.args.get("negate") else result
+
+
+def _string_test(method: str) -> Callable[[exp.Expr, Scope], Expr]:
+    def rule(node: exp.Expr, scope: Scope) -> Expr:
+        pattern = _string_argument(node.expression, scope, _function_name(node))
+        result: Expr = getattr(translate(node.this, scope).str, method)(pattern)
+        return result
+
+    return rule
+
+
+def _case(node: exp.Expr, scope: Scope) -> Expr:
+    operand = node.this
+    subject = translate(operand, scope) if operand is not None else None
+    branches = node.args.get("ifs") or []
+    result: Any = None
+    for branch in branches:
+        condition = translate(branch.this, scope)
+        if subject is not None:
+            condition = subject == condition
+        start = when(condition) if result is None else result.when(condition)
+        result = start.then(translate(branch.args["true"], scope))
+    default = node.args.get("default")
+    if result is None:
+        raise scope.ctx.error("CASE needs at least one WHEN ... THEN ...", node)
+    return result.otherwise(translate(default, scope)) if default is not None else result
+
+
+def _if(node: exp.Expr, scope: Scope) -> Expr:
+    otherwise = node.args.get("false")
+    branch = when(translate(node.this, scope)).then(translate(node.args["true"], scope))
+    return branch.otherwise(translate(otherwise, scope)) if otherwise is not None else branch
+
+
+def _cast(node: exp.Expr, scope: Scope) -> Expr:
+    target = node.args["to"]
+    name = target.this.name if isinstance(target, exp.DataType) else ""
+    dtype = _CAST_TYPES.get(name)
+    if dtype is None or target.expressions:
+        raise scope.ctx.unsupported(f"CAST to {sql_text(target)}", node)
+    return translate(node.this, scope).cast(dtype)
+
+
+def _coalesce(node: exp.Expr, scope: Scope) -> Expr:
+    values = [node.this, *node.expressions]
+    result = translate(values[-1], scope)
+    for value in reversed(values[:-1]):
+        result = translate(value, scope).fill_null(result)
+    return result
+
+
+def _nullif(node: exp.Expr, scope: Scope) -> Expr:
+    value = translate(node.this, scope)
+    return when(value == translate(node.expression, scope)).then(lit(None)).otherwise(value)
+
+
+def _abs(node: exp.Expr, scope: Scope) -> Expr:
+    value = translate(node.this, scope)
+    return when(value < 0).then(-value).otherwise(value)
+
+
+def _unit(node: exp.Expr, scope: Scope, table: dict[str, str] | tuple[str, ...]) -> str:
+    unit = node.args.get("unit") if not isinstance(node, exp.Extract) else node.this
+    name = str(unit.name if unit is not None else "").upper()
+    if name not in table:
+        raise scope.ctx.unsupported(f"the unit {name or '?'} in {_function_name(node)}", node)
+    return name
+
+
+def _truncate(node: exp.Expr, scope: Scope) -> Expr:
+    every = _TRUNCATE[_unit(node, scope, _TRUNCATE)]
+    return translate(node.this, scope).dt.truncate(every)
+
+
+def _extract(node: exp.Expr, scope: Scope) -> Expr:
+    part = _unit(node, scope, _PARTS).lower()
+    result: Expr = getattr(translate(node.expression, scope).dt, part)()
+    return result
+
+
+def _part(part: str) -> Callable[[exp.Expr, Scope], Expr]:
+    return lambda node, scope: getattr(translate(node.this, scope).dt, part)()
+
+
+_RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
+    exp.Column: lambda node, scope: scope.column(node),
+    exp.Paren: lambda node, scope: translate(node.this, scope),
+    exp.Alias: lambda node, scope: translate(node.this, scope),
+    exp.Literal: _literal,
+    exp.Boolean: _literal,
+    exp.Null: _literal,
+    exp.Add: _binary("__add__"),
+    exp.Sub: _binary("__sub__"),
+    exp.Mul: _binary("__mul__"),
+    exp.Div: _binary("__truediv__"),
+    exp.IntDiv: _binary("__floordiv__"),
+    exp.Mod: _binary("__mod__"),
+    exp.EQ: _binary("__eq__"),
+    exp.NEQ: _binary("__ne__"),
+    exp.LT: _binary("__lt__"),
+    exp.LTE: _binary("__le__"),
+    exp.GT: _binary("__gt__"),
+    exp.GTE: _binary("__ge__"),
+    exp.And: _binary("__and__"),
+    exp.Or: _binary("__or__"),
+    exp.Neg: _unary(lambda v: -v),
+    exp.Not: _not,
+    exp.Is: _is,
+    exp.In: _in,
+    exp.Between: _between,
+    exp.Like: _like,
+    exp.ILike: _like,
+    exp.Case: _case,
+    exp.If: _if,
+    exp.Cast: _cast,
+    exp.Coalesce: _coalesce,
+    exp.Nullif: _nullif,
+    exp.Abs: _abs,
+    exp.Lower: _unary(lambda v: v.str.lower()),
+    exp.Upper: _unary(lambda v: v.str.upper()),
+    exp.Length: _unary(lambda v: v.str.len()),
+    exp.StartsWith: _string_test("starts_with"),
+    exp.EndsWith: _string_test("ends_with"),
+    exp.Contains: _string_test("contains"),
+    exp.TimestampTrunc: _truncate,
+    exp.DateTrunc: _truncate,
+    exp.Extract: _extract,
+    exp.Year: _part("year"),
+    exp.Month: _part("month"),
+    exp.Day: _part("day"),
+    exp.Hour: _part("hour"),
+    exp.Minute: _part("minute"),
+    exp.Second: _part("second"),
+}

@@ -1,0 +1,265 @@
+"""``JOIN`` clauses onto :meth:`~sabot_lab.stream.Stream.join`: ``[INNER] JOIN``, ``LEFT
+[OUTER] JOIN``, ``SEMI JOIN``, ``ANTI JOIN`` with ``ON`` (equalities between the sides, plus
+conditions on the joined table; for inner joins any condition) or ``USING``; ``FROM a, b`` and
+``CROSS JOIN`` take their equalities from ``WHERE``; ``WHERE x IN (SELECT ...)`` is a semi join.
+
+The joined relation keeps every name of both sides: a right column whose name the left side
+already has is renamed in the stream, and the right side's key columns (which the join
+drops) read as the left keys (inner joins) or as a copy kept for the purpose (left joins, where
+they are null on rows without a match).
+
+>>> import sabot_lab as sl
+>>> from sabot_lab.sql.context import Context
+>>> from sabot_lab.sql.parse import parse
+>>> ctx = Context("SELECT * FROM q JOIN s ON q.sid = s.id", {})
+>>> q = Relation.of(sl.from_pydict({"sid": [1, 2], "px": [5, 6]}), "q")
+>>> s = Relation.of(sl.from_pydict({"id": [1], "px": [7]}), "s")
+>>> joined, _ = join_relations(q, parse(ctx.text).args["joins"][0], s, [], ctx)
+>>> [(b.qualifier, b.name, b.column) for b in joined.bindings]
+[('q', 'sid', 'sid'), ('q', 'px', 'px'), ('s', 'id', 'sid'), ('s', 'px', '_px0')]
+>>> joined.stream.collect().to_pydict()
+{'sid': [1], 'px': [5], '_px0': [7]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sqlglot import exp
+
+from sabot_lab.expr import col
+from sabot_lab.sql.context import Context
+from sabot_lab.sql.expressions import RowScope, sql_text, translate
+from sabot_lab.sql.relation import Binding, Relation
+
+__all__ = ["conjuncts", "filtered", "join_relations", "semi_join_in"]
+
+
+def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
+    """The conditions joined by ``AND`` at the top of ``node``.
+
+    >>> from sabot_lab.sql.parse import parse
+    >>> [c.sql() for c in conjuncts(parse("SELECT 1 FROM t WHERE (a = 1 AND b) AND c").args["where"].this)]
+    ['a = 1', 'b', 'c']
+    """
+    if node is None:
+        return []
+    if isinstance(node, exp.Paren):
+        return conjuncts(node.this)
+    if isinstance(node, exp.And):
+        return [*conjuncts(node.this), *conjuncts(node.expression)]
+    return [node]
+
+
+def filtered(
+    relation: Relation, conditions: Sequence[exp.Expr], ctx: Context, clause: str
+) -> Relation:
+    """``relation`` keeping the rows where every condition is true."""
+    if not conditions:
+        return relation
+    rows = RowScope(relation, ctx, clause)
+    predicates = []
+    for condition in conditions:
+        predicate = translate(condition, rows)
+        with ctx.building(condition, clause):
+            relation.stream.filter(predicate)  # checks the type where the condition is written
+        predicates.append(predicate)
+    return replace(relation, stream=relation.stream.filter(*predicates))
+
+
+def _join_kind(node: exp.Join, ctx: Context) -> str:
+    side, kind, method = node.side.upper(), node.kind.upper(), node.method.upper()
+    if method:
+        raise ctx.unsupported(f"{method} JOIN", node)
+    if kind in ("SEMI", "ANTI") and side in ("", "LEFT"):
+        return kind.lower()
+    if side == "RIGHT":
+        raise ctx.unsupported("RIGHT JOIN (swap the tables and use LEFT JOIN)", node)
+    if side == "LEFT" and kind in ("", "OUTER"):
+        return "left"
+    if not side and kind in ("", "INNER", "CROSS"):
+        return "inner"
+    raise ctx.unsupported(f"{' '.join(filter(None, (side, kind)))} JOIN", node)
+
+
+def _sides(
+    node: exp.Expr, left: Relation, right: Relation, ctx: Context, strict: bool = True
+) -> set[str] | None:
+    """Which sides the columns of ``node`` come from; None (or, ``strict``, an error) if one
+    is on neither side."""
+    found: set[str] = set()
+    for column in node.find_all(exp.Column):
+        in_left = bool(left.find(column.name, column.table or None))
+        in_right = bool(right.find(column.name, column.table or None))
+        if in_left == in_right:
+            if not strict and not in_left:
+                return None
+            Relation(left.stream, left.bindings + right.bindings).resolve(column, ctx)
+        found.add("left" if in_left else "right")
+    return found
+
+
+def _key_column(relation: Relation, node: exp.Expr, ctx: Context) -> tuple[Relation, str]:
+    """The column holding a join key (computed into a new column if it is an expression)."""
+    expr = translate(node, RowScope(relation, ctx, "ON"))
+    if expr.op == "col":
+        return relation, str(expr.param("name"))
+    name = ctx.fresh("key", relation.stream.columns)
+    with ctx.building(node, "ON"):
+        stream = relation.stream.with_columns(expr.alias(name))
+    return replace(relation, stream=stream), name
+
+
+def _key_pairs(
+    conditions: Sequence[exp.Expr], left: Relation, right: Relation, ctx: Context, strict: bool
+) -> tuple[list[tuple[exp.Expr, exp.Expr]], list[exp.Expr]]:
+    """The ``left = right`` equalities among ``conditions``, and the other conditions."""
+    pairs, others = [], []
+    for condition in conditions:
+        if isinstance(condition, exp.EQ):
+            sides = (
+                _sides(condition.this, left, right, ctx, strict),
+                _sides(condition.expression, left, right, ctx, strict),
+            )
+            if sides == ({"left"}, {"right"}):
+                pairs.append((condition.this, condition.expression))
+                continue
+            if sides == ({"right"}, {"left"}):
+                pairs.append((condition.expression, condition.this))
+                continue
+        others.append(condition)
+    return pairs, others
+
+
+def _using_pairs(
+    node: exp.Join, left: Relation, right: Relation, ctx: Context
+) -> list[tuple[exp.Expr, exp.Expr]]:
+    pairs: list[tuple[exp.Expr, exp.Expr]] = []
+    for identifier in node.args["using"]:
+        name = identifier.name
+        for side, relation in (("left", left), ("right", right)):
+            if len(relation.find(name)) != 1:
+                raise ctx.error(
+                    f"USING ({name}): the {side} side has {len(relation.find(name))} columns "
+                    f"named '{name}'; it needs exactly one",
+                    identifier,
+                )
+        pairs.append((exp.column(name), exp.column(name)))
+    return pairs
+
+
+def join_relations(
+    left: Relation, node: exp.Join, right: Relation, where: Sequence[exp.Expr], ctx: Context
+) -> tuple[Relation, list[exp.Expr]]:
+    """Join ``right`` to ``left`` as the ``JOIN`` clause ``node`` says; returns the joined
+    relation and the ``WHERE`` conditions left (a join without ``ON`` takes its equalities
+    from ``where``)."""
+    how = _join_kind(node, ctx)
+    if left.window is not None or right.window is not None:
+        raise ctx.error(
+            "a window table function's rows must be grouped (GROUP BY window_start, "
+            "window_end) before they are joined; join the grouped query",
+            node,
+        )
+    shared = {q.lower() for q in left.qualifiers()} & {q.lower() for q in right.qualifiers()}
+    if shared:
+        raise ctx.error(
+            f"the name '{sorted(shared)[0]}' stands for two tables in FROM; give one an alias",
+            node,
+        )
+    remaining = list(where)
+    using = node.args.get("using")
+    others: list[exp.Expr]
+    if using:
+        pairs, others = _using_pairs(node, left, right, ctx), []
+    elif node.args.get("on") is not None:
+        pairs, others = _key_pairs(conjuncts(node.args["on"]), left, right, ctx, strict=True)
+    else:
+        pairs, remaining = _key_pairs(where, left, right, ctx, strict=False)
+        others = []
+    if not pairs:
+        raise ctx.error(
+            f"the {how} join needs an equality between its two sides (ON a.id = b.id, USING "
+            "(id), or such a condition in WHERE for FROM a, b); cross joins are not supported",
+            node,
+        )
+    right_filters = [c for c in others if _sides(c, left, right, ctx) == {"right"}]
+    post_filters = [c for c in others if not any(c is r for r in right_filters)]
+    if post_filters and how != "inner":
+        raise ctx.unsupported(
+            f"the condition {sql_text(post_filters[0])} in the ON of a {how.upper()} JOIN "
+            "(it takes equalities between the sides and conditions on the joined table)",
+            post_filters[0],
+        )
+    right = filtered(right, right_filters, ctx, "ON")
+    left_keys, right_keys = [], []
+    for left_node, right_node in pairs:
+        left, left_key = _key_column(left, left_node, ctx)
+        right, right_key = _key_column(right, right_node, ctx)
+        left_keys.append(left_key)
+        right_keys.append(right_key)
+    right = _right_payload(left, right, how, left_keys, right_keys, ctx)
+    with ctx.building(node, f"{how.upper()} JOIN"):
+        stream = left.stream.join(right.stream, left_on=left_keys, right_on=right_keys, how=how)
+    bindings = left.bindings
+    if how in ("inner", "left"):
+        hidden = {i.name.lower() for i in using or ()}
+        bindings += tuple(
+            replace(b, star=False) if b.name.lower() in hidden else b for b in right.bindings
+        )
+    return filtered(Relation(stream, bindings), post_filters, ctx, "ON"), remaining
+
+
+def _right_payload(
+    left: Relation, right: Relation, how: str, left_keys: list[str], right_keys: list[str],
+    ctx: Context,
+) -> Relation:  # fmt: skip
+    """The right side with the columns the join keeps named apart from the left side's, and
+    its bindings pointing at the columns the joined stream will have."""
+    if how not in ("inner", "left"):
+        return right
+    taken = [*left.stream.columns, *right.stream.columns]
+    moved: dict[str, str] = {}
+    stream = right.stream
+    if how == "inner":  # equal keys: the left ones stand for the right ones
+        moved = {r: lk for lk, r in zip(left_keys, right_keys, strict=True)}
+    else:  # null where nothing matched: keep a copy of the right keys
+        used = {b.column for b in right.bindings}
+        moved = {r: ctx.fresh(r, taken) for r in dict.fromkeys(right_keys) if r in used}
+        with ctx.building(None, "LEFT JOIN"):
+            stream = stream.with_columns(*[col(r).alias(c) for r, c in moved.items()])
+    renamed = {
+        c: ctx.fresh(c, taken)
+        for c in stream.columns
+        if c not in right_keys and c in left.stream.columns
+    }
+    if renamed:
+        stream = stream.rename(renamed)
+    bindings = tuple(
+        Binding(
+            b.qualifier,
+            b.name,
+            moved.get(b.column or "") or renamed.get(b.column or "", b.column),
+            b.star,
+        )
+        for b in right.bindings
+    )
+    return Relation(stream, bindings)
+
+
+def semi_join_in(relation: Relation, node: exp.In, values: Relation, ctx: Context) -> Relation:
+    """``relation`` keeping the rows where ``WHERE x IN (SELECT y ...)`` holds: a semi join
+    on ``x = y`` (null never matches, so rows where either is null drop out, as in SQL)."""
+    if len(values.stream.columns) != 1:
+        raise ctx.error(
+            f"IN (SELECT ...) needs a query of one column; this one has "
+            f"{len(values.stream.columns)}",
+            node.args["query"],
+        )
+    relation, key = _key_column(relation, node.this, ctx)
+    with ctx.building(node, "IN (SELECT ...)"):
+        stream = relation.stream.join(
+            values.stream, left_on=key, right_on=values.stream.columns[0], how="semi"
+        )
+    return replace(relation, stream=stream)

@@ -1,0 +1,129 @@
+"""Window table functions in the ``FROM`` clause, as in Flink SQL, onto
+:meth:`~sabot_lab.stream.Stream.window`:
+
+- ``TUMBLE(TABLE t, DESCRIPTOR(time), size)``: :func:`~sabot_lab.windows.tumbling`;
+- ``HOP(TABLE t, DESCRIPTOR(time), slide, size)``: :func:`~sabot_lab.windows.sliding`;
+- ``SESSION(TABLE t [PARTITION BY keys], DESCRIPTOR(time), gap)``: :func:`~sabot_lab.windows.session`.
+
+Arguments may be named (``SIZE => INTERVAL '10' SECONDS``). The relation has the table's
+columns and ``window_start``, ``window_end``; its rows are aggregated with ``GROUP BY
+window_start, window_end, ...``.
+
+>>> import datetime as dt, sabot_lab as sl
+>>> from sabot_lab.sql.context import Context
+>>> from sabot_lab.sql.parse import WindowFunction, parse
+>>> bids = sl.from_pydict({"t": [dt.datetime(2026, 1, 1)], "auction": [1]})
+>>> ctx = Context("SELECT * FROM TABLE(HOP(TABLE bids, DESCRIPTOR(t), INTERVAL '2' SECONDS, INTERVAL '10' SECONDS))", {"bids": bids})
+>>> window_relation(parse(ctx.text).find(WindowFunction), None, ctx).window.spec
+sliding(10s, 2s, on='t')
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from sabot_lab.sql.context import Context
+from sabot_lab.sql.parse import WindowFunction
+from sabot_lab.sql.relation import Binding, Relation, WindowInput
+from sabot_lab.windows import Duration, WindowSpec, session, sliding, tumbling
+
+__all__ = ["WINDOW_BOUNDS", "interval", "window_relation"]
+
+WINDOW_BOUNDS = ("window_start", "window_end")
+"""The columns a window table function adds to its table's."""
+
+_PARAMETERS = {
+    "TUMBLE": ("TIMECOL", "SIZE"),
+    "HOP": ("TIMECOL", "SLIDE", "SIZE"),
+    "SESSION": ("TIMECOL", "GAP"),
+}
+_UNITS = {"MICROSECOND": "us", "MILLISECOND": "ms", "SECOND": "s", "MINUTE": "m", "HOUR": "h",
+          "DAY": "d"}  # fmt: skip
+_AMOUNT = re.compile(r"\s*(\d+)\s*([A-Za-z]*)\s*")
+
+
+def interval(node: exp.Expr, ctx: Context) -> Duration:
+    """A duration from ``INTERVAL '10' SECONDS``, ``INTERVAL '10 seconds'`` or ``INTERVAL 10 SECOND``.
+
+    >>> from sabot_lab.sql.parse import parse
+    >>> interval(parse("SELECT INTERVAL '90' SECONDS FROM t").expressions[0], Context("", {}))
+    '90s'
+    """
+    if not isinstance(node, exp.Interval):
+        raise ctx.error(
+            f"expected an interval such as INTERVAL '10' SECONDS, got {node.sql()}", node
+        )
+    found = _AMOUNT.fullmatch(str(node.this.name)) if node.this is not None else None
+    unit = str(node.args["unit"].name) if node.args.get("unit") is not None else ""
+    if found is not None and not unit:
+        unit = found.group(2)
+    elif found is not None and found.group(2):
+        found = None
+    unit = unit.upper().removesuffix("S")
+    if found is None or unit not in _UNITS:
+        raise ctx.unsupported(
+            f"the interval {node.sql()} (use a whole number of "
+            f"{', '.join(u.lower() + 's' for u in _UNITS)})",
+            node,
+        )
+    return f"{found.group(1)}{_UNITS[unit]}"
+
+
+def _arguments(node: WindowFunction, ctx: Context) -> dict[str, exp.Expr]:
+    """The call's arguments by name (positional ones take the names in Flink's order)."""
+    expected = _PARAMETERS[node.kind]
+    params, names = node.args.get("params") or [], node.args.get("names") or []
+    found: dict[str, exp.Expr] = {}
+    for i, (param, name) in enumerate(zip(params, names, strict=True)):
+        key = str(name) if name else (expected[i] if i < len(expected) else "")
+        if key not in expected:
+            raise ctx.error(
+                f"{node.kind} takes (TABLE t, DESCRIPTOR(time), "
+                f"{', '.join(e.lower() for e in expected[1:])}); "
+                f"unexpected argument {param.sql()}",
+                param,
+            )
+        found[key] = param
+    missing = [e for e in expected if e not in found]
+    if missing:
+        raise ctx.error(f"{node.kind} is missing its {', '.join(m.lower() for m in missing)}", node)
+    return found
+
+
+def window_relation(node: WindowFunction, alias: str | None, ctx: Context) -> Relation:
+    """The relation of a window table function: the table's columns and the window bounds,
+    waiting to be grouped by them."""
+    table = node.args["table"]
+    qualifier = alias or table.name
+    base = Relation.of(ctx.table(table), qualifier)
+    args = _arguments(node, ctx)
+    descriptor = args["TIMECOL"]
+    if not (
+        isinstance(descriptor, exp.Anonymous)
+        and descriptor.name.upper() == "DESCRIPTOR"
+        and len(descriptor.expressions) == 1
+        and isinstance(descriptor.expressions[0], exp.Column)
+    ):
+        raise ctx.error(
+            f"{node.kind} takes its time column as DESCRIPTOR(column), got {descriptor.sql()}",
+            descriptor,
+        )
+    time = base.resolve(descriptor.expressions[0], ctx).column
+    assert time is not None  # a table's own columns are all known
+    with ctx.building(node, node.kind):
+        spec: WindowSpec
+        if node.kind == "TUMBLE":
+            spec = tumbling(interval(args["SIZE"], ctx), on=time)
+        elif node.kind == "HOP":
+            spec = sliding(interval(args["SIZE"], ctx), interval(args["SLIDE"], ctx), on=time)
+        else:
+            spec = session(interval(args["GAP"], ctx), on=time)
+    partition = []
+    for column in node.args.get("partition") or []:
+        found = base.resolve(column, ctx).column
+        assert found is not None
+        partition.append(found)
+    bounds = tuple(Binding(qualifier, name, None) for name in WINDOW_BOUNDS)
+    return Relation(base.stream, base.bindings + bounds, WindowInput(spec, tuple(partition), node))

@@ -1,0 +1,186 @@
+"""The JobWidget against real jobs on a LocalCluster (a JobManager and agent processes):
+its traitlets follow the job from an asyncio task on the running loop, its Cancel message
+cancels a running job, and the static HTML, text and notebook outputs show the final state."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from nbclient import NotebookClient
+
+import sabot_lab as sl
+from sabot_lab.notebook import JobWidget
+from sabot_lab.notebook.job_view import STATIC, planned_tasks
+
+BATCHES = 12
+BATCH_ROWS = 100
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[sl.LocalCluster]:
+    with sl.LocalCluster(agents=2, slots=2, heartbeat_timeout=5, heartbeat_interval=0.2) as c:
+        yield c
+
+
+def slow_batches() -> Iterator[pa.RecordBatch]:
+    """Batches of ``x`` handed out over about 2.4 s, so a job reading them runs a while."""
+    for i in range(BATCHES):
+        time.sleep(0.2)
+        yield pa.record_batch({"x": pa.array(range(i * BATCH_ROWS, (i + 1) * BATCH_ROWS))})
+
+
+def slow_even_rows() -> sl.Stream:
+    return sl.from_iterable(slow_batches, schema={"x": "int64"}).filter(sl.col("x") % 3 == 0)
+
+
+def expected_even_rows() -> pa.Table:
+    table = pa.Table.from_batches(list(slow_batches()))
+    return table.filter(pc.equal(pc.remainder(table["x"], 3), 0))
+
+
+async def follow_until_done(widget: JobWidget, timeout: float = 60.0) -> list[tuple[str, int]]:
+    """The widget's (state, rows) every 50 ms until its updater ends."""
+    assert widget.updater is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while not widget.updater.done() and time.monotonic() < deadline:
+        seen.append((widget.state, widget.rows))
+        await asyncio.sleep(0.05)
+    return seen
+
+
+def test_the_widget_follows_a_bounded_job_to_its_final_state(cluster: sl.LocalCluster) -> None:
+    expected = expected_even_rows()
+    job = slow_even_rows().submit(cluster, name="slow filter")
+
+    async def main() -> tuple[JobWidget, list[tuple[str, int]], Any]:
+        widget = JobWidget(job)
+        assert widget.updater is not None
+        assert widget.updater.get_loop() is asyncio.get_running_loop()
+        assert widget.updater in asyncio.all_tasks()
+        seen = await follow_until_done(widget)
+        last = await widget.updater
+        await asyncio.sleep(0.6)  # two update intervals: nothing follows the job any more
+        assert widget.loop_tasks == set()
+        return widget, seen, last
+
+    widget, seen, last = asyncio.run(main())
+    result = job.result()
+    assert result.num_rows == expected.num_rows
+    assert widget.state == "FINISHED" == last[0].state
+    assert widget.rows == expected.num_rows
+    rows = [r for _, r in seen]
+    assert rows == sorted(rows)  # the counter never goes back
+    assert any(0 < r < expected.num_rows for s, r in seen if s == "RUNNING")  # ... and rises
+    tasks = job.tasks()
+    assert widget.progress == {"done": len(tasks), "total": len(tasks)}
+    assert planned_tasks(job, last[0].partitions) == len(tasks)
+    assert widget.rows_moved == sum(t["rows_out"] for t in tasks)
+    assert widget.throughput and max(widget.throughput) > 0
+    assert widget.sparkline.count(",") == len(widget.throughput)
+    assert widget.latency_s is None  # nothing runs any more
+    assert widget.error == ""
+
+    html = job._repr_html_()
+    assert '<span class="sabot-job-state sabot-state-finished">FINISHED</span>' in html
+    assert f'<span class="sabot-job-rows">{expected.num_rows:,}</span>' in html
+    assert f'<progress value="{len(tasks)}" max="{len(tasks)}">' in html
+    assert (
+        '<span class="sabot-job-state sabot-state-finished">FINISHED</span>' in widget.static_html()
+    )
+    assert '<svg class="sabot-sparkline"' in widget.static_html()  # the throughput it saw
+    assert repr(job).startswith(f"Job {job.job_id} FINISHED: {expected.num_rows:,} rows out")
+
+
+def test_the_cancel_message_cancels_a_running_endless_job(cluster: sl.LocalCluster) -> None:
+    endless = sl.nexmark(events=None, rate=10_000, seed=3).bids.select("auction", "price")
+    job = endless.submit(cluster, name="endless bids", partitions=2)
+
+    async def main() -> JobWidget:
+        widget = JobWidget(job)
+        deadline = time.monotonic() + 60
+        while not (widget.state == "RUNNING" and widget.rows > 0) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert widget.state == "RUNNING" and widget.rows > 0
+        assert widget.progress is None  # an unbounded job has no end to measure against
+        assert widget.latency_s is not None and widget.latency_s < 5
+        # the message a click on Cancel sends, through ipywidgets' dispatch
+        widget._handle_custom_msg({"type": "cancel"}, [])
+        assert widget.notice == "cancelling"
+        assert len(widget.loop_tasks) == 2  # the updater and the cancel, both on this loop
+        assert widget.updater is not None
+        await asyncio.wait_for(widget.updater, 30)
+        return widget
+
+    widget = asyncio.run(main())
+    assert job.status() == "CANCELLED"
+    assert widget.state == "CANCELLED"
+    assert widget.notice == ""
+    assert "sabot-state-cancelled" in job._repr_html_()
+
+
+def test_a_failed_job_shows_the_remote_traceback(cluster: sl.LocalCluster) -> None:
+    def explode(batch: pa.RecordBatch) -> pa.RecordBatch:
+        if batch.num_rows:
+            raise ValueError("price feed is corrupt")
+        return batch
+
+    failing = sl.from_pydict({"x": [1, 2, 3]}).map_batches(explode, schema={"x": "int64"})
+    job = failing.submit(cluster, partitions=1)
+    assert job.wait(timeout=60) == "FAILED"
+    widget = JobWidget(job)  # no running loop: one reading, now
+    assert widget.updater is None
+    assert widget.state == "FAILED"
+    assert "price feed is corrupt" in widget.error and "Traceback" in widget.error
+    assert widget.error == job.info()["error"]
+    html = job._repr_html_()
+    assert '<pre class="sabot-job-error">' in html
+    assert "price feed is corrupt" in html
+
+
+def test_a_job_in_a_notebook_keeps_its_final_state_in_the_saved_output() -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "import asyncio, time, pyarrow as pa, sabot_lab as sl\n"
+            "cluster = sl.LocalCluster(agents=1, slots=1, heartbeat_interval=0.2)\n"
+            "def slow():\n"
+            "    for i in range(6):\n"
+            "        time.sleep(0.2)\n"
+            "        yield pa.record_batch({'x': pa.array(range(i * 10, i * 10 + 10))})\n"
+            "job = sl.from_iterable(slow, schema={'x': 'int64'}).submit(cluster)"
+        ),
+        # nbclient applies in-place updates of a cell's outputs while that cell runs only
+        nbformat.v4.new_code_cell("display(job)\nawait job\nawait asyncio.sleep(1)"),
+        nbformat.v4.new_code_cell("cluster.close()"),
+    ]
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    (output,) = notebook.cells[1].outputs
+    assert output["output_type"] == "display_data"
+    data = output["data"]
+    assert "application/vnd.jupyter.widget-view+json" in data
+    # shown while PENDING or RUNNING, updated in place once the job ended
+    assert '<span class="sabot-job-state sabot-state-finished">FINISHED</span>' in data["text/html"]
+    assert '<span class="sabot-job-rows">60</span>' in data["text/html"]
+    assert "FINISHED: 60 rows out" in data["text/plain"]
+
+
+@pytest.mark.parametrize("name", ["job.js", "cluster.js"])
+def test_the_widget_modules_are_valid_javascript(name: str, tmp_path: Path) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the ESM syntax check needs it")
+    module = tmp_path / name.replace(".js", ".mjs")
+    module.write_text((STATIC / name).read_text())
+    checked = subprocess.run([node, "--check", str(module)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
