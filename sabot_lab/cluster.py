@@ -83,7 +83,7 @@ class Cluster:
             "from_savepoint": from_savepoint and str(from_savepoint),
         }
         reply = self._call("submit", {**body, **extra})
-        return Job(self, reply["job_id"], stream, checkpoint_interval)
+        return Job(self, reply["job_id"])
 
     def job(self, job_id: str) -> Job:
         """The handle of a job submitted earlier (from this or another process)."""
@@ -146,18 +146,9 @@ def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cl
 class Job:
     """A submitted job: its state, its result, cancellation."""
 
-    def __init__(
-        self,
-        cluster: Cluster,
-        job_id: str,
-        stream: Stream | None = None,
-        checkpoint_interval: float | None = None,
-    ) -> None:
+    def __init__(self, cluster: Cluster, job_id: str) -> None:
         self.cluster = cluster
         self.job_id = job_id
-        self.stream = stream
-        """The pipeline submitted, when it was submitted from this process."""
-        self.checkpoint_interval = checkpoint_interval
 
     def info(self) -> dict[str, Any]:
         """The job's row: state, error, timestamps, partitions."""

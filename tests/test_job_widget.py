@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 
 import sabot_lab as sl
 from sabot_lab.notebook import JobWidget
-from sabot_lab.notebook.job_view import STATIC, planned_tasks
+from sabot_lab.notebook.job_view import STATIC
 
 BATCHES = 12
 BATCH_ROWS = 100
@@ -84,7 +84,7 @@ def test_the_widget_follows_a_bounded_job_to_its_final_state(cluster: sl.LocalCl
     assert any(0 < r < expected.num_rows for s, r in seen if s == "RUNNING")  # ... and rises
     tasks = job.tasks()
     assert widget.progress == {"done": len(tasks), "total": len(tasks)}
-    assert planned_tasks(job, last[0].partitions) == len(tasks)
+    assert last[0].planned_tasks == len(tasks)
     assert widget.rows_moved == sum(t["rows_out"] for t in tasks)
     assert widget.throughput and max(widget.throughput) > 0
     assert widget.sparkline.count(",") == len(widget.throughput)

@@ -373,6 +373,7 @@ class JobManager(ClusterServer):
         self._checkpointing: dict[str, float] = {}  # job -> seconds between checkpoints
         self._sinks: dict[str, CommitSink] = {}  # job -> where its committed rows go too
         self._restores: dict[str, int | None] = {}  # job -> checkpoint its attempt starts at
+        self._planned: dict[str, tuple[int, bool]] = {}  # job -> tasks of an attempt, bounded
         self.savepoint_requests: dict[str, dict[int, Future[str]]] = {}
         """Savepoints asked of running jobs: job -> checkpoint -> its path, once kept."""
         self.acks: dict[str, int] = {}
@@ -963,9 +964,20 @@ class JobManager(ClusterServer):
                 raise
             return {"job_id": job_id, "state": "PENDING", "error": None}
 
-    @staticmethod
-    def _public(job: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in job.items() if k not in ("plan", "physical")}
+    def _public(self, job: dict[str, Any]) -> dict[str, Any]:
+        """A job's row for clients: without its plans, with the number of tasks an attempt
+        runs (``planned_tasks``) and whether its sources end (``bounded``); both None before
+        the job is planned."""
+        job_id, physical = job["job_id"], job.get("physical")
+        if job_id not in self._planned and physical:
+            plan = PhysicalPlan.from_json(physical)
+            self._planned[job_id] = (len(plan.tasks()), plan.bounded)
+        planned, bounded = self._planned.get(job_id, (None, None))
+        return {
+            **{k: v for k, v in job.items() if k not in ("plan", "physical")},
+            "planned_tasks": planned,
+            "bounded": bounded,
+        }
 
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket

@@ -44,7 +44,6 @@ __all__ = [
     "job_html",
     "job_text",
     "job_view",
-    "planned_tasks",
     "sparkline_points",
     "static_style",
     "view_of",
@@ -150,39 +149,11 @@ def job_view(
     }
 
 
-def planned_tasks(job: Job, partitions: int | None) -> int | None:
-    """How many tasks the plan of ``job`` has, when it runs stage after stage (a bounded job
-    without checkpoints) and it was submitted from this process; else None.
-
-    The JobManager cuts the optimized plan into stages ``partitions`` wide (the job's
-    ``partitions``, known once it accepted the job); cutting the submitted pipeline the same
-    way gives the same tasks.
-
-    >>> import sabot_lab as sl
-    >>> with sl.LocalCluster(agents=1, slots=2) as cluster:  # doctest: +SKIP
-    ...     job = sl.from_pydict({"k": [1, 2]}).group_by("k").agg(sl.count()).submit(cluster)
-    ...     _ = job.wait()
-    ...     planned_tasks(job, job_snapshot(job).partitions)
-    4
-    """
-    from sabot_lab.optimizer import PlanOptimizer
-    from sabot_lab.physical import plan_stages
-
-    stream = job.stream
-    if stream is None or job.checkpoint_interval is not None:
-        return None
-    if not partitions:
-        return None
-    optimized = PlanOptimizer().optimize(stream.graph.subgraph(stream.node_id))
-    plan = plan_stages(optimized.graph, partitions, optimized.estimated_rows)
-    return len(plan.tasks()) if plan.bounded else None
-
-
 def view_of(job: Job) -> dict[str, Any]:
     """The :func:`job_view` of ``job`` now (blocking calls to the JobManager), without
     throughput: what a static rendering of the job shows."""
     snapshot = job_snapshot(job)
-    return job_view(snapshot, job.checkpoints(), planned_tasks(job, snapshot.partitions))
+    return job_view(snapshot, job.checkpoints(), snapshot.planned_tasks)
 
 
 def _count(n: float) -> str:

@@ -31,7 +31,6 @@ from sabot_lab.notebook.job_view import (
     job_html,
     job_text,
     job_view,
-    planned_tasks,
 )
 from sabot_lab.notebook.live import UPDATE_INTERVAL, JobSnapshot, follow, job_snapshot
 
@@ -82,8 +81,6 @@ class JobWidget(LiveWidget):
         super().__init__()
         self.job = job
         self._meter = Throughput()
-        self._planned: int | None = None
-        self._planned_known = False
         initial = job_view(JobSnapshot(job.job_id, "PENDING", None, [], {}))
         self._keys = tuple(initial)
         self._show(initial)
@@ -138,16 +135,13 @@ class JobWidget(LiveWidget):
         """The job's snapshot and checkpoints (blocking calls; the updater runs this on a
         worker thread)."""
         snapshot = job_snapshot(self.job)
-        if not self._planned_known and snapshot.partitions:
-            self._planned = planned_tasks(self.job, snapshot.partitions)
-            self._planned_known = True
         return snapshot, self.job.checkpoints()
 
     def _apply(self, reading: Reading) -> None:
         snapshot, checkpoints = reading
         self._meter.add(snapshot.at, snapshot.metrics.get("rows_out", 0))
         before = self.state
-        self._show(job_view(snapshot, checkpoints, self._planned, self._meter.rates))
+        self._show(job_view(snapshot, checkpoints, snapshot.planned_tasks, self._meter.rates))
         if snapshot.ended and self.notice == "cancelling":
             self.notice = ""
         if snapshot.state != before:

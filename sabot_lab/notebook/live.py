@@ -45,7 +45,8 @@ class JobSnapshot:
     """A job at one moment: its state and error, its task rows (stage, partition, attempt,
     state, ``rows_in``, ``rows_out``, ``busy_s``, ``backpressure_s``, ...), their summed
     :func:`~sabot_lab.control.metrics.job_metrics`, the tasks per stage the JobManager chose
-    (None until it has planned the job), and when it was taken (``time.monotonic``).
+    and, for a bounded job, the tasks of one attempt (None until it has planned the job), and
+    when it was taken (``time.monotonic``).
 
     >>> snap = JobSnapshot("j1", "FINISHED", None, [], {})
     >>> snap.ended
@@ -58,6 +59,7 @@ class JobSnapshot:
     tasks: list[dict[str, Any]]
     metrics: dict[str, Any]
     partitions: int | None = None
+    planned_tasks: int | None = None
     at: float = field(default_factory=time.monotonic)
 
     @property
@@ -80,7 +82,8 @@ def job_snapshot(job: Job) -> JobSnapshot:
     info = job.info()
     tasks = job.tasks()
     state, error, partitions = str(info["state"]), info.get("error"), info.get("partitions")
-    return JobSnapshot(job.job_id, state, error, tasks, job_metrics(tasks), partitions)
+    planned = info.get("planned_tasks") if info.get("bounded") else None
+    return JobSnapshot(job.job_id, state, error, tasks, job_metrics(tasks), partitions, planned)
 
 
 def follow(
