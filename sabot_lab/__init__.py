@@ -10,6 +10,7 @@ from typing import Any
 
 from sabot_lab.cluster import Job, LocalCluster, connect
 from sabot_lab.config import Config, get_config, set_config
+from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.errors import (
@@ -66,6 +67,7 @@ __all__ = [
     "GroupBy",
     "Job",
     "JobGraph",
+    "KafkaSink",
     "LocalCluster",
     "Nexmark",
     "OperatorType",

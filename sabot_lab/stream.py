@@ -818,16 +818,17 @@ class Stream:
         self, topic: str, bootstrap: str, key: str | None = None, format: str = "json"
     ) -> int:
         """Run the pipeline, sending its rows to a Kafka topic: one JSON object per row keyed
-        by column ``key``, or (``format="arrow"``) one Arrow IPC stream per batch; return the
-        records sent. The producer is idempotent when the broker supports it, else
-        at-least-once (a retried send may repeat a record), with a warning saying so. A
-        bounded stream only: an unbounded one would never return (take ``head(n)`` first)."""
+        by column ``key``, or (``format="arrow"``) Arrow IPC records of up to about 512 KB of
+        rows; return the records sent. The producer is idempotent when the broker supports
+        it, else at-least-once (a retried send may repeat a record), with a warning saying
+        so. A bounded stream only: an unbounded one would never return (take ``head(n)``
+        first, or submit it to a cluster with ``sink=sl.KafkaSink(...)``)."""
         from sabot_lab.connectors.kafka import write_kafka
 
         if not self.bounded:
             raise PlanError(
                 "to_kafka() runs until the stream ends and this one does not: take head(n) "
-                "first, or submit the pipeline to a cluster"
+                "first, or submit the pipeline to a cluster with sink=sl.KafkaSink(...)"
             )
         return write_kafka(self.iter_batches(), topic, bootstrap, key, format)[0]
 

@@ -288,3 +288,27 @@ def test_a_job_stopped_at_a_savepoint_goes_on_in_a_new_job_each_row_once(
     assert 0 < rest.num_rows < len(failure_free)
     with pytest.raises(sl.ClusterError, match="is not a savepoint"):
         stream.submit(cluster, checkpoint_interval=0.2, from_savepoint=str(cluster.workdir))
+
+
+def test_a_job_sends_its_committed_rows_to_a_kafka_topic(
+    cluster: sl.LocalCluster,
+    kafka: Broker,
+    bids_topic: tuple[str, pa.Table],
+    failure_free: list[tuple[object, ...]],
+) -> None:
+    topic, bids = bids_topic
+    out = f"hot-items-{uuid.uuid4().hex[:6]}"
+    kafka.create_topic(out, 1)
+    sink = sl.KafkaSink(out, kafka.bootstrap, key="auction")
+    job = hot_items(kafka, topic, bids.schema).submit(
+        cluster, partitions=2, checkpoint_interval=0.2, sink=sink
+    )
+    result = job.result(timeout=180)
+    records = kafka.consume(out, result.num_rows + 1, timeout=10)
+    sent = sl.from_arrow(pa.Table.from_pylist([json.loads(r.value) for r in records])).select(
+        sl.col("auction"), sl.col("num"),
+        sl.col("window_start").cast(pa.timestamp("ms")),
+        sl.col("window_end").cast(pa.timestamp("ms")),
+    ).collect()  # fmt: skip
+    assert sorted(timed_rows(sent)) == failure_free  # no failure here: each row once
+    assert {r.key for r in records} == {str(a).encode() for a in result["auction"].to_pylist()}

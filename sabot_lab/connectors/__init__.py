@@ -13,7 +13,7 @@ from sabot_lab.connectors.arrow import ArrowSource
 from sabot_lab.connectors.duckdb import DuckDBSource
 from sabot_lab.connectors.files import FileSource, write_parquet
 from sabot_lab.connectors.iterable import IterableSource
-from sabot_lab.connectors.kafka import KafkaSource
+from sabot_lab.connectors.kafka import KafkaSink, KafkaSource
 from sabot_lab.connectors.nexmark import NexmarkSource
 from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.postgres import PostgresSink
@@ -25,6 +25,7 @@ __all__ = [
     "DuckDBSource",
     "FileSource",
     "IterableSource",
+    "KafkaSink",
     "KafkaSource",
     "NexmarkSource",
     "ParquetSink",

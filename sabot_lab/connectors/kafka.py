@@ -39,12 +39,13 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from sabot_lab.connectors.sink import CommitSink, register_sink
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
 from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
 
-__all__ = ["FORMATS", "RECONNECT_FOR", "RECORD_BYTES", "KafkaSource", "write_kafka"]
+__all__ = ["FORMATS", "RECONNECT_FOR", "RECORD_BYTES", "KafkaSink", "KafkaSource", "write_kafka"]
 
 FORMATS = ("json", "raw", "arrow")
 RAW_SCHEMA = pa.schema(
@@ -425,6 +426,43 @@ class KafkaSource(ReplayableSource):
 
     def fingerprint(self) -> Hashable | None:
         return None  # a topic's records change as they arrive
+
+
+@register_sink
+class KafkaSink(CommitSink):
+    """A job's committed rows sent to ``topic`` on ``bootstrap``: one JSON object per row
+    keyed by column ``key``, or Arrow IPC records (``format="arrow"``).
+
+    At-least-once: a commit is sent once its checkpoint is complete, but a JobManager that
+    dies after sending it and before recording that is done sends it again when it resumes
+    (the broker has no record of commits to check, and tansu has no transactions). The
+    idempotent producer, when the broker has one, keeps retried sends from repeating records.
+
+    >>> KafkaSink("out", "127.0.0.1:9092", key="auction").to_dict()["key"]
+    'auction'
+    """
+
+    kind = "kafka"
+
+    def __init__(
+        self, topic: str, bootstrap: str, key: str | None = None, format: str = "json"
+    ) -> None:
+        if format not in ("json", "arrow"):
+            raise SourceError(f"a Kafka sink writes 'json' or 'arrow', not {format!r}")
+        self.topic, self.bootstrap, self.key, self.format = topic, bootstrap, key, format
+
+    def commit(self, rows: pa.Table, job_id: str, commit: int) -> bool:
+        """Send ``rows``; True (the sink cannot tell a commit sent before)."""
+        write_kafka(iter(rows.to_batches()), self.topic, self.bootstrap, self.key, self.format)
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "topic": self.topic, "bootstrap": self.bootstrap,
+                "key": self.key, "format": self.format}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KafkaSink:
+        return cls(data["topic"], data["bootstrap"], data["key"], data["format"])
 
 
 def _one_batch(parts: Sequence[pa.RecordBatch | pa.Table], schema: pa.Schema) -> pa.RecordBatch:
