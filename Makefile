@@ -21,12 +21,16 @@ install: venv
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
 	$(BIN)/pip install --quiet --no-build-isolation -e .
 
-# System packages the tests start for real: the PostgreSQL server binaries.
+# System packages the tests start for real: the PostgreSQL server binaries, Chromium.
 system-test-deps:
 	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 		{ echo "installing postgresql (apt)"; $(SUDO) apt-get update -qq && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 		{ echo "error: the tests need PostgreSQL's server binaries (Debian: apt-get install postgresql)"; exit 1; }
+	@command -v chromium >/dev/null || \
+		{ echo "installing chromium (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		{ echo "error: the browser tests need Chromium (Debian: apt-get install chromium)"; exit 1; }
 
 install-test: venv system-test-deps
 	$(BIN)/pip install --quiet $(BUILD_DEPS)

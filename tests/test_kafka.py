@@ -149,3 +149,40 @@ def test_bad_settings_are_clear_errors(kafka: Broker) -> None:
         sl.from_kafka(empty, kafka.bootstrap, schema={"x": "int64"}).to_kafka(
             empty, kafka.bootstrap
         )
+
+
+def test_each_partition_has_its_own_watermark_so_a_lagging_one_loses_no_rows(
+    kafka: Broker,
+) -> None:
+    """Partition 0 holds three rows for every one of partition 1 over the same time span, so
+    equal shares per poll get partition 1's time far ahead: one watermark for both would
+    make partition 0's rows late. Each partition's watermark, the slowest of them holding
+    the output back, keeps every row."""
+    n = 20_000  # 100 s, a row every 5 ms
+    table = pa.table(
+        {
+            "symbol": [f"S{i % 4}" for i in range(n)],
+            "price": [i % 100 for i in range(n)],
+            "ts": pa.array([1_700_000_000_000 + 5 * i for i in range(n)], pa.timestamp("ms")),
+        }
+    )
+    name = topic(kafka, partitions=2)
+    records = [json.dumps(r, default=str).encode() for r in table.to_pylist()]
+    kafka.produce(name, [r for i, r in enumerate(records) if i % 4 != 3], partition=0)
+    kafka.produce(name, [r for i, r in enumerate(records) if i % 4 == 3], partition=1)
+    windowed = (
+        sl.from_kafka(name, kafka.bootstrap, schema=table.schema, stop="latest")
+        .with_watermark("ts", "1s")
+        .window(sl.tumbling("10s", on="ts"))
+        .group_by("symbol")
+        .agg(n=sl.count(), total=sl.col("price").sum())
+    )
+    expected = duckdb_table(
+        "SELECT symbol, time_bucket(INTERVAL '10 seconds', ts) AS window_start, "
+        "time_bucket(INTERVAL '10 seconds', ts) + INTERVAL '10 seconds' AS window_end, "
+        "count(*) AS n, sum(price) AS total FROM t GROUP BY ALL",
+        t=table,
+    )
+    run = windowed.run()
+    assert run.metrics_total("late_rows") == 0
+    assert_same_rows(run.table, expected.cast(run.table.schema))

@@ -56,3 +56,62 @@ def test_nexmark_notebook() -> None:
     assert text.count("bids: 920000") == 3  # 10 s at 100,000 events a second, 46 in 50 bids
     for name in ("q0", "q5", "q11"):
         assert f"\n{name} " in text or text.startswith(f"{name} ")
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def code_cell(notebook: nbformat.NotebookNode, start: str) -> nbformat.NotebookNode:
+    """The first code cell whose source starts with ``start``."""
+    return next(c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(start))
+
+
+def widget_html(cell: nbformat.NotebookNode) -> str:
+    """The static HTML of the widgets a cell shows (each output must carry the widget view)."""
+    shown = [o for o in cell.outputs if WIDGET_VIEW in o.get("data", {})]
+    assert shown, f"no widget in {cell.source[:40]!r}"
+    return "\n".join(o["data"]["text/html"] for o in shown)
+
+
+@pytest.mark.slow
+def test_fintech_enrichment_notebook() -> None:
+    notebook = run_notebook("02_fintech_enrichment.ipynb")
+    text = "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+    assert "by sector matches DuckDB: True" in text
+    assert "unknown listings match DuckDB: True" in text
+    assert "push_filters_into_sources" in text and "read 3 of 6 columns" in text
+    plan = widget_html(code_cell(notebook, "plan = by_sector.show_plan()"))
+    assert plan.count('class="sabot-node"') >= 5  # two scans, the join, the aggregate, the sort
+
+
+@pytest.mark.slow
+def test_local_cluster_notebook() -> None:
+    notebook = run_notebook("03_local_cluster.ipynb")
+    text = "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+    assert "killed the agent at grpc://127.0.0.1:" in text
+    assert "state: FINISHED\nattempts: 2\nagents: ['ACTIVE', 'FAILED']" in text
+    assert "matches DuckDB: True" in text and "second run matches: True" in text
+    assert "sabot-cluster" in widget_html(code_cell(notebook, "import asyncio"))
+    assert "sabot-job-state" in widget_html(code_cell(notebook, "import time"))
+
+
+@pytest.mark.slow
+def test_sql_magics_notebook() -> None:
+    notebook = run_notebook("04_sql_magics.ipynb")
+    text = "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+    assert "by sector matches DuckDB: True" in text
+    assert "hourly windows match DuckDB: True" in text
+    assert "cluster result matches DuckDB: True" in text
+    assert "sabot-node" in widget_html(code_cell(notebook, "%%sabot by_sector <<"))
+    explain = code_cell(notebook, "%%sabot --save expensive --explain")
+    assert [o.output_type for o in explain.outputs] == ["display_data"]  # the plan, no result
+    assert "sabot-node" in widget_html(explain)
+    top = code_cell(notebook, "%%sabot top <<")
+    assert [o.output_type for o in top.outputs] == ["execute_result"]  # showplan off
+    assert top.outputs[0]["data"]["text/html"].count("<tr>") == 1 + 3  # displaylimit 3
+    assert "rows stored: 5" in text
+    [error] = code_cell(notebook, "%%sabot\nSELECT pricee").outputs
+    assert (error.output_type, error.ename) == ("error", "SQLError")
+    assert len(error.traceback) == 1 and "Did you mean 'price'?" in error.traceback[0]
+    assert "FINISHED" in cell_text(code_cell(notebook, "%sabot jobs"))
+    assert "cluster 'cluster' is down" in text

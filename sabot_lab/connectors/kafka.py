@@ -43,7 +43,7 @@ from sabot_lab.connectors.sink import CommitSink, register_sink
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
-from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
+from sabot_lab.plan.sources import ReplayableSource, SourceSpec, SplitMark, register_source
 
 __all__ = ["FORMATS", "RECONNECT_FOR", "RECORD_BYTES", "KafkaSink", "KafkaSource", "write_kafka"]
 
@@ -171,18 +171,37 @@ class KafkaSource(ReplayableSource):
         columns: list[str] | None = None,
         predicate: Expr | None = None,
         position: Any = None,
-    ) -> Iterator[tuple[pa.RecordBatch | None, Any]]:
-        """Batches of the records polled, each with the next offset of every partition read
-        (``{"partition": offset}``); from ``position``, such offsets, when given."""
+    ) -> Iterator[tuple[pa.RecordBatch | SplitMark | None, Any]]:
+        """The records polled, a batch per partition after a :class:`SplitMark` naming it
+        (a partition read to its end for now is marked idle once), each with the next offset
+        of every partition read (``{"partition": offset}``); from ``position``, such offsets,
+        when given."""
         loop = _Loop()
         offsets: dict[str, int] | None = position
         consumer, producer = loop.run(self._consumer(offsets)), None
         failing_since: float | None = None
+        idle: set[str] = set()
+
+        def batch_of(records: list[Any]) -> pa.RecordBatch | None:
+            nonlocal producer
+            batch, bad = self._decode(records)
+            if bad:
+                self.malformed += len(bad)
+                if self.dead_letter is not None:
+                    producer = producer or loop.run(_producer(self.bootstrap))[0]
+                    loop.run(self._send_dead_letters(producer, bad))
+            if columns is not None:
+                batch = batch.select(columns)
+            return batch if batch.num_rows else None
+
         try:
+            for tp in sorted(consumer.assignment(), key=lambda tp: tp.partition):
+                yield SplitMark(str(tp.partition)), offsets  # each holds the watermark back
             while not self._ended(offsets):
                 try:
                     records = loop.run(self._poll(consumer, batch_size))
-                    offsets = loop.run(_offsets(consumer))
+                    polled = loop.run(_offsets(consumer))
+                    caught_up = loop.run(_caught_up(consumer))
                     failing_since = None
                 except (_kafka().errors.KafkaError, OSError) as exc:
                     failing_since = failing_since or time.monotonic()
@@ -190,16 +209,21 @@ class KafkaSource(ReplayableSource):
                     continue
                 if self.stop is not None:  # past the end: not this source's
                     records = [r for r in records if r.offset < self.stop[str(r.partition)]]
-                    offsets = {p: min(o, self.stop[p]) for p, o in offsets.items()}
-                batch, bad = self._decode(records) if records else (None, [])
-                if bad:
-                    self.malformed += len(bad)
-                    if self.dead_letter is not None:
-                        producer = producer or loop.run(_producer(self.bootstrap))[0]
-                        loop.run(self._send_dead_letters(producer, bad))
-                if batch is not None and batch.num_rows and columns is not None:
-                    batch = batch.select(columns)
-                yield (batch if batch is not None and batch.num_rows else None), offsets
+                    polled = {p: min(o, self.stop[p]) for p, o in polled.items()}
+                    caught_up |= {p for p, o in polled.items() if o >= self.stop[p]}
+                read = dict(offsets or polled)
+                for split, part in itertools.groupby(
+                    sorted(records, key=lambda r: r.partition), key=lambda r: str(r.partition)
+                ):
+                    idle.discard(split)
+                    yield SplitMark(split), dict(read)
+                    read[split] = polled[split]
+                    yield batch_of(list(part)), dict(read)
+                for split in sorted(caught_up - idle, key=int):
+                    idle.add(split)
+                    yield SplitMark(split, idle=True), dict(read)
+                offsets = polled
+                yield None, dict(polled)  # (offsets may move on without records)
         finally:
             loop.run(_stop(consumer))
             if producer is not None:
@@ -534,6 +558,16 @@ async def _stop(client: Any) -> None:
     consumer stopped before they ran raises CancelledError from its close)."""
     await asyncio.sleep(0)
     await client.stop()
+
+
+async def _caught_up(consumer: Any) -> set[str]:
+    """The partitions the consumer has read to their end, for now."""
+    ends = {tp: consumer.highwater(tp) for tp in consumer.assignment()}
+    return {
+        str(tp.partition)
+        for tp, end in ends.items()
+        if end is not None and await consumer.position(tp) >= end
+    }
 
 
 async def _offsets(consumer: Any) -> dict[str, int]:

@@ -54,7 +54,7 @@ from sabot_lab.plan import (
     StreamOperatorNode,
     fused_members,
 )
-from sabot_lab.plan.sources import ReplayableSource
+from sabot_lab.plan.sources import ReplayableSource, SplitMark
 from sabot_lab.state import StateBackend, open_state
 from sabot_lab.windows import WindowSpec
 
@@ -103,6 +103,7 @@ class Executor:
         self.on_scan = on_scan
         """Told of each batch a source yields and of each source's end (progress bars)."""
         self._names: dict[str, str] = {}  # operator id -> its name in checkpoints
+        self._split_watermarks: set[str] = set()  # scans whose split marks reach a watermark
         self._lowered: dict[str, Pipeline] = {}
         self._finished: list[Pipeline] = []
         self._counted: dict[str, Any] = {}  # operator id -> the object keeping its counters
@@ -197,16 +198,22 @@ class Executor:
     def _scan(self, node: StreamOperatorNode) -> Iterator[Any]:
         params = node.parameters
         source, args = params["source"], (params.get("columns"), params.get("predicate"))
-        replay = None
-        if self.checkpoints is not None and self.checkpoints.finished:
+        checkpoints = self.checkpoints
+        if checkpoints is not None and checkpoints.finished:
             return iter(())  # it had read everything before the checkpoint restored
-        if self.checkpoints is not None and isinstance(source, ReplayableSource):
-            position = self.checkpoints.load(self._saved_as(node.operator_id))
-            replay = source.replay(self.config.batch_size, *args, position=position)
-        if replay is None:
-            batches: Iterator[Any] = source.scan(self.config.batch_size, *args)
+        marked = node.operator_id in self._split_watermarks
+        batches: Iterator[Any]
+        if not isinstance(source, ReplayableSource) or (checkpoints is None and not marked):
+            batches = source.scan(self.config.batch_size, *args)
+        elif checkpoints is None:
+            replay = source.replay(self.config.batch_size, *args)
+            batches = (item for item, _ in replay if item is not None)
         else:
+            position = checkpoints.load(self._saved_as(node.operator_id))
+            replay = source.replay(self.config.batch_size, *args, position=position)
             batches = self._barriers(self._saved_as(node.operator_id), replay)
+        if not marked:  # no watermark follows the source's splits here
+            batches = (item for item in batches if not isinstance(item, SplitMark))
         limit = params.get("limit")
         if limit is not None:
             batches = limit_batches(batches, limit)
@@ -220,7 +227,7 @@ class Executor:
         return self._names[operator_id]
 
     def _barriers(
-        self, operator_id: str, replay: Iterator[tuple[pa.RecordBatch | None, Any]]
+        self, operator_id: str, replay: Iterator[tuple[pa.RecordBatch | SplitMark | None, Any]]
     ) -> Iterator[Any]:
         """A source's batches with a barrier after the batch during which each checkpoint was
         requested, its position saved first."""
@@ -440,19 +447,29 @@ class Executor:
         unit = node.output_schema.field(params["column"]).type.unit
         assigner = WatermarkAssigner(params["column"], unit, params["delay"], params["keep"])
         self._counted[node.operator_id] = assigner
+        scan = self._scan_through_row_steps(node.upstream[0])
+        if scan is not None:
+            self._split_watermarks.add(scan)
         child = self._breaker_input(node.upstream[0])
         checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
         def source() -> Iterator[Any]:
             if checkpoints is not None and (saved := checkpoints.load(name)):
-                assigner.highest = saved["highest"]
+                assigner.restore(saved)
             for item in assigner.run(child.run(self.config)):
                 if isinstance(item, Barrier):
                     assert checkpoints is not None
-                    checkpoints.save(item.checkpoint, name, {"highest": assigner.highest})
+                    checkpoints.save(item.checkpoint, name, assigner.state())
                 yield item
 
         return self._new_pipeline(node, source)
+
+    def _scan_through_row_steps(self, operator_id: str) -> str | None:
+        """The source feeding ``operator_id`` through row-by-row operators only, if any."""
+        node = self.graph.node(operator_id)
+        while node.operator_type in STATELESS and len(node.upstream) == 1:
+            node = self.graph.node(node.upstream[0])
+        return node.operator_id if node.operator_type == OperatorType.SOURCE else None
 
     def _lower_window(self, node: StreamOperatorNode) -> Pipeline:
         (child_id,) = node.upstream

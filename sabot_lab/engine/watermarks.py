@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from sabot_lab.engine.checkpoints import Barrier
+from sabot_lab.plan.sources import SplitMark
 from sabot_lab.windows import unit_to_us, us_to_unit
 
 __all__ = [
@@ -48,9 +49,10 @@ class Watermark:
 
 
 def is_marker(item: Any) -> bool:
-    """Whether a stream item marks progress (a watermark or a checkpoint barrier) rather
-    than holding rows: markers pass per-batch steps untouched, in their place."""
-    return isinstance(item, (Watermark, Barrier))
+    """Whether a stream item marks progress (a watermark, a checkpoint barrier, a source's
+    :class:`~sabot_lab.plan.sources.SplitMark`) rather than holding rows: markers pass
+    per-batch steps untouched, in their place."""
+    return isinstance(item, (Watermark, Barrier, SplitMark))
 
 
 def batches_only(items: Iterator[Any]) -> Iterator[pa.RecordBatch]:
@@ -77,6 +79,18 @@ class WatermarkAssigner:
     ``keep="on_time"`` yields the rows at or after the current watermark and the watermarks;
     ``keep="late"`` yields only the other rows (those before the watermark, or without a time):
     the late side output. ``late_rows`` counts them either way.
+
+    A source whose splits advance on their own (Kafka partitions) says which split the
+    batches come from with :class:`~sabot_lab.plan.sources.SplitMark` items: the watermark then
+    follows each split (the minimum over the splits not idle, never going back), so a split
+    that lags does not make the others' rows late.
+
+    >>> t = lambda *ms: pa.record_batch({"t": pa.array(ms, pa.timestamp("ms"))})
+    >>> a = WatermarkAssigner("t", "ms", delay_us=0)
+    >>> items = [SplitMark("0"), SplitMark("1"), SplitMark("0"), t(9_000), SplitMark("1"),
+    ...          t(2_000), SplitMark("0", idle=True)]
+    >>> [x if isinstance(x, Watermark) else x.num_rows for x in a.run(iter(items))]
+    [1, 1, Watermark(time=2000000)]
     """
 
     def __init__(self, column: str, unit: str, delay_us: int, keep: str = "on_time") -> None:
@@ -84,6 +98,23 @@ class WatermarkAssigner:
         self.late_rows = 0
         self.highest = _NO_TIME
         """The latest time seen, in the column's unit (a checkpoint keeps it)."""
+        self.splits: dict[str, int] = {}
+        """The latest time seen of each split marked (a checkpoint keeps them)."""
+        self.idle: set[str] = set()
+        self.emitted = _NO_TIME
+        self._split: str | None = None
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps (see :meth:`restore`)."""
+        return {"highest": self.highest, "splits": self.splits, "idle": sorted(self.idle),
+                "emitted": self.emitted}  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Go on from :meth:`state`."""
+        self.highest = state["highest"]
+        self.splits = dict(state.get("splits", {}))
+        self.idle = set(state.get("idle", ()))
+        self.emitted = state.get("emitted", _NO_TIME)
 
     def run(self, items: Iterator[Any]) -> Iterator[Any]:
         """Assign watermarks to a stream of batches (watermarks already in it are replaced;
@@ -99,12 +130,27 @@ class WatermarkAssigner:
                 continue
             if isinstance(batch, Watermark):
                 continue
-            highest = self.highest
+            if isinstance(batch, SplitMark):  # (it goes no further)
+                self.splits.setdefault(batch.split, _NO_TIME)
+                if batch.idle:
+                    self.idle.add(batch.split)
+                    yield from self._advance(delay)
+                else:
+                    self.idle.discard(batch.split)
+                    self._split = batch.split
+                continue
+            split = self._split
+            highest = self.highest if split is None else self.splits[split]
             column = batch.column(self.column)
             times = times_of(column.fill_null(pa.scalar(_NO_TIME, column.type)))
             latest = np.maximum.accumulate(times)
             np.maximum(latest, highest, out=latest)
-            late = times < latest - delay
+            if split is None:
+                late = times < latest - delay
+            else:  # the watermark the row meets: the slowest split's, never going back
+                others = [h for s, h in self.splits.items() if s != split and s not in self.idle]
+                bound = latest - delay if not others else np.minimum(latest, min(others)) - delay
+                late = times < np.maximum(bound, self.emitted)
             if column.null_count:
                 late |= ~np.asarray(column.is_valid())
             n_late = int(np.count_nonzero(late))
@@ -117,9 +163,22 @@ class WatermarkAssigner:
             elif n_late < batch.num_rows:
                 yield batch.filter(pa.array(~late))
             if len(latest) and latest[-1] > highest:
-                self.highest = int(latest[-1])
-                if self.keep == "on_time":
-                    yield Watermark(unit_to_us(self.highest - delay, self.unit))
+                self.highest = max(self.highest, int(latest[-1]))
+                if split is None:
+                    if self.keep == "on_time":
+                        yield Watermark(unit_to_us(self.highest - delay, self.unit))
+                else:
+                    self.splits[split] = int(latest[-1])
+                    yield from self._advance(delay)
+
+    def _advance(self, delay: int) -> Iterator[Watermark]:
+        """The watermark of the splits (the slowest not idle), when it moved on."""
+        active = [h for s, h in self.splits.items() if s not in self.idle]
+        time = min(active) - delay if active else self.highest - delay
+        if max(time, _NO_TIME) > self.emitted:
+            self.emitted = time
+            if self.keep == "on_time":
+                yield Watermark(unit_to_us(time, self.unit))
 
 
 class WatermarkMerger:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pyarrow as pa
@@ -23,11 +24,29 @@ from sabot_lab.errors import PlanError
 if TYPE_CHECKING:
     from sabot_lab.expr import Expr
 
-__all__ = ["ReplayableSource", "SourceSpec", "register_source", "source_from_dict", "source_kinds"]
+__all__ = [
+    "ReplayableSource",
+    "SourceSpec",
+    "SplitMark",
+    "register_source",
+    "source_from_dict",
+    "source_kinds",
+]
 
 _REGISTRY: dict[str, type[SourceSpec]] = {}
 
 S = TypeVar("S", bound="type[SourceSpec]")
+
+
+@dataclass(frozen=True)
+class SplitMark:
+    """Among the items a source replays: the batches that follow, up to the next mark, come
+    from split ``split`` (a Kafka partition), whose event times advance on their own, so a
+    watermark right after the source follows each split (the slowest one); ``idle``: the
+    split has nothing to read for now (caught up, or at its end) and holds nothing back."""
+
+    split: str
+    idle: bool = False
 
 
 class SourceSpec(abc.ABC):
@@ -75,11 +94,12 @@ class SourceSpec(abc.ABC):
         columns: list[str] | None = None,
         predicate: Expr | None = None,
         position: Any = None,
-    ) -> Iterator[tuple[pa.RecordBatch | None, Any]] | None:
+    ) -> Iterator[tuple[pa.RecordBatch | SplitMark | None, Any]] | None:
         """For checkpoints: the batches from ``position`` (None: the start), each with the
         position just after it (JSON-safe), so a read from that position gives the batches
         that follow; a None batch says nothing came yet (a live source reports its position
-        while idle). None when the source cannot be read again from a position."""
+        while idle); :class:`SplitMark` items say which split the next batches come from.
+        None when the source cannot be read again from a position."""
         return None
 
     def split(self, n: int) -> list[SourceSpec]:
@@ -118,7 +138,7 @@ class ReplayableSource(SourceSpec):
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
     ) -> Iterator[pa.RecordBatch]:
         for batch, _ in self.replay(batch_size, columns, predicate):
-            if batch is not None:
+            if isinstance(batch, pa.RecordBatch):
                 yield batch
 
     @abc.abstractmethod
@@ -128,7 +148,7 @@ class ReplayableSource(SourceSpec):
         columns: list[str] | None = None,
         predicate: Expr | None = None,
         position: Any = None,
-    ) -> Iterator[tuple[pa.RecordBatch | None, Any]]:
+    ) -> Iterator[tuple[pa.RecordBatch | SplitMark | None, Any]]:
         """See :meth:`SourceSpec.replay` (never None here)."""
 
     def commit(self, position: Any) -> None:
