@@ -1,0 +1,336 @@
+"""The notebook widgets in a real JupyterLab, in headless Chromium: the plan widget of the
+fintech pipeline (operators drawn, details on click, the view toggle, readable in the dark
+theme, static HTML saved in the notebook), and job widgets following real jobs on a
+``LocalCluster`` started in the notebook's kernel (rows rising to the final count, Cancel).
+
+What the widgets should show is computed in the kernel from the plan objects, or by DuckDB,
+and printed by the notebook; the tests read it from the page and compare it with what the
+widgets draw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import nbformat
+import psutil
+import pytest
+from playwright.sync_api import Locator
+
+from tests.browser.conftest import Lab, save_screenshot
+
+pytestmark = pytest.mark.slow
+
+PLAN_NOTEBOOK = [
+    """\
+import json
+import sabot_lab as sl
+from sabot_lab.datasets import quotes, securities
+from sabot_lab.demo import fintech_pipeline
+from sabot_lab.physical import plan_stages
+from sabot_lab.plan import OperatorType, fused_members
+
+pipeline = fintech_pipeline(
+    sl.from_arrow(quotes(10_000, n_securities=1_000)), sl.from_arrow(securities(1_000))
+)
+plan = pipeline.optimize()
+
+
+def operators(graph):
+    return sum(
+        len(fused_members(n)) if n.operator_type == OperatorType.FUSED else 1
+        for n in graph.nodes.values()
+    )
+
+
+stages = plan_stages(plan.graph, 2, plan.estimated_rows).stages
+join = next(n for n in plan.graph.nodes.values() if n.operator_type == OperatorType.HASH_JOIN)
+print(json.dumps({
+    "logical": len(pipeline.graph.subgraph(pipeline.node_id).nodes),
+    "optimized": operators(plan.graph),
+    "physical": sum(operators(s.graph) for s in stages),
+    "stages": len(stages),
+    "join": join.operator_id,
+    "join_schema": [[f.name, str(f.type)] for f in join.schema],
+}))""",
+    "pipeline.show_plan(partitions=2)",
+]
+
+
+@pytest.fixture(scope="module")
+def plan_notebook(open_notebook: Callable[[str, list[str]], Lab]) -> tuple[Lab, dict[str, Any]]:
+    """The plan notebook open and run, and what its kernel computed from the plan."""
+    lab = open_notebook("plan.ipynb", PLAN_NOTEBOOK)
+    lab.run_cell(0)
+    lab.run_cell(1)
+    return lab, json.loads(lab.stdout(0))
+
+
+def node_ids(lab: Lab) -> list[str]:
+    nodes = lab.cell(1).locator(".sabot-plan-svg .sabot-node")
+    return [str(n.get_attribute("data-node-id")) for n in nodes.all()]
+
+
+def show_view(lab: Lab, name: str) -> None:
+    lab.cell(1).locator(f'button.sabot-view-button[data-view="{name}"]').click()
+    lab.cell(1).locator(f'.sabot-plan-svg[data-view="{name}"]').wait_for()
+
+
+def test_plan_widget_draws_every_operator_and_shows_details(
+    plan_notebook: tuple[Lab, dict[str, Any]],
+) -> None:
+    lab, expected = plan_notebook
+    widget = lab.cell(1).locator(".sabot-plan")
+    widget.locator('.sabot-plan-svg[data-view="optimized"] .sabot-node').first.wait_for()
+    optimized = node_ids(lab)
+    assert len(optimized) == expected["optimized"]
+
+    widget.locator(f'.sabot-node[data-node-id="{expected["join"]}"]').click()
+    schema = widget.locator(".sabot-details .sabot-details-schema")
+    schema.wait_for()
+    assert widget.locator(".sabot-details-id").inner_text() == expected["join"]
+    rows = [r.locator("td").all_inner_texts() for r in schema.locator("tr").all()]
+    assert rows == expected["join_schema"]
+    save_screenshot(widget, "plan_widget.png", "plan_widget.png")
+
+    show_view(lab, "logical")
+    logical = node_ids(lab)
+    assert len(logical) == expected["logical"]
+    show_view(lab, "physical")
+    physical = node_ids(lab)
+    assert len(physical) == expected["physical"]
+    stages = widget.locator('.sabot-plan-svg .sabot-group[data-kind="stage"]')
+    assert stages.count() == expected["stages"]
+    assert set(logical) != set(optimized) and set(physical) != set(optimized)
+    show_view(lab, "optimized")
+    assert node_ids(lab) == optimized
+
+
+COLOURS = """(root) => {
+    const rgba = (el, property, opacity) => {
+        const style = getComputedStyle(el);
+        return [style[property], Number(opacity ? style[opacity] : 1)];
+    };
+    const backdrop = (el) => {
+        for (; el; el = el.parentElement) {
+            const colour = getComputedStyle(el).backgroundColor;
+            if (!/rgba\\(.*, 0\\)$/.test(colour) && colour !== "transparent") return colour;
+        }
+        return "rgb(255, 255, 255)";
+    };
+    return {
+        background: backdrop(root.querySelector(".sabot-plan-canvas")),
+        nodes: [...root.querySelectorAll(".sabot-plan-svg .sabot-node")].map((g) => ({
+            id: g.dataset.nodeId,
+            box: rgba(g.querySelector(".sabot-node-box"), "fill", "fillOpacity"),
+            label: rgba(g.querySelector(".sabot-node-label"), "fill", "fillOpacity"),
+            sublabel: rgba(g.querySelector(".sabot-node-sublabel"), "fill", "fillOpacity"),
+        })),
+    };
+}"""
+
+RGB = tuple[float, float, float]
+
+
+def parse_colour(css: str) -> tuple[RGB, float]:
+    """``rgb(r, g, b)`` or ``rgba(r, g, b, a)`` as (0..255 channels, alpha)."""
+    values = [float(v) for v in re.findall(r"[\d.]+", css)]
+    assert len(values) in (3, 4), f"not an sRGB colour: {css}"
+    return (values[0], values[1], values[2]), values[3] if len(values) == 4 else 1.0
+
+
+def over(colour: tuple[str, float], backdrop: RGB) -> RGB:
+    """``colour`` (CSS colour, opacity) painted over ``backdrop``."""
+    rgb, alpha = parse_colour(colour[0])
+    a = alpha * colour[1]
+    return (
+        rgb[0] * a + backdrop[0] * (1 - a),
+        rgb[1] * a + backdrop[1] * (1 - a),
+        rgb[2] * a + backdrop[2] * (1 - a),
+    )
+
+
+def luminance(rgb: RGB) -> float:
+    """WCAG 2 relative luminance."""
+
+    def linear(channel: float) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: RGB, b: RGB) -> float:
+    """WCAG 2 contrast ratio, 1 to 21."""
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def text_contrasts(lab: Lab) -> tuple[RGB, dict[str, tuple[float, float]]]:
+    """The plan canvas's background, and for each operator the contrast of its label and of
+    its sublabel against the box they are written on."""
+    measured = lab.cell(1).locator(".sabot-plan").evaluate(COLOURS)
+    background = over((measured["background"], 1.0), (255.0, 255.0, 255.0))
+    out = {}
+    for node in measured["nodes"]:
+        box = over(node["box"], background)
+        label, sublabel = over(node["label"], box), over(node["sublabel"], box)
+        out[node["id"]] = (contrast(label, box), contrast(sublabel, box))
+    return background, out
+
+
+def test_plan_widget_text_is_readable_in_light_and_dark_themes(
+    plan_notebook: tuple[Lab, dict[str, Any]],
+) -> None:
+    lab, expected = plan_notebook
+    show_view(lab, "optimized")
+    widget = lab.cell(1).locator(".sabot-plan")
+    light_background, light = text_contrasts(lab)
+    try:
+        lab.set_theme("JupyterLab Dark")
+        dark_background, dark = text_contrasts(lab)
+        save_screenshot(widget, "plan_widget_dark.png")
+    finally:
+        lab.set_theme("JupyterLab Light")
+    assert luminance(light_background) > 0.8 and luminance(dark_background) < 0.05
+    for contrasts in (light, dark):
+        assert len(contrasts) == expected["optimized"]
+        assert min(label for label, _ in contrasts.values()) >= 4.5, contrasts
+        assert min(sublabel for _, sublabel in contrasts.values()) >= 3, contrasts
+
+
+def test_saved_notebook_keeps_the_plan_as_static_html(
+    plan_notebook: tuple[Lab, dict[str, Any]],
+) -> None:
+    lab, expected = plan_notebook
+    lab.execute("docmanager:save")
+    saved = nbformat.read(lab.server.root / "plan.ipynb", as_version=4)
+    (output,) = [o for o in saved.cells[1].outputs if o.output_type == "display_data"]
+    assert "application/vnd.jupyter.widget-view+json" in output.data
+    html = output.data["text/html"]
+    assert html.count('class="sabot-node"') == expected["optimized"]
+
+    page = lab.page.context.new_page()  # a page without JupyterLab, as nbviewer shows it
+    try:
+        page.set_content(f"<!doctype html><html><body>{html}</body></html>")
+        nodes = page.locator("svg .sabot-node")
+        static_ids = [n.get_attribute("data-node-id") for n in nodes.all()]
+        assert static_ids == node_ids(lab)  # the widget's optimized view, same layout
+        for node in nodes.all():
+            box = node.bounding_box()
+            assert box is not None and box["width"] > 50 and box["height"] > 20
+        save_screenshot(page.locator(".sabot-plan-static"), "plan_static.png")
+    finally:
+        page.close()
+
+
+JOB_NOTEBOOK = [
+    """\
+import json
+import os
+import time
+import duckdb
+import pyarrow as pa
+import sabot_lab as sl
+
+cluster = sl.LocalCluster(agents=2, heartbeat_interval=0.5)
+processes = [cluster.jobmanager_process, *cluster.agent_processes]
+print(json.dumps({"agents": len(cluster.agents()), "pids": [p.pid for p in processes]}))""",
+    """\
+BATCHES, ROWS = 24, 500
+GATE = os.path.abspath("slow-filter.release")  # the second half waits for this file
+
+
+def slow_batches():
+    for i in range(BATCHES):
+        time.sleep(0.2)
+        while i >= BATCHES // 2 and not os.path.exists(GATE):
+            time.sleep(0.05)
+        yield pa.record_batch({"x": pa.array(range(i * ROWS, (i + 1) * ROWS))})
+
+
+expected = duckdb.sql(f"SELECT count(*) FROM range({BATCHES * ROWS}) t(x) WHERE x % 3 = 0")
+print(json.dumps({"rows": expected.fetchall()[0][0]}))
+job = sl.from_iterable(slow_batches, schema={"x": "int64"}).filter(sl.col("x") % 3 == 0)
+job = job.submit(cluster, name="slow filter")
+job""",
+    """\
+windows = (
+    sl.nexmark(events=None, rate=10_000, seed=7).bids
+    .with_watermark("dateTime", max_delay="1s")
+    .window(sl.tumbling("1s", on="dateTime"))
+    .group_by("auction")
+    .agg(bids=sl.count())
+)
+endless = windows.submit(cluster, name="endless windows")
+endless""",
+    "print(endless.status())",
+    "cluster.close()",
+]
+
+
+@pytest.fixture(scope="module")
+def job_notebook(open_notebook: Callable[[str, list[str]], Lab]) -> Iterator[Lab]:
+    """The job notebook open, its cluster started in the kernel and closed at the end (its
+    processes are killed if the kernel could not close it)."""
+    lab = open_notebook("jobs.ipynb", JOB_NOTEBOOK)
+    lab.run_cell(0)
+    started = json.loads(lab.stdout(0))
+    assert started["agents"] == 2
+    try:
+        yield lab
+        lab.run_cell(4)
+    finally:
+        for pid in started["pids"]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process = psutil.Process(pid)
+                if "sabot_lab.cli" in process.cmdline():
+                    process.kill()
+
+
+def job_rows(widget: Locator) -> int:
+    return int(widget.locator(".sabot-job-rows").inner_text().replace(",", ""))
+
+
+def test_job_widget_counts_rows_while_the_job_runs(job_notebook: Lab) -> None:
+    lab = job_notebook
+    lab.run_cell(1)
+    expected = json.loads(lab.stdout(1))["rows"]
+    widget = lab.cell(1).locator(".sabot-job")
+    widget.wait_for()
+    running = """([el, after]) => {
+        const state = el.querySelector(".sabot-job-state").textContent;
+        const rows = Number(el.querySelector(".sabot-job-rows").textContent.replace(/,/g, ""));
+        return state === "RUNNING" && rows > after;
+    }"""
+    handle = widget.element_handle()
+    lab.page.wait_for_function(running, arg=[handle, 0])
+    first = job_rows(widget)
+    lab.page.wait_for_function(running, arg=[handle, first])
+    second = job_rows(widget)
+    save_screenshot(widget, "job_widget.png", "job_widget.png")
+    assert 0 < first < second < expected
+    (lab.server.root / "slow-filter.release").touch()  # the job may now read its second half
+    widget.locator(".sabot-job-state", has_text="FINISHED").wait_for(timeout=60_000)
+    assert job_rows(widget) == expected
+    assert widget.locator(".sabot-job-cancel").is_disabled()
+    save_screenshot(widget, "job_widget_finished.png")
+
+
+def test_job_widget_cancel_button_cancels_an_endless_job(job_notebook: Lab) -> None:
+    lab = job_notebook
+    lab.run_cell(2)
+    widget = lab.cell(2).locator(".sabot-job")
+    widget.locator(".sabot-job-state", has_text="RUNNING").wait_for(timeout=60_000)
+    cancel = widget.locator(".sabot-job-cancel")
+    assert cancel.is_enabled()
+    cancel.click()
+    widget.locator(".sabot-job-state", has_text="CANCELLED").wait_for(timeout=60_000)
+    save_screenshot(widget, "job_widget_cancelled.png")
+    lab.run_cell(3)
+    assert lab.stdout(3).strip() == "CANCELLED"  # the JobManager's own word
