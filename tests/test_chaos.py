@@ -114,54 +114,38 @@ def run(
     return stored
 
 
-@pytest.mark.parametrize("seed", range(RUNS))
-def test_an_agent_killed_at_a_random_moment_changes_nothing_in_the_sink(
+@pytest.mark.parametrize(
+    ("victim", "seed"),
+    [("agent", seed) for seed in range(RUNS)]
+    + [("jobmanager", 1000 + seed) for seed in range(JOBMANAGER_RUNS)],
+)
+def test_a_process_killed_at_a_random_moment_changes_nothing_in_the_sink(
     cluster: sl.LocalCluster,
     kafka: Broker,
     bids_topic: tuple[str, pa.Table],
     database: str,
     failure_free: list[tuple[object, ...]],
+    victim: str,
     seed: int,
 ) -> None:
     rng = random.Random(seed)
     topic, bids = bids_topic
 
-    def kill_an_agent(job: sl.Job) -> None:
+    def kill(job: sl.Job) -> None:
         time.sleep(rng.uniform(0.1, 1.5))
-        victim = rng.choice([p for p in cluster.agent_processes if p.poll() is None])
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
+        if victim == "agent":
+            process = rng.choice([p for p in cluster.agent_processes if p.poll() is None])
+        else:
+            assert cluster.jobmanager_process is not None
+            process = cluster.jobmanager_process
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        if victim == "jobmanager":
+            cluster.start_jobmanager()  # same port and work directory: DBOS resumes the job
 
-    rows = run(
-        cluster, hot_items(kafka, topic, bids.schema), database, f"agent_{seed}", kill_an_agent
-    )
-    assert rows == failure_free
+    stream = hot_items(kafka, topic, bids.schema)
+    assert run(cluster, stream, database, f"{victim}_{seed}", kill) == failure_free
     cluster.scale(3)  # a new agent for the next run
-
-
-@pytest.mark.parametrize("seed", range(JOBMANAGER_RUNS))
-def test_the_jobmanager_killed_at_a_random_moment_changes_nothing_in_the_sink(
-    cluster: sl.LocalCluster,
-    kafka: Broker,
-    bids_topic: tuple[str, pa.Table],
-    database: str,
-    failure_free: list[tuple[object, ...]],
-    seed: int,
-) -> None:
-    rng = random.Random(1000 + seed)
-    topic, bids = bids_topic
-
-    def kill_the_jobmanager(job: sl.Job) -> None:
-        time.sleep(rng.uniform(0.1, 1.5))
-        assert cluster.jobmanager_process is not None
-        cluster.jobmanager_process.send_signal(signal.SIGKILL)
-        cluster.jobmanager_process.wait()
-        cluster.start_jobmanager()  # same port and work directory: DBOS resumes the job
-
-    rows = run(
-        cluster, hot_items(kafka, topic, bids.schema), database, f"jm_{seed}", kill_the_jobmanager
-    )
-    assert rows == failure_free
 
 
 def test_an_agent_killed_after_a_checkpoint_gives_an_attempt_that_restores_it_into_parquet(

@@ -33,10 +33,15 @@ def cell_text(cell: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def code_text(notebook: nbformat.NotebookNode) -> str:
+    """The text output of every code cell, in order."""
+    return "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+
+
 @pytest.mark.slow
 def test_quickstart_notebook() -> None:
     notebook = run_notebook("01_quickstart.ipynb")
-    text = "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+    text = code_text(notebook)
     assert "matches DuckDB: True" in text
     assert "pipelines (operators fused per batch)" in text
     assert "inner_join" in text
@@ -48,7 +53,7 @@ def test_quickstart_notebook() -> None:
 @pytest.mark.slow
 def test_nexmark_notebook() -> None:
     notebook = run_notebook("nexmark.ipynb")
-    text = "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+    text = code_text(notebook)
     assert "late rows: 0" in text
     assert "matches DuckDB: True" in text
     assert "window_start" in text and "sliding_window" in text
@@ -76,7 +81,7 @@ def widget_html(cell: nbformat.NotebookNode) -> str:
 @pytest.mark.slow
 def test_fintech_enrichment_notebook() -> None:
     notebook = run_notebook("02_fintech_enrichment.ipynb")
-    text = "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+    text = code_text(notebook)
     assert "by sector matches DuckDB: True" in text
     assert "unknown listings match DuckDB: True" in text
     assert "push_filters_into_sources" in text and "read 3 of 6 columns" in text
@@ -87,7 +92,7 @@ def test_fintech_enrichment_notebook() -> None:
 @pytest.mark.slow
 def test_local_cluster_notebook() -> None:
     notebook = run_notebook("03_local_cluster.ipynb")
-    text = "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+    text = code_text(notebook)
     assert "killed the agent at grpc://127.0.0.1:" in text
     assert "state: FINISHED\nattempts: 2\nagents: ['ACTIVE', 'FAILED']" in text
     assert "matches DuckDB: True" in text and "second run matches: True" in text
@@ -98,7 +103,7 @@ def test_local_cluster_notebook() -> None:
 @pytest.mark.slow
 def test_sql_magics_notebook() -> None:
     notebook = run_notebook("04_sql_magics.ipynb")
-    text = "\n".join(cell_text(c) for c in notebook.cells if c.cell_type == "code")
+    text = code_text(notebook)
     assert "by sector matches DuckDB: True" in text
     assert "hourly windows match DuckDB: True" in text
     assert "cluster result matches DuckDB: True" in text

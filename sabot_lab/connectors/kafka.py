@@ -163,7 +163,7 @@ class KafkaSource(ReplayableSource):
         """Whether a read at ``offsets`` has every record up to :attr:`stop`."""
         if self.stop is None or offsets is None:
             return False
-        return all(offsets.get(p, 0) >= self.stop.get(p, 0) for p in offsets)
+        return all(offsets.get(p, 0) >= end for p, end in self.stop.items())
 
     def replay(
         self,
@@ -211,7 +211,7 @@ class KafkaSource(ReplayableSource):
                     records = [r for r in records if r.offset < self.stop[str(r.partition)]]
                     polled = {p: min(o, self.stop[p]) for p, o in polled.items()}
                     caught_up |= {p for p, o in polled.items() if o >= self.stop[p]}
-                read = dict(offsets or polled)
+                read = dict(offsets or {})  # what was read before each item
                 for split, part in itertools.groupby(
                     sorted(records, key=lambda r: r.partition), key=lambda r: str(r.partition)
                 ):
@@ -291,20 +291,21 @@ class KafkaSource(ReplayableSource):
             if self.group is not None:
                 for tp in assigned:
                     committed[tp] = await consumer.committed(tp)
-            if offsets is not None:  # a checkpoint's positions
-                for tp in assigned:
-                    consumer.seek(tp, offsets[str(tp.partition)])
-            elif isinstance(self.start, int):
-                times = await consumer.offsets_for_times(
-                    {tp: self.start for tp in assigned if committed.get(tp) is None}
-                )
+            known = offsets or {}  # a checkpoint's positions (of the partitions read by then)
+            for tp in assigned:
+                if str(tp.partition) in known:
+                    consumer.seek(tp, known[str(tp.partition)])
+            fresh = [
+                tp for tp in assigned
+                if str(tp.partition) not in known and committed.get(tp) is None
+            ]  # fmt: skip
+            if fresh and isinstance(self.start, int):
+                times = await consumer.offsets_for_times({tp: self.start for tp in fresh})
                 ends = await consumer.end_offsets(list(times))
                 for tp, found in times.items():
                     consumer.seek(tp, ends[tp] if found is None else found.offset)
-            elif self.start == "earliest":
-                await consumer.seek_to_beginning(
-                    *[tp for tp in assigned if committed.get(tp) is None]
-                )
+            elif fresh and self.start == "earliest":
+                await consumer.seek_to_beginning(*fresh)
         except Exception as exc:
             await _stop(consumer)
             raise SourceError(

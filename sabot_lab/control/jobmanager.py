@@ -75,6 +75,9 @@ MAX_ATTEMPTS = 3
 ASSIGNMENTS = ("round_robin", "resource_aware")
 SAVEPOINT_FILE = "savepoint.json"
 """The file that makes a directory a savepoint: the job and checkpoint it was taken from."""
+SLOTS_TIMEOUT = 30.0
+"""Seconds a new attempt of a job that runs all its tasks at once waits for enough slots
+(an agent replacing the one lost), before the job fails for lack of them."""
 STOP_TIMEOUT = 30.0
 """Seconds the JobManager waits for cancelled tasks to say they stopped."""
 
@@ -297,9 +300,7 @@ def stage_step(
     """Place, deploy and wait for one stage's tasks: ``ok``, ``agent_failed``, ``failed``
     or ``cancelled``."""
     _jm().add_sink(job_id, sink)
-    return _jm().run_stage(
-        job_id, stage_index, attempt, assignment, checkpoint_interval, savepoint is not None
-    )
+    return _jm().run_stage(job_id, stage_index, attempt, assignment, checkpoint_interval, savepoint)
 
 
 @DBOS.step()
@@ -476,19 +477,19 @@ class JobManager(ClusterServer):
         attempt: int,
         assignment: str,
         checkpoint_interval: float | None = None,
-        from_savepoint: bool = False,
+        savepoint: str | None = None,
     ) -> str:
         """Place, deploy and wait for one stage's tasks (safe to run again after a crash):
         ``ok``, ``agent_failed``, ``failed`` or ``cancelled``. For an unbounded job, all its
         stages at once: wait for the last one (taking a checkpoint every
-        ``checkpoint_interval`` seconds), then cancel the others. ``from_savepoint``: the
-        job's first attempt starts from its first checkpoint, the savepoint it adopted."""
+        ``checkpoint_interval`` seconds), then cancel the others. ``savepoint``: the job's
+        first attempt starts from it (adopted as its first checkpoint)."""
         if checkpoint_interval is not None:
             self._checkpointing[job_id] = checkpoint_interval
             if attempt > 0:  # a new attempt: its tasks start from the last complete checkpoint
                 self._restores[job_id] = self._restore(job_id)
-            elif from_savepoint:
-                self._restores[job_id] = self.store.checkpoints(job_id)[0]["checkpoint_id"]
+            elif savepoint is not None:  # (adopted when accepted; again after a restart)
+                self._restores[job_id] = self._adopt(job_id, savepoint)
         deployed = self._deploy(job_id, stage_index, attempt, assignment)
         if isinstance(deployed, str):
             return deployed
@@ -553,7 +554,7 @@ class JobManager(ClusterServer):
         else:  # all stages at once: each task needs a slot, and reads each producer
             needed = len(plan.tasks())
             if stage_index == 0 and attempt > 0:  # a lost agent may be replaced meanwhile
-                agents = self._wait_for_slots(needed, STOP_TIMEOUT)
+                agents = self._wait_for_slots(needed, SLOTS_TIMEOUT)
             if stage_index == 0 and needed > sum(a["slots"] for a in agents):
                 error = (
                     f"this job runs all its {needed} tasks at once, and the agents "
@@ -682,7 +683,10 @@ class JobManager(ClusterServer):
                     )
                     return "failed"
             if tick is not None:
-                tick(set(pending))
+                try:
+                    tick(set(pending))
+                except ClusterError:  # an agent holding rows to commit is gone
+                    return "agent_failed"
             if waiting & pending.keys():
                 self._wait_for_news(0.05)  # agents report ended tasks at once
         return "ok"
@@ -710,15 +714,18 @@ class JobManager(ClusterServer):
         """Copy a complete checkpoint to the job's savepoints (never discarded) and give
         ``kept`` its path."""
         target = self.workdir / "savepoints" / job_id / f"savepoint-{checkpoint}"
-        shutil.copytree(self.checkpoint_dir(job_id) / f"chk-{checkpoint}", target)
+        shutil.copytree(
+            self.checkpoint_dir(job_id) / f"chk-{checkpoint}", target, dirs_exist_ok=True
+        )
         (target / SAVEPOINT_FILE).write_text(
             json.dumps({"job_id": job_id, "checkpoint": checkpoint})
         )
         kept.set_result(str(target))
 
     def _adopt(self, job_id: str, savepoint: str) -> int:
-        """Copy a savepoint into a new job's checkpoints as its first, COMPLETE one; return
-        its number (the job's tasks start from it, its next checkpoint is the one after)."""
+        """Copy a savepoint into a new job's checkpoints as its first, COMPLETE one (again
+        changes nothing); return its number (the job's tasks start from it, its next
+        checkpoint is the one after)."""
         number = int(json.loads((Path(savepoint) / SAVEPOINT_FILE).read_text())["checkpoint"])
         target = self.checkpoint_dir(job_id) / f"chk-{number}"
         shutil.copytree(savepoint, target, dirs_exist_ok=True)
@@ -774,15 +781,19 @@ class JobManager(ClusterServer):
         self._keep_epochs(job_id, attempt, first, checkpoint)
 
     def _keep_epochs(self, job_id: str, attempt: int, first: int, last: int) -> None:
-        """Write epochs ``first`` to ``last`` of ``attempt`` to the work directory, and hand
-        each to the job's sink as a commit of its own (numbered by the epoch)."""
+        """Write epochs ``first`` to ``last`` of ``attempt`` to the work directory, then hand
+        each to the job's sink as a commit of its own (numbered by the epoch): all of them are
+        fetched before the sink gets any, so an agent lost meanwhile commits nothing."""
         plan = self._final_placement(job_id, attempt)[0]
-        sink = self._sinks.get(job_id)
-        for epoch in range(first, last + 1):
+        epochs = range(first, last + 1)
+        for epoch in epochs:
             path = self._epoch_path(job_id, epoch)
             _write_rows(path, plan.output_schema, self._epochs(job_id, attempt, epoch, epoch))
-            if sink is not None:
-                sink.commit(_read_table(path, plan.output_schema), job_id, epoch)
+        sink = self._sinks.get(job_id)
+        if sink is not None:
+            for epoch in epochs:
+                rows = _read_table(self._epoch_path(job_id, epoch), plan.output_schema)
+                sink.commit(rows, job_id, epoch)
 
     def _epoch_path(self, job_id: str, epoch: int) -> Path:
         return self.workdir / "results" / job_id / f"epoch-{epoch}.arrow"
