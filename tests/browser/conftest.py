@@ -1,7 +1,7 @@
 """A real JupyterLab and a headless Chromium for the browser tests.
 
-One ``jupyter lab`` per session runs from this venv with its configuration, data, settings
-and workspaces in a temporary directory; its notebooks use a kernelspec for this venv's
+One ``jupyter lab`` for the browser tests runs from this venv with its configuration, data,
+settings and workspaces in a temporary directory; its notebooks use a kernelspec for this venv's
 Python. Chromium is Debian's (``/usr/bin/chromium``, or ``SABOT_CHROMIUM``), driven by
 Playwright, which never downloads browsers of its own here. :class:`Lab` drives a notebook
 through JupyterLab's own commands (``window.jupyterapp``, exposed by
@@ -99,9 +99,9 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -
     raise RuntimeError(f"jupyter lab did not answer in {STARTUP_TIMEOUT:g} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    """``jupyter lab`` for the session, quiet (no browser, news, update checks or restored
+    """``jupyter lab`` for the browser tests, quiet (no browser, news, update checks or restored
     workspace), stopped at the end (it shuts its kernels down)."""
     home = tmp_path_factory.mktemp("jupyter")
     root = home / "notebooks"
@@ -150,9 +150,10 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, for the session."""
+    """Debian's Chromium, headless, for the browser tests. Playwright runs an event loop on
+    this thread while it is open, so it closes with them: later tests may use asyncio.run."""
     if not Path(CHROMIUM).exists():
         raise RuntimeError(
             f"the browser tests need Chromium at {CHROMIUM}: run `make install-test` "
@@ -229,7 +230,7 @@ def open_notebook(
     browser: Browser, lab_server: LabServer
 ) -> Iterator[Callable[[str, list[str]], Lab]]:
     """``open_notebook(name, cells)`` writes a notebook and opens it in a browser page of its
-    own on the session's JupyterLab (pages closed after the module)."""
+    own on the package's JupyterLab (pages closed after the module)."""
     contexts: list[BrowserContext] = []
 
     def open_(name: str, cells: list[str]) -> Lab:
