@@ -295,10 +295,11 @@ class Expr:
         return Expr("alias", [self], name=name)
 
     def cast(self, dtype: pa.DataType | str) -> Expr:
-        """Convert to ``dtype``; floats round half away from zero when cast to integers (SQL).
+        """Convert to ``dtype``; floats round half to even when cast to integers (as DuckDB
+        does for doubles).
 
-        >>> evaluate(col("x").cast("int64"), pa.record_batch({"x": [2.5, -2.5]})).to_pylist()
-        [3, -3]
+        >>> evaluate(col("x").cast("int64"), pa.record_batch({"x": [2.5, -2.5, 3.5]})).to_pylist()
+        [2, -2, 4]
         """
         return Expr("cast", [self], dtype=_dtype_name(parse_dtype(dtype)))
 
@@ -1032,7 +1033,7 @@ def _eval_cast(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
     (value,) = _args(expr, batch, build_time)
     target = parse_dtype(expr.param("dtype"))
     if pa.types.is_floating(value.type) and pa.types.is_integer(target):
-        value = pc.round(value, round_mode="half_towards_infinity")
+        value = pc.round(value, round_mode="half_to_even")
     return pc.cast(value, target, safe=True)
 
 

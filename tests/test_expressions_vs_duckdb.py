@@ -188,3 +188,10 @@ LISTED = [
 def test_every_listed_expression_has_a_duckdb_case(name: str) -> None:
     ids = [c[0] for c in CASES + AGGREGATES]
     assert any(i == name or i.startswith(name + "_") for i in ids), f"no DuckDB case for {name}"
+
+
+def test_float_to_integer_casts_round_ties_as_duckdb() -> None:
+    t = pa.table({"f": [0.5, 1.5, 2.5, -0.5, -2.5, 2.4999, None]})
+    expected = duckdb_table("SELECT CAST(f AS BIGINT) AS n, CAST(f AS INTEGER) AS m FROM t", t=t)
+    out = sl.from_arrow(t).select(n=col("f").cast("int64"), m=col("f").cast("int32")).collect()
+    assert_same_rows(out, expected, ordered=True)
