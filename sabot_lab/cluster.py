@@ -38,7 +38,22 @@ if TYPE_CHECKING:
 __all__ = ["Cluster", "Job", "LocalCluster", "connect"]
 
 
-class Cluster:
+class _ShownLive:
+    """In a notebook, shown as its live widget, with its static HTML and text kept in the
+    output (see :mod:`sabot_lab.notebook.display`)."""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        from sabot_lab.notebook.display import mimebundle
+
+        return mimebundle(self)  # type: ignore[arg-type]
+
+    def _ipython_display_(self) -> None:
+        from sabot_lab.notebook.display import show
+
+        show(self)  # type: ignore[arg-type]
+
+
+class Cluster(_ShownLive):
     """A connection to a JobManager at ``uri`` (``grpc://host:port``, or ``grpc+tls://``)."""
 
     def __init__(self, uri: str, auth: Credentials = ANONYMOUS) -> None:
@@ -69,7 +84,8 @@ class Cluster:
         ``round_robin`` or ``resource_aware`` placement of tasks on agents;
         ``checkpoint_interval``: seconds between checkpoints (:meth:`Job.checkpoints` lists
         them; a job that takes them runs all its stages at once); ``sink``: a
-        :class:`~sabot_lab.connectors.sink.CommitSink` (``PostgresSink``, ``ParquetSink``)
+        :class:`~sabot_lab.connectors.sink.CommitSink` (``PostgresSink``, ``ParquetSink``,
+        ``KafkaSink``)
         the job's rows are written to, one commit per checkpoint (or one at the end without
         checkpoints);
         ``from_savepoint``: a path from :meth:`Job.savepoint` or :meth:`Job.stop` of the same
@@ -120,16 +136,6 @@ class Cluster:
 
         return cluster_html(view_of(self))
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        from sabot_lab.notebook.display import mimebundle
-
-        return mimebundle(self)
-
-    def _ipython_display_(self) -> None:
-        from sabot_lab.notebook.display import show
-
-        show(self)
-
 
 def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cluster:
     """Connect to a running JobManager.
@@ -143,7 +149,7 @@ def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cl
     return cluster
 
 
-class Job:
+class Job(_ShownLive):
     """A submitted job: its state, its result, cancellation."""
 
     def __init__(self, cluster: Cluster, job_id: str) -> None:
@@ -253,16 +259,6 @@ class Job:
         from sabot_lab.notebook.job_view import job_html, view_of
 
         return job_html(view_of(self))
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        from sabot_lab.notebook.display import mimebundle
-
-        return mimebundle(self)
-
-    def _ipython_display_(self) -> None:
-        from sabot_lab.notebook.display import show
-
-        show(self)
 
 
 class LocalCluster(Cluster):

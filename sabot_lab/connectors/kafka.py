@@ -8,9 +8,11 @@ the source's splits, so a stage of ``n`` tasks reads them ``n`` ways. A topic ne
 the topic holds when the stream is made (``stop`` may also give an end offset per partition):
 that is how notebooks and tests take a bounded read. A poll that fails (the broker is
 restarting, the connection dropped) is retried on a new consumer from the offsets read so far,
-after an exponential backoff with jitter, for up to :data:`RECONNECT_FOR` seconds. A record that does not decode is not a crash: it goes to the
-``dead_letter`` topic (when given) with the reason in its headers, and is counted
-(:attr:`KafkaSource.malformed`); the read goes on.
+after an exponential backoff with jitter, for up to :data:`RECONNECT_FOR` seconds. A record
+that does not decode is not a crash: it goes to the ``dead_letter`` topic (when given) with
+the reason in its headers, and is counted (:attr:`KafkaSource.malformed`); the read goes on.
+Each partition's batches come after a :class:`~sabot_lab.plan.sources.SplitMark` naming it, so
+a watermark right after the source follows every partition.
 
 :func:`write_kafka` sends batches to a topic, one record per row (``json`` or ``arrow``), keyed
 by a column. It uses the idempotent producer when the broker supports it and says which mode
@@ -27,13 +29,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import io
-import itertools
 import json
 import random
 import threading
 import time
 import warnings
-from collections.abc import Coroutine, Hashable, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Hashable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -208,17 +209,20 @@ class KafkaSource(ReplayableSource):
                     consumer = self._reconnect(loop, consumer, offsets, failing_since, exc)
                     continue
                 if self.stop is not None:  # past the end: not this source's
-                    records = [r for r in records if r.offset < self.stop[str(r.partition)]]
+                    records = {
+                        p: [r for r in part if r.offset < self.stop[p]]
+                        for p, part in records.items()
+                    }
                     polled = {p: min(o, self.stop[p]) for p, o in polled.items()}
                     caught_up |= {p for p, o in polled.items() if o >= self.stop[p]}
                 read = dict(offsets or {})  # what was read before each item
-                for split, part in itertools.groupby(
-                    sorted(records, key=lambda r: r.partition), key=lambda r: str(r.partition)
-                ):
+                for split, part in records.items():
+                    if not part:
+                        continue
                     idle.discard(split)
                     yield SplitMark(split), dict(read)
                     read[split] = polled[split]
-                    yield batch_of(list(part)), dict(read)
+                    yield batch_of(part), dict(read)
                 for split in sorted(caught_up - idle, key=int):
                     idle.add(split)
                     yield SplitMark(split, idle=True), dict(read)
@@ -314,22 +318,21 @@ class KafkaSource(ReplayableSource):
         return consumer
 
     @staticmethod
-    @staticmethod
-    async def _poll(consumer: Any, limit: int) -> list[Any]:
-        """Up to ``limit`` records, an equal share from every partition that has records to
-        read, interleaved, so the partitions' event times move on together (draining one
-        partition before the next would make the other's records late). Waits up to a poll's
-        time for partitions that have records not fetched yet, or whose end is not known yet."""
+    async def _poll(consumer: Any, limit: int) -> dict[str, list[Any]]:
+        """Up to ``limit`` records by partition, an equal share from every partition that has
+        records to read, so the partitions move on together (draining one partition before
+        the next would hold back the watermark of the others). Waits up to a poll's time for
+        partitions that have records not fetched yet, or whose end is not known yet."""
         partitions = sorted(consumer.assignment(), key=lambda tp: tp.partition)
         share = max(1, limit // max(1, len(partitions)))
-        shares: list[list[Any]] = []
+        shares: dict[str, list[Any]] = {}
         waiting, deadline = set(partitions), time.monotonic() + _POLL_MS / 1000
         while waiting:
             for tp in sorted(waiting, key=lambda tp: tp.partition):
                 got = (await consumer.getmany(tp, timeout_ms=0, max_records=share)).get(tp)
                 end = consumer.highwater(tp)
                 if got:
-                    shares.append(got)
+                    shares[str(tp.partition)] = got
                     waiting.discard(tp)
                 elif end is not None and await consumer.position(tp) >= end:
                     waiting.discard(tp)  # read to its end for now
@@ -337,7 +340,7 @@ class KafkaSource(ReplayableSource):
                 if time.monotonic() >= deadline:
                     break
                 await asyncio.sleep(0.002)
-        return [r for group in itertools.zip_longest(*shares) for r in group if r is not None]
+        return dict(sorted(shares.items(), key=lambda kv: int(kv[0])))
 
     def _decode(self, records: list[Any]) -> tuple[pa.RecordBatch, list[tuple[Any, str]]]:
         """The records as a batch of :attr:`schema`, and those that did not decode with the
@@ -377,7 +380,8 @@ class KafkaSource(ReplayableSource):
             try:
                 records: list[Any] = []
                 for _ in range(10):  # a few polls: the first records may take a moment
-                    got = loop.run(self._poll(consumer, _SAMPLE - len(records)))
+                    polled = loop.run(self._poll(consumer, _SAMPLE - len(records)))
+                    got = [r for part in polled.values() for r in part]
                     records += got
                     if len(records) >= _SAMPLE or (records and not got):
                         break
@@ -594,48 +598,51 @@ async def _end_offsets(
     A fetch from the listed end confirms it: its high watermark is the end too (some brokers
     list the first offset of the last record batch instead)."""
     aiokafka = _kafka()
-    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
-        await consumer.start()
-        chosen = partitions or await _partitions(consumer, topic)
-        tps = [aiokafka.TopicPartition(topic, p) for p in chosen]
-        ends = await consumer.end_offsets(tps)
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, ends[tp])
-        deadline = time.monotonic() + 5
-        while any(consumer.highwater(tp) is None for tp in tps) and time.monotonic() < deadline:
-            await consumer.getmany(timeout_ms=100)
-        for tp in tps:
-            ends[tp] = max(ends[tp], consumer.highwater(tp) or 0)
+        async with _started(bootstrap) as consumer:
+            chosen = partitions or await _partitions(consumer, topic)
+            tps = [aiokafka.TopicPartition(topic, p) for p in chosen]
+            ends = await consumer.end_offsets(tps)
+            consumer.assign(tps)
+            for tp in tps:
+                consumer.seek(tp, ends[tp])
+            deadline = time.monotonic() + 5
+            while any(consumer.highwater(tp) is None for tp in tps):
+                if time.monotonic() > deadline:
+                    break
+                await consumer.getmany(timeout_ms=100)
+            for tp in tps:
+                ends[tp] = max(ends[tp], consumer.highwater(tp) or 0)
     except aiokafka.errors.KafkaError as exc:
         raise SourceError(f"cannot read the end of Kafka topic {topic!r}: {exc}") from None
-    finally:
-        await _stop(consumer)
     return {str(tp.partition): offset for tp, offset in ends.items()}
 
 
 async def _commit_offsets(bootstrap: str, topic: str, group: str, offsets: dict[str, int]) -> None:
     aiokafka = _kafka()
-    consumer = aiokafka.AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
     try:
-        await consumer.start()
-        tps = {aiokafka.TopicPartition(topic, int(p)): o for p, o in offsets.items()}
-        consumer.assign(list(tps))
-        await consumer.commit(tps)
+        async with _started(bootstrap, group_id=group) as consumer:
+            tps = {aiokafka.TopicPartition(topic, int(p)): o for p, o in offsets.items()}
+            consumer.assign(list(tps))
+            await consumer.commit(tps)
     except aiokafka.errors.KafkaError as exc:
         raise SourceError(f"cannot commit {group!r}'s offsets of {topic!r}: {exc}") from None
-    finally:
-        await _stop(consumer)
 
 
 async def _topic_partitions(bootstrap: str, topic: str) -> list[int]:
-    consumer = _kafka().AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
+    async with _started(bootstrap) as consumer:
         return await _partitions(consumer, topic)
+
+
+@contextlib.asynccontextmanager
+async def _started(bootstrap: str, **options: Any) -> AsyncIterator[Any]:
+    """A started consumer without automatic commits, for a few calls; stopped after."""
+    consumer = _kafka().AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **options
+    )
+    try:
+        await consumer.start()
+        yield consumer
     finally:
         await _stop(consumer)
 
@@ -659,8 +666,8 @@ def write_kafka(
     batches: Iterator[pa.RecordBatch], topic: str, bootstrap: str, key: str | None, format: str
 ) -> tuple[int, str]:
     """Send every row of ``batches`` to ``topic`` (``json``: one object per record;
-    ``arrow``: an IPC stream of up to :data:`RECORD_BYTES` of rows per record), keyed by column ``key``; return the records sent
-    and the producer's mode (``idempotent`` or ``at-least-once``)."""
+    ``arrow``: an IPC stream of up to :data:`RECORD_BYTES` of rows per record), keyed by
+    column ``key``; return the records sent and the producer's mode (``idempotent`` or ``at-least-once``)."""
     if format not in ("json", "arrow"):
         raise SourceError(f"to_kafka writes 'json' or 'arrow', not {format!r}")
     loop = _Loop()

@@ -52,7 +52,7 @@ from sabot_lab.control.http import StatusHttpServer
 from sabot_lab.control.metrics import job_metrics, prometheus_text
 from sabot_lab.control.states import ENDED
 from sabot_lab.control.tables import JobStore, create_engine
-from sabot_lab.engine.checkpoints import Checkpoints
+from sabot_lab.engine.checkpoints import Checkpoints, checkpoint_path
 from sabot_lab.engine.executor import checkpoint_names
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.optimizer import PlanOptimizer
@@ -160,7 +160,7 @@ class _CheckpointTrigger:
                 if manager.acks.get(task_id, 0) < self.asked:
                     producer = task_id.split("/")[1]
                     Checkpoints(directory, producer).mark_finished(self.asked)
-            location = directory / f"chk-{self.asked}"
+            location = checkpoint_path(directory, self.asked)
             manager.store.complete_checkpoint(self.job_id, self.asked, _size(location))
             manager.commit_sources(self.job_id, self.asked)
             manager.discard_checkpoints(self.job_id)
@@ -172,7 +172,7 @@ class _CheckpointTrigger:
         self._last = time.monotonic()
         if self.asked == self.completed:
             self.asked += 1
-            location = manager.checkpoint_dir(self.job_id) / f"chk-{self.asked}"
+            location = checkpoint_path(manager.checkpoint_dir(self.job_id), self.asked)
             manager.store.add_checkpoint(self.job_id, self.asked, str(location))
             if wanted:  # this checkpoint is the savepoint asked for
                 self.savepoints[self.asked] = self.savepoints.pop(0)
@@ -696,7 +696,6 @@ class JobManager(ClusterServer):
         ``checkpoint``, now complete (Kafka commits them as its group's offsets); in the
         background, one after another, so a slow system does not hold the job back."""
         plan = self._plans.get(job_id)
-        directory = self.checkpoint_dir(job_id) / f"chk-{checkpoint}"
         for stage in plan.stages if plan is not None else ():
             names = checkpoint_names(stage.graph)
             for node in stage.graph.sources():
@@ -704,10 +703,10 @@ class JobManager(ClusterServer):
                 if not isinstance(source, ReplayableSource):
                     continue
                 for partition in range(stage.partitions):
-                    part = f"{names[node.operator_id]}@{stage.stage_id}.{partition}"
-                    saved = directory / part / "value.json"
-                    if saved.exists():
-                        position = json.loads(saved.read_text())
+                    scope = f"{stage.stage_id}.{partition}"  # (a task's producer name)
+                    saved = Checkpoints(self.checkpoint_dir(job_id), scope, restore=checkpoint)
+                    position = saved.load(names[node.operator_id])
+                    if position is not None:  # (None: the task had ended by then)
                         self._source_commits.submit(_commit_source, source, position)
 
     def keep_savepoint(self, job_id: str, checkpoint: int, kept: Future[str]) -> None:
@@ -715,7 +714,7 @@ class JobManager(ClusterServer):
         ``kept`` its path."""
         target = self.workdir / "savepoints" / job_id / f"savepoint-{checkpoint}"
         shutil.copytree(
-            self.checkpoint_dir(job_id) / f"chk-{checkpoint}", target, dirs_exist_ok=True
+            checkpoint_path(self.checkpoint_dir(job_id), checkpoint), target, dirs_exist_ok=True
         )
         (target / SAVEPOINT_FILE).write_text(
             json.dumps({"job_id": job_id, "checkpoint": checkpoint})
@@ -727,7 +726,7 @@ class JobManager(ClusterServer):
         changes nothing); return its number (the job's tasks start from it, its next
         checkpoint is the one after)."""
         number = int(json.loads((Path(savepoint) / SAVEPOINT_FILE).read_text())["checkpoint"])
-        target = self.checkpoint_dir(job_id) / f"chk-{number}"
+        target = checkpoint_path(self.checkpoint_dir(job_id), number)
         shutil.copytree(savepoint, target, dirs_exist_ok=True)
         self.store.add_checkpoint(job_id, number, str(target))
         self.store.complete_checkpoint(job_id, number, _size(target))

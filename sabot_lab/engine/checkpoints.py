@@ -34,9 +34,19 @@ from typing import Any
 
 from sabot_lab.errors import PlanError
 
-__all__ = ["Barrier", "Checkpoints"]
+__all__ = ["Barrier", "Checkpoints", "checkpoint_path"]
 
 _FINISHED = "_finished"  # the directory of a checkpoint's markers of ended tasks
+
+
+def checkpoint_path(directory: str | os.PathLike[str], checkpoint: int) -> Path:
+    """Where checkpoint ``checkpoint`` of the run (or job) checkpointing to ``directory`` is
+    kept.
+
+    >>> checkpoint_path("/c", 3).as_posix()
+    '/c/chk-3'
+    """
+    return Path(directory) / f"chk-{checkpoint}"
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ class Checkpoints:
         self.directory = Path(directory)
         self.scope = scope
         self.restore = restore
-        if restore is not None and not (self.directory / f"chk-{restore}").is_dir():
+        if restore is not None and not checkpoint_path(self.directory, restore).is_dir():
             taken = sorted(p.name for p in self.directory.glob("chk-*"))
             raise PlanError(
                 f"there is no checkpoint {restore} in {self.directory} to restore; "
@@ -79,7 +89,7 @@ class Checkpoints:
     def path(self, checkpoint: int, operator_id: str) -> Path:
         """Where ``operator_id`` keeps its part of ``checkpoint`` (a directory)."""
         name = f"{operator_id}@{self.scope}" if self.scope else operator_id
-        return self.directory / f"chk-{checkpoint}" / name
+        return checkpoint_path(self.directory, checkpoint) / name
 
     def restored(self, operator_id: str) -> Path | None:
         """The directory ``operator_id`` restores from (the run restores), or None when the
@@ -113,9 +123,12 @@ class Checkpoints:
         >>> Checkpoints(cp.directory, "1.1", restore=3).finished
         False
         """
-        marker = self.directory / f"chk-{checkpoint}" / _FINISHED / (self.scope or "run")
+        marker = self._finished_marker(checkpoint)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
+
+    def _finished_marker(self, checkpoint: int) -> Path:
+        return checkpoint_path(self.directory, checkpoint) / _FINISHED / (self.scope or "run")
 
     @property
     def finished(self) -> bool:
@@ -123,7 +136,7 @@ class Checkpoints:
         :meth:`mark_finished`)."""
         if self.restore is None:
             return False
-        return (self.directory / f"chk-{self.restore}" / _FINISHED / (self.scope or "run")).exists()
+        return self._finished_marker(self.restore).exists()
 
     def save(self, checkpoint: int, operator_id: str, value: Any) -> None:
         """Keep a small JSON value (a source's position, an operator's counters)."""

@@ -205,15 +205,16 @@ class Executor:
         batches: Iterator[Any]
         if not isinstance(source, ReplayableSource) or (checkpoints is None and not marked):
             batches = source.scan(self.config.batch_size, *args)
-        elif checkpoints is None:
-            replay = source.replay(self.config.batch_size, *args)
-            batches = (item for item, _ in replay if item is not None)
         else:
-            position = checkpoints.load(self._saved_as(node.operator_id))
-            replay = source.replay(self.config.batch_size, *args, position=position)
-            batches = self._barriers(self._saved_as(node.operator_id), replay)
-        if not marked:  # no watermark follows the source's splits here
-            batches = (item for item in batches if not isinstance(item, SplitMark))
+            if checkpoints is None:
+                replay = source.replay(self.config.batch_size, *args)
+                batches = (item for item, _ in replay if item is not None)
+            else:
+                position = checkpoints.load(self._saved_as(node.operator_id))
+                replay = source.replay(self.config.batch_size, *args, position=position)
+                batches = self._barriers(self._saved_as(node.operator_id), replay)
+            if not marked:  # no watermark follows the source's splits here
+                batches = (item for item in batches if not isinstance(item, SplitMark))
         limit = params.get("limit")
         if limit is not None:
             batches = limit_batches(batches, limit)

@@ -88,20 +88,6 @@ class SourceSpec(abc.ABC):
     def from_dict(cls, data: dict[str, Any]) -> SourceSpec:
         """Rebuild a source from :meth:`to_dict` output."""
 
-    def replay(
-        self,
-        batch_size: int,
-        columns: list[str] | None = None,
-        predicate: Expr | None = None,
-        position: Any = None,
-    ) -> Iterator[tuple[pa.RecordBatch | SplitMark | None, Any]] | None:
-        """For checkpoints: the batches from ``position`` (None: the start), each with the
-        position just after it (JSON-safe), so a read from that position gives the batches
-        that follow; a None batch says nothing came yet (a live source reports its position
-        while idle); :class:`SplitMark` items say which split the next batches come from.
-        None when the source cannot be read again from a position."""
-        return None
-
     def split(self, n: int) -> list[SourceSpec]:
         """At most ``n`` disjoint sources holding this one's rows between them, for ``n``
         parallel tasks; ``[self]`` if the source cannot be split."""
@@ -132,7 +118,7 @@ class SourceSpec(abc.ABC):
 
 class ReplayableSource(SourceSpec):
     """A source that can be read again from a position (for checkpoints): it implements
-    :meth:`~SourceSpec.replay`, and its scan is the replay from the start."""
+    :meth:`replay`, and its scan is the replay from the start."""
 
     def scan(
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
@@ -149,7 +135,10 @@ class ReplayableSource(SourceSpec):
         predicate: Expr | None = None,
         position: Any = None,
     ) -> Iterator[tuple[pa.RecordBatch | SplitMark | None, Any]]:
-        """See :meth:`SourceSpec.replay` (never None here)."""
+        """For checkpoints: the batches from ``position`` (None: the start), each with the
+        position just after it (JSON-safe), so a read from that position gives the batches
+        that follow; a None batch says nothing came yet (a live source reports its position
+        while idle); :class:`SplitMark` items say which split the next batches come from."""
 
     def commit(self, position: Any) -> None:
         """Tell the system read from that everything before ``position`` is processed: a
