@@ -367,6 +367,7 @@ def test_follow_shows_live_numbers_of_a_cluster_job(tmp_path: Path) -> None:
 
     stream = (
         sl.from_iterable(table.to_batches(max_chunksize=1_000), schema=table.schema)
+        .filter(col("x") % 3 != 0)
         .map_batches(pause, schema=table.schema)
         .group_by("k")
         .agg(total=col("x").sum())
@@ -405,11 +406,46 @@ def test_follow_shows_live_numbers_of_a_cluster_job(tmp_path: Path) -> None:
         assert numbers["rows_out"] == metrics["stages"][stage]["rows_out"]
         assert sum(numbers["tasks"].values()) == stage_tasks[int(stage)]
         assert numbers["done"] and numbers["rows_per_s"] is not None
-    groups = {g["details"]["stage"]: g for g in widget.views["physical"]["groups"]}
+    groups = {
+        g["details"]["stage"]: g for g in widget.views["physical"]["groups"] if g["kind"] == "stage"
+    }
     assert sorted(groups) == sorted(stage_tasks)
     for stage, count in stage_tasks.items():
         assert groups[stage]["details"]["partitions"] == count
     (exchange,) = [e for e in widget.views["physical"]["edges"] if e["exchange"]]
     assert live["edges"][exchange["id"]]["rows"] == metrics["stages"]["0"]["rows_out"]
     html = widget.static_html()
-    assert "FINISHED" in html and live["stages"]["0"]["text"] in html
+    assert "FINISHED" in html and all(line in html for line in live["stages"]["0"]["lines"])
+    # each operator's own rows, against DuckDB and the tasks' totals
+    physical = widget.views["physical"]
+    by_kind: dict[str, str] = {}  # the first operator of each kind: the scan, not the exchange
+    for node in physical["nodes"]:
+        by_kind.setdefault(node["details"]["operator"], node["id"])
+    nodes = live["nodes"]
+    kept = duckdb_table("SELECT count(*) AS n FROM t WHERE x % 3 <> 0", t=table)["n"][0].as_py()
+    assert nodes[by_kind["source"]]["rows_out"] == n and nodes[by_kind["source"]]["rows_in"] is None
+    assert nodes[by_kind["filter"]]["rows_in"] == n and nodes[by_kind["filter"]]["rows_out"] is None
+    assert "one pass" in nodes[by_kind["filter"]]["text"]  # fused with the map: one pass
+    assert nodes[by_kind["map"]]["rows_out"] == kept
+    exchange_read = nodes[exchange["target"]]
+    assert (
+        exchange_read["rows_in"] == exchange_read["rows_out"] == metrics["stages"]["0"]["rows_out"]
+    )
+    assert nodes[exchange["source"]]["rows_out"] == metrics["stages"]["0"]["rows_out"]
+    assert nodes[live_final_node(physical)]["rows_out"] == expected
+    for edge in physical["edges"]:
+        if edge["source"] == by_kind["filter"]:  # inside the fused chain: no count of its own
+            assert edge["id"] not in live["edges"]
+        else:
+            assert live["edges"][edge["id"]]["rows"] == nodes[edge["source"]]["rows_out"]
+    for numbers in nodes.values():
+        assert numbers["text"] in html
+    growing = [u["nodes"][by_kind["source"]]["rows_out"] for _, u in updates if u["nodes"]]
+    assert any(0 < rows < n for rows in growing) and growing == sorted(growing)
+
+
+def live_final_node(view: dict[str, Any]) -> str:
+    """The operator whose rows are the job's result: the one no edge leaves."""
+    sources = {e["source"] for e in view["edges"]}
+    (final,) = [n["id"] for n in view["nodes"] if n["id"] not in sources]
+    return final

@@ -47,6 +47,7 @@ from sabot_lab.agent.store import ShuffleStore, ipc_options
 from sabot_lab.config import Config
 from sabot_lab.engine.checkpoints import Barrier, Checkpoints
 from sabot_lab.engine.merge import merge_streams
+from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.watermarks import Watermark, is_marker
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import TaskSpec, run_task
@@ -89,6 +90,7 @@ class TaskRecord:
     finished: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     checkpoints: Checkpoints | None = None
+    operators: OperatorRows = field(default_factory=OperatorRows)  # rows out per operator
 
     def to_dict(self) -> dict[str, Any]:
         busy = (self.finished or time.time()) - self.started if self.started else 0.0
@@ -103,6 +105,7 @@ class TaskRecord:
             "busy_s": round(busy, 6),
             "backpressure_s": round(self.backpressure_s, 6),
             "checkpoint": self.checkpoint,
+            "operators": self.operators.snapshot(),
         }
 
 
@@ -451,7 +454,7 @@ class AgentServer(ClusterServer):
         try:
             for batch in run_task(
                 spec.stage, spec.partition, spec.exchanges, read, write, self.config,
-                record.checkpoints, passed,
+                record.checkpoints, passed, record.operators,
             ):  # fmt: skip
                 # with checkpoints, rows after barrier n are kept apart until n+1 completes
                 epoch = f"{RESULT}/{record.checkpoint + 1}" if record.checkpoints else RESULT

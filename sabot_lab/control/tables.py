@@ -66,6 +66,7 @@ tasks = sa.Table(
     sa.Column("backpressure_s", sa.Float, nullable=False, default=0.0),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("operators", sa.JSON),  # rows out by operator id, as last reported
 )
 TASK_METRICS = ("rows_in", "rows_out", "batches_out", "bytes_out", "busy_s", "backpressure_s")
 """What agents report about each task (with heartbeats, and when it ends)."""
@@ -110,6 +111,7 @@ def _add_missing_columns(table: sa.Table) -> Callable[[sa.Connection], None]:
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     lambda conn: metadata.create_all(conn, tables=[jobs, tasks, agents, checkpoints]),
     _add_missing_columns(checkpoints),
+    _add_missing_columns(tasks),
 ]
 """Schema changes in order; a database at version ``n`` runs ``MIGRATIONS[n:]``."""
 
@@ -448,7 +450,7 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def _metrics(report: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: report[k] for k in TASK_METRICS if k in report}
+    return {k: report[k] for k in (*TASK_METRICS, "operators") if k in report}
 
 
 def _check(state: str, allowed: tuple[str, ...]) -> None:

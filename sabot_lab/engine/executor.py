@@ -30,6 +30,7 @@ from sabot_lab.engine.checkpoints import Barrier, Checkpoints
 from sabot_lab.engine.interval_join import IntervalJoin, run_interval_join
 from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.merge import merge_streams
+from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.order import limit_batches, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
 from sabot_lab.engine.running import RunningAggregate, run_running
@@ -94,6 +95,7 @@ class Executor:
         config: Config | None = None,
         checkpoints: Checkpoints | None = None,
         on_scan: ScanObserver | None = None,
+        rows: OperatorRows | None = None,
     ) -> None:
         self.graph = graph
         self.config = config or get_config()
@@ -102,6 +104,9 @@ class Executor:
         (see :mod:`sabot_lab.engine.checkpoints`); None: no checkpoints."""
         self.on_scan = on_scan
         """Told of each batch a source yields and of each source's end (progress bars)."""
+        self.rows = rows
+        """Where the rows out of every operator are counted (live plan numbers); None: not
+        counted."""
         self._names: dict[str, str] = {}  # operator id -> its name in checkpoints
         self._split_watermarks: set[str] = set()  # scans whose split marks reach a watermark
         self._lowered: dict[str, Pipeline] = {}
@@ -149,6 +154,8 @@ class Executor:
     def _lower(self, node_id: str) -> Pipeline:
         if node_id not in self._lowered:
             pipeline = self._lower_node(self.graph.node(node_id))
+            if self.rows is not None:
+                pipeline = self.rows.counted(pipeline, node_id)
             readers = self._readers.get(node_id, 1)
             if readers > 1:  # feeds several operators: run it once for all of them
                 pipeline = shared_pipeline(pipeline, self.config, readers)

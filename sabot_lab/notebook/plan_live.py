@@ -1,23 +1,28 @@
 """Live EXPLAIN ANALYZE numbers: a running job's task figures mapped onto its physical plan view.
 
-Agents report per task (rows in and out, busy and backpressure seconds), so the numbers are
-per stage: summed over the stage's tasks (the latest attempt of each partition), shown on the
-stage, on the operator whose rows leave the stage, and on the exchanges the stage feeds. A
-stage's throughput is its rows out per second between two snapshots while it runs, and over
-its whole run once all its tasks ended; busy and backpressure are the shares of the stage's
-task time spent working and waiting for consumers.
+Agents report per task its rows in and out, busy and backpressure seconds, and the rows out of
+each of its operators. Summed over a stage's tasks (the latest attempt of each partition), they
+give each stage its numbers, each operator its rows out and in (the rows out of the operators
+feeding it; a fused chain is one pass, so its members between the first and the last have no
+counts of their own) and each edge the rows its source sent. Throughput is rows out per second
+between two snapshots while a stage runs, and over its whole run once all its tasks ended;
+busy and backpressure are the shares of the stage's task time spent working and waiting for
+consumers, shown on the stage and on each of its operators.
 
 >>> from sabot_lab.notebook.live import JobSnapshot
->>> stage = {"stage": 0, "output_nodes": ["scan"], "writes": []}
->>> view = {"groups": [{"kind": "stage", "details": stage}], "edges": []}
+>>> stage = {"stage": 0, "output_nodes": ["keep"], "writes": []}
+>>> view = {"groups": [{"kind": "stage", "id": "stage_0", "details": stage}],
+...         "nodes": [{"id": i, "details": {"stage": 0, "fused_into": None}} for i in ("scan", "keep")],
+...         "edges": [{"id": "scan->keep", "source": "scan", "target": "keep", "exchange": False}]}
 >>> task = {"stage": 0, "partition": 0, "attempt": 0, "state": "FINISHED", "rows_in": 0,
 ...         "rows_out": 500, "batches_out": 1, "bytes_out": 4000, "busy_s": 1.5,
-...         "backpressure_s": 0.5, "created_at": 10.0, "updated_at": 12.0}
+...         "backpressure_s": 0.5, "created_at": 10.0, "updated_at": 12.0,
+...         "operators": {"scan": 800, "keep": 500}}
 >>> live = live_numbers(JobSnapshot("j", "FINISHED", None, [task], {}), view)
 >>> live["stages"]["0"]["rows_out"], live["stages"]["0"]["rows_per_s"], live["stages"]["0"]["busy"]
 (500, 250.0, 0.75)
->>> live["nodes"]["scan"]["rows_out"], live["rows_out"]
-(500, 500)
+>>> live["nodes"]["keep"]["text"], live["edges"]["scan->keep"]["text"], live["rows_out"]
+('800 in · 500 out · 250 rows/s', '800 rows · 400 rows/s', 500)
 >>> live["stages"]["0"]["text"]
 '500 out · 250 rows/s · busy 75% · backpressure 25%'
 
@@ -26,6 +31,7 @@ task time spent working and waiting for consumers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sabot_lab.control.metrics import job_metrics
@@ -59,36 +65,51 @@ def stage_tasks(tasks: Iterable[Mapping[str, Any]]) -> dict[int, list[Mapping[st
 def live_numbers(
     snapshot: JobSnapshot, physical: Mapping[str, Any], previous: JobSnapshot | None = None
 ) -> dict[str, Any]:
-    """The live numbers of ``snapshot`` for the ``physical`` plan view: per stage, per edge
-    (exchanges, by exchange id) and per node (each stage's output operators), plus the job's
-    state and its result rows so far (the rows out of the stage that feeds no exchange);
-    each with a ``text`` line that every rendering shows as is. ``previous`` (the snapshot
-    before) gives the rates of running stages."""
+    """The live numbers of ``snapshot`` for the ``physical`` plan view: per stage, per node
+    (operator) and per edge (by edge id, exchanges included), plus the job's state and its
+    result rows so far (the rows out of the stage that feeds no exchange); each with a
+    ``text`` line that every rendering shows as is. ``previous`` (the snapshot before) gives
+    the rates of running stages."""
     before = stage_tasks(previous.tasks) if previous is not None else {}
     stages: dict[str, dict[str, Any]] = {}
-    for stage, tasks in stage_tasks(snapshot.tasks).items():
-        stages[str(stage)] = _stage_numbers(tasks, before.get(stage), snapshot, previous)
     nodes: dict[str, dict[str, Any]] = {}
+    last_member = {
+        g["id"]: g["members"][-1] for g in physical.get("groups", ()) if g["kind"] == "fused"
+    }
+    for stage, tasks in stage_tasks(snapshot.tasks).items():
+        numbers, clock = _stage_numbers(tasks, before.get(stage), snapshot, previous)
+        stages[str(stage)] = numbers
+        for node_id, (rows, rate) in _operator_rows(tasks, before.get(stage), clock).items():
+            node_id = last_member.get(node_id, node_id)  # a fused chain's rows leave its last
+            nodes[node_id] = {"rows_out": rows, "rows_per_s": rate}
     edges: dict[str, dict[str, Any]] = {}
-    producer_of = {}
-    for group in physical["groups"]:
-        if group["kind"] != "stage":
-            continue
-        numbers = stages.get(str(group["details"]["stage"]))
-        if numbers is None:
-            continue
-        for node_id in group["details"]["output_nodes"]:
-            rows, rate = numbers["rows_out"], numbers["rows_per_s"]
-            text = f"{format_rows(rows)} rows out{_rate(rate)}"
-            nodes[node_id] = {"rows_out": rows, "rows_per_s": rate, "text": text}
-        for x_id in group["details"].get("writes", ()):
-            producer_of[x_id] = numbers
+    rows_in: dict[str, int] = {}
     for edge in physical["edges"]:
-        numbers = producer_of.get(edge["id"]) if edge["exchange"] else None
-        if numbers is not None:
-            rows, rate = numbers["rows_out"], numbers["rows_per_s"]
-            text = f"{format_rows(rows)} rows{_rate(rate)}"
-            edges[edge["id"]] = {"rows": rows, "rows_per_s": rate, "text": text}
+        sent = nodes.get(edge["source"])
+        if sent is None:
+            continue
+        rows, rate = sent["rows_out"], sent["rows_per_s"]
+        edges[edge["id"]] = {
+            "rows": rows,
+            "rows_per_s": rate,
+            "text": f"{format_rows(rows)} rows{_rate(rate)}",
+        }
+        rows_in[edge["target"]] = rows_in.get(edge["target"], 0) + rows
+    stage_of = {n["id"]: n["details"].get("stage") for n in physical.get("nodes", ())}
+    for node_id in sorted(rows_in.keys() - nodes.keys()):  # inside a fused chain: its rows go on
+        nodes[node_id] = {"rows_out": None, "rows_per_s": None}
+    for node_id, numbers in nodes.items():
+        got = rows_in.get(node_id)
+        numbers["rows_in"] = got
+        own = f"{format_rows(got)} in" if got is not None else ""
+        if numbers["rows_out"] is None:
+            numbers["text"] = f"{own} · one pass with the next"
+        else:
+            out = f"{format_rows(numbers['rows_out'])} out{_rate(numbers['rows_per_s'])}"
+            numbers["text"] = f"{own} · {out}" if own else out
+        task_numbers = stages.get(str(stage_of.get(node_id)))
+        if task_numbers is not None:  # backpressure is a task's, busy too: its stage's
+            numbers.update({k: task_numbers[k] for k in ("busy", "backpressure", "tasks")})
     finals = [g["details"]["stage"] for g in physical["groups"] if _final_stage(g)]
     last = stages.get(str(finals[0])) if finals else None
     result = f" · {format_rows(last['rows_out'])} result rows" if last is not None else ""
@@ -105,9 +126,49 @@ def live_numbers(
     }
 
 
+def _operator_rows(
+    tasks: list[Mapping[str, Any]], tasks_before: list[Mapping[str, Any]] | None, clock: _Clock
+) -> dict[str, tuple[int, float | None]]:
+    """Rows out of each operator of one stage's tasks, and their rate."""
+    then = _summed_operators(tasks_before) if tasks_before is not None else {}
+    return {
+        node_id: (
+            rows,
+            clock.rate(rows, then.get(node_id, 0) if tasks_before is not None else None),
+        )
+        for node_id, rows in _summed_operators(tasks).items()
+    }
+
+
+def _summed_operators(tasks: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    summed: dict[str, int] = {}
+    for t in tasks:
+        for node_id, rows in (t.get("operators") or {}).items():
+            summed[node_id] = summed.get(node_id, 0) + rows
+    return summed
+
+
 def _final_stage(group: Mapping[str, Any]) -> bool:
     """Whether ``group`` is the stage producing the job's result (it feeds no exchange)."""
     return group["kind"] == "stage" and not group["details"].get("writes")
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """How a stage's rates are measured: over its whole run once all its tasks ended, else
+    between the previous snapshot and this one."""
+
+    done: bool
+    elapsed: float  # from the stage's first task's start to its last report, in seconds
+    interval: float | None  # seconds since the previous snapshot; None: no previous one
+
+    def rate(self, rows: int, rows_before: int | None) -> float | None:
+        """Rows per second of a count that is ``rows`` now and was ``rows_before``."""
+        if self.done:
+            return round(rows / self.elapsed, 1) if self.elapsed > 0 else None
+        if self.interval is None or rows_before is None:
+            return None
+        return round(max(0.0, (rows - rows_before) / self.interval), 1)
 
 
 def _stage_numbers(
@@ -115,18 +176,18 @@ def _stage_numbers(
     tasks_before: list[Mapping[str, Any]] | None,
     snapshot: JobSnapshot,
     previous: JobSnapshot | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], _Clock]:
     totals = job_metrics(tasks)
     sums = {k: totals[k] for k in _SUMMED}
-    started = min(t["created_at"] for t in tasks)
-    elapsed = max(t["updated_at"] for t in tasks) - started
-    done = all(t["state"] in ENDED for t in tasks)
-    rate: float | None = None
-    if done and elapsed > 0:
-        rate = sums["rows_out"] / elapsed
-    elif tasks_before is not None and previous is not None and snapshot.at > previous.at:
-        grown = sums["rows_out"] - sum(t["rows_out"] for t in tasks_before)
-        rate = max(0.0, grown / (snapshot.at - previous.at))
+    elapsed = max(t["updated_at"] for t in tasks) - min(t["created_at"] for t in tasks)
+    interval = (
+        snapshot.at - previous.at
+        if previous is not None and tasks_before is not None and snapshot.at > previous.at
+        else None
+    )
+    clock = _Clock(all(t["state"] in ENDED for t in tasks), elapsed, interval)
+    rows_before = sum(t["rows_out"] for t in tasks_before) if tasks_before is not None else None
+    rate = clock.rate(sums["rows_out"], rows_before)
     task_time = elapsed * len(tasks)
     busy, backpressure = (
         (_share(sums["busy_s"], task_time), _share(sums["backpressure_s"], task_time))
@@ -134,19 +195,21 @@ def _stage_numbers(
         else (None, None)
     )
     rows_in = f"{format_rows(sums['rows_in'])} in · " if sums["rows_in"] else ""
-    text = (
-        f"{rows_in}{format_rows(sums['rows_out'])} out{_rate(rate)}"
-        f" · busy {_percent(busy)} · backpressure {_percent(backpressure)}"
-    )
-    return {
+    lines = [
+        f"{rows_in}{format_rows(sums['rows_out'])} out{_rate(rate)}",
+        f"busy {_percent(busy)} · backpressure {_percent(backpressure)}",
+    ]
+    numbers = {
         **sums,
         "tasks": totals["tasks"],
-        "done": done,
-        "rows_per_s": None if rate is None else round(rate, 1),
+        "done": clock.done,
+        "rows_per_s": rate,
         "busy": busy,
         "backpressure": backpressure,
-        "text": text,
+        "text": " · ".join(lines),
+        "lines": lines,  # the text as drawn in the stage's narrow header
     }
+    return numbers, clock
 
 
 def _share(seconds: float, task_time: float) -> float:

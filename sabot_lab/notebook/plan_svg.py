@@ -85,11 +85,10 @@ def _group(g: Mapping[str, Any], live: Mapping[str, Any] | None) -> str:
         f"{dash}/>"
         f'<text class="sabot-group-label" x="{g["x"] + 8:g}" y="{g["y"] + 13:g}" '
         f'font-size="10.5" fill="currentColor" fill-opacity="0.75">{_t(g["label"])}</text>'
-        + (
-            f'<text class="sabot-group-live" x="{g["x"] + 8:g}" y="{g["y"] + 26:g}" '
-            f'font-size="10" fill="currentColor">{_t(live["text"])}</text>'
-            if live
-            else ""
+        + "".join(
+            f'<text class="sabot-group-live" x="{g["x"] + 8:g}" y="{g["y"] + 26 + 11 * i:g}" '
+            f'font-size="10" fill="currentColor">{_t(line)}</text>'
+            for i, line in enumerate(live["lines"] if live else ())
         )
         + "</g>"
     )

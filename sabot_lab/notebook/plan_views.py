@@ -94,8 +94,8 @@ KIND_COLORS = {
 dark backgrounds as a stroke, and as a translucent fill under text in the theme's colour)."""
 NEUTRAL_COLOR = "#8c8c8c"
 """Edges and stages."""
-STAGE_HEADER = 30.0
-"""Height of a stage's title area: its name, and its live numbers while a job runs."""
+STAGE_HEADER = 42.0
+"""Height of a stage's title area: its name, and two lines of live numbers while a job runs."""
 NODE_HEIGHT = 42.0
 MIN_NODE_WIDTH = 96.0
 MAX_NODE_WIDTH = 300.0

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from sabot_lab.expr import Expr, col
 from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, new_operator_id
+from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, derived_operator_id
 from sabot_lab.predicates import conjoin, split_conjunction, substitute
 
 __all__ = ["push_down_filters", "push_filters_into_sources"]
@@ -83,7 +83,7 @@ def _push(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> lis
     for position, conjuncts in sorted(moves.items()):
         upstream = child.upstream[position]
         below = StreamOperatorNode(
-            operator_id=new_operator_id(OperatorType.FILTER),
+            operator_id=derived_operator_id(OperatorType.FILTER, upstream, child_id),
             operator_type=OperatorType.FILTER,
             name="filter",
             parameters={"predicate": conjoin(conjuncts)},

@@ -29,8 +29,8 @@ from sabot_lab.plan import (
     JobGraph,
     OperatorType,
     StreamOperatorNode,
+    derived_operator_id,
     fused_members,
-    new_operator_id,
 )
 from sabot_lab.predicates import substitute, unaliased
 
@@ -80,7 +80,7 @@ def _fuse(chain: list[StreamOperatorNode]) -> tuple[StreamOperatorNode, str]:
     if len(members) == 1:
         return members[0], f"merged {names} into one projection"
     fused = StreamOperatorNode(
-        operator_id=new_operator_id(OperatorType.FUSED),
+        operator_id=derived_operator_id(OperatorType.FUSED, members[0].operator_id),
         operator_type=OperatorType.FUSED,
         name="fused",
         parameters={"operators": [m.replace(upstream=(), downstream=()) for m in members]},
@@ -115,7 +115,7 @@ def merge_projections(members: list[StreamOperatorNode]) -> list[StreamOperatorN
                 name = e.output_name()
                 exprs.append(composed if composed.output_name() == name else composed.alias(name))
             out[-1] = StreamOperatorNode(
-                operator_id=new_operator_id(OperatorType.SELECT),
+                operator_id=derived_operator_id(OperatorType.SELECT, node.operator_id),
                 operator_type=OperatorType.SELECT,
                 name="select",
                 parameters={"exprs": exprs},

@@ -29,7 +29,7 @@ from sabot_lab.plan import (
     JobGraph,
     OperatorType,
     StreamOperatorNode,
-    new_operator_id,
+    derived_operator_id,
 )
 
 __all__ = ["push_down_projections"]
@@ -226,7 +226,7 @@ def _dropped(schema: pa.Schema, kept: list[str], verb: str) -> str:
 
 def _select(node: StreamOperatorNode, names: list[str]) -> StreamOperatorNode:
     return StreamOperatorNode(
-        operator_id=new_operator_id(OperatorType.SELECT),
+        operator_id=derived_operator_id(OperatorType.SELECT, node.operator_id),
         operator_type=OperatorType.SELECT,
         name="select",
         parameters={"exprs": [col(n) for n in names]},

@@ -23,6 +23,7 @@ import pyarrow as pa
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine import Executor
 from sabot_lab.engine.checkpoints import Barrier, Checkpoints
+from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.watermarks import is_marker
 from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
 from sabot_lab.physical.planner import PhysicalPlan, Stage
@@ -68,12 +69,14 @@ def run_task(
     config: Config | None = None,
     checkpoints: Checkpoints | None = None,
     on_barrier: Callable[[int], None] | None = None,
+    rows: OperatorRows | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Run task ``partition`` of ``stage``: fill the exchanges it writes, then yield its share
     of the job's result (nothing unless it is the last stage). With ``checkpoints``, barriers
-    travel with the rows; ``on_barrier(n)`` is called once barrier ``n`` left every output."""
+    travel with the rows; ``on_barrier(n)`` is called once barrier ``n`` left every output.
+    ``rows`` counts the rows out of each operator of the stage (live plan numbers)."""
     graph = bind_task(stage, partition, read)
-    executor = Executor(graph, config or get_config(), checkpoints)
+    executor = Executor(graph, config or get_config(), checkpoints, rows=rows)
     feeds = [exchanges[x] for x in stage.writes]
     passed = _BarrierCount(len(feeds) + (stage.output is not None), on_barrier)
     if len(feeds) == 1:

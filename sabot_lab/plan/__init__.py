@@ -12,6 +12,7 @@ from sabot_lab.plan.graph import (
     JobGraph,
     OperatorType,
     StreamOperatorNode,
+    derived_operator_id,
     fused_members,
     new_operator_id,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "OperatorType",
     "SourceSpec",
     "StreamOperatorNode",
+    "derived_operator_id",
     "fused_members",
     "new_operator_id",
     "register_source",

@@ -31,7 +31,14 @@ import pyarrow as pa
 from sabot_lab.errors import PlanError
 from sabot_lab.plan.codec import decode, encode, schema_from_b64, schema_to_b64
 
-__all__ = ["JobGraph", "OperatorType", "StreamOperatorNode", "fused_members", "new_operator_id"]
+__all__ = [
+    "JobGraph",
+    "OperatorType",
+    "StreamOperatorNode",
+    "derived_operator_id",
+    "fused_members",
+    "new_operator_id",
+]
 
 
 class OperatorType(str, enum.Enum):
@@ -101,6 +108,18 @@ def new_operator_id(kind: OperatorType) -> str:
     True
     """
     return f"{kind.value}_{next(_ids)}"
+
+
+def derived_operator_id(kind: OperatorType, *anchors: str) -> str:
+    """The id of an operator an optimizer rule makes from or next to the operators
+    ``anchors``: the same however often the plan is optimized, so a plan optimized in a
+    notebook and again by the JobManager names its operators alike (live plan numbers are
+    matched by id).
+
+    >>> derived_operator_id(OperatorType.FILTER, "source_1", "join_3")
+    'filter_source_1_join_3'
+    """
+    return "_".join((kind.value, *anchors))
 
 
 @dataclass(frozen=True, eq=False)

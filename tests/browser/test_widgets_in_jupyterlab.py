@@ -246,10 +246,10 @@ BATCHES, ROWS = 24, 500
 GATE = os.path.abspath("slow-filter.release")  # the second half waits for this file
 
 
-def slow_batches():
+def slow_batches(gate=GATE):
     for i in range(BATCHES):
         time.sleep(0.2)
-        while i >= BATCHES // 2 and not os.path.exists(GATE):
+        while i >= BATCHES // 2 and not os.path.exists(gate):
             time.sleep(0.05)
         yield pa.record_batch({"x": pa.array(range(i * ROWS, (i + 1) * ROWS))})
 
@@ -270,6 +270,19 @@ windows = (
 endless = windows.submit(cluster, name="endless windows")
 endless""",
     "print(endless.status())",
+    """\
+PLAN_GATE = os.path.abspath("followed-filter.release")
+followed = sl.from_iterable(lambda: slow_batches(PLAN_GATE), schema={"x": "int64"})
+followed = followed.filter(sl.col("x") % 3 == 0)
+plan = followed.show_plan(job=followed.submit(cluster, name="followed filter"))
+plan""",
+    """\
+kinds = {n["id"]: n["details"]["operator"] for n in plan.views["physical"]["nodes"]}
+print(json.dumps({
+    "state": plan.live["state"],
+    "texts": {i: v["text"] for i, v in plan.live["nodes"].items()},
+    "rows_out": {kinds[i]: v["rows_out"] for i, v in plan.live["nodes"].items()},
+}))""",
     "cluster.close()",
 ]
 
@@ -284,7 +297,7 @@ def job_notebook(open_notebook: Callable[[str, list[str]], Lab]) -> Iterator[Lab
     assert started["agents"] == 2
     try:
         yield lab
-        lab.run_cell(4)
+        lab.run_cell(6)
     finally:
         for pid in started["pids"]:
             with contextlib.suppress(psutil.NoSuchProcess):
@@ -334,3 +347,38 @@ def test_job_widget_cancel_button_cancels_an_endless_job(job_notebook: Lab) -> N
     save_screenshot(widget, "job_widget_cancelled.png")
     lab.run_cell(3)
     assert lab.stdout(3).strip() == "CANCELLED"  # the JobManager's own word
+
+
+def test_plan_widget_shows_each_operators_live_rows(job_notebook: Lab) -> None:
+    lab = job_notebook
+    lab.run_cell(4)
+    widget = lab.cell(4).locator(".sabot-plan")
+    widget.locator('.sabot-plan-svg[data-view="physical"]').wait_for()
+    rows_out = """([el, after]) => {
+        const state = el.querySelector(".sabot-live-status").dataset.state;
+        const scan = el.querySelector('.sabot-node[data-kind="source"] .sabot-node-live');
+        return state === "RUNNING" && scan !== null && scan.textContent.includes("out")
+            && el.querySelector('.sabot-node[data-kind="transform"] .sabot-node-live') !== null;
+    }"""
+    lab.page.wait_for_function(rows_out, arg=[widget.element_handle(), 0], timeout=60_000)
+    while_running = live_texts(widget)
+    save_screenshot(widget, "plan_widget_live.png", "plan_widget_live.png")
+    (lab.server.root / "followed-filter.release").touch()
+    widget.locator('.sabot-live-status[data-state="FINISHED"]').wait_for(timeout=60_000)
+    lab.run_cell(5)
+    kernel = json.loads(lab.stdout(5))
+    assert kernel["state"] == "FINISHED"
+    assert live_texts(widget) == kernel["texts"]  # every operator drawn with its own numbers
+    assert while_running != kernel["texts"]
+    expected = json.loads(lab.stdout(1))["rows"]
+    assert kernel["rows_out"]["source"] == 24 * 500 and kernel["rows_out"]["filter"] == expected
+
+
+def live_texts(widget: Locator) -> dict[str, str]:
+    """The live line of every operator drawn with one, by operator id."""
+    nodes = widget.locator(".sabot-plan-svg .sabot-node").all()
+    return {
+        str(n.get_attribute("data-node-id")): str(n.locator(".sabot-node-live").text_content())
+        for n in nodes
+        if n.locator(".sabot-node-live").count()
+    }

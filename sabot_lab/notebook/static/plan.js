@@ -40,8 +40,9 @@ function drawGroup(svg, group, live) {
   el("text", { class: "sabot-group-label", x: group.x + 8, y: group.y + 13, "font-size": 10.5 }, g, group.label);
   const numbers = group.kind === "stage" && live.stages ? live.stages[String(group.details.stage)] : null;
   if (numbers) {
-    el("text", { class: "sabot-group-live", x: group.x + 8, y: group.y + 26, "font-size": 10 }, g,
-      numbers.text);
+    numbers.lines.forEach((line, i) => {
+      el("text", { class: "sabot-group-live", x: group.x + 8, y: group.y + 26 + 11 * i, "font-size": 10 }, g, line);
+    });
   }
   return g;
 }

@@ -1,0 +1,73 @@
+"""Rows out of each operator of a running executor, for live EXPLAIN ANALYZE numbers.
+
+An :class:`OperatorRows` is handed to an :class:`~sabot_lab.engine.executor.Executor`, which
+counts the rows every operator's pipeline yields: after the operator's last fused step, or
+from the source of a pipeline it starts. Worker threads add to it while another thread (an
+agent's heartbeat) reads it. Counting is per batch, not per row.
+
+>>> import pyarrow as pa
+>>> from sabot_lab.engine.pipeline import Pipeline, Step
+>>> rows = OperatorRows()
+>>> p = rows.counted(Pipeline(lambda: iter(pa.table({"x": [1, 2, 3]}).to_batches())), "scan")
+>>> p = rows.counted(p.extend(Step("keep odd", lambda b: b.filter(pa.compute.equal(pa.compute.bit_wise_and(b["x"], 1), 1)))), "odd")
+>>> from sabot_lab.config import Config
+>>> _ = list(p.run(Config(threads=1)))
+>>> rows.snapshot()
+{'scan': 3, 'odd': 2}
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pyarrow as pa
+
+from sabot_lab.engine.pipeline import Pipeline
+
+__all__ = ["OperatorRows"]
+
+
+class OperatorRows:
+    """Rows out by operator id, added to from any thread."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, operator_id: str, rows: int) -> None:
+        """Count ``rows`` more out of ``operator_id``."""
+        with self._lock:
+            self._rows[operator_id] = self._rows.get(operator_id, 0) + rows
+
+    def snapshot(self) -> dict[str, int]:
+        """The counts so far, by operator id, in the order operators first yielded rows."""
+        with self._lock:
+            return dict(self._rows)
+
+    def counted(self, pipeline: Pipeline, operator_id: str) -> Pipeline:
+        """``pipeline`` (whose output is ``operator_id``'s) counting the rows it yields: its
+        last step's output, or its source's when it has no steps."""
+        if not pipeline.steps:
+            source = pipeline.source
+            return replace(pipeline, source=lambda: self._count(source(), operator_id))
+        last = pipeline.steps[-1]
+        counted = replace(last, fn=self._counting(last.fn, operator_id))
+        return replace(pipeline, steps=(*pipeline.steps[:-1], counted))
+
+    def _counting(self, fn: Callable[[Any], Any], operator_id: str) -> Callable[[Any], Any]:
+        def step(batch: Any) -> Any:
+            out = fn(batch)
+            if out is not None:
+                self.add(operator_id, out.num_rows)
+            return out
+
+        return step
+
+    def _count(self, items: Iterator[Any], operator_id: str) -> Iterator[Any]:
+        for item in items:
+            if isinstance(item, pa.RecordBatch | pa.Table):
+                self.add(operator_id, item.num_rows)
+            yield item
