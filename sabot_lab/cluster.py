@@ -273,7 +273,9 @@ class LocalCluster(Cluster):
     Each agent has ``slots`` task slots; by default this machine's cores are shared out among
     the agents (at least one slot each), so the tasks of a stage never outnumber the cores.
 
-    Process logs are in ``workdir`` (``jobmanager.log``, ``agent-N.log``).
+    Process logs are in ``workdir`` (``jobmanager.log``, ``agent-N.log``). Checkpoints and
+    savepoints are kept there too, or under ``checkpoint_location`` (a directory or a
+    ``pyarrow.fs`` URI, see :class:`~sabot_lab.config.Config`).
     """
 
     def __init__(
@@ -288,6 +290,7 @@ class LocalCluster(Cluster):
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
         agent_args: Sequence[str] = (),
+        checkpoint_location: str | os.PathLike[str] | None = None,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ClusterError("TLS needs both tls_cert and tls_key")
@@ -299,6 +302,7 @@ class LocalCluster(Cluster):
         self.startup_timeout = startup_timeout
         self.database_url = database_url
         self.agent_args = list(agent_args)
+        self.checkpoint_location = None if checkpoint_location is None else str(checkpoint_location)
         self.tls_files = [str(tls_cert), str(tls_key)] if tls_cert and tls_key else []
         self.port, self.http_port = _free_port(), _free_port()
         scheme = "grpc+tls" if self.tls_files else "grpc"
@@ -320,6 +324,8 @@ class LocalCluster(Cluster):
     # -- processes ------------------------------------------------------------------------
     def _spawn(self, args: list[str], log: str) -> tuple[subprocess.Popen[str], str]:
         env = {**os.environ, "SABOT_TOKEN": self.token or ""}
+        if self.checkpoint_location is not None:
+            env["SABOT_CHECKPOINT_LOCATION"] = self.checkpoint_location
         if self.tls_files:
             env["SABOT_TLS_CA"] = self.tls_files[0]
             args = [*args, "--tls-cert", self.tls_files[0], "--tls-key", self.tls_files[1]]

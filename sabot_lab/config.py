@@ -38,6 +38,10 @@ class Config:
             ``"rocksdb"`` (on disk, for state larger than memory) (``SABOT_STATE_BACKEND``).
         checkpoints_retained: COMPLETE checkpoints a JobManager keeps of each job; the parts of
             older ones are removed (``SABOT_CHECKPOINTS_RETAINED``).
+        checkpoint_location: where a JobManager keeps checkpoints and savepoints (under
+            ``checkpoints/`` and ``savepoints/``): a local directory, or a ``pyarrow.fs`` URI
+            every agent reaches (``s3://bucket/sabot?region=...``); None: its work directory
+            (``SABOT_CHECKPOINT_LOCATION``).
         progress: show a progress bar while :meth:`~sabot_lab.Stream.collect` runs, in a
             notebook or on a terminal's stderr (``SABOT_PROGRESS``; ``0`` turns it off).
         progress_delay: seconds a collect runs before its progress bar shows
@@ -52,6 +56,9 @@ class Config:
     )
     checkpoints_retained: int = field(
         default_factory=lambda: _env_int("SABOT_CHECKPOINTS_RETAINED", 3)
+    )
+    checkpoint_location: str | None = field(
+        default_factory=lambda: os.environ.get("SABOT_CHECKPOINT_LOCATION") or None
     )
     progress: bool = field(
         default_factory=lambda: (

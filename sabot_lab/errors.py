@@ -18,6 +18,7 @@ from collections.abc import Iterable
 __all__ = [
     "ClusterError",
     "ComputeError",
+    "LocationError",
     "PlanError",
     "SQLError",
     "SabotError",
@@ -82,6 +83,10 @@ class UDFError(SabotError):
 
 class ClusterError(SabotError):
     """A cluster call failed: a server unreachable, a token refused, a task failed remotely."""
+
+
+class LocationError(SabotError):
+    """A checkpoint or savepoint location that cannot be opened, read or written."""
 
 
 def closest_match(name: str, candidates: Iterable[str]) -> str | None:

@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
+from sabot_lab.engine.checkpoints import SHARED, shared_files
+from sabot_lab.location import Location
 from sabot_lab.nexmark_queries import QUERIES
 from tests.kafka_broker import Broker, free_port
 from tests.polling import wait_for
@@ -181,6 +183,54 @@ def test_an_agent_killed_after_a_checkpoint_gives_an_attempt_that_restores_it_in
     assert sorted(timed_rows(written.select(["auction", "num", "window_start", "window_end"]))) == (
         failure_free
     )
+
+
+def test_checkpoints_under_a_uri_with_incremental_rocksdb_state_and_a_savepoint(
+    kafka: Broker,
+    bids_topic: tuple[str, pa.Table],
+    failure_free: list[tuple[object, ...]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Checkpoints and savepoints kept under a ``pyarrow.fs`` URI, window state in RocksDB
+    snapshotted incrementally: an agent killed after a checkpoint, then the job stopped at a
+    savepoint and resumed from it in a new job. The Parquet sink gets each row once; the
+    retained checkpoints and the savepoint have every shared file they use."""
+    monkeypatch.setenv("SABOT_STATE_BACKEND", "rocksdb")  # for the cluster's processes
+    kept = f"file://{tmp_path}/kept"
+    topic, bids = bids_topic
+    endless = sl.from_kafka(topic, kafka.bootstrap, schema=bids.schema)  # stopped below
+    sink = sl.ParquetSink(tmp_path / "hot_items")
+    with sl.LocalCluster(
+        agents=2, slots=4, workdir=tmp_path / "cluster", heartbeat_timeout=2,
+        heartbeat_interval=0.2, checkpoint_location=kept,
+    ) as cluster:  # fmt: skip
+        first = QUERIES["q5"](types.SimpleNamespace(bids=endless)).submit(
+            cluster, partitions=2, checkpoint_interval=0.2, sink=sink
+        )
+        wait_for(lambda: any(c["state"] == "COMPLETE" for c in first.checkpoints()), timeout=60)
+        cluster.agent_processes[0].send_signal(signal.SIGKILL)
+        cluster.agent_processes[0].wait()
+        cluster.scale(2)
+        wait_for(lambda: first.metrics()["attempts"] == 2, timeout=60)
+        wait_for(lambda: first.metrics()["checkpoints"]["completed"] >= 5, timeout=60)
+        savepoint = first.stop()
+        assert savepoint.startswith(f"{kept}/savepoints/{first.job_id}/savepoint-")
+        checkpoints = Location.of(kept) / "checkpoints" / first.job_id
+        kept_ones = [c for c in checkpoints.children() if c.name.startswith("chk-")]
+        assert 1 <= len(kept_ones) <= 3 + 1  # retained, and the one after the savepoint's
+        used = {name for c in kept_ones for name in shared_files(c)}
+        assert used <= {name for name, _ in (checkpoints / SHARED).files()}  # all restorable
+        copied = {name for name, _ in (Location.of(savepoint) / SHARED).files()}
+        assert copied and copied == set(shared_files(Location.of(savepoint)))  # stands alone
+        assert first.metrics()["checkpoints"]["last_bytes"] > 0
+        second = hot_items(kafka, topic, bids.schema).submit(  # the same, to the end
+            cluster, partitions=2, checkpoint_interval=0.2, sink=sink, from_savepoint=savepoint
+        )
+        second.result(timeout=180)
+    written = pq.read_table(tmp_path / "hot_items")
+    rows = written.select(["auction", "num", "window_start", "window_end"])
+    assert sorted(timed_rows(rows)) == failure_free
 
 
 @pytest.fixture(scope="module")

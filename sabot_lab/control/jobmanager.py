@@ -31,7 +31,6 @@ import itertools
 import json
 import logging
 import os
-import shutil
 import threading
 import time
 import uuid
@@ -52,9 +51,17 @@ from sabot_lab.control.http import StatusHttpServer
 from sabot_lab.control.metrics import job_metrics, prometheus_text
 from sabot_lab.control.states import ENDED
 from sabot_lab.control.tables import JobStore, create_engine
-from sabot_lab.engine.checkpoints import Checkpoints, checkpoint_path
+from sabot_lab.engine.checkpoints import (
+    SHARED,
+    Checkpoints,
+    checkpoint_bytes,
+    checkpoint_path,
+    remove_unshared,
+    shared_files,
+)
 from sabot_lab.engine.executor import checkpoint_names
 from sabot_lab.errors import ClusterError, SabotError
+from sabot_lab.location import Location
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope, plan_stages
 from sabot_lab.plan import JobGraph
@@ -161,7 +168,7 @@ class _CheckpointTrigger:
                     producer = task_id.split("/")[1]
                     Checkpoints(directory, producer).mark_finished(self.asked)
             location = checkpoint_path(directory, self.asked)
-            manager.store.complete_checkpoint(self.job_id, self.asked, _size(location))
+            manager.store.complete_checkpoint(self.job_id, self.asked, checkpoint_bytes(location))
             manager.commit_sources(self.job_id, self.asked)
             manager.discard_checkpoints(self.job_id)
         if self.asked == self.completed and self.asked in self.savepoints:
@@ -188,11 +195,6 @@ def _commit_source(source: ReplayableSource, position: Any) -> None:
         source.commit(position)
     except SabotError as exc:  # the next checkpoint commits again; the job goes on
         _log.warning("%s", exc)
-
-
-def _size(directory: Path) -> int:
-    """Bytes of the files under ``directory``."""
-    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
 
 
 def _last_complete(checkpoints: list[dict[str, Any]]) -> int:
@@ -351,6 +353,8 @@ class JobManager(ClusterServer):
         super().__init__(host, port, auth, tls)
         self.workdir = Path(workdir)
         self.checkpoints_retained = get_config().checkpoints_retained
+        self.kept = Location.of(get_config().checkpoint_location or self.workdir)
+        """Where checkpoints (``checkpoints/<job>``) and savepoints (``savepoints/<job>``) go."""
         (self.workdir / "results").mkdir(parents=True, exist_ok=True)
         self.heartbeat_timeout = heartbeat_timeout
         system_url, tables_url = _database_urls(self.workdir, database_url)
@@ -563,8 +567,11 @@ class JobManager(ClusterServer):
                 )
                 self.end_job(job_id, "FAILED", error)
                 return "failed"
-            used = {a["uri"]: sum(u == a["uri"] for u in placed.values()) for a in agents}
-            busy = [{**a, "running": a["running"] + used[a["uri"]]} for a in agents]
+            # what the JobManager knows runs on each agent (this attempt's tasks placed so
+            # far, other jobs', an old attempt's that did not stop), not the last heartbeat's
+            # count: a task beyond an agent's slots would wait for one, and hold up the job
+            unended = self.store.unended_tasks_by_agent()
+            busy = [{**a, "running": unended.get(a["uri"], 0)} for a in agents]
             targets = assign("resource_aware", busy, stage.partitions)
             held = {
                 s: tuple(placed[s, p] for p in range(plan.stages[s].partitions)) for s in producers
@@ -712,10 +719,12 @@ class JobManager(ClusterServer):
     def keep_savepoint(self, job_id: str, checkpoint: int, kept: Future[str]) -> None:
         """Copy a complete checkpoint to the job's savepoints (never discarded) and give
         ``kept`` its path."""
-        target = self.workdir / "savepoints" / job_id / f"savepoint-{checkpoint}"
-        shutil.copytree(
-            checkpoint_path(self.checkpoint_dir(job_id), checkpoint), target, dirs_exist_ok=True
-        )
+        target = self.kept / "savepoints" / job_id / f"savepoint-{checkpoint}"
+        taken = checkpoint_path(self.checkpoint_dir(job_id), checkpoint)
+        taken.copy_to(target)
+        shared = self.checkpoint_dir(job_id) / SHARED
+        for name in shared_files(taken):  # self-contained: with the shared files it uses
+            (shared / name).copy_to(target / SHARED / name)
         (target / SAVEPOINT_FILE).write_text(
             json.dumps({"job_id": job_id, "checkpoint": checkpoint})
         )
@@ -725,20 +734,34 @@ class JobManager(ClusterServer):
         """Copy a savepoint into a new job's checkpoints as its first, COMPLETE one (again
         changes nothing); return its number (the job's tasks start from it, its next
         checkpoint is the one after)."""
-        number = int(json.loads((Path(savepoint) / SAVEPOINT_FILE).read_text())["checkpoint"])
+        kept = Location.of(savepoint)
+        number = int(json.loads((kept / SAVEPOINT_FILE).read_text())["checkpoint"])
         target = checkpoint_path(self.checkpoint_dir(job_id), number)
-        shutil.copytree(savepoint, target, dirs_exist_ok=True)
+        for part in kept.children():
+            if part.name == SHARED:
+                part.copy_to(self.checkpoint_dir(job_id) / SHARED)
+            else:
+                part.copy_to(target / part.name)
         self.store.add_checkpoint(job_id, number, str(target))
-        self.store.complete_checkpoint(job_id, number, _size(target))
+        self.store.complete_checkpoint(job_id, number, checkpoint_bytes(target))
         return number
 
     def discard_checkpoints(self, job_id: str) -> None:
         """Remove the parts of a job's COMPLETE checkpoints but the last
-        ``checkpoints_retained`` (:class:`~sabot_lab.config.Config`), marking them DISCARDED."""
+        ``checkpoints_retained`` (:class:`~sabot_lab.config.Config`), marking them DISCARDED,
+        those of older checkpoints that never completed (tasks of a lost attempt may write
+        them after it ended), and the shared files no checkpoint left uses. Called when a
+        checkpoint completed, before the next is asked for."""
         complete = [c for c in self.store.checkpoints(job_id) if c["state"] == "COMPLETE"]
         for c in complete[: -self.checkpoints_retained]:
-            shutil.rmtree(c["location"], ignore_errors=True)
+            Location.of(c["location"]).delete()
             self.store.discard_checkpoint(job_id, c["checkpoint_id"])
+        kept = {c["checkpoint_id"] for c in complete[-self.checkpoints_retained :]}
+        for taken in self.checkpoint_dir(job_id).children():  # and what a lost attempt left
+            number = taken.name.removeprefix("chk-")
+            if number.isdigit() and int(number) < max(kept, default=0) and int(number) not in kept:
+                taken.delete()
+        remove_unshared(self.checkpoint_dir(job_id))
 
     def _restore(self, job_id: str) -> int | None:
         """The checkpoint a new attempt of a job starts from: its last COMPLETE one (None:
@@ -747,7 +770,7 @@ class JobManager(ClusterServer):
         done = _last_complete(taken)
         for c in taken:
             if c["checkpoint_id"] > done:
-                shutil.rmtree(c["location"], ignore_errors=True)
+                Location.of(c["location"]).delete()
         return done or None
 
     def _final_placement(self, job_id: str, attempt: int) -> tuple[PhysicalPlan, dict[int, str]]:
@@ -821,9 +844,9 @@ class JobManager(ClusterServer):
         self.end_job(job_id, "FINISHED")
         return "finished"
 
-    def checkpoint_dir(self, job_id: str) -> Path:
-        """Where a job's checkpoints are kept (agents on this machine write there)."""
-        return self.workdir / "checkpoints" / job_id
+    def checkpoint_dir(self, job_id: str) -> Location:
+        """Where a job's checkpoints are kept (its agents write there)."""
+        return self.kept / "checkpoints" / job_id
 
     def result_path(self, job_id: str) -> Path:
         """Where a finished job's result rows are kept."""
@@ -908,7 +931,7 @@ class JobManager(ClusterServer):
                 f"checkpoint_interval must be a positive number of seconds, got {interval}"
             )
         savepoint = body.get("from_savepoint")
-        if savepoint is not None and not (Path(savepoint) / SAVEPOINT_FILE).is_file():
+        if savepoint is not None and not (Location.of(savepoint) / SAVEPOINT_FILE).exists():
             raise ClusterError(f"{savepoint} is not a savepoint (Job.savepoint() makes them)")
         if savepoint is not None and interval is None:
             raise ClusterError("a job started from a savepoint needs a checkpoint_interval")

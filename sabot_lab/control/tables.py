@@ -360,6 +360,24 @@ class JobStore:
             ).mappings()
             return [dict(r) for r in rows]
 
+    def unended_tasks_by_agent(self) -> dict[str, int]:
+        """How many tasks placed on each agent have not ended (as far as this JobManager
+        heard), of every job.
+
+        >>> store = JobStore("sqlite://")
+        >>> _ = store.create_job("j1", "q", "{}")
+        >>> store.add_task("j1/0.0/0", "j1", 0, 0, 0, "grpc://a:1")
+        >>> store.unended_tasks_by_agent()
+        {'grpc://a:1': 1}
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tasks.c.agent, sa.func.count())
+                .where(tasks.c.state.not_in(ENDED), tasks.c.agent.is_not(None))
+                .group_by(tasks.c.agent)
+            )
+            return {agent: n for agent, n in rows}
+
     def task_totals(self) -> list[dict[str, Any]]:
         """Tasks of all jobs by state: how many, and their summed metrics."""
         sums = [sa.func.coalesce(sa.func.sum(tasks.c[k]), 0).label(k) for k in TASK_METRICS]

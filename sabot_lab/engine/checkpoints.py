@@ -10,6 +10,12 @@ the job, the snapshots and positions under ``chk-N`` describe one moment of the 
 restoring them and reading the sources from their positions gives the rows that came after
 the barrier, each once (Chandy-Lamport, as in Flink's asynchronous barrier snapshots).
 
+Checkpoints live under a :class:`~sabot_lab.location.Location`: a local directory or any
+``pyarrow.fs`` URI (an object store every agent reaches). A state backend that snapshots
+incrementally keeps files several checkpoints share under ``shared/`` (see
+:meth:`Checkpoints.shared`); each part lists the shared files it uses in ``shared.json``, so
+the files no retained checkpoint lists can be removed (:func:`remove_unshared`).
+
 A task that had ended before a checkpoint's barrier reached it is marked finished in it
 (:meth:`Checkpoints.mark_finished`): restored from that checkpoint, it reads nothing again
 (:attr:`Checkpoints.finished`), since all it sent was before the barrier.
@@ -26,27 +32,92 @@ A task that had ended before a checkpoint's barrier reached it is marked finishe
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sabot_lab.errors import PlanError
+from sabot_lab.location import Location, LocationLike
 
-__all__ = ["Barrier", "Checkpoints", "checkpoint_path"]
+__all__ = [
+    "SHARED",
+    "SHARED_LIST",
+    "Barrier",
+    "Checkpoints",
+    "checkpoint_bytes",
+    "checkpoint_path",
+    "remove_unshared",
+    "shared_files",
+]
 
 _FINISHED = "_finished"  # the directory of a checkpoint's markers of ended tasks
+SHARED = "shared"
+"""The directory, next to the ``chk-N`` ones, of files several checkpoints share."""
+SHARED_LIST = "shared.json"
+"""In a part of a checkpoint: ``{"files": [names in the part's shared directory (see
+Checkpoints.shared)], "added": bytes of those first written for this checkpoint}``."""
 
 
-def checkpoint_path(directory: str | os.PathLike[str], checkpoint: int) -> Path:
-    """Where checkpoint ``checkpoint`` of the run (or job) checkpointing to ``directory`` is
+def checkpoint_path(directory: LocationLike, checkpoint: int) -> Location:
+    """LocationLike checkpoint ``checkpoint`` of the run (or job) checkpointing to ``directory`` is
     kept.
 
-    >>> checkpoint_path("/c", 3).as_posix()
-    '/c/chk-3'
+    >>> str(checkpoint_path("/c", 3)), str(checkpoint_path("s3://b/c", 3))
+    ('/c/chk-3', 's3://b/c/chk-3')
     """
-    return Path(directory) / f"chk-{checkpoint}"
+    return Location.of(directory) / f"chk-{checkpoint}"
+
+
+def checkpoint_bytes(location: LocationLike) -> int:
+    """The size of a checkpoint: its own files and the shared files first written for it.
+
+    >>> import tempfile
+    >>> cp = Checkpoints(tempfile.mkdtemp())
+    >>> cp.save(1, "source_1", {"position": 42})
+    >>> checkpoint_bytes(checkpoint_path(cp.directory, 1))
+    16
+    """
+    location = Location.of(location)
+    added = sum(
+        json.loads((part / SHARED_LIST).read_text())["added"]
+        for part in location.children()
+        if (part / SHARED_LIST).exists()
+    )
+    return location.size() + added
+
+
+def shared_files(checkpoint: LocationLike) -> list[str]:
+    """The shared files a checkpoint uses, as paths under its run's ``shared`` directory.
+
+    >>> import tempfile
+    >>> shared_files(checkpoint_path(tempfile.mkdtemp(), 1))
+    []
+    """
+    used = []
+    for part in Location.of(checkpoint).children():
+        if (part / SHARED_LIST).exists():
+            listed = json.loads((part / SHARED_LIST).read_text())["files"]
+            used += [f"{part.name}/{name}" for name in listed]
+    return used
+
+
+def remove_unshared(directory: LocationLike) -> int:
+    """Remove the shared files of a run's checkpoints that none of its ``chk-N`` lists
+    (they belonged to removed checkpoints); the number removed. Call it only while no
+    checkpoint is being taken (one being taken may have written files it lists only later).
+    """
+    directory = Location.of(directory)
+    shared = directory / SHARED
+    used: set[str] = set()
+    for checkpoint in directory.children():
+        if checkpoint.name.startswith("chk-"):
+            used.update(shared_files(checkpoint))
+    removed = 0
+    for name, _ in shared.files():
+        if name not in used:
+            (shared / name).delete()
+            removed += 1
+    return removed
 
 
 @dataclass(frozen=True)
@@ -61,13 +132,13 @@ class Checkpoints:
     ``restore``: the checkpoint the run starts from (None: from the beginning)."""
 
     def __init__(
-        self, directory: str | os.PathLike[str], scope: str = "", restore: int | None = None
+        self, directory: LocationLike, scope: str = "", restore: int | None = None
     ) -> None:
-        self.directory = Path(directory)
+        self.directory = Location.of(directory)
         self.scope = scope
         self.restore = restore
         if restore is not None and not checkpoint_path(self.directory, restore).is_dir():
-            taken = sorted(p.name for p in self.directory.glob("chk-*"))
+            taken = [p.name for p in self.directory.children() if p.name.startswith("chk-")]
             raise PlanError(
                 f"there is no checkpoint {restore} in {self.directory} to restore; "
                 f"it has {', '.join(taken) or 'none'}"
@@ -86,12 +157,20 @@ class Checkpoints:
         """The latest checkpoint asked for (0: none)."""
         return self._requested
 
-    def path(self, checkpoint: int, operator_id: str) -> Path:
-        """Where ``operator_id`` keeps its part of ``checkpoint`` (a directory)."""
-        name = f"{operator_id}@{self.scope}" if self.scope else operator_id
-        return checkpoint_path(self.directory, checkpoint) / name
+    def _part(self, operator_id: str) -> str:
+        return f"{operator_id}@{self.scope}" if self.scope else operator_id
 
-    def restored(self, operator_id: str) -> Path | None:
+    def path(self, checkpoint: int, operator_id: str) -> Location:
+        """LocationLike ``operator_id`` keeps its part of ``checkpoint`` (a directory)."""
+        return checkpoint_path(self.directory, checkpoint) / self._part(operator_id)
+
+    def shared(self, operator_id: str) -> Location:
+        """LocationLike ``operator_id`` keeps files several of its checkpoints share (a state
+        backend's incremental snapshots); each part lists those it uses (see
+        :data:`SHARED_LIST`)."""
+        return self.directory / SHARED / self._part(operator_id)
+
+    def restored(self, operator_id: str) -> Location | None:
         """The directory ``operator_id`` restores from (the run restores), or None when the
         checkpoint has nothing of this task (it had ended, or had not begun, when the
         checkpoint was taken: it starts afresh); an error names the operator when the task
@@ -102,7 +181,7 @@ class Checkpoints:
             return path
         suffix = f"@{self.scope}" if self.scope else ""
         ours = [
-            p for p in path.parent.iterdir()
+            p for p in checkpoint_path(self.directory, self.restore).children()
             if p.name != _FINISHED and (p.name.endswith(suffix) if suffix else "@" not in p.name)
         ]  # fmt: skip
         if not ours:
@@ -123,11 +202,9 @@ class Checkpoints:
         >>> Checkpoints(cp.directory, "1.1", restore=3).finished
         False
         """
-        marker = self._finished_marker(checkpoint)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+        self._finished_marker(checkpoint).write_bytes(b"")
 
-    def _finished_marker(self, checkpoint: int) -> Path:
+    def _finished_marker(self, checkpoint: int) -> Location:
         return checkpoint_path(self.directory, checkpoint) / _FINISHED / (self.scope or "run")
 
     @property
@@ -140,11 +217,7 @@ class Checkpoints:
 
     def save(self, checkpoint: int, operator_id: str, value: Any) -> None:
         """Keep a small JSON value (a source's position, an operator's counters)."""
-        path = self.path(checkpoint, operator_id)
-        path.mkdir(parents=True, exist_ok=True)
-        partial = path / "value.json.partial"
-        partial.write_text(json.dumps(value))
-        partial.replace(path / "value.json")
+        (self.path(checkpoint, operator_id) / "value.json").write_text(json.dumps(value))
 
     def load(self, operator_id: str) -> Any:
         """The value ``operator_id`` saved in the checkpoint restored from (None: the run

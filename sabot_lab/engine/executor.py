@@ -436,14 +436,17 @@ class Executor:
             state = open_state(self.config.state_backend)
             restored = checkpoints.restored(name) if checkpoints and checkpoints.restore else None
             if restored is not None:
-                state.restore(restored)
+                assert checkpoints is not None
+                state.restore(restored, checkpoints.shared(name))
             op = build(state)
             self._counted[node.operator_id] = op
             try:
                 for item in run(op):
                     if isinstance(item, Barrier):
                         assert checkpoints is not None
-                        state.snapshot(checkpoints.path(item.checkpoint, name))
+                        state.snapshot(
+                            checkpoints.path(item.checkpoint, name), checkpoints.shared(name)
+                        )
                     yield item
             finally:
                 state.close()

@@ -16,11 +16,11 @@ import abc
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 
 from sabot_lab.errors import PlanError
+from sabot_lab.location import Location, LocationLike
 
 __all__ = ["StateBackend", "open_state", "table_from_bytes", "table_to_bytes"]
 
@@ -73,6 +73,12 @@ class StateBackend(abc.ABC):
     def close(self) -> None:
         """Release resources (files, handles); the state is unusable afterwards."""
 
+    def __enter__(self) -> StateBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def pop(self, key: str) -> pa.Table | None:
         """The table under ``key``, removed from the state."""
         table = self.get(key)
@@ -87,19 +93,29 @@ class StateBackend(abc.ABC):
             if table is not None:
                 yield key, table
 
-    def snapshot(self, path: str | os.PathLike[str]) -> None:
-        """Write the whole state into the (new or empty) directory ``path``."""
-        root = Path(path)
-        root.mkdir(parents=True, exist_ok=True)
+    def snapshot(self, location: LocationLike, shared: LocationLike | None = None) -> None:
+        """Write the whole state into the (new or empty) directory ``location`` (local or
+        any ``pyarrow.fs`` URI). ``shared``: a directory where a backend that snapshots
+        incrementally keeps the files its snapshots share (the portable format has none)."""
+        root = Location.of(location)
         keys = []
         for i, (key, table) in enumerate(self.items()):
             (root / f"{i}.arrow").write_bytes(table_to_bytes(table))
             keys.append(key)
         (root / _KEYS).write_text(json.dumps(keys))
 
-    def restore(self, path: str | os.PathLike[str]) -> None:
-        """Replace the state with the snapshot in ``path``."""
-        root = Path(path)
+    def restore(self, location: LocationLike, shared: LocationLike | None = None) -> None:
+        """Replace the state with the snapshot in ``location`` (taken by any backend; an
+        incremental one's with the ``shared`` directory it was taken with)."""
+        from sabot_lab.state.rocks import RocksState, is_rocks_snapshot
+
+        root = Location.of(location)
+        if is_rocks_snapshot(root):
+            with RocksState.from_snapshot(root, shared) as taken:
+                self.clear()
+                for key, table in taken.items():
+                    self.put(key, table)
+            return
         if not (root / _KEYS).exists():
             raise PlanError(f"{root} holds no state snapshot ({_KEYS} is missing)")
         self.clear()
