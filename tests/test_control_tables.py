@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from sabot_lab.control import tables
 from sabot_lab.control.tables import JobStore
 
 
@@ -60,3 +61,23 @@ def test_agents_register_heartbeat_and_fail(url: str) -> None:
     assert agent["memory_bytes"] == 1 << 30
     store.set_agent_state("grpc://a", "FAILED")
     assert store.agents()[0]["state"] == "FAILED"
+
+
+def test_a_database_of_an_older_version_gains_the_new_columns(url: str) -> None:
+    """A database made before the tasks' per-operator rows and the checkpoints' sizes keeps
+    its rows and gains the columns."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:  # version 1: the first schema, without the newer columns
+        tables.metadata.create_all(conn)
+        conn.execute(tables.schema_version.insert().values(version=1))
+        conn.execute(sa.text("ALTER TABLE tasks DROP COLUMN operators"))
+        conn.execute(sa.text("ALTER TABLE checkpoints DROP COLUMN bytes"))
+    store = JobStore(url)
+    store.create_job("j1", "first", "{}")
+    store.add_task("j1/0.0/0", "j1", 0, 0, 0, "grpc://a:1")
+    store.record_running_tasks([{"task_id": "j1/0.0/0", "rows_out": 5, "operators": {"s": 5}}])
+    (task,) = store.tasks("j1")
+    assert task["operators"] == {"s": 5} and task["rows_out"] == 5
+    assert store.unended_tasks_by_agent() == {"grpc://a:1": 1}
+    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("checkpoints")}
+    assert "bytes" in columns
