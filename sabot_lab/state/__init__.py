@@ -7,7 +7,8 @@ with snapshots a job restores from.
 >>> state.put("w/0", pa.table({"x": [1]}))
 >>> path = tempfile.mkdtemp()
 >>> state.snapshot(path)
->>> other = open_state("rocksdb"); other.restore(path); other.get("w/0").to_pydict()
+>>> with open_state("rocksdb") as other:
+...     other.restore(path); other.get("w/0").to_pydict()
 {'x': [1]}
 """
 

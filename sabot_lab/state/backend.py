@@ -127,7 +127,8 @@ def open_state(kind: str = "memory", path: str | os.PathLike[str] | None = None)
     """A new, empty state backend: ``"memory"``, or ``"rocksdb"`` (on disk under ``path``; a
     temporary directory removed on close when None).
 
-    >>> open_state("rocksdb").kind
+    >>> with open_state("rocksdb") as state:
+    ...     state.kind
     'rocksdb'
     """
     from sabot_lab.state.memory import MemoryState
