@@ -1,4 +1,12 @@
-"""In-memory Arrow tables as a source (``from_arrow``, ``from_pandas``, ``from_pydict``)."""
+"""In-memory Arrow tables as a source (``from_arrow``, ``from_pandas``, ``from_pydict``).
+
+For checkpoints, a source's (or split's) position is the number of its rows sent; a replay
+from it sends the rows after them.
+
+>>> source = ArrowSource(pa.table({"x": range(5)}))
+>>> [(b["x"].to_pylist(), p) for b, p in source.replay(2, position=1)]
+[([1, 2], 3), ([3, 4], 5)]
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.expr import Expr
-from sabot_lab.plan.sources import SourceSpec, register_source
+from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
 
 __all__ = ["ArrowSource", "table_from_b64", "table_to_b64"]
 
@@ -29,7 +37,7 @@ def table_from_b64(text: str) -> pa.Table:
 
 
 @register_source
-class ArrowSource(SourceSpec):
+class ArrowSource(ReplayableSource):
     """Rows of an in-memory ``pyarrow.Table`` (zero-copy slices)."""
 
     kind = "arrow"
@@ -41,11 +49,20 @@ class ArrowSource(SourceSpec):
     def schema(self) -> pa.Schema:
         return self.table.schema
 
-    def scan(
-        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
-    ) -> Iterator[pa.RecordBatch]:
+    def replay(
+        self,
+        batch_size: int,
+        columns: list[str] | None = None,
+        predicate: Expr | None = None,
+        position: Any = None,
+    ) -> Iterator[tuple[pa.RecordBatch, int]]:
+        """Batches of the rows after the first ``position`` (None: all), each with the
+        number of rows sent once it is."""
+        sent = 0 if position is None else int(position)
         table = self.table if columns is None else self.table.select(columns)
-        yield from table.to_batches(max_chunksize=batch_size)
+        for batch in table.slice(sent).to_batches(max_chunksize=batch_size):
+            sent += batch.num_rows
+            yield batch, sent
 
     def split(self, n: int) -> list[SourceSpec]:
         """Contiguous row ranges (zero-copy slices).

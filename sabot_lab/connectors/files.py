@@ -1,4 +1,20 @@
-"""Parquet and CSV files (or directories of them) as a source, and the Parquet sink."""
+"""Parquet and CSV files (or directories of them) as a source, and the Parquet sink.
+
+For checkpoints, a file source's (or split's) position is ``[file, row group, rows]``: every
+file before ``file`` (in the source's order) was read, and in ``file`` the row groups before
+``row group`` and the first ``rows`` rows of it (a CSV file is one group, number 0). A replay
+from it skips whole row groups unread and starts the group itself after those rows; the filter
+and the columns of the read apply as in a first read.
+
+>>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
+>>> path = tempfile.mkdtemp() + "/t.parquet"
+>>> pq.write_table(pa.table({"x": range(10)}), path, row_group_size=4)
+>>> source = FileSource(path)
+>>> [(b["x"].to_pylist(), p[1:]) for b, p in source.replay(3)][:3]
+[([0, 1, 2], [0, 3]), ([3], [0, 4]), ([4, 5, 6], [1, 3])]
+>>> [b["x"].to_pylist() for b, _ in source.replay(3, position=[path, 1, 3]) if b is not None]
+[[7], [8, 9]]
+"""
 
 from __future__ import annotations
 
@@ -16,7 +32,7 @@ import pyarrow.parquet as pq
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
-from sabot_lab.plan.sources import SourceSpec, register_source
+from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
 from sabot_lab.predicates import to_arrow_filter
 
 __all__ = ["FileSource", "ScanStats", "write_parquet"]
@@ -34,7 +50,7 @@ class ScanStats:
 
 
 @register_source
-class FileSource(SourceSpec):
+class FileSource(ReplayableSource):
     """Rows of Parquet or CSV files read through ``pyarrow.dataset`` (threaded, streaming)."""
 
     kind = "file"
@@ -77,16 +93,27 @@ class FileSource(SourceSpec):
     def accepts_filter(self, predicate: Expr) -> bool:
         return to_arrow_filter(predicate, self._schema) is not None
 
-    def scan(
-        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        dataset, arrow_filter = self._dataset, None
+    def replay(
+        self,
+        batch_size: int,
+        columns: list[str] | None = None,
+        predicate: Expr | None = None,
+        position: Any = None,
+    ) -> Iterator[tuple[pa.RecordBatch | None, Any]]:
+        """The batches after ``position`` (None: from the start), each with the position
+        after it (see the module docstring); None for a batch the filter left empty."""
+        arrow_filter = None
         if predicate is not None:
             arrow_filter = to_arrow_filter(predicate, self._schema)
             if arrow_filter is None:
                 raise SourceError(f"{self.format} source cannot apply the filter {predicate!r}")
-        if self.format == "parquet":
-            dataset = self._row_groups(arrow_filter, columns)
+        parts = {part.path: part for part in self._parts(arrow_filter, columns, position)}
+        dataset = ds.FileSystemDataset(
+            [part.fragment for part in parts.values()],
+            self._schema,
+            self._dataset.format,
+            self._dataset.filesystem,
+        )
         # Row groups are pruned by the filter's statistics above; the rows themselves are
         # filtered here, by the engine's kernels, which cost half of the dataset scanner's
         # filtering on 10 M rows.
@@ -94,28 +121,52 @@ class FileSource(SourceSpec):
         if predicate is not None and columns is not None:
             read = columns + [c for c in predicate.columns() if c not in columns]
         scanner = dataset.scanner(columns=read, batch_size=batch_size, use_threads=True)
-        for batch in scanner.to_batches():
-            if predicate is not None:
+        for tagged in scanner.scan_batches():
+            part, batch = parts[tagged.fragment.path], tagged.record_batch
+            start, part.read = part.read, part.read + batch.num_rows
+            if start < part.skip:  # read already before the position
+                batch = batch.slice(part.skip - start)
+            if predicate is not None and batch.num_rows:
                 batch = filter_batch(batch, predicate, columns)
-            if batch is not None and batch.num_rows:
-                yield batch
+            yield (batch if batch is not None and batch.num_rows else None), part.position()
 
-    def _row_groups(
-        self, arrow_filter: pc.Expression | None, columns: list[str] | None
-    ) -> ds.Dataset:
-        """The row groups whose statistics may satisfy the filter, recorded in :attr:`last_scan`."""
+    def _parts(
+        self, arrow_filter: pc.Expression | None, columns: list[str] | None, position: Any
+    ) -> list[_Part]:
+        """What a read from ``position`` goes through, file by file: Parquet row groups
+        whose statistics may satisfy the filter (recorded in :attr:`last_scan`)."""
         files = list(self._dataset.get_fragments())
-        total = sum(f.num_row_groups for f in files)
-        if arrow_filter is None:
-            kept = files
-            read = total
-        else:
-            kept = [rg for f in files for rg in f.split_by_row_group(arrow_filter)]
-            read = len(kept)
-        self.last_scan = ScanStats(total, read, list(columns or self._schema.names))
-        return ds.FileSystemDataset(
-            kept, self._schema, self._dataset.format, self._dataset.filesystem
-        )
+        if position is not None:
+            names = [f.path for f in files]
+            if position[0] not in names:
+                raise SourceError(
+                    f"{self.format} source {self.path!r} has no file {position[0]!r} to resume "
+                    f"reading from (checkpointed position {position}): its files changed since "
+                    "the checkpoint; restore another checkpoint or run the job afresh"
+                )
+            files = files[names.index(position[0]) :]
+        if self.format != "parquet":
+            skip = int(position[2]) if position is not None else 0
+            return [_Part(f, [(0, -1)], skip if i == 0 else 0) for i, f in enumerate(files)]
+        parts, total, kept = [], 0, 0
+        for i, fragment in enumerate(files):
+            groups = fragment.row_groups
+            total += len(groups)
+            if arrow_filter is not None:
+                pieces = fragment.split_by_row_group(arrow_filter)
+                groups = [g for piece in pieces for g in piece.row_groups]
+            skip = 0
+            if position is not None and i == 0:
+                groups = [g for g in groups if g.id >= int(position[1])]
+                skip = int(position[2]) if groups and groups[0].id == int(position[1]) else 0
+            if not groups:
+                continue
+            kept += len(groups)
+            if len(groups) != len(fragment.row_groups):
+                fragment = fragment.subset(row_group_ids=[g.id for g in groups])
+            parts.append(_Part(fragment, [(g.id, g.num_rows) for g in groups], skip))
+        self.last_scan = ScanStats(total, kept, list(columns or self._schema.names))
+        return parts
 
     def split(self, n: int) -> list[SourceSpec]:
         """Parquet: row groups dealt out in order, about the same number to each split (CSV
@@ -179,6 +230,25 @@ class FileSource(SourceSpec):
             data["format"],
             [(file, list(groups)) for file, groups in pieces] if pieces is not None else None,
         )
+
+
+class _Part:
+    """One file of a read: its fragment, its row groups to read (``(id, rows)`` each, in
+    order; a CSV file is ``[(0, -1)]``), the rows of the first one read before (``skip``),
+    and the rows of it read so far (``read``, from the first group's start)."""
+
+    def __init__(self, fragment: ds.Fragment, groups: list[tuple[int, int]], skip: int) -> None:
+        self.fragment, self.groups, self.skip, self.read = fragment, groups, skip, 0
+        self.path: str = fragment.path
+        self._group, self._before = 0, 0  # the group the last row read is in; rows before it
+
+    def position(self) -> list[Any]:
+        """``[file, row group, rows of it read]`` after the rows read so far."""
+        last = len(self.groups) - 1
+        while self._group < last and self.read - self._before > self.groups[self._group][1]:
+            self._before += self.groups[self._group][1]
+            self._group += 1
+        return [self.path, self.groups[self._group][0], self.read - self._before]
 
 
 def write_parquet(

@@ -2,11 +2,15 @@
 
 ``fn(i)`` for ``i = 0, 1, 2, …`` returns the next rows (a record batch, a table, a dict of
 columns or a list of row dicts), or None to end the stream; with ``rate``, rows come out no
-faster than ``rate`` per second (a live feed). Each run starts again from ``fn(0)``.
+faster than ``rate`` per second (a live feed). Each run starts again from ``fn(0)``, or, when
+restored from a checkpoint, from the ``i`` after the last one it had sent (``fn`` is not called
+again for the ones before), paced from the moment it restarts.
 
->>> gen = Generated(lambda i: {"i": [i, i]} if i < 2 else None, rate=None)
+>>> gen = Generated(lambda i: {"i": [i, i]} if i < 3 else None, rate=None)
 >>> [t.column("i").to_pylist() for t in gen()]
-[[0, 0], [1, 1]]
+[[0, 0], [1, 1], [2, 2]]
+>>> [t.column("i").to_pylist() for t in gen(start=2)]
+[[2, 2]]
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ def as_table(data: Any) -> pa.Table:
 
 
 class Generated:
-    """The tables of ``fn(0), fn(1), …`` until it returns None, paced to ``rate`` rows/s."""
+    """The tables of ``fn(0), fn(1), …`` until it returns None, paced to ``rate`` rows/s;
+    called with ``start``, the tables of ``fn(start), fn(start + 1), …``."""
 
     unbounded = True  # as far as planning can tell: fn may never return None
 
@@ -53,15 +58,15 @@ class Generated:
             raise SourceError(f"rate must be positive (rows per second), got {rate}")
         self.fn, self.rate = fn, rate
 
-    def __call__(self) -> Iterator[pa.Table]:
-        start, rows = time.monotonic(), 0
-        for i in itertools.count():
+    def __call__(self, start: int = 0) -> Iterator[pa.Table]:
+        began, rows = time.monotonic(), 0
+        for i in itertools.count(start):
             data = self.fn(i)
             if data is None:
                 return
             table = as_table(data)
             if self.rate is not None:
-                wait = start + rows / self.rate - time.monotonic()
+                wait = began + rows / self.rate - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
             rows += table.num_rows

@@ -3,6 +3,18 @@
 A list (or any re-iterable) or a zero-argument function returning an iterator can be scanned
 any number of times. A one-shot iterator (a generator object) can be scanned once; scanning
 it again raises :class:`~sabot_lab.errors.SourceError` explaining how to make it re-runnable.
+
+For checkpoints, a source's position is ``{"items": n, "rows": r}``: the first ``n`` items
+were sent, and the first ``r`` rows of item ``n`` (a table longer than a batch). A replay from
+it skips them: a list or a function's iterator by reading past them, a generator function
+(:class:`~sabot_lab.connectors.generator.Generated`) by calling it from ``n`` on. A one-shot
+iterator cannot be read again, so it cannot be restored.
+
+>>> source = IterableSource([{"x": 1}, {"x": 2}, {"x": 3}])
+>>> [(b["x"].to_pylist(), p) for b, p in source.replay(2)]
+[([1, 2], {'items': 2, 'rows': 0}), ([3], {'items': 3, 'rows': 0})]
+>>> [b["x"].to_pylist() for b, _ in source.replay(2, position={"items": 2, "rows": 0})]
+[[3]]
 """
 
 from __future__ import annotations
@@ -13,10 +25,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from sabot_lab.connectors.generator import Generated
 from sabot_lab.errors import PlanError, SourceError
 from sabot_lab.expr import Expr
 from sabot_lab.plan.codec import decode, encode
-from sabot_lab.plan.sources import SourceSpec, register_source
+from sabot_lab.plan.sources import ReplayableSource, register_source
 
 __all__ = ["IterableSource"]
 
@@ -24,7 +37,7 @@ Items = Iterable[Any] | Callable[[], Iterable[Any]]
 
 
 @register_source
-class IterableSource(SourceSpec):
+class IterableSource(ReplayableSource):
     """Rows from Python objects, grouped into Arrow batches."""
 
     kind = "iterable"
@@ -62,11 +75,13 @@ class IterableSource(SourceSpec):
             "yield dicts, record batches or tables, or pass schema="
         )
 
-    def _iterate(self) -> Iterator[Any]:
-        if self._factory is not None:
-            return iter(self._factory())
-        if self._items is not None:
-            return iter(self._items)
+    def _iterate(self, start: int = 0) -> Iterator[Any]:
+        """The items from number ``start`` on."""
+        if isinstance(self._factory, Generated):
+            return self._factory(start)  # fn(0 .. start-1) are not called again
+        if self._factory is not None or self._items is not None:
+            items = iter(self._factory() if self._factory is not None else self._items or ())
+            return itertools.islice(items, start, None) if start else items
         if self._consumed or self._one_shot is None:
             raise SourceError(
                 "this stream's source is a one-shot iterator that was already consumed; "
@@ -83,27 +98,58 @@ class IterableSource(SourceSpec):
     def bounded(self) -> bool:
         return not getattr(self._factory, "unbounded", False)
 
-    def scan(
-        self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        for batch in self._scan_all(batch_size):
-            yield batch if columns is None else batch.select(columns)
+    def replay(
+        self,
+        batch_size: int,
+        columns: list[str] | None = None,
+        predicate: Expr | None = None,
+        position: Any = None,
+    ) -> Iterator[tuple[pa.RecordBatch | None, Any]]:
+        """The batches after ``position`` (None: from the first item), each with the
+        position after it (see the module docstring); a one-shot iterator only from the
+        start."""
+        first, skip = 0, 0
+        if position is not None:
+            if self._one_shot is not None:
+                raise SourceError(
+                    f"this stream's source is a one-shot iterator, which cannot be read again "
+                    f"from its checkpointed position {position}; pass a list or a function "
+                    "returning a new iterator to from_iterable"
+                )
+            first, skip = int(position["items"]), int(position["rows"])
+        for batch, after in self._batches(batch_size, first, skip):
+            yield (batch if batch is None or columns is None else batch.select(columns)), after
 
-    def _scan_all(self, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def _batches(
+        self, batch_size: int, first: int, skip: int
+    ) -> Iterator[tuple[pa.RecordBatch | None, dict[str, int]]]:
+        """Batches from item ``first`` on (less its first ``skip`` rows), with positions."""
         rows: list[Any] = []
-        for item in self._iterate():
-            if isinstance(item, pa.RecordBatch | pa.Table):
-                if rows:
-                    yield self._rows_to_batch(rows)
+        index = first  # the number of the next item
+        for item in self._iterate(first):
+            if not isinstance(item, pa.RecordBatch | pa.Table):
+                rows.append(item)
+                index += 1
+                if len(rows) >= batch_size:
+                    yield self._rows_to_batch(rows), _position(index)
                     rows = []
-                yield from self._conform(item).to_batches(max_chunksize=batch_size)
                 continue
-            rows.append(item)
-            if len(rows) >= batch_size:
-                yield self._rows_to_batch(rows)
+            if rows:
+                yield self._rows_to_batch(rows), _position(index)
                 rows = []
+            table = self._conform(item)
+            sent = skip if index == first else 0
+            pieces = table.slice(sent).to_batches(max_chunksize=batch_size)
+            batches = [b for b in pieces if b.num_rows]
+            if not batches:  # nothing (left) in it: say so, so a barrier may follow
+                yield None, _position(index + 1)
+            for batch in batches:
+                sent += batch.num_rows
+                done = sent >= table.num_rows
+                yield batch, _position(index + 1) if done else _position(index, sent)
+            index += 1
         if rows:
-            yield self._rows_to_batch(rows)
+            yield self._rows_to_batch(rows), _position(index)
 
     def _conform(self, data: pa.RecordBatch | pa.Table) -> pa.Table:
         table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
@@ -144,6 +190,11 @@ class IterableSource(SourceSpec):
     def from_dict(cls, data: dict[str, Any]) -> IterableSource:
         wrapped = decode(data["items"])
         return cls(wrapped.items, schema=decode(data["schema"]))
+
+
+def _position(items: int, rows: int = 0) -> dict[str, int]:
+    """A position: ``items`` items sent, and ``rows`` rows of the next one."""
+    return {"items": items, "rows": rows}
 
 
 class _Wrapped:
