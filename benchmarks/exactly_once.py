@@ -7,8 +7,9 @@
    checkpoint every 200 ms, ``heartbeat_timeout=2``. The time from the kill (SIGKILL) to the
    new attempt's tasks being placed, and the job's wall time against an undisturbed run. Both
    results are checked against an in-process run.
-3. Kafka throughput against a local tansu broker: ``to_kafka`` (JSON records) and
-   ``from_kafka(stop="latest")`` reads of JSON and Arrow records, checked row for row.
+3. Kafka throughput against a local tansu broker: ``to_kafka`` and ``from_kafka(stop="latest")``
+   of JSON, Avro (one datum per record) and Arrow records, each read checked against the
+   table written.
 
     python benchmarks/exactly_once.py [--events 30000000] [--kafka-events 500000] [--runs 3]
 """
@@ -115,17 +116,21 @@ def kafka_throughput(broker: Broker, events: int) -> tuple[str, pa.Table]:
     assert read.num_rows == table.num_rows
     assert sorted(read["bidder"].to_pylist()) == sorted(table["bidder"].to_pylist())
     print(f"   from_kafka json:         {read.num_rows / took:>10,.0f} records/s")
-    arrow_topic = f"{topic}-arrow"
-    broker.create_topic(arrow_topic, 2)
-    start = time.perf_counter()
-    bids.to_kafka(arrow_topic, broker.bootstrap, format="arrow")
-    wrote = time.perf_counter() - start
-    start = time.perf_counter()
-    read = sl.from_kafka(arrow_topic, broker.bootstrap, format="arrow", stop="latest").collect()
-    took = time.perf_counter() - start
-    assert read.num_rows == table.num_rows
-    print(f"   to_kafka arrow:          {table.num_rows / wrote:>10,.0f} rows/s")
-    print(f"   from_kafka arrow:        {read.num_rows / took:>10,.0f} rows/s")
+    for format in ("avro", "arrow"):
+        other = f"{topic}-{format}"
+        broker.create_topic(other, 2)
+        start = time.perf_counter()
+        bids.to_kafka(other, broker.bootstrap, format=format)
+        wrote = time.perf_counter() - start
+        start = time.perf_counter()
+        read = sl.from_kafka(
+            other, broker.bootstrap, format=format, schema=table.schema, stop="latest"
+        ).collect()
+        took = time.perf_counter() - start
+        every_column = [(name, "ascending") for name in table.column_names]
+        assert read.sort_by(every_column).equals(table.sort_by(every_column)), format
+        print(f"   {f'to_kafka {format}:':<25}{table.num_rows / wrote:>10,.0f} rows/s")
+        print(f"   {f'from_kafka {format}:':<25}{read.num_rows / took:>10,.0f} rows/s")
     return topic, table
 
 

@@ -815,11 +815,18 @@ class Stream:
         return write_parquet(self.iter_batches(optimize), self.schema, path)
 
     def to_kafka(
-        self, topic: str, bootstrap: str, key: str | None = None, format: str = "json"
+        self,
+        topic: str,
+        bootstrap: str,
+        key: str | None = None,
+        format: str = "json",
+        schema_id: int | None = None,
     ) -> int:
         """Run the pipeline, sending its rows to a Kafka topic: one JSON object per row keyed
-        by column ``key``, or (``format="arrow"``) Arrow IPC records of up to about 512 KB of
-        rows; return the records sent. The producer is idempotent when the broker supports
+        by column ``key``, one Avro datum per row (``format="avro"``, in the Avro schema
+        derived from the columns; with ``schema_id``, after Confluent's header naming it), or
+        (``format="arrow"``) Arrow IPC records of up to about 512 KB of rows; return the
+        records sent. The producer is idempotent when the broker supports
         it, else at-least-once (a retried send may repeat a record), with a warning saying
         so. A bounded stream only: an unbounded one would never return (take ``head(n)``
         first, or submit it to a cluster with ``sink=sl.KafkaSink(...)``)."""
@@ -830,13 +837,18 @@ class Stream:
                 "to_kafka() runs until the stream ends and this one does not: take head(n) "
                 "first, or submit the pipeline to a cluster with sink=sl.KafkaSink(...)"
             )
-        return write_kafka(self.iter_batches(), topic, bootstrap, key, format)[0]
+        return write_kafka(self.iter_batches(), topic, bootstrap, key, format, schema_id)[0]
 
     async def to_kafka_async(
-        self, topic: str, bootstrap: str, key: str | None = None, format: str = "json"
+        self,
+        topic: str,
+        bootstrap: str,
+        key: str | None = None,
+        format: str = "json",
+        schema_id: int | None = None,
     ) -> int:
         """:meth:`to_kafka` on a worker thread, for ``await`` in notebooks."""
-        return await asyncio.to_thread(self.to_kafka, topic, bootstrap, key, format)
+        return await asyncio.to_thread(self.to_kafka, topic, bootstrap, key, format, schema_id)
 
     def explain(self, optimized: bool = True, trace: bool = False) -> ExplainText:
         """The plan as text: one operator a line (inputs indented below), its arguments, its
@@ -1128,7 +1140,8 @@ def from_generator(
     record batch, a table, a dict of columns or a list of row dicts), or None to end; without
     an end the stream is unbounded (take a bounded part with :meth:`Stream.limit` or windows).
     ``rate``: at most this many rows per second, as a live feed would. The schema is taken from
-    ``fn(0)`` unless given.
+    ``fn(0)`` unless given. Restored from a checkpoint, it goes on at the ``i`` it had reached
+    (``fn`` is not called for the earlier ones again).
 
     >>> import sabot_lab as sl
     >>> ticks = sl.from_generator(lambda i: {"n": list(range(3 * i, 3 * i + 3))})
@@ -1148,16 +1161,19 @@ def from_kafka(
     bootstrap: str,
     group: str | None = None,
     format: str = "json",
-    schema: SchemaLike | None = None,
+    schema: SchemaLike | Mapping[str, Any] | str | None = None,
     start: str | int | dt.datetime = "earliest",
     dead_letter: str | None = None,
     stop: str | dict[str, int] | None = None,
+    avro_header: str | None = None,
 ) -> Stream:
     """A stream of the records of a Kafka topic (see
     :mod:`sabot_lab.connectors.kafka`): ``format`` ``"json"`` (columns ``schema``, inferred from
-    the first records when not given), ``"raw"`` (key, value, partition, offset, timestamp) or
-    ``"arrow"``. ``start``: ``"earliest"``, ``"latest"`` or a time, for partitions without an
-    offset committed by ``group``. Malformed records go to the ``dead_letter`` topic with the
+    the first records when not given), ``"raw"`` (key, value, partition, offset, timestamp),
+    ``"arrow"`` or ``"avro"`` (``schema``: the Avro record schema, dict or JSON, or Arrow
+    columns; ``avro_header="confluent"`` for Confluent's wire format). ``start``:
+    ``"earliest"``, ``"latest"`` or a time, for partitions without an offset committed by
+    ``group``. Malformed records go to the ``dead_letter`` topic with the
     reason and are counted; the read goes on. The stream is unbounded, unless ``stop`` is
     ``"latest"`` (the records the topic holds now) or an end offset per partition; ``head(n)``
     reads ``n`` records and ends.
@@ -1166,13 +1182,16 @@ def from_kafka(
     >>> sl.from_kafka("trades", "127.0.0.1:1", format="xml")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    sabot_lab.errors.SourceError: unknown Kafka format 'xml'; use one of json, raw, arrow
+    sabot_lab.errors.SourceError: unknown Kafka format 'xml'; use one of json, raw, arrow, avro
     """
+    from sabot_lab.connectors.avro import is_avro_schema
     from sabot_lab.connectors.kafka import KafkaSource
 
+    if schema is not None and not (format == "avro" and is_avro_schema(schema)):
+        schema = _as_schema(schema)  # Arrow columns
     source = KafkaSource(
-        topic, bootstrap, format, None if schema is None else _as_schema(schema), group, start,
-        dead_letter=dead_letter, stop=stop,
+        topic, bootstrap, format, schema, group, start, dead_letter=dead_letter, stop=stop,
+        avro_header=avro_header,
     )  # fmt: skip
     return from_source(source, f"kafka {topic}")
 
@@ -1183,7 +1202,8 @@ def from_iterable(
     """A stream over Python rows (dicts or tuples), record batches or tables.
 
     Pass a list, or a function returning a fresh iterator, to be able to run the stream more
-    than once; a generator object can be run once.
+    than once (or restore it from a checkpoint: it skips the items sent before); a generator
+    object can be run once.
 
     >>> import sabot_lab as sl
     >>> sl.from_iterable([{"x": 1}, {"x": 2}]).collect().to_pydict()

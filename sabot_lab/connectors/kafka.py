@@ -2,7 +2,9 @@
 
 :class:`KafkaSource` reads a topic's records into Arrow batches: ``json`` (one object per
 record, decoded with Arrow's JSON reader against ``schema``), ``raw`` (key, value, partition,
-offset, timestamp) or ``arrow`` (each record an Arrow IPC stream). The topic's partitions are
+offset, timestamp), ``arrow`` (each record an Arrow IPC stream) or ``avro`` (each record one
+Avro datum, after Confluent's header with ``avro_header="confluent"``; the schema is the one
+given, there is no registry: see :mod:`sabot_lab.connectors.avro`). The topic's partitions are
 the source's splits, so a stage of ``n`` tasks reads them ``n`` ways. A topic never ends:
 ``stream.head(n)`` (or ``limit``) stops after ``n`` records, and ``stop="latest"`` reads what
 the topic holds when the stream is made (``stop`` may also give an end offset per partition):
@@ -14,8 +16,9 @@ the reason in its headers, and is counted (:attr:`KafkaSource.malformed`); the r
 Each partition's batches come after a :class:`~sabot_lab.plan.sources.SplitMark` naming it, so
 a watermark right after the source follows every partition.
 
-:func:`write_kafka` sends batches to a topic, one record per row (``json`` or ``arrow``), keyed
-by a column. It uses the idempotent producer when the broker supports it and says which mode
+:func:`write_kafka` sends batches to a topic, one record per row (``json`` or ``avro``, this
+one with Confluent's header when given a schema id) or Arrow IPC records (``arrow``), keyed by
+a column. It uses the idempotent producer when the broker supports it and says which mode
 it ran in: ``idempotent`` or ``at-least-once`` (without idempotence a retried send can repeat
 a record).
 
@@ -29,26 +32,37 @@ import asyncio
 import contextlib
 import datetime as dt
 import io
+import itertools
 import json
 import random
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Coroutine, Hashable, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Hashable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from sabot_lab.connectors.avro import AvroCodec
 from sabot_lab.connectors.sink import CommitSink, register_sink
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
 from sabot_lab.plan.sources import ReplayableSource, SourceSpec, SplitMark, register_source
 
-__all__ = ["FORMATS", "RECONNECT_FOR", "RECORD_BYTES", "KafkaSink", "KafkaSource", "write_kafka"]
+__all__ = [
+    "FORMATS",
+    "RECONNECT_FOR",
+    "RECORD_BYTES",
+    "SINK_FORMATS",
+    "KafkaSink",
+    "KafkaSource",
+    "write_kafka",
+]
 
-FORMATS = ("json", "raw", "arrow")
+FORMATS = ("json", "raw", "arrow", "avro")
+SINK_FORMATS = ("json", "arrow", "avro")
 RAW_SCHEMA = pa.schema(
     [
         ("key", pa.binary()),
@@ -114,7 +128,10 @@ class KafkaSource(ReplayableSource):
     """The records of ``topic`` on the brokers ``bootstrap``, decoded by ``format``.
 
     ``schema``: the columns of a ``json`` or ``arrow`` read (inferred from the first records
-    when not given). ``start``: where partitions without a committed offset for ``group``
+    when not given); for ``avro``, the records' Avro record schema (dict or JSON text) or an
+    Arrow schema to derive it from (see :mod:`sabot_lab.connectors.avro`), always needed.
+    ``avro_header="confluent"``: each Avro record starts with Confluent's magic byte and schema
+    id, which is skipped (the schema given decodes every record). ``start``: where partitions without a committed offset for ``group``
     begin: ``"earliest"``, ``"latest"``, or a time (datetime or epoch ms: the first record at
     or after it). ``partitions``: read only these (a split); ``dead_letter``: the topic that
     gets malformed records. ``stop``: ``"latest"`` (the end of every partition now) or an end
@@ -128,15 +145,29 @@ class KafkaSource(ReplayableSource):
         topic: str,
         bootstrap: str,
         format: str = "json",
-        schema: pa.Schema | None = None,
+        schema: pa.Schema | Mapping[str, Any] | str | None = None,
         group: str | None = None,
         start: str | int | dt.datetime = "earliest",
         partitions: Sequence[int] | None = None,
         dead_letter: str | None = None,
         stop: str | dict[str, int] | None = None,
+        avro_header: str | None = None,
     ) -> None:
         if format not in FORMATS:
             raise SourceError(f"unknown Kafka format {format!r}; use one of {', '.join(FORMATS)}")
+        if avro_header not in (None, "confluent") or (avro_header and format != "avro"):
+            raise SourceError(
+                f"avro_header={avro_header!r}: the one header known is 'confluent', for "
+                "format='avro'"
+            )
+        self.avro_header = avro_header
+        self._avro = _avro_codec(topic, format, schema)
+        schema = schema if self._avro is None else self._avro.arrow
+        if schema is not None and not isinstance(schema, pa.Schema):
+            raise SourceError(
+                f"schema= of a {format!r} read of Kafka topic {topic!r} is a pyarrow schema, "
+                f"not {type(schema).__name__}"
+            )
         self.topic, self.bootstrap, self.format, self.group = topic, bootstrap, format, group
         self.start = _start_ms(start)
         self.partitions = None if partitions is None else tuple(partitions)
@@ -349,6 +380,8 @@ class KafkaSource(ReplayableSource):
             return _raw_batch(records), []
         if self.format == "arrow":
             return _arrow_batch(records, self._schema)
+        if self._avro is not None:
+            return _avro_batch(records, self._avro, self.avro_header == "confluent")
         try:
             return _json_batch([r.value for r in records], self._schema), []
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
@@ -416,16 +449,22 @@ class KafkaSource(ReplayableSource):
 
     def _with(self, partitions: Sequence[int]) -> KafkaSource:
         return KafkaSource(
-            self.topic, self.bootstrap, self.format, self._schema, self.group, self.start,
-            partitions, self.dead_letter,
+            self.topic, self.bootstrap, self.format, self._declared_schema(), self.group,
+            self.start, partitions, self.dead_letter,
             None if self.stop is None else {str(p): self.stop[str(p)] for p in partitions},
+            self.avro_header,
         )  # fmt: skip
+
+    def _declared_schema(self) -> pa.Schema | dict[str, Any]:
+        """The schema this source was made with (an Avro read's Avro or Arrow schema)."""
+        return self._schema if self._avro is None else self._avro.given
 
     def describe(self) -> str:
         parts = "" if self.partitions is None else f" partitions {list(self.partitions)}"
         return f"kafka {self.topic} ({self.format}){parts}"
 
     def to_dict(self) -> dict[str, Any]:
+        declared = self._declared_schema()  # an Avro schema given is kept as given
         return {
             "kind": self.kind,
             "topic": self.topic,
@@ -437,6 +476,8 @@ class KafkaSource(ReplayableSource):
             "partitions": None if self.partitions is None else list(self.partitions),
             "dead_letter": self.dead_letter,
             "stop": self.stop,
+            "avro_schema": None if isinstance(declared, pa.Schema) else declared,
+            "avro_header": self.avro_header,
         }
 
     @classmethod
@@ -445,12 +486,13 @@ class KafkaSource(ReplayableSource):
             data["topic"],
             data["bootstrap"],
             data["format"],
-            schema_from_b64(data["schema"]),
+            data.get("avro_schema") or schema_from_b64(data["schema"]),
             data["group"],
             data["start"],
             data["partitions"],
             data["dead_letter"],
             data.get("stop"),
+            data.get("avro_header"),
         )
 
     def fingerprint(self) -> Hashable | None:
@@ -460,7 +502,9 @@ class KafkaSource(ReplayableSource):
 @register_sink
 class KafkaSink(CommitSink):
     """A job's committed rows sent to ``topic`` on ``bootstrap``: one JSON object per row
-    keyed by column ``key``, or Arrow IPC records (``format="arrow"``).
+    keyed by column ``key``, one Avro datum per row (``format="avro"``, in the Avro schema
+    derived from the rows' columns; with ``schema_id``, after Confluent's header naming it),
+    or Arrow IPC records (``format="arrow"``).
 
     At-least-once: a commit is sent once its checkpoint is complete, but a JobManager that
     dies after sending it and before recording that is done sends it again when it resumes
@@ -474,24 +518,53 @@ class KafkaSink(CommitSink):
     kind = "kafka"
 
     def __init__(
-        self, topic: str, bootstrap: str, key: str | None = None, format: str = "json"
+        self,
+        topic: str,
+        bootstrap: str,
+        key: str | None = None,
+        format: str = "json",
+        schema_id: int | None = None,
     ) -> None:
-        if format not in ("json", "arrow"):
-            raise SourceError(f"a Kafka sink writes 'json' or 'arrow', not {format!r}")
+        _check_sink_format(format, schema_id)
         self.topic, self.bootstrap, self.key, self.format = topic, bootstrap, key, format
+        self.schema_id = schema_id
 
     def commit(self, rows: pa.Table, job_id: str, commit: int) -> bool:
         """Send ``rows``; True (the sink cannot tell a commit sent before)."""
-        write_kafka(iter(rows.to_batches()), self.topic, self.bootstrap, self.key, self.format)
+        write_kafka(
+            iter(rows.to_batches()), self.topic, self.bootstrap, self.key, self.format,
+            self.schema_id,
+        )  # fmt: skip
         return True
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "topic": self.topic, "bootstrap": self.bootstrap,
-                "key": self.key, "format": self.format}  # fmt: skip
+                "key": self.key, "format": self.format, "schema_id": self.schema_id}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KafkaSink:
-        return cls(data["topic"], data["bootstrap"], data["key"], data["format"])
+        return cls(
+            data["topic"], data["bootstrap"], data["key"], data["format"], data.get("schema_id")
+        )
+
+
+def _check_sink_format(format: str, schema_id: int | None) -> None:
+    """A format records are written in, and a Confluent schema id for ``avro`` only.
+
+    >>> _check_sink_format("json", schema_id=3)
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.SourceError: schema_id=3 is for format='avro' (Confluent's header names it), not 'json'
+    """
+    if format not in SINK_FORMATS:
+        raise SourceError(f"Kafka records are written as {', '.join(SINK_FORMATS)}, not {format!r}")
+    if schema_id is not None and format != "avro":
+        raise SourceError(
+            f"schema_id={schema_id} is for format='avro' (Confluent's header names it), "
+            f"not {format!r}"
+        )
+    if schema_id is not None and not 0 <= schema_id < 2**32:
+        raise SourceError(f"schema_id={schema_id} does not fit Confluent's 4-byte schema id")
 
 
 def _one_batch(parts: Sequence[pa.RecordBatch | pa.Table], schema: pa.Schema) -> pa.RecordBatch:
@@ -541,6 +614,32 @@ def _raw_batch(records: list[Any]) -> pa.RecordBatch:
         ],
         schema=RAW_SCHEMA,
     )
+
+
+def _avro_codec(
+    topic: str, format: str, schema: pa.Schema | Mapping[str, Any] | str | None
+) -> AvroCodec | None:
+    """The codec of an ``avro`` read (None for other formats), which needs a schema."""
+    if format != "avro":
+        return None
+    if schema is None:
+        raise SourceError(
+            f"reading Kafka topic {topic!r} as Avro needs schema=: the records' Avro record "
+            "schema (dict or JSON) or an Arrow schema (the records carry none, and there is "
+            "no schema registry here)"
+        )
+    return AvroCodec(schema)
+
+
+def _avro_batch(
+    records: list[Any], codec: AvroCodec, confluent: bool
+) -> tuple[pa.RecordBatch, list[tuple[Any, str]]]:
+    """Avro records as a batch, and those that did not decode (or hold no value) with the
+    reason."""
+    valued = [r for r in records if r.value is not None]
+    batch, bad = codec.decode([r.value for r in valued], confluent)
+    empty = [(r, "the record has no value (a tombstone)") for r in records if r.value is None]
+    return batch, empty + [(valued[i], reason) for i, reason in bad]
 
 
 def _arrow_batch(
@@ -663,13 +762,22 @@ async def _producer(bootstrap: str) -> tuple[Any, str]:
 
 
 def write_kafka(
-    batches: Iterator[pa.RecordBatch], topic: str, bootstrap: str, key: str | None, format: str
+    batches: Iterator[pa.RecordBatch],
+    topic: str,
+    bootstrap: str,
+    key: str | None,
+    format: str,
+    schema_id: int | None = None,
 ) -> tuple[int, str]:
-    """Send every row of ``batches`` to ``topic`` (``json``: one object per record;
-    ``arrow``: an IPC stream of up to :data:`RECORD_BYTES` of rows per record), keyed by
-    column ``key``; return the records sent and the producer's mode (``idempotent`` or ``at-least-once``)."""
-    if format not in ("json", "arrow"):
-        raise SourceError(f"to_kafka writes 'json' or 'arrow', not {format!r}")
+    """Send every row of ``batches`` to ``topic`` (``json``: one object per record; ``avro``:
+    one datum per record, after Confluent's header naming ``schema_id`` when given; ``arrow``:
+    an IPC stream of up to :data:`RECORD_BYTES` of rows per record), keyed by column ``key``;
+    return the records sent and the producer's mode (``idempotent`` or ``at-least-once``)."""
+    _check_sink_format(format, schema_id)
+    first = next(batches, None)
+    batches = itertools.chain([] if first is None else [first], batches)
+    # a column without an Avro type fails here, before connecting
+    codec = AvroCodec(first.schema) if format == "avro" and first is not None else None
     loop = _Loop()
     try:
         producer, mode = loop.run(_producer(bootstrap))
@@ -682,7 +790,7 @@ def write_kafka(
         sent = 0
         try:
             for batch in batches:
-                sent += loop.run(_send_batch(producer, topic, batch, key, format))
+                sent += loop.run(_send_batch(producer, topic, batch, key, format, codec, schema_id))
             loop.run(producer.flush())
         finally:
             loop.run(_stop(producer))
@@ -692,9 +800,16 @@ def write_kafka(
 
 
 async def _send_batch(
-    producer: Any, topic: str, batch: pa.RecordBatch, key: str | None, format: str
+    producer: Any,
+    topic: str,
+    batch: pa.RecordBatch,
+    key: str | None,
+    format: str,
+    codec: AvroCodec | None,
+    schema_id: int | None,
 ) -> int:
-    """Send one batch's rows; the number of records sent."""
+    """Send one batch's rows (``avro``: as ``codec`` encodes them); the number of records
+    sent."""
     if format == "arrow":  # records of up to about RECORD_BYTES each
         rows = max(1, batch.num_rows * RECORD_BYTES // max(1, batch.nbytes))
         sent = []
@@ -706,11 +821,13 @@ async def _send_batch(
         await asyncio.gather(*sent)
         return len(sent)
     keys = batch.column(key).to_pylist() if key is not None else [None] * batch.num_rows
+    if codec is not None:
+        values = codec.encode(batch, schema_id)
+    else:
+        values = [json.dumps(row, default=str).encode() for row in batch.to_pylist()]
     sent = [
-        await producer.send(
-            topic, json.dumps(row, default=str).encode(), key=None if k is None else str(k).encode()
-        )
-        for row, k in zip(batch.to_pylist(), keys, strict=True)
+        await producer.send(topic, value, key=None if k is None else str(k).encode())
+        for value, k in zip(values, keys, strict=True)
     ]
     await asyncio.gather(*sent)  # every record acknowledged, or the broker's error
     return len(sent)
