@@ -234,3 +234,14 @@ def test_group_by_a_joined_string_sums_floats_like_duckdb(
         "FROM l JOIN (SELECT i, s FROM r) r ON l.i = r.i GROUP BY r.s"
     )
     check(stream, sql, l=left, r=right)
+
+
+@settings(max_examples=20, deadline=None)
+@given(keys=st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=40))
+def test_group_by_a_key_declared_not_null_like_duckdb(keys: list[str]) -> None:
+    """A key column declared not null (Parquet's required columns, Avro fields without a null
+    branch) groups like any other."""
+    schema = pa.schema([pa.field("s", pa.string(), nullable=False), pa.field("x", pa.int64())])
+    table = pa.table({"s": keys, "x": list(range(len(keys)))}, schema=schema)
+    stream = sl.from_arrow(table).group_by("s").agg(total=col("x").sum(), n=sl.count())
+    check(stream, "SELECT s, SUM(x) AS total, COUNT(*) AS n FROM t GROUP BY s", t=table)

@@ -270,9 +270,8 @@ class HashAggregate:
             )
         batches = final.combine_chunks().to_batches()
         batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=self._final_schema)
-        return pa.Table.from_batches(
-            [project_batch(batch, self._post, self.schema)], schema=self.schema
-        )
+        out = pa.Table.from_batches([project_batch(batch, self._post, self.schema)])
+        return out.cast(self.schema)  # (a key column declared not null stays so in ``out``)
 
     def _final_column(self, call: _Call, grouped: pa.Table, merged: pa.Table) -> pa.ChunkedArray:
         c = call.column
