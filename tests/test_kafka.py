@@ -146,6 +146,11 @@ def test_a_read_with_stop_ends_at_the_topic_end_and_is_bounded(kafka: Broker) ->
     assert_same_rows(source.collect(), table)
     with pytest.raises(SourceError, match="stop must be 'latest' or an end offset"):
         sl.from_kafka(name, kafka.bootstrap, schema=table.schema, stop="end")
+    some = sl.from_kafka(name, kafka.bootstrap, schema=table.schema, stop={0: 5, 2: 5})
+    with pytest.raises(
+        SourceError, match="stop names partitions 0, 2 but the topic has partition 1"
+    ):
+        some.collect()
 
 
 def test_bad_settings_are_clear_errors(kafka: Broker) -> None:

@@ -38,7 +38,15 @@ import random
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Coroutine, Hashable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Coroutine,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -227,6 +235,7 @@ class KafkaSource(ReplayableSource):
             return batch if batch.num_rows else None
 
         try:
+            self._check_stop(tp.partition for tp in consumer.assignment())
             for tp in sorted(consumer.assignment(), key=lambda tp: tp.partition):
                 yield SplitMark(str(tp.partition)), offsets  # each holds the watermark back
             while not self._ended(offsets):
@@ -447,7 +456,18 @@ class KafkaSource(ReplayableSource):
     def _topic_partitions(self) -> list[int]:
         return self._run(_topic_partitions(self.bootstrap, self.topic))
 
+    def _check_stop(self, partitions: Iterable[int]) -> None:
+        """A clear error when ``stop`` does not name each of ``partitions``."""
+        missing = [p for p in partitions if self.stop is not None and str(p) not in self.stop]
+        if missing:
+            raise SourceError(
+                f"from_kafka({self.topic!r}): stop names partitions "
+                f"{', '.join(sorted(self.stop or {}))} but the topic has partition "
+                f"{missing[0]} too; name every partition, or use stop='latest'"
+            )
+
     def _with(self, partitions: Sequence[int]) -> KafkaSource:
+        self._check_stop(partitions)
         return KafkaSource(
             self.topic, self.bootstrap, self.format, self._declared_schema(), self.group,
             self.start, partitions, self.dead_letter,
