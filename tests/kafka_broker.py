@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -73,6 +73,18 @@ class S3Server:
         urllib.request.urlopen(
             urllib.request.Request(f"{self.endpoint}/{bucket}", method="PUT"), timeout=10
         ).close()
+
+    credentials: ClassVar[dict[str, str]] = {
+        "AWS_ACCESS_KEY_ID": "sabot",
+        "AWS_SECRET_ACCESS_KEY": "sabot-lab",
+    }
+    """Any credentials do (moto checks none); clients read them from the environment."""
+
+    def uri(self, prefix: str) -> str:
+        """A ``pyarrow.fs`` URI of ``prefix`` in the bucket (set :attr:`credentials` in the
+        environment of whoever opens it)."""
+        query = f"endpoint_override=127.0.0.1:{self.port}&scheme=http&region=us-east-1"
+        return f"s3://{self.bucket}/{prefix}?{query}"
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -241,13 +253,15 @@ class DurableBroker(Broker):
         """Outside ``AWS_*`` settings dropped, the object store's endpoint and (any)
         credentials set."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        return env | {
-            "AWS_ENDPOINT": self.s3.endpoint,
-            "AWS_ALLOW_HTTP": "true",
-            "AWS_ACCESS_KEY_ID": "sabot",
-            "AWS_SECRET_ACCESS_KEY": "sabot-lab",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
+        return (
+            env
+            | self.s3.credentials
+            | {
+                "AWS_ENDPOINT": self.s3.endpoint,
+                "AWS_ALLOW_HTTP": "true",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            }
+        )
 
     def restart(self, sig: signal.Signals = signal.SIGKILL, down: float = 0.0) -> None:
         """Send ``sig`` to the broker process, wait until it is gone, leave it down ``down``

@@ -26,7 +26,7 @@ import sabot_lab as sl
 from sabot_lab.engine.checkpoints import SHARED, shared_files
 from sabot_lab.location import Location
 from sabot_lab.nexmark_queries import QUERIES
-from tests.kafka_broker import Broker, free_port
+from tests.kafka_broker import Broker, S3Server, free_port
 from tests.polling import wait_for
 from tests.postgres import PostgresServer, query
 from tests.reference import timed_rows
@@ -185,19 +185,35 @@ def test_an_agent_killed_after_a_checkpoint_gives_an_attempt_that_restores_it_in
     )
 
 
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    server = S3Server("sabot")
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("filesystem", ["file", "s3"])
 def test_checkpoints_under_a_uri_with_incremental_rocksdb_state_and_a_savepoint(
     kafka: Broker,
     bids_topic: tuple[str, pa.Table],
     failure_free: list[tuple[object, ...]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    filesystem: str,
 ) -> None:
     """Checkpoints and savepoints kept under a ``pyarrow.fs`` URI, window state in RocksDB
     snapshotted incrementally: an agent killed after a checkpoint, then the job stopped at a
     savepoint and resumed from it in a new job. The Parquet sink gets each row once; the
     retained checkpoints and the savepoint have every shared file they use."""
     monkeypatch.setenv("SABOT_STATE_BACKEND", "rocksdb")  # for the cluster's processes
-    kept = f"file://{tmp_path}/kept"
+    if filesystem == "s3":
+        server: S3Server = request.getfixturevalue("s3")
+        for name, value in server.credentials.items():
+            monkeypatch.setenv(name, value)
+        kept = server.uri(tmp_path.name)
+    else:
+        kept = f"file://{tmp_path}/kept"
     topic, bids = bids_topic
     endless = sl.from_kafka(topic, kafka.bootstrap, schema=bids.schema)  # stopped below
     sink = sl.ParquetSink(tmp_path / "hot_items")
@@ -215,7 +231,9 @@ def test_checkpoints_under_a_uri_with_incremental_rocksdb_state_and_a_savepoint(
         wait_for(lambda: first.metrics()["attempts"] == 2, timeout=60)
         wait_for(lambda: first.metrics()["checkpoints"]["completed"] >= 5, timeout=60)
         savepoint = first.stop()
-        assert savepoint.startswith(f"{kept}/savepoints/{first.job_id}/savepoint-")
+        assert savepoint == str(
+            Location.of(kept) / "savepoints" / first.job_id / Location.of(savepoint).name
+        )
         checkpoints = Location.of(kept) / "checkpoints" / first.job_id
         kept_ones = [c for c in checkpoints.children() if c.name.startswith("chk-")]
         assert 1 <= len(kept_ones) <= 3 + 1  # retained, and the one after the savepoint's

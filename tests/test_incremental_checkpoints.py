@@ -5,6 +5,7 @@ files no retained checkpoint uses. Restored states are compared with the tables 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from sabot_lab.errors import LocationError
 from sabot_lab.location import Location
 from sabot_lab.state import StateBackend, open_state
 from sabot_lab.state.rocks import RocksState
+from tests.kafka_broker import S3Server
 
 
 def table(seed: int, rows: int = 20_000) -> pa.Table:
@@ -39,11 +41,27 @@ def held(state_kind: str, chk: Location, shared: Location) -> dict[str, pa.Table
         return dict(state.items())
 
 
-@pytest.fixture(params=["path", "uri"])
-def root(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
-    """A checkpoint directory given as a local path, or as a ``file://`` URI (opened through
-    ``pyarrow.fs`` like any remote filesystem)."""
-    return Location.of(str(tmp_path) if request.param == "path" else f"file://{tmp_path}")
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    server = S3Server("checkpoints")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["path", "file", "s3"])
+def root(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Location:
+    """A checkpoint directory given as a local path, a ``file://`` URI, or an ``s3://`` URI
+    of an S3 server (moto's) on loopback: the last two through ``pyarrow.fs``."""
+    if request.param == "path":
+        return Location.of(str(tmp_path))
+    if request.param == "file":
+        return Location.of(f"file://{tmp_path}")
+    server: S3Server = request.getfixturevalue("s3")
+    for name, value in server.credentials.items():
+        monkeypatch.setenv(name, value)
+    return Location.of(server.uri(tmp_path.name))
 
 
 def test_a_second_snapshot_uploads_only_what_changed(root: Location) -> None:
