@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +19,8 @@ BUDGET = 128 * 2**20  # peak growth allowed while building and streaming: 16 bat
 
 SCRIPT = textwrap.dedent(
     f"""
-    import json, resource
+    import json
+    from tests.peak_memory import peak_rss
     import numpy as np, pyarrow as pa, pyarrow.compute as pc
     import sabot_lab as sl
     from sabot_lab import col
@@ -30,7 +32,7 @@ SCRIPT = textwrap.dedent(
             yield pa.record_batch({{"c0": base, **columns}})
 
     warm = sl.from_pydict({{"x": [1, 2]}}).filter(col("x") > 1).collect()  # pools and threads
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    baseline = peak_rss()
     stream = (
         sl.from_iterable(generated)
         .filter(col("c0") % 4 != 0)
@@ -41,7 +43,7 @@ SCRIPT = textwrap.dedent(
     for batch in stream.iter_batches():
         rows += batch.num_rows
         checksum += pc.sum(batch["total"]).as_py()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     print(json.dumps({{"rows": rows, "checksum": checksum, "growth": peak - baseline}}))
     """
 )
@@ -50,8 +52,10 @@ SCRIPT = textwrap.dedent(
 def test_iter_batches_keeps_peak_rss_bounded_on_a_source_ten_times_the_budget() -> None:
     assert BATCHES * BATCH_BYTES >= 10 * BUDGET
     run = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, check=False
-    )
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True, text=True, timeout=300, check=False,
+        cwd=Path(__file__).resolve().parents[1],  # (the script imports tests.peak_memory)
+    )  # fmt: skip
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     kept = np.arange(ROWS_PER_BATCH, dtype=np.int64)

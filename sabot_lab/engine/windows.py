@@ -1,11 +1,13 @@
 """Windowed aggregation over event time, incremental, closed by watermarks.
 
-Tumbling and sliding windows aggregate each batch at once into partial results per (window,
+Tumbling and sliding windows aggregate each batch at once into partial results per (pane,
 keys) (the two-phase :class:`~sabot_lab.engine.aggregate.HashAggregate`), kept in a state
-backend; when the watermark passes a window's end, that window's partials are merged and its
-rows emitted. Session windows keep their rows (only the columns they need) until the
-watermark passes a session's end, since a late row can join two sessions. A stream's end
-closes every window, so a bounded input gives the same rows as an unbounded one.
+backend under keys of their pane; when the watermark passes a window's end, the partials of
+that window's panes are merged and its rows emitted, reading no other pane, so their state
+may be larger than memory (with the RocksDB backend). Session windows keep partial results
+per piece of a session until the watermark passes the session's end, since a late row can
+join two sessions; they read their whole state when they fire. A stream's end closes every
+window, so a bounded input gives the same rows as an unbounded one.
 
 Output: the keys, ``window_start`` and ``window_end`` (of the time column's type), then the
 aggregates. Rows without a time belong to no window and are counted in ``dropped_rows``.
@@ -23,6 +25,9 @@ aggregates. Rows without a time belong to no window and are counted in ``dropped
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 from collections.abc import Iterator, Sequence
 from time import monotonic
 from typing import Any
@@ -44,9 +49,11 @@ __all__ = ["SessionWindows", "SlidingWindows", "run_windows", "window_operator",
 
 _START = "__window"
 _FIRST, _LAST = "__first", "__last"
-_COMPACT_AT = 16  # pending partial tables merged into one beyond this many
+_COMPACT_AT = 16  # a pane's partial tables merged into one beyond this many
+_SPAN_ROWS = 1 << 16  # partial rows read at most by one span of closing windows
+_PANE = "p"  # state keys of a pane's partials: "p<pane start + _OFFSET, 20 digits>/<seq>"
+_OFFSET = 2**62  # pane starts may be negative; keys sort by pane start
 _EMITTED = "~emitted"  # state key of the start of the last window emitted
-_STEPS_AT_END = 64  # windows left at the end closed one by one, up to this many
 
 
 def window_schema(
@@ -107,10 +114,15 @@ class _Windows(StatefulOperator):
 
 
 class SlidingWindows(_Windows):
-    """Tumbling (``slide == size``) and sliding windows, sliced into panes of ``slide``: each
-    batch is aggregated into partials per (keys, pane), so a row is aggregated once however
-    many windows hold it; a closing window merges the partials of its ``size / slide`` panes.
-    A pane leaves the state when the last window holding it closes."""
+    """Tumbling (``slide == size``) and sliding windows, sliced into panes (``gcd(size,
+    slide)`` long, so every window is a whole number of panes): each batch is aggregated into
+    partials per (keys, pane), so a row is aggregated once however many windows hold it, and
+    each pane's partials are kept under keys of their own (``p<pane start + 2**62>/<seq>``,
+    sorting by pane), merged when a pane has more than ``_COMPACT_AT``. A closing window reads
+    only its panes; a pane leaves the state when the last window holding it closes. Windows
+    close in spans of consecutive windows reading at most ``_SPAN_ROWS`` partial rows (or one
+    window), so neither adding, firing nor early results hold more than that in memory: with
+    the RocksDB backend the state may be larger than memory."""
 
     def __init__(
         self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
@@ -119,103 +131,151 @@ class SlidingWindows(_Windows):
         super().__init__(spec, keys, aggs, schema, state)
         wide = schema.append(pa.field(_START, pa.int64()))
         self._agg = HashAggregate([*self.keys, _START], aggs, wide)
-        self._pending: list[tuple[str, int]] = []  # (state key, earliest pane start)
+        self.pane = math.gcd(self.size, self.slide)
+        self._panes: dict[int, list[tuple[str, int]]] = {}  # pane start -> (state key, rows)
+        self._order: list[int] = []  # the pane starts held, ascending
+        self._merges = True  # whether partials merge (not with n_unique)
         self._emitted: int | None = None  # the start of the last window emitted
+        unsplit = []
         for key, table in state.items():  # a restored state
             if key == _EMITTED:
                 self._emitted = table.column(0)[0].as_py()
-            elif table.num_rows:
-                self._pending.append((key, pc.min(table[_START]).as_py()))
+                self._held(-table.num_rows)  # a mark, not rows of windows
+            elif key.startswith(_PANE):
+                self._index(int(key[1:21]) - _OFFSET, key, table.num_rows)
+            else:  # a state from before partials were kept by pane
+                unsplit.append(key)
+        for key in unsplit:
+            table = self.state.pop(key)
+            assert table is not None
+            self._held(-table.num_rows)
+            if table.num_rows:
+                self._keep(table)
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Aggregate one batch into the state."""
         batch, times = self._timed(batch)
-        if not batch.num_rows:
+        if batch.num_rows:
+            panes = pa.array(tumble_starts(times, self.pane))
+            self._keep(self._agg.partial(batch.append_column(_START, panes)))
+
+    def _keep(self, partial: pa.Table) -> None:
+        """Keep partial rows (their panes' starts in ``_START``) under their panes' keys."""
+        starts = np.asarray(partial[_START].to_numpy())
+        if starts.min() != starts.max():
+            order = np.argsort(starts, kind="stable")
+            partial, starts = partial.take(pa.array(order)), starts[order]
+        cuts = [0, *(np.flatnonzero(np.diff(starts)) + 1).tolist(), len(starts)]
+        for low, high in itertools.pairwise(cuts):
+            pane, piece = int(starts[low]), partial.slice(low, high - low)
+            self._index(pane, self._put_new(piece, _pane_prefix(pane)), piece.num_rows)
+            if len(self._panes[pane]) > _COMPACT_AT and self._merges:
+                self._compact(pane)
+
+    def _index(self, pane: int, key: str, rows: int) -> None:
+        if pane not in self._panes:
+            bisect.insort(self._order, pane)
+            self._panes[pane] = []
+        self._panes[pane].append((key, rows))
+
+    def _compact(self, pane: int) -> None:
+        """Merge the partials of ``pane`` into one table."""
+        merged = self._agg.combine(self._read([pane]))
+        if merged is None:  # n_unique: its partials do not merge
+            self._merges = False
             return
-        panes = tumble_starts(times, self.slide)
-        partial = self._agg.partial(batch.append_column(_START, pa.array(panes)))
-        self._store(partial, int(panes.min()))
-        if len(self._pending) > _COMPACT_AT:
-            self._compact()
+        for key, rows in self._panes.pop(pane):
+            self.state.delete(key)
+            self._held(-rows)
+        self._panes[pane] = [(self._put_new(merged, _pane_prefix(pane)), merged.num_rows)]
 
-    def closing_steps(self) -> list[int]:
-        """Watermarks closing the windows left at the end of the input: one window at a time
-        when the watermark has been closing them (a few are left), so the last ones come out
-        in window-sized pieces; all at once otherwise (a bounded input without watermarks)."""
-        if self._emitted is None or not self._pending:
-            return [END_OF_TIME]
-        first = self._emitted + self.slide
-        last = max(start for _, start in self._pending)
-        if (last - first) // self.slide > _STEPS_AT_END:
-            return [END_OF_TIME]
-        unit = self.time_type.unit
-        steps = range(first + self.size, last + self.size + 1, self.slide)
-        return [unit_to_us(end, unit) for end in steps] + [END_OF_TIME]
+    def _read(self, panes: Sequence[int]) -> list[pa.Table]:
+        tables = [self.state.get(key) for pane in panes for key, _ in self._panes[pane]]
+        return [t for t in tables if t is not None]
 
-    def _store(self, table: pa.Table, earliest: int) -> None:
-        self._pending.append((self._put_new(table), earliest))
+    def _drop_before(self, start: int) -> None:
+        """Remove the panes starting before ``start`` from the state."""
+        n = bisect.bisect_left(self._order, start)
+        for pane in self._order[:n]:
+            for key, rows in self._panes.pop(pane):
+                self.state.delete(key)
+                self._held(-rows)
+        del self._order[:n]
 
-    def _take_pending(self) -> list[pa.Table]:
-        tables = [self.state.pop(key) for key, _ in self._pending]
-        self._pending = []
-        present = [t for t in tables if t is not None]
-        self._held(-sum(t.num_rows for t in present))
-        return present
+    def _first_window(self, pane: int) -> int:
+        """The start of the first window holding ``pane``."""
+        return -((self.size - self.pane - pane) // self.slide) * self.slide
 
-    def _compact(self) -> None:
-        earliest = min(start for _, start in self._pending)
-        tables = self._take_pending()
-        merged = self._agg.combine(tables)
-        for table in [merged] if merged is not None else tables:  # n_unique cannot merge
-            self._store(table, earliest)
+    def _spans(self, last_start: int) -> Iterator[tuple[int, int, list[int]]]:
+        """Runs of the windows not yet emitted that start at or before ``last_start`` and
+        hold rows, in order: ``(first window start, last window start, the panes they
+        hold)``, each reading at most ``_SPAN_ROWS`` partial rows unless one window holds
+        more. Panes may leave the state between two runs (those before the next run)."""
+        order, low = self._order, None if self._emitted is None else self._emitted + self.slide
+        while order:
+            i = 0 if low is None else bisect.bisect_left(order, low)
+            if i == len(order):
+                return
+            first = self._first_window(order[i])
+            low = first if low is None else max(low, first)
+            if low > last_start:
+                return
+            high, j = low, bisect.bisect_left(order, low + self.size)
+            rows = self._rows(order[i:j])
+            while True:
+                after = high + self.slide
+                if order[j - 1] < after:  # the windows from ``after`` on hold no pane read
+                    if j == len(order):
+                        break
+                    after = max(after, self._first_window(order[j]))
+                if after > last_start:
+                    break
+                k = bisect.bisect_left(order, after + self.size)
+                more = self._rows(order[j:k])
+                if rows + more > _SPAN_ROWS:
+                    break
+                high, j, rows = after, k, rows + more
+            yield low, high, order[i:j]
+            low = high + self.slide
 
-    def current(self) -> pa.Table | None:
+    def _rows(self, panes: Sequence[int]) -> int:
+        return sum(rows for pane in panes for _, rows in self._panes[pane])
+
+    def current(self) -> Iterator[pa.Table]:
         """The rows the windows not yet emitted would have if they closed now (the state is
-        left as it is): early results."""
-        if not self._pending:
-            return None
-        held = [t for t in (self.state.get(key) for key, _ in self._pending) if t is not None]
-        return self._windows(pa.concat_tables(held), END_OF_TIME)
+        left as it is), a span of windows at a time: early results."""
+        for low, high, panes in self._spans(END_OF_TIME):
+            rows = self._windows(panes, low, high)
+            if rows is not None:
+                yield rows
 
-    def fire(self, watermark: int) -> pa.Table | None:
-        """The windows ending at or before ``watermark`` (microseconds); panes no open
-        window holds leave the state."""
+    def fire(self, watermark: int) -> Iterator[pa.Table]:
+        """The windows ending at or before ``watermark`` (microseconds), a span of windows at
+        a time; panes no open window holds leave the state."""
         time = us_to_unit(watermark, self.time_type.unit)
         last_start = END_OF_TIME if time == END_OF_TIME else time - self.size
-        if not self._pending:
-            return None
-        earliest = min(start for _, start in self._pending)
-        first = earliest - self.size + self.slide  # the first window holding the earliest pane
-        if self._emitted is not None:
-            first = max(first, self._emitted + self.slide)
-        if first > last_start:  # no window closes: leave the state alone
-            return None
-        tables = self._take_pending()
-        panes = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        if last_start != END_OF_TIME:
-            rest = panes.filter(pc.greater(panes[_START], last_start))
-            if rest.num_rows:
-                self._store(rest, pc.min(rest[_START]).as_py())
-        closed = self._windows(panes, last_start)
-        if closed is not None:
-            latest = pc.max(closed["window_start"]).cast(pa.int64()).as_py()
-            self._emitted = latest if self._emitted is None else max(self._emitted, latest)
-            self.state.put(_EMITTED, pa.table({"start": [self._emitted]}))
-        return closed
+        if self._emitted is not None:  # rows of windows already emitted (late ones)
+            self._drop_before(self._emitted + self.slide)
+        for low, high, panes in self._spans(last_start):
+            rows = self._windows(panes, low, high)
+            self._emitted = high
+            self.state.put(_EMITTED, pa.table({"start": [high]}))
+            self._drop_before(high + self.slide)
+            if rows is not None:
+                yield rows
 
-    def _windows(self, panes: pa.Table, last_start: int) -> pa.Table | None:
-        """The rows of the windows holding ``panes`` that start after the last window emitted
-        and at or before ``last_start``."""
-        rows, starts = hop_assign(np.asarray(panes[_START].to_numpy()), self.size, self.slide)
-        keep = starts <= last_start
-        if self._emitted is not None:
-            keep &= starts > self._emitted
+    def _windows(self, panes: Sequence[int], low: int, high: int) -> pa.Table | None:
+        """The rows of the windows starting from ``low`` to ``high`` that hold ``panes``."""
+        held = pa.concat_tables(self._read(panes))
+        rows, starts = hop_assign(np.asarray(held[_START].to_numpy()), self.size, self.slide)
+        keep = (starts >= low) & (starts <= high)
         if not keep.any():
             return None
-        windows = panes.take(pa.array(rows[keep])).set_column(
-            panes.schema.get_field_index(_START), _START, pa.array(starts[keep])
-        )
-        result = self._agg.finish([windows])
+        if self.slide != self.size or not keep.all():  # tumbling: the panes are the windows
+            held = held.take(pa.array(rows[keep])).set_column(
+                held.schema.get_field_index(_START), _START, pa.array(starts[keep])
+            )
+        result = self._agg.finish([held])
         return self._emit(result, result[_START], pc.add(result[_START], self.size))
 
 
@@ -243,10 +303,6 @@ class SessionWindows(_Windows):
         for _, table in state.items():
             self._note(table)
 
-    def closing_steps(self) -> list[int]:
-        """Sessions left at the end of the input close at once."""
-        return [END_OF_TIME]
-
     def output_watermark(self, watermark: int) -> int:
         """Open sessions start at their earliest time held, new ones at ``watermark`` or
         later."""
@@ -268,11 +324,12 @@ class SessionWindows(_Windows):
             self._put_new(pieces)
             self._note(pieces)
 
-    def fire(self, watermark: int) -> pa.Table | None:
-        """The sessions ending at or before ``watermark`` (microseconds), removed from the state."""
+    def fire(self, watermark: int) -> Iterator[pa.Table]:
+        """The sessions ending at or before ``watermark`` (microseconds), removed from the
+        state: one table, or none. Sessions read the whole state when they fire."""
         time = us_to_unit(watermark, self.time_type.unit)
         if self._earliest is None or (time != END_OF_TIME and self._earliest + self.size > time):
-            return None
+            return
         keys = self.state.keys()
         pieces = pa.concat_tables([t for t in (self.state.pop(k) for k in keys) if t is not None])
         pieces = pieces.sort_by([(k, "ascending") for k in [*self.keys, self._first]])
@@ -295,11 +352,14 @@ class SessionWindows(_Windows):
             self._put_new(rest)
             self._note(rest)
         closed = merged if ended is None else merged.filter(ended)
-        if not closed.num_rows:
-            return None
-        result = self._agg.finish([closed])
-        last_times = pc.add(result[_LAST].cast(pa.int64()), self.size)
-        return self._emit(result, result[_FIRST].cast(pa.int64()), last_times)
+        if closed.num_rows:
+            result = self._agg.finish([closed])
+            last_times = pc.add(result[_LAST].cast(pa.int64()), self.size)
+            yield self._emit(result, result[_FIRST].cast(pa.int64()), last_times)
+
+
+def _pane_prefix(pane: int) -> str:
+    return f"{_PANE}{pane + _OFFSET:020d}/"
 
 
 def _key_starts(rows: pa.Table, keys: Sequence[str]) -> np.ndarray:
@@ -344,14 +404,18 @@ def run_windows(
         if early is not None and monotonic() - last_early >= early:
             assert isinstance(op, SlidingWindows)  # early results are refused for sessions
             last_early = monotonic()
-            yield from table_batches(op.current(), batch_size)
+            yield from _batches(op.current(), batch_size)
         if isinstance(item, Watermark):
-            yield from table_batches(op.fire(item.time), batch_size)
+            yield from _batches(op.fire(item.time), batch_size)
             yield Watermark(op.output_watermark(item.time))
         elif isinstance(item, Barrier):
             yield item
         else:
             op.add(item)
     if final:
-        for closing in op.closing_steps():
-            yield from table_batches(op.fire(closing), batch_size)
+        yield from _batches(op.fire(END_OF_TIME), batch_size)
+
+
+def _batches(tables: Iterator[pa.Table], batch_size: int) -> Iterator[pa.RecordBatch]:
+    for table in tables:
+        yield from table_batches(table, batch_size)

@@ -35,7 +35,7 @@ import uuid
 from pathlib import Path
 
 import pyarrow as pa
-from rocksdict import Checkpoint, Options, Rdict
+from rocksdict import BlockBasedOptions, Cache, Checkpoint, Options, Rdict
 
 from sabot_lab.engine.checkpoints import SHARED_LIST
 from sabot_lab.errors import PlanError
@@ -45,6 +45,19 @@ from sabot_lab.state.backend import StateBackend, table_from_bytes, table_to_byt
 __all__ = ["RocksState", "is_rocks_snapshot"]
 
 _MANIFEST = "rocksdb.json"  # {"sst": {file name in the database: name in shared}}
+_MEMORY = 8 << 20  # bytes of each memtable (two at most) and of the block cache
+
+
+def _options() -> Options:
+    """Options bounding RocksDB's memory (its defaults allow two 64 MiB memtables): state
+    larger than memory stays on disk."""
+    options = Options(raw_mode=True)
+    options.set_write_buffer_size(_MEMORY)
+    options.set_max_write_buffer_number(2)
+    table = BlockBasedOptions()
+    table.set_block_cache(Cache(_MEMORY))
+    options.set_block_based_table_factory(table)
+    return options
 
 
 def is_rocks_snapshot(location: LocationLike) -> bool:
@@ -64,7 +77,7 @@ class RocksState(StateBackend):
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._temporary = path is None
         self.path = tempfile.mkdtemp(prefix="sabot-state-") if path is None else os.fspath(path)
-        self._db = Rdict(self.path, Options(raw_mode=True))
+        self._db = Rdict(self.path, _options())
         self._incarnation = uuid.uuid4().hex[:12]
         self._shared: dict[str, str] = {}  # SST file -> its name in shared, once uploaded
 
@@ -147,6 +160,6 @@ class RocksState(StateBackend):
                 part.copy_to(Location.of(os.path.join(self.path, part.name)))
         for name, stored in sst.items():
             (Location.of(shared) / stored).copy_to(Location.of(os.path.join(self.path, name)))
-        self._db = Rdict(self.path, Options(raw_mode=True))
+        self._db = Rdict(self.path, _options())
         self._shared = dict(sst)
         return None
