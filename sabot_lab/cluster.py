@@ -243,6 +243,15 @@ class Job(_ShownLive):
         self.cancel()
         return path
 
+    async def savepoint_async(self, timeout: float = 60.0) -> str:
+        """:meth:`savepoint` for ``await``: waits on a worker thread, so the event loop (a
+        notebook's kernel) stays free."""
+        return await asyncio.to_thread(self.savepoint, timeout)
+
+    async def stop_async(self, timeout: float = 60.0) -> str:
+        """:meth:`stop` for ``await`` (see :meth:`savepoint_async`)."""
+        return await asyncio.to_thread(self.stop, timeout)
+
     def widget(self) -> JobWidget:
         """A live view of the job in a notebook: state, progress, throughput, Cancel
         (:class:`~sabot_lab.notebook.job_widget.JobWidget`)."""

@@ -7,6 +7,7 @@ run's random choices is its number, so a failing run is repeated by running it a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -322,7 +323,7 @@ def test_a_job_stopped_at_a_savepoint_goes_on_in_a_new_job_each_row_once(
     sink = sl.PostgresSink(database, "resumed", key=KEY)
     first = stream.submit(cluster, partitions=2, checkpoint_interval=0.2, sink=sink)
     wait_for(lambda: any(c["state"] == "COMPLETE" for c in first.checkpoints()), timeout=60)
-    savepoint = first.stop()
+    savepoint = asyncio.run(first.stop_async())  # (what a notebook cell awaits)
     assert first.status() == "CANCELLED" and Path(savepoint, "savepoint.json").is_file()
     with pytest.raises(sl.ClusterError, match="is CANCELLED: a savepoint is taken of a running"):
         first.savepoint()
