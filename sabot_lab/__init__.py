@@ -23,7 +23,16 @@ from sabot_lab.errors import (
     SQLError,
     UDFError,
 )
-from sabot_lab.expr import Expr, col, count, lit, when
+from sabot_lab.expr import (
+    Expr,
+    col,
+    concat_str,
+    count,
+    lit,
+    max_horizontal,
+    min_horizontal,
+    when,
+)
 from sabot_lab.nexmark import Nexmark, nexmark
 from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.sql import sql
@@ -85,6 +94,7 @@ __all__ = [
     "WindowSpec",
     "__version__",
     "col",
+    "concat_str",
     "connect",
     "count",
     "from_arrow",
@@ -100,6 +110,8 @@ __all__ = [
     "get_config",
     "lit",
     "load_ipython_extension",
+    "max_horizontal",
+    "min_horizontal",
     "nexmark",
     "session",
     "set_config",

@@ -27,6 +27,7 @@ import base64
 import builtins
 import datetime as dt
 import decimal
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeAlias
@@ -42,9 +43,12 @@ __all__ = [
     "AGGREGATES",
     "Expr",
     "col",
+    "concat_str",
     "count",
     "evaluate",
     "lit",
+    "max_horizontal",
+    "min_horizontal",
     "parse_dtype",
     "when",
 ]
@@ -59,6 +63,7 @@ _BINARY_SYMBOLS = {
     "truediv": "/",
     "floordiv": "//",
     "mod": "%",
+    "pow": "**",
     "eq": "==",
     "ne": "!=",
     "lt": "<",
@@ -69,10 +74,26 @@ _BINARY_SYMBOLS = {
     "or": "|",
 }
 _SQL_SYMBOLS = {**_BINARY_SYMBOLS, "eq": "=", "ne": "<>", "and": "AND", "or": "OR"}
-_STR_FUNCS = ("contains", "like", "starts_with", "ends_with", "lower", "upper", "len")
-_DT_PARTS = ("year", "month", "day", "hour", "minute", "second")
+_STR_PARAMS: dict[str, tuple[str, ...]] = {  # each string function's parameters, in order
+    "contains": ("pattern",),
+    "like": ("pattern",),
+    "starts_with": ("pattern",),
+    "ends_with": ("pattern",),
+    "lower": (),
+    "upper": (),
+    "len": (),
+    "slice": ("offset", "length"),
+    "head": ("n",),
+    "tail": ("n",),
+    "strip_chars": ("characters",),
+    "strip_chars_start": ("characters",),
+    "strip_chars_end": ("characters",),
+    "replace_all": ("pattern", "value"),
+}
+_WHITESPACE = " \t\n\v\f\r"
 _TRUNCATE_UNITS = {
     "y": "year",
+    "q": "quarter",
     "mo": "month",
     "w": "week",
     "d": "day",
@@ -377,6 +398,12 @@ class Expr:
     def __ror__(self, other: Any) -> Expr:
         return self._binary("or", other, reflected=True)
 
+    def __pow__(self, other: Any) -> Expr:
+        return self._binary("pow", other)
+
+    def __rpow__(self, other: Any) -> Expr:
+        return self._binary("pow", other, reflected=True)
+
     def __invert__(self) -> Expr:
         return Expr("not", [self])
 
@@ -412,6 +439,93 @@ class Expr:
         [1, 0]
         """
         return Expr("fill_null", [self, _to_expr(value)])
+
+    # -- numbers --------------------------------------------------------------------
+    def round(self, decimals: int = 0) -> Expr:
+        """Round to ``decimals`` digits (negative: to tens, hundreds…), halves away from zero
+        (SQL ``ROUND``). Floats keep their type; as in DuckDB the exact binary value is rounded,
+        so a decimal fraction that floats cannot hold exactly may round down (``1.15`` is
+        stored as 1.1499… and rounds to ``1.1``). Integers stay integers (an error if the
+        result overflows); float32 values are rounded as float64.
+
+        >>> evaluate(col("x").round(), pa.record_batch({"x": [2.5, -2.5, 0.4, None]})).to_pylist()
+        [3.0, -3.0, 0.0, None]
+        >>> evaluate(col("n").round(-1), pa.record_batch({"n": [15, -15, 14]})).to_pylist()
+        [20, -20, 10]
+        """
+        if not isinstance(decimals, int) or isinstance(decimals, bool):
+            raise TypeError(f"round() takes a whole number of decimals, got {decimals!r}")
+        return Expr("round", [self], decimals=decimals)
+
+    def _math(self, fn: str) -> Expr:
+        return Expr("math", [self], fn=fn)
+
+    def floor(self) -> Expr:
+        """The largest whole number not above the value; integers become float64 (as in DuckDB).
+
+        >>> evaluate(col("x").floor(), pa.record_batch({"x": [2.5, -2.5]})).to_pylist()
+        [2.0, -3.0]
+        """
+        return self._math("floor")
+
+    def ceil(self) -> Expr:
+        """The smallest whole number not below the value; integers become float64 (as in DuckDB).
+
+        >>> evaluate(col("x").ceil(), pa.record_batch({"x": [2.5, -2.5]})).to_pylist()
+        [3.0, -2.0]
+        """
+        return self._math("ceil")
+
+    def sqrt(self) -> Expr:
+        """Square root as float64; NaN for negative numbers (as in DuckDB).
+
+        >>> evaluate(col("x").sqrt(), pa.record_batch({"x": [4, -1]})).to_pylist()
+        [2.0, nan]
+        """
+        return self._math("sqrt")
+
+    def exp(self) -> Expr:
+        """``e`` to the power of the value, as float64.
+
+        >>> evaluate(col("x").exp(), pa.record_batch({"x": [0]})).to_pylist()
+        [1.0]
+        """
+        return self._math("exp")
+
+    def log(self, base: float = math.e) -> Expr:
+        """Logarithm to ``base`` (natural by default; SQL ``LN``, ``LOG(b, x)``) as float64:
+        ``-inf`` for 0 and NaN for negative numbers, as in DuckDB.
+
+        >>> evaluate(col("x").log(2), pa.record_batch({"x": [8, 0]})).to_pylist()
+        [3.0, -inf]
+        """
+        if isinstance(base, bool) or not isinstance(base, int | float) or base <= 0 or base == 1:
+            raise ValueError(f"log() takes a positive base other than 1, got {base!r}")
+        return Expr("log", [self], base=float(base))
+
+    def log10(self) -> Expr:
+        """Base-10 logarithm (SQL ``LOG10``, and DuckDB's one-argument ``LOG``).
+
+        >>> evaluate(col("x").log10(), pa.record_batch({"x": [1000]})).to_pylist()
+        [3.0]
+        """
+        return self.log(10)
+
+    def sign(self) -> Expr:
+        """-1, 0 or 1 as int8 (SQL ``SIGN``; 0 for NaN, as in DuckDB).
+
+        >>> evaluate(col("x").sign(), pa.record_batch({"x": [-2.5, 0.0, 7.0, None]})).to_pylist()
+        [-1, 0, 1, None]
+        """
+        return self._math("sign")
+
+    def pow(self, exponent: Any) -> Expr:
+        """The value to the power ``exponent`` (also ``**``), as float64 (SQL ``POWER``).
+
+        >>> evaluate(col("x").pow(2), pa.record_batch({"x": [3, -2]})).to_pylist()
+        [9.0, 4.0]
+        """
+        return self._binary("pow", exponent)
 
     # -- aggregates -----------------------------------------------------------------
     def _agg(self, fn: str) -> Expr:
@@ -484,7 +598,9 @@ class Expr:
     # -- namespaces -----------------------------------------------------------------
     @property
     def str(self) -> StringNamespace:
-        """String functions: ``contains``, ``like``, ``starts_with``, ``ends_with``, ``lower``, ``upper``, ``len``.
+        """String functions: ``contains``, ``like``, ``starts_with``, ``ends_with``, ``lower``,
+        ``upper``, ``len``, ``slice``, ``head``, ``tail``, ``strip_chars[_start|_end]``,
+        ``replace_all``.
 
         >>> col("name").str.lower()
         col("name").str.lower()
@@ -493,7 +609,8 @@ class Expr:
 
     @property
     def dt(self) -> TemporalNamespace:
-        """Temporal functions: ``truncate`` and the parts ``year`` … ``second``.
+        """Temporal functions: ``truncate`` and the parts ``year`` … ``second``, ``quarter``,
+        ``weekday``, ``ordinal_day``, ``week``.
 
         >>> col("ts").dt.truncate("1h")
         col("ts").dt.truncate("1h")
@@ -554,6 +671,14 @@ class StringNamespace:
                 raise TypeError(f"str.{fn}() takes a string, got {type(value).__name__} {value!r}")
         return Expr("str", [self._expr], fn=fn, **params)
 
+    def _counted(self, fn: str, **params: int | None) -> Expr:
+        for value in params.values():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TypeError(
+                    f"str.{fn}() takes whole numbers, got {type(value).__name__} {value!r}"
+                )
+        return Expr("str", [self._expr], fn=fn, **params)
+
     def contains(self, pattern: str) -> Expr:
         """True where the string contains ``pattern`` (a literal, not a regex).
 
@@ -611,6 +736,79 @@ class StringNamespace:
         """
         return self._fn("len")
 
+    def slice(self, offset: int, length: int | None = None) -> Expr:
+        """``length`` characters (all the rest if None) from the 0-based ``offset``; a negative
+        offset counts from the end. Positions before the start or past the end are simply
+        absent, so ``slice(-7, 3)`` of ``"hello"`` is ``"h"`` (SQL ``SUBSTRING``, whose 1-based
+        positions sl.sql() translates).
+
+        >>> b = pa.record_batch({"s": ["hello", "hi", None]})
+        >>> evaluate(col("s").str.slice(1, 3), b).to_pylist(), evaluate(col("s").str.slice(-3), b).to_pylist()
+        (['ell', 'i', None], ['llo', 'hi', None])
+        """
+        if length is not None and not (isinstance(length, int) and length >= 0):
+            raise ValueError(f"str.slice() takes a length of 0 or more, got {length!r}")
+        return self._counted("slice", offset=offset, length=length)
+
+    def head(self, n: int) -> Expr:
+        """The first ``n`` characters; for a negative ``n`` all but the last ``-n`` (SQL ``LEFT``).
+
+        >>> evaluate(col("s").str.head(2), pa.record_batch({"s": ["hello"]})).to_pylist()
+        ['he']
+        >>> evaluate(col("s").str.head(-2), pa.record_batch({"s": ["hello"]})).to_pylist()
+        ['hel']
+        """
+        return self._counted("head", n=n)
+
+    def tail(self, n: int) -> Expr:
+        """The last ``n`` characters; for a negative ``n`` all but the first ``-n`` (SQL ``RIGHT``).
+
+        >>> evaluate(col("s").str.tail(2), pa.record_batch({"s": ["hello"]})).to_pylist()
+        ['lo']
+        >>> evaluate(col("s").str.tail(-2), pa.record_batch({"s": ["hello"]})).to_pylist()
+        ['llo']
+        """
+        return self._counted("tail", n=n)
+
+    def strip_chars(self, characters: str | None = None) -> Expr:
+        """Remove any of ``characters`` from both ends (None: ASCII whitespace; SQL ``TRIM``
+        takes ``" "``).
+
+        >>> evaluate(col("s").str.strip_chars(), pa.record_batch({"s": ["\\t a b \\n"]})).to_pylist()
+        ['a b']
+        >>> evaluate(col("s").str.strip_chars("xy"), pa.record_batch({"s": ["xyaxx"]})).to_pylist()
+        ['a']
+        """
+        return self._fn("strip_chars", characters=_WHITESPACE if characters is None else characters)
+
+    def strip_chars_start(self, characters: str | None = None) -> Expr:
+        """Remove any of ``characters`` from the start (None: ASCII whitespace; SQL ``LTRIM``).
+
+        >>> evaluate(col("s").str.strip_chars_start(), pa.record_batch({"s": ["  a "]})).to_pylist()
+        ['a ']
+        """
+        chars = _WHITESPACE if characters is None else characters
+        return self._fn("strip_chars_start", characters=chars)
+
+    def strip_chars_end(self, characters: str | None = None) -> Expr:
+        """Remove any of ``characters`` from the end (None: ASCII whitespace; SQL ``RTRIM``).
+
+        >>> evaluate(col("s").str.strip_chars_end(), pa.record_batch({"s": ["  a "]})).to_pylist()
+        ['  a']
+        """
+        return self._fn(
+            "strip_chars_end", characters=_WHITESPACE if characters is None else characters
+        )
+
+    def replace_all(self, pattern: str, value: str) -> Expr:
+        """Replace every occurrence of ``pattern`` (a literal, not a regex) by ``value``; an
+        empty pattern changes nothing (SQL ``REPLACE``).
+
+        >>> evaluate(col("s").str.replace_all("a", "bb"), pa.record_batch({"s": ["aXa", None]})).to_pylist()
+        ['bbXbb', None]
+        """
+        return self._fn("replace_all", pattern=pattern, value=value)
+
 
 class TemporalNamespace:
     """Date/time functions on an expression (``col("ts").dt.truncate("1h")``)."""
@@ -621,8 +819,8 @@ class TemporalNamespace:
     def truncate(self, every: str) -> Expr:
         """Round timestamps down to a multiple of ``every``: ``"1h"``, ``"15m"``, ``"1d"``, ``"1mo"``…
 
-        Units: ``y mo w d h m s ms us``; multiples above one are allowed for ``h m s ms us``
-        (buckets aligned to the Unix epoch). Weeks start on Monday.
+        Units: ``y q mo w d h m s ms us`` (``q``: quarter); multiples above one are allowed for
+        ``h m s ms us`` (buckets aligned to the Unix epoch). Weeks start on Monday.
 
         >>> import datetime as dt
         >>> b = pa.record_batch({"ts": [dt.datetime(2024, 5, 17, 13, 47, 5)]})
@@ -682,6 +880,38 @@ class TemporalNamespace:
         [9]
         """
         return self._part("second")
+
+    def quarter(self) -> Expr:
+        """The quarter of the year (1-4), as int64.
+
+        >>> evaluate(col("d").dt.quarter(), pa.record_batch({"d": [dt.date(2024, 5, 17)]})).to_pylist()
+        [2]
+        """
+        return self._part("quarter")
+
+    def weekday(self) -> Expr:
+        """The ISO day of the week, Monday 1 to Sunday 7, as int64 (SQL ``ISODOW``).
+
+        >>> evaluate(col("d").dt.weekday(), pa.record_batch({"d": [dt.date(2024, 5, 19)]})).to_pylist()
+        [7]
+        """
+        return self._part("weekday")
+
+    def ordinal_day(self) -> Expr:
+        """The day of the year (1-366), as int64 (SQL ``DOY``).
+
+        >>> evaluate(col("d").dt.ordinal_day(), pa.record_batch({"d": [dt.date(2024, 2, 1)]})).to_pylist()
+        [32]
+        """
+        return self._part("ordinal_day")
+
+    def week(self) -> Expr:
+        """The ISO week of the year (1-53), as int64 (SQL ``WEEK``).
+
+        >>> evaluate(col("d").dt.week(), pa.record_batch({"d": [dt.date(2024, 12, 30)]})).to_pylist()
+        [1]
+        """
+        return self._part("week")
 
 
 class When:
@@ -764,6 +994,52 @@ def count() -> Expr:
     return Expr("agg", fn="count")
 
 
+def concat_str(exprs: Iterable[Any], *, separator: str = "", ignore_nulls: bool = False) -> Expr:
+    """Join strings row by row with ``separator``. Nulls make the result null, or with
+    ``ignore_nulls`` are left out (SQL ``CONCAT``, ``CONCAT_WS``; ``||`` propagates nulls).
+    Integers and booleans are turned into text; other types need a ``cast("string")`` first.
+
+    >>> b = pa.record_batch({"a": ["x", None], "n": [1, 2]})
+    >>> evaluate(concat_str([col("a"), col("n")], separator="-"), b).to_pylist()
+    ['x-1', None]
+    >>> evaluate(concat_str([col("a"), col("n")], ignore_nulls=True), b).to_pylist()
+    ['x1', '2']
+    """
+    args = [_to_expr(e) for e in exprs]
+    if not args:
+        raise ValueError("concat_str() needs at least one expression")
+    if not isinstance(separator, str):
+        raise TypeError(f"concat_str() takes a string separator, got {separator!r}")
+    return Expr("concat_str", args, separator=separator, ignore_nulls=bool(ignore_nulls))
+
+
+def _horizontal(fn: str, exprs: Sequence[Any]) -> Expr:
+    if not exprs:
+        raise ValueError(f"{fn}_horizontal() needs at least one expression")
+    return Expr("horizontal", [_to_expr(e) for e in exprs], fn=fn)
+
+
+def max_horizontal(*exprs: Any) -> Expr:
+    """The largest of several values in each row, ignoring nulls (null if all are); NaN is
+    larger than any number, as in DuckDB's ``GREATEST``. Values take their common type.
+
+    >>> b = pa.record_batch({"x": [1, None, None], "y": [2.5, 3.0, None]})
+    >>> evaluate(max_horizontal(col("x"), col("y")), b).to_pylist()
+    [2.5, 3.0, None]
+    """
+    return _horizontal("max", exprs)
+
+
+def min_horizontal(*exprs: Any) -> Expr:
+    """The smallest of several values in each row, ignoring nulls (null if all are), as SQL's
+    ``LEAST``.
+
+    >>> evaluate(min_horizontal(col("x"), 0), pa.record_batch({"x": [-1, 5, None]})).to_pylist()
+    [-1, 0, 0]
+    """
+    return _horizontal("min", exprs)
+
+
 def when(condition: Expr) -> When:
     """Start a CASE expression: ``when(cond).then(v).when(...).then(...).otherwise(v)``.
 
@@ -801,8 +1077,8 @@ def _parse_every(every: str) -> tuple[int, str]:
             f"(units: {', '.join(_TRUNCATE_UNITS)})"
         )
     multiple, unit = int(digits), _TRUNCATE_UNITS[suffix]
-    if multiple < 1 or (multiple > 1 and unit in ("year", "month", "week", "day")):
-        raise ValueError(f"cannot truncate to {every!r}: use 1 for calendar units (y, mo, w, d)")
+    if multiple < 1 or (multiple > 1 and unit in ("year", "quarter", "month", "week", "day")):
+        raise ValueError(f"cannot truncate to {every!r}: use 1 for calendar units (y, q, mo, w, d)")
     return multiple, unit
 
 
@@ -920,6 +1196,11 @@ def _is_integer(value: Value) -> bool:
     return pa.types.is_integer(value.type)
 
 
+def _is_number(value: Value) -> bool:
+    t = value.type
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
 def _as_float(value: Value) -> Value:
     t = value.type
     if pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_null(t):
@@ -977,12 +1258,25 @@ def _eval_floordiv(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value
 
 
 def _eval_mod(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
+    values = _args(expr, batch, build_time)
+    if all(_is_number(v) for v in values) and not all(_is_integer(v) for v in values):
+        left, right = values
+        return _float_remainder(left, right, batch.num_rows)
     left, right = _integer_operands(expr, batch, build_time)
     fast = _by_constant(left, right, remainder=True)
     if fast is not None:
         return fast
     quotient = pc.divide_checked(left, right)
     return pc.subtract_checked(left, pc.multiply_checked(quotient, right))
+
+
+def _float_remainder(left: Value, right: Value, length: int) -> pa.Array:
+    """``left % right`` of floats as C's ``fmod`` (the sign of ``left``; NaN for ``x % 0``)."""
+    a, b = (_broadcast(_as_float(v).cast(pa.float64()), length) for v in (left, right))
+    missing = pc.or_(pc.is_null(a), pc.is_null(b)).to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        out = np.fmod(a.to_numpy(zero_copy_only=False), b.to_numpy(zero_copy_only=False))
+    return pa.array(out, type=pa.float64(), mask=missing)
 
 
 def _by_constant(left: Value, right: Value, remainder: bool) -> pa.Array | None:
@@ -1042,7 +1336,15 @@ def _eval_case(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
     *pairs, otherwise = values
     conditions = [_broadcast(c, batch.num_rows) for c in pairs[0::2]]
     choices = [*pairs[1::2], otherwise]
-    typed = [c.type for c in choices if not pa.types.is_null(c.type)]
+    target = _common_type(choices)
+    choices = [_broadcast(c.cast(target), batch.num_rows) for c in choices]
+    return pc.case_when(pc.make_struct(*conditions), *choices)
+
+
+def _common_type(values: Sequence[Value]) -> pa.DataType:
+    """The type all of ``values`` convert to (int64 and float64 give float64); null if none
+    has a type."""
+    typed = [v.type for v in values if not pa.types.is_null(v.type)]
     target = typed[0] if typed else pa.null()
     for t in typed[1:]:
         if t != target:
@@ -1054,8 +1356,7 @@ def _eval_case(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
                 .field("v")
                 .type
             )
-    choices = [_broadcast(c.cast(target), batch.num_rows) for c in choices]
-    return pc.case_when(pc.make_struct(*conditions), *choices)
+    return target
 
 
 def _broadcast(value: Value, length: int) -> pa.Array:
@@ -1064,14 +1365,43 @@ def _broadcast(value: Value, length: int) -> pa.Array:
     return value
 
 
+def _slice(value: Value, offset: int, length: int | None) -> Value:
+    """Characters ``[offset, offset + length)``, a negative offset counting from the end;
+    positions outside the string are dropped (so a window reaching past the start is cut
+    there rather than moved)."""
+    stop = None if length is None else offset + length
+    if offset < 0 and stop is not None and stop >= 0:
+        stop = None  # the window reaches the end of every string
+    return pc.utf8_slice_codeunits(value, start=offset, stop=stop)
+
+
+def _tail(value: Value, n: int) -> Value:
+    if n == 0:
+        return pc.utf8_slice_codeunits(value, start=0, stop=0)
+    return pc.utf8_slice_codeunits(value, start=-n)
+
+
+def _replace_all(value: Value, pattern: str, replacement: str) -> Value:
+    if not pattern:  # as in DuckDB (and Arrow's kernel would never finish)
+        return value
+    return pc.replace_substring(value, pattern=pattern, replacement=replacement)
+
+
 _STR_KERNELS: dict[str, Callable[..., Value]] = {
-    "contains": lambda v, p: pc.match_substring(v, pattern=p),
-    "like": lambda v, p: pc.match_substring_regex(v, pattern=_like_regex(p)),
-    "starts_with": lambda v, p: pc.starts_with(v, pattern=p),
-    "ends_with": lambda v, p: pc.ends_with(v, pattern=p),
+    "contains": lambda v, p: pc.match_substring(v, pattern=p["pattern"]),
+    "like": lambda v, p: pc.match_substring_regex(v, pattern=_like_regex(p["pattern"])),
+    "starts_with": lambda v, p: pc.starts_with(v, pattern=p["pattern"]),
+    "ends_with": lambda v, p: pc.ends_with(v, pattern=p["pattern"]),
     "lower": lambda v, p: pc.utf8_lower(v),
     "upper": lambda v, p: pc.utf8_upper(v),
     "len": lambda v, p: pc.utf8_length(v).cast(pa.int64()),
+    "slice": lambda v, p: _slice(v, p["offset"], p["length"]),
+    "head": lambda v, p: pc.utf8_slice_codeunits(v, start=0, stop=p["n"]),
+    "tail": lambda v, p: _tail(v, p["n"]),
+    "strip_chars": lambda v, p: pc.utf8_trim(v, characters=p["characters"]),
+    "strip_chars_start": lambda v, p: pc.utf8_ltrim(v, characters=p["characters"]),
+    "strip_chars_end": lambda v, p: pc.utf8_rtrim(v, characters=p["characters"]),
+    "replace_all": lambda v, p: _replace_all(v, p["pattern"], p["value"]),
 }
 
 
@@ -1087,7 +1417,7 @@ def _eval_str(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
         raise SchemaError(
             f"cannot evaluate {expr!r}: str.{expr.param('fn')} takes strings, got {value.type}"
         )
-    return _STR_KERNELS[expr.param("fn")](value, expr.param("pattern"))
+    return _STR_KERNELS[expr.param("fn")](value, dict(expr.params))
 
 
 def _require_temporal(expr: Expr, value: Value) -> None:
@@ -1101,10 +1431,171 @@ def _eval_dt_truncate(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Va
     return pc.floor_temporal(value, multiple=expr.param("multiple"), unit=expr.param("unit"))
 
 
+_PART_KERNELS: dict[str, Callable[[Value], Value]] = {
+    "weekday": lambda v: pc.day_of_week(v, count_from_zero=False, week_start=1),
+    "ordinal_day": pc.day_of_year,
+    "week": pc.iso_week,
+}
+
+
 def _eval_dt_part(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
     (value,) = _args(expr, batch, build_time)
     _require_temporal(expr, value)
-    return getattr(pc, expr.param("part"))(value).cast(pa.int64())
+    part = expr.param("part")
+    kernel = _PART_KERNELS.get(part) or getattr(pc, part)
+    return kernel(value).cast(pa.int64())
+
+
+def _require_number(expr: Expr, value: Value) -> None:
+    if not (_is_number(value) or pa.types.is_null(value.type)):
+        name = expr.param("fn") or expr.op
+        raise SchemaError(f"cannot evaluate {expr!r}: {name} takes numbers, got {value.type}")
+
+
+def _eval_math(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
+    (value,) = _args(expr, batch, build_time)
+    _require_number(expr, value)
+    fn = expr.param("fn")
+    if fn == "sign":
+        if pa.types.is_null(value.type):
+            return value.cast(pa.int8())
+        if pa.types.is_floating(value.type):  # NaN has sign 0 in DuckDB
+            value = pc.if_else(pc.is_nan(value), pa.scalar(0, value.type), value)
+        return pc.sign(value).cast(pa.int8())
+    if fn in ("floor", "ceil"):
+        if not pa.types.is_floating(value.type):
+            value = _as_float(value)
+        return pc.floor(value) if fn == "floor" else pc.ceil(value)
+    value = _as_float(value).cast(pa.float64())
+    return pc.sqrt(value) if fn == "sqrt" else pc.exp(value)
+
+
+def _eval_log(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
+    (value,) = _args(expr, batch, build_time)
+    _require_number(expr, value)
+    value = _as_float(value).cast(pa.float64())
+    base = expr.param("base")
+    if base == math.e:
+        return pc.ln(value)
+    if base == 10:
+        return pc.log10(value)
+    if base == 2:
+        return pc.log2(value)
+    return pc.divide(pc.ln(value), math.log(base))
+
+
+def _eval_pow(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
+    values = _args(expr, batch, build_time)
+    for value in values:
+        _require_number(expr, value)
+    base, exponent = (_as_float(v).cast(pa.float64()) for v in values)
+    return pc.power(base, exponent)
+
+
+def _eval_round(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
+    (value,) = _args(expr, batch, build_time)
+    _require_number(expr, value)
+    decimals = expr.param("decimals")
+    if _is_integer(value):
+        return _round_integer(expr, value, decimals)
+    if pa.types.is_decimal(value.type):
+        return pc.round(value, ndigits=decimals, round_mode="half_towards_infinity")
+    rounded = _round_float(_broadcast(value, batch.num_rows).cast(pa.float64()), decimals)
+    return rounded.cast(value.type) if pa.types.is_floating(value.type) else rounded
+
+
+def _round_float(values: pa.Array, decimals: int) -> pa.Array:
+    """Doubles rounded to ``decimals`` as DuckDB does it: the exact binary value is rounded,
+    halves away from zero. ``x * 10**d`` is rounded, with its rounding error (computed
+    exactly, Dekker's product) settling products that look like halves; where the result is
+    not finite a finite value gives itself (``d >= 0``) or 0 (``d < 0``)."""
+    x = values.to_numpy(zero_copy_only=False)
+    scale = 10.0 ** abs(decimals) if abs(decimals) <= 308 else math.inf
+    with np.errstate(all="ignore"):
+        if decimals >= 0:
+            y = x * scale
+            error = _product_error(x, scale, y)  # x * scale - y, exactly
+        else:
+            y = x / scale
+            back = y * scale
+            error = (x - back) - _product_error(y, scale, back)  # (x - y * scale), its sign
+        whole = np.trunc(y)
+        half = np.abs(y - whole)
+        away = (half > 0.5) | ((half == 0.5) & (error * y >= 0))
+        rounded = whole + np.where(away, np.sign(y), 0.0)
+        out = rounded / scale if decimals >= 0 else rounded * scale
+        fallback = x if decimals >= 0 else np.where(np.isfinite(x), 0.0, x)
+        out = np.where(np.isfinite(out), out, fallback)
+    return pa.array(out, type=pa.float64(), mask=pc.is_null(values).to_numpy(zero_copy_only=False))
+
+
+def _product_error(a: np.ndarray, b: float, product: np.ndarray) -> np.ndarray:
+    """``a * b - product`` exactly, for ``product = a * b`` rounded (Dekker's TwoProduct)."""
+
+    def split(v: Any) -> tuple[Any, Any]:
+        c = 134217729.0 * v  # 2**27 + 1
+        high = c - (c - v)
+        return high, v - high
+
+    a_high, a_low = split(a)
+    b_high, b_low = split(b)
+    return ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
+
+
+def _round_integer(expr: Expr, value: Value, decimals: int) -> Value:
+    """Integers rounded to ``10**-decimals`` with halves away from zero, in their own type."""
+    if decimals >= 0:
+        return value
+    if -decimals > 18:
+        raise SchemaError(
+            f"cannot evaluate {expr!r}: 10**{-decimals} does not fit in 64 bits; "
+            "cast the value to float64 to round it"
+        )
+    step = 10**-decimals
+    wide = value.cast(pa.int64())
+    quotient = pc.divide(wide, step)  # truncates toward zero
+    remainder = pc.subtract(wide, pc.multiply(quotient, step))
+    away = pc.greater_equal(pc.multiply(pc.abs(remainder), 2), step)
+    quotient = pc.add(quotient, pc.if_else(away, pc.sign(wide).cast(pa.int64()), 0))
+    return pc.multiply_checked(quotient, step).cast(value.type)
+
+
+def _eval_concat_str(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
+    values = []
+    for value in (_eval(a, batch, build_time) for a in expr.args):
+        t = value.type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            if not (pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)):
+                raise SchemaError(
+                    f"cannot evaluate {expr!r}: concat_str takes strings, integers and "
+                    f'booleans, got {t}; cast the value with .cast("string") first'
+                )
+            value = value.cast(pa.string())
+        values.append(value)
+    separator = expr.param("separator")
+    if not expr.param("ignore_nulls"):
+        return pc.binary_join_element_wise(*values, separator)
+    # Each present value with the separator in front (absent ones empty), joined, without the
+    # first separator. (Arrow's own null_handling="skip" drops rows where all are null.)
+    pieces = [pc.fill_null(pc.binary_join_element_wise(separator, v, ""), "") for v in values]
+    return pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, ""), start=len(separator))
+
+
+def _eval_horizontal(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
+    values = [_eval(a, batch, build_time) for a in expr.args]
+    target = _common_type(values)
+    values = [v.cast(target) for v in values]
+    if len(values) == 1:
+        return values[0]
+    maximum = expr.param("fn") == "max"
+    kernel = pc.max_element_wise if maximum else pc.min_element_wise
+    result = kernel(*values, skip_nulls=True)
+    if maximum and pa.types.is_floating(target):  # NaN is the largest number in DuckDB
+        nan = pc.fill_null(pc.is_nan(values[0]), False)
+        for v in values[1:]:
+            nan = pc.or_(nan, pc.fill_null(pc.is_nan(v), False))
+        result = pc.if_else(nan, pa.scalar(math.nan, target), result)
+    return result
 
 
 def _eval_alias(expr: Expr, batch: pa.RecordBatch, build_time: bool) -> Value:
@@ -1147,6 +1638,12 @@ _EVALUATORS: dict[str, Callable[[Expr, pa.RecordBatch, bool], Value]] = {
     "str": _eval_str,
     "dt_truncate": _eval_dt_truncate,
     "dt_part": _eval_dt_part,
+    "math": _eval_math,
+    "log": _eval_log,
+    "pow": _eval_pow,
+    "round": _eval_round,
+    "concat_str": _eval_concat_str,
+    "horizontal": _eval_horizontal,
     "agg": _eval_agg,
 }
 
@@ -1226,9 +1723,26 @@ def _python_style(expr: Expr, args: list[str]) -> str:
     if op == "agg":
         return f"{args[0]}.{expr.param('fn')}()" if args else "count()"
     if op == "str":
-        pattern = expr.param("pattern")
-        inner = "" if pattern is None else f'"{pattern}"'
-        return f"{args[0]}.str.{expr.param('fn')}({inner})"
+        fn = expr.param("fn")
+        values = [expr.param(name) for name in _STR_PARAMS[fn]]
+        if fn.startswith("strip_chars") and values == [_WHITESPACE]:
+            values = []
+        while values and values[-1] is None:
+            values.pop()
+        inner = ", ".join(f'"{v}"' if isinstance(v, builtins.str) else repr(v) for v in values)
+        return f"{args[0]}.str.{fn}({inner})"
+    if op in ("math", "log", "round"):
+        value = {"math": "", "log": expr.param("base"), "round": expr.param("decimals")}[op]
+        name = expr.param("fn") or op
+        if op == "log" and value in (10.0, math.e):
+            name, value = ("log10", "") if value == 10.0 else ("log", "")
+        return f"{args[0]}.{name}({value})"
+    if op == "concat_str":
+        options = "" if not expr.param("separator") else f', separator="{expr.param("separator")}"'
+        options += ", ignore_nulls=True" if expr.param("ignore_nulls") else ""
+        return f"concat_str([{', '.join(args)}]{options})"
+    if op == "horizontal":
+        return f"{expr.param('fn')}_horizontal({', '.join(args)})"
     if op == "dt_truncate":
         return f'{args[0]}.dt.truncate("{expr.param("every")}")'
     if op == "dt_part":
@@ -1297,6 +1811,8 @@ def _sql_style(expr: Expr, args: list[str]) -> str:
         return _sql_literal(expr)
     if op in ("truediv",):
         return f"(CAST({args[0]} AS DOUBLE) / {args[1]})"
+    if op == "pow":
+        return f"power({args[0]}, {args[1]})"
     if op in _SQL_SYMBOLS:
         return f"({args[0]} {_SQL_SYMBOLS[op]} {args[1]})"
     simple = {
@@ -1328,29 +1844,67 @@ def _sql_style(expr: Expr, args: list[str]) -> str:
         }
         return templates.get(fn, f"{fn.upper()}({{0}})").format(args[0])
     if op == "str":
-        fn, pattern = expr.param("fn"), expr.param("pattern")
-        quoted = None if pattern is None else "'" + pattern.replace("'", "''") + "'"
-        templates = {
-            "contains": f"contains({args[0]}, {quoted})",
-            "like": f"({args[0]} LIKE {quoted})",
-            "starts_with": f"starts_with({args[0]}, {quoted})",
-            "ends_with": f"ends_with({args[0]}, {quoted})",
-            "lower": f"lower({args[0]})",
-            "upper": f"upper({args[0]})",
-            "len": f"CAST(length({args[0]}) AS BIGINT)",
-        }
-        return templates[fn]
+        return _sql_string_function(expr, args[0])
+    if op == "math":
+        return f"{expr.param('fn')}({args[0]})"
+    if op == "log":
+        base = expr.param("base")
+        if base == math.e:
+            return f"ln({args[0]})"
+        return f"log10({args[0]})" if base == 10 else f"log({base!r}, {args[0]})"
+    if op == "round":
+        return f"round({args[0]}, {expr.param('decimals')})"
+    if op == "concat_str":
+        separator = _sql_string(expr.param("separator"))
+        if expr.param("ignore_nulls"):
+            return f"concat_ws({separator}, {', '.join(args)})"
+        return "(" + f" || {separator} || ".join(f"CAST({a} AS VARCHAR)" for a in args) + ")"
+    if op == "horizontal":
+        return f"{'greatest' if expr.param('fn') == 'max' else 'least'}({', '.join(args)})"
     if op == "dt_truncate":
         multiple, unit = expr.param("multiple"), expr.param("unit")
         if multiple == 1:
             return f"date_trunc('{unit}', {args[0]})"
         return f"time_bucket(INTERVAL '{multiple} {unit}', {args[0]}, TIMESTAMP '1970-01-01')"
     if op == "dt_part":
-        return f"CAST({expr.param('part')}({args[0]}) AS BIGINT)"
+        part = expr.param("part")
+        function = {"weekday": "isodow", "ordinal_day": "dayofyear"}.get(part, part)
+        return f"CAST({function}({args[0]}) AS BIGINT)"
     if op == "case":
         parts = [f"WHEN {args[i]} THEN {args[i + 1]}" for i in range(0, len(args) - 1, 2)]
         return f"CASE {' '.join(parts)} ELSE {args[-1]} END"
     raise SchemaError(f"no SQL rendering for expression operation {op!r}")
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_string_function(expr: Expr, value: str) -> str:
+    fn = expr.param("fn")
+    p = {name: expr.param(name) for name in _STR_PARAMS[fn]}
+    quoted = {k: _sql_string(v) for k, v in p.items() if isinstance(v, str)}
+    if fn in ("lower", "upper"):
+        return f"{fn}({value})"
+    if fn == "len":
+        return f"CAST(length({value}) AS BIGINT)"
+    if fn == "like":
+        return f"({value} LIKE {quoted['pattern']})"
+    if fn in ("contains", "starts_with", "ends_with"):
+        return f"{fn}({value}, {quoted['pattern']})"
+    if fn == "slice":  # SQL positions are 1-based; a negative one counts from the end alike
+        offset, length = p["offset"], p["length"]
+        start = offset + 1 if offset >= 0 else offset
+        return f"substring({value}, {start}{'' if length is None else f', {length}'})"
+    if fn in ("head", "tail"):
+        return f"{'left' if fn == 'head' else 'right'}({value}, {p['n']})"
+    if fn.startswith("strip_chars"):
+        sql_fn = {"strip_chars": "trim", "strip_chars_start": "ltrim"}.get(fn, "rtrim")
+        text = p["characters"]
+        printable = text.isprintable()
+        chars = _sql_string(text) if printable else " || ".join(f"chr({ord(c)})" for c in text)
+        return f"{sql_fn}({value}, {chars})"
+    return f"replace({value}, {quoted['pattern']}, {quoted['value']})"
 
 
 def _render(expr: Expr, style: Callable[[Expr, list[str]], str]) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+import duckdb
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 import sabot_lab as sl
-from sabot_lab import col, lit, when
+from sabot_lab import col, concat_str, lit, max_horizontal, min_horizontal, when
 from tests.reference import assert_same_rows, collect_all_ways, duckdb_table
 from tests.strategies_data import tables
 
@@ -86,6 +87,70 @@ CASES: list[tuple[str, Callable[[], sl.Expr], str]] = [
     ("dt_hour", lambda: col("t").dt.hour(), "hour(t)"),
     ("dt_minute", lambda: col("t").dt.minute(), "minute(t)"),
     ("dt_second", lambda: col("t").dt.second(), "second(t)"),
+    ("dt_quarter", lambda: col("t").dt.quarter(), "quarter(t)"),
+    ("dt_weekday", lambda: col("t").dt.weekday(), "isodow(t)"),
+    ("dt_ordinal_day", lambda: col("t").dt.ordinal_day(), "dayofyear(t)"),
+    ("dt_week", lambda: col("t").dt.week(), "week(t)"),
+    ("dt_truncate_1q", lambda: col("t").dt.truncate("1q"), "date_trunc('quarter', t)"),
+    ("round", lambda: col("f").round(), "round(f)"),
+    ("round_ties", lambda: (col("i") / 2).round(), "round(i / 2)"),
+    ("round_decimals", lambda: col("f").round(2), "round(f, 2)"),
+    ("round_one_decimal_ties", lambda: (col("j") / 20).round(1), "round(j / 20, 1)"),
+    ("round_negative_decimals", lambda: col("f").round(-2), "round(f, -2)"),
+    ("round_far_decimals", lambda: col("f").round(400), "round(f, 400)"),
+    ("round_int", lambda: col("j").round(-1), "round(j, -1)"),
+    ("round_int_hundreds", lambda: col("j").round(-2), "round(j, -2)"),
+    ("round_int_positive_decimals", lambda: col("j").round(2), "round(j, 2)"),
+    ("floor", lambda: col("f").floor(), "floor(f)"),
+    ("floor_int", lambda: col("j").floor(), "floor(j)"),
+    ("ceil", lambda: col("f").ceil(), "ceil(f)"),
+    ("sqrt", lambda: col("f").sqrt(), "sqrt(f)"),
+    ("sqrt_int", lambda: col("j").sqrt(), "sqrt(j)"),
+    ("exp", lambda: (col("f") / 100).exp(), "exp(f / 100)"),
+    ("log", lambda: col("f").log(), "ln(f)"),
+    ("log_int_zero", lambda: (col("i") * 0).log(), "ln(i * 0)"),
+    ("log10", lambda: col("j").log10(), "log10(j)"),
+    ("log_base", lambda: col("j").log(2.5), "log(2.5, j)"),
+    ("sign", lambda: col("f").sign(), "sign(f)"),
+    ("sign_int", lambda: col("i").sign(), "sign(i)"),
+    ("pow", lambda: col("f").pow(col("i")), "power(f, i)"),
+    ("pow_operator", lambda: col("i") ** 2, "power(i, 2)"),
+    ("pow_reflected", lambda: 2 ** col("i"), "power(2, i)"),
+    ("mod_float", lambda: col("f") % 7, "f % 7"),
+    ("mod_float_divisor", lambda: col("j") % col("f"), "j % f"),
+    ("str_slice", lambda: col("s").str.slice(1, 2), "substring(s, 2, 2)"),
+    ("str_slice_rest", lambda: col("s").str.slice(2), "substring(s, 3)"),
+    ("str_slice_from_end", lambda: col("s").str.slice(-2), "substring(s, -2)"),
+    ("str_slice_past_start", lambda: col("s").str.slice(-3, 2), "substring(s, -3, 2)"),
+    ("str_slice_empty", lambda: col("s").str.slice(0, 0), "substring(s, 1, 0)"),
+    ("str_head", lambda: col("s").str.head(2), "left(s, 2)"),
+    ("str_head_negative", lambda: col("s").str.head(-1), "left(s, -1)"),
+    ("str_tail", lambda: col("s").str.tail(2), "right(s, 2)"),
+    ("str_tail_negative", lambda: col("s").str.tail(-1), "right(s, -1)"),
+    ("str_tail_zero", lambda: col("s").str.tail(0), "right(s, 0)"),
+    ("str_strip_chars", lambda: col("s").str.strip_chars("aA"), "trim(s, 'aA')"),
+    (
+        "str_strip_chars_whitespace",
+        lambda: concat_str([lit(" \t"), col("s"), lit("\n ")]).str.strip_chars(),
+        "trim(' ' || chr(9) || s || chr(10) || ' ', ' ' || chr(9) || chr(10))",
+    ),
+    ("str_strip_chars_start", lambda: col("s").str.strip_chars_start("xa"), "ltrim(s, 'xa')"),
+    ("str_strip_chars_end", lambda: col("s").str.strip_chars_end("bc"), "rtrim(s, 'bc')"),
+    ("str_replace_all", lambda: col("s").str.replace_all("a", "xy"), "replace(s, 'a', 'xy')"),
+    ("str_replace_all_empty", lambda: col("s").str.replace_all("", "x"), "replace(s, '', 'x')"),
+    ("concat_str", lambda: concat_str([col("s"), col("i")], separator="-"), "s || '-' || i"),
+    (
+        "concat_str_ignore_nulls",
+        lambda: concat_str([col("s"), col("i"), col("b")], ignore_nulls=True),
+        "concat(s, i, b)",
+    ),
+    ("max_horizontal", lambda: max_horizontal(col("i"), col("f"), col("j")), "greatest(i, f, j)"),
+    ("min_horizontal", lambda: min_horizontal(col("s"), "b"), "least(s, 'b')"),
+    (
+        "min_horizontal_times",
+        lambda: min_horizontal(col("t"), lit(T0)),
+        "least(t, TIMESTAMP '2024-06-01 12:00:00')",
+    ),
 ]
 
 # (id, aggregate, the same aggregate in DuckDB SQL; rn orders first/last)
@@ -117,6 +182,10 @@ def test_expression_matches_duckdb(make: Callable[[], sl.Expr], sql: str, table:
     table = with_row_numbers(table)
     expected = duckdb_table(f"SELECT rn, {sql} AS out FROM t ORDER BY rn", t=table)
     stream = sl.from_arrow(table).select("rn", make().alias("out"))
+    expr = make()
+    rendered = (expr.args[0] if expr.op == "alias" else expr).to_sql()  # Expr.to_sql() too
+    reference = duckdb_table(f"SELECT rn, {rendered} AS out FROM t ORDER BY rn", t=table)
+    assert_same_rows(reference, expected, ordered=True)
     for result in collect_all_ways(stream):
         assert result.schema.field("out").type == stream.schema.field("out").type
         assert_same_rows(result, expected, ordered=True)
@@ -173,6 +242,29 @@ LISTED = [
     "str_len",
     "dt_truncate",
     "dt_year",
+    "dt_quarter",
+    "dt_weekday",
+    "dt_ordinal_day",
+    "dt_week",
+    "round",
+    "floor",
+    "ceil",
+    "sqrt",
+    "exp",
+    "log",
+    "log10",
+    "sign",
+    "pow",
+    "str_slice",
+    "str_head",
+    "str_tail",
+    "str_strip_chars",
+    "str_strip_chars_start",
+    "str_strip_chars_end",
+    "str_replace_all",
+    "concat_str",
+    "max_horizontal",
+    "min_horizontal",
     "count",
     "sum",
     "mean",
@@ -195,3 +287,62 @@ def test_float_to_integer_casts_round_ties_as_duckdb() -> None:
     expected = duckdb_table("SELECT CAST(f AS BIGINT) AS n, CAST(f AS INTEGER) AS m FROM t", t=t)
     out = sl.from_arrow(t).select(n=col("f").cast("int64"), m=col("f").cast("int32")).collect()
     assert_same_rows(out, expected, ordered=True)
+
+
+def test_math_on_edge_values_matches_duckdb() -> None:
+    inf, nan = float("inf"), float("nan")
+    values = [nan, inf, -inf, 0.0, -0.0, 2.5, -2.5, 0.125, 1.005, 1e308, -1e308, 5e-324, None]
+    t = pa.table({"rn": range(len(values)), "x": pa.array(values, pa.float64())})
+    cases = {
+        "round(x)": col("x").round(),
+        "round(x, 2)": col("x").round(2),
+        "round(x, -1)": col("x").round(-1),
+        "round(x, 400)": col("x").round(400),
+        "floor(x)": col("x").floor(),
+        "ceil(x)": col("x").ceil(),
+        "sqrt(x)": col("x").sqrt(),
+        "exp(x)": col("x").exp(),
+        "ln(x)": col("x").log(),
+        "log10(x)": col("x").log10(),
+        "sign(x)": col("x").sign(),
+        "power(x, 2)": col("x") ** 2,
+        "power(2, x)": 2 ** col("x"),
+        "x % 2": col("x") % 2,
+        "7 % x": 7 % col("x"),
+        "greatest(x, 1.0)": max_horizontal(col("x"), 1.0),
+        "least(x, 1.0)": min_horizontal(col("x"), 1.0),
+    }
+    sql = ", ".join(f"{text} AS c{k}" for k, text in enumerate(cases))
+    expected = duckdb_table(f"SELECT rn, {sql} FROM t ORDER BY rn", t=t)
+    stream = sl.from_arrow(t).select(
+        "rn", *(e.alias(f"c{k}") for k, e in enumerate(cases.values()))
+    )
+    assert_same_rows(stream.collect(), expected, ordered=True)
+
+
+def test_integer_rounding_overflow_is_an_error_as_in_duckdb() -> None:
+    t = pa.table({"n": pa.array([2**63 - 1], pa.int64())})
+    with pytest.raises(duckdb.OutOfRangeException):
+        duckdb_table("SELECT round(n, -1) FROM t", t=t)
+    with pytest.raises(sl.ComputeError, match="overflow"):
+        sl.from_arrow(t).select(col("n").round(-1)).collect()
+    with pytest.raises(sl.SchemaError, match="does not fit in 64 bits"):
+        sl.from_arrow(t).select(col("n").round(-19))
+
+
+def test_new_expressions_reject_bad_arguments() -> None:
+    with pytest.raises(TypeError, match="whole number of decimals"):
+        col("x").round(1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="positive base other than 1"):
+        col("x").log(1)
+    with pytest.raises(ValueError, match="length of 0 or more"):
+        col("s").str.slice(0, -1)
+    with pytest.raises(TypeError, match="whole numbers"):
+        col("s").str.head("2")  # type: ignore[arg-type]
+    schema = pa.schema([("s", pa.string()), ("f", pa.float64()), ("t", pa.timestamp("us"))])
+    with pytest.raises(sl.SchemaError, match="sqrt takes numbers, got string"):
+        col("s").sqrt().output_field(schema)
+    with pytest.raises(sl.SchemaError, match=r"concat_str takes strings.*got double"):
+        concat_str([col("s"), col("f")]).output_field(schema)
+    with pytest.raises(sl.SchemaError, match=r"str\.slice takes strings"):
+        col("f").str.slice(1).output_field(schema)

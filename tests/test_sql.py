@@ -101,6 +101,31 @@ QUERIES: list[tuple[str, str, bool]] = [
         False,
     ),
     (
+        "math_functions",
+        "SELECT rn, ROUND(f) AS a, ROUND(f, 1) AS b, ROUND(j, -2) AS c, ROUND(j / 8, 2) AS c2, FLOOR(f) AS d, CEIL(f) AS e, CEILING(j) AS g, SQRT(f) AS h, POWER(i, 2) AS k, POW(f, i) AS l, EXP(f / 100) AS m, LN(f) AS n, LOG10(j) AS o, LOG(j) AS p, LOG(2, j) AS q, SIGN(f) AS r, SIGN(i) AS r2, MOD(j, -7) AS u, f % 3 AS v, j % f AS v2, i ** 2 AS w FROM t",
+        False,
+    ),
+    (
+        "substring",
+        "SELECT rn, SUBSTRING(s, 2, 2) AS a, SUBSTR(s, 2) AS b, SUBSTRING(s FROM -2 FOR 5) AS c, SUBSTRING(s, 0, 2) AS d, SUBSTRING(s, 3, -2) AS e, SUBSTRING(s, -1, -1) AS g, SUBSTRING(s, -9, 8) AS h, SUBSTRING(s, 0) AS k, SUBSTRING(s, 2, NULL) AS l FROM t",
+        False,
+    ),
+    (
+        "string_edits",
+        "SELECT rn, CONCAT(s, i, NULL) AS h, s || '-' || i AS k, CONCAT_WS('/', s, i, b) AS l, TRIM(s, 'a') AS m, LTRIM('  ' || s) AS n, RTRIM(s || '  ') AS o, TRIM(BOTH 'b' FROM s) AS p, TRIM(LEADING 'A' FROM s) AS p2, REPLACE(s, 'a', 'xy') AS q, LEFT(s, 2) AS r, RIGHT(s, -1) AS u, LEFT(s, -1) AS v, RIGHT(s, 5) AS w FROM t",
+        False,
+    ),
+    (
+        "greatest_least",
+        "SELECT rn, GREATEST(i, j, f) AS a, LEAST(i, j) AS b, GREATEST(s, 'b') AS c, LEAST(NULL, i) AS d FROM t",
+        False,
+    ),
+    (
+        "temporal_parts",
+        "SELECT rn, EXTRACT(quarter FROM t) AS q, EXTRACT(dow FROM t) AS dw, EXTRACT(isodow FROM t) AS idw, EXTRACT(doy FROM t) AS dy, EXTRACT(week FROM t) AS wk, DATE_TRUNC('quarter', t) AS q0, quarter(t) AS q2, dayofweek(t) AS dw2, dayofyear(t) AS dy2 FROM t",
+        False,
+    ),
+    (
         "global_aggregate",
         "SELECT COUNT(*) AS n, COUNT(i) AS ci, SUM(j) AS sj, AVG(f) AS af, MIN(s) AS lo, MAX(t) AS hi, COUNT(DISTINCT i) AS di FROM t",
         False,
@@ -160,6 +185,14 @@ QUERIES: list[tuple[str, str, bool]] = [
     ("left_join", "SELECT t.rn, r.j, r.i FROM t LEFT JOIN r ON t.i = r.i AND r.j > 0", False),
     ("join_using", "SELECT * FROM t JOIN r USING (i)", False),
     ("left_join_using", "SELECT t.rn, i, r.s FROM t LEFT OUTER JOIN r USING (i)", False),
+    ("right_join", "SELECT t.rn, r.j, r.i, t.s FROM t RIGHT JOIN r ON t.i = r.i", False),
+    ("right_join_star", "SELECT * FROM t RIGHT OUTER JOIN r ON t.i = r.i AND t.j > 0", False),
+    ("right_join_using", "SELECT * FROM r RIGHT JOIN t USING (i)", False),
+    (
+        "right_join_after_join",
+        "SELECT a.rn, b.s, c.j, c.s AS cs FROM t AS a JOIN r AS b ON a.i = b.i RIGHT JOIN r AS c ON b.j = c.j",
+        False,
+    ),
     ("semi_join", "SELECT * FROM t SEMI JOIN r ON t.i = r.i", False),
     ("anti_join", "SELECT * FROM t ANTI JOIN r ON r.i = t.i", False),
     ("comma_join", "SELECT t.rn, r.s FROM t, r WHERE t.i = r.i AND r.j > t.j", False),
@@ -193,6 +226,14 @@ QUERIES: list[tuple[str, str, bool]] = [
     ("with_column_names", "WITH c(x, y) AS (SELECT i, j FROM t) SELECT x + y AS z FROM c", False),
     ("union_all", "SELECT i, s FROM t UNION ALL SELECT i, s FROM r", False),
     ("union", "SELECT i, s FROM t UNION SELECT j, s FROM r", False),
+    ("except", "SELECT i, s FROM t EXCEPT SELECT i, s FROM r", False),
+    ("intersect", "SELECT i, s FROM t INTERSECT SELECT i, s FROM r", False),
+    ("intersect_ordered", "SELECT s FROM t INTERSECT SELECT s FROM r ORDER BY s NULLS FIRST", True),
+    (
+        "set_operations_chained",
+        "SELECT i, b FROM t INTERSECT SELECT i, j > 0 FROM r EXCEPT SELECT i, b FROM t WHERE j > 0",
+        False,
+    ),
     (
         "union_ordered",
         "SELECT i AS k FROM t UNION ALL SELECT j FROM r ORDER BY k DESC LIMIT 4",

@@ -3,11 +3,15 @@
 optimizer sees every expression).
 
 Supported: ``SELECT`` (``*``, ``t.*``, aliases, expressions), ``WHERE``, ``[INNER] / LEFT /
-SEMI / ANTI JOIN`` with ``ON`` or ``USING``, ``GROUP BY``, ``HAVING``, ``ORDER BY`` (``ASC``,
-``DESC``, ``NULLS FIRST/LAST``), ``LIMIT``/``OFFSET``, ``DISTINCT``, ``CASE``, ``CAST``,
-``IN``, ``BETWEEN``, ``LIKE``/``ILIKE``, ``IS [NOT] NULL``, ``COALESCE``, ``NULLIF``, ``ABS``,
-string and date functions, ``COUNT``/``SUM``/``AVG``/``MIN``/``MAX``, ``COUNT(DISTINCT x)``,
-``WITH``, ``UNION [ALL]``, subqueries in ``FROM``, ``WHERE x IN (SELECT ...)``, and the
+RIGHT / SEMI / ANTI JOIN`` with ``ON`` or ``USING``, ``GROUP BY``, ``HAVING``, ``ORDER BY``
+(``ASC``, ``DESC``, ``NULLS FIRST/LAST``), ``LIMIT``/``OFFSET``, ``DISTINCT``, ``CASE``,
+``CAST``, ``IN``, ``BETWEEN``, ``LIKE``/``ILIKE``, ``IS [NOT] NULL``, ``COALESCE``, ``NULLIF``,
+``GREATEST``/``LEAST``, math (``ABS``, ``ROUND``, ``FLOOR``, ``CEIL``, ``SQRT``, ``POWER``,
+``EXP``, ``LN``, ``LOG``, ``LOG10``, ``SIGN``, ``MOD``), string functions (``SUBSTRING``,
+``CONCAT``, ``||``, ``TRIM``, ``REPLACE``, ``LEFT``, ``RIGHT``…) and date functions
+(``EXTRACT``, ``DATE_TRUNC``…), ``COUNT``/``SUM``/``AVG``/``MIN``/``MAX``, ``COUNT(DISTINCT
+x)``, ``WITH``, ``UNION [ALL]``, ``EXCEPT``, ``INTERSECT``, subqueries in ``FROM``, ``WHERE x
+IN (SELECT ...)``, and the
 window table functions ``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Anything else raises
 :class:`~sabot_lab.errors.SQLError` naming the construct and its line and column.
 

@@ -23,7 +23,16 @@ from typing import Any, Protocol
 
 from sqlglot import exp
 
-from sabot_lab.expr import Expr, col, count, lit, when
+from sabot_lab.expr import (
+    Expr,
+    col,
+    concat_str,
+    count,
+    lit,
+    max_horizontal,
+    min_horizontal,
+    when,
+)
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.relation import Relation
 
@@ -45,10 +54,14 @@ _CAST_TYPES = {
     "TIMESTAMPNTZ": "timestamp[us]",
 }  # fmt: skip
 _TRUNCATE = {
-    "YEAR": "1y", "MONTH": "1mo", "WEEK": "1w", "DAY": "1d", "HOUR": "1h", "MINUTE": "1m",
-    "SECOND": "1s", "MILLISECOND": "1ms", "MICROSECOND": "1us",
+    "YEAR": "1y", "QUARTER": "1q", "MONTH": "1mo", "WEEK": "1w", "DAY": "1d", "HOUR": "1h",
+    "MINUTE": "1m", "SECOND": "1s", "MILLISECOND": "1ms", "MICROSECOND": "1us",
 }  # fmt: skip
-_PARTS = ("YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND")
+_PARTS = {
+    "YEAR": "year", "QUARTER": "quarter", "MONTH": "month", "WEEK": "week", "DAY": "day",
+    "DOY": "ordinal_day", "DAYOFYEAR": "ordinal_day", "ISODOW": "weekday", "DOW": "weekday",
+    "DAYOFWEEK": "weekday", "HOUR": "hour", "MINUTE": "minute", "SECOND": "second",
+}  # fmt: skip
 
 
 class Scope(Protocol):
@@ -233,6 +246,15 @@ def _string_argument(node: exp.Expr, scope: Scope, what: str) -> str:
     return value
 
 
+def _constant(node: exp.Expr, scope: Scope, what: str, kind: type[int] | type[str]) -> Any:
+    """The value of a constant argument (None for NULL); an error at ``node`` otherwise."""
+    ok, value = _literal_value(node)
+    if ok and (value is None or (isinstance(value, kind) and not isinstance(value, bool))):
+        return value
+    noun = "a whole number" if kind is int else "a string"
+    raise scope.ctx.unsupported(f"{what} with an argument that is not {noun} constant", node)
+
+
 def _binary(method: str) -> Callable[[exp.Expr, Scope], Expr]:
     def rule(node: exp.Expr, scope: Scope) -> Expr:
         left = translate(node.this, scope)
@@ -357,6 +379,102 @@ def _abs(node: exp.Expr, scope: Scope) -> Expr:
     return when(value < 0).then(-value).otherwise(value)
 
 
+def _round(node: exp.Expr, scope: Scope) -> Expr:
+    if node.args.get("truncate"):
+        raise scope.ctx.unsupported(f"'{sql_text(node)}'", node)
+    decimals = node.args.get("decimals")
+    places = 0 if decimals is None else _constant(decimals, scope, "ROUND", int)
+    value = translate(node.this, scope)
+    return lit(None, "float64") if places is None else value.round(places)
+
+
+def _rounding(method: str) -> Callable[[exp.Expr, Scope], Expr]:
+    def rule(node: exp.Expr, scope: Scope) -> Expr:
+        if node.args.get("decimals") is not None or node.args.get("to") is not None:
+            raise scope.ctx.unsupported(f"{_function_name(node)} with a second argument", node)
+        result: Expr = getattr(translate(node.this, scope), method)()
+        return result
+
+    return rule
+
+
+def _log(node: exp.Expr, scope: Scope) -> Expr:
+    if node.expression is None:  # DuckDB's LOG(x) is the base-10 logarithm
+        return translate(node.this, scope).log10()
+    ok, base = _literal_value(node.this)
+    if not ok or isinstance(base, str | bool) or base is None or base <= 0 or base == 1:
+        raise scope.ctx.unsupported("LOG with a base that is not a positive constant", node.this)
+    return translate(node.expression, scope).log(base)
+
+
+def _substring(node: exp.Expr, scope: Scope) -> Expr:
+    """SQL's 1-based ``SUBSTRING(s, start[, length])`` (a negative start counts from the end,
+    a negative length goes backwards from start) as the 0-based :meth:`str.slice`."""
+    value = translate(node.this, scope)
+    start = _constant(node.args["start"], scope, "SUBSTRING", int)
+    length_node = node.args.get("length")
+    length = None if length_node is None else _constant(length_node, scope, "SUBSTRING", int)
+    if start is None or (length_node is not None and length is None):
+        return lit(None, "string")
+    if length is None:
+        return value.str.slice(start if start < 0 else max(start - 1, 0))
+    low, high = start + min(length, 0), start + max(length, 0)
+    if start < 0:  # positions counted from the end
+        return value.str.slice(low, high - low)
+    low = max(low, 1)
+    return value.str.slice(low - 1, max(high - low, 0))
+
+
+def _concat(node: exp.Expr, scope: Scope) -> Expr:
+    if isinstance(node, exp.DPipe):
+        parts = [node.this, node.expression]
+        return concat_str([translate(p, scope) for p in parts])
+    parts, separator = list(node.expressions), ""
+    if isinstance(node, exp.ConcatWs):
+        separator = _constant(parts.pop(0), scope, "CONCAT_WS", str)
+        if separator is None:
+            return lit(None, "string")
+    return concat_str([translate(p, scope) for p in parts], separator=separator, ignore_nulls=True)
+
+
+def _trim(node: exp.Expr, scope: Scope) -> Expr:
+    if node.args.get("collation"):
+        raise scope.ctx.unsupported("TRIM with COLLATE", node)
+    chars_node = node.expression
+    chars = " " if chars_node is None else _constant(chars_node, scope, "TRIM", str)
+    if chars is None:
+        return lit(None, "string")
+    position = str(node.args.get("position") or "BOTH").upper()
+    method = {"LEADING": "strip_chars_start", "TRAILING": "strip_chars_end"}.get(
+        position, "strip_chars"
+    )
+    result: Expr = getattr(translate(node.this, scope).str, method)(chars)
+    return result
+
+
+def _replace(node: exp.Expr, scope: Scope) -> Expr:
+    pattern = _constant(node.expression, scope, "REPLACE", str)
+    value = _constant(node.args["replacement"], scope, "REPLACE", str)
+    if pattern is None or value is None:
+        return lit(None, "string")
+    return translate(node.this, scope).str.replace_all(pattern, value)
+
+
+def _left_right(method: str) -> Callable[[exp.Expr, Scope], Expr]:
+    def rule(node: exp.Expr, scope: Scope) -> Expr:
+        n = _constant(node.expression, scope, _function_name(node), int)
+        if n is None:
+            return lit(None, "string")
+        result: Expr = getattr(translate(node.this, scope).str, method)(n)
+        return result
+
+    return rule
+
+
+def _extreme(build: Callable[..., Expr]) -> Callable[[exp.Expr, Scope], Expr]:
+    return lambda node, scope: build(*(translate(v, scope) for v in [node.this, *node.expressions]))
+
+
 def _unit(node: exp.Expr, scope: Scope, table: dict[str, str] | tuple[str, ...]) -> str:
     unit = node.args.get("unit") if not isinstance(node, exp.Extract) else node.this
     name = str(unit.name if unit is not None else "").upper()
@@ -371,9 +489,9 @@ def _truncate(node: exp.Expr, scope: Scope) -> Expr:
 
 
 def _extract(node: exp.Expr, scope: Scope) -> Expr:
-    part = _unit(node, scope, _PARTS).lower()
-    result: Expr = getattr(translate(node.expression, scope).dt, part)()
-    return result
+    name = _unit(node, scope, _PARTS)
+    result: Expr = getattr(translate(node.expression, scope).dt, _PARTS[name])()
+    return result % 7 if name in ("DOW", "DAYOFWEEK") else result  # Sunday is 0
 
 
 def _part(part: str) -> Callable[[exp.Expr, Scope], Expr]:
@@ -414,6 +532,25 @@ _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.Coalesce: _coalesce,
     exp.Nullif: _nullif,
     exp.Abs: _abs,
+    exp.Round: _round,
+    exp.Floor: _rounding("floor"),
+    exp.Ceil: _rounding("ceil"),
+    exp.Sqrt: _unary(lambda v: v.sqrt()),
+    exp.Exp: _unary(lambda v: v.exp()),
+    exp.Ln: _unary(lambda v: v.log()),
+    exp.Log: _log,
+    exp.Sign: _unary(lambda v: v.sign()),
+    exp.Pow: _binary("pow"),
+    exp.Greatest: _extreme(max_horizontal),
+    exp.Least: _extreme(min_horizontal),
+    exp.Substring: _substring,
+    exp.Concat: _concat,
+    exp.ConcatWs: _concat,
+    exp.DPipe: _concat,
+    exp.Trim: _trim,
+    exp.Replace: _replace,
+    exp.Left: _left_right("head"),
+    exp.Right: _left_right("tail"),
     exp.Lower: _unary(lambda v: v.str.lower()),
     exp.Upper: _unary(lambda v: v.str.upper()),
     exp.Length: _unary(lambda v: v.str.len()),
@@ -429,4 +566,9 @@ _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.Hour: _part("hour"),
     exp.Minute: _part("minute"),
     exp.Second: _part("second"),
+    exp.Quarter: _part("quarter"),
+    exp.DayOfYear: _part("ordinal_day"),
+    exp.DayOfWeekIso: _part("weekday"),
+    exp.DayOfWeek: _unary(lambda v: v.dt.weekday() % 7),
+    exp.WeekOfYear: _part("week"),
 }

@@ -1,5 +1,6 @@
 """``JOIN`` clauses onto :meth:`~sabot_lab.stream.Stream.join`: ``[INNER] JOIN``, ``LEFT
-[OUTER] JOIN``, ``SEMI JOIN``, ``ANTI JOIN`` with ``ON`` (equalities between the sides, plus
+[OUTER] JOIN``, ``RIGHT [OUTER] JOIN`` (a left join with the sides swapped, the columns in
+SQL's order), ``SEMI JOIN``, ``ANTI JOIN`` with ``ON`` (equalities between the sides, plus
 conditions on the joined table; for inner joins any condition) or ``USING``; ``FROM a, b`` and
 ``CROSS JOIN`` take their equalities from ``WHERE``; ``WHERE x IN (SELECT ...)`` is a semi join.
 
@@ -74,10 +75,14 @@ def _join_kind(node: exp.Join, ctx: Context) -> str:
         raise ctx.unsupported(f"{method} JOIN", node)
     if kind in ("SEMI", "ANTI") and side in ("", "LEFT"):
         return kind.lower()
-    if side == "RIGHT":
-        raise ctx.unsupported("RIGHT JOIN (swap the tables and use LEFT JOIN)", node)
-    if side == "LEFT" and kind in ("", "OUTER"):
-        return "left"
+    if side == "FULL":
+        raise ctx.unsupported(
+            "FULL OUTER JOIN (the hash join keeps the unmatched rows of one side only: write a "
+            "LEFT JOIN UNION ALL the other side's rows from an ANTI JOIN)",
+            node,
+        )
+    if side in ("LEFT", "RIGHT") and kind in ("", "OUTER"):
+        return side.lower()
     if not side and kind in ("", "INNER", "CROSS"):
         return "inner"
     raise ctx.unsupported(f"{' '.join(filter(None, (side, kind)))} JOIN", node)
@@ -154,8 +159,12 @@ def join_relations(
 ) -> tuple[Relation, list[exp.Expr]]:
     """Join ``right`` to ``left`` as the ``JOIN`` clause ``node`` says; returns the joined
     relation and the ``WHERE`` conditions left (a join without ``ON`` takes its equalities
-    from ``where``)."""
-    how = _join_kind(node, ctx)
+    from ``where``). A right join is the left join of the swapped sides."""
+    label = _join_kind(node, ctx)
+    swapped = label == "right"
+    how = "left" if swapped else label
+    if swapped:
+        left, right = right, left
     if left.window is not None or right.window is not None:
         raise ctx.error(
             "a window table function's rows must be grouped (GROUP BY window_start, "
@@ -180,7 +189,7 @@ def join_relations(
         others = []
     if not pairs:
         raise ctx.error(
-            f"the {how} join needs an equality between its two sides (ON a.id = b.id, USING "
+            f"the {label} join needs an equality between its two sides (ON a.id = b.id, USING "
             "(id), or such a condition in WHERE for FROM a, b); cross joins are not supported",
             node,
         )
@@ -188,7 +197,7 @@ def join_relations(
     post_filters = [c for c in others if not any(c is r for r in right_filters)]
     if post_filters and how != "inner":
         raise ctx.unsupported(
-            f"the condition {sql_text(post_filters[0])} in the ON of a {how.upper()} JOIN "
+            f"the condition {sql_text(post_filters[0])} in the ON of a {label.upper()} JOIN "
             "(it takes equalities between the sides and conditions on the joined table)",
             post_filters[0],
         )
@@ -200,15 +209,34 @@ def join_relations(
         left_keys.append(left_key)
         right_keys.append(right_key)
     right = _right_payload(left, right, how, left_keys, right_keys, ctx)
-    with ctx.building(node, f"{how.upper()} JOIN"):
+    with ctx.building(node, f"{label.upper()} JOIN"):
         stream = left.stream.join(right.stream, left_on=left_keys, right_on=right_keys, how=how)
     bindings = left.bindings
     if how in ("inner", "left"):
         hidden = {i.name.lower() for i in using or ()}
-        bindings += tuple(
+        joined = tuple(
             replace(b, star=False) if b.name.lower() in hidden else b for b in right.bindings
         )
+        bindings = (
+            _right_join_order(joined, left.bindings, hidden) if swapped else bindings + joined
+        )
     return filtered(Relation(stream, bindings), post_filters, ctx, "ON"), remaining
+
+
+def _right_join_order(
+    first: Sequence[Binding], second: Sequence[Binding], using: set[str]
+) -> tuple[Binding, ...]:
+    """The names of ``a RIGHT JOIN b`` in SQL's order, ``a``'s then ``b``'s, from the bindings
+    of the swapped join: a ``USING`` key shows ``b``'s value where ``a``'s column stood, as
+    DuckDB lists it."""
+    keys = {b.name.lower(): b for b in second if b.star and b.name.lower() in using}
+    shown: list[Binding] = []
+    for binding in first:
+        key = keys.get(binding.name.lower())
+        if key is not None and key not in shown:
+            shown.append(key)
+        shown.append(binding)
+    return (*shown, *(b for b in second if b not in shown))
 
 
 def _right_payload(

@@ -1,8 +1,9 @@
 """Queries onto streams: ``SELECT [DISTINCT] ... FROM ... [JOIN ...] WHERE ... GROUP BY ...
-HAVING ... ORDER BY ... LIMIT ... OFFSET ...``, ``WITH`` queries, ``UNION [ALL]`` and
-subqueries in ``FROM``. Each clause becomes the :class:`~sabot_lab.stream.Stream` verb that
-does the same (``filter``, ``join``, ``group_by().agg()``, ``select``, ``distinct``, ``sort``,
-``limit``, ``union``), so the optimizer sees the whole query.
+HAVING ... ORDER BY ... LIMIT ... OFFSET ...``, ``WITH`` queries, ``UNION [ALL]``, ``EXCEPT``,
+``INTERSECT`` and subqueries in ``FROM``. Each clause becomes the
+:class:`~sabot_lab.stream.Stream` verb that does the same (``filter``, ``join``,
+``group_by().agg()``, ``select``, ``distinct``, ``sort``, ``limit``, ``union``), so the
+optimizer sees the whole query.
 
 >>> import sabot_lab as sl
 >>> from sabot_lab.sql.context import Context
@@ -21,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from sqlglot import exp
 
-from sabot_lab.expr import Expr, col
+from sabot_lab.expr import Expr, col, lit
 from sabot_lab.sql.context import Context, find_name
 from sabot_lab.sql.expressions import (
     RowScope,
@@ -72,12 +73,12 @@ def query_relation(node: exp.Expr, ctx: Context) -> Relation:
         ctx = _with_queries(with_, ctx)
     if isinstance(node, exp.Select):
         return _select(node, ctx)
+    if isinstance(node, exp.Except | exp.Intersect):
+        return _except_intersect(node, ctx)
     if isinstance(node, exp.Union):
         return _union(node, ctx)
     if isinstance(node, exp.Subquery):
         return _ordered(node, query_relation(node.this, ctx).stream, ctx)
-    if isinstance(node, exp.Except | exp.Intersect):
-        raise ctx.unsupported(node.key.upper(), node)
     raise ctx.unsupported(f"the {node.key.upper()} statement (sl.sql() runs queries)", node)
 
 
@@ -333,7 +334,7 @@ def _arrange(
     return stream
 
 
-# ----------------------------------------------------------------------------- UNION
+# ----------------------------------------------------------------------------- set operations
 
 
 def _ordered(node: exp.Expr, stream: Stream, ctx: Context) -> Relation:
@@ -345,22 +346,49 @@ def _ordered(node: exp.Expr, stream: Stream, ctx: Context) -> Relation:
     return Relation.of(_arrange(stream, outputs, helpers, keys, False, node, ctx))
 
 
-def _union(node: exp.Union, ctx: Context) -> Relation:
+def _set_inputs(node: exp.SetOperation, ctx: Context) -> tuple[Stream, Stream]:
+    """The two queries of a set operation, the right one's columns named as the left one's
+    (SQL matches them by position)."""
     _check_clauses(node, _SET_CLAUSES, ctx)
     left = query_relation(node.this, ctx).stream
     right = query_relation(node.expression, ctx).stream
     if len(left.columns) != len(right.columns):
         raise ctx.error(
-            f"UNION inputs have {len(left.columns)} and {len(right.columns)} columns; "
-            "they need the same number",
+            f"{node.key.upper()} inputs have {len(left.columns)} and {len(right.columns)} "
+            "columns; they need the same number",
             node.expression,
         )
-    if right.columns != left.columns:  # SQL matches columns by position
+    if right.columns != left.columns:
         right = right.select(
             *(col(r).alias(n) for r, n in zip(right.columns, left.columns, strict=True))
         )
+    return left, right
+
+
+def _union(node: exp.Union, ctx: Context) -> Relation:
+    left, right = _set_inputs(node, ctx)
     with ctx.building(node, "UNION"):
         stream = left.union(right)
     if node.args.get("distinct"):
         stream = stream.distinct()
+    return _ordered(node, stream, ctx)
+
+
+def _except_intersect(node: exp.Except | exp.Intersect, ctx: Context) -> Relation:
+    """``EXCEPT`` / ``INTERSECT``: the distinct rows of the left query found in the right one
+    not at all / too. Both inputs, tagged 0 and 1, are grouped by every column, since grouping
+    (unlike join keys) treats nulls as equal, as set operations do."""
+    kind = node.key.upper()
+    if not node.args.get("distinct"):
+        raise ctx.unsupported(f"{kind} ALL (only {kind} of distinct rows)", node)
+    left, right = _set_inputs(node, ctx)
+    names = left.columns
+    side, first, last = (ctx.fresh(stem, names) for stem in ("side", "first", "last"))
+    with ctx.building(node, kind):
+        tagged = left.with_columns(lit(0).alias(side)).union(right.with_columns(lit(1).alias(side)))
+        groups = tagged.group_by(*names).agg(
+            col(side).min().alias(first), col(side).max().alias(last)
+        )
+        keep = col(last) == 0 if kind == "EXCEPT" else col(first) < col(last)
+        stream = groups.filter(keep).select(*names)
     return _ordered(node, stream, ctx)
