@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import select
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -313,12 +313,13 @@ class LocalCluster(Cluster):
         self.agent_args = list(agent_args)
         self.checkpoint_location = None if checkpoint_location is None else str(checkpoint_location)
         self.tls_files = [str(tls_cert), str(tls_key)] if tls_cert and tls_key else []
-        self.port, self.http_port = _free_port(), _free_port()
-        scheme = "grpc+tls" if self.tls_files else "grpc"
+        self.port = self.http_port = 0
+        """The JobManager's Flight and HTTP ports: 0 until its first start lets it choose free
+        ones (no other process can take them in between); a restart binds the same ones."""
         auth = Credentials(
             secrets.token_urlsafe(24), Path(tls_cert).read_bytes() if tls_cert else None
         )
-        super().__init__(f"{scheme}://127.0.0.1:{self.port}", auth)
+        super().__init__("", auth)
         self.agent_processes: list[subprocess.Popen[str]] = []
         self.agent_uris: list[str] = []
         """The URI of each of :attr:`agent_processes`."""
@@ -358,7 +359,7 @@ class LocalCluster(Cluster):
     def start_jobmanager(self) -> None:
         """Start (or restart, on the same port and work directory) the JobManager."""
         database = ["--db", self.database_url] if self.database_url else []
-        self.jobmanager_process, _ = self._spawn(
+        self.jobmanager_process, self.uri = self._spawn(
             [
                 "jobmanager",
                 "--workdir",
@@ -373,6 +374,9 @@ class LocalCluster(Cluster):
             ],
             "jobmanager.log",
         )
+        if not self.port:
+            self.port = int(self.uri.rsplit(":", 1)[1])
+            self.http_port = urlsplit(self._call("ping")["http"]).port or 0
 
     def start_agent(self, slots: int | None = None) -> str:
         """Start one more agent (with ``slots`` task slots, default the cluster's); return its
@@ -434,9 +438,3 @@ class LocalCluster(Cluster):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
