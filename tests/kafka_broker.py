@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,36 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    """Wait until ``process`` accepts connections on ``127.0.0.1:port`` (30 s at most)."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"{what} did not start on port {port}") from None
-            time.sleep(0.05)
-
-
-def stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    """Stop ``process`` with SIGTERM (SIGKILL if it lingers) and wait for it."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+from tests.ports import on_a_free_port, stop_process, wait_listening
 
 
 class S3Server:
@@ -62,14 +32,7 @@ class S3Server:
 
     def __init__(self, bucket: str = "tansu") -> None:
         self.bucket = bucket
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_listening(self.port, self.process, "the moto S3 server")
+        on_a_free_port(self._start)
         urllib.request.urlopen(
             urllib.request.Request(f"{self.endpoint}/{bucket}", method="PUT"), timeout=10
         ).close()
@@ -79,6 +42,16 @@ class S3Server:
         "AWS_SECRET_ACCESS_KEY": "sabot-lab",
     }
     """Any credentials do (moto checks none); clients read them from the environment."""
+
+    def _start(self, port: int) -> None:
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_listening(port, self.process, "the moto S3 server")
 
     def uri(self, prefix: str) -> str:
         """A ``pyarrow.fs`` URI of ``prefix`` in the bucket (set :attr:`credentials` in the
@@ -107,10 +80,17 @@ class Broker:
         if outside and not own:
             self.bootstrap = outside
             return
-        self.port = port or free_port()
-        self.advertised_port = advertised_port or self.port
-        self.bootstrap = f"127.0.0.1:{self.advertised_port}"
-        self.start()
+
+        def start_on(port: int) -> None:
+            self.port = port
+            self.advertised_port = advertised_port or port
+            self.bootstrap = f"127.0.0.1:{self.advertised_port}"
+            self.start()
+
+        if port:
+            start_on(port)
+        else:
+            on_a_free_port(start_on)
 
     def start(self) -> None:
         """Start the tansu process on :attr:`port` (again, after it stopped)."""

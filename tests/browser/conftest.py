@@ -14,8 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,8 @@ from typing import Any
 import nbformat
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, sync_playwright
+
+from tests.ports import ExitedAtStart, on_a_free_port, stop_process
 
 CHROMIUM = os.environ.get("SABOT_CHROMIUM", "/usr/bin/chromium")
 KERNEL = "sabot-lab-test"
@@ -64,12 +64,6 @@ class LabServer:
         return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _write_kernelspec(data_dir: Path) -> None:
     spec = data_dir / "kernels" / KERNEL
     spec.mkdir(parents=True)
@@ -89,7 +83,7 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited with {process.returncode}:\n{log.read_text()}")
+            raise ExitedAtStart(f"jupyter lab exited with {process.returncode}:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as reply:
                 if reply.status == 200:
@@ -115,7 +109,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "IPYTHONDIR": str(home / "ipython"),
     }
-    port, token = _free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     log = home / "lab.log"
     command = [
         sys.executable,
@@ -123,7 +117,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "jupyterlab",
         "--no-browser",
         "--ip=127.0.0.1",
-        f"--port={port}",
+        "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         "--ServerApp.disable_check_xsrf=True",
@@ -135,19 +129,22 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "--ServerApp.terminals_enabled=False",
         *(["--allow-root"] if os.geteuid() == 0 else []),
     ]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    started: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(port: int) -> None:
+        url = f"http://127.0.0.1:{port}"
+        with open(log, "wb") as out:
+            command_on_port = [*command, f"--port={port}"]
+            process = subprocess.Popen(command_on_port, env=env, stdout=out, stderr=out)
+        started.append((url, process))
         _wait_until_serving(f"{url}/api/status?token={token}", process, log)
-        yield LabServer(url, token, root)
+
+    try:
+        on_a_free_port(start)
+        yield LabServer(started[-1][0], token, root)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for _, process in started:
+            stop_process(process)
 
 
 @pytest.fixture(scope="package")
