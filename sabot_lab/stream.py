@@ -37,7 +37,7 @@ from sabot_lab.engine.aggregate import aggregate_schema
 from sabot_lab.engine.stateless import conform
 from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, column_not_found
 from sabot_lab.event_time import WindowedStream, check_aggregates, late_rows, with_watermark
-from sabot_lab.expr import Expr, col, parse_dtype
+from sabot_lab.expr import Expr, col, lit, parse_dtype
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
 from sabot_lab.plan import JobGraph, OperatorType, SourceSpec
@@ -64,7 +64,7 @@ __all__ = [
     "from_source",
 ]
 
-JOIN_KINDS = ("inner", "left", "semi", "anti")
+JOIN_KINDS = ("inner", "left", "full", "semi", "anti")
 SchemaLike: TypeAlias = (
     "pa.Schema | Mapping[str, pa.DataType | str] | Sequence[tuple[str, pa.DataType | str]]"
 )
@@ -323,9 +323,11 @@ class Stream:
     ) -> Stream:
         """Hash-join with ``other`` (the build side) on equal keys; null keys never match.
 
-        ``how``: ``inner``, ``left`` (keep unmatched left rows, nulls on the right), ``semi``
-        (left rows having a match) or ``anti`` (left rows having none). The right key columns
-        are dropped from the output; other right columns whose names clash get ``suffix``.
+        ``how``: ``inner``, ``left`` (keep unmatched left rows, nulls on the right), ``full``
+        (also the unmatched right rows, nulls on the left; both sides bounded), ``semi`` (left
+        rows having a match) or ``anti`` (left rows having none). The right key columns are
+        dropped from the output, except by ``full`` (where only the right side has the row,
+        the left keys are null); right columns whose names clash get ``suffix``.
 
         >>> import sabot_lab as sl
         >>> quotes = sl.from_pydict({"sid": [1, 2, 3], "px": [10, 20, 30]})
@@ -334,6 +336,8 @@ class Stream:
         {'sid': [1, 3], 'px': [10, 30], 'sector': ['tech', 'energy']}
         >>> quotes.join(secs, left_on="sid", right_on="id", how="anti").collect().to_pydict()
         {'sid': [2], 'px': [20]}
+        >>> sl.from_pydict({"id": [3, 4]}).join(secs, on="id", how="full").sort("id_right").collect().to_pydict()
+        {'id': [None, 3, 4], 'id_right': [1, 3, None], 'sector': ['tech', 'energy', None]}
         """
         right = other if isinstance(other, Stream) else from_arrow(other)
         if how not in JOIN_KINDS:
@@ -354,6 +358,8 @@ class Stream:
         left_keys, right_keys, payload, schema = self._join_columns(
             right, on, left_on, right_on, how, suffix
         )
+        if how == "full":
+            return _full_join(self, right, left_keys, right_keys, suffix)
         return self._extend(
             OperatorType.HASH_JOIN,
             f"{how}_join",
@@ -533,9 +539,9 @@ class Stream:
             _check_join_key_types(lk, self.schema.field(lk).type, rk, right.schema.field(rk).type)
         payload: list[str] = []
         fields = list(self.schema)
-        if how in ("inner", "left"):
+        if how in ("inner", "left", "full"):
             for field in right.schema:
-                if field.name in right_keys:
+                if field.name in right_keys and how != "full":
                     continue
                 payload.append(field.name)
                 name = field.name + suffix if field.name in self.schema.names else field.name
@@ -972,6 +978,39 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _full_join(
+    left: Stream, right: Stream, left_keys: list[str], right_keys: list[str], suffix: str
+) -> Stream:
+    """``left`` full-joined with ``right``: the left join, where the right side also keeps its
+    keys, and the right rows without a match (an anti join) with nulls on the left."""
+    if not left.bounded:
+        raise PlanError(
+            "a full join gives the right rows without a match once its left side has ended, "
+            "and the left side is unbounded here: use how='left', or bound it (limit, stop=)"
+        )
+    taken = {*left.columns, *right.columns}
+    keys = [_unused(f"{k}_key", taken) for k in right_keys]
+    with_keys = right.with_columns(
+        *[col(k).alias(c) for k, c in zip(right_keys, keys, strict=True)]
+    )
+    matched = left.join(with_keys, left_on=left_keys, right_on=keys, how="left", suffix=suffix)
+    names = matched.columns[len(left.columns) :]
+    unmatched = right.join(left, left_on=right_keys, right_on=left_keys, how="anti").select(
+        *[lit(None, f.type).alias(f.name) for f in left.schema],
+        *[col(c).alias(n) for c, n in zip(right.columns, names, strict=True)],
+    )
+    return matched.union(unmatched)
+
+
+def _unused(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``... whichever no column in ``taken`` has."""
+    found, n = name, 1
+    while found in taken:
+        n += 1
+        found = f"{name}_{n}"
+    return found
 
 
 def _field(expr: Expr, schema: pa.Schema) -> pa.Field:

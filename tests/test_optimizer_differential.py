@@ -121,7 +121,8 @@ def plans(draw: st.DrawFn) -> tuple[sl.Stream, bool]:
         elif step == "join" and "k" in names:
             other = draw(sources()).select("k", col("g").alias(f"g{i}"), col("x").alias(f"x{i}"))
             other = other.filter(draw(predicates(other.schema))) if draw(st.booleans()) else other
-            how = draw(st.sampled_from(["inner", "inner", "left", "semi", "anti"]))
+            full = ["full"] if "k_right" not in names else []  # a full join keeps k as k_right
+            how = draw(st.sampled_from(["inner", "inner", "left", *full, "semi", "anti"]))
             s = s.join(other, on="k", how=how)
         elif step == "group_by" and {"g", "x"} <= set(names):
             s = s.group_by("g").agg(x=col("x").sum(), k=sl.count(), y=col("x").max())

@@ -127,3 +127,39 @@ def test_operator_parallelism_sets_its_stage_tasks() -> None:
     assert_same_rows(pa.Table.from_batches(list(run_local(physical))), expected)
     with pytest.raises(sl.PlanError, match="at least 1"):
         sl.from_arrow(table).with_parallelism(0)
+
+
+@pytest.mark.parametrize("broadcast", [False, True])
+@pytest.mark.parametrize(
+    ("build", "sql"),
+    [
+        (
+            lambda t, r: t.union(t.group_by("k").agg(x=col("x").sum())),
+            "SELECT k, x FROM t UNION ALL SELECT k, SUM(x) FROM t GROUP BY k",
+        ),
+        (
+            lambda t, r: t.join(r, on="k", how="full"),
+            "SELECT t.*, r.k AS k_right, r.y FROM t FULL JOIN r ON t.k = r.k",
+        ),
+        (
+            lambda t, r: t.join(t.group_by("k").agg(n=sl.count()), on="k", how="full").union(
+                t.with_columns(k_right=col("k"), n=col("x") * 0)
+            ),
+            "SELECT t.*, g.k AS k_right, g.n FROM t FULL JOIN "
+            "(SELECT k, COUNT(*) AS n FROM t GROUP BY k) g ON t.k = g.k "
+            "UNION ALL SELECT k, x, k, 0 FROM t",
+        ),
+    ],
+    ids=["union_of_a_group_by", "full_join", "full_join_with_itself_grouped"],
+)
+def test_branches_that_meet_past_an_exchange_get_stages_that_do_not_wait_for_each_other(
+    build,
+    sql,
+    broadcast: bool,  # type: ignore[no-untyped-def]
+) -> None:
+    t = pa.table({"k": [i % 13 for i in range(300)], "x": list(range(300))})
+    r = pa.table({"k": list(range(5, 25)), "y": [f"y{i}" for i in range(20)]})
+    stream = build(sl.from_arrow(t), sl.from_arrow(r))
+    expected = duckdb_table(sql, t=t, r=r)
+    for partitions in (1, 3):
+        assert_same_rows(run(stream.optimize().graph, partitions, broadcast), expected)

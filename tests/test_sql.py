@@ -188,6 +188,19 @@ QUERIES: list[tuple[str, str, bool]] = [
     ("right_join", "SELECT t.rn, r.j, r.i, t.s FROM t RIGHT JOIN r ON t.i = r.i", False),
     ("right_join_star", "SELECT * FROM t RIGHT OUTER JOIN r ON t.i = r.i AND t.j > 0", False),
     ("right_join_using", "SELECT * FROM r RIGHT JOIN t USING (i)", False),
+    ("full_join", "SELECT t.rn, r.j, r.i, t.i AS ti, t.s FROM t FULL JOIN r ON t.i = r.i", False),
+    ("full_join_star", "SELECT * FROM t FULL OUTER JOIN r ON r.i = t.i AND t.s = r.s", False),
+    ("full_join_using", "SELECT *, t.i AS ti, r.i AS ri FROM r FULL JOIN t USING (i)", False),
+    (
+        "full_join_grouped",
+        "SELECT i, COUNT(t.rn) AS n, SUM(r.j) AS sj FROM t FULL JOIN r USING (i) GROUP BY i",
+        False,
+    ),
+    (
+        "full_join_after_join",
+        "SELECT a.rn, b.s, c.j, c.s AS cs FROM t AS a JOIN r AS b ON a.i = b.i FULL JOIN r AS c ON b.j = c.j",
+        False,
+    ),
     (
         "right_join_after_join",
         "SELECT a.rn, b.s, c.j, c.s AS cs FROM t AS a JOIN r AS b ON a.i = b.i RIGHT JOIN r AS c ON b.j = c.j",

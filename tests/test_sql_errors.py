@@ -109,9 +109,9 @@ def test_a_type_error_names_the_clause_and_the_operand_types() -> None:
             15,
         ),
         (
-            "SELECT * FROM quotes FULL OUTER JOIN secs ON quotes.sid = secs.id",
-            "FULL OUTER JOIN (the hash join keeps the unmatched rows of one side only",
-            38,
+            "SELECT * FROM quotes FULL OUTER JOIN secs ON quotes.sid = secs.id AND price > 1",
+            "the condition price > 1 in the ON of a FULL JOIN",
+            71,
         ),
         ("SELECT sid FROM quotes EXCEPT ALL SELECT id FROM secs", "EXCEPT ALL", 8),
         ("SELECT sid FROM quotes INTERSECT ALL SELECT id FROM secs", "INTERSECT ALL", 8),

@@ -153,6 +153,8 @@ def test_verb_matches_duckdb(
 JOINS = {
     "inner": "SELECT l.*, r.j AS j_right, r.s AS s_right FROM l JOIN r ON l.i = r.i",
     "left": "SELECT l.*, r.j AS j_right, r.s AS s_right FROM l LEFT JOIN r ON l.i = r.i",
+    "full": "SELECT l.*, r.i AS i_right, r.j AS j_right, r.s AS s_right "
+    "FROM l FULL JOIN r ON l.i = r.i",
     "semi": "SELECT l.* FROM l SEMI JOIN r ON l.i = r.i",
     "anti": "SELECT l.* FROM l ANTI JOIN r ON l.i = r.i",
 }
@@ -174,6 +176,11 @@ def test_join_on_two_keys_with_renamed_keys_and_suffix(left: pa.Table, right: pa
         right, left_on=["i", "s"], right_on=["id", "name"], how="left", suffix="_r"
     )
     sql = "SELECT l.*, r.j AS j_r FROM l LEFT JOIN r ON l.i = r.id AND l.s = r.name"
+    check(stream, sql, l=left, r=right)
+    stream = sl.from_arrow(left).join(
+        right, left_on=["i", "s"], right_on=["id", "name"], how="full", suffix="_r"
+    )
+    sql = "SELECT l.*, r.* RENAME (j AS j_r) FROM l FULL JOIN r ON l.i = r.id AND l.s = r.name"
     check(stream, sql, l=left, r=right)
 
 

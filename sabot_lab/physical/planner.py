@@ -22,7 +22,11 @@ number of tasks of its stage (the largest, when operators of one stage ask for d
 numbers); other stages run as ``partitions`` tasks.
 
 Operators joined by other edges form a stage (a fused pipeline or several, e.g. the branches of
-a union). A stage runs as ``partitions`` tasks; task ``i`` reads split ``i`` of each source
+a union). Where a stream feeds two branches that meet again past an exchange (``s.union(
+s.group_by(...))``, a full join), those stages would wait for each other: the planner then cuts
+the first input of the first operator with several inputs in the way (the probe side of a join,
+hashed on its keys; a union's input, hashed on its columns) until no stage waits for itself.
+A stage runs as ``partitions`` tasks; task ``i`` reads split ``i`` of each source
 (:meth:`~sabot_lab.plan.SourceSpec.split`) and partition ``i`` of each exchange it reads. A
 stage reading a ``single`` exchange runs as one task.
 
@@ -216,8 +220,12 @@ def plan_stages(
             if edge is not None:
                 crossing[upstream, node.operator_id, position] = edge
 
-    component = _components(order, crossing)
-    stage_ids = _stage_order(order, component, crossing)
+    while True:
+        component = _components(order, crossing)
+        stage_ids, waiting = _stage_order(order, component, crossing)
+        if not waiting:
+            break
+        crossing.update(_cut(graph, order, component, waiting, crossing))
     stage_of = {n: stage_ids[c] for n, c in component.items()}
     count = len(stage_ids)
     single = {stage_of[v] for (_, v, _), (kind, _) in crossing.items() if kind == "single"}
@@ -386,8 +394,9 @@ def _stage_order(
     order: list[StreamOperatorNode],
     stage_of: Mapping[str, str],
     crossing: Mapping[tuple[str, str, int], object],
-) -> dict[str, int]:
-    """Stage numbers with every producer before its consumers."""
+) -> tuple[dict[str, int], set[str]]:
+    """Stage numbers with every producer before its consumers, and the stages that could not
+    be numbered because they wait for themselves (through exchanges)."""
     after: dict[str, set[str]] = {c: set() for c in stage_of.values()}
     for u, v, _ in crossing:
         after[stage_of[v]].add(stage_of[u])
@@ -396,9 +405,35 @@ def _stage_order(
     while len(numbered) < len(first_seen):
         ready = [c for c in first_seen if c not in numbered and after[c] <= numbered.keys()]
         if not ready:
-            raise PlanError("exchanges between stages form a cycle")
+            return numbered, set(first_seen) - numbered.keys()
         numbered[ready[0]] = len(numbered)
-    return numbered
+    return numbered, set()
+
+
+def _cut(
+    graph: JobGraph,
+    order: list[StreamOperatorNode],
+    stage_of: Mapping[str, str],
+    waiting: set[str],
+    crossing: Mapping[tuple[str, str, int], object],
+) -> dict[tuple[str, str, int], tuple[str, tuple[str, ...]]]:
+    """One more exchange, on the first input not crossing yet of the first operator with
+    several inputs among the ``waiting`` stages: any partitioning of a union's input or of a
+    join's probe side (its build side is broadcast or hashed already) keeps the result."""
+    for node in order:
+        if stage_of[node.operator_id] not in waiting or len(node.upstream) < 2:
+            continue
+        for position, upstream in enumerate(node.upstream):
+            edge = (upstream, node.operator_id, position)
+            if edge in crossing:
+                continue
+            if node.operator_type == OperatorType.HASH_JOIN:
+                keys = tuple(node.parameters["left_on" if position == 0 else "right_on"])
+            else:
+                schema = graph.node(upstream).output_schema
+                keys = tuple(f.name for f in schema if _hashable(f.type))
+            return {edge: _hash(graph, upstream, keys) if keys else ("single", ())}
+    raise PlanError("exchanges between stages form a cycle")
 
 
 def _stage_graph(

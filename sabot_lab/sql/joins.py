@@ -1,13 +1,15 @@
 """``JOIN`` clauses onto :meth:`~sabot_lab.stream.Stream.join`: ``[INNER] JOIN``, ``LEFT
 [OUTER] JOIN``, ``RIGHT [OUTER] JOIN`` (a left join with the sides swapped, the columns in
-SQL's order), ``SEMI JOIN``, ``ANTI JOIN`` with ``ON`` (equalities between the sides, plus
-conditions on the joined table; for inner joins any condition) or ``USING``; ``FROM a, b`` and
-``CROSS JOIN`` take their equalities from ``WHERE``; ``WHERE x IN (SELECT ...)`` is a semi join.
+SQL's order), ``FULL [OUTER] JOIN``, ``SEMI JOIN``, ``ANTI JOIN`` with ``ON`` (equalities
+between the sides, plus conditions on the joined table; for inner joins any condition) or
+``USING``; ``FROM a, b`` and ``CROSS JOIN`` take their equalities from ``WHERE``; ``WHERE x IN
+(SELECT ...)`` is a semi join.
 
 The joined relation keeps every name of both sides: a right column whose name the left side
 already has is renamed in the stream, and the right side's key columns (which the join
 drops) read as the left keys (inner joins) or as a copy kept for the purpose (left joins, where
-they are null on rows without a match).
+they are null on rows without a match); a full join keeps them. The name of a ``USING`` key
+of a full join means the key of either side, the one not null (``COALESCE``).
 
 >>> import sabot_lab as sl
 >>> from sabot_lab.sql.context import Context
@@ -29,10 +31,11 @@ from dataclasses import replace
 
 from sqlglot import exp
 
-from sabot_lab.expr import col
+from sabot_lab.expr import Expr, col
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import RowScope, sql_text, translate
 from sabot_lab.sql.relation import Binding, Relation
+from sabot_lab.stream import Stream
 
 __all__ = ["conjuncts", "filtered", "join_relations", "semi_join_in"]
 
@@ -75,13 +78,7 @@ def _join_kind(node: exp.Join, ctx: Context) -> str:
         raise ctx.unsupported(f"{method} JOIN", node)
     if kind in ("SEMI", "ANTI") and side in ("", "LEFT"):
         return kind.lower()
-    if side == "FULL":
-        raise ctx.unsupported(
-            "FULL OUTER JOIN (the hash join keeps the unmatched rows of one side only: write a "
-            "LEFT JOIN UNION ALL the other side's rows from an ANTI JOIN)",
-            node,
-        )
-    if side in ("LEFT", "RIGHT") and kind in ("", "OUTER"):
+    if side in ("LEFT", "RIGHT", "FULL") and kind in ("", "OUTER"):
         return side.lower()
     if not side and kind in ("", "INNER", "CROSS"):
         return "inner"
@@ -193,6 +190,12 @@ def join_relations(
             "(id), or such a condition in WHERE for FROM a, b); cross joins are not supported",
             node,
         )
+    if others and how == "full":
+        raise ctx.unsupported(
+            f"the condition {sql_text(others[0])} in the ON of a FULL JOIN (it takes "
+            "equalities between the sides; filter the sides in subqueries)",
+            others[0],
+        )
     right_filters = [c for c in others if _sides(c, left, right, ctx) == {"right"}]
     post_filters = [c for c in others if not any(c is r for r in right_filters)]
     if post_filters and how != "inner":
@@ -208,19 +211,42 @@ def join_relations(
         right, right_key = _key_column(right, right_node, ctx)
         left_keys.append(left_key)
         right_keys.append(right_key)
-    right = _right_payload(left, right, how, left_keys, right_keys, ctx)
+    right, right_keys = _right_payload(left, right, how, left_keys, right_keys, ctx)
     with ctx.building(node, f"{label.upper()} JOIN"):
         stream = left.stream.join(right.stream, left_on=left_keys, right_on=right_keys, how=how)
     bindings = left.bindings
-    if how in ("inner", "left"):
+    if how in ("inner", "left", "full"):
         hidden = {i.name.lower() for i in using or ()}
         joined = tuple(
             replace(b, star=False) if b.name.lower() in hidden else b for b in right.bindings
         )
+        if how == "full" and hidden:
+            stream, bindings = _coalesced_keys(stream, left.bindings, joined, hidden, ctx)
         bindings = (
             _right_join_order(joined, left.bindings, hidden) if swapped else bindings + joined
         )
     return filtered(Relation(stream, bindings), post_filters, ctx, "ON"), remaining
+
+
+def _coalesced_keys(
+    stream: Stream, left: Sequence[Binding], right: Sequence[Binding], using: set[str],
+    ctx: Context,
+) -> tuple[Stream, tuple[Binding, ...]]:  # fmt: skip
+    """The left bindings of ``a FULL JOIN b USING (k)``: ``k`` alone is the key of either side
+    (``COALESCE(a.k, b.k)``, in a new column where ``a.k`` stood); ``a.k`` keeps ``a``'s."""
+    right_keys = {b.name.lower(): b.column for b in right if b.name.lower() in using}
+    shown: list[Binding] = []
+    columns: list[Expr] = []
+    for binding in left:
+        if binding.star and binding.name.lower() in using:
+            column = ctx.fresh(binding.name, [*stream.columns, *(c.output_name() for c in columns)])
+            key = col(binding.column or "").fill_null(col(right_keys[binding.name.lower()] or ""))
+            columns.append(key.alias(column))
+            shown += [Binding(None, binding.name, column), replace(binding, star=False)]
+        else:
+            shown.append(binding)
+    with ctx.building(None, "FULL JOIN ... USING"):
+        return stream.with_columns(*columns), tuple(shown)
 
 
 def _right_join_order(
@@ -242,17 +268,17 @@ def _right_join_order(
 def _right_payload(
     left: Relation, right: Relation, how: str, left_keys: list[str], right_keys: list[str],
     ctx: Context,
-) -> Relation:  # fmt: skip
+) -> tuple[Relation, list[str]]:  # fmt: skip
     """The right side with the columns the join keeps named apart from the left side's, and
-    its bindings pointing at the columns the joined stream will have."""
-    if how not in ("inner", "left"):
-        return right
+    its bindings pointing at the columns the joined stream will have; its keys' new names."""
+    if how not in ("inner", "left", "full"):
+        return right, right_keys
     taken = [*left.stream.columns, *right.stream.columns]
     moved: dict[str, str] = {}
     stream = right.stream
     if how == "inner":  # equal keys: the left ones stand for the right ones
         moved = {r: lk for lk, r in zip(left_keys, right_keys, strict=True)}
-    else:  # null where nothing matched: keep a copy of the right keys
+    elif how == "left":  # null where nothing matched: keep a copy of the right keys
         used = {b.column for b in right.bindings}
         moved = {r: ctx.fresh(r, taken) for r in dict.fromkeys(right_keys) if r in used}
         with ctx.building(None, "LEFT JOIN"):
@@ -260,7 +286,7 @@ def _right_payload(
     renamed = {
         c: ctx.fresh(c, taken)
         for c in stream.columns
-        if c not in right_keys and c in left.stream.columns
+        if (c not in right_keys or how == "full") and c in left.stream.columns
     }
     if renamed:
         stream = stream.rename(renamed)
@@ -273,7 +299,7 @@ def _right_payload(
         )
         for b in right.bindings
     )
-    return Relation(stream, bindings)
+    return Relation(stream, bindings), [renamed.get(k, k) for k in right_keys]
 
 
 def semi_join_in(relation: Relation, node: exp.In, values: Relation, ctx: Context) -> Relation:
