@@ -45,5 +45,5 @@ def test_unbounded_nexmark_refuses_a_join_without_time_bounds() -> None:
     with pytest.raises(sl.PlanError, match="put the unbounded stream on the left"):
         sl.nexmark(events=10).auctions.join(gen.bids, left_on="id", right_on="auction")
     people = sl.nexmark(events=10).persons
-    with pytest.raises(sl.PlanError, match="full join .* the left side is unbounded"):
+    with pytest.raises(sl.PlanError, match=r"full join .* the left side is unbounded"):
         gen.auctions.join(people, left_on="seller", right_on="id", how="full")
