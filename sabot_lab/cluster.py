@@ -423,13 +423,7 @@ class LocalCluster(Cluster):
     def close(self) -> None:
         """Stop every agent, then the JobManager."""
         for process in [*self.agent_processes, self.jobmanager_process]:
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process)
             if process is not None and process.stdout is not None:
                 process.stdout.close()
 
@@ -438,3 +432,20 @@ class LocalCluster(Cluster):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 15.0) -> None:
+    """Stop ``process`` with SIGTERM, SIGKILL if it lingers ``timeout`` seconds, and wait.
+
+    >>> p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    >>> stop_process(p); p.returncode
+    -15
+    """
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

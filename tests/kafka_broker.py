@@ -23,7 +23,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
-from tests.ports import on_a_free_port, stop_process, wait_listening
+from sabot_lab.cluster import stop_process
+from tests.ports import on_a_free_port, wait_listening
 
 
 class S3Server:
@@ -60,7 +61,7 @@ class S3Server:
         return f"s3://{self.bucket}/{prefix}?{query}"
 
     def stop(self) -> None:
-        stop_process(self.process)
+        stop_process(self.process, timeout=30)
 
 
 class Broker:
@@ -212,7 +213,7 @@ class Broker:
         asyncio.run(send())
 
     def stop(self) -> None:
-        stop_process(self.process)
+        stop_process(self.process, timeout=30)
 
 
 class DurableBroker(Broker):

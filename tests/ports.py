@@ -51,15 +51,3 @@ def on_a_free_port(start: Callable[[int], None], attempts: int = 3) -> None:
         except ExitedAtStart:
             if attempt == attempts - 1:
                 raise
-
-
-def stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    """Stop ``process`` with SIGTERM (SIGKILL if it lingers) and wait for it."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

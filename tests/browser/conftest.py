@@ -27,7 +27,8 @@ import nbformat
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, sync_playwright
 
-from tests.ports import ExitedAtStart, on_a_free_port, stop_process
+from sabot_lab.cluster import stop_process
+from tests.ports import ExitedAtStart, on_a_free_port
 
 CHROMIUM = os.environ.get("SABOT_CHROMIUM", "/usr/bin/chromium")
 KERNEL = "sabot-lab-test"
@@ -144,7 +145,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield LabServer(started[-1][0], token, root)
     finally:
         for _, process in started:
-            stop_process(process)
+            stop_process(process, timeout=20)
 
 
 @pytest.fixture(scope="package")
