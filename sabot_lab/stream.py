@@ -539,9 +539,9 @@ class Stream:
             _check_join_key_types(lk, self.schema.field(lk).type, rk, right.schema.field(rk).type)
         payload: list[str] = []
         fields = list(self.schema)
-        if how in ("inner", "left", "full"):
+        if how in ("inner", "left"):
             for field in right.schema:
-                if field.name in right_keys and how != "full":
+                if field.name in right_keys:
                     continue
                 payload.append(field.name)
                 name = field.name + suffix if field.name in self.schema.names else field.name

@@ -139,9 +139,9 @@ class KafkaSource(ReplayableSource):
     when not given); for ``avro``, the records' Avro record schema (dict or JSON text) or an
     Arrow schema to derive it from (see :mod:`sabot_lab.connectors.avro`), always needed.
     ``avro_header="confluent"``: each Avro record starts with Confluent's magic byte and schema
-    id, which is skipped (the schema given decodes every record). ``start``: where partitions without a committed offset for ``group``
-    begin: ``"earliest"``, ``"latest"``, or a time (datetime or epoch ms: the first record at
-    or after it). ``partitions``: read only these (a split); ``dead_letter``: the topic that
+    id, which is skipped (the schema given decodes every record). ``start``: where partitions
+    without a committed offset for ``group`` begin: ``"earliest"``, ``"latest"``, or a time
+    (datetime or epoch ms: the first record at or after it). ``partitions``: read only these (a split); ``dead_letter``: the topic that
     gets malformed records. ``stop``: ``"latest"`` (the end of every partition now) or an end
     offset per partition: the source ends there, so it is bounded.
     """

@@ -59,7 +59,7 @@ Checkpoints.shared)], "added": bytes of those first written for this checkpoint}
 
 
 def checkpoint_path(directory: LocationLike, checkpoint: int) -> Location:
-    """LocationLike checkpoint ``checkpoint`` of the run (or job) checkpointing to ``directory`` is
+    """Where checkpoint ``checkpoint`` of the run (or job) checkpointing to ``directory`` is
     kept.
 
     >>> str(checkpoint_path("/c", 3)), str(checkpoint_path("s3://b/c", 3))
@@ -161,11 +161,11 @@ class Checkpoints:
         return f"{operator_id}@{self.scope}" if self.scope else operator_id
 
     def path(self, checkpoint: int, operator_id: str) -> Location:
-        """LocationLike ``operator_id`` keeps its part of ``checkpoint`` (a directory)."""
+        """Where ``operator_id`` keeps its part of ``checkpoint`` (a directory)."""
         return checkpoint_path(self.directory, checkpoint) / self._part(operator_id)
 
     def shared(self, operator_id: str) -> Location:
-        """LocationLike ``operator_id`` keeps files several of its checkpoints share (a state
+        """Where ``operator_id`` keeps files several of its checkpoints share (a state
         backend's incremental snapshots); each part lists those it uses (see
         :data:`SHARED_LIST`)."""
         return self.directory / SHARED / self._part(operator_id)

@@ -90,8 +90,8 @@ class PlanWidget(LiveWidget):
 
     def follow(self, job: Job, interval: float = UPDATE_INTERVAL) -> asyncio.Task[JobSnapshot]:
         """Show ``job``'s live numbers (rows in and out and rows/s per operator and edge; busy
-        and backpressure per stage) on the physical view, updated every ``interval`` seconds from an asyncio task on the running
-        event loop (the kernel's), until the job ends; the final numbers stay, also in the
+        and backpressure per stage) on the physical view, updated every ``interval`` seconds
+        from an asyncio task on the running event loop (the kernel's), until the job ends; the final numbers stay, also in the
         static HTML of the outputs showing the widget. Returns the task (its result: the last
         :class:`~sabot_lab.notebook.live.JobSnapshot`). Following another job stops
         following the first.

@@ -239,7 +239,7 @@ def _coalesced_keys(
     columns: list[Expr] = []
     for binding in left:
         if binding.star and binding.name.lower() in using:
-            column = ctx.fresh(binding.name, [*stream.columns, *(c.output_name() for c in columns)])
+            column = ctx.fresh(binding.name, stream.columns)
             key = col(binding.column or "").fill_null(col(right_keys[binding.name.lower()] or ""))
             columns.append(key.alias(column))
             shown += [Binding(None, binding.name, column), replace(binding, star=False)]
