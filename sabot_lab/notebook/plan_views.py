@@ -33,6 +33,7 @@ from sabot_lab.config import get_config
 from sabot_lab.explain import describe_operator
 from sabot_lab.expr import Expr
 from sabot_lab.notebook.plan_layout import GROUP_HEADER, Layout, edge_path, layered_layout
+from sabot_lab.notebook.table_view import quantity
 from sabot_lab.optimizer import OptimizedPlan, RewriteTrace, Statistics, estimate
 from sabot_lab.optimizer.trace import format_rows
 from sabot_lab.physical import ExchangeSource, PhysicalPlan, Stage, plan_stages
@@ -227,7 +228,7 @@ def optimized_view(
     expanded, fused = expand_fused(plan.graph)
     builder.add_graph(expanded, estimate(expanded, plan.statistics))
     builder.add_fused(fused, plan.graph)
-    return builder.build(f"after {len(plan.trace)} rewrites")
+    return builder.build(f"after {quantity(len(plan.trace), 'rewrite')}")
 
 
 def physical_view(
@@ -276,8 +277,12 @@ def physical_view(
 
 
 def _stage_summary(physical: PhysicalPlan) -> str:
-    tasks = len(physical.tasks())
-    return f"{len(physical.stages)} stages, {tasks} tasks, {len(physical.exchanges)} exchanges"
+    counts = zip(
+        (len(physical.stages), len(physical.tasks()), len(physical.exchanges)),
+        ("stage", "task", "exchange"),
+        strict=True,
+    )
+    return ", ".join(quantity(n, word) for n, word in counts)
 
 
 @dataclass
@@ -350,7 +355,7 @@ class _ViewBuilder:
         in_fused = {m for ids in fused.values() for m in ids}
         members = [n for n in graph.nodes if n not in in_fused] + list(fused)
         gid = f"stage_{stage.stage_id}"
-        tasks = f"{stage.partitions} task{'s' if stage.partitions != 1 else ''}"
+        tasks = quantity(stage.partitions, "task")
         self.groups[gid] = {
             "id": gid,
             "kind": "stage",
@@ -416,7 +421,7 @@ def _positioned(
     out_groups.sort(key=lambda g: g["kind"] == "fused")
     return {
         "name": name,
-        "title": f"{name} plan: {len(out_nodes)} operators, {summary}",
+        "title": f"{name} plan: {quantity(len(out_nodes), 'operator')}, {summary}",
         "width": _r(max([layout.width, *(e["label_x"] + EDGE_LABEL_WIDTH for e in out_edges)])),
         "height": _r(layout.height),
         "nodes": out_nodes,

@@ -50,7 +50,7 @@ class TableView:
         '1 row, 1 column'
         """
         rows, columns = self.table.num_rows, self.table.num_columns
-        text = f"{rows} {_plural('row', rows)}, {columns} {_plural('column', columns)}"
+        text = f"{quantity(rows, 'row')}, {quantity(columns, 'column')}"
         if self.shown.num_rows < rows:
             text += f" (first {self.shown.num_rows} shown)"
         return text
@@ -82,5 +82,10 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _plural(word: str, n: int) -> str:
-    return word if n == 1 else word + "s"
+def quantity(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is one.
+
+    >>> quantity(1, "stage"), quantity(3, "task")
+    ('1 stage', '3 tasks')
+    """
+    return f"{n} {word if n == 1 else word + 's'}"
