@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.kafka_broker import Broker
-from tests.postgres import PostgresServer
+from tests.support.kafka_broker import Broker
+from tests.support.postgres import PostgresServer
 
 DATABASES = ["sqlite", "postgresql"]
 

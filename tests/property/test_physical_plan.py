@@ -1,0 +1,164 @@
+"""Physical plans: stages split at exchanges, run task by task, give the in-process answer."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sabot_lab as sl
+from sabot_lab import col
+from sabot_lab.physical import plan_stages, run_local
+from sabot_lab.plan import JobGraph
+from tests.support.plans import join_trees, plans
+from tests.support.reference import assert_same_rows, duckdb_table
+
+
+def run(graph: JobGraph, partitions: int, broadcast: bool) -> pa.Table:
+    from sabot_lab.optimizer import estimate_rows
+
+    rows = estimate_rows(graph) if broadcast else {}
+    physical = plan_stages(graph, partitions, rows)
+    schema = graph.sinks()[0].output_schema
+    return pa.Table.from_batches(list(run_local(physical)), schema=schema)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@given(plans(), st.integers(1, 4), st.booleans())
+def test_staged_plans_give_the_in_process_answer(
+    plan: tuple[sl.Stream, bool], partitions: int, broadcast: bool
+) -> None:
+    stream, ordered = plan
+    optimized = stream.optimize().graph
+    assert_same_rows(run(optimized, partitions, broadcast), stream.collect(), ordered=ordered)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(join_trees(), st.integers(2, 4), st.booleans())
+def test_staged_join_trees_give_the_in_process_answer(
+    stream: sl.Stream, partitions: int, broadcast: bool
+) -> None:
+    assert_same_rows(run(stream.optimize().graph, partitions, broadcast), stream.collect())
+
+
+def test_shuffle_join_and_group_by_stages(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    facts = pa.table({"k": [i % 50 for i in range(1_000)], "x": list(range(1_000))})
+    pq.write_table(facts, tmp_path / "f.parquet", row_group_size=100)
+    dims = sl.from_pydict({"k": list(range(50)), "g": [f"g{i % 7}" for i in range(50)]})
+    s = (
+        sl.from_parquet(tmp_path / "f.parquet")
+        .join(dims, on="k")
+        .group_by("g")
+        .agg(total=col("x").sum(), n=sl.count())
+        .sort("g")
+    )
+    physical = plan_stages(s.optimize().graph, 3)  # no estimates: the join shuffles both sides
+    kinds = sorted(x.kind for x in physical.exchanges.values())
+    assert kinds == ["hash", "hash", "hash", "single"], physical.render()
+    assert [st.partitions for st in physical.stages][-1] == 1
+    result = pa.Table.from_batches(list(run_local(physical)))
+    assert_same_rows(result, s.collect(), ordered=True)
+
+
+AGG_SQL = (
+    "SUM(x) AS s, AVG(x) AS m, MIN(x) AS lo, MAX(x) AS hi, COUNT(x) AS c, COUNT(*) AS n, "
+    "COUNT(DISTINCT x) AS u, SUM(x) / COUNT(*) AS ratio"
+)
+
+
+def every_aggregate() -> dict[str, sl.Expr]:
+    x = col("x")
+    return {
+        "s": x.sum(),
+        "m": x.mean(),
+        "lo": x.min(),
+        "hi": x.max(),
+        "c": x.count(),
+        "n": sl.count(),
+        "u": x.n_unique(),
+        "ratio": x.sum() / sl.count(),
+    }
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.tuples(st.none() | st.integers(0, 5), st.none() | st.integers(-50, 50)), max_size=60
+    ),
+    st.integers(2, 4),
+    st.booleans(),
+)
+def test_aggregates_split_in_two_phases_equal_duckdb(
+    rows: list[tuple[int | None, int | None]], partitions: int, grouped: bool
+) -> None:
+    table = pa.table(
+        {"g": [r[0] for r in rows], "x": [r[1] for r in rows]},
+        schema=pa.schema([("g", pa.int64()), ("x", pa.int64())]),
+    )
+    source = sl.from_arrow(table)
+    stream = (
+        source.group_by("g").agg(**every_aggregate())
+        if grouped
+        else source.agg(**every_aggregate())
+    )
+    sql = f"SELECT {'g, ' if grouped else ''}{AGG_SQL} FROM t {'GROUP BY g' if grouped else ''}"
+    expected = duckdb_table(sql, t=table)
+    physical = plan_stages(stream.optimize().graph, partitions)
+    assert any(n.parameters.get("phase") == "partial" for s in physical.stages for n in s.graph)
+    batches = run_local(physical, sl.Config(batch_size=7, threads=1))  # several per task
+    assert_same_rows(pa.Table.from_batches(list(batches), schema=stream.schema), expected)
+
+
+def test_operator_parallelism_sets_its_stage_tasks() -> None:
+    table = pa.table({"k": [i % 7 for i in range(1000)], "x": list(range(1000))})
+    stream = (
+        sl.from_arrow(table)
+        .with_parallelism(3)
+        .group_by("k")
+        .agg(total=col("x").sum())
+        .with_parallelism(2)
+    )
+    physical = plan_stages(stream.optimize().graph, partitions=4)
+    assert [s.partitions for s in physical.stages] == [3, 2]
+    expected = duckdb_table("SELECT k, SUM(x) AS total FROM t GROUP BY k", t=table)
+    assert_same_rows(pa.Table.from_batches(list(run_local(physical))), expected)
+    with pytest.raises(sl.PlanError, match="at least 1"):
+        sl.from_arrow(table).with_parallelism(0)
+
+
+@pytest.mark.parametrize("broadcast", [False, True])
+@pytest.mark.parametrize(
+    ("build", "sql"),
+    [
+        (
+            lambda t, r: t.union(t.group_by("k").agg(x=col("x").sum())),
+            "SELECT k, x FROM t UNION ALL SELECT k, SUM(x) FROM t GROUP BY k",
+        ),
+        (
+            lambda t, r: t.join(r, on="k", how="full"),
+            "SELECT t.*, r.k AS k_right, r.y FROM t FULL JOIN r ON t.k = r.k",
+        ),
+        (
+            lambda t, r: t.join(t.group_by("k").agg(n=sl.count()), on="k", how="full").union(
+                t.with_columns(k_right=col("k"), n=col("x") * 0)
+            ),
+            "SELECT t.*, g.k AS k_right, g.n FROM t FULL JOIN "
+            "(SELECT k, COUNT(*) AS n FROM t GROUP BY k) g ON t.k = g.k "
+            "UNION ALL SELECT k, x, k, 0 FROM t",
+        ),
+    ],
+    ids=["union_of_a_group_by", "full_join", "full_join_with_itself_grouped"],
+)
+def test_branches_that_meet_past_an_exchange_get_stages_that_do_not_wait_for_each_other(
+    build,
+    sql,
+    broadcast: bool,  # type: ignore[no-untyped-def]
+) -> None:
+    t = pa.table({"k": [i % 13 for i in range(300)], "x": list(range(300))})
+    r = pa.table({"k": list(range(5, 25)), "y": [f"y{i}" for i in range(20)]})
+    stream = build(sl.from_arrow(t), sl.from_arrow(r))
+    expected = duckdb_table(sql, t=t, r=r)
+    for partitions in (1, 3):
+        assert_same_rows(run(stream.optimize().graph, partitions, broadcast), expected)
