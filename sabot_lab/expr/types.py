@@ -16,7 +16,7 @@ Imports pyarrow, :mod:`sabot_lab.errors` and the modules of :mod:`sabot_lab.expr
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -208,16 +208,38 @@ def is_string(dtype: pa.DataType) -> bool:
     return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
 
 
-def _kernel_type(kernel: Callable[..., Any], *types: pa.DataType, **options: Any) -> pa.DataType:
-    """The type ``kernel`` returns for operands of ``types`` (run on zero-length arrays)."""
-    return kernel(*(pa.array([], type=t) for t in types), **options).type
+Probe: TypeAlias = "pa.Array | pa.Scalar"
 
 
-def _float_type(dtype: pa.DataType) -> pa.DataType:
+def _operands(expr: Expr, types: Sequence[pa.DataType]) -> list[Probe]:
+    """The operands as a kernel sees them, without any data: a literal is its own value (so a
+    constant that cannot convert is reported when the plan is built), any other operand a
+    zero-length array of its type."""
+    return [
+        literal_scalar(a.param("value"), a.param("dtype"))
+        if isinstance(a, Literal)
+        else pa.array([], type=t)
+        for a, t in zip(expr.args, types, strict=True)
+    ]
+
+
+def _probes(expr: Expr, types: Sequence[pa.DataType]) -> list[Probe]:
+    """:func:`_operands`, a NULL taking its partner's type."""
+    typed = nulls_typed(types)
+    operands = _operands(expr, types)
+    return [p.cast(t) if p.type != t else p for p, t in zip(operands, typed, strict=True)]
+
+
+def _as_float(probe: Probe) -> Probe:
     """Integers, decimals and NULL compute as float64 where a float is needed."""
-    if pa.types.is_integer(dtype) or pa.types.is_decimal(dtype) or pa.types.is_null(dtype):
-        return pa.float64()
-    return dtype
+    t = probe.type
+    if pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_null(t):
+        return probe.cast(pa.float64())
+    return probe
+
+
+def _as_array(probe: Probe) -> pa.Array:
+    return pa.repeat(probe, 0) if isinstance(probe, pa.Scalar) else probe
 
 
 def require_number(expr: Expr, dtype: pa.DataType) -> None:
@@ -282,50 +304,58 @@ def _column(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
 
 
 def _binary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    left, right = nulls_typed(types)
+    left, right = _probes(expr, types)
     op = expr.op
     if op in KERNELS:
-        return _kernel_type(KERNELS[op], left, right)
+        return KERNELS[op](left, right).type
     if op == "truediv":
-        return _kernel_type(pc.divide, _float_type(left), _float_type(right))
+        return pc.divide(_as_float(left), _as_float(right)).type
     if op == "pow":
-        for dtype in (left, right):
-            require_number(expr, dtype)
+        for probe in (left, right):
+            require_number(expr, probe.type)
         return pa.float64()
-    if op == "mod" and is_float_remainder([left, right]):
+    if op == "mod" and is_float_remainder([left.type, right.type]):
         return pa.float64()
-    require_integers(expr, [left, right])
-    quotient = _kernel_type(pc.divide_checked, left, right)
+    require_integers(expr, [left.type, right.type])
+    quotient = pc.divide_checked(left, right)
     if op == "floordiv":
-        return quotient
-    return _kernel_type(
-        pc.subtract_checked, left, _kernel_type(pc.multiply_checked, quotient, right)
-    )
+        return quotient.type
+    return pc.subtract_checked(left, pc.multiply_checked(quotient, right)).type
+
+
+def _unary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    return KERNELS[expr.op](*_probes(expr, types)).type
+
+
+def _literal(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    return literal_scalar(expr.param("value"), expr.param("dtype")).type
 
 
 def _is_in(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    value_set, _ = is_in_value_set(expr.param("values"), types[0])
-    return pc.is_in(pa.array([], type=types[0]), value_set=value_set).type
+    (value,) = _probes(expr, types)
+    value_set, _ = is_in_value_set(expr.param("values"), value.type)
+    return pc.is_in(value, value_set=value_set).type
 
 
 def _fill_null(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    value, fill = nulls_typed(types)
-    pa.array([], type=fill).cast(value)
-    return _kernel_type(pc.coalesce, value, value)
+    value, fill = _probes(expr, types)
+    return pc.coalesce(value, fill.cast(value.type)).type
 
 
 def _cast(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    (value,) = _probes(expr, types)
     target = parse_dtype(expr.param("dtype"))
-    return pc.cast(pa.array([], type=types[0]), target, safe=True).type
+    if pa.types.is_floating(value.type) and pa.types.is_integer(target):
+        value = pc.round(value, round_mode="half_to_even")
+    return pc.cast(value, target, safe=True).type
 
 
 def _case(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    *pairs, otherwise = types
+    *pairs, otherwise = _operands(expr, types)  # NULL branches take the result type
     choices = [*pairs[1::2], otherwise]
-    target = common_type(choices)
-    conditions = pc.make_struct(*(pa.array([], type=t) for t in pairs[0::2]))
-    values = [pa.array([], type=t).cast(target) for t in choices]
-    return pc.case_when(conditions, *values).type
+    target = common_type([c.type for c in choices])
+    conditions = pc.make_struct(*(_as_array(c) for c in pairs[0::2]))
+    return pc.case_when(conditions, *(_as_array(c.cast(target)) for c in choices)).type
 
 
 def _string(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
@@ -339,16 +369,16 @@ def _string(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
 
 
 def _truncate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    (dtype,) = types
-    require_temporal(expr, dtype)
+    (value,) = _probes(expr, types)
+    require_temporal(expr, value.type)
     multiple, unit = expr.param("multiple"), expr.param("unit")
-    return _kernel_type(pc.floor_temporal, dtype, multiple=multiple, unit=unit)
+    return pc.floor_temporal(value, multiple=multiple, unit=unit).type
 
 
 def _part(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    (dtype,) = types
-    require_temporal(expr, dtype)
-    _kernel_type(TEMPORAL_PARTS[expr.param("part")], dtype)
+    (value,) = _probes(expr, types)
+    require_temporal(expr, value.type)
+    TEMPORAL_PARTS[expr.param("part")](value)  # a kernel for this type
     return pa.int64()
 
 
@@ -369,7 +399,8 @@ def _log(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType
 
 
 def _round(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    (dtype,) = types
+    (value,) = _probes(expr, types)
+    dtype = value.type
     require_number(expr, dtype)
     decimals = expr.param("decimals")
     if is_integer(dtype):
@@ -380,7 +411,7 @@ def _round(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTy
             )
         return dtype
     if pa.types.is_decimal(dtype):
-        return _kernel_type(pc.round, dtype, ndigits=decimals, round_mode="half_towards_infinity")
+        return pc.round(value, ndigits=decimals, round_mode="half_towards_infinity").type
     return dtype if pa.types.is_floating(dtype) else pa.float64()
 
 
@@ -401,16 +432,20 @@ def concat_str_type(expr: Expr, dtype: pa.DataType) -> pa.DataType:
 
 
 def _concat_str(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    texts = [concat_str_type(expr, t) for t in types]
-    return _kernel_type(pc.binary_join_element_wise, *texts, pa.string())
+    values = [
+        v.cast(concat_str_type(expr, t)) for v, t in zip(_probes(expr, types), types, strict=True)
+    ]
+    return pc.binary_join_element_wise(*values, expr.param("separator")).type
 
 
 def _horizontal(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    values = _operands(expr, types)
     target = common_type(types)
-    if len(types) == 1:
+    values = [v.cast(target) for v in values]
+    if len(values) == 1:
         return target
     kernel = pc.max_element_wise if expr.param("fn") == "max" else pc.min_element_wise
-    return _kernel_type(kernel, *[target] * len(types), skip_nulls=True)
+    return kernel(*values, skip_nulls=True).type
 
 
 _AGGREGATE_KERNELS = {"sum": pc.sum, "min": pc.min, "max": pc.max}
@@ -435,10 +470,10 @@ def _aggregate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Da
 
 TYPE_RULES: dict[type[Expr], TypeRule] = {
     Column: _column,
-    Literal: lambda e, t, s: literal_scalar(e.param("value"), e.param("dtype")).type,
+    Literal: _literal,
     Alias: lambda e, t, s: t[0],
     Binary: _binary,
-    Unary: lambda e, t, s: _kernel_type(KERNELS[e.op], t[0]),
+    Unary: _unary,
     IsIn: _is_in,
     FillNull: _fill_null,
     Cast: _cast,
