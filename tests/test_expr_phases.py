@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from sabot_lab.engine.evaluate import EVALUATORS
+from sabot_lab.errors import SchemaError
 from sabot_lab.expr.nodes import NODE_CLASSES, Expr, node_class
 from sabot_lab.expr.render import PYTHON_RENDERERS, SQL_RENDERERS
 from sabot_lab.expr.types import TYPE_RULES
@@ -59,3 +60,16 @@ def test_the_expression_package_imports_no_other_part_of_sabot_lab() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.split()
     assert [m for m in out if not m.startswith("sabot_lab.expr")] == ["sabot_lab.errors"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"op": "nope"}, "unknown expression operation 'nope'"),
+        ({"op": "col", "params": {"name": "a", "nme": "b"}}, "'col' has no parameter 'nme'"),
+        ({"op": "add", "args": [{"op": "lit", "params": {"value": 1}}]}, "cannot take 1 operands"),
+    ],
+)
+def test_nodes_check_their_operation_parameters_and_operands(data: dict, message: str) -> None:
+    with pytest.raises(SchemaError, match=message):
+        Expr.from_dict(data)

@@ -55,12 +55,12 @@ from sabot_lab.expr.nodes import (
 from sabot_lab.expr.types import (
     KERNELS,
     TEMPORAL_PARTS,
+    as_float,
     common_type,
     concat_str_type,
     explain_type_error,
     first_line,
     is_float_remainder,
-    is_integer,
     is_string,
     nulls_typed,
     require_integers,
@@ -121,13 +121,6 @@ def _args(expr: Expr, batch: pa.RecordBatch) -> list[Value]:
     return [v.cast(t) if v.type != t else v for v, t in zip(values, types, strict=True)]
 
 
-def _as_float(value: Value) -> Value:
-    t = value.type
-    if pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_null(t):
-        return value.cast(pa.float64())
-    return value
-
-
 def _broadcast(value: Value, length: int) -> pa.Array:
     if isinstance(value, pa.Scalar):
         return pa.repeat(value, length)
@@ -152,7 +145,7 @@ def _eval_column(expr: Expr, batch: pa.RecordBatch) -> Value:
 
 
 def _eval_truediv(expr: Expr, batch: pa.RecordBatch) -> Value:
-    left, right = (_as_float(v) for v in _args(expr, batch))
+    left, right = (as_float(v) for v in _args(expr, batch))
     return pc.divide(left, right)
 
 
@@ -185,7 +178,7 @@ def _eval_mod(expr: Expr, batch: pa.RecordBatch) -> Value:
 
 def _float_remainder(left: Value, right: Value, length: int) -> pa.Array:
     """``left % right`` of floats as C's ``fmod`` (the sign of ``left``; NaN for ``x % 0``)."""
-    a, b = (_broadcast(_as_float(v).cast(pa.float64()), length) for v in (left, right))
+    a, b = (_broadcast(as_float(v).cast(pa.float64()), length) for v in (left, right))
     missing = pc.or_(pc.is_null(a), pc.is_null(b)).to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore"):
         out = np.fmod(a.to_numpy(zero_copy_only=False), b.to_numpy(zero_copy_only=False))
@@ -218,7 +211,7 @@ def _eval_pow(expr: Expr, batch: pa.RecordBatch) -> Value:
     values = _args(expr, batch)
     for value in values:
         require_number(expr, value.type)
-    base, exponent = (_as_float(v).cast(pa.float64()) for v in values)
+    base, exponent = (as_float(v).cast(pa.float64()) for v in values)
     return pc.power(base, exponent)
 
 
@@ -380,16 +373,16 @@ def _eval_math(expr: Expr, batch: pa.RecordBatch) -> Value:
         return pc.sign(value).cast(pa.int8())
     if fn in ("floor", "ceil"):
         if not pa.types.is_floating(value.type):
-            value = _as_float(value)
+            value = as_float(value)
         return pc.floor(value) if fn == "floor" else pc.ceil(value)
-    value = _as_float(value).cast(pa.float64())
+    value = as_float(value).cast(pa.float64())
     return pc.sqrt(value) if fn == "sqrt" else pc.exp(value)
 
 
 def _eval_log(expr: Expr, batch: pa.RecordBatch) -> Value:
     (value,) = _args(expr, batch)
     require_number(expr, value.type)
-    value = _as_float(value).cast(pa.float64())
+    value = as_float(value).cast(pa.float64())
     base = expr.param("base")
     if base == math.e:
         return pc.ln(value)
@@ -404,7 +397,7 @@ def _eval_round(expr: Expr, batch: pa.RecordBatch) -> Value:
     (value,) = _args(expr, batch)
     require_number(expr, value.type)
     decimals = expr.param("decimals")
-    if is_integer(value.type):
+    if pa.types.is_integer(value.type):
         return _round_integer(expr, value, decimals)
     if pa.types.is_decimal(value.type):
         return pc.round(value, ndigits=decimals, round_mode="half_towards_infinity")

@@ -1,8 +1,7 @@
 """Literal values as JSON-safe data: Python constants in, tagged JSON out, Arrow scalars back.
 
 Dates, times, durations, decimals and bytes are stored as one-key dicts (``{"$date": ...}``)
-so expressions serialize to plain JSON. Imports pyarrow, :mod:`sabot_lab.errors` and
-:mod:`sabot_lab.expr.dtypes` only.
+so expressions serialize to plain JSON. Imports pyarrow and :mod:`sabot_lab.expr.dtypes` only.
 
 >>> import datetime as dt
 >>> encode_value(dt.date(2024, 5, 17))

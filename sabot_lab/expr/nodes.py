@@ -3,6 +3,8 @@
 Every node stores an operation name (``op``), child expressions (``args``) and JSON-safe
 parameters (``params``); that triple is what rewrites (:meth:`Expr.with_args`), structural
 equality, pickling and the JSON codec (:meth:`Expr.to_dict`, :meth:`Expr.from_dict`) work on.
+Each class checks on construction that the operation is one of its own, the parameters are
+among its ``FIELDS`` and the number of children within its ``ARITY``.
 Operations that share their shape are one class with an explicit list of its operations
 (``OPS``): the fifteen binary operators are :class:`Binary`, the five one-argument math
 functions :class:`MathFunction`, the string functions :class:`StringFunction`; a class per
@@ -83,6 +85,10 @@ class Expr:
 
     OPS: ClassVar[tuple[str, ...]] = ()
     """The operations this node class stands for."""
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+    """The parameters its nodes may have."""
+    ARITY: ClassVar[tuple[int, int | None]] = (1, 1)
+    """The least and the most children its nodes have (None: no limit)."""
 
     op: str
     args: tuple[Expr, ...]
@@ -95,6 +101,12 @@ class Expr:
     def __init__(self, op: str, args: Sequence[Expr] = (), **params: Any) -> None:
         if op not in self.OPS:
             raise SchemaError(f"unknown expression operation {op!r}")
+        unknown = sorted(set(params) - set(self.FIELDS))
+        if unknown:
+            raise SchemaError(f"expression operation {op!r} has no parameter {unknown[0]!r}")
+        low, high = self.ARITY
+        if len(args) < low or (high is not None and len(args) > high):
+            raise SchemaError(f"expression operation {op!r} cannot take {len(args)} operands")
         object.__setattr__(self, "op", op)
         object.__setattr__(self, "args", tuple(args))
         object.__setattr__(self, "params", tuple(sorted(params.items())))
@@ -607,6 +619,8 @@ class Column(Expr):
 
     __slots__ = ()
     OPS = ("col",)
+    FIELDS = ("name",)
+    ARITY = (0, 0)
 
 
 class Literal(Expr):
@@ -614,6 +628,8 @@ class Literal(Expr):
 
     __slots__ = ()
     OPS = ("lit",)
+    FIELDS = ("value", "dtype")
+    ARITY = (0, 0)
 
     @classmethod
     def of(cls, value: Any, dtype: pa.DataType | builtins.str | None = None) -> Literal:
@@ -633,6 +649,7 @@ class Alias(Expr):
 
     __slots__ = ()
     OPS = ("alias",)
+    FIELDS = ("name",)
 
 
 class Binary(Expr):
@@ -656,6 +673,7 @@ class Binary(Expr):
         "and",
         "or",
     )
+    ARITY = (2, 2)
 
 
 class Unary(Expr):
@@ -670,6 +688,7 @@ class IsIn(Expr):
 
     __slots__ = ()
     OPS = ("is_in",)
+    FIELDS = ("values",)
 
 
 class FillNull(Expr):
@@ -677,6 +696,7 @@ class FillNull(Expr):
 
     __slots__ = ()
     OPS = ("fill_null",)
+    ARITY = (2, 2)
 
 
 class Cast(Expr):
@@ -684,6 +704,7 @@ class Cast(Expr):
 
     __slots__ = ()
     OPS = ("cast",)
+    FIELDS = ("dtype",)
 
 
 class Case(Expr):
@@ -695,6 +716,7 @@ class Case(Expr):
 
     __slots__ = ()
     OPS = ("case",)
+    ARITY = (3, None)
 
     @classmethod
     def of(cls, branches: Sequence[tuple[Expr, Expr]], otherwise: Expr | None = None) -> Case:
@@ -753,6 +775,7 @@ class StringFunction(Expr):
 
     __slots__ = ()
     OPS = ("str",)
+    FIELDS = ("fn", "pattern", "offset", "length", "n", "characters", "value")
 
     STRING_PARAMS: ClassVar[dict[builtins.str, tuple[builtins.str, ...]]] = {
         "contains": ("pattern",),
@@ -778,6 +801,7 @@ class TemporalTruncate(Expr):
 
     __slots__ = ()
     OPS = ("dt_truncate",)
+    FIELDS = ("every", "multiple", "unit")
 
 
 class TemporalPart(Expr):
@@ -785,6 +809,7 @@ class TemporalPart(Expr):
 
     __slots__ = ()
     OPS = ("dt_part",)
+    FIELDS = ("part",)
 
 
 class MathFunction(Expr):
@@ -792,6 +817,7 @@ class MathFunction(Expr):
 
     __slots__ = ()
     OPS = ("math",)
+    FIELDS = ("fn",)
 
 
 class Log(Expr):
@@ -799,6 +825,7 @@ class Log(Expr):
 
     __slots__ = ()
     OPS = ("log",)
+    FIELDS = ("base",)
 
 
 class Round(Expr):
@@ -806,6 +833,7 @@ class Round(Expr):
 
     __slots__ = ()
     OPS = ("round",)
+    FIELDS = ("decimals",)
 
 
 class ConcatStr(Expr):
@@ -813,6 +841,8 @@ class ConcatStr(Expr):
 
     __slots__ = ()
     OPS = ("concat_str",)
+    FIELDS = ("separator", "ignore_nulls")
+    ARITY = (1, None)
 
 
 class Horizontal(Expr):
@@ -820,6 +850,8 @@ class Horizontal(Expr):
 
     __slots__ = ()
     OPS = ("horizontal",)
+    FIELDS = ("fn",)
+    ARITY = (1, None)
 
 
 class Aggregate(Expr):
@@ -827,6 +859,8 @@ class Aggregate(Expr):
 
     __slots__ = ()
     OPS = ("agg",)
+    FIELDS = ("fn",)
+    ARITY = (0, 1)
 
 
 NODE_CLASSES: tuple[type[Expr], ...] = (

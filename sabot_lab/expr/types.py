@@ -51,12 +51,12 @@ __all__ = [
     "KERNELS",
     "TEMPORAL_PARTS",
     "TYPE_RULES",
+    "as_float",
     "common_type",
     "concat_str_type",
     "explain_type_error",
     "first_line",
     "is_float_remainder",
-    "is_integer",
     "is_number",
     "is_string",
     "nulls_typed",
@@ -181,15 +181,6 @@ def common_type(types: Sequence[pa.DataType]) -> pa.DataType:
     return target
 
 
-def is_integer(dtype: pa.DataType) -> bool:
-    """True for integer types.
-
-    >>> is_integer(pa.int8()), is_integer(pa.float64())
-    (True, False)
-    """
-    return pa.types.is_integer(dtype)
-
-
 def is_number(dtype: pa.DataType) -> bool:
     """True for integer, floating point and decimal types.
 
@@ -230,12 +221,17 @@ def _probes(expr: Expr, types: Sequence[pa.DataType]) -> list[Probe]:
     return [p.cast(t) if p.type != t else p for p, t in zip(operands, typed, strict=True)]
 
 
-def _as_float(probe: Probe) -> Probe:
-    """Integers, decimals and NULL compute as float64 where a float is needed."""
-    t = probe.type
+def as_float(value: Any) -> Any:
+    """An array or scalar of integers, decimals or NULL as float64 (where a float is needed);
+    others as they are.
+
+    >>> as_float(pa.scalar(2)), as_float(pa.scalar(2.5, pa.float32()))
+    (<pyarrow.DoubleScalar: 2.0>, <pyarrow.FloatScalar: 2.5>)
+    """
+    t = value.type
     if pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_null(t):
-        return probe.cast(pa.float64())
-    return probe
+        return value.cast(pa.float64())
+    return value
 
 
 def _as_array(probe: Probe) -> pa.Array:
@@ -263,7 +259,7 @@ def require_integers(expr: Expr, types: Sequence[pa.DataType]) -> None:
     ...
     sabot_lab.errors.SchemaError: cannot evaluate (col("a") // 2): '//' takes integers, got (double, int64); use '/' for true division
     """
-    if not all(is_integer(t) for t in types):
+    if not all(pa.types.is_integer(t) for t in types):
         raise SchemaError(
             f"cannot evaluate {expr!r}: '{BINARY_SYMBOLS[expr.op]}' takes integers, got "
             f"({', '.join(str(t) for t in types)}); use '/' for true division"
@@ -288,7 +284,7 @@ def is_float_remainder(types: Sequence[pa.DataType]) -> bool:
     >>> is_float_remainder([pa.float64(), pa.int64()]), is_float_remainder([pa.int8(), pa.int64()])
     (True, False)
     """
-    return all(is_number(t) for t in types) and not all(is_integer(t) for t in types)
+    return all(is_number(t) for t in types) and not all(pa.types.is_integer(t) for t in types)
 
 
 # ----------------------------------------------------------------------------- the rules
@@ -309,7 +305,7 @@ def _binary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
     if op in KERNELS:
         return KERNELS[op](left, right).type
     if op == "truediv":
-        return pc.divide(_as_float(left), _as_float(right)).type
+        return pc.divide(as_float(left), as_float(right)).type
     if op == "pow":
         for probe in (left, right):
             require_number(expr, probe.type)
@@ -403,7 +399,7 @@ def _round(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTy
     dtype = value.type
     require_number(expr, dtype)
     decimals = expr.param("decimals")
-    if is_integer(dtype):
+    if pa.types.is_integer(dtype):
         if -decimals > 18:
             raise SchemaError(
                 f"cannot evaluate {expr!r}: 10**{-decimals} does not fit in 64 bits; "
