@@ -16,7 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sabot_lab.expr import Expr, _decode_value, _literal_scalar, lit
+from sabot_lab.expr import Expr, lit
+from sabot_lab.expr.literals import decode_value, literal_scalar
 
 __all__ = [
     "COMPARISONS",
@@ -96,7 +97,7 @@ def literal_value(expr: Expr) -> Any:
     plain = plain or (type(value) is int and -(1 << 63) <= value < 1 << 63)
     if plain and expr.param("dtype") is None:
         return value  # a plain Python constant: no Arrow round trip
-    return _literal_scalar(expr).as_py()
+    return literal_scalar(expr.param("value"), expr.param("dtype")).as_py()
 
 
 _ARROW_COMPARE = {
@@ -130,7 +131,7 @@ def _operand(expr: Expr, schema: pa.Schema) -> pc.Expression | None:
     if expr.op == "col" and expr.param("name") in schema.names:
         return pc.field(expr.param("name"))
     if expr.op == "lit" and literal_value(expr) is not None:
-        return pc.scalar(_literal_scalar(expr))
+        return pc.scalar(literal_scalar(expr.param("value"), expr.param("dtype")))
     return None
 
 
@@ -156,7 +157,7 @@ def _translate(expr: Expr, schema: pa.Schema, negated: bool) -> pc.Expression | 
         return field.is_null() if op == "is_null" else field.is_valid()
     if op == "is_in" and not negated and expr.args[0].op == "col":
         field = _operand(expr.args[0], schema)
-        values = [_decode_value(v) for v in expr.param("values")]
+        values = [decode_value(v) for v in expr.param("values")]
         if field is None or any(v is None for v in values) or not values:
             return None
         dtype = schema.field(expr.args[0].param("name")).type

@@ -8,8 +8,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.errors import SabotError, UDFError
-from sabot_lab.expr import Expr, evaluate
+from sabot_lab.expr import Expr
 
 __all__ = [
     "align_batch",

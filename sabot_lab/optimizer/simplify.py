@@ -23,7 +23,9 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.connectors.arrow import ArrowSource
-from sabot_lab.expr import Expr, _dtype_name, evaluate, lit
+from sabot_lab.engine.evaluate import evaluate
+from sabot_lab.expr import Expr, lit
+from sabot_lab.expr.dtypes import dtype_name
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.predicates import (
@@ -81,7 +83,7 @@ def fold_constants(expr: Expr) -> Expr:
 def _evaluate_constant(expr: Expr) -> Expr | None:
     try:
         value = evaluate(expr, _ONE_ROW)[0]
-        for folded in (lit(value.as_py()), lit(value.as_py(), _dtype_name(value.type))):
+        for folded in (lit(value.as_py()), lit(value.as_py(), dtype_name(value.type))):
             if evaluate(folded, _ONE_ROW).type == value.type:
                 return folded
         return None

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sabot_lab as sl
-from sabot_lab.expr import col, evaluate
+from sabot_lab.engine.evaluate import evaluate
+from sabot_lab.expr import col
 from tests.support.reference import assert_same_rows, collect_all_ways, duckdb_table
 from tests.support.strategies import tables
 from tests.support.windows import assert_same_windows, out_of_order_events, reference

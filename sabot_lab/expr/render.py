@@ -1,0 +1,360 @@
+"""Rendering expressions as Python (their ``repr``) and as DuckDB SQL.
+
+One table per style maps each node class to its renderer, which receives the node and its
+children already rendered. The SQL is what filter and projection pushdown hand to DuckDB.
+Imports pyarrow, :mod:`sabot_lab.errors` and the modules of :mod:`sabot_lab.expr` that
+define nodes and literals.
+
+>>> from sabot_lab.expr import col, lit
+>>> to_sql((col("x") / 2).alias("half"))
+'(CAST("x" AS DOUBLE) / CAST(2 AS BIGINT)) AS "half"'
+>>> python_style(col("x") + lit(1), ['col("x")', "1"])
+'(col("x") + 1)'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from sabot_lab.errors import SchemaError
+from sabot_lab.expr.dtypes import parse_dtype
+from sabot_lab.expr.literals import decode_value
+from sabot_lab.expr.namespaces import WHITESPACE
+from sabot_lab.expr.nodes import (
+    Aggregate,
+    Alias,
+    Binary,
+    Case,
+    Cast,
+    Column,
+    ConcatStr,
+    Expr,
+    FillNull,
+    Horizontal,
+    IsIn,
+    Literal,
+    Log,
+    MathFunction,
+    Round,
+    StringFunction,
+    TemporalPart,
+    TemporalTruncate,
+    Unary,
+)
+
+__all__ = [
+    "BINARY_SYMBOLS",
+    "PYTHON_RENDERERS",
+    "SQL_RENDERERS",
+    "python_style",
+    "sql_style",
+    "sql_type",
+    "to_sql",
+]
+
+Renderer = Callable[[Expr, list[str]], str]
+
+BINARY_SYMBOLS = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "truediv": "/",
+    "floordiv": "//",
+    "mod": "%",
+    "pow": "**",
+    "eq": "==",
+    "ne": "!=",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+    "and": "&",
+    "or": "|",
+}
+"""Each binary operation's Python operator."""
+
+_SQL_SYMBOLS = {**BINARY_SYMBOLS, "eq": "=", "ne": "<>", "and": "AND", "or": "OR"}
+
+
+def python_style(expr: Expr, args: list[str]) -> str:
+    """The Python source of ``expr`` given its children's (its ``repr``).
+
+    >>> python_style(col("s").str.head(2), ['col("s")'])
+    'col("s").str.head(2)'
+    """
+    return PYTHON_RENDERERS[type(expr)](expr, args)
+
+
+def sql_style(expr: Expr, args: list[str]) -> str:
+    """The DuckDB SQL of ``expr`` given its children's.
+
+    >>> sql_style(col("x").is_null(), ['"x"'])
+    '("x" IS NULL)'
+    """
+    return SQL_RENDERERS[type(expr)](expr, args)
+
+
+def to_sql(expr: Expr) -> str:
+    """Render the whole tree of ``expr`` as a DuckDB SQL expression.
+
+    >>> to_sql(col("x").is_in(["a", "b"]))
+    '("x" IN (\\'a\\', \\'b\\'))'
+    """
+    return sql_style(expr, [to_sql(a) for a in expr.args])
+
+
+# ----------------------------------------------------------------------------- Python
+
+
+def _python_literal(expr: Expr, args: list[str]) -> str:
+    value = decode_value(expr.param("value"))
+    dtype = expr.param("dtype")
+    text = f'"{value}"' if isinstance(value, str) else repr(value)
+    return f'lit({text}, "{dtype}")' if dtype else text
+
+
+def _python_unary(expr: Expr, args: list[str]) -> str:
+    if expr.op == "neg":
+        return f"-{args[0]}"
+    if expr.op == "not":
+        return f"~{args[0]}"
+    return f"{args[0]}.{expr.op}()"
+
+
+def _python_string(expr: Expr, args: list[str]) -> str:
+    fn = expr.param("fn")
+    values = [expr.param(name) for name in StringFunction.STRING_PARAMS[fn]]
+    if fn.startswith("strip_chars") and values == [WHITESPACE]:
+        values = []
+    while values and values[-1] is None:
+        values.pop()
+    inner = ", ".join(f'"{v}"' if isinstance(v, str) else repr(v) for v in values)
+    return f"{args[0]}.str.{fn}({inner})"
+
+
+def _python_log(expr: Expr, args: list[str]) -> str:
+    base = expr.param("base")
+    if base == 10.0:
+        return f"{args[0]}.log10()"
+    return f"{args[0]}.log()" if base == math.e else f"{args[0]}.log({base})"
+
+
+def _python_concat_str(expr: Expr, args: list[str]) -> str:
+    options = "" if not expr.param("separator") else f', separator="{expr.param("separator")}"'
+    options += ", ignore_nulls=True" if expr.param("ignore_nulls") else ""
+    return f"concat_str([{', '.join(args)}]{options})"
+
+
+def _python_case(expr: Expr, args: list[str]) -> str:
+    parts = [f"when({args[i]}).then({args[i + 1]})" for i in range(0, len(args) - 1, 2)]
+    return ".".join(parts) + f".otherwise({args[-1]})"
+
+
+PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
+    Column: lambda e, a: f'col("{e.param("name")}")',
+    Literal: _python_literal,
+    Alias: lambda e, a: f'{a[0]}.alias("{e.param("name")}")',
+    Binary: lambda e, a: f"({a[0]} {BINARY_SYMBOLS[e.op]} {a[1]})",
+    Unary: _python_unary,
+    IsIn: lambda e, a: f"{a[0]}.is_in({[decode_value(v) for v in e.param('values')]!r})",
+    FillNull: lambda e, a: f"{a[0]}.fill_null({a[1]})",
+    Cast: lambda e, a: f'{a[0]}.cast("{e.param("dtype")}")',
+    Case: _python_case,
+    StringFunction: _python_string,
+    TemporalTruncate: lambda e, a: f'{a[0]}.dt.truncate("{e.param("every")}")',
+    TemporalPart: lambda e, a: f"{a[0]}.dt.{e.param('part')}()",
+    MathFunction: lambda e, a: f"{a[0]}.{e.param('fn')}()",
+    Log: _python_log,
+    Round: lambda e, a: f"{a[0]}.round({e.param('decimals')})",
+    ConcatStr: _python_concat_str,
+    Horizontal: lambda e, a: f"{e.param('fn')}_horizontal({', '.join(a)})",
+    Aggregate: lambda e, a: f"{a[0]}.{e.param('fn')}()" if a else "count()",
+}
+"""The Python renderer of each node class."""
+
+
+# ----------------------------------------------------------------------------- SQL
+
+
+def _sql_literal(expr: Expr, args: list[str]) -> str:
+    return _sql_value(decode_value(expr.param("value")), expr.param("dtype"))
+
+
+def _sql_value(value: object, dtype: str | None) -> str:
+    if value is None:
+        text = "NULL"
+    elif isinstance(value, bool):
+        text = "TRUE" if value else "FALSE"
+    elif isinstance(value, int):
+        text = f"CAST({value} AS BIGINT)"
+    elif isinstance(value, float):
+        text = f"CAST('{value!r}' AS DOUBLE)"
+    elif isinstance(value, str):
+        text = "'" + value.replace("'", "''") + "'"
+    elif isinstance(value, dt.datetime):
+        text = f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    elif isinstance(value, dt.date):
+        text = f"DATE '{value.isoformat()}'"
+    else:
+        text = f"'{value}'"
+    return f"CAST({text} AS {sql_type(parse_dtype(dtype))})" if dtype else text
+
+
+def sql_type(dtype: pa.DataType) -> str:
+    """The DuckDB name of an Arrow type.
+
+    >>> sql_type(pa.int32()), sql_type(pa.timestamp("ms"))
+    ('INTEGER', 'TIMESTAMP')
+    """
+    names = {
+        pa.int8(): "TINYINT",
+        pa.int16(): "SMALLINT",
+        pa.int32(): "INTEGER",
+        pa.int64(): "BIGINT",
+        pa.uint8(): "UTINYINT",
+        pa.uint16(): "USMALLINT",
+        pa.uint32(): "UINTEGER",
+        pa.uint64(): "UBIGINT",
+        pa.float32(): "FLOAT",
+        pa.float64(): "DOUBLE",
+        pa.string(): "VARCHAR",
+        pa.large_string(): "VARCHAR",
+        pa.bool_(): "BOOLEAN",
+        pa.date32(): "DATE",
+    }
+    if dtype in names:
+        return names[dtype]
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMP"
+    raise SchemaError(f"no SQL type for {dtype}")
+
+
+def _sql_quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_binary(expr: Expr, args: list[str]) -> str:
+    if expr.op == "truediv":
+        return f"(CAST({args[0]} AS DOUBLE) / {args[1]})"
+    if expr.op == "pow":
+        return f"power({args[0]}, {args[1]})"
+    return f"({args[0]} {_SQL_SYMBOLS[expr.op]} {args[1]})"
+
+
+_SQL_UNARY = {
+    "neg": "(-{0})",
+    "not": "(NOT {0})",
+    "is_null": "({0} IS NULL)",
+    "is_not_null": "({0} IS NOT NULL)",
+}
+
+
+def _sql_is_in(expr: Expr, args: list[str]) -> str:
+    values = [_sql_value(decode_value(v), None) for v in expr.param("values")]
+    return f"({args[0]} IN ({', '.join(values)}))" if values else "(NULL AND FALSE)"
+
+
+_SQL_AGGREGATES = {
+    "mean": "AVG({0})",
+    "n_unique": "COUNT(DISTINCT {0})",
+    "first": "FIRST({0})",
+    "last": "LAST({0})",
+}
+
+
+def _sql_aggregate(expr: Expr, args: list[str]) -> str:
+    if not args:
+        return "COUNT(*)"
+    fn = expr.param("fn")
+    return _SQL_AGGREGATES.get(fn, f"{fn.upper()}({{0}})").format(args[0])
+
+
+def _sql_string_function(expr: Expr, args: list[str]) -> str:
+    value = args[0]
+    fn = expr.param("fn")
+    p = {name: expr.param(name) for name in StringFunction.STRING_PARAMS[fn]}
+    quoted = {k: _sql_string(v) for k, v in p.items() if isinstance(v, str)}
+    if fn in ("lower", "upper"):
+        return f"{fn}({value})"
+    if fn == "len":
+        return f"CAST(length({value}) AS BIGINT)"
+    if fn == "like":
+        return f"({value} LIKE {quoted['pattern']})"
+    if fn in ("contains", "starts_with", "ends_with"):
+        return f"{fn}({value}, {quoted['pattern']})"
+    if fn == "slice":  # SQL positions are 1-based; a negative one counts from the end alike
+        offset, length = p["offset"], p["length"]
+        start = offset + 1 if offset >= 0 else offset
+        return f"substring({value}, {start}{'' if length is None else f', {length}'})"
+    if fn in ("head", "tail"):
+        return f"{'left' if fn == 'head' else 'right'}({value}, {p['n']})"
+    if fn.startswith("strip_chars"):
+        sql_fn = {"strip_chars": "trim", "strip_chars_start": "ltrim"}.get(fn, "rtrim")
+        text = p["characters"]
+        printable = text.isprintable()
+        chars = _sql_string(text) if printable else " || ".join(f"chr({ord(c)})" for c in text)
+        return f"{sql_fn}({value}, {chars})"
+    return f"replace({value}, {quoted['pattern']}, {quoted['value']})"
+
+
+def _sql_log(expr: Expr, args: list[str]) -> str:
+    base = expr.param("base")
+    if base == math.e:
+        return f"ln({args[0]})"
+    return f"log10({args[0]})" if base == 10 else f"log({base!r}, {args[0]})"
+
+
+def _sql_concat_str(expr: Expr, args: list[str]) -> str:
+    separator = _sql_string(expr.param("separator"))
+    if expr.param("ignore_nulls"):
+        return f"concat_ws({separator}, {', '.join(args)})"
+    return "(" + f" || {separator} || ".join(f"CAST({a} AS VARCHAR)" for a in args) + ")"
+
+
+def _sql_truncate(expr: Expr, args: list[str]) -> str:
+    multiple, unit = expr.param("multiple"), expr.param("unit")
+    if multiple == 1:
+        return f"date_trunc('{unit}', {args[0]})"
+    return f"time_bucket(INTERVAL '{multiple} {unit}', {args[0]}, TIMESTAMP '1970-01-01')"
+
+
+def _sql_part(expr: Expr, args: list[str]) -> str:
+    part = expr.param("part")
+    function = {"weekday": "isodow", "ordinal_day": "dayofyear"}.get(part, part)
+    return f"CAST({function}({args[0]}) AS BIGINT)"
+
+
+def _sql_case(expr: Expr, args: list[str]) -> str:
+    parts = [f"WHEN {args[i]} THEN {args[i + 1]}" for i in range(0, len(args) - 1, 2)]
+    return f"CASE {' '.join(parts)} ELSE {args[-1]} END"
+
+
+SQL_RENDERERS: dict[type[Expr], Renderer] = {
+    Column: lambda e, a: _sql_quote(e.param("name")),
+    Literal: _sql_literal,
+    Alias: lambda e, a: f"{a[0]} AS {_sql_quote(e.param('name'))}",
+    Binary: _sql_binary,
+    Unary: lambda e, a: _SQL_UNARY[e.op].format(*a),
+    IsIn: _sql_is_in,
+    FillNull: lambda e, a: f"COALESCE({a[0]}, {a[1]})",
+    Cast: lambda e, a: f"CAST({a[0]} AS {sql_type(parse_dtype(e.param('dtype')))})",
+    Case: _sql_case,
+    StringFunction: _sql_string_function,
+    TemporalTruncate: _sql_truncate,
+    TemporalPart: _sql_part,
+    MathFunction: lambda e, a: f"{e.param('fn')}({a[0]})",
+    Log: _sql_log,
+    Round: lambda e, a: f"round({a[0]}, {e.param('decimals')})",
+    ConcatStr: _sql_concat_str,
+    Horizontal: lambda e, a: f"{'greatest' if e.param('fn') == 'max' else 'least'}({', '.join(a)})",
+    Aggregate: _sql_aggregate,
+}
+"""The DuckDB SQL renderer of each node class."""
