@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sabot_lab.engine.watermarks import Watermark
-from sabot_lab.engine.windows import run_windows, window_operator
+from sabot_lab.engine.items import Watermark
+from sabot_lab.engine.state import open_state
+from sabot_lab.engine.window_aggregate import run_windows, window_operator
 from sabot_lab.expr import col, count
-from sabot_lab.state import open_state
 from sabot_lab.windows import WindowSpec, session, sliding, tumbling
 
 BACKENDS = ["memory", "rocksdb"]

@@ -25,9 +25,9 @@ import pytest
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.config import get_config, set_config
-from sabot_lab.engine.watermarks import Watermark
-from sabot_lab.engine.windows import run_windows, window_operator
-from sabot_lab.state import open_state
+from sabot_lab.engine.items import Watermark
+from sabot_lab.engine.state import open_state
+from sabot_lab.engine.window_aggregate import run_windows, window_operator
 from tests.reference import normalized_rows
 from tests.test_windows_vs_duckdb import AGGS, SQL_AGGS, assert_same_windows, out_of_order_events
 

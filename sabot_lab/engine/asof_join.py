@@ -8,7 +8,7 @@ row of each key before the watermark.
 
 >>> import pyarrow as pa
 >>> from sabot_lab.windows import END_OF_TIME
->>> from sabot_lab.state import open_state
+>>> from sabot_lab.engine.state import open_state
 >>> ts = pa.timestamp("s")
 >>> trades = pa.record_batch({"t": pa.array([5, 9], ts), "sym": ["A", "A"]})
 >>> quotes = pa.record_batch({"t": pa.array([4, 6, 10], ts), "sym": ["A", "A", "A"], "px": [1.0, 2.0, 3.0]})
@@ -26,10 +26,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sabot_lab.engine.checkpoints import Barrier
+from sabot_lab.engine.items import Barrier, Watermark
+from sabot_lab.engine.state import StateBackend
 from sabot_lab.engine.stateful import StatefulOperator, table_batches
-from sabot_lab.engine.watermarks import Watermark
-from sabot_lab.state import StateBackend
 from sabot_lab.windows import END_OF_TIME, us_to_unit
 
 __all__ = ["AsofJoin", "run_asof_join"]

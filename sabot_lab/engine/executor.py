@@ -26,8 +26,9 @@ import pyarrow as pa
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.engine.asof_join import AsofJoin, run_asof_join
-from sabot_lab.engine.checkpoints import Barrier, Checkpoints
+from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.interval_join import IntervalJoin, run_interval_join
+from sabot_lab.engine.items import Barrier, SplitMark, batches_only, is_marker
 from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
@@ -35,6 +36,7 @@ from sabot_lab.engine.order import limit_batches, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
 from sabot_lab.engine.running import RunningAggregate, run_running
 from sabot_lab.engine.shared import shared_pipeline
+from sabot_lab.engine.state import StateBackend, open_state
 from sabot_lab.engine.stateless import (
     align_batch,
     filter_batch,
@@ -43,8 +45,8 @@ from sabot_lab.engine.stateless import (
     materialize,
     project_batch,
 )
-from sabot_lab.engine.watermarks import WatermarkAssigner, batches_only, is_marker
-from sabot_lab.engine.windows import run_windows, window_operator
+from sabot_lab.engine.watermarks import WatermarkAssigner
+from sabot_lab.engine.window_aggregate import run_windows, window_operator
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
 from sabot_lab.plan import (
@@ -55,8 +57,7 @@ from sabot_lab.plan import (
     StreamOperatorNode,
     fused_members,
 )
-from sabot_lab.plan.sources import ReplayableSource, SplitMark
-from sabot_lab.state import StateBackend, open_state
+from sabot_lab.plan.sources import ReplayableSource
 from sabot_lab.windows import WindowSpec
 
 __all__ = ["Executor", "ScanObserver", "checkpoint_names", "stateless_steps"]

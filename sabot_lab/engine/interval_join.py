@@ -9,7 +9,7 @@ with ``r + upper < W`` go likewise. Windowed joins are interval joins on ``windo
 with both bounds zero.
 
 >>> import pyarrow as pa
->>> from sabot_lab.state import open_state
+>>> from sabot_lab.engine.state import open_state
 >>> ts = pa.timestamp("s")
 >>> bids = pa.record_batch({"a": [1, 1, 2], "t": pa.array([5, 30, 6], ts)})
 >>> auctions = pa.record_batch({"id": [1, 2], "t": pa.array([0, 0], ts), "item": ["pen", "cup"]})
@@ -28,10 +28,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sabot_lab.engine.checkpoints import Barrier
+from sabot_lab.engine.items import Barrier, Watermark
+from sabot_lab.engine.state import StateBackend
 from sabot_lab.engine.stateful import StatefulOperator, table_batches
-from sabot_lab.engine.watermarks import Watermark
-from sabot_lab.state import StateBackend
 from sabot_lab.windows import END_OF_TIME, us_to_unit
 
 __all__ = ["IntervalJoin", "run_interval_join"]

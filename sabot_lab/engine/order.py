@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sabot_lab.engine.watermarks import is_marker
+from sabot_lab.engine.items import is_marker
 
 __all__ = ["limit_batches", "sort_table", "top_rows"]
 

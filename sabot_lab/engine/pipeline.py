@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sabot_lab.config import Config
-from sabot_lab.engine.watermarks import batches_only, is_marker
+from sabot_lab.engine.items import batches_only, is_marker
 from sabot_lab.errors import ComputeError
 
 __all__ = ["Pipeline", "Step", "ordered_parallel_map"]

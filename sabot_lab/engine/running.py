@@ -4,7 +4,7 @@ the earlier ones). The partial aggregates of every group are the state.
 
 >>> import pyarrow as pa
 >>> from sabot_lab.expr import col
->>> from sabot_lab.state import open_state
+>>> from sabot_lab.engine.state import open_state
 >>> t = pa.table({"k": ["a", "b", "a"], "x": [1, 2, 3]})
 >>> agg = RunningAggregate(["k"], [col("x").sum().alias("s")], t.schema, open_state())
 >>> [agg.add(b).to_pylist() for b in t.to_batches(max_chunksize=2)]
@@ -19,10 +19,10 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.engine.aggregate import HashAggregate
+from sabot_lab.engine.items import is_marker
+from sabot_lab.engine.state import StateBackend
 from sabot_lab.engine.stateful import StatefulOperator, table_batches
-from sabot_lab.engine.watermarks import is_marker
 from sabot_lab.expr import Expr
-from sabot_lab.state import StateBackend
 
 __all__ = ["RunningAggregate", "run_running"]
 

@@ -4,7 +4,7 @@ tables kept in a state backend under keys of their own, a count of the rows held
 on a restored state (a checkpoint) carries on from it: everything it needs is in the state.
 
 >>> import pyarrow as pa
->>> from sabot_lab.state import open_state
+>>> from sabot_lab.engine.state import open_state
 >>> op = StatefulOperator(open_state())
 >>> op._put_new(pa.table({"x": [1, 2]}), "left/"), op.state_rows
 ('left/0000000000000001', 2)
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from sabot_lab.state import StateBackend
+from sabot_lab.engine.state import StateBackend
 
 __all__ = ["StatefulOperator", "table_batches"]
 

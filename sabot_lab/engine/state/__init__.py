@@ -12,8 +12,9 @@ with snapshots a job restores from.
 {'x': [1]}
 """
 
-from sabot_lab.state.backend import StateBackend, open_state
-from sabot_lab.state.memory import MemoryState
-from sabot_lab.state.rocks import RocksState
+from sabot_lab.engine.state.backend import StateBackend
+from sabot_lab.engine.state.factory import open_state
+from sabot_lab.engine.state.memory import MemoryState
+from sabot_lab.engine.state.rocks import RocksState
 
 __all__ = ["MemoryState", "RocksState", "StateBackend", "open_state"]
