@@ -25,16 +25,23 @@ import pyarrow as pa
 
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine.aggregate import HashAggregate
-from sabot_lab.engine.asof_join import AsofJoin, run_asof_join
+from sabot_lab.engine.asof_join import AsofJoin
 from sabot_lab.engine.checkpoints import Checkpoints
-from sabot_lab.engine.interval_join import IntervalJoin, run_interval_join
-from sabot_lab.engine.items import Barrier, SplitMark, batches_only, is_marker
+from sabot_lab.engine.interval_join import IntervalJoin
+from sabot_lab.engine.items import (
+    Barrier,
+    RuntimeItem,
+    SplitMark,
+    Tagged,
+    batches_only,
+    is_marker,
+)
 from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.order import limit_batches, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
-from sabot_lab.engine.running import RunningAggregate, run_running
+from sabot_lab.engine.running import RunningAggregate
 from sabot_lab.engine.shared import shared_pipeline
 from sabot_lab.engine.state import StateBackend, open_state
 from sabot_lab.engine.stateless import (
@@ -45,8 +52,9 @@ from sabot_lab.engine.stateless import (
     materialize,
     project_batch,
 )
+from sabot_lab.engine.stream_operator import StreamOperator, drive
 from sabot_lab.engine.watermarks import WatermarkAssigner
-from sabot_lab.engine.window_aggregate import run_windows, window_operator
+from sabot_lab.engine.window_aggregate import window_operator
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
 from sabot_lab.plan import (
@@ -282,7 +290,7 @@ class Executor:
             return self._stateful(
                 node,
                 lambda state: RunningAggregate(params["keys"], params["aggs"], input_schema, state),
-                lambda op: run_running(op, child.run(self.config), self.config.batch_size),
+                lambda: child.run(self.config),
             )
         if node.operator_type == OperatorType.DISTINCT:
             keys, aggs = list(input_schema.names), []
@@ -405,7 +413,7 @@ class Executor:
                 p["left_on"], p["right_on"], p["time"], p["other_time"], p["lower"], p["upper"],
                 p["right_payload"], p["payload_names"], state,
             ),
-            lambda join: run_interval_join(join, inputs(), self.config.batch_size),
+            inputs,
         )  # fmt: skip
 
     def _lower_asof_join(self, node: StreamOperatorNode) -> Pipeline:
@@ -418,37 +426,34 @@ class Executor:
                 p["on"], p["by"], p["tolerance"], p["right_payload"], p["payload_names"],
                 right, state,
             ),
-            lambda join: run_asof_join(join, inputs(), self.config.batch_size),
+            inputs,
         )  # fmt: skip
 
     def _stateful(
         self,
         node: StreamOperatorNode,
-        build: Callable[[StateBackend], Any],
-        run: Callable[[Any], Iterator[Any]],
+        build: Callable[[StateBackend], StreamOperator],
+        inputs: Callable[[], Iterator[RuntimeItem | Tagged]],
     ) -> Pipeline:
-        """A pipeline running a stateful streaming operator made by ``build`` with a fresh
-        state backend (closed when the run ends), or the one of the checkpoint restored; its
-        state is snapshot as a barrier leaves it (after every row before the barrier). Its
-        counters are reported by metrics()."""
+        """A pipeline driving a stateful streaming operator made by ``build`` with a fresh
+        state backend (closed when the run ends) over ``inputs``, restored from the
+        checkpoint restored; it snapshots as a barrier reaches it (see
+        :func:`~sabot_lab.engine.stream_operator.drive`). Its counters are reported by
+        metrics()."""
         checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
-        def source() -> Iterator[Any]:
+        def source() -> Iterator[RuntimeItem]:
             state = open_state(self.config.state_backend)
-            restored = checkpoints.restored(name) if checkpoints and checkpoints.restore else None
-            if restored is not None:
-                assert checkpoints is not None
-                state.restore(restored, checkpoints.shared(name))
-            op = build(state)
-            self._counted[node.operator_id] = op
             try:
-                for item in run(op):
-                    if isinstance(item, Barrier):
-                        assert checkpoints is not None
-                        state.snapshot(
-                            checkpoints.path(item.checkpoint, name), checkpoints.shared(name)
-                        )
-                    yield item
+                op = build(state)
+                restored = (
+                    checkpoints.restored(name) if checkpoints and checkpoints.restore else None
+                )
+                if restored is not None:
+                    assert checkpoints is not None
+                    op.restore(restored, checkpoints.shared(name))
+                self._counted[node.operator_id] = op
+                yield from drive(op, inputs(), self.config.batch_size, checkpoints, name)
             finally:
                 state.close()
 
@@ -492,8 +497,8 @@ class Executor:
         child = self._breaker_input(child_id)
         return self._stateful(
             node,
-            lambda state: window_operator(spec, p["keys"], p["aggs"], schema, state),
-            lambda op: run_windows(op, child.run(self.config), self.config.batch_size, early=early),
+            lambda state: window_operator(spec, p["keys"], p["aggs"], schema, state, early),
+            lambda: child.run(self.config),
         )
 
 
