@@ -30,6 +30,7 @@ from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.interval_join import IntervalJoin
 from sabot_lab.engine.items import (
     Barrier,
+    Marker,
     RuntimeItem,
     SplitMark,
     Tagged,
@@ -134,7 +135,7 @@ class Executor:
         """Yield the output batches of operator ``node_id``."""
         return batches_only(self.run_items(node_id)[0])
 
-    def run_items(self, *node_ids: str) -> list[Iterator[Any]]:
+    def run_items(self, *node_ids: str) -> list[Iterator[RuntimeItem]]:
         """The output of each of ``node_ids`` from one run, batches and the watermarks between
         them in order: an operator several of them need runs once. Read the iterators on
         separate threads when one may wait for another (unbounded input).
@@ -148,7 +149,7 @@ class Executor:
         self._readers = _readers(self.graph, node_ids)
         return [self._items(self._lower(n), self.graph.node(n).output_schema) for n in node_ids]
 
-    def _items(self, pipeline: Pipeline, schema: pa.Schema) -> Iterator[Any]:
+    def _items(self, pipeline: Pipeline, schema: pa.Schema) -> Iterator[RuntimeItem]:
         for item in pipeline.run(self.config):
             yield item if is_marker(item) else materialize(item, schema)
 
@@ -211,14 +212,14 @@ class Executor:
             return self._lower_asof_join(node)
         raise PlanError(f"the in-process engine cannot run {kind.value} operators yet ({label})")
 
-    def _scan(self, node: StreamOperatorNode) -> Iterator[Any]:
+    def _scan(self, node: StreamOperatorNode) -> Iterator[RuntimeItem]:
         params = node.parameters
         source, args = params["source"], (params.get("columns"), params.get("predicate"))
         checkpoints = self.checkpoints
         if checkpoints is not None and checkpoints.finished:
             return iter(())  # it had read everything before the checkpoint restored
         marked = node.operator_id in self._split_watermarks
-        batches: Iterator[Any]
+        batches: Iterator[RuntimeItem]
         if not isinstance(source, ReplayableSource) or (checkpoints is None and not marked):
             batches = source.scan(self.config.batch_size, *args)
         else:
@@ -245,7 +246,7 @@ class Executor:
 
     def _barriers(
         self, operator_id: str, replay: Iterator[tuple[pa.RecordBatch | SplitMark | None, Any]]
-    ) -> Iterator[Any]:
+    ) -> Iterator[RuntimeItem]:
         """A source's batches with a barrier after the batch during which each checkpoint was
         requested, its position saved first."""
         checkpoints = self.checkpoints
@@ -352,14 +353,14 @@ class Executor:
         n, offset = node.parameters["n"], node.parameters.get("offset", 0)
         checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
-        def source() -> Iterator[Any]:
+        def source() -> Iterator[RuntimeItem]:
             out = (checkpoints.load(name) or {}).get("rows", 0) if checkpoints else 0
             skip = offset if out == 0 else 0
             for item in limit_batches(child.run(self.config), n - out, skip):
                 if isinstance(item, Barrier):
                     assert checkpoints is not None
                     checkpoints.save(item.checkpoint, name, {"rows": out})
-                elif not is_marker(item):
+                elif not isinstance(item, Marker):
                     out += item.num_rows
                 yield item
 
@@ -470,7 +471,7 @@ class Executor:
         child = self._breaker_input(node.upstream[0])
         checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
-        def source() -> Iterator[Any]:
+        def source() -> Iterator[RuntimeItem]:
             if checkpoints is not None and (saved := checkpoints.load(name)):
                 assigner.restore(saved)
             for item in assigner.run(child.run(self.config)):
@@ -503,8 +504,8 @@ class Executor:
 
 
 def _observed(
-    items: Iterator[Any], node: StreamOperatorNode, on_scan: ScanObserver
-) -> Iterator[Any]:
+    items: Iterator[RuntimeItem], node: StreamOperatorNode, on_scan: ScanObserver
+) -> Iterator[RuntimeItem]:
     """``items`` of source ``node``, telling ``on_scan`` of each batch and of the end."""
     for item in items:
         if isinstance(item, pa.RecordBatch):

@@ -61,14 +61,13 @@ class Barrier:
 
 Batch: TypeAlias = pa.RecordBatch
 """Rows."""
-Marker: TypeAlias = "Watermark | Barrier | SplitMark"
+Marker: TypeAlias = Watermark | Barrier | SplitMark
 """An item without rows, marking progress."""
-RuntimeItem: TypeAlias = "Batch | Marker"
-"""What one input or output of a running operator yields."""
-Tagged: TypeAlias = "tuple[int, Batch]"
+RuntimeItem: TypeAlias = Batch | Marker
+"""What one input or output of a running operator yields (``isinstance(item, Marker)``
+tells markers from batches, and narrows the type)."""
+Tagged: TypeAlias = tuple[int, Batch]
 """A batch of a multi-input operator, with the index of the input it came from."""
-
-_MARKERS = (Watermark, Barrier, SplitMark)
 
 
 def is_marker(item: Any) -> TypeGuard[Marker]:
@@ -79,7 +78,7 @@ def is_marker(item: Any) -> TypeGuard[Marker]:
     >>> is_marker(Watermark(0)), is_marker(pa.record_batch({"x": [1]}))
     (True, False)
     """
-    return isinstance(item, _MARKERS)
+    return isinstance(item, Marker)
 
 
 def batches_only(items: Iterator[Any]) -> Iterator[Batch]:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sabot_lab.engine.items import Barrier, Watermark
+from sabot_lab.engine.items import Barrier, RuntimeItem, Tagged, Watermark
 from sabot_lab.engine.watermarks import WatermarkMerger
 from sabot_lab.windows import END_OF_TIME
 
@@ -35,11 +35,11 @@ _AHEAD = 2  # items an input may read ahead of the merge
 
 
 def merge_streams(
-    inputs: Sequence[Callable[[], Iterator[Any]]],
+    inputs: Sequence[Callable[[], Iterator[RuntimeItem]]],
     idle_timeouts: Sequence[float | None],
     tagged: bool = False,
     timed: Sequence[bool] | None = None,
-) -> Iterator[Any]:
+) -> Iterator[RuntimeItem | Tagged]:
     """The items of every input (batches, watermarks merged), as they arrive; an input's error
     is raised here. ``tagged``: batches come as ``(input index, batch)``.
 
