@@ -18,9 +18,9 @@ aggregates. Rows without a time belong to no window and are counted in ``dropped
 >>> import pyarrow as pa
 >>> from sabot_lab.expr import count
 >>> from sabot_lab.engine.state import open_state
+>>> from sabot_lab.engine.stream_operator import drive
 >>> from sabot_lab.windows import tumbling
 >>> t = pa.table({"t": pa.array([1, 4, 12], pa.timestamp("s")), "k": ["a", "a", "b"]})
->>> from sabot_lab.engine.stream_operator import drive
 >>> op = window_operator(tumbling("10s", on="t"), ["k"], [count().alias("n")], t.schema, open_state())
 >>> out = pa.Table.from_batches([b for b in drive(op, iter(t.to_batches())) if isinstance(b, pa.RecordBatch)])
 >>> out.column("n").to_pylist(), [str(x) for x in out.column("window_end").to_pylist()]
