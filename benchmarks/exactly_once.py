@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' broke
 import sabot_lab as sl
 from sabot_lab.config import Config
 from sabot_lab.engine import Executor
-from sabot_lab.engine.checkpoints import Barrier, Checkpoints
+from sabot_lab.engine.checkpoints import Checkpoints
+from sabot_lab.engine.items import Barrier
 from sabot_lab.nexmark_queries import QUERIES
 from tests.support.kafka_broker import Broker
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sabot_lab.engine.windows import window_schema
+from sabot_lab.engine.window_aggregate import window_schema
 from sabot_lab.errors import PlanError, SchemaError, column_not_found
 from sabot_lab.expr import Expr
 from sabot_lab.plan import OperatorType

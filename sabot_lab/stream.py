@@ -258,7 +258,8 @@ class Stream:
         """Apply ``fn(batch) -> batch`` (a user function over Arrow batches).
 
         ``fn`` may return a RecordBatch, Table, dict of columns or pandas DataFrame. Give
-        ``schema`` for its output; without it, ``fn`` is called once on an empty batch to learn it.
+        ``schema`` for its output; without it, ``fn`` is called once, on an empty batch with
+        the input's schema, to learn it (as the plan is built). Then ``fn`` runs once per batch.
         An exception in ``fn`` is raised as :class:`~sabot_lab.errors.UDFError` carrying the
         operator name and ``fn``'s own traceback.
 
@@ -275,7 +276,8 @@ class Stream:
         if schema is None:
             empty = pa.RecordBatch.from_pylist([], schema=self.schema)
             try:
-                out_schema = conform(fn(empty), _infer_schema_of(fn(empty)), label).schema
+                out = fn(empty)
+                out_schema = conform(out, _infer_schema_of(out), label).schema
             except UDFError:
                 raise
             except Exception as exc:

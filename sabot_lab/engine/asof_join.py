@@ -4,35 +4,37 @@ before its time (within a tolerance), or nulls (a left join).
 A left row with time ``t`` is answered once the watermark passes ``t``: then every right row
 at or before ``t`` has arrived. Right rows are kept while a left row still to come may pick
 them: those at or after ``watermark - tolerance``, and without a tolerance also the latest
-row of each key before the watermark.
+row of each key before the watermark. Watermarks pass unchanged, after the answers they
+release.
 
 >>> import pyarrow as pa
 >>> from sabot_lab.windows import END_OF_TIME
->>> from sabot_lab.state import open_state
+>>> from sabot_lab.engine.items import Watermark
+>>> from sabot_lab.engine.state import open_state
 >>> ts = pa.timestamp("s")
 >>> trades = pa.record_batch({"t": pa.array([5, 9], ts), "sym": ["A", "A"]})
 >>> quotes = pa.record_batch({"t": pa.array([4, 6, 10], ts), "sym": ["A", "A", "A"], "px": [1.0, 2.0, 3.0]})
 >>> join = AsofJoin("t", ["sym"], None, ["px"], ["px"], quotes.schema, open_state())
->>> join.add(0, trades); join.add(1, quotes)
->>> join.fire(END_OF_TIME).column("px").to_pylist()
-[1.0, 2.0]
+>>> join.on_batch(trades, 0), join.on_batch(quotes, 1)
+((), ())
+>>> answers, watermark = join.on_watermark(Watermark(END_OF_TIME))
+>>> answers.column("px").to_pylist(), watermark == Watermark(END_OF_TIME)
+([1.0, 2.0], True)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sabot_lab.engine.checkpoints import Barrier
-from sabot_lab.engine.stateful import StatefulOperator, table_batches
-from sabot_lab.engine.watermarks import Watermark
-from sabot_lab.state import StateBackend
+from sabot_lab.engine.items import Batch, Watermark
+from sabot_lab.engine.state import StateBackend
+from sabot_lab.engine.stateful import StatefulOperator
 from sabot_lab.windows import END_OF_TIME, us_to_unit
 
-__all__ = ["AsofJoin", "run_asof_join"]
+__all__ = ["AsofJoin"]
 
 _FOREVER = 2**62  # a tolerance no two times exceed
 _SINCE = "__since"
@@ -54,17 +56,20 @@ class AsofJoin(StatefulOperator):
         state: StateBackend,
     ) -> None:
         self.on, self.by, self.tolerance_us = on, list(by), tolerance
-        super().__init__(state)
         self.payload, self.names = list(payload), list(names)
         self._empty_right = pa.Table.from_pylist(
             [], schema=pa.schema([right.field(c) for c in [on, *self.by, *self.payload]])
         )
+        super().__init__(state)
+
+    def _load(self) -> None:
+        super()._load()
         self._schema: pa.Schema | None = None  # of the left side
-        for key, table in state.items():  # a restored state
+        for key, table in self.state.items():
             if key.startswith("0/"):
                 self._schema = table.schema
 
-    def add(self, side: int, batch: pa.RecordBatch) -> None:
+    def on_batch(self, batch: Batch, side: int = 0) -> tuple[()]:
         """Keep a batch of the left (0) or right (1) side until the watermark passes it."""
         if side == 0:
             self._schema = batch.schema
@@ -72,6 +77,7 @@ class AsofJoin(StatefulOperator):
             batch = batch.select([self.on, *self.by, *self.payload])
             batch = batch.filter(_complete(batch, [self.on, *self.by]))  # others never match
         self._keep(side, pa.Table.from_batches([batch]))
+        return ()
 
     def _take(self, side: int) -> pa.Table | None:
         held = self.state.keys()
@@ -86,6 +92,13 @@ class AsofJoin(StatefulOperator):
     def _keep(self, side: int, table: pa.Table) -> None:
         if table.num_rows:
             self._put_new(table, f"{side}/")
+
+    def on_watermark(self, watermark: Watermark) -> Iterator[pa.Table | Watermark]:
+        """The answers for the left rows before the watermark, then the watermark."""
+        answers = self.fire(watermark.time)
+        if answers is not None:
+            yield answers
+        yield watermark
 
     def fire(self, watermark: int) -> pa.Table | None:
         """The answers for the left rows before ``watermark`` (microseconds)."""
@@ -155,16 +168,3 @@ def _complete(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> pa.Ar
     for name in columns[1:]:
         mask = pc.and_(mask, pc.is_valid(table.column(name)))
     return mask
-
-
-def run_asof_join(join: AsofJoin, items: Iterator[Any], batch_size: int) -> Iterator[Any]:
-    """Run the join over merged, tagged inputs (``(side, batch)`` and watermarks)."""
-    for item in items:
-        if isinstance(item, Barrier):
-            yield item
-            continue
-        if isinstance(item, Watermark):
-            yield from table_batches(join.fire(item.time), batch_size)
-            yield item
-            continue
-        join.add(*item)

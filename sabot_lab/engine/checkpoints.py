@@ -33,16 +33,16 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 from typing import Any
 
+from sabot_lab.engine.items import Barrier
+from sabot_lab.engine.state.backend import SHARED_LIST
 from sabot_lab.errors import PlanError
 from sabot_lab.location import Location, LocationLike
 
 __all__ = [
     "SHARED",
-    "SHARED_LIST",
-    "Barrier",
+    "Barrier",  # defined in sabot_lab.engine.items; the agent imports it from here
     "Checkpoints",
     "checkpoint_bytes",
     "checkpoint_path",
@@ -53,9 +53,6 @@ __all__ = [
 _FINISHED = "_finished"  # the directory of a checkpoint's markers of ended tasks
 SHARED = "shared"
 """The directory, next to the ``chk-N`` ones, of files several checkpoints share."""
-SHARED_LIST = "shared.json"
-"""In a part of a checkpoint: ``{"files": [names in the part's shared directory (see
-Checkpoints.shared)], "added": bytes of those first written for this checkpoint}``."""
 
 
 def checkpoint_path(directory: LocationLike, checkpoint: int) -> Location:
@@ -120,13 +117,6 @@ def remove_unshared(directory: LocationLike) -> int:
     return removed
 
 
-@dataclass(frozen=True)
-class Barrier:
-    """Everything before this item belongs to checkpoint ``checkpoint``, nothing after it."""
-
-    checkpoint: int
-
-
 class Checkpoints:
     """The checkpoints of one run (or one task: ``scope`` names it) under ``directory``;
     ``restore``: the checkpoint the run starts from (None: from the beginning)."""
@@ -167,7 +157,7 @@ class Checkpoints:
     def shared(self, operator_id: str) -> Location:
         """Where ``operator_id`` keeps files several of its checkpoints share (a state
         backend's incremental snapshots); each part lists those it uses (see
-        :data:`SHARED_LIST`)."""
+        :data:`~sabot_lab.engine.state.backend.SHARED_LIST`)."""
         return self.directory / SHARED / self._part(operator_id)
 
     def restored(self, operator_id: str) -> Location | None:

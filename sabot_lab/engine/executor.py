@@ -25,16 +25,26 @@ import pyarrow as pa
 
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine.aggregate import HashAggregate
-from sabot_lab.engine.asof_join import AsofJoin, run_asof_join
-from sabot_lab.engine.checkpoints import Barrier, Checkpoints
-from sabot_lab.engine.interval_join import IntervalJoin, run_interval_join
+from sabot_lab.engine.asof_join import AsofJoin
+from sabot_lab.engine.checkpoints import Checkpoints
+from sabot_lab.engine.interval_join import IntervalJoin
+from sabot_lab.engine.items import (
+    Barrier,
+    Marker,
+    RuntimeItem,
+    SplitMark,
+    Tagged,
+    batches_only,
+    is_marker,
+)
 from sabot_lab.engine.join import HashJoin
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.order import limit_batches, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
-from sabot_lab.engine.running import RunningAggregate, run_running
+from sabot_lab.engine.running import RunningAggregate
 from sabot_lab.engine.shared import shared_pipeline
+from sabot_lab.engine.state import StateBackend, open_state
 from sabot_lab.engine.stateless import (
     align_batch,
     filter_batch,
@@ -43,8 +53,9 @@ from sabot_lab.engine.stateless import (
     materialize,
     project_batch,
 )
-from sabot_lab.engine.watermarks import WatermarkAssigner, batches_only, is_marker
-from sabot_lab.engine.windows import run_windows, window_operator
+from sabot_lab.engine.stream_operator import StreamOperator, drive
+from sabot_lab.engine.watermarks import WatermarkAssigner
+from sabot_lab.engine.window_aggregate import window_operator
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
 from sabot_lab.plan import (
@@ -55,8 +66,7 @@ from sabot_lab.plan import (
     StreamOperatorNode,
     fused_members,
 )
-from sabot_lab.plan.sources import ReplayableSource, SplitMark
-from sabot_lab.state import StateBackend, open_state
+from sabot_lab.plan.sources import ReplayableSource
 from sabot_lab.windows import WindowSpec
 
 __all__ = ["Executor", "ScanObserver", "checkpoint_names", "stateless_steps"]
@@ -125,7 +135,7 @@ class Executor:
         """Yield the output batches of operator ``node_id``."""
         return batches_only(self.run_items(node_id)[0])
 
-    def run_items(self, *node_ids: str) -> list[Iterator[Any]]:
+    def run_items(self, *node_ids: str) -> list[Iterator[RuntimeItem]]:
         """The output of each of ``node_ids`` from one run, batches and the watermarks between
         them in order: an operator several of them need runs once. Read the iterators on
         separate threads when one may wait for another (unbounded input).
@@ -139,7 +149,7 @@ class Executor:
         self._readers = _readers(self.graph, node_ids)
         return [self._items(self._lower(n), self.graph.node(n).output_schema) for n in node_ids]
 
-    def _items(self, pipeline: Pipeline, schema: pa.Schema) -> Iterator[Any]:
+    def _items(self, pipeline: Pipeline, schema: pa.Schema) -> Iterator[RuntimeItem]:
         for item in pipeline.run(self.config):
             yield item if is_marker(item) else materialize(item, schema)
 
@@ -202,14 +212,14 @@ class Executor:
             return self._lower_asof_join(node)
         raise PlanError(f"the in-process engine cannot run {kind.value} operators yet ({label})")
 
-    def _scan(self, node: StreamOperatorNode) -> Iterator[Any]:
+    def _scan(self, node: StreamOperatorNode) -> Iterator[RuntimeItem]:
         params = node.parameters
         source, args = params["source"], (params.get("columns"), params.get("predicate"))
         checkpoints = self.checkpoints
         if checkpoints is not None and checkpoints.finished:
             return iter(())  # it had read everything before the checkpoint restored
         marked = node.operator_id in self._split_watermarks
-        batches: Iterator[Any]
+        batches: Iterator[RuntimeItem]
         if not isinstance(source, ReplayableSource) or (checkpoints is None and not marked):
             batches = source.scan(self.config.batch_size, *args)
         else:
@@ -236,7 +246,7 @@ class Executor:
 
     def _barriers(
         self, operator_id: str, replay: Iterator[tuple[pa.RecordBatch | SplitMark | None, Any]]
-    ) -> Iterator[Any]:
+    ) -> Iterator[RuntimeItem]:
         """A source's batches with a barrier after the batch during which each checkpoint was
         requested, its position saved first."""
         checkpoints = self.checkpoints
@@ -281,7 +291,7 @@ class Executor:
             return self._stateful(
                 node,
                 lambda state: RunningAggregate(params["keys"], params["aggs"], input_schema, state),
-                lambda op: run_running(op, child.run(self.config), self.config.batch_size),
+                lambda: child.run(self.config),
             )
         if node.operator_type == OperatorType.DISTINCT:
             keys, aggs = list(input_schema.names), []
@@ -343,14 +353,14 @@ class Executor:
         n, offset = node.parameters["n"], node.parameters.get("offset", 0)
         checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
-        def source() -> Iterator[Any]:
+        def source() -> Iterator[RuntimeItem]:
             out = (checkpoints.load(name) or {}).get("rows", 0) if checkpoints else 0
             skip = offset if out == 0 else 0
             for item in limit_batches(child.run(self.config), n - out, skip):
                 if isinstance(item, Barrier):
                     assert checkpoints is not None
                     checkpoints.save(item.checkpoint, name, {"rows": out})
-                elif not is_marker(item):
+                elif not isinstance(item, Marker):
                     out += item.num_rows
                 yield item
 
@@ -404,7 +414,7 @@ class Executor:
                 p["left_on"], p["right_on"], p["time"], p["other_time"], p["lower"], p["upper"],
                 p["right_payload"], p["payload_names"], state,
             ),
-            lambda join: run_interval_join(join, inputs(), self.config.batch_size),
+            inputs,
         )  # fmt: skip
 
     def _lower_asof_join(self, node: StreamOperatorNode) -> Pipeline:
@@ -417,37 +427,34 @@ class Executor:
                 p["on"], p["by"], p["tolerance"], p["right_payload"], p["payload_names"],
                 right, state,
             ),
-            lambda join: run_asof_join(join, inputs(), self.config.batch_size),
+            inputs,
         )  # fmt: skip
 
     def _stateful(
         self,
         node: StreamOperatorNode,
-        build: Callable[[StateBackend], Any],
-        run: Callable[[Any], Iterator[Any]],
+        build: Callable[[StateBackend], StreamOperator],
+        inputs: Callable[[], Iterator[RuntimeItem | Tagged]],
     ) -> Pipeline:
-        """A pipeline running a stateful streaming operator made by ``build`` with a fresh
-        state backend (closed when the run ends), or the one of the checkpoint restored; its
-        state is snapshot as a barrier leaves it (after every row before the barrier). Its
-        counters are reported by metrics()."""
+        """A pipeline driving a stateful streaming operator made by ``build`` with a fresh
+        state backend (closed when the run ends) over ``inputs``, restored from the
+        checkpoint restored; it snapshots as a barrier reaches it (see
+        :func:`~sabot_lab.engine.stream_operator.drive`). Its counters are reported by
+        metrics()."""
         checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
-        def source() -> Iterator[Any]:
+        def source() -> Iterator[RuntimeItem]:
             state = open_state(self.config.state_backend)
-            restored = checkpoints.restored(name) if checkpoints and checkpoints.restore else None
-            if restored is not None:
-                assert checkpoints is not None
-                state.restore(restored, checkpoints.shared(name))
-            op = build(state)
-            self._counted[node.operator_id] = op
             try:
-                for item in run(op):
-                    if isinstance(item, Barrier):
-                        assert checkpoints is not None
-                        state.snapshot(
-                            checkpoints.path(item.checkpoint, name), checkpoints.shared(name)
-                        )
-                    yield item
+                op = build(state)
+                restored = (
+                    checkpoints.restored(name) if checkpoints and checkpoints.restore else None
+                )
+                if restored is not None:
+                    assert checkpoints is not None
+                    op.restore(restored, checkpoints.shared(name))
+                self._counted[node.operator_id] = op
+                yield from drive(op, inputs(), self.config.batch_size, checkpoints, name)
             finally:
                 state.close()
 
@@ -464,7 +471,7 @@ class Executor:
         child = self._breaker_input(node.upstream[0])
         checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
-        def source() -> Iterator[Any]:
+        def source() -> Iterator[RuntimeItem]:
             if checkpoints is not None and (saved := checkpoints.load(name)):
                 assigner.restore(saved)
             for item in assigner.run(child.run(self.config)):
@@ -491,14 +498,14 @@ class Executor:
         child = self._breaker_input(child_id)
         return self._stateful(
             node,
-            lambda state: window_operator(spec, p["keys"], p["aggs"], schema, state),
-            lambda op: run_windows(op, child.run(self.config), self.config.batch_size, early=early),
+            lambda state: window_operator(spec, p["keys"], p["aggs"], schema, state, early),
+            lambda: child.run(self.config),
         )
 
 
 def _observed(
-    items: Iterator[Any], node: StreamOperatorNode, on_scan: ScanObserver
-) -> Iterator[Any]:
+    items: Iterator[RuntimeItem], node: StreamOperatorNode, on_scan: ScanObserver
+) -> Iterator[RuntimeItem]:
     """``items`` of source ``node``, telling ``on_scan`` of each batch and of the end."""
     for item in items:
         if isinstance(item, pa.RecordBatch):

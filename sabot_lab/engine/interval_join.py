@@ -6,35 +6,34 @@ probes the other side's rows as it arrives, so matches come out as soon as both 
 there. Watermarks bound the state: once the watermark is ``W``, a left row can match only
 right rows still to come (``r >= W``), so left rows with ``t < W + lower`` go; right rows
 with ``r + upper < W`` go likewise. Windowed joins are interval joins on ``window_start``
-with both bounds zero.
+with both bounds zero. The output's watermark is held back by the lower bound when it is
+negative (matches keep the left row's time, which may be that much behind).
 
 >>> import pyarrow as pa
->>> from sabot_lab.state import open_state
+>>> from sabot_lab.engine.state import open_state
 >>> ts = pa.timestamp("s")
 >>> bids = pa.record_batch({"a": [1, 1, 2], "t": pa.array([5, 30, 6], ts)})
 >>> auctions = pa.record_batch({"id": [1, 2], "t": pa.array([0, 0], ts), "item": ["pen", "cup"]})
 >>> join = IntervalJoin(["a"], ["id"], "t", "t", 0, 20_000_000, ["item"], ["item"], open_state())
->>> join.add(1, auctions) is None
-True
->>> join.add(0, bids).to_pydict()
+>>> join.on_batch(auctions, 1)
+[]
+>>> join.on_batch(bids, 0)[0].to_pydict()
 {'a': [1, 2], 't': [datetime.datetime(1970, 1, 1, 0, 0, 5), datetime.datetime(1970, 1, 1, 0, 0, 6)], 'item': ['pen', 'cup']}
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sabot_lab.engine.checkpoints import Barrier
-from sabot_lab.engine.stateful import StatefulOperator, table_batches
-from sabot_lab.engine.watermarks import Watermark
-from sabot_lab.state import StateBackend
+from sabot_lab.engine.items import Batch, Watermark
+from sabot_lab.engine.state import StateBackend
+from sabot_lab.engine.stateful import StatefulOperator
 from sabot_lab.windows import END_OF_TIME, us_to_unit
 
-__all__ = ["IntervalJoin", "run_interval_join"]
+__all__ = ["IntervalJoin"]
 
 
 class IntervalJoin(StatefulOperator):
@@ -58,20 +57,23 @@ class IntervalJoin(StatefulOperator):
         self.lower_us, self.upper_us = lower, upper
         self.payload, self.names = list(payload), list(names)
         super().__init__(state)
+
+    def _load(self) -> None:
+        super()._load()
         self._chunks: tuple[list[tuple[str, int]], list[tuple[str, int]]] = ([], [])
         self._unit: str | None = None
-        for key, table in state.items():  # a restored state
+        for key, table in self.state.items():
             side = int(key[0])
             self._chunks[side].append((key, pc.max(table[self.times[side]]).value))
             self._unit = table.schema.field(self.times[side]).type.unit
 
-    def add(self, side: int, batch: pa.RecordBatch) -> pa.Table | None:
+    def on_batch(self, batch: Batch, side: int = 0) -> list[pa.Table]:
         """Keep a batch of side ``side`` (0 left, 1 right); its matches with the other side."""
         time = batch.column(self.times[side])
         if time.null_count:  # a row without a time is within no interval
             batch = batch.filter(pc.is_valid(time))
         if not batch.num_rows:
-            return None
+            return []
         self._unit = self._unit or batch.schema.field(self.times[side]).type.unit
         if side == 1:
             batch = batch.select(
@@ -86,7 +88,7 @@ class IntervalJoin(StatefulOperator):
             matches = self._match(table, rest) if side == 0 else self._match(rest, table)
         key = self._put_new(table, f"{side}/")
         self._chunks[side].append((key, pc.max(table[self.times[side]]).value))
-        return matches
+        return [] if matches is None else [matches]
 
     def _match(self, left: pa.Table, right: pa.Table) -> pa.Table | None:
         """Rows of ``left`` and ``right`` with equal keys and times within the bounds; the hash
@@ -117,6 +119,15 @@ class IntervalJoin(StatefulOperator):
         columns = [joined[n] for n in ours] + [joined[r_name[p]] for p in self.payload]
         return pa.Table.from_arrays(columns, names=[*left.column_names, *self.names])
 
+    def on_watermark(self, watermark: Watermark) -> Iterator[Watermark]:
+        """Forget the rows no row still to come can match; the watermark, held back by a
+        negative lower bound."""
+        self.evict(watermark.time)
+        if watermark.time == END_OF_TIME:
+            yield watermark
+        else:
+            yield Watermark(watermark.time + min(self.lower_us, 0))
+
     def evict(self, watermark: int) -> None:
         """Forget the rows no row still to come can match, given the watermark (microseconds)."""
         if watermark == END_OF_TIME or self._unit is None:
@@ -138,22 +149,3 @@ class IntervalJoin(StatefulOperator):
                 table = self.state.pop(key)
                 self._held(-(0 if table is None else table.num_rows))
             self._chunks[side][:] = kept
-
-
-def run_interval_join(join: IntervalJoin, items: Iterator[Any], batch_size: int) -> Iterator[Any]:
-    """Run the join over merged, tagged inputs (``(side, batch)`` and watermarks); the output's
-    watermark is held back by the lower bound when it is negative (matches keep the left
-    row's time, which may be that much behind)."""
-    for item in items:
-        if isinstance(item, Barrier):
-            yield item
-            continue
-        if isinstance(item, Watermark):
-            join.evict(item.time)
-            held = item.time if item.time == END_OF_TIME else item.time + min(join.lower_us, 0)
-            yield Watermark(held)
-            continue
-        side, batch = item
-        matches = join.add(side, batch)
-        if matches is not None:
-            yield from table_batches(matches, batch_size)

@@ -5,7 +5,7 @@ Checkpoint barriers are aligned: an input whose barrier arrived is not read unti
 came from every input still running, and then it comes out once.
 
 >>> import pyarrow as pa
->>> from sabot_lab.engine.watermarks import Watermark
+>>> from sabot_lab.engine.items import Watermark
 >>> a = lambda: iter([pa.record_batch({"x": [1]}), Watermark(10), Watermark(30)])
 >>> b = lambda: iter([Watermark(20), pa.record_batch({"x": [2]})])
 >>> out = list(merge_streams([a, b], [None, None]))
@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sabot_lab.engine.checkpoints import Barrier
-from sabot_lab.engine.watermarks import Watermark, WatermarkMerger
+from sabot_lab.engine.items import Barrier, RuntimeItem, Tagged, Watermark
+from sabot_lab.engine.watermarks import WatermarkMerger
 from sabot_lab.windows import END_OF_TIME
 
 __all__ = ["merge_streams"]
@@ -35,11 +35,11 @@ _AHEAD = 2  # items an input may read ahead of the merge
 
 
 def merge_streams(
-    inputs: Sequence[Callable[[], Iterator[Any]]],
+    inputs: Sequence[Callable[[], Iterator[RuntimeItem]]],
     idle_timeouts: Sequence[float | None],
     tagged: bool = False,
     timed: Sequence[bool] | None = None,
-) -> Iterator[Any]:
+) -> Iterator[RuntimeItem | Tagged]:
     """The items of every input (batches, watermarks merged), as they arrive; an input's error
     is raised here. ``tagged``: batches come as ``(input index, batch)``.
 

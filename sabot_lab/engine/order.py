@@ -11,12 +11,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sabot_lab.engine.watermarks import is_marker
+from sabot_lab.engine.items import Marker, RuntimeItem
 
 __all__ = ["limit_batches", "sort_table", "top_rows"]
 
@@ -52,14 +51,14 @@ def top_rows(
     return best
 
 
-def limit_batches(batches: Iterator[Any], n: int, offset: int = 0) -> Iterator[Any]:
+def limit_batches(batches: Iterator[RuntimeItem], n: int, offset: int = 0) -> Iterator[RuntimeItem]:
     """The rows ``offset .. offset+n`` of a stream (watermarks and barriers pass); stops
     pulling input once they are out."""
     skip, remaining = offset, n
     if remaining <= 0:
         return
     for batch in batches:
-        if is_marker(batch):
+        if isinstance(batch, Marker):
             yield batch
             continue
         if skip >= batch.num_rows:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sabot_lab.config import Config
-from sabot_lab.engine.watermarks import batches_only, is_marker
+from sabot_lab.engine.items import RuntimeItem, batches_only, is_marker
 from sabot_lab.errors import ComputeError
 
 __all__ = ["Pipeline", "Step", "ordered_parallel_map"]
@@ -46,7 +46,7 @@ class Step:
 class Pipeline:
     """A source of batches and the fused steps applied to each batch."""
 
-    source: Callable[[], Iterator[Any]]
+    source: Callable[[], Iterator[RuntimeItem]]
     steps: tuple[Step, ...] = ()
     node_ids: tuple[str, ...] = field(default=())
 

@@ -1,6 +1,6 @@
 """Event-time progress: watermarks travel between batches, in order, through every operator.
 
-A :class:`Watermark` with time ``W`` (microseconds since the Unix epoch) promises that every
+A :class:`~sabot_lab.engine.items.Watermark` with time ``W`` (microseconds since the Unix epoch) promises that every
 later row has event time ``W`` or more. :class:`WatermarkAssigner` makes them from a timestamp
 column with bounded out-of-orderness (``W = max time seen - delay``) and takes out the rows that
 break the promise (late rows, and rows without a time), counting them. :class:`WatermarkMerger`
@@ -19,49 +19,23 @@ combines the watermarks of several inputs: the minimum over the inputs that are 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from sabot_lab.engine.checkpoints import Barrier
-from sabot_lab.plan.sources import SplitMark
+from sabot_lab.engine.items import Barrier, RuntimeItem, SplitMark, Watermark, is_marker
 from sabot_lab.windows import unit_to_us, us_to_unit
 
 __all__ = [
-    "Watermark",
+    "Watermark",  # defined in sabot_lab.engine.items; the agent imports it from here
     "WatermarkAssigner",
     "WatermarkMerger",
-    "batches_only",
-    "is_marker",
+    "is_marker",  # likewise
     "times_of",
 ]
 
 _NO_TIME = -(2**62)  # below every time: no row seen yet
-
-
-@dataclass(frozen=True)
-class Watermark:
-    """No row after this one has an event time below ``time`` (microseconds since the epoch)."""
-
-    time: int
-
-
-def is_marker(item: Any) -> bool:
-    """Whether a stream item marks progress (a watermark, a checkpoint barrier, a source's
-    :class:`~sabot_lab.plan.sources.SplitMark`) rather than holding rows: markers pass
-    per-batch steps untouched, in their place."""
-    return isinstance(item, (Watermark, Barrier, SplitMark))
-
-
-def batches_only(items: Iterator[Any]) -> Iterator[pa.RecordBatch]:
-    """The record batches of a stream, without its watermarks and barriers.
-
-    >>> list(batches_only(iter([Watermark(1), Barrier(1)])))
-    []
-    """
-    return (item for item in items if not is_marker(item))
 
 
 def times_of(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -116,7 +90,7 @@ class WatermarkAssigner:
         self.idle = set(state.get("idle", ()))
         self.emitted = state.get("emitted", _NO_TIME)
 
-    def run(self, items: Iterator[Any]) -> Iterator[Any]:
+    def run(self, items: Iterator[RuntimeItem]) -> Iterator[RuntimeItem]:
         """Assign watermarks to a stream of batches (watermarks already in it are replaced;
         barriers pass).
 

@@ -19,8 +19,8 @@ import sabot_lab as sl
 from sabot_lab.config import Config
 from sabot_lab.connectors.nexmark import BASE_TIME
 from sabot_lab.engine import Executor
-from sabot_lab.engine.checkpoints import Barrier, Checkpoints
-from sabot_lab.engine.watermarks import Watermark
+from sabot_lab.engine.checkpoints import Checkpoints
+from sabot_lab.engine.items import Barrier, Watermark
 from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
 from tests.support.kafka_broker import Broker
 from tests.support.reference import duckdb_table, timed_rows

@@ -18,10 +18,10 @@ from sabot_lab.engine.checkpoints import (
     remove_unshared,
     shared_files,
 )
+from sabot_lab.engine.state import StateBackend, open_state
+from sabot_lab.engine.state.rocks import RocksState
 from sabot_lab.errors import LocationError
 from sabot_lab.location import Location
-from sabot_lab.state import StateBackend, open_state
-from sabot_lab.state.rocks import RocksState
 from tests.support.kafka_broker import S3Server
 
 

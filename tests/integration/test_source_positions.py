@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab.config import Config
 from sabot_lab.engine import Executor
-from sabot_lab.engine.checkpoints import Barrier, Checkpoints
+from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.executor import checkpoint_names
+from sabot_lab.engine.items import Barrier
 from sabot_lab.physical import plan_stages
 from sabot_lab.physical.task import run_task
 from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode

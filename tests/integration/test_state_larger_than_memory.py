@@ -25,9 +25,10 @@ import pytest
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.config import get_config, set_config
-from sabot_lab.engine.watermarks import Watermark
-from sabot_lab.engine.windows import run_windows, window_operator
-from sabot_lab.state import open_state
+from sabot_lab.engine.items import Watermark
+from sabot_lab.engine.state import open_state
+from sabot_lab.engine.stream_operator import drive
+from sabot_lab.engine.window_aggregate import window_operator
 from tests.support.reference import normalized_rows
 from tests.support.windows import AGGS, SQL_AGGS, assert_same_windows, out_of_order_events
 
@@ -205,13 +206,13 @@ def test_a_state_saved_before_partials_were_kept_by_pane_is_restored(
         items.append(Watermark((i + 1) * 5_000_000 - 10_000_000))  # microseconds
     spec, aggs = sl.sliding("10s", "2s", on="t"), [sl.count().alias("n"), col("x").max()]
     whole = list(
-        run_windows(window_operator(spec, ["k"], aggs, events.schema, open_state()), iter(items))
+        drive(window_operator(spec, ["k"], aggs, events.schema, open_state()), iter(items))
     )
 
     cut = len(items) // 2
     state = open_state(backend)
     emitted = list(
-        run_windows(
+        drive(
             window_operator(spec, ["k"], aggs, events.schema, state), iter(items[:cut]), final=False
         )
     )
@@ -222,7 +223,7 @@ def test_a_state_saved_before_partials_were_kept_by_pane_is_restored(
     state.put("0000000000000001", pa.concat_tables([t for t in held if t is not None]))
     resumed = window_operator(spec, ["k"], aggs, events.schema, state)
     assert resumed.state_rows == sum(t.num_rows for t in held if t is not None)
-    emitted += list(run_windows(resumed, iter(items[cut:])))
+    emitted += list(drive(resumed, iter(items[cut:])))
     left = state.keys()
     assert [k for k in left if not k.startswith("~")] == []
     state.close()

@@ -9,10 +9,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sabot_lab.engine.watermarks import Watermark
-from sabot_lab.engine.windows import run_windows, window_operator
+from sabot_lab.engine.items import Watermark
+from sabot_lab.engine.state import open_state
+from sabot_lab.engine.stream_operator import drive
+from sabot_lab.engine.window_aggregate import window_operator
 from sabot_lab.expr import col, count
-from sabot_lab.state import open_state
 from sabot_lab.windows import WindowSpec, session, sliding, tumbling
 
 BACKENDS = ["memory", "rocksdb"]
@@ -95,18 +96,18 @@ def test_a_window_operator_continues_from_a_restored_snapshot(
     items = with_watermarks(timed_batches(3))
     schema = items[0].schema  # type: ignore[attr-defined]
     aggs = [count().alias("n"), col("x").sum().alias("sx"), col("x").max().alias("hi")]
-    whole = list(run_windows(window_operator(spec, ["k"], aggs, schema, open_state()), iter(items)))
+    whole = list(drive(window_operator(spec, ["k"], aggs, schema, open_state()), iter(items)))
 
     cut = len(items) // 2
     first = open_state(before)
     op = window_operator(spec, ["k"], aggs, schema, first)
-    emitted = list(run_windows(op, iter(items[:cut]), final=False))
+    emitted = list(drive(op, iter(items[:cut]), final=False))
     first.snapshot(tmp_path / "checkpoint")
     first.close()
     second = open_state(after)
     second.restore(tmp_path / "checkpoint")
     resumed = window_operator(spec, ["k"], aggs, schema, second)
-    emitted += list(run_windows(resumed, iter(items[cut:])))
+    emitted += list(drive(resumed, iter(items[cut:])))
     assert windows_of(emitted) == windows_of(whole)
     left = second.keys()
     assert not [k for k in left if not k.startswith("~")]  # all windows closed at the end

@@ -7,29 +7,34 @@ that window's panes are merged and its rows emitted, reading no other pane, so t
 may be larger than memory (with the RocksDB backend). Session windows keep partial results
 per piece of a session until the watermark passes the session's end, since a late row can
 join two sessions; they read their whole state when they fire. A stream's end closes every
-window, so a bounded input gives the same rows as an unbounded one.
+window, so a bounded input gives the same rows as an unbounded one. The watermark passed on
+is held back to the earliest start a window still open may have. Tumbling and sliding
+windows can also give early results: the current rows of the windows still open, every
+``early`` seconds.
 
 Output: the keys, ``window_start`` and ``window_end`` (of the time column's type), then the
 aggregates. Rows without a time belong to no window and are counted in ``dropped_rows``.
 
 >>> import pyarrow as pa
 >>> from sabot_lab.expr import count
->>> from sabot_lab.state import open_state
+>>> from sabot_lab.engine.state import open_state
+>>> from sabot_lab.engine.stream_operator import drive
 >>> from sabot_lab.windows import tumbling
 >>> t = pa.table({"t": pa.array([1, 4, 12], pa.timestamp("s")), "k": ["a", "a", "b"]})
 >>> op = window_operator(tumbling("10s", on="t"), ["k"], [count().alias("n")], t.schema, open_state())
->>> out = pa.Table.from_batches([b for b in run_windows(op, iter(t.to_batches())) if isinstance(b, pa.RecordBatch)])
+>>> out = pa.Table.from_batches([b for b in drive(op, iter(t.to_batches())) if isinstance(b, pa.RecordBatch)])
 >>> out.column("n").to_pylist(), [str(x) for x in out.column("window_end").to_pylist()]
 ([2, 1], ['1970-01-01 00:00:10', '1970-01-01 00:00:20'])
 """
 
 from __future__ import annotations
 
+import abc
 import bisect
+import functools
 import itertools
 import math
 from collections.abc import Iterator, Sequence
-from time import monotonic
 from typing import Any
 
 import numpy as np
@@ -37,15 +42,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.aggregate import HashAggregate
-from sabot_lab.engine.checkpoints import Barrier
-from sabot_lab.engine.stateful import StatefulOperator, table_batches
-from sabot_lab.engine.watermarks import Watermark, times_of
+from sabot_lab.engine.items import Batch, Watermark
+from sabot_lab.engine.state import StateBackend
+from sabot_lab.engine.stateful import StatefulOperator
+from sabot_lab.engine.watermarks import times_of
 from sabot_lab.expr import Expr, col
-from sabot_lab.kernels.windows import hop_assign, merge_sessions, tumble_starts
-from sabot_lab.state import StateBackend
+from sabot_lab.kernels.window_panes import hop_assign, merge_sessions, tumble_starts
 from sabot_lab.windows import END_OF_TIME, WindowSpec, unit_to_us, us_to_unit
 
-__all__ = ["SessionWindows", "SlidingWindows", "run_windows", "window_operator", "window_schema"]
+__all__ = ["SessionWindows", "SlidingWindows", "window_operator", "window_schema"]
 
 _START = "__window"
 _FIRST, _LAST = "__first", "__last"
@@ -75,19 +80,33 @@ def window_schema(
     )
 
 
-class _Windows(StatefulOperator):
+class _Windows(StatefulOperator, abc.ABC):
     """What both window kinds share: the output shape and the rows without a time."""
 
     def __init__(
         self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
         state: StateBackend,
     ) -> None:  # fmt: skip
-        super().__init__(state)
         self.spec, self.keys = spec, list(keys)
         self.time_type = schema.field(spec.on).type
         self.size, self.slide = spec.in_unit(self.time_type.unit)
         self.schema = window_schema(keys, aggs, schema, spec.on)
         self.dropped_rows = 0
+        super().__init__(state)
+
+    @abc.abstractmethod
+    def fire(self, watermark: int) -> Iterator[pa.Table]:
+        """The windows ending at or before ``watermark`` (microseconds), leaving the state."""
+
+    def on_watermark(self, watermark: Watermark) -> Iterator[pa.Table | Watermark]:
+        """The windows the watermark closes, then the watermark held back (see
+        :meth:`output_watermark`)."""
+        yield from self.fire(watermark.time)
+        yield Watermark(self.output_watermark(watermark.time))
+
+    def on_end(self) -> Iterator[pa.Table]:
+        """Every window still open."""
+        return self.fire(END_OF_TIME)
 
     def _timed(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray]:
         """The rows with a time, and their times as numbers of the column's unit."""
@@ -126,18 +145,26 @@ class SlidingWindows(_Windows):
 
     def __init__(
         self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
-        state: StateBackend,
+        state: StateBackend, early: float | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(spec, keys, aggs, schema, state)
         wide = schema.append(pa.field(_START, pa.int64()))
-        self._agg = HashAggregate([*self.keys, _START], aggs, wide)
-        self.pane = math.gcd(self.size, self.slide)
+        self._agg = HashAggregate([*keys, _START], aggs, wide)
+        self.timer = early
+        super().__init__(spec, keys, aggs, schema, state)
+
+    @functools.cached_property
+    def pane(self) -> int:
+        """The length of a pane, in the time column's unit."""
+        return math.gcd(self.size, self.slide)
+
+    def _load(self) -> None:
+        super()._load()
         self._panes: dict[int, list[tuple[str, int]]] = {}  # pane start -> (state key, rows)
         self._order: list[int] = []  # the pane starts held, ascending
         self._merges = True  # whether partials merge (not with n_unique)
         self._emitted: int | None = None  # the start of the last window emitted
         unsplit = []
-        for key, table in state.items():  # a restored state
+        for key, table in self.state.items():
             if key == _EMITTED:
                 self._emitted = table.column(0)[0].as_py()
                 self._held(-table.num_rows)  # a mark, not rows of windows
@@ -152,12 +179,13 @@ class SlidingWindows(_Windows):
             if table.num_rows:
                 self._keep(table)
 
-    def add(self, batch: pa.RecordBatch) -> None:
+    def on_batch(self, batch: Batch, side: int = 0) -> tuple[()]:
         """Aggregate one batch into the state."""
         batch, times = self._timed(batch)
         if batch.num_rows:
             panes = pa.array(tumble_starts(times, self.pane))
             self._keep(self._agg.partial(batch.append_column(_START, panes)))
+        return ()
 
     def _keep(self, partial: pa.Table) -> None:
         """Keep partial rows (their panes' starts in ``_START``) under their panes' keys."""
@@ -241,7 +269,7 @@ class SlidingWindows(_Windows):
     def _rows(self, panes: Sequence[int]) -> int:
         return sum(rows for pane in panes for _, rows in self._panes[pane])
 
-    def current(self) -> Iterator[pa.Table]:
+    def on_timer(self) -> Iterator[pa.Table]:
         """The rows the windows not yet emitted would have if they closed now (the state is
         left as it is), a span of windows at a time: early results."""
         for low, high, panes in self._spans(END_OF_TIME):
@@ -291,16 +319,19 @@ class SessionWindows(_Windows):
         self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
         state: StateBackend,
     ) -> None:  # fmt: skip
-        super().__init__(spec, keys, aggs, schema, state)
         first, last = col(spec.on).min(), col(spec.on).max()
         self._agg = HashAggregate(
-            [*self.keys, _START],
+            [*keys, _START],
             [*aggs, first.alias(_FIRST), last.alias(_LAST)],
             schema.append(pa.field(_START, pa.int64())),
         )
         self._first, self._last = self._agg.partial_column(first), self._agg.partial_column(last)
+        super().__init__(spec, keys, aggs, schema, state)
+
+    def _load(self) -> None:
+        super()._load()
         self._earliest: int | None = None  # the earliest time held, in the column's unit
-        for _, table in state.items():
+        for _, table in self.state.items():
             self._note(table)
 
     def output_watermark(self, watermark: int) -> int:
@@ -315,7 +346,7 @@ class SessionWindows(_Windows):
             low = pc.min(table[self._first]).value
             self._earliest = low if self._earliest is None else min(self._earliest, low)
 
-    def add(self, batch: pa.RecordBatch) -> None:
+    def on_batch(self, batch: Batch, side: int = 0) -> tuple[()]:
         """Aggregate one batch into pieces of sessions, kept in the state."""
         batch, times = self._timed(batch)
         if batch.num_rows:
@@ -323,6 +354,7 @@ class SessionWindows(_Windows):
             pieces = self._agg.partial(batch.append_column(_START, buckets))
             self._put_new(pieces)
             self._note(pieces)
+        return ()
 
     def fire(self, watermark: int) -> Iterator[pa.Table]:
         """The sessions ending at or before ``watermark`` (microseconds), removed from the
@@ -380,42 +412,11 @@ def _key_starts(rows: pa.Table, keys: Sequence[str]) -> np.ndarray:
 
 def window_operator(
     spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
-    state: StateBackend,
+    state: StateBackend, early: float | None = None,
 ) -> SlidingWindows | SessionWindows:  # fmt: skip
-    """The window operator for ``spec``, keeping its state in ``state``."""
-    kind = SessionWindows if spec.kind == "session" else SlidingWindows
-    return kind(spec, keys, aggs, schema, state)
-
-
-def run_windows(
-    op: SlidingWindows | SessionWindows,
-    items: Iterator[Any],
-    batch_size: int = 131_072,
-    final: bool = True,
-    early: float | None = None,
-) -> Iterator[Any]:
-    """Feed a stream of batches and watermarks through a window operator: closed windows come
-    out after each watermark (passed on held back to the earliest start a later window may
-    have), and all remaining ones at the end (unless not ``final``: the input stops without
-    ending, as before a snapshot). ``early``: every this many seconds, also the current rows
-    of the windows still open (tumbling and sliding windows)."""
-    last_early = monotonic()
-    for item in items:
-        if early is not None and monotonic() - last_early >= early:
-            assert isinstance(op, SlidingWindows)  # early results are refused for sessions
-            last_early = monotonic()
-            yield from _batches(op.current(), batch_size)
-        if isinstance(item, Watermark):
-            yield from _batches(op.fire(item.time), batch_size)
-            yield Watermark(op.output_watermark(item.time))
-        elif isinstance(item, Barrier):
-            yield item
-        else:
-            op.add(item)
-    if final:
-        yield from _batches(op.fire(END_OF_TIME), batch_size)
-
-
-def _batches(tables: Iterator[pa.Table], batch_size: int) -> Iterator[pa.RecordBatch]:
-    for table in tables:
-        yield from table_batches(table, batch_size)
+    """The window operator for ``spec``, keeping its state in ``state``; ``early``: seconds
+    between early results (tumbling and sliding windows; refused for sessions at plan time)."""
+    if spec.kind == "session":
+        assert early is None, "early results are refused for session windows"
+        return SessionWindows(spec, keys, aggs, schema, state)
+    return SlidingWindows(spec, keys, aggs, schema, state, early)

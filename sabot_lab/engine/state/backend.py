@@ -2,9 +2,11 @@
 
 A snapshot is a directory holding one Arrow IPC file per key and ``keys.json`` listing the
 keys, so a snapshot taken from one backend restores into the other (state that outgrew
-memory moves to disk on restore).
+memory moves to disk on restore). The backends (:mod:`~sabot_lab.engine.state.memory`,
+:mod:`~sabot_lab.engine.state.rocks`) import this module; it imports none of them.
 
->>> state = open_state("memory")
+>>> from sabot_lab.engine.state.memory import MemoryState
+>>> state = MemoryState()
 >>> state.put("b", pa.table({"x": [2]})); state.put("a", pa.table({"x": [1]}))
 >>> state.keys(), state.pop("a").num_rows, state.keys()
 (['a', 'b'], 1, ['b'])
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import abc
 import json
-import os
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -22,9 +23,12 @@ import pyarrow as pa
 from sabot_lab.errors import PlanError
 from sabot_lab.location import Location, LocationLike
 
-__all__ = ["StateBackend", "open_state", "table_from_bytes", "table_to_bytes"]
+__all__ = ["SHARED_LIST", "StateBackend", "table_from_bytes", "table_to_bytes"]
 
 _KEYS = "keys.json"
+SHARED_LIST = "shared.json"
+"""In a snapshot taken with a ``shared`` directory: ``{"files": [names in that directory],
+"added": bytes of those first written for this snapshot}``."""
 
 
 def table_to_bytes(table: pa.Table) -> bytes:
@@ -105,37 +109,11 @@ class StateBackend(abc.ABC):
         (root / _KEYS).write_text(json.dumps(keys))
 
     def restore(self, location: LocationLike, shared: LocationLike | None = None) -> None:
-        """Replace the state with the snapshot in ``location`` (taken by any backend; an
-        incremental one's with the ``shared`` directory it was taken with)."""
-        from sabot_lab.state.rocks import RocksState, is_rocks_snapshot
-
+        """Replace the state with the snapshot in ``location`` (in the portable format; a
+        backend reading other formats too extends this)."""
         root = Location.of(location)
-        if is_rocks_snapshot(root):
-            with RocksState.from_snapshot(root, shared) as taken:
-                self.clear()
-                for key, table in taken.items():
-                    self.put(key, table)
-            return
         if not (root / _KEYS).exists():
             raise PlanError(f"{root} holds no state snapshot ({_KEYS} is missing)")
         self.clear()
         for i, key in enumerate(json.loads((root / _KEYS).read_text())):
             self.put(key, table_from_bytes((root / f"{i}.arrow").read_bytes()))
-
-
-def open_state(kind: str = "memory", path: str | os.PathLike[str] | None = None) -> StateBackend:
-    """A new, empty state backend: ``"memory"``, or ``"rocksdb"`` (on disk under ``path``; a
-    temporary directory removed on close when None).
-
-    >>> with open_state("rocksdb") as state:
-    ...     state.kind
-    'rocksdb'
-    """
-    from sabot_lab.state.memory import MemoryState
-    from sabot_lab.state.rocks import RocksState
-
-    if kind == "memory":
-        return MemoryState()
-    if kind == "rocksdb":
-        return RocksState(path)
-    raise PlanError(f"unknown state backend {kind!r}; choose 'memory' or 'rocksdb'")

@@ -37,10 +37,14 @@ from pathlib import Path
 import pyarrow as pa
 from rocksdict import BlockBasedOptions, Cache, Checkpoint, Options, Rdict
 
-from sabot_lab.engine.checkpoints import SHARED_LIST
+from sabot_lab.engine.state.backend import (
+    SHARED_LIST,
+    StateBackend,
+    table_from_bytes,
+    table_to_bytes,
+)
 from sabot_lab.errors import PlanError
 from sabot_lab.location import Location, LocationLike
-from sabot_lab.state.backend import StateBackend, table_from_bytes, table_to_bytes
 
 __all__ = ["RocksState", "is_rocks_snapshot"]
 

@@ -1,4 +1,6 @@
 """State kept as Arrow tables in a dict: the fastest backend, for state that fits in memory.
+It restores snapshots of either format (an incremental RocksDB one is read through a
+temporary :class:`~sabot_lab.engine.state.rocks.RocksState`).
 
 >>> state = MemoryState()
 >>> state.put("k", pa.table({"x": [1, 2]})); state.nbytes > 0
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from sabot_lab.state.backend import StateBackend
+from sabot_lab.engine.state.backend import StateBackend
+from sabot_lab.engine.state.rocks import RocksState, is_rocks_snapshot
+from sabot_lab.location import LocationLike
 
 __all__ = ["MemoryState"]
 
@@ -44,3 +48,14 @@ class MemoryState(StateBackend):
     def nbytes(self) -> int:
         """Bytes held by the tables."""
         return sum(t.nbytes for t in self._tables.values())
+
+    def restore(self, location: LocationLike, shared: LocationLike | None = None) -> None:
+        """Replace the state with a snapshot of either backend (an incremental one's with the
+        ``shared`` directory it was taken with)."""
+        if not is_rocks_snapshot(location):
+            return super().restore(location)
+        with RocksState.from_snapshot(location, shared) as taken:
+            self.clear()
+            for key, table in taken.items():
+                self.put(key, table)
+        return None
