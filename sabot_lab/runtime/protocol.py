@@ -149,11 +149,17 @@ def _get(data: Mapping[str, Any], action: str, name: str, kind: type, default: A
     value: Any = data[name]
     if value is None and default is None:
         return value
-    accepted: tuple[type, ...] = (int, float) if kind is float else (kind,)
-    if not isinstance(value, accepted) or (kind is not bool and isinstance(value, bool)):
+    if not _is(value, kind):
         nullable = " or null" if default is None else ""
         raise ClusterError(f"{action}: {name} must be {_KINDS[kind]}{nullable}, got {value!r}")
-    return float(value) if kind is float else value
+    return float(value) if kind is float else value  # (an int sent for a float)
+
+
+def _is(value: Any, kind: type) -> bool:
+    """Whether ``value`` is a ``kind`` as JSON means it (a bool is no number; an int is a
+    float)."""
+    accepted: tuple[type, ...] = (int, float) if kind is float else (kind,)
+    return isinstance(value, accepted) and (kind is bool or not isinstance(value, bool))
 
 
 def _plain(body: Any) -> dict[str, Any]:
