@@ -413,7 +413,7 @@ def _tick(run: JobRun, event: Tick) -> list[Command]:
         discard, progress.complete = tuple(kept[:cut]), kept[cut:]
         commands.append(CompleteCheckpoint(asked, first_epoch, finished, discard))
         progress.completed = asked
-    if progress.asked == progress.completed and asked in run.savepoints:
+    if 0 < asked == progress.completed and asked in run.savepoints:
         commands.append(KeepSavepoint(asked))
     wanted = run.savepoints.get(0) is not None and progress.asked == progress.completed
     if event.now - progress.last_asked_at < run.checkpoint_interval and not wanted:
