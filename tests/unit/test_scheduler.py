@@ -8,8 +8,9 @@ from concurrent.futures import Future
 
 import pytest
 
+import sabot_lab as sl
 from sabot_lab.errors import ClusterError
-from sabot_lab.physical import ProducerId, TaskId
+from sabot_lab.physical import PhysicalPlan, ProducerId, TaskId, plan_stages
 from sabot_lab.runtime.jobmanager.scheduler import (
     AgentLost,
     AgentsProbed,
@@ -47,10 +48,16 @@ from sabot_lab.runtime.protocol import (
 A, B = "grpc://a:1", "grpc://b:1"
 
 
+def two_stages() -> PhysicalPlan:
+    """A plan of two stages of two tasks."""
+    counts = sl.from_pydict({"k": [1, 2, 1]}).group_by("k").agg(sl.col("k").count().alias("n"))
+    return plan_stages(counts.graph, 2)
+
+
 def running_job(interval: float | None = None, retained: int = 3) -> JobRun:
     """A job of two stages of two tasks, attempt 0, placed on agents a and b."""
     placed = {(s, p, 0): (A if p == 0 else B) for s in (0, 1) for p in (0, 1)}
-    run = JobRun("j1", checkpoint_interval=interval, retained=retained, placed=placed)
+    run = JobRun("j1", two_stages(), interval, retained, placed=placed)
     run.tasks = run.tasks_in((0, 1), 0)
     run.state = JobState.RUNNING
     return run
@@ -126,7 +133,7 @@ def test_a_restarted_jobmanager_resumes_a_running_job_from_its_rows() -> None:
     tasks = [
         {"stage": 0, "partition": p, "attempt": 0, "agent": uri} for p, uri in enumerate((A, B))
     ]
-    run = JobRun.resume({"job_id": "j1", "state": "RUNNING"}, tasks, plan=None)
+    run = JobRun.resume({"job_id": "j1", "state": "RUNNING"}, tasks, two_stages())
     assert run.placed_in(0) == {(0, 0): A, (0, 1): B}  # tasks go back where they were
     assert run.sent == set()  # deployed again: deploys are idempotent by task id
     assert transition(run, DeployRequested()) == []
@@ -153,7 +160,7 @@ def test_a_cancel_during_deploy_stops_the_stage_and_ends_the_job_once() -> None:
     assert transition(run, DeployRequested()) == []  # placing the first stage...
     cancel = JobEnding(JobState.CANCELLED, agents=frozenset({A, B}))
     assert transition(run, cancel) == [EndJob(JobState.CANCELLED), DropJob((A, B))]
-    assert run.ended and run.placed == {} and run.sent == set()
+    assert run.ended and run.plan is None and run.placed == {} and run.sent == set()
     # ...the deploy that follows deploys nothing, the stage step ends
     assert transition(run, DeployRequested()) == [Settle(Outcome.CANCELLED)]
     # a second cancel, or the workflow's own end, only frees rows again

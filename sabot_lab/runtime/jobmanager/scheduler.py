@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from sabot_lab.physical import PhysicalPlan
 from sabot_lab.physical.ids import ProducerId, TaskId
 from sabot_lab.runtime.protocol import AgentState, JobState, TaskState
 
@@ -116,7 +118,7 @@ class JobRun:
     """
 
     job_id: str
-    plan: Any = None
+    plan: PhysicalPlan | None = None
     checkpoint_interval: float | None = None
     retained: int = 3
     placed: dict[tuple[int, int, int], str] = field(default_factory=dict)
@@ -125,7 +127,7 @@ class JobRun:
     acks: dict[str, int] = field(default_factory=dict)
     restore: int | None = None
     sink: Any = None
-    savepoints: dict[int, Any] = field(default_factory=dict)
+    savepoints: dict[int, Future[str]] = field(default_factory=dict)
     progress: CheckpointProgress = field(default_factory=CheckpointProgress)
     state: JobState = JobState.SCHEDULED
     error: str | None = None
@@ -137,7 +139,9 @@ class JobRun:
         return self.state.ended
 
     @staticmethod
-    def resume(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], plan: Any) -> JobRun:
+    def resume(
+        job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], plan: PhysicalPlan | None
+    ) -> JobRun:
         """The run of a job recorded before this JobManager started (its row, its task rows
         and its physical plan): where its tasks were placed; none sent by this run.
 
@@ -344,8 +348,9 @@ def transition(run: JobRun, event: Event) -> list[Command]:
 
 
 def _deploy_requested(run: JobRun, event: DeployRequested) -> list[Command]:
-    """An ended job deploys nothing more (a cancel during deploy stops the stage)."""
-    return [Settle(Outcome.CANCELLED)] if run.ended else []
+    """An ended job (it has no plan any more) deploys nothing more: a cancel during deploy
+    stops the stage."""
+    return [Settle(Outcome.CANCELLED)] if run.ended or run.plan is None else []
 
 
 def _task_ended(run: JobRun, event: TaskEnded) -> list[Command]:

@@ -381,9 +381,9 @@ class JobManager(ClusterServer):
         after a restart: deploys are idempotent); the tasks go into ``run.placed``.
         ``OK``, or the stage's outcome if it cannot run."""
         refused = self._apply(run, transition(run, DeployRequested()))
-        if refused is not None:
-            return refused
         job_id, plan = run.job_id, run.plan
+        if refused is not None or plan is None:
+            return refused or Outcome.CANCELLED
         stage = plan.stages[stage_index]
         placed = run.placed_in(attempt)
         agents = self._wait_for_agents()
@@ -499,7 +499,10 @@ class JobManager(ClusterServer):
             lost = sorted(set(pending.values()) & self._lost_agents())
             if lost:
                 tasks = tuple(t for t, u in pending.items() if u == lost[0])
-                return self._apply(run, transition(run, AgentLost(lost[0], tasks))) or Outcome.OK
+                return (
+                    self._apply(run, transition(run, AgentLost(lost[0], tasks)))
+                    or Outcome.AGENT_FAILED
+                )
             # an agent that does not answer: the heartbeat monitor decides whether it is gone
             ended, _ = poll_tasks(pending, self.auth)
             for uri, task in ended:
