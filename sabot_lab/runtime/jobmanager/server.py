@@ -29,10 +29,10 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -222,47 +222,52 @@ class JobManager(ClusterServer):
             return run
 
     def _apply(self, run: JobRun, commands: list[Command], attempt: int = 0) -> Outcome | None:
-        """Carry out the scheduler's ``commands`` for ``run``, in order; the outcome of the
-        stage step they settle, if any."""
-        job_id = run.job_id
+        """Carry out the scheduler's ``commands`` for ``run`` (of ``attempt``), in order; the
+        outcome of the stage step they settle, if any."""
         for command in commands:
-            if isinstance(command, Settle):
-                return command.outcome
-            if isinstance(command, RecordTask):
-                self.store.set_task_state(
-                    command.task_id, command.state.value, command.error, command.metrics
-                )
-            elif isinstance(command, ProbeAgents):
-                probed = AgentsProbed(self._gone(set(command.agents)), command.error)
-                outcome = self._apply(run, transition(run, probed), attempt)
-                if outcome is not None:
-                    return outcome
-            elif isinstance(command, EndJob):
-                self.store.set_job_state(job_id, command.state.value, command.error)
-                for waiting in run.savepoints.values():
-                    if not waiting.done():
-                        error = ClusterError(f"job {job_id} ended before its savepoint")
-                        waiting.set_exception(error)
-                run.savepoints.clear()
-                self._notify()
-            elif isinstance(command, DropJob):
-                self._drop(job_id, set(command.agents))
-            elif isinstance(command, StartCheckpoint):
-                location = self.files.location(job_id, command.checkpoint)
-                self.store.add_checkpoint(job_id, command.checkpoint, str(location))
-            elif isinstance(command, AskForCheckpoint):
-                body = CheckpointRequest(job_id, command.checkpoint).to_dict()
-                for uri in command.agents:
-                    with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
-                        call(uri, "checkpoint", body, self.auth, timeout=10)
-            elif isinstance(command, CompleteCheckpoint):
-                self._complete_checkpoint(run, attempt, command)
-            elif isinstance(command, KeepSavepoint):
-                path = self.files.keep_savepoint(job_id, command.checkpoint)
-                run.savepoints.pop(command.checkpoint).set_result(path)
+            outcome = self._executors[type(command)](self, run, command, attempt)
+            if outcome is not None:
+                return outcome
         return None
 
-    def _complete_checkpoint(self, run: JobRun, attempt: int, command: CompleteCheckpoint) -> None:
+    def _settle(self, run: JobRun, command: Settle, attempt: int) -> Outcome:
+        return command.outcome
+
+    def _record_task(self, run: JobRun, command: RecordTask, attempt: int) -> None:
+        state, error = command.state.value, command.error
+        self.store.set_task_state(command.task_id, state, error, command.metrics)
+
+    def _probe_agents(self, run: JobRun, command: ProbeAgents, attempt: int) -> Outcome | None:
+        probed = AgentsProbed(self._gone(set(command.agents)), command.error)
+        return self._apply(run, transition(run, probed), attempt)
+
+    def _record_end(self, run: JobRun, command: EndJob, attempt: int) -> None:
+        """Record the job's end; fail the savepoints still asked for; wake the waiters."""
+        self.store.set_job_state(run.job_id, command.state.value, command.error)
+        for waiting in run.savepoints.values():
+            if not waiting.done():
+                waiting.set_exception(ClusterError(f"job {run.job_id} ended before its savepoint"))
+        run.savepoints.clear()
+        self._notify()
+
+    def _drop_job(self, run: JobRun, command: DropJob, attempt: int) -> None:
+        self._drop(run.job_id, set(command.agents))
+
+    def _start_checkpoint(self, run: JobRun, command: StartCheckpoint, attempt: int) -> None:
+        location = self.files.location(run.job_id, command.checkpoint)
+        self.store.add_checkpoint(run.job_id, command.checkpoint, str(location))
+
+    def _ask_for_checkpoint(self, run: JobRun, command: AskForCheckpoint, attempt: int) -> None:
+        body = CheckpointRequest(run.job_id, command.checkpoint).to_dict()
+        for uri in command.agents:
+            with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
+                call(uri, "checkpoint", body, self.auth, timeout=10)
+
+    def _keep_savepoint(self, run: JobRun, command: KeepSavepoint, attempt: int) -> None:
+        path = self.files.keep_savepoint(run.job_id, command.checkpoint)
+        run.savepoints.pop(command.checkpoint).set_result(path)
+
+    def _complete_checkpoint(self, run: JobRun, command: CompleteCheckpoint, attempt: int) -> None:
         """Commit the result rows before the checkpoint's barrier (the job's, whatever happens
         next), then mark it COMPLETE together with the discarded ones, remove the parts of
         those, and hand the sources their positions (in the background, one after another,
@@ -277,6 +282,19 @@ class JobManager(ClusterServer):
         for source, position in self.files.source_positions(job_id, plan, number):
             self._source_commits.submit(commit_source, source, position)
         self.files.remove(job_id, command.discard)
+
+    _executors: ClassVar[dict[type, Callable[..., Outcome | None]]] = {
+        Settle: _settle,
+        RecordTask: _record_task,
+        ProbeAgents: _probe_agents,
+        EndJob: _record_end,
+        DropJob: _drop_job,
+        StartCheckpoint: _start_checkpoint,
+        AskForCheckpoint: _ask_for_checkpoint,
+        CompleteCheckpoint: _complete_checkpoint,
+        KeepSavepoint: _keep_savepoint,
+    }
+    """How each command of the scheduler is carried out."""
 
     def end_job(self, job_id: str, state: JobState, error: str | None = None) -> None:
         """End a job (once) and free what its run held."""
