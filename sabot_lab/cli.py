@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from sabot_lab.agent.store import COMPRESSIONS
+from sabot_lab.runtime.agent.store import COMPRESSIONS
 
 __all__ = ["build_parser", "main"]
 
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_demo(args.rows, sys.stdout)
     elif args.command in ("agent", "jobmanager"):
-        from sabot_lab.transport import serve_until_stopped
+        from sabot_lab.runtime.transport import serve_until_stopped
 
         serve_until_stopped(_server(args), args.command)
     elif args.command == "local":
@@ -127,14 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _server(args: argparse.Namespace) -> Any:
     """The agent or JobManager the command line asks for."""
-    from sabot_lab.transport import Credentials, ServerTls
+    from sabot_lab.runtime.transport import Credentials, ServerTls
 
     if (args.tls_cert is None) != (args.tls_key is None):
         raise SystemExit("error: --tls-cert and --tls-key go together")
     tls = ServerTls(Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
     auth = Credentials.from_env()
     if args.command == "agent":
-        from sabot_lab.agent import AgentServer
+        from sabot_lab.runtime.agent import AgentServer
 
         return AgentServer(
             args.host,
@@ -149,7 +149,7 @@ def _server(args: argparse.Namespace) -> Any:
             shuffle_memory=args.shuffle_memory,
             compression=args.compression,
         )
-    from sabot_lab.control.jobmanager import JobManager
+    from sabot_lab.runtime.jobmanager.server import JobManager
 
     return JobManager(
         args.workdir,

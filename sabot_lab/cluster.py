@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.control.http import status_link
-from sabot_lab.control.states import ENDED
 from sabot_lab.errors import ClusterError
-from sabot_lab.transport import ANONYMOUS, Credentials, call
+from sabot_lab.runtime.jobmanager.http import status_link
+from sabot_lab.runtime.protocol import ENDED, JobRequest
+from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
 
 if TYPE_CHECKING:
     from sabot_lab.connectors.sink import CommitSink
@@ -91,14 +91,15 @@ class Cluster(_ShownLive):
         ``from_savepoint``: a path from :meth:`Job.savepoint` or :meth:`Job.stop` of the same
         pipeline: the job's state and source positions start from there.
         """
-        plan = stream.graph.subgraph(stream.node_id).to_json()
-        body = {"plan": plan, "name": name, "partitions": partitions, "assignment": assignment}
-        extra = {
-            "checkpoint_interval": checkpoint_interval,
-            "sink": sink and sink.to_dict(),
-            "from_savepoint": from_savepoint and str(from_savepoint),
-        }
-        reply = self._call("submit", {**body, **extra})
+        return stream.submit(
+            self, name, partitions, assignment, checkpoint_interval, sink, from_savepoint
+        )
+
+    def submit_request(self, request: JobRequest) -> Job:
+        """Submit a :class:`~sabot_lab.runtime.protocol.JobRequest` (what
+        :meth:`~sabot_lab.stream.Stream.submit` builds); returns as soon as the JobManager
+        has durably accepted it."""
+        reply = self._call("submit", request.to_dict())
         return Job(self, reply["job_id"])
 
     def job(self, job_id: str) -> Job:

@@ -799,9 +799,18 @@ class Stream:
         also gets the rows, exactly once; ``from_savepoint`` starts it where a job of the same
         pipeline stopped (see :meth:`~sabot_lab.cluster.Cluster.submit`).
         """
-        return cluster.submit(
-            self, name, partitions, assignment, checkpoint_interval, sink, from_savepoint
+        from sabot_lab.runtime.protocol import JobRequest
+
+        request = JobRequest(
+            plan=self.graph.subgraph(self.node_id).to_json(),
+            name=name,
+            partitions=partitions,
+            assignment=assignment,
+            checkpoint_interval=checkpoint_interval,
+            sink=None if sink is None else sink.to_dict(),
+            from_savepoint=None if from_savepoint is None else str(from_savepoint),
         )
+        return cluster.submit_request(request)
 
     def to_pandas(self, optimize: bool = True) -> Any:
         """Run the pipeline and return a ``pandas.DataFrame``.

@@ -10,7 +10,7 @@ HTML and text, for saved notebooks (GitHub, nbviewer) and terminals.
 >>> tasks = [{"stage": 0, "partition": 0, "attempt": 0, "state": "FINISHED", "rows_in": 10,
 ...           "rows_out": 4, "batches_out": 1, "bytes_out": 32, "busy_s": 0.5,
 ...           "backpressure_s": 0.125, "updated_at": 100.0}]
->>> from sabot_lab.control.metrics import job_metrics
+>>> from sabot_lab.runtime.jobmanager.metrics import job_metrics
 >>> view = job_view(JobSnapshot("j1", "FINISHED", None, tasks, job_metrics(tasks)), planned_tasks=1)
 >>> view["state"], view["rows"], view["progress"], view["backpressure"]
 ('FINISHED', 4, {'done': 1, 'total': 1}, 0.25)
@@ -31,9 +31,9 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sabot_lab.control.metrics import checkpoint_figures
-from sabot_lab.control.states import ENDED
 from sabot_lab.notebook.live import JobSnapshot, job_snapshot
+from sabot_lab.runtime.jobmanager.metrics import checkpoint_figures
+from sabot_lab.runtime.protocol import ENDED
 
 if TYPE_CHECKING:
     from sabot_lab.cluster import Job

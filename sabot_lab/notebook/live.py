@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sabot_lab.control.metrics import job_metrics
-from sabot_lab.control.states import ENDED
 from sabot_lab.errors import SabotError
+from sabot_lab.runtime.jobmanager.metrics import job_metrics
+from sabot_lab.runtime.protocol import ENDED
 
 if TYPE_CHECKING:
     from sabot_lab.cluster import Job
@@ -44,7 +44,7 @@ T = TypeVar("T")
 class JobSnapshot:
     """A job at one moment: its state and error, its task rows (stage, partition, attempt,
     state, ``rows_in``, ``rows_out``, ``busy_s``, ``backpressure_s``, ...), their summed
-    :func:`~sabot_lab.control.metrics.job_metrics`, the tasks per stage the JobManager chose
+    :func:`~sabot_lab.runtime.jobmanager.metrics.job_metrics`, the tasks per stage the JobManager chose
     and, for a bounded job, the tasks of one attempt (None until it has planned the job), and
     when it was taken (``time.monotonic``).
 

@@ -34,10 +34,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sabot_lab.control.metrics import job_metrics
-from sabot_lab.control.states import ENDED
 from sabot_lab.notebook.live import JobSnapshot
 from sabot_lab.optimizer.trace import format_rows
+from sabot_lab.runtime.jobmanager.metrics import job_metrics
+from sabot_lab.runtime.protocol import ENDED
 
 __all__ = ["live_numbers", "stage_tasks"]
 

@@ -26,10 +26,11 @@ from sabot_lab.engine.checkpoints import Barrier, Checkpoints
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.watermarks import is_marker
 from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
+from sabot_lab.physical.ids import ProducerId, TaskId
 from sabot_lab.physical.planner import PhysicalPlan, Stage
 from sabot_lab.plan import JobGraph
 
-__all__ = ["Reader", "TaskSpec", "Writer", "attempt_scope", "bind_task", "run_task"]
+__all__ = ["Reader", "TaskSpec", "Writer", "bind_task", "run_task"]
 
 Reader = Callable[[str, int], Iterator[Any]]
 """``read(exchange_id, partition)``: the rows (with watermarks and barriers) an exchange sent
@@ -161,15 +162,6 @@ def _feed_at_once(
         raise errors[0]
 
 
-def attempt_scope(job_id: str, attempt: int) -> str:
-    """The name agents keep one attempt's exchange rows under.
-
-    >>> attempt_scope("j1", 2)
-    'j1/2'
-    """
-    return f"{job_id}/{attempt}"
-
-
 @dataclass(frozen=True)
 class TaskSpec:
     """Everything an agent needs to run one task: the stage, the partition, the exchanges it
@@ -230,24 +222,34 @@ class TaskSpec:
 
     def producers(self, exchange_id: str) -> list[str]:
         """The names of the tasks feeding ``exchange_id`` (see :attr:`producer`)."""
-        producer = self.exchanges[exchange_id].producer
-        return [f"{producer}.{p}" for p in range(len(self.inputs[exchange_id]))]
+        stage = self.exchanges[exchange_id].producer
+        return [str(ProducerId(stage, p)) for p in range(len(self.inputs[exchange_id]))]
 
     @property
     def producer(self) -> str:
         """The task's name among the producers of its stage's exchanges (stable over attempts)."""
-        return f"{self.stage.stage_id}.{self.partition}"
+        return str(self.producer_id)
+
+    @property
+    def producer_id(self) -> ProducerId:
+        """The task's :class:`ProducerId`."""
+        return ProducerId(self.stage.stage_id, self.partition)
 
     @property
     def scope(self) -> str:
         """Where this attempt's exchange rows are kept on agents: ``job/attempt`` (a new attempt
         never reads rows an earlier one left behind)."""
-        return attempt_scope(self.job_id, self.attempt)
+        return self.id.scope
 
     @property
     def task_id(self) -> str:
-        """Unique id of this attempt of the task."""
-        return f"{self.job_id}/{self.producer}/{self.attempt}"
+        """Unique id of this attempt of the task (see :attr:`id`)."""
+        return str(self.id)
+
+    @property
+    def id(self) -> TaskId:
+        """This attempt of the task as a :class:`TaskId`."""
+        return TaskId(self.job_id, self.producer_id, self.attempt)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, sent with the deploy action."""

@@ -15,14 +15,15 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.agent.server import RESULT, fetch_rows
-from sabot_lab.agent.store import ShuffleStore
-from sabot_lab.control import run_on_agents
 from sabot_lab.datasets import quotes, securities
 from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import TaskSpec, plan_stages
-from sabot_lab.transport import Credentials, call
+from sabot_lab.physical.ids import RESULT
+from sabot_lab.runtime.agent.server import fetch_rows
+from sabot_lab.runtime.agent.store import ShuffleStore
+from sabot_lab.runtime.jobmanager.driver import run_on_agents
+from sabot_lab.runtime.transport import Credentials, call
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
 

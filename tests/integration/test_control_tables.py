@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sabot_lab.control import tables
-from sabot_lab.control.tables import JobStore
+from sabot_lab.runtime.jobmanager import store as tables
+from sabot_lab.runtime.jobmanager.store import JobStore
 
 
 @pytest.fixture

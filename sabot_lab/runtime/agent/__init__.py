@@ -4,11 +4,10 @@ Start one with ``sabot-lab agent --slots 2`` (the token comes from ``SABOT_TOKEN
 ``sabot-lab agent ready <uri>`` once it serves.
 """
 
-from sabot_lab.agent.server import RESULT, AgentServer, TaskRecord, fetch_rows, rows_descriptor
-from sabot_lab.agent.store import ShuffleStore
+from sabot_lab.runtime.agent.server import AgentServer, TaskRecord, fetch_rows, rows_descriptor
+from sabot_lab.runtime.agent.store import ShuffleStore
 
 __all__ = [
-    "RESULT",
     "AgentServer",
     "ShuffleStore",
     "TaskRecord",

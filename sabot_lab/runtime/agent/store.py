@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from sabot_lab.physical.ids import in_job
+
 __all__ = ["COMPRESSIONS", "ShuffleStore", "ipc_options"]
 
 Key = tuple[str, str, int]
@@ -105,7 +107,7 @@ class ShuffleStore:
         """Free everything kept for ``job`` and its attempts (``job/N``); return the number
         of batches freed."""
         with self._lock:
-            keys = [k for k in self._rows if k[0] == job or k[0].startswith(f"{job}/")]
+            keys = [k for k in self._rows if k[0] == job or in_job(k[0], job)]
             entries = [e for k in keys for v in self._rows.pop(k).values() for e in v]
             self._free(entries)
             return len(entries)

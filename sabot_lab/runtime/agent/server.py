@@ -18,7 +18,7 @@ and the consumer grants one more each time it takes a batch. A slow consumer the
 at most its window of batches in flight (:data:`CREDIT_WINDOW`), however large the partition.
 
 Tasks of an unbounded job (``streaming``) run at once: their exchanges are
-:class:`~sabot_lab.agent.channels.Channels`, one bounded queue per producing task and
+:class:`~sabot_lab.runtime.agent.channels.Channels`, one bounded queue per producing task and
 partition, and a descriptor with a ``producer`` follows that queue as the producer fills it.
 Watermarks travel as ``{"watermark": microseconds}`` metadata messages between the batches,
 checkpoint barriers as ``{"barrier": n}``. ``checkpoint`` (``job_id``, ``checkpoint``) asks
@@ -42,8 +42,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.agent.channels import Channels
-from sabot_lab.agent.store import ShuffleStore, ipc_options
 from sabot_lab.config import Config
 from sabot_lab.engine.checkpoints import Barrier, Checkpoints
 from sabot_lab.engine.merge import merge_streams
@@ -51,8 +49,18 @@ from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.watermarks import Watermark, is_marker
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import TaskSpec, run_task
+from sabot_lab.physical.ids import in_job, is_result_exchange, result_exchange
 from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
-from sabot_lab.transport import (
+from sabot_lab.runtime.agent.channels import Channels
+from sabot_lab.runtime.agent.store import ShuffleStore, ipc_options
+from sabot_lab.runtime.protocol import (
+    CheckpointRequest,
+    Heartbeat,
+    JobRef,
+    TaskRef,
+    TaskReport,
+)
+from sabot_lab.runtime.transport import (
     ANONYMOUS,
     ClusterServer,
     Credentials,
@@ -61,10 +69,8 @@ from sabot_lab.transport import (
     dispatch,
 )
 
-__all__ = ["CREDIT_WINDOW", "RESULT", "AgentServer", "TaskRecord", "fetch_rows", "rows_descriptor"]
+__all__ = ["CREDIT_WINDOW", "AgentServer", "TaskRecord", "fetch_rows", "rows_descriptor"]
 
-RESULT = "result"
-"""Exchange name under which last-stage tasks keep the job's result rows."""
 CREDIT_WINDOW = 8
 """Batches a consumer of a shuffle stream lets the agent send ahead of what it has taken."""
 
@@ -184,7 +190,7 @@ class AgentServer(ClusterServer):
     certificate and key (it then serves ``grpc+tls://``).
 
     Shuffle rows stay in memory up to ``shuffle_memory`` bytes and spill to disk beyond; they
-    travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.agent.store.COMPRESSIONS`.
+    travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.runtime.agent.store.COMPRESSIONS`.
     Consumers pull them with credit-based ``do_exchange`` streams (see the module's text), so
     a slow consumer holds back the stream instead of piling batches in memory.
 
@@ -287,24 +293,26 @@ class AgentServer(ClusterServer):
         }
 
     def _cancel(self, body: dict[str, Any]) -> dict[str, Any]:
-        record = self._tasks.get(body["task_id"])
+        task_id = TaskRef.from_dict(body).task_id
+        record = self._tasks.get(task_id)
         if record is not None:
             record.cancel.set()
-        return {"task_id": body["task_id"], "known": record is not None}
+        return {"task_id": task_id, "known": record is not None}
 
     def _checkpoint(self, body: dict[str, Any]) -> dict[str, Any]:
+        request = CheckpointRequest.from_dict(body)
         with self._lock:
-            records = [t for i, t in self._tasks.items() if i.startswith(f"{body['job_id']}/")]
+            records = [t for i, t in self._tasks.items() if in_job(i, request.job_id)]
         asked = [r for r in records if r.checkpoints is not None and r.state == "RUNNING"]
         for record in asked:
             assert record.checkpoints is not None
-            record.checkpoints.request(upto=body["checkpoint"])
+            record.checkpoints.request(upto=request.checkpoint)
         return {"tasks": len(asked)}
 
     def _drop_job(self, body: dict[str, Any]) -> dict[str, Any]:
-        job = body["job_id"]
+        job = JobRef.from_dict(body, "drop_job").job_id
         with self._lock:
-            for task_id in [t for t in self._tasks if t.startswith(f"{job}/")]:
+            for task_id in [t for t in self._tasks if in_job(t, job)]:
                 self._tasks[task_id].cancel.set()
                 del self._tasks[task_id]
         self.channels.drop_job(job)
@@ -325,11 +333,16 @@ class AgentServer(ClusterServer):
         if self.jobmanager is None:
             return False
         status = self._status({})
-        beat = {k: status[k] for k in ("uri", "state", "slots", "running")}
-        beat["tasks"] = [t for t in status["tasks"] if t["state"] == "RUNNING"]
-        beat["memory_bytes"] = self.memory_bytes
+        beat = Heartbeat(
+            status["uri"],
+            status["state"],
+            status["slots"],
+            self.memory_bytes,
+            status["running"],
+            tuple(TaskReport.from_dict(t) for t in status["tasks"] if t["state"] == "RUNNING"),
+        )
         try:
-            call(self.jobmanager, "heartbeat", beat, self.auth, timeout=5)
+            call(self.jobmanager, "heartbeat", beat.to_dict(), self.auth, timeout=5)
         except ClusterError:
             return False
         return True
@@ -433,7 +446,7 @@ class AgentServer(ClusterServer):
             if is_marker(item) and not spec.streaming:
                 return  # stage after stage: the next one reads all its input anyway
             blocked = time.perf_counter()
-            if spec.streaming and exchange_id.split("/")[0] != RESULT:
+            if spec.streaming and not is_result_exchange(exchange_id):
                 key = (job, exchange_id, partition, spec.producer)
                 if not self.channels.put(key, item, record.cancel):
                     raise TaskCancelled
@@ -457,7 +470,7 @@ class AgentServer(ClusterServer):
                 record.checkpoints, passed, record.operators,
             ):  # fmt: skip
                 # with checkpoints, rows after barrier n are kept apart until n+1 completes
-                epoch = f"{RESULT}/{record.checkpoint + 1}" if record.checkpoints else RESULT
+                epoch = result_exchange(record.checkpoint + 1 if record.checkpoints else None)
                 write(epoch, spec.partition, batch)
             record.state = "FINISHED"
         except TaskCancelled:

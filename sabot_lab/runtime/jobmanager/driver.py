@@ -14,11 +14,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from sabot_lab.agent.server import RESULT, fetch_rows
-from sabot_lab.control.states import ENDED
 from sabot_lab.errors import ClusterError
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope
-from sabot_lab.transport import ANONYMOUS, Credentials, call
+from sabot_lab.physical.ids import RESULT
+from sabot_lab.runtime.agent.server import fetch_rows
+from sabot_lab.runtime.protocol import ENDED
+from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
 
 __all__ = ["poll_tasks", "result_batches", "run_on_agents"]
 

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, urlsplit
 
 from sabot_lab.errors import ClusterError
-from sabot_lab.transport import ServerTls
+from sabot_lab.runtime.transport import ServerTls
 
 __all__ = ["StatusApi", "StatusHttpServer", "agents_table", "status_link"]
 

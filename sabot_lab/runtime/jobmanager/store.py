@@ -22,10 +22,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sabot_lab.control.states import AGENT_STATES, ENDED, STATES
 from sabot_lab.errors import ClusterError
+from sabot_lab.runtime.protocol import AGENT_STATES, ENDED, STATES, TASK_METRICS
 
-__all__ = ["TASK_METRICS", "JobStore", "create_engine", "metadata", "sqlalchemy_url"]
+__all__ = ["JobStore", "create_engine", "metadata", "sqlalchemy_url"]
 
 
 metadata = sa.MetaData()
@@ -68,8 +68,6 @@ tasks = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("operators", sa.JSON),  # rows out by operator id, as last reported
 )
-TASK_METRICS = ("rows_in", "rows_out", "batches_out", "bytes_out", "busy_s", "backpressure_s")
-"""What agents report about each task (with heartbeats, and when it ends)."""
 agents = sa.Table(
     "agents",
     metadata,
@@ -265,7 +263,7 @@ class JobStore:
         error: str | None = None,
         metrics: Mapping[str, Any] | None = None,
     ) -> None:
-        """Move a task to ``state``, with its final ``metrics`` (see :data:`TASK_METRICS`)."""
+        """Move a task to ``state``, with its final ``metrics`` (see :data:`~sabot_lab.runtime.protocol.TASK_METRICS`)."""
         _check(state, STATES)
         values: dict[str, Any] = {"state": state, "updated_at": time.time()}
         if error is not None:
@@ -302,25 +300,37 @@ class JobStore:
                 )
             )
 
-    def complete_checkpoint(self, job_id: str, checkpoint_id: int, size: int) -> None:
+    def complete_checkpoint(
+        self, job_id: str, checkpoint_id: int, size: int, discard: Iterable[int] = ()
+    ) -> None:
         """Mark a checkpoint COMPLETE (every task of the job has its part, ``size`` bytes in
-        all)."""
-        self._set_checkpoint(
-            job_id, checkpoint_id, state="COMPLETE", completed_at=time.time(), bytes=size
-        )
+        all) and, in the same transaction, the ``discard`` ones DISCARDED (beyond those
+        retained: their parts are removed next). No reader sees one without the other.
 
-    def discard_checkpoint(self, job_id: str, checkpoint_id: int) -> None:
-        """Mark a checkpoint DISCARDED: its parts were removed (newer ones are kept)."""
-        self._set_checkpoint(job_id, checkpoint_id, state="DISCARDED")
-
-    def _set_checkpoint(self, job_id: str, checkpoint_id: int, **values: Any) -> None:
+        >>> store = JobStore("sqlite://")
+        >>> _ = store.create_job("j1", "q", "{}")
+        >>> for n in (1, 2):
+        ...     store.add_checkpoint("j1", n, f"/c/chk-{n}")
+        >>> store.complete_checkpoint("j1", 1, 10)
+        >>> store.complete_checkpoint("j1", 2, 10, discard=[1])
+        >>> [c["state"] for c in store.checkpoints("j1")]
+        ['DISCARDED', 'COMPLETE']
+        """
+        now = time.time()
+        where = (checkpoints.c.job_id == job_id,)
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(checkpoints)
-                .where(checkpoints.c.job_id == job_id)
-                .where(checkpoints.c.checkpoint_id == checkpoint_id)
-                .values(**values)
+                .where(*where, checkpoints.c.checkpoint_id == checkpoint_id)
+                .values(state="COMPLETE", completed_at=now, bytes=size)
             )
+            discarded = list(discard)
+            if discarded:
+                conn.execute(
+                    sa.update(checkpoints)
+                    .where(*where, checkpoints.c.checkpoint_id.in_(discarded))
+                    .values(state="DISCARDED")
+                )
 
     def last_checkpoints(self) -> list[dict[str, Any]]:
         """The last COMPLETE checkpoint of every job that has one."""

@@ -20,8 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sabot_lab.control.states import AGENT_STATES, STATES
-from sabot_lab.control.tables import TASK_METRICS
+from sabot_lab.runtime.protocol import AGENT_STATES, STATES, TASK_METRICS
 
 __all__ = ["job_metrics", "prometheus_text"]
 

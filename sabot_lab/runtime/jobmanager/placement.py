@@ -1,0 +1,85 @@
+"""Placement of a job's tasks on agents: which agent runs each task, whether a job runs all its
+stages at once, and whether the agents have the slots for it. Pure functions over agent rows.
+
+May import ``physical``, ``runtime.protocol``, ``errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sabot_lab.errors import ClusterError
+from sabot_lab.physical import PhysicalPlan
+from sabot_lab.runtime.protocol import ASSIGNMENTS
+
+__all__ = ["assign", "missing_slots", "pipelined", "stage_steps", "with_unended"]
+
+
+def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int = 0) -> list[str]:
+    """Agents (URIs) for ``tasks`` tasks.
+
+    ``round_robin`` deals tasks out in turn. ``resource_aware`` gives each task to the agent
+    with the most free slots, counting running tasks and those placed already, and then the
+    most memory.
+
+    >>> a = [{"uri": "a", "slots": 4, "running": 0, "memory_bytes": 8}, {"uri": "b", "slots": 1, "running": 0, "memory_bytes": 8}]
+    >>> assign("round_robin", a, 4), assign("resource_aware", a, 4)
+    (['a', 'b', 'a', 'b'], ['a', 'a', 'a', 'b'])
+    """
+    if not agents:
+        raise ClusterError("no active agents")
+    if strategy == "round_robin":
+        return [agents[(offset + i) % len(agents)]["uri"] for i in range(tasks)]
+    if strategy != "resource_aware":
+        raise ClusterError(f"unknown assignment {strategy!r}; use one of {', '.join(ASSIGNMENTS)}")
+    load = {a["uri"]: a["running"] for a in agents}
+    out = []
+    for _ in range(tasks):
+        best = max(
+            agents, key=lambda a: (a["slots"] - load[a["uri"]], a["memory_bytes"] or 0, a["uri"])
+        )
+        load[best["uri"]] += 1
+        out.append(best["uri"])
+    return out
+
+
+def with_unended(
+    agents: Sequence[Mapping[str, Any]], unended: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """The agents with ``running`` counted from what the JobManager knows runs on each (the
+    tasks placed so far, other jobs', an old attempt's that did not stop), not from the last
+    heartbeat: a task beyond an agent's slots would wait for one, and hold up its job.
+
+    >>> with_unended([{"uri": "a", "running": 0}], {"a": 2})
+    [{'uri': 'a', 'running': 2}]
+    """
+    return [{**a, "running": unended.get(a["uri"], 0)} for a in agents]
+
+
+def missing_slots(needed: int, agents: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why ``agents`` cannot run a job's ``needed`` tasks at once, or None when they can.
+
+    >>> missing_slots(2, [{"slots": 2}]) is None
+    True
+    >>> missing_slots(3, [{"slots": 2}])[:37]
+    'this job runs all its 3 tasks at once'
+    """
+    slots = sum(a["slots"] for a in agents)
+    if needed <= slots:
+        return None
+    return (
+        f"this job runs all its {needed} tasks at once, and the agents have {slots} slots: "
+        "add agents or slots, or submit it with fewer partitions"
+    )
+
+
+def pipelined(plan: PhysicalPlan, checkpoint_interval: float | None) -> bool:
+    """Whether a job runs all its stages at once, exchanges streaming: an unbounded one, or
+    one that takes checkpoints (they need every task running to pass barriers)."""
+    return not plan.bounded or checkpoint_interval is not None
+
+
+def stage_steps(plan: PhysicalPlan, checkpoint_interval: float | None) -> int:
+    """Stage steps of a job's workflow: one per stage, or one for all of a pipelined job."""
+    return 1 if pipelined(plan, checkpoint_interval) else len(plan.stages)

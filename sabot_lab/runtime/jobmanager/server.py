@@ -1,0 +1,753 @@
+"""The JobManager server: the Flight API of a cluster, the agent registry, and the I/O that
+carries out the scheduler's commands for the job workflows (:mod:`.workflow`).
+
+``submit`` validates the plan, then starts the durable ``submit_job`` workflow and answers as
+soon as DBOS has recorded it (a job accepted is a job that runs, even across a crash).
+
+An unbounded job (a source that never ends) has one stage step for all its stages: every
+task runs at once, exchanges streaming between them (so the job needs as many free slots as
+it has tasks; without ``partitions`` it takes the widest plan that fits). It finishes when
+its last stage does (e.g. a ``head(n)`` has its rows); the other tasks are then cancelled.
+Otherwise it runs until cancelled.
+
+What the JobManager knows of a running job is one :class:`~.scheduler.JobRun`; every change
+to it goes through :func:`~.scheduler.transition`, whose commands this module executes
+(tables, Flight calls, files). An agent that misses heartbeats for ``heartbeat_timeout``
+seconds is marked FAILED; the job then runs all its stages again (a new attempt) on the
+remaining agents, since the failed agent held shuffle rows of earlier stages.
+
+May import everything of ``runtime``, ``physical``, ``optimizer``, ``plan``, ``engine``
+(checkpoint layout), ``connectors`` (sinks), DBOS.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from dbos import DBOS, SetWorkflowID
+
+from sabot_lab.config import get_config
+from sabot_lab.connectors.sink import sink_from_dict
+from sabot_lab.errors import ClusterError, SabotError
+from sabot_lab.location import Location
+from sabot_lab.optimizer import PlanOptimizer
+from sabot_lab.physical import PhysicalPlan, TaskId, TaskSpec, plan_stages
+from sabot_lab.plan import JobGraph
+from sabot_lab.runtime.jobmanager.checkpoints import SAVEPOINT_FILE, CheckpointFiles, commit_source
+from sabot_lab.runtime.jobmanager.driver import poll_tasks
+from sabot_lab.runtime.jobmanager.http import StatusHttpServer
+from sabot_lab.runtime.jobmanager.metrics import job_metrics, prometheus_text
+from sabot_lab.runtime.jobmanager.placement import (
+    assign,
+    missing_slots,
+    pipelined,
+    stage_steps,
+    with_unended,
+)
+from sabot_lab.runtime.jobmanager.results import ResultFiles
+from sabot_lab.runtime.jobmanager.scheduler import (
+    AgentLost,
+    AgentsProbed,
+    AskForCheckpoint,
+    CheckpointProgress,
+    Command,
+    CompleteCheckpoint,
+    DeployRequested,
+    DropJob,
+    EndJob,
+    JobEnding,
+    JobRun,
+    KeepSavepoint,
+    Outcome,
+    ProbeAgents,
+    RecordTask,
+    Settle,
+    StartCheckpoint,
+    TaskEnded,
+    Tick,
+    agent_after_heartbeat,
+    agent_is_late,
+    transition,
+)
+from sabot_lab.runtime.jobmanager.store import JobStore, create_engine
+from sabot_lab.runtime.jobmanager.workflow import serve_workflows, submit_job
+from sabot_lab.runtime.protocol import (
+    ENDED,
+    AgentState,
+    CheckpointRequest,
+    Heartbeat,
+    JobRef,
+    JobRequest,
+    JobState,
+    TaskRef,
+    TaskReport,
+    TaskState,
+)
+from sabot_lab.runtime.transport import (
+    ANONYMOUS,
+    ClusterServer,
+    Credentials,
+    ServerTls,
+    call,
+    dispatch,
+)
+
+__all__ = ["SLOTS_TIMEOUT", "STOP_TIMEOUT", "JobManager"]
+
+SLOTS_TIMEOUT = 30.0
+"""Seconds a new attempt of a job that runs all its tasks at once waits for enough slots
+(an agent replacing the one lost), before the job fails for lack of them."""
+STOP_TIMEOUT = 30.0
+"""Seconds the JobManager waits for cancelled tasks to say they stopped."""
+
+
+class JobManager(ClusterServer):
+    """Serves the Flight API of a cluster; runs job workflows on DBOS.
+
+    ``database_url``: a ``postgresql://`` URL for the DBOS system database and the job tables;
+    by default both are SQLite files in ``workdir``. ``auth``: the cluster's token (required of
+    every caller, presented to agents) and the certificates trusted for TLS; ``tls``: this
+    server's certificate and key (Flight then serves ``grpc+tls://``, and the HTTP status
+    endpoint on ``http_port`` serves HTTPS).
+    """
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        auth: Credentials = ANONYMOUS,
+        database_url: str | None = None,
+        heartbeat_timeout: float = 10.0,
+        tls: ServerTls | None = None,
+        http_port: int = 0,
+    ) -> None:
+        super().__init__(host, port, auth, tls)
+        self.workdir = Path(workdir)
+        self.checkpoints_retained = get_config().checkpoints_retained
+        self.results = ResultFiles(self.workdir, auth)
+        self.heartbeat_timeout = heartbeat_timeout
+        system_url, tables_url = _database_urls(self.workdir, database_url)
+        self.store = JobStore(tables_url)
+        kept = Location.of(get_config().checkpoint_location or self.workdir)
+        self.files = CheckpointFiles(kept, self.store)
+        """Where checkpoints (``checkpoints/<job>``) and savepoints (``savepoints/<job>``) go."""
+        serve_workflows(self)
+        DBOS(
+            config={
+                "name": "sabot-jobmanager",
+                "system_database_url": system_url,
+                "system_database_engine": create_engine(system_url),
+                "log_level": "WARNING",
+            }
+        )
+        self._stop = threading.Event()
+        self._started = time.time()
+        self._runs: dict[str, JobRun] = {}
+        """What this JobManager knows of each job it ran or touched (see :meth:`_run`)."""
+        self._runs_lock = threading.Lock()
+        self._planned: dict[str, tuple[int, bool]] = {}  # job -> tasks of an attempt, bounded
+        self._deployer = ThreadPoolExecutor(16, thread_name_prefix="sabot-deploy")
+        self._source_commits = ThreadPoolExecutor(1, thread_name_prefix="sabot-source-commit")
+        self._news = threading.Condition()
+        threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
+        self.http = StatusHttpServer(self, host, http_port, auth.token, tls)
+        DBOS.launch()  # resumes the workflows of jobs that were running
+
+    # -- agents ---------------------------------------------------------------------------
+    def active_agents(self) -> list[dict[str, Any]]:
+        """Agents in good standing (ACTIVE or BUSY, heard from within the timeout)."""
+        now = time.time()
+        return [
+            a
+            for a in self.store.agents()
+            if AgentState(a["state"]).serving
+            and now - a["last_heartbeat"] <= self.heartbeat_timeout
+        ]
+
+    def _gone(self, agents: set[str]) -> bool:
+        """Whether one of ``agents`` does not answer now (then marked FAILED): a task that
+        failed while another agent of its job died failed because of it."""
+        gone = False
+        for uri in agents:
+            try:
+                call(uri, "ping", None, self.auth, timeout=2)
+            except ClusterError:
+                self.store.set_agent_state(uri, AgentState.FAILED.value)  # a heartbeat revives it
+                gone = True
+        return gone
+
+    def _lost_agents(self) -> set[str]:
+        """Agents that failed or stopped: the rows they held are gone."""
+        lost = (AgentState.FAILED, AgentState.STOPPED)
+        return {a["uri"] for a in self.store.agents() if a["state"] in lost}
+
+    def _monitor(self) -> None:
+        while not self._stop.wait(min(0.5, self.heartbeat_timeout / 4)):
+            now = time.time()
+            for agent in self.store.agents():
+                state = AgentState(agent["state"])
+                late = agent_is_late(
+                    state, agent["last_heartbeat"], self._started, now, self.heartbeat_timeout
+                )
+                if late:
+                    self.store.set_agent_state(agent["uri"], AgentState.FAILED.value)
+
+    # -- the runs of jobs -----------------------------------------------------------------
+    def _run(self, job_id: str, plan: PhysicalPlan | None = None) -> JobRun:
+        """The run of a job: the one in memory, else rebuilt from the job's rows (a job
+        recorded before this JobManager started, or one that ended)."""
+        with self._runs_lock:
+            run = self._runs.get(job_id)
+            if run is None:
+                job = self.store.job(job_id)
+                ended = job["state"] in ENDED
+                if plan is None and job["physical"] and not ended:
+                    plan = PhysicalPlan.from_json(job["physical"])
+                tasks = [] if ended else self.store.tasks(job_id)
+                run = self._runs[job_id] = JobRun.resume(job, tasks, plan)
+                run.retained = self.checkpoints_retained
+            return run
+
+    def _apply(self, run: JobRun, commands: list[Command], attempt: int = 0) -> Outcome | None:
+        """Carry out the scheduler's ``commands`` for ``run`` (of ``attempt``), in order; the
+        outcome of the stage step they settle, if any."""
+        for command in commands:
+            outcome = self._executors[type(command)](self, run, command, attempt)
+            if outcome is not None:
+                return outcome
+        return None
+
+    def _settle(self, run: JobRun, command: Settle, attempt: int) -> Outcome:
+        return command.outcome
+
+    def _record_task(self, run: JobRun, command: RecordTask, attempt: int) -> None:
+        state, error = command.state.value, command.error
+        self.store.set_task_state(command.task_id, state, error, command.metrics)
+
+    def _probe_agents(self, run: JobRun, command: ProbeAgents, attempt: int) -> Outcome | None:
+        probed = AgentsProbed(self._gone(set(command.agents)), command.error)
+        return self._apply(run, transition(run, probed), attempt)
+
+    def _record_end(self, run: JobRun, command: EndJob, attempt: int) -> None:
+        """Record the job's end; fail the savepoints still asked for; wake the waiters."""
+        self.store.set_job_state(run.job_id, command.state.value, command.error)
+        for waiting in run.savepoints.values():
+            if not waiting.done():
+                waiting.set_exception(ClusterError(f"job {run.job_id} ended before its savepoint"))
+        run.savepoints.clear()
+        self._notify()
+
+    def _drop_job(self, run: JobRun, command: DropJob, attempt: int) -> None:
+        self._drop(run.job_id, set(command.agents))
+
+    def _start_checkpoint(self, run: JobRun, command: StartCheckpoint, attempt: int) -> None:
+        location = self.files.location(run.job_id, command.checkpoint)
+        self.store.add_checkpoint(run.job_id, command.checkpoint, str(location))
+
+    def _ask_for_checkpoint(self, run: JobRun, command: AskForCheckpoint, attempt: int) -> None:
+        body = CheckpointRequest(run.job_id, command.checkpoint).to_dict()
+        for uri in command.agents:
+            with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
+                call(uri, "checkpoint", body, self.auth, timeout=10)
+
+    def _keep_savepoint(self, run: JobRun, command: KeepSavepoint, attempt: int) -> None:
+        path = self.files.keep_savepoint(run.job_id, command.checkpoint)
+        run.savepoints.pop(command.checkpoint).set_result(path)
+
+    def _complete_checkpoint(self, run: JobRun, command: CompleteCheckpoint, attempt: int) -> None:
+        """Commit the result rows before the checkpoint's barrier (the job's, whatever happens
+        next), then mark it COMPLETE together with the discarded ones, remove the parts of
+        those, and hand the sources their positions (in the background, one after another,
+        so a slow system does not hold the job back)."""
+        job_id, number = run.job_id, command.checkpoint
+        plan, placed = self._final_placement(run, attempt)
+        epochs = range(command.first_epoch, number + 1)
+        self.results.keep_epochs(plan, placed, job_id, attempt, epochs, run.sink)
+        self.files.mark_finished(job_id, number, command.finished)
+        size = self.files.size(job_id, number)
+        self.store.complete_checkpoint(job_id, number, size, command.discard)
+        for source, position in self.files.source_positions(job_id, plan, number):
+            self._source_commits.submit(commit_source, source, position)
+        self.files.remove(job_id, command.discard)
+
+    _executors: ClassVar[dict[type, Callable[..., Outcome | None]]] = {
+        Settle: _settle,
+        RecordTask: _record_task,
+        ProbeAgents: _probe_agents,
+        EndJob: _record_end,
+        DropJob: _drop_job,
+        StartCheckpoint: _start_checkpoint,
+        AskForCheckpoint: _ask_for_checkpoint,
+        CompleteCheckpoint: _complete_checkpoint,
+        KeepSavepoint: _keep_savepoint,
+    }
+    """How each command of the scheduler is carried out."""
+
+    def end_job(self, job_id: str, state: JobState, error: str | None = None) -> None:
+        """End a job (once) and free what its run held."""
+        run = self._run(job_id)
+        with run.lock:
+            self._apply(run, transition(run, JobEnding(state, error)))
+
+    def fail(self, job_id: str, error: str) -> None:
+        """Mark a job FAILED with ``error``."""
+        self.end_job(job_id, JobState.FAILED, error)
+
+    # -- running jobs ---------------------------------------------------------------------
+    def accept(self, job_id: str, request: JobRequest) -> int:
+        """Plan a job, record it and start its first stage (see
+        :func:`~.workflow.accept_step`); safe to run again. The job's ``created_at`` is when
+        this began, so it counts the planning.
+
+        The first stage's tasks go out here rather than in its stage step: a job starts
+        running one durable step (a few milliseconds) sooner."""
+        started = time.time()
+        name, partitions = request.name or job_id, request.partitions
+        interval = request.checkpoint_interval
+        try:
+            optimized = PlanOptimizer().optimize(JobGraph.from_json(request.plan))
+            slots = sum(a["slots"] for a in self.active_agents())
+            width = partitions or max(1, slots)
+            physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
+            while pipelined(physical, interval) and partitions is None and width > 1:
+                if len(physical.tasks()) <= slots:
+                    break  # every task of the unbounded job has a slot
+                width -= 1
+                physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
+        except (SabotError, ValueError, KeyError) as exc:
+            failed = JobState.FAILED.value
+            self.store.create_job(job_id, name, request.plan, started, state=failed, error=str(exc))
+            return 0
+        new = self.store.create_job(
+            job_id, name, request.plan, started, (physical.to_json(), width), state="SCHEDULED"
+        )
+        if new:
+            run = self._run(job_id, physical)
+            run.checkpoint_interval = interval
+            if request.from_savepoint is not None:
+                run.restore = self.files.adopt(job_id, request.from_savepoint)
+            if self.active_agents():  # else its stage step waits for agents
+                self._deploy(run, 0, 0, request.assignment)  # the stage step waits for the tasks
+            return stage_steps(physical, interval)
+        job = self.store.job(job_id)  # recorded before the JobManager restarted
+        if not job["physical"]:
+            return 0
+        return stage_steps(PhysicalPlan.from_json(job["physical"]), interval)
+
+    def run_stage(
+        self, job_id: str, stage_index: int, attempt: int, request: JobRequest
+    ) -> Outcome:
+        """Place, deploy and wait for one stage's tasks (safe to run again after a crash).
+        For a job that runs all its stages at once: wait for the last one (taking a
+        checkpoint every ``checkpoint_interval`` seconds), then cancel the others. A job
+        started from a savepoint: its first attempt starts from it (adopted as its first
+        checkpoint)."""
+        run = self._run(job_id)
+        interval = request.checkpoint_interval
+        if interval is not None:
+            run.checkpoint_interval = interval
+            if attempt > 0:  # a new attempt: its tasks start from the last complete checkpoint
+                run.restore = self.files.restore_point(job_id)
+            elif (
+                request.from_savepoint is not None
+            ):  # (adopted when accepted; again after a restart)
+                run.restore = self.files.adopt(job_id, request.from_savepoint)
+        if request.sink is not None and not run.ended:
+            run.sink = sink_from_dict(request.sink)
+        plan = run.plan
+        if plan is None or not pipelined(plan, interval):
+            outcome = self._deploy(run, stage_index, attempt, request.assignment)
+            if outcome != Outcome.OK:
+                return outcome
+            return self._wait_for_tasks(run, run.tasks_in((stage_index,), attempt))
+        for index in range(len(plan.stages)):
+            outcome = self._deploy(run, index, attempt, request.assignment)
+            if outcome != Outcome.OK:
+                return outcome
+        deployed = run.tasks = run.tasks_in(range(len(plan.stages)), attempt)
+        final = set(run.tasks_in((plan.final.stage_id,), attempt))
+        if interval is not None:
+            run.progress = CheckpointProgress.resume(
+                self.store.checkpoints(job_id), time.monotonic()
+            )
+        ticking = interval is not None
+        outcome = self._wait_for_tasks(run, deployed, final, ticking=ticking, attempt=attempt)
+        if outcome in (Outcome.OK, Outcome.AGENT_FAILED):  # the others never end by themselves
+            rest = {t: uri for t, uri in deployed.items() if t not in final or outcome != "ok"}
+            live = {t: uri for t, uri in rest.items() if uri not in self._lost_agents()}
+            for task_id, uri in live.items():
+                with contextlib.suppress(ClusterError):  # it may be gone or done
+                    call(uri, "cancel", TaskRef(task_id).to_dict(), self.auth, timeout=10)
+            self._wait_for_tasks(run, live, stopping=True)
+        return outcome
+
+    def _deploy(self, run: JobRun, stage_index: int, attempt: int, assignment: str) -> Outcome:
+        """Place one stage's tasks and deploy them (once per run of this JobManager; again
+        after a restart: deploys are idempotent); the tasks go into ``run.placed``.
+        ``OK``, or the stage's outcome if it cannot run."""
+        refused = self._apply(run, transition(run, DeployRequested()))
+        job_id, plan = run.job_id, run.plan
+        if refused is not None or plan is None:
+            return refused or Outcome.CANCELLED
+        stage = plan.stages[stage_index]
+        placed = run.placed_in(attempt)
+        agents = self._wait_for_agents()
+        if agents is None:
+            return Outcome.AGENT_FAILED
+        lost = self._lost_agents()
+        producers = {plan.exchanges[x].producer for x in stage.reads}
+        if not pipelined(plan, run.checkpoint_interval):
+            targets = assign(assignment, agents, stage.partitions, offset=stage_index)
+            held = {
+                s: tuple(sorted({uri for (ts, _), uri in placed.items() if ts == s}))
+                for s in producers
+            }
+        else:  # all stages at once: each task needs a slot, and reads each producer
+            needed = len(plan.tasks())
+            if stage_index == 0 and attempt > 0:  # a lost agent may be replaced meanwhile
+                agents = self._wait_for_slots(needed, SLOTS_TIMEOUT)
+            error = missing_slots(needed, agents) if stage_index == 0 else None
+            if error is not None:
+                self.end_job(job_id, JobState.FAILED, error)
+                return Outcome.FAILED
+            busy = with_unended(agents, self.store.unended_tasks_by_agent())
+            targets = assign("resource_aware", busy, stage.partitions)
+            held = {
+                s: tuple(placed[s, p] for p in range(plan.stages[s].partitions)) for s in producers
+            }
+        if any(uri in lost for uris in held.values() for uri in uris):
+            return Outcome.AGENT_FAILED  # an agent holding this stage's input rows is gone
+        checkpoints = None
+        if run.checkpoint_interval is not None:
+            checkpoints = str(self.files.directory(job_id))
+        specs = {}
+        for partition in range(stage.partitions):
+            uri = placed.get((stage_index, partition), targets[partition])
+            spec = TaskSpec.of(
+                plan, stage, partition, job_id, held, attempt, checkpoints, run.restore
+            )
+            specs[partition] = (spec, uri)
+        with run.lock:  # a cancel comes before (nothing deployed) or after (it drops them all)
+            refused = self._apply(run, transition(run, DeployRequested()))
+            if refused is not None:
+                return refused
+            self.store.add_tasks(
+                job_id, stage_index, attempt, {p: (s.task_id, u) for p, (s, u) in specs.items()}
+            )
+            run.placed.update({(stage_index, p, attempt): u for p, (_, u) in specs.items()})
+            deploys = [
+                (uri, self._deployer.submit(call, uri, "deploy", spec.to_dict(), self.auth, 10))
+                for spec, uri in specs.values()
+                if spec.task_id not in run.sent
+            ]
+            for uri, deployed in deploys:
+                try:
+                    deployed.result()
+                except ClusterError:
+                    self.store.set_agent_state(
+                        uri, AgentState.FAILED.value
+                    )  # a heartbeat revives it
+                    return Outcome.AGENT_FAILED
+            run.sent.update(spec.task_id for spec, _ in specs.values())
+        return Outcome.OK
+
+    def _notify(self) -> None:
+        """Wake whoever waits for news: a heartbeat arrived, a job ended."""
+        with self._news:
+            self._news.notify_all()
+
+    def _wait_for_news(self, timeout: float) -> None:
+        with self._news:
+            self._news.wait(timeout)
+
+    def _wait_for_agents(self, timeout: float = 60.0) -> list[dict[str, Any]] | None:
+        deadline = time.monotonic() + timeout
+        while not (agents := self.active_agents()):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.1)
+        return agents
+
+    def _wait_for_slots(self, slots: int, timeout: float) -> list[dict[str, Any]]:
+        """The active agents, once they have ``slots`` slots in all or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        agents = self.active_agents()
+        while sum(a["slots"] for a in agents) < slots and time.monotonic() < deadline:
+            self._wait_for_news(0.1)
+            agents = self.active_agents()
+        return agents
+
+    def _wait_for_tasks(
+        self,
+        run: JobRun,
+        deployed: dict[str, str],
+        until: set[str] | None = None,
+        stopping: bool = False,
+        ticking: bool = False,
+        attempt: int = 0,
+    ) -> Outcome:
+        """Wait until the tasks ``until`` (default: all deployed) finished, recording how each
+        ended; ``OK``, or another outcome as soon as a task or agent says so. ``stopping``:
+        the tasks were cancelled (the job's result is complete, or its attempt failed), so
+        one that fails does not fail the job, and after :data:`STOP_TIMEOUT` seconds the wait
+        ends; ``ticking``: the job takes checkpoints, its run ticks at every poll (of
+        ``attempt``)."""
+        pending = dict(deployed)
+        agents = frozenset(deployed.values())
+        waiting = set(deployed) if until is None else until
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while waiting & pending.keys():
+            if run.ended:
+                return Outcome.CANCELLED
+            if stopping and time.monotonic() > deadline:
+                return Outcome.OK
+            lost = sorted(set(pending.values()) & self._lost_agents())
+            if lost:
+                tasks = tuple(t for t, u in pending.items() if u == lost[0])
+                return (
+                    self._apply(run, transition(run, AgentLost(lost[0], tasks)))
+                    or Outcome.AGENT_FAILED
+                )
+            # an agent that does not answer: the heartbeat monitor decides whether it is gone
+            ended, _ = poll_tasks(pending, self.auth)
+            for uri, task in ended:
+                report = TaskReport.from_dict(task)
+                event = TaskEnded(
+                    report.task_id, uri, TaskState(report.state), report.error,
+                    report.checkpoint, stopping, agents, report.metrics,
+                )  # fmt: skip
+                outcome = self._apply(run, transition(run, event))
+                if outcome is not None:
+                    return outcome
+            if ticking:
+                try:
+                    with run.lock:  # completion and retention in one step; a cancel waits
+                        tick = Tick(time.monotonic(), frozenset(pending))
+                        self._apply(run, transition(run, tick), attempt)
+                except ClusterError:  # an agent holding rows to commit is gone
+                    return Outcome.AGENT_FAILED
+            if waiting & pending.keys():
+                self._wait_for_news(0.05)  # agents report ended tasks at once
+        return Outcome.OK
+
+    def _final_placement(self, run: JobRun, attempt: int) -> tuple[PhysicalPlan, dict[int, str]]:
+        """The job's plan and the agents of its last stage's tasks in ``attempt``."""
+        job_id = run.job_id
+        plan = run.plan or PhysicalPlan.from_json(self.store.job(job_id)["physical"])
+        placed = {
+            t["partition"]: t["agent"]
+            for t in self.store.tasks(job_id)
+            if t["attempt"] == attempt and t["stage"] == plan.final.stage_id
+        }
+        return plan, placed
+
+    def finish(self, job_id: str, attempt: int, request: JobRequest) -> str:
+        """Store the result rows as an Arrow IPC file and mark the job FINISHED. A job that
+        takes checkpoints: the rows committed with them, then those of the last attempt after
+        its last one."""
+        run = self._run(job_id)
+        sink = sink_from_dict(request.sink) if request.sink is not None else None
+        plan, placed = self._final_placement(run, attempt)
+        if request.checkpoint_interval is not None:
+            taken = self.store.checkpoints(job_id)
+            done = max((c["checkpoint_id"] for c in taken if c["state"] == "COMPLETE"), default=0)
+            last = max((c["checkpoint_id"] for c in taken), default=0) + 1  # after the last
+            self.results.keep_epochs(plan, placed, job_id, attempt, range(done + 1, last + 1), sink)
+            self.results.join_epochs(plan, job_id, last)
+        else:
+            self.results.keep_result(plan, placed, job_id, attempt, sink)
+        agents = frozenset(t["agent"] for t in self.store.tasks(job_id))
+        with run.lock:
+            self._apply(run, transition(run, JobEnding(JobState.FINISHED, agents=agents)))
+        return "finished"
+
+    def result_path(self, job_id: str) -> Path:
+        """Where a finished job's result rows are kept."""
+        return self.results.path(job_id)
+
+    # -- what clients see (Flight actions and the HTTP endpoint) --------------------------
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job, newest first."""
+        return self.store.jobs()
+
+    def agents(self) -> list[dict[str, Any]]:
+        """Every agent that registered."""
+        return self.store.agents()
+
+    def job_metrics(self, job_id: str) -> dict[str, Any]:
+        """A job's figures: tasks by state, rows, bytes, busy time, attempts, checkpoints."""
+        return job_metrics(self.store.tasks(job_id), self.store.checkpoints(job_id))
+
+    def job_view(self, job_id: str) -> dict[str, Any]:
+        """A job's row with its tasks and metrics."""
+        return {**self._job_status(job_id), "metrics": self.job_metrics(job_id),
+                "tasks": self.store.tasks(job_id)}  # fmt: skip
+
+    def metrics_text(self) -> str:
+        """The cluster in the Prometheus text format."""
+        return prometheus_text(
+            self.store.jobs(),
+            self.store.agents(),
+            self.store.task_totals(),
+            time.time(),
+            self.store.last_checkpoints(),
+        )
+
+    # -- the Flight API -------------------------------------------------------------------
+    def do_action(
+        self, context: flight.ServerCallContext, action: flight.Action
+    ) -> Iterator[flight.Result]:
+        def job(name: str) -> Any:
+            return lambda body: JobRef.from_dict(body, name)
+
+        handlers = {
+            "heartbeat": self._heartbeat,
+            "submit": self._submit,
+            "status": lambda b: self._job_status(job("status")(b).job_id),
+            "wait": lambda b: self._wait_for_job(job("wait")(b)),
+            "tasks": lambda b: self.store.tasks(job("tasks")(b).job_id),
+            "checkpoints": lambda b: self.store.checkpoints(job("checkpoints")(b).job_id),
+            "metrics": lambda b: self.job_metrics(job("metrics")(b).job_id),
+            "jobs": lambda b: self.jobs(),
+            "agents": lambda b: self.agents(),
+            "cancel": lambda b: self._cancel(job("cancel")(b).job_id),
+            "savepoint": lambda b: self._savepoint(job("savepoint")(b)),
+            "ping": lambda b: {"uri": self.uri, "http": self.http.url},
+        }
+        return dispatch(action, handlers)
+
+    def _heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+        beat = Heartbeat.from_dict(body)
+        known = {a["uri"]: AgentState(a["state"]) for a in self.store.agents()}
+        state = agent_after_heartbeat(AgentState(beat.state), known.get(beat.uri))
+        self.store.upsert_agent(beat.uri, state.value, beat.slots, beat.memory_bytes, beat.running)
+        self.store.record_running_tasks([t.to_dict() for t in beat.tasks])
+        for task in beat.tasks:
+            run = self._runs.get(TaskId.parse(task.task_id).job_id)
+            if run is not None and not run.ended:
+                run.acks[task.task_id] = task.checkpoint
+        self._notify()
+        return {"ok": True}
+
+    def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        request = JobRequest.from_dict(body)
+        try:
+            JobGraph.from_json(request.plan).validate()
+        except (SabotError, ValueError, KeyError) as exc:
+            raise ClusterError(f"the submitted plan is not valid: {exc}") from None
+        job_id = request.job_id or uuid.uuid4().hex[:16]
+        savepoint = request.from_savepoint
+        if savepoint is not None and not (Location.of(savepoint) / SAVEPOINT_FILE).exists():
+            raise ClusterError(f"{savepoint} is not a savepoint (Job.savepoint() makes them)")
+        with SetWorkflowID(job_id):
+            DBOS.start_workflow(submit_job, job_id, request)
+        return {"job_id": job_id}
+
+    def _savepoint(self, ref: JobRef) -> dict[str, Any]:
+        job_id = ref.job_id
+        timeout = 60.0 if ref.timeout is None else ref.timeout
+        job = self.store.job(job_id)
+        run = self._runs.get(job_id)
+        if job["state"] != "RUNNING" or run is None or run.checkpoint_interval is None:
+            raise ClusterError(
+                f"job {job_id} is {job['state']}: a savepoint is taken of a running job that "
+                "takes checkpoints (submit it with checkpoint_interval=)"
+            )
+        with run.lock:
+            kept = run.savepoints.setdefault(0, Future())
+        try:
+            return {"path": kept.result(timeout=timeout)}
+        except concurrent.futures.TimeoutError:  # (not TimeoutError before Python 3.11)
+            raise ClusterError(
+                f"the savepoint of job {job_id} did not complete in {timeout:g} s"
+            ) from None
+
+    def _cancel(self, job_id: str) -> dict[str, Any]:
+        run = self._run(job_id)
+        agents = frozenset(a["uri"] for a in self.active_agents())
+        with run.lock:
+            self._apply(run, transition(run, JobEnding(JobState.CANCELLED, agents=agents)))
+        return self._public(self.store.job(job_id))
+
+    def _drop(self, job_id: str, agents: set[str]) -> None:
+        """Stop the job's tasks and free its rows on ``agents``."""
+        for uri in agents:
+            with contextlib.suppress(ClusterError):  # a vanished agent holds nothing any more
+                call(uri, "drop_job", JobRef(job_id).to_dict(), self.auth, timeout=10)
+
+    def _wait_for_job(self, ref: JobRef) -> dict[str, Any]:
+        """The job's status once it ended, or after ``timeout`` seconds (a long poll)."""
+        timeout = 10.0 if ref.timeout is None else ref.timeout
+        deadline = time.monotonic() + min(timeout, 60.0)
+        while (status := self._job_status(ref.job_id))["state"] not in ENDED:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._wait_for_news(min(left, 0.5))
+        return status
+
+    def _job_status(self, job_id: str) -> dict[str, Any]:
+        """A job's row; PENDING for a job accepted whose workflow has not written it yet."""
+        try:
+            return self._public(self.store.job(job_id))
+        except ClusterError:
+            if DBOS.get_workflow_status(job_id) is None:
+                raise
+            return {"job_id": job_id, "state": "PENDING", "error": None}
+
+    def _public(self, job: dict[str, Any]) -> dict[str, Any]:
+        """A job's row for clients: without its plans, with the number of tasks an attempt
+        runs (``planned_tasks``) and whether its sources end (``bounded``); both None before
+        the job is planned."""
+        job_id, physical = job["job_id"], job.get("physical")
+        if job_id not in self._planned and physical:
+            plan = PhysicalPlan.from_json(physical)
+            self._planned[job_id] = (len(plan.tasks()), plan.bounded)
+        planned, bounded = self._planned.get(job_id, (None, None))
+        return {
+            **{k: v for k, v in job.items() if k not in ("plan", "physical")},
+            "planned_tasks": planned,
+            "bounded": bounded,
+        }
+
+    def do_get(
+        self, context: flight.ServerCallContext, ticket: flight.Ticket
+    ) -> flight.RecordBatchStream:
+        job_id = json.loads(ticket.ticket)["job_id"]
+        path = self.result_path(job_id)
+        if not path.exists():
+            raise flight.FlightServerError(
+                f"job {job_id} has no result (state {self.store.job(job_id)['state']})"
+            )
+        return flight.RecordBatchStream(pa.ipc.open_file(pa.memory_map(str(path))).read_all())
+
+    def shutdown(self) -> None:
+        """Stop serving, the heartbeat monitor and DBOS."""
+        self._stop.set()
+        self._deployer.shutdown(wait=False)
+        self._source_commits.shutdown(wait=False)
+        self.http.shutdown()
+        super().shutdown()
+        DBOS.destroy()
+
+
+def _database_urls(workdir: Path, database_url: str | None) -> tuple[str, str]:
+    """(DBOS system database, job tables) URLs."""
+    if database_url is None:
+        return f"sqlite:///{workdir / 'dbos.sqlite'}", f"sqlite:///{workdir / 'jobs.sqlite'}"
+    if database_url.startswith(("postgresql://", "postgres://")):
+        return database_url, database_url
+    raise ClusterError(f"unsupported database URL {database_url!r}: use postgresql://...")

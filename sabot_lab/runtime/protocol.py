@@ -1,0 +1,382 @@
+"""The cluster's wire protocol: the states of jobs, tasks and agents, and the body of every
+Flight action between clients, the JobManager and agents as a typed object. Each body has
+``to_dict`` (what travels, JSON) and ``from_dict`` (what a server receives), which checks
+every field's type, so a malformed call fails with a message naming the field rather than
+deep inside a handler. Ids are formatted and parsed by :mod:`sabot_lab.physical.ids`.
+
+May import ``errors``, ``physical.ids``; clients import it without loading the JobManager,
+DBOS or the agent server.
+
+>>> request = JobRequest(plan="{}", name="q1", partitions=2)
+>>> JobRequest.from_dict(request.to_dict()) == request
+True
+>>> JobRequest.from_dict({"plan": "{}", "partitions": "two"})
+Traceback (most recent call last):
+...
+sabot_lab.errors.ClusterError: submit: partitions must be an integer or null, got 'two'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from sabot_lab.errors import ClusterError
+
+__all__ = [
+    "AGENT_STATES",
+    "ASSIGNMENTS",
+    "ENDED",
+    "STATES",
+    "TASK_METRICS",
+    "AgentState",
+    "CheckpointRequest",
+    "Heartbeat",
+    "JobRef",
+    "JobRequest",
+    "JobState",
+    "TaskRef",
+    "TaskReport",
+    "TaskState",
+]
+
+
+class JobState(str, Enum):
+    """The states of a job (the values are what the tables and the wire carry).
+
+    >>> JobState("RUNNING").ended, JobState.CANCELLED.ended, str(JobState.FAILED)
+    (False, True, 'FAILED')
+    """
+
+    PENDING = "PENDING"
+    SCHEDULED = "SCHEDULED"
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def ended(self) -> bool:
+        """Whether a job in this state never leaves it."""
+        return self.value in ENDED
+
+
+class TaskState(str, Enum):
+    """The states of a task (the values are those of jobs).
+
+    >>> TaskState("FINISHED").ended, TaskState.RUNNING.ended
+    (True, False)
+    """
+
+    PENDING = "PENDING"
+    SCHEDULED = "SCHEDULED"
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def ended(self) -> bool:
+        """Whether a task in this state never leaves it."""
+        return self.value in ENDED
+
+
+class AgentState(str, Enum):
+    """The states of an agent.
+
+    >>> AgentState("BUSY").serving, AgentState.FAILED.serving
+    (True, False)
+    """
+
+    STARTING = "STARTING"
+    ACTIVE = "ACTIVE"
+    BUSY = "BUSY"
+    DRAINING = "DRAINING"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def serving(self) -> bool:
+        """Whether an agent in this state takes tasks (ACTIVE or BUSY)."""
+        return self in (AgentState.ACTIVE, AgentState.BUSY)
+
+
+STATES = tuple(s.value for s in JobState)
+"""States of jobs and tasks, as the tables and the wire carry them."""
+ENDED = ("FINISHED", "FAILED", "CANCELLED")
+"""States a job or task never leaves."""
+AGENT_STATES = tuple(s.value for s in AgentState)
+"""States of agents."""
+TASK_METRICS = ("rows_in", "rows_out", "batches_out", "bytes_out", "busy_s", "backpressure_s")
+"""What agents report about each task (with heartbeats, and when it ends)."""
+ASSIGNMENTS = ("round_robin", "resource_aware")
+"""How the JobManager may place a job's tasks on agents."""
+
+
+# -- checking what arrives ---------------------------------------------------------------
+
+_KINDS: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    dict: "an object",
+    list: "a list",
+}
+
+
+def _get(data: Mapping[str, Any], action: str, name: str, kind: type, default: Any = ...) -> Any:
+    """Field ``name`` of ``action``'s body, checked to be a ``kind`` (or null, when the
+    ``default`` is None); a missing field takes ``default`` (required when there is none)."""
+    if not isinstance(data, Mapping):
+        raise ClusterError(f"{action}: the body must be an object, got {data!r}")
+    if name not in data:
+        if default is ...:
+            raise ClusterError(f"{action}: {name} is missing")
+        return default
+    value: Any = data[name]
+    if value is None and default is None:
+        return value
+    if not _is(value, kind):
+        nullable = " or null" if default is None else ""
+        raise ClusterError(f"{action}: {name} must be {_KINDS[kind]}{nullable}, got {value!r}")
+    return float(value) if kind is float else value  # (an int sent for a float)
+
+
+def _is(value: Any, kind: type) -> bool:
+    """Whether ``value`` is a ``kind`` as JSON means it (a bool is no number; an int is a
+    float)."""
+    accepted: tuple[type, ...] = (int, float) if kind is float else (kind,)
+    return isinstance(value, accepted) and (kind is bool or not isinstance(value, bool))
+
+
+def _plain(body: Any) -> dict[str, Any]:
+    return {f.name: getattr(body, f.name) for f in dataclasses.fields(body)}
+
+
+# -- client -> JobManager -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A job to run: the ``submit`` action's body, and the input of the job's durable
+    workflow. ``plan``: the logical plan as JSON; ``partitions``: tasks per stage (None: the
+    agents' slots); ``assignment``: one of :data:`ASSIGNMENTS`; ``checkpoint_interval``:
+    seconds between checkpoints (None: none); ``sink``: a commit sink as a dict;
+    ``from_savepoint``: the savepoint the job starts from; ``job_id``: chosen by the client,
+    or by the JobManager when None.
+
+    >>> JobRequest(plan="{}", assignment="nearest")
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: submit: unknown assignment 'nearest'; use one of round_robin, resource_aware
+    """
+
+    plan: str
+    name: str | None = None
+    partitions: int | None = None
+    assignment: str = "round_robin"
+    checkpoint_interval: float | None = None
+    sink: dict[str, Any] | None = None
+    from_savepoint: str | None = None
+    job_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.assignment not in ASSIGNMENTS:
+            raise ClusterError(
+                f"submit: unknown assignment {self.assignment!r}; "
+                f"use one of {', '.join(ASSIGNMENTS)}"
+            )
+        interval = self.checkpoint_interval
+        if interval is not None and interval <= 0:
+            raise ClusterError(
+                f"checkpoint_interval must be a positive number of seconds, got {interval}"
+            )
+        if self.from_savepoint is not None and interval is None:
+            raise ClusterError("a job started from a savepoint needs a checkpoint_interval")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``submit`` action's body."""
+        return _plain(self)
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> JobRequest:
+        """The request a ``submit`` body describes, its fields checked."""
+        a = "submit"
+        return JobRequest(
+            plan=_get(data, a, "plan", str),
+            name=_get(data, a, "name", str, None),
+            partitions=_get(data, a, "partitions", int, None),
+            assignment=_get(data, a, "assignment", str, "round_robin"),
+            checkpoint_interval=_get(data, a, "checkpoint_interval", float, None),
+            sink=_get(data, a, "sink", dict, None),
+            from_savepoint=_get(data, a, "from_savepoint", str, None),
+            job_id=_get(data, a, "job_id", str, None) or None,
+        )
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """The body of the actions about one job (``status``, ``wait``, ``tasks``,
+    ``checkpoints``, ``metrics``, ``cancel``, ``savepoint``); ``timeout`` for those that wait.
+
+    >>> JobRef.from_dict({"job_id": "j1", "timeout": 2}, "wait")
+    JobRef(job_id='j1', timeout=2.0)
+    >>> JobRef.from_dict({}, "status")
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: status: job_id is missing
+    """
+
+    job_id: str
+    timeout: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The action's body."""
+        body: dict[str, Any] = {"job_id": self.job_id}
+        if self.timeout is not None:
+            body["timeout"] = self.timeout
+        return body
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any], action: str = "job") -> JobRef:
+        """The reference a body holds, checked (``action`` names the call in errors)."""
+        return JobRef(_get(data, action, "job_id", str), _get(data, action, "timeout", float, None))
+
+
+# -- agent -> JobManager -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """What an agent says about one of its tasks: its state, error, the last checkpoint
+    whose barrier left all its outputs, and its metrics (:data:`TASK_METRICS`,
+    ``operators``)."""
+
+    task_id: str
+    state: str
+    error: str | None = None
+    checkpoint: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as it travels: its metrics beside its other fields."""
+        return {"task_id": self.task_id, "state": self.state, "error": self.error,
+                "checkpoint": self.checkpoint, **self.metrics}  # fmt: skip
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any], action: str = "status") -> TaskReport:
+        """A report as received, checked.
+
+        >>> TaskReport.from_dict({"task_id": "j/0.0/0", "state": "DONE"})
+        Traceback (most recent call last):
+        ...
+        sabot_lab.errors.ClusterError: status: unknown task state 'DONE'
+        """
+        state = _get(data, action, "state", str)
+        if state not in STATES:
+            raise ClusterError(f"{action}: unknown task state {state!r}")
+        metrics = {k: data[k] for k in (*TASK_METRICS, "operators") if k in data}
+        return TaskReport(
+            _get(data, action, "task_id", str),
+            state,
+            _get(data, action, "error", str, None),
+            _get(data, action, "checkpoint", int, 0),
+            metrics,
+        )
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """An agent's report to the JobManager: its state, slots, memory, running tasks.
+
+    >>> beat = Heartbeat("grpc://a:1", "ACTIVE", slots=2)
+    >>> Heartbeat.from_dict(beat.to_dict()) == beat
+    True
+    """
+
+    uri: str
+    state: str = "ACTIVE"
+    slots: int = 1
+    memory_bytes: int | None = None
+    running: int = 0
+    tasks: tuple[TaskReport, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``heartbeat`` action's body."""
+        return {**_plain(self), "tasks": [t.to_dict() for t in self.tasks]}
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> Heartbeat:
+        """A heartbeat as received, checked."""
+        a = "heartbeat"
+        state = _get(data, a, "state", str, "ACTIVE")
+        if state not in AGENT_STATES:
+            raise ClusterError(f"{a}: unknown agent state {state!r}")
+        return Heartbeat(
+            _get(data, a, "uri", str),
+            state,
+            _get(data, a, "slots", int),
+            _get(data, a, "memory_bytes", int, None),
+            _get(data, a, "running", int, 0),
+            tuple(TaskReport.from_dict(t, a) for t in _get(data, a, "tasks", list, [])),
+        )
+
+
+# -- JobManager -> agent ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckpointRequest:
+    """The ``checkpoint`` action's body: take checkpoint ``checkpoint`` of job ``job_id``.
+
+    >>> CheckpointRequest.from_dict({"job_id": "j1", "checkpoint": 3})
+    CheckpointRequest(job_id='j1', checkpoint=3)
+    """
+
+    job_id: str
+    checkpoint: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The action's body."""
+        return _plain(self)
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> CheckpointRequest:
+        """A request as received, checked."""
+        a = "checkpoint"
+        return CheckpointRequest(_get(data, a, "job_id", str), _get(data, a, "checkpoint", int))
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """The ``cancel`` action's body (to an agent): the task to stop.
+
+    >>> TaskRef.from_dict({"task_id": 7})
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: cancel: task_id must be a string, got 7
+    """
+
+    task_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The action's body."""
+        return _plain(self)
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> TaskRef:
+        """A reference as received, checked."""
+        return TaskRef(_get(data, "cancel", "task_id", str))
