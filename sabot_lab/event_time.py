@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sabot_lab.engine.windows import window_schema
 from sabot_lab.errors import PlanError, SchemaError, column_not_found
 from sabot_lab.expr import Expr
-from sabot_lab.plan import OperatorType
+from sabot_lab.logical import OperatorType
 from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timestamp
 
 if TYPE_CHECKING:

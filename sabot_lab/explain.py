@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sabot_lab.engine import Executor
+from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode, fused_members
 from sabot_lab.optimizer.trace import format_rows
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, fused_members
 
 __all__ = ["describe_operator", "render_plan"]
 

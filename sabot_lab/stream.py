@@ -1,4 +1,4 @@
-"""The user API: a lazy :class:`Stream` whose methods build a bigger :class:`~sabot_lab.plan.JobGraph`.
+"""The user API: a lazy :class:`Stream` whose methods build a bigger :class:`~sabot_lab.logical.JobGraph`.
 
 Nothing runs until a terminal method (:meth:`Stream.collect`, :meth:`Stream.iter_batches`,
 :meth:`Stream.to_pandas`, :meth:`Stream.to_parquet`). Every method checks its arguments
@@ -39,8 +39,8 @@ from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, colu
 from sabot_lab.event_time import WindowedStream, check_aggregates, late_rows, with_watermark
 from sabot_lab.expr import Expr, col, lit, parse_dtype
 from sabot_lab.kernels import is_integer_like
+from sabot_lab.logical import JobGraph, OperatorType, SourceSpec
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
-from sabot_lab.plan import JobGraph, OperatorType, SourceSpec
 from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timestamp
 
 if TYPE_CHECKING:
@@ -1085,7 +1085,7 @@ def _infer_schema_of(data: Any) -> pa.Schema:
 
 
 def from_source(source: SourceSpec, name: str = "source") -> Stream:
-    """A stream over any :class:`~sabot_lab.plan.SourceSpec` (a connector of one's own).
+    """A stream over any :class:`~sabot_lab.logical.SourceSpec` (a connector of one's own).
 
     >>> import pyarrow as pa, sabot_lab as sl
     >>> from sabot_lab.connectors import ArrowSource

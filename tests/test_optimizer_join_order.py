@@ -15,6 +15,7 @@ import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.engine import Executor
 from sabot_lab.errors import PlanError, SchemaError
+from sabot_lab.logical import JobGraph, OperatorType
 from sabot_lab.optimizer import (
     JoinGraph,
     PlanOptimizer,
@@ -25,7 +26,6 @@ from sabot_lab.optimizer import (
     reorder_joins,
 )
 from sabot_lab.optimizer.join_order import JoinOrder, _greedy
-from sabot_lab.plan import JobGraph, OperatorType
 from tests.reference import assert_same_rows
 from tests.test_optimizer_differential import sources
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.logical import JobGraph
 from sabot_lab.physical import plan_stages, run_local
-from sabot_lab.plan import JobGraph
 from tests.reference import assert_same_rows, duckdb_table
 from tests.test_optimizer_differential import plans
 from tests.test_optimizer_join_order import join_trees

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.plan import OperatorType
+from sabot_lab.logical import OperatorType
 from tests.reference import assert_same_rows
 from tests.strategies_data import tables
 from tests.test_expressions_vs_duckdb import AGGREGATES, CASES

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.expr import Expr
-from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
+from sabot_lab.logical.sources import ReplayableSource, SourceSpec, register_source
 
 __all__ = ["ArrowSource", "table_from_b64", "table_to_b64"]
 

@@ -62,10 +62,10 @@ from sabot_lab.engine.checkpoints import (
 from sabot_lab.engine.executor import checkpoint_names
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.location import Location
+from sabot_lab.logical import JobGraph
+from sabot_lab.logical.sources import ReplayableSource
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope, plan_stages
-from sabot_lab.plan import JobGraph
-from sabot_lab.plan.sources import ReplayableSource
 from sabot_lab.transport import (
     ANONYMOUS,
     ClusterServer,

@@ -1,4 +1,4 @@
-"""Lowers a logical :class:`~sabot_lab.plan.JobGraph` into fused pipelines and runs them.
+"""Lowers a logical :class:`~sabot_lab.logical.JobGraph` into fused pipelines and runs them.
 
 Stateless operators (filter, select, map, flat_map) and join probes are fused into the
 pipeline of their (left) input; sources, join build sides, aggregates, distinct, sort, limit
@@ -47,7 +47,7 @@ from sabot_lab.engine.watermarks import WatermarkAssigner, batches_only, is_mark
 from sabot_lab.engine.windows import run_windows, window_operator
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
-from sabot_lab.plan import (
+from sabot_lab.logical import (
     STATELESS,
     WINDOWS,
     JobGraph,
@@ -55,7 +55,7 @@ from sabot_lab.plan import (
     StreamOperatorNode,
     fused_members,
 )
-from sabot_lab.plan.sources import ReplayableSource, SplitMark
+from sabot_lab.logical.sources import ReplayableSource, SplitMark
 from sabot_lab.state import StateBackend, open_state
 from sabot_lab.windows import WindowSpec
 

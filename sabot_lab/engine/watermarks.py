@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from sabot_lab.engine.checkpoints import Barrier
-from sabot_lab.plan.sources import SplitMark
+from sabot_lab.logical.sources import SplitMark
 from sabot_lab.windows import unit_to_us, us_to_unit
 
 __all__ = [
@@ -50,7 +50,7 @@ class Watermark:
 
 def is_marker(item: Any) -> bool:
     """Whether a stream item marks progress (a watermark, a checkpoint barrier, a source's
-    :class:`~sabot_lab.plan.sources.SplitMark`) rather than holding rows: markers pass
+    :class:`~sabot_lab.logical.sources.SplitMark`) rather than holding rows: markers pass
     per-batch steps untouched, in their place."""
     return isinstance(item, (Watermark, Barrier, SplitMark))
 
@@ -81,7 +81,7 @@ class WatermarkAssigner:
     the late side output. ``late_rows`` counts them either way.
 
     A source whose splits advance on their own (Kafka partitions) says which split the
-    batches come from with :class:`~sabot_lab.plan.sources.SplitMark` items: the watermark then
+    batches come from with :class:`~sabot_lab.logical.sources.SplitMark` items: the watermark then
     follows each split (the minimum over the splits not idle, never going back), so a split
     that lags does not make the others' rows late.
 

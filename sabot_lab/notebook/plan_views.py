@@ -32,12 +32,12 @@ import pyarrow as pa
 from sabot_lab.config import get_config
 from sabot_lab.explain import describe_operator
 from sabot_lab.expr import Expr
+from sabot_lab.logical import JobGraph, OperatorType, SourceSpec, StreamOperatorNode, fused_members
 from sabot_lab.notebook.plan_layout import GROUP_HEADER, Layout, edge_path, layered_layout
 from sabot_lab.notebook.table_view import quantity
 from sabot_lab.optimizer import OptimizedPlan, RewriteTrace, Statistics, estimate
 from sabot_lab.optimizer.trace import format_rows
 from sabot_lab.physical import ExchangeSource, PhysicalPlan, Stage, plan_stages
-from sabot_lab.plan import JobGraph, OperatorType, SourceSpec, StreamOperatorNode, fused_members
 
 if TYPE_CHECKING:
     from sabot_lab.stream import Stream

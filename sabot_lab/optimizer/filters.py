@@ -32,8 +32,8 @@ gets a ``WHERE``.
 from __future__ import annotations
 
 from sabot_lab.expr import Expr, col
+from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode, derived_operator_id
 from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, derived_operator_id
 from sabot_lab.predicates import conjoin, split_conjunction, substitute
 
 __all__ = ["push_down_filters", "push_filters_into_sources"]

@@ -1,7 +1,7 @@
 """Operator fusion: every maximal chain of stateless operators becomes one ``fused`` operator.
 
 Filters, projections and UDFs that follow one another (each the only consumer of the one
-before) are replaced by a single :attr:`~sabot_lab.plan.OperatorType.FUSED` operator listing
+before) are replaced by a single :attr:`~sabot_lab.logical.OperatorType.FUSED` operator listing
 them in execution order. The engine runs its members back to back on each batch, on one
 thread, without handing batches between operators; a filter followed by a pure column
 selection runs as one step that copies only the selected columns. Results cannot change:
@@ -23,8 +23,7 @@ from __future__ import annotations
 from collections import Counter
 
 from sabot_lab.expr import Expr
-from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import (
+from sabot_lab.logical import (
     STATELESS,
     JobGraph,
     OperatorType,
@@ -32,6 +31,7 @@ from sabot_lab.plan import (
     derived_operator_id,
     fused_members,
 )
+from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.predicates import substitute, unaliased
 
 __all__ = ["fuse_operators", "merge_projections"]

@@ -32,9 +32,9 @@ from functools import reduce
 import pyarrow as pa
 
 from sabot_lab.expr import col
+from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace, format_rows
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 
 __all__ = ["DP_LIMIT", "JoinGraph", "JoinOrder", "best_order", "reorder_joins"]
 

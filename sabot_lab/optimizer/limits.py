@@ -13,8 +13,8 @@ and turns a sort below it into a top-N sort that keeps only ``offset + n`` rows.
 
 from __future__ import annotations
 
+from sabot_lab.logical import JobGraph, OperatorType
 from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import JobGraph, OperatorType
 
 __all__ = ["push_down_limits"]
 

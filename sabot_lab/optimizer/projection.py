@@ -22,8 +22,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 
 from sabot_lab.expr import Expr, col
-from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import (
+from sabot_lab.logical import (
     TIME_JOINS,
     WINDOWS,
     JobGraph,
@@ -31,6 +30,7 @@ from sabot_lab.plan import (
     StreamOperatorNode,
     derived_operator_id,
 )
+from sabot_lab.optimizer.trace import RewriteTrace
 
 __all__ = ["push_down_projections"]
 

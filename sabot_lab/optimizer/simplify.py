@@ -24,8 +24,8 @@ import pyarrow as pa
 
 from sabot_lab.connectors.arrow import ArrowSource
 from sabot_lab.expr import Expr, _dtype_name, evaluate, lit
+from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.predicates import (
     MIRRORED,
     conjoin,

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.expr import Expr
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, fused_members
-from sabot_lab.plan.sources import SourceSpec
+from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode, fused_members
+from sabot_lab.logical.sources import SourceSpec
 
 __all__ = ["Statistics", "estimate", "estimate_rows", "selectivity", "source_statistics"]
 
@@ -45,7 +45,7 @@ class Statistics:
 
 _cache: weakref.WeakKeyDictionary[SourceSpec, Statistics] = weakref.WeakKeyDictionary()
 _by_fingerprint: dict[Hashable, Statistics] = {}
-"""Statistics of sources with a :meth:`~sabot_lab.plan.sources.SourceSpec.fingerprint`:
+"""Statistics of sources with a :meth:`~sabot_lab.logical.sources.SourceSpec.fingerprint`:
 shared by every plan that reads the same files (a JobManager plans each job from JSON, with
 new source objects). Bounded: the oldest entries go first."""
 FINGERPRINTS_KEPT = 512

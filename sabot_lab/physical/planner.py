@@ -1,4 +1,4 @@
-"""Physical planning: an optimized :class:`~sabot_lab.plan.JobGraph` cut into stages at exchanges.
+"""Physical planning: an optimized :class:`~sabot_lab.logical.JobGraph` cut into stages at exchanges.
 
 Every edge into an operator that needs its rows grouped is an exchange:
 
@@ -27,7 +27,7 @@ s.group_by(...))``, a full join), those stages would wait for each other: the pl
 the first input of the first operator with several inputs in the way (the probe side of a join,
 hashed on its keys; a union's input, hashed on its columns) until no stage waits for itself.
 A stage runs as ``partitions`` tasks; task ``i`` reads split ``i`` of each source
-(:meth:`~sabot_lab.plan.SourceSpec.split`) and partition ``i`` of each exchange it reads. A
+(:meth:`~sabot_lab.logical.SourceSpec.split`) and partition ``i`` of each exchange it reads. A
 stage reading a ``single`` exchange runs as one task.
 
 >>> import sabot_lab as sl
@@ -55,8 +55,7 @@ import pyarrow as pa
 from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.errors import PlanError
 from sabot_lab.kernels import is_integer_like
-from sabot_lab.physical.exchange import Exchange, ExchangeSource
-from sabot_lab.plan import (
+from sabot_lab.logical import (
     TIME_JOINS,
     WINDOWS,
     JobGraph,
@@ -64,6 +63,7 @@ from sabot_lab.plan import (
     StreamOperatorNode,
     fused_members,
 )
+from sabot_lab.physical.exchange import Exchange, ExchangeSource
 
 __all__ = ["BROADCAST_ROWS", "PhysicalPlan", "Stage", "plan_stages", "split_aggregates"]
 

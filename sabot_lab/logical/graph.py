@@ -5,7 +5,7 @@ that the ``Stream`` API copies before every extension, so a stream's plan never 
 under it. ``to_dict``/``from_dict`` round-trip everything as JSON-safe data.
 
 >>> import pyarrow as pa
->>> from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+>>> from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
 >>> g = JobGraph("demo")
 >>> a = g.add_operator(StreamOperatorNode("src", OperatorType.SOURCE, "numbers"))
 >>> b = g.add_operator(StreamOperatorNode("keep", OperatorType.FILTER, "filter"))
@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.errors import PlanError
-from sabot_lab.plan.codec import decode, encode, schema_from_b64, schema_to_b64
+from sabot_lab.logical.codec import decode, encode, schema_from_b64, schema_to_b64
 
 __all__ = [
     "JobGraph",

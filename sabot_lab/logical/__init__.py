@@ -1,11 +1,11 @@
 """The logical plan model: :class:`JobGraph` of :class:`StreamOperatorNode`.
 
->>> from sabot_lab.plan import OperatorType
+>>> from sabot_lab.logical import OperatorType
 >>> OperatorType.HASH_JOIN.value
 'hash_join'
 """
 
-from sabot_lab.plan.graph import (
+from sabot_lab.logical.graph import (
     STATELESS,
     TIME_JOINS,
     WINDOWS,
@@ -16,7 +16,7 @@ from sabot_lab.plan.graph import (
     fused_members,
     new_operator_id,
 )
-from sabot_lab.plan.sources import SourceSpec, register_source, source_from_dict
+from sabot_lab.logical.sources import SourceSpec, register_source, source_from_dict
 
 __all__ = [
     "STATELESS",

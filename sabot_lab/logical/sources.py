@@ -4,7 +4,7 @@ The plan model stores a :class:`SourceSpec` in each SOURCE node. Connectors in
 ``sabot_lab.connectors`` subclass it and register themselves, so ``JobGraph.from_dict`` can
 rebuild any source without the plan layer importing connector code.
 
->>> from sabot_lab.plan.sources import source_kinds
+>>> from sabot_lab.logical.sources import source_kinds
 >>> import sabot_lab
 >>> "arrow" in source_kinds()
 True
