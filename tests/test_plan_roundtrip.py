@@ -126,8 +126,6 @@ def test_node_fields_round_trip() -> None:
         parallelism=4,
         stateful=True,
         key_by=("k",),
-        memory_mb=512,
-        cpu_cores=2.0,
         schema=pa.schema([("k", pa.string()), ("v", pa.int64())]),
     )
     rebuilt = sl.StreamOperatorNode.from_dict(json.loads(json.dumps(node.to_dict())))

@@ -56,7 +56,7 @@ def bind_task(stage: Stage, partition: int, read: Reader) -> JobGraph:
             )
         else:
             continue
-        graph.replace_operator(node.replace(parameters={**node.parameters, "source": bound}))
+        graph.replace_operator(node.replace(op=node.op.replace(source=bound)))
     return graph
 
 
