@@ -598,6 +598,7 @@ BATCH_STEPS: PhaseTable[Callable[[StreamOperatorNode, str, pa.Schema], Any]] = P
     "per-batch steps",
     {Filter: _filter_step, Project: _project_step, Map: _map_step, FlatMap: _flat_map_step},
     skip=[Fused],  # its members are the steps
+    scope=lambda cls: cls.per_batch,
 )
 """The per-batch function of each per-batch operator."""
 

@@ -17,7 +17,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from sabot_lab.errors import PlanError
@@ -36,7 +36,8 @@ class PhaseTable(Generic[T]):
     """A phase's entry for each operator class (an entry for a base class, such as
     :class:`~sabot_lab.logical.operators.Window`, serves its subclasses); ``skip``: the
     classes the phase leaves alone on purpose; ``otherwise``: the entry of every class
-    without one (for a rule that matches a few shapes)."""
+    without one (for a rule that matches a few shapes); ``scope``: the classes the phase is
+    about, when not all (e.g. per-batch operators), which alone must be covered."""
 
     def __init__(
         self,
@@ -44,8 +45,10 @@ class PhaseTable(Generic[T]):
         entries: Mapping[type[Operator], T],
         skip: Iterable[type[Operator]] = (),
         otherwise: T = _NOTHING,
+        scope: Callable[[type[Operator]], bool] | None = None,
     ) -> None:
         self.phase = phase
+        self.scope = scope
         self.entries = dict(entries)
         self.skip = frozenset(skip)
         self.otherwise = otherwise
@@ -77,7 +80,8 @@ class PhaseTable(Generic[T]):
 
     def missing(self) -> list[type[Operator]]:
         """The operator classes with neither an entry nor an opt-out."""
-        return [c for c in operator_classes() if not self.covers(c)]
+        in_scope = [c for c in operator_classes() if self.scope is None or self.scope(c)]
+        return [c for c in in_scope if not self.covers(c)]
 
     def __repr__(self) -> str:
         return f"PhaseTable({self.phase!r}, {len(self.entries)} entries)"

@@ -362,9 +362,10 @@ class Watermark(Operator):
     keep: str = "on_time"
 
     def check(self) -> None:
-        _count(self.delay, "delay", self)
-        if self.idle_timeout is not None:
-            _count(self.idle_timeout, "idle_timeout", self)
+        for what in ("delay", "idle_timeout"):
+            value = getattr(self, what)
+            if not isinstance(value, int) and not (what == "idle_timeout" and value is None):
+                self._fail(f"{what} must be microseconds as an int, got {value!r}")
         if self.keep not in ("on_time", "late"):
             self._fail(f"keep must be 'on_time' or 'late', got {self.keep!r}")
 

@@ -335,7 +335,7 @@ def _exchange_for(
     graph: JobGraph, node: StreamOperatorNode, position: int, rows: Mapping[str, float]
 ) -> tuple[str, tuple[str, ...]] | None:
     """The exchange on input ``position`` of ``node`` as ``(kind, keys)``, or None."""
-    if getattr(node.op, "phase", None) == "partial":
+    if isinstance(node.op, Aggregate) and node.op.phase == "partial":
         return None  # per batch, where its input is
     exchange = EXCHANGES.get(node.op)
     return None if exchange is None else exchange(graph, node, position, rows)
