@@ -1,8 +1,10 @@
 """The logical plan: a DAG of :class:`StreamOperatorNode` in a :class:`JobGraph`.
 
-Nodes are immutable; a :class:`JobGraph` is a small builder (``add_operator``, ``connect``)
-that the ``Stream`` API copies before every extension, so a stream's plan never changes
-under it. ``to_dict``/``from_dict`` round-trip everything as JSON-safe data.
+A node places one typed operator (:mod:`sabot_lab.logical.operators`) in the graph: its id,
+edges, output schema and parallelism. Nodes are immutable; a :class:`JobGraph` is a small
+builder (``add_operator``, ``connect``) that the ``Stream`` API copies before every
+extension, so a stream's plan never changes under it. ``to_dict``/``from_dict`` round-trip
+everything as JSON-safe data (an operator as its kind and the fields not at their default).
 
 >>> from sabot_lab.expr import col
 >>> from sabot_lab.logical import Filter, JobGraph, Limit, StreamOperatorNode
