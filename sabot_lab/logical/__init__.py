@@ -13,7 +13,7 @@ optimizer, the engine or the runtime).
 ('hash_join', True)
 """
 
-from sabot_lab.logical.dispatch import PhaseTable, phase_tables
+from sabot_lab.logical.dispatch import PhaseTable
 from sabot_lab.logical.graph import (
     JobGraph,
     StreamOperatorNode,
@@ -83,7 +83,6 @@ __all__ = [
     "operator_class",
     "operator_classes",
     "operator_from_parameters",
-    "phase_tables",
     "register_source",
     "source_from_dict",
 ]

@@ -1,7 +1,7 @@
 """Per-phase dispatch on operator class: each phase that treats operators differently
 (lowering, physical planning, optimizer rules, statistics, plan views) keeps one
-:class:`PhaseTable`, and a unit test checks every operator class has an entry in every
-table or is opted out of it: by name (``skip``), or, for a rule that matches a few shapes,
+:class:`PhaseTable` at module level, and a unit test checks every operator class has an
+entry in every such table or is opted out of it: by name (``skip``), or, for a rule that matches a few shapes,
 by the table's one ``otherwise`` entry for every other class.
 
 >>> from sabot_lab.logical.operators import Aggregate, GroupBy, Limit, Sort
@@ -23,13 +23,11 @@ from typing import Any, Generic, TypeVar
 from sabot_lab.errors import PlanError
 from sabot_lab.logical.operators import Operator, operator_classes
 
-__all__ = ["PhaseTable", "phase_tables"]
+__all__ = ["PhaseTable"]
 
 T = TypeVar("T")
 
 _NOTHING: Any = object()
-
-_TABLES: list[PhaseTable[object]] = []
 
 
 class PhaseTable(Generic[T]):
@@ -52,7 +50,6 @@ class PhaseTable(Generic[T]):
         self.entries = dict(entries)
         self.skip = frozenset(skip)
         self.otherwise = otherwise
-        _TABLES.append(self)  # type: ignore[arg-type]
 
     def _find(self, cls: type[Operator]) -> T | None:
         for base in cls.__mro__:
@@ -85,8 +82,3 @@ class PhaseTable(Generic[T]):
 
     def __repr__(self) -> str:
         return f"PhaseTable({self.phase!r}, {len(self.entries)} entries)"
-
-
-def phase_tables() -> list[PhaseTable[object]]:
-    """Every phase table made so far (those of the modules imported)."""
-    return list(_TABLES)

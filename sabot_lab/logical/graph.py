@@ -74,6 +74,7 @@ def derived_operator_id(kind: OperatorType, *anchors: str) -> str:
 
 
 _NODE_FIELDS = ("operator_id", "op", "name", "upstream", "downstream", "schema", "parallelism")
+_FIELD_SET = frozenset(_NODE_FIELDS)
 
 
 class StreamOperatorNode:
@@ -99,8 +100,6 @@ class StreamOperatorNode:
     >>> a.to_dict() == b.to_dict(), b.operator_type.value, b.stateful
     (True, 'filter', False)
     """
-
-    __slots__ = _NODE_FIELDS
 
     operator_id: str
     op: Operator
@@ -140,8 +139,7 @@ class StreamOperatorNode:
             schema,
             parallelism,
         )
-        for slot, value in zip(_NODE_FIELDS, values, strict=True):
-            object.__setattr__(self, slot, value)
+        self.__dict__.update(zip(_NODE_FIELDS, values, strict=True))
         if stateful is not None and stateful != op.stateful:
             raise PlanError(
                 f"operator {operator_id!r}: a {op.kind.value} is stateful={op.stateful}"
@@ -206,11 +204,14 @@ class StreamOperatorNode:
         >>> StreamOperatorNode("a", op=Limit(n=1), name="limit").replace(name="head").name
         'head'
         """
+        if not _FIELD_SET.issuperset(changes):
+            raise TypeError(
+                f"StreamOperatorNode has no field(s) {sorted(changes.keys() - _FIELD_SET)}"
+            )
         node = object.__new__(StreamOperatorNode)  # a plain copy: the optimizer calls this a lot
-        for slot in _NODE_FIELDS:
-            object.__setattr__(node, slot, changes.pop(slot, getattr(self, slot)))
-        if changes:
-            raise TypeError(f"StreamOperatorNode has no field(s) {sorted(changes)}")
+        fields = node.__dict__
+        fields.update(self.__dict__)
+        fields.update(changes)
         return node
 
     def to_dict(self) -> dict[str, Any]:
