@@ -33,8 +33,8 @@ from sabot_lab.expr import (
     min_horizontal,
     when,
 )
+from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.nexmark import Nexmark, nexmark
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.sql import sql
 from sabot_lab.stream import (
     GroupBy,

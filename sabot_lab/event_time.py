@@ -14,12 +14,12 @@ and windowed aggregation (``stream.window(spec).group_by(...).agg(...)``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sabot_lab.engine.window_aggregate import window_schema
 from sabot_lab.errors import PlanError, SchemaError, column_not_found
 from sabot_lab.expr import Expr
-from sabot_lab.plan import OperatorType
+from sabot_lab.logical import SessionWindow, SlidingWindow, TumblingWindow, Watermark, Window
 from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timestamp
 
 if TYPE_CHECKING:
@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["WindowedGroupBy", "WindowedStream", "late_rows", "with_watermark"]
 
-WINDOW_KINDS = {
-    "tumbling": OperatorType.TUMBLING_WINDOW,
-    "sliding": OperatorType.SLIDING_WINDOW,
-    "session": OperatorType.SESSION_WINDOW,
+WINDOW_KINDS: dict[str, type[Window]] = {
+    "tumbling": TumblingWindow,
+    "sliding": SlidingWindow,
+    "session": SessionWindow,
 }
 
 
@@ -41,10 +41,8 @@ def with_watermark(
     require_timestamp(stream.schema, column, "with_watermark")
     delay = duration_us(max_delay)
     idle = None if idle_timeout is None else duration_us(idle_timeout)
-    return stream._extend(
-        OperatorType.WATERMARK, "with_watermark", stream.schema,
-        column=column, delay=delay, idle_timeout=idle, keep="on_time",
-    )  # fmt: skip
+    watermark = Watermark(column=column, delay=delay, idle_timeout=idle, keep="on_time")
+    return stream._extend(watermark, "with_watermark", stream.schema)
 
 
 def late_rows(stream: Stream) -> Stream:
@@ -52,15 +50,15 @@ def late_rows(stream: Stream) -> Stream:
     from sabot_lab.stream import Stream
 
     node = stream.graph.node(stream.node_id)
-    if node.operator_type != OperatorType.WATERMARK or node.parameters["keep"] != "on_time":
+    if not isinstance(node.op, Watermark) or node.op.keep != "on_time":
         raise PlanError(
             "late() gives the rows a watermark left out: call it right after "
             "with_watermark(...), e.g. s.with_watermark('ts', '4s').late()"
         )
     (upstream,) = node.upstream
-    params = {**node.parameters, "keep": "late"}
+    late = node.op.replace(keep="late")
     return Stream(stream.graph.subgraph(upstream), upstream)._extend(
-        OperatorType.WATERMARK, "late", node.output_schema, **params
+        late, "late", node.output_schema
     )
 
 
@@ -137,9 +135,7 @@ class WindowedGroupBy:
         clash = {"window_start", "window_end"} & set(self._keys)
         if clash:
             raise SchemaError(f"{sorted(clash)} name the window's bounds; rename the key first")
-        early: dict[str, Any] = {} if self._early is None else {"early": self._early}
-        return self._stream._extend(
-            WINDOW_KINDS[self._spec.kind], f"window {self._spec!r}", schema,
-            stateful=True, key_by=self._keys,
-            window=self._spec.to_dict(), keys=self._keys, aggs=exprs, **early,
-        )  # fmt: skip
+        window = WINDOW_KINDS[self._spec.kind](
+            window=self._spec.to_dict(), keys=self._keys, aggs=exprs, early=self._early
+        )
+        return self._stream._extend(window, f"window {self._spec!r}", schema)

@@ -17,63 +17,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sabot_lab.engine import Executor
+from sabot_lab.logical import Fused, JobGraph, StreamOperatorNode, fused_members
 from sabot_lab.optimizer.trace import format_rows
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, fused_members
 
 __all__ = ["describe_operator", "render_plan"]
 
 
 def describe_operator(node: StreamOperatorNode) -> str:
-    """The operator's arguments in one line.
+    """The operator's arguments in one line (its operator's ``describe``).
 
     >>> import sabot_lab as sl
     >>> s = sl.from_pydict({"x": [1]}).limit(3)
     >>> describe_operator(s.graph.node(s.node_id))
     'n=3'
     """
-    p = node.parameters
-    kind = node.operator_type
-    if kind == OperatorType.SOURCE:
-        columns = p.get("columns")
-        text = str(p["source"].describe()) + (f" columns=[{', '.join(columns)}]" if columns else "")
-        if p.get("predicate") is not None:
-            text += f" filter={p['predicate']!r}"
-        return text + (f" limit={p['limit']}" if p.get("limit") is not None else "")
-    if kind == OperatorType.FUSED:
-        return " → ".join(_line(m) for m in fused_members(node))
-    if kind == OperatorType.FILTER:
-        return repr(p["predicate"])
-    if kind == OperatorType.SELECT:
-        exprs = p["exprs"]
-        if node.name == "with_columns":
-            exprs = [e for e in exprs if e.op != "col"]
-        return ", ".join(repr(e) for e in exprs)
-    if kind in (OperatorType.MAP, OperatorType.FLAT_MAP):
-        return getattr(p["fn"], "__qualname__", repr(p["fn"]))
-    if kind == OperatorType.HASH_JOIN:
-        return f"left_on=[{', '.join(p['left_on'])}] right_on=[{', '.join(p['right_on'])}]"
-    if kind in (OperatorType.GROUP_BY, OperatorType.AGGREGATE):
-        aggs = ", ".join(repr(a) for a in p["aggs"])
-        keys = f"keys=[{', '.join(p['keys'])}] " if p["keys"] else ""
-        return f"{keys}aggs=[{aggs}]"
-    if kind == OperatorType.SORT:
-        order = [
-            f"{e!r}{' desc' if d else ''}" for e, d in zip(p["by"], p["descending"], strict=True)
-        ]
-        top = f" top_n={p['top_n']}" if p.get("top_n") is not None else ""
-        return f"by=[{', '.join(order)}]{top}"
-    if kind == OperatorType.LIMIT:
-        return f"n={p['n']}" + (f" offset={p['offset']}" if p.get("offset") else "")
-    return ""
-
-
-def _line(node: StreamOperatorNode) -> str:
-    args = describe_operator(node)
-    return f"{node.name} {args}" if args else node.name
+    return node.op.describe(node.name)
 
 
 def _short(node: StreamOperatorNode) -> str:
-    if node.operator_type == OperatorType.FUSED:
+    if isinstance(node.op, Fused):
         return f"[{' → '.join(m.name for m in fused_members(node))}]"
     return node.name
 
@@ -94,7 +56,7 @@ def render_plan(
         node = graph.node(op_id)
         rows = estimated_rows.get(op_id) if estimated_rows else None
         estimate = f"  (~{format_rows(rows)} rows)" if rows is not None else ""
-        lines.append(f"{'  ' * depth}[P{owner.get(op_id, '?')}] {_line(node)}{estimate}  #{op_id}")
+        lines.append(f"{'  ' * depth}[P{owner.get(op_id, '?')}] {node.label()}{estimate}  #{op_id}")
         for up in node.upstream:
             visit(up, depth + 1)
 

@@ -1,4 +1,4 @@
-"""The user API: a lazy :class:`Stream` whose methods build a bigger :class:`~sabot_lab.plan.JobGraph`.
+"""The user API: a lazy :class:`Stream` whose methods build a bigger :class:`~sabot_lab.logical.JobGraph`.
 
 Nothing runs until a terminal method (:meth:`Stream.collect`, :meth:`Stream.iter_batches`,
 :meth:`Stream.to_pandas`, :meth:`Stream.to_parquet`). Every method checks its arguments
@@ -39,8 +39,26 @@ from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, colu
 from sabot_lab.event_time import WindowedStream, check_aggregates, late_rows, with_watermark
 from sabot_lab.expr import Expr, col, lit, parse_dtype
 from sabot_lab.kernels import is_integer_like
+from sabot_lab.logical import (
+    Aggregate,
+    AsofJoin,
+    Distinct,
+    Filter,
+    FlatMap,
+    HashJoin,
+    IntervalJoin,
+    JobGraph,
+    Limit,
+    Map,
+    Operator,
+    Project,
+    Sort,
+    Source,
+    SourceSpec,
+    Union,
+)
+from sabot_lab.logical import GroupBy as GroupByOperator
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
-from sabot_lab.plan import JobGraph, OperatorType, SourceSpec
 from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timestamp
 
 if TYPE_CHECKING:
@@ -138,24 +156,14 @@ class Stream:
         return list(self.schema.names)
 
     def _extend(
-        self,
-        kind: OperatorType,
-        name: str,
-        schema: pa.Schema,
-        inputs: Sequence[Stream] = (),
-        stateful: bool = False,
-        key_by: Sequence[str] = (),
-        **parameters: Any,
+        self, op: Operator, name: str, schema: pa.Schema, inputs: Sequence[Stream] = ()
     ) -> Stream:
         _check_unique(schema.names, name)
         graph = self._graph.copy()
         for other in inputs:
             graph = graph.merge(other._graph)
         upstream = [s._node_id for s in (self, *inputs)]
-        node_id = graph.add_new_operator(
-            kind, name, upstream, schema, stateful, key_by, **parameters
-        )
-        return Stream(graph, node_id)
+        return Stream(graph, graph.add_new_operator(op, name, upstream, schema))
 
     def with_parallelism(self, tasks: int) -> Stream:
         """Run this stream's last operator (and the stage it belongs to) as ``tasks``
@@ -196,7 +204,7 @@ class Stream:
             raise SchemaError(
                 f"filter predicate {predicate!r} has type {field.type}, expected bool"
             )
-        return self._extend(OperatorType.FILTER, "filter", self.schema, predicate=predicate)
+        return self._extend(Filter(predicate=predicate), "filter", self.schema)
 
     def select(self, *exprs: IntoExpr, **named: IntoExpr) -> Stream:
         """Compute exactly these columns (names or expressions; keywords name them).
@@ -247,7 +255,7 @@ class Stream:
                 raise SchemaError(
                     f"{verb}() got aggregate {e!r}; use group_by(...).agg(...) or agg(...)"
                 )
-        return self._extend(OperatorType.SELECT, verb, schema, exprs=items)
+        return self._extend(Project(exprs=items), verb, schema)
 
     def map_batches(
         self,
@@ -293,10 +301,9 @@ class Stream:
                     raise SchemaError(
                         f"map_batches(preserves=...) on its {side}: {column_not_found(name, names)}"
                     )
-        params: dict[str, Any] = {"fn": fn}
-        if preserves:
-            params["preserves"] = list(preserves)
-        return self._extend(OperatorType.MAP, label, out_schema, **params)
+        return self._extend(
+            Map(fn=fn, preserves=list(preserves) if preserves else ()), label, out_schema
+        )
 
     def flat_map(
         self, fn: Callable[[dict[str, Any]], Iterable[dict[str, Any]]], schema: SchemaLike
@@ -310,7 +317,7 @@ class Stream:
         >>> s.flat_map(lambda r: ({"ch": c} for c in r["word"]), schema={"ch": "string"}).collect().to_pydict()
         {'ch': ['a', 'b', 'c']}
         """
-        return self._extend(OperatorType.FLAT_MAP, "flat_map", _as_schema(schema), fn=fn)
+        return self._extend(FlatMap(fn=fn), "flat_map", _as_schema(schema))
 
     # -- joins -----------------------------------------------------------------------
     def join(
@@ -362,19 +369,10 @@ class Stream:
         )
         if how == "full":
             return _full_join(self, right, left_keys, right_keys, suffix)
-        return self._extend(
-            OperatorType.HASH_JOIN,
-            f"{how}_join",
-            schema,
-            inputs=[right],
-            stateful=True,
-            key_by=left_keys,
-            how=how,
-            left_on=left_keys,
-            right_on=right_keys,
-            right_payload=payload,
-            suffix=suffix,
+        join = HashJoin(
+            how=how, left_on=left_keys, right_on=right_keys, right_payload=payload, suffix=suffix
         )
+        return self._extend(join, f"{how}_join", schema, inputs=[right])
 
     def join_interval(
         self,
@@ -420,13 +418,7 @@ class Stream:
         if low > high:
             raise PlanError(f"join_interval needs lower <= upper, got {lower!r} > {upper!r}")
         names = list(schema.names[len(self.schema) :])
-        return self._extend(
-            OperatorType.INTERVAL_JOIN,
-            "join_interval",
-            schema,
-            inputs=[other],
-            stateful=True,
-            key_by=left_keys,
+        join = IntervalJoin(
             left_on=left_keys,
             right_on=right_keys,
             time=time,
@@ -436,6 +428,7 @@ class Stream:
             right_payload=payload,
             payload_names=names,
         )
+        return self._extend(join, "join_interval", schema, inputs=[other])
 
     def join_asof(
         self,
@@ -469,19 +462,14 @@ class Stream:
         _, _, payload, schema = self._join_columns(right, [on, *keys], None, None, "inner", suffix)
         if tolerance is not None and duration_us(tolerance) < 0:
             raise PlanError(f"join_asof needs a tolerance of zero or more, got {tolerance!r}")
-        return self._extend(
-            OperatorType.ASOF_JOIN,
-            "join_asof",
-            schema,
-            inputs=[right],
-            stateful=True,
-            key_by=keys,
+        join = AsofJoin(
             on=on,
             by=keys,
             tolerance=None if tolerance is None else duration_us(tolerance),
             right_payload=payload,
             payload_names=list(schema.names[len(self.schema) :]),
         )
+        return self._extend(join, "join_asof", schema, inputs=[right])
 
     @property
     def bounded(self) -> bool:
@@ -506,8 +494,7 @@ class Stream:
         ('append', 'upsert')
         """
         graph = self._graph.subgraph(self._node_id)
-        updates = any(n.parameters.get("running") or "early" in n.parameters for n in graph)
-        return "upsert" if updates else "append"
+        return "upsert" if any(n.op.emits_updates() for n in graph) else "append"
 
     def _join_columns(
         self,
@@ -631,9 +618,7 @@ class Stream:
         >>> sl.from_pydict({"x": [1, 1, None, None]}).distinct().sort("x").collect().to_pydict()
         {'x': [1, None]}
         """
-        return self._extend(
-            OperatorType.DISTINCT, "distinct", self.schema, stateful=True, key_by=self.schema.names
-        )
+        return self._extend(Distinct(), "distinct", self.schema)
 
     # -- combining and ordering ------------------------------------------------------
     def union(self, *others: Stream | pa.Table) -> Stream:
@@ -664,7 +649,7 @@ class Stream:
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise SchemaError(f"union inputs have incompatible column types: {exc}") from exc
         schema = pa.schema([unified.field(n) for n in self.schema.names])
-        return self._extend(OperatorType.UNION, "union", schema, inputs=streams)
+        return self._extend(Union(), "union", schema, inputs=streams)
 
     def sort(
         self, by: IntoExpr | Sequence[IntoExpr], descending: bool | Sequence[bool] = False
@@ -684,9 +669,7 @@ class Stream:
             raise PlanError(f"sort() got {len(keys)} keys but {len(flags)} descending flags")
         for key in keys:
             _field(key, self.schema)
-        return self._extend(
-            OperatorType.SORT, "sort", self.schema, stateful=True, by=keys, descending=flags
-        )
+        return self._extend(Sort(by=keys, descending=flags), "sort", self.schema)
 
     def limit(self, n: int, offset: int = 0) -> Stream:
         """The first ``n`` rows (after skipping ``offset``) in stream order.
@@ -697,7 +680,7 @@ class Stream:
         """
         if not isinstance(n, int) or n < 0 or not isinstance(offset, int) or offset < 0:
             raise PlanError(f"limit() takes non-negative integers, got n={n!r}, offset={offset!r}")
-        return self._extend(OperatorType.LIMIT, "limit", self.schema, n=n, offset=offset)
+        return self._extend(Limit(n=n, offset=offset), "limit", self.schema)
 
     def head(self, n: int = 5) -> Stream:
         """The first ``n`` rows (same as :meth:`limit`).
@@ -976,16 +959,19 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
             "aggregating it again would count every update; aggregate within windows instead"
         )
     schema = aggregate_schema(keys, aggs, stream.schema)
-    kind, verb = (OperatorType.GROUP_BY, "group_by") if keys else (OperatorType.AGGREGATE, "agg")
-    params: dict[str, Any] = {"keys": keys, "aggs": aggs}
-    if not stream.bounded:  # no end to wait for: emit updates as rows come
-        if any(e.op == "agg" and e.param("fn") == "n_unique" for a in aggs for e in a.walk()):
-            raise PlanError(
-                "n_unique() over an unbounded stream would keep every value forever; "
-                "aggregate within windows (stream.window(...)) instead"
-            )
-        params["running"] = True
-    return stream._extend(kind, verb, schema, stateful=True, key_by=keys, **params)
+    running = not stream.bounded  # no end to wait for: emit updates as rows come
+    if running and any(
+        e.op == "agg" and e.param("fn") == "n_unique" for a in aggs for e in a.walk()
+    ):
+        raise PlanError(
+            "n_unique() over an unbounded stream would keep every value forever; "
+            "aggregate within windows (stream.window(...)) instead"
+        )
+    if keys:
+        return stream._extend(
+            GroupByOperator(keys=keys, aggs=aggs, running=running), "group_by", schema
+        )
+    return stream._extend(Aggregate(keys=keys, aggs=aggs, running=running), "agg", schema)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -1096,7 +1082,7 @@ def _infer_schema_of(data: Any) -> pa.Schema:
 
 
 def from_source(source: SourceSpec, name: str = "source") -> Stream:
-    """A stream over any :class:`~sabot_lab.plan.SourceSpec` (a connector of one's own).
+    """A stream over any :class:`~sabot_lab.logical.SourceSpec` (a connector of one's own).
 
     >>> import pyarrow as pa, sabot_lab as sl
     >>> from sabot_lab.connectors import ArrowSource
@@ -1104,9 +1090,7 @@ def from_source(source: SourceSpec, name: str = "source") -> Stream:
     1
     """
     graph = JobGraph("job")
-    return Stream(
-        graph, graph.add_new_operator(OperatorType.SOURCE, name, [], source.schema, source=source)
-    )
+    return Stream(graph, graph.add_new_operator(Source(source=source), name, [], source.schema))
 
 
 def from_arrow(data: pa.Table | pa.RecordBatch | pa.RecordBatchReader) -> Stream:

@@ -18,7 +18,12 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.expr import Expr
-from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
+from sabot_lab.logical.sources import (
+    ReplayableSource,
+    SourceSpec,
+    register_empty_source,
+    register_source,
+)
 
 __all__ = ["ArrowSource", "table_from_b64", "table_to_b64"]
 
@@ -87,3 +92,6 @@ class ArrowSource(ReplayableSource):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArrowSource:
         return cls(table_from_b64(data["table"]))
+
+
+register_empty_source(lambda schema: ArrowSource(schema.empty_table()))

@@ -12,7 +12,7 @@ import pyarrow as pa
 from sabot_lab.connectors.arrow import table_from_b64, table_to_b64
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
-from sabot_lab.plan.sources import SourceSpec, register_source
+from sabot_lab.logical.sources import SourceSpec, register_source
 from sabot_lab.predicates import to_arrow_filter
 
 __all__ = ["DuckDBSource"]

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
-from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
+from sabot_lab.logical.sources import ReplayableSource, SourceSpec, register_source
 from sabot_lab.predicates import to_arrow_filter
 
 __all__ = ["FileSource", "ScanStats", "write_parquet"]

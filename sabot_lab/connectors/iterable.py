@@ -28,8 +28,8 @@ import pyarrow as pa
 from sabot_lab.connectors.generator import Generated
 from sabot_lab.errors import PlanError, SourceError
 from sabot_lab.expr import Expr
-from sabot_lab.plan.codec import decode, encode
-from sabot_lab.plan.sources import ReplayableSource, register_source
+from sabot_lab.logical.codec import decode, encode
+from sabot_lab.logical.sources import ReplayableSource, register_source
 
 __all__ = ["IterableSource"]
 

@@ -13,7 +13,7 @@ restarting, the connection dropped) is retried on a new consumer from the offset
 after an exponential backoff with jitter, for up to :data:`RECONNECT_FOR` seconds. A record
 that does not decode is not a crash: it goes to the ``dead_letter`` topic (when given) with
 the reason in its headers, and is counted (:attr:`KafkaSource.malformed`); the read goes on.
-Each partition's batches come after a :class:`~sabot_lab.plan.sources.SplitMark` naming it, so
+Each partition's batches come after a :class:`~sabot_lab.logical.sources.SplitMark` naming it, so
 a watermark right after the source follows every partition.
 
 :func:`write_kafka` sends batches to a topic, one record per row (``json`` or ``avro``, this
@@ -56,8 +56,8 @@ from sabot_lab.connectors.avro import AvroCodec
 from sabot_lab.connectors.sink import CommitSink, register_sink
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
-from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
-from sabot_lab.plan.sources import ReplayableSource, SourceSpec, SplitMark, register_source
+from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
+from sabot_lab.logical.sources import ReplayableSource, SourceSpec, SplitMark, register_source
 
 __all__ = [
     "FORMATS",

@@ -35,7 +35,7 @@ import pyarrow as pa
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
 from sabot_lab.kernels.nexmark import empty, nexmark_rows
-from sabot_lab.plan.sources import ReplayableSource, SourceSpec, register_source
+from sabot_lab.logical.sources import ReplayableSource, SourceSpec, register_source
 
 __all__ = ["KINDS", "SCHEMAS", "NexmarkSource"]
 

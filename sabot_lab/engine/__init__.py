@@ -21,7 +21,7 @@ What lives here:
   :mod:`~sabot_lab.engine.checkpoints`.
 
 What it may import: the physical and logical plans (:mod:`sabot_lab.physical`,
-:mod:`sabot_lab.plan`), :mod:`sabot_lab.expr`, :mod:`sabot_lab.kernels` and the connectors,
+:mod:`sabot_lab.logical`), :mod:`sabot_lab.expr`, :mod:`sabot_lab.kernels` and the connectors,
 besides ``config``, ``errors``, ``location`` and the window specs; never the runtime (agents,
 JobManager), the clients or the notebook. :mod:`sabot_lab.engine.state` imports nothing of
 the engine outside itself.

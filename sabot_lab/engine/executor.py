@@ -1,4 +1,4 @@
-"""Lowers a logical :class:`~sabot_lab.plan.JobGraph` into fused pipelines and runs them.
+"""Lowers a logical :class:`~sabot_lab.logical.JobGraph` into fused pipelines and runs them.
 
 Stateless operators (filter, select, map, flat_map) and join probes are fused into the
 pipeline of their (left) input; sources, join build sides, aggregates, distinct, sort, limit
@@ -25,9 +25,9 @@ import pyarrow as pa
 
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine.aggregate import HashAggregate
-from sabot_lab.engine.asof_join import AsofJoin
+from sabot_lab.engine.asof_join import AsofJoin as AsofJoinOperator
 from sabot_lab.engine.checkpoints import Checkpoints
-from sabot_lab.engine.interval_join import IntervalJoin
+from sabot_lab.engine.interval_join import IntervalJoin as IntervalJoinOperator
 from sabot_lab.engine.items import (
     Barrier,
     Marker,
@@ -37,7 +37,7 @@ from sabot_lab.engine.items import (
     batches_only,
     is_marker,
 )
-from sabot_lab.engine.join import HashJoin
+from sabot_lab.engine.join import HashJoin as HashJoinOperator
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.order import limit_batches, sort_table, top_rows
@@ -57,25 +57,45 @@ from sabot_lab.engine.stream_operator import StreamOperator, drive
 from sabot_lab.engine.watermarks import WatermarkAssigner
 from sabot_lab.engine.window_aggregate import window_operator
 from sabot_lab.errors import PlanError
-from sabot_lab.expr import Expr, col
-from sabot_lab.plan import (
-    STATELESS,
-    WINDOWS,
+from sabot_lab.expr import col
+from sabot_lab.logical import (
+    Aggregate,
+    AsofJoin,
+    Distinct,
+    Filter,
+    FlatMap,
+    Fused,
+    HashJoin,
+    IntervalJoin,
     JobGraph,
-    OperatorType,
+    Limit,
+    Map,
+    PhaseTable,
+    Project,
+    Sort,
+    Source,
     StreamOperatorNode,
+    Union,
+    Watermark,
+    Window,
     fused_members,
 )
-from sabot_lab.plan.sources import ReplayableSource
+from sabot_lab.logical.sources import ReplayableSource
 from sabot_lab.windows import WindowSpec
 
-__all__ = ["Executor", "ScanObserver", "checkpoint_names", "stateless_steps"]
+__all__ = [
+    "BATCH_STEPS",
+    "LOWERING",
+    "Executor",
+    "ScanObserver",
+    "checkpoint_names",
+    "stateless_steps",
+]
 
 ScanObserver = Callable[[str, int, bool], None]
 """``(source operator id, rows in a batch it yielded, whether the source has ended)``:
 called on the thread reading the source."""
 
-_AGGREGATING = (OperatorType.GROUP_BY, OperatorType.AGGREGATE, OperatorType.DISTINCT)
 _COUNTERS = (
     "late_rows",
     "dropped_rows",
@@ -183,38 +203,28 @@ class Executor:
         return pipeline
 
     def _lower_node(self, node: StreamOperatorNode) -> Pipeline:
-        kind, label = node.operator_type, f"{node.name} ({node.operator_id})"
-        if kind == OperatorType.SOURCE:
-            return Pipeline(partial(self._scan, node), (), (node.operator_id,))
-        if kind in STATELESS:
-            input_schema = self.graph.node(node.upstream[0]).output_schema
-            pipeline = self._lower(node.upstream[0])
-            for step in stateless_steps(fused_members(node), input_schema):
-                pipeline = pipeline.extend(step)
-            return pipeline.with_node(node.operator_id)
-        if kind == OperatorType.HASH_JOIN:
-            return self._lower_join(node, label)
-        if kind in _AGGREGATING:
-            return self._lower_aggregate(node)
-        if kind == OperatorType.SORT:
-            return self._lower_sort(node)
-        if kind == OperatorType.LIMIT:
-            return self._lower_limit(node)
-        if kind == OperatorType.UNION:
-            return self._lower_union(node)
-        if kind == OperatorType.WATERMARK:
-            return self._lower_watermark(node)
-        if kind in WINDOWS:
-            return self._lower_window(node)
-        if kind == OperatorType.INTERVAL_JOIN:
-            return self._lower_interval_join(node)
-        if kind == OperatorType.ASOF_JOIN:
-            return self._lower_asof_join(node)
-        raise PlanError(f"the in-process engine cannot run {kind.value} operators yet ({label})")
+        lower = LOWERING.get(node.op)
+        if lower is None:
+            raise PlanError(
+                f"the in-process engine cannot run {node.operator_type.value} operators yet "
+                f"({node.name} ({node.operator_id}))"
+            )
+        return lower(self, node)
+
+    def _lower_source(self, node: StreamOperatorNode) -> Pipeline:
+        return Pipeline(partial(self._scan, node), (), (node.operator_id,))
+
+    def _lower_per_batch(self, node: StreamOperatorNode) -> Pipeline:
+        input_schema = self.graph.node(node.upstream[0]).output_schema
+        pipeline = self._lower(node.upstream[0])
+        for step in stateless_steps(fused_members(node), input_schema):
+            pipeline = pipeline.extend(step)
+        return pipeline.with_node(node.operator_id)
 
     def _scan(self, node: StreamOperatorNode) -> Iterator[RuntimeItem]:
-        params = node.parameters
-        source, args = params["source"], (params.get("columns"), params.get("predicate"))
+        op = node.op
+        assert isinstance(op, Source)
+        source, args = op.source, (op.columns, op.predicate)
         checkpoints = self.checkpoints
         if checkpoints is not None and checkpoints.finished:
             return iter(())  # it had read everything before the checkpoint restored
@@ -232,9 +242,8 @@ class Executor:
                 batches = self._barriers(self._saved_as(node.operator_id), replay)
             if not marked:  # no watermark follows the source's splits here
                 batches = (item for item in batches if not isinstance(item, SplitMark))
-        limit = params.get("limit")
-        if limit is not None:
-            batches = limit_batches(batches, limit)
+        if op.limit is not None:
+            batches = limit_batches(batches, op.limit)
         return batches if self.on_scan is None else _observed(batches, node, self.on_scan)
 
     def _saved_as(self, operator_id: str) -> str:
@@ -263,16 +272,17 @@ class Executor:
     def _new_pipeline(self, node: StreamOperatorNode, source: Any) -> Pipeline:
         return Pipeline(source, (), (node.operator_id,))
 
-    def _lower_join(self, node: StreamOperatorNode, label: str) -> Pipeline:
+    def _lower_join(self, node: StreamOperatorNode) -> Pipeline:
         left_id, right_id = node.upstream
         build = self._breaker_input(right_id)
-        params = node.parameters
-        join = HashJoin(
-            how=params["how"],
-            left_on=params["left_on"],
-            right_on=params["right_on"],
-            right_payload=params["right_payload"],
-            left_payload=params.get("left_payload"),
+        op, label = node.op, f"{node.name} ({node.operator_id})"
+        assert isinstance(op, HashJoin)
+        join = HashJoinOperator(
+            how=op.how,
+            left_on=op.left_on,
+            right_on=op.right_on,
+            right_payload=op.right_payload,
+            left_payload=op.left_payload,
             schema=node.output_schema,
             build_input=lambda: build.run_batches(self.config),
             build_schema=self.graph.node(right_id).output_schema,
@@ -284,22 +294,25 @@ class Executor:
         (``phase``: ``partial`` per batch; ``final`` merges partials, reading the partial
         rows of an aggregate over ``input_schema``)."""
         (child_id,) = node.upstream
-        params = node.parameters
-        input_schema = params.get("input_schema") or self.graph.node(child_id).output_schema
-        if params.get("running"):
-            child = self._breaker_input(child_id)
-            return self._stateful(
-                node,
-                lambda state: RunningAggregate(params["keys"], params["aggs"], input_schema, state),
-                lambda: child.run(self.config),
-            )
-        if node.operator_type == OperatorType.DISTINCT:
+        op = node.op
+        assert isinstance(op, Aggregate | Distinct)
+        input_schema = self.graph.node(child_id).output_schema
+        phase = None
+        if isinstance(op, Distinct):
             keys, aggs = list(input_schema.names), []
         else:
-            keys, aggs = params["keys"], params["aggs"]
+            keys, aggs, phase = op.keys, op.aggs, op.phase
+            input_schema = op.input_schema or input_schema
+            if op.running:
+                child = self._breaker_input(child_id)
+                schema = input_schema
+                return self._stateful(
+                    node,
+                    lambda state: RunningAggregate(keys, aggs, schema, state),
+                    lambda: child.run(self.config),
+                )
         aggregate = HashAggregate(keys, aggs, input_schema)
         label = f"{node.name} ({node.operator_id}) partial"
-        phase = params.get("phase")
         if phase == "partial":
             pipeline = self._lower(child_id).extend(Step(label, aggregate.partial_batch))
             return pipeline.with_node(node.operator_id)
@@ -318,8 +331,9 @@ class Executor:
 
     def _lower_sort(self, node: StreamOperatorNode) -> Pipeline:
         (child_id,) = node.upstream
-        by: list[Expr] = node.parameters["by"]
-        descending: list[bool] = node.parameters["descending"]
+        op = node.op
+        assert isinstance(op, Sort)
+        by, descending, top_n = op.by, op.descending, op.top_n
         input_schema = self.graph.node(child_id).output_schema
         names = [e.param("name") if e.op == "col" else f"__sort{i}" for i, e in enumerate(by)]
         extra = [(n, e) for n, e in zip(names, by, strict=True) if n.startswith("__sort")]
@@ -332,8 +346,6 @@ class Executor:
             label = f"{node.name} ({node.operator_id}) keys"
             step = Step(label, partial(project_batch, exprs=exprs, schema=wide))
         child = self._breaker_input(child_id, step)
-
-        top_n = node.parameters.get("top_n")
 
         def source() -> Iterator[pa.RecordBatch]:
             batches = (materialize(b, wide) for b in child.run_batches(self.config))
@@ -350,7 +362,9 @@ class Executor:
         """The first rows of the input; a checkpoint keeps how many came out, so a restored
         run gives only the rest (an offset is skipped again unless rows came out already)."""
         child = self._breaker_input(node.upstream[0])
-        n, offset = node.parameters["n"], node.parameters.get("offset", 0)
+        op = node.op
+        assert isinstance(op, Limit)
+        n, offset = op.n, op.offset
         checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
         def source() -> Iterator[RuntimeItem]:
@@ -406,26 +420,27 @@ class Executor:
         return Step(f"materialize ({node_id})", partial(materialize, schema=schema))
 
     def _lower_interval_join(self, node: StreamOperatorNode) -> Pipeline:
-        p = node.parameters
+        p = node.op
+        assert isinstance(p, IntervalJoin)
         inputs = self._merged_inputs(node, tagged=True)
         return self._stateful(
             node,
-            lambda state: IntervalJoin(
-                p["left_on"], p["right_on"], p["time"], p["other_time"], p["lower"], p["upper"],
-                p["right_payload"], p["payload_names"], state,
+            lambda state: IntervalJoinOperator(
+                p.left_on, p.right_on, p.time, p.other_time, p.lower, p.upper,
+                p.right_payload, p.payload_names, state,
             ),
             inputs,
         )  # fmt: skip
 
     def _lower_asof_join(self, node: StreamOperatorNode) -> Pipeline:
-        p = node.parameters
+        p = node.op
+        assert isinstance(p, AsofJoin)
         inputs = self._merged_inputs(node, tagged=True)
         right = self.graph.node(node.upstream[1]).output_schema
         return self._stateful(
             node,
-            lambda state: AsofJoin(
-                p["on"], p["by"], p["tolerance"], p["right_payload"], p["payload_names"],
-                right, state,
+            lambda state: AsofJoinOperator(
+                p.on, p.by, p.tolerance, p.right_payload, p.payload_names, right, state
             ),
             inputs,
         )  # fmt: skip
@@ -461,9 +476,10 @@ class Executor:
         return self._new_pipeline(node, source)
 
     def _lower_watermark(self, node: StreamOperatorNode) -> Pipeline:
-        params = node.parameters
-        unit = node.output_schema.field(params["column"]).type.unit
-        assigner = WatermarkAssigner(params["column"], unit, params["delay"], params["keep"])
+        op = node.op
+        assert isinstance(op, Watermark)
+        unit = node.output_schema.field(op.column).type.unit
+        assigner = WatermarkAssigner(op.column, unit, op.delay, op.keep)
         self._counted[node.operator_id] = assigner
         scan = self._scan_through_row_steps(node.upstream[0])
         if scan is not None:
@@ -485,20 +501,21 @@ class Executor:
     def _scan_through_row_steps(self, operator_id: str) -> str | None:
         """The source feeding ``operator_id`` through row-by-row operators only, if any."""
         node = self.graph.node(operator_id)
-        while node.operator_type in STATELESS and len(node.upstream) == 1:
+        while node.op.per_batch and len(node.upstream) == 1:
             node = self.graph.node(node.upstream[0])
-        return node.operator_id if node.operator_type == OperatorType.SOURCE else None
+        return node.operator_id if isinstance(node.op, Source) else None
 
     def _lower_window(self, node: StreamOperatorNode) -> Pipeline:
         (child_id,) = node.upstream
-        p = node.parameters
-        spec = WindowSpec.from_dict(p["window"])
-        early = None if p.get("early") is None else p["early"] / 1e6
+        p = node.op
+        assert isinstance(p, Window)
+        spec = WindowSpec.from_dict(p.window)
+        early = None if p.early is None else p.early / 1e6
         schema = self.graph.node(child_id).output_schema
         child = self._breaker_input(child_id)
         return self._stateful(
             node,
-            lambda state: window_operator(spec, p["keys"], p["aggs"], schema, state, early),
+            lambda state: window_operator(spec, p.keys, p.aggs, schema, state, early),
             lambda: child.run(self.config),
         )
 
@@ -534,41 +551,85 @@ def stateless_steps(members: list[StreamOperatorNode], input_schema: pa.Schema) 
     >>> import sabot_lab as sl
     >>> s = sl.from_pydict({"x": [1, 2], "y": [3, 4]}).filter(sl.col("x") > 1).select("y")
     >>> g = s.optimize().graph
-    >>> (fused,) = [n for n in g if n.operator_type == OperatorType.FUSED]
+    >>> (fused,) = [n for n in g if isinstance(n.op, Fused)]
     >>> [step.label for step in stateless_steps(fused_members(fused), g.node(fused.upstream[0]).output_schema)]
     ['filter (filter_...) + select (select_...)']
     """
     steps: list[Step] = []
     i = 0
     while i < len(members):
-        node, params = members[i], members[i].parameters
+        node = members[i]
         label = f"{node.name} ({node.operator_id})"
         after = members[i + 1] if i + 1 < len(members) else None
-        kind, schema = node.operator_type, node.output_schema
-        if kind == OperatorType.FILTER and after is not None and _pure_selection(after):
-            names = [e.param("name") for e in after.parameters["exprs"]]
+        if isinstance(node.op, Filter) and after is not None and _pure_selection(after):
+            assert isinstance(after.op, Project)
+            names = [e.param("name") for e in after.op.exprs]
             label += f" + {after.name} ({after.operator_id})"
-            fn = partial(filter_batch, predicate=params["predicate"], columns=names)
+            fn = partial(filter_batch, predicate=node.op.predicate, columns=names)
             i += 1
-        elif kind == OperatorType.FILTER:
-            fn = partial(filter_batch, predicate=params["predicate"])
-        elif kind == OperatorType.SELECT:
-            fn = partial(project_batch, exprs=params["exprs"], schema=schema)
-        elif kind == OperatorType.MAP:
-            fn = partial(
-                map_batch, fn=params["fn"], schema=schema, label=label, input_schema=input_schema
-            )
-        elif kind == OperatorType.FLAT_MAP:
-            fn = partial(flat_map_batch, fn=params["fn"], schema=schema, label=label)
         else:
-            raise PlanError(f"{label} is not a per-batch operator")
+            step = BATCH_STEPS.get(node.op)
+            if step is None:
+                raise PlanError(f"{label} is not a per-batch operator")
+            fn = step(node, label, input_schema)
         steps.append(Step(label, fn))
         input_schema = members[i].output_schema
         i += 1
     return steps
 
 
+def _filter_step(node: StreamOperatorNode, label: str, input_schema: pa.Schema) -> Any:
+    assert isinstance(node.op, Filter)
+    return partial(filter_batch, predicate=node.op.predicate)
+
+
+def _project_step(node: StreamOperatorNode, label: str, input_schema: pa.Schema) -> Any:
+    assert isinstance(node.op, Project)
+    return partial(project_batch, exprs=node.op.exprs, schema=node.output_schema)
+
+
+def _map_step(node: StreamOperatorNode, label: str, input_schema: pa.Schema) -> Any:
+    assert isinstance(node.op, Map)
+    schema = node.output_schema
+    return partial(map_batch, fn=node.op.fn, schema=schema, label=label, input_schema=input_schema)
+
+
+def _flat_map_step(node: StreamOperatorNode, label: str, input_schema: pa.Schema) -> Any:
+    assert isinstance(node.op, FlatMap)
+    return partial(flat_map_batch, fn=node.op.fn, schema=node.output_schema, label=label)
+
+
+BATCH_STEPS: PhaseTable[Callable[[StreamOperatorNode, str, pa.Schema], Any]] = PhaseTable(
+    "per-batch steps",
+    {Filter: _filter_step, Project: _project_step, Map: _map_step, FlatMap: _flat_map_step},
+    skip=[Fused],  # its members are the steps
+    scope=lambda cls: cls.per_batch,
+)
+"""The per-batch function of each per-batch operator."""
+
+LOWERING: PhaseTable[Callable[[Executor, StreamOperatorNode], Pipeline]] = PhaseTable(
+    "lowering to the engine",
+    {
+        Source: Executor._lower_source,
+        Filter: Executor._lower_per_batch,
+        Project: Executor._lower_per_batch,
+        Map: Executor._lower_per_batch,
+        FlatMap: Executor._lower_per_batch,
+        Fused: Executor._lower_per_batch,
+        HashJoin: Executor._lower_join,
+        Aggregate: Executor._lower_aggregate,
+        Distinct: Executor._lower_aggregate,
+        Sort: Executor._lower_sort,
+        Limit: Executor._lower_limit,
+        Union: Executor._lower_union,
+        Watermark: Executor._lower_watermark,
+        Window: Executor._lower_window,
+        IntervalJoin: Executor._lower_interval_join,
+        AsofJoin: Executor._lower_asof_join,
+    },
+)
+"""How the engine runs each operator class: a pipeline of the operator over its inputs'."""
+
+
 def _pure_selection(node: StreamOperatorNode) -> bool:
-    return node.operator_type == OperatorType.SELECT and all(
-        e.op == "col" for e in node.parameters["exprs"]
-    )
+    return isinstance(node.op, Project) and all(e.op == "col" for e in node.op.exprs)

@@ -4,7 +4,7 @@ markers between them that carry no rows.
 - :data:`Batch`: rows (an Arrow record batch).
 - :class:`Watermark`: event-time progress; no later row has an event time below its time.
 - :class:`Barrier`: the cut of a checkpoint; everything before it belongs to the checkpoint.
-- :class:`~sabot_lab.plan.sources.SplitMark`: a source says which of its splits (a Kafka
+- :class:`~sabot_lab.logical.sources.SplitMark`: a source says which of its splits (a Kafka
   partition) the batches that follow come from (the source declares it, with its replays).
 
 A stream of them is an ``Iterator[RuntimeItem]``, in order: a marker is a promise about
@@ -12,7 +12,7 @@ every batch before or after it, so per-batch steps pass markers untouched, in th
 An operator with several inputs reads them merged as :data:`Tagged` batches (the input's
 index and a batch) and markers (see :func:`~sabot_lab.engine.merge.merge_streams`).
 
-This module imports only :mod:`sabot_lab.plan.sources` (for ``SplitMark``).
+This module imports only :mod:`sabot_lab.logical.sources` (for ``SplitMark``).
 
 >>> import pyarrow as pa
 >>> items = [pa.record_batch({"x": [1]}), Watermark(5), Barrier(1), SplitMark("0")]
@@ -30,7 +30,7 @@ from typing import Any, TypeAlias, TypeGuard
 
 import pyarrow as pa
 
-from sabot_lab.plan.sources import SplitMark
+from sabot_lab.logical.sources import SplitMark
 
 __all__ = [
     "Barrier",

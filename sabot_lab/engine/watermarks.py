@@ -55,7 +55,7 @@ class WatermarkAssigner:
     the late side output. ``late_rows`` counts them either way.
 
     A source whose splits advance on their own (Kafka partitions) says which split the
-    batches come from with :class:`~sabot_lab.plan.sources.SplitMark` items: the watermark then
+    batches come from with :class:`~sabot_lab.logical.sources.SplitMark` items: the watermark then
     follows each split (the minimum over the splits not idle, never going back), so a split
     that lags does not make the others' rows late.
 

@@ -53,9 +53,9 @@ from traitlets.config.configurable import Configurable
 import sabot_lab as sl
 from sabot_lab.cluster import Cluster, LocalCluster
 from sabot_lab.errors import ClusterError, PlanError, SabotError
+from sabot_lab.logical import OperatorType
 from sabot_lab.notebook.sql_cell import expand_template, split_target, tables_in
 from sabot_lab.notebook.table_view import TableView
-from sabot_lab.plan import OperatorType
 
 __all__ = ["Sabot", "load_ipython_extension"]
 

@@ -32,12 +32,34 @@ import pyarrow as pa
 from sabot_lab.config import get_config
 from sabot_lab.explain import describe_operator
 from sabot_lab.expr import Expr
+from sabot_lab.logical import (
+    Aggregate,
+    AsofJoin,
+    Distinct,
+    Filter,
+    FlatMap,
+    Fused,
+    HashJoin,
+    IntervalJoin,
+    JobGraph,
+    Limit,
+    Map,
+    PhaseTable,
+    Project,
+    Sort,
+    Source,
+    SourceSpec,
+    StreamOperatorNode,
+    Union,
+    Watermark,
+    Window,
+    fused_members,
+)
 from sabot_lab.notebook.plan_layout import GROUP_HEADER, Layout, edge_path, layered_layout
 from sabot_lab.notebook.table_view import quantity
 from sabot_lab.optimizer import OptimizedPlan, RewriteTrace, Statistics, estimate
 from sabot_lab.optimizer.trace import format_rows
 from sabot_lab.physical import ExchangeSource, PhysicalPlan, Stage, plan_stages
-from sabot_lab.plan import JobGraph, OperatorType, SourceSpec, StreamOperatorNode, fused_members
 
 if TYPE_CHECKING:
     from sabot_lab.stream import Stream
@@ -45,6 +67,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KIND_COLORS",
     "NEUTRAL_COLOR",
+    "NODE_KINDS",
     "VIEWS",
     "expand_fused",
     "logical_view",
@@ -58,29 +81,28 @@ __all__ = [
 VIEWS = ("logical", "optimized", "physical")
 """The views of a plan, in the order the widget offers them."""
 
-_KINDS = {
-    OperatorType.SOURCE: "source",
-    OperatorType.FILTER: "transform",
-    OperatorType.MAP: "transform",
-    OperatorType.FLAT_MAP: "transform",
-    OperatorType.SELECT: "transform",
-    OperatorType.WATERMARK: "transform",
-    OperatorType.FUSED: "transform",
-    OperatorType.UNION: "transform",
-    OperatorType.HASH_JOIN: "join",
-    OperatorType.INTERVAL_JOIN: "join",
-    OperatorType.ASOF_JOIN: "join",
-    OperatorType.AGGREGATE: "aggregate",
-    OperatorType.REDUCE: "aggregate",
-    OperatorType.GROUP_BY: "aggregate",
-    OperatorType.DISTINCT: "aggregate",
-    OperatorType.TUMBLING_WINDOW: "aggregate",
-    OperatorType.SLIDING_WINDOW: "aggregate",
-    OperatorType.SESSION_WINDOW: "aggregate",
-    OperatorType.SORT: "order",
-    OperatorType.LIMIT: "order",
-    OperatorType.SINK: "sink",
-}
+NODE_KINDS: PhaseTable[str] = PhaseTable(
+    "plan views (colour family)",
+    {
+        Source: "source",
+        Filter: "transform",
+        Map: "transform",
+        FlatMap: "transform",
+        Project: "transform",
+        Watermark: "transform",
+        Fused: "transform",
+        Union: "transform",
+        HashJoin: "join",
+        IntervalJoin: "join",
+        AsofJoin: "join",
+        Aggregate: "aggregate",
+        Distinct: "aggregate",
+        Window: "aggregate",
+        Sort: "order",
+        Limit: "order",
+    },
+)
+"""The colour family of each operator class."""
 
 KIND_COLORS = {
     "source": "#4e79a7",
@@ -117,9 +139,9 @@ def node_kind(node: StreamOperatorNode) -> str:
     >>> node_kind(s.graph.node(s.node_id))
     'order'
     """
-    if isinstance(node.parameters.get("source"), ExchangeSource):
+    if isinstance(node.op, Source) and isinstance(node.op.source, ExchangeSource):
         return "exchange"
-    return _KINDS.get(node.operator_type, "transform")
+    return NODE_KINDS[node.op]
 
 
 def expand_fused(graph: JobGraph) -> tuple[JobGraph, dict[str, list[str]]]:
@@ -137,7 +159,7 @@ def expand_fused(graph: JobGraph) -> tuple[JobGraph, dict[str, list[str]]]:
     nodes: list[StreamOperatorNode] = []
     for node in graph.topological_sort():
         upstream = tuple(last.get(u, u) for u in node.upstream)
-        if node.operator_type != OperatorType.FUSED:
+        if not isinstance(node.op, Fused):
             nodes.append(node.replace(upstream=upstream, downstream=()))
             continue
         chain = fused_members(node)
@@ -443,7 +465,8 @@ def _node_json(
     kind = node_kind(node)
     description = describe_operator(node)
     if kind == "exchange":
-        label, description = node.parameters["source"].describe(), "rows from another stage"
+        assert isinstance(node.op, Source)
+        label, description = node.op.source.describe(), "rows from another stage"
     else:
         label = node.name
     sublabel = _shorten(description, SUBLABEL_CHARS)

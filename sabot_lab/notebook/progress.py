@@ -40,10 +40,10 @@ from typing import IO, Any, Protocol
 
 from sabot_lab.config import Config
 from sabot_lab.engine.executor import ScanObserver
+from sabot_lab.logical import JobGraph, OperatorType
 from sabot_lab.notebook.display import in_kernel
 from sabot_lab.notebook.job_view import static_style
 from sabot_lab.notebook.live import UPDATE_INTERVAL
-from sabot_lab.plan import JobGraph, OperatorType
 
 __all__ = [
     "CollectProgress",

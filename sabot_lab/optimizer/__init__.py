@@ -1,4 +1,4 @@
-"""The plan optimizer: safe, traced rewrite rules over a :class:`~sabot_lab.plan.JobGraph`.
+"""The plan optimizer: safe, traced rewrite rules over a :class:`~sabot_lab.logical.JobGraph`.
 
 >>> from sabot_lab.optimizer import PlanOptimizer
 >>> [r.__name__ for r in PlanOptimizer().rules]  # doctest: +NORMALIZE_WHITESPACE

@@ -31,12 +31,29 @@ gets a ``WHERE``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sabot_lab.expr import Expr, col
+from sabot_lab.logical import (
+    Distinct,
+    Filter,
+    GroupBy,
+    HashJoin,
+    JobGraph,
+    Map,
+    OperatorType,
+    PhaseTable,
+    Project,
+    Sort,
+    Source,
+    StreamOperatorNode,
+    Union,
+    derived_operator_id,
+)
 from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, derived_operator_id
 from sabot_lab.predicates import conjoin, split_conjunction, substitute
 
-__all__ = ["push_down_filters", "push_filters_into_sources"]
+__all__ = ["FILTER_ROUTES", "push_down_filters", "push_filters_into_sources"]
 
 RULE = "push_down_filters"
 Route = list[tuple[int, Expr]]  # (input position, conjunct rewritten for that input)
@@ -45,10 +62,10 @@ Route = list[tuple[int, Expr]]  # (input position, conjunct rewritten for that i
 def push_down_filters(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     """Move filter conjuncts below the operators they commute with, down to the sources."""
     out = graph.copy()
-    pending = [n.operator_id for n in out if n.operator_type == OperatorType.FILTER]
+    pending = [n.operator_id for n in out if isinstance(n.op, Filter)]
     while pending:
         filter_id = pending.pop()
-        if filter_id in out.nodes and out.node(filter_id).operator_type == OperatorType.FILTER:
+        if filter_id in out.nodes and isinstance(out.node(filter_id).op, Filter):
             pending += _push(out, out.node(filter_id), trace)
     return out
 
@@ -59,16 +76,17 @@ def _push(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> lis
     child = graph.node(child_id)
     if len(child.downstream) != 1:
         return []  # another consumer reads the child's output unfiltered
-    if child.operator_type == OperatorType.FILTER:
-        merged = conjoin([child.parameters["predicate"], node.parameters["predicate"]])
-        graph.replace_operator(child.replace(parameters={"predicate": merged}))
+    assert isinstance(node.op, Filter)
+    if isinstance(child.op, Filter):
+        merged = conjoin([child.op.predicate, node.op.predicate])
+        graph.replace_operator(child.replace(op=Filter(predicate=merged)))
         graph.splice_out(node.operator_id)
         trace.record(RULE, [node.operator_id, child_id], [child_id], "merged adjacent filters")
         return [child_id]
     moves: dict[int, list[Expr]] = {}
     stay: list[Expr] = []
     notes: list[str] = []
-    for conjunct in split_conjunction(node.parameters["predicate"]):
+    for conjunct in split_conjunction(node.op.predicate):
         route = _route(graph, child, conjunct)
         if route is None:
             stay.append(conjunct)
@@ -84,15 +102,14 @@ def _push(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> lis
         upstream = child.upstream[position]
         below = StreamOperatorNode(
             operator_id=derived_operator_id(OperatorType.FILTER, upstream, child_id),
-            operator_type=OperatorType.FILTER,
             name="filter",
-            parameters={"predicate": conjoin(conjuncts)},
             schema=graph.node(upstream).output_schema,
+            op=Filter(predicate=conjoin(conjuncts)),
         )
         created.append(graph.insert_between(upstream, child_id, below))
     where = f"{child.name} ({child_id})"
     if stay:
-        graph.replace_operator(node.replace(parameters={"predicate": conjoin(stay)}))
+        graph.replace_operator(node.replace(op=Filter(predicate=conjoin(stay))))
         after = [node.operator_id, *created]
     else:
         graph.splice_out(node.operator_id)
@@ -103,45 +120,84 @@ def _push(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> lis
 
 def _route(graph: JobGraph, child: StreamOperatorNode, conjunct: Expr) -> Route | None:
     """Where ``conjunct`` can go below ``child`` (None: it must stay above)."""
-    kind, p = child.operator_type, child.parameters
-    columns = set(conjunct.columns())
-    if kind in (OperatorType.SORT, OperatorType.DISTINCT):
-        return [(0, conjunct)]
-    if kind == OperatorType.SELECT:
-        by_name = {e.output_name(): e for e in p["exprs"]}
-        if not columns <= set(by_name):
+    route = FILTER_ROUTES.get(child.op)
+    return None if route is None else route(graph, child, conjunct, set(conjunct.columns()))
+
+
+def _commutes(
+    graph: JobGraph, child: StreamOperatorNode, conjunct: Expr, columns: set[str]
+) -> Route | None:
+    return [(0, conjunct)]
+
+
+def _route_project(
+    graph: JobGraph, child: StreamOperatorNode, conjunct: Expr, columns: set[str]
+) -> Route | None:
+    assert isinstance(child.op, Project)
+    by_name = {e.output_name(): e for e in child.op.exprs}
+    if not columns <= set(by_name):
+        return None
+    return [(0, substitute(conjunct, by_name))]
+
+
+def _route_union(
+    graph: JobGraph, child: StreamOperatorNode, conjunct: Expr, columns: set[str]
+) -> Route | None:
+    out_schema = child.output_schema
+    for upstream in child.upstream:
+        schema = graph.node(upstream).output_schema
+        if any(schema.field(c).type != out_schema.field(c).type for c in columns):
             return None
-        return [(0, substitute(conjunct, by_name))]
-    if kind == OperatorType.UNION:
-        out_schema = child.output_schema
-        for upstream in child.upstream:
-            schema = graph.node(upstream).output_schema
-            if any(schema.field(c).type != out_schema.field(c).type for c in columns):
-                return None
-        return [(i, conjunct) for i in range(len(child.upstream))]
-    if kind == OperatorType.GROUP_BY:
-        return [(0, conjunct)] if columns <= set(p["keys"]) else None
-    if kind == OperatorType.MAP:
-        preserves = set(p.get("preserves") or ())
-        return [(0, conjunct)] if preserves and columns <= preserves else None
-    if kind == OperatorType.HASH_JOIN:
-        return _route_join(graph, child, conjunct, columns)
-    return None
+    return [(i, conjunct) for i in range(len(child.upstream))]
+
+
+def _route_group_by(
+    graph: JobGraph, child: StreamOperatorNode, conjunct: Expr, columns: set[str]
+) -> Route | None:
+    assert isinstance(child.op, GroupBy)
+    return [(0, conjunct)] if columns <= set(child.op.keys) else None
+
+
+def _route_map(
+    graph: JobGraph, child: StreamOperatorNode, conjunct: Expr, columns: set[str]
+) -> Route | None:
+    assert isinstance(child.op, Map)
+    preserves = set(child.op.preserves)
+    return [(0, conjunct)] if preserves and columns <= preserves else None
 
 
 def _route_join(
     graph: JobGraph, join: StreamOperatorNode, conjunct: Expr, columns: set[str]
 ) -> Route | None:
-    p = join.parameters
+    p = join.op
+    assert isinstance(p, HashJoin)
     names = join.output_schema.names
-    right_out = names[len(names) - len(p["right_payload"]) :]
-    left_out = names[: len(names) - len(p["right_payload"])]
+    right_out = names[len(names) - len(p.right_payload) :]
+    left_out = names[: len(names) - len(p.right_payload)]
     if columns <= set(left_out):
         return [(0, conjunct)]
-    if p["how"] == "inner" and columns <= set(right_out):
-        mapping = {out: col(r) for out, r in zip(right_out, p["right_payload"], strict=True)}
+    if p.how == "inner" and columns <= set(right_out):
+        mapping = {out: col(r) for out, r in zip(right_out, p.right_payload, strict=True)}
         return [(1, substitute(conjunct, mapping))]
     return None
+
+
+FILTER_ROUTES: PhaseTable[
+    Callable[[JobGraph, StreamOperatorNode, Expr, set[str]], Route | None] | None
+] = PhaseTable(
+    RULE,
+    {
+        Sort: _commutes,
+        Distinct: _commutes,
+        Project: _route_project,
+        Union: _route_union,
+        GroupBy: _route_group_by,
+        Map: _route_map,
+        HashJoin: _route_join,
+    },
+    otherwise=None,  # a conjunct stays above every other operator
+)
+"""How a filter conjunct moves below each operator class (its routes to the inputs)."""
 
 
 def push_filters_into_sources(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
@@ -151,31 +207,30 @@ def push_filters_into_sources(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     >>> from sabot_lab.optimizer import RewriteTrace
     >>> s = sl.from_duckdb("SELECT range AS x FROM range(10)").filter(sl.col("x") >= 8)
     >>> g = push_filters_into_sources(s.graph, RewriteTrace())
-    >>> [(n.operator_type.value, n.parameters.get("predicate")) for n in g]
+    >>> [(n.operator_type.value, n.op.predicate) for n in g]
     [('source', (col("x") >= 8))]
     """
     out = graph.copy()
     for original in graph.topological_sort():
-        if original.operator_id not in out.nodes or original.operator_type != OperatorType.FILTER:
+        if original.operator_id not in out.nodes or not isinstance(original.op, Filter):
             continue
         node = out.node(original.operator_id)
         source = out.node(node.upstream[0])
-        if source.operator_type != OperatorType.SOURCE or len(source.downstream) != 1:
+        if not isinstance(source.op, Source) or len(source.downstream) != 1:
             continue
-        spec = source.parameters["source"]
+        assert isinstance(node.op, Filter)
+        spec = source.op.source
         taken: list[Expr] = []
         stay: list[Expr] = []
-        for conjunct in split_conjunction(node.parameters["predicate"]):
+        for conjunct in split_conjunction(node.op.predicate):
             (taken if spec.accepts_filter(conjunct) else stay).append(conjunct)
         if not taken:
             continue
-        existing = source.parameters.get("predicate")
+        existing = source.op.predicate
         predicate = conjoin([existing, *taken] if existing is not None else taken)
-        out.replace_operator(
-            source.replace(parameters={**source.parameters, "predicate": predicate})
-        )
+        out.replace_operator(source.replace(op=source.op.replace(predicate=predicate)))
         if stay:
-            out.replace_operator(node.replace(parameters={"predicate": conjoin(stay)}))
+            out.replace_operator(node.replace(op=Filter(predicate=conjoin(stay))))
             after = [source.operator_id, node.operator_id]
         else:
             out.splice_out(node.operator_id)

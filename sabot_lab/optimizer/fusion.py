@@ -1,8 +1,8 @@
 """Operator fusion: every maximal chain of stateless operators becomes one ``fused`` operator.
 
-Filters, projections and UDFs that follow one another (each the only consumer of the one
-before) are replaced by a single :attr:`~sabot_lab.plan.OperatorType.FUSED` operator listing
-them in execution order. The engine runs its members back to back on each batch, on one
+Per-batch operators (``Operator.per_batch``: filters, projections, UDFs) that follow one
+another (each the only consumer of the one before) are replaced by a single
+:class:`~sabot_lab.logical.Fused` operator listing them in execution order. The engine runs its members back to back on each batch, on one
 thread, without handing batches between operators; a filter followed by a pure column
 selection runs as one step that copies only the selected columns. Results cannot change:
 the same functions run on the same batches in the same order. Fusion runs last, so the
@@ -23,15 +23,16 @@ from __future__ import annotations
 from collections import Counter
 
 from sabot_lab.expr import Expr
-from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import (
-    STATELESS,
+from sabot_lab.logical import (
+    Fused,
     JobGraph,
     OperatorType,
+    Project,
     StreamOperatorNode,
     derived_operator_id,
     fused_members,
 )
+from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.predicates import substitute, unaliased
 
 __all__ = ["fuse_operators", "merge_projections"]
@@ -81,10 +82,9 @@ def _fuse(chain: list[StreamOperatorNode]) -> tuple[StreamOperatorNode, str]:
         return members[0], f"merged {names} into one projection"
     fused = StreamOperatorNode(
         operator_id=derived_operator_id(OperatorType.FUSED, members[0].operator_id),
-        operator_type=OperatorType.FUSED,
         name="fused",
-        parameters={"operators": [m.replace(upstream=(), downstream=()) for m in members]},
         schema=chain[-1].output_schema,
+        op=Fused(operators=[m.replace(upstream=(), downstream=()) for m in members]),
     )
     merged = " (adjacent projections merged)" if len(members) < len(chain) else ""
     return fused, f"runs {names} in one pass per batch{merged}"
@@ -97,29 +97,28 @@ def merge_projections(members: list[StreamOperatorNode]) -> list[StreamOperatorN
     >>> import sabot_lab as sl
     >>> s = sl.from_pydict({"p": [2], "q": [3]}).with_columns(n=sl.col("p") * sl.col("q")).select("n")
     >>> members = [s.graph.node(i) for i in s.graph.nodes if not i.startswith("source")]
-    >>> [n.parameters["exprs"] for n in merge_projections(members)]
+    >>> [n.op.exprs for n in merge_projections(members)]
     [[(col("p") * col("q")).alias("n")]]
     """
     out: list[StreamOperatorNode] = []
     for node in members:
-        before = out[-1] if out else None
+        lower, upper = out[-1].op if out else None, node.op
         if (
-            before is not None
-            and before.operator_type == node.operator_type == OperatorType.SELECT
-            and _composable(before.parameters["exprs"], node.parameters["exprs"])
+            isinstance(lower, Project)
+            and isinstance(upper, Project)
+            and _composable(lower.exprs, upper.exprs)
         ):
-            by_name = {e.output_name(): e for e in before.parameters["exprs"]}
+            by_name = {e.output_name(): e for e in lower.exprs}
             exprs = []
-            for e in node.parameters["exprs"]:
+            for e in upper.exprs:
                 composed = substitute(e, by_name)
                 name = e.output_name()
                 exprs.append(composed if composed.output_name() == name else composed.alias(name))
             out[-1] = StreamOperatorNode(
                 operator_id=derived_operator_id(OperatorType.SELECT, node.operator_id),
-                operator_type=OperatorType.SELECT,
                 name="select",
-                parameters={"exprs": exprs},
                 schema=node.output_schema,
+                op=Project(exprs=exprs),
             )
         else:
             out.append(node)
@@ -136,7 +135,7 @@ def _composable(lower: list[Expr], upper: list[Expr]) -> bool:
 
 
 def _fusible(node: StreamOperatorNode) -> bool:
-    return node.operator_type in STATELESS
+    return node.op.per_batch
 
 
 def _continues(graph: JobGraph, node: StreamOperatorNode) -> bool:

@@ -32,9 +32,9 @@ from functools import reduce
 import pyarrow as pa
 
 from sabot_lab.expr import col
+from sabot_lab.logical import HashJoin, JobGraph, Project, StreamOperatorNode
 from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace, format_rows
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 
 __all__ = ["DP_LIMIT", "JoinGraph", "JoinOrder", "best_order", "reorder_joins"]
 
@@ -195,7 +195,7 @@ def _render(order: JoinOrder, labels: Sequence[str]) -> str:
 
 
 def _is_inner_join(node: StreamOperatorNode) -> bool:
-    return node.operator_type == OperatorType.HASH_JOIN and node.parameters["how"] == "inner"
+    return isinstance(node.op, HashJoin) and node.op.how == "inner"
 
 
 def _regions(graph: JobGraph) -> list[JoinRegion]:
@@ -230,19 +230,20 @@ def _resolve_region(graph: JobGraph, root: StreamOperatorNode) -> JoinRegion | N
             index = len(relations) - 1
             return [(n, (index, n)) for n in node.output_schema.names], index
         joins.append(node_id)
-        p = node.parameters
+        p = node.op
+        assert isinstance(p, HashJoin)
         (left, left_order), (right, right_order) = (resolve(u, False) for u in node.upstream)
         left_map, right_map = dict(left), dict(right)
-        for lk, rk in zip(p["left_on"], p["right_on"], strict=True):
+        for lk, rk in zip(p.left_on, p.right_on, strict=True):
             keyed.extend((left_map[lk], right_map[rk]))
             a, b = find(left_map[lk]), find(right_map[rk])
             if a != b:
                 parent[b] = a
-        if p.get("left_payload") is not None:
-            left = [(n, left_map[n]) for n in p["left_payload"]]
+        if p.left_payload is not None:
+            left = [(n, left_map[n]) for n in p.left_payload]
         right_names = node.output_schema.names[len(left) :]
         columns = left + [
-            (out, right_map[r]) for out, r in zip(right_names, p["right_payload"], strict=True)
+            (out, right_map[r]) for out, r in zip(right_names, p.right_payload, strict=True)
         ]
         return columns, (left_order, right_order)
 
@@ -283,9 +284,7 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
             continue
         fields = [schema.field(n).with_name(names[index, n]) for n in schema.names]
         inputs.append(
-            graph.add_new_operator(
-                OperatorType.SELECT, "select", [relation], pa.schema(fields), exprs=renames
-            )
+            graph.add_new_operator(Project(exprs=renames), "select", [relation], pa.schema(fields))
         )
         created.append(inputs[-1])
 
@@ -309,18 +308,15 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
             left_on += [a for a, _ in pairs]
             right_on += [b for _, b in pairs]
         payload = [f for f in build_schema if f.name not in right_on]
-        join_id = graph.add_new_operator(
-            OperatorType.HASH_JOIN,
-            "inner_join",
-            [probe_id, build_id],
-            pa.schema([*probe_schema, *payload]),
+        join = HashJoin(
             how="inner",
             left_on=left_on,
             right_on=right_on,
             right_payload=[f.name for f in payload],
             suffix="_right",
-            stateful=True,
-            key_by=left_on,
+        )
+        join_id = graph.add_new_operator(
+            join, "inner_join", [probe_id, build_id], pa.schema([*probe_schema, *payload])
         )
         created.append(join_id)
         return join_id, probe_mask | build_mask
@@ -337,9 +333,7 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
         for out, ref in region.columns
     ]
     root = graph.node(region.root)
-    final = graph.add_new_operator(
-        OperatorType.SELECT, "select", [top], root.output_schema, exprs=exprs
-    )
+    final = graph.add_new_operator(Project(exprs=exprs), "select", [top], root.output_schema)
     created.append(final)
     graph.redirect(region.root, final)
     graph.remove_branch(region.root)

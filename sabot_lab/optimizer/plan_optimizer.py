@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from sabot_lab.errors import PlanError
+from sabot_lab.logical import JobGraph
 from sabot_lab.optimizer.filters import push_down_filters, push_filters_into_sources
 from sabot_lab.optimizer.fusion import fuse_operators
 from sabot_lab.optimizer.join_order import reorder_joins
@@ -23,7 +24,6 @@ from sabot_lab.optimizer.projection import push_down_projections
 from sabot_lab.optimizer.simplify import simplify_predicates
 from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import JobGraph
 
 __all__ = ["DEFAULT_RULES", "OptimizedPlan", "PlanOptimizer", "Rule"]
 

@@ -11,31 +11,46 @@ all their input columns. At least one column always flows, so row counts are kep
 >>> from sabot_lab.optimizer import RewriteTrace
 >>> s = sl.from_pydict({"a": [1], "b": [2], "c": [3]}).select("c")
 >>> g = push_down_projections(s.graph, RewriteTrace())
->>> [n.parameters.get("columns") for n in g if n.operator_type.value == "source"]
+>>> [n.op.columns for n in g if n.operator_type.value == "source"]
 [['c']]
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 
 from sabot_lab.expr import Expr, col
-from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import (
-    TIME_JOINS,
-    WINDOWS,
+from sabot_lab.logical import (
+    Aggregate,
+    AsofJoin,
+    Distinct,
+    Filter,
+    FlatMap,
+    Fused,
+    GroupBy,
+    HashJoin,
+    IntervalJoin,
     JobGraph,
+    Limit,
+    Map,
     OperatorType,
+    PhaseTable,
+    Project,
+    Sort,
+    Source,
     StreamOperatorNode,
+    Union,
+    Watermark,
+    Window,
     derived_operator_id,
 )
+from sabot_lab.optimizer.trace import RewriteTrace
 
-__all__ = ["push_down_projections"]
+__all__ = ["INPUT_NEEDS", "PRUNING", "push_down_projections"]
 
 RULE = "push_down_projections"
-_WHOLE_ROW = (OperatorType.MAP, OperatorType.FLAT_MAP, OperatorType.DISTINCT, OperatorType.SINK)
 
 
 def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
@@ -58,7 +73,7 @@ def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
         pruned[node.operator_id] = rebuilt.replace(upstream=upstream)
         output_of[node.operator_id] = node.operator_id
         after = [node.operator_id]
-        is_filter = node.operator_type == OperatorType.FILTER
+        is_filter = isinstance(node.op, Filter)
         extra = [n for n in _schema(rebuilt).names if n not in need] if is_filter else []
         if extra and not _feeds_select(graph, node):
             kept = [n for n in _schema(rebuilt).names if n in need]
@@ -77,8 +92,8 @@ def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
 
 def _feeds_select(graph: JobGraph, node: StreamOperatorNode) -> bool:
     """True if a projection is the only consumer (it drops the unneeded columns itself)."""
-    consumers = [graph.node(d).operator_type for d in node.downstream]
-    return consumers == [OperatorType.SELECT]
+    consumers = [graph.node(d).op for d in node.downstream]
+    return len(consumers) == 1 and isinstance(consumers[0], Project)
 
 
 def _schema(node: StreamOperatorNode) -> pa.Schema:
@@ -95,124 +110,249 @@ def _columns(exprs: Iterable[Expr]) -> set[str]:
 
 def _join_payload(node: StreamOperatorNode, left_width: int) -> list[tuple[str, str]]:
     """(right column, output name) pairs of a join's right-side output columns."""
+    assert isinstance(node.op, HashJoin)
     out_names = _schema(node).names[left_width:]
-    return list(zip(node.parameters["right_payload"], out_names, strict=True))
+    return list(zip(node.op.right_payload, out_names, strict=True))
+
+
+Needs = Callable[[StreamOperatorNode, set[str], list[pa.Schema]], list[set[str]]]
 
 
 def _input_needs(graph: JobGraph, node: StreamOperatorNode, need: set[str]) -> list[set[str]]:
-    kind, p = node.operator_type, node.parameters
     inputs = [_schema(graph.node(u)) for u in node.upstream]
-    if kind == OperatorType.SOURCE:
-        return []
-    if kind == OperatorType.FILTER:
-        return [need | set(p["predicate"].columns())]
-    if kind == OperatorType.SELECT:
-        return [_columns(e for e in p["exprs"] if e.output_name() in need)]
-    if kind in _WHOLE_ROW:
-        return [set(s.names) for s in inputs]
-    if kind == OperatorType.HASH_JOIN:
-        left_names = inputs[0].names
-        left_width = len(_schema(node).names) - len(p["right_payload"])
-        right = {r for r, out in _join_payload(node, left_width) if out in need}
-        return [(need & set(left_names)) | set(p["left_on"]), right | set(p["right_on"])]
-    if kind in (OperatorType.GROUP_BY, OperatorType.AGGREGATE):
-        return [set(p["keys"]) | _columns(_kept_aggs(node, need))]
-    if kind == OperatorType.WATERMARK:
-        return [need | {p["column"]}]
-    if kind in WINDOWS:
-        return [set(p["keys"]) | {p["window"]["on"]} | _columns(p["aggs"])]
-    if kind in TIME_JOINS:
-        left, right = _time_join_keys(node)
-        return [(need & set(inputs[0].names)) | left, right | set(p["right_payload"])]
-    if kind == OperatorType.SORT:
-        return [need | _columns(p["by"])]
-    if kind in (OperatorType.LIMIT, OperatorType.UNION):
-        return [set(need) for _ in inputs]
-    return [set(s.names) for s in inputs]  # an operator this rule does not know: keep all
+    return INPUT_NEEDS[node.op](node, need, inputs)
 
 
-def _time_join_keys(node: StreamOperatorNode) -> tuple[set[str], set[str]]:
-    """The columns an interval or as-of join matches on, on its left and right side."""
-    p = node.parameters
-    if node.operator_type == OperatorType.INTERVAL_JOIN:
-        return {*p["left_on"], p["time"]}, {*p["right_on"], p["other_time"]}
-    return {p["on"], *p["by"]}, {p["on"], *p["by"]}
+def _needs_nothing(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    return []
+
+
+def _needs_all(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> list[set[str]]:
+    return [set(s.names) for s in inputs]
+
+
+def _needs_same(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    return [set(need) for _ in inputs]
+
+
+def _filter_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    assert isinstance(node.op, Filter)
+    return [need | set(node.op.predicate.columns())]
+
+
+def _project_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    assert isinstance(node.op, Project)
+    return [_columns(e for e in node.op.exprs if e.output_name() in need)]
+
+
+def _join_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    p = node.op
+    assert isinstance(p, HashJoin)
+    left_names = inputs[0].names
+    left_width = len(_schema(node).names) - len(p.right_payload)
+    right = {r for r, out in _join_payload(node, left_width) if out in need}
+    return [(need & set(left_names)) | set(p.left_on), right | set(p.right_on)]
+
+
+def _aggregate_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    assert isinstance(node.op, Aggregate)
+    return [set(node.op.keys) | _columns(_kept_aggs(node, need))]
+
+
+def _watermark_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    assert isinstance(node.op, Watermark)
+    return [need | {node.op.column}]
+
+
+def _window_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    p = node.op
+    assert isinstance(p, Window)
+    return [set(p.keys) | {p.window["on"]} | _columns(p.aggs)]
+
+
+def _time_join_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    p = node.op
+    assert isinstance(p, IntervalJoin | AsofJoin)
+    if isinstance(p, IntervalJoin):
+        left, right = {*p.left_on, p.time}, {*p.right_on, p.other_time}
+    else:
+        left = right = {p.on, *p.by}
+    return [(need & set(inputs[0].names)) | left, right | set(p.right_payload)]
+
+
+def _sort_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    assert isinstance(node.op, Sort)
+    return [need | _columns(node.op.by)]
+
+
+INPUT_NEEDS: PhaseTable[Needs] = PhaseTable(
+    RULE + " (input columns)",
+    {
+        Source: _needs_nothing,
+        Filter: _filter_needs,
+        Project: _project_needs,
+        Map: _needs_all,  # whole rows
+        FlatMap: _needs_all,
+        Distinct: _needs_all,
+        Fused: _needs_all,
+        HashJoin: _join_needs,
+        Aggregate: _aggregate_needs,
+        Watermark: _watermark_needs,
+        Window: _window_needs,
+        IntervalJoin: _time_join_needs,
+        AsofJoin: _time_join_needs,
+        Sort: _sort_needs,
+        Limit: _needs_same,
+        Union: _needs_same,
+    },
+)
+"""The columns each operator class needs from each input, given those needed of its output."""
 
 
 def _kept_aggs(node: StreamOperatorNode, need: set[str]) -> list[Expr]:
-    aggs: list[Expr] = node.parameters["aggs"]
+    assert isinstance(node.op, Aggregate)
+    aggs = node.op.aggs
     kept = [a for a in aggs if a.output_name() in need]
-    if not kept and node.operator_type == OperatorType.AGGREGATE:
+    if not kept and not isinstance(node.op, GroupBy):
         return aggs[:1]  # a global aggregate keeps one so its single row survives
     return kept
 
 
-def _rebuild(
-    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
-) -> tuple[StreamOperatorNode, str]:
+Pruned = tuple[StreamOperatorNode, str]
+Pruning = Callable[[StreamOperatorNode, set[str], list[pa.Schema]], Pruned]
+
+
+def _rebuild(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
     """The pruned operator and a description of what was pruned ('' if nothing)."""
-    kind, p, schema = node.operator_type, dict(node.parameters), _schema(node)
-    if kind == OperatorType.SOURCE:
-        names = [n for n in schema.names if n in need]
-        if len(names) == len(schema.names):
-            return node, ""
-        p["columns"] = names
-        dropped = [n for n in schema.names if n not in need]
-        reason = f"read {len(names)} of {len(schema.names)} columns (drops {', '.join(dropped)})"
-        return node.replace(parameters=p, schema=_subset(schema, names)), reason
-    if kind in (OperatorType.FILTER, OperatorType.SORT, OperatorType.LIMIT, OperatorType.WATERMARK):
-        return node.replace(schema=inputs[0]), ""
-    if kind in TIME_JOINS:  # the left side's columns, then the right's payload as before
-        payload = list(schema)[len(schema) - len(p["right_payload"]) :]
-        pruned = pa.schema([*inputs[0], *payload])
-        if pruned.names == schema.names:
-            return node, ""
-        return node.replace(schema=pruned), _dropped(schema, pruned.names, "outputs")
-    if kind == OperatorType.SELECT:
-        exprs = [e for e in p["exprs"] if e.output_name() in need] or p["exprs"][:1]
-        if len(exprs) == len(p["exprs"]):
-            return node, ""
-        p["exprs"] = exprs
-        names = [e.output_name() for e in exprs]
-        return node.replace(parameters=p, schema=_subset(schema, names)), _dropped(
-            schema, names, "computes"
-        )
-    if kind == OperatorType.HASH_JOIN:
-        return _rebuild_join(node, need, inputs)
-    if kind in (OperatorType.GROUP_BY, OperatorType.AGGREGATE):
-        aggs = _kept_aggs(node, need)
-        if len(aggs) == len(p["aggs"]):
-            return node, ""
-        p["aggs"] = aggs
-        names = [*p["keys"], *(a.output_name() for a in aggs)]
-        return node.replace(parameters=p, schema=_subset(schema, names)), _dropped(
-            schema, names, "computes"
-        )
-    if kind == OperatorType.UNION:
-        names = [n for n in schema.names if n in need]
-        if len(names) == len(schema.names):
-            return node, ""
-        return node.replace(schema=_subset(schema, names)), _dropped(schema, names, "outputs")
+    return PRUNING[node.op](node, need, inputs)
+
+
+def _unchanged(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
     return node, ""
 
 
-def _rebuild_join(
-    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
-) -> tuple[StreamOperatorNode, str]:
-    p, schema = dict(node.parameters), _schema(node)
+def _input_schema(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
+    return node.replace(schema=inputs[0]), ""
+
+
+def _prune_source(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
+    assert isinstance(node.op, Source)
+    schema = _schema(node)
+    names = [n for n in schema.names if n in need]
+    if len(names) == len(schema.names):
+        return node, ""
+    dropped = [n for n in schema.names if n not in need]
+    reason = f"read {len(names)} of {len(schema.names)} columns (drops {', '.join(dropped)})"
+    return node.replace(op=node.op.replace(columns=names), schema=_subset(schema, names)), reason
+
+
+def _prune_time_join(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
+    """The left side's columns, then the right's payload as before."""
+    assert isinstance(node.op, IntervalJoin | AsofJoin)
+    schema = _schema(node)
+    payload = list(schema)[len(schema) - len(node.op.right_payload) :]
+    pruned = pa.schema([*inputs[0], *payload])
+    if pruned.names == schema.names:
+        return node, ""
+    return node.replace(schema=pruned), _dropped(schema, pruned.names, "outputs")
+
+
+def _prune_project(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
+    p = node.op
+    assert isinstance(p, Project)
+    exprs = [e for e in p.exprs if e.output_name() in need] or p.exprs[:1]
+    if len(exprs) == len(p.exprs):
+        return node, ""
+    names = [e.output_name() for e in exprs]
+    schema = _schema(node)
+    return node.replace(op=Project(exprs=exprs), schema=_subset(schema, names)), _dropped(
+        schema, names, "computes"
+    )
+
+
+def _prune_aggregate(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
+    p = node.op
+    assert isinstance(p, Aggregate)
+    aggs = _kept_aggs(node, need)
+    if len(aggs) == len(p.aggs):
+        return node, ""
+    names = [*p.keys, *(a.output_name() for a in aggs)]
+    schema = _schema(node)
+    return node.replace(op=p.replace(aggs=aggs), schema=_subset(schema, names)), _dropped(
+        schema, names, "computes"
+    )
+
+
+def _prune_union(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
+    schema = _schema(node)
+    names = [n for n in schema.names if n in need]
+    if len(names) == len(schema.names):
+        return node, ""
+    return node.replace(schema=_subset(schema, names)), _dropped(schema, names, "outputs")
+
+
+def _prune_join(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
+    p, schema = node.op, _schema(node)
+    assert isinstance(p, HashJoin)
     left_in = inputs[0]
-    original_left = len(schema.names) - len(p["right_payload"])
+    original_left = len(schema.names) - len(p.right_payload)
     payload = [(r, out) for r, out in _join_payload(node, original_left) if out in need]
     left_keep = [n for n in left_in.names if n in need]
     if not left_keep and not payload:
         left_keep = left_in.names[:1]
-    p["left_payload"] = left_keep if left_keep != left_in.names else None
-    p["right_payload"] = [r for r, _ in payload]
     names = [*left_keep, *(out for _, out in payload)]
     if names == schema.names:
         return node, ""
+    op = p.replace(
+        left_payload=left_keep if left_keep != left_in.names else None,
+        right_payload=[r for r, _ in payload],
+    )
     fields = [left_in.field(n) for n in left_keep] + [schema.field(out) for _, out in payload]
-    return node.replace(parameters=p, schema=pa.schema(fields)), _dropped(schema, names, "outputs")
+    return node.replace(op=op, schema=pa.schema(fields)), _dropped(schema, names, "outputs")
+
+
+PRUNING: PhaseTable[Pruning] = PhaseTable(
+    RULE + " (rebuild)",
+    {
+        Source: _prune_source,
+        Filter: _input_schema,
+        Sort: _input_schema,
+        Limit: _input_schema,
+        Watermark: _input_schema,
+        IntervalJoin: _prune_time_join,
+        AsofJoin: _prune_time_join,
+        Project: _prune_project,
+        HashJoin: _prune_join,
+        Aggregate: _prune_aggregate,
+        Union: _prune_union,
+        Map: _unchanged,  # whole rows in, its own outputs out
+        FlatMap: _unchanged,
+        Distinct: _unchanged,
+        Window: _unchanged,
+        Fused: _unchanged,
+    },
+)
+"""How each operator class is rebuilt to output only the columns needed of it."""
 
 
 def _subset(schema: pa.Schema, names: list[str]) -> pa.Schema:
@@ -227,8 +367,7 @@ def _dropped(schema: pa.Schema, kept: list[str], verb: str) -> str:
 def _select(node: StreamOperatorNode, names: list[str]) -> StreamOperatorNode:
     return StreamOperatorNode(
         operator_id=derived_operator_id(OperatorType.SELECT, node.operator_id),
-        operator_type=OperatorType.SELECT,
         name="select",
-        parameters={"exprs": [col(n) for n in names]},
         schema=_subset(_schema(node), names),
+        op=Project(exprs=[col(n) for n in names]),
     )

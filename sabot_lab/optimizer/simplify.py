@@ -11,7 +11,7 @@ or null conjunct) becomes an empty source: its input is not run at all.
 >>> from sabot_lab.optimizer import RewriteTrace
 >>> s = sl.from_pydict({"x": [1, 5]}).filter((sl.col("x") > 1) & (sl.col("x") > 1 + 2))
 >>> g = simplify_predicates(s.graph, trace := RewriteTrace())
->>> [n.parameters["predicate"] for n in g if n.operator_type.value == "filter"]
+>>> [n.op.predicate for n in g if n.operator_type.value == "filter"]
 [(col("x") > 3)]
 """
 
@@ -22,12 +22,22 @@ from typing import Any
 
 import pyarrow as pa
 
-from sabot_lab.connectors.arrow import ArrowSource
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.expr import Expr, lit
 from sabot_lab.expr.dtypes import dtype_name
+from sabot_lab.logical import (
+    Aggregate,
+    Filter,
+    JobGraph,
+    PhaseTable,
+    Project,
+    Sort,
+    Source,
+    StreamOperatorNode,
+    Window,
+)
+from sabot_lab.logical.sources import empty_source
 from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.predicates import (
     MIRRORED,
     conjoin,
@@ -36,9 +46,23 @@ from sabot_lab.predicates import (
     split_conjunction,
 )
 
-__all__ = ["fold_constants", "simplify_predicates"]
+__all__ = ["EXPRESSION_FIELDS", "fold_constants", "simplify_predicates"]
 
 RULE = "simplify_predicates"
+
+EXPRESSION_FIELDS: PhaseTable[tuple[str, ...]] = PhaseTable(
+    RULE,
+    {
+        Source: ("predicate",),
+        Filter: ("predicate",),
+        Project: ("exprs",),
+        Sort: ("by",),
+        Aggregate: ("aggs",),
+        Window: ("aggs",),
+    },
+    otherwise=(),
+)
+"""The fields holding expressions (one, or a list) whose constants are folded."""
 _ONE_ROW = pa.record_batch({"_": pa.array([0], pa.int8())})
 
 
@@ -52,7 +76,7 @@ def simplify_predicates(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
         if rebuilt is not node:
             out.replace_operator(rebuilt)
             trace.record(RULE, [node.operator_id], [node.operator_id], "folded constants")
-        if node.operator_type == OperatorType.FILTER:
+        if isinstance(node.op, Filter):
             _simplify_filter(out, out.node(node.operator_id), trace)
     return out
 
@@ -115,9 +139,10 @@ def _boolean_identity(expr: Expr) -> Expr:
 
 
 def _fold_node(node: StreamOperatorNode) -> StreamOperatorNode:
-    params, changed = dict(node.parameters), False
-    for key in ("predicate", "exprs", "by", "aggs"):
-        value = params.get(key)
+    params: dict[str, Any] = {}
+    changed = False
+    for key in EXPRESSION_FIELDS[node.op]:
+        value = getattr(node.op, key)
         if isinstance(value, Expr):
             new: Any = fold_constants(value)
             changed |= new is not value and not new.equals(value)
@@ -127,14 +152,15 @@ def _fold_node(node: StreamOperatorNode) -> StreamOperatorNode:
         else:
             continue
         params[key] = new
-    return node.replace(parameters=params) if changed else node
+    return node.replace(op=node.op.replace(**params)) if changed else node
 
 
 # -- filters ---------------------------------------------------------------------------------
 
 
 def _simplify_filter(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> None:
-    conjuncts = split_conjunction(node.parameters["predicate"])
+    assert isinstance(node.op, Filter)
+    conjuncts = split_conjunction(node.op.predicate)
     kept = [c for c in conjuncts if _truth(c) is not True]
     contradiction = any(is_literal(c) for c in kept)  # false or null: no row passes
     merged, why = _merge_bounds(kept)
@@ -148,8 +174,8 @@ def _simplify_filter(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTr
         trace.record(RULE, [node.operator_id], [], "predicate is always true: filter removed")
         return
     predicate = conjoin(merged)
-    if not predicate.equals(node.parameters["predicate"]):
-        graph.replace_operator(node.replace(parameters={**node.parameters, "predicate": predicate}))
+    if not predicate.equals(node.op.predicate):
+        graph.replace_operator(node.replace(op=Filter(predicate=predicate)))
         trace.record(
             RULE, [node.operator_id], [node.operator_id], f"{why or 'simplified'}: {predicate!r}"
         )
@@ -161,10 +187,9 @@ def _replace_with_empty_source(graph: JobGraph, node: StreamOperatorNode) -> Non
     graph.disconnect(upstream, node.operator_id)
     empty = StreamOperatorNode(
         operator_id=node.operator_id,
-        operator_type=OperatorType.SOURCE,
         name="source",
-        parameters={"source": ArrowSource(schema.empty_table())},
         schema=schema,
+        op=Source(source=empty_source(schema)),
     )
     graph.replace_operator(empty)
     if not graph.node(upstream).downstream:

@@ -11,18 +11,46 @@ distinct counts from a sample) propagated through the plan with textbook heurist
 from __future__ import annotations
 
 import weakref
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.expr import Expr
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode, fused_members
-from sabot_lab.plan.sources import SourceSpec
+from sabot_lab.logical import (
+    Aggregate,
+    AsofJoin,
+    Distinct,
+    Filter,
+    FlatMap,
+    Fused,
+    GroupBy,
+    HashJoin,
+    IntervalJoin,
+    JobGraph,
+    Limit,
+    Map,
+    Operator,
+    PhaseTable,
+    Project,
+    Sort,
+    Source,
+    StreamOperatorNode,
+    Union,
+    Watermark,
+    Window,
+)
+from sabot_lab.logical.sources import SourceSpec
 
-__all__ = ["Statistics", "estimate", "estimate_rows", "selectivity", "source_statistics"]
+__all__ = [
+    "ESTIMATES",
+    "Statistics",
+    "estimate",
+    "estimate_rows",
+    "selectivity",
+    "source_statistics",
+]
 
 UNKNOWN_ROWS = 1_000_000.0
 SAMPLE_ROWS = 10_000
@@ -45,7 +73,7 @@ class Statistics:
 
 _cache: weakref.WeakKeyDictionary[SourceSpec, Statistics] = weakref.WeakKeyDictionary()
 _by_fingerprint: dict[Hashable, Statistics] = {}
-"""Statistics of sources with a :meth:`~sabot_lab.plan.sources.SourceSpec.fingerprint`:
+"""Statistics of sources with a :meth:`~sabot_lab.logical.sources.SourceSpec.fingerprint`:
 shared by every plan that reads the same files (a JobManager plans each job from JSON, with
 new source objects). Bounded: the oldest entries go first."""
 FINGERPRINTS_KEPT = 512
@@ -132,9 +160,9 @@ def selectivity(predicate: Expr, stats: Statistics) -> float:
     return DEFAULT_SELECTIVITY
 
 
-Memo = dict[str, tuple[Mapping[str, Any], tuple[Statistics, ...], Statistics]]
-"""Estimates already made, by operator id: reused while the operator's parameters (the same
-object: rewrites replace them, never mutate them) and its inputs' estimates are unchanged.
+Memo = dict[str, tuple[Operator, tuple[Statistics, ...], Statistics]]
+"""Estimates already made, by operator id: reused while the operator (the same object:
+rewrites replace operators, never mutate them) and its inputs' estimates are unchanged.
 The optimizer re-estimates after each rule, and most operators stay the same."""
 
 
@@ -149,12 +177,12 @@ def estimate(
             continue
         inputs = tuple(out[u] for u in node.upstream)
         hit = memo.get(node.operator_id) if memo is not None else None
-        if hit is not None and hit[0] is node.parameters and _same(hit[1], inputs):
+        if hit is not None and hit[0] is node.op and _same(hit[1], inputs):
             out[node.operator_id] = hit[2]
             continue
         out[node.operator_id] = _estimate_node(node, list(inputs))
         if memo is not None:
-            memo[node.operator_id] = (node.parameters, inputs, out[node.operator_id])
+            memo[node.operator_id] = (node.op, inputs, out[node.operator_id])
     return out
 
 
@@ -172,52 +200,114 @@ def _scaled(stats: Statistics, rows: float) -> Statistics:
 
 
 def _estimate_node(node: StreamOperatorNode, inputs: list[Statistics]) -> Statistics:
-    kind, p = node.operator_type, node.parameters
-    if kind == OperatorType.SOURCE:
-        stats = source_statistics(p["source"])
-        if p.get("predicate") is not None:
-            stats = _scaled(stats, stats.rows * selectivity(p["predicate"], stats))
-        if p.get("limit") is not None:
-            stats = _scaled(stats, min(stats.rows, p["limit"]))
-        return stats
+    return ESTIMATES[node.op](node.op, inputs)
+
+
+def _source(op: Operator, inputs: list[Statistics]) -> Statistics:
+    assert isinstance(op, Source)
+    stats = source_statistics(op.source)
+    if op.predicate is not None:
+        stats = _scaled(stats, stats.rows * selectivity(op.predicate, stats))
+    if op.limit is not None:
+        stats = _scaled(stats, min(stats.rows, op.limit))
+    return stats
+
+
+def _fused(op: Operator, inputs: list[Statistics]) -> Statistics:
+    assert isinstance(op, Fused)
     first = inputs[0]
-    if kind == OperatorType.FUSED:
-        for member in fused_members(node):
-            first = _estimate_node(member, [first])
-        return first
-    if kind == OperatorType.FILTER:
-        return _scaled(first, first.rows * selectivity(p["predicate"], first))
-    if kind == OperatorType.SELECT:
-        ndv = {e.output_name(): first.distinct(e.columns()[0]) for e in p["exprs"] if e.columns()}
-        return Statistics(first.rows, ndv)
-    if kind == OperatorType.HASH_JOIN:
-        left, right = inputs
-        key_ndv = max(
-            max(left.distinct(a), right.distinct(b))
-            for a, b in zip(p["left_on"], p["right_on"], strict=True)
-        )
-        inner = left.rows * right.rows / key_ndv
-        rows = {
-            "inner": inner,
-            "left": max(inner, left.rows),
-            "semi": min(left.rows, inner),
-            "anti": max(0.0, left.rows - min(left.rows, inner)),
-        }[p["how"]]
-        ndv = {**right.ndv, **left.ndv} if p["how"] in ("inner", "left") else dict(left.ndv)
-        return _scaled(Statistics(rows, ndv), rows)
-    if kind == OperatorType.GROUP_BY:
-        groups = 1.0
-        for key in p["keys"]:
-            groups *= first.distinct(key)
-        return _scaled(first, min(first.rows, groups))
-    if kind == OperatorType.AGGREGATE:
-        return Statistics(1.0)
-    if kind == OperatorType.DISTINCT:
-        return _scaled(first, first.rows * DEFAULT_SELECTIVITY)
-    if kind == OperatorType.UNION:
-        return Statistics(sum(s.rows for s in inputs), first.ndv)
-    if kind == OperatorType.LIMIT:
-        return _scaled(first, min(first.rows, float(p["n"])))
-    if kind == OperatorType.SORT and p.get("top_n") is not None:
-        return _scaled(first, min(first.rows, float(p["top_n"])))
+    for member in op.operators:
+        first = _estimate_node(member, [first])
     return first
+
+
+def _filter(op: Operator, inputs: list[Statistics]) -> Statistics:
+    assert isinstance(op, Filter)
+    return _scaled(inputs[0], inputs[0].rows * selectivity(op.predicate, inputs[0]))
+
+
+def _project(op: Operator, inputs: list[Statistics]) -> Statistics:
+    assert isinstance(op, Project)
+    first = inputs[0]
+    ndv = {e.output_name(): first.distinct(e.columns()[0]) for e in op.exprs if e.columns()}
+    return Statistics(first.rows, ndv)
+
+
+def _hash_join(op: Operator, inputs: list[Statistics]) -> Statistics:
+    assert isinstance(op, HashJoin)
+    left, right = inputs
+    key_ndv = max(
+        max(left.distinct(a), right.distinct(b))
+        for a, b in zip(op.left_on, op.right_on, strict=True)
+    )
+    inner = left.rows * right.rows / key_ndv
+    rows = {
+        "inner": inner,
+        "left": max(inner, left.rows),
+        "semi": min(left.rows, inner),
+        "anti": max(0.0, left.rows - min(left.rows, inner)),
+    }[op.how]
+    ndv = {**right.ndv, **left.ndv} if op.how in ("inner", "left") else dict(left.ndv)
+    return _scaled(Statistics(rows, ndv), rows)
+
+
+def _group_by(op: Operator, inputs: list[Statistics]) -> Statistics:
+    assert isinstance(op, GroupBy)
+    first, groups = inputs[0], 1.0
+    for key in op.keys:
+        groups *= first.distinct(key)
+    return _scaled(first, min(first.rows, groups))
+
+
+def _one_row(op: Operator, inputs: list[Statistics]) -> Statistics:
+    return Statistics(1.0)
+
+
+def _distinct(op: Operator, inputs: list[Statistics]) -> Statistics:
+    return _scaled(inputs[0], inputs[0].rows * DEFAULT_SELECTIVITY)
+
+
+def _union(op: Operator, inputs: list[Statistics]) -> Statistics:
+    return Statistics(sum(s.rows for s in inputs), inputs[0].ndv)
+
+
+def _limit(op: Operator, inputs: list[Statistics]) -> Statistics:
+    assert isinstance(op, Limit)
+    return _scaled(inputs[0], min(inputs[0].rows, float(op.n)))
+
+
+def _sort(op: Operator, inputs: list[Statistics]) -> Statistics:
+    assert isinstance(op, Sort)
+    if op.top_n is None:
+        return inputs[0]
+    return _scaled(inputs[0], min(inputs[0].rows, float(op.top_n)))
+
+
+def _as_input(op: Operator, inputs: list[Statistics]) -> Statistics:
+    return inputs[0]
+
+
+ESTIMATES: PhaseTable[Callable[[Operator, list[Statistics]], Statistics]] = PhaseTable(
+    "statistics",
+    {
+        Source: _source,
+        Fused: _fused,
+        Filter: _filter,
+        Project: _project,
+        HashJoin: _hash_join,
+        GroupBy: _group_by,
+        Aggregate: _one_row,
+        Distinct: _distinct,
+        Union: _union,
+        Limit: _limit,
+        Sort: _sort,
+        Map: _as_input,
+        FlatMap: _as_input,
+        Watermark: _as_input,
+        Window: _as_input,
+        IntervalJoin: _as_input,
+        AsofJoin: _as_input,
+    },
+)
+"""The statistics of each operator class's output from its inputs' (textbook heuristics;
+those with no better guess pass their first input's on)."""

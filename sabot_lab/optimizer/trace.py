@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sabot_lab.logical import JobGraph
     from sabot_lab.optimizer.statistics import Memo, Statistics
-    from sabot_lab.plan import JobGraph
 
 __all__ = ["RewriteTrace", "RuleApplication", "format_rows"]
 

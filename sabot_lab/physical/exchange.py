@@ -31,8 +31,8 @@ import pyarrow as pa
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr
 from sabot_lab.kernels import hash_partition
-from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
-from sabot_lab.plan.sources import SourceSpec, register_source
+from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
+from sabot_lab.logical.sources import SourceSpec, register_source
 
 __all__ = ["EXCHANGE_KINDS", "BoundSource", "Exchange", "ExchangeSource"]
 

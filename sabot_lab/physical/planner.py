@@ -1,4 +1,4 @@
-"""Physical planning: an optimized :class:`~sabot_lab.plan.JobGraph` cut into stages at exchanges.
+"""Physical planning: an optimized :class:`~sabot_lab.logical.JobGraph` cut into stages at exchanges.
 
 Every edge into an operator that needs its rows grouped is an exchange:
 
@@ -27,7 +27,7 @@ s.group_by(...))``, a full join), those stages would wait for each other: the pl
 the first input of the first operator with several inputs in the way (the probe side of a join,
 hashed on its keys; a union's input, hashed on its columns) until no stage waits for itself.
 A stage runs as ``partitions`` tasks; task ``i`` reads split ``i`` of each source
-(:meth:`~sabot_lab.plan.SourceSpec.split`) and partition ``i`` of each exchange it reads. A
+(:meth:`~sabot_lab.logical.SourceSpec.split`) and partition ``i`` of each exchange it reads. A
 stage reading a ``single`` exchange runs as one task.
 
 >>> import sabot_lab as sl
@@ -46,7 +46,7 @@ x1: stage 0 → stage 1, hash on [k]
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,22 +55,42 @@ import pyarrow as pa
 from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.errors import PlanError
 from sabot_lab.kernels import is_integer_like
-from sabot_lab.physical.exchange import Exchange, ExchangeSource
-from sabot_lab.plan import (
-    TIME_JOINS,
-    WINDOWS,
+from sabot_lab.logical import (
+    Aggregate,
+    AsofJoin,
+    Distinct,
+    Filter,
+    FlatMap,
+    Fused,
+    GroupBy,
+    HashJoin,
+    IntervalJoin,
     JobGraph,
-    OperatorType,
+    Limit,
+    Map,
+    PhaseTable,
+    Project,
+    Sort,
+    Source,
     StreamOperatorNode,
+    Union,
+    Watermark,
+    Window,
     fused_members,
 )
+from sabot_lab.physical.exchange import Exchange, ExchangeSource
 
-__all__ = ["BROADCAST_ROWS", "PhysicalPlan", "Stage", "plan_stages", "split_aggregates"]
+__all__ = [
+    "BROADCAST_ROWS",
+    "EXCHANGES",
+    "PhysicalPlan",
+    "Stage",
+    "plan_stages",
+    "split_aggregates",
+]
 
 BROADCAST_ROWS = 100_000
 """A join's build side estimated at or below this many rows is broadcast, not shuffled."""
-
-_SINGLE = (OperatorType.AGGREGATE, OperatorType.SORT, OperatorType.LIMIT)
 
 
 @dataclass(frozen=True)
@@ -166,7 +186,9 @@ class PhysicalPlan:
         >>> plan_stages(sl.nexmark(events=None).bids.head(3).graph, 2).bounded
         False
         """
-        return all(n.parameters["source"].bounded for s in self.stages for n in s.graph.sources())
+        return all(
+            n.op.source.bounded for s in self.stages for n in s.graph if isinstance(n.op, Source)
+        )
 
     def tasks(self) -> list[tuple[int, int]]:
         """Every ``(stage id, partition)`` of the job, producers first."""
@@ -184,8 +206,8 @@ class PhysicalPlan:
         lines = []
         for stage in self.stages:
             names = [
-                n.parameters["source"].exchange_id
-                if isinstance(n.parameters.get("source"), ExchangeSource)
+                n.op.source.exchange_id
+                if isinstance(n.op, Source) and isinstance(n.op.source, ExchangeSource)
                 else n.name
                 for n in stage.graph.topological_sort()
             ]
@@ -284,26 +306,25 @@ def split_aggregates(graph: JobGraph) -> JobGraph:
 
     >>> import sabot_lab as sl
     >>> s = sl.from_pydict({"k": [1], "x": [2]}).group_by("k").agg(sl.col("x").mean())
-    >>> [(n.name, n.parameters.get("phase")) for n in split_aggregates(s.graph).topological_sort()]
+    >>> [(n.name, getattr(n.op, "phase", None)) for n in split_aggregates(s.graph).topological_sort()]
     [('source', None), ('group_by partial', 'partial'), ('group_by', 'final')]
     """
     nodes: list[StreamOperatorNode] = []
     for node in graph.topological_sort():
-        kind, params = node.operator_type, node.parameters
-        if kind not in (OperatorType.GROUP_BY, OperatorType.AGGREGATE) or "phase" in params:
+        op = node.op
+        if not isinstance(op, Aggregate) or op.phase is not None:
             nodes.append(node)
             continue
         input_schema = graph.node(node.upstream[0]).output_schema
         partial = StreamOperatorNode(
             operator_id=f"{node.operator_id}_partial",
-            operator_type=kind,
             name=f"{node.name} partial",
-            parameters={**params, "phase": "partial"},
-            schema=HashAggregate(params["keys"], params["aggs"], input_schema).partial_schema,
+            schema=HashAggregate(op.keys, op.aggs, input_schema).partial_schema,
             upstream=node.upstream,
+            op=op.replace(phase="partial"),
         )
         final = node.replace(
-            parameters={**params, "phase": "final", "input_schema": input_schema},
+            op=op.replace(phase="final", input_schema=input_schema),
             upstream=(partial.operator_id,),
         )
         nodes += [partial, final]
@@ -314,39 +335,71 @@ def _exchange_for(
     graph: JobGraph, node: StreamOperatorNode, position: int, rows: Mapping[str, float]
 ) -> tuple[str, tuple[str, ...]] | None:
     """The exchange on input ``position`` of ``node`` as ``(kind, keys)``, or None."""
-    kind, p = node.operator_type, node.parameters
-    if p.get("phase") == "partial":
+    if isinstance(node.op, Aggregate) and node.op.phase == "partial":
         return None  # per batch, where its input is
-    if kind in _SINGLE:
-        return "single", ()
-    if kind == OperatorType.GROUP_BY:
-        return _hash(graph, node.upstream[position], tuple(p["keys"]))
-    if kind == OperatorType.DISTINCT:
-        return _hash(graph, node.upstream[position], tuple(node.output_schema.names))
-    if kind == OperatorType.HASH_JOIN:
-        build = node.upstream[1]
-        if rows.get(build, float("inf")) <= BROADCAST_ROWS:
-            return ("broadcast", ()) if position == 1 else None
-        keys = p["left_on"] if position == 0 else p["right_on"]
-        return _hash(graph, node.upstream[position], tuple(keys))
-    if kind in _KEYED_STREAMING:
-        keys = _streaming_keys(node, position)
-        return _hash(graph, node.upstream[position], keys) if keys else ("single", ())
-    return None
+    exchange = EXCHANGES.get(node.op)
+    return None if exchange is None else exchange(graph, node, position, rows)
 
 
-_KEYED_STREAMING = WINDOWS | TIME_JOINS
+ExchangeChoice = tuple[str, tuple[str, ...]] | None
 
 
-def _streaming_keys(node: StreamOperatorNode, position: int) -> tuple[str, ...]:
-    """The keys input ``position`` of a window or stream join is partitioned by: its state
-    is per key, so each key's rows must meet in one task (no keys: a single task)."""
-    p = node.parameters
-    if node.operator_type == OperatorType.INTERVAL_JOIN:
-        return tuple(p["left_on"] if position == 0 else p["right_on"])
-    if node.operator_type == OperatorType.ASOF_JOIN:
-        return tuple(p["by"])
-    return tuple(p["keys"])
+def _single(
+    graph: JobGraph, node: StreamOperatorNode, position: int, rows: Mapping[str, float]
+) -> ExchangeChoice:
+    return "single", ()
+
+
+def _group_keys(
+    graph: JobGraph, node: StreamOperatorNode, position: int, rows: Mapping[str, float]
+) -> ExchangeChoice:
+    return _hash(graph, node.upstream[position], node.key_by)
+
+
+def _join_sides(
+    graph: JobGraph, node: StreamOperatorNode, position: int, rows: Mapping[str, float]
+) -> ExchangeChoice:
+    build = node.upstream[1]
+    if rows.get(build, float("inf")) <= BROADCAST_ROWS:
+        return ("broadcast", ()) if position == 1 else None
+    return _hash(graph, node.upstream[position], _join_keys(node, position))
+
+
+def _streaming_keys(
+    graph: JobGraph, node: StreamOperatorNode, position: int, rows: Mapping[str, float]
+) -> ExchangeChoice:
+    """A window or stream join: its state is per key, so each key's rows must meet in one
+    task (no keys: a single task)."""
+    keys = _join_keys(node, position)
+    return _hash(graph, node.upstream[position], keys) if keys else ("single", ())
+
+
+def _join_keys(node: StreamOperatorNode, position: int) -> tuple[str, ...]:
+    """The keys input ``position`` of a join is matched on (a window's: its group keys)."""
+    op = node.op
+    if isinstance(op, HashJoin | IntervalJoin):
+        return tuple(op.left_on if position == 0 else op.right_on)
+    return node.key_by
+
+
+EXCHANGES: PhaseTable[
+    Callable[[JobGraph, StreamOperatorNode, int, Mapping[str, float]], ExchangeChoice]
+] = PhaseTable(
+    "physical planning (exchanges)",
+    {
+        Aggregate: _single,
+        Sort: _single,
+        Limit: _single,
+        GroupBy: _group_keys,
+        Distinct: _group_keys,
+        HashJoin: _join_sides,
+        Window: _streaming_keys,
+        IntervalJoin: _streaming_keys,
+        AsofJoin: _streaming_keys,
+    },
+    skip=[Source, Filter, Project, Map, FlatMap, Fused, Watermark, Union],  # where the input is
+)
+"""The exchange each operator class needs on an input, if any."""
 
 
 def _hash(graph: JobGraph, upstream: str, keys: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
@@ -427,8 +480,8 @@ def _cut(
             edge = (upstream, node.operator_id, position)
             if edge in crossing:
                 continue
-            if node.operator_type == OperatorType.HASH_JOIN:
-                keys = tuple(node.parameters["left_on" if position == 0 else "right_on"])
+            if isinstance(node.op, HashJoin):
+                keys = _join_keys(node, position)
             else:
                 schema = graph.node(upstream).output_schema
                 keys = tuple(f.name for f in schema if _hashable(f.type))
@@ -455,10 +508,9 @@ def _stage_graph(
             source_id = f"read_{exchange_id}"
             nodes[source_id] = StreamOperatorNode(
                 operator_id=source_id,
-                operator_type=OperatorType.SOURCE,
                 name="exchange",
-                parameters={"source": exchange_sources[exchange_id]},
                 schema=exchange_sources[exchange_id].schema,
+                op=Source(source=exchange_sources[exchange_id]),
             )
             reads.append(exchange_id)
             upstream.append(source_id)

@@ -1,7 +1,7 @@
 """One task: a stage's operators run on one partition, reading and writing exchanges.
 
 A task binds its stage's graph to its partition (:func:`bind_task`): each source becomes its
-split number ``partition`` (:meth:`~sabot_lab.plan.SourceSpec.split`), each exchange input the
+split number ``partition`` (:meth:`~sabot_lab.logical.SourceSpec.split`), each exchange input the
 rows sent to this partition. It then runs the operators of every exchange the stage feeds,
 routing each output batch to the consumer's partitions (and each watermark to all of them),
 and yields the job's result rows when it belongs to the last stage. A stage feeding several
@@ -25,10 +25,10 @@ from sabot_lab.engine import Executor
 from sabot_lab.engine.checkpoints import Barrier, Checkpoints
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.watermarks import is_marker
+from sabot_lab.logical import JobGraph
 from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
 from sabot_lab.physical.ids import ProducerId, TaskId
 from sabot_lab.physical.planner import PhysicalPlan, Stage
-from sabot_lab.plan import JobGraph
 
 __all__ = ["Reader", "TaskSpec", "Writer", "bind_task", "run_task"]
 
@@ -57,7 +57,7 @@ def bind_task(stage: Stage, partition: int, read: Reader) -> JobGraph:
             )
         else:
             continue
-        graph.replace_operator(node.replace(parameters={**node.parameters, "source": bound}))
+        graph.replace_operator(node.replace(op=node.op.replace(source=bound)))
     return graph
 
 

@@ -32,7 +32,7 @@ import sabot_lab as sl
 from sabot_lab.datasets import quotes, securities
 from sabot_lab.demo import fintech_pipeline
 from sabot_lab.physical import plan_stages
-from sabot_lab.plan import OperatorType, fused_members
+from sabot_lab.logical import OperatorType, fused_members
 
 pipeline = fintech_pipeline(
     sl.from_arrow(quotes(10_000, n_securities=1_000)), sl.from_arrow(securities(1_000))

@@ -10,7 +10,7 @@ import pytest
 import sabot_lab as sl
 from sabot_lab.connectors.nexmark import SCHEMAS, NexmarkSource
 from sabot_lab.errors import SourceError
-from sabot_lab.plan import JobGraph
+from sabot_lab.logical import JobGraph
 from tests.support.reference import duckdb_table
 
 EVENTS = 20_000

@@ -26,9 +26,9 @@ from sabot_lab.engine import Executor
 from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.executor import checkpoint_names
 from sabot_lab.engine.items import Barrier
+from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.physical import plan_stages
 from sabot_lab.physical.task import run_task
-from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.engine import Executor
+from sabot_lab.logical import JobGraph, OperatorType
 from sabot_lab.optimizer import (
     JoinGraph,
     PlanOptimizer,
@@ -24,7 +25,6 @@ from sabot_lab.optimizer import (
     reorder_joins,
 )
 from sabot_lab.optimizer.join_order import JoinOrder, _greedy
-from sabot_lab.plan import JobGraph, OperatorType
 from tests.support.plans import join_trees
 from tests.support.reference import assert_same_rows
 

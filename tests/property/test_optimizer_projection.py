@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sabot_lab as sl
+from sabot_lab.logical import OperatorType
 from sabot_lab.optimizer import PlanOptimizer, RewriteTrace, push_down_projections
-from sabot_lab.plan import OperatorType
 from tests.support.strategies import keyed_tables
 
 

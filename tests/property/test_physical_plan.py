@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.logical import JobGraph
 from sabot_lab.physical import plan_stages, run_local
-from sabot_lab.plan import JobGraph
 from tests.support.plans import join_trees, plans
 from tests.support.reference import assert_same_rows, duckdb_table
 

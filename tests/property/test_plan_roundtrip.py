@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.plan import OperatorType
+from sabot_lab.logical import OperatorType
 from tests.support.expression_cases import AGGREGATES, CASES
 from tests.support.reference import assert_same_rows
 from tests.support.strategies import tables
@@ -126,8 +126,6 @@ def test_node_fields_round_trip() -> None:
         parallelism=4,
         stateful=True,
         key_by=("k",),
-        memory_mb=512,
-        cpu_cores=2.0,
         schema=pa.schema([("k", pa.string()), ("v", pa.int64())]),
     )
     rebuilt = sl.StreamOperatorNode.from_dict(json.loads(json.dumps(node.to_dict())))

@@ -13,6 +13,7 @@ import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.datasets import quotes, securities
 from sabot_lab.engine import Executor
+from sabot_lab.logical import JobGraph, OperatorType
 from sabot_lab.optimizer import (
     DEFAULT_RULES,
     RewriteTrace,
@@ -24,7 +25,6 @@ from sabot_lab.optimizer import (
     simplify_predicates,
 )
 from sabot_lab.optimizer.statistics import source_statistics
-from sabot_lab.plan import JobGraph, OperatorType
 from tests.support.reference import assert_same_rows
 
 T = sl.from_pydict({"k": [1, 2, 3, None], "x": [10, 20, 30, 40], "g": ["a", "b", None, "a"]})

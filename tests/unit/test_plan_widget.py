@@ -27,6 +27,7 @@ from sabot_lab.datasets import quotes, securities
 from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import SabotError
 from sabot_lab.explain import describe_operator
+from sabot_lab.logical import OperatorType, fused_members
 from sabot_lab.nexmark_queries import QUERIES
 from sabot_lab.notebook import PlanWidget
 from sabot_lab.notebook.plan_layout import Box, layered_layout
@@ -34,7 +35,6 @@ from sabot_lab.notebook.plan_svg import plan_svg
 from sabot_lab.notebook.plan_views import VIEWS
 from sabot_lab.optimizer import estimate_rows
 from sabot_lab.physical import plan_stages
-from sabot_lab.plan import OperatorType, fused_members
 from tests.support.reference import duckdb_table
 
 PARTITIONS = 3

@@ -48,9 +48,9 @@ from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.watermarks import Watermark, is_marker
 from sabot_lab.errors import ClusterError
+from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.physical.ids import in_job, is_result_exchange, result_exchange
-from sabot_lab.plan.codec import schema_from_b64, schema_to_b64
 from sabot_lab.runtime.agent.channels import Channels
 from sabot_lab.runtime.agent.store import ShuffleStore, ipc_options
 from sabot_lab.runtime.protocol import (

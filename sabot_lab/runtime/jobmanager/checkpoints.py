@@ -27,8 +27,8 @@ from sabot_lab.engine.checkpoints import (
 from sabot_lab.engine.executor import checkpoint_names
 from sabot_lab.errors import SabotError
 from sabot_lab.location import Location
+from sabot_lab.logical.sources import ReplayableSource
 from sabot_lab.physical import PhysicalPlan, ProducerId
-from sabot_lab.plan.sources import ReplayableSource
 from sabot_lab.runtime.jobmanager.store import JobStore
 
 __all__ = ["SAVEPOINT_FILE", "CheckpointFiles", "commit_source", "last_complete"]

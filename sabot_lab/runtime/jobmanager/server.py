@@ -42,9 +42,9 @@ from sabot_lab.config import get_config
 from sabot_lab.connectors.sink import sink_from_dict
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.location import Location
+from sabot_lab.logical import JobGraph
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskId, TaskSpec, plan_stages
-from sabot_lab.plan import JobGraph
 from sabot_lab.runtime.jobmanager.checkpoints import SAVEPOINT_FILE, CheckpointFiles, commit_source
 from sabot_lab.runtime.jobmanager.driver import poll_tasks
 from sabot_lab.runtime.jobmanager.http import StatusHttpServer

@@ -1,14 +1,16 @@
 """The logical plan: a DAG of :class:`StreamOperatorNode` in a :class:`JobGraph`.
 
-Nodes are immutable; a :class:`JobGraph` is a small builder (``add_operator``, ``connect``)
-that the ``Stream`` API copies before every extension, so a stream's plan never changes
-under it. ``to_dict``/``from_dict`` round-trip everything as JSON-safe data.
+A node places one typed operator (:mod:`sabot_lab.logical.operators`) in the graph: its id,
+edges, output schema and parallelism. Nodes are immutable; a :class:`JobGraph` is a small
+builder (``add_operator``, ``connect``) that the ``Stream`` API copies before every
+extension, so a stream's plan never changes under it. ``to_dict``/``from_dict`` round-trip
+everything as JSON-safe data (an operator as its kind and the fields not at their default).
 
->>> import pyarrow as pa
->>> from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
+>>> from sabot_lab.expr import col
+>>> from sabot_lab.logical import Filter, JobGraph, Limit, StreamOperatorNode
 >>> g = JobGraph("demo")
->>> a = g.add_operator(StreamOperatorNode("src", OperatorType.SOURCE, "numbers"))
->>> b = g.add_operator(StreamOperatorNode("keep", OperatorType.FILTER, "filter"))
+>>> a = g.add_operator(StreamOperatorNode("src", op=Limit(n=9), name="first"))
+>>> b = g.add_operator(StreamOperatorNode("keep", op=Filter(predicate=col("x") > 1), name="filter"))
 >>> g.connect(a, b)
 >>> [n.operator_id for n in g.topological_sort()]
 ['src', 'keep']
@@ -19,84 +21,33 @@ under it. ``to_dict``/``from_dict`` round-trip everything as JSON-safe data.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from sabot_lab.errors import PlanError
-from sabot_lab.plan.codec import decode, encode, schema_from_b64, schema_to_b64
+from sabot_lab.logical.codec import decode, encode, schema_from_b64, schema_to_b64
+from sabot_lab.logical.operators import (
+    Fused,
+    Operator,
+    OperatorType,
+    Source,
+    Watermark,
+    operator_class,
+)
 
 __all__ = [
     "JobGraph",
-    "OperatorType",
     "StreamOperatorNode",
     "derived_operator_id",
     "fused_members",
     "new_operator_id",
+    "operator_from_parameters",
 ]
 
-
-class OperatorType(str, enum.Enum):
-    """Kinds of logical operators."""
-
-    SOURCE = "source"
-    FILTER = "filter"
-    MAP = "map"
-    FLAT_MAP = "flat_map"
-    SELECT = "select"
-    UNION = "union"
-    AGGREGATE = "aggregate"
-    REDUCE = "reduce"
-    DISTINCT = "distinct"
-    GROUP_BY = "group_by"
-    HASH_JOIN = "hash_join"
-    INTERVAL_JOIN = "interval_join"
-    ASOF_JOIN = "asof_join"
-    TUMBLING_WINDOW = "tumbling_window"
-    SLIDING_WINDOW = "sliding_window"
-    SESSION_WINDOW = "session_window"
-    WATERMARK = "watermark"
-    """Assigns event-time watermarks (``parameters``: ``column``, ``delay`` in microseconds,
-    ``idle_timeout``, ``keep``: ``on_time`` rows and watermarks, or the ``late`` rows)."""
-    SINK = "sink"
-    LIMIT = "limit"
-    SORT = "sort"
-    FUSED = "fused"
-    """A chain of stateless operators run in one pass per batch (``parameters["operators"]``,
-    in execution order); made by the optimizer's fusion rule."""
-
-
-STATELESS = frozenset(
-    {
-        OperatorType.FILTER,
-        OperatorType.MAP,
-        OperatorType.FLAT_MAP,
-        OperatorType.SELECT,
-        OperatorType.FUSED,
-    }
-)
-"""Operators that process each batch independently: chains of them are fused."""
-
-WINDOWS = frozenset(
-    {OperatorType.TUMBLING_WINDOW, OperatorType.SLIDING_WINDOW, OperatorType.SESSION_WINDOW}
-)
-"""Windowed aggregates (``parameters``: ``window``, ``keys``, ``aggs``)."""
-
-TIME_JOINS = frozenset({OperatorType.INTERVAL_JOIN, OperatorType.ASOF_JOIN})
-"""Joins of streams matched by event time, whose state watermarks clean up."""
-
-_INPUT_COUNTS: dict[OperatorType, tuple[int, int | None]] = {
-    OperatorType.SOURCE: (0, 0),
-    OperatorType.UNION: (2, None),
-    OperatorType.HASH_JOIN: (2, 2),
-    OperatorType.INTERVAL_JOIN: (2, 2),
-    OperatorType.ASOF_JOIN: (2, 2),
-}
 
 _ids = itertools.count(1)
 
@@ -122,41 +73,112 @@ def derived_operator_id(kind: OperatorType, *anchors: str) -> str:
     return "_".join((kind.value, *anchors))
 
 
-@dataclass(frozen=True, eq=False)
+_NODE_FIELDS = ("operator_id", "op", "name", "upstream", "downstream", "schema", "parallelism")
+_FIELD_SET = frozenset(_NODE_FIELDS)
+
+
 class StreamOperatorNode:
-    """One logical operator.
+    """One operator of a plan: a typed :class:`~sabot_lab.logical.operators.Operator` with its
+    place in the graph.
 
     Attributes:
         operator_id: unique id within the graph.
-        operator_type: what the operator does.
+        op: what the operator does, with its arguments as typed fields.
         name: short human label (the API verb).
         upstream / downstream: ids of input / output operators, in input order.
-        parameters: operator arguments as data (expressions, key names, a source spec, a UDF).
         schema: output schema, inferred when the node is built.
         parallelism: tasks this operator runs as on a cluster (None: the job's default).
-        stateful: True if the operator keeps state across batches.
-        key_by: key columns state and exchanges are partitioned by.
-        memory_mb / cpu_cores: resource hints for placement.
+
+    A node is built from its operator, or (as plans read from JSON are) from its kind and
+    ``parameters``; ``stateful`` and ``key_by`` are the operator's properties and, when given,
+    must agree with them:
+
+    >>> from sabot_lab.logical import Filter
+    >>> from sabot_lab.expr import col
+    >>> a = StreamOperatorNode("f", op=Filter(predicate=col("x") > 1), name="filter")
+    >>> b = StreamOperatorNode("f", OperatorType.FILTER, "filter", parameters={"predicate": col("x") > 1})
+    >>> a.to_dict() == b.to_dict(), b.operator_type.value, b.stateful
+    (True, 'filter', False)
     """
 
     operator_id: str
-    operator_type: OperatorType
+    op: Operator
     name: str
-    upstream: tuple[str, ...] = ()
-    downstream: tuple[str, ...] = ()
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    schema: pa.Schema | None = None
-    parallelism: int | None = None
-    stateful: bool = False
-    key_by: tuple[str, ...] = ()
-    memory_mb: int | None = None
-    cpu_cores: float | None = None
+    upstream: tuple[str, ...]
+    downstream: tuple[str, ...]
+    schema: pa.Schema | None
+    parallelism: int | None
+
+    def __init__(
+        self,
+        operator_id: str,
+        operator_type: OperatorType | None = None,
+        name: str | None = None,
+        upstream: Sequence[str] = (),
+        downstream: Sequence[str] = (),
+        parameters: Mapping[str, Any] | None = None,
+        schema: pa.Schema | None = None,
+        parallelism: int | None = None,
+        stateful: bool | None = None,
+        key_by: Sequence[str] | None = None,
+        *,
+        op: Operator | None = None,
+    ) -> None:
+        if op is None:
+            if operator_type is None:
+                raise PlanError(f"operator {operator_id!r} needs an operator or a kind")
+            op = operator_from_parameters(operator_type, parameters or {})
+        elif parameters is not None or operator_type not in (None, op.kind):
+            raise PlanError(f"operator {operator_id!r}: give its operator or its kind, not both")
+        values = (
+            operator_id,
+            op,
+            name if name is not None else op.kind.value,
+            tuple(upstream),
+            tuple(downstream),
+            schema,
+            parallelism,
+        )
+        self.__dict__.update(zip(_NODE_FIELDS, values, strict=True))
+        if stateful is not None and stateful != op.stateful:
+            raise PlanError(
+                f"operator {operator_id!r}: a {op.kind.value} is stateful={op.stateful}"
+            )
+        if key_by is not None and tuple(key_by) != self.key_by:
+            raise PlanError(
+                f"operator {operator_id!r}: a {op.kind.value} is keyed by {list(self.key_by)}, "
+                f"not {list(key_by)}"
+            )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"StreamOperatorNode is immutable: use replace({name}=...)")
+
+    @property
+    def operator_type(self) -> OperatorType:
+        """The operator's kind."""
+        return self.op.kind
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        """The operator's fields that differ from their defaults, by name (as in JSON)."""
+        return self.op.parameters()
+
+    @property
+    def stateful(self) -> bool:
+        """True if the operator keeps state across batches."""
+        return self.op.stateful
+
+    @property
+    def key_by(self) -> tuple[str, ...]:
+        """The key columns state and exchanges are partitioned by."""
+        return self.op.key_by(self.schema)
 
     @property
     def output_schema(self) -> pa.Schema:
         """The output schema (every node built by the Stream API has one).
 
-        >>> StreamOperatorNode("a", OperatorType.LIMIT, "limit").output_schema
+        >>> from sabot_lab.logical import Limit
+        >>> StreamOperatorNode("a", op=Limit(n=1), name="limit").output_schema
         Traceback (most recent call last):
         ...
         sabot_lab.errors.PlanError: operator 'a' (limit) has no output schema
@@ -165,15 +187,27 @@ class StreamOperatorNode:
             raise PlanError(f"operator {self.operator_id!r} ({self.name}) has no output schema")
         return self.schema
 
+    def label(self) -> str:
+        """The name and arguments in one line, as plans print it.
+
+        >>> from sabot_lab.logical import Limit
+        >>> StreamOperatorNode("a", op=Limit(n=3), name="head").label()
+        'head n=3'
+        """
+        args = self.op.describe(self.name)
+        return f"{self.name} {args}" if args else self.name
+
     def replace(self, **changes: Any) -> StreamOperatorNode:
         """Return a copy with some fields changed.
 
-        >>> StreamOperatorNode("a", OperatorType.LIMIT, "limit").replace(name="head").name
+        >>> from sabot_lab.logical import Limit
+        >>> StreamOperatorNode("a", op=Limit(n=1), name="limit").replace(name="head").name
         'head'
         """
-        if not _NODE_FIELDS.issuperset(changes):
-            unknown = sorted(changes.keys() - _NODE_FIELDS)
-            raise TypeError(f"StreamOperatorNode has no field(s) {unknown}")
+        if not _FIELD_SET.issuperset(changes):
+            raise TypeError(
+                f"StreamOperatorNode has no field(s) {sorted(changes.keys() - _FIELD_SET)}"
+            )
         node = object.__new__(StreamOperatorNode)  # a plain copy: the optimizer calls this a lot
         fields = node.__dict__
         fields.update(self.__dict__)
@@ -191,10 +225,6 @@ class StreamOperatorNode:
             "parameters": {k: encode(v) for k, v in self.parameters.items()},
             "schema": schema_to_b64(self.schema) if self.schema is not None else None,
             "parallelism": self.parallelism,
-            "stateful": self.stateful,
-            "key_by": list(self.key_by),
-            "memory_mb": self.memory_mb,
-            "cpu_cores": self.cpu_cores,
         }
 
     @staticmethod
@@ -210,27 +240,49 @@ class StreamOperatorNode:
                 parameters={k: decode(v) for k, v in data.get("parameters", {}).items()},
                 schema=schema_from_b64(data["schema"]) if data.get("schema") else None,
                 parallelism=data.get("parallelism"),
-                stateful=data.get("stateful", False),
-                key_by=tuple(data.get("key_by", ())),
-                memory_mb=data.get("memory_mb"),
-                cpu_cores=data.get("cpu_cores"),
             )
         except (KeyError, ValueError) as exc:
             raise PlanError(f"invalid operator data {dict(data)!r}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"StreamOperatorNode({self.operator_id!r}, {self.label()!r})"
+
+
+def operator_from_parameters(kind: OperatorType | str, parameters: Mapping[str, Any]) -> Operator:
+    """The operator of a kind with these fields (a plan's JSON ``parameters``).
+
+    >>> from sabot_lab.logical import Limit
+    >>> operator_from_parameters("limit", {"n": 2})
+    Limit(n=2, offset=0)
+    >>> operator_from_parameters("limit", {"rows": 2})
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.PlanError: a limit operator takes n, offset; got rows
+    """
+    cls = operator_class(kind)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in parameters if k not in names]
+    if unknown:
+        raise PlanError(
+            f"a {cls.kind.value} operator takes {', '.join(names) or 'no parameters'}; "
+            f"got {', '.join(unknown)}"
+        )
+    try:
+        return cls(**parameters)
+    except TypeError as exc:
+        raise PlanError(f"a {cls.kind.value} operator: {exc}") from None
 
 
 def fused_members(node: StreamOperatorNode) -> list[StreamOperatorNode]:
     """The operators a node runs: the members of a fused operator, else the node itself.
 
-    >>> [n.name for n in fused_members(StreamOperatorNode("l", OperatorType.LIMIT, "limit"))]
+    >>> from sabot_lab.logical import Limit
+    >>> [n.name for n in fused_members(StreamOperatorNode("l", op=Limit(n=1), name="limit"))]
     ['limit']
     """
-    if node.operator_type == OperatorType.FUSED:
-        return list(node.parameters["operators"])
+    if isinstance(node.op, Fused):
+        return list(node.op.operators)
     return [node]
-
-
-_NODE_FIELDS = frozenset(f.name for f in dataclasses.fields(StreamOperatorNode))
 
 
 class JobGraph:
@@ -238,9 +290,13 @@ class JobGraph:
 
     The Stream API builds these; building one by hand looks like this:
 
+    >>> from sabot_lab.expr import col
+    >>> from sabot_lab.logical import Filter
+    >>> import sabot_lab as sl
+    >>> numbers = sl.from_pydict({"x": [1, 2]}).graph.sources()[0].op
     >>> g = JobGraph("by_hand")
-    >>> src = g.add_operator(StreamOperatorNode("src", OperatorType.SOURCE, "source"))
-    >>> flt = g.add_operator(StreamOperatorNode("flt", OperatorType.FILTER, "filter"))
+    >>> src = g.add_operator(StreamOperatorNode("src", op=numbers, name="source"))
+    >>> flt = g.add_operator(StreamOperatorNode("flt", op=Filter(predicate=col("x") > 1), name="filter"))
     >>> g.connect(src, flt)
     >>> g.validate()
     >>> [n.operator_id for n in g.topological_sort()], [n.operator_id for n in g.sinks()]
@@ -279,8 +335,9 @@ class JobGraph:
     def from_upstream(name: str, nodes: Iterable[StreamOperatorNode]) -> JobGraph:
         """A graph of operators whose ``upstream`` ids are set; ``downstream`` is derived.
 
-        >>> a = StreamOperatorNode("a", OperatorType.SOURCE, "source")
-        >>> b = StreamOperatorNode("b", OperatorType.LIMIT, "limit", upstream=("a",))
+        >>> from sabot_lab.logical import Limit
+        >>> a = StreamOperatorNode("a", op=Limit(n=2), name="first")
+        >>> b = StreamOperatorNode("b", op=Limit(n=1), name="limit", upstream=("a",))
         >>> JobGraph.from_upstream("job", [a, b]).node("a").downstream
         ('b',)
         """
@@ -304,32 +361,18 @@ class JobGraph:
         return node.operator_id
 
     def add_new_operator(
-        self,
-        kind: OperatorType,
-        name: str,
-        inputs: Sequence[str],
-        schema: pa.Schema,
-        stateful: bool = False,
-        key_by: Sequence[str] = (),
-        **parameters: Any,
+        self, op: Operator, name: str, inputs: Sequence[str], schema: pa.Schema
     ) -> str:
         """Add an operator with a fresh id reading ``inputs`` (in order); return its id.
 
+        >>> from sabot_lab.logical import Limit
         >>> g = JobGraph()
-        >>> _ = g.add_operator(StreamOperatorNode("s", OperatorType.SOURCE, "source"))
-        >>> lim = g.add_new_operator(OperatorType.LIMIT, "limit", ["s"], pa.schema([]), n=1)
+        >>> _ = g.add_operator(StreamOperatorNode("s", op=Limit(n=5), name="first"))
+        >>> lim = g.add_new_operator(Limit(n=1), "limit", ["s"], pa.schema([]))
         >>> g.node(lim).upstream, g.node(lim).parameters
         (('s',), {'n': 1})
         """
-        node = StreamOperatorNode(
-            operator_id=new_operator_id(kind),
-            operator_type=kind,
-            name=name,
-            parameters=parameters,
-            schema=schema,
-            stateful=stateful,
-            key_by=tuple(key_by),
-        )
+        node = StreamOperatorNode(new_operator_id(op.kind), name=name, schema=schema, op=op)
         self.add_operator(node)
         for upstream in inputs:
             self.connect(upstream, node.operator_id)
@@ -352,11 +395,12 @@ class JobGraph:
         """Put a new single-input operator on the edge ``upstream -> downstream`` (keeping the
         edge's input position at ``downstream``) and return its id.
 
+        >>> from sabot_lab.logical import Limit
         >>> g = JobGraph()
-        >>> for i, t in (("s", OperatorType.SOURCE), ("l", OperatorType.LIMIT)):
-        ...     _ = g.add_operator(StreamOperatorNode(i, t, t.value))
+        >>> for i in ("s", "l"):
+        ...     _ = g.add_operator(StreamOperatorNode(i, op=Limit(n=1), name=i))
         >>> g.connect("s", "l")
-        >>> g.insert_between("s", "l", StreamOperatorNode("f", OperatorType.FILTER, "filter"))
+        >>> g.insert_between("s", "l", StreamOperatorNode("f", op=Limit(n=2), name="f"))
         'f'
         >>> [n.operator_id for n in g.topological_sort()]
         ['s', 'f', 'l']
@@ -389,9 +433,10 @@ class JobGraph:
     def redirect(self, old_id: str, new_id: str) -> None:
         """Make every consumer of ``old_id`` read ``new_id`` instead (input positions kept).
 
+        >>> from sabot_lab.logical import Limit
         >>> g = JobGraph()
-        >>> for i, t in (("a", OperatorType.SOURCE), ("b", OperatorType.SOURCE), ("l", OperatorType.LIMIT)):
-        ...     _ = g.add_operator(StreamOperatorNode(i, t, t.value))
+        >>> for i in ("a", "b", "l"):
+        ...     _ = g.add_operator(StreamOperatorNode(i, op=Limit(n=1), name=i))
         >>> g.connect("a", "l"); g.redirect("a", "b"); g.node("l").upstream, g.node("a").downstream
         (('b',), ())
         """
@@ -407,9 +452,10 @@ class JobGraph:
     def splice_out(self, operator_id: str) -> None:
         """Remove a single-input operator, wiring its input straight to its consumers.
 
+        >>> from sabot_lab.logical import Limit
         >>> g = JobGraph()
-        >>> for i, t in (("s", OperatorType.SOURCE), ("f", OperatorType.FILTER)):
-        ...     _ = g.add_operator(StreamOperatorNode(i, t, t.value))
+        >>> for i in ("s", "f"):
+        ...     _ = g.add_operator(StreamOperatorNode(i, op=Limit(n=1), name=i))
         >>> g.connect("s", "f"); g.splice_out("f"); [n.operator_id for n in g]
         ['s']
         """
@@ -431,9 +477,10 @@ class JobGraph:
         """Remove an operator that has no consumers, then every input left without consumers;
         return the removed ids.
 
+        >>> from sabot_lab.logical import Limit
         >>> g = JobGraph()
-        >>> for i, t in (("s", OperatorType.SOURCE), ("f", OperatorType.FILTER)):
-        ...     _ = g.add_operator(StreamOperatorNode(i, t, t.value))
+        >>> for i in ("s", "f"):
+        ...     _ = g.add_operator(StreamOperatorNode(i, op=Limit(n=1), name=i))
         >>> g.connect("s", "f"); g.remove_branch("f"), len(g)
         (['f', 's'], 0)
         """
@@ -491,12 +538,13 @@ class JobGraph:
     def validate(self) -> None:
         """Check edges are symmetric, ids resolve, input counts fit each operator, no cycles.
 
+        >>> from sabot_lab.logical import Limit
         >>> g = JobGraph("bad")
-        >>> _ = g.add_operator(StreamOperatorNode("f", OperatorType.FILTER, "filter"))
+        >>> _ = g.add_operator(StreamOperatorNode("f", op=Limit(n=1), name="limit"))
         >>> g.validate()
         Traceback (most recent call last):
         ...
-        sabot_lab.errors.PlanError: operator 'f' (filter) needs at least 1 input, has 0
+        sabot_lab.errors.PlanError: operator 'f' (limit) needs at least 1 input, has 0
         """
         for node in self._nodes.values():
             missing = [i for i in (*node.upstream, *node.downstream) if i not in self._nodes]
@@ -514,7 +562,7 @@ class JobGraph:
                     raise PlanError(
                         f"edge {node.operator_id} -> {down} is recorded on one side only"
                     )
-            low, high = _INPUT_COUNTS.get(node.operator_type, (1, 1))
+            low, high = node.op.inputs
             n = len(node.upstream)
             if n < low:
                 raise PlanError(
@@ -529,23 +577,19 @@ class JobGraph:
 
     def bounded(self, node_id: str) -> bool:
         """Whether the output of ``node_id`` ends: every source it reads is bounded."""
-        return all(
-            n.parameters["source"].bounded
-            for n in self.subgraph(node_id)
-            if n.operator_type == OperatorType.SOURCE
-        )
+        return all(n.op.source.bounded for n in self.subgraph(node_id) if isinstance(n.op, Source))
 
     def event_time(self, node_id: str) -> dict[str, Any] | None:
         """The event-time settings the output of ``node_id`` carries watermarks under (those
         of the nearest ``with_watermark`` upstream, or of a source that carries watermarks
         itself: ``{"idle_timeout": microseconds or None}``), or None when it has no event time.
         """
-        node = self.node(node_id)
-        if node.operator_type == OperatorType.WATERMARK:
-            return {"idle_timeout": node.parameters.get("idle_timeout")}
-        if node.operator_type == OperatorType.SOURCE:
-            return node.parameters["source"].event_time
-        found = (self.event_time(u) for u in node.upstream)
+        op = self.node(node_id).op
+        if isinstance(op, Watermark):
+            return {"idle_timeout": op.idle_timeout}
+        if isinstance(op, Source):
+            return op.source.event_time
+        found = (self.event_time(u) for u in self.node(node_id).upstream)
         return next((t for t in found if t is not None), None)
 
     def subgraph(self, output_id: str) -> JobGraph:
@@ -567,7 +611,8 @@ class JobGraph:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form: ``{"name": ..., "nodes": [...]}`` in insertion order.
 
-        >>> g = JobGraph("x"); _ = g.add_operator(StreamOperatorNode("s", OperatorType.SOURCE, "s"))
+        >>> import sabot_lab as sl
+        >>> g = sl.from_pydict({"x": [1]}).limit(1).graph
         >>> JobGraph.from_dict(json.loads(json.dumps(g.to_dict()))).to_dict() == g.to_dict()
         True
         """

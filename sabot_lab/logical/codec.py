@@ -2,7 +2,7 @@
 
 >>> import pyarrow as pa
 >>> from sabot_lab.expr import col
->>> from sabot_lab.plan.codec import decode, encode
+>>> from sabot_lab.logical.codec import decode, encode
 >>> params = {"predicate": col("x") > 1, "keys": ["a"], "schema": pa.schema([("x", pa.int64())])}
 >>> back = decode(encode(params))
 >>> back["predicate"].equals(params["predicate"]), back["schema"] == params["schema"]
@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr
-from sabot_lab.plan.sources import SourceSpec, source_from_dict
+from sabot_lab.logical.sources import SourceSpec, source_from_dict
 
 __all__ = ["decode", "encode", "schema_from_b64", "schema_to_b64"]
 
@@ -84,6 +84,6 @@ def decode(value: Any) -> Any:
 
 
 def _node_class() -> Any:
-    from sabot_lab.plan.graph import StreamOperatorNode  # the graph module imports this one
+    from sabot_lab.logical.graph import StreamOperatorNode  # the graph module imports this one
 
     return StreamOperatorNode

@@ -2,9 +2,11 @@
 
 The plan model stores a :class:`SourceSpec` in each SOURCE node. Connectors in
 ``sabot_lab.connectors`` subclass it and register themselves, so ``JobGraph.from_dict`` can
-rebuild any source without the plan layer importing connector code.
+rebuild any source without the plan layer importing connector code; one of them also
+registers how to make a source of no rows (:func:`empty_source`, which the optimizer puts in
+place of a filter no row can pass).
 
->>> from sabot_lab.plan.sources import source_kinds
+>>> from sabot_lab.logical.sources import source_kinds
 >>> import sabot_lab
 >>> "arrow" in source_kinds()
 True
@@ -13,7 +15,7 @@ True
 from __future__ import annotations
 
 import abc
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -28,12 +30,15 @@ __all__ = [
     "ReplayableSource",
     "SourceSpec",
     "SplitMark",
+    "empty_source",
+    "register_empty_source",
     "register_source",
     "source_from_dict",
     "source_kinds",
 ]
 
 _REGISTRY: dict[str, type[SourceSpec]] = {}
+_EMPTY: list[Callable[[pa.Schema], SourceSpec]] = []
 
 S = TypeVar("S", bound="type[SourceSpec]")
 
@@ -163,3 +168,20 @@ def source_from_dict(data: dict[str, Any]) -> SourceSpec:
     if kind not in _REGISTRY:
         raise PlanError(f"unknown source kind {kind!r}; known kinds: {', '.join(source_kinds())}")
     return _REGISTRY[kind].from_dict(data)
+
+
+def register_empty_source(factory: Callable[[pa.Schema], SourceSpec]) -> None:
+    """Make ``factory(schema)`` the source of no rows :func:`empty_source` returns."""
+    _EMPTY[:] = [factory]
+
+
+def empty_source(schema: pa.Schema) -> SourceSpec:
+    """A source of no rows with this schema (from the connector registered for it).
+
+    >>> import pyarrow as pa, sabot_lab
+    >>> empty_source(pa.schema([("x", pa.int64())])).describe()
+    'arrow table (0 rows, 1 columns)'
+    """
+    if not _EMPTY:
+        raise PlanError("no connector registered a source of no rows (import sabot_lab)")
+    return _EMPTY[0](schema)

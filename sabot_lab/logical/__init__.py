@@ -1,0 +1,88 @@
+"""The logical plan: typed operators in a :class:`JobGraph`.
+
+What lives here: the operator classes (one frozen dataclass per kind of operator, in
+``operators``), the plan graph and its node (``graph``), the JSON codec of operator fields
+(``codec``), the source interface and registry connectors register their kinds in
+(``sources``), and the per-phase dispatch tables keyed by operator class (``dispatch``).
+
+What it may import: ``sabot_lab.expr`` and ``sabot_lab.errors`` (never connectors, the
+optimizer, the engine or the runtime).
+
+>>> from sabot_lab.logical import HashJoin, OperatorType
+>>> OperatorType.HASH_JOIN.value, HashJoin.kind is OperatorType.HASH_JOIN
+('hash_join', True)
+"""
+
+from sabot_lab.logical.dispatch import PhaseTable
+from sabot_lab.logical.graph import (
+    JobGraph,
+    StreamOperatorNode,
+    derived_operator_id,
+    fused_members,
+    new_operator_id,
+    operator_from_parameters,
+)
+from sabot_lab.logical.operators import (
+    Aggregate,
+    AsofJoin,
+    Distinct,
+    Filter,
+    FlatMap,
+    Fused,
+    GroupBy,
+    HashJoin,
+    IntervalJoin,
+    Limit,
+    Map,
+    Operator,
+    OperatorType,
+    Project,
+    SessionWindow,
+    SlidingWindow,
+    Sort,
+    Source,
+    TumblingWindow,
+    Union,
+    Watermark,
+    Window,
+    operator_class,
+    operator_classes,
+)
+from sabot_lab.logical.sources import SourceSpec, register_source, source_from_dict
+
+__all__ = [
+    "Aggregate",
+    "AsofJoin",
+    "Distinct",
+    "Filter",
+    "FlatMap",
+    "Fused",
+    "GroupBy",
+    "HashJoin",
+    "IntervalJoin",
+    "JobGraph",
+    "Limit",
+    "Map",
+    "Operator",
+    "OperatorType",
+    "PhaseTable",
+    "Project",
+    "SessionWindow",
+    "SlidingWindow",
+    "Sort",
+    "Source",
+    "SourceSpec",
+    "StreamOperatorNode",
+    "TumblingWindow",
+    "Union",
+    "Watermark",
+    "Window",
+    "derived_operator_id",
+    "fused_members",
+    "new_operator_id",
+    "operator_class",
+    "operator_classes",
+    "operator_from_parameters",
+    "register_source",
+    "source_from_dict",
+]

@@ -1,0 +1,635 @@
+"""The typed logical operators: one frozen dataclass per kind of operator.
+
+Each class declares its fields (checked on construction), how many inputs it reads, its
+properties (``stateful``, ``per_batch``, ``preserves_order``, the columns its state is keyed
+by), its output schema where the fields and input schemas give it, and the one-line label
+plans print (:meth:`Operator.describe`). A plan node
+(:class:`~sabot_lab.logical.graph.StreamOperatorNode`) holds one operator beside its id,
+edges, schema and parallelism.
+
+Fields a later phase fills in have defaults: a source's ``columns``, ``predicate`` and
+``limit`` (optimizer), a sort's ``top_n`` (optimizer), an aggregate's ``phase`` and
+``input_schema`` (physical planner), a join's ``left_payload`` (optimizer).
+
+>>> from sabot_lab.expr import col
+>>> f = Filter(predicate=col("x") > 1)
+>>> f.kind.value, f.describe(), f.parameters()
+('filter', '(col("x") > 1)', {'predicate': (col("x") > 1)})
+>>> Limit(n=-1)
+Traceback (most recent call last):
+...
+sabot_lab.errors.PlanError: limit: n must be a non-negative int, got -1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+
+from sabot_lab.errors import PlanError
+from sabot_lab.expr import Expr
+from sabot_lab.logical.sources import SourceSpec
+
+if TYPE_CHECKING:
+    from sabot_lab.logical.graph import StreamOperatorNode
+
+__all__ = [
+    "Aggregate",
+    "AsofJoin",
+    "Distinct",
+    "Filter",
+    "FlatMap",
+    "Fused",
+    "GroupBy",
+    "HashJoin",
+    "IntervalJoin",
+    "Limit",
+    "Map",
+    "Operator",
+    "OperatorType",
+    "Project",
+    "SessionWindow",
+    "SlidingWindow",
+    "Sort",
+    "Source",
+    "TumblingWindow",
+    "Union",
+    "Watermark",
+    "Window",
+    "operator_class",
+    "operator_classes",
+]
+
+
+class OperatorType(str, enum.Enum):
+    """The name each operator class goes by in JSON plans (``Operator.kind``)."""
+
+    SOURCE = "source"
+    FILTER = "filter"
+    MAP = "map"
+    FLAT_MAP = "flat_map"
+    SELECT = "select"
+    UNION = "union"
+    AGGREGATE = "aggregate"
+    DISTINCT = "distinct"
+    GROUP_BY = "group_by"
+    HASH_JOIN = "hash_join"
+    INTERVAL_JOIN = "interval_join"
+    ASOF_JOIN = "asof_join"
+    TUMBLING_WINDOW = "tumbling_window"
+    SLIDING_WINDOW = "sliding_window"
+    SESSION_WINDOW = "session_window"
+    WATERMARK = "watermark"
+    LIMIT = "limit"
+    SORT = "sort"
+    FUSED = "fused"
+
+
+_CLASSES: dict[OperatorType, type[Operator]] = {}
+
+JOIN_KINDS = ("inner", "left", "semi", "anti")
+"""What a :class:`HashJoin` keeps (a full join is composed of a left and an anti join)."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Operator:
+    """Base of the logical operators.
+
+    Class attributes every operator declares:
+        kind: its name in JSON plans.
+        inputs: (fewest, most) inputs it reads; most None for any number.
+        stateful: keeps state across batches.
+        per_batch: handles each batch on its own (chains of these are fused).
+        preserves_order: its rows come out in the order of its (first) input's.
+    """
+
+    kind: ClassVar[OperatorType]
+    inputs: ClassVar[tuple[int, int | None]] = (1, 1)
+    stateful: ClassVar[bool] = False
+    per_batch: ClassVar[bool] = False
+    preserves_order: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            _CLASSES[cls.kind] = cls
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise :class:`PlanError` when a field holds a value the operator cannot run with."""
+
+    def emits_updates(self) -> bool:
+        """True if a row it outputs may be replaced by a later one (an upsert changelog)."""
+        return False
+
+    def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        """The columns its state (and the exchange before it) is partitioned by, for an
+        operator whose output schema is ``schema``; ``()`` when not keyed."""
+        return ()
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema | None:
+        """The output schema computed from the fields and the input schemas, or None when
+        only the Stream API's inference knows it (a user function's output, a join's
+        renamed columns): the plan node keeps that one."""
+        return None
+
+    def describe(self, name: str = "") -> str:
+        """The operator's arguments in one line (plans print ``name`` and this); ``name`` is
+        the API verb that built it."""
+        return ""
+
+    def parameters(self) -> dict[str, Any]:
+        """The fields whose value is not the default, by name (the JSON plan's
+        ``parameters``)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.default is not dataclasses.MISSING and _same(value, f.default):
+                continue
+            out[f.name] = value
+        return out
+
+    def replace(self, **changes: Any) -> Operator:
+        """A copy with some fields changed (checked again).
+
+        >>> Limit(n=3).replace(offset=2).parameters()
+        {'n': 3, 'offset': 2}
+        """
+        return dataclasses.replace(self, **changes)
+
+    def _fail(self, message: str) -> None:
+        raise PlanError(f"{self.kind.value}: {message}")
+
+
+def _same(value: Any, default: Any) -> bool:
+    return value is default or (type(value) is type(default) and value == default)
+
+
+def operator_class(kind: OperatorType | str) -> type[Operator]:
+    """The operator class of a kind.
+
+    >>> operator_class("limit").__name__
+    'Limit'
+    """
+    try:
+        return _CLASSES[OperatorType(kind)]
+    except (KeyError, ValueError):
+        raise PlanError(f"unknown operator kind {kind!r}") from None
+
+
+def operator_classes() -> list[type[Operator]]:
+    """Every operator class, in :class:`OperatorType` order.
+
+    >>> [c.__name__ for c in operator_classes()][:3]
+    ['Source', 'Filter', 'Map']
+    """
+    return [_CLASSES[k] for k in OperatorType]
+
+
+def _names(value: Any, what: str, op: Operator) -> None:
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        op._fail(f"{what} must be a list of column names, got {value!r}")
+
+
+def _exprs(value: Any, what: str, op: Operator) -> None:
+    if isinstance(value, Expr) or not all(isinstance(v, Expr) for v in value):
+        op._fail(f"{what} must be a list of expressions, got {value!r}")
+
+
+def _count(value: Any, what: str, op: Operator) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        op._fail(f"{what} must be a non-negative int, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- sources
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Source(Operator):
+    """Rows of a :class:`SourceSpec`; the optimizer narrows the read to ``columns``, the rows
+    where ``predicate`` holds (one the source accepted) and the first ``limit`` rows."""
+
+    kind = OperatorType.SOURCE
+    inputs = (0, 0)
+
+    source: SourceSpec
+    columns: list[str] | None = None
+    predicate: Expr | None = None
+    limit: int | None = None
+
+    def check(self) -> None:
+        if not isinstance(self.source, SourceSpec):
+            self._fail(f"source must be a SourceSpec, got {self.source!r}")
+        if self.columns is not None:
+            _names(self.columns, "columns", self)
+        if self.predicate is not None and not isinstance(self.predicate, Expr):
+            self._fail(f"predicate must be an expression, got {self.predicate!r}")
+        if self.limit is not None:
+            _count(self.limit, "limit", self)
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        full = self.source.schema
+        if self.columns is None:
+            return full
+        return pa.schema([full.field(n) for n in self.columns])
+
+    def describe(self, name: str = "") -> str:
+        text = str(self.source.describe())
+        if self.columns:
+            text += f" columns=[{', '.join(self.columns)}]"
+        if self.predicate is not None:
+            text += f" filter={self.predicate!r}"
+        return text + (f" limit={self.limit}" if self.limit is not None else "")
+
+
+# ----------------------------------------------------------------------------- per batch
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Filter(Operator):
+    """The rows where ``predicate`` is true (null counts as false)."""
+
+    kind = OperatorType.FILTER
+    per_batch = True
+
+    predicate: Expr
+
+    def check(self) -> None:
+        if not isinstance(self.predicate, Expr):
+            self._fail(f"predicate must be an expression, got {self.predicate!r}")
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        return inputs[0]
+
+    def describe(self, name: str = "") -> str:
+        return repr(self.predicate)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Project(Operator):
+    """One output column per expression (``select``, ``with_columns``, ``rename``)."""
+
+    kind = OperatorType.SELECT
+    per_batch = True
+
+    exprs: list[Expr]
+
+    def check(self) -> None:
+        _exprs(self.exprs, "exprs", self)
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        return pa.schema([e.output_field(inputs[0]) for e in self.exprs])
+
+    def describe(self, name: str = "") -> str:
+        exprs = self.exprs
+        if name == "with_columns":  # the columns passed through go without saying
+            exprs = [e for e in exprs if e.op != "col"]
+        return ", ".join(repr(e) for e in exprs)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Map(Operator):
+    """A user function over whole batches; ``preserves`` names the columns it passes through
+    unchanged row by row (filters on them may run before it). Its schema is inferred."""
+
+    kind = OperatorType.MAP
+    per_batch = True
+
+    fn: Callable[..., Any]
+    preserves: Sequence[str] = ()
+
+    def check(self) -> None:
+        if not callable(self.fn):
+            self._fail(f"fn must be callable, got {self.fn!r}")
+        _names(self.preserves, "preserves", self)
+
+    def describe(self, name: str = "") -> str:
+        return getattr(self.fn, "__qualname__", repr(self.fn))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class FlatMap(Operator):
+    """A user function from one row to any number of rows; its schema is given by the user."""
+
+    kind = OperatorType.FLAT_MAP
+    per_batch = True
+
+    fn: Callable[..., Any]
+
+    def check(self) -> None:
+        if not callable(self.fn):
+            self._fail(f"fn must be callable, got {self.fn!r}")
+
+    def describe(self, name: str = "") -> str:
+        return getattr(self.fn, "__qualname__", repr(self.fn))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Fused(Operator):
+    """A chain of per-batch operators run in one pass per batch (``operators``: their plan
+    nodes, in execution order); made by the optimizer's fusion rule."""
+
+    kind = OperatorType.FUSED
+    per_batch = True
+
+    operators: list[StreamOperatorNode]
+
+    def check(self) -> None:
+        if not self.operators or not all(m.op.per_batch for m in self.operators):
+            self._fail("operators must be a non-empty list of per-batch operators")
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema | None:
+        return self.operators[-1].schema
+
+    def describe(self, name: str = "") -> str:
+        return " → ".join(m.label() for m in self.operators)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Watermark(Operator):
+    """Assigns event-time watermarks ``delay`` microseconds behind the largest ``column`` seen
+    (``idle_timeout``: microseconds without rows after which an input holds nothing back);
+    ``keep``: the ``on_time`` rows and watermarks, or the ``late`` rows."""
+
+    kind = OperatorType.WATERMARK
+
+    column: str
+    delay: int
+    idle_timeout: int | None = None
+    keep: str = "on_time"
+
+    def check(self) -> None:
+        for what in ("delay", "idle_timeout"):
+            value = getattr(self, what)
+            if not isinstance(value, int) and not (what == "idle_timeout" and value is None):
+                self._fail(f"{what} must be microseconds as an int, got {value!r}")
+        if self.keep not in ("on_time", "late"):
+            self._fail(f"keep must be 'on_time' or 'late', got {self.keep!r}")
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        return inputs[0]
+
+
+# ----------------------------------------------------------------------------- joins
+@dataclass(frozen=True, kw_only=True, eq=False)
+class HashJoin(Operator):
+    """Rows of the left input (probe) matched on equal keys with the right input (build,
+    read first); ``right_payload``: the right columns it outputs; ``left_payload``: the left
+    columns it outputs when the optimizer pruned some (None: all)."""
+
+    kind = OperatorType.HASH_JOIN
+    inputs = (2, 2)
+    stateful = True
+
+    how: str
+    left_on: list[str]
+    right_on: list[str]
+    right_payload: list[str]
+    suffix: str = "_right"
+    left_payload: list[str] | None = None
+
+    def check(self) -> None:
+        if self.how not in JOIN_KINDS:
+            self._fail(f"how must be one of {', '.join(JOIN_KINDS)}, got {self.how!r}")
+        for what in ("left_on", "right_on", "right_payload"):
+            _names(getattr(self, what), what, self)
+        if len(self.left_on) != len(self.right_on):
+            self._fail(f"left_on {self.left_on} and right_on {self.right_on} differ in length")
+
+    def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        return tuple(self.left_on)
+
+    def describe(self, name: str = "") -> str:
+        return f"left_on=[{', '.join(self.left_on)}] right_on=[{', '.join(self.right_on)}]"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class IntervalJoin(Operator):
+    """Inner join of two streams on equal keys and times within ``[lower, upper]``
+    microseconds (``other_time + lower <= time <= other_time + upper``)."""
+
+    kind = OperatorType.INTERVAL_JOIN
+    inputs = (2, 2)
+    stateful = True
+    preserves_order = False
+
+    left_on: list[str]
+    right_on: list[str]
+    time: str
+    other_time: str
+    lower: int
+    upper: int
+    right_payload: list[str]
+    payload_names: list[str]
+
+    def check(self) -> None:
+        for what in ("left_on", "right_on", "right_payload", "payload_names"):
+            _names(getattr(self, what), what, self)
+        if self.lower > self.upper:
+            self._fail(f"lower {self.lower} is above upper {self.upper}")
+
+    def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        return tuple(self.left_on)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class AsofJoin(Operator):
+    """Each left row with the latest right row of the same ``by`` keys at or before its time
+    (column ``on``), at most ``tolerance`` microseconds older (None: any)."""
+
+    kind = OperatorType.ASOF_JOIN
+    inputs = (2, 2)
+    stateful = True
+    preserves_order = False
+
+    on: str
+    by: list[str]
+    tolerance: int | None
+    right_payload: list[str]
+    payload_names: list[str]
+
+    def check(self) -> None:
+        for what in ("by", "right_payload", "payload_names"):
+            _names(getattr(self, what), what, self)
+        if self.tolerance is not None:
+            _count(self.tolerance, "tolerance", self)
+
+    def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        return tuple(self.by)
+
+
+# ----------------------------------------------------------------------------- aggregates
+AGGREGATE_PHASES = (None, "partial", "final")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Aggregate(Operator):
+    """One row of ``aggs`` over all rows (:class:`GroupBy`: per value of ``keys``);
+    ``running``: emit updates as rows come (an unbounded input). The physical planner splits
+    it in a ``partial`` phase per batch and a ``final`` one merging partials of an aggregate
+    over ``input_schema``."""
+
+    kind = OperatorType.AGGREGATE
+    stateful = True
+    preserves_order = False
+
+    keys: list[str] = dataclasses.field(default_factory=list)
+    aggs: list[Expr]
+    running: bool = False
+    phase: str | None = None
+    input_schema: pa.Schema | None = None
+
+    def check(self) -> None:
+        _names(self.keys, "keys", self)
+        _exprs(self.aggs, "aggs", self)
+        if self.phase not in AGGREGATE_PHASES:
+            self._fail(f"phase must be 'partial', 'final' or None, got {self.phase!r}")
+
+    def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        return tuple(self.keys)
+
+    def emits_updates(self) -> bool:
+        return self.running
+
+    def describe(self, name: str = "") -> str:
+        aggs = ", ".join(repr(a) for a in self.aggs)
+        keys = f"keys=[{', '.join(self.keys)}] " if self.keys else ""
+        return f"{keys}aggs=[{aggs}]"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class GroupBy(Aggregate):
+    """An :class:`Aggregate` per value of ``keys`` (at least one)."""
+
+    kind = OperatorType.GROUP_BY
+
+    def check(self) -> None:
+        super().check()
+        if not self.keys:
+            self._fail("a group_by needs at least one key")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Distinct(Operator):
+    """Each distinct row once; keyed by every column."""
+
+    kind = OperatorType.DISTINCT
+    stateful = True
+    preserves_order = False
+
+    def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        return () if schema is None else tuple(schema.names)
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        return inputs[0]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Window(Operator):
+    """Aggregates per key and event-time window (``window``: a
+    :class:`~sabot_lab.windows.WindowSpec` as a dict), emitted as the watermark passes each
+    window's end; ``early``: microseconds between early partial results (None: none)."""
+
+    stateful = True
+    preserves_order = False
+
+    window: dict[str, Any]
+    keys: list[str]
+    aggs: list[Expr]
+    early: int | None = None
+
+    def check(self) -> None:
+        _names(self.keys, "keys", self)
+        _exprs(self.aggs, "aggs", self)
+        if not isinstance(self.window, Mapping) or "on" not in self.window:
+            self._fail(f"window must be a window spec dict, got {self.window!r}")
+
+    def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        return tuple(self.keys)
+
+    def emits_updates(self) -> bool:
+        return self.early is not None
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class TumblingWindow(Window):
+    """A :class:`Window` of fixed, adjacent windows."""
+
+    kind = OperatorType.TUMBLING_WINDOW
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SlidingWindow(Window):
+    """A :class:`Window` of fixed windows starting every ``slide``."""
+
+    kind = OperatorType.SLIDING_WINDOW
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SessionWindow(Window):
+    """A :class:`Window` of sessions closed by a gap of ``size``."""
+
+    kind = OperatorType.SESSION_WINDOW
+
+
+# ----------------------------------------------------------------------------- combining and order
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Union(Operator):
+    """The rows of every input (two or more), cast to one schema (inferred by the Stream API)."""
+
+    kind = OperatorType.UNION
+    inputs = (2, None)
+    preserves_order = False
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Sort(Operator):
+    """The rows ordered by ``by`` (``descending`` per key); ``top_n``: only the first rows
+    are needed (set by the optimizer under a limit)."""
+
+    kind = OperatorType.SORT
+    stateful = True
+
+    by: list[Expr]
+    descending: list[bool]
+    top_n: int | None = None
+
+    def check(self) -> None:
+        _exprs(self.by, "by", self)
+        if len(self.by) != len(self.descending):
+            self._fail(f"{len(self.by)} keys but {len(self.descending)} descending flags")
+        if self.top_n is not None:
+            _count(self.top_n, "top_n", self)
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        return inputs[0]
+
+    def describe(self, name: str = "") -> str:
+        order = [
+            f"{e!r}{' desc' if d else ''}" for e, d in zip(self.by, self.descending, strict=True)
+        ]
+        top = f" top_n={self.top_n}" if self.top_n is not None else ""
+        return f"by=[{', '.join(order)}]{top}"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Limit(Operator):
+    """The first ``n`` rows after skipping ``offset``."""
+
+    kind = OperatorType.LIMIT
+
+    n: int
+    offset: int = 0
+
+    def check(self) -> None:
+        _count(self.n, "n", self)
+        _count(self.offset, "offset", self)
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        return inputs[0]
+
+    def describe(self, name: str = "") -> str:
+        return f"n={self.n}" + (f" offset={self.offset}" if self.offset else "")
