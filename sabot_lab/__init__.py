@@ -6,9 +6,9 @@
 {'sector': ['energy', 'tech'], 'avg': [5.0, 20.0]}
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sabot_lab.cluster import Job, LocalCluster, connect
+from sabot_lab import display
 from sabot_lab.config import Config, get_config, set_config
 from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.parquet_sink import ParquetSink
@@ -53,19 +53,37 @@ from sabot_lab.stream import (
 )
 from sabot_lab.windows import WindowSpec, session, sliding, tumbling
 
+if TYPE_CHECKING:
+    from sabot_lab.client import Job, LocalCluster, connect
+
 __version__ = "0.1.0"
+
+_CLIENT_NAMES = ("Job", "LocalCluster", "connect")
+
+
+def __getattr__(name: str) -> Any:
+    """The client's names (``connect``, ``LocalCluster``, ``Job``), imported on first use: they
+    load Arrow Flight, which in-process use never needs.
+
+    >>> import sabot_lab as sl
+    >>> sl.LocalCluster.__module__
+    'sabot_lab.client.local'
+    """
+    if name in _CLIENT_NAMES:
+        from sabot_lab import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the ``%%sabot`` SQL cells and ``%sabot`` commands in IPython: this is what
-    ``%load_ext sabot_lab`` runs (see :mod:`sabot_lab.notebook.magics`).
+    ``%load_ext sabot_lab`` runs (the notebook plug-in's, see :mod:`sabot_lab.display`).
 
     >>> from IPython.core.interactiveshell import InteractiveShell
     >>> load_ipython_extension(InteractiveShell.instance())
     """
-    from sabot_lab.notebook.magics import load_ipython_extension as load
-
-    load(ipython)
+    display.render("ipython.extension", ipython)
 
 
 __all__ = [

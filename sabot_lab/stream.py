@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import duckdb
 import pyarrow as pa
 
+from sabot_lab import display
 from sabot_lab.config import get_config
 from sabot_lab.connectors import (
     ArrowSource,
@@ -44,9 +45,8 @@ from sabot_lab.plan import JobGraph, OperatorType, SourceSpec
 from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timestamp
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Cluster, Job
+    from sabot_lab.client import Cluster, Job
     from sabot_lab.connectors.sink import CommitSink
-    from sabot_lab.notebook.plan_widget import PlanWidget
 
 __all__ = [
     "GroupBy",
@@ -740,7 +740,8 @@ class Stream:
         """Run the pipeline and return all its rows as a ``pyarrow.Table``.
 
         A collect running longer than ``Config.progress_delay`` shows a progress bar (in a
-        notebook, or on stderr when it is a terminal; see :mod:`sabot_lab.notebook.progress`).
+        notebook, or on stderr when it is a terminal; the notebook plug-in draws it, see
+        :mod:`sabot_lab.display`).
 
         >>> import sabot_lab as sl
         >>> sl.from_pydict({"x": [1, 2]}).collect().num_rows
@@ -749,10 +750,8 @@ class Stream:
         config = get_config()
         if not config.progress:
             return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
-        from sabot_lab.notebook.progress import collect_progress
-
         graph, output = self._runnable(optimize)
-        with collect_progress(graph, output, config) as on_scan:
+        with display.progress(graph, output, config) as on_scan:
             batches = list(Executor(graph, config, on_scan=on_scan).run(output))
         return pa.Table.from_batches(batches, schema=self.schema)
 
@@ -790,12 +789,12 @@ class Stream:
         sink: CommitSink | None = None,
         from_savepoint: str | None = None,
     ) -> Job:
-        """Run the pipeline on a cluster (:class:`~sabot_lab.cluster.LocalCluster` or
-        :func:`~sabot_lab.cluster.connect`); returns a :class:`~sabot_lab.cluster.Job` as soon
+        """Run the pipeline on a cluster (:class:`~sabot_lab.client.LocalCluster` or
+        :func:`~sabot_lab.client.connect`); returns a :class:`~sabot_lab.client.Job` as soon
         as the JobManager has durably accepted it. The JobManager optimizes the plan; an
         unbounded job takes a checkpoint every ``checkpoint_interval`` seconds; ``sink``
         also gets the rows, exactly once; ``from_savepoint`` starts it where a job of the same
-        pipeline stopped (see :meth:`~sabot_lab.cluster.Cluster.submit`).
+        pipeline stopped (see :meth:`~sabot_lab.client.Cluster.submit`).
         """
         return cluster.submit(
             self, name, partitions, assignment, checkpoint_interval, sink, from_savepoint
@@ -880,11 +879,11 @@ class Stream:
             text += "\noptimizer trace:\n" + plan.trace.render()
         return ExplainText(text)
 
-    def show_plan(self, job: Job | None = None, partitions: int | None = None) -> PlanWidget:
+    def show_plan(self, job: Job | None = None, partitions: int | None = None) -> Any:
         """The plan as an interactive widget: logical, optimized and physical views, details
         of an operator on click; with ``job`` (this stream submitted to a cluster), live rows,
         rows/s, busy and backpressure per stage while it runs (see
-        :class:`~sabot_lab.notebook.PlanWidget`; ``partitions``: tasks per stage of the
+        :class:`~sabot_lab.notebook.plan_widget.PlanWidget`; ``partitions``: tasks per stage of the
         physical view).
 
         >>> import sabot_lab as sl
@@ -892,25 +891,16 @@ class Stream:
         >>> [n["label"] for n in w.views["optimized"]["nodes"]]
         ['source', 'filter']
         """
-        from sabot_lab.notebook.plan_widget import PlanWidget
-
-        widget = PlanWidget(self, partitions)
-        if job is not None:
-            widget.follow(job)
-        return widget
+        return display.render("stream.widget", self, job, partitions)
 
     def __repr__(self) -> str:
         return f"<Stream {self._node_id}>\n{self.explain()}"
 
-    def _repr_html_(self) -> str:
-        from sabot_lab.notebook.plan_widget import stream_html
+    def _repr_html_(self) -> str | None:
+        return display.html("stream", self)
 
-        return stream_html(self)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
-        from sabot_lab.notebook.plan_widget import stream_mimebundle
-
-        return stream_mimebundle(self)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> display.Bundle:
+        return display.mimebundle("stream", self)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 - ``GET /metrics``: the Prometheus text format.
 
 Every request carries the cluster's token, as ``Authorization: Bearer <token>`` or as
-``?token=<token>`` (the form :attr:`~sabot_lab.cluster.LocalCluster.dashboard_link` uses);
+``?token=<token>`` (the form :attr:`~sabot_lab.client.LocalCluster.dashboard_link` uses);
 others get ``401``. With a certificate configured the endpoint speaks HTTPS.
 
 >>> class Api:

@@ -36,7 +36,7 @@ from sabot_lab.control.states import ENDED
 from sabot_lab.notebook.live import JobSnapshot, job_snapshot
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Job
+    from sabot_lab.client import Job
 
 __all__ = [
     "STATIC",

@@ -35,7 +35,7 @@ from sabot_lab.notebook.job_view import (
 from sabot_lab.notebook.live import UPDATE_INTERVAL, JobSnapshot, follow, job_snapshot
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Job
+    from sabot_lab.client import Job
 
 __all__ = ["JobWidget"]
 

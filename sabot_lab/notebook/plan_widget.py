@@ -33,7 +33,7 @@ from sabot_lab.notebook.plan_views import VIEWS, optimized_view, physical_view, 
 from sabot_lab.optimizer import OptimizedPlan
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Job
+    from sabot_lab.client import Job
     from sabot_lab.stream import Stream
 
 __all__ = ["PlanWidget", "plan_text", "stream_html", "stream_mimebundle"]
@@ -153,14 +153,15 @@ def plan_text(plan: OptimizedPlan) -> str:
     return render_plan(plan.graph, plan.output, plan.estimated_rows)
 
 
-def stream_mimebundle(stream: Stream) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+def stream_mimebundle(stream: Stream) -> tuple[dict[str, Any], dict[str, Any]]:
     """A stream's rich display: in a kernel, the :class:`PlanWidget` view with static HTML
     and text for frontends without widgets; elsewhere the static HTML and text.
 
     >>> import sabot_lab as sl
-    >>> sorted(stream_mimebundle(sl.from_pydict({"x": [1]})))
-    ['text/html', 'text/plain']
+    >>> data, metadata = stream_mimebundle(sl.from_pydict({"x": [1]}))
+    >>> sorted(data), metadata
+    (['text/html', 'text/plain'], {})
     """
     if in_kernel():
         return PlanWidget(stream)._repr_mimebundle_()
-    return {"text/plain": repr(stream), "text/html": stream_html(stream)}
+    return {"text/plain": repr(stream), "text/html": stream_html(stream)}, {}

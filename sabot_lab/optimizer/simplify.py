@@ -37,7 +37,7 @@ from sabot_lab.predicates import (
 __all__ = ["fold_constants", "simplify_predicates"]
 
 RULE = "simplify_predicates"
-_ONE_ROW = pa.record_batch({"_": pa.array([0], pa.int8())})
+_ONE_ROW = pa.RecordBatch.from_arrays([pa.nulls(1, pa.int8())], names=["_"])  # no pandas
 
 
 def simplify_predicates(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
