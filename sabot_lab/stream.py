@@ -37,7 +37,14 @@ from sabot_lab.engine import Executor
 from sabot_lab.engine.aggregate import aggregate_schema
 from sabot_lab.engine.stateless import conform
 from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, column_not_found
-from sabot_lab.event_time import WindowedStream, check_aggregates, late_rows, with_watermark
+from sabot_lab.event_time import (
+    PlanStep,
+    check_aggregates,
+    late_step,
+    watermark_step,
+    window_early,
+    window_step,
+)
 from sabot_lab.expr import Expr, col, lit, parse_dtype
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
@@ -52,6 +59,8 @@ __all__ = [
     "GroupBy",
     "RunResult",
     "Stream",
+    "WindowedGroupBy",
+    "WindowedStream",
     "from_arrow",
     "from_csv",
     "from_duckdb",
@@ -156,6 +165,12 @@ class Stream:
             kind, name, upstream, schema, stateful, key_by, **parameters
         )
         return Stream(graph, node_id)
+
+    def _append(self, step: PlanStep) -> Stream:
+        return self._extend(
+            step.kind, step.name, step.schema,
+            stateful=step.stateful, key_by=step.key_by, **step.parameters,
+        )  # fmt: skip
 
     def with_parallelism(self, tasks: int) -> Stream:
         """Run this stream's last operator (and the stage it belongs to) as ``tasks``
@@ -594,7 +609,7 @@ class Stream:
         >>> sl.from_pydict({"t": t}).with_watermark("t", "3s").run().metrics_total("late_rows")
         2
         """
-        return with_watermark(self, column, max_delay, idle_timeout)
+        return self._append(watermark_step(self.schema, column, max_delay, idle_timeout))
 
     def late(self) -> Stream:
         """The rows :meth:`with_watermark` leaves out as late (the side output).
@@ -604,7 +619,10 @@ class Stream:
         >>> sl.from_pydict({"t": t}).with_watermark("t", "3s").late().collect().num_rows
         2
         """
-        return late_rows(self)
+        watermark = self._graph.node(self._node_id)
+        step = late_step(watermark)
+        (upstream,) = watermark.upstream
+        return Stream(self._graph.subgraph(upstream), upstream)._append(step)
 
     def window(self, spec: WindowSpec, early: Duration | None = None) -> WindowedStream:
         """Cut the stream into event-time windows (:func:`~sabot_lab.tumbling`,
@@ -945,10 +963,58 @@ class GroupBy:
         return _aggregate(self._stream, self._keys, _named_exprs(aggs, named))
 
 
+class WindowedStream:
+    """A stream cut into event-time windows, waiting for :meth:`group_by` or :meth:`agg`.
+
+    >>> import datetime as dt, sabot_lab as sl
+    >>> s = sl.from_pydict({"t": [dt.datetime(2026, 1, 1, 0, 0, s) for s in (1, 4, 12)]})
+    >>> s.window(sl.sliding("10s", "5s", on="t")).agg(n=sl.count()).collect().column("n").to_pylist()
+    [2, 2, 1, 1]
+    """
+
+    def __init__(self, stream: Stream, spec: WindowSpec, early: Duration | None = None) -> None:
+        self._early = window_early(stream.schema, spec, early)
+        self._stream, self._spec = stream, spec
+
+    def group_by(self, *keys: str) -> WindowedGroupBy:
+        """Windows per key."""
+        for key in keys:
+            if key not in self._stream.schema.names:
+                raise column_not_found(key, self._stream.schema.names)
+        return WindowedGroupBy(self._stream, self._spec, list(keys), self._early)
+
+    def agg(self, *aggs: IntoExpr, **named: IntoExpr) -> Stream:
+        """One row per window: ``window_start``, ``window_end``, then the aggregates."""
+        return WindowedGroupBy(self._stream, self._spec, [], self._early).agg(*aggs, **named)
+
+
+class WindowedGroupBy:
+    """Rows grouped by keys within windows, waiting for :meth:`agg`."""
+
+    def __init__(
+        self, stream: Stream, spec: WindowSpec, keys: list[str], early: int | None = None
+    ) -> None:
+        self._stream, self._spec, self._keys, self._early = stream, spec, keys, early
+
+    def agg(self, *aggs: IntoExpr, **named: IntoExpr) -> Stream:
+        """One row per key and window, emitted when the watermark passes the window's end
+        (or when a bounded input ends): keys, ``window_start``, ``window_end``, aggregates.
+
+        >>> import datetime as dt, sabot_lab as sl
+        >>> t = [dt.datetime(2026, 1, 1, 0, 0, s) for s in (1, 4, 30)]
+        >>> s = sl.from_pydict({"t": t, "k": ["a", "a", "a"]})
+        >>> s.window(sl.session("10s", on="t")).group_by("k").agg(n=sl.count()).collect().column("n").to_pylist()
+        [2, 1]
+        """
+        exprs = _named_exprs(aggs, named)
+        step = window_step(self._stream.schema, self._spec, self._keys, exprs, self._early)
+        return self._stream._append(step)
+
+
 def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
     if not aggs and not keys:
         raise PlanError("agg() needs at least one aggregate expression")
-    check_aggregates(stream, aggs)
+    check_aggregates(stream.schema, aggs)
     if stream.changelog == "upsert":
         raise PlanError(
             "this stream is an upsert changelog (a running aggregate of an unbounded stream): "
