@@ -34,8 +34,8 @@ from _harness import interleaved_ms, median_ms
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.agent.server import RESULT, fetch_rows
-from sabot_lab.datasets import quotes, securities
-from sabot_lab.demo import fintech_pipeline
+from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.examples.demo import fintech_pipeline
 from sabot_lab.physical import TaskSpec, plan_stages
 from sabot_lab.transport import Credentials, call
 

@@ -38,7 +38,7 @@ import sabot_lab as sl
 from sabot_lab.config import Config
 from sabot_lab.engine import Executor
 from sabot_lab.engine.checkpoints import Barrier, Checkpoints
-from sabot_lab.nexmark_queries import QUERIES
+from sabot_lab.examples.nexmark_queries import QUERIES
 from tests.kafka_broker import Broker
 
 warnings.simplefilter("ignore")  # tansu has no idempotent producer: writes are at-least-once

@@ -1,5 +1,17 @@
 """sabot-lab: lazy Arrow pipelines for notebooks, bounded or streaming, in-process or on a cluster.
 
+The package's namespace is the user API: the lazy :class:`Stream` and its sources
+(``from_*``), expressions (``col``, ``lit``, ``when``...), window specs, ``sql``, sinks, the
+client (``connect``, ``LocalCluster``, ``Job``) and the example Nexmark streams.
+
+``import sabot_lab`` loads only what in-process use needs: no Arrow Flight (the client's names
+are imported on first use), JobManager, agent server, DBOS, SQLAlchemy, widgets, IPython nor
+pandas. Notebook displays come from the notebook plug-in, found on the first display request
+(see :mod:`sabot_lab.display`); ``%load_ext sabot_lab`` loads its magics.
+
+May import: everything it re-exports (the user API, the client, the examples); never the
+runtime nor the notebook plug-in.
+
 >>> import sabot_lab as sl
 >>> quotes = sl.from_pydict({"sector": ["tech", "tech", "energy"], "px": [10.0, 30.0, 5.0]})
 >>> quotes.group_by("sector").agg(sl.col("px").mean().alias("avg")).sort("sector").collect().to_pydict()
@@ -23,6 +35,7 @@ from sabot_lab.errors import (
     SQLError,
     UDFError,
 )
+from sabot_lab.examples.nexmark import Nexmark, nexmark
 from sabot_lab.expr import (
     Expr,
     col,
@@ -33,7 +46,6 @@ from sabot_lab.expr import (
     min_horizontal,
     when,
 )
-from sabot_lab.nexmark import Nexmark, nexmark
 from sabot_lab.plan import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.sql import sql
 from sabot_lab.stream import (
@@ -51,7 +63,7 @@ from sabot_lab.stream import (
     from_pydict,
     from_source,
 )
-from sabot_lab.windows import WindowSpec, session, sliding, tumbling
+from sabot_lab.window_specs import WindowSpec, session, sliding, tumbling
 
 if TYPE_CHECKING:
     from sabot_lab.client import Job, LocalCluster, connect

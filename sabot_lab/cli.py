@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sabot-lab`` console script."""
     args = build_parser().parse_args(argv)
     if args.command == "demo":
-        from sabot_lab.demo import run_demo
+        from sabot_lab.examples.demo import run_demo
 
         run_demo(args.rows, sys.stdout)
     elif args.command in ("agent", "jobmanager"):

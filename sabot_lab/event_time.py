@@ -27,7 +27,7 @@ from sabot_lab.engine.windows import window_schema
 from sabot_lab.errors import PlanError, SchemaError, column_not_found
 from sabot_lab.expr import Expr
 from sabot_lab.plan import OperatorType, StreamOperatorNode
-from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timestamp
+from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_timestamp
 
 __all__ = [
     "PlanStep",

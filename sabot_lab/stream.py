@@ -49,7 +49,7 @@ from sabot_lab.expr import Expr, col, lit, parse_dtype
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
 from sabot_lab.plan import JobGraph, OperatorType, SourceSpec
-from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timestamp
+from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_timestamp
 
 if TYPE_CHECKING:
     from sabot_lab.client import Cluster, Job

@@ -18,9 +18,9 @@ from sabot_lab import col
 from sabot_lab.agent.server import RESULT, fetch_rows
 from sabot_lab.agent.store import ShuffleStore
 from sabot_lab.control import run_on_agents
-from sabot_lab.datasets import quotes, securities
-from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
+from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.examples.demo import fintech_pipeline
 from sabot_lab.physical import TaskSpec, plan_stages
 from sabot_lab.transport import Credentials, call
 from tests.polling import wait_for

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.nexmark_queries import QUERIES
+from sabot_lab.examples.nexmark_queries import QUERIES
 from tests.kafka_broker import DurableBroker
 from tests.polling import wait_for
 from tests.postgres import query

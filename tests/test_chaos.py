@@ -25,8 +25,8 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab.engine.checkpoints import SHARED, shared_files
+from sabot_lab.examples.nexmark_queries import QUERIES
 from sabot_lab.location import Location
-from sabot_lab.nexmark_queries import QUERIES
 from tests.kafka_broker import Broker, S3Server
 from tests.polling import wait_for
 from tests.ports import free_port

@@ -25,10 +25,10 @@ from prometheus_client.parser import text_string_to_metric_families
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.control.jobmanager import assign
-from sabot_lab.datasets import quotes, securities
-from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
-from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
+from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.examples.demo import fintech_pipeline
+from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
 from tests.polling import wait_for
 from tests.postgres import query
 from tests.reference import assert_same_rows, duckdb_table, timed_rows

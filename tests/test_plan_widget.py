@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.datasets import quotes, securities
-from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import SabotError
+from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.examples.demo import fintech_pipeline
+from sabot_lab.examples.nexmark_queries import QUERIES
 from sabot_lab.explain import describe_operator
-from sabot_lab.nexmark_queries import QUERIES
 from sabot_lab.notebook.plan_layout import Box, layered_layout
 from sabot_lab.notebook.plan_svg import plan_svg
 from sabot_lab.notebook.plan_views import VIEWS

@@ -13,7 +13,7 @@ from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.engine.windows import run_windows, window_operator
 from sabot_lab.expr import col, count
 from sabot_lab.state import open_state
-from sabot_lab.windows import WindowSpec, session, sliding, tumbling
+from sabot_lab.window_specs import WindowSpec, session, sliding, tumbling
 
 BACKENDS = ["memory", "rocksdb"]
 

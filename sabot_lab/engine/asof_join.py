@@ -7,7 +7,7 @@ them: those at or after ``watermark - tolerance``, and without a tolerance also 
 row of each key before the watermark.
 
 >>> import pyarrow as pa
->>> from sabot_lab.windows import END_OF_TIME
+>>> from sabot_lab.window_specs import END_OF_TIME
 >>> from sabot_lab.state import open_state
 >>> ts = pa.timestamp("s")
 >>> trades = pa.record_batch({"t": pa.array([5, 9], ts), "sym": ["A", "A"]})
@@ -30,7 +30,7 @@ from sabot_lab.engine.checkpoints import Barrier
 from sabot_lab.engine.stateful import StatefulOperator, table_batches
 from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.state import StateBackend
-from sabot_lab.windows import END_OF_TIME, us_to_unit
+from sabot_lab.window_specs import END_OF_TIME, us_to_unit
 
 __all__ = ["AsofJoin", "run_asof_join"]
 

@@ -57,7 +57,7 @@ from sabot_lab.plan import (
 )
 from sabot_lab.plan.sources import ReplayableSource, SplitMark
 from sabot_lab.state import StateBackend, open_state
-from sabot_lab.windows import WindowSpec
+from sabot_lab.window_specs import WindowSpec
 
 __all__ = ["Executor", "ScanObserver", "checkpoint_names", "stateless_steps"]
 

@@ -32,7 +32,7 @@ from sabot_lab.engine.checkpoints import Barrier
 from sabot_lab.engine.stateful import StatefulOperator, table_batches
 from sabot_lab.engine.watermarks import Watermark
 from sabot_lab.state import StateBackend
-from sabot_lab.windows import END_OF_TIME, us_to_unit
+from sabot_lab.window_specs import END_OF_TIME, us_to_unit
 
 __all__ = ["IntervalJoin", "run_interval_join"]
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from sabot_lab.engine.checkpoints import Barrier
 from sabot_lab.plan.sources import SplitMark
-from sabot_lab.windows import unit_to_us, us_to_unit
+from sabot_lab.window_specs import unit_to_us, us_to_unit
 
 __all__ = [
     "Watermark",

@@ -15,7 +15,7 @@ aggregates. Rows without a time belong to no window and are counted in ``dropped
 >>> import pyarrow as pa
 >>> from sabot_lab.expr import count
 >>> from sabot_lab.state import open_state
->>> from sabot_lab.windows import tumbling
+>>> from sabot_lab.window_specs import tumbling
 >>> t = pa.table({"t": pa.array([1, 4, 12], pa.timestamp("s")), "k": ["a", "a", "b"]})
 >>> op = window_operator(tumbling("10s", on="t"), ["k"], [count().alias("n")], t.schema, open_state())
 >>> out = pa.Table.from_batches([b for b in run_windows(op, iter(t.to_batches())) if isinstance(b, pa.RecordBatch)])
@@ -43,7 +43,7 @@ from sabot_lab.engine.watermarks import Watermark, times_of
 from sabot_lab.expr import Expr, col
 from sabot_lab.kernels.windows import hop_assign, merge_sessions, tumble_starts
 from sabot_lab.state import StateBackend
-from sabot_lab.windows import END_OF_TIME, WindowSpec, unit_to_us, us_to_unit
+from sabot_lab.window_specs import END_OF_TIME, WindowSpec, unit_to_us, us_to_unit
 
 __all__ = ["SessionWindows", "SlidingWindows", "run_windows", "window_operator", "window_schema"]
 

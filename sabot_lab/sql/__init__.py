@@ -15,6 +15,13 @@ IN (SELECT ...)``, and the
 window table functions ``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Anything else raises
 :class:`~sabot_lab.errors.SQLError` naming the construct and its line and column.
 
+Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a stream with its
+SQL names), ``select`` (queries), ``expressions``, ``grouping``, ``joins``, ``window_tables``
+(``TUMBLE``/``HOP``/``SESSION``).
+
+May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
+``sqlglot``; never the client, the runtime nor the notebook plug-in.
+
 >>> import sabot_lab as sl
 >>> quotes = sl.from_pydict({"sid": [1, 2, 1], "price": [120.0, 90.0, 130.0], "size": [10, 5, 2]})
 >>> secs = sl.from_pydict({"id": [1, 2], "sector": ["tech", "energy"]})
