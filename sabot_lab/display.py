@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from importlib.metadata import entry_points
 from typing import Any
 
 from sabot_lab.errors import SabotError
@@ -85,6 +84,8 @@ def load_plugins() -> None:
     if _plugins_loaded:
         return
     _plugins_loaded = True
+    from importlib.metadata import entry_points  # reads the installed metadata: slow
+
     for entry in entry_points(group=PLUGIN_GROUP):
         entry.load()(register)
 
