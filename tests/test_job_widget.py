@@ -19,7 +19,7 @@ import pytest
 from nbclient import NotebookClient
 
 import sabot_lab as sl
-from sabot_lab.notebook.job_view import STATIC
+from sabot_lab.notebook.frontend import STATIC
 from sabot_lab.notebook.job_widget import JobWidget
 
 BATCHES = 12

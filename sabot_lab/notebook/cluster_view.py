@@ -27,8 +27,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from sabot_lab.client import LocalCluster
 from sabot_lab.errors import ClusterError
-from sabot_lab.notebook.job_view import static_style
+from sabot_lab.notebook.frontend import static_style
 
 if TYPE_CHECKING:
     from sabot_lab.client import Cluster
@@ -86,8 +87,6 @@ def cluster_view(
 def view_of(cluster: Cluster) -> dict[str, Any]:
     """The :func:`cluster_view` of ``cluster`` now (blocking calls to its JobManager); a
     JobManager that does not answer gives a view with ``reachable`` false."""
-    from sabot_lab.client import LocalCluster
-
     scalable = isinstance(cluster, LocalCluster)
     try:
         agents, jobs, link = cluster.agents(), cluster.jobs(), cluster.dashboard_link

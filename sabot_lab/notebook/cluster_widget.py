@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from sabot_lab.client import LocalCluster
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.notebook.cluster_view import cluster_html, cluster_text, cluster_view, view_of
 from sabot_lab.notebook.display import LiveWidget
-from sabot_lab.notebook.job_view import STATIC
+from sabot_lab.notebook.frontend import STATIC
 from sabot_lab.notebook.live import follow
 
 if TYPE_CHECKING:
@@ -101,8 +102,6 @@ class ClusterWidget(LiveWidget):
     def scale_by(self, change: int) -> None:
         """Start or stop ``change`` agents of a LocalCluster, as the scale buttons do: on a
         worker thread when an event loop runs, else at once."""
-        from sabot_lab.client import LocalCluster
-
         cluster = self.cluster
         if not isinstance(cluster, LocalCluster):
             raise ClusterError(

@@ -11,29 +11,16 @@ HTML and text.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import anywidget
 
-__all__ = ["LiveWidget", "Viewable", "in_kernel", "mimebundle", "show"]
+from sabot_lab.notebook.frontend import in_kernel
+
+__all__ = ["LiveWidget", "Viewable", "mimebundle", "show"]
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
-
-
-def in_kernel() -> bool:
-    """Whether this runs in a Jupyter kernel (where widgets can show).
-
-    >>> in_kernel()
-    False
-    """
-    if "IPython" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 class LiveWidget(anywidget.AnyWidget):

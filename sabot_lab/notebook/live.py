@@ -28,14 +28,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sabot_lab.control.metrics import job_metrics
 from sabot_lab.control.states import ENDED
 from sabot_lab.errors import SabotError
+from sabot_lab.notebook.frontend import UPDATE_INTERVAL
 
 if TYPE_CHECKING:
     from sabot_lab.client import Job
 
-__all__ = ["UPDATE_INTERVAL", "JobSnapshot", "follow", "follow_job", "job_snapshot"]
-
-UPDATE_INTERVAL = 0.25
-"""Seconds between two updates of a live view (the throttle)."""
+__all__ = ["JobSnapshot", "follow", "follow_job", "job_snapshot"]
 
 T = TypeVar("T")
 

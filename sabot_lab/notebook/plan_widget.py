@@ -18,15 +18,15 @@ True
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import traitlets
 
 from sabot_lab.errors import PlanError
 from sabot_lab.explain import render_plan
-from sabot_lab.notebook.display import LiveWidget, in_kernel
-from sabot_lab.notebook.live import UPDATE_INTERVAL, JobSnapshot, follow_job
+from sabot_lab.notebook.display import LiveWidget
+from sabot_lab.notebook.frontend import STATIC, UPDATE_INTERVAL, in_kernel
+from sabot_lab.notebook.live import JobSnapshot, follow_job
 from sabot_lab.notebook.plan_live import live_numbers
 from sabot_lab.notebook.plan_svg import plan_html
 from sabot_lab.notebook.plan_views import VIEWS, optimized_view, physical_view, plan_views
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from sabot_lab.stream import Stream
 
 __all__ = ["PlanWidget", "plan_text", "stream_html", "stream_mimebundle"]
-
-STATIC = Path(__file__).parent / "static"
 
 
 class PlanWidget(LiveWidget):
