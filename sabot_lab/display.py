@@ -35,6 +35,7 @@ __all__ = [
     "Bundle",
     "Displayed",
     "html",
+    "load_plugins",
     "lookup",
     "mimebundle",
     "progress",
