@@ -43,6 +43,7 @@ lint: install-test
 	$(BIN)/ruff check sabot_lab tests benchmarks
 	$(BIN)/ruff format --check sabot_lab tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -39,7 +39,7 @@ from sabot_lab.config import Config
 from sabot_lab.engine import Executor
 from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.items import Barrier
-from sabot_lab.nexmark_queries import QUERIES
+from sabot_lab.examples.nexmark_queries import QUERIES
 from tests.support.kafka_broker import Broker
 
 warnings.simplefilter("ignore")  # tansu has no idempotent producer: writes are at-least-once

@@ -1,7 +1,7 @@
 """Fintech enrichment benchmark: sabot-lab vs DuckDB vs Polars on the same query and data.
 
 Query: quotes filtered on price and rating, joined to securities, notional summed by sector.
-Data: ``sabot_lab.datasets`` (seeded), 10 M quotes x 100 K securities by default. Each engine's
+Data: ``sabot_lab.examples.datasets`` (seeded), 10 M quotes x 100 K securities by default. Each engine's
 answer is checked against DuckDB's before timing. Prints the median of ``--runs`` runs, from
 in-memory Arrow and from Parquet, and each engine's time as a ratio to DuckDB's.
 
@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from _harness import median_ms
 
 import sabot_lab as sl
-from sabot_lab.datasets import quotes, securities
-from sabot_lab.demo import fintech_pipeline
+from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.examples.demo import fintech_pipeline
 
 SQL = """
 SELECT sector, SUM(price * size) AS total, COUNT(*) AS n

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' ro
 import sabot_lab as sl
 from sabot_lab.config import get_config, set_config
 from sabot_lab.connectors.nexmark import NexmarkSource
-from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
+from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
 from tests.support.reference import timed_rows
 
 SHARE = {"persons": 1, "auctions": 3, "bids": 46, "events": 50}

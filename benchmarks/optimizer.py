@@ -3,7 +3,7 @@
 1. ``PlanOptimizer.optimize`` on a 20-operator plan (filters, projections, a join, an
    aggregate, a sort with limit): median over many runs, after the first run has read the
    sources' statistics (which are cached per source). Goal: under 1 ms.
-2. The fintech query (``sabot_lab.demo.fintech_pipeline``) and a 4-table star join written
+2. The fintech query (``sabot_lab.examples.demo.fintech_pipeline``) and a 4-table star join written
    with its most selective dimension last, run with ``collect()`` and
    ``collect(optimize=False)``; DuckDB on the same data for reference. Every answer is
    checked against DuckDB's before timing.
@@ -26,8 +26,8 @@ from _harness import median_ms
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.datasets import quotes, securities
-from sabot_lab.demo import fintech_pipeline
+from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.examples.demo import fintech_pipeline
 from sabot_lab.optimizer import PlanOptimizer
 
 

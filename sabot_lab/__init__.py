@@ -1,14 +1,26 @@
 """sabot-lab: lazy Arrow pipelines for notebooks, bounded or streaming, in-process or on a cluster.
 
+The package's namespace is the user API: the lazy :class:`Stream` and its sources
+(``from_*``), expressions (``col``, ``lit``, ``when``...), window specs, ``sql``, sinks, the
+client (``connect``, ``LocalCluster``, ``Job``) and the example Nexmark streams.
+
+``import sabot_lab`` loads only what in-process use needs: no Arrow Flight (the client's names
+are imported on first use), JobManager, agent server, DBOS, SQLAlchemy, widgets, IPython nor
+pandas. Notebook displays come from the notebook plug-in, found on the first display request
+(see :mod:`sabot_lab.display`); ``%load_ext sabot_lab`` loads its magics.
+
+May import: everything it re-exports (the user API, the client, the examples); never the
+runtime nor the notebook plug-in.
+
 >>> import sabot_lab as sl
 >>> quotes = sl.from_pydict({"sector": ["tech", "tech", "energy"], "px": [10.0, 30.0, 5.0]})
 >>> quotes.group_by("sector").agg(sl.col("px").mean().alias("avg")).sort("sector").collect().to_pydict()
 {'sector': ['energy', 'tech'], 'avg': [5.0, 20.0]}
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sabot_lab.cluster import Job, LocalCluster, connect
+from sabot_lab import display
 from sabot_lab.config import Config, get_config, set_config
 from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.parquet_sink import ParquetSink
@@ -23,6 +35,7 @@ from sabot_lab.errors import (
     SQLError,
     UDFError,
 )
+from sabot_lab.examples.nexmark import Nexmark, nexmark
 from sabot_lab.expr import (
     Expr,
     col,
@@ -34,7 +47,6 @@ from sabot_lab.expr import (
     when,
 )
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
-from sabot_lab.nexmark import Nexmark, nexmark
 from sabot_lab.sql import sql
 from sabot_lab.stream import (
     GroupBy,
@@ -51,21 +63,39 @@ from sabot_lab.stream import (
     from_pydict,
     from_source,
 )
-from sabot_lab.windows import WindowSpec, session, sliding, tumbling
+from sabot_lab.window_specs import WindowSpec, session, sliding, tumbling
+
+if TYPE_CHECKING:
+    from sabot_lab.client import Job, LocalCluster, connect
 
 __version__ = "0.1.0"
+
+_CLIENT_NAMES = ("Job", "LocalCluster", "connect")
+
+
+def __getattr__(name: str) -> Any:
+    """The client's names (``connect``, ``LocalCluster``, ``Job``), imported on first use: they
+    load Arrow Flight, which in-process use never needs.
+
+    >>> import sabot_lab as sl
+    >>> sl.LocalCluster.__module__
+    'sabot_lab.client.local'
+    """
+    if name in _CLIENT_NAMES:
+        from sabot_lab import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the ``%%sabot`` SQL cells and ``%sabot`` commands in IPython: this is what
-    ``%load_ext sabot_lab`` runs (see :mod:`sabot_lab.notebook.magics`).
+    ``%load_ext sabot_lab`` runs (the notebook plug-in's, see :mod:`sabot_lab.display`).
 
     >>> from IPython.core.interactiveshell import InteractiveShell
     >>> load_ipython_extension(InteractiveShell.instance())
     """
-    from sabot_lab.notebook.magics import load_ipython_extension as load
-
-    load(ipython)
+    display.render("ipython.extension", ipython)
 
 
 __all__ = [

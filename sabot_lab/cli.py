@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sabot-lab`` console script."""
     args = build_parser().parse_args(argv)
     if args.command == "demo":
-        from sabot_lab.demo import run_demo
+        from sabot_lab.examples.demo import run_demo
 
         run_demo(args.rows, sys.stdout)
     elif args.command in ("agent", "jobmanager"):
@@ -164,12 +164,12 @@ def _server(args: argparse.Namespace) -> Any:
 
 
 def run_local(agents: int, slots: int | None, workdir: str | None, out: TextIO) -> None:
-    """Start a :class:`~sabot_lab.cluster.LocalCluster`, say how to reach it, and keep it up
+    """Start a :class:`~sabot_lab.client.LocalCluster`, say how to reach it, and keep it up
     until interrupted."""
     import signal
     import threading
 
-    from sabot_lab.cluster import LocalCluster
+    from sabot_lab.client import LocalCluster
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -191,7 +191,7 @@ def run_local(agents: int, slots: int | None, workdir: str | None, out: TextIO) 
 
 def list_jobs(jobmanager: str, cancel: str | None, out: TextIO) -> None:
     """Print a cluster's jobs (after cancelling ``cancel``, when given)."""
-    from sabot_lab.cluster import connect
+    from sabot_lab.client import connect
 
     cluster = connect(jobmanager)
     if cancel:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import duckdb
 import pyarrow as pa
 
+from sabot_lab import display
 from sabot_lab.config import get_config
 from sabot_lab.connectors import (
     ArrowSource,
@@ -36,7 +37,14 @@ from sabot_lab.engine import Executor
 from sabot_lab.engine.aggregate import aggregate_schema
 from sabot_lab.engine.stateless import conform
 from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, column_not_found
-from sabot_lab.event_time import WindowedStream, check_aggregates, late_rows, with_watermark
+from sabot_lab.event_time import (
+    PlanStep,
+    check_aggregates,
+    late_step,
+    watermark_step,
+    window_early,
+    window_step,
+)
 from sabot_lab.expr import Expr, col, lit, parse_dtype
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.logical import (
@@ -59,17 +67,18 @@ from sabot_lab.logical import (
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
-from sabot_lab.windows import Duration, WindowSpec, duration_us, require_timestamp
+from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_timestamp
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Cluster, Job
+    from sabot_lab.client import Cluster, Job
     from sabot_lab.connectors.sink import CommitSink
-    from sabot_lab.notebook.plan_widget import PlanWidget
 
 __all__ = [
     "GroupBy",
     "RunResult",
     "Stream",
+    "WindowedGroupBy",
+    "WindowedStream",
     "from_arrow",
     "from_csv",
     "from_duckdb",
@@ -164,6 +173,9 @@ class Stream:
             graph = graph.merge(other._graph)
         upstream = [s._node_id for s in (self, *inputs)]
         return Stream(graph, graph.add_new_operator(op, name, upstream, schema))
+
+    def _append(self, step: PlanStep) -> Stream:
+        return self._extend(step.op, step.name, step.schema)
 
     def with_parallelism(self, tasks: int) -> Stream:
         """Run this stream's last operator (and the stage it belongs to) as ``tasks``
@@ -583,7 +595,7 @@ class Stream:
         >>> sl.from_pydict({"t": t}).with_watermark("t", "3s").run().metrics_total("late_rows")
         2
         """
-        return with_watermark(self, column, max_delay, idle_timeout)
+        return self._append(watermark_step(self.schema, column, max_delay, idle_timeout))
 
     def late(self) -> Stream:
         """The rows :meth:`with_watermark` leaves out as late (the side output).
@@ -593,7 +605,10 @@ class Stream:
         >>> sl.from_pydict({"t": t}).with_watermark("t", "3s").late().collect().num_rows
         2
         """
-        return late_rows(self)
+        watermark = self._graph.node(self._node_id)
+        step = late_step(watermark)
+        (upstream,) = watermark.upstream
+        return Stream(self._graph.subgraph(upstream), upstream)._append(step)
 
     def window(self, spec: WindowSpec, early: Duration | None = None) -> WindowedStream:
         """Cut the stream into event-time windows (:func:`~sabot_lab.tumbling`,
@@ -725,7 +740,8 @@ class Stream:
         """Run the pipeline and return all its rows as a ``pyarrow.Table``.
 
         A collect running longer than ``Config.progress_delay`` shows a progress bar (in a
-        notebook, or on stderr when it is a terminal; see :mod:`sabot_lab.notebook.progress`).
+        notebook, or on stderr when it is a terminal; the notebook plug-in draws it, see
+        :mod:`sabot_lab.display`).
 
         >>> import sabot_lab as sl
         >>> sl.from_pydict({"x": [1, 2]}).collect().num_rows
@@ -734,10 +750,8 @@ class Stream:
         config = get_config()
         if not config.progress:
             return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
-        from sabot_lab.notebook.progress import collect_progress
-
         graph, output = self._runnable(optimize)
-        with collect_progress(graph, output, config) as on_scan:
+        with display.progress(graph, output, config) as on_scan:
             batches = list(Executor(graph, config, on_scan=on_scan).run(output))
         return pa.Table.from_batches(batches, schema=self.schema)
 
@@ -775,12 +789,12 @@ class Stream:
         sink: CommitSink | None = None,
         from_savepoint: str | None = None,
     ) -> Job:
-        """Run the pipeline on a cluster (:class:`~sabot_lab.cluster.LocalCluster` or
-        :func:`~sabot_lab.cluster.connect`); returns a :class:`~sabot_lab.cluster.Job` as soon
+        """Run the pipeline on a cluster (:class:`~sabot_lab.client.LocalCluster` or
+        :func:`~sabot_lab.client.connect`); returns a :class:`~sabot_lab.client.Job` as soon
         as the JobManager has durably accepted it. The JobManager optimizes the plan; an
         unbounded job takes a checkpoint every ``checkpoint_interval`` seconds; ``sink``
         also gets the rows, exactly once; ``from_savepoint`` starts it where a job of the same
-        pipeline stopped (see :meth:`~sabot_lab.cluster.Cluster.submit`).
+        pipeline stopped (see :meth:`~sabot_lab.client.Cluster.submit`).
         """
         from sabot_lab.runtime.protocol import JobRequest
 
@@ -874,11 +888,11 @@ class Stream:
             text += "\noptimizer trace:\n" + plan.trace.render()
         return ExplainText(text)
 
-    def show_plan(self, job: Job | None = None, partitions: int | None = None) -> PlanWidget:
+    def show_plan(self, job: Job | None = None, partitions: int | None = None) -> Any:
         """The plan as an interactive widget: logical, optimized and physical views, details
         of an operator on click; with ``job`` (this stream submitted to a cluster), live rows,
         rows/s, busy and backpressure per stage while it runs (see
-        :class:`~sabot_lab.notebook.PlanWidget`; ``partitions``: tasks per stage of the
+        :class:`~sabot_lab.notebook.plan_widget.PlanWidget`; ``partitions``: tasks per stage of the
         physical view).
 
         >>> import sabot_lab as sl
@@ -886,25 +900,16 @@ class Stream:
         >>> [n["label"] for n in w.views["optimized"]["nodes"]]
         ['source', 'filter']
         """
-        from sabot_lab.notebook.plan_widget import PlanWidget
-
-        widget = PlanWidget(self, partitions)
-        if job is not None:
-            widget.follow(job)
-        return widget
+        return display.render("stream.widget", self, job, partitions)
 
     def __repr__(self) -> str:
         return f"<Stream {self._node_id}>\n{self.explain()}"
 
-    def _repr_html_(self) -> str:
-        from sabot_lab.notebook.plan_widget import stream_html
+    def _repr_html_(self) -> str | None:
+        return display.html("stream", self)
 
-        return stream_html(self)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
-        from sabot_lab.notebook.plan_widget import stream_mimebundle
-
-        return stream_mimebundle(self)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> display.Bundle:
+        return display.mimebundle("stream", self)
 
 
 @dataclass(frozen=True)
@@ -949,10 +954,58 @@ class GroupBy:
         return _aggregate(self._stream, self._keys, _named_exprs(aggs, named))
 
 
+class WindowedStream:
+    """A stream cut into event-time windows, waiting for :meth:`group_by` or :meth:`agg`.
+
+    >>> import datetime as dt, sabot_lab as sl
+    >>> s = sl.from_pydict({"t": [dt.datetime(2026, 1, 1, 0, 0, s) for s in (1, 4, 12)]})
+    >>> s.window(sl.sliding("10s", "5s", on="t")).agg(n=sl.count()).collect().column("n").to_pylist()
+    [2, 2, 1, 1]
+    """
+
+    def __init__(self, stream: Stream, spec: WindowSpec, early: Duration | None = None) -> None:
+        self._early = window_early(stream.schema, spec, early)
+        self._stream, self._spec = stream, spec
+
+    def group_by(self, *keys: str) -> WindowedGroupBy:
+        """Windows per key."""
+        for key in keys:
+            if key not in self._stream.schema.names:
+                raise column_not_found(key, self._stream.schema.names)
+        return WindowedGroupBy(self._stream, self._spec, list(keys), self._early)
+
+    def agg(self, *aggs: IntoExpr, **named: IntoExpr) -> Stream:
+        """One row per window: ``window_start``, ``window_end``, then the aggregates."""
+        return WindowedGroupBy(self._stream, self._spec, [], self._early).agg(*aggs, **named)
+
+
+class WindowedGroupBy:
+    """Rows grouped by keys within windows, waiting for :meth:`agg`."""
+
+    def __init__(
+        self, stream: Stream, spec: WindowSpec, keys: list[str], early: int | None = None
+    ) -> None:
+        self._stream, self._spec, self._keys, self._early = stream, spec, keys, early
+
+    def agg(self, *aggs: IntoExpr, **named: IntoExpr) -> Stream:
+        """One row per key and window, emitted when the watermark passes the window's end
+        (or when a bounded input ends): keys, ``window_start``, ``window_end``, aggregates.
+
+        >>> import datetime as dt, sabot_lab as sl
+        >>> t = [dt.datetime(2026, 1, 1, 0, 0, s) for s in (1, 4, 30)]
+        >>> s = sl.from_pydict({"t": t, "k": ["a", "a", "a"]})
+        >>> s.window(sl.session("10s", on="t")).group_by("k").agg(n=sl.count()).collect().column("n").to_pylist()
+        [2, 1]
+        """
+        exprs = _named_exprs(aggs, named)
+        step = window_step(self._stream.schema, self._spec, self._keys, exprs, self._early)
+        return self._stream._append(step)
+
+
 def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
     if not aggs and not keys:
         raise PlanError("agg() needs at least one aggregate expression")
-    check_aggregates(stream, aggs)
+    check_aggregates(stream.schema, aggs)
     if stream.changelog == "upsert":
         raise PlanError(
             "this stream is an upsert changelog (a running aggregate of an unbounded stream): "

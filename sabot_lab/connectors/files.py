@@ -22,11 +22,10 @@ import copy
 import os
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from sabot_lab.engine.stateless import filter_batch
@@ -34,6 +33,9 @@ from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
 from sabot_lab.logical.sources import ReplayableSource, SourceSpec, register_source
 from sabot_lab.predicates import to_arrow_filter
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 __all__ = ["FileSource", "ScanStats", "write_parquet"]
 
@@ -69,6 +71,8 @@ class FileSource(ReplayableSource):
         self.pieces = pieces  # (file, row groups) read by one split; None: everything
         if not os.path.exists(self.path):
             raise SourceError(f"{format} source {self.path!r} does not exist")
+        import pyarrow.dataset as ds  # loads pandas: only when files are read
+
         try:
             self._dataset = ds.dataset(self.path, format=format)
             self._schema = self._dataset.schema
@@ -80,6 +84,8 @@ class FileSource(ReplayableSource):
     def _pieces(self, pieces: list[tuple[str, list[int]]]) -> ds.Dataset:
         """The row groups ``pieces`` of this source's files, in file order, as a dataset
         (from the files already listed: no new discovery)."""
+        import pyarrow.dataset as ds
+
         by_path = {f.path: f for f in self._dataset.get_fragments()}
         fragments = [by_path[file].subset(row_group_ids=groups) for file, groups in pieces]
         return ds.FileSystemDataset(
@@ -107,6 +113,8 @@ class FileSource(ReplayableSource):
             arrow_filter = to_arrow_filter(predicate, self._schema)
             if arrow_filter is None:
                 raise SourceError(f"{self.format} source cannot apply the filter {predicate!r}")
+        import pyarrow.dataset as ds
+
         parts = {part.path: part for part in self._parts(arrow_filter, columns, position)}
         dataset = ds.FileSystemDataset(
             [part.fragment for part in parts.values()],
@@ -194,6 +202,8 @@ class FileSource(ReplayableSource):
     def estimated_rows(self) -> int | None:
         if self.format != "parquet":
             return None
+        import pyarrow.dataset as ds
+
         return sum(
             group.num_rows
             for fragment in self._dataset.get_fragments()

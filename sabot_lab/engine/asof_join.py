@@ -8,7 +8,7 @@ row of each key before the watermark. Watermarks pass unchanged, after the answe
 release.
 
 >>> import pyarrow as pa
->>> from sabot_lab.windows import END_OF_TIME
+>>> from sabot_lab.window_specs import END_OF_TIME
 >>> from sabot_lab.engine.items import Watermark
 >>> from sabot_lab.engine.state import open_state
 >>> ts = pa.timestamp("s")
@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from sabot_lab.engine.items import Batch, Watermark
 from sabot_lab.engine.state import StateBackend
 from sabot_lab.engine.stateful import StatefulOperator
-from sabot_lab.windows import END_OF_TIME, us_to_unit
+from sabot_lab.window_specs import END_OF_TIME, us_to_unit
 
 __all__ = ["AsofJoin"]
 

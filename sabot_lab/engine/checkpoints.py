@@ -35,14 +35,12 @@ import json
 import threading
 from typing import Any
 
-from sabot_lab.engine.items import Barrier
 from sabot_lab.engine.state.backend import SHARED_LIST
 from sabot_lab.errors import PlanError
 from sabot_lab.location import Location, LocationLike
 
 __all__ = [
     "SHARED",
-    "Barrier",  # defined in sabot_lab.engine.items; the agent imports it from here
     "Checkpoints",
     "checkpoint_bytes",
     "checkpoint_path",

@@ -81,7 +81,7 @@ from sabot_lab.logical import (
     fused_members,
 )
 from sabot_lab.logical.sources import ReplayableSource
-from sabot_lab.windows import WindowSpec
+from sabot_lab.window_specs import WindowSpec
 
 __all__ = [
     "BATCH_STEPS",

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from sabot_lab.engine.items import Batch, Watermark
 from sabot_lab.engine.state import StateBackend
 from sabot_lab.engine.stateful import StatefulOperator
-from sabot_lab.windows import END_OF_TIME, us_to_unit
+from sabot_lab.window_specs import END_OF_TIME, us_to_unit
 
 __all__ = ["IntervalJoin"]
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from sabot_lab.engine.items import Barrier, RuntimeItem, Tagged, Watermark
 from sabot_lab.engine.watermarks import WatermarkMerger
-from sabot_lab.windows import END_OF_TIME
+from sabot_lab.window_specs import END_OF_TIME
 
 __all__ = ["merge_streams"]
 

@@ -24,14 +24,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sabot_lab.engine.items import Barrier, RuntimeItem, SplitMark, Watermark, is_marker
-from sabot_lab.windows import unit_to_us, us_to_unit
+from sabot_lab.engine.items import Barrier, RuntimeItem, SplitMark, Watermark
+from sabot_lab.window_specs import unit_to_us, us_to_unit
 
 __all__ = [
-    "Watermark",  # defined in sabot_lab.engine.items; the agent imports it from here
     "WatermarkAssigner",
     "WatermarkMerger",
-    "is_marker",  # likewise
     "times_of",
 ]
 

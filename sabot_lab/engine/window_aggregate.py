@@ -19,7 +19,7 @@ aggregates. Rows without a time belong to no window and are counted in ``dropped
 >>> from sabot_lab.expr import count
 >>> from sabot_lab.engine.state import open_state
 >>> from sabot_lab.engine.stream_operator import drive
->>> from sabot_lab.windows import tumbling
+>>> from sabot_lab.window_specs import tumbling
 >>> t = pa.table({"t": pa.array([1, 4, 12], pa.timestamp("s")), "k": ["a", "a", "b"]})
 >>> op = window_operator(tumbling("10s", on="t"), ["k"], [count().alias("n")], t.schema, open_state())
 >>> out = pa.Table.from_batches([b for b in drive(op, iter(t.to_batches())) if isinstance(b, pa.RecordBatch)])
@@ -48,7 +48,7 @@ from sabot_lab.engine.stateful import StatefulOperator
 from sabot_lab.engine.watermarks import times_of
 from sabot_lab.expr import Expr, col
 from sabot_lab.kernels.window_panes import hop_assign, merge_sessions, tumble_starts
-from sabot_lab.windows import END_OF_TIME, WindowSpec, unit_to_us, us_to_unit
+from sabot_lab.window_specs import END_OF_TIME, WindowSpec, unit_to_us, us_to_unit
 
 __all__ = ["SessionWindows", "SlidingWindows", "window_operator", "window_schema"]
 

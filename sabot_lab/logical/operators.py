@@ -530,7 +530,7 @@ class Distinct(Operator):
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Window(Operator):
     """Aggregates per key and event-time window (``window``: a
-    :class:`~sabot_lab.windows.WindowSpec` as a dict), emitted as the watermark passes each
+    :class:`~sabot_lab.window_specs.WindowSpec` as a dict), emitted as the watermark passes each
     window's end; ``early``: microseconds between early partial results (None: none)."""
 
     stateful = True

@@ -1,16 +1,15 @@
-"""Notebook views of sabot-lab objects: anywidget widgets and their static HTML fallbacks."""
+"""The notebook plug-in: widgets and static HTML views of streams (plans), jobs and clusters,
+``collect()`` progress, the ``%%sabot`` magics and their SQL cells.
 
-from sabot_lab.notebook.cluster_widget import ClusterWidget
-from sabot_lab.notebook.job_widget import JobWidget
-from sabot_lab.notebook.live import JobSnapshot, follow, follow_job, job_snapshot
-from sabot_lab.notebook.plan_widget import PlanWidget
+sabot-lab loads it through the entry point ``sabot_lab.plugins`` /
+``notebook = "sabot_lab.notebook:register"`` (see :mod:`sabot_lab.display`); nothing else in
+sabot-lab imports it. Importing the package is light: the widget modules
+(:mod:`~sabot_lab.notebook.plan_widget`, :mod:`~sabot_lab.notebook.job_widget`,
+:mod:`~sabot_lab.notebook.cluster_widget`, ...) load anywidget and IPython when imported.
 
-__all__ = [
-    "ClusterWidget",
-    "JobSnapshot",
-    "JobWidget",
-    "PlanWidget",
-    "follow",
-    "follow_job",
-    "job_snapshot",
-]
+May import: everything.
+"""
+
+from sabot_lab.notebook.plugin import register
+
+__all__ = ["register"]

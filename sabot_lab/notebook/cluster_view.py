@@ -27,11 +27,12 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from sabot_lab.client import LocalCluster
 from sabot_lab.errors import ClusterError
-from sabot_lab.notebook.job_view import static_style
+from sabot_lab.notebook.frontend import static_style
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Cluster
+    from sabot_lab.client import Cluster
 
 __all__ = ["LIVE_AGENTS", "cluster_html", "cluster_text", "cluster_view", "view_of"]
 
@@ -53,7 +54,7 @@ def cluster_view(
     """The JSON data of a cluster's views: its agents (state, slots, ``load``: the share of
     slots running tasks, seconds since the last heartbeat), its newest jobs (with the first
     line of a failed job's error), the status page ``link``, whether it can be ``scalable``
-    (a :class:`~sabot_lab.cluster.LocalCluster`) and whether the JobManager answered."""
+    (a :class:`~sabot_lab.client.LocalCluster`) and whether the JobManager answered."""
     now = time.time() if now is None else now
     return {
         "uri": uri,
@@ -86,8 +87,6 @@ def cluster_view(
 def view_of(cluster: Cluster) -> dict[str, Any]:
     """The :func:`cluster_view` of ``cluster`` now (blocking calls to its JobManager); a
     JobManager that does not answer gives a view with ``reachable`` false."""
-    from sabot_lab.cluster import LocalCluster
-
     scalable = isinstance(cluster, LocalCluster)
     try:
         agents, jobs, link = cluster.agents(), cluster.jobs(), cluster.dashboard_link

@@ -5,9 +5,9 @@ A :class:`ClusterWidget` reads its cluster's agents and jobs from the kernel's e
 :data:`CLUSTER_INTERVAL` seconds, see :func:`~sabot_lab.notebook.live.follow`) until the
 JobManager stops answering or the widget is closed. Its traitlets are the JSON data of
 :func:`~sabot_lab.notebook.cluster_view.cluster_view`; ``static/cluster.js`` draws them, with
-scale buttons for a :class:`~sabot_lab.cluster.LocalCluster` that send
+scale buttons for a :class:`~sabot_lab.client.LocalCluster` that send
 ``{"type": "scale", "by": 1}`` (or ``-1``): the widget then runs
-:meth:`~sabot_lab.cluster.LocalCluster.scale` on a worker thread, so the event loop never waits.
+:meth:`~sabot_lab.client.LocalCluster.scale` on a worker thread, so the event loop never waits.
 
 Elements a browser test can find: ``.sabot-cluster`` (the widget), ``.sabot-agent`` (one row
 per agent, ``data-agent`` its URI) with ``.sabot-agent-state``, ``.sabot-cluster-job`` (one row
@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from sabot_lab.client import LocalCluster
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.notebook.cluster_view import cluster_html, cluster_text, cluster_view, view_of
 from sabot_lab.notebook.display import LiveWidget
-from sabot_lab.notebook.job_view import STATIC
+from sabot_lab.notebook.frontend import STATIC
 from sabot_lab.notebook.live import follow
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Cluster
+    from sabot_lab.client import Cluster
 
 __all__ = ["CLUSTER_INTERVAL", "ClusterWidget"]
 
@@ -40,7 +41,7 @@ CLUSTER_INTERVAL = 1.0
 
 class ClusterWidget(LiveWidget):
     """A cluster's agents (state, slots, load, last heartbeat), its jobs and a link to its
-    status page, live; for a :class:`~sabot_lab.cluster.LocalCluster`, buttons that add or
+    status page, live; for a :class:`~sabot_lab.client.LocalCluster`, buttons that add or
     stop an agent.
 
     ``cluster.widget()`` returns one, and a cluster displayed in a notebook cell shows as one.
@@ -101,8 +102,6 @@ class ClusterWidget(LiveWidget):
     def scale_by(self, change: int) -> None:
         """Start or stop ``change`` agents of a LocalCluster, as the scale buttons do: on a
         worker thread when an event loop runs, else at once."""
-        from sabot_lab.cluster import LocalCluster
-
         cluster = self.cluster
         if not isinstance(cluster, LocalCluster):
             raise ClusterError(

@@ -1,6 +1,6 @@
 """How sabot-lab objects with a live view show in notebooks.
 
-In a Jupyter kernel, a :class:`~sabot_lab.cluster.Job` or a cluster displays as its widget,
+In a Jupyter kernel, a :class:`~sabot_lab.client.Job` or a cluster displays as its widget,
 and the output also carries the widget's static HTML and text: a notebook saved and opened
 without a kernel (GitHub, nbviewer) shows those. A :class:`LiveWidget` puts its static HTML
 in each output it was displayed in again when what it shows comes to rest (a job ended), so
@@ -11,29 +11,16 @@ HTML and text.
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import anywidget
 
-__all__ = ["LiveWidget", "Viewable", "in_kernel", "mimebundle", "show"]
+from sabot_lab.notebook.frontend import in_kernel
+
+__all__ = ["LiveWidget", "Viewable", "mimebundle", "show"]
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
-
-
-def in_kernel() -> bool:
-    """Whether this runs in a Jupyter kernel (where widgets can show).
-
-    >>> in_kernel()
-    False
-    """
-    if "IPython" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 class LiveWidget(anywidget.AnyWidget):
@@ -96,27 +83,30 @@ class LiveWidget(anywidget.AnyWidget):
 
 
 class Viewable(Protocol):
-    """An object with a live widget and a static HTML rendering (a job, a cluster)."""
+    """An object with a live widget (a job, a cluster)."""
 
     def widget(self) -> LiveWidget: ...
-    def _repr_html_(self) -> str: ...
 
 
-def mimebundle(obj: Viewable) -> Bundle:
+def mimebundle(obj: Viewable, static: Callable[[], Bundle]) -> Bundle:
     """``obj``'s display data: in a kernel its widget's (with the static HTML and text),
-    else the static HTML and text."""
+    else ``static()``, the static HTML and text.
+
+    >>> mimebundle(None, lambda: ({"text/plain": "a job"}, {}))  # type: ignore[arg-type]
+    ({'text/plain': 'a job'}, {})
+    """
     if in_kernel():
         return obj.widget()._repr_mimebundle_()
-    return {"text/plain": repr(obj), "text/html": obj._repr_html_()}, {}
+    return static()
 
 
-def show(obj: Viewable) -> None:
+def show(obj: Viewable, static: Callable[[], Bundle]) -> None:
     """Display ``obj`` in a notebook (its ``_ipython_display_``): in a kernel as its widget,
-    whose outputs get the final static HTML when it comes to rest."""
+    whose outputs get the final static HTML when it comes to rest; else ``static()``."""
     from IPython.display import display
 
     if in_kernel():
         obj.widget()._ipython_display_()
     else:
-        data, metadata = mimebundle(obj)
+        data, metadata = static()
         display(data, metadata=metadata, raw=True)

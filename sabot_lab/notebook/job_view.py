@@ -27,30 +27,25 @@ import html
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sabot_lab.notebook.frontend import static_style
 from sabot_lab.notebook.live import JobSnapshot, job_snapshot
 from sabot_lab.runtime.jobmanager.metrics import checkpoint_figures
 from sabot_lab.runtime.protocol import ENDED
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Job
+    from sabot_lab.client import Job
 
 __all__ = [
-    "STATIC",
     "Throughput",
     "job_html",
     "job_text",
     "job_view",
     "sparkline_points",
-    "static_style",
     "view_of",
 ]
 
-STATIC = Path(__file__).parent / "static"
-"""The widgets' ESM and CSS files, shipped with the package."""
 SPARKLINE_SIZE = (160, 28)
 """Width and height of the throughput sparkline, in pixels."""
 
@@ -189,12 +184,6 @@ def job_text(view: Mapping[str, Any]) -> str:
     figures = " · ".join(f"{label} {value}" for label, _, value in _figures(view))
     text = f"Job {view['job_id']} {view['state']}: {_headline(view)}\n  {figures}"
     return text + (f"\n{view['error']}" if view["error"] else "")
-
-
-@cache
-def static_style() -> str:
-    """The widgets' stylesheet (``static/widgets.css``), for static HTML."""
-    return (STATIC / "widgets.css").read_text()
 
 
 def job_html(view: Mapping[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 A :class:`JobWidget` follows its job from the kernel's event loop (an :class:`asyncio.Task`
 polling the JobManager on a worker thread, at most every
-:data:`~sabot_lab.notebook.live.UPDATE_INTERVAL` seconds, see
+:data:`~sabot_lab.notebook.frontend.UPDATE_INTERVAL` seconds, see
 :func:`~sabot_lab.notebook.live.follow`) and stops once the job ended, keeping its final
 state. Its traitlets are the JSON data of :func:`~sabot_lab.notebook.job_view.job_view`;
 ``static/job.js`` draws them, with a Cancel button that sends ``{"type": "cancel"}``: the
@@ -25,17 +25,17 @@ import traitlets
 
 from sabot_lab.errors import SabotError
 from sabot_lab.notebook.display import LiveWidget
+from sabot_lab.notebook.frontend import STATIC, UPDATE_INTERVAL
 from sabot_lab.notebook.job_view import (
-    STATIC,
     Throughput,
     job_html,
     job_text,
     job_view,
 )
-from sabot_lab.notebook.live import UPDATE_INTERVAL, JobSnapshot, follow, job_snapshot
+from sabot_lab.notebook.live import JobSnapshot, follow, job_snapshot
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Job
+    from sabot_lab.client import Job
 
 __all__ = ["JobWidget"]
 

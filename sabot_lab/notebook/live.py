@@ -4,7 +4,7 @@
 waits on the network), hands each result to ``on_update`` *on the loop* (where it is safe to set
 widget traitlets), waits so that polls are at least ``interval`` seconds apart, and stops after
 the first result ``ended`` accepts. It returns the :class:`asyncio.Task`, whose result is the last
-snapshot. :func:`follow_job` is the same for a :class:`~sabot_lab.cluster.Job`, with
+snapshot. :func:`follow_job` is the same for a :class:`~sabot_lab.client.Job`, with
 :class:`JobSnapshot` (state, task rows, summed metrics) as the snapshot.
 
 >>> import asyncio
@@ -26,16 +26,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sabot_lab.errors import SabotError
+from sabot_lab.notebook.frontend import UPDATE_INTERVAL
 from sabot_lab.runtime.jobmanager.metrics import job_metrics
 from sabot_lab.runtime.protocol import ENDED
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Job
+    from sabot_lab.client import Job
 
-__all__ = ["UPDATE_INTERVAL", "JobSnapshot", "follow", "follow_job", "job_snapshot"]
-
-UPDATE_INTERVAL = 0.25
-"""Seconds between two updates of a live view (the throttle)."""
+__all__ = ["JobSnapshot", "follow", "follow_job", "job_snapshot"]
 
 T = TypeVar("T")
 

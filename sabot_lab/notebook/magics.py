@@ -51,7 +51,7 @@ from traitlets import Bool, Int, Unicode
 from traitlets.config.configurable import Configurable
 
 import sabot_lab as sl
-from sabot_lab.cluster import Cluster, LocalCluster
+from sabot_lab.client import Cluster, LocalCluster
 from sabot_lab.errors import ClusterError, PlanError, SabotError
 from sabot_lab.logical import OperatorType
 from sabot_lab.notebook.sql_cell import expand_template, split_target, tables_in

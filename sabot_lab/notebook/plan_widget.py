@@ -18,27 +18,25 @@ True
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import traitlets
 
 from sabot_lab.errors import PlanError
 from sabot_lab.explain import render_plan
-from sabot_lab.notebook.display import LiveWidget, in_kernel
-from sabot_lab.notebook.live import UPDATE_INTERVAL, JobSnapshot, follow_job
+from sabot_lab.notebook.display import LiveWidget
+from sabot_lab.notebook.frontend import STATIC, UPDATE_INTERVAL, in_kernel
+from sabot_lab.notebook.live import JobSnapshot, follow_job
 from sabot_lab.notebook.plan_live import live_numbers
 from sabot_lab.notebook.plan_svg import plan_html
 from sabot_lab.notebook.plan_views import VIEWS, optimized_view, physical_view, plan_views
 from sabot_lab.optimizer import OptimizedPlan
 
 if TYPE_CHECKING:
-    from sabot_lab.cluster import Job
+    from sabot_lab.client import Job
     from sabot_lab.stream import Stream
 
 __all__ = ["PlanWidget", "plan_text", "stream_html", "stream_mimebundle"]
-
-STATIC = Path(__file__).parent / "static"
 
 
 class PlanWidget(LiveWidget):
@@ -153,14 +151,15 @@ def plan_text(plan: OptimizedPlan) -> str:
     return render_plan(plan.graph, plan.output, plan.estimated_rows)
 
 
-def stream_mimebundle(stream: Stream) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+def stream_mimebundle(stream: Stream) -> tuple[dict[str, Any], dict[str, Any]]:
     """A stream's rich display: in a kernel, the :class:`PlanWidget` view with static HTML
     and text for frontends without widgets; elsewhere the static HTML and text.
 
     >>> import sabot_lab as sl
-    >>> sorted(stream_mimebundle(sl.from_pydict({"x": [1]})))
-    ['text/html', 'text/plain']
+    >>> data, metadata = stream_mimebundle(sl.from_pydict({"x": [1]}))
+    >>> sorted(data), metadata
+    (['text/html', 'text/plain'], {})
     """
     if in_kernel():
         return PlanWidget(stream)._repr_mimebundle_()
-    return {"text/plain": repr(stream), "text/html": stream_html(stream)}
+    return {"text/plain": repr(stream), "text/html": stream_html(stream)}, {}

@@ -10,7 +10,7 @@ skipped rows, so a finished collect shows ``done == total``.
 
 The bar shows only once the collect has run :attr:`~sabot_lab.config.Config.progress_delay`
 seconds (quick ones show nothing), is redrawn at most every
-:data:`~sabot_lab.notebook.live.UPDATE_INTERVAL` seconds from the thread running the collect,
+:data:`~sabot_lab.notebook.frontend.UPDATE_INTERVAL` seconds from the thread running the collect,
 and is drawn in place: an HTML ``<progress>`` in a notebook output (which keeps its final
 state when the notebook is saved), or one line rewritten with ``\\r`` on stderr when stderr
 is a terminal. ``Config.progress`` (``SABOT_PROGRESS=0``) turns it off.
@@ -41,9 +41,7 @@ from typing import IO, Any, Protocol
 from sabot_lab.config import Config
 from sabot_lab.engine.executor import ScanObserver
 from sabot_lab.logical import JobGraph, OperatorType
-from sabot_lab.notebook.display import in_kernel
-from sabot_lab.notebook.job_view import static_style
-from sabot_lab.notebook.live import UPDATE_INTERVAL
+from sabot_lab.notebook.frontend import UPDATE_INTERVAL, in_kernel, static_style
 
 __all__ = [
     "CollectProgress",

@@ -63,7 +63,7 @@ EXPRESSION_FIELDS: PhaseTable[tuple[str, ...]] = PhaseTable(
     otherwise=(),
 )
 """The fields holding expressions (one, or a list) whose constants are folded."""
-_ONE_ROW = pa.record_batch({"_": pa.array([0], pa.int8())})
+_ONE_ROW = pa.RecordBatch.from_arrays([pa.array([0], pa.int8())], names=["_"])  # no pandas
 
 
 def simplify_predicates(graph: JobGraph, trace: RewriteTrace) -> JobGraph:

@@ -22,9 +22,9 @@ import pyarrow as pa
 
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine import Executor
-from sabot_lab.engine.checkpoints import Barrier, Checkpoints
+from sabot_lab.engine.checkpoints import Checkpoints
+from sabot_lab.engine.items import Barrier, is_marker
 from sabot_lab.engine.operator_rows import OperatorRows
-from sabot_lab.engine.watermarks import is_marker
 from sabot_lab.logical import JobGraph
 from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
 from sabot_lab.physical.ids import ProducerId, TaskId

@@ -194,7 +194,7 @@ def dispatch(
 
 def serve_until_stopped(server: flight.FlightServerBase, label: str) -> None:
     """Serve until SIGTERM or SIGINT, after printing ``sabot-lab <label> ready <uri>`` (the
-    line :class:`~sabot_lab.cluster.LocalCluster` waits for)."""
+    line :class:`~sabot_lab.client.LocalCluster` waits for)."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.shutdown())
     print(f"sabot-lab {label} ready {server.uri}", flush=True)

@@ -15,6 +15,14 @@ IN (SELECT ...)``, and the
 window table functions ``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Anything else raises
 :class:`~sabot_lab.errors.SQLError` naming the construct and its line and column.
 
+Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a stream with its
+SQL names), ``select`` (queries), ``expressions``, ``grouping``, ``joins``, ``window_tables``
+(``TUMBLE``/``HOP``/``SESSION``).
+
+May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
+``sqlglot``; never the client, the runtime nor the notebook plug-in. Importing the package is
+light: :func:`sql` loads ``sqlglot`` and the translation on its first query.
+
 >>> import sabot_lab as sl
 >>> quotes = sl.from_pydict({"sid": [1, 2, 1], "price": [120.0, 90.0, 130.0], "size": [10, 5, 2]})
 >>> secs = sl.from_pydict({"id": [1, 2], "sector": ["tech", "energy"]})
@@ -31,12 +39,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
-from sqlglot import exp
 
 from sabot_lab.errors import PlanError
-from sabot_lab.sql.context import Context
-from sabot_lab.sql.parse import parse
-from sabot_lab.sql.select import query_relation
 from sabot_lab.stream import Stream, from_arrow, from_pandas
 
 __all__ = ["sql"]
@@ -89,6 +93,12 @@ def sql(query: str, tables: Mapping[str, Any] | None = None, /, **named: Any) ->
       SELECT pricee FROM bids
              ^
     """
+    from sqlglot import exp  # the SQL front end loads with the first query
+
+    from sabot_lab.sql.context import Context
+    from sabot_lab.sql.parse import parse
+    from sabot_lab.sql.select import query_relation
+
     given = {**(tables or {}), **named}
     ctx = Context(query, {name: _as_stream(name, value) for name, value in given.items()})
     tree = parse(query)

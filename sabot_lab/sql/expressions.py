@@ -34,6 +34,7 @@ from sabot_lab.expr import (
     when,
 )
 from sabot_lab.sql.context import Context
+from sabot_lab.sql.parse import SabotDialect
 from sabot_lab.sql.relation import Relation
 
 __all__ = [
@@ -126,8 +127,6 @@ def sql_text(node: exp.Expr) -> str:
     >>> sql_text(parse("SELECT price*size FROM t").expressions[0])
     'price * size'
     """
-    from sabot_lab.sql.parse import SabotDialect
-
     return node.sql(dialect=SabotDialect)
 
 

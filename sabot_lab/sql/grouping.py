@@ -38,7 +38,7 @@ from sabot_lab.sql.expressions import (
     translate,
 )
 from sabot_lab.sql.relation import Relation
-from sabot_lab.sql.windows import WINDOW_BOUNDS
+from sabot_lab.sql.window_tables import WINDOW_BOUNDS
 from sabot_lab.stream import Stream
 
 __all__ = ["Grouping", "substitute_aliases"]

@@ -25,7 +25,7 @@ from sabot_lab.errors import column_not_found
 from sabot_lab.sql.context import Context, find_name
 from sabot_lab.sql.parse import WindowFunction
 from sabot_lab.stream import Stream
-from sabot_lab.windows import WindowSpec
+from sabot_lab.window_specs import WindowSpec
 
 __all__ = ["Binding", "Relation", "WindowInput"]
 

@@ -35,7 +35,7 @@ from sabot_lab.sql.grouping import Grouping, substitute_aliases
 from sabot_lab.sql.joins import conjuncts, filtered, join_relations, semi_join_in
 from sabot_lab.sql.parse import WindowFunction
 from sabot_lab.sql.relation import Relation
-from sabot_lab.sql.windows import window_relation
+from sabot_lab.sql.window_tables import window_relation
 from sabot_lab.stream import Stream
 
 __all__ = ["query_relation", "unique_names"]

@@ -27,7 +27,7 @@ import nbformat
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, sync_playwright
 
-from sabot_lab.cluster import stop_process
+from sabot_lab.client import stop_process
 from tests.support.ports import ExitedAtStart, on_a_free_port
 
 CHROMIUM = os.environ.get("SABOT_CHROMIUM", "/usr/bin/chromium")

@@ -29,8 +29,8 @@ PLAN_NOTEBOOK = [
     """\
 import json
 import sabot_lab as sl
-from sabot_lab.datasets import quotes, securities
-from sabot_lab.demo import fintech_pipeline
+from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.examples.demo import fintech_pipeline
 from sabot_lab.physical import plan_stages
 from sabot_lab.logical import OperatorType, fused_members
 

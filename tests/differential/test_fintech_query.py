@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.datasets import quotes, securities
+from sabot_lab.examples.datasets import SECTORS, quotes, securities
 from tests.support.reference import assert_same_rows, collect_all_ways, duckdb_table
 
 REFERENCE_SQL = """
@@ -44,7 +44,7 @@ def test_example_equals_duckdb(source: str, data: tuple[pa.Table, pa.Table, Path
     quotes_stream = sl.from_parquet(path) if source == "parquet" else sl.from_arrow(quotes_table)
     out = example(quotes_stream, sl.from_arrow(secs_table))
     expected = duckdb_table(REFERENCE_SQL, quotes=quotes_table, secs=secs_table)
-    assert expected.num_rows == len(sl.datasets.SECTORS)
+    assert expected.num_rows == len(SECTORS)
     settings = [{"batch_size": 4_096, "threads": 1}, {"batch_size": 3_000, "threads": 2}]
     for result in [*collect_all_ways(out, engine_settings=settings), out.collect(optimize=False)]:
         assert result.schema.names == ["sector", "total", "n"]

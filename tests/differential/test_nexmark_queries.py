@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
+from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
 from tests.support.reference import timed_rows
 
 EVENTS = 1_000_000

@@ -15,9 +15,9 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.datasets import quotes, securities
-from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
+from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.examples.demo import fintech_pipeline
 from sabot_lab.physical import TaskSpec, plan_stages
 from sabot_lab.physical.ids import RESULT
 from sabot_lab.runtime.agent.server import fetch_rows

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.nexmark_queries import QUERIES
+from sabot_lab.examples.nexmark_queries import QUERIES
 from tests.support.chaos import EVENTS, run, timed
 from tests.support.kafka_broker import DurableBroker
 from tests.support.polling import wait_for

@@ -25,8 +25,8 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab.engine.checkpoints import SHARED, shared_files
+from sabot_lab.examples.nexmark_queries import QUERIES
 from sabot_lab.location import Location
-from sabot_lab.nexmark_queries import QUERIES
 from tests.support.chaos import EVENTS, KEY, run, timed
 from tests.support.kafka_broker import Broker, S3Server
 from tests.support.polling import wait_for

@@ -21,7 +21,7 @@ from sabot_lab.connectors.nexmark import BASE_TIME
 from sabot_lab.engine import Executor
 from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.items import Barrier, Watermark
-from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
+from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
 from tests.support.kafka_broker import Broker
 from tests.support.reference import duckdb_table, timed_rows
 

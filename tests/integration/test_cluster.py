@@ -24,10 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.datasets import quotes, securities
-from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import ClusterError
-from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
+from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.examples.demo import fintech_pipeline
+from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
 from sabot_lab.runtime.jobmanager.placement import assign
 from tests.support.polling import wait_for
 from tests.support.postgres import query

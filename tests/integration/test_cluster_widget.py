@@ -12,7 +12,7 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab.errors import ClusterError
-from sabot_lab.notebook import ClusterWidget
+from sabot_lab.notebook.cluster_widget import ClusterWidget
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ import pytest
 from nbclient import NotebookClient
 
 import sabot_lab as sl
-from sabot_lab.notebook import JobWidget
-from sabot_lab.notebook.job_view import STATIC
+from sabot_lab.notebook.frontend import STATIC
+from sabot_lab.notebook.job_widget import JobWidget
 
 BATCHES = 12
 BATCH_ROWS = 100
@@ -99,7 +99,9 @@ def test_the_widget_follows_a_bounded_job_to_its_final_state(cluster: sl.LocalCl
         '<span class="sabot-job-state sabot-state-finished">FINISHED</span>' in widget.static_html()
     )
     assert '<svg class="sabot-sparkline"' in widget.static_html()  # the throughput it saw
-    assert repr(job).startswith(f"Job {job.job_id} FINISHED: {expected.num_rows:,} rows out")
+    text = job._repr_mimebundle_()[0]["text/plain"]  # outside a kernel: the static view
+    assert text.startswith(f"Job {job.job_id} FINISHED: {expected.num_rows:,} rows out")
+    assert repr(job) == f"<Job {job.job_id} on {cluster.uri}>"  # no call to the JobManager
 
 
 def test_the_cancel_message_cancels_a_running_endless_job(cluster: sl.LocalCluster) -> None:

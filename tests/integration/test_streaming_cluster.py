@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.nexmark_queries import DUCKDB_SQL, QUERIES
+from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
 from sabot_lab.physical import plan_stages
 from tests.support.polling import wait_for
 from tests.support.postgres import PostgresServer, query

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
-from sabot_lab.cluster import stop_process
+from sabot_lab.client import stop_process
 from tests.support.ports import on_a_free_port, wait_listening
 
 

@@ -16,8 +16,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import sabot_lab as sl
-from sabot_lab.datasets import quotes, securities
 from sabot_lab.errors import ClusterError, PlanError, SQLError
+from sabot_lab.examples.datasets import quotes, securities
 from sabot_lab.notebook.magics import Sabot
 from sabot_lab.notebook.plan_widget import PlanWidget
 from sabot_lab.notebook.table_view import TableView

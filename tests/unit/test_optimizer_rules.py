@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.datasets import quotes, securities
 from sabot_lab.engine import Executor
+from sabot_lab.examples.datasets import quotes, securities
 from sabot_lab.logical import JobGraph, OperatorType
 from sabot_lab.optimizer import (
     DEFAULT_RULES,

@@ -23,16 +23,16 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.datasets import quotes, securities
-from sabot_lab.demo import fintech_pipeline
 from sabot_lab.errors import SabotError
+from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.examples.demo import fintech_pipeline
+from sabot_lab.examples.nexmark_queries import QUERIES
 from sabot_lab.explain import describe_operator
 from sabot_lab.logical import OperatorType, fused_members
-from sabot_lab.nexmark_queries import QUERIES
-from sabot_lab.notebook import PlanWidget
 from sabot_lab.notebook.plan_layout import Box, layered_layout
 from sabot_lab.notebook.plan_svg import plan_svg
 from sabot_lab.notebook.plan_views import VIEWS
+from sabot_lab.notebook.plan_widget import PlanWidget
 from sabot_lab.optimizer import estimate_rows
 from sabot_lab.physical import plan_stages
 from tests.support.reference import duckdb_table
@@ -318,8 +318,8 @@ def test_static_svg_has_one_element_per_operator(views: dict[str, Any], name: st
 def test_a_stream_displays_its_plan_without_a_kernel() -> None:
     stream = _fintech()
     page = stream._repr_html_()
-    bundle = stream._repr_mimebundle_()
-    assert set(bundle) == {"text/plain", "text/html"}
+    bundle, metadata = stream._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"} and metadata == {}
     fused_ids = re.compile(r"fused_\d+")  # each optimization names its fused operators anew
     assert fused_ids.sub("fused", bundle["text/plain"]) == fused_ids.sub("fused", repr(stream))
     operators = sum(len(fused_members(n)) for n in stream.optimize().graph)  # ids may differ

@@ -14,7 +14,7 @@ from sabot_lab.engine.state import open_state
 from sabot_lab.engine.stream_operator import drive
 from sabot_lab.engine.window_aggregate import window_operator
 from sabot_lab.expr import col, count
-from sabot_lab.windows import WindowSpec, session, sliding, tumbling
+from sabot_lab.window_specs import WindowSpec, session, sliding, tumbling
 
 BACKENDS = ["memory", "rocksdb"]
 

@@ -22,7 +22,7 @@ from sabot_lab.engine.stream_operator import StreamOperator, drive
 from sabot_lab.engine.window_aggregate import window_operator
 from sabot_lab.expr import col, count
 from sabot_lab.location import LocationLike
-from sabot_lab.windows import END_OF_TIME, session, sliding
+from sabot_lab.window_specs import END_OF_TIME, session, sliding
 
 SECOND = 1_000_000  # microseconds
 

@@ -43,10 +43,10 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from sabot_lab.config import Config
-from sabot_lab.engine.checkpoints import Barrier, Checkpoints
+from sabot_lab.engine.checkpoints import Checkpoints
+from sabot_lab.engine.items import Barrier, Watermark, is_marker
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
-from sabot_lab.engine.watermarks import Watermark, is_marker
 from sabot_lab.errors import ClusterError
 from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
 from sabot_lab.physical import TaskSpec, run_task

@@ -5,7 +5,7 @@
 - ``GET /metrics``: the Prometheus text format.
 
 Every request carries the cluster's token, as ``Authorization: Bearer <token>`` or as
-``?token=<token>`` (the form :attr:`~sabot_lab.cluster.LocalCluster.dashboard_link` uses);
+``?token=<token>`` (the form :attr:`~sabot_lab.client.LocalCluster.dashboard_link` uses);
 others get ``401``. With a certificate configured the endpoint speaks HTTPS.
 
 >>> class Api:
@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from sabot_lab.errors import ClusterError
 from sabot_lab.runtime.transport import ServerTls
 
-__all__ = ["StatusApi", "StatusHttpServer", "agents_table", "status_link"]
+__all__ = ["StatusApi", "StatusHttpServer", "agents_table"]
 
 
 class StatusApi(Protocol):
@@ -121,15 +121,6 @@ class _Handler(BaseHTTPRequestHandler):
 def _authorized(header: str, query_token: str, token: str) -> bool:
     presented = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     return any(hmac.compare_digest(p, token) for p in (presented, query_token) if p)
-
-
-def status_link(url: str, token: str | None) -> str:
-    """The status page at ``url`` (the endpoint's base URL), with the token for a browser.
-
-    >>> status_link("http://127.0.0.1:8080", "a b")
-    'http://127.0.0.1:8080/?token=a%20b'
-    """
-    return f"{url}/?token={quote(token)}" if token else f"{url}/"
 
 
 def agents_table(agents: list[dict[str, Any]]) -> str:

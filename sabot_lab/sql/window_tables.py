@@ -1,9 +1,9 @@
 """Window table functions in the ``FROM`` clause, as in Flink SQL, onto
 :meth:`~sabot_lab.stream.Stream.window`:
 
-- ``TUMBLE(TABLE t, DESCRIPTOR(time), size)``: :func:`~sabot_lab.windows.tumbling`;
-- ``HOP(TABLE t, DESCRIPTOR(time), slide, size)``: :func:`~sabot_lab.windows.sliding`;
-- ``SESSION(TABLE t [PARTITION BY keys], DESCRIPTOR(time), gap)``: :func:`~sabot_lab.windows.session`.
+- ``TUMBLE(TABLE t, DESCRIPTOR(time), size)``: :func:`~sabot_lab.window_specs.tumbling`;
+- ``HOP(TABLE t, DESCRIPTOR(time), slide, size)``: :func:`~sabot_lab.window_specs.sliding`;
+- ``SESSION(TABLE t [PARTITION BY keys], DESCRIPTOR(time), gap)``: :func:`~sabot_lab.window_specs.session`.
 
 Arguments may be named (``SIZE => INTERVAL '10' SECONDS``). The relation has the table's
 columns and ``window_start``, ``window_end``; its rows are aggregated with ``GROUP BY
@@ -27,7 +27,7 @@ from sqlglot import exp
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.parse import WindowFunction
 from sabot_lab.sql.relation import Binding, Relation, WindowInput
-from sabot_lab.windows import Duration, WindowSpec, session, sliding, tumbling
+from sabot_lab.window_specs import Duration, WindowSpec, session, sliding, tumbling
 
 __all__ = ["WINDOW_BOUNDS", "interval", "window_relation"]
 

@@ -1,12 +1,12 @@
 """The Nexmark queries written with the Stream API (names as in the Flink/RisingWave suites).
 
-Each ``qN(gen)`` takes the streams of one generator run (:func:`sabot_lab.nexmark`) and returns
+Each ``qN(gen)`` takes the streams of one generator run (:func:`sabot_lab.nexmark`, see :mod:`sabot_lab.examples.nexmark`) and returns
 the query's result stream; they run bounded (a fixed number of events) or unbounded alike.
 Windowed queries track event time with the generator's watermark rule: the latest time seen
 minus 4 seconds.
 
 >>> import sabot_lab as sl
->>> from sabot_lab.nexmark_queries import QUERIES
+>>> from sabot_lab.examples.nexmark_queries import QUERIES
 >>> gen = sl.nexmark(events=10_000, seed=1)
 >>> QUERIES["q2"](gen).collect().column("auction").to_pylist()[:3]
 [1107, 1107, 1107]
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sabot_lab.examples.nexmark import Nexmark
 from sabot_lab.expr import col, count
-from sabot_lab.nexmark import Nexmark
 from sabot_lab.stream import Stream
-from sabot_lab.windows import session, sliding, tumbling
+from sabot_lab.window_specs import session, sliding, tumbling
 
 __all__ = ["DUCKDB_SQL", "QUERIES", "q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11"]
 

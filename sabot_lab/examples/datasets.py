@@ -1,6 +1,6 @@
 """Seeded synthetic data sets used by the demo, the notebooks, the tests and the benchmarks.
 
->>> from sabot_lab.datasets import quotes, securities
+>>> from sabot_lab.examples.datasets import quotes, securities
 >>> q = quotes(1_000, n_securities=100, seed=1)
 >>> q.column_names
 ['quote_id', 'security_id', 'price', 'size', 'rating', 'ts']

@@ -1,4 +1,6 @@
-"""Event-time windows and durations: ``sl.tumbling``, ``sl.sliding``, ``sl.session``.
+"""Window specifications and durations: ``sl.tumbling``, ``sl.sliding``, ``sl.session``, which
+the engine's window operators and SQL's window table functions
+(:mod:`sabot_lab.sql.window_tables`) read.
 
 A window spec names the timestamp column it reads (``on``) and its sizes, kept in
 microseconds; :meth:`WindowSpec.in_unit` converts them to a column's unit.

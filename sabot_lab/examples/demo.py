@@ -1,7 +1,7 @@
 """The demo pipeline: enrich generated quotes with their security's sector and total by sector.
 
->>> from sabot_lab.demo import fintech_pipeline
->>> from sabot_lab.datasets import quotes, securities
+>>> from sabot_lab.examples.demo import fintech_pipeline
+>>> from sabot_lab.examples.datasets import quotes, securities
 >>> import sabot_lab as sl
 >>> out = fintech_pipeline(sl.from_arrow(quotes(1_000, 100)), sl.from_arrow(securities(100)))
 >>> out.columns
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import sabot_lab as sl
-from sabot_lab.datasets import quotes, securities
+from sabot_lab.examples.datasets import quotes, securities
 
 __all__ = ["fintech_pipeline", "format_table", "run_demo", "run_on_local_cluster"]
 

@@ -1,0 +1,123 @@
+"""A connection to a JobManager: ``connect``, and the ``Cluster`` that submits pipelines and
+lists jobs and agents.
+
+May import: the wire layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.runtime.protocol`),
+:mod:`sabot_lab.client.job`, :mod:`sabot_lab.display`, :mod:`sabot_lab.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from sabot_lab.client.job import Job
+from sabot_lab.display import Displayed
+from sabot_lab.runtime.protocol import JobRequest
+from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
+
+if TYPE_CHECKING:
+    from sabot_lab.connectors.sink import CommitSink
+    from sabot_lab.stream import Stream
+
+__all__ = ["Cluster", "connect"]
+
+
+class Cluster(Displayed):
+    """A connection to a JobManager at ``uri`` (``grpc://host:port``, or ``grpc+tls://``).
+
+    Its ``repr`` says what is known here (no network call); :meth:`agents` and :meth:`jobs`
+    ask the JobManager, and so does its notebook display.
+
+    >>> Cluster("grpc://127.0.0.1:1")
+    <Cluster grpc://127.0.0.1:1>
+    """
+
+    display_kind = "cluster"
+
+    def __init__(self, uri: str, auth: Credentials = ANONYMOUS) -> None:
+        self.uri = uri
+        self.auth = auth
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token this client presents."""
+        return self.auth.token
+
+    def _call(self, name: str, payload: Any = None, timeout: float = 30.0) -> Any:
+        return call(self.uri, name, payload, self.auth, timeout)
+
+    def submit(
+        self,
+        stream: Stream,
+        name: str | None = None,
+        partitions: int | None = None,
+        assignment: str = "round_robin",
+        checkpoint_interval: float | None = None,
+        sink: CommitSink | None = None,
+        from_savepoint: str | None = None,
+    ) -> Job:
+        """Submit a pipeline; returns as soon as the JobManager has durably accepted it.
+
+        ``partitions``: tasks per stage (default: the agents' slots); ``assignment``:
+        ``round_robin`` or ``resource_aware`` placement of tasks on agents;
+        ``checkpoint_interval``: seconds between checkpoints (:meth:`Job.checkpoints` lists
+        them; a job that takes them runs all its stages at once); ``sink``: a
+        :class:`~sabot_lab.connectors.sink.CommitSink` (``PostgresSink``, ``ParquetSink``,
+        ``KafkaSink``)
+        the job's rows are written to, one commit per checkpoint (or one at the end without
+        checkpoints);
+        ``from_savepoint``: a path from :meth:`Job.savepoint` or :meth:`Job.stop` of the same
+        pipeline: the job's state and source positions start from there.
+        """
+        return stream.submit(
+            self, name, partitions, assignment, checkpoint_interval, sink, from_savepoint
+        )
+
+    def submit_request(self, request: JobRequest) -> Job:
+        """Submit a :class:`~sabot_lab.runtime.protocol.JobRequest` (what
+        :meth:`~sabot_lab.stream.Stream.submit` builds); returns as soon as the JobManager
+        has durably accepted it."""
+        reply = self._call("submit", request.to_dict())
+        return Job(self, reply["job_id"])
+
+    def job(self, job_id: str) -> Job:
+        """The handle of a job submitted earlier (from this or another process)."""
+        self._call("status", {"job_id": job_id})
+        return Job(self, job_id)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job the JobManager knows, newest first."""
+        return list(self._call("jobs"))
+
+    def agents(self) -> list[dict[str, Any]]:
+        """Every agent that registered, with its state and last heartbeat."""
+        return list(self._call("agents"))
+
+    @property
+    def dashboard_link(self) -> str:
+        """The JobManager's HTTP status page, with the token for a browser."""
+        return status_link(str(self._call("ping")["http"]), self.token)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.uri}>"
+
+
+def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cluster:
+    """Connect to a running JobManager.
+
+    ``token`` defaults to ``SABOT_TOKEN``; ``tls_ca`` (the PEM file of certificates to trust
+    for a ``grpc+tls://`` JobManager) to ``SABOT_TLS_CA``, else the system's roots. Raises
+    :class:`~sabot_lab.errors.ClusterError` when it is unreachable or refuses the token.
+    """
+    cluster = Cluster(uri, Credentials.from_env(token, tls_ca))
+    cluster._call("ping", timeout=10)
+    return cluster
+
+
+def status_link(url: str, token: str | None) -> str:
+    """The status page at ``url`` (the endpoint's base URL), with the token for a browser.
+
+    >>> status_link("http://127.0.0.1:8080", "a b")
+    'http://127.0.0.1:8080/?token=a%20b'
+    """
+    return f"{url}/?token={quote(token)}" if token else f"{url}/"

@@ -1,0 +1,141 @@
+"""The handle of a submitted job: its state, result, metrics, cancellation and savepoints.
+
+Calls are plain blocking Flight calls (never ``asyncio.run``), so they work in a notebook;
+``await job`` (or :meth:`Job.result_async`) waits without blocking the kernel's event loop.
+
+May import: the wire layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.runtime.protocol`),
+:mod:`sabot_lab.display`, :mod:`sabot_lab.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from sabot_lab.display import Displayed
+from sabot_lab.errors import ClusterError
+from sabot_lab.runtime.protocol import ENDED
+
+if TYPE_CHECKING:
+    from sabot_lab.client.cluster import Cluster
+
+__all__ = ["Job"]
+
+
+class Job(Displayed):
+    """A submitted job: its state, its result, cancellation.
+
+    Its ``repr`` says what is known here (no network call); :meth:`info` and
+    :meth:`metrics` ask the JobManager, and so does its notebook display.
+    """
+
+    display_kind = "job"
+
+    def __init__(self, cluster: Cluster, job_id: str) -> None:
+        self.cluster = cluster
+        self.job_id = job_id
+
+    def info(self) -> dict[str, Any]:
+        """The job's row: state, error, timestamps, partitions."""
+        return dict(self.cluster._call("status", {"job_id": self.job_id}))
+
+    def status(self) -> str:
+        """PENDING, SCHEDULED, RUNNING, FINISHED, FAILED or CANCELLED."""
+        return str(self.info()["state"])
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """The job's tasks: stage, partition, attempt, agent, state, rows out."""
+        return list(self.cluster._call("tasks", {"job_id": self.job_id}))
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        """The job's checkpoints: id, state (PENDING, COMPLETE), location, times."""
+        return list(self.cluster._call("checkpoints", {"job_id": self.job_id}))
+
+    def metrics(self) -> dict[str, Any]:
+        """Tasks by state; rows in and out, batches, bytes, busy and backpressure seconds
+        summed over tasks (running tasks report with their agents' heartbeats); attempts so
+        far; rows out per stage."""
+        return dict(self.cluster._call("metrics", {"job_id": self.job_id}))
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the job ends; return its final state."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 10.0 if deadline is None else min(10.0, deadline - time.monotonic())
+            state = self._wait_once(max(left, 0.0))
+            if state in ENDED:
+                return state
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ClusterError(f"job {self.job_id} still {state} after {timeout:g} s")
+
+    def _wait_once(self, seconds: float) -> str:
+        """The job's state once it ended, or after ``seconds`` (the JobManager answers as
+        soon as the job ends)."""
+        reply = self.cluster._call(
+            "wait", {"job_id": self.job_id, "timeout": seconds}, timeout=seconds + 30
+        )
+        return str(reply["state"])
+
+    def result(self, timeout: float | None = None) -> pa.Table:
+        """Wait for the job and return its rows (raises if it failed or was cancelled)."""
+        self.wait(timeout)
+        return self._fetch()
+
+    async def result_async(self) -> pa.Table:
+        """:meth:`result` for ``await``: waits on a worker thread (in slices of a second),
+        so the event loop stays free."""
+        while (await asyncio.to_thread(self._wait_once, 1.0)) not in ENDED:
+            pass
+        return await asyncio.to_thread(self._fetch)
+
+    def __await__(self) -> Generator[Any, None, pa.Table]:
+        return self.result_async().__await__()
+
+    def _fetch(self) -> pa.Table:
+        info = self.info()
+        if info["state"] != "FINISHED":
+            raise ClusterError(f"job {self.job_id} {info['state'].lower()}: {info.get('error')}")
+        auth = self.cluster.auth
+        try:
+            ticket = flight.Ticket(json.dumps({"job_id": self.job_id}).encode())
+            return auth.client(self.cluster.uri).do_get(ticket, auth.options()).read_all()
+        except flight.FlightError as exc:
+            auth.forget(self.cluster.uri)
+            raise ClusterError(f"cannot fetch the result of job {self.job_id}: {exc}") from None
+
+    def cancel(self) -> str:
+        """Cancel the job (its tasks stop); return its state."""
+        return str(self.cluster._call("cancel", {"job_id": self.job_id})["state"])
+
+    def savepoint(self, timeout: float = 60.0) -> str:
+        """Take a checkpoint now and keep it as a savepoint (never discarded); return its
+        path, for ``submit(..., from_savepoint=path)``. The job must take checkpoints
+        (``checkpoint_interval``) and be running."""
+        body = {"job_id": self.job_id, "timeout": timeout}
+        return str(self.cluster._call("savepoint", body, timeout=timeout + 10)["path"])
+
+    def stop(self, timeout: float = 60.0) -> str:
+        """Take a savepoint, then cancel the job; return the savepoint's path. A job
+        submitted with ``from_savepoint=`` that path goes on where this one stopped: its rows
+        are those this job had not committed."""
+        path = self.savepoint(timeout)
+        self.cancel()
+        return path
+
+    async def savepoint_async(self, timeout: float = 60.0) -> str:
+        """:meth:`savepoint` for ``await``: waits on a worker thread, so the event loop (a
+        notebook's kernel) stays free."""
+        return await asyncio.to_thread(self.savepoint, timeout)
+
+    async def stop_async(self, timeout: float = 60.0) -> str:
+        """:meth:`stop` for ``await`` (see :meth:`savepoint_async`)."""
+        return await asyncio.to_thread(self.stop, timeout)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.job_id} on {self.cluster.uri}>"

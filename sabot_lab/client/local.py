@@ -1,0 +1,212 @@
+"""A cluster on this machine: ``LocalCluster`` starts a JobManager and agents as processes
+through the command line (``python -m sabot_lab.cli``), and ``stop_process`` stops them.
+
+It never imports the runtime (JobManager, agent server): the processes do.
+
+May import: :mod:`sabot_lab.client.cluster`, the wire layer (:mod:`sabot_lab.runtime.transport`),
+:mod:`sabot_lab.errors`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sabot_lab.client.cluster import Cluster
+from sabot_lab.errors import ClusterError
+from sabot_lab.runtime.transport import Credentials
+
+__all__ = ["LocalCluster", "stop_process"]
+
+
+class LocalCluster(Cluster):
+    """A JobManager and ``agents`` agent processes on this machine (loopback), with a fresh
+    token; stop them with :meth:`close` or a ``with`` block.
+
+    The JobManager keeps its databases as SQLite files in ``workdir``, or in PostgreSQL when
+    ``database_url`` is a ``postgresql://`` URL. With ``tls_cert`` and ``tls_key`` (PEM files;
+    the certificate is also the one clients trust) every server speaks TLS. ``agent_args`` go
+    to every ``sabot-lab agent`` command line (e.g. ``["--compression", "zstd"]``).
+
+    Each agent has ``slots`` task slots; by default this machine's cores are shared out among
+    the agents (at least one slot each), so the tasks of a stage never outnumber the cores.
+
+    Process logs are in ``workdir`` (``jobmanager.log``, ``agent-N.log``). Checkpoints and
+    savepoints are kept there too, or under ``checkpoint_location`` (a directory or a
+    ``pyarrow.fs`` URI, see :class:`~sabot_lab.config.Config`).
+    """
+
+    def __init__(
+        self,
+        agents: int = 2,
+        slots: int | None = None,
+        workdir: str | os.PathLike[str] | None = None,
+        heartbeat_timeout: float = 10.0,
+        heartbeat_interval: float = 2.0,
+        startup_timeout: float = 60.0,
+        database_url: str | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
+        agent_args: Sequence[str] = (),
+        checkpoint_location: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ClusterError("TLS needs both tls_cert and tls_key")
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.slots = slots or max(1, (os.cpu_count() or 1) // max(1, agents))
+        self.heartbeat_timeout = heartbeat_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.startup_timeout = startup_timeout
+        self.database_url = database_url
+        self.agent_args = list(agent_args)
+        self.checkpoint_location = None if checkpoint_location is None else str(checkpoint_location)
+        self.tls_files = [str(tls_cert), str(tls_key)] if tls_cert and tls_key else []
+        self.port = self.http_port = 0
+        """The JobManager's Flight and HTTP ports: 0 until its first start lets it choose free
+        ones (no other process can take them in between); a restart binds the same ones."""
+        auth = Credentials(
+            secrets.token_urlsafe(24), Path(tls_cert).read_bytes() if tls_cert else None
+        )
+        super().__init__("", auth)
+        self.agent_processes: list[subprocess.Popen[str]] = []
+        self.agent_uris: list[str] = []
+        """The URI of each of :attr:`agent_processes`."""
+        self.jobmanager_process: subprocess.Popen[str] | None = None
+        try:
+            self.start_jobmanager()
+            self.scale(agents)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- processes ------------------------------------------------------------------------
+    def _spawn(self, args: list[str], log: str) -> tuple[subprocess.Popen[str], str]:
+        env = {**os.environ, "SABOT_TOKEN": self.token or ""}
+        if self.checkpoint_location is not None:
+            env["SABOT_CHECKPOINT_LOCATION"] = self.checkpoint_location
+        if self.tls_files:
+            env["SABOT_TLS_CA"] = self.tls_files[0]
+            args = [*args, "--tls-cert", self.tls_files[0], "--tls-key", self.tls_files[1]]
+        with open(self.workdir / log, "a") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "sabot_lab.cli", *args],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=env,
+            )
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], self.startup_timeout)
+        line = process.stdout.readline() if ready else ""
+        if " ready " not in line:
+            process.kill()
+            tail = (self.workdir / log).read_text()[-2000:]
+            raise ClusterError(f"sabot-lab {args[0]} did not start: {line.strip()}\n{tail}")
+        return process, line.split()[-1]
+
+    def start_jobmanager(self) -> None:
+        """Start (or restart, on the same port and work directory) the JobManager."""
+        database = ["--db", self.database_url] if self.database_url else []
+        self.jobmanager_process, self.uri = self._spawn(
+            [
+                "jobmanager",
+                "--workdir",
+                str(self.workdir),
+                "--port",
+                str(self.port),
+                "--heartbeat-timeout",
+                str(self.heartbeat_timeout),
+                "--http-port",
+                str(self.http_port),
+                *database,
+            ],
+            "jobmanager.log",
+        )
+        if not self.port:
+            self.port = int(self.uri.rsplit(":", 1)[1])
+            self.http_port = urlsplit(self._call("ping")["http"]).port or 0
+
+    def start_agent(self, slots: int | None = None) -> str:
+        """Start one more agent (with ``slots`` task slots, default the cluster's); return its
+        URI once it is registered."""
+        index = len(self.agent_processes)
+        process, uri = self._spawn(
+            [
+                "agent",
+                "--jobmanager",
+                self.uri,
+                "--slots",
+                str(slots or self.slots),
+                "--heartbeat-interval",
+                str(self.heartbeat_interval),
+                *self.agent_args,
+            ],
+            f"agent-{index}.log",
+        )
+        self.agent_processes.append(process)
+        self.agent_uris.append(uri)
+        self._until(
+            lambda: any(a["uri"] == uri and a["state"] in ("ACTIVE", "BUSY") for a in self.agents())
+        )
+        return uri
+
+    def scale(self, agents: int) -> None:
+        """Run ``agents`` agents: start more, or stop the newest ones."""
+        while len(self._running()) < agents:
+            self.start_agent()
+        while len(running := self._running()) > agents:
+            running[-1].terminate()
+            running[-1].wait(timeout=10)
+
+    def _running(self) -> list[subprocess.Popen[str]]:
+        return [p for p in self.agent_processes if p.poll() is None]
+
+    def __repr__(self) -> str:
+        return f"<LocalCluster {self.uri}: {len(self._running())} agent processes running>"
+
+    def _until(self, condition: Any, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (timeout or self.startup_timeout)
+        while not condition():
+            if time.monotonic() > deadline:
+                raise ClusterError("the local cluster did not come up in time")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        """Stop every agent, then the JobManager."""
+        for process in [*self.agent_processes, self.jobmanager_process]:
+            stop_process(process)
+            if process is not None and process.stdout is not None:
+                process.stdout.close()
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 15.0) -> None:
+    """Stop ``process`` with SIGTERM, SIGKILL if it lingers ``timeout`` seconds, and wait.
+
+    >>> p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    >>> stop_process(p); p.returncode
+    -15
+    """
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
