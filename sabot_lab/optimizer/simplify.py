@@ -18,6 +18,7 @@ or null conjunct) becomes an empty source: its input is not run at all.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import pyarrow as pa
@@ -63,7 +64,6 @@ EXPRESSION_FIELDS: PhaseTable[tuple[str, ...]] = PhaseTable(
     otherwise=(),
 )
 """The fields holding expressions (one, or a list) whose constants are folded."""
-_ONE_ROW = pa.RecordBatch.from_arrays([pa.array([0], pa.int8())], names=["_"])  # no pandas
 
 
 def simplify_predicates(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
@@ -104,11 +104,18 @@ def fold_constants(expr: Expr) -> Expr:
     return _boolean_identity(expr)
 
 
+@functools.cache
+def _one_row() -> pa.RecordBatch:
+    """The batch constants are evaluated over (built on first use: building an array from a
+    Python list at import would load pandas)."""
+    return pa.RecordBatch.from_arrays([pa.array([0], pa.int8())], names=["_"])
+
+
 def _evaluate_constant(expr: Expr) -> Expr | None:
     try:
-        value = evaluate(expr, _ONE_ROW)[0]
+        value = evaluate(expr, _one_row())[0]
         for folded in (lit(value.as_py()), lit(value.as_py(), dtype_name(value.type))):
-            if evaluate(folded, _ONE_ROW).type == value.type:
+            if evaluate(folded, _one_row()).type == value.type:
                 return folded
         return None
     except Exception:

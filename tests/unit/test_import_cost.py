@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test starts a fresh interpreter
+
 FORBIDDEN = [
     "pyarrow.flight",  # the client's and servers' transport: sl.connect and friends load it
     "sabot_lab.runtime.agent.server",
