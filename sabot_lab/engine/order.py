@@ -17,17 +17,36 @@ import pyarrow.compute as pc
 
 from sabot_lab.engine.items import Marker, RuntimeItem
 
-__all__ = ["limit_batches", "sort_table", "top_rows"]
+__all__ = ["decoded", "limit_batches", "sort_table", "top_rows"]
 
 
 def sort_table(table: pa.Table, by: Sequence[str], descending: Sequence[bool]) -> pa.Table:
-    """Sort by columns; nulls last in both directions (DuckDB's default); stable."""
+    """Sort by columns; nulls last in both directions (DuckDB's default); stable; a
+    dictionary-encoded column sorts by its values.
+
+    >>> t = pa.table({"k": pa.array(["b", None, "a"]).dictionary_encode()})
+    >>> sort_table(t, ["k"], [False]).column("k").to_pylist()
+    ['a', 'b', None]
+    """
     keys = [
         (name, "descending" if desc else "ascending", "at_end")
         for name, desc in zip(by, descending, strict=True)
     ]
-    indices = pc.sort_indices(table, sort_keys=keys)
+    indices = pc.sort_indices(decoded(table.select(list(dict.fromkeys(by)))), sort_keys=keys)
     return table.take(indices)
+
+
+def decoded(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary-encoded columns decoded, so it can be sorted and compared
+    (Arrow sorts no dictionary columns).
+
+    >>> decoded(pa.table({"k": pa.array(["b", "a"]).dictionary_encode()})).schema.types
+    [DataType(string)]
+    """
+    return pa.table(
+        [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns],
+        names=table.column_names,
+    )
 
 
 def top_rows(

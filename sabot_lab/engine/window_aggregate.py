@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 
 from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.engine.items import Batch, Watermark
+from sabot_lab.engine.order import decoded
 from sabot_lab.engine.state import StateBackend
 from sabot_lab.engine.stateful import StatefulOperator
 from sabot_lab.engine.watermarks import times_of
@@ -364,10 +365,12 @@ class SessionWindows(_Windows):
             return
         keys = self.state.keys()
         pieces = pa.concat_tables([t for t in (self.state.pop(k) for k in keys) if t is not None])
-        pieces = pieces.sort_by([(k, "ascending") for k in [*self.keys, self._first]])
+        keys = decoded(pieces.select([*self.keys, self._first]))
+        order = pc.sort_indices(keys, [(k, "ascending") for k in keys.column_names])
+        pieces, keys = pieces.take(order), keys.take(order)
         sessions = merge_sessions(
             times_of(pieces[self._first]), times_of(pieces[self._last]),
-            _key_starts(pieces, self.keys), self.size,
+            _key_starts(keys, self.keys), self.size,
         )  # fmt: skip
         pieces = pieces.set_column(
             pieces.schema.get_field_index(_START), _START, pa.array(sessions)

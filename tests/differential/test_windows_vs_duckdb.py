@@ -73,6 +73,25 @@ def test_bounded_input_without_watermarks_gives_the_same_windows(config: None, k
     assert_same_windows(table, reference(events, kind, 10_000, slide))
 
 
+@pytest.mark.parametrize("kind", ["tumbling", "sliding", "session"])
+def test_dictionary_encoded_keys_give_the_same_windows_and_sort(config: None, kind: str) -> None:
+    # Parquet files read string columns dictionary-encoded; Arrow sorts no dictionary column
+    set_config(get_config().replace(batch_size=1_000))
+    events = out_of_order_events(5, 5_000, disorder_ms=60_000)
+    encoded = events.set_column(1, "k", events["k"].dictionary_encode())
+    spec = window_of(kind, "10s", "2s")
+    windows = sl.from_arrow(encoded).window(spec).group_by("k").agg(**AGGS)
+    table = windows.sort(["k", "window_start"]).collect()
+    assert pa.types.is_dictionary(table.schema.field("k").type)
+    decoded = table.set_column(0, "k", table["k"].cast(pa.string()))
+    assert (
+        decoded.to_pydict()
+        == decoded.sort_by([("k", "ascending"), ("window_start", "ascending")]).to_pydict()
+    )
+    slide = 2_000 if kind == "sliding" else 10_000
+    assert_same_windows(decoded, reference(events, kind, 10_000, slide))
+
+
 def test_late_rows_are_counted_routed_to_late_and_left_out_of_windows(config: None) -> None:
     set_config(get_config().replace(batch_size=256))
     events = out_of_order_events(11, 5_000, disorder_ms=9_000)  # beyond the 2 s delay
