@@ -3,6 +3,10 @@ iterables, the Nexmark generator, Kafka topics.
 
 Importing this package registers every source kind with the plan model.
 
+May import: ``logical`` (to register source kinds), ``expr``, ``predicates``, ``kernels``,
+``engine.stateless`` (a pushed-down filter runs as the engine runs it), ``errors``; never
+the optimizer, the runtime, the user API or the notebook.
+
 >>> from sabot_lab.connectors import ArrowSource
 >>> import pyarrow as pa
 >>> ArrowSource(pa.table({"x": [1, 2]})).describe()

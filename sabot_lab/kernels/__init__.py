@@ -3,6 +3,8 @@
 ``hash_columns`` is the one row hash of sabot-lab: the in-process engine, hash partitioning and
 (later) the cluster shuffle all use it, so a key lands in the same partition everywhere.
 
+A leaf: may import nothing of sabot_lab but ``errors``.
+
 >>> import pyarrow as pa
 >>> from sabot_lab.kernels import hash_columns, hash_partition
 >>> h = hash_columns([pa.array([1, 2, 1]), pa.array(["a", "b", "a"])])

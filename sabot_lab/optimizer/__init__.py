@@ -1,5 +1,10 @@
 """The plan optimizer: safe, traced rewrite rules over a :class:`~sabot_lab.logical.JobGraph`.
 
+Each rule is a function over the plan that records what it did in a ``RewriteTrace`` and
+dispatches on operator classes through a ``PhaseTable``; ``statistics`` estimates rows for
+the join order. May import ``logical``, ``expr``, ``predicates`` and the engine's expression
+evaluator (constant folding); never ``connectors`` (sources register what the rules need).
+
 >>> from sabot_lab.optimizer import PlanOptimizer
 >>> [r.__name__ for r in PlanOptimizer().rules]  # doctest: +NORMALIZE_WHITESPACE
 ['simplify_predicates', 'push_down_filters', 'push_filters_into_sources',

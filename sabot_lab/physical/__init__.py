@@ -1,5 +1,9 @@
 """Physical plans: stages of parallel tasks, split at exchanges (hash shuffle, broadcast, single).
 
+``planner`` cuts stages, ``exchange`` partitions rows, ``ids`` is the one place that formats
+and parses task and producer ids, ``task`` runs one task with the engine. May import
+``logical``, ``optimizer``, ``engine``, ``kernels``, ``expr``, ``config``; never the runtime.
+
 >>> import sabot_lab as sl
 >>> s = sl.from_pydict({"k": [1, 2, 1], "x": [5, 6, 7]}).group_by("k").agg(sl.col("x").sum()).sort("k")
 >>> print(plan_stages(s.graph, partitions=2).render())

@@ -4,7 +4,8 @@ with snapshots a job restores from.
 :mod:`~sabot_lab.engine.state.backend` is the interface and the portable snapshot format,
 :mod:`~sabot_lab.engine.state.memory` and :mod:`~sabot_lab.engine.state.rocks` the backends,
 :mod:`~sabot_lab.engine.state.factory` opens one by name. The package imports only
-``errors`` and ``location`` of sabot_lab: the engine's operators and checkpoints import it.
+``errors`` and ``location`` of sabot_lab (may import nothing else): the engine's operators
+and checkpoints import it.
 
 >>> import tempfile
 >>> import pyarrow as pa

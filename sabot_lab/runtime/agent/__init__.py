@@ -2,6 +2,9 @@
 
 Start one with ``sabot-lab agent --slots 2`` (the token comes from ``SABOT_TOKEN``); it prints
 ``sabot-lab agent ready <uri>`` once it serves.
+
+May import ``runtime.protocol``, ``runtime.transport``, ``physical``, ``engine`` and
+``logical``; never the JobManager, the client or the notebook.
 """
 
 from sabot_lab.runtime.agent.server import AgentServer, TaskRecord, fetch_rows, rows_descriptor
