@@ -54,7 +54,7 @@ def test_iter_batches_keeps_peak_rss_bounded_on_a_source_ten_times_the_budget() 
     run = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         capture_output=True, text=True, timeout=300, check=False,
-        cwd=Path(__file__).resolve().parents[1],  # (the script imports tests.support.peak_memory)
+        cwd=Path(__file__).resolve().parents[2],  # (the script imports tests.support.peak_memory)
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])

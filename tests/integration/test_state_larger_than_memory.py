@@ -38,7 +38,7 @@ DELAY_S = 800  # the watermark trails the latest time by this much: ~800 windows
 ROWS_PER_BATCH = 32_768
 STATE_ROW_BYTES = 32  # a held (key, window) at least: key, window start, count, sum (int64)
 BUDGET = 128 * 2**20  # peak RSS growth allowed while the windows run
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = textwrap.dedent(
     """

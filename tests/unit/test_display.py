@@ -24,7 +24,7 @@ def no_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_the_notebook_plug_in_is_declared_and_installed_as_an_entry_point() -> None:
-    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     section = f'[project.entry-points."{display.PLUGIN_GROUP}"]\nnotebook = "sabot_lab.notebook:register"\n'
     assert section in pyproject
     installed = {e.name: e.value for e in entry_points(group=display.PLUGIN_GROUP)}
