@@ -5,6 +5,7 @@ gets an error telling it to mark itself ``slow`` or move to ``tests/integration`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -51,8 +52,10 @@ def _refuse(what: str, item: pytest.Item) -> Any:
     return refuse
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+@contextlib.contextmanager
+def _no_process_unless_slow(item: pytest.Item) -> Iterator[None]:
+    """Refuse to start a process while a test not marked slow sets up or runs (its teardown
+    may stop what a slow test before it started: a session's database server, for one)."""
     guarded = item.get_closest_marker("slow") is None
     if guarded:
         subprocess.Popen._execute_child = _refuse("subprocess", item)  # type: ignore[attr-defined]
@@ -62,3 +65,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         subprocess.Popen._execute_child = _start_process  # type: ignore[attr-defined]
         os.fork = _fork
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _no_process_unless_slow(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _no_process_unless_slow(item):
+        yield
