@@ -42,7 +42,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.config import Config
+from sabot_lab.config import Config, get_config
 from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.items import Barrier, Watermark, is_marker
 from sabot_lab.engine.merge import merge_streams
@@ -187,7 +187,8 @@ class AgentServer(ClusterServer):
 
     ``auth``: the cluster's token (required of every caller, and presented to the JobManager
     and other agents) and the certificates trusted for TLS; ``tls``: this server's
-    certificate and key (it then serves ``grpc+tls://``).
+    certificate and key (it then serves ``grpc+tls://``). ``heartbeat_interval`` defaults to
+    :class:`~sabot_lab.config.ClusterConfig`'s; ``config`` to the process's with one thread.
 
     Shuffle rows stay in memory up to ``shuffle_memory`` bytes and spill to disk beyond; they
     travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.runtime.agent.store.COMPRESSIONS`.
@@ -208,7 +209,7 @@ class AgentServer(ClusterServer):
         config: Config | None = None,
         jobmanager: str | None = None,
         memory_bytes: int | None = None,
-        heartbeat_interval: float = 2.0,
+        heartbeat_interval: float | None = None,
         tls: ServerTls | None = None,
         drain_timeout: float = 30.0,
         shuffle_memory: int = 1 << 30,
@@ -219,7 +220,7 @@ class AgentServer(ClusterServer):
         self.memory_bytes = memory_bytes
         self._stopping = threading.Event()
         self._wake = threading.Event()
-        self.config = config or Config(threads=1)
+        self.config = config or get_config().replace(threads=1)
         self.store = ShuffleStore(shuffle_memory, compression=compression)
         self.channels = Channels()
         self._ipc = ipc_options(compression)
@@ -234,7 +235,7 @@ class AgentServer(ClusterServer):
         if jobmanager is not None:
             threading.Thread(
                 target=self._heartbeats,
-                args=(heartbeat_interval,),
+                args=(heartbeat_interval or get_config().cluster.heartbeat_interval,),
                 name="sabot-heartbeat",
                 daemon=True,
             ).start()
