@@ -49,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument(
         "--shuffle-memory",
         type=parse_bytes,
-        default=1 << 30,
-        help="shuffle rows kept in memory before spilling to disk (default 1GB)",
+        default=cluster.shuffle_memory,
+        help="shuffle rows kept in memory before spilling to disk "
+        f"(default {cluster.shuffle_memory >> 20}MB, SABOT_SHUFFLE_MEMORY in bytes)",
     )
     agent.add_argument(
         "--compression",
@@ -61,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument(
         "--drain-timeout",
         type=float,
-        default=30.0,
-        help="on SIGTERM, seconds running tasks get to finish (default 30)",
+        default=cluster.drain_timeout,
+        help="on SIGTERM, seconds running tasks get to finish "
+        f"(default {cluster.drain_timeout:g}, SABOT_DRAIN_TIMEOUT)",
     )
     jm = _server_parser(
         commands, "jobmanager", "run a JobManager (DBOS-backed; token from SABOT_TOKEN)"

@@ -79,6 +79,8 @@ class ClusterConfig:
         heartbeat_interval: seconds between an agent's heartbeats to its JobManager.
         heartbeat_timeout: seconds without a heartbeat after which the JobManager marks an
             agent FAILED.
+        drain_timeout: seconds an agent stopped with SIGTERM gives its running tasks to finish.
+        shuffle_memory: bytes of shuffle rows an agent keeps in memory before spilling to disk.
         checkpoints_retained: COMPLETE checkpoints a JobManager keeps of each job; the parts of
             older ones are removed.
         checkpoint_location: where a JobManager keeps checkpoints and savepoints (under
@@ -93,15 +95,19 @@ class ClusterConfig:
 
     heartbeat_interval: float = 2.0
     heartbeat_timeout: float = 10.0
+    drain_timeout: float = 30.0
+    shuffle_memory: int = 1 << 30
     checkpoints_retained: int = 3
     checkpoint_location: str | None = None
     database_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        _at_least_one(self, "checkpoints_retained")
+        _at_least_one(self, "checkpoints_retained", "shuffle_memory")
         for name in ("heartbeat_interval", "heartbeat_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)}")
+        if self.drain_timeout < 0:
+            raise ValueError(f"Config.drain_timeout must be >= 0, got {self.drain_timeout}")
 
 
 @dataclass(frozen=True)
@@ -268,6 +274,8 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_STATE_BACKEND": Variable("state_backend", _text),
     "SABOT_HEARTBEAT_INTERVAL": Variable("heartbeat_interval", _number),
     "SABOT_HEARTBEAT_TIMEOUT": Variable("heartbeat_timeout", _number),
+    "SABOT_DRAIN_TIMEOUT": Variable("drain_timeout", _number),
+    "SABOT_SHUFFLE_MEMORY": Variable("shuffle_memory", _integer),
     "SABOT_CHECKPOINTS_RETAINED": Variable("checkpoints_retained", _integer),
     "SABOT_CHECKPOINT_LOCATION": Variable("checkpoint_location", _text),
     "SABOT_DATABASE_URL": Variable("database_url", _text),

@@ -67,8 +67,12 @@ class LocalCluster(Cluster):
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.slots = slots or max(1, (os.cpu_count() or 1) // max(1, agents))
         cluster = get_config().cluster
-        self.heartbeat_timeout = heartbeat_timeout or cluster.heartbeat_timeout
-        self.heartbeat_interval = heartbeat_interval or cluster.heartbeat_interval
+        self.heartbeat_timeout = (
+            cluster.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
+        )
+        self.heartbeat_interval = (
+            cluster.heartbeat_interval if heartbeat_interval is None else heartbeat_interval
+        )
         self.startup_timeout = startup_timeout
         self.database_url = database_url
         self.agent_args = list(agent_args)

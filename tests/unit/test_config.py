@@ -49,6 +49,8 @@ def test_the_loader_parses_each_kind_of_value() -> None:
             "SABOT_STATE_BACKEND": "rocksdb",
             "SABOT_HEARTBEAT_INTERVAL": "0.5",
             "SABOT_HEARTBEAT_TIMEOUT": "4",
+            "SABOT_DRAIN_TIMEOUT": "0",
+            "SABOT_SHUFFLE_MEMORY": "1048576",
             "SABOT_CHECKPOINTS_RETAINED": "7",
             "SABOT_CHECKPOINT_LOCATION": "s3://bucket/sabot",
             "SABOT_DATABASE_URL": "postgresql://u:secret@host/db",
@@ -58,7 +60,7 @@ def test_the_loader_parses_each_kind_of_value() -> None:
     )
     assert config.engine == EngineConfig(64, 3, 5, "rocksdb")
     assert config.cluster == ClusterConfig(
-        0.5, 4.0, 7, "s3://bucket/sabot", "postgresql://u:secret@host/db"
+        0.5, 4.0, 0.0, 1 << 20, 7, "s3://bucket/sabot", "postgresql://u:secret@host/db"
     )
     assert config.notebook == NotebookConfig(progress=False, progress_delay=0.0)
     assert "secret" not in repr(config)
@@ -115,11 +117,16 @@ def _settings(config: Config, section: str) -> list[tuple[str, object]]:
     return list(dataclasses.asdict(getattr(config, section)).items())
 
 
-def test_the_command_lines_heartbeat_defaults_are_the_clusters() -> None:
+def test_the_command_lines_defaults_are_the_clusters() -> None:
     cluster = get_config().cluster
     parser = build_parser()
     assert parser.parse_args(["agent"]).heartbeat_interval == cluster.heartbeat_interval
     jobmanager = parser.parse_args(["jobmanager", "--workdir", "w"])
     assert jobmanager.heartbeat_timeout == cluster.heartbeat_timeout
     assert jobmanager.db == cluster.database_url
+    agent = parser.parse_args(["agent"])
+    assert (agent.drain_timeout, agent.shuffle_memory) == (
+        cluster.drain_timeout,
+        cluster.shuffle_memory,
+    )
     assert ClusterConfig().heartbeat_interval == 2.0 and ClusterConfig().heartbeat_timeout == 10.0

@@ -139,7 +139,11 @@ class JobManager(ClusterServer):
         self.workdir = Path(workdir)
         self.checkpoints_retained = get_config().cluster.checkpoints_retained
         self.results = ResultFiles(self.workdir, auth)
-        self.heartbeat_timeout = heartbeat_timeout or get_config().cluster.heartbeat_timeout
+        self.heartbeat_timeout = (
+            get_config().cluster.heartbeat_timeout
+            if heartbeat_timeout is None
+            else heartbeat_timeout
+        )
         system_url, tables_url = _database_urls(self.workdir, database_url)
         self.store = JobStore(tables_url)
         kept = Location.of(get_config().cluster.checkpoint_location or self.workdir)
