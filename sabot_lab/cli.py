@@ -8,20 +8,26 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from sabot_lab.config import get_config
 from sabot_lab.runtime.agent.store import COMPRESSIONS
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``sabot-lab``."""
+    """The argument parser of ``sabot-lab``; the defaults of its settings' flags are the
+    process's :class:`~sabot_lab.config.Config`.
+
+    >>> build_parser().parse_args(["jobmanager", "--workdir", "w"]).heartbeat_timeout
+    10.0
+    """
+    cluster = get_config().cluster
     parser = argparse.ArgumentParser(
         prog="sabot-lab", description="sabot-lab: lazy Arrow pipelines"
     )
@@ -34,12 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--slots", type=int, default=2, help="tasks run at once (default 2)")
     agent.add_argument("--jobmanager", help="URI of the JobManager to register with")
     agent.add_argument("--memory", type=parse_bytes, help="memory offered, e.g. 4GB")
-    agent.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds (default 2)")
+    agent.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=cluster.heartbeat_interval,
+        help=f"seconds (default {cluster.heartbeat_interval:g}, SABOT_HEARTBEAT_INTERVAL)",
+    )
     agent.add_argument(
         "--shuffle-memory",
         type=parse_bytes,
-        default=1 << 30,
-        help="shuffle rows kept in memory before spilling to disk (default 1GB)",
+        default=cluster.shuffle_memory,
+        help="shuffle rows kept in memory before spilling to disk "
+        f"(default {cluster.shuffle_memory >> 20}MB, SABOT_SHUFFLE_MEMORY in bytes)",
     )
     agent.add_argument(
         "--compression",
@@ -50,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument(
         "--drain-timeout",
         type=float,
-        default=30.0,
-        help="on SIGTERM, seconds running tasks get to finish (default 30)",
+        default=cluster.drain_timeout,
+        help="on SIGTERM, seconds running tasks get to finish "
+        f"(default {cluster.drain_timeout:g}, SABOT_DRAIN_TIMEOUT)",
     )
     jm = _server_parser(
         commands, "jobmanager", "run a JobManager (DBOS-backed; token from SABOT_TOKEN)"
@@ -59,10 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     jm.add_argument("--workdir", required=True, help="directory for its databases and results")
     jm.add_argument(
         "--db",
-        default=os.environ.get("SABOT_DATABASE_URL"),
-        help="postgresql:// URL (default: SQLite in --workdir)",
+        default=cluster.database_url,
+        help="postgresql:// URL (default: SABOT_DATABASE_URL, else SQLite in --workdir)",
     )
-    jm.add_argument("--heartbeat-timeout", type=float, default=10.0, help="seconds (default 10)")
+    jm.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=cluster.heartbeat_timeout,
+        help=f"seconds (default {cluster.heartbeat_timeout:g}, SABOT_HEARTBEAT_TIMEOUT)",
+    )
     jm.add_argument(
         "--http-port", type=int, default=0, help="port of the HTTP status endpoint (default: any)"
     )

@@ -1,99 +1,296 @@
-"""Runtime configuration: one dataclass, overridable by ``SABOT_*`` environment variables.
+"""Settings of sabot-lab: one :class:`Config` of three sections, and one loader for the
+``SABOT_*`` environment variables.
+
+Each setting has its default in its section's dataclass (:class:`EngineConfig`,
+:class:`ClusterConfig`, :class:`NotebookConfig`) and its variable in :data:`ENVIRONMENT`;
+:meth:`Config.from_env` reads them. The process-wide configuration (:func:`get_config`) starts
+as ``Config.from_env(os.environ)``. Credentials (``SABOT_TOKEN``, ``SABOT_TLS_CA``) are no
+settings: :class:`~sabot_lab.runtime.transport.Credentials` reads them.
+
+This module imports only the standard library.
 
 >>> from sabot_lab.config import Config
->>> Config(batch_size=1024).batch_size
-1024
+>>> config = Config(batch_size=1024)
+>>> config.engine.batch_size, config.cluster.heartbeat_timeout
+(1024, 10.0)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Config", "get_config", "set_config"]
+__all__ = [
+    "ENVIRONMENT",
+    "ClusterConfig",
+    "Config",
+    "EngineConfig",
+    "NotebookConfig",
+    "Variable",
+    "get_config",
+    "set_config",
+]
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from exc
+def _at_least_one(section: object, *names: str) -> None:
+    """Raise ValueError unless each setting ``names`` of ``section`` is >= 1."""
+    for name in names:
+        if getattr(section, name) < 1:
+            raise ValueError(f"Config.{name} must be >= 1, got {getattr(section, name)}")
 
 
 @dataclass(frozen=True)
-class Config:
+class EngineConfig:
     """Settings of the in-process engine.
 
     Attributes:
-        batch_size: rows per batch read from in-memory and file sources (``SABOT_BATCH_SIZE``).
-        threads: worker threads running pipelines in parallel (``SABOT_THREADS``; default: cores).
-        max_in_flight: batches a pipeline processes ahead of its consumer, per thread
-            (``SABOT_MAX_IN_FLIGHT``); bounds memory of ``iter_batches``.
+        batch_size: rows per batch read from in-memory and file sources.
+        threads: worker threads running pipelines in parallel (default: the cores).
+        max_in_flight: batches a pipeline processes ahead of its consumer, per thread; bounds
+            the memory of ``iter_batches``.
         state_backend: where windows and joins keep their state: ``"memory"`` or
-            ``"rocksdb"`` (on disk, for state larger than memory) (``SABOT_STATE_BACKEND``).
-        checkpoints_retained: COMPLETE checkpoints a JobManager keeps of each job; the parts of
-            older ones are removed (``SABOT_CHECKPOINTS_RETAINED``).
-        checkpoint_location: where a JobManager keeps checkpoints and savepoints (under
-            ``checkpoints/`` and ``savepoints/``): a local directory, or a ``pyarrow.fs`` URI
-            every agent reaches (``s3://bucket/sabot?region=...``); None: its work directory
-            (``SABOT_CHECKPOINT_LOCATION``).
-        progress: show a progress bar while :meth:`~sabot_lab.Stream.collect` runs, in a
-            notebook or on a terminal's stderr (``SABOT_PROGRESS``; ``0`` turns it off).
-        progress_delay: seconds a collect runs before its progress bar shows
-            (``SABOT_PROGRESS_DELAY``), so quick ones show none.
+            ``"rocksdb"`` (on disk, for state larger than memory).
+
+    >>> EngineConfig(threads=2).max_in_flight
+    2
     """
 
-    batch_size: int = field(default_factory=lambda: _env_int("SABOT_BATCH_SIZE", 131_072))
-    threads: int = field(default_factory=lambda: _env_int("SABOT_THREADS", os.cpu_count() or 1))
-    max_in_flight: int = field(default_factory=lambda: _env_int("SABOT_MAX_IN_FLIGHT", 2))
-    state_backend: str = field(
-        default_factory=lambda: os.environ.get("SABOT_STATE_BACKEND") or "memory"
-    )
-    checkpoints_retained: int = field(
-        default_factory=lambda: _env_int("SABOT_CHECKPOINTS_RETAINED", 3)
-    )
-    checkpoint_location: str | None = field(
-        default_factory=lambda: os.environ.get("SABOT_CHECKPOINT_LOCATION") or None
-    )
-    progress: bool = field(
-        default_factory=lambda: (
-            os.environ.get("SABOT_PROGRESS", "1").lower() not in ("0", "false", "no", "off")
-        )
-    )
-    progress_delay: float = field(
-        default_factory=lambda: float(os.environ.get("SABOT_PROGRESS_DELAY") or 1.0)
-    )
+    batch_size: int = 131_072
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    max_in_flight: int = 2
+    state_backend: str = "memory"
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "threads", "max_in_flight", "checkpoints_retained"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Config.{name} must be >= 1, got {getattr(self, name)}")
+        _at_least_one(self, "batch_size", "threads", "max_in_flight")
         if self.state_backend not in ("memory", "rocksdb"):
             raise ValueError(
                 f"Config.state_backend must be 'memory' or 'rocksdb', got {self.state_backend!r}"
             )
 
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Settings of a cluster's JobManager and agents.
+
+    Attributes:
+        heartbeat_interval: seconds between an agent's heartbeats to its JobManager.
+        heartbeat_timeout: seconds without a heartbeat after which the JobManager marks an
+            agent FAILED.
+        drain_timeout: seconds an agent stopped with SIGTERM gives its running tasks to finish.
+        shuffle_memory: bytes of shuffle rows an agent keeps in memory before spilling to disk.
+        checkpoints_retained: COMPLETE checkpoints a JobManager keeps of each job; the parts of
+            older ones are removed.
+        checkpoint_location: where a JobManager keeps checkpoints and savepoints (under
+            ``checkpoints/`` and ``savepoints/``): a local directory, or a ``pyarrow.fs`` URI
+            every agent reaches (``s3://bucket/sabot?region=...``); None: its work directory.
+        database_url: the ``postgresql://`` URL of the JobManager's databases; None: SQLite
+            files in its work directory. Left out of the repr (it may hold a password).
+
+    >>> ClusterConfig().heartbeat_interval
+    2.0
+    """
+
+    heartbeat_interval: float = 2.0
+    heartbeat_timeout: float = 10.0
+    drain_timeout: float = 30.0
+    shuffle_memory: int = 1 << 30
+    checkpoints_retained: int = 3
+    checkpoint_location: str | None = None
+    database_url: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _at_least_one(self, "checkpoints_retained", "shuffle_memory")
+        for name in ("heartbeat_interval", "heartbeat_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)}")
+        if self.drain_timeout < 0:
+            raise ValueError(f"Config.drain_timeout must be >= 0, got {self.drain_timeout}")
+
+
+@dataclass(frozen=True)
+class NotebookConfig:
+    """Settings of what a notebook or a terminal shows.
+
+    Attributes:
+        progress: show a progress bar while :meth:`~sabot_lab.Stream.collect` runs, in a
+            notebook or on a terminal's stderr.
+        progress_delay: seconds a collect runs before its progress bar shows, so quick ones
+            show none.
+
+    >>> NotebookConfig(progress=False).progress_delay
+    1.0
+    """
+
+    progress: bool = True
+    progress_delay: float = 1.0
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "engine": EngineConfig,
+    "cluster": ClusterConfig,
+    "notebook": NotebookConfig,
+}
+_SECTION_OF: dict[str, str] = {
+    f.name: section for section, kind in _SECTIONS.items() for f in dataclasses.fields(kind)
+}
+
+
+@dataclass(frozen=True, init=False)
+class Config:
+    """All settings, by section: ``config.engine``, ``config.cluster``, ``config.notebook``.
+
+    Build one from sections, from settings by name (each name belongs to one section), or
+    both; what is not given has its default (not its environment variable: that is
+    :meth:`from_env`'s job).
+
+    >>> config = Config(threads=1, progress=False)
+    >>> config.engine.threads, config.notebook.progress, config.engine.batch_size
+    (1, False, 131072)
+    >>> Config(engine=EngineConfig(batch_size=10)).engine.batch_size
+    10
+    >>> Config(batch_sise=10)
+    Traceback (most recent call last):
+    ...
+    TypeError: Config has no setting 'batch_sise'
+    """
+
+    engine: EngineConfig
+    cluster: ClusterConfig
+    notebook: NotebookConfig
+
+    def __init__(
+        self,
+        engine: EngineConfig | None = None,
+        cluster: ClusterConfig | None = None,
+        notebook: NotebookConfig | None = None,
+        **settings: Any,
+    ) -> None:
+        sections: dict[str, Any] = {"engine": engine, "cluster": cluster, "notebook": notebook}
+        changes: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        for name, value in settings.items():
+            if name not in _SECTION_OF:
+                raise TypeError(f"Config has no setting {name!r}")
+            changes[_SECTION_OF[name]][name] = value
+        for name, kind in _SECTIONS.items():
+            section = sections[name] if sections[name] is not None else kind()
+            if changes[name]:
+                section = dataclasses.replace(section, **changes[name])
+            object.__setattr__(self, name, section)
+
     def replace(self, **changes: Any) -> Config:
-        """Return a copy with some settings changed.
+        """Return a copy with some settings (by name) or whole sections changed.
 
-        >>> Config(threads=2).replace(threads=1).threads
+        >>> Config(threads=2).replace(threads=1).engine.threads
         1
+        >>> Config().replace(notebook=NotebookConfig(progress=False)).notebook.progress
+        False
         """
-        return dataclasses.replace(self, **changes)
+        sections = {"engine": self.engine, "cluster": self.cluster, "notebook": self.notebook}
+        return Config(**{**sections, **changes})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Config:
+        """The defaults, overridden by the variables of :data:`ENVIRONMENT` set in ``environ``
+        (an empty one counts as unset); a bad value raises ValueError naming its variable.
+
+        >>> Config.from_env({"SABOT_BATCH_SIZE": "64", "SABOT_PROGRESS": "off"}).engine.batch_size
+        64
+        >>> Config.from_env({"SABOT_THREADS": "many"})
+        Traceback (most recent call last):
+        ...
+        ValueError: environment variable SABOT_THREADS='many' is not an integer
+        """
+        config = cls()
+        for name, variable in ENVIRONMENT.items():
+            raw = environ.get(name)
+            if not raw:
+                continue
+            value = variable.parse(name, raw)
+            try:
+                config = config.replace(**{variable.setting: value})
+            except ValueError as exc:
+                raise ValueError(f"environment variable {name}={raw!r}: {exc}") from None
+        return config
 
 
-_current = Config()
+def _integer(name: str, raw: str) -> int:
+    """``raw`` as an integer.
+
+    >>> _integer("SABOT_BATCH_SIZE", "12")
+    12
+    """
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
+
+
+def _number(name: str, raw: str) -> float:
+    """``raw`` as a number of seconds.
+
+    >>> _number("SABOT_PROGRESS_DELAY", "0.5")
+    0.5
+    """
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+
+
+def _text(name: str, raw: str) -> str:
+    """``raw`` as it is.
+
+    >>> _text("SABOT_STATE_BACKEND", "rocksdb")
+    'rocksdb'
+    """
+    return raw
+
+
+def _switch(name: str, raw: str) -> bool:
+    """``raw`` as on or off: ``0``, ``false``, ``no`` and ``off`` (any case) are off.
+
+    >>> _switch("SABOT_PROGRESS", "Off"), _switch("SABOT_PROGRESS", "1")
+    (False, True)
+    """
+    return raw.lower() not in ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """An environment variable: the setting it overrides and the parser of its text, which
+    takes the variable's name (for its error message) and its text."""
+
+    setting: str
+    parse: Callable[[str, str], Any]
+
+
+ENVIRONMENT: dict[str, Variable] = {
+    "SABOT_BATCH_SIZE": Variable("batch_size", _integer),
+    "SABOT_THREADS": Variable("threads", _integer),
+    "SABOT_MAX_IN_FLIGHT": Variable("max_in_flight", _integer),
+    "SABOT_STATE_BACKEND": Variable("state_backend", _text),
+    "SABOT_HEARTBEAT_INTERVAL": Variable("heartbeat_interval", _number),
+    "SABOT_HEARTBEAT_TIMEOUT": Variable("heartbeat_timeout", _number),
+    "SABOT_DRAIN_TIMEOUT": Variable("drain_timeout", _number),
+    "SABOT_SHUFFLE_MEMORY": Variable("shuffle_memory", _integer),
+    "SABOT_CHECKPOINTS_RETAINED": Variable("checkpoints_retained", _integer),
+    "SABOT_CHECKPOINT_LOCATION": Variable("checkpoint_location", _text),
+    "SABOT_DATABASE_URL": Variable("database_url", _text),
+    "SABOT_PROGRESS": Variable("progress", _switch),
+    "SABOT_PROGRESS_DELAY": Variable("progress_delay", _number),
+}
+"""Each setting's environment variable, read by :meth:`Config.from_env`."""
+
+_current = Config.from_env(os.environ)
 
 
 def get_config() -> Config:
     """Return the process-wide configuration.
 
-    >>> get_config().threads >= 1
+    >>> get_config().engine.threads >= 1
     True
     """
     return _current
@@ -102,7 +299,7 @@ def get_config() -> Config:
 def set_config(config: Config) -> None:
     """Replace the process-wide configuration.
 
-    >>> old = get_config(); set_config(old.replace(batch_size=4096)); get_config().batch_size
+    >>> old = get_config(); set_config(old.replace(batch_size=4096)); get_config().engine.batch_size
     4096
     >>> set_config(old)
     """

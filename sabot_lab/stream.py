@@ -748,7 +748,7 @@ class Stream:
         2
         """
         config = get_config()
-        if not config.progress:
+        if not config.notebook.progress:
             return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
         graph, output = self._runnable(optimize)
         with display.progress(graph, output, config) as on_scan:

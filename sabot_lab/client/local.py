@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sabot_lab.client.cluster import Cluster
+from sabot_lab.config import get_config
 from sabot_lab.errors import ClusterError
 from sabot_lab.runtime.transport import Credentials
 
@@ -42,7 +43,8 @@ class LocalCluster(Cluster):
 
     Process logs are in ``workdir`` (``jobmanager.log``, ``agent-N.log``). Checkpoints and
     savepoints are kept there too, or under ``checkpoint_location`` (a directory or a
-    ``pyarrow.fs`` URI, see :class:`~sabot_lab.config.Config`).
+    ``pyarrow.fs`` URI, see :class:`~sabot_lab.config.ClusterConfig`). ``heartbeat_timeout``
+    and ``heartbeat_interval`` default to the process's :class:`~sabot_lab.config.ClusterConfig`.
     """
 
     def __init__(
@@ -50,8 +52,8 @@ class LocalCluster(Cluster):
         agents: int = 2,
         slots: int | None = None,
         workdir: str | os.PathLike[str] | None = None,
-        heartbeat_timeout: float = 10.0,
-        heartbeat_interval: float = 2.0,
+        heartbeat_timeout: float | None = None,
+        heartbeat_interval: float | None = None,
         startup_timeout: float = 60.0,
         database_url: str | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
@@ -64,8 +66,13 @@ class LocalCluster(Cluster):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.slots = slots or max(1, (os.cpu_count() or 1) // max(1, agents))
-        self.heartbeat_timeout = heartbeat_timeout
-        self.heartbeat_interval = heartbeat_interval
+        cluster = get_config().cluster
+        self.heartbeat_timeout = (
+            cluster.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
+        )
+        self.heartbeat_interval = (
+            cluster.heartbeat_interval if heartbeat_interval is None else heartbeat_interval
+        )
         self.startup_timeout = startup_timeout
         self.database_url = database_url
         self.agent_args = list(agent_args)

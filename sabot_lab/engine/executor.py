@@ -231,14 +231,14 @@ class Executor:
         marked = node.operator_id in self._split_watermarks
         batches: Iterator[RuntimeItem]
         if not isinstance(source, ReplayableSource) or (checkpoints is None and not marked):
-            batches = source.scan(self.config.batch_size, *args)
+            batches = source.scan(self.config.engine.batch_size, *args)
         else:
             if checkpoints is None:
-                replay = source.replay(self.config.batch_size, *args)
+                replay = source.replay(self.config.engine.batch_size, *args)
                 batches = (item for item, _ in replay if item is not None)
             else:
                 position = checkpoints.load(self._saved_as(node.operator_id))
-                replay = source.replay(self.config.batch_size, *args, position=position)
+                replay = source.replay(self.config.engine.batch_size, *args, position=position)
                 batches = self._barriers(self._saved_as(node.operator_id), replay)
             if not marked:  # no watermark follows the source's splits here
                 batches = (item for item in batches if not isinstance(item, SplitMark))
@@ -325,7 +325,7 @@ class Executor:
                 for p in child.run_batches(self.config)
             ]
             table = aggregate.finish(partials)
-            return iter(table.to_batches(max_chunksize=self.config.batch_size))
+            return iter(table.to_batches(max_chunksize=self.config.engine.batch_size))
 
         return self._new_pipeline(node, source)
 
@@ -354,7 +354,9 @@ class Executor:
             else:
                 table = top_rows(batches, wide, names, descending, top_n)
             ordered = sort_table(table, names, descending).select(input_schema.names)
-            return iter(ordered.combine_chunks().to_batches(max_chunksize=self.config.batch_size))
+            return iter(
+                ordered.combine_chunks().to_batches(max_chunksize=self.config.engine.batch_size)
+            )
 
         return self._new_pipeline(node, source)
 
@@ -459,7 +461,7 @@ class Executor:
         checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
         def source() -> Iterator[RuntimeItem]:
-            state = open_state(self.config.state_backend)
+            state = open_state(self.config.engine.state_backend)
             try:
                 op = build(state)
                 restored = (
@@ -469,7 +471,7 @@ class Executor:
                     assert checkpoints is not None
                     op.restore(restored, checkpoints.shared(name))
                 self._counted[node.operator_id] = op
-                yield from drive(op, inputs(), self.config.batch_size, checkpoints, name)
+                yield from drive(op, inputs(), self.config.engine.batch_size, checkpoints, name)
             finally:
                 state.close()
 

@@ -95,7 +95,7 @@ def ordered_parallel_map(
     config: Config,
     passes: Callable[[Any], bool] | None = None,
 ) -> Iterator[Any]:
-    """``map(fn, items)`` on ``config.threads`` threads, in order, with bounded look-ahead.
+    """``map(fn, items)`` on ``config.engine.threads`` threads, in order, with bounded look-ahead.
     Items for which ``passes`` is true (watermarks) come out as they are, after every result
     before them: they flush the look-ahead, so a stream that pauses after a watermark does
     not hold back rows already processed.
@@ -103,11 +103,11 @@ def ordered_parallel_map(
     >>> list(ordered_parallel_map(lambda x: x * x, iter(range(5)), Config(threads=2)))
     [0, 1, 4, 9, 16]
     """
-    if config.threads == 1:
+    if config.engine.threads == 1:
         yield from (item if passes and passes(item) else fn(item) for item in items)
         return
-    window = config.threads * config.max_in_flight
-    pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="sabot-worker")
+    window = config.engine.threads * config.engine.max_in_flight
+    pool = ThreadPoolExecutor(max_workers=config.engine.threads, thread_name_prefix="sabot-worker")
     pending: deque[Future[Any]] = deque()
     try:
         for item in items:

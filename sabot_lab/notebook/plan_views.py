@@ -214,7 +214,7 @@ def plan_views(
             stream.graph.subgraph(stream.node_id), plan.statistics, attribution
         ),
         "optimized": optimized_view(plan, attribution),
-        "physical": physical_view(plan, partitions or get_config().threads, attribution),
+        "physical": physical_view(plan, partitions or get_config().engine.threads, attribution),
     }
 
 

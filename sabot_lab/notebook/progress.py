@@ -256,7 +256,7 @@ class CollectProgress:
 def collect_progress(
     graph: JobGraph, output: str, config: Config, display: ProgressDisplay | None = None
 ) -> Iterator[ScanObserver | None]:
-    """The scan observer of a collect of ``output`` (None when ``config.progress`` is off or
+    """The scan observer of a collect of ``output`` (None when ``config.notebook.progress`` is off or
     there is nowhere to draw), drawing on ``display`` (default: :func:`progress_display`)
     and drawing the final state when the block ends.
 
@@ -270,10 +270,12 @@ def collect_progress(
     (5, ['collect 100%', '5/5 rows'])
     """
     display = display if display is not None else progress_display()
-    if not config.progress or display is None:
+    if not config.notebook.progress or display is None:
         yield None
         return
-    progress = CollectProgress(source_totals(graph, output), display, config.progress_delay)
+    progress = CollectProgress(
+        source_totals(graph, output), display, config.notebook.progress_delay
+    )
     try:
         yield progress.on_scan
     finally:

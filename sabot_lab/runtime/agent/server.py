@@ -42,7 +42,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.config import Config
+from sabot_lab.config import Config, get_config
 from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.items import Barrier, Watermark, is_marker
 from sabot_lab.engine.merge import merge_streams
@@ -187,7 +187,9 @@ class AgentServer(ClusterServer):
 
     ``auth``: the cluster's token (required of every caller, and presented to the JobManager
     and other agents) and the certificates trusted for TLS; ``tls``: this server's
-    certificate and key (it then serves ``grpc+tls://``).
+    certificate and key (it then serves ``grpc+tls://``). ``heartbeat_interval``,
+    ``drain_timeout`` and ``shuffle_memory`` default to the process's
+    :class:`~sabot_lab.config.ClusterConfig`; ``config`` to the process's with one thread.
 
     Shuffle rows stay in memory up to ``shuffle_memory`` bytes and spill to disk beyond; they
     travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.runtime.agent.store.COMPRESSIONS`.
@@ -208,10 +210,10 @@ class AgentServer(ClusterServer):
         config: Config | None = None,
         jobmanager: str | None = None,
         memory_bytes: int | None = None,
-        heartbeat_interval: float = 2.0,
+        heartbeat_interval: float | None = None,
         tls: ServerTls | None = None,
-        drain_timeout: float = 30.0,
-        shuffle_memory: int = 1 << 30,
+        drain_timeout: float | None = None,
+        shuffle_memory: int | None = None,
         compression: str = "none",
     ) -> None:
         super().__init__(host, port, auth, tls)
@@ -219,13 +221,17 @@ class AgentServer(ClusterServer):
         self.memory_bytes = memory_bytes
         self._stopping = threading.Event()
         self._wake = threading.Event()
-        self.config = config or Config(threads=1)
-        self.store = ShuffleStore(shuffle_memory, compression=compression)
+        self.config = config or get_config().replace(threads=1)
+        cluster = get_config().cluster
+        self.store = ShuffleStore(
+            cluster.shuffle_memory if shuffle_memory is None else shuffle_memory,
+            compression=compression,
+        )
         self.channels = Channels()
         self._ipc = ipc_options(compression)
         self.state = "ACTIVE" if jobmanager is None else "STARTING"
         self.jobmanager = jobmanager
-        self.drain_timeout = drain_timeout
+        self.drain_timeout = cluster.drain_timeout if drain_timeout is None else drain_timeout
         self._tasks: dict[str, TaskRecord] = {}
         self._streams: dict[int, dict[str, Any]] = {}  # open shuffle streams, for status
         self._stream_ids = itertools.count()
@@ -234,7 +240,11 @@ class AgentServer(ClusterServer):
         if jobmanager is not None:
             threading.Thread(
                 target=self._heartbeats,
-                args=(heartbeat_interval,),
+                args=(
+                    cluster.heartbeat_interval
+                    if heartbeat_interval is None
+                    else heartbeat_interval,
+                ),
                 name="sabot-heartbeat",
                 daemon=True,
             ).start()

@@ -120,7 +120,8 @@ class JobManager(ClusterServer):
     by default both are SQLite files in ``workdir``. ``auth``: the cluster's token (required of
     every caller, presented to agents) and the certificates trusted for TLS; ``tls``: this
     server's certificate and key (Flight then serves ``grpc+tls://``, and the HTTP status
-    endpoint on ``http_port`` serves HTTPS).
+    endpoint on ``http_port`` serves HTTPS). ``heartbeat_timeout`` defaults to
+    :class:`~sabot_lab.config.ClusterConfig`'s.
     """
 
     def __init__(
@@ -130,18 +131,22 @@ class JobManager(ClusterServer):
         port: int = 0,
         auth: Credentials = ANONYMOUS,
         database_url: str | None = None,
-        heartbeat_timeout: float = 10.0,
+        heartbeat_timeout: float | None = None,
         tls: ServerTls | None = None,
         http_port: int = 0,
     ) -> None:
         super().__init__(host, port, auth, tls)
         self.workdir = Path(workdir)
-        self.checkpoints_retained = get_config().checkpoints_retained
+        self.checkpoints_retained = get_config().cluster.checkpoints_retained
         self.results = ResultFiles(self.workdir, auth)
-        self.heartbeat_timeout = heartbeat_timeout
+        self.heartbeat_timeout = (
+            get_config().cluster.heartbeat_timeout
+            if heartbeat_timeout is None
+            else heartbeat_timeout
+        )
         system_url, tables_url = _database_urls(self.workdir, database_url)
         self.store = JobStore(tables_url)
-        kept = Location.of(get_config().checkpoint_location or self.workdir)
+        kept = Location.of(get_config().cluster.checkpoint_location or self.workdir)
         self.files = CheckpointFiles(kept, self.store)
         """Where checkpoints (``checkpoints/<job>``) and savepoints (``savepoints/<job>``) go."""
         serve_workflows(self)
