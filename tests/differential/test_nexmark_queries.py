@@ -9,7 +9,7 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
-from tests.support.reference import timed_rows
+from tests.support.reference import duckdb_connection, timed_rows
 
 EVENTS = 1_000_000
 RATE = 10_000  # events per second of event time: a 100-second run, many windows
@@ -22,7 +22,7 @@ def gen() -> sl.Nexmark:
 
 @pytest.fixture(scope="module")
 def con(gen: sl.Nexmark) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+    con = duckdb_connection()
     for name in ("persons", "auctions", "bids"):
         table = getattr(gen, name).collect()
         con.register(name, table.append_column("ms", table["dateTime"].cast(pa.int64())))

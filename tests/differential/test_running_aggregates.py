@@ -3,12 +3,12 @@ key wins) gives DuckDB's GROUP BY over the rows read so far."""
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
+from tests.support.reference import duckdb_connection
 
 
 def chunk(i: int) -> pa.Table | None:
@@ -28,7 +28,7 @@ def test_running_group_by_emits_upserts_that_end_at_duckdbs_answer() -> None:
     latest: dict[object, tuple[object, ...]] = {}
     for row in updates.to_pylist():
         latest[row["k"]] = (row["n"], row["sx"], row["hi"])
-    con = duckdb.connect()
+    con = duckdb_connection()
     con.register("t", pa.concat_tables([chunk(i) for i in range(40)]))
     expected = con.sql("SELECT k, count(*), sum(x), max(y) FROM t GROUP BY k").fetchall()
     assert set(latest) == {k for k, *_ in expected}
@@ -40,7 +40,7 @@ def test_running_group_by_emits_upserts_that_end_at_duckdbs_answer() -> None:
 def test_the_first_updates_are_the_first_batchs_groups() -> None:
     first = sl.from_generator(chunk).group_by("k").agg(n=sl.count()).iter_batches()
     batch = next(iter(first))
-    con = duckdb.connect()
+    con = duckdb_connection()
     con.register("t", chunk(0))
     expected = dict(con.sql("SELECT k, count(*) FROM t GROUP BY k").fetchall())
     assert dict(zip(batch["k"].to_pylist(), batch["n"].to_pylist(), strict=True)) == expected

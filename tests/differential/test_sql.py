@@ -8,7 +8,6 @@ import datetime as dt
 import string
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -19,7 +18,12 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.expr import col
-from tests.support.reference import assert_same_rows, collect_all_ways, duckdb_table
+from tests.support.reference import (
+    assert_same_rows,
+    collect_all_ways,
+    duckdb_connection,
+    duckdb_table,
+)
 from tests.support.strategies import tables
 from tests.support.windows import assert_same_windows, out_of_order_events, reference
 
@@ -408,7 +412,7 @@ PATTERN_CHARS = "ab%_\\.*'(é\n"
 def test_like_matches_duckdb(pattern: str, values: list[Any]) -> None:
     batch = pa.record_batch({"s": pa.array(values, pa.string())})
     ours = evaluate(col("s").str.like(pattern), batch).to_pylist()
-    con = duckdb.connect()
+    con = duckdb_connection()
     con.register("b", pa.Table.from_batches([batch]))
     theirs = [row[0] for row in con.execute("SELECT s LIKE ? FROM b", [pattern]).fetchall()]
     assert ours == theirs

@@ -8,7 +8,6 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab.config import get_config, set_config
-from tests.support.reference import timed_rows
+from tests.support.reference import duckdb_connection, timed_rows
 
 SPAN_MS = 60_000
 INPUTS = {  # a seed for the rows, how many, and the batch size they are read in
@@ -56,7 +55,7 @@ def config() -> Iterator[None]:
 
 
 def duck(sql: str, **tables: pa.Table) -> pa.Table:
-    con = duckdb.connect()
+    con = duckdb_connection()
     for name, table in tables.items():
         con.register(name, table.append_column("ms", table["t"].cast(pa.int64())))
     return con.sql(sql).to_arrow_table()
@@ -131,7 +130,7 @@ def test_a_lookup_join_enriches_an_unbounded_stream_from_a_table() -> None:
     assert not stream.bounded
     enriched = stream.join(sectors, on="sid").limit(250).collect()  # ends: 2 calls and a part
     assert enriched.num_rows == 250
-    con = duckdb.connect()
+    con = duckdb_connection()
     con.register("d", sectors)
     for calls, got in ((2, enriched.filter(pa.compute.less(enriched["px"], 2.0))),
                        (3, enriched)):  # fmt: skip

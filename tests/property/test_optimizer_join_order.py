@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +25,7 @@ from sabot_lab.optimizer import (
 )
 from sabot_lab.optimizer.join_order import JoinOrder, _greedy
 from tests.support.plans import join_trees
-from tests.support.reference import assert_same_rows
+from tests.support.reference import assert_same_rows, duckdb_connection
 
 
 def star_join() -> tuple[sl.Stream, dict[str, pa.Table]]:
@@ -87,7 +86,7 @@ def test_star_join_order_cuts_intermediate_rows_by_far_more_than_10x() -> None:
     assert actual_before >= 10 * actual_after and est_before >= 10 * est_after
     assert actual_after < 100
 
-    con = duckdb.connect()
+    con = duckdb_connection()
     for name, table in tables.items():
         con.register(name, table)
     expected = con.sql(

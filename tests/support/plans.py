@@ -6,7 +6,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.errors import PlanError, SchemaError
+from tests.support.reference import duckdb_connection
 from tests.support.strategies import keyed_tables
 
 WORKDIR = Path(tempfile.mkdtemp(prefix="sabot-optimizer-"))
@@ -31,7 +31,7 @@ def sources(draw: st.DrawFn) -> sl.Stream:
         pq.write_table(table, path, row_group_size=7)
         return sl.from_parquet(path)
     if kind == "duckdb":
-        return sl.from_duckdb(duckdb.connect().from_arrow(table))
+        return sl.from_duckdb(duckdb_connection().from_arrow(table))
     return sl.from_arrow(table)
 
 

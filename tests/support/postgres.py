@@ -87,7 +87,7 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def query(url: str, sql: str) -> list[tuple[object, ...]]:
-    """Rows of ``sql`` run on the database at ``url``."""
+def query(url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """Rows of ``sql`` run with ``params`` on the database at ``url``."""
     with psycopg.connect(url) as conn:
-        return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+        return list(conn.execute(sql, params or None).fetchall())  # type: ignore[arg-type]

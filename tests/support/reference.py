@@ -11,10 +11,19 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+_DATABASE = duckdb.connect()
+
+
+def duckdb_connection() -> duckdb.DuckDBPyConnection:
+    """A new connection to one in-memory DuckDB database shared by the tests: tables registered
+    on it stay on it. It costs about 1 ms; a new database costs about 18 ms, which hundreds of
+    generated examples would pay."""
+    return _DATABASE.cursor()
+
 
 def duckdb_table(sql: str, **tables: pa.Table) -> pa.Table:
-    """Run ``sql`` on a fresh DuckDB connection with ``tables`` registered under their names."""
-    con = duckdb.connect()
+    """Run ``sql`` on a new connection with ``tables`` registered under their names."""
+    con = duckdb_connection()
     for name, table in tables.items():
         con.register(name, table)
     return con.sql(sql).to_arrow_table()

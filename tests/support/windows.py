@@ -3,12 +3,12 @@ and session windows over them, shared by the window, SQL and state-size tests.""
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
+from tests.support.reference import duckdb_connection
 
 SPAN_MS = 120_000
 
@@ -46,7 +46,7 @@ def out_of_order_events(seed: int, n: int, disorder_ms: int) -> pa.Table:
 
 
 def reference(events: pa.Table, kind: str, size_ms: int, slide_ms: int) -> pa.Table:
-    con = duckdb.connect()
+    con = duckdb_connection()
     con.register("ev", events.append_column("ms", events["t"].cast(pa.int64())))
     if kind == "tumbling":
         sql = f"""SELECT k, (ms // {size_ms}) * {size_ms} AS ws,

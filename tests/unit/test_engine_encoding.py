@@ -3,13 +3,13 @@ pipeline must give the plan's plain types and the same rows as DuckDB."""
 
 from __future__ import annotations
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
+from tests.support.reference import duckdb_connection
 
 LEFT = pa.table({"k": [1, 2, 3, 4, 2, None], "x": [10, 20, 30, 40, 50, 60]})
 RIGHT = pa.table(
@@ -30,7 +30,7 @@ def joined(how: str = "inner") -> sl.Stream:
 
 
 def duck(sql: str) -> list[tuple[object, ...]]:
-    con = duckdb.connect()
+    con = duckdb_connection()
     con.register("l", LEFT)
     con.register("r", RIGHT)
     return sorted(con.sql(sql).fetchall(), key=repr)
