@@ -226,6 +226,13 @@ class JobManager(ClusterServer):
                 run.retained = self.checkpoints_retained
             return run
 
+    def _new_run(self, job_id: str, plan: PhysicalPlan) -> JobRun:
+        """The run of a job just recorded with ``plan``: nothing placed yet, so nothing to
+        read back from its rows (a cancel that came first made one from them: that one)."""
+        with self._runs_lock:
+            fresh = JobRun(job_id, plan, retained=self.checkpoints_retained)
+            return self._runs.setdefault(job_id, fresh)
+
     def _apply(self, run: JobRun, commands: list[Command], attempt: int = 0) -> Outcome | None:
         """Carry out the scheduler's ``commands`` for ``run`` (of ``attempt``), in order; the
         outcome of the stage step they settle, if any."""
@@ -340,7 +347,7 @@ class JobManager(ClusterServer):
             job_id, name, request.plan, started, (physical.to_json(), width), state="SCHEDULED"
         )
         if new:
-            run = self._run(job_id, physical)
+            run = self._new_run(job_id, physical)
             run.checkpoint_interval = interval
             if request.from_savepoint is not None:
                 run.restore = self.files.adopt(job_id, request.from_savepoint)
