@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset  # loaded as the agent starts: a first job's file reads would wait 0.3 s
 import pyarrow.flight as flight
 
 from sabot_lab.config import Config, get_config
