@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from sabot_lab.expr import Expr, lit
 from sabot_lab.expr.literals import decode_value, literal_scalar
+from sabot_lab.expr.nodes import Alias, Column, Literal
 
 __all__ = [
     "COMPARISONS",
@@ -58,7 +59,7 @@ def unaliased(expr: Expr) -> Expr:
     >>> unaliased((col("p") * 2).alias("n").alias("m"))
     (col("p") * 2)
     """
-    while expr.op == "alias":
+    while isinstance(expr, Alias):
         expr = expr.args[0]
     return expr
 
@@ -70,7 +71,7 @@ def substitute(expr: Expr, mapping: Mapping[str, Expr]) -> Expr:
     >>> substitute(col("n") > 3, {"n": (col("p") * 2).alias("n")})
     ((col("p") * 2) > 3)
     """
-    if expr.op == "col":
+    if isinstance(expr, Column):
         replacement = mapping.get(expr.param("name"))
         return expr if replacement is None else unaliased(replacement)
     if not expr.args:
@@ -83,7 +84,7 @@ def substitute(expr: Expr, mapping: Mapping[str, Expr]) -> Expr:
 
 def is_literal(expr: Expr) -> bool:
     """True for a constant."""
-    return expr.op == "lit"
+    return isinstance(expr, Literal)
 
 
 def literal_value(expr: Expr) -> Any:
@@ -128,9 +129,9 @@ def to_arrow_filter(predicate: Expr, schema: pa.Schema) -> pc.Expression | None:
 
 
 def _operand(expr: Expr, schema: pa.Schema) -> pc.Expression | None:
-    if expr.op == "col" and expr.param("name") in schema.names:
+    if isinstance(expr, Column) and expr.param("name") in schema.names:
         return pc.field(expr.param("name"))
-    if expr.op == "lit" and literal_value(expr) is not None:
+    if isinstance(expr, Literal) and literal_value(expr) is not None:
         return pc.scalar(literal_scalar(expr.param("value"), expr.param("dtype")))
     return None
 
@@ -147,15 +148,19 @@ def _translate(expr: Expr, schema: pa.Schema, negated: bool) -> pc.Expression | 
         return None if inner is None else ~inner
     if op in _ARROW_COMPARE:
         a, b = (_operand(x, schema) for x in expr.args)
-        if a is None or b is None or (expr.args[0].op == "lit" and expr.args[1].op == "lit"):
+        if (
+            a is None
+            or b is None
+            or (isinstance(expr.args[0], Literal) and isinstance(expr.args[1], Literal))
+        ):
             return None
         return _ARROW_COMPARE[op](a, b)
-    if op in ("is_null", "is_not_null") and expr.args[0].op == "col":
+    if op in ("is_null", "is_not_null") and isinstance(expr.args[0], Column):
         field = _operand(expr.args[0], schema)
         if field is None:
             return None
         return field.is_null() if op == "is_null" else field.is_valid()
-    if op == "is_in" and not negated and expr.args[0].op == "col":
+    if op == "is_in" and not negated and isinstance(expr.args[0], Column):
         field = _operand(expr.args[0], schema)
         values = [decode_value(v) for v in expr.param("values")]
         if field is None or any(v is None for v in values) or not values:

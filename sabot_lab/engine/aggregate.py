@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from sabot_lab.engine.stateless import project_batch
 from sabot_lab.expr import Expr, col, lit
+from sabot_lab.expr.nodes import Aggregate
 
 __all__ = ["HashAggregate", "aggregate_schema"]
 
@@ -70,7 +71,7 @@ class HashAggregate:
         seen: dict[Any, _Call] = {}
 
         def replace(expr: Expr) -> Expr:
-            if expr.op != "agg":
+            if not isinstance(expr, Aggregate):
                 return expr.with_args([replace(a) for a in expr.args])
             key = expr.key()
             if key not in seen:

@@ -58,6 +58,7 @@ from sabot_lab.engine.watermarks import WatermarkAssigner
 from sabot_lab.engine.window_aggregate import window_operator
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import col
+from sabot_lab.expr.nodes import Column
 from sabot_lab.logical import (
     Aggregate,
     AsofJoin,
@@ -335,7 +336,9 @@ class Executor:
         assert isinstance(op, Sort)
         by, descending, top_n = op.by, op.descending, op.top_n
         input_schema = self.graph.node(child_id).output_schema
-        names = [e.param("name") if e.op == "col" else f"__sort{i}" for i, e in enumerate(by)]
+        names = [
+            e.param("name") if isinstance(e, Column) else f"__sort{i}" for i, e in enumerate(by)
+        ]
         extra = [(n, e) for n, e in zip(names, by, strict=True) if n.startswith("__sort")]
         wide, step = input_schema, None
         if extra:
@@ -634,4 +637,4 @@ LOWERING: PhaseTable[Callable[[Executor, StreamOperatorNode], Pipeline]] = Phase
 
 
 def _pure_selection(node: StreamOperatorNode) -> bool:
-    return isinstance(node.op, Project) and all(e.op == "col" for e in node.op.exprs)
+    return isinstance(node.op, Project) and all(isinstance(e, Column) for e in node.op.exprs)

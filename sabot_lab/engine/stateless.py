@@ -11,6 +11,7 @@ import pyarrow as pa
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.errors import SabotError, UDFError
 from sabot_lab.expr import Expr
+from sabot_lab.expr.nodes import Column
 
 __all__ = [
     "align_batch",
@@ -75,7 +76,7 @@ def project_batch(
     """Evaluate ``exprs`` into a batch of ``schema`` (columns passed through keep their encoding)."""
     arrays = []
     for expr, field in zip(exprs, schema, strict=True):
-        if expr.op == "col":
+        if isinstance(expr, Column):
             array = batch.column(expr.param("name"))
             if pa.types.is_dictionary(array.type) and array.type.value_type == field.type:
                 arrays.append(array)

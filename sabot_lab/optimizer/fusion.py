@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 
 from sabot_lab.expr import Expr
+from sabot_lab.expr.nodes import Column
 from sabot_lab.logical import (
     Fused,
     JobGraph,
@@ -127,9 +128,13 @@ def merge_projections(members: list[StreamOperatorNode]) -> list[StreamOperatorN
 
 def _composable(lower: list[Expr], upper: list[Expr]) -> bool:
     """True if no computed column of ``lower`` is read more than once by ``upper``."""
-    computed = {e.output_name() for e in lower if unaliased(e).op != "col"}
+    computed = {e.output_name() for e in lower if not isinstance(unaliased(e), Column)}
     uses = Counter(
-        c for e in upper for node in e.walk() if node.op == "col" for c in [node.param("name")]
+        c
+        for e in upper
+        for node in e.walk()
+        if isinstance(node, Column)
+        for c in [node.param("name")]
     )
     return all(uses[name] <= 1 for name in computed)
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.expr import Expr, lit
 from sabot_lab.expr.dtypes import dtype_name
+from sabot_lab.expr.nodes import Column
 from sabot_lab.logical import (
     Aggregate,
     Filter,
@@ -211,9 +212,9 @@ def _comparison(expr: Expr) -> tuple[str, str, Any] | None:
     if expr.op not in MIRRORED:
         return None
     a, b = expr.args
-    if a.op == "col" and is_literal(b):
+    if isinstance(a, Column) and is_literal(b):
         name, op, value = a.param("name"), expr.op, literal_value(b)
-    elif b.op == "col" and is_literal(a):
+    elif isinstance(b, Column) and is_literal(a):
         name, op, value = b.param("name"), MIRRORED[expr.op], literal_value(a)
     else:
         return None

@@ -29,6 +29,7 @@ from sqlglot import exp
 
 from sabot_lab.errors import SQLError
 from sabot_lab.expr import Expr, col, count
+from sabot_lab.expr.nodes import Column
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import (
     RowScope,
@@ -122,7 +123,7 @@ class Grouping:
                 self.window_keys.append(binding.name)
                 return
         expr = translate(node, RowScope(self.source, self.ctx, "GROUP BY"))
-        if expr.op == "col":
+        if isinstance(expr, Column):
             name = expr.param("name")
         else:
             known = [n for e, n in self.expression_keys if e.equals(expr)]

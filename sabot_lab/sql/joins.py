@@ -32,6 +32,7 @@ from dataclasses import replace
 from sqlglot import exp
 
 from sabot_lab.expr import Expr, col
+from sabot_lab.expr.nodes import Column
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import RowScope, sql_text, translate
 from sabot_lab.sql.relation import Binding, Relation
@@ -105,7 +106,7 @@ def _sides(
 def _key_column(relation: Relation, node: exp.Expr, ctx: Context) -> tuple[Relation, str]:
     """The column holding a join key (computed into a new column if it is an expression)."""
     expr = translate(node, RowScope(relation, ctx, "ON"))
-    if expr.op == "col":
+    if isinstance(expr, Column):
         return relation, str(expr.param("name"))
     name = ctx.fresh("key", relation.stream.columns)
     with ctx.building(node, "ON"):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from sqlglot import exp
 
 from sabot_lab.expr import Expr, col, lit
+from sabot_lab.expr.nodes import Column
 from sabot_lab.sql.context import Context, find_name
 from sabot_lab.sql.expressions import (
     RowScope,
@@ -308,10 +309,14 @@ def _arrange(
         with ctx.building(output.node, "SELECT"):
             output.expr.output_field(base.schema)
     exprs = [
-        o.expr if o.expr.op == "col" and o.expr.param("name") == o.name else o.expr.alias(o.name)
+        o.expr
+        if isinstance(o.expr, Column) and o.expr.param("name") == o.name
+        else o.expr.alias(o.name)
         for o in columns
     ]
-    identity = all(e.op == "col" for e in exprs) and [o.name for o in columns] == base.columns
+    identity = (
+        all(isinstance(e, Column) for e in exprs) and [o.name for o in columns] == base.columns
+    )
     stream = base if identity else base.select(*exprs)
     if distinct:
         stream = stream.distinct()
