@@ -303,7 +303,8 @@ class Project(Operator):
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Map(Operator):
     """A user function over whole batches; ``preserves`` names the columns it passes through
-    unchanged row by row (filters on them may run before it). Its schema is inferred."""
+    unchanged row by row (filters on them may run before it). Its output schema is the
+    function's (learned by the Stream API)."""
 
     kind = OperatorType.MAP
     per_batch = True

@@ -17,6 +17,7 @@ import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.logical import (
     Aggregate,
+    HashJoin,
     JobGraph,
     Map,
     Operator,
@@ -190,8 +191,13 @@ def test_an_optimized_join_keeps_the_names_of_its_right_columns() -> None:
     keeps the suffixed name."""
     stream = rows().join(other(), on="k").select("k", "x_right")
     plan = stream.optimize()
-    assert checked_operators(plan.graph, plan.output)
-    assert plan.graph.node(plan.output).output_schema.names == ["k", "x_right"]
+    (join,) = [n for n in plan.graph if isinstance(n.op, HashJoin)]
+    assert "x" not in plan.graph.node(join.upstream[0]).output_schema.names
+    assert join.op.payload_names == ["x_right"]
+    again = JobGraph.from_json(plan.graph.to_json())
+    assert again.node(join.operator_id).op.payload_names == ["x_right"]
+    assert checked_operators(again, plan.output)
+    assert sl.Stream(again, plan.output).collect().column_names == ["k", "x_right"]
 
 
 def test_a_flat_map_carries_its_schema_through_json() -> None:
