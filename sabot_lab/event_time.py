@@ -2,8 +2,8 @@
 output, and windowed aggregation (``stream.window(spec).group_by(...).agg(...)``). Each function
 checks a verb's arguments and returns the :class:`PlanStep` it appends; the stream appends it.
 
-May import: the plan, expressions, window specifications and the engine's window schema; not
-:mod:`sabot_lab.stream` (which imports this module).
+May import: the plan, expressions and window specifications; not :mod:`sabot_lab.stream`
+(which imports this module). The steps' output schemas are their operators' (``op.schema``).
 
 >>> import datetime as dt, sabot_lab as sl
 >>> t = [dt.datetime(2026, 1, 1, 0, 0, s) for s in (1, 2, 12, 3, 25)]
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from sabot_lab.engine.window_aggregate import window_schema
 from sabot_lab.errors import PlanError, SchemaError, column_not_found
 from sabot_lab.expr import Expr
 from sabot_lab.logical import (
@@ -54,12 +53,11 @@ WINDOW_KINDS: dict[str, type[Window]] = {
 
 @dataclass(frozen=True)
 class PlanStep:
-    """One operator a verb appends to a stream's plan: the typed operator, its name and its
-    output schema."""
+    """One operator a verb appends to a stream's plan: the typed operator and its name (its
+    output schema is the operator's)."""
 
     op: Operator
     name: str
-    schema: pa.Schema
 
 
 def watermark_step(
@@ -76,7 +74,7 @@ def watermark_step(
     delay = duration_us(max_delay)
     idle = None if idle_timeout is None else duration_us(idle_timeout)
     watermark = Watermark(column=column, delay=delay, idle_timeout=idle, keep="on_time")
-    return PlanStep(watermark, "with_watermark", schema)
+    return PlanStep(watermark, "with_watermark")
 
 
 def late_step(watermark: StreamOperatorNode) -> PlanStep:
@@ -94,7 +92,7 @@ def late_step(watermark: StreamOperatorNode) -> PlanStep:
             "late() gives the rows a watermark left out: call it right after "
             "with_watermark(...), e.g. s.with_watermark('ts', '4s').late()"
         )
-    return PlanStep(op.replace(keep="late"), "late", watermark.output_schema)
+    return PlanStep(op.replace(keep="late"), "late")
 
 
 def check_aggregates(schema: pa.Schema, aggs: Sequence[Expr]) -> None:
@@ -144,16 +142,16 @@ def window_step(
     <sabot_lab.stream.Stream.window>`).
 
     >>> import pyarrow as pa, sabot_lab as sl
-    >>> step = window_step(pa.schema({"t": pa.timestamp("us")}), sl.tumbling("10s", on="t"), [], [sl.count()], None)
-    >>> type(step.op).__name__, step.schema.names
+    >>> rows = pa.schema({"t": pa.timestamp("us")})
+    >>> step = window_step(rows, sl.tumbling("10s", on="t"), [], [sl.count()], None)
+    >>> type(step.op).__name__, step.op.schema([rows]).names
     ('TumblingWindow', ['window_start', 'window_end', 'count'])
     """
     if not aggs and not keys:
         raise PlanError("agg() needs at least one aggregate expression")
     check_aggregates(schema, aggs)
-    output = window_schema(keys, aggs, schema, spec.on)
     clash = {"window_start", "window_end"} & set(keys)
     if clash:
         raise SchemaError(f"{sorted(clash)} name the window's bounds; rename the key first")
     window = WINDOW_KINDS[spec.kind](window=spec.to_dict(), keys=keys, aggs=aggs, early=early)
-    return PlanStep(window, f"window {spec!r}", output)
+    return PlanStep(window, f"window {spec!r}")

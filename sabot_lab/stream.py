@@ -34,7 +34,6 @@ from sabot_lab.connectors import (
 )
 from sabot_lab.connectors.generator import Generated, as_table
 from sabot_lab.engine import Executor
-from sabot_lab.engine.aggregate import aggregate_schema
 from sabot_lab.engine.stateless import conform
 from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, column_not_found
 from sabot_lab.event_time import (
@@ -64,6 +63,7 @@ from sabot_lab.logical import (
     Source,
     SourceSpec,
     Union,
+    join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
@@ -165,8 +165,21 @@ class Stream:
         return list(self.schema.names)
 
     def _extend(
-        self, op: Operator, name: str, schema: pa.Schema, inputs: Sequence[Stream] = ()
+        self,
+        op: Operator,
+        name: str,
+        inputs: Sequence[Stream] = (),
+        learned: pa.Schema | None = None,
     ) -> Stream:
+        """This stream with ``op`` appended, reading it and ``inputs``; the new operator's
+        output schema is ``op.schema`` of the input schemas, or ``learned`` for an operator
+        whose fields do not give it (a :class:`~sabot_lab.logical.Map`'s, learned from its
+        function)."""
+        schema = op.schema([s.schema for s in (self, *inputs)])
+        if schema is None:
+            if learned is None:
+                raise PlanError(f"{name}(): the output schema of a {op.kind.value} is unknown")
+            schema = learned
         _check_unique(schema.names, name)
         graph = self._graph.copy()
         for other in inputs:
@@ -175,7 +188,7 @@ class Stream:
         return Stream(graph, graph.add_new_operator(op, name, upstream, schema))
 
     def _append(self, step: PlanStep) -> Stream:
-        return self._extend(step.op, step.name, step.schema)
+        return self._extend(step.op, step.name)
 
     def with_parallelism(self, tasks: int) -> Stream:
         """Run this stream's last operator (and the stage it belongs to) as ``tasks``
@@ -216,7 +229,7 @@ class Stream:
             raise SchemaError(
                 f"filter predicate {predicate!r} has type {field.type}, expected bool"
             )
-        return self._extend(Filter(predicate=predicate), "filter", self.schema)
+        return self._extend(Filter(predicate=predicate), "filter")
 
     def select(self, *exprs: IntoExpr, **named: IntoExpr) -> Stream:
         """Compute exactly these columns (names or expressions; keywords name them).
@@ -261,13 +274,12 @@ class Stream:
         return self._project(items, "rename")
 
     def _project(self, items: list[Expr], verb: str) -> Stream:
-        schema = pa.schema([_field(e, self.schema) for e in items])
         for e in items:
             if e.is_aggregate():
                 raise SchemaError(
                     f"{verb}() got aggregate {e!r}; use group_by(...).agg(...) or agg(...)"
                 )
-        return self._extend(Project(exprs=items), verb, schema)
+        return self._extend(Project(exprs=items), verb)
 
     def map_batches(
         self,
@@ -313,9 +325,8 @@ class Stream:
                     raise SchemaError(
                         f"map_batches(preserves=...) on its {side}: {column_not_found(name, names)}"
                     )
-        return self._extend(
-            Map(fn=fn, preserves=list(preserves) if preserves else ()), label, out_schema
-        )
+        op = Map(fn=fn, preserves=list(preserves) if preserves else ())
+        return self._extend(op, label, learned=out_schema)
 
     def flat_map(
         self, fn: Callable[[dict[str, Any]], Iterable[dict[str, Any]]], schema: SchemaLike
@@ -329,7 +340,7 @@ class Stream:
         >>> s.flat_map(lambda r: ({"ch": c} for c in r["word"]), schema={"ch": "string"}).collect().to_pydict()
         {'ch': ['a', 'b', 'c']}
         """
-        return self._extend(FlatMap(fn=fn), "flat_map", _as_schema(schema))
+        return self._extend(FlatMap(fn=fn, row_schema=_as_schema(schema)), "flat_map")
 
     # -- joins -----------------------------------------------------------------------
     def join(
@@ -376,15 +387,13 @@ class Stream:
                 "join() reads all of its right side first, and that side is unbounded here: "
                 "put the unbounded stream on the left (the bounded one is the lookup table)"
             )
-        left_keys, right_keys, payload, schema = self._join_columns(
-            right, on, left_on, right_on, how, suffix
-        )
+        left_keys, right_keys, payload = self._join_columns(right, on, left_on, right_on, how)
         if how == "full":
             return _full_join(self, right, left_keys, right_keys, suffix)
         join = HashJoin(
             how=how, left_on=left_keys, right_on=right_keys, right_payload=payload, suffix=suffix
         )
-        return self._extend(join, f"{how}_join", schema, inputs=[right])
+        return self._extend(join, f"{how}_join", inputs=[right])
 
     def join_interval(
         self,
@@ -416,9 +425,7 @@ class Stream:
         ['pen', 'cup']
         """
         right_time = other_time or time
-        left_keys, right_keys, payload, schema = self._join_columns(
-            other, on, left_on, right_on, "inner", suffix
-        )
+        left_keys, right_keys, payload = self._join_columns(other, on, left_on, right_on, "inner")
         left_type = require_timestamp(self.schema, time, "join_interval")
         right_type = require_timestamp(other.schema, right_time, "join_interval")
         if left_type != right_type:
@@ -429,7 +436,6 @@ class Stream:
         low, high = duration_us(lower), duration_us(upper)
         if low > high:
             raise PlanError(f"join_interval needs lower <= upper, got {lower!r} > {upper!r}")
-        names = list(schema.names[len(self.schema) :])
         join = IntervalJoin(
             left_on=left_keys,
             right_on=right_keys,
@@ -438,9 +444,9 @@ class Stream:
             lower=low,
             upper=high,
             right_payload=payload,
-            payload_names=names,
+            payload_names=join_output_names(payload, self.schema.names, suffix),
         )
-        return self._extend(join, "join_interval", schema, inputs=[other])
+        return self._extend(join, "join_interval", inputs=[other])
 
     def join_asof(
         self,
@@ -471,7 +477,7 @@ class Stream:
                 f"join_asof compares {on!r} of both sides: {left_type} vs {right_type}; "
                 "cast one so both have the same type"
             )
-        _, _, payload, schema = self._join_columns(right, [on, *keys], None, None, "inner", suffix)
+        _, _, payload = self._join_columns(right, [on, *keys], None, None, "inner")
         if tolerance is not None and duration_us(tolerance) < 0:
             raise PlanError(f"join_asof needs a tolerance of zero or more, got {tolerance!r}")
         join = AsofJoin(
@@ -479,9 +485,9 @@ class Stream:
             by=keys,
             tolerance=None if tolerance is None else duration_us(tolerance),
             right_payload=payload,
-            payload_names=list(schema.names[len(self.schema) :]),
+            payload_names=join_output_names(payload, self.schema.names, suffix),
         )
-        return self._extend(join, "join_asof", schema, inputs=[right])
+        return self._extend(join, "join_asof", inputs=[right])
 
     @property
     def bounded(self) -> bool:
@@ -515,9 +521,9 @@ class Stream:
         left_on: str | Sequence[str] | None,
         right_on: str | Sequence[str] | None,
         how: str,
-        suffix: str,
-    ) -> tuple[list[str], list[str], list[str], pa.Schema]:
-        """Checked join keys of both sides, the right columns kept, and the output schema."""
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Checked join keys of both sides and the right columns a join of kind ``how``
+        outputs."""
         if on is not None:
             if left_on is not None or right_on is not None:
                 raise PlanError("join() takes either on= or left_on=/right_on=, not both")
@@ -539,15 +545,9 @@ class Stream:
         for lk, rk in zip(left_keys, right_keys, strict=True):
             _check_join_key_types(lk, self.schema.field(lk).type, rk, right.schema.field(rk).type)
         payload: list[str] = []
-        fields = list(self.schema)
         if how in ("inner", "left"):
-            for field in right.schema:
-                if field.name in right_keys:
-                    continue
-                payload.append(field.name)
-                name = field.name + suffix if field.name in self.schema.names else field.name
-                fields.append(field.with_name(name))
-        return left_keys, right_keys, payload, pa.schema(fields)
+            payload = [n for n in right.schema.names if n not in right_keys]
+        return left_keys, right_keys, payload
 
     # -- aggregation -----------------------------------------------------------------
     def group_by(self, *keys: IntoExpr) -> GroupBy:
@@ -633,7 +633,7 @@ class Stream:
         >>> sl.from_pydict({"x": [1, 1, None, None]}).distinct().sort("x").collect().to_pydict()
         {'x': [1, None]}
         """
-        return self._extend(Distinct(), "distinct", self.schema)
+        return self._extend(Distinct(), "distinct")
 
     # -- combining and ordering ------------------------------------------------------
     def union(self, *others: Stream | pa.Table) -> Stream:
@@ -657,14 +657,7 @@ class Stream:
                 raise SchemaError(
                     f"union input {i} has different columns: missing {missing}, extra {extra}"
                 )
-        try:
-            unified = pa.unify_schemas(
-                [self.schema, *(s.schema for s in streams)], promote_options="permissive"
-            )
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise SchemaError(f"union inputs have incompatible column types: {exc}") from exc
-        schema = pa.schema([unified.field(n) for n in self.schema.names])
-        return self._extend(Union(), "union", schema, inputs=streams)
+        return self._extend(Union(), "union", inputs=streams)
 
     def sort(
         self, by: IntoExpr | Sequence[IntoExpr], descending: bool | Sequence[bool] = False
@@ -684,7 +677,7 @@ class Stream:
             raise PlanError(f"sort() got {len(keys)} keys but {len(flags)} descending flags")
         for key in keys:
             _field(key, self.schema)
-        return self._extend(Sort(by=keys, descending=flags), "sort", self.schema)
+        return self._extend(Sort(by=keys, descending=flags), "sort")
 
     def limit(self, n: int, offset: int = 0) -> Stream:
         """The first ``n`` rows (after skipping ``offset``) in stream order.
@@ -695,7 +688,7 @@ class Stream:
         """
         if not isinstance(n, int) or n < 0 or not isinstance(offset, int) or offset < 0:
             raise PlanError(f"limit() takes non-negative integers, got n={n!r}, offset={offset!r}")
-        return self._extend(Limit(n=n, offset=offset), "limit", self.schema)
+        return self._extend(Limit(n=n, offset=offset), "limit")
 
     def head(self, n: int = 5) -> Stream:
         """The first ``n`` rows (same as :meth:`limit`).
@@ -1011,7 +1004,6 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
             "this stream is an upsert changelog (a running aggregate of an unbounded stream): "
             "aggregating it again would count every update; aggregate within windows instead"
         )
-    schema = aggregate_schema(keys, aggs, stream.schema)
     running = not stream.bounded  # no end to wait for: emit updates as rows come
     if running and any(
         e.op == "agg" and e.param("fn") == "n_unique" for a in aggs for e in a.walk()
@@ -1021,10 +1013,8 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
             "aggregate within windows (stream.window(...)) instead"
         )
     if keys:
-        return stream._extend(
-            GroupByOperator(keys=keys, aggs=aggs, running=running), "group_by", schema
-        )
-    return stream._extend(Aggregate(keys=keys, aggs=aggs, running=running), "agg", schema)
+        return stream._extend(GroupByOperator(keys=keys, aggs=aggs, running=running), "group_by")
+    return stream._extend(Aggregate(keys=keys, aggs=aggs, running=running), "agg")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -1143,7 +1133,8 @@ def from_source(source: SourceSpec, name: str = "source") -> Stream:
     1
     """
     graph = JobGraph("job")
-    return Stream(graph, graph.add_new_operator(Source(source=source), name, [], source.schema))
+    op = Source(source=source)
+    return Stream(graph, graph.add_new_operator(op, name, [], op.schema([])))
 
 
 def from_arrow(data: pa.Table | pa.RecordBatch | pa.RecordBatchReader) -> Stream:

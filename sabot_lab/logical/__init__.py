@@ -45,6 +45,7 @@ from sabot_lab.logical.operators import (
     Union,
     Watermark,
     Window,
+    join_output_names,
     operator_class,
     operator_classes,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "Window",
     "derived_operator_id",
     "fused_members",
+    "join_output_names",
     "new_operator_id",
     "operator_class",
     "operator_classes",

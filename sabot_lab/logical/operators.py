@@ -2,14 +2,16 @@
 
 Each class declares its fields (checked on construction), how many inputs it reads, its
 properties (``stateful``, ``per_batch``, ``preserves_order``, the columns its state is keyed
-by), its output schema where the fields and input schemas give it, and the one-line label
-plans print (:meth:`Operator.describe`). A plan node
+by), its output schema computed from its fields and input schemas (:meth:`Operator.schema`:
+the one place plans get output schemas from; None only where a user function decides it),
+and the one-line label plans print (:meth:`Operator.describe`). A plan node
 (:class:`~sabot_lab.logical.graph.StreamOperatorNode`) holds one operator beside its id,
 edges, schema and parallelism.
 
 Fields a later phase fills in have defaults: a source's ``columns``, ``predicate`` and
 ``limit`` (optimizer), a sort's ``top_n`` (optimizer), an aggregate's ``phase`` and
-``input_schema`` (physical planner), a join's ``left_payload`` (optimizer).
+``input_schema`` (physical planner), a join's ``left_payload`` and ``payload_names``
+(optimizer).
 
 >>> from sabot_lab.expr import col
 >>> f = Filter(predicate=col("x") > 1)
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from sabot_lab.errors import PlanError
+from sabot_lab.errors import PlanError, SchemaError
 from sabot_lab.expr import Expr
 from sabot_lab.logical.sources import SourceSpec
 
@@ -61,6 +63,7 @@ __all__ = [
     "Union",
     "Watermark",
     "Window",
+    "join_output_names",
     "operator_class",
     "operator_classes",
 ]
@@ -135,9 +138,16 @@ class Operator:
         return ()
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema | None:
-        """The output schema computed from the fields and the input schemas, or None when
-        only the Stream API's inference knows it (a user function's output, a join's
-        renamed columns): the plan node keeps that one."""
+        """The output schema, computed from the fields and ``inputs`` (the input schemas, in
+        input order), exactly as the engine outputs it; None where only a user function
+        knows it (:class:`Map`), and then the plan node keeps the schema learned from the
+        function. Every operator class overrides this (a unit test checks it), those
+        returning None saying why.
+
+        >>> from sabot_lab.expr import col
+        >>> Filter(predicate=col("x") > 1).schema([pa.schema([("x", pa.int64())])])
+        x: int64
+        """
         return None
 
     def describe(self, name: str = "") -> str:
@@ -293,7 +303,8 @@ class Project(Operator):
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Map(Operator):
     """A user function over whole batches; ``preserves`` names the columns it passes through
-    unchanged row by row (filters on them may run before it). Its schema is inferred."""
+    unchanged row by row (filters on them may run before it). Its output schema is the
+    function's (learned by the Stream API)."""
 
     kind = OperatorType.MAP
     per_batch = True
@@ -306,22 +317,43 @@ class Map(Operator):
             self._fail(f"fn must be callable, got {self.fn!r}")
         _names(self.preserves, "preserves", self)
 
+    def schema(self, inputs: Sequence[pa.Schema]) -> None:
+        """None: the output is whatever the user function returns, which its fields do not
+        say (the Stream API learns it from the function, or takes it from the user).
+
+        >>> Map(fn=lambda batch: batch).schema([pa.schema([("x", pa.int64())])]) is None
+        True
+        """
+        return None
+
     def describe(self, name: str = "") -> str:
         return getattr(self.fn, "__qualname__", repr(self.fn))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class FlatMap(Operator):
-    """A user function from one row to any number of rows; its schema is given by the user."""
+    """A user function from one row to any number of rows; ``row_schema``: the columns of
+    the rows it returns (given by the user)."""
 
     kind = OperatorType.FLAT_MAP
     per_batch = True
 
     fn: Callable[..., Any]
+    row_schema: pa.Schema
 
     def check(self) -> None:
         if not callable(self.fn):
             self._fail(f"fn must be callable, got {self.fn!r}")
+        if not isinstance(self.row_schema, pa.Schema):
+            self._fail(f"row_schema must be a pyarrow Schema, got {self.row_schema!r}")
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        """The ``row_schema`` the user gave.
+
+        >>> FlatMap(fn=list, row_schema=pa.schema([("ch", pa.string())])).schema([pa.schema([])])
+        ch: string
+        """
+        return self.row_schema
 
     def describe(self, name: str = "") -> str:
         return getattr(self.fn, "__qualname__", repr(self.fn))
@@ -377,8 +409,11 @@ class Watermark(Operator):
 @dataclass(frozen=True, kw_only=True, eq=False)
 class HashJoin(Operator):
     """Rows of the left input (probe) matched on equal keys with the right input (build,
-    read first); ``right_payload``: the right columns it outputs; ``left_payload``: the left
-    columns it outputs when the optimizer pruned some (None: all)."""
+    read first); ``right_payload``: the right columns it outputs (by ``inner`` and ``left``
+    joins), named with ``suffix`` where a left input column has the name, or as in
+    ``payload_names`` when the optimizer set them (it keeps the names when it prunes the left
+    column that clashed); ``left_payload``: the left columns it outputs when the optimizer
+    pruned some (None: all)."""
 
     kind = OperatorType.HASH_JOIN
     inputs = (2, 2)
@@ -390,6 +425,7 @@ class HashJoin(Operator):
     right_payload: list[str]
     suffix: str = "_right"
     left_payload: list[str] | None = None
+    payload_names: list[str] | None = None
 
     def check(self) -> None:
         if self.how not in JOIN_KINDS:
@@ -398,12 +434,51 @@ class HashJoin(Operator):
             _names(getattr(self, what), what, self)
         if len(self.left_on) != len(self.right_on):
             self._fail(f"left_on {self.left_on} and right_on {self.right_on} differ in length")
+        if self.payload_names is not None:
+            _names(self.payload_names, "payload_names", self)
+            if len(self.payload_names) != len(self.right_payload):
+                self._fail(
+                    f"payload_names {self.payload_names} and right_payload "
+                    f"{self.right_payload} differ in length"
+                )
 
     def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
         return tuple(self.left_on)
 
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        """The left columns (``left_payload`` of them when set), then for ``inner`` and
+        ``left`` joins the ``right_payload`` columns of the right input, renamed.
+
+        >>> left = pa.schema([("k", pa.int64()), ("x", pa.string())])
+        >>> right = pa.schema([("id", pa.int64()), ("x", pa.float64())])
+        >>> join = HashJoin(how="left", left_on=["k"], right_on=["id"], right_payload=["x"])
+        >>> join.schema([left, right]).names
+        ['k', 'x', 'x_right']
+        >>> join.replace(how="anti").schema([left, right]).names
+        ['k', 'x']
+        """
+        left, right = inputs
+        fields = list(left if self.left_payload is None else map(left.field, self.left_payload))
+        if self.how in ("semi", "anti"):
+            return pa.schema(fields)
+        names = self.payload_names
+        if names is None:
+            names = join_output_names(self.right_payload, left.names, self.suffix)
+        payload = [right.field(c) for c in self.right_payload]
+        return pa.schema(fields + [f.with_name(n) for f, n in zip(payload, names, strict=True)])
+
     def describe(self, name: str = "") -> str:
         return f"left_on=[{', '.join(self.left_on)}] right_on=[{', '.join(self.right_on)}]"
+
+
+def join_output_names(payload: Sequence[str], left: Sequence[str], suffix: str) -> list[str]:
+    """The output names of a join's right ``payload`` columns: ``suffix`` added to those
+    named like a ``left`` column.
+
+    >>> join_output_names(["x", "y"], ["k", "x"], "_right")
+    ['x_right', 'y']
+    """
+    return [n + suffix if n in left else n for n in payload]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -434,6 +509,18 @@ class IntervalJoin(Operator):
     def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
         return tuple(self.left_on)
 
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        """The left columns, then the ``right_payload`` columns named ``payload_names``.
+
+        >>> join = IntervalJoin(left_on=["k"], right_on=["k"], time="t", other_time="t",
+        ...     lower=0, upper=1, right_payload=["x"], payload_names=["x_right"])
+        >>> join.schema([pa.schema([("k", pa.int64()), ("x", pa.int8())]), pa.schema([("x", pa.string())])])
+        k: int64
+        x: int8
+        x_right: string
+        """
+        return _with_payload(inputs, self.right_payload, self.payload_names)
+
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class AsofJoin(Operator):
@@ -459,6 +546,25 @@ class AsofJoin(Operator):
 
     def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
         return tuple(self.by)
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        """The left columns, then the ``right_payload`` columns named ``payload_names``
+        (null where no right row matched).
+
+        >>> join = AsofJoin(on="t", by=[], tolerance=None, right_payload=["px"], payload_names=["px"])
+        >>> join.schema([pa.schema([("t", pa.timestamp("us"))]), pa.schema([("px", pa.float64())])]).names
+        ['t', 'px']
+        """
+        return _with_payload(inputs, self.right_payload, self.payload_names)
+
+
+def _with_payload(
+    inputs: Sequence[pa.Schema], payload: Sequence[str], names: Sequence[str]
+) -> pa.Schema:
+    """The left input's columns, then the right input's ``payload`` columns as ``names``."""
+    left, right = inputs
+    renamed = [right.field(c).with_name(n) for c, n in zip(payload, names, strict=True)]
+    return pa.schema([*left, *renamed])
 
 
 # ----------------------------------------------------------------------------- aggregates
@@ -493,6 +599,33 @@ class Aggregate(Operator):
 
     def emits_updates(self) -> bool:
         return self.running
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema | None:
+        """The keys, then one column per aggregate, typed by the expression type rules
+        (:mod:`sabot_lab.expr.types`); a ``final`` phase has the same output, over the rows
+        of ``input_schema`` whose partials it merges. A ``partial`` phase gives None: its
+        rows are the engine's partial results, whose columns (a mean as a sum and a count,
+        named after the aggregate's internal inputs, typed by Arrow's hash kernels) are the
+        engine's decomposition of the aggregates, not fields of the plan; the physical
+        planner asks the engine for them.
+
+        >>> from sabot_lab.expr import col
+        >>> rows = pa.schema([("k", pa.string()), ("x", pa.int32())])
+        >>> GroupBy(keys=["k"], aggs=[col("x").sum(), col("x").mean().alias("m")]).schema([rows])
+        k: string
+        x: int64
+        m: double
+        >>> GroupBy(keys=["k"], aggs=[col("x").mean()], phase="partial").schema([rows]) is None
+        True
+        """
+        if self.phase == "partial":
+            return None
+        rows = inputs[0]
+        if self.phase == "final":
+            if self.input_schema is None:
+                self._fail("a final phase needs the input_schema of the rows it aggregates")
+            rows = self.input_schema
+        return pa.schema([*map(rows.field, self.keys), *(a.output_field(rows) for a in self.aggs)])
 
     def describe(self, name: str = "") -> str:
         aggs = ", ".join(repr(a) for a in self.aggs)
@@ -553,6 +686,25 @@ class Window(Operator):
     def emits_updates(self) -> bool:
         return self.early is not None
 
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        """The keys, ``window_start`` and ``window_end`` (of the type of the window's time
+        column), then one column per aggregate, typed by the expression type rules.
+
+        >>> from sabot_lab.expr import count
+        >>> rows = pa.schema([("k", pa.string()), ("t", pa.timestamp("ms"))])
+        >>> window = {"kind": "tumbling", "size": 10_000_000, "slide": 10_000_000, "on": "t"}
+        >>> TumblingWindow(window=window, keys=["k"], aggs=[count()]).schema([rows])
+        k: string
+        window_start: timestamp[ms]
+        window_end: timestamp[ms]
+        count: int64
+        """
+        rows = inputs[0]
+        time = rows.field(self.window["on"]).type
+        bounds = [pa.field("window_start", time), pa.field("window_end", time)]
+        aggs = [a.output_field(rows) for a in self.aggs]
+        return pa.schema([*map(rows.field, self.keys), *bounds, *aggs])
+
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class TumblingWindow(Window):
@@ -578,11 +730,25 @@ class SessionWindow(Window):
 # ----------------------------------------------------------------------------- combining and order
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Union(Operator):
-    """The rows of every input (two or more), cast to one schema (inferred by the Stream API)."""
+    """The rows of every input (two or more, with the same column names), cast to one schema."""
 
     kind = OperatorType.UNION
     inputs = (2, None)
     preserves_order = False
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        """The first input's columns, each of the type every input's column casts to
+        (``int32`` with ``int64`` gives ``int64``); :class:`SchemaError` when there is none.
+
+        >>> Union().schema([pa.schema([("x", pa.int32()), ("y", pa.string())]), pa.schema([("y", pa.string()), ("x", pa.int64())])])
+        x: int64
+        y: string
+        """
+        try:
+            unified = pa.unify_schemas(list(inputs), promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise SchemaError(f"union inputs have incompatible column types: {exc}") from exc
+        return pa.schema([unified.field(n) for n in inputs[0].names])
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -326,6 +326,7 @@ def _prune_join(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema
     op = p.replace(
         left_payload=left_keep if left_keep != left_in.names else None,
         right_payload=[r for r, _ in payload],
+        payload_names=[out for _, out in payload],  # kept where the clashing left column goes
     )
     fields = [left_in.field(n) for n in left_keep] + [schema.field(out) for _, out in payload]
     return node.replace(op=op, schema=pa.schema(fields)), _dropped(schema, names, "outputs")
