@@ -303,6 +303,8 @@ def plan_stages(
 def split_aggregates(graph: JobGraph) -> JobGraph:
     """``graph`` with each group-by and global aggregate split into a ``partial`` phase (per
     batch, where its input is) and a ``final`` phase (merging the partials of every task).
+    A running aggregate stays whole: its updates replace each other, so partials of them
+    cannot be merged; its input is hashed on its keys instead.
 
     >>> import sabot_lab as sl
     >>> s = sl.from_pydict({"k": [1], "x": [2]}).group_by("k").agg(sl.col("x").mean())
@@ -312,7 +314,7 @@ def split_aggregates(graph: JobGraph) -> JobGraph:
     nodes: list[StreamOperatorNode] = []
     for node in graph.topological_sort():
         op = node.op
-        if not isinstance(op, Aggregate) or op.phase is not None:
+        if not isinstance(op, Aggregate) or op.phase is not None or op.running:
             nodes.append(node)
             continue
         input_schema = graph.node(node.upstream[0]).output_schema

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
+from sabot_lab.physical import plan_stages
 from tests.support.reference import duckdb_connection
 
 
@@ -49,3 +50,14 @@ def test_the_first_updates_are_the_first_batchs_groups() -> None:
 def test_distinct_counts_over_an_unbounded_stream_are_refused() -> None:
     with pytest.raises(sl.PlanError, match=r"n_unique.*unbounded.*window"):
         sl.from_generator(chunk).group_by("k").agg(sl.col("y").n_unique())
+
+
+def test_a_running_group_by_on_several_tasks_is_one_stage_hashed_on_its_keys() -> None:
+    """Its updates replace each other, so partial aggregates of them could not be merged:
+    the physical planner keeps it whole and sends each key's rows to one task."""
+    agg = sl.from_generator(chunk).group_by("k").agg(n=sl.count(), sx=sl.col("x").sum())
+    physical = plan_stages(agg.optimize().graph, 3)
+    (exchange,) = physical.exchanges.values()
+    assert (exchange.kind, list(exchange.keys)) == ("hash", ["k"])
+    phases = [getattr(n.op, "phase", None) for s in physical.stages for n in s.graph]
+    assert "partial" not in phases and "final" not in phases

@@ -4,12 +4,19 @@ writes nothing twice, rows upsert by key, and bad settings are clear errors."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import uuid
 
+import numpy as np
+import psycopg
 import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
+from tests.support.kafka_broker import Broker
+from tests.support.polling import wait_for
 from tests.support.postgres import PostgresServer, query
+from tests.support.reference import duckdb_table, normalized_rows
 
 
 def test_commits_are_written_once_and_upsert_by_key(postgres_server: PostgresServer) -> None:
@@ -36,3 +43,37 @@ def test_commits_are_written_once_and_upsert_by_key(postgres_server: PostgresSer
         sl.PostgresSink(url, "other", key=["name"]).commit(first, "job1", 3)
     with pytest.raises(sl.SourceError, match="plain"):
         sl.PostgresSink(url, "totals; DROP TABLE x")
+
+
+def test_an_unbounded_group_by_on_two_tasks_upserts_totals_that_reach_duckdbs(
+    cluster: sl.LocalCluster, kafka: Broker, postgres_server: PostgresServer
+) -> None:
+    """A running aggregate over an endless Kafka read, on two tasks: each key's rows go to one
+    task, whose updates replace that key's row in the table."""
+    rng = np.random.default_rng(3)
+    n = 4_000
+    trades = pa.table({"k": rng.integers(0, 40, n), "x": rng.integers(0, 1_000, n)})
+    topic = f"trades-{uuid.uuid4().hex[:8]}"
+    kafka.create_topic(topic, 2)
+    records = [json.dumps(r).encode() for r in trades.to_pylist()]
+    kafka.produce(topic, records[::2], partition=0)
+    kafka.produce(topic, records[1::2], partition=1)
+    url = postgres_server.new_database()
+    source = sl.from_kafka(topic, kafka.bootstrap, schema=trades.schema)  # endless
+    totals = source.group_by("k").agg(n=sl.count(), total=sl.col("x").sum())
+    sink = sl.PostgresSink(url, "totals", key=["k"])
+    job = totals.submit(cluster, partitions=2, checkpoint_interval=0.2, sink=sink)
+    expected = sorted(
+        normalized_rows(duckdb_table("SELECT k, count(*), sum(x) FROM t GROUP BY k", t=trades))
+    )
+
+    def stored() -> list[tuple[object, ...]]:
+        if job.status() == "FAILED":
+            raise AssertionError(job.info()["error"])
+        try:
+            return sorted(query(url, "SELECT k, n, total FROM totals"))
+        except psycopg.errors.UndefinedTable:
+            return []
+
+    wait_for(lambda: stored() == expected, timeout=120)
+    assert job.cancel() == "CANCELLED"

@@ -128,11 +128,6 @@ CASES: dict[str, Callable[[], sl.Stream]] = {
     "sort": lambda: rows().sort(["s", "x"], descending=[True, False]),
     "limit": lambda: rows().limit(3, offset=1),
 }
-SPLIT_RUNS_WRONG = {"running group_by"}
-"""Cases whose plan the engine does not run once the physical planner splits its aggregates
-(an aggregate of renamed columns over an unbounded input): a known engine problem."""
-
-
 PHASES = ("as written", "optimized", "aggregates split")
 
 
@@ -153,8 +148,6 @@ def plan_of(case: str, phase: str) -> tuple[JobGraph, str]:
 def test_the_schema_of_each_operator_is_that_of_the_batches_the_engine_outputs(
     case: str, phase: str
 ) -> None:
-    if phase == "aggregates split" and case in SPLIT_RUNS_WRONG:
-        pytest.skip("the engine runs the final phase of a running aggregate on its input rows")
     assert checked_operators(*plan_of(case, phase))
 
 
@@ -163,7 +156,6 @@ def test_every_operator_class_is_checked_against_the_engine() -> None:
         type(op)
         for case in CASES
         for phase in PHASES
-        if not (phase == "aggregates split" and case in SPLIT_RUNS_WRONG)
         for op in checked_operators(*plan_of(case, phase))
     }
     opted_out = {Map}  # a user function gives its schema
