@@ -45,6 +45,8 @@ from sabot_lab.event_time import (
     window_step,
 )
 from sabot_lab.expr import Expr, col, lit, parse_dtype
+from sabot_lab.expr.nodes import Aggregate as AggregateExpr
+from sabot_lab.expr.nodes import Column
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.logical import (
     Aggregate,
@@ -563,8 +565,8 @@ class Stream:
         exprs = _named_exprs(keys, {})
         names = [e.output_name() for e in exprs]
         base = self
-        if any(e.op != "col" for e in exprs):
-            base = self.with_columns(*[e for e in exprs if e.op != "col"])
+        if any(not isinstance(e, Column) for e in exprs):
+            base = self.with_columns(*[e for e in exprs if not isinstance(e, Column)])
         for name in names:
             if name not in base.schema.names:
                 raise column_not_found(name, base.schema.names)
@@ -1006,7 +1008,7 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
         )
     running = not stream.bounded  # no end to wait for: emit updates as rows come
     if running and any(
-        e.op == "agg" and e.param("fn") == "n_unique" for a in aggs for e in a.walk()
+        isinstance(e, AggregateExpr) and e.param("fn") == "n_unique" for a in aggs for e in a.walk()
     ):
         raise PlanError(
             "n_unique() over an unbounded stream would keep every value forever; "

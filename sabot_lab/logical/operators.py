@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from sabot_lab.errors import PlanError, SchemaError
 from sabot_lab.expr import Expr
+from sabot_lab.expr.nodes import Column
 from sabot_lab.logical.sources import SourceSpec
 
 if TYPE_CHECKING:
@@ -296,7 +297,7 @@ class Project(Operator):
     def describe(self, name: str = "") -> str:
         exprs = self.exprs
         if name == "with_columns":  # the columns passed through go without saying
-            exprs = [e for e in exprs if e.op != "col"]
+            exprs = [e for e in exprs if not isinstance(e, Column)]
         return ", ".join(repr(e) for e in exprs)
 
 

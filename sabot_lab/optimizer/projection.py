@@ -69,6 +69,8 @@ def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     for node in order:
         need = _at_least_one(needed[node.operator_id], _schema(node))
         upstream = tuple(output_of[u] for u in node.upstream)
+        if isinstance(node.op, Union):
+            upstream = _same_columns(node, need, upstream, pruned, trace)
         rebuilt, reason = _rebuild(node, need, [_schema(pruned[u]) for u in upstream])
         pruned[node.operator_id] = rebuilt.replace(upstream=upstream)
         output_of[node.operator_id] = node.operator_id
@@ -88,6 +90,35 @@ def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
         if reason:
             trace.record(RULE, [node.operator_id], after, reason)
     return JobGraph.from_upstream(graph.name, pruned.values())
+
+
+def _same_columns(
+    node: StreamOperatorNode,
+    need: set[str],
+    upstream: tuple[str, ...],
+    pruned: dict[str, StreamOperatorNode],
+    trace: RewriteTrace,
+) -> tuple[str, ...]:
+    """The inputs of a union, each narrowed by a select to the union's kept columns where it
+    has more (an input that also feeds another operator keeps that one's columns too)."""
+    kept = {n for n in _schema(node).names if n in need}
+    inputs = []
+    for position, input_id in enumerate(upstream):
+        names = _schema(pruned[input_id]).names
+        if set(names) == kept:
+            inputs.append(input_id)
+            continue
+        select = _select(pruned[input_id], [n for n in names if n in kept]).replace(
+            operator_id=derived_operator_id(
+                OperatorType.SELECT, input_id, node.operator_id, str(position)
+            ),
+            upstream=(input_id,),
+        )
+        pruned[select.operator_id] = select
+        inputs.append(select.operator_id)
+        reason = f"keep the union's {len(kept)} of {len(names)} columns of input {position}"
+        trace.record(RULE, [input_id], [select.operator_id], reason)
+    return tuple(inputs)
 
 
 def _feeds_select(graph: JobGraph, node: StreamOperatorNode) -> bool:

@@ -104,6 +104,22 @@ def test_parquet_reads_only_needed_columns(tmp_path: pytest.TempPathFactory) -> 
     assert s.collect().to_pydict() == {"b": [str(i) for i in range(10)]}
 
 
+def test_each_union_input_keeps_the_unions_columns_even_when_its_source_keeps_more() -> None:
+    """The source also feeds a filter on ``k``, so it keeps ``k``; the union's first input
+    gets a select without it, and every input of the union has the union's columns."""
+    table = pa.table({"k": [1, None, 3], "g": ["a", "b", "a"], "x": [1.0, 2.0, 3.0]})
+    source = sl.from_arrow(table)
+    stream = source.union(source.filter(sl.col("k").is_not_null())).select("g")
+    trace = RewriteTrace()
+    graph = push_down_projections(stream.graph, trace)
+    (union,) = [n for n in graph if n.operator_type == OperatorType.UNION]
+    assert [graph.node(u).output_schema.names for u in union.upstream] == [["g"], ["g"]]
+    assert [s.output_schema.names for s in sources_of(graph)] == [["k", "g"]]
+    assert any("keep the union's 1 of 2 columns of input 0" in str(r) for r in trace)
+    rows = sl.Stream(graph, stream.node_id).collect()
+    assert rows.column_names == ["g"] and rows["g"].to_pylist() == ["a", "b", "a", "a", "a"]
+
+
 def test_explain_trace_shows_rewrites() -> None:
     s = sl.from_pydict({"a": [1], "b": [2]}).select("b")
     text = s.explain(trace=True)
