@@ -189,12 +189,13 @@ class AgentServer(ClusterServer):
 
     ``auth``: the cluster's token (required of every caller, and presented to the JobManager
     and other agents) and the certificates trusted for TLS; ``tls``: this server's
-    certificate and key (it then serves ``grpc+tls://``). ``heartbeat_interval``,
-    ``drain_timeout`` and ``shuffle_memory`` default to the process's
-    :class:`~sabot_lab.config.ClusterConfig`; ``config`` to the process's with one thread.
+    certificate and key (it then serves ``grpc+tls://``). ``slots``, ``heartbeat_interval``,
+    ``drain_timeout``, ``shuffle_memory`` and ``compression`` default to the process's
+    :class:`~sabot_lab.config.ClusterConfig` (``agent_slots``, ..., ``shuffle_compression``);
+    ``config`` to the process's with one thread.
 
     Shuffle rows stay in memory up to ``shuffle_memory`` bytes and spill to disk beyond; they
-    travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.runtime.agent.store.COMPRESSIONS`.
+    travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.config.COMPRESSIONS`.
     Consumers pull them with credit-based ``do_exchange`` streams (see the module's text), so
     a slow consumer holds back the stream instead of piling batches in memory.
 
@@ -207,7 +208,7 @@ class AgentServer(ClusterServer):
         self,
         host: str = "127.0.0.1",
         port: int = 0,
-        slots: int = 2,
+        slots: int | None = None,
         auth: Credentials = ANONYMOUS,
         config: Config | None = None,
         jobmanager: str | None = None,
@@ -216,19 +217,17 @@ class AgentServer(ClusterServer):
         tls: ServerTls | None = None,
         drain_timeout: float | None = None,
         shuffle_memory: int | None = None,
-        compression: str = "none",
+        compression: str | None = None,
     ) -> None:
         super().__init__(host, port, auth, tls)
-        self.slots = slots
+        cluster = get_config().cluster
+        self.slots = cluster.agent_slots if slots is None else slots
         self.memory_bytes = memory_bytes
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self.config = config or get_config().replace(threads=1)
-        cluster = get_config().cluster
-        self.store = ShuffleStore(
-            cluster.shuffle_memory if shuffle_memory is None else shuffle_memory,
-            compression=compression,
-        )
+        compression = cluster.shuffle_compression if compression is None else compression
+        self.store = ShuffleStore(shuffle_memory, compression=compression)
         self.channels = Channels()
         self._ipc = ipc_options(compression)
         self.state = AgentState.ACTIVE if jobmanager is None else AgentState.STARTING
@@ -238,7 +237,7 @@ class AgentServer(ClusterServer):
         self._streams: dict[int, dict[str, Any]] = {}  # open shuffle streams, for status
         self._stream_ids = itertools.count()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(slots, thread_name_prefix="sabot-task")
+        self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="sabot-task")
         if jobmanager is not None:
             threading.Thread(
                 target=self._heartbeats,
