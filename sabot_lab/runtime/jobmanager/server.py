@@ -340,11 +340,16 @@ class JobManager(ClusterServer):
                 width -= 1
                 physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
         except (SabotError, ValueError, KeyError) as exc:
-            failed = JobState.FAILED.value
-            self.store.create_job(job_id, name, request.plan, started, state=failed, error=str(exc))
+            failed, error = JobState.FAILED.value, str(exc)
+            self.store.create_job(job_id, name, request.plan, started, state=failed, error=error)
             return 0
         new = self.store.create_job(
-            job_id, name, request.plan, started, (physical.to_json(), width), state="SCHEDULED"
+            job_id,
+            name,
+            request.plan,
+            started,
+            (physical.to_json(), width),
+            state=JobState.SCHEDULED.value,
         )
         if new:
             run = self._run(job_id, physical)
@@ -398,7 +403,9 @@ class JobManager(ClusterServer):
         ticking = interval is not None
         outcome = self._wait_for_tasks(run, deployed, final, ticking=ticking, attempt=attempt)
         if outcome in (Outcome.OK, Outcome.AGENT_FAILED):  # the others never end by themselves
-            rest = {t: uri for t, uri in deployed.items() if t not in final or outcome != "ok"}
+            rest = {
+                t: uri for t, uri in deployed.items() if t not in final or outcome != Outcome.OK
+            }
             live = {t: uri for t, uri in rest.items() if uri not in self._lost_agents()}
             for task_id, uri in live.items():
                 with contextlib.suppress(ClusterError):  # it may be gone or done
@@ -663,7 +670,7 @@ class JobManager(ClusterServer):
         timeout = 60.0 if ref.timeout is None else ref.timeout
         job = self.store.job(job_id)
         run = self._runs.get(job_id)
-        if job["state"] != "RUNNING" or run is None or run.checkpoint_interval is None:
+        if job["state"] != JobState.RUNNING or run is None or run.checkpoint_interval is None:
             raise ClusterError(
                 f"job {job_id} is {job['state']}: a savepoint is taken of a running job that "
                 "takes checkpoints (submit it with checkpoint_interval=)"
@@ -708,7 +715,7 @@ class JobManager(ClusterServer):
         except ClusterError:
             if DBOS.get_workflow_status(job_id) is None:
                 raise
-            return {"job_id": job_id, "state": "PENDING", "error": None}
+            return {"job_id": job_id, "state": JobState.PENDING.value, "error": None}
 
     def _public(self, job: dict[str, Any]) -> dict[str, Any]:
         """A job's row for clients: without its plans, with the number of tasks an attempt
