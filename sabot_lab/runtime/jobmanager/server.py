@@ -340,8 +340,8 @@ class JobManager(ClusterServer):
                 width -= 1
                 physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
         except (SabotError, ValueError, KeyError) as exc:
-            failed, error = JobState.FAILED.value, str(exc)
-            self.store.create_job(job_id, name, request.plan, started, state=failed, error=error)
+            failed = JobState.FAILED.value
+            self.store.create_job(job_id, name, request.plan, started, state=failed, error=str(exc))
             return 0
         new = self.store.create_job(
             job_id,
