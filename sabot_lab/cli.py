@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from sabot_lab.config import get_config
-from sabot_lab.runtime.agent.store import COMPRESSIONS
+from sabot_lab.config import COMPRESSIONS, get_config
 
 __all__ = ["build_parser", "main"]
 
@@ -37,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     agent = _server_parser(
         commands, "agent", "run an agent: a Flight server executing tasks (token from SABOT_TOKEN)"
     )
-    agent.add_argument("--slots", type=int, default=2, help="tasks run at once (default 2)")
+    agent.add_argument(
+        "--slots",
+        type=int,
+        default=cluster.agent_slots,
+        help=f"tasks run at once (default {cluster.agent_slots}, SABOT_AGENT_SLOTS)",
+    )
     agent.add_argument("--jobmanager", help="URI of the JobManager to register with")
     agent.add_argument("--memory", type=parse_bytes, help="memory offered, e.g. 4GB")
     agent.add_argument(
@@ -56,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument(
         "--compression",
         choices=COMPRESSIONS,
-        default="none",
-        help="IPC compression of shuffle streams and spill files (default none)",
+        default=cluster.shuffle_compression,
+        help="IPC compression of shuffle streams and spill files "
+        f"(default {cluster.shuffle_compression}, SABOT_SHUFFLE_COMPRESSION)",
     )
     agent.add_argument(
         "--drain-timeout",

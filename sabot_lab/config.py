@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "COMPRESSIONS",
     "ENVIRONMENT",
     "ClusterConfig",
     "Config",
@@ -33,6 +34,10 @@ __all__ = [
     "get_config",
     "set_config",
 ]
+
+
+COMPRESSIONS = ("none", "lz4", "zstd")
+"""Arrow IPC compression codecs of an agent's shuffle streams and spill files."""
 
 
 def _at_least_one(section: object, *names: str) -> None:
@@ -88,6 +93,9 @@ class ClusterConfig:
             every agent reaches (``s3://bucket/sabot?region=...``); None: its work directory.
         database_url: the ``postgresql://`` URL of the JobManager's databases; None: SQLite
             files in its work directory. Left out of the repr (it may hold a password).
+        agent_slots: tasks an agent runs at once.
+        shuffle_compression: the IPC compression of an agent's shuffle streams and spill
+            files, one of :data:`COMPRESSIONS`.
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -100,9 +108,16 @@ class ClusterConfig:
     checkpoints_retained: int = 3
     checkpoint_location: str | None = None
     database_url: str | None = field(default=None, repr=False)
+    agent_slots: int = 2
+    shuffle_compression: str = "none"
 
     def __post_init__(self) -> None:
-        _at_least_one(self, "checkpoints_retained", "shuffle_memory")
+        _at_least_one(self, "agent_slots", "checkpoints_retained", "shuffle_memory")
+        if self.shuffle_compression not in COMPRESSIONS:
+            raise ValueError(
+                f"Config.shuffle_compression must be one of {', '.join(COMPRESSIONS)}, "
+                f"got {self.shuffle_compression!r}"
+            )
         for name in ("heartbeat_interval", "heartbeat_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)}")
@@ -279,6 +294,8 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_CHECKPOINTS_RETAINED": Variable("checkpoints_retained", _integer),
     "SABOT_CHECKPOINT_LOCATION": Variable("checkpoint_location", _text),
     "SABOT_DATABASE_URL": Variable("database_url", _text),
+    "SABOT_AGENT_SLOTS": Variable("agent_slots", _integer),
+    "SABOT_SHUFFLE_COMPRESSION": Variable("shuffle_compression", _text),
     "SABOT_PROGRESS": Variable("progress", _switch),
     "SABOT_PROGRESS_DELAY": Variable("progress_delay", _number),
 }

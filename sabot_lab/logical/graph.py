@@ -61,16 +61,17 @@ def new_operator_id(kind: OperatorType) -> str:
     return f"{kind.value}_{next(_ids)}"
 
 
-def derived_operator_id(kind: OperatorType, *anchors: str) -> str:
-    """The id of an operator an optimizer rule makes from or next to the operators
-    ``anchors``: the same however often the plan is optimized, so a plan optimized in a
-    notebook and again by the JobManager names its operators alike (live plan numbers are
-    matched by id).
+def derived_operator_id(kind: type[Operator], *anchors: str) -> str:
+    """The id of an operator of class ``kind`` an optimizer rule makes from or next to the
+    operators ``anchors``: the same however often the plan is optimized, so a plan optimized
+    in a notebook and again by the JobManager names its operators alike (live plan numbers
+    are matched by id).
 
-    >>> derived_operator_id(OperatorType.FILTER, "source_1", "join_3")
+    >>> from sabot_lab.logical.operators import Filter
+    >>> derived_operator_id(Filter, "source_1", "join_3")
     'filter_source_1_join_3'
     """
-    return "_".join((kind.value, *anchors))
+    return "_".join((kind.kind.value, *anchors))
 
 
 _NODE_FIELDS = ("operator_id", "op", "name", "upstream", "downstream", "schema", "parallelism")

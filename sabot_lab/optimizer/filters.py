@@ -41,7 +41,6 @@ from sabot_lab.logical import (
     HashJoin,
     JobGraph,
     Map,
-    OperatorType,
     PhaseTable,
     Project,
     Sort,
@@ -101,7 +100,7 @@ def _push(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> lis
     for position, conjuncts in sorted(moves.items()):
         upstream = child.upstream[position]
         below = StreamOperatorNode(
-            operator_id=derived_operator_id(OperatorType.FILTER, upstream, child_id),
+            operator_id=derived_operator_id(Filter, upstream, child_id),
             name="filter",
             schema=graph.node(upstream).output_schema,
             op=Filter(predicate=conjoin(conjuncts)),

@@ -27,7 +27,6 @@ from sabot_lab.expr.nodes import Column
 from sabot_lab.logical import (
     Fused,
     JobGraph,
-    OperatorType,
     Project,
     StreamOperatorNode,
     derived_operator_id,
@@ -82,7 +81,7 @@ def _fuse(chain: list[StreamOperatorNode]) -> tuple[StreamOperatorNode, str]:
     if len(members) == 1:
         return members[0], f"merged {names} into one projection"
     fused = StreamOperatorNode(
-        operator_id=derived_operator_id(OperatorType.FUSED, members[0].operator_id),
+        operator_id=derived_operator_id(Fused, members[0].operator_id),
         name="fused",
         schema=chain[-1].output_schema,
         op=Fused(operators=[m.replace(upstream=(), downstream=()) for m in members]),
@@ -116,7 +115,7 @@ def merge_projections(members: list[StreamOperatorNode]) -> list[StreamOperatorN
                 name = e.output_name()
                 exprs.append(composed if composed.output_name() == name else composed.alias(name))
             out[-1] = StreamOperatorNode(
-                operator_id=derived_operator_id(OperatorType.SELECT, node.operator_id),
+                operator_id=derived_operator_id(Project, node.operator_id),
                 name="select",
                 schema=node.output_schema,
                 op=Project(exprs=exprs),

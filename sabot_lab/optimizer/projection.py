@@ -35,7 +35,6 @@ from sabot_lab.logical import (
     JobGraph,
     Limit,
     Map,
-    OperatorType,
     PhaseTable,
     Project,
     Sort,
@@ -398,7 +397,7 @@ def _dropped(schema: pa.Schema, kept: list[str], verb: str) -> str:
 
 def _select(node: StreamOperatorNode, names: list[str]) -> StreamOperatorNode:
     return StreamOperatorNode(
-        operator_id=derived_operator_id(OperatorType.SELECT, node.operator_id),
+        operator_id=derived_operator_id(Project, node.operator_id),
         name="select",
         schema=_subset(_schema(node), names),
         op=Project(exprs=[col(n) for n in names]),

@@ -24,6 +24,7 @@ __all__ = [
     "attempt_scope",
     "in_job",
     "is_result_exchange",
+    "job_of",
     "result_exchange",
 ]
 
@@ -92,13 +93,23 @@ class TaskId:
         return self.job_id == job_id
 
 
-def in_job(task_id: str, job_id: str) -> bool:
-    """Whether the task (attempt) named ``task_id`` belongs to job ``job_id``.
+def job_of(name: str) -> str:
+    """The job a task id or an attempt scope (:func:`attempt_scope`) names.
 
-    >>> in_job("j1/0.0/0", "j1"), in_job("j12/0.0/0", "j1")
-    (True, False)
+    >>> job_of("j1/0.1/2"), job_of(attempt_scope("j1", 2)), job_of("j1")
+    ('j1', 'j1', 'j1')
     """
-    return task_id.split("/", 1)[0] == job_id
+    return name.split("/", 1)[0]
+
+
+def in_job(task_id: str, job_id: str) -> bool:
+    """Whether the task (attempt) named ``task_id``, or an attempt scope, belongs to job
+    ``job_id``.
+
+    >>> in_job("j1/0.0/0", "j1"), in_job("j12/0.0/0", "j1"), in_job("j1/2", "j1")
+    (True, False, True)
+    """
+    return job_of(task_id) == job_id
 
 
 def attempt_scope(job_id: str, attempt: int) -> str:

@@ -45,7 +45,8 @@ __all__ = [
 
 
 class JobState(str, Enum):
-    """The states of a job (the values are what the tables and the wire carry).
+    """The states of a job, and of each of its tasks (:data:`TaskState`); the values are what
+    the tables and the wire carry.
 
     >>> JobState("RUNNING").ended, JobState.CANCELLED.ended, str(JobState.FAILED)
     (False, True, 'FAILED')
@@ -63,31 +64,16 @@ class JobState(str, Enum):
 
     @property
     def ended(self) -> bool:
-        """Whether a job in this state never leaves it."""
+        """Whether a job or task in this state never leaves it."""
         return self.value in ENDED
 
 
-class TaskState(str, Enum):
-    """The states of a task (the values are those of jobs).
+TaskState = JobState
+"""The states of a task: those of jobs (one enum, each state defined once).
 
-    >>> TaskState("FINISHED").ended, TaskState.RUNNING.ended
-    (True, False)
-    """
-
-    PENDING = "PENDING"
-    SCHEDULED = "SCHEDULED"
-    RUNNING = "RUNNING"
-    FINISHED = "FINISHED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def ended(self) -> bool:
-        """Whether a task in this state never leaves it."""
-        return self.value in ENDED
+>>> TaskState("FINISHED").ended, TaskState.RUNNING.ended, TaskState.FAILED is JobState.FAILED
+(True, False, True)
+"""
 
 
 class AgentState(str, Enum):
@@ -115,7 +101,7 @@ class AgentState(str, Enum):
 
 STATES = tuple(s.value for s in JobState)
 """States of jobs and tasks, as the tables and the wire carry them."""
-ENDED = ("FINISHED", "FAILED", "CANCELLED")
+ENDED = tuple(s.value for s in (JobState.FINISHED, JobState.FAILED, JobState.CANCELLED))
 """States a job or task never leaves."""
 AGENT_STATES = tuple(s.value for s in AgentState)
 """States of agents."""

@@ -54,13 +54,15 @@ def test_the_loader_parses_each_kind_of_value() -> None:
             "SABOT_CHECKPOINTS_RETAINED": "7",
             "SABOT_CHECKPOINT_LOCATION": "s3://bucket/sabot",
             "SABOT_DATABASE_URL": "postgresql://u:secret@host/db",
+            "SABOT_AGENT_SLOTS": "4",
+            "SABOT_SHUFFLE_COMPRESSION": "zstd",
             "SABOT_PROGRESS": "OFF",
             "SABOT_PROGRESS_DELAY": "0",
         }
     )
     assert config.engine == EngineConfig(64, 3, 5, "rocksdb")
     assert config.cluster == ClusterConfig(
-        0.5, 4.0, 0.0, 1 << 20, 7, "s3://bucket/sabot", "postgresql://u:secret@host/db"
+        0.5, 4.0, 0.0, 1 << 20, 7, "s3://bucket/sabot", "postgresql://u:secret@host/db", 4, "zstd"
     )
     assert config.notebook == NotebookConfig(progress=False, progress_delay=0.0)
     assert "secret" not in repr(config)
@@ -81,6 +83,8 @@ def test_empty_variables_count_as_unset() -> None:
         ("SABOT_HEARTBEAT_TIMEOUT", "soon", "SABOT_HEARTBEAT_TIMEOUT='soon' is not a number"),
         ("SABOT_HEARTBEAT_INTERVAL", "-1", "SABOT_HEARTBEAT_INTERVAL='-1': Config.heartbeat_"),
         ("SABOT_CHECKPOINTS_RETAINED", "0", "SABOT_CHECKPOINTS_RETAINED='0': Config.checkpoints"),
+        ("SABOT_AGENT_SLOTS", "0", "SABOT_AGENT_SLOTS='0': Config.agent_slots must be >= 1"),
+        ("SABOT_SHUFFLE_COMPRESSION", "gzip", "SABOT_SHUFFLE_COMPRESSION='gzip': Config.shuffle_"),
         ("SABOT_PROGRESS_DELAY", "1s", "SABOT_PROGRESS_DELAY='1s' is not a number"),
     ],
 )

@@ -13,26 +13,32 @@ from sabot_lab.errors import ClusterError
 from sabot_lab.physical import PhysicalPlan, ProducerId, TaskId, plan_stages
 from sabot_lab.runtime.jobmanager.scheduler import (
     AgentLost,
+    AgentsChecked,
+    AgentSeen,
     AgentsProbed,
     AskForCheckpoint,
     CheckpointProgress,
     Command,
     CompleteCheckpoint,
+    DeployFailed,
     DeployRequested,
     DropJob,
     EndJob,
     JobEnding,
     JobRun,
     KeepSavepoint,
+    MarkAgent,
     Outcome,
     ProbeAgents,
     RecordTask,
     Settle,
+    StagePlaced,
     StartCheckpoint,
     TaskEnded,
     Tick,
     agent_after_heartbeat,
     agent_is_late,
+    agents_transition,
     transition,
 )
 from sabot_lab.runtime.jobmanager.store import JobStore
@@ -91,9 +97,12 @@ def test_a_task_that_failed_fails_the_job_unless_one_of_its_agents_is_gone() -> 
     ]
     probe = commands[1]
     assert isinstance(probe, ProbeAgents)
-    assert transition(run, AgentsProbed(True, probe.error)) == [Settle(Outcome.AGENT_FAILED)]
+    assert transition(run, AgentsProbed((A,), probe.error)) == [
+        MarkAgent(A, AgentState.FAILED),
+        Settle(Outcome.AGENT_FAILED),
+    ]
     assert not run.ended
-    assert transition(run, AgentsProbed(False, probe.error)) == [
+    assert transition(run, AgentsProbed((), probe.error)) == [
         EndJob(JobState.FAILED, probe.error),
         Settle(Outcome.FAILED),
     ]
@@ -114,6 +123,57 @@ def test_a_finished_task_records_its_metrics_and_last_checkpoint() -> None:
         RecordTask("j1/1.0/0", TaskState.FINISHED, None, {"rows_out": 7})
     ]
     assert run.acks["j1/1.0/0"] == 4
+
+
+def test_an_agent_lost_during_deploy_is_failed_and_so_is_the_attempt_not_the_job() -> None:
+    run = running_job()
+    assert transition(run, DeployRequested()) == []
+    assert transition(run, StagePlaced(slots=4)) == []  # placed: the tasks go out...
+    # ...and agent b refuses (or does not answer) its deploy
+    assert transition(run, DeployFailed(B)) == [
+        MarkAgent(B, AgentState.FAILED),
+        Settle(Outcome.AGENT_FAILED),
+    ]
+    assert not run.ended  # the workflow starts another attempt
+
+
+def test_a_stage_whose_input_agent_is_gone_or_that_finds_no_agent_fails_its_attempt() -> None:
+    run = running_job()
+    assert transition(run, StagePlaced(slots=2, lost=(B,))) == [Settle(Outcome.AGENT_FAILED)]
+    assert transition(run, StagePlaced(slots=0)) == [Settle(Outcome.AGENT_FAILED)]
+    assert not run.ended
+
+
+def test_a_job_running_all_its_tasks_at_once_fails_when_the_slots_are_too_few() -> None:
+    run = running_job()
+    assert transition(run, StagePlaced(slots=4, needed=4)) == []
+    commands = transition(run, StagePlaced(slots=3, needed=4))
+    assert [type(c) for c in commands] == [EndJob, Settle]
+    end, settle = commands
+    assert isinstance(end, EndJob) and end.state == JobState.FAILED
+    assert end.error is not None and end.error.startswith("this job runs all its 4 tasks at once")
+    assert settle == Settle(Outcome.FAILED)
+    assert run.ended and run.state == JobState.FAILED
+    # a new attempt whose lost agent was never replaced: no agent at all, still too few
+    assert transition(running_job(), StagePlaced(slots=0, needed=4))[-1] == Settle(Outcome.FAILED)
+
+
+def test_an_agent_lost_during_the_run_is_failed_by_the_monitor_then_its_tasks() -> None:
+    run = running_job()
+    seen = (AgentSeen(A, AgentState.BUSY, 9.5), AgentSeen(B, AgentState.BUSY, 4.0))
+    checked = AgentsChecked(now=10.0, started=0.0, timeout=5.0, agents=seen)
+    assert agents_transition(checked) == [MarkAgent(B, AgentState.FAILED)]
+    # once b is FAILED, the job's wait sees its tasks lost with it
+    on_b = tuple(sorted(t for t, uri in run.tasks.items() if uri == B))
+    commands = transition(run, AgentLost(B, on_b))
+    assert of(commands, RecordTask) == [
+        RecordTask(t, TaskState.FAILED, f"agent {B} is gone") for t in on_b
+    ]
+    assert commands[-1] == Settle(Outcome.AGENT_FAILED)
+    # an agent already FAILED, or one a restarted JobManager has not waited for, is left alone
+    failed = (AgentSeen(B, AgentState.FAILED, 4.0),)
+    assert agents_transition(AgentsChecked(10.0, 0.0, 5.0, failed)) == []
+    assert agents_transition(AgentsChecked(10.0, 6.0, 5.0, seen)) == []
 
 
 def test_a_restarted_agent_rejoins_and_a_silent_one_is_late() -> None:

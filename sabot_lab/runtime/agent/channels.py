@@ -6,6 +6,8 @@ items until the consuming task takes it, on this agent or over Flight. A full qu
 its producer, so a slow consumer slows its producers instead of growing memory; ``close``
 marks the producer's end; ``drop_job`` ends every queue of a job and wakes whoever waits.
 
+May import ``physical.ids``.
+
 >>> channels = Channels(capacity=2)
 >>> key = ("j1/0", "x1", 0, "0.0")
 >>> channels.put(key, "a", threading.Event()), channels.put(key, "b", threading.Event())
@@ -21,6 +23,8 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
+
+from sabot_lab.physical.ids import job_of
 
 __all__ = ["ChannelKey", "Channels"]
 
@@ -91,4 +95,4 @@ class Channels:
             self._changed.notify_all()
 
     def _gone(self, key: ChannelKey) -> bool:
-        return key[0].rsplit("/", 1)[0] in self._dropped
+        return job_of(key[0]) in self._dropped

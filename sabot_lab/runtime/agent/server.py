@@ -55,11 +55,13 @@ from sabot_lab.physical.ids import in_job, is_result_exchange, result_exchange
 from sabot_lab.runtime.agent.channels import Channels
 from sabot_lab.runtime.agent.store import ShuffleStore, ipc_options
 from sabot_lab.runtime.protocol import (
+    AgentState,
     CheckpointRequest,
     Heartbeat,
     JobRef,
     TaskRef,
     TaskReport,
+    TaskState,
 )
 from sabot_lab.runtime.transport import (
     ANONYMOUS,
@@ -85,7 +87,7 @@ class TaskRecord:
     """State and metrics of one task on this agent."""
 
     task_id: str
-    state: str = "SCHEDULED"
+    state: TaskState = TaskState.SCHEDULED
     error: str | None = None
     rows_in: int = 0
     rows_out: int = 0
@@ -103,7 +105,7 @@ class TaskRecord:
         busy = (self.finished or time.time()) - self.started if self.started else 0.0
         return {
             "task_id": self.task_id,
-            "state": self.state,
+            "state": self.state.value,
             "error": self.error,
             "rows_in": self.rows_in,
             "rows_out": self.rows_out,
@@ -188,12 +190,13 @@ class AgentServer(ClusterServer):
 
     ``auth``: the cluster's token (required of every caller, and presented to the JobManager
     and other agents) and the certificates trusted for TLS; ``tls``: this server's
-    certificate and key (it then serves ``grpc+tls://``). ``heartbeat_interval``,
-    ``drain_timeout`` and ``shuffle_memory`` default to the process's
-    :class:`~sabot_lab.config.ClusterConfig`; ``config`` to the process's with one thread.
+    certificate and key (it then serves ``grpc+tls://``). ``slots``, ``heartbeat_interval``,
+    ``drain_timeout``, ``shuffle_memory`` and ``compression`` default to the process's
+    :class:`~sabot_lab.config.ClusterConfig` (``agent_slots``, ..., ``shuffle_compression``);
+    ``config`` to the process's with one thread.
 
     Shuffle rows stay in memory up to ``shuffle_memory`` bytes and spill to disk beyond; they
-    travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.runtime.agent.store.COMPRESSIONS`.
+    travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.config.COMPRESSIONS`.
     Consumers pull them with credit-based ``do_exchange`` streams (see the module's text), so
     a slow consumer holds back the stream instead of piling batches in memory.
 
@@ -206,7 +209,7 @@ class AgentServer(ClusterServer):
         self,
         host: str = "127.0.0.1",
         port: int = 0,
-        slots: int = 2,
+        slots: int | None = None,
         auth: Credentials = ANONYMOUS,
         config: Config | None = None,
         jobmanager: str | None = None,
@@ -215,29 +218,27 @@ class AgentServer(ClusterServer):
         tls: ServerTls | None = None,
         drain_timeout: float | None = None,
         shuffle_memory: int | None = None,
-        compression: str = "none",
+        compression: str | None = None,
     ) -> None:
         super().__init__(host, port, auth, tls)
-        self.slots = slots
+        cluster = get_config().cluster
+        self.slots = cluster.agent_slots if slots is None else slots
         self.memory_bytes = memory_bytes
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self.config = config or get_config().replace(threads=1)
-        cluster = get_config().cluster
-        self.store = ShuffleStore(
-            cluster.shuffle_memory if shuffle_memory is None else shuffle_memory,
-            compression=compression,
-        )
+        compression = cluster.shuffle_compression if compression is None else compression
+        self.store = ShuffleStore(shuffle_memory, compression=compression)
         self.channels = Channels()
         self._ipc = ipc_options(compression)
-        self.state = "ACTIVE" if jobmanager is None else "STARTING"
+        self.state = AgentState.ACTIVE if jobmanager is None else AgentState.STARTING
         self.jobmanager = jobmanager
         self.drain_timeout = cluster.drain_timeout if drain_timeout is None else drain_timeout
         self._tasks: dict[str, TaskRecord] = {}
         self._streams: dict[int, dict[str, Any]] = {}  # open shuffle streams, for status
         self._stream_ids = itertools.count()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(slots, thread_name_prefix="sabot-task")
+        self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="sabot-task")
         if jobmanager is not None:
             threading.Thread(
                 target=self._heartbeats,
@@ -260,7 +261,7 @@ class AgentServer(ClusterServer):
             "cancel": self._cancel,
             "drop_job": self._drop_job,
             "checkpoint": self._checkpoint,
-            "ping": lambda _: {"uri": self.uri, "state": self.state},
+            "ping": lambda _: {"uri": self.uri, "state": self.state.value},
         }
         return dispatch(action, handlers)
 
@@ -275,8 +276,8 @@ class AgentServer(ClusterServer):
         ]
 
     def _deploy(self, body: dict[str, Any]) -> dict[str, Any]:
-        if self.state in ("DRAINING", "STOPPED"):
-            raise ClusterError(f"agent {self.uri} is {self.state.lower()}: no new tasks")
+        if self.state in (AgentState.DRAINING, AgentState.STOPPED):
+            raise ClusterError(f"agent {self.uri} is {self.state.value.lower()}: no new tasks")
         spec = TaskSpec.from_dict(body)
         with self._lock:
             if spec.task_id in self._tasks:
@@ -289,11 +290,12 @@ class AgentServer(ClusterServer):
         with self._lock:
             tasks = [t.to_dict() for t in self._tasks.values()]
             streams = [dict(x) for x in self._streams.values()]
-        running = sum(t["state"] == "RUNNING" for t in tasks)
-        state = "BUSY" if self.state == "ACTIVE" and running >= self.slots else self.state
+        running = sum(t["state"] == TaskState.RUNNING for t in tasks)
+        busy = self.state == AgentState.ACTIVE and running >= self.slots
+        state = AgentState.BUSY if busy else self.state
         return {
             "uri": self.uri,
-            "state": state,
+            "state": state.value,
             "slots": self.slots,
             "running": running,
             "shuffle_bytes": self.store.nbytes(),
@@ -314,7 +316,7 @@ class AgentServer(ClusterServer):
         request = CheckpointRequest.from_dict(body)
         with self._lock:
             records = [t for i, t in self._tasks.items() if in_job(i, request.job_id)]
-        asked = [r for r in records if r.checkpoints is not None and r.state == "RUNNING"]
+        asked = [r for r in records if r.checkpoints is not None and r.state == TaskState.RUNNING]
         for record in asked:
             assert record.checkpoints is not None
             record.checkpoints.request(upto=request.checkpoint)
@@ -333,8 +335,8 @@ class AgentServer(ClusterServer):
         """Report state and load to the JobManager every ``interval`` seconds (registering
         with the first report); keep trying while the JobManager is away."""
         while not self._stopping.is_set():
-            if self._beat() and self.state == "STARTING":
-                self.state = "ACTIVE"  # registered: say so at once
+            if self._beat() and self.state == AgentState.STARTING:
+                self.state = AgentState.ACTIVE  # registered: say so at once
                 continue
             self._wake.wait(interval)  # a task that ended wakes it early
             self._wake.clear()
@@ -350,7 +352,9 @@ class AgentServer(ClusterServer):
             status["slots"],
             self.memory_bytes,
             status["running"],
-            tuple(TaskReport.from_dict(t) for t in status["tasks"] if t["state"] == "RUNNING"),
+            tuple(
+                TaskReport.from_dict(t) for t in status["tasks"] if t["state"] == TaskState.RUNNING
+            ),
         )
         try:
             call(self.jobmanager, "heartbeat", beat.to_dict(), self.auth, timeout=5)
@@ -361,14 +365,14 @@ class AgentServer(ClusterServer):
     def drain(self) -> None:
         """Take no new tasks, let running ones finish (up to ``drain_timeout`` seconds), and
         tell the JobManager at each step."""
-        self.state = "DRAINING"
+        self.state = AgentState.DRAINING
         self._beat()
         deadline = time.monotonic() + self.drain_timeout
         while time.monotonic() < deadline and any(
-            t.state in ("SCHEDULED", "RUNNING") for t in list(self._tasks.values())
+            not t.state.ended for t in list(self._tasks.values())
         ):
             time.sleep(0.05)
-        self.state = "STOPPED"
+        self.state = AgentState.STOPPED
         self._beat()
 
     # -- shuffle reads ----------------------------------------------------------------
@@ -419,7 +423,7 @@ class AgentServer(ClusterServer):
 
     # -- running tasks ----------------------------------------------------------------
     def _run(self, spec: TaskSpec, record: TaskRecord) -> None:
-        record.state, record.started = "RUNNING", time.time()
+        record.state, record.started = TaskState.RUNNING, time.time()
         job = spec.scope
         self.store.start_producer(job, spec.producer)
 
@@ -483,11 +487,11 @@ class AgentServer(ClusterServer):
                 # with checkpoints, rows after barrier n are kept apart until n+1 completes
                 epoch = result_exchange(record.checkpoint + 1 if record.checkpoints else None)
                 write(epoch, spec.partition, batch)
-            record.state = "FINISHED"
+            record.state = TaskState.FINISHED
         except TaskCancelled:
-            record.state = "CANCELLED"
+            record.state = TaskState.CANCELLED
         except Exception as exc:  # reported to the JobManager with the remote traceback
-            record.state = "FAILED"
+            record.state = TaskState.FAILED
             record.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         finally:
             if spec.streaming:  # the consumers end after what was sent
@@ -499,7 +503,7 @@ class AgentServer(ClusterServer):
 
     def shutdown(self) -> None:
         """Drain, then stop serving and stop the task threads."""
-        if self.state != "STOPPED":
+        if self.state != AgentState.STOPPED:
             self.drain()
         self._stopping.set()
         self._wake.set()

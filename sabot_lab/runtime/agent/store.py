@@ -30,17 +30,16 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from sabot_lab.config import COMPRESSIONS, get_config
 from sabot_lab.physical.ids import in_job
 
-__all__ = ["COMPRESSIONS", "ShuffleStore", "ipc_options"]
+__all__ = ["ShuffleStore", "ipc_options"]
 
 Key = tuple[str, str, int]
-COMPRESSIONS = ("none", "lz4", "zstd")
-"""Arrow IPC compression codecs for shuffle streams and spill files."""
 
 
 def ipc_options(compression: str) -> pa.ipc.IpcWriteOptions:
-    """IPC write options for a codec of :data:`COMPRESSIONS`.
+    """IPC write options for a codec of :data:`~sabot_lab.config.COMPRESSIONS`.
 
     >>> ipc_options("zstd").compression
     'zstd'
@@ -52,16 +51,21 @@ def ipc_options(compression: str) -> pa.ipc.IpcWriteOptions:
 
 class ShuffleStore:
     """Thread-safe buffers of exchange rows: in memory up to ``memory_limit`` bytes, then in
-    IPC files under ``spill_dir`` (a fresh temporary directory by default)."""
+    IPC files under ``spill_dir`` (a fresh temporary directory by default), written with
+    ``compression``. ``memory_limit`` and ``compression`` default to the process's
+    :class:`~sabot_lab.config.ClusterConfig` (``shuffle_memory``, ``shuffle_compression``)."""
 
     def __init__(
         self,
-        memory_limit: int = 1 << 30,
+        memory_limit: int | None = None,
         spill_dir: str | None = None,
-        compression: str = "lz4",
+        compression: str | None = None,
     ) -> None:
-        self.memory_limit = memory_limit
-        self._options = ipc_options(compression)
+        cluster = get_config().cluster
+        self.memory_limit = cluster.shuffle_memory if memory_limit is None else memory_limit
+        self._options = ipc_options(
+            cluster.shuffle_compression if compression is None else compression
+        )
         self._spill_root = Path(spill_dir) if spill_dir else None
         self._spill_dir: Path | None = None
         self._lock = threading.Lock()
@@ -107,7 +111,7 @@ class ShuffleStore:
         """Free everything kept for ``job`` and its attempts (``job/N``); return the number
         of batches freed."""
         with self._lock:
-            keys = [k for k in self._rows if k[0] == job or in_job(k[0], job)]
+            keys = [k for k in self._rows if in_job(k[0], job)]
             entries = [e for k in keys for v in self._rows.pop(k).values() for e in v]
             self._free(entries)
             return len(entries)

@@ -18,7 +18,7 @@ from sabot_lab.errors import ClusterError
 from sabot_lab.physical import PhysicalPlan, TaskSpec, attempt_scope
 from sabot_lab.physical.ids import RESULT
 from sabot_lab.runtime.agent.server import fetch_rows
-from sabot_lab.runtime.protocol import ENDED
+from sabot_lab.runtime.protocol import ENDED, TaskState
 from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
 
 __all__ = ["poll_tasks", "result_batches", "run_on_agents"]
@@ -105,7 +105,7 @@ def _wait(tasks: dict[str, str], auth: Credentials, poll_s: float, timeout_s: fl
         if errors:
             raise next(iter(errors.values()))
         for uri, task in ended:
-            if task["state"] != "FINISHED":
+            if task["state"] != TaskState.FINISHED:
                 raise ClusterError(
                     f"task {task['task_id']} on {uri} {task['state'].lower()}: {task['error']}"
                 )

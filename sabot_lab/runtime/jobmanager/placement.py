@@ -10,10 +10,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sabot_lab.errors import ClusterError
-from sabot_lab.physical import PhysicalPlan
+from sabot_lab.physical import PhysicalPlan, Stage
 from sabot_lab.runtime.protocol import ASSIGNMENTS
 
-__all__ = ["assign", "missing_slots", "pipelined", "stage_steps", "with_unended"]
+__all__ = [
+    "assign",
+    "held_inputs",
+    "missing_slots",
+    "pipelined",
+    "stage_steps",
+    "with_unended",
+]
 
 
 def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int = 0) -> list[str]:
@@ -57,21 +64,44 @@ def with_unended(
     return [{**a, "running": unended.get(a["uri"], 0)} for a in agents]
 
 
-def missing_slots(needed: int, agents: Sequence[Mapping[str, Any]]) -> str | None:
-    """Why ``agents`` cannot run a job's ``needed`` tasks at once, or None when they can.
+def missing_slots(needed: int, slots: int) -> str | None:
+    """Why agents with ``slots`` slots in all cannot run a job's ``needed`` tasks at once, or
+    None when they can.
 
-    >>> missing_slots(2, [{"slots": 2}]) is None
+    >>> missing_slots(2, 2) is None
     True
-    >>> missing_slots(3, [{"slots": 2}])[:37]
+    >>> missing_slots(3, 2)[:37]
     'this job runs all its 3 tasks at once'
     """
-    slots = sum(a["slots"] for a in agents)
     if needed <= slots:
         return None
     return (
         f"this job runs all its {needed} tasks at once, and the agents have {slots} slots: "
         "add agents or slots, or submit it with fewer partitions"
     )
+
+
+def held_inputs(
+    plan: PhysicalPlan, stage: Stage, placed: Mapping[tuple[int, int], str], streaming: bool
+) -> dict[int, tuple[str, ...]]:
+    """The agents holding the rows ``stage`` reads, by producing stage, from where an
+    attempt's tasks were ``placed`` (by ``(stage, partition)``): each agent once, sorted; or,
+    ``streaming``, one per producing task in partition order (each is read on its own).
+
+    >>> import sabot_lab as sl
+    >>> from sabot_lab.physical import plan_stages
+    >>> counts = sl.from_pydict({"k": [1, 2]}).group_by("k").agg(sl.col("k").count().alias("n"))
+    >>> plan = plan_stages(counts.graph, 2)
+    >>> placed = {(0, 0): "b", (0, 1): "a"}
+    >>> held_inputs(plan, plan.stages[1], placed, False), held_inputs(plan, plan.stages[1], placed, True)
+    ({0: ('a', 'b')}, {0: ('b', 'a')})
+    """
+    producers = {plan.exchanges[x].producer for x in stage.reads}
+    if streaming:
+        return {s: tuple(placed[s, p] for p in range(plan.stages[s].partitions)) for s in producers}
+    return {
+        s: tuple(sorted({uri for (ts, _), uri in placed.items() if ts == s})) for s in producers
+    }
 
 
 def pipelined(plan: PhysicalPlan, checkpoint_interval: float | None) -> bool:

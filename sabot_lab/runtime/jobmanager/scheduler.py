@@ -1,10 +1,14 @@
 """The JobManager's scheduler as a pure state machine: what it knows of each running job (one
 :class:`JobRun`), and :func:`transition`, which applies an event to a job's run and returns
-the commands that carry it out. Nothing here does I/O: the JobManager's workflow steps and
-Flight calls execute the commands (:mod:`sabot_lab.runtime.jobmanager.server`), which is
-what makes recovery testable without processes.
+the commands that carry it out; and :func:`agents_transition`, which does the same for the
+heartbeat monitor's look at the agents. Nothing here does I/O: the JobManager's workflow
+steps and Flight calls execute the commands (:mod:`sabot_lab.runtime.jobmanager.server`),
+which is what makes recovery testable without processes. An agent is declared FAILED only by
+a command of this module (:class:`MarkAgent`): when it misses its heartbeats, refuses a
+deploy, or does not answer after a task of its job failed.
 
-May import ``physical``, ``runtime.protocol``; never DBOS, Flight or the tables.
+May import ``physical``, ``runtime.protocol``, ``runtime.jobmanager.placement``; never DBOS,
+Flight or the tables.
 
 >>> run = JobRun("j1", checkpoint_interval=1.0, tasks={"j1/0.0/0": "grpc://a"})
 >>> run.progress = CheckpointProgress.resume([], now=0.0)
@@ -26,15 +30,19 @@ from typing import Any
 
 from sabot_lab.physical import PhysicalPlan
 from sabot_lab.physical.ids import ProducerId, TaskId
+from sabot_lab.runtime.jobmanager.placement import missing_slots
 from sabot_lab.runtime.protocol import AgentState, JobState, TaskState
 
 __all__ = [
     "AgentLost",
+    "AgentSeen",
+    "AgentsChecked",
     "AgentsProbed",
     "AskForCheckpoint",
     "CheckpointProgress",
     "Command",
     "CompleteCheckpoint",
+    "DeployFailed",
     "DeployRequested",
     "DropJob",
     "EndJob",
@@ -42,15 +50,18 @@ __all__ = [
     "JobEnding",
     "JobRun",
     "KeepSavepoint",
+    "MarkAgent",
     "Outcome",
     "ProbeAgents",
     "RecordTask",
     "Settle",
+    "StagePlaced",
     "StartCheckpoint",
     "TaskEnded",
     "Tick",
     "agent_after_heartbeat",
     "agent_is_late",
+    "agents_transition",
     "transition",
 ]
 
@@ -200,11 +211,30 @@ class TaskEnded:
 
 
 @dataclass(frozen=True)
-class AgentsProbed:
-    """The job's agents were pinged after a task failed (see :class:`ProbeAgents`): whether
-    one of them is gone (the task then failed because of it)."""
+class StagePlaced:
+    """A stage step looked for agents to place a stage's tasks on: the serving ones have
+    ``slots`` in all (0: none came); ``needed``: the tasks of the job that must run at once
+    (0: the stage runs on its own); ``lost``: the agents holding the stage's input rows that
+    failed or stopped."""
 
-    gone: bool
+    slots: int
+    needed: int = 0
+    lost: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeployFailed:
+    """``agent`` refused a deploy of the job's tasks, or did not answer it."""
+
+    agent: str
+
+
+@dataclass(frozen=True)
+class AgentsProbed:
+    """The job's agents were pinged after a task failed (see :class:`ProbeAgents`): those
+    ``gone`` (not answering; the task then failed because of them)."""
+
+    gone: tuple[str, ...]
     error: str
 
 
@@ -235,7 +265,31 @@ class Tick:
     running: frozenset[str]
 
 
-Event = DeployRequested | TaskEnded | AgentsProbed | AgentLost | JobEnding | Tick
+Event = (
+    DeployRequested | StagePlaced | DeployFailed | TaskEnded | AgentsProbed | AgentLost
+    | JobEnding | Tick
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AgentSeen:
+    """What the JobManager's tables say of an agent: its state and last heartbeat."""
+
+    uri: str
+    state: AgentState
+    last_heartbeat: float
+
+
+@dataclass(frozen=True)
+class AgentsChecked:
+    """The heartbeat monitor looked at the registered ``agents`` at ``now``; ``started``:
+    when the JobManager (re)started; ``timeout``: seconds of silence that make an agent
+    FAILED."""
+
+    now: float
+    started: float
+    timeout: float
+    agents: tuple[AgentSeen, ...]
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -264,6 +318,15 @@ class ProbeAgents:
 
     agents: tuple[str, ...]
     error: str
+
+
+@dataclass(frozen=True)
+class MarkAgent:
+    """Record that ``agent`` is now in ``state`` (a FAILED agent's next heartbeat revives
+    it)."""
+
+    agent: str
+    state: AgentState
 
 
 @dataclass(frozen=True)
@@ -322,6 +385,7 @@ Command = (
     Settle
     | RecordTask
     | ProbeAgents
+    | MarkAgent
     | EndJob
     | DropJob
     | StartCheckpoint
@@ -353,6 +417,22 @@ def _deploy_requested(run: JobRun, event: DeployRequested) -> list[Command]:
     return [Settle(Outcome.CANCELLED)] if run.ended or run.plan is None else []
 
 
+def _stage_placed(run: JobRun, event: StagePlaced) -> list[Command]:
+    """A job whose tasks all run at once fails when the agents lack the slots for them; the
+    attempt fails when no agent came, or when one holding the stage's input is gone."""
+    error = missing_slots(event.needed, event.slots)
+    if error is not None:
+        return [*_end(run, JobState.FAILED, error, ()), Settle(Outcome.FAILED)]
+    if event.slots == 0 or event.lost:
+        return [Settle(Outcome.AGENT_FAILED)]
+    return []
+
+
+def _deploy_failed(run: JobRun, event: DeployFailed) -> list[Command]:
+    """An agent that fails a deploy is FAILED; the attempt failed with it."""
+    return [MarkAgent(event.agent, AgentState.FAILED), Settle(Outcome.AGENT_FAILED)]
+
+
 def _task_ended(run: JobRun, event: TaskEnded) -> list[Command]:
     """Record the end; a task that failed (outside a stop) fails the job, unless one of
     its agents is gone (then the attempt failed): the agents are probed first."""
@@ -365,8 +445,11 @@ def _task_ended(run: JobRun, event: TaskEnded) -> list[Command]:
 
 
 def _agents_probed(run: JobRun, event: AgentsProbed) -> list[Command]:
+    """Agents that do not answer are FAILED, and the task failed reading from them (the
+    attempt failed); else the task's failure fails the job."""
     if event.gone:
-        return [Settle(Outcome.AGENT_FAILED)]  # it failed reading from an agent that died
+        gone: list[Command] = [MarkAgent(a, AgentState.FAILED) for a in event.gone]
+        return [*gone, Settle(Outcome.AGENT_FAILED)]
     return [*_end(run, JobState.FAILED, event.error, ()), Settle(Outcome.FAILED)]
 
 
@@ -435,6 +518,8 @@ def _tick(run: JobRun, event: Tick) -> list[Command]:
 
 _TRANSITIONS: dict[type, Any] = {
     DeployRequested: _deploy_requested,
+    StagePlaced: _stage_placed,
+    DeployFailed: _deploy_failed,
     TaskEnded: _task_ended,
     AgentsProbed: _agents_probed,
     AgentLost: _agent_lost,
@@ -444,6 +529,21 @@ _TRANSITIONS: dict[type, Any] = {
 
 
 # -- agents -------------------------------------------------------------------------------
+
+
+def agents_transition(event: AgentsChecked) -> list[MarkAgent]:
+    """The commands the heartbeat monitor's look at the agents calls for: each agent late
+    with its heartbeats (see :func:`agent_is_late`) is FAILED.
+
+    >>> seen = (AgentSeen("grpc://a", AgentState.ACTIVE, 0.0), AgentSeen("grpc://b", AgentState.BUSY, 9.0))
+    >>> agents_transition(AgentsChecked(now=11.0, started=0.0, timeout=10.0, agents=seen))
+    [MarkAgent(agent='grpc://a', state=<AgentState.FAILED: 'FAILED'>)]
+    """
+    return [
+        MarkAgent(a.uri, AgentState.FAILED)
+        for a in event.agents
+        if agent_is_late(a.state, a.last_heartbeat, event.started, event.now, event.timeout)
+    ]
 
 
 def agent_after_heartbeat(reported: AgentState, known: AgentState | None) -> AgentState:

@@ -12,9 +12,10 @@ Otherwise it runs until cancelled.
 
 What the JobManager knows of a running job is one :class:`~.scheduler.JobRun`; every change
 to it goes through :func:`~.scheduler.transition`, whose commands this module executes
-(tables, Flight calls, files). An agent that misses heartbeats for ``heartbeat_timeout``
-seconds is marked FAILED; the job then runs all its stages again (a new attempt) on the
-remaining agents, since the failed agent held shuffle rows of earlier stages.
+(tables, Flight calls, files); the heartbeat monitor's through
+:func:`~.scheduler.agents_transition`. An agent that misses heartbeats for
+``heartbeat_timeout`` seconds is marked FAILED; the job then runs all its stages again (a new
+attempt) on the remaining agents, since the failed agent held shuffle rows of earlier stages.
 
 May import everything of ``runtime``, ``physical``, ``optimizer``, ``plan``, ``engine``
 (checkpoint layout), ``connectors`` (sinks), DBOS.
@@ -51,7 +52,7 @@ from sabot_lab.runtime.jobmanager.http import StatusHttpServer
 from sabot_lab.runtime.jobmanager.metrics import job_metrics, prometheus_text
 from sabot_lab.runtime.jobmanager.placement import (
     assign,
-    missing_slots,
+    held_inputs,
     pipelined,
     stage_steps,
     with_unended,
@@ -59,26 +60,31 @@ from sabot_lab.runtime.jobmanager.placement import (
 from sabot_lab.runtime.jobmanager.results import ResultFiles
 from sabot_lab.runtime.jobmanager.scheduler import (
     AgentLost,
+    AgentsChecked,
+    AgentSeen,
     AgentsProbed,
     AskForCheckpoint,
     CheckpointProgress,
     Command,
     CompleteCheckpoint,
+    DeployFailed,
     DeployRequested,
     DropJob,
     EndJob,
     JobEnding,
     JobRun,
     KeepSavepoint,
+    MarkAgent,
     Outcome,
     ProbeAgents,
     RecordTask,
     Settle,
+    StagePlaced,
     StartCheckpoint,
     TaskEnded,
     Tick,
     agent_after_heartbeat,
-    agent_is_late,
+    agents_transition,
     transition,
 )
 from sabot_lab.runtime.jobmanager.store import JobStore, create_engine
@@ -182,17 +188,15 @@ class JobManager(ClusterServer):
             and now - a["last_heartbeat"] <= self.heartbeat_timeout
         ]
 
-    def _gone(self, agents: set[str]) -> bool:
-        """Whether one of ``agents`` does not answer now (then marked FAILED): a task that
-        failed while another agent of its job died failed because of it."""
-        gone = False
+    def _unreachable(self, agents: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of ``agents`` that do not answer a ping now."""
+        gone = []
         for uri in agents:
             try:
                 call(uri, "ping", None, self.auth, timeout=2)
             except ClusterError:
-                self.store.set_agent_state(uri, AgentState.FAILED.value)  # a heartbeat revives it
-                gone = True
-        return gone
+                gone.append(uri)
+        return tuple(gone)
 
     def _lost_agents(self) -> set[str]:
         """Agents that failed or stopped: the rows they held are gone."""
@@ -201,14 +205,13 @@ class JobManager(ClusterServer):
 
     def _monitor(self) -> None:
         while not self._stop.wait(min(0.5, self.heartbeat_timeout / 4)):
-            now = time.time()
-            for agent in self.store.agents():
-                state = AgentState(agent["state"])
-                late = agent_is_late(
-                    state, agent["last_heartbeat"], self._started, now, self.heartbeat_timeout
-                )
-                if late:
-                    self.store.set_agent_state(agent["uri"], AgentState.FAILED.value)
+            seen = tuple(
+                AgentSeen(a["uri"], AgentState(a["state"]), a["last_heartbeat"])
+                for a in self.store.agents()
+            )
+            checked = AgentsChecked(time.time(), self._started, self.heartbeat_timeout, seen)
+            for command in agents_transition(checked):
+                self._mark_agent(None, command, 0)
 
     # -- the runs of jobs -----------------------------------------------------------------
     def _run(self, job_id: str, plan: PhysicalPlan | None = None) -> JobRun:
@@ -250,8 +253,11 @@ class JobManager(ClusterServer):
         self.store.set_task_state(command.task_id, state, error, command.metrics)
 
     def _probe_agents(self, run: JobRun, command: ProbeAgents, attempt: int) -> Outcome | None:
-        probed = AgentsProbed(self._gone(set(command.agents)), command.error)
+        probed = AgentsProbed(self._unreachable(command.agents), command.error)
         return self._apply(run, transition(run, probed), attempt)
+
+    def _mark_agent(self, run: JobRun | None, command: MarkAgent, attempt: int) -> None:
+        self.store.set_agent_state(command.agent, command.state.value)
 
     def _record_end(self, run: JobRun, command: EndJob, attempt: int) -> None:
         """Record the job's end; fail the savepoints still asked for; wake the waiters."""
@@ -299,6 +305,7 @@ class JobManager(ClusterServer):
         Settle: _settle,
         RecordTask: _record_task,
         ProbeAgents: _probe_agents,
+        MarkAgent: _mark_agent,
         EndJob: _record_end,
         DropJob: _drop_job,
         StartCheckpoint: _start_checkpoint,
@@ -344,7 +351,12 @@ class JobManager(ClusterServer):
             self.store.create_job(job_id, name, request.plan, started, state=failed, error=str(exc))
             return 0
         new = self.store.create_job(
-            job_id, name, request.plan, started, (physical.to_json(), width), state="SCHEDULED"
+            job_id,
+            name,
+            request.plan,
+            started,
+            (physical.to_json(), width),
+            state=JobState.SCHEDULED.value,
         )
         if new:
             run = self._new_run(job_id, physical)
@@ -398,7 +410,9 @@ class JobManager(ClusterServer):
         ticking = interval is not None
         outcome = self._wait_for_tasks(run, deployed, final, ticking=ticking, attempt=attempt)
         if outcome in (Outcome.OK, Outcome.AGENT_FAILED):  # the others never end by themselves
-            rest = {t: uri for t, uri in deployed.items() if t not in final or outcome != "ok"}
+            rest = {
+                t: uri for t, uri in deployed.items() if t not in final or outcome != Outcome.OK
+            }
             live = {t: uri for t, uri in rest.items() if uri not in self._lost_agents()}
             for task_id, uri in live.items():
                 with contextlib.suppress(ClusterError):  # it may be gone or done
@@ -416,32 +430,24 @@ class JobManager(ClusterServer):
             return refused or Outcome.CANCELLED
         stage = plan.stages[stage_index]
         placed = run.placed_in(attempt)
-        agents = self._wait_for_agents()
-        if agents is None:
-            return Outcome.AGENT_FAILED
+        agents = self._wait_for_agents() or []
         lost = self._lost_agents()
-        producers = {plan.exchanges[x].producer for x in stage.reads}
-        if not pipelined(plan, run.checkpoint_interval):
-            targets = assign(assignment, agents, stage.partitions, offset=stage_index)
-            held = {
-                s: tuple(sorted({uri for (ts, _), uri in placed.items() if ts == s}))
-                for s in producers
-            }
-        else:  # all stages at once: each task needs a slot, and reads each producer
-            needed = len(plan.tasks())
-            if stage_index == 0 and attempt > 0:  # a lost agent may be replaced meanwhile
-                agents = self._wait_for_slots(needed, SLOTS_TIMEOUT)
-            error = missing_slots(needed, agents) if stage_index == 0 else None
-            if error is not None:
-                self.end_job(job_id, JobState.FAILED, error)
-                return Outcome.FAILED
+        streaming = pipelined(plan, run.checkpoint_interval)  # each task needs a slot
+        needed = len(plan.tasks()) if streaming and stage_index == 0 and agents else 0
+        if needed and attempt > 0:  # a lost agent may be replaced meanwhile
+            agents = self._wait_for_slots(needed, SLOTS_TIMEOUT)
+        held = held_inputs(plan, stage, placed, streaming) if agents else {}
+        gone = tuple(sorted({uri for uris in held.values() for uri in uris} & lost))
+        slots = sum(a["slots"] for a in agents)
+        with run.lock:
+            refused = self._apply(run, transition(run, StagePlaced(slots, needed, gone)))
+        if refused is not None:
+            return refused
+        if streaming:
             busy = with_unended(agents, self.store.unended_tasks_by_agent())
             targets = assign("resource_aware", busy, stage.partitions)
-            held = {
-                s: tuple(placed[s, p] for p in range(plan.stages[s].partitions)) for s in producers
-            }
-        if any(uri in lost for uris in held.values() for uri in uris):
-            return Outcome.AGENT_FAILED  # an agent holding this stage's input rows is gone
+        else:
+            targets = assign(assignment, agents, stage.partitions, offset=stage_index)
         checkpoints = None
         if run.checkpoint_interval is not None:
             checkpoints = str(self.files.directory(job_id))
@@ -469,10 +475,8 @@ class JobManager(ClusterServer):
                 try:
                     deployed.result()
                 except ClusterError:
-                    self.store.set_agent_state(
-                        uri, AgentState.FAILED.value
-                    )  # a heartbeat revives it
-                    return Outcome.AGENT_FAILED
+                    failed = transition(run, DeployFailed(uri))
+                    return self._apply(run, failed) or Outcome.AGENT_FAILED
             run.sent.update(spec.task_id for spec, _ in specs.values())
         return Outcome.OK
 
@@ -673,7 +677,7 @@ class JobManager(ClusterServer):
         timeout = 60.0 if ref.timeout is None else ref.timeout
         job = self.store.job(job_id)
         run = self._runs.get(job_id)
-        if job["state"] != "RUNNING" or run is None or run.checkpoint_interval is None:
+        if job["state"] != JobState.RUNNING or run is None or run.checkpoint_interval is None:
             raise ClusterError(
                 f"job {job_id} is {job['state']}: a savepoint is taken of a running job that "
                 "takes checkpoints (submit it with checkpoint_interval=)"
@@ -718,7 +722,7 @@ class JobManager(ClusterServer):
         except ClusterError:
             if DBOS.get_workflow_status(job_id) is None:
                 raise
-            return {"job_id": job_id, "state": "PENDING", "error": None}
+            return {"job_id": job_id, "state": JobState.PENDING.value, "error": None}
 
     def _public(self, job: dict[str, Any]) -> dict[str, Any]:
         """A job's row for clients: without its plans, with the number of tasks an attempt

@@ -23,7 +23,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sabot_lab.errors import ClusterError
-from sabot_lab.runtime.protocol import AGENT_STATES, ENDED, STATES, TASK_METRICS
+from sabot_lab.runtime.protocol import (
+    AGENT_STATES,
+    ENDED,
+    STATES,
+    TASK_METRICS,
+    JobState,
+    TaskState,
+)
 
 __all__ = ["JobStore", "create_engine", "metadata", "sqlalchemy_url"]
 
@@ -153,7 +160,7 @@ class JobStore:
         plan_json: str,
         created_at: float | None = None,
         physical: tuple[str, int] | None = None,
-        state: str = "PENDING",
+        state: str = JobState.PENDING.value,
         error: str | None = None,
     ) -> bool:
         """Record a new job, PENDING or as ``state``, with its ``physical`` plan and partitions
@@ -240,7 +247,7 @@ class JobStore:
                     "stage": stage,
                     "partition": partition,
                     "attempt": attempt,
-                    "state": "SCHEDULED",
+                    "state": TaskState.SCHEDULED.value,
                     "agent": agent,
                     "created_at": now,
                     "updated_at": now,
@@ -252,8 +259,8 @@ class JobStore:
                 conn.execute(tasks.insert(), rows)
             conn.execute(
                 jobs.update()
-                .where(jobs.c.job_id == job_id, jobs.c.state == "SCHEDULED")
-                .values(state="RUNNING", updated_at=now)
+                .where(jobs.c.job_id == job_id, jobs.c.state == JobState.SCHEDULED.value)
+                .values(state=JobState.RUNNING.value, updated_at=now)
             )
 
     def set_task_state(
@@ -281,7 +288,7 @@ class JobStore:
                 conn.execute(
                     tasks.update()
                     .where(tasks.c.task_id == report["task_id"], tasks.c.state.not_in(ENDED))
-                    .values(state="RUNNING", updated_at=now, **_metrics(report))
+                    .values(state=TaskState.RUNNING.value, updated_at=now, **_metrics(report))
                 )
 
     def add_checkpoint(self, job_id: str, checkpoint_id: int, location: str) -> None:
