@@ -108,9 +108,7 @@ def _same_columns(
             inputs.append(input_id)
             continue
         select = _select(pruned[input_id], [n for n in names if n in kept]).replace(
-            operator_id=derived_operator_id(
-                OperatorType.SELECT, input_id, node.operator_id, str(position)
-            ),
+            operator_id=derived_operator_id(Project, input_id, node.operator_id, str(position)),
             upstream=(input_id,),
         )
         pruned[select.operator_id] = select
