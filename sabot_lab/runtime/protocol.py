@@ -19,6 +19,7 @@ sabot_lab.errors.ClusterError: submit: partitions must be an integer or null, go
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -41,6 +42,7 @@ __all__ = [
     "TaskRef",
     "TaskReport",
     "TaskState",
+    "seconds",
 ]
 
 
@@ -138,6 +140,8 @@ def _get(data: Mapping[str, Any], action: str, name: str, kind: type, default: A
     if not _is(value, kind):
         nullable = " or null" if default is None else ""
         raise ClusterError(f"{action}: {name} must be {_KINDS[kind]}{nullable}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ClusterError(f"{action}: {name} must be a finite number, got {value!r}")
     return float(value) if kind is float else value  # (an int sent for a float)
 
 
@@ -239,7 +243,27 @@ class JobRef:
     @staticmethod
     def from_dict(data: Mapping[str, Any], action: str = "job") -> JobRef:
         """The reference a body holds, checked (``action`` names the call in errors)."""
-        return JobRef(_get(data, action, "job_id", str), _get(data, action, "timeout", float, None))
+        return JobRef(
+            _get(data, action, "job_id", str), seconds(_get(data, action, "timeout", float, None))
+        )
+
+
+def seconds(timeout: float | None, what: str = "timeout") -> float | None:
+    """``timeout`` checked to be None (no limit) or a finite number of seconds, not negative.
+
+    >>> seconds(2)
+    2
+    >>> seconds(float("nan"))
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: timeout must be None or a finite number of seconds >= 0, got nan
+    """
+    bad = isinstance(timeout, bool) or not isinstance(timeout, int | float)
+    if timeout is not None and (bad or not math.isfinite(timeout) or timeout < 0):
+        raise ClusterError(
+            f"{what} must be None or a finite number of seconds >= 0, got {timeout!r}"
+        )
+    return timeout
 
 
 # -- agent -> JobManager -------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -123,6 +125,37 @@ def test_shuffle_heavy_group_by_with_resource_aware_placement(cluster: sl.LocalC
         "SELECT k, SUM(x) AS total, COUNT(*) AS n FROM t GROUP BY k"
     ).to_arrow_table()
     assert_same_rows(result, expected)
+
+
+def test_a_group_by_on_a_dictionary_encoded_parquet_column_ends_with_duckdbs_answer(
+    cluster: sl.LocalCluster, tmp_path: Path
+) -> None:
+    """Each result batch brings its own dictionary; the stored result keeps them all (it
+    used to fail writing them, and the job stayed RUNNING)."""
+    n = 60_000
+    table = pa.table(
+        {"s": pa.array([f"g{i % 7}" for i in range(n)]).dictionary_encode(), "x": range(n)}
+    )
+    pq.write_table(table, tmp_path / "d.parquet", row_group_size=5_000)
+    source = sl.from_parquet(tmp_path / "d.parquet")
+    assert pa.types.is_dictionary(source.schema.field("s").type)
+    result = source.group_by("s").agg(total=col("x").sum()).submit(cluster).result(timeout=120)
+    expected = duckdb_table("SELECT s, sum(x) AS total FROM t GROUP BY s", t=table)
+    assert_same_rows(result.cast(pa.schema([("s", pa.string()), ("total", pa.int64())])), expected)
+
+
+def test_a_step_that_raises_ends_the_job_failed_with_its_error(cluster: sl.LocalCluster) -> None:
+    """A sink whose database cannot be reached makes the last step raise: the job ends
+    FAILED and says why, rather than staying RUNNING."""
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    sink = sl.PostgresSink(f"postgresql://postgres@127.0.0.1:{port}/none", "rows")
+    job = sl.from_pydict({"x": [1, 2, 3]}).submit(cluster, sink=sink)
+    assert job.wait(timeout=120) == "FAILED"
+    assert "OperationalError" in job.info()["error"] and str(port) in job.info()["error"]
+    with pytest.raises(ClusterError, match="OperationalError"):
+        job.result(timeout=10)
 
 
 def test_resource_aware_assignment_prefers_free_slots_and_memory() -> None:

@@ -84,10 +84,12 @@ class ResultFiles:
 
 
 def _write_rows(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
-    """Write rows to an Arrow IPC file, in full or not at all (through a ``.partial`` file)."""
+    """Write rows to an Arrow IPC stream file, in full or not at all (through a ``.partial``
+    file). The stream format, not the file format: batches of a dictionary-encoded column
+    may each bring their own dictionary."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+    with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
         for batch in batches:
             writer.write_batch(batch)
     partial.replace(path)
@@ -99,6 +101,4 @@ def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
 
 def _read_rows(path: Path) -> Iterator[pa.RecordBatch]:
     with pa.memory_map(str(path)) as source:
-        reader = pa.ipc.open_file(source)
-        for i in range(reader.num_record_batches):
-            yield reader.get_batch(i)
+        yield from pa.ipc.open_stream(source)

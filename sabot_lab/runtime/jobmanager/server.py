@@ -748,7 +748,7 @@ class JobManager(ClusterServer):
             raise flight.FlightServerError(
                 f"job {job_id} has no result (state {self.store.job(job_id)['state']})"
             )
-        return flight.RecordBatchStream(pa.ipc.open_file(pa.memory_map(str(path))).read_all())
+        return flight.RecordBatchStream(pa.ipc.open_stream(pa.memory_map(str(path))).read_all())
 
     def shutdown(self) -> None:
         """Stop serving, the heartbeat monitor and DBOS."""
