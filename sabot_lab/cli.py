@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -140,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command in ("agent", "jobmanager"):
         from sabot_lab.runtime.transport import serve_until_stopped
 
+        os.umask(0o077)  # a server's files (databases, results, spills) are its user's alone
         serve_until_stopped(_server(args), args.command)
     elif args.command == "local":
         run_local(args.agents, args.slots, args.workdir, sys.stdout)

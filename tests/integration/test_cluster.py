@@ -158,6 +158,26 @@ def test_a_step_that_raises_ends_the_job_failed_with_its_error(cluster: sl.Local
         job.result(timeout=10)
 
 
+def test_a_clusters_files_are_its_users_alone_and_no_secret_is_on_a_command_line(
+    cluster: sl.LocalCluster, module_database_url: str | None
+) -> None:
+    """Its databases, results and logs hold plans, rows and sink URLs: nobody else may read
+    them; the database URL (it may hold a password) reaches the JobManager by environment."""
+    sl.from_pydict({"x": [1, 2, 3]}).submit(cluster).result(timeout=60)
+    shared = [
+        (str(p), oct(p.stat().st_mode & 0o777))
+        for p in [cluster.workdir, *cluster.workdir.rglob("*")]
+        if p.stat().st_mode & 0o077
+    ]
+    assert shared == []
+    assert cluster.jobmanager_process is not None
+    processes = [cluster.jobmanager_process, *cluster.agent_processes]
+    command_lines = [Path(f"/proc/{p.pid}/cmdline").read_bytes().decode() for p in processes]
+    assert cluster.token and not any(cluster.token in c for c in command_lines)
+    if module_database_url is not None:
+        assert not any(module_database_url in c for c in command_lines)
+
+
 def test_resource_aware_assignment_prefers_free_slots_and_memory() -> None:
     agents = [
         {"uri": "big", "slots": 8, "running": 2, "memory_bytes": 16 << 30},
