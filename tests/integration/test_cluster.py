@@ -178,6 +178,17 @@ def test_a_clusters_files_are_its_users_alone_and_no_secret_is_on_a_command_line
         assert not any(module_database_url in c for c in command_lines)
 
 
+def test_a_job_asking_for_more_tasks_than_the_cluster_allows_is_refused_at_submit(
+    cluster: sl.LocalCluster,
+) -> None:
+    stream = sl.from_pydict({"x": [1, 2, 3]})
+    with pytest.raises(ClusterError, match=r"129 tasks per operator asked for; .* at most 128"):
+        stream.submit(cluster, partitions=129)
+    with pytest.raises(ClusterError, match="100000 tasks per operator"):
+        stream.with_parallelism(100_000).submit(cluster)
+    assert stream.submit(cluster, partitions=128).result(timeout=120).num_rows == 3
+
+
 def test_resource_aware_assignment_prefers_free_slots_and_memory() -> None:
     agents = [
         {"uri": "big", "slots": 8, "running": 2, "memory_bytes": 16 << 30},
