@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,8 @@ class LocalCluster(Cluster):
     savepoints are kept there too, or under ``checkpoint_location`` (a directory or a
     ``pyarrow.fs`` URI, see :class:`~sabot_lab.config.ClusterConfig`). ``heartbeat_timeout``
     and ``heartbeat_interval`` default to the process's :class:`~sabot_lab.config.ClusterConfig`.
+    Without ``workdir`` it makes a temporary one, which :meth:`close` removes with all it holds
+    (results, checkpoints, logs) unless ``keep_workdir``.
     """
 
     def __init__(
@@ -60,9 +63,11 @@ class LocalCluster(Cluster):
         tls_key: str | os.PathLike[str] | None = None,
         agent_args: Sequence[str] = (),
         checkpoint_location: str | os.PathLike[str] | None = None,
+        keep_workdir: bool = False,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ClusterError("TLS needs both tls_cert and tls_key")
+        self._remove_workdir = workdir is None and not keep_workdir
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # its user's alone
         self.slots = slots or max(1, (os.cpu_count() or 1) // max(1, agents))
@@ -194,11 +199,14 @@ class LocalCluster(Cluster):
             time.sleep(0.05)
 
     def close(self) -> None:
-        """Stop every agent, then the JobManager."""
+        """Stop every agent, then the JobManager; remove the temporary work directory it
+        made (see the class docstring)."""
         for process in [*self.agent_processes, self.jobmanager_process]:
             stop_process(process)
             if process is not None and process.stdout is not None:
                 process.stdout.close()
+        if self._remove_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalCluster:
         return self

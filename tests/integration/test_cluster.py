@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -187,6 +188,17 @@ def test_a_job_asking_for_more_tasks_than_the_cluster_allows_is_refused_at_submi
     with pytest.raises(ClusterError, match="100000 tasks per operator"):
         stream.with_parallelism(100_000).submit(cluster)
     assert stream.submit(cluster, partitions=128).result(timeout=120).num_rows == 3
+
+
+def test_close_removes_the_temporary_work_directory_unless_asked_to_keep_it() -> None:
+    with sl.LocalCluster(agents=1, slots=1) as made:
+        assert sl.from_pydict({"x": [1]}).submit(made).result(timeout=60).num_rows == 1
+        assert (made.workdir / "jobmanager.log").exists()
+    assert not made.workdir.exists()
+    with sl.LocalCluster(agents=1, slots=1, keep_workdir=True) as kept:
+        pass
+    assert (kept.workdir / "jobmanager.log").exists()
+    shutil.rmtree(kept.workdir)
 
 
 def test_resource_aware_assignment_prefers_free_slots_and_memory() -> None:
