@@ -47,6 +47,46 @@ def test_commits_are_written_once_and_upsert_by_key(postgres_server: PostgresSer
         sl.PostgresSink(url, "totals; DROP TABLE x")
 
 
+HOSTILE_COLUMNS = [
+    'x" text); DROP TABLE victims; --',
+    "it's",
+    "a;b",
+    "-- c",
+    "two  spaces ",
+    '"',
+    "Upper",
+    "ünï©ødé 名前 😀",
+]
+
+
+def test_hostile_column_names_are_written_and_read_back_exactly(
+    postgres_server: PostgresServer,
+) -> None:
+    """Column names (from a CSV header, say) are identifiers, never SQL: the sink creates,
+    inserts and upserts them as they are, and runs nothing else."""
+    url = postgres_server.new_database()
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE victims (id INTEGER)")
+        conn.execute("INSERT INTO victims VALUES (1)")
+    key = 'k"; DROP TABLE victims; --'
+    names = [key, *HOSTILE_COLUMNS]
+    rows = pa.table({name: [f"{i}-{name}" for i in range(3)] for name in names})
+    for table, sink_key in [("Hostile", [key]), ("public.appended", [])]:
+        sink = sl.PostgresSink(url, table, key=sink_key)
+        assert sink.commit(rows, "job1", 1)
+        assert sink.commit(rows.slice(1), "job1", 2)  # an upsert by the key, or appended
+        with psycopg.connect(url) as conn:
+            cursor = conn.execute(f"SELECT * FROM {table}")  # the name folded, as unquoted
+            assert [c.name for c in cursor.description or []] == names
+            stored = sorted(cursor.fetchall())
+        expected = rows.to_pylist() if sink_key else rows.to_pylist() + rows.slice(1).to_pylist()
+        assert stored == sorted(tuple(r.values()) for r in expected)
+    assert query(url, "SELECT id FROM victims") == [(1,)]
+    for name in ["", "a.b.c", "a..b", ".a", 'a"b', "a b", "totals; DROP TABLE x"]:
+        with pytest.raises(sl.SourceError, match="plain"):
+            sl.PostgresSink(url, name)
+
+
 def test_an_unbounded_group_by_on_two_tasks_upserts_totals_that_reach_duckdbs(
     cluster: sl.LocalCluster, kafka: Broker, postgres_server: PostgresServer
 ) -> None:
