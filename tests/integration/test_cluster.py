@@ -32,6 +32,7 @@ from sabot_lab.examples.datasets import quotes, securities
 from sabot_lab.examples.demo import fintech_pipeline
 from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
 from sabot_lab.runtime.jobmanager.placement import assign
+from sabot_lab.runtime.transport import call
 from tests.support.polling import wait_for
 from tests.support.postgres import query
 from tests.support.reference import assert_same_rows, duckdb_table, timed_rows
@@ -199,6 +200,33 @@ def test_close_removes_the_temporary_work_directory_unless_asked_to_keep_it() ->
         pass
     assert (kept.workdir / "jobmanager.log").exists()
     shutil.rmtree(kept.workdir)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"uri": "<img src=x onerror=alert(1)>", "state": "ACTIVE", "slots": 2},
+        {"uri": "grpc://10.9.9.9:1", "state": "ACTIVE", "slots": 2, "running": "two"},
+        {"uri": "grpc://10.9.9.9:1", "state": "ACTIVE", "slots": -4},
+        {
+            "uri": "grpc://10.9.9.9:1",
+            "slots": 2,
+            "tasks": [{"task_id": "x/0.0/0", "state": "RUNNING", "rows_out": "lots"}],
+        },
+        ["not", "an", "object"],
+    ],
+)
+def test_a_malformed_heartbeat_is_refused_and_the_cluster_goes_on(
+    cluster: sl.LocalCluster, body: object
+) -> None:
+    with pytest.raises(ClusterError, match="heartbeat: "):
+        call(cluster.uri, "heartbeat", body, cluster.auth)
+    assert "10.9.9.9" not in {a["uri"] for a in cluster.agents()}
+    status, page = http_get(cluster.dashboard_link)
+    assert status == 200 and "<img" not in page
+    link = cluster.dashboard_link.split("/?")[0]
+    assert http_get(f"{link}/metrics", cluster.token)[0] == 200
+    assert sl.from_pydict({"x": [1]}).submit(cluster).result(timeout=60).num_rows == 1
 
 
 def test_resource_aware_assignment_prefers_free_slots_and_memory() -> None:
