@@ -491,8 +491,8 @@ class AgentServer(ClusterServer):
         except TaskCancelled:
             record.state = TaskState.CANCELLED
         except Exception as exc:  # reported to the JobManager with the remote traceback
-            record.state = TaskState.FAILED
             record.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+            record.state = TaskState.FAILED  # (after the error: a report reads both)
         finally:
             if spec.streaming:  # the consumers end after what was sent
                 for exchange_id in spec.stage.writes:
