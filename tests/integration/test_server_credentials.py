@@ -121,7 +121,7 @@ def test_the_server_classes_refuse_to_start_without_a_strong_token(tmp_path: Pat
         agent.shutdown()
 
 
-@pytest.mark.parametrize("token", [secrets.token_urlsafe(32), None])
+@pytest.mark.parametrize("token", [secrets.token_urlsafe(32), None], ids=["wrong", "none"])
 def test_an_agent_the_jobmanager_refuses_exits_naming_sabot_token(
     jobmanager: str, token: str | None
 ) -> None:
