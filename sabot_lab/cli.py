@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -146,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command in ("agent", "jobmanager"):
         from sabot_lab.runtime.transport import serve_until_stopped
 
+        os.umask(0o077)  # a server's files (databases, results, spills) are its user's alone
         try:
             serve_until_stopped(_server(args), args.command)
         except ClusterError as exc:  # refused to start, or stopped on its own

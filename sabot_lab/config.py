@@ -96,6 +96,8 @@ class ClusterConfig:
         agent_slots: tasks an agent runs at once.
         shuffle_compression: the IPC compression of an agent's shuffle streams and spill
             files, one of :data:`COMPRESSIONS`.
+        max_parallelism: the most tasks a JobManager runs one operator as; a job asking for
+            more is refused when submitted.
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -110,9 +112,12 @@ class ClusterConfig:
     database_url: str | None = field(default=None, repr=False)
     agent_slots: int = 2
     shuffle_compression: str = "none"
+    max_parallelism: int = 128
 
     def __post_init__(self) -> None:
-        _at_least_one(self, "agent_slots", "checkpoints_retained", "shuffle_memory")
+        _at_least_one(
+            self, "agent_slots", "checkpoints_retained", "shuffle_memory", "max_parallelism"
+        )
         if self.shuffle_compression not in COMPRESSIONS:
             raise ValueError(
                 f"Config.shuffle_compression must be one of {', '.join(COMPRESSIONS)}, "
@@ -296,6 +301,7 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_DATABASE_URL": Variable("database_url", _text),
     "SABOT_AGENT_SLOTS": Variable("agent_slots", _integer),
     "SABOT_SHUFFLE_COMPRESSION": Variable("shuffle_compression", _text),
+    "SABOT_MAX_PARALLELISM": Variable("max_parallelism", _integer),
     "SABOT_PROGRESS": Variable("progress", _switch),
     "SABOT_PROGRESS_DELAY": Variable("progress_delay", _number),
 }

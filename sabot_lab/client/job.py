@@ -20,7 +20,7 @@ import pyarrow.flight as flight
 
 from sabot_lab.display import Displayed
 from sabot_lab.errors import ClusterError
-from sabot_lab.runtime.protocol import ENDED
+from sabot_lab.runtime.protocol import ENDED, seconds
 
 if TYPE_CHECKING:
     from sabot_lab.client.cluster import Cluster
@@ -64,7 +64,9 @@ class Job(Displayed):
         return dict(self.cluster._call("metrics", {"job_id": self.job_id}))
 
     def wait(self, timeout: float | None = None) -> str:
-        """Block until the job ends; return its final state."""
+        """Block until the job ends; return its final state. ``timeout``: seconds, None for
+        no limit (a bad number is refused rather than waited on)."""
+        timeout = seconds(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = 10.0 if deadline is None else min(10.0, deadline - time.monotonic())
@@ -74,11 +76,11 @@ class Job(Displayed):
             if deadline is not None and time.monotonic() >= deadline:
                 raise ClusterError(f"job {self.job_id} still {state} after {timeout:g} s")
 
-    def _wait_once(self, seconds: float) -> str:
-        """The job's state once it ended, or after ``seconds`` (the JobManager answers as
-        soon as the job ends)."""
+    def _wait_once(self, limit: float) -> str:
+        """The job's state once it ended, or after ``limit`` seconds (the JobManager answers
+        as soon as the job ends)."""
         reply = self.cluster._call(
-            "wait", {"job_id": self.job_id, "timeout": seconds}, timeout=seconds + 30
+            "wait", {"job_id": self.job_id, "timeout": limit}, timeout=limit + 30
         )
         return str(reply["state"])
 
@@ -117,7 +119,7 @@ class Job(Displayed):
         """Take a checkpoint now and keep it as a savepoint (never discarded); return its
         path, for ``submit(..., from_savepoint=path)``. The job must take checkpoints
         (``checkpoint_interval``) and be running."""
-        body = {"job_id": self.job_id, "timeout": timeout}
+        body = {"job_id": self.job_id, "timeout": seconds(timeout)}
         return str(self.cluster._call("savepoint", body, timeout=timeout + 10)["path"])
 
     def stop(self, timeout: float = 60.0) -> str:

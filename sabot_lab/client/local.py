@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import secrets
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +46,8 @@ class LocalCluster(Cluster):
     savepoints are kept there too, or under ``checkpoint_location`` (a directory or a
     ``pyarrow.fs`` URI, see :class:`~sabot_lab.config.ClusterConfig`). ``heartbeat_timeout``
     and ``heartbeat_interval`` default to the process's :class:`~sabot_lab.config.ClusterConfig`.
+    Without ``workdir`` it makes a temporary one, which :meth:`close` removes with all it holds
+    (results, checkpoints, logs) unless ``keep_workdir``.
     """
 
     def __init__(
@@ -60,11 +63,13 @@ class LocalCluster(Cluster):
         tls_key: str | os.PathLike[str] | None = None,
         agent_args: Sequence[str] = (),
         checkpoint_location: str | os.PathLike[str] | None = None,
+        keep_workdir: bool = False,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ClusterError("TLS needs both tls_cert and tls_key")
+        self._remove_workdir = workdir is None and not keep_workdir
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # its user's alone
         self.slots = slots or max(1, (os.cpu_count() or 1) // max(1, agents))
         cluster = get_config().cluster
         self.heartbeat_timeout = (
@@ -97,14 +102,19 @@ class LocalCluster(Cluster):
             raise
 
     # -- processes ------------------------------------------------------------------------
-    def _spawn(self, args: list[str], log: str) -> tuple[subprocess.Popen[str], str]:
-        env = {**os.environ, "SABOT_TOKEN": self.token or ""}
+    def _spawn(
+        self, args: list[str], log: str, private_env: Mapping[str, str] | None = None
+    ) -> tuple[subprocess.Popen[str], str]:
+        """Start ``sabot-lab <args>`` logging to ``log``; ``private_env`` goes in its
+        environment, not on its command line (which every user sees in ``ps``)."""
+        env = {**os.environ, "SABOT_TOKEN": self.token or "", **(private_env or {})}
         if self.checkpoint_location is not None:
             env["SABOT_CHECKPOINT_LOCATION"] = self.checkpoint_location
         if self.tls_files:
             env["SABOT_TLS_CA"] = self.tls_files[0]
             args = [*args, "--tls-cert", self.tls_files[0], "--tls-key", self.tls_files[1]]
-        with open(self.workdir / log, "a") as stderr:
+        private = os.open(self.workdir / log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(private, "a") as stderr:
             process = subprocess.Popen(
                 [sys.executable, "-m", "sabot_lab.cli", *args],
                 stdout=subprocess.PIPE,
@@ -123,7 +133,7 @@ class LocalCluster(Cluster):
 
     def start_jobmanager(self) -> None:
         """Start (or restart, on the same port and work directory) the JobManager."""
-        database = ["--db", self.database_url] if self.database_url else []
+        database = {"SABOT_DATABASE_URL": self.database_url} if self.database_url else None
         self.jobmanager_process, self.uri = self._spawn(
             [
                 "jobmanager",
@@ -135,9 +145,9 @@ class LocalCluster(Cluster):
                 str(self.heartbeat_timeout),
                 "--http-port",
                 str(self.http_port),
-                *database,
             ],
             "jobmanager.log",
+            database,
         )
         if not self.port:
             self.port = int(self.uri.rsplit(":", 1)[1])
@@ -189,11 +199,14 @@ class LocalCluster(Cluster):
             time.sleep(0.05)
 
     def close(self) -> None:
-        """Stop every agent, then the JobManager."""
+        """Stop every agent, then the JobManager; remove the temporary work directory it
+        made (see the class docstring)."""
         for process in [*self.agent_processes, self.jobmanager_process]:
             stop_process(process)
             if process is not None and process.stdout is not None:
                 process.stdout.close()
+        if self._remove_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalCluster:
         return self

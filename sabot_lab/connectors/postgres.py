@@ -16,12 +16,15 @@ complete.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from sabot_lab.connectors.sink import CommitSink, register_sink
 from sabot_lab.errors import SourceError
+
+if TYPE_CHECKING:
+    from psycopg import sql
 
 __all__ = ["PostgresSink"]
 
@@ -48,14 +51,21 @@ def _column_type(kind: pa.DataType) -> str:
 @register_sink
 class PostgresSink(CommitSink):
     """Rows into ``table`` (created from the rows' schema when missing, with ``key`` as its
-    primary key) of the PostgreSQL database at ``url``."""
+    primary key) of the PostgreSQL database at ``url``.
+
+    ``table`` is a plain ``name`` or ``schema.name`` (letters, digits and ``_``), folded to
+    lower case as PostgreSQL folds unquoted names; column names may be any text. All of them
+    reach the database as quoted identifiers, and values as parameters.
+    """
 
     kind = "postgres"
 
     def __init__(self, url: str, table: str, key: Sequence[str] | None = None) -> None:
-        if not table.replace("_", "").replace(".", "").isalnum():
+        parts = table.split(".")
+        if len(parts) > 2 or not all(p.replace("_", "").isalnum() for p in parts):
             raise SourceError(f"table must be a plain (schema.)name, got {table!r}")
         self.url, self.table, self.key = url, table, list(key or [])
+        self._table_path = [_folded(p) for p in parts]
 
     def commit(self, rows: pa.Table, job_id: str, commit: int) -> bool:
         """Write ``rows`` as commit ``commit`` of ``job_id`` in one transaction; False when
@@ -68,46 +78,62 @@ class PostgresSink(CommitSink):
                 f"the sink's key {missing} is not among the columns {rows.column_names}"
             )
         with psycopg.connect(self.url) as conn, conn.transaction():
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS sabot_commits (job_id TEXT, sink TEXT, "
-                "commit_id INTEGER, rows BIGINT, PRIMARY KEY (job_id, sink, commit_id))"
-            )
+            conn.execute(_CREATE_COMMITS)
             conn.execute(self._create(rows.schema))
-            done = conn.execute(
-                "SELECT 1 FROM sabot_commits WHERE job_id = %s AND sink = %s AND commit_id = %s",
-                (job_id, self.table, commit),
-            ).fetchone()
+            done = conn.execute(_FIND_COMMIT, (job_id, self.table, commit)).fetchone()
             if done:
                 return False
             if rows.num_rows:
                 with conn.cursor() as cursor:
                     cursor.executemany(self._insert(rows.column_names), _values(rows))
-            conn.execute(
-                "INSERT INTO sabot_commits VALUES (%s, %s, %s, %s)",
-                (job_id, self.table, commit, rows.num_rows),
-            )
+            conn.execute(_RECORD_COMMIT, (job_id, self.table, commit, rows.num_rows))
         return True
 
-    def _create(self, schema: pa.Schema) -> str:
-        columns = [f'"{f.name}" {_column_type(f.type)}' for f in schema]
-        if self.key:
-            columns.append(f"PRIMARY KEY ({', '.join(f'{chr(34)}{k}{chr(34)}' for k in self.key)})")
-        return f"CREATE TABLE IF NOT EXISTS {self.table} ({', '.join(columns)})"
+    def _create(self, schema: pa.Schema) -> sql.Composed:
+        """``CREATE TABLE IF NOT EXISTS`` for rows of ``schema``.
 
-    def _insert(self, names: list[str]) -> str:
-        quoted = [f'"{n}"' for n in names]
-        sql = (
-            f"INSERT INTO {self.table} ({', '.join(quoted)}) "
-            f"VALUES ({', '.join(['%s'] * len(names))})"
+        >>> sink = PostgresSink("postgresql://db/x", "s.Totals", key=['a"b'])
+        >>> sink._create(pa.schema([('a"b', pa.int64())])).as_string()
+        'CREATE TABLE IF NOT EXISTS "s"."totals" ("a""b" BIGINT, PRIMARY KEY ("a""b"))'
+        """
+        from psycopg import sql
+
+        columns = [
+            sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_column_type(f.type)))
+            for f in schema
+        ]
+        if self.key:
+            columns.append(sql.SQL("PRIMARY KEY ({})").format(_identifiers(self.key)))
+        return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+            sql.Identifier(*self._table_path), sql.SQL(", ").join(columns)
+        )
+
+    def _insert(self, names: list[str]) -> sql.Composed:
+        """The ``INSERT`` (an upsert on the key, when there is one) of one row of ``names``.
+
+        >>> PostgresSink("postgresql://db/x", "t", key=["k"])._insert(["k", "v"]).as_string()
+        'INSERT INTO "t" ("k", "v") VALUES (%s, %s) ON CONFLICT ("k") DO UPDATE SET "v" = EXCLUDED."v"'
+        """
+        from psycopg import sql
+
+        insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            sql.Identifier(*self._table_path),
+            _identifiers(names),
+            sql.SQL(", ").join([sql.Placeholder()] * len(names)),
         )
         if not self.key:
-            return sql
-        keys = ", ".join(f'"{k}"' for k in self.key)
+            return insert
         rest = [
-            f"{q} = EXCLUDED.{q}" for n, q in zip(names, quoted, strict=True) if n not in self.key
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n))
+            for n in names
+            if n not in self.key
         ]
-        action = f"DO UPDATE SET {', '.join(rest)}" if rest else "DO NOTHING"
-        return f"{sql} ON CONFLICT ({keys}) {action}"
+        action = (
+            sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(rest))
+            if rest
+            else sql.SQL("DO NOTHING")
+        )
+        return sql.SQL("{} ON CONFLICT ({}) {}").format(insert, _identifiers(self.key), action)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (the JobManager keeps it with the job)."""
@@ -117,6 +143,35 @@ class PostgresSink(CommitSink):
     def from_dict(cls, data: dict[str, Any]) -> PostgresSink:
         """Inverse of :meth:`to_dict`."""
         return cls(data["url"], data["table"], data["key"])
+
+
+_CREATE_COMMITS = (
+    "CREATE TABLE IF NOT EXISTS sabot_commits (job_id TEXT, sink TEXT, "
+    "commit_id INTEGER, rows BIGINT, PRIMARY KEY (job_id, sink, commit_id))"
+)
+_FIND_COMMIT = "SELECT 1 FROM sabot_commits WHERE job_id = %s AND sink = %s AND commit_id = %s"
+_RECORD_COMMIT = "INSERT INTO sabot_commits VALUES (%s, %s, %s, %s)"
+"""The statements on the commit record: fixed text, values as parameters."""
+
+
+def _folded(name: str) -> str:
+    """``name`` as PostgreSQL reads it unquoted: ASCII letters in lower case.
+
+    >>> _folded("Hot_Items_Ä")
+    'hot_items_Ä'
+    """
+    return "".join(c.lower() if c.isascii() else c for c in name)
+
+
+def _identifiers(names: Sequence[str]) -> sql.Composed:
+    """Quoted, comma-separated column names.
+
+    >>> _identifiers(["a", 'b"; --']).as_string()
+    '"a", "b""; --"'
+    """
+    from psycopg import sql
+
+    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
 
 
 def _values(rows: pa.Table) -> list[tuple[Any, ...]]:

@@ -15,6 +15,7 @@ define nodes and literals.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 from collections.abc import Callable
 
@@ -185,23 +186,56 @@ def _sql_literal(expr: Expr, args: list[str]) -> str:
 
 
 def _sql_value(value: object, dtype: str | None) -> str:
-    if value is None:
-        text = "NULL"
-    elif isinstance(value, bool):
-        text = "TRUE" if value else "FALSE"
-    elif isinstance(value, int):
-        text = f"CAST({value} AS BIGINT)"
-    elif isinstance(value, float):
-        text = f"CAST('{value!r}' AS DOUBLE)"
-    elif isinstance(value, str):
-        text = "'" + value.replace("'", "''") + "'"
-    elif isinstance(value, dt.datetime):
-        text = f"TIMESTAMP '{value.isoformat(sep=' ')}'"
-    elif isinstance(value, dt.date):
-        text = f"DATE '{value.isoformat()}'"
-    else:
-        text = f"'{value}'"
+    """A constant as a typed DuckDB SQL literal: no value can end the literal early.
+
+    >>> _sql_value("it's", None), _sql_value(b"x'", None)
+    ("'it''s'", "from_hex('7827')")
+    >>> _sql_value(decimal.Decimal("-1.50"), None), _sql_value(dt.timedelta(seconds=1), None)
+    ("CAST('-1.50' AS DECIMAL(3,2))", 'to_microseconds(CAST(1000000 AS BIGINT))')
+    """
+    text = _sql_constant(value)
     return f"CAST({text} AS {sql_type(parse_dtype(dtype))})" if dtype else text
+
+
+def _sql_constant(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return f"CAST({int(value)} AS BIGINT)"
+    if isinstance(value, float):
+        return f"CAST('{float(value)!r}' AS DOUBLE)"
+    if isinstance(value, str):
+        return _sql_string(value)
+    if isinstance(value, bytes):
+        return f"from_hex('{value.hex()}')"
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP {_sql_string(value.isoformat(sep=' '))}"
+    if isinstance(value, dt.date):
+        return f"DATE {_sql_string(value.isoformat())}"
+    if isinstance(value, dt.timedelta):
+        return f"to_microseconds(CAST({value // dt.timedelta(microseconds=1)} AS BIGINT))"
+    if isinstance(value, decimal.Decimal):
+        return _sql_decimal(value)
+    raise SchemaError(f"no SQL literal for {value!r} ({type(value).__name__})")
+
+
+def _sql_decimal(value: decimal.Decimal) -> str:
+    text = _sql_string(str(value))
+    if not value.is_finite():
+        return f"CAST({text} AS DOUBLE)"
+    digits, exponent = value.as_tuple()[1:]
+    assert isinstance(exponent, int)  # a finite decimal's exponent
+    scale = max(-exponent, 0)
+    precision = max(len(digits) + exponent, 1) + scale
+    if precision > _SQL_DECIMAL_DIGITS:
+        return f"CAST({text} AS DOUBLE)"  # wider than any DuckDB DECIMAL
+    return f"CAST({text} AS DECIMAL({precision},{scale}))"
+
+
+_SQL_DECIMAL_DIGITS = 38
+"""The most digits a DuckDB DECIMAL holds."""
 
 
 def sql_type(dtype: pa.DataType) -> str:

@@ -19,6 +19,8 @@ sabot_lab.errors.ClusterError: submit: partitions must be an integer or null, go
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -30,6 +32,7 @@ __all__ = [
     "AGENT_STATES",
     "ASSIGNMENTS",
     "ENDED",
+    "MAX_SLOTS",
     "STATES",
     "TASK_METRICS",
     "AgentState",
@@ -41,6 +44,7 @@ __all__ = [
     "TaskRef",
     "TaskReport",
     "TaskState",
+    "seconds",
 ]
 
 
@@ -113,6 +117,31 @@ ASSIGNMENTS = ("round_robin", "resource_aware")
 
 # -- checking what arrives ---------------------------------------------------------------
 
+MAX_SLOTS = 1024
+"""The most task slots an agent may report."""
+_AGENT_URI = re.compile(
+    r"grpc(\+tls)?://([A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}"
+)
+_TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}){1,3}")
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
+_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,256}")  # any printable text: ids are the user's
+
+
+def _count(value: Any, action: str, name: str) -> Any:
+    """``value`` checked not to be negative."""
+    if value < 0:
+        raise ClusterError(f"{action}: {name} must not be negative, got {value!r}")
+    return value
+
+
+def _name(value: str, action: str) -> str:
+    """``value`` checked to be an operator id: 1 to 256 characters, no control characters
+    (views escape it)."""
+    if not _NAME.fullmatch(value):
+        raise ClusterError(f"{action}: {value!r} is not an operator id")
+    return value
+
+
 _KINDS: dict[type, str] = {
     str: "a string",
     int: "an integer",
@@ -138,6 +167,8 @@ def _get(data: Mapping[str, Any], action: str, name: str, kind: type, default: A
     if not _is(value, kind):
         nullable = " or null" if default is None else ""
         raise ClusterError(f"{action}: {name} must be {_KINDS[kind]}{nullable}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ClusterError(f"{action}: {name} must be a finite number, got {value!r}")
     return float(value) if kind is float else value  # (an int sent for a float)
 
 
@@ -180,6 +211,10 @@ class JobRequest:
     job_id: str | None = None
 
     def __post_init__(self) -> None:
+        if self.job_id is not None and not _JOB_ID.fullmatch(self.job_id):
+            raise ClusterError(
+                f"submit: job_id {self.job_id!r} must be 1 to 64 letters, digits, _ or -"
+            )  # it names files and directories: nothing else may reach a path
         if self.assignment not in ASSIGNMENTS:
             raise ClusterError(
                 f"submit: unknown assignment {self.assignment!r}; "
@@ -239,7 +274,27 @@ class JobRef:
     @staticmethod
     def from_dict(data: Mapping[str, Any], action: str = "job") -> JobRef:
         """The reference a body holds, checked (``action`` names the call in errors)."""
-        return JobRef(_get(data, action, "job_id", str), _get(data, action, "timeout", float, None))
+        return JobRef(
+            _get(data, action, "job_id", str), seconds(_get(data, action, "timeout", float, None))
+        )
+
+
+def seconds(timeout: float | None, what: str = "timeout") -> float | None:
+    """``timeout`` checked to be None (no limit) or a finite number of seconds, not negative.
+
+    >>> seconds(2)
+    2
+    >>> seconds(float("nan"))
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: timeout must be None or a finite number of seconds >= 0, got nan
+    """
+    bad = isinstance(timeout, bool) or not isinstance(timeout, int | float)
+    if timeout is not None and (bad or not math.isfinite(timeout) or timeout < 0):
+        raise ClusterError(
+            f"{what} must be None or a finite number of seconds >= 0, got {timeout!r}"
+        )
+    return timeout
 
 
 # -- agent -> JobManager -------------------------------------------------------------------
@@ -274,12 +329,23 @@ class TaskReport:
         state = _get(data, action, "state", str)
         if state not in STATES:
             raise ClusterError(f"{action}: unknown task state {state!r}")
-        metrics = {k: data[k] for k in (*TASK_METRICS, "operators") if k in data}
+        task_id = _get(data, action, "task_id", str)
+        if not _TASK_ID.fullmatch(task_id):
+            raise ClusterError(f"{action}: {task_id!r} is not a task id")
+        metrics: dict[str, Any] = {
+            k: _count(_get(data, action, k, float), action, k) for k in TASK_METRICS if k in data
+        }
+        operators = _get(data, action, "operators", dict, None)
+        if operators is not None:
+            metrics["operators"] = {
+                _name(name, action): int(_count(_get(operators, action, name, int), action, name))
+                for name in operators
+            }
         return TaskReport(
-            _get(data, action, "task_id", str),
+            task_id,
             state,
             _get(data, action, "error", str, None),
-            _get(data, action, "checkpoint", int, 0),
+            _count(_get(data, action, "checkpoint", int, 0), action, "checkpoint"),
             metrics,
         )
 
@@ -311,12 +377,19 @@ class Heartbeat:
         state = _get(data, a, "state", str, "ACTIVE")
         if state not in AGENT_STATES:
             raise ClusterError(f"{a}: unknown agent state {state!r}")
+        uri = _get(data, a, "uri", str)
+        if not _AGENT_URI.fullmatch(uri):
+            raise ClusterError(f"{a}: {uri!r} is not an agent URI (grpc://host:port)")
+        slots = _get(data, a, "slots", int)
+        if not 1 <= slots <= MAX_SLOTS:
+            raise ClusterError(f"{a}: slots must be 1 to {MAX_SLOTS}, got {slots}")
+        memory = _get(data, a, "memory_bytes", int, None)
         return Heartbeat(
-            _get(data, a, "uri", str),
+            uri,
             state,
-            _get(data, a, "slots", int),
-            _get(data, a, "memory_bytes", int, None),
-            _get(data, a, "running", int, 0),
+            slots,
+            None if memory is None else int(_count(memory, a, "memory_bytes")),
+            int(_count(_get(data, a, "running", int, 0), a, "running")),
             tuple(TaskReport.from_dict(t, a) for t in _get(data, a, "tasks", list, [])),
         )
 

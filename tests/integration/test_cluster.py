@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,6 +32,7 @@ from sabot_lab.examples.datasets import quotes, securities
 from sabot_lab.examples.demo import fintech_pipeline
 from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
 from sabot_lab.runtime.jobmanager.placement import assign
+from sabot_lab.runtime.transport import call
 from tests.support.polling import wait_for
 from tests.support.postgres import query
 from tests.support.reference import assert_same_rows, duckdb_table, timed_rows
@@ -123,6 +127,106 @@ def test_shuffle_heavy_group_by_with_resource_aware_placement(cluster: sl.LocalC
         "SELECT k, SUM(x) AS total, COUNT(*) AS n FROM t GROUP BY k"
     ).to_arrow_table()
     assert_same_rows(result, expected)
+
+
+def test_a_group_by_on_a_dictionary_encoded_parquet_column_ends_with_duckdbs_answer(
+    cluster: sl.LocalCluster, tmp_path: Path
+) -> None:
+    """Each result batch brings its own dictionary; the stored result keeps them all (it
+    used to fail writing them, and the job stayed RUNNING)."""
+    n = 60_000
+    table = pa.table(
+        {"s": pa.array([f"g{i % 7}" for i in range(n)]).dictionary_encode(), "x": range(n)}
+    )
+    pq.write_table(table, tmp_path / "d.parquet", row_group_size=5_000)
+    source = sl.from_parquet(tmp_path / "d.parquet")
+    assert pa.types.is_dictionary(source.schema.field("s").type)
+    result = source.group_by("s").agg(total=col("x").sum()).submit(cluster).result(timeout=120)
+    expected = duckdb_table("SELECT s, sum(x) AS total FROM t GROUP BY s", t=table)
+    assert_same_rows(result.cast(pa.schema([("s", pa.string()), ("total", pa.int64())])), expected)
+
+
+def test_a_step_that_raises_ends_the_job_failed_with_its_error(cluster: sl.LocalCluster) -> None:
+    """A sink whose database cannot be reached makes the last step raise: the job ends
+    FAILED and says why, rather than staying RUNNING."""
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    sink = sl.PostgresSink(f"postgresql://postgres@127.0.0.1:{port}/none", "rows")
+    job = sl.from_pydict({"x": [1, 2, 3]}).submit(cluster, sink=sink)
+    assert job.wait(timeout=120) == "FAILED"
+    assert "OperationalError" in job.info()["error"] and str(port) in job.info()["error"]
+    with pytest.raises(ClusterError, match="OperationalError"):
+        job.result(timeout=10)
+
+
+def test_a_clusters_files_are_its_users_alone_and_no_secret_is_on_a_command_line(
+    cluster: sl.LocalCluster, module_database_url: str | None
+) -> None:
+    """Its databases, results and logs hold plans, rows and sink URLs: nobody else may read
+    them; the database URL (it may hold a password) reaches the JobManager by environment."""
+    sl.from_pydict({"x": [1, 2, 3]}).submit(cluster).result(timeout=60)
+    shared = [
+        (str(p), oct(p.stat().st_mode & 0o777))
+        for p in [cluster.workdir, *cluster.workdir.rglob("*")]
+        if p.stat().st_mode & 0o077
+    ]
+    assert shared == []
+    assert cluster.jobmanager_process is not None
+    processes = [cluster.jobmanager_process, *cluster.agent_processes]
+    command_lines = [Path(f"/proc/{p.pid}/cmdline").read_bytes().decode() for p in processes]
+    assert cluster.token and not any(cluster.token in c for c in command_lines)
+    if module_database_url is not None:
+        assert not any(module_database_url in c for c in command_lines)
+
+
+def test_a_job_asking_for_more_tasks_than_the_cluster_allows_is_refused_at_submit(
+    cluster: sl.LocalCluster,
+) -> None:
+    stream = sl.from_pydict({"x": [1, 2, 3]})
+    with pytest.raises(ClusterError, match=r"129 tasks per operator asked for; .* at most 128"):
+        stream.submit(cluster, partitions=129)
+    with pytest.raises(ClusterError, match="100000 tasks per operator"):
+        stream.with_parallelism(100_000).submit(cluster)
+    assert stream.submit(cluster, partitions=128).result(timeout=120).num_rows == 3
+
+
+def test_close_removes_the_temporary_work_directory_unless_asked_to_keep_it() -> None:
+    with sl.LocalCluster(agents=1, slots=1) as made:
+        assert sl.from_pydict({"x": [1]}).submit(made).result(timeout=60).num_rows == 1
+        assert (made.workdir / "jobmanager.log").exists()
+    assert not made.workdir.exists()
+    with sl.LocalCluster(agents=1, slots=1, keep_workdir=True) as kept:
+        pass
+    assert (kept.workdir / "jobmanager.log").exists()
+    shutil.rmtree(kept.workdir)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"uri": "<img src=x onerror=alert(1)>", "state": "ACTIVE", "slots": 2},
+        {"uri": "grpc://10.9.9.9:1", "state": "ACTIVE", "slots": 2, "running": "two"},
+        {"uri": "grpc://10.9.9.9:1", "state": "ACTIVE", "slots": -4},
+        {
+            "uri": "grpc://10.9.9.9:1",
+            "slots": 2,
+            "tasks": [{"task_id": "x/0.0/0", "state": "RUNNING", "rows_out": "lots"}],
+        },
+        ["not", "an", "object"],
+    ],
+)
+def test_a_malformed_heartbeat_is_refused_and_the_cluster_goes_on(
+    cluster: sl.LocalCluster, body: object
+) -> None:
+    with pytest.raises(ClusterError, match="heartbeat: "):
+        call(cluster.uri, "heartbeat", body, cluster.auth)
+    assert "10.9.9.9" not in {a["uri"] for a in cluster.agents()}
+    status, page = http_get(cluster.dashboard_link)
+    assert status == 200 and "<img" not in page
+    link = cluster.dashboard_link.split("/?")[0]
+    assert http_get(f"{link}/metrics", cluster.token)[0] == 200
+    assert sl.from_pydict({"x": [1]}).submit(cluster).result(timeout=60).num_rows == 1
 
 
 def test_resource_aware_assignment_prefers_free_slots_and_memory() -> None:

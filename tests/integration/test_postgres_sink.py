@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import psycopg
@@ -17,6 +18,7 @@ from tests.support.kafka_broker import Broker
 from tests.support.polling import wait_for
 from tests.support.postgres import PostgresServer, query
 from tests.support.reference import duckdb_table, normalized_rows
+from tests.support.tcp_proxy import TcpProxy
 
 
 def test_commits_are_written_once_and_upsert_by_key(postgres_server: PostgresServer) -> None:
@@ -43,6 +45,46 @@ def test_commits_are_written_once_and_upsert_by_key(postgres_server: PostgresSer
         sl.PostgresSink(url, "other", key=["name"]).commit(first, "job1", 3)
     with pytest.raises(sl.SourceError, match="plain"):
         sl.PostgresSink(url, "totals; DROP TABLE x")
+
+
+HOSTILE_COLUMNS = [
+    'x" text); DROP TABLE victims; --',
+    "it's",
+    "a;b",
+    "-- c",
+    "two  spaces ",
+    '"',
+    "Upper",
+    "ünï©ødé 名前 😀",
+]
+
+
+def test_hostile_column_names_are_written_and_read_back_exactly(
+    postgres_server: PostgresServer,
+) -> None:
+    """Column names (from a CSV header, say) are identifiers, never SQL: the sink creates,
+    inserts and upserts them as they are, and runs nothing else."""
+    url = postgres_server.new_database()
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE victims (id INTEGER)")
+        conn.execute("INSERT INTO victims VALUES (1)")
+    key = 'k"; DROP TABLE victims; --'
+    names = [key, *HOSTILE_COLUMNS]
+    rows = pa.table({name: [f"{i}-{name}" for i in range(3)] for name in names})
+    for table, sink_key in [("Hostile", [key]), ("public.appended", [])]:
+        sink = sl.PostgresSink(url, table, key=sink_key)
+        assert sink.commit(rows, "job1", 1)
+        assert sink.commit(rows.slice(1), "job1", 2)  # an upsert by the key, or appended
+        with psycopg.connect(url) as conn:
+            cursor = conn.execute(f"SELECT * FROM {table}")  # the name folded, as unquoted
+            assert [c.name for c in cursor.description or []] == names
+            stored = sorted(cursor.fetchall())
+        expected = rows.to_pylist() if sink_key else rows.to_pylist() + rows.slice(1).to_pylist()
+        assert stored == sorted(tuple(r.values()) for r in expected)
+    assert query(url, "SELECT id FROM victims") == [(1,)]
+    for name in ["", "a.b.c", "a..b", ".a", 'a"b', "a b", "totals; DROP TABLE x"]:
+        with pytest.raises(sl.SourceError, match="plain"):
+            sl.PostgresSink(url, name)
 
 
 def test_an_unbounded_group_by_on_two_tasks_upserts_totals_that_reach_duckdbs(
@@ -77,3 +119,26 @@ def test_an_unbounded_group_by_on_two_tasks_upserts_totals_that_reach_duckdbs(
 
     wait_for(lambda: stored() == expected, timeout=120)
     assert job.cancel() == "CANCELLED"
+
+
+def test_a_commit_that_fails_is_tried_again_and_the_job_ends_with_every_row(
+    cluster: sl.LocalCluster, postgres_server: PostgresServer
+) -> None:
+    """The database cannot be reached when the job's rows are committed (a proxy refuses
+    every connection); once the JobManager says it will try again, the proxy lets them
+    through, and the job finishes with its rows written once."""
+    url = postgres_server.new_database()
+    parts = urlsplit(url)
+    proxy = TcpProxy(f"127.0.0.1:{parts.port}")
+    proxy.cut(3600)
+    try:
+        through = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+        sink = sl.PostgresSink(through, "later", key=["x"])
+        job = sl.from_pydict({"x": [1, 2, 3]}).submit(cluster, sink=sink)
+        log = cluster.workdir / "jobmanager.log"
+        wait_for(lambda: f"job {job.job_id} to its postgres sink failed" in log.read_text())
+        proxy.cut(0)
+        assert job.wait(timeout=60) == "FINISHED"
+    finally:
+        proxy.close()
+    assert sorted(query(url, "SELECT x FROM later")) == [(1,), (2,), (3,)]

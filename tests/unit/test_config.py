@@ -84,6 +84,11 @@ def test_empty_variables_count_as_unset() -> None:
         ("SABOT_HEARTBEAT_INTERVAL", "-1", "SABOT_HEARTBEAT_INTERVAL='-1': Config.heartbeat_"),
         ("SABOT_CHECKPOINTS_RETAINED", "0", "SABOT_CHECKPOINTS_RETAINED='0': Config.checkpoints"),
         ("SABOT_AGENT_SLOTS", "0", "SABOT_AGENT_SLOTS='0': Config.agent_slots must be >= 1"),
+        (
+            "SABOT_MAX_PARALLELISM",
+            "0",
+            "SABOT_MAX_PARALLELISM='0': Config.max_parallelism must be >= 1",
+        ),
         ("SABOT_SHUFFLE_COMPRESSION", "gzip", "SABOT_SHUFFLE_COMPRESSION='gzip': Config.shuffle_"),
         ("SABOT_PROGRESS_DELAY", "1s", "SABOT_PROGRESS_DELAY='1s' is not a number"),
     ],

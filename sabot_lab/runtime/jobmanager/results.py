@@ -8,18 +8,54 @@ May import ``physical``, ``connectors.sink``, the agents' row fetching (``driver
 from __future__ import annotations
 
 import itertools
+import logging
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pyarrow as pa
 
 from sabot_lab.connectors.sink import CommitSink
+from sabot_lab.errors import SabotError
 from sabot_lab.physical import PhysicalPlan, attempt_scope
 from sabot_lab.physical.ids import result_exchange
 from sabot_lab.runtime.jobmanager.driver import result_batches
 from sabot_lab.runtime.transport import Credentials
 
-__all__ = ["ResultFiles"]
+__all__ = ["COMMIT_WAITS", "ResultFiles", "commit"]
+
+COMMIT_WAITS = (0.5, 1.0, 2.0, 4.0)
+"""Seconds between the attempts of a sink commit that failed (a database restarting, a
+network cut): a commit made twice is written once, so trying again is safe."""
+
+_log = logging.getLogger("sabot_lab.jobmanager")
+
+
+def commit(sink: CommitSink, rows: pa.Table, job_id: str, number: int) -> None:
+    """Hand ``rows`` to ``sink`` as commit ``number`` of ``job_id``, trying again after each
+    of :data:`COMMIT_WAITS` when it fails for a reason outside sabot-lab (a sabot-lab error,
+    such as a key column the rows lack, fails at once); the last failure is raised.
+
+    >>> import tempfile, pyarrow as pa, sabot_lab as sl
+    >>> sink = sl.ParquetSink(tempfile.mkdtemp())
+    >>> commit(sink, pa.table({"x": [1, 2]}), "job1", 0)
+    >>> sink.commit(pa.table({"x": [1, 2]}), "job1", 0)  # made before: nothing written again
+    False
+    """
+    for wait in (*COMMIT_WAITS, None):
+        try:
+            sink.commit(rows, job_id, number)
+            return
+        except SabotError:
+            raise
+        except Exception as exc:
+            if wait is None:
+                raise
+            _log.warning(
+                "commit %d of job %s to its %s sink failed (%s: %s); retrying in %g s",
+                number, job_id, sink.kind, type(exc).__name__, exc, wait,
+            )  # fmt: skip
+            time.sleep(wait)
 
 
 class ResultFiles:
@@ -57,7 +93,7 @@ class ResultFiles:
         if sink is not None:
             for epoch in epochs:
                 rows = _read_table(self.epoch_path(job_id, epoch), plan.output_schema)
-                sink.commit(rows, job_id, epoch)
+                commit(sink, rows, job_id, epoch)
 
     def join_epochs(self, plan: PhysicalPlan, job_id: str, last: int) -> None:
         """Store a job's result as its epochs ``1`` to ``last`` (a job started from a
@@ -80,14 +116,16 @@ class ResultFiles:
         path = self.path(job_id)
         _write_rows(path, plan.output_schema, result_batches(plan, placed, scope, self.auth))
         if sink is not None:
-            sink.commit(_read_table(path, plan.output_schema), job_id, 0)
+            commit(sink, _read_table(path, plan.output_schema), job_id, 0)
 
 
 def _write_rows(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
-    """Write rows to an Arrow IPC file, in full or not at all (through a ``.partial`` file)."""
+    """Write rows to an Arrow IPC stream file, in full or not at all (through a ``.partial``
+    file). The stream format, not the file format: batches of a dictionary-encoded column
+    may each bring their own dictionary."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+    with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
         for batch in batches:
             writer.write_batch(batch)
     partial.replace(path)
@@ -99,6 +137,4 @@ def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
 
 def _read_rows(path: Path) -> Iterator[pa.RecordBatch]:
     with pa.memory_map(str(path)) as source:
-        reader = pa.ipc.open_file(source)
-        for i in range(reader.num_record_batches):
-            yield reader.get_batch(i)
+        yield from pa.ipc.open_stream(source)

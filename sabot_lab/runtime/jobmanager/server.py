@@ -341,7 +341,7 @@ class JobManager(ClusterServer):
         try:
             optimized = PlanOptimizer().optimize(JobGraph.from_json(request.plan))
             slots = sum(a["slots"] for a in self.active_agents())
-            width = partitions or max(1, slots)
+            width = partitions or max(1, min(slots, get_config().cluster.max_parallelism))
             physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
             while pipelined(physical, interval) and partitions is None and width > 1:
                 if len(physical.tasks()) <= slots:
@@ -663,9 +663,17 @@ class JobManager(ClusterServer):
     def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
         request = JobRequest.from_dict(body)
         try:
-            JobGraph.from_json(request.plan).validate()
+            graph = JobGraph.from_json(request.plan)
+            graph.validate()
         except (SabotError, ValueError, KeyError) as exc:
             raise ClusterError(f"the submitted plan is not valid: {exc}") from None
+        limit = get_config().cluster.max_parallelism
+        asked = max([request.partitions or 1, *(n.parallelism or 1 for n in graph)])
+        if asked > limit:
+            raise ClusterError(
+                f"{asked} tasks per operator asked for; this cluster runs at most {limit} "
+                "(SABOT_MAX_PARALLELISM on the JobManager)"
+            )
         job_id = request.job_id or uuid.uuid4().hex[:16]
         savepoint = request.from_savepoint
         if savepoint is not None and not (Location.of(savepoint) / SAVEPOINT_FILE).exists():
@@ -750,7 +758,7 @@ class JobManager(ClusterServer):
             raise flight.FlightServerError(
                 f"job {job_id} has no result (state {self.store.job(job_id)['state']})"
             )
-        return flight.RecordBatchStream(pa.ipc.open_file(pa.memory_map(str(path))).read_all())
+        return flight.RecordBatchStream(pa.ipc.open_stream(pa.memory_map(str(path))).read_all())
 
     def shutdown(self) -> None:
         """Stop serving, the heartbeat monitor and DBOS."""

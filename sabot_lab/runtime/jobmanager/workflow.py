@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dbos import DBOS
+from dbos._error import DBOSException
 
 from sabot_lab.errors import ClusterError
 from sabot_lab.runtime.jobmanager.scheduler import Outcome
@@ -62,7 +63,17 @@ def _jm() -> JobManager:
 @DBOS.workflow()
 def submit_job(job_id: str, request: JobRequest) -> str:
     """Run a job from its plan to its stored result (and its sink), starting from its
-    savepoint when it has one; returns the job's final state."""
+    savepoint when it has one; returns the job's final state. A step that raises ends the
+    job FAILED with the error, rather than leaving it running."""
+    try:
+        return _run_job(job_id, request)
+    except DBOSException:
+        raise  # DBOS's own failure: DBOS recovers the workflow
+    except Exception as exc:  # anything else a step raised is the job's error
+        return fail_step(job_id, f"{type(exc).__name__}: {exc}")
+
+
+def _run_job(job_id: str, request: JobRequest) -> str:
     steps = accept_step(job_id, request)
     if steps == 0:
         return "failed"  # the plan was refused: recorded with the job
