@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sabot_lab.config import COMPRESSIONS, get_config
+from sabot_lab.errors import ClusterError
 
 __all__ = ["build_parser", "main"]
 
@@ -105,12 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _server_parser(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
-    """A subcommand that runs a Flight server: ``--host`` and ``--port``."""
+    """A subcommand that runs a Flight server: ``--host``, ``--port``, TLS and ``--insecure``."""
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     parser.add_argument("--tls-cert", help="PEM certificate: serve TLS (with --tls-key)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve without a token (SABOT_TOKEN unset or short): loopback --host only",
+    )
     return parser
 
 
@@ -142,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sabot_lab.runtime.transport import serve_until_stopped
 
         os.umask(0o077)  # a server's files (databases, results, spills) are its user's alone
-        serve_until_stopped(_server(args), args.command)
+        try:
+            serve_until_stopped(_server(args), args.command)
+        except ClusterError as exc:  # refused to start, or stopped on its own
+            raise SystemExit(f"sabot-lab {args.command}: error: {exc}") from None
     elif args.command == "local":
         run_local(args.agents, args.slots, args.workdir, sys.stdout)
     elif args.command == "jobs":
@@ -173,6 +182,7 @@ def _server(args: argparse.Namespace) -> Any:
             drain_timeout=args.drain_timeout,
             shuffle_memory=args.shuffle_memory,
             compression=args.compression,
+            insecure=args.insecure,
         )
     from sabot_lab.runtime.jobmanager.server import JobManager
 
@@ -185,6 +195,7 @@ def _server(args: argparse.Namespace) -> Any:
         args.heartbeat_timeout,
         tls=tls,
         http_port=args.http_port,
+        insecure=args.insecure,
     )
 
 

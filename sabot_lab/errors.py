@@ -16,6 +16,7 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "AuthenticationError",
     "ClusterError",
     "ComputeError",
     "LocationError",
@@ -83,6 +84,10 @@ class UDFError(SabotError):
 
 class ClusterError(SabotError):
     """A cluster call failed: a server unreachable, a token refused, a task failed remotely."""
+
+
+class AuthenticationError(ClusterError):
+    """A server refused the caller's token (missing, or not the cluster's)."""
 
 
 class LocationError(SabotError):

@@ -1,23 +1,25 @@
 """Arrow Flight plumbing shared by agents, the JobManager and clients: bearer tokens on every
-call, TLS when a certificate is configured, JSON actions, and clear errors for unreachable or
-refusing servers.
+call (a server starts only with a strong one, see :mod:`.server_token`), TLS when a
+certificate is configured, JSON actions, and clear errors for unreachable or refusing servers.
 
->>> server = EchoServer(token="s3cret")
->>> call(server.uri, "echo", {"n": 1}, Credentials("s3cret"))
+>>> server = EchoServer(token="s3cret-of-22-characters")
+>>> call(server.uri, "echo", {"n": 1}, Credentials("s3cret-of-22-characters"))
 {'n': 1}
 >>> call(server.uri, "echo", {}, Credentials("wrong"))
 Traceback (most recent call last):
 ...
-sabot_lab.errors.ClusterError: grpc://127.0.0.1:...: rejected: invalid or missing bearer token
+sabot_lab.errors.AuthenticationError: grpc://127.0.0.1:...: rejected: invalid or missing bearer token
 >>> server.shutdown()
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import signal
 import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -27,7 +29,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.errors import ClusterError, SabotError
+from sabot_lab.errors import AuthenticationError, ClusterError, SabotError
+from sabot_lab.runtime.server_token import check_server_token
 
 __all__ = [
     "ANONYMOUS",
@@ -46,15 +49,27 @@ _AUTH = "authorization"
 
 
 class TokenMiddlewareFactory(flight.ServerMiddlewareFactory):
-    """Rejects every call whose ``authorization`` header is not ``Bearer <token>``."""
+    """Rejects every call whose ``authorization`` header is not ``Bearer <token>``; the
+    comparison takes the same time whatever the header holds (:func:`hmac.compare_digest`).
+
+    >>> TokenMiddlewareFactory("s3cret").start_call(None, {"authorization": ["Bearer s3cret"]})
+    >>> TokenMiddlewareFactory("s3cret").start_call(None, {"authorization": ["Bearer s3cres"]})
+    Traceback (most recent call last):
+    ...
+    pyarrow._flight.FlightUnauthenticatedError: invalid or missing bearer token
+    """
 
     def __init__(self, token: str) -> None:
         super().__init__()
-        self._expected = f"Bearer {token}"
+        self._expected = f"Bearer {token}".encode()
 
     def start_call(self, info: flight.CallInfo, headers: dict[str, list[str]]) -> None:
         values = headers.get(_AUTH) or headers.get(_AUTH.title()) or []
-        if self._expected not in values:
+        matches = [
+            hmac.compare_digest(value.encode("utf-8", "surrogateescape"), self._expected)
+            for value in values
+        ]
+        if not any(matches):
             raise flight.FlightUnauthenticatedError("invalid or missing bearer token")
         return None
 
@@ -129,13 +144,29 @@ class ServerTls:
 
 class ClusterServer(flight.FlightServerBase):
     """A Flight server of a cluster on ``host:port`` (any free port for 0): it rejects calls
-    without the token of ``auth`` (when there is one), presents ``auth`` when it calls other
-    servers, and speaks TLS with ``tls``. :attr:`uri` is where it listens.
+    without the token of ``auth``, presents ``auth`` when it calls other servers, and speaks
+    TLS with ``tls``. :attr:`uri` is where it listens.
+
+    It starts only with a strong token (see :func:`.server_token.check_server_token`, which
+    raises :class:`~sabot_lab.errors.ClusterError` otherwise); with ``insecure`` on a loopback
+    ``host`` it also starts without one, and says so on stderr.
+
+    :attr:`failure` says why the server stopped on its own, when it did
+    (:func:`serve_until_stopped` then raises it).
     """
 
     def __init__(
-        self, host: str, port: int, auth: Credentials, tls: ServerTls | None = None
+        self,
+        host: str,
+        port: int,
+        auth: Credentials,
+        tls: ServerTls | None = None,
+        insecure: bool = False,
     ) -> None:
+        warning = check_server_token(auth.token, host, insecure)
+        if warning is not None:
+            print(f"sabot-lab: {warning}", file=sys.stderr, flush=True)
+        self.failure: str | None = None
         scheme = "grpc+tls" if tls else "grpc"
         options: dict[str, Any] = {
             "middleware": {"auth": TokenMiddlewareFactory(auth.token)} if auth.token else {}
@@ -162,7 +193,7 @@ def call(
         action = flight.Action(name, body)
         results = list(auth.client(uri).do_action(action, auth.options(timeout)))
     except flight.FlightUnauthenticatedError as exc:
-        raise ClusterError(f"{uri}: rejected: {_message(exc)}") from None
+        raise AuthenticationError(f"{uri}: rejected: {_message(exc)}") from None
     except flight.FlightUnavailableError as exc:
         auth.forget(uri)
         raise ClusterError(f"{uri}: unreachable ({_message(exc)})") from None
@@ -192,13 +223,16 @@ def dispatch(
         raise flight.FlightServerError(str(exc)) from None
 
 
-def serve_until_stopped(server: flight.FlightServerBase, label: str) -> None:
+def serve_until_stopped(server: ClusterServer, label: str) -> None:
     """Serve until SIGTERM or SIGINT, after printing ``sabot-lab <label> ready <uri>`` (the
-    line :class:`~sabot_lab.client.LocalCluster` waits for)."""
+    line :class:`~sabot_lab.client.LocalCluster` waits for); raise :class:`ClusterError` if
+    the server stopped on its own (its :attr:`~ClusterServer.failure`)."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.shutdown())
     print(f"sabot-lab {label} ready {server.uri}", flush=True)
     server.serve()
+    if server.failure is not None:
+        raise ClusterError(server.failure)
 
 
 def _message(exc: BaseException) -> str:

@@ -27,7 +27,7 @@ from sabot_lab.runtime.transport import Credentials, call
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
 
-TOKEN = "agent-test-token"
+TOKEN = "agent-test-token-of-128-bits"
 AUTH = Credentials(TOKEN)
 
 

@@ -48,7 +48,7 @@ from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.items import Barrier, Watermark, is_marker
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
-from sabot_lab.errors import ClusterError
+from sabot_lab.errors import AuthenticationError, ClusterError
 from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.physical.ids import in_job, is_result_exchange, result_exchange
@@ -190,7 +190,8 @@ class AgentServer(ClusterServer):
 
     ``auth``: the cluster's token (required of every caller, and presented to the JobManager
     and other agents) and the certificates trusted for TLS; ``tls``: this server's
-    certificate and key (it then serves ``grpc+tls://``). ``slots``, ``heartbeat_interval``,
+    certificate and key (it then serves ``grpc+tls://``). Without a strong token it starts only
+    ``insecure`` on a loopback ``host`` (see :class:`~sabot_lab.runtime.transport.ClusterServer`). ``slots``, ``heartbeat_interval``,
     ``drain_timeout``, ``shuffle_memory`` and ``compression`` default to the process's
     :class:`~sabot_lab.config.ClusterConfig` (``agent_slots``, ..., ``shuffle_compression``);
     ``config`` to the process's with one thread.
@@ -202,7 +203,8 @@ class AgentServer(ClusterServer):
 
     Its state: STARTING until the JobManager has its first heartbeat, then ACTIVE (BUSY while
     every slot runs a task); :meth:`shutdown` drains it (DRAINING: no new tasks, running ones
-    finish within ``drain_timeout`` seconds) and then it is STOPPED.
+    finish within ``drain_timeout`` seconds) and then it is STOPPED. A JobManager that refuses
+    its token while it registers shuts it down, with the reason in :attr:`failure`.
     """
 
     def __init__(
@@ -219,8 +221,9 @@ class AgentServer(ClusterServer):
         drain_timeout: float | None = None,
         shuffle_memory: int | None = None,
         compression: str | None = None,
+        insecure: bool = False,
     ) -> None:
-        super().__init__(host, port, auth, tls)
+        super().__init__(host, port, auth, tls, insecure)
         cluster = get_config().cluster
         self.slots = cluster.agent_slots if slots is None else slots
         self.memory_bytes = memory_bytes
@@ -333,16 +336,28 @@ class AgentServer(ClusterServer):
 
     def _heartbeats(self, interval: float) -> None:
         """Report state and load to the JobManager every ``interval`` seconds (registering
-        with the first report); keep trying while the JobManager is away."""
+        with the first report); keep trying while the JobManager is away, but shut down if it
+        refuses the token to register with."""
         while not self._stopping.is_set():
-            if self._beat() and self.state == AgentState.STARTING:
+            try:
+                arrived = self._beat()
+            except AuthenticationError as exc:
+                self.failure = (
+                    f"the JobManager refused this agent's token ({exc}); "
+                    "set SABOT_TOKEN to the JobManager's token"
+                )
+                self.shutdown()
+                return
+            if arrived and self.state == AgentState.STARTING:
                 self.state = AgentState.ACTIVE  # registered: say so at once
                 continue
             self._wake.wait(interval)  # a task that ended wakes it early
             self._wake.clear()
 
     def _beat(self) -> bool:
-        """Send one heartbeat with the running tasks' metrics; whether it arrived."""
+        """Send one heartbeat with the running tasks' metrics; whether it arrived. Raises
+        :class:`~sabot_lab.errors.AuthenticationError` if the JobManager refuses the token of
+        an agent registering (STARTING)."""
         if self.jobmanager is None:
             return False
         status = self._status({})
@@ -358,6 +373,10 @@ class AgentServer(ClusterServer):
         )
         try:
             call(self.jobmanager, "heartbeat", beat.to_dict(), self.auth, timeout=5)
+        except AuthenticationError:
+            if self.state == AgentState.STARTING:
+                raise
+            return False
         except ClusterError:
             return False
         return True

@@ -126,8 +126,9 @@ class JobManager(ClusterServer):
     by default both are SQLite files in ``workdir``. ``auth``: the cluster's token (required of
     every caller, presented to agents) and the certificates trusted for TLS; ``tls``: this
     server's certificate and key (Flight then serves ``grpc+tls://``, and the HTTP status
-    endpoint on ``http_port`` serves HTTPS). ``heartbeat_timeout`` defaults to
-    :class:`~sabot_lab.config.ClusterConfig`'s.
+    endpoint on ``http_port`` serves HTTPS). Without a strong token it starts only ``insecure``
+    on a loopback ``host`` (see :class:`~sabot_lab.runtime.transport.ClusterServer`).
+    ``heartbeat_timeout`` defaults to :class:`~sabot_lab.config.ClusterConfig`'s.
     """
 
     def __init__(
@@ -140,8 +141,9 @@ class JobManager(ClusterServer):
         heartbeat_timeout: float | None = None,
         tls: ServerTls | None = None,
         http_port: int = 0,
+        insecure: bool = False,
     ) -> None:
-        super().__init__(host, port, auth, tls)
+        super().__init__(host, port, auth, tls, insecure)
         self.workdir = Path(workdir)
         self.checkpoints_retained = get_config().cluster.checkpoints_retained
         self.results = ResultFiles(self.workdir, auth)
