@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from sabot_lab.client.cluster import Cluster
 from sabot_lab.config import get_config
 from sabot_lab.errors import ClusterError
-from sabot_lab.runtime.transport import Credentials
+from sabot_lab.runtime.transport import PARENT_PID, Credentials
 
 __all__ = ["LocalCluster", "stop_process"]
 
@@ -108,6 +108,7 @@ class LocalCluster(Cluster):
         """Start ``sabot-lab <args>`` logging to ``log``; ``private_env`` goes in its
         environment, not on its command line (which every user sees in ``ps``)."""
         env = {**os.environ, "SABOT_TOKEN": self.token or "", **(private_env or {})}
+        env[PARENT_PID] = str(os.getpid())  # the servers end with this process
         if self.checkpoint_location is not None:
             env["SABOT_CHECKPOINT_LOCATION"] = self.checkpoint_location
         if self.tls_files:

@@ -21,6 +21,7 @@ import signal
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from sabot_lab.runtime.server_token import check_server_token
 
 __all__ = [
     "ANONYMOUS",
+    "PARENT_PID",
     "ClusterServer",
     "Credentials",
     "EchoServer",
@@ -229,10 +231,27 @@ def serve_until_stopped(server: ClusterServer, label: str) -> None:
     the server stopped on its own (its :attr:`~ClusterServer.failure`)."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.shutdown())
+    parent = os.environ.get(PARENT_PID)
+    if parent:
+        watch = threading.Thread(target=_stop_when_orphaned, args=(server, int(parent)))
+        watch.daemon = True
+        watch.start()
     print(f"sabot-lab {label} ready {server.uri}", flush=True)
     server.serve()
     if server.failure is not None:
         raise ClusterError(server.failure)
+
+
+PARENT_PID = "SABOT_PARENT_PID"
+"""The variable naming the process whose servers these are (a ``LocalCluster``'s): they stop
+when it has gone, however it ended, rather than run on as orphans."""
+
+
+def _stop_when_orphaned(server: ClusterServer, parent: int) -> None:
+    """Stop ``server`` (gracefully) once this process's parent is no longer ``parent``."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    server.shutdown()
 
 
 def _message(exc: BaseException) -> str:

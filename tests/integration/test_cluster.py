@@ -229,6 +229,34 @@ def test_a_malformed_heartbeat_is_refused_and_the_cluster_goes_on(
     assert sl.from_pydict({"x": [1]}).submit(cluster).result(timeout=60).num_rows == 1
 
 
+def running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (an exited one nobody has reaped does not)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+def test_a_local_clusters_processes_end_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A script makes a LocalCluster and is killed with SIGKILL (no close, no atexit): its
+    JobManager and agents see their parent gone and stop, rather than run on as orphans."""
+    script = (
+        "import sys, time, sabot_lab as sl\n"
+        "c = sl.LocalCluster(agents=2, slots=1, workdir=sys.argv[1])\n"
+        "print(c.jobmanager_process.pid, *(p.pid for p in c.agent_processes), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    assert len(pids) == 3 and all(running(p) for p in pids)
+    parent.kill()
+    parent.wait()
+    wait_for(lambda: not any(running(p) for p in pids), timeout=90)
+
+
 def test_resource_aware_assignment_prefers_free_slots_and_memory() -> None:
     agents = [
         {"uri": "big", "slots": 8, "running": 2, "memory_bytes": 16 << 30},
