@@ -399,14 +399,17 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class CheckpointRequest:
-    """The ``checkpoint`` action's body: take checkpoint ``checkpoint`` of job ``job_id``.
+    """The ``checkpoint`` action's body: take checkpoint ``checkpoint`` of job ``job_id``, in
+    the tasks of ``attempt`` (None: every attempt's). A task of an earlier attempt that has not
+    stopped yet must not write the parts the new attempt's task of the same producer writes.
 
-    >>> CheckpointRequest.from_dict({"job_id": "j1", "checkpoint": 3})
-    CheckpointRequest(job_id='j1', checkpoint=3)
+    >>> CheckpointRequest.from_dict({"job_id": "j1", "checkpoint": 3, "attempt": 1})
+    CheckpointRequest(job_id='j1', checkpoint=3, attempt=1)
     """
 
     job_id: str
     checkpoint: int
+    attempt: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The action's body."""
@@ -416,7 +419,11 @@ class CheckpointRequest:
     def from_dict(data: Mapping[str, Any]) -> CheckpointRequest:
         """A request as received, checked."""
         a = "checkpoint"
-        return CheckpointRequest(_get(data, a, "job_id", str), _get(data, a, "checkpoint", int))
+        return CheckpointRequest(
+            _get(data, a, "job_id", str),
+            _get(data, a, "checkpoint", int),
+            _get(data, a, "attempt", int, None),
+        )
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.errors import AuthenticationError, ClusterError
 from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
 from sabot_lab.physical import TaskSpec, run_task
-from sabot_lab.physical.ids import in_job, is_result_exchange, result_exchange
+from sabot_lab.physical.ids import TaskId, in_job, is_result_exchange, result_exchange
 from sabot_lab.runtime.agent.channels import Channels
 from sabot_lab.runtime.agent.store import ShuffleStore, ipc_options
 from sabot_lab.runtime.protocol import (
@@ -318,7 +318,11 @@ class AgentServer(ClusterServer):
     def _checkpoint(self, body: dict[str, Any]) -> dict[str, Any]:
         request = CheckpointRequest.from_dict(body)
         with self._lock:
-            records = [t for i, t in self._tasks.items() if in_job(i, request.job_id)]
+            records = [
+                t
+                for i, t in self._tasks.items()
+                if in_job(i, request.job_id) and request.attempt in (None, TaskId.parse(i).attempt)
+            ]
         asked = [r for r in records if r.checkpoints is not None and r.state == TaskState.RUNNING]
         for record in asked:
             assert record.checkpoints is not None

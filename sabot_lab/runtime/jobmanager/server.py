@@ -278,7 +278,7 @@ class JobManager(ClusterServer):
         self.store.add_checkpoint(run.job_id, command.checkpoint, str(location))
 
     def _ask_for_checkpoint(self, run: JobRun, command: AskForCheckpoint, attempt: int) -> None:
-        body = CheckpointRequest(run.job_id, command.checkpoint).to_dict()
+        body = CheckpointRequest(run.job_id, command.checkpoint, attempt).to_dict()
         for uri in command.agents:
             with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
                 call(uri, "checkpoint", body, self.auth, timeout=10)
