@@ -31,7 +31,24 @@ import pyarrow.fs as pafs
 
 from sabot_lab.errors import LocationError
 
-__all__ = ["Location", "LocationLike"]
+__all__ = ["Location", "LocationLike", "child_name"]
+
+
+def child_name(name: str) -> str:
+    """``name`` checked to name a child of a directory: not empty, not ``.`` or ``..``, no
+    ``/``, ``\\`` or NUL. Every path built from a name that came over the network goes through
+    here, so it stays inside its root.
+
+    >>> child_name("job-1.arrow")
+    'job-1.arrow'
+    >>> child_name("../etc")
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.LocationError: '../etc' cannot name a file inside its directory
+    """
+    if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise LocationError(f"{name!r} cannot name a file inside its directory")
+    return name
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,8 @@ class Location:
         return self.parts[-1] if self.parts else self.path.rstrip("/").rsplit("/", 1)[-1]
 
     def __truediv__(self, name: str) -> Location:
-        return Location(self.root, (*self.parts, *name.split("/")))
+        """The child ``name`` (``a/b`` for a grandchild); no part may climb out (``..``)."""
+        return Location(self.root, (*self.parts, *map(child_name, name.split("/"))))
 
     def __str__(self) -> str:
         if self.is_local:

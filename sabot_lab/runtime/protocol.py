@@ -19,6 +19,7 @@ sabot_lab.errors.ClusterError: submit: partitions must be an integer or null, go
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -26,7 +27,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import pyarrow as pa
+
 from sabot_lab.errors import ClusterError
+from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
 
 __all__ = [
     "AGENT_STATES",
@@ -41,9 +45,11 @@ __all__ = [
     "JobRef",
     "JobRequest",
     "JobState",
+    "RowsRequest",
     "TaskRef",
     "TaskReport",
     "TaskState",
+    "job_id",
     "seconds",
 ]
 
@@ -124,6 +130,7 @@ _AGENT_URI = re.compile(
 )
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}){1,3}")
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
+_ATTEMPT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}/[0-9]{1,9}")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,256}")  # any printable text: ids are the user's
 
 
@@ -211,10 +218,8 @@ class JobRequest:
     job_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.job_id is not None and not _JOB_ID.fullmatch(self.job_id):
-            raise ClusterError(
-                f"submit: job_id {self.job_id!r} must be 1 to 64 letters, digits, _ or -"
-            )  # it names files and directories: nothing else may reach a path
+        if self.job_id is not None:
+            job_id(self.job_id, "submit")
         if self.assignment not in ASSIGNMENTS:
             raise ClusterError(
                 f"submit: unknown assignment {self.assignment!r}; "
@@ -275,8 +280,25 @@ class JobRef:
     def from_dict(data: Mapping[str, Any], action: str = "job") -> JobRef:
         """The reference a body holds, checked (``action`` names the call in errors)."""
         return JobRef(
-            _get(data, action, "job_id", str), seconds(_get(data, action, "timeout", float, None))
+            job_id(_get(data, action, "job_id", str), action),
+            seconds(_get(data, action, "timeout", float, None)),
         )
+
+
+def job_id(value: str, action: str = "job") -> str:
+    """``value`` checked to be a job id: 1 to 64 letters, digits, ``_`` or ``-``, starting
+    with a letter or digit. Ids name files and directories, so nothing else may reach a path.
+
+    >>> job_id("j-1")
+    'j-1'
+    >>> job_id("../x", "cancel")
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: cancel: job_id '../x' must be 1 to 64 letters, digits, _ or -
+    """
+    if not _JOB_ID.fullmatch(value):
+        raise ClusterError(f"{action}: job_id {value!r} must be 1 to 64 letters, digits, _ or -")
+    return value
 
 
 def seconds(timeout: float | None, what: str = "timeout") -> float | None:
@@ -295,6 +317,64 @@ def seconds(timeout: float | None, what: str = "timeout") -> float | None:
             f"{what} must be None or a finite number of seconds >= 0, got {timeout!r}"
         )
     return timeout
+
+
+# -- agent -> agent -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowsRequest:
+    """What a consumer asks of an agent's ``do_exchange``: the rows of ``partition`` of
+    ``exchange`` in the attempt ``job`` (a job id and attempt, ``j1/0``), as ``schema``; with a
+    ``producer``, what that task streams there as it comes.
+
+    >>> import pyarrow as pa
+    >>> request = RowsRequest("j1/0", "x_2", 3, pa.schema([("a", pa.int64())]))
+    >>> RowsRequest.from_json(request.to_json()) == request
+    True
+    >>> RowsRequest.from_json(b'{"job": "../j", "exchange": "x", "partition": 0, "schema": ""}')
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: do_exchange: '../j' is not a job attempt
+    """
+
+    job: str
+    exchange: str
+    partition: int
+    schema: pa.Schema
+    producer: str | None = None
+
+    def to_json(self) -> bytes:
+        """The descriptor's command."""
+        return json.dumps({"job": self.job, "exchange": self.exchange,
+                           "partition": self.partition, "schema": schema_to_b64(self.schema),
+                           "producer": self.producer}).encode()  # fmt: skip
+
+    @staticmethod
+    def from_json(command: bytes) -> RowsRequest:
+        """A request as received, checked."""
+        action = "do_exchange"
+        try:
+            data = json.loads(command)
+        except ValueError as exc:
+            raise ClusterError(f"{action}: the descriptor is not JSON ({exc})") from None
+        job = _get(data, action, "job", str)
+        if not _ATTEMPT.fullmatch(job):
+            raise ClusterError(f"{action}: {job!r} is not a job attempt")
+        producer = _get(data, action, "producer", str, None)
+        if producer is not None and not _TASK_ID.fullmatch(producer):
+            raise ClusterError(f"{action}: {producer!r} is not a task id")
+        try:
+            schema = schema_from_b64(_get(data, action, "schema", str))
+        except (ValueError, pa.ArrowException) as exc:
+            raise ClusterError(f"{action}: the schema cannot be read ({exc})") from None
+        return RowsRequest(
+            job,
+            _name(_get(data, action, "exchange", str), action),
+            _count(_get(data, action, "partition", int), action, "partition"),
+            schema,
+            producer,
+        )
 
 
 # -- agent -> JobManager -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import signal
 import ssl
@@ -30,7 +31,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.errors import AuthenticationError, ClusterError, SabotError
+from sabot_lab.errors import AuthenticationError, ClusterError
+from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.server_token import check_server_token
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 _AUTH = "authorization"
+_log = logging.getLogger("sabot_lab.server")
 
 
 class TokenMiddlewareFactory(flight.ServerMiddlewareFactory):
@@ -215,14 +218,18 @@ def dispatch(
     action: flight.Action, handlers: Mapping[str, Callable[[dict[str, Any]], Any]]
 ) -> Iterator[flight.Result]:
     """Serve a JSON action with its handler (server side): the body decoded, the reply
-    encoded, and an unknown action or a sabot-lab error turned into a Flight error."""
+    encoded, and an unknown action or a failure turned into a Flight error (a sabot-lab
+    error's message; for anything else its message and an error id, the traceback logged:
+    see :mod:`.error_reports`)."""
     handler = handlers.get(action.type)
     if handler is None:
         raise flight.FlightServerError(f"unknown action {action.type!r}")
     try:
-        return action_result(handler(json.loads(action.body.to_pybytes() or b"{}")))
-    except SabotError as exc:
-        raise flight.FlightServerError(str(exc)) from None
+        body = json.loads(action.body.to_pybytes() or b"{}")
+    except ValueError as exc:
+        raise flight.FlightServerError(f"{action.type}: the body is not JSON ({exc})") from None
+    with failures_reported(f"action {action.type!r}", _log):
+        return action_result(handler(body))
 
 
 def serve_until_stopped(server: ClusterServer, label: str) -> None:

@@ -229,6 +229,61 @@ def test_a_malformed_heartbeat_is_refused_and_the_cluster_goes_on(
     assert sl.from_pydict({"x": [1]}).submit(cluster).result(timeout=60).num_rows == 1
 
 
+@pytest.mark.parametrize("job_id", ["../secret", "../../results/../secret", "a/../../secret"])
+def test_a_result_ticket_cannot_reach_a_file_outside_the_results(
+    cluster: sl.LocalCluster, job_id: str
+) -> None:
+    import pyarrow.flight as flight
+
+    secret = pa.table({"password": ["hunter2"]})
+    with pa.ipc.new_stream(cluster.workdir / "secret.arrow", secret.schema) as writer:
+        writer.write_table(secret)
+    client = flight.connect(cluster.uri)
+    ticket = flight.Ticket(json.dumps({"job_id": job_id}).encode())
+    with pytest.raises(flight.FlightServerError, match="not a result ticket: do_get: job_id"):
+        client.do_get(ticket, cluster.auth.options()).read_all()
+    with pytest.raises(ClusterError, match=r"cancel: job_id .* must be 1 to 64 letters"):
+        call(cluster.uri, "cancel", {"job_id": job_id}, cluster.auth)
+
+
+def test_a_failure_reaches_the_user_as_its_message_and_an_error_id_not_a_traceback(
+    cluster: sl.LocalCluster, tmp_path: Path
+) -> None:
+    import pyarrow.flight as flight
+
+    path = tmp_path / "corrupt.parquet"
+    rows = 400_000
+    table = pa.table({"x": range(rows), "s": [str(i) for i in range(rows)]})
+    pq.write_table(table, path, row_group_size=50_000, compression="none")
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 400_000] = b"\xff" * 400_000  # page headers of the middle row groups
+    path.write_bytes(bytes(data))
+    job = sl.from_parquet(str(path)).submit(cluster)
+    assert job.wait(timeout=120) == "FAILED"
+    error = job.info()["error"]
+    assert "Deserializing page header failed" in error
+    assert "Traceback" not in error and "sabot_lab/" not in error
+    error_id = error.split("(error ")[1].split(":")[0]
+    logs = "".join(p.read_text() for p in cluster.workdir.glob("agent-*.log"))
+    assert f"[error {error_id}]" in logs and "Traceback" in logs.split(error_id, 1)[1]
+
+    def explode(batch: pa.RecordBatch) -> pa.RecordBatch:
+        raise ValueError("price feed is corrupt")
+
+    udf = sl.from_pydict({"x": [1]}).map_batches(explode, schema={"x": "int64"}).submit(cluster)
+    assert udf.wait(timeout=60) == "FAILED"
+    error = udf.info()["error"]
+    assert "in explode" in error and "Traceback" in error  # the user's own traceback
+    assert "sabot_lab/" not in error  # ... without the engine's frames
+
+    client = flight.connect(cluster.uri)
+    with pytest.raises(flight.FlightServerError) as refused:
+        list(client.do_action(flight.Action("status", b"{not json"), cluster.auth.options()))
+    assert "status: the body is not JSON" in str(refused.value)
+    assert "Traceback" not in str(refused.value)
+
+
 def running(pid: int) -> bool:
     """Whether process ``pid`` still runs (an exited one nobody has reaped does not)."""
     try:

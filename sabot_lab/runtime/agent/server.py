@@ -31,9 +31,9 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import logging
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,16 +49,17 @@ from sabot_lab.engine.items import Barrier, Watermark, is_marker
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.errors import AuthenticationError, ClusterError
-from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.physical.ids import TaskId, in_job, is_result_exchange, result_exchange
 from sabot_lab.runtime.agent.channels import Channels
 from sabot_lab.runtime.agent.store import ShuffleStore, ipc_options
+from sabot_lab.runtime.error_reports import failures_reported, reported
 from sabot_lab.runtime.protocol import (
     AgentState,
     CheckpointRequest,
     Heartbeat,
     JobRef,
+    RowsRequest,
     TaskRef,
     TaskReport,
     TaskState,
@@ -73,6 +74,8 @@ from sabot_lab.runtime.transport import (
 )
 
 __all__ = ["CREDIT_WINDOW", "AgentServer", "TaskRecord", "fetch_rows", "rows_descriptor"]
+
+_log = logging.getLogger("sabot_lab.agent")
 
 CREDIT_WINDOW = 8
 """Batches a consumer of a shuffle stream lets the agent send ahead of what it has taken."""
@@ -123,14 +126,8 @@ def rows_descriptor(
 ) -> flight.FlightDescriptor:
     """The ``do_exchange`` descriptor for the rows of one exchange partition (with a
     ``producer``: what that task streams to it, as it comes)."""
-    key = {
-        "job": job,
-        "exchange": exchange,
-        "partition": partition,
-        "schema": schema_to_b64(schema),
-        "producer": producer,
-    }
-    return flight.FlightDescriptor.for_command(json.dumps(key).encode())
+    request = RowsRequest(job, exchange, partition, schema, producer)
+    return flight.FlightDescriptor.for_command(request.to_json())
 
 
 def _json(message: dict[str, Any]) -> pa.Buffer:
@@ -406,19 +403,27 @@ class AgentServer(ClusterServer):
         reader: flight.MetadataRecordBatchReader,
         writer: flight.MetadataRecordBatchWriter,
     ) -> None:
-        key = json.loads(descriptor.command)
-        stream = {"exchange": key["exchange"], "partition": key["partition"], "sent": 0}
+        with failures_reported("an exchange stream", _log):
+            self._stream(RowsRequest.from_json(descriptor.command), reader, writer)
+
+    def _stream(
+        self,
+        key: RowsRequest,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.MetadataRecordBatchWriter,
+    ) -> None:
+        stream: dict[str, Any] = {"exchange": key.exchange, "partition": key.partition, "sent": 0}
         stream_id = next(self._stream_ids)
         with self._lock:
             self._streams[stream_id] = stream
-        where = (key["job"], key["exchange"], key["partition"])
+        where = (key.job, key.exchange, key.partition)
         items = (
             self.store.get(*where)
-            if key.get("producer") is None
-            else self.channels.get((*where, key["producer"]))
+            if key.producer is None
+            else self.channels.get((*where, key.producer))
         )
         try:
-            writer.begin(schema_from_b64(key["schema"]), options=self._ipc)
+            writer.begin(key.schema, options=self._ipc)
             credits = 0
             for item in items:
                 if isinstance(item, Watermark):
@@ -513,8 +518,8 @@ class AgentServer(ClusterServer):
             record.state = TaskState.FINISHED
         except TaskCancelled:
             record.state = TaskState.CANCELLED
-        except Exception as exc:  # reported to the JobManager with the remote traceback
-            record.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+        except Exception as exc:  # reported to the JobManager: the message and an error id
+            record.error = reported(exc, f"task {spec.task_id}", _log)
             record.state = TaskState.FAILED  # (after the error: a report reads both)
         finally:
             if spec.streaming:  # the consumers end after what was sent

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from sabot_lab.connectors.sink import CommitSink
 from sabot_lab.errors import SabotError
+from sabot_lab.location import child_name
 from sabot_lab.physical import PhysicalPlan, attempt_scope
 from sabot_lab.physical.ids import result_exchange
 from sabot_lab.runtime.jobmanager.driver import result_batches
@@ -67,11 +68,11 @@ class ResultFiles:
 
     def path(self, job_id: str) -> Path:
         """Where a finished job's result rows are kept."""
-        return self.directory / f"{job_id}.arrow"
+        return self.directory / child_name(f"{job_id}.arrow")
 
     def epoch_path(self, job_id: str, epoch: int) -> Path:
         """Where the committed rows of one epoch of a job are kept."""
-        return self.directory / job_id / f"epoch-{epoch}.arrow"
+        return self.directory / child_name(job_id) / f"epoch-{epoch}.arrow"
 
     def keep_epochs(
         self,

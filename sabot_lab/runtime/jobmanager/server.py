@@ -26,6 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -46,6 +47,7 @@ from sabot_lab.location import Location
 from sabot_lab.logical import JobGraph
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskId, TaskSpec, plan_stages
+from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.jobmanager.checkpoints import SAVEPOINT_FILE, CheckpointFiles, commit_source
 from sabot_lab.runtime.jobmanager.driver import poll_tasks
 from sabot_lab.runtime.jobmanager.http import StatusHttpServer
@@ -111,6 +113,8 @@ from sabot_lab.runtime.transport import (
 )
 
 __all__ = ["SLOTS_TIMEOUT", "STOP_TIMEOUT", "JobManager"]
+
+_log = logging.getLogger("sabot_lab.jobmanager")
 
 SLOTS_TIMEOUT = 30.0
 """Seconds a new attempt of a job that runs all its tasks at once waits for enough slots
@@ -752,13 +756,17 @@ class JobManager(ClusterServer):
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
     ) -> flight.RecordBatchStream:
-        job_id = json.loads(ticket.ticket)["job_id"]
-        path = self.result_path(job_id)
-        if not path.exists():
-            raise flight.FlightServerError(
-                f"job {job_id} has no result (state {self.store.job(job_id)['state']})"
-            )
-        return flight.RecordBatchStream(pa.ipc.open_stream(pa.memory_map(str(path))).read_all())
+        try:
+            job_id = JobRef.from_dict(json.loads(ticket.ticket), "do_get").job_id
+        except (ValueError, TypeError, ClusterError) as exc:
+            raise flight.FlightServerError(f"not a result ticket: {exc}") from None
+        with failures_reported(f"reading the result of job {job_id}", _log):
+            path = self.result_path(job_id)
+            if not path.exists():
+                state = self.store.job(job_id)["state"]
+                raise flight.FlightServerError(f"job {job_id} has no result (state {state})")
+            stream = pa.ipc.open_stream(pa.memory_map(str(path)))
+            return flight.RecordBatchStream(stream.read_all())
 
     def shutdown(self) -> None:
         """Stop serving, the heartbeat monitor and DBOS."""
