@@ -98,6 +98,9 @@ class ClusterConfig:
             files, one of :data:`COMPRESSIONS`.
         max_parallelism: the most tasks a JobManager runs one operator as; a job asking for
             more is refused when submitted.
+        placement_timeout: seconds a job waits for free task slots (slots other jobs' tasks
+            hold, an unbounded job's for as long as it runs) before it fails saying so; its
+            status says what it waits for meanwhile.
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -113,6 +116,7 @@ class ClusterConfig:
     agent_slots: int = 2
     shuffle_compression: str = "none"
     max_parallelism: int = 128
+    placement_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         _at_least_one(
@@ -126,8 +130,9 @@ class ClusterConfig:
         for name in ("heartbeat_interval", "heartbeat_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)}")
-        if self.drain_timeout < 0:
-            raise ValueError(f"Config.drain_timeout must be >= 0, got {self.drain_timeout}")
+        for name in ("drain_timeout", "placement_timeout"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"Config.{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -302,6 +307,7 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_AGENT_SLOTS": Variable("agent_slots", _integer),
     "SABOT_SHUFFLE_COMPRESSION": Variable("shuffle_compression", _text),
     "SABOT_MAX_PARALLELISM": Variable("max_parallelism", _integer),
+    "SABOT_PLACEMENT_TIMEOUT": Variable("placement_timeout", _number),
     "SABOT_PROGRESS": Variable("progress", _switch),
     "SABOT_PROGRESS_DELAY": Variable("progress_delay", _number),
 }

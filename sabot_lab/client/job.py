@@ -74,7 +74,9 @@ class Job(Displayed):
             if state in ENDED:
                 return state
             if deadline is not None and time.monotonic() >= deadline:
-                raise ClusterError(f"job {self.job_id} still {state} after {timeout:g} s")
+                waiting = self.info().get("waiting")  # what holds it up, when the JM knows
+                why = f": {waiting}" if waiting else ""
+                raise ClusterError(f"job {self.job_id} still {state} after {timeout:g} s{why}")
 
     def _wait_once(self, limit: float) -> str:
         """The job's state once it ended, or after ``limit`` seconds (the JobManager answers

@@ -130,6 +130,7 @@ _AGENT_URI = re.compile(
 )
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}){1,3}")
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
+_PRODUCER = re.compile(r"[0-9]{1,9}\.[0-9]{1,9}")  # stage.partition
 _ATTEMPT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}/[0-9]{1,9}")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,256}")  # any printable text: ids are the user's
 
@@ -329,7 +330,7 @@ class RowsRequest:
     ``producer``, what that task streams there as it comes.
 
     >>> import pyarrow as pa
-    >>> request = RowsRequest("j1/0", "x_2", 3, pa.schema([("a", pa.int64())]))
+    >>> request = RowsRequest("j1/0", "x_2", 3, pa.schema([("a", pa.int64())]), "0.1")
     >>> RowsRequest.from_json(request.to_json()) == request
     True
     >>> RowsRequest.from_json(b'{"job": "../j", "exchange": "x", "partition": 0, "schema": ""}')
@@ -362,8 +363,8 @@ class RowsRequest:
         if not _ATTEMPT.fullmatch(job):
             raise ClusterError(f"{action}: {job!r} is not a job attempt")
         producer = _get(data, action, "producer", str, None)
-        if producer is not None and not _TASK_ID.fullmatch(producer):
-            raise ClusterError(f"{action}: {producer!r} is not a task id")
+        if producer is not None and not _PRODUCER.fullmatch(producer):
+            raise ClusterError(f"{action}: {producer!r} is not a producer (stage.partition)")
         try:
             schema = schema_from_b64(_get(data, action, "schema", str))
         except (ValueError, pa.ArrowException) as exc:

@@ -78,6 +78,6 @@ def test_a_database_of_an_older_version_gains_the_new_columns(url: str) -> None:
     store.record_running_tasks([{"task_id": "j1/0.0/0", "rows_out": 5, "operators": {"s": 5}}])
     (task,) = store.tasks("j1")
     assert task["operators"] == {"s": 5} and task["rows_out"] == 5
-    assert store.unended_tasks_by_agent() == {"grpc://a:1": 1}
+    assert store.unended_tasks_by("agent") == {"grpc://a:1": 1}
     columns = {c["name"] for c in sa.inspect(store.engine).get_columns("checkpoints")}
     assert "bytes" in columns

@@ -19,6 +19,8 @@ __all__ = [
     "missing_slots",
     "pipelined",
     "stage_steps",
+    "waiting_for_slots",
+    "with_free_slots",
     "with_unended",
 ]
 
@@ -62,6 +64,42 @@ def with_unended(
     [{'uri': 'a', 'running': 2}]
     """
     return [{**a, "running": unended.get(a["uri"], 0)} for a in agents]
+
+
+def with_free_slots(agents: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The agents (with ``running`` from :func:`with_unended`) that have a free slot: a task
+    placed on another would wait behind tasks that may never end (an unbounded job's).
+
+    >>> [a["uri"] for a in with_free_slots([{"uri": "a", "slots": 2, "running": 2},
+    ...                                     {"uri": "b", "slots": 2, "running": 1}])]
+    ['b']
+    """
+    return [dict(a) for a in agents if a["slots"] > a["running"]]
+
+
+def waiting_for_slots(
+    needed: int, agents: Sequence[Mapping[str, Any]], holders: Mapping[str, int]
+) -> str | None:
+    """Why a stage that needs ``needed`` free slots must wait, on ``agents`` (with
+    ``running`` from :func:`with_unended`) whose slots the tasks of ``holders`` (job id: tasks
+    not ended) hold; None when it need not.
+
+    >>> agents = [{"uri": "a", "slots": 2, "running": 2}, {"uri": "b", "slots": 2, "running": 1}]
+    >>> waiting_for_slots(1, agents, {"j1": 3}) is None
+    True
+    >>> waiting_for_slots(2, agents, {"j1": 3})
+    'waiting for 2 free task slots: 1 of the agents' 4 is free, the others run job j1 (3 tasks)'
+    """
+    free = sum(max(a["slots"] - a["running"], 0) for a in agents)
+    if free >= needed:
+        return None
+    slots = sum(a["slots"] for a in agents)
+    jobs = ", ".join(f"{job} ({n} task{'s' * (n != 1)})" for job, n in sorted(holders.items()))
+    return (
+        f"waiting for {needed} free task slot{'s' * (needed != 1)}: {free} of the agents' "
+        f"{slots} {'is' if free == 1 else 'are'} free, the others run job"
+        f"{'s' * (len(holders) != 1)} {jobs}"
+    )
 
 
 def missing_slots(needed: int, slots: int) -> str | None:

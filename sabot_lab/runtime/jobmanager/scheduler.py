@@ -124,7 +124,8 @@ class JobRun:
     outputs; ``restore``: the checkpoint the attempt starts from; ``sink``: where committed
     rows also go; ``savepoints``: savepoints asked for, by checkpoint (0: not asked of the
     tasks yet), each a future given the savepoint's path; ``ended``: the job ended (nothing
-    more is deployed, completed or committed). ``lock`` serializes the commands of one job
+    more is deployed, completed or committed); ``waiting``: what a stage waits for before it
+    can be placed (free slots), for the job's status. ``lock`` serializes the commands of one job
     (a cancel waits for a checkpoint's completion and its retention, never sees half).
     """
 
@@ -142,6 +143,7 @@ class JobRun:
     progress: CheckpointProgress = field(default_factory=CheckpointProgress)
     state: JobState = JobState.SCHEDULED
     error: str | None = None
+    waiting: str | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
@@ -215,11 +217,13 @@ class StagePlaced:
     """A stage step looked for agents to place a stage's tasks on: the serving ones have
     ``slots`` in all (0: none came); ``needed``: the tasks of the job that must run at once
     (0: the stage runs on its own); ``lost``: the agents holding the stage's input rows that
-    failed or stopped."""
+    failed or stopped; ``unplaced``: why the stage found no free slots in the time it may
+    wait for them."""
 
     slots: int
     needed: int = 0
     lost: tuple[str, ...] = ()
+    unplaced: str | None = None
 
 
 @dataclass(frozen=True)
@@ -418,9 +422,10 @@ def _deploy_requested(run: JobRun, event: DeployRequested) -> list[Command]:
 
 
 def _stage_placed(run: JobRun, event: StagePlaced) -> list[Command]:
-    """A job whose tasks all run at once fails when the agents lack the slots for them; the
-    attempt fails when no agent came, or when one holding the stage's input is gone."""
-    error = missing_slots(event.needed, event.slots)
+    """A job whose tasks all run at once fails when the agents lack the slots for them, and
+    any job when its stage found no free slots in time; the attempt fails when no agent came,
+    or when one holding the stage's input is gone."""
+    error = missing_slots(event.needed, event.slots) or event.unplaced
     if error is not None:
         return [*_end(run, JobState.FAILED, error, ()), Settle(Outcome.FAILED)]
     if event.slots == 0 or event.lost:

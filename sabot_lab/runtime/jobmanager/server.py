@@ -55,8 +55,11 @@ from sabot_lab.runtime.jobmanager.metrics import job_metrics, prometheus_text
 from sabot_lab.runtime.jobmanager.placement import (
     assign,
     held_inputs,
+    missing_slots,
     pipelined,
     stage_steps,
+    waiting_for_slots,
+    with_free_slots,
     with_unended,
 )
 from sabot_lab.runtime.jobmanager.results import ResultFiles
@@ -445,15 +448,23 @@ class JobManager(ClusterServer):
         held = held_inputs(plan, stage, placed, streaming) if agents else {}
         gone = tuple(sorted({uri for uris in held.values() for uri in uris} & lost))
         slots = sum(a["slots"] for a in agents)
+        unplaced = None
+        if agents and not gone and missing_slots(needed, slots) is None:
+            if streaming:  # all the attempt's tasks at once, asked for with its first stage
+                wanted = needed - len(placed) if stage_index == 0 else 0
+            else:  # a slot to start on (the stage's other tasks may queue behind its own)
+                wanted = int(not all((stage_index, p) in placed for p in range(stage.partitions)))
+            agents, unplaced = self._wait_for_free_slots(run, wanted)
         with run.lock:
-            refused = self._apply(run, transition(run, StagePlaced(slots, needed, gone)))
+            event = StagePlaced(slots, needed, gone, unplaced)
+            refused = self._apply(run, transition(run, event))
         if refused is not None:
             return refused
         if streaming:
-            busy = with_unended(agents, self.store.unended_tasks_by_agent())
-            targets = assign("resource_aware", busy, stage.partitions)
+            targets = assign("resource_aware", agents, stage.partitions)
         else:
-            targets = assign(assignment, agents, stage.partitions, offset=stage_index)
+            free = with_free_slots(agents) or agents  # (none free: its tasks were placed)
+            targets = assign(assignment, free, stage.partitions, offset=stage_index)
         checkpoints = None
         if run.checkpoint_interval is not None:
             checkpoints = str(self.files.directory(job_id))
@@ -511,6 +522,30 @@ class JobManager(ClusterServer):
             self._wait_for_news(0.1)
             agents = self.active_agents()
         return agents
+
+    def _wait_for_free_slots(
+        self, run: JobRun, needed: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The active agents, each with its tasks not ended as ``running``, once they have
+        ``needed`` free slots (meanwhile the job's status says what it waits for); and, when
+        the job's :attr:`~sabot_lab.config.ClusterConfig.placement_timeout` passed first,
+        why it found none."""
+        timeout = get_config().cluster.placement_timeout
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                agents = with_unended(self.active_agents(), self.store.unended_tasks_by("agent"))
+                if needed <= 0:
+                    return agents, None
+                holders = self.store.unended_tasks_by("job_id")
+                run.waiting = waiting_for_slots(needed, agents, holders)
+                if run.waiting is None or run.ended:
+                    return agents, None
+                if time.monotonic() > deadline:
+                    return agents, f"{run.waiting}; gave up after {timeout:g} s (placement_timeout)"
+                self._wait_for_news(0.5)
+        finally:
+            run.waiting = None
 
     def _wait_for_tasks(
         self,
@@ -736,7 +771,12 @@ class JobManager(ClusterServer):
         except ClusterError:
             if DBOS.get_workflow_status(job_id) is None:
                 raise
-            return {"job_id": job_id, "state": JobState.PENDING.value, "error": None}
+            return {
+                "job_id": job_id,
+                "state": JobState.PENDING.value,
+                "error": None,
+                "waiting": None,
+            }
 
     def _public(self, job: dict[str, Any]) -> dict[str, Any]:
         """A job's row for clients: without its plans, with the number of tasks an attempt
@@ -747,10 +787,12 @@ class JobManager(ClusterServer):
             plan = PhysicalPlan.from_json(physical)
             self._planned[job_id] = (len(plan.tasks()), plan.bounded)
         planned, bounded = self._planned.get(job_id, (None, None))
+        run = self._runs.get(job_id)
         return {
             **{k: v for k, v in job.items() if k not in ("plan", "physical")},
             "planned_tasks": planned,
             "bounded": bounded,
+            "waiting": run.waiting if run is not None else None,
         }
 
     def do_get(

@@ -193,7 +193,16 @@ class JobStore:
         return dialect.insert(table)
 
     def set_job_state(self, job_id: str, state: str, error: str | None = None) -> None:
-        """Move a job to ``state`` (an ended job stays ended)."""
+        """Move a job to ``state`` (an ended job stays ended); a job that ends ends its tasks
+        not ended yet as CANCELLED (its agents drop them), so they hold no slot.
+
+        >>> store = JobStore("sqlite://")
+        >>> _ = store.create_job("j1", "q", "{}")
+        >>> store.add_task("j1/0.0/0", "j1", 0, 0, 0, "grpc://a:1")
+        >>> store.set_job_state("j1", "FAILED", "boom")
+        >>> store.unended_tasks_by("agent"), store.tasks("j1")[0]["state"]
+        ({}, 'CANCELLED')
+        """
         _check(state, STATES)
         now = time.time()
         values: dict[str, Any] = {"state": state, "updated_at": now}
@@ -207,6 +216,12 @@ class JobStore:
                 .where(jobs.c.job_id == job_id, jobs.c.state.not_in(ENDED))
                 .values(**values)
             )
+            if state in ENDED:
+                conn.execute(
+                    tasks.update()
+                    .where(tasks.c.job_id == job_id, tasks.c.state.not_in(ENDED))
+                    .values(state=JobState.CANCELLED.value, updated_at=now)
+                )
 
     def job(self, job_id: str) -> dict[str, Any]:
         """One job's row."""
@@ -377,23 +392,24 @@ class JobStore:
             ).mappings()
             return [dict(r) for r in rows]
 
-    def unended_tasks_by_agent(self) -> dict[str, int]:
-        """How many tasks placed on each agent have not ended (as far as this JobManager
-        heard), of every job.
+    def unended_tasks_by(self, column: str = "agent") -> dict[str, int]:
+        """How many placed tasks have not ended (as far as this JobManager heard), of every
+        job, by ``agent`` or by ``job_id``.
 
         >>> store = JobStore("sqlite://")
         >>> _ = store.create_job("j1", "q", "{}")
         >>> store.add_task("j1/0.0/0", "j1", 0, 0, 0, "grpc://a:1")
-        >>> store.unended_tasks_by_agent()
-        {'grpc://a:1': 1}
+        >>> store.unended_tasks_by("agent"), store.unended_tasks_by("job_id")
+        ({'grpc://a:1': 1}, {'j1': 1})
         """
+        key = tasks.c[column]
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(tasks.c.agent, sa.func.count())
+                sa.select(key, sa.func.count())
                 .where(tasks.c.state.not_in(ENDED), tasks.c.agent.is_not(None))
-                .group_by(tasks.c.agent)
+                .group_by(key)
             )
-            return {agent: n for agent, n in rows}
+            return {value: n for value, n in rows}
 
     def task_totals(self) -> list[dict[str, Any]]:
         """Tasks of all jobs by state: how many, and their summed metrics."""

@@ -1,0 +1,88 @@
+"""Placement on a real LocalCluster uses free slots only: a bounded job submitted behind an
+unbounded one runs on the slots the unbounded job left free, and a job that finds none says
+in its status what it waits for. Results are checked against DuckDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pytest
+
+import sabot_lab as sl
+from sabot_lab.errors import ClusterError
+from tests.support.polling import wait_for
+from tests.support.reference import assert_same_rows, duckdb_table
+
+
+@pytest.fixture(scope="module")
+def cluster(module_database_url: str | None) -> Iterator[sl.LocalCluster]:
+    with sl.LocalCluster(
+        agents=2, slots=2, heartbeat_interval=0.3, database_url=module_database_url
+    ) as c:
+        yield c
+
+
+def endless(cluster: sl.LocalCluster, partitions: int, grouped: bool = False) -> sl.Job:
+    """An unbounded job: its tasks hold a slot each for as long as it runs (grouped, on 2
+    partitions: 3 of its 4 tasks, one source partition ends at once)."""
+    bids = sl.nexmark(events=None, rate=2_000, seed=5).bids
+    if grouped:
+        stream = bids.group_by("auction").agg(sl.col("price").count().alias("n"))
+    else:
+        stream = bids.filter(sl.col("price") > 0)
+    return stream.submit(cluster, partitions=partitions)
+
+
+def holding_three_slots(cluster: sl.LocalCluster) -> sl.Job:
+    """An unbounded job holding 3 of the cluster's 4 slots: both of one agent's."""
+    job = endless(cluster, partitions=2, grouped=True)
+    wait_for(lambda: sorted(t["state"] for t in job.tasks()) == ["FINISHED", *["RUNNING"] * 3])
+    return job
+
+
+def running_tasks(job: sl.Job) -> list[dict[str, object]]:
+    return [t for t in job.tasks() if t["state"] == "RUNNING"]
+
+
+def test_a_bounded_job_behind_an_unbounded_one_runs_on_the_free_slots(
+    cluster: sl.LocalCluster,
+) -> None:
+    unbounded = holding_three_slots(cluster)
+    try:
+        by_agent = [t["agent"] for t in running_tasks(unbounded)]
+        full = max(set(by_agent), key=by_agent.count)
+        table = pa.table({"k": [i % 7 for i in range(10_000)], "x": range(10_000)})
+        counts = sl.from_arrow(table).group_by("k").agg(sl.col("x").sum().alias("total"))
+        job = counts.submit(cluster, partitions=2)
+        expected = duckdb_table("SELECT k, SUM(x) AS total FROM t GROUP BY k", t=table)
+        assert_same_rows(job.result(timeout=120), expected)
+        assert full not in {t["agent"] for t in job.tasks()}
+    finally:
+        unbounded.cancel()
+    assert unbounded.wait(timeout=60) == "CANCELLED"
+
+
+def test_a_job_without_free_slots_says_what_it_waits_for_and_runs_once_they_free(
+    cluster: sl.LocalCluster,
+) -> None:
+    first = holding_three_slots(cluster)
+    second = None
+    try:
+        second = endless(cluster, partitions=2)  # its 2 tasks must run at once: 1 slot is free
+        wait_for(lambda: second.info()["waiting"] is not None, timeout=60)
+        expected = (
+            f"waiting for 2 free task slots: 1 of the agents' 4 is free, "
+            f"the others run job {first.job_id} (3 tasks)"
+        )
+        assert second.info()["waiting"] == expected
+        with pytest.raises(ClusterError, match=r"still .* after 0.5 s: waiting for 2 free task"):
+            second.wait(timeout=0.5)
+        first.cancel()
+        wait_for(lambda: len(running_tasks(second)) == 2, timeout=60)
+        assert second.info()["waiting"] is None and second.status() == "RUNNING"
+    finally:
+        first.cancel()
+        if second is not None:
+            second.cancel()
+            assert second.wait(timeout=60) == "CANCELLED"
