@@ -113,4 +113,3 @@ def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cl
     cluster = Cluster(uri, Credentials.from_env(token, tls_ca))
     cluster._call("ping", timeout=10)
     return cluster
-

@@ -99,10 +99,10 @@ class StatusHttpServer:
         settings = get_config().cluster
         self.logins = DashboardLogins()
         self._pool = ThreadPoolExecutor(settings.http_threads, thread_name_prefix="sabot-http-api")
-        context = _Context(api, tuple(t for t in tokens if t), self.logins, self._pool, tls is not None)
-        app = tornado.web.Application(
-            [(r"/.*", _Page, {"context": context})], log_function=_quiet
+        context = _Context(
+            api, tuple(t for t in tokens if t), self.logins, self._pool, tls is not None
         )
+        app = tornado.web.Application([(r"/.*", _Page, {"context": context})], log_function=_quiet)
         sockets = tornado.netutil.bind_sockets(port, address=host)
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://{host}:{sockets[0].getsockname()[1]}"

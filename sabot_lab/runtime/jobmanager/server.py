@@ -176,7 +176,7 @@ class JobManager(ClusterServer):
         self._source_commits = ThreadPoolExecutor(1, thread_name_prefix="sabot-source-commit")
         self._news = threading.Condition()
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
-        self.http = StatusHttpServer(self, host, http_port, tokens=[auth.token or ''], tls=tls)
+        self.http = StatusHttpServer(self, host, http_port, tokens=[auth.token or ""], tls=tls)
         DBOS.launch()  # resumes the workflows of jobs that were running
 
     # -- agents ---------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""The HTTP status endpoint's one-time dashboard links, over real HTTP: a code opens a session
-cookie once, a used or expired code is refused, the cookie or a bearer token grants the API,
-nothing else does (a token in the URL neither)."""
+"""The HTTP status endpoint over real HTTP, in this process: one-time dashboard links open a
+session cookie once, a used or expired code is refused, the cookie or a bearer token grants the
+API and nothing else does (a token in the URL neither); its event loop is its own."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -117,3 +118,18 @@ def test_a_page_that_does_not_exist_is_404(server: StatusHttpServer) -> None:
     bearer = {"Authorization": f"Bearer {TOKENS[0]}"}
     assert single_request(f"{server.url}/nope", bearer)[0] == 404
     assert single_request(f"{server.url}/api/jobs/a/b", bearer)[0] == 404
+
+
+def test_a_server_made_on_a_running_event_loop_leaves_that_loop_alone() -> None:
+    async def main() -> tuple[int, asyncio.AbstractEventLoop]:
+        server = StatusHttpServer(Api(), tokens=TOKENS)
+        try:
+            bearer = {"Authorization": f"Bearer {TOKENS[0]}"}
+            request = asyncio.to_thread(single_request, f"{server.url}/metrics", bearer)
+            status, _, _ = await request
+            return status, server._loop
+        finally:
+            server.shutdown()
+
+    status, loop = asyncio.run(main())
+    assert status == 200 and loop.is_closed()
