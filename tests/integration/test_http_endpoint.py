@@ -11,6 +11,7 @@ import json
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -65,8 +66,13 @@ def served(
 
 @pytest.fixture(scope="module")
 def bounded() -> Iterator[sl.LocalCluster]:
-    """A cluster whose endpoint closes idle connections after 2 s and keeps at most 50."""
-    settings = {"SABOT_HTTP_IDLE_TIMEOUT": "2", "SABOT_HTTP_MAX_CONNECTIONS": "50"}
+    """A cluster whose endpoint closes idle connections after 2 s and keeps at most 50, and
+    whose one-time links expire after 3 s."""
+    settings = {
+        "SABOT_HTTP_IDLE_TIMEOUT": "2",
+        "SABOT_HTTP_MAX_CONNECTIONS": "50",
+        "SABOT_DASHBOARD_CODE_TTL": "3",
+    }
     with local_cluster(settings) as cluster:
         yield cluster
 
@@ -201,3 +207,16 @@ def test_threads_and_file_descriptors_stay_bounded(bounded: sl.LocalCluster) -> 
     assert most_threads <= threads + 4  # http_threads, started lazily
     assert most_fds <= fds + 50 + 10  # http_max_connections, and a few of the JobManager's own
     wait_for(lambda: single_request(metrics, bearer)[0] == 200, timeout=60)
+
+
+def test_an_expired_one_time_link_is_refused(bounded: sl.LocalCluster) -> None:
+    metrics = f"{base_url(bounded)}/metrics"
+    wait_for(
+        lambda: single_request(metrics, {"Authorization": f"Bearer {bounded.token}"})[0] == 200
+    )
+    link = bounded.dashboard_link
+    issued = time.monotonic()  # after the JobManager issued it
+    wait_for(lambda: time.monotonic() > issued + 3.0, timeout=60)
+    status, headers, _ = single_request(link)
+    assert status == 401 and "set-cookie" not in headers
+    assert Browser().get(bounded.dashboard_link)[0] == 200  # a fresh one, followed at once

@@ -131,7 +131,17 @@ class StatusHttpServer:
         self._loop.run_forever()
 
     def one_time_link(self) -> dict[str, Any]:
-        """A new one-time link to the status page: ``{"link", "expires_in"}`` (seconds)."""
+        """A new one-time link to the status page: ``{"link", "expires_in"}`` (seconds).
+
+        >>> class Api:
+        ...     def jobs(self): return []
+        ...     def agents(self): return []
+        >>> server = StatusHttpServer(Api(), tokens=["s3cret"])  # type: ignore[arg-type]
+        >>> link = server.one_time_link()
+        >>> link["link"].startswith(server.url + "/login?code="), link["expires_in"]
+        (True, 60.0)
+        >>> server.shutdown()
+        """
         code = self.logins.issue()
         return {"link": f"{self.url}/login?code={quote(code)}", "expires_in": self.logins.code_ttl}
 
