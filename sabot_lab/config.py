@@ -101,6 +101,14 @@ class ClusterConfig:
         placement_timeout: seconds a job waits for free task slots (slots other jobs' tasks
             hold, an unbounded job's for as long as it runs) before it fails saying so; its
             status says what it waits for meanwhile.
+        http_idle_timeout: seconds the JobManager's HTTP endpoint waits for a request's
+            headers (on a new or kept-alive connection) before it closes the connection.
+        http_max_connections: connections the HTTP endpoint keeps open at once; it closes
+            new ones beyond them.
+        http_threads: threads answering the HTTP endpoint's requests (database reads).
+        dashboard_code_ttl: seconds a one-time dashboard link (``cluster.dashboard_link``)
+            stays valid.
+        dashboard_session_ttl: seconds the browser session a dashboard link opens lasts.
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -117,17 +125,29 @@ class ClusterConfig:
     shuffle_compression: str = "none"
     max_parallelism: int = 128
     placement_timeout: float = 600.0
+    http_idle_timeout: float = 30.0
+    http_max_connections: int = 512
+    http_threads: int = 4
+    dashboard_code_ttl: float = 60.0
+    dashboard_session_ttl: float = 12 * 3600.0
 
     def __post_init__(self) -> None:
         _at_least_one(
-            self, "agent_slots", "checkpoints_retained", "shuffle_memory", "max_parallelism"
+            self,
+            "agent_slots",
+            "checkpoints_retained",
+            "shuffle_memory",
+            "max_parallelism",
+            "http_max_connections",
+            "http_threads",
         )
         if self.shuffle_compression not in COMPRESSIONS:
             raise ValueError(
                 f"Config.shuffle_compression must be one of {', '.join(COMPRESSIONS)}, "
                 f"got {self.shuffle_compression!r}"
             )
-        for name in ("heartbeat_interval", "heartbeat_timeout"):
+        seconds = ("heartbeat_interval", "heartbeat_timeout", "http_idle_timeout")
+        for name in (*seconds, "dashboard_code_ttl", "dashboard_session_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)}")
         for name in ("drain_timeout", "placement_timeout"):
@@ -308,6 +328,11 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_SHUFFLE_COMPRESSION": Variable("shuffle_compression", _text),
     "SABOT_MAX_PARALLELISM": Variable("max_parallelism", _integer),
     "SABOT_PLACEMENT_TIMEOUT": Variable("placement_timeout", _number),
+    "SABOT_HTTP_IDLE_TIMEOUT": Variable("http_idle_timeout", _number),
+    "SABOT_HTTP_MAX_CONNECTIONS": Variable("http_max_connections", _integer),
+    "SABOT_HTTP_THREADS": Variable("http_threads", _integer),
+    "SABOT_DASHBOARD_CODE_TTL": Variable("dashboard_code_ttl", _number),
+    "SABOT_DASHBOARD_SESSION_TTL": Variable("dashboard_session_ttl", _number),
     "SABOT_PROGRESS": Variable("progress", _switch),
     "SABOT_PROGRESS_DELAY": Variable("progress_delay", _number),
 }

@@ -8,7 +8,6 @@ May import: the wire layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from sabot_lab.client.job import Job
 from sabot_lab.display import Displayed
@@ -95,8 +94,10 @@ class Cluster(Displayed):
 
     @property
     def dashboard_link(self) -> str:
-        """The JobManager's HTTP status page, with the token for a browser."""
-        return status_link(str(self._call("ping")["http"]), self.token)
+        """A one-time link to the JobManager's HTTP status page: opened within a minute, it
+        gives the browser a session cookie; each read makes a new link (it carries no token,
+        so a saved notebook or the browser's history holds only a dead code)."""
+        return str(self._call("dashboard_code")["link"])
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.uri}>"
@@ -112,12 +113,3 @@ def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cl
     cluster = Cluster(uri, Credentials.from_env(token, tls_ca))
     cluster._call("ping", timeout=10)
     return cluster
-
-
-def status_link(url: str, token: str | None) -> str:
-    """The status page at ``url`` (the endpoint's base URL), with the token for a browser.
-
-    >>> status_link("http://127.0.0.1:8080", "a b")
-    'http://127.0.0.1:8080/?token=a%20b'
-    """
-    return f"{url}/?token={quote(token)}" if token else f"{url}/"

@@ -84,12 +84,15 @@ def cluster_view(
     }
 
 
-def view_of(cluster: Cluster) -> dict[str, Any]:
-    """The :func:`cluster_view` of ``cluster`` now (blocking calls to its JobManager); a
-    JobManager that does not answer gives a view with ``reachable`` false."""
+def view_of(cluster: Cluster, link: str | None = None) -> dict[str, Any]:
+    """The :func:`cluster_view` of ``cluster`` now (blocking calls to its JobManager), with
+    ``link`` to the status page (by default a new one-time
+    :attr:`~sabot_lab.client.Cluster.dashboard_link`: never a token); a JobManager that does
+    not answer gives a view with ``reachable`` false."""
     scalable = isinstance(cluster, LocalCluster)
     try:
-        agents, jobs, link = cluster.agents(), cluster.jobs(), cluster.dashboard_link
+        agents, jobs = cluster.agents(), cluster.jobs()
+        link = cluster.dashboard_link if link is None else link
     except ClusterError:
         return cluster_view(cluster.uri, [], [], scalable=scalable, reachable=False)
     return cluster_view(cluster.uri, agents, jobs, link, scalable)

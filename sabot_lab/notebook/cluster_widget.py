@@ -19,6 +19,7 @@ active), ``.sabot-cluster-link`` (the status page), ``.sabot-scale-up`` and
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import traitlets
@@ -33,10 +34,13 @@ from sabot_lab.notebook.live import follow
 if TYPE_CHECKING:
     from sabot_lab.client import Cluster
 
-__all__ = ["CLUSTER_INTERVAL", "ClusterWidget"]
+__all__ = ["CLUSTER_INTERVAL", "LINK_RENEWAL", "ClusterWidget"]
 
 CLUSTER_INTERVAL = 1.0
 """Seconds between two readings of a cluster view (agents report every few seconds)."""
+LINK_RENEWAL = 20.0
+"""Seconds a widget shows the same one-time status page link (valid for a minute, see
+:attr:`~sabot_lab.client.Cluster.dashboard_link`) before it asks for a new one."""
 
 
 class ClusterWidget(LiveWidget):
@@ -71,6 +75,7 @@ class ClusterWidget(LiveWidget):
         self.cluster = cluster
         self._keys: tuple[str, ...] = ()
         self._read_once = False
+        self._link_made: float | None = None  # when the link shown was made (time.monotonic)
         self.on_msg(self._on_message)
         self.updater: asyncio.Task[dict[str, Any]] | None = None
         """The task following the cluster on the event loop."""
@@ -135,7 +140,13 @@ class ClusterWidget(LiveWidget):
                 self.notice = str(exc)
 
     def _read(self) -> dict[str, Any]:
-        return view_of(self.cluster)
+        """A reading of the cluster, with the link shown until it is due for renewal."""
+        made = self._link_made
+        renew = made is None or time.monotonic() - made >= LINK_RENEWAL
+        view = view_of(self.cluster, None if renew else self.link)
+        if renew and view["reachable"]:
+            self._link_made = time.monotonic()
+        return view
 
     def _apply(self, view: dict[str, Any]) -> None:
         """Show a reading; the first one also goes into the outputs' static HTML."""

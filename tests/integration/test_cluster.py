@@ -33,6 +33,7 @@ from sabot_lab.examples.demo import fintech_pipeline
 from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
 from sabot_lab.runtime.jobmanager.placement import assign
 from sabot_lab.runtime.transport import call
+from tests.support.browser_http import Browser
 from tests.support.polling import wait_for
 from tests.support.postgres import query
 from tests.support.reference import assert_same_rows, duckdb_table, timed_rows
@@ -224,7 +225,7 @@ def test_a_malformed_heartbeat_is_refused_and_the_cluster_goes_on(
     assert "10.9.9.9" not in {a["uri"] for a in cluster.agents()}
     status, page = http_get(cluster.dashboard_link)
     assert status == 200 and "<img" not in page
-    link = cluster.dashboard_link.split("/?")[0]
+    link = cluster.dashboard_link.split("/login?")[0]
     assert http_get(f"{link}/metrics", cluster.token)[0] == 200
     assert sl.from_pydict({"x": [1]}).submit(cluster).result(timeout=60).num_rows == 1
 
@@ -426,15 +427,9 @@ def test_jobmanager_killed_mid_job_resumes_it_once(
 
 
 def http_get(url: str, token: str | None = None, context: ssl.SSLContext | None = None) -> Any:
-    """``(status, body)`` of a GET, with the token as a bearer header when given."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(
-            urllib.request.Request(url, headers=headers), timeout=10, context=context
-        ) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    """``(status, body)`` of a GET by a fresh browser (a one-time link's cookie followed),
+    with the token as a bearer header when given."""
+    return Browser(context).get(url, token)
 
 
 def test_job_metrics_come_from_the_agents(cluster: sl.LocalCluster) -> None:
@@ -461,7 +456,7 @@ def test_http_status_page_json_and_prometheus_metrics(cluster: sl.LocalCluster) 
     status, page = http_get(link)
     assert status == 200 and "for-http" in page
     assert all(a["uri"] in page for a in cluster.agents())
-    base = link.split("/?")[0]
+    base = link.split("/login?")[0]
     assert http_get(f"{base}/api/jobs")[0] == 401
     assert http_get(f"{base}/api/jobs", token="not-the-token")[0] == 401
     status, body = http_get(f"{base}/api/jobs", cluster.token)

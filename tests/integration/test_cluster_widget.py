@@ -48,7 +48,9 @@ def test_the_widget_lists_the_agents_and_jobs_and_scales_up(cluster: sl.LocalClu
         assert listed[job.job_id] == ("three rows", "FINISHED")
         assert [j["job_id"] for j in widget.jobs] == [j["job_id"] for j in cluster.jobs()]
         assert widget.scalable and widget.reachable
-        assert widget.link == cluster.dashboard_link
+        link = cluster.dashboard_link  # each a one-time link of its own, with no token
+        assert widget.link.split("=")[0] == link.split("=")[0] == link.split("?")[0] + "?code"
+        assert widget.link != link and cluster.token and cluster.token not in widget.link
 
         # the message a click on "+ agent" sends, through ipywidgets' dispatch
         started = time.monotonic()
@@ -85,3 +87,6 @@ def test_a_connected_cluster_has_no_scale_buttons(cluster: sl.LocalCluster) -> N
     widget._handle_custom_msg({"type": "scale", "by": 1}, [])  # a click shows why not
     assert "is not a LocalCluster: start or stop its agents where they run" in widget.notice
     assert "Cluster grpc://127.0.0.1" in widget.static_text()
+    link = widget.link
+    widget.refresh()  # a reading within LINK_RENEWAL shows the same one-time link
+    assert widget.link == link and "/login?code=" in link

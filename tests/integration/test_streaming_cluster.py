@@ -122,7 +122,7 @@ def test_an_unbounded_job_takes_checkpoints_every_task_has_a_part_of(
     figures = job.metrics()["checkpoints"]
     assert figures["completed"] >= 5 and figures["last"] == done[-1]["checkpoint_id"]
     assert figures["last_bytes"] > 0 and 0 < figures["last_duration_s"] < 30
-    base = cluster.dashboard_link.split("/?")[0]
+    base = cluster.dashboard_link.split("/login?")[0]
     request = urllib.request.Request(
         f"{base}/metrics", headers={"Authorization": f"Bearer {cluster.token}"}
     )

@@ -8,7 +8,8 @@
 - :mod:`.checkpoints`: checkpoint and savepoint files (adopt, restore, keep, remove);
 - :mod:`.results`: a job's result rows in the work directory;
 - :mod:`.store`: the tables and their migrations; :mod:`.metrics`: figures and Prometheus;
-- :mod:`.http`: the HTTP status endpoint; :mod:`.driver`: stage-after-stage runs on agents.
+- :mod:`.http`: the HTTP status endpoint, :mod:`.dashboard_login`: its one-time links and
+  browser sessions; :mod:`.driver`: stage-after-stage runs on agents.
 
 May import ``runtime.protocol``, ``runtime.transport``, ``runtime.agent`` (to fetch rows),
 ``physical``, ``optimizer``, ``plan``, ``engine`` (checkpoint layout), ``connectors``

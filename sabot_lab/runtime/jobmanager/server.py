@@ -183,7 +183,7 @@ class JobManager(ClusterServer):
         self._source_commits = ThreadPoolExecutor(1, thread_name_prefix="sabot-source-commit")
         self._news = threading.Condition()
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
-        self.http = StatusHttpServer(self, host, http_port, auth.token, tls)
+        self.http = StatusHttpServer(self, host, http_port, tokens=[auth.token or ""], tls=tls)
         DBOS.launch()  # resumes the workflows of jobs that were running
 
     # -- agents ---------------------------------------------------------------------------
@@ -683,6 +683,7 @@ class JobManager(ClusterServer):
             "cancel": lambda b: self._cancel(job("cancel")(b).job_id),
             "savepoint": lambda b: self._savepoint(job("savepoint")(b)),
             "ping": lambda b: {"uri": self.uri, "http": self.http.url},
+            "dashboard_code": lambda b: self.http.one_time_link(),
         }
         return dispatch(action, handlers)
 
