@@ -24,13 +24,14 @@ def cluster(module_database_url: str | None) -> Iterator[sl.LocalCluster]:
 
 
 def endless(cluster: sl.LocalCluster, partitions: int, grouped: bool = False) -> sl.Job:
-    """An unbounded job: its tasks hold a slot each for as long as it runs (grouped, on 2
-    partitions: 3 of its 4 tasks, one source partition ends at once)."""
-    bids = sl.nexmark(events=None, rate=2_000, seed=5).bids
+    """An unbounded job of a slow feed (its rows stay few): its tasks hold a slot each for as
+    long as it runs (grouped, on 2 partitions: 3 of its 4 tasks, one source partition ends at
+    once)."""
+    feed = sl.from_generator(lambda i: {"k": [i % 5], "x": [i]}, rate=20)
     if grouped:
-        stream = bids.group_by("auction").agg(sl.col("price").count().alias("n"))
+        stream = feed.group_by("k").agg(sl.col("x").count().alias("n"))
     else:
-        stream = bids.filter(sl.col("price") > 0)
+        stream = feed.filter(sl.col("x") >= 0)
     return stream.submit(cluster, partitions=partitions)
 
 

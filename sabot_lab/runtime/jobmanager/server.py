@@ -400,12 +400,22 @@ class JobManager(ClusterServer):
                 run.restore = self.files.adopt(job_id, request.from_savepoint)
         if request.sink is not None and not run.ended:
             run.sink = sink_from_dict(request.sink)
+        if attempt > 0 and stage_index == 0:  # an earlier attempt's tasks would hold slots
+            earlier = self.store.tasks(job_id)
+            self._stop_tasks(run, {
+                t["task_id"]: t["agent"] for t in earlier
+                if t["attempt"] < attempt and t["state"] not in ENDED and t["agent"]
+            })  # fmt: skip
         plan = run.plan
         if plan is None or not pipelined(plan, interval):
             outcome = self._deploy(run, stage_index, attempt, request.assignment)
             if outcome != Outcome.OK:
                 return outcome
-            return self._wait_for_tasks(run, run.tasks_in((stage_index,), attempt))
+            deployed = run.tasks_in((stage_index,), attempt)
+            outcome = self._wait_for_tasks(run, deployed)
+            if outcome == Outcome.AGENT_FAILED:  # the next attempt needs their slots
+                self._stop_tasks(run, deployed)
+            return outcome
         for index in range(len(plan.stages)):
             outcome = self._deploy(run, index, attempt, request.assignment)
             if outcome != Outcome.OK:
@@ -422,12 +432,17 @@ class JobManager(ClusterServer):
             rest = {
                 t: uri for t, uri in deployed.items() if t not in final or outcome != Outcome.OK
             }
-            live = {t: uri for t, uri in rest.items() if uri not in self._lost_agents()}
-            for task_id, uri in live.items():
-                with contextlib.suppress(ClusterError):  # it may be gone or done
-                    call(uri, "cancel", TaskRef(task_id).to_dict(), self.auth, timeout=10)
-            self._wait_for_tasks(run, live, stopping=True)
+            self._stop_tasks(run, rest)
         return outcome
+
+    def _stop_tasks(self, run: JobRun, tasks: dict[str, str]) -> None:
+        """Cancel ``tasks`` (task id -> agent) on the agents still serving, and wait (at most
+        :data:`STOP_TIMEOUT` seconds) until they stopped, recording how each ended."""
+        live = {t: uri for t, uri in tasks.items() if uri not in self._lost_agents()}
+        for task_id, uri in live.items():
+            with contextlib.suppress(ClusterError):  # it may be gone or done
+                call(uri, "cancel", TaskRef(task_id).to_dict(), self.auth, timeout=10)
+        self._wait_for_tasks(run, live, stopping=True)
 
     def _deploy(self, run: JobRun, stage_index: int, attempt: int, assignment: str) -> Outcome:
         """Place one stage's tasks and deploy them (once per run of this JobManager; again
