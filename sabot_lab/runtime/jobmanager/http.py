@@ -13,7 +13,7 @@ others get ``401``. With a certificate configured the endpoint speaks HTTPS.
 ...     def job_view(self, job_id): return {"job_id": job_id}
 ...     def agents(self): return []
 ...     def metrics_text(self): return "sabot_jobs 1\\n"
->>> server = StatusHttpServer(Api(), token="s3cret")
+>>> server = StatusHttpServer(Api(), tokens=["s3cret"])
 >>> import json, urllib.request
 >>> json.load(urllib.request.urlopen(server.url + "/api/jobs?token=s3cret"))
 [{'job_id': 'j1', 'state': 'RUNNING'}]
@@ -30,6 +30,7 @@ import hmac
 import html
 import json
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, urlsplit
@@ -57,7 +58,7 @@ class StatusHttpServer:
         api: StatusApi,
         host: str = "127.0.0.1",
         port: int = 0,
-        token: str | None = None,
+        tokens: Sequence[str] = (),
         tls: ServerTls | None = None,
     ) -> None:
         self._httpd = ThreadingHTTPServer((host, port), _Handler)
@@ -65,7 +66,7 @@ class StatusHttpServer:
         if tls is not None:
             self._httpd.socket = tls.ssl_context().wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.api = api  # type: ignore[attr-defined]
-        self._httpd.token = token  # type: ignore[attr-defined]
+        self._httpd.tokens = tokens  # type: ignore[attr-defined]
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://{host}:{self._httpd.server_address[1]}"
         threading.Thread(target=self._httpd.serve_forever, name="sabot-http", daemon=True).start()
@@ -81,9 +82,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        token = self.server.token  # type: ignore[attr-defined]
+        tokens = self.server.tokens  # type: ignore[attr-defined]
         query_token = parse_qs(url.query).get("token", [""])[0]
-        if token and not _authorized(self.headers.get("Authorization", ""), query_token, token):
+        if tokens and not _authorized(self.headers.get("Authorization", ""), query_token, tokens):
             self._send(401, "application/json", {"error": "invalid or missing bearer token"})
             return
         api: StatusApi = self.server.api  # type: ignore[attr-defined]
@@ -118,9 +119,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the JobManager's log is for the cluster, not for page views."""
 
 
-def _authorized(header: str, query_token: str, token: str) -> bool:
+def _authorized(header: str, query_token: str, tokens: Sequence[str]) -> bool:
     presented = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    return any(hmac.compare_digest(p, token) for p in (presented, query_token) if p)
+    matches = [hmac.compare_digest(p, t) for p in (presented, query_token) if p for t in tokens]
+    return any(matches)
 
 
 def agents_table(agents: list[dict[str, Any]]) -> str:
