@@ -166,7 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "local":
         run_local(args.agents, args.slots, args.workdir, sys.stdout)
     elif args.command == "jobs":
-        list_jobs(args.jobmanager, args.cancel, sys.stdout, args.insecure)
+        try:
+            list_jobs(args.jobmanager, args.cancel, sys.stdout, args.insecure)
+        except ClusterError as exc:  # refused, unreachable, or refusing the token
+            raise SystemExit(f"sabot-lab jobs: error: {exc}") from None
     return 0
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sabot_lab.errors import ClusterError
+import sabot_lab as sl
+from sabot_lab.errors import AuthenticationError, ClusterError
 from sabot_lab.runtime.agent import AgentServer
 from sabot_lab.runtime.jobmanager.server import JobManager
 from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
@@ -82,16 +83,18 @@ def server_args(command: str, tmp_path: Path) -> list[str]:
     return [command, "--workdir", str(tmp_path)] if command == "jobmanager" else [command]
 
 
+WEAK_TOKENS = [None, "", "s3cret", "k" * 21]
+
+
 @pytest.mark.parametrize(
-    ("command", "variable"),
+    ("command", "variable", "token"),
     [
-        ("agent", "SABOT_CLUSTER_TOKEN"),
-        ("jobmanager", "SABOT_TOKEN"),
-        ("jobmanager", "SABOT_CLUSTER_TOKEN"),
-        ("jobmanager", "SABOT_READ_TOKEN"),
+        *[("agent", "SABOT_CLUSTER_TOKEN", t) for t in WEAK_TOKENS],
+        *[("jobmanager", "SABOT_TOKEN", t) for t in WEAK_TOKENS],
+        *[("jobmanager", "SABOT_CLUSTER_TOKEN", t) for t in WEAK_TOKENS],
+        *[("jobmanager", "SABOT_READ_TOKEN", t) for t in WEAK_TOKENS if t],  # optional
     ],
 )
-@pytest.mark.parametrize("token", [None, "", "s3cret", "k" * 21])
 def test_a_server_refuses_to_start_without_a_strong_token(
     command: str, variable: str, token: str | None, tmp_path: Path
 ) -> None:
@@ -101,8 +104,6 @@ def test_a_server_refuses_to_start_without_a_strong_token(
     tokens.pop(variable, None)
     if token is not None:
         tokens[variable] = token
-    if variable == "SABOT_READ_TOKEN" and not token:
-        return  # optional: the JobManager starts without it (see the role tests)
     error = refused(server_args(command, tmp_path), tokens)
     assert error.startswith(f"sabot-lab {command}: error: {variable} ")
     assert "secrets.token_urlsafe(32)" in error and "22 characters" in error
@@ -134,21 +135,21 @@ def test_an_insecure_agent_on_loopback_serves_without_a_token_and_warns() -> Non
 
 def test_the_server_classes_refuse_to_start_without_a_strong_token(tmp_path: Path) -> None:
     cluster = Credentials(CLUSTER_TOKEN)
-    with pytest.raises(ClusterError, match="^SABOT_CLUSTER_TOKEN is not set"):
+    with pytest.raises(ClusterError, match=r"^SABOT_CLUSTER_TOKEN is not set"):
         AgentServer()
-    with pytest.raises(ClusterError, match="^SABOT_CLUSTER_TOKEN is too short"):
+    with pytest.raises(ClusterError, match=r"^SABOT_CLUSTER_TOKEN is too short"):
         AgentServer(auth=Credentials("s3cret"))
     with pytest.raises(ClusterError, match="loopback"):
         AgentServer(host="0.0.0.0", insecure=True)
-    with pytest.raises(ClusterError, match="^SABOT_TOKEN is not set"):
+    with pytest.raises(ClusterError, match=r"^SABOT_TOKEN is not set"):
         JobManager(tmp_path)
-    with pytest.raises(ClusterError, match="^SABOT_TOKEN is not set"):
+    with pytest.raises(ClusterError, match=r"^SABOT_TOKEN is not set"):
         JobManager(tmp_path, auth=cluster)
-    with pytest.raises(ClusterError, match="^SABOT_CLUSTER_TOKEN is not set"):
+    with pytest.raises(ClusterError, match=r"^SABOT_CLUSTER_TOKEN is not set"):
         JobManager(tmp_path, submit_token=TOKEN)
-    with pytest.raises(ClusterError, match="^SABOT_READ_TOKEN is too short"):
+    with pytest.raises(ClusterError, match=r"^SABOT_READ_TOKEN is too short"):
         JobManager(tmp_path, auth=cluster, submit_token=TOKEN, read_token="s3cret")
-    with pytest.raises(ClusterError, match="^SABOT_TOKEN and SABOT_CLUSTER_TOKEN must differ"):
+    with pytest.raises(ClusterError, match=r"^SABOT_TOKEN and SABOT_CLUSTER_TOKEN must differ"):
         JobManager(tmp_path, auth=cluster, submit_token=CLUSTER_TOKEN)
     with pytest.raises(ClusterError, match="loopback"):
         JobManager(tmp_path, host="0.0.0.0", insecure=True)
@@ -187,10 +188,99 @@ def test_an_agent_with_the_submit_token_is_refused_and_exits(jobmanager: str) ->
 
 
 def test_an_agent_with_the_jobmanagers_token_registers(jobmanager: str) -> None:
-    process, uri = start(["agent", "--jobmanager", jobmanager], {"SABOT_CLUSTER_TOKEN": CLUSTER_TOKEN})
+    process, uri = start(
+        ["agent", "--jobmanager", jobmanager], {"SABOT_CLUSTER_TOKEN": CLUSTER_TOKEN}
+    )
     try:
         state = lambda: call(uri, "ping", None, Credentials(CLUSTER_TOKEN))["state"]  # noqa: E731
         wait_for(lambda: state() == "ACTIVE")
         assert state() == "ACTIVE" and process.poll() is None
     finally:
         stop(process)
+
+
+READ_TOKEN = secrets.token_urlsafe(32)
+ONLY_READS = "this credential may only read; submitting needs the submit token (SABOT_TOKEN)"
+
+
+@pytest.fixture
+def three_tokens_cluster(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A JobManager started with the three tokens and an agent with the cluster token: their
+    URIs, once the agent registered."""
+    jobmanager, jm_uri = start(
+        ["jobmanager", "--workdir", str(tmp_path)], {**TOKENS, "SABOT_READ_TOKEN": READ_TOKEN}
+    )
+    agent, agent_uri = start(
+        ["agent", "--jobmanager", jm_uri], {"SABOT_CLUSTER_TOKEN": CLUSTER_TOKEN}
+    )
+    try:
+        registered = lambda: [a["uri"] for a in sl.connect(jm_uri, token=TOKEN).agents()]  # noqa: E731
+        wait_for(lambda: registered() == [agent_uri], timeout=60)
+        yield jm_uri, agent_uri
+    finally:
+        stop(agent)
+        stop(jobmanager)
+
+
+def test_a_cluster_started_from_the_command_line_gives_each_token_its_role(
+    three_tokens_cluster: tuple[str, str],
+) -> None:
+    jm, agent = three_tokens_cluster
+    job = sl.from_pydict({"x": [3, 1, 2]}).submit(sl.connect(jm, token=TOKEN), name="roles")
+    assert sorted(job.result(timeout=60).column("x").to_pylist()) == [1, 2, 3]
+    reader = sl.connect(jm, token=READ_TOKEN)
+    assert [j["job_id"] for j in reader.jobs()] == [job.job_id]
+    assert sorted(reader.job(job.job_id).result(timeout=60).column("x").to_pylist()) == [1, 2, 3]
+    with pytest.raises(AuthenticationError) as refused_submit:
+        sl.from_pydict({"x": [1]}).submit(reader)
+    assert str(refused_submit.value).endswith(ONLY_READS)
+    with pytest.raises(AuthenticationError, match="may only read"):
+        reader.job(job.job_id).cancel()
+    with pytest.raises(AuthenticationError, match=r"the submit token \(SABOT_TOKEN\)"):
+        sl.from_pydict({"x": [1]}).submit(sl.connect(jm, token=CLUSTER_TOKEN))
+    assert [j["job_id"] for j in reader.jobs()] == [job.job_id]
+    for token in (TOKEN, READ_TOKEN):  # an agent takes no client token
+        with pytest.raises(AuthenticationError):
+            call(agent, "deploy", {}, Credentials(token))
+    assert call(agent, "ping", None, Credentials(CLUSTER_TOKEN))["state"] == "ACTIVE"
+
+
+def test_without_a_read_token_only_the_submit_token_reads(jobmanager: str) -> None:
+    assert sl.connect(jobmanager, token=TOKEN).jobs() == []
+    with pytest.raises(AuthenticationError, match="invalid or missing bearer token"):
+        sl.connect(jobmanager, token=READ_TOKEN)
+
+
+@pytest.mark.parametrize("command", ["agent", "jobmanager"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_a_server_refuses_plain_grpc_off_loopback(command: str, host: str, tmp_path: Path) -> None:
+    """Every caller's token would reach it in clear."""
+    error = refused([*server_args(command, tmp_path), "--host", host], TOKENS)
+    assert error.startswith(f"sabot-lab {command}: error: grpc://")
+    for how in ("plain grpc://", "in clear", "--tls-cert", "SABOT_TLS_CA", "--insecure"):
+        assert how in error
+
+
+def test_insecure_serves_plain_grpc_off_loopback_with_a_warning() -> None:
+    process, uri = start(["agent", "--host", "0.0.0.0", "--insecure"], TOKENS)
+    try:
+        assert uri.startswith("grpc://0.0.0.0:")
+        with pytest.raises(ClusterError, match="plain grpc://"):
+            call(uri, "ping", None, Credentials(CLUSTER_TOKEN))
+        assert call(uri, "ping", None, Credentials(CLUSTER_TOKEN, insecure=True))["state"]
+    finally:
+        stderr = stop(process)
+    assert "warning: " in stderr and "in clear" in stderr
+
+
+def test_an_agent_refuses_a_plain_jobmanager_off_loopback() -> None:
+    error = refused(["agent", "--jobmanager", "grpc://192.0.2.1:8815"], TOKENS)
+    assert error.startswith("sabot-lab agent: error: grpc://192.0.2.1:8815 is plain grpc:// ")
+    assert "--tls-cert" in error
+
+
+def test_a_client_refuses_a_plain_jobmanager_off_loopback() -> None:
+    with pytest.raises(ClusterError, match=r"^grpc://192.0.2.1:8815 is plain grpc:// .*grpc\+tls"):
+        sl.connect("grpc://192.0.2.1:8815", token=TOKEN)
+    error = refused(["jobs", "--jobmanager", "grpc://192.0.2.1:8815"], TOKENS)
+    assert error.startswith("sabot-lab jobs: error: grpc://192.0.2.1:8815 is plain grpc:// ")
