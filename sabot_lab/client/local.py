@@ -3,8 +3,8 @@ through the command line (``python -m sabot_lab.cli``), and ``stop_process`` sto
 
 It never imports the runtime (JobManager, agent server): the processes do.
 
-May import: :mod:`sabot_lab.client.cluster`, the wire layer (:mod:`sabot_lab.runtime.transport`),
-:mod:`sabot_lab.errors`.
+May import: :mod:`sabot_lab.client.cluster`, the wire layer (:mod:`sabot_lab.runtime.transport`,
+:mod:`sabot_lab.runtime.protocol`), :mod:`sabot_lab.errors`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from sabot_lab.client.cluster import Cluster
 from sabot_lab.config import get_config
 from sabot_lab.errors import ClusterError
+from sabot_lab.runtime.protocol import Role
 from sabot_lab.runtime.transport import PARENT_PID, Credentials
 
 __all__ = ["LocalCluster", "stop_process"]
@@ -114,7 +115,7 @@ class LocalCluster(Cluster):
     ) -> tuple[subprocess.Popen[str], str]:
         """Start ``sabot-lab <args>`` logging to ``log``; ``private_env`` (its tokens, ...)
         goes in its environment, not on its command line (which every user sees in ``ps``)."""
-        tokens = ("SABOT_TOKEN", "SABOT_READ_TOKEN", "SABOT_CLUSTER_TOKEN")
+        tokens = {role.variable for role in Role}
         env = {k: v for k, v in os.environ.items() if k not in tokens}
         env.update(private_env or {})
         env[PARENT_PID] = str(os.getpid())  # the servers end with this process
@@ -144,9 +145,9 @@ class LocalCluster(Cluster):
     def start_jobmanager(self) -> None:
         """Start (or restart, on the same port and work directory) the JobManager."""
         private = {
-            "SABOT_TOKEN": self.token or "",
-            "SABOT_READ_TOKEN": self.read_token,
-            "SABOT_CLUSTER_TOKEN": self.cluster_auth.token or "",
+            Role.SUBMIT.variable: self.token or "",
+            Role.READ.variable: self.read_token,
+            Role.CLUSTER.variable: self.cluster_auth.token or "",
         }
         if self.database_url:
             private["SABOT_DATABASE_URL"] = self.database_url
@@ -185,7 +186,7 @@ class LocalCluster(Cluster):
                 *self.agent_args,
             ],
             f"agent-{index}.log",
-            {"SABOT_CLUSTER_TOKEN": self.cluster_auth.token or ""},
+            {Role.CLUSTER.variable: self.cluster_auth.token or ""},
         )
         self.agent_processes.append(process)
         self.agent_uris.append(uri)
