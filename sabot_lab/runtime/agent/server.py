@@ -194,7 +194,8 @@ class AgentServer(ClusterServer):
     the one it presents to the JobManager and other agents) and the certificates trusted for
     TLS; ``tls``: this server's certificate and key (it then serves ``grpc+tls://``). Without a
     strong token it starts only ``insecure`` on a loopback ``host``, and a plain ``grpc://``
-    ``jobmanager`` off loopback needs ``insecure`` too (see :class:`~sabot_lab.runtime.transport.ClusterServer`). ``slots``, ``heartbeat_interval``,
+    ``jobmanager`` off loopback needs ``insecure`` too (see
+    :class:`~sabot_lab.runtime.transport.ClusterServer`). ``slots``, ``heartbeat_interval``,
     ``drain_timeout``, ``shuffle_memory`` and ``compression`` default to the process's
     :class:`~sabot_lab.config.ClusterConfig` (``agent_slots``, ..., ``shuffle_compression``);
     ``config`` to the process's with one thread.

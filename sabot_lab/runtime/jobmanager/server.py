@@ -155,7 +155,7 @@ class JobManager(ClusterServer):
         super().__init__(host, port, auth, tls, insecure, tokens)
         self.workdir = Path(workdir)
         self.checkpoints_retained = get_config().cluster.checkpoints_retained
-        self.results = ResultFiles(self.workdir, auth)
+        self.results = ResultFiles(self.workdir, self.auth)
         self.heartbeat_timeout = (
             get_config().cluster.heartbeat_timeout
             if heartbeat_timeout is None
