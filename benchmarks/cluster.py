@@ -129,13 +129,13 @@ def shuffle_throughput(workdir: Path, megabytes: int) -> None:
         ) as cluster:
             (uri,) = cluster.agent_uris
             spec = TaskSpec.of(plan, plan.final, 0, "bench", {})
-            call(uri, "deploy", spec.to_dict(), cluster.auth)
-            while call(uri, "status", None, cluster.auth)["tasks"][0]["state"] == "RUNNING":
+            call(uri, "deploy", spec.to_dict(), cluster.cluster_auth)
+            while call(uri, "status", None, cluster.cluster_auth)["tasks"][0]["state"] == "RUNNING":
                 time.sleep(0.01)
             total = chunks * chunk_rows * 16
 
             def read(
-                uri: str = uri, scope: str = spec.scope, auth: Credentials = cluster.auth
+                uri: str = uri, scope: str = spec.scope, auth: Credentials = cluster.cluster_auth
             ) -> int:
                 rows = fetch_rows(uri, scope, RESULT, 0, plan.output_schema, auth)
                 return sum(b.num_rows for b in rows)

@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the fintech demo pipeline on generated data")
     demo.add_argument("--rows", type=int, default=5_000_000, help="quotes to generate (default 5M)")
     agent = _server_parser(
-        commands, "agent", "run an agent: a Flight server executing tasks (token from SABOT_TOKEN)"
+        commands,
+        "agent",
+        "run an agent: a Flight server executing tasks (token from SABOT_CLUSTER_TOKEN)",
     )
     agent.add_argument(
         "--slots",
@@ -74,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {cluster.drain_timeout:g}, SABOT_DRAIN_TIMEOUT)",
     )
     jm = _server_parser(
-        commands, "jobmanager", "run a JobManager (DBOS-backed; token from SABOT_TOKEN)"
+        commands,
+        "jobmanager",
+        "run a JobManager (DBOS-backed; tokens from SABOT_TOKEN for clients that submit, "
+        "SABOT_CLUSTER_TOKEN for agents, optionally SABOT_READ_TOKEN for those that only read)",
     )
     jm.add_argument("--workdir", required=True, help="directory for its databases and results")
     jm.add_argument(
@@ -102,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="list a cluster's jobs (token from SABOT_TOKEN)")
     jobs.add_argument("--jobmanager", required=True, help="URI of the JobManager")
     jobs.add_argument("--cancel", metavar="JOB_ID", help="cancel this job first")
+    jobs.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a plain grpc:// JobManager off loopback (the token crosses in clear)",
+    )
     return parser
 
 
@@ -115,7 +125,8 @@ def _server_parser(commands: Any, name: str, help: str) -> argparse.ArgumentPars
     parser.add_argument(
         "--insecure",
         action="store_true",
-        help="serve without a token (SABOT_TOKEN unset or short): loopback --host only",
+        help="serve without tokens (unset or short): loopback --host only; or serve and call "
+        "plain grpc:// off loopback (tokens in clear; --tls-cert/--tls-key avoid it)",
     )
     return parser
 
@@ -155,18 +166,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "local":
         run_local(args.agents, args.slots, args.workdir, sys.stdout)
     elif args.command == "jobs":
-        list_jobs(args.jobmanager, args.cancel, sys.stdout)
+        try:
+            list_jobs(args.jobmanager, args.cancel, sys.stdout, args.insecure)
+        except ClusterError as exc:  # refused, unreachable, or refusing the token
+            raise SystemExit(f"sabot-lab jobs: error: {exc}") from None
     return 0
 
 
 def _server(args: argparse.Namespace) -> Any:
     """The agent or JobManager the command line asks for."""
+    from sabot_lab.runtime.protocol import Role
     from sabot_lab.runtime.transport import Credentials, ServerTls
 
     if (args.tls_cert is None) != (args.tls_key is None):
         raise SystemExit("error: --tls-cert and --tls-key go together")
     tls = ServerTls(Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
-    auth = Credentials.from_env()
+    auth = Credentials.from_env(insecure=args.insecure, role=Role.CLUSTER)
     if args.command == "agent":
         from sabot_lab.runtime.agent import AgentServer
 
@@ -196,6 +211,8 @@ def _server(args: argparse.Namespace) -> Any:
         tls=tls,
         http_port=args.http_port,
         insecure=args.insecure,
+        submit_token=os.environ.get(Role.SUBMIT.variable) or None,
+        read_token=os.environ.get(Role.READ.variable) or None,
     )
 
 
@@ -225,11 +242,12 @@ def run_local(agents: int, slots: int | None, workdir: str | None, out: TextIO) 
         stop.wait()
 
 
-def list_jobs(jobmanager: str, cancel: str | None, out: TextIO) -> None:
-    """Print a cluster's jobs (after cancelling ``cancel``, when given)."""
+def list_jobs(jobmanager: str, cancel: str | None, out: TextIO, insecure: bool = False) -> None:
+    """Print a cluster's jobs (after cancelling ``cancel``, when given); ``insecure`` allows a
+    plain ``grpc://`` JobManager off loopback."""
     from sabot_lab.client import connect
 
-    cluster = connect(jobmanager)
+    cluster = connect(jobmanager, insecure=insecure)
     if cancel:
         print(f"{cancel}: {cluster.job(cancel).cancel()}", file=out)
     print(f"{'job':<18}{'state':<11}{'created':<21}name", file=out)

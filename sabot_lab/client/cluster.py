@@ -103,13 +103,25 @@ class Cluster(Displayed):
         return f"<{type(self).__name__} {self.uri}>"
 
 
-def connect(uri: str, token: str | None = None, tls_ca: str | None = None) -> Cluster:
+def connect(
+    uri: str, token: str | None = None, tls_ca: str | None = None, insecure: bool = False
+) -> Cluster:
     """Connect to a running JobManager.
 
-    ``token`` defaults to ``SABOT_TOKEN``; ``tls_ca`` (the PEM file of certificates to trust
-    for a ``grpc+tls://`` JobManager) to ``SABOT_TLS_CA``, else the system's roots. Raises
-    :class:`~sabot_lab.errors.ClusterError` when it is unreachable or refuses the token.
+    ``token`` defaults to ``SABOT_TOKEN``: the submit token, or a read-only one
+    (``SABOT_READ_TOKEN`` on the JobManager) that lists jobs and agents, follows jobs and
+    fetches their results but cannot submit or cancel. ``tls_ca`` (the PEM file of
+    certificates to trust for a ``grpc+tls://`` JobManager) defaults to ``SABOT_TLS_CA``, else
+    the system's roots. A plain ``grpc://`` JobManager that is not on loopback would receive
+    the token in clear: it is refused unless ``insecure``. Raises
+    :class:`~sabot_lab.errors.ClusterError` when it is refused, unreachable or refuses the
+    token.
+
+    >>> connect("grpc://192.0.2.1:8815", token="t")
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: grpc://192.0.2.1:8815 is plain grpc:// to a host that is not loopback: ...
     """
-    cluster = Cluster(uri, Credentials.from_env(token, tls_ca))
+    cluster = Cluster(uri, Credentials.from_env(token, tls_ca, insecure))
     cluster._call("ping", timeout=10)
     return cluster

@@ -3,8 +3,8 @@ through the command line (``python -m sabot_lab.cli``), and ``stop_process`` sto
 
 It never imports the runtime (JobManager, agent server): the processes do.
 
-May import: :mod:`sabot_lab.client.cluster`, the wire layer (:mod:`sabot_lab.runtime.transport`),
-:mod:`sabot_lab.errors`.
+May import: :mod:`sabot_lab.client.cluster`, the wire layer (:mod:`sabot_lab.runtime.transport`,
+:mod:`sabot_lab.runtime.protocol`), :mod:`sabot_lab.errors`.
 """
 
 from __future__ import annotations
@@ -25,14 +25,20 @@ from urllib.parse import urlsplit
 from sabot_lab.client.cluster import Cluster
 from sabot_lab.config import get_config
 from sabot_lab.errors import ClusterError
+from sabot_lab.runtime.protocol import Role
 from sabot_lab.runtime.transport import PARENT_PID, Credentials
 
 __all__ = ["LocalCluster", "stop_process"]
 
 
 class LocalCluster(Cluster):
-    """A JobManager and ``agents`` agent processes on this machine (loopback), with a fresh
-    token; stop them with :meth:`close` or a ``with`` block.
+    """A JobManager and ``agents`` agent processes on this machine (loopback), with fresh
+    tokens; stop them with :meth:`close` or a ``with`` block.
+
+    It makes one token per role (see :class:`~sabot_lab.runtime.protocol.Role`): it submits
+    with the submit token (:attr:`token`), :attr:`read_token` is for dashboards and others
+    that only read, and :attr:`cluster_auth` is what its JobManager and agents present to
+    each other. Neither its ``repr`` nor its display shows them.
 
     The JobManager keeps its databases as SQLite files in ``workdir``, or in PostgreSQL when
     ``database_url`` is a ``postgresql://`` URL. With ``tls_cert`` and ``tls_key`` (PEM files;
@@ -86,10 +92,12 @@ class LocalCluster(Cluster):
         self.port = self.http_port = 0
         """The JobManager's Flight and HTTP ports: 0 until its first start lets it choose free
         ones (no other process can take them in between); a restart binds the same ones."""
-        auth = Credentials(
-            secrets.token_urlsafe(24), Path(tls_cert).read_bytes() if tls_cert else None
-        )
-        super().__init__("", auth)
+        trusted = Path(tls_cert).read_bytes() if tls_cert else None
+        super().__init__("", Credentials(secrets.token_urlsafe(32), trusted))
+        self.read_token = secrets.token_urlsafe(32)
+        """A token that lists, follows and fetches jobs but cannot submit or cancel."""
+        self.cluster_auth = Credentials(secrets.token_urlsafe(32), trusted)
+        """The credential of the JobManager and agents between themselves."""
         self.agent_processes: list[subprocess.Popen[str]] = []
         self.agent_uris: list[str] = []
         """The URI of each of :attr:`agent_processes`."""
@@ -105,9 +113,11 @@ class LocalCluster(Cluster):
     def _spawn(
         self, args: list[str], log: str, private_env: Mapping[str, str] | None = None
     ) -> tuple[subprocess.Popen[str], str]:
-        """Start ``sabot-lab <args>`` logging to ``log``; ``private_env`` goes in its
-        environment, not on its command line (which every user sees in ``ps``)."""
-        env = {**os.environ, "SABOT_TOKEN": self.token or "", **(private_env or {})}
+        """Start ``sabot-lab <args>`` logging to ``log``; ``private_env`` (its tokens, ...)
+        goes in its environment, not on its command line (which every user sees in ``ps``)."""
+        tokens = {role.variable for role in Role}
+        env = {k: v for k, v in os.environ.items() if k not in tokens}
+        env.update(private_env or {})
         env[PARENT_PID] = str(os.getpid())  # the servers end with this process
         if self.checkpoint_location is not None:
             env["SABOT_CHECKPOINT_LOCATION"] = self.checkpoint_location
@@ -134,7 +144,13 @@ class LocalCluster(Cluster):
 
     def start_jobmanager(self) -> None:
         """Start (or restart, on the same port and work directory) the JobManager."""
-        database = {"SABOT_DATABASE_URL": self.database_url} if self.database_url else None
+        private = {
+            Role.SUBMIT.variable: self.token or "",
+            Role.READ.variable: self.read_token,
+            Role.CLUSTER.variable: self.cluster_auth.token or "",
+        }
+        if self.database_url:
+            private["SABOT_DATABASE_URL"] = self.database_url
         self.jobmanager_process, self.uri = self._spawn(
             [
                 "jobmanager",
@@ -148,7 +164,7 @@ class LocalCluster(Cluster):
                 str(self.http_port),
             ],
             "jobmanager.log",
-            database,
+            private,
         )
         if not self.port:
             self.port = int(self.uri.rsplit(":", 1)[1])
@@ -170,6 +186,7 @@ class LocalCluster(Cluster):
                 *self.agent_args,
             ],
             f"agent-{index}.log",
+            {Role.CLUSTER.variable: self.cluster_auth.token or ""},
         )
         self.agent_processes.append(process)
         self.agent_uris.append(uri)

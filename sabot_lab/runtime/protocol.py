@@ -1,5 +1,6 @@
-"""The cluster's wire protocol: the states of jobs, tasks and agents, and the body of every
-Flight action between clients, the JobManager and agents as a typed object. Each body has
+"""The cluster's wire protocol: the states of jobs, tasks and agents, the credentials and what
+each may call (:class:`Role`, :data:`JOBMANAGER_ACTIONS`), and the body of every Flight action
+between clients, the JobManager and agents as a typed object. Each body has
 ``to_dict`` (what travels, JSON) and ``from_dict`` (what a server receives), which checks
 every field's type, so a malformed call fails with a message naming the field rather than
 deep inside a handler. Ids are formatted and parsed by :mod:`sabot_lab.physical.ids`.
@@ -36,6 +37,7 @@ __all__ = [
     "AGENT_STATES",
     "ASSIGNMENTS",
     "ENDED",
+    "JOBMANAGER_ACTIONS",
     "MAX_SLOTS",
     "STATES",
     "TASK_METRICS",
@@ -45,11 +47,13 @@ __all__ = [
     "JobRef",
     "JobRequest",
     "JobState",
+    "Role",
     "RowsRequest",
     "TaskRef",
     "TaskReport",
     "TaskState",
     "job_id",
+    "refusal",
     "seconds",
 ]
 
@@ -119,6 +123,87 @@ TASK_METRICS = ("rows_in", "rows_out", "batches_out", "bytes_out", "busy_s", "ba
 """What agents report about each task (with heartbeats, and when it ends)."""
 ASSIGNMENTS = ("round_robin", "resource_aware")
 """How the JobManager may place a job's tasks on agents."""
+
+
+# -- credentials and what each may call --------------------------------------------------
+
+
+class Role(str, Enum):
+    """What a credential allows; each role has its own token, from its environment variable
+    (:attr:`variable`).
+
+    - ``read``: status, job info, metrics, listings and results; never anything that decodes
+      or runs a plan;
+    - ``submit``: what ``read`` allows, and submit, cancel and savepoints. Plans carry
+      cloudpickled code: holding it is running code on the JobManager and every agent;
+    - ``cluster``: what ``read`` allows, and the calls between the JobManager and agents
+      (heartbeats; agents accept no other credential), but not submitting.
+
+    >>> Role.READ.variable, Role.SUBMIT.may(Role.READ), Role.CLUSTER.may(Role.SUBMIT)
+    ('SABOT_READ_TOKEN', True, False)
+    """
+
+    READ = "read"
+    SUBMIT = "submit"
+    CLUSTER = "cluster"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def variable(self) -> str:
+        """The environment variable holding this role's token."""
+        return _VARIABLES[self]
+
+    def may(self, needed: Role) -> bool:
+        """Whether a caller holding this role may make a call that needs ``needed``."""
+        return needed is self or needed is Role.READ
+
+
+_VARIABLES = {
+    Role.READ: "SABOT_READ_TOKEN",
+    Role.SUBMIT: "SABOT_TOKEN",
+    Role.CLUSTER: "SABOT_CLUSTER_TOKEN",
+}
+
+JOBMANAGER_ACTIONS: Mapping[str, Role] = {
+    "ping": Role.READ,  # the JobManager's URIs (Flight and HTTP)
+    "status": Role.READ,  # a job's row
+    "wait": Role.READ,  # a job's row once it ended (a long poll)
+    "tasks": Role.READ,  # a job's tasks
+    "checkpoints": Role.READ,  # a job's checkpoints
+    "metrics": Role.READ,  # a job's figures
+    "jobs": Role.READ,  # every job
+    "agents": Role.READ,  # every agent
+    "result": Role.READ,  # (``do_get``) a finished job's result rows: data a dashboard shows
+    "dashboard_code": Role.READ,  # a one-time link to the status page (opens a session)
+    "submit": Role.SUBMIT,  # run a plan: code execution on the cluster
+    "cancel": Role.SUBMIT,  # stop a job
+    "savepoint": Role.SUBMIT,  # keep a checkpoint of a running job
+    "heartbeat": Role.CLUSTER,  # an agent registers and reports
+}
+"""Every call the JobManager serves, with the role it needs; a call not listed is refused."""
+
+
+def refusal(action: str, role: Role) -> str | None:
+    """Why a caller holding ``role`` may not call the JobManager's ``action`` (an unknown one
+    included), or None when it may.
+
+    >>> refusal("jobs", Role.READ) is None
+    True
+    >>> refusal("submit", Role.READ)
+    'this credential may only read; submitting needs the submit token (SABOT_TOKEN)'
+    """
+    needed = JOBMANAGER_ACTIONS.get(action)
+    if needed is None:
+        return f"unknown action {action!r}"
+    if role.may(needed):
+        return None
+    if needed is Role.CLUSTER:
+        return f"{action!r} is for agents: it needs the cluster token ({needed.variable})"
+    doing = "submitting" if action == "submit" else f"{action!r}"
+    holder = "may only read" if role is Role.READ else "is the cluster's, for agents"
+    return f"this credential {holder}; {doing} needs the submit token ({needed.variable})"
 
 
 # -- checking what arrives ---------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Arrow Flight plumbing shared by agents, the JobManager and clients: bearer tokens on every
-call (a server starts only with a strong one, see :mod:`.server_token`), TLS when a
-certificate is configured, JSON actions, and clear errors for unreachable or refusing servers.
+call (a server starts only with strong ones, see :mod:`.server_token`), each token granting its
+:class:`~.protocol.Role` (checked per call with :func:`authorize`), TLS when a certificate is
+configured (plain ``grpc://`` off loopback only with ``insecure``), JSON actions, and clear
+errors for unreachable or refusing servers.
 
 >>> server = EchoServer(token="s3cret-of-22-characters")
 >>> call(server.uri, "echo", {"n": 1}, Credentials("s3cret-of-22-characters"))
@@ -24,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,8 @@ import pyarrow.flight as flight
 
 from sabot_lab.errors import AuthenticationError, ClusterError
 from sabot_lab.runtime.error_reports import failures_reported
-from sabot_lab.runtime.server_token import check_server_token
+from sabot_lab.runtime.protocol import JOBMANAGER_ACTIONS, Role, refusal
+from sabot_lab.runtime.server_token import check_in_clear, check_server_token
 
 __all__ = [
     "ANONYMOUS",
@@ -44,6 +47,7 @@ __all__ = [
     "ServerTls",
     "TokenMiddlewareFactory",
     "action_result",
+    "authorize",
     "call",
     "dispatch",
     "serve_until_stopped",
@@ -54,50 +58,88 @@ _log = logging.getLogger("sabot_lab.server")
 
 
 class TokenMiddlewareFactory(flight.ServerMiddlewareFactory):
-    """Rejects every call whose ``authorization`` header is not ``Bearer <token>``; the
-    comparison takes the same time whatever the header holds (:func:`hmac.compare_digest`).
+    """Rejects every call whose ``authorization`` header is not ``Bearer <token>`` for one of
+    the ``tokens``; a call accepted carries the :class:`CallerRole` of the token it presented
+    (``context.get_middleware("auth")``). Every header value is compared with every token, in
+    the same time whatever they hold (:func:`hmac.compare_digest`).
 
-    >>> TokenMiddlewareFactory("s3cret").start_call(None, {"authorization": ["Bearer s3cret"]})
-    >>> TokenMiddlewareFactory("s3cret").start_call(None, {"authorization": ["Bearer s3cres"]})
+    >>> check = TokenMiddlewareFactory({Role.SUBMIT: "s3cret", Role.READ: "r3ad"})
+    >>> check.start_call(None, {"authorization": ["Bearer r3ad"]}).role
+    <Role.READ: 'read'>
+    >>> check.start_call(None, {"authorization": ["Bearer s3cres"]})
     Traceback (most recent call last):
     ...
     pyarrow._flight.FlightUnauthenticatedError: invalid or missing bearer token
     """
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, tokens: Mapping[Role, str]) -> None:
         super().__init__()
-        self._expected = f"Bearer {token}".encode()
+        self._expected = [(role, f"Bearer {token}".encode()) for role, token in tokens.items()]
 
-    def start_call(self, info: flight.CallInfo, headers: dict[str, list[str]]) -> None:
+    def start_call(self, info: flight.CallInfo, headers: dict[str, list[str]]) -> CallerRole:
         values = headers.get(_AUTH) or headers.get(_AUTH.title()) or []
         matches = [
-            hmac.compare_digest(value.encode("utf-8", "surrogateescape"), self._expected)
+            role
             for value in values
+            for role, expected in self._expected
+            if hmac.compare_digest(value.encode("utf-8", "surrogateescape"), expected)
         ]
-        if not any(matches):
+        if not matches:
             raise flight.FlightUnauthenticatedError("invalid or missing bearer token")
-        return None
+        return CallerRole(matches[0])
+
+
+class CallerRole(flight.ServerMiddleware):
+    """The role of the token a call presented (see :class:`TokenMiddlewareFactory`)."""
+
+    def __init__(self, role: Role) -> None:
+        super().__init__()
+        self.role = role
+
+
+def authorize(context: flight.ServerCallContext, action: str) -> None:
+    """Refuse the JobManager's call ``action`` unless it is one of
+    :data:`~.protocol.JOBMANAGER_ACTIONS` and the caller's role may make it (a server started
+    without tokens, ``--insecure`` on loopback, lets every caller make every listed call)."""
+    if action not in JOBMANAGER_ACTIONS:
+        raise flight.FlightServerError(f"unknown action {action!r}")
+    caller = context.get_middleware("auth")
+    problem = refusal(action, caller.role) if isinstance(caller, CallerRole) else None
+    if problem is not None:
+        raise flight.FlightUnauthorizedError(problem)
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """What a client presents to a cluster's servers: the bearer token, and the PEM
-    certificates it trusts for ``grpc+tls://`` servers (the system's roots when ``None``).
+    """What a client presents to a cluster's servers: the bearer token (never shown in the
+    ``repr``), and the PEM certificates it trusts for ``grpc+tls://`` servers (the system's
+    roots when ``None``). A plain ``grpc://`` server that is not on loopback is refused
+    (the token would cross the network in clear) unless ``insecure``.
 
     >>> Credentials("s3cret").options().headers
     [(b'authorization', b'Bearer s3cret')]
+    >>> Credentials("s3cret")
+    Credentials(tls_ca=None, insecure=False)
     """
 
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     tls_ca: bytes | None = None
+    insecure: bool = False
 
     @classmethod
-    def from_env(cls, token: str | None = None, tls_ca: str | None = None) -> Credentials:
-        """Credentials from the arguments, else ``SABOT_TOKEN`` and ``SABOT_TLS_CA`` (a path
-        to a PEM file)."""
-        token = token if token is not None else os.environ.get("SABOT_TOKEN")
+    def from_env(
+        cls,
+        token: str | None = None,
+        tls_ca: str | None = None,
+        insecure: bool = False,
+        role: Role = Role.SUBMIT,
+    ) -> Credentials:
+        """Credentials from the arguments, else the token of ``role`` from its environment
+        variable (``SABOT_TOKEN`` for ``submit``) and ``SABOT_TLS_CA`` (a path to a PEM
+        file)."""
+        token = token if token is not None else os.environ.get(role.variable)
         ca_path = tls_ca or os.environ.get("SABOT_TLS_CA")
-        return cls(token or None, Path(ca_path).read_bytes() if ca_path else None)
+        return cls(token or None, Path(ca_path).read_bytes() if ca_path else None, insecure)
 
     def options(self, timeout: float | None = None) -> flight.FlightCallOptions:
         """Call options carrying the bearer token."""
@@ -106,7 +148,10 @@ class Credentials:
 
     def client(self, uri: str) -> flight.FlightClient:
         """The Flight client for ``uri`` (``grpc://host:port`` or ``grpc+tls://host:port``),
-        shared by every call in this process: a connection is made once, not per call."""
+        shared by every call in this process: a connection is made once, not per call. Raises
+        :class:`~sabot_lab.errors.ClusterError` for a plain ``grpc://`` ``uri`` off loopback
+        unless :attr:`insecure` (see :func:`.server_token.check_in_clear`)."""
+        check_in_clear(uri, self.insecure)
         key = (uri, self.tls_ca)
         with _CLIENTS_LOCK:
             client = _CLIENTS.get(key)
@@ -148,13 +193,18 @@ class ServerTls:
 
 
 class ClusterServer(flight.FlightServerBase):
-    """A Flight server of a cluster on ``host:port`` (any free port for 0): it rejects calls
-    without the token of ``auth``, presents ``auth`` when it calls other servers, and speaks
-    TLS with ``tls``. :attr:`uri` is where it listens.
+    """A Flight server of a cluster on ``host:port`` (any free port for 0): it presents
+    ``auth`` (the cluster credential) when it calls other servers, and speaks TLS with
+    ``tls``. :attr:`uri` is where it listens.
 
-    It starts only with a strong token (see :func:`.server_token.check_server_token`, which
-    raises :class:`~sabot_lab.errors.ClusterError` otherwise); with ``insecure`` on a loopback
-    ``host`` it also starts without one, and says so on stderr.
+    It accepts the ``tokens`` of each role (default: the cluster token of ``auth`` alone);
+    calls with none of them are rejected, and those accepted carry their role (see
+    :func:`authorize`). A ``read`` token may be None; the others must be strong and all
+    must differ (see :func:`.server_token.check_server_token`, which raises
+    :class:`~sabot_lab.errors.ClusterError` otherwise); with ``insecure`` on a loopback
+    ``host`` it also starts without them, and says so on stderr. Serving plain ``grpc://``
+    on a ``host`` that is not loopback (tokens in clear) needs ``insecure`` too, which then
+    also lets ``auth`` call plain ``grpc://`` servers off loopback.
 
     :attr:`failure` says why the server stopped on its own, when it did
     (:func:`serve_until_stopped` then raises it).
@@ -167,14 +217,17 @@ class ClusterServer(flight.FlightServerBase):
         auth: Credentials,
         tls: ServerTls | None = None,
         insecure: bool = False,
+        tokens: Mapping[Role, str | None] | None = None,
     ) -> None:
-        warning = check_server_token(auth.token, host, insecure)
+        scheme = "grpc+tls" if tls else "grpc"
+        accepted = _accepted_tokens(tokens or {Role.CLUSTER: auth.token}, host, insecure)
+        bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        warning = check_in_clear(f"{scheme}://{bracketed}:{port}", insecure)
         if warning is not None:
             print(f"sabot-lab: {warning}", file=sys.stderr, flush=True)
         self.failure: str | None = None
-        scheme = "grpc+tls" if tls else "grpc"
         options: dict[str, Any] = {
-            "middleware": {"auth": TokenMiddlewareFactory(auth.token)} if auth.token else {}
+            "middleware": {"auth": TokenMiddlewareFactory(accepted)} if accepted else {}
         }
         if tls:
             options["tls_certificates"] = [
@@ -182,7 +235,29 @@ class ClusterServer(flight.FlightServerBase):
             ]
         super().__init__(f"{scheme}://{host}:{port}", **options)
         self.uri = f"{scheme}://{host}:{self.port}"
-        self.auth = auth
+        self.auth = replace(auth, insecure=True) if insecure else auth
+
+
+def _accepted_tokens(
+    tokens: Mapping[Role, str | None], host: str, insecure: bool
+) -> dict[Role, str]:
+    """The tokens a server on ``host`` accepts, by role, once checked: each strong (a ``read``
+    token may be None), or ``insecure`` on loopback (said on stderr); all different."""
+    warnings = []
+    for role, token in tokens.items():
+        if role is not Role.READ or token is not None:
+            warnings.append(check_server_token(token, host, insecure, role.variable))
+    for warning in dict.fromkeys(w for w in warnings if w is not None):
+        print(f"sabot-lab: {warning}", file=sys.stderr, flush=True)
+    accepted = {role: token for role, token in tokens.items() if token}
+    same = [role.variable for role, token in accepted.items() if token in _others(accepted, role)]
+    if same:
+        raise ClusterError(f"{' and '.join(same)} must differ: each token grants its own role")
+    return accepted
+
+
+def _others(tokens: Mapping[Role, str], role: Role) -> list[str]:
+    return [token for other, token in tokens.items() if other is not role]
 
 
 def call(
@@ -197,7 +272,7 @@ def call(
         body = json.dumps(payload if payload is not None else {}).encode()
         action = flight.Action(name, body)
         results = list(auth.client(uri).do_action(action, auth.options(timeout)))
-    except flight.FlightUnauthenticatedError as exc:
+    except (flight.FlightUnauthenticatedError, flight.FlightUnauthorizedError) as exc:
         raise AuthenticationError(f"{uri}: rejected: {_message(exc)}") from None
     except flight.FlightUnavailableError as exc:
         auth.forget(uri)

@@ -34,7 +34,7 @@ AUTH = Credentials(TOKEN)
 def start_agent(
     slots: int = 2, token: str = TOKEN, *args: str
 ) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "SABOT_TOKEN": token}
+    env = {**os.environ, "SABOT_CLUSTER_TOKEN": token}
     process = subprocess.Popen(
         [sys.executable, "-m", "sabot_lab.cli", "agent", "--slots", str(slots), *args],
         stdout=subprocess.PIPE,

@@ -176,7 +176,8 @@ def test_a_clusters_files_are_its_users_alone_and_no_secret_is_on_a_command_line
     assert cluster.jobmanager_process is not None
     processes = [cluster.jobmanager_process, *cluster.agent_processes]
     command_lines = [Path(f"/proc/{p.pid}/cmdline").read_bytes().decode() for p in processes]
-    assert cluster.token and not any(cluster.token in c for c in command_lines)
+    for token in (cluster.token, cluster.read_token, cluster.cluster_auth.token):
+        assert token and not any(token in c for c in command_lines)
     if module_database_url is not None:
         assert not any(module_database_url in c for c in command_lines)
 
@@ -221,7 +222,7 @@ def test_a_malformed_heartbeat_is_refused_and_the_cluster_goes_on(
     cluster: sl.LocalCluster, body: object
 ) -> None:
     with pytest.raises(ClusterError, match="heartbeat: "):
-        call(cluster.uri, "heartbeat", body, cluster.auth)
+        call(cluster.uri, "heartbeat", body, cluster.cluster_auth)
     assert "10.9.9.9" not in {a["uri"] for a in cluster.agents()}
     status, page = http_get(cluster.dashboard_link)
     assert status == 200 and "<img" not in page

@@ -1,6 +1,7 @@
 """The agent: a Flight server that runs tasks on worker threads and serves their shuffle output.
 
-Actions (JSON in, JSON out; every call carries the cluster's bearer token):
+Actions (JSON in, JSON out; every call carries the cluster credential, ``SABOT_CLUSTER_TOKEN``:
+an agent accepts no other token):
 
 - ``deploy`` (a :class:`~sabot_lab.physical.TaskSpec`): start the task; deploying a task id
   already known does nothing, so a JobManager that retries a deploy never runs it twice;
@@ -64,6 +65,7 @@ from sabot_lab.runtime.protocol import (
     TaskReport,
     TaskState,
 )
+from sabot_lab.runtime.server_token import check_in_clear
 from sabot_lab.runtime.transport import (
     ANONYMOUS,
     ClusterServer,
@@ -185,10 +187,12 @@ def fetch_rows(
 class AgentServer(ClusterServer):
     """Runs tasks with ``slots`` worker threads; serves their exchange rows over Flight.
 
-    ``auth``: the cluster's token (required of every caller, and presented to the JobManager
-    and other agents) and the certificates trusted for TLS; ``tls``: this server's
-    certificate and key (it then serves ``grpc+tls://``). Without a strong token it starts only
-    ``insecure`` on a loopback ``host`` (see :class:`~sabot_lab.runtime.transport.ClusterServer`). ``slots``, ``heartbeat_interval``,
+    ``auth``: the cluster credential (``SABOT_CLUSTER_TOKEN``, the only token it accepts, and
+    the one it presents to the JobManager and other agents) and the certificates trusted for
+    TLS; ``tls``: this server's certificate and key (it then serves ``grpc+tls://``). Without a
+    strong token it starts only ``insecure`` on a loopback ``host``, and a plain ``grpc://``
+    ``jobmanager`` off loopback needs ``insecure`` too (see
+    :class:`~sabot_lab.runtime.transport.ClusterServer`). ``slots``, ``heartbeat_interval``,
     ``drain_timeout``, ``shuffle_memory`` and ``compression`` default to the process's
     :class:`~sabot_lab.config.ClusterConfig` (``agent_slots``, ..., ``shuffle_compression``);
     ``config`` to the process's with one thread.
@@ -220,6 +224,8 @@ class AgentServer(ClusterServer):
         compression: str | None = None,
         insecure: bool = False,
     ) -> None:
+        if jobmanager is not None:  # before listening: a refused agent holds no port
+            check_in_clear(jobmanager, insecure or auth.insecure)
         super().__init__(host, port, auth, tls, insecure)
         cluster = get_config().cluster
         self.slots = cluster.agent_slots if slots is None else slots
@@ -345,7 +351,7 @@ class AgentServer(ClusterServer):
             except AuthenticationError as exc:
                 self.failure = (
                     f"the JobManager refused this agent's token ({exc}); "
-                    "set SABOT_TOKEN to the JobManager's token"
+                    "set SABOT_CLUSTER_TOKEN to the JobManager's cluster token"
                 )
                 self.shutdown()
                 return

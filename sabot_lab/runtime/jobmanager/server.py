@@ -102,6 +102,7 @@ from sabot_lab.runtime.protocol import (
     JobRef,
     JobRequest,
     JobState,
+    Role,
     TaskRef,
     TaskReport,
     TaskState,
@@ -111,6 +112,7 @@ from sabot_lab.runtime.transport import (
     ClusterServer,
     Credentials,
     ServerTls,
+    authorize,
     call,
     dispatch,
 )
@@ -130,11 +132,15 @@ class JobManager(ClusterServer):
     """Serves the Flight API of a cluster; runs job workflows on DBOS.
 
     ``database_url``: a ``postgresql://`` URL for the DBOS system database and the job tables;
-    by default both are SQLite files in ``workdir``. ``auth``: the cluster's token (required of
-    every caller, presented to agents) and the certificates trusted for TLS; ``tls``: this
-    server's certificate and key (Flight then serves ``grpc+tls://``, and the HTTP status
-    endpoint on ``http_port`` serves HTTPS). Without a strong token it starts only ``insecure``
-    on a loopback ``host`` (see :class:`~sabot_lab.runtime.transport.ClusterServer`).
+    by default both are SQLite files in ``workdir``. ``auth``: the cluster credential
+    (``SABOT_CLUSTER_TOKEN``: accepted from agents, presented to them) and the certificates
+    trusted for TLS; ``submit_token`` (``SABOT_TOKEN``) and ``read_token``
+    (``SABOT_READ_TOKEN``, optional): the clients' tokens. Each call is allowed to the roles
+    :data:`~sabot_lab.runtime.protocol.JOBMANAGER_ACTIONS` says; the HTTP endpoint accepts the
+    read and submit tokens. ``tls``: this server's certificate and key (Flight then serves
+    ``grpc+tls://``, and the HTTP status endpoint on ``http_port`` serves HTTPS). Without
+    strong tokens it starts only ``insecure`` on a loopback ``host`` (see
+    :class:`~sabot_lab.runtime.transport.ClusterServer`).
     ``heartbeat_timeout`` defaults to :class:`~sabot_lab.config.ClusterConfig`'s.
     """
 
@@ -149,11 +155,14 @@ class JobManager(ClusterServer):
         tls: ServerTls | None = None,
         http_port: int = 0,
         insecure: bool = False,
+        submit_token: str | None = None,
+        read_token: str | None = None,
     ) -> None:
-        super().__init__(host, port, auth, tls, insecure)
+        tokens = {Role.SUBMIT: submit_token, Role.CLUSTER: auth.token, Role.READ: read_token}
+        super().__init__(host, port, auth, tls, insecure, tokens)
         self.workdir = Path(workdir)
         self.checkpoints_retained = get_config().cluster.checkpoints_retained
-        self.results = ResultFiles(self.workdir, auth)
+        self.results = ResultFiles(self.workdir, self.auth)
         self.heartbeat_timeout = (
             get_config().cluster.heartbeat_timeout
             if heartbeat_timeout is None
@@ -183,7 +192,8 @@ class JobManager(ClusterServer):
         self._source_commits = ThreadPoolExecutor(1, thread_name_prefix="sabot-source-commit")
         self._news = threading.Condition()
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
-        self.http = StatusHttpServer(self, host, http_port, tokens=[auth.token or ""], tls=tls)
+        readers = [t for t in (read_token, submit_token) if t]
+        self.http = StatusHttpServer(self, host, http_port, tokens=readers, tls=tls)
         DBOS.launch()  # resumes the workflows of jobs that were running
 
     # -- agents ---------------------------------------------------------------------------
@@ -700,6 +710,7 @@ class JobManager(ClusterServer):
             "ping": lambda b: {"uri": self.uri, "http": self.http.url},
             "dashboard_code": lambda b: self.http.one_time_link(),
         }
+        authorize(context, action.type)
         return dispatch(action, handlers)
 
     def _heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -814,6 +825,7 @@ class JobManager(ClusterServer):
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
     ) -> flight.RecordBatchStream:
+        authorize(context, "result")
         try:
             job_id = JobRef.from_dict(json.loads(ticket.ticket), "do_get").job_id
         except (ValueError, TypeError, ClusterError) as exc:
