@@ -98,6 +98,15 @@ class ClusterConfig:
             files, one of :data:`COMPRESSIONS`.
         max_parallelism: the most tasks a JobManager runs one operator as; a job asking for
             more is refused when submitted.
+        result_ttl: seconds a JobManager keeps an ended job (finished, failed or cancelled)
+            after it ended: its result, its rows and what is left of its checkpoints; then
+            the job is deleted as by ``Job.delete()``. ``0``: deleted at the next sweep after
+            it ends (fetch its result in time); None (``SABOT_RESULT_TTL=none``): kept until
+            deleted. Savepoints are never deleted.
+        retention_interval: seconds between a JobManager's sweeps for jobs past
+            ``result_ttl``.
+        spill_limit: bytes of spill files an agent keeps on disk (under its work directory);
+            a job whose shuffle rows would pass it fails, naming this setting.
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -113,6 +122,9 @@ class ClusterConfig:
     agent_slots: int = 2
     shuffle_compression: str = "none"
     max_parallelism: int = 128
+    result_ttl: float | None = 24 * 3600.0
+    retention_interval: float = 60.0
+    spill_limit: int = 16 << 30
 
     def __post_init__(self) -> None:
         _at_least_one(
@@ -123,11 +135,13 @@ class ClusterConfig:
                 f"Config.shuffle_compression must be one of {', '.join(COMPRESSIONS)}, "
                 f"got {self.shuffle_compression!r}"
             )
-        for name in ("heartbeat_interval", "heartbeat_timeout"):
+        for name in ("heartbeat_interval", "heartbeat_timeout", "retention_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)}")
-        if self.drain_timeout < 0:
-            raise ValueError(f"Config.drain_timeout must be >= 0, got {self.drain_timeout}")
+        for name in ("drain_timeout", "result_ttl", "spill_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"Config.{name} must be >= 0, got {value}")
 
 
 @dataclass(frozen=True)
@@ -260,6 +274,15 @@ def _number(name: str, raw: str) -> float:
         raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
 
 
+def _seconds_or_none(name: str, raw: str) -> float | None:
+    """``raw`` as a number of seconds, or None for ``none``, ``off`` or ``never`` (any case).
+
+    >>> _seconds_or_none("SABOT_RESULT_TTL", "3600"), _seconds_or_none("SABOT_RESULT_TTL", "None")
+    (3600.0, None)
+    """
+    return None if raw.lower() in ("none", "off", "never") else _number(name, raw)
+
+
 def _text(name: str, raw: str) -> str:
     """``raw`` as it is.
 
@@ -302,6 +325,9 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_AGENT_SLOTS": Variable("agent_slots", _integer),
     "SABOT_SHUFFLE_COMPRESSION": Variable("shuffle_compression", _text),
     "SABOT_MAX_PARALLELISM": Variable("max_parallelism", _integer),
+    "SABOT_RESULT_TTL": Variable("result_ttl", _seconds_or_none),
+    "SABOT_RETENTION_INTERVAL": Variable("retention_interval", _number),
+    "SABOT_SPILL_LIMIT": Variable("spill_limit", _integer),
     "SABOT_PROGRESS": Variable("progress", _switch),
     "SABOT_PROGRESS_DELAY": Variable("progress_delay", _number),
 }

@@ -32,15 +32,18 @@ __all__ = [
     "AGENT_STATES",
     "ASSIGNMENTS",
     "ENDED",
+    "JOBS_PAGE",
     "MAX_SLOTS",
     "STATES",
     "TASK_METRICS",
     "AgentState",
     "CheckpointRequest",
+    "EndedBefore",
     "Heartbeat",
     "JobRef",
     "JobRequest",
     "JobState",
+    "JobsPage",
     "TaskRef",
     "TaskReport",
     "TaskState",
@@ -277,6 +280,69 @@ class JobRef:
         return JobRef(
             _get(data, action, "job_id", str), seconds(_get(data, action, "timeout", float, None))
         )
+
+
+JOBS_PAGE = 100
+"""Jobs a listing returns unless asked for another number (at most ten times as many)."""
+
+
+@dataclass(frozen=True)
+class JobsPage:
+    """The body of ``jobs``: at most ``limit`` jobs, newest first, those recorded before job
+    ``before`` (the last one of the previous page; None: from the newest).
+
+    >>> JobsPage.from_dict({"limit": 20, "before": "j9"}).fields()
+    (20, 'j9')
+    >>> JobsPage.from_dict({"limit": -1})
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: jobs: limit must be 1 to 1000, got -1
+    """
+
+    limit: int = JOBS_PAGE
+    before: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 10 * JOBS_PAGE:
+            raise ClusterError(f"jobs: limit must be 1 to {10 * JOBS_PAGE}, got {self.limit}")
+
+    def fields(self) -> tuple[int, str | None]:
+        """``(limit, before)``."""
+        return self.limit, self.before
+
+    def to_dict(self) -> dict[str, Any]:
+        """The action's body."""
+        return _plain(self)
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> JobsPage:
+        """The page a body asks for, checked."""
+        return JobsPage(
+            _get(data, "jobs", "limit", int, JOBS_PAGE), _get(data, "jobs", "before", str, None)
+        )
+
+
+@dataclass(frozen=True)
+class EndedBefore:
+    """The body of ``delete_ended``: delete the jobs that ended ``seconds`` ago or earlier.
+
+    >>> EndedBefore.from_dict({"seconds": 3600})
+    EndedBefore(seconds=3600.0)
+    """
+
+    seconds: float
+
+    def __post_init__(self) -> None:
+        seconds(self.seconds, "delete_ended: seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The action's body."""
+        return _plain(self)
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> EndedBefore:
+        """The age a body names, checked."""
+        return EndedBefore(_get(data, "delete_ended", "seconds", float))
 
 
 def seconds(timeout: float | None, what: str = "timeout") -> float | None:
