@@ -39,9 +39,15 @@ import pyarrow as pa
 
 from sabot_lab.config import COMPRESSIONS, get_config
 from sabot_lab.errors import ComputeError
-from sabot_lab.physical.ids import in_job
+from sabot_lab.physical.ids import in_job, job_of
 
-__all__ = ["ShuffleStore", "SpillLimitError", "ipc_options", "remove_abandoned_spills"]
+__all__ = [
+    "DROPPED_REMEMBERED",
+    "ShuffleStore",
+    "SpillLimitError",
+    "ipc_options",
+    "remove_abandoned_spills",
+]
 
 
 class SpillLimitError(ComputeError):
@@ -49,6 +55,8 @@ class SpillLimitError(ComputeError):
 
 
 Key = tuple[str, str, int]
+DROPPED_REMEMBERED = 1024
+"""Jobs dropped last whose late rows (of a task still stopping) a store discards."""
 
 
 def ipc_options(compression: str) -> pa.ipc.IpcWriteOptions:
@@ -118,6 +126,7 @@ class ShuffleStore:
         self._rows: defaultdict[Key, dict[str, list[pa.RecordBatch | Path]]] = defaultdict(dict)
         self._in_memory = 0
         self._names = itertools.count()
+        self._dropped: dict[str, None] = {}  # the jobs dropped last, oldest first
         self.spilled_bytes = 0
         """Bytes of rows written to spill files so far."""
 
@@ -127,8 +136,10 @@ class ShuffleStore:
             return sum(self._on_disk.values())
 
     def start_producer(self, job: str, producer: str) -> None:
-        """Forget what ``producer`` wrote for ``job`` before (it is about to write again)."""
+        """Forget what ``producer`` wrote for ``job`` before (it is about to write again); a
+        job dropped before runs again (its id was taken anew)."""
         with self._lock:
+            self._dropped.pop(job_of(job), None)
             for (owner, _, _), by_producer in self._rows.items():
                 if owner == job:
                     self._free(by_producer.pop(producer, []))
@@ -136,13 +147,19 @@ class ShuffleStore:
     def put(
         self, job: str, exchange: str, partition: int, producer: str, batch: pa.RecordBatch
     ) -> None:
-        """Keep rows ``producer`` sent to ``partition`` of ``exchange``."""
+        """Keep rows ``producer`` sent to ``partition`` of ``exchange`` (none of a job dropped:
+        a task still stopping writes them)."""
         with self._lock:
+            if job_of(job) in self._dropped:
+                return
             spill = self._in_memory + batch.nbytes > self.memory_limit
             if not spill:
                 self._in_memory += batch.nbytes
         entry = self._spill(batch) if spill else batch
         with self._lock:
+            if job_of(job) in self._dropped:  # dropped while it was spilled
+                self._free([entry])
+                return
             self._rows[job, exchange, partition].setdefault(producer, []).append(entry)
 
     def get(self, job: str, exchange: str, partition: int) -> Iterator[pa.RecordBatch]:
@@ -162,6 +179,9 @@ class ShuffleStore:
         """Free everything kept for ``job`` and its attempts (``job/N``); return the number
         of batches freed."""
         with self._lock:
+            self._dropped[job] = None
+            while len(self._dropped) > DROPPED_REMEMBERED:
+                del self._dropped[next(iter(self._dropped))]
             keys = [k for k in self._rows if in_job(k[0], job)]
             entries = [e for k in keys for v in self._rows.pop(k).values() for e in v]
             self._free(entries)
