@@ -254,7 +254,8 @@ class JobRequest:
 @dataclass(frozen=True)
 class JobRef:
     """The body of the actions about one job (``status``, ``wait``, ``tasks``,
-    ``checkpoints``, ``metrics``, ``cancel``, ``savepoint``); ``timeout`` for those that wait.
+    ``checkpoints``, ``metrics``, ``cancel``, ``savepoint``, ``delete``); ``timeout`` for those
+    that wait.
 
     >>> JobRef.from_dict({"job_id": "j1", "timeout": 2}, "wait")
     JobRef(job_id='j1', timeout=2.0)

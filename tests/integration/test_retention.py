@@ -142,7 +142,7 @@ def test_a_checkpointed_job_keeps_its_result_once_and_no_checkpoint_when_finishe
         time.sleep(0.02)
         return batch
 
-    stream = sl.from_iterable(TABLE.to_batches(max_chunksize=500), schema=TABLE.schema)
+    stream = sl.from_iterable(TABLE.to_batches(max_chunksize=200), schema=TABLE.schema)
     job = stream.map_batches(slow, schema=TABLE.schema).submit(
         cluster, partitions=1, checkpoint_interval=0.1
     )
