@@ -2,10 +2,11 @@
 
 Deleting a job removes, together, its result files, what is left of its checkpoints (not
 its savepoints), its rows (job, tasks, checkpoints) and its DBOS workflow (which holds the
-submitted plan), then forgets what the JobManager holds of it in memory. A job is deleted
-by ``Job.delete()`` (``sabot-lab jobs --delete``), or by the sweep once it ended
-``result_ttl`` seconds ago (:class:`~sabot_lab.config.ClusterConfig`): one query every
-``retention_interval`` seconds, on a thread of its own, off the request path.
+submitted plan; DBOS 3.4 has no retention setting of its own), then forgets what the
+JobManager holds of it in memory. A job is deleted by ``Job.delete()`` (``sabot-lab jobs
+--delete``), or by the sweep once it ended ``result_ttl`` seconds ago
+(:class:`~sabot_lab.config.ClusterConfig`): one query every ``retention_interval`` seconds, on
+a thread of its own, off the request path.
 
 May import DBOS, ``runtime.protocol``, the job tables, the result and checkpoint files.
 """
