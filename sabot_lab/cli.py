@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from sabot_lab.config import COMPRESSIONS, get_config
 from sabot_lab.errors import ClusterError
+from sabot_lab.runtime.protocol import JOBS_PAGE
 
 __all__ = ["build_parser", "main"]
 
@@ -69,6 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {cluster.shuffle_compression}, SABOT_SHUFFLE_COMPRESSION)",
     )
     agent.add_argument(
+        "--workdir", help="directory for its spill files (default: one in the temporary directory)"
+    )
+    agent.add_argument(
+        "--spill-limit",
+        type=parse_bytes,
+        default=cluster.spill_limit,
+        help="spill files kept on disk at most; a job needing more fails "
+        f"(default {cluster.spill_limit >> 30}GB, SABOT_SPILL_LIMIT in bytes)",
+    )
+    agent.add_argument(
         "--drain-timeout",
         type=float,
         default=cluster.drain_timeout,
@@ -104,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--slots", type=int, help="slots per agent (default: the cores shared out among agents)"
     )
     local.add_argument("--workdir", help="directory for databases, results and logs")
-    jobs = commands.add_parser("jobs", help="list a cluster's jobs (token from SABOT_TOKEN)")
+    jobs = commands.add_parser(
+        "jobs", help="list a cluster's jobs, newest first (token from SABOT_TOKEN)"
+    )
     jobs.add_argument("--jobmanager", required=True, help="URI of the JobManager")
     jobs.add_argument("--cancel", metavar="JOB_ID", help="cancel this job first")
     jobs.add_argument(
@@ -112,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a plain grpc:// JobManager off loopback (the token crosses in clear)",
     )
+    jobs.add_argument(
+        "--delete", metavar="JOB_ID", nargs="+", default=[],
+        help="delete these ended jobs first: results, checkpoints, records",
+    )  # fmt: skip
+    jobs.add_argument(
+        "--delete-ended-before", metavar="AGE", type=parse_age,
+        help="delete the jobs that ended this long ago or earlier first (e.g. 7d, 12h, 30m)",
+    )  # fmt: skip
+    jobs.add_argument("--limit", type=int, default=JOBS_PAGE, help="jobs listed at most")
+    jobs.add_argument("--before", metavar="JOB_ID", help="list those submitted before this job")
     return parser
 
 
@@ -148,6 +171,24 @@ def parse_bytes(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 4GB or 512MB)") from None
 
 
+def parse_age(text: str) -> float:
+    """An age such as ``7d``, ``12h``, ``30m`` or ``90s`` (or a number of seconds), in seconds.
+
+    >>> parse_age("7d"), parse_age("1.5h"), parse_age("90")
+    (604800.0, 5400.0, 90.0)
+    """
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    lower = text.strip().lower()
+    factor = units.get(lower[-1:])
+    try:
+        age = float(lower[:-1] if factor else lower) * (factor or 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an age: {text!r} (use e.g. 7d, 12h, 30m)") from None
+    if not age >= 0:
+        raise argparse.ArgumentTypeError(f"not an age: {text!r} (use e.g. 7d, 12h, 30m)")
+    return age
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sabot-lab`` console script."""
     args = build_parser().parse_args(argv)
@@ -167,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_local(args.agents, args.slots, args.workdir, sys.stdout)
     elif args.command == "jobs":
         try:
-            list_jobs(args.jobmanager, args.cancel, sys.stdout, args.insecure)
+            jobs(args, sys.stdout)
         except ClusterError as exc:  # refused, unreachable, or refusing the token
             raise SystemExit(f"sabot-lab jobs: error: {exc}") from None
     return 0
@@ -198,6 +239,8 @@ def _server(args: argparse.Namespace) -> Any:
             shuffle_memory=args.shuffle_memory,
             compression=args.compression,
             insecure=args.insecure,
+            workdir=args.workdir,
+            spill_limit=args.spill_limit,
         )
     from sabot_lab.runtime.jobmanager.server import JobManager
 
@@ -242,16 +285,30 @@ def run_local(agents: int, slots: int | None, workdir: str | None, out: TextIO) 
         stop.wait()
 
 
-def list_jobs(jobmanager: str, cancel: str | None, out: TextIO, insecure: bool = False) -> None:
-    """Print a cluster's jobs (after cancelling ``cancel``, when given); ``insecure`` allows a
-    plain ``grpc://`` JobManager off loopback."""
+def jobs(args: argparse.Namespace, out: TextIO) -> None:
+    """``sabot-lab jobs``: cancel and delete the jobs asked for, then list a page of jobs
+    (``--insecure`` allows a plain ``grpc://`` JobManager off loopback)."""
     from sabot_lab.client import connect
 
-    cluster = connect(jobmanager, insecure=insecure)
-    if cancel:
-        print(f"{cancel}: {cluster.job(cancel).cancel()}", file=out)
+    cluster = connect(args.jobmanager, insecure=args.insecure)
+    if args.cancel:
+        print(f"{args.cancel}: {cluster.job(args.cancel).cancel()}", file=out)
+    for job_id in args.delete:
+        cluster.job(job_id).delete()
+        print(f"{job_id}: deleted", file=out)
+    if args.delete_ended_before is not None:
+        deleted = cluster.delete_ended(args.delete_ended_before)
+        print(
+            f"deleted {len(deleted)} jobs that ended {args.delete_ended_before:g} s ago or earlier",
+            file=out,
+        )
+    list_jobs(cluster, args.limit, args.before, out)
+
+
+def list_jobs(cluster: Any, limit: int, before: str | None, out: TextIO) -> None:
+    """Print a page of a cluster's jobs, newest first."""
     print(f"{'job':<18}{'state':<11}{'created':<21}name", file=out)
-    for job in cluster.jobs():
+    for job in cluster.jobs(limit, before):
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job["created_at"]))
         print(f"{job['job_id']:<18}{job['state']:<11}{created:<21}{job['name']}", file=out)
 

@@ -109,6 +109,15 @@ class ClusterConfig:
         dashboard_code_ttl: seconds a one-time dashboard link (``cluster.dashboard_link``)
             stays valid.
         dashboard_session_ttl: seconds the browser session a dashboard link opens lasts.
+        result_ttl: seconds a JobManager keeps an ended job (finished, failed or cancelled)
+            after it ended: its result, its rows and what is left of its checkpoints; then
+            the job is deleted as by ``Job.delete()``. ``0``: deleted at the next sweep after
+            it ends (fetch its result in time); None (``SABOT_RESULT_TTL=none``): kept until
+            deleted. Savepoints are never deleted.
+        retention_interval: seconds between a JobManager's sweeps for jobs past
+            ``result_ttl``.
+        spill_limit: bytes of spill files an agent keeps on disk (under its work directory);
+            a job whose shuffle rows would pass it fails, naming this setting.
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -130,6 +139,9 @@ class ClusterConfig:
     http_threads: int = 4
     dashboard_code_ttl: float = 60.0
     dashboard_session_ttl: float = 12 * 3600.0
+    result_ttl: float | None = 24 * 3600.0
+    retention_interval: float = 60.0
+    spill_limit: int = 16 << 30
 
     def __post_init__(self) -> None:
         _at_least_one(
@@ -147,12 +159,13 @@ class ClusterConfig:
                 f"got {self.shuffle_compression!r}"
             )
         seconds = ("heartbeat_interval", "heartbeat_timeout", "http_idle_timeout")
-        for name in (*seconds, "dashboard_code_ttl", "dashboard_session_ttl"):
+        for name in (*seconds, "retention_interval", "dashboard_code_ttl", "dashboard_session_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("drain_timeout", "placement_timeout"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"Config.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("drain_timeout", "placement_timeout", "result_ttl", "spill_limit"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"Config.{name} must be >= 0, got {value}")
 
 
 @dataclass(frozen=True)
@@ -285,6 +298,15 @@ def _number(name: str, raw: str) -> float:
         raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
 
 
+def _seconds_or_none(name: str, raw: str) -> float | None:
+    """``raw`` as a number of seconds, or None for ``none``, ``off`` or ``never`` (any case).
+
+    >>> _seconds_or_none("SABOT_RESULT_TTL", "3600"), _seconds_or_none("SABOT_RESULT_TTL", "None")
+    (3600.0, None)
+    """
+    return None if raw.lower() in ("none", "off", "never") else _number(name, raw)
+
+
 def _text(name: str, raw: str) -> str:
     """``raw`` as it is.
 
@@ -333,6 +355,9 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_HTTP_THREADS": Variable("http_threads", _integer),
     "SABOT_DASHBOARD_CODE_TTL": Variable("dashboard_code_ttl", _number),
     "SABOT_DASHBOARD_SESSION_TTL": Variable("dashboard_session_ttl", _number),
+    "SABOT_RESULT_TTL": Variable("result_ttl", _seconds_or_none),
+    "SABOT_RETENTION_INTERVAL": Variable("retention_interval", _number),
+    "SABOT_SPILL_LIMIT": Variable("spill_limit", _integer),
     "SABOT_PROGRESS": Variable("progress", _switch),
     "SABOT_PROGRESS_DELAY": Variable("progress_delay", _number),
 }

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sabot_lab.client.job import Job
 from sabot_lab.display import Displayed
-from sabot_lab.runtime.protocol import JobRequest
+from sabot_lab.runtime.protocol import JOBS_PAGE, EndedBefore, JobRequest, JobsPage
 from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
 
 if TYPE_CHECKING:
@@ -84,9 +84,16 @@ class Cluster(Displayed):
         self._call("status", {"job_id": job_id})
         return Job(self, job_id)
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every job the JobManager knows, newest first."""
-        return list(self._call("jobs"))
+    def jobs(self, limit: int = JOBS_PAGE, before: str | None = None) -> list[dict[str, Any]]:
+        """A page of the jobs the JobManager knows, newest first: at most ``limit``, those
+        submitted before job ``before`` (the last of the previous page). Deleted jobs (see
+        :meth:`Job.delete`) are gone from it."""
+        return list(self._call("jobs", JobsPage(limit, before).to_dict()))
+
+    def delete_ended(self, seconds: float) -> list[str]:
+        """Delete the jobs that ended ``seconds`` ago or earlier, as :meth:`Job.delete` does;
+        return their ids."""
+        return list(self._call("delete_ended", EndedBefore(seconds).to_dict())["deleted"])
 
     def agents(self) -> list[dict[str, Any]]:
         """Every agent that registered, with its state and last heartbeat."""

@@ -1,4 +1,5 @@
-"""The handle of a submitted job: its state, result, metrics, cancellation and savepoints.
+"""The handle of a submitted job: its state, result, metrics, cancellation, savepoints and
+deletion.
 
 Calls are plain blocking Flight calls (never ``asyncio.run``), so they work in a notebook;
 ``await job`` (or :meth:`Job.result_async`) waits without blocking the kernel's event loop.
@@ -116,6 +117,17 @@ class Job(Displayed):
     def cancel(self) -> str:
         """Cancel the job (its tasks stop); return its state."""
         return str(self.cluster._call("cancel", {"job_id": self.job_id})["state"])
+
+    def delete(self) -> None:
+        """Delete the ended job: its result, its checkpoints (not its savepoints) and its
+        records on the JobManager; a running job is refused (cancel it first). The
+        JobManager deletes ended jobs by itself after ``result_ttl`` seconds
+        (:class:`~sabot_lab.config.ClusterConfig`). Afterwards the job is unknown."""
+        self.cluster._call("delete", {"job_id": self.job_id}, timeout=60)
+
+    async def delete_async(self) -> None:
+        """:meth:`delete` for ``await``: waits on a worker thread."""
+        await asyncio.to_thread(self.delete)
 
     def savepoint(self, timeout: float = 60.0) -> str:
         """Take a checkpoint now and keep it as a savepoint (never discarded); return its

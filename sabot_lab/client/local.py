@@ -183,6 +183,8 @@ class LocalCluster(Cluster):
                 str(slots or self.slots),
                 "--heartbeat-interval",
                 str(self.heartbeat_interval),
+                "--workdir",  # shared: an agent starting removes the spill files of dead ones
+                str(self.workdir / "agents"),
                 *self.agent_args,
             ],
             f"agent-{index}.log",

@@ -38,15 +38,18 @@ __all__ = [
     "ASSIGNMENTS",
     "ENDED",
     "JOBMANAGER_ACTIONS",
+    "JOBS_PAGE",
     "MAX_SLOTS",
     "STATES",
     "TASK_METRICS",
     "AgentState",
     "CheckpointRequest",
+    "EndedBefore",
     "Heartbeat",
     "JobRef",
     "JobRequest",
     "JobState",
+    "JobsPage",
     "Role",
     "RowsRequest",
     "TaskRef",
@@ -180,6 +183,8 @@ JOBMANAGER_ACTIONS: Mapping[str, Role] = {
     "submit": Role.SUBMIT,  # run a plan: code execution on the cluster
     "cancel": Role.SUBMIT,  # stop a job
     "savepoint": Role.SUBMIT,  # keep a checkpoint of a running job
+    "delete": Role.SUBMIT,  # delete an ended job: its result, checkpoints and records
+    "delete_ended": Role.SUBMIT,  # delete the jobs that ended before a time
     "heartbeat": Role.CLUSTER,  # an agent registers and reports
 }
 """Every call the JobManager serves, with the role it needs; a call not listed is refused."""
@@ -342,7 +347,8 @@ class JobRequest:
 @dataclass(frozen=True)
 class JobRef:
     """The body of the actions about one job (``status``, ``wait``, ``tasks``,
-    ``checkpoints``, ``metrics``, ``cancel``, ``savepoint``); ``timeout`` for those that wait.
+    ``checkpoints``, ``metrics``, ``cancel``, ``savepoint``, ``delete``); ``timeout`` for those
+    that wait.
 
     >>> JobRef.from_dict({"job_id": "j1", "timeout": 2}, "wait")
     JobRef(job_id='j1', timeout=2.0)
@@ -385,6 +391,69 @@ def job_id(value: str, action: str = "job") -> str:
     if not _JOB_ID.fullmatch(value):
         raise ClusterError(f"{action}: job_id {value!r} must be 1 to 64 letters, digits, _ or -")
     return value
+
+
+JOBS_PAGE = 100
+"""Jobs a listing returns unless asked for another number (at most ten times as many)."""
+
+
+@dataclass(frozen=True)
+class JobsPage:
+    """The body of ``jobs``: at most ``limit`` jobs, newest first, those recorded before job
+    ``before`` (the last one of the previous page; None: from the newest).
+
+    >>> JobsPage.from_dict({"limit": 20, "before": "j9"}).fields()
+    (20, 'j9')
+    >>> JobsPage.from_dict({"limit": -1})
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: jobs: limit must be 1 to 1000, got -1
+    """
+
+    limit: int = JOBS_PAGE
+    before: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 10 * JOBS_PAGE:
+            raise ClusterError(f"jobs: limit must be 1 to {10 * JOBS_PAGE}, got {self.limit}")
+
+    def fields(self) -> tuple[int, str | None]:
+        """``(limit, before)``."""
+        return self.limit, self.before
+
+    def to_dict(self) -> dict[str, Any]:
+        """The action's body."""
+        return _plain(self)
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> JobsPage:
+        """The page a body asks for, checked."""
+        return JobsPage(
+            _get(data, "jobs", "limit", int, JOBS_PAGE), _get(data, "jobs", "before", str, None)
+        )
+
+
+@dataclass(frozen=True)
+class EndedBefore:
+    """The body of ``delete_ended``: delete the jobs that ended ``seconds`` ago or earlier.
+
+    >>> EndedBefore.from_dict({"seconds": 3600})
+    EndedBefore(seconds=3600.0)
+    """
+
+    seconds: float
+
+    def __post_init__(self) -> None:
+        seconds(self.seconds, "delete_ended: seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The action's body."""
+        return _plain(self)
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> EndedBefore:
+        """The age a body names, checked."""
+        return EndedBefore(_get(data, "delete_ended", "seconds", float))
 
 
 def seconds(timeout: float | None, what: str = "timeout") -> float | None:

@@ -20,7 +20,7 @@ def url(tmp_path: Path, database_url: str | None) -> str:
 
 def test_migrations_run_once_and_reopen_cleanly(url: str) -> None:
     store = JobStore(url)
-    store.create_job("j1", "first", "{}")
+    store.create_job("j1", "first")
     again = JobStore(url)  # a restarted JobManager opens the same database
     assert again.version == store.version
     assert [j["job_id"] for j in again.jobs()] == ["j1"]
@@ -30,8 +30,8 @@ def test_migrations_run_once_and_reopen_cleanly(url: str) -> None:
 
 def test_writes_are_idempotent_and_ended_jobs_stay_ended(url: str) -> None:
     store = JobStore(url)
-    store.create_job("j1", "a", "{}")
-    store.create_job("j1", "a", "{}")  # a workflow step that runs again
+    store.create_job("j1", "a")
+    store.create_job("j1", "a")  # a workflow step that runs again
     store.add_task("t1", "j1", 0, 0, 0, "grpc://x")
     store.add_task("t1", "j1", 0, 0, 0, "grpc://x")
     assert len(store.tasks("j1")) == 1
@@ -73,7 +73,7 @@ def test_a_database_of_an_older_version_gains_the_new_columns(url: str) -> None:
         conn.execute(sa.text("ALTER TABLE tasks DROP COLUMN operators"))
         conn.execute(sa.text("ALTER TABLE checkpoints DROP COLUMN bytes"))
     store = JobStore(url)
-    store.create_job("j1", "first", "{}")
+    store.create_job("j1", "first")
     store.add_task("j1/0.0/0", "j1", 0, 0, 0, "grpc://a:1")
     store.record_running_tasks([{"task_id": "j1/0.0/0", "rows_out": 5, "operators": {"s": 5}}])
     (task,) = store.tasks("j1")

@@ -31,9 +31,12 @@ MAY_CALL = {
     "metrics": ALL,
     "jobs": ALL,
     "agents": ALL,
+    "dashboard_code": ALL,
     "submit": {SUBMIT},
     "cancel": {SUBMIT},
     "savepoint": {SUBMIT},
+    "delete": {SUBMIT},
+    "delete_ended": {SUBMIT},
     "heartbeat": {CLUSTER},
 }
 """The roles that may make each Flight action of the JobManager."""

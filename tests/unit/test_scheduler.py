@@ -104,6 +104,7 @@ def test_a_task_that_failed_fails_the_job_unless_one_of_its_agents_is_gone() -> 
     assert not run.ended
     assert transition(run, AgentsProbed((), probe.error)) == [
         EndJob(JobState.FAILED, probe.error),
+        DropJob((A, B)),  # a failed job's rows and task records go from its agents too
         Settle(Outcome.FAILED),
     ]
     assert run.ended and run.state == JobState.FAILED and run.error == probe.error
@@ -148,8 +149,8 @@ def test_a_job_running_all_its_tasks_at_once_fails_when_the_slots_are_too_few() 
     run = running_job()
     assert transition(run, StagePlaced(slots=4, needed=4)) == []
     commands = transition(run, StagePlaced(slots=3, needed=4))
-    assert [type(c) for c in commands] == [EndJob, Settle]
-    end, settle = commands
+    assert [type(c) for c in commands] == [EndJob, DropJob, Settle]
+    end, _, settle = commands
     assert isinstance(end, EndJob) and end.state == JobState.FAILED
     assert end.error is not None and end.error.startswith("this job runs all its 4 tasks at once")
     assert settle == Settle(Outcome.FAILED)
@@ -317,7 +318,7 @@ def test_a_savepoint_is_asked_for_at_once_and_kept_when_its_checkpoint_completes
 
 def test_retention_is_one_transaction_with_completion() -> None:
     store = JobStore("sqlite://")
-    store.create_job("j1", "q", "{}")
+    store.create_job("j1", "q")
     states: list[list[str]] = []
     for n in range(1, 6):
         store.add_checkpoint("j1", n, f"/c/chk-{n}")

@@ -26,11 +26,14 @@ from typing import Any
 
 from sabot_lab.physical.ids import job_of
 
-__all__ = ["ChannelKey", "Channels"]
+__all__ = ["DROPPED_REMEMBERED", "ChannelKey", "Channels"]
 
 ChannelKey = tuple[str, str, int, str]
 """``(job scope, exchange id, partition, producer)``."""
 _WAIT = 0.05  # seconds between checks for a cancelled producer
+DROPPED_REMEMBERED = 1024
+"""Jobs dropped last that a :class:`Channels` remembers (a late producer or reader of one
+returns at once); older ones are forgotten, so an agent's memory does not grow with jobs."""
 
 
 class Channels:
@@ -41,7 +44,7 @@ class Channels:
         self._changed = threading.Condition()
         self._queues: dict[ChannelKey, deque[Any]] = {}
         self._closed: set[ChannelKey] = set()
-        self._dropped: set[str] = set()  # jobs whose queues are gone
+        self._dropped: dict[str, None] = {}  # jobs whose queues are gone, oldest first
 
     def put(self, key: ChannelKey, item: Any, stop: threading.Event) -> bool:
         """Queue ``item``, waiting while the queue is full; False if ``stop`` was set or the
@@ -86,9 +89,19 @@ class Channels:
             return sum(len(items) for items in self._queues.values())
 
     def drop_job(self, job: str) -> None:
-        """End the queues of ``job`` and its attempts (``job/N``) and forget their items."""
+        """End the queues of ``job`` and its attempts (``job/N``) and forget their items; the
+        last :data:`DROPPED_REMEMBERED` jobs dropped are remembered.
+
+        >>> channels = Channels()
+        >>> for n in range(DROPPED_REMEMBERED + 1):
+        ...     channels.drop_job(f"j{n}")
+        >>> channels._gone(("j0/0", "x1", 0, "0.0")), channels._gone(("j1/0", "x1", 0, "0.0"))
+        (False, True)
+        """
         with self._changed:
-            self._dropped.add(job)
+            self._dropped[job] = None
+            while len(self._dropped) > DROPPED_REMEMBERED:
+                del self._dropped[next(iter(self._dropped))]
             for key in [k for k in self._queues if self._gone(k)]:
                 del self._queues[key]
             self._closed = {k for k in self._closed if not self._gone(k)}

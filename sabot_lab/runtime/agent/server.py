@@ -33,11 +33,13 @@ import functools
 import itertools
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -197,8 +199,10 @@ class AgentServer(ClusterServer):
     :class:`~sabot_lab.config.ClusterConfig` (``agent_slots``, ..., ``shuffle_compression``);
     ``config`` to the process's with one thread.
 
-    Shuffle rows stay in memory up to ``shuffle_memory`` bytes and spill to disk beyond; they
-    travel (and spill) with the IPC ``compression`` of :data:`~sabot_lab.config.COMPRESSIONS`.
+    Shuffle rows stay in memory up to ``shuffle_memory`` bytes and spill to disk beyond (under
+    ``workdir/spill``, at most ``spill_limit`` bytes; see
+    :class:`~sabot_lab.runtime.agent.store.ShuffleStore`); they travel (and spill) with the IPC
+    ``compression`` of :data:`~sabot_lab.config.COMPRESSIONS`.
     Consumers pull them with credit-based ``do_exchange`` streams (see the module's text), so
     a slow consumer holds back the stream instead of piling batches in memory.
 
@@ -223,6 +227,8 @@ class AgentServer(ClusterServer):
         shuffle_memory: int | None = None,
         compression: str | None = None,
         insecure: bool = False,
+        workdir: str | os.PathLike[str] | None = None,
+        spill_limit: int | None = None,
     ) -> None:
         if jobmanager is not None:  # before listening: a refused agent holds no port
             check_in_clear(jobmanager, insecure or auth.insecure)
@@ -234,7 +240,8 @@ class AgentServer(ClusterServer):
         self._wake = threading.Event()
         self.config = config or get_config().replace(threads=1)
         compression = cluster.shuffle_compression if compression is None else compression
-        self.store = ShuffleStore(shuffle_memory, compression=compression)
+        spill_root = None if workdir is None else Path(workdir) / "spill"  # cleaned as it starts
+        self.store = ShuffleStore(shuffle_memory, spill_root, compression, spill_limit)
         self.channels = Channels()
         self._ipc = ipc_options(compression)
         self.state = AgentState.ACTIVE if jobmanager is None else AgentState.STARTING
@@ -307,6 +314,7 @@ class AgentServer(ClusterServer):
             "shuffle_bytes": self.store.nbytes(),
             "streaming_queued": self.channels.queued(),
             "spilled_bytes": self.store.spilled_bytes,
+            "spill_bytes": self.store.spill_bytes(),
             "tasks": tasks,
             "streams": streams,
         }

@@ -1,7 +1,8 @@
 """Where the JobManager keeps checkpoints and savepoints, and what it does with their files:
 adopt a savepoint as a new job's first checkpoint, find the checkpoint a new attempt starts
-from, keep a savepoint, remove the parts of discarded checkpoints, and hand sources the
-positions saved in a complete one. When checkpoints complete and which are discarded is the
+from, keep a savepoint, remove the parts of discarded checkpoints (and all of a job's
+checkpoints once it finished or was deleted), and hand sources the positions saved in a
+complete one. When checkpoints complete and which are discarded is the
 scheduler's decision (:mod:`sabot_lab.runtime.jobmanager.scheduler`); the rows are in the
 tables (:mod:`sabot_lab.runtime.jobmanager.store`).
 
@@ -87,6 +88,11 @@ class CheckpointFiles:
             if number.isdigit() and int(number) < max(kept, default=0) and int(number) not in kept:
                 taken.delete()
         remove_unshared(self.directory(job_id))
+
+    def drop(self, job_id: str) -> None:
+        """Remove all of a job's checkpoints (not its savepoints: those stay until their
+        owner removes them)."""
+        self.directory(job_id).delete()
 
     def restore_point(self, job_id: str) -> int | None:
         """The checkpoint a new attempt of a job starts from: its last COMPLETE one (None:

@@ -9,7 +9,7 @@
 >>> m = job_metrics(tasks)
 >>> m["tasks"], m["rows_in"], m["rows_out"], m["busy_s"], m["attempts"]
 ({'FINISHED': 1, 'RUNNING': 1}, 14, 6, 0.75, 1)
->>> text = prometheus_text([{"state": "RUNNING"}], [], [], now=0.0)
+>>> text = prometheus_text({"RUNNING": 1}, [], [], now=0.0)
 >>> [line for line in text.splitlines() if line.startswith("sabot_jobs{")][2:4]
 ['sabot_jobs{state="RUNNING"} 1', 'sabot_jobs{state="FINISHED"} 0']
 """
@@ -22,7 +22,21 @@ from typing import Any
 
 from sabot_lab.runtime.protocol import AGENT_STATES, STATES, TASK_METRICS
 
-__all__ = ["job_metrics", "prometheus_text"]
+__all__ = ["ENDED_SERIES_SECONDS", "job_metrics", "prometheus_text", "series_since"]
+
+ENDED_SERIES_SECONDS = 600.0
+"""Seconds ``/metrics`` keeps the series of a job after it ended (less when the JobManager
+keeps ended jobs for less: ``result_ttl``); so the series follow the jobs that run."""
+
+
+def series_since(now: float, ttl: float | None) -> float:
+    """The time after which a job that ended still has its series in ``/metrics`` at
+    ``now``, when ended jobs are kept ``ttl`` seconds (None: until deleted).
+
+    >>> series_since(1000.0, None), series_since(1000.0, 60.0)
+    (400.0, 940.0)
+    """
+    return now - min(ENDED_SERIES_SECONDS, ENDED_SERIES_SECONDS if ttl is None else ttl)
 
 
 def job_metrics(
@@ -72,14 +86,15 @@ def _total(values: Iterable[Any]) -> Any:
 
 
 def prometheus_text(
-    jobs: Iterable[Mapping[str, Any]],
+    job_counts: Mapping[str, int],
     agents: Iterable[Mapping[str, Any]],
     task_totals: Iterable[Mapping[str, Any]],
     now: float,
     last_checkpoints: Iterable[Mapping[str, Any]] = (),
 ) -> str:
-    """The cluster's state in the Prometheus text format (version 0.0.4); with the last
-    checkpoint of each job (size and duration) from ``last_checkpoints``."""
+    """The cluster's state in the Prometheus text format (version 0.0.4): the jobs by state
+    (``job_counts``), and the last checkpoint of each job (size and duration) of
+    ``last_checkpoints`` (the one series per job: give those of live and recent jobs only)."""
     out: list[str] = []
 
     def family(name: str, kind: str, help: str, samples: Iterable[tuple[str, Any]]) -> None:
@@ -89,7 +104,7 @@ def prometheus_text(
 
     agents = list(agents)
     totals = list(task_totals)
-    job_states = Counter(j["state"] for j in jobs)
+    job_states = Counter(job_counts)
     agent_states = Counter(a["state"] for a in agents)
     family(
         "sabot_jobs", "gauge", "Jobs by state.", [(_labels(state=s), job_states[s]) for s in STATES]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -98,10 +99,24 @@ class ResultFiles:
 
     def join_epochs(self, plan: PhysicalPlan, job_id: str, last: int) -> None:
         """Store a job's result as its epochs ``1`` to ``last`` (a job started from a
-        savepoint has none up to it)."""
+        savepoint has none up to it), then remove the epochs' files: the result is kept once."""
         paths = [self.epoch_path(job_id, e) for e in range(1, last + 1)]
         epochs = (_read_rows(path) for path in paths if path.exists())
         _write_rows(self.path(job_id), plan.output_schema, itertools.chain.from_iterable(epochs))
+        shutil.rmtree(self.directory / job_id, ignore_errors=True)
+
+    def delete(self, job_id: str) -> None:
+        """Remove every file of a job's rows: its result, its epochs, a partial write.
+
+        >>> import tempfile
+        >>> files = ResultFiles(Path(tempfile.mkdtemp()), Credentials())
+        >>> _ = files.path("j1").write_bytes(b"rows")
+        >>> files.delete("j1"); files.path("j1").exists()
+        False
+        """
+        for path in (self.path(job_id), self.path(job_id).with_suffix(".partial")):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.directory / job_id, ignore_errors=True)
 
     def keep_result(
         self,

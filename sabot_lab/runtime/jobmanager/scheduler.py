@@ -471,7 +471,9 @@ def _job_ending(run: JobRun, event: JobEnding) -> list[Command]:
 
 def _end(run: JobRun, state: JobState, error: str | None, agents: tuple[str, ...]) -> list[Command]:
     """End the job (once: a job ended stays as it ended; dropping its rows again is
-    harmless) and forget what its run held."""
+    harmless) and forget what its run held. Its rows and task records are dropped on
+    ``agents``, or else on those its tasks were placed on, at every end."""
+    agents = agents or tuple(sorted(set(run.placed.values())))
     commands: list[Command] = [] if run.ended else [EndJob(state, error)]
     if not run.ended:
         run.state, run.error = state, error

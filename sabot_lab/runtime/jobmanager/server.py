@@ -51,7 +51,7 @@ from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.jobmanager.checkpoints import SAVEPOINT_FILE, CheckpointFiles, commit_source
 from sabot_lab.runtime.jobmanager.driver import poll_tasks
 from sabot_lab.runtime.jobmanager.http import StatusHttpServer
-from sabot_lab.runtime.jobmanager.metrics import job_metrics, prometheus_text
+from sabot_lab.runtime.jobmanager.metrics import job_metrics, prometheus_text, series_since
 from sabot_lab.runtime.jobmanager.placement import (
     assign,
     held_inputs,
@@ -63,6 +63,7 @@ from sabot_lab.runtime.jobmanager.placement import (
     with_unended,
 )
 from sabot_lab.runtime.jobmanager.results import ResultFiles
+from sabot_lab.runtime.jobmanager.retention import Retention
 from sabot_lab.runtime.jobmanager.scheduler import (
     AgentLost,
     AgentsChecked,
@@ -92,15 +93,18 @@ from sabot_lab.runtime.jobmanager.scheduler import (
     agents_transition,
     transition,
 )
-from sabot_lab.runtime.jobmanager.store import JobStore, create_engine
+from sabot_lab.runtime.jobmanager.store import JobStore, Planned, create_engine
 from sabot_lab.runtime.jobmanager.workflow import serve_workflows, submit_job
 from sabot_lab.runtime.protocol import (
     ENDED,
+    JOBS_PAGE,
     AgentState,
     CheckpointRequest,
+    EndedBefore,
     Heartbeat,
     JobRef,
     JobRequest,
+    JobsPage,
     JobState,
     Role,
     TaskRef,
@@ -187,7 +191,6 @@ class JobManager(ClusterServer):
         self._runs: dict[str, JobRun] = {}
         """What this JobManager knows of each job it ran or touched (see :meth:`_run`)."""
         self._runs_lock = threading.Lock()
-        self._planned: dict[str, tuple[int, bool]] = {}  # job -> tasks of an attempt, bounded
         self._deployer = ThreadPoolExecutor(16, thread_name_prefix="sabot-deploy")
         self._source_commits = ThreadPoolExecutor(1, thread_name_prefix="sabot-source-commit")
         self._news = threading.Condition()
@@ -195,6 +198,11 @@ class JobManager(ClusterServer):
         readers = [t for t in (read_token, submit_token) if t]
         self.http = StatusHttpServer(self, host, http_port, tokens=readers, tls=tls)
         DBOS.launch()  # resumes the workflows of jobs that were running
+        cluster = get_config().cluster
+        self.retention = Retention(self.store, self.results, self.files, cluster.result_ttl,
+                                   self._forget)  # fmt: skip
+        threading.Thread(target=self.retention.run, args=(self._stop, cluster.retention_interval),
+                         name="sabot-retention", daemon=True).start()  # fmt: skip
 
     # -- agents ---------------------------------------------------------------------------
     def active_agents(self) -> list[dict[str, Any]]:
@@ -248,6 +256,11 @@ class JobManager(ClusterServer):
                 run.retained = self.checkpoints_retained
             return run
 
+    def _forget(self, job_id: str) -> None:
+        """Drop the run of a job deleted."""
+        with self._runs_lock:
+            self._runs.pop(job_id, None)
+
     def _new_run(self, job_id: str, plan: PhysicalPlan) -> JobRun:
         """The run of a job just recorded with ``plan``: nothing placed yet, so nothing to
         read back from its rows (a cancel that came first made one from them: that one)."""
@@ -279,8 +292,11 @@ class JobManager(ClusterServer):
         self.store.set_agent_state(command.agent, command.state.value)
 
     def _record_end(self, run: JobRun, command: EndJob, attempt: int) -> None:
-        """Record the job's end; fail the savepoints still asked for; wake the waiters."""
+        """Record the job's end; fail the savepoints still asked for; wake the waiters. A
+        finished job's checkpoints go (a cancelled or failed one's stay until it is deleted)."""
         self.store.set_job_state(run.job_id, command.state.value, command.error)
+        if command.state == JobState.FINISHED:
+            self.files.drop(run.job_id)
         for waiting in run.savepoints.values():
             if not waiting.done():
                 waiting.set_exception(ClusterError(f"job {run.job_id} ended before its savepoint"))
@@ -367,16 +383,10 @@ class JobManager(ClusterServer):
                 physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
         except (SabotError, ValueError, KeyError) as exc:
             failed = JobState.FAILED.value
-            self.store.create_job(job_id, name, request.plan, started, state=failed, error=str(exc))
+            self.store.create_job(job_id, name, started, state=failed, error=str(exc))
             return 0
-        new = self.store.create_job(
-            job_id,
-            name,
-            request.plan,
-            started,
-            (physical.to_json(), width),
-            state=JobState.SCHEDULED.value,
-        )
+        planned = Planned(physical.to_json(), width, len(physical.tasks()), physical.bounded)
+        new = self.store.create_job(job_id, name, started, planned, state=JobState.SCHEDULED.value)
         if new:
             run = self._new_run(job_id, physical)
             run.checkpoint_interval = interval
@@ -661,9 +671,9 @@ class JobManager(ClusterServer):
         return self.results.path(job_id)
 
     # -- what clients see (Flight actions and the HTTP endpoint) --------------------------
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every job, newest first."""
-        return self.store.jobs()
+    def jobs(self, limit: int = JOBS_PAGE, before: str | None = None) -> list[dict[str, Any]]:
+        """A page of jobs, newest first (see :meth:`~.store.JobStore.jobs`)."""
+        return self.store.jobs(limit, before)
 
     def agents(self) -> list[dict[str, Any]]:
         """Every agent that registered."""
@@ -680,12 +690,13 @@ class JobManager(ClusterServer):
 
     def metrics_text(self) -> str:
         """The cluster in the Prometheus text format."""
+        now = time.time()
         return prometheus_text(
-            self.store.jobs(),
+            self.store.job_counts(),
             self.store.agents(),
             self.store.task_totals(),
-            time.time(),
-            self.store.last_checkpoints(),
+            now,
+            self.store.last_checkpoints(series_since(now, self.retention.ttl)),
         )
 
     # -- the Flight API -------------------------------------------------------------------
@@ -703,7 +714,9 @@ class JobManager(ClusterServer):
             "tasks": lambda b: self.store.tasks(job("tasks")(b).job_id),
             "checkpoints": lambda b: self.store.checkpoints(job("checkpoints")(b).job_id),
             "metrics": lambda b: self.job_metrics(job("metrics")(b).job_id),
-            "jobs": lambda b: self.jobs(),
+            "jobs": lambda b: self.jobs(*JobsPage.from_dict(b or {}).fields()),
+            "delete": lambda b: self.retention.delete(job("delete")(b).job_id),
+            "delete_ended": lambda b: self._delete_ended(EndedBefore.from_dict(b)),
             "agents": lambda b: self.agents(),
             "cancel": lambda b: self._cancel(job("cancel")(b).job_id),
             "savepoint": lambda b: self._savepoint(job("savepoint")(b)),
@@ -774,6 +787,9 @@ class JobManager(ClusterServer):
             self._apply(run, transition(run, JobEnding(JobState.CANCELLED, agents=agents)))
         return self._public(self.store.job(job_id))
 
+    def _delete_ended(self, ended: EndedBefore) -> dict[str, Any]:
+        return {"deleted": self.retention.delete_ended_before(time.time() - ended.seconds)}
+
     def _drop(self, job_id: str, agents: set[str]) -> None:
         """Stop the job's tasks and free its rows on ``agents``."""
         for uri in agents:
@@ -806,21 +822,12 @@ class JobManager(ClusterServer):
             }
 
     def _public(self, job: dict[str, Any]) -> dict[str, Any]:
-        """A job's row for clients: without its plans, with the number of tasks an attempt
-        runs (``planned_tasks``) and whether its sources end (``bounded``); both None before
-        the job is planned."""
-        job_id, physical = job["job_id"], job.get("physical")
-        if job_id not in self._planned and physical:
-            plan = PhysicalPlan.from_json(physical)
-            self._planned[job_id] = (len(plan.tasks()), plan.bounded)
-        planned, bounded = self._planned.get(job_id, (None, None))
-        run = self._runs.get(job_id)
-        return {
-            **{k: v for k, v in job.items() if k not in ("plan", "physical")},
-            "planned_tasks": planned,
-            "bounded": bounded,
-            "waiting": run.waiting if run is not None else None,
-        }
+        """A job's row for clients: without its plan, with the number of tasks an attempt
+        runs (``planned_tasks``) and whether its sources end (``bounded``), both None before
+        the job is planned, and what its placement waits for (``waiting``), if anything."""
+        run = self._runs.get(job["job_id"])
+        waiting = run.waiting if run is not None else None
+        return {**{k: v for k, v in job.items() if k != "physical"}, "waiting": waiting}
 
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket

@@ -2,7 +2,7 @@
 and PostgreSQL, created and upgraded by numbered migrations in code.
 
 >>> store = JobStore("sqlite://")
->>> store.create_job("j1", "fintech", plan_json="{}")
+>>> store.create_job("j1", "fintech")
 True
 >>> store.set_job_state("j1", "RUNNING")
 >>> store.job("j1")["state"]
@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,13 +26,24 @@ from sabot_lab.errors import ClusterError
 from sabot_lab.runtime.protocol import (
     AGENT_STATES,
     ENDED,
+    JOBS_PAGE,
     STATES,
     TASK_METRICS,
     JobState,
     TaskState,
 )
 
-__all__ = ["JobStore", "create_engine", "metadata", "sqlalchemy_url"]
+__all__ = ["JobStore", "Planned", "create_engine", "metadata", "sqlalchemy_url"]
+
+
+class Planned(NamedTuple):
+    """What a job's row says of its physical plan: the plan (JSON, kept while the job
+    runs), its partitions, the tasks an attempt runs, whether its sources end."""
+
+    plan_json: str | None
+    partitions: int | None
+    tasks: int | None
+    bounded: bool | None
 
 
 metadata = sa.MetaData()
@@ -46,9 +57,10 @@ jobs = sa.Table(
     sa.Column("job_id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("plan", sa.Text, nullable=False),
-    sa.Column("physical", sa.Text),
+    sa.Column("physical", sa.Text),  # the physical plan, while the job runs
     sa.Column("partitions", sa.Integer),
+    sa.Column("planned_tasks", sa.Integer),  # tasks an attempt runs, once planned
+    sa.Column("bounded", sa.Boolean),  # whether its sources end, once planned
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
@@ -99,6 +111,16 @@ checkpoints = sa.Table(
 )
 
 
+def _drop_column(table: sa.Table, name: str) -> Callable[[sa.Connection], None]:
+    """A migration dropping column ``name`` of ``table`` if its database table has it."""
+
+    def drop(conn: sa.Connection) -> None:
+        if name in {c["name"] for c in sa.inspect(conn).get_columns(table.name)}:
+            conn.execute(sa.text(f"ALTER TABLE {table.name} DROP COLUMN {name}"))
+
+    return drop
+
+
 def _add_missing_columns(table: sa.Table) -> Callable[[sa.Connection], None]:
     """A migration adding the columns of ``table`` its database table does not have yet (a
     database made at a later version has them all)."""
@@ -117,6 +139,8 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     lambda conn: metadata.create_all(conn, tables=[jobs, tasks, agents, checkpoints]),
     _add_missing_columns(checkpoints),
     _add_missing_columns(tasks),
+    _add_missing_columns(jobs),
+    _drop_column(jobs, "plan"),  # the submitted plan is the workflow's input: kept once
 ]
 """Schema changes in order; a database at version ``n`` runs ``MIGRATIONS[n:]``."""
 
@@ -157,18 +181,17 @@ class JobStore:
         self,
         job_id: str,
         name: str,
-        plan_json: str,
         created_at: float | None = None,
-        physical: tuple[str, int] | None = None,
+        physical: Planned | None = None,
         state: str = JobState.PENDING.value,
         error: str | None = None,
     ) -> bool:
-        """Record a new job, PENDING or as ``state``, with its ``physical`` plan and partitions
-        when they are known (SCHEDULED), or ``error``. Doing it twice for one id changes
-        nothing; returns whether the job was new."""
+        """Record a new job, PENDING or as ``state``, with its ``physical`` plan when it is
+        known (SCHEDULED), or ``error``. Doing it twice for one id changes nothing; returns
+        whether the job was new."""
         _check(state, STATES)
         now = time.time()
-        physical_json, partitions = physical or (None, None)
+        planned = physical or Planned(None, None, None, None)
         insert = self._insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.job_id])
         with self.engine.begin() as conn:
             done = conn.execute(
@@ -176,9 +199,10 @@ class JobStore:
                     job_id=job_id,
                     name=name,
                     state=state,
-                    plan=plan_json,
-                    physical=physical_json,
-                    partitions=partitions,
+                    physical=planned.plan_json,
+                    partitions=planned.partitions,
+                    planned_tasks=planned.tasks,
+                    bounded=planned.bounded,
                     error=error,
                     created_at=created_at or now,
                     updated_at=now,
@@ -193,11 +217,12 @@ class JobStore:
         return dialect.insert(table)
 
     def set_job_state(self, job_id: str, state: str, error: str | None = None) -> None:
-        """Move a job to ``state`` (an ended job stays ended); a job that ends ends its tasks
+        """Move a job to ``state`` (an ended job stays ended, without its physical
+        plan); a job that ends ends its tasks
         not ended yet as CANCELLED (its agents drop them), so they hold no slot.
 
         >>> store = JobStore("sqlite://")
-        >>> _ = store.create_job("j1", "q", "{}")
+        >>> _ = store.create_job("j1", "q")
         >>> store.add_task("j1/0.0/0", "j1", 0, 0, 0, "grpc://a:1")
         >>> store.set_job_state("j1", "FAILED", "boom")
         >>> store.unended_tasks_by("agent"), store.tasks("j1")[0]["state"]
@@ -210,6 +235,7 @@ class JobStore:
             values["error"] = error
         if state in ENDED:
             values["finished_at"] = now
+            values["physical"] = None
         with self.engine.begin() as conn:
             conn.execute(
                 jobs.update()
@@ -224,19 +250,102 @@ class JobStore:
                 )
 
     def job(self, job_id: str) -> dict[str, Any]:
-        """One job's row."""
+        """One job's row.
+
+        >>> JobStore("sqlite://").job("gone")
+        Traceback (most recent call last):
+        ...
+        sabot_lab.errors.ClusterError: no job 'gone': unknown to this cluster, or deleted (ended jobs are deleted after their retention period, result_ttl, or by Job.delete())
+        """
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
         if row is None:
-            raise ClusterError(f"no job {job_id!r}")
+            raise ClusterError(
+                f"no job {job_id!r}: unknown to this cluster, or deleted (ended jobs are "
+                "deleted after their retention period, result_ttl, or by Job.delete())"
+            )
         return dict(row)
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every job, newest first (without plans)."""
-        columns = [c for c in jobs.c if c.name not in ("plan", "physical")]
+    def jobs(self, limit: int = JOBS_PAGE, before: str | None = None) -> list[dict[str, Any]]:
+        """A page of jobs, newest first (without plans): at most ``limit``, those recorded
+        before job ``before`` (the last of the previous page; an unknown one: from the
+        newest).
+
+        >>> store = JobStore("sqlite://")
+        >>> for n in range(5):
+        ...     _ = store.create_job(f"j{n}", "q", created_at=float(n + 1))
+        >>> [j["job_id"] for j in store.jobs(limit=2)], [j["job_id"] for j in store.jobs(2, "j3")]
+        (['j4', 'j3'], ['j2', 'j1'])
+        """
+        columns = [c for c in jobs.c if c.name != "physical"]
+        order = (jobs.c.created_at.desc(), jobs.c.job_id.desc())
+        query = sa.select(*columns).order_by(*order).limit(limit)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(*columns).order_by(jobs.c.created_at.desc())).mappings()
-            return [dict(r) for r in rows]
+            if before is not None:
+                mark = conn.execute(
+                    sa.select(jobs.c.created_at).where(jobs.c.job_id == before)
+                ).scalar()
+                if mark is not None:
+                    query = query.where(
+                        (jobs.c.created_at < mark)
+                        | ((jobs.c.created_at == mark) & (jobs.c.job_id < before))
+                    )
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs are in each state.
+
+        >>> store = JobStore("sqlite://")
+        >>> _ = store.create_job("j1", "q"); store.job_counts()
+        {'PENDING': 1}
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state))
+            return {state: n for state, n in rows}
+
+    def ended_before(self, cutoff: float) -> list[str]:
+        """The jobs that ended before ``cutoff`` (a time), oldest end first.
+
+        >>> store = JobStore("sqlite://")
+        >>> _ = store.create_job("j1", "q", state="CANCELLED")
+        >>> store.ended_before(time.time() + 1), store.ended_before(0.0)
+        (['j1'], [])
+        """
+        with self.engine.connect() as conn:
+            return list(
+                conn.scalars(
+                    sa.select(jobs.c.job_id)
+                    .where(jobs.c.state.in_(ENDED), jobs.c.finished_at < cutoff)
+                    .order_by(jobs.c.finished_at)
+                )
+            )
+
+    def delete_job(self, job_id: str) -> bool:
+        """Delete a job's rows (its tasks, checkpoints and itself) in one transaction; whether
+        it had any.
+
+        >>> store = JobStore("sqlite://")
+        >>> _ = store.create_job("j1", "q")
+        >>> store.add_task("j1/0.0/0", "j1", 0, 0, 0, "grpc://a")
+        >>> store.delete_job("j1"), store.tasks("j1"), store.delete_job("j1")
+        (True, [], False)
+        """
+        with self.engine.begin() as conn:
+            for table in (tasks, checkpoints):
+                conn.execute(table.delete().where(table.c.job_id == job_id))
+            return conn.execute(jobs.delete().where(jobs.c.job_id == job_id)).rowcount == 1
+
+    def row_counts(self) -> dict[str, int]:
+        """The rows of each table of the JobManager.
+
+        >>> JobStore("sqlite://").row_counts()["jobs"]
+        0
+        """
+        with self.engine.connect() as conn:
+            return {
+                t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                for t in (jobs, tasks, agents, checkpoints)
+            }
 
     # -- tasks ------------------------------------------------------------------------
     def add_task(
@@ -330,7 +439,7 @@ class JobStore:
         retained: their parts are removed next). No reader sees one without the other.
 
         >>> store = JobStore("sqlite://")
-        >>> _ = store.create_job("j1", "q", "{}")
+        >>> _ = store.create_job("j1", "q")
         >>> for n in (1, 2):
         ...     store.add_checkpoint("j1", n, f"/c/chk-{n}")
         >>> store.complete_checkpoint("j1", 1, 10)
@@ -354,11 +463,15 @@ class JobStore:
                     .values(state="DISCARDED")
                 )
 
-    def last_checkpoints(self) -> list[dict[str, Any]]:
-        """The last COMPLETE checkpoint of every job that has one."""
+    def last_checkpoints(self, ended_since: float = 0.0) -> list[dict[str, Any]]:
+        """The last COMPLETE checkpoint of every job that has one and has not ended, or ended
+        at ``ended_since`` or later (a time)."""
+        shown = sa.select(jobs.c.job_id).where(
+            jobs.c.finished_at.is_(None) | (jobs.c.finished_at >= ended_since)
+        )
         last = (
             sa.select(checkpoints.c.job_id, sa.func.max(checkpoints.c.checkpoint_id).label("n"))
-            .where(checkpoints.c.state != "PENDING")
+            .where(checkpoints.c.state != "PENDING", checkpoints.c.job_id.in_(shown))
             .group_by(checkpoints.c.job_id)
             .subquery()
         )
@@ -397,7 +510,7 @@ class JobStore:
         job, by ``agent`` or by ``job_id``.
 
         >>> store = JobStore("sqlite://")
-        >>> _ = store.create_job("j1", "q", "{}")
+        >>> _ = store.create_job("j1", "q")
         >>> store.add_task("j1/0.0/0", "j1", 0, 0, 0, "grpc://a:1")
         >>> store.unended_tasks_by("agent"), store.unended_tasks_by("job_id")
         ({'grpc://a:1': 1}, {'j1': 1})
@@ -468,7 +581,8 @@ def create_engine(url: str) -> sa.Engine:
     JobManager being killed (only a power loss can take back the last commits) and costs
     no fsync, which keeps a durable submission to a few milliseconds. Transactions take the
     write lock when they begin (``IMMEDIATE``, as DBOS expects), and waiting writers retry
-    for 30 s.
+    for 30 s. A database made new gives back the space of deleted rows (``auto_vacuum``), so
+    its file shrinks when ended jobs are deleted.
 
     >>> create_engine("sqlite://").dialect.name
     'sqlite'
@@ -480,6 +594,7 @@ def create_engine(url: str) -> sa.Engine:
         def tune(dbapi_connection: Any, _: Any) -> None:
             dbapi_connection.isolation_level = "IMMEDIATE"
             for pragma in (
+                "auto_vacuum=FULL",  # (takes effect only in a database without tables yet)
                 "journal_mode=WAL",
                 "synchronous=NORMAL",
                 "busy_timeout=30000",
