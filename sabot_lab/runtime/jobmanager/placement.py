@@ -87,8 +87,8 @@ def waiting_for_slots(
     >>> agents = [{"uri": "a", "slots": 2, "running": 2}, {"uri": "b", "slots": 2, "running": 1}]
     >>> waiting_for_slots(1, agents, {"j1": 3}) is None
     True
-    >>> waiting_for_slots(2, agents, {"j1": 3})
-    'waiting for 2 free task slots: 1 of the agents' 4 is free, the others run job j1 (3 tasks)'
+    >>> print(waiting_for_slots(2, agents, {"j1": 3}))
+    waiting for 2 free task slots: 1 of the agents' 4 is free, the others run job j1 (3 tasks)
     """
     free = sum(max(a["slots"] - a["running"], 0) for a in agents)
     if free >= needed:
