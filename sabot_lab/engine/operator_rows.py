@@ -31,14 +31,27 @@ __all__ = ["OperatorRows"]
 
 
 class OperatorRows:
-    """Rows out by operator id, added to from any thread."""
+    """Rows out by operator id, added to from any thread. ``check``, when given, is called
+    before each count: it raises to stop the executor (its task was cancelled), so a task
+    stops at its next batch, wherever it is.
 
-    def __init__(self) -> None:
+    >>> def stop() -> None:
+    ...     raise InterruptedError("cancelled")
+    >>> OperatorRows(check=stop).add("scan", 3)
+    Traceback (most recent call last):
+    ...
+    InterruptedError: cancelled
+    """
+
+    def __init__(self, check: Callable[[], None] | None = None) -> None:
         self._rows: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._check = check
 
     def add(self, operator_id: str, rows: int) -> None:
         """Count ``rows`` more out of ``operator_id``."""
+        if self._check is not None:
+            self._check()
         with self._lock:
             self._rows[operator_id] = self._rows.get(operator_id, 0) + rows
 

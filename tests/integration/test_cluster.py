@@ -356,6 +356,37 @@ def test_cancel_stops_a_running_job(cluster: sl.LocalCluster) -> None:
         job.result()
 
 
+def test_a_cancel_stops_running_and_queued_tasks_at_their_next_batch(
+    cluster: sl.LocalCluster, tmp_path: Path
+) -> None:
+    calls = tmp_path / "calls"
+
+    def noted(batch: pa.RecordBatch) -> pa.RecordBatch:
+        with open(calls, "a") as out:  # (in the agent's process: same machine, same clock)
+            out.write(f"{time.time()}\n")
+        time.sleep(0.2)
+        return batch
+
+    table = pa.table({"k": [i % 5 for i in range(32_000)], "x": range(32_000)})
+    grouped = (
+        sl.from_arrow(table)  # a batch a task, 0.2 s of work each
+        .map_batches(noted, schema=table.schema)
+        .group_by("k")
+        .agg(total=col("x").sum())
+    )
+    job = grouped.submit(cluster, partitions=32)  # 32 tasks a stage on 4 slots: most queue
+    wait_for(lambda: calls.exists(), timeout=60)
+    assert job.cancel() == "CANCELLED"
+    cancelled = time.time()
+    # the agents run tasks in the order they came: once a job after it ran on every slot,
+    # every task of the cancelled job has run or been skipped
+    after_it = sl.from_pydict({"x": list(range(8))}).submit(cluster, partitions=4)
+    assert after_it.result(timeout=120).num_rows == 8
+    after = [float(t) for t in calls.read_text().split()]
+    late = [t for t in after if t > cancelled + 0.5]  # a batch begun as the cancel came may end
+    assert len(late) == 0, f"{len(late)} batches ran after the cancel"
+
+
 def test_wrong_token_unreachable_jobmanager_and_invalid_plans(cluster: sl.LocalCluster) -> None:
     with pytest.raises(ClusterError, match="rejected"):
         sl.connect(cluster.uri, token="not-the-token")

@@ -106,7 +106,15 @@ class TaskRecord:
     finished: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     checkpoints: Checkpoints | None = None
-    operators: OperatorRows = field(default_factory=OperatorRows)  # rows out per operator
+    operators: OperatorRows = field(init=False)  # rows out per operator; a cancel stops it
+
+    def __post_init__(self) -> None:
+        self.operators = OperatorRows(check=self.stop_if_cancelled)
+
+    def stop_if_cancelled(self) -> None:
+        """Raise :class:`TaskCancelled` once the task was cancelled (its job dropped)."""
+        if self.cancel.is_set():
+            raise TaskCancelled
 
     def to_dict(self) -> dict[str, Any]:
         busy = (self.finished or time.time()) - self.started if self.started else 0.0
@@ -465,6 +473,9 @@ class AgentServer(ClusterServer):
 
     # -- running tasks ----------------------------------------------------------------
     def _run(self, spec: TaskSpec, record: TaskRecord) -> None:
+        if record.cancel.is_set():  # cancelled (its job dropped) while it waited for a slot
+            record.state, record.finished = TaskState.CANCELLED, time.time()
+            return
         record.state, record.started = TaskState.RUNNING, time.time()
         job = spec.scope
         self.store.start_producer(job, spec.producer)
@@ -498,8 +509,7 @@ class AgentServer(ClusterServer):
                 yield item
 
         def write(exchange_id: str, partition: int, item: Any) -> None:
-            if record.cancel.is_set():
-                raise TaskCancelled
+            record.stop_if_cancelled()
             if is_marker(item) and not spec.streaming:
                 return  # stage after stage: the next one reads all its input anyway
             blocked = time.perf_counter()
