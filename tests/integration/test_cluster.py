@@ -458,6 +458,26 @@ def test_jobmanager_killed_mid_job_resumes_it_once(
         assert len(finished) == len(set(finished))  # no task ran twice
 
 
+def test_a_step_that_raises_after_a_jobmanager_restart_ends_the_job_failed(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """DBOS resumes the job's workflow in the restarted JobManager; its last step raises (the
+    sink's database cannot be reached): the job ends FAILED and says why."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    sink = sl.PostgresSink(f"postgresql://postgres@127.0.0.1:{port}/none", "rows")
+    with fresh_cluster(tmp_path, database_url, heartbeat_timeout=3) as c:
+        job = slow_rows(20_000, delay=0.02).submit(c, sink=sink)
+        wait_for(lambda: job.status() == "RUNNING")
+        assert c.jobmanager_process is not None
+        os.kill(c.jobmanager_process.pid, signal.SIGKILL)
+        c.jobmanager_process.wait()
+        c.start_jobmanager()
+        assert job.wait(timeout=120) == "FAILED"
+        assert "OperationalError" in job.info()["error"] and str(port) in job.info()["error"]
+
+
 def http_get(url: str, token: str | None = None, context: ssl.SSLContext | None = None) -> Any:
     """``(status, body)`` of a GET by a fresh browser (a one-time link's cookie followed),
     with the token as a bearer header when given."""
