@@ -304,10 +304,46 @@ _SQL_AGGREGATES = {
 }
 
 
+def _sql_word(value: object) -> str:
+    """``value`` checked to be a lowercase word (a function, unit or part name) before it is
+    written into SQL: a plan decoded from JSON may hold anything there.
+
+    >>> _sql_word("floor")
+    'floor'
+    >>> _sql_word("x') OR 1=1 --")
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.SchemaError: cannot write "x') OR 1=1 --" into SQL: not a function, unit or part name
+    """
+    if not (isinstance(value, str) and value.isascii() and value.isidentifier()):
+        raise SchemaError(f"cannot write {value!r} into SQL: not a function, unit or part name")
+    return value.lower()
+
+
+def _sql_number(value: object, integer: bool = True) -> str:
+    """``value`` checked to be an integer (or, not ``integer``, a finite number) before it is
+    written into SQL.
+
+    >>> _sql_number(3), _sql_number(2.5, integer=False)
+    ('3', '2.5')
+    >>> _sql_number("1); DROP TABLE t; --")
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.SchemaError: cannot write '1); DROP TABLE t; --' into SQL: not an integer
+    """
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    number = isinstance(value, kinds) and not isinstance(value, bool)
+    if not number or not math.isfinite(value):  # type: ignore[arg-type]
+        raise SchemaError(
+            f"cannot write {value!r} into SQL: not {'an integer' if integer else 'a number'}"
+        )
+    return repr(value)
+
+
 def _sql_aggregate(expr: Expr, args: list[str]) -> str:
     if not args:
         return "COUNT(*)"
-    fn = expr.param("fn")
+    fn = _sql_word(expr.param("fn"))
     return _SQL_AGGREGATES.get(fn, f"{fn.upper()}({{0}})").format(args[0])
 
 
@@ -325,11 +361,11 @@ def _sql_string_function(expr: Expr, args: list[str]) -> str:
     if fn in ("contains", "starts_with", "ends_with"):
         return f"{fn}({value}, {quoted['pattern']})"
     if fn == "slice":  # SQL positions are 1-based; a negative one counts from the end alike
-        offset, length = p["offset"], p["length"]
+        offset, length = int(_sql_number(p["offset"])), p["length"]
         start = offset + 1 if offset >= 0 else offset
-        return f"substring({value}, {start}{'' if length is None else f', {length}'})"
+        return f"substring({value}, {start}{'' if length is None else f', {_sql_number(length)}'})"
     if fn in ("head", "tail"):
-        return f"{'left' if fn == 'head' else 'right'}({value}, {p['n']})"
+        return f"{'left' if fn == 'head' else 'right'}({value}, {_sql_number(p['n'])})"
     if fn.startswith("strip_chars"):
         sql_fn = {"strip_chars": "trim", "strip_chars_start": "ltrim"}.get(fn, "rtrim")
         text = p["characters"]
@@ -343,7 +379,7 @@ def _sql_log(expr: Expr, args: list[str]) -> str:
     base = expr.param("base")
     if base == math.e:
         return f"ln({args[0]})"
-    return f"log10({args[0]})" if base == 10 else f"log({base!r}, {args[0]})"
+    return f"log10({args[0]})" if base == 10 else f"log({_sql_number(base, False)}, {args[0]})"
 
 
 def _sql_concat_str(expr: Expr, args: list[str]) -> str:
@@ -354,14 +390,14 @@ def _sql_concat_str(expr: Expr, args: list[str]) -> str:
 
 
 def _sql_truncate(expr: Expr, args: list[str]) -> str:
-    multiple, unit = expr.param("multiple"), expr.param("unit")
-    if multiple == 1:
+    multiple, unit = _sql_number(expr.param("multiple")), _sql_word(expr.param("unit"))
+    if multiple == "1":
         return f"date_trunc('{unit}', {args[0]})"
     return f"time_bucket(INTERVAL '{multiple} {unit}', {args[0]}, TIMESTAMP '1970-01-01')"
 
 
 def _sql_part(expr: Expr, args: list[str]) -> str:
-    part = expr.param("part")
+    part = _sql_word(expr.param("part"))
     function = {"weekday": "isodow", "ordinal_day": "dayofyear"}.get(part, part)
     return f"CAST({function}({args[0]}) AS BIGINT)"
 
@@ -384,9 +420,9 @@ SQL_RENDERERS: dict[type[Expr], Renderer] = {
     StringFunction: _sql_string_function,
     TemporalTruncate: _sql_truncate,
     TemporalPart: _sql_part,
-    MathFunction: lambda e, a: f"{e.param('fn')}({a[0]})",
+    MathFunction: lambda e, a: f"{_sql_word(e.param('fn'))}({a[0]})",
     Log: _sql_log,
-    Round: lambda e, a: f"round({a[0]}, {e.param('decimals')})",
+    Round: lambda e, a: f"round({a[0]}, {_sql_number(e.param('decimals'))})",
     ConcatStr: _sql_concat_str,
     Horizontal: lambda e, a: f"{'greatest' if e.param('fn') == 'max' else 'least'}({', '.join(a)})",
     Aggregate: _sql_aggregate,
