@@ -21,8 +21,12 @@ JOBS = [{"job_id": "j1", "name": "first", "state": "FINISHED"}]
 
 
 class Api:
-    def jobs(self) -> list[dict[str, Any]]:
-        return JOBS
+    def __init__(self) -> None:
+        self.pages: list[tuple[int, str | None]] = []
+
+    def jobs(self, limit: int = 100, before: str | None = None) -> list[dict[str, Any]]:
+        self.pages.append((limit, before))
+        return JOBS[:limit]
 
     def job_view(self, job_id: str) -> dict[str, Any]:
         return {"job_id": job_id}
@@ -133,3 +137,19 @@ def test_a_server_made_on_a_running_event_loop_leaves_that_loop_alone() -> None:
 
     status, loop = asyncio.run(main())
     assert status == 200 and loop.is_closed()
+
+
+def test_api_jobs_is_paged_and_a_bad_page_is_refused() -> None:
+    api = Api()
+    served = StatusHttpServer(api, tokens=TOKENS)
+    bearer = {"Authorization": f"Bearer {TOKENS[0]}"}
+    try:
+        status, _, _ = single_request(f"{served.url}/api/jobs?limit=1&before=j9", bearer)
+        assert status == 200 and api.pages == [(1, "j9")]
+        assert single_request(f"{served.url}/api/jobs", bearer)[0] == 200
+        assert api.pages[-1] == (100, None)  # the default page: the newest 100
+        for bad in ("limit=0", "limit=5000", "limit=ten"):
+            status, _, body = single_request(f"{served.url}/api/jobs?{bad}", bearer)
+            assert status == 400 and "limit" in body, (bad, body)
+    finally:
+        served.shutdown()

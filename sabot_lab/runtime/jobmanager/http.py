@@ -1,7 +1,9 @@
 """The JobManager's HTTP endpoint, for browsers and monitoring.
 
 - ``GET /``: a status page (agents and jobs, refreshed every 2 s);
-- ``GET /api/jobs``, ``GET /api/jobs/<id>`` (with tasks and metrics), ``GET /api/agents``: JSON;
+- ``GET /api/jobs`` (a page, newest first: ``?limit=`` up to 1000, ``?before=<job id>`` the
+  last job of the previous page), ``GET /api/jobs/<id>`` (with tasks and metrics),
+  ``GET /api/agents``: JSON;
 - ``GET /metrics``: the Prometheus text format;
 - ``GET /login?code=<code>``: exchanges a one-time code (:mod:`.dashboard_login`, the
   link :attr:`~sabot_lab.client.Cluster.dashboard_link` gives) for a session cookie
@@ -21,7 +23,7 @@ May import: :mod:`.dashboard_login`, :mod:`sabot_lab.config`, :mod:`sabot_lab.er
 wire layer's :class:`~sabot_lab.runtime.transport.ServerTls`, Tornado.
 
 >>> class Api:
-...     def jobs(self): return [{"job_id": "j1", "state": "RUNNING"}]
+...     def jobs(self, limit=100, before=None): return [{"job_id": "j1", "state": "RUNNING"}]
 ...     def job_view(self, job_id): return {"job_id": job_id}
 ...     def agents(self): return []
 ...     def metrics_text(self): return "sabot_jobs 1\\n"
@@ -58,6 +60,7 @@ import tornado.web
 from sabot_lab.config import get_config
 from sabot_lab.errors import ClusterError
 from sabot_lab.runtime.jobmanager.dashboard_login import DashboardLogins
+from sabot_lab.runtime.protocol import JOBS_PAGE, JobsPage
 from sabot_lab.runtime.transport import ServerTls
 
 __all__ = ["SESSION_COOKIE", "StatusApi", "StatusHttpServer", "agents_table", "status_page"]
@@ -73,7 +76,7 @@ STOP_TIMEOUT = 10.0
 class StatusApi(Protocol):
     """What the endpoint shows (the JobManager provides it)."""
 
-    def jobs(self) -> list[dict[str, Any]]: ...
+    def jobs(self, limit: int = JOBS_PAGE, before: str | None = None) -> list[dict[str, Any]]: ...
     def job_view(self, job_id: str) -> dict[str, Any]: ...
     def agents(self) -> list[dict[str, Any]]: ...
     def metrics_text(self) -> str: ...
@@ -134,7 +137,7 @@ class StatusHttpServer:
         """A new one-time link to the status page: ``{"link", "expires_in"}`` (seconds).
 
         >>> class Api:
-        ...     def jobs(self): return []
+        ...     def jobs(self, limit=100, before=None): return []
         ...     def agents(self): return []
         >>> server = StatusHttpServer(Api(), tokens=["s3cret"])  # type: ignore[arg-type]
         >>> link = server.one_time_link()
@@ -212,10 +215,15 @@ class _Page(tornado.web.RequestHandler):
 
     async def _serve(self, parts: list[str]) -> None:
         api = self.context.api
+        try:
+            page_of_jobs = self._jobs_page()
+        except ClusterError as exc:
+            self._send(400, "application/json", {"error": str(exc)})
+            return
         pages: dict[tuple[str, ...], tuple[str, Callable[[], Any]]] = {
             (): ("text/html; charset=utf-8", lambda: status_page(api)),
             ("metrics",): ("text/plain; version=0.0.4; charset=utf-8", api.metrics_text),
-            ("api", "jobs"): ("application/json", api.jobs),
+            ("api", "jobs"): ("application/json", lambda: api.jobs(*page_of_jobs.fields())),
             ("api", "agents"): ("application/json", api.agents),
         }
         if len(parts) == 3 and parts[:2] == ["api", "jobs"]:
@@ -236,6 +244,13 @@ class _Page(tornado.web.RequestHandler):
             self._send(404, "application/json", {"error": str(exc)})
         else:
             self._send(200, content_type, body)
+
+    def _jobs_page(self) -> JobsPage:
+        """The page of jobs the query asks for (``limit``, ``before``), checked."""
+        limit = self.get_query_argument("limit", str(JOBS_PAGE))
+        if not limit.isdigit():
+            raise ClusterError(f"jobs: limit must be a whole number, got {limit!r}")
+        return JobsPage(int(limit), self.get_query_argument("before", None))
 
     def _login(self) -> None:
         """Exchange a one-time code for a session cookie; a used or expired code is refused
@@ -305,7 +320,8 @@ def status_page(api: StatusApi) -> str:
     """The HTML status page: agents and jobs, with links to each job's JSON.
 
     >>> class Api:
-    ...     def jobs(self): return [{"job_id": "j1", "name": "q", "state": "RUNNING"}]
+    ...     def jobs(self, limit=100, before=None):
+    ...         return [{"job_id": "j1", "name": "q", "state": "RUNNING"}]
     ...     def agents(self): return []
     >>> "href='/api/jobs/j1'" in status_page(Api())  # type: ignore[arg-type]
     True
