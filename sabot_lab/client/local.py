@@ -4,8 +4,9 @@ kept alive is recorded in :mod:`sabot_lab.client.local_registry`.
 
 It never imports the runtime (JobManager, agent server): the processes do.
 
-May import: :mod:`sabot_lab.client.cluster`, :mod:`sabot_lab.client.local_registry`, the wire layer (:mod:`sabot_lab.runtime.transport`,
-:mod:`sabot_lab.runtime.protocol`), :mod:`sabot_lab.errors`.
+May import: :mod:`sabot_lab.client.cluster`, :mod:`sabot_lab.client.local_registry`, the wire
+layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.runtime.protocol`),
+:mod:`sabot_lab.errors`.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class LocalCluster(Cluster):
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ClusterError("TLS needs both tls_cert and tls_key")
-        if keep_alive and name in {info.name for info in local_clusters()}:
+        if keep_alive and name and name in {info.name for info in local_clusters()}:
             raise ClusterError(
                 f"a local cluster named {name!r} is running: sl.LocalCluster.attach({name!r}) "
                 "reconnects to it (and .close() stops it), or choose another name"
