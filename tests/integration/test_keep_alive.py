@@ -75,6 +75,7 @@ def test_a_kept_cluster_outlives_its_script_and_is_attached_and_closed_from_anot
     assert all(t not in repr(info) + info._repr_html_() for t in tokens)
     assert name in info._repr_html_() and info.uri in repr(info)
 
+    assert info.attach().uri == info.uri  # by its URI
     cluster = sl.LocalCluster.attach(name)
     assert cluster.uri == info.uri and cluster.token in tokens
     assert all(t not in repr(cluster) for t in tokens)
