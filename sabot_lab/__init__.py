@@ -2,7 +2,7 @@
 
 The package's namespace is the user API: the lazy :class:`Stream` and its sources
 (``from_*``), expressions (``col``, ``lit``, ``when``...), window specs, ``sql``, sinks, the
-client (``connect``, ``LocalCluster``, ``Job``) and the example Nexmark streams.
+client (``connect``, ``LocalCluster``, ``local_clusters``, ``Job``) and the example Nexmark streams.
 
 ``import sabot_lab`` loads only what in-process use needs: no Arrow Flight (the client's names
 are imported on first use), JobManager, agent server, DBOS, SQLAlchemy, widgets, IPython nor
@@ -66,15 +66,15 @@ from sabot_lab.stream import (
 from sabot_lab.window_specs import WindowSpec, session, sliding, tumbling
 
 if TYPE_CHECKING:
-    from sabot_lab.client import Job, LocalCluster, connect
+    from sabot_lab.client import Job, LocalCluster, connect, local_clusters
 
 __version__ = "0.1.0"
 
-_CLIENT_NAMES = ("Job", "LocalCluster", "connect")
+_CLIENT_NAMES = ("Job", "LocalCluster", "connect", "local_clusters")
 
 
 def __getattr__(name: str) -> Any:
-    """The client's names (``connect``, ``LocalCluster``, ``Job``), imported on first use: they
+    """The client's names (``connect``, ``LocalCluster``, ``local_clusters``, ``Job``), imported on first use: they
     load Arrow Flight, which in-process use never needs.
 
     >>> import sabot_lab as sl
@@ -140,6 +140,7 @@ __all__ = [
     "get_config",
     "lit",
     "load_ipython_extension",
+    "local_clusters",
     "max_horizontal",
     "min_horizontal",
     "nexmark",

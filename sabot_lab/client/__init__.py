@@ -3,7 +3,8 @@ this machine through the command line, and the ``Job`` handle a submission retur
 
 Modules: :mod:`~sabot_lab.client.cluster` (``Cluster``, ``connect``),
 :mod:`~sabot_lab.client.job` (``Job``), :mod:`~sabot_lab.client.local` (``LocalCluster``,
-``stop_process``).
+``stop_process``), :mod:`~sabot_lab.client.local_registry` (local clusters kept alive:
+``local_clusters``, ``LocalClusterInfo``, ``AttachedCluster``).
 
 May import: the wire layer (Flight calls and credentials, job states), :mod:`sabot_lab.display`
 and :mod:`sabot_lab.errors`; never the runtime (JobManager, agent server) nor the notebook
@@ -13,5 +14,15 @@ plug-in. ``repr`` of a client object makes no network call.
 from sabot_lab.client.cluster import Cluster, connect
 from sabot_lab.client.job import Job
 from sabot_lab.client.local import LocalCluster, stop_process
+from sabot_lab.client.local_registry import AttachedCluster, LocalClusterInfo, local_clusters
 
-__all__ = ["Cluster", "Job", "LocalCluster", "connect", "stop_process"]
+__all__ = [
+    "AttachedCluster",
+    "Cluster",
+    "Job",
+    "LocalCluster",
+    "LocalClusterInfo",
+    "connect",
+    "local_clusters",
+    "stop_process",
+]

@@ -1,10 +1,12 @@
 """A cluster on this machine: ``LocalCluster`` starts a JobManager and agents as processes
-through the command line (``python -m sabot_lab.cli``), and ``stop_process`` stops them.
+through the command line (``python -m sabot_lab.cli``), and ``stop_process`` stops them. One
+kept alive is recorded in :mod:`sabot_lab.client.local_registry`.
 
 It never imports the runtime (JobManager, agent server): the processes do.
 
-May import: :mod:`sabot_lab.client.cluster`, the wire layer (:mod:`sabot_lab.runtime.transport`,
-:mod:`sabot_lab.runtime.protocol`), :mod:`sabot_lab.errors`.
+May import: :mod:`sabot_lab.client.cluster`, :mod:`sabot_lab.client.local_registry`, the wire
+layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.runtime.protocol`),
+:mod:`sabot_lab.errors`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sabot_lab.client.cluster import Cluster
+from sabot_lab.client.local_registry import (
+    AttachedCluster,
+    ClusterRecord,
+    RecordedProcess,
+    attach,
+    local_clusters,
+)
 from sabot_lab.config import get_config
 from sabot_lab.errors import ClusterError
 from sabot_lab.runtime.protocol import Role
@@ -54,6 +63,14 @@ class LocalCluster(Cluster):
     and ``heartbeat_interval`` default to the process's :class:`~sabot_lab.config.ClusterConfig`.
     Without ``workdir`` it makes a temporary one, which :meth:`close` removes with all it holds
     (results, checkpoints, logs) unless ``keep_workdir``.
+
+    Its processes end with the process that made it (e.g. a notebook's kernel), however that
+    ends. With ``keep_alive`` they run on, in their own session, until :meth:`close` (leaving
+    a ``with`` block does not stop them), and it keeps its work directory until then. Such a
+    cluster is recorded under ``name`` (by default its work directory's name, unique among
+    those running) for :func:`~sabot_lab.client.local_registry.local_clusters` to list and
+    :meth:`attach` to reconnect to from another process; the record holds its tokens (a file
+    only its user can read, see :mod:`~sabot_lab.client.local_registry`).
     """
 
     def __init__(
@@ -70,12 +87,24 @@ class LocalCluster(Cluster):
         agent_args: Sequence[str] = (),
         checkpoint_location: str | os.PathLike[str] | None = None,
         keep_workdir: bool = False,
+        keep_alive: bool = False,
+        name: str | None = None,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ClusterError("TLS needs both tls_cert and tls_key")
+        if keep_alive and name and name in {info.name for info in local_clusters()}:
+            raise ClusterError(
+                f"a local cluster named {name!r} is running: sl.LocalCluster.attach({name!r}) "
+                "reconnects to it (and .close() stops it), or choose another name"
+            )
+        self.keep_alive = keep_alive
         self._remove_workdir = workdir is None and not keep_workdir
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # its user's alone
+        self.name = name or self.workdir.name
+        """The name a cluster kept alive is listed and attached by."""
+        self._record_key = secrets.token_hex(6)
+        self._created = time.time()
         self.slots = slots or max(1, (os.cpu_count() or 1) // max(1, agents))
         cluster = get_config().cluster
         self.heartbeat_timeout = (
@@ -118,7 +147,8 @@ class LocalCluster(Cluster):
         tokens = {role.variable for role in Role}
         env = {k: v for k, v in os.environ.items() if k not in tokens}
         env.update(private_env or {})
-        env[PARENT_PID] = str(os.getpid())  # the servers end with this process
+        if not self.keep_alive:
+            env[PARENT_PID] = str(os.getpid())  # the servers end with this process
         if self.checkpoint_location is not None:
             env["SABOT_CHECKPOINT_LOCATION"] = self.checkpoint_location
         if self.tls_files:
@@ -132,6 +162,7 @@ class LocalCluster(Cluster):
                 stderr=stderr,
                 text=True,
                 env=env,
+                start_new_session=self.keep_alive,  # a kernel's restart does not reach them
             )
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], self.startup_timeout)
@@ -169,6 +200,7 @@ class LocalCluster(Cluster):
         if not self.port:
             self.port = int(self.uri.rsplit(":", 1)[1])
             self.http_port = urlsplit(self._call("ping")["http"]).port or 0
+        self._save_record()
 
     def start_agent(self, slots: int | None = None) -> str:
         """Start one more agent (with ``slots`` task slots, default the cluster's); return its
@@ -192,6 +224,7 @@ class LocalCluster(Cluster):
         )
         self.agent_processes.append(process)
         self.agent_uris.append(uri)
+        self._save_record()
         self._until(
             lambda: any(a["uri"] == uri and a["state"] in ("ACTIVE", "BUSY") for a in self.agents())
         )
@@ -204,9 +237,40 @@ class LocalCluster(Cluster):
         while len(running := self._running()) > agents:
             running[-1].terminate()
             running[-1].wait(timeout=10)
+            self._save_record()
 
     def _running(self) -> list[subprocess.Popen[str]]:
         return [p for p in self.agent_processes if p.poll() is None]
+
+    def _save_record(self) -> None:
+        """Record a cluster kept alive as it runs now (its processes, its tokens)."""
+        if not self.keep_alive or self.jobmanager_process is None:
+            return
+        tokens = {
+            Role.SUBMIT.variable: self.token or "",
+            Role.READ.variable: self.read_token,
+            Role.CLUSTER.variable: self.cluster_auth.token or "",
+        }
+        ClusterRecord(
+            key=self._record_key,
+            name=self.name,
+            uri=self.uri,
+            http=f"{'https' if self.tls_files else 'http'}://127.0.0.1:{self.http_port}",
+            workdir=str(self.workdir),
+            temporary=self._remove_workdir,
+            processes=tuple(
+                RecordedProcess.of(p.pid) for p in [self.jobmanager_process, *self._running()]
+            ),
+            created=self._created,
+            tokens=tokens,
+            tls_ca=self.tls_files[0] if self.tls_files else None,
+        ).save()
+
+    @staticmethod
+    def attach(name_or_uri: str) -> AttachedCluster:
+        """Reconnect to a cluster kept alive (``keep_alive=True``), maybe made by another
+        process, by its name or URI (see :func:`~sabot_lab.client.local_registry.attach`)."""
+        return attach(name_or_uri)
 
     def __repr__(self) -> str:
         return f"<LocalCluster {self.uri}: {len(self._running())} agent processes running>"
@@ -220,11 +284,13 @@ class LocalCluster(Cluster):
 
     def close(self) -> None:
         """Stop every agent, then the JobManager; remove the temporary work directory it
-        made (see the class docstring)."""
+        made (see the class docstring) and the record of a cluster kept alive."""
         for process in [*self.agent_processes, self.jobmanager_process]:
             stop_process(process)
             if process is not None and process.stdout is not None:
                 process.stdout.close()
+        if self.keep_alive:
+            ClusterRecord.path_of(self._record_key).unlink(missing_ok=True)
         if self._remove_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -232,7 +298,8 @@ class LocalCluster(Cluster):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        if not self.keep_alive:
+            self.close()
 
 
 def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 15.0) -> None:
