@@ -69,7 +69,7 @@ def files_of(cluster: sl.LocalCluster, job_id: str) -> list[Path]:
 
 
 def agent_status(cluster: sl.LocalCluster) -> list[dict[str, Any]]:
-    return [call(uri, "status", None, cluster.auth) for uri in cluster.agent_uris]
+    return [call(uri, "status", None, cluster.cluster_auth) for uri in cluster.agent_uris]
 
 
 def agents_hold(cluster: sl.LocalCluster, job_id: str) -> bool:

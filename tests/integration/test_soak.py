@@ -73,7 +73,7 @@ def measure(cluster: sl.LocalCluster) -> dict[str, Any]:
     figures["rss.jobmanager"] = psutil.Process(cluster.jobmanager_process.pid).memory_info().rss
     for i, process in enumerate(cluster.agent_processes):
         figures[f"rss.agent{i}"] = psutil.Process(process.pid).memory_info().rss
-    statuses = [call(uri, "status", None, cluster.auth) for uri in cluster.agent_uris]
+    statuses = [call(uri, "status", None, cluster.cluster_auth) for uri in cluster.agent_uris]
     figures["agent_tasks"] = sum(len(s["tasks"]) for s in statuses)
     figures["agent_spill_bytes"] = sum(s["spill_bytes"] for s in statuses)
     figures["agent_shuffle_bytes"] = sum(s["shuffle_bytes"] for s in statuses)
