@@ -53,8 +53,8 @@ from sabot_lab.runtime.protocol import (
 from sabot_lab.runtime.transport import Credentials, call
 from tests.support.reference import assert_same_rows, duckdb_table
 
-EXAMPLES = int(os.environ.get("SABOT_FUZZ_EXAMPLES", "60"))
-"""Examples per target (five targets, each case sent with every credential)."""
+EXAMPLES = int(os.environ.get("SABOT_FUZZ_EXAMPLES", "100"))
+"""Examples per target (seven targets; each example is sent with every credential)."""
 settings.register_profile(
     "sabot-fuzz",
     max_examples=EXAMPLES,
@@ -174,6 +174,8 @@ class Campaign:
     cluster: sl.LocalCluster
     http: str
     cases: int = 0
+    oversized: int = 0
+    """Cases whose body was 1 MB or more."""
     errors: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def options(self, credential: str) -> flight.FlightCallOptions:
@@ -189,6 +191,10 @@ class Campaign:
 
     def client(self, uri: str) -> flight.FlightClient:
         return Credentials().client(uri)
+
+    def note(self, body: bytes | None) -> None:
+        """Count ``body`` among the oversized ones if it is."""
+        self.oversized += body is not None and len(body) >= 2**20
 
     def flight_case(self, uri: str, send: Sender, unvalidated: bool = False) -> None:
         """Send one case with every credential: each must be answered in time, with a reply
@@ -362,7 +368,8 @@ def test_fuzzed_calls_leave_servers_serving_jobs_exact_and_memory_bounded(
         memory.join()
     after = memory.sample()
     print(
-        f"\nfuzz campaign: {campaign.cases} cases in {time.monotonic() - started:.0f} s, "
+        f"\nfuzz campaign: {campaign.cases} calls in {time.monotonic() - started:.0f} s "
+        f"({campaign.oversized} bodies of 1 to 8 MB, each sent with every credential), "
         f"errors {campaign.errors}, {jobs.done} concurrent jobs exact"
     )
     for name in processes:
@@ -390,6 +397,7 @@ def fuzz_jobmanager_actions(campaign: Campaign) -> None:
         if isinstance(body, st.DataObject):
             bodies = encoded(JOBMANAGER_BODIES.get(name))
             body = body.draw(bodies.filter(no_cleanup) if name == "delete_ended" else bodies)
+        campaign.note(body)
         campaign.flight_case(campaign.cluster.uri, action(name, body))
 
     case()
@@ -465,6 +473,7 @@ def fuzz_agent_actions(campaign: Campaign) -> None:
             body = body.draw(encoded(AGENT_BODIES.get(name)))
         # A task's spec is decoded, not checked field by field: only the JobManager (the
         # cluster credential) sends one, so a malformed one may fail unexpectedly.
+        campaign.note(body)
         campaign.flight_case(uri, action(name, body), unvalidated=name == "deploy")
 
     case()
@@ -482,6 +491,7 @@ def fuzz_tickets(campaign: Campaign) -> None:
     @example(uri=servers[0], ticket=DEEP)
     @example(uri=servers[1], ticket=b'{"job_id": "j"}')
     def case(uri: str, ticket: bytes) -> None:
+        campaign.note(ticket)
         campaign.flight_case(uri, get(ticket))
 
     case()
@@ -501,6 +511,7 @@ def fuzz_exchanges(campaign: Campaign) -> None:
     @example(uri=servers[0], command=b"{}")
     @example(uri=servers[1], command=DEEP)
     def case(uri: str, command: bytes) -> None:
+        campaign.note(command)
         campaign.flight_case(uri, exchange(command))
 
     case()
@@ -596,6 +607,7 @@ def fuzz_http(campaign: Campaign) -> None:
         cookie: str | None,
         payload: bytes | None,
     ) -> None:
+        campaign.note(payload)
         target = quote(path, safe="/%") + ("?" + urlencode(query) if query else "")
         for token in tokens.values():
             campaign.cases += 1
