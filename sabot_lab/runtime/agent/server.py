@@ -299,7 +299,10 @@ class AgentServer(ClusterServer):
     def _deploy(self, body: dict[str, Any]) -> dict[str, Any]:
         if self.state in (AgentState.DRAINING, AgentState.STOPPED):
             raise ClusterError(f"agent {self.uri} is {self.state.value.lower()}: no new tasks")
-        spec = TaskSpec.from_dict(body)
+        try:
+            spec = TaskSpec.from_dict(body)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            raise ClusterError(f"deploy: not a task ({type(exc).__name__}: {exc})") from None
         with self._lock:
             if spec.task_id in self._tasks:
                 return {"task_id": spec.task_id, "deployed": False}
