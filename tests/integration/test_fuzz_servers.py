@@ -47,10 +47,12 @@ from sabot_lab.runtime.protocol import (
     JobRef,
     JobRequest,
     JobsPage,
+    RowsRequest,
     TaskRef,
     TaskReport,
 )
 from sabot_lab.runtime.transport import Credentials, call
+from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
 
 EXAMPLES = int(os.environ.get("SABOT_FUZZ_EXAMPLES", "100"))
@@ -359,6 +361,7 @@ def test_fuzzed_calls_leave_servers_serving_jobs_exact_and_memory_bounded(
         fuzz_agent_actions(campaign)
         fuzz_tickets(campaign)
         fuzz_exchanges(campaign)
+        abandoned_streams_end(campaign)
         fuzz_other_calls(campaign)
         fuzz_http(campaign)
     finally:
@@ -517,6 +520,28 @@ def fuzz_exchanges(campaign: Campaign) -> None:
         campaign.flight_case(uri, exchange(command))
 
     case()
+
+
+def abandoned_streams_end(campaign: Campaign) -> None:
+    """A streaming read of a producer that never comes, whose caller gives up (its deadline
+    passes), ends on the agent: it holds no thread afterwards."""
+    cluster = campaign.cluster
+    schema = pa.schema([("a", pa.int64())])
+    token = [(b"authorization", f"Bearer {cluster.cluster_auth.token}".encode())]
+    for uri in cluster.agent_uris:
+        for n in range(5):
+            command = RowsRequest(f"nojob{n}/0", "abandoned", 0, schema, "0.0").to_json()
+            options = flight.FlightCallOptions(headers=token, timeout=0.5)
+            with pytest.raises(flight.FlightTimedOutError):
+                exchange(command)(campaign.client(uri), options)
+        wait_for(lambda uri=uri: not abandoned_streams(cluster, uri), 60)
+        assert abandoned_streams(cluster, uri) == []
+    campaign.assert_serving()
+
+
+def abandoned_streams(cluster: sl.LocalCluster, uri: str) -> list[dict[str, Any]]:
+    streams = call(uri, "status", {}, cluster.cluster_auth)["streams"]
+    return [s for s in streams if s["exchange"] == "abandoned"]
 
 
 def fuzz_other_calls(campaign: Campaign) -> None:
