@@ -67,13 +67,17 @@ settings.register_profile(
 )
 FUZZ = settings.get_profile("sabot-fuzz")
 
-CALL_TIMEOUT = 30.0
-"""Seconds a case may take before it counts as a hang (the machine is loaded)."""
+CALL_TIMEOUT = 90.0
+"""Seconds a case may take before it counts as a hang: more than the longest long poll
+(``wait``, 60 s), on a loaded machine."""
 RSS_HEADROOM = 300 * 2**20
-"""How much a process's resident memory may grow over its level before the campaign: the
-largest body sent is 8 MB (gRPC holds it a few times over while it reads it, before the token
-check), and the concurrent jobs hold a few MB of rows each; 300 MB is far above that, and far
-below the 2.4 GB four 256 MB requests cost before message sizes were bounded."""
+"""How much a process's resident memory may grow over its level before the campaign. The
+largest body sent is 8 MB, which gRPC reads in full (before the token check: pyarrow lets no
+Python server cap message sizes) and holds a few times over; the concurrent jobs add a few MB
+each, and the JobManager keeps a small record of every job it ran (about 100 MB over a
+campaign's hundred-odd jobs, measured). 300 MB leaves room for that on a loaded machine, yet
+fails at once if a body were kept per call (the campaign sends about 200 MB of bodies of 1 to
+8 MB, five times each) or grew, as four 256 MB requests took a JobManager to 2.4 GB."""
 LEAKS = ("Traceback", "/sabot_lab/", "site-packages", 'File "')
 """What a reply must not contain: a traceback or a server path."""
 
@@ -168,6 +172,9 @@ DEEP = b"[" * 100_000
 
 # -- sending a case -------------------------------------------------------------------------
 
+Sender = Callable[[flight.FlightClient, flight.FlightCallOptions], Any]
+"""One Flight call of a case, made with a client and the options of a credential."""
+
 
 @dataclasses.dataclass
 class Campaign:
@@ -177,7 +184,7 @@ class Campaign:
     http: str
     cases: int = 0
     oversized: int = 0
-    """Cases whose body was 1 MB or more."""
+    """Bodies of 1 MB or more (each sent with every credential)."""
     errors: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def options(self, credential: str) -> flight.FlightCallOptions:
@@ -227,17 +234,12 @@ class Campaign:
             assert call(uri, "ping", {}, auth, timeout=CALL_TIMEOUT)["uri"] == uri
 
 
-Sender = Callable[[flight.FlightClient, flight.FlightCallOptions], Any]
-
-
 def assert_no_leak(text: str) -> None:
     for leak in LEAKS:
         assert leak not in text, f"{leak!r} in what a client reads: {text[:2000]}"
 
 
-def action(
-    name: str, body: bytes
-) -> Callable[[flight.FlightClient, flight.FlightCallOptions], Any]:
+def action(name: str, body: bytes) -> Sender:
     def send(client: flight.FlightClient, options: flight.FlightCallOptions) -> Any:
         results = list(client.do_action(flight.Action(name, body), options))
         for result in results:
@@ -247,14 +249,14 @@ def action(
     return send
 
 
-def get(ticket: bytes) -> Callable[[flight.FlightClient, flight.FlightCallOptions], Any]:
+def get(ticket: bytes) -> Sender:
     def send(client: flight.FlightClient, options: flight.FlightCallOptions) -> Any:
         return client.do_get(flight.Ticket(ticket), options).read_all()
 
     return send
 
 
-def exchange(command: bytes) -> Callable[[flight.FlightClient, flight.FlightCallOptions], Any]:
+def exchange(command: bytes) -> Sender:
     def send(client: flight.FlightClient, options: flight.FlightCallOptions) -> Any:
         writer, reader = client.do_exchange(flight.FlightDescriptor.for_command(command), options)
         try:
@@ -276,7 +278,8 @@ class Jobs(threading.Thread):
 
     def __init__(self, cluster: sl.LocalCluster) -> None:
         super().__init__(name="fuzz-jobs", daemon=True)
-        self.cluster, self.done, self.failures = cluster, 0, []
+        self.cluster, self.done = cluster, 0
+        self.failures: list[str] = []
         self.ids: list[str] = []
         self.stop = threading.Event()
 
@@ -345,13 +348,15 @@ def test_a_submit_with_partitions_below_one_is_refused_before_its_job_starts(
 def test_fuzzed_calls_leave_servers_serving_jobs_exact_and_memory_bounded(
     cluster: sl.LocalCluster,
 ) -> None:
+    """The campaign (see the module's docstring); it prints its figures: the calls made, and
+    each process's resident memory before, at its peak and after."""
     campaign = Campaign(cluster, call(cluster.uri, "ping", {}, cluster.auth)["http"])
     processes = {"jobmanager": cluster.jobmanager_process.pid}
     processes |= {f"agent{i}": p.pid for i, p in enumerate(cluster.agent_processes)}
     jobs = Jobs(cluster)
     jobs.start()
-    while jobs.done == 0 and not jobs.failures:  # warmed up: a job ran
-        time.sleep(0.05)
+    wait_for(lambda: jobs.done > 0 or bool(jobs.failures), 120)  # warmed up: a job ran
+    assert jobs.done > 0, jobs.failures
     memory = Memory(processes)
     memory.start()
     started = time.monotonic()
