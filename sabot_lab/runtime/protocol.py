@@ -267,6 +267,8 @@ def _get(data: Mapping[str, Any], action: str, name: str, kind: type, default: A
         raise ClusterError(f"{action}: {name} must be {_KINDS[kind]}{nullable}, got {value!r}")
     if kind is float and not math.isfinite(value):
         raise ClusterError(f"{action}: {name} must be a finite number, got {value!r}")
+    if kind is int and not -(2**63) <= value < 2**63:  # (what the tables can hold)
+        raise ClusterError(f"{action}: {name} must fit in 64 bits, got {value!r}")
     return float(value) if kind is float else value  # (an int sent for a float)
 
 
@@ -311,6 +313,8 @@ class JobRequest:
     def __post_init__(self) -> None:
         if self.job_id is not None:
             job_id(self.job_id, "submit")
+        if self.partitions is not None and self.partitions < 1:
+            raise ClusterError(f"submit: partitions must be at least 1, got {self.partitions}")
         if self.assignment not in ASSIGNMENTS:
             raise ClusterError(
                 f"submit: unknown assignment {self.assignment!r}; "
@@ -511,7 +515,7 @@ class RowsRequest:
         action = "do_exchange"
         try:
             data = json.loads(command)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # (RecursionError: nested too deep)
             raise ClusterError(f"{action}: the descriptor is not JSON ({exc})") from None
         job = _get(data, action, "job", str)
         if not _ATTEMPT.fullmatch(job):

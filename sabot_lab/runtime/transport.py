@@ -237,6 +237,35 @@ class ClusterServer(flight.FlightServerBase):
         self.uri = f"{scheme}://{host}:{self.port}"
         self.auth = replace(auth, insecure=True) if insecure else auth
 
+    # Flight calls a subclass does not serve: a clear refusal, not pyarrow's default (a
+    # NotImplementedError, whose traceback would reach the caller).
+    def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> Any:
+        raise _unserved("do_get")
+
+    def do_put(self, context: flight.ServerCallContext, *args: Any) -> None:
+        raise _unserved("do_put")
+
+    def do_exchange(self, context: flight.ServerCallContext, *args: Any) -> None:
+        raise _unserved("do_exchange")
+
+    def get_flight_info(self, context: flight.ServerCallContext, *args: Any) -> Any:
+        raise _unserved("get_flight_info")
+
+    def get_schema(self, context: flight.ServerCallContext, *args: Any) -> Any:
+        # pyarrow sends the traceback of any error raised here (a Flight error too): answer
+        # with no columns instead.
+        return flight.SchemaResult(pa.schema([]))
+
+    def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        return []
+
+    def list_flights(self, context: flight.ServerCallContext, *args: Any) -> Any:
+        raise _unserved("list_flights")
+
+
+def _unserved(method: str) -> flight.FlightServerError:
+    return flight.FlightServerError(f"this server does not serve {method}")
+
 
 def _accepted_tokens(
     tokens: Mapping[Role, str | None], host: str, insecure: bool
@@ -301,7 +330,7 @@ def dispatch(
         raise flight.FlightServerError(f"unknown action {action.type!r}")
     try:
         body = json.loads(action.body.to_pybytes() or b"{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # (RecursionError: nested too deep)
         raise flight.FlightServerError(f"{action.type}: the body is not JSON ({exc})") from None
     with failures_reported(f"action {action.type!r}", _log):
         return action_result(handler(body))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sabot_lab.physical.ids import job_of
@@ -67,13 +67,21 @@ class Channels:
             self._closed.add(key)
             self._changed.notify_all()
 
-    def get(self, key: ChannelKey) -> Iterator[Any]:
+    def get(self, key: ChannelKey, gone: Callable[[], bool] = lambda: False) -> Iterator[Any]:
         """The items of one queue as they come, until its producer closes it (or its job is
-        dropped); the queue may be created by either side first."""
+        dropped, or ``gone()`` says the reader went away); the queue may be created by
+        either side first.
+
+        >>> channels = Channels()
+        >>> list(channels.get(("j1/0", "x1", 0, "0.0"), gone=lambda: True))
+        []
+        """
         while True:
             with self._changed:
                 items = self._queues.setdefault(key, deque())
                 while not items and key not in self._closed and not self._gone(key):
+                    if gone():
+                        break
                     self._changed.wait(_WAIT)
                 if not items:
                     self._queues.pop(key, None)

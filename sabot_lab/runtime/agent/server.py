@@ -36,7 +36,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,7 +299,10 @@ class AgentServer(ClusterServer):
     def _deploy(self, body: dict[str, Any]) -> dict[str, Any]:
         if self.state in (AgentState.DRAINING, AgentState.STOPPED):
             raise ClusterError(f"agent {self.uri} is {self.state.value.lower()}: no new tasks")
-        spec = TaskSpec.from_dict(body)
+        try:
+            spec = TaskSpec.from_dict(body)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            raise ClusterError(f"deploy: not a task ({type(exc).__name__}: {exc})") from None
         with self._lock:
             if spec.task_id in self._tasks:
                 return {"task_id": spec.task_id, "deployed": False}
@@ -426,14 +429,18 @@ class AgentServer(ClusterServer):
         writer: flight.MetadataRecordBatchWriter,
     ) -> None:
         with failures_reported("an exchange stream", _log):
-            self._stream(RowsRequest.from_json(descriptor.command), reader, writer)
+            request = RowsRequest.from_json(descriptor.command)
+            self._stream(request, reader, writer, context.is_cancelled)
 
     def _stream(
         self,
         key: RowsRequest,
         reader: flight.MetadataRecordBatchReader,
         writer: flight.MetadataRecordBatchWriter,
+        gone: Callable[[], bool],
     ) -> None:
+        """Send what ``key`` asks for; a streaming read ends early once ``gone()`` (its
+        caller gave up waiting for a producer that never came)."""
         stream: dict[str, Any] = {"exchange": key.exchange, "partition": key.partition, "sent": 0}
         stream_id = next(self._stream_ids)
         with self._lock:
@@ -442,7 +449,7 @@ class AgentServer(ClusterServer):
         items = (
             self.store.get(*where)
             if key.producer is None
-            else self.channels.get((*where, key.producer))
+            else self.channels.get((*where, key.producer), gone)
         )
         try:
             writer.begin(key.schema, options=self._ipc)

@@ -744,7 +744,7 @@ class JobManager(ClusterServer):
         try:
             graph = JobGraph.from_json(request.plan)
             graph.validate()
-        except (SabotError, ValueError, KeyError) as exc:
+        except (SabotError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ClusterError(f"the submitted plan is not valid: {exc}") from None
         limit = get_config().cluster.max_parallelism
         asked = max([request.partitions or 1, *(n.parallelism or 1 for n in graph)])
@@ -835,7 +835,7 @@ class JobManager(ClusterServer):
         authorize(context, "result")
         try:
             job_id = JobRef.from_dict(json.loads(ticket.ticket), "do_get").job_id
-        except (ValueError, TypeError, ClusterError) as exc:
+        except (ValueError, TypeError, RecursionError, ClusterError) as exc:
             raise flight.FlightServerError(f"not a result ticket: {exc}") from None
         with failures_reported(f"reading the result of job {job_id}", _log):
             path = self.result_path(job_id)
