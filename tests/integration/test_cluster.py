@@ -37,6 +37,7 @@ from tests.support.browser_http import Browser
 from tests.support.polling import wait_for
 from tests.support.postgres import query
 from tests.support.reference import assert_same_rows, duckdb_table, timed_rows
+from tests.support.tls import self_signed_certificate
 
 FINTECH_SQL = (
     "SELECT sector, SUM(price * size) AS total, COUNT(*) AS n FROM q JOIN s ON security_id = id "
@@ -147,13 +148,18 @@ def test_a_group_by_on_a_dictionary_encoded_parquet_column_ends_with_duckdbs_ans
     assert_same_rows(result.cast(pa.schema([("s", pa.string()), ("total", pa.int64())])), expected)
 
 
+def unreachable_postgres_sink() -> tuple[sl.PostgresSink, int]:
+    """A PostgreSQL sink on a port nobody listens on, and that port."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    return sl.PostgresSink(f"postgresql://postgres@127.0.0.1:{port}/none", "rows"), port
+
+
 def test_a_step_that_raises_ends_the_job_failed_with_its_error(cluster: sl.LocalCluster) -> None:
     """A sink whose database cannot be reached makes the last step raise: the job ends
     FAILED and says why, rather than staying RUNNING."""
-    with socket.socket() as closed:  # a port nobody listens on
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    sink = sl.PostgresSink(f"postgresql://postgres@127.0.0.1:{port}/none", "rows")
+    sink, port = unreachable_postgres_sink()
     job = sl.from_pydict({"x": [1, 2, 3]}).submit(cluster, sink=sink)
     assert job.wait(timeout=120) == "FAILED"
     assert "OperationalError" in job.info()["error"] and str(port) in job.info()["error"]
@@ -463,10 +469,7 @@ def test_a_step_that_raises_after_a_jobmanager_restart_ends_the_job_failed(
 ) -> None:
     """DBOS resumes the job's workflow in the restarted JobManager; its last step raises (the
     sink's database cannot be reached): the job ends FAILED and says why."""
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    sink = sl.PostgresSink(f"postgresql://postgres@127.0.0.1:{port}/none", "rows")
+    sink, port = unreachable_postgres_sink()
     with fresh_cluster(tmp_path, database_url, heartbeat_timeout=3) as c:
         job = slow_rows(20_000, delay=0.02).submit(c, sink=sink)
         wait_for(lambda: job.status() == "RUNNING")
@@ -538,21 +541,6 @@ def test_http_status_page_json_and_prometheus_metrics(cluster: sl.LocalCluster) 
     )
     for agent in cluster.agents():
         assert samples["sabot_agent_slots", (("agent", agent["uri"]),)] == 2
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost, made with ``openssl``."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
-            *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def test_tls_on_flight_and_http(tmp_path: Path) -> None:

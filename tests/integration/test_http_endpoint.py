@@ -10,10 +10,8 @@ import contextlib
 import json
 import socket
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
@@ -22,23 +20,9 @@ import pytest
 import sabot_lab as sl
 from tests.support.browser_http import Browser, single_request
 from tests.support.polling import wait_for
+from tests.support.tls import self_signed_certificate
 
 IDLE_CONNECTIONS = 200
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1, made with ``openssl``."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
-            *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def local_cluster(settings: dict[str, str], **options: object) -> sl.LocalCluster:

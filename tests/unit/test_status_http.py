@@ -153,3 +153,12 @@ def test_api_jobs_is_paged_and_a_bad_page_is_refused() -> None:
             assert status == 400 and "limit" in body, (bad, body)
     finally:
         served.shutdown()
+
+
+def test_a_page_query_on_another_path_is_no_concern() -> None:
+    served = StatusHttpServer(Api(), tokens=TOKENS)
+    bearer = {"Authorization": f"Bearer {TOKENS[0]}"}
+    try:
+        assert single_request(f"{served.url}/metrics?limit=ten", bearer)[0] == 200
+    finally:
+        served.shutdown()

@@ -215,8 +215,8 @@ class _Page(tornado.web.RequestHandler):
 
     async def _serve(self, parts: list[str]) -> None:
         api = self.context.api
-        try:
-            page_of_jobs = self._jobs_page()
+        try:  # (only a listing of jobs reads its page: a query elsewhere is no concern)
+            page_of_jobs = self._jobs_page() if parts == ["api", "jobs"] else JobsPage()
         except ClusterError as exc:
             self._send(400, "application/json", {"error": str(exc)})
             return
