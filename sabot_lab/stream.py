@@ -45,6 +45,7 @@ from sabot_lab.event_time import (
     window_step,
 )
 from sabot_lab.expr import Expr, col, lit, parse_dtype
+from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES
 from sabot_lab.expr.nodes import Aggregate as AggregateExpr
 from sabot_lab.expr.nodes import Column
 from sabot_lab.kernels import is_integer_like
@@ -938,8 +939,9 @@ class GroupBy:
     def agg(self, *aggs: Expr, **named: Expr) -> Stream:
         """One row per group: the keys, then each aggregate (keywords name them).
 
-        Aggregates: ``sum mean min max count n_unique first last`` on a column or expression,
-        ``sl.count()`` for rows, and arithmetic over them (``col("x").sum() / sl.count()``).
+        Aggregates: ``sum mean min max count n_unique first last std var median quantile`` on a
+        column or expression, ``sl.count()`` for rows, and arithmetic over them
+        (``col("x").sum() / sl.count()``).
 
         >>> import sabot_lab as sl
         >>> s = sl.from_pydict({"k": [1, 1, 2], "x": [1.0, 3.0, 5.0]})
@@ -1007,11 +1009,15 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
             "aggregating it again would count every update; aggregate within windows instead"
         )
     running = not stream.bounded  # no end to wait for: emit updates as rows come
-    if running and any(
-        isinstance(e, AggregateExpr) and e.param("fn") == "n_unique" for a in aggs for e in a.walk()
-    ):
+    holistic = [
+        e.param("fn")
+        for a in aggs
+        for e in a.walk()
+        if isinstance(e, AggregateExpr) and e.param("fn") in HOLISTIC_AGGREGATES
+    ]
+    if running and holistic:
         raise PlanError(
-            "n_unique() over an unbounded stream would keep every value forever; "
+            f"{holistic[0]}() over an unbounded stream would keep every value forever; "
             "aggregate within windows (stream.window(...)) instead"
         )
     if keys:

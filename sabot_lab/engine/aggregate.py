@@ -26,22 +26,32 @@ import pyarrow.compute as pc
 
 from sabot_lab.engine.stateless import project_batch
 from sabot_lab.expr import Expr, col, lit
-from sabot_lab.expr.nodes import Aggregate
+from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Aggregate
 
 __all__ = ["HashAggregate", "aggregate_schema"]
 
 _ORDERED = pc.ScalarAggregateOptions(skip_nulls=False)
 _VALID = pc.CountOptions(mode="only_valid")
+_POPULATION = pc.VarianceOptions(ddof=0)
 _GLOBAL_KEY = "__global"  # a global aggregate groups by this constant: one code path for both
+
+
+_SPREAD = ("std", "var")  # merged from count, sum and variance partials (Chan's formula)
+_ORDER_STATISTICS = ("median", "quantile")  # computed from each group's list of values
+_AS_FLOAT = _SPREAD + _ORDER_STATISTICS  # their inputs are read as float64
 
 
 @dataclass(frozen=True)
 class _Call:
-    """One distinct aggregate call: function name and the pre-column it reads (None: rows)."""
+    """One distinct aggregate call: function name, the pre-column it reads (None: rows) and
+    the options of ``std``/``var`` (``ddof``) and quantiles (``quantile``, ``interpolation``)."""
 
     fn: str
     column: str | None
     output: str
+    ddof: int = 1
+    quantile: float = 0.5
+    interpolation: str = "linear"
 
 
 def aggregate_schema(keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema) -> pa.Schema:
@@ -77,10 +87,17 @@ class HashAggregate:
             if key not in seen:
                 index = len(seen)
                 column = None
+                fn = expr.param("fn")
                 if expr.args:
                     column = f"__in{index}"
-                    pre[column] = expr.args[0].alias(column)
-                seen[key] = _Call(expr.param("fn"), column, f"__agg{index}")
+                    value = expr.args[0].cast("float64") if fn in _AS_FLOAT else expr.args[0]
+                    pre[column] = value.alias(column)
+                options = {
+                    name: expr.param(name)
+                    for name in ("ddof", "quantile", "interpolation")
+                    if expr.param(name) is not None
+                }
+                seen[key] = _Call(fn, column, f"__agg{index}", **options)
                 self._calls.append(seen[key])
             return col(seen[key].output)
 
@@ -227,7 +244,8 @@ class HashAggregate:
 
     def combine(self, partials: Sequence[pa.Table], flag: str | None = None) -> pa.Table | None:
         """Merge partial results into one partial table (one row per group), for state that
-        grows batch by batch; None when a call cannot merge partials (``n_unique``). ``flag``:
+        grows batch by batch; None when a call cannot merge partials (``n_unique``, ``median``,
+        ``quantile``: their partials are the values). ``flag``:
         a boolean column of the partials, kept as its OR over each group's rows.
 
         >>> t = pa.table({"k": ["a", "b", "a"], "x": [1, 2, 3]})
@@ -235,7 +253,7 @@ class HashAggregate:
         >>> agg.combine([agg.partial(b) for b in t.to_batches(max_chunksize=1)]).sort_by("k").to_pylist()
         [{'k': 'a', '__in0_sum': 4, '__in0_count': 2}, {'k': 'b', '__in0_sum': 2, '__in0_count': 1}]
         """
-        if any(call.fn == "n_unique" for call in self._calls):
+        if any(call.fn in HOLISTIC_AGGREGATES for call in self._calls):
             return None
         merged = pa.concat_tables(partials, promote_options="permissive")
         specs = [spec for call in self._calls for spec in _final_specs(call)]
@@ -244,6 +262,13 @@ class HashAggregate:
         grouped = merged.group_by(self._group_keys, use_threads=False).aggregate(specs)
         columns = {spec[0]: grouped[f"{spec[0]}_{spec[1]}"] for spec in specs}
         columns.update((k, grouped[k]) for k in self._group_keys)
+        spreads = [call for call in self._calls if call.fn in _SPREAD]
+        if spreads:
+            groups = _Groups.of(merged, self._group_keys)
+            for call in spreads:
+                n, _, m2 = _moments(call, merged, groups)
+                with np.errstate(all="ignore"):
+                    columns[f"{call.column}_variance"] = pa.array(m2 / n, mask=n == 0)
         return pa.table([columns[n] for n in merged.schema.names], schema=merged.schema)
 
     # -- phase 2 -------------------------------------------------------------------
@@ -256,12 +281,17 @@ class HashAggregate:
         merged = pa.concat_tables(partials).combine_chunks()
         specs: list[tuple[Any, ...]] = []
         for call in self._calls:
-            if call.fn != "n_unique":
+            if call.fn not in (*HOLISTIC_AGGREGATES, *_SPREAD):
                 specs.extend(_final_specs(call))
         grouped = merged.group_by(self._group_keys, use_threads=False).aggregate(specs)
-        columns: dict[str, pa.ChunkedArray] = {k: grouped[k] for k in self.keys}
+        columns: dict[str, pa.ChunkedArray | pa.Array] = {k: grouped[k] for k in self.keys}
+        groups = None
         for call in self._calls:
-            columns[call.output] = self._final_column(call, grouped, merged)
+            if call.fn in _SPREAD + _ORDER_STATISTICS:
+                groups = groups or _Groups.of(merged, self._group_keys)
+                columns[call.output] = _by_groups(call, merged, groups)
+            else:
+                columns[call.output] = self._final_column(call, grouped, merged)
         if self.keys or grouped.num_rows:
             final = pa.table(columns).cast(self._final_schema)
         else:  # SQL: an aggregate without GROUP BY has one row, even over no input
@@ -313,10 +343,104 @@ class HashAggregate:
         return counted["v_count_distinct"]
 
 
+@dataclass(frozen=True)
+class _Groups:
+    """The group of each row of a merged partial table, numbered ``0 .. count-1`` in the order
+    a single-threaded group-by of the same table lists them (first appearance)."""
+
+    ids: np.ndarray
+    count: int
+
+    @staticmethod
+    def of(merged: pa.Table, keys: Sequence[str]) -> _Groups:
+        rows = pa.array(np.arange(merged.num_rows, dtype=np.int64))
+        numbered = merged.select(keys).append_column("__row", rows)
+        lists = (
+            numbered.group_by(keys, use_threads=False)
+            .aggregate([("__row", "list")])["__row_list"]
+            .combine_chunks()
+        )
+        ids = np.empty(merged.num_rows, dtype=np.int64)
+        ids[pc.list_flatten(lists).to_numpy()] = pc.list_parent_indices(lists).to_numpy()
+        return _Groups(ids, len(lists))
+
+
+def _floats(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A column as float64 numbers, nulls as 0."""
+    return np.asarray(column.cast(pa.float64()).fill_null(0.0).to_numpy(), dtype=np.float64)
+
+
+def _moments(call: _Call, merged: pa.Table, groups: _Groups) -> tuple[Any, Any, Any]:
+    """Each group's count, sum and sum of squared deviations from its mean, merged from the
+    partials' counts, sums and population variances (Chan et al.'s pairwise formula: exact
+    up to rounding, without the cancellation of a sum of squares)."""
+    c, size = call.column, groups.count
+    n_i = _floats(merged[f"{c}_count"])
+    s_i = _floats(merged[f"{c}_sum"])
+    m2_i = _floats(merged[f"{c}_variance"]) * n_i
+    n = np.bincount(groups.ids, weights=n_i, minlength=size)
+    total = np.bincount(groups.ids, weights=s_i, minlength=size)
+    with np.errstate(all="ignore"):
+        mean = total / n
+        mean_i = np.where(n_i > 0, s_i / np.where(n_i > 0, n_i, 1), 0.0)
+        shift = np.where(n_i > 0, n_i * (mean_i - mean[groups.ids]) ** 2, 0.0)
+    m2 = np.bincount(groups.ids, weights=m2_i + shift, minlength=size)
+    return n, total, m2
+
+
+def _by_groups(call: _Call, merged: pa.Table, groups: _Groups) -> pa.Array:
+    """The final values of a ``std``, ``var``, ``median`` or ``quantile`` call, one per group."""
+    if call.fn in _SPREAD:
+        n, _, m2 = _moments(call, merged, groups)
+        known = n > call.ddof
+        with np.errstate(all="ignore"):
+            variance = m2 / np.where(known, n - call.ddof, 1)
+        values = np.sqrt(variance) if call.fn == "std" else variance
+        return pa.array(values, type=pa.float64(), mask=~known)
+    return _quantiles(call, merged, groups)
+
+
+def _quantiles(call: _Call, merged: pa.Table, groups: _Groups) -> pa.Array:
+    """Each group's quantile from the partials' lists of values, as Polars computes it."""
+    lists = merged[f"{call.column}_list"].combine_chunks()
+    values = pc.list_flatten(lists)
+    owners = groups.ids[pc.list_parent_indices(lists).to_numpy()]
+    present = pc.is_valid(values).to_numpy(zero_copy_only=False)
+    numbers = np.asarray(values.filter(present).to_numpy(), dtype=np.float64)
+    owners = owners[present]
+    order = np.lexsort((numbers, owners))  # by group, then value (NaN last, as in DuckDB)
+    numbers = numbers[order]
+    n = np.bincount(owners, minlength=groups.count)
+    starts = np.cumsum(n) - n
+    known = n > 0
+    q = 0.5 if call.fn == "median" else call.quantile
+    last = np.maximum(n - 1, 0)
+    position = last * q
+    low, high = np.floor(position).astype(np.int64), np.ceil(position).astype(np.int64)
+    method = "linear" if call.fn == "median" else call.interpolation
+    if method == "nearest":
+        low = high = np.where(position - low >= 0.5, high, low)
+    elif method == "lower":
+        high = low
+    elif method == "higher":
+        low = high
+    elif method == "equiprobable":
+        low = high = np.maximum(np.ceil(n * q).astype(np.int64) - 1, 0)
+    pick = numbers if numbers.size else np.zeros(1)
+    below = pick[np.where(known, starts + np.minimum(low, last), 0)]
+    above = pick[np.where(known, starts + np.minimum(high, last), 0)]
+    with np.errstate(all="ignore"):
+        if method == "midpoint":
+            result = np.where(low == high, below, (below + above) / 2)
+        else:  # linear, or one value (low == high)
+            result = np.where(low == high, below, below + (position - low) * (above - below))
+    return pa.array(result, type=pa.float64(), mask=~known)
+
+
 def _call_type(call: _Call, pre_schema: pa.Schema) -> pa.DataType:
     if call.fn in ("count", "n_unique"):
         return pa.int64()
-    if call.fn == "mean":
+    if call.fn in ("mean", *_SPREAD, *_ORDER_STATISTICS):
         return pa.float64()
     assert call.column is not None
     input_type = pre_schema.field(call.column).type
@@ -333,6 +457,10 @@ def _partial_specs(call: _Call) -> list[tuple[Any, ...]]:
         return [(c, "sum"), (c, "count", _VALID)]
     if call.fn == "n_unique":
         return [(c, "distinct", _VALID)]
+    if call.fn in _SPREAD:
+        return [(c, "count", _VALID), (c, "sum"), (c, "variance", _POPULATION)]
+    if call.fn in _ORDER_STATISTICS:
+        return [(c, "list")]
     if call.fn in ("first", "last"):
         return [(c, call.fn, _ORDERED)]
     return [(c, call.fn)]
@@ -342,7 +470,7 @@ def _final_specs(call: _Call) -> list[tuple[Any, ...]]:
     c = call.column
     if call.fn == "count":
         return [(f"{c}_count" if c else "count_all", "sum")]
-    if call.fn == "mean":
+    if call.fn in ("mean", *_SPREAD):
         return [(f"{c}_sum", "sum"), (f"{c}_count", "sum")]
     if call.fn in ("first", "last"):
         return [(f"{c}_{call.fn}", call.fn, _ORDERED)]

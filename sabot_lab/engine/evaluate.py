@@ -371,6 +371,8 @@ def _eval_math(expr: Expr, batch: pa.RecordBatch) -> Value:
         if pa.types.is_floating(value.type):  # NaN has sign 0 in DuckDB
             value = pc.if_else(pc.is_nan(value), pa.scalar(0, value.type), value)
         return pc.sign(value).cast(pa.int8())
+    if fn == "abs":
+        return pc.abs_checked(value)
     if fn in ("floor", "ceil"):
         if not pa.types.is_floating(value.type):
             value = as_float(value)

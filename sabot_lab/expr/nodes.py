@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,7 +41,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGGREGATES",
+    "HOLISTIC_AGGREGATES",
     "NODE_CLASSES",
+    "QUANTILE_METHODS",
     "Aggregate",
     "Alias",
     "Binary",
@@ -65,8 +68,28 @@ __all__ = [
     "to_expr",
 ]
 
-AGGREGATES = ("sum", "mean", "min", "max", "count", "n_unique", "first", "last")
+AGGREGATES = (
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "count",
+    "n_unique",
+    "first",
+    "last",
+    "std",
+    "var",
+    "median",
+    "quantile",
+)
 """Names of the aggregate functions an :class:`Expr` can apply."""
+
+HOLISTIC_AGGREGATES = ("n_unique", "median", "quantile")
+"""Aggregates that need every value of a group at once: their per-batch partials are the
+values themselves, so they cannot be folded into a fixed-size state."""
+
+QUANTILE_METHODS = ("nearest", "higher", "lower", "midpoint", "linear", "equiprobable")
+"""The ``interpolation`` choices of :meth:`Expr.quantile` (as in Polars)."""
 
 
 class Expr:
@@ -313,9 +336,13 @@ class Expr:
         return Unary("neg", [self])
 
     def __eq__(self, other: Any) -> Expr:  # type: ignore[override]
+        if other is None:
+            _warn_null_comparison(self, "==", "is_null")
         return self._binary("eq", other)
 
     def __ne__(self, other: Any) -> Expr:  # type: ignore[override]
+        if other is None:
+            _warn_null_comparison(self, "!=", "is_not_null")
         return self._binary("ne", other)
 
     def __lt__(self, other: Any) -> Expr:
@@ -404,6 +431,15 @@ class Expr:
     def _math(self, fn: str) -> Expr:
         return MathFunction("math", [self], fn=fn)
 
+    def abs(self) -> Expr:
+        """The absolute value, in the input's type (SQL ``ABS``); an error if it does not fit
+        (the smallest integer of its type).
+
+        >>> evaluate(col("x").abs(), pa.record_batch({"x": [-2, 3, None]})).to_pylist()
+        [2, 3, None]
+        """
+        return self._math("abs")
+
     def floor(self) -> Expr:
         """The largest whole number not above the value; integers become float64 (as in DuckDB).
 
@@ -472,8 +508,8 @@ class Expr:
         return self._binary("pow", exponent)
 
     # -- aggregates -----------------------------------------------------------------
-    def _agg(self, fn: str) -> Expr:
-        return Aggregate("agg", [self], fn=fn)
+    def _agg(self, fn: str, **params: Any) -> Expr:
+        return Aggregate("agg", [self], fn=fn, **params)
 
     def sum(self) -> Expr:
         """Sum of non-null values (null if there are none).
@@ -522,6 +558,55 @@ class Expr:
         col("x").n_unique()
         """
         return self._agg("n_unique")
+
+    def std(self, ddof: int = 1) -> Expr:
+        """Standard deviation of non-null values as float64, divided by ``n - ddof`` (``ddof=1``:
+        the sample's, SQL ``STDDEV_SAMP``; ``ddof=0``: the population's, ``STDDEV_POP``); null
+        when ``n <= ddof`` (a group of one row has no sample deviation).
+
+        >>> col("x").std(), col("x").std(ddof=0)
+        (col("x").std(), col("x").std(ddof=0))
+        """
+        return self._agg("std", ddof=_ddof(ddof))
+
+    def var(self, ddof: int = 1) -> Expr:
+        """Variance of non-null values as float64, divided by ``n - ddof`` (SQL ``VAR_SAMP``,
+        ``VAR_POP`` with ``ddof=0``); null when ``n <= ddof``.
+
+        >>> col("x").var(ddof=0)
+        col("x").var(ddof=0)
+        """
+        return self._agg("var", ddof=_ddof(ddof))
+
+    def median(self) -> Expr:
+        """Median of non-null values as float64: the mean of the two middle values when their
+        number is even (SQL ``MEDIAN``).
+
+        >>> col("x").median()
+        col("x").median()
+        """
+        return self._agg("median")
+
+    def quantile(self, quantile: float, interpolation: str = "nearest") -> Expr:
+        """The ``quantile`` (0 to 1) of non-null values as float64, as Polars computes it: at
+        position ``(n - 1) * quantile`` of the sorted values, between two values taking the
+        ``nearest`` one, the ``lower``, the ``higher``, their ``midpoint`` or a ``linear``
+        interpolation (SQL ``QUANTILE_CONT``); ``equiprobable`` takes the value at position
+        ``ceil(n * quantile) - 1`` (SQL ``QUANTILE_DISC``).
+
+        >>> col("x").quantile(0.9, interpolation="linear")
+        col("x").quantile(0.9, interpolation="linear")
+        """
+        if isinstance(quantile, bool) or not isinstance(quantile, int | float):
+            raise TypeError(f"quantile() takes a number from 0 to 1, got {quantile!r}")
+        if not 0 <= quantile <= 1:
+            raise ValueError(f"quantile() takes a number from 0 to 1, got {quantile!r}")
+        if interpolation not in QUANTILE_METHODS:
+            raise ValueError(
+                f"quantile() got interpolation={interpolation!r}; use one of "
+                + ", ".join(repr(m) for m in QUANTILE_METHODS)
+            )
+        return self._agg("quantile", quantile=float(quantile), interpolation=interpolation)
 
     def first(self) -> Expr:
         """Value of the group's first row in input order (null if that value is null).
@@ -855,11 +940,12 @@ class Horizontal(Expr):
 
 
 class Aggregate(Expr):
-    """The aggregate ``fn`` (one of :data:`AGGREGATES`) of its child; no child: ``COUNT(*)``."""
+    """The aggregate ``fn`` (one of :data:`AGGREGATES`) of its child; no child: ``COUNT(*)``.
+    ``std`` and ``var`` have a ``ddof``, ``quantile`` its ``quantile`` and ``interpolation``."""
 
     __slots__ = ()
     OPS = ("agg",)
-    FIELDS = ("fn",)
+    FIELDS = ("fn", "ddof", "quantile", "interpolation")
     ARITY = (0, 1)
 
 
@@ -911,6 +997,23 @@ def to_expr(value: Any) -> Expr:
     (col("a"), 2)
     """
     return value if isinstance(value, Expr) else Literal.of(value)
+
+
+def _ddof(ddof: Any) -> int:
+    if isinstance(ddof, bool) or not isinstance(ddof, int) or ddof < 0:
+        raise TypeError(f"ddof takes a whole number of 0 or more, got {ddof!r}")
+    return ddof
+
+
+def _warn_null_comparison(expr: Expr, symbol: builtins.str, method: builtins.str) -> None:
+    """Warn that comparing with None gives null for every row (SQL), so a filter on it keeps
+    nothing: a pandas habit that should be ``is_null()``."""
+    warnings.warn(
+        f"{expr!r} {symbol} None compares with NULL and is null on every row (SQL semantics), "
+        f"so a filter on it keeps no row; use {expr!r}.{method}() instead",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _rebuild(

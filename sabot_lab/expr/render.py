@@ -150,6 +150,18 @@ def _python_concat_str(expr: Expr, args: list[str]) -> str:
     return f"concat_str([{', '.join(args)}]{options})"
 
 
+def _python_aggregate(expr: Expr, args: list[str]) -> str:
+    if not args:
+        return "count()"
+    fn = expr.param("fn")
+    options = ""
+    if fn in ("std", "var") and expr.param("ddof") != 1:
+        options = f"ddof={expr.param('ddof')}"
+    if fn == "quantile":
+        options = f'{expr.param("quantile")!r}, interpolation="{expr.param("interpolation")}"'
+    return f"{args[0]}.{fn}({options})"
+
+
 def _python_case(expr: Expr, args: list[str]) -> str:
     parts = [f"when({args[i]}).then({args[i + 1]})" for i in range(0, len(args) - 1, 2)]
     return ".".join(parts) + f".otherwise({args[-1]})"
@@ -173,7 +185,7 @@ PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
     Round: lambda e, a: f"{a[0]}.round({e.param('decimals')})",
     ConcatStr: _python_concat_str,
     Horizontal: lambda e, a: f"{e.param('fn')}_horizontal({', '.join(a)})",
-    Aggregate: lambda e, a: f"{a[0]}.{e.param('fn')}()" if a else "count()",
+    Aggregate: _python_aggregate,
 }
 """The Python renderer of each node class."""
 
@@ -344,7 +356,46 @@ def _sql_aggregate(expr: Expr, args: list[str]) -> str:
     if not args:
         return "COUNT(*)"
     fn = _sql_word(expr.param("fn"))
+    if fn in ("std", "var"):
+        return _sql_spread(fn, int(_sql_number(expr.param("ddof"))), args[0])
+    if fn == "quantile":
+        return _sql_quantile(expr, args[0])
     return _SQL_AGGREGATES.get(fn, f"{fn.upper()}({{0}})").format(args[0])
+
+
+def _sql_spread(fn: str, ddof: int, value: str) -> str:
+    """``std``/``var`` with ``ddof``: DuckDB's own functions for 0 and 1, else the population
+    variance rescaled to ``n - ddof``."""
+    if ddof in (0, 1):
+        name = {"std": "stddev", "var": "var"}[fn] + ("_pop" if ddof == 0 else "_samp")
+        return f"{name}({value})"
+    n = f"COUNT({value})"
+    variance = f"(var_pop({value}) * {n} / ({n} - {ddof}))"
+    scaled = f"sqrt{variance}" if fn == "std" else variance
+    return f"CASE WHEN {n} > {ddof} THEN {scaled} END"
+
+
+def _sql_quantile(expr: Expr, value: str) -> str:
+    """A quantile as DuckDB SQL: ``quantile_cont`` is the linear one, ``quantile_disc`` the
+    equiprobable one; the other methods pick between the two values around the position."""
+    q = _sql_number(expr.param("quantile"), integer=False)
+    method = _sql_word(expr.param("interpolation"))
+    if method == "linear":
+        return f"quantile_cont({value}, {q})"
+    if method == "equiprobable":
+        return f"CAST(quantile_disc({value}, {q}) AS DOUBLE)"
+    position = f"((COUNT({value}) - 1) * {q})"
+    values = f"list_sort(list({value}) FILTER (WHERE {value} IS NOT NULL))"
+    index = {
+        "lower": f"floor{position}",
+        "higher": f"ceil{position}",
+        "nearest": f"floor({position} + 0.5)",
+    }.get(method)
+    if index is not None:  # the value at a whole position: list_sort's 1-based element
+        return f"CAST({values}[CAST({index} AS BIGINT) + 1] AS DOUBLE)"
+    low = f"{values}[CAST(floor{position} AS BIGINT) + 1]"
+    high = f"{values}[CAST(ceil{position} AS BIGINT) + 1]"
+    return f"((CAST({low} AS DOUBLE) + CAST({high} AS DOUBLE)) / 2)"
 
 
 def _sql_string_function(expr: Expr, args: list[str]) -> str:

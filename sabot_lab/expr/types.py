@@ -384,6 +384,8 @@ def _math(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTyp
     fn = expr.param("fn")
     if fn == "sign":
         return pa.int8()
+    if fn == "abs":
+        return dtype
     if fn in ("floor", "ceil") and pa.types.is_floating(dtype):
         return dtype
     return pa.float64()
@@ -454,9 +456,9 @@ def _aggregate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Da
     (dtype,) = types
     if fn in ("first", "last"):
         return dtype
-    if fn == "mean":
+    if fn in ("mean", "std", "var", "median", "quantile"):
         if not (pa.types.is_integer(dtype) or pa.types.is_floating(dtype)):
-            raise SchemaError(f"cannot evaluate {expr!r}: mean takes numbers, got {dtype}")
+            raise SchemaError(f"cannot evaluate {expr!r}: {fn} takes numbers, got {dtype}")
         return pa.float64()
     try:
         return _AGGREGATE_KERNELS[fn](pa.array([], type=dtype)).type

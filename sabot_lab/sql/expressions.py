@@ -1,7 +1,9 @@
 """SQL expressions (sqlglot syntax trees) as :class:`~sabot_lab.expr.Expr` trees the optimizer can
 see into: arithmetic, comparisons, boolean logic, ``CASE``, ``CAST``, ``IN``, ``BETWEEN``,
 ``LIKE``, ``IS NULL``, ``COALESCE``, string and date functions, and the aggregates ``COUNT``
-(``*``, a value, ``DISTINCT``), ``SUM``, ``AVG``, ``MIN``, ``MAX``.
+(``*``, a value, ``DISTINCT``), ``SUM``, ``AVG``, ``MIN``, ``MAX``, ``STDDEV[_SAMP|_POP]``,
+``VARIANCE``, ``VAR_SAMP``, ``VAR_POP``, ``MEDIAN``, ``QUANTILE_CONT``, ``QUANTILE_DISC`` and
+``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)``.
 
 A :class:`Scope` says what a column reference means where the expression stands (a row of
 the ``FROM`` clause, or a group after ``GROUP BY``).
@@ -112,7 +114,7 @@ class RowScope:
 
     def replace(self, node: exp.Expr) -> Expr | None:
         """Refuse aggregates."""
-        if isinstance(node, exp.AggFunc):
+        if isinstance(node, exp.AggFunc | exp.WithinGroup):
             hint = "; filter groups with HAVING" if self.clause == "WHERE" else ""
             raise self.ctx.error(
                 f"aggregate {sql_text(node)} is not allowed in {self.clause}{hint}", node
@@ -164,7 +166,7 @@ def translate(node: exp.Expr, scope: Scope) -> Expr:
     return rule(node, scope)
 
 
-def aggregate(node: exp.AggFunc, rows: Scope) -> Expr:
+def aggregate(node: exp.AggFunc | exp.WithinGroup, rows: Scope) -> Expr:
     """The aggregate :class:`~sabot_lab.expr.Expr` of a call like ``SUM(price * size)``, its
     argument read row by row in ``rows``.
 
@@ -184,6 +186,19 @@ def aggregate(node: exp.AggFunc, rows: Scope) -> Expr:
                 raise ctx.unsupported("COUNT(DISTINCT ...) of several values", node)
             return translate(arg.expressions[0], rows).n_unique()
         return translate(arg, rows).count()
+    if isinstance(node, exp.WithinGroup):
+        return _within_group(node, rows)
+    spread = _SPREADS.get(type(node))
+    if spread is not None:
+        method, ddof = spread
+        result = getattr(translate(_single_argument(node, rows), rows), method)(ddof=ddof)
+        return result  # type: ignore[no-any-return]
+    if isinstance(node, exp.Median):
+        return translate(_single_argument(node, rows), rows).median()
+    if isinstance(node, exp.PercentileCont | exp.PercentileDisc | exp.Quantile):
+        q = node.args.get("quantile") or node.expression
+        value = translate(_single_argument(node, rows), rows)
+        return value.quantile(_quantile_constant(q, node, rows), _quantile_method(node))
     method = {exp.Sum: "sum", exp.Avg: "mean", exp.Min: "min", exp.Max: "max"}.get(type(node))
     if method is None:
         raise ctx.unsupported(f"the aggregate function {_function_name(node)}", node)
@@ -193,6 +208,51 @@ def aggregate(node: exp.AggFunc, rows: Scope) -> Expr:
         raise ctx.unsupported(f"{_function_name(node)} of several values", node)
     result: Expr = getattr(translate(arg, rows), method)()
     return result
+
+
+_SPREADS: dict[type[exp.Expr], tuple[str, int]] = {
+    exp.Stddev: ("std", 1), exp.StddevSamp: ("std", 1), exp.StddevPop: ("std", 0),
+    exp.Variance: ("var", 1), exp.VariancePop: ("var", 0),
+}  # fmt: skip
+"""The aggregate method and ``ddof`` of each SQL standard deviation and variance function."""
+
+
+def _single_argument(node: exp.Expr, rows: Scope) -> exp.Expr:
+    """The one value an aggregate reads; an error for ``DISTINCT`` or several values."""
+    if isinstance(node.this, exp.Distinct):
+        raise rows.ctx.unsupported(f"{_function_name(node)}(DISTINCT ...)", node)
+    if node.this is None or isinstance(node.this, exp.Star):
+        raise rows.ctx.unsupported(f"{_function_name(node)} without a value", node)
+    return node.this
+
+
+def _quantile_method(node: exp.Expr) -> str:
+    """``QUANTILE_DISC`` picks a value (Polars' equiprobable method), the others interpolate."""
+    return "equiprobable" if isinstance(node, exp.PercentileDisc) else "linear"
+
+
+def _quantile_constant(node: exp.Expr | None, where: exp.Expr, rows: Scope) -> float:
+    ok, value = (False, None) if node is None else _literal_value(node)
+    if not ok or isinstance(value, str | bool) or value is None or not 0 <= value <= 1:
+        raise rows.ctx.unsupported(
+            f"{_function_name(where)} with a quantile that is not a constant from 0 to 1", where
+        )
+    return float(value)
+
+
+def _within_group(node: exp.WithinGroup, rows: Scope) -> Expr:
+    """``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)`` (and ``PERCENTILE_DISC``)."""
+    function, order = node.this, node.expression
+    keys = order.expressions if isinstance(order, exp.Order) else []
+    if not isinstance(function, exp.PercentileCont | exp.PercentileDisc) or len(keys) != 1:
+        raise rows.ctx.unsupported(f"'{sql_text(node)}'", node)
+    (key,) = keys
+    q = _quantile_constant(function.this, function, rows)
+    if key.args.get("desc"):
+        if isinstance(function, exp.PercentileDisc):  # its pick is not symmetric
+            raise rows.ctx.unsupported("PERCENTILE_DISC ... (ORDER BY x DESC)", key)
+        q = 1 - q
+    return translate(key.this, rows).quantile(q, _quantile_method(function))
 
 
 # ----------------------------------------------------------------------------- rules
@@ -373,11 +433,6 @@ def _nullif(node: exp.Expr, scope: Scope) -> Expr:
     return when(value == translate(node.expression, scope)).then(lit(None)).otherwise(value)
 
 
-def _abs(node: exp.Expr, scope: Scope) -> Expr:
-    value = translate(node.this, scope)
-    return when(value < 0).then(-value).otherwise(value)
-
-
 def _round(node: exp.Expr, scope: Scope) -> Expr:
     if node.args.get("truncate"):
         raise scope.ctx.unsupported(f"'{sql_text(node)}'", node)
@@ -530,7 +585,7 @@ _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.Cast: _cast,
     exp.Coalesce: _coalesce,
     exp.Nullif: _nullif,
-    exp.Abs: _abs,
+    exp.Abs: _unary(lambda v: v.abs()),
     exp.Round: _round,
     exp.Floor: _rounding("floor"),
     exp.Ceil: _rounding("ceil"),

@@ -168,7 +168,7 @@ class Grouping:
 
     def replace(self, node: exp.Expr) -> Expr | None:
         """The result column of an aggregate or of a grouped expression."""
-        if isinstance(node, exp.AggFunc):
+        if isinstance(node, exp.AggFunc | exp.WithinGroup):
             rows = RowScope(self.relation, self.ctx, f"the argument of {sql_text(node)}")
             expr = aggregate(node, rows)
             with self.ctx.building(node, sql_text(node)):
