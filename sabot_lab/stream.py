@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from sabot_lab import display
+from sabot_lab.column_ops import column_names, filled, kept_after_drop, null_filter
 from sabot_lab.config import get_config
 from sabot_lab.connectors import (
     ArrowSource,
@@ -275,6 +276,42 @@ class Stream:
                 raise column_not_found(old, self.schema.names)
         items = [col(n).alias(mapping[n]) if n in mapping else col(n) for n in self.schema.names]
         return self._project(items, "rename")
+
+    def drop(self, *columns: str | Sequence[str], strict: bool = True) -> Stream:
+        """Remove columns (names or lists of names), keeping the others in their order.
+
+        An unknown name is a :class:`~sabot_lab.errors.SchemaError` naming the available
+        columns, unless ``strict=False`` (then it is ignored).
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"a": [1], "b": [2], "c": [3]}).drop("a", ["c"]).columns
+        ['b']
+        """
+        kept = kept_after_drop(self.schema, column_names(columns), strict=strict)
+        return self._project([col(n) for n in kept], "drop")
+
+    def fill_null(self, value: Any) -> Stream:
+        """Replace nulls by ``value`` in every column whose type takes it, as Polars does: a
+        whole number fills integer and float columns, a float the float columns, a string the
+        string columns, a boolean, date or datetime the columns of its type. Columns keep
+        their types; the other columns are left as they are.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"i": [1, None], "f": [None, 2.5], "s": ["a", None]})
+        >>> s.fill_null(0).collect().to_pydict()
+        {'i': [1, 0], 'f': [0.0, 2.5], 's': ['a', None]}
+        """
+        return self._project(filled(self.schema, value), "fill_null")
+
+    def drop_nulls(self, subset: str | Sequence[str] | None = None) -> Stream:
+        """Remove the rows with a null in any column of ``subset`` (all columns if None).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"a": [1, None, 3], "b": [None, 2, 3]})
+        >>> s.drop_nulls().collect().to_pydict(), s.drop_nulls("a").collect().num_rows
+        ({'a': [3], 'b': [3]}, 2)
+        """
+        return self.filter(null_filter(self.schema, subset))
 
     def _project(self, items: list[Expr], verb: str) -> Stream:
         for e in items:

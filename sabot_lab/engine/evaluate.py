@@ -260,7 +260,46 @@ def _eval_cast(expr: Expr, batch: pa.RecordBatch) -> Value:
     target = parse_dtype(expr.param("dtype"))
     if pa.types.is_floating(value.type) and pa.types.is_integer(target):
         value = pc.round(value, round_mode="half_to_even")
-    return pc.cast(value, target, safe=True)
+    if isinstance(value, pa.Scalar):
+        value = pa.array([value], type=value.type)
+        return _cast_values(expr, value, target)[0]
+    return _cast_values(expr, value, target)
+
+
+def _cast_values(expr: Expr, value: pa.Array | pa.ChunkedArray, target: pa.DataType) -> Value:
+    """``value`` cast to ``target``: where a value does not convert, an error naming it, or
+    null for a lenient cast. The failing values are found by halving the array until the
+    parts convert, so the cost grows with their number, not with the length."""
+    try:
+        return pc.cast(value, target, safe=True)
+    except pa.ArrowInvalid:
+        if len(value) == 0:
+            raise
+        if expr.param("strict") is not False:
+            failing = _first_failing(value, target)
+            raise ComputeError(
+                f"cannot cast {expr.args[0]!r} value {failing!r} to {target}; "
+                f"use .cast({str(target)!r}, strict=False) (SQL TRY_CAST) to get null where "
+                "a value does not convert"
+            ) from None
+    if len(value) == 1:
+        return pa.nulls(1, type=target)
+    half = len(value) // 2
+    parts = [_cast_values(expr, value[:half], target), _cast_values(expr, value[half:], target)]
+    return pa.chunked_array(parts, type=target).combine_chunks()
+
+
+def _first_failing(value: pa.Array | pa.ChunkedArray, target: pa.DataType) -> Any:
+    """The first value of ``value`` that does not convert to ``target`` (one that fails)."""
+    while len(value) > 1:
+        half = len(value) // 2
+        try:
+            pc.cast(value[:half], target, safe=True)
+        except pa.ArrowInvalid:
+            value = value[:half]
+        else:
+            value = value[half:]
+    return value[0].as_py()
 
 
 def _eval_case(expr: Expr, batch: pa.RecordBatch) -> Value:

@@ -282,14 +282,21 @@ class Expr:
         """
         return Alias("alias", [self], name=name)
 
-    def cast(self, dtype: pa.DataType | str) -> Expr:
+    def cast(self, dtype: pa.DataType | str, strict: bool = True) -> Expr:
         """Convert to ``dtype``; floats round half to even when cast to integers (as DuckDB
-        does for doubles).
+        does for doubles). A value that does not convert (text that is not a number, a number
+        out of the type's range) is an error naming it, or null with ``strict=False`` (SQL
+        ``TRY_CAST``).
 
         >>> evaluate(col("x").cast("int64"), pa.record_batch({"x": [2.5, -2.5, 3.5]})).to_pylist()
         [2, -2, 4]
+        >>> evaluate(col("s").cast("int8", strict=False), pa.record_batch({"s": ["7", "x", "300"]})).to_pylist()
+        [7, None, None]
         """
-        return Cast("cast", [self], dtype=dtype_name(parse_dtype(dtype)))
+        if not isinstance(strict, bool):
+            raise TypeError(f"cast() takes strict=True or False, got {strict!r}")
+        lenient = {} if strict else {"strict": False}
+        return Cast("cast", [self], dtype=dtype_name(parse_dtype(dtype)), **lenient)
 
     # -- operators ------------------------------------------------------------------
     def _binary(self, op: str, other: Any, reflected: bool = False) -> Expr:
@@ -785,11 +792,12 @@ class FillNull(Expr):
 
 
 class Cast(Expr):
-    """Its child converted to the type named ``dtype``."""
+    """Its child converted to the type named ``dtype``; ``strict`` False (stored only then):
+    null where a value does not convert."""
 
     __slots__ = ()
     OPS = ("cast",)
-    FIELDS = ("dtype",)
+    FIELDS = ("dtype", "strict")
 
 
 class Case(Expr):

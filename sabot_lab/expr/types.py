@@ -340,6 +340,8 @@ def _fill_null(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Da
 
 def _cast(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     (value,) = _probes(expr, types)
+    if expr.param("strict") is False:  # a constant that does not convert becomes null
+        value = pa.array([], type=value.type)
     target = parse_dtype(expr.param("dtype"))
     if pa.types.is_floating(value.type) and pa.types.is_integer(target):
         value = pc.round(value, round_mode="half_to_even")

@@ -417,7 +417,7 @@ def _cast(node: exp.Expr, scope: Scope) -> Expr:
     dtype = _CAST_TYPES.get(name)
     if dtype is None or target.expressions:
         raise scope.ctx.unsupported(f"CAST to {sql_text(target)}", node)
-    return translate(node.this, scope).cast(dtype)
+    return translate(node.this, scope).cast(dtype, strict=not isinstance(node, exp.TryCast))
 
 
 def _coalesce(node: exp.Expr, scope: Scope) -> Expr:
@@ -583,6 +583,7 @@ _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.Case: _case,
     exp.If: _if,
     exp.Cast: _cast,
+    exp.TryCast: _cast,
     exp.Coalesce: _coalesce,
     exp.Nullif: _nullif,
     exp.Abs: _unary(lambda v: v.abs()),
