@@ -41,11 +41,13 @@ from sabot_lab.expr.nodes import (
     ConcatStr,
     Expr,
     FillNull,
+    FormatTemporal,
     Horizontal,
     IsIn,
     Literal,
     Log,
     MathFunction,
+    ParseTemporal,
     Round,
     StringFunction,
     TemporalPart,
@@ -397,6 +399,35 @@ def _eval_part(expr: Expr, batch: pa.RecordBatch) -> Value:
     return TEMPORAL_PARTS[expr.param("part")](value).cast(pa.int64())
 
 
+def _eval_strptime(expr: Expr, batch: pa.RecordBatch) -> Value:
+    (value,) = _args(expr, batch)
+    target = parse_dtype(expr.param("dtype"))
+    if pa.types.is_null(value.type):
+        return value.cast(target)
+    text = _broadcast(value, batch.num_rows)
+    fmt = expr.param("format")
+    parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
+    if expr.param("strict") is not False and parsed.null_count > text.null_count:
+        failing = text.filter(pc.and_(pc.is_null(parsed), pc.is_valid(text)))[0].as_py()
+        raise ComputeError(
+            f"cannot evaluate {expr!r}: {failing!r} does not match the format {fmt!r}; use "
+            "strict=False to get null where a string does not parse"
+        )
+    if pa.types.is_date32(target):
+        return pc.floor_temporal(parsed, unit="day").cast(target)
+    return parsed.cast(target)
+
+
+def _eval_strftime(expr: Expr, batch: pa.RecordBatch) -> Value:
+    (value,) = _args(expr, batch)
+    if pa.types.is_null(value.type):
+        return value.cast(pa.string())
+    if pa.types.is_timestamp(value.type) and value.type.unit != "s":
+        # Arrow writes %S with the fraction of the unit; DuckDB writes whole seconds
+        value = pc.floor_temporal(value, unit="second").cast(pa.timestamp("s", value.type.tz))
+    return pc.strftime(value, format=expr.param("format"))
+
+
 # ----------------------------------------------------------------------------- numbers
 
 
@@ -539,6 +570,8 @@ EVALUATORS: dict[type[Expr], Evaluator] = {
     StringFunction: _eval_string,
     TemporalTruncate: _eval_truncate,
     TemporalPart: _eval_part,
+    ParseTemporal: _eval_strptime,
+    FormatTemporal: _eval_strftime,
     MathFunction: _eval_math,
     Log: _eval_log,
     Round: _eval_round,

@@ -1,9 +1,10 @@
 """The ``.str`` and ``.dt`` namespaces of an expression: string and date/time functions.
 
 ``col("s").str.lower()`` and ``col("ts").dt.truncate("1h")`` build
-:class:`~sabot_lab.expr.nodes.StringFunction`, :class:`~sabot_lab.expr.nodes.TemporalTruncate`
-and :class:`~sabot_lab.expr.nodes.TemporalPart` nodes, checking their arguments. Imports
-:mod:`sabot_lab.expr.nodes` only.
+:class:`~sabot_lab.expr.nodes.StringFunction`, :class:`~sabot_lab.expr.nodes.TemporalTruncate`,
+:class:`~sabot_lab.expr.nodes.TemporalPart`, :class:`~sabot_lab.expr.nodes.ParseTemporal` and
+:class:`~sabot_lab.expr.nodes.FormatTemporal` nodes, checking their arguments. Imports pyarrow,
+:mod:`sabot_lab.errors`, :mod:`sabot_lab.expr.dtypes` and :mod:`sabot_lab.expr.nodes`.
 
 >>> col("s").str.strip_chars_end("x")
 col("s").str.strip_chars_end("x")
@@ -13,7 +14,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sabot_lab.expr.nodes import Expr, StringFunction, TemporalPart, TemporalTruncate
+import pyarrow as pa
+
+from sabot_lab.errors import SchemaError
+from sabot_lab.expr.dtypes import dtype_name, parse_dtype
+from sabot_lab.expr.nodes import (
+    Expr,
+    FormatTemporal,
+    ParseTemporal,
+    StringFunction,
+    TemporalPart,
+    TemporalTruncate,
+)
 
 __all__ = ["TRUNCATE_UNITS", "WHITESPACE", "StringNamespace", "TemporalNamespace"]
 
@@ -54,6 +66,50 @@ class StringNamespace:
                     f"str.{fn}() takes whole numbers, got {type(value).__name__} {value!r}"
                 )
         return StringFunction("str", [self._expr], fn=fn, **params)
+
+    def strptime(
+        self, dtype: pa.DataType | str, format: str | None = None, strict: bool = True
+    ) -> Expr:
+        """Parse dates (``dtype`` ``"date32"``) or timestamps (``"timestamp[us]"``…) by the
+        strptime ``format`` (``"%d/%m/%Y %H:%M"``; ``%Y %m %d %H %M %S %y %b %j`` and the
+        like, as DuckDB's ``strptime``), or as ISO 8601 without a format. A string that does
+        not parse is an error naming it, or null with ``strict=False`` (DuckDB's
+        ``try_strptime``). A date format's time of day, if any, is dropped.
+
+        >>> b = pa.record_batch({"s": ["17/05/2024", "nope", None]})
+        >>> evaluate(col("s").str.strptime("date32", "%d/%m/%Y", strict=False), b).to_pylist()
+        [datetime.date(2024, 5, 17), None, None]
+        """
+        target = parse_dtype(dtype)
+        if not (pa.types.is_date32(target) or pa.types.is_timestamp(target)):
+            raise SchemaError(
+                f"str.strptime() parses into 'date32' or a timestamp type, got {target}"
+            )
+        if format is None:
+            return self._expr.cast(target, strict=strict)
+        if not isinstance(format, str) or not format:
+            raise TypeError(f"str.strptime() takes a format string, got {format!r}")
+        lenient = {} if strict else {"strict": False}
+        return ParseTemporal(
+            "strptime", [self._expr], dtype=dtype_name(target), format=format, **lenient
+        )
+
+    def to_date(self, format: str | None = None, strict: bool = True) -> Expr:
+        """Parse dates by the strptime ``format`` (see :meth:`strptime`).
+
+        >>> evaluate(col("s").str.to_date("%Y%m%d"), pa.record_batch({"s": ["20240517"]})).to_pylist()
+        [datetime.date(2024, 5, 17)]
+        """
+        return self.strptime("date32", format, strict=strict)
+
+    def to_datetime(self, format: str | None = None, strict: bool = True) -> Expr:
+        """Parse timestamps (microseconds) by the strptime ``format`` (see :meth:`strptime`).
+
+        >>> b = pa.record_batch({"s": ["2024-05-17 13:04"]})
+        >>> evaluate(col("s").str.to_datetime("%Y-%m-%d %H:%M"), b).to_pylist()
+        [datetime.datetime(2024, 5, 17, 13, 4)]
+        """
+        return self.strptime("timestamp[us]", format, strict=strict)
 
     def contains(self, pattern: str) -> Expr:
         """True where the string contains ``pattern`` (a literal, not a regex).
@@ -210,6 +266,26 @@ class TemporalNamespace:
 
     def _part(self, part: str) -> Expr:
         return TemporalPart("dt_part", [self._expr], part=part)
+
+    def strftime(self, format: str) -> Expr:
+        """Write dates and timestamps as text by the strftime ``format`` (``"%Y-%m-%d %H:%M"``,
+        as DuckDB's ``strftime``): ``%S`` is the whole seconds.
+
+        >>> b = pa.record_batch({"t": [dt.datetime(2024, 5, 17, 13, 4, 5, 250)]})
+        >>> evaluate(col("t").dt.strftime("%d/%m/%Y %H:%M:%S"), b).to_pylist()
+        ['17/05/2024 13:04:05']
+        """
+        if not isinstance(format, str) or not format:
+            raise TypeError(f"dt.strftime() takes a format string, got {format!r}")
+        return FormatTemporal("strftime", [self._expr], format=format)
+
+    def to_string(self, format: str) -> Expr:
+        """The same as :meth:`strftime` (Polars' other name for it).
+
+        >>> col("t").dt.to_string("%Y")
+        col("t").dt.strftime("%Y")
+        """
+        return self.strftime(format)
 
     def year(self) -> Expr:
         """The year, as int64.

@@ -53,11 +53,13 @@ __all__ = [
     "ConcatStr",
     "Expr",
     "FillNull",
+    "FormatTemporal",
     "Horizontal",
     "IsIn",
     "Literal",
     "Log",
     "MathFunction",
+    "ParseTemporal",
     "Round",
     "StringFunction",
     "TemporalPart",
@@ -905,6 +907,23 @@ class TemporalPart(Expr):
     FIELDS = ("part",)
 
 
+class ParseTemporal(Expr):
+    """Its strings parsed by the strptime ``format`` into the date or timestamp type named
+    ``dtype``; ``strict`` False (stored only then): null where a string does not parse."""
+
+    __slots__ = ()
+    OPS = ("strptime",)
+    FIELDS = ("dtype", "format", "strict")
+
+
+class FormatTemporal(Expr):
+    """Its dates or timestamps written as text by the strftime ``format``."""
+
+    __slots__ = ()
+    OPS = ("strftime",)
+    FIELDS = ("format",)
+
+
 class MathFunction(Expr):
     """A one-argument math function ``fn``: ``floor``, ``ceil``, ``sqrt``, ``exp``, ``sign``."""
 
@@ -970,6 +989,8 @@ NODE_CLASSES: tuple[type[Expr], ...] = (
     StringFunction,
     TemporalTruncate,
     TemporalPart,
+    ParseTemporal,
+    FormatTemporal,
     MathFunction,
     Log,
     Round,

@@ -35,11 +35,13 @@ from sabot_lab.expr.nodes import (
     ConcatStr,
     Expr,
     FillNull,
+    FormatTemporal,
     Horizontal,
     IsIn,
     Literal,
     Log,
     MathFunction,
+    ParseTemporal,
     Round,
     StringFunction,
     TemporalPart,
@@ -162,6 +164,11 @@ def _python_aggregate(expr: Expr, args: list[str]) -> str:
     return f"{args[0]}.{fn}({options})"
 
 
+def _python_strptime(expr: Expr, args: list[str]) -> str:
+    lenient = ", strict=False" if expr.param("strict") is False else ""
+    return f'{args[0]}.str.strptime("{expr.param("dtype")}", "{expr.param("format")}"{lenient})'
+
+
 def _python_case(expr: Expr, args: list[str]) -> str:
     parts = [f"when({args[i]}).then({args[i + 1]})" for i in range(0, len(args) - 1, 2)]
     return ".".join(parts) + f".otherwise({args[-1]})"
@@ -181,6 +188,8 @@ PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
     StringFunction: _python_string,
     TemporalTruncate: lambda e, a: f'{a[0]}.dt.truncate("{e.param("every")}")',
     TemporalPart: lambda e, a: f"{a[0]}.dt.{e.param('part')}()",
+    ParseTemporal: _python_strptime,
+    FormatTemporal: lambda e, a: f'{a[0]}.dt.strftime("{e.param("format")}")',
     MathFunction: lambda e, a: f"{a[0]}.{e.param('fn')}()",
     Log: _python_log,
     Round: lambda e, a: f"{a[0]}.round({e.param('decimals')})",
@@ -454,6 +463,12 @@ def _sql_part(expr: Expr, args: list[str]) -> str:
     return f"CAST({function}({args[0]}) AS BIGINT)"
 
 
+def _sql_strptime(expr: Expr, args: list[str]) -> str:
+    function = "try_strptime" if expr.param("strict") is False else "strptime"
+    parsed = f"{function}({args[0]}, {_sql_string(expr.param('format'))})"
+    return f"CAST({parsed} AS {sql_type(parse_dtype(expr.param('dtype')))})"
+
+
 def _sql_case(expr: Expr, args: list[str]) -> str:
     parts = [f"WHEN {args[i]} THEN {args[i + 1]}" for i in range(0, len(args) - 1, 2)]
     return f"CASE {' '.join(parts)} ELSE {args[-1]} END"
@@ -473,6 +488,8 @@ SQL_RENDERERS: dict[type[Expr], Renderer] = {
     StringFunction: _sql_string_function,
     TemporalTruncate: _sql_truncate,
     TemporalPart: _sql_part,
+    ParseTemporal: _sql_strptime,
+    FormatTemporal: lambda e, a: f"strftime({a[0]}, {_sql_string(e.param('format'))})",
     MathFunction: lambda e, a: f"{_sql_word(e.param('fn'))}({a[0]})",
     Log: _sql_log,
     Round: lambda e, a: f"round({a[0]}, {_sql_number(e.param('decimals'))})",

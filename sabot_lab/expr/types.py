@@ -34,11 +34,13 @@ from sabot_lab.expr.nodes import (
     ConcatStr,
     Expr,
     FillNull,
+    FormatTemporal,
     Horizontal,
     IsIn,
     Literal,
     Log,
     MathFunction,
+    ParseTemporal,
     Round,
     StringFunction,
     TemporalPart,
@@ -380,6 +382,22 @@ def _part(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTyp
     return pa.int64()
 
 
+def _parse_temporal(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    (dtype,) = types
+    if not (is_string(dtype) or pa.types.is_null(dtype)):
+        raise SchemaError(f"cannot evaluate {expr!r}: str.strptime takes strings, got {dtype}")
+    return parse_dtype(expr.param("dtype"))
+
+
+def _format_temporal(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    (dtype,) = types
+    if not (pa.types.is_date(dtype) or pa.types.is_timestamp(dtype) or pa.types.is_null(dtype)):
+        raise SchemaError(
+            f"cannot evaluate {expr!r}: dt.strftime takes dates or timestamps, got {dtype}"
+        )
+    return pa.string()
+
+
 def _math(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     (dtype,) = types
     require_number(expr, dtype)
@@ -481,6 +499,8 @@ TYPE_RULES: dict[type[Expr], TypeRule] = {
     StringFunction: _string,
     TemporalTruncate: _truncate,
     TemporalPart: _part,
+    ParseTemporal: _parse_temporal,
+    FormatTemporal: _format_temporal,
     MathFunction: _math,
     Log: _log,
     Round: _round,

@@ -552,6 +552,29 @@ def _part(part: str) -> Callable[[exp.Expr, Scope], Expr]:
     return lambda node, scope: getattr(translate(node.this, scope).dt, part)()
 
 
+def _strptime(node: exp.Expr, scope: Scope, strict: bool = True) -> Expr:
+    """DuckDB's ``strptime(text, format)`` (a timestamp), ``try_strptime`` when not ``strict``."""
+    fmt = _constant(node.args["format"], scope, _function_name(node), str)
+    if fmt is None:
+        return lit(None, "timestamp[us]")
+    return translate(node.this, scope).str.to_datetime(fmt, strict=strict)
+
+
+def _strftime(node: exp.Expr, scope: Scope) -> Expr:
+    fmt = _constant(node.args["format"], scope, "STRFTIME", str)
+    if fmt is None:
+        return lit(None, "string")
+    return translate(node.this, scope).dt.strftime(fmt)
+
+
+def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
+    """The functions sqlglot does not know by name: DuckDB's ``try_strptime``."""
+    if str(node.name).upper() == "TRY_STRPTIME" and len(node.expressions) == 2:
+        text, fmt = node.expressions
+        return _strptime(exp.StrToTime(this=text, format=fmt), scope, strict=False)
+    raise scope.ctx.unsupported(_describe(node), node)
+
+
 _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.Column: lambda node, scope: scope.column(node),
     exp.Paren: lambda node, scope: translate(node.this, scope),
@@ -626,4 +649,7 @@ _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.DayOfWeekIso: _part("weekday"),
     exp.DayOfWeek: _unary(lambda v: v.dt.weekday() % 7),
     exp.WeekOfYear: _part("week"),
+    exp.StrToTime: _strptime,
+    exp.TimeToStr: _strftime,
+    exp.Anonymous: _anonymous,
 }
