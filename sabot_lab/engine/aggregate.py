@@ -242,33 +242,43 @@ class HashAggregate:
 
         return codes, size, integer_keys
 
-    def combine(self, partials: Sequence[pa.Table], flag: str | None = None) -> pa.Table | None:
+    def combine(self, partials: Sequence[pa.Table], flag: str | None = None) -> pa.Table:
         """Merge partial results into one partial table (one row per group), for state that
-        grows batch by batch; None when a call cannot merge partials (``n_unique``, ``median``,
-        ``quantile``: their partials are the values). ``flag``:
-        a boolean column of the partials, kept as its OR over each group's rows.
+        grows batch by batch: the value lists of ``n_unique``, ``median`` and ``quantile``
+        are joined per group. ``flag``: a boolean column of the partials, kept as its OR over
+        each group's rows.
 
         >>> t = pa.table({"k": ["a", "b", "a"], "x": [1, 2, 3]})
         >>> agg = HashAggregate(["k"], [col("x").mean()], t.schema)
         >>> agg.combine([agg.partial(b) for b in t.to_batches(max_chunksize=1)]).sort_by("k").to_pylist()
         [{'k': 'a', '__in0_sum': 4, '__in0_count': 2}, {'k': 'b', '__in0_sum': 2, '__in0_count': 1}]
+        >>> agg = HashAggregate(["k"], [col("x").n_unique()], t.schema)
+        >>> agg.combine([agg.partial(b) for b in t.to_batches(max_chunksize=1)]).sort_by("k").to_pylist()
+        [{'k': 'a', '__in0_distinct': [1, 3]}, {'k': 'b', '__in0_distinct': [2]}]
         """
-        if any(call.fn in HOLISTIC_AGGREGATES for call in self._calls):
-            return None
-        merged = pa.concat_tables(partials, promote_options="permissive")
-        specs = [spec for call in self._calls for spec in _final_specs(call)]
+        merged = pa.concat_tables(partials, promote_options="permissive").combine_chunks()
+        specs = [
+            spec
+            for call in self._calls
+            if call.fn not in HOLISTIC_AGGREGATES
+            for spec in _final_specs(call)
+        ]
         if flag is not None:
             specs.append((flag, "max"))
         grouped = merged.group_by(self._group_keys, use_threads=False).aggregate(specs)
-        columns = {spec[0]: grouped[f"{spec[0]}_{spec[1]}"] for spec in specs}
+        columns: dict[str, Any] = {spec[0]: grouped[f"{spec[0]}_{spec[1]}"] for spec in specs}
         columns.update((k, grouped[k]) for k in self._group_keys)
-        spreads = [call for call in self._calls if call.fn in _SPREAD]
-        if spreads:
-            groups = _Groups.of(merged, self._group_keys)
-            for call in spreads:
+        groups = None
+        for call in self._calls:
+            if call.fn in _SPREAD:
+                groups = groups or _Groups.of(merged, self._group_keys)
                 n, _, m2 = _moments(call, merged, groups)
                 with np.errstate(all="ignore"):
                     columns[f"{call.column}_variance"] = pa.array(m2 / n, mask=n == 0)
+            elif call.fn in HOLISTIC_AGGREGATES:
+                groups = groups or _Groups.of(merged, self._group_keys)
+                name = f"{call.column}_{'distinct' if call.fn == 'n_unique' else 'list'}"
+                columns[name] = _joined_lists(merged[name], groups, distinct=call.fn == "n_unique")
         return pa.table([columns[n] for n in merged.schema.names], schema=merged.schema)
 
     # -- phase 2 -------------------------------------------------------------------
@@ -363,6 +373,26 @@ class _Groups:
         ids = np.empty(merged.num_rows, dtype=np.int64)
         ids[pc.list_flatten(lists).to_numpy()] = pc.list_parent_indices(lists).to_numpy()
         return _Groups(ids, len(lists))
+
+
+def _joined_lists(
+    lists: pa.ChunkedArray, groups: _Groups, distinct: bool
+) -> pa.ListArray:
+    """Each group's lists joined into one (without repeats if ``distinct``), in group order."""
+    lists = lists.combine_chunks()
+    values = pc.list_flatten(lists)
+    owners = pa.array(groups.ids[pc.list_parent_indices(lists).to_numpy()])
+    pairs = pa.table({"group": owners, "value": values})
+    if distinct:
+        pairs = pairs.group_by(["group", "value"], use_threads=False).aggregate([])
+        pairs = pairs.filter(pc.is_valid(pairs["value"]))
+    order = pc.sort_indices(pairs["group"])  # stable: each group's values keep their order
+    pairs = pairs.take(order)
+    counts = np.bincount(pairs["group"].to_numpy(), minlength=groups.count)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), pairs["value"].combine_chunks(), type=lists.type
+    )
 
 
 def _floats(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -48,7 +48,6 @@ class RunningAggregate(StatefulOperator):
         current = self.state.get(_GROUPS)
         parts = [partial] if current is None else [current, partial]
         merged = self._agg.combine(parts, flag=_TOUCHED)
-        assert merged is not None  # n_unique, which cannot merge, is refused at plan time
         touched = merged[_TOUCHED]
         self.state.put(_GROUPS, merged.set_column(
             merged.schema.get_field_index(_TOUCHED), _TOUCHED, pa.repeat(False, merged.num_rows)

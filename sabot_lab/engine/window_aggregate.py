@@ -162,7 +162,6 @@ class SlidingWindows(_Windows):
         super()._load()
         self._panes: dict[int, list[tuple[str, int]]] = {}  # pane start -> (state key, rows)
         self._order: list[int] = []  # the pane starts held, ascending
-        self._merges = True  # whether partials merge (not with n_unique)
         self._emitted: int | None = None  # the start of the last window emitted
         unsplit = []
         for key, table in self.state.items():
@@ -198,7 +197,7 @@ class SlidingWindows(_Windows):
         for low, high in itertools.pairwise(cuts):
             pane, piece = int(starts[low]), partial.slice(low, high - low)
             self._index(pane, self._put_new(piece, _pane_prefix(pane)), piece.num_rows)
-            if len(self._panes[pane]) > _COMPACT_AT and self._merges:
+            if len(self._panes[pane]) > _COMPACT_AT:
                 self._compact(pane)
 
     def _index(self, pane: int, key: str, rows: int) -> None:
@@ -210,9 +209,6 @@ class SlidingWindows(_Windows):
     def _compact(self, pane: int) -> None:
         """Merge the partials of ``pane`` into one table."""
         merged = self._agg.combine(self._read([pane]))
-        if merged is None:  # n_unique: its partials do not merge
-            self._merges = False
-            return
         for key, rows in self._panes.pop(pane):
             self.state.delete(key)
             self._held(-rows)
@@ -376,8 +372,6 @@ class SessionWindows(_Windows):
             pieces.schema.get_field_index(_START), _START, pa.array(sessions)
         )
         merged = self._agg.combine([pieces])
-        if merged is None:  # n_unique: the pieces of a session merge when it is emitted
-            merged = pieces
         ends = pc.add(merged[self._last].cast(pa.int64()), self.size)
         ended = pc.less_equal(ends, time) if time != END_OF_TIME else None
         rest = merged.filter(pc.invert(ended)) if ended is not None else merged.slice(0, 0)

@@ -81,6 +81,7 @@ LISTED = [
     "is_not_null",
     "fill_null",
     "cast",
+    "cast_lenient",
     "alias",
     "when",
     "str_contains",
@@ -96,6 +97,7 @@ LISTED = [
     "dt_ordinal_day",
     "dt_week",
     "round",
+    "abs",
     "floor",
     "ceil",
     "sqrt",
@@ -111,6 +113,9 @@ LISTED = [
     "str_strip_chars_start",
     "str_strip_chars_end",
     "str_replace_all",
+    "str_strptime",
+    "str_to_date",
+    "dt_strftime",
     "concat_str",
     "max_horizontal",
     "min_horizontal",
@@ -122,6 +127,10 @@ LISTED = [
     "n_unique",
     "first",
     "last",
+    "std",
+    "var",
+    "median",
+    "quantile",
 ]
 
 

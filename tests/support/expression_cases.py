@@ -86,6 +86,47 @@ CASES: list[tuple[str, Callable[[], sl.Expr], str]] = [
     ("dt_ordinal_day", lambda: col("t").dt.ordinal_day(), "dayofyear(t)"),
     ("dt_week", lambda: col("t").dt.week(), "week(t)"),
     ("dt_truncate_1q", lambda: col("t").dt.truncate("1q"), "date_trunc('quarter', t)"),
+    ("abs_int", lambda: col("j").abs(), "abs(j)"),
+    ("abs_float", lambda: col("f").abs(), "abs(f)"),
+    (
+        "cast_lenient_str_to_int",
+        lambda: col("s").cast("int64", strict=False),
+        "TRY_CAST(s AS BIGINT)",
+    ),
+    (
+        "cast_lenient_text_to_int",
+        lambda: concat_str([col("j"), col("s")]).cast("int16", strict=False),
+        "TRY_CAST(CAST(j AS VARCHAR) || s AS SMALLINT)",
+    ),
+    (
+        "cast_lenient_narrowing",
+        lambda: col("j").cast("int8", strict=False),
+        "TRY_CAST(j AS TINYINT)",
+    ),
+    (
+        "str_strptime",
+        lambda: (
+            col("t").dt.strftime("%d/%m/%Y %H:%M").str.strptime("timestamp[us]", "%d/%m/%Y %H:%M")
+        ),
+        "strptime(strftime(t, '%d/%m/%Y %H:%M'), '%d/%m/%Y %H:%M')",
+    ),
+    (
+        "str_to_date_lenient",
+        lambda: concat_str([col("s"), col("t").dt.strftime("%Y%m%d")]).str.to_date(
+            "%Y%m%d", strict=False
+        ),
+        "CAST(try_strptime(s || strftime(t, '%Y%m%d'), '%Y%m%d') AS DATE)",
+    ),
+    (
+        "dt_strftime",
+        lambda: col("t").dt.strftime("%Y-%m-%d %H:%M:%S"),
+        "strftime(t, '%Y-%m-%d %H:%M:%S')",
+    ),
+    (
+        "dt_strftime_date",
+        lambda: col("t").cast("date32").dt.strftime("%d.%m.%y"),
+        "strftime(CAST(t AS DATE), '%d.%m.%y')",
+    ),
     ("round", lambda: col("f").round(), "round(f)"),
     ("round_ties", lambda: (col("i") / 2).round(), "round(i / 2)"),
     ("round_decimals", lambda: col("f").round(2), "round(f, 2)"),
@@ -162,4 +203,43 @@ AGGREGATES: list[tuple[str, Callable[[], sl.Expr], str]] = [
     ("first", lambda: col("j").first(), "list(j ORDER BY rn)[1]"),
     ("last", lambda: col("s").last(), "list(s ORDER BY rn)[-1]"),
     ("sum_expr", lambda: (col("f") * col("i")).sum(), "sum(f * i)"),
+    ("std", lambda: col("f").std(), "stddev_samp(f)"),
+    ("std_population", lambda: col("j").std(ddof=0), "stddev_pop(j)"),
+    (
+        "std_ddof_2",
+        lambda: col("f").std(ddof=2),
+        "CASE WHEN count(f) > 2 THEN sqrt(var_pop(f) * count(f) / (count(f) - 2)) END",
+    ),
+    ("var", lambda: col("j").var(), "var_samp(j)"),
+    ("var_population", lambda: col("f").var(ddof=0), "var_pop(f)"),
+    ("median", lambda: col("j").median(), "median(j)"),
+    ("median_float", lambda: col("f").median(), "median(f)"),
+    ("quantile_linear", lambda: col("f").quantile(0.3, "linear"), "quantile_cont(f, 0.3)"),
+    (
+        "quantile_equiprobable",
+        lambda: col("j").quantile(0.7, "equiprobable"),
+        "quantile_disc(j, 0.7)",
+    ),
+    (
+        "quantile_nearest",
+        lambda: col("j").quantile(0.25),
+        "list_sort(list(j) FILTER (j IS NOT NULL))[CAST(floor((count(j) - 1) * 0.25 + 0.5) AS BIGINT) + 1]",
+    ),
+    (
+        "quantile_lower",
+        lambda: col("f").quantile(0.9, "lower"),
+        "list_sort(list(f) FILTER (f IS NOT NULL))[CAST(floor((count(f) - 1) * 0.9) AS BIGINT) + 1]",
+    ),
+    (
+        "quantile_higher",
+        lambda: col("f").quantile(0.1, "higher"),
+        "list_sort(list(f) FILTER (f IS NOT NULL))[CAST(ceil((count(f) - 1) * 0.1) AS BIGINT) + 1]",
+    ),
+    (
+        "quantile_midpoint",
+        lambda: col("j").quantile(0.5, "midpoint"),
+        "(list_sort(list(j) FILTER (j IS NOT NULL))[CAST(floor((count(j) - 1) * 0.5) AS BIGINT) + 1]"
+        " + list_sort(list(j) FILTER (j IS NOT NULL))[CAST(ceil((count(j) - 1) * 0.5) AS BIGINT) + 1]) / 2",
+    ),
+    ("std_of_expression", lambda: (col("f") * col("i")).std(), "stddev_samp(f * i)"),
 ]
