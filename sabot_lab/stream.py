@@ -46,9 +46,8 @@ from sabot_lab.event_time import (
     window_step,
 )
 from sabot_lab.expr import Expr, col, lit, parse_dtype
-from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES
+from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Column
 from sabot_lab.expr.nodes import Aggregate as AggregateExpr
-from sabot_lab.expr.nodes import Column
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.logical import (
     Aggregate,

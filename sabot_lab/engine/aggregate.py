@@ -375,9 +375,7 @@ class _Groups:
         return _Groups(ids, len(lists))
 
 
-def _joined_lists(
-    lists: pa.ChunkedArray, groups: _Groups, distinct: bool
-) -> pa.ListArray:
+def _joined_lists(lists: pa.ChunkedArray, groups: _Groups, distinct: bool) -> pa.ListArray:
     """Each group's lists joined into one (without repeats if ``distinct``), in group order."""
     lists = lists.combine_chunks()
     values = pc.list_flatten(lists)

@@ -182,8 +182,10 @@ PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
     Unary: _python_unary,
     IsIn: lambda e, a: f"{a[0]}.is_in({[decode_value(v) for v in e.param('values')]!r})",
     FillNull: lambda e, a: f"{a[0]}.fill_null({a[1]})",
-    Cast: lambda e, a: f'{a[0]}.cast("{e.param("dtype")}"'
-    + (", strict=False)" if e.param("strict") is False else ")"),
+    Cast: lambda e, a: (
+        f'{a[0]}.cast("{e.param("dtype")}"'
+        + (", strict=False)" if e.param("strict") is False else ")")
+    ),
     Case: _python_case,
     StringFunction: _python_string,
     TemporalTruncate: lambda e, a: f'{a[0]}.dt.truncate("{e.param("every")}")',
@@ -482,8 +484,10 @@ SQL_RENDERERS: dict[type[Expr], Renderer] = {
     Unary: lambda e, a: _SQL_UNARY[e.op].format(*a),
     IsIn: _sql_is_in,
     FillNull: lambda e, a: f"COALESCE({a[0]}, {a[1]})",
-    Cast: lambda e, a: f"{'TRY_CAST' if e.param('strict') is False else 'CAST'}"
-    f"({a[0]} AS {sql_type(parse_dtype(e.param('dtype')))})",
+    Cast: lambda e, a: (
+        f"{'TRY_CAST' if e.param('strict') is False else 'CAST'}"
+        f"({a[0]} AS {sql_type(parse_dtype(e.param('dtype')))})"
+    ),
     Case: _sql_case,
     StringFunction: _sql_string_function,
     TemporalTruncate: _sql_truncate,

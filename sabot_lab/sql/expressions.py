@@ -190,9 +190,7 @@ def aggregate(node: exp.AggFunc | exp.WithinGroup, rows: Scope) -> Expr:
         return _within_group(node, rows)
     spread = _SPREADS.get(type(node))
     if spread is not None:
-        method, ddof = spread
-        result = getattr(translate(_single_argument(node, rows), rows), method)(ddof=ddof)
-        return result  # type: ignore[no-any-return]
+        return spread(translate(_single_argument(node, rows), rows))
     if isinstance(node, exp.Median):
         return translate(_single_argument(node, rows), rows).median()
     if isinstance(node, exp.PercentileCont | exp.PercentileDisc | exp.Quantile):
@@ -210,11 +208,12 @@ def aggregate(node: exp.AggFunc | exp.WithinGroup, rows: Scope) -> Expr:
     return result
 
 
-_SPREADS: dict[type[exp.Expr], tuple[str, int]] = {
-    exp.Stddev: ("std", 1), exp.StddevSamp: ("std", 1), exp.StddevPop: ("std", 0),
-    exp.Variance: ("var", 1), exp.VariancePop: ("var", 0),
+_SPREADS: dict[type[exp.Expr], Callable[[Expr], Expr]] = {
+    exp.Stddev: lambda v: v.std(), exp.StddevSamp: lambda v: v.std(),
+    exp.StddevPop: lambda v: v.std(ddof=0), exp.Variance: lambda v: v.var(),
+    exp.VariancePop: lambda v: v.var(ddof=0),
 }  # fmt: skip
-"""The aggregate method and ``ddof`` of each SQL standard deviation and variance function."""
+"""Each SQL standard deviation and variance function as an aggregate of its value."""
 
 
 def _single_argument(node: exp.Expr, rows: Scope) -> exp.Expr:
