@@ -263,35 +263,85 @@ def _eval_cast(expr: Expr, batch: pa.RecordBatch) -> Value:
     if pa.types.is_floating(value.type) and pa.types.is_integer(target):
         value = pc.round(value, round_mode="half_to_even")
     if isinstance(value, pa.Scalar):
-        value = pa.array([value], type=value.type)
-        return _cast_values(expr, value, target)[0]
+        return _cast_values(expr, pa.array([value], type=value.type), target)[0]
+    if isinstance(value, pa.ChunkedArray):
+        value = value.combine_chunks()
     return _cast_values(expr, value, target)
 
 
-def _cast_values(expr: Expr, value: pa.Array | pa.ChunkedArray, target: pa.DataType) -> Value:
+def _cast_values(expr: Expr, value: pa.Array, target: pa.DataType) -> pa.Array:
     """``value`` cast to ``target``: where a value does not convert, an error naming it, or
-    null for a lenient cast. The failing values are found by halving the array until the
-    parts convert, so the cost grows with their number, not with the length."""
+    null for a lenient cast. A lenient cast first sets to null the values that cannot
+    convert at a glance (:func:`_hopeless`); the rest that fail are found by halving the array
+    until the parts convert, so the cost grows with their number, not with the length."""
     try:
         return pc.cast(value, target, safe=True)
     except pa.ArrowInvalid:
         if len(value) == 0:
             raise
-        if expr.param("strict") is not False:
+        if expr.param("strict") is False:
+            hopeless = _hopeless(value, target)
+            if hopeless is not None and pc.any(hopeless).as_py():
+                value = pc.if_else(hopeless, pa.scalar(None, value.type), value)
+                return _lenient_cast(value, target)
+        else:
             failing = _first_failing(value, target)
             raise ComputeError(
                 f"cannot cast {expr.args[0]!r} value {failing!r} to {target}; "
                 f"use .cast({str(target)!r}, strict=False) (SQL TRY_CAST) to get null where "
                 "a value does not convert"
             ) from None
-    if len(value) == 1:
-        return pa.nulls(1, type=target)
+    return _lenient_cast(value, target)
+
+
+def _lenient_cast(value: pa.Array, target: pa.DataType) -> pa.Array:
+    """``value`` cast to ``target``, null where a value does not convert (by halving)."""
+    try:
+        return pc.cast(value, target, safe=True)
+    except pa.ArrowInvalid:
+        if len(value) == 1:
+            return pa.nulls(1, type=target)
     half = len(value) // 2
-    parts = [_cast_values(expr, value[:half], target), _cast_values(expr, value[half:], target)]
-    return pa.chunked_array(parts, type=target).combine_chunks()
+    return pa.concat_arrays(
+        [_lenient_cast(value[:half], target), _lenient_cast(value[half:], target)]
+    )
 
 
-def _first_failing(value: pa.Array | pa.ChunkedArray, target: pa.DataType) -> Any:
+_NUMBER_TEXT = {
+    "integer": r"^\s*[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)\s*$",
+    "floating": r"(?i)^\s*[+-]?([0-9]*\.?[0-9]*(e[+-]?[0-9]+)?|inf(inity)?|nan)\s*$",
+    "temporal": r"^\s*[+-]?[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}",
+}
+"""Patterns every string that converts to a number or time matches (and more)."""
+
+
+def _hopeless(value: pa.Array, target: pa.DataType) -> pa.Array | None:
+    """True where a value certainly cannot be cast to ``target`` (text that cannot be a number
+    or time, a number far out of an integer type's range); None where there is no such test.
+    Values it does not rule out may still fail."""
+    if is_string(value.type):
+        kind = (
+            "integer" if pa.types.is_integer(target)
+            else "floating" if pa.types.is_floating(target) or pa.types.is_decimal(target)
+            else "temporal" if pa.types.is_temporal(target)
+            else None
+        )  # fmt: skip
+        if kind is None:
+            return None
+        return pc.invert(pc.match_substring_regex(value, pattern=_NUMBER_TEXT[kind]))
+    if pa.types.is_integer(target) and (
+        pa.types.is_integer(value.type) or pa.types.is_floating(value.type)
+    ):
+        info = np.iinfo(target.to_pandas_dtype())
+        numbers = value.cast(pa.float64())  # exact enough: only values beyond a margin count
+        outside = pc.or_(
+            pc.less(numbers, float(info.min) - 2), pc.greater(numbers, float(info.max) + 2)
+        )
+        return pc.or_(outside, pc.is_nan(numbers)) if pa.types.is_floating(value.type) else outside
+    return None
+
+
+def _first_failing(value: pa.Array, target: pa.DataType) -> Any:
     """The first value of ``value`` that does not convert to ``target`` (one that fails)."""
     while len(value) > 1:
         half = len(value) // 2

@@ -99,6 +99,11 @@ CASES: list[tuple[str, Callable[[], sl.Expr], str]] = [
         "TRY_CAST(CAST(j AS VARCHAR) || s AS SMALLINT)",
     ),
     (
+        "cast_lenient_float_to_int",
+        lambda: col("f").cast("int8", strict=False),
+        "TRY_CAST(f AS TINYINT)",
+    ),
+    (
         "cast_lenient_narrowing",
         lambda: col("j").cast("int8", strict=False),
         "TRY_CAST(j AS TINYINT)",
