@@ -6,7 +6,7 @@ equality, pickling and the JSON codec (:meth:`Expr.to_dict`, :meth:`Expr.from_di
 Each class checks on construction that the operation is one of its own, the parameters are
 among its ``FIELDS`` and the number of children within its ``ARITY``.
 Operations that share their shape are one class with an explicit list of its operations
-(``OPS``): the fifteen binary operators are :class:`Binary`, the five one-argument math
+(``OPS``): the fifteen binary operators are :class:`Binary`, the six one-argument math
 functions :class:`MathFunction`, the string functions :class:`StringFunction`; a class per
 operator would repeat the same constructor, arity and rendering fifteen times. The phases
 (type rules in :mod:`sabot_lab.expr.types`, renderers in :mod:`sabot_lab.expr.render`, the
@@ -638,7 +638,7 @@ class Expr:
     def str(self) -> StringNamespace:
         """String functions: ``contains``, ``like``, ``starts_with``, ``ends_with``, ``lower``,
         ``upper``, ``len``, ``slice``, ``head``, ``tail``, ``strip_chars[_start|_end]``,
-        ``replace_all``.
+        ``replace_all``, ``strptime``, ``to_date``, ``to_datetime``.
 
         >>> col("name").str.lower()
         col("name").str.lower()
@@ -649,8 +649,8 @@ class Expr:
 
     @property
     def dt(self) -> TemporalNamespace:
-        """Temporal functions: ``truncate`` and the parts ``year`` … ``second``, ``quarter``,
-        ``weekday``, ``ordinal_day``, ``week``.
+        """Temporal functions: ``truncate``, ``strftime`` and the parts ``year`` … ``second``,
+        ``quarter``, ``weekday``, ``ordinal_day``, ``week``.
 
         >>> col("ts").dt.truncate("1h")
         col("ts").dt.truncate("1h")
@@ -925,7 +925,8 @@ class FormatTemporal(Expr):
 
 
 class MathFunction(Expr):
-    """A one-argument math function ``fn``: ``floor``, ``ceil``, ``sqrt``, ``exp``, ``sign``."""
+    """A one-argument math function ``fn``: ``abs``, ``floor``, ``ceil``, ``sqrt``, ``exp``,
+    ``sign``."""
 
     __slots__ = ()
     OPS = ("math",)
