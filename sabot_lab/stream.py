@@ -45,9 +45,9 @@ from sabot_lab.event_time import (
     window_early,
     window_step,
 )
-from sabot_lab.expr import Expr, col, lit, parse_dtype
-from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Column
+from sabot_lab.expr import HOLISTIC_AGGREGATES, Expr, col, lit, parse_dtype
 from sabot_lab.expr.nodes import Aggregate as AggregateExpr
+from sabot_lab.expr.nodes import Column
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.logical import (
     Aggregate,

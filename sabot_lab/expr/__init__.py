@@ -39,10 +39,11 @@ from sabot_lab.expr.builders import (
     when,
 )
 from sabot_lab.expr.dtypes import parse_dtype
-from sabot_lab.expr.nodes import AGGREGATES, Expr
+from sabot_lab.expr.nodes import AGGREGATES, HOLISTIC_AGGREGATES, Expr
 
 __all__ = [
     "AGGREGATES",
+    "HOLISTIC_AGGREGATES",
     "Expr",
     "col",
     "concat_str",
