@@ -121,7 +121,10 @@ def test_compute_errors_name_the_operator_and_expression() -> None:
         sl.ComputeError, match=r"in select \(select_\d+\).*col\(\"x\"\) \* 4.*overflow"
     ):
         stream.collect()
-    with pytest.raises(sl.ComputeError, match="Failed to parse string: 'abc'"):
+    with pytest.raises(
+        sl.ComputeError,
+        match=r"in select \(select_\d+\).*cannot cast col\(\"t\"\) value 'abc' to int64.*strict=False",
+    ):
         s.select(col("t").cast("int64")).collect()
     with pytest.raises(sl.ComputeError, match="divide by zero"):
         s.select(col("x") % col("z")).collect()
