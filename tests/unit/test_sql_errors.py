@@ -143,7 +143,7 @@ def test_a_type_error_names_the_clause_and_the_operand_types() -> None:
             "the condition q.price > 1 in the ON of a LEFT JOIN",
             61,
         ),
-        ("SELECT MEDIAN(price) FROM quotes", "the aggregate function MEDIAN", 8),
+        ("SELECT MODE(price) FROM quotes", "the aggregate function MODE", 8),
         ("SELECT * FROM read_csv('q.csv')", "the table function", 15),
         (
             "SELECT sid FROM quotes WHERE sid NOT IN (SELECT id FROM secs)",
