@@ -47,6 +47,7 @@ from sabot_lab.event_time import (
 from sabot_lab.expr import Expr, col, lit, parse_dtype
 from sabot_lab.expr.nodes import Aggregate as AggregateExpr
 from sabot_lab.expr.nodes import Column
+from sabot_lab.extras import require
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.logical import (
     Aggregate,
@@ -805,12 +806,14 @@ class Stream:
         return cluster.submit_request(request)
 
     def to_pandas(self, optimize: bool = True) -> Any:
-        """Run the pipeline and return a ``pandas.DataFrame``.
+        """Run the pipeline and return a ``pandas.DataFrame`` (pandas comes with
+        ``pip install "sabot-lab[pandas]"``; without it this says so before any work).
 
         >>> import sabot_lab as sl
         >>> int(sl.from_pydict({"x": [1, 2]}).to_pandas()["x"].sum())
         3
         """
+        require("pandas", "to_pandas()")
         return self.collect(optimize).to_pandas()
 
     def to_parquet(self, path: str | os.PathLike[str], optimize: bool = True) -> int:
