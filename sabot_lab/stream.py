@@ -14,11 +14,10 @@ against the input schema at once, so a wrong column name fails where it is writt
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 import duckdb
 import pyarrow as pa
@@ -74,10 +73,13 @@ from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_ti
 
 if TYPE_CHECKING:
     from sabot_lab.client import Cluster, Job
+    from sabot_lab.connectors.kafka import KafkaFormat, KafkaStart, KafkaStop, SinkFormat
     from sabot_lab.connectors.sink import CommitSink
+    from sabot_lab.runtime.protocol import Assignment
 
 __all__ = [
     "GroupBy",
+    "JoinHow",
     "RunResult",
     "Stream",
     "WindowedGroupBy",
@@ -94,7 +96,8 @@ __all__ = [
     "from_source",
 ]
 
-JOIN_KINDS = ("inner", "left", "full", "semi", "anti")
+JoinHow: TypeAlias = Literal["inner", "left", "full", "semi", "anti"]
+JOIN_KINDS: tuple[JoinHow, ...] = get_args(JoinHow)
 SchemaLike: TypeAlias = (
     "pa.Schema | Mapping[str, pa.DataType | str] | Sequence[tuple[str, pa.DataType | str]]"
 )
@@ -353,7 +356,7 @@ class Stream:
         *,
         left_on: str | Sequence[str] | None = None,
         right_on: str | Sequence[str] | None = None,
-        how: str = "inner",
+        how: JoinHow = "inner",
         suffix: str = "_right",
     ) -> Stream:
         """Hash-join with ``other`` (the build side) on equal keys; null keys never match.
@@ -780,7 +783,7 @@ class Stream:
         cluster: Cluster,
         name: str | None = None,
         partitions: int | None = None,
-        assignment: str = "round_robin",
+        assignment: Assignment = "round_robin",
         checkpoint_interval: float | None = None,
         sink: CommitSink | None = None,
         from_savepoint: str | None = None,
@@ -831,7 +834,7 @@ class Stream:
         topic: str,
         bootstrap: str,
         key: str | None = None,
-        format: str = "json",
+        format: SinkFormat = "json",
         schema_id: int | None = None,
     ) -> int:
         """Run the pipeline, sending its rows to a Kafka topic: one JSON object per row keyed
@@ -856,7 +859,7 @@ class Stream:
         topic: str,
         bootstrap: str,
         key: str | None = None,
-        format: str = "json",
+        format: SinkFormat = "json",
         schema_id: int | None = None,
     ) -> int:
         """:meth:`to_kafka` on a worker thread, for ``await`` in notebooks."""
@@ -1243,11 +1246,11 @@ def from_kafka(
     topic: str,
     bootstrap: str,
     group: str | None = None,
-    format: str = "json",
+    format: KafkaFormat = "json",
     schema: SchemaLike | Mapping[str, Any] | str | None = None,
-    start: str | int | dt.datetime = "earliest",
+    start: KafkaStart = "earliest",
     dead_letter: str | None = None,
-    stop: str | dict[str, int] | None = None,
+    stop: KafkaStop = None,
     avro_header: str | None = None,
 ) -> Stream:
     """A stream of the records of a Kafka topic (see
