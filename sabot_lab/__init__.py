@@ -38,6 +38,7 @@ from sabot_lab.errors import (
     UDFError,
     UnreachableError,
 )
+from sabot_lab.examples import datasets
 from sabot_lab.examples.nexmark import Nexmark, nexmark
 from sabot_lab.expr import (
     Expr,
