@@ -18,7 +18,7 @@ May import: ``stream`` (to make the stream), ``connectors``, ``errors``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 
@@ -29,7 +29,7 @@ from sabot_lab.stream import Stream, from_source
 
 __all__ = ["from_csv", "from_json", "from_parquet"]
 
-SchemaArg = pa.Schema | Mapping[str, Any] | None
+SchemaArg: TypeAlias = pa.Schema | Mapping[str, Any] | None
 
 
 def from_parquet(source: PathsLike, *, hive_partitioning: bool | None = None) -> Stream:

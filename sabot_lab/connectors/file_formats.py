@@ -86,6 +86,10 @@ def _overrides(schema: pa.Schema | None, names: list[str], where: str) -> dict[s
     return {f.name: f.type for f in schema}
 
 
+def _string_if_null(kind: pa.DataType) -> pa.DataType:
+    return pa.string() if pa.types.is_null(kind) else kind
+
+
 @dataclass(frozen=True)
 class CsvOptions:
     """The options of a CSV read, named as Polars' ``scan_csv`` names them (see
@@ -128,86 +132,84 @@ class CsvOptions:
             }
         )
 
-    def _format(
-        self,
-        timestamp_parsers: Sequence[Any],
-        column_names: list[str] | None = None,
-        column_types: dict[str, pa.DataType] | None = None,
-    ) -> ds.CsvFileFormat:
+    def _options(self, timestamp_parsers: Sequence[Any]) -> tuple[Any, Any, Any]:
+        """pyarrow's read, parse and convert options (names and types still inferred)."""
         import pyarrow.csv as csv
-        import pyarrow.dataset as ds
 
-        return ds.CsvFileFormat(
-            read_options=csv.ReadOptions(
+        return (
+            csv.ReadOptions(
                 skip_rows=self.skip_rows,
                 encoding=self.encoding,
-                column_names=column_names,
-                autogenerate_column_names=not self.has_header and column_names is None,
+                autogenerate_column_names=not self.has_header,
                 block_size=1 << 24,
             ),
-            parse_options=csv.ParseOptions(
+            csv.ParseOptions(
                 delimiter=self.separator,
                 quote_char=self.quote_char or False,
                 newlines_in_values=self.quote_char is not None,
             ),
-            convert_options=csv.ConvertOptions(
+            csv.ConvertOptions(
                 null_values=list(self.null_values),
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
                 timestamp_parsers=list(timestamp_parsers),
-                column_types=column_types,
             ),
         )
 
-    def _infer(self, path: str, parsers: Sequence[Any], names: list[str] | None) -> pa.Schema:
-        import pyarrow.dataset as ds
+    def _infer(self, path: str, parsers: Sequence[Any]) -> pa.Schema:
+        """The columns of ``path``'s first block, as pyarrow infers them."""
+        import pyarrow.csv as csv
 
         try:
-            return ds.dataset(path, format=self._format(parsers, names)).schema
+            with csv.open_csv(path, *self._options(parsers)) as reader:
+                return reader.schema
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError, LookupError) as exc:
             raise SourceError(f"cannot read the CSV file {path!r}: {exc}") from exc
 
     def resolve(self, path: str) -> FileRead:
         """How to read this source's files, the types inferred from ``path`` (its first)."""
         import pyarrow.csv as csv
+        import pyarrow.dataset as ds
 
         parsers = [f for f in (self.date_format, self.datetime_format) if f is not None]
         if self.try_parse_dates:
             parsers.append(csv.ISO8601)
-        inferred = self._infer(path, parsers, None)
+        inferred = self._infer(path, parsers)
         names = inferred.names
         if not self.has_header:
             given = self.schema.names if self.schema is not None else []
             generated = [f"column_{i + 1}" for i in range(len(inferred))]
             names = given if len(given) == len(inferred) else generated
-            inferred = pa.schema([(n, f.type) for n, f in zip(names, inferred, strict=True)])
         dates: set[str] = set()
         if self.date_format is not None:
-            only_dates = self._infer(
-                path, [self.date_format], names if not self.has_header else None
-            )
-            dates = {f.name for f in only_dates if pa.types.is_timestamp(f.type)}
+            only_dates = self._infer(path, [self.date_format])
+            dates = {
+                n for n, t in zip(names, only_dates.types, strict=True) if pa.types.is_timestamp(t)
+            }
         overrides = _overrides(self.schema, names, f"the CSV file {path!r}")
         read, shown = [], []
-        for f in inferred:
-            kind = f.type
-            if pa.types.is_null(kind) or (
-                not self.try_parse_dates
-                and f.name not in dates
-                and any(t(kind) for t in _DATE_KINDS)
-            ):
+        for name, kind in zip(names, inferred.types, strict=True):
+            kind = _string_if_null(kind)
+            if not self.try_parse_dates and name not in dates and any(t(kind) for t in _DATE_KINDS):
                 kind = pa.string()
-            if f.name in dates:
+            if name in dates:
                 kind = pa.date32()
-            kind = overrides.get(f.name, kind)
-            parsed_as_date = f.name in dates and pa.types.is_date(kind)
-            read.append((f.name, pa.timestamp("s") if parsed_as_date else kind))
-            shown.append((f.name, kind))
+            elif pa.types.is_timestamp(kind):
+                kind = pa.timestamp("us", kind.tz)  # as Polars and DuckDB
+            kind = overrides.get(name, kind)
+            parsed_as_date = name in dates and pa.types.is_date(kind)
+            read.append((name, pa.timestamp("s") if parsed_as_date else kind))
+            shown.append((name, kind))
         read_schema = pa.schema(read)
-        file_format = self._format(
-            parsers,
-            names if not self.has_header else None,
-            dict(zip(names, read_schema.types, strict=True)),
+        # Names and types are given, so every file reads alike; the header line is skipped
+        # with the rows before it (pyarrow's dataset reader ignores ``skip_rows`` otherwise).
+        read_options, parse_options, convert_options = self._options(parsers)
+        read_options.column_names = names
+        read_options.autogenerate_column_names = False
+        read_options.skip_rows = self.skip_rows + int(self.has_header)
+        convert_options.column_types = dict(zip(names, read_schema.types, strict=True))
+        file_format = ds.CsvFileFormat(
+            read_options=read_options, parse_options=parse_options, convert_options=convert_options
         )
         return FileRead(file_format, read_schema, pa.schema(shown))
 
@@ -246,10 +248,9 @@ class JsonOptions:
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(f"cannot read the NDJSON file {path!r}: {exc}") from exc
         overrides = _overrides(self.schema, inferred.names, f"the NDJSON file {path!r}")
+        # the schema's fields first, in its order; then the others as they first appear
+        order = [*overrides, *(n for n in inferred.names if n not in overrides)]
         schema = pa.schema(
-            [
-                (f.name, overrides.get(f.name, pa.string() if pa.types.is_null(f.type) else f.type))
-                for f in inferred
-            ]
+            [(n, overrides.get(n) or _string_if_null(inferred.field(n).type)) for n in order]
         )
         return FileRead(self._format(schema, "ignore"), schema, schema)

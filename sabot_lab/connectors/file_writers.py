@@ -92,6 +92,7 @@ def write_parquet(
     missing = [key for key in keys if key not in schema.names]
     if missing:
         raise SourceError(f"partition_by names {missing}, not columns of {schema.names}")
+    codec = "none" if compression == "uncompressed" else compression  # pyarrow's name
     count = [0]
 
     def write(staging: str) -> int:
@@ -105,12 +106,12 @@ def write_parquet(
                 format="parquet",
                 partitioning=keys,
                 partitioning_flavor="hive",
-                file_options=ds.ParquetFileFormat().make_write_options(compression=compression),
+                file_options=ds.ParquetFileFormat().make_write_options(compression=codec),
                 basename_template="part-{i}.parquet",
                 existing_data_behavior="error",
             )
             return count[0]
-        with pq.ParquetWriter(staging, schema, compression=compression) as writer:
+        with pq.ParquetWriter(staging, schema, compression=codec) as writer:
             for batch in _counted(batches, count):
                 writer.write_batch(batch)
         return count[0]

@@ -143,12 +143,14 @@ class FileSource(ReplayableSource):
 
         hive = _hive(files, self.path, hive_partitioning)
         self.hive_partitioning = hive is not None
+        keys = [] if hive is None else list(hive[0].schema)
         try:
             self._read: FileRead | None = (
                 None if self.options is None else self.options.resolve(files[0])
             )
             self._dataset = ds.dataset(
                 files,
+                schema=None if self._read is None else pa.schema([*self._read.read_schema, *keys]),
                 format=format if self._read is None else self._read.format,
                 partitioning=None if hive is None else hive[0],
                 partition_base_dir=None if hive is None else hive[1],
@@ -157,8 +159,7 @@ class FileSource(ReplayableSource):
             raise SourceError(f"cannot read {format} source {self.path!r}: {exc}") from exc
         self._schema = self._dataset.schema
         if self._read is not None:
-            shown = {f.name: f for f in self._read.schema}
-            self._schema = pa.schema([shown.get(f.name, f) for f in self._schema])
+            self._schema = pa.schema([*self._read.schema, *keys])
         if pieces is not None:
             self._dataset = self._pieces(pieces)
 
@@ -356,7 +357,10 @@ class FileSource(ReplayableSource):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileSource:
         pieces, options = data.get("pieces"), data.get("options")
-        kinds = {"csv": CsvOptions, "json": JsonOptions}
+        kinds: dict[str, type[CsvOptions] | type[JsonOptions]] = {
+            "csv": CsvOptions,
+            "json": JsonOptions,
+        }
         return cls(
             data["path"],
             data["format"],
