@@ -39,6 +39,12 @@ def is_glob(path: str) -> bool:
     return glob.has_magic(path)
 
 
+def _fixed_dir(pattern: str) -> str:
+    """The directory of a glob before its first wildcard."""
+    fixed = pattern.split("*")[0].split("?")[0].split("[")[0]
+    return os.path.dirname(fixed) or os.curdir
+
+
 def _hidden(relative: str) -> bool:
     return any(part.startswith(("_", ".")) for part in relative.split(os.sep))
 
@@ -53,13 +59,9 @@ def _files_under(directory: str) -> list[str]:
 
 def _expand(path: str, format: str) -> list[str]:
     if is_glob(path):
-        root = path[: len(path) - len(path.lstrip("/"))]
+        root = _fixed_dir(path)  # names below it starting with "_" or "." are skipped
         matches = sorted(glob.glob(path, recursive=True))
-        files = [
-            m
-            for m in matches
-            if os.path.isfile(m) and not _hidden(os.path.relpath(m, root or os.curdir))
-        ]
+        files = [m for m in matches if os.path.isfile(m) and not _hidden(os.path.relpath(m, root))]
         if not files:
             raise SourceError(
                 f"no {format} file matches the pattern {path!r}: check the directory and the "
@@ -104,6 +106,5 @@ def hive_root(paths: PathsLike) -> str | None:
         return None
     path = os.fspath(paths)
     if is_glob(path):
-        fixed = path.split("*")[0].split("?")[0].split("[")[0]
-        return os.path.dirname(fixed) or os.curdir
+        return _fixed_dir(path)
     return path.rstrip(os.sep) if os.path.isdir(path) else None

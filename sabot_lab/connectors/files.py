@@ -65,7 +65,7 @@ def _partition_keys(files: list[str], root: str) -> dict[str, list[str]]:
     """The ``key=value`` directories of ``files`` below ``root``: each key's values."""
     keys: dict[str, list[str]] = {}
     for file in files:
-        for part in os.path.relpath(os.path.dirname(file), root).split(os.sep):
+        for part in os.path.relpath(os.path.dirname(file) or os.curdir, root).split(os.sep):
             if "=" in part:
                 key, value = part.split("=", 1)
                 keys.setdefault(key, []).append(value)

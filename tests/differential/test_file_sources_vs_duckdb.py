@@ -160,3 +160,14 @@ def test_globs_lists_and_directories_with_nothing_to_read_name_what_was_given(
         sl.from_csv([tmp_path / "missing.csv"])
     with pytest.raises(SourceError, match="list of json paths is empty"):
         sl.from_json([])
+
+
+def test_only_names_below_a_globs_fixed_part_are_skipped_for_a_leading_underscore(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "_runs" / ".cache"
+    (root / "_staging").mkdir(parents=True)
+    pq.write_table(pa.table({"v": [1, 2]}), root / "a.parquet")
+    pq.write_table(pa.table({"v": [3]}), root / "_staging" / "b.parquet")
+    for source in (f"{root}/**/*.parquet", root, [root / "a.parquet"]):
+        assert sl.from_parquet(source).collect().to_pydict() == {"v": [1, 2]}
