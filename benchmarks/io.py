@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,12 +26,9 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from _harness import interleaved_ms
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import sabot_lab as sl  # noqa: E402
-from _harness import interleaved_ms  # noqa: E402
+import sabot_lab as sl
 
 ROWS_PER_GB = 24_000_000  # about 42 bytes a CSV line
 CHUNK = 1_000_000
