@@ -84,6 +84,7 @@ def generate(root: Path, rows: int) -> dict[str, str]:
         format="parquet",
         partitioning=["region"],
         partitioning_flavor="hive",
+        min_rows_per_group=CHUNK // 2,
         max_rows_per_group=CHUNK,
     )
     return {

@@ -36,6 +36,7 @@ from sabot_lab.errors import SourceError
 __all__ = ["write_csv", "write_json", "write_parquet"]
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed")
+ROW_GROUP_ROWS = 512 * 512
 
 
 def _remove(path: str) -> None:
@@ -109,6 +110,10 @@ def write_parquet(
                 file_options=ds.ParquetFileFormat().make_write_options(compression=codec),
                 basename_template="part-{i}.parquet",
                 existing_data_behavior="error",
+                # rows gathered per partition, so that many small batches do not make as
+                # many tiny row groups (Polars' default row group size)
+                min_rows_per_group=ROW_GROUP_ROWS,
+                max_rows_per_group=4 * ROW_GROUP_ROWS,
             )
             return count[0]
         with pq.ParquetWriter(staging, schema, compression=codec) as writer:
@@ -142,16 +147,14 @@ def write_csv(
     return _atomically(path, write)
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+def _json_default(value: Any) -> Any:
+    """A JSON value for what ``json`` cannot write: dates and times in ISO 8601, bytes as
+    text, anything else (decimals, durations) as its string."""
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _json_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    return str(value) if type(value).__name__ in ("Decimal", "timedelta") else value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 def write_json(
@@ -173,7 +176,7 @@ def write_json(
         with open(staging, "w", encoding="utf-8") as out:
             for batch in _counted(batches, count):
                 for row in batch.to_pylist():
-                    out.write(json.dumps({k: _json_value(v) for k, v in row.items()}) + "\n")
+                    out.write(json.dumps(row, default=_json_default) + "\n")
         return count[0]
 
     return _atomically(path, write)

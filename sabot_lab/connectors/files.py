@@ -65,7 +65,7 @@ def _partition_keys(files: list[str], root: str) -> dict[str, list[str]]:
     """The ``key=value`` directories of ``files`` below ``root``: each key's values."""
     keys: dict[str, list[str]] = {}
     for file in files:
-        for part in os.path.relpath(os.path.dirname(file) or os.curdir, root).split(os.sep):
+        for part in os.path.relpath(os.path.abspath(os.path.dirname(file)), root).split(os.sep):
             if "=" in part:
                 key, value = part.split("=", 1)
                 keys.setdefault(key, []).append(value)
@@ -98,11 +98,7 @@ def _hive(
     if root is None:
         if not enabled:
             return None
-        root = (
-            os.path.commonpath([os.path.dirname(f) for f in files])
-            if len(files) > 1
-            else (os.path.dirname(files[0]))
-        )
+        root = os.path.commonpath([os.path.abspath(os.path.dirname(f)) for f in files])
     keys = _partition_keys(files, root)
     if not keys:
         return None

@@ -129,3 +129,12 @@ def test_writer_arguments_are_checked_with_the_fix_named(tmp_path: Path) -> None
         stream.to_parquet(tmp_path / "o", partition_by="y")
     with pytest.raises(SourceError, match=r"the directory .*nowhere' does not exist"):
         stream.to_csv(tmp_path / "nowhere" / "o.csv")
+
+
+def test_partitioned_rows_arriving_in_small_batches_make_few_row_groups(tmp_path: Path) -> None:
+    table = _table(4, rows=5_000)
+    stream = sl.from_iterable(table.to_batches(max_chunksize=40))
+    stream.to_parquet(tmp_path / "out", partition_by="k")
+    files = sorted((tmp_path / "out").rglob("*.parquet"))
+    assert len(files) == 3
+    assert [pq.ParquetFile(f).num_row_groups for f in files] == [1, 1, 1]
