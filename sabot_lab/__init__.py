@@ -50,6 +50,7 @@ from sabot_lab.expr import (
     min_horizontal,
     when,
 )
+from sabot_lab.file_readers import from_csv, from_json, from_parquet
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.sql import sql
 from sabot_lab.stream import (
@@ -57,13 +58,11 @@ from sabot_lab.stream import (
     RunResult,
     Stream,
     from_arrow,
-    from_csv,
     from_duckdb,
     from_generator,
     from_iterable,
     from_kafka,
     from_pandas,
-    from_parquet,
     from_pydict,
     from_source,
 )
@@ -139,6 +138,7 @@ __all__ = [
     "from_duckdb",
     "from_generator",
     "from_iterable",
+    "from_json",
     "from_kafka",
     "from_pandas",
     "from_parquet",

@@ -27,8 +27,9 @@ from sabot_lab.config import get_config
 from sabot_lab.connectors import (
     ArrowSource,
     DuckDBSource,
-    FileSource,
     IterableSource,
+    write_csv,
+    write_json,
     write_parquet,
 )
 from sabot_lab.connectors.generator import Generated, as_table
@@ -85,13 +86,11 @@ __all__ = [
     "WindowedGroupBy",
     "WindowedStream",
     "from_arrow",
-    "from_csv",
     "from_duckdb",
     "from_generator",
     "from_iterable",
     "from_kafka",
     "from_pandas",
-    "from_parquet",
     "from_pydict",
     "from_source",
 ]
@@ -819,15 +818,59 @@ class Stream:
         require("pandas", "to_pandas()")
         return self.collect(optimize).to_pandas()
 
-    def to_parquet(self, path: str | os.PathLike[str], optimize: bool = True) -> int:
-        """Run the pipeline, streaming its rows into a Parquet file; return the row count.
+    def to_parquet(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        compression: str = "zstd",
+        partition_by: str | Sequence[str] | None = None,
+        optimize: bool = True,
+    ) -> int:
+        """Run the pipeline, streaming its rows into a Parquet file (``compression``: zstd,
+        snappy, gzip, lz4, brotli or uncompressed), or with ``partition_by`` into a
+        directory of ``key=value`` subdirectories (hive layout); return the row count. The
+        file or directory appears whole, or not at all if the run fails.
 
         >>> import sabot_lab as sl, tempfile, os
         >>> p = os.path.join(tempfile.mkdtemp(), "out.parquet")
         >>> sl.from_pydict({"x": [1, 2]}).to_parquet(p)
         2
         """
-        return write_parquet(self.iter_batches(optimize), self.schema, path)
+        return write_parquet(
+            self.iter_batches(optimize), self.schema, path, compression, partition_by
+        )
+
+    def to_csv(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        separator: str = ",",
+        include_header: bool = True,
+        optimize: bool = True,
+    ) -> int:
+        """Run the pipeline, streaming its rows into a CSV file (nulls as empty fields);
+        return the row count. The file appears whole, or not at all if the run fails.
+
+        >>> import sabot_lab as sl, tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "out.csv")
+        >>> sl.from_pydict({"x": [1, None]}).to_csv(p, separator=";")
+        2
+        >>> open(p).read()
+        '"x"\\n1\\n\\n'
+        """
+        return write_csv(self.iter_batches(optimize), self.schema, path, separator, include_header)
+
+    def to_json(self, path: str | os.PathLike[str], *, optimize: bool = True) -> int:
+        """Run the pipeline, streaming its rows into a newline-delimited JSON file (one
+        object a row); return the row count. The file appears whole, or not at all if the
+        run fails.
+
+        >>> import sabot_lab as sl, tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "out.ndjson")
+        >>> sl.from_pydict({"x": [1, 2]}).to_json(p)
+        2
+        """
+        return write_json(self.iter_batches(optimize), self.schema, path)
 
     def to_kafka(
         self,
@@ -1183,28 +1226,6 @@ def from_pandas(df: Any) -> Stream:
     {'x': [1, 2]}
     """
     return from_arrow(pa.Table.from_pandas(df, preserve_index=False))
-
-
-def from_parquet(path: str | os.PathLike[str]) -> Stream:
-    """A stream over a Parquet file or a directory of Parquet files, read in batches.
-
-    >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os, sabot_lab as sl
-    >>> p = os.path.join(tempfile.mkdtemp(), "t.parquet"); pq.write_table(pa.table({"x": [1]}), p)
-    >>> sl.from_parquet(p).collect().to_pydict()
-    {'x': [1]}
-    """
-    return from_source(FileSource(path, "parquet"), "source")
-
-
-def from_csv(path: str | os.PathLike[str]) -> Stream:
-    """A stream over a CSV file (header row, types inferred) or a directory of them.
-
-    >>> import tempfile, os, sabot_lab as sl
-    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv"); _ = open(p, "w").write("x,y\\n1,a\\n")
-    >>> sl.from_csv(p).collect().to_pydict()
-    {'x': [1], 'y': ['a']}
-    """
-    return from_source(FileSource(path, "csv"), "source")
 
 
 def from_duckdb(query: str | duckdb.DuckDBPyRelation, database: str = ":memory:") -> Stream:
