@@ -133,6 +133,7 @@ __all__ = [
     "concat_str",
     "connect",
     "count",
+    "datasets",
     "from_arrow",
     "from_csv",
     "from_duckdb",
