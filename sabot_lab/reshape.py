@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PivotAgg", "explode", "pivot", "pivot_name", "unnest", "unpivot"]
 
-PivotAgg: TypeAlias = Literal["first", "last", "sum", "min", "max", "mean", "len", "count"]
-_PIVOT_AGGS: tuple[str, ...] = ("first", "last", "sum", "min", "max", "mean", "len", "count")
+PivotAgg: TypeAlias = Literal["first", "last", "sum", "min", "max", "mean", "len"]
+_PIVOT_AGGS: tuple[str, ...] = ("first", "last", "sum", "min", "max", "mean", "len")
+_ZERO_WHEN_EMPTY = ("sum", "len")  # as Polars: no value sums to 0 and counts 0 rows
 
 
 def _column_list(stream: Stream, names: str | Sequence[str] | None, verb: str) -> list[str]:
@@ -150,7 +151,8 @@ def pivot(
 ) -> Stream:
     """One row per ``index`` value and one column per value of ``on`` (and ``values`` column):
     the ``aggregate_function`` of the ``values`` of the rows with that index and ``on``
-    value (null where there is none). The columns are the ``on_columns`` given, else the
+    value (null where there is none, or, as Polars gives them, 0 for ``sum`` and ``len``;
+    ``sum`` of nulls is 0 too). The columns are the ``on_columns`` given, else the
     values of ``on`` in the order they first appear (the stream is run once to find them, so
     it must be bounded). Columns are named after the value (:func:`pivot_name`), prefixed by
     the values column and ``separator`` when there are several values columns.
@@ -161,7 +163,7 @@ def pivot(
     >>> import sabot_lab as sl
     >>> s = sl.from_pydict({"day": [1, 1, 2], "sym": ["A", "B", "A"], "px": [1.0, 2.0, 3.0]})
     >>> pivot(s, "sym", "day", "px", "sum", None, "_").sort("day").collect().to_pydict()
-    {'day': [1, 2], 'A': [1.0, 3.0], 'B': [2.0, None]}
+    {'day': [1, 2], 'A': [1.0, 3.0], 'B': [2.0, 0.0]}
     """
     if aggregate_function not in _PIVOT_AGGS:
         raise PlanError(
@@ -200,7 +202,10 @@ def pivot(
             name = pivot_name(item)
             if len(measured) > 1:
                 name = f"{value}{separator}{name}"
-            columns.append(when(match).then(col(column)).max().alias(name))
+            cell = when(match).then(col(column)).max()
+            if aggregate_function in _ZERO_WHEN_EMPTY:
+                cell = cell.fill_null(0)
+            columns.append(cell.alias(name))
     return grouped.group_by(*keys).agg(*columns) if keys else grouped.agg(*columns)
 
 

@@ -587,8 +587,8 @@ class Stream:
         """Rows into columns (a "long to wide" reshape, Polars' ``pivot``): one row per value
         of the ``index`` columns (default: all but ``on`` and ``values``), one column per
         value of ``on`` holding the ``aggregate_function`` (``first``, ``last``, ``sum``,
-        ``min``, ``max``, ``mean``, ``len``, ``count``) of the ``values`` of its rows (null
-        where there are none). The columns are named after the values of ``on`` (``null``,
+        ``min``, ``max``, ``mean``, ``len``) of the ``values`` of its rows (where there are
+        none: null, or 0 for ``sum`` and ``len``, as Polars gives). The columns are named after the values of ``on`` (``null``,
         ``true``, ``1``...; ``{value}{separator}{on value}`` with several ``values``), in
         the order ``on_columns`` gives; without it, the stream is run once to find them, in
         the order they first appear, which needs a bounded stream. Rows come in no
