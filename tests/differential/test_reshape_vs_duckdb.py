@@ -204,7 +204,7 @@ def test_pivot_of_several_values_columns_and_given_columns() -> None:
 
 def test_pivot_refuses_an_unbounded_stream_without_its_columns() -> None:
     bids = sl.nexmark(events=None).bids
-    with pytest.raises(PlanError, match="unbounded.*on_columns"):
+    with pytest.raises(PlanError, match=r"unbounded.*on_columns"):
         bids.pivot("channel", index="auction", values="price")
     with pytest.raises(PlanError, match="aggregate_function='median'"):
         sl.from_pydict({"a": [1], "b": [1]}).pivot("a", values="b", aggregate_function="median")  # type: ignore[arg-type]
