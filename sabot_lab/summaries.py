@@ -64,8 +64,9 @@ def describe_table(
 ) -> pa.Table:
     """A column ``statistic`` (``count``, ``null_count``, ``mean``, ``std``, ``min``, one row
     per percentile such as ``25%``, ``max``), then one column per column of ``table``: float64
-    for numbers and booleans, and for other columns the text of their count, null count,
-    minimum and maximum (null elsewhere), as Polars' ``describe``. ``count`` counts the values
+    for numbers and booleans (no ``std`` nor percentiles of booleans), and for other columns
+    the text of their count, null count, minimum and maximum (null elsewhere), as Polars'
+    ``describe`` (which also gives a mean and percentiles of times). ``count`` counts the values
     that are not null; ``std`` is the sample standard deviation (n - 1); percentiles
     interpolate between values as ``interpolation`` says (``pyarrow.compute.quantile``'s
     methods; ``nearest`` rounds a position halfway between two values to the even one).
@@ -102,12 +103,13 @@ def _describe_column(
         texts = [str(valid), str(nulls), None, None, _text(low), *[None] * len(quantiles)]
         return pa.array([*texts, _text(high)], pa.string())
     numbers = column.cast(pa.float64())
-    stats = [pc.mean(numbers), pc.stddev(numbers, ddof=1), pc.min(numbers)]
-    if valid:
+    flags = pa.types.is_boolean(column.type)  # as Polars: no spread of booleans
+    std = None if flags else pc.stddev(numbers, ddof=1).as_py()
+    spread = [None] * len(quantiles)
+    if valid and quantiles and not flags:
         spread = pc.quantile(numbers, q=quantiles, interpolation=interpolation).to_pylist()
-    else:
-        spread = [None] * len(quantiles)
-    values = [float(valid), float(nulls), *(s.as_py() for s in stats), *spread]
+    stats = [pc.mean(numbers).as_py(), std, pc.min(numbers).as_py()]
+    values = [float(valid), float(nulls), *stats, *spread]
     return pa.array([*values, pc.max(numbers).as_py()], pa.float64())
 
 
