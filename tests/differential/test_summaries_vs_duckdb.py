@@ -64,7 +64,7 @@ def test_describe_matches_polars_but_for_its_percentiles(table: pa.Table) -> Non
 
 
 def test_describe_refuses_an_unbounded_stream() -> None:
-    with pytest.raises(PlanError, match="never ends.*head"):
+    with pytest.raises(PlanError, match=r"never ends.*head"):
         sl.nexmark(events=None).bids.describe()
 
 
