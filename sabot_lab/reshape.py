@@ -169,7 +169,9 @@ def pivot(
         raise PlanError(
             f"pivot(aggregate_function={aggregate_function!r}): use one of {', '.join(_PIVOT_AGGS)}"
         )
-    (on,) = _column_list(stream, [on] if isinstance(on, str) else on, "pivot") or [None]
+    if not isinstance(on, str):
+        raise PlanError(f"pivot(on=...) takes one column name, got {on!r}")
+    _column_list(stream, on, "pivot")
     keys = _column_list(stream, index, "pivot")
     measured = _column_list(stream, values, "pivot")
     if index is None:

@@ -83,6 +83,19 @@ def test_explode_of_two_columns_pairs_their_elements(table: pa.Table) -> None:
     assert stream.schema.field("m").type == pa.int64()
 
 
+@SETTINGS
+@given(table=list_tables())
+def test_sql_unnest_matches_duckdb(table: pa.Table) -> None:
+    for query in (
+        "SELECT rn, UNNEST(l) AS v FROM t WHERE g IS NOT NULL OR rn > 3",
+        "SELECT rn, UNNEST(m) + rn AS v, g FROM t",
+        "SELECT t.rn, u.v FROM t CROSS JOIN UNNEST(t.l) AS u(v) WHERE u.v IS NOT NULL",
+        "SELECT rn, v * 2 AS w FROM t, UNNEST(m) AS u(v)",
+    ):
+        expected = duckdb_table(query, t=table)
+        check(sl.sql(query, t=sl.from_arrow(table)), expected)
+
+
 def test_explode_refuses_lists_of_different_lengths_and_non_lists() -> None:
     s = sl.from_pydict({"a": [[1, 2]], "b": [[1]], "x": [1]})
     with pytest.raises(ComputeError, match="differ in length"):
@@ -208,3 +221,13 @@ def test_pivot_refuses_an_unbounded_stream_without_its_columns() -> None:
         bids.pivot("channel", index="auction", values="price")
     with pytest.raises(PlanError, match="aggregate_function='median'"):
         sl.from_pydict({"a": [1], "b": [1]}).pivot("a", values="b", aggregate_function="median")  # type: ignore[arg-type]
+
+
+def test_sql_unnest_names_what_it_does_not_take() -> None:
+    t = sl.from_pydict({"k": [1], "l": [[1]], "m": [[2]]})
+    with pytest.raises(sl.SQLError, match="more than one UNNEST"):
+        sl.sql("SELECT UNNEST(l), UNNEST(m) FROM t", t=t)
+    with pytest.raises(sl.SQLError, match="UNNEST in a grouped query"):
+        sl.sql("SELECT k, UNNEST(l) FROM t GROUP BY k", t=t)
+    with pytest.raises(sl.SQLError, match="JOIN UNNEST with ON"):
+        sl.sql("SELECT * FROM t LEFT JOIN UNNEST(t.l) AS u(v) ON true", t=t)
