@@ -57,7 +57,7 @@ def test_sql_non_equi_and_cross_joins_match_duckdb(left: pa.Table, right: pa.Tab
     for query in (
         "SELECT l.k, l.x, r.x AS rx FROM l JOIN r ON l.x BETWEEN r.x - 5 AND r.x + 5",
         "SELECT l.g, r.g AS rg, l.x + r.x AS s FROM l CROSS JOIN r WHERE l.k < r.k",
-        "SELECT l.y, r.y AS ry FROM l, r WHERE l.x > r.y",
+        "SELECT l.k, r.x AS rx FROM l, r WHERE l.x > r.y",
         "SELECT l.k, r.k AS rk FROM l INNER JOIN r ON l.k = r.k AND l.x < r.x",
     ):
         check(sl.sql(query, l=sl.from_arrow(left), r=sl.from_arrow(right)), query, l=left, r=right)
