@@ -108,15 +108,18 @@ def unpivot(
     if not names:
         raise PlanError("unpivot() has no column to unpivot: name some with on=[...]")
     fields = [stream.schema.field(n) for n in names]
+    plain = [  # a dictionary-encoded column joins the others as its values
+        f.type.value_type if pa.types.is_dictionary(f.type) else f.type for f in fields
+    ]
     try:
         common = pa.unify_schemas(
-            [pa.schema([f.with_name("v")]) for f in fields], promote_options="permissive"
+            [pa.schema([("v", t)]) for t in plain], promote_options="permissive"
         ).field("v")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         kinds = ", ".join(f"{f.name} {f.type}" for f in fields)
         raise SchemaError(
             f"unpivot() puts the values of {kinds} in one column, and their types have no "
-            "common type; cast them first, e.g. with_columns(col(...).cast(pl.String))"
+            "common type; cast them first, e.g. with_columns(col(...).cast('string'))"
         ) from exc
     parts = [
         stream.select(
