@@ -26,15 +26,19 @@ from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.errors import (
+    AuthenticationError,
     ClusterError,
     ComputeError,
+    JobNotFoundError,
     PlanError,
     SabotError,
     SchemaError,
     SourceError,
     SQLError,
     UDFError,
+    UnreachableError,
 )
+from sabot_lab.examples import datasets
 from sabot_lab.examples.nexmark import Nexmark, nexmark
 from sabot_lab.expr import (
     Expr,
@@ -99,6 +103,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "AuthenticationError",
     "ClusterError",
     "ComputeError",
     "Config",
@@ -106,6 +111,7 @@ __all__ = [
     "GroupBy",
     "Job",
     "JobGraph",
+    "JobNotFoundError",
     "KafkaSink",
     "LocalCluster",
     "Nexmark",
@@ -121,6 +127,7 @@ __all__ = [
     "Stream",
     "StreamOperatorNode",
     "UDFError",
+    "UnreachableError",
     "WindowSpec",
     "__version__",
     "col",

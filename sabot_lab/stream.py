@@ -14,11 +14,10 @@ against the input schema at once, so a wrong column name fails where it is writt
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 import duckdb
 import pyarrow as pa
@@ -48,6 +47,7 @@ from sabot_lab.event_time import (
 from sabot_lab.expr import Expr, col, lit, parse_dtype
 from sabot_lab.expr.nodes import Aggregate as AggregateExpr
 from sabot_lab.expr.nodes import Column
+from sabot_lab.extras import require
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.logical import (
     Aggregate,
@@ -76,10 +76,13 @@ from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_ti
 
 if TYPE_CHECKING:
     from sabot_lab.client import Cluster, Job
+    from sabot_lab.connectors.kafka import KafkaFormat, KafkaStart, KafkaStop, SinkFormat
     from sabot_lab.connectors.sink import CommitSink
+    from sabot_lab.runtime.protocol import Assignment
 
 __all__ = [
     "GroupBy",
+    "JoinHow",
     "RunResult",
     "Stream",
     "WindowedGroupBy",
@@ -96,7 +99,8 @@ __all__ = [
     "from_source",
 ]
 
-JOIN_KINDS = ("inner", "left", "full", "semi", "anti", "cross")
+JoinHow: TypeAlias = Literal["inner", "left", "full", "semi", "anti", "cross"]
+JOIN_KINDS: tuple[JoinHow, ...] = get_args(JoinHow)
 SchemaLike: TypeAlias = (
     "pa.Schema | Mapping[str, pa.DataType | str] | Sequence[tuple[str, pa.DataType | str]]"
 )
@@ -355,7 +359,7 @@ class Stream:
         *,
         left_on: str | Sequence[str] | None = None,
         right_on: str | Sequence[str] | None = None,
-        how: str = "inner",
+        how: JoinHow = "inner",
         suffix: str = "_right",
     ) -> Stream:
         """Hash-join with ``other`` (the build side) on equal keys; null keys never match.
@@ -951,7 +955,7 @@ class Stream:
         cluster: Cluster,
         name: str | None = None,
         partitions: int | None = None,
-        assignment: str = "round_robin",
+        assignment: Assignment = "round_robin",
         checkpoint_interval: float | None = None,
         sink: CommitSink | None = None,
         from_savepoint: str | None = None,
@@ -977,12 +981,14 @@ class Stream:
         return cluster.submit_request(request)
 
     def to_pandas(self, optimize: bool = True) -> Any:
-        """Run the pipeline and return a ``pandas.DataFrame``.
+        """Run the pipeline and return a ``pandas.DataFrame`` (pandas comes with
+        ``pip install "sabot-lab[pandas]"``; without it this says so before any work).
 
         >>> import sabot_lab as sl
         >>> int(sl.from_pydict({"x": [1, 2]}).to_pandas()["x"].sum())
         3
         """
+        require("pandas", "to_pandas()")
         return self.collect(optimize).to_pandas()
 
     def to_parquet(self, path: str | os.PathLike[str], optimize: bool = True) -> int:
@@ -1000,7 +1006,7 @@ class Stream:
         topic: str,
         bootstrap: str,
         key: str | None = None,
-        format: str = "json",
+        format: SinkFormat = "json",
         schema_id: int | None = None,
     ) -> int:
         """Run the pipeline, sending its rows to a Kafka topic: one JSON object per row keyed
@@ -1025,7 +1031,7 @@ class Stream:
         topic: str,
         bootstrap: str,
         key: str | None = None,
-        format: str = "json",
+        format: SinkFormat = "json",
         schema_id: int | None = None,
     ) -> int:
         """:meth:`to_kafka` on a worker thread, for ``await`` in notebooks."""
@@ -1412,11 +1418,11 @@ def from_kafka(
     topic: str,
     bootstrap: str,
     group: str | None = None,
-    format: str = "json",
+    format: KafkaFormat = "json",
     schema: SchemaLike | Mapping[str, Any] | str | None = None,
-    start: str | int | dt.datetime = "earliest",
+    start: KafkaStart = "earliest",
     dead_letter: str | None = None,
-    stop: str | dict[str, int] | None = None,
+    stop: KafkaStop = None,
     avro_header: str | None = None,
 ) -> Stream:
     """A stream of the records of a Kafka topic (see

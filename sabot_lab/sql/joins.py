@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Literal
 
 from sqlglot import exp
 
@@ -38,7 +39,7 @@ from sabot_lab.expr.nodes import Column
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import RowScope, sql_text, translate
 from sabot_lab.sql.relation import Binding, Relation
-from sabot_lab.stream import Stream
+from sabot_lab.stream import JoinHow, Stream
 
 __all__ = ["conjuncts", "filtered", "join_relations", "semi_join_in"]
 
@@ -75,17 +76,26 @@ def filtered(
     return replace(relation, stream=relation.stream.filter(*predicates))
 
 
-def _join_kind(node: exp.Join, ctx: Context) -> str:
+JOIN_KINDS: dict[tuple[str, str], JoinHow | Literal["right"]] = {
+    **{(side, kind): "semi" for side in ("", "LEFT") for kind in ("SEMI",)},
+    **{(side, kind): "anti" for side in ("", "LEFT") for kind in ("ANTI",)},
+    **{("LEFT", kind): "left" for kind in ("", "OUTER")},
+    **{("RIGHT", kind): "right" for kind in ("", "OUTER")},
+    **{("FULL", kind): "full" for kind in ("", "OUTER")},
+    **{("", kind): "inner" for kind in ("", "INNER", "CROSS")},
+}
+"""The join each (side, kind) of a SQL ``JOIN`` is; a right join is planned as the swapped
+left join."""
+
+
+def _join_kind(node: exp.Join, ctx: Context) -> JoinHow | Literal["right"]:
     side, kind, method = node.side.upper(), node.kind.upper(), node.method.upper()
     if method:
         raise ctx.unsupported(f"{method} JOIN", node)
-    if kind in ("SEMI", "ANTI") and side in ("", "LEFT"):
-        return kind.lower()
-    if side in ("LEFT", "RIGHT", "FULL") and kind in ("", "OUTER"):
-        return side.lower()
-    if not side and kind in ("", "INNER", "CROSS"):
-        return "inner"
-    raise ctx.unsupported(f"{' '.join(filter(None, (side, kind)))} JOIN", node)
+    how = JOIN_KINDS.get((side, kind))
+    if how is None:
+        raise ctx.unsupported(f"{' '.join(filter(None, (side, kind)))} JOIN", node)
+    return how
 
 
 def _sides(
@@ -162,7 +172,7 @@ def join_relations(
     from ``where``). A right join is the left join of the swapped sides."""
     label = _join_kind(node, ctx)
     swapped = label == "right"
-    how = "left" if swapped else label
+    how: JoinHow = "left" if label == "right" else label
     if swapped:
         left, right = right, left
     if left.window is not None or right.window is not None:
