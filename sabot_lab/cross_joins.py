@@ -6,7 +6,8 @@ A cross join is a hash join on a constant key column added to both sides (and dr
 the right side is read first and held, each left batch meets all of it, vectorised by the
 hash join's probe. The right side must be bounded; the left side streams. ``join_where`` is
 the cross join filtered by its predicates (the optimizer pushes a predicate on one side's
-columns below the join). On a cluster the right side is broadcast when small, else both go
+columns below the join), or, where a predicate is an equality of a left and a right column of
+one integer or string type, the hash join on those columns filtered by the others. On a cluster the right side is broadcast when small, else both go
 to one task (they share the one key). May import: the plan and expressions; not
 :mod:`sabot_lab.stream` at run time (it imports this module).
 
@@ -24,7 +25,9 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from sabot_lab.errors import PlanError, SchemaError
-from sabot_lab.expr import Expr, lit
+from sabot_lab.expr import Expr, col, lit
+from sabot_lab.expr.nodes import Binary, Column
+from sabot_lab.logical import join_output_names
 
 if TYPE_CHECKING:
     from sabot_lab.stream import Stream
@@ -82,4 +85,54 @@ def join_where(left: Stream, right: Stream, predicates: tuple[Expr, ...], suffix
             raise SchemaError(
                 f"join_where() predicate {predicate!r} has type {field.type}, expected bool"
             )
-    return crossed.filter(*predicates)
+    conditions = [c for p in predicates for c in _conjuncts(p)]
+    keys = _equal_keys(conditions, left, right, suffix)
+    if not keys:
+        return crossed.filter(*predicates)
+    rest = [c for c in conditions if not any(c is k for k, _, _ in keys)]
+    taken = {*left.columns, *right.columns}
+    copies: list[str] = []
+    for _, _, name in keys:
+        copies.append(_fresh(f"__key_{name}", taken | set(copies)))
+    keyed = right.with_columns(
+        *[col(r).alias(c) for (_, _, r), c in zip(keys, copies, strict=True)]
+    )
+    joined = left.join(keyed, left_on=[k for _, k, _ in keys], right_on=copies, suffix=suffix)
+    return joined.filter(*rest) if rest else joined
+
+
+def _conjuncts(predicate: Expr) -> list[Expr]:
+    if isinstance(predicate, Binary) and predicate.op == "and":
+        return [c for arg in predicate.args for c in _conjuncts(arg)]
+    return [predicate]
+
+
+def _equal_keys(
+    conditions: list[Expr], left: Stream, right: Stream, suffix: str
+) -> list[tuple[Expr, str, str]]:
+    """The conditions that equal a left column with a right one (as the output names it) of
+    the same integer or string type, with the two columns' names in their inputs."""
+    named = dict(
+        zip(join_output_names(right.columns, left.columns, suffix), right.columns, strict=True)
+    )
+    found: list[tuple[Expr, str, str]] = []
+    for condition in conditions:
+        if not (isinstance(condition, Binary) and condition.op == "eq"):
+            continue
+        names = [a.param("name") for a in condition.args if isinstance(a, Column)]
+        if len(names) != 2:
+            continue
+        for first, second in (names, names[::-1]):
+            if first in left.columns and second in named and second not in left.columns:
+                left_type = left.schema.field(first).type
+                right_type = right.schema.field(named[second]).type
+                if left_type == right_type and _hashed_exactly(left_type):
+                    found.append((condition, first, named[second]))
+                break
+    return found
+
+
+def _hashed_exactly(t: pa.DataType) -> bool:
+    """Types whose equal values a hash join matches exactly as ``==`` does (not floats:
+    ``-0.0 == 0.0``)."""
+    return pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)

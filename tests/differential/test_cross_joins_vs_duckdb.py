@@ -53,6 +53,27 @@ def test_join_where_matches_duckdb_non_equi_join(left: pa.Table, right: pa.Table
 
 @SETTINGS
 @given(left=keyed_tables(max_rows=20), right=keyed_tables(max_rows=20))
+def test_join_where_with_equal_columns_matches_duckdb(left: pa.Table, right: pa.Table) -> None:
+    """Equal integer or string columns become the keys of a hash join; floats stay a filter."""
+    stream = sl.from_arrow(left).join_where(
+        sl.from_arrow(right),
+        (col("k") == col("k_right")) & (col("x") <= col("x_right")),
+        col("g_right") == col("g"),
+        col("y") == col("y_right").fill_null(0.0),
+    )
+    joins = [n for n in stream.graph if n.operator_type.value == "hash_join"]
+    assert [n.op.left_on for n in joins] == [["k", "g"]]
+    check(
+        stream,
+        "SELECT l.*, r.k AS rk, r.g AS rg, r.x AS rx, r.y AS ry FROM l JOIN r "
+        "ON l.k = r.k AND l.x <= r.x AND r.g = l.g AND l.y = coalesce(r.y, 0.0)",
+        l=left,
+        r=right,
+    )
+
+
+@SETTINGS
+@given(left=keyed_tables(max_rows=20), right=keyed_tables(max_rows=20))
 def test_sql_non_equi_and_cross_joins_match_duckdb(left: pa.Table, right: pa.Table) -> None:
     for query in (
         "SELECT l.k, l.x, r.x AS rx FROM l JOIN r ON l.x BETWEEN r.x - 5 AND r.x + 5",
