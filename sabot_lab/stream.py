@@ -514,7 +514,8 @@ class Stream:
         ``join_where``): the pairs of rows where every predicate is true (null counts as
         false). A right column whose name the left side has is named with ``suffix``, in the
         predicates as in the output. ``other`` is read first and held, so it must be bounded;
-        each batch of this stream meets all of it (a filtered cross join).
+        each batch of this stream meets all of it (a filtered cross join; an equality of a
+        left and a right integer or string column makes it a hash join on them).
 
         >>> import sabot_lab as sl
         >>> trips = sl.from_pydict({"t": [1, 5, 9]})
