@@ -2,8 +2,10 @@
 [OUTER] JOIN``, ``RIGHT [OUTER] JOIN`` (a left join with the sides swapped, the columns in
 SQL's order), ``FULL [OUTER] JOIN``, ``SEMI JOIN``, ``ANTI JOIN`` with ``ON`` (equalities
 between the sides, plus conditions on the joined table; for inner joins any condition) or
-``USING``; ``FROM a, b`` and ``CROSS JOIN`` take their equalities from ``WHERE``; ``WHERE x IN
-(SELECT ...)`` is a semi join.
+``USING``; ``FROM a, b`` and ``CROSS JOIN`` take their equalities from ``WHERE``; an inner
+join without any equality between the sides (``CROSS JOIN``, ``FROM a, b``, ``JOIN ... ON
+a.x < b.y``) is a cross join filtered by its conditions; ``WHERE x IN (SELECT ...)`` is a semi
+join.
 
 The joined relation keeps every name of both sides: a right column whose name the left side
 already has is renamed in the stream, and the right side's key columns (which the join
@@ -195,10 +197,10 @@ def join_relations(
     else:
         pairs, remaining = _key_pairs(where, left, right, ctx, strict=False)
         others = []
-    if not pairs:
+    if not pairs and how != "inner":
         raise ctx.error(
-            f"the {label} join needs an equality between its two sides (ON a.id = b.id, USING "
-            "(id), or such a condition in WHERE for FROM a, b); cross joins are not supported",
+            f"the {label} join needs an equality between its two sides (ON a.id = b.id or "
+            "USING (id)); only an inner join may have none (a cross join, filtered by its ON)",
             node,
         )
     if others and how == "full":
@@ -224,7 +226,10 @@ def join_relations(
         right_keys.append(right_key)
     right, right_keys = _right_payload(left, right, how, left_keys, right_keys, ctx)
     with ctx.building(node, f"{label.upper()} JOIN"):
-        stream = left.stream.join(right.stream, left_on=left_keys, right_on=right_keys, how=how)
+        if pairs:
+            stream = left.stream.join(right.stream, left_on=left_keys, right_on=right_keys, how=how)
+        else:
+            stream = left.stream.join(right.stream, how="cross")
     bindings = left.bindings
     if how in ("inner", "left", "full"):
         hidden = {i.name.lower() for i in using or ()}
