@@ -16,10 +16,13 @@ $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; install Python's venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 
-# Build dependencies first, then an editable install that compiles the Cython kernels.
+# Build dependencies first, then an editable install that compiles the Cython kernels. The
+# "compat" editable mode puts the checkout on sys.path with a plain .pth line, which type
+# checkers follow (the default mode's import hook hides the package from mypy).
+EDITABLE := --no-build-isolation --config-settings editable_mode=compat -e
 install: venv
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
-	$(BIN)/pip install --quiet --no-build-isolation -e .
+	$(BIN)/pip install --quiet $(EDITABLE) .
 
 # System packages the tests start for real: the PostgreSQL server binaries, Chromium.
 system-test-deps:
@@ -34,7 +37,7 @@ system-test-deps:
 
 install-test: venv system-test-deps
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
-	$(BIN)/pip install --quiet --no-build-isolation -e ".[test]"
+	$(BIN)/pip install --quiet $(EDITABLE) ".[test]"
 
 demo: install
 	$(BIN)/sabot-lab demo
@@ -53,7 +56,7 @@ format: install-test
 	$(BIN)/ruff format sabot_lab tests benchmarks
 
 bench: install
-	$(BIN)/pip install --quiet --no-build-isolation -e ".[bench]"
+	$(BIN)/pip install --quiet $(EDITABLE) ".[bench]"
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

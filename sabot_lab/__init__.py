@@ -26,15 +26,19 @@ from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.errors import (
+    AuthenticationError,
     ClusterError,
     ComputeError,
+    JobNotFoundError,
     PlanError,
     SabotError,
     SchemaError,
     SourceError,
     SQLError,
     UDFError,
+    UnreachableError,
 )
+from sabot_lab.examples import datasets
 from sabot_lab.examples.nexmark import Nexmark, nexmark
 from sabot_lab.expr import (
     Expr,
@@ -46,6 +50,7 @@ from sabot_lab.expr import (
     min_horizontal,
     when,
 )
+from sabot_lab.file_readers import from_csv, from_json, from_parquet
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.sql import sql
 from sabot_lab.stream import (
@@ -53,13 +58,11 @@ from sabot_lab.stream import (
     RunResult,
     Stream,
     from_arrow,
-    from_csv,
     from_duckdb,
     from_generator,
     from_iterable,
     from_kafka,
     from_pandas,
-    from_parquet,
     from_pydict,
     from_source,
 )
@@ -99,6 +102,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "AuthenticationError",
     "ClusterError",
     "ComputeError",
     "Config",
@@ -106,6 +110,7 @@ __all__ = [
     "GroupBy",
     "Job",
     "JobGraph",
+    "JobNotFoundError",
     "KafkaSink",
     "LocalCluster",
     "Nexmark",
@@ -121,17 +126,20 @@ __all__ = [
     "Stream",
     "StreamOperatorNode",
     "UDFError",
+    "UnreachableError",
     "WindowSpec",
     "__version__",
     "col",
     "concat_str",
     "connect",
     "count",
+    "datasets",
     "from_arrow",
     "from_csv",
     "from_duckdb",
     "from_generator",
     "from_iterable",
+    "from_json",
     "from_kafka",
     "from_pandas",
     "from_parquet",

@@ -1,5 +1,10 @@
 """The ``sabot-lab`` command line.
 
+A command that fails prints one line, ``sabot-lab <command>: error: <what> (<the fix>)``, and
+exits with a code that says what went wrong (:data:`EXIT_CODES`): 1 any other error, 2 wrong
+arguments, 3 no server at the address, 4 the token refused, 5 no such job, 6 the job already
+ended (``--cancel``).
+
 >>> from sabot_lab.cli import build_parser
 >>> build_parser().parse_args(["demo", "--rows", "1000"]).rows
 1000
@@ -15,11 +20,34 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from sabot_lab import __version__
 from sabot_lab.config import COMPRESSIONS, get_config
-from sabot_lab.errors import ClusterError
+from sabot_lab.errors import AuthenticationError, ClusterError, JobNotFoundError, UnreachableError
 from sabot_lab.runtime.protocol import JOBS_PAGE
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_CODES", "JobEndedError", "build_parser", "main"]
+
+
+class JobEndedError(ClusterError):
+    """``--cancel`` of a job that had already ended."""
+
+
+EXIT_CODES: dict[type[ClusterError], int] = {
+    UnreachableError: 3,
+    AuthenticationError: 4,
+    JobNotFoundError: 5,
+    JobEndedError: 6,
+}
+"""The exit code of a command that failed with each kind of error (1 for any other, 2 for
+wrong arguments, as ``argparse`` has it)."""
+
+FIXES: dict[type[ClusterError], str] = {
+    UnreachableError: "is a JobManager running there? `sabot-lab local` starts one and prints "
+    "its address",
+    AuthenticationError: "give the cluster's token: SABOT_TOKEN or --token; `sabot-lab local` "
+    "prints it",
+    JobNotFoundError: "`sabot-lab jobs --jobmanager URI` lists the cluster's jobs",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     """
     cluster = get_config().cluster
     parser = argparse.ArgumentParser(
-        prog="sabot-lab", description="sabot-lab: lazy Arrow pipelines"
+        prog="sabot-lab",
+        description="sabot-lab: lazy Arrow pipelines",
+        epilog="exit codes: 0 done, 1 error, 2 wrong arguments, 3 server unreachable, "
+        "4 token refused, 5 no such job, 6 job already ended",
     )
+    parser.add_argument("--version", action="version", version=f"sabot-lab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the fintech demo pipeline on generated data")
     demo.add_argument("--rows", type=int, default=5_000_000, help="quotes to generate (default 5M)")
@@ -119,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
         "jobs", help="list a cluster's jobs, newest first (token from SABOT_TOKEN)"
     )
     jobs.add_argument("--jobmanager", required=True, help="URI of the JobManager")
+    jobs.add_argument(
+        "--token",
+        help="the submit (or read-only) token; default SABOT_TOKEN, which is better: a command "
+        "line is visible to the machine's other users",
+    )
+    jobs.add_argument(
+        "--tls-ca",
+        help="PEM certificates to trust for a grpc+tls:// JobManager "
+        "(default SABOT_TLS_CA, else the system's)",
+    )
     jobs.add_argument("--cancel", metavar="JOB_ID", help="cancel this job first")
     jobs.add_argument(
         "--insecure",
@@ -209,9 +251,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "jobs":
         try:
             jobs(args, sys.stdout)
-        except ClusterError as exc:  # refused, unreachable, or refusing the token
-            raise SystemExit(f"sabot-lab jobs: error: {exc}") from None
+        except ClusterError as exc:  # refused, unreachable, refusing the token, no such job
+            print(f"sabot-lab jobs: error: {failure(exc)}", file=sys.stderr)
+            return exit_code(exc)
     return 0
+
+
+def failure(exc: ClusterError) -> str:
+    """The one line saying what failed and, where one is known, the fix.
+
+    >>> failure(JobNotFoundError("no job 'x'"))
+    "no job 'x' (`sabot-lab jobs --jobmanager URI` lists the cluster's jobs)"
+    """
+    fix = next((text for kind, text in FIXES.items() if isinstance(exc, kind)), None)
+    message = " ".join(str(exc).split())  # one line
+    return message if fix is None else f"{message} ({fix})"
+
+
+def exit_code(exc: ClusterError) -> int:
+    """The exit code for ``exc`` (:data:`EXIT_CODES`).
+
+    >>> exit_code(UnreachableError("grpc://h:1: unreachable")), exit_code(ClusterError("x"))
+    (3, 1)
+    """
+    return next((code for kind, code in EXIT_CODES.items() if isinstance(exc, kind)), 1)
 
 
 def _server(args: argparse.Namespace) -> Any:
@@ -290,9 +353,12 @@ def jobs(args: argparse.Namespace, out: TextIO) -> None:
     (``--insecure`` allows a plain ``grpc://`` JobManager off loopback)."""
     from sabot_lab.client import connect
 
-    cluster = connect(args.jobmanager, insecure=args.insecure)
+    cluster = connect(args.jobmanager, args.token, args.tls_ca, insecure=args.insecure)
     if args.cancel:
-        print(f"{args.cancel}: {cluster.job(args.cancel).cancel()}", file=out)
+        state = cluster.job(args.cancel).cancel()
+        if state in ("FINISHED", "FAILED"):  # (a cancel leaves an ended job as it was)
+            raise JobEndedError(f"job {args.cancel} already ended {state}: nothing to cancel")
+        print(f"{args.cancel}: {state}", file=out)
     for job_id in args.delete:
         cluster.job(job_id).delete()
         print(f"{job_id}: deleted", file=out)

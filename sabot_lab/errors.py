@@ -19,6 +19,7 @@ __all__ = [
     "AuthenticationError",
     "ClusterError",
     "ComputeError",
+    "JobNotFoundError",
     "LocationError",
     "PlanError",
     "SQLError",
@@ -26,6 +27,7 @@ __all__ = [
     "SchemaError",
     "SourceError",
     "UDFError",
+    "UnreachableError",
     "closest_match",
     "column_not_found",
 ]
@@ -88,6 +90,19 @@ class ClusterError(SabotError):
 
 class AuthenticationError(ClusterError):
     """A server refused the caller's token (missing, or not the cluster's)."""
+
+
+class UnreachableError(ClusterError):
+    """No server answered at the address (not running, wrong address, or a network between)."""
+
+
+class JobNotFoundError(ClusterError):
+    """The cluster has no job of that id (never submitted there, or deleted)."""
+
+
+REMOTE_ERRORS = {cls.__name__: cls for cls in (JobNotFoundError,)}
+"""The errors a server's reply names that a client raises as such (any other a server
+reports is a :class:`ClusterError`)."""
 
 
 class LocationError(SabotError):

@@ -14,26 +14,27 @@ against the input schema at once, so a wrong column name fails where it is writt
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 import duckdb
 import pyarrow as pa
 
-from sabot_lab import display
+from sabot_lab import display, reshape
 from sabot_lab.column_ops import column_names, filled, kept_after_drop, null_filter
 from sabot_lab.config import get_config
 from sabot_lab.connectors import (
     ArrowSource,
     DuckDBSource,
-    FileSource,
     IterableSource,
+    write_csv,
+    write_json,
     write_parquet,
 )
 from sabot_lab.connectors.generator import Generated, as_table
+from sabot_lab.cross_joins import cross_join, join_where
 from sabot_lab.engine import Executor
 from sabot_lab.engine.stateless import conform
 from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, column_not_found
@@ -48,6 +49,7 @@ from sabot_lab.event_time import (
 from sabot_lab.expr import HOLISTIC_AGGREGATES, Expr, col, lit, parse_dtype
 from sabot_lab.expr.nodes import Aggregate as AggregateExpr
 from sabot_lab.expr.nodes import Column
+from sabot_lab.extras import require
 from sabot_lab.kernels import is_integer_like
 from sabot_lab.logical import (
     Aggregate,
@@ -62,6 +64,7 @@ from sabot_lab.logical import (
     Map,
     Operator,
     Project,
+    RowIndex,
     Sort,
     Source,
     SourceSpec,
@@ -70,31 +73,34 @@ from sabot_lab.logical import (
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
+from sabot_lab.summaries import QuantileMethod, bounded_rows, describe_table, sample_table
 from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_timestamp
 
 if TYPE_CHECKING:
     from sabot_lab.client import Cluster, Job
+    from sabot_lab.connectors.kafka import KafkaFormat, KafkaStart, KafkaStop, SinkFormat
     from sabot_lab.connectors.sink import CommitSink
+    from sabot_lab.runtime.protocol import Assignment
 
 __all__ = [
     "GroupBy",
+    "JoinHow",
     "RunResult",
     "Stream",
     "WindowedGroupBy",
     "WindowedStream",
     "from_arrow",
-    "from_csv",
     "from_duckdb",
     "from_generator",
     "from_iterable",
     "from_kafka",
     "from_pandas",
-    "from_parquet",
     "from_pydict",
     "from_source",
 ]
 
-JOIN_KINDS = ("inner", "left", "full", "semi", "anti")
+JoinHow: TypeAlias = Literal["inner", "left", "full", "semi", "anti", "cross"]
+JOIN_KINDS: tuple[JoinHow, ...] = get_args(JoinHow)
 SchemaLike: TypeAlias = (
     "pa.Schema | Mapping[str, pa.DataType | str] | Sequence[tuple[str, pa.DataType | str]]"
 )
@@ -389,14 +395,15 @@ class Stream:
         *,
         left_on: str | Sequence[str] | None = None,
         right_on: str | Sequence[str] | None = None,
-        how: str = "inner",
+        how: JoinHow = "inner",
         suffix: str = "_right",
     ) -> Stream:
         """Hash-join with ``other`` (the build side) on equal keys; null keys never match.
 
         ``how``: ``inner``, ``left`` (keep unmatched left rows, nulls on the right), ``full``
         (also the unmatched right rows, nulls on the left; both sides bounded), ``semi`` (left
-        rows having a match) or ``anti`` (left rows having none). The right key columns are
+        rows having a match), ``anti`` (left rows having none) or ``cross`` (every left row
+        with every right row, without keys; see also :meth:`join_where`). The right key columns are
         dropped from the output, except by ``full`` (where only the right side has the row,
         the left keys are null); right columns whose names clash get ``suffix``.
 
@@ -426,6 +433,13 @@ class Stream:
                 "join() reads all of its right side first, and that side is unbounded here: "
                 "put the unbounded stream on the left (the bounded one is the lookup table)"
             )
+        if how == "cross":
+            if on is not None or left_on is not None or right_on is not None:
+                raise PlanError(
+                    "join(how='cross') pairs every row with every row and takes no keys: "
+                    "drop on=/left_on=/right_on= (join_where(...) joins on conditions)"
+                )
+            return cross_join(self, right, suffix)
         left_keys, right_keys, payload = self._join_columns(right, on, left_on, right_on, how)
         if how == "full":
             return _full_join(self, right, left_keys, right_keys, suffix)
@@ -527,6 +541,168 @@ class Stream:
             payload_names=join_output_names(payload, self.schema.names, suffix),
         )
         return self._extend(join, "join_asof", inputs=[right])
+
+    # -- reshaping, joins without keys and summaries ----------------------------------
+    def join_where(
+        self, other: Stream | pa.Table, *predicates: Expr, suffix: str = "_right"
+    ) -> Stream:
+        """Inner-join with ``other`` on any conditions (a non-equi join, as Polars'
+        ``join_where``): the pairs of rows where every predicate is true (null counts as
+        false). A right column whose name the left side has is named with ``suffix``, in the
+        predicates as in the output. ``other`` is read first and held, so it must be bounded;
+        each batch of this stream meets all of it (a filtered cross join; an equality of a
+        left and a right integer or string column makes it a hash join on them).
+
+        >>> import sabot_lab as sl
+        >>> trips = sl.from_pydict({"t": [1, 5, 9]})
+        >>> shifts = sl.from_pydict({"start": [0, 6], "end": [6, 12], "crew": ["a", "b"]})
+        >>> trips.join_where(shifts, sl.col("t") >= sl.col("start"), sl.col("t") < sl.col("end")).sort("t").collect()["crew"].to_pylist()
+        ['a', 'a', 'b']
+        """
+        right = other if isinstance(other, Stream) else from_arrow(other)
+        return join_where(self, right, predicates, suffix)
+
+    def explode(
+        self,
+        columns: str | Sequence[str],
+        *more_columns: str,
+        empty_as_null: bool = False,
+        keep_nulls: bool = True,
+    ) -> Stream:
+        """One row per element of the list ``columns``, the other columns repeated, in order
+        (Polars' ``explode``; SQL's ``UNNEST``). An empty list gives no row (a row with a
+        null if ``empty_as_null``); a null list a row with a null (none unless
+        ``keep_nulls``). Columns exploded together need lists of equal length on each row.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"k": ["a", "b", "c"], "xs": [[1, 2], [], None]})
+        >>> s.explode("xs").collect().to_pydict()
+        {'k': ['a', 'a', 'c'], 'xs': [1, 2, None]}
+        """
+        names = [columns] if isinstance(columns, str) else list(columns)
+        return reshape.explode(self, [*names, *more_columns], empty_as_null, keep_nulls)
+
+    def unnest(self, columns: str | Sequence[str], *more_columns: str) -> Stream:
+        """The struct ``columns`` replaced, where they stand, by their fields as columns
+        (null where the struct is null), as Polars' ``unnest``.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"id": [1, 2], "pt": [{"x": 1.0, "y": 2.0}, None]})
+        >>> s.unnest("pt").collect().to_pydict()
+        {'id': [1, 2], 'x': [1.0, None], 'y': [2.0, None]}
+        """
+        names = [columns] if isinstance(columns, str) else list(columns)
+        return reshape.unnest(self, [*names, *more_columns])
+
+    def unpivot(
+        self,
+        on: str | Sequence[str] | None = None,
+        *,
+        index: str | Sequence[str] | None = None,
+        variable_name: str | None = None,
+        value_name: str | None = None,
+    ) -> Stream:
+        """Columns into rows (a "wide to long" reshape, Polars' ``unpivot``): for each row
+        and each ``on`` column (default: every column not in ``index``), a row of the
+        ``index`` columns, the column's name (``variable_name``, default ``variable``) and
+        its value (``value_name``, default ``value``, of the type all ``on`` columns cast
+        to). Rows come in no particular order; it streams.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"day": [1, 2], "open": [10, 11], "close": [12, 9]})
+        >>> s.unpivot(index="day").sort(["day", "variable"]).collect().to_pydict()
+        {'day': [1, 1, 2, 2], 'variable': ['close', 'open', 'close', 'open'], 'value': [12, 10, 9, 11]}
+        """
+        return reshape.unpivot(self, on, index, variable_name or "variable", value_name or "value")
+
+    def pivot(
+        self,
+        on: str,
+        on_columns: Sequence[Any] | None = None,
+        *,
+        index: str | Sequence[str] | None = None,
+        values: str | Sequence[str] | None = None,
+        aggregate_function: reshape.PivotAgg = "first",
+        separator: str = "_",
+    ) -> Stream:
+        """Rows into columns (a "long to wide" reshape, Polars' ``pivot``): one row per value
+        of the ``index`` columns (default: all but ``on`` and ``values``), one column per
+        value of ``on`` holding the ``aggregate_function`` (``first``, ``last``, ``sum``,
+        ``min``, ``max``, ``mean``, ``len``) of the ``values`` of its rows (where there are
+        none: null, or 0 for ``sum`` and ``len``, as Polars gives). The columns are named after the values of ``on`` (``null``,
+        ``true``, ``1``...; ``{value}{separator}{on value}`` with several ``values``), in
+        the order ``on_columns`` gives; without it, the stream is run once to find them, in
+        the order they first appear, which needs a bounded stream. Rows come in no
+        particular order.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"day": [1, 1, 2], "sym": ["A", "B", "A"], "px": [10.0, 20.0, 30.0]})
+        >>> s.pivot("sym", index="day", values="px").sort("day").collect().to_pydict()
+        {'day': [1, 2], 'A': [10.0, 30.0], 'B': [20.0, None]}
+        """
+        return reshape.pivot(self, on, index, values, aggregate_function, on_columns, separator)
+
+    def with_row_index(self, name: str = "index", offset: int = 0) -> Stream:
+        """A first column ``name`` (int64) numbering the rows from ``offset``, in the order
+        the rows come: the input's order (a source's rows as read, a sort's output). On a
+        cluster it runs as a single task with the operators before it up to the last
+        exchange, so a source is read in order by one task.
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"x": ["a", "b"]}).with_row_index(offset=1).collect().to_pydict()
+        {'index': [1, 2], 'x': ['a', 'b']}
+        """
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise PlanError(f"with_row_index(offset={offset!r}) takes a non-negative int")
+        return self._extend(RowIndex(name=name, offset=offset), "with_row_index")
+
+    def describe(
+        self,
+        percentiles: Sequence[float] | float | None = (0.25, 0.5, 0.75),
+        *,
+        interpolation: QuantileMethod = "nearest",
+    ) -> pa.Table:
+        """Summary statistics of every column (Polars' ``describe``), computed now over all
+        rows: a column ``statistic`` (``count`` of values not null, ``null_count``,
+        ``mean``, ``std`` (sample), ``min``, a row per percentile, ``max``), then one column
+        per column: float64 for numbers and booleans, text for the others (their counts,
+        minimum and maximum). Percentiles interpolate as ``interpolation`` says (the methods
+        of ``pyarrow.compute.quantile``). A bounded stream only.
+
+        >>> import sabot_lab as sl
+        >>> summary = sl.from_pydict({"x": [1.0, 2.0, 3.0, None]}).describe()
+        >>> dict(zip(summary["statistic"].to_pylist(), summary["x"].to_pylist()))["mean"]
+        2.0
+        """
+        if percentiles is None:
+            percentiles = ()
+        elif isinstance(percentiles, int | float):
+            percentiles = (percentiles,)
+        table = bounded_rows(self, "describe")
+        return describe_table(table, percentiles, interpolation)
+
+    def sample(
+        self,
+        n: int | None = None,
+        *,
+        fraction: float | None = None,
+        with_replacement: bool = False,
+        shuffle: bool = False,
+        seed: int | None = None,
+    ) -> Stream:
+        """``n`` rows drawn at random (or ``fraction`` of the rows, rounded down; one row if
+        neither is given), each at most once unless ``with_replacement``, in the stream's
+        order unless ``shuffle``; the same ``seed`` draws the same rows. The stream (bounded)
+        is run now; the sample is a stream over the rows drawn.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"x": list(range(100))})
+        >>> a, b = s.sample(5, seed=7).collect(), s.sample(5, seed=7).collect()
+        >>> a.num_rows, a.equals(b)
+        (5, True)
+        """
+        table = bounded_rows(self, "sample")
+        return from_arrow(sample_table(table, n, fraction, with_replacement, shuffle, seed))
 
     @property
     def bounded(self) -> bool:
@@ -816,7 +992,7 @@ class Stream:
         cluster: Cluster,
         name: str | None = None,
         partitions: int | None = None,
-        assignment: str = "round_robin",
+        assignment: Assignment = "round_robin",
         checkpoint_interval: float | None = None,
         sink: CommitSink | None = None,
         from_savepoint: str | None = None,
@@ -842,30 +1018,76 @@ class Stream:
         return cluster.submit_request(request)
 
     def to_pandas(self, optimize: bool = True) -> Any:
-        """Run the pipeline and return a ``pandas.DataFrame``.
+        """Run the pipeline and return a ``pandas.DataFrame`` (pandas comes with
+        ``pip install "sabot-lab[pandas]"``; without it this says so before any work).
 
         >>> import sabot_lab as sl
         >>> int(sl.from_pydict({"x": [1, 2]}).to_pandas()["x"].sum())
         3
         """
+        require("pandas", "to_pandas()")
         return self.collect(optimize).to_pandas()
 
-    def to_parquet(self, path: str | os.PathLike[str], optimize: bool = True) -> int:
-        """Run the pipeline, streaming its rows into a Parquet file; return the row count.
+    def to_parquet(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        compression: str = "zstd",
+        partition_by: str | Sequence[str] | None = None,
+        optimize: bool = True,
+    ) -> int:
+        """Run the pipeline, streaming its rows into a Parquet file (``compression``: zstd,
+        snappy, gzip, lz4, brotli or uncompressed), or with ``partition_by`` into a
+        directory of ``key=value`` subdirectories (hive layout); return the row count. The
+        file or directory appears whole, or not at all if the run fails.
 
         >>> import sabot_lab as sl, tempfile, os
         >>> p = os.path.join(tempfile.mkdtemp(), "out.parquet")
         >>> sl.from_pydict({"x": [1, 2]}).to_parquet(p)
         2
         """
-        return write_parquet(self.iter_batches(optimize), self.schema, path)
+        return write_parquet(
+            self.iter_batches(optimize), self.schema, path, compression, partition_by
+        )
+
+    def to_csv(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        separator: str = ",",
+        include_header: bool = True,
+        optimize: bool = True,
+    ) -> int:
+        """Run the pipeline, streaming its rows into a CSV file (nulls as empty fields);
+        return the row count. The file appears whole, or not at all if the run fails.
+
+        >>> import sabot_lab as sl, tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "out.csv")
+        >>> sl.from_pydict({"x": [1, None]}).to_csv(p, separator=";")
+        2
+        >>> open(p).read()
+        '"x"\\n1\\n\\n'
+        """
+        return write_csv(self.iter_batches(optimize), self.schema, path, separator, include_header)
+
+    def to_json(self, path: str | os.PathLike[str], *, optimize: bool = True) -> int:
+        """Run the pipeline, streaming its rows into a newline-delimited JSON file (one
+        object a row); return the row count. The file appears whole, or not at all if the
+        run fails.
+
+        >>> import sabot_lab as sl, tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "out.ndjson")
+        >>> sl.from_pydict({"x": [1, 2]}).to_json(p)
+        2
+        """
+        return write_json(self.iter_batches(optimize), self.schema, path)
 
     def to_kafka(
         self,
         topic: str,
         bootstrap: str,
         key: str | None = None,
-        format: str = "json",
+        format: SinkFormat = "json",
         schema_id: int | None = None,
     ) -> int:
         """Run the pipeline, sending its rows to a Kafka topic: one JSON object per row keyed
@@ -890,7 +1112,7 @@ class Stream:
         topic: str,
         bootstrap: str,
         key: str | None = None,
-        format: str = "json",
+        format: SinkFormat = "json",
         schema_id: int | None = None,
     ) -> int:
         """:meth:`to_kafka` on a worker thread, for ``await`` in notebooks."""
@@ -1221,28 +1443,6 @@ def from_pandas(df: Any) -> Stream:
     return from_arrow(pa.Table.from_pandas(df, preserve_index=False))
 
 
-def from_parquet(path: str | os.PathLike[str]) -> Stream:
-    """A stream over a Parquet file or a directory of Parquet files, read in batches.
-
-    >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os, sabot_lab as sl
-    >>> p = os.path.join(tempfile.mkdtemp(), "t.parquet"); pq.write_table(pa.table({"x": [1]}), p)
-    >>> sl.from_parquet(p).collect().to_pydict()
-    {'x': [1]}
-    """
-    return from_source(FileSource(path, "parquet"), "source")
-
-
-def from_csv(path: str | os.PathLike[str]) -> Stream:
-    """A stream over a CSV file (header row, types inferred) or a directory of them.
-
-    >>> import tempfile, os, sabot_lab as sl
-    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv"); _ = open(p, "w").write("x,y\\n1,a\\n")
-    >>> sl.from_csv(p).collect().to_pydict()
-    {'x': [1], 'y': ['a']}
-    """
-    return from_source(FileSource(path, "csv"), "source")
-
-
 def from_duckdb(query: str | duckdb.DuckDBPyRelation, database: str = ":memory:") -> Stream:
     """A stream over a DuckDB query (SQL on ``database``) or relation, streamed in batches.
 
@@ -1282,11 +1482,11 @@ def from_kafka(
     topic: str,
     bootstrap: str,
     group: str | None = None,
-    format: str = "json",
+    format: KafkaFormat = "json",
     schema: SchemaLike | Mapping[str, Any] | str | None = None,
-    start: str | int | dt.datetime = "earliest",
+    start: KafkaStart = "earliest",
     dead_letter: str | None = None,
-    stop: str | dict[str, int] | None = None,
+    stop: KafkaStop = None,
     avro_header: str | None = None,
 ) -> Stream:
     """A stream of the records of a Kafka topic (see

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sabot_lab.client.job import Job
 from sabot_lab.display import Displayed
-from sabot_lab.runtime.protocol import JOBS_PAGE, EndedBefore, JobRequest, JobsPage
+from sabot_lab.runtime.protocol import JOBS_PAGE, Assignment, EndedBefore, JobRequest, JobsPage
 from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class Cluster(Displayed):
         stream: Stream,
         name: str | None = None,
         partitions: int | None = None,
-        assignment: str = "round_robin",
+        assignment: Assignment = "round_robin",
         checkpoint_interval: float | None = None,
         sink: CommitSink | None = None,
         from_savepoint: str | None = None,

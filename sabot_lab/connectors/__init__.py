@@ -1,4 +1,4 @@
-"""Sources and sinks: Arrow/pandas tables, Parquet and CSV files, DuckDB queries, Python
+"""Sources and sinks: Arrow/pandas tables, Parquet, CSV and NDJSON files, DuckDB queries, Python
 iterables, the Nexmark generator, Kafka topics.
 
 Importing this package registers every source kind with the plan model.
@@ -15,7 +15,9 @@ the optimizer, the runtime, the user API or the notebook.
 
 from sabot_lab.connectors.arrow import ArrowSource
 from sabot_lab.connectors.duckdb import DuckDBSource
-from sabot_lab.connectors.files import FileSource, write_parquet
+from sabot_lab.connectors.file_formats import CsvOptions, JsonOptions
+from sabot_lab.connectors.file_writers import write_csv, write_json, write_parquet
+from sabot_lab.connectors.files import FileSource
 from sabot_lab.connectors.iterable import IterableSource
 from sabot_lab.connectors.kafka import KafkaSink, KafkaSource
 from sabot_lab.connectors.nexmark import NexmarkSource
@@ -26,13 +28,17 @@ from sabot_lab.connectors.sink import CommitSink
 __all__ = [
     "ArrowSource",
     "CommitSink",
+    "CsvOptions",
     "DuckDBSource",
     "FileSource",
     "IterableSource",
+    "JsonOptions",
     "KafkaSink",
     "KafkaSource",
     "NexmarkSource",
     "ParquetSink",
     "PostgresSink",
+    "write_csv",
+    "write_json",
     "write_parquet",
 ]

@@ -1,10 +1,15 @@
-"""Parquet and CSV files (or directories of them) as a source, and the Parquet sink.
+"""Parquet, CSV and NDJSON files (one path, a directory, a glob or a list of them) as a source.
+
+Which files are read is settled by :mod:`sabot_lab.connectors.file_paths`; how each format
+is parsed by :mod:`sabot_lab.connectors.file_formats`. Files under ``key=value``
+directories (hive partitioning) carry those keys as columns, and a filter on them skips
+whole files unopened.
 
 For checkpoints, a file source's (or split's) position is ``[file, row group, rows]``: every
 file before ``file`` (in the source's order) was read, and in ``file`` the row groups before
-``row group`` and the first ``rows`` rows of it (a CSV file is one group, number 0). A replay
-from it skips whole row groups unread and starts the group itself after those rows; the filter
-and the columns of the read apply as in a first read.
+``row group`` and the first ``rows`` rows of it (a CSV or NDJSON file is one group, number
+0). A replay from it skips whole row groups unread and starts the group itself after those
+rows; the filter and the columns of the read apply as in a first read.
 
 >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
 >>> path = tempfile.mkdtemp() + "/t.parquet"
@@ -20,14 +25,15 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from sabot_lab.connectors.file_formats import CsvOptions, FileRead, JsonOptions
+from sabot_lab.connectors.file_paths import PathsLike, hive_root, list_files
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
@@ -37,59 +43,136 @@ from sabot_lab.predicates import to_arrow_filter
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
-__all__ = ["FileSource", "ScanStats", "write_parquet"]
+__all__ = ["FileSource", "ScanStats"]
 
-FORMATS = ("parquet", "csv")
+FORMATS = ("parquet", "csv", "json")
+_WHOLE = 0  # the one "row group" of a CSV or NDJSON file
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
 @dataclass(frozen=True)
 class ScanStats:
-    """What the latest scan of a Parquet source read: row groups and columns."""
+    """What the latest scan of a file source read: files and (Parquet) row groups, columns."""
 
     row_groups_total: int
     row_groups_read: int
     columns: list[str]
+    files_total: int
+    files_read: int
+
+
+def _partition_keys(files: list[str], root: str) -> dict[str, list[str]]:
+    """The ``key=value`` directories of ``files`` below ``root``: each key's values."""
+    keys: dict[str, list[str]] = {}
+    for file in files:
+        for part in os.path.relpath(os.path.abspath(os.path.dirname(file)), root).split(os.sep):
+            if "=" in part:
+                key, value = part.split("=", 1)
+                keys.setdefault(key, []).append(value)
+    return keys
+
+
+def _partition_type(values: list[str]) -> pa.DataType:
+    """int64 when every value is an integer, else float64 when a number, else string."""
+    present = [v for v in values if v != _HIVE_NULL]
+    for kind in (pa.int64(), pa.float64()):
+        try:
+            pa.array(present, pa.string()).cast(kind)
+            return kind
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return pa.string()
+
+
+def _hive(
+    files: list[str], paths: PathsLike, enabled: bool | None
+) -> tuple[ds.Partitioning, str] | None:
+    """The hive partitioning of ``files`` and its base directory; None when off (``enabled``
+    None: on when one directory or glob was given and its files sit in ``key=value``
+    directories)."""
+    import pyarrow.dataset as ds
+
+    if enabled is False:
+        return None
+    root = hive_root(paths)
+    if root is None:
+        if not enabled:
+            return None
+        root = os.path.commonpath([os.path.abspath(os.path.dirname(f)) for f in files])
+    keys = _partition_keys(files, root)
+    if not keys:
+        return None
+    schema = pa.schema([(key, _partition_type(values)) for key, values in keys.items()])
+    return ds.HivePartitioning(schema, null_fallback=_HIVE_NULL), root
 
 
 @register_source
 class FileSource(ReplayableSource):
-    """Rows of Parquet or CSV files read through ``pyarrow.dataset`` (threaded, streaming)."""
+    """Rows of Parquet, CSV or NDJSON files read through ``pyarrow.dataset`` (threaded,
+    streaming); ``options`` the CSV or NDJSON read options."""
 
     kind = "file"
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: PathsLike,
         format: str = "parquet",
         pieces: list[tuple[str, list[int]]] | None = None,
+        options: CsvOptions | JsonOptions | None = None,
+        hive_partitioning: bool | None = None,
     ) -> None:
         if format not in FORMATS:
             raise SourceError(f"unknown file format {format!r}; use one of {', '.join(FORMATS)}")
-        self.path = os.fspath(path)
+        self.path: str | list[str] = (
+            os.fspath(path) if isinstance(path, str | os.PathLike) else [os.fspath(p) for p in path]
+        )
         self.last_scan: ScanStats | None = None
         self.format = format
+        self.options = (
+            options
+            if options is not None or format == "parquet"
+            else (CsvOptions() if format == "csv" else JsonOptions())
+        )
         self.pieces = pieces  # (file, row groups) read by one split; None: everything
-        if not os.path.exists(self.path):
-            raise SourceError(f"{format} source {self.path!r} does not exist")
+        files = list_files(self.path, format)
         import pyarrow.dataset as ds  # loads pandas: only when files are read
 
+        hive = _hive(files, self.path, hive_partitioning)
+        self.hive_partitioning = hive is not None
+        keys = [] if hive is None else list(hive[0].schema)
         try:
-            self._dataset = ds.dataset(self.path, format=format)
-            self._schema = self._dataset.schema
+            self._read: FileRead | None = (
+                None if self.options is None else self.options.resolve(files[0])
+            )
+            self._dataset = ds.dataset(
+                files,
+                schema=None if self._read is None else pa.schema([*self._read.read_schema, *keys]),
+                format=format if self._read is None else self._read.format,
+                partitioning=None if hive is None else hive[0],
+                partition_base_dir=None if hive is None else hive[1],
+            )
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(f"cannot read {format} source {self.path!r}: {exc}") from exc
+        self._schema = self._dataset.schema
+        if self._read is not None:
+            self._schema = pa.schema([*self._read.schema, *keys])
         if pieces is not None:
             self._dataset = self._pieces(pieces)
 
     def _pieces(self, pieces: list[tuple[str, list[int]]]) -> ds.Dataset:
-        """The row groups ``pieces`` of this source's files, in file order, as a dataset
-        (from the files already listed: no new discovery)."""
+        """The row groups ``pieces`` of this source's files (a whole file for CSV and NDJSON),
+        in file order, as a dataset (from the files already listed: no new discovery)."""
         import pyarrow.dataset as ds
 
         by_path = {f.path: f for f in self._dataset.get_fragments()}
-        fragments = [by_path[file].subset(row_group_ids=groups) for file, groups in pieces]
+        fragments = [
+            by_path[file].subset(row_group_ids=groups)
+            if self.format == "parquet"
+            else by_path[file]
+            for file, groups in pieces
+        ]
         return ds.FileSystemDataset(
-            fragments, self._schema, self._dataset.format, self._dataset.filesystem
+            fragments, self._dataset.schema, self._dataset.format, self._dataset.filesystem
         )
 
     @property
@@ -118,13 +201,13 @@ class FileSource(ReplayableSource):
         parts = {part.path: part for part in self._parts(arrow_filter, columns, position)}
         dataset = ds.FileSystemDataset(
             [part.fragment for part in parts.values()],
-            self._schema,
+            self._dataset.schema,
             self._dataset.format,
             self._dataset.filesystem,
         )
-        # Row groups are pruned by the filter's statistics above; the rows themselves are
-        # filtered here, by the engine's kernels, which cost half of the dataset scanner's
-        # filtering on 10 M rows.
+        # Files and row groups are pruned by the filter above (partition keys, statistics);
+        # the rows themselves are filtered here, by the engine's kernels, which cost half of
+        # the dataset scanner's filtering on 10 M rows.
         read = columns
         if predicate is not None and columns is not None:
             read = columns + [c for c in predicate.columns() if c not in columns]
@@ -134,15 +217,27 @@ class FileSource(ReplayableSource):
             start, part.read = part.read, part.read + batch.num_rows
             if start < part.skip:  # read already before the position
                 batch = batch.slice(part.skip - start)
+            if self._read is not None:
+                batch = self._read.conform(batch)
             if predicate is not None and batch.num_rows:
                 batch = filter_batch(batch, predicate, columns)
             yield (batch if batch is not None and batch.num_rows else None), part.position()
 
+    def _files(self, arrow_filter: pc.Expression | None) -> set[str] | None:
+        """The files whose partition keys may satisfy the filter; None: all of them."""
+        if arrow_filter is None or not self.hive_partitioning:
+            return None
+        try:
+            return {f.path for f in self._dataset.get_fragments(filter=arrow_filter)}
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+            return None  # a filter the partition keys cannot decide: read every file
+
     def _parts(
         self, arrow_filter: pc.Expression | None, columns: list[str] | None, position: Any
     ) -> list[_Part]:
-        """What a read from ``position`` goes through, file by file: Parquet row groups
-        whose statistics may satisfy the filter (recorded in :attr:`last_scan`)."""
+        """What a read from ``position`` goes through, file by file: files whose partition
+        keys, and Parquet row groups whose statistics, may satisfy the filter (recorded in
+        :attr:`last_scan`)."""
         files = list(self._dataset.get_fragments())
         if position is not None:
             names = [f.path for f in files]
@@ -153,35 +248,44 @@ class FileSource(ReplayableSource):
                     "the checkpoint; restore another checkpoint or run the job afresh"
                 )
             files = files[names.index(position[0]) :]
-        if self.format != "parquet":
-            skip = int(position[2]) if position is not None else 0
-            return [_Part(f, [(0, -1)], skip if i == 0 else 0) for i, f in enumerate(files)]
+        kept_files = self._files(arrow_filter)
         parts, total, kept = [], 0, 0
         for i, fragment in enumerate(files):
+            skip = int(position[2]) if position is not None and i == 0 else 0
+            if self.format != "parquet":
+                if kept_files is None or fragment.path in kept_files:
+                    parts.append(_Part(fragment, [(_WHOLE, -1)], skip))
+                continue
             groups = fragment.row_groups
             total += len(groups)
+            if kept_files is not None and fragment.path not in kept_files:
+                continue
             if arrow_filter is not None:
-                pieces = fragment.split_by_row_group(arrow_filter)
+                pieces = fragment.split_by_row_group(arrow_filter, schema=self._dataset.schema)
                 groups = [g for piece in pieces for g in piece.row_groups]
-            skip = 0
             if position is not None and i == 0:
                 groups = [g for g in groups if g.id >= int(position[1])]
-                skip = int(position[2]) if groups and groups[0].id == int(position[1]) else 0
+                skip = skip if groups and groups[0].id == int(position[1]) else 0
             if not groups:
                 continue
             kept += len(groups)
             if len(groups) != len(fragment.row_groups):
                 fragment = fragment.subset(row_group_ids=[g.id for g in groups])
             parts.append(_Part(fragment, [(g.id, g.num_rows) for g in groups], skip))
-        self.last_scan = ScanStats(total, kept, list(columns or self._schema.names))
+        names = list(columns or self._schema.names)
+        self.last_scan = ScanStats(total, kept, names, len(files), len(parts))
         return parts
 
     def split(self, n: int) -> list[SourceSpec]:
-        """Parquet: row groups dealt out in order, about the same number to each split (CSV
-        files are not split)."""
-        if self.format != "parquet" or n <= 1:
+        """Parquet: row groups dealt out in order, about the same number to each split; CSV
+        and NDJSON: whole files."""
+        if n <= 1:
             return [self]
-        groups = [(f.path, g.id) for f in self._dataset.get_fragments() for g in f.row_groups]
+        groups = [
+            (f.path, group)
+            for f in self._dataset.get_fragments()
+            for group in ([g.id for g in f.row_groups] if self.format == "parquet" else [_WHOLE])
+        ]
         parts = max(1, min(n, len(groups)))
         splits: list[SourceSpec] = []
         for i in range(parts):
@@ -196,8 +300,13 @@ class FileSource(ReplayableSource):
         return splits
 
     def describe(self) -> str:
-        part = f" ({sum(len(g) for _, g in self.pieces)} row groups)" if self.pieces else ""
-        return f"{self.format} {self.path}{part}"
+        if self.pieces:
+            unit = "row groups" if self.format == "parquet" else "files"
+            part = f" ({sum(len(g) for _, g in self.pieces)} {unit})"
+        else:
+            part = ""
+        path = self.path if isinstance(self.path, str) else f"[{len(self.path)} paths]"
+        return f"{self.format} {path}{part}"
 
     def estimated_rows(self) -> int | None:
         if self.format != "parquet":
@@ -212,7 +321,8 @@ class FileSource(ReplayableSource):
         )
 
     def fingerprint(self) -> Hashable:
-        """The files read (with their sizes and modification times) and the row groups.
+        """The files read (with their sizes and modification times), the row groups and
+        the read options.
 
         >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
         >>> path = tempfile.mkdtemp() + "/t.parquet"; pq.write_table(pa.table({"a": [1]}), path)
@@ -224,21 +334,35 @@ class FileSource(ReplayableSource):
             info = self._dataset.filesystem.get_file_info(fragment.path)
             files.append((fragment.path, info.size, info.mtime_ns))
         pieces = tuple((file, tuple(groups)) for file, groups in self.pieces or ())
-        return (self.kind, self.format, tuple(files), pieces)
+        options = repr(sorted(self.to_dict().get("options", {}).items()))
+        return (self.kind, self.format, tuple(files), pieces, options, self.hive_partitioning)
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"kind": self.kind, "path": self.path, "format": self.format}
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "path": self.path,
+            "format": self.format,
+            "hive_partitioning": self.hive_partitioning,
+        }
+        if self.options is not None:
+            data["options"] = self.options.to_dict()
         if self.pieces is not None:
             data["pieces"] = [[file, groups] for file, groups in self.pieces]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileSource:
-        pieces = data.get("pieces")
+        pieces, options = data.get("pieces"), data.get("options")
+        kinds: dict[str, type[CsvOptions] | type[JsonOptions]] = {
+            "csv": CsvOptions,
+            "json": JsonOptions,
+        }
         return cls(
             data["path"],
             data["format"],
             [(file, list(groups)) for file, groups in pieces] if pieces is not None else None,
+            None if options is None else kinds[data["format"]].from_dict(options),
+            data.get("hive_partitioning"),
         )
 
 
@@ -259,26 +383,3 @@ class _Part:
             self._before += self.groups[self._group][1]
             self._group += 1
         return [self.path, self.groups[self._group][0], self.read - self._before]
-
-
-def write_parquet(
-    batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: str | os.PathLike[str]
-) -> int:
-    """Stream batches into one Parquet file; return the number of rows written.
-
-    The file is written under a temporary name and renamed at the end, so a failed run never
-    leaves a truncated file at ``path``.
-    """
-    target = os.fspath(path)
-    staging = f"{target}.inprogress"
-    rows = 0
-    try:
-        with pq.ParquetWriter(staging, schema) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        os.replace(staging, target)
-    finally:
-        if os.path.exists(staging):
-            os.remove(staging)
-    return rows

@@ -47,7 +47,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar, get_args
 
 import pyarrow as pa
 import pyarrow.json as pajson
@@ -64,13 +64,23 @@ __all__ = [
     "RECONNECT_FOR",
     "RECORD_BYTES",
     "SINK_FORMATS",
+    "KafkaFormat",
     "KafkaSink",
     "KafkaSource",
+    "KafkaStart",
+    "KafkaStop",
+    "SinkFormat",
     "write_kafka",
 ]
 
-FORMATS = ("json", "raw", "arrow", "avro")
-SINK_FORMATS = ("json", "arrow", "avro")
+KafkaFormat: TypeAlias = Literal["json", "raw", "arrow", "avro"]
+SinkFormat: TypeAlias = Literal["json", "arrow", "avro"]
+KafkaStart: TypeAlias = "Literal['earliest', 'latest'] | int | dt.datetime"
+"""Where partitions without a committed offset begin: the first record, the end, or a time."""
+KafkaStop: TypeAlias = "Literal['latest'] | dict[str, int] | None"
+"""Where a read ends: never (None), the end of every partition now, or offsets by partition."""
+FORMATS: tuple[KafkaFormat, ...] = get_args(KafkaFormat)
+SINK_FORMATS: tuple[SinkFormat, ...] = get_args(SinkFormat)
 RAW_SCHEMA = pa.schema(
     [
         ("key", pa.binary()),
@@ -120,7 +130,7 @@ def _kafka() -> Any:
     return aiokafka
 
 
-def _start_ms(start: str | int | dt.datetime) -> str | int:
+def _start_ms(start: KafkaStart) -> Literal["earliest", "latest"] | int:
     """``earliest``, ``latest`` or a time in milliseconds since the epoch."""
     if isinstance(start, dt.datetime):
         return int(start.timestamp() * 1000)
@@ -152,13 +162,13 @@ class KafkaSource(ReplayableSource):
         self,
         topic: str,
         bootstrap: str,
-        format: str = "json",
+        format: KafkaFormat = "json",
         schema: pa.Schema | Mapping[str, Any] | str | None = None,
         group: str | None = None,
-        start: str | int | dt.datetime = "earliest",
+        start: KafkaStart = "earliest",
         partitions: Sequence[int] | None = None,
         dead_letter: str | None = None,
-        stop: str | dict[str, int] | None = None,
+        stop: KafkaStop = None,
         avro_header: str | None = None,
     ) -> None:
         if format not in FORMATS:
@@ -180,11 +190,16 @@ class KafkaSource(ReplayableSource):
         self.start = _start_ms(start)
         self.partitions = None if partitions is None else tuple(partitions)
         self.dead_letter = dead_letter
-        if stop == "latest":
-            stop = self._run(_end_offsets(bootstrap, topic, self.partitions))
-        elif isinstance(stop, str):
-            raise SourceError(f"stop must be 'latest' or an end offset per partition, not {stop!r}")
-        self.stop = None if stop is None else {str(p): int(o) for p, o in stop.items()}
+        ends: dict[str, int] | None = None
+        if isinstance(stop, str):
+            if stop != "latest":
+                raise SourceError(
+                    f"stop must be 'latest' or an end offset per partition, not {stop!r}"
+                )
+            ends = self._run(_end_offsets(bootstrap, topic, self.partitions))
+        elif stop is not None:
+            ends = stop
+        self.stop = None if ends is None else {str(p): int(o) for p, o in ends.items()}
         self.malformed = 0
         """Records that did not decode in this process's reads (sent to ``dead_letter``)."""
         if format == "raw":
@@ -542,7 +557,7 @@ class KafkaSink(CommitSink):
         topic: str,
         bootstrap: str,
         key: str | None = None,
-        format: str = "json",
+        format: SinkFormat = "json",
         schema_id: int | None = None,
     ) -> None:
         _check_sink_format(format, schema_id)

@@ -40,7 +40,7 @@ from sabot_lab.engine.items import (
 from sabot_lab.engine.join import HashJoin as HashJoinOperator
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
-from sabot_lab.engine.order import limit_batches, sort_table, top_rows
+from sabot_lab.engine.order import limit_batches, number_rows, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
 from sabot_lab.engine.running import RunningAggregate
 from sabot_lab.engine.shared import shared_pipeline
@@ -73,6 +73,7 @@ from sabot_lab.logical import (
     Map,
     PhaseTable,
     Project,
+    RowIndex,
     Sort,
     Source,
     StreamOperatorNode,
@@ -385,6 +386,28 @@ class Executor:
 
         return self._new_pipeline(node, source)
 
+    def _lower_row_index(self, node: StreamOperatorNode) -> Pipeline:
+        """The rows numbered in the order they come; a checkpoint keeps how many came out,
+        so a restored run numbers on from there."""
+        child = self._breaker_input(node.upstream[0])
+        op = node.op
+        assert isinstance(op, RowIndex)
+        checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
+        input_schema = self.graph.node(node.upstream[0]).output_schema
+
+        def source() -> Iterator[RuntimeItem]:
+            out = (checkpoints.load(name) or {}).get("rows", 0) if checkpoints else 0
+            for item in child.run(self.config):
+                if isinstance(item, Barrier):
+                    assert checkpoints is not None
+                    checkpoints.save(item.checkpoint, name, {"rows": out})
+                elif not isinstance(item, Marker):
+                    item = number_rows(materialize(item, input_schema), op.name, op.offset + out)
+                    out += item.num_rows
+                yield item
+
+        return self._new_pipeline(node, source)
+
     def _lower_union(self, node: StreamOperatorNode) -> Pipeline:
         """Inputs one after the other; inputs with event time are merged as they come (each
         read on its own thread) with the watermark the minimum of theirs."""
@@ -626,6 +649,7 @@ LOWERING: PhaseTable[Callable[[Executor, StreamOperatorNode], Pipeline]] = Phase
         Distinct: Executor._lower_aggregate,
         Sort: Executor._lower_sort,
         Limit: Executor._lower_limit,
+        RowIndex: Executor._lower_row_index,
         Union: Executor._lower_union,
         Watermark: Executor._lower_watermark,
         Window: Executor._lower_window,

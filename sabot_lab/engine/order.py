@@ -1,4 +1,4 @@
-"""Sort and limit over batch streams.
+"""Sort, limit and row numbering over batch streams.
 
 >>> import pyarrow as pa
 >>> t = pa.table({"x": [3, None, 1, 2]})
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.items import Marker, RuntimeItem
 
-__all__ = ["decoded", "limit_batches", "sort_table", "top_rows"]
+__all__ = ["decoded", "limit_batches", "number_rows", "sort_table", "top_rows"]
 
 
 def sort_table(table: pa.Table, by: Sequence[str], descending: Sequence[bool]) -> pa.Table:
@@ -91,3 +92,13 @@ def limit_batches(batches: Iterator[RuntimeItem], n: int, offset: int = 0) -> It
             yield out
         if remaining <= 0:
             return
+
+
+def number_rows(batch: pa.RecordBatch, name: str, first: int) -> pa.RecordBatch:
+    """``batch`` after a first column ``name`` numbering its rows from ``first``.
+
+    >>> number_rows(pa.record_batch({"x": ["a", "b"]}), "index", 7).to_pydict()
+    {'index': [7, 8], 'x': ['a', 'b']}
+    """
+    numbers = pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64))
+    return pa.RecordBatch.from_arrays([numbers, *batch.columns], names=[name, *batch.schema.names])

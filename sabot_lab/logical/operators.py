@@ -56,6 +56,7 @@ __all__ = [
     "Operator",
     "OperatorType",
     "Project",
+    "RowIndex",
     "SessionWindow",
     "SlidingWindow",
     "Sort",
@@ -91,6 +92,7 @@ class OperatorType(str, enum.Enum):
     WATERMARK = "watermark"
     LIMIT = "limit"
     SORT = "sort"
+    ROW_INDEX = "row_index"
     FUSED = "fused"
 
 
@@ -800,3 +802,32 @@ class Limit(Operator):
 
     def describe(self, name: str = "") -> str:
         return f"n={self.n}" + (f" offset={self.offset}" if self.offset else "")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RowIndex(Operator):
+    """A first column ``name`` numbering the rows from ``offset`` in the order they arrive
+    (the input's order where it has one); it runs as a single task, which counts them."""
+
+    kind = OperatorType.ROW_INDEX
+    stateful = True
+
+    name: str = "index"
+    offset: int = 0
+
+    def check(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            self._fail(f"name must be a column name, got {self.name!r}")
+        _count(self.offset, "offset", self)
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        """The index (int64), then the input's columns.
+
+        >>> RowIndex(name="n").schema([pa.schema([("x", pa.string())])])
+        n: int64
+        x: string
+        """
+        return pa.schema([pa.field(self.name, pa.int64()), *inputs[0]])
+
+    def describe(self, name: str = "") -> str:
+        return f"name={self.name}" + (f" offset={self.offset}" if self.offset else "")

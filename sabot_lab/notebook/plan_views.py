@@ -46,6 +46,7 @@ from sabot_lab.logical import (
     Map,
     PhaseTable,
     Project,
+    RowIndex,
     Sort,
     Source,
     SourceSpec,
@@ -100,6 +101,7 @@ NODE_KINDS: PhaseTable[str] = PhaseTable(
         Window: "aggregate",
         Sort: "order",
         Limit: "order",
+        RowIndex: "order",
     },
 )
 """The colour family of each operator class."""

@@ -37,6 +37,7 @@ from sabot_lab.logical import (
     Map,
     PhaseTable,
     Project,
+    RowIndex,
     Sort,
     Source,
     StreamOperatorNode,
@@ -252,6 +253,7 @@ INPUT_NEEDS: PhaseTable[Needs] = PhaseTable(
         Sort: _sort_needs,
         Limit: _needs_same,
         Union: _needs_same,
+        RowIndex: _needs_all,  # numbers whole rows
     },
 )
 """The columns each operator class needs from each input, given those needed of its output."""
@@ -377,6 +379,7 @@ PRUNING: PhaseTable[Pruning] = PhaseTable(
         Map: _unchanged,  # whole rows in, its own outputs out
         FlatMap: _unchanged,
         Distinct: _unchanged,
+        RowIndex: _unchanged,
         Window: _unchanged,
         Fused: _unchanged,
     },

@@ -7,6 +7,8 @@ Every edge into an operator that needs its rows grouped is an exchange:
   at most :data:`BROADCAST_ROWS` rows, broadcast the build side and leave the probe side where
   it is;
 - a global aggregate, ``sort`` and ``limit``: everything to a single partition;
+- ``with_row_index`` numbers rows where they are, in a stage of one task (which reads the
+  whole source in order when the stage starts at it);
 - windows and stream joins (interval, as-of): hash on their keys (a single partition without
   keys). Watermarks are per task: each task of a ``with_watermark`` tracks its own split and
   sends its watermarks to every partition of the exchanges it feeds; a task reading an
@@ -70,6 +72,7 @@ from sabot_lab.logical import (
     Map,
     PhaseTable,
     Project,
+    RowIndex,
     Sort,
     Source,
     StreamOperatorNode,
@@ -251,6 +254,7 @@ def plan_stages(
     stage_of = {n: stage_ids[c] for n, c in component.items()}
     count = len(stage_ids)
     single = {stage_of[v] for (_, v, _), (kind, _) in crossing.items() if kind == "single"}
+    single |= {stage_of[n.operator_id] for n in order if isinstance(n.op, RowIndex)}
     chosen: dict[int, int] = {}  # the largest parallelism an operator of the stage asks for
     for node in order:
         for member in fused_members(node):
@@ -399,7 +403,7 @@ EXCHANGES: PhaseTable[
         IntervalJoin: _streaming_keys,
         AsofJoin: _streaming_keys,
     },
-    skip=[Source, Filter, Project, Map, FlatMap, Fused, Watermark, Union],  # where the input is
+    skip=[Source, Filter, Project, Map, FlatMap, Fused, Watermark, Union, RowIndex],  # in place
 )
 """The exchange each operator class needs on an input, if any."""
 

@@ -55,7 +55,7 @@ def failures_reported(what: str, log: logging.Logger) -> Iterator[None]:
         yield
     except flight.FlightError:
         raise
-    except SabotError as exc:
-        raise flight.FlightServerError(str(exc)) from None
+    except SabotError as exc:  # (its class named, for the client: see errors.REMOTE_ERRORS)
+        raise flight.FlightServerError(str(exc), extra_info=type(exc).__name__.encode()) from None
     except Exception as exc:
         raise flight.FlightServerError(reported(exc, what, log)) from None

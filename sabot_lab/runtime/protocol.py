@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Literal, TypeAlias, get_args
 
 import pyarrow as pa
 
@@ -124,8 +124,9 @@ AGENT_STATES = tuple(s.value for s in AgentState)
 """States of agents."""
 TASK_METRICS = ("rows_in", "rows_out", "batches_out", "bytes_out", "busy_s", "backpressure_s")
 """What agents report about each task (with heartbeats, and when it ends)."""
-ASSIGNMENTS = ("round_robin", "resource_aware")
+Assignment: TypeAlias = Literal["round_robin", "resource_aware"]
 """How the JobManager may place a job's tasks on agents."""
+ASSIGNMENTS: tuple[Assignment, ...] = get_args(Assignment)
 
 
 # -- credentials and what each may call --------------------------------------------------

@@ -33,7 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.errors import AuthenticationError, ClusterError
+from sabot_lab.errors import REMOTE_ERRORS, AuthenticationError, ClusterError, UnreachableError
 from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.protocol import JOBMANAGER_ACTIONS, Role, refusal
 from sabot_lab.runtime.server_token import check_in_clear, check_server_token
@@ -136,10 +136,22 @@ class Credentials:
     ) -> Credentials:
         """Credentials from the arguments, else the token of ``role`` from its environment
         variable (``SABOT_TOKEN`` for ``submit``) and ``SABOT_TLS_CA`` (a path to a PEM
-        file)."""
+        file).
+
+        >>> Credentials.from_env("t", tls_ca="/nonexistent/ca.pem")
+        Traceback (most recent call last):
+        ...
+        sabot_lab.errors.ClusterError: cannot read the TLS certificates /nonexistent/ca.pem: No such file or directory
+        """
         token = token if token is not None else os.environ.get(role.variable)
         ca_path = tls_ca or os.environ.get("SABOT_TLS_CA")
-        return cls(token or None, Path(ca_path).read_bytes() if ca_path else None, insecure)
+        try:
+            ca = Path(ca_path).read_bytes() if ca_path else None
+        except OSError as exc:
+            raise ClusterError(
+                f"cannot read the TLS certificates {ca_path}: {exc.strerror}"
+            ) from None
+        return cls(token or None, ca, insecure)
 
     def options(self, timeout: float | None = None) -> flight.FlightCallOptions:
         """Call options carrying the bearer token."""
@@ -305,10 +317,13 @@ def call(
         raise AuthenticationError(f"{uri}: rejected: {_message(exc)}") from None
     except flight.FlightUnavailableError as exc:
         auth.forget(uri)
-        raise ClusterError(f"{uri}: unreachable ({_message(exc)})") from None
+        raise UnreachableError(f"{uri}: unreachable ({_message(exc)})") from None
     except flight.FlightTimedOutError:
         raise ClusterError(f"{uri}: no reply to {name!r} within {timeout:g} s") from None
-    except (flight.FlightServerError, pa.ArrowException) as exc:
+    except flight.FlightServerError as exc:
+        error = REMOTE_ERRORS.get((exc.extra_info or b"").decode(errors="replace"), ClusterError)
+        raise error(f"{uri}: {name} failed: {_message(exc)}") from None
+    except pa.ArrowException as exc:
         raise ClusterError(f"{uri}: {name} failed: {_message(exc)}") from None
     return json.loads(results[0].body.to_pybytes()) if results else None
 

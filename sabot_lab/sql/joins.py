@@ -2,8 +2,10 @@
 [OUTER] JOIN``, ``RIGHT [OUTER] JOIN`` (a left join with the sides swapped, the columns in
 SQL's order), ``FULL [OUTER] JOIN``, ``SEMI JOIN``, ``ANTI JOIN`` with ``ON`` (equalities
 between the sides, plus conditions on the joined table; for inner joins any condition) or
-``USING``; ``FROM a, b`` and ``CROSS JOIN`` take their equalities from ``WHERE``; ``WHERE x IN
-(SELECT ...)`` is a semi join.
+``USING``; ``FROM a, b`` and ``CROSS JOIN`` take their equalities from ``WHERE``; an inner
+join without any equality between the sides (``CROSS JOIN``, ``FROM a, b``, ``JOIN ... ON
+a.x < b.y``) is a cross join filtered by its conditions; ``WHERE x IN (SELECT ...)`` is a semi
+join.
 
 The joined relation keeps every name of both sides: a right column whose name the left side
 already has is renamed in the stream, and the right side's key columns (which the join
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Literal
 
 from sqlglot import exp
 
@@ -36,7 +39,7 @@ from sabot_lab.expr.nodes import Column
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import RowScope, sql_text, translate
 from sabot_lab.sql.relation import Binding, Relation
-from sabot_lab.stream import Stream
+from sabot_lab.stream import JoinHow, Stream
 
 __all__ = ["conjuncts", "filtered", "join_relations", "semi_join_in"]
 
@@ -73,17 +76,26 @@ def filtered(
     return replace(relation, stream=relation.stream.filter(*predicates))
 
 
-def _join_kind(node: exp.Join, ctx: Context) -> str:
+JOIN_KINDS: dict[tuple[str, str], JoinHow | Literal["right"]] = {
+    **{(side, kind): "semi" for side in ("", "LEFT") for kind in ("SEMI",)},
+    **{(side, kind): "anti" for side in ("", "LEFT") for kind in ("ANTI",)},
+    **{("LEFT", kind): "left" for kind in ("", "OUTER")},
+    **{("RIGHT", kind): "right" for kind in ("", "OUTER")},
+    **{("FULL", kind): "full" for kind in ("", "OUTER")},
+    **{("", kind): "inner" for kind in ("", "INNER", "CROSS")},
+}
+"""The join each (side, kind) of a SQL ``JOIN`` is; a right join is planned as the swapped
+left join."""
+
+
+def _join_kind(node: exp.Join, ctx: Context) -> JoinHow | Literal["right"]:
     side, kind, method = node.side.upper(), node.kind.upper(), node.method.upper()
     if method:
         raise ctx.unsupported(f"{method} JOIN", node)
-    if kind in ("SEMI", "ANTI") and side in ("", "LEFT"):
-        return kind.lower()
-    if side in ("LEFT", "RIGHT", "FULL") and kind in ("", "OUTER"):
-        return side.lower()
-    if not side and kind in ("", "INNER", "CROSS"):
-        return "inner"
-    raise ctx.unsupported(f"{' '.join(filter(None, (side, kind)))} JOIN", node)
+    how = JOIN_KINDS.get((side, kind))
+    if how is None:
+        raise ctx.unsupported(f"{' '.join(filter(None, (side, kind)))} JOIN", node)
+    return how
 
 
 def _sides(
@@ -160,7 +172,7 @@ def join_relations(
     from ``where``). A right join is the left join of the swapped sides."""
     label = _join_kind(node, ctx)
     swapped = label == "right"
-    how = "left" if swapped else label
+    how: JoinHow = "left" if label == "right" else label
     if swapped:
         left, right = right, left
     if left.window is not None or right.window is not None:
@@ -185,10 +197,10 @@ def join_relations(
     else:
         pairs, remaining = _key_pairs(where, left, right, ctx, strict=False)
         others = []
-    if not pairs:
+    if not pairs and how != "inner":
         raise ctx.error(
-            f"the {label} join needs an equality between its two sides (ON a.id = b.id, USING "
-            "(id), or such a condition in WHERE for FROM a, b); cross joins are not supported",
+            f"the {label} join needs an equality between its two sides (ON a.id = b.id or "
+            "USING (id)); only an inner join may have none (a cross join, filtered by its ON)",
             node,
         )
     if others and how == "full":
@@ -214,7 +226,10 @@ def join_relations(
         right_keys.append(right_key)
     right, right_keys = _right_payload(left, right, how, left_keys, right_keys, ctx)
     with ctx.building(node, f"{label.upper()} JOIN"):
-        stream = left.stream.join(right.stream, left_on=left_keys, right_on=right_keys, how=how)
+        if pairs:
+            stream = left.stream.join(right.stream, left_on=left_keys, right_on=right_keys, how=how)
+        else:
+            stream = left.stream.join(right.stream, how="cross")
     bindings = left.bindings
     if how in ("inner", "left", "full"):
         hidden = {i.name.lower() for i in using or ()}

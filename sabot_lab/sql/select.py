@@ -1,6 +1,6 @@
 """Queries onto streams: ``SELECT [DISTINCT] ... FROM ... [JOIN ...] WHERE ... GROUP BY ...
 HAVING ... ORDER BY ... LIMIT ... OFFSET ...``, ``WITH`` queries, ``UNION [ALL]``, ``EXCEPT``,
-``INTERSECT`` and subqueries in ``FROM``. Each clause becomes the
+``INTERSECT``, subqueries in ``FROM`` and ``UNNEST`` (:mod:`sabot_lab.sql.unnest`). Each clause becomes the
 :class:`~sabot_lab.stream.Stream` verb that does the same (``filter``, ``join``,
 ``group_by().agg()``, ``select``, ``distinct``, ``sort``, ``limit``, ``union``), so the
 optimizer sees the whole query.
@@ -36,6 +36,7 @@ from sabot_lab.sql.grouping import Grouping, substitute_aliases
 from sabot_lab.sql.joins import conjuncts, filtered, join_relations, semi_join_in
 from sabot_lab.sql.parse import WindowFunction
 from sabot_lab.sql.relation import Relation
+from sabot_lab.sql.unnest import unnest_join, unnest_selected
 from sabot_lab.sql.window_tables import window_relation
 from sabot_lab.stream import Stream
 
@@ -141,6 +142,9 @@ def _from(select: exp.Select, ctx: Context) -> Relation:
     conditions = conjuncts(where.this if where is not None else None)
     relation = _table(from_.this, ctx)
     for join in select.args.get("joins") or []:
+        if isinstance(join.this, exp.Unnest):
+            relation = unnest_join(relation, join, ctx)
+            continue
         relation, conditions = join_relations(
             relation, join, _table(join.this, ctx), conditions, ctx
         )
@@ -163,11 +167,15 @@ def _select(select: exp.Select, ctx: Context) -> Relation:
     distinct = select.args.get("distinct")
     if distinct is not None and distinct.args.get("on") is not None:
         raise ctx.unsupported("DISTINCT ON", distinct)
-    items = select.expressions
-    if not items:
+    if not select.expressions:
         raise ctx.error("SELECT needs at least one column", select)
     relation = _from(select, ctx)
     group, having = select.args.get("group"), select.args.get("having")
+    unnested = next(select.find_all(exp.Explode), None)
+    if unnested is not None and (group is not None or having is not None):
+        raise ctx.unsupported("UNNEST in a grouped query (unnest in a subquery first)", unnested)
+    select, relation = unnest_selected(select, relation, ctx)
+    items = select.expressions
     order = select.args.get("order")
     sort_nodes = [o.this for o in order.expressions] if order is not None else []
     grouped = group is not None or having is not None

@@ -22,8 +22,8 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.cli import main
-from sabot_lab.errors import ClusterError
+from sabot_lab.cli import EXIT_CODES, main
+from sabot_lab.errors import ClusterError, JobNotFoundError
 from sabot_lab.examples.nexmark_queries import QUERIES
 from sabot_lab.runtime.agent.store import ShuffleStore
 from sabot_lab.runtime.transport import call
@@ -182,8 +182,9 @@ def test_the_jobs_command_deletes_jobs(
     out = capsys.readouterr().out
     assert second.job_id not in out.split("deleted", 1)[1]
     assert rows(cluster, second.job_id)["jobs"] == 0
-    with pytest.raises(SystemExit, match="deleted"):
-        main(["jobs", "--jobmanager", cluster.uri, "--delete", first.job_id])
+    code = main(["jobs", "--jobmanager", cluster.uri, "--delete", first.job_id])
+    assert code == EXIT_CODES[JobNotFoundError]
+    assert "deleted" in capsys.readouterr().err
 
 
 def test_ended_jobs_are_deleted_after_the_result_ttl(

@@ -400,6 +400,24 @@ def test_parquet_splits_resume_each_from_its_own_position(
     assert_same_rows(rows, expected)
 
 
+@given(partitions=st.integers(2, 4), batch_size=st.integers(32, 600), share=st.floats(0.0, 0.4))
+@EXAMPLES
+def test_csv_file_splits_of_a_glob_resume_each_from_its_own_position(
+    tmp_path_factory: pytest.TempPathFactory, partitions: int, batch_size: int, share: float
+) -> None:
+    directory = tmp_path_factory.mktemp("csv_splits")
+    for f in range(5):
+        ids = list(range(f * 900, (f + 1) * 900))
+        pcsv.write_csv(pa.table({"id": ids, "k": [i % 7 for i in ids]}), directory / f"{f}.csv")
+
+    def make() -> sl.Stream:
+        return sl.from_csv(f"{directory}/*.csv").filter(sl.col("k") > 0).select("id")
+
+    expected = duckdb_table(f"SELECT id FROM read_csv('{directory}/*.csv') WHERE k > 0")
+    rows = split_and_restored(make, partitions, batch_size, int(share * expected.num_rows))
+    assert_same_rows(rows, expected)
+
+
 @given(partitions=st.integers(2, 5), batch_size=st.integers(16, 400), share=st.floats(0.0, 0.4))
 @EXAMPLES
 def test_arrow_splits_resume_each_from_its_own_position(

@@ -49,6 +49,10 @@ STEPS = [
     _step("rename_back", lambda s, o: s.rename({"s": "name"}).rename({"name": "s"})),
     _step("truncate", lambda s, o: s.with_columns(t=col("t").dt.truncate("1h"))),
     _step("cast", lambda s, o: s.with_columns(i=col("f").cast("int64") % 7)),
+    _step(
+        "row_index",
+        lambda s, o: s.with_row_index("rn", offset=3).filter(col("rn") > 4).select(*"ijfsbt"),
+    ),
 ]
 ENDINGS = [
     _step("none", lambda s, o: s),

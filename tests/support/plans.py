@@ -88,6 +88,9 @@ WINDOWS = [
 def plans(draw: st.DrawFn) -> tuple[sl.Stream, bool]:
     s = draw(sources())
     ordered = False
+    if draw(st.booleans()):  # numbered in source order (filters must stay above it)
+        s = s.with_row_index("rn", offset=draw(st.integers(0, 3)))
+    crossed = False
     for i in range(draw(st.integers(1, 6))):
         names = s.columns
         step = draw(
@@ -108,6 +111,8 @@ def plans(draw: st.DrawFn) -> tuple[sl.Stream, bool]:
                     "limit",
                     "window",
                     "time_join",
+                    "join_where",
+                    "unpivot",
                 ]
             )
         )
@@ -155,6 +160,13 @@ def plans(draw: st.DrawFn) -> tuple[sl.Stream, bool]:
                 s = timed.join_interval(other, on="k", time="t", lower="-3s", upper="2s")
             else:
                 s = timed.join_asof(other, on="t", by="k", tolerance="5s")
+        elif step == "join_where" and "x" in names and not crossed:
+            other = draw(sources()).select(col("x").alias(f"lo{i}"), col("g").alias(f"h{i}"))
+            s = s.join_where(other, col("x") >= col(f"lo{i}"), col(f"h{i}") != "c")
+            crossed = True  # one cross product a plan, to keep it small
+        elif step == "unpivot" and {"x", "y"} <= set(names) and "variable" not in names:
+            keys = [n for n in names if n not in ("x", "y")]
+            s = s.unpivot(["x", "y"], index=keys)
         elif step == "distinct":
             s = s.distinct()
         elif step == "limit" and draw(st.booleans()):

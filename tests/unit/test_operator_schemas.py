@@ -127,6 +127,9 @@ CASES: dict[str, Callable[[], sl.Stream]] = {
     ),
     "sort": lambda: rows().sort(["s", "x"], descending=[True, False]),
     "limit": lambda: rows().limit(3, offset=1),
+    "row index": lambda: rows().with_row_index("i", offset=2),
+    "cross join": lambda: rows().join_where(other(), col("t") > col("t_right")),
+    "unpivot": lambda: rows().unpivot(["s", "d"], index="k"),
 }
 PHASES = ("as written", "optimized", "aggregates split")
 

@@ -137,7 +137,11 @@ def test_a_type_error_names_the_clause_and_the_operand_types() -> None:
         ("SELECT name, SUM(price) FROM quotes GROUP BY ROLLUP (name)", "'ROLLUP (name)'", 54),
         ("INSERT INTO quotes VALUES (1, 2.0, 3, 'x')", "the INSERT statement", 13),
         ("SELECT name LIKE 'a!%' ESCAPE '!' FROM quotes", "'name LIKE 'a!%' ESCAPE '!''", 8),
-        ("SELECT * FROM quotes, secs", "the inner join needs an equality", 23),
+        (
+            "SELECT * FROM quotes q LEFT JOIN secs s ON q.price > s.id",
+            "the left join needs an equality",
+            34,
+        ),
         (
             "SELECT * FROM quotes q LEFT JOIN secs s ON q.sid = s.id AND q.price > 1",
             "the condition q.price > 1 in the ON of a LEFT JOIN",

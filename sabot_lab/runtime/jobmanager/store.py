@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sabot_lab.errors import ClusterError
+from sabot_lab.errors import JobNotFoundError
 from sabot_lab.runtime.protocol import (
     AGENT_STATES,
     ENDED,
@@ -255,12 +255,12 @@ class JobStore:
         >>> JobStore("sqlite://").job("gone")
         Traceback (most recent call last):
         ...
-        sabot_lab.errors.ClusterError: no job 'gone': unknown to this cluster, or deleted (ended jobs are deleted after their retention period, result_ttl, or by Job.delete())
+        sabot_lab.errors.JobNotFoundError: no job 'gone': unknown to this cluster, or deleted (ended jobs are deleted after their retention period, result_ttl, or by Job.delete())
         """
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
         if row is None:
-            raise ClusterError(
+            raise JobNotFoundError(
                 f"no job {job_id!r}: unknown to this cluster, or deleted (ended jobs are "
                 "deleted after their retention period, result_ttl, or by Job.delete())"
             )
