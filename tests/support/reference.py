@@ -55,6 +55,28 @@ def _sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(part(v) for v in row)
 
 
+def _paired(
+    a: Sequence[tuple[Any, ...]], b: Sequence[tuple[Any, ...]], rel: float
+) -> list[tuple[Any, ...]]:
+    """``b`` in the order of the rows of ``a`` they are close to, when every row of ``a`` has
+    its own close row in ``b`` (sorting alone can order close floats differently: 0.0 and
+    1.9e-8 round alike, and their rows then sort by later columns); else ``b`` unchanged."""
+    if len(a) != len(b) or all(_same_row(x, y, rel) for x, y in zip(a, b, strict=True)):
+        return list(b)
+    left = list(b)
+    paired = []
+    for row in a:
+        match = next((i for i, other in enumerate(left) if _same_row(row, other, rel)), None)
+        if match is None:
+            return list(b)
+        paired.append(left.pop(match))
+    return paired
+
+
+def _same_row(a: tuple[Any, ...], b: tuple[Any, ...], rel: float) -> bool:
+    return len(a) == len(b) and all(_close(x, y, rel) for x, y in zip(a, b, strict=True))
+
+
 def _close(a: Any, b: Any, rel: float) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         if a is None or b is None or isinstance(a, str) or isinstance(b, str):
@@ -78,11 +100,12 @@ def assert_same_rows(
     )
     if not ordered:
         a, b = sorted(a, key=_sort_key), sorted(b, key=_sort_key)
+        b = _paired(a, b, rel)
     assert len(a) == len(b), (
         f"{len(a)} rows != {len(b)} rows\nactual:   {a[:10]}\nexpected: {b[:10]}"
     )
     for i, (ra, rb) in enumerate(zip(a, b, strict=True)):
-        assert len(ra) == len(rb) and all(_close(x, y, rel) for x, y in zip(ra, rb, strict=True)), (
+        assert _same_row(ra, rb, rel), (
             f"row {i} differs: {ra} != {rb}\nactual:   {a[:10]}\nexpected: {b[:10]}"
         )
 
