@@ -9,8 +9,11 @@ from tests.support.reference import assert_same_rows
 
 
 def test_rows_whose_close_floats_sort_apart_still_match() -> None:
-    # 0.0 and 1.9e-8 sort alike, so the rows sort by their second column, whose noise differs
-    assert_same_rows([(0.0, 5.0000000001), (1.9e-8, 3.0)], [(1.9e-8, 3.0), (0.0, 5.0)])
+    # equal within the tolerance, but on either side of a rounding boundary: the first table's
+    # rows sort by their first column, the second's tie there and sort by the second column
+    first = [(4.9999996e-7, 9.0), (1e-6, 1.0)]
+    second = [(5.0000004e-7, 9.0), (1e-6, 1.0)]
+    assert_same_rows(first, second)
 
 
 def test_a_row_without_a_close_partner_fails() -> None:
