@@ -68,6 +68,7 @@ from sabot_lab.logical import (
     join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
+from sabot_lab.logical.termination import require_end, require_rows
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
 from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_timestamp
 
@@ -723,11 +724,15 @@ class Stream:
     def iter_batches(self, optimize: bool = True) -> Iterator[pa.RecordBatch]:
         """Run the pipeline and yield output batches as they are produced (bounded memory
         for pipelines without a blocking operator). ``optimize=False`` skips the optimizer.
+        The way to read an unbounded stream in-process: stop iterating when done. Refused
+        (:class:`~sabot_lab.errors.PlanError`) when it would never yield a row, e.g. a
+        ``sort()`` of an unbounded stream.
 
         >>> import sabot_lab as sl
         >>> [b.num_rows for b in sl.from_pydict({"x": list(range(5))}).iter_batches()]
         [5]
         """
+        require_rows(self._graph, self._node_id, "iter_batches()")
         graph, output = self._runnable(optimize)
         return Executor(graph, get_config()).run(output)
 
@@ -736,12 +741,16 @@ class Stream:
 
         A collect running longer than ``Config.progress_delay`` shows a progress bar (in a
         notebook, or on stderr when it is a terminal; the notebook plug-in draws it, see
-        :mod:`sabot_lab.display`).
+        :mod:`sabot_lab.display`). A stream without an end (an unbounded source and no
+        ``head(n)``) is refused before any row is read, with a
+        :class:`~sabot_lab.errors.PlanError` naming ``head(n)``, ``iter_batches()`` and
+        ``submit()``.
 
         >>> import sabot_lab as sl
         >>> sl.from_pydict({"x": [1, 2]}).collect().num_rows
         2
         """
+        require_end(self._graph, self._node_id, "collect()")
         config = get_config()
         if not config.notebook.progress:
             return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
@@ -759,6 +768,7 @@ class Stream:
         >>> result.table.num_rows, result.metrics
         (2, {})
         """
+        require_end(self._graph, self._node_id, "run()")
         graph, output = self._runnable(optimize)
         executor = Executor(graph, get_config())
         table = pa.Table.from_batches(list(executor.run(output)), schema=self.schema)
@@ -811,6 +821,7 @@ class Stream:
         >>> int(sl.from_pydict({"x": [1, 2]}).to_pandas()["x"].sum())
         3
         """
+        require_end(self._graph, self._node_id, "to_pandas()")
         return self.collect(optimize).to_pandas()
 
     def to_parquet(self, path: str | os.PathLike[str], optimize: bool = True) -> int:
@@ -821,6 +832,7 @@ class Stream:
         >>> sl.from_pydict({"x": [1, 2]}).to_parquet(p)
         2
         """
+        require_end(self._graph, self._node_id, "to_parquet()")
         return write_parquet(self.iter_batches(optimize), self.schema, path)
 
     def to_kafka(
@@ -841,11 +853,13 @@ class Stream:
         first, or submit it to a cluster with ``sink=sl.KafkaSink(...)``)."""
         from sabot_lab.connectors.kafka import write_kafka
 
-        if not self.bounded:
-            raise PlanError(
-                "to_kafka() runs until the stream ends and this one does not: take head(n) "
-                "first, or submit the pipeline to a cluster with sink=sl.KafkaSink(...)"
-            )
+        require_end(
+            self._graph,
+            self._node_id,
+            "to_kafka()",
+            fix="take head(n) first, or submit the pipeline to a cluster with "
+            "sink=sl.KafkaSink(...)",
+        )
         return write_kafka(self.iter_batches(), topic, bootstrap, key, format, schema_id)[0]
 
     async def to_kafka_async(
