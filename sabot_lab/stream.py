@@ -33,6 +33,7 @@ from sabot_lab.connectors import (
     write_parquet,
 )
 from sabot_lab.connectors.generator import Generated, as_table
+from sabot_lab.deprecations import renamed
 from sabot_lab.engine import Executor
 from sabot_lab.engine.stateless import conform
 from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, column_not_found
@@ -1228,26 +1229,39 @@ def from_duckdb(query: str | duckdb.DuckDBPyRelation, database: str = ":memory:"
 
 
 def from_generator(
-    fn: Callable[[int], Any], rate: float | None = None, schema: SchemaLike | None = None
+    fn: Callable[[int], Any],
+    max_rows_per_second: float | None = None,
+    schema: SchemaLike | None = None,
+    *,
+    rate: float | None = None,
 ) -> Stream:
     """A stream from a function: ``fn(i)`` for ``i = 0, 1, 2, …`` gives the next rows (a
-    record batch, a table, a dict of columns or a list of row dicts), or None to end; without
-    an end the stream is unbounded (take a bounded part with :meth:`Stream.limit` or windows).
-    ``rate``: at most this many rows per second, as a live feed would. The schema is taken from
-    ``fn(0)`` unless given. Restored from a checkpoint, it goes on at the ``i`` it had reached
-    (``fn`` is not called for the earlier ones again).
+    record batch, a table, a dict of columns or a list of row dicts), or None to end; the
+    stream counts as unbounded (planning cannot tell that ``fn`` ends): take a bounded part
+    with :meth:`Stream.head`, read it with :meth:`Stream.iter_batches`, or aggregate it in
+    windows. The schema is taken from ``fn(0)`` unless given. Restored from a checkpoint,
+    it goes on at the ``i`` it had reached (``fn`` is not called for the earlier ones again).
+
+    ``max_rows_per_second`` paces the source in *wall-clock* time, as a live feed would: it
+    waits so as to give at most this many rows per second (None: as fast as they are read).
+    It says nothing of event time (for the event-time spacing of Nexmark events, see
+    ``nexmark(event_rate=...)``). ``rate`` is its former name (deprecated).
 
     >>> import sabot_lab as sl
     >>> ticks = sl.from_generator(lambda i: {"n": list(range(3 * i, 3 * i + 3))})
     >>> ticks.limit(5).collect().column("n").to_pylist()
     [0, 1, 2, 3, 4]
+    >>> paced = sl.from_generator(lambda i: {"n": [i]}, max_rows_per_second=1000)
+    >>> paced.head(3).collect().column("n").to_pylist()
+    [0, 1, 2]
     """
+    pace = renamed("from_generator", "rate", rate, "max_rows_per_second", max_rows_per_second)
     if schema is None:
         first = fn(0)
         if first is None:
             raise SourceError("the generator function returned None for i=0: nothing to read")
         schema = as_table(first).schema
-    return from_source(IterableSource(Generated(fn, rate), _as_schema(schema)), "generator")
+    return from_source(IterableSource(Generated(fn, pace), _as_schema(schema)), "generator")
 
 
 def from_kafka(

@@ -49,7 +49,9 @@ from sabot_lab.logical.operators import (
 
 __all__ = ["FIX", "FLOWS", "Flow", "flow", "require_end", "require_rows"]
 
-FIX = "take head(n) first, iterate over its batches with iter_batches(), or submit() it to a cluster"
+FIX = (
+    "take head(n) first, iterate over its batches with iter_batches(), or submit() it to a cluster"
+)
 """What to do instead of reading an unbounded stream to its end."""
 
 
@@ -88,7 +90,9 @@ def _limit(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flo
     """It ends once it has its rows: when its input ends or gives rows."""
     (upstream,) = inputs
     assert isinstance(node.op, Limit)
-    return Flow(ends=upstream.ends or upstream.stuck is None or node.op.n == 0, stuck=upstream.stuck)
+    return Flow(
+        ends=upstream.ends or upstream.stuck is None or node.op.n == 0, stuck=upstream.stuck
+    )
 
 
 def _at_end(why: str) -> Rule:
@@ -209,4 +213,3 @@ def require_end(graph: JobGraph, node_id: str, terminal: str, fix: str = FIX) ->
             f"{terminal} reads the stream to its end, and this one never ends (an unbounded "
             f"source): {fix}"
         )
-
