@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import duckdb
 import pyarrow as pa
 
-from sabot_lab import display
+from sabot_lab import display, table_preview
 from sabot_lab.config import get_config
 from sabot_lab.connectors import (
     ArrowSource,
@@ -96,6 +96,8 @@ __all__ = [
 ]
 
 JOIN_KINDS = ("inner", "left", "full", "semi", "anti")
+MAX_ROWS = 2**63 - 1
+"""The most rows a limit takes (Arrow counts rows in 64-bit integers)."""
 SchemaLike: TypeAlias = (
     "pa.Schema | Mapping[str, pa.DataType | str] | Sequence[tuple[str, pa.DataType | str]]"
 )
@@ -690,18 +692,58 @@ class Stream:
         >>> sl.from_pydict({"x": [5, 6, 7]}).limit(2, offset=1).collect().to_pydict()
         {'x': [6, 7]}
         """
-        if not isinstance(n, int) or n < 0 or not isinstance(offset, int) or offset < 0:
-            raise PlanError(f"limit() takes non-negative integers, got n={n!r}, offset={offset!r}")
+        for what, value in (("n", n), ("offset", offset)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise PlanError(
+                    f"limit() takes a whole number of rows as {what}, got {value!r} "
+                    f"({type(value).__name__})"
+                )
+            if not 0 <= value <= MAX_ROWS:
+                raise PlanError(
+                    f"limit() takes {what} from 0 to {MAX_ROWS:,} (2**63 - 1) rows, got {value:,}"
+                    + (
+                        "; to take the last rows, sort descending, then head(n)"
+                        if value < 0
+                        else ""
+                    )
+                )
+        if n + offset > MAX_ROWS:
+            n = MAX_ROWS - offset  # rows past the largest row index never come
         return self._extend(Limit(n=n, offset=offset), "limit")
 
     def head(self, n: int = 5) -> Stream:
-        """The first ``n`` rows (same as :meth:`limit`).
+        """The first ``n`` rows (same as :meth:`limit`). Lazy, as Polars' ``LazyFrame.head``:
+        it returns a stream; to look at the rows, use :meth:`show`.
 
         >>> import sabot_lab as sl
         >>> sl.from_pydict({"x": [5, 6, 7]}).head(1).collect().to_pydict()
         {'x': [5]}
         """
         return self.limit(n)
+
+    def show(self, n: int = 10) -> None:
+        """Run the stream for its first ``n`` rows and display them: a table with the column
+        names and types in a terminal (a ``…`` row when the stream has more rows), a rich
+        HTML table in a notebook. Eager, unlike :meth:`head`; it reads only ``n + 1`` rows,
+        so it works on unbounded streams too.
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"sym": ["A", "B", None], "px": [1.5, 20.0, 3.0]}).show(2)
+        shape: (more than 2, 2)
+        ┌────────┬────────┐
+        │ sym    ┆ px     │
+        │ ---    ┆ ---    │
+        │ string ┆ double │
+        ╞════════╪════════╡
+        │ "A"    ┆ 1.5    │
+        │ "B"    ┆ 20.0   │
+        │ …      ┆ …      │
+        └────────┴────────┘
+        """
+        rows = self.head(n + 1).collect()
+        more = rows.num_rows > n
+        preview = table_preview.TablePreview(rows.slice(0, n), max_rows=None, more=more)
+        table_preview.display(preview)
 
     # -- terminals -------------------------------------------------------------------
     def optimize(self) -> OptimizedPlan:
