@@ -41,7 +41,10 @@ def test_the_largest_limit_still_runs() -> None:
         (sl.nexmark(events=10, seed=3).persons, "nexmark persons (10 events, seed 3)"),
         (sl.from_kafka("trades", "127.0.0.1:1", schema={"x": "int64"}), "kafka trades (json)"),
         (ROWS, "source arrow table (3 rows, 1 columns)"),
-        (sl.from_source(ArrowSource(ROWS.collect()), "arrow table"), "arrow table (3 rows, 1 columns)"),
+        (
+            sl.from_source(ArrowSource(ROWS.collect()), "arrow table"),
+            "arrow table (3 rows, 1 columns)",
+        ),
     ],
     ids=["nexmark_unbounded", "nexmark", "kafka", "arrow", "named_like_its_source"],
 )

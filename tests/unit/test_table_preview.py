@@ -74,7 +74,7 @@ def test_html_escapes_names_types_and_values() -> None:
     table = pa.table({"<script>": ["</td><b>x & y</b>", None]})
     html = TablePreview(table, more=True).html()
     assert "<script>" not in html and "<b>" not in html
-    assert "<th>&lt;script&gt;<br><small class=\"sabot-dtype\">string</small></th>" in html
+    assert '<th>&lt;script&gt;<br><small class="sabot-dtype">string</small></th>' in html
     assert "<td>&quot;&lt;/td&gt;&lt;b&gt;x &amp; y&lt;/b&gt;&quot;</td>" in html
     assert html.count("<tr>") == 4  # header, two rows, the … row
     assert "<small>shape: (more than 2, 1)</small>" in html
