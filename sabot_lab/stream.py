@@ -740,6 +740,8 @@ class Stream:
         │ …      ┆ …      │
         └────────┴────────┘
         """
+        if not isinstance(n, int) or n < 0:
+            raise PlanError(f"show() takes a number of rows of 0 or more, got {n!r}")
         rows = self.head(n + 1).collect()
         more = rows.num_rows > n
         preview = table_preview.TablePreview(rows.slice(0, n), max_rows=None, more=more)

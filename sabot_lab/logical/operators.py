@@ -256,8 +256,8 @@ class Source(Operator):
         >>> import sabot_lab as sl
         >>> bids = sl.nexmark(events=None).bids
         >>> node = bids.graph.node(bids.node_id)
-        >>> node.label(), node.op.describe()
-        ('nexmark bids (unbounded, seed 0)', 'nexmark bids (unbounded, seed 0)')
+        >>> node.name, node.op.describe(node.name), node.label()
+        ('nexmark bids', '(unbounded, seed 0)', 'nexmark bids (unbounded, seed 0)')
         """
         text = str(self.source.describe())
         if name and text.startswith(f"{name} "):

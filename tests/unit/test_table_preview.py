@@ -124,3 +124,8 @@ def test_importing_sabot_lab_in_ipython_registers_the_table_formatter() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, env=os.environ, timeout=120
     )
     assert done.stdout.strip() == TablePreview(pa.table({"x": [1]})).html(), done.stderr
+
+
+def test_show_refuses_a_negative_row_count() -> None:
+    with pytest.raises(sl.PlanError, match=r"show\(\) takes a number of rows of 0 or more, got -1"):
+        sl.from_pydict({"n": [1]}).show(-1)
