@@ -700,7 +700,8 @@ class Stream:
                 )
             if not 0 <= value <= MAX_ROWS:
                 raise PlanError(
-                    f"limit() takes {what} from 0 to {MAX_ROWS:,} (2**63 - 1) rows, got {value:,}"
+                    f"limit() takes a non-negative {what} of at most {MAX_ROWS:,} (2**63 - 1) "
+                    f"rows, got {value:,}"
                     + (
                         "; to take the last rows, sort descending, then head(n)"
                         if value < 0

@@ -27,11 +27,15 @@ default cluster's variable), ``showplan`` (show the plan above each result) and
 >>> shell.user_ns["quotes"] = sl.from_pydict({"sector": ["tech", "energy", "tech"], "px": [1, 2, 3]})
 >>> shell.run_line_magic("config", "Sabot.showplan = False")
 >>> shell.run_cell_magic("sabot", "by_sector <<", "SELECT sector, SUM(px) AS px FROM quotes GROUP BY sector ORDER BY sector")
-sector | px
--------+---
-energy | 2
-tech   | 4
 2 rows, 2 columns
+┌──────────┬───────┐
+│ sector   ┆ px    │
+│ ---      ┆ ---   │
+│ string   ┆ int64 │
+╞══════════╪═══════╡
+│ "energy" ┆ 2     │
+│ "tech"   ┆ 4     │
+└──────────┴───────┘
 >>> shell.user_ns["by_sector"].num_rows
 2
 >>> shell.run_line_magic("config", "Sabot.showplan = True")
