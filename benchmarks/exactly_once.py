@@ -59,7 +59,7 @@ def q5_run(events: int, interval: float | None) -> Callable[[], list[object]]:
     seconds (None: no checkpoints)."""
 
     def run() -> list[object]:
-        plan = QUERIES["q5"](sl.nexmark(events=events, rate=10_000, seed=2)).optimize()
+        plan = QUERIES["q5"](sl.nexmark(events=events, event_rate=10_000, seed=2)).optimize()
         checkpoints = None if interval is None else Checkpoints(tempfile.mkdtemp())
         executor = Executor(plan.graph, Config(threads=1), checkpoints)
         done = threading.Event()
@@ -103,7 +103,7 @@ def checkpoint_overhead(events: int, runs: int) -> None:
 
 def kafka_throughput(broker: Broker, events: int) -> tuple[str, pa.Table]:
     print(f"3. Kafka throughput against a local tansu broker ({events:,} events' bids)")
-    bids = sl.nexmark(events=events, rate=10_000, seed=21).bids
+    bids = sl.nexmark(events=events, event_rate=10_000, seed=21).bids
     table = bids.collect()
     topic = f"bids-{uuid.uuid4().hex[:8]}"
     broker.create_topic(topic, 2)

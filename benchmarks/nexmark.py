@@ -61,7 +61,7 @@ def generator(events: int, runs: int) -> None:
 
 
 def check_queries() -> None:
-    gen = sl.nexmark(events=1_000_000, rate=10_000, seed=7)
+    gen = sl.nexmark(events=1_000_000, event_rate=10_000, seed=7)
     con = duckdb.connect()
     for name in ("persons", "auctions", "bids"):
         table = getattr(gen, name).collect()

@@ -66,12 +66,15 @@ from sabot_lab.stream import (
     from_pydict,
     from_source,
 )
+from sabot_lab.table_preview import register_table_formatter
 from sabot_lab.window_specs import WindowSpec, session, sliding, tumbling
 
 if TYPE_CHECKING:
     from sabot_lab.client import Job, LocalCluster, connect, local_clusters
 
 __version__ = "0.1.0"
+
+register_table_formatter()  # imported in IPython: pyarrow Tables (results) show as HTML tables
 
 _CLIENT_NAMES = ("Job", "LocalCluster", "connect", "local_clusters")
 

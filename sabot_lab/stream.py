@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 import duckdb
 import pyarrow as pa
 
-from sabot_lab import display, reshape
+from sabot_lab import display, reshape, table_preview
 from sabot_lab.column_ops import column_names, filled, kept_after_drop, null_filter
 from sabot_lab.config import get_config
 from sabot_lab.connectors import (
@@ -35,6 +35,7 @@ from sabot_lab.connectors import (
 )
 from sabot_lab.connectors.generator import Generated, as_table
 from sabot_lab.cross_joins import cross_join, join_where
+from sabot_lab.deprecations import renamed
 from sabot_lab.engine import Executor
 from sabot_lab.engine.stateless import conform
 from sabot_lab.errors import PlanError, SchemaError, SourceError, UDFError, column_not_found
@@ -72,6 +73,7 @@ from sabot_lab.logical import (
     join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
+from sabot_lab.logical.termination import require_end, require_rows
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
 from sabot_lab.summaries import QuantileMethod, bounded_rows, describe_table, sample_table
 from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_timestamp
@@ -101,6 +103,8 @@ __all__ = [
 
 JoinHow: TypeAlias = Literal["inner", "left", "full", "semi", "anti", "cross"]
 JOIN_KINDS: tuple[JoinHow, ...] = get_args(JoinHow)
+MAX_ROWS = 2**63 - 1
+"""The most rows a limit takes (Arrow counts rows in 64-bit integers)."""
 SchemaLike: TypeAlias = (
     "pa.Schema | Mapping[str, pa.DataType | str] | Sequence[tuple[str, pa.DataType | str]]"
 )
@@ -901,18 +905,61 @@ class Stream:
         >>> sl.from_pydict({"x": [5, 6, 7]}).limit(2, offset=1).collect().to_pydict()
         {'x': [6, 7]}
         """
-        if not isinstance(n, int) or n < 0 or not isinstance(offset, int) or offset < 0:
-            raise PlanError(f"limit() takes non-negative integers, got n={n!r}, offset={offset!r}")
+        for what, value in (("n", n), ("offset", offset)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise PlanError(
+                    f"limit() takes a whole number of rows as {what}, got {value!r} "
+                    f"({type(value).__name__})"
+                )
+            if not 0 <= value <= MAX_ROWS:
+                raise PlanError(
+                    f"limit() takes a non-negative {what} of at most {MAX_ROWS:,} (2**63 - 1) "
+                    f"rows, got {value:,}"
+                    + (
+                        "; to take the last rows, sort descending, then head(n)"
+                        if value < 0
+                        else ""
+                    )
+                )
+        if n + offset > MAX_ROWS:
+            n = MAX_ROWS - offset  # rows past the largest row index never come
         return self._extend(Limit(n=n, offset=offset), "limit")
 
     def head(self, n: int = 5) -> Stream:
-        """The first ``n`` rows (same as :meth:`limit`).
+        """The first ``n`` rows (same as :meth:`limit`). Lazy, as Polars' ``LazyFrame.head``:
+        it returns a stream; to look at the rows, use :meth:`show`.
 
         >>> import sabot_lab as sl
         >>> sl.from_pydict({"x": [5, 6, 7]}).head(1).collect().to_pydict()
         {'x': [5]}
         """
         return self.limit(n)
+
+    def show(self, n: int = 10) -> None:
+        """Run the stream for its first ``n`` rows and display them: a table with the column
+        names and types in a terminal (a ``…`` row when the stream has more rows), a rich
+        HTML table in a notebook. Eager, unlike :meth:`head`; it reads only ``n + 1`` rows,
+        so it works on unbounded streams too.
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"sym": ["A", "B", None], "px": [1.5, 20.0, 3.0]}).show(2)
+        shape: (more than 2, 2)
+        ┌────────┬────────┐
+        │ sym    ┆ px     │
+        │ ---    ┆ ---    │
+        │ string ┆ double │
+        ╞════════╪════════╡
+        │ "A"    ┆ 1.5    │
+        │ "B"    ┆ 20.0   │
+        │ …      ┆ …      │
+        └────────┴────────┘
+        """
+        if not isinstance(n, int) or n < 0:
+            raise PlanError(f"show() takes a number of rows of 0 or more, got {n!r}")
+        rows = self.head(n + 1).collect()
+        more = rows.num_rows > n
+        preview = table_preview.TablePreview(rows.slice(0, n), max_rows=None, more=more)
+        table_preview.display(preview)
 
     # -- terminals -------------------------------------------------------------------
     def optimize(self) -> OptimizedPlan:
@@ -936,11 +983,15 @@ class Stream:
     def iter_batches(self, optimize: bool = True) -> Iterator[pa.RecordBatch]:
         """Run the pipeline and yield output batches as they are produced (bounded memory
         for pipelines without a blocking operator). ``optimize=False`` skips the optimizer.
+        The way to read an unbounded stream in-process: stop iterating when done. Refused
+        (:class:`~sabot_lab.errors.PlanError`) when it would never yield a row, e.g. a
+        ``sort()`` of an unbounded stream.
 
         >>> import sabot_lab as sl
         >>> [b.num_rows for b in sl.from_pydict({"x": list(range(5))}).iter_batches()]
         [5]
         """
+        require_rows(self._graph, self._node_id, "iter_batches()")
         graph, output = self._runnable(optimize)
         return Executor(graph, get_config()).run(output)
 
@@ -949,12 +1000,16 @@ class Stream:
 
         A collect running longer than ``Config.progress_delay`` shows a progress bar (in a
         notebook, or on stderr when it is a terminal; the notebook plug-in draws it, see
-        :mod:`sabot_lab.display`).
+        :mod:`sabot_lab.display`). A stream without an end (an unbounded source and no
+        ``head(n)``) is refused before any row is read, with a
+        :class:`~sabot_lab.errors.PlanError` naming ``head(n)``, ``iter_batches()`` and
+        ``submit()``.
 
         >>> import sabot_lab as sl
         >>> sl.from_pydict({"x": [1, 2]}).collect().num_rows
         2
         """
+        require_end(self._graph, self._node_id, "collect()")
         config = get_config()
         if not config.notebook.progress:
             return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
@@ -972,6 +1027,7 @@ class Stream:
         >>> result.table.num_rows, result.metrics
         (2, {})
         """
+        require_end(self._graph, self._node_id, "run()")
         graph, output = self._runnable(optimize)
         executor = Executor(graph, get_config())
         table = pa.Table.from_batches(list(executor.run(output)), schema=self.schema)
@@ -1026,6 +1082,7 @@ class Stream:
         3
         """
         require("pandas", "to_pandas()")
+        require_end(self._graph, self._node_id, "to_pandas()")
         return self.collect(optimize).to_pandas()
 
     def to_parquet(
@@ -1046,6 +1103,7 @@ class Stream:
         >>> sl.from_pydict({"x": [1, 2]}).to_parquet(p)
         2
         """
+        require_end(self._graph, self._node_id, "to_parquet()")
         return write_parquet(
             self.iter_batches(optimize), self.schema, path, compression, partition_by
         )
@@ -1068,6 +1126,7 @@ class Stream:
         >>> open(p).read()
         '"x"\\n1\\n\\n'
         """
+        require_end(self._graph, self._node_id, "to_csv()")
         return write_csv(self.iter_batches(optimize), self.schema, path, separator, include_header)
 
     def to_json(self, path: str | os.PathLike[str], *, optimize: bool = True) -> int:
@@ -1080,6 +1139,7 @@ class Stream:
         >>> sl.from_pydict({"x": [1, 2]}).to_json(p)
         2
         """
+        require_end(self._graph, self._node_id, "to_json()")
         return write_json(self.iter_batches(optimize), self.schema, path)
 
     def to_kafka(
@@ -1100,11 +1160,13 @@ class Stream:
         first, or submit it to a cluster with ``sink=sl.KafkaSink(...)``)."""
         from sabot_lab.connectors.kafka import write_kafka
 
-        if not self.bounded:
-            raise PlanError(
-                "to_kafka() runs until the stream ends and this one does not: take head(n) "
-                "first, or submit the pipeline to a cluster with sink=sl.KafkaSink(...)"
-            )
+        require_end(
+            self._graph,
+            self._node_id,
+            "to_kafka()",
+            fix="take head(n) first, or submit the pipeline to a cluster with "
+            "sink=sl.KafkaSink(...)",
+        )
         return write_kafka(self.iter_batches(), topic, bootstrap, key, format, schema_id)[0]
 
     async def to_kafka_async(
@@ -1456,26 +1518,39 @@ def from_duckdb(query: str | duckdb.DuckDBPyRelation, database: str = ":memory:"
 
 
 def from_generator(
-    fn: Callable[[int], Any], rate: float | None = None, schema: SchemaLike | None = None
+    fn: Callable[[int], Any],
+    max_rows_per_second: float | None = None,
+    schema: SchemaLike | None = None,
+    *,
+    rate: float | None = None,
 ) -> Stream:
     """A stream from a function: ``fn(i)`` for ``i = 0, 1, 2, …`` gives the next rows (a
-    record batch, a table, a dict of columns or a list of row dicts), or None to end; without
-    an end the stream is unbounded (take a bounded part with :meth:`Stream.limit` or windows).
-    ``rate``: at most this many rows per second, as a live feed would. The schema is taken from
-    ``fn(0)`` unless given. Restored from a checkpoint, it goes on at the ``i`` it had reached
-    (``fn`` is not called for the earlier ones again).
+    record batch, a table, a dict of columns or a list of row dicts), or None to end; the
+    stream counts as unbounded (planning cannot tell that ``fn`` ends): take a bounded part
+    with :meth:`Stream.head`, read it with :meth:`Stream.iter_batches`, or aggregate it in
+    windows. The schema is taken from ``fn(0)`` unless given. Restored from a checkpoint,
+    it goes on at the ``i`` it had reached (``fn`` is not called for the earlier ones again).
+
+    ``max_rows_per_second`` paces the source in *wall-clock* time, as a live feed would: it
+    waits so as to give at most this many rows per second (None: as fast as they are read).
+    It says nothing of event time (for the event-time spacing of Nexmark events, see
+    ``nexmark(event_rate=...)``). ``rate`` is its former name (deprecated).
 
     >>> import sabot_lab as sl
     >>> ticks = sl.from_generator(lambda i: {"n": list(range(3 * i, 3 * i + 3))})
     >>> ticks.limit(5).collect().column("n").to_pylist()
     [0, 1, 2, 3, 4]
+    >>> paced = sl.from_generator(lambda i: {"n": [i]}, max_rows_per_second=1000)
+    >>> paced.head(3).collect().column("n").to_pylist()
+    [0, 1, 2]
     """
+    pace = renamed("from_generator", "rate", rate, "max_rows_per_second", max_rows_per_second)
     if schema is None:
         first = fn(0)
         if first is None:
             raise SourceError("the generator function returned None for i=0: nothing to read")
         schema = as_table(first).schema
-    return from_source(IterableSource(Generated(fn, rate), _as_schema(schema)), "generator")
+    return from_source(IterableSource(Generated(fn, pace), _as_schema(schema)), "generator")
 
 
 def from_kafka(

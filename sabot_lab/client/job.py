@@ -42,6 +42,11 @@ class Job(Displayed):
         self.cluster = cluster
         self.job_id = job_id
 
+    @property
+    def id(self) -> str:
+        """The job's id (the same as :attr:`job_id`), as ``cluster.job(id)`` takes it."""
+        return self.job_id
+
     def info(self) -> dict[str, Any]:
         """The job's row: state, error, timestamps, partitions."""
         return dict(self.cluster._call("status", {"job_id": self.job_id}))

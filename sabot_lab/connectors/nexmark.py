@@ -149,7 +149,9 @@ class NexmarkSource(ReplayableSource):
         if events is not None and events < 0:
             raise SourceError(f"events must be >= 0 (or None for no end), got {events}")
         if rate <= 0:
-            raise SourceError(f"rate must be a positive number of events per second, got {rate}")
+            raise SourceError(
+                f"event_rate must be a positive number of events per second of event time, got {rate}"
+            )
         self.stream, self.events, self.rate, self.seed, self.first = (
             stream,
             events,

@@ -252,7 +252,18 @@ class Source(Operator):
         return pa.schema([full.field(n) for n in self.columns])
 
     def describe(self, name: str = "") -> str:
+        """The source's description, without the words the operator's ``name`` already
+        says (a plan prints both).
+
+        >>> import sabot_lab as sl
+        >>> bids = sl.nexmark(events=None).bids
+        >>> node = bids.graph.node(bids.node_id)
+        >>> node.name, node.op.describe(node.name), node.label()
+        ('nexmark bids', '(unbounded, seed 0)', 'nexmark bids (unbounded, seed 0)')
+        """
         text = str(self.source.describe())
+        if name and text.startswith(f"{name} "):
+            text = text[len(name) + 1 :]
         if self.columns:
             text += f" columns=[{', '.join(self.columns)}]"
         if self.predicate is not None:

@@ -27,11 +27,15 @@ default cluster's variable), ``showplan`` (show the plan above each result) and
 >>> shell.user_ns["quotes"] = sl.from_pydict({"sector": ["tech", "energy", "tech"], "px": [1, 2, 3]})
 >>> shell.run_line_magic("config", "Sabot.showplan = False")
 >>> shell.run_cell_magic("sabot", "by_sector <<", "SELECT sector, SUM(px) AS px FROM quotes GROUP BY sector ORDER BY sector")
-sector | px
--------+---
-energy | 2
-tech   | 4
 2 rows, 2 columns
+┌──────────┬───────┐
+│ sector   ┆ px    │
+│ ---      ┆ ---   │
+│ string   ┆ int64 │
+╞══════════╪═══════╡
+│ "energy" ┆ 2     │
+│ "tech"   ┆ 4     │
+└──────────┴───────┘
 >>> shell.user_ns["by_sector"].num_rows
 2
 >>> shell.run_line_magic("config", "Sabot.showplan = True")
@@ -53,7 +57,7 @@ from traitlets.config.configurable import Configurable
 import sabot_lab as sl
 from sabot_lab.client import Cluster, LocalCluster
 from sabot_lab.errors import ClusterError, PlanError, SabotError
-from sabot_lab.logical import OperatorType
+from sabot_lab.logical.termination import require_rows
 from sabot_lab.notebook.sql_cell import expand_template, split_target, tables_in
 from sabot_lab.notebook.table_view import TableView
 
@@ -177,7 +181,7 @@ class Sabot(Magics, Configurable):
             if target:
                 self._store(target, job)
             return job
-        if not _ends(limited):
+        if not require_rows(limited.graph, limited.node_id, "the query").ends:
             raise PlanError(
                 "the query reads an unbounded stream, so running it here would never end: "
                 "add a LIMIT, set %config Sabot.autolimit = N, or submit it with --cluster"
@@ -287,12 +291,6 @@ class Sabot(Magics, Configurable):
         traceback; ``%tb`` still shows the whole of it)."""
         if self.short_errors:
             err._render_traceback_ = lambda: [f"{type(err).__name__}: {err}"]  # type: ignore[attr-defined]
-
-
-def _ends(stream: sl.Stream) -> bool:
-    """Whether a run of ``stream`` ends: it reads bounded sources, or it ends with a limit."""
-    output = stream.graph.node(stream.node_id)
-    return stream.bounded or output.operator_type == OperatorType.LIMIT
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

@@ -1,24 +1,28 @@
-"""A ``pyarrow.Table`` as a notebook shows it: an HTML table of its first rows, with the
-table's size underneath (the whole table stays available as :attr:`TableView.table`).
+"""A ``pyarrow.Table`` as a notebook shows it: an HTML table of its first rows with their
+types, under the table's size (the whole table stays available as :attr:`TableView.table`);
+drawn by :class:`~sabot_lab.table_preview.TablePreview`.
 
 >>> import pyarrow as pa
 >>> view = TableView(pa.table({"sector": ["tech", "energy", None], "n": [3, 1, 2]}), limit=2)
 >>> print(view)
-sector | n
--------+--
-tech   | 3
-energy | 1
 3 rows, 2 columns (first 2 shown)
->>> view._repr_html_().count("<tr>")
+┌──────────┬───────┐
+│ sector   ┆ n     │
+│ ---      ┆ ---   │
+│ string   ┆ int64 │
+╞══════════╪═══════╡
+│ "tech"   ┆ 3     │
+│ "energy" ┆ 1     │
+└──────────┴───────┘
+>>> view._repr_html_().count("<tr>")  # the header, two rows
 3
 """
 
 from __future__ import annotations
 
-import html
-from typing import Any
-
 import pyarrow as pa
+
+from sabot_lab.table_preview import TablePreview
 
 __all__ = ["TableView"]
 
@@ -55,31 +59,14 @@ class TableView:
             text += f" (first {self.shown.num_rows} shown)"
         return text
 
-    def _cells(self) -> list[list[str]]:
-        return [[_cell(v) for v in row.values()] for row in self.shown.to_pylist()]
+    def _preview(self) -> TablePreview:
+        return TablePreview(self.shown, max_rows=None, caption=self.caption())
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(name)}</th>" for name in self.table.column_names)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
-            for row in self._cells()
-        )
-        return (
-            f'<table class="sabot-table"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table><small>{html.escape(self.caption())}</small>"
-        )
+        return self._preview().html()
 
     def __repr__(self) -> str:
-        rows = [self.table.column_names, *self._cells()]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = [" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
-        if widths:
-            lines.insert(1, "-+-".join("-" * w for w in widths))
-        return "\n".join(line.rstrip() for line in [*lines, self.caption()])
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+        return self._preview().text()
 
 
 def quantity(n: int, word: str) -> str:

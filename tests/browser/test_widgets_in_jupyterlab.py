@@ -261,7 +261,7 @@ job = job.submit(cluster, name="slow filter")
 job""",
     """\
 windows = (
-    sl.nexmark(events=None, rate=10_000, seed=7).bids
+    sl.nexmark(events=None, event_rate=10_000, seed=7).bids
     .with_watermark("dateTime", max_delay="1s")
     .window(sl.tumbling("1s", on="dateTime"))
     .group_by("auction")

@@ -32,7 +32,7 @@ def test_the_same_seed_gives_the_same_events_however_they_are_batched_or_split(k
 
 
 def test_events_interleave_one_person_three_auctions_and_46_bids_in_every_50() -> None:
-    gen = sl.nexmark(events=EVENTS, rate=10_000, seed=1)
+    gen = sl.nexmark(events=EVENTS, event_rate=10_000, seed=1)
     events = gen.events.collect()
     assert events["event_type"].to_pylist()[:50] == [0, 1, 1, 1] + [2] * 46
     persons, auctions, bids = gen.persons.collect(), gen.auctions.collect(), gen.bids.collect()
@@ -101,4 +101,4 @@ def test_bad_generator_settings_are_clear_errors() -> None:
     with pytest.raises(SourceError, match="events must be >= 0"):
         sl.nexmark(events=-1)
     with pytest.raises(SourceError, match="rate must be a positive"):
-        sl.nexmark(rate=0)
+        sl.nexmark(event_rate=0)

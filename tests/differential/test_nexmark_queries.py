@@ -17,7 +17,7 @@ RATE = 10_000  # events per second of event time: a 100-second run, many windows
 
 @pytest.fixture(scope="module")
 def gen() -> sl.Nexmark:
-    return sl.nexmark(events=EVENTS, rate=RATE, seed=42)
+    return sl.nexmark(events=EVENTS, event_rate=RATE, seed=42)
 
 
 @pytest.fixture(scope="module")

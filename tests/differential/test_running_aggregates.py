@@ -10,6 +10,7 @@ import pytest
 import sabot_lab as sl
 from sabot_lab.physical import plan_stages
 from tests.support.reference import duckdb_connection
+from tests.support.running import run_to_end
 
 
 def chunk(i: int) -> pa.Table | None:
@@ -24,7 +25,7 @@ def test_running_group_by_emits_upserts_that_end_at_duckdbs_answer() -> None:
     stream = sl.from_generator(chunk)
     agg = stream.group_by("k").agg(n=sl.count(), sx=sl.col("x").sum(), hi=sl.col("y").max())
     assert agg.changelog == "upsert"
-    updates = agg.collect()
+    updates = run_to_end(agg).table
     assert updates.num_rows > 31  # updates, not one final row per key
     latest: dict[object, tuple[object, ...]] = {}
     for row in updates.to_pylist():

@@ -350,7 +350,7 @@ def test_named_window_arguments_and_an_alias_give_the_same_windows() -> None:
 
 
 def test_tumbling_nexmark_bids_equal_duckdb_time_bucket() -> None:
-    bids = sl.nexmark(events=60_000, rate=10_000, seed=3).bids
+    bids = sl.nexmark(events=60_000, event_rate=10_000, seed=3).bids
     query = (
         "SELECT auction, window_start, window_end, COUNT(*) AS n, MAX(price) AS top, "
         "SUM(price) / COUNT(*) AS mean "

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab.config import get_config, set_config
 from tests.support.reference import duckdb_connection, timed_rows
+from tests.support.running import run_to_end
 
 SPAN_MS = 60_000
 INPUTS = {  # a seed for the rows, how many, and the batch size they are read in
@@ -159,7 +160,7 @@ def test_interval_join_state_stays_bounded_as_the_stream_grows(config: None) -> 
 
         left = sl.from_generator(chunk(0)).with_watermark("t", "1s")
         right = sl.from_generator(chunk(1)).with_watermark("t", "1s")
-        run = left.join_interval(right, on="k", time="t", lower="-2s", upper="2s").run()
+        run = run_to_end(left.join_interval(right, on="k", time="t", lower="-2s", upper="2s"))
         assert run.table.num_rows > 0
         return run.metrics_total("peak_state_rows")
 

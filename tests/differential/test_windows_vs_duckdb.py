@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab.config import get_config, set_config
+from tests.support.running import run_to_end
 from tests.support.windows import (
     AGGS,
     assert_same_windows,
@@ -148,7 +149,7 @@ def test_window_state_stays_bounded_as_the_stream_grows(
             return pa.table({"t": pa.array(ms, pa.timestamp("ms")), "k": ms % 97})
 
         stream = sl.from_generator(chunk).with_watermark("t", "1s")
-        run = stream.window(spec).group_by("k").agg(n=sl.count()).run()
+        run = run_to_end(stream.window(spec).group_by("k").agg(n=sl.count()))
         counted = sum(run.table.column("n").to_pylist())
         assert run.table.num_rows > 0 and counted == seconds * 1_000 * windows_per_row
         return run.metrics_total("peak_state_rows")

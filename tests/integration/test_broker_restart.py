@@ -62,7 +62,7 @@ def test_records_and_committed_offsets_survive_a_broker_restart(
 @pytest.fixture(scope="module")
 def bids() -> pa.Table:
     """The bids of the chaos job."""
-    return sl.nexmark(events=EVENTS, rate=10_000, seed=21).bids.collect()
+    return sl.nexmark(events=EVENTS, event_rate=10_000, seed=21).bids.collect()
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ JOBMANAGER_RUNS = 3
 def bids_in(kafka: Broker) -> tuple[str, pa.Table]:
     """A new topic with the Nexmark bids, on two partitions (one per source task), and the
     bids."""
-    bids = sl.nexmark(events=EVENTS, rate=10_000, seed=21).bids
+    bids = sl.nexmark(events=EVENTS, event_rate=10_000, seed=21).bids
     topic = f"bids-{uuid.uuid4().hex[:8]}"
     kafka.create_topic(topic, 2)
     with warnings.catch_warnings():

@@ -32,7 +32,7 @@ SECOND = 1_000_000
 
 
 def reference(name: str) -> pa.Table:
-    gen = sl.nexmark(events=PREFIX, rate=RATE, seed=4)
+    gen = sl.nexmark(events=PREFIX, event_rate=RATE, seed=4)
     con = duckdb.connect()
     for kind in ("persons", "auctions", "bids"):
         table = getattr(gen, kind).collect()
@@ -51,7 +51,7 @@ def ended_by(name: str, table: pa.Table, seconds: int) -> list[tuple[Any, ...]]:
 
 
 def nexmark_query(name: str) -> sl.Stream:
-    return QUERIES[name](sl.nexmark(events=None, rate=RATE, seed=4))
+    return QUERIES[name](sl.nexmark(events=None, event_rate=RATE, seed=4))
 
 
 class Run:

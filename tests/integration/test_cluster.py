@@ -625,7 +625,7 @@ def test_resource_aware_placement_on_heterogeneous_agents(tmp_path: Path) -> Non
 def test_windowed_nexmark_queries_on_a_local_cluster_equal_duckdb(
     cluster: sl.LocalCluster, name: str
 ) -> None:
-    gen = sl.nexmark(events=200_000, rate=10_000, seed=5)
+    gen = sl.nexmark(events=200_000, event_rate=10_000, seed=5)
     con = duckdb.connect()
     for kind in ("persons", "auctions", "bids"):
         table = getattr(gen, kind).collect()

@@ -107,7 +107,7 @@ def test_the_widget_follows_a_bounded_job_to_its_final_state(cluster: sl.LocalCl
 
 
 def test_the_cancel_message_cancels_a_running_endless_job(cluster: sl.LocalCluster) -> None:
-    endless = sl.nexmark(events=None, rate=10_000, seed=3).bids.select("auction", "price")
+    endless = sl.nexmark(events=None, event_rate=10_000, seed=3).bids.select("auction", "price")
     job = endless.submit(cluster, name="endless bids", partitions=2)
 
     async def main() -> JobWidget:

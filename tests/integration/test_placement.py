@@ -27,7 +27,7 @@ def endless(cluster: sl.LocalCluster, partitions: int, grouped: bool = False) ->
     """An unbounded job of a slow feed (its rows stay few): its tasks hold a slot each for as
     long as it runs (grouped, on 2 partitions: 3 of its 4 tasks, one source partition ends at
     once)."""
-    feed = sl.from_generator(lambda i: {"k": [i % 5], "x": [i]}, rate=20)
+    feed = sl.from_generator(lambda i: {"k": [i % 5], "x": [i]}, max_rows_per_second=20)
     if grouped:
         stream = feed.group_by("k").agg(sl.col("x").count().alias("n"))
     else:

@@ -107,7 +107,7 @@ def test_a_deleted_job_leaves_nothing_behind_and_is_then_unknown(
 def test_a_running_job_is_deleted_only_once_cancelled_and_its_agents_drop_it(
     cluster: sl.LocalCluster,
 ) -> None:
-    endless = QUERIES["q5"](sl.nexmark(events=None, rate=10_000, seed=3))
+    endless = QUERIES["q5"](sl.nexmark(events=None, event_rate=10_000, seed=3))
     job = endless.submit(cluster, partitions=1)
     wait_for(lambda: job.status() == "RUNNING", timeout=60)
     with pytest.raises(ClusterError, match="cancel it first"):

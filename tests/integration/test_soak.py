@@ -41,7 +41,7 @@ def job_of(cluster: sl.LocalCluster, n: int) -> tuple[sl.Job, str]:
     if kind < 9:  # its second stage fails, after the first one's shuffle
         failing = grouped.map_batches(explode, schema={"s": "string", "total": "int64"})
         return failing.submit(cluster, partitions=2), "FAILED"
-    endless = QUERIES["q1"](sl.nexmark(events=None, rate=1_000, seed=n))
+    endless = QUERIES["q1"](sl.nexmark(events=None, event_rate=1_000, seed=n))
     job = endless.submit(cluster, partitions=1)
     wait_for(lambda: job.status() != "PENDING", timeout=60)  # recorded: it can be cancelled
     job.cancel()

@@ -232,7 +232,8 @@ def test_a_restored_generator_keeps_its_rate() -> None:
 
     def make() -> sl.Stream:
         return sl.from_generator(
-            lambda i: {"n": list(range(200 * i, 200 * i + 200))} if i < 20 else None, rate=2_000
+            lambda i: {"n": list(range(200 * i, 200 * i + 200))} if i < 20 else None,
+            max_rows_per_second=2_000,
         )
 
     with tempfile.TemporaryDirectory() as directory:

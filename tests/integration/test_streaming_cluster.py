@@ -40,7 +40,7 @@ def cluster(module_database_url: str | None) -> Iterator[sl.LocalCluster]:
 @pytest.fixture(scope="module")
 def reference() -> duckdb.DuckDBPyConnection:
     """The first :data:`PREFIX` events, for DuckDB's answers."""
-    gen = sl.nexmark(events=PREFIX, rate=RATE, seed=9)
+    gen = sl.nexmark(events=PREFIX, event_rate=RATE, seed=9)
     con = duckdb.connect()
     for kind in ("persons", "auctions", "bids"):
         table = getattr(gen, kind).collect()
@@ -52,7 +52,7 @@ def reference() -> duckdb.DuckDBPyConnection:
 def test_unbounded_windowed_queries_on_agents_emit_the_rows_duckdb_computes(
     cluster: sl.LocalCluster, reference: duckdb.DuckDBPyConnection, name: str, rows: int
 ) -> None:
-    stream = QUERIES[name](sl.nexmark(events=None, rate=RATE, seed=9)).head(rows)
+    stream = QUERIES[name](sl.nexmark(events=None, event_rate=RATE, seed=9)).head(rows)
     assert not plan_stages(stream.optimize().graph, 2).bounded
     job = stream.submit(cluster, name=f"unbounded {name}", partitions=2)
     result = job.result(timeout=120)
@@ -72,7 +72,7 @@ def test_unbounded_windowed_queries_on_agents_emit_the_rows_duckdb_computes(
 def test_an_endless_job_runs_until_cancelled_and_all_its_tasks_stop(
     cluster: sl.LocalCluster,
 ) -> None:
-    counts = QUERIES["q5"](sl.nexmark(events=None, rate=RATE, seed=3))
+    counts = QUERIES["q5"](sl.nexmark(events=None, event_rate=RATE, seed=3))
     job = counts.submit(cluster, name="endless q5", partitions=2)
     wait_for(lambda: job.metrics()["rows_in"] > 500_000, timeout=60)
     assert job.status() == "RUNNING"
@@ -101,7 +101,7 @@ def test_an_unbounded_job_wider_than_the_slots_is_refused_with_the_reason(
 def test_an_unbounded_job_takes_checkpoints_every_task_has_a_part_of(
     cluster: sl.LocalCluster,
 ) -> None:
-    job = QUERIES["q5"](sl.nexmark(events=None, rate=RATE, seed=3)).submit(
+    job = QUERIES["q5"](sl.nexmark(events=None, event_rate=RATE, seed=3)).submit(
         cluster, name="checkpointed q5", partitions=2, checkpoint_interval=0.3
     )
 
@@ -148,7 +148,7 @@ def test_an_agent_killed_mid_job_resumes_from_the_last_checkpoint_each_row_once(
     tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
     def hot_items(rows: int) -> sl.Stream:  # 400 K events per 2 s slide: a few seconds' work
-        return QUERIES["q5"](sl.nexmark(events=None, rate=200_000, seed=9)).head(rows)
+        return QUERIES["q5"](sl.nexmark(events=None, event_rate=200_000, seed=9)).head(rows)
 
     with sl.LocalCluster(
         agents=2, slots=8, workdir=tmp_path, heartbeat_timeout=2, heartbeat_interval=0.2

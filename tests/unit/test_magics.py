@@ -231,6 +231,20 @@ def test_an_unbounded_query_runs_here_only_with_a_limit(shell: InteractiveShell)
     assert len(rows) == 50 and all(row in expected.to_pylist() for row in rows)
 
 
+def test_a_query_that_would_never_give_a_row_is_refused_even_with_a_limit(
+    shell: InteractiveShell,
+) -> None:
+    def endless(i: int) -> dict[str, list[int]]:
+        if i > 100:  # refused before any row is read; a guard against reading forever
+            raise RuntimeError("read past the guard")
+        return {"n": [i]}
+
+    shell.user_ns["ticks"] = sl.from_generator(endless)
+    shell.run_line_magic("config", "Sabot.autolimit = 5")
+    with pytest.raises(PlanError, match=r"the query would wait forever: sort\(\) orders"):
+        shell.run_cell_magic("sabot", "", "SELECT n FROM ticks ORDER BY n DESC LIMIT 3")
+
+
 def test_explain_line_magic_shows_the_plan_of_an_expression(shell: InteractiveShell) -> None:
     shell.run_cell("import sabot_lab as sl\nq = sl.from_pydict({'x': [1, 2, 3]})")
     widget = shell.run_line_magic("sabot", 'explain q.filter(sl.col("x") > 1).select("x")')

@@ -65,7 +65,7 @@ PLANS: dict[str, Callable[[], sl.Stream]] = {
     "pushdown": _pushdown,
     "union": _union,
     **{
-        f"nexmark_{name}": (lambda q=q: q(sl.nexmark(events=5_000, rate=1_000, seed=1)))
+        f"nexmark_{name}": (lambda q=q: q(sl.nexmark(events=5_000, event_rate=1_000, seed=1)))
         for name, q in QUERIES.items()
     },
 }

@@ -1,0 +1,215 @@
+"""Whether a run of a plan ends, and whether it gives any row before its end: the check a
+terminal that reads a stream to its end (``collect()``, ``run()``, ``to_parquet()``...) makes
+before it reads a single row.
+
+An operator's :class:`Flow` follows from its inputs' (one :data:`FLOWS` entry per operator
+class): a source ends when it is bounded; a limit ends once its input gives rows; an operator
+that gives its rows at the end of its input (a sort, a distinct, a window without a watermark)
+over an input that never ends gives none at all, and says why.
+
+May import: the plan (:mod:`sabot_lab.logical`) and :mod:`sabot_lab.errors`.
+
+>>> import sabot_lab as sl
+>>> bids = sl.nexmark(events=None).bids
+>>> first = bids.head(3)
+>>> flow(first.graph, first.node_id)
+Flow(ends=True, stuck=None)
+>>> require_end(bids.graph, bids.node_id, "collect()")
+Traceback (most recent call last):
+...
+sabot_lab.errors.PlanError: collect() reads the stream to its end, and this one never ends ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sabot_lab.errors import PlanError
+from sabot_lab.logical.dispatch import PhaseTable
+from sabot_lab.logical.graph import JobGraph, StreamOperatorNode
+from sabot_lab.logical.operators import (
+    Aggregate,
+    AsofJoin,
+    Distinct,
+    Filter,
+    FlatMap,
+    Fused,
+    HashJoin,
+    IntervalJoin,
+    Limit,
+    Map,
+    Project,
+    Sort,
+    Source,
+    Union,
+    Watermark,
+    Window,
+)
+
+__all__ = ["FIX", "FLOWS", "Flow", "flow", "require_end", "require_rows"]
+
+FIX = (
+    "take head(n) first, iterate over its batches with iter_batches(), or submit() it to a cluster"
+)
+"""What to do instead of reading an unbounded stream to its end."""
+
+
+@dataclass(frozen=True)
+class Flow:
+    """How an operator's output runs: ``ends`` when it has an end; ``stuck``: why it never
+    gives a row (it waits for the end of an input that never ends), None when it gives rows
+    as its inputs do."""
+
+    ends: bool
+    stuck: str | None = None
+
+
+Rule = Callable[[JobGraph, StreamOperatorNode, list[Flow]], Flow]
+
+
+def _source(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+    assert isinstance(node.op, Source)
+    return Flow(ends=node.op.source.bounded)
+
+
+def _as_input(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+    """Row by row, or joined against sides read first: it ends when all its inputs end and
+    is stuck when one is."""
+    stuck = next((f.stuck for f in inputs if f.stuck is not None), None)
+    return Flow(ends=all(f.ends for f in inputs), stuck=stuck)
+
+
+def _union(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+    """Rows of any input that gives some."""
+    stuck = inputs[0].stuck if all(f.stuck is not None for f in inputs) else None
+    return Flow(ends=all(f.ends for f in inputs), stuck=stuck)
+
+
+def _limit(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+    """It ends once it has its rows: when its input ends or gives rows."""
+    (upstream,) = inputs
+    assert isinstance(node.op, Limit)
+    return Flow(
+        ends=upstream.ends or upstream.stuck is None or node.op.n == 0, stuck=upstream.stuck
+    )
+
+
+def _at_end(why: str) -> Rule:
+    """An operator that gives its rows when its input ends (``why``: its own words)."""
+
+    def rule(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+        (upstream,) = inputs
+        if upstream.ends:
+            return upstream
+        return Flow(ends=False, stuck=upstream.stuck or why.format(name=node.name))
+
+    return rule
+
+
+def _aggregate(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+    """A running aggregate gives updates as rows come; another gives its rows at the end."""
+    assert isinstance(node.op, Aggregate)
+    if node.op.running:
+        return _as_input(graph, node, inputs)
+    return _at_end(
+        "{name}() gives its rows when its input ends, and its input never ends: "
+        "aggregate within windows (stream.window(...))"
+    )(graph, node, inputs)
+
+
+def _on_watermark(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+    """A window or as-of join gives rows as the watermark passes; without one, at the end."""
+    found = _as_input(graph, node, inputs)
+    if found.ends or found.stuck is not None:
+        return found
+    if any(graph.event_time(u) is None for u in node.upstream):
+        return Flow(
+            ends=False,
+            stuck=f"{node.name} over an unbounded stream gives rows as the watermark passes, "
+            "and this stream has none: add with_watermark(column, max_delay) before it",
+        )
+    return found
+
+
+FLOWS: PhaseTable[Rule] = PhaseTable(
+    "termination",
+    {
+        Source: _source,
+        Filter: _as_input,
+        Project: _as_input,
+        Map: _as_input,
+        FlatMap: _as_input,
+        Fused: _as_input,
+        Watermark: _as_input,
+        HashJoin: _as_input,
+        IntervalJoin: _as_input,
+        AsofJoin: _on_watermark,
+        Aggregate: _aggregate,
+        Distinct: _at_end(
+            "{name}() gives its rows when its input ends, and its input never ends: "
+            "drop duplicates within windows (stream.window(...)), or take head(n) first"
+        ),
+        Window: _on_watermark,
+        Union: _union,
+        Sort: _at_end(
+            "{name}() orders the rows once its input has ended, and its input never ends: "
+            "take head(n) before sorting, or sort the rows of windows"
+        ),
+        Limit: _limit,
+    },
+)
+"""How each operator's :class:`Flow` follows from its inputs'."""
+
+
+def flow(graph: JobGraph, node_id: str) -> Flow:
+    """The :class:`Flow` of the output of ``node_id``.
+
+    >>> import sabot_lab as sl
+    >>> bids = sl.nexmark(events=None).bids
+    >>> flow(bids.graph, bids.node_id)
+    Flow(ends=False, stuck=None)
+    >>> top = bids.sort("price").head(3)
+    >>> flow(top.graph, top.node_id).stuck
+    'sort() orders the rows once its input has ended, and its input never ends: take head(n) before sorting, or sort the rows of windows'
+    """
+    flows: dict[str, Flow] = {}
+    for node in graph.subgraph(node_id).topological_sort():
+        rule = FLOWS[node.op]
+        flows[node.operator_id] = rule(graph, node, [flows[u] for u in node.upstream])
+    return flows[node_id]
+
+
+def require_rows(graph: JobGraph, node_id: str, terminal: str) -> Flow:
+    """The :class:`Flow` of ``node_id``; :class:`~sabot_lab.errors.PlanError` when its run
+    would never give a row (the check of ``terminal``, e.g. ``iter_batches``, which reads
+    an unbounded stream's rows as they come).
+
+    >>> import sabot_lab as sl
+    >>> top = sl.nexmark(events=None).bids.distinct()
+    >>> require_rows(top.graph, top.node_id, "iter_batches()")
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.PlanError: iter_batches() would wait forever: distinct() gives its rows when its input ends, ...
+    """
+    found = flow(graph, node_id)
+    if found.stuck is not None:
+        raise PlanError(f"{terminal} would wait forever: {found.stuck}")
+    return found
+
+
+def require_end(graph: JobGraph, node_id: str, terminal: str, fix: str = FIX) -> None:
+    """Raise :class:`~sabot_lab.errors.PlanError` unless a run of ``node_id`` ends: the
+    check of ``terminal`` (a method reading the stream to its end, e.g. ``"collect()"``); ``fix``: what to do
+    instead, when the stream has no end.
+
+    >>> import sabot_lab as sl
+    >>> s = sl.from_pydict({"x": [1]})
+    >>> require_end(s.graph, s.node_id, "collect()")  # a bounded stream ends
+    """
+    found = require_rows(graph, node_id, terminal)
+    if not found.ends:
+        raise PlanError(
+            f"{terminal} reads the stream to its end, and this one never ends (an unbounded "
+            f"source): {fix}"
+        )
