@@ -145,6 +145,15 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
 """Schema changes in order; a database at version ``n`` runs ``MIGRATIONS[n:]``."""
 
 
+def _lock_in_order(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> None:
+    """Lock the task rows ``where`` selects in task order before a statement updates them
+    all (PostgreSQL; SQLite locks the whole database): two transactions that update some of
+    the same tasks then take their locks in one order, and never deadlock."""
+    conn.execute(
+        sa.select(tasks.c.task_id).where(*where).order_by(tasks.c.task_id).with_for_update()
+    )
+
+
 def migrate(engine: sa.Engine) -> int:
     """Bring the database to the newest schema version; return that version."""
     with engine.begin() as conn:
@@ -243,6 +252,7 @@ class JobStore:
                 .values(**values)
             )
             if state in ENDED:
+                _lock_in_order(conn, tasks.c.job_id == job_id, tasks.c.state.not_in(ENDED))
                 conn.execute(
                     tasks.update()
                     .where(tasks.c.job_id == job_id, tasks.c.state.not_in(ENDED))
@@ -407,8 +417,8 @@ class JobStore:
         """Mark the tasks an agent reported running (its heartbeat) RUNNING, with their
         metrics so far; tasks that ended keep the state and figures they ended with."""
         now = time.time()
-        with self.engine.begin() as conn:
-            for report in reports:
+        with self.engine.begin() as conn:  # in task order, as every writer of many tasks
+            for report in sorted(reports, key=lambda r: str(r["task_id"])):
                 conn.execute(
                     tasks.update()
                     .where(tasks.c.task_id == report["task_id"], tasks.c.state.not_in(ENDED))
