@@ -40,6 +40,7 @@ from sabot_lab.logical.operators import (
     Limit,
     Map,
     Project,
+    RowIndex,
     Sort,
     Source,
     Union,
@@ -157,6 +158,7 @@ FLOWS: PhaseTable[Rule] = PhaseTable(
             "take head(n) before sorting, or sort the rows of windows"
         ),
         Limit: _limit,
+        RowIndex: _as_input,
     },
 )
 """How each operator's :class:`Flow` follows from its inputs'."""
