@@ -13,6 +13,7 @@ import pytest
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.expr import Expr
+from tests.support.running import run_to_end
 
 TABLE = pa.table(
     {
@@ -156,7 +157,7 @@ def test_order_statistics_over_an_unbounded_stream_are_refused_and_spreads_run()
     for refused in (col("x").median(), col("x").quantile(0.9)):
         with pytest.raises(sl.PlanError, match=r"(median|quantile).*unbounded.*window"):
             sl.from_generator(chunk).group_by("k").agg(refused)
-    updates = sl.from_generator(chunk).group_by("k").agg(sd=col("x").std()).collect()
+    updates = run_to_end(sl.from_generator(chunk).group_by("k").agg(sd=col("x").std())).table
     latest = {row["k"]: row["sd"] for row in updates.to_pylist()}  # the last update wins
     assert latest[0] == pytest.approx(statistics.stdev([0.0, 2.0]), rel=1e-12)
     assert latest[1] == pytest.approx(statistics.stdev([2.0, 1.0, 2.0, 2.0]), rel=1e-12)
