@@ -1,6 +1,7 @@
 """The expressions behind the column verbs ``Stream.drop``, ``Stream.fill_null`` and
 ``Stream.drop_nulls``: which columns a verb touches, checked against the schema, and the
-projection or filter that does it. Imports pyarrow, :mod:`sabot_lab.errors` and
+projection or filter that does it; and :func:`unused_name`, for the helper columns other
+verbs add. Imports pyarrow, :mod:`sabot_lab.errors` and
 :mod:`sabot_lab.expr`.
 
 >>> import pyarrow as pa
@@ -23,7 +24,20 @@ import pyarrow as pa
 from sabot_lab.errors import SchemaError, column_not_found
 from sabot_lab.expr import Expr, col, lit
 
-__all__ = ["column_names", "filled", "kept_after_drop", "null_filter"]
+__all__ = ["column_names", "filled", "kept_after_drop", "null_filter", "unused_name"]
+
+
+def unused_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``... whichever no column in ``taken`` has.
+
+    >>> unused_name("k", {"k", "k_2"}), unused_name("x", {"k"})
+    ('k_3', 'x')
+    """
+    found, n = name, 1
+    while found in taken:
+        n += 1
+        found = f"{name}_{n}"
+    return found
 
 
 def column_names(columns: Iterable[str | Sequence[str]]) -> list[str]:

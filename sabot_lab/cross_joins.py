@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from sabot_lab.column_ops import unused_name
 from sabot_lab.errors import PlanError, SchemaError
 from sabot_lab.expr import Expr, col, lit
 from sabot_lab.expr.nodes import Binary, Column
@@ -35,14 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["cross_join", "join_where"]
 
 
-def _fresh(name: str, taken: set[str]) -> str:
-    found, n = name, 1
-    while found in taken:
-        n += 1
-        found = f"{name}_{n}"
-    return found
-
-
 def cross_join(left: Stream, right: Stream, suffix: str) -> Stream:
     """Every row of ``left`` with every row of ``right`` (the right columns after the left
     ones, those whose name the left side has renamed with ``suffix``).
@@ -52,7 +45,7 @@ def cross_join(left: Stream, right: Stream, suffix: str) -> Stream:
     >>> cross_join(a, b, "_right").collect().to_pydict()
     {'x': [1, 2], 'x_right': [10, 10]}
     """
-    key = _fresh("__cross", {*left.columns, *right.columns})
+    key = unused_name("__cross", {*left.columns, *right.columns})
     one = lit(0, pa.int8()).alias(key)
     joined = left.with_columns(one).join(right.with_columns(one), on=key, suffix=suffix)
     return joined.select(*[n for n in joined.columns if n != key])
@@ -93,7 +86,7 @@ def join_where(left: Stream, right: Stream, predicates: tuple[Expr, ...], suffix
     taken = {*left.columns, *right.columns}
     copies: list[str] = []
     for _, _, name in keys:
-        copies.append(_fresh(f"__key_{name}", taken | set(copies)))
+        copies.append(unused_name(f"__key_{name}", taken | set(copies)))
     keyed = right.with_columns(
         *[col(r).alias(c) for (_, _, r), c in zip(keys, copies, strict=True)]
     )

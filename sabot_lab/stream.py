@@ -23,7 +23,13 @@ import duckdb
 import pyarrow as pa
 
 from sabot_lab import display, reshape, table_preview
-from sabot_lab.column_ops import column_names, filled, kept_after_drop, null_filter
+from sabot_lab.column_ops import (
+    column_names,
+    filled,
+    kept_after_drop,
+    null_filter,
+    unused_name,
+)
 from sabot_lab.config import get_config
 from sabot_lab.connectors import (
     ArrowSource,
@@ -1359,7 +1365,7 @@ def _full_join(
             "and the left side is unbounded here: use how='left', or bound it (limit, stop=)"
         )
     taken = {*left.columns, *right.columns}
-    keys = [_unused(f"{k}_key", taken) for k in right_keys]
+    keys = [unused_name(f"{k}_key", taken) for k in right_keys]
     with_keys = right.with_columns(
         *[col(k).alias(c) for k, c in zip(right_keys, keys, strict=True)]
     )
@@ -1370,15 +1376,6 @@ def _full_join(
         *[col(c).alias(n) for c, n in zip(right.columns, names, strict=True)],
     )
     return matched.union(unmatched)
-
-
-def _unused(name: str, taken: set[str]) -> str:
-    """``name``, or ``name_2``, ``name_3``... whichever no column in ``taken`` has."""
-    found, n = name, 1
-    while found in taken:
-        n += 1
-        found = f"{name}_{n}"
-    return found
 
 
 def _field(expr: Expr, schema: pa.Schema) -> pa.Field:
