@@ -36,6 +36,7 @@ import pyarrow as pa
 from sabot_lab.errors import PlanError, SchemaError
 from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Column
+from sabot_lab.logical.layouts import engine_schema
 from sabot_lab.logical.sources import SourceSpec
 
 if TYPE_CHECKING:
@@ -223,7 +224,8 @@ def _count(value: Any, what: str, op: Operator) -> None:
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Source(Operator):
     """Rows of a :class:`SourceSpec`; the optimizer narrows the read to ``columns``, the rows
-    where ``predicate`` holds (one the source accepted) and the first ``limit`` rows."""
+    where ``predicate`` holds (one the source accepted) and the first ``limit`` rows. The rows
+    come in the engine's layouts (:func:`~sabot_lab.logical.layouts.engine_schema`)."""
 
     kind = OperatorType.SOURCE
     inputs = (0, 0)
@@ -244,7 +246,7 @@ class Source(Operator):
             _count(self.limit, "limit", self)
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
-        full = self.source.schema
+        full = engine_schema(self.source.schema)
         if self.columns is None:
             return full
         return pa.schema([full.field(n) for n in self.columns])
