@@ -48,7 +48,9 @@ def engine_type(dtype: pa.DataType) -> pa.DataType:
             return dtype
         if isinstance(dtype, pa.FixedSizeListType):
             return pa.list_(new_item, dtype.list_size)
-        return pa.large_list(new_item) if isinstance(dtype, pa.LargeListType) else pa.list_(new_item)
+        return (
+            pa.large_list(new_item) if isinstance(dtype, pa.LargeListType) else pa.list_(new_item)
+        )
     if isinstance(dtype, pa.StructType):
         fields = [dtype.field(i) for i in range(dtype.num_fields)]
         new_fields = [f.with_type(engine_type(f.type)) for f in fields]
