@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from sabot_lab.errors import PlanError, SchemaError
 from sabot_lab.expr import Expr
+from sabot_lab.expr.capabilities import require_hashable, require_sortable
 from sabot_lab.expr.nodes import Column
 from sabot_lab.logical.layouts import engine_schema
 from sabot_lab.logical.sources import SourceSpec
@@ -461,6 +462,10 @@ class HashJoin(Operator):
         ['k', 'x']
         """
         left, right = inputs
+        for side, keys in ((left, self.left_on), (right, self.right_on)):
+            for key in keys:
+                if key in side.names:
+                    require_hashable(key, side.field(key).type, "a join key")
         fields = list(left if self.left_payload is None else map(left.field, self.left_payload))
         if self.how in ("semi", "anti"):
             return pa.schema(fields)
@@ -628,7 +633,10 @@ class Aggregate(Operator):
             if self.input_schema is None:
                 self._fail("a final phase needs the input_schema of the rows it aggregates")
             rows = self.input_schema
-        return pa.schema([*map(rows.field, self.keys), *(a.output_field(rows) for a in self.aggs)])
+        keys = [rows.field(k) for k in self.keys]
+        for key in keys:
+            require_hashable(key.name, key.type, "a group_by key")
+        return pa.schema([*keys, *(a.output_field(rows) for a in self.aggs)])
 
     def describe(self, name: str = "") -> str:
         aggs = ", ".join(repr(a) for a in self.aggs)
@@ -660,6 +668,8 @@ class Distinct(Operator):
         return () if schema is None else tuple(schema.names)
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        for field in inputs[0]:
+            require_hashable(field.name, field.type, "a distinct() column")
         return inputs[0]
 
 
@@ -774,6 +784,9 @@ class Sort(Operator):
             _count(self.top_n, "top_n", self)
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        for key in self.by:
+            field = key.output_field(inputs[0])
+            require_sortable(field.name, field.type)
         return inputs[0]
 
     def describe(self, name: str = "") -> str:
