@@ -37,7 +37,8 @@ from sabot_lab.connectors.file_paths import PathsLike, hive_root, list_files
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
-from sabot_lab.logical.layouts import engine_schema, engine_type
+from sabot_lab.expr.dtypes import engine_type
+from sabot_lab.logical.layouts import engine_schema
 from sabot_lab.logical.sources import ReplayableSource, SourceSpec, register_source
 from sabot_lab.predicates import to_arrow_filter
 

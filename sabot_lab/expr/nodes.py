@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from sabot_lab.errors import SchemaError, column_not_found
-from sabot_lab.expr.dtypes import dtype_name, parse_dtype
+from sabot_lab.expr.dtypes import dtype_name, engine_type, parse_dtype
 from sabot_lab.expr.literals import encode_value
 
 if TYPE_CHECKING:
@@ -261,12 +261,15 @@ class Expr:
 
     def cast(self, dtype: pa.DataType | str) -> Expr:
         """Convert to ``dtype``; floats round half to even when cast to integers (as DuckDB
-        does for doubles).
+        does for doubles); a view layout (``string_view``, ``binary_view``) gives the
+        engine's ``string``/``binary``.
 
         >>> evaluate(col("x").cast("int64"), pa.record_batch({"x": [2.5, -2.5, 3.5]})).to_pylist()
         [2, -2, 4]
+        >>> col("x").cast("string_view")
+        col("x").cast("string")
         """
-        return Cast("cast", [self], dtype=dtype_name(parse_dtype(dtype)))
+        return Cast("cast", [self], dtype=dtype_name(engine_type(parse_dtype(dtype))))
 
     # -- operators ------------------------------------------------------------------
     def _binary(self, op: str, other: Any, reflected: bool = False) -> Expr:

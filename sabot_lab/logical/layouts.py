@@ -11,7 +11,7 @@ their layout. A source's fields also lose their nullability flag and their metad
 (``PARQUET:field_id``), so rows of two sources, or of a source and a checkpoint, compare by
 name and type only.
 
-Imports pyarrow only.
+Imports pyarrow and :mod:`sabot_lab.expr.dtypes`.
 
 >>> import pyarrow as pa
 >>> schema = pa.schema([pa.field("name", pa.string_view(), nullable=False, metadata={"k": "v"})])
@@ -26,36 +26,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["engine_schema", "engine_type", "to_engine_layout"]
+from sabot_lab.expr.dtypes import engine_type
 
-
-def engine_type(dtype: pa.DataType) -> pa.DataType:
-    """``dtype`` with the view layouts turned into ``string``/``binary``, nested types included.
-
-    >>> engine_type(pa.list_(pa.binary_view()))
-    ListType(list<item: binary>)
-    >>> engine_type(pa.large_string())
-    DataType(large_string)
-    """
-    if pa.types.is_string_view(dtype):
-        return pa.string()
-    if pa.types.is_binary_view(dtype):
-        return pa.binary()
-    if isinstance(dtype, pa.ListType | pa.LargeListType | pa.FixedSizeListType):
-        item = dtype.value_field
-        new_item = item.with_type(engine_type(item.type))
-        if new_item.type == item.type:
-            return dtype
-        if isinstance(dtype, pa.FixedSizeListType):
-            return pa.list_(new_item, dtype.list_size)
-        return (
-            pa.large_list(new_item) if isinstance(dtype, pa.LargeListType) else pa.list_(new_item)
-        )
-    if isinstance(dtype, pa.StructType):
-        fields = [dtype.field(i) for i in range(dtype.num_fields)]
-        new_fields = [f.with_type(engine_type(f.type)) for f in fields]
-        return dtype if new_fields == fields else pa.struct(new_fields)
-    return dtype
+__all__ = ["engine_schema", "to_engine_layout"]
 
 
 def engine_schema(schema: pa.Schema) -> pa.Schema:

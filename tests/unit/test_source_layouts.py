@@ -67,3 +67,20 @@ def test_a_union_of_non_null_and_nullable_fields_filters_and_writes_csv(
     assert_same_rows(stream.collect(), expected)
     stream.to_csv(tmp_path / "u.csv")
     assert (tmp_path / "u.csv").read_text().count("\n") == 1 + 3
+
+
+def test_a_cast_to_a_view_layout_gives_the_engines_layout_that_sorts_and_groups() -> None:
+    table = pa.table({"s": ["b", None, "a", "b"]})
+    stream = (
+        sl.from_arrow(table)
+        .with_columns(v=col("s").cast("string_view"), y=col("s").cast(pa.binary_view()))
+        .group_by("v", "y")
+        .agg(n=sl.count())
+        .sort("v")
+    )
+    assert stream.schema.field("v").type == pa.string()
+    assert stream.schema.field("y").type == pa.binary()
+    expected = duckdb_table(
+        "SELECT s AS v, s::BLOB AS y, count(*) AS n FROM t GROUP BY s ORDER BY s", t=table
+    )
+    assert_same_rows(stream.collect(), expected, ordered=True)
