@@ -140,8 +140,20 @@ def test_joins_on_keys_of_mixed_layouts_match_duckdb(
     expected = duckdb_table(
         f"SELECT a.i, b.i AS j, a.y, b.y AS z FROM a {how.upper()} JOIN b ON a.s = b.s", a=a, b=b
     )
+    by_bytes = (
+        sl.from_arrow(in_layout(a, TEXT[left], BYTES[left]))
+        .join(
+            sl.from_arrow(in_layout(b, TEXT[right], BYTES[right]).rename_columns(["j", "t", "z"])),
+            left_on="y",
+            right_on="z",
+            how="inner",
+        )
+        .select("i", "j")
+    )
+    expected_by_bytes = duckdb_table("SELECT a.i, b.i AS j FROM a JOIN b ON a.y = b.y", a=a, b=b)
     for result in collect_all_ways(stream):
         assert_same_rows(result, expected)
+    assert_same_rows(by_bytes.collect(), expected_by_bytes)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
