@@ -1418,6 +1418,8 @@ def _check_join_key_types(lk: str, lt: pa.DataType, rk: str, rt: pa.DataType) ->
             return "integer"
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             return "string"
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            return "binary"
         if pa.types.is_floating(t):
             return "float"
         return str(t)

@@ -1,13 +1,15 @@
-"""Fixtures shared by the test modules: the databases a JobManager can run on, a Kafka broker."""
+"""Fixtures shared by the test modules: the databases a JobManager can run on, a Kafka broker, TPC-H files."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.kafka_broker import Broker
 from tests.support.postgres import PostgresServer
+from tests.support.tpch import generate as generate_tpch
 
 DATABASES = ["sqlite", "postgresql"]
 
@@ -45,3 +47,10 @@ def kafka() -> Iterator[Broker]:
     broker = Broker()
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def tpch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The eight TPC-H tables at scale factor 0.01 as ``tpchgen-cli`` writes them
+    (``<table>.parquet``), generated once per session."""
+    return generate_tpch(tmp_path_factory.mktemp("tpch"))

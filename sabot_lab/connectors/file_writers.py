@@ -32,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.errors import SourceError
+from sabot_lab.expr.capabilities import require_writable
 
 __all__ = ["write_csv", "write_json", "write_parquet"]
 
@@ -89,6 +90,7 @@ def write_parquet(
         raise SourceError(
             f"unknown Parquet compression {compression!r}; use one of {', '.join(COMPRESSIONS)}"
         )
+    require_writable(schema, "parquet")
     keys = [partition_by] if isinstance(partition_by, str) else list(partition_by or [])
     missing = [key for key in keys if key not in schema.names]
     if missing:
@@ -135,6 +137,7 @@ def write_csv(
     empty fields)."""
     import pyarrow.csv as csv
 
+    require_writable(schema, "csv")
     options = csv.WriteOptions(include_header=include_header, delimiter=separator)
     count = [0]
 

@@ -37,6 +37,8 @@ from sabot_lab.connectors.file_paths import PathsLike, hive_root, list_files
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
+from sabot_lab.expr.dtypes import engine_type
+from sabot_lab.logical.layouts import engine_schema
 from sabot_lab.logical.sources import ReplayableSource, SourceSpec, register_source
 from sabot_lab.predicates import to_arrow_filter
 
@@ -153,6 +155,16 @@ class FileSource(ReplayableSource):
             )
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(f"cannot read {format} source {self.path!r}: {exc}") from exc
+        types = self._dataset.schema.types
+        if self._read is None and [engine_type(t) for t in types] != types:
+            # the Parquet reader decodes view layouts straight into string/binary columns
+            self._dataset = ds.dataset(
+                files,
+                schema=engine_schema(self._dataset.schema),
+                format=format,
+                partitioning=None if hive is None else hive[0],
+                partition_base_dir=None if hive is None else hive[1],
+            )
         self._schema = self._dataset.schema
         if self._read is not None:
             self._schema = pa.schema([*self._read.schema, *keys])
@@ -261,8 +273,7 @@ class FileSource(ReplayableSource):
             if kept_files is not None and fragment.path not in kept_files:
                 continue
             if arrow_filter is not None:
-                pieces = fragment.split_by_row_group(arrow_filter, schema=self._dataset.schema)
-                groups = [g for piece in pieces for g in piece.row_groups]
+                groups = self._row_groups(fragment, arrow_filter)
             if position is not None and i == 0:
                 groups = [g for g in groups if g.id >= int(position[1])]
                 skip = skip if groups and groups[0].id == int(position[1]) else 0
@@ -275,6 +286,15 @@ class FileSource(ReplayableSource):
         names = list(columns or self._schema.names)
         self.last_scan = ScanStats(total, kept, names, len(files), len(parts))
         return parts
+
+    def _row_groups(self, fragment: Any, arrow_filter: pc.Expression) -> list[Any]:
+        """The row groups of a Parquet ``fragment`` whose statistics may satisfy the filter;
+        all of them if pyarrow cannot decide it (a column stored as ``string_view``)."""
+        try:
+            pieces = fragment.split_by_row_group(arrow_filter, schema=self._dataset.schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return list(fragment.row_groups)
+        return [g for piece in pieces for g in piece.row_groups]
 
     def split(self, n: int) -> list[SourceSpec]:
         """Parquet: row groups dealt out in order, about the same number to each split; CSV

@@ -82,6 +82,7 @@ from sabot_lab.logical import (
     Window,
     fused_members,
 )
+from sabot_lab.logical.layouts import to_engine_layout
 from sabot_lab.logical.sources import ReplayableSource
 from sabot_lab.window_specs import WindowSpec
 
@@ -246,6 +247,7 @@ class Executor:
                 batches = (item for item in batches if not isinstance(item, SplitMark))
         if op.limit is not None:
             batches = limit_batches(batches, op.limit)
+        batches = _in_engine_layout(batches, node.output_schema)
         return batches if self.on_scan is None else _observed(batches, node, self.on_scan)
 
     def _saved_as(self, operator_id: str) -> str:
@@ -546,6 +548,13 @@ class Executor:
             lambda state: window_operator(spec, p.keys, p.aggs, schema, state, early),
             lambda: child.run(self.config),
         )
+
+
+def _in_engine_layout(items: Iterator[RuntimeItem], schema: pa.Schema) -> Iterator[RuntimeItem]:
+    """A source's ``items`` with its batches in the engine's layouts (views cast, fields
+    nullable and without metadata: ``schema``, the SOURCE operator's)."""
+    for item in items:
+        yield to_engine_layout(item, schema) if isinstance(item, pa.RecordBatch) else item
 
 
 def _observed(

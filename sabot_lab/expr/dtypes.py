@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from sabot_lab.errors import SchemaError
 
-__all__ = ["dtype_name", "parse_dtype"]
+__all__ = ["dtype_name", "engine_type", "parse_dtype"]
 
 
 def parse_dtype(dtype: pa.DataType | str) -> pa.DataType:
@@ -53,3 +53,33 @@ def dtype_name(dtype: pa.DataType) -> str:
     except (ValueError, KeyError):
         pass
     raise SchemaError(f"data type {dtype} cannot be used in an expression; cast to a simpler type")
+
+
+def engine_type(dtype: pa.DataType) -> pa.DataType:
+    """``dtype`` with the view layouts turned into ``string``/``binary``, nested types included:
+    the layouts the engine computes on (most Arrow kernels do not take views).
+
+    >>> engine_type(pa.list_(pa.binary_view()))
+    ListType(list<item: binary>)
+    >>> engine_type(pa.large_string())
+    DataType(large_string)
+    """
+    if pa.types.is_string_view(dtype):
+        return pa.string()
+    if pa.types.is_binary_view(dtype):
+        return pa.binary()
+    if isinstance(dtype, pa.ListType | pa.LargeListType | pa.FixedSizeListType):
+        item = dtype.value_field
+        new_item = item.with_type(engine_type(item.type))
+        if new_item.type == item.type:
+            return dtype
+        if isinstance(dtype, pa.FixedSizeListType):
+            return pa.list_(new_item, dtype.list_size)
+        return (
+            pa.large_list(new_item) if isinstance(dtype, pa.LargeListType) else pa.list_(new_item)
+        )
+    if isinstance(dtype, pa.StructType):
+        fields = [dtype.field(i) for i in range(dtype.num_fields)]
+        new_fields = [f.with_type(engine_type(f.type)) for f in fields]
+        return dtype if new_fields == fields else pa.struct(new_fields)
+    return dtype

@@ -93,7 +93,10 @@ def is_in_value_set(values: list[Any], dtype: pa.DataType) -> tuple[pa.Array, bo
     ], True)
     """
     raw = [decode_value(v) for v in values]
-    value_set = pa.array([v for v in raw if v is not None], type=None if raw else dtype)
+    present = [v for v in raw if v is not None]
+    exact_ints = pa.types.is_decimal(dtype) and all(type(v) is int for v in present)
+    # ints go straight into a decimal set: through int64 they would need 19 more digits
+    value_set = pa.array(present, type=dtype if exact_ints or not raw else None)
     if len(value_set) and value_set.type != dtype:
         value_set = value_set.cast(dtype)
     return value_set.cast(dtype), any(v is None for v in raw)

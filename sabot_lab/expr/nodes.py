@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from sabot_lab.errors import SchemaError, column_not_found
-from sabot_lab.expr.dtypes import dtype_name, parse_dtype
+from sabot_lab.expr.dtypes import dtype_name, engine_type, parse_dtype
 from sabot_lab.expr.literals import encode_value
 
 if TYPE_CHECKING:
@@ -286,19 +286,22 @@ class Expr:
 
     def cast(self, dtype: pa.DataType | str, strict: bool = True) -> Expr:
         """Convert to ``dtype``; floats round half to even when cast to integers (as DuckDB
-        does for doubles). A value that does not convert (text that is not a number, a number
-        out of the type's range) is an error naming it, or null with ``strict=False`` (SQL
-        ``TRY_CAST``).
+        does for doubles); a view layout (``string_view``, ``binary_view``) gives the
+        engine's ``string``/``binary``. A value that does not convert (text that is not a
+        number, a number out of the type's range) is an error naming it, or null with
+        ``strict=False`` (SQL ``TRY_CAST``).
 
         >>> evaluate(col("x").cast("int64"), pa.record_batch({"x": [2.5, -2.5, 3.5]})).to_pylist()
         [2, -2, 4]
         >>> evaluate(col("s").cast("int8", strict=False), pa.record_batch({"s": ["7", "x", "300"]})).to_pylist()
         [7, None, None]
+        >>> col("x").cast("string_view")
+        col("x").cast("string")
         """
         if not isinstance(strict, bool):
             raise TypeError(f"cast() takes strict=True or False, got {strict!r}")
         lenient = {} if strict else {"strict": False}
-        return Cast("cast", [self], dtype=dtype_name(parse_dtype(dtype)), **lenient)
+        return Cast("cast", [self], dtype=dtype_name(engine_type(parse_dtype(dtype))), **lenient)
 
     # -- operators ------------------------------------------------------------------
     def _binary(self, op: str, other: Any, reflected: bool = False) -> Expr:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
+from sabot_lab.expr.capabilities import require_distinct_countable, require_first_last
 from sabot_lab.expr.dtypes import parse_dtype
 from sabot_lab.expr.literals import is_in_value_set, literal_scalar
 from sabot_lab.expr.nodes import (
@@ -466,15 +467,24 @@ def _horizontal(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.D
     return kernel(*values, skip_nulls=True).type
 
 
+def _argument_name(expr: Expr) -> str:
+    """An aggregate's argument as messages name it: its column name, or its text."""
+    (arg,) = expr.args
+    return str(arg.param("name")) if isinstance(arg, Column) else repr(arg)
+
+
 _AGGREGATE_KERNELS = {"sum": pc.sum, "min": pc.min, "max": pc.max}
 
 
 def _aggregate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     fn = expr.param("fn")
+    if fn == "n_unique":
+        require_distinct_countable(_argument_name(expr), types[0])
     if not types or fn in ("count", "n_unique"):
         return pa.int64()
     (dtype,) = types
     if fn in ("first", "last"):
+        require_first_last(_argument_name(expr), dtype, fn)
         return dtype
     if fn in ("mean", "std", "var", "median", "quantile"):
         if not (pa.types.is_integer(dtype) or pa.types.is_floating(dtype)):

@@ -43,12 +43,17 @@ _NO_NULLS = np.empty(0, dtype=np.uint8)
 
 
 def is_integer_like(dtype: pa.DataType) -> bool:
-    """True for types stored as integers: ints, bool, dates, times, timestamps, durations.
+    """True for types stored as integers: ints, bool, dates, times, timestamps, durations
+    (not intervals, whose values are several numbers).
 
-    >>> is_integer_like(pa.timestamp("us")), is_integer_like(pa.string())
+    >>> is_integer_like(pa.timestamp("us")), is_integer_like(pa.month_day_nano_interval())
     (True, False)
     """
-    return pa.types.is_integer(dtype) or pa.types.is_boolean(dtype) or pa.types.is_temporal(dtype)
+    return (
+        pa.types.is_integer(dtype)
+        or pa.types.is_boolean(dtype)
+        or (pa.types.is_temporal(dtype) and not pa.types.is_interval(dtype))
+    )
 
 
 def _contiguous(array: ArrayLike) -> pa.Array:

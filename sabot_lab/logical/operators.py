@@ -35,7 +35,9 @@ import pyarrow as pa
 
 from sabot_lab.errors import PlanError, SchemaError
 from sabot_lab.expr import Expr
+from sabot_lab.expr.capabilities import require_hashable, require_sortable
 from sabot_lab.expr.nodes import Column
+from sabot_lab.logical.layouts import engine_schema
 from sabot_lab.logical.sources import SourceSpec
 
 if TYPE_CHECKING:
@@ -225,7 +227,8 @@ def _count(value: Any, what: str, op: Operator) -> None:
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Source(Operator):
     """Rows of a :class:`SourceSpec`; the optimizer narrows the read to ``columns``, the rows
-    where ``predicate`` holds (one the source accepted) and the first ``limit`` rows."""
+    where ``predicate`` holds (one the source accepted) and the first ``limit`` rows. The rows
+    come in the engine's layouts (:func:`~sabot_lab.logical.layouts.engine_schema`)."""
 
     kind = OperatorType.SOURCE
     inputs = (0, 0)
@@ -246,7 +249,7 @@ class Source(Operator):
             _count(self.limit, "limit", self)
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
-        full = self.source.schema
+        full = engine_schema(self.source.schema)
         if self.columns is None:
             return full
         return pa.schema([full.field(n) for n in self.columns])
@@ -472,6 +475,10 @@ class HashJoin(Operator):
         ['k', 'x']
         """
         left, right = inputs
+        for side, keys in ((left, self.left_on), (right, self.right_on)):
+            for key in keys:
+                if key in side.names:
+                    require_hashable(key, side.field(key).type, "a join key")
         fields = list(left if self.left_payload is None else map(left.field, self.left_payload))
         if self.how in ("semi", "anti"):
             return pa.schema(fields)
@@ -639,7 +646,10 @@ class Aggregate(Operator):
             if self.input_schema is None:
                 self._fail("a final phase needs the input_schema of the rows it aggregates")
             rows = self.input_schema
-        return pa.schema([*map(rows.field, self.keys), *(a.output_field(rows) for a in self.aggs)])
+        keys = [rows.field(k) for k in self.keys]
+        for key in keys:
+            require_hashable(key.name, key.type, "a group_by key")
+        return pa.schema([*keys, *(a.output_field(rows) for a in self.aggs)])
 
     def describe(self, name: str = "") -> str:
         aggs = ", ".join(repr(a) for a in self.aggs)
@@ -671,6 +681,8 @@ class Distinct(Operator):
         return () if schema is None else tuple(schema.names)
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        for field in inputs[0]:
+            require_hashable(field.name, field.type, "a distinct() column")
         return inputs[0]
 
 
@@ -785,6 +797,9 @@ class Sort(Operator):
             _count(self.top_n, "top_n", self)
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        for key in self.by:
+            field = key.output_field(inputs[0])
+            require_sortable(field.name, field.type)
         return inputs[0]
 
     def describe(self, name: str = "") -> str:
