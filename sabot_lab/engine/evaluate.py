@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
+from sabot_lab.expr.decimals import decimal_arithmetic, round_decimal, uses_decimal_rules
 from sabot_lab.expr.dtypes import parse_dtype
 from sabot_lab.expr.literals import is_in_value_set, literal_scalar
 from sabot_lab.expr.nodes import (
@@ -56,6 +57,7 @@ from sabot_lab.expr.types import (
     KERNELS,
     TEMPORAL_PARTS,
     as_float,
+    cast_value,
     common_type,
     concat_str_type,
     explain_type_error,
@@ -66,6 +68,7 @@ from sabot_lab.expr.types import (
     require_integers,
     require_number,
     require_temporal,
+    with_decimal_literals,
 )
 from sabot_lab.kernels.arith import divide_by_constant
 
@@ -227,7 +230,10 @@ def _eval_binary(expr: Expr, batch: pa.RecordBatch) -> Value:
     special = _BINARY.get(expr.op)
     if special is not None:
         return special(expr, batch)
-    return KERNELS[expr.op](*_args(expr, batch))
+    left, right = with_decimal_literals(expr, _args(expr, batch))
+    if uses_decimal_rules(expr.op, left.type, right.type):
+        return decimal_arithmetic(expr.op, left, right)
+    return KERNELS[expr.op](left, right)
 
 
 def _eval_unary(expr: Expr, batch: pa.RecordBatch) -> Value:
@@ -257,10 +263,7 @@ def _eval_fill_null(expr: Expr, batch: pa.RecordBatch) -> Value:
 
 def _eval_cast(expr: Expr, batch: pa.RecordBatch) -> Value:
     (value,) = _args(expr, batch)
-    target = parse_dtype(expr.param("dtype"))
-    if pa.types.is_floating(value.type) and pa.types.is_integer(target):
-        value = pc.round(value, round_mode="half_to_even")
-    return pc.cast(value, target, safe=True)
+    return cast_value(value, parse_dtype(expr.param("dtype")))
 
 
 def _eval_case(expr: Expr, batch: pa.RecordBatch) -> Value:
@@ -400,7 +403,7 @@ def _eval_round(expr: Expr, batch: pa.RecordBatch) -> Value:
     if pa.types.is_integer(value.type):
         return _round_integer(expr, value, decimals)
     if pa.types.is_decimal(value.type):
-        return pc.round(value, ndigits=decimals, round_mode="half_towards_infinity")
+        return round_decimal(value, decimals)
     rounded = _round_float(_broadcast(value, batch.num_rows).cast(pa.float64()), decimals)
     return rounded.cast(value.type) if pa.types.is_floating(value.type) else rounded
 

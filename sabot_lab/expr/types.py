@@ -22,8 +22,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
+from sabot_lab.expr.decimals import (
+    cast_decimal,
+    cast_from_decimal,
+    decimal_operand,
+    decimal_result_type,
+    round_decimal,
+    uses_decimal_rules,
+)
 from sabot_lab.expr.dtypes import parse_dtype
-from sabot_lab.expr.literals import is_in_value_set, literal_scalar
+from sabot_lab.expr.literals import decode_value, is_in_value_set, literal_scalar
 from sabot_lab.expr.nodes import (
     Aggregate,
     Alias,
@@ -52,6 +60,7 @@ __all__ = [
     "TEMPORAL_PARTS",
     "TYPE_RULES",
     "as_float",
+    "cast_value",
     "common_type",
     "concat_str_type",
     "explain_type_error",
@@ -64,6 +73,7 @@ __all__ = [
     "require_integers",
     "require_number",
     "require_temporal",
+    "with_decimal_literals",
 ]
 
 TypeRule = Callable[[Expr, list[pa.DataType], pa.Schema], pa.DataType]
@@ -287,6 +297,27 @@ def is_float_remainder(types: Sequence[pa.DataType]) -> bool:
     return all(is_number(t) for t in types) and not all(pa.types.is_integer(t) for t in types)
 
 
+_DECIMAL_PARTNER_OPS = frozenset({"add", "sub", "mul", "eq", "ne", "lt", "le", "gt", "ge"})
+
+
+def with_decimal_literals(expr: Expr, values: Sequence[Any]) -> list[Any]:
+    """The operands of a binary ``expr`` with each untyped constant next to a decimal read as
+    DuckDB reads it (``0.05`` a decimal, ``2`` an int32), so the arithmetic or the comparison
+    stays exact.
+
+    >>> [v.type for v in with_decimal_literals(col("p") > 0.05, [pa.array([], pa.decimal128(15, 2)), pa.scalar(0.05)])]
+    [Decimal128Type(decimal128(15, 2)), Decimal128Type(decimal128(3, 2))]
+    """
+    out = list(values)
+    if expr.op not in _DECIMAL_PARTNER_OPS:
+        return out
+    for i, arg in enumerate(expr.args):
+        if isinstance(arg, Literal) and arg.param("dtype") is None:
+            scalar = decimal_operand(decode_value(arg.param("value")), values[1 - i].type)
+            out[i] = out[i] if scalar is None else scalar
+    return out
+
+
 # ----------------------------------------------------------------------------- the rules
 
 
@@ -300,8 +331,10 @@ def _column(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
 
 
 def _binary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    left, right = _probes(expr, types)
+    left, right = with_decimal_literals(expr, _probes(expr, types))
     op = expr.op
+    if uses_decimal_rules(op, left.type, right.type):
+        return decimal_result_type(op, left.type, right.type)
     if op in KERNELS:
         return KERNELS[op](left, right).type
     if op == "truediv":
@@ -340,10 +373,24 @@ def _fill_null(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Da
 
 def _cast(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     (value,) = _probes(expr, types)
-    target = parse_dtype(expr.param("dtype"))
+    return cast_value(value, parse_dtype(expr.param("dtype"))).type
+
+
+def cast_value(value: Any, target: pa.DataType) -> Any:
+    """``value`` cast to ``target`` as DuckDB casts: floats and decimals round to integers and
+    to decimals of fewer places (floats to integers half to even, decimals half away from zero),
+    other casts are Arrow's safe casts.
+
+    >>> cast_value(pa.array([2.5, 3.5]), pa.int64()).to_pylist()
+    [2, 4]
+    """
+    if pa.types.is_decimal(target):
+        return cast_decimal(value, target)
+    if pa.types.is_decimal(value.type):
+        return cast_from_decimal(value, target)
     if pa.types.is_floating(value.type) and pa.types.is_integer(target):
         value = pc.round(value, round_mode="half_to_even")
-    return pc.cast(value, target, safe=True).type
+    return pc.cast(value, target, safe=True)
 
 
 def _case(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
@@ -407,7 +454,7 @@ def _round(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTy
             )
         return dtype
     if pa.types.is_decimal(dtype):
-        return pc.round(value, ndigits=decimals, round_mode="half_towards_infinity").type
+        return round_decimal(_as_array(value), decimals).type
     return dtype if pa.types.is_floating(dtype) else pa.float64()
 
 
@@ -455,7 +502,7 @@ def _aggregate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Da
     if fn in ("first", "last"):
         return dtype
     if fn == "mean":
-        if not (pa.types.is_integer(dtype) or pa.types.is_floating(dtype)):
+        if not is_number(dtype):  # decimals too: DuckDB's AVG of decimals is a double
             raise SchemaError(f"cannot evaluate {expr!r}: mean takes numbers, got {dtype}")
         return pa.float64()
     try:
