@@ -93,7 +93,25 @@ def is_in_value_set(values: list[Any], dtype: pa.DataType) -> tuple[pa.Array, bo
     ], True)
     """
     raw = [decode_value(v) for v in values]
+    if pa.types.is_decimal(dtype):
+        return _decimal_value_set(raw, dtype), any(v is None for v in raw)
     value_set = pa.array([v for v in raw if v is not None], type=None if raw else dtype)
     if len(value_set) and value_set.type != dtype:
         value_set = value_set.cast(dtype)
     return value_set.cast(dtype), any(v is None for v in raw)
+
+
+def _decimal_value_set(raw: list[Any], dtype: pa.DataType) -> pa.Array:
+    """The numbers of an ``IN`` list for a decimal column, each as the decimal its text shows
+    (``0.1`` is exactly 0.1); a number the column's type cannot hold can match no value and
+    is left out."""
+    kept = []
+    for value in raw:
+        if value is None or isinstance(value, bool):
+            continue
+        number = decimal.Decimal(repr(value)) if isinstance(value, float) else value
+        try:
+            kept.append(pa.scalar(number).cast(dtype).as_py())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            continue
+    return pa.array(kept, type=dtype)
