@@ -136,8 +136,8 @@ def with_decimal_constants(predicate: Expr, schema: pa.Schema) -> Expr:
     rendered for DuckDB or Arrow then compares exactly, not as doubles.
 
     >>> from sabot_lab import col
-    >>> with_decimal_constants(col("p") > 0.05, pa.schema([("p", pa.decimal128(15, 2))])).to_sql()
-    '("p" > CAST(\'0.05\' AS DECIMAL(3,2)))'
+    >>> print(with_decimal_constants(col("p") > 0.05, pa.schema([("p", pa.decimal128(15, 2))])).to_sql())
+    ("p" > CAST('0.05' AS DECIMAL(3,2)))
     """
     if predicate.op in _ARROW_COMPARE:
         args = list(predicate.args)

@@ -272,6 +272,9 @@ def cast_decimal(value: Any, target: pa.DataType) -> Any:
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
         value = value.cast(pa.decimal256(76, min(38, 76 - (target.precision - target.scale))))
         dtype = value.type
+    if pa.types.is_integer(dtype):
+        value = _as_decimal(value)  # Arrow casts integers only to decimals as wide as them
+        dtype = value.type
     if pa.types.is_decimal(dtype):
         if dtype.scale > target.scale:
             value = round_decimal(value, target.scale)
