@@ -109,9 +109,12 @@ def _decimal_value_set(raw: list[Any], dtype: pa.DataType) -> pa.Array:
     for value in raw:
         if value is None or isinstance(value, bool):
             continue
-        number = decimal.Decimal(repr(value)) if isinstance(value, float) else value
-        try:
-            kept.append(pa.scalar(number).cast(dtype).as_py())
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        if not isinstance(value, int | float | decimal.Decimal):
+            kept.append(pa.array([value]).cast(dtype)[0].as_py())  # raises unless it converts
             continue
+        try:
+            number = decimal.Decimal(repr(value) if isinstance(value, float) else value)
+            kept.append(pa.scalar(number).cast(dtype).as_py())
+        except (pa.ArrowInvalid, ValueError):
+            continue  # a number no value of the column's type equals
     return pa.array(kept, type=dtype)
