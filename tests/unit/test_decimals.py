@@ -16,7 +16,6 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.predicates import to_arrow_filter
 from tests.support.reference import collect_all_ways, duckdb_table
 
 MONEY = pa.decimal128(15, 2)
