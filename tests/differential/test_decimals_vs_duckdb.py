@@ -189,3 +189,21 @@ def test_overflow_is_an_error_naming_the_column() -> None:
     stream = sl.from_arrow(table).select((col("price") * col("price")).alias("sq"))
     with pytest.raises(sl.ComputeError, match=r'col\("price"\).*decimal128\(18, 4\)'):
         stream.collect()
+
+
+def test_products_of_38_digit_decimals_are_exact() -> None:
+    """Wider than Arrow's own decimal kernels take: computed exactly all the same."""
+    wide = pa.decimal128(38, 2)
+    table = pa.table(
+        {
+            "a": pa.array(
+                [decimal.Decimal("123456789012.25"), None, decimal.Decimal("-1.5")], wide
+            ),
+            "b": pa.array([decimal.Decimal("3.10"), 1, decimal.Decimal("9" * 32 + ".99")], wide),
+            "rn": [0, 1, 2],
+        }
+    )
+    for expr, sql in [(col("a") * col("b"), "a * b"), (col("a") * col("a"), "a * a")]:
+        actual, expected = _run_both(expr, sql, table)
+        assert actual == expected
+        assert actual[0] == pa.decimal128(38, 4)

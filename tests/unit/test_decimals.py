@@ -16,6 +16,11 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.engine.items import Watermark
+from sabot_lab.engine.state import open_state
+from sabot_lab.engine.stream_operator import drive
+from sabot_lab.engine.window_aggregate import window_operator
+from sabot_lab.window_specs import tumbling
 from tests.support.reference import collect_all_ways, duckdb_table
 
 MONEY = pa.decimal128(15, 2)
@@ -172,3 +177,40 @@ def test_decimals_keep_their_type_through_parquet_and_csv(tmp_path: Path) -> Non
     read = sl.from_csv(tmp_path / "m.csv", schema=types).collect()
     assert read.select(["x", "w", "y"]).to_pylist() == back.select(["x", "w", "y"]).to_pylist()
     assert read.schema.field("w").type == pa.decimal128(38, 8)
+
+
+@pytest.mark.parametrize(("before", "after"), [("memory", "rocksdb"), ("rocksdb", "memory")])
+def test_a_windowed_decimal_sum_continues_exactly_from_a_restored_snapshot(
+    before: str, after: str, tmp_path: Path
+) -> None:
+    table = money_table(rows=600).select(["t", "k", "x"])
+    items: list[object] = []
+    for batch in table.to_batches(max_chunksize=50):
+        items += [batch, Watermark(int(batch["t"][-1].value) - 5_000_000)]
+    aggs = [col("x").sum().alias("s"), col("x").max().alias("hi"), col("x").mean().alias("a")]
+    spec = tumbling("30s", on="t")
+    whole = list(drive(window_operator(spec, ["k"], aggs, table.schema, open_state()), iter(items)))
+    first = open_state(before)
+    emitted = list(
+        drive(window_operator(spec, ["k"], aggs, table.schema, first), iter(items[:6]), final=False)
+    )
+    first.snapshot(tmp_path / "checkpoint")
+    first.close()
+    second = open_state(after)
+    second.restore(tmp_path / "checkpoint")
+    resumed = window_operator(spec, ["k"], aggs, table.schema, second)
+    emitted += list(drive(resumed, iter(items[6:])))
+    second.close()
+    restored, straight = (
+        pa.Table.from_batches([b for b in out if isinstance(b, pa.RecordBatch)])
+        for out in (emitted, whole)
+    )
+    assert restored.schema.field("s").type == pa.decimal128(38, 2)
+    assert rows_of(restored, ["window_start", "k"]) == rows_of(straight, ["window_start", "k"])
+    expected = duckdb_table(
+        "SELECT k, time_bucket(INTERVAL 30 SECONDS, t) AS window_start, sum(x) AS s "
+        "FROM t GROUP BY ALL",
+        t=table,
+    )
+    sums = rows_of(restored.select(["k", "window_start", "s"]), ["window_start", "k"])
+    assert sums == rows_of(expected, ["window_start", "k"])
