@@ -184,6 +184,14 @@ def to_arrow_filter(predicate: Expr, schema: pa.Schema) -> pc.Expression | None:
     return _translate(with_decimal_constants(predicate, schema), schema, negated=False)
 
 
+def _mixed_decimal_columns(comparison: Expr, schema: pa.Schema) -> bool:
+    """True for two columns of different types, one of them a decimal."""
+    left, right = (_decimal_column(a, schema) for a in comparison.args)
+    if (left is None and right is None) or not all(isinstance(a, Column) for a in comparison.args):
+        return False
+    return len({schema.field(a.param("name")).type for a in comparison.args}) > 1
+
+
 def _decimal_partner(comparison: Expr, operand: Expr, schema: pa.Schema) -> pa.DataType | None:
     """The decimal type of the column ``operand`` is compared with, if any."""
     left, right = comparison.args
@@ -220,6 +228,8 @@ def _translate(expr: Expr, schema: pa.Schema, negated: bool) -> pc.Expression | 
     if op in _ARROW_COMPARE:
         if all(isinstance(x, Literal) for x in expr.args):
             return None
+        if _mixed_decimal_columns(expr, schema):
+            return None  # Arrow's scan may refuse their common type: the engine compares them
         a, b = (_operand(x, schema, _decimal_partner(expr, x, schema)) for x in expr.args)
         if a is None or b is None:
             return None

@@ -29,7 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
-from sabot_lab.expr.decimals import decimal_arithmetic, round_decimal, uses_decimal_rules
+from sabot_lab.expr.decimals import (
+    comparable_decimals,
+    decimal_arithmetic,
+    round_decimal,
+    uses_decimal_rules,
+)
 from sabot_lab.expr.dtypes import parse_dtype
 from sabot_lab.expr.literals import is_in_value_set, literal_scalar
 from sabot_lab.expr.nodes import (
@@ -230,7 +235,8 @@ def _eval_binary(expr: Expr, batch: pa.RecordBatch) -> Value:
     special = _BINARY.get(expr.op)
     if special is not None:
         return special(expr, batch)
-    left, right = with_decimal_literals(expr, _args(expr, batch))
+    values = with_decimal_literals(expr, _args(expr, batch))
+    left, right = comparable_decimals(expr.op, *values)
     if uses_decimal_rules(expr.op, left.type, right.type):
         return decimal_arithmetic(expr.op, left, right)
     return KERNELS[expr.op](left, right)

@@ -31,9 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = [
+    "DECIMAL_COMPARISONS",
     "DECIMAL_OPS",
     "cast_decimal",
     "cast_from_decimal",
+    "comparable_decimals",
     "decimal_arithmetic",
     "decimal_literal",
     "decimal_operand",
@@ -45,6 +47,9 @@ __all__ = [
 
 DECIMAL_OPS = ("add", "sub", "mul")
 """The operations computed exactly in a decimal type when an operand is a decimal."""
+
+DECIMAL_COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
+"""The comparisons whose decimal operands may need widening first (:func:`comparable_decimals`)."""
 
 _INTEGER_WIDTHS = {8: 3, 16: 5, 32: 10, 64: 19}
 _UNSIGNED_WIDTHS = {8: 3, 16: 5, 32: 10, 64: 20}
@@ -304,3 +309,21 @@ def cast_from_decimal(value: Any, target: pa.DataType) -> Any:
     if pa.types.is_integer(target) and value.type.scale > 0:
         value = round_decimal(value, 0)
     return value.cast(target)
+
+
+def comparable_decimals(op: str, left: Any, right: Any) -> tuple[Any, Any]:
+    """The operands of a comparison, both as ``decimal256`` when one is a decimal and their
+    common type needs more than 38 digits (which Arrow's decimal128 comparison refuses).
+
+    >>> from decimal import Decimal
+    >>> wide = pa.array([Decimal("1")], pa.decimal128(38, 0))
+    >>> [v.type for v in comparable_decimals("lt", wide, pa.scalar(Decimal("0.05")))]
+    [Decimal256Type(decimal256(38, 0)), Decimal256Type(decimal256(2, 2))]
+    """
+    types = (left.type, right.type)
+    if op not in DECIMAL_COMPARISONS or not uses_decimal_rules("add", *types):
+        return left, right
+    (p1, s1), (p2, s2) = (decimal_properties(t) or (0, 0) for t in types)
+    if max(p1 - s1, p2 - s2) + max(s1, s2) <= 38:
+        return left, right
+    return _widened(_as_decimal(left)), _widened(_as_decimal(right))

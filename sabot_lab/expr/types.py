@@ -25,6 +25,7 @@ from sabot_lab.errors import ComputeError, SchemaError, column_not_found
 from sabot_lab.expr.decimals import (
     cast_decimal,
     cast_from_decimal,
+    comparable_decimals,
     decimal_operand,
     decimal_result_type,
     round_decimal,
@@ -331,8 +332,8 @@ def _column(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
 
 
 def _binary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    left, right = with_decimal_literals(expr, _probes(expr, types))
     op = expr.op
+    left, right = comparable_decimals(op, *with_decimal_literals(expr, _probes(expr, types)))
     if uses_decimal_rules(op, left.type, right.type):
         return decimal_result_type(op, left.type, right.type)
     if op in KERNELS:

@@ -66,7 +66,7 @@ def _sql_constant(value: float | int) -> str:
 @st.composite
 def decimal_expressions(draw: st.DrawFn, depth: int = 2) -> tuple[sl.Expr, str]:
     """An expression over ``a``, ``b`` (decimals), ``i``, ``j`` (integers) and constants, and
-    the same in DuckDB's SQL; every operation has a column operand."""
+    the same in DuckDB's SQL; every operation has a decimal column among its operands."""
     if depth == 0 or draw(st.booleans()):
         name = draw(st.sampled_from(["a", "b", "a", "b", "i", "j"]))
         return col(name), name
@@ -77,6 +77,8 @@ def decimal_expressions(draw: st.DrawFn, depth: int = 2) -> tuple[sl.Expr, str]:
         right, right_sql = lit(value), _sql_constant(value)
     else:
         right, right_sql = draw(decimal_expressions(depth - 1))
+    if not {"a", "b"} & {*left.columns(), *right.columns()}:
+        left, left_sql = col("a"), "a"  # integers alone follow integer rules, not these
     if draw(st.booleans()):
         left, right, left_sql, right_sql = right, left, right_sql, left_sql
     python = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}[op]

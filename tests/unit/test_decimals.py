@@ -214,3 +214,28 @@ def test_a_windowed_decimal_sum_continues_exactly_from_a_restored_snapshot(
     )
     sums = rows_of(restored.select(["k", "window_start", "s"]), ["window_start", "k"])
     assert sums == rows_of(expected, ["window_start", "k"])
+
+
+def test_decimals_whose_common_type_needs_more_than_38_digits_compare_exactly(
+    tmp_path: Path,
+) -> None:
+    table = pa.table(
+        {
+            "b": pa.array([D("1"), None, D("-3"), D(5)], pa.decimal128(38, 0)),
+            "c": pa.array(
+                [D("0.1"), D("1"), D("-3"), D("0.00000000000000000001")], pa.decimal128(38, 20)
+            ),
+            "rn": [0, 1, 2, 3],
+        }
+    )
+    pq.write_table(table, tmp_path / "w.parquet")
+    cases = [
+        (col("b") < 0.05, "b < 0.05"),
+        (col("c") >= col("b"), "c >= b"),
+        (col("c") == -3, "c = -3"),
+    ]
+    for predicate, sql in cases:
+        expected = duckdb_table(f"SELECT rn FROM t WHERE {sql} ORDER BY rn", t=table)["rn"]
+        for source in (sl.from_arrow(table), sl.from_parquet(tmp_path / "w.parquet")):
+            result = source.filter(predicate).select("rn").sort("rn").collect()
+            assert result["rn"].to_pylist() == expected.to_pylist(), sql
