@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.expr import Expr, lit
+from sabot_lab.expr.decimals import decimal_literal
 from sabot_lab.expr.literals import decode_value, literal_scalar
 from sabot_lab.expr.nodes import Alias, Column, Literal
 
@@ -123,8 +124,8 @@ def _decimal_column(expr: Expr, schema: pa.Schema) -> pa.DataType | None:
 
 def _exact_decimal(value: Any) -> Any:
     """A number constant as the decimal its text shows (others as they are)."""
-    if isinstance(value, float) and "e" not in repr(value) and "n" not in repr(value):
-        return decimal.Decimal(repr(value))
+    if isinstance(value, float):
+        return decimal_literal(value).as_py()
     if isinstance(value, int) and not isinstance(value, bool):
         return decimal.Decimal(value)
     return value

@@ -123,21 +123,24 @@ def decimal_result_type(op: str, left: pa.DataType, right: pa.DataType) -> pa.Da
 
 
 def decimal_literal(value: float) -> pa.Scalar:
-    """A float constant as the decimal its text shows (DuckDB reads ``0.05`` as
-    ``DECIMAL(3, 2)``); a float whose text has an exponent stays a float.
+    """A float constant as the decimal its shortest text shows in positional notation (DuckDB
+    reads ``0.05`` as ``DECIMAL(3, 2)`` and ``0.000002`` as ``DECIMAL(7, 6)``); one of more
+    than 38 digits, infinities, NaN and large values Python writes with an exponent (DuckDB's
+    ``1e16`` is a double) stay floats.
 
     >>> decimal_literal(0.050).type, decimal_literal(-12.5)
     (Decimal128Type(decimal128(3, 2)), <pyarrow.Decimal128Scalar: Decimal('-12.5')>)
-    >>> decimal_literal(1e-07)
-    <pyarrow.DoubleScalar: 1e-07>
+    >>> decimal_literal(2e-06).type, decimal_literal(1e16), decimal_literal(1e-40)
+    (Decimal128Type(decimal128(7, 6)), <pyarrow.DoubleScalar: 1e+16>, <pyarrow.DoubleScalar: 1e-40>)
     """
     text = repr(value)
-    if "e" in text or "n" in text:  # exponents, inf and nan are doubles in SQL
-        return pa.scalar(value, pa.float64())
+    if "e-" in text:
+        text = format(decimal.Decimal(text), "f")
     digits = sum(ch.isdigit() for ch in text)
+    if "e" in text or "n" in text or digits > 38:  # doubles in DuckDB's SQL too
+        return pa.scalar(value, pa.float64())
     scale = len(text.partition(".")[2])
-    limit = 38 if digits <= 38 else 76
-    return pa.scalar(decimal.Decimal(text), _decimal_type(digits, scale, limit))
+    return pa.scalar(decimal.Decimal(text), pa.decimal128(digits, scale))
 
 
 def decimal_operand(value: Any, partner: pa.DataType) -> pa.Scalar | None:

@@ -1,7 +1,8 @@
 """Literal values as JSON-safe data: Python constants in, tagged JSON out, Arrow scalars back.
 
 Dates, times, durations, decimals and bytes are stored as one-key dicts (``{"$date": ...}``)
-so expressions serialize to plain JSON. Imports pyarrow and :mod:`sabot_lab.expr.dtypes` only.
+so expressions serialize to plain JSON. Imports pyarrow, :mod:`sabot_lab.expr.dtypes` and
+:mod:`sabot_lab.expr.decimals` only.
 
 >>> import datetime as dt
 >>> encode_value(dt.date(2024, 5, 17))
@@ -20,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sabot_lab.expr.decimals import decimal_literal
 from sabot_lab.expr.dtypes import parse_dtype
 
 __all__ = ["decode_value", "encode_value", "is_in_value_set", "literal_scalar"]
@@ -113,7 +115,8 @@ def _decimal_value_set(raw: list[Any], dtype: pa.DataType) -> pa.Array:
             kept.append(pa.array([value]).cast(dtype)[0].as_py())  # raises unless it converts
             continue
         try:
-            number = decimal.Decimal(repr(value) if isinstance(value, float) else value)
+            number = decimal_literal(value).as_py() if isinstance(value, float) else value
+            number = decimal.Decimal(number)
             kept.append(pa.scalar(number).cast(dtype).as_py())
         except (pa.ArrowInvalid, ValueError):
             continue  # a number no value of the column's type equals

@@ -209,3 +209,17 @@ def test_products_of_38_digit_decimals_are_exact() -> None:
         actual, expected = _run_both(expr, sql, table)
         assert actual == expected
         assert actual[0] == pa.decimal128(38, 4)
+
+
+def test_small_constants_python_writes_with_an_exponent_are_decimals_too() -> None:
+    fine = pa.decimal128(20, 18)
+    values = [decimal.Decimal("0.000002"), decimal.Decimal("0.000001999999999999"), None]
+    table = pa.table({"v": pa.array(values, fine), "rn": [0, 1, 2]})
+    cases = [
+        (col("v") + 2e-06, "v + 0.000002"),
+        (col("v") * 1e-05, "v * 0.00001"),
+        (col("v") >= 2e-06, "v >= 0.000002"),
+    ]
+    for expr, sql in cases:
+        actual, expected = _run_both(expr, sql, table)
+        assert actual == expected, sql
