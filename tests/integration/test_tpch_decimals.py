@@ -88,7 +88,6 @@ def test_decimal_aggregates_on_a_cluster_of_two_partitions_are_duckdbs(
         rows = sorted(got.to_pylist(), key=lambda r: r["l_linenumber"])
         want = sorted(expected_table.to_pylist(), key=lambda r: r["l_linenumber"])
         for r, w in zip(rows, want, strict=True):
-            assert r.pop("avg_disc") == pytest.approx(w.pop("avg_disc"), rel=1e-12)
             assert r == w
     assert pa.types.is_decimal(result.schema.field("sum_qty").type)
     assert pq.read_schema(lineitem).field("l_tax").type == pa.decimal128(15, 2)
