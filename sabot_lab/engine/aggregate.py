@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from sabot_lab.engine.stateless import project_batch
 from sabot_lab.expr import Expr, col, lit
+from sabot_lab.expr.decimals import unscaled_values
 from sabot_lab.expr.nodes import Aggregate
 
 __all__ = ["HashAggregate", "aggregate_schema", "mean_of"]
@@ -325,10 +326,7 @@ def mean_of(total: pa.ChunkedArray, n: pa.ChunkedArray) -> pa.Array:
     if not isinstance(total.type, pa.Decimal128Type):
         return pc.divide(total.cast(pa.float64()), n.cast(pa.float64()))
     values = total.combine_chunks()
-    words = np.frombuffer(values.buffers()[1], dtype=np.uint64)
-    words = words[2 * values.offset : 2 * (values.offset + len(values))]
-    high = words[1::2].view(np.int64).astype(np.longdouble)
-    unscaled = high * np.longdouble(2.0**64) + words[0::2].astype(np.longdouble)
+    unscaled = unscaled_values(values, np.longdouble)
     counts = n.combine_chunks().cast(pa.float64()).to_numpy(zero_copy_only=False)
     divisor = counts.astype(np.longdouble) * np.longdouble(10.0**total.type.scale)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -60,11 +60,13 @@ from sabot_lab.expr.nodes import (
 )
 from sabot_lab.expr.types import (
     KERNELS,
+    ROUND_MODES,
     TEMPORAL_PARTS,
     as_float,
     cast_value,
     common_type,
     concat_str_type,
+    converted,
     explain_type_error,
     first_line,
     is_float_remainder,
@@ -263,7 +265,7 @@ def _eval_is_in(expr: Expr, batch: pa.RecordBatch) -> Value:
 def _eval_fill_null(expr: Expr, batch: pa.RecordBatch) -> Value:
     value, fill = _args(expr, batch)
     if fill.type != value.type:
-        fill = fill.cast(value.type)
+        fill = converted(fill, value.type)
     return pc.coalesce(value, fill)
 
 
@@ -278,7 +280,7 @@ def _eval_case(expr: Expr, batch: pa.RecordBatch) -> Value:
     conditions = [_broadcast(c, batch.num_rows) for c in pairs[0::2]]
     choices = [*pairs[1::2], otherwise]
     target = common_type([c.type for c in choices])
-    choices = [_broadcast(c.cast(target), batch.num_rows) for c in choices]
+    choices = [_broadcast(converted(c, target), batch.num_rows) for c in choices]
     return pc.case_when(pc.make_struct(*conditions), *choices)
 
 
@@ -380,6 +382,8 @@ def _eval_math(expr: Expr, batch: pa.RecordBatch) -> Value:
         if pa.types.is_floating(value.type):  # NaN has sign 0 in DuckDB
             value = pc.if_else(pc.is_nan(value), pa.scalar(0, value.type), value)
         return pc.sign(value).cast(pa.int8())
+    if fn in ("floor", "ceil") and pa.types.is_decimal(value.type):
+        return round_decimal(value, 0, ROUND_MODES[fn])
     if fn in ("floor", "ceil"):
         if not pa.types.is_floating(value.type):
             value = as_float(value)
@@ -473,7 +477,7 @@ def _round_integer(expr: Expr, value: Value, decimals: int) -> Value:
 def _eval_horizontal(expr: Expr, batch: pa.RecordBatch) -> Value:
     values = [_eval(a, batch) for a in expr.args]
     target = common_type([v.type for v in values])
-    values = [v.cast(target) for v in values]
+    values = [converted(v, target) for v in values]
     if len(values) == 1:
         return values[0]
     maximum = expr.param("fn") == "max"

@@ -13,7 +13,7 @@ those rules and computes the exact result in the type they give:
 - the precision is capped at 38 (76 for ``decimal256``), and a value that does not fit the
   result type is an error, never a wrong number.
 
-Imports pyarrow only.
+Imports pyarrow and numpy only.
 
 >>> decimal_result_type("mul", pa.decimal128(15, 2), pa.decimal128(15, 2))
 Decimal128Type(decimal128(18, 4))
@@ -24,9 +24,10 @@ Decimal128Type(decimal128(18, 4))
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -35,13 +36,16 @@ __all__ = [
     "DECIMAL_OPS",
     "cast_decimal",
     "cast_from_decimal",
+    "common_decimal_type",
     "comparable_decimals",
     "decimal_arithmetic",
     "decimal_literal",
     "decimal_operand",
     "decimal_properties",
     "decimal_result_type",
+    "decimal_to_float",
     "round_decimal",
+    "unscaled_values",
     "uses_decimal_rules",
 ]
 
@@ -120,6 +124,24 @@ def decimal_result_type(op: str, left: pa.DataType, right: pa.DataType) -> pa.Da
     if scale > limit:
         raise ValueError(f"the result's scale {scale} exceeds the maximum of {limit} digits")
     return _decimal_type(min(precision, limit), scale, limit)
+
+
+def common_decimal_type(types: Sequence[pa.DataType]) -> pa.DataType | None:
+    """The type decimals and integers of ``types`` all convert to by DuckDB's rule (the most
+    places and the most whole digits); None unless one is a decimal and all are numbers of
+    these kinds.
+
+    >>> common_decimal_type([pa.decimal128(4, 2), pa.int32()])
+    Decimal128Type(decimal128(12, 2))
+    """
+    found = [decimal_properties(t) for t in types]
+    properties = [p for p in found if p is not None]
+    if not any(pa.types.is_decimal(t) for t in types) or len(properties) < len(found):
+        return None
+    limit = 76 if any(isinstance(t, pa.Decimal256Type) for t in types) else 38
+    scale = max(s for _, s in properties)
+    whole = max(p - s for p, s in properties)
+    return _decimal_type(min(whole + scale, limit), scale, limit)
 
 
 def decimal_literal(value: float) -> pa.Scalar:
@@ -245,8 +267,9 @@ def decimal_arithmetic(op: str, left: Any, right: Any) -> Any:
         ) from None
 
 
-def round_decimal(value: Any, ndigits: int) -> Any:
-    """Decimals rounded to ``ndigits`` places, halves away from zero, in DuckDB's type
+def round_decimal(value: Any, ndigits: int, mode: str = "half_towards_infinity") -> Any:
+    """Decimals rounded to ``ndigits`` places, halves away from zero (or by Arrow's round
+    ``mode``: ``"down"`` is floor, ``"up"`` ceil), in DuckDB's type
     ``DECIMAL(p, min(s, max(ndigits, 0)))``.
 
     >>> from decimal import Decimal
@@ -263,7 +286,7 @@ def round_decimal(value: Any, ndigits: int) -> Any:
     if ndigits >= dtype.scale:
         return value
     roomy = _decimal_type(min(dtype.precision + 1, limit), dtype.scale, limit)
-    rounded = pc.round(value.cast(roomy), ndigits=ndigits, round_mode="half_towards_infinity")
+    rounded = pc.round(value.cast(roomy), ndigits=ndigits, round_mode=mode)
     return rounded.cast(_decimal_type(dtype.precision, scale, limit))
 
 
@@ -311,12 +334,16 @@ def cast_from_decimal(value: Any, target: pa.DataType) -> Any:
     """
     if pa.types.is_integer(target) and value.type.scale > 0:
         value = round_decimal(value, 0)
+    if pa.types.is_floating(target):
+        return decimal_to_float(value).cast(target)
     return value.cast(target)
 
 
 def comparable_decimals(op: str, left: Any, right: Any) -> tuple[Any, Any]:
-    """The operands of a comparison, both as ``decimal256`` when one is a decimal and their
-    common type needs more than 38 digits (which Arrow's decimal128 comparison refuses).
+    """The operands of a comparison or of ``+ - *`` with a decimal, aligned for Arrow's kernels:
+    next to a float the decimal is a double (:func:`decimal_to_float`, as DuckDB converts it);
+    two decimals whose common type needs more than 38 digits (which Arrow's decimal128
+    comparison refuses) both ``decimal256``.
 
     >>> from decimal import Decimal
     >>> wide = pa.array([Decimal("1")], pa.decimal128(38, 0))
@@ -324,9 +351,51 @@ def comparable_decimals(op: str, left: Any, right: Any) -> tuple[Any, Any]:
     [Decimal256Type(decimal256(38, 0)), Decimal256Type(decimal256(2, 2))]
     """
     types = (left.type, right.type)
+    if op not in (*DECIMAL_COMPARISONS, *DECIMAL_OPS) or not any(map(pa.types.is_decimal, types)):
+        return left, right
+    if any(pa.types.is_floating(t) for t in types):
+        return decimal_to_float(left), decimal_to_float(right)
     if op not in DECIMAL_COMPARISONS or not uses_decimal_rules("add", *types):
         return left, right
     (p1, s1), (p2, s2) = (decimal_properties(t) or (0, 0) for t in types)
     if max(p1 - s1, p2 - s2) + max(s1, s2) <= 38:
         return left, right
     return _widened(_as_decimal(left)), _widened(_as_decimal(right))
+
+
+def decimal_to_float(value: Any) -> Any:
+    """Decimals as float64 the way DuckDB converts them: the unscaled integer divided by
+    ``10**scale``, so ``99.99`` is the double nearest 99.99 (Arrow's own cast can be one
+    rounding off, and then ``99.99 == 99.99`` fails).
+
+    >>> from decimal import Decimal
+    >>> decimal_to_float(pa.array([Decimal("99.99"), None], pa.decimal128(4, 2))).to_pylist()
+    [99.99, None]
+    """
+    if isinstance(value, pa.Scalar):
+        return decimal_to_float(pa.array([value.as_py()], value.type))[0]
+    if isinstance(value, pa.ChunkedArray):
+        return pa.chunked_array([decimal_to_float(c) for c in value.chunks], pa.float64())
+    if pa.types.is_floating(value.type):
+        return value
+    if not isinstance(value.type, pa.Decimal128Type):
+        return value.cast(pa.float64())
+    out = unscaled_values(value, np.float64) / 10.0**value.type.scale
+    return pa.array(out, pa.float64(), mask=value.is_null().to_numpy(zero_copy_only=False))
+
+
+def unscaled_values(values: pa.Array, dtype: Any) -> Any:
+    """The unscaled integers of a decimal128 array as a numpy array of float type ``dtype``
+    (exact up to 2**53 for float64; garbage where a value is null).
+
+    >>> from decimal import Decimal
+    >>> unscaled_values(pa.array([Decimal("-12.55"), Decimal("3")]), np.float64).tolist()
+    [-1255.0, 300.0]
+    """
+    words = np.frombuffer(values.buffers()[1], dtype=np.uint64)
+    words = words[2 * values.offset : 2 * (values.offset + len(values))]
+    low, high = words[0::2], words[1::2].view(np.int64)
+    small = low.view(np.int64)
+    fits = high == (small >> 63)  # the high word only extends the low word's sign
+    wide = high.astype(dtype) * dtype(2.0**64) + low.astype(dtype)
+    return np.where(fits, small.astype(dtype), wide)

@@ -25,9 +25,11 @@ from sabot_lab.errors import ComputeError, SchemaError, column_not_found
 from sabot_lab.expr.decimals import (
     cast_decimal,
     cast_from_decimal,
+    common_decimal_type,
     comparable_decimals,
     decimal_operand,
     decimal_result_type,
+    decimal_to_float,
     round_decimal,
     uses_decimal_rules,
 )
@@ -58,12 +60,14 @@ from sabot_lab.expr.render import BINARY_SYMBOLS
 
 __all__ = [
     "KERNELS",
+    "ROUND_MODES",
     "TEMPORAL_PARTS",
     "TYPE_RULES",
     "as_float",
     "cast_value",
     "common_type",
     "concat_str_type",
+    "converted",
     "explain_type_error",
     "first_line",
     "is_float_remainder",
@@ -171,13 +175,16 @@ def nulls_typed(types: Sequence[pa.DataType]) -> list[pa.DataType]:
 
 
 def common_type(types: Sequence[pa.DataType]) -> pa.DataType:
-    """The type all of ``types`` convert to (int64 and float64 give float64); null if none
-    has a type.
+    """The type all of ``types`` convert to (int64 and float64 give float64, decimals and
+    integers a decimal by DuckDB's rule); null if none has a type.
 
     >>> common_type([pa.int64(), pa.null(), pa.float64()])
     DataType(double)
     """
     typed = [t for t in types if not pa.types.is_null(t)]
+    decimal = common_decimal_type(typed)
+    if decimal is not None:
+        return decimal
     target = typed[0] if typed else pa.null()
     for t in typed[1:]:
         if t != target:
@@ -240,7 +247,9 @@ def as_float(value: Any) -> Any:
     (<pyarrow.DoubleScalar: 2.0>, <pyarrow.FloatScalar: 2.5>)
     """
     t = value.type
-    if pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_null(t):
+    if pa.types.is_decimal(t):
+        return decimal_to_float(value)
+    if pa.types.is_integer(t) or pa.types.is_null(t):
         return value.cast(pa.float64())
     return value
 
@@ -297,6 +306,9 @@ def is_float_remainder(types: Sequence[pa.DataType]) -> bool:
     """
     return all(is_number(t) for t in types) and not all(pa.types.is_integer(t) for t in types)
 
+
+ROUND_MODES = {"floor": "down", "ceil": "up"}
+"""Arrow's round mode of ``floor`` and ``ceil`` (of decimals, which keep a decimal type)."""
 
 _DECIMAL_PARTNER_OPS = frozenset({"add", "sub", "mul", "eq", "ne", "lt", "le", "gt", "ge"})
 
@@ -369,7 +381,7 @@ def _is_in(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTy
 
 def _fill_null(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     value, fill = _probes(expr, types)
-    return pc.coalesce(value, fill.cast(value.type)).type
+    return pc.coalesce(value, converted(fill, value.type)).type
 
 
 def _cast(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
@@ -394,12 +406,26 @@ def cast_value(value: Any, target: pa.DataType) -> Any:
     return pc.cast(value, target, safe=True)
 
 
+def converted(value: Any, target: pa.DataType) -> Any:
+    """``value`` in the common type ``target`` of several operands (a CASE's branches, a
+    COALESCE): integers and floats into a decimal as DuckDB casts them, others as Arrow does.
+
+    >>> converted(pa.scalar(0), pa.decimal128(15, 2))
+    <pyarrow.Decimal128Scalar: Decimal('0.00')>
+    """
+    if pa.types.is_decimal(target) and value.type != target:
+        return cast_decimal(value, target)
+    if pa.types.is_floating(target) and pa.types.is_decimal(value.type):
+        return decimal_to_float(value).cast(target)
+    return value.cast(target)
+
+
 def _case(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     *pairs, otherwise = _operands(expr, types)  # NULL branches take the result type
     choices = [*pairs[1::2], otherwise]
     target = common_type([c.type for c in choices])
     conditions = pc.make_struct(*(_as_array(c) for c in pairs[0::2]))
-    return pc.case_when(conditions, *(_as_array(c.cast(target)) for c in choices)).type
+    return pc.case_when(conditions, *(_as_array(converted(c, target)) for c in choices)).type
 
 
 def _string(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
@@ -434,6 +460,8 @@ def _math(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTyp
         return pa.int8()
     if fn in ("floor", "ceil") and pa.types.is_floating(dtype):
         return dtype
+    if fn in ("floor", "ceil") and pa.types.is_decimal(dtype):  # DuckDB: DECIMAL(p, 0)
+        return round_decimal(pa.array([], type=dtype), 0, ROUND_MODES[fn]).type
     return pa.float64()
 
 
@@ -485,7 +513,7 @@ def _concat_str(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.D
 def _horizontal(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     values = _operands(expr, types)
     target = common_type(types)
-    values = [v.cast(target) for v in values]
+    values = [converted(v, target) for v in values]
     if len(values) == 1:
         return target
     kernel = pc.max_element_wise if expr.param("fn") == "max" else pc.min_element_wise

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sabot_lab as sl
-from sabot_lab import col, lit
+from sabot_lab import col, lit, max_horizontal, when
 from tests.support.reference import duckdb_table
 
 ROWS = 6
@@ -223,3 +223,41 @@ def test_small_constants_python_writes_with_an_exponent_are_decimals_too() -> No
     for expr, sql in cases:
         actual, expected = _run_both(expr, sql, table)
         assert actual == expected, sql
+
+
+MIXED = pa.table(
+    {
+        "a": pa.array(
+            [decimal.Decimal(v) for v in ("1.25", "-3.50", "99.99", "0.07")] + [None],
+            pa.decimal128(4, 2),
+        ),
+        "b": pa.array(
+            [decimal.Decimal("0.5"), None, decimal.Decimal("1"), 2, 3], pa.decimal128(5, 1)
+        ),
+        "i": pa.array([1, 2, None, 3, 4], pa.int32()),
+        "f": [0.5, None, 99.99, 0.07, 1.0],
+        "rn": range(5),
+    }
+)
+MIXED_CASES = [
+    (col("a") == col("f"), "a = f"),
+    (col("a") * col("f"), "a * f"),
+    (col("a") + col("f"), "a + f"),
+    (col("a") / col("b"), "a / b"),
+    (col("a").cast("float64"), "CAST(a AS DOUBLE)"),
+    (col("a").floor(), "floor(a)"),
+    (col("a").ceil(), "ceil(a)"),
+    (max_horizontal(col("a"), col("f")), "greatest(a, f)"),
+    (max_horizontal(col("a"), col("i")), "greatest(a, i)"),
+    (when(col("i") > 1).then(col("a")).otherwise(col("b")), "CASE WHEN i > 1 THEN a ELSE b END"),
+    (when(col("i") > 1).then(col("a")).otherwise(col("i")), "CASE WHEN i > 1 THEN a ELSE i END"),
+    (when(col("i") > 1).then(col("a")).otherwise(col("f")), "CASE WHEN i > 1 THEN a ELSE f END"),
+]
+
+
+@pytest.mark.parametrize(("expr", "sql"), MIXED_CASES, ids=[c[1] for c in MIXED_CASES])
+def test_decimals_with_floats_integers_and_branches_match_duckdb(expr: sl.Expr, sql: str) -> None:
+    """Decimals become doubles as DuckDB converts them (99.99 stays the double 99.99), and
+    branches of decimals and integers share DuckDB's decimal type."""
+    actual, expected = _run_both(expr, sql, MIXED)
+    assert actual == expected
