@@ -1,4 +1,4 @@
-"""Decimal arithmetic with DuckDB's rules: result precision and scale, literals, exact results.
+"""Decimals with DuckDB's rules: result precision and scale, constants, exact results, casts.
 
 DuckDB (the reference) types ``+ - *`` on decimals and integers as follows; this module states
 those rules and computes the exact result in the type they give:
@@ -12,6 +12,11 @@ those rules and computes the exact result in the type they give:
   and the scale is below 18;
 - the precision is capped at 38 (76 for ``decimal256``), and a value that does not fit the
   result type is an error, never a wrong number.
+
+It also holds the other places decimals follow DuckDB rather than Arrow's defaults: casts to
+decimals and ``round``/``floor``/``ceil`` round (halves away from zero) instead of failing,
+decimals meet floats as doubles converted exactly (``99.99`` stays the double 99.99), and
+comparisons whose common type needs more than 38 digits run in ``decimal256``.
 
 Imports pyarrow and numpy only.
 
