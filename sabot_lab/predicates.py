@@ -10,6 +10,7 @@ translation of a safe subset of predicates to ``pyarrow.dataset`` filters.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.expr import Expr, lit
+from sabot_lab.expr.decimals import decimal_literal
 from sabot_lab.expr.literals import decode_value, literal_scalar
 from sabot_lab.expr.nodes import Alias, Column, Literal
 
@@ -29,6 +31,7 @@ __all__ = [
     "substitute",
     "to_arrow_filter",
     "unaliased",
+    "with_decimal_constants",
 ]
 
 COMPARISONS = {"eq": "ne", "ne": "eq", "lt": "ge", "le": "gt", "gt": "le", "ge": "lt"}
@@ -111,6 +114,51 @@ _ARROW_COMPARE = {
 }
 
 
+def _decimal_column(expr: Expr, schema: pa.Schema) -> pa.DataType | None:
+    """The type of ``expr`` if it is a decimal column of ``schema``."""
+    if isinstance(expr, Column) and expr.param("name") in schema.names:
+        dtype = schema.field(expr.param("name")).type
+        return dtype if pa.types.is_decimal(dtype) else None
+    return None
+
+
+def _exact_decimal(value: Any) -> Any:
+    """A number constant as the decimal its text shows (others as they are)."""
+    if isinstance(value, float):
+        return decimal_literal(value).as_py()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return decimal.Decimal(value)
+    return value
+
+
+def with_decimal_constants(predicate: Expr, schema: pa.Schema) -> Expr:
+    """``predicate`` with each number constant compared with (or listed in an ``IN`` for) a
+    decimal column written as the decimal its text shows, as the engine reads it: a filter
+    rendered for DuckDB or Arrow then compares exactly, not as doubles.
+
+    >>> from sabot_lab import col
+    >>> print(with_decimal_constants(col("p") > 0.05, pa.schema([("p", pa.decimal128(15, 2))])).to_sql())
+    ("p" > CAST('0.05' AS DECIMAL(3,2)))
+    """
+    if predicate.op in _ARROW_COMPARE:
+        args = list(predicate.args)
+        for i in (0, 1):
+            other = args[1 - i]
+            if (
+                isinstance(other, Literal)
+                and other.param("dtype") is None
+                and _decimal_column(args[i], schema) is not None
+            ):
+                args[1 - i] = lit(_exact_decimal(literal_value(other)))
+        return predicate.with_args(args)
+    if predicate.op == "is_in" and _decimal_column(predicate.args[0], schema) is not None:
+        values = [_exact_decimal(decode_value(v)) for v in predicate.param("values")]
+        return predicate.args[0].is_in(values)
+    if predicate.op in ("and", "or", "not"):
+        return predicate.with_args([with_decimal_constants(a, schema) for a in predicate.args])
+    return predicate
+
+
 def to_arrow_filter(predicate: Expr, schema: pa.Schema) -> pc.Expression | None:
     """The same filter as a ``pyarrow.dataset`` expression, or None if it cannot be translated
     exactly (only comparisons of columns and constants, null tests, IN lists and ``& |``, with
@@ -124,15 +172,47 @@ def to_arrow_filter(predicate: Expr, schema: pa.Schema) -> pc.Expression | None:
     ], null_matching_behavior=MATCH}))>
     >>> to_arrow_filter(col("a") + 1 > 2, schema) is None
     True
+
+    Constants next to decimal columns are typed as the column (as exact decimals); one the
+    column's type cannot hold exactly leaves the filter to the engine:
+
+    >>> money = pa.schema([("p", pa.decimal128(15, 2))])
+    >>> to_arrow_filter(col("p") > 0.05, money)
+    <pyarrow.compute.Expression (p > 0.05)>
+    >>> to_arrow_filter(col("p") > 0.055, money) is None
+    True
     """
-    return _translate(predicate, schema, negated=False)
+    return _translate(with_decimal_constants(predicate, schema), schema, negated=False)
 
 
-def _operand(expr: Expr, schema: pa.Schema) -> pc.Expression | None:
+def _mixed_decimal_columns(comparison: Expr, schema: pa.Schema) -> bool:
+    """True for two columns of different types, one of them a decimal."""
+    left, right = (_decimal_column(a, schema) for a in comparison.args)
+    if (left is None and right is None) or not all(isinstance(a, Column) for a in comparison.args):
+        return False
+    return len({schema.field(a.param("name")).type for a in comparison.args}) > 1
+
+
+def _decimal_partner(comparison: Expr, operand: Expr, schema: pa.Schema) -> pa.DataType | None:
+    """The decimal type of the column ``operand`` is compared with, if any."""
+    left, right = comparison.args
+    return _decimal_column(right if operand is left else left, schema)
+
+
+def _operand(
+    expr: Expr, schema: pa.Schema, decimal_type: pa.DataType | None = None
+) -> pc.Expression | None:
+    """A column or a constant (typed as ``decimal_type`` if given, exactly or not at all)."""
     if isinstance(expr, Column) and expr.param("name") in schema.names:
         return pc.field(expr.param("name"))
     if isinstance(expr, Literal) and literal_value(expr) is not None:
-        return pc.scalar(literal_scalar(expr.param("value"), expr.param("dtype")))
+        scalar = literal_scalar(expr.param("value"), expr.param("dtype"))
+        if decimal_type is not None:
+            try:
+                scalar = scalar.cast(decimal_type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                return None
+        return pc.scalar(scalar)
     return None
 
 
@@ -147,12 +227,12 @@ def _translate(expr: Expr, schema: pa.Schema, negated: bool) -> pc.Expression | 
         inner = _translate(expr.args[0], schema, negated=True)
         return None if inner is None else ~inner
     if op in _ARROW_COMPARE:
-        a, b = (_operand(x, schema) for x in expr.args)
-        if (
-            a is None
-            or b is None
-            or (isinstance(expr.args[0], Literal) and isinstance(expr.args[1], Literal))
-        ):
+        if all(isinstance(x, Literal) for x in expr.args):
+            return None
+        if _mixed_decimal_columns(expr, schema):
+            return None  # Arrow's scan may refuse their common type: the engine compares them
+        a, b = (_operand(x, schema, _decimal_partner(expr, x, schema)) for x in expr.args)
+        if a is None or b is None:
             return None
         return _ARROW_COMPARE[op](a, b)
     if op in ("is_null", "is_not_null") and isinstance(expr.args[0], Column):

@@ -13,7 +13,7 @@ from sabot_lab.connectors.arrow import table_from_b64, table_to_b64
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
 from sabot_lab.logical.sources import SourceSpec, register_source
-from sabot_lab.predicates import to_arrow_filter
+from sabot_lab.predicates import to_arrow_filter, with_decimal_constants
 
 __all__ = ["DuckDBSource"]
 
@@ -66,7 +66,7 @@ class DuckDBSource(SourceSpec):
     ) -> Iterator[pa.RecordBatch]:
         relation = self._relation()
         if predicate is not None:
-            relation = relation.filter(predicate.to_sql())
+            relation = relation.filter(with_decimal_constants(predicate, self._schema).to_sql())
         if columns is not None:
             relation = relation.select(*(duckdb.ColumnExpression(c) for c in columns))
         reader = relation.to_arrow_reader(batch_size)

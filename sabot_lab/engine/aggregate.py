@@ -26,9 +26,10 @@ import pyarrow.compute as pc
 
 from sabot_lab.engine.stateless import project_batch
 from sabot_lab.expr import Expr, col, lit
+from sabot_lab.expr.decimals import unscaled_values
 from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Aggregate
 
-__all__ = ["HashAggregate", "aggregate_schema"]
+__all__ = ["HashAggregate", "aggregate_schema", "mean_of"]
 
 _ORDERED = pc.ScalarAggregateOptions(skip_nulls=False)
 _VALID = pc.CountOptions(mode="only_valid")
@@ -321,8 +322,7 @@ class HashAggregate:
             return grouped[name].fill_null(0)
         if call.fn == "mean":
             total, n = grouped[f"{c}_sum_sum"], grouped[f"{c}_count_sum"]
-            ratio = pc.divide(total.cast(pa.float64()), n.cast(pa.float64()))
-            return pc.if_else(pc.equal(n, 0), pa.scalar(None, pa.float64()), ratio)
+            return pc.if_else(pc.equal(n, 0), pa.scalar(None, pa.float64()), mean_of(total, n))
         if call.fn == "n_unique":
             return self._count_distinct(call, merged)
         suffix = {
@@ -463,6 +463,30 @@ def _quantiles(call: _Call, merged: pa.Table, groups: _Groups) -> pa.Array:
         else:  # linear, or one value (low == high)
             result = np.where(low == high, below, below + (position - low) * (above - below))
     return pa.array(result, type=pa.float64(), mask=~known)
+
+
+def mean_of(total: pa.ChunkedArray, n: pa.ChunkedArray) -> pa.Array:
+    """``total / n`` as doubles. A decimal128 total is divided as DuckDB divides it: its
+    unscaled integer by ``n * 10**scale`` in extended precision, rounded to a double once (so
+    AVG of money gives DuckDB's double, not one a rounding away).
+
+    >>> from decimal import Decimal
+    >>> total = pa.chunked_array([pa.array([Decimal("-9.45"), None], pa.decimal128(38, 2))])
+    >>> mean_of(total, pa.chunked_array([[3, 0]])).to_pylist()
+    [-3.15, None]
+    """
+    if not isinstance(total.type, pa.Decimal128Type):
+        return pc.divide(total.cast(pa.float64()), n.cast(pa.float64()))
+    values = total.combine_chunks()
+    unscaled = unscaled_values(values, np.longdouble)
+    counts = n.combine_chunks().cast(pa.float64()).to_numpy(zero_copy_only=False)
+    divisor = counts.astype(np.longdouble) * np.longdouble(10.0**total.type.scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (unscaled / divisor).astype(np.float64)
+    missing = pc.or_(pc.is_null(values), pc.equal(n.combine_chunks(), 0))
+    return pa.array(
+        ratio, pa.float64(), mask=missing.fill_null(True).to_numpy(zero_copy_only=False)
+    )
 
 
 def _call_type(call: _Call, pre_schema: pa.Schema) -> pa.DataType:

@@ -29,6 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
+from sabot_lab.expr.decimals import (
+    comparable_decimals,
+    decimal_arithmetic,
+    round_decimal,
+    uses_decimal_rules,
+)
 from sabot_lab.expr.dtypes import parse_dtype
 from sabot_lab.expr.literals import is_in_value_set, literal_scalar
 from sabot_lab.expr.nodes import (
@@ -56,10 +62,13 @@ from sabot_lab.expr.nodes import (
 )
 from sabot_lab.expr.types import (
     KERNELS,
+    ROUND_MODES,
     TEMPORAL_PARTS,
     as_float,
+    cast_value,
     common_type,
     concat_str_type,
+    converted,
     explain_type_error,
     first_line,
     is_float_remainder,
@@ -68,6 +77,7 @@ from sabot_lab.expr.types import (
     require_integers,
     require_number,
     require_temporal,
+    with_decimal_literals,
 )
 from sabot_lab.kernels.arith import divide_by_constant
 
@@ -229,7 +239,11 @@ def _eval_binary(expr: Expr, batch: pa.RecordBatch) -> Value:
     special = _BINARY.get(expr.op)
     if special is not None:
         return special(expr, batch)
-    return KERNELS[expr.op](*_args(expr, batch))
+    values = with_decimal_literals(expr, _args(expr, batch))
+    left, right = comparable_decimals(expr.op, *values)
+    if uses_decimal_rules(expr.op, left.type, right.type):
+        return decimal_arithmetic(expr.op, left, right)
+    return KERNELS[expr.op](left, right)
 
 
 def _eval_unary(expr: Expr, batch: pa.RecordBatch) -> Value:
@@ -253,15 +267,13 @@ def _eval_is_in(expr: Expr, batch: pa.RecordBatch) -> Value:
 def _eval_fill_null(expr: Expr, batch: pa.RecordBatch) -> Value:
     value, fill = _args(expr, batch)
     if fill.type != value.type:
-        fill = fill.cast(value.type)
+        fill = converted(fill, value.type)
     return pc.coalesce(value, fill)
 
 
 def _eval_cast(expr: Expr, batch: pa.RecordBatch) -> Value:
     (value,) = _args(expr, batch)
     target = parse_dtype(expr.param("dtype"))
-    if pa.types.is_floating(value.type) and pa.types.is_integer(target):
-        value = pc.round(value, round_mode="half_to_even")
     if isinstance(value, pa.Scalar):
         return _cast_values(expr, pa.array([value], type=value.type), target)[0]
     if isinstance(value, pa.ChunkedArray):
@@ -275,7 +287,7 @@ def _cast_values(expr: Expr, value: pa.Array, target: pa.DataType) -> pa.Array:
     convert at a glance (:func:`_hopeless`); the rest that fail are found by halving the array
     until the parts convert, so the cost grows with their number, not with the length."""
     try:
-        return pc.cast(value, target, safe=True)
+        return cast_value(value, target)
     except pa.ArrowInvalid:
         if len(value) == 0:
             raise
@@ -297,7 +309,7 @@ def _cast_values(expr: Expr, value: pa.Array, target: pa.DataType) -> pa.Array:
 def _lenient_cast(value: pa.Array, target: pa.DataType) -> pa.Array:
     """``value`` cast to ``target``, null where a value does not convert (by halving)."""
     try:
-        return pc.cast(value, target, safe=True)
+        return cast_value(value, target)
     except pa.ArrowInvalid:
         if len(value) == 1:
             return pa.nulls(1, type=target)
@@ -346,7 +358,7 @@ def _first_failing(value: pa.Array, target: pa.DataType) -> Any:
     while len(value) > 1:
         half = len(value) // 2
         try:
-            pc.cast(value[:half], target, safe=True)
+            cast_value(value[:half], target)
         except pa.ArrowInvalid:
             value = value[:half]
         else:
@@ -360,7 +372,7 @@ def _eval_case(expr: Expr, batch: pa.RecordBatch) -> Value:
     conditions = [_broadcast(c, batch.num_rows) for c in pairs[0::2]]
     choices = [*pairs[1::2], otherwise]
     target = common_type([c.type for c in choices])
-    choices = [_broadcast(c.cast(target), batch.num_rows) for c in choices]
+    choices = [_broadcast(converted(c, target), batch.num_rows) for c in choices]
     return pc.case_when(pc.make_struct(*conditions), *choices)
 
 
@@ -493,6 +505,8 @@ def _eval_math(expr: Expr, batch: pa.RecordBatch) -> Value:
         return pc.sign(value).cast(pa.int8())
     if fn == "abs":
         return pc.abs_checked(value)
+    if fn in ("floor", "ceil") and pa.types.is_decimal(value.type):
+        return round_decimal(value, 0, ROUND_MODES[fn])
     if fn in ("floor", "ceil"):
         if not pa.types.is_floating(value.type):
             value = as_float(value)
@@ -522,7 +536,7 @@ def _eval_round(expr: Expr, batch: pa.RecordBatch) -> Value:
     if pa.types.is_integer(value.type):
         return _round_integer(expr, value, decimals)
     if pa.types.is_decimal(value.type):
-        return pc.round(value, ndigits=decimals, round_mode="half_towards_infinity")
+        return round_decimal(value, decimals)
     rounded = _round_float(_broadcast(value, batch.num_rows).cast(pa.float64()), decimals)
     return rounded.cast(value.type) if pa.types.is_floating(value.type) else rounded
 
@@ -586,7 +600,7 @@ def _round_integer(expr: Expr, value: Value, decimals: int) -> Value:
 def _eval_horizontal(expr: Expr, batch: pa.RecordBatch) -> Value:
     values = [_eval(a, batch) for a in expr.args]
     target = common_type([v.type for v in values])
-    values = [v.cast(target) for v in values]
+    values = [converted(v, target) for v in values]
     if len(values) == 1:
         return values[0]
     maximum = expr.param("fn") == "max"

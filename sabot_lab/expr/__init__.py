@@ -15,6 +15,7 @@ What lives here:
 - ``namespaces``: the ``.str`` and ``.dt`` functions
 - ``types``: the type rules (a node's Arrow type from its inputs' types)
 - ``render``: Python (``repr``) and DuckDB SQL rendering
+- ``decimals``: DuckDB's decimal arithmetic (result types, constants, exact results, casts)
 - ``literals``: literal values as JSON-safe data; ``dtypes``: type names
 
 This package is pure data: it imports pyarrow and nothing of sabot_lab but

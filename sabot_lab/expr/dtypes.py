@@ -1,4 +1,5 @@
-"""Data type names: the strings expressions store for Arrow types (``"int64"``, ``"timestamp[us]"``).
+"""Data type names: the strings expressions store for Arrow types (``"int64"``, ``"timestamp[us]"``,
+``"decimal128(15, 2)"``).
 
 Imports pyarrow and :mod:`sabot_lab.errors` only.
 
@@ -8,45 +9,68 @@ Imports pyarrow and :mod:`sabot_lab.errors` only.
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 
 from sabot_lab.errors import SchemaError
 
 __all__ = ["dtype_name", "engine_type", "parse_dtype"]
 
+_DECIMAL = re.compile(r"\s*decimal(128|256)?\s*\(\s*(\d+)\s*,\s*(-?\d+)\s*\)\s*", re.IGNORECASE)
+
+
+def _parse_decimal(name: str) -> pa.DataType | None:
+    """``decimal(p, s)`` (decimal128 up to 38 digits, else decimal256), ``decimal128(p, s)`` or
+    ``decimal256(p, s)``; None for other names."""
+    match = _DECIMAL.fullmatch(name)
+    if match is None:
+        return None
+    width, precision, scale = match.group(1), int(match.group(2)), int(match.group(3))
+    wide = width == "256" or (width is None and precision > 38)
+    try:
+        return pa.decimal256(precision, scale) if wide else pa.decimal128(precision, scale)
+    except ValueError as exc:
+        raise SchemaError(f"invalid data type {name!r}: {exc}") from None
+
 
 def parse_dtype(dtype: pa.DataType | str) -> pa.DataType:
     """Turn a type name (``"int64"``, ``"float64"``, ``"string"``, ``"timestamp[us]"``…) into a type.
 
-    >>> parse_dtype("float64")
-    DataType(double)
+    >>> parse_dtype("float64"), parse_dtype("decimal(12,2)")
+    (DataType(double), Decimal128Type(decimal128(12, 2)))
     >>> parse_dtype("decimal")
     Traceback (most recent call last):
     ...
-    sabot_lab.errors.SchemaError: unknown data type 'decimal'; use a pyarrow type or a name such as 'int64', 'float64', 'string', 'bool', 'date32', 'timestamp[us]'
+    sabot_lab.errors.SchemaError: unknown data type 'decimal'; use a pyarrow type or a name such as 'int64', 'float64', 'string', 'bool', 'date32', 'timestamp[us]', 'decimal(12, 2)'
     """
     if isinstance(dtype, pa.DataType):
         return dtype
+    decimal = _parse_decimal(dtype)
+    if decimal is not None:
+        return decimal
     try:
         return pa.type_for_alias(dtype)
     except (ValueError, KeyError):
         raise SchemaError(
             f"unknown data type {dtype!r}; use a pyarrow type or a name such as 'int64', "
-            "'float64', 'string', 'bool', 'date32', 'timestamp[us]'"
+            "'float64', 'string', 'bool', 'date32', 'timestamp[us]', 'decimal(12, 2)'"
         ) from None
 
 
 def dtype_name(dtype: pa.DataType) -> str:
     """The name :func:`parse_dtype` turns back into ``dtype``; an error for types without one.
 
-    >>> dtype_name(pa.int32())
-    'int32'
+    >>> dtype_name(pa.int32()), dtype_name(pa.decimal128(15, 2))
+    ('int32', 'decimal128(15, 2)')
     >>> dtype_name(pa.list_(pa.int64()))
     Traceback (most recent call last):
     ...
     sabot_lab.errors.SchemaError: data type list<item: int64> cannot be used in an expression; cast to a simpler type
     """
     name = str(dtype)
+    if pa.types.is_decimal(dtype):
+        return name
     try:
         if pa.type_for_alias(name) == dtype:
             return name

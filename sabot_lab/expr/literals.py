@@ -1,7 +1,8 @@
 """Literal values as JSON-safe data: Python constants in, tagged JSON out, Arrow scalars back.
 
 Dates, times, durations, decimals and bytes are stored as one-key dicts (``{"$date": ...}``)
-so expressions serialize to plain JSON. Imports pyarrow and :mod:`sabot_lab.expr.dtypes` only.
+so expressions serialize to plain JSON. Imports pyarrow, :mod:`sabot_lab.expr.dtypes` and
+:mod:`sabot_lab.expr.decimals` only.
 
 >>> import datetime as dt
 >>> encode_value(dt.date(2024, 5, 17))
@@ -20,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sabot_lab.expr.decimals import decimal_literal
 from sabot_lab.expr.dtypes import parse_dtype
 
 __all__ = ["decode_value", "encode_value", "is_in_value_set", "literal_scalar"]
@@ -93,10 +95,29 @@ def is_in_value_set(values: list[Any], dtype: pa.DataType) -> tuple[pa.Array, bo
     ], True)
     """
     raw = [decode_value(v) for v in values]
-    present = [v for v in raw if v is not None]
-    exact_ints = pa.types.is_decimal(dtype) and all(type(v) is int for v in present)
-    # ints go straight into a decimal set: through int64 they would need 19 more digits
-    value_set = pa.array(present, type=dtype if exact_ints or not raw else None)
+    if pa.types.is_decimal(dtype):
+        return _decimal_value_set(raw, dtype), any(v is None for v in raw)
+    value_set = pa.array([v for v in raw if v is not None], type=None if raw else dtype)
     if len(value_set) and value_set.type != dtype:
         value_set = value_set.cast(dtype)
     return value_set.cast(dtype), any(v is None for v in raw)
+
+
+def _decimal_value_set(raw: list[Any], dtype: pa.DataType) -> pa.Array:
+    """The numbers of an ``IN`` list for a decimal column, each as the decimal its text shows
+    (``0.1`` is exactly 0.1); a number the column's type cannot hold can match no value and
+    is left out."""
+    kept = []
+    for value in raw:
+        if value is None or isinstance(value, bool):
+            continue
+        if not isinstance(value, int | float | decimal.Decimal):
+            kept.append(pa.array([value]).cast(dtype)[0].as_py())  # raises unless it converts
+            continue
+        try:
+            number = decimal_literal(value).as_py() if isinstance(value, float) else value
+            number = decimal.Decimal(number)
+            kept.append(pa.scalar(number).cast(dtype).as_py())
+        except (pa.ArrowInvalid, ValueError):
+            continue  # a number no value of the column's type equals
+    return pa.array(kept, type=dtype)

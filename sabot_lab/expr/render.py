@@ -265,8 +265,8 @@ _SQL_DECIMAL_DIGITS = 38
 def sql_type(dtype: pa.DataType) -> str:
     """The DuckDB name of an Arrow type.
 
-    >>> sql_type(pa.int32()), sql_type(pa.timestamp("ms"))
-    ('INTEGER', 'TIMESTAMP')
+    >>> sql_type(pa.int32()), sql_type(pa.timestamp("ms")), sql_type(pa.decimal128(15, 2))
+    ('INTEGER', 'TIMESTAMP', 'DECIMAL(15,2)')
     """
     names = {
         pa.int8(): "TINYINT",
@@ -288,6 +288,8 @@ def sql_type(dtype: pa.DataType) -> str:
         return names[dtype]
     if pa.types.is_timestamp(dtype):
         return "TIMESTAMP"
+    if pa.types.is_decimal(dtype) and dtype.precision <= _SQL_DECIMAL_DIGITS:
+        return f"DECIMAL({dtype.precision},{dtype.scale})"
     raise SchemaError(f"no SQL type for {dtype}")
 
 

@@ -23,8 +23,19 @@ import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
 from sabot_lab.expr.capabilities import require_distinct_countable, require_first_last
+from sabot_lab.expr.decimals import (
+    cast_decimal,
+    cast_from_decimal,
+    common_decimal_type,
+    comparable_decimals,
+    decimal_operand,
+    decimal_result_type,
+    decimal_to_float,
+    round_decimal,
+    uses_decimal_rules,
+)
 from sabot_lab.expr.dtypes import parse_dtype
-from sabot_lab.expr.literals import is_in_value_set, literal_scalar
+from sabot_lab.expr.literals import decode_value, is_in_value_set, literal_scalar
 from sabot_lab.expr.nodes import (
     Aggregate,
     Alias,
@@ -52,11 +63,14 @@ from sabot_lab.expr.render import BINARY_SYMBOLS
 
 __all__ = [
     "KERNELS",
+    "ROUND_MODES",
     "TEMPORAL_PARTS",
     "TYPE_RULES",
     "as_float",
+    "cast_value",
     "common_type",
     "concat_str_type",
+    "converted",
     "explain_type_error",
     "first_line",
     "is_float_remainder",
@@ -67,6 +81,7 @@ __all__ = [
     "require_integers",
     "require_number",
     "require_temporal",
+    "with_decimal_literals",
 ]
 
 TypeRule = Callable[[Expr, list[pa.DataType], pa.Schema], pa.DataType]
@@ -163,13 +178,16 @@ def nulls_typed(types: Sequence[pa.DataType]) -> list[pa.DataType]:
 
 
 def common_type(types: Sequence[pa.DataType]) -> pa.DataType:
-    """The type all of ``types`` convert to (int64 and float64 give float64); null if none
-    has a type.
+    """The type all of ``types`` convert to (int64 and float64 give float64, decimals and
+    integers a decimal by DuckDB's rule); null if none has a type.
 
     >>> common_type([pa.int64(), pa.null(), pa.float64()])
     DataType(double)
     """
     typed = [t for t in types if not pa.types.is_null(t)]
+    decimal = common_decimal_type(typed)
+    if decimal is not None:
+        return decimal
     target = typed[0] if typed else pa.null()
     for t in typed[1:]:
         if t != target:
@@ -232,7 +250,9 @@ def as_float(value: Any) -> Any:
     (<pyarrow.DoubleScalar: 2.0>, <pyarrow.FloatScalar: 2.5>)
     """
     t = value.type
-    if pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_null(t):
+    if pa.types.is_decimal(t):
+        return decimal_to_float(value)
+    if pa.types.is_integer(t) or pa.types.is_null(t):
         return value.cast(pa.float64())
     return value
 
@@ -290,6 +310,30 @@ def is_float_remainder(types: Sequence[pa.DataType]) -> bool:
     return all(is_number(t) for t in types) and not all(pa.types.is_integer(t) for t in types)
 
 
+ROUND_MODES = {"floor": "down", "ceil": "up"}
+"""Arrow's round mode of ``floor`` and ``ceil`` (of decimals, which keep a decimal type)."""
+
+_DECIMAL_PARTNER_OPS = frozenset({"add", "sub", "mul", "eq", "ne", "lt", "le", "gt", "ge"})
+
+
+def with_decimal_literals(expr: Expr, values: Sequence[Any]) -> list[Any]:
+    """The operands of a binary ``expr`` with each untyped constant next to a decimal read as
+    DuckDB reads it (``0.05`` a decimal, ``2`` an int32), so the arithmetic or the comparison
+    stays exact.
+
+    >>> [v.type for v in with_decimal_literals(col("p") > 0.05, [pa.array([], pa.decimal128(15, 2)), pa.scalar(0.05)])]
+    [Decimal128Type(decimal128(15, 2)), Decimal128Type(decimal128(3, 2))]
+    """
+    out = list(values)
+    if expr.op not in _DECIMAL_PARTNER_OPS:
+        return out
+    for i, arg in enumerate(expr.args):
+        if isinstance(arg, Literal) and arg.param("dtype") is None:
+            scalar = decimal_operand(decode_value(arg.param("value")), values[1 - i].type)
+            out[i] = out[i] if scalar is None else scalar
+    return out
+
+
 # ----------------------------------------------------------------------------- the rules
 
 
@@ -303,8 +347,10 @@ def _column(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
 
 
 def _binary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
-    left, right = _probes(expr, types)
     op = expr.op
+    left, right = comparable_decimals(op, *with_decimal_literals(expr, _probes(expr, types)))
+    if uses_decimal_rules(op, left.type, right.type):
+        return decimal_result_type(op, left.type, right.type)
     if op in KERNELS:
         return KERNELS[op](left, right).type
     if op == "truediv":
@@ -338,17 +384,45 @@ def _is_in(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTy
 
 def _fill_null(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     value, fill = _probes(expr, types)
-    return pc.coalesce(value, fill.cast(value.type)).type
+    return pc.coalesce(value, converted(fill, value.type)).type
 
 
 def _cast(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     (value,) = _probes(expr, types)
     if expr.param("strict") is False:  # a constant that does not convert becomes null
         value = pa.array([], type=value.type)
-    target = parse_dtype(expr.param("dtype"))
+    return cast_value(value, parse_dtype(expr.param("dtype"))).type
+
+
+def cast_value(value: Any, target: pa.DataType) -> Any:
+    """``value`` cast to ``target`` as DuckDB casts: floats and decimals round to integers and
+    to decimals of fewer places (floats to integers half to even, decimals half away from zero),
+    other casts are Arrow's safe casts.
+
+    >>> cast_value(pa.array([2.5, 3.5]), pa.int64()).to_pylist()
+    [2, 4]
+    """
+    if pa.types.is_decimal(target):
+        return cast_decimal(value, target)
+    if pa.types.is_decimal(value.type):
+        return cast_from_decimal(value, target)
     if pa.types.is_floating(value.type) and pa.types.is_integer(target):
         value = pc.round(value, round_mode="half_to_even")
-    return pc.cast(value, target, safe=True).type
+    return pc.cast(value, target, safe=True)
+
+
+def converted(value: Any, target: pa.DataType) -> Any:
+    """``value`` in the common type ``target`` of several operands (a CASE's branches, a
+    COALESCE): integers and floats into a decimal as DuckDB casts them, others as Arrow does.
+
+    >>> converted(pa.scalar(0), pa.decimal128(15, 2))
+    <pyarrow.Decimal128Scalar: Decimal('0.00')>
+    """
+    if pa.types.is_decimal(target) and value.type != target:
+        return cast_decimal(value, target)
+    if pa.types.is_floating(target) and pa.types.is_decimal(value.type):
+        return decimal_to_float(value).cast(target)
+    return value.cast(target)
 
 
 def _case(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
@@ -356,7 +430,7 @@ def _case(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTyp
     choices = [*pairs[1::2], otherwise]
     target = common_type([c.type for c in choices])
     conditions = pc.make_struct(*(_as_array(c) for c in pairs[0::2]))
-    return pc.case_when(conditions, *(_as_array(c.cast(target)) for c in choices)).type
+    return pc.case_when(conditions, *(_as_array(converted(c, target)) for c in choices)).type
 
 
 def _string(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
@@ -409,6 +483,8 @@ def _math(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTyp
         return dtype
     if fn in ("floor", "ceil") and pa.types.is_floating(dtype):
         return dtype
+    if fn in ("floor", "ceil") and pa.types.is_decimal(dtype):  # DuckDB: DECIMAL(p, 0)
+        return round_decimal(pa.array([], type=dtype), 0, ROUND_MODES[fn]).type
     return pa.float64()
 
 
@@ -430,7 +506,7 @@ def _round(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTy
             )
         return dtype
     if pa.types.is_decimal(dtype):
-        return pc.round(value, ndigits=decimals, round_mode="half_towards_infinity").type
+        return round_decimal(_as_array(value), decimals).type
     return dtype if pa.types.is_floating(dtype) else pa.float64()
 
 
@@ -460,7 +536,7 @@ def _concat_str(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.D
 def _horizontal(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     values = _operands(expr, types)
     target = common_type(types)
-    values = [v.cast(target) for v in values]
+    values = [converted(v, target) for v in values]
     if len(values) == 1:
         return target
     kernel = pc.max_element_wise if expr.param("fn") == "max" else pc.min_element_wise
@@ -486,7 +562,11 @@ def _aggregate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Da
     if fn in ("first", "last"):
         require_first_last(_argument_name(expr), dtype, fn)
         return dtype
-    if fn in ("mean", "std", "var", "median", "quantile"):
+    if fn == "mean":
+        if not is_number(dtype):  # decimals too: DuckDB's AVG of decimals is a double
+            raise SchemaError(f"cannot evaluate {expr!r}: mean takes numbers, got {dtype}")
+        return pa.float64()
+    if fn in ("std", "var", "median", "quantile"):
         if not (pa.types.is_integer(dtype) or pa.types.is_floating(dtype)):
             raise SchemaError(f"cannot evaluate {expr!r}: {fn} takes numbers, got {dtype}")
         return pa.float64()

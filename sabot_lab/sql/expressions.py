@@ -20,6 +20,8 @@ the ``FROM`` clause, or a group after ``GROUP BY``).
 
 from __future__ import annotations
 
+import decimal
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -313,8 +315,31 @@ def _constant(node: exp.Expr, scope: Scope, what: str, kind: type[int] | type[st
     raise scope.ctx.unsupported(f"{what} with an argument that is not {noun} constant", node)
 
 
+_EXACT = {
+    "__add__": lambda a, b: a + b,
+    "__sub__": lambda a, b: a - b,
+    "__mul__": lambda a, b: a * b,
+}
+
+
+def _folded_decimal(node: exp.Expr, method: str) -> Expr | None:
+    """``+ - *`` of two number constants, one with a decimal point, computed exactly as
+    DuckDB's decimal constants (``.06 - 0.01`` is 0.05, not 0.049999999999999996)."""
+    constants = [_literal_value(n) for n in (node.this, node.expression)]
+    numbers = [v for ok, v in constants if ok and type(v) in (int, float)]
+    if method not in _EXACT or len(numbers) != 2 or not any(type(v) is float for v in numbers):
+        return None
+    if any(not math.isfinite(v) for v in numbers):
+        return None
+    exact = _EXACT[method](*(decimal.Decimal(repr(v)) for v in numbers))
+    return lit(float(exact))
+
+
 def _binary(method: str) -> Callable[[exp.Expr, Scope], Expr]:
     def rule(node: exp.Expr, scope: Scope) -> Expr:
+        folded = _folded_decimal(node, method)
+        if folded is not None:
+            return folded
         left = translate(node.this, scope)
         right = translate(node.expression, scope)
         result: Expr = getattr(left, method)(right)
@@ -414,7 +439,10 @@ def _cast(node: exp.Expr, scope: Scope) -> Expr:
     target = node.args["to"]
     name = target.this.name if isinstance(target, exp.DataType) else ""
     dtype = _CAST_TYPES.get(name)
-    if dtype is None or target.expressions:
+    if name == "DECIMAL":
+        precision, scale = (*(int(p.this.this) for p in target.expressions), 0)[:2]
+        dtype = f"decimal({precision}, {scale})"
+    elif dtype is None or target.expressions:
         raise scope.ctx.unsupported(f"CAST to {sql_text(target)}", node)
     return translate(node.this, scope).cast(dtype, strict=not isinstance(node, exp.TryCast))
 

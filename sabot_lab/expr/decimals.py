@@ -1,0 +1,406 @@
+"""Decimals with DuckDB's rules: result precision and scale, constants, exact results, casts.
+
+DuckDB (the reference) types ``+ - *`` on decimals and integers as follows; this module states
+those rules and computes the exact result in the type they give:
+
+- an integer operand is a ``DECIMAL(w, 0)`` of its type's width (int8 3, int16 5, int32 10,
+  int64 19 digits); an untyped integer constant is an int32 when it fits (SQL's INTEGER);
+- an untyped float constant next to a decimal is the decimal its text shows (``0.05`` is
+  ``DECIMAL(3, 2)``), so ``col("price") > 0.05`` compares exactly;
+- ``+``/``-``: scale ``max(s1, s2)``, precision ``max(p1 - s1, p2 - s2) + scale + 1``;
+- ``*``: scale ``s1 + s2``, precision ``p1 + p2``, narrowed to 18 when both operands fit in 18
+  and the scale is below 18;
+- the precision is capped at 38 (76 for ``decimal256``), and a value that does not fit the
+  result type is an error, never a wrong number.
+
+It also holds the other places decimals follow DuckDB rather than Arrow's defaults: casts to
+decimals and ``round``/``floor``/``ceil`` round (halves away from zero) instead of failing,
+decimals meet floats as doubles converted exactly (``99.99`` stays the double 99.99), and
+comparisons whose common type needs more than 38 digits run in ``decimal256``.
+
+Imports pyarrow and numpy only.
+
+>>> decimal_result_type("mul", pa.decimal128(15, 2), pa.decimal128(15, 2))
+Decimal128Type(decimal128(18, 4))
+>>> decimal_literal(0.05)
+<pyarrow.Decimal128Scalar: Decimal('0.05')>
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "DECIMAL_COMPARISONS",
+    "DECIMAL_OPS",
+    "cast_decimal",
+    "cast_from_decimal",
+    "common_decimal_type",
+    "comparable_decimals",
+    "decimal_arithmetic",
+    "decimal_literal",
+    "decimal_operand",
+    "decimal_properties",
+    "decimal_result_type",
+    "decimal_to_float",
+    "round_decimal",
+    "unscaled_values",
+    "uses_decimal_rules",
+]
+
+DECIMAL_OPS = ("add", "sub", "mul")
+"""The operations computed exactly in a decimal type when an operand is a decimal."""
+
+DECIMAL_COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
+"""The comparisons whose decimal operands may need widening first (:func:`comparable_decimals`)."""
+
+_INTEGER_WIDTHS = {8: 3, 16: 5, 32: 10, 64: 19}
+_UNSIGNED_WIDTHS = {8: 3, 16: 5, 32: 10, 64: 20}
+_SHORT = 18  # digits of DuckDB's 64-bit decimals
+
+
+def decimal_properties(dtype: pa.DataType) -> tuple[int, int] | None:
+    """(precision, scale) of a decimal or integer type as DuckDB sees it; None for others.
+
+    >>> decimal_properties(pa.int32()), decimal_properties(pa.decimal128(15, 2))
+    ((10, 0), (15, 2))
+    >>> decimal_properties(pa.float64()) is None
+    True
+    """
+    if pa.types.is_decimal(dtype):
+        return dtype.precision, dtype.scale
+    if pa.types.is_signed_integer(dtype):
+        return _INTEGER_WIDTHS[dtype.bit_width], 0
+    if pa.types.is_unsigned_integer(dtype):
+        return _UNSIGNED_WIDTHS[dtype.bit_width], 0
+    return None
+
+
+def uses_decimal_rules(op: str, left: pa.DataType, right: pa.DataType) -> bool:
+    """True if ``left op right`` is decimal arithmetic: ``+ - *`` with a decimal operand and
+    the other a decimal or an integer.
+
+    >>> uses_decimal_rules("add", pa.decimal128(5, 2), pa.int64())
+    True
+    >>> uses_decimal_rules("add", pa.decimal128(5, 2), pa.float64())
+    False
+    """
+    types = (left, right)
+    return (
+        op in DECIMAL_OPS
+        and any(pa.types.is_decimal(t) for t in types)
+        and all(decimal_properties(t) is not None for t in types)
+    )
+
+
+def _widest(left: pa.DataType, right: pa.DataType) -> int:
+    wide = any(isinstance(t, pa.Decimal256Type) for t in (left, right))
+    return 76 if wide else 38
+
+
+def _decimal_type(precision: int, scale: int, limit: int) -> pa.DataType:
+    return pa.decimal128(precision, scale) if limit == 38 else pa.decimal256(precision, scale)
+
+
+def decimal_result_type(op: str, left: pa.DataType, right: pa.DataType) -> pa.DataType:
+    """The type of ``left op right`` (``op`` one of :data:`DECIMAL_OPS`) by DuckDB's rules.
+
+    >>> decimal_result_type("add", pa.decimal128(15, 2), pa.int32())
+    Decimal128Type(decimal128(16, 2))
+    >>> decimal_result_type("mul", pa.decimal128(4, 2), pa.int64())
+    Decimal128Type(decimal128(23, 2))
+    """
+    (p1, s1), (p2, s2) = (decimal_properties(t) or (0, 0) for t in (left, right))
+    limit = _widest(left, right)
+    if op == "mul":
+        scale, precision = s1 + s2, p1 + p2
+        if precision > _SHORT and max(p1, p2) <= _SHORT and scale < _SHORT:
+            precision = _SHORT
+    else:
+        scale = max(s1, s2)
+        precision = max(p1 - s1, p2 - s2) + scale
+        precision = precision + 1 if precision < limit else precision
+    if scale > limit:
+        raise ValueError(f"the result's scale {scale} exceeds the maximum of {limit} digits")
+    return _decimal_type(min(precision, limit), scale, limit)
+
+
+def common_decimal_type(types: Sequence[pa.DataType]) -> pa.DataType | None:
+    """The type decimals and integers of ``types`` all convert to by DuckDB's rule (the most
+    places and the most whole digits); None unless one is a decimal and all are numbers of
+    these kinds.
+
+    >>> common_decimal_type([pa.decimal128(4, 2), pa.int32()])
+    Decimal128Type(decimal128(12, 2))
+    """
+    found = [decimal_properties(t) for t in types]
+    properties = [p for p in found if p is not None]
+    if not any(pa.types.is_decimal(t) for t in types) or len(properties) < len(found):
+        return None
+    limit = 76 if any(isinstance(t, pa.Decimal256Type) for t in types) else 38
+    scale = max(s for _, s in properties)
+    whole = max(p - s for p, s in properties)
+    return _decimal_type(min(whole + scale, limit), scale, limit)
+
+
+def decimal_literal(value: float) -> pa.Scalar:
+    """A float constant as the decimal its shortest text shows in positional notation (DuckDB
+    reads ``0.05`` as ``DECIMAL(3, 2)`` and ``0.000002`` as ``DECIMAL(7, 6)``); one of more
+    than 38 digits, infinities, NaN and large values Python writes with an exponent (DuckDB's
+    ``1e16`` is a double) stay floats.
+
+    >>> decimal_literal(0.050).type, decimal_literal(-12.5)
+    (Decimal128Type(decimal128(3, 2)), <pyarrow.Decimal128Scalar: Decimal('-12.5')>)
+    >>> decimal_literal(2e-06).type, decimal_literal(1e16), decimal_literal(1e-40)
+    (Decimal128Type(decimal128(7, 6)), <pyarrow.DoubleScalar: 1e+16>, <pyarrow.DoubleScalar: 1e-40>)
+    """
+    text = repr(value)
+    if "e-" in text:
+        text = format(decimal.Decimal(text), "f")
+    digits = sum(ch.isdigit() for ch in text)
+    if "e" in text or "n" in text or digits > 38:  # doubles in DuckDB's SQL too
+        return pa.scalar(value, pa.float64())
+    scale = len(text.partition(".")[2])
+    return pa.scalar(decimal.Decimal(text), pa.decimal128(digits, scale))
+
+
+def decimal_operand(value: Any, partner: pa.DataType) -> pa.Scalar | None:
+    """The scalar an untyped constant ``value`` is next to a decimal ``partner`` (a float as
+    its decimal, an integer as SQL's INTEGER when it fits), or None to keep it as it is.
+
+    >>> decimal_operand(2, pa.decimal128(4, 2))
+    <pyarrow.Int32Scalar: 2>
+    >>> decimal_operand(2, pa.float64()) is None
+    True
+    """
+    if not pa.types.is_decimal(partner) or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return decimal_literal(value)
+    if isinstance(value, int) and -(1 << 31) <= value < 1 << 31:
+        return pa.scalar(value, pa.int32())
+    return None
+
+
+_KERNELS: dict[str, Callable[..., Any]] = {
+    "add": pc.add_checked,
+    "sub": pc.subtract_checked,
+    "mul": pc.multiply_checked,
+}
+_PYTHON: dict[str, Callable[[Any, Any], Any]] = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+}
+
+
+def _as_decimal(value: Any) -> Any:
+    """An integer operand as the decimal of its width (decimals as they are)."""
+    if pa.types.is_decimal(value.type):
+        return value
+    precision, _ = decimal_properties(value.type) or (0, 0)
+    return value.cast(pa.decimal128(precision, 0))
+
+
+def _kernel_precision(op: str, left: pa.DataType, right: pa.DataType) -> int:
+    """The precision Arrow's kernel gives ``left op right``."""
+    if op == "mul":
+        return left.precision + right.precision + 1
+    scale = max(left.scale, right.scale)
+    return max(left.precision - left.scale, right.precision - right.scale) + scale + 1
+
+
+def _widened(value: Any) -> Any:
+    dtype = value.type
+    if isinstance(dtype, pa.Decimal256Type):
+        return value
+    return value.cast(pa.decimal256(dtype.precision, dtype.scale))
+
+
+def _python_arithmetic(op: str, left: Any, right: Any, target: pa.DataType) -> Any:
+    """``left op right`` element by element in Python's decimals (when even 76 digits are too
+    few for Arrow's intermediate type)."""
+    length = max(len(v) if not isinstance(v, pa.Scalar) else 1 for v in (left, right))
+
+    def values(v: Any) -> list[Any]:
+        return [v.as_py()] * length if isinstance(v, pa.Scalar) else v.to_pylist()
+
+    with decimal.localcontext() as context:
+        context.prec = 160
+        out = [
+            None if a is None or b is None else _PYTHON[op](a, b)
+            for a, b in zip(values(left), values(right), strict=True)
+        ]
+    result = pa.array(out, type=pa.decimal256(76, target.scale))
+    return result[0] if all(isinstance(v, pa.Scalar) for v in (left, right)) else result
+
+
+def decimal_arithmetic(op: str, left: Any, right: Any) -> Any:
+    """``left op right`` exactly, in :func:`decimal_result_type`'s type; ``OverflowError``
+    when a value does not fit that type.
+
+    >>> from decimal import Decimal
+    >>> a = pa.array([Decimal("1.25"), None], pa.decimal128(15, 2))
+    >>> decimal_arithmetic("mul", a, a)
+    <pyarrow.lib.Decimal128Array object at ...>
+    [
+      1.5625,
+      null
+    ]
+    """
+    target = decimal_result_type(op, left.type, right.type)
+    left, right = _as_decimal(left), _as_decimal(right)
+    precision = _kernel_precision(op, left.type, right.type)
+    if precision > 76:
+        result = _python_arithmetic(op, left, right, target)
+    else:
+        if precision > 38:
+            left, right = _widened(left), _widened(right)
+        result = _KERNELS[op](left, right)
+    try:
+        return result.cast(target)
+    except pa.ArrowInvalid:
+        raise OverflowError(
+            f"a result does not fit in {target} (DuckDB's type for this operation); "
+            "cast an operand to a wider decimal or to float64"
+        ) from None
+
+
+def round_decimal(value: Any, ndigits: int, mode: str = "half_towards_infinity") -> Any:
+    """Decimals rounded to ``ndigits`` places, halves away from zero (or by Arrow's round
+    ``mode``: ``"down"`` is floor, ``"up"`` ceil), in DuckDB's type
+    ``DECIMAL(p, min(s, max(ndigits, 0)))``.
+
+    >>> from decimal import Decimal
+    >>> round_decimal(pa.array([Decimal("99.95"), Decimal("-1.25")], pa.decimal128(4, 2)), 1)
+    <pyarrow.lib.Decimal128Array object at ...>
+    [
+      100.0,
+      -1.3
+    ]
+    """
+    dtype = value.type
+    scale = min(dtype.scale, max(ndigits, 0))
+    limit = 76 if isinstance(dtype, pa.Decimal256Type) else 38
+    if ndigits >= dtype.scale:
+        return value
+    roomy = _decimal_type(min(dtype.precision + 1, limit), dtype.scale, limit)
+    rounded = pc.round(value.cast(roomy), ndigits=ndigits, round_mode=mode)
+    return rounded.cast(_decimal_type(dtype.precision, scale, limit))
+
+
+def cast_decimal(value: Any, target: pa.DataType) -> Any:
+    """``value`` cast to the decimal ``target`` as DuckDB casts: extra digits (of decimals,
+    floats and strings) rounded half away from zero; ``ArrowInvalid`` for a value too large.
+
+    >>> cast_decimal(pa.array([2.5, 0.125, None]), pa.decimal128(4, 2)).to_pylist()
+    [Decimal('2.50'), Decimal('0.13'), None]
+    >>> cast_decimal(pa.array(["1.255"]), pa.decimal128(4, 2)).to_pylist()
+    [Decimal('1.26')]
+    """
+    dtype = value.type
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        value = value.cast(pa.decimal256(76, min(38, 76 - (target.precision - target.scale))))
+        dtype = value.type
+    if pa.types.is_integer(dtype):
+        value = _as_decimal(value)  # Arrow casts integers only to decimals as wide as them
+        dtype = value.type
+    if pa.types.is_decimal(dtype):
+        if dtype.scale > target.scale:
+            value = round_decimal(value, target.scale)
+        return value.cast(target)
+    if pa.types.is_floating(dtype):
+        return _round_float_to_scale(value, target.scale).cast(target)
+    return value.cast(target)
+
+
+def _round_float_to_scale(value: Any, scale: int) -> Any:
+    """Floats as ``round(x * 10**scale) / 10**scale`` with halves away from zero (DuckDB's
+    double-to-decimal rounding), so Arrow's cast, which rounds to nearest, is exact."""
+    factor = pa.scalar(10.0**scale)
+    scaled = pc.multiply(value.cast(pa.float64()), factor)
+    rounded = pc.round(scaled, round_mode="half_towards_infinity")
+    return pc.divide(rounded, factor)
+
+
+def cast_from_decimal(value: Any, target: pa.DataType) -> Any:
+    """Decimals cast to an integer type rounded half away from zero (as DuckDB casts);
+    other targets as Arrow casts.
+
+    >>> from decimal import Decimal
+    >>> cast_from_decimal(pa.array([Decimal("2.5"), Decimal("-1.4")]), pa.int32()).to_pylist()
+    [3, -1]
+    """
+    if pa.types.is_integer(target) and value.type.scale > 0:
+        value = round_decimal(value, 0)
+    if pa.types.is_floating(target):
+        return decimal_to_float(value).cast(target)
+    return value.cast(target)
+
+
+def comparable_decimals(op: str, left: Any, right: Any) -> tuple[Any, Any]:
+    """The operands of a comparison or of ``+ - *`` with a decimal, aligned for Arrow's kernels:
+    next to a float the decimal is a double (:func:`decimal_to_float`, as DuckDB converts it);
+    two decimals whose common type needs more than 38 digits (which Arrow's decimal128
+    comparison refuses) both ``decimal256``.
+
+    >>> from decimal import Decimal
+    >>> wide = pa.array([Decimal("1")], pa.decimal128(38, 0))
+    >>> [v.type for v in comparable_decimals("lt", wide, pa.scalar(Decimal("0.05")))]
+    [Decimal256Type(decimal256(38, 0)), Decimal256Type(decimal256(2, 2))]
+    """
+    types = (left.type, right.type)
+    if op not in (*DECIMAL_COMPARISONS, *DECIMAL_OPS) or not any(map(pa.types.is_decimal, types)):
+        return left, right
+    if any(pa.types.is_floating(t) for t in types):
+        return decimal_to_float(left), decimal_to_float(right)
+    if op not in DECIMAL_COMPARISONS or not uses_decimal_rules("add", *types):
+        return left, right
+    (p1, s1), (p2, s2) = (decimal_properties(t) or (0, 0) for t in types)
+    if max(p1 - s1, p2 - s2) + max(s1, s2) <= 38:
+        return left, right
+    return _widened(_as_decimal(left)), _widened(_as_decimal(right))
+
+
+def decimal_to_float(value: Any) -> Any:
+    """Decimals as float64 the way DuckDB converts them: the unscaled integer divided by
+    ``10**scale``, so ``99.99`` is the double nearest 99.99 (Arrow's own cast can be one
+    rounding off, and then ``99.99 == 99.99`` fails).
+
+    >>> from decimal import Decimal
+    >>> decimal_to_float(pa.array([Decimal("99.99"), None], pa.decimal128(4, 2))).to_pylist()
+    [99.99, None]
+    """
+    if isinstance(value, pa.Scalar):
+        return decimal_to_float(pa.array([value.as_py()], value.type))[0]
+    if isinstance(value, pa.ChunkedArray):
+        return pa.chunked_array([decimal_to_float(c) for c in value.chunks], pa.float64())
+    if pa.types.is_floating(value.type):
+        return value
+    if not isinstance(value.type, pa.Decimal128Type):
+        return value.cast(pa.float64())
+    out = unscaled_values(value, np.float64) / 10.0**value.type.scale
+    return pa.array(out, pa.float64(), mask=value.is_null().to_numpy(zero_copy_only=False))
+
+
+def unscaled_values(values: pa.Array, dtype: Any) -> Any:
+    """The unscaled integers of a decimal128 array as a numpy array of float type ``dtype``
+    (exact up to 2**53 for float64; garbage where a value is null).
+
+    >>> from decimal import Decimal
+    >>> unscaled_values(pa.array([Decimal("-12.55"), Decimal("3")]), np.float64).tolist()
+    [-1255.0, 300.0]
+    """
+    words = np.frombuffer(values.buffers()[1], dtype=np.uint64)
+    words = words[2 * values.offset : 2 * (values.offset + len(values))]
+    low, high = words[0::2], words[1::2].view(np.int64)
+    small = low.view(np.int64)
+    fits = high == (small >> 63)  # the high word only extends the low word's sign
+    wide = high.astype(dtype) * dtype(2.0**64) + low.astype(dtype)
+    return np.where(fits, small.astype(dtype), wide)
