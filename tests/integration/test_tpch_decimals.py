@@ -4,8 +4,6 @@ and a decimal aggregate on a cluster of two partitions is DuckDB's."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,19 +15,13 @@ import pytest
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.predicates import to_arrow_filter
+from tests.support.tpch import generate
 
 
 @pytest.fixture(scope="module")
 def lineitem(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``lineitem`` as ``tpchgen-cli`` writes it (decimal128(15, 2) money), scale 0.01."""
-    out = tmp_path_factory.mktemp("tpch")
-    cli = Path(sys.executable).with_name("tpchgen-cli")
-    subprocess.run(
-        [str(cli), "parquet", "-s", "0.01", f"--output-dir={out}", "--tables", "lineitem"],
-        check=True,
-        capture_output=True,
-    )
-    return out / "lineitem.parquet"
+    return generate(tmp_path_factory.mktemp("tpch"), tables=("lineitem",)) / "lineitem.parquet"
 
 
 Q6 = """SELECT sum(l_extendedprice * l_discount) AS revenue FROM lineitem
