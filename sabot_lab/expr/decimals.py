@@ -44,6 +44,7 @@ __all__ = [
     "common_decimal_type",
     "comparable_decimals",
     "decimal_arithmetic",
+    "decimal_constant",
     "decimal_literal",
     "decimal_operand",
     "decimal_properties",
@@ -163,9 +164,21 @@ def decimal_literal(value: float) -> pa.Scalar:
     text = repr(value)
     if "e-" in text:
         text = format(decimal.Decimal(text), "f")
+    constant = decimal_constant(text)
+    return pa.scalar(value, pa.float64()) if constant is None else constant
+
+
+def decimal_constant(text: str) -> pa.Scalar | None:
+    """The decimal a number written as ``text`` is in DuckDB's SQL: its digits are the
+    precision, those after the point the scale; None for a double (an exponent, infinities,
+    NaN, more than 38 digits).
+
+    >>> decimal_constant("0.0001000000").type, decimal_constant(".5").type, decimal_constant("1e3")
+    (Decimal128Type(decimal128(11, 10)), Decimal128Type(decimal128(1, 1)), None)
+    """
     digits = sum(ch.isdigit() for ch in text)
-    if "e" in text or "n" in text or digits > 38:  # doubles in DuckDB's SQL too
-        return pa.scalar(value, pa.float64())
+    if not digits or digits > 38 or any(ch not in "+-.0123456789" for ch in text):
+        return None
     scale = len(text.partition(".")[2])
     return pa.scalar(decimal.Decimal(text), pa.decimal128(digits, scale))
 

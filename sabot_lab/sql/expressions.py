@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import pyarrow as pa
 from sqlglot import exp
 
 from sabot_lab.expr import (
@@ -37,6 +38,7 @@ from sabot_lab.expr import (
     min_horizontal,
     when,
 )
+from sabot_lab.expr.decimals import decimal_constant
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.parse import SabotDialect
 from sabot_lab.sql.relation import Relation
@@ -296,7 +298,15 @@ def _literal_value(node: exp.Expr) -> tuple[bool, Any]:
 
 
 def _literal(node: exp.Expr, scope: Scope) -> Expr:
-    return lit(_literal_value(node)[1])
+    """A constant; a number with a point and no exponent is a decimal of the digits it is
+    written with, as in DuckDB (``0.0001000000`` is ``DECIMAL(11, 10)``, ``1e3`` a double)."""
+    value = _literal_value(node)[1]
+    if isinstance(node, exp.Literal) and node.is_number and not node.is_int:
+        constant = decimal_constant(str(node.this))
+        if constant is None:
+            return lit(value, pa.float64())
+        return lit(constant.as_py(), constant.type)
+    return lit(value)
 
 
 def _string_argument(node: exp.Expr, scope: Scope, what: str) -> str:
@@ -375,7 +385,7 @@ def _in(node: exp.Expr, scope: Scope) -> Expr:
     options = node.expressions
     constants = [_literal_value(o) for o in options]
     kinds = {type(v) for ok, v in constants if v is not None}
-    if options and all(ok for ok, _ in constants) and len(kinds) <= 1:
+    if options and all(ok for ok, _ in constants) and len(kinds) <= 1 and float not in kinds:
         return value.is_in([v for _, v in constants])
     if not options:
         raise scope.ctx.error("IN () needs at least one value", node)

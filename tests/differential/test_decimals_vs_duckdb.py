@@ -261,3 +261,31 @@ def test_decimals_with_floats_integers_and_branches_match_duckdb(expr: sl.Expr, 
     branches of decimals and integers share DuckDB's decimal type."""
     actual, expected = _run_both(expr, sql, MIXED)
     assert actual == expected
+
+
+SQL_CONSTANTS = [
+    "a * 0.0001000000",  # the scale is the digits written, trailing zeros too (TPC-H Q11)
+    "0.2 * a",
+    "i * 0.5",
+    "f * 0.5",
+    "1.5",
+    "00.50",
+    ".5 + a",
+    "-1.5 * i",
+    "1e3 * a",  # an exponent makes a double
+    "f * 1e-3",
+    "i IN (1.0, 2.5)",
+    "a IN (1.25, 0.5)",
+    "f > 0.5",
+]
+
+
+@pytest.mark.parametrize("expression", SQL_CONSTANTS)
+def test_sql_number_constants_have_duckdbs_types(expression: str) -> None:
+    """A number with a point is a decimal of the digits it is written with; with an exponent,
+    a double."""
+    query = f"SELECT {expression} AS r FROM t ORDER BY rn"
+    ours = sl.sql(query, t=MIXED).collect()
+    theirs = duckdb.sql(query.replace("FROM t", "FROM MIXED")).to_arrow_table()
+    assert ours.schema.field("r").type == theirs.schema.field("r").type
+    assert ours["r"].to_pylist() == theirs["r"].to_pylist()
