@@ -65,8 +65,10 @@ class LocalCluster(Cluster):
     (results, checkpoints, logs) unless ``keep_workdir``.
 
     Its processes end with the process that made it (e.g. a notebook's kernel), however that
-    ends. With ``keep_alive`` they run on, in their own session, until :meth:`close` (leaving
-    a ``with`` block does not stop them), and it keeps its work directory until then. Such a
+    ends; they run in a session of their own, so interrupting the kernel (Ctrl-C, JupyterLab's
+    Interrupt) stops only the call it waits in. With ``keep_alive`` they run on until
+    :meth:`close` (leaving a ``with`` block does not stop them), and it keeps its work
+    directory until then. Such a
     cluster is recorded under ``name`` (by default its work directory's name, unique among
     those running) for :func:`~sabot_lab.client.local_registry.local_clusters` to list and
     :meth:`attach` to reconnect to from another process; the record holds its tokens (a file
@@ -162,7 +164,9 @@ class LocalCluster(Cluster):
                 stderr=stderr,
                 text=True,
                 env=env,
-                start_new_session=self.keep_alive,  # a kernel's restart does not reach them
+                # in a session of their own, always: a notebook's Interrupt signals the
+                # kernel's whole process group, and must only interrupt the kernel's wait
+                start_new_session=True,
             )
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], self.startup_timeout)
