@@ -290,7 +290,7 @@ class Sabot(Magics, Configurable):
         (IPython shows an exception's ``_render_traceback_`` lines instead of its
         traceback; ``%tb`` still shows the whole of it)."""
         if self.short_errors:
-            err._render_traceback_ = lambda: [f"{type(err).__name__}: {err}"]  # type: ignore[attr-defined]
+            err._render_traceback_ = lambda: [f"{type(err).__name__}: {err}"]  # type: ignore[method-assign]
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
