@@ -64,9 +64,9 @@ class SabotError(Exception):
         lines: list[str] = []
         cause = self.__cause__
         if cause is not None and not isinstance(cause, SabotError):
-            lines += _callers_frames(cause) + [f"{type(cause).__name__}: {cause}", ""]
+            lines += [*_callers_frames(cause), f"{type(cause).__name__}: {cause}", ""]
             lines += ["The above exception was the direct cause of the following exception:", ""]
-        return lines + _callers_frames(self) + [f"{type(self).__name__}: {self}"]
+        return [*lines, *_callers_frames(self), f"{type(self).__name__}: {self}"]
 
 
 _PACKAGE = str(Path(__file__).resolve().parent)
