@@ -55,12 +55,14 @@ def as_stream(name: str, value: Any) -> Stream:
 
 @dataclass(frozen=True)
 class View:
-    """A view: its ``name``, its ``query`` (a syntax tree), the column ``names`` written after
-    its name (``CREATE VIEW v (a, b) AS ...`` renames the first columns), and the ``text`` of
-    the script that defined it, where errors in its query point."""
+    """A view: its ``name``, its ``query`` (a syntax tree) and that query as ``sql`` text, the
+    column ``names`` written after its name (``CREATE VIEW v (a, b) AS ...`` renames the first
+    columns), and the ``text`` of the script that defined it, where errors in its query
+    point."""
 
     name: str
     query: exp.Expr
+    sql: str
     names: tuple[str, ...]
     text: str
 

@@ -35,7 +35,7 @@ from sqlglot import exp
 from sabot_lab.expr import col
 from sabot_lab.sql.catalog import Catalog, View
 from sabot_lab.sql.context import Context
-from sabot_lab.sql.parse import parse_script
+from sabot_lab.sql.parse import SabotDialect, parse_script
 from sabot_lab.sql.select import query_relation, unique_names
 from sabot_lab.stream import Stream
 
@@ -175,7 +175,7 @@ def _create_view(node: exp.Create, catalog: Catalog, ctx: Context) -> None:
         )
     if existing is not None:
         name = existing
-    view = View(name, node.expression, names, ctx.text)
+    view = View(name, node.expression, node.expression.sql(dialect=SabotDialect), names, ctx.text)
     before = catalog.views.get(name)
     catalog.views[name] = view
     try:

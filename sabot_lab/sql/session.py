@@ -109,6 +109,17 @@ class SQLContext:
         """
         return self._catalog.names()
 
+    def views(self) -> dict[str, str]:
+        """The views, each with the SQL of its query (as DuckDB's ``duckdb_views()`` lists them).
+
+        >>> import pyarrow as pa
+        >>> ctx = SQLContext(t=pa.table({"x": [1, 2]}))
+        >>> ctx.execute("create view big as select x from t where x > 1")
+        >>> ctx.views()
+        {'big': 'SELECT x FROM t WHERE x > 1'}
+        """
+        return {name: view.sql for name, view in sorted(self._catalog.views.items())}
+
     def execute(self, query: str) -> Stream | None:
         """Run a SQL script (statements separated by ``;``) over the tables and views: the
         stream of its last query, or None if it only creates or drops views. A failing
