@@ -1,7 +1,9 @@
-"""Parse SQL text into a syntax tree with ``sqlglot``: DuckDB's dialect plus the window table
-functions of Flink SQL (``TUMBLE``, ``HOP``, ``SESSION`` with ``TABLE t`` and
-``DESCRIPTOR(col)`` arguments). Syntax errors become :class:`~sabot_lab.errors.SQLError` with
-the line and column of the fault.
+"""Parse SQL text (one statement, or a script of several) into syntax trees with ``sqlglot``:
+DuckDB's dialect plus the window table functions of Flink SQL (``TUMBLE``, ``HOP``, ``SESSION``
+with ``TABLE t`` and ``DESCRIPTOR(col)`` arguments). Each function call keeps its text and
+name as the user wrote them (:func:`written`, :func:`written_name`), for messages that quote
+the user rather than the parser's names. Syntax errors become
+:class:`~sabot_lab.errors.SQLError` with the line and column of the fault.
 
 >>> tree = parse("SELECT auction, COUNT(*) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(t), INTERVAL '10' SECONDS)) GROUP BY 1")
 >>> tree.find(WindowFunction).kind
