@@ -506,12 +506,10 @@ def _log(node: exp.Expr, scope: Scope) -> Expr:
 def _substring(node: exp.Expr, scope: Scope) -> Expr:
     """SQL's 1-based ``SUBSTRING(s, start[, length])`` (a negative start counts from the end,
     a negative length goes backwards from start) as the 0-based :meth:`str.slice`."""
-    value = translate(node.this, scope)
-    start = _constant(node.args["start"], scope, _function_name(node), int)
+    value, name = translate(node.this, scope), _function_name(node)
+    start = _constant(node.args["start"], scope, name, int)
     length_node = node.args.get("length")
-    length = (
-        None if length_node is None else _constant(length_node, scope, _function_name(node), int)
-    )
+    length = None if length_node is None else _constant(length_node, scope, name, int)
     if start is None or (length_node is not None and length is None):
         return lit(None, "string")
     if length is None:
@@ -537,7 +535,7 @@ def _concat(node: exp.Expr, scope: Scope) -> Expr:
 
 def _trim(node: exp.Expr, scope: Scope) -> Expr:
     if node.args.get("collation"):
-        raise scope.ctx.unsupported("TRIM with COLLATE", node)
+        raise scope.ctx.unsupported(f"{_function_name(node)} with COLLATE", node)
     chars_node = node.expression
     chars = " " if chars_node is None else _constant(chars_node, scope, _function_name(node), str)
     if chars is None:
