@@ -4,8 +4,8 @@ commands for clusters and jobs.
 ``%%sabot [--cluster [NAME]] [--explain] [--save NAME] [VAR <<]`` runs the cell's SQL script
 over the streams, Arrow tables and pandas DataFrames the script names (notebook variables),
 after filling ``{{name}}`` placeholders with variables' values. The views a cell creates
-(``CREATE VIEW``) stay for the later cells of the kernel, reading the variables of the moment. The cell
-shows the plan widget and the result table; ``--explain`` shows the plan and runs nothing;
+(``CREATE VIEW``) stay for the kernel's later cells, reading the variables of the moment. The
+cell shows the plan widget and the result table; ``--explain`` shows the plan and runs nothing;
 ``--save NAME`` keeps the query's stream as the variable ``NAME`` for later cells (and
 queries); ``VAR <<`` stores the result table as ``VAR``. ``--cluster NAME`` submits the query
 to the cluster in variable ``NAME`` (``--cluster`` alone: the default cluster,
