@@ -45,6 +45,7 @@ __all__ = [
     "RowScope",
     "Scope",
     "aggregate",
+    "as_written",
     "contains_aggregate",
     "output_name",
     "sql_text",
@@ -119,7 +120,7 @@ class RowScope:
         if isinstance(node, exp.AggFunc | exp.WithinGroup):
             hint = "; filter groups with HAVING" if self.clause == "WHERE" else ""
             raise self.ctx.error(
-                f"aggregate {_written(node)} is not allowed in {self.clause}{hint}", node
+                f"aggregate {as_written(node)} is not allowed in {self.clause}{hint}", node
             )
         return None
 
@@ -247,7 +248,7 @@ def _within_group(node: exp.WithinGroup, rows: Scope) -> Expr:
     keys = order.expressions if isinstance(order, exp.Order) else []
     if not isinstance(function, exp.PercentileCont | exp.PercentileDisc) or len(keys) != 1:
         raise rows.ctx.unsupported(
-            f"'{_written(function)} WITHIN GROUP (ORDER BY ...)' (only PERCENTILE_CONT and "
+            f"'{as_written(function)} WITHIN GROUP (ORDER BY ...)' (only PERCENTILE_CONT and "
             "PERCENTILE_DISC with one ORDER BY key)",
             node,
         )
@@ -284,11 +285,16 @@ def _describe(node: exp.Expr) -> str:
         )
     if isinstance(node, exp.Func):
         return f"the function {_function_name(node)}()"
-    return f"'{_written(node)}'"
+    return f"'{as_written(node)}'"
 
 
-def _written(node: exp.Expr) -> str:
-    """A function call's text as the user wrote it; other nodes as SQL text."""
+def as_written(node: exp.Expr) -> str:
+    """A function call's text as the user wrote it, for messages; other nodes as SQL text.
+
+    >>> from sabot_lab.sql.parse import parse
+    >>> [as_written(e) for e in parse("SELECT Sum(x), x+1 FROM t").expressions]
+    ['Sum(x)', 'x + 1']
+    """
     return written(node) or sql_text(node)
 
 
@@ -475,7 +481,7 @@ def _nullif(node: exp.Expr, scope: Scope) -> Expr:
 
 def _round(node: exp.Expr, scope: Scope) -> Expr:
     if node.args.get("truncate"):
-        raise scope.ctx.unsupported(f"'{_written(node)}'", node)
+        raise scope.ctx.unsupported(f"'{as_written(node)}'", node)
     decimals = node.args.get("decimals")
     places = 0 if decimals is None else _constant(decimals, scope, _function_name(node), int)
     value = translate(node.this, scope)

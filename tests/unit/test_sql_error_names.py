@@ -89,6 +89,24 @@ def test_an_aggregate_in_where_is_quoted_as_written() -> None:
     assert err.message == "aggregate Sum(price) is not allowed in WHERE; filter groups with HAVING"
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            "SELECT name FROM quotes GROUP BY Max(price)",
+            "GROUP BY cannot hold the aggregate Max(price)",
+        ),
+        (
+            "SELECT Sum(max(price)) FROM quotes",
+            "aggregate max(price) is not allowed in the argument of Sum(max(price))",
+        ),
+        ("SELECT avg(name) FROM quotes", "avg(name): cannot evaluate"),
+    ],
+)
+def test_a_misused_aggregate_is_quoted_as_written(query: str, message: str) -> None:
+    assert refusal(query).message.startswith(message)
+
+
 def test_a_refusal_in_a_script_points_at_its_line_in_the_whole_script() -> None:
     query = "CREATE VIEW q AS SELECT * FROM quotes;\nSELECT sid FROM q;\nSELECT md5(name) FROM q"
     err = refusal(query)
