@@ -4,9 +4,9 @@ against DuckDB and Polars (its SQL context, where it runs the query) measured in
 The data is generated on the first run into ``--dir`` (``benchmarks/data/tpch-sf<scale>``) and
 reused. Each engine's answer is checked against DuckDB's before any timing (sabot-lab's
 exactly: decimals of DuckDB's types; Polars' to 1e-9, its decimals may come back as floats). A
-query an engine refuses or answers wrongly is reported, and not timed. Prints per-query
-medians of ``--runs`` interleaved runs, sabot-lab's ratio to each, and the geometric mean of
-the ratios over the queries both engines ran.
+query an engine refuses or answers wrongly is reported, and not timed. Prints a Markdown
+table of per-query medians of ``--runs`` interleaved runs and sabot-lab's ratio to each, and the
+geometric mean of the ratios over the queries both engines ran.
 
     python benchmarks/tpch.py --scale 1
     python benchmarks/tpch.py --scale 0.1 --queries 1,3,6
@@ -73,10 +73,11 @@ def main() -> None:
     tpch.tables(directory, args.scale)
     con = tpch.duckdb_connection(directory)
     numbers = [int(n) for n in args.queries.split(",") if n] or range(1, 23)
-    print(
-        f"{'query':6} {'sabot-lab':>10} {'duckdb':>9} {'polars':>9} {'vs duckdb':>10} {'vs polars':>10}"
-    )
-    vs_duckdb, vs_polars, notes = [], [], []
+    print("| query | sabot-lab ms | DuckDB ms | Polars ms | vs DuckDB | vs Polars |")
+    print("|---|---:|---:|---:|---:|---:|")
+    vs_duckdb: list[float] = []
+    vs_polars: list[float] = []
+    notes = []
     for number in numbers:
         script = tpch.queries()[number]
         reference = tpch.duckdb_answer(script, con)
@@ -89,18 +90,16 @@ def main() -> None:
             else:
                 notes.append(f"q{number:02d} {problem}")
         ms = interleaved_ms(fns, args.runs)
-        cells = [f"{ms[n]:9.0f}" if n in ms else f"{'-':>9}" for n in ("duckdb", "polars")]
-        ours = f"{ms['sabot-lab']:10.0f}" if "sabot-lab" in ms else f"{'-':>10}"
-        ratios = []
+        cells = [f"{ms[n]:.0f}" if n in ms else "-" for n in ("sabot-lab", "duckdb", "polars")]
         for other, into in (("duckdb", vs_duckdb), ("polars", vs_polars)):
             if "sabot-lab" in ms and other in ms:
                 into.append(ms["sabot-lab"] / ms[other])
-                ratios.append(f"{into[-1]:9.2f}x")
+                cells.append(f"{into[-1]:.2f}x")
             else:
-                ratios.append(f"{'-':>10}")
-        print(f"q{number:02d}    {ours} {cells[0]} {cells[1]} {ratios[0]} {ratios[1]}", flush=True)
+                cells.append("-")
+        print(f"| Q{number} | {' | '.join(cells)} |", flush=True)
     print(
-        f"geometric mean of sabot-lab's ratios: {_geomean(vs_duckdb):.2f}x DuckDB "
+        f"\ngeometric mean of sabot-lab's ratios: {_geomean(vs_duckdb):.2f}x DuckDB "
         f"({len(vs_duckdb)} queries), {_geomean(vs_polars):.2f}x Polars ({len(vs_polars)} queries)"
     )
     for note in notes:
