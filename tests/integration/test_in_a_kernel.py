@@ -41,8 +41,9 @@ def _run(client: Any, code: str) -> dict[str, Any]:
 
 
 def _settled(client: Any) -> None:
-    """Wait until the kernel runs a cell again (a cell sent while it handles an interrupt
-    may be dropped unanswered: send another until one is answered)."""
+    """Wait until the kernel runs a cell again: a cell sent while it handles an interrupt
+    may go unanswered, or be answered "aborted" (cells queued after an error are dropped for
+    a moment); send another until one runs."""
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline:
         msg_id = client.execute("pass")
@@ -50,9 +51,11 @@ def _settled(client: Any) -> None:
             while True:
                 reply = client.get_shell_msg(timeout=5)
                 if reply["parent_header"].get("msg_id") == msg_id:
-                    return
+                    break
         except queue.Empty:
             continue
+        if reply["content"]["status"] == "ok":
+            return
     raise TimeoutError("the kernel does not answer after an interrupt")
 
 
@@ -114,6 +117,8 @@ def test_interrupt_stops_the_wait_and_keeps_the_cluster(kernel: Any) -> None:
         msg = client.get_iopub_msg(timeout=DEADLINE)
         if msg["parent_header"].get("msg_id") == waiting and msg["msg_type"] == "execute_input":
             break
+    else:
+        raise TimeoutError("the kernel did not start the waiting cell")
     reply = None
     while reply is None and time.monotonic() < deadline:  # until the wait is interrupted
         manager.interrupt_kernel()
