@@ -28,6 +28,7 @@ of a full join means the key of either side, the one not null (``COALESCE``).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
@@ -36,20 +37,25 @@ from sqlglot import exp
 
 from sabot_lab.expr import Expr, col
 from sabot_lab.expr.nodes import Column
+from sabot_lab.optimizer.or_factoring import factor_branches
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import RowScope, sql_text, translate
 from sabot_lab.sql.relation import Binding, Relation
 from sabot_lab.stream import JoinHow, Stream
 
-__all__ = ["conjuncts", "filtered", "join_relations", "semi_join_in"]
+__all__ = ["conjuncts", "filtered", "is_listed", "join_listed", "join_relations", "semi_join_in"]
 
 
 def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
-    """The conditions joined by ``AND`` at the top of ``node``.
+    """The conditions joined by ``AND`` at the top of ``node``, with the conditions every
+    branch of an ``OR`` repeats taken out of it (so that an equality there joins the sides).
 
     >>> from sabot_lab.sql.parse import parse
     >>> [c.sql() for c in conjuncts(parse("SELECT 1 FROM t WHERE (a = 1 AND b) AND c").args["where"].this)]
     ['a = 1', 'b', 'c']
+    >>> where = "(k = j AND a = 1 AND b = 2) OR (k = j AND (a = 3 OR b = 4)) OR (b = 5 AND k = j)"
+    >>> [c.sql() for c in conjuncts(parse(f"SELECT 1 FROM t WHERE {where}").args["where"].this)]
+    ['k = j', '(a = 1 AND b = 2) OR (a = 3 OR b = 4) OR b = 5']
     """
     if node is None:
         return []
@@ -57,6 +63,21 @@ def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
         return conjuncts(node.this)
     if isinstance(node, exp.And):
         return [*conjuncts(node.this), *conjuncts(node.expression)]
+    if isinstance(node, exp.Or):
+        common, rests = factor_branches([conjuncts(b) for b in _disjuncts(node)], operator.eq)
+        if not common:
+            return [node]
+        if rests is None:
+            return common
+        return [*common, *conjuncts(exp.or_(*(exp.and_(*rest) for rest in rests)))]
+    return [node]
+
+
+def _disjuncts(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.Paren):
+        return _disjuncts(node.this)
+    if isinstance(node, exp.Or):
+        return [*_disjuncts(node.this), *_disjuncts(node.expression)]
     return [node]
 
 
@@ -242,6 +263,60 @@ def join_relations(
             _right_join_order(joined, left.bindings, hidden) if swapped else bindings + joined
         )
     return filtered(Relation(stream, bindings), post_filters, ctx, "ON"), remaining
+
+
+def is_listed(node: exp.Join) -> bool:
+    """True for an item of a ``FROM a, b`` list or a ``CROSS JOIN`` (an inner join without
+    ``ON`` or ``USING``): it joins on the ``WHERE`` equalities, in any order."""
+    plain = not (node.side or node.method or node.args.get("on") or node.args.get("using"))
+    return plain and node.kind.upper() in ("", "INNER", "CROSS")
+
+
+def join_listed(
+    left: Relation, items: Sequence[tuple[exp.Join, Relation]], where: Sequence[exp.Expr],
+    ctx: Context,
+) -> tuple[Relation, list[exp.Expr]]:  # fmt: skip
+    """Join the items of a ``FROM`` list (or of ``CROSS JOIN``) to ``left``, each next the
+    first one that a ``WHERE`` equality joins to those already joined, so that no cross product
+    is made where keys exist, whatever the order written (the optimizer then orders the joins
+    by their cost); returns the relation, its names in the order written, and the ``WHERE``
+    conditions left.
+
+    >>> import sabot_lab as sl
+    >>> from sabot_lab.sql.parse import parse
+    >>> text = "SELECT * FROM a, b, c WHERE a.x = c.x AND c.y = b.y"
+    >>> ctx, node = Context(text, {}), parse(text)
+    >>> tables = {n: Relation.of(sl.from_pydict({c: [1] for c in cs}), n) for n, cs in [("a", "x"), ("b", "y"), ("c", "xy")]}
+    >>> items = [(j, tables[j.this.name]) for j in node.args["joins"]]
+    >>> joined, rest = join_listed(tables["a"], items, conjuncts(node.args["where"].this), ctx)
+    >>> [f"{b.qualifier}.{b.name}" for b in joined.bindings], rest
+    (['a.x', 'b.y', 'c.x', 'c.y'], [])
+    >>> print(joined.stream.explain(optimized=False))  # doctest: +ELLIPSIS
+    [P...] inner_join left_on=[y] right_on=[y]  #hash_join_...
+      [P...] inner_join left_on=[x] right_on=[x]  #hash_join_...
+    ...
+    """
+    pending = list(items)
+    start = len(left.bindings)
+    taken: list[tuple[exp.Join, Relation]] = []
+    remaining = list(where)
+    while pending:
+        item = next((i for i in pending if _joins(remaining, left, i[1], ctx)), pending[0])
+        pending.remove(item)
+        taken.append(item)
+        left, remaining = join_relations(left, item[0], item[1], remaining, ctx)
+    chunks: dict[int, tuple[Binding, ...]] = {}
+    position = start
+    for node, relation in taken:  # each join appends the bindings of its right side
+        chunks[id(node)] = left.bindings[position : position + len(relation.bindings)]
+        position += len(relation.bindings)
+    written = [b for node, _ in items for b in chunks[id(node)]]
+    return replace(left, bindings=(*left.bindings[:start], *written)), remaining
+
+
+def _joins(where: Sequence[exp.Expr], left: Relation, right: Relation, ctx: Context) -> bool:
+    """True if some condition of ``where`` is an equality between ``left`` and ``right``."""
+    return bool(_key_pairs(where, left, right, ctx, strict=False)[0])
 
 
 def _coalesced_keys(
