@@ -11,7 +11,8 @@ parsed conditions with it, before it picks join keys); :func:`factor_or` for pla
 
 >>> from sabot_lab import col
 >>> key = col("p_partkey") == col("l_partkey")
->>> factor_or((key & (col("p_size") < 5)) | ((col("p_size") > 9) & key))
+>>> mirrored = col("l_partkey") == col("p_partkey")
+>>> factor_or((key & (col("p_size") < 5)) | ((col("p_size") > 9) & mirrored))
 [(col("p_partkey") == col("l_partkey")), ((col("p_size") < 5) | (col("p_size") > 9))]
 """
 
@@ -70,7 +71,7 @@ def factor_or(predicate: Expr) -> list[Expr]:
     if predicate.op != "or":
         return [predicate]
     branches = [split_conjunction(b) for b in _disjuncts(predicate)]
-    common, rests = factor_branches(branches, Expr.equals)
+    common, rests = factor_branches(branches, _same)
     if not common:
         return [predicate]
     if rests is None:
@@ -79,6 +80,13 @@ def factor_or(predicate: Expr) -> list[Expr]:
     for branch in rests[1:]:
         rest = rest | conjoin(branch)
     return [*common, *factor_or(rest)]
+
+
+def _same(a: Expr, b: Expr) -> bool:
+    """Equal conditions, ``x == y`` and ``y == x`` too."""
+    if a.equals(b):
+        return True
+    return a.op == b.op == "eq" and a.args[0].equals(b.args[1]) and a.args[1].equals(b.args[0])
 
 
 def _disjuncts(predicate: Expr) -> list[Expr]:

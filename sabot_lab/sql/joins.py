@@ -28,13 +28,13 @@ of a full join means the key of either side, the one not null (``COALESCE``).
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
 from sqlglot import exp
 
+from sabot_lab.errors import SQLError
 from sabot_lab.expr import Expr, col
 from sabot_lab.expr.nodes import Column
 from sabot_lab.optimizer.or_factoring import factor_branches
@@ -53,7 +53,7 @@ def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
     >>> from sabot_lab.sql.parse import parse
     >>> [c.sql() for c in conjuncts(parse("SELECT 1 FROM t WHERE (a = 1 AND b) AND c").args["where"].this)]
     ['a = 1', 'b', 'c']
-    >>> where = "(k = j AND a = 1 AND b = 2) OR (k = j AND (a = 3 OR b = 4)) OR (b = 5 AND k = j)"
+    >>> where = "(k = j AND a = 1 AND b = 2) OR (k = j AND (a = 3 OR b = 4)) OR (b = 5 AND j = k)"
     >>> [c.sql() for c in conjuncts(parse(f"SELECT 1 FROM t WHERE {where}").args["where"].this)]
     ['k = j', '(a = 1 AND b = 2) OR (a = 3 OR b = 4) OR b = 5']
     """
@@ -64,13 +64,21 @@ def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
     if isinstance(node, exp.And):
         return [*conjuncts(node.this), *conjuncts(node.expression)]
     if isinstance(node, exp.Or):
-        common, rests = factor_branches([conjuncts(b) for b in _disjuncts(node)], operator.eq)
+        common, rests = factor_branches([conjuncts(b) for b in _disjuncts(node)], _same)
         if not common:
             return [node]
         if rests is None:
             return common
         return [*common, *conjuncts(exp.or_(*(exp.and_(*rest) for rest in rests)))]
     return [node]
+
+
+def _same(a: exp.Expr, b: exp.Expr) -> bool:
+    """Equal conditions, ``x = y`` and ``y = x`` too."""
+    if a == b:
+        return True
+    mirrored = isinstance(a, exp.EQ) and isinstance(b, exp.EQ)
+    return mirrored and a.this == b.expression and a.expression == b.this
 
 
 def _disjuncts(node: exp.Expr) -> list[exp.Expr]:
@@ -219,11 +227,7 @@ def join_relations(
         pairs, remaining = _key_pairs(where, left, right, ctx, strict=False)
         others = []
     if not pairs and how != "inner":
-        raise ctx.error(
-            f"the {label} join needs an equality between its two sides (ON a.id = b.id or "
-            "USING (id)); only an inner join may have none (a cross join, filtered by its ON)",
-            node,
-        )
+        raise _missing_equality(label, others, left, right, node, ctx)
     if others and how == "full":
         raise ctx.unsupported(
             f"the condition {sql_text(others[0])} in the ON of a FULL JOIN (it takes "
@@ -263,6 +267,34 @@ def join_relations(
             _right_join_order(joined, left.bindings, hidden) if swapped else bindings + joined
         )
     return filtered(Relation(stream, bindings), post_filters, ctx, "ON"), remaining
+
+
+def _missing_equality(
+    label: str, conditions: Sequence[exp.Expr], left: Relation, right: Relation, node: exp.Join,
+    ctx: Context,
+) -> SQLError:  # fmt: skip
+    """The error for a join other than inner without an equality between its sides: where an
+    equality between them stands inside an ``OR`` that not every branch repeats, that is the
+    cause named."""
+    for condition in conditions:
+        for equality in condition.find_all(exp.EQ):
+            sides = (
+                _sides(equality.this, left, right, ctx, strict=False),
+                _sides(equality.expression, left, right, ctx, strict=False),
+            )
+            if sides in (({"left"}, {"right"}), ({"right"}, {"left"})):
+                return ctx.error(
+                    f"the {label} join's equality {sql_text(equality)} is inside an OR whose "
+                    f"other branches do not all repeat it, so it cannot be the join's key; a "
+                    f"{label} join needs an equality between its two sides that holds for every "
+                    "pair it joins: write it once, outside the OR (ON a.k = b.k AND (... OR ...))",
+                    equality,
+                )
+    return ctx.error(
+        f"the {label} join needs an equality between its two sides (ON a.id = b.id or "
+        "USING (id)); only an inner join may have none (a cross join, filtered by its ON)",
+        node,
+    )
 
 
 def is_listed(node: exp.Join) -> bool:
