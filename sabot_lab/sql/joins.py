@@ -278,6 +278,8 @@ def _missing_equality(
     cause named."""
     for condition in conditions:
         for equality in condition.find_all(exp.EQ):
+            if not _inside_or(equality, condition):
+                continue
             sides = (
                 _sides(equality.this, left, right, ctx, strict=False),
                 _sides(equality.expression, left, right, ctx, strict=False),
@@ -297,11 +299,28 @@ def _missing_equality(
     )
 
 
+def _inside_or(node: exp.Expr, top: exp.Expr) -> bool:
+    """True if an ``OR`` stands between ``node`` and ``top`` (its ancestor), or is ``top``."""
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, exp.Or):
+            return True
+        if parent is top:
+            return False
+        parent = parent.parent
+    return False
+
+
 def is_listed(node: exp.Join) -> bool:
-    """True for an item of a ``FROM a, b`` list or a ``CROSS JOIN`` (an inner join without
-    ``ON`` or ``USING``): it joins on the ``WHERE`` equalities, in any order."""
+    """True for a table of a ``FROM a, b`` list or of a ``CROSS JOIN`` (an inner join
+    without ``ON`` or ``USING``, not ``UNNEST``): it joins on the ``WHERE`` equalities, in any
+    order."""
     plain = not (node.side or node.method or node.args.get("on") or node.args.get("using"))
-    return plain and node.kind.upper() in ("", "INNER", "CROSS")
+    return (
+        plain
+        and node.kind.upper() in ("", "INNER", "CROSS")
+        and not isinstance(node.this, exp.Unnest)
+    )
 
 
 def join_listed(

@@ -155,7 +155,7 @@ def _from(select: exp.Select, ctx: Context) -> Relation:
             relation = unnest_join(relation, join, ctx)
         elif is_listed(join):  # the run of FROM-list items: joined in an order keys connect
             run = [join]
-            while joins and is_listed(joins[0]) and not isinstance(joins[0].this, exp.Unnest):
+            while joins and is_listed(joins[0]):
                 run.append(joins.pop(0))
             items = [(j, _table(j.this, ctx)) for j in run]
             relation, conditions = join_listed(relation, items, conditions, ctx)
