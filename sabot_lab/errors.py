@@ -24,6 +24,7 @@ __all__ = [
     "ComputeError",
     "JobNotFoundError",
     "LocationError",
+    "PerformanceWarning",
     "PlanError",
     "SQLError",
     "SabotError",
@@ -156,6 +157,12 @@ reports is a :class:`ClusterError`)."""
 
 class LocationError(SabotError):
     """A checkpoint or savepoint location that cannot be opened, read or written."""
+
+
+class PerformanceWarning(UserWarning):
+    """A plan that runs, but would take far more time or memory than it needs to (e.g. a large
+    cross product); the message names the operator, its inputs and what to change.
+    ``warnings.filterwarnings("error", category=sl.PerformanceWarning)`` makes it an error."""
 
 
 def closest_match(name: str, candidates: Iterable[str]) -> str | None:

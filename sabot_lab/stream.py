@@ -80,7 +80,7 @@ from sabot_lab.logical import (
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
 from sabot_lab.logical.termination import require_end, require_rows
-from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer
+from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer, warn_large_cross_products
 from sabot_lab.summaries import QuantileMethod, bounded_rows, describe_table, sample_table
 from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_timestamp
 
@@ -984,6 +984,7 @@ class Stream:
         if not optimize:
             return self._graph, self._node_id
         plan = self.optimize()
+        warn_large_cross_products(plan, stacklevel=3)  # counted from collect()'s caller
         return plan.graph, plan.output
 
     def iter_batches(self, optimize: bool = True) -> Iterator[pa.RecordBatch]:

@@ -11,6 +11,12 @@ evaluator (constant folding); never ``connectors`` (sources register what the ru
  'reorder_joins', 'push_down_projections', 'push_down_limits', 'fuse_operators']
 """
 
+from sabot_lab.optimizer.cross_products import (
+    CROSS_PRODUCT_WARN_ROWS,
+    CrossProduct,
+    large_cross_products,
+    warn_large_cross_products,
+)
 from sabot_lab.optimizer.filters import push_down_filters, push_filters_into_sources
 from sabot_lab.optimizer.fusion import fuse_operators
 from sabot_lab.optimizer.join_order import JoinGraph, best_order, reorder_joins
@@ -22,7 +28,9 @@ from sabot_lab.optimizer.statistics import Statistics, estimate, estimate_rows, 
 from sabot_lab.optimizer.trace import RewriteTrace, RuleApplication
 
 __all__ = [
+    "CROSS_PRODUCT_WARN_ROWS",
     "DEFAULT_RULES",
+    "CrossProduct",
     "JoinGraph",
     "OptimizedPlan",
     "PlanOptimizer",
@@ -35,6 +43,7 @@ __all__ = [
     "estimate_rows",
     "fold_constants",
     "fuse_operators",
+    "large_cross_products",
     "push_down_filters",
     "push_down_limits",
     "push_down_projections",
@@ -42,4 +51,5 @@ __all__ = [
     "reorder_joins",
     "selectivity",
     "simplify_predicates",
+    "warn_large_cross_products",
 ]

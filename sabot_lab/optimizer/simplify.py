@@ -4,7 +4,9 @@ Everywhere: constant subexpressions become literals (unless evaluating them fail
 error stays a runtime error) and boolean identities are applied (``p & true → p``,
 ``p | false → p``, ``p & false → false``, ``p | true → true``, ``~~p → p``); all exact under
 SQL's three-valued logic. In filters: true conjuncts are dropped, bounds on one column are
-merged (``x > 1 & x > 3 → x > 3``), and a filter that can never pass (``x > 3 & x < 2``, a false
+merged (``x > 1 & x > 3 → x > 3``), conditions every branch of an ``OR`` repeats are taken out
+of it (:mod:`~sabot_lab.optimizer.or_factoring`: they can then move below joins and into scans
+on their own), and a filter that can never pass (``x > 3 & x < 2``, a false
 or null conjunct) becomes an empty source: its input is not run at all.
 
 >>> import sabot_lab as sl
@@ -39,13 +41,13 @@ from sabot_lab.logical import (
     Window,
 )
 from sabot_lab.logical.sources import empty_source
+from sabot_lab.optimizer.or_factoring import factor_or
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.predicates import (
     MIRRORED,
     conjoin,
     is_literal,
     literal_value,
-    split_conjunction,
 )
 
 __all__ = ["EXPRESSION_FIELDS", "fold_constants", "simplify_predicates"]
@@ -168,7 +170,7 @@ def _fold_node(node: StreamOperatorNode) -> StreamOperatorNode:
 
 def _simplify_filter(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> None:
     assert isinstance(node.op, Filter)
-    conjuncts = split_conjunction(node.op.predicate)
+    conjuncts = factor_or(node.op.predicate)  # conditions every branch of an OR repeats, out
     kept = [c for c in conjuncts if _truth(c) is not True]
     contradiction = any(is_literal(c) for c in kept)  # false or null: no row passes
     merged, why = _merge_bounds(kept)

@@ -228,9 +228,18 @@ def _filter(op: Operator, inputs: list[Statistics]) -> Statistics:
 
 
 def _project(op: Operator, inputs: list[Statistics]) -> Statistics:
+    """A computed column has the distinct values of its first input column; a constant one
+    (the key of a cross join) has one.
+
+    >>> from sabot_lab import col, lit
+    >>> _project(Project(exprs=[col("k") + 1, lit(0).alias("c")]), [Statistics(10, {"k": 4.0})]).ndv
+    {'k': 4.0, 'c': 1.0}
+    """
     assert isinstance(op, Project)
     first = inputs[0]
-    ndv = {e.output_name(): first.distinct(e.columns()[0]) for e in op.exprs if e.columns()}
+    ndv = {
+        e.output_name(): first.distinct(e.columns()[0]) if e.columns() else 1.0 for e in op.exprs
+    }
     return Statistics(first.rows, ndv)
 
 

@@ -34,22 +34,28 @@ from typing import Literal
 
 from sqlglot import exp
 
+from sabot_lab.errors import SQLError
 from sabot_lab.expr import Expr, col
 from sabot_lab.expr.nodes import Column
+from sabot_lab.optimizer.or_factoring import factor_branches
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import RowScope, sql_text, translate
 from sabot_lab.sql.relation import Binding, Relation
 from sabot_lab.stream import JoinHow, Stream
 
-__all__ = ["conjuncts", "filtered", "join_relations", "semi_join_in"]
+__all__ = ["conjuncts", "filtered", "is_listed", "join_listed", "join_relations", "semi_join_in"]
 
 
 def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
-    """The conditions joined by ``AND`` at the top of ``node``.
+    """The conditions joined by ``AND`` at the top of ``node``, with the conditions every
+    branch of an ``OR`` repeats taken out of it (so that an equality there joins the sides).
 
     >>> from sabot_lab.sql.parse import parse
     >>> [c.sql() for c in conjuncts(parse("SELECT 1 FROM t WHERE (a = 1 AND b) AND c").args["where"].this)]
     ['a = 1', 'b', 'c']
+    >>> where = "(k = j AND a = 1 AND b = 2) OR (k = j AND (a = 3 OR b = 4)) OR (b = 5 AND j = k)"
+    >>> [c.sql() for c in conjuncts(parse(f"SELECT 1 FROM t WHERE {where}").args["where"].this)]
+    ['k = j', '(a = 1 AND b = 2) OR (a = 3 OR b = 4) OR b = 5']
     """
     if node is None:
         return []
@@ -57,6 +63,29 @@ def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
         return conjuncts(node.this)
     if isinstance(node, exp.And):
         return [*conjuncts(node.this), *conjuncts(node.expression)]
+    if isinstance(node, exp.Or):
+        common, rests = factor_branches([conjuncts(b) for b in _disjuncts(node)], _same)
+        if not common:
+            return [node]
+        if rests is None:
+            return common
+        return [*common, *conjuncts(exp.or_(*(exp.and_(*rest) for rest in rests)))]
+    return [node]
+
+
+def _same(a: exp.Expr, b: exp.Expr) -> bool:
+    """Equal conditions, ``x = y`` and ``y = x`` too."""
+    if a == b:
+        return True
+    mirrored = isinstance(a, exp.EQ) and isinstance(b, exp.EQ)
+    return mirrored and a.this == b.expression and a.expression == b.this
+
+
+def _disjuncts(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.Paren):
+        return _disjuncts(node.this)
+    if isinstance(node, exp.Or):
+        return [*_disjuncts(node.this), *_disjuncts(node.expression)]
     return [node]
 
 
@@ -198,11 +227,7 @@ def join_relations(
         pairs, remaining = _key_pairs(where, left, right, ctx, strict=False)
         others = []
     if not pairs and how != "inner":
-        raise ctx.error(
-            f"the {label} join needs an equality between its two sides (ON a.id = b.id or "
-            "USING (id)); only an inner join may have none (a cross join, filtered by its ON)",
-            node,
-        )
+        raise _missing_equality(label, others, left, right, node, ctx)
     if others and how == "full":
         raise ctx.unsupported(
             f"the condition {sql_text(others[0])} in the ON of a FULL JOIN (it takes "
@@ -242,6 +267,107 @@ def join_relations(
             _right_join_order(joined, left.bindings, hidden) if swapped else bindings + joined
         )
     return filtered(Relation(stream, bindings), post_filters, ctx, "ON"), remaining
+
+
+def _missing_equality(
+    label: str, conditions: Sequence[exp.Expr], left: Relation, right: Relation, node: exp.Join,
+    ctx: Context,
+) -> SQLError:  # fmt: skip
+    """The error for a join other than inner without an equality between its sides: where an
+    equality between them stands inside an ``OR`` that not every branch repeats, that is the
+    cause named."""
+    for condition in conditions:
+        for equality in condition.find_all(exp.EQ):
+            if not _inside_or(equality, condition):
+                continue
+            sides = (
+                _sides(equality.this, left, right, ctx, strict=False),
+                _sides(equality.expression, left, right, ctx, strict=False),
+            )
+            if sides in (({"left"}, {"right"}), ({"right"}, {"left"})):
+                return ctx.error(
+                    f"the {label} join's equality {sql_text(equality)} is inside an OR whose "
+                    f"other branches do not all repeat it, so it cannot be the join's key; a "
+                    f"{label} join needs an equality between its two sides that holds for every "
+                    "pair it joins: write it once, outside the OR (ON a.k = b.k AND (... OR ...))",
+                    equality,
+                )
+    return ctx.error(
+        f"the {label} join needs an equality between its two sides (ON a.id = b.id or "
+        "USING (id)); only an inner join may have none (a cross join, filtered by its ON)",
+        node,
+    )
+
+
+def _inside_or(node: exp.Expr, top: exp.Expr) -> bool:
+    """True if an ``OR`` stands between ``node`` and ``top`` (its ancestor), or is ``top``."""
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, exp.Or):
+            return True
+        if parent is top:
+            return False
+        parent = parent.parent
+    return False
+
+
+def is_listed(node: exp.Join) -> bool:
+    """True for a table of a ``FROM a, b`` list or of a ``CROSS JOIN`` (an inner join
+    without ``ON`` or ``USING``, not ``UNNEST``): it joins on the ``WHERE`` equalities, in any
+    order."""
+    plain = not (node.side or node.method or node.args.get("on") or node.args.get("using"))
+    return (
+        plain
+        and node.kind.upper() in ("", "INNER", "CROSS")
+        and not isinstance(node.this, exp.Unnest)
+    )
+
+
+def join_listed(
+    left: Relation, items: Sequence[tuple[exp.Join, Relation]], where: Sequence[exp.Expr],
+    ctx: Context,
+) -> tuple[Relation, list[exp.Expr]]:  # fmt: skip
+    """Join the items of a ``FROM`` list (or of ``CROSS JOIN``) to ``left``, each next the
+    first one that a ``WHERE`` equality joins to those already joined, so that no cross product
+    is made where keys exist, whatever the order written (the optimizer then orders the joins
+    by their cost); returns the relation, its names in the order written, and the ``WHERE``
+    conditions left.
+
+    >>> import sabot_lab as sl
+    >>> from sabot_lab.sql.parse import parse
+    >>> text = "SELECT * FROM a, b, c WHERE a.x = c.x AND c.y = b.y"
+    >>> ctx, node = Context(text, {}), parse(text)
+    >>> tables = {n: Relation.of(sl.from_pydict({c: [1] for c in cs}), n) for n, cs in [("a", "x"), ("b", "y"), ("c", "xy")]}
+    >>> items = [(j, tables[j.this.name]) for j in node.args["joins"]]
+    >>> joined, rest = join_listed(tables["a"], items, conjuncts(node.args["where"].this), ctx)
+    >>> [f"{b.qualifier}.{b.name}" for b in joined.bindings], rest
+    (['a.x', 'b.y', 'c.x', 'c.y'], [])
+    >>> print(joined.stream.explain(optimized=False))  # doctest: +ELLIPSIS
+    [P...] inner_join left_on=[y] right_on=[y]  #hash_join_...
+      [P...] inner_join left_on=[x] right_on=[x]  #hash_join_...
+    ...
+    """
+    pending = list(items)
+    start = len(left.bindings)
+    taken: list[tuple[exp.Join, Relation]] = []
+    remaining = list(where)
+    while pending:
+        item = next((i for i in pending if _joins(remaining, left, i[1], ctx)), pending[0])
+        pending.remove(item)
+        taken.append(item)
+        left, remaining = join_relations(left, item[0], item[1], remaining, ctx)
+    chunks: dict[int, tuple[Binding, ...]] = {}
+    position = start
+    for node, relation in taken:  # each join appends the bindings of its right side
+        chunks[id(node)] = left.bindings[position : position + len(relation.bindings)]
+        position += len(relation.bindings)
+    written = [b for node, _ in items for b in chunks[id(node)]]
+    return replace(left, bindings=(*left.bindings[:start], *written)), remaining
+
+
+def _joins(where: Sequence[exp.Expr], left: Relation, right: Relation, ctx: Context) -> bool:
+    """True if some condition of ``where`` is an equality between ``left`` and ``right``."""
+    return bool(_key_pairs(where, left, right, ctx, strict=False)[0])
 
 
 def _coalesced_keys(

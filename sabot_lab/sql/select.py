@@ -33,7 +33,14 @@ from sabot_lab.sql.expressions import (
     translate,
 )
 from sabot_lab.sql.grouping import Grouping, substitute_aliases
-from sabot_lab.sql.joins import conjuncts, filtered, join_relations, semi_join_in
+from sabot_lab.sql.joins import (
+    conjuncts,
+    filtered,
+    is_listed,
+    join_listed,
+    join_relations,
+    semi_join_in,
+)
 from sabot_lab.sql.parse import WindowFunction, written
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.unnest import unnest_join, unnest_selected
@@ -141,13 +148,21 @@ def _from(select: exp.Select, ctx: Context) -> Relation:
     where = select.args.get("where")
     conditions = conjuncts(where.this if where is not None else None)
     relation = _table(from_.this, ctx)
-    for join in select.args.get("joins") or []:
+    joins = list(select.args.get("joins") or [])
+    while joins:
+        join = joins.pop(0)
         if isinstance(join.this, exp.Unnest):
             relation = unnest_join(relation, join, ctx)
-            continue
-        relation, conditions = join_relations(
-            relation, join, _table(join.this, ctx), conditions, ctx
-        )
+        elif is_listed(join):  # the run of FROM-list items: joined in an order keys connect
+            run = [join]
+            while joins and is_listed(joins[0]):
+                run.append(joins.pop(0))
+            items = [(j, _table(j.this, ctx)) for j in run]
+            relation, conditions = join_listed(relation, items, conditions, ctx)
+        else:
+            relation, conditions = join_relations(
+                relation, join, _table(join.this, ctx), conditions, ctx
+            )
     rest = []
     for condition in conditions:
         if isinstance(condition, exp.In) and condition.args.get("query") is not None:

@@ -3,6 +3,8 @@ pipelines of verbs, and bushy join trees, shared by the optimizer and physical-p
 
 from __future__ import annotations
 
+import functools
+import operator
 import tempfile
 from pathlib import Path
 
@@ -37,7 +39,8 @@ def sources(draw: st.DrawFn) -> sl.Stream:
 
 @st.composite
 def predicates(draw: st.DrawFn, schema: pa.Schema) -> sl.Expr:
-    """Conjunctions of comparisons, ranges, null tests, IN lists and constants on any column."""
+    """Conjunctions of comparisons, ranges, null tests, IN lists and constants on any column,
+    or ORs of such conjunctions that all repeat one of them."""
     parts = []
     for _ in range(draw(st.integers(1, 3))):
         field = draw(st.sampled_from(list(schema)))
@@ -61,10 +64,13 @@ def predicates(draw: st.DrawFn, schema: pa.Schema) -> sl.Expr:
             options = [c.is_null()]
         options.append(sl.lit(draw(st.booleans())) | (sl.lit(1) > 2))
         parts.append(draw(st.sampled_from(options)))
-    out = parts[0]
-    for p in parts[1:]:
-        out = out & p
-    return out
+    if len(parts) > 1 and draw(st.booleans()):  # an OR whose branches repeat a condition
+        shared, *others = parts
+        branches = [shared & p if i % 2 else p & shared for i, p in enumerate(others)]
+        return functools.reduce(
+            operator.or_, branches if len(branches) > 1 else [*branches, shared]
+        )
+    return functools.reduce(operator.and_, parts)
 
 
 def shift_x(batch: pa.RecordBatch) -> pa.RecordBatch:
