@@ -12,10 +12,10 @@ import duckdb
 import pytest
 
 import sabot_lab as sl
+from sabot_lab.examples.tpch import TABLES
 from sabot_lab.logical import HashJoin
 from sabot_lab.optimizer import OptimizedPlan, large_cross_products
 from tests.support.reference import assert_same_rows
-from tests.support.tpch import TABLES
 
 Q19 = """SELECT sum(l_extendedprice * (1 - l_discount)) AS revenue
 FROM lineitem, part
