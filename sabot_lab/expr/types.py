@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
+from sabot_lab.expr.calendar import calendar_result_type, epoch, in_utc, uses_calendar_rules
 from sabot_lab.expr.capabilities import require_distinct_countable, require_first_last
 from sabot_lab.expr.decimals import (
     cast_decimal,
@@ -348,6 +349,8 @@ def _column(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
 
 def _binary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     op = expr.op
+    if uses_calendar_rules(op, *nulls_typed(types)):
+        return calendar_result_type(op, *nulls_typed(types))
     left, right = comparable_decimals(op, *with_decimal_literals(expr, _probes(expr, types)))
     if uses_decimal_rules(op, left.type, right.type):
         return decimal_result_type(op, left.type, right.type)
@@ -453,7 +456,10 @@ def _truncate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Dat
 def _part(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     (value,) = _probes(expr, types)
     require_temporal(expr, value.type)
-    TEMPORAL_PARTS[expr.param("part")](value)  # a kernel for this type
+    if expr.param("part") == "epoch":
+        epoch(value, expr.param("time_unit"))  # dates and timestamps only
+    else:
+        TEMPORAL_PARTS[expr.param("part")](in_utc(value))  # a kernel for this type
     return pa.int64()
 
 
