@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
-from sabot_lab.expr.calendar import calendar_arithmetic, epoch, in_utc, uses_calendar_rules
+from sabot_lab.expr.calendar import calendar_arithmetic, epoch, part_operand, uses_calendar_rules
 from sabot_lab.expr.decimals import (
     comparable_decimals,
     decimal_arithmetic,
@@ -464,7 +464,9 @@ def _eval_part(expr: Expr, batch: pa.RecordBatch) -> Value:
     require_temporal(expr, value.type)
     if expr.param("part") == "epoch":
         return epoch(value, expr.param("time_unit"))
-    return TEMPORAL_PARTS[expr.param("part")](in_utc(value)).cast(pa.int64())
+    return TEMPORAL_PARTS[expr.param("part")](part_operand(value, expr.param("part"))).cast(
+        pa.int64()
+    )
 
 
 def _eval_strptime(expr: Expr, batch: pa.RecordBatch) -> Value:

@@ -36,9 +36,10 @@ __all__ = [
     "calendar_arithmetic",
     "calendar_result_type",
     "epoch",
-    "in_utc",
     "interval_value",
     "parse_offset",
+    "part_operand",
+    "refuse_intervals",
     "uses_calendar_rules",
 ]
 
@@ -101,14 +102,17 @@ EPOCH_UNITS = ("ns", "us", "ms", "s", "d")
 """The units :func:`epoch` counts in (Polars' ``time_unit``)."""
 
 
-def in_utc(value: Any) -> Any:
-    """Timestamps with a time zone as UTC ones (their parts are then UTC's, as in DuckDB with
-    the session's zone set to UTC); other values as they are.
+def part_operand(value: Any, part: str) -> Any:
+    """The values the kernel of the date ``part`` reads: timestamps with a time zone as UTC
+    ones (their parts are UTC's, as DuckDB's with the session's zone set to UTC), dates as
+    their midnight for the parts of a time of day (``hour``…, 0 as in DuckDB).
 
-    >>> in_utc(pa.scalar(0, pa.timestamp("s", "Asia/Tokyo"))).type
+    >>> part_operand(pa.scalar(0, pa.timestamp("s", "Asia/Tokyo")), "hour").type
     TimestampType(timestamp[s, tz=UTC])
     """
     dtype = value.type
+    if _is_date(dtype) and part in ("hour", "minute", "second"):
+        return value.cast(pa.timestamp("s"))
     if pa.types.is_timestamp(dtype) and dtype.tz is not None and dtype.tz != "UTC":
         return value.cast(pa.timestamp(dtype.unit, "UTC"))
     return value
@@ -197,6 +201,23 @@ def calendar_result_type(op: str, left: pa.DataType, right: pa.DataType) -> pa.D
         f"'{symbol}' does not accept ({left}, {right}): add or subtract an interval to a date "
         "or timestamp, whole days to a date, or subtract two dates"
     )
+
+
+def refuse_intervals(what: str, types: list[pa.DataType]) -> None:
+    """Refuse an operation other than calendar arithmetic on intervals (the kernels have
+    none): ``what`` names the expression.
+
+    >>> refuse_intervals("col('i') < col('i')", [INTERVAL_TYPE, INTERVAL_TYPE])
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.SchemaError: cannot evaluate col('i') < col('i'): intervals (month_day_nano_interval) can only be added to or subtracted from dates, timestamps and intervals; compare or aggregate the dates or timestamps they lead to instead (col("d") + interval)
+    """
+    if any(pa.types.is_interval(t) for t in types):
+        raise SchemaError(
+            f"cannot evaluate {what}: intervals ({INTERVAL_TYPE}) can only be added to or "
+            "subtracted from dates, timestamps and intervals; compare or aggregate the dates "
+            'or timestamps they lead to instead (col("d") + interval)'
+        )
 
 
 def _require_month_day_nano(*types: pa.DataType) -> None:

@@ -116,6 +116,8 @@ def to_sql(expr: Expr) -> str:
 def _python_literal(expr: Expr, args: list[str]) -> str:
     value = decode_value(expr.param("value"))
     dtype = expr.param("dtype")
+    if isinstance(value, pa.MonthDayNano):
+        return f"lit(pa.MonthDayNano([{value.months}, {value.days}, {value.nanoseconds}]))"
     text = f'"{value}"' if isinstance(value, str) else repr(value)
     return f'lit({text}, "{dtype}")' if dtype else text
 
@@ -473,9 +475,9 @@ def _sql_truncate(expr: Expr, args: list[str]) -> str:
 _SQL_EPOCHS = {
     "ns": "epoch_ns({0})",
     "us": "epoch_us({0})",
-    "ms": "epoch_ms({0})",
-    "s": "CAST(floor(epoch({0})) AS BIGINT)",
-    "d": "CAST(floor(epoch({0}) / 86400) AS BIGINT)",
+    "ms": "CAST(floor(epoch_us({0}) / 1000) AS BIGINT)",
+    "s": "CAST(floor(epoch_us({0}) / 1000000) AS BIGINT)",
+    "d": "CAST(floor(epoch_us({0}) / 86400000000) AS BIGINT)",
 }
 
 

@@ -22,7 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
-from sabot_lab.expr.calendar import calendar_result_type, epoch, in_utc, uses_calendar_rules
+from sabot_lab.expr.calendar import (
+    calendar_result_type,
+    epoch,
+    part_operand,
+    refuse_intervals,
+    uses_calendar_rules,
+)
 from sabot_lab.expr.capabilities import require_distinct_countable, require_first_last
 from sabot_lab.expr.decimals import (
     cast_decimal,
@@ -351,6 +357,7 @@ def _binary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
     op = expr.op
     if uses_calendar_rules(op, *nulls_typed(types)):
         return calendar_result_type(op, *nulls_typed(types))
+    refuse_intervals(repr(expr), types)
     left, right = comparable_decimals(op, *with_decimal_literals(expr, _probes(expr, types)))
     if uses_decimal_rules(op, left.type, right.type):
         return decimal_result_type(op, left.type, right.type)
@@ -372,6 +379,8 @@ def _binary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
 
 
 def _unary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    if expr.op not in ("is_null", "is_not_null"):
+        refuse_intervals(repr(expr), types)
     return KERNELS[expr.op](*_probes(expr, types)).type
 
 
@@ -459,7 +468,9 @@ def _part(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataTyp
     if expr.param("part") == "epoch":
         epoch(value, expr.param("time_unit"))  # dates and timestamps only
     else:
-        TEMPORAL_PARTS[expr.param("part")](in_utc(value))  # a kernel for this type
+        TEMPORAL_PARTS[expr.param("part")](
+            part_operand(value, expr.param("part"))
+        )  # a kernel for this type
     return pa.int64()
 
 

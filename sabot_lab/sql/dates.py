@@ -15,7 +15,6 @@ MonthDayNano(months=0, days=90, nanoseconds=0)
 
 from __future__ import annotations
 
-import decimal
 import re
 
 import pyarrow as pa
@@ -56,7 +55,7 @@ DIFF_UNITS = ("YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECO
               "MILLISECOND", "MICROSECOND")  # fmt: skip
 """The units ``DATE_DIFF`` counts."""
 
-_TRUNCATE = {"WEEK": "1w", "DAY": "1d", "HOUR": "1h", "MINUTE": "1m", "SECOND": "1s",
+_TRUNCATE = {"HOUR": "1h", "MINUTE": "1m", "SECOND": "1s",
              "MILLISECOND": "1ms", "MICROSECOND": "1us"}  # fmt: skip
 _MICROSECONDS = {"HOUR": 3_600_000_000, "MINUTE": 60_000_000, "SECOND": 1_000_000,
                  "MILLISECOND": 1_000, "MICROSECOND": 1}  # fmt: skip
@@ -71,16 +70,11 @@ def _unit_name(text: str) -> str | None:
 
 
 def _amount(count: str, unit: str) -> tuple[int, int, int] | None:
-    """(months, days, nanoseconds) of ``count`` ``unit``s; None for a fraction of a unit that
-    is not a whole number of nanoseconds or of a day or more."""
-    months, days, nanos = _UNITS[unit]
-    number = decimal.Decimal(count)
-    if number != number.to_integral_value() and not nanos:
+    """(months, days, nanoseconds) of ``count`` ``unit``s; None for a fraction (DuckDB reads
+    ``INTERVAL '1.5' HOUR`` as one hour but ``'1.5 hours'`` as an hour and a half)."""
+    if not re.fullmatch(r"[+-]?\d+", count):
         return None
-    parts = (number * months, number * days, number * nanos)
-    if any(p != p.to_integral_value() for p in parts):
-        return None
-    return int(parts[0]), int(parts[1]), int(parts[2])
+    return tuple(int(count) * size for size in _UNITS[unit])  # type: ignore[return-value]
 
 
 def _parse(text: str, unit: str | None) -> tuple[int, int, int] | None:
@@ -115,18 +109,19 @@ def interval_constant(node: exp.Interval, ctx: Context, negate: bool = False) ->
     unit_text = None
     if unit is not None:
         unit_text = str(unit.name) if isinstance(unit, exp.Var) else type(unit).__name__
-    parsed = None
+    parsed, written = None, node.sql()
     if isinstance(value, exp.Literal):
         parsed = _parse(str(value.this), unit_text)
         if "start" not in value.meta:  # the parser split a text such as '3 months': check it
             texts = [t.replace("''", "'") for t in _INTERVAL_TEXTS.findall(ctx.text)]
-            if any(_parse(t, None) is None and _parse(t, "DAY") is None for t in texts):
-                parsed = None
+            unread = [t for t in texts if _parse(t, None) is None and _parse(t, "DAY") is None]
+            if unread:
+                parsed, written = None, f"INTERVAL '{unread[0]}'"
     if parsed is None:
         raise ctx.unsupported(
-            f"the interval {node.sql()} (write a constant as INTERVAL '3' MONTH, "
-            "INTERVAL 3 MONTH or INTERVAL '1 year 2 months 3 days', in units "
-            f"{', '.join(u.lower() for u in _UNITS)}; a fraction only of hours or less)",
+            f"the interval {written} (write a constant as INTERVAL '3' MONTH, "
+            "INTERVAL 3 MONTH or INTERVAL '1 year 2 months 3 days', in whole numbers of "
+            f"{', '.join(u.lower() + 's' for u in _UNITS)})",
             node,
         )
     sign = -1 if negate else 1
@@ -168,9 +163,9 @@ def date_difference(unit: str, start: Expr, end: Expr) -> Expr:
             return result
 
         return count(end) - count(start)
-    every = _TRUNCATE[unit]
-    if unit in ("WEEK", "DAY"):
-        days = end.dt.truncate(every).cast("date32") - start.dt.truncate(every).cast("date32")
+    if unit in ("WEEK", "DAY"):  # weeks: whole weeks of days, as DuckDB counts them
+        days = end.cast("date32") - start.cast("date32")
         return days // 7 if unit == "WEEK" else days
+    every = _TRUNCATE[unit]
     ticks = end.dt.truncate(every).dt.epoch("us") - start.dt.truncate(every).dt.epoch("us")
     return ticks // _MICROSECONDS[unit]
