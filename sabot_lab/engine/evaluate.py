@@ -462,11 +462,10 @@ def _eval_truncate(expr: Expr, batch: pa.RecordBatch) -> Value:
 def _eval_part(expr: Expr, batch: pa.RecordBatch) -> Value:
     (value,) = _args(expr, batch)
     require_temporal(expr, value.type)
-    if expr.param("part") == "epoch":
+    part = expr.param("part")
+    if part == "epoch":
         return epoch(value, expr.param("time_unit"))
-    return TEMPORAL_PARTS[expr.param("part")](part_operand(value, expr.param("part"))).cast(
-        pa.int64()
-    )
+    return TEMPORAL_PARTS[part](part_operand(value, part)).cast(pa.int64())
 
 
 def _eval_strptime(expr: Expr, batch: pa.RecordBatch) -> Value:

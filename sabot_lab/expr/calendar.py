@@ -242,14 +242,19 @@ def calendar_arithmetic(op: str, left: Any, right: Any) -> Any:
     >>> ts = pa.array([dt.datetime(2024, 2, 29, 13, 30)])
     >>> calendar_arithmetic("sub", ts, pa.scalar(pa.MonthDayNano([12, 1, 3_600 * 10**9]))).to_pylist()
     [datetime.datetime(2023, 2, 27, 12, 30)]
+    >>> calendar_arithmetic("add", pa.scalar(dt.date(2024, 1, 31)), pa.scalar(pa.MonthDayNano([1, 0, 0])))
+    <pyarrow.TimestampScalar: '2024-02-29T00:00:00.000000'>
     """
     result_type = calendar_result_type(op, left.type, right.type)
-    if pa.types.is_interval(left.type) and pa.types.is_interval(right.type):
-        return _combine_intervals(op, left, right)
-    if pa.types.is_interval(left.type):
-        left, right = right, left
-    if pa.types.is_interval(right.type):
-        return _shift(left, right, -1 if op == "sub" else 1, result_type)
+    if pa.types.is_interval(left.type) or pa.types.is_interval(right.type):
+        if pa.types.is_interval(left.type) and pa.types.is_interval(right.type):
+            out = _combine_intervals(op, left, right)
+        elif pa.types.is_interval(left.type):
+            out = _shift(right, left, 1, result_type)
+        else:
+            out = _shift(left, right, -1 if op == "sub" else 1, result_type)
+        both_constant = isinstance(left, pa.Scalar) and isinstance(right, pa.Scalar)
+        return out[0] if both_constant else out
     if pa.types.is_integer(left.type):
         left, right = right, left
     if _is_date(right.type):

@@ -246,7 +246,8 @@ class StringNamespace:
 
 
 class TemporalNamespace:
-    """Date/time functions on an expression (``col("ts").dt.truncate("1h")``)."""
+    """Date/time functions on an expression (``col("ts").dt.truncate("1h")``). The parts of
+    timestamps with a time zone are UTC's (as DuckDB's with its session's zone in UTC)."""
 
     def __init__(self, expr: Expr) -> None:
         self._expr = expr

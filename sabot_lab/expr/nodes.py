@@ -652,8 +652,8 @@ class Expr:
 
     @property
     def dt(self) -> TemporalNamespace:
-        """Temporal functions: ``truncate``, ``strftime`` and the parts ``year`` … ``second``,
-        ``quarter``, ``weekday``, ``ordinal_day``, ``week``.
+        """Temporal functions: ``truncate``, ``strftime``, ``offset_by``, ``epoch`` and the parts
+        ``year`` … ``second``, ``quarter``, ``weekday``, ``ordinal_day``, ``week``.
 
         >>> col("ts").dt.truncate("1h")
         col("ts").dt.truncate("1h")

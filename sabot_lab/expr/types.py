@@ -465,12 +465,11 @@ def _truncate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Dat
 def _part(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     (value,) = _probes(expr, types)
     require_temporal(expr, value.type)
-    if expr.param("part") == "epoch":
+    part = expr.param("part")
+    if part == "epoch":
         epoch(value, expr.param("time_unit"))  # dates and timestamps only
     else:
-        TEMPORAL_PARTS[expr.param("part")](
-            part_operand(value, expr.param("part"))
-        )  # a kernel for this type
+        TEMPORAL_PARTS[part](part_operand(value, part))  # a kernel for this type
     return pa.int64()
 
 
