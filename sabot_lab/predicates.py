@@ -173,6 +173,13 @@ def to_arrow_filter(predicate: Expr, schema: pa.Schema) -> pc.Expression | None:
     >>> to_arrow_filter(col("a") + 1 > 2, schema) is None
     True
 
+    A timestamp at midnight compared with a date column is that date (``DATE '1998-12-01' -
+    INTERVAL '90' DAY`` is a timestamp, as in DuckDB), so the scan compares dates:
+
+    >>> import datetime as dt
+    >>> to_arrow_filter(col("d") <= dt.datetime(1998, 9, 2), pa.schema([("d", pa.date32())]))
+    <pyarrow.compute.Expression (d <= 1998-09-02)>
+
     Constants next to decimal columns are typed as the column (as exact decimals); one the
     column's type cannot hold exactly leaves the filter to the engine:
 
@@ -199,10 +206,25 @@ def _decimal_partner(comparison: Expr, operand: Expr, schema: pa.Schema) -> pa.D
     return _decimal_column(right if operand is left else left, schema)
 
 
+def _date_partner(comparison: Expr, operand: Expr, schema: pa.Schema) -> bool:
+    """True if ``operand`` is compared with a date column."""
+    left, right = comparison.args
+    other = right if operand is left else left
+    return (
+        isinstance(other, Column)
+        and other.param("name") in schema.names
+        and pa.types.is_date(schema.field(other.param("name")).type)
+    )
+
+
 def _operand(
-    expr: Expr, schema: pa.Schema, decimal_type: pa.DataType | None = None
+    expr: Expr,
+    schema: pa.Schema,
+    decimal_type: pa.DataType | None = None,
+    beside_date: bool = False,
 ) -> pc.Expression | None:
-    """A column or a constant (typed as ``decimal_type`` if given, exactly or not at all)."""
+    """A column or a constant (typed as ``decimal_type`` if given, exactly or not at all; a
+    timestamp at midnight compared with a date column as a date)."""
     if isinstance(expr, Column) and expr.param("name") in schema.names:
         return pc.field(expr.param("name"))
     if isinstance(expr, Literal) and literal_value(expr) is not None:
@@ -212,8 +234,19 @@ def _operand(
                 scalar = scalar.cast(decimal_type)
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
                 return None
-        return pc.scalar(scalar)
+        return pc.scalar(_as_date(scalar) if beside_date else scalar)
     return None
+
+
+def _as_date(scalar: pa.Scalar) -> pa.Scalar:
+    """A timestamp constant at midnight (without a zone) as the date it is, which compares
+    with a date column the same way and lets the scan use the column's statistics as they
+    are (``DATE '1998-12-01' - INTERVAL '90' DAY`` is such a timestamp)."""
+    if pa.types.is_timestamp(scalar.type) and scalar.type.tz is None and scalar.is_valid:
+        date = scalar.cast(pa.date32())
+        if date.cast(scalar.type) == scalar:
+            return date
+    return scalar
 
 
 def _translate(expr: Expr, schema: pa.Schema, negated: bool) -> pc.Expression | None:
@@ -231,7 +264,10 @@ def _translate(expr: Expr, schema: pa.Schema, negated: bool) -> pc.Expression | 
             return None
         if _mixed_decimal_columns(expr, schema):
             return None  # Arrow's scan may refuse their common type: the engine compares them
-        a, b = (_operand(x, schema, _decimal_partner(expr, x, schema)) for x in expr.args)
+        a, b = (
+            _operand(x, schema, _decimal_partner(expr, x, schema), _date_partner(expr, x, schema))
+            for x in expr.args
+        )
         if a is None or b is None:
             return None
         return _ARROW_COMPARE[op](a, b)

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
+from sabot_lab.expr.calendar import calendar_arithmetic, epoch, part_operand, uses_calendar_rules
 from sabot_lab.expr.decimals import (
     comparable_decimals,
     decimal_arithmetic,
@@ -241,7 +242,10 @@ def _eval_binary(expr: Expr, batch: pa.RecordBatch) -> Value:
     special = _BINARY.get(expr.op)
     if special is not None:
         return special(expr, batch)
-    values = with_decimal_literals(expr, _args(expr, batch))
+    values = _args(expr, batch)
+    if uses_calendar_rules(expr.op, *(v.type for v in values)):
+        return calendar_arithmetic(expr.op, *values)
+    values = with_decimal_literals(expr, values)
     left, right = comparable_decimals(expr.op, *values)
     if uses_decimal_rules(expr.op, left.type, right.type):
         return decimal_arithmetic(expr.op, left, right)
@@ -460,7 +464,10 @@ def _eval_truncate(expr: Expr, batch: pa.RecordBatch) -> Value:
 def _eval_part(expr: Expr, batch: pa.RecordBatch) -> Value:
     (value,) = _args(expr, batch)
     require_temporal(expr, value.type)
-    return TEMPORAL_PARTS[expr.param("part")](value).cast(pa.int64())
+    part = expr.param("part")
+    if part == "epoch":
+        return epoch(value, expr.param("time_unit"))
+    return TEMPORAL_PARTS[part](part_operand(value, part)).cast(pa.int64())
 
 
 def _eval_strptime(expr: Expr, batch: pa.RecordBatch) -> Value:

@@ -10,11 +10,12 @@ What lives here:
 
 - ``nodes``: :class:`Expr` and one node class per operation family; the JSON codec
   (``to_dict``/``from_dict``)
-- ``builders``: :func:`col`, :func:`lit`, :func:`when`, :func:`count`, :func:`concat_str`,
+- ``builders``: :func:`col`, :func:`lit`, :func:`duration`, :func:`when`, :func:`count`, :func:`concat_str`,
   :func:`max_horizontal`, :func:`min_horizontal`
 - ``namespaces``: the ``.str`` and ``.dt`` functions
 - ``types``: the type rules (a node's Arrow type from its inputs' types)
 - ``render``: Python (``repr``) and DuckDB SQL rendering
+- ``calendar``: DuckDB's date, timestamp and interval arithmetic (month ends, epochs)
 - ``decimals``: DuckDB's decimal arithmetic (result types, constants, exact results, casts)
 - ``literals``: literal values as JSON-safe data; ``dtypes``: type names
 
@@ -34,6 +35,7 @@ from sabot_lab.expr.builders import (
     col,
     concat_str,
     count,
+    duration,
     lit,
     max_horizontal,
     min_horizontal,
@@ -49,6 +51,7 @@ __all__ = [
     "col",
     "concat_str",
     "count",
+    "duration",
     "lit",
     "max_horizontal",
     "min_horizontal",

@@ -1,4 +1,4 @@
-"""Functions that start expressions: :func:`col`, :func:`lit`, :func:`when`, :func:`count`,
+"""Functions that start expressions: :func:`col`, :func:`lit`, :func:`duration`, :func:`when`, :func:`count`,
 :func:`concat_str`, :func:`max_horizontal`, :func:`min_horizontal`.
 
 Imports :mod:`sabot_lab.expr.nodes` only.
@@ -9,6 +9,7 @@ when((col("x") > 0)).then("pos").otherwise(count())
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -25,7 +26,16 @@ from sabot_lab.expr.nodes import (
     to_expr,
 )
 
-__all__ = ["col", "concat_str", "count", "lit", "max_horizontal", "min_horizontal", "when"]
+__all__ = [
+    "col",
+    "concat_str",
+    "count",
+    "duration",
+    "lit",
+    "max_horizontal",
+    "min_horizontal",
+    "when",
+]
 
 
 def col(name: str) -> Expr:
@@ -48,6 +58,35 @@ def lit(value: Any, dtype: pa.DataType | str | None = None) -> Expr:
     if isinstance(value, Expr):
         return value
     return Literal.of(value, dtype)
+
+
+def duration(
+    *,
+    weeks: float = 0,
+    days: float = 0,
+    hours: float = 0,
+    minutes: float = 0,
+    seconds: float = 0,
+    milliseconds: float = 0,
+    microseconds: float = 0,
+) -> Expr:
+    """A constant span of time (a ``duration[us]``), as Polars' ``pl.duration``: added to a
+    timestamp it moves it by that much, added to a date it gives a timestamp. Calendar
+    months and years are not a fixed span: use ``.dt.offset_by("3mo")`` for them.
+
+    >>> duration(days=3, hours=12)
+    datetime.timedelta(days=3, seconds=43200)
+    """
+    span = dt.timedelta(
+        weeks=weeks,
+        days=days,
+        hours=hours,
+        minutes=minutes,
+        seconds=seconds,
+        milliseconds=milliseconds,
+        microseconds=microseconds,
+    )
+    return Literal.of(span)
 
 
 def count() -> Expr:

@@ -1,6 +1,6 @@
 """Literal values as JSON-safe data: Python constants in, tagged JSON out, Arrow scalars back.
 
-Dates, times, durations, decimals and bytes are stored as one-key dicts (``{"$date": ...}``)
+Dates, times, durations, intervals, decimals and bytes are stored as one-key dicts (``{"$date": ...}``)
 so expressions serialize to plain JSON. Imports pyarrow, :mod:`sabot_lab.expr.dtypes` and
 :mod:`sabot_lab.expr.decimals` only.
 
@@ -32,14 +32,15 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "$timedelta": lambda s: dt.timedelta(seconds=s),
     "$decimal": decimal.Decimal,
     "$bytes": base64.b64decode,
+    "$interval": pa.MonthDayNano,
 }
 
 
 def encode_value(value: Any) -> Any:
     """Turn a Python literal into a JSON-safe value.
 
-    >>> encode_value(b"hi"), encode_value(2.5)
-    ({'$bytes': 'aGk='}, 2.5)
+    >>> encode_value(b"hi"), encode_value(2.5), encode_value(pa.MonthDayNano([3, 0, 0]))
+    ({'$bytes': 'aGk='}, 2.5, {'$interval': [3, 0, 0]})
     >>> encode_value(object())
     Traceback (most recent call last):
     ...
@@ -55,6 +56,8 @@ def encode_value(value: Any) -> Any:
         return {"$timedelta": value.total_seconds()}
     if isinstance(value, decimal.Decimal):
         return {"$decimal": str(value)}
+    if isinstance(value, pa.MonthDayNano):
+        return {"$interval": [value.months, value.days, value.nanoseconds]}
     if isinstance(value, bytes):
         return {"$bytes": base64.b64encode(value).decode()}
     if hasattr(value, "item"):  # numpy scalars

@@ -4,7 +4,8 @@
 :class:`~sabot_lab.expr.nodes.StringFunction`, :class:`~sabot_lab.expr.nodes.TemporalTruncate`,
 :class:`~sabot_lab.expr.nodes.TemporalPart`, :class:`~sabot_lab.expr.nodes.ParseTemporal` and
 :class:`~sabot_lab.expr.nodes.FormatTemporal` nodes, checking their arguments. Imports pyarrow,
-:mod:`sabot_lab.errors`, :mod:`sabot_lab.expr.dtypes` and :mod:`sabot_lab.expr.nodes`.
+:mod:`sabot_lab.errors`, :mod:`sabot_lab.expr.dtypes`, :mod:`sabot_lab.expr.calendar` (interval
+offsets) and :mod:`sabot_lab.expr.nodes`.
 
 >>> col("s").str.strip_chars_end("x")
 col("s").str.strip_chars_end("x")
@@ -17,10 +18,12 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.errors import SchemaError
+from sabot_lab.expr.calendar import EPOCH_UNITS, parse_offset
 from sabot_lab.expr.dtypes import dtype_name, parse_dtype
 from sabot_lab.expr.nodes import (
     Expr,
     FormatTemporal,
+    Literal,
     ParseTemporal,
     StringFunction,
     TemporalPart,
@@ -243,7 +246,8 @@ class StringNamespace:
 
 
 class TemporalNamespace:
-    """Date/time functions on an expression (``col("ts").dt.truncate("1h")``)."""
+    """Date/time functions on an expression (``col("ts").dt.truncate("1h")``). The parts of
+    timestamps with a time zone are UTC's (as DuckDB's with its session's zone in UTC)."""
 
     def __init__(self, expr: Expr) -> None:
         self._expr = expr
@@ -358,6 +362,33 @@ class TemporalNamespace:
         [32]
         """
         return self._part("ordinal_day")
+
+    def epoch(self, time_unit: str = "us") -> Expr:
+        """The time since 1970-01-01 00:00 UTC in ``time_unit`` (``"ns"``, ``"us"``, ``"ms"``,
+        ``"s"``, ``"d"``), rounded down, as int64 (SQL ``EXTRACT(EPOCH ...)`` is
+        ``epoch("us") / 1e6``).
+
+        >>> evaluate(col("d").dt.epoch("d"), pa.record_batch({"d": [dt.date(1970, 1, 3)]})).to_pylist()
+        [2]
+        """
+        if time_unit not in EPOCH_UNITS:
+            raise ValueError(
+                f"dt.epoch() takes a time_unit of {', '.join(EPOCH_UNITS)}, got {time_unit!r}"
+            )
+        return TemporalPart("dt_part", [self._expr], part="epoch", time_unit=time_unit)
+
+    def offset_by(self, by: str) -> Expr:
+        """Dates or timestamps moved by ``by``: counts and units as Polars writes them
+        (``"3mo"``, ``"1y2mo"``, ``"-90d"``, ``"1d12h"``; units ``y q mo w d h m s ms us ns``).
+        Months come first, a day the month reached does not have becomes its last day (Jan 31
+        offset by ``"1mo"`` is Feb 28 or 29). As DuckDB's ``DATE + INTERVAL``, a date gives a
+        timestamp at midnight: ``.cast("date32")`` keeps a date.
+
+        >>> b = pa.record_batch({"d": [dt.date(2024, 1, 31)]})
+        >>> evaluate(col("d").dt.offset_by("1mo"), b).to_pylist()
+        [datetime.datetime(2024, 2, 29, 0, 0)]
+        """
+        return self._expr + Literal.of(parse_offset(by))
 
     def week(self) -> Expr:
         """The ISO week of the year (1-53), as int64 (SQL ``WEEK``).

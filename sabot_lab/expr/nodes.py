@@ -652,8 +652,8 @@ class Expr:
 
     @property
     def dt(self) -> TemporalNamespace:
-        """Temporal functions: ``truncate``, ``strftime`` and the parts ``year`` … ``second``,
-        ``quarter``, ``weekday``, ``ordinal_day``, ``week``.
+        """Temporal functions: ``truncate``, ``strftime``, ``offset_by``, ``epoch`` and the parts
+        ``year`` … ``second``, ``quarter``, ``weekday``, ``ordinal_day``, ``week``.
 
         >>> col("ts").dt.truncate("1h")
         col("ts").dt.truncate("1h")
@@ -903,11 +903,12 @@ class TemporalTruncate(Expr):
 
 
 class TemporalPart(Expr):
-    """A ``part`` of a date or timestamp (``year``, ``weekday``…), as int64."""
+    """A ``part`` of a date, time or timestamp (``year``, ``weekday``…), as int64; the part
+    ``epoch`` is the time since 1970-01-01 in ``time_unit``."""
 
     __slots__ = ()
     OPS = ("dt_part",)
-    FIELDS = ("part",)
+    FIELDS = ("part", "time_unit")
 
 
 class ParseTemporal(Expr):

@@ -116,6 +116,8 @@ def to_sql(expr: Expr) -> str:
 def _python_literal(expr: Expr, args: list[str]) -> str:
     value = decode_value(expr.param("value"))
     dtype = expr.param("dtype")
+    if isinstance(value, pa.MonthDayNano):
+        return f"lit(pa.MonthDayNano([{value.months}, {value.days}, {value.nanoseconds}]))"
     text = f'"{value}"' if isinstance(value, str) else repr(value)
     return f'lit({text}, "{dtype}")' if dtype else text
 
@@ -189,7 +191,11 @@ PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
     Case: _python_case,
     StringFunction: _python_string,
     TemporalTruncate: lambda e, a: f'{a[0]}.dt.truncate("{e.param("every")}")',
-    TemporalPart: lambda e, a: f"{a[0]}.dt.{e.param('part')}()",
+    TemporalPart: lambda e, a: (
+        f'{a[0]}.dt.epoch("{e.param("time_unit")}")'
+        if e.param("part") == "epoch"
+        else f"{a[0]}.dt.{e.param('part')}()"
+    ),
     ParseTemporal: _python_strptime,
     FormatTemporal: lambda e, a: f'{a[0]}.dt.strftime("{e.param("format")}")',
     MathFunction: lambda e, a: f"{a[0]}.{e.param('fn')}()",
@@ -242,6 +248,11 @@ def _sql_constant(value: object) -> str:
         return f"to_microseconds(CAST({value // dt.timedelta(microseconds=1)} AS BIGINT))"
     if isinstance(value, decimal.Decimal):
         return _sql_decimal(value)
+    if isinstance(value, pa.MonthDayNano):
+        return (
+            f"(to_months(CAST({value.months} AS INTEGER)) + to_days(CAST({value.days} AS INTEGER))"
+            f" + to_microseconds(CAST({value.nanoseconds // 1000} AS BIGINT)))"
+        )
     raise SchemaError(f"no SQL literal for {value!r} ({type(value).__name__})")
 
 
@@ -461,8 +472,19 @@ def _sql_truncate(expr: Expr, args: list[str]) -> str:
     return f"time_bucket(INTERVAL '{multiple} {unit}', {args[0]}, TIMESTAMP '1970-01-01')"
 
 
+_SQL_EPOCHS = {
+    "ns": "epoch_ns({0})",
+    "us": "epoch_us({0})",
+    "ms": "CAST(floor(epoch_us({0}) / 1000) AS BIGINT)",
+    "s": "CAST(floor(epoch_us({0}) / 1000000) AS BIGINT)",
+    "d": "CAST(floor(epoch_us({0}) / 86400000000) AS BIGINT)",
+}
+
+
 def _sql_part(expr: Expr, args: list[str]) -> str:
     part = _sql_word(expr.param("part"))
+    if part == "epoch":
+        return _SQL_EPOCHS[expr.param("time_unit")].format(args[0])
     function = {"weekday": "isodow", "ordinal_day": "dayofyear"}.get(part, part)
     return f"CAST({function}({args[0]}) AS BIGINT)"
 

@@ -22,6 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
+from sabot_lab.expr.calendar import (
+    calendar_result_type,
+    epoch,
+    part_operand,
+    refuse_intervals,
+    uses_calendar_rules,
+)
 from sabot_lab.expr.capabilities import require_distinct_countable, require_first_last
 from sabot_lab.expr.decimals import (
     cast_decimal,
@@ -348,6 +355,9 @@ def _column(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
 
 def _binary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     op = expr.op
+    if uses_calendar_rules(op, *nulls_typed(types)):
+        return calendar_result_type(op, *nulls_typed(types))
+    refuse_intervals(repr(expr), types)
     left, right = comparable_decimals(op, *with_decimal_literals(expr, _probes(expr, types)))
     if uses_decimal_rules(op, left.type, right.type):
         return decimal_result_type(op, left.type, right.type)
@@ -369,6 +379,8 @@ def _binary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataT
 
 
 def _unary(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    if expr.op not in ("is_null", "is_not_null"):
+        refuse_intervals(repr(expr), types)
     return KERNELS[expr.op](*_probes(expr, types)).type
 
 
@@ -453,7 +465,11 @@ def _truncate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Dat
 def _part(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     (value,) = _probes(expr, types)
     require_temporal(expr, value.type)
-    TEMPORAL_PARTS[expr.param("part")](value)  # a kernel for this type
+    part = expr.param("part")
+    if part == "epoch":
+        epoch(value, expr.param("time_unit"))  # dates and timestamps only
+    else:
+        TEMPORAL_PARTS[part](part_operand(value, part))  # a kernel for this type
     return pa.int64()
 
 

@@ -8,8 +8,9 @@ RIGHT / SEMI / ANTI JOIN`` with ``ON`` or ``USING``, ``GROUP BY``, ``HAVING``, `
 ``CAST``, ``IN``, ``BETWEEN``, ``LIKE``/``ILIKE``, ``IS [NOT] NULL``, ``COALESCE``, ``NULLIF``,
 ``GREATEST``/``LEAST``, math (``ABS``, ``ROUND``, ``FLOOR``, ``CEIL``, ``SQRT``, ``POWER``,
 ``EXP``, ``LN``, ``LOG``, ``LOG10``, ``SIGN``, ``MOD``), string functions (``SUBSTRING``,
-``CONCAT``, ``||``, ``TRIM``, ``REPLACE``, ``LEFT``, ``RIGHT``…) and date functions
-(``EXTRACT``, ``DATE_TRUNC``…), ``COUNT``/``SUM``/``AVG``/``MIN``/``MAX``, ``COUNT(DISTINCT
+``CONCAT``, ``||``, ``TRIM``, ``REPLACE``, ``LEFT``, ``RIGHT``…), dates, timestamps and
+intervals as DuckDB computes them (``DATE '1994-01-01' + INTERVAL '1' YEAR``, ``date - date``,
+``EXTRACT``, ``DATE_PART``, ``DATE_DIFF``, ``DATE_TRUNC``…; timestamps with a zone in UTC), ``COUNT``/``SUM``/``AVG``/``MIN``/``MAX``, ``COUNT(DISTINCT
 x)``, ``WITH``, ``UNION [ALL]``, ``EXCEPT``, ``INTERSECT``, subqueries in ``FROM``, ``WHERE x
 IN (SELECT ...)``, and the
 window table functions ``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Scripts: statements
@@ -18,9 +19,10 @@ separated by ``;``, with ``CREATE [OR REPLACE] [TEMP] VIEW`` and ``DROP VIEW [IF
 :class:`~sabot_lab.errors.SQLError` naming the construct as written and its line and column.
 
 Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a stream with its
-SQL names), ``select`` (queries), ``expressions``, ``grouping``, ``joins``, ``window_tables``
-(``TUMBLE``/``HOP``/``SESSION``), ``catalog`` (tables and views by name), ``script``
-(statements in order, views), ``session`` (``SQLContext``).
+SQL names), ``select`` (queries), ``expressions``, ``dates`` (intervals, date parts and
+differences), ``grouping``, ``joins``, ``window_tables`` (``TUMBLE``/``HOP``/``SESSION``),
+``catalog`` (tables and views by name), ``script`` (statements in order, views), ``session``
+(``SQLContext``).
 
 May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
 ``sqlglot``; never the client, the runtime nor the notebook plug-in. Importing the package is

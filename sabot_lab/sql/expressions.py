@@ -40,6 +40,7 @@ from sabot_lab.expr import (
 )
 from sabot_lab.expr.decimals import decimal_constant
 from sabot_lab.sql.context import Context
+from sabot_lab.sql.dates import DIFF_UNITS, PARTS, date_difference, date_part, interval_constant
 from sabot_lab.sql.parse import SabotDialect, written, written_name
 from sabot_lab.sql.relation import Relation
 
@@ -58,17 +59,12 @@ _CAST_TYPES = {
     "TINYINT": "int8", "SMALLINT": "int16", "INT": "int32", "BIGINT": "int64",
     "UTINYINT": "uint8", "USMALLINT": "uint16", "UINT": "uint32", "UBIGINT": "uint64",
     "FLOAT": "float32", "DOUBLE": "float64", "VARCHAR": "string", "TEXT": "string",
-    "BOOLEAN": "bool", "DATE": "date32", "TIMESTAMP": "timestamp[us]",
+    "BOOLEAN": "bool", "DATE": "date32", "TIMESTAMP": "timestamp[us]", "TIME": "time64[us]",
     "TIMESTAMPNTZ": "timestamp[us]",
 }  # fmt: skip
 _TRUNCATE = {
     "YEAR": "1y", "QUARTER": "1q", "MONTH": "1mo", "WEEK": "1w", "DAY": "1d", "HOUR": "1h",
     "MINUTE": "1m", "SECOND": "1s", "MILLISECOND": "1ms", "MICROSECOND": "1us",
-}  # fmt: skip
-_PARTS = {
-    "YEAR": "year", "QUARTER": "quarter", "MONTH": "month", "WEEK": "week", "DAY": "day",
-    "DOY": "ordinal_day", "DAYOFYEAR": "ordinal_day", "ISODOW": "weekday", "DOW": "weekday",
-    "DAYOFWEEK": "weekday", "HOUR": "hour", "MINUTE": "minute", "SECOND": "second",
 }  # fmt: skip
 
 
@@ -601,9 +597,23 @@ def _truncate(node: exp.Expr, scope: Scope) -> Expr:
 
 
 def _extract(node: exp.Expr, scope: Scope) -> Expr:
-    name = _unit(node, scope, _PARTS)
-    result: Expr = getattr(translate(node.expression, scope).dt, _PARTS[name])()
-    return result % 7 if name in ("DOW", "DAYOFWEEK") else result  # Sunday is 0
+    return date_part(_unit(node, scope, PARTS), translate(node.expression, scope))
+
+
+def _date_diff(node: exp.Expr, scope: Scope) -> Expr:
+    """``DATE_DIFF(unit, start, end)`` (sqlglot's ``this`` is the end)."""
+    unit = _unit(node, scope, DIFF_UNITS)
+    return date_difference(unit, translate(node.expression, scope), translate(node.this, scope))
+
+
+def _interval(node: exp.Interval, scope: Scope) -> Expr:
+    return lit(interval_constant(node, scope.ctx))
+
+
+def _negate(node: exp.Expr, scope: Scope) -> Expr:
+    if isinstance(node.this, exp.Interval):
+        return lit(interval_constant(node.this, scope.ctx, negate=True))
+    return -translate(node.this, scope)
 
 
 def _part(part: str) -> Callable[[exp.Expr, Scope], Expr]:
@@ -626,12 +636,20 @@ def _strftime(node: exp.Expr, scope: Scope) -> Expr:
 
 
 def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
-    """The functions sqlglot does not know by name: DuckDB's ``try_strptime``."""
-    if str(node.name).upper() == "TRY_STRPTIME" and len(node.expressions) == 2:
+    """The functions sqlglot does not know by name: DuckDB's ``try_strptime`` and
+    ``date_part``."""
+    name = str(node.name).upper()
+    if name == "TRY_STRPTIME" and len(node.expressions) == 2:
         text, fmt = node.expressions
         call = exp.StrToTime(this=text, format=fmt)
         call.meta.update(node.meta)  # its name and place as written
         return _strptime(call, scope, strict=False)
+    if name == "DATE_PART" and len(node.expressions) == 2:
+        part, value = node.expressions
+        text = _constant(part, scope, "DATE_PART", str)
+        extract = exp.Extract(this=exp.var(str(text)), expression=value)
+        extract.meta.update(node.meta)
+        return _extract(extract, scope)
     raise scope.ctx.unsupported(_describe(node), node)
 
 
@@ -656,7 +674,9 @@ _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.GTE: _binary("__ge__"),
     exp.And: _binary("__and__"),
     exp.Or: _binary("__or__"),
-    exp.Neg: _unary(lambda v: -v),
+    exp.Neg: _negate,
+    exp.Interval: _interval,
+    exp.DateDiff: _date_diff,
     exp.Not: _not,
     exp.Is: _is,
     exp.In: _in,

@@ -96,6 +96,8 @@ LISTED = [
     "dt_weekday",
     "dt_ordinal_day",
     "dt_week",
+    "dt_epoch",
+    "dt_offset_by",
     "round",
     "abs",
     "floor",

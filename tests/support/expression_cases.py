@@ -86,6 +86,20 @@ CASES: list[tuple[str, Callable[[], sl.Expr], str]] = [
     ("dt_ordinal_day", lambda: col("t").dt.ordinal_day(), "dayofyear(t)"),
     ("dt_week", lambda: col("t").dt.week(), "week(t)"),
     ("dt_truncate_1q", lambda: col("t").dt.truncate("1q"), "date_trunc('quarter', t)"),
+    ("dt_epoch", lambda: col("t").dt.epoch("ms"), "CAST(floor(epoch_us(t) / 1000) AS BIGINT)"),
+    ("dt_epoch_days", lambda: col("t").dt.epoch("d"), "CAST(floor(epoch(t) / 86400) AS BIGINT)"),
+    ("dt_offset_by", lambda: col("t").dt.offset_by("1mo2d"), "t + INTERVAL '1 month 2 days'"),
+    (
+        "dt_offset_by_date",
+        lambda: col("t").cast("date32").dt.offset_by("-1y1mo"),
+        "CAST(t AS DATE) - INTERVAL '13 months'",
+    ),
+    ("add_duration", lambda: col("t") + sl.duration(hours=36), "t + INTERVAL 36 HOUR"),
+    (
+        "sub_dates",
+        lambda: col("t").cast("date32") - lit(dt.date(2024, 1, 31)),
+        "CAST(t AS DATE) - DATE '2024-01-31'",
+    ),
     ("abs_int", lambda: col("j").abs(), "abs(j)"),
     ("abs_float", lambda: col("f").abs(), "abs(f)"),
     (

@@ -42,7 +42,7 @@ CALLS: list[tuple[str, str]] = [
     ("replace(name, name, 'x')", "replace with an argument that is not a string constant"),
     ("Left(name, size)", "Left with an argument that is not a whole number constant"),
     ("date_trunc('decade', t)", "the unit DECADE in date_trunc"),
-    ("Extract(epoch FROM t)", "the unit EPOCH in Extract"),
+    ("Extract(millennium FROM t)", "the unit MILLENNIUM in Extract"),
     ("sum(DISTINCT price)", "sum(DISTINCT ...)"),
     ("stddev_samp(DISTINCT price)", "stddev_samp(DISTINCT ...)"),
     ("Median(*)", "Median without a value"),

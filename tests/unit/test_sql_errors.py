@@ -122,7 +122,7 @@ def test_a_type_error_names_the_clause_and_the_operand_types() -> None:
         ("SELECT TRIM(name, name) FROM quotes", "TRIM with an argument", 19),
         ("SELECT LOG(price, 8) FROM quotes", "LOG with a base that is not a positive constant", 12),
         ("SELECT FLOOR(price, 1) FROM quotes", "FLOOR with a second argument", 8),
-        ("SELECT EXTRACT(epoch FROM price) FROM quotes", "the unit EPOCH in EXTRACT", 8),
+        ("SELECT EXTRACT(millennium FROM price) FROM quotes", "the unit MILLENNIUM in EXTRACT", 8),
         ("SELECT DATE_TRUNC('decade', price) FROM quotes", "the unit DECADE in", 8),
         ("SELECT 1 + 1", "a SELECT without FROM", 8),
         (
