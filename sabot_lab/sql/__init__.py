@@ -10,14 +10,20 @@ RIGHT / SEMI / ANTI JOIN`` with ``ON`` or ``USING``, ``GROUP BY``, ``HAVING``, `
 ``EXP``, ``LN``, ``LOG``, ``LOG10``, ``SIGN``, ``MOD``), string functions (``SUBSTRING``,
 ``CONCAT``, ``||``, ``TRIM``, ``REPLACE``, ``LEFT``, ``RIGHT``…) and date functions
 (``EXTRACT``, ``DATE_TRUNC``…), ``COUNT``/``SUM``/``AVG``/``MIN``/``MAX``, ``COUNT(DISTINCT
-x)``, ``WITH``, ``UNION [ALL]``, ``EXCEPT``, ``INTERSECT``, subqueries in ``FROM``, ``WHERE x
-IN (SELECT ...)``, and the
-window table functions ``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Anything else raises
+x)``, ``WITH``, ``UNION [ALL]``, ``EXCEPT``, ``INTERSECT``, subqueries in ``FROM``, and the
+window table functions ``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL.
+
+Subqueries in expressions (:mod:`~sabot_lab.sql.subqueries`), decorrelated into joins: scalar
+subqueries in ``SELECT``, ``WHERE`` and ``HAVING`` (uncorrelated, or correlated by equalities
+``inner.k = outer.k``; in a grouped query's ``SELECT`` and ``HAVING`` uncorrelated),
+``[NOT] EXISTS`` and ``x [NOT] IN (SELECT y ...)`` (uncorrelated or correlated by equalities;
+as a ``WHERE`` condition joined by ``AND`` also by other conditions such as ``inner.a <>
+outer.a``), with SQL's NULLs for ``NOT IN``. Anything else raises
 :class:`~sabot_lab.errors.SQLError` naming the construct and its line and column.
 
 Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a stream with its
-SQL names), ``select`` (queries), ``expressions``, ``grouping``, ``joins``, ``window_tables``
-(``TUMBLE``/``HOP``/``SESSION``).
+SQL names), ``select`` (queries), ``expressions``, ``grouping``, ``joins``, ``subqueries``,
+``window_tables`` (``TUMBLE``/``HOP``/``SESSION``).
 
 May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
 ``sqlglot``; never the client, the runtime nor the notebook plug-in. Importing the package is

@@ -145,7 +145,8 @@ def _from(select: exp.Select, ctx: Context) -> Relation:
     if from_ is None:
         raise ctx.unsupported("a SELECT without FROM", select)
     where = select.args.get("where")
-    conditions, nested = [], []
+    conditions: list[exp.Expr] = []
+    nested: list[exp.Expr] = []  # conditions holding subqueries, applied after the joins
     for condition in conjuncts(where.this if where is not None else None):
         (nested if has_subquery(condition) else conditions).append(condition)
     relation = table_relation(from_.this, ctx)
@@ -183,8 +184,8 @@ def _select(select: exp.Select, ctx: Context) -> Relation:
     condition_node = having.this if having is not None else None
     values: list[Stream] = []  # one-row subquery results, joined with the groups
     if grouped:
-        relation, (condition_node, *items), values = grouped_subqueries(
-            relation, [condition_node, *items], ctx
+        relation, items, condition_node, values = grouped_subqueries(
+            relation, items, condition_node, ctx
         )
     else:
         relation, items = row_subqueries(relation, items, ctx)

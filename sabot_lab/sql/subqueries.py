@@ -228,7 +228,9 @@ def _rewritten(
     if group:
         existing = query.args.get("group")
         keys = [k.copy() for k in corr.inner_keys]
-        query.set("group", exp.Group(expressions=[*keys, *(existing.expressions if existing else [])]))
+        query.set(
+            "group", exp.Group(expressions=[*keys, *(existing.expressions if existing else [])])
+        )
     if distinct:
         query.set("distinct", exp.Distinct())
     return _query(query, ctx), names
@@ -492,9 +494,7 @@ def exists_mark(relation: Relation, node: exp.Exists, ctx: Context) -> tuple[Rel
     relation, outer_keys = _outer_keys(relation, corr, ctx)
     values, names = _rewritten(corr, [*corr.inner_keys, exp.true()], ctx, distinct=True)
     with ctx.building(node, "EXISTS"):
-        stream = relation.stream.join(
-            values, left_on=outer_keys, right_on=names[:-1], how="left"
-        )
+        stream = relation.stream.join(values, left_on=outer_keys, right_on=names[:-1], how="left")
         stream = stream.with_columns(col(names[-1]).is_not_null().alias(name)).drop(names[-1])
     return _bound(relation, stream, name)
 
@@ -537,7 +537,7 @@ def in_join(relation: Relation, node: exp.In, ctx: Context) -> Relation:
 
 
 def _value_counts(
-    relation: Relation, node: exp.In, ctx: Context
+    relation: Relation, node: exp.In, ctx: Context, where: str
 ) -> tuple[Relation, str, str, str, Stream, list[str], list[str], str]:
     """For ``x [NOT] IN (SELECT y ...)``: ``relation`` LEFT joined with the number of rows and
     of non-null ``y`` per correlation key (cross joined without keys), the names of ``x`` and
@@ -545,8 +545,8 @@ def _value_counts(
     corr, item = _in_values(relation, node, ctx)
     if corr.residual:
         raise ctx.unsupported(
-            f"IN (SELECT ...) correlated by the condition {corr.residual[0].sql()} outside a "
-            "WHERE condition joined by AND (elsewhere only equalities inner = outer)",
+            f"{where} correlated by the condition {corr.residual[0].sql()} (only by "
+            "equalities inner = outer)",
             corr.residual[0],
         )
     if corr.correlated:
@@ -582,7 +582,9 @@ def not_in_join(relation: Relation, node: exp.In, ctx: Context) -> Relation:
     >>> sl.sql("SELECT x FROM t WHERE x NOT IN (SELECT y FROM u)", t=t, u=u).collect().num_rows
     0
     """
-    relation, x, rows, filled, values, outer_keys, keys, value = _value_counts(relation, node, ctx)
+    relation, x, rows, filled, values, outer_keys, keys, value = _value_counts(
+        relation, node, ctx, "NOT IN (SELECT ...)"
+    )
     none = col(rows).is_null() | (col(rows) == 0)
     keep = none | (col(x).is_not_null() & (col(filled) == col(rows)))
     with ctx.building(node, "NOT IN (SELECT ...)"):
@@ -604,7 +606,9 @@ def in_mark(relation: Relation, node: exp.In, ctx: Context) -> tuple[Relation, e
     >>> sl.sql("SELECT x, x IN (SELECT y FROM u) AS i FROM t", t=t, u=u).collect().to_pydict()["i"]
     [True, None, None]
     """
-    relation, x, rows, filled, values, outer_keys, keys, value = _value_counts(relation, node, ctx)
+    relation, x, rows, filled, values, outer_keys, keys, value = _value_counts(
+        relation, node, ctx, "IN (SELECT ...) under OR or NOT, or in SELECT,"
+    )
     found, name = ctx.fresh("found", values.columns), ctx.fresh("in", relation.stream.columns)
     mark = (
         when(col(found).is_not_null()).then(lit(True))
@@ -634,6 +638,7 @@ def with_subqueries(relation: Relation, node: exp.Expr, ctx: Context) -> tuple[R
         elif isinstance(target, exp.In):
             relation, reference = in_mark(relation, target, ctx)
         else:
+            assert isinstance(target, exp.Subquery)
             relation, reference = scalar_value(relation, target, ctx)
         if target is node:
             return relation, reference
@@ -681,11 +686,11 @@ def row_subqueries(
 
 
 def grouped_subqueries(
-    relation: Relation, nodes: Sequence[exp.Expr | None], ctx: Context
-) -> tuple[Relation, list[exp.Expr | None], list[Stream]]:
+    relation: Relation, items: Sequence[exp.Expr], having: exp.Expr | None, ctx: Context
+) -> tuple[Relation, list[exp.Expr], exp.Expr | None, list[Stream]]:
     """For a grouped query: the relation with names for the values of the uncorrelated scalar
-    and ``EXISTS`` subqueries in ``nodes`` (its ``SELECT`` items, its ``HAVING``), the nodes
-    reading them, and the one-row streams to cross join with the groups.
+    and ``EXISTS`` subqueries in its ``SELECT`` ``items`` and its ``HAVING`` condition, the
+    items and condition reading them, and the one-row streams to cross join with the groups.
 
     >>> import sabot_lab as sl
     >>> t = sl.from_pydict({"k": ["a", "a", "b"], "x": [1, 2, 5]})
@@ -694,34 +699,40 @@ def grouped_subqueries(
     {'k': ['b'], 's': [5]}
     """
     values: list[Stream] = []
-    rewritten: list[exp.Expr | None] = []
-    for original in nodes:
-        if original is None or not has_subquery(original):
-            rewritten.append(original)
-            continue
-        node = original.copy()
-        for target in _targets(node):
-            corr = (
-                correlate(target.this, relation, ctx) if not isinstance(target, exp.In) else None
+    rewritten = []
+    for item in items:
+        if has_subquery(item):
+            relation, replaced = _deferred(relation, item, values, ctx)
+            item = _named(item, replaced)
+        rewritten.append(item)
+    if having is not None and has_subquery(having):
+        relation, having = _deferred(relation, having, values, ctx)
+    return relation, rewritten, having, values
+
+
+def _deferred(
+    relation: Relation, node: exp.Expr, values: list[Stream], ctx: Context
+) -> tuple[Relation, exp.Expr]:
+    """``node`` reading names for the values of its subqueries, known after grouping (their
+    one-row streams added to ``values``), and the relation with those names."""
+    node = node.copy()
+    for target in _targets(node):
+        corr = correlate(target.this, relation, ctx) if not isinstance(target, exp.In) else None
+        if corr is None or corr.correlated or target.find_ancestor(exp.AggFunc):
+            raise ctx.unsupported(
+                "a correlated subquery, or IN (SELECT ...), in the SELECT or HAVING of a "
+                "grouped query (only uncorrelated scalar subqueries and EXISTS there)",
+                target,
             )
-            if corr is None or corr.correlated or target.find_ancestor(exp.AggFunc):
-                raise ctx.unsupported(
-                    "a correlated subquery, or IN (SELECT ...), in the SELECT or HAVING of a "
-                    "grouped query (only uncorrelated scalar subqueries and EXISTS there)",
-                    target,
-                )
-            name = ctx.fresh("value", relation.stream.columns)
-            if isinstance(target, exp.Exists):
-                values.append(_found(target, name, ctx))
-            else:
-                values.append(_single_value(target, name, ctx))
-            relation = replace(
-                relation, bindings=(*relation.bindings, Binding(name, name, None, star=False))
-            )
-            reference = exp.column(name, name)
-            if target is node:
-                node = reference
-            else:
-                target.replace(reference)
-        rewritten.append(node)
-    return relation, rewritten, values
+        name = ctx.fresh("value", relation.stream.columns)
+        if isinstance(target, exp.Exists):
+            values.append(_found(target, name, ctx))
+        elif isinstance(target, exp.Subquery):
+            values.append(_single_value(target, name, ctx))
+        binding = Binding(name, name, None, star=False)  # a column of the groups
+        relation = replace(relation, bindings=(*relation.bindings, binding))
+        reference = exp.column(name, name)
+        if target is node:
+            return relation, reference
+        target.replace(reference)
+    return relation, node
