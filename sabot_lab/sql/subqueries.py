@@ -165,6 +165,7 @@ def correlate(node: exp.Expr, outer: Relation, ctx: Context) -> Correlation:
                     f"a subquery reading the outer column {outside[0].sql()} outside its WHERE",
                     outside[0],
                 )
+    _check_nested(query, probe, ctx)
     where = query.args.get("where")
     local, outer_keys, inner_keys, residual = [], [], [], []
     for condition in conjuncts(where.this if where is not None else None):
@@ -187,6 +188,23 @@ def correlate(node: exp.Expr, outer: Relation, ctx: Context) -> Correlation:
     return Correlation(
         decorrelated, tuple(outer_keys), tuple(inner_keys), tuple(residual), inner, outer
     )
+
+
+def _check_nested(query: exp.Select, probe: Correlation, ctx: Context) -> None:
+    """An error for a subquery nested in ``query`` that reads a column of the outer query
+    by a table name no ``FROM`` inside ``query`` defines (two levels out)."""
+    own = {id(c) for c in _own_columns(query)}
+    names = {t.alias_or_name.lower() for t in query.find_all(exp.Table, exp.Subquery)}
+    for column in query.find_all(exp.Column):
+        qualifier = column.table.lower()
+        if id(column) in own or not qualifier or qualifier in names:
+            continue
+        if probe.is_outer(column):
+            raise ctx.unsupported(
+                f"a subquery inside a subquery reading the outer column {column.sql()} "
+                "(only the query right around a subquery)",
+                column,
+            )
 
 
 def _key_pair(condition: exp.Expr, probe: Correlation) -> tuple[exp.Expr, exp.Expr] | None:
@@ -417,6 +435,12 @@ def exists_join(relation: Relation, node: exp.Exists, anti: bool, ctx: Context) 
         relation, mark = exists_mark(relation, node, ctx)
         return filtered(relation, [exp.Not(this=mark) if anti else mark], ctx, "WHERE")
     _exists_keys(corr, node, ctx)
+    if not corr.outer_keys:
+        raise ctx.unsupported(
+            f"EXISTS correlated only by the condition {corr.residual[0].sql()} (it needs an "
+            "equality inner = outer too)",
+            corr.residual[0],
+        )
     return _keyed_join(relation, corr, [], "anti" if anti else "semi", node, ctx)
 
 

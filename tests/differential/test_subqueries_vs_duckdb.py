@@ -97,7 +97,8 @@ def subquery_queries(draw: st.DrawFn) -> str:
     kind = draw(st.sampled_from(["scalar", "exists", "not_exists", "in", "not_in"]))
     where = draw(st.booleans())
     conditions = [draw(st.sampled_from(CORRELATIONS)), draw(st.sampled_from(FILTERS))]
-    if where and kind in ("exists", "not_exists", "in") and draw(st.booleans()):
+    keyed = kind == "in" or conditions[0] != ""  # EXISTS needs an equality besides
+    if where and kind in ("exists", "not_exists", "in") and keyed and draw(st.booleans()):
         conditions.append(draw(st.sampled_from(RESIDUALS)))
     condition = " AND ".join(c for c in conditions if c)
     where_text = f" WHERE {condition}" if condition else ""
@@ -178,6 +179,15 @@ def test_one_row_per_key_is_a_value() -> None:
             "LIMIT or OFFSET in a correlated subquery",
         ),
         ("SELECT k FROM t ORDER BY (SELECT MAX(x) FROM u)", "a subquery here"),
+        (
+            "SELECT k FROM t WHERE EXISTS (SELECT * FROM u WHERE u.x <> t.x)",
+            "EXISTS correlated only by the condition u.x <> t.x (it needs an equality",
+        ),
+        (
+            "SELECT k FROM t WHERE EXISTS (SELECT * FROM u WHERE u.k = t.k AND u.x IN "
+            "(SELECT v.x FROM u v WHERE v.k = t.x))",
+            "a subquery inside a subquery reading the outer column t.x",
+        ),
     ],
 )
 def test_a_subquery_beyond_the_rules_is_refused(query: str, construct: str) -> None:
