@@ -52,7 +52,7 @@ from sabot_lab.expr import (
 )
 from sabot_lab.file_readers import from_csv, from_json, from_parquet
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
-from sabot_lab.sql import sql
+from sabot_lab.sql import SQLContext, sql
 from sabot_lab.stream import (
     GroupBy,
     RunResult,
@@ -122,6 +122,7 @@ __all__ = [
     "PlanError",
     "PostgresSink",
     "RunResult",
+    "SQLContext",
     "SQLError",
     "SabotError",
     "SchemaError",
