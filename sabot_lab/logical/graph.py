@@ -373,7 +373,10 @@ class JobGraph:
         >>> g.node(lim).upstream, g.node(lim).parameters
         (('s',), {'n': 1})
         """
-        node = StreamOperatorNode(new_operator_id(op.kind), name=name, schema=schema, op=op)
+        operator_id = new_operator_id(op.kind)
+        while operator_id in self._nodes:  # a plan built in another process may hold it
+            operator_id = new_operator_id(op.kind)
+        node = StreamOperatorNode(operator_id, name=name, schema=schema, op=op)
         self.add_operator(node)
         for upstream in inputs:
             self.connect(upstream, node.operator_id)

@@ -10,19 +10,26 @@ RIGHT / SEMI / ANTI JOIN`` with ``ON`` or ``USING``, ``GROUP BY``, ``HAVING``, `
 ``EXP``, ``LN``, ``LOG``, ``LOG10``, ``SIGN``, ``MOD``), string functions (``SUBSTRING``,
 ``CONCAT``, ``||``, ``TRIM``, ``REPLACE``, ``LEFT``, ``RIGHT``…), dates, timestamps and
 intervals as DuckDB computes them (``DATE '1994-01-01' + INTERVAL '1' YEAR``, ``date - date``,
-``EXTRACT``, ``DATE_PART``, ``DATE_DIFF``, ``DATE_TRUNC``…; timestamps with a zone in UTC), ``COUNT``/``SUM``/``AVG``/``MIN``/``MAX``, ``COUNT(DISTINCT
-x)``, ``WITH``, ``UNION [ALL]``, ``EXCEPT``, ``INTERSECT``, subqueries in ``FROM``, ``WHERE x
-IN (SELECT ...)``, and the
+``EXTRACT``, ``DATE_PART``, ``DATE_DIFF``, ``DATE_TRUNC``…; timestamps with a zone in UTC),
+``COUNT``/``SUM``/``AVG``/``MIN``/``MAX``, ``COUNT(DISTINCT x)``, ``WITH``, ``UNION [ALL]``,
+``EXCEPT``, ``INTERSECT``, subqueries in ``FROM``, and the
 window table functions ``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Scripts: statements
 separated by ``;``, with ``CREATE [OR REPLACE] [TEMP] VIEW`` and ``DROP VIEW [IF EXISTS]``;
-:class:`SQLContext` keeps tables and views between scripts. Anything else raises
+:class:`SQLContext` keeps tables and views between scripts.
+
+Subqueries in expressions (:mod:`~sabot_lab.sql.subqueries`), decorrelated into joins: scalar
+subqueries in ``SELECT``, ``WHERE`` and ``HAVING`` (uncorrelated, or correlated by equalities
+``inner.k = outer.k``; in a grouped query's ``SELECT`` and ``HAVING`` uncorrelated),
+``[NOT] EXISTS`` and ``x [NOT] IN (SELECT y ...)`` (uncorrelated or correlated by equalities;
+as a ``WHERE`` condition joined by ``AND`` also by other conditions such as ``inner.a <>
+outer.a``), with SQL's NULLs for ``NOT IN``. Anything else raises
 :class:`~sabot_lab.errors.SQLError` naming the construct as written and its line and column.
 
 Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a stream with its
 SQL names), ``select`` (queries), ``expressions``, ``dates`` (intervals, date parts and
-differences), ``grouping``, ``joins``, ``window_tables`` (``TUMBLE``/``HOP``/``SESSION``),
-``catalog`` (tables and views by name), ``script`` (statements in order, views), ``session``
-(``SQLContext``).
+differences), ``grouping``, ``joins``, ``subqueries``, ``window_tables``
+(``TUMBLE``/``HOP``/``SESSION``), ``catalog`` (tables and views by name), ``script``
+(statements in order, views), ``session`` (``SQLContext``).
 
 May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
 ``sqlglot``; never the client, the runtime nor the notebook plug-in. Importing the package is

@@ -146,13 +146,16 @@ def output_name(node: exp.Expr) -> str:
 
 
 def contains_aggregate(node: exp.Expr) -> bool:
-    """True if an aggregate function appears in ``node`` (outside window functions).
+    """True if an aggregate function appears in ``node`` (outside window functions and
+    subqueries).
 
     >>> from sabot_lab.sql.parse import parse
-    >>> [contains_aggregate(e) for e in parse("SELECT a + 1, SUM(a) + 1, SUM(a) OVER () FROM t").expressions]
-    [False, True, False]
+    >>> [contains_aggregate(e) for e in parse("SELECT a + 1, SUM(a) + 1, SUM(a) OVER (), (SELECT SUM(b) FROM u) FROM t").expressions]
+    [False, True, False, False]
     """
-    return any(f.find_ancestor(exp.Window) is None for f in node.find_all(exp.AggFunc))
+    inside = (exp.Window, exp.Subquery, exp.Query, exp.Exists)
+    parts = node.walk(prune=lambda n: isinstance(n, inside))
+    return any(isinstance(n, exp.AggFunc) for n in parts)
 
 
 def translate(node: exp.Expr, scope: Scope) -> Expr:
@@ -278,9 +281,7 @@ def _describe(node: exp.Expr) -> str:
     if isinstance(node, exp.Window):
         return f"the window function {sql_text(node)} (OVER)"
     if isinstance(node, exp.Subquery | exp.Exists):
-        return (
-            "a subquery inside an expression (only FROM (SELECT ...) and WHERE x IN (SELECT ...))"
-        )
+        return "a subquery here (subqueries work in FROM, WHERE, SELECT and HAVING)"
     if isinstance(node, exp.Func):
         return f"the function {_function_name(node)}()"
     return f"'{as_written(node)}'"
@@ -393,7 +394,9 @@ def _is(node: exp.Expr, scope: Scope) -> Expr:
 
 def _in(node: exp.Expr, scope: Scope) -> Expr:
     if node.args.get("query"):
-        raise scope.ctx.unsupported("IN (SELECT ...) outside a WHERE condition joined by AND", node)
+        raise scope.ctx.unsupported(
+            "IN (SELECT ...) here (subqueries work in FROM, WHERE, SELECT and HAVING)", node
+        )
     if node.args.get("unnest") or node.args.get("field"):
         raise scope.ctx.unsupported(f"'{sql_text(node)}'", node)
     value = translate(node.this, scope)

@@ -4,8 +4,7 @@ SQL's order), ``FULL [OUTER] JOIN``, ``SEMI JOIN``, ``ANTI JOIN`` with ``ON`` (e
 between the sides, plus conditions on the joined table; for inner joins any condition) or
 ``USING``; ``FROM a, b`` and ``CROSS JOIN`` take their equalities from ``WHERE``; an inner
 join without any equality between the sides (``CROSS JOIN``, ``FROM a, b``, ``JOIN ... ON
-a.x < b.y``) is a cross join filtered by its conditions; ``WHERE x IN (SELECT ...)`` is a semi
-join.
+a.x < b.y``) is a cross join filtered by its conditions.
 
 The joined relation keeps every name of both sides: a right column whose name the left side
 already has is renamed in the stream, and the right side's key columns (which the join
@@ -43,7 +42,7 @@ from sabot_lab.sql.expressions import RowScope, sql_text, translate
 from sabot_lab.sql.relation import Binding, Relation
 from sabot_lab.stream import JoinHow, Stream
 
-__all__ = ["conjuncts", "filtered", "is_listed", "join_listed", "join_relations", "semi_join_in"]
+__all__ = ["conjuncts", "filtered", "is_listed", "join_listed", "join_relations", "key_column"]
 
 
 def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
@@ -144,8 +143,16 @@ def _sides(
     return found
 
 
-def _key_column(relation: Relation, node: exp.Expr, ctx: Context) -> tuple[Relation, str]:
-    """The column holding a join key (computed into a new column if it is an expression)."""
+def key_column(relation: Relation, node: exp.Expr, ctx: Context) -> tuple[Relation, str]:
+    """The column holding a join key (computed into a new column if it is an expression).
+
+    >>> import sabot_lab as sl
+    >>> from sabot_lab.sql.parse import parse
+    >>> ctx = Context("SELECT x + 1 FROM t", {})
+    >>> _, name = key_column(Relation.of(sl.from_pydict({"x": [1]})), parse(ctx.text).expressions[0], ctx)
+    >>> name
+    '_key0'
+    """
     expr = translate(node, RowScope(relation, ctx, "ON"))
     if isinstance(expr, Column):
         return relation, str(expr.param("name"))
@@ -245,8 +252,8 @@ def join_relations(
     right = filtered(right, right_filters, ctx, "ON")
     left_keys, right_keys = [], []
     for left_node, right_node in pairs:
-        left, left_key = _key_column(left, left_node, ctx)
-        right, right_key = _key_column(right, right_node, ctx)
+        left, left_key = key_column(left, left_node, ctx)
+        right, right_key = key_column(right, right_node, ctx)
         left_keys.append(left_key)
         right_keys.append(right_key)
     right, right_keys = _right_payload(left, right, how, left_keys, right_keys, ctx)
@@ -442,20 +449,3 @@ def _right_payload(
         for b in right.bindings
     )
     return Relation(stream, bindings), [renamed.get(k, k) for k in right_keys]
-
-
-def semi_join_in(relation: Relation, node: exp.In, values: Relation, ctx: Context) -> Relation:
-    """``relation`` keeping the rows where ``WHERE x IN (SELECT y ...)`` holds: a semi join
-    on ``x = y`` (null never matches, so rows where either is null drop out, as in SQL)."""
-    if len(values.stream.columns) != 1:
-        raise ctx.error(
-            f"IN (SELECT ...) needs a query of one column; this one has "
-            f"{len(values.stream.columns)}",
-            node.args["query"],
-        )
-    relation, key = _key_column(relation, node.this, ctx)
-    with ctx.building(node, "IN (SELECT ...)"):
-        stream = relation.stream.join(
-            values.stream, left_on=key, right_on=values.stream.columns[0], how="semi"
-        )
-    return replace(relation, stream=stream)

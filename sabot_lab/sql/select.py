@@ -33,21 +33,20 @@ from sabot_lab.sql.expressions import (
     translate,
 )
 from sabot_lab.sql.grouping import Grouping, substitute_aliases
-from sabot_lab.sql.joins import (
-    conjuncts,
-    filtered,
-    is_listed,
-    join_listed,
-    join_relations,
-    semi_join_in,
-)
+from sabot_lab.sql.joins import conjuncts, filtered, is_listed, join_listed, join_relations
 from sabot_lab.sql.parse import WindowFunction, written
 from sabot_lab.sql.relation import Relation
+from sabot_lab.sql.subqueries import (
+    filter_subqueries,
+    grouped_subqueries,
+    has_subquery,
+    row_subqueries,
+)
 from sabot_lab.sql.unnest import unnest_join, unnest_selected
 from sabot_lab.sql.window_tables import window_relation
 from sabot_lab.stream import Stream
 
-__all__ = ["query_relation", "unique_names"]
+__all__ = ["query_relation", "table_relation", "unique_names"]
 
 _SELECT_CLAUSES = {
     "expressions", "from_", "joins", "where", "group", "having", "order", "limit", "offset",
@@ -117,7 +116,7 @@ def _with_queries(node: exp.With, ctx: Context) -> Context:
 # ----------------------------------------------------------------------------- FROM
 
 
-def _table(node: exp.Expr, ctx: Context) -> Relation:
+def table_relation(node: exp.Expr, ctx: Context) -> Relation:
     """One item of ``FROM`` or ``JOIN``: a table, a window table function, a subquery."""
     alias = node.alias or None
     alias_node = node.args.get("alias")
@@ -146,8 +145,11 @@ def _from(select: exp.Select, ctx: Context) -> Relation:
     if from_ is None:
         raise ctx.unsupported("a SELECT without FROM", select)
     where = select.args.get("where")
-    conditions = conjuncts(where.this if where is not None else None)
-    relation = _table(from_.this, ctx)
+    conditions: list[exp.Expr] = []
+    nested: list[exp.Expr] = []  # conditions holding subqueries, applied after the joins
+    for condition in conjuncts(where.this if where is not None else None):
+        (nested if has_subquery(condition) else conditions).append(condition)
+    relation = table_relation(from_.this, ctx)
     joins = list(select.args.get("joins") or [])
     while joins:
         join = joins.pop(0)
@@ -157,21 +159,13 @@ def _from(select: exp.Select, ctx: Context) -> Relation:
             run = [join]
             while joins and is_listed(joins[0]):
                 run.append(joins.pop(0))
-            items = [(j, _table(j.this, ctx)) for j in run]
+            items = [(j, table_relation(j.this, ctx)) for j in run]
             relation, conditions = join_listed(relation, items, conditions, ctx)
         else:
             relation, conditions = join_relations(
-                relation, join, _table(join.this, ctx), conditions, ctx
+                relation, join, table_relation(join.this, ctx), conditions, ctx
             )
-    rest = []
-    for condition in conditions:
-        if isinstance(condition, exp.In) and condition.args.get("query") is not None:
-            query = condition.args["query"]
-            values = query_relation(query.this if isinstance(query, exp.Subquery) else query, ctx)
-            relation = semi_join_in(relation, condition, values, ctx)
-        else:
-            rest.append(condition)
-    return filtered(relation, rest, ctx, "WHERE")
+    return filter_subqueries(filtered(relation, conditions, ctx, "WHERE"), nested, ctx)
 
 
 # ----------------------------------------------------------------------------- SELECT
@@ -195,6 +189,14 @@ def _select(select: exp.Select, ctx: Context) -> Relation:
     sort_nodes = [o.this for o in order.expressions] if order is not None else []
     grouped = group is not None or having is not None
     grouped = grouped or any(contains_aggregate(n) for n in [*items, *sort_nodes])
+    condition_node = having.this if having is not None else None
+    values: list[Stream] = []  # one-row subquery results, joined with the groups
+    if grouped:
+        relation, items, condition_node, values = grouped_subqueries(
+            relation, items, condition_node, ctx
+        )
+    else:
+        relation, items = row_subqueries(relation, items, ctx)
     scope: Scope
     if grouped:
         if group is not None:
@@ -213,12 +215,15 @@ def _select(select: exp.Select, ctx: Context) -> Relation:
         scope = RowScope(relation, ctx, "SELECT")
     outputs = _outputs(items, relation, scope, grouped, ctx)
     condition = None
-    if having is not None:
-        condition = translate(substitute_aliases(having.this, items, relation), scope)
+    if condition_node is not None:
+        condition = translate(substitute_aliases(condition_node, items, relation), scope)
     keys, helpers = _sort_keys(order, outputs, scope, distinct is not None, ctx)
     base = relation.stream
     if grouped:
         base = grouping.build(select)
+        for value in values:
+            with ctx.building(select, "a subquery"):
+                base = base.join(value, how="cross")
         if condition is not None:
             with ctx.building(having, "HAVING"):
                 base = base.filter(condition)
