@@ -50,6 +50,15 @@ from sabot_lab.expr import (
     min_horizontal,
     when,
 )
+from sabot_lab.expr.windows import (
+    cume_dist,
+    dense_rank,
+    nth_value,
+    ntile,
+    percent_rank,
+    rank,
+    row_number,
+)
 from sabot_lab.file_readers import from_csv, from_json, from_parquet
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.sql import sql
@@ -136,7 +145,9 @@ __all__ = [
     "concat_str",
     "connect",
     "count",
+    "cume_dist",
     "datasets",
+    "dense_rank",
     "from_arrow",
     "from_csv",
     "from_duckdb",
@@ -155,6 +166,11 @@ __all__ = [
     "max_horizontal",
     "min_horizontal",
     "nexmark",
+    "nth_value",
+    "ntile",
+    "percent_rank",
+    "rank",
+    "row_number",
     "session",
     "set_config",
     "sliding",

@@ -60,6 +60,7 @@ from sabot_lab.expr.nodes import (
     TemporalTruncate,
     Unary,
 )
+from sabot_lab.expr.nodes import Over, WindowFunction
 from sabot_lab.expr.types import (
     KERNELS,
     ROUND_MODES,
@@ -621,6 +622,13 @@ def _eval_aggregate(expr: Expr, batch: pa.RecordBatch) -> Value:
     )
 
 
+def _eval_window(expr: Expr, batch: pa.RecordBatch) -> Value:
+    raise SchemaError(
+        f"window expression {expr!r} used where a row-wise expression is expected; "
+        "window functions need .over(...), in select(), with_columns() or filter()"
+    )
+
+
 EVALUATORS: dict[type[Expr], Evaluator] = {
     Column: _eval_column,
     Literal: lambda e, b: literal_scalar(e.param("value"), e.param("dtype")),
@@ -642,5 +650,7 @@ EVALUATORS: dict[type[Expr], Evaluator] = {
     ConcatStr: _eval_concat_str,
     Horizontal: _eval_horizontal,
     Aggregate: _eval_aggregate,
+    WindowFunction: _eval_window,
+    Over: _eval_window,
 }
 """The evaluator of each node class."""

@@ -59,6 +59,8 @@ from sabot_lab.expr.nodes import (
     TemporalTruncate,
     Unary,
 )
+from sabot_lab.expr.nodes import Over, WindowFunction
+from sabot_lab.expr.windows import over_type, window_function_type
 from sabot_lab.expr.render import BINARY_SYMBOLS
 
 __all__ = [
@@ -597,5 +599,7 @@ TYPE_RULES: dict[type[Expr], TypeRule] = {
     ConcatStr: _concat_str,
     Horizontal: _horizontal,
     Aggregate: _aggregate,
+    WindowFunction: window_function_type,
+    Over: over_type,
 }
 """The type rule of each node class: (node, its children's types, the input schema) → type."""
