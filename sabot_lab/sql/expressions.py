@@ -40,6 +40,7 @@ from sabot_lab.expr import (
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.parse import SabotDialect
 from sabot_lab.sql.relation import Relation
+from sabot_lab.sql.windows import window_expression
 
 __all__ = [
     "RowScope",
@@ -268,8 +269,6 @@ def _function_name(node: exp.Expr) -> str:
 
 
 def _describe(node: exp.Expr) -> str:
-    if isinstance(node, exp.Window):
-        return f"the window function {sql_text(node)} (OVER)"
     if isinstance(node, exp.Subquery | exp.Exists):
         return (
             "a subquery inside an expression (only FROM (SELECT ...) and WHERE x IN (SELECT ...))"
@@ -679,4 +678,5 @@ _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.StrToTime: _strptime,
     exp.TimeToStr: _strftime,
     exp.Anonymous: _anonymous,
+    exp.Window: window_expression,
 }
