@@ -75,7 +75,9 @@ def _lift(stream: Stream, items: Sequence[Expr]) -> tuple[Stream, list[Expr]]:
     lifted = []
     for item in items:
         out = lift(item)
-        lifted.append(out if out.output_name() == item.output_name() else out.alias(item.output_name()))
+        lifted.append(
+            out if out.output_name() == item.output_name() else out.alias(item.output_name())
+        )
     return stream._extend(WindowFunctions(exprs=exprs), "over"), lifted
 
 

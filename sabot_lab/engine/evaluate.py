@@ -53,14 +53,15 @@ from sabot_lab.expr.nodes import (
     Literal,
     Log,
     MathFunction,
+    Over,
     ParseTemporal,
     Round,
     StringFunction,
     TemporalPart,
     TemporalTruncate,
     Unary,
+    WindowFunction,
 )
-from sabot_lab.expr.nodes import Over, WindowFunction
 from sabot_lab.expr.types import (
     KERNELS,
     ROUND_MODES,

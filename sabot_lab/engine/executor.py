@@ -380,7 +380,9 @@ class Executor:
             batches = [materialize(b, input_schema) for b in child.run_batches(self.config)]
             table = pa.Table.from_batches(batches, schema=input_schema)
             out = window_columns(table, op.exprs, node.output_schema)
-            return iter(out.combine_chunks().to_batches(max_chunksize=self.config.engine.batch_size))
+            return iter(
+                out.combine_chunks().to_batches(max_chunksize=self.config.engine.batch_size)
+            )
 
         return self._new_pipeline(node, source)
 

@@ -63,9 +63,7 @@ def window_columns(table: pa.Table, exprs: Sequence[Expr], schema: pa.Schema) ->
     """
     batch = table.combine_chunks().to_batches()
     rows = (
-        batch[0]
-        if batch
-        else pa.RecordBatch.from_pylist([], schema=table.schema)  # no rows at all
+        batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema)  # no rows at all
     )
     for expr in exprs:
         field = schema.field(expr.output_name())
@@ -276,15 +274,14 @@ def _sum(values: pa.Array, valid: np.ndarray, lo: np.ndarray, hi: np.ndarray) ->
     dtype = values.type
     if pa.types.is_decimal(dtype):
         raw = values.to_numpy(zero_copy_only=False)
-        exact = np.where(valid, raw, Decimal(0)).astype(object)
+        exact = np.array(raw, dtype=object)
+        exact[~valid] = Decimal(0)
         sums = _ranged(np.cumsum(exact), lo, hi)
         return pa.array(list(sums), type=pa.decimal128(38, dtype.scale))
     if pa.types.is_boolean(dtype) or pa.types.is_integer(dtype):
         ints = np.asarray(pc.fill_null(values.cast(pa.int64()), 0).to_numpy(), dtype=np.int64)
         return pa.array(_ranged(np.cumsum(ints), lo, hi))
-    floats = np.asarray(
-        pc.fill_null(values.cast(pa.float64()), 0.0).to_numpy(), dtype=np.float64
-    )
+    floats = np.asarray(pc.fill_null(values.cast(pa.float64()), 0.0).to_numpy(), dtype=np.float64)
     nan = _ranged(np.cumsum(np.isnan(floats)), lo, hi)
     up = _ranged(np.cumsum(floats == np.inf), lo, hi)
     down = _ranged(np.cumsum(floats == -np.inf), lo, hi)

@@ -41,14 +41,15 @@ from sabot_lab.expr.nodes import (
     Literal,
     Log,
     MathFunction,
+    Over,
     ParseTemporal,
     Round,
     StringFunction,
     TemporalPart,
     TemporalTruncate,
     Unary,
+    WindowFunction,
 )
-from sabot_lab.expr.nodes import Over, WindowFunction
 from sabot_lab.expr.windows import (
     python_over,
     python_window_function,

@@ -52,16 +52,17 @@ from sabot_lab.expr.nodes import (
     Literal,
     Log,
     MathFunction,
+    Over,
     ParseTemporal,
     Round,
     StringFunction,
     TemporalPart,
     TemporalTruncate,
     Unary,
+    WindowFunction,
 )
-from sabot_lab.expr.nodes import Over, WindowFunction
-from sabot_lab.expr.windows import over_type, window_function_type
 from sabot_lab.expr.render import BINARY_SYMBOLS
+from sabot_lab.expr.windows import over_type, window_function_type
 
 __all__ = [
     "KERNELS",

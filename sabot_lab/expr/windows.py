@@ -26,8 +26,8 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.errors import SchemaError
-from sabot_lab.expr.capabilities import require_sortable
 from sabot_lab.expr.builders import col
+from sabot_lab.expr.capabilities import require_sortable
 from sabot_lab.expr.nodes import Aggregate, Column, Expr, Over, WindowFunction
 
 __all__ = [
@@ -307,7 +307,6 @@ def shift_default(node: Expr) -> Expr | None:
     return node.args[1] if len(node.args) > 1 else None
 
 
-
 # ----------------------------------------------------------------------------- rendering
 
 
@@ -402,7 +401,9 @@ def sql_over(node: Expr, args: list[builtins.str]) -> builtins.str:
         clauses.append("ORDER BY " + ", ".join(keys))
     if isinstance(fn, Aggregate) or fn.param("fn") in FRAMED_FUNCTIONS:
         kind, start, end = parts.frame or ("rows", None, None)
-        clauses.append(f"{kind.upper()} BETWEEN {_bound(start, 'PRECEDING')} AND {_bound(end, 'FOLLOWING')}")
+        clauses.append(
+            f"{kind.upper()} BETWEEN {_bound(start, 'PRECEDING')} AND {_bound(end, 'FOLLOWING')}"
+        )
     return f"{function} OVER ({' '.join(clauses)})"
 
 
@@ -417,9 +418,7 @@ def _bound(offset: int | None, unbounded: builtins.str) -> builtins.str:
 # ----------------------------------------------------------------------------- types
 
 
-def window_function_type(
-    node: Expr, types: list[pa.DataType], schema: pa.Schema
-) -> pa.DataType:
+def window_function_type(node: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     """The type of a :class:`WindowFunction`: int64 ranks, float64 for ``percent_rank`` and
     ``cume_dist``, the value's type for ``shift`` and ``nth_value``.
 

@@ -15,6 +15,7 @@ imports this module's rule when it translates).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["window_expression"]
 
-_RANKS = {
+_RANKS: dict[type[exp.Expr], Callable[[], Expr]] = {
     exp.RowNumber: row_number,
     exp.Rank: rank,
     exp.DenseRank: dense_rank,
@@ -88,7 +89,9 @@ def _function(node: exp.Expr, scope: Scope) -> Expr:
     if isinstance(node, exp.Ntile):
         return ntile(_constant(node.this, node, scope))
     if isinstance(node, exp.Lag | exp.Lead):
-        offset = 1 if node.args.get("offset") is None else _constant(node.args["offset"], node, scope, 0)
+        offset = (
+            1 if node.args.get("offset") is None else _constant(node.args["offset"], node, scope, 0)
+        )
         default = node.args.get("default")
         value = translate(node.this, scope)
         fill = None if default is None else translate(default, scope)
@@ -98,7 +101,9 @@ def _function(node: exp.Expr, scope: Scope) -> Expr:
     if isinstance(node, exp.LastValue):
         return translate(node.this, scope).last()
     if isinstance(node, exp.NthValue):
-        return nth_value(translate(node.this, scope), _constant(node.args.get("offset"), node, scope))
+        return nth_value(
+            translate(node.this, scope), _constant(node.args.get("offset"), node, scope)
+        )
     if isinstance(node, exp.Sum | exp.Avg | exp.Min | exp.Max | exp.Count):
         return aggregate(node, scope)
     raise ctx.unsupported(f"the window function {node.sql()}", node)

@@ -87,8 +87,9 @@ def test_decimal_sums_and_averages_keep_duckdbs_types() -> None:
     money = pa.table(
         {
             "k": ["a", "a", "b", "b"],
-            "m": pa.array([decimal.Decimal(v) for v in ("1.25", "2.50", "9.99", "0.01")],
-            pa.decimal128(15, 2)),
+            "m": pa.array(
+                [decimal.Decimal(v) for v in ("1.25", "2.50", "9.99", "0.01")], pa.decimal128(15, 2)
+            ),
         }
     )
     query = (
@@ -138,7 +139,9 @@ def test_a_filter_on_a_window_expression_keeps_the_input_columns() -> None:
 def test_a_filter_on_the_partition_key_runs_before_the_window() -> None:
     stream = (
         sl.from_arrow(ROWS)
-        .with_columns(s=sl.col("x").sum().over("k"), n=sl.row_number().over(order_by=["t", "x", "k"]))
+        .with_columns(
+            s=sl.col("x").sum().over("k"), n=sl.row_number().over(order_by=["t", "x", "k"])
+        )
         .filter(sl.col("k") == "a")
     )
     expected = duckdb_table(
@@ -198,6 +201,7 @@ def _functions() -> st.SearchStrategy[Expr]:
     )  # fmt: skip
 
 
+_ORDER_DEPENDENT = ("row_number", "ntile", "shift", "nth_value", "first", "last")
 _BOUND = st.one_of(st.none(), st.integers(-4, 4))
 
 
@@ -217,10 +221,8 @@ def _windows(draw: st.DrawFn) -> Expr:
         )
     )  # fmt: skip
     # a total order where the result depends on which of several peers comes first
-    order_dependent = function.op == "window_fn" and function.param("fn") in (
-        "row_number", "ntile", "shift", "nth_value",
-    ) or function.param("fn") in ("first", "last") or frame is not None and frame[0] == "rows"  # fmt: skip
-    if order_dependent:
+    rows_frame = frame is not None and frame[0] == "rows"
+    if function.param("fn") in _ORDER_DEPENDENT or rows_frame:
         order += [c for c in ("x", "y", "g", "k") if c not in order]
         order.append("i")
     return function.over(
