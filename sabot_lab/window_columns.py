@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sabot_lab.expr import Expr, col
-from sabot_lab.expr.nodes import Over
+from sabot_lab.expr.nodes import Over, WindowFunction
 from sabot_lab.logical import Project, WindowFunctions
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ def _lift(stream: Stream, items: Sequence[Expr]) -> tuple[Stream, list[Expr]]:
     exprs: list[Expr] = []
 
     def lift(node: Expr) -> Expr:
+        if isinstance(node, WindowFunction):  # outside over(): over all rows
+            node = node.over()
         if isinstance(node, Over):
             key = node.key()
             if key not in columns:

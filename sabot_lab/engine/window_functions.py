@@ -33,7 +33,7 @@ from sabot_lab.engine.order import decoded
 from sabot_lab.errors import SchemaError
 from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Aggregate, Alias, Over
-from sabot_lab.expr.windows import WindowParts, shift_default, window_parts
+from sabot_lab.expr.windows import WindowParts, is_value_rank, shift_default, window_parts
 
 __all__ = ["window_columns", "window_node"]
 
@@ -98,6 +98,9 @@ def _column(node: Over, rows: pa.RecordBatch, dtype: pa.DataType) -> pa.Array:
         result = _framed(fn, values, lo, hi, dtype)
     elif fn.param("fn") == "shift":
         result = _shift(fn, rows, layout, dtype)
+    elif is_value_rank(fn):
+        ranks = pa.array(_value_rank(str(fn.param("method")), layout))
+        result = pc.if_else(_argument(fn, rows, layout).is_valid(), ranks, pa.nulls(n, ranks.type))
     else:
         result = pa.array(_rank(str(fn.param("fn")), fn.param("n"), layout))
     inverse = np.empty(n, dtype=np.int64)
@@ -218,6 +221,17 @@ def _rank(fn: str, n: int | None, layout: _Layout) -> np.ndarray:
             1 + large + (row - in_large) // np.maximum(small, 1),
         )
     raise SchemaError(f"unknown window function {fn!r}")
+
+
+def _value_rank(method: str, layout: _Layout) -> np.ndarray:
+    """``Expr.rank`` of the values the window is ordered by, by ``method`` (Polars')."""
+    if method == "ordinal":
+        return _rank("row_number", None, layout)
+    if method == "dense":
+        return _rank("dense_rank", None, layout)
+    low = _rank("rank", None, layout)
+    high = layout.peer_end - layout.part_start
+    return {"min": low, "max": high}.get(method, (low + high) / 2)
 
 
 def _shift(fn: Expr, rows: pa.RecordBatch, layout: _Layout, dtype: pa.DataType) -> pa.Array:

@@ -44,6 +44,7 @@ __all__ = [
     "HOLISTIC_AGGREGATES",
     "NODE_CLASSES",
     "QUANTILE_METHODS",
+    "RANK_METHODS",
     "Aggregate",
     "Alias",
     "Binary",
@@ -91,6 +92,9 @@ AGGREGATES = (
 HOLISTIC_AGGREGATES = ("n_unique", "median", "quantile")
 """Aggregates that need every value of a group at once: their per-batch partials are the
 values themselves, so they cannot be folded into a fixed-size state."""
+
+RANK_METHODS = ("average", "min", "max", "dense", "ordinal")
+"""The ``method`` choices of :meth:`Expr.rank` (as in Polars, but ``random``)."""
 
 QUANTILE_METHODS = ("nearest", "higher", "lower", "midpoint", "linear", "equiprobable")
 """The ``interpolation`` choices of :meth:`Expr.quantile` (as in Polars)."""
@@ -246,12 +250,13 @@ class Expr:
                 yield from arg.walk_rows()
 
     def is_window(self) -> bool:
-        """True if this expression contains a window expression (:meth:`over`).
+        """True if this expression contains a window expression (:meth:`over`) or a window
+        function (outside ``over``: over all rows).
 
         >>> (col("x") - col("x").mean().over("k")).is_window(), col("x").sum().is_window()
         (True, False)
         """
-        return any(isinstance(node, Over) for node in self.walk_rows())
+        return any(isinstance(node, Over | WindowFunction) for node in self.walk_rows())
 
     def output_name(self) -> str:
         """The column name this expression produces: its alias, else its first column's name.
@@ -689,6 +694,25 @@ class Expr:
 
         return over(self, [partition_by, *more_exprs], order_by, descending, nulls_last, frame)
 
+    def rank(self, method: builtins.str = "average", *, descending: bool = False) -> Expr:
+        """The rank of each value among the values of its window (``.over(...)``; without
+        it: of all rows), as Polars ranks: ties share the ``average`` of their positions
+        (float64), the ``min`` or ``max`` of them, ``dense`` ranks without gaps, or ``ordinal``
+        numbers in row order; nulls get no rank.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [3, None, 3, 1]})
+        >>> s.select(sl.col("x").rank("min")).collect()["x"].to_pylist()
+        [2, None, 2, 1]
+        """
+        if method not in RANK_METHODS:
+            raise ValueError(
+                f"rank() got method={method!r}; use one of " + ", ".join(map(repr, RANK_METHODS))
+            )
+        if not isinstance(descending, bool):
+            raise TypeError(f"rank() takes descending=True or False, got {descending!r}")
+        return WindowFunction("window_fn", [self], fn="rank", method=method, descending=descending)
+
     def shift(self, n: int = 1, *, fill_value: Any = None) -> Expr:
         """The value ``n`` rows earlier in the window (``.over(...)``; negative ``n``: later),
         ``fill_value`` where there is no such row (SQL ``LAG``/``LEAD``).
@@ -1048,14 +1072,16 @@ class Aggregate(Expr):
 
 
 class WindowFunction(Expr):
-    """A value from the row's place in its window (only inside :class:`Over`): the ranks
-    (``row_number``, ``rank``, ``dense_rank``, ``percent_rank``, ``cume_dist``, ``ntile``
-    of ``n`` buckets) of no child, ``shift`` (the value ``n`` rows before; a second child:
-    the value where there is none) and ``nth_value`` (the frame's ``n``-th value)."""
+    """A value from the row's place in its window (an :class:`Over`; outside one, the
+    window of all rows): the ranks (``row_number``, ``rank``, ``dense_rank``,
+    ``percent_rank``, ``cume_dist``, ``ntile`` of ``n`` buckets) of no child, ``rank`` of
+    its child's values by ``method`` (``descending``), ``shift`` (the value ``n`` rows
+    before; a second child: the value where there is none) and ``nth_value`` (the frame's
+    ``n``-th value)."""
 
     __slots__ = ()
     OPS = ("window_fn",)
-    FIELDS = ("fn", "n")
+    FIELDS = ("fn", "n", "method", "descending")
     ARITY = (0, 2)
 
 

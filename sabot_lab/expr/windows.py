@@ -32,6 +32,7 @@ from sabot_lab.expr.nodes import Aggregate, Column, Expr, Over, WindowFunction
 
 __all__ = [
     "FRAMED_FUNCTIONS",
+    "is_value_rank",
     "RANKS",
     "WINDOW_AGGREGATES",
     "WindowParts",
@@ -220,6 +221,11 @@ def over(
             found.append(node)
             framed = isinstance(node, Aggregate) or node.param("fn") in FRAMED_FUNCTIONS
             extra = {"frame": list(checked)} if framed and checked is not None else {}
+            if is_value_rank(node):  # ordered by its own values
+                if orders:
+                    raise SchemaError(f"{node!r} ranks by its own values: drop order_by")
+                own = {"descending": [bool(node.param("descending"))], "nulls_last": [True]}
+                return Over("over", [node, *partitions, node.args[0]], **{**params, **own})
             return Over("over", [node, *partitions, *orders], **params, **extra)
         if not node.args:
             return node
@@ -232,6 +238,15 @@ def over(
             f'none: e.g. {expr!r}.sum().over("k")'
         )
     return out
+
+
+def is_value_rank(node: Expr) -> bool:
+    """True for ``Expr.rank`` (the rank of a value), not the SQL ``rank()`` of the order.
+
+    >>> is_value_rank(col("x").rank()), is_value_rank(rank())
+    (True, False)
+    """
+    return isinstance(node, WindowFunction) and node.param("method") is not None
 
 
 def _exprs(values: Sequence[Any]) -> list[Expr]:
@@ -317,6 +332,9 @@ def python_window_function(node: Expr, args: list[builtins.str]) -> builtins.str
     ('ntile(4)', 'col("x").shift(-1)')
     """
     fn, n = node.param("fn"), node.param("n")
+    if is_value_rank(node):
+        desc = ", descending=True" if node.param("descending") else ""
+        return f'{args[0]}.rank("{node.param("method")}"{desc})'
     if fn == "shift":
         fill = f", fill_value={args[1]}" if len(args) > 1 else ""
         return f"{args[0]}.shift({n}{fill})"
@@ -339,6 +357,8 @@ def python_over(node: Expr, args: list[builtins.str]) -> builtins.str:
     partitions = keys[: len(parts.partition_by)]
     orders = keys[len(parts.partition_by) :]
     words = list(partitions)
+    if is_value_rank(parts.function):  # ordered by its own value
+        return f"{args[0]}.over({', '.join(words)})"
     if orders:
         words.append(f"order_by={orders[0] if len(orders) == 1 else '[' + ', '.join(orders) + ']'}")
     for what, flags, default in (
@@ -382,29 +402,57 @@ def sql_over(node: Expr, args: list[builtins.str]) -> builtins.str:
     'SUM("x") OVER (PARTITION BY "k" ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)'
     """
     parts = window_parts(node)
-    function = args[0]
+    window = _sql_window(parts, args)
     fn = parts.function
+    if is_value_rank(fn):
+        return _sql_value_rank(fn, window, args[-1])
+    function = args[0]
     if isinstance(fn, Aggregate) and fn.param("fn") in ("first", "last") and fn.args:
         from sabot_lab.expr.render import to_sql  # it dispatches to this renderer
 
         function = f"{builtins.str(fn.param('fn')).upper()}_VALUE({to_sql(fn.args[0])})"
+    if isinstance(fn, Aggregate) or fn.param("fn") in FRAMED_FUNCTIONS:
+        kind, start, end = parts.frame or ("rows", None, None)
+        start_text, end_text = _bound(start, "PRECEDING"), _bound(end, "FOLLOWING")
+        window = f"{window} {kind.upper()} BETWEEN {start_text} AND {end_text}".strip()
+    return f"{function} OVER ({window})"
+
+
+def _sql_window(parts: WindowParts, args: list[builtins.str]) -> builtins.str:
+    """``PARTITION BY ... ORDER BY ...`` of a window, from its rendered children."""
     clauses = []
+    split = 1 + len(parts.partition_by)
     if parts.partition_by:
-        clauses.append("PARTITION BY " + ", ".join(args[1 : 1 + len(parts.partition_by)]))
+        clauses.append("PARTITION BY " + ", ".join(args[1:split]))
     if parts.order_by:
         keys = [
             f"{text} {'DESC' if d else 'ASC'} NULLS {'LAST' if last else 'FIRST'}"
-            for text, d, last in zip(
-                args[1 + len(parts.partition_by) :], parts.descending, parts.nulls_last, strict=True
-            )
+            for text, d, last in zip(args[split:], parts.descending, parts.nulls_last, strict=True)
         ]
         clauses.append("ORDER BY " + ", ".join(keys))
-    if isinstance(fn, Aggregate) or fn.param("fn") in FRAMED_FUNCTIONS:
-        kind, start, end = parts.frame or ("rows", None, None)
-        clauses.append(
-            f"{kind.upper()} BETWEEN {_bound(start, 'PRECEDING')} AND {_bound(end, 'FOLLOWING')}"
-        )
-    return f"{function} OVER ({' '.join(clauses)})"
+    return " ".join(clauses)
+
+
+_SQL_VALUE_RANKS = {"min": "RANK()", "dense": "DENSE_RANK()", "ordinal": "ROW_NUMBER()"}
+
+
+def _sql_value_rank(fn: Expr, window: builtins.str, value: builtins.str) -> builtins.str:
+    """``Expr.rank`` in DuckDB SQL: the SQL rank of its method over the ``window`` ordered by
+    the ``value`` (``max``: the rows up to the last peer; ``average``: the mean of ``min``
+    and ``max``), null for a null value.
+
+    >>> _sql_value_rank(col("x").rank("max"), 'ORDER BY "x" ASC NULLS LAST', '"x"')
+    'CASE WHEN "x" IS NULL THEN NULL ELSE COUNT(*) OVER (ORDER BY "x" ASC NULLS LAST RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) END'
+    """
+    method = fn.param("method")
+    peers = f"COUNT(*) OVER ({window} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    if method == "max":
+        text = peers
+    elif method == "average":
+        text = f"((RANK() OVER ({window}) + {peers}) / 2)"
+    else:
+        text = f"{_SQL_VALUE_RANKS[builtins.str(method)]} OVER ({window})"
+    return f"CASE WHEN {value} IS NULL THEN NULL ELSE {text} END"
 
 
 def _bound(offset: int | None, unbounded: builtins.str) -> builtins.str:
@@ -426,7 +474,7 @@ def window_function_type(node: Expr, types: list[pa.DataType], schema: pa.Schema
     DataType(int64)
     """
     fn = node.param("fn")
-    if fn in ("percent_rank", "cume_dist"):
+    if fn in ("percent_rank", "cume_dist") or node.param("method") == "average":
         return pa.float64()
     if fn in RANKS:
         return pa.int64()

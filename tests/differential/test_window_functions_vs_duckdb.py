@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import decimal
 
+import polars as pl
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -116,6 +117,8 @@ STREAM_CASES: list[Expr] = [
     sl.col("x").last().over("k", order_by=["t", "x"]),
     sl.col("x").max().over("k") - sl.col("x"),
     sl.col("y").min().over(["k", "t"]),
+    sl.col("x").rank().over("k"),
+    sl.col("y").rank("dense", descending=True).over("k"),
 ]
 
 
@@ -126,6 +129,31 @@ def test_stream_window_expressions_equal_duckdbs(expr: Expr) -> None:
     for actual in collect_all_ways(stream):
         assert actual.schema.names == ["k", "t", "x", "y", "w"]
         assert_same_rows(actual, expected)
+
+
+@pytest.mark.parametrize("method", ["average", "min", "max", "dense", "ordinal"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_rank_equals_polars(method: str, descending: bool) -> None:
+    ranked = sl.from_arrow(ROWS).with_columns(
+        r=sl.col("x").rank(method, descending=descending).over("k"),
+        everywhere=sl.col("t").rank(method, descending=descending),
+    )
+    expected = pl.from_arrow(ROWS).with_columns(
+        r=pl.col("x").rank(method, descending=descending).over("k"),
+        everywhere=pl.col("t").rank(method, descending=descending),
+    )
+    for actual in collect_all_ways(ranked):
+        assert actual.column("r").to_pylist() == expected["r"].to_list()
+        assert actual.column("everywhere").to_pylist() == expected["everywhere"].to_list()
+
+
+def test_window_functions_outside_over_run_over_all_rows() -> None:
+    stream = sl.from_arrow(ROWS).select("t", sl.row_number(), p=sl.col("t").shift(1))
+    assert stream.collect().to_pydict() == {
+        "t": ROWS.column("t").to_pylist(),
+        "row_number": list(range(1, ROWS.num_rows + 1)),
+        "p": [None, *ROWS.column("t").to_pylist()[:-1]],
+    }
 
 
 def test_a_filter_on_a_window_expression_keeps_the_input_columns() -> None:
@@ -198,6 +226,8 @@ def _functions() -> st.SearchStrategy[Expr]:
         st.tuples(value, st.sampled_from(["sum", "mean", "min", "max", "count", "first", "last"]))
         .map(lambda a: getattr(a[0], a[1])()),
         st.just(sl.count()),
+        st.tuples(value, st.sampled_from(["average", "min", "max", "dense"]), st.booleans())
+        .map(lambda a: a[0].rank(a[1], descending=a[2])),
     )  # fmt: skip
 
 
@@ -222,7 +252,9 @@ def _windows(draw: st.DrawFn) -> Expr:
     )  # fmt: skip
     # a total order where the result depends on which of several peers comes first
     rows_frame = frame is not None and frame[0] == "rows"
-    if function.param("fn") in _ORDER_DEPENDENT or rows_frame:
+    if function.param("method") is not None:  # Expr.rank orders by its own values
+        order = []
+    elif function.param("fn") in _ORDER_DEPENDENT or rows_frame:
         order += [c for c in ("x", "y", "g", "k") if c not in order]
         order.append("i")
     return function.over(
