@@ -93,7 +93,7 @@ def _column(node: Over, rows: pa.RecordBatch, dtype: pa.DataType) -> pa.Array:
     layout = _layout(parts, rows)
     fn = parts.function
     if isinstance(fn, Aggregate) or fn.param("fn") == "nth_value":
-        lo, hi = _frame(parts, layout)
+        lo, hi = _frame(parts, layout, rows)
         values = _argument(fn, rows, layout) if fn.args else None
         result = _framed(fn, values, lo, hi, dtype)
     elif fn.param("fn") == "shift":
@@ -178,12 +178,16 @@ def _runs(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return begin[run], end[run]
 
 
-def _frame(parts: WindowParts, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
+def _frame(
+    parts: WindowParts, layout: _Layout, rows: pa.RecordBatch
+) -> tuple[np.ndarray, np.ndarray]:
     """Each sorted row's frame as ``[lo, hi)`` in sorted positions (empty: ``lo == hi``)."""
     if parts.frame is None:
         return layout.part_start, layout.part_end
     kind, start, end = parts.frame
     if kind == "range":
+        if start not in (None, 0) or end not in (None, 0):
+            return _value_frame(parts, layout, rows)
         lo = layout.part_start if start is None else layout.peer_start
         hi = layout.part_end if end is None else layout.peer_end
         return lo, hi
@@ -192,6 +196,51 @@ def _frame(parts: WindowParts, layout: _Layout) -> tuple[np.ndarray, np.ndarray]
     hi = layout.part_end if end is None else here + end + 1
     lo = np.clip(lo, layout.part_start, layout.part_end)
     hi = np.clip(hi, layout.part_start, layout.part_end)
+    return lo, np.maximum(lo, hi)
+
+
+def _value_frame(
+    parts: WindowParts, layout: _Layout, rows: pa.RecordBatch
+) -> tuple[np.ndarray, np.ndarray]:
+    """A ``range`` frame with offsets: the rows of the partition whose (one, numeric) order
+    value lies within the offsets of the row's own (for a null value: the null rows)."""
+    key = _array(parts.order_by[0], rows).take(pa.array(layout.order))
+    if pa.types.is_decimal(key.type):  # exact: unscaled integers
+        scale = 10**key.type.scale
+        key = pc.multiply(key, pa.scalar(scale, pa.int64())).cast(pa.int64())
+    else:
+        scale = 1
+    valid = np.asarray(key.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    numbers = key.cast(pa.float64() if pa.types.is_floating(key.type) else pa.int64())
+    value = np.asarray(pc.fill_null(numbers, 0).to_numpy(), dtype=numbers.type.to_pandas_dtype())
+    if parts.descending[0]:
+        value = -value
+    _, start, end = parts.frame or ("range", None, None)
+    valid_before = np.concatenate([[0], np.cumsum(valid)])
+    in_part = valid_before[layout.part_end] - valid_before[layout.part_start]
+    first_valid = np.where(parts.nulls_last[0], layout.part_start, layout.part_end - in_part)
+
+    def bound(offset: int, upper: bool) -> np.ndarray:
+        """Per row, the position of the first value at or above (past the last value at or
+        below, when ``upper``) the row's value plus ``offset``."""
+        data = np.flatnonzero(valid)
+        n_data = len(data)
+        target = value + offset * scale
+        pids = np.concatenate([layout.part_start[data], layout.part_start])
+        values = np.concatenate([value[data], target])
+        is_data = np.concatenate([np.ones(n_data, dtype=bool), np.zeros(len(value), dtype=bool)])
+        ties = is_data if not upper else ~is_data  # lower: queries before equal values
+        combined = np.lexsort((ties, values, pids))
+        before = np.cumsum(is_data[combined]) - is_data[combined]
+        at = np.empty(len(combined), dtype=np.int64)
+        at[combined] = before
+        counted = at[n_data:] - valid_before[layout.part_start]
+        return first_valid + counted
+
+    lo = layout.part_start if start is None else bound(start, upper=False)
+    hi = layout.part_end if end is None else bound(end, upper=True)
+    lo = np.where(valid | (start is None), lo, layout.peer_start)
+    hi = np.where(valid | (end is None), hi, layout.peer_end)
     return lo, np.maximum(lo, hi)
 
 

@@ -32,6 +32,8 @@ from sabot_lab.expr.nodes import Aggregate, Column, Expr, Over, WindowFunction
 
 __all__ = [
     "FRAMED_FUNCTIONS",
+    "has_offsets",
+    "is_number",
     "is_value_rank",
     "RANKS",
     "WINDOW_AGGREGATES",
@@ -206,6 +208,11 @@ def over(
     directions = _flags(descending, len(orders), "descending")
     nulls = _flags(nulls_last, len(orders), "nulls_last")
     checked = _frame(frame)
+    if checked is not None and has_offsets(checked) and len(orders) != 1:
+        raise SchemaError(
+            f"over() got frame={frame!r}: a range frame with offsets needs one order_by key, "
+            f"got {len(orders)}"
+        )
     params: dict[builtins.str, Any] = {
         "partitions": len(partitions),
         "descending": directions,
@@ -238,6 +245,15 @@ def over(
             f'none: e.g. {expr!r}.sum().over("k")'
         )
     return out
+
+
+def has_offsets(frame: Sequence[Any]) -> bool:
+    """True for a ``range`` frame bounded by values at an offset from the row's.
+
+    >>> has_offsets(("range", -2, 0)), has_offsets(("range", None, 0)), has_offsets(("rows", -2, 0))
+    (True, False, False)
+    """
+    return frame[0] == "range" and any(b not in (None, 0) for b in frame[1:])
 
 
 def is_value_rank(node: Expr) -> bool:
@@ -285,11 +301,6 @@ def _frame(
     for bound in (start, end):
         if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
             raise SchemaError(f"over() got frame={frame!r}; use {usage}")
-    if kind == "range" and any(b not in (None, 0) for b in (start, end)):
-        raise SchemaError(
-            f"over() got frame={frame!r}: range frames with offsets are not supported; "
-            "use a rows frame, or range bounds of None (unbounded) and 0 (the current row's peers)"
-        )
     if start is not None and end is not None and start > end:
         raise SchemaError(f"over() got frame={frame!r}: its start is after its end")
     return (str(kind), start, end)
@@ -481,6 +492,17 @@ def window_function_type(node: Expr, types: list[pa.DataType], schema: pa.Schema
     return types[0]
 
 
+def is_number(dtype: pa.DataType) -> bool:
+    """True for integers, floats and decimals.
+
+    >>> is_number(pa.int8()), is_number(pa.date32())
+    (True, False)
+    """
+    return bool(
+        pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype)
+    )
+
+
 def over_type(node: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     """The type of an :class:`Over` node: its function's; its keys must be sortable.
 
@@ -489,4 +511,10 @@ def over_type(node: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Dat
     """
     for key, dtype in zip(node.args[1:], types[1:], strict=True):
         require_sortable(key.output_name(), dtype)
+    frame = node.param("frame")
+    if frame is not None and has_offsets(frame) and not is_number(types[-1]):
+        raise SchemaError(
+            f"a range frame with offsets orders by numbers, and {node.args[-1]!r} is "
+            f"{types[-1]}: use a rows frame"
+        )
     return types[0]

@@ -127,10 +127,6 @@ def _frame(node: exp.Window, ordered: bool, scope: Scope) -> tuple[str, Any, Any
     kind = str(spec.args.get("kind") or "").lower()
     start = _bound(spec.args.get("start"), spec.args.get("start_side"), spec, scope)
     end = _bound(spec.args.get("end") or "CURRENT ROW", spec.args.get("end_side"), spec, scope)
-    if kind == "range" and (start not in (None, 0) or end not in (None, 0)):
-        raise scope.ctx.unsupported(
-            "RANGE frames with offsets (use ROWS, or RANGE with UNBOUNDED and CURRENT ROW)", spec
-        )
     if kind not in ("rows", "range"):
         raise scope.ctx.unsupported(f"{kind.upper()} window frames", spec)
     return (kind, start, end)

@@ -59,6 +59,12 @@ HAND_QUERIES = [
     "SELECT k, t, SUM(y) OVER (PARTITION BY k ORDER BY t RANGE BETWEEN CURRENT ROW AND "
     "UNBOUNDED FOLLOWING) AS s, MAX(x) OVER (ORDER BY t DESC RANGE BETWEEN UNBOUNDED "
     "PRECEDING AND CURRENT ROW) AS m FROM r",
+    # range frames with offsets: by values, nulls among themselves, both directions
+    "SELECT k, t, SUM(x) OVER (PARTITION BY k ORDER BY t RANGE BETWEEN 1 PRECEDING AND 2 "
+    "FOLLOWING) AS s, COUNT(*) OVER (ORDER BY t DESC NULLS FIRST RANGE BETWEEN 2 PRECEDING "
+    "AND 1 PRECEDING) AS n FROM r",
+    "SELECT y, AVG(x) OVER (ORDER BY y RANGE BETWEEN UNBOUNDED PRECEDING AND 1 FOLLOWING) AS a, "
+    "MAX(x) OVER (ORDER BY y DESC RANGE BETWEEN 3 FOLLOWING AND UNBOUNDED FOLLOWING) AS m FROM r",
     # window expressions inside expressions, partition by an expression, an empty input
     "SELECT k, x, x - AVG(x) OVER (PARTITION BY k) AS d, x * 100.0 / SUM(x) OVER () AS share FROM r",
     "SELECT t, ROW_NUMBER() OVER (PARTITION BY t % 2 ORDER BY t DESC, x) AS n FROM r",
@@ -190,8 +196,10 @@ def test_window_functions_refuse_an_unbounded_stream() -> None:
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("SELECT SUM(x) OVER (ORDER BY t RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM r",
-         "RANGE frames with offsets"),
+        ("SELECT SUM(x) OVER (ORDER BY t, x RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM r",
+         "a range frame with offsets needs one order_by key"),
+        ("SELECT SUM(x) OVER (ORDER BY k RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM r",
+         "a range frame with offsets orders by numbers"),
         ("SELECT k, SUM(x), RANK() OVER (ORDER BY k) FROM r GROUP BY k",
          "a window function in a grouped query"),
         ("SELECT MEDIAN(x) OVER () FROM r", r"the window function MEDIAN\(x\) is not supported"),
@@ -266,8 +274,31 @@ def _windows(draw: st.DrawFn) -> Expr:
     )
 
 
+@st.composite
+def _value_frames(draw: st.DrawFn) -> Expr:
+    """Aggregates over range frames with offsets (by one numeric order value)."""
+    value = sl.col(draw(st.sampled_from(["x", "y"])))
+    fn = draw(st.sampled_from(["sum", "mean", "min", "max", "count"]))
+    function = sl.count() if draw(st.booleans()) else getattr(value, fn)()
+    frame = draw(
+        st.tuples(st.just("range"), _BOUND, _BOUND).filter(
+            lambda f: f[1] is None or f[2] is None or f[1] <= f[2]
+        )
+    )
+    return function.over(
+        draw(st.lists(st.sampled_from(["k", "g"]), unique=True, max_size=2)),
+        order_by=draw(st.sampled_from(["x", "y"])),
+        descending=draw(st.booleans()),
+        nulls_last=draw(st.booleans()),
+        frame=frame,
+    )
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(keyed_tables(max_rows=25), st.lists(_windows(), min_size=1, max_size=3))
+@given(
+    keyed_tables(max_rows=25),
+    st.lists(st.one_of(_windows(), _value_frames()), min_size=1, max_size=3),
+)
 def test_random_window_expressions_equal_duckdbs(table: pa.Table, exprs: list[Expr]) -> None:
     table = table.append_column("i", pa.array(range(table.num_rows), pa.int64()))
     named = [e.alias(f"w{n}") for n, e in enumerate(exprs)]
