@@ -32,14 +32,14 @@ from sabot_lab.expr.nodes import Aggregate, Column, Expr, Over, WindowFunction
 
 __all__ = [
     "FRAMED_FUNCTIONS",
-    "has_offsets",
-    "is_number",
-    "is_value_rank",
     "RANKS",
     "WINDOW_AGGREGATES",
     "WindowParts",
     "cume_dist",
     "dense_rank",
+    "has_offsets",
+    "is_number",
+    "is_value_rank",
     "nth_value",
     "ntile",
     "over",

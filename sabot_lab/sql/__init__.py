@@ -11,13 +11,16 @@ RIGHT / SEMI / ANTI JOIN`` with ``ON`` or ``USING``, ``GROUP BY``, ``HAVING``, `
 ``CONCAT``, ``||``, ``TRIM``, ``REPLACE``, ``LEFT``, ``RIGHT``…) and date functions
 (``EXTRACT``, ``DATE_TRUNC``…), ``COUNT``/``SUM``/``AVG``/``MIN``/``MAX``, ``COUNT(DISTINCT
 x)``, ``WITH``, ``UNION [ALL]``, ``EXCEPT``, ``INTERSECT``, subqueries in ``FROM``, ``WHERE x
-IN (SELECT ...)``, and the
-window table functions ``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Anything else raises
+IN (SELECT ...)``, window functions (``ROW_NUMBER``, ``RANK``, ``DENSE_RANK``, ``NTILE``,
+``PERCENT_RANK``, ``CUME_DIST``, ``LAG``, ``LEAD``, ``FIRST_VALUE``, ``LAST_VALUE``,
+``NTH_VALUE``, ``SUM``/``COUNT``/``AVG``/``MIN``/``MAX`` ``OVER (PARTITION BY ... ORDER BY ...
+ROWS|RANGE ...)``) with ``QUALIFY`` (module ``windows``), and the window table functions
+``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Anything else raises
 :class:`~sabot_lab.errors.SQLError` naming the construct and its line and column.
 
 Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a stream with its
-SQL names), ``select`` (queries), ``expressions``, ``grouping``, ``joins``, ``window_tables``
-(``TUMBLE``/``HOP``/``SESSION``).
+SQL names), ``select`` (queries), ``expressions``, ``grouping``, ``joins``, ``windows``
+(``OVER``), ``window_tables`` (``TUMBLE``/``HOP``/``SESSION``).
 
 May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
 ``sqlglot``; never the client, the runtime nor the notebook plug-in. Importing the package is

@@ -202,6 +202,11 @@ def _select(select: exp.Select, ctx: Context) -> Relation:
         condition = translate(substitute_aliases(having.this, items, relation), scope)
     keys, helpers = _sort_keys(order, outputs, scope, distinct is not None, ctx)
     qualify = select.args.get("qualify")
+    if qualify is not None and grouped:
+        raise ctx.unsupported(
+            "QUALIFY in a grouped query (group in a subquery, then QUALIFY the outer query)",
+            qualify,
+        )
     if qualify is not None:  # a helper column the rows are filtered on
         taken = [*(o.name for o in outputs), *(h.name for h in helpers)]
         condition_qualify = translate(substitute_aliases(qualify.this, items, relation), scope)
