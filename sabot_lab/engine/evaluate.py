@@ -626,7 +626,7 @@ def _eval_aggregate(expr: Expr, batch: pa.RecordBatch) -> Value:
 def _eval_window(expr: Expr, batch: pa.RecordBatch) -> Value:
     raise SchemaError(
         f"window expression {expr!r} used where a row-wise expression is expected; "
-        "window functions need .over(...), in select(), with_columns() or filter()"
+        "compute it as a column with select(), with_columns() or filter() first"
     )
 
 

@@ -33,7 +33,13 @@ from sabot_lab.engine.order import decoded
 from sabot_lab.errors import SchemaError
 from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Aggregate, Alias, Over
-from sabot_lab.expr.windows import WindowParts, is_value_rank, shift_default, window_parts
+from sabot_lab.expr.windows import (
+    FRAMED_FUNCTIONS,
+    WindowParts,
+    is_value_rank,
+    shift_default,
+    window_parts,
+)
 
 __all__ = ["window_columns", "window_node"]
 
@@ -92,7 +98,7 @@ def _column(node: Over, rows: pa.RecordBatch, dtype: pa.DataType) -> pa.Array:
         return pa.array([], type=dtype)
     layout = _layout(parts, rows)
     fn = parts.function
-    if isinstance(fn, Aggregate) or fn.param("fn") == "nth_value":
+    if isinstance(fn, Aggregate) or fn.param("fn") in FRAMED_FUNCTIONS:
         lo, hi = _frame(parts, layout, rows)
         values = _argument(fn, rows, layout) if fn.args else None
         result = _framed(fn, values, lo, hi, dtype)
@@ -306,8 +312,9 @@ def _framed(
     name = str(fn.param("fn"))
     if values is None:  # count(*)
         return pa.array(hi - lo)
-    if name in ("first", "last", "nth_value"):
-        at = {"first": lo, "last": hi - 1, "nth_value": lo + int(fn.param("n") or 1) - 1}[name]
+    if name in FRAMED_FUNCTIONS:
+        nth = lo + int(fn.param("n") or 1) - 1
+        at = {"first_value": lo, "last_value": hi - 1, "nth_value": nth}[name]
         inside = (at >= lo) & (at < hi)
         return values.take(pa.array(np.where(inside, at, 0), mask=~inside))
     valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)

@@ -62,8 +62,10 @@ WINDOW_AGGREGATES = ("sum", "mean", "min", "max", "count", "first", "last")
 RANKS = ("row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile")
 """The window functions of a row's place in the partition's order (no frame)."""
 
-FRAMED_FUNCTIONS = ("nth_value",)
-"""The window functions, besides the aggregates, that read the frame."""
+FRAMED_FUNCTIONS = ("first_value", "last_value", "nth_value")
+"""The window functions, besides the aggregates, that read the frame (``first()`` and
+``last()`` over a window are ``first_value`` and ``last_value``: values of the frame's ends,
+of any type)."""
 
 FRAME_KINDS = ("rows", "range")
 
@@ -226,6 +228,8 @@ def over(
         if isinstance(node, Aggregate | WindowFunction):
             _check_function(node)
             found.append(node)
+            if isinstance(node, Aggregate) and node.param("fn") in ("first", "last"):
+                node = WindowFunction("window_fn", node.args, fn=f"{node.param('fn')}_value")
             framed = isinstance(node, Aggregate) or node.param("fn") in FRAMED_FUNCTIONS
             extra = {"frame": list(checked)} if framed and checked is not None else {}
             if is_value_rank(node):  # ordered by its own values
@@ -351,6 +355,8 @@ def python_window_function(node: Expr, args: list[builtins.str]) -> builtins.str
         return f"{args[0]}.shift({n}{fill})"
     if fn == "nth_value":
         return f"nth_value({args[0]}, {n})"
+    if fn in ("first_value", "last_value"):
+        return f"{args[0]}.{builtins.str(fn)[: -len('_value')]}()"
     return f"{fn}({n if n is not None else ''})"
 
 
@@ -399,6 +405,8 @@ def sql_window_function(node: Expr, args: list[builtins.str]) -> builtins.str:
         return f"NTILE({int(n)})"
     if fn == "nth_value":
         return f"NTH_VALUE({args[0]}, {int(n)})"
+    if fn in ("first_value", "last_value"):
+        return f"{builtins.str(fn).upper()}({args[0]})"
     if fn == "shift":
         word, offset = ("LAG", int(n)) if int(n) >= 0 else ("LEAD", -int(n))
         return f"{word}({', '.join([args[0], builtins.str(offset), *args[1:]])})"
@@ -418,10 +426,6 @@ def sql_over(node: Expr, args: list[builtins.str]) -> builtins.str:
     if is_value_rank(fn):
         return _sql_value_rank(fn, window, args[-1])
     function = args[0]
-    if isinstance(fn, Aggregate) and fn.param("fn") in ("first", "last") and fn.args:
-        from sabot_lab.expr.render import to_sql  # it dispatches to this renderer
-
-        function = f"{builtins.str(fn.param('fn')).upper()}_VALUE({to_sql(fn.args[0])})"
     if isinstance(fn, Aggregate) or fn.param("fn") in FRAMED_FUNCTIONS:
         kind, start, end = parts.frame or ("rows", None, None)
         start_text, end_text = _bound(start, "PRECEDING"), _bound(end, "FOLLOWING")

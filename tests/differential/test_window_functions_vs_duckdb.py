@@ -4,6 +4,7 @@ Stream API, and random window expressions over random tables."""
 
 from __future__ import annotations
 
+import datetime
 import decimal
 
 import polars as pl
@@ -105,6 +106,33 @@ def test_decimal_sums_and_averages_keep_duckdbs_types() -> None:
     )
     actual = sl.sql(query, money=sl.from_arrow(money)).collect()
     expected = duckdb_table(query, money=money)
+    assert actual.schema.types == expected.schema.types
+    assert_same_rows(actual, expected)
+
+
+def test_window_values_of_strings_dates_and_decimals_keep_their_types() -> None:
+    table = pa.table(
+        {
+            "k": [1, 1, 2, 1, 2, None],
+            "s": ["b", None, "a", "c", "z", "q"],
+            "d": pa.array([datetime.date(2020, 1, day) for day in (3, 1, 2, 5, 4, 6)]),
+            "i": range(6),
+            "m": pa.array(
+                [decimal.Decimal(v) for v in ("1.10", "2.20", "0.30", "-1.00", "5.55", "0.01")],
+                pa.decimal128(15, 2),
+            ),
+        }
+    )
+    query = (
+        "SELECT *, MIN(s) OVER (PARTITION BY k ORDER BY i ROWS BETWEEN 1 PRECEDING AND CURRENT "
+        "ROW) AS a, MAX(d) OVER (ORDER BY i ROWS 2 PRECEDING) AS b, LAG(s, 1, 'none') OVER "
+        "(PARTITION BY k ORDER BY i) AS c, LAST_VALUE(d) OVER (ORDER BY d RANGE BETWEEN "
+        "UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS e, SUM(m) OVER (ORDER BY m RANGE "
+        "BETWEEN 1 PRECEDING AND 1 FOLLOWING) AS f, LEAD(m) OVER (ORDER BY i) AS g, "
+        "FIRST_VALUE(m) OVER (PARTITION BY k ORDER BY i) AS h FROM t"
+    )
+    actual = sl.sql(query, t=sl.from_arrow(table)).collect()
+    expected = duckdb_table(query, t=table)
     assert actual.schema.types == expected.schema.types
     assert_same_rows(actual, expected)
 
