@@ -71,9 +71,10 @@ def window_columns(table: pa.Table, exprs: Sequence[Expr], schema: pa.Schema) ->
     rows = (
         batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema)  # no rows at all
     )
+    layouts: dict[tuple[object, ...], _Layout] = {}  # windows of the same keys sort once
     for expr in exprs:
         field = schema.field(expr.output_name())
-        values = _column(window_node(expr), rows, field.type)
+        values = _column(window_node(expr), rows, field.type, layouts)
         table = table.append_column(field, pa.chunked_array([values], type=field.type))
     return table
 
@@ -91,12 +92,25 @@ class _Layout:
     peer_id: np.ndarray
 
 
-def _column(node: Over, rows: pa.RecordBatch, dtype: pa.DataType) -> pa.Array:
+def _column(
+    node: Over,
+    rows: pa.RecordBatch,
+    dtype: pa.DataType,
+    layouts: dict[tuple[object, ...], _Layout],
+) -> pa.Array:
     parts = window_parts(node)
     n = rows.num_rows
     if n == 0:
         return pa.array([], type=dtype)
-    layout = _layout(parts, rows)
+    keys = (
+        tuple(a.key() for a in node.args[1:]),
+        len(parts.partition_by),
+        tuple(parts.descending),
+        tuple(parts.nulls_last),
+    )
+    if keys not in layouts:
+        layouts[keys] = _layout(parts, rows)
+    layout = layouts[keys]
     fn = parts.function
     if isinstance(fn, Aggregate) or fn.param("fn") in FRAMED_FUNCTIONS:
         lo, hi = _frame(parts, layout, rows)
