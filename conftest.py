@@ -16,7 +16,7 @@ import pytest
 
 _SLOW_KINDS = {"integration", "browser"}
 _TESTS = Path(__file__).parent / "tests"
-_PROCESS_STARTS = ("subprocess.", "LocalCluster(")
+_PROCESS_STARTS = ("subprocess.", "LocalCluster(", "tpch.tables(", "tpch.generate(")
 _start_process = subprocess.Popen._execute_child  # type: ignore[attr-defined]
 _fork = os.fork
 

@@ -61,7 +61,7 @@ from sabot_lab.expr.windows import (
 )
 from sabot_lab.file_readers import from_csv, from_json, from_parquet
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
-from sabot_lab.sql import sql
+from sabot_lab.sql import SQLContext, sql
 from sabot_lab.stream import (
     GroupBy,
     RunResult,
@@ -131,6 +131,7 @@ __all__ = [
     "PlanError",
     "PostgresSink",
     "RunResult",
+    "SQLContext",
     "SQLError",
     "SabotError",
     "SchemaError",

@@ -79,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=cluster.agent_slots,
         help=f"tasks run at once (default {cluster.agent_slots}, SABOT_AGENT_SLOTS)",
     )
-    agent.add_argument("--jobmanager", help="URI of the JobManager to register with")
+    agent.add_argument(
+        "--jobmanager",
+        help="URI of the JobManager to register with ('-': read it from the first line of "
+        "standard input, once the agent is loaded)",
+    )
     agent.add_argument("--memory", type=parse_bytes, help="memory offered, e.g. 4GB")
     agent.add_argument(
         "--heartbeat-interval",
@@ -277,6 +281,17 @@ def exit_code(exc: ClusterError) -> int:
     return next((code for kind, code in EXIT_CODES.items() if isinstance(exc, kind)), 1)
 
 
+def _jobmanager_uri(given: str | None) -> str | None:
+    """The JobManager's URI: as given, or for ``-`` the first line of standard input (a
+    ``LocalCluster`` starts its agents while its JobManager starts, and sends it then)."""
+    if given != "-":
+        return given
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise SystemExit("error: --jobmanager - read no URI from standard input")
+    return line
+
+
 def _server(args: argparse.Namespace) -> Any:
     """The agent or JobManager the command line asks for."""
     from sabot_lab.runtime.protocol import Role
@@ -294,7 +309,7 @@ def _server(args: argparse.Namespace) -> Any:
             args.port,
             args.slots,
             auth,
-            jobmanager=args.jobmanager,
+            jobmanager=_jobmanager_uri(args.jobmanager),
             memory_bytes=args.memory,
             heartbeat_interval=args.heartbeat_interval,
             tls=tls,

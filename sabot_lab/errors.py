@@ -13,7 +13,10 @@ column 'pricee' not found. Did you mean 'price'? Available columns: price
 from __future__ import annotations
 
 import difflib
+import os
+import traceback
 from collections.abc import Iterable
+from pathlib import Path
 
 __all__ = [
     "AuthenticationError",
@@ -34,7 +37,53 @@ __all__ = [
 
 
 class SabotError(Exception):
-    """Base class of every error sabot-lab raises on purpose."""
+    """Base class of every error sabot-lab raises on purpose.
+
+    In IPython and Jupyter it shows as the caller's own frames and its one-line message,
+    without sabot-lab's frames between them (see :meth:`_render_traceback_`).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        """The lines IPython shows for this error: the frames of the code that called into
+        sabot-lab (not sabot-lab's own), then ``Type: message``; a cause raised in the
+        user's code (a user function) comes first, with its frames.
+
+        >>> def user_code():
+        ...     raise PlanError("no such column")
+        >>> try:
+        ...     user_code()
+        ... except PlanError as err:
+        ...     print(*err._render_traceback_(), sep="\\n")
+        Traceback (most recent call last):
+          File "<doctest ...>", line 2, in <module>
+            user_code()
+          File "<doctest ...>", line 2, in user_code
+            raise PlanError("no such column")
+        PlanError: no such column
+        """
+        lines: list[str] = []
+        cause = self.__cause__
+        if cause is not None and not isinstance(cause, SabotError):
+            lines += [*_callers_frames(cause), f"{type(cause).__name__}: {cause}", ""]
+            lines += ["The above exception was the direct cause of the following exception:", ""]
+        return [*lines, *_callers_frames(self), f"{type(self).__name__}: {self}"]
+
+
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def _callers_frames(error: BaseException) -> list[str]:
+    """``Traceback ...`` and the frames of ``error``'s traceback outside sabot-lab: those
+    until the call into it, and those of user code it called (a user function)."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not str(Path(frame.filename).resolve()).startswith(_PACKAGE + os.sep)
+    ]
+    if not frames:
+        return []
+    listed = [line.rstrip("\n") for line in traceback.format_list(frames)]
+    return ["Traceback (most recent call last):", *listed]
 
 
 class PlanError(SabotError):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from sabot_lab.examples.tpch import generate as generate_tpch
 from tests.support.kafka_broker import Broker
 from tests.support.postgres import PostgresServer
-from tests.support.tpch import generate as generate_tpch
 
 DATABASES = ["sqlite", "postgresql"]
 

@@ -65,8 +65,10 @@ class LocalCluster(Cluster):
     (results, checkpoints, logs) unless ``keep_workdir``.
 
     Its processes end with the process that made it (e.g. a notebook's kernel), however that
-    ends. With ``keep_alive`` they run on, in their own session, until :meth:`close` (leaving
-    a ``with`` block does not stop them), and it keeps its work directory until then. Such a
+    ends; they run in a session of their own, so interrupting the kernel (Ctrl-C, JupyterLab's
+    Interrupt) stops only the call it waits in. With ``keep_alive`` they run on until
+    :meth:`close` (leaving a ``with`` block does not stop them), and it keeps its work
+    directory until then. Such a
     cluster is recorded under ``name`` (by default its work directory's name, unique among
     those running) for :func:`~sabot_lab.client.local_registry.local_clusters` to list and
     :meth:`attach` to reconnect to from another process; the record holds its tokens (a file
@@ -131,9 +133,10 @@ class LocalCluster(Cluster):
         self.agent_uris: list[str] = []
         """The URI of each of :attr:`agent_processes`."""
         self.jobmanager_process: subprocess.Popen[str] | None = None
-        try:
+        try:  # the agents start while the JobManager does, and learn its URI when it serves
+            launched = self._launch_agents(agents)
             self.start_jobmanager()
-            self.scale(agents)
+            self._join_agents(launched)
         except BaseException:
             self.close()
             raise
@@ -142,6 +145,18 @@ class LocalCluster(Cluster):
     def _spawn(
         self, args: list[str], log: str, private_env: Mapping[str, str] | None = None
     ) -> tuple[subprocess.Popen[str], str]:
+        """Start ``sabot-lab <args>`` logging to ``log`` and wait until it serves; returns
+        the process and its URI."""
+        process = self._launch(args, log, private_env)
+        return process, self._ready(process, args[0], log)
+
+    def _launch(
+        self,
+        args: list[str],
+        log: str,
+        private_env: Mapping[str, str] | None = None,
+        stdin: int | None = None,
+    ) -> subprocess.Popen[str]:
         """Start ``sabot-lab <args>`` logging to ``log``; ``private_env`` (its tokens, ...)
         goes in its environment, not on its command line (which every user sees in ``ps``)."""
         tokens = {role.variable for role in Role}
@@ -158,20 +173,28 @@ class LocalCluster(Cluster):
         with open(private, "a") as stderr:
             process = subprocess.Popen(
                 [sys.executable, "-m", "sabot_lab.cli", *args],
+                stdin=stdin,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,
                 env=env,
-                start_new_session=self.keep_alive,  # a kernel's restart does not reach them
+                # in a session of their own, always: a notebook's Interrupt signals the
+                # kernel's whole process group, and must only interrupt the kernel's wait
+                start_new_session=True,
             )
+        return process
+
+    def _ready(self, process: subprocess.Popen[str], what: str, log: str) -> str:
+        """The URI ``process`` prints once it serves; :class:`ClusterError` with its log's
+        tail if it does not within the startup timeout."""
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], self.startup_timeout)
         line = process.stdout.readline() if ready else ""
         if " ready " not in line:
             process.kill()
             tail = (self.workdir / log).read_text()[-2000:]
-            raise ClusterError(f"sabot-lab {args[0]} did not start: {line.strip()}\n{tail}")
-        return process, line.split()[-1]
+            raise ClusterError(f"sabot-lab {what} did not start: {line.strip()}\n{tail}")
+        return line.split()[-1]
 
     def start_jobmanager(self) -> None:
         """Start (or restart, on the same port and work directory) the JobManager."""
@@ -205,12 +228,20 @@ class LocalCluster(Cluster):
     def start_agent(self, slots: int | None = None) -> str:
         """Start one more agent (with ``slots`` task slots, default the cluster's); return its
         URI once it is registered."""
-        index = len(self.agent_processes)
-        process, uri = self._spawn(
-            [
+        return self._join_agents(self._launch_agents(1, slots))[0]
+
+    def _launch_agents(
+        self, count: int, slots: int | None = None
+    ) -> list[tuple[subprocess.Popen[str], str]]:
+        """Start ``count`` agent processes (with their logs' names); each waits for the
+        JobManager's URI on its standard input (:meth:`_join_agents` sends it)."""
+        launched = []
+        for _ in range(count):
+            log = f"agent-{len(self.agent_processes)}.log"
+            args = [
                 "agent",
                 "--jobmanager",
-                self.uri,
+                "-",
                 "--slots",
                 str(slots or self.slots),
                 "--heartbeat-interval",
@@ -218,22 +249,36 @@ class LocalCluster(Cluster):
                 "--workdir",  # shared: an agent starting removes the spill files of dead ones
                 str(self.workdir / "agents"),
                 *self.agent_args,
-            ],
-            f"agent-{index}.log",
-            {Role.CLUSTER.variable: self.cluster_auth.token or ""},
-        )
-        self.agent_processes.append(process)
-        self.agent_uris.append(uri)
+            ]
+            private = {Role.CLUSTER.variable: self.cluster_auth.token or ""}
+            process = self._launch(args, log, private, stdin=subprocess.PIPE)
+            self.agent_processes.append(process)  # (close() stops it, whatever happens next)
+            launched.append((process, log))
+        return launched
+
+    def _join_agents(self, launched: list[tuple[subprocess.Popen[str], str]]) -> list[str]:
+        """Tell the ``launched`` agents the JobManager's URI; their URIs once they serve and
+        are registered."""
+        for process, _ in launched:
+            assert process.stdin is not None
+            process.stdin.write(self.uri + "\n")
+            process.stdin.close()
+        uris = [self._ready(process, "agent", log) for process, log in launched]
+        self.agent_uris += uris
         self._save_record()
-        self._until(
-            lambda: any(a["uri"] == uri and a["state"] in ("ACTIVE", "BUSY") for a in self.agents())
-        )
-        return uri
+
+        def registered() -> bool:
+            active = {a["uri"] for a in self.agents() if a["state"] in ("ACTIVE", "BUSY")}
+            return active.issuperset(uris)
+
+        self._until(registered)
+        return uris
 
     def scale(self, agents: int) -> None:
-        """Run ``agents`` agents: start more, or stop the newest ones."""
-        while len(self._running()) < agents:
-            self.start_agent()
+        """Run ``agents`` agents: start more (together), or stop the newest ones."""
+        missing = agents - len(self._running())
+        if missing > 0:
+            self._join_agents(self._launch_agents(missing))
         while len(running := self._running()) > agents:
             running[-1].terminate()
             running[-1].wait(timeout=10)

@@ -178,7 +178,9 @@ def _eval_floordiv(expr: Expr, batch: pa.RecordBatch) -> Value:
 
 
 def _eval_mod(expr: Expr, batch: pa.RecordBatch) -> Value:
-    values = _args(expr, batch)
+    values = with_decimal_literals(expr, _args(expr, batch))
+    if uses_decimal_rules("mod", values[0].type, values[1].type):
+        return decimal_arithmetic("mod", *values)
     if is_float_remainder([v.type for v in values]):
         left, right = values
         return _float_remainder(left, right, batch.num_rows)

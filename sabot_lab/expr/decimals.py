@@ -44,6 +44,7 @@ __all__ = [
     "common_decimal_type",
     "comparable_decimals",
     "decimal_arithmetic",
+    "decimal_constant",
     "decimal_literal",
     "decimal_operand",
     "decimal_properties",
@@ -54,7 +55,7 @@ __all__ = [
     "uses_decimal_rules",
 ]
 
-DECIMAL_OPS = ("add", "sub", "mul")
+DECIMAL_OPS = ("add", "sub", "mul", "mod")
 """The operations computed exactly in a decimal type when an operand is a decimal."""
 
 DECIMAL_COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
@@ -115,6 +116,8 @@ def decimal_result_type(op: str, left: pa.DataType, right: pa.DataType) -> pa.Da
     Decimal128Type(decimal128(16, 2))
     >>> decimal_result_type("mul", pa.decimal128(4, 2), pa.int64())
     Decimal128Type(decimal128(23, 2))
+    >>> decimal_result_type("mod", pa.decimal128(4, 2), pa.decimal128(6, 3))
+    Decimal128Type(decimal128(6, 3))
     """
     (p1, s1), (p2, s2) = (decimal_properties(t) or (0, 0) for t in (left, right))
     limit = _widest(left, right)
@@ -122,6 +125,9 @@ def decimal_result_type(op: str, left: pa.DataType, right: pa.DataType) -> pa.Da
         scale, precision = s1 + s2, p1 + p2
         if precision > _SHORT and max(p1, p2) <= _SHORT and scale < _SHORT:
             precision = _SHORT
+    elif op == "mod":  # a remainder is smaller than the divisor: no digit more
+        scale = max(s1, s2)
+        precision = max(p1 - s1, p2 - s2) + scale
     else:
         scale = max(s1, s2)
         precision = max(p1 - s1, p2 - s2) + scale
@@ -163,9 +169,21 @@ def decimal_literal(value: float) -> pa.Scalar:
     text = repr(value)
     if "e-" in text:
         text = format(decimal.Decimal(text), "f")
+    constant = decimal_constant(text)
+    return pa.scalar(value, pa.float64()) if constant is None else constant
+
+
+def decimal_constant(text: str) -> pa.Scalar | None:
+    """The decimal a number written as ``text`` is in DuckDB's SQL: its digits are the
+    precision, those after the point the scale; None for a double (an exponent, infinities,
+    NaN, more than 38 digits).
+
+    >>> decimal_constant("0.0001000000").type, decimal_constant(".5").type, decimal_constant("1e3")
+    (Decimal128Type(decimal128(11, 10)), Decimal128Type(decimal128(1, 1)), None)
+    """
     digits = sum(ch.isdigit() for ch in text)
-    if "e" in text or "n" in text or digits > 38:  # doubles in DuckDB's SQL too
-        return pa.scalar(value, pa.float64())
+    if not digits or digits > 38 or any(ch not in "+-.0123456789" for ch in text):
+        return None
     scale = len(text.partition(".")[2])
     return pa.scalar(decimal.Decimal(text), pa.decimal128(digits, scale))
 
@@ -197,6 +215,7 @@ _PYTHON: dict[str, Callable[[Any, Any], Any]] = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
     "mul": lambda a, b: a * b,
+    "mod": lambda a, b: a % b,  # the sign of a, as SQL's (and C's) remainder
 }
 
 
@@ -256,6 +275,8 @@ def decimal_arithmetic(op: str, left: Any, right: Any) -> Any:
     """
     target = decimal_result_type(op, left.type, right.type)
     left, right = _as_decimal(left), _as_decimal(right)
+    if op == "mod":
+        return _remainder(left, right, target)
     precision = _kernel_precision(op, left.type, right.type)
     if precision > 76:
         result = _python_arithmetic(op, left, right, target)
@@ -270,6 +291,45 @@ def decimal_arithmetic(op: str, left: Any, right: Any) -> Any:
             f"a result does not fit in {target} (DuckDB's type for this operation); "
             "cast an operand to a wider decimal or to float64"
         ) from None
+
+
+def _remainder(left: Any, right: Any, target: pa.DataType) -> Any:
+    """``left % right`` of decimals in ``target``: on the unscaled 64-bit integers of both at
+    ``target``'s scale when they fit (18 digits), else in Python's decimals."""
+    zero = pa.scalar(decimal.Decimal(0), pa.decimal128(1, 0))
+    if pc.any(pc.equal(right, zero)).as_py():
+        raise pa.ArrowInvalid("divide by zero")
+    if target.precision > _SHORT or isinstance(target, pa.Decimal256Type):
+        return _python_arithmetic("mod", left, right, target).cast(target)
+    common = pa.decimal128(_SHORT, target.scale)
+    length = max(len(v) if not isinstance(v, pa.Scalar) else 1 for v in (left, right))
+    a, b = (_unscaled_int64(v.cast(common), length) for v in (left, right))
+    out = np.fmod(a, np.where(b == 0, 1, b))  # C's remainder; nulls' garbage divisors are 1
+    words = np.empty(2 * length, dtype=np.int64)
+    words[0::2], words[1::2] = out, out >> 63
+    valid = pc.and_(_broadcast_valid(left, length), _broadcast_valid(right, length))
+    mask = None if valid.null_count == 0 and pc.all(valid).as_py() else pc.invert(valid)
+    result = pa.Array.from_buffers(target, length, [None, pa.py_buffer(words)])
+    if mask is not None:
+        result = pc.if_else(mask, pa.scalar(None, target), result)
+    scalars = all(isinstance(v, pa.Scalar) for v in (left, right))
+    return result[0] if scalars else result
+
+
+def _unscaled_int64(value: Any, length: int) -> Any:
+    """The unscaled integers of a decimal128 of at most 18 digits, as int64 (a scalar
+    repeated ``length`` times)."""
+    if isinstance(value, pa.Scalar):
+        unscaled = 0 if not value.is_valid else int(value.as_py().scaleb(value.type.scale))
+        return np.full(length, unscaled, dtype=np.int64)
+    words = np.frombuffer(value.buffers()[1], dtype=np.int64)
+    return words[2 * value.offset : 2 * (value.offset + len(value)) : 2]
+
+
+def _broadcast_valid(value: Any, length: int) -> Any:
+    if isinstance(value, pa.Scalar):
+        return pa.array(np.full(length, value.is_valid))
+    return pc.is_valid(value)
 
 
 def round_decimal(value: Any, ndigits: int, mode: str = "half_towards_infinity") -> Any:

@@ -316,7 +316,7 @@ def is_float_remainder(types: Sequence[pa.DataType]) -> bool:
 ROUND_MODES = {"floor": "down", "ceil": "up"}
 """Arrow's round mode of ``floor`` and ``ceil`` (of decimals, which keep a decimal type)."""
 
-_DECIMAL_PARTNER_OPS = frozenset({"add", "sub", "mul", "eq", "ne", "lt", "le", "gt", "ge"})
+_DECIMAL_PARTNER_OPS = frozenset({"add", "sub", "mul", "mod", "eq", "ne", "lt", "le", "gt", "ge"})
 
 
 def with_decimal_literals(expr: Expr, values: Sequence[Any]) -> list[Any]:

@@ -1,10 +1,11 @@
 """IPython magics: ``%load_ext sabot_lab``, then SQL cells over the notebook's tables and
 commands for clusters and jobs.
 
-``%%sabot [--cluster [NAME]] [--explain] [--save NAME] [VAR <<]`` runs the cell's SQL with
-:func:`sabot_lab.sql` over the streams, Arrow tables and pandas DataFrames the query names
-(notebook variables), after filling ``{{name}}`` placeholders with variables' values. The cell
-shows the plan widget and the result table; ``--explain`` shows the plan and runs nothing;
+``%%sabot [--cluster [NAME]] [--explain] [--save NAME] [VAR <<]`` runs the cell's SQL script
+over the streams, Arrow tables and pandas DataFrames the script names (notebook variables),
+after filling ``{{name}}`` placeholders with variables' values. The views a cell creates
+(``CREATE VIEW``) stay for the kernel's later cells, reading the variables of the moment. The
+cell shows the plan widget and the result table; ``--explain`` shows the plan and runs nothing;
 ``--save NAME`` keeps the query's stream as the variable ``NAME`` for later cells (and
 queries); ``VAR <<`` stores the result table as ``VAR``. ``--cluster NAME`` submits the query
 to the cluster in variable ``NAME`` (``--cluster`` alone: the default cluster,
@@ -125,6 +126,8 @@ class Sabot(Magics, Configurable):
         shell.configurables.append(self)
         self._cell_args = _cell_parser()
         self._line_args = _line_parser()
+        self.sql_context = sl.SQLContext()
+        """The views the cells created (their tables are the notebook's variables, per cell)."""
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -168,7 +171,15 @@ class Sabot(Magics, Configurable):
         args = self._cell_args.parse_argstring(options)
         namespace = self.namespace
         query = expand_template(f"{inline}\n{cell}" if inline else cell, namespace)
-        stream = sl.sql(query, tables_in(query, namespace))
+        tables = tables_in(query, namespace, self.sql_context.views())
+        try:
+            stream = self.sql_context.register_many(tables).execute(query)
+        finally:
+            self.sql_context.unregister(list(tables))
+        if stream is None:  # the cell only creates or drops views
+            if args.save or target:
+                raise UsageError("the cell has no query whose result could be stored")
+            return None
         if args.save:
             self._store(args.save, stream)
         if args.explain or self.showplan:
@@ -290,7 +301,7 @@ class Sabot(Magics, Configurable):
         (IPython shows an exception's ``_render_traceback_`` lines instead of its
         traceback; ``%tb`` still shows the whole of it)."""
         if self.short_errors:
-            err._render_traceback_ = lambda: [f"{type(err).__name__}: {err}"]  # type: ignore[attr-defined]
+            err._render_traceback_ = lambda: [f"{type(err).__name__}: {err}"]  # type: ignore[method-assign]
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

@@ -1,6 +1,6 @@
 """What a ``%%sabot`` cell does before its query runs, without IPython: split the magic's line
 into options and the ``result <<`` target, fill ``{{name}}`` placeholders from the notebook's
-variables, and pick the tables the query names among them.
+variables, and pick the tables the script names (or its views read) among them.
 
 >>> import pyarrow as pa
 >>> ns = {"quotes": pa.table({"px": [5, 50, 500]}), "low": 10}
@@ -24,7 +24,7 @@ from sqlglot import exp
 
 from sabot_lab.errors import SQLError, closest_match
 from sabot_lab.sql.context import Context, find_name
-from sabot_lab.sql.parse import parse, position
+from sabot_lab.sql.parse import parse, parse_script, position
 from sabot_lab.stream import Stream
 
 __all__ = ["expand_template", "is_table", "split_target", "tables_in"]
@@ -114,39 +114,72 @@ def is_table(value: Any) -> bool:
     return type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "columns")
 
 
-def tables_in(query: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The notebook variables a query reads as tables, by the names the query uses (found
-    ignoring case, as SQL names are). ``WITH`` queries are not looked up.
+def tables_in(
+    query: str, namespace: Mapping[str, Any], views: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The notebook variables a script reads as tables, by the names its queries use (found
+    ignoring case, as SQL names are): ``WITH`` queries are not looked up, nor the ``views``
+    (name → SQL, as :meth:`~sabot_lab.SQLContext.views` gives) and the views the script
+    creates; the tables those views read are, where the notebook has them.
 
     Raises :class:`~sabot_lab.errors.SQLError` at a table the notebook does not define, with
     the closest name and the tables it has, or for a syntax error.
 
     >>> import pyarrow as pa
-    >>> tables_in("SELECT * FROM qoutes", {"quotes": pa.table({"x": [1]}), "n": 3})
+    >>> ns = {"quotes": pa.table({"x": [1]}), "secs": pa.table({"y": [1]}), "n": 3}
+    >>> sorted(tables_in("CREATE VIEW v AS SELECT * FROM quotes; SELECT * FROM v, w", ns, {"w": "SELECT * FROM secs"}))
+    ['quotes', 'secs']
+    >>> tables_in("SELECT * FROM qoutes", ns)
     Traceback (most recent call last):
     ...
-    sabot_lab.errors.SQLError: line 1, column 15: the notebook has no table 'qoutes'. Did you mean 'quotes'? Tables in the notebook: quotes
+    sabot_lab.errors.SQLError: line 1, column 15: the notebook has no table 'qoutes'. Did you mean 'quotes'? Tables in the notebook: quotes, secs
       SELECT * FROM qoutes
                     ^
     """
-    tree = parse(query)
-    local = {cte.alias.lower() for cte in tree.find_all(exp.CTE)}
+    views = views or {}
+    statements = parse_script(query)
+    defined = {name.lower() for name in views} | {
+        _created_view(s).lower() for s in statements if _created_view(s)
+    }
     found: dict[str, Any] = {}
-    for node in tree.find_all(exp.Table):
-        name = node.name
-        if not name or name.lower() in local or name in found:
-            continue
-        variable = find_name(name, namespace)
+    for node in _tables_read(statements, defined):
+        variable = find_name(node.name, namespace)
         if variable is None:
-            tables = sorted(
-                n for n, v in namespace.items() if not n.startswith("_") and is_table(v)
-            )
-            hint = closest_match(name, tables)
-            suggestion = f". Did you mean '{hint}'?" if hint else "."
-            listing = ", ".join(tables) or "(none yet)"
-            message = (
-                f"the notebook has no table '{name}'{suggestion} Tables in the notebook: {listing}"
-            )
-            raise Context(query, {}).error(message, node)
-        found[name] = namespace[variable]
+            raise Context(query, {}).error(_no_table(node.name, namespace), node)
+        found[node.name] = namespace[variable]
+    for node in _tables_read([parse(sql) for sql in views.values()], defined):
+        variable = find_name(node.name, namespace)
+        if variable is not None and is_table(namespace[variable]):
+            found.setdefault(node.name, namespace[variable])
     return found
+
+
+def _created_view(statement: exp.Expr) -> str:
+    """The name of the view a ``CREATE VIEW`` statement creates ("" for other statements)."""
+    if not isinstance(statement, exp.Create) or str(statement.kind).upper() != "VIEW":
+        return ""
+    target = statement.this
+    return str((target.this if isinstance(target, exp.Schema) else target).name)
+
+
+def _tables_read(statements: list[exp.Expr], views: set[str]) -> list[exp.Table]:
+    """The table references of the statements' queries that name neither a view nor a
+    ``WITH`` query."""
+    tables = []
+    for statement in statements:
+        query = statement.expression if isinstance(statement, exp.Create) else statement
+        if isinstance(statement, exp.Drop) or query is None:
+            continue
+        local = {cte.alias.lower() for cte in query.find_all(exp.CTE)}
+        for node in query.find_all(exp.Table):
+            if node.name and node.name.lower() not in local | views:
+                tables.append(node)
+    return tables
+
+
+def _no_table(name: str, namespace: Mapping[str, Any]) -> str:
+    tables = sorted(n for n, v in namespace.items() if not n.startswith("_") and is_table(v))
+    hint = closest_match(name, tables)
+    suggestion = f". Did you mean '{hint}'?" if hint else "."
+    listing = ", ".join(tables) or "(none yet)"
+    return f"the notebook has no table '{name}'{suggestion} Tables in the notebook: {listing}"

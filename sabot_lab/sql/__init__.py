@@ -15,12 +15,15 @@ IN (SELECT ...)``, window functions (``ROW_NUMBER``, ``RANK``, ``DENSE_RANK``, `
 ``PERCENT_RANK``, ``CUME_DIST``, ``LAG``, ``LEAD``, ``FIRST_VALUE``, ``LAST_VALUE``,
 ``NTH_VALUE``, ``SUM``/``COUNT``/``AVG``/``MIN``/``MAX`` ``OVER (PARTITION BY ... ORDER BY ...
 ROWS|RANGE ...)``) with ``QUALIFY`` (module ``windows``), and the window table functions
-``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Anything else raises
-:class:`~sabot_lab.errors.SQLError` naming the construct and its line and column.
+``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Scripts: statements
+separated by ``;``, with ``CREATE [OR REPLACE] [TEMP] VIEW`` and ``DROP VIEW [IF EXISTS]``;
+:class:`SQLContext` keeps tables and views between scripts. Anything else raises
+:class:`~sabot_lab.errors.SQLError` naming the construct as written and its line and column.
 
 Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a stream with its
 SQL names), ``select`` (queries), ``expressions``, ``grouping``, ``joins``, ``windows``
-(``OVER``), ``window_tables`` (``TUMBLE``/``HOP``/``SESSION``).
+(``OVER``), ``window_tables`` (``TUMBLE``/``HOP``/``SESSION``), ``catalog`` (tables and views
+by name), ``script`` (statements in order, views), ``session`` (``SQLContext``).
 
 May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
 ``sqlglot``; never the client, the runtime nor the notebook plug-in. Importing the package is
@@ -41,25 +44,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import pyarrow as pa
+from sabot_lab.errors import SQLError
+from sabot_lab.sql.catalog import Catalog
+from sabot_lab.sql.session import SQLContext
+from sabot_lab.stream import Stream
 
-from sabot_lab.errors import PlanError
-from sabot_lab.stream import Stream, from_arrow, from_pandas
-
-__all__ = ["sql"]
-
-
-def _as_stream(name: str, value: Any) -> Stream:
-    if isinstance(value, Stream):
-        return value
-    if isinstance(value, pa.Table | pa.RecordBatch | pa.RecordBatchReader):
-        return from_arrow(value)
-    if type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "columns"):
-        return from_pandas(value)
-    raise PlanError(
-        f"table '{name}' is a {type(value).__name__}; pass a Stream, a pyarrow Table or "
-        "RecordBatch, or a pandas DataFrame"
-    )
+__all__ = ["SQLContext", "sql"]
 
 
 def sql(query: str, tables: Mapping[str, Any] | None = None, /, **named: Any) -> Stream:
@@ -71,15 +61,23 @@ def sql(query: str, tables: Mapping[str, Any] | None = None, /, **named: Any) ->
     lazy: ``collect()``, ``explain()``, ``submit(cluster)`` as for any stream. Semantics follow
     DuckDB's SQL dialect, which is also the parser's.
 
+    ``query`` may be a script: statements separated by ``;``, run in order, the result being
+    the stream of the last query (a script without a query is an error; statements after it,
+    such as ``DROP VIEW``, run too). ``CREATE [OR REPLACE] [TEMP] VIEW [IF NOT EXISTS] name
+    [(columns)] AS query`` defines a view and ``DROP VIEW [IF EXISTS] name`` drops one, with
+    DuckDB's rules (a view is read as its query when a query reads it; a view cannot take a
+    table's name; see :mod:`sabot_lab.sql.script`). The views last as long as the call; a
+    :class:`SQLContext` keeps them between calls. ``CREATE TABLE ... AS`` is refused.
+
     Window table functions aggregate event-time windows (Flink SQL):
     ``FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(t), INTERVAL '10' SECONDS))``, also
     ``HOP(TABLE t, DESCRIPTOR(time), slide, size)`` and
     ``SESSION(TABLE t PARTITION BY key, DESCRIPTOR(time), gap)``, grouped by
     ``window_start, window_end`` and any other keys.
 
-    Raises :class:`~sabot_lab.errors.SQLError` (with ``line`` and ``column``) for a syntax
-    error, an unknown table or column (naming the closest match and the ones available), or a
-    construct it does not translate.
+    Raises :class:`~sabot_lab.errors.SQLError` (with ``line`` and ``column`` in the whole
+    script) for a syntax error, an unknown table or column (naming the closest match and the
+    ones available), or a construct it does not translate (naming it as written).
 
     >>> import datetime as dt, sabot_lab as sl
     >>> at = [dt.datetime(2026, 1, 1, 0, 0, s) for s in (1, 4, 12, 13)]
@@ -89,6 +87,9 @@ def sql(query: str, tables: Mapping[str, Any] | None = None, /, **named: Any) ->
     ...        "GROUP BY auction, window_start, window_end ORDER BY window_start, auction",
     ...        bids=bids).collect().to_pydict()["top"]
     [7, 3, 9]
+    >>> sl.sql("CREATE VIEW best (auction, top) AS SELECT auction, MAX(price) FROM bids GROUP BY 1;"
+    ...        "SELECT * FROM best WHERE top > 8; DROP VIEW best", bids=bids).collect().to_pydict()
+    {'auction': [2], 'top': [9]}
     >>> sl.sql("SELECT pricee FROM bids", bids=bids)
     Traceback (most recent call last):
     ...
@@ -96,15 +97,12 @@ def sql(query: str, tables: Mapping[str, Any] | None = None, /, **named: Any) ->
       SELECT pricee FROM bids
              ^
     """
-    from sqlglot import exp  # the SQL front end loads with the first query
+    from sabot_lab.sql.script import run_script  # the SQL front end loads with the first query
 
-    from sabot_lab.sql.context import Context
-    from sabot_lab.sql.parse import parse
-    from sabot_lab.sql.select import query_relation
-
-    given = {**(tables or {}), **named}
-    ctx = Context(query, {name: _as_stream(name, value) for name, value in given.items()})
-    tree = parse(query)
-    if not isinstance(tree, exp.Query | exp.Subquery):
-        raise ctx.unsupported(f"the {tree.key.upper()} statement (sl.sql() runs queries)", tree)
-    return query_relation(tree, ctx).stream
+    stream = run_script(query, Catalog({**(tables or {}), **named}))
+    if stream is None:
+        raise SQLError(
+            "the script has no query: sl.sql() returns the stream of its last SELECT (use "
+            "sl.SQLContext().execute() to only define views)"
+        )
+    return stream

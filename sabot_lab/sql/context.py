@@ -15,9 +15,11 @@ sabot_lab.errors.SQLError: line 1, column 15: unknown table 'qoutes'. Did you me
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections import ChainMap
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from sqlglot import exp
 
@@ -111,7 +113,8 @@ class Context:
         >>> sorted(Context("", {"a": sl.from_pydict({"x": [1]})}).with_tables({"b": sl.from_pydict({"y": [1]})}).tables)
         ['a', 'b']
         """
-        return replace(self, tables={**self.tables, **tables})
+        outer = cast(MutableMapping[str, Stream], self.tables)  # a ChainMap writes to its first
+        return replace(self, tables=ChainMap(dict(tables), outer))  # and builds no view here
 
     def table(self, node: exp.Table) -> Stream:
         """The stream a table reference names; an error naming the available tables if none."""

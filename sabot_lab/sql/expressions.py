@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import pyarrow as pa
 from sqlglot import exp
 
 from sabot_lab.expr import (
@@ -37,8 +38,9 @@ from sabot_lab.expr import (
     min_horizontal,
     when,
 )
+from sabot_lab.expr.decimals import decimal_constant
 from sabot_lab.sql.context import Context
-from sabot_lab.sql.parse import SabotDialect
+from sabot_lab.sql.parse import SabotDialect, written, written_name
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.windows import window_expression
 
@@ -46,6 +48,7 @@ __all__ = [
     "RowScope",
     "Scope",
     "aggregate",
+    "as_written",
     "contains_aggregate",
     "output_name",
     "sql_text",
@@ -120,7 +123,7 @@ class RowScope:
         if isinstance(node, exp.AggFunc | exp.WithinGroup):
             hint = "; filter groups with HAVING" if self.clause == "WHERE" else ""
             raise self.ctx.error(
-                f"aggregate {sql_text(node)} is not allowed in {self.clause}{hint}", node
+                f"aggregate {as_written(node)} is not allowed in {self.clause}{hint}", node
             )
         return None
 
@@ -247,7 +250,11 @@ def _within_group(node: exp.WithinGroup, rows: Scope) -> Expr:
     function, order = node.this, node.expression
     keys = order.expressions if isinstance(order, exp.Order) else []
     if not isinstance(function, exp.PercentileCont | exp.PercentileDisc) or len(keys) != 1:
-        raise rows.ctx.unsupported(f"'{sql_text(node)}'", node)
+        raise rows.ctx.unsupported(
+            f"'{as_written(function)} WITHIN GROUP (ORDER BY ...)' (only PERCENTILE_CONT and "
+            "PERCENTILE_DISC with one ORDER BY key)",
+            node,
+        )
     (key,) = keys
     q = _quantile_constant(function.this, function, rows)
     if key.args.get("desc"):
@@ -261,6 +268,10 @@ def _within_group(node: exp.WithinGroup, rows: Scope) -> Expr:
 
 
 def _function_name(node: exp.Expr) -> str:
+    """A function's name as the user wrote it (sqlglot's name for calls made here)."""
+    name = written_name(node)
+    if name is not None:
+        return name
     if isinstance(node, exp.Anonymous):
         return str(node.name).upper()
     if isinstance(node, exp.Func):
@@ -275,7 +286,17 @@ def _describe(node: exp.Expr) -> str:
         )
     if isinstance(node, exp.Func):
         return f"the function {_function_name(node)}()"
-    return f"'{sql_text(node)}'"
+    return f"'{as_written(node)}'"
+
+
+def as_written(node: exp.Expr) -> str:
+    """A function call's text as the user wrote it, for messages; other nodes as SQL text.
+
+    >>> from sabot_lab.sql.parse import parse
+    >>> [as_written(e) for e in parse("SELECT Sum(x), x+1 FROM t").expressions]
+    ['Sum(x)', 'x + 1']
+    """
+    return written(node) or sql_text(node)
 
 
 def _literal_value(node: exp.Expr) -> tuple[bool, Any]:
@@ -295,7 +316,15 @@ def _literal_value(node: exp.Expr) -> tuple[bool, Any]:
 
 
 def _literal(node: exp.Expr, scope: Scope) -> Expr:
-    return lit(_literal_value(node)[1])
+    """A constant; a number with a point and no exponent is a decimal of the digits it is
+    written with, as in DuckDB (``0.0001000000`` is ``DECIMAL(11, 10)``, ``1e3`` a double)."""
+    value = _literal_value(node)[1]
+    if isinstance(node, exp.Literal) and node.is_number and not node.is_int:
+        constant = decimal_constant(str(node.this))
+        if constant is None:
+            return lit(value, pa.float64())
+        return lit(constant.as_py(), constant.type)
+    return lit(value)
 
 
 def _string_argument(node: exp.Expr, scope: Scope, what: str) -> str:
@@ -374,7 +403,7 @@ def _in(node: exp.Expr, scope: Scope) -> Expr:
     options = node.expressions
     constants = [_literal_value(o) for o in options]
     kinds = {type(v) for ok, v in constants if v is not None}
-    if options and all(ok for ok, _ in constants) and len(kinds) <= 1:
+    if options and all(ok for ok, _ in constants) and len(kinds) <= 1 and float not in kinds:
         return value.is_in([v for _, v in constants])
     if not options:
         raise scope.ctx.error("IN () needs at least one value", node)
@@ -461,9 +490,9 @@ def _nullif(node: exp.Expr, scope: Scope) -> Expr:
 
 def _round(node: exp.Expr, scope: Scope) -> Expr:
     if node.args.get("truncate"):
-        raise scope.ctx.unsupported(f"'{sql_text(node)}'", node)
+        raise scope.ctx.unsupported(f"'{as_written(node)}'", node)
     decimals = node.args.get("decimals")
-    places = 0 if decimals is None else _constant(decimals, scope, "ROUND", int)
+    places = 0 if decimals is None else _constant(decimals, scope, _function_name(node), int)
     value = translate(node.this, scope)
     return lit(None, "float64") if places is None else value.round(places)
 
@@ -483,17 +512,19 @@ def _log(node: exp.Expr, scope: Scope) -> Expr:
         return translate(node.this, scope).log10()
     ok, base = _literal_value(node.this)
     if not ok or isinstance(base, str | bool) or base is None or base <= 0 or base == 1:
-        raise scope.ctx.unsupported("LOG with a base that is not a positive constant", node.this)
+        raise scope.ctx.unsupported(
+            f"{_function_name(node)} with a base that is not a positive constant", node.this
+        )
     return translate(node.expression, scope).log(base)
 
 
 def _substring(node: exp.Expr, scope: Scope) -> Expr:
     """SQL's 1-based ``SUBSTRING(s, start[, length])`` (a negative start counts from the end,
     a negative length goes backwards from start) as the 0-based :meth:`str.slice`."""
-    value = translate(node.this, scope)
-    start = _constant(node.args["start"], scope, "SUBSTRING", int)
+    value, name = translate(node.this, scope), _function_name(node)
+    start = _constant(node.args["start"], scope, name, int)
     length_node = node.args.get("length")
-    length = None if length_node is None else _constant(length_node, scope, "SUBSTRING", int)
+    length = None if length_node is None else _constant(length_node, scope, name, int)
     if start is None or (length_node is not None and length is None):
         return lit(None, "string")
     if length is None:
@@ -511,7 +542,7 @@ def _concat(node: exp.Expr, scope: Scope) -> Expr:
         return concat_str([translate(p, scope) for p in parts])
     parts, separator = list(node.expressions), ""
     if isinstance(node, exp.ConcatWs):
-        separator = _constant(parts.pop(0), scope, "CONCAT_WS", str)
+        separator = _constant(parts.pop(0), scope, _function_name(node), str)
         if separator is None:
             return lit(None, "string")
     return concat_str([translate(p, scope) for p in parts], separator=separator, ignore_nulls=True)
@@ -519,9 +550,9 @@ def _concat(node: exp.Expr, scope: Scope) -> Expr:
 
 def _trim(node: exp.Expr, scope: Scope) -> Expr:
     if node.args.get("collation"):
-        raise scope.ctx.unsupported("TRIM with COLLATE", node)
+        raise scope.ctx.unsupported(f"{_function_name(node)} with COLLATE", node)
     chars_node = node.expression
-    chars = " " if chars_node is None else _constant(chars_node, scope, "TRIM", str)
+    chars = " " if chars_node is None else _constant(chars_node, scope, _function_name(node), str)
     if chars is None:
         return lit(None, "string")
     position = str(node.args.get("position") or "BOTH").upper()
@@ -533,8 +564,8 @@ def _trim(node: exp.Expr, scope: Scope) -> Expr:
 
 
 def _replace(node: exp.Expr, scope: Scope) -> Expr:
-    pattern = _constant(node.expression, scope, "REPLACE", str)
-    value = _constant(node.args["replacement"], scope, "REPLACE", str)
+    pattern = _constant(node.expression, scope, _function_name(node), str)
+    value = _constant(node.args["replacement"], scope, _function_name(node), str)
     if pattern is None or value is None:
         return lit(None, "string")
     return translate(node.this, scope).str.replace_all(pattern, value)
@@ -587,7 +618,7 @@ def _strptime(node: exp.Expr, scope: Scope, strict: bool = True) -> Expr:
 
 
 def _strftime(node: exp.Expr, scope: Scope) -> Expr:
-    fmt = _constant(node.args["format"], scope, "STRFTIME", str)
+    fmt = _constant(node.args["format"], scope, _function_name(node), str)
     if fmt is None:
         return lit(None, "string")
     return translate(node.this, scope).dt.strftime(fmt)
@@ -597,7 +628,9 @@ def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
     """The functions sqlglot does not know by name: DuckDB's ``try_strptime``."""
     if str(node.name).upper() == "TRY_STRPTIME" and len(node.expressions) == 2:
         text, fmt = node.expressions
-        return _strptime(exp.StrToTime(this=text, format=fmt), scope, strict=False)
+        call = exp.StrToTime(this=text, format=fmt)
+        call.meta.update(node.meta)  # its name and place as written
+        return _strptime(call, scope, strict=False)
     raise scope.ctx.unsupported(_describe(node), node)
 
 

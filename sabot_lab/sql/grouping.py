@@ -34,6 +34,7 @@ from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import (
     RowScope,
     aggregate,
+    as_written,
     contains_aggregate,
     sql_text,
     translate,
@@ -116,7 +117,7 @@ class Grouping:
 
     def _add_key(self, node: exp.Expr, at: exp.Expr) -> None:
         if contains_aggregate(node):
-            raise self.ctx.error(f"GROUP BY cannot hold the aggregate {sql_text(node)}", at)
+            raise self.ctx.error(f"GROUP BY cannot hold the aggregate {as_written(node)}", at)
         if isinstance(node, exp.Column):
             binding = self.source.resolve(node, self.ctx)
             if binding.column is None:
@@ -169,9 +170,9 @@ class Grouping:
     def replace(self, node: exp.Expr) -> Expr | None:
         """The result column of an aggregate or of a grouped expression."""
         if isinstance(node, exp.AggFunc | exp.WithinGroup):
-            rows = RowScope(self.relation, self.ctx, f"the argument of {sql_text(node)}")
+            rows = RowScope(self.relation, self.ctx, f"the argument of {as_written(node)}")
             expr = aggregate(node, rows)
-            with self.ctx.building(node, sql_text(node)):
+            with self.ctx.building(node, as_written(node)):
                 expr.output_field(self.relation.stream.schema)
             name, _ = self.aggregates.setdefault(
                 expr.key(), (self.ctx.fresh("agg", self.relation.stream.columns), expr)

@@ -1,7 +1,9 @@
-"""Parse SQL text into a syntax tree with ``sqlglot``: DuckDB's dialect plus the window table
-functions of Flink SQL (``TUMBLE``, ``HOP``, ``SESSION`` with ``TABLE t`` and
-``DESCRIPTOR(col)`` arguments). Syntax errors become :class:`~sabot_lab.errors.SQLError` with
-the line and column of the fault.
+"""Parse SQL text (one statement, or a script of several) into syntax trees with ``sqlglot``:
+DuckDB's dialect plus the window table functions of Flink SQL (``TUMBLE``, ``HOP``, ``SESSION``
+with ``TABLE t`` and ``DESCRIPTOR(col)`` arguments). Each function call keeps its text and
+name as the user wrote them (:func:`written`, :func:`written_name`), for messages that quote
+the user rather than the parser's names. Syntax errors become
+:class:`~sabot_lab.errors.SQLError` with the line and column of the fault.
 
 >>> tree = parse("SELECT auction, COUNT(*) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(t), INTERVAL '10' SECONDS)) GROUP BY 1")
 >>> tree.find(WindowFunction).kind
@@ -29,7 +31,16 @@ from sqlglot.tokens import TokenType
 
 from sabot_lab.errors import SQLError
 
-__all__ = ["WINDOW_FUNCTIONS", "SabotDialect", "WindowFunction", "parse", "position"]
+__all__ = [
+    "WINDOW_FUNCTIONS",
+    "SabotDialect",
+    "WindowFunction",
+    "parse",
+    "parse_script",
+    "position",
+    "written",
+    "written_name",
+]
 
 WINDOW_FUNCTIONS = ("TUMBLE", "HOP", "SESSION")
 """The window table functions the parser reads (Flink SQL's names)."""
@@ -91,8 +102,24 @@ def _parse_window_function(kind: str) -> Any:
     return parse_arguments
 
 
+_WRITTEN, _WRITTEN_NAME = "sabot_written", "sabot_written_name"
+"""Where a function call's node keeps its text and its name as the user wrote them."""
+
+
+def _closing_paren(tokens: list[Any], opening: int) -> int:
+    """The index of the token closing the parenthesis at ``opening`` (the last token if none)."""
+    depth = 0
+    for index in range(opening, len(tokens)):
+        kind = tokens[index].token_type
+        depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+        if depth == 0:
+            return index
+    return len(tokens) - 1
+
+
 class SabotDialect(DuckDB):
-    """DuckDB's SQL dialect with Flink SQL's window table functions."""
+    """DuckDB's SQL dialect with Flink SQL's window table functions; each function call keeps
+    its text as written (see :func:`written`)."""
 
     class Parser(DuckDBParser):
         FUNCTION_PARSERS: ClassVar[dict[str, Callable[..., exp.Expr]]] = {
@@ -100,6 +127,46 @@ class SabotDialect(DuckDB):
             **{kind: _parse_window_function(kind) for kind in WINDOW_FUNCTIONS},
         }
         FUNC_TOKENS: ClassVar[set[TokenType]] = {*DuckDBParser.FUNC_TOKENS, TokenType.SESSION}
+
+        def _parse_function_call(self, *args: Any, **kwargs: Any) -> exp.Expr | None:
+            first = self._index
+            result = super()._parse_function_call(*args, **kwargs)
+            call = result
+            while call is not None and not isinstance(call, exp.Func):  # OVER, FILTER...
+                call = call.this if isinstance(call.this, exp.Expr) else None
+            if call is None or first >= len(self._tokens):
+                return result
+            tokens, name = self._tokens, self._tokens[first]
+            last = first
+            if first + 1 < len(tokens) and tokens[first + 1].token_type == TokenType.L_PAREN:
+                last = _closing_paren(tokens, first + 1)
+            call.meta[_WRITTEN] = self.sql[name.start : tokens[last].end + 1]
+            call.meta[_WRITTEN_NAME] = self.sql[name.start : name.end + 1]
+            if "start" not in call.meta:  # calls with their own syntax: SUBSTRING(s FROM 2)...
+                call.update_positions(name)
+            return result
+
+
+def written(node: exp.Expr) -> str | None:
+    """A function call's text as the user wrote it (None for other nodes).
+
+    >>> written(parse("SELECT strftime(t, '%Y') FROM x").expressions[0])
+    "strftime(t, '%Y')"
+    """
+    text = node.meta.get(_WRITTEN)
+    return None if text is None else str(text)
+
+
+def written_name(node: exp.Expr) -> str | None:
+    """A function call's name as the user wrote it, where sqlglot may call it otherwise
+    (``strftime`` is its ``TimeToStr``); None for other nodes.
+
+    >>> call = parse("SELECT date_diff('day', a, b) FROM x").expressions[0]
+    >>> type(call).__name__, written_name(call)
+    ('DateDiff', 'date_diff')
+    """
+    name = node.meta.get(_WRITTEN_NAME)
+    return None if name is None else str(name)
 
 
 _MISSING = re.compile(r"Missing .* from (\d+):(\d+)")
@@ -123,8 +190,28 @@ def parse(query: str) -> exp.Expr:
     >>> parse("SELECT 1 FROM t; SELECT 2 FROM t")
     Traceback (most recent call last):
     ...
-    sabot_lab.errors.SQLError: sl.sql() runs one statement; this text has 2
+    sabot_lab.errors.SQLError: expected one statement; this text has 2
     """
+    statements = parse_script(query)
+    if len(statements) != 1:
+        raise SQLError(f"expected one statement; this text has {len(statements)}")
+    return statements[0]
+
+
+def parse_script(script: str) -> list[exp.Expr]:
+    """Parse SQL statements separated by semicolons; a :class:`~sabot_lab.errors.SQLError` at
+    the fault (its line and column in the whole script) if they are not valid SQL.
+
+    >>> [s.key for s in parse_script("CREATE VIEW v AS SELECT 1 FROM t;\\nSELECT * FROM v;")]
+    ['create', 'select']
+    >>> parse_script("SELECT 1 FROM t;\\nSELECT price FROM quotes WHERE")
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.SQLError: line 2, column 26: incomplete WHERE: something is missing here
+      SELECT price FROM quotes WHERE
+                               ^
+    """
+    query = script
     try:
         statements = sqlglot.parse(query, read=SabotDialect)
     except ParseError as err:
@@ -151,7 +238,4 @@ def parse(query: str) -> exp.Expr:
         raise SQLError(
             f"cannot read the SQL text: {err.__cause__ or err}", line, col, query
         ) from None
-    present = [s for s in statements if s is not None]
-    if len(present) != 1:
-        raise SQLError(f"sl.sql() runs one statement; this text has {len(present)}")
-    return present[0]
+    return [s for s in statements if s is not None]

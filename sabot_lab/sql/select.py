@@ -34,7 +34,7 @@ from sabot_lab.sql.expressions import (
 )
 from sabot_lab.sql.grouping import Grouping, substitute_aliases
 from sabot_lab.sql.joins import conjuncts, filtered, join_relations, semi_join_in
-from sabot_lab.sql.parse import WindowFunction
+from sabot_lab.sql.parse import WindowFunction, written
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.unnest import unnest_join, unnest_selected
 from sabot_lab.sql.window_tables import window_relation
@@ -126,7 +126,7 @@ def _table(node: exp.Expr, ctx: Context) -> Relation:
                 raise ctx.unsupported("column names after a window table function's alias", node)
             return window_relation(call, alias, ctx)
         if not isinstance(call, exp.Identifier):
-            raise ctx.unsupported(f"the table function {call.sql()}", node)
+            raise ctx.unsupported(f"the table function {written(call) or call.sql()}", node)
         relation = Relation.of(ctx.table(node), alias or node.name)
     else:
         raise ctx.unsupported(f"{node.sql()} in FROM", node)

@@ -78,7 +78,7 @@ def window_expression(node: exp.Window, scope: Scope) -> Expr:
 
 
 def _function(node: exp.Expr, scope: Scope) -> Expr:
-    from sabot_lab.sql.expressions import aggregate, translate  # it dispatches to this rule
+    from sabot_lab.sql.expressions import aggregate, as_written, translate  # it dispatches here
 
     ctx = scope.ctx
     if isinstance(node, exp.IgnoreNulls | exp.RespectNulls):
@@ -106,13 +106,16 @@ def _function(node: exp.Expr, scope: Scope) -> Expr:
         )
     if isinstance(node, exp.Sum | exp.Avg | exp.Min | exp.Max | exp.Count):
         return aggregate(node, scope)
-    raise ctx.unsupported(f"the window function {node.sql()}", node)
+    raise ctx.unsupported(f"the window function {as_written(node)}", node)
 
 
 def _constant(value: exp.Expr | None, where: exp.Expr, scope: Scope, least: int = 1) -> int:
+    from sabot_lab.sql.expressions import as_written  # it dispatches to this module's rule
+
     if not (isinstance(value, exp.Literal) and value.is_int and int(value.this) >= least):
         raise scope.ctx.unsupported(
-            f"{where.sql()} with an argument that is not a whole number of {least} or more", where
+            f"{as_written(where)} with an argument that is not a whole number of {least} or more",
+            where,
         )
     return int(value.this)
 

@@ -66,12 +66,13 @@ def _sql_constant(value: float | int) -> str:
 @st.composite
 def decimal_expressions(draw: st.DrawFn, depth: int = 2) -> tuple[sl.Expr, str]:
     """An expression over ``a``, ``b`` (decimals), ``i``, ``j`` (integers) and constants, and
-    the same in DuckDB's SQL; every operation has a decimal column among its operands."""
+    the same in DuckDB's SQL; every operation has a decimal column among its operands (``%``
+    included: a remainder of decimals is a decimal, exact, with the dividend's sign)."""
     if depth == 0 or draw(st.booleans()):
         name = draw(st.sampled_from(["a", "b", "a", "b", "i", "j"]))
         return col(name), name
     left, left_sql = draw(decimal_expressions(depth - 1))
-    op = draw(st.sampled_from(["+", "-", "*"]))
+    op = draw(st.sampled_from(["+", "-", "*", "%"]))
     if draw(st.booleans()):
         value = draw(CONSTANTS)
         right, right_sql = lit(value), _sql_constant(value)
@@ -81,7 +82,12 @@ def decimal_expressions(draw: st.DrawFn, depth: int = 2) -> tuple[sl.Expr, str]:
         left, left_sql = col("a"), "a"  # integers alone follow integer rules, not these
     if draw(st.booleans()):
         left, right, left_sql, right_sql = right, left, right_sql, left_sql
-    python = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}[op]
+    python = {
+        "+": lambda x, y: x + y,
+        "-": lambda x, y: x - y,
+        "*": lambda x, y: x * y,
+        "%": lambda x, y: x % y,
+    }[op]
     return python(left, right), f"({left_sql} {op} {right_sql})"
 
 
@@ -261,3 +267,35 @@ def test_decimals_with_floats_integers_and_branches_match_duckdb(expr: sl.Expr, 
     branches of decimals and integers share DuckDB's decimal type."""
     actual, expected = _run_both(expr, sql, MIXED)
     assert actual == expected
+
+
+SQL_CONSTANTS = [
+    "a * 0.0001000000",  # the scale is the digits written, trailing zeros too (TPC-H Q11)
+    "0.2 * a",
+    "i * 0.5",
+    "f * 0.5",
+    "1.5",
+    "00.50",
+    ".5 + a",
+    "-1.5 * i",
+    "1e3 * a",  # an exponent makes a double
+    "f * 1e-3",
+    "i IN (1.0, 2.5)",
+    "a IN (1.25, 0.5)",
+    "f > 0.5",
+    "a % 2",
+    "a % 0.5",
+    "a % b",
+    "i % 1.5",
+]
+
+
+@pytest.mark.parametrize("expression", SQL_CONSTANTS)
+def test_sql_number_constants_have_duckdbs_types(expression: str) -> None:
+    """A number with a point is a decimal of the digits it is written with; with an exponent,
+    a double."""
+    query = f"SELECT {expression} AS r FROM t ORDER BY rn"
+    ours = sl.sql(query, t=MIXED).collect()
+    theirs = duckdb.sql(query.replace("FROM t", "FROM MIXED")).to_arrow_table()
+    assert ours.schema.field("r").type == theirs.schema.field("r").type
+    assert ours["r"].to_pylist() == theirs["r"].to_pylist()

@@ -120,3 +120,13 @@ def test_sql_magics_notebook() -> None:
     assert len(error.traceback) == 1 and "Did you mean 'price'?" in error.traceback[0]
     assert "FINISHED" in cell_text(code_cell(notebook, "%sabot jobs"))
     assert "cluster 'cluster' is down" in text
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
+def test_run_all_reaches_every_cell(name: str) -> None:
+    """JupyterLab's Run All stops at the first error, whatever the cell's tags: a cell that
+    raises on purpose (tagged ``raises-exception``) comes after every other code cell."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    raising = [i for i, c in enumerate(code) if "raises-exception" in c.metadata.get("tags", [])]
+    assert all(i == len(code) - 1 for i in raising), f"{name}: code cells after a raising cell"

@@ -14,8 +14,8 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.examples.tpch import generate
 from sabot_lab.predicates import to_arrow_filter
-from tests.support.tpch import generate
 
 
 @pytest.fixture(scope="module")

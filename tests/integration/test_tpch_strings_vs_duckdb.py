@@ -14,8 +14,8 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.examples.tpch import TABLES
 from tests.support.reference import assert_same_rows, collect_all_ways, duckdb_table
-from tests.support.tpch import TABLES
 
 
 def scan(tpch: Path, name: str) -> sl.Stream:

@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -48,6 +49,7 @@ def default_settings(ip: InteractiveShell) -> None:
     ip.reset(new_session=False)
     ip.config.pop("Sabot", None)
     magics = sabot_magics(ip)
+    magics.sql_context.unregister(magics.sql_context.tables())
     for name in Sabot.class_trait_names(config=True):
         setattr(magics, name, magics.trait_defaults(name))
 
@@ -121,6 +123,35 @@ def counted(table: pa.Table) -> tuple[sl.Stream, list[int]]:
 
 def without_ids(plan: str) -> str:
     return re.sub(r"#\w+?_\d+", "#id", plan)
+
+
+def test_views_of_one_cell_serve_later_cells_over_the_variables_of_the_moment(
+    shell: InteractiveShell,
+) -> None:
+    q, s, _ = quote_tables(4)
+    shell.user_ns.update(quotes=q, secs=s)
+    shell.run_line_magic("config", "Sabot.showplan = False")
+    create = (
+        "CREATE VIEW rich (sid, px) AS SELECT security_id, price FROM quotes WHERE price > 400;\n"
+        "CREATE TEMP VIEW per_sector AS\n"
+        "  SELECT sector, COUNT(*) AS n, MAX(px) AS top FROM rich JOIN secs ON sid = id GROUP BY 1"
+    )
+    assert shell.run_cell_magic("sabot", "", create) is None  # views only: nothing to show
+    query = "SELECT * FROM per_sector ORDER BY sector"
+    shell.run_cell_magic("sabot", "out <<", query)
+    con = duckdb.connect()  # its own database: the views stay out of other tests'
+    con.register("quotes", q)
+    con.register("secs", s)
+    con.execute(create)
+    assert_same_rows(shell.user_ns["out"], con.sql(query).to_arrow_table(), ordered=True)
+    fewer = q.filter(pa.compute.less(q["quote_id"], 100))
+    shell.user_ns["quotes"] = fewer  # the views read the variable as it is now
+    shell.run_cell_magic("sabot", "again <<", f"{query};\nDROP VIEW per_sector")
+    con.register("quotes", fewer)
+    assert_same_rows(shell.user_ns["again"], con.sql(query).to_arrow_table(), ordered=True)
+    assert sabot_magics(shell).sql_context.views().keys() == {"rich"}
+    with pytest.raises(SQLError, match="the notebook has no table 'per_sector'"):
+        shell.run_cell_magic("sabot", "", query)
 
 
 def test_explain_shows_the_plan_and_runs_nothing(shell: InteractiveShell) -> None:
