@@ -52,6 +52,15 @@ from sabot_lab.expr import (
     min_horizontal,
     when,
 )
+from sabot_lab.expr.windows import (
+    cume_dist,
+    dense_rank,
+    nth_value,
+    ntile,
+    percent_rank,
+    rank,
+    row_number,
+)
 from sabot_lab.file_readers import from_csv, from_json, from_parquet
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.sql import SQLContext, sql
@@ -140,7 +149,9 @@ __all__ = [
     "concat_str",
     "connect",
     "count",
+    "cume_dist",
     "datasets",
+    "dense_rank",
     "duration",
     "from_arrow",
     "from_csv",
@@ -160,6 +171,11 @@ __all__ = [
     "max_horizontal",
     "min_horizontal",
     "nexmark",
+    "nth_value",
+    "ntile",
+    "percent_rank",
+    "rank",
+    "row_number",
     "session",
     "set_config",
     "sliding",

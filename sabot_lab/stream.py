@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 import duckdb
 import pyarrow as pa
 
-from sabot_lab import display, reshape, table_preview
+from sabot_lab import display, reshape, table_preview, window_columns
 from sabot_lab.column_ops import (
     column_names,
     filled,
@@ -238,6 +238,8 @@ class Stream:
         predicate = predicates[0]
         for extra in predicates[1:]:
             predicate = predicate & extra
+        if predicate.is_window():
+            return window_columns.filter_windows(self, predicate)
         if predicate.is_aggregate():
             raise SchemaError(
                 f"filter() got aggregate {predicate!r}; aggregate first with group_by(...).agg(...)"
@@ -329,6 +331,8 @@ class Stream:
         return self.filter(null_filter(self.schema, subset))
 
     def _project(self, items: list[Expr], verb: str) -> Stream:
+        if any(e.is_window() for e in items):
+            return window_columns.project_windows(self, items, verb)
         for e in items:
             if e.is_aggregate():
                 raise SchemaError(

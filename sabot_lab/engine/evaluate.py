@@ -54,12 +54,14 @@ from sabot_lab.expr.nodes import (
     Literal,
     Log,
     MathFunction,
+    Over,
     ParseTemporal,
     Round,
     StringFunction,
     TemporalPart,
     TemporalTruncate,
     Unary,
+    WindowFunction,
 )
 from sabot_lab.expr.types import (
     KERNELS,
@@ -630,6 +632,13 @@ def _eval_aggregate(expr: Expr, batch: pa.RecordBatch) -> Value:
     )
 
 
+def _eval_window(expr: Expr, batch: pa.RecordBatch) -> Value:
+    raise SchemaError(
+        f"window expression {expr!r} used where a row-wise expression is expected; "
+        "compute it as a column with select(), with_columns() or filter() first"
+    )
+
+
 EVALUATORS: dict[type[Expr], Evaluator] = {
     Column: _eval_column,
     Literal: lambda e, b: literal_scalar(e.param("value"), e.param("dtype")),
@@ -651,5 +660,7 @@ EVALUATORS: dict[type[Expr], Evaluator] = {
     ConcatStr: _eval_concat_str,
     Horizontal: _eval_horizontal,
     Aggregate: _eval_aggregate,
+    WindowFunction: _eval_window,
+    Over: _eval_window,
 }
 """The evaluator of each node class."""

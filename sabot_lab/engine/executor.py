@@ -56,6 +56,7 @@ from sabot_lab.engine.stateless import (
 from sabot_lab.engine.stream_operator import StreamOperator, drive
 from sabot_lab.engine.watermarks import WatermarkAssigner
 from sabot_lab.engine.window_aggregate import window_operator
+from sabot_lab.engine.window_functions import window_columns
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import col
 from sabot_lab.expr.nodes import Column
@@ -80,6 +81,7 @@ from sabot_lab.logical import (
     Union,
     Watermark,
     Window,
+    WindowFunctions,
     fused_members,
 )
 from sabot_lab.logical.layouts import to_engine_layout
@@ -362,6 +364,24 @@ class Executor:
             ordered = sort_table(table, names, descending).select(input_schema.names)
             return iter(
                 ordered.combine_chunks().to_batches(max_chunksize=self.config.engine.batch_size)
+            )
+
+        return self._new_pipeline(node, source)
+
+    def _lower_window_functions(self, node: StreamOperatorNode) -> Pipeline:
+        """The input's rows with their window columns, once the input has ended."""
+        (child_id,) = node.upstream
+        op = node.op
+        assert isinstance(op, WindowFunctions)
+        input_schema = self.graph.node(child_id).output_schema
+        child = self._breaker_input(child_id)
+
+        def source() -> Iterator[pa.RecordBatch]:
+            batches = [materialize(b, input_schema) for b in child.run_batches(self.config)]
+            table = pa.Table.from_batches(batches, schema=input_schema)
+            out = window_columns(table, op.exprs, node.output_schema)
+            return iter(
+                out.combine_chunks().to_batches(max_chunksize=self.config.engine.batch_size)
             )
 
         return self._new_pipeline(node, source)
@@ -657,6 +677,7 @@ LOWERING: PhaseTable[Callable[[Executor, StreamOperatorNode], Pipeline]] = Phase
         Aggregate: Executor._lower_aggregate,
         Distinct: Executor._lower_aggregate,
         Sort: Executor._lower_sort,
+        WindowFunctions: Executor._lower_window_functions,
         Limit: Executor._lower_limit,
         RowIndex: Executor._lower_row_index,
         Union: Executor._lower_union,

@@ -44,6 +44,7 @@ __all__ = [
     "HOLISTIC_AGGREGATES",
     "NODE_CLASSES",
     "QUANTILE_METHODS",
+    "RANK_METHODS",
     "Aggregate",
     "Alias",
     "Binary",
@@ -59,6 +60,7 @@ __all__ = [
     "Literal",
     "Log",
     "MathFunction",
+    "Over",
     "ParseTemporal",
     "Round",
     "StringFunction",
@@ -66,6 +68,7 @@ __all__ = [
     "TemporalTruncate",
     "Unary",
     "When",
+    "WindowFunction",
     "node_class",
     "to_expr",
 ]
@@ -89,6 +92,9 @@ AGGREGATES = (
 HOLISTIC_AGGREGATES = ("n_unique", "median", "quantile")
 """Aggregates that need every value of a group at once: their per-batch partials are the
 values themselves, so they cannot be folded into a fixed-size state."""
+
+RANK_METHODS = ("average", "min", "max", "dense", "ordinal")
+"""The ``method`` choices of :meth:`Expr.rank` (as in Polars, but ``random``)."""
 
 QUANTILE_METHODS = ("nearest", "higher", "lower", "midpoint", "linear", "equiprobable")
 """The ``interpolation`` choices of :meth:`Expr.quantile` (as in Polars)."""
@@ -229,7 +235,28 @@ class Expr:
         >>> col("x").sum().alias("s").is_aggregate(), col("x").is_aggregate()
         (True, False)
         """
-        return any(isinstance(node, Aggregate) for node in self.walk())
+        return any(isinstance(node, Aggregate) for node in self.walk_rows())
+
+    def walk_rows(self) -> Iterable[Expr]:
+        """Yield this node and its descendants as :meth:`walk` does, but not the insides of
+        window expressions (:meth:`over`): those see other rows of the window, not this one.
+
+        >>> [e.op for e in (col("a") + col("a").sum().over("k")).walk_rows()]
+        ['add', 'col', 'over']
+        """
+        yield self
+        if not isinstance(self, Over):
+            for arg in self.args:
+                yield from arg.walk_rows()
+
+    def is_window(self) -> bool:
+        """True if this expression contains a window expression (:meth:`over`) or a window
+        function (outside ``over``: over all rows).
+
+        >>> (col("x") - col("x").mean().over("k")).is_window(), col("x").sum().is_window()
+        (True, False)
+        """
+        return any(isinstance(node, Over | WindowFunction) for node in self.walk_rows())
 
     def output_name(self) -> str:
         """The column name this expression produces: its alias, else its first column's name.
@@ -243,8 +270,8 @@ class Expr:
             pass
         if isinstance(self, Alias | Column):
             name = str(self.param("name"))
-        elif isinstance(self, Aggregate) and not self.args:
-            name = "count"
+        elif isinstance(self, Aggregate | WindowFunction) and not self.args:
+            name = "count" if isinstance(self, Aggregate) else str(self.param("fn"))
         else:
             names = [a.output_name() for a in self.args]
             name = next((n for n in names if n != "literal"), "literal")
@@ -636,6 +663,70 @@ class Expr:
         """
         return self._agg("last")
 
+    # -- window functions -------------------------------------------------------------
+    def over(
+        self,
+        partition_by: Any = None,
+        *more_exprs: Any,
+        order_by: Any = None,
+        descending: bool | Sequence[bool] = False,
+        nulls_last: bool | Sequence[bool] = True,
+        frame: tuple[builtins.str, int | None, int | None] | None = None,
+    ) -> Expr:
+        """Compute the aggregates and window functions in this expression per window of
+        rows (Polars' ``over``; SQL ``OVER (PARTITION BY ... ORDER BY ...)``): each row gets
+        the value of its partition (rows with equal ``partition_by`` values; none: all rows),
+        ordered by ``order_by`` (``descending``, nulls last unless ``nulls_last=False``).
+        Aggregates see the whole partition unless ``frame`` narrows it to
+        ``("rows", start, end)`` (row offsets from the current row: ``-2`` two rows before,
+        ``0`` the row itself, None unbounded) or ``("range", start, end)`` (``start`` None
+        and ``end`` 0: up to the row and the rows with the same order values, SQL's default
+        frame with ``ORDER BY``). Columns outside aggregates stay per row.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"k": ["a", "a", "b"], "t": [1, 2, 3], "x": [1, 2, 5]})
+        >>> s.with_columns(share=sl.col("x") / sl.col("x").sum().over("k")).collect()["share"].to_pylist()
+        [0.3333333333333333, 0.6666666666666666, 1.0]
+        >>> s.select(sl.col("x").sum().over("k", order_by="t", frame=("rows", None, 0))).collect()["x"].to_pylist()
+        [1, 3, 5]
+        """
+        from sabot_lab.expr.windows import over  # it rewrites trees of these nodes
+
+        return over(self, [partition_by, *more_exprs], order_by, descending, nulls_last, frame)
+
+    def rank(self, method: builtins.str = "average", *, descending: bool = False) -> Expr:
+        """The rank of each value among the values of its window (``.over(...)``; without
+        it: of all rows), as Polars ranks: ties share the ``average`` of their positions
+        (float64), the ``min`` or ``max`` of them, ``dense`` ranks without gaps, or ``ordinal``
+        numbers in row order; nulls get no rank.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [3, None, 3, 1]})
+        >>> s.select(sl.col("x").rank("min")).collect()["x"].to_pylist()
+        [2, None, 2, 1]
+        """
+        if method not in RANK_METHODS:
+            raise ValueError(
+                f"rank() got method={method!r}; use one of " + ", ".join(map(repr, RANK_METHODS))
+            )
+        if not isinstance(descending, bool):
+            raise TypeError(f"rank() takes descending=True or False, got {descending!r}")
+        return WindowFunction("window_fn", [self], fn="rank", method=method, descending=descending)
+
+    def shift(self, n: int = 1, *, fill_value: Any = None) -> Expr:
+        """The value ``n`` rows earlier in the window (``.over(...)``; negative ``n``: later),
+        ``fill_value`` where there is no such row (SQL ``LAG``/``LEAD``).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"t": [2, 1, 3], "x": [20, 10, 30]})
+        >>> s.select(sl.col("x").shift(1, fill_value=0).over(order_by="t")).collect()["x"].to_pylist()
+        [10, 0, 20]
+        """
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"shift() takes a whole number of rows, got {n!r}")
+        args = [self] if fill_value is None else [self, to_expr(fill_value)]
+        return WindowFunction("window_fn", args, fn="shift", n=n)
+
     # -- namespaces -----------------------------------------------------------------
     @property
     def str(self) -> StringNamespace:
@@ -981,6 +1072,33 @@ class Aggregate(Expr):
     ARITY = (0, 1)
 
 
+class WindowFunction(Expr):
+    """A value from the row's place in its window (an :class:`Over`; outside one, the
+    window of all rows): the ranks (``row_number``, ``rank``, ``dense_rank``,
+    ``percent_rank``, ``cume_dist``, ``ntile`` of ``n`` buckets) of no child, ``rank`` of
+    its child's values by ``method`` (``descending``), ``shift`` (the value ``n`` rows
+    before; a second child: the value where there is none) and ``nth_value`` (the frame's
+    ``n``-th value)."""
+
+    __slots__ = ()
+    OPS = ("window_fn",)
+    FIELDS = ("fn", "n", "method", "descending")
+    ARITY = (0, 2)
+
+
+class Over(Expr):
+    """Its first child (an :class:`Aggregate` or a :class:`WindowFunction`) per window: the
+    rows with the same values of the next ``partitions`` children, ordered by the others
+    (``descending`` and ``nulls_last`` per order key); ``frame``: None (the whole
+    partition) or ``[kind, start, end]`` (``rows`` or ``range``; offsets from the current
+    row, None for unbounded)."""
+
+    __slots__ = ()
+    OPS = ("over",)
+    FIELDS = ("partitions", "descending", "nulls_last", "frame")
+    ARITY = (1, None)
+
+
 NODE_CLASSES: tuple[type[Expr], ...] = (
     Column,
     Literal,
@@ -1002,6 +1120,8 @@ NODE_CLASSES: tuple[type[Expr], ...] = (
     ConcatStr,
     Horizontal,
     Aggregate,
+    WindowFunction,
+    Over,
 )
 """Every node class; each phase (types, rendering, evaluation) has an entry for each."""
 

@@ -41,12 +41,20 @@ from sabot_lab.expr.nodes import (
     Literal,
     Log,
     MathFunction,
+    Over,
     ParseTemporal,
     Round,
     StringFunction,
     TemporalPart,
     TemporalTruncate,
     Unary,
+    WindowFunction,
+)
+from sabot_lab.expr.windows import (
+    python_over,
+    python_window_function,
+    sql_over,
+    sql_window_function,
 )
 
 __all__ = [
@@ -204,6 +212,8 @@ PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
     ConcatStr: _python_concat_str,
     Horizontal: lambda e, a: f"{e.param('fn')}_horizontal({', '.join(a)})",
     Aggregate: _python_aggregate,
+    WindowFunction: python_window_function,
+    Over: python_over,
 }
 """The Python renderer of each node class."""
 
@@ -524,5 +534,7 @@ SQL_RENDERERS: dict[type[Expr], Renderer] = {
     ConcatStr: _sql_concat_str,
     Horizontal: lambda e, a: f"{'greatest' if e.param('fn') == 'max' else 'least'}({', '.join(a)})",
     Aggregate: _sql_aggregate,
+    WindowFunction: sql_window_function,
+    Over: sql_over,
 }
 """The DuckDB SQL renderer of each node class."""

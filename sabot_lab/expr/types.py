@@ -59,14 +59,17 @@ from sabot_lab.expr.nodes import (
     Literal,
     Log,
     MathFunction,
+    Over,
     ParseTemporal,
     Round,
     StringFunction,
     TemporalPart,
     TemporalTruncate,
     Unary,
+    WindowFunction,
 )
 from sabot_lab.expr.render import BINARY_SYMBOLS
+from sabot_lab.expr.windows import over_type, window_function_type
 
 __all__ = [
     "KERNELS",
@@ -613,5 +616,7 @@ TYPE_RULES: dict[type[Expr], TypeRule] = {
     ConcatStr: _concat_str,
     Horizontal: _horizontal,
     Aggregate: _aggregate,
+    WindowFunction: window_function_type,
+    Over: over_type,
 }
 """The type rule of each node class: (node, its children's types, the input schema) → type."""

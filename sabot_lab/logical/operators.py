@@ -36,7 +36,7 @@ import pyarrow as pa
 from sabot_lab.errors import PlanError, SchemaError
 from sabot_lab.expr import Expr
 from sabot_lab.expr.capabilities import require_hashable, require_sortable
-from sabot_lab.expr.nodes import Column
+from sabot_lab.expr.nodes import Alias, Column, Over
 from sabot_lab.logical.layouts import engine_schema
 from sabot_lab.logical.sources import SourceSpec
 
@@ -67,6 +67,7 @@ __all__ = [
     "Union",
     "Watermark",
     "Window",
+    "WindowFunctions",
     "join_output_names",
     "operator_class",
     "operator_classes",
@@ -95,6 +96,7 @@ class OperatorType(str, enum.Enum):
     LIMIT = "limit"
     SORT = "sort"
     ROW_INDEX = "row_index"
+    WINDOW_FUNCTIONS = "window_functions"
     FUSED = "fused"
 
 
@@ -857,3 +859,45 @@ class RowIndex(Operator):
 
     def describe(self, name: str = "") -> str:
         return f"name={self.name}" + (f" offset={self.offset}" if self.offset else "")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class WindowFunctions(Operator):
+    """The input's rows, each with one more column per window expression of ``exprs``
+    (``Expr.over``: an aggregate or window function over the rows of its partition, in
+    their order), once the input has ended. Keyed by the partition columns every
+    expression shares, so a shuffle by them runs it in parallel.
+
+    >>> from sabot_lab.expr import col
+    >>> op = WindowFunctions(exprs=[col("x").sum().over("k", order_by="t").alias("s")])
+    >>> op.schema([pa.schema([("k", pa.string()), ("t", pa.int64()), ("x", pa.int32())])]).names
+    ['k', 't', 'x', 's']
+    >>> op.key_by(None)
+    ('k',)
+    """
+
+    kind = OperatorType.WINDOW_FUNCTIONS
+    stateful = True
+
+    exprs: list[Expr]
+
+    def check(self) -> None:
+        _exprs(self.exprs, "exprs", self)
+        for e in self.exprs:
+            if not isinstance(e, Alias) or not isinstance(e.args[0], Over):
+                self._fail(f"exprs must be aliased window expressions (over()), got {e!r}")
+
+    def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        shared: list[str] | None = None
+        for e in self.exprs:
+            over = e.args[0]
+            keys = over.args[1 : 1 + int(over.param("partitions"))]
+            names = [k.param("name") for k in keys if isinstance(k, Column)]
+            shared = names if shared is None else [n for n in shared if n in names]
+        return tuple(dict.fromkeys(shared or []))
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        return pa.schema([*inputs[0], *(e.output_field(inputs[0]) for e in self.exprs)])
+
+    def describe(self, name: str = "") -> str:
+        return ", ".join(repr(e) for e in self.exprs)

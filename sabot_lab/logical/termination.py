@@ -46,6 +46,7 @@ from sabot_lab.logical.operators import (
     Union,
     Watermark,
     Window,
+    WindowFunctions,
 )
 
 __all__ = ["FIX", "FLOWS", "Flow", "flow", "require_end", "require_rows"]
@@ -159,6 +160,10 @@ FLOWS: PhaseTable[Rule] = PhaseTable(
         ),
         Limit: _limit,
         RowIndex: _as_input,
+        WindowFunctions: _at_end(
+            "{name}() computes window functions once its input has ended, and its input "
+            "never ends: take head(n) first, or aggregate within windows (stream.window(...))"
+        ),
     },
 )
 """How each operator's :class:`Flow` follows from its inputs'."""

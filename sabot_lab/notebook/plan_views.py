@@ -54,6 +54,7 @@ from sabot_lab.logical import (
     Union,
     Watermark,
     Window,
+    WindowFunctions,
     fused_members,
 )
 from sabot_lab.notebook.plan_layout import GROUP_HEADER, Layout, edge_path, layered_layout
@@ -99,6 +100,7 @@ NODE_KINDS: PhaseTable[str] = PhaseTable(
         Aggregate: "aggregate",
         Distinct: "aggregate",
         Window: "aggregate",
+        WindowFunctions: "aggregate",
         Sort: "order",
         Limit: "order",
         RowIndex: "order",

@@ -47,6 +47,7 @@ from sabot_lab.logical import (
     Source,
     StreamOperatorNode,
     Union,
+    WindowFunctions,
     derived_operator_id,
 )
 from sabot_lab.optimizer.trace import RewriteTrace
@@ -181,6 +182,15 @@ def _route_join(
     return None
 
 
+def _route_window_functions(
+    graph: JobGraph, child: StreamOperatorNode, conjunct: Expr, columns: set[str]
+) -> Route | None:
+    """Below window functions only on columns every one partitions by (a filter there
+    keeps or drops whole partitions)."""
+    assert isinstance(child.op, WindowFunctions)
+    return [(0, conjunct)] if columns and columns <= set(child.op.key_by(None)) else None
+
+
 FILTER_ROUTES: PhaseTable[
     Callable[[JobGraph, StreamOperatorNode, Expr, set[str]], Route | None] | None
 ] = PhaseTable(
@@ -193,6 +203,7 @@ FILTER_ROUTES: PhaseTable[
         GroupBy: _route_group_by,
         Map: _route_map,
         HashJoin: _route_join,
+        WindowFunctions: _route_window_functions,
     },
     otherwise=None,  # a conjunct stays above every other operator
 )

@@ -44,6 +44,7 @@ from sabot_lab.logical import (
     Union,
     Watermark,
     Window,
+    WindowFunctions,
     derived_operator_id,
 )
 from sabot_lab.optimizer.trace import RewriteTrace
@@ -234,6 +235,14 @@ def _sort_needs(
     return [need | _columns(node.op.by)]
 
 
+def _window_functions_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    assert isinstance(node.op, WindowFunctions)
+    kept = [e for e in node.op.exprs if e.output_name() in need] or node.op.exprs[:1]
+    return [(need & set(inputs[0].names)) | _columns(kept)]
+
+
 INPUT_NEEDS: PhaseTable[Needs] = PhaseTable(
     RULE + " (input columns)",
     {
@@ -251,6 +260,7 @@ INPUT_NEEDS: PhaseTable[Needs] = PhaseTable(
         IntervalJoin: _time_join_needs,
         AsofJoin: _time_join_needs,
         Sort: _sort_needs,
+        WindowFunctions: _window_functions_needs,
         Limit: _needs_same,
         Union: _needs_same,
         RowIndex: _needs_all,  # numbers whole rows
@@ -362,6 +372,20 @@ def _prune_join(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema
     return node.replace(op=op, schema=pa.schema(fields)), _dropped(schema, names, "outputs")
 
 
+def _prune_window_functions(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> Pruned:
+    """The pruned input's columns, then the window columns still needed."""
+    p, schema = node.op, _schema(node)
+    assert isinstance(p, WindowFunctions)
+    exprs = [e for e in p.exprs if e.output_name() in need] or p.exprs[:1]
+    pruned = pa.schema([*inputs[0], *(schema.field(e.output_name()) for e in exprs)])
+    if pruned.names == schema.names:
+        return node, ""
+    op = p.replace(exprs=exprs)
+    return node.replace(op=op, schema=pruned), _dropped(schema, pruned.names, "outputs")
+
+
 PRUNING: PhaseTable[Pruning] = PhaseTable(
     RULE + " (rebuild)",
     {
@@ -382,6 +406,7 @@ PRUNING: PhaseTable[Pruning] = PhaseTable(
         RowIndex: _unchanged,
         Window: _unchanged,
         Fused: _unchanged,
+        WindowFunctions: _prune_window_functions,
     },
 )
 """How each operator class is rebuilt to output only the columns needed of it."""

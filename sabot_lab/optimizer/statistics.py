@@ -41,6 +41,7 @@ from sabot_lab.logical import (
     Union,
     Watermark,
     Window,
+    WindowFunctions,
 )
 from sabot_lab.logical.sources import SourceSpec
 
@@ -318,6 +319,7 @@ ESTIMATES: PhaseTable[Callable[[Operator, list[Statistics]], Statistics]] = Phas
         Window: _as_input,
         IntervalJoin: _as_input,
         AsofJoin: _as_input,
+        WindowFunctions: _as_input,
     },
 )
 """The statistics of each operator class's output from its inputs' (textbook heuristics;

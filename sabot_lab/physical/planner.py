@@ -79,6 +79,7 @@ from sabot_lab.logical import (
     Union,
     Watermark,
     Window,
+    WindowFunctions,
     fused_members,
 )
 from sabot_lab.physical.exchange import Exchange, ExchangeSource
@@ -402,6 +403,7 @@ EXCHANGES: PhaseTable[
         Window: _streaming_keys,
         IntervalJoin: _streaming_keys,
         AsofJoin: _streaming_keys,
+        WindowFunctions: _streaming_keys,  # each partition's rows meet in one task
     },
     skip=[Source, Filter, Project, Map, FlatMap, Fused, Watermark, Union, RowIndex],  # in place
 )

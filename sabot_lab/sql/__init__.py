@@ -12,8 +12,11 @@ RIGHT / SEMI / ANTI JOIN`` with ``ON`` or ``USING``, ``GROUP BY``, ``HAVING``, `
 intervals as DuckDB computes them (``DATE '1994-01-01' + INTERVAL '1' YEAR``, ``date - date``,
 ``EXTRACT``, ``DATE_PART``, ``DATE_DIFF``, ``DATE_TRUNC``…; timestamps with a zone in UTC),
 ``COUNT``/``SUM``/``AVG``/``MIN``/``MAX``, ``COUNT(DISTINCT x)``, ``WITH``, ``UNION [ALL]``,
-``EXCEPT``, ``INTERSECT``, subqueries in ``FROM``, and the
-window table functions ``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Scripts: statements
+``EXCEPT``, ``INTERSECT``, subqueries in ``FROM``, window functions (``ROW_NUMBER``, ``RANK``,
+``DENSE_RANK``, ``NTILE``, ``PERCENT_RANK``, ``CUME_DIST``, ``LAG``, ``LEAD``, ``FIRST_VALUE``,
+``LAST_VALUE``, ``NTH_VALUE``, ``SUM``/``COUNT``/``AVG``/``MIN``/``MAX`` ``OVER (PARTITION BY
+... ORDER BY ... ROWS|RANGE ...)``) with ``QUALIFY`` (module ``windows``), and the window table
+functions ``TUMBLE``, ``HOP`` and ``SESSION`` of Flink SQL. Scripts: statements
 separated by ``;``, with ``CREATE [OR REPLACE] [TEMP] VIEW`` and ``DROP VIEW [IF EXISTS]``;
 :class:`SQLContext` keeps tables and views between scripts.
 
@@ -27,9 +30,9 @@ outer.a``), with SQL's NULLs for ``NOT IN``. Anything else raises
 
 Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a stream with its
 SQL names), ``select`` (queries), ``expressions``, ``dates`` (intervals, date parts and
-differences), ``grouping``, ``joins``, ``subqueries``, ``window_tables``
-(``TUMBLE``/``HOP``/``SESSION``), ``catalog`` (tables and views by name), ``script``
-(statements in order, views), ``session`` (``SQLContext``).
+differences), ``grouping``, ``joins``, ``subqueries``, ``windows`` (``OVER``),
+``window_tables`` (``TUMBLE``/``HOP``/``SESSION``), ``catalog`` (tables and views by name),
+``script`` (statements in order, views), ``session`` (``SQLContext``).
 
 May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
 ``sqlglot``; never the client, the runtime nor the notebook plug-in. Importing the package is

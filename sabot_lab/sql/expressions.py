@@ -43,6 +43,7 @@ from sabot_lab.sql.context import Context
 from sabot_lab.sql.dates import DIFF_UNITS, PARTS, date_difference, date_part, interval_constant
 from sabot_lab.sql.parse import SabotDialect, written, written_name
 from sabot_lab.sql.relation import Relation
+from sabot_lab.sql.windows import window_expression
 
 __all__ = [
     "RowScope",
@@ -278,8 +279,6 @@ def _function_name(node: exp.Expr) -> str:
 
 
 def _describe(node: exp.Expr) -> str:
-    if isinstance(node, exp.Window):
-        return f"the window function {sql_text(node)} (OVER)"
     if isinstance(node, exp.Subquery | exp.Exists):
         return "a subquery here (subqueries work in FROM, WHERE, SELECT and HAVING)"
     if isinstance(node, exp.Func):
@@ -735,4 +734,5 @@ _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.StrToTime: _strptime,
     exp.TimeToStr: _strftime,
     exp.Anonymous: _anonymous,
+    exp.Window: window_expression,
 }

@@ -50,7 +50,7 @@ __all__ = ["query_relation", "table_relation", "unique_names"]
 
 _SELECT_CLAUSES = {
     "expressions", "from_", "joins", "where", "group", "having", "order", "limit", "offset",
-    "distinct", "with_",
+    "distinct", "with_", "qualify",
 }  # fmt: skip
 _SET_CLAUSES = {"this", "expression", "distinct", "with_", "order", "limit", "offset"}
 
@@ -218,6 +218,16 @@ def _select(select: exp.Select, ctx: Context) -> Relation:
     if condition_node is not None:
         condition = translate(substitute_aliases(condition_node, items, relation), scope)
     keys, helpers = _sort_keys(order, outputs, scope, distinct is not None, ctx)
+    qualify = select.args.get("qualify")
+    if qualify is not None and grouped:
+        raise ctx.unsupported(
+            "QUALIFY in a grouped query (group in a subquery, then QUALIFY the outer query)",
+            qualify,
+        )
+    if qualify is not None:  # a helper column the rows are filtered on
+        taken = [*(o.name for o in outputs), *(h.name for h in helpers)]
+        condition_qualify = translate(substitute_aliases(qualify.this, items, relation), scope)
+        helpers.insert(0, Output(ctx.fresh("qualify", taken), condition_qualify, qualify))
     base = relation.stream
     if grouped:
         base = grouping.build(select)
@@ -227,7 +237,9 @@ def _select(select: exp.Select, ctx: Context) -> Relation:
         if condition is not None:
             with ctx.building(having, "HAVING"):
                 base = base.filter(condition)
-    stream = _arrange(base, outputs, helpers, keys, distinct is not None, select, ctx)
+    stream = _arrange(
+        base, outputs, helpers, keys, distinct is not None, select, ctx, qualify is not None
+    )
     return Relation.of(stream)
 
 
@@ -328,10 +340,10 @@ def _limits(node: exp.Expr, ctx: Context) -> tuple[int | None, int]:
 
 def _arrange(
     base: Stream, outputs: Sequence[Output], helpers: Sequence[Output], keys: Sequence[SortKey],
-    distinct: bool, node: exp.Expr, ctx: Context,
+    distinct: bool, node: exp.Expr, ctx: Context, qualify: bool = False,
 ) -> Stream:  # fmt: skip
-    """Project the outputs (and sort helpers), then DISTINCT, ORDER BY, LIMIT/OFFSET, and drop
-    the helpers."""
+    """Project the outputs (and helpers), then QUALIFY (on the first helper, when
+    ``qualify``), DISTINCT, ORDER BY, LIMIT/OFFSET, and drop the helpers."""
     columns = [*outputs, *helpers]
     for output in columns:
         with ctx.building(output.node, "SELECT"):
@@ -346,6 +358,9 @@ def _arrange(
         all(isinstance(e, Column) for e in exprs) and [o.name for o in columns] == base.columns
     )
     stream = base if identity else base.select(*exprs)
+    if qualify:
+        with ctx.building(helpers[0].node, "QUALIFY"):
+            stream = stream.filter(col(helpers[0].name))
     if distinct:
         stream = stream.distinct()
     if keys:

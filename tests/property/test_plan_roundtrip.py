@@ -46,6 +46,13 @@ STEPS = [
     _step(
         "sort_limit", lambda s, o: s.sort(["j", "f"], descending=[True, False]).limit(15, offset=1)
     ),
+    _step(
+        "over",
+        lambda s, o: s.with_columns(
+            j=col("j").sum().over("s", order_by="i", frame=("range", None, 0)),
+            i=sl.dense_rank().over("b", order_by="f", descending=True),
+        ),
+    ),
     _step("rename_back", lambda s, o: s.rename({"s": "name"}).rename({"name": "s"})),
     _step("truncate", lambda s, o: s.with_columns(t=col("t").dt.truncate("1h"))),
     _step("cast", lambda s, o: s.with_columns(i=col("f").cast("int64") % 7)),

@@ -119,6 +119,7 @@ def plans(draw: st.DrawFn) -> tuple[sl.Stream, bool]:
                     "time_join",
                     "join_where",
                     "unpivot",
+                    "over",
                 ]
             )
         )
@@ -173,6 +174,11 @@ def plans(draw: st.DrawFn) -> tuple[sl.Stream, bool]:
         elif step == "unpivot" and {"x", "y"} <= set(names) and "variable" not in names:
             keys = [n for n in names if n not in ("x", "y")]
             s = s.unpivot(["x", "y"], index=keys)
+        elif step == "over" and {"x", "g", "k"} <= set(names) and "w" not in names:
+            s = s.with_columns(
+                w=col("x").sum().over("g", order_by="k", frame=("range", None, 0)),
+                r=sl.rank().over(order_by="x", descending=True),
+            )
         elif step == "distinct":
             s = s.distinct()
         elif step == "limit" and draw(st.booleans()):

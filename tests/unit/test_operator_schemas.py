@@ -130,6 +130,14 @@ CASES: dict[str, Callable[[], sl.Stream]] = {
     "row index": lambda: rows().with_row_index("i", offset=2),
     "cross join": lambda: rows().join_where(other(), col("t") > col("t_right")),
     "unpivot": lambda: rows().unpivot(["s", "d"], index="k"),
+    "window functions": lambda: rows().with_columns(
+        w=col("x").sum().over("d", order_by="t", frame=("range", None, 0)),
+        r=sl.rank().over("k", order_by="s", descending=True),
+        f=col("d").first().over("s", order_by=["t", "k"]),
+        p=col("t").shift(1).over(order_by="x"),
+        q=col("k").rank("average").over("s"),
+        v=col("x").mean().over("k", order_by="x", frame=("range", -1, 1)),
+    ),
 }
 PHASES = ("as written", "optimized", "aggregates split")
 
