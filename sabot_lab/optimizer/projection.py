@@ -243,6 +243,13 @@ def _window_functions_needs(
     return [(need & set(inputs[0].names)) | _columns(kept)]
 
 
+def _row_index_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    """The input columns needed of its output (one at least, to carry the rows it numbers)."""
+    return [_at_least_one(need & set(inputs[0].names), inputs[0])]
+
+
 INPUT_NEEDS: PhaseTable[Needs] = PhaseTable(
     RULE + " (input columns)",
     {
@@ -263,7 +270,7 @@ INPUT_NEEDS: PhaseTable[Needs] = PhaseTable(
         WindowFunctions: _window_functions_needs,
         Limit: _needs_same,
         Union: _needs_same,
-        RowIndex: _needs_all,  # numbers whole rows
+        RowIndex: _row_index_needs,
     },
 )
 """The columns each operator class needs from each input, given those needed of its output."""
@@ -386,6 +393,15 @@ def _prune_window_functions(
     return node.replace(op=op, schema=pruned), _dropped(schema, pruned.names, "outputs")
 
 
+def _prune_row_index(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
+    schema = _schema(node)
+    pruned = node.op.schema(inputs)
+    assert pruned is not None
+    if pruned.names == schema.names:
+        return node, ""
+    return node.replace(schema=pruned), _dropped(schema, pruned.names, "passes")
+
+
 PRUNING: PhaseTable[Pruning] = PhaseTable(
     RULE + " (rebuild)",
     {
@@ -403,7 +419,7 @@ PRUNING: PhaseTable[Pruning] = PhaseTable(
         Map: _unchanged,  # whole rows in, its own outputs out
         FlatMap: _unchanged,
         Distinct: _unchanged,
-        RowIndex: _unchanged,
+        RowIndex: _prune_row_index,
         Window: _unchanged,
         Fused: _unchanged,
         WindowFunctions: _prune_window_functions,

@@ -153,6 +153,18 @@ def test_parquet_source_skips_row_groups_by_statistics(tmp_path: Path) -> None:
     same_results(s)
 
 
+def test_a_row_index_passes_only_the_columns_read_after_it(tmp_path: Path) -> None:
+    """Numbering rows needs no column of theirs: the scan reads what is read downstream."""
+    path = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({"a": [3, 1, 2], "b": ["x", "y", "z"], "c": [0.5, 1.5, 2.5]}), path)
+    s = sl.from_parquet(path).with_row_index("n").filter(col("n") > 0).select("n", "b")
+    result = s.collect()
+    source = next(n for n in s.optimize().graph if n.operator_type == OperatorType.SOURCE)
+    assert source.parameters["source"].last_scan.columns == ["b"]
+    assert result.to_pydict() == {"n": [1, 2], "b": ["y", "z"]}
+    same_results(s)
+
+
 def test_duckdb_source_gets_the_filter_in_sql() -> None:
     s = sl.from_duckdb("SELECT range AS id, range % 3 AS m FROM range(100)").filter(
         (col("m") == 1) & (col("id") < 10)
