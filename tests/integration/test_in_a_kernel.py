@@ -82,20 +82,14 @@ def _error(client: Any, code: str) -> str:
 
 
 def _output(client: Any, code: str) -> str:
-    msg_id = client.execute(code)
+    """What ``code`` prints, and its error as ``Type: message``."""
     text = []
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        msg = client.get_iopub_msg(timeout=DEADLINE)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
+    for msg in _messages(client, code):
         if msg["msg_type"] == "stream":
             text.append(msg["content"]["text"])
         if msg["msg_type"] == "error":
             text.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return "".join(text)
-    raise TimeoutError(code)
+    return "".join(text)
 
 
 JOB = "print(sl.from_pydict({'x': list(range(100))}).agg(sl.col('x').sum()).submit(cluster).result(timeout=60).to_pylist())"
