@@ -12,7 +12,7 @@ plug-in by name.
 
 A display is registered under a *kind*, ``"<object>.<facet>"``: ``stream.html``,
 ``stream.mimebundle``, ``stream.widget``, ``job.show`` (an object's ``_ipython_display_``),
-``collect.progress``, ``ipython.extension``, ...
+``collect.progress``, ``cluster.progress``, ``ipython.extension``, ...
 
 May import: :mod:`sabot_lab.errors` and the standard library.
 
@@ -159,23 +159,24 @@ def show(kind: str, obj: Any) -> None:
 
 
 @contextlib.contextmanager
-def progress(*args: Any) -> Iterator[Any]:
-    """The progress display of a ``collect()`` (the display ``collect.progress``, a context
-    manager yielding the executor's scan observer), else nothing (yields ``None``).
+def progress(kind: str, *args: Any) -> Iterator[Any]:
+    """The progress display ``<kind>.progress`` while a context runs, else nothing (yields
+    ``None``): ``collect`` (a ``collect()``; yields the executor's scan observer) or
+    ``cluster`` (a ``LocalCluster`` starting; yields a function taking a status line).
 
     >>> shown = lookup("collect.progress")
     >>> register("collect.progress", lambda plan: contextlib.nullcontext(f"observing {plan}"))
-    >>> with progress("a plan") as on_scan:
+    >>> with progress("collect", "a plan") as on_scan:
     ...     on_scan
     'observing a plan'
     >>> register("collect.progress", shown) if shown else unregister("collect.progress")
     """
-    display = lookup("collect.progress")
+    display = lookup(f"{kind}.progress")
     if display is None:
         yield None
         return
-    with display(*args) as on_scan:
-        yield on_scan
+    with display(*args) as observer:
+        yield observer
 
 
 class Displayed:

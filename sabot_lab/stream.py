@@ -1025,7 +1025,7 @@ class Stream:
         if not config.notebook.progress:
             return pa.Table.from_batches(list(self.iter_batches(optimize)), schema=self.schema)
         graph, output = self._runnable(optimize)
-        with display.progress(graph, output, config) as on_scan:
+        with display.progress("collect", graph, output, config) as on_scan:
             batches = list(Executor(graph, config, on_scan=on_scan).run(output))
         return pa.Table.from_batches(batches, schema=self.schema)
 

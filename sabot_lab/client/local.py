@@ -19,11 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sabot_lab import display
 from sabot_lab.client.cluster import Cluster
 from sabot_lab.client.local_registry import (
     AttachedCluster,
@@ -134,14 +135,26 @@ class LocalCluster(Cluster):
         """The URI of each of :attr:`agent_processes`."""
         self.jobmanager_process: subprocess.Popen[str] | None = None
         try:  # the agents start while the JobManager does, and learn its URI when it serves
-            launched = self._launch_agents(agents)
-            self.start_jobmanager()
-            self._join_agents(launched)
+            with display.progress("cluster") as step:
+                self._start(agents, step or (lambda text: None))
         except BaseException:
             self.close()
             raise
 
     # -- processes ------------------------------------------------------------------------
+    def _start(self, agents: int, step: Callable[[str], None]) -> None:
+        """Start the JobManager and ``agents`` agents, telling ``step`` what is up."""
+        began = time.monotonic()
+        step(f"LocalCluster: starting the JobManager and {agents} agents")
+        launched = self._launch_agents(agents)
+        self.start_jobmanager()
+        step(f"LocalCluster: JobManager up ({time.monotonic() - began:.1f} s), agents starting")
+        self._join_agents(launched, step)
+        step(
+            f"LocalCluster ready: JobManager and {agents} agents at {self.uri} "
+            f"({time.monotonic() - began:.1f} s)"
+        )
+
     def _spawn(
         self, args: list[str], log: str, private_env: Mapping[str, str] | None = None
     ) -> tuple[subprocess.Popen[str], str]:
@@ -256,14 +269,22 @@ class LocalCluster(Cluster):
             launched.append((process, log))
         return launched
 
-    def _join_agents(self, launched: list[tuple[subprocess.Popen[str], str]]) -> list[str]:
+    def _join_agents(
+        self,
+        launched: list[tuple[subprocess.Popen[str], str]],
+        step: Callable[[str], None] | None = None,
+    ) -> list[str]:
         """Tell the ``launched`` agents the JobManager's URI; their URIs once they serve and
-        are registered."""
+        are registered (``step`` hears of each one up)."""
         for process, _ in launched:
             assert process.stdin is not None
             process.stdin.write(self.uri + "\n")
             process.stdin.close()
-        uris = [self._ready(process, "agent", log) for process, log in launched]
+        uris = []
+        for process, log in launched:
+            uris.append(self._ready(process, "agent", log))
+            if step is not None:
+                step(f"LocalCluster: JobManager up, agents {len(uris)} of {len(launched)} up")
         self.agent_uris += uris
         self._save_record()
 

@@ -50,6 +50,7 @@ def register(add: Callable[[str, Callable[..., Any]], None]) -> None:
         "cluster.show": _show_cluster,
         "cluster.widget": _cluster_widget,
         "collect.progress": _collect_progress,
+        "cluster.progress": _cluster_progress,
         "ipython.extension": _load_ipython_extension,
     }
     for kind, display in displays.items():
@@ -169,6 +170,13 @@ def _collect_progress(
     from sabot_lab.notebook import progress
 
     return progress.collect_progress(graph, output, config)
+
+
+def _cluster_progress() -> AbstractContextManager[Callable[[str], None] | None]:
+    """The status line of a starting ``LocalCluster`` (see :mod:`sabot_lab.notebook.startup`)."""
+    from sabot_lab.notebook import startup
+
+    return startup.startup_progress()
 
 
 def _load_ipython_extension(ipython: Any) -> None:

@@ -1,6 +1,7 @@
-"""sabot-lab in a real IPython kernel, driven as JupyterLab drives it (``jupyter_client``):
-interrupting the kernel stops the call it waits in, never its LocalCluster; an error shows the
-user's frames and its one-line message, not sabot-lab's frames."""
+"""sabot-lab in a real IPython kernel, driven as JupyterLab drives it (``jupyter_client``): a
+LocalCluster shows what is up while it starts; interrupting the kernel stops the call it waits
+in, never the cluster; an error shows the user's frames and its one-line message, not
+sabot-lab's frames."""
 
 from __future__ import annotations
 
@@ -95,12 +96,18 @@ def _output(client: Any, code: str) -> str:
 JOB = "print(sl.from_pydict({'x': list(range(100))}).agg(sl.col('x').sum()).submit(cluster).result(timeout=60).to_pylist())"
 
 
-def test_interrupt_stops_the_wait_and_keeps_the_cluster(kernel: Any) -> None:
+def test_a_cluster_shows_its_start_and_outlives_an_interrupt(kernel: Any) -> None:
     manager, client = kernel
-    assert (
-        _run(client, "import sabot_lab as sl\ncluster = sl.LocalCluster(agents=1)")["status"]
-        == "ok"
-    )
+    started = _messages(client, "import sabot_lab as sl\ncluster = sl.LocalCluster(agents=1)")
+    shown = [  # the status line while it starts: one output, updated in place
+        (m["msg_type"], m["content"]["data"]["text/plain"])
+        for m in started
+        if m["msg_type"] in ("display_data", "update_display_data")
+    ]
+    assert shown[0] == ("display_data", "LocalCluster: starting the JobManager and 1 agents")
+    assert any("agents 1 of 1 up" in text for _, text in shown)
+    assert shown[-1][0] == "update_display_data" and "LocalCluster ready" in shown[-1][1]
+    assert not [m for m in started if m["msg_type"] == "error"]
     assert _output(client, JOB).strip() == "[{'x': 4950}]"
 
     manager.interrupt_kernel()  # an idle kernel, as in the report
