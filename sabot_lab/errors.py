@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
@@ -73,13 +74,24 @@ class SabotError(Exception):
 _PACKAGE = str(Path(__file__).resolve().parent)
 
 
+def _hidden_roots() -> list[str]:
+    """The folders whose frames an error does not show: sabot-lab's, and IPython's (the
+    shell running the user's cell, which IPython's own tracebacks leave out too)."""
+    roots = [_PACKAGE]
+    shell_file = getattr(sys.modules.get("IPython"), "__file__", None)
+    if shell_file:
+        roots.append(str(Path(shell_file).resolve().parent))
+    return [root + os.sep for root in roots]
+
+
 def _callers_frames(error: BaseException) -> list[str]:
-    """``Traceback ...`` and the frames of ``error``'s traceback outside sabot-lab: those
-    until the call into it, and those of user code it called (a user function)."""
+    """``Traceback ...`` and the frames of ``error``'s traceback that are the user's: those
+    until the call into sabot-lab, and those of user code it called (a user function)."""
+    hidden = _hidden_roots()
     frames = [
         frame
         for frame in traceback.extract_tb(error.__traceback__)
-        if not str(Path(frame.filename).resolve()).startswith(_PACKAGE + os.sep)
+        if not str(Path(frame.filename).resolve()).startswith(tuple(hidden))
     ]
     if not frames:
         return []

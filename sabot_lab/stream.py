@@ -1071,10 +1071,12 @@ class Stream:
         also gets the rows, exactly once; ``from_savepoint`` starts it where a job of the same
         pipeline stopped (see :meth:`~sabot_lab.client.Cluster.submit`).
         """
+        from sabot_lab.client.code_places import code_files
         from sabot_lab.runtime.protocol import JobRequest
 
+        plan = self.graph.subgraph(self.node_id)
         request = JobRequest(
-            plan=self.graph.subgraph(self.node_id).to_json(),
+            plan=plan.to_json(),
             name=name,
             partitions=partitions,
             assignment=assignment,
@@ -1082,7 +1084,9 @@ class Stream:
             sink=None if sink is None else sink.to_dict(),
             from_savepoint=None if from_savepoint is None else str(from_savepoint),
         )
-        return cluster.submit_request(request)
+        job = cluster.submit_request(request)
+        job.code_files = code_files(node.op for node in plan)  # to name them in its error
+        return job
 
     def to_pandas(self, optimize: bool = True) -> Any:
         """Run the pipeline and return a ``pandas.DataFrame`` (pandas comes with

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from sabot_lab.client.code_places import located
 from sabot_lab.display import Displayed
 from sabot_lab.errors import ClusterError
 from sabot_lab.runtime.protocol import ENDED, seconds
@@ -41,6 +42,9 @@ class Job(Displayed):
     def __init__(self, cluster: Cluster, job_id: str) -> None:
         self.cluster = cluster
         self.job_id = job_id
+        self.code_files: dict[str, str] = {}
+        """The files of the job's user functions, by name (set by ``submit``), to name
+        them in its error (see :mod:`~sabot_lab.client.code_places`)."""
 
     @property
     def id(self) -> str:
@@ -110,7 +114,8 @@ class Job(Displayed):
     def _fetch(self) -> pa.Table:
         info = self.info()
         if info["state"] != "FINISHED":
-            raise ClusterError(f"job {self.job_id} {info['state'].lower()}: {info.get('error')}")
+            error = located(str(info.get("error")), self.code_files)
+            raise ClusterError(f"job {self.job_id} {info['state'].lower()}: {error}")
         auth = self.cluster.auth
         try:
             ticket = flight.Ticket(json.dumps({"job_id": self.job_id}).encode())

@@ -237,13 +237,14 @@ class Sabot(Magics, Configurable):
 
         import pyarrow as pa
 
-        rows = [
-            {
-                key: dt.datetime.fromtimestamp(value) if key.endswith("_at") and value else value
-                for key, value in job.items()
-            }
-            for job in cluster.jobs()
-        ]
+        def cell(key: str, value: Any) -> Any:
+            if key.endswith("_at") and value:
+                return dt.datetime.fromtimestamp(value)
+            if key == "error" and value:  # its message: the whole error is job.info()["error"]
+                return [line for line in str(value).splitlines() if line.strip()][-1]
+            return value
+
+        rows = [{key: cell(key, value) for key, value in job.items()} for job in cluster.jobs()]
         return TableView(pa.Table.from_pylist(rows), self.displaylimit)
 
     def _cluster_up(self, agents: int, name: str) -> LocalCluster:

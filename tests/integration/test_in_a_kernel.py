@@ -1,7 +1,11 @@
 """sabot-lab in a real IPython kernel, driven as JupyterLab drives it (``jupyter_client``): a
-LocalCluster shows what is up while it starts; interrupting the kernel stops the call it waits
-in, never the cluster; an error shows the user's frames and its one-line message, not
-sabot-lab's frames."""
+LocalCluster shows what is up while it starts and outlives an interrupted kernel; an error
+shows the user's frames and its one-line message, not sabot-lab's frames; a failed cluster job
+names the user's cell and line.
+
+Results and errors are read from the kernel's replies (``user_expressions``, the reply's
+traceback), which come in order; printed text may reach the IOPub channel after the kernel
+says it is idle, so no test waits for it."""
 
 from __future__ import annotations
 
@@ -32,13 +36,38 @@ def kernel() -> Iterator[Any]:
         manager.shutdown_kernel(now=True)
 
 
-def _run(client: Any, code: str) -> dict[str, Any]:
-    """Execute ``code`` and wait for its reply: ``status`` and, for an error, ``ename``."""
-    msg_id = client.execute(code)
+def _reply(client: Any, msg_id: str, timeout: float = DEADLINE) -> dict[str, Any]:
+    """The content of the kernel's reply to request ``msg_id``."""
+    deadline = time.monotonic() + timeout
     while True:
-        reply = client.get_shell_msg(timeout=DEADLINE)
+        reply = client.get_shell_msg(timeout=max(deadline - time.monotonic(), 0.1))
         if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"]
+            return dict(reply["content"])
+
+
+def _run(client: Any, code: str, **expressions: str) -> dict[str, Any]:
+    """Run ``code``; the reply: ``status``, for an error ``ename`` and ``traceback``, and the
+    text of each of ``expressions`` evaluated after it (in ``values``)."""
+    content = _reply(client, client.execute(code, user_expressions=expressions))
+    content["values"] = {
+        name: value.get("data", {}).get("text/plain", value.get("evalue"))
+        for name, value in content.get("user_expressions", {}).items()
+    }
+    return content
+
+
+def _value(client: Any, code: str, expression: str) -> str:
+    """The text of ``expression`` once ``code`` ran without error."""
+    content = _run(client, code, value=expression)
+    assert content["status"] == "ok", content.get("traceback")
+    return str(content["values"]["value"])
+
+
+def _error(client: Any, code: str) -> str:
+    """The traceback the notebook shows for ``code``'s error, as one plain text."""
+    content = _run(client, code)
+    assert content["status"] == "error", f"{code!r} raised no error"
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(content["traceback"]))  # no colours
 
 
 def _settled(client: Any) -> None:
@@ -47,99 +76,47 @@ def _settled(client: Any) -> None:
     a moment); send another until one runs."""
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline:
-        msg_id = client.execute("pass")
         try:
-            while True:
-                reply = client.get_shell_msg(timeout=5)
-                if reply["parent_header"].get("msg_id") == msg_id:
-                    break
+            if _reply(client, client.execute("pass"), timeout=5)["status"] == "ok":
+                return
         except queue.Empty:
             continue
-        if reply["content"]["status"] == "ok":
-            return
     raise TimeoutError("the kernel does not answer after an interrupt")
 
 
-def _messages(client: Any, code: str) -> list[dict[str, Any]]:
-    """The IOPub messages ``code`` produces, until the kernel is idle again."""
+def _displays(client: Any, code: str) -> list[tuple[str, str]]:
+    """The text displays ``code`` shows and updates, in order, once it ran without error
+    (displays are sent before the kernel's idle status, unlike printed text)."""
     msg_id = client.execute(code)
-    messages = []
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
+    shown = []
+    while True:
         msg = client.get_iopub_msg(timeout=DEADLINE)
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
-        messages.append(msg)
+        if msg["msg_type"] in ("display_data", "update_display_data"):
+            shown.append((msg["msg_type"], msg["content"]["data"]["text/plain"]))
+        assert msg["msg_type"] != "error", msg["content"]
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return messages
-    raise TimeoutError(code)
+            return shown
 
 
-def _error(client: Any, code: str) -> str:
-    """The traceback the notebook shows for ``code``'s error, as one plain text."""
-    errors = [m["content"] for m in _messages(client, code) if m["msg_type"] == "error"]
-    assert len(errors) == 1, f"{code!r} raised no error"
-    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(errors[0]["traceback"]))  # no colours
-
-
-def _output(client: Any, code: str) -> str:
-    """What ``code`` prints, and its error as ``Type: message``."""
-    text = []
-    for msg in _messages(client, code):
-        if msg["msg_type"] == "stream":
-            text.append(msg["content"]["text"])
-        if msg["msg_type"] == "error":
-            text.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-    return "".join(text)
-
-
-JOB = "print(sl.from_pydict({'x': list(range(100))}).agg(sl.col('x').sum()).submit(cluster).result(timeout=60).to_pylist())"
+START = "import sabot_lab as sl\ncluster = sl.LocalCluster(agents=1)"
+JOB = "sl.from_pydict({'x': list(range(100))}).agg(sl.col('x').sum()).submit(cluster).result(timeout=60).to_pylist()"
+ALIVE = "all(p.poll() is None for p in [cluster.jobmanager_process, *cluster.agent_processes])"
 
 
 def test_a_cluster_shows_its_start_and_outlives_an_interrupt(kernel: Any) -> None:
     manager, client = kernel
-    started = _messages(client, "import sabot_lab as sl\ncluster = sl.LocalCluster(agents=1)")
-    shown = [  # the status line while it starts: one output, updated in place
-        (m["msg_type"], m["content"]["data"]["text/plain"])
-        for m in started
-        if m["msg_type"] in ("display_data", "update_display_data")
-    ]
+    shown = _displays(client, START)  # the status line while it starts: one output, updated
     assert shown[0] == ("display_data", "LocalCluster: starting the JobManager and 1 agents")
     assert any("agents 1 of 1 up" in text for _, text in shown)
     assert shown[-1][0] == "update_display_data" and "LocalCluster ready" in shown[-1][1]
-    assert not [m for m in started if m["msg_type"] == "error"]
-    assert _output(client, JOB).strip() == "[{'x': 4950}]"
+    assert _value(client, "", JOB) == "[{'x': 4950}]"
 
-    manager.interrupt_kernel()  # an idle kernel, as in the report
+    manager.interrupt_kernel()  # JupyterLab's Interrupt on an idle kernel, as in the report
     _settled(client)
-    waiting = client.execute("import time\ntime.sleep(600)")  # a call that waits
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:  # the kernel is busy in the sleep
-        msg = client.get_iopub_msg(timeout=DEADLINE)
-        if msg["parent_header"].get("msg_id") == waiting and msg["msg_type"] == "execute_input":
-            break
-    else:
-        raise TimeoutError("the kernel did not start the waiting cell")
-    reply = None
-    while reply is None and time.monotonic() < deadline:  # until the wait is interrupted
-        manager.interrupt_kernel()
-        try:
-            msg = client.get_shell_msg(timeout=5)
-        except queue.Empty:
-            continue
-        if msg["parent_header"].get("msg_id") == waiting:
-            reply = msg
-    assert reply is not None
-    assert reply["content"]["ename"] == "KeyboardInterrupt"
-
-    assert _output(client, JOB).strip() == "[{'x': 4950}]"
-    assert (
-        _output(
-            client,
-            "print(all(p.poll() is None for p in [cluster.jobmanager_process, *cluster.agent_processes]))",
-        ).strip()
-        == "True"
-    )
+    assert _value(client, "", JOB) == "[{'x': 4950}]"  # the same cluster, still there
+    assert _value(client, "", ALIVE) == "True"
 
 
 def test_errors_show_the_users_frames_and_message_not_sabot_labs(kernel: Any) -> None:
@@ -149,9 +126,34 @@ def test_errors_show_the_users_frames_and_message_not_sabot_labs(kernel: Any) ->
     shown = _error(client, "def pick(stream):\n    return stream.select('pricee')\n\npick(prices)")
     assert "SchemaError: column 'pricee' not found. Did you mean 'price'?" in shown
     assert "return stream.select('pricee')" in shown  # the user's own line, in their function
-    assert "sabot_lab" not in shown  # no frame of sabot-lab's
+    assert "sabot_lab" not in shown and "IPython" not in shown  # no frame but the user's
 
     failing = "def first_of(batch):\n    return batch.column(0)[5]\n\nprices.map_batches(first_of).collect()"
     shown = _error(client, failing)
     assert "return batch.column(0)[5]" in shown and "IndexError" in shown
     assert "UDFError" in shown and "sabot_lab" not in shown
+
+
+FAILING_JOB = """def halve(batch):
+    return batch.slice(0, batch.num_rows // 0)
+
+failing = sl.from_pydict({'x': [1, 2]}).map_batches(halve, schema=sl.from_pydict({'x': [1]}).schema)
+failing.submit(cluster).result(timeout=60)"""
+
+
+def test_a_failed_cluster_job_names_the_users_cell_and_line(kernel: Any) -> None:
+    """The function ran pickled on an agent; its error names the notebook cell's file and line
+    and shows the line, and ``%sabot jobs`` shows the error's message, not its traceback."""
+    _, client = kernel
+    assert _run(client, START)["status"] == "ok"
+    shown = _error(client, FAILING_JOB)
+    assert "ZeroDivisionError" in shown
+    assert "return batch.slice(0, batch.num_rows // 0)" in shown and "in halve" in shown
+    assert "<dynamic-code>" not in shown
+
+    errors = (
+        "get_ipython().run_line_magic('sabot', 'jobs --cluster cluster').table['error'].to_pylist()"
+    )
+    assert _value(client, "%load_ext sabot_lab", errors) == (
+        "['ZeroDivisionError: integer division or modulo by zero']"
+    )
