@@ -313,11 +313,13 @@ def _literal_value(node: exp.Expr) -> tuple[bool, Any]:
 
 
 def _literal(node: exp.Expr, scope: Scope) -> Expr:
-    """A constant; a number with a point and no exponent is a decimal of the digits it is
-    written with, as in DuckDB (``0.0001000000`` is ``DECIMAL(11, 10)``, ``1e3`` a double)."""
+    """A constant (maybe negated); a number with a point and no exponent is a decimal of the
+    digits it is written with, as in DuckDB (``0.0001000000`` is ``DECIMAL(11, 10)``, ``1e3``
+    a double)."""
     value = _literal_value(node)[1]
-    if isinstance(node, exp.Literal) and node.is_number and not node.is_int:
-        constant = decimal_constant(str(node.this))
+    sign, number = ("-", node.this) if isinstance(node, exp.Neg) else ("", node)
+    if isinstance(number, exp.Literal) and number.is_number and not number.is_int:
+        constant = decimal_constant(sign + str(number.this))
         if constant is None:
             return lit(value, pa.float64())
         return lit(constant.as_py(), constant.type)
@@ -615,6 +617,8 @@ def _interval(node: exp.Interval, scope: Scope) -> Expr:
 def _negate(node: exp.Expr, scope: Scope) -> Expr:
     if isinstance(node.this, exp.Interval):
         return lit(interval_constant(node.this, scope.ctx, negate=True))
+    if isinstance(node.this, exp.Literal) and node.this.is_number:  # a constant, as written
+        return _literal(node, scope)
     return -translate(node.this, scope)
 
 
