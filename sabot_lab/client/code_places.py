@@ -4,14 +4,6 @@ their names and line numbers but not their files (their frames read ``File
 "<dynamic-code>"``); the client still holds the functions and puts the files back.
 
 May import: the standard library.
-
->>> def price_of(row):
-...     return row["price"]
->>> files = code_files([{"fn": price_of}])
->>> files["price_of"].endswith(">")  # a doctest's "file"
-True
->>> located('  File "<dynamic-code>", line 2, in price_of', {"price_of": "/home/q/etl.py"})
-'  File "/home/q/etl.py", line 2, in price_of'
 """
 
 from __future__ import annotations
@@ -32,7 +24,13 @@ _DYNAMIC_FRAME = re.compile(r'^(\s*)File "<dynamic-code>", line (\d+), in (\S+)$
 def code_files(values: Iterable[Any]) -> dict[str, str]:
     """The file each function among ``values`` was written in, by function name (inner
     functions included), looking into containers, dataclasses (a plan's operators) and
-    ``functools.partial``; a name written in two files is left out (ambiguous)."""
+    ``functools.partial``; a name written in two files is left out (ambiguous).
+
+    >>> def price_of(row):
+    ...     return row["price"]
+    >>> code_files([{"fn": price_of}])["price_of"].startswith("<doctest")
+    True
+    """
     found: dict[str, set[str]] = {}
     seen: set[int] = set()
 
@@ -67,7 +65,11 @@ def code_files(values: Iterable[Any]) -> dict[str, str]:
 
 def located(text: str, files: dict[str, str]) -> str:
     """``text`` (a traceback) with each ``File "<dynamic-code>"`` frame of a function in
-    ``files`` naming its file, and the line's source below it when it can be read."""
+    ``files`` naming its file, and the line's source below it when it can be read.
+
+    >>> located('  File "<dynamic-code>", line 2, in price_of', {"price_of": "/home/q/etl.py"})
+    '  File "/home/q/etl.py", line 2, in price_of'
+    """
 
     def frame(match: re.Match[str]) -> str:
         indent, line, name = match[1], int(match[2]), match[3]
