@@ -15,7 +15,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +45,8 @@ FINTECH_SQL = (
 
 
 @pytest.fixture(scope="module")
-def cluster(module_database_url: str | None) -> Iterator[sl.LocalCluster]:
-    with sl.LocalCluster(
-        agents=2,
-        slots=2,
-        heartbeat_timeout=3,
-        heartbeat_interval=0.3,
-        database_url=module_database_url,
-    ) as c:
-        yield c
+def cluster(two_agents: sl.LocalCluster) -> sl.LocalCluster:
+    return two_agents
 
 
 def fresh_cluster(

@@ -4,7 +4,6 @@ and a decimal aggregate on a cluster of two partitions is DuckDB's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -54,26 +53,14 @@ Q1_DECIMALS = """SELECT l_linenumber, sum(l_quantity) AS sum_qty, sum(l_extended
 FROM lineitem GROUP BY l_linenumber"""
 
 
-@pytest.fixture(scope="module")
-def cluster(module_database_url: str | None) -> Iterator[sl.LocalCluster]:
-    with sl.LocalCluster(
-        agents=2,
-        slots=2,
-        heartbeat_timeout=3,
-        heartbeat_interval=0.3,
-        database_url=module_database_url,
-    ) as c:
-        yield c
-
-
 def test_decimal_aggregates_on_a_cluster_of_two_partitions_are_duckdbs(
-    lineitem: Path, cluster: sl.LocalCluster
+    lineitem: Path, two_agents: sl.LocalCluster
 ) -> None:
     """TPC-H Q1's money sums (grouped by a number here) across a shuffle of two partitions."""
     expected = duckdb.sql(Q1_DECIMALS.replace("FROM lineitem", f"FROM '{lineitem}'"))
     expected_table = expected.to_arrow_table()
     stream = sl.sql(Q1_DECIMALS, lineitem=sl.from_parquet(lineitem))
-    result = stream.submit(cluster, partitions=2).result(timeout=120)
+    result = stream.submit(two_agents, partitions=2).result(timeout=120)
     local = stream.collect()
     for got in (result, local):
         assert got.schema.field("sum_charge").type == expected_table.schema.field("sum_charge").type
