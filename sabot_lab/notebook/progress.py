@@ -46,12 +46,15 @@ from sabot_lab.notebook.frontend import UPDATE_INTERVAL, in_kernel, static_style
 __all__ = [
     "CollectProgress",
     "NotebookBar",
+    "NotebookOutput",
     "ProgressDisplay",
     "ProgressState",
+    "StatusLine",
     "TerminalLine",
     "collect_progress",
     "progress_display",
     "source_totals",
+    "status_output",
 ]
 
 BAR_WIDTH = 24
@@ -117,9 +120,60 @@ class ProgressDisplay(Protocol):
     def show(self, state: ProgressState) -> None: ...
 
 
+class StatusLine:
+    """One line of ``stream`` rewritten in place (``\\r``), ended with a newline once final.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> line = StatusLine(out)
+    >>> line.show("starting"); line.show("ready", final=True)
+    >>> out.getvalue().split("\\r")[-1]
+    'ready   \\n'
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self._width = 0
+
+    def show(self, text: str, final: bool = False) -> None:
+        """Rewrite the line with ``text``."""
+        self.stream.write("\r" + text.ljust(self._width) + ("\n" if final else ""))
+        self.stream.flush()
+        self._width = len(text)
+
+
+class NotebookOutput:
+    """An output of the running notebook cell, replaced in place (through its display id)."""
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+
+    def show(self, bundle: dict[str, str]) -> None:
+        """Show the MIME ``bundle``: the first time as a new output, then in that output."""
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display(bundle, raw=True, display_id=True)
+        else:
+            self._handle.update(bundle, raw=True)
+
+
+def status_output() -> StatusLine | NotebookOutput | None:
+    """Where this process can show a status: a notebook output, a line of stderr when it is a
+    terminal, else nowhere (None).
+
+    >>> status_output() is None or isinstance(status_output(), StatusLine)  # no kernel
+    True
+    """
+    if in_kernel():
+        return NotebookOutput()
+    if sys.stderr is not None and sys.stderr.isatty():
+        return StatusLine(sys.stderr)
+    return None
+
+
 class TerminalLine:
-    """Draws the bar as one line of ``stream`` rewritten in place (``\\r``), ending it with a
-    newline once finished.
+    """Draws the bar as a :class:`StatusLine` of ``stream``, ended once finished.
 
     >>> import io
     >>> out = io.StringIO()
@@ -130,45 +184,34 @@ class TerminalLine:
     """
 
     def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self._width = 0
+        self.line = StatusLine(stream)
 
     def show(self, state: ProgressState) -> None:
         """Rewrite the line with ``state``."""
-        text = state.text()
-        self.stream.write("\r" + text.ljust(self._width) + ("\n" if state.finished else ""))
-        self.stream.flush()
-        self._width = len(text)
+        self.line.show(state.text(), final=state.finished)
 
 
 class NotebookBar:
     """Draws the bar as an HTML output of the running notebook cell, updated in place."""
 
-    def __init__(self) -> None:
-        self._handle: Any = None
+    def __init__(self, output: NotebookOutput | None = None) -> None:
+        self.output = output or NotebookOutput()
 
     def show(self, state: ProgressState) -> None:
-        """Show ``state``: the first time as a new output, then in that output."""
-        from IPython.display import HTML, display
-
-        if self._handle is None:
-            self._handle = display(HTML(state.html()), display_id=True)
-        else:
-            self._handle.update(HTML(state.html()))
+        """Show ``state`` in the cell's output."""
+        self.output.show({"text/html": state.html(), "text/plain": state.text()})
 
 
 def progress_display() -> ProgressDisplay | None:
-    """Where this process can draw a progress bar: in a notebook, on stderr when it is a
-    terminal, else nowhere (None).
+    """Where this process can draw a progress bar (see :func:`status_output`).
 
     >>> progress_display() is None or isinstance(progress_display(), TerminalLine)  # no kernel
     True
     """
-    if in_kernel():
-        return NotebookBar()
-    if sys.stderr is not None and sys.stderr.isatty():
-        return TerminalLine(sys.stderr)
-    return None
+    output = status_output()
+    if isinstance(output, NotebookOutput):
+        return NotebookBar(output)
+    return None if output is None else TerminalLine(output.stream)
 
 
 def source_totals(graph: JobGraph, output: str) -> dict[str, int | None]:
