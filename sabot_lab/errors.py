@@ -13,7 +13,6 @@ column 'pricee' not found. Did you mean 'price'? Available columns: price
 from __future__ import annotations
 
 import difflib
-import os
 import sys
 import traceback
 from collections.abc import Iterable
@@ -35,6 +34,7 @@ __all__ = [
     "UnreachableError",
     "closest_match",
     "column_not_found",
+    "in_package",
 ]
 
 
@@ -71,27 +71,37 @@ class SabotError(Exception):
         return [*lines, *_callers_frames(self), f"{type(self).__name__}: {self}"]
 
 
-_PACKAGE = str(Path(__file__).resolve().parent)
+_PACKAGE_DIR = Path(__file__).resolve().parent
+"""The folder of sabot-lab's own modules."""
 
 
-def _hidden_roots() -> list[str]:
+def in_package(filename: str, folder: Path = _PACKAGE_DIR) -> bool:
+    """Whether the file a frame names lies in ``folder`` (by default sabot-lab's own).
+
+    >>> in_package(__file__), in_package("/home/q/etl.py"), in_package("<stdin>")
+    (True, False, False)
+    """
+    return Path(filename).resolve().is_relative_to(folder)
+
+
+def _hidden_folders() -> list[Path]:
     """The folders whose frames an error does not show: sabot-lab's, and IPython's (the
     shell running the user's cell, which IPython's own tracebacks leave out too)."""
-    roots = [_PACKAGE]
+    folders = [_PACKAGE_DIR]
     shell_file = getattr(sys.modules.get("IPython"), "__file__", None)
     if shell_file:
-        roots.append(str(Path(shell_file).resolve().parent))
-    return [root + os.sep for root in roots]
+        folders.append(Path(shell_file).resolve().parent)
+    return folders
 
 
 def _callers_frames(error: BaseException) -> list[str]:
     """``Traceback ...`` and the frames of ``error``'s traceback that are the user's: those
     until the call into sabot-lab, and those of user code it called (a user function)."""
-    hidden = _hidden_roots()
+    hidden = _hidden_folders()
     frames = [
         frame
         for frame in traceback.extract_tb(error.__traceback__)
-        if not str(Path(frame.filename).resolve()).startswith(tuple(hidden))
+        if not any(in_package(frame.filename, folder) for folder in hidden)
     ]
     if not frames:
         return []

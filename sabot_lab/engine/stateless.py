@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from sabot_lab.engine.evaluate import evaluate
-from sabot_lab.errors import SabotError, UDFError
+from sabot_lab.errors import SabotError, UDFError, in_package
 from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Column
 
@@ -92,13 +91,10 @@ def _udf_error(label: str, exc: BaseException) -> UDFError:
     """The error of a user function that raised ``exc``, with the user's own traceback: the
     engine's frames that called it are left out (they name the server's files)."""
     tb = exc.__traceback__
-    while tb is not None and Path(tb.tb_frame.f_code.co_filename).is_relative_to(_PACKAGE):
+    while tb is not None and in_package(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
     user_tb = "".join(traceback.format_exception(type(exc), exc, tb))
     return UDFError(f"user function in {label} raised {type(exc).__name__}: {exc}\n\n{user_tb}")
-
-
-_PACKAGE = Path(__file__).parents[1]  # the sabot_lab package, as its frames name it
 
 
 def conform(data: Any, schema: pa.Schema, label: str) -> pa.RecordBatch:
