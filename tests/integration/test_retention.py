@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -260,4 +261,21 @@ def test_a_store_starting_removes_the_spill_files_of_a_killed_one(tmp_path: Path
     mine = fresh.spill_dir.name
     assert sorted(p.name for p in tmp_path.iterdir()) == [mine, f"{mine}.lock"]
     fresh.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stores_starting_together_never_take_each_other_for_abandoned(tmp_path: Path) -> None:
+    """Agents of one cluster start at the same time and share a spill root: none removes
+    another's directory or fails to take its lock."""
+
+    def start_and_spill(_: int) -> bool:
+        store = ShuffleStore(memory_limit=0, spill_root=tmp_path)
+        try:
+            store.put("j1", "x1", 0, "p0", pa.record_batch({"k": [1, 2, 3]}))
+            return list(store.spill_dir.glob("*.arrows")) != []
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(start_and_spill, range(400)))
     assert list(tmp_path.iterdir()) == []

@@ -117,10 +117,16 @@ class ShuffleStore:
         root = Path(spill_root or Path(tempfile.gettempdir()) / f"sabot-lab-spill-{os.getuid()}")
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         remove_abandoned_spills(root)
-        self.spill_dir = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
-        """Where this store's spill files go (removed by :meth:`close`)."""
-        self._held = open(self.spill_dir.with_suffix(".lock"), "a")  # noqa: SIM115 (held open)
+        # The lock is taken under a name the clean-up above does not look at, and only then
+        # renamed: an agent starting beside this one never takes it for an abandoned store's.
+        held, locking = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".locking", dir=root)
+        self._held = os.fdopen(held, "a")
         fcntl.flock(self._held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock = Path(locking).with_suffix(".lock")
+        os.replace(locking, lock)
+        self.spill_dir = lock.with_suffix("")
+        """Where this store's spill files go (removed by :meth:`close`)."""
+        self.spill_dir.mkdir(mode=0o700)
         self._on_disk: dict[Path, int] = {}  # spill files and their sizes
         self._lock = threading.Lock()
         self._rows: defaultdict[Key, dict[str, list[pa.RecordBatch | Path]]] = defaultdict(dict)
