@@ -16,7 +16,7 @@ HTML and text, for saved notebooks (GitHub, nbviewer) and terminals.
 ('FINISHED', 4, {'done': 1, 'total': 1}, 0.25)
 >>> print(job_text(view))
 Job j1 FINISHED: 4 rows out, 1/1 tasks
-  rows moved 4 · backpressure 25% · attempts 1
+  rows out, all stages 4 · backpressure 25% · attempts 1
 >>> 'class="sabot-job-state sabot-state-finished">FINISHED<' in job_html(view)
 True
 """
@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sabot_lab.notebook.frontend import static_style
-from sabot_lab.notebook.live import JobSnapshot, job_snapshot
+from sabot_lab.notebook.live import JobSnapshot, ReportHistory, job_snapshot
 from sabot_lab.runtime.jobmanager.metrics import checkpoint_figures
 from sabot_lab.runtime.protocol import ENDED
 
@@ -51,24 +51,31 @@ SPARKLINE_SIZE = (160, 28)
 
 
 class Throughput:
-    """Rows per second between successive readings of a growing row count, the last
-    ``keep`` of them (a minute at four readings a second by default).
+    """Rows per second the job's tasks put out, one reading each time a task reported anew,
+    measured between each task's own reports (:class:`~sabot_lab.notebook.live.ReportHistory`);
+    the last ``keep`` readings (a few minutes of heartbeats by default).
 
+    >>> def task(at, rows):
+    ...     return {"stage": 0, "partition": 0, "attempt": 0, "state": "RUNNING",
+    ...             "updated_at": at, "rows_out": rows}
     >>> meter = Throughput()
-    >>> meter.add(0.0, 0); meter.add(0.5, 100); meter.add(1.0, 400)
+    >>> meter.add([task(0.0, 0)]); meter.add([task(2.0, 400)]); meter.add([task(2.0, 400)])
+    >>> meter.add([task(4.0, 1400)])
     >>> meter.rates
-    [200.0, 600.0]
+    [200.0, 500.0]
     """
 
     def __init__(self, keep: int = 240) -> None:
-        self._last: tuple[float, int] | None = None
+        self._history = ReportHistory()
         self._rates: deque[float] = deque(maxlen=keep)
 
-    def add(self, at: float, rows: int) -> None:
-        """Record that ``rows`` rows had gone through at time ``at`` (seconds)."""
-        if self._last is not None and at > self._last[0]:
-            self._rates.append(round(max(0, rows - self._last[1]) / (at - self._last[0]), 1))
-        self._last = (at, rows)
+    def add(self, tasks: Iterable[Mapping[str, Any]]) -> None:
+        """Note a reading of the job's task rows."""
+        tasks = list(tasks)
+        if self._history.add(tasks):
+            rate = self._history.rate(tasks, lambda t: t["rows_out"])
+            if rate is not None:
+                self._rates.append(rate)
 
     @property
     def rates(self) -> list[float]:
@@ -108,10 +115,11 @@ def job_view(
 ) -> dict[str, Any]:
     """The JSON data of a job's views (see the module docstring for an example).
 
-    ``rows`` is what the job's last stage put out so far (its result rows); ``rows_moved``
-    the rows all its tasks put out (into exchanges and the result); ``progress`` (bounded
+    ``rows`` is what the job's final stage put out so far (its result rows; none while an
+    earlier stage of a bounded job runs); ``rows_all_stages`` the rows all its tasks put
+    out (into exchanges and the result); ``progress`` (bounded
     jobs whose plan is known: ``planned_tasks``) the tasks of the latest attempt that
-    finished out of the plan's; ``throughput`` readings of ``rows_moved`` per second
+    finished out of the plan's; ``throughput`` readings of ``rows_all_stages`` per second
     (:class:`Throughput`, drawn as ``sparkline``); ``latency_s`` the seconds since the
     newest report of a running task; ``backpressure`` the share of the tasks' time spent
     waiting to hand rows on; ``checkpoint`` the completed checkpoints and the last one.
@@ -127,8 +135,8 @@ def job_view(
         "job_id": snapshot.job_id,
         "state": snapshot.state,
         "error": snapshot.error or "",
-        "rows": stages[max(stages, key=int)]["rows_out"] if stages else 0,
-        "rows_moved": metrics.get("rows_out", 0),
+        "rows": _result_rows(stages, snapshot),
+        "rows_all_stages": metrics.get("rows_out", 0),
         "tasks": dict(sorted(metrics.get("tasks", {}).items())),
         "progress": None if planned_tasks is None else {"done": finished, "total": planned_tasks},
         "throughput": list(throughput),
@@ -144,6 +152,14 @@ def job_view(
     }
 
 
+def _result_rows(stages: Mapping[str, Mapping[str, int]], snapshot: JobSnapshot) -> int:
+    """Rows out of the job's final stage (the last one that ran when it is not known)."""
+    final = snapshot.final_stage
+    if final is None:
+        final = max(map(int, stages), default=0)
+    return stages.get(str(final), {}).get("rows_out", 0)
+
+
 def view_of(job: Job) -> dict[str, Any]:
     """The :func:`job_view` of ``job`` now (blocking calls to the JobManager), without
     throughput: what a static rendering of the job shows."""
@@ -157,9 +173,10 @@ def _count(n: float) -> str:
 
 def _figures(view: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(label, CSS class, value) of each figure the job's views show, in order."""
-    rows = [("rows moved", "sabot-job-rows-moved", _count(view["rows_moved"]))]
+    rows = [("rows out, all stages", "sabot-job-rows-all", _count(view["rows_all_stages"]))]
     if view["throughput"]:
-        rows.append(("throughput", "sabot-job-throughput", f"{_count(view['throughput'][-1])}/s"))
+        figure = f"{_count(view['throughput'][-1])} rows/s"
+        rows.append(("throughput", "sabot-job-throughput", figure))
     if view["latency_s"] is not None:
         rows.append(("latency", "sabot-job-latency", f"{view['latency_s']:.2f} s"))
     rows.append(("backpressure", "sabot-job-backpressure", f"{view['backpressure']:.0%}"))

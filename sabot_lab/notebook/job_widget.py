@@ -65,7 +65,7 @@ class JobWidget(LiveWidget):
     state = traitlets.Unicode().tag(sync=True)
     error = traitlets.Unicode().tag(sync=True)
     rows = traitlets.Int().tag(sync=True)
-    rows_moved = traitlets.Int().tag(sync=True)
+    rows_all_stages = traitlets.Int().tag(sync=True)
     tasks = traitlets.Dict().tag(sync=True)
     progress = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
     throughput = traitlets.List(traitlets.Float()).tag(sync=True)
@@ -139,7 +139,7 @@ class JobWidget(LiveWidget):
 
     def _apply(self, reading: Reading) -> None:
         snapshot, checkpoints = reading
-        self._meter.add(snapshot.at, snapshot.metrics.get("rows_out", 0))
+        self._meter.add(snapshot.tasks)
         before = self.state
         self._show(job_view(snapshot, checkpoints, snapshot.planned_tasks, self._meter.rates))
         if snapshot.ended and self.notice == "cancelling":

@@ -5,7 +5,9 @@ waits on the network), hands each result to ``on_update`` *on the loop* (where i
 widget traitlets), waits so that polls are at least ``interval`` seconds apart, and stops after
 the first result ``ended`` accepts. It returns the :class:`asyncio.Task`, whose result is the last
 snapshot. :func:`follow_job` is the same for a :class:`~sabot_lab.client.Job`, with
-:class:`JobSnapshot` (state, task rows, summed metrics) as the snapshot.
+:class:`JobSnapshot` (state, task rows, summed metrics) as the snapshot. Agents report their
+tasks' counts with their heartbeats, seconds apart, while a view reads the job four times a
+second: :class:`ReportHistory` measures rates between a task's own reports.
 
 >>> import asyncio
 >>> numbers = iter(range(10))
@@ -21,19 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sabot_lab.errors import SabotError
 from sabot_lab.notebook.frontend import UPDATE_INTERVAL
 from sabot_lab.runtime.jobmanager.metrics import job_metrics
-from sabot_lab.runtime.protocol import ENDED
+from sabot_lab.runtime.protocol import ENDED, TaskState
 
 if TYPE_CHECKING:
     from sabot_lab.client import Job
 
-__all__ = ["JobSnapshot", "follow", "follow_job", "job_snapshot"]
+__all__ = ["JobSnapshot", "ReportHistory", "follow", "follow_job", "job_snapshot"]
 
 T = TypeVar("T")
 
@@ -43,8 +45,8 @@ class JobSnapshot:
     """A job at one moment: its state and error, its task rows (stage, partition, attempt,
     state, ``rows_in``, ``rows_out``, ``busy_s``, ``backpressure_s``, ...), their summed
     :func:`~sabot_lab.runtime.jobmanager.metrics.job_metrics`, the tasks per stage the JobManager chose
-    and, for a bounded job, the tasks of one attempt (None until it has planned the job), and
-    when it was taken (``time.monotonic``).
+    and, for a bounded job, the tasks of one attempt (None until it has planned the job), the
+    stage producing the result (None until planned), and when it was taken (``time.monotonic``).
 
     >>> snap = JobSnapshot("j1", "FINISHED", None, [], {})
     >>> snap.ended
@@ -58,6 +60,7 @@ class JobSnapshot:
     metrics: dict[str, Any]
     partitions: int | None = None
     planned_tasks: int | None = None
+    final_stage: int | None = None
     at: float = field(default_factory=time.monotonic)
 
     @property
@@ -81,7 +84,68 @@ def job_snapshot(job: Job) -> JobSnapshot:
     tasks = job.tasks()
     state, error, partitions = str(info["state"]), info.get("error"), info.get("partitions")
     planned = info.get("planned_tasks") if info.get("bounded") else None
-    return JobSnapshot(job.job_id, state, error, tasks, job_metrics(tasks), partitions, planned)
+    final = info.get("final_stage")
+    return JobSnapshot(
+        job.job_id, state, error, tasks, job_metrics(tasks), partitions, planned, final
+    )
+
+
+TaskKey = tuple[int, int, int]
+
+
+def _key(task: Mapping[str, Any]) -> TaskKey:
+    return task["stage"], task["partition"], task["attempt"]
+
+
+class ReportHistory:
+    """The report each task sent before its latest one, kept across readings, so that rates
+    are measured between a task's own reports (the JobManager's ``updated_at`` of each), never
+    between readings: a reading that finds no new report neither reads 0 rows/s nor loses the
+    rate.
+
+    >>> def task(at, rows):
+    ...     return {"stage": 0, "partition": 0, "attempt": 0, "state": "RUNNING",
+    ...             "updated_at": at, "rows_out": rows}
+    >>> history = ReportHistory()
+    >>> history.add([task(1.0, 100)]), history.add([task(1.0, 100)]), history.add([task(3.0, 600)])
+    (True, False, True)
+    >>> rows_out = lambda t: t["rows_out"]
+    >>> history.rate([task(3.0, 600)], rows_out)
+    250.0
+    >>> history.add([task(3.0, 600)]), history.rate([task(3.0, 600)], rows_out)  # no new report
+    (False, 250.0)
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[TaskKey, Mapping[str, Any]] = {}
+        self._before: dict[TaskKey, Mapping[str, Any]] = {}
+
+    def add(self, tasks: Iterable[Mapping[str, Any]]) -> bool:
+        """Note the tasks' reports; whether any of them is new."""
+        new = False
+        for task in tasks:
+            key, last = _key(task), self._latest.get(_key(task))
+            if last is None or task["updated_at"] > last["updated_at"]:
+                if last is not None:
+                    self._before[key] = last
+                self._latest[key] = task
+                new = True
+        return new
+
+    def rate(
+        self, tasks: Iterable[Mapping[str, Any]], count: Callable[[Mapping[str, Any]], int]
+    ) -> float | None:
+        """Per second, the sum over the running ``tasks`` of how much ``count`` of a task grew
+        between its last two reports; None before any running task reported twice."""
+        rates = []
+        for task in tasks:
+            before = self._before.get(_key(task))
+            if task["state"] != TaskState.RUNNING.value or before is None:
+                continue
+            seconds = task["updated_at"] - before["updated_at"]
+            if seconds > 0:
+                rates.append((count(task) - count(before)) / seconds)
+        return round(max(0.0, sum(rates)), 1) if rates else None
 
 
 def follow(

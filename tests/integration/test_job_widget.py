@@ -87,7 +87,7 @@ def test_the_widget_follows_a_bounded_job_to_its_final_state(cluster: sl.LocalCl
     planned = sum(t["attempt"] == latest for t in tasks)
     assert widget.progress == {"done": planned, "total": planned}
     assert last[0].planned_tasks == planned
-    assert widget.rows_moved == sum(t["rows_out"] for t in tasks)
+    assert widget.rows_all_stages == sum(t["rows_out"] for t in tasks)
     assert widget.throughput and max(widget.throughput) > 0
     assert widget.sparkline.count(",") == len(widget.throughput)
     assert widget.latency_s is None  # nothing runs any more
@@ -131,6 +131,36 @@ def test_the_cancel_message_cancels_a_running_endless_job(cluster: sl.LocalClust
     assert widget.state == "CANCELLED"
     assert widget.notice == ""
     assert "sabot-state-cancelled" in job._repr_html_()
+
+
+def test_rates_come_from_reports_so_a_running_job_never_reads_zero(
+    cluster: sl.LocalCluster,
+) -> None:
+    """Agents report every 0.2 s here; the widget reads every 0.05 s. Rates measured between
+    readings read 0 rows/s on three readings of four; between a task's reports they never do,
+    and the live plan's operators neither."""
+    endless = sl.nexmark(events=None, event_rate=20_000, seed=5).bids.select("auction", "price")
+    job = endless.submit(cluster, name="steady bids", partitions=2)
+
+    async def main() -> tuple[list[float], list[float]]:
+        widget = JobWidget(job, interval=0.05)
+        plan = endless.show_plan()
+        plan.follow(job, interval=0.05)
+        operator_rates: list[float] = []
+        deadline = time.monotonic() + 60
+        while len(widget.throughput) < 8 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            if widget.state == "RUNNING" and plan.live:
+                nodes = plan.live["nodes"].values()
+                operator_rates += [n["rows_per_s"] for n in nodes if n["rows_per_s"] is not None]
+        seen = list(widget.throughput)
+        await asyncio.to_thread(job.cancel)
+        return seen, operator_rates
+
+    rates, operator_rates = asyncio.run(main())
+    assert len(rates) >= 8 and min(rates) > 0
+    assert operator_rates and min(operator_rates) > 0
+    assert job.status() == "CANCELLED"
 
 
 def test_a_failed_job_shows_the_remote_traceback(cluster: sl.LocalCluster) -> None:

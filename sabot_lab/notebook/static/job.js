@@ -16,10 +16,10 @@ function count(n) {
 }
 
 function figures(model) {
-  const rows = [["rows moved", "sabot-job-rows-moved", count(model.get("rows_moved"))]];
+  const rows = [["rows out, all stages", "sabot-job-rows-all", count(model.get("rows_all_stages"))]];
   const throughput = model.get("throughput");
   if (throughput.length) {
-    rows.push(["throughput", "sabot-job-throughput", `${count(throughput[throughput.length - 1])}/s`]);
+    rows.push(["throughput", "sabot-job-throughput", `${count(throughput[throughput.length - 1])} rows/s`]);
   }
   const latency = model.get("latency_s");
   if (latency !== null) rows.push(["latency", "sabot-job-latency", `${latency.toFixed(2)} s`]);
