@@ -101,6 +101,8 @@ class LocalCluster(Cluster):
                 "reconnects to it (and .close() stops it), or choose another name"
             )
         self.keep_alive = keep_alive
+        self.closed = False
+        """Whether :meth:`close` was called (its processes are stopped or stopping)."""
         self._remove_workdir = workdir is None and not keep_workdir
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # its user's alone
@@ -351,6 +353,7 @@ class LocalCluster(Cluster):
     def close(self) -> None:
         """Stop every agent, then the JobManager; remove the temporary work directory it
         made (see the class docstring) and the record of a cluster kept alive."""
+        self.closed = True
         for process in [*self.agent_processes, self.jobmanager_process]:
             stop_process(process)
             if process is not None and process.stdout is not None:
