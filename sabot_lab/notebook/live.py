@@ -22,10 +22,11 @@ second: :class:`ReportHistory` measures rates between a task's own reports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sabot_lab.errors import SabotError
 from sabot_lab.notebook.frontend import UPDATE_INTERVAL
@@ -35,7 +36,15 @@ from sabot_lab.runtime.protocol import ENDED, TaskState
 if TYPE_CHECKING:
     from sabot_lab.client import Job
 
-__all__ = ["JobSnapshot", "ReportHistory", "follow", "follow_job", "job_snapshot"]
+__all__ = [
+    "JobSnapshot",
+    "ReportHistory",
+    "blocked_loop_steps",
+    "follow",
+    "follow_job",
+    "job_snapshot",
+    "step_followers",
+]
 
 T = TypeVar("T")
 
@@ -148,6 +157,36 @@ class ReportHistory:
         return round(max(0.0, sum(rates)), 1) if rates else None
 
 
+@dataclass(eq=False)
+class _Follower:
+    """One :func:`follow` while it runs: readings are numbered as they are started, and only
+    one newer than the last shown is shown (a reading taken by :func:`step_followers` while the
+    loop was blocked is never undone by an older one that finished after it)."""
+
+    poll: Callable[[], Any]
+    on_update: Callable[[Any], None]
+    ended: Callable[[Any], bool]
+    interval: float
+    started: int = 0
+    shown: int = 0
+    stepped_at: float = 0.0
+    last: Any = None
+    done: bool = False
+
+    def start(self) -> int:
+        self.started += 1
+        return self.started
+
+    def show(self, number: int, reading: Any) -> None:
+        if number > self.shown and not self.done:
+            self.shown, self.last = number, reading
+            self.on_update(reading)
+            self.done = self.ended(reading)
+
+
+_followers: set[_Follower] = set()
+
+
 def follow(
     poll: Callable[[], T],
     on_update: Callable[[T], None],
@@ -158,7 +197,8 @@ def follow(
 
     Raises :class:`~sabot_lab.errors.SabotError` when no event loop is running (a Jupyter
     kernel always has one; in a script, call it from inside an ``async`` function). An
-    exception from ``poll`` or ``on_update`` ends the task with that exception.
+    exception from ``poll`` or ``on_update`` ends the task with that exception. While a cell
+    blocks the loop (``job.result()``), :func:`step_followers` takes the readings instead.
     """
     try:
         loop = asyncio.get_running_loop()
@@ -167,17 +207,59 @@ def follow(
             "following a job live needs a running asyncio event loop: call it in a Jupyter "
             "cell or from inside an async function"
         ) from None
+    follower = _Follower(poll, on_update, ended, interval)
 
     async def run() -> T:
-        while True:
-            started = loop.time()
-            snapshot = await asyncio.to_thread(poll)
-            on_update(snapshot)
-            if ended(snapshot):
-                return snapshot
-            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+        _followers.add(follower)
+        try:
+            while not follower.done:
+                started = loop.time()
+                number = follower.start()
+                follower.show(number, await asyncio.to_thread(poll))
+                if not follower.done:
+                    await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+            return cast(T, follower.last)
+        finally:
+            _followers.discard(follower)
 
     return loop.create_task(run())
+
+
+def step_followers(ended: bool = False) -> None:
+    """Take a reading for every :func:`follow` due one (each, once the wait has ``ended``),
+    here and now: what a wait that blocks the event loop's thread (``job.result()`` in a
+    cell) calls between its slices, so live views keep moving while the loop cannot run them
+    and show the end before the cell does. A reading that fails is left to the follower's own
+    task, which meets the same error once the loop runs again.
+
+    >>> step_followers()  # nothing followed: nothing to do
+    """
+    now = time.monotonic()
+    for follower in list(_followers):
+        if follower.done or (now - follower.stepped_at < follower.interval and not ended):
+            continue
+        follower.stepped_at = now
+        number = follower.start()
+        with contextlib.suppress(Exception):  # the follower's own task reports it
+            follower.show(number, follower.poll())
+
+
+@contextlib.contextmanager
+def blocked_loop_steps() -> Iterator[Callable[[bool], None] | None]:
+    """While a blocking wait runs: :func:`step_followers` if this thread runs an event loop
+    (a notebook cell, whose waits block the kernel's loop), else None (a script, or a worker
+    thread of ``await job``: the loop runs the followers itself).
+
+    >>> with blocked_loop_steps() as step:
+    ...     step is None
+    True
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        yield None
+    else:
+        yield step_followers
 
 
 def follow_job(
