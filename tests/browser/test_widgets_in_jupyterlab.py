@@ -382,3 +382,91 @@ def live_texts(widget: Locator) -> dict[str, str]:
         for n in nodes
         if n.locator(".sabot-node-live").count()
     }
+
+
+WIDE_PLAN_NOTEBOOK = [
+    """\
+import pathlib, tempfile
+import pyarrow as pa, pyarrow.parquet as pq
+import sabot_lab as sl
+
+root = pathlib.Path(tempfile.mkdtemp())
+desks = []
+for desk in range(6):
+    path = root / f"trades_desk_{desk}_2026_december.parquet"
+    pq.write_table(pa.table({"px": [1.0, 2.0, 3.0], "qty": [1, 5, 9]}), path)
+    desks.append(sl.from_parquet(path).filter(sl.col("qty") > desk))
+wide = desks[0].union(*desks[1:]).group_by("qty").agg(total=sl.col("px").sum())""",
+    "wide.show_plan()",
+]
+
+LAYOUT = """(root) => {
+    const box = (el) => el.getBoundingClientRect();
+    const canvas = root.querySelector(".sabot-plan-canvas");
+    const svg = root.querySelector(".sabot-plan-svg");
+    const cut = [];
+    for (const node of root.querySelectorAll(".sabot-plan-svg .sabot-node")) {
+        const frame = box(node.querySelector(".sabot-node-box"));
+        for (const text of node.querySelectorAll("text")) {
+            if (!text.textContent) continue;
+            const t = box(text);
+            if (t.left < frame.left - 0.5 || t.right > frame.right + 0.5) cut.push(text.textContent);
+        }
+    }
+    const details = root.querySelector(".sabot-details");
+    return {
+        widget: box(root).width, canvas: box(canvas).width, svg: box(svg).width,
+        scrolls: canvas.scrollWidth > canvas.clientWidth + 1,
+        details: details.hidden ? 0 : box(details).width,
+        cut,
+        sources: [...root.querySelectorAll('.sabot-node[data-kind="source"]')].map(
+            (n) => [n.querySelector(".sabot-node-sublabel").textContent,
+                    (n.querySelector(".sabot-node-sublabel title") || {}).textContent || ""]),
+        keys: [...root.querySelectorAll(".sabot-details td:first-child")].map(
+            (td) => getComputedStyle(td).whiteSpace),
+    };
+}"""
+
+
+def test_plan_layout_fits_a_wide_plan_in_a_common_window(
+    open_notebook: Callable[[str, list[str]], Lab],
+) -> None:
+    """At 1000 px the graph has the output's width (no details column reserved), a wide
+    plan is fitted (zoom buttons change it), no text leaves its box, a source names its file
+    and its pushed filter, and a details key never breaks."""
+    lab = open_notebook("wide_plan.ipynb", WIDE_PLAN_NOTEBOOK)
+    lab.page.set_viewport_size({"width": 1000, "height": 900})
+    lab.run_cell(0)
+    lab.run_cell(1)
+    widget = lab.cell(1).locator(".sabot-plan")
+    widget.locator(".sabot-plan-svg .sabot-node").first.wait_for()
+    def zoom() -> float:
+        return float(widget.locator(".sabot-plan-svg").get_attribute("data-zoom") or 0)
+
+    layout = widget.evaluate(LAYOUT)
+    assert layout["details"] == 0 and layout["canvas"] > 0.95 * layout["widget"], layout
+    assert 0.6 <= zoom() < 1  # as small as is readable; the rest scrolls
+    assert layout["cut"] == [], layout["cut"]
+    assert len(layout["sources"]) == 6
+    for shown, whole in layout["sources"]:
+        said = whole or shown  # a shortened label has the whole text as its tooltip
+        assert "trades_desk_" in said and "december.parquet" in said and "qty" in said, said
+        assert "/tmp" not in said
+
+    widget.locator(".sabot-zoom-fit").click()
+    fitted = widget.evaluate(LAYOUT)
+    assert not fitted["scrolls"] and fitted["svg"] <= fitted["canvas"], fitted
+    assert fitted["cut"] == [], fitted["cut"]
+    widget.locator(".sabot-zoom-reset").click()
+    assert zoom() == 1 and widget.evaluate(LAYOUT)["scrolls"]  # actual size: wider
+    widget.locator(".sabot-zoom-in").click()
+    assert zoom() == 1.25
+
+    widget.locator(".sabot-plan-svg .sabot-node").first.click()
+    widget.locator(".sabot-details .sabot-details-schema").wait_for()
+    opened = widget.evaluate(LAYOUT)
+    assert 0 < opened["details"] <= 320 and set(opened["keys"]) == {"nowrap"}, opened
+    assert opened["canvas"] > 0.95 * opened["widget"]  # no room beside it: it goes below
+    save_screenshot(widget, "plan_wide.png")
+    widget.locator(".sabot-details-close").click()
+    assert widget.evaluate(LAYOUT)["details"] == 0
