@@ -440,6 +440,7 @@ def test_plan_layout_fits_a_wide_plan_in_a_common_window(
     lab.run_cell(1)
     widget = lab.cell(1).locator(".sabot-plan")
     widget.locator(".sabot-plan-svg .sabot-node").first.wait_for()
+
     def zoom() -> float:
         return float(widget.locator(".sabot-plan-svg").get_attribute("data-zoom") or 0)
 
