@@ -27,6 +27,7 @@ from sabot_lab.runtime.protocol import ENDED, seconds
 
 if TYPE_CHECKING:
     from sabot_lab.client.cluster import Cluster
+    from sabot_lab.stream import Stream
 
 __all__ = ["STEP_SECONDS", "Job"]
 
@@ -49,6 +50,9 @@ class Job(Displayed):
         self.code_files: dict[str, str] = {}
         """The files of the job's user functions, by name (set by ``submit``), to name
         them in its error (see :mod:`~sabot_lab.client.code_places`)."""
+        self.pipeline: Stream | None = None
+        """The pipeline submitted, when it was submitted from this process (set by
+        ``submit``): the job's views read the size of its sources."""
 
     @property
     def id(self) -> str:

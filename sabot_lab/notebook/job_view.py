@@ -12,8 +12,8 @@ HTML and text, for saved notebooks (GitHub, nbviewer) and terminals.
 ...           "backpressure_s": 0.125, "updated_at": 100.0}]
 >>> from sabot_lab.runtime.jobmanager.metrics import job_metrics
 >>> view = job_view(JobSnapshot("j1", "FINISHED", None, tasks, job_metrics(tasks)), planned_tasks=1)
->>> view["state"], view["rows"], view["progress"], view["backpressure"]
-('FINISHED', 4, {'done': 1, 'total': 1}, 0.25)
+>>> view["state"], view["rows"], view["progress"]["text"], view["backpressure"]
+('FINISHED', 4, '1/1 tasks', 0.25)
 >>> print(job_text(view))
 Job j1 FINISHED: 4 rows out, 1/1 tasks
   rows out, all stages 4 · backpressure 25% · attempts 1
@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from sabot_lab.notebook.frontend import static_style
 from sabot_lab.notebook.live import JobSnapshot, ReportHistory, job_snapshot
+from sabot_lab.notebook.plan_live import stage_tasks
+from sabot_lab.notebook.progress import source_totals
 from sabot_lab.runtime.jobmanager.metrics import checkpoint_figures
 from sabot_lab.runtime.protocol import ENDED
 
@@ -42,6 +44,8 @@ __all__ = [
     "job_html",
     "job_text",
     "job_view",
+    "rows_read",
+    "source_sizes",
     "sparkline_points",
     "view_of",
 ]
@@ -112,22 +116,26 @@ def job_view(
     planned_tasks: int | None = None,
     throughput: Sequence[float] = (),
     now: float | None = None,
+    sources: Mapping[str, int | None] | None = None,
+    read_before: int = 0,
 ) -> dict[str, Any]:
     """The JSON data of a job's views (see the module docstring for an example).
 
     ``rows`` is what the job's final stage put out so far (its result rows; none while an
     earlier stage of a bounded job runs); ``rows_all_stages`` the rows all its tasks put
-    out (into exchanges and the result); ``progress`` (bounded
-    jobs whose plan is known: ``planned_tasks``) the tasks of the latest attempt that
-    finished out of the plan's; ``throughput`` readings of ``rows_all_stages`` per second
+    out (into exchanges and the result); ``rows_read`` the rows its ``sources`` (their
+    sizes by operator id, see :func:`source_sizes`; None: not known here) yielded, never
+    less than ``read_before`` (a retry reads again from its checkpoint); ``progress`` the
+    rows read of the sources' rows when their sizes are known, else (bounded jobs whose plan
+    is known: ``planned_tasks``) the tasks of the latest attempt that finished out of the
+    plan's, with the ``text`` the views show; ``throughput`` readings of ``rows_all_stages`` per second
     (:class:`Throughput`, drawn as ``sparkline``); ``latency_s`` the seconds since the
     newest report of a running task; ``backpressure`` the share of the tasks' time spent
     waiting to hand rows on; ``checkpoint`` the completed checkpoints and the last one.
     """
     metrics, tasks = snapshot.metrics, snapshot.tasks
     stages = metrics.get("stages", {})
-    latest = max((t["attempt"] for t in tasks), default=0)
-    finished = sum(t["attempt"] == latest and t["state"] == "FINISHED" for t in tasks)
+    read = None if sources is None else max(read_before, rows_read(tasks, sources))
     running = [t["updated_at"] for t in tasks if t["state"] == "RUNNING" and "updated_at" in t]
     busy, blocked = metrics.get("busy_s", 0.0), metrics.get("backpressure_s", 0.0)
     figures = checkpoint_figures(checkpoints)
@@ -138,7 +146,8 @@ def job_view(
         "rows": _result_rows(stages, snapshot),
         "rows_all_stages": metrics.get("rows_out", 0),
         "tasks": dict(sorted(metrics.get("tasks", {}).items())),
-        "progress": None if planned_tasks is None else {"done": finished, "total": planned_tasks},
+        "rows_read": read,
+        "progress": _progress(snapshot, read, sources, planned_tasks),
         "throughput": list(throughput),
         "sparkline": sparkline_points(throughput),
         "latency_s": (
@@ -150,6 +159,60 @@ def job_view(
         "checkpoint": figures if figures["completed"] else None,
         "attempts": metrics.get("attempts", 1),
     }
+
+
+def rows_read(tasks: Iterable[Mapping[str, Any]], sources: Iterable[str]) -> int:
+    """The rows the ``sources`` (operator ids) yielded so far, in the latest attempt of each
+    task (agents report rows out per operator).
+
+    >>> tasks = [{"stage": 0, "partition": p, "attempt": 0, "operators": {"scan": 40, "keep": 9}}
+    ...          for p in (0, 1)]
+    >>> rows_read(tasks, ["scan"])
+    80
+    """
+    wanted = set(sources)
+    return sum(
+        rows
+        for stage in stage_tasks(tasks).values()
+        for task in stage
+        for operator, rows in (task.get("operators") or {}).items()
+        if operator in wanted
+    )
+
+
+def _progress(
+    snapshot: JobSnapshot,
+    read: int | None,
+    sources: Mapping[str, int | None] | None,
+    planned_tasks: int | None,
+) -> dict[str, Any] | None:
+    """The progress bar: rows read of the sources' rows when their sizes are known (all of
+    them once the job finished: a filter pushed into a source skips rows it never yields),
+    else the tasks of a bounded job that finished."""
+    sizes = list((sources or {}).values())
+    if read is not None and sizes and None not in sizes:
+        total = sum(s for s in sizes if s is not None)
+        done = total if snapshot.state == "FINISHED" else min(read, total)
+        return {
+            "done": done,
+            "total": total,
+            "text": f"{_count(done)} of {_count(total)} rows read",
+        }
+    if planned_tasks is None:
+        return None
+    latest = max((t["attempt"] for t in snapshot.tasks), default=0)
+    finished = sum(t["attempt"] == latest and t["state"] == "FINISHED" for t in snapshot.tasks)
+    return {"done": finished, "total": planned_tasks, "text": f"{finished}/{planned_tasks} tasks"}
+
+
+def source_sizes(job: Job) -> dict[str, int | None] | None:
+    """The rows each source of ``job``'s pipeline holds (None where not known: a generator),
+    by operator id; None for a job not submitted from this process (its pipeline is not
+    here). Reads the sources' metadata (Parquet footers): call it off the event loop."""
+    if job.pipeline is None:
+        return None
+    plan = job.pipeline.optimize()
+    return source_totals(plan.graph, plan.output)
 
 
 def _result_rows(stages: Mapping[str, Mapping[str, int]], snapshot: JobSnapshot) -> int:
@@ -164,7 +227,7 @@ def view_of(job: Job) -> dict[str, Any]:
     """The :func:`job_view` of ``job`` now (blocking calls to the JobManager), without
     throughput: what a static rendering of the job shows."""
     snapshot = job_snapshot(job)
-    return job_view(snapshot, job.checkpoints(), snapshot.planned_tasks)
+    return job_view(snapshot, job.checkpoints(), snapshot.planned_tasks, sources=source_sizes(job))
 
 
 def _count(n: float) -> str:
@@ -174,6 +237,8 @@ def _count(n: float) -> str:
 def _figures(view: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(label, CSS class, value) of each figure the job's views show, in order."""
     rows = [("rows out, all stages", "sabot-job-rows-all", _count(view["rows_all_stages"]))]
+    if view["rows_read"] is not None:
+        rows.insert(0, ("rows read", "sabot-job-rows-read", _count(view["rows_read"])))
     if view["throughput"]:
         figure = f"{_count(view['throughput'][-1])} rows/s"
         rows.append(("throughput", "sabot-job-throughput", figure))
@@ -192,8 +257,8 @@ def _figures(view: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
 def _headline(view: Mapping[str, Any]) -> str:
     progress = view["progress"]
-    tasks = f", {progress['done']}/{progress['total']} tasks" if progress else ""
-    return f"{_count(view['rows'])} rows out{tasks}"
+    done = f", {progress['text']}" if progress else ""
+    return f"{_count(view['rows'])} rows out{done}"
 
 
 def job_text(view: Mapping[str, Any]) -> str:
@@ -213,7 +278,7 @@ def job_html(view: Mapping[str, Any]) -> str:
         bar = (
             f'<div class="sabot-job-progress"><progress value="{progress["done"]}" '
             f'max="{progress["total"]}"></progress> '
-            f'<span class="sabot-job-tasks">{progress["done"]}/{progress["total"]} tasks</span></div>'
+            f'<span class="sabot-job-tasks">{html.escape(progress["text"])}</span></div>'
         )
     cells = "".join(
         f'<tr><th>{label}</th><td class="{cls}">{html.escape(value)}</td></tr>'
