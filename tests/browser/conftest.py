@@ -198,6 +198,19 @@ class Lab:
         )
         assert ok, f"cell {index} failed:\n{self.cell(index).inner_text()}"
 
+    def start_cell(self, index: int) -> None:
+        """Start cell ``index`` and return at once (it may still run)."""
+        self.page.evaluate(
+            """(index) => {
+                const app = window.jupyterapp;
+                const notebook = app.shell.currentWidget.content;
+                notebook.activeCellIndex = index;
+                notebook.deselectAll();
+                app.commands.execute("notebook:run-cell");
+            }""",
+            index,
+        )
+
     def execute(self, command: str, args: dict[str, Any] | None = None) -> None:
         """Run a JupyterLab command (e.g. ``docmanager:save``) and wait for it."""
         self.page.evaluate(

@@ -283,8 +283,15 @@ print(json.dumps({
     "texts": {i: v["text"] for i, v in plan.live["nodes"].items()},
     "rows_out": {kinds[i]: v["rows_out"] for i, v in plan.live["nodes"].items()},
 }))""",
+    """WAIT_GATE = os.path.abspath("waited-filter.release")
+waited = sl.from_iterable(lambda: slow_batches(WAIT_GATE), schema={"x": "int64"})
+waited = waited.submit(cluster, name="waited filter")
+waited""",
+    "waited_rows = waited.result().num_rows",
+    "cluster",
     "cluster.close()",
 ]
+CLOSE = 9  # the index of the cell closing the cluster
 
 
 @pytest.fixture(scope="module")
@@ -297,13 +304,16 @@ def job_notebook(open_notebook: Callable[[str, list[str]], Lab]) -> Iterator[Lab
     assert started["agents"] == 2
     try:
         yield lab
-        lab.run_cell(6)
+        lab.run_cell(CLOSE)
     finally:
         for pid in started["pids"]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process = psutil.Process(pid)
                 if "sabot_lab.cli" in process.cmdline():
                     process.kill()
+
+
+BATCHES_ROWS = 24 * 500  # the rows of slow_batches()
 
 
 def job_rows(widget: Locator) -> int:
@@ -372,6 +382,36 @@ def test_plan_widget_shows_each_operators_live_rows(job_notebook: Lab) -> None:
     assert while_running != kernel["texts"]
     expected = json.loads(lab.stdout(1))["rows"]
     assert kernel["rows_out"]["source"] == 24 * 500 and kernel["rows_out"]["filter"] == expected
+
+
+def test_job_widget_moves_while_a_cell_waits_in_job_result(job_notebook: Lab) -> None:
+    lab = job_notebook
+    lab.run_cell(6)
+    widget = lab.cell(6).locator(".sabot-job")
+    widget.locator(".sabot-job-state", has_text="RUNNING").wait_for(timeout=60_000)
+    lab.start_cell(7)  # blocks the kernel until the job ends
+    lab.cell(7).locator(".jp-InputPrompt", has_text="[*]").wait_for()
+    rising = """([el, after]) => Number(
+        el.querySelector(".sabot-job-rows").textContent.replace(/,/g, "")) > after"""
+    first = job_rows(widget)
+    lab.page.wait_for_function(rising, arg=[widget.element_handle(), first], timeout=60_000)
+    assert lab.cell(7).locator(".jp-InputPrompt").inner_text().strip() == "[*]:"  # still busy
+    (lab.server.root / "waited-filter.release").touch()
+    widget.locator(".sabot-job-state", has_text="FINISHED").wait_for(timeout=60_000)
+    assert job_rows(widget) == BATCHES_ROWS
+
+
+def test_a_closed_cluster_says_closed_and_disables_its_buttons(job_notebook: Lab) -> None:
+    lab = job_notebook
+    lab.run_cell(8)
+    widget = lab.cell(8).locator(".sabot-cluster")
+    widget.locator(".sabot-agent").first.wait_for(timeout=60_000)
+    assert widget.locator(".sabot-scale-up").is_enabled()
+    lab.run_cell(CLOSE)
+    widget.locator(".sabot-cluster-notice", has_text="closed").wait_for(timeout=60_000)
+    assert widget.locator(".sabot-scale-up").is_disabled()
+    assert widget.locator(".sabot-scale-down").is_disabled()
+    assert "does not answer" not in widget.inner_text()
 
 
 def live_texts(widget: Locator) -> dict[str, str]:
