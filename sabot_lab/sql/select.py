@@ -32,6 +32,7 @@ from sabot_lab.sql.expressions import (
     output_name,
     translate,
 )
+from sabot_lab.sql.group_windows import lower_group_windows
 from sabot_lab.sql.grouping import Grouping, substitute_aliases
 from sabot_lab.sql.joins import conjuncts, filtered, is_listed, join_listed, join_relations
 from sabot_lab.sql.parse import WindowFunction, written
@@ -80,7 +81,7 @@ def query_relation(node: exp.Expr, ctx: Context) -> Relation:
     if with_ is not None:
         ctx = _with_queries(with_, ctx)
     if isinstance(node, exp.Select):
-        return _select(node, ctx)
+        return _select(lower_group_windows(node, ctx), ctx)
     if isinstance(node, exp.Except | exp.Intersect):
         return _except_intersect(node, ctx)
     if isinstance(node, exp.Union):

@@ -337,6 +337,52 @@ def test_window_table_functions_equal_duckdb(kind: str, seed: int, n: int, size_
     assert_same_windows(result.table, reference(events, kind, size_s * 1_000, slide_s * 1_000))
 
 
+GROUP_WINDOWS = {
+    "tumbling": ("TUMBLE(t, INTERVAL '{size}' SECOND)", 1),
+    "sliding": ("HOP(t, INTERVAL '{slide}' SECOND, INTERVAL '{size}' SECOND)", 5),
+    "session": ("SESSION(t, INTERVAL '{size}' SECOND)", 1),
+}
+
+
+@pytest.mark.parametrize("kind", list(GROUP_WINDOWS))
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 1_500), size_s=st.sampled_from([5, 10]))
+def test_flink_group_windows_equal_the_window_reference(
+    kind: str, seed: int, n: int, size_s: int
+) -> None:
+    """Flink's GROUP BY TUMBLE/HOP/SESSION(time, ...) with its *_START/*_END bounds, written
+    with backtick identifiers, as the same windows per key."""
+    events = out_of_order_events(seed, n, disorder_ms=3_000)
+    call, per_size = GROUP_WINDOWS[kind]
+    window = call.format(size=size_s, slide=size_s // per_size)
+    prefix = window.split("(")[0]
+    bounds = window.split("(", 1)[1][:-1]
+    query = (
+        f"SELECT `k`, {prefix}_START({bounds}) AS window_start, "
+        f"{prefix}_END({bounds}) AS `window_end`, {AGGS} FROM `ev` GROUP BY `k`, {window}"
+    )
+    result = sl.sql(query, ev=sl.from_arrow(events).with_watermark("t", "4s")).run()
+    assert result.metrics_total("late_rows") == 0
+    expected = reference(events, kind, size_s * 1_000, (size_s // per_size) * 1_000)
+    assert_same_windows(result.table, expected)
+
+
+def test_group_window_errors_name_the_fix() -> None:
+    ev = out_of_order_events(1, 10, disorder_ms=0)
+    with pytest.raises(sl.SQLError, match=r"FROM TABLE\(TUMBLE\(TABLE t, DESCRIPTOR\(time\)"):
+        sl.sql(
+            "SELECT COUNT(*) FROM ev JOIN ev AS o ON ev.k = o.k "
+            "GROUP BY TUMBLE(ev.t, INTERVAL '1' SECOND)",
+            ev=ev,
+        )
+    with pytest.raises(sl.SQLError, match=r"HOP_END.* is not a bound of the GROUP BY's TUMBLE"):
+        sl.sql(
+            "SELECT HOP_END(t, INTERVAL '1' SECOND, INTERVAL '2' SECOND) FROM ev "
+            "GROUP BY TUMBLE(t, INTERVAL '1' SECOND)",
+            ev=ev,
+        )
+
+
 def test_named_window_arguments_and_an_alias_give_the_same_windows() -> None:
     events = out_of_order_events(5, 2_000, disorder_ms=0)
     query = (
