@@ -732,7 +732,8 @@ class Expr:
     def str(self) -> StringNamespace:
         """String functions: ``contains``, ``like``, ``starts_with``, ``ends_with``, ``lower``,
         ``upper``, ``len``, ``slice``, ``head``, ``tail``, ``strip_chars[_start|_end]``,
-        ``replace_all``, ``strptime``, ``to_date``, ``to_datetime``.
+        ``replace_all``, ``replace``, ``extract``, ``split_part``, ``strptime``, ``to_date``,
+        ``to_datetime``.
 
         >>> col("name").str.lower()
         col("name").str.lower()
@@ -981,6 +982,9 @@ class StringFunction(Expr):
         "strip_chars_start": ("characters",),
         "strip_chars_end": ("characters",),
         "replace_all": ("pattern", "value"),
+        "replace": ("pattern", "value"),
+        "extract": ("pattern", "n"),
+        "split_part": ("pattern", "n"),
     }
     """Each string function's parameters, in order."""
 

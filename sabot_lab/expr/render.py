@@ -458,6 +458,16 @@ def _sql_string_function(expr: Expr, args: list[str]) -> str:
         printable = text.isprintable()
         chars = _sql_string(text) if printable else " || ".join(f"chr({ord(c)})" for c in text)
         return f"{sql_fn}({value}, {chars})"
+    if fn == "extract":  # null where it does not match, as in the engine
+        pattern = quoted["pattern"]
+        return (
+            f"CASE WHEN regexp_matches({value}, {pattern}) "
+            f"THEN regexp_extract({value}, {pattern}, {int(p['n'])}) END"
+        )
+    if fn == "replace":
+        return f"regexp_replace({value}, {quoted['pattern']}, {quoted['value']})"
+    if fn == "split_part":
+        return f"split_part({value}, {quoted['pattern']}, {int(p['n'])})"
     return f"replace({value}, {quoted['pattern']}, {quoted['value']})"
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -572,6 +573,58 @@ def _replace(node: exp.Expr, scope: Scope) -> Expr:
     return translate(node.this, scope).str.replace_all(pattern, value)
 
 
+def _regexp_extract(node: exp.Expr, scope: Scope) -> Expr:
+    """DuckDB's ``regexp_extract(s, pattern[, group])``: '' where it does not match."""
+    name = _function_name(node)
+    pattern = _constant(node.expression, scope, name, str)
+    group = node.args.get("group")
+    n = 0 if group is None else _constant(group, scope, name, int)
+    if pattern is None or n is None:
+        return lit(None, "string")
+    value = translate(node.this, scope)
+    with scope.ctx.building(node, name):
+        found = value.str.extract(pattern, n)
+    return when(value.is_null()).then(lit(None, "string")).otherwise(found.fill_null(""))
+
+
+_REGEX_SPECIAL = re.compile(r"[.^$*+?{}\[\]\\|()]")
+"""The characters that make a pattern more than its plain text."""
+
+
+def _regexp_replace(node: exp.Expr, scope: Scope) -> Expr:
+    """DuckDB's ``regexp_replace(s, pattern, replacement)``: the first match; with the
+    flag ``'g'`` every match, for a pattern without special characters."""
+    name = _function_name(node)
+    pattern = _constant(node.expression, scope, name, str)
+    value = _constant(node.args["replacement"], scope, name, str)
+    flags = node.args.get("modifiers")
+    flag = "" if flags is None else _constant(flags, scope, name, str)
+    if pattern is None or value is None or flag is None:
+        return lit(None, "string")
+    text = translate(node.this, scope)
+    if flag == "":
+        with scope.ctx.building(node, name):
+            return text.str.replace(pattern, value)
+    if flag == "g" and not _REGEX_SPECIAL.search(pattern) and "\\" not in value:
+        return text.str.replace_all(pattern, value)
+    raise scope.ctx.unsupported(
+        f"{name}() with the flags {flag!r} (the flag 'g' works with a plain pattern; "
+        "other regular expressions replace their first match)",
+        node,
+    )
+
+
+def _split_part(node: exp.Expr, scope: Scope) -> Expr:
+    name = _function_name(node)
+    by = _constant(node.args["delimiter"], scope, name, str)
+    n = _constant(node.args["part_index"], scope, name, int)
+    if by is None or n is None:
+        return lit(None, "string")
+    if by == "" or n == 0:
+        raise scope.ctx.unsupported(f"{name}() with an empty delimiter or part 0", node)
+    return translate(node.this, scope).str.split_part(by, n)
+
+
 def _left_right(method: str) -> Callable[[exp.Expr, Scope], Expr]:
     def rule(node: exp.Expr, scope: Scope) -> Expr:
         n = _constant(node.expression, scope, _function_name(node), int)
@@ -713,6 +766,9 @@ _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.DPipe: _concat,
     exp.Trim: _trim,
     exp.Replace: _replace,
+    exp.RegexpExtract: _regexp_extract,
+    exp.RegexpReplace: _regexp_replace,
+    exp.SplitPart: _split_part,
     exp.Left: _left_right("head"),
     exp.Right: _left_right("tail"),
     exp.Lower: _unary(lambda v: v.str.lower()),

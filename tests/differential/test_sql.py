@@ -53,6 +53,13 @@ def check(query: str, ordered: bool = False, **inputs: pa.Table) -> None:
 QUERIES: list[tuple[str, str, bool]] = [
     ("star", "SELECT * FROM t", False),
     (
+        "regex_and_split_functions",
+        "SELECT rn, regexp_extract(s, '([a-c])([a-z]*)', 2) AS e, regexp_extract(s, 'b.') AS w, "
+        "regexp_replace(s, '(a|b)', '[\\1]') AS r, regexp_replace(s, 'a', '-', 'g') AS g, "
+        "split_part(s, 'b', 1) AS p1, split_part(s, 'a', -2) AS p2 FROM t",
+        False,
+    ),
+    (
         "arithmetic",
         "SELECT rn, i + j AS a, j - i * 2 AS b, f * 2 AS c, j / 7 AS d, -i AS e FROM t",
         False,
