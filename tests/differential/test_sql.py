@@ -53,6 +53,13 @@ def check(query: str, ordered: bool = False, **inputs: pa.Table) -> None:
 QUERIES: list[tuple[str, str, bool]] = [
     ("star", "SELECT * FROM t", False),
     (
+        "aggregate_filters",
+        "SELECT s, COUNT(*) FILTER (WHERE i > 0) AS n, SUM(j) FILTER (WHERE b) AS sj, "
+        "COUNT(DISTINCT i) FILTER (WHERE j < 3) AS d, AVG(f) FILTER (WHERE NOT b) AS m, "
+        "MAX(i) FILTER (WHERE i IS NOT NULL AND j > i) AS hi FROM t GROUP BY s",
+        False,
+    ),
+    (
         "regex_and_split_functions",
         "SELECT rn, regexp_extract(s, '([a-c])([a-z]*)', 2) AS e, regexp_extract(s, 'b.') AS w, "
         "regexp_replace(s, '(a|b)', '[\\1]') AS r, regexp_replace(s, 'a', '-', 'g') AS g, "
