@@ -41,7 +41,14 @@ from sabot_lab.expr import (
 )
 from sabot_lab.expr.decimals import decimal_constant
 from sabot_lab.sql.context import Context
-from sabot_lab.sql.dates import DIFF_UNITS, PARTS, date_difference, date_part, interval_constant
+from sabot_lab.sql.dates import (
+    DIFF_UNITS,
+    PARTS,
+    date_difference,
+    date_part,
+    interval_constant,
+    java_date_format,
+)
 from sabot_lab.sql.parse import SabotDialect, written, written_name
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.windows import window_expression
@@ -709,6 +716,16 @@ def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
         extract = exp.Extract(this=exp.var(str(text)), expression=value)
         extract.meta.update(node.meta)
         return _extract(extract, scope)
+    if name == "DATE_FORMAT" and len(node.expressions) == 2:  # Flink's, with Java's letters
+        value, pattern = node.expressions
+        text = _constant(pattern, scope, "DATE_FORMAT", str)
+        if text is None:
+            return lit(None, "string")
+        try:
+            fmt = java_date_format(text)
+        except ValueError as exc:
+            raise scope.ctx.unsupported(str(exc), pattern) from None
+        return translate(value, scope).dt.strftime(fmt)
     raise scope.ctx.unsupported(_describe(node), node)
 
 

@@ -381,6 +381,23 @@ def test_flink_group_windows_equal_the_window_reference(
     assert_same_windows(result.table, expected)
 
 
+def test_flink_date_format_equals_duckdb_strftime() -> None:
+    bids = sl.nexmark(events=2_000, seed=4).bids
+    ours = sl.sql(
+        "SELECT auction, DATE_FORMAT(dateTime, 'yyyy-MM-dd HH:mm') AS minute, "
+        "DATE_FORMAT(dateTime, 'EEE dd MMM yy, hh:mm:ss a') AS spoken FROM bid",
+        bid=bids,
+    ).collect()
+    expected = duckdb_table(
+        "SELECT auction, strftime(dateTime, '%Y-%m-%d %H:%M') AS minute, "
+        "strftime(dateTime, '%a %d %b %y, %I:%M:%S %p') AS spoken FROM bid",
+        bid=bids.collect(),
+    )
+    assert_same_rows(positional(ours), positional(expected))
+    with pytest.raises(sl.SQLError, match="date pattern letters 'SSS'"):
+        sl.sql("SELECT DATE_FORMAT(dateTime, 'ss.SSS') FROM bid", bid=bids)
+
+
 def test_group_window_errors_name_the_fix() -> None:
     ev = out_of_order_events(1, 10, disorder_ms=0)
     with pytest.raises(sl.SQLError, match=r"FROM TABLE\(TUMBLE\(TABLE t, DESCRIPTOR\(time\)"):
