@@ -25,9 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.stateless import project_batch
+from sabot_lab.engine.user_aggregate import UserAggregateCall
 from sabot_lab.expr import Expr, col, lit
 from sabot_lab.expr.decimals import unscaled_values
-from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Aggregate
+from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Aggregate, UserAggregate
 
 __all__ = ["HashAggregate", "aggregate_schema", "mean_of"]
 
@@ -40,6 +41,7 @@ _GLOBAL_KEY = "__global"  # a global aggregate groups by this constant: one code
 _SPREAD = ("std", "var")  # merged from count, sum and variance partials (Chan's formula)
 _ORDER_STATISTICS = ("median", "quantile")  # computed from each group's list of values
 _AS_FLOAT = _SPREAD + _ORDER_STATISTICS  # their inputs are read as float64
+_USER = "udaf"  # a user aggregate (``@sl.udaf``): its partials are its state columns
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class HashAggregate:
             _GLOBAL_KEY: lit(0).alias(_GLOBAL_KEY)
         }
         seen: dict[Any, _Call] = {}
+        users: dict[str, tuple[Expr, list[str]]] = {}  # output -> (node, its input columns)
 
         def replace(expr: Expr) -> Expr:
             if not isinstance(expr, Aggregate):
@@ -89,7 +92,12 @@ class HashAggregate:
                 index = len(seen)
                 column = None
                 fn = expr.param("fn")
-                if expr.args:
+                if isinstance(expr, UserAggregate):
+                    column = f"__in{index}"
+                    inputs = [f"{column}_{j}" for j in range(len(expr.args))]
+                    pre.update((n, a.alias(n)) for n, a in zip(inputs, expr.args, strict=True))
+                    users[f"__agg{index}"] = (expr, inputs)
+                elif expr.args:
                     column = f"__in{index}"
                     value = expr.args[0].cast("float64") if fn in _AS_FLOAT else expr.args[0]
                     pre[column] = value.alias(column)
@@ -106,9 +114,21 @@ class HashAggregate:
         self._call_of = seen
         self._pre = list(pre.values())
         self._pre_schema = pa.schema([e.output_field(input_schema) for e in self._pre])
+        self._users = {
+            output: UserAggregateCall(node, inputs, seen[node.key()].column, self._pre_schema)
+            for output, (node, inputs) in users.items()
+        }
         self._final_schema = pa.schema(
             [*(input_schema.field(k) for k in self.keys)]
-            + [pa.field(c.output, _call_type(c, self._pre_schema)) for c in self._calls]
+            + [
+                pa.field(
+                    c.output,
+                    self._users[c.output].dtype
+                    if c.fn == _USER
+                    else _call_type(c, self._pre_schema),
+                )
+                for c in self._calls
+            ]
         )
 
     # -- phase 1 -------------------------------------------------------------------
@@ -152,9 +172,16 @@ class HashAggregate:
             return dense
         specs: list[tuple[Any, ...]] = []
         for call in self._calls:
-            specs.extend(_partial_specs(call))
+            if call.fn != _USER:
+                specs.extend(_partial_specs(call))
         table = pa.Table.from_batches([pre])
-        return table.group_by(self._group_keys, use_threads=False).aggregate(specs)
+        grouped = table.group_by(self._group_keys, use_threads=False).aggregate(specs)
+        if self._users:
+            groups = _Groups.of(table, self._group_keys)
+            for user in self._users.values():
+                for name, column in user.partial(table, groups.ids, groups.count).items():
+                    grouped = grouped.append_column(name, column)
+        return grouped
 
     def _dense_partial(self, pre: pa.RecordBatch) -> pa.Table | None:
         """The partial aggregate by counting into arrays, when the groups can be numbered
@@ -177,6 +204,8 @@ class HashAggregate:
         present = np.flatnonzero(counts)
         columns: dict[str, Any] = keys_of(present)
         for call in self._calls:
+            if call.fn == _USER:
+                continue  # after the built-in aggregates, as in the hashed partial
             values = None if call.column is None else pre.column(call.column)
             if values is not None and values.null_count:
                 return None
@@ -187,6 +216,9 @@ class HashAggregate:
                 columns[f"{call.column}_sum"] = sums[present]
             else:
                 return None
+        for user in self._users.values():
+            states = user.partial(pre, codes, size)
+            columns.update((name, column.take(present)) for name, column in states.items())
         return pa.table(columns)
 
     def _dense_codes(
@@ -261,7 +293,7 @@ class HashAggregate:
         specs = [
             spec
             for call in self._calls
-            if call.fn not in HOLISTIC_AGGREGATES
+            if call.fn not in (*HOLISTIC_AGGREGATES, _USER)
             for spec in _final_specs(call)
         ]
         if flag is not None:
@@ -280,6 +312,9 @@ class HashAggregate:
                 groups = groups or _Groups.of(merged, self._group_keys)
                 name = f"{call.column}_{'distinct' if call.fn == 'n_unique' else 'list'}"
                 columns[name] = _joined_lists(merged[name], groups, distinct=call.fn == "n_unique")
+            elif call.fn == _USER:
+                groups = groups or _Groups.of(merged, self._group_keys)
+                columns.update(self._users[call.output].merge(merged, groups.ids, groups.count))
         return pa.table([columns[n] for n in merged.schema.names], schema=merged.schema)
 
     # -- phase 2 -------------------------------------------------------------------
@@ -292,7 +327,7 @@ class HashAggregate:
         merged = pa.concat_tables(partials).combine_chunks()
         specs: list[tuple[Any, ...]] = []
         for call in self._calls:
-            if call.fn not in (*HOLISTIC_AGGREGATES, *_SPREAD):
+            if call.fn not in (*HOLISTIC_AGGREGATES, *_SPREAD, _USER):
                 specs.extend(_final_specs(call))
         grouped = merged.group_by(self._group_keys, use_threads=False).aggregate(specs)
         columns: dict[str, pa.ChunkedArray | pa.Array] = {k: grouped[k] for k in self.keys}
@@ -301,6 +336,11 @@ class HashAggregate:
             if call.fn in _SPREAD + _ORDER_STATISTICS:
                 groups = groups or _Groups.of(merged, self._group_keys)
                 columns[call.output] = _by_groups(call, merged, groups)
+            elif call.fn == _USER:
+                groups = groups or _Groups.of(merged, self._group_keys)
+                columns[call.output] = self._users[call.output].final(
+                    merged, groups.ids, groups.count
+                )
             else:
                 columns[call.output] = self._final_column(call, grouped, merged)
         if self.keys or grouped.num_rows:

@@ -67,6 +67,7 @@ __all__ = [
     "TemporalPart",
     "TemporalTruncate",
     "Unary",
+    "UserAggregate",
     "When",
     "WindowFunction",
     "node_class",
@@ -1072,6 +1073,17 @@ class Aggregate(Expr):
     ARITY = (0, 1)
 
 
+class UserAggregate(Aggregate):
+    """A user aggregate (``@sl.udaf``) of its children: ``name`` (the user's), ``function``
+    (its functions, cloudpickled and base64-encoded: the node stays JSON-safe and travels
+    with the plan) and ``dtype`` (the declared ``return_dtype``). ``fn`` is ``"udaf"``."""
+
+    __slots__ = ()
+    OPS = ("udaf",)
+    FIELDS = ("fn", "name", "function", "dtype")
+    ARITY = (1, None)
+
+
 class WindowFunction(Expr):
     """A value from the row's place in its window (an :class:`Over`; outside one, the
     window of all rows): the ranks (``row_number``, ``rank``, ``dense_rank``,
@@ -1120,6 +1132,7 @@ NODE_CLASSES: tuple[type[Expr], ...] = (
     ConcatStr,
     Horizontal,
     Aggregate,
+    UserAggregate,
     WindowFunction,
     Over,
 )
