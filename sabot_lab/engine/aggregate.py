@@ -82,7 +82,7 @@ class HashAggregate:
             _GLOBAL_KEY: lit(0).alias(_GLOBAL_KEY)
         }
         seen: dict[Any, _Call] = {}
-        users: dict[str, tuple[Expr, list[str]]] = {}  # output -> (node, its input columns)
+        users: dict[str, tuple[Expr, str, list[str]]] = {}  # output -> (node, prefix, inputs)
 
         def replace(expr: Expr) -> Expr:
             if not isinstance(expr, Aggregate):
@@ -96,7 +96,7 @@ class HashAggregate:
                     column = f"__in{index}"
                     inputs = [f"{column}_{j}" for j in range(len(expr.args))]
                     pre.update((n, a.alias(n)) for n, a in zip(inputs, expr.args, strict=True))
-                    users[f"__agg{index}"] = (expr, inputs)
+                    users[f"__agg{index}"] = (expr, column, inputs)
                 elif expr.args:
                     column = f"__in{index}"
                     value = expr.args[0].cast("float64") if fn in _AS_FLOAT else expr.args[0]
@@ -115,8 +115,8 @@ class HashAggregate:
         self._pre = list(pre.values())
         self._pre_schema = pa.schema([e.output_field(input_schema) for e in self._pre])
         self._users = {
-            output: UserAggregateCall(node, inputs, seen[node.key()].column, self._pre_schema)
-            for output, (node, inputs) in users.items()
+            output: UserAggregateCall(node, inputs, prefix, self._pre_schema)
+            for output, (node, prefix, inputs) in users.items()
         }
         self._final_schema = pa.schema(
             [*(input_schema.field(k) for k in self.keys)]

@@ -50,8 +50,6 @@ from sabot_lab.kernels.user_aggregates import (
 
 __all__ = ["UserAggregateCall", "check_user_aggregates", "functions_of"]
 
-TableLike = pa.Table | pa.RecordBatch
-
 
 @functools.lru_cache(maxsize=256)
 def functions_of(payload: str) -> AggregateFunctions:
@@ -94,7 +92,9 @@ class UserAggregateCall:
         """The compiled loops (compiled on first use, once per process)."""
         return compiled_loops(self.functions, self._input_dtypes)
 
-    def partial(self, pre: TableLike, ids: np.ndarray, count: int) -> dict[str, pa.Array]:
+    def partial(
+        self, pre: pa.Table | pa.RecordBatch, ids: np.ndarray, count: int
+    ) -> dict[str, pa.Array]:
         """The partial columns of ``count`` groups from the rows of ``pre`` (``ids``: their
         groups)."""
         valid = np.ones(pre.num_rows, dtype=np.bool_)
@@ -118,13 +118,13 @@ class UserAggregateCall:
     def final(self, merged: pa.Table, ids: np.ndarray, count: int) -> pa.Array:
         """Each group's value from the partial columns of ``merged`` (``ids``: each row's
         group)."""
-        rows, states = self.loops.merge(ids, count, *self._states_of(merged))
+        rows, states = self._run("merge", self.loops.merge, ids, count, *self._states_of(merged))
         values, present = self._run(
             "finalize", self.loops.finalize, rows, states, _numpy_type(self.dtype)
         )
         try:
-            return pa.array(values, type=self.dtype, mask=~present)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            return _exactly(values, self.dtype, ~present)
+        except (TypeError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise SchemaError(
                 f"user aggregate {self.functions.name}: finalize returned a value that is "
                 f"not a {self.dtype} ({exc}); change return_dtype or what finalize returns"
@@ -142,8 +142,8 @@ class UserAggregateCall:
         columns = {self.rows_column: pa.array(rows, type=pa.int64())}
         for field, state in zip(self.partial_fields[1:], states, strict=True):
             try:
-                columns[field.name] = pa.array(state, type=field.type)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                columns[field.name] = _exactly(state, field.type)
+            except (TypeError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise SchemaError(
                     f"user aggregate {self.functions.name}: its state element "
                     f"{self.state_columns.index(field.name)} starts as a {field.type} but "
@@ -162,6 +162,24 @@ class UserAggregateCall:
                 f"user aggregate {self.functions.name} raised {type(exc).__name__} in "
                 f"{method}: {exc}"
             ) from exc
+
+
+def _exactly(values: np.ndarray, dtype: pa.DataType, mask: Any = None) -> pa.Array:
+    """``values`` as an Arrow array of ``dtype``; a TypeError where Python values (of
+    functions run as plain Python) would change kind (floats into integers are truncated by
+    Arrow otherwise).
+
+    >>> _exactly(np.array([1, 2.5], dtype=object), pa.int64())
+    Traceback (most recent call last):
+    ...
+    TypeError: got float64 values
+    """
+    if values.dtype == object:
+        kept = values if mask is None else values[~np.asarray(mask)]
+        inferred = np.asarray(kept.tolist())
+        if inferred.size and not np.can_cast(inferred.dtype, _numpy_type(dtype), "same_kind"):
+            raise TypeError(f"got {inferred.dtype} values")
+    return pa.array(values, type=dtype, mask=mask)
 
 
 def check_user_aggregates(schema: pa.Schema, aggs: Sequence[Expr]) -> None:

@@ -1070,7 +1070,7 @@ class Aggregate(Expr):
     __slots__ = ()
     OPS = ("agg",)
     FIELDS = ("fn", "ddof", "quantile", "interpolation")
-    ARITY = (0, 1)
+    ARITY: ClassVar[tuple[int, int | None]] = (0, 1)
 
 
 class UserAggregate(Aggregate):
@@ -1081,7 +1081,7 @@ class UserAggregate(Aggregate):
     __slots__ = ()
     OPS = ("udaf",)
     FIELDS = ("fn", "name", "function", "dtype")
-    ARITY = (1, None)
+    ARITY: ClassVar[tuple[int, int | None]] = (1, None)
 
 
 class WindowFunction(Expr):

@@ -32,7 +32,7 @@ import linecache
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -208,12 +208,13 @@ def _compiled(functions: AggregateFunctions, input_dtypes: tuple[np.dtype, ...])
         names = {m: _jit(functions, m, names[m]) for m in _METHODS}
         result_type = _check_state_types(functions, names, input_dtypes)
     exec(compile(source, f"<user aggregate {functions.name}>", "exec"), names)
-    loops = [names[f"{m}_groups"] for m in _METHODS]
+    accumulate, merge, finalize = (names[f"{m}_groups"] for m in _METHODS)
     if functions.compile:
         import numba
 
-        loops = [numba.njit(nogil=True)(loop) for loop in loops]
-    return GroupedLoops(functions, *loops, result_type=result_type)
+        jit = numba.njit(nogil=True)
+        accumulate, merge, finalize = jit(accumulate), jit(merge), jit(finalize)
+    return GroupedLoops(functions, accumulate, merge, finalize, result_type)
 
 
 def _jit(functions: AggregateFunctions, method: str, fn: Callable[..., Any]) -> Any:
@@ -263,8 +264,8 @@ def _check_state_types(
 def _require_state(functions: AggregateFunctions, method: str, state: Any, returned: Any) -> None:
     from numba import types
 
-    expected = list(state) if functions.tuple_state else [state]
-    got = list(returned) if isinstance(returned, types.BaseTuple) else [returned]
+    expected = list(cast(Any, state).types) if functions.tuple_state else [state]
+    got = list(cast(Any, returned).types) if isinstance(returned, types.BaseTuple) else [returned]
     shape = "a tuple of " if functions.tuple_state else ""
     if functions.tuple_state != isinstance(returned, types.BaseTuple) or len(got) != len(expected):
         raise SchemaError(
