@@ -42,6 +42,7 @@ _SPREAD = ("std", "var")  # merged from count, sum and variance partials (Chan's
 _ORDER_STATISTICS = ("median", "quantile")  # computed from each group's list of values
 _AS_FLOAT = _SPREAD + _ORDER_STATISTICS  # their inputs are read as float64
 _USER = "udaf"  # a user aggregate (``@sl.udaf``): its partials are its state columns
+_ROW = "__row"  # row numbers, listed per group to find each row's group
 
 
 @dataclass(frozen=True)
@@ -175,12 +176,20 @@ class HashAggregate:
             if call.fn != _USER:
                 specs.extend(_partial_specs(call))
         table = pa.Table.from_batches([pre])
-        grouped = table.group_by(self._group_keys, use_threads=False).aggregate(specs)
-        if self._users:
-            groups = _Groups.of(table, self._group_keys)
-            for user in self._users.values():
-                for name, column in user.partial(table, groups.ids, groups.count).items():
-                    grouped = grouped.append_column(name, column)
+        if not self._users:
+            return table.group_by(self._group_keys, use_threads=False).aggregate(specs)
+        # one grouping for all: the built-in partials and each group's rows (for user ones)
+        rows = pa.array(np.arange(pre.num_rows, dtype=np.int64))
+        grouped = (
+            table.append_column(_ROW, rows)
+            .group_by(self._group_keys, use_threads=False)
+            .aggregate([*specs, (_ROW, "list")])
+        )
+        groups = _Groups.of_lists(grouped[f"{_ROW}_list"], pre.num_rows)
+        grouped = grouped.drop_columns([f"{_ROW}_list"])
+        for user in self._users.values():
+            for name, column in user.partial(table, groups.ids, groups.count).items():
+                grouped = grouped.append_column(name, column)
         return grouped
 
     def _dense_partial(self, pre: pa.RecordBatch) -> pa.Table | None:
@@ -404,15 +413,17 @@ class _Groups:
     @staticmethod
     def of(merged: pa.Table, keys: Sequence[str]) -> _Groups:
         rows = pa.array(np.arange(merged.num_rows, dtype=np.int64))
-        numbered = merged.select(keys).append_column("__row", rows)
-        lists = (
-            numbered.group_by(keys, use_threads=False)
-            .aggregate([("__row", "list")])["__row_list"]
-            .combine_chunks()
-        )
-        ids = np.empty(merged.num_rows, dtype=np.int64)
-        ids[pc.list_flatten(lists).to_numpy()] = pc.list_parent_indices(lists).to_numpy()
-        return _Groups(ids, len(lists))
+        numbered = merged.select(keys).append_column(_ROW, rows)
+        lists = numbered.group_by(keys, use_threads=False).aggregate([(_ROW, "list")])
+        return _Groups.of_lists(lists[f"{_ROW}_list"], merged.num_rows)
+
+    @staticmethod
+    def of_lists(lists: pa.ChunkedArray, rows: int) -> _Groups:
+        """The groups of ``rows`` rows from each group's list of row numbers."""
+        combined = lists.combine_chunks()
+        ids = np.empty(rows, dtype=np.int64)
+        ids[pc.list_flatten(combined).to_numpy()] = pc.list_parent_indices(combined).to_numpy()
+        return _Groups(ids, len(combined))
 
 
 def _joined_lists(lists: pa.ChunkedArray, groups: _Groups, distinct: bool) -> pa.ListArray:
