@@ -20,6 +20,7 @@ from sabot_lab.engine.stream_operator import drive
 from sabot_lab.engine.window_aggregate import window_operator
 from sabot_lab.window_specs import tumbling
 from tests.support.reference import assert_same_rows, collect_all_ways, duckdb_table
+from tests.support.running import run_to_end
 from tests.support.user_aggregates import (
     DUCKDB_SQL,
     REFERENCES,
@@ -191,3 +192,18 @@ def test_many_groups_in_one_batch_take_the_compiled_loop() -> None:
     result = sl.from_arrow(rows).group_by("k").agg(SumOfSquares(sl.col("x")).alias("ss"))
     expected = duckdb_table("SELECT k, sum(x * x) AS ss FROM r GROUP BY k", r=rows)
     assert_same_rows(result.collect(), expected, rel=1e-9)
+
+
+def test_a_running_user_aggregate_emits_upserts_ending_at_plain_pythons_answer() -> None:
+    chunks = [random_rows(seed=100 + i, n=300) for i in range(12)]
+
+    def chunk(i: int) -> pa.Table | None:
+        return chunks[i] if i < len(chunks) else None  # the plan sees an unbounded source
+
+    stream = sl.from_generator(chunk).group_by("k").agg(*user_aggregates())
+    assert stream.changelog == "upsert"
+    updates = run_to_end(stream).table
+    assert updates.num_rows > 6 * len(chunks) // 2  # updates, not one row per key
+    latest = {row["k"]: row for row in updates.to_pylist()}
+    expected = python_reference(pa.concat_tables(chunks), ["k"], NAMES)
+    assert_same_rows(pa.Table.from_pylist(list(latest.values())), expected, rel=1e-9)
