@@ -207,3 +207,32 @@ def test_a_running_user_aggregate_emits_upserts_ending_at_plain_pythons_answer()
     latest = {row["k"]: row for row in updates.to_pylist()}
     expected = python_reference(pa.concat_tables(chunks), ["k"], NAMES)
     assert_same_rows(pa.Table.from_pylist(list(latest.values())), expected, rel=1e-9)
+
+
+def test_user_aggregates_in_session_windows_equal_the_built_in_ones() -> None:
+    events = out_of_order_events(13, 3_000, disorder_ms=2_000)
+    weights = sl.when(sl.col("x").is_not_null()).then(sl.col("y")).sum()
+    config = sl.get_config()
+    sl.set_config(config.replace(batch_size=113))
+    try:
+        result = (
+            sl.from_arrow(events)
+            .with_watermark("t", "3s")
+            .window(sl.session("700ms", on="t"))
+            .group_by("k")
+            .agg(
+                ss=SumOfSquares(sl.col("x")),
+                wm=WeightedMean(sl.col("x"), sl.col("y")),
+                ss_builtin=(sl.col("x") * sl.col("x")).sum(),
+                wm_builtin=sl.when(weights != 0).then((sl.col("x") * sl.col("y")).sum() / weights),
+                n=sl.count(),
+            )
+            .run()
+            .table
+        )
+    finally:
+        sl.set_config(config)
+    assert result.num_rows > 100
+    ours = result.select(["k", "window_start", "window_end", "ss", "wm", "n"])
+    theirs = result.select(["k", "window_start", "window_end", "ss_builtin", "wm_builtin", "n"])
+    assert_same_rows(ours, theirs, rel=1e-9)
