@@ -78,6 +78,7 @@ from sabot_lab.stream import (
     from_source,
 )
 from sabot_lab.table_preview import register_table_formatter
+from sabot_lab.udaf import udaf
 from sabot_lab.window_specs import WindowSpec, session, sliding, tumbling
 
 if TYPE_CHECKING:
@@ -181,5 +182,6 @@ __all__ = [
     "sliding",
     "sql",
     "tumbling",
+    "udaf",
     "when",
 ]

@@ -61,6 +61,7 @@ from sabot_lab.expr.nodes import (
     TemporalPart,
     TemporalTruncate,
     Unary,
+    UserAggregate,
     WindowFunction,
 )
 from sabot_lab.expr.regex_groups import regex_groups
@@ -688,6 +689,7 @@ EVALUATORS: dict[type[Expr], Evaluator] = {
     ConcatStr: _eval_concat_str,
     Horizontal: _eval_horizontal,
     Aggregate: _eval_aggregate,
+    UserAggregate: _eval_aggregate,
     WindowFunction: _eval_window,
     Over: _eval_window,
 }

@@ -67,6 +67,7 @@ __all__ = [
     "TemporalPart",
     "TemporalTruncate",
     "Unary",
+    "UserAggregate",
     "When",
     "WindowFunction",
     "node_class",
@@ -1073,7 +1074,18 @@ class Aggregate(Expr):
     __slots__ = ()
     OPS = ("agg",)
     FIELDS = ("fn", "ddof", "quantile", "interpolation")
-    ARITY = (0, 1)
+    ARITY: ClassVar[tuple[int, int | None]] = (0, 1)
+
+
+class UserAggregate(Aggregate):
+    """A user aggregate (``@sl.udaf``) of its children: ``name`` (the user's), ``function``
+    (its functions, cloudpickled and base64-encoded: the node stays JSON-safe and travels
+    with the plan) and ``dtype`` (the declared ``return_dtype``). ``fn`` is ``"udaf"``."""
+
+    __slots__ = ()
+    OPS = ("udaf",)
+    FIELDS = ("fn", "name", "function", "dtype")
+    ARITY: ClassVar[tuple[int, int | None]] = (1, None)
 
 
 class WindowFunction(Expr):
@@ -1124,6 +1136,7 @@ NODE_CLASSES: tuple[type[Expr], ...] = (
     ConcatStr,
     Horizontal,
     Aggregate,
+    UserAggregate,
     WindowFunction,
     Over,
 )

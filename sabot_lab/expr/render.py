@@ -48,6 +48,7 @@ from sabot_lab.expr.nodes import (
     TemporalPart,
     TemporalTruncate,
     Unary,
+    UserAggregate,
     WindowFunction,
 )
 from sabot_lab.expr.windows import (
@@ -174,6 +175,11 @@ def _python_aggregate(expr: Expr, args: list[str]) -> str:
     return f"{args[0]}.{fn}({options})"
 
 
+def _user_call(expr: Expr, args: list[str]) -> str:
+    """A user function's call, as Python and SQL write it: ``name(args)``."""
+    return f"{expr.param('name')}({', '.join(args)})"
+
+
 def _python_strptime(expr: Expr, args: list[str]) -> str:
     lenient = ", strict=False" if expr.param("strict") is False else ""
     return f'{args[0]}.str.strptime("{expr.param("dtype")}", "{expr.param("format")}"{lenient})'
@@ -212,6 +218,7 @@ PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
     ConcatStr: _python_concat_str,
     Horizontal: lambda e, a: f"{e.param('fn')}_horizontal({', '.join(a)})",
     Aggregate: _python_aggregate,
+    UserAggregate: _user_call,
     WindowFunction: python_window_function,
     Over: python_over,
 }
@@ -544,6 +551,7 @@ SQL_RENDERERS: dict[type[Expr], Renderer] = {
     ConcatStr: _sql_concat_str,
     Horizontal: lambda e, a: f"{'greatest' if e.param('fn') == 'max' else 'least'}({', '.join(a)})",
     Aggregate: _sql_aggregate,
+    UserAggregate: _user_call,
     WindowFunction: sql_window_function,
     Over: sql_over,
 }
