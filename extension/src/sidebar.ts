@@ -67,7 +67,6 @@ export class SabotSidebar extends Widget {
   async refresh(): Promise<void> {
     try {
       this.draw(await listClusters());
-      setText(this.status, '');
     } catch (error) {
       setText(this.status, `The Jupyter server does not answer: ${(error as Error).message}`);
     }
@@ -92,12 +91,8 @@ export class SabotSidebar extends Widget {
   }
 
   private draw(clusters: ICluster[]): void {
-    if (clusters.length === 0) {
-      setText(
-        this.status,
-        'No cluster yet: start one in a notebook (sl.LocalCluster()) or add one by URL.'
-      );
-    }
+    const none = 'No cluster yet: start one in a notebook (sl.LocalCluster()) or add one by URL.';
+    setText(this.status, clusters.length === 0 ? none : '');
     syncRows(
       this.list,
       clusters,
@@ -183,6 +178,7 @@ export class SabotSidebar extends Widget {
       cancel.title = 'Cancel this job';
       cancel.onclick = () => void this.act(() => cancelJob(cluster.key, job.job_id));
     }
+    element('div', 'jp-SabotJob-id', row, job.job_id);
     const figures = element('div', 'jp-SabotJob-figures', row);
     for (const name of ['progress', 'rows', 'rate', 'duration']) {
       element('span', `jp-SabotJob-${name}`, figures);
@@ -196,7 +192,7 @@ export class SabotSidebar extends Widget {
     const cell = (name: string) => row.querySelector(`.jp-SabotJob-${name}`) as HTMLElement;
     const running = RUNNING.has(job.state);
     row.dataset.state = job.state;
-    setText(cell('name'), job.name ? `${job.name} · ${job.job_id}` : job.job_id);
+    setText(cell('name'), job.name ?? 'job');
     setText(cell('state'), job.state);
     setText(cell('progress'), `${job.tasks_done}/${job.tasks} tasks`);
     setText(cell('rows'), `${count(job.rows)} rows`);
