@@ -28,7 +28,7 @@ install: venv labextension
 # The JupyterLab extension (extension/): TypeScript built with Node against the core packages
 # of the installed JupyterLab, into extension/labextension, which the wheel ships (pyproject's
 # data-files). Node and npm come from apt when missing.
-LAB_CORE = $(shell $(BIN)/python -c "import jupyterlab, pathlib; print(pathlib.Path(jupyterlab.__file__).parent / 'staging')" 2>/dev/null)
+LAB_CORE = $(BIN)/python -c "import jupyterlab, pathlib; print(pathlib.Path(jupyterlab.__file__).parent / 'staging')"
 labextension: venv
 	@command -v npm >/dev/null || \
 		{ echo "installing nodejs and npm (apt)"; $(SUDO) apt-get update -qq && \
@@ -36,7 +36,7 @@ labextension: venv
 		{ echo "error: the JupyterLab extension is built with Node (Debian: apt-get install nodejs npm)"; exit 1; }
 	$(BIN)/pip install --quiet "jupyterlab>=4"
 	cd extension && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build:lib
-	cd extension && node_modules/.bin/build-labextension --core-path "$(LAB_CORE)" . >build.log 2>&1 || \
+	cd extension && node_modules/.bin/build-labextension --core-path "$$($(LAB_CORE))" . >build.log 2>&1 || \
 		{ cat build.log; exit 1; }
 
 # The editable install's JupyterLab loads the extension from the checkout, and enables the
