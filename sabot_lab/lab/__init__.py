@@ -16,7 +16,7 @@ from typing import Any
 
 from sabot_lab.lab.handlers import routes
 
-__all__ = ["load_jupyter_server_extension"]
+__all__: list[str] = []  # jupyter_server finds the two hooks below by name
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
@@ -28,14 +28,11 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "sabot_lab.lab"}]
 
 
-def load_jupyter_server_extension(serverapp: Any) -> None:
-    """Add the ``/sabot/`` handlers to a running Jupyter server (jupyter_server calls this
-    as ``_load_jupyter_server_extension`` when the extension is enabled)."""
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Add the ``/sabot/`` handlers to a running Jupyter server (jupyter_server calls it when
+    the extension is enabled)."""
     web_app = serverapp.web_app
     web_app.add_handlers(".*$", routes(web_app.settings["base_url"]))
     serverapp.log.info(
         "sabot-lab: the Sabot sidebar's handlers are under %ssabot/", web_app.settings["base_url"]
     )
-
-
-_load_jupyter_server_extension = load_jupyter_server_extension

@@ -28,7 +28,7 @@ from jupyter_server.utils import url_path_join
 from sabot_lab.client.job import Job
 from sabot_lab.errors import ClusterError
 from sabot_lab.lab.overview import Overview
-from sabot_lab.lab.reachable import Reachable
+from sabot_lab.lab.reachable import NotReached, Reachable
 
 __all__ = ["routes"]
 
@@ -49,11 +49,13 @@ class _SabotHandler(APIHandler):
         that says what was wrong (404 for a cluster no longer reached)."""
         try:
             return await asyncio.to_thread(work, *args)
+        except NotReached as exc:
+            raise tornado.web.HTTPError(404, str(exc)) from None
         except ClusterError as exc:
-            status = 404 if "is reached from here" in str(exc) else 400
-            raise tornado.web.HTTPError(status, str(exc)) from None
+            raise tornado.web.HTTPError(400, str(exc)) from None
 
     def reply(self, body: Any) -> None:
+        """Finish with ``body`` as JSON."""
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 

@@ -23,7 +23,11 @@ from sabot_lab.errors import ClusterError
 from sabot_lab.runtime.protocol import Role
 from sabot_lab.runtime.transport import Credentials
 
-__all__ = ["Reachable", "Reached"]
+__all__ = ["NotReached", "Reachable", "Reached"]
+
+
+class NotReached(ClusterError):
+    """No cluster of this key is reached (any more): it stopped, or it was removed."""
 
 
 @dataclass(frozen=True)
@@ -127,14 +131,14 @@ class Reachable:
         """Stop watching the remote cluster ``key`` (a local one is listed while it runs)."""
         with self._lock:
             if self._remote.pop(key, None) is None:
-                raise ClusterError(f"no cluster added by URL has the key {key!r}")
+                raise NotReached(f"no cluster added by URL has the key {key!r}")
 
     def find(self, key: str) -> Reached:
-        """The cluster ``key``; :class:`ClusterError` if it is not (or no longer) reached."""
+        """The cluster ``key``; :class:`NotReached` if it is not (or no longer) reached."""
         for reached in self.clusters():
             if reached.key == key:
                 return reached
-        raise ClusterError(f"no cluster {key!r} is reached from here (it may have stopped)")
+        raise NotReached(f"no cluster {key!r} is reached from here (it may have stopped)")
 
     def reader(self, key: str) -> Cluster:
         """A connection to cluster ``key`` with its read-only token."""

@@ -246,3 +246,11 @@ def test_stop_from_the_server_ends_a_local_cluster(
         assert all(c["uri"] != other.uri for c in server.clusters())
     finally:
         other.close()
+
+
+def test_a_cluster_no_longer_reached_is_not_found(server: JupyterServer) -> None:
+    for method, path in (("POST", "clusters/local-00/stop"), ("DELETE", "clusters/remote-00")):
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            server.call(method, path, body={} if method == "POST" else None)
+        assert missing.value.code == 404
+        assert "is reached from here" in server.replies[-1] or "no cluster" in server.replies[-1]
