@@ -28,7 +28,7 @@ install: venv labextension
 # The JupyterLab extension (extension/): TypeScript built with Node against the core packages
 # of the installed JupyterLab, into extension/labextension, which the wheel ships (pyproject's
 # data-files). Node and npm come from apt when missing.
-LAB_CORE = $(BIN)/python -c "import jupyterlab, pathlib; print(pathlib.Path(jupyterlab.__file__).parent / 'staging')"
+LAB_CORE = $(abspath $(BIN))/python -c "import jupyterlab, pathlib; print(pathlib.Path(jupyterlab.__file__).parent / 'staging')"
 labextension: venv
 	@command -v npm >/dev/null || \
 		{ echo "installing nodejs and npm (apt)"; $(SUDO) apt-get update -qq && \
