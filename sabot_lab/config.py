@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,10 +32,33 @@ __all__ = [
     "EngineConfig",
     "NotebookConfig",
     "Variable",
+    "check_schema_name",
     "get_config",
     "set_config",
 ]
 
+
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+"""A SQL name that needs no quotes (of a PostgreSQL schema)."""
+
+
+def check_schema_name(schema: str) -> str:
+    """``schema`` if it is a PostgreSQL schema name sabot-lab accepts (lowercase letters,
+    digits and underscores, not starting with a digit); ValueError otherwise.
+
+    >>> check_schema_name("sabot")
+    'sabot'
+    >>> check_schema_name("Sabot-1")
+    Traceback (most recent call last):
+    ...
+    ValueError: database schema 'Sabot-1' is not a plain SQL name: use lowercase letters, digits and underscores (e.g. sabot)
+    """
+    if not _PLAIN_NAME.fullmatch(schema):
+        raise ValueError(
+            f"database schema {schema!r} is not a plain SQL name: use lowercase letters, "
+            "digits and underscores (e.g. sabot)"
+        )
+    return schema
 
 COMPRESSIONS = ("none", "lz4", "zstd")
 """Arrow IPC compression codecs of an agent's shuffle streams and spill files."""
@@ -93,6 +117,9 @@ class ClusterConfig:
             every agent reaches (``s3://bucket/sabot?region=...``); None: its work directory.
         database_url: the ``postgresql://`` URL of the JobManager's databases; None: SQLite
             files in its work directory. Left out of the repr (it may hold a password).
+        database_schema: the PostgreSQL schema of the JobManager's tables (``jobs``,
+            ``tasks``, ``agents``, ``checkpoints``), created when missing; DBOS keeps its
+            own tables in its own schema. SQLite files have no schemas.
         agent_slots: tasks an agent runs at once.
         shuffle_compression: the IPC compression of an agent's shuffle streams and spill
             files, one of :data:`COMPRESSIONS`.
@@ -130,6 +157,7 @@ class ClusterConfig:
     checkpoints_retained: int = 3
     checkpoint_location: str | None = None
     database_url: str | None = field(default=None, repr=False)
+    database_schema: str = "sabot"
     agent_slots: int = 2
     shuffle_compression: str = "none"
     max_parallelism: int = 128
@@ -153,6 +181,7 @@ class ClusterConfig:
             "http_max_connections",
             "http_threads",
         )
+        check_schema_name(self.database_schema)
         if self.shuffle_compression not in COMPRESSIONS:
             raise ValueError(
                 f"Config.shuffle_compression must be one of {', '.join(COMPRESSIONS)}, "
@@ -346,6 +375,7 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_CHECKPOINTS_RETAINED": Variable("checkpoints_retained", _integer),
     "SABOT_CHECKPOINT_LOCATION": Variable("checkpoint_location", _text),
     "SABOT_DATABASE_URL": Variable("database_url", _text),
+    "SABOT_DATABASE_SCHEMA": Variable("database_schema", _text),
     "SABOT_AGENT_SLOTS": Variable("agent_slots", _integer),
     "SABOT_SHUFFLE_COMPRESSION": Variable("shuffle_compression", _text),
     "SABOT_MAX_PARALLELISM": Variable("max_parallelism", _integer),
