@@ -33,8 +33,8 @@ def test_migrations_run_once_and_reopen_cleanly(url: str) -> None:
 
 def test_writes_are_idempotent_and_ended_jobs_stay_ended(url: str) -> None:
     store = JobStore(url)
-    store.create_job("j1", "a")
-    store.create_job("j1", "a")  # a workflow step that runs again
+    assert store.create_job("j1", "a")  # new (PostgreSQL counts the inserted row too)
+    assert not store.create_job("j1", "a")  # a workflow step that runs again
     store.add_task("t1", "j1", 0, 0, 0, "grpc://x")
     store.add_task("t1", "j1", 0, 0, 0, "grpc://x")
     assert len(store.tasks("j1")) == 1

@@ -81,8 +81,8 @@ def _upgraded(table: sa.Table, row: dict[str, object]) -> dict[str, object]:
     values = {key: row[key] for key in table.c.keys() if key in row}
     if table is agents:
         values["host"], values["port"] = agent_address(str(row["uri"]))
-    if table is tasks and row.get("state") in ENDED:
-        values["completed_at"] = row.get("updated_at")
+    if table is tasks:  # (every row gets the same columns: they are inserted together)
+        values["completed_at"] = row["updated_at"] if row["state"] in ENDED else None
     return values
 
 

@@ -103,8 +103,8 @@ class JobStore:
         now = time.time()
         planned = physical or Planned(None, None, None, None)
         insert = self._insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.job_id])
-        with self.engine.begin() as conn:
-            done = conn.execute(
+        with self.engine.begin() as conn:  # (psycopg counts inserted rows only when asked)
+            done = conn.execution_options(preserve_rowcount=True).execute(
                 insert.values(
                     job_id=job_id,
                     name=name,
