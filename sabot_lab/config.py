@@ -60,6 +60,7 @@ def check_schema_name(schema: str) -> str:
         )
     return schema
 
+
 COMPRESSIONS = ("none", "lz4", "zstd")
 """Arrow IPC compression codecs of an agent's shuffle streams and spill files."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def as_seconds(value: Any) -> float:
     """A timestamp as read by plain SQL (a datetime with zone on PostgreSQL, UTC text on
     SQLite) in seconds since the epoch."""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        value = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
     assert isinstance(value, datetime) and value.tzinfo is not None, value
     return value.timestamp()
 
@@ -271,7 +271,7 @@ def test_the_tables_schema_on_postgresql_is_a_setting(postgres_server: PostgresS
 
 
 def test_a_schema_name_that_is_not_plain_sql_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(ValueError, match="SABOT_DATABASE_SCHEMA='sabot; drop'.*plain SQL"):
+    with pytest.raises(ValueError, match=r"SABOT_DATABASE_SCHEMA='sabot; drop'.*plain SQL"):
         Config.from_env({"SABOT_DATABASE_SCHEMA": "sabot; drop"})
     with pytest.raises(SystemExit):
         build_parser().parse_args(["jobmanager", "--workdir", "w", "--db-schema", "Ops"])

@@ -82,7 +82,5 @@ def test_a_database_of_an_older_version_gains_the_new_columns(url: str) -> None:
     (task,) = store.tasks("j1")
     assert task["operators"] == {"s": 5} and task["rows_out"] == 5
     assert store.unended_tasks_by("agent") == {"grpc://a:1": 1}
-    columns = {
-        c["name"] for c in sa.inspect(store.engine).get_columns("checkpoints", store.schema)
-    }
+    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("checkpoints", store.schema)}
     assert "bytes" in columns

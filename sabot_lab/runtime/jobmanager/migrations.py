@@ -78,7 +78,7 @@ def _upgraded(table: sa.Table, row: dict[str, object]) -> dict[str, object]:
     >>> _upgraded(agents, {"uri": "grpc://10.0.0.7:8815", "state": "ACTIVE", "plan": "{}"})
     {'uri': 'grpc://10.0.0.7:8815', 'state': 'ACTIVE', 'host': '10.0.0.7', 'port': 8815}
     """
-    values = {key: row[key] for key in table.c.keys() if key in row}
+    values = {c.key: row[c.key] for c in table.c if c.key in row}
     if table is agents:
         values["host"], values["port"] = agent_address(str(row["uri"]))
     if table is tasks:  # (every row gets the same columns: they are inserted together)

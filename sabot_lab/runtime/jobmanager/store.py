@@ -169,7 +169,11 @@ class JobStore:
         sabot_lab.errors.JobNotFoundError: no job 'gone': unknown to this cluster, or deleted (ended jobs are deleted after their retention period, result_ttl, or by Job.delete())
         """
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(*keyed(jobs)).where(jobs.c.job_id == job_id)).mappings().first()
+            row = (
+                conn.execute(sa.select(*keyed(jobs)).where(jobs.c.job_id == job_id))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise JobNotFoundError(
                 f"no job {job_id!r}: unknown to this cluster, or deleted (ended jobs are "
@@ -457,8 +461,9 @@ class JobStore:
         sums = [sa.func.coalesce(sa.func.sum(tasks.c[k]), 0).label(k) for k in TASK_METRICS]
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(tasks.c.state.label("state"), sa.func.count().label("tasks"), *sums)
-                .group_by(tasks.c.state)
+                sa.select(
+                    tasks.c.state.label("state"), sa.func.count().label("tasks"), *sums
+                ).group_by(tasks.c.state)
             ).mappings()
             return [dict(r) for r in rows]
 

@@ -27,7 +27,7 @@ This module imports SQLAlchemy and, of sabot_lab, only :mod:`sabot_lab.config`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,13 +67,13 @@ class EpochTime(sa.types.TypeDecorator[float]):
         """A time (seconds, or a datetime) as a UTC datetime."""
         if value is None or isinstance(value, datetime):
             return value
-        return datetime.fromtimestamp(value, UTC)
+        return datetime.fromtimestamp(value, timezone.utc)
 
     def process_result_value(self, value: Any, dialect: Any) -> float | None:
         """A stored time (naive: UTC) as seconds since the epoch."""
         if value is None:
             return None
-        return float((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
+        return float((value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp())
 
 
 def _column(name: str, kind: Any, *args: Any, key: str | None = None, **kw: Any) -> sa.Column[Any]:
