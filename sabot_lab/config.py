@@ -118,9 +118,6 @@ class ClusterConfig:
             every agent reaches (``s3://bucket/sabot?region=...``); None: its work directory.
         database_url: the ``postgresql://`` URL of the JobManager's databases; None: SQLite
             files in its work directory. Left out of the repr (it may hold a password).
-        database_schema: the PostgreSQL schema of the JobManager's tables (``jobs``,
-            ``tasks``, ``agents``, ``checkpoints``), created when missing; DBOS keeps its
-            own tables in its own schema. SQLite files have no schemas.
         agent_slots: tasks an agent runs at once.
         shuffle_compression: the IPC compression of an agent's shuffle streams and spill
             files, one of :data:`COMPRESSIONS`.
@@ -146,6 +143,9 @@ class ClusterConfig:
             ``result_ttl``.
         spill_limit: bytes of spill files an agent keeps on disk (under its work directory);
             a job whose shuffle rows would pass it fails, naming this setting.
+        database_schema: the PostgreSQL schema of the JobManager's tables (``jobs``,
+            ``tasks``, ``agents``, ``checkpoints``), created when missing; DBOS keeps its
+            own tables in its own schema. SQLite files have no schemas.
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -158,7 +158,6 @@ class ClusterConfig:
     checkpoints_retained: int = 3
     checkpoint_location: str | None = None
     database_url: str | None = field(default=None, repr=False)
-    database_schema: str = "sabot"
     agent_slots: int = 2
     shuffle_compression: str = "none"
     max_parallelism: int = 128
@@ -171,6 +170,7 @@ class ClusterConfig:
     result_ttl: float | None = 24 * 3600.0
     retention_interval: float = 60.0
     spill_limit: int = 16 << 30
+    database_schema: str = "sabot"
 
     def __post_init__(self) -> None:
         _at_least_one(
