@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sabot_lab import __version__
-from sabot_lab.config import COMPRESSIONS, get_config
+from sabot_lab.config import COMPRESSIONS, check_schema_name, get_config
 from sabot_lab.errors import AuthenticationError, ClusterError, JobNotFoundError, UnreachableError
 from sabot_lab.runtime.protocol import JOBS_PAGE
 
@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="postgresql:// URL (default: SABOT_DATABASE_URL, else SQLite in --workdir)",
     )
     jm.add_argument(
+        "--db-schema",
+        type=_schema_name,
+        default=cluster.database_schema,
+        help="PostgreSQL schema of its tables, created when missing "
+        f"(default {cluster.database_schema}, SABOT_DATABASE_SCHEMA)",
+    )
+    jm.add_argument(
         "--heartbeat-timeout",
         type=float,
         default=cluster.heartbeat_timeout,
@@ -233,6 +240,18 @@ def parse_age(text: str) -> float:
     if not age >= 0:
         raise argparse.ArgumentTypeError(f"not an age: {text!r} (use e.g. 7d, 12h, 30m)")
     return age
+
+
+def _schema_name(text: str) -> str:
+    """A PostgreSQL schema name, as :func:`~sabot_lab.config.check_schema_name` accepts.
+
+    >>> _schema_name("jobs_2")
+    'jobs_2'
+    """
+    try:
+        return check_schema_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -334,6 +353,7 @@ def _server(args: argparse.Namespace) -> Any:
         insecure=args.insecure,
         submit_token=os.environ.get(Role.SUBMIT.variable) or None,
         read_token=os.environ.get(Role.READ.variable) or None,
+        database_schema=args.db_schema,
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,9 +32,33 @@ __all__ = [
     "EngineConfig",
     "NotebookConfig",
     "Variable",
+    "check_schema_name",
     "get_config",
     "set_config",
 ]
+
+
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+"""A SQL name that needs no quotes (of a PostgreSQL schema)."""
+
+
+def check_schema_name(schema: str) -> str:
+    """``schema`` if it is a PostgreSQL schema name sabot-lab accepts (lowercase letters,
+    digits and underscores, not starting with a digit); ValueError otherwise.
+
+    >>> check_schema_name("sabot")
+    'sabot'
+    >>> check_schema_name("Sabot-1")
+    Traceback (most recent call last):
+    ...
+    ValueError: database schema 'Sabot-1' is not a plain SQL name: use lowercase letters, digits and underscores (e.g. sabot)
+    """
+    if not _PLAIN_NAME.fullmatch(schema):
+        raise ValueError(
+            f"database schema {schema!r} is not a plain SQL name: use lowercase letters, "
+            "digits and underscores (e.g. sabot)"
+        )
+    return schema
 
 
 COMPRESSIONS = ("none", "lz4", "zstd")
@@ -118,6 +143,9 @@ class ClusterConfig:
             ``result_ttl``.
         spill_limit: bytes of spill files an agent keeps on disk (under its work directory);
             a job whose shuffle rows would pass it fails, naming this setting.
+        database_schema: the PostgreSQL schema of the JobManager's tables (``jobs``,
+            ``tasks``, ``agents``, ``checkpoints``), created when missing; DBOS keeps its
+            own tables in its own schema. SQLite files have no schemas.
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -142,6 +170,7 @@ class ClusterConfig:
     result_ttl: float | None = 24 * 3600.0
     retention_interval: float = 60.0
     spill_limit: int = 16 << 30
+    database_schema: str = "sabot"
 
     def __post_init__(self) -> None:
         _at_least_one(
@@ -153,6 +182,7 @@ class ClusterConfig:
             "http_max_connections",
             "http_threads",
         )
+        check_schema_name(self.database_schema)
         if self.shuffle_compression not in COMPRESSIONS:
             raise ValueError(
                 f"Config.shuffle_compression must be one of {', '.join(COMPRESSIONS)}, "
@@ -346,6 +376,7 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_CHECKPOINTS_RETAINED": Variable("checkpoints_retained", _integer),
     "SABOT_CHECKPOINT_LOCATION": Variable("checkpoint_location", _text),
     "SABOT_DATABASE_URL": Variable("database_url", _text),
+    "SABOT_DATABASE_SCHEMA": Variable("database_schema", _text),
     "SABOT_AGENT_SLOTS": Variable("agent_slots", _integer),
     "SABOT_SHUFFLE_COMPRESSION": Variable("shuffle_compression", _text),
     "SABOT_MAX_PARALLELISM": Variable("max_parallelism", _integer),

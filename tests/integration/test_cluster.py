@@ -341,7 +341,7 @@ def test_a_job_is_reattached_from_another_process(cluster: sl.LocalCluster) -> N
     assert job.job_id in {j["job_id"] for j in cluster.jobs()}
     if cluster.database_url:  # the JobManager keeps its tables in PostgreSQL
         assert query(
-            cluster.database_url, f"SELECT state FROM jobs WHERE job_id = '{job.job_id}'"
+            cluster.database_url, f"SELECT status FROM sabot.jobs WHERE job_id = '{job.job_id}'"
         ) == [("FINISHED",)]
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sabot_lab.runtime.jobmanager import store as tables
-from sabot_lab.runtime.jobmanager.store import JobStore
+from sabot_lab.runtime.jobmanager.store import JobStore, sqlalchemy_url
+from tests.support import control_tables_v5 as v5
 
 
 @pytest.fixture
@@ -24,14 +24,17 @@ def test_migrations_run_once_and_reopen_cleanly(url: str) -> None:
     again = JobStore(url)  # a restarted JobManager opens the same database
     assert again.version == store.version
     assert [j["job_id"] for j in again.jobs()] == ["j1"]
-    tables = set(sa.inspect(again.engine).get_table_names())
+    tables = set(sa.inspect(again.engine).get_table_names(schema=again.schema))
     assert {"jobs", "tasks", "agents", "checkpoints"} <= tables
+    if again.schema is not None:  # PostgreSQL: in a schema of their own, none in public
+        assert again.schema == "sabot"
+        assert not {"jobs", "tasks"} & set(sa.inspect(again.engine).get_table_names("public"))
 
 
 def test_writes_are_idempotent_and_ended_jobs_stay_ended(url: str) -> None:
     store = JobStore(url)
-    store.create_job("j1", "a")
-    store.create_job("j1", "a")  # a workflow step that runs again
+    assert store.create_job("j1", "a")  # new (PostgreSQL counts the inserted row too)
+    assert not store.create_job("j1", "a")  # a workflow step that runs again
     store.add_task("t1", "j1", 0, 0, 0, "grpc://x")
     store.add_task("t1", "j1", 0, 0, 0, "grpc://x")
     assert len(store.tasks("j1")) == 1
@@ -66,12 +69,12 @@ def test_agents_register_heartbeat_and_fail(url: str) -> None:
 def test_a_database_of_an_older_version_gains_the_new_columns(url: str) -> None:
     """A database made before the tasks' per-operator rows and the checkpoints' sizes keeps
     its rows and gains the columns."""
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:  # version 1: the first schema, without the newer columns
-        tables.metadata.create_all(conn)
-        conn.execute(tables.schema_version.insert().values(version=1))
-        conn.execute(sa.text("ALTER TABLE tasks DROP COLUMN operators"))
-        conn.execute(sa.text("ALTER TABLE checkpoints DROP COLUMN bytes"))
+    v5.old_database(  # version 1: the first schema, without the newer columns
+        sqlalchemy_url(url),
+        1,
+        "ALTER TABLE tasks DROP COLUMN operators",
+        "ALTER TABLE checkpoints DROP COLUMN bytes",
+    ).dispose()
     store = JobStore(url)
     store.create_job("j1", "first")
     store.add_task("j1/0.0/0", "j1", 0, 0, 0, "grpc://a:1")
@@ -79,5 +82,5 @@ def test_a_database_of_an_older_version_gains_the_new_columns(url: str) -> None:
     (task,) = store.tasks("j1")
     assert task["operators"] == {"s": 5} and task["rows_out"] == 5
     assert store.unended_tasks_by("agent") == {"grpc://a:1": 1}
-    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("checkpoints")}
+    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("checkpoints", store.schema)}
     assert "bytes" in columns

@@ -10,9 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from sabot_lab.config import Config
-from sabot_lab.runtime.jobmanager import store as tables
+from sabot_lab.runtime.jobmanager import tables
 from sabot_lab.runtime.jobmanager.metrics import ENDED_SERIES_SECONDS, prometheus_text, series_since
 from sabot_lab.runtime.jobmanager.store import JobStore, Planned
+from tests.support import control_tables_v5 as v5
 
 
 def checkpointed(store: JobStore, job_id: str, ended_at: float | None) -> None:
@@ -80,19 +81,15 @@ def test_pages_of_jobs_follow_each_other_with_equal_times() -> None:
 
 def test_a_database_with_the_plan_column_loses_it_and_keeps_its_rows(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:  # version 3: jobs held their plan, required
-        tables.metadata.create_all(conn)
-        conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN planned_tasks"))
-        conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN bounded"))
-        conn.execute(sa.text("ALTER TABLE jobs ADD COLUMN plan TEXT NOT NULL DEFAULT '{}'"))
-        conn.execute(tables.schema_version.insert().values(version=3))
-        conn.execute(
-            sa.text(
-                "INSERT INTO jobs (job_id, name, state, plan, created_at, updated_at) "
-                "VALUES ('old', 'q', 'FINISHED', '{\"big\": 1}', 1.0, 1.0)"
-            )
-        )
+    engine = v5.old_database(  # version 3: jobs held their plan, required
+        url,
+        3,
+        "ALTER TABLE jobs DROP COLUMN planned_tasks",
+        "ALTER TABLE jobs DROP COLUMN bounded",
+        "ALTER TABLE jobs ADD COLUMN plan TEXT NOT NULL DEFAULT '{}'",
+        "INSERT INTO jobs (job_id, name, state, plan, created_at, updated_at) "
+        "VALUES ('old', 'q', 'FINISHED', '{\"big\": 1}', 1.0, 1.0)",
+    )
     engine.dispose()
     store = JobStore(url)
     columns = {c["name"] for c in sa.inspect(store.engine).get_columns("jobs")}

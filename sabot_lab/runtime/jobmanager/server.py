@@ -161,6 +161,7 @@ class JobManager(ClusterServer):
         insecure: bool = False,
         submit_token: str | None = None,
         read_token: str | None = None,
+        database_schema: str | None = None,
     ) -> None:
         tokens = {Role.SUBMIT: submit_token, Role.CLUSTER: auth.token, Role.READ: read_token}
         super().__init__(host, port, auth, tls, insecure, tokens)
@@ -173,7 +174,7 @@ class JobManager(ClusterServer):
             else heartbeat_timeout
         )
         system_url, tables_url = _database_urls(self.workdir, database_url)
-        self.store = JobStore(tables_url)
+        self.store = JobStore(tables_url, database_schema)
         kept = Location.of(get_config().cluster.checkpoint_location or self.workdir)
         self.files = CheckpointFiles(kept, self.store)
         """Where checkpoints (``checkpoints/<job>``) and savepoints (``savepoints/<job>``) go."""
@@ -515,8 +516,9 @@ class JobManager(ClusterServer):
             if refused is not None:
                 return refused
             self.store.add_tasks(
-                job_id, stage_index, attempt, {p: (s.task_id, u) for p, (s, u) in specs.items()}
-            )
+                job_id, stage_index, attempt, {p: (s.task_id, u) for p, (s, u) in specs.items()},
+                stage.graph.topological_sort()[-1].operator_id,
+            )  # fmt: skip
             run.placed.update({(stage_index, p, attempt): u for p, (_, u) in specs.items()})
             deploys = [
                 (uri, self._deployer.submit(call, uri, "deploy", spec.to_dict(), self.auth, 10))

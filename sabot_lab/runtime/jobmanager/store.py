@@ -1,5 +1,6 @@
-"""The JobManager's tables (``jobs``, ``tasks``, ``agents``, ``checkpoints``), the same on SQLite
-and PostgreSQL, created and upgraded by numbered migrations in code.
+"""Reads and writes of the JobManager's tables (:mod:`.tables`, on SQLite or PostgreSQL,
+created and upgraded by :mod:`.migrations`): rows come back as dicts keyed by the names the
+JobManager and its clients use, times in seconds since the epoch.
 
 >>> store = JobStore("sqlite://")
 >>> store.create_job("j1", "fintech")
@@ -16,13 +17,25 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sabot_lab.config import get_config
 from sabot_lab.errors import JobNotFoundError
+from sabot_lab.runtime.jobmanager.migrations import migrate
+from sabot_lab.runtime.jobmanager.tables import (
+    CONTROL_TABLES,
+    agent_address,
+    agents,
+    checkpoints,
+    for_schema,
+    jobs,
+    keyed,
+    tasks,
+)
 from sabot_lab.runtime.protocol import (
     AGENT_STATES,
     ENDED,
@@ -33,7 +46,7 @@ from sabot_lab.runtime.protocol import (
     TaskState,
 )
 
-__all__ = ["JobStore", "Planned", "create_engine", "metadata", "sqlalchemy_url"]
+__all__ = ["JobStore", "Planned", "create_engine", "sqlalchemy_url"]
 
 
 class Planned(NamedTuple):
@@ -46,105 +59,6 @@ class Planned(NamedTuple):
     bounded: bool | None
 
 
-metadata = sa.MetaData()
-
-schema_version = sa.Table(
-    "sabot_schema_version", metadata, sa.Column("version", sa.Integer, nullable=False)
-)
-jobs = sa.Table(
-    "jobs",
-    metadata,
-    sa.Column("job_id", sa.String(64), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("physical", sa.Text),  # the physical plan, while the job runs
-    sa.Column("partitions", sa.Integer),
-    sa.Column("planned_tasks", sa.Integer),  # tasks an attempt runs, once planned
-    sa.Column("bounded", sa.Boolean),  # whether its sources end, once planned
-    sa.Column("error", sa.Text),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=False),
-    sa.Column("finished_at", sa.Float),
-)
-tasks = sa.Table(
-    "tasks",
-    metadata,
-    sa.Column("task_id", sa.String(128), primary_key=True),
-    sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.job_id"), nullable=False, index=True),
-    sa.Column("stage", sa.Integer, nullable=False),
-    sa.Column("partition", sa.Integer, nullable=False),
-    sa.Column("attempt", sa.Integer, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("agent", sa.String(200)),
-    sa.Column("error", sa.Text),
-    sa.Column("rows_in", sa.BigInteger, nullable=False, default=0),
-    sa.Column("rows_out", sa.BigInteger, nullable=False, default=0),
-    sa.Column("batches_out", sa.BigInteger, nullable=False, default=0),
-    sa.Column("bytes_out", sa.BigInteger, nullable=False, default=0),
-    sa.Column("busy_s", sa.Float, nullable=False, default=0.0),
-    sa.Column("backpressure_s", sa.Float, nullable=False, default=0.0),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=False),
-    sa.Column("operators", sa.JSON),  # rows out by operator id, as last reported
-)
-agents = sa.Table(
-    "agents",
-    metadata,
-    sa.Column("uri", sa.String(200), primary_key=True),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("slots", sa.Integer, nullable=False),
-    sa.Column("memory_bytes", sa.BigInteger),
-    sa.Column("running", sa.Integer, nullable=False, default=0),
-    sa.Column("registered_at", sa.Float, nullable=False),
-    sa.Column("last_heartbeat", sa.Float, nullable=False),
-)
-checkpoints = sa.Table(
-    "checkpoints",
-    metadata,
-    sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.job_id"), primary_key=True),
-    sa.Column("checkpoint_id", sa.Integer, primary_key=True),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("location", sa.Text),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("completed_at", sa.Float),
-    sa.Column("bytes", sa.BigInteger),  # the size of its parts, once COMPLETE
-)
-
-
-def _drop_column(table: sa.Table, name: str) -> Callable[[sa.Connection], None]:
-    """A migration dropping column ``name`` of ``table`` if its database table has it."""
-
-    def drop(conn: sa.Connection) -> None:
-        if name in {c["name"] for c in sa.inspect(conn).get_columns(table.name)}:
-            conn.execute(sa.text(f"ALTER TABLE {table.name} DROP COLUMN {name}"))
-
-    return drop
-
-
-def _add_missing_columns(table: sa.Table) -> Callable[[sa.Connection], None]:
-    """A migration adding the columns of ``table`` its database table does not have yet (a
-    database made at a later version has them all)."""
-
-    def add(conn: sa.Connection) -> None:
-        have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in have:
-                kind = column.type.compile(dialect=conn.dialect)
-                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
-
-    return add
-
-
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [
-    lambda conn: metadata.create_all(conn, tables=[jobs, tasks, agents, checkpoints]),
-    _add_missing_columns(checkpoints),
-    _add_missing_columns(tasks),
-    _add_missing_columns(jobs),
-    _drop_column(jobs, "plan"),  # the submitted plan is the workflow's input: kept once
-]
-"""Schema changes in order; a database at version ``n`` runs ``MIGRATIONS[n:]``."""
-
-
 def _lock_in_order(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> None:
     """Lock the task rows ``where`` selects in task order before a statement updates them
     all (PostgreSQL; SQLite locks the whole database): two transactions that update some of
@@ -154,35 +68,22 @@ def _lock_in_order(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> None:
     )
 
 
-def migrate(engine: sa.Engine) -> int:
-    """Bring the database to the newest schema version; return that version."""
-    with engine.begin() as conn:
-        metadata.create_all(conn, tables=[schema_version])
-        row = conn.execute(sa.select(schema_version.c.version)).first()
-        version = row[0] if row else 0
-        for step in MIGRATIONS[version:]:
-            step(conn)
-        if row is None:
-            conn.execute(schema_version.insert().values(version=len(MIGRATIONS)))
-        else:
-            conn.execute(schema_version.update().values(version=len(MIGRATIONS)))
-    return len(MIGRATIONS)
-
-
 class JobStore:
     """Reads and writes the JobManager's tables (``url``: ``sqlite:///jm.sqlite``,
-    ``postgresql://...`` (opened with psycopg) or any SQLAlchemy URL).
+    ``postgresql://...`` (opened with psycopg) or any SQLAlchemy URL). On PostgreSQL they
+    live in ``schema`` (default: ``Config.database_schema``), :attr:`schema`; None on SQLite.
 
     The ``agents`` table is mirrored in memory: a store is its only writer (one JobManager
     per database), so placing tasks reads the agents without a query.
     """
 
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
-        self.version = migrate(self.engine)
+    def __init__(self, url: str, schema: str | None = None) -> None:
+        wanted = schema or get_config().cluster.database_schema
+        self.engine, self.schema = for_schema(create_engine(url), wanted)
+        self.version = migrate(self.engine, self.schema)
         self._agents_lock = threading.Lock()
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(agents)).mappings()
+            rows = conn.execute(sa.select(*keyed(agents))).mappings()
             self._agents = {r["uri"]: dict(r) for r in rows}
 
     # -- jobs -------------------------------------------------------------------------
@@ -202,8 +103,8 @@ class JobStore:
         now = time.time()
         planned = physical or Planned(None, None, None, None)
         insert = self._insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.job_id])
-        with self.engine.begin() as conn:
-            done = conn.execute(
+        with self.engine.begin() as conn:  # (psycopg counts inserted rows only when asked)
+            done = conn.execution_options(preserve_rowcount=True).execute(
                 insert.values(
                     job_id=job_id,
                     name=name,
@@ -256,7 +157,7 @@ class JobStore:
                 conn.execute(
                     tasks.update()
                     .where(tasks.c.job_id == job_id, tasks.c.state.not_in(ENDED))
-                    .values(state=JobState.CANCELLED.value, updated_at=now)
+                    .values(state=JobState.CANCELLED.value, updated_at=now, completed_at=now)
                 )
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -268,7 +169,11 @@ class JobStore:
         sabot_lab.errors.JobNotFoundError: no job 'gone': unknown to this cluster, or deleted (ended jobs are deleted after their retention period, result_ttl, or by Job.delete())
         """
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
+            row = (
+                conn.execute(sa.select(*keyed(jobs)).where(jobs.c.job_id == job_id))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise JobNotFoundError(
                 f"no job {job_id!r}: unknown to this cluster, or deleted (ended jobs are "
@@ -287,7 +192,7 @@ class JobStore:
         >>> [j["job_id"] for j in store.jobs(limit=2)], [j["job_id"] for j in store.jobs(2, "j3")]
         (['j4', 'j3'], ['j2', 'j1'])
         """
-        columns = [c for c in jobs.c if c.name != "physical"]
+        columns = [c for c in keyed(jobs) if c.name != "physical"]
         order = (jobs.c.created_at.desc(), jobs.c.job_id.desc())
         query = sa.select(*columns).order_by(*order).limit(limit)
         with self.engine.connect() as conn:
@@ -354,7 +259,7 @@ class JobStore:
         with self.engine.connect() as conn:
             return {
                 t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                for t in (jobs, tasks, agents, checkpoints)
+                for t in CONTROL_TABLES
             }
 
     # -- tasks ------------------------------------------------------------------------
@@ -365,11 +270,24 @@ class JobStore:
         self.add_tasks(job_id, stage, attempt, {partition: (task_id, agent)})
 
     def add_tasks(
-        self, job_id: str, stage: int, attempt: int, placed: Mapping[int, tuple[str, str]]
+        self,
+        job_id: str,
+        stage: int,
+        attempt: int,
+        placed: Mapping[int, tuple[str, str]],
+        operator_id: str | None = None,
     ) -> None:
         """Record a stage's tasks in one transaction: ``placed`` maps each partition to its
-        ``(task_id, agent)``; tasks recorded before stay as they are. A SCHEDULED job with
-        tasks is RUNNING."""
+        ``(task_id, agent)``; ``operator_id`` is the stage's last operator. Tasks recorded
+        before stay as they are. A SCHEDULED job with tasks is RUNNING.
+
+        >>> store = JobStore("sqlite://")
+        >>> _ = store.create_job("j1", "q", state="SCHEDULED")
+        >>> store.add_tasks("j1", 0, 0, {0: ("j1/0.0/0", "grpc://a:1")}, operator_id="filter_1")
+        >>> task = store.tasks("j1")[0]
+        >>> task["operator_id"], task["agent"], store.job("j1")["state"]
+        ('filter_1', 'grpc://a:1', 'RUNNING')
+        """
         now = time.time()
         with self.engine.begin() as conn:
             ids = [task_id for task_id, _ in placed.values()]
@@ -381,6 +299,7 @@ class JobStore:
                     "stage": stage,
                     "partition": partition,
                     "attempt": attempt,
+                    "operator_id": operator_id,
                     "state": TaskState.SCHEDULED.value,
                     "agent": agent,
                     "created_at": now,
@@ -406,7 +325,10 @@ class JobStore:
     ) -> None:
         """Move a task to ``state``, with its final ``metrics`` (see :data:`~sabot_lab.runtime.protocol.TASK_METRICS`)."""
         _check(state, STATES)
-        values: dict[str, Any] = {"state": state, "updated_at": time.time()}
+        now = time.time()
+        values: dict[str, Any] = {"state": state, "updated_at": now}
+        if state in ENDED:
+            values["completed_at"] = now
         if error is not None:
             values["error"] = error
         values.update(_metrics(metrics or {}))
@@ -487,7 +409,7 @@ class JobStore:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(checkpoints).join(
+                sa.select(*keyed(checkpoints)).join(
                     last,
                     (checkpoints.c.job_id == last.c.job_id)
                     & (checkpoints.c.checkpoint_id == last.c.n),
@@ -499,7 +421,7 @@ class JobStore:
         """A job's checkpoints, oldest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(checkpoints)
+                sa.select(*keyed(checkpoints))
                 .where(checkpoints.c.job_id == job_id)
                 .order_by(checkpoints.c.checkpoint_id)
             )
@@ -509,7 +431,7 @@ class JobStore:
         """A job's tasks in stage, partition and attempt order."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(tasks)
+                sa.select(*keyed(tasks))
                 .where(tasks.c.job_id == job_id)
                 .order_by(tasks.c.stage, tasks.c.partition, tasks.c.attempt)
             ).mappings()
@@ -539,9 +461,9 @@ class JobStore:
         sums = [sa.func.coalesce(sa.func.sum(tasks.c[k]), 0).label(k) for k in TASK_METRICS]
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(tasks.c.state, sa.func.count().label("tasks"), *sums).group_by(
-                    tasks.c.state
-                )
+                sa.select(
+                    tasks.c.state.label("state"), sa.func.count().label("tasks"), *sums
+                ).group_by(tasks.c.state)
             ).mappings()
             return [dict(r) for r in rows]
 
@@ -549,7 +471,14 @@ class JobStore:
     def upsert_agent(
         self, uri: str, state: str, slots: int, memory_bytes: int | None = None, running: int = 0
     ) -> None:
-        """Register an agent or record its heartbeat."""
+        """Register an agent (by its URI, which gives its host and port) or record its
+        heartbeat.
+
+        >>> store = JobStore("sqlite://")
+        >>> store.upsert_agent("grpc://10.0.0.7:8815", "ACTIVE", slots=2)
+        >>> {k: store.agents()[0][k] for k in ("uri", "host", "port", "state")}
+        {'uri': 'grpc://10.0.0.7:8815', 'host': '10.0.0.7', 'port': 8815, 'state': 'ACTIVE'}
+        """
         _check(state, AGENT_STATES)
         now = time.time()
         values: dict[str, Any] = {
@@ -566,7 +495,9 @@ class JobStore:
                 conn.execute(agents.update().where(agents.c.uri == uri).values(**values))
                 known.update(values)
             else:
-                row = {"uri": uri, "memory_bytes": None, "registered_at": now, **values}
+                host, port = agent_address(uri)
+                row = {"uri": uri, "host": host, "port": port, "memory_bytes": None,
+                       "registered_at": now, **values}  # fmt: skip
                 conn.execute(agents.insert().values(**row))
                 self._agents[uri] = row
 
