@@ -259,7 +259,6 @@ class KafkaSource(ReplayableSource):
                     records = loop.run(self._poll(consumer, batch_size))
                     polled = loop.run(_offsets(consumer))
                     caught_up = loop.run(_caught_up(consumer))
-                    CONSUMER_LAGS.record(self.topic, self.group, _lags(consumer, polled))
                     failing_since = None
                 except (_kafka().errors.KafkaError, OSError) as exc:
                     failing_since = failing_since or time.monotonic()
@@ -272,6 +271,7 @@ class KafkaSource(ReplayableSource):
                     }
                     polled = {p: min(o, self.stop[p]) for p, o in polled.items()}
                     caught_up |= {p for p, o in polled.items() if o >= self.stop[p]}
+                CONSUMER_LAGS.record(self.topic, self.group, _lags(consumer, polled))
                 read = dict(offsets or {})  # what was read before each item
                 for split, part in records.items():
                     if not part:

@@ -5,9 +5,11 @@ metrics ``/metrics`` exposes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -26,6 +29,7 @@ import sabot_lab as sl
 from sabot_lab.examples.nexmark_queries import QUERIES
 from sabot_lab.observability.tracing import TRACE_FILE, read_spans
 from tests.support.browser_http import Browser
+from tests.support.kafka_broker import Broker
 from tests.support.polling import wait_for
 
 DASHBOARD = Path(__file__).parents[2] / "docs" / "grafana" / "sabot-lab.json"
@@ -243,3 +247,49 @@ def test_the_grafana_dashboard_uses_only_metrics_the_cluster_exposes(
     assert len(exprs) >= 10 and used
     assert used <= exposed, f"the dashboard uses metrics /metrics lacks: {used - exposed}"
     assert {"sabot_task_watermark_lag_seconds", "sabot_agent_cpu_percent"} <= used
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int, rows: int) -> dict[str, int]:
+    """The offset after the last record of each partition, as reading them all finds it."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        await consumer.seek_to_beginning()
+        ends: dict[str, int] = {}
+        seen, deadline = 0, time.monotonic() + 60
+        while seen < rows and time.monotonic() < deadline:
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                seen += len(records)
+                ends[str(tp.partition)] = max(r.offset for r in records) + 1
+        return ends
+    finally:
+        await consumer.stop()
+
+
+def test_kafka_consumer_lag_is_what_a_read_left_of_each_partition(
+    traced: tuple[sl.LocalCluster, Path], kafka: Broker
+) -> None:
+    cluster, _ = traced
+    name = f"lag-{uuid.uuid4().hex[:10]}"
+    kafka.create_topic(name, 3)
+    table = pa.table({"id": list(range(3_000)), "symbol": [f"S{i % 13}" for i in range(3_000)]})
+    with pytest.warns(UserWarning, match="at-least-once"):  # tansu has no idempotent producer
+        sl.from_arrow(table).to_kafka(name, kafka.bootstrap, key="symbol")
+    ends = asyncio.run(end_offsets(kafka.bootstrap, name, 3, table.num_rows))
+    assert all(end > 100 for end in ends.values())
+    stop = {p: 100 for p in ends}  # the read leaves the rest behind
+    read = sl.from_kafka(name, kafka.bootstrap, schema=table.schema, stop=stop, group="lag")
+    result = read.submit(cluster).result(timeout=120)
+    assert 0 < result.num_rows < table.num_rows
+    expected = {p: float(ends[p] - stop[p]) for p in ends}
+
+    def lags() -> dict[str, float]:
+        return {
+            s.labels["partition"]: s.value
+            for s in samples_of(metrics_text(cluster))
+            if s.name == "sabot_kafka_consumer_lag" and s.labels["topic"] == name
+        }
+
+    wait_for(lambda: lags() == expected, timeout=60)  # (the agents' next heartbeats)
+    assert lags() == expected
