@@ -166,6 +166,13 @@ LISTED = {  # each metric the cluster must expose once jobs ran, with a check of
 }
 
 
+PER_JOB = (
+    "sabot_operator_rows_total",
+    "sabot_task_state_bytes",
+    "sabot_task_watermark_lag_seconds",
+)
+
+
 @pytest.fixture(scope="module")
 def metrics_after_jobs(traced: tuple[sl.LocalCluster, Path]) -> tuple[str, dict[str, Any]]:
     """``/metrics`` while an endless Nexmark q5 job with checkpoints runs on two agents (a
@@ -184,8 +191,10 @@ def metrics_after_jobs(traced: tuple[sl.LocalCluster, Path]) -> tuple[str, dict[
             nonlocal text, before
             before = time.time()
             text = metrics_text(cluster)
-            names = {s.name for s in samples_of(text)}
-            return set(LISTED) <= names and "sabot_kafka_consumer_lag" in text
+            samples = samples_of(text)
+            names = {s.name for s in samples}
+            of_job = {s.name for s in samples if s.labels.get("job") == job.job_id}
+            return set(LISTED) <= names and set(PER_JOB) <= of_job
 
         wait_for(exposed, timeout=90)
         tasks = {t["task_id"]: t for t in job.tasks()}
