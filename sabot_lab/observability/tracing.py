@@ -82,9 +82,10 @@ _CONFIGURED = threading.Lock()
 
 
 def configure_tracing(service: str, environ: Mapping[str, str] | None = None) -> bool:
-    """Install a tracer provider for this process (named ``service``) exporting spans as
-    ``environ`` (default: the process's) asks; whether spans are exported. A provider
-    installed already (the user's, or by an earlier call) is kept as it is.
+    """Whether ``environ`` (default: the process's) asks for spans to be exported; if it
+    does, install a tracer provider for this process (named ``service``) exporting them as
+    it asks, unless one is installed already (the user's, or by an earlier call): that one is
+    kept as it is.
 
     >>> configure_tracing("sabot-lab-example", {})
     False
@@ -95,12 +96,11 @@ def configure_tracing(service: str, environ: Mapping[str, str] | None = None) ->
     """
     environ = os.environ if environ is None else environ
     exporters = _exporters(environ)
+    if not exporters:
+        return False
     with _CONFIGURED:
-        installed = trace.get_tracer_provider()
-        if not isinstance(installed, trace.ProxyTracerProvider):
-            return not isinstance(installed, trace.NoOpTracerProvider)
-        if not exporters:
-            return False
+        if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            return True
         provider = TracerProvider(resource=Resource.create({"service.name": service}))
         for exporter, batched in exporters:
             processor = BatchSpanProcessor if batched else SimpleSpanProcessor
