@@ -2,7 +2,8 @@
 lists jobs and agents.
 
 May import: the wire layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.runtime.protocol`),
-:mod:`sabot_lab.client.job`, :mod:`sabot_lab.display`, :mod:`sabot_lab.errors`.
+:mod:`sabot_lab.client.job`, :mod:`sabot_lab.display`, :mod:`sabot_lab.errors`,
+:mod:`sabot_lab.observability`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sabot_lab.client.job import Job
 from sabot_lab.display import Displayed
+from sabot_lab.observability.tracing import configure_tracing, span
 from sabot_lab.runtime.protocol import JOBS_PAGE, Assignment, EndedBefore, JobRequest, JobsPage
 from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
 
@@ -75,8 +77,13 @@ class Cluster(Displayed):
     def submit_request(self, request: JobRequest) -> Job:
         """Submit a :class:`~sabot_lab.runtime.protocol.JobRequest` (what
         :meth:`~sabot_lab.stream.Stream.submit` builds); returns as soon as the JobManager
-        has durably accepted it."""
-        reply = self._call("submit", request.to_dict())
+        has durably accepted it. The call is the ``submit`` span, the root of the job's
+        trace (see :mod:`sabot_lab.observability.tracing`: exported as the ``OTEL_*``
+        variables ask, unless the process installed its own tracer provider)."""
+        configure_tracing("sabot-lab-client")
+        with span("submit", name=request.name, job_id=request.job_id) as current:
+            reply = self._call("submit", request.to_dict())
+            current.set_attribute("sabot.job_id", reply["job_id"])
         return Job(self, reply["job_id"])
 
     def job(self, job_id: str) -> Job:

@@ -58,6 +58,7 @@ from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
 from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
 from sabot_lab.logical.sources import ReplayableSource, SourceSpec, SplitMark, register_source
+from sabot_lab.observability.consumer_lag import CONSUMER_LAGS
 
 __all__ = [
     "FORMATS",
@@ -270,6 +271,7 @@ class KafkaSource(ReplayableSource):
                     }
                     polled = {p: min(o, self.stop[p]) for p, o in polled.items()}
                     caught_up |= {p for p, o in polled.items() if o >= self.stop[p]}
+                CONSUMER_LAGS.record(self.topic, self.group, _lags(consumer, polled))
                 read = dict(offsets or {})  # what was read before each item
                 for split, part in records.items():
                     if not part:
@@ -707,6 +709,13 @@ async def _caught_up(consumer: Any) -> set[str]:
         for tp, end in ends.items()
         if end is not None and await consumer.position(tp) >= end
     }
+
+
+def _lags(consumer: Any, offsets: dict[str, int]) -> dict[str, int]:
+    """How many records each partition's end (as last fetched) is ahead of ``offsets``, for
+    the partitions whose end the consumer knows."""
+    ends = {str(tp.partition): consumer.highwater(tp) for tp in consumer.assignment()}
+    return {p: end - offsets[p] for p, end in ends.items() if end is not None and p in offsets}
 
 
 async def _offsets(consumer: Any) -> dict[str, int]:

@@ -203,6 +203,27 @@ class Checkpoints:
             return False
         return self._finished_marker(self.restore).exists()
 
+    def part_bytes(self, checkpoint: int) -> int:
+        """The size of this run's parts of ``checkpoint``: its operators' state, with the
+        shared files first written for it.
+
+        >>> import tempfile
+        >>> cp = Checkpoints(tempfile.mkdtemp(), "1.0")
+        >>> cp.save(1, "source_1", {"position": 42})
+        >>> cp.part_bytes(1), Checkpoints(cp.directory, "1.1").part_bytes(1)
+        (16, 0)
+        """
+        suffix = f"@{self.scope}" if self.scope else ""
+        total = 0
+        for part in checkpoint_path(self.directory, checkpoint).children():
+            ours = part.name.endswith(suffix) if suffix else "@" not in part.name
+            if part.name == _FINISHED or not ours:
+                continue
+            shared = part / SHARED_LIST
+            added = json.loads(shared.read_text())["added"] if shared.exists() else 0
+            total += part.size() + added
+        return total
+
     def save(self, checkpoint: int, operator_id: str, value: Any) -> None:
         """Keep a small JSON value (a source's position, an operator's counters)."""
         (self.path(checkpoint, operator_id) / "value.json").write_text(json.dumps(value))

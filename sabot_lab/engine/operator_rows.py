@@ -1,9 +1,11 @@
-"""Rows out of each operator of a running executor, for live EXPLAIN ANALYZE numbers.
+"""Rows out of each operator of a running executor, for live EXPLAIN ANALYZE numbers, and the
+seconds spent making them.
 
 An :class:`OperatorRows` is handed to an :class:`~sabot_lab.engine.executor.Executor`, which
 counts the rows every operator's pipeline yields: after the operator's last fused step, or
-from the source of a pipeline it starts. Worker threads add to it while another thread (an
-agent's heartbeat) reads it. Counting is per batch, not per row.
+from the source of a pipeline it starts; and the time that step (or that source) took. Worker
+threads add to it while another thread (an agent's heartbeat) reads it. Counting is per batch,
+not per row.
 
 >>> import pyarrow as pa
 >>> from sabot_lab.engine.pipeline import Pipeline, Step
@@ -14,11 +16,14 @@ agent's heartbeat) reads it. Counting is per batch, not per row.
 >>> _ = list(p.run(Config(threads=1)))
 >>> rows.snapshot()
 {'scan': 3, 'odd': 2}
+>>> sorted(rows.seconds())
+['odd', 'scan']
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -45,20 +50,32 @@ class OperatorRows:
 
     def __init__(self, check: Callable[[], None] | None = None) -> None:
         self._rows: dict[str, int] = {}
+        self._seconds: dict[str, float] = {}
         self._lock = threading.Lock()
         self._check = check
 
-    def add(self, operator_id: str, rows: int) -> None:
-        """Count ``rows`` more out of ``operator_id``."""
+    def add(self, operator_id: str, rows: int, seconds: float = 0.0) -> None:
+        """Count ``rows`` more out of ``operator_id``, made in ``seconds``."""
         if self._check is not None:
             self._check()
         with self._lock:
             self._rows[operator_id] = self._rows.get(operator_id, 0) + rows
+            self._seconds[operator_id] = self._seconds.get(operator_id, 0.0) + seconds
 
     def snapshot(self) -> dict[str, int]:
         """The counts so far, by operator id, in the order operators first yielded rows."""
         with self._lock:
             return dict(self._rows)
+
+    def _time(self, operator_id: str, seconds: float) -> None:
+        with self._lock:
+            self._seconds[operator_id] = self._seconds.get(operator_id, 0.0) + seconds
+
+    def seconds(self) -> dict[str, float]:
+        """The seconds each operator's counted step (or source) took so far, by operator id:
+        the time of its last fused step, or of its source's reads."""
+        with self._lock:
+            return {k: round(v, 6) for k, v in self._seconds.items()}
 
     def counted(self, pipeline: Pipeline, operator_id: str) -> Pipeline:
         """``pipeline`` (whose output is ``operator_id``'s) counting the rows it yields: its
@@ -72,15 +89,28 @@ class OperatorRows:
 
     def _counting(self, fn: Callable[[Any], Any], operator_id: str) -> Callable[[Any], Any]:
         def step(batch: Any) -> Any:
+            started = time.perf_counter()
             out = fn(batch)
-            if out is not None:
-                self.add(operator_id, out.num_rows)
+            if out is None:
+                self._time(operator_id, time.perf_counter() - started)
+            else:
+                self.add(operator_id, out.num_rows, time.perf_counter() - started)
             return out
 
         return step
 
     def _count(self, items: Iterator[Any], operator_id: str) -> Iterator[Any]:
-        for item in items:
+        items = iter(items)
+        while True:
+            started = time.perf_counter()
+            item = next(items, _END)
+            if item is _END:
+                return
             if isinstance(item, pa.RecordBatch | pa.Table):
-                self.add(operator_id, item.num_rows)
+                self.add(operator_id, item.num_rows, time.perf_counter() - started)
+            else:
+                self._time(operator_id, time.perf_counter() - started)
             yield item
+
+
+_END = object()

@@ -28,6 +28,13 @@ closed cluster says so:
 (['grpc://127.0.0.1:1'], ['FAILED'])
 >>> print(cluster_text(cluster_view("grpc://127.0.0.1:9", [], [], status="closed")))
 Cluster grpc://127.0.0.1:9: closed
+
+An agent whose host's CPU or memory is nearly all in use is marked overloaded:
+
+>>> hot = {**agents[0], "cpu_percent": 97.0, "memory_percent": 41.0}
+>>> print(cluster_text(cluster_view("grpc://127.0.0.1:9", [hot], [], now=100.0)))
+Cluster grpc://127.0.0.1:9: 1 of 1 agents active, 0 jobs
+  agent grpc://127.0.0.1:1 ACTIVE, 1/2 slots busy, heartbeat 0.5 s ago, overloaded (host CPU 97%, memory 41%)
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from sabot_lab.client import LocalCluster
 from sabot_lab.errors import ClusterError
 from sabot_lab.notebook.frontend import static_style
+from sabot_lab.observability.resources import overloaded
 
 if TYPE_CHECKING:
     from sabot_lab.client import Cluster
@@ -74,11 +82,13 @@ def cluster_view(
     now: float | None = None,
 ) -> dict[str, Any]:
     """The JSON data of a cluster's views: its live agents (state, slots, ``load``: the share
-    of slots running tasks, seconds since the last heartbeat), those that stopped or failed
-    (``history``: state and last heartbeat), its newest jobs (with the first line of a failed
-    job's error), the status page ``link``, whether it can be ``scalable`` (a
-    :class:`~sabot_lab.client.LocalCluster`) and its ``status``: ``open``, ``closed`` (its
-    processes were stopped) or ``unreachable`` (the JobManager does not answer)."""
+    of slots running tasks, seconds since the last heartbeat, the share of its host's CPU and
+    memory in use as it reported them (None: not reported) and whether that makes it
+    ``overloaded``), those that stopped or failed (``history``: state and last heartbeat), its
+    newest jobs (with the first line of a failed job's error), the status page ``link``,
+    whether it can be ``scalable`` (a :class:`~sabot_lab.client.LocalCluster`) and its
+    ``status``: ``open``, ``closed`` (its processes were stopped) or ``unreachable`` (the
+    JobManager does not answer)."""
     now = time.time() if now is None else now
     rows = [
         {
@@ -88,6 +98,9 @@ def cluster_view(
             "running": a["running"],
             "load": round(a["running"] / a["slots"], 3) if a["slots"] else 0.0,
             "heartbeat_age_s": round(max(0.0, now - a["last_heartbeat"]), 1),
+            "cpu_percent": a.get("cpu_percent"),
+            "memory_percent": a.get("memory_percent"),
+            "overloaded": overloaded(a),
         }
         for a in agents
     ]
@@ -144,6 +157,7 @@ def cluster_text(view: Mapping[str, Any]) -> str:
     lines += [
         f"  agent {a['uri']} {a['state']}, {a['running']}/{a['slots']} slots busy, "
         f"heartbeat {a['heartbeat_age_s']:g} s ago"
+        + (f", overloaded ({_host(a)})" if a["overloaded"] else "")
         for a in view["agents"]
     ]
     lines += [
@@ -156,6 +170,21 @@ def cluster_text(view: Mapping[str, Any]) -> str:
         for j in view["jobs"]
     ]
     return "\n".join(lines)
+
+
+def _host(agent: Mapping[str, Any]) -> str:
+    """What an agent's host has in use, as it reported it."""
+    cpu, memory = agent.get("cpu_percent"), agent.get("memory_percent")
+    shown = [f"{what} {value:.0f}%" for what, value in (("CPU", cpu), ("memory", memory))
+             if value is not None]  # fmt: skip
+    return "host " + ", ".join(shown)
+
+
+def _overloaded(agent: Mapping[str, Any]) -> str:
+    if not agent["overloaded"]:
+        return ""
+    title = html.escape(_host(agent))
+    return f' <span class="sabot-agent-overloaded" title="{title}">overloaded</span>'
 
 
 def _state(state: str, cls: str) -> str:
@@ -178,7 +207,7 @@ def cluster_html(view: Mapping[str, Any]) -> str:
         agents = "".join(
             f'<tr class="sabot-agent" data-agent="{html.escape(a["uri"])}">'
             f"<td><code>{html.escape(a['uri'])}</code></td>"
-            f"<td>{_state(a['state'], 'sabot-agent-state')}</td>"
+            f"<td>{_state(a['state'], 'sabot-agent-state')}{_overloaded(a)}</td>"
             f'<td class="sabot-number">{a["running"]}/{a["slots"]}</td>'
             f'<td class="sabot-number">{a["load"]:.0%}</td>'
             f'<td class="sabot-number">{a["heartbeat_age_s"]:g} s</td></tr>'

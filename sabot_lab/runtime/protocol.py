@@ -34,6 +34,7 @@ from sabot_lab.errors import ClusterError
 from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
 
 __all__ = [
+    "AGENT_RESOURCES",
     "AGENT_STATES",
     "ASSIGNMENTS",
     "ENDED",
@@ -41,6 +42,7 @@ __all__ = [
     "JOBS_PAGE",
     "MAX_SLOTS",
     "STATES",
+    "TASK_FIGURES",
     "TASK_METRICS",
     "AgentState",
     "CheckpointRequest",
@@ -124,6 +126,16 @@ AGENT_STATES = tuple(s.value for s in AgentState)
 """States of agents."""
 TASK_METRICS = ("rows_in", "rows_out", "batches_out", "bytes_out", "busy_s", "backpressure_s")
 """What agents report about each task (with heartbeats, and when it ends)."""
+TASK_FIGURES = ("state_bytes", "watermark")
+"""What agents report about a task as it stands, when they know it: the size of its part of
+its last checkpoint (bytes), and its last watermark (microseconds of event time)."""
+AGENT_RESOURCES = ("cpu_percent", "memory_percent", "rss_bytes", "read_bytes", "write_bytes",
+                   "shuffle_bytes", "spilled_bytes", "shuffle_sent_bytes", "credit_wait_s")  # fmt: skip
+"""What agents report about their resources with heartbeats: the host's CPU and memory in use
+(percent), the agent's resident memory and bytes read and written (since it started), the
+shuffle rows it holds in memory, has spilled, and has sent, and the seconds its shuffle
+streams waited for their consumers' credits."""
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 Assignment: TypeAlias = Literal["round_robin", "resource_aware"]
 """How the JobManager may place a job's tasks on agents."""
 ASSIGNMENTS: tuple[Assignment, ...] = get_args(Assignment)
@@ -294,7 +306,9 @@ class JobRequest:
     agents' slots); ``assignment``: one of :data:`ASSIGNMENTS`; ``checkpoint_interval``:
     seconds between checkpoints (None: none); ``sink``: a commit sink as a dict;
     ``from_savepoint``: the savepoint the job starts from; ``job_id``: chosen by the client,
-    or by the JobManager when None.
+    or by the JobManager when None; ``trace``: the span of the ``submit`` call (a W3C
+    ``traceparent``), which the JobManager takes from the call's headers: the job's spans
+    are its children.
 
     >>> JobRequest(plan="{}", assignment="nearest")
     Traceback (most recent call last):
@@ -310,10 +324,13 @@ class JobRequest:
     sink: dict[str, Any] | None = None
     from_savepoint: str | None = None
     job_id: str | None = None
+    trace: str | None = None
 
     def __post_init__(self) -> None:
         if self.job_id is not None:
             job_id(self.job_id, "submit")
+        if self.trace is not None and not _TRACEPARENT.fullmatch(self.trace):
+            raise ClusterError(f"submit: trace {self.trace!r} is not a W3C traceparent")
         if self.partitions is not None and self.partitions < 1:
             raise ClusterError(f"submit: partitions must be at least 1, got {self.partitions}")
         if self.assignment not in ASSIGNMENTS:
@@ -346,6 +363,7 @@ class JobRequest:
             sink=_get(data, a, "sink", dict, None),
             from_savepoint=_get(data, a, "from_savepoint", str, None),
             job_id=_get(data, a, "job_id", str, None) or None,
+            trace=_get(data, a, "trace", str, None),
         )
 
 
@@ -544,7 +562,8 @@ class RowsRequest:
 class TaskReport:
     """What an agent says about one of its tasks: its state, error, the last checkpoint
     whose barrier left all its outputs, and its metrics (:data:`TASK_METRICS`,
-    ``operators``)."""
+    :data:`TASK_FIGURES`, ``operators``: rows out by operator id, ``operator_seconds``:
+    seconds spent making them)."""
 
     task_id: str
     state: str
@@ -575,11 +594,20 @@ class TaskReport:
         metrics: dict[str, Any] = {
             k: _count(_get(data, action, k, float), action, k) for k in TASK_METRICS if k in data
         }
+        for k in TASK_FIGURES:
+            if data.get(k) is not None:
+                metrics[k] = _count(_get(data, action, k, int), action, k)
         operators = _get(data, action, "operators", dict, None)
         if operators is not None:
             metrics["operators"] = {
                 _name(name, action): int(_count(_get(operators, action, name, int), action, name))
                 for name in operators
+            }
+        seconds_by = _get(data, action, "operator_seconds", dict, None)
+        if seconds_by is not None:
+            metrics["operator_seconds"] = {
+                _name(name, action): _count(_get(seconds_by, action, name, float), action, name)
+                for name in seconds_by
             }
         return TaskReport(
             task_id,
@@ -592,11 +620,18 @@ class TaskReport:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """An agent's report to the JobManager: its state, slots, memory, running tasks.
+    """An agent's report to the JobManager: its state, slots, memory, running tasks, the
+    resources it uses (:data:`AGENT_RESOURCES`), and the lag of the Kafka consumers of its
+    tasks (``consumer_lag``: ``{"topic", "group", "partition", "lag"}`` each, ``lag`` in
+    records).
 
-    >>> beat = Heartbeat("grpc://a:1", "ACTIVE", slots=2)
+    >>> beat = Heartbeat("grpc://a:1", "ACTIVE", slots=2, resources={"cpu_percent": 12.5})
     >>> Heartbeat.from_dict(beat.to_dict()) == beat
     True
+    >>> Heartbeat.from_dict({**beat.to_dict(), "resources": {"cpu_percent": -1}})
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: heartbeat: cpu_percent must not be negative, got -1.0
     """
 
     uri: str
@@ -605,10 +640,13 @@ class Heartbeat:
     memory_bytes: int | None = None
     running: int = 0
     tasks: tuple[TaskReport, ...] = ()
+    resources: dict[str, float] = field(default_factory=dict)
+    consumer_lag: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The ``heartbeat`` action's body."""
-        return {**_plain(self), "tasks": [t.to_dict() for t in self.tasks]}
+        return {**_plain(self), "tasks": [t.to_dict() for t in self.tasks],
+                "consumer_lag": list(self.consumer_lag)}  # fmt: skip
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> Heartbeat:
@@ -624,6 +662,7 @@ class Heartbeat:
         if not 1 <= slots <= MAX_SLOTS:
             raise ClusterError(f"{a}: slots must be 1 to {MAX_SLOTS}, got {slots}")
         memory = _get(data, a, "memory_bytes", int, None)
+        resources = _get(data, a, "resources", dict, {})
         return Heartbeat(
             uri,
             state,
@@ -631,7 +670,24 @@ class Heartbeat:
             None if memory is None else int(_count(memory, a, "memory_bytes")),
             int(_count(_get(data, a, "running", int, 0), a, "running")),
             tuple(TaskReport.from_dict(t, a) for t in _get(data, a, "tasks", list, [])),
+            {
+                k: _count(_get(resources, a, k, float), a, k)
+                for k in AGENT_RESOURCES
+                if k in resources
+            },
+            tuple(_consumer_lag(x) for x in _get(data, a, "consumer_lag", list, [])),
         )
+
+
+def _consumer_lag(data: Any) -> dict[str, Any]:
+    """One consumer lag of a heartbeat, checked."""
+    a = "heartbeat"
+    return {
+        "topic": _name(_get(data, a, "topic", str), a),
+        "group": _get(data, a, "group", str, None),
+        "partition": _name(_get(data, a, "partition", str), a),
+        "lag": _count(_get(data, a, "lag", int), a, "lag"),
+    }
 
 
 # -- JobManager -> agent ---------------------------------------------------------------------

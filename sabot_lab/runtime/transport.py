@@ -34,6 +34,13 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from sabot_lab.errors import REMOTE_ERRORS, AuthenticationError, ClusterError, UnreachableError
+from sabot_lab.observability.tracing import (
+    TraceHeadersFactory,
+    call_parent,
+    configure_tracing,
+    remote_parent,
+    trace_headers,
+)
 from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.protocol import JOBMANAGER_ACTIONS, Role, refusal
 from sabot_lab.runtime.server_token import check_in_clear, check_server_token
@@ -154,9 +161,10 @@ class Credentials:
         return cls(token or None, ca, insecure)
 
     def options(self, timeout: float | None = None) -> flight.FlightCallOptions:
-        """Call options carrying the bearer token."""
+        """Call options carrying the bearer token, and the current span when tracing (see
+        :mod:`sabot_lab.observability.tracing`)."""
         headers = [(_AUTH.encode(), f"Bearer {self.token}".encode())] if self.token else []
-        return flight.FlightCallOptions(headers=headers, timeout=timeout)
+        return flight.FlightCallOptions(headers=headers + trace_headers(), timeout=timeout)
 
     def client(self, uri: str) -> flight.FlightClient:
         """The Flight client for ``uri`` (``grpc://host:port`` or ``grpc+tls://host:port``),
@@ -238,9 +246,10 @@ class ClusterServer(flight.FlightServerBase):
         if warning is not None:
             print(f"sabot-lab: {warning}", file=sys.stderr, flush=True)
         self.failure: str | None = None
-        options: dict[str, Any] = {
-            "middleware": {"auth": TokenMiddlewareFactory(accepted)} if accepted else {}
-        }
+        middleware: dict[str, flight.ServerMiddlewareFactory] = {"trace": TraceHeadersFactory()}
+        if accepted:
+            middleware["auth"] = TokenMiddlewareFactory(accepted)
+        options: dict[str, Any] = {"middleware": middleware}
         if tls:
             options["tls_certificates"] = [
                 flight.CertKeyPair(tls.cert.read_bytes(), tls.key.read_bytes())
@@ -334,12 +343,15 @@ def action_result(value: Any) -> Iterator[flight.Result]:
 
 
 def dispatch(
-    action: flight.Action, handlers: Mapping[str, Callable[[dict[str, Any]], Any]]
+    action: flight.Action,
+    handlers: Mapping[str, Callable[[dict[str, Any]], Any]],
+    context: flight.ServerCallContext | None = None,
 ) -> Iterator[flight.Result]:
     """Serve a JSON action with its handler (server side): the body decoded, the reply
     encoded, and an unknown action or a failure turned into a Flight error (a sabot-lab
     error's message; for anything else its message and an error id, the traceback logged:
-    see :mod:`.error_reports`)."""
+    see :mod:`.error_reports`). The handler runs under the caller's span, when the call
+    ``context`` carried one."""
     handler = handlers.get(action.type)
     if handler is None:
         raise flight.FlightServerError(f"unknown action {action.type!r}")
@@ -347,14 +359,16 @@ def dispatch(
         body = json.loads(action.body.to_pybytes() or b"{}")
     except (ValueError, RecursionError) as exc:  # (RecursionError: nested too deep)
         raise flight.FlightServerError(f"{action.type}: the body is not JSON ({exc})") from None
-    with failures_reported(f"action {action.type!r}", _log):
+    with remote_parent(call_parent(context)), failures_reported(f"action {action.type!r}", _log):
         return action_result(handler(body))
 
 
 def serve_until_stopped(server: ClusterServer, label: str) -> None:
     """Serve until SIGTERM or SIGINT, after printing ``sabot-lab <label> ready <uri>`` (the
     line :class:`~sabot_lab.client.LocalCluster` waits for); raise :class:`ClusterError` if
-    the server stopped on its own (its :attr:`~ClusterServer.failure`)."""
+    the server stopped on its own (its :attr:`~ClusterServer.failure`). Spans are exported
+    as the environment asks (see :func:`~sabot_lab.observability.tracing.configure_tracing`)."""
+    configure_tracing(f"sabot-lab-{label}")
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.shutdown())
     parent = os.environ.get(PARENT_PID)

@@ -18,6 +18,7 @@ import sabot_lab as sl
 from sabot_lab.cli import build_parser
 from sabot_lab.config import Config, get_config, set_config
 from sabot_lab.runtime.jobmanager import tables
+from sabot_lab.runtime.jobmanager.migrations import LATEST
 from sabot_lab.runtime.jobmanager.store import JobStore, sqlalchemy_url
 from tests.support import control_tables_v5 as v5
 from tests.support.postgres import PostgresServer
@@ -132,7 +133,7 @@ def test_a_version_5_database_with_jobs_is_upgraded_keeping_its_rows(
 ) -> None:
     version_5_database(url)
     store = JobStore(url)
-    assert store.version == 6
+    assert store.version == LATEST
     # the rows, as the JobManager and its clients read them: the same keys, times as seconds
     done = store.job("done")
     assert {k: done[k] for k in ("name", "state", "planned_tasks", "bounded", "physical")} == {
@@ -194,7 +195,7 @@ def test_a_version_5_database_with_jobs_is_upgraded_keeping_its_rows(
     store.add_tasks("new", 0, 0, {0: ("new/0.0/0", "grpc://10.0.0.7:8815")}, "sink_1")
     store.set_task_state("new/0.0/0", "FINISHED")
     again = JobStore(url)
-    assert again.version == 6 and [j["job_id"] for j in again.jobs()] == ["new", "live", "done"]
+    assert again.version == LATEST and [j["job_id"] for j in again.jobs()] == ["new", "live", "done"]
     (task,) = again.tasks("new")
     assert task["operator_id"] == "sink_1"
     assert task["created_at"] <= task["completed_at"] and task["state"] == "FINISHED"
@@ -308,3 +309,20 @@ def test_a_jobmanager_started_on_a_version_5_database_runs_on_it(
                        a=cluster.agent_uris[0])  # fmt: skip
         assert cluster.agent_uris[0] == f"grpc://{agent[0]}:{agent[1]}"
         assert agent[2] in ("ACTIVE", "BUSY")
+
+
+def test_a_version_6_database_gets_the_task_figures(tmp_path: Path) -> None:
+    """Migration 7 adds the task figures to a version-6 database, keeping its tasks."""
+    url = f"sqlite:///{tmp_path / 'v6.sqlite'}"
+    store = JobStore(url)
+    store.create_job("j", "six")
+    store.add_tasks("j", 0, 0, {0: ("j-t0", "grpc://127.0.0.1:1")})
+    with store.engine.begin() as conn:  # as version 6 left it
+        for name in ("operator_seconds", "state_bytes", "watermark"):
+            conn.execute(sa.text(f"ALTER TABLE tasks DROP COLUMN {name}"))
+        conn.execute(sa.text("UPDATE sabot_schema_version SET version = 6"))
+    upgraded = JobStore(url)
+    assert upgraded.version == LATEST == 7
+    columns = {c["name"] for c in sa.inspect(upgraded.engine).get_columns("tasks")}
+    assert {"operator_seconds", "state_bytes", "watermark"} <= columns
+    assert [t["task_id"] for t in upgraded.tasks("j")] == ["j-t0"]

@@ -80,9 +80,18 @@ function render({ model, el }) {
     const agentRows = agents.map((a) => {
       const row = node("tr", "sabot-agent");
       row.dataset.agent = a.uri;
+      const stateCell = cell(state(a.state, "sabot-agent-state"));
+      if (a.overloaded) {
+        const host = [["CPU", a.cpu_percent], ["memory", a.memory_percent]]
+          .filter(([, value]) => value !== null && value !== undefined)
+          .map(([what, value]) => `${what} ${Math.round(value)}%`);
+        const badge = node("span", "sabot-agent-overloaded", "overloaded");
+        badge.title = `host ${host.join(", ")}`;
+        stateCell.append(" ", badge);
+      }
       row.append(
         cell(node("code", "", a.uri)),
-        cell(state(a.state, "sabot-agent-state")),
+        stateCell,
         cell(`${a.running}/${a.slots}`, "sabot-number"),
         cell(`${Math.round(a.load * 100)}%`, "sabot-number"),
         cell(`${a.heartbeat_age_s} s`, "sabot-number"),

@@ -29,6 +29,7 @@ heartbeats) the last one whose barrier left all its outputs.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import itertools
 import json
@@ -52,6 +53,9 @@ from sabot_lab.engine.items import Barrier, Watermark, is_marker
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.errors import AuthenticationError, ClusterError
+from sabot_lab.observability.consumer_lag import CONSUMER_LAGS
+from sabot_lab.observability.resources import ResourceSampler
+from sabot_lab.observability.tracing import failed, span
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.physical.ids import TaskId, in_job, is_result_exchange, result_exchange
 from sabot_lab.runtime.agent.channels import Channels
@@ -102,6 +106,8 @@ class TaskRecord:
     bytes_out: int = 0
     backpressure_s: float = 0.0
     checkpoint: int = 0  # the last checkpoint whose barrier left all the task's outputs
+    state_bytes: int | None = None  # the size of its part of that checkpoint
+    watermark: int | None = None  # the last watermark it read or wrote (microseconds)
     started: float | None = None
     finished: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -129,8 +135,15 @@ class TaskRecord:
             "busy_s": round(busy, 6),
             "backpressure_s": round(self.backpressure_s, 6),
             "checkpoint": self.checkpoint,
+            "state_bytes": self.state_bytes,
+            "watermark": self.watermark,
             "operators": self.operators.snapshot(),
+            "operator_seconds": self.operators.seconds(),
         }
+
+    def saw(self, watermark: Watermark) -> None:
+        """Note a watermark the task read or wrote."""
+        self.watermark = max(self.watermark or watermark.time, watermark.time)
 
 
 def rows_descriptor(
@@ -258,6 +271,9 @@ class AgentServer(ClusterServer):
         self._tasks: dict[str, TaskRecord] = {}
         self._streams: dict[int, dict[str, Any]] = {}  # open shuffle streams, for status
         self._stream_ids = itertools.count()
+        self._sent_bytes = 0  # shuffle bytes sent to consumers
+        self._credit_wait_s = 0.0  # seconds the streams waited for their consumers' credits
+        self._resources = ResourceSampler()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="sabot-task")
         if jobmanager is not None:
@@ -284,7 +300,7 @@ class AgentServer(ClusterServer):
             "checkpoint": self._checkpoint,
             "ping": lambda _: {"uri": self.uri, "state": self.state.value},
         }
-        return dispatch(action, handlers)
+        return dispatch(action, handlers, context)
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
         return [
@@ -307,7 +323,8 @@ class AgentServer(ClusterServer):
             if spec.task_id in self._tasks:
                 return {"task_id": spec.task_id, "deployed": False}
             record = self._tasks[spec.task_id] = TaskRecord(spec.task_id)
-        self._pool.submit(self._run, spec, record)
+        # the task's span is a child of the deploy call's (see observability.tracing)
+        self._pool.submit(contextvars.copy_context().run, self._run, spec, record)
         return {"task_id": spec.task_id, "deployed": True}
 
     def _status(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -326,6 +343,8 @@ class AgentServer(ClusterServer):
             "streaming_queued": self.channels.queued(),
             "spilled_bytes": self.store.spilled_bytes,
             "spill_bytes": self.store.spill_bytes(),
+            "shuffle_sent_bytes": self._sent_bytes,
+            "credit_wait_s": round(self._credit_wait_s, 6),
             "tasks": tasks,
             "streams": streams,
         }
@@ -396,7 +415,13 @@ class AgentServer(ClusterServer):
             tuple(
                 TaskReport.from_dict(t) for t in status["tasks"] if t["state"] == TaskState.RUNNING
             ),
-        )
+            self._resources.sample() | {
+                "shuffle_bytes": status["shuffle_bytes"], "spilled_bytes": status["spilled_bytes"],
+                "shuffle_sent_bytes": status["shuffle_sent_bytes"],
+                "credit_wait_s": status["credit_wait_s"],
+            },
+            tuple(CONSUMER_LAGS.snapshot()),
+        )  # fmt: skip
         try:
             call(self.jobmanager, "heartbeat", beat.to_dict(), self.auth, timeout=5)
         except AuthenticationError:
@@ -461,12 +486,18 @@ class AgentServer(ClusterServer):
                 if isinstance(item, Barrier):
                     writer.write_metadata(_json({"barrier": item.checkpoint}))
                     continue
-                while credits == 0:  # wait for the consumer to take a batch
-                    chunk = reader.read_chunk()  # StopIteration: the consumer went away
-                    credits += json.loads(chunk.app_metadata.to_pybytes())["credit"]
+                if credits == 0:
+                    waited = time.perf_counter()
+                    while credits == 0:  # wait for the consumer to take a batch
+                        chunk = reader.read_chunk()  # StopIteration: the consumer went away
+                        credits += json.loads(chunk.app_metadata.to_pybytes())["credit"]
+                    with self._lock:
+                        self._credit_wait_s += time.perf_counter() - waited
                 writer.write_batch(item)
                 credits -= 1
                 stream["sent"] += 1
+                with self._lock:
+                    self._sent_bytes += item.nbytes
             # The end: the consumer closes its side when it sees this, and the stream ends
             # only then (ending it first could cut off batches still in flight).
             writer.write_metadata(_END)
@@ -480,6 +511,14 @@ class AgentServer(ClusterServer):
 
     # -- running tasks ----------------------------------------------------------------
     def _run(self, spec: TaskSpec, record: TaskRecord) -> None:
+        """Run a task in its span (a child of its deploy's)."""
+        job_id = TaskId.parse(spec.task_id).job_id
+        with span("task", job_id=job_id, task_id=spec.task_id, agent=self.uri) as current:
+            self._run_task(spec, record)
+            if record.state == TaskState.FAILED:
+                failed(current, record.error)
+
+    def _run_task(self, spec: TaskSpec, record: TaskRecord) -> None:
         if record.cancel.is_set():  # cancelled (its job dropped) while it waited for a slot
             record.state, record.finished = TaskState.CANCELLED, time.time()
             return
@@ -513,12 +552,16 @@ class AgentServer(ClusterServer):
             for item in items:
                 if isinstance(item, pa.RecordBatch):
                     record.rows_in += item.num_rows
+                elif isinstance(item, Watermark):
+                    record.saw(item)
                 yield item
 
         def write(exchange_id: str, partition: int, item: Any) -> None:
             record.stop_if_cancelled()
             if is_marker(item) and not spec.streaming:
                 return  # stage after stage: the next one reads all its input anyway
+            if isinstance(item, Watermark):
+                record.saw(item)
             blocked = time.perf_counter()
             if spec.streaming and not is_result_exchange(exchange_id):
                 key = (job, exchange_id, partition, spec.producer)
@@ -534,6 +577,8 @@ class AgentServer(ClusterServer):
 
         def passed(checkpoint: int) -> None:
             record.checkpoint = max(record.checkpoint, checkpoint)
+            if record.checkpoints is not None:
+                record.state_bytes = record.checkpoints.part_bytes(checkpoint)
 
         if spec.checkpoints is not None:
             record.checkpoints = Checkpoints(spec.checkpoints, spec.producer, spec.restore)

@@ -6,13 +6,14 @@ Version 6 gave the tables the design's column names (``job_name``, ``status``, `
 ``host``, ``port``, ``completed_at``, ...), timestamps with time zone instead of seconds, and,
 on PostgreSQL, a schema of their own instead of ``public``. It upgrades a database of any
 earlier version (1 to 5): it copies the rows of the old tables into new ones by column,
-whatever columns the old ones had, and drops the old ones.
+whatever columns the old ones had, and drops the old ones. Version 7 added the task figures
+``operator_seconds``, ``state_bytes`` and ``watermark``.
 
 This module imports SQLAlchemy, :mod:`.tables` and the protocol's states.
 
 >>> import sqlalchemy as sa
 >>> migrate(sa.create_engine("sqlite://"), None)
-6
+7
 """
 
 from __future__ import annotations
@@ -86,8 +87,20 @@ def _upgraded(table: sa.Table, row: dict[str, object]) -> dict[str, object]:
     return values
 
 
+def _add_task_figures(conn: sa.Connection, found: str | None, schema: str | None) -> None:
+    """Version 7: the task figures ``operator_seconds``, ``state_bytes`` and ``watermark``
+    (a database that version 6 just made has them already)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns(tasks.name, schema=schema)}
+    for name in ("operator_seconds", "state_bytes", "watermark"):
+        if name not in have:
+            kind = tasks.c[name].type.compile(dialect=conn.dialect)
+            table = _qualified(schema, tasks.name)
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+
+
 MIGRATIONS: dict[int, Callable[[sa.Connection, str | None, str | None], None]] = {
     6: _to_control_plane_names,
+    7: _add_task_figures,
 }
 """Each migration by the version it makes: it takes a database of any earlier version (its
 tables in the schema it is given first) to its own, its tables in the schema given second."""

@@ -1,7 +1,7 @@
 """Placement of a job's tasks on agents: which agent runs each task, whether a job runs all its
 stages at once, and whether the agents have the slots for it. Pure functions over agent rows.
 
-May import ``physical``, ``runtime.protocol``, ``errors``.
+May import ``physical``, ``runtime.protocol``, ``observability``, ``errors``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sabot_lab.errors import ClusterError
+from sabot_lab.observability.resources import load_band
 from sabot_lab.physical import PhysicalPlan, Stage
 from sabot_lab.runtime.protocol import ASSIGNMENTS
 
@@ -28,13 +29,18 @@ __all__ = [
 def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int = 0) -> list[str]:
     """Agents (URIs) for ``tasks`` tasks.
 
-    ``round_robin`` deals tasks out in turn. ``resource_aware`` gives each task to the agent
-    with the most free slots, counting running tasks and those placed already, and then the
-    most memory.
+    ``round_robin`` deals tasks out in turn. ``resource_aware`` gives each task to an agent
+    with a free slot (counting running tasks and those placed already), the least loaded
+    first by the CPU and memory its host reported (see
+    :func:`~sabot_lab.observability.resources.load_band`), then the one with the most free
+    slots, then the most memory.
 
     >>> a = [{"uri": "a", "slots": 4, "running": 0, "memory_bytes": 8}, {"uri": "b", "slots": 1, "running": 0, "memory_bytes": 8}]
     >>> assign("round_robin", a, 4), assign("resource_aware", a, 4)
     (['a', 'b', 'a', 'b'], ['a', 'a', 'a', 'b'])
+    >>> busy = [{**a[0], "cpu_percent": 95.0}, {**a[1], "cpu_percent": 10.0}]
+    >>> assign("resource_aware", busy, 3)
+    ['b', 'a', 'a']
     """
     if not agents:
         raise ClusterError("no active agents")
@@ -45,9 +51,10 @@ def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int 
     load = {a["uri"]: a["running"] for a in agents}
     out = []
     for _ in range(tasks):
-        best = max(
-            agents, key=lambda a: (a["slots"] - load[a["uri"]], a["memory_bytes"] or 0, a["uri"])
-        )
+        best = max(agents, key=lambda a: (
+            a["slots"] > load[a["uri"]], -load_band(a), a["slots"] - load[a["uri"]],
+            a["memory_bytes"] or 0, a["uri"],
+        ))  # fmt: skip
         load[best["uri"]] += 1
         out.append(best["uri"])
     return out

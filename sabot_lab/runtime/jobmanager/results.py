@@ -2,7 +2,8 @@
 its last stage, whole (a job without checkpoints) or one epoch per checkpoint (the rows
 before its barrier, committed when it completes), and handed to the job's sink.
 
-May import ``physical``, ``connectors.sink``, the agents' row fetching (``driver``).
+May import ``physical``, ``connectors.sink``, the agents' row fetching (``driver``),
+``observability``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pyarrow as pa
 from sabot_lab.connectors.sink import CommitSink
 from sabot_lab.errors import SabotError
 from sabot_lab.location import child_name
+from sabot_lab.observability.tracing import span
 from sabot_lab.physical import PhysicalPlan, attempt_scope
 from sabot_lab.physical.ids import result_exchange
 from sabot_lab.runtime.jobmanager.driver import result_batches
@@ -36,7 +38,8 @@ _log = logging.getLogger("sabot_lab.jobmanager")
 def commit(sink: CommitSink, rows: pa.Table, job_id: str, number: int) -> None:
     """Hand ``rows`` to ``sink`` as commit ``number`` of ``job_id``, trying again after each
     of :data:`COMMIT_WAITS` when it fails for a reason outside sabot-lab (a sabot-lab error,
-    such as a key column the rows lack, fails at once); the last failure is raised.
+    such as a key column the rows lack, fails at once); the last failure is raised. The
+    commit is a ``sink commit`` span of the job's trace.
 
     >>> import tempfile, pyarrow as pa, sabot_lab as sl
     >>> sink = sl.ParquetSink(tempfile.mkdtemp())
@@ -44,6 +47,11 @@ def commit(sink: CommitSink, rows: pa.Table, job_id: str, number: int) -> None:
     >>> sink.commit(pa.table({"x": [1, 2]}), "job1", 0)  # made before: nothing written again
     False
     """
+    with span("sink commit", job_id=job_id, commit=number, sink=sink.kind, rows=rows.num_rows):
+        _commit(sink, rows, job_id, number)
+
+
+def _commit(sink: CommitSink, rows: pa.Table, job_id: str, number: int) -> None:
     for wait in (*COMMIT_WAITS, None):
         try:
             sink.commit(rows, job_id, number)

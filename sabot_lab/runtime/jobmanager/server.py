@@ -18,13 +18,15 @@ to it goes through :func:`~.scheduler.transition`, whose commands this module ex
 attempt) on the remaining agents, since the failed agent held shuffle rows of earlier stages.
 
 May import everything of ``runtime``, ``physical``, ``optimizer``, ``plan``, ``engine``
-(checkpoint layout), ``connectors`` (sinks), DBOS.
+(checkpoint layout), ``connectors`` (sinks), ``observability``, DBOS.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import contextvars
+import dataclasses
 import json
 import logging
 import os
@@ -45,13 +47,19 @@ from sabot_lab.connectors.sink import sink_from_dict
 from sabot_lab.errors import ClusterError, SabotError
 from sabot_lab.location import Location
 from sabot_lab.logical import JobGraph
+from sabot_lab.observability.tracing import span, traceparent
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskId, TaskSpec, plan_stages
 from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.jobmanager.checkpoints import SAVEPOINT_FILE, CheckpointFiles, commit_source
 from sabot_lab.runtime.jobmanager.driver import poll_tasks
 from sabot_lab.runtime.jobmanager.http import StatusHttpServer
-from sabot_lab.runtime.jobmanager.metrics import job_metrics, prometheus_text, series_since
+from sabot_lab.runtime.jobmanager.metrics import (
+    StepLatency,
+    job_metrics,
+    prometheus_text,
+    series_since,
+)
 from sabot_lab.runtime.jobmanager.placement import (
     assign,
     held_inputs,
@@ -192,6 +200,10 @@ class JobManager(ClusterServer):
         self._runs: dict[str, JobRun] = {}
         """What this JobManager knows of each job it ran or touched (see :meth:`_run`)."""
         self._runs_lock = threading.Lock()
+        self._reports: dict[str, dict[str, Any]] = {}
+        """What each agent's last heartbeat said of its resources and consumers' lag."""
+        self.step_latency = StepLatency()
+        """The time the steps of the job workflows took."""
         self._deployer = ThreadPoolExecutor(16, thread_name_prefix="sabot-deploy")
         self._source_commits = ThreadPoolExecutor(1, thread_name_prefix="sabot-source-commit")
         self._news = threading.Condition()
@@ -207,11 +219,12 @@ class JobManager(ClusterServer):
 
     # -- agents ---------------------------------------------------------------------------
     def active_agents(self) -> list[dict[str, Any]]:
-        """Agents in good standing (ACTIVE or BUSY, heard from within the timeout)."""
+        """Agents in good standing (ACTIVE or BUSY, heard from within the timeout), with
+        the resources they reported."""
         now = time.time()
         return [
             a
-            for a in self.store.agents()
+            for a in self.agents()
             if AgentState(a["state"]).serving
             and now - a["last_heartbeat"] <= self.heartbeat_timeout
         ]
@@ -327,15 +340,17 @@ class JobManager(ClusterServer):
         those, and hand the sources their positions (in the background, one after another,
         so a slow system does not hold the job back)."""
         job_id, number = run.job_id, command.checkpoint
-        plan, placed = self._final_placement(run, attempt)
-        epochs = range(command.first_epoch, number + 1)
-        self.results.keep_epochs(plan, placed, job_id, attempt, epochs, run.sink)
-        self.files.mark_finished(job_id, number, command.finished)
-        size = self.files.size(job_id, number)
-        self.store.complete_checkpoint(job_id, number, size, command.discard)
-        for source, position in self.files.source_positions(job_id, plan, number):
-            self._source_commits.submit(commit_source, source, position)
-        self.files.remove(job_id, command.discard)
+        with span("checkpoint", job_id=job_id, checkpoint=number, attempt=attempt) as current:
+            plan, placed = self._final_placement(run, attempt)
+            epochs = range(command.first_epoch, number + 1)
+            self.results.keep_epochs(plan, placed, job_id, attempt, epochs, run.sink)
+            self.files.mark_finished(job_id, number, command.finished)
+            size = self.files.size(job_id, number)
+            current.set_attribute("sabot.bytes", size)
+            self.store.complete_checkpoint(job_id, number, size, command.discard)
+            for source, position in self.files.source_positions(job_id, plan, number):
+                self._source_commits.submit(commit_source, source, position)
+            self.files.remove(job_id, command.discard)
 
     _executors: ClassVar[dict[type, Callable[..., Outcome | None]]] = {
         Settle: _settle,
@@ -520,11 +535,12 @@ class JobManager(ClusterServer):
                 stage.graph.topological_sort()[-1].operator_id,
             )  # fmt: skip
             run.placed.update({(stage_index, p, attempt): u for p, (_, u) in specs.items()})
-            deploys = [
-                (uri, self._deployer.submit(call, uri, "deploy", spec.to_dict(), self.auth, 10))
+            deploys = [  # (each in this thread's context: the stage's span)
+                (uri, self._deployer.submit(contextvars.copy_context().run, call, uri, "deploy",
+                                            spec.to_dict(), self.auth, 10))
                 for spec, uri in specs.values()
                 if spec.task_id not in run.sent
-            ]
+            ]  # fmt: skip
             for uri, deployed in deploys:
                 try:
                     deployed.result()
@@ -678,8 +694,10 @@ class JobManager(ClusterServer):
         return self.store.jobs(limit, before)
 
     def agents(self) -> list[dict[str, Any]]:
-        """Every agent that registered."""
-        return self.store.agents()
+        """Every agent that registered, with the resources (see
+        :data:`~sabot_lab.runtime.protocol.AGENT_RESOURCES`) and the consumers' lag
+        (``consumer_lag``) its last heartbeat to this JobManager reported."""
+        return [{**a, **self._reports.get(a["uri"], {})} for a in self.store.agents()]
 
     def job_metrics(self, job_id: str) -> dict[str, Any]:
         """A job's figures: tasks by state, rows, bytes, busy time, attempts, checkpoints."""
@@ -693,12 +711,15 @@ class JobManager(ClusterServer):
     def metrics_text(self) -> str:
         """The cluster in the Prometheus text format."""
         now = time.time()
+        since = series_since(now, self.retention.ttl)
         return prometheus_text(
             self.store.job_counts(),
-            self.store.agents(),
+            self.agents(),
             self.store.task_totals(),
             now,
-            self.store.last_checkpoints(series_since(now, self.retention.ttl)),
+            self.store.last_checkpoints(since),
+            self.store.recent_tasks(since),
+            self.step_latency.snapshot(),
         )
 
     # -- the Flight API -------------------------------------------------------------------
@@ -726,13 +747,14 @@ class JobManager(ClusterServer):
             "dashboard_code": lambda b: self.http.one_time_link(),
         }
         authorize(context, action.type)
-        return dispatch(action, handlers)
+        return dispatch(action, handlers, context)
 
     def _heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         beat = Heartbeat.from_dict(body)
         known = {a["uri"]: AgentState(a["state"]) for a in self.store.agents()}
         state = agent_after_heartbeat(AgentState(beat.state), known.get(beat.uri))
         self.store.upsert_agent(beat.uri, state.value, beat.slots, beat.memory_bytes, beat.running)
+        self._reports[beat.uri] = {**beat.resources, "consumer_lag": list(beat.consumer_lag)}
         self.store.record_running_tasks([t.to_dict() for t in beat.tasks])
         for task in beat.tasks:
             run = self._runs.get(TaskId.parse(task.task_id).job_id)
@@ -743,6 +765,8 @@ class JobManager(ClusterServer):
 
     def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
         request = JobRequest.from_dict(body)
+        if request.trace is None:  # the job's spans are children of the call's
+            request = dataclasses.replace(request, trace=traceparent())
         try:
             graph = JobGraph.from_json(request.plan)
             graph.validate()

@@ -41,6 +41,7 @@ from sabot_lab.runtime.protocol import (
     ENDED,
     JOBS_PAGE,
     STATES,
+    TASK_FIGURES,
     TASK_METRICS,
     JobState,
     TaskState,
@@ -417,6 +418,27 @@ class JobStore:
             )
             return [dict(r) for r in rows.mappings()]
 
+    def recent_tasks(self, ended_since: float = 0.0) -> list[dict[str, Any]]:
+        """The tasks of every job that has not ended, or ended at ``ended_since`` or later
+        (a time), in job, stage, partition and attempt order.
+
+        >>> store = JobStore("sqlite://")
+        >>> _ = store.create_job("j1", "q")
+        >>> store.add_tasks("j1", 0, 0, {0: ("j1/0.0/0", "grpc://a:1")})
+        >>> [t["task_id"] for t in store.recent_tasks()]
+        ['j1/0.0/0']
+        """
+        shown = sa.select(jobs.c.job_id).where(
+            jobs.c.finished_at.is_(None) | (jobs.c.finished_at >= ended_since)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tasks)
+                .where(tasks.c.job_id.in_(shown))
+                .order_by(tasks.c.job_id, tasks.c.stage, tasks.c.partition, tasks.c.attempt)
+            ).mappings()
+            return [dict(r) for r in rows]
+
     def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
         """A job's checkpoints, oldest first."""
         with self.engine.connect() as conn:
@@ -557,7 +579,8 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def _metrics(report: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: report[k] for k in (*TASK_METRICS, "operators") if k in report}
+    keys = (*TASK_METRICS, *TASK_FIGURES, "operators", "operator_seconds")
+    return {k: report[k] for k in keys if report.get(k) is not None}
 
 
 def _check(state: str, allowed: tuple[str, ...]) -> None:

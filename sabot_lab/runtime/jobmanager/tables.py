@@ -123,6 +123,9 @@ tasks = sa.Table(
     _column("updated_at", EpochTime, nullable=False),
     _column("completed_at", EpochTime),  # when it ended
     _column("operators", sa.JSON),  # rows out by operator id, as last reported
+    _column("operator_seconds", sa.JSON),  # seconds making them, by operator id
+    _column("state_bytes", sa.BigInteger),  # its part of its last checkpoint
+    _column("watermark", sa.BigInteger),  # its last watermark (microseconds)
 )
 agents = sa.Table(
     "agents",

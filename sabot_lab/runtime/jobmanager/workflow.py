@@ -14,18 +14,26 @@ are not repeated, and the step in flight runs again without duplicating tasks (d
 idempotent, task rows are written once). An attempt whose agent was lost is followed by
 another, up to :data:`MAX_ATTEMPTS`.
 
-May import DBOS, ``runtime.protocol``, the scheduler's outcomes; the JobManager registers
-itself with :func:`serve_workflows`.
+The workflow is the job's span (a child of the client's ``submit``), and each step a span in
+it (see :mod:`sabot_lab.observability.tracing`); the JobManager times each step
+(``/metrics``: ``sabot_workflow_step_seconds``).
+
+May import DBOS, ``runtime.protocol``, the scheduler's outcomes, ``observability``; the
+JobManager registers itself with :func:`serve_workflows`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from dbos import DBOS
 from dbos._error import DBOSException
 
 from sabot_lab.errors import ClusterError
+from sabot_lab.observability.tracing import span
 from sabot_lab.runtime.jobmanager.scheduler import Outcome
 from sabot_lab.runtime.protocol import JobRequest
 
@@ -65,12 +73,26 @@ def submit_job(job_id: str, request: JobRequest) -> str:
     """Run a job from its plan to its stored result (and its sink), starting from its
     savepoint when it has one; returns the job's final state. A step that raises ends the
     job FAILED with the error, rather than leaving it running."""
+    with span("job", request.trace, job_id=job_id, name=request.name) as current:
+        try:
+            state = _run_job(job_id, request)
+        except DBOSException:
+            raise  # DBOS's own failure: DBOS recovers the workflow
+        except Exception as exc:  # anything else a step raised is the job's error
+            state = fail_step(job_id, f"{type(exc).__name__}: {exc}")
+        current.set_attribute("sabot.state", state)
+        return state
+
+
+@contextlib.contextmanager
+def _step(name: str, job_id: str, **attributes: int) -> Iterator[None]:
+    """A step of a job's workflow: its span, and its time in the JobManager's figures."""
+    started = time.perf_counter()
     try:
-        return _run_job(job_id, request)
-    except DBOSException:
-        raise  # DBOS's own failure: DBOS recovers the workflow
-    except Exception as exc:  # anything else a step raised is the job's error
-        return fail_step(job_id, f"{type(exc).__name__}: {exc}")
+        with span(name, job_id=job_id, **attributes):
+            yield
+    finally:
+        _jm().step_latency.observe(name, time.perf_counter() - started)
 
 
 def _run_job(job_id: str, request: JobRequest) -> str:
@@ -96,24 +118,28 @@ def accept_step(job_id: str, request: JobRequest) -> int:
     (SCHEDULED), and the savepoint it starts from as its first checkpoint; place and deploy
     the first stage's tasks. Returns the number of stage steps, 0 for a plan refused (the
     job FAILED)."""
-    return _jm().accept(job_id, request)
+    with _step("accept", job_id):
+        return _jm().accept(job_id, request)
 
 
 @DBOS.step()
 def stage_step(job_id: str, stage_index: int, attempt: int, request: JobRequest) -> str:
     """Place, deploy and wait for one stage's tasks: an :class:`Outcome` value."""
-    return _jm().run_stage(job_id, stage_index, attempt, request).value
+    with _step("stage", job_id, stage=stage_index, attempt=attempt):
+        return _jm().run_stage(job_id, stage_index, attempt, request).value
 
 
 @DBOS.step()
 def finish_step(job_id: str, attempt: int, request: JobRequest) -> str:
     """Fetch the result into the work directory (and the sink), free the agents' rows, mark
     FINISHED."""
-    return _jm().finish(job_id, attempt, request)
+    with _step("finish", job_id, attempt=attempt):
+        return _jm().finish(job_id, attempt, request)
 
 
 @DBOS.step()
 def fail_step(job_id: str, error: str) -> str:
     """Mark the job FAILED with ``error``."""
-    _jm().fail(job_id, error)
+    with _step("fail", job_id):
+        _jm().fail(job_id, error)
     return "failed"
