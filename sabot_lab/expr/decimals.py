@@ -297,7 +297,7 @@ def _remainder(left: Any, right: Any, target: pa.DataType) -> Any:
     """``left % right`` of decimals in ``target``: on the unscaled 64-bit integers of both at
     ``target``'s scale when they fit (18 digits), else in Python's decimals."""
     zero = pa.scalar(decimal.Decimal(0), pa.decimal128(1, 0))
-    if pc.any(pc.equal(right, zero)).as_py():
+    if pc.any(pc.and_(pc.equal(right, zero), pc.is_valid(left))).as_py():  # null % 0 is null
         raise pa.ArrowInvalid("divide by zero")
     if target.precision > _SHORT or isinstance(target, pa.Decimal256Type):
         return _python_arithmetic("mod", left, right, target).cast(target)

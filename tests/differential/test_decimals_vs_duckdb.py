@@ -302,3 +302,19 @@ def test_sql_number_constants_have_duckdbs_types(expression: str) -> None:
     theirs = duckdb.sql(query.replace("FROM t", "FROM MIXED")).to_arrow_table()
     assert ours.schema.field("r").type == theirs.schema.field("r").type
     assert ours["r"].to_pylist() == theirs["r"].to_pylist()
+
+
+def test_a_null_remainder_by_zero_is_null_and_a_number_by_zero_an_error() -> None:
+    dec = pa.decimal128(1, 0)
+    table = pa.table(
+        {
+            "a": pa.array([None, decimal.Decimal(0), decimal.Decimal(3)], dec),
+            "b": pa.array([None, None, decimal.Decimal(2)], dec),
+            "rn": [0, 1, 2],
+        }
+    )
+    actual, expected = _run_both((sl.col("a") + sl.col("b")) % sl.col("a"), "(a + b) % a", table)
+    assert actual == expected == (pa.decimal128(2, 0), [None, None, 2])
+    assert _run_both(sl.col("b") % sl.col("a"), "b % a", table.slice(2)) != ("error", "error")
+    zero = table.slice(1, 1).set_column(1, "b", pa.array([decimal.Decimal(4)], dec))
+    assert _run_both(sl.col("b") % sl.col("a"), "b % a", zero) == ("error", "error")

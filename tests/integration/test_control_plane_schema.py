@@ -195,7 +195,11 @@ def test_a_version_5_database_with_jobs_is_upgraded_keeping_its_rows(
     store.add_tasks("new", 0, 0, {0: ("new/0.0/0", "grpc://10.0.0.7:8815")}, "sink_1")
     store.set_task_state("new/0.0/0", "FINISHED")
     again = JobStore(url)
-    assert again.version == LATEST and [j["job_id"] for j in again.jobs()] == ["new", "live", "done"]
+    assert again.version == LATEST and [j["job_id"] for j in again.jobs()] == [
+        "new",
+        "live",
+        "done",
+    ]
     (task,) = again.tasks("new")
     assert task["operator_id"] == "sink_1"
     assert task["created_at"] <= task["completed_at"] and task["state"] == "FINISHED"
