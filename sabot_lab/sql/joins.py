@@ -223,6 +223,9 @@ def join_relations(
             f"the name '{sorted(shared)[0]}' stands for two tables in FROM; give one an alias",
             node,
         )
+    version = node.this.args.get("version") if isinstance(node.this, exp.Table) else None
+    if version is not None:
+        _lookup_join(version, right if swapped else left, left if swapped else right, ctx)
     remaining = list(where)
     using = node.args.get("using")
     others: list[exp.Expr]
@@ -274,6 +277,34 @@ def join_relations(
             _right_join_order(joined, left.bindings, hidden) if swapped else bindings + joined
         )
     return filtered(Relation(stream, bindings), post_filters, ctx, "ON"), remaining
+
+
+def _lookup_join(version: exp.Expr, probe: Relation, table: Relation, ctx: Context) -> None:
+    """Check ``JOIN t FOR SYSTEM_TIME AS OF probe.time``: a lookup join into a table whose
+    rows do not change while the query runs, which is then the join as written; its time is
+    a column of the probing side. A table that changes with event time (a stream with a
+    watermark, or one without end) is refused, naming what does that join."""
+    time = version.args.get("expression")
+    if str(version.args.get("kind", "")).upper() != "AS OF" or not isinstance(time, exp.Column):
+        raise ctx.unsupported(
+            f"{version.sql()} (write FOR SYSTEM_TIME AS OF <a time column of the other side>)",
+            version,
+        )
+    if time.table and time.table.lower() not in {q.lower() for q in probe.qualifiers()}:
+        raise ctx.error(
+            f"FOR SYSTEM_TIME AS OF takes a time column of the side that probes the table "
+            f"({', '.join(probe.qualifiers())}), got {time.sql()}",
+            time,
+        )
+    probe.resolve(time, ctx)  # an unknown column is an error naming the available ones
+    stream = table.stream
+    if not stream.bounded or stream.graph.event_time(stream.node_id) is not None:
+        raise ctx.unsupported(
+            "a temporal join (FOR SYSTEM_TIME AS OF) into a table that changes with event time "
+            "(the version of each key as of each row's time: Stream.join_asof(other, on=time, "
+            "by=keys) does that in Python)",
+            version,
+        )
 
 
 def _missing_equality(

@@ -493,3 +493,27 @@ def test_like_matches_duckdb(pattern: str, values: list[Any]) -> None:
     con.register("b", pa.Table.from_batches([batch]))
     theirs = [row[0] for row in con.execute("SELECT s LIKE ? FROM b", [pattern]).fetchall()]
     assert ours == theirs
+
+
+def test_a_lookup_join_into_a_table_is_the_join_and_a_changing_table_is_refused() -> None:
+    """FOR SYSTEM_TIME AS OF into a table whose rows do not change joins it as written
+    (DuckDB's answer to the query without the clause); its time column is checked, and a
+    table that changes with event time is refused, naming join_asof."""
+    at = [dt.datetime(2026, 1, 1, 0, 0, s) for s in range(4)]
+    orders = pa.table({"k": [1, 2, 3, 1], "t": at, "qty": [5, 6, 7, 8]})
+    rates = pa.table({"k": [1, 2], "rate": [1.5, 2.5], "ts": at[:2]})
+    lookup = (
+        "SELECT o.k, o.qty, r.rate FROM orders AS o LEFT JOIN rates "
+        "FOR SYSTEM_TIME AS OF o.t AS r ON o.k = r.k"
+    )
+    expected = duckdb_table(
+        lookup.replace(" FOR SYSTEM_TIME AS OF o.t", ""), orders=orders, rates=rates
+    )
+    assert_same_rows(sl.sql(lookup, orders=orders, rates=rates).collect(), expected)
+    with pytest.raises(
+        sl.SQLError, match=r"column 'when' not found in o\. Available columns: k, t, qty"
+    ):
+        sl.sql(lookup.replace("o.t", "o.when"), orders=orders, rates=rates)
+    changing = sl.from_arrow(rates).with_watermark("ts", "1s")
+    with pytest.raises(sl.SQLError, match=r"Stream.join_asof\(other, on=time, by=keys\)"):
+        sl.sql(lookup, orders=orders, rates=changing)
