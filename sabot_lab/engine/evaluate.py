@@ -58,6 +58,7 @@ from sabot_lab.expr.nodes import (
     ParseTemporal,
     Round,
     StringFunction,
+    StructField,
     TemporalPart,
     TemporalTruncate,
     Unary,
@@ -492,6 +493,14 @@ def _eval_truncate(expr: Expr, batch: pa.RecordBatch) -> Value:
     return pc.floor_temporal(value, multiple=expr.param("multiple"), unit=expr.param("unit"))
 
 
+def _eval_struct_field(expr: Expr, batch: pa.RecordBatch) -> Value:
+    (value,) = _args(expr, batch)
+    index = value.type.get_field_index(expr.param("name")) if pa.types.is_struct(value.type) else -1
+    if index < 0:
+        raise SchemaError(f"cannot evaluate {expr!r}: no such field in {value.type}")
+    return pc.struct_field(value, [index])
+
+
 def _eval_part(expr: Expr, batch: pa.RecordBatch) -> Value:
     (value,) = _args(expr, batch)
     require_temporal(expr, value.type)
@@ -681,6 +690,7 @@ EVALUATORS: dict[type[Expr], Evaluator] = {
     StringFunction: _eval_string,
     TemporalTruncate: _eval_truncate,
     TemporalPart: _eval_part,
+    StructField: _eval_struct_field,
     ParseTemporal: _eval_strptime,
     FormatTemporal: _eval_strftime,
     MathFunction: _eval_math,

@@ -27,12 +27,19 @@ from sabot_lab.expr.nodes import (
     Literal,
     ParseTemporal,
     StringFunction,
+    StructField,
     TemporalPart,
     TemporalTruncate,
 )
 from sabot_lab.expr.regex_groups import regex_groups
 
-__all__ = ["TRUNCATE_UNITS", "WHITESPACE", "StringNamespace", "TemporalNamespace"]
+__all__ = [
+    "TRUNCATE_UNITS",
+    "WHITESPACE",
+    "StringNamespace",
+    "StructNamespace",
+    "TemporalNamespace",
+]
 
 WHITESPACE = " \t\n\v\f\r"
 """The characters ``strip_chars`` removes by default (ASCII whitespace)."""
@@ -290,6 +297,25 @@ class StringNamespace:
         ['bbXbb', None]
         """
         return self._fn("replace_all", pattern=pattern, value=value)
+
+
+class StructNamespace:
+    """Functions on a struct expression (``col("bid").struct.field("price")``)."""
+
+    def __init__(self, expr: Expr) -> None:
+        self._expr = expr
+
+    def field(self, name: str) -> Expr:
+        """The struct's field ``name`` (null where the struct is null); as Polars, and SQL's
+        ``bid.price`` on a struct column ``bid``.
+
+        >>> b = pa.record_batch({"bid": [{"price": 7, "auction": 1}, None]})
+        >>> evaluate(col("bid").struct.field("price"), b).to_pylist()
+        [7, None]
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"struct.field() takes a field name, got {name!r}")
+        return StructField("struct_field", [self._expr], name=name)
 
 
 class TemporalNamespace:

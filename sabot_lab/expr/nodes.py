@@ -37,7 +37,7 @@ from sabot_lab.expr.dtypes import dtype_name, engine_type, parse_dtype
 from sabot_lab.expr.literals import encode_value
 
 if TYPE_CHECKING:
-    from sabot_lab.expr.namespaces import StringNamespace, TemporalNamespace
+    from sabot_lab.expr.namespaces import StringNamespace, StructNamespace, TemporalNamespace
 
 __all__ = [
     "AGGREGATES",
@@ -64,6 +64,7 @@ __all__ = [
     "ParseTemporal",
     "Round",
     "StringFunction",
+    "StructField",
     "TemporalPart",
     "TemporalTruncate",
     "Unary",
@@ -744,6 +745,17 @@ class Expr:
         return StringNamespace(self)
 
     @property
+    def struct(self) -> StructNamespace:
+        """Struct functions: ``field``.
+
+        >>> col("bid").struct.field("price")
+        col("bid").struct.field("price")
+        """
+        from sabot_lab.expr.namespaces import StructNamespace  # it builds these nodes
+
+        return StructNamespace(self)
+
+    @property
     def dt(self) -> TemporalNamespace:
         """Temporal functions: ``truncate``, ``strftime``, ``offset_by``, ``epoch`` and the parts
         ``year`` … ``second``, ``quarter``, ``weekday``, ``ordinal_day``, ``week``.
@@ -998,6 +1010,14 @@ class TemporalTruncate(Expr):
     FIELDS = ("every", "multiple", "unit")
 
 
+class StructField(Expr):
+    """The field ``name`` of a struct column."""
+
+    __slots__ = ()
+    OPS = ("struct_field",)
+    FIELDS = ("name",)
+
+
 class TemporalPart(Expr):
     """A ``part`` of a date, time or timestamp (``year``, ``weekday``…), as int64; the part
     ``epoch`` is the time since 1970-01-01 in ``time_unit``."""
@@ -1126,6 +1146,7 @@ NODE_CLASSES: tuple[type[Expr], ...] = (
     Cast,
     Case,
     StringFunction,
+    StructField,
     TemporalTruncate,
     TemporalPart,
     ParseTemporal,

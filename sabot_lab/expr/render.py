@@ -45,6 +45,7 @@ from sabot_lab.expr.nodes import (
     ParseTemporal,
     Round,
     StringFunction,
+    StructField,
     TemporalPart,
     TemporalTruncate,
     Unary,
@@ -205,6 +206,7 @@ PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
     Case: _python_case,
     StringFunction: _python_string,
     TemporalTruncate: lambda e, a: f'{a[0]}.dt.truncate("{e.param("every")}")',
+    StructField: lambda e, a: f'{a[0]}.struct.field("{e.param("name")}")',
     TemporalPart: lambda e, a: (
         f'{a[0]}.dt.epoch("{e.param("time_unit")}")'
         if e.param("part") == "epoch"
@@ -543,6 +545,7 @@ SQL_RENDERERS: dict[type[Expr], Renderer] = {
     StringFunction: _sql_string_function,
     TemporalTruncate: _sql_truncate,
     TemporalPart: _sql_part,
+    StructField: lambda e, a: f"struct_extract({a[0]}, {_sql_string(e.param('name'))})",
     ParseTemporal: _sql_strptime,
     FormatTemporal: lambda e, a: f"strftime({a[0]}, {_sql_string(e.param('format'))})",
     MathFunction: lambda e, a: f"{_sql_word(e.param('fn'))}({a[0]})",

@@ -63,6 +63,7 @@ from sabot_lab.expr.nodes import (
     ParseTemporal,
     Round,
     StringFunction,
+    StructField,
     TemporalPart,
     TemporalTruncate,
     Unary,
@@ -466,6 +467,18 @@ def _truncate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Dat
     return pc.floor_temporal(value, multiple=multiple, unit=unit).type
 
 
+def _struct_field(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    (dtype,) = types
+    name = expr.param("name")
+    if not pa.types.is_struct(dtype):
+        raise SchemaError(f"cannot evaluate {expr!r}: struct.field takes a struct, got {dtype}")
+    index = dtype.get_field_index(name)
+    if index < 0:
+        fields = ", ".join(f.name for f in dtype)
+        raise SchemaError(f"struct field {name!r} not found; the struct has: {fields}")
+    return dtype.field(index).type
+
+
 def _part(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     (value,) = _probes(expr, types)
     require_temporal(expr, value.type)
@@ -623,6 +636,7 @@ TYPE_RULES: dict[type[Expr], TypeRule] = {
     StringFunction: _string,
     TemporalTruncate: _truncate,
     TemporalPart: _part,
+    StructField: _struct_field,
     ParseTemporal: _parse_temporal,
     FormatTemporal: _format_temporal,
     MathFunction: _math,

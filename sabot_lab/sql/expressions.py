@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 from sqlglot import exp
 
+from sabot_lab.errors import SQLError
 from sabot_lab.expr import (
     Expr,
     col,
@@ -594,6 +595,23 @@ def _regexp_extract(node: exp.Expr, scope: Scope) -> Expr:
     return when(value.is_null()).then(lit(None, "string")).otherwise(found.fill_null(""))
 
 
+def _column(node: exp.Column, scope: Scope) -> Expr:
+    """A column; ``s.f`` (or ``t.s.f``) where ``s`` is no table but a struct column is the
+    struct's field ``f``."""
+    try:
+        return scope.column(node)
+    except SQLError as missing:
+        if not node.table:
+            raise
+        struct = exp.Column(this=exp.to_identifier(node.table), table=node.args.get("db"))
+        struct.meta.update(node.meta)
+        try:
+            value = scope.column(struct)
+        except SQLError:
+            raise missing from None
+        return value.struct.field(node.name)
+
+
 _REGEX_SPECIAL = re.compile(r"[.^$*+?{}\[\]\\|()]")
 """The characters that make a pattern more than its plain text."""
 
@@ -730,7 +748,7 @@ def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
 
 
 _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
-    exp.Column: lambda node, scope: scope.column(node),
+    exp.Column: _column,
     exp.Paren: lambda node, scope: translate(node.this, scope),
     exp.Alias: lambda node, scope: translate(node.this, scope),
     exp.Literal: _literal,

@@ -118,7 +118,7 @@ class Grouping:
     def _add_key(self, node: exp.Expr, at: exp.Expr) -> None:
         if contains_aggregate(node):
             raise self.ctx.error(f"GROUP BY cannot hold the aggregate {as_written(node)}", at)
-        if isinstance(node, exp.Column):
+        if isinstance(node, exp.Column) and not self._struct_field(node):
             binding = self.source.resolve(node, self.ctx)
             if binding.column is None:
                 self.window_keys.append(binding.name)
@@ -134,6 +134,13 @@ class Grouping:
             self.expression_keys.append((expr, name))
         if name not in self.keys:
             self.keys.append(name)
+
+    def _struct_field(self, node: exp.Column) -> bool:
+        """Whether ``node`` (``s.f``) is a field of a struct column rather than a column."""
+        if not node.table:
+            return False
+        qualifiers = {q.lower() for q in self.source.qualifiers()}
+        return node.table.lower() not in qualifiers or bool(node.args.get("db"))
 
     def _check_window(self) -> None:
         window = self.relation.window

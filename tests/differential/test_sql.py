@@ -517,3 +517,28 @@ def test_a_lookup_join_into_a_table_is_the_join_and_a_changing_table_is_refused(
     changing = sl.from_arrow(rates).with_watermark("ts", "1s")
     with pytest.raises(sl.SQLError, match=r"Stream.join_asof\(other, on=time, by=keys\)"):
         sl.sql(lookup, orders=orders, rates=changing)
+
+
+def test_struct_fields_as_flink_reads_nexmark_events_equal_duckdb() -> None:
+    """``bid.auction`` (or ``e.bid.auction``) on the struct columns of Nexmark's events, in
+    SELECT, WHERE, GROUP BY and aggregates, as DuckDB reads them; an unknown field is an
+    error naming the struct's fields."""
+    events = sl.nexmark(events=3_000, seed=6).events
+    query = (
+        "SELECT e.bid.auction AS auction, COUNT(*) AS n, MAX(bid.price) AS top, "
+        "MIN(e.bid.dateTime) AS first FROM events AS e WHERE bid.price > 1000 "
+        "GROUP BY e.bid.auction"
+    )
+    expected = duckdb_table(query, events=events.collect())
+    assert_same_rows(sl.sql(query, events=events).collect(), expected)
+    people = "SELECT person.id, person.name FROM events WHERE event_type = 0"
+    assert_same_rows(
+        sl.sql(people, events=events).collect(), duckdb_table(people, events=events.collect())
+    )
+    with pytest.raises(sl.SQLError, match="struct field 'nope' not found; the struct has: auction"):
+        sl.sql("SELECT bid.nope FROM events", events=events)
+    stream = events.select(sl.col("bid").struct.field("price").alias("price"))
+    table = events.collect()
+    assert stream.collect()["price"].to_pylist() == [
+        None if b is None else b["price"] for b in table["bid"].to_pylist()
+    ]
