@@ -26,6 +26,7 @@ from typing import Any
 __all__ = [
     "COMPRESSIONS",
     "ENVIRONMENT",
+    "LOG_LEVELS",
     "ClusterConfig",
     "Config",
     "EngineConfig",
@@ -38,6 +39,9 @@ __all__ = [
 
 COMPRESSIONS = ("none", "lz4", "zstd")
 """Arrow IPC compression codecs of an agent's shuffle streams and spill files."""
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""The levels of log records, least severe first (``Config.log_level`` is one of them)."""
 
 
 def _at_least_one(section: object, *names: str) -> None:
@@ -118,6 +122,16 @@ class ClusterConfig:
             ``result_ttl``.
         spill_limit: bytes of spill files an agent keeps on disk (under its work directory);
             a job whose shuffle rows would pass it fails, naming this setting.
+        log_level: the least level of the records a process logs (``DEBUG``, ``INFO``,
+            ``WARNING``, ``ERROR``), its log file's and its jobs' (``Job.logs()``).
+        log_file: the file a JobManager or an agent writes its records to, one JSON object a
+            line (a ``LocalCluster`` gives each process its own, in its work directory);
+            None: its standard error.
+        log_file_bytes: bytes a log file grows to before it is rotated (renamed ``.1``, the
+            older ones ``.2``, ...).
+        log_file_backups: rotated log files kept besides the current one.
+        task_log_records: records of each task a JobManager keeps for ``Job.logs()`` (the
+            last ones; an agent holds as many until the JobManager collects them).
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -142,6 +156,11 @@ class ClusterConfig:
     result_ttl: float | None = 24 * 3600.0
     retention_interval: float = 60.0
     spill_limit: int = 16 << 30
+    log_level: str = "INFO"
+    log_file: str | None = None
+    log_file_bytes: int = 64 << 20
+    log_file_backups: int = 5
+    task_log_records: int = 1000
 
     def __post_init__(self) -> None:
         _at_least_one(
@@ -152,7 +171,15 @@ class ClusterConfig:
             "max_parallelism",
             "http_max_connections",
             "http_threads",
+            "log_file_bytes",
+            "task_log_records",
         )
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(
+                f"Config.log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
+        if self.log_file_backups < 0:
+            raise ValueError(f"Config.log_file_backups must be >= 0, got {self.log_file_backups}")
         if self.shuffle_compression not in COMPRESSIONS:
             raise ValueError(
                 f"Config.shuffle_compression must be one of {', '.join(COMPRESSIONS)}, "
@@ -358,6 +385,11 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_RESULT_TTL": Variable("result_ttl", _seconds_or_none),
     "SABOT_RETENTION_INTERVAL": Variable("retention_interval", _number),
     "SABOT_SPILL_LIMIT": Variable("spill_limit", _integer),
+    "SABOT_LOG_LEVEL": Variable("log_level", _text),
+    "SABOT_LOG_FILE": Variable("log_file", _text),
+    "SABOT_LOG_FILE_BYTES": Variable("log_file_bytes", _integer),
+    "SABOT_LOG_FILE_BACKUPS": Variable("log_file_backups", _integer),
+    "SABOT_TASK_LOG_RECORDS": Variable("task_log_records", _integer),
     "SABOT_PROGRESS": Variable("progress", _switch),
     "SABOT_PROGRESS_DELAY": Variable("progress_delay", _number),
 }
