@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from sabot_lab.config import LOG_LEVELS
 
-__all__ = ["LOG_SCHEMA", "levels_from", "log_table"]
+__all__ = ["LOG_SCHEMA", "levels_from", "log_table", "record_line"]
 
 LOG_SCHEMA = pa.schema(
     [
@@ -63,8 +63,19 @@ def log_table(records: Iterable[Mapping[str, Any]]) -> pa.Table:
     """``records`` (dicts with the fields of :data:`LOG_SCHEMA`, ``time`` in seconds) as a
     table (see the module's example)."""
     rows = list(records)
-    columns = {
-        name: [row.get(name) for row in rows] for name in LOG_SCHEMA.names if name != "time"
-    }
+    columns = {name: [row.get(name) for row in rows] for name in LOG_SCHEMA.names if name != "time"}
     times = [datetime.datetime.fromtimestamp(row["time"], datetime.timezone.utc) for row in rows]
     return pa.table({"time": times, **columns}, schema=LOG_SCHEMA)
+
+
+def record_line(record: Mapping[str, Any]) -> str:
+    """One record of a :func:`log_table` (a row of its ``to_pylist()``) as a line: its time,
+    level, task (or agent) and event; its error text is left out.
+
+    >>> record_line(log_table([{"time": 0.5, "level": "error", "event": "task failed",
+    ...                         "task_id": "j1/0.0/0"}]).to_pylist()[0])
+    '1970-01-01 00:00:00.500 ERROR    j1/0.0/0  task failed'
+    """
+    when = record["time"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    where = record.get("task_id") or record.get("agent_id") or ""
+    return f"{when} {record['level'].upper():<8} {where:<9} {record['event']}"

@@ -207,9 +207,7 @@ def reset_logging() -> None:
     threading.excepthook = threading.__excepthook__
 
 
-def _log_uncaught(
-    kind: type[BaseException], exc: BaseException, tb: TracebackType | None
-) -> None:
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     logging.getLogger("sabot_lab").critical("uncaught exception", exc_info=(kind, exc, tb))
 
 
@@ -220,4 +218,3 @@ def _log_thread_uncaught(args: threading.ExceptHookArgs) -> None:
     exc_info = (args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
     logging.getLogger("sabot_lab").critical("uncaught exception in thread %s", name,
                                             exc_info=exc_info)  # fmt: skip
-

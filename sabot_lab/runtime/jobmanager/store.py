@@ -1,4 +1,4 @@
-"""The JobManager's tables (``jobs``, ``tasks``, ``agents``, ``checkpoints``), the same on SQLite
+"""The JobManager's tables (``jobs``, ``tasks``, ``agents``, ``checkpoints``, ``task_logs``), the same on SQLite
 and PostgreSQL, created and upgraded by numbered migrations in code.
 
 >>> store = JobStore("sqlite://")
@@ -33,7 +33,7 @@ from sabot_lab.runtime.protocol import (
     TaskState,
 )
 
-__all__ = ["JobStore", "Planned", "create_engine", "metadata", "sqlalchemy_url"]
+__all__ = ["JobStore", "Planned", "create_engine", "metadata", "sqlalchemy_url", "task_logs"]
 
 
 class Planned(NamedTuple):
@@ -110,6 +110,22 @@ checkpoints = sa.Table(
     sa.Column("bytes", sa.BigInteger),  # the size of its parts, once COMPLETE
 )
 
+task_logs = sa.Table(  # the log records of tasks, read and written by .job_logs
+    "task_logs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.job_id"), nullable=False, index=True),
+    sa.Column("task_id", sa.String(128), nullable=False, index=True),
+    sa.Column("stage", sa.Integer, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("agent_id", sa.String(200), nullable=False),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("logger", sa.String(200)),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+)
+
 
 def _drop_column(table: sa.Table, name: str) -> Callable[[sa.Connection], None]:
     """A migration dropping column ``name`` of ``table`` if its database table has it."""
@@ -141,6 +157,7 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _add_missing_columns(tasks),
     _add_missing_columns(jobs),
     _drop_column(jobs, "plan"),  # the submitted plan is the workflow's input: kept once
+    lambda conn: metadata.create_all(conn, tables=[task_logs]),
 ]
 """Schema changes in order; a database at version ``n`` runs ``MIGRATIONS[n:]``."""
 
@@ -331,7 +348,7 @@ class JobStore:
             )
 
     def delete_job(self, job_id: str) -> bool:
-        """Delete a job's rows (its tasks, checkpoints and itself) in one transaction; whether
+        """Delete a job's rows (its tasks, checkpoints, log records and itself) in one transaction; whether
         it had any.
 
         >>> store = JobStore("sqlite://")
@@ -341,7 +358,7 @@ class JobStore:
         (True, [], False)
         """
         with self.engine.begin() as conn:
-            for table in (tasks, checkpoints):
+            for table in (tasks, checkpoints, task_logs):
                 conn.execute(table.delete().where(table.c.job_id == job_id))
             return conn.execute(jobs.delete().where(jobs.c.job_id == job_id)).rowcount == 1
 
@@ -354,7 +371,7 @@ class JobStore:
         with self.engine.connect() as conn:
             return {
                 t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                for t in (jobs, tasks, agents, checkpoints)
+                for t in (jobs, tasks, agents, checkpoints, task_logs)
             }
 
     # -- tasks ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import structlog
 from dbos import DBOS
 from dbos._error import DBOSException
 
@@ -66,7 +67,8 @@ def submit_job(job_id: str, request: JobRequest) -> str:
     savepoint when it has one; returns the job's final state. A step that raises ends the
     job FAILED with the error, rather than leaving it running."""
     try:
-        return _run_job(job_id, request)
+        with structlog.contextvars.bound_contextvars(job_id=job_id):  # on its records
+            return _run_job(job_id, request)
     except DBOSException:
         raise  # DBOS's own failure: DBOS recovers the workflow
     except Exception as exc:  # anything else a step raised is the job's error
@@ -102,7 +104,8 @@ def accept_step(job_id: str, request: JobRequest) -> int:
 @DBOS.step()
 def stage_step(job_id: str, stage_index: int, attempt: int, request: JobRequest) -> str:
     """Place, deploy and wait for one stage's tasks: an :class:`Outcome` value."""
-    return _jm().run_stage(job_id, stage_index, attempt, request).value
+    with structlog.contextvars.bound_contextvars(stage=stage_index, attempt=attempt):
+        return _jm().run_stage(job_id, stage_index, attempt, request).value
 
 
 @DBOS.step()
