@@ -142,7 +142,8 @@ def configure_logging(
 
     ``process`` names it in every record (``jobmanager``, ``agent``, ``notebook``, ...). A
     notebook (:data:`CONSOLE_PROCESSES`) gets pretty console lines on standard error from
-    sabot-lab's loggers only (the user's own logging stays as it was); any other process
+    sabot-lab's loggers only (the user's own logging stays as it was, and sees them too);
+    any other process
     writes JSON lines from every logger, to ``config.cluster.log_file`` (rotated at
     ``log_file_bytes``, keeping ``log_file_backups``) or else ``stream`` (default: standard
     error), and logs Python's warnings and uncaught exceptions there too. ``config``: the
@@ -169,8 +170,6 @@ def configure_logging(
         set_process_fields(process=process)
         target.addHandler(handler)
         target.setLevel(level)
-        if console:
-            target.propagate = False
         _installed.append((target, handler))
     structlog.configure(
         processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -188,7 +187,6 @@ def _uninstall() -> None:
     for logger, handler in _installed:
         logger.removeHandler(handler)
         handler.close()
-        logger.propagate = True
     _installed.clear()
 
 
