@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
-import os
 import sys
 import threading
 import traceback
@@ -53,7 +52,8 @@ CONSOLE_PROCESSES = ("notebook",)
 """The processes whose records are pretty console lines (the others write JSON lines)."""
 
 _process_fields: dict[str, Any] = {}
-_installed: list[tuple[logging.Logger, logging.Handler]] = []
+_installed: list[tuple[logging.Logger, logging.Handler, int]] = []
+"""What :func:`configure_logging` installed: (logger, its handler, the logger's level before)."""
 _lock = threading.Lock()
 
 
@@ -159,7 +159,6 @@ def configure_logging(
             path, maxBytes=cluster.log_file_bytes, backupCount=cluster.log_file_backups,
             encoding="utf-8",
         )  # fmt: skip
-        os.chmod(path, 0o600)  # records name jobs and files: the user's alone
     else:
         handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_formatter(console))
@@ -168,9 +167,9 @@ def configure_logging(
     with _lock:
         _uninstall()
         set_process_fields(process=process)
+        _installed.append((target, handler, target.level))
         target.addHandler(handler)
         target.setLevel(level)
-        _installed.append((target, handler))
     structlog.configure(
         processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -184,8 +183,9 @@ def configure_logging(
 
 
 def _uninstall() -> None:
-    for logger, handler in _installed:
+    for logger, handler, level in _installed:
         logger.removeHandler(handler)
+        logger.setLevel(level)
         handler.close()
     _installed.clear()
 

@@ -225,6 +225,7 @@ _AGENT_URI = re.compile(
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}){1,3}")
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 _PRODUCER = re.compile(r"[0-9]{1,9}\.[0-9]{1,9}")  # stage.partition
+_TASK_ATTEMPT = re.compile(rf"{_JOB_ID.pattern}/{_PRODUCER.pattern}/[0-9]{{1,9}}")
 _ATTEMPT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}/[0-9]{1,9}")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,256}")  # any printable text: ids are the user's
 
@@ -415,7 +416,7 @@ class LogsRequest:
         if level is not None and level.upper() not in LOG_LEVELS:
             raise ClusterError(f"logs: level {level!r} is none of {', '.join(LOG_LEVELS)}")
         task = _get(data, "logs", "task", str, None)
-        if task is not None and not (_TASK_ID.fullmatch(task) or _PRODUCER.fullmatch(task)):
+        if task is not None and not (_TASK_ATTEMPT.fullmatch(task) or _PRODUCER.fullmatch(task)):
             raise ClusterError(
                 f"logs: task {task!r} is neither a task id (job/stage.partition/attempt) "
                 "nor stage.partition"
