@@ -156,3 +156,13 @@ def test_every_line_of_the_clusters_log_files_is_a_json_record_with_its_ids(
     assert RAISES in error["error"] and error["process"] == "agent"
     ended = [r for r in records["jobmanager.log"] if r["event"] == f"job {failed.job_id} failed"]
     assert [r["job_id"] for r in ended] == [failed.job_id] and RAISES in ended[0]["error"]
+
+
+def test_a_deleted_jobs_records_go_with_it(two_agents: sl.LocalCluster) -> None:
+    stream = sl.from_pydict({"x": [70]}).map_batches(explode_on_high_prices, schema={"x": "int64"})
+    job = stream.submit(two_agents)
+    assert job.wait(timeout=60) == "FAILED"
+    assert job.logs(level="error").num_rows == 1
+    job.delete()
+    with pytest.raises(sl.JobNotFoundError):
+        job.logs()
