@@ -491,12 +491,17 @@ class AgentServer(ClusterServer):
 
     # -- running tasks ----------------------------------------------------------------
     def _run(self, spec: TaskSpec, record: TaskRecord) -> None:
-        """Run the task ``spec``, its records bound to its ids (see :mod:`sabot_lab.observability.logs`)."""
+        """Run the task ``spec``, its records bound to its ids (see
+        :mod:`sabot_lab.observability.logs`); those of a task whose job was dropped go."""
         with structlog.contextvars.bound_contextvars(
             job_id=spec.job_id, task_id=spec.task_id, attempt=spec.attempt,
             stage=spec.stage.stage_id, agent_id=self.uri,
         ):  # fmt: skip
             self._run_task(spec, record)
+        with self._lock:
+            dropped = spec.task_id not in self._tasks
+        if dropped:  # (it logged after its job was dropped)
+            self.task_logs.drop([spec.task_id])
 
     def _run_task(self, spec: TaskSpec, record: TaskRecord) -> None:
         if record.cancel.is_set():  # cancelled (its job dropped) while it waited for a slot
