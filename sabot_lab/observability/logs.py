@@ -25,7 +25,6 @@ May import :mod:`sabot_lab.config` and structlog.
 
 from __future__ import annotations
 
-import json
 import logging
 import logging.handlers
 import sys
@@ -117,20 +116,42 @@ def _plain_error(stream: TextIO, exc_info: Any) -> None:  # (the console renders
     print("".join(traceback.format_exception(*exc_info)), file=stream)
 
 
-_FIELDS = _formatter(console=False)
-
-
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """The fields of ``record`` as the JSON log lines have them, its time in seconds.
+    """The ``time`` (seconds), ``level``, ``logger``, ``event`` and ``error`` (its text and
+    its exception's traceback) of ``record``, as its JSON log line has them, whether it came
+    from the standard library or from a structlog logger.
 
-    >>> record = logging.LogRecord("sabot_lab.agent", logging.ERROR, "", 0, "boom", (), None)
+    >>> record = logging.LogRecord("sabot_lab.agent", logging.ERROR, "", 0, "boom %d", (1,), None)
     >>> fields = record_fields(record)
-    >>> fields["event"], fields["level"], fields["logger"], type(fields["time"])
-    ('boom', 'error', 'sabot_lab.agent', <class 'float'>)
+    >>> fields["event"], fields["level"], fields["logger"], fields["error"], type(fields["time"])
+    ('boom 1', 'error', 'sabot_lab.agent', None, <class 'float'>)
     """
-    fields: dict[str, Any] = json.loads(_FIELDS.format(record))
-    fields["time"] = record.created
-    return fields
+    message = record.msg
+    if isinstance(message, dict):  # a structlog logger's record (its event dict)
+        event = {"event": str(message.get("event")), "error": message.get("error"),
+                 "exc_info": message.get("exc_info") or record.exc_info}  # fmt: skip
+    else:
+        event = {"event": record.getMessage(), "error": getattr(record, "error", None),
+                 "exc_info": record.exc_info}  # fmt: skip
+    _error_text(None, "", event)
+    error = event.get("error")
+    return {
+        "time": record.created,
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "event": event["event"],
+        "error": None if error is None else str(error),
+    }
+
+
+class _RotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Rotates once the file has grown to ``maxBytes`` (the standard handler formats every
+    record twice to rotate before the file would pass it)."""
+
+    def shouldRollover(self, record: logging.LogRecord) -> int:
+        if self.stream is None:
+            self.stream = self._open()
+        return int(0 < self.maxBytes <= self.stream.tell())
 
 
 def configure_logging(
@@ -144,8 +165,8 @@ def configure_logging(
     notebook (:data:`CONSOLE_PROCESSES`) gets pretty console lines on standard error from
     sabot-lab's loggers only (the user's own logging stays as it was, and sees them too);
     any other process
-    writes JSON lines from every logger, to ``config.cluster.log_file`` (rotated at
-    ``log_file_bytes``, keeping ``log_file_backups``) or else ``stream`` (default: standard
+    writes JSON lines from every logger, to ``config.cluster.log_file`` (rotated once it has
+    grown to ``log_file_bytes``, keeping ``log_file_backups``) or else ``stream`` (default: standard
     error), and logs Python's warnings and uncaught exceptions there too. ``config``: the
     process's by default.
     """
@@ -155,7 +176,7 @@ def configure_logging(
     if cluster.log_file and not console:
         path = Path(cluster.log_file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
+        handler = _RotatingFileHandler(
             path, maxBytes=cluster.log_file_bytes, backupCount=cluster.log_file_backups,
             encoding="utf-8",
         )  # fmt: skip

@@ -33,10 +33,7 @@ import structlog
 
 from sabot_lab.observability.logs import record_fields
 
-__all__ = ["WIRE_FIELDS", "TaskLogs"]
-
-WIRE_FIELDS = ("time", "level", "logger", "event", "error")
-"""The fields of a record an agent hands its JobManager (the task's ids travel with it)."""
+__all__ = ["TaskLogs"]
 
 
 class TaskLogs(logging.Handler):
@@ -60,11 +57,10 @@ class TaskLogs(logging.Handler):
         except Exception:
             self.handleError(record)
             return
-        kept = {name: fields.get(name) for name in WIRE_FIELDS}
         with self._guard:
             if task_id not in self._records:
                 self._records[task_id] = deque(maxlen=self.capacity)
-            self._records[task_id].append(kept)
+            self._records[task_id].append(fields)
 
     def take(self, task_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         """The records of ``task_ids`` kept so far, by task (those with none left out); they
