@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sabot_lab.errors import ClusterError
-from sabot_lab.runtime.jobmanager.job_logs import MAX_TEXT, JobLogs
+from sabot_lab.runtime.jobmanager.job_logs import FLUSH_RECORDS, MAX_TEXT, JobLogs
 from sabot_lab.runtime.jobmanager.store import JobStore
 from sabot_lab.runtime.protocol import LogsRequest
 
@@ -80,9 +80,23 @@ def test_records_that_are_not_such_are_left_out_and_long_text_is_cut(logs: JobLo
 
 def test_a_jobs_records_go_with_the_job(logs: JobLogs) -> None:
     logs.add("grpc://a:1", {"j1/0.0/0": [record(1)], "j2/0.0/0": [record(2)]})
+    logs.flush()
     assert logs.store.delete_job("j1")
     assert logs.store.row_counts()["task_logs"] == 1
     assert logs.records(LogsRequest("j1")) == []
+    logs.add("grpc://a:1", {"j1/0.0/0": [record(3)], "j2/0.0/0": [record(4)]})  # (late)
+    logs.flush()
+    assert events(logs.records(LogsRequest("j2"))) == ["e", "e"]
+    assert logs.store.row_counts()["task_logs"] == 2  # the deleted job's were dropped
+
+
+def test_records_wait_to_be_written_together_but_never_past_a_read(logs: JobLogs) -> None:
+    for n in range(5):
+        logs.add("grpc://a:1", {"j1/0.0/0": [record(n)]})
+    assert logs.store.row_counts()["task_logs"] == 0  # not one transaction per poll
+    assert len(logs.records(LogsRequest("j1"))) == 3  # a read writes them first
+    logs.add("grpc://a:1", {"j1/0.0/0": [record(9)] * (FLUSH_RECORDS + 1)})
+    assert logs.store.row_counts()["task_logs"] == 3  # (many: written at once, 3 kept)
 
 
 def test_a_logs_request_is_checked() -> None:

@@ -7,7 +7,10 @@ Records arrive with each poll of a job's tasks (:func:`~.driver.poll_tasks`): an
 hands over what its tasks logged since the last poll (see
 :class:`~sabot_lab.observability.task_logs.TaskLogs`). A record's ids (job, task, attempt,
 stage, agent) are the JobManager's own, never what the agent says; its text is cut to
-:data:`MAX_TEXT` characters.
+:data:`MAX_TEXT` characters. They are written together (one transaction, not one per poll),
+before they are read, when their job ends (:meth:`JobLogs.flush`), once
+:data:`FLUSH_RECORDS` wait, or with the first that arrive :data:`FLUSH_SECONDS` after the
+oldest waiting; those of a job deleted meanwhile are dropped.
 
 May import the job tables, ``runtime.protocol``, ``physical.ids``, ``observability``.
 
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,11 +40,15 @@ from sabot_lab.config import LOG_LEVELS
 from sabot_lab.errors import ClusterError
 from sabot_lab.observability.log_records import levels_from
 from sabot_lab.physical.ids import TaskId
-from sabot_lab.runtime.jobmanager.store import JobStore, task_logs
+from sabot_lab.runtime.jobmanager.store import JobStore, jobs, task_logs
 from sabot_lab.runtime.protocol import LogsRequest
 
-__all__ = ["MAX_TEXT", "JobLogs"]
+__all__ = ["FLUSH_RECORDS", "FLUSH_SECONDS", "MAX_TEXT", "JobLogs"]
 
+FLUSH_RECORDS = 1000
+"""Records that wait in memory at most before they are written."""
+FLUSH_SECONDS = 1.0
+"""Seconds the oldest record waiting is kept in memory before arriving ones are written too."""
 MAX_TEXT = 64 << 10
 """Characters of a record's event or error text a JobManager keeps (the rest is cut)."""
 
@@ -52,6 +61,9 @@ class JobLogs:
 
     def __init__(self, store: JobStore, per_task: int) -> None:
         self.store, self.per_task = store, per_task
+        self._waiting: list[dict[str, Any]] = []
+        self._since = 0.0  # when the oldest record waiting arrived (time.monotonic)
+        self._lock = threading.Lock()  # held while records are taken and written
 
     def add(self, agent: str, logs: Mapping[str, Any]) -> None:
         """Keep the records ``agent`` handed over (task id -> records); records that are not
@@ -65,15 +77,34 @@ class JobLogs:
                 _log.warning("left out log records of %s from %s: %s", task_id, agent, exc)
         if not rows:
             return
-        tasks = {row["task_id"] for row in rows}
-        with self.store.engine.begin() as conn:
-            conn.execute(task_logs.insert(), rows)
-            for task_id in sorted(tasks):
-                _keep_last(conn, task_id, self.per_task)
+        with self._lock:
+            if not self._waiting:
+                self._since = time.monotonic()
+            self._waiting += rows
+            due = len(self._waiting) >= FLUSH_RECORDS
+            due = due or time.monotonic() - self._since >= FLUSH_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the records waiting (but those of jobs deleted meanwhile)."""
+        with self._lock:
+            rows, self._waiting = self._waiting, []
+            if not rows:
+                return
+            with self.store.engine.begin() as conn:
+                asked = {row["job_id"] for row in rows}
+                known = set(conn.scalars(sa.select(jobs.c.job_id).where(jobs.c.job_id.in_(asked))))
+                rows = [row for row in rows if row["job_id"] in known]
+                if rows:
+                    conn.execute(task_logs.insert(), rows)
+                for task_id in sorted({row["task_id"] for row in rows}):
+                    _keep_last(conn, task_id, self.per_task)
 
     def records(self, request: LogsRequest) -> list[dict[str, Any]]:
         """The records ``request`` asks for, oldest first (see
         :class:`~sabot_lab.runtime.protocol.LogsRequest`)."""
+        self.flush()
         where = [task_logs.c.job_id == request.job_id]
         levels = levels_from(request.level)
         if levels is not None:

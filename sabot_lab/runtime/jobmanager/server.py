@@ -298,6 +298,7 @@ class JobManager(ClusterServer):
     def _record_end(self, run: JobRun, command: EndJob, attempt: int) -> None:
         """Record the job's end; fail the savepoints still asked for; wake the waiters. A
         finished job's checkpoints go (a cancelled or failed one's stay until it is deleted)."""
+        self.job_logs.flush()  # its tasks' records, before those waiting for its end wake
         self.store.set_job_state(run.job_id, command.state.value, command.error)
         error = {"error": command.error} if command.error else {}
         _log.info("job %s %s", run.job_id, command.state.value.lower(),
