@@ -8,7 +8,8 @@ structlog loggers) go through the same structlog processors: the fields bound wi
 ``agent_id``, ``stage``, bound around a task on an agent and around a job's workflow on the
 JobManager), the process's own fields (:func:`set_process_fields`), the logger's name, the
 level and the time; an exception's traceback becomes the record's ``error`` text.
-:func:`record_fields` is one record as those fields (what an agent hands its JobManager).
+:func:`record_fields` is the few fields of one record an agent hands its JobManager (the
+task's ids travel beside them).
 
 May import :mod:`sabot_lab.config` and structlog.
 
