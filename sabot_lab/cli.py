@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sabot_lab import __version__
-from sabot_lab.config import COMPRESSIONS, check_schema_name, get_config
+from sabot_lab.config import COMPRESSIONS, LOG_LEVELS, check_schema_name, get_config
 from sabot_lab.errors import AuthenticationError, ClusterError, JobNotFoundError, UnreachableError
 from sabot_lab.runtime.protocol import JOBS_PAGE
 
-__all__ = ["EXIT_CODES", "JobEndedError", "build_parser", "main"]
+__all__ = ["EXIT_CODES", "JobEndedError", "build_parser", "main", "print_logs"]
 
 
 class JobEndedError(ClusterError):
@@ -186,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--delete-ended-before", metavar="AGE", type=parse_age,
         help="delete the jobs that ended this long ago or earlier first (e.g. 7d, 12h, 30m)",
     )  # fmt: skip
+    jobs.add_argument(
+        "--logs", metavar="JOB_ID",
+        help="print this job's log records (its tasks', from every agent) instead of the list",
+    )  # fmt: skip
+    jobs.add_argument(
+        "--level", choices=[level.lower() for level in LOG_LEVELS],
+        help="with --logs: only records this severe or more",
+    )  # fmt: skip
+    jobs.add_argument("--tail", type=int, help="with --logs: only the last TAIL records")
     jobs.add_argument("--limit", type=int, default=JOBS_PAGE, help="jobs listed at most")
     jobs.add_argument("--before", metavar="JOB_ID", help="list those submitted before this job")
     return parser
@@ -262,11 +271,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_demo(args.rows, sys.stdout)
     elif args.command in ("agent", "jobmanager"):
+        from sabot_lab.observability.logs import configure_logging, set_process_fields
         from sabot_lab.runtime.transport import serve_until_stopped
 
         os.umask(0o077)  # a server's files (databases, results, spills) are its user's alone
+        configure_logging(args.command)
         try:
-            serve_until_stopped(_server(args), args.command)
+            server = _server(args)
+            if args.command == "agent":
+                set_process_fields(agent_id=server.uri)
+            serve_until_stopped(server, args.command)
         except ClusterError as exc:  # refused to start, or stopped on its own
             raise SystemExit(f"sabot-lab {args.command}: error: {exc}") from None
     elif args.command == "local":
@@ -384,8 +398,9 @@ def run_local(agents: int, slots: int | None, workdir: str | None, out: TextIO) 
 
 
 def jobs(args: argparse.Namespace, out: TextIO) -> None:
-    """``sabot-lab jobs``: cancel and delete the jobs asked for, then list a page of jobs
-    (``--insecure`` allows a plain ``grpc://`` JobManager off loopback)."""
+    """``sabot-lab jobs``: cancel and delete the jobs asked for, then print a job's log
+    records (``--logs``) or list a page of jobs (``--insecure`` allows a plain ``grpc://``
+    JobManager off loopback)."""
     from sabot_lab.client import connect
 
     cluster = connect(args.jobmanager, args.token, args.tls_ca, insecure=args.insecure)
@@ -403,7 +418,30 @@ def jobs(args: argparse.Namespace, out: TextIO) -> None:
             f"deleted {len(deleted)} jobs that ended {args.delete_ended_before:g} s ago or earlier",
             file=out,
         )
+    if args.logs:
+        print_logs(cluster.job(args.logs).logs(level=args.level, tail=args.tail), out)
+        return
     list_jobs(cluster, args.limit, args.before, out)
+
+
+def print_logs(records: Any, out: TextIO) -> None:
+    """Print a job's log records (a table of :meth:`~sabot_lab.client.Job.logs`), one line
+    each, a record's error text indented below it.
+
+    >>> import io, sys
+    >>> from sabot_lab.observability.log_records import log_table
+    >>> print_logs(log_table([{"time": 0.5, "level": "error", "event": "task j1/0.0/0 failed",
+    ...     "task_id": "j1/0.0/0", "error": "UDFError: boom"}]), sys.stdout)
+    1970-01-01 00:00:00.500 ERROR    j1/0.0/0  task j1/0.0/0 failed
+        UDFError: boom
+    """
+    from sabot_lab.observability.log_records import record_line
+
+    for record in records.to_pylist():
+        print(record_line(record), file=out)
+        if record["error"]:
+            for line in record["error"].splitlines():
+                print(f"    {line}", file=out)
 
 
 def list_jobs(cluster: Any, limit: int, before: str | None, out: TextIO) -> None:

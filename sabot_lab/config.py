@@ -27,6 +27,7 @@ from typing import Any
 __all__ = [
     "COMPRESSIONS",
     "ENVIRONMENT",
+    "LOG_LEVELS",
     "ClusterConfig",
     "Config",
     "EngineConfig",
@@ -63,6 +64,9 @@ def check_schema_name(schema: str) -> str:
 
 COMPRESSIONS = ("none", "lz4", "zstd")
 """Arrow IPC compression codecs of an agent's shuffle streams and spill files."""
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""The levels of log records, least severe first (``Config.log_level`` is one of them)."""
 
 
 def _at_least_one(section: object, *names: str) -> None:
@@ -146,6 +150,16 @@ class ClusterConfig:
         database_schema: the PostgreSQL schema of the JobManager's tables (``jobs``,
             ``tasks``, ``agents``, ``checkpoints``), created when missing; DBOS keeps its
             own tables in its own schema. SQLite files have no schemas.
+        log_level: the least level of the records a process logs (``DEBUG``, ``INFO``,
+            ``WARNING``, ``ERROR``), its log file's and its jobs' (``Job.logs()``).
+        log_file: the file a JobManager or an agent writes its records to, one JSON object a
+            line (a ``LocalCluster`` gives each process its own, in its work directory);
+            None: its standard error.
+        log_file_bytes: bytes a log file grows to before it is rotated (renamed ``.1``, the
+            older ones ``.2``, ...).
+        log_file_backups: rotated log files kept besides the current one.
+        task_log_records: records of each task a JobManager keeps for ``Job.logs()`` (the
+            last ones; an agent holds as many until the JobManager collects them).
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -171,6 +185,11 @@ class ClusterConfig:
     retention_interval: float = 60.0
     spill_limit: int = 16 << 30
     database_schema: str = "sabot"
+    log_level: str = "INFO"
+    log_file: str | None = None
+    log_file_bytes: int = 64 << 20
+    log_file_backups: int = 5
+    task_log_records: int = 1000
 
     def __post_init__(self) -> None:
         _at_least_one(
@@ -181,8 +200,16 @@ class ClusterConfig:
             "max_parallelism",
             "http_max_connections",
             "http_threads",
+            "log_file_bytes",
+            "task_log_records",
         )
         check_schema_name(self.database_schema)
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(
+                f"Config.log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
+        if self.log_file_backups < 0:
+            raise ValueError(f"Config.log_file_backups must be >= 0, got {self.log_file_backups}")
         if self.shuffle_compression not in COMPRESSIONS:
             raise ValueError(
                 f"Config.shuffle_compression must be one of {', '.join(COMPRESSIONS)}, "
@@ -389,6 +416,11 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_RESULT_TTL": Variable("result_ttl", _seconds_or_none),
     "SABOT_RETENTION_INTERVAL": Variable("retention_interval", _number),
     "SABOT_SPILL_LIMIT": Variable("spill_limit", _integer),
+    "SABOT_LOG_LEVEL": Variable("log_level", _text),
+    "SABOT_LOG_FILE": Variable("log_file", _text),
+    "SABOT_LOG_FILE_BYTES": Variable("log_file_bytes", _integer),
+    "SABOT_LOG_FILE_BACKUPS": Variable("log_file_backups", _integer),
+    "SABOT_TASK_LOG_RECORDS": Variable("task_log_records", _integer),
     "SABOT_PROGRESS": Variable("progress", _switch),
     "SABOT_PROGRESS_DELAY": Variable("progress_delay", _number),
 }

@@ -1,11 +1,11 @@
-"""The handle of a submitted job: its state, result, metrics, cancellation, savepoints and
-deletion.
+"""The handle of a submitted job: its state, result, metrics, log records, cancellation,
+savepoints and deletion.
 
 Calls are plain blocking Flight calls (never ``asyncio.run``), so they work in a notebook;
 ``await job`` (or :meth:`Job.result_async`) waits without blocking the kernel's event loop.
 
 May import: the wire layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.runtime.protocol`),
-:mod:`sabot_lab.display`, :mod:`sabot_lab.errors`.
+:mod:`sabot_lab.display`, :mod:`sabot_lab.errors`, :mod:`sabot_lab.observability`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from sabot_lab import display
 from sabot_lab.client.code_places import located
 from sabot_lab.display import Displayed
 from sabot_lab.errors import ClusterError
-from sabot_lab.runtime.protocol import ENDED, seconds
+from sabot_lab.observability.log_records import log_table
+from sabot_lab.runtime.protocol import ENDED, LogsRequest, seconds
 
 if TYPE_CHECKING:
     from sabot_lab.client.cluster import Cluster
@@ -80,6 +81,28 @@ class Job(Displayed):
         summed over tasks (running tasks report with their agents' heartbeats); attempts so
         far; rows out per stage."""
         return dict(self.cluster._call("metrics", {"job_id": self.job_id}))
+
+    def logs(
+        self, level: str | None = None, task: str | None = None, tail: int | None = None
+    ) -> pa.Table:
+        """The job's log records from every agent, oldest first, as a table: ``time``,
+        ``level``, ``event``, ``logger``, the ``job_id``, ``task_id``, ``attempt``,
+        ``agent_id`` and ``stage`` each was logged for, and its ``error`` text (a failed
+        task's error, with the traceback of a user function).
+
+        ``level``: only records this severe or more (``"warning"``, ``"error"``, ...);
+        ``task``: only those of one task (a task id as :meth:`tasks` lists them, or
+        ``"stage.partition"`` for all its attempts); ``tail``: only the last ``tail``. The
+        JobManager keeps the last ``task_log_records`` of each task
+        (:class:`~sabot_lab.config.ClusterConfig`), until the job is deleted."""
+        request = LogsRequest(self.job_id, level, task, tail)
+        return log_table(self.cluster._call("logs", request.to_dict()))
+
+    async def logs_async(
+        self, level: str | None = None, task: str | None = None, tail: int | None = None
+    ) -> pa.Table:
+        """:meth:`logs` for ``await``: waits on a worker thread."""
+        return await asyncio.to_thread(self.logs, level, task, tail)
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the job ends; return its final state. ``timeout``: seconds, None for

@@ -58,7 +58,10 @@ class LocalCluster(Cluster):
     Each agent has ``slots`` task slots; by default this machine's cores are shared out among
     the agents (at least one slot each), so the tasks of a stage never outnumber the cores.
 
-    Process logs are in ``workdir`` (``jobmanager.log``, ``agent-N.log``). Checkpoints and
+    Process logs are in ``workdir``: ``jobmanager.log`` and ``agent-N.log``, one JSON record a
+    line, rotated (see :class:`~sabot_lab.config.ClusterConfig`'s ``log_*`` settings), and
+    ``jobmanager.stderr``, ``agent-N.stderr`` for what a process writes but does not log
+    (e.g. a crash of native code). Checkpoints and
     savepoints are kept there too, or under ``checkpoint_location`` (a directory or a
     ``pyarrow.fs`` URI, see :class:`~sabot_lab.config.ClusterConfig`). ``heartbeat_timeout``
     and ``heartbeat_interval`` default to the process's :class:`~sabot_lab.config.ClusterConfig`.
@@ -176,8 +179,9 @@ class LocalCluster(Cluster):
         private_env: Mapping[str, str] | None = None,
         stdin: int | None = None,
     ) -> subprocess.Popen[str]:
-        """Start ``sabot-lab <args>`` logging to ``log``; ``private_env`` (its tokens, ...)
-        goes in its environment, not on its command line (which every user sees in ``ps``)."""
+        """Start ``sabot-lab <args>`` logging to ``log`` (its standard error to the file of
+        :func:`_stderr_of` it); ``private_env`` (its tokens, ...) goes in its environment, not
+        on its command line (which every user sees in ``ps``)."""
         tokens = {role.variable for role in Role}
         env = {k: v for k, v in os.environ.items() if k not in tokens}
         env.update(private_env or {})
@@ -185,10 +189,12 @@ class LocalCluster(Cluster):
             env[PARENT_PID] = str(os.getpid())  # the servers end with this process
         if self.checkpoint_location is not None:
             env["SABOT_CHECKPOINT_LOCATION"] = self.checkpoint_location
+        env["SABOT_LOG_FILE"] = str(self.workdir / log)
         if self.tls_files:
             env["SABOT_TLS_CA"] = self.tls_files[0]
             args = [*args, "--tls-cert", self.tls_files[0], "--tls-key", self.tls_files[1]]
-        private = os.open(self.workdir / log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        stderr_file = self.workdir / _stderr_of(log)
+        private = os.open(stderr_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with open(private, "a") as stderr:
             process = subprocess.Popen(
                 [sys.executable, "-m", "sabot_lab.cli", *args],
@@ -211,7 +217,8 @@ class LocalCluster(Cluster):
         line = process.stdout.readline() if ready else ""
         if " ready " not in line:
             process.kill()
-            tail = (self.workdir / log).read_text()[-2000:]
+            files = [self.workdir / _stderr_of(log), self.workdir / log]
+            tail = "".join(f.read_text()[-2000:] for f in files if f.exists())
             raise ClusterError(f"sabot-lab {what} did not start: {line.strip()}\n{tail}")
         return line.split()[-1]
 
@@ -373,6 +380,15 @@ class LocalCluster(Cluster):
     def __exit__(self, *exc: object) -> None:
         if not self.keep_alive:
             self.close()
+
+
+def _stderr_of(log: str) -> str:
+    """The file a process's standard error goes to, beside its log file ``log``.
+
+    >>> _stderr_of("agent-0.log")
+    'agent-0.stderr'
+    """
+    return str(Path(log).with_suffix(".stderr"))
 
 
 def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 15.0) -> None:

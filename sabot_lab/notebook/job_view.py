@@ -131,7 +131,9 @@ def job_view(
     plan's, with the ``text`` the views show; ``throughput`` readings of ``rows_all_stages`` per second
     (:class:`Throughput`, drawn as ``sparkline``); ``latency_s`` the seconds since the
     newest report of a running task; ``backpressure`` the share of the tasks' time spent
-    waiting to hand rows on; ``checkpoint`` the completed checkpoints and the last one.
+    waiting to hand rows on; ``checkpoint`` the completed checkpoints and the last one;
+    ``failure`` the failed task's id, agent, error and the tail of its log
+    (:func:`~sabot_lab.notebook.live.task_failure`), None while no task failed.
     """
     metrics, tasks = snapshot.metrics, snapshot.tasks
     stages = metrics.get("stages", {})
@@ -158,6 +160,7 @@ def job_view(
         "backpressure": round(blocked / busy, 4) if busy > 0 else 0.0,
         "checkpoint": figures if figures["completed"] else None,
         "attempts": metrics.get("attempts", 1),
+        "failure": snapshot.failure,
     }
 
 
@@ -265,7 +268,34 @@ def job_text(view: Mapping[str, Any]) -> str:
     """A job's view as text (see the module docstring)."""
     figures = " · ".join(f"{label} {value}" for label, _, value in _figures(view))
     text = f"Job {view['job_id']} {view['state']}: {_headline(view)}\n  {figures}"
-    return text + (f"\n{view['error']}" if view["error"] else "")
+    text += f"\n{view['error']}" if view["error"] else ""
+    failure = view.get("failure")
+    if failure:
+        text += f"\n{_failure_heading(failure)}"
+        text += f"\n{failure['error']}" if failure["error"] not in view["error"] else ""
+        text += "".join(f"\n  {line}" for line in failure["log"])
+    return text
+
+
+def _failure_heading(failure: Mapping[str, Any]) -> str:
+    return f"task {failure['task_id']} failed on {failure['agent']}; the last of its log:"
+
+
+def _failure_html(view: Mapping[str, Any]) -> str:
+    """The failed task's heading, its error (unless the job's error holds it) and its log's
+    tail, as HTML."""
+    failure = view.get("failure")
+    if not failure:
+        return ""
+    error = (
+        f'<pre class="sabot-job-task-error">{html.escape(failure["error"])}</pre>'
+        if failure["error"] not in view["error"]
+        else ""
+    )
+    return (
+        f'<div class="sabot-job-failure"><div>{html.escape(_failure_heading(failure))}</div>'
+        f'{error}<pre class="sabot-job-log">{html.escape(chr(10).join(failure["log"]))}</pre></div>'
+    )
 
 
 def job_html(view: Mapping[str, Any]) -> str:
@@ -300,5 +330,6 @@ def job_html(view: Mapping[str, Any]) -> str:
         f'<div class="sabot-job-header"><b>Job</b> <code>{html.escape(view["job_id"])}</code> '
         f'<span class="sabot-job-state sabot-state-{state.lower()}">{state}</span> '
         f'<span class="sabot-job-rows">{_count(view["rows"])}</span> rows out</div>'
-        f'{bar}<table class="sabot-figures">{cells}</table>{spark}{error}</div>'
+        f'{bar}<table class="sabot-figures">{cells}</table>{spark}{error}{_failure_html(view)}'
+        "</div>"
     )

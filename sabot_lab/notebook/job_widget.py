@@ -13,7 +13,9 @@ state's name: RUNNING, FINISHED, ...), ``.sabot-job-rows`` (rows out so far),
 ``.sabot-job-progress`` (a ``<progress>`` and ``.sabot-job-tasks``, bounded jobs),
 ``.sabot-sparkline`` (the throughput's SVG), ``.sabot-job-throughput``, ``.sabot-job-latency``,
 ``.sabot-job-backpressure``, ``.sabot-job-checkpoint``, ``.sabot-job-error`` (the remote
-traceback), ``.sabot-job-cancel`` (the button) and ``.sabot-job-notice``.
+traceback), ``.sabot-job-failure`` (a failed task: ``.sabot-job-task-error``, its error when
+the job's does not hold it, and ``.sabot-job-log``, the tail of its log),
+``.sabot-job-cancel`` (the button) and ``.sabot-job-notice``.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ Reading = tuple[JobSnapshot, list[dict[str, Any]]]
 
 class JobWidget(LiveWidget):
     """A job's state, rows, progress (bounded jobs), throughput sparkline, latency,
-    backpressure, last checkpoint and error, live while it runs, with a Cancel button.
+    backpressure, last checkpoint, error and failed task (its log's tail), live while it
+    runs, with a Cancel button.
 
     ``job.widget()`` returns one, and a job displayed in a notebook cell shows as one. On a
     running event loop (a notebook cell) it follows the job (:attr:`updater`); elsewhere it
@@ -77,6 +80,8 @@ class JobWidget(LiveWidget):
     backpressure = traitlets.Float().tag(sync=True)
     checkpoint = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
     attempts = traitlets.Int().tag(sync=True)
+    failure = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    """The failed task's id, agent, error and the tail of its log (None: none failed)."""
     notice = traitlets.Unicode().tag(sync=True)
     """What the Cancel button started: ``cancelling``, or why the cancel failed."""
 

@@ -56,6 +56,12 @@ def register(add: Callable[[str, Callable[..., Any]], None]) -> None:
     }
     for kind, display in displays.items():
         add(kind, display)
+    from sabot_lab.notebook.frontend import in_kernel
+
+    if in_kernel():  # sabot-lab's records as console lines under the cell
+        from sabot_lab.observability.logs import configure_logging
+
+        configure_logging("notebook")
 
 
 # -- streams ----------------------------------------------------------------------------------

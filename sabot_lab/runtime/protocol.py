@@ -5,7 +5,7 @@ between clients, the JobManager and agents as a typed object. Each body has
 every field's type, so a malformed call fails with a message naming the field rather than
 deep inside a handler. Ids are formatted and parsed by :mod:`sabot_lab.physical.ids`.
 
-May import ``errors``, ``physical.ids``; clients import it without loading the JobManager,
+May import ``errors``, ``config``, ``physical.ids``; clients import it without loading the JobManager,
 DBOS or the agent server.
 
 >>> request = JobRequest(plan="{}", name="q1", partitions=2)
@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeAlias, get_args
 
 import pyarrow as pa
 
+from sabot_lab.config import LOG_LEVELS
 from sabot_lab.errors import ClusterError
 from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
 
@@ -52,6 +53,7 @@ __all__ = [
     "JobRequest",
     "JobState",
     "JobsPage",
+    "LogsRequest",
     "Role",
     "RowsRequest",
     "TaskRef",
@@ -189,6 +191,7 @@ JOBMANAGER_ACTIONS: Mapping[str, Role] = {
     "tasks": Role.READ,  # a job's tasks
     "checkpoints": Role.READ,  # a job's checkpoints
     "metrics": Role.READ,  # a job's figures
+    "logs": Role.READ,  # a job's log records (its tasks', collected from the agents)
     "jobs": Role.READ,  # every job
     "agents": Role.READ,  # every agent
     "result": Role.READ,  # (``do_get``) a finished job's result rows: data a dashboard shows
@@ -234,6 +237,7 @@ _AGENT_URI = re.compile(
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}){1,3}")
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 _PRODUCER = re.compile(r"[0-9]{1,9}\.[0-9]{1,9}")  # stage.partition
+_TASK_ATTEMPT = re.compile(rf"{_JOB_ID.pattern}/{_PRODUCER.pattern}/[0-9]{{1,9}}")
 _ATTEMPT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}/[0-9]{1,9}")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,256}")  # any printable text: ids are the user's
 
@@ -398,6 +402,47 @@ class JobRef:
             job_id(_get(data, action, "job_id", str), action),
             seconds(_get(data, action, "timeout", float, None)),
         )
+
+
+@dataclass(frozen=True)
+class LogsRequest:
+    """The body of ``logs``: a job's records at ``level`` or more severe (all: None), of one
+    ``task`` (a task id ``job/stage.partition/attempt``, or ``stage.partition`` for all its
+    attempts; all: None), the last ``tail`` of them (all: None).
+
+    >>> LogsRequest.from_dict(LogsRequest("j1", "error", "0.1", 20).to_dict())
+    LogsRequest(job_id='j1', level='error', task='0.1', tail=20)
+    >>> LogsRequest.from_dict({"job_id": "j1", "level": "loud"})
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.ClusterError: logs: level 'loud' is none of DEBUG, INFO, WARNING, ERROR, CRITICAL
+    """
+
+    job_id: str
+    level: str | None = None
+    task: str | None = None
+    tail: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The action's body."""
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> LogsRequest:
+        """A request as received, checked."""
+        level = _get(data, "logs", "level", str, None)
+        if level is not None and level.upper() not in LOG_LEVELS:
+            raise ClusterError(f"logs: level {level!r} is none of {', '.join(LOG_LEVELS)}")
+        task = _get(data, "logs", "task", str, None)
+        if task is not None and not (_TASK_ATTEMPT.fullmatch(task) or _PRODUCER.fullmatch(task)):
+            raise ClusterError(
+                f"logs: task {task!r} is neither a task id (job/stage.partition/attempt) "
+                "nor stage.partition"
+            )
+        tail = _get(data, "logs", "tail", int, None)
+        if tail is not None and tail < 0:
+            raise ClusterError(f"logs: tail must be >= 0, got {tail}")
+        return LogsRequest(job_id(_get(data, "logs", "job_id", str), "logs"), level, task, tail)
 
 
 def job_id(value: str, action: str = "job") -> str:

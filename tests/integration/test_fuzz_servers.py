@@ -47,6 +47,7 @@ from sabot_lab.runtime.protocol import (
     JobRef,
     JobRequest,
     JobsPage,
+    LogsRequest,
     RowsRequest,
     TaskRef,
     TaskReport,
@@ -88,6 +89,7 @@ JOBMANAGER_BODIES: dict[str, type | None] = {
     "jobs": JobsPage,
     "delete_ended": EndedBefore,
     "heartbeat": Heartbeat,
+    "logs": LogsRequest,
     **dict.fromkeys(
         ("status", "wait", "tasks", "checkpoints", "metrics", "cancel", "savepoint", "delete"),
         JobRef,

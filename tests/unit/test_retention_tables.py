@@ -60,7 +60,13 @@ def test_a_job_ending_keeps_no_plan_and_deleting_it_keeps_no_row() -> None:
     assert store.ended_before(job["finished_at"] + 1) == ["j1"]
     assert store.ended_before(job["finished_at"]) == []
     assert store.delete_job("j1")
-    assert store.row_counts() == {"jobs": 0, "tasks": 0, "agents": 0, "checkpoints": 0}
+    assert store.row_counts() == {
+        "jobs": 0,
+        "tasks": 0,
+        "agents": 0,
+        "checkpoints": 0,
+        "task_logs": 0,
+    }
     with pytest.raises(Exception, match="deleted"):
         store.job("j1")
 

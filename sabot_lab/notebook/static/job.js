@@ -90,6 +90,16 @@ function render({ model, el }) {
     root.append(table);
     if (model.get("sparkline")) root.append(sparkline(model.get("sparkline")));
     if (model.get("error")) root.append(node("pre", "sabot-job-error", model.get("error")));
+    const failure = model.get("failure");
+    if (failure) {
+      const box = node("div", "sabot-job-failure");
+      box.append(node("div", "", `task ${failure.task_id} failed on ${failure.agent}; the last of its log:`));
+      if (!(model.get("error") || "").includes(failure.error)) {
+        box.append(node("pre", "sabot-job-task-error", failure.error));
+      }
+      box.append(node("pre", "sabot-job-log", failure.log.join("\n")));
+      root.append(box);
+    }
   };
 
   draw();

@@ -5,7 +5,9 @@ an agent accepts no other token):
 
 - ``deploy`` (a :class:`~sabot_lab.physical.TaskSpec`): start the task; deploying a task id
   already known does nothing, so a JobManager that retries a deploy never runs it twice;
-- ``status``: the agent's state, slots, and every task's state, error and metrics;
+- ``status``: the agent's state, slots, and every task's state, error and metrics; with
+  ``logs_of`` (task ids), also the records those tasks logged since they were last asked for
+  (``logs``: task id -> records, see :class:`~sabot_lab.observability.task_logs.TaskLogs`);
 - ``cancel`` (``task_id``): stop a task between batches;
 - ``drop_job`` (``job_id``): stop a job's tasks, free its shuffle rows (all attempts) and records;
 - ``ping``.
@@ -46,15 +48,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset  # loaded as the agent starts: a first job's file reads would wait 0.3 s
 import pyarrow.flight as flight
+import structlog
 
 from sabot_lab.config import Config, get_config
 from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.items import Barrier, Watermark, is_marker
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
-from sabot_lab.errors import AuthenticationError, ClusterError
+from sabot_lab.errors import AuthenticationError, ClusterError, SabotError
 from sabot_lab.observability.consumer_lag import CONSUMER_LAGS
 from sabot_lab.observability.resources import ResourceSampler
+from sabot_lab.observability.task_logs import TaskLogs
 from sabot_lab.observability.tracing import failed, span
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.physical.ids import TaskId, in_job, is_result_exchange, result_exchange
@@ -276,6 +280,9 @@ class AgentServer(ClusterServer):
         self._resources = ResourceSampler()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="sabot-task")
+        self.task_logs = TaskLogs(self.uri, cluster.task_log_records, cluster.log_level.upper())
+        """The records of its tasks, until the JobManager takes them (``status``)."""
+        logging.getLogger().addHandler(self.task_logs)
         if jobmanager is not None:
             threading.Thread(
                 target=self._heartbeats,
@@ -334,7 +341,9 @@ class AgentServer(ClusterServer):
         running = sum(t["state"] == TaskState.RUNNING for t in tasks)
         busy = self.state == AgentState.ACTIVE and running >= self.slots
         state = AgentState.BUSY if busy else self.state
+        logs = _task_ids(body.get("logs_of") if isinstance(body, dict) else None)
         return {
+            **({"logs": self.task_logs.take(logs)} if logs else {}),
             "uri": self.uri,
             "state": state.value,
             "slots": self.slots,
@@ -373,9 +382,11 @@ class AgentServer(ClusterServer):
     def _drop_job(self, body: dict[str, Any]) -> dict[str, Any]:
         job = JobRef.from_dict(body, "drop_job").job_id
         with self._lock:
-            for task_id in [t for t in self._tasks if in_job(t, job)]:
+            dropped = [t for t in self._tasks if in_job(t, job)]
+            for task_id in dropped:
                 self._tasks[task_id].cancel.set()
                 del self._tasks[task_id]
+        self.task_logs.drop(dropped)
         self.channels.drop_job(job)
         return {"job_id": job, "freed_batches": self.store.drop_job(job)}
 
@@ -511,18 +522,30 @@ class AgentServer(ClusterServer):
 
     # -- running tasks ----------------------------------------------------------------
     def _run(self, spec: TaskSpec, record: TaskRecord) -> None:
-        """Run a task in its span (a child of its deploy's)."""
-        job_id = TaskId.parse(spec.task_id).job_id
-        with span("task", job_id=job_id, task_id=spec.task_id, agent=self.uri) as current:
+        """Run the task ``spec`` in its span (a child of its deploy's), its records bound to
+        its ids (see :mod:`sabot_lab.observability.logs`); those of a task whose job was
+        dropped go."""
+        with (
+            span("task", job_id=spec.job_id, task_id=spec.task_id, agent=self.uri) as current,
+            structlog.contextvars.bound_contextvars(
+                job_id=spec.job_id, task_id=spec.task_id, attempt=spec.attempt,
+                stage=spec.stage.stage_id, agent_id=self.uri,
+            ),
+        ):  # fmt: skip
             self._run_task(spec, record)
             if record.state == TaskState.FAILED:
                 failed(current, record.error)
+        with self._lock:
+            dropped = spec.task_id not in self._tasks
+        if dropped:  # (it logged after its job was dropped)
+            self.task_logs.drop([spec.task_id])
 
     def _run_task(self, spec: TaskSpec, record: TaskRecord) -> None:
         if record.cancel.is_set():  # cancelled (its job dropped) while it waited for a slot
             record.state, record.finished = TaskState.CANCELLED, time.time()
             return
         record.state, record.started = TaskState.RUNNING, time.time()
+        _log.info("task started")
         job = spec.scope
         self.store.start_producer(job, spec.producer)
 
@@ -591,11 +614,15 @@ class AgentServer(ClusterServer):
                 # with checkpoints, rows after barrier n are kept apart until n+1 completes
                 epoch = result_exchange(record.checkpoint + 1 if record.checkpoints else None)
                 write(epoch, spec.partition, batch)
-            record.state = TaskState.FINISHED
+            _log.info("task finished: %d rows in, %d rows out", record.rows_in, record.rows_out)
+            record.state = TaskState.FINISHED  # (after its records: a report reads them all)
         except TaskCancelled:
+            _log.info("task cancelled")
             record.state = TaskState.CANCELLED
         except Exception as exc:  # reported to the JobManager: the message and an error id
             record.error = reported(exc, f"task {spec.task_id}", _log)
+            if isinstance(exc, SabotError):  # (``reported`` logged the others' tracebacks)
+                _log.error("task %s failed", spec.task_id, extra={"error": record.error})
             record.state = TaskState.FAILED  # (after the error: a report reads both)
         finally:
             if spec.streaming:  # the consumers end after what was sent
@@ -615,4 +642,14 @@ class AgentServer(ClusterServer):
             record.cancel.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.store.close()
+        logging.getLogger().removeHandler(self.task_logs)
         super().shutdown()
+
+
+def _task_ids(value: Any) -> list[str]:
+    """The task ids a ``status`` call asks for the records of (``logs_of``)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ClusterError(f"status: logs_of must be a list of task ids, got {value!r}")
+    return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -58,9 +58,13 @@ def run_on_agents(
 
 
 def poll_tasks(
-    pending: dict[str, str], auth: Credentials
+    pending: dict[str, str],
+    auth: Credentials,
+    on_logs: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, ClusterError]]:
-    """Ask each agent running a task of ``pending`` (task id -> agent) for its tasks, once.
+    """Ask each agent running a task of ``pending`` (task id -> agent) for its tasks, once;
+    with ``on_logs``, also for the records those tasks logged since the last poll, which
+    ``on_logs`` gets (agent, task id -> records) before the tasks that ended are returned.
 
     Returns the ``(agent, task)`` pairs of tasks that ended (removed from ``pending``) and the
     errors of agents that did not answer.
@@ -68,11 +72,14 @@ def poll_tasks(
     ended: list[tuple[str, dict[str, Any]]] = []
     errors: dict[str, ClusterError] = {}
     for uri in sorted(set(pending.values())):
+        asked = sorted(t for t, agent in pending.items() if agent == uri)
         try:
-            status = call(uri, "status", None, auth, timeout=10)
+            status = call(uri, "status", {"logs_of": asked} if on_logs else None, auth, timeout=10)
         except ClusterError as exc:
             errors[uri] = exc
             continue
+        if on_logs is not None and status.get("logs"):
+            on_logs(uri, status["logs"])
         for task in status["tasks"]:
             if task["task_id"] in pending and task["state"] in ENDED:
                 del pending[task["task_id"]]

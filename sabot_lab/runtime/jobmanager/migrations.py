@@ -7,13 +7,14 @@ Version 6 gave the tables the design's column names (``job_name``, ``status``, `
 on PostgreSQL, a schema of their own instead of ``public``. It upgrades a database of any
 earlier version (1 to 5): it copies the rows of the old tables into new ones by column,
 whatever columns the old ones had, and drops the old ones. Version 7 added the task figures
-``operator_seconds``, ``state_bytes`` and ``watermark``.
+``operator_seconds``, ``state_bytes`` and ``watermark``; version 8 the table of tasks' log
+records, ``task_logs``.
 
 This module imports SQLAlchemy, :mod:`.tables` and the protocol's states.
 
 >>> import sqlalchemy as sa
 >>> migrate(sa.create_engine("sqlite://"), None)
-7
+8
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from sabot_lab.runtime.jobmanager.tables import (
+    ALL_TABLES,
     CONTROL_TABLES,
     agent_address,
     agents,
     metadata,
     schema_version,
+    task_logs,
     tasks,
 )
 from sabot_lab.runtime.protocol import ENDED
@@ -98,9 +101,15 @@ def _add_task_figures(conn: sa.Connection, found: str | None, schema: str | None
             conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
 
 
+def _add_task_logs(conn: sa.Connection, found: str | None, schema: str | None) -> None:
+    """Version 8: the table of tasks' log records."""
+    metadata.create_all(conn, tables=[task_logs])
+
+
 MIGRATIONS: dict[int, Callable[[sa.Connection, str | None, str | None], None]] = {
     6: _to_control_plane_names,
     7: _add_task_figures,
+    8: _add_task_logs,
 }
 """Each migration by the version it makes: it takes a database of any earlier version (its
 tables in the schema it is given first) to its own, its tables in the schema given second."""
@@ -116,7 +125,7 @@ def migrate(engine: sa.Engine, schema: str | None) -> int:
             conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
         found, version = _version(conn, schema)
         if version == 0:  # a new database
-            metadata.create_all(conn, tables=[schema_version, *CONTROL_TABLES])
+            metadata.create_all(conn, tables=[schema_version, *ALL_TABLES])
             conn.execute(schema_version.insert().values(version=LATEST))
             return LATEST
         for number, step in sorted(MIGRATIONS.items()):

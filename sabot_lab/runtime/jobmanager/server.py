@@ -54,6 +54,7 @@ from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.jobmanager.checkpoints import SAVEPOINT_FILE, CheckpointFiles, commit_source
 from sabot_lab.runtime.jobmanager.driver import poll_tasks
 from sabot_lab.runtime.jobmanager.http import StatusHttpServer
+from sabot_lab.runtime.jobmanager.job_logs import JobLogs
 from sabot_lab.runtime.jobmanager.metrics import (
     StepLatency,
     job_metrics,
@@ -114,6 +115,7 @@ from sabot_lab.runtime.protocol import (
     JobRequest,
     JobsPage,
     JobState,
+    LogsRequest,
     Role,
     TaskRef,
     TaskReport,
@@ -183,6 +185,8 @@ class JobManager(ClusterServer):
         )
         system_url, tables_url = _database_urls(self.workdir, database_url)
         self.store = JobStore(tables_url, database_schema)
+        self.job_logs = JobLogs(self.store, get_config().cluster.task_log_records)
+        """The log records of the jobs' tasks, collected as their tasks are polled."""
         kept = Location.of(get_config().cluster.checkpoint_location or self.workdir)
         self.files = CheckpointFiles(kept, self.store)
         """Where checkpoints (``checkpoints/<job>``) and savepoints (``savepoints/<job>``) go."""
@@ -308,7 +312,11 @@ class JobManager(ClusterServer):
     def _record_end(self, run: JobRun, command: EndJob, attempt: int) -> None:
         """Record the job's end; fail the savepoints still asked for; wake the waiters. A
         finished job's checkpoints go (a cancelled or failed one's stay until it is deleted)."""
+        self.job_logs.flush()  # its tasks' records, before those waiting for its end wake
         self.store.set_job_state(run.job_id, command.state.value, command.error)
+        error = {"error": command.error} if command.error else {}
+        _log.info("job %s %s", run.job_id, command.state.value.lower(),
+                  extra={"job_id": run.job_id, **error})  # fmt: skip
         if command.state == JobState.FINISHED:
             self.files.drop(run.job_id)
         for waiting in run.savepoints.values():
@@ -632,7 +640,7 @@ class JobManager(ClusterServer):
                     or Outcome.AGENT_FAILED
                 )
             # an agent that does not answer: the heartbeat monitor decides whether it is gone
-            ended, _ = poll_tasks(pending, self.auth)
+            ended, _ = poll_tasks(pending, self.auth, self.job_logs.add)
             for uri, task in ended:
                 report = TaskReport.from_dict(task)
                 event = TaskEnded(
@@ -737,6 +745,7 @@ class JobManager(ClusterServer):
             "tasks": lambda b: self.store.tasks(job("tasks")(b).job_id),
             "checkpoints": lambda b: self.store.checkpoints(job("checkpoints")(b).job_id),
             "metrics": lambda b: self.job_metrics(job("metrics")(b).job_id),
+            "logs": lambda b: self._logs(LogsRequest.from_dict(b)),
             "jobs": lambda b: self.jobs(*JobsPage.from_dict(b or {}).fields()),
             "delete": lambda b: self.retention.delete(job("delete")(b).job_id),
             "delete_ended": lambda b: self._delete_ended(EndedBefore.from_dict(b)),
@@ -786,6 +795,11 @@ class JobManager(ClusterServer):
         with SetWorkflowID(job_id):
             DBOS.start_workflow(submit_job, job_id, request)
         return {"job_id": job_id}
+
+    def _logs(self, request: LogsRequest) -> list[dict[str, Any]]:
+        """The log records of a job's tasks ``request`` asks for (an unknown job raises)."""
+        self._job_status(request.job_id)
+        return self.job_logs.records(request)
 
     def _savepoint(self, ref: JobRef) -> dict[str, Any]:
         job_id = ref.job_id

@@ -27,13 +27,14 @@ from sabot_lab.config import get_config
 from sabot_lab.errors import JobNotFoundError
 from sabot_lab.runtime.jobmanager.migrations import migrate
 from sabot_lab.runtime.jobmanager.tables import (
-    CONTROL_TABLES,
+    ALL_TABLES,
     agent_address,
     agents,
     checkpoints,
     for_schema,
     jobs,
     keyed,
+    task_logs,
     tasks,
 )
 from sabot_lab.runtime.protocol import (
@@ -237,7 +238,7 @@ class JobStore:
             )
 
     def delete_job(self, job_id: str) -> bool:
-        """Delete a job's rows (its tasks, checkpoints and itself) in one transaction; whether
+        """Delete a job's rows (its tasks, checkpoints, log records and itself) in one transaction; whether
         it had any.
 
         >>> store = JobStore("sqlite://")
@@ -247,7 +248,7 @@ class JobStore:
         (True, [], False)
         """
         with self.engine.begin() as conn:
-            for table in (tasks, checkpoints):
+            for table in (tasks, checkpoints, task_logs):
                 conn.execute(table.delete().where(table.c.job_id == job_id))
             return conn.execute(jobs.delete().where(jobs.c.job_id == job_id)).rowcount == 1
 
@@ -260,7 +261,7 @@ class JobStore:
         with self.engine.connect() as conn:
             return {
                 t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                for t in CONTROL_TABLES
+                for t in ALL_TABLES
             }
 
     # -- tasks ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sabot_lab.config import check_schema_name
 
 __all__ = [
+    "ALL_TABLES",
     "CONTROL_TABLES",
     "EpochTime",
     "agent_address",
@@ -46,6 +47,7 @@ __all__ = [
     "keyed",
     "metadata",
     "schema_version",
+    "task_logs",
     "tasks",
 ]
 
@@ -154,6 +156,23 @@ checkpoints = sa.Table(
 
 CONTROL_TABLES = (jobs, tasks, agents, checkpoints)
 """The tables, each after those it refers to."""
+task_logs = sa.Table(  # the log records of tasks, read and written by .job_logs
+    "task_logs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.job_id"), nullable=False, index=True),
+    sa.Column("task_id", sa.String(128), nullable=False, index=True),
+    sa.Column("stage", sa.Integer, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("agent_id", sa.String(200), nullable=False),
+    sa.Column("time", sa.Float, nullable=False),  # seconds since the epoch
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("logger", sa.String(200)),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+)
+ALL_TABLES = (*CONTROL_TABLES, task_logs)
+"""Every table of the JobManager's, each after those it refers to."""
 
 
 def agent_address(uri: str) -> tuple[str | None, int | None]:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import structlog
 from dbos import DBOS
 from dbos._error import DBOSException
 
@@ -73,7 +74,10 @@ def submit_job(job_id: str, request: JobRequest) -> str:
     """Run a job from its plan to its stored result (and its sink), starting from its
     savepoint when it has one; returns the job's final state. A step that raises ends the
     job FAILED with the error, rather than leaving it running."""
-    with span("job", request.trace, job_id=job_id, name=request.name) as current:
+    with (
+        span("job", request.trace, job_id=job_id, name=request.name) as current,
+        structlog.contextvars.bound_contextvars(job_id=job_id),  # on its records
+    ):
         try:
             state = _run_job(job_id, request)
         except DBOSException:
@@ -125,7 +129,10 @@ def accept_step(job_id: str, request: JobRequest) -> int:
 @DBOS.step()
 def stage_step(job_id: str, stage_index: int, attempt: int, request: JobRequest) -> str:
     """Place, deploy and wait for one stage's tasks: an :class:`Outcome` value."""
-    with _step("stage", job_id, stage=stage_index, attempt=attempt):
+    with (
+        _step("stage", job_id, stage=stage_index, attempt=attempt),
+        structlog.contextvars.bound_contextvars(stage=stage_index, attempt=attempt),
+    ):
         return _jm().run_stage(job_id, stage_index, attempt, request).value
 
 
