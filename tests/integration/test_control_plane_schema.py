@@ -189,7 +189,7 @@ def test_a_version_5_database_with_jobs_is_upgraded_keeping_its_rows(
         assert set(zoned) == {(t, c) for t, times in TIMES.items() for c in times}
         left = sql(url, "SELECT table_schema, table_name FROM information_schema.tables "
                           "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")  # fmt: skip
-        assert set(left) == {("sabot", t) for t in [*TIMES, "sabot_schema_version"]}
+        assert set(left) == {("sabot", t) for t in [*TIMES, "task_logs", "sabot_schema_version"]}
     # it goes on working, and a restart finds it upgraded
     assert store.create_job("new", "after", created_at=T0 + 300.0)
     store.add_tasks("new", 0, 0, {0: ("new/0.0/0", "grpc://10.0.0.7:8815")}, "sink_1")

@@ -434,7 +434,7 @@ class JobStore:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(tasks)
+                sa.select(*keyed(tasks))
                 .where(tasks.c.job_id.in_(shown))
                 .order_by(tasks.c.job_id, tasks.c.stage, tasks.c.partition, tasks.c.attempt)
             ).mappings()
