@@ -36,6 +36,7 @@ from sabot_lab.errors import (
     SchemaError,
     SourceError,
     SQLError,
+    UDFCompileError,
     UDFError,
     UnreachableError,
 )
@@ -63,7 +64,7 @@ from sabot_lab.expr.windows import (
 )
 from sabot_lab.file_readers import from_csv, from_json, from_parquet
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
-from sabot_lab.sql import SQLContext, sql
+from sabot_lab.sql import SQLContext, register_function, sql, unregister_function
 from sabot_lab.stream import (
     GroupBy,
     RunResult,
@@ -78,6 +79,7 @@ from sabot_lab.stream import (
     from_source,
 )
 from sabot_lab.table_preview import register_table_formatter
+from sabot_lab.udf import UDF, udf
 from sabot_lab.window_specs import WindowSpec, session, sliding, tumbling
 
 if TYPE_CHECKING:
@@ -116,6 +118,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "UDF",
     "AuthenticationError",
     "ClusterError",
     "ComputeError",
@@ -141,6 +144,7 @@ __all__ = [
     "SourceError",
     "Stream",
     "StreamOperatorNode",
+    "UDFCompileError",
     "UDFError",
     "UnreachableError",
     "WindowSpec",
@@ -175,11 +179,14 @@ __all__ = [
     "ntile",
     "percent_rank",
     "rank",
+    "register_function",
     "row_number",
     "session",
     "set_config",
     "sliding",
     "sql",
     "tumbling",
+    "udf",
+    "unregister_function",
     "when",
 ]

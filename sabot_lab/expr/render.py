@@ -48,6 +48,7 @@ from sabot_lab.expr.nodes import (
     TemporalPart,
     TemporalTruncate,
     Unary,
+    UserFunction,
     WindowFunction,
 )
 from sabot_lab.expr.windows import (
@@ -214,6 +215,7 @@ PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
     Aggregate: _python_aggregate,
     WindowFunction: python_window_function,
     Over: python_over,
+    UserFunction: lambda e, a: f"{e.param('name')}({', '.join(a)})",
 }
 """The Python renderer of each node class."""
 
@@ -536,5 +538,6 @@ SQL_RENDERERS: dict[type[Expr], Renderer] = {
     Aggregate: _sql_aggregate,
     WindowFunction: sql_window_function,
     Over: sql_over,
+    UserFunction: lambda e, a: f"{_sql_quote(e.param('name'))}({', '.join(a)})",
 }
 """The DuckDB SQL renderer of each node class."""

@@ -66,6 +66,7 @@ from sabot_lab.expr.nodes import (
     TemporalPart,
     TemporalTruncate,
     Unary,
+    UserFunction,
     WindowFunction,
 )
 from sabot_lab.expr.render import BINARY_SYMBOLS
@@ -595,6 +596,13 @@ def _aggregate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Da
         raise SchemaError(f"cannot evaluate {expr!r}: {fn} does not accept {dtype}") from None
 
 
+def _user_function(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    """The declared type, once the function is checked (compiled) for these argument types."""
+    assert isinstance(expr, UserFunction)
+    result: pa.DataType = expr.function().output_type(types)
+    return result
+
+
 TYPE_RULES: dict[type[Expr], TypeRule] = {
     Column: _column,
     Literal: _literal,
@@ -618,5 +626,6 @@ TYPE_RULES: dict[type[Expr], TypeRule] = {
     Aggregate: _aggregate,
     WindowFunction: window_function_type,
     Over: over_type,
+    UserFunction: _user_function,
 }
 """The type rule of each node class: (node, its children's types, the input schema) → type."""

@@ -41,6 +41,7 @@ from sabot_lab.expr import (
 from sabot_lab.expr.decimals import decimal_constant
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.dates import DIFF_UNITS, PARTS, date_difference, date_part, interval_constant
+from sabot_lab.sql.functions import find_function
 from sabot_lab.sql.parse import SabotDialect, written, written_name
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.windows import window_expression
@@ -642,8 +643,11 @@ def _strftime(node: exp.Expr, scope: Scope) -> Expr:
 
 
 def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
-    """The functions sqlglot does not know by name: DuckDB's ``try_strptime`` and
-    ``date_part``."""
+    """The functions sqlglot does not know by name: user functions (a call's own or
+    registered ones), DuckDB's ``try_strptime`` and ``date_part``."""
+    function = find_function(str(node.name), scope.ctx.functions)
+    if function is not None:
+        return _user_call(function, node, scope)
     name = str(node.name).upper()
     if name == "TRY_STRPTIME" and len(node.expressions) == 2:
         text, fmt = node.expressions
@@ -657,6 +661,20 @@ def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
         extract.meta.update(node.meta)
         return _extract(extract, scope)
     raise scope.ctx.unsupported(_describe(node), node)
+
+
+def _user_call(function: Any, node: exp.Anonymous, scope: Scope) -> Expr:
+    """A user function applied to its translated arguments."""
+    args = [translate(a, scope) for a in node.expressions]
+    with scope.ctx.building(node, f"{node.name}()"):
+        result = function(*args)
+    if not isinstance(result, Expr):
+        raise scope.ctx.error(
+            f"function {node.name!r} returned {type(result).__name__}, not an expression: "
+            "register functions made with @sl.udf",
+            node,
+        )
+    return result
 
 
 _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
