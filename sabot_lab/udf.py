@@ -68,8 +68,9 @@ class UDF:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any) -> Any:
-        """An expression if any argument is one, else the Python function's value."""
-        if not any(isinstance(a, Expr) for a in args):
+        """An expression if any argument is one (or there are none), else the Python
+        function's value."""
+        if args and not any(isinstance(a, Expr) for a in args):
             return self.function.fn(*args)
         return self.function.expression([to_expr(a) for a in args])
 
@@ -120,8 +121,8 @@ def udf(
     Returns
     -------
     UDF
-        Called with expressions (``f(sl.col("a"), 2)``), an expression; with plain values,
-        the function's value.
+        Called with expressions (``f(sl.col("a"), 2)``) or with none, an expression; with
+        plain values, the function's value.
 
     Raises
     ------

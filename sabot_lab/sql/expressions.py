@@ -660,7 +660,12 @@ def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
         extract = exp.Extract(this=exp.var(str(text)), expression=value)
         extract.meta.update(node.meta)
         return _extract(extract, scope)
-    raise scope.ctx.unsupported(_describe(node), node)
+    raise scope.ctx.error(
+        f"{_describe(node)} is not supported by sl.sql(); a user function (@sl.udf) is called "
+        f"by name once given as sl.sql(..., functions={{{str(node.name)!r}: fn}}) or "
+        "registered with sl.register_function",
+        node,
+    )
 
 
 def _user_call(function: Any, node: exp.Anonymous, scope: Scope) -> Expr:
