@@ -25,6 +25,7 @@ DataType(double)
 from __future__ import annotations
 
 import base64
+import functools
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -151,7 +152,7 @@ class RowFunction:
         raise UDFCompileError(
             f"user function {self.name!r} takes {dtype} as argument {position + 1}; compiled "
             "and vectorized functions take numbers, booleans, dates and timestamps: cast it "
-            "(e.g. .cast(pl.float64)) or use @sl.udf(..., compile=False)"
+            '(e.g. .cast("float64")) or use @sl.udf(..., compile=False)'
         )
 
     def _check_result(self, result: np.dtype, arg_types: Sequence[pa.DataType]) -> None:
@@ -191,9 +192,10 @@ class RowFunction:
         try:
             if not self.compile and not self.vectorized:
                 return self._per_row(args, length)
-            valid = _all_valid(args)
-            values = [_filled(a).to_numpy(zero_copy_only=False) for a in args]
+            valid_bits = _all_valid(args)
+            valid = None if valid_bits is None else valid_bits.to_numpy(zero_copy_only=False)
             if self.vectorized:
+                values = [_filled(a).to_numpy(zero_copy_only=False) for a in args]
                 result = np.asarray(self._vectorized(values)(*values))
                 if result.shape != (length,):
                     raise UDFError(
@@ -202,15 +204,17 @@ class RowFunction:
                     )
                 out, out_valid = result, valid
             else:
+                values = [_buffer_values(a) for a in args]
                 kernel = compile_scalar(self.fn, [v.dtype for v in values])
                 out, out_valid = run_scalar(kernel, values, valid, length)
         except (UDFError, SchemaError, UDFCompileError):
             raise
         except Exception as exc:
             raise self._raised(exc) from None
-        mask = None if out_valid is None else ~out_valid
         try:
-            return pa.array(out, mask=mask).cast(self.return_dtype)
+            return _arrow_result(out, out_valid, valid_bits if out_valid is valid else None).cast(
+                self.return_dtype
+            )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
             raise ComputeError(
                 f"user function {self.name!r}: its results do not fit {self.return_dtype}: {exc}"
@@ -266,15 +270,47 @@ def _result_kinds(target: pa.DataType) -> str:
     return ""
 
 
-def _all_valid(args: Sequence[pa.Array]) -> np.ndarray | None:
-    """Where every argument is valid (None: everywhere)."""
+def _all_valid(args: Sequence[pa.Array]) -> pa.BooleanArray | None:
+    """Where every argument is valid, without nulls (None: everywhere)."""
     with_nulls = [a for a in args if a.null_count]
     if not with_nulls:
         return None
     valid = pc.is_valid(with_nulls[0])
     for a in with_nulls[1:]:
         valid = pc.and_(valid, pc.is_valid(a))
-    return np.asarray(valid.to_numpy(zero_copy_only=False), dtype=np.bool_)
+    return valid
+
+
+def _buffer_values(array: pa.Array) -> np.ndarray:
+    """The values of ``array`` as numpy, without copying when its buffer has numpy's layout
+    (whatever null slots hold is skipped by the loop); other types with nulls filled."""
+    dtype = _numpy_dtype(array.type)
+    if not array.null_count or dtype.itemsize * 8 != array.type.bit_width:
+        return _filled(array).to_numpy(zero_copy_only=False)
+    data = array.buffers()[1]
+    return np.frombuffer(data, dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+
+
+@functools.cache
+def _numpy_dtype(dtype: pa.DataType) -> np.dtype:
+    """The numpy type pyarrow gives a column of ``dtype``."""
+    return np.dtype(pa.array([], dtype).to_numpy(zero_copy_only=False).dtype)
+
+
+def _arrow_result(
+    out: np.ndarray, out_valid: np.ndarray | None, valid_bits: pa.BooleanArray | None
+) -> pa.Array:
+    """The results as Arrow: ``valid_bits``' bitmap reused as the validity when it is the
+    results' (no copy), else ``out_valid`` as a mask."""
+    if (
+        valid_bits is not None
+        and valid_bits.offset == 0
+        and out.dtype != np.bool_  # Arrow packs booleans in bits, numpy in bytes
+    ):
+        dtype = pa.from_numpy_dtype(out.dtype)
+        bitmap = valid_bits.buffers()[1]
+        return pa.Array.from_buffers(dtype, len(out), [bitmap, pa.py_buffer(out)])
+    return pa.array(out, mask=None if out_valid is None else ~out_valid)
 
 
 def _filled(array: pa.Array) -> pa.Array:

@@ -24,6 +24,9 @@ from tests.support.user_functions import (
     scaled,
 )
 
+since = sl.udf(elapsed, return_dtype=pa.duration("us"))  # compiled once for the module
+vector = sl.udf(scaled, return_dtype="float64", vectorized=True)
+shout = sl.udf(lambda s, i: s.upper() * (i % 3), return_dtype="string", compile=False)
 EXAMPLES = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -82,9 +85,6 @@ def test_timestamps_vectorized_and_plain_python_functions_equal_their_references
     table: pa.Table,
 ) -> None:
     table = numbered(table)
-    since = sl.udf(elapsed, return_dtype=pa.duration("us"))
-    vector = sl.udf(scaled, return_dtype="float64", vectorized=True)
-    shout = sl.udf(lambda s, i: s.upper() * (i % 3), return_dtype="string", compile=False)
     stream = sl.from_arrow(table).select(
         "rn",
         since(col("t"), sl.lit(BASE + dt.timedelta(days=200))).alias("d"),

@@ -53,8 +53,9 @@ def maybe(f: float) -> float | None:
 
 
 def scaled(f: np.ndarray, i: np.ndarray) -> np.ndarray:
-    """A vectorised function of whole arrays."""
-    return np.where(f > 0, f * i, -f)
+    """A vectorised function of whole arrays: ``f * i`` where ``f > 0``, else ``-f`` (numba
+    compiles this arithmetic in well under a second, ``np.where`` in several)."""
+    return (f > 0) * f * i - (f <= 0) * f
 
 
 SCALAR_CASES: list[tuple[str, Callable[..., Any], pa.DataType, tuple[str, ...]]] = [
