@@ -11,8 +11,8 @@ Contestants, all computing ``tiered(price, qty)`` (four branches):
   fewer rows (``--slow-rows``), their rate extrapolated.
 
 Every answer is checked against numpy computing the same thing before anything is timed;
-times are medians of ``--runs`` runs after a warm-up. Goals: the compiled UDF ≥ 50× the
-per-row Python UDF and ≤ 1.5× the native expression.
+times are medians of ``--runs`` runs after a warm-up. Goals: the compiled UDF ≥ 50x the
+per-row Python UDF and ≤ 1.5x the native expression.
 
     python benchmarks/udf.py [--rows 10000000] [--slow-rows 200000] [--runs 5]
 """
@@ -24,7 +24,6 @@ from collections.abc import Callable
 
 import duckdb
 import numpy as np
-import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -169,15 +168,15 @@ def main() -> None:
     fast = rates["sabot-lab @sl.udf (numba)"][2]
     print(f"tiered(price, qty) over {args.rows:,} rows (per-row contestants on {args.slow_rows:,}, "
           f"extrapolated); median of {args.runs} runs\n")  # fmt: skip
-    print("| contestant | rows | median ms | M rows/s | @sl.udf is × faster |")
+    print("| contestant | rows | median ms | M rows/s | @sl.udf is x faster |")
     print("|---|---:|---:|---:|---:|")
     for name, (rows, ms, rate) in rates.items():
         print(f"| {name} | {rows:,} | {ms:,.1f} | {rate / 1e6:,.2f} | {fast / rate:,.2f} |")
     python = rates["sabot-lab @sl.udf(compile=False), per row"][2]
     expression = rates["sabot-lab native expression (sl.when)"][2]
     print(
-        f"\nGoals: ≥ 50× the per-row Python UDF: {fast / python:,.0f}×; "
-        f"≤ 1.5× the native expression's time: {expression / fast:,.2f}×"
+        f"\nGoals: ≥ 50x the per-row Python UDF: {fast / python:,.0f}x; "
+        f"≤ 1.5x the native expression's time: {expression / fast:,.2f}x"
     )
 
 
