@@ -148,7 +148,7 @@ class RowFunction:
             or pa.types.is_duration(dtype)
             or pa.types.is_date(dtype)
         ):
-            return np.dtype(pa.array([], dtype).to_numpy(zero_copy_only=False).dtype)
+            return _numpy_dtype(dtype)
         raise UDFCompileError(
             f"user function {self.name!r} takes {dtype} as argument {position + 1}; compiled "
             "and vectorized functions take numbers, booleans, dates and timestamps: cast it "

@@ -32,7 +32,8 @@ Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a 
 SQL names), ``select`` (queries), ``expressions``, ``dates`` (intervals, date parts and
 differences), ``grouping``, ``joins``, ``subqueries``, ``windows`` (``OVER``),
 ``window_tables`` (``TUMBLE``/``HOP``/``SESSION``), ``catalog`` (tables and views by name),
-``script`` (statements in order, views), ``session`` (``SQLContext``).
+``script`` (statements in order, views), ``session`` (``SQLContext``), ``functions`` (user
+functions by name: ``register_function`` and a query's ``functions=``).
 
 May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
 ``sqlglot``; never the client, the runtime nor the notebook plug-in. Importing the package is

@@ -3,7 +3,8 @@ see into: arithmetic, comparisons, boolean logic, ``CASE``, ``CAST``, ``IN``, ``
 ``LIKE``, ``IS NULL``, ``COALESCE``, string and date functions, and the aggregates ``COUNT``
 (``*``, a value, ``DISTINCT``), ``SUM``, ``AVG``, ``MIN``, ``MAX``, ``STDDEV[_SAMP|_POP]``,
 ``VARIANCE``, ``VAR_SAMP``, ``VAR_POP``, ``MEDIAN``, ``QUANTILE_CONT``, ``QUANTILE_DISC`` and
-``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)``.
+``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)``; a name SQL does not know calls the user
+function of that name (:mod:`sabot_lab.sql.functions`).
 
 A :class:`Scope` says what a column reference means where the expression stands (a row of
 the ``FROM`` clause, or a group after ``GROUP BY``).
