@@ -154,3 +154,18 @@ def test_sql_refuses_a_built_in_name_and_an_unknown_function() -> None:
     bad = sl.udf(smooth, return_dtype="float64")
     with pytest.raises(sl.SQLError, match="cannot compile user function 'smooth'"):
         sl.sql("SELECT smooth(x) FROM t", functions={"smooth": bad}, t=pa.table({"x": [1.0]}))
+
+
+def test_a_sabot_cell_calls_the_registered_functions() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "sabot_lab")
+    shell.user_ns["t"] = pa.table({"f": [1.0, -2.0], "i": [3, None]})
+    sl.register_function("price", UDFS["price"])
+    try:
+        shell.run_cell_magic("sabot", "out <<", "SELECT price(f, i) AS p FROM t")
+        assert shell.user_ns["out"].column("p").to_pylist() == [price(1.0, 3), None]
+    finally:
+        sl.unregister_function("price")
+        shell.reset(new_session=False)
