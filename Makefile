@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DEPS := "setuptools>=77" wheel "Cython>=3.0" "numpy>=1.26"
 
-.PHONY: venv install install-test system-test-deps demo test lint format bench clean
+.PHONY: venv install install-test system-test-deps labextension lab-develop demo test lint format bench clean
 
 venv: $(BIN)/python
 
@@ -20,9 +20,32 @@ $(BIN)/python:
 # "compat" editable mode puts the checkout on sys.path with a plain .pth line, which type
 # checkers follow (the default mode's import hook hides the package from mypy).
 EDITABLE := --no-build-isolation --config-settings editable_mode=compat -e
-install: venv
+install: venv labextension
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
 	$(BIN)/pip install --quiet $(EDITABLE) .
+	@$(MAKE) --no-print-directory lab-develop
+
+# The JupyterLab extension (extension/): TypeScript built with Node against the core packages
+# of the installed JupyterLab, into extension/labextension, which the wheel ships (pyproject's
+# data-files). Node and npm come from apt when missing.
+LAB_CORE = $(BIN)/python -c "import jupyterlab, pathlib; print(pathlib.Path(jupyterlab.__file__).parent / 'staging')"
+labextension: venv
+	@command -v npm >/dev/null || \
+		{ echo "installing nodejs and npm (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } || \
+		{ echo "error: the JupyterLab extension is built with Node (Debian: apt-get install nodejs npm)"; exit 1; }
+	$(BIN)/pip install --quiet "jupyterlab>=4"
+	cd extension && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build:lib
+	cd extension && node_modules/.bin/build-labextension --core-path "$$($(LAB_CORE))" . >build.log 2>&1 || \
+		{ cat build.log; exit 1; }
+
+# The editable install's JupyterLab loads the extension from the checkout, and enables the
+# server extension (a wheel installs both as data files instead).
+lab-develop:
+	mkdir -p $(VENV)/share/jupyter/labextensions $(VENV)/etc/jupyter/jupyter_server_config.d
+	rm -rf $(VENV)/share/jupyter/labextensions/sabot-lab
+	ln -s $(CURDIR)/extension/labextension $(VENV)/share/jupyter/labextensions/sabot-lab
+	cp extension/jupyter-config/server-config/sabot_lab.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 
 # System packages the tests start for real: the PostgreSQL server binaries, Chromium.
 system-test-deps:
@@ -35,9 +58,10 @@ system-test-deps:
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		{ echo "error: the browser tests need Chromium (Debian: apt-get install chromium)"; exit 1; }
 
-install-test: venv system-test-deps
+install-test: venv system-test-deps labextension
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
 	$(BIN)/pip install --quiet $(EDITABLE) ".[test]"
+	@$(MAKE) --no-print-directory lab-develop
 
 demo: install
 	$(BIN)/sabot-lab demo
@@ -61,3 +85,4 @@ bench: install
 
 clean:
 	rm -rf build dist *.egg-info sabot_lab/kernels/*.c sabot_lab/kernels/*.so .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf extension/node_modules extension/lib extension/labextension extension/tsconfig.tsbuildinfo extension/build.log

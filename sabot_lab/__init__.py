@@ -79,6 +79,7 @@ from sabot_lab.stream import (
     from_source,
 )
 from sabot_lab.table_preview import register_table_formatter
+from sabot_lab.udaf import udaf
 from sabot_lab.udf import UDF, udf
 from sabot_lab.window_specs import WindowSpec, session, sliding, tumbling
 
@@ -186,6 +187,7 @@ __all__ = [
     "sliding",
     "sql",
     "tumbling",
+    "udaf",
     "udf",
     "unregister_function",
     "when",

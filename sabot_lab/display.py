@@ -161,8 +161,10 @@ def show(kind: str, obj: Any) -> None:
 @contextlib.contextmanager
 def progress(kind: str, *args: Any) -> Iterator[Any]:
     """The progress display ``<kind>.progress`` while a context runs, else nothing (yields
-    ``None``): ``collect`` (a ``collect()``; yields the executor's scan observer) or
-    ``cluster`` (a ``LocalCluster`` starting; yields a function taking a status line).
+    ``None``): ``collect`` (a ``collect()``; yields the executor's scan observer),
+    ``cluster`` (a ``LocalCluster`` starting; yields a function taking a status line) or
+    ``wait`` (a blocking wait on a job; yields a function to call between its slices, given
+    whether the wait is over).
 
     >>> shown = lookup("collect.progress")
     >>> register("collect.progress", lambda plan: contextlib.nullcontext(f"observing {plan}"))

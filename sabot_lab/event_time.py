@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from sabot_lab.engine.user_aggregate import check_user_aggregates
 from sabot_lab.errors import PlanError, SchemaError, column_not_found
 from sabot_lab.expr import Expr
 from sabot_lab.logical import (
@@ -115,6 +116,7 @@ def check_aggregates(schema: pa.Schema, aggs: Sequence[Expr]) -> None:
         for name in expr.columns():
             if name not in schema.names:
                 raise column_not_found(name, schema.names)
+    check_user_aggregates(schema, aggs)  # compiled now: errors at plan build, not mid-run
 
 
 def window_early(schema: pa.Schema, spec: WindowSpec, early: Duration | None) -> int | None:

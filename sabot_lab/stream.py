@@ -1086,6 +1086,7 @@ class Stream:
         )
         job = cluster.submit_request(request)
         job.code_files = code_files(node.op for node in plan)  # to name them in its error
+        job.pipeline = self
         return job
 
     def to_pandas(self, optimize: bool = True) -> Any:

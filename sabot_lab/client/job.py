@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from sabot_lab import display
 from sabot_lab.client.code_places import located
 from sabot_lab.display import Displayed
 from sabot_lab.errors import ClusterError
@@ -26,8 +27,12 @@ from sabot_lab.runtime.protocol import ENDED, seconds
 
 if TYPE_CHECKING:
     from sabot_lab.client.cluster import Cluster
+    from sabot_lab.stream import Stream
 
-__all__ = ["Job"]
+__all__ = ["STEP_SECONDS", "Job"]
+
+STEP_SECONDS = 0.25
+"""The slices of a wait that blocks a notebook's event loop: how often its live views move."""
 
 
 class Job(Displayed):
@@ -45,6 +50,9 @@ class Job(Displayed):
         self.code_files: dict[str, str] = {}
         """The files of the job's user functions, by name (set by ``submit``), to name
         them in its error (see :mod:`~sabot_lab.client.code_places`)."""
+        self.pipeline: Stream | None = None
+        """The pipeline submitted, when it was submitted from this process (set by
+        ``submit``): the job's views read the size of its sources."""
 
     @property
     def id(self) -> str:
@@ -75,18 +83,24 @@ class Job(Displayed):
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the job ends; return its final state. ``timeout``: seconds, None for
-        no limit (a bad number is refused rather than waited on)."""
+        no limit (a bad number is refused rather than waited on). In a notebook cell, whose
+        wait blocks the kernel's event loop, live views keep moving: the wait, in slices,
+        takes their readings (the display ``wait.progress``)."""
         timeout = seconds(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = 10.0 if deadline is None else min(10.0, deadline - time.monotonic())
-            state = self._wait_once(max(left, 0.0))
-            if state in ENDED:
-                return state
-            if deadline is not None and time.monotonic() >= deadline:
-                waiting = self.info().get("waiting")  # what holds it up, when the JM knows
-                why = f": {waiting}" if waiting else ""
-                raise ClusterError(f"job {self.job_id} still {state} after {timeout:g} s{why}")
+        with display.progress("wait") as step:
+            slice_s = 10.0 if step is None else STEP_SECONDS
+            while True:
+                left = slice_s if deadline is None else min(slice_s, deadline - time.monotonic())
+                state = self._wait_once(max(left, 0.0))
+                if step is not None:
+                    step(state in ENDED)
+                if state in ENDED:
+                    return state
+                if deadline is not None and time.monotonic() >= deadline:
+                    waiting = self.info().get("waiting")  # what holds it up, when the JM knows
+                    why = f": {waiting}" if waiting else ""
+                    raise ClusterError(f"job {self.job_id} still {state} after {timeout:g} s{why}")
 
     def _wait_once(self, limit: float) -> str:
         """The job's state once it ended, or after ``limit`` seconds (the JobManager answers

@@ -1,6 +1,6 @@
 """A cluster on this machine: ``LocalCluster`` starts a JobManager and agents as processes
-through the command line (``python -m sabot_lab.cli``), and ``stop_process`` stops them. One
-kept alive is recorded in :mod:`sabot_lab.client.local_registry`.
+through the command line (``python -m sabot_lab.cli``), and ``stop_process`` stops them. Each
+is recorded in :mod:`sabot_lab.client.local_registry` while it runs.
 
 It never imports the runtime (JobManager, agent server): the processes do.
 
@@ -70,10 +70,14 @@ class LocalCluster(Cluster):
     Interrupt) stops only the call it waits in. With ``keep_alive`` they run on until
     :meth:`close` (leaving a ``with`` block does not stop them), and it keeps its work
     directory until then. Such a
-    cluster is recorded under ``name`` (by default its work directory's name, unique among
-    those running) for :func:`~sabot_lab.client.local_registry.local_clusters` to list and
-    :meth:`attach` to reconnect to from another process; the record holds its tokens (a file
-    only its user can read, see :mod:`~sabot_lab.client.local_registry`).
+    cluster is listed under ``name`` (by default its work directory's name, unique among
+    those kept alive) by :func:`~sabot_lab.client.local_registry.local_clusters`, and
+    :meth:`attach` reconnects to it from another process.
+
+    Every local cluster, kept alive or not, is recorded while it runs (its record goes at
+    :meth:`close`), so that the JupyterLab server extension lists it, with its agents and
+    jobs, and stops it or cancels its jobs; the record holds its tokens (a file only its user
+    can read, see :mod:`~sabot_lab.client.local_registry`).
     """
 
     def __init__(
@@ -101,6 +105,8 @@ class LocalCluster(Cluster):
                 "reconnects to it (and .close() stops it), or choose another name"
             )
         self.keep_alive = keep_alive
+        self.closed = False
+        """Whether :meth:`close` was called (its processes are stopped or stopping)."""
         self._remove_workdir = workdir is None and not keep_workdir
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sabot-cluster-"))
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # its user's alone
@@ -309,8 +315,8 @@ class LocalCluster(Cluster):
         return [p for p in self.agent_processes if p.poll() is None]
 
     def _save_record(self) -> None:
-        """Record a cluster kept alive as it runs now (its processes, its tokens)."""
-        if not self.keep_alive or self.jobmanager_process is None:
+        """Record the cluster as it runs now (its processes, its tokens)."""
+        if self.jobmanager_process is None:
             return
         tokens = {
             Role.SUBMIT.variable: self.token or "",
@@ -330,6 +336,7 @@ class LocalCluster(Cluster):
             created=self._created,
             tokens=tokens,
             tls_ca=self.tls_files[0] if self.tls_files else None,
+            kept_alive=self.keep_alive,
         ).save()
 
     @staticmethod
@@ -350,13 +357,13 @@ class LocalCluster(Cluster):
 
     def close(self) -> None:
         """Stop every agent, then the JobManager; remove the temporary work directory it
-        made (see the class docstring) and the record of a cluster kept alive."""
+        made (see the class docstring) and its record."""
+        self.closed = True
         for process in [*self.agent_processes, self.jobmanager_process]:
             stop_process(process)
             if process is not None and process.stdout is not None:
                 process.stdout.close()
-        if self.keep_alive:
-            ClusterRecord.path_of(self._record_key).unlink(missing_ok=True)
+        ClusterRecord.path_of(self._record_key).unlink(missing_ok=True)
         if self._remove_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -1,6 +1,8 @@
-"""The registry of local clusters kept alive (``LocalCluster(keep_alive=True)``): one record
-per cluster, so that any process of the same user lists them (:func:`local_clusters`),
-re-attaches to one (:func:`attach`) and stops it (:meth:`AttachedCluster.close`).
+"""The registry of the local clusters running on this machine: every ``LocalCluster`` keeps
+one record while it lives (removed at its close), so that any process of the same user finds
+it. Those kept alive (``LocalCluster(keep_alive=True)``) are listed (:func:`local_clusters`),
+re-attached to (:func:`attach`) and stopped (:meth:`AttachedCluster.close`); all of them,
+kept alive or not, are what :func:`running_clusters` gives the JupyterLab server extension.
 
 Records are JSON files in a directory of the user's own (see :func:`clusters_dir`), made with
 mode 0700, each file 0600: a record holds the cluster's tokens, which re-attaching needs; they
@@ -39,6 +41,7 @@ __all__ = [
     "attach",
     "clusters_dir",
     "local_clusters",
+    "running_clusters",
 ]
 
 
@@ -108,11 +111,12 @@ class RecordedProcess:
 
 @dataclass(frozen=True)
 class ClusterRecord:
-    """What the registry keeps of a cluster kept alive: ``key`` names its file;
+    """What the registry keeps of a running local cluster: ``key`` names its file;
     ``processes`` are its JobManager then its agents; ``temporary``: its work directory was
     made for it, and closing it removes the directory; ``tokens``: the token of each
     :class:`~sabot_lab.runtime.protocol.Role`'s variable; ``tls_ca``: the certificate file
-    its servers present, if they speak TLS."""
+    its servers present, if they speak TLS; ``kept_alive``: it was started with
+    ``keep_alive=True`` (else it ends with the process that started it)."""
 
     key: str
     name: str
@@ -124,6 +128,7 @@ class ClusterRecord:
     created: float
     tokens: Mapping[str, str] = field(repr=False)
     tls_ca: str | None = None
+    kept_alive: bool = True
 
     @property
     def path(self) -> Path:
@@ -151,6 +156,7 @@ class ClusterRecord:
             "created": self.created,
             "tokens": dict(self.tokens),
             "tls_ca": self.tls_ca,
+            "kept_alive": self.kept_alive,
         }
         draft = directory / f".{self.key}.{os.getpid()}.tmp"
         with open(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
@@ -176,6 +182,7 @@ class ClusterRecord:
             created=float(body["created"]),
             tokens={str(k): str(v) for k, v in body["tokens"].items()},
             tls_ca=body.get("tls_ca"),
+            kept_alive=bool(body.get("kept_alive", True)),
         )
 
     @property
@@ -195,8 +202,14 @@ class ClusterRecord:
         )
 
 
-def _live_records() -> list[ClusterRecord]:
-    """The records of clusters whose JobManager runs, oldest first; the others' are removed."""
+def running_clusters() -> list[ClusterRecord]:
+    """The records of this user's local clusters whose JobManager runs, kept alive or not,
+    oldest first; the records of those that ended are removed. They hold the clusters'
+    tokens: what is shown of one is its :meth:`~ClusterRecord.info`.
+
+    >>> all(record.alive for record in running_clusters())
+    True
+    """
     directory = clusters_dir()
     live = []
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
@@ -272,7 +285,7 @@ def local_clusters() -> list[LocalClusterInfo]:
     >>> all(info.alive for info in sl.local_clusters())
     True
     """
-    return [record.info() for record in _live_records()]
+    return [record.info() for record in running_clusters() if record.kept_alive]
 
 
 def attach(name_or_uri: str) -> AttachedCluster:
@@ -285,7 +298,7 @@ def attach(name_or_uri: str) -> AttachedCluster:
     ...
     sabot_lab.errors.ClusterError: no running local cluster kept alive is named or at 'no-such-cluster' ...
     """
-    records = _live_records()
+    records = [record for record in running_clusters() if record.kept_alive]
     for record in records:
         if name_or_uri in (record.name, record.uri):
             return AttachedCluster(record)

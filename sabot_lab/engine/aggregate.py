@@ -25,9 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.stateless import project_batch
+from sabot_lab.engine.user_aggregate import UserAggregateCall
 from sabot_lab.expr import Expr, col, lit
 from sabot_lab.expr.decimals import unscaled_values
-from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Aggregate
+from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Aggregate, UserAggregate
 
 __all__ = ["HashAggregate", "aggregate_schema", "mean_of"]
 
@@ -40,6 +41,8 @@ _GLOBAL_KEY = "__global"  # a global aggregate groups by this constant: one code
 _SPREAD = ("std", "var")  # merged from count, sum and variance partials (Chan's formula)
 _ORDER_STATISTICS = ("median", "quantile")  # computed from each group's list of values
 _AS_FLOAT = _SPREAD + _ORDER_STATISTICS  # their inputs are read as float64
+_USER = "udaf"  # a user aggregate (``@sl.udaf``): its partials are its state columns
+_ROW = "__row"  # row numbers, listed per group to find each row's group
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class HashAggregate:
             _GLOBAL_KEY: lit(0).alias(_GLOBAL_KEY)
         }
         seen: dict[Any, _Call] = {}
+        users: dict[str, tuple[Expr, str, list[str]]] = {}  # output -> (node, prefix, inputs)
 
         def replace(expr: Expr) -> Expr:
             if not isinstance(expr, Aggregate):
@@ -89,7 +93,12 @@ class HashAggregate:
                 index = len(seen)
                 column = None
                 fn = expr.param("fn")
-                if expr.args:
+                if isinstance(expr, UserAggregate):
+                    column = f"__in{index}"
+                    inputs = [f"{column}_{j}" for j in range(len(expr.args))]
+                    pre.update((n, a.alias(n)) for n, a in zip(inputs, expr.args, strict=True))
+                    users[f"__agg{index}"] = (expr, column, inputs)
+                elif expr.args:
                     column = f"__in{index}"
                     value = expr.args[0].cast("float64") if fn in _AS_FLOAT else expr.args[0]
                     pre[column] = value.alias(column)
@@ -106,9 +115,21 @@ class HashAggregate:
         self._call_of = seen
         self._pre = list(pre.values())
         self._pre_schema = pa.schema([e.output_field(input_schema) for e in self._pre])
+        self._users = {
+            output: UserAggregateCall(node, inputs, prefix, self._pre_schema)
+            for output, (node, prefix, inputs) in users.items()
+        }
         self._final_schema = pa.schema(
             [*(input_schema.field(k) for k in self.keys)]
-            + [pa.field(c.output, _call_type(c, self._pre_schema)) for c in self._calls]
+            + [
+                pa.field(
+                    c.output,
+                    self._users[c.output].dtype
+                    if c.fn == _USER
+                    else _call_type(c, self._pre_schema),
+                )
+                for c in self._calls
+            ]
         )
 
     # -- phase 1 -------------------------------------------------------------------
@@ -152,9 +173,24 @@ class HashAggregate:
             return dense
         specs: list[tuple[Any, ...]] = []
         for call in self._calls:
-            specs.extend(_partial_specs(call))
+            if call.fn != _USER:
+                specs.extend(_partial_specs(call))
         table = pa.Table.from_batches([pre])
-        return table.group_by(self._group_keys, use_threads=False).aggregate(specs)
+        if not self._users:
+            return table.group_by(self._group_keys, use_threads=False).aggregate(specs)
+        # one grouping for all: the built-in partials and each group's rows (for user ones)
+        rows = pa.array(np.arange(pre.num_rows, dtype=np.int64))
+        grouped = (
+            table.append_column(_ROW, rows)
+            .group_by(self._group_keys, use_threads=False)
+            .aggregate([*specs, (_ROW, "list")])
+        )
+        groups = _Groups.of_lists(grouped[f"{_ROW}_list"], pre.num_rows)
+        grouped = grouped.drop_columns([f"{_ROW}_list"])
+        for user in self._users.values():
+            for name, column in user.partial(table, groups.ids, groups.count).items():
+                grouped = grouped.append_column(name, column)
+        return grouped
 
     def _dense_partial(self, pre: pa.RecordBatch) -> pa.Table | None:
         """The partial aggregate by counting into arrays, when the groups can be numbered
@@ -177,6 +213,8 @@ class HashAggregate:
         present = np.flatnonzero(counts)
         columns: dict[str, Any] = keys_of(present)
         for call in self._calls:
+            if call.fn == _USER:
+                continue  # after the built-in aggregates, as in the hashed partial
             values = None if call.column is None else pre.column(call.column)
             if values is not None and values.null_count:
                 return None
@@ -187,6 +225,9 @@ class HashAggregate:
                 columns[f"{call.column}_sum"] = sums[present]
             else:
                 return None
+        for user in self._users.values():
+            states = user.partial(pre, codes, size)
+            columns.update((name, column.take(present)) for name, column in states.items())
         return pa.table(columns)
 
     def _dense_codes(
@@ -261,7 +302,7 @@ class HashAggregate:
         specs = [
             spec
             for call in self._calls
-            if call.fn not in HOLISTIC_AGGREGATES
+            if call.fn not in (*HOLISTIC_AGGREGATES, _USER)
             for spec in _final_specs(call)
         ]
         if flag is not None:
@@ -280,6 +321,9 @@ class HashAggregate:
                 groups = groups or _Groups.of(merged, self._group_keys)
                 name = f"{call.column}_{'distinct' if call.fn == 'n_unique' else 'list'}"
                 columns[name] = _joined_lists(merged[name], groups, distinct=call.fn == "n_unique")
+            elif call.fn == _USER:
+                groups = groups or _Groups.of(merged, self._group_keys)
+                columns.update(self._users[call.output].merge(merged, groups.ids, groups.count))
         return pa.table([columns[n] for n in merged.schema.names], schema=merged.schema)
 
     # -- phase 2 -------------------------------------------------------------------
@@ -292,7 +336,7 @@ class HashAggregate:
         merged = pa.concat_tables(partials).combine_chunks()
         specs: list[tuple[Any, ...]] = []
         for call in self._calls:
-            if call.fn not in (*HOLISTIC_AGGREGATES, *_SPREAD):
+            if call.fn not in (*HOLISTIC_AGGREGATES, *_SPREAD, _USER):
                 specs.extend(_final_specs(call))
         grouped = merged.group_by(self._group_keys, use_threads=False).aggregate(specs)
         columns: dict[str, pa.ChunkedArray | pa.Array] = {k: grouped[k] for k in self.keys}
@@ -301,6 +345,11 @@ class HashAggregate:
             if call.fn in _SPREAD + _ORDER_STATISTICS:
                 groups = groups or _Groups.of(merged, self._group_keys)
                 columns[call.output] = _by_groups(call, merged, groups)
+            elif call.fn == _USER:
+                groups = groups or _Groups.of(merged, self._group_keys)
+                columns[call.output] = self._users[call.output].final(
+                    merged, groups.ids, groups.count
+                )
             else:
                 columns[call.output] = self._final_column(call, grouped, merged)
         if self.keys or grouped.num_rows:
@@ -364,15 +413,17 @@ class _Groups:
     @staticmethod
     def of(merged: pa.Table, keys: Sequence[str]) -> _Groups:
         rows = pa.array(np.arange(merged.num_rows, dtype=np.int64))
-        numbered = merged.select(keys).append_column("__row", rows)
-        lists = (
-            numbered.group_by(keys, use_threads=False)
-            .aggregate([("__row", "list")])["__row_list"]
-            .combine_chunks()
-        )
-        ids = np.empty(merged.num_rows, dtype=np.int64)
-        ids[pc.list_flatten(lists).to_numpy()] = pc.list_parent_indices(lists).to_numpy()
-        return _Groups(ids, len(lists))
+        numbered = merged.select(keys).append_column(_ROW, rows)
+        lists = numbered.group_by(keys, use_threads=False).aggregate([(_ROW, "list")])
+        return _Groups.of_lists(lists[f"{_ROW}_list"], merged.num_rows)
+
+    @staticmethod
+    def of_lists(lists: pa.ChunkedArray, rows: int) -> _Groups:
+        """The groups of ``rows`` rows from each group's list of row numbers."""
+        combined = lists.combine_chunks()
+        ids = np.empty(rows, dtype=np.int64)
+        ids[pc.list_flatten(combined).to_numpy()] = pc.list_parent_indices(combined).to_numpy()
+        return _Groups(ids, len(combined))
 
 
 def _joined_lists(lists: pa.ChunkedArray, groups: _Groups, distinct: bool) -> pa.ListArray:

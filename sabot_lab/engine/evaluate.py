@@ -61,9 +61,11 @@ from sabot_lab.expr.nodes import (
     TemporalPart,
     TemporalTruncate,
     Unary,
+    UserAggregate,
     UserFunction,
     WindowFunction,
 )
+from sabot_lab.expr.regex_groups import regex_groups
 from sabot_lab.expr.types import (
     KERNELS,
     ROUND_MODES,
@@ -410,6 +412,28 @@ def _replace_all(value: Value, pattern: str, replacement: str) -> Value:
     return pc.replace_substring(value, pattern=pattern, replacement=replacement)
 
 
+def _extract(value: Value, pattern: str, group: int) -> Value:
+    named, field = regex_groups(pattern, group)
+    matches = pc.extract_regex(value, pattern=named)
+    return pc.struct_field(matches, [matches.type.get_field_index(field)])
+
+
+def _split_part(value: Value, by: str, n: int) -> Value:
+    """Part ``n`` of each string split at ``by`` (1-based; negative from the end); ''
+    where there is none."""
+    if isinstance(value, pa.ChunkedArray):
+        return pa.chunked_array(
+            [_split_part(chunk, by, n) for chunk in value.chunks], type=value.type
+        )
+    parts = pc.split_pattern(value, pattern=by)
+    lengths = pc.list_value_length(parts)
+    position = pc.add(lengths, n) if n < 0 else pa.scalar(n - 1, lengths.type)
+    found = pc.and_(pc.greater_equal(position, 0), pc.less(position, lengths))
+    index = pc.add(parts.offsets[:-1], pc.if_else(found, position, 0))
+    picked = pc.take(parts.values, pc.if_else(found, index, None))
+    return pc.if_else(pc.is_null(value), value, pc.fill_null(picked, "")).cast(value.type)
+
+
 def _like_regex(pattern: str) -> str:
     """A LIKE pattern as an anchored regular expression (``%`` any run, ``_`` any character)."""
     wildcards = {"%": ".*", "_": "."}
@@ -431,6 +455,11 @@ _STRING_KERNELS: dict[str, Callable[[Value, dict[str, Any]], Value]] = {
     "strip_chars_start": lambda v, p: pc.utf8_ltrim(v, characters=p["characters"]),
     "strip_chars_end": lambda v, p: pc.utf8_rtrim(v, characters=p["characters"]),
     "replace_all": lambda v, p: _replace_all(v, p["pattern"], p["value"]),
+    "replace": lambda v, p: pc.replace_substring_regex(
+        v, pattern=p["pattern"], replacement=p["value"], max_replacements=1
+    ),
+    "extract": lambda v, p: _extract(v, p["pattern"], p["n"]),
+    "split_part": lambda v, p: _split_part(v, p["pattern"], p["n"]),
 }
 
 
@@ -667,6 +696,7 @@ EVALUATORS: dict[type[Expr], Evaluator] = {
     ConcatStr: _eval_concat_str,
     Horizontal: _eval_horizontal,
     Aggregate: _eval_aggregate,
+    UserAggregate: _eval_aggregate,
     WindowFunction: _eval_window,
     Over: _eval_window,
     UserFunction: _eval_user_function,

@@ -13,6 +13,7 @@ col("s").str.strip_chars_end("x")
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -29,6 +30,7 @@ from sabot_lab.expr.nodes import (
     TemporalPart,
     TemporalTruncate,
 )
+from sabot_lab.expr.regex_groups import regex_groups
 
 __all__ = ["TRUNCATE_UNITS", "WHITESPACE", "StringNamespace", "TemporalNamespace"]
 
@@ -234,6 +236,51 @@ class StringNamespace:
         return self._fn(
             "strip_chars_end", characters=WHITESPACE if characters is None else characters
         )
+
+    def extract(self, pattern: str, group_index: int = 1) -> Expr:
+        """Group ``group_index`` (0: the whole match) of the first match of the regular
+        expression ``pattern`` (RE2 syntax), null where it does not match (SQL
+        ``regexp_extract``, which gives '' there, translates to this with the ''); as Polars.
+
+        >>> b = pa.record_batch({"s": ["id-42", "none", None]})
+        >>> evaluate(col("s").str.extract(r"([a-z]+)-(\\d+)", 2), b).to_pylist()
+        ['42', None, None]
+        """
+        regex_groups(pattern, group_index)  # refused now, not when it runs
+        return self._regex("extract", pattern, n=group_index)
+
+    def replace(self, pattern: str, value: str, literal: bool = False) -> Expr:
+        """Replace the first match of the regular expression ``pattern`` (a plain string with
+        ``literal=True``) by ``value`` (``\\1`` … name the match's groups); as Polars, and SQL
+        ``regexp_replace``.
+
+        >>> b = pa.record_batch({"s": ["a-b-c", None]})
+        >>> evaluate(col("s").str.replace("-", "+"), b).to_pylist()
+        ['a+b-c', None]
+        """
+        return self._regex("replace", re.escape(pattern) if literal else pattern, value)
+
+    def split_part(self, by: str, n: int) -> Expr:
+        """Part ``n`` (1 the first, -1 the last) of the string split at each ``by``; '' where
+        there is no such part (SQL ``split_part``).
+
+        >>> b = pa.record_batch({"s": ["a-b-c", "x", None]})
+        >>> evaluate(col("s").str.split_part("-", 2), b).to_pylist()
+        ['b', '', None]
+        """
+        if not isinstance(by, str) or not by:
+            raise TypeError(f"str.split_part() splits at a non-empty string, got {by!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n == 0:
+            raise TypeError(f"str.split_part() takes a part number other than 0, got {n!r}")
+        return StringFunction("str", [self._expr], fn="split_part", pattern=by, n=n)
+
+    def _regex(self, fn: str, pattern: str, value: str | None = None, n: int | None = None) -> Expr:
+        if not isinstance(pattern, str) or not pattern:
+            raise TypeError(f"str.{fn}() takes a non-empty pattern, got {pattern!r}")
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"str.{fn}() takes a string to put in, got {value!r}")
+        params = {k: v for k, v in {"value": value, "n": n}.items() if v is not None}
+        return StringFunction("str", [self._expr], fn=fn, pattern=pattern, **params)
 
     def replace_all(self, pattern: str, value: str) -> Expr:
         """Replace every occurrence of ``pattern`` (a literal, not a regex) by ``value``; an

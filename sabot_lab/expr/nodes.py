@@ -67,6 +67,7 @@ __all__ = [
     "TemporalPart",
     "TemporalTruncate",
     "Unary",
+    "UserAggregate",
     "UserFunction",
     "When",
     "WindowFunction",
@@ -733,7 +734,8 @@ class Expr:
     def str(self) -> StringNamespace:
         """String functions: ``contains``, ``like``, ``starts_with``, ``ends_with``, ``lower``,
         ``upper``, ``len``, ``slice``, ``head``, ``tail``, ``strip_chars[_start|_end]``,
-        ``replace_all``, ``strptime``, ``to_date``, ``to_datetime``.
+        ``replace_all``, ``replace``, ``extract``, ``split_part``, ``strptime``, ``to_date``,
+        ``to_datetime``.
 
         >>> col("name").str.lower()
         col("name").str.lower()
@@ -982,6 +984,9 @@ class StringFunction(Expr):
         "strip_chars_start": ("characters",),
         "strip_chars_end": ("characters",),
         "replace_all": ("pattern", "value"),
+        "replace": ("pattern", "value"),
+        "extract": ("pattern", "n"),
+        "split_part": ("pattern", "n"),
     }
     """Each string function's parameters, in order."""
 
@@ -1070,7 +1075,18 @@ class Aggregate(Expr):
     __slots__ = ()
     OPS = ("agg",)
     FIELDS = ("fn", "ddof", "quantile", "interpolation")
-    ARITY = (0, 1)
+    ARITY: ClassVar[tuple[int, int | None]] = (0, 1)
+
+
+class UserAggregate(Aggregate):
+    """A user aggregate (``@sl.udaf``) of its children: ``name`` (the user's), ``function``
+    (its functions, cloudpickled and base64-encoded: the node stays JSON-safe and travels
+    with the plan) and ``dtype`` (the declared ``return_dtype``). ``fn`` is ``"udaf"``."""
+
+    __slots__ = ()
+    OPS = ("udaf",)
+    FIELDS = ("fn", "name", "function", "dtype")
+    ARITY: ClassVar[tuple[int, int | None]] = (1, None)
 
 
 class WindowFunction(Expr):
@@ -1176,6 +1192,7 @@ NODE_CLASSES: tuple[type[Expr], ...] = (
     ConcatStr,
     Horizontal,
     Aggregate,
+    UserAggregate,
     WindowFunction,
     Over,
     UserFunction,

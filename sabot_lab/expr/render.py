@@ -48,6 +48,7 @@ from sabot_lab.expr.nodes import (
     TemporalPart,
     TemporalTruncate,
     Unary,
+    UserAggregate,
     UserFunction,
     WindowFunction,
 )
@@ -175,6 +176,11 @@ def _python_aggregate(expr: Expr, args: list[str]) -> str:
     return f"{args[0]}.{fn}({options})"
 
 
+def _user_call(expr: Expr, args: list[str]) -> str:
+    """A user function's call, as Python and SQL write it: ``name(args)``."""
+    return f"{expr.param('name')}({', '.join(args)})"
+
+
 def _python_strptime(expr: Expr, args: list[str]) -> str:
     lenient = ", strict=False" if expr.param("strict") is False else ""
     return f'{args[0]}.str.strptime("{expr.param("dtype")}", "{expr.param("format")}"{lenient})'
@@ -213,6 +219,7 @@ PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
     ConcatStr: _python_concat_str,
     Horizontal: lambda e, a: f"{e.param('fn')}_horizontal({', '.join(a)})",
     Aggregate: _python_aggregate,
+    UserAggregate: _user_call,
     WindowFunction: python_window_function,
     Over: python_over,
     UserFunction: lambda e, a: f"{e.param('name')}({', '.join(a)})",
@@ -460,6 +467,16 @@ def _sql_string_function(expr: Expr, args: list[str]) -> str:
         printable = text.isprintable()
         chars = _sql_string(text) if printable else " || ".join(f"chr({ord(c)})" for c in text)
         return f"{sql_fn}({value}, {chars})"
+    if fn == "extract":  # null where it does not match, as in the engine
+        pattern = quoted["pattern"]
+        return (
+            f"CASE WHEN regexp_matches({value}, {pattern}) "
+            f"THEN regexp_extract({value}, {pattern}, {int(p['n'])}) END"
+        )
+    if fn == "replace":
+        return f"regexp_replace({value}, {quoted['pattern']}, {quoted['value']})"
+    if fn == "split_part":
+        return f"split_part({value}, {quoted['pattern']}, {int(p['n'])})"
     return f"replace({value}, {quoted['pattern']}, {quoted['value']})"
 
 
@@ -536,6 +553,7 @@ SQL_RENDERERS: dict[type[Expr], Renderer] = {
     ConcatStr: _sql_concat_str,
     Horizontal: lambda e, a: f"{'greatest' if e.param('fn') == 'max' else 'least'}({', '.join(a)})",
     Aggregate: _sql_aggregate,
+    UserAggregate: _user_call,
     WindowFunction: sql_window_function,
     Over: sql_over,
     UserFunction: lambda e, a: f"{_sql_quote(e.param('name'))}({', '.join(a)})",

@@ -66,6 +66,7 @@ from sabot_lab.expr.nodes import (
     TemporalPart,
     TemporalTruncate,
     Unary,
+    UserAggregate,
     UserFunction,
     WindowFunction,
 )
@@ -141,7 +142,7 @@ def output_type(expr: Expr, schema: pa.Schema) -> pa.DataType:
     ...
     sabot_lab.errors.SchemaError: cannot evaluate (col("x") // 2): '//' takes integers, got (double, int64); use '/' for true division
     """
-    if isinstance(expr, Aggregate) and expr.args and expr.args[0].is_aggregate():
+    if isinstance(expr, Aggregate) and any(a.is_aggregate() for a in expr.args):
         raise SchemaError(f"cannot nest aggregates in {expr!r}")
     types = [output_type(a, schema) for a in expr.args]
     try:
@@ -596,6 +597,20 @@ def _aggregate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Da
         raise SchemaError(f"cannot evaluate {expr!r}: {fn} does not accept {dtype}") from None
 
 
+def _user_aggregate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    """A user aggregate takes numbers and booleans (numba compiles its loop over their
+    buffers) and gives its declared ``return_dtype``."""
+    for arg, dtype in zip(expr.args, types, strict=True):
+        if not (
+            pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype)
+        ):
+            raise SchemaError(
+                f"user aggregate {expr.param('name')} takes numbers and booleans, got {dtype} "
+                f'for {arg!r}; cast it first (e.g. {arg!r}.cast("float64"))'
+            )
+    return parse_dtype(expr.param("dtype"))
+
+
 def _user_function(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
     """The declared type, once the function is checked (compiled) for these argument types."""
     assert isinstance(expr, UserFunction)
@@ -624,6 +639,7 @@ TYPE_RULES: dict[type[Expr], TypeRule] = {
     ConcatStr: _concat_str,
     Horizontal: _horizontal,
     Aggregate: _aggregate,
+    UserAggregate: _user_aggregate,
     WindowFunction: window_function_type,
     Over: over_type,
     UserFunction: _user_function,

@@ -3,14 +3,16 @@
 A :class:`ClusterWidget` reads its cluster's agents and jobs from the kernel's event loop (an
 :class:`asyncio.Task` polling the JobManager on a worker thread every
 :data:`CLUSTER_INTERVAL` seconds, see :func:`~sabot_lab.notebook.live.follow`) until the
-JobManager stops answering or the widget is closed. Its traitlets are the JSON data of
+JobManager stops answering, the cluster is closed or the widget is closed. Its traitlets are the JSON data of
 :func:`~sabot_lab.notebook.cluster_view.cluster_view`; ``static/cluster.js`` draws them, with
 scale buttons for a :class:`~sabot_lab.client.LocalCluster` that send
 ``{"type": "scale", "by": 1}`` (or ``-1``): the widget then runs
 :meth:`~sabot_lab.client.LocalCluster.scale` on a worker thread, so the event loop never waits.
 
 Elements a browser test can find: ``.sabot-cluster`` (the widget), ``.sabot-agent`` (one row
-per agent, ``data-agent`` its URI) with ``.sabot-agent-state``, ``.sabot-cluster-job`` (one row
+per live agent, ``data-agent`` its URI) with ``.sabot-agent-state``, ``.sabot-agent-history``
+(the fold of agents that stopped or failed, one ``.sabot-agent-past`` row each),
+``.sabot-empty`` (an empty table's row), ``.sabot-cluster-job`` (one row
 per job, ``data-job-id``) with ``.sabot-cluster-job-state``, ``.sabot-cluster-agents`` (agents
 active), ``.sabot-cluster-link`` (the status page), ``.sabot-scale-up`` and
 ``.sabot-scale-down`` (the buttons) and ``.sabot-cluster-notice``.
@@ -64,8 +66,9 @@ class ClusterWidget(LiveWidget):
     uri = traitlets.Unicode().tag(sync=True)
     link = traitlets.Unicode().tag(sync=True)
     scalable = traitlets.Bool().tag(sync=True)
-    reachable = traitlets.Bool().tag(sync=True)
+    status = traitlets.Unicode().tag(sync=True)
     agents = traitlets.List(traitlets.Dict()).tag(sync=True)
+    history = traitlets.List(traitlets.Dict()).tag(sync=True)
     jobs = traitlets.List(traitlets.Dict()).tag(sync=True)
     notice = traitlets.Unicode().tag(sync=True)
     """What a scale button started (``scaling to N agents``), or why it failed."""
@@ -85,7 +88,7 @@ class ClusterWidget(LiveWidget):
             self.refresh()
         else:
             self._show(cluster_view(cluster.uri, [], []))  # until the first reading
-            self.updater = self.keep(follow(self._read, self._apply, _unreachable, interval))
+            self.updater = self.keep(follow(self._read, self._apply, _not_open, interval))
 
     def view(self) -> dict[str, Any]:
         """The JSON data the widget shows
@@ -144,14 +147,15 @@ class ClusterWidget(LiveWidget):
         made = self._link_made
         renew = made is None or time.monotonic() - made >= LINK_RENEWAL
         view = view_of(self.cluster, None if renew else self.link)
-        if renew and view["reachable"]:
+        if renew and view["status"] == "open":
             self._link_made = time.monotonic()
         return view
 
     def _apply(self, view: dict[str, Any]) -> None:
-        """Show a reading; the first one also goes into the outputs' static HTML."""
+        """Show a reading; the first one and that of a closed cluster also go into the
+        outputs' static HTML."""
         self._show(view)
-        if not self._read_once and view["reachable"]:
+        if view["status"] == "closed" or (view["status"] == "open" and not self._read_once):
             self._read_once = True
             self.refresh_outputs()
 
@@ -162,5 +166,5 @@ class ClusterWidget(LiveWidget):
                 self.set_trait(key, value)
 
 
-def _unreachable(view: dict[str, Any]) -> bool:
-    return not view["reachable"]
+def _not_open(view: dict[str, Any]) -> bool:
+    return view["status"] != "open"

@@ -12,11 +12,11 @@ HTML and text, for saved notebooks (GitHub, nbviewer) and terminals.
 ...           "backpressure_s": 0.125, "updated_at": 100.0}]
 >>> from sabot_lab.runtime.jobmanager.metrics import job_metrics
 >>> view = job_view(JobSnapshot("j1", "FINISHED", None, tasks, job_metrics(tasks)), planned_tasks=1)
->>> view["state"], view["rows"], view["progress"], view["backpressure"]
-('FINISHED', 4, {'done': 1, 'total': 1}, 0.25)
+>>> view["state"], view["rows"], view["progress"]["text"], view["backpressure"]
+('FINISHED', 4, '1/1 tasks', 0.25)
 >>> print(job_text(view))
 Job j1 FINISHED: 4 rows out, 1/1 tasks
-  rows moved 4 · backpressure 25% · attempts 1
+  rows out, all stages 4 · backpressure 25% · attempts 1
 >>> 'class="sabot-job-state sabot-state-finished">FINISHED<' in job_html(view)
 True
 """
@@ -30,7 +30,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sabot_lab.notebook.frontend import static_style
-from sabot_lab.notebook.live import JobSnapshot, job_snapshot
+from sabot_lab.notebook.live import JobSnapshot, ReportHistory, job_snapshot
+from sabot_lab.notebook.plan_live import stage_tasks
+from sabot_lab.notebook.progress import source_totals
 from sabot_lab.runtime.jobmanager.metrics import checkpoint_figures
 from sabot_lab.runtime.protocol import ENDED
 
@@ -42,6 +44,8 @@ __all__ = [
     "job_html",
     "job_text",
     "job_view",
+    "rows_read",
+    "source_sizes",
     "sparkline_points",
     "view_of",
 ]
@@ -51,24 +55,31 @@ SPARKLINE_SIZE = (160, 28)
 
 
 class Throughput:
-    """Rows per second between successive readings of a growing row count, the last
-    ``keep`` of them (a minute at four readings a second by default).
+    """Rows per second the job's tasks put out, one reading each time a task reported anew,
+    measured between each task's own reports (:class:`~sabot_lab.notebook.live.ReportHistory`);
+    the last ``keep`` readings (a few minutes of heartbeats by default).
 
+    >>> def task(at, rows):
+    ...     return {"stage": 0, "partition": 0, "attempt": 0, "state": "RUNNING",
+    ...             "updated_at": at, "rows_out": rows}
     >>> meter = Throughput()
-    >>> meter.add(0.0, 0); meter.add(0.5, 100); meter.add(1.0, 400)
+    >>> meter.add([task(0.0, 0)]); meter.add([task(2.0, 400)]); meter.add([task(2.0, 400)])
+    >>> meter.add([task(4.0, 1400)])
     >>> meter.rates
-    [200.0, 600.0]
+    [200.0, 500.0]
     """
 
     def __init__(self, keep: int = 240) -> None:
-        self._last: tuple[float, int] | None = None
+        self._history = ReportHistory()
         self._rates: deque[float] = deque(maxlen=keep)
 
-    def add(self, at: float, rows: int) -> None:
-        """Record that ``rows`` rows had gone through at time ``at`` (seconds)."""
-        if self._last is not None and at > self._last[0]:
-            self._rates.append(round(max(0, rows - self._last[1]) / (at - self._last[0]), 1))
-        self._last = (at, rows)
+    def add(self, tasks: Iterable[Mapping[str, Any]]) -> None:
+        """Note a reading of the job's task rows."""
+        tasks = list(tasks)
+        if self._history.add(tasks):
+            rate = self._history.rate(tasks, lambda t: t["rows_out"])
+            if rate is not None:
+                self._rates.append(rate)
 
     @property
     def rates(self) -> list[float]:
@@ -105,21 +116,26 @@ def job_view(
     planned_tasks: int | None = None,
     throughput: Sequence[float] = (),
     now: float | None = None,
+    sources: Mapping[str, int | None] | None = None,
+    read_before: int = 0,
 ) -> dict[str, Any]:
     """The JSON data of a job's views (see the module docstring for an example).
 
-    ``rows`` is what the job's last stage put out so far (its result rows); ``rows_moved``
-    the rows all its tasks put out (into exchanges and the result); ``progress`` (bounded
-    jobs whose plan is known: ``planned_tasks``) the tasks of the latest attempt that
-    finished out of the plan's; ``throughput`` readings of ``rows_moved`` per second
+    ``rows`` is what the job's final stage put out so far (its result rows; none while an
+    earlier stage of a bounded job runs); ``rows_all_stages`` the rows all its tasks put
+    out (into exchanges and the result); ``rows_read`` the rows its ``sources`` (their
+    sizes by operator id, see :func:`source_sizes`; None: not known here) yielded, never
+    less than ``read_before`` (a retry reads again from its checkpoint); ``progress`` the
+    rows read of the sources' rows when their sizes are known, else (bounded jobs whose plan
+    is known: ``planned_tasks``) the tasks of the latest attempt that finished out of the
+    plan's, with the ``text`` the views show; ``throughput`` readings of ``rows_all_stages`` per second
     (:class:`Throughput`, drawn as ``sparkline``); ``latency_s`` the seconds since the
     newest report of a running task; ``backpressure`` the share of the tasks' time spent
     waiting to hand rows on; ``checkpoint`` the completed checkpoints and the last one.
     """
     metrics, tasks = snapshot.metrics, snapshot.tasks
     stages = metrics.get("stages", {})
-    latest = max((t["attempt"] for t in tasks), default=0)
-    finished = sum(t["attempt"] == latest and t["state"] == "FINISHED" for t in tasks)
+    read = None if sources is None else max(read_before, rows_read(tasks, sources))
     running = [t["updated_at"] for t in tasks if t["state"] == "RUNNING" and "updated_at" in t]
     busy, blocked = metrics.get("busy_s", 0.0), metrics.get("backpressure_s", 0.0)
     figures = checkpoint_figures(checkpoints)
@@ -127,10 +143,11 @@ def job_view(
         "job_id": snapshot.job_id,
         "state": snapshot.state,
         "error": snapshot.error or "",
-        "rows": stages[max(stages, key=int)]["rows_out"] if stages else 0,
-        "rows_moved": metrics.get("rows_out", 0),
+        "rows": _result_rows(stages, snapshot),
+        "rows_all_stages": metrics.get("rows_out", 0),
         "tasks": dict(sorted(metrics.get("tasks", {}).items())),
-        "progress": None if planned_tasks is None else {"done": finished, "total": planned_tasks},
+        "rows_read": read,
+        "progress": _progress(snapshot, read, sources, planned_tasks),
         "throughput": list(throughput),
         "sparkline": sparkline_points(throughput),
         "latency_s": (
@@ -144,11 +161,73 @@ def job_view(
     }
 
 
+def rows_read(tasks: Iterable[Mapping[str, Any]], sources: Iterable[str]) -> int:
+    """The rows the ``sources`` (operator ids) yielded so far, in the latest attempt of each
+    task (agents report rows out per operator).
+
+    >>> tasks = [{"stage": 0, "partition": p, "attempt": 0, "operators": {"scan": 40, "keep": 9}}
+    ...          for p in (0, 1)]
+    >>> rows_read(tasks, ["scan"])
+    80
+    """
+    wanted = set(sources)
+    return sum(
+        rows
+        for stage in stage_tasks(tasks).values()
+        for task in stage
+        for operator, rows in (task.get("operators") or {}).items()
+        if operator in wanted
+    )
+
+
+def _progress(
+    snapshot: JobSnapshot,
+    read: int | None,
+    sources: Mapping[str, int | None] | None,
+    planned_tasks: int | None,
+) -> dict[str, Any] | None:
+    """The progress bar: rows read of the sources' rows when their sizes are known (all of
+    them once the job finished: a filter pushed into a source skips rows it never yields),
+    else the tasks of a bounded job that finished."""
+    sizes = list((sources or {}).values())
+    if read is not None and sizes and None not in sizes:
+        total = sum(s for s in sizes if s is not None)
+        done = total if snapshot.state == "FINISHED" else min(read, total)
+        return {
+            "done": done,
+            "total": total,
+            "text": f"{_count(done)} of {_count(total)} rows read",
+        }
+    if planned_tasks is None:
+        return None
+    latest = max((t["attempt"] for t in snapshot.tasks), default=0)
+    finished = sum(t["attempt"] == latest and t["state"] == "FINISHED" for t in snapshot.tasks)
+    return {"done": finished, "total": planned_tasks, "text": f"{finished}/{planned_tasks} tasks"}
+
+
+def source_sizes(job: Job) -> dict[str, int | None] | None:
+    """The rows each source of ``job``'s pipeline holds (None where not known: a generator),
+    by operator id; None for a job not submitted from this process (its pipeline is not
+    here). Reads the sources' metadata (Parquet footers): call it off the event loop."""
+    if job.pipeline is None:
+        return None
+    plan = job.pipeline.optimize()
+    return source_totals(plan.graph, plan.output)
+
+
+def _result_rows(stages: Mapping[str, Mapping[str, int]], snapshot: JobSnapshot) -> int:
+    """Rows out of the job's final stage (the last one that ran when it is not known)."""
+    final = snapshot.final_stage
+    if final is None:
+        final = max(map(int, stages), default=0)
+    return stages.get(str(final), {}).get("rows_out", 0)
+
+
 def view_of(job: Job) -> dict[str, Any]:
     """The :func:`job_view` of ``job`` now (blocking calls to the JobManager), without
     throughput: what a static rendering of the job shows."""
     snapshot = job_snapshot(job)
-    return job_view(snapshot, job.checkpoints(), snapshot.planned_tasks)
+    return job_view(snapshot, job.checkpoints(), snapshot.planned_tasks, sources=source_sizes(job))
 
 
 def _count(n: float) -> str:
@@ -157,9 +236,12 @@ def _count(n: float) -> str:
 
 def _figures(view: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(label, CSS class, value) of each figure the job's views show, in order."""
-    rows = [("rows moved", "sabot-job-rows-moved", _count(view["rows_moved"]))]
+    rows = [("rows out, all stages", "sabot-job-rows-all", _count(view["rows_all_stages"]))]
+    if view["rows_read"] is not None:
+        rows.insert(0, ("rows read", "sabot-job-rows-read", _count(view["rows_read"])))
     if view["throughput"]:
-        rows.append(("throughput", "sabot-job-throughput", f"{_count(view['throughput'][-1])}/s"))
+        figure = f"{_count(view['throughput'][-1])} rows/s"
+        rows.append(("throughput", "sabot-job-throughput", figure))
     if view["latency_s"] is not None:
         rows.append(("latency", "sabot-job-latency", f"{view['latency_s']:.2f} s"))
     rows.append(("backpressure", "sabot-job-backpressure", f"{view['backpressure']:.0%}"))
@@ -175,8 +257,8 @@ def _figures(view: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
 def _headline(view: Mapping[str, Any]) -> str:
     progress = view["progress"]
-    tasks = f", {progress['done']}/{progress['total']} tasks" if progress else ""
-    return f"{_count(view['rows'])} rows out{tasks}"
+    done = f", {progress['text']}" if progress else ""
+    return f"{_count(view['rows'])} rows out{done}"
 
 
 def job_text(view: Mapping[str, Any]) -> str:
@@ -196,7 +278,7 @@ def job_html(view: Mapping[str, Any]) -> str:
         bar = (
             f'<div class="sabot-job-progress"><progress value="{progress["done"]}" '
             f'max="{progress["total"]}"></progress> '
-            f'<span class="sabot-job-tasks">{progress["done"]}/{progress["total"]} tasks</span></div>'
+            f'<span class="sabot-job-tasks">{html.escape(progress["text"])}</span></div>'
         )
     cells = "".join(
         f'<tr><th>{label}</th><td class="{cls}">{html.escape(value)}</td></tr>'

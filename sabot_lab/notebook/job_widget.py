@@ -19,6 +19,7 @@ traceback), ``.sabot-job-cancel`` (the button) and ``.sabot-job-notice``.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any
 
 import traitlets
@@ -31,6 +32,7 @@ from sabot_lab.notebook.job_view import (
     job_html,
     job_text,
     job_view,
+    source_sizes,
 )
 from sabot_lab.notebook.live import JobSnapshot, follow, job_snapshot
 
@@ -65,7 +67,8 @@ class JobWidget(LiveWidget):
     state = traitlets.Unicode().tag(sync=True)
     error = traitlets.Unicode().tag(sync=True)
     rows = traitlets.Int().tag(sync=True)
-    rows_moved = traitlets.Int().tag(sync=True)
+    rows_all_stages = traitlets.Int().tag(sync=True)
+    rows_read = traitlets.Int(allow_none=True, default_value=None).tag(sync=True)
     tasks = traitlets.Dict().tag(sync=True)
     progress = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
     throughput = traitlets.List(traitlets.Float()).tag(sync=True)
@@ -131,17 +134,27 @@ class JobWidget(LiveWidget):
         if isinstance(content, dict) and content.get("type") == "cancel":
             self.cancel()
 
+    @functools.cached_property
+    def _source_sizes(self) -> dict[str, int | None] | None:
+        """The sizes of the job's sources (:func:`~sabot_lab.notebook.job_view.source_sizes`)."""
+        return source_sizes(self.job)
+
     def _read(self) -> Reading:
         """The job's snapshot and checkpoints (blocking calls; the updater runs this on a
         worker thread)."""
+        _ = self._source_sizes  # read once, here: off the event loop
         snapshot = job_snapshot(self.job)
         return snapshot, self.job.checkpoints()
 
     def _apply(self, reading: Reading) -> None:
         snapshot, checkpoints = reading
-        self._meter.add(snapshot.at, snapshot.metrics.get("rows_out", 0))
+        self._meter.add(snapshot.tasks)
         before = self.state
-        self._show(job_view(snapshot, checkpoints, snapshot.planned_tasks, self._meter.rates))
+        view = job_view(
+            snapshot, checkpoints, snapshot.planned_tasks, self._meter.rates,
+            sources=self._source_sizes, read_before=self.rows_read or 0,
+        )  # fmt: skip
+        self._show(view)
         if snapshot.ended and self.notice == "cancelling":
             self.notice = ""
         if snapshot.state != before:

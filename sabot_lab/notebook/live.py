@@ -5,7 +5,9 @@ waits on the network), hands each result to ``on_update`` *on the loop* (where i
 widget traitlets), waits so that polls are at least ``interval`` seconds apart, and stops after
 the first result ``ended`` accepts. It returns the :class:`asyncio.Task`, whose result is the last
 snapshot. :func:`follow_job` is the same for a :class:`~sabot_lab.client.Job`, with
-:class:`JobSnapshot` (state, task rows, summed metrics) as the snapshot.
+:class:`JobSnapshot` (state, task rows, summed metrics) as the snapshot. Agents report their
+tasks' counts with their heartbeats, seconds apart, while a view reads the job four times a
+second: :class:`ReportHistory` measures rates between a task's own reports.
 
 >>> import asyncio
 >>> numbers = iter(range(10))
@@ -20,20 +22,29 @@ snapshot. :func:`follow_job` is the same for a :class:`~sabot_lab.client.Job`, w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sabot_lab.errors import SabotError
 from sabot_lab.notebook.frontend import UPDATE_INTERVAL
 from sabot_lab.runtime.jobmanager.metrics import job_metrics
-from sabot_lab.runtime.protocol import ENDED
+from sabot_lab.runtime.protocol import ENDED, TaskState
 
 if TYPE_CHECKING:
     from sabot_lab.client import Job
 
-__all__ = ["JobSnapshot", "follow", "follow_job", "job_snapshot"]
+__all__ = [
+    "JobSnapshot",
+    "ReportHistory",
+    "blocked_loop_steps",
+    "follow",
+    "follow_job",
+    "job_snapshot",
+    "step_followers",
+]
 
 T = TypeVar("T")
 
@@ -43,8 +54,8 @@ class JobSnapshot:
     """A job at one moment: its state and error, its task rows (stage, partition, attempt,
     state, ``rows_in``, ``rows_out``, ``busy_s``, ``backpressure_s``, ...), their summed
     :func:`~sabot_lab.runtime.jobmanager.metrics.job_metrics`, the tasks per stage the JobManager chose
-    and, for a bounded job, the tasks of one attempt (None until it has planned the job), and
-    when it was taken (``time.monotonic``).
+    and, for a bounded job, the tasks of one attempt (None until it has planned the job), the
+    stage producing the result (None until planned), and when it was taken (``time.monotonic``).
 
     >>> snap = JobSnapshot("j1", "FINISHED", None, [], {})
     >>> snap.ended
@@ -58,6 +69,7 @@ class JobSnapshot:
     metrics: dict[str, Any]
     partitions: int | None = None
     planned_tasks: int | None = None
+    final_stage: int | None = None
     at: float = field(default_factory=time.monotonic)
 
     @property
@@ -81,7 +93,98 @@ def job_snapshot(job: Job) -> JobSnapshot:
     tasks = job.tasks()
     state, error, partitions = str(info["state"]), info.get("error"), info.get("partitions")
     planned = info.get("planned_tasks") if info.get("bounded") else None
-    return JobSnapshot(job.job_id, state, error, tasks, job_metrics(tasks), partitions, planned)
+    final = info.get("final_stage")
+    return JobSnapshot(
+        job.job_id, state, error, tasks, job_metrics(tasks), partitions, planned, final
+    )
+
+
+TaskKey = tuple[int, int, int]
+
+
+def _key(task: Mapping[str, Any]) -> TaskKey:
+    return task["stage"], task["partition"], task["attempt"]
+
+
+class ReportHistory:
+    """The report each task sent before its latest one, kept across readings, so that rates
+    are measured between a task's own reports (the JobManager's ``updated_at`` of each), never
+    between readings: a reading that finds no new report neither reads 0 rows/s nor loses the
+    rate.
+
+    >>> def task(at, rows):
+    ...     return {"stage": 0, "partition": 0, "attempt": 0, "state": "RUNNING",
+    ...             "updated_at": at, "rows_out": rows}
+    >>> history = ReportHistory()
+    >>> history.add([task(1.0, 100)]), history.add([task(1.0, 100)]), history.add([task(3.0, 600)])
+    (True, False, True)
+    >>> rows_out = lambda t: t["rows_out"]
+    >>> history.rate([task(3.0, 600)], rows_out)
+    250.0
+    >>> history.add([task(3.0, 600)]), history.rate([task(3.0, 600)], rows_out)  # no new report
+    (False, 250.0)
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[TaskKey, Mapping[str, Any]] = {}
+        self._before: dict[TaskKey, Mapping[str, Any]] = {}
+
+    def add(self, tasks: Iterable[Mapping[str, Any]]) -> bool:
+        """Note the tasks' reports; whether any of them is new."""
+        new = False
+        for task in tasks:
+            key, last = _key(task), self._latest.get(_key(task))
+            if last is None or task["updated_at"] > last["updated_at"]:
+                if last is not None:
+                    self._before[key] = last
+                self._latest[key] = task
+                new = True
+        return new
+
+    def rate(
+        self, tasks: Iterable[Mapping[str, Any]], count: Callable[[Mapping[str, Any]], int]
+    ) -> float | None:
+        """Per second, the sum over the running ``tasks`` of how much ``count`` of a task grew
+        between its last two reports; None before any running task reported twice."""
+        rates = []
+        for task in tasks:
+            before = self._before.get(_key(task))
+            if task["state"] != TaskState.RUNNING.value or before is None:
+                continue
+            seconds = task["updated_at"] - before["updated_at"]
+            if seconds > 0:
+                rates.append((count(task) - count(before)) / seconds)
+        return round(max(0.0, sum(rates)), 1) if rates else None
+
+
+@dataclass(eq=False)
+class _Follower:
+    """One :func:`follow` while it runs: readings are numbered as they are started, and only
+    one newer than the last shown is shown (a reading taken by :func:`step_followers` while the
+    loop was blocked is never undone by an older one that finished after it)."""
+
+    poll: Callable[[], Any]
+    on_update: Callable[[Any], None]
+    ended: Callable[[Any], bool]
+    interval: float
+    started: int = 0
+    shown: int = 0
+    stepped_at: float = 0.0
+    last: Any = None
+    done: bool = False
+
+    def start(self) -> int:
+        self.started += 1
+        return self.started
+
+    def show(self, number: int, reading: Any) -> None:
+        if number > self.shown and not self.done:
+            self.shown, self.last = number, reading
+            self.on_update(reading)
+            self.done = self.ended(reading)
+
+
+_followers: set[_Follower] = set()
 
 
 def follow(
@@ -94,7 +197,8 @@ def follow(
 
     Raises :class:`~sabot_lab.errors.SabotError` when no event loop is running (a Jupyter
     kernel always has one; in a script, call it from inside an ``async`` function). An
-    exception from ``poll`` or ``on_update`` ends the task with that exception.
+    exception from ``poll`` or ``on_update`` ends the task with that exception. While a cell
+    blocks the loop (``job.result()``), :func:`step_followers` takes the readings instead.
     """
     try:
         loop = asyncio.get_running_loop()
@@ -103,17 +207,59 @@ def follow(
             "following a job live needs a running asyncio event loop: call it in a Jupyter "
             "cell or from inside an async function"
         ) from None
+    follower = _Follower(poll, on_update, ended, interval)
 
     async def run() -> T:
-        while True:
-            started = loop.time()
-            snapshot = await asyncio.to_thread(poll)
-            on_update(snapshot)
-            if ended(snapshot):
-                return snapshot
-            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+        _followers.add(follower)
+        try:
+            while not follower.done:
+                started = loop.time()
+                number = follower.start()
+                follower.show(number, await asyncio.to_thread(poll))
+                if not follower.done:
+                    await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+            return cast(T, follower.last)
+        finally:
+            _followers.discard(follower)
 
     return loop.create_task(run())
+
+
+def step_followers(ended: bool = False) -> None:
+    """Take a reading for every :func:`follow` due one (each, once the wait has ``ended``),
+    here and now: what a wait that blocks the event loop's thread (``job.result()`` in a
+    cell) calls between its slices, so live views keep moving while the loop cannot run them
+    and show the end before the cell does. A reading that fails is left to the follower's own
+    task, which meets the same error once the loop runs again.
+
+    >>> step_followers()  # nothing followed: nothing to do
+    """
+    now = time.monotonic()
+    for follower in list(_followers):
+        if follower.done or (now - follower.stepped_at < follower.interval and not ended):
+            continue
+        follower.stepped_at = now
+        number = follower.start()
+        with contextlib.suppress(Exception):  # the follower's own task reports it
+            follower.show(number, follower.poll())
+
+
+@contextlib.contextmanager
+def blocked_loop_steps() -> Iterator[Callable[[bool], None] | None]:
+    """While a blocking wait runs: :func:`step_followers` if this thread runs an event loop
+    (a notebook cell, whose waits block the kernel's loop), else None (a script, or a worker
+    thread of ``await job``: the loop runs the followers itself).
+
+    >>> with blocked_loop_steps() as step:
+    ...     step is None
+    True
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        yield None
+    else:
+        yield step_followers
 
 
 def follow_job(

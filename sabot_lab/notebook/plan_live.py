@@ -5,7 +5,8 @@ each of its operators. Summed over a stage's tasks (the latest attempt of each p
 give each stage its numbers, each operator its rows out and in (the rows out of the operators
 feeding it; a fused chain is one pass, so its members between the first and the last have no
 counts of their own) and each edge the rows its source sent. Throughput is rows out per second
-between two snapshots while a stage runs, and over its whole run once all its tasks ended;
+between a task's last two reports while a stage runs (:class:`~sabot_lab.notebook.live.ReportHistory`),
+and over its whole run once all its tasks ended;
 busy and backpressure are the shares of the stage's task time spent working and waiting for
 consumers, shown on the stage and on each of its operators.
 
@@ -30,11 +31,11 @@ consumers, shown on the stage and on each of its operators.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sabot_lab.notebook.live import JobSnapshot
+from sabot_lab.notebook.live import JobSnapshot, ReportHistory
 from sabot_lab.optimizer.trace import format_rows
 from sabot_lab.runtime.jobmanager.metrics import job_metrics
 from sabot_lab.runtime.protocol import ENDED
@@ -63,23 +64,22 @@ def stage_tasks(tasks: Iterable[Mapping[str, Any]]) -> dict[int, list[Mapping[st
 
 
 def live_numbers(
-    snapshot: JobSnapshot, physical: Mapping[str, Any], previous: JobSnapshot | None = None
+    snapshot: JobSnapshot, physical: Mapping[str, Any], history: ReportHistory | None = None
 ) -> dict[str, Any]:
     """The live numbers of ``snapshot`` for the ``physical`` plan view: per stage, per node
     (operator) and per edge (by edge id, exchanges included), plus the job's state and its
     result rows so far (the rows out of the stage that feeds no exchange); each with a
-    ``text`` line that every rendering shows as is. ``previous`` (the snapshot before) gives
-    the rates of running stages."""
-    before = stage_tasks(previous.tasks) if previous is not None else {}
+    ``text`` line that every rendering shows as is. ``history`` (the tasks' reports so far,
+    this snapshot's included) gives the rates of running stages."""
     stages: dict[str, dict[str, Any]] = {}
     nodes: dict[str, dict[str, Any]] = {}
     last_member = {
         g["id"]: g["members"][-1] for g in physical.get("groups", ()) if g["kind"] == "fused"
     }
     for stage, tasks in stage_tasks(snapshot.tasks).items():
-        numbers, clock = _stage_numbers(tasks, before.get(stage), snapshot, previous)
+        numbers, clock = _stage_numbers(tasks, history)
         stages[str(stage)] = numbers
-        for node_id, (rows, rate) in _operator_rows(tasks, before.get(stage), clock).items():
+        for node_id, (rows, rate) in _operator_rows(tasks, clock).items():
             node_id = last_member.get(node_id, node_id)  # a fused chain's rows leave its last
             nodes[node_id] = {"rows_out": rows, "rows_per_s": rate}
     edges: dict[str, dict[str, Any]] = {}
@@ -127,17 +127,18 @@ def live_numbers(
 
 
 def _operator_rows(
-    tasks: list[Mapping[str, Any]], tasks_before: list[Mapping[str, Any]] | None, clock: _Clock
+    tasks: list[Mapping[str, Any]], clock: _Clock
 ) -> dict[str, tuple[int, float | None]]:
     """Rows out of each operator of one stage's tasks, and their rate."""
-    then = _summed_operators(tasks_before) if tasks_before is not None else {}
     return {
-        node_id: (
-            rows,
-            clock.rate(rows, then.get(node_id, 0) if tasks_before is not None else None),
-        )
+        node_id: (rows, clock.rate(tasks, _rows_of(node_id)))
         for node_id, rows in _summed_operators(tasks).items()
     }
+
+
+def _rows_of(node_id: str) -> Callable[[Mapping[str, Any]], int]:
+    """A task's rows out of operator ``node_id``, as it last reported them."""
+    return lambda task: (task.get("operators") or {}).get(node_id, 0)
 
 
 def _summed_operators(tasks: Iterable[Mapping[str, Any]]) -> dict[str, int]:
@@ -156,38 +157,29 @@ def _final_stage(group: Mapping[str, Any]) -> bool:
 @dataclass(frozen=True)
 class _Clock:
     """How a stage's rates are measured: over its whole run once all its tasks ended, else
-    between the previous snapshot and this one."""
+    between each running task's last two reports (None: no reports kept)."""
 
     done: bool
     elapsed: float  # from the stage's first task's start to its last report, in seconds
-    interval: float | None  # seconds since the previous snapshot; None: no previous one
+    history: ReportHistory | None
 
-    def rate(self, rows: int, rows_before: int | None) -> float | None:
-        """Rows per second of a count that is ``rows`` now and was ``rows_before``."""
+    def rate(
+        self, tasks: list[Mapping[str, Any]], count: Callable[[Mapping[str, Any]], int]
+    ) -> float | None:
+        """Rows per second of the stage's ``count`` (summed over its tasks)."""
         if self.done:
-            return round(rows / self.elapsed, 1) if self.elapsed > 0 else None
-        if self.interval is None or rows_before is None:
-            return None
-        return round(max(0.0, (rows - rows_before) / self.interval), 1)
+            return round(sum(map(count, tasks)) / self.elapsed, 1) if self.elapsed > 0 else None
+        return None if self.history is None else self.history.rate(tasks, count)
 
 
 def _stage_numbers(
-    tasks: list[Mapping[str, Any]],
-    tasks_before: list[Mapping[str, Any]] | None,
-    snapshot: JobSnapshot,
-    previous: JobSnapshot | None,
+    tasks: list[Mapping[str, Any]], history: ReportHistory | None
 ) -> tuple[dict[str, Any], _Clock]:
     totals = job_metrics(tasks)
     sums = {k: totals[k] for k in _SUMMED}
     elapsed = max(t["updated_at"] for t in tasks) - min(t["created_at"] for t in tasks)
-    interval = (
-        snapshot.at - previous.at
-        if previous is not None and tasks_before is not None and snapshot.at > previous.at
-        else None
-    )
-    clock = _Clock(all(t["state"] in ENDED for t in tasks), elapsed, interval)
-    rows_before = sum(t["rows_out"] for t in tasks_before) if tasks_before is not None else None
-    rate = clock.rate(sums["rows_out"], rows_before)
+    clock = _Clock(all(t["state"] in ENDED for t in tasks), elapsed, history)
+    rate = clock.rate(tasks, lambda t: t["rows_out"])
     task_time = elapsed * len(tasks)
     busy, backpressure = (
         (_share(sums["busy_s"], task_time), _share(sums["backpressure_s"], task_time))

@@ -20,7 +20,7 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from sabot_lab.notebook.plan_views import NEUTRAL_COLOR
+from sabot_lab.notebook.plan_views import NEUTRAL_COLOR, shorten
 
 __all__ = ["MARGIN", "plan_html", "plan_svg"]
 
@@ -124,7 +124,7 @@ def _node(n: Mapping[str, Any], live: Mapping[str, Any] | None) -> str:
         f'fill="currentColor">{_t(n["label"])}</text>'
         f'<text class="{"sabot-node-live" if live else "sabot-node-sublabel"}" x="{x + 10:g}" '
         f'y="{y + 33:g}" font-size="10.5" fill="currentColor" fill-opacity="0.75">'
-        f"{_t(live['text'] if live else n['sublabel'])}</text></g>"
+        f"{_t(live['text'] if live else shorten(n['sublabel']))}</text></g>"
     )
 
 

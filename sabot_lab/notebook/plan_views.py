@@ -23,6 +23,7 @@ fused pipeline, a stage) has ``id``, ``kind``, ``label``, its box and its ``memb
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,8 @@ __all__ = [
     "physical_view",
     "plan_views",
     "rule_attribution",
+    "shorten",
+    "source_brief",
 ]
 
 VIEWS = ("logical", "optimized", "physical")
@@ -129,8 +132,10 @@ MAX_NODE_WIDTH = 300.0
 EDGE_LABEL_WIDTH = 130.0
 """Room right of an edge's label point for its text (a live one, ``12K rows · 4K rows/s``,
 is longer than the estimate the layout was made with)."""
-SUBLABEL_CHARS = 40
-"""Characters of an operator's arguments shown in its box (the details panel has them all)."""
+SUBLABEL_CHARS = 46
+"""Characters of an operator's arguments a box is made wide enough for (at most
+:data:`MAX_NODE_WIDTH`); the widget shortens a longer text to fit, and the details panel
+has it all."""
 
 
 def node_kind(node: StreamOperatorNode) -> str:
@@ -473,8 +478,8 @@ def _node_json(
         label, description = node.op.source.describe(), "rows from another stage"
     else:
         label = node.name
-    sublabel = _shorten(description, SUBLABEL_CHARS)
-    width = max(len(label) * 7.4, len(sublabel) * 6.3) + 24
+    sublabel = source_brief(node.op, node.name) if isinstance(node.op, Source) else description
+    width = max(len(label) * 7.4, min(len(sublabel), SUBLABEL_CHARS) * 6.3) + 24
     expressions, parameters = _parameters(node.parameters)
     return {
         "id": node.operator_id,
@@ -517,7 +522,7 @@ def _parameters(params: Mapping[str, Any]) -> tuple[dict[str, list[str]], dict[s
         if items and all(isinstance(v, Expr) for v in items):
             expressions[key] = [repr(v) for v in items]
         elif value is not None:
-            others[key] = _shorten(_text(value), 200)
+            others[key] = shorten(_text(value), 200)
     return expressions, others
 
 
@@ -533,5 +538,32 @@ def _text(value: Any) -> str:
     return repr(value) if not isinstance(value, str) else value
 
 
-def _shorten(text: str, limit: int) -> str:
+_PATH = re.compile(r"\S*/([^\s/]+)")
+
+
+def source_brief(op: Source, name: str = "") -> str:
+    """What a source's box says: its files by name (not their directories) and the filter
+    pushed into it (its columns and the rest are in the details).
+
+    >>> import pathlib, tempfile, pyarrow as pa, pyarrow.parquet as pq, sabot_lab as sl
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "december.parquet"
+    >>> pq.write_table(pa.table({"px": [1.0, 2.0]}), path)
+    >>> s = sl.from_parquet(path).filter(sl.col("px") > 1)
+    >>> node = s.optimize().graph.sources()[0]
+    >>> source_brief(node.op, node.name)
+    'parquet december.parquet · (col("px") > 1)'
+    """
+    text = _PATH.sub(r"\1", str(op.source.describe()))
+    if name and text.startswith(f"{name} "):
+        text = text[len(name) + 1 :]
+    return text if op.predicate is None else f"{text} · {op.predicate!r}"
+
+
+def shorten(text: str, limit: int = SUBLABEL_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, its end replaced by "…" when cut (what a static
+    rendering shows in a box; the widget measures its text instead).
+
+    >>> shorten("parquet december.parquet", 12)
+    'parquet dec…'
+    """
     return text if len(text) <= limit else text[: limit - 1] + "…"

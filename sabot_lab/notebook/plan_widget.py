@@ -26,7 +26,7 @@ from sabot_lab.errors import PlanError
 from sabot_lab.explain import render_plan
 from sabot_lab.notebook.display import LiveWidget
 from sabot_lab.notebook.frontend import STATIC, UPDATE_INTERVAL, in_kernel
-from sabot_lab.notebook.live import JobSnapshot, follow_job
+from sabot_lab.notebook.live import JobSnapshot, ReportHistory, follow_job
 from sabot_lab.notebook.plan_live import live_numbers
 from sabot_lab.notebook.plan_svg import plan_html
 from sabot_lab.notebook.plan_views import VIEWS, optimized_view, physical_view, plan_views
@@ -102,16 +102,15 @@ class PlanWidget(LiveWidget):
         """
         if self._following is not None:
             self._following.cancel()
-        previous: list[JobSnapshot] = []
+        history = ReportHistory()
 
         def update(snapshot: JobSnapshot) -> None:
             if snapshot.partitions and snapshot.partitions != self._partitions:
                 self._partitions = snapshot.partitions
                 physical = physical_view(self._plan, snapshot.partitions)
                 self.views = {**self.views, "physical": physical}
-            before = previous[-1] if previous else None
-            self.live = live_numbers(snapshot, self.views["physical"], before)
-            previous[:] = [snapshot]
+            history.add(snapshot.tasks)
+            self.live = live_numbers(snapshot, self.views["physical"], history)
             if snapshot.ended:
                 self.refresh_outputs()
 

@@ -51,6 +51,7 @@ def register(add: Callable[[str, Callable[..., Any]], None]) -> None:
         "cluster.widget": _cluster_widget,
         "collect.progress": _collect_progress,
         "cluster.progress": _cluster_progress,
+        "wait.progress": _wait_progress,
         "ipython.extension": _load_ipython_extension,
     }
     for kind, display in displays.items():
@@ -177,6 +178,14 @@ def _cluster_progress() -> AbstractContextManager[Callable[[str], None] | None]:
     from sabot_lab.notebook import startup
 
     return startup.startup_progress()
+
+
+def _wait_progress() -> AbstractContextManager[Callable[[bool], None] | None]:
+    """What a blocking wait on a job calls between its slices to keep live views moving (see
+    :func:`sabot_lab.notebook.live.blocked_loop_steps`)."""
+    from sabot_lab.notebook import live
+
+    return live.blocked_loop_steps()
 
 
 def _load_ipython_extension(ipython: Any) -> None:

@@ -24,7 +24,14 @@ from sabot_lab.expr import Expr
 from sabot_lab.expr.calendar import interval_value
 from sabot_lab.sql.context import Context
 
-__all__ = ["DIFF_UNITS", "PARTS", "date_difference", "date_part", "interval_constant"]
+__all__ = [
+    "DIFF_UNITS",
+    "PARTS",
+    "date_difference",
+    "date_part",
+    "interval_constant",
+    "java_date_format",
+]
 
 _SECOND = 10**9
 _UNITS = {
@@ -169,3 +176,35 @@ def date_difference(unit: str, start: Expr, end: Expr) -> Expr:
     every = _TRUNCATE[unit]
     ticks = end.dt.truncate(every).dt.epoch("us") - start.dt.truncate(every).dt.epoch("us")
     return ticks // _MICROSECONDS[unit]
+
+
+_JAVA_PATTERN = {
+    "yyyy": "%Y", "yy": "%y", "MMMM": "%B", "MMM": "%b", "MM": "%m", "dd": "%d", "HH": "%H",
+    "hh": "%I", "mm": "%M", "ss": "%S", "a": "%p", "EEEE": "%A", "EEE": "%a", "DDD": "%j",
+}  # fmt: skip
+_JAVA_TOKEN = re.compile(r"'([^']*)'|([A-Za-z])\2*|(.)", re.DOTALL)
+
+
+def java_date_format(pattern: str) -> str:
+    """A date pattern as Flink's ``DATE_FORMAT`` writes it (Java's ``yyyy-MM-dd HH:mm:ss``) as
+    the strftime format it stands for; a ``ValueError`` naming a letter it has no equal for.
+
+    >>> java_date_format("yyyy-MM-dd'T'HH:mm:ss")
+    '%Y-%m-%dT%H:%M:%S'
+    >>> java_date_format("yyyy-MM-dd HH:mm:ss.SSS")
+    Traceback (most recent call last):
+    ...
+    ValueError: the date pattern letters 'SSS' (use yyyy yy MMMM MMM MM dd HH hh mm ss a EEEE EEE DDD)
+    """
+    out = []
+    for found in _JAVA_TOKEN.finditer(pattern):
+        quoted, run, other = found.group(1), found.group(0), found.group(3)
+        if quoted is not None:
+            out.append(quoted.replace("%", "%%") or "'")  # '' is a quote
+        elif other is not None:
+            out.append("%%" if other == "%" else other)
+        elif run in _JAVA_PATTERN:
+            out.append(_JAVA_PATTERN[run])
+        else:
+            raise ValueError(f"the date pattern letters {run!r} (use {' '.join(_JAVA_PATTERN)})")
+    return "".join(out)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -41,7 +42,14 @@ from sabot_lab.expr import (
 )
 from sabot_lab.expr.decimals import decimal_constant
 from sabot_lab.sql.context import Context
-from sabot_lab.sql.dates import DIFF_UNITS, PARTS, date_difference, date_part, interval_constant
+from sabot_lab.sql.dates import (
+    DIFF_UNITS,
+    PARTS,
+    date_difference,
+    date_part,
+    interval_constant,
+    java_date_format,
+)
 from sabot_lab.sql.functions import find_function
 from sabot_lab.sql.parse import SabotDialect, written, written_name
 from sabot_lab.sql.relation import Relation
@@ -574,6 +582,58 @@ def _replace(node: exp.Expr, scope: Scope) -> Expr:
     return translate(node.this, scope).str.replace_all(pattern, value)
 
 
+def _regexp_extract(node: exp.Expr, scope: Scope) -> Expr:
+    """DuckDB's ``regexp_extract(s, pattern[, group])``: '' where it does not match."""
+    name = _function_name(node)
+    pattern = _constant(node.expression, scope, name, str)
+    group = node.args.get("group")
+    n = 0 if group is None else _constant(group, scope, name, int)
+    if pattern is None or n is None:
+        return lit(None, "string")
+    value = translate(node.this, scope)
+    with scope.ctx.building(node, name):
+        found = value.str.extract(pattern, n)
+    return when(value.is_null()).then(lit(None, "string")).otherwise(found.fill_null(""))
+
+
+_REGEX_SPECIAL = re.compile(r"[.^$*+?{}\[\]\\|()]")
+"""The characters that make a pattern more than its plain text."""
+
+
+def _regexp_replace(node: exp.Expr, scope: Scope) -> Expr:
+    """DuckDB's ``regexp_replace(s, pattern, replacement)``: the first match; with the
+    flag ``'g'`` every match, for a pattern without special characters."""
+    name = _function_name(node)
+    pattern = _constant(node.expression, scope, name, str)
+    value = _constant(node.args["replacement"], scope, name, str)
+    flags = node.args.get("modifiers")
+    flag = "" if flags is None else _constant(flags, scope, name, str)
+    if pattern is None or value is None or flag is None:
+        return lit(None, "string")
+    text = translate(node.this, scope)
+    if flag == "":
+        with scope.ctx.building(node, name):
+            return text.str.replace(pattern, value)
+    if flag == "g" and not _REGEX_SPECIAL.search(pattern) and "\\" not in value:
+        return text.str.replace_all(pattern, value)
+    raise scope.ctx.unsupported(
+        f"{name}() with the flags {flag!r} (the flag 'g' works with a plain pattern; "
+        "other regular expressions replace their first match)",
+        node,
+    )
+
+
+def _split_part(node: exp.Expr, scope: Scope) -> Expr:
+    name = _function_name(node)
+    by = _constant(node.args["delimiter"], scope, name, str)
+    n = _constant(node.args["part_index"], scope, name, int)
+    if by is None or n is None:
+        return lit(None, "string")
+    if by == "" or n == 0:
+        raise scope.ctx.unsupported(f"{name}() with an empty delimiter or part 0", node)
+    return translate(node.this, scope).str.split_part(by, n)
+
+
 def _left_right(method: str) -> Callable[[exp.Expr, Scope], Expr]:
     def rule(node: exp.Expr, scope: Scope) -> Expr:
         n = _constant(node.expression, scope, _function_name(node), int)
@@ -645,7 +705,7 @@ def _strftime(node: exp.Expr, scope: Scope) -> Expr:
 
 def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
     """The functions sqlglot does not know by name: user functions (a call's own or
-    registered ones), DuckDB's ``try_strptime`` and ``date_part``."""
+    registered ones), DuckDB's ``try_strptime`` and ``date_part``, Flink's ``DATE_FORMAT``."""
     function = find_function(str(node.name), scope.ctx.functions)
     if function is not None:
         return _user_call(function, node, scope)
@@ -661,6 +721,16 @@ def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
         extract = exp.Extract(this=exp.var(str(text)), expression=value)
         extract.meta.update(node.meta)
         return _extract(extract, scope)
+    if name == "DATE_FORMAT" and len(node.expressions) == 2:  # Flink's, with Java's letters
+        value, pattern = node.expressions
+        text = _constant(pattern, scope, "DATE_FORMAT", str)
+        if text is None:
+            return lit(None, "string")
+        try:
+            fmt = java_date_format(text)
+        except ValueError as exc:
+            raise scope.ctx.unsupported(str(exc), pattern) from None
+        return translate(value, scope).dt.strftime(fmt)
     raise scope.ctx.error(
         f"{_describe(node)} is not supported by sl.sql(); a user function (@sl.udf) is called "
         f"by name once given as sl.sql(..., functions={{{str(node.name)!r}: fn}}) or "
@@ -737,6 +807,9 @@ _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {
     exp.DPipe: _concat,
     exp.Trim: _trim,
     exp.Replace: _replace,
+    exp.RegexpExtract: _regexp_extract,
+    exp.RegexpReplace: _regexp_replace,
+    exp.SplitPart: _split_part,
     exp.Left: _left_right("head"),
     exp.Right: _left_right("tail"),
     exp.Lower: _unary(lambda v: v.str.lower()),

@@ -33,6 +33,7 @@ from sabot_lab.errors import SQLError
 
 __all__ = [
     "WINDOW_FUNCTIONS",
+    "GroupWindow",
     "SabotDialect",
     "WindowFunction",
     "parse",
@@ -70,6 +71,22 @@ class WindowFunction(exp.Expression):
         return str(self.this)
 
 
+class GroupWindow(exp.Expression):
+    """A group window of Flink SQL, ``TUMBLE(time, size)``, ``HOP(time, slide, size)`` or
+    ``SESSION(time, gap)`` in a ``GROUP BY`` (see :mod:`sabot_lab.sql.group_windows`).
+
+    >>> parse("SELECT COUNT(*) FROM b GROUP BY TUMBLE(t, INTERVAL '1' MINUTE)").find(GroupWindow).kind
+    'TUMBLE'
+    """
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "params": False}
+
+    @property
+    def kind(self) -> str:
+        """The function's name, upper case."""
+        return str(self.this)
+
+
 def _parse_window_function(kind: str) -> Any:
     def parse_arguments(parser: Any) -> exp.Expr:
         table, partition, params, names = None, [], [], []
@@ -92,8 +109,10 @@ def _parse_window_function(kind: str) -> Any:
                 names.append(name)
             if not parser._match(TokenType.COMMA):
                 break
-        if table is None:
-            parser.raise_error(f"{kind} needs its input as TABLE <name>", start)
+        if table is None:  # Flink's group window, GROUP BY TUMBLE(time, size)
+            if partition or any(names):
+                parser.raise_error(f"{kind} needs its input as TABLE <name>", start)
+            return GroupWindow(this=kind, params=params).update_positions(start)
         call = WindowFunction(
             this=kind, table=table, partition=partition, params=params, names=names
         )
@@ -118,8 +137,12 @@ def _closing_paren(tokens: list[Any], opening: int) -> int:
 
 
 class SabotDialect(DuckDB):
-    """DuckDB's SQL dialect with Flink SQL's window table functions; each function call keeps
-    its text as written (see :func:`written`)."""
+    """DuckDB's SQL dialect with what Flink SQL adds: its window table functions and group
+    windows, and identifiers quoted with backticks as well as double quotes; each function
+    call keeps its text as written (see :func:`written`)."""
+
+    class Tokenizer(DuckDB.Tokenizer):
+        IDENTIFIERS: ClassVar[list[str | tuple[str, str]]] = [*DuckDB.Tokenizer.IDENTIFIERS, "`"]
 
     class Parser(DuckDBParser):
         FUNCTION_PARSERS: ClassVar[dict[str, Callable[..., exp.Expr]]] = {

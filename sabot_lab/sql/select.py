@@ -24,6 +24,7 @@ from sqlglot import exp
 
 from sabot_lab.expr import Expr, col, lit
 from sabot_lab.expr.nodes import Column
+from sabot_lab.sql.aggregate_filters import lower_aggregate_filters
 from sabot_lab.sql.context import Context, find_name
 from sabot_lab.sql.expressions import (
     RowScope,
@@ -32,6 +33,7 @@ from sabot_lab.sql.expressions import (
     output_name,
     translate,
 )
+from sabot_lab.sql.group_windows import lower_group_windows
 from sabot_lab.sql.grouping import Grouping, substitute_aliases
 from sabot_lab.sql.joins import conjuncts, filtered, is_listed, join_listed, join_relations
 from sabot_lab.sql.parse import WindowFunction, written
@@ -80,7 +82,7 @@ def query_relation(node: exp.Expr, ctx: Context) -> Relation:
     if with_ is not None:
         ctx = _with_queries(with_, ctx)
     if isinstance(node, exp.Select):
-        return _select(node, ctx)
+        return _select(lower_aggregate_filters(lower_group_windows(node, ctx), ctx), ctx)
     if isinstance(node, exp.Except | exp.Intersect):
         return _except_intersect(node, ctx)
     if isinstance(node, exp.Union):

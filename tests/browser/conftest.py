@@ -3,7 +3,10 @@
 One ``jupyter lab`` for the browser tests runs from this venv with its configuration, data,
 settings and workspaces in a temporary directory; its notebooks use a kernelspec for this venv's
 Python. Chromium is Debian's (``/usr/bin/chromium``, or ``SABOT_CHROMIUM``), driven by
-Playwright, which never downloads browsers of its own here. :class:`Lab` drives a notebook
+Playwright, which never downloads browsers of its own here. JupyterLab loads sabot-lab's
+extension from the checkout (``extension/labextension``, built by ``make labextension``) and
+its server extension, and lists the local clusters of a registry of its own (its kernels'
+``XDG_RUNTIME_DIR``). :class:`Lab` drives a notebook
 through JupyterLab's own commands (``window.jupyterapp``, exposed by
 ``--LabApp.expose_app_in_browser``), as JupyterLab's galata test helpers do.
 """
@@ -34,6 +37,7 @@ CHROMIUM = os.environ.get("SABOT_CHROMIUM", "/usr/bin/chromium")
 KERNEL = "sabot-lab-test"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+EXTENSION = Path(__file__).resolve().parents[2] / "extension"
 STARTUP_TIMEOUT = 90.0
 TIMEOUT_MS = 30_000
 
@@ -80,6 +84,22 @@ def _write_settings(settings_dir: Path) -> None:
         path.write_text(json.dumps(values))
 
 
+def _install_extension(home: Path) -> None:
+    """The checkout's JupyterLab extension in the data directory, its server extension enabled
+    by the file the wheel installs."""
+    built = EXTENSION / "labextension"
+    if not (built / "package.json").exists():
+        raise RuntimeError(
+            f"the JupyterLab extension is not built in {built}: run `make labextension`"
+        )
+    labextensions = home / "data" / "labextensions"
+    labextensions.mkdir(parents=True, exist_ok=True)
+    (labextensions / "sabot-lab").symlink_to(built)
+    config = home / "config" / "jupyter_server_config.d"
+    config.mkdir(parents=True)
+    shutil.copy(EXTENSION / "jupyter-config" / "server-config" / "sabot_lab.json", config)
+
+
 def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
@@ -103,12 +123,15 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     root.mkdir()
     _write_kernelspec(home / "data")
     _write_settings(home / "settings")
+    _install_extension(home)
+    (home / "xdg").mkdir(mode=0o700)
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "IPYTHONDIR": str(home / "ipython"),
+        "XDG_RUNTIME_DIR": str(home / "xdg"),
     }
     token = secrets.token_hex(16)
     log = home / "lab.log"
@@ -197,6 +220,19 @@ class Lab:
             index,
         )
         assert ok, f"cell {index} failed:\n{self.cell(index).inner_text()}"
+
+    def start_cell(self, index: int) -> None:
+        """Start cell ``index`` and return at once (it may still run)."""
+        self.page.evaluate(
+            """(index) => {
+                const app = window.jupyterapp;
+                const notebook = app.shell.currentWidget.content;
+                notebook.activeCellIndex = index;
+                notebook.deselectAll();
+                app.commands.execute("notebook:run-cell");
+            }""",
+            index,
+        )
 
     def execute(self, command: str, args: dict[str, Any] | None = None) -> None:
         """Run a JupyterLab command (e.g. ``docmanager:save``) and wait for it."""

@@ -283,8 +283,15 @@ print(json.dumps({
     "texts": {i: v["text"] for i, v in plan.live["nodes"].items()},
     "rows_out": {kinds[i]: v["rows_out"] for i, v in plan.live["nodes"].items()},
 }))""",
+    """WAIT_GATE = os.path.abspath("waited-filter.release")
+waited = sl.from_iterable(lambda: slow_batches(WAIT_GATE), schema={"x": "int64"})
+waited = waited.submit(cluster, name="waited filter")
+waited""",
+    "waited_rows = waited.result().num_rows",
+    "cluster",
     "cluster.close()",
 ]
+CLOSE = 9  # the index of the cell closing the cluster
 
 
 @pytest.fixture(scope="module")
@@ -297,13 +304,16 @@ def job_notebook(open_notebook: Callable[[str, list[str]], Lab]) -> Iterator[Lab
     assert started["agents"] == 2
     try:
         yield lab
-        lab.run_cell(6)
+        lab.run_cell(CLOSE)
     finally:
         for pid in started["pids"]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process = psutil.Process(pid)
                 if "sabot_lab.cli" in process.cmdline():
                     process.kill()
+
+
+BATCHES_ROWS = 24 * 500  # the rows of slow_batches()
 
 
 def job_rows(widget: Locator) -> int:
@@ -374,6 +384,36 @@ def test_plan_widget_shows_each_operators_live_rows(job_notebook: Lab) -> None:
     assert kernel["rows_out"]["source"] == 24 * 500 and kernel["rows_out"]["filter"] == expected
 
 
+def test_job_widget_moves_while_a_cell_waits_in_job_result(job_notebook: Lab) -> None:
+    lab = job_notebook
+    lab.run_cell(6)
+    widget = lab.cell(6).locator(".sabot-job")
+    widget.locator(".sabot-job-state", has_text="RUNNING").wait_for(timeout=60_000)
+    lab.start_cell(7)  # blocks the kernel until the job ends
+    lab.cell(7).locator(".jp-InputPrompt", has_text="[*]").wait_for()
+    rising = """([el, after]) => Number(
+        el.querySelector(".sabot-job-rows").textContent.replace(/,/g, "")) > after"""
+    first = job_rows(widget)
+    lab.page.wait_for_function(rising, arg=[widget.element_handle(), first], timeout=60_000)
+    assert lab.cell(7).locator(".jp-InputPrompt").inner_text().strip() == "[*]:"  # still busy
+    (lab.server.root / "waited-filter.release").touch()
+    widget.locator(".sabot-job-state", has_text="FINISHED").wait_for(timeout=60_000)
+    assert job_rows(widget) == BATCHES_ROWS
+
+
+def test_a_closed_cluster_says_closed_and_disables_its_buttons(job_notebook: Lab) -> None:
+    lab = job_notebook
+    lab.run_cell(8)
+    widget = lab.cell(8).locator(".sabot-cluster")
+    widget.locator(".sabot-agent").first.wait_for(timeout=60_000)
+    assert widget.locator(".sabot-scale-up").is_enabled()
+    lab.run_cell(CLOSE)
+    widget.locator(".sabot-cluster-notice", has_text="closed").wait_for(timeout=60_000)
+    assert widget.locator(".sabot-scale-up").is_disabled()
+    assert widget.locator(".sabot-scale-down").is_disabled()
+    assert "does not answer" not in widget.inner_text()
+
+
 def live_texts(widget: Locator) -> dict[str, str]:
     """The live line of every operator drawn with one, by operator id."""
     nodes = widget.locator(".sabot-plan-svg .sabot-node").all()
@@ -382,3 +422,92 @@ def live_texts(widget: Locator) -> dict[str, str]:
         for n in nodes
         if n.locator(".sabot-node-live").count()
     }
+
+
+WIDE_PLAN_NOTEBOOK = [
+    """\
+import pathlib, tempfile
+import pyarrow as pa, pyarrow.parquet as pq
+import sabot_lab as sl
+
+root = pathlib.Path(tempfile.mkdtemp())
+desks = []
+for desk in range(6):
+    path = root / f"trades_desk_{desk}_2026_december.parquet"
+    pq.write_table(pa.table({"px": [1.0, 2.0, 3.0], "qty": [1, 5, 9]}), path)
+    desks.append(sl.from_parquet(path).filter(sl.col("qty") > desk))
+wide = desks[0].union(*desks[1:]).group_by("qty").agg(total=sl.col("px").sum())""",
+    "wide.show_plan()",
+]
+
+LAYOUT = """(root) => {
+    const box = (el) => el.getBoundingClientRect();
+    const canvas = root.querySelector(".sabot-plan-canvas");
+    const svg = root.querySelector(".sabot-plan-svg");
+    const cut = [];
+    for (const node of root.querySelectorAll(".sabot-plan-svg .sabot-node")) {
+        const frame = box(node.querySelector(".sabot-node-box"));
+        for (const text of node.querySelectorAll("text")) {
+            if (!text.textContent) continue;
+            const t = box(text);
+            if (t.left < frame.left - 0.5 || t.right > frame.right + 0.5) cut.push(text.textContent);
+        }
+    }
+    const details = root.querySelector(".sabot-details");
+    return {
+        widget: box(root).width, canvas: box(canvas).width, svg: box(svg).width,
+        scrolls: canvas.scrollWidth > canvas.clientWidth + 1,
+        details: details.hidden ? 0 : box(details).width,
+        cut,
+        sources: [...root.querySelectorAll('.sabot-node[data-kind="source"]')].map(
+            (n) => [n.querySelector(".sabot-node-sublabel").textContent,
+                    (n.querySelector(".sabot-node-sublabel title") || {}).textContent || ""]),
+        keys: [...root.querySelectorAll(".sabot-details td:first-child")].map(
+            (td) => getComputedStyle(td).whiteSpace),
+    };
+}"""
+
+
+def test_plan_layout_fits_a_wide_plan_in_a_common_window(
+    open_notebook: Callable[[str, list[str]], Lab],
+) -> None:
+    """At 1000 px the graph has the output's width (no details column reserved), a wide
+    plan is fitted (zoom buttons change it), no text leaves its box, a source names its file
+    and its pushed filter, and a details key never breaks."""
+    lab = open_notebook("wide_plan.ipynb", WIDE_PLAN_NOTEBOOK)
+    lab.page.set_viewport_size({"width": 1000, "height": 900})
+    lab.run_cell(0)
+    lab.run_cell(1)
+    widget = lab.cell(1).locator(".sabot-plan")
+    widget.locator(".sabot-plan-svg .sabot-node").first.wait_for()
+
+    def zoom() -> float:
+        return float(widget.locator(".sabot-plan-svg").get_attribute("data-zoom") or 0)
+
+    layout = widget.evaluate(LAYOUT)
+    assert layout["details"] == 0 and layout["canvas"] > 0.95 * layout["widget"], layout
+    assert 0.6 <= zoom() < 1  # as small as is readable; the rest scrolls
+    assert layout["cut"] == [], layout["cut"]
+    assert len(layout["sources"]) == 6
+    for shown, whole in layout["sources"]:
+        said = whole or shown  # a shortened label has the whole text as its tooltip
+        assert "trades_desk_" in said and "december.parquet" in said and "qty" in said, said
+        assert "/tmp" not in said
+
+    widget.locator(".sabot-zoom-fit").click()
+    fitted = widget.evaluate(LAYOUT)
+    assert not fitted["scrolls"] and fitted["svg"] <= fitted["canvas"], fitted
+    assert fitted["cut"] == [], fitted["cut"]
+    widget.locator(".sabot-zoom-reset").click()
+    assert zoom() == 1 and widget.evaluate(LAYOUT)["scrolls"]  # actual size: wider
+    widget.locator(".sabot-zoom-in").click()
+    assert zoom() == 1.25
+
+    widget.locator(".sabot-plan-svg .sabot-node").first.click()
+    widget.locator(".sabot-details .sabot-details-schema").wait_for()
+    opened = widget.evaluate(LAYOUT)
+    assert 0 < opened["details"] <= 320 and set(opened["keys"]) == {"nowrap"}, opened
+    assert opened["canvas"] > 0.95 * opened["widget"]  # no room beside it: it goes below
+    save_screenshot(widget, "plan_wide.png")
+    widget.locator(".sabot-details-close").click()
+    assert widget.evaluate(LAYOUT)["details"] == 0

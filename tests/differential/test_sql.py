@@ -53,6 +53,20 @@ def check(query: str, ordered: bool = False, **inputs: pa.Table) -> None:
 QUERIES: list[tuple[str, str, bool]] = [
     ("star", "SELECT * FROM t", False),
     (
+        "aggregate_filters",
+        "SELECT s, COUNT(*) FILTER (WHERE i > 0) AS n, SUM(j) FILTER (WHERE b) AS sj, "
+        "COUNT(DISTINCT i) FILTER (WHERE j < 3) AS d, AVG(f) FILTER (WHERE NOT b) AS m, "
+        "MAX(i) FILTER (WHERE i IS NOT NULL AND j > i) AS hi FROM t GROUP BY s",
+        False,
+    ),
+    (
+        "regex_and_split_functions",
+        "SELECT rn, regexp_extract(s, '([a-c])([a-z]*)', 2) AS e, regexp_extract(s, 'b.') AS w, "
+        "regexp_replace(s, '(a|b)', '[\\1]') AS r, regexp_replace(s, 'a', '-', 'g') AS g, "
+        "split_part(s, 'b', 1) AS p1, split_part(s, 'a', -2) AS p2 FROM t",
+        False,
+    ),
+    (
         "arithmetic",
         "SELECT rn, i + j AS a, j - i * 2 AS b, f * 2 AS c, j / 7 AS d, -i AS e FROM t",
         False,
@@ -335,6 +349,69 @@ def test_window_table_functions_equal_duckdb(kind: str, seed: int, n: int, size_
     result = sl.sql(query, ev=ev).run()
     assert result.metrics_total("late_rows") == 0
     assert_same_windows(result.table, reference(events, kind, size_s * 1_000, slide_s * 1_000))
+
+
+GROUP_WINDOWS = {
+    "tumbling": ("TUMBLE(t, INTERVAL '{size}' SECOND)", 1),
+    "sliding": ("HOP(t, INTERVAL '{slide}' SECOND, INTERVAL '{size}' SECOND)", 5),
+    "session": ("SESSION(t, INTERVAL '{size}' SECOND)", 1),
+}
+
+
+@pytest.mark.parametrize("kind", list(GROUP_WINDOWS))
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 1_500), size_s=st.sampled_from([5, 10]))
+def test_flink_group_windows_equal_the_window_reference(
+    kind: str, seed: int, n: int, size_s: int
+) -> None:
+    """Flink's GROUP BY TUMBLE/HOP/SESSION(time, ...) with its *_START/*_END bounds, written
+    with backtick identifiers, as the same windows per key."""
+    events = out_of_order_events(seed, n, disorder_ms=3_000)
+    call, per_size = GROUP_WINDOWS[kind]
+    window = call.format(size=size_s, slide=size_s // per_size)
+    prefix = window.split("(")[0]
+    bounds = window.split("(", 1)[1][:-1]
+    query = (
+        f"SELECT `k`, {prefix}_START({bounds}) AS window_start, "
+        f"{prefix}_END({bounds}) AS `window_end`, {AGGS} FROM `ev` GROUP BY `k`, {window}"
+    )
+    result = sl.sql(query, ev=sl.from_arrow(events).with_watermark("t", "4s")).run()
+    assert result.metrics_total("late_rows") == 0
+    expected = reference(events, kind, size_s * 1_000, (size_s // per_size) * 1_000)
+    assert_same_windows(result.table, expected)
+
+
+def test_flink_date_format_equals_duckdb_strftime() -> None:
+    bids = sl.nexmark(events=2_000, seed=4).bids
+    ours = sl.sql(
+        "SELECT auction, DATE_FORMAT(dateTime, 'yyyy-MM-dd HH:mm') AS minute, "
+        "DATE_FORMAT(dateTime, 'EEE dd MMM yy, hh:mm:ss a') AS spoken FROM bid",
+        bid=bids,
+    ).collect()
+    expected = duckdb_table(
+        "SELECT auction, strftime(dateTime, '%Y-%m-%d %H:%M') AS minute, "
+        "strftime(dateTime, '%a %d %b %y, %I:%M:%S %p') AS spoken FROM bid",
+        bid=bids.collect(),
+    )
+    assert_same_rows(positional(ours), positional(expected))
+    with pytest.raises(sl.SQLError, match="date pattern letters 'SSS'"):
+        sl.sql("SELECT DATE_FORMAT(dateTime, 'ss.SSS') FROM bid", bid=bids)
+
+
+def test_group_window_errors_name_the_fix() -> None:
+    ev = out_of_order_events(1, 10, disorder_ms=0)
+    with pytest.raises(sl.SQLError, match=r"FROM TABLE\(TUMBLE\(TABLE t, DESCRIPTOR\(time\)"):
+        sl.sql(
+            "SELECT COUNT(*) FROM ev JOIN ev AS o ON ev.k = o.k "
+            "GROUP BY TUMBLE(ev.t, INTERVAL '1' SECOND)",
+            ev=ev,
+        )
+    with pytest.raises(sl.SQLError, match=r"HOP_END.* is not a bound of the GROUP BY's TUMBLE"):
+        sl.sql(
+            "SELECT HOP_END(t, INTERVAL '1' SECOND, INTERVAL '2' SECOND) FROM ev "
+            "GROUP BY TUMBLE(t, INTERVAL '1' SECOND)",
+            ev=ev,
+        )
 
 
 def test_named_window_arguments_and_an_alias_give_the_same_windows() -> None:

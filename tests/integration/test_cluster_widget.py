@@ -12,6 +12,7 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab.errors import ClusterError
+from sabot_lab.notebook.cluster_view import LIVE_AGENTS
 from sabot_lab.notebook.cluster_widget import ClusterWidget
 
 
@@ -47,7 +48,7 @@ def test_the_widget_lists_the_agents_and_jobs_and_scales_up(cluster: sl.LocalClu
         listed = {j["job_id"]: (j["name"], j["state"]) for j in widget.jobs}
         assert listed[job.job_id] == ("three rows", "FINISHED")
         assert [j["job_id"] for j in widget.jobs] == [j["job_id"] for j in cluster.jobs()]
-        assert widget.scalable and widget.reachable
+        assert widget.scalable and widget.status == "open"
         link = cluster.dashboard_link  # each a one-time link of its own, with no token
         assert widget.link.split("=")[0] == link.split("=")[0] == link.split("?")[0] + "?code"
         assert widget.link != link and cluster.token and cluster.token not in widget.link
@@ -81,7 +82,8 @@ def test_a_connected_cluster_has_no_scale_buttons(cluster: sl.LocalCluster) -> N
     widget = ClusterWidget(connected)  # no running loop: one reading, now
     assert widget.updater is None
     assert not widget.scalable
-    assert {a["uri"] for a in widget.agents} == {a["uri"] for a in cluster.agents()}
+    live = {a["uri"] for a in cluster.agents() if a["state"] in LIVE_AGENTS}
+    assert {a["uri"] for a in widget.agents} == live
     with pytest.raises(ClusterError, match="not a LocalCluster"):
         widget.scale_by(1)
     widget._handle_custom_msg({"type": "scale", "by": 1}, [])  # a click shows why not
@@ -90,3 +92,32 @@ def test_a_connected_cluster_has_no_scale_buttons(cluster: sl.LocalCluster) -> N
     link = widget.link
     widget.refresh()  # a reading within LINK_RENEWAL shows the same one-time link
     assert widget.link == link and "/login?code=" in link
+
+
+def test_stopped_agents_fold_away_empty_tables_say_so_and_a_closed_cluster_says_closed() -> None:
+    with sl.LocalCluster(agents=2, slots=1, heartbeat_timeout=5, heartbeat_interval=0.2) as c:
+
+        async def main() -> ClusterWidget:
+            widget = ClusterWidget(c, interval=0.1)
+            await until(lambda: len(active(widget)) == 2)
+            assert widget.jobs == [] and "no jobs yet" in widget.static_html()
+            stopped = c.agent_uris[-1]
+            await asyncio.to_thread(c.scale, 1)
+            await until(lambda: [a["uri"] for a in widget.history] == [stopped])
+            assert [a["uri"] for a in widget.history] == [stopped]
+            assert stopped not in {a["uri"] for a in widget.agents}
+            assert set(widget.history[0]) == {"uri", "state", "heartbeat_age_s"}  # no load
+            html = widget.static_html()
+            assert '<details class="sabot-agent-history">' in html
+            assert f'<tr class="sabot-agent-past" data-agent="{stopped}">' in html
+            assert "1 of 1 agents active" in widget.static_text()
+
+            await asyncio.to_thread(c.close)
+            assert widget.updater is not None
+            await asyncio.wait_for(widget.updater, 30)  # a closed cluster is not followed
+            return widget
+
+        widget = asyncio.run(main())
+    assert widget.status == "closed" and widget.agents == [] and widget.link == ""
+    assert "closed" in widget.static_html() and "does not answer" not in widget.static_html()
+    assert widget.static_text() == f"Cluster {c.uri}: closed"

@@ -1,7 +1,8 @@
 """sabot-lab in a real IPython kernel, driven as JupyterLab drives it (``jupyter_client``): a
 LocalCluster shows what is up while it starts and outlives an interrupted kernel; an error
 shows the user's frames and its one-line message, not sabot-lab's frames; a failed cluster job
-names the user's cell and line.
+names the user's cell and line; a job's widget keeps moving while a cell waits in
+``job.result()``.
 
 Results and errors are read from the kernel's replies (``user_expressions``, the reply's
 traceback), which come in order; printed text may reach the IOPub channel after the kernel
@@ -157,3 +158,40 @@ def test_a_failed_cluster_job_names_the_users_cell_and_line(kernel: Any) -> None
     assert _value(client, "%load_ext sabot_lab", errors) == (
         "['ZeroDivisionError: integer division or modulo by zero']"
     )
+
+
+SLOW_JOB = """import time, pyarrow as pa, sabot_lab as sl
+cluster = sl.LocalCluster(agents=1, slots=1, heartbeat_interval=0.2)
+def slow():
+    for i in range(30):
+        time.sleep(0.2)
+        yield pa.record_batch({'x': pa.array(range(i * 10, i * 10 + 10))})
+job = sl.from_iterable(slow, schema={'x': 'int64'}).submit(cluster)
+display(job)"""
+
+
+def _widget_updates(client: Any, code: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The widget state updates the kernel sends while it runs ``code`` (before it says it
+    is idle again), and the reply."""
+    msg_id = client.execute(code, user_expressions={"value": "rows"})
+    updates = []
+    while True:
+        msg = client.get_iopub_msg(timeout=DEADLINE)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "comm_msg" and msg["content"]["data"].get("method") == "update":
+            updates.append(msg["content"]["data"]["state"])
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return updates, _reply(client, msg_id)
+
+
+def test_the_job_widget_moves_while_a_cell_waits_in_job_result(kernel: Any) -> None:
+    _, client = kernel
+    assert _run(client, SLOW_JOB)["status"] == "ok"
+    updates, reply = _widget_updates(client, "rows = job.result().num_rows")
+    assert reply["status"] == "ok"
+    assert reply["user_expressions"]["value"]["data"]["text/plain"] == "300"
+    rows = [u["rows"] for u in updates if "rows" in u]
+    assert any(0 < r < 300 for r in rows), rows  # it counted while the cell was busy
+    assert rows == sorted(rows)
+    assert [u["state"] for u in updates if "state" in u][-1] == "FINISHED"

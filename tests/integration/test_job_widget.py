@@ -5,6 +5,7 @@ cancels a running job, and the static HTML, text and notebook outputs show the f
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import subprocess
 import time
@@ -15,6 +16,7 @@ from typing import Any
 import nbformat
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from nbclient import NotebookClient
 
@@ -37,6 +39,13 @@ def slow_batches() -> Iterator[pa.RecordBatch]:
     for i in range(BATCHES):
         time.sleep(0.2)
         yield pa.record_batch({"x": pa.array(range(i * BATCH_ROWS, (i + 1) * BATCH_ROWS))})
+
+
+def steady_batches() -> Iterator[pa.RecordBatch]:
+    """Ten rows every 20 ms, without end: a job reading them never waits for its consumer."""
+    for i in itertools.count():
+        time.sleep(0.02)
+        yield pa.record_batch({"x": pa.array(range(i * 10, i * 10 + 10))})
 
 
 def slow_even_rows() -> sl.Stream:
@@ -85,9 +94,14 @@ def test_the_widget_follows_a_bounded_job_to_its_final_state(cluster: sl.LocalCl
     tasks = job.tasks()  # every attempt's (a loaded machine may retry one)
     latest = max(t["attempt"] for t in tasks)
     planned = sum(t["attempt"] == latest for t in tasks)
-    assert widget.progress == {"done": planned, "total": planned}
+    assert widget.progress == {
+        "done": planned,
+        "total": planned,
+        "text": f"{planned}/{planned} tasks",
+    }
+    assert widget.rows_read == BATCHES * BATCH_ROWS  # an iterable's size is not known ahead
     assert last[0].planned_tasks == planned
-    assert widget.rows_moved == sum(t["rows_out"] for t in tasks)
+    assert widget.rows_all_stages == sum(t["rows_out"] for t in tasks)
     assert widget.throughput and max(widget.throughput) > 0
     assert widget.sparkline.count(",") == len(widget.throughput)
     assert widget.latency_s is None  # nothing runs any more
@@ -104,6 +118,43 @@ def test_the_widget_follows_a_bounded_job_to_its_final_state(cluster: sl.LocalCl
     text = job._repr_mimebundle_()[0]["text/plain"]  # outside a kernel: the static view
     assert text.startswith(f"Job {job.job_id} FINISHED: {expected.num_rows:,} rows out")
     assert repr(job) == f"<Job {job.job_id} on {cluster.uri}>"  # no call to the JobManager
+
+
+def test_a_parquet_job_shows_rows_read_of_the_files_rows_rising_to_all(
+    cluster: sl.LocalCluster, tmp_path: Path
+) -> None:
+    """The progress of a job whose sources' sizes are known is the rows read of them, not
+    finished tasks (which stay at 0 until the end of a one-stage job)."""
+    path = tmp_path / "ticks.parquet"
+    table = pa.table({"x": pa.array(range(1_200))})
+    pq.write_table(table, path, row_group_size=100)
+
+    def slowly(batch: pa.RecordBatch) -> pa.RecordBatch:
+        time.sleep(0.15)
+        return batch
+
+    job = (
+        sl.from_parquet(path).map_batches(slowly, schema=table.schema).submit(cluster, partitions=1)
+    )
+
+    async def main() -> tuple[JobWidget, list[tuple[str, int]]]:
+        widget = JobWidget(job, interval=0.05)
+        seen = []
+        assert widget.updater is not None
+        while not widget.updater.done():
+            if widget.progress is not None:
+                seen.append((widget.state, widget.progress["done"]))
+            await asyncio.sleep(0.05)
+        return widget, seen
+
+    widget, seen = asyncio.run(main())
+    assert job.result().num_rows == 1_200
+    done = [d for _, d in seen]
+    assert done == sorted(done)  # never goes back
+    assert any(0 < d < 1_200 for s, d in seen if s == "RUNNING"), seen
+    assert widget.progress == {"done": 1_200, "total": 1_200, "text": "1,200 of 1,200 rows read"}
+    assert widget.rows_read == 1_200
+    assert "1,200 of 1,200 rows read" in widget.static_html()
 
 
 def test_the_cancel_message_cancels_a_running_endless_job(cluster: sl.LocalCluster) -> None:
@@ -131,6 +182,36 @@ def test_the_cancel_message_cancels_a_running_endless_job(cluster: sl.LocalClust
     assert widget.state == "CANCELLED"
     assert widget.notice == ""
     assert "sabot-state-cancelled" in job._repr_html_()
+
+
+def test_rates_come_from_reports_so_a_running_job_never_reads_zero(
+    cluster: sl.LocalCluster,
+) -> None:
+    """Agents report every 0.2 s here; the widget reads every 0.05 s. Rates measured between
+    readings read 0 rows/s on three readings of four; between a task's reports they never do,
+    and the live plan's operators neither."""
+    endless = sl.from_iterable(steady_batches, schema={"x": "int64"}).filter(sl.col("x") >= 0)
+    job = endless.submit(cluster, name="steady rows", partitions=1)
+
+    async def main() -> tuple[list[float], list[float]]:
+        widget = JobWidget(job, interval=0.05)
+        plan = endless.show_plan()
+        plan.follow(job, interval=0.05)
+        operator_rates: list[float] = []
+        deadline = time.monotonic() + 60
+        while len(widget.throughput) < 8 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            if widget.state == "RUNNING" and plan.live:
+                nodes = plan.live["nodes"].values()
+                operator_rates += [n["rows_per_s"] for n in nodes if n["rows_per_s"] is not None]
+        seen = list(widget.throughput)
+        await asyncio.to_thread(job.cancel)
+        return seen, operator_rates
+
+    rates, operator_rates = asyncio.run(main())
+    assert len(rates) >= 8 and rates.count(0.0) <= 1, rates  # one, if a loaded machine stalls
+    assert operator_rates and operator_rates.count(0.0) <= len(operator_rates) // 8
+    assert job.status() == "CANCELLED"
 
 
 def test_a_failed_job_shows_the_remote_traceback(cluster: sl.LocalCluster) -> None:

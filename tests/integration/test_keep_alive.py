@@ -16,8 +16,14 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.client.local_registry import ClusterRecord, RecordedProcess, clusters_dir
+from sabot_lab.client.local_registry import (
+    ClusterRecord,
+    RecordedProcess,
+    clusters_dir,
+    running_clusters,
+)
 from sabot_lab.errors import ClusterError
+from sabot_lab.runtime.protocol import Role
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
 
@@ -112,10 +118,19 @@ def test_a_kept_cluster_is_not_closed_by_its_with_block_and_its_name_is_unique(
     assert (workdir / "jobmanager.log").exists()  # given, not temporary: kept
 
 
-def test_a_default_cluster_is_not_recorded(registry: Path) -> None:
-    with sl.LocalCluster(agents=0):
+def test_a_default_cluster_is_recorded_while_it_runs_but_not_listed_as_kept(
+    registry: Path,
+) -> None:
+    with sl.LocalCluster(agents=1, slots=1) as cluster:
         assert sl.local_clusters() == []
-    assert not registry.exists() or not list(registry.glob("*.json"))
+        (record,) = running_clusters()
+        assert (record.uri, record.kept_alive) == (cluster.uri, False)
+        assert record.tokens[Role.READ.variable] == cluster.read_token
+        assert record.tokens[Role.SUBMIT.variable] == cluster.token
+        assert len(record.processes) == 2 and record.alive
+        with pytest.raises(ClusterError, match="no running local cluster kept alive"):
+            sl.LocalCluster.attach(cluster.name)
+    assert not list(registry.glob("*.json"))
 
 
 def test_stale_records_are_dropped_and_a_reused_pid_is_never_stopped(registry: Path) -> None:

@@ -192,6 +192,28 @@ CASES: list[tuple[str, Callable[[], sl.Expr], str]] = [
     ("str_strip_chars_end", lambda: col("s").str.strip_chars_end("bc"), "rtrim(s, 'bc')"),
     ("str_replace_all", lambda: col("s").str.replace_all("a", "xy"), "replace(s, 'a', 'xy')"),
     ("str_replace_all_empty", lambda: col("s").str.replace_all("", "x"), "replace(s, '', 'x')"),
+    (
+        "str_extract",
+        lambda: col("s").str.extract("([a-c]+)([^a-c]?)", 1),
+        "CASE WHEN regexp_matches(s, '([a-c]+)') THEN regexp_extract(s, '([a-c]+)', 1) END",
+    ),
+    (
+        "str_extract_whole_match",
+        lambda: col("s").str.extract(r"b\w", 0),
+        r"CASE WHEN regexp_matches(s, 'b\w') THEN regexp_extract(s, 'b\w') END",
+    ),
+    (
+        "str_replace_first",
+        lambda: col("s").str.replace("[ab]", "<\\0>"),
+        "regexp_replace(s, '[ab]', '<\\0>')",
+    ),
+    (
+        "str_replace_literal",
+        lambda: col("s").str.replace("a.", "!", literal=True),
+        r"regexp_replace(s, 'a\.', '!')",
+    ),
+    ("str_split_part", lambda: col("s").str.split_part("a", 2), "split_part(s, 'a', 2)"),
+    ("str_split_part_from_end", lambda: col("s").str.split_part("b", -1), "split_part(s, 'b', -1)"),
     ("concat_str", lambda: concat_str([col("s"), col("i")], separator="-"), "s || '-' || i"),
     (
         "concat_str_ignore_nulls",

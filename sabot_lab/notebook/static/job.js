@@ -16,10 +16,11 @@ function count(n) {
 }
 
 function figures(model) {
-  const rows = [["rows moved", "sabot-job-rows-moved", count(model.get("rows_moved"))]];
+  const rows = [["rows out, all stages", "sabot-job-rows-all", count(model.get("rows_all_stages"))]];
+  if (model.get("rows_read") !== null) rows.unshift(["rows read", "sabot-job-rows-read", count(model.get("rows_read"))]);
   const throughput = model.get("throughput");
   if (throughput.length) {
-    rows.push(["throughput", "sabot-job-throughput", `${count(throughput[throughput.length - 1])}/s`]);
+    rows.push(["throughput", "sabot-job-throughput", `${count(throughput[throughput.length - 1])} rows/s`]);
   }
   const latency = model.get("latency_s");
   if (latency !== null) rows.push(["latency", "sabot-job-latency", `${latency.toFixed(2)} s`]);
@@ -76,7 +77,7 @@ function render({ model, el }) {
       const bar = node("progress");
       bar.max = progress.total;
       bar.value = progress.done;
-      line.append(bar, node("span", "sabot-job-tasks", `${progress.done}/${progress.total} tasks`));
+      line.append(bar, node("span", "sabot-job-tasks", progress.text));
       root.append(line);
     }
 

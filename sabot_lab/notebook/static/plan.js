@@ -1,10 +1,16 @@
 // sabot-lab PlanWidget: draws the plan views laid out in Python (traitlet `views`) as SVG,
-// toggles the view (`view`), shows the details of the clicked operator (`selected`) and
-// overlays a followed job's live numbers (`live`). Plain ESM for anywidget, no dependencies.
+// fitted to the output's width while readable (zoom buttons change that), toggles the view (`view`), shows
+// the details of the clicked operator (`selected`) in a pane that is there only then, and
+// overlays a followed job's live numbers (`live`). A text longer than its box is shortened
+// with "…" (the whole text is its tooltip). Plain ESM for anywidget, no dependencies.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const VIEWS = ["logical", "optimized", "physical"];
 const MARGIN = 8;
+const MIN_ZOOM = 0.2;
+const READABLE_ZOOM = 0.6;
+const MAX_ZOOM = 3;
+const ZOOM_STEP = 1.25;
 
 function el(tag, attrs = {}, parent = null, text = null) {
   const node = document.createElementNS(SVG_NS, tag);
@@ -22,6 +28,27 @@ function html(tag, className = "", parent = null, text = null) {
   return node;
 }
 
+const TEXT_PAD = 10; // px between a box's edge and its text
+
+// Shorten an SVG text element with "…" until it fits `width` px; its full text becomes its
+// tooltip. Needs the element drawn (an output not shown yet measures 0: left as is).
+function fitText(text, width) {
+  const full = text.textContent;
+  if (!(text.getComputedTextLength() > width)) return;
+  el("title", {}, text, full);
+  let keep = full.length;
+  while (keep > 1 && text.getComputedTextLength() > width) {
+    keep -= 1;
+    text.firstChild.textContent = `${full.slice(0, keep).trimEnd()}…`;
+  }
+}
+
+function label(parent, attrs, content, width) {
+  const text = el("text", attrs, parent, content);
+  fitText(text, width);
+  return text;
+}
+
 function count(value) {
   return value === null || value === undefined ? "–" : Math.round(value).toLocaleString();
 }
@@ -37,11 +64,12 @@ function drawGroup(svg, group, live) {
     fill: group.color, "fill-opacity": 0.06, stroke: group.color,
     ...(group.kind === "fused" ? { "stroke-dasharray": "5 3" } : {}),
   }, g);
-  el("text", { class: "sabot-group-label", x: group.x + 8, y: group.y + 13, "font-size": 10.5 }, g, group.label);
+  const width = group.w - 16;
+  label(g, { class: "sabot-group-label", x: group.x + 8, y: group.y + 13, "font-size": 10.5 }, group.label, width);
   const numbers = group.kind === "stage" && live.stages ? live.stages[String(group.details.stage)] : null;
   if (numbers) {
     numbers.lines.forEach((line, i) => {
-      el("text", { class: "sabot-group-live", x: group.x + 8, y: group.y + 26 + 11 * i, "font-size": 10 }, g, line);
+      label(g, { class: "sabot-group-live", x: group.x + 8, y: group.y + 26 + 11 * i, "font-size": 10 }, line, width);
     });
   }
   return g;
@@ -74,22 +102,19 @@ function drawNode(svg, node, live, selected) {
     class: "sabot-node-box", x: node.x, y: node.y, width: node.w, height: node.h, rx: 6,
     fill: node.color, "fill-opacity": 0.16, stroke: node.color, "stroke-width": 1.5,
   }, g);
-  el("text", { class: "sabot-node-label", x: node.x + 10, y: node.y + 17, "font-weight": 600 }, g, node.label);
-  if (numbers) {
-    el("text", { class: "sabot-node-live", x: node.x + 10, y: node.y + 33, "font-size": 10.5 }, g,
-      numbers.text);
-  } else {
-    el("text", { class: "sabot-node-sublabel", x: node.x + 10, y: node.y + 33, "font-size": 10.5 }, g, node.sublabel);
-  }
+  const width = node.w - 2 * TEXT_PAD;
+  label(g, { class: "sabot-node-label", x: node.x + TEXT_PAD, y: node.y + 17, "font-weight": 600 }, node.label, width);
+  const [className, text] = numbers ? ["sabot-node-live", numbers.text] : ["sabot-node-sublabel", node.sublabel];
+  label(g, { class: className, x: node.x + TEXT_PAD, y: node.y + 33, "font-size": 10.5 }, text, width);
   return g;
 }
 
-function drawView(svg, view, live, selected) {
+function drawView(svg, view, live, selected, zoom) {
   svg.replaceChildren();
   const width = view.width + 2 * MARGIN;
   const height = view.height + 2 * MARGIN;
-  svg.setAttribute("width", width);
-  svg.setAttribute("height", height);
+  svg.setAttribute("width", Math.round(width * zoom));
+  svg.setAttribute("height", Math.round(height * zoom));
   svg.setAttribute("viewBox", `${-MARGIN} ${-MARGIN} ${width} ${height}`);
   svg.setAttribute("data-view", view.name);
   const defs = el("defs", {}, svg);
@@ -118,10 +143,8 @@ function table(panel, rows, className) {
 function renderDetails(panel, view, selected, live, onClose) {
   panel.replaceChildren();
   const item = view.nodes.find((n) => n.id === selected) || view.groups.find((g) => g.id === selected);
-  if (!item) {
-    html("div", "sabot-details-hint", panel, "Click an operator to see its schema, expressions and the optimizer rules behind it.");
-    return;
-  }
+  panel.hidden = !item;
+  if (!item) return;
   const d = item.details;
   const close = html("button", "sabot-details-close", panel, "×");
   close.title = "close";
@@ -214,12 +237,32 @@ function render({ model, el: root }) {
     });
     return button;
   });
+  const zoomBar = html("div", "sabot-zoom", toolbar);
+  const zoomButtons = [["−", "sabot-zoom-out", "zoom out"], ["+", "sabot-zoom-in", "zoom in"],
+    ["fit", "sabot-zoom-fit", "fit to width"], ["100%", "sabot-zoom-reset", "actual size"]]
+    .map(([text, className, tip]) => {
+      const button = html("button", `sabot-zoom-button ${className}`, zoomBar, text);
+      button.title = tip;
+      return button;
+    });
   const title = html("span", "sabot-plan-title", toolbar);
+  const hint = html("span", "sabot-details-hint", toolbar, "click an operator for its details");
   const status = html("span", "sabot-live-status", toolbar);
   const body = html("div", "sabot-plan-body", container);
   const canvas = html("div", "sabot-plan-canvas", body);
   const svg = el("svg", { class: "sabot-plan-svg", "font-family": "sans-serif", "font-size": 12 }, canvas);
   const details = html("div", "sabot-details", body);
+  details.hidden = true;
+  // "auto": fitted to the width, but never below a readable size (then it scrolls);
+  // "fit": the whole width, however small; a number: that zoom
+  let zoom = "auto";
+
+  function shownZoom(view) {
+    if (typeof zoom === "number") return zoom;
+    const room = canvas.clientWidth - 2;
+    const fitted = room > 0 ? Math.min(1, room / (view.width + 2 * MARGIN)) : 1;
+    return Math.max(zoom === "fit" ? MIN_ZOOM : READABLE_ZOOM, fitted);
+  }
 
   function select(id) {
     model.set("selected", id);
@@ -235,9 +278,27 @@ function render({ model, el: root }) {
     liveStatus(status, live);
     if (!view) return;
     title.textContent = view.title;
-    drawView(svg, view, name === "physical" ? live : {}, selected);
     renderDetails(details, view, selected, name === "physical" ? live : {}, () => select(""));
+    hint.hidden = !details.hidden;
+    const scale = shownZoom(view);
+    svg.dataset.zoom = scale.toFixed(3);
+    drawView(svg, view, name === "physical" ? live : {}, selected, scale);
   }
+
+  const [zoomOut, zoomIn, zoomFit, zoomReset] = zoomButtons;
+  const current = () => shownZoom((model.get("views") || {})[model.get("view")] || { width: 0 });
+  zoomOut.addEventListener("click", () => { zoom = Math.max(MIN_ZOOM, current() / ZOOM_STEP); redraw(); });
+  zoomIn.addEventListener("click", () => { zoom = Math.min(MAX_ZOOM, current() * ZOOM_STEP); redraw(); });
+  zoomFit.addEventListener("click", () => { zoom = "fit"; redraw(); });
+  zoomReset.addEventListener("click", () => { zoom = 1; redraw(); });
+  // the output's width is known only once it is shown, and changes with the window
+  let seenWidth = canvas.clientWidth;
+  const resized = new ResizeObserver(() => {
+    if (canvas.clientWidth === seenWidth) return;
+    seenWidth = canvas.clientWidth;
+    if (typeof zoom !== "number") redraw();
+  });
+  resized.observe(canvas);
 
   svg.addEventListener("click", (event) => {
     const node = event.target.closest(".sabot-node");
@@ -258,6 +319,7 @@ function render({ model, el: root }) {
   for (const name of events) model.on(name, redraw);
   redraw();
   return () => {
+    resized.disconnect();
     for (const name of events) model.off(name, redraw);
   };
 }

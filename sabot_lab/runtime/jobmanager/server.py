@@ -823,11 +823,14 @@ class JobManager(ClusterServer):
 
     def _public(self, job: dict[str, Any]) -> dict[str, Any]:
         """A job's row for clients: without its plan, with the number of tasks an attempt
-        runs (``planned_tasks``) and whether its sources end (``bounded``), both None before
-        the job is planned, and what its placement waits for (``waiting``), if anything."""
+        runs (``planned_tasks``), whether its sources end (``bounded``), both None before
+        the job is planned, what its placement waits for (``waiting``), if anything, and,
+        while it runs here, the stage producing its result (``final_stage``)."""
         run = self._runs.get(job["job_id"])
         waiting = run.waiting if run is not None else None
-        return {**{k: v for k, v in job.items() if k != "physical"}, "waiting": waiting}
+        final = run.plan.final.stage_id if run is not None and run.plan is not None else None
+        public = {k: v for k, v in job.items() if k != "physical"}
+        return {**public, "waiting": waiting, "final_stage": final}
 
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
