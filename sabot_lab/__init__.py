@@ -36,6 +36,7 @@ from sabot_lab.errors import (
     SchemaError,
     SourceError,
     SQLError,
+    UDFCompileError,
     UDFError,
     UnreachableError,
 )
@@ -63,7 +64,7 @@ from sabot_lab.expr.windows import (
 )
 from sabot_lab.file_readers import from_csv, from_json, from_parquet
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
-from sabot_lab.sql import SQLContext, sql
+from sabot_lab.sql import SQLContext, register_function, sql, unregister_function
 from sabot_lab.stream import (
     GroupBy,
     RunResult,
@@ -79,6 +80,7 @@ from sabot_lab.stream import (
 )
 from sabot_lab.table_preview import register_table_formatter
 from sabot_lab.udaf import udaf
+from sabot_lab.udf import UDF, udf
 from sabot_lab.window_specs import WindowSpec, session, sliding, tumbling
 
 if TYPE_CHECKING:
@@ -117,6 +119,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "UDF",
     "AuthenticationError",
     "ClusterError",
     "ComputeError",
@@ -142,6 +145,7 @@ __all__ = [
     "SourceError",
     "Stream",
     "StreamOperatorNode",
+    "UDFCompileError",
     "UDFError",
     "UnreachableError",
     "WindowSpec",
@@ -176,6 +180,7 @@ __all__ = [
     "ntile",
     "percent_rank",
     "rank",
+    "register_function",
     "row_number",
     "session",
     "set_config",
@@ -183,5 +188,7 @@ __all__ = [
     "sql",
     "tumbling",
     "udaf",
+    "udf",
+    "unregister_function",
     "when",
 ]

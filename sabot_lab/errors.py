@@ -30,6 +30,7 @@ __all__ = [
     "SabotError",
     "SchemaError",
     "SourceError",
+    "UDFCompileError",
     "UDFError",
     "UnreachableError",
     "closest_match",
@@ -154,6 +155,11 @@ class ComputeError(SabotError):
 
 class UDFError(SabotError):
     """A user function raised; the message names the operator and carries the user's traceback."""
+
+
+class UDFCompileError(PlanError):
+    """numba cannot compile a user function (``@sl.udf``): the message names the construct, its
+    line in the function, and offers ``compile=False``; raised when the plan is built."""
 
 
 class ClusterError(SabotError):

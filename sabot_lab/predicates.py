@@ -20,11 +20,12 @@ import pyarrow.compute as pc
 from sabot_lab.expr import Expr, lit
 from sabot_lab.expr.decimals import decimal_literal
 from sabot_lab.expr.literals import decode_value, literal_scalar
-from sabot_lab.expr.nodes import Alias, Column, Literal
+from sabot_lab.expr.nodes import Alias, Column, Literal, UserFunction
 
 __all__ = [
     "COMPARISONS",
     "conjoin",
+    "is_deterministic",
     "is_literal",
     "literal_value",
     "split_conjunction",
@@ -83,6 +84,21 @@ def substitute(expr: Expr, mapping: Mapping[str, Expr]) -> Expr:
     if all(new is old for new, old in zip(args, expr.args, strict=True)):
         return expr  # nothing replaced: the same object
     return expr.with_args(args)
+
+
+def is_deterministic(expr: Expr) -> bool:
+    """False if ``expr`` calls a user function declared ``deterministic=False``: the optimizer
+    then never duplicates, folds, merges or moves it.
+
+    >>> import sabot_lab as sl
+    >>> noisy = sl.udf(lambda x: x, return_dtype="float64", deterministic=False)
+    >>> is_deterministic(sl.col("a") + 1), is_deterministic(noisy(sl.col("a")) > 1)
+    (True, False)
+    """
+    return not any(
+        isinstance(node, UserFunction) and node.param("deterministic") is False
+        for node in expr.walk()
+    )
 
 
 def is_literal(expr: Expr) -> bool:

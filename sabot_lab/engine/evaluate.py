@@ -63,6 +63,7 @@ from sabot_lab.expr.nodes import (
     TemporalTruncate,
     Unary,
     UserAggregate,
+    UserFunction,
     WindowFunction,
 )
 from sabot_lab.expr.regex_groups import regex_groups
@@ -677,6 +678,12 @@ def _eval_window(expr: Expr, batch: pa.RecordBatch) -> Value:
     )
 
 
+def _eval_user_function(expr: Expr, batch: pa.RecordBatch) -> Value:
+    assert isinstance(expr, UserFunction)
+    args = [evaluate(a, batch) for a in expr.args]  # constants broadcast to the batch
+    return expr.function().apply(args, batch.num_rows)
+
+
 EVALUATORS: dict[type[Expr], Evaluator] = {
     Column: _eval_column,
     Literal: lambda e, b: literal_scalar(e.param("value"), e.param("dtype")),
@@ -702,5 +709,6 @@ EVALUATORS: dict[type[Expr], Evaluator] = {
     UserAggregate: _eval_aggregate,
     WindowFunction: _eval_window,
     Over: _eval_window,
+    UserFunction: _eval_user_function,
 }
 """The evaluator of each node class."""

@@ -69,6 +69,7 @@ __all__ = [
     "TemporalTruncate",
     "Unary",
     "UserAggregate",
+    "UserFunction",
     "When",
     "WindowFunction",
     "node_class",
@@ -1135,6 +1136,61 @@ class Over(Expr):
     ARITY = (1, None)
 
 
+class UserFunction(Expr):
+    """A user function (``@sl.udf``) of its children, row by row: ``function`` is the
+    base64 cloudpickle of the engine's function object (it travels with the plan),
+    ``name`` the function's name, ``return_dtype`` its declared result type, and
+    ``deterministic`` False when equal inputs may give different results (the optimizer then
+    never duplicates, folds or moves it)."""
+
+    __slots__ = ()
+    OPS = ("udf",)
+    FIELDS = ("name", "function", "return_dtype", "deterministic")
+    ARITY = (0, None)
+
+    @classmethod
+    def of(
+        cls, function: Any, payload: builtins.str, args: Sequence[Expr], **params: Any
+    ) -> UserFunction:
+        """The node applying ``function`` (pickled as ``payload``) to ``args``; this process
+        keeps using ``function`` itself (its source stays readable for compile errors).
+
+        >>> UserFunction.of(len, "bGVu", [col("s")], name="len").function() is len
+        True
+        """
+        _USER_FUNCTIONS.setdefault(payload, function)
+        return cls("udf", list(args), function=payload, **params)
+
+    def function(self) -> Any:
+        """The function object, unpickled once per process (the compiled code is cached on it).
+
+        >>> UserFunction("udf", [], name="f", function="bm90IGEgcGlja2xl").function()
+        Traceback (most recent call last):
+        ...
+        sabot_lab.errors.SchemaError: cannot load user function 'f' from the plan: ...
+        """
+        payload = self.param("function")
+        function = _USER_FUNCTIONS.get(payload)
+        if function is None:
+            import base64
+
+            import cloudpickle
+
+            try:
+                function = cloudpickle.loads(base64.b64decode(payload))
+            except Exception as exc:
+                raise SchemaError(
+                    f"cannot load user function {self.param('name')!r} from the plan: {exc}; "
+                    "define it in a module every process can import, or in the notebook"
+                ) from None
+            _USER_FUNCTIONS[payload] = function
+        return function
+
+
+_USER_FUNCTIONS: dict[builtins.str, Any] = {}
+"""Unpickled user functions by payload: one object (and one compile) per process."""
+
+
 NODE_CLASSES: tuple[type[Expr], ...] = (
     Column,
     Literal,
@@ -1160,6 +1216,7 @@ NODE_CLASSES: tuple[type[Expr], ...] = (
     UserAggregate,
     WindowFunction,
     Over,
+    UserFunction,
 )
 """Every node class; each phase (types, rendering, evaluation) has an entry for each."""
 

@@ -50,6 +50,7 @@ from sabot_lab.expr.nodes import (
     TemporalTruncate,
     Unary,
     UserAggregate,
+    UserFunction,
     WindowFunction,
 )
 from sabot_lab.expr.windows import (
@@ -223,6 +224,7 @@ PYTHON_RENDERERS: dict[type[Expr], Renderer] = {
     UserAggregate: _user_call,
     WindowFunction: python_window_function,
     Over: python_over,
+    UserFunction: lambda e, a: f"{e.param('name')}({', '.join(a)})",
 }
 """The Python renderer of each node class."""
 
@@ -557,5 +559,6 @@ SQL_RENDERERS: dict[type[Expr], Renderer] = {
     UserAggregate: _user_call,
     WindowFunction: sql_window_function,
     Over: sql_over,
+    UserFunction: lambda e, a: f"{_sql_quote(e.param('name'))}({', '.join(a)})",
 }
 """The DuckDB SQL renderer of each node class."""

@@ -68,6 +68,7 @@ from sabot_lab.expr.nodes import (
     TemporalTruncate,
     Unary,
     UserAggregate,
+    UserFunction,
     WindowFunction,
 )
 from sabot_lab.expr.render import BINARY_SYMBOLS
@@ -623,6 +624,13 @@ def _user_aggregate(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> 
     return parse_dtype(expr.param("dtype"))
 
 
+def _user_function(expr: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.DataType:
+    """The declared type, once the function is checked (compiled) for these argument types."""
+    assert isinstance(expr, UserFunction)
+    result: pa.DataType = expr.function().output_type(types)
+    return result
+
+
 TYPE_RULES: dict[type[Expr], TypeRule] = {
     Column: _column,
     Literal: _literal,
@@ -648,5 +656,6 @@ TYPE_RULES: dict[type[Expr], TypeRule] = {
     UserAggregate: _user_aggregate,
     WindowFunction: window_function_type,
     Over: over_type,
+    UserFunction: _user_function,
 }
 """The type rule of each node class: (node, its children's types, the input schema) → type."""

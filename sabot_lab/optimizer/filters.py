@@ -13,7 +13,9 @@ A conjunct moves below:
   (``preserves=``), and only for conjuncts on those.
 
 It never moves below ``limit``, a global aggregate, ``flat_map`` or an opaque UDF. Filters
-that meet merge into one.
+that meet merge into one. A conjunct calling a user function declared ``deterministic=False``
+stays where it is (neither moved nor merged), and no conjunct moves below a projection by
+copying such a call into it.
 
 >>> import sabot_lab as sl
 >>> from sabot_lab.optimizer import RewriteTrace
@@ -51,7 +53,7 @@ from sabot_lab.logical import (
     derived_operator_id,
 )
 from sabot_lab.optimizer.trace import RewriteTrace
-from sabot_lab.predicates import conjoin, split_conjunction, substitute
+from sabot_lab.predicates import conjoin, is_deterministic, split_conjunction, substitute
 
 __all__ = ["FILTER_ROUTES", "push_down_filters", "push_filters_into_sources"]
 
@@ -78,6 +80,8 @@ def _push(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> lis
         return []  # another consumer reads the child's output unfiltered
     assert isinstance(node.op, Filter)
     if isinstance(child.op, Filter):
+        if not (is_deterministic(child.op.predicate) and is_deterministic(node.op.predicate)):
+            return []  # each filter keeps its own rows for its own calls
         merged = conjoin([child.op.predicate, node.op.predicate])
         graph.replace_operator(child.replace(op=Filter(predicate=merged)))
         graph.splice_out(node.operator_id)
@@ -120,6 +124,8 @@ def _push(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> lis
 
 def _route(graph: JobGraph, child: StreamOperatorNode, conjunct: Expr) -> Route | None:
     """Where ``conjunct`` can go below ``child`` (None: it must stay above)."""
+    if not is_deterministic(conjunct):
+        return None
     route = FILTER_ROUTES.get(child.op)
     return None if route is None else route(graph, child, conjunct, set(conjunct.columns()))
 
@@ -137,6 +143,8 @@ def _route_project(
     by_name = {e.output_name(): e for e in child.op.exprs}
     if not columns <= set(by_name):
         return None
+    if not all(is_deterministic(by_name[c]) for c in columns):
+        return None  # the copy below would call the function again, for other values
     return [(0, substitute(conjunct, by_name))]
 
 

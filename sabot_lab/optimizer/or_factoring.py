@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sabot_lab.expr import Expr
-from sabot_lab.predicates import conjoin, split_conjunction
+from sabot_lab.predicates import conjoin, is_deterministic, split_conjunction
 
 __all__ = ["factor_branches", "factor_or"]
 
@@ -83,7 +83,10 @@ def factor_or(predicate: Expr) -> list[Expr]:
 
 
 def _same(a: Expr, b: Expr) -> bool:
-    """Equal conditions, ``x == y`` and ``y == x`` too."""
+    """Equal conditions, ``x == y`` and ``y == x`` too (never two calls of a function that is
+    not deterministic: each call is its own value)."""
+    if not is_deterministic(a):
+        return False
     if a.equals(b):
         return True
     return a.op == b.op == "eq" and a.args[0].equals(b.args[1]) and a.args[1].equals(b.args[0])

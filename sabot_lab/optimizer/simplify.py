@@ -46,6 +46,7 @@ from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.predicates import (
     MIRRORED,
     conjoin,
+    is_deterministic,
     is_literal,
     literal_value,
 )
@@ -100,7 +101,12 @@ def fold_constants(expr: Expr) -> Expr:
     args = [fold_constants(a) for a in expr.args]
     if any(new is not old for new, old in zip(args, expr.args, strict=True)):
         expr = expr.with_args(args)  # unchanged trees stay the same objects
-    if expr.op not in ("alias", "agg") and not expr.columns() and not expr.is_aggregate():
+    if (
+        expr.op not in ("alias", "agg")
+        and not expr.columns()
+        and not expr.is_aggregate()
+        and is_deterministic(expr)  # a call per row stays a call per row
+    ):
         folded = _evaluate_constant(expr)
         if folded is not None:
             return folded

@@ -32,7 +32,8 @@ Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a 
 SQL names), ``select`` (queries), ``expressions``, ``dates`` (intervals, date parts and
 differences), ``grouping``, ``joins``, ``subqueries``, ``windows`` (``OVER``),
 ``window_tables`` (``TUMBLE``/``HOP``/``SESSION``), ``catalog`` (tables and views by name),
-``script`` (statements in order, views), ``session`` (``SQLContext``).
+``script`` (statements in order, views), ``session`` (``SQLContext``), ``functions`` (user
+functions by name: ``register_function`` and a query's ``functions=``).
 
 May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
 ``sqlglot``; never the client, the runtime nor the notebook plug-in. Importing the package is
@@ -55,13 +56,21 @@ from typing import Any
 
 from sabot_lab.errors import SQLError
 from sabot_lab.sql.catalog import Catalog
+from sabot_lab.sql.functions import check_function, register_function, unregister_function
 from sabot_lab.sql.session import SQLContext
 from sabot_lab.stream import Stream
 
-__all__ = ["SQLContext", "sql"]
+__all__ = ["SQLContext", "register_function", "sql", "unregister_function"]
 
 
-def sql(query: str, tables: Mapping[str, Any] | None = None, /, **named: Any) -> Stream:
+def sql(
+    query: str,
+    tables: Mapping[str, Any] | None = None,
+    /,
+    *,
+    functions: Mapping[str, Any] | None = None,
+    **named: Any,
+) -> Stream:
     """The :class:`~sabot_lab.stream.Stream` computing a SQL query over the given tables.
 
     Tables are passed as keywords (``quotes=stream``), or as a mapping for names that are not
@@ -83,6 +92,9 @@ def sql(query: str, tables: Mapping[str, Any] | None = None, /, **named: Any) ->
     ``HOP(TABLE t, DESCRIPTOR(time), slide, size)`` and
     ``SESSION(TABLE t PARTITION BY key, DESCRIPTOR(time), gap)``, grouped by
     ``window_start, window_end`` and any other keys.
+
+    User functions (``@sl.udf``) are called by name: those of ``functions`` (for this query)
+    and those registered with :func:`~sabot_lab.sql.functions.register_function`.
 
     Raises :class:`~sabot_lab.errors.SQLError` (with ``line`` and ``column`` in the whole
     script) for a syntax error, an unknown table or column (naming the closest match and the
@@ -108,7 +120,11 @@ def sql(query: str, tables: Mapping[str, Any] | None = None, /, **named: Any) ->
     """
     from sabot_lab.sql.script import run_script  # the SQL front end loads with the first query
 
-    stream = run_script(query, Catalog({**(tables or {}), **named}))
+    catalog = Catalog({**(tables or {}), **named})
+    for name, fn in (functions or {}).items():
+        check_function(name, fn)
+        catalog.functions[name] = fn
+    stream = run_script(query, catalog)
     if stream is None:
         raise SQLError(
             "the script has no query: sl.sql() returns the stream of its last SELECT (use "

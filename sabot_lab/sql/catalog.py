@@ -81,6 +81,7 @@ class Catalog:
     def __init__(self, tables: Mapping[str, Any] | None = None) -> None:
         self.tables: dict[str, Stream] = {}
         self.views: dict[str, View] = {}
+        self.functions: dict[str, Any] = {}  # user functions by name, beside the registered
         for name, value in (tables or {}).items():
             self.register(name, value)
 

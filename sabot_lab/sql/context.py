@@ -19,7 +19,7 @@ from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import Any, cast
 
 from sqlglot import exp
 
@@ -46,10 +46,12 @@ def find_name(name: str, names: Iterable[str]) -> str | None:
 
 @dataclass(frozen=True)
 class Context:
-    """The query text, the tables a query can name, and a counter for helper column names."""
+    """The query text, the tables a query can name, the user functions it can call besides the
+    registered ones (:mod:`sabot_lab.sql.functions`), and a counter for helper column names."""
 
     text: str
     tables: Mapping[str, Stream]
+    functions: Mapping[str, Any] = field(default_factory=dict)
     _counter: Iterator[int] = field(default_factory=itertools.count, compare=False)
 
     def error(self, message: str, node: exp.Expr | None = None) -> SQLError:

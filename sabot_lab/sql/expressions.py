@@ -3,7 +3,8 @@ see into: arithmetic, comparisons, boolean logic, ``CASE``, ``CAST``, ``IN``, ``
 ``LIKE``, ``IS NULL``, ``COALESCE``, string and date functions, and the aggregates ``COUNT``
 (``*``, a value, ``DISTINCT``), ``SUM``, ``AVG``, ``MIN``, ``MAX``, ``STDDEV[_SAMP|_POP]``,
 ``VARIANCE``, ``VAR_SAMP``, ``VAR_POP``, ``MEDIAN``, ``QUANTILE_CONT``, ``QUANTILE_DISC`` and
-``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)``.
+``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)``; a name SQL does not know calls the user
+function of that name (:mod:`sabot_lab.sql.functions`).
 
 A :class:`Scope` says what a column reference means where the expression stands (a row of
 the ``FROM`` clause, or a group after ``GROUP BY``).
@@ -50,6 +51,7 @@ from sabot_lab.sql.dates import (
     interval_constant,
     java_date_format,
 )
+from sabot_lab.sql.functions import find_function
 from sabot_lab.sql.parse import SabotDialect, written, written_name
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.windows import window_expression
@@ -720,8 +722,11 @@ def _strftime(node: exp.Expr, scope: Scope) -> Expr:
 
 
 def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
-    """The functions sqlglot does not know by name: DuckDB's ``try_strptime`` and
-    ``date_part``."""
+    """The functions sqlglot does not know by name: user functions (a call's own or
+    registered ones), DuckDB's ``try_strptime`` and ``date_part``, Flink's ``DATE_FORMAT``."""
+    function = find_function(str(node.name), scope.ctx.functions)
+    if function is not None:
+        return _user_call(function, node, scope)
     name = str(node.name).upper()
     if name == "TRY_STRPTIME" and len(node.expressions) == 2:
         text, fmt = node.expressions
@@ -744,7 +749,26 @@ def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
         except ValueError as exc:
             raise scope.ctx.unsupported(str(exc), pattern) from None
         return translate(value, scope).dt.strftime(fmt)
-    raise scope.ctx.unsupported(_describe(node), node)
+    raise scope.ctx.error(
+        f"{_describe(node)} is not supported by sl.sql(); a user function (@sl.udf) is called "
+        f"by name once given as sl.sql(..., functions={{{str(node.name)!r}: fn}}) or "
+        "registered with sl.register_function",
+        node,
+    )
+
+
+def _user_call(function: Any, node: exp.Anonymous, scope: Scope) -> Expr:
+    """A user function applied to its translated arguments."""
+    args = [translate(a, scope) for a in node.expressions]
+    with scope.ctx.building(node, f"{node.name}()"):
+        result = function(*args)
+    if not isinstance(result, Expr):
+        raise scope.ctx.error(
+            f"function {node.name!r} returned {type(result).__name__}, not an expression: "
+            "register functions made with @sl.udf",
+            node,
+        )
+    return result
 
 
 _RULES: dict[type[exp.Expr], Callable[[Any, Scope], Expr]] = {

@@ -58,6 +58,7 @@ class CatalogTables(Mapping[str, Stream]):
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
+        self.functions = catalog.functions
         self._built: dict[str, Stream] = {}
         self._binding: list[str] = []
 
@@ -96,7 +97,7 @@ class CatalogTables(Mapping[str, Stream]):
 
 def _view_stream(view: View, tables: CatalogTables) -> Stream:
     """A view's query as a stream, its columns renamed to the names listed after the view's."""
-    ctx = Context(view.text, tables)
+    ctx = Context(view.text, tables, tables.functions)
     stream = query_relation(view.query, ctx).stream
     if len(view.names) > len(stream.columns):
         raise ctx.error(
@@ -115,7 +116,7 @@ def run_script(script: str, catalog: Catalog) -> Stream | None:
     None if it has no query."""
     result = None
     for statement in parse_script(script):
-        ctx = Context(script, CatalogTables(catalog))
+        ctx = Context(script, CatalogTables(catalog), catalog.functions)
         if isinstance(statement, exp.Query | exp.Subquery):
             result = query_relation(statement, ctx).stream
         elif isinstance(statement, exp.Create) and str(statement.kind).upper() == "VIEW":

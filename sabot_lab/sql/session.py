@@ -2,7 +2,7 @@
 names (``register``, ``register_many``, ``unregister``, ``tables``, ``execute``, and ``with``
 for tables and views that last one block).
 
-May import: :mod:`sabot_lab.sql.catalog` and the stream; the SQL front end (``sqlglot``) loads
+May import: :mod:`sabot_lab.sql.catalog`, :mod:`sabot_lab.sql.functions` and the stream; the SQL front end (``sqlglot``) loads
 with the first script.
 """
 
@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from sabot_lab.sql.catalog import Catalog
+from sabot_lab.sql.functions import check_function
 from sabot_lab.stream import Stream
 
 __all__ = ["SQLContext"]
@@ -88,6 +89,20 @@ class SQLContext:
         """
         for name, frame in {**(frames or {}), **named_frames}.items():
             self.register(name, frame)
+        return self
+
+    def register_function(self, name: str, fn: Any) -> SQLContext:
+        """Make ``fn`` (an ``@sl.udf``) callable as ``name`` in this context's scripts (besides
+        the functions registered with :func:`sabot_lab.register_function`).
+
+        >>> import pyarrow as pa, sabot_lab as sl
+        >>> half = sl.udf(lambda x: x / 2, return_dtype="float64")
+        >>> ctx = SQLContext(t=pa.table({"x": [3]})).register_function("half", half)
+        >>> ctx.execute("SELECT half(x) AS h FROM t").collect().to_pydict()
+        {'h': [1.5]}
+        """
+        check_function(name, fn)
+        self._catalog.functions[name] = fn
         return self
 
     def unregister(self, names: str | Collection[str]) -> SQLContext:

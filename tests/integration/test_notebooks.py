@@ -63,6 +63,17 @@ def test_nexmark_notebook() -> None:
         assert f"\n{name} " in text or text.startswith(f"{name} ")
 
 
+@pytest.mark.slow
+def test_user_functions_notebook() -> None:
+    text = code_text(run_notebook("05_user_functions.ipynb"))
+    assert "same answers: True; compiled is" in text
+    faster = int(text.split("compiled is ")[1].split("x faster")[0])
+    assert faster >= 20  # per-row Python is far slower, even on a loaded machine
+    assert "cannot compile user function 'smoothed' for (float64)" in text
+    assert "line 3 of the function: `return statistics.mean([price, 100.0])`" in text
+    assert "compile=False" in text and "fees" in text
+
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 

@@ -17,6 +17,7 @@ from sabot_lab.logical import OperatorType
 from tests.support.expression_cases import AGGREGATES, CASES
 from tests.support.reference import assert_same_rows
 from tests.support.strategies import tables
+from tests.support.user_functions import UDFS
 
 
 def add_flag(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -55,6 +56,7 @@ STEPS = [
     ),
     _step("rename_back", lambda s, o: s.rename({"s": "name"}).rename({"name": "s"})),
     _step("truncate", lambda s, o: s.with_columns(t=col("t").dt.truncate("1h"))),
+    _step("scalar_udf", lambda s, o: s.with_columns(f=UDFS["price"](col("f"), col("i")))),
     _step("cast", lambda s, o: s.with_columns(i=col("f").cast("int64") % 7)),
     _step(
         "row_index",

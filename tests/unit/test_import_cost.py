@@ -22,6 +22,7 @@ FORBIDDEN = [
     "IPython",
     "pandas",
     "sabot_lab.notebook",  # the notebook plug-in loads on the first display request
+    "numba",  # compiled user functions load it on their first compile
 ]
 
 PROBE = """
