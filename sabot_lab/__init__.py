@@ -63,6 +63,7 @@ from sabot_lab.expr.windows import (
 )
 from sabot_lab.file_readers import from_csv, from_json, from_parquet
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
+from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.sql import SQLContext, sql
 from sabot_lab.stream import (
     GroupBy,
@@ -129,6 +130,7 @@ __all__ = [
     "LocalCluster",
     "Nexmark",
     "OperatorType",
+    "PlanOptimizer",
     "ParquetSink",
     "PerformanceWarning",
     "PlanError",

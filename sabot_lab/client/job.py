@@ -26,6 +26,7 @@ from sabot_lab.runtime.protocol import ENDED, seconds
 
 if TYPE_CHECKING:
     from sabot_lab.client.cluster import Cluster
+    from sabot_lab.logical import JobGraph
 
 __all__ = ["Job"]
 
@@ -45,6 +46,8 @@ class Job(Displayed):
         self.code_files: dict[str, str] = {}
         """The files of the job's user functions, by name (set by ``submit``), to name
         them in its error (see :mod:`~sabot_lab.client.code_places`)."""
+        self.plan: JobGraph | None = None
+        """The plan submitted (set by ``submit``), to name the operators of its tasks."""
 
     @property
     def id(self) -> str:
@@ -60,8 +63,14 @@ class Job(Displayed):
         return str(self.info()["state"])
 
     def tasks(self) -> list[dict[str, Any]]:
-        """The job's tasks: stage, partition, attempt, agent, state, rows out."""
-        return list(self.cluster._call("tasks", {"job_id": self.job_id}))
+        """The job's tasks: stage, partition, attempt, agent, state, rows out, and
+        ``operator_names``: the names of the plan's operators the task runs (known to a
+        job submitted from this process; else empty)."""
+        names = {} if self.plan is None else _operator_names(self.plan)
+        return [
+            {**task, "operator_names": [names[i] for i in task.get("operators") or {} if i in names]}
+            for task in self.cluster._call("tasks", {"job_id": self.job_id})
+        ]
 
     def checkpoints(self) -> list[dict[str, Any]]:
         """The job's checkpoints: id, state (PENDING, COMPLETE), location, times."""
@@ -165,3 +174,10 @@ class Job(Displayed):
 
     def __repr__(self) -> str:
         return f"<Job {self.job_id} on {self.cluster.uri}>"
+
+
+def _operator_names(plan: JobGraph) -> dict[str, str]:
+    """The name of each operator of ``plan`` by id (the members of fused ones included)."""
+    from sabot_lab.logical import fused_members
+
+    return {m.operator_id: m.name for node in plan for m in [node, *fused_members(node)]}
