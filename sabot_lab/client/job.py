@@ -64,11 +64,12 @@ class Job(Displayed):
 
     def tasks(self) -> list[dict[str, Any]]:
         """The job's tasks: stage, partition, attempt, agent, state, rows out, and
-        ``operator_names``: the names of the plan's operators the task runs (known to a
-        job submitted from this process; else empty)."""
+        ``operator_names``: the names of the plan's operators that yielded rows in the task
+        (a fused chain's: every member), for a job submitted from this process (else empty).
+        """
         names = {} if self.plan is None else _operator_names(self.plan)
         return [
-            {**task, "operator_names": [names[i] for i in task.get("operators") or {} if i in names]}
+            {**task, "operator_names": _ran(task.get("operators") or {}, names)}
             for task in self.cluster._call("tasks", {"job_id": self.job_id})
         ]
 
@@ -176,8 +177,20 @@ class Job(Displayed):
         return f"<Job {self.job_id} on {self.cluster.uri}>"
 
 
-def _operator_names(plan: JobGraph) -> dict[str, str]:
-    """The name of each operator of ``plan`` by id (the members of fused ones included)."""
+def _operator_names(plan: JobGraph) -> dict[str, list[str]]:
+    """The names of the operators each id of ``plan`` stands for, by id: a fused operator's
+    members are counted by the last one's id, so that id stands for all of them."""
     from sabot_lab.logical import fused_members
 
-    return {m.operator_id: m.name for node in plan for m in [node, *fused_members(node)]}
+    names: dict[str, list[str]] = {}
+    for node in plan:
+        members = fused_members(node)
+        names[node.operator_id] = [m.name for m in members]
+        names[members[-1].operator_id] = [m.name for m in members]
+    return names
+
+
+def _ran(operators: dict[str, int], names: dict[str, list[str]]) -> list[str]:
+    """The names of the operators a task reported rows of (``operators``: rows by id)."""
+    ran = (n for i in operators if i in names for n in names[i])
+    return list(dict.fromkeys(ran))

@@ -25,7 +25,7 @@ from sabot_lab.engine import Executor
 from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.items import Barrier, is_marker
 from sabot_lab.engine.operator_rows import OperatorRows
-from sabot_lab.logical import JobGraph, fused_members
+from sabot_lab.logical import JobGraph
 from sabot_lab.physical.exchange import BoundSource, Exchange, ExchangeSource
 from sabot_lab.physical.ids import ProducerId, TaskId
 from sabot_lab.physical.planner import PhysicalPlan, Stage
@@ -77,9 +77,6 @@ def run_task(
     travel with the rows; ``on_barrier(n)`` is called once barrier ``n`` left every output.
     ``rows`` counts the rows out of each operator of the stage (live plan numbers)."""
     graph = bind_task(stage, partition, read)
-    if rows is not None:  # every operator the task runs is listed, from 0 rows
-        for member in (m for node in graph for m in fused_members(node)):
-            rows.add(member.operator_id, 0)
     executor = Executor(graph, config or get_config(), checkpoints, rows=rows)
     feeds = [exchanges[x] for x in stage.writes]
     passed = _BarrierCount(len(feeds) + (stage.output is not None), on_barrier)
