@@ -37,7 +37,14 @@ from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.errors import PlanError
 from sabot_lab.logical.parameters import register_sink_parameters, register_source_parameters
 
-__all__ = ["file_format", "file_source", "kafka_sink", "kafka_source", "parquet_sink", "postgres_sink"]
+__all__ = [
+    "file_format",
+    "file_source",
+    "kafka_sink",
+    "kafka_source",
+    "parquet_sink",
+    "postgres_sink",
+]
 
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".ndjson": "json", ".jsonl": "json"}
 

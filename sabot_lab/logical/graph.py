@@ -20,10 +20,9 @@ everything as JSON-safe data (an operator as its kind and the fields not at thei
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -34,7 +33,6 @@ from sabot_lab.logical.operators import (
     Fused,
     Operator,
     OperatorType,
-    Sink,
     Source,
     Watermark,
     operator_class,
@@ -147,25 +145,31 @@ class StreamOperatorNode:
         *,
         op: Operator | None = None,
     ) -> None:
-        declared = None
-        if op is None:
-            if operator_type is None:
-                raise PlanError(f"operator {operator_id or name!r} needs an operator_type")
+        declared: tuple[OperatorType, dict[str, Any]] | None = None
+        if op is not None:
+            if parameters is not None or operator_type not in (None, op.kind):
+                raise PlanError(
+                    f"operator {operator_id!r}: give its operator or its kind, not both"
+                )
+            kind = op.kind
+        elif operator_type is None:
+            raise PlanError(f"operator {operator_id or name!r} needs an operator_type")
+        else:
             kind = OperatorType(operator_type)
-            operator_id = operator_id or new_operator_id(kind)
+        operator_id = operator_id or new_operator_id(kind)
+        if op is None:
             try:
                 op = operator_from_parameters(kind, parameters or {})
             except MissingParameters:  # built once its inputs are known (JobGraph.validate)
                 declared = (kind, dict(parameters or {}))
             except PlanError as exc:
                 raise PlanError(f"operator {operator_id!r} ({name or kind.value}): {exc}") from None
-        elif parameters is not None or operator_type not in (None, op.kind):
-            raise PlanError(f"operator {operator_id!r}: give its operator or its kind, not both")
-        kind = op.kind if op is not None else declared[0]  # type: ignore[index]
         if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
-            raise PlanError(f"operator {operator_id!r}: parallelism must be at least 1, got {parallelism!r}")
+            raise PlanError(
+                f"operator {operator_id!r}: parallelism must be at least 1, got {parallelism!r}"
+            )
         values = (
-            operator_id or new_operator_id(kind),
+            operator_id,
             op,
             name if name is not None else kind.value,
             tuple(upstream),
@@ -307,15 +311,23 @@ def fused_members(node: StreamOperatorNode) -> list[StreamOperatorNode]:
     return [node]
 
 
-def _built(node: StreamOperatorNode, build: Callable[[], Any]) -> Any:
-    """What ``build`` makes for ``node``, its errors naming the node."""
+def _built(node: StreamOperatorNode, inputs: Sequence[pa.Schema | None]) -> StreamOperatorNode:
+    """``node`` with its operator built from its parameters (when declared by them) and its
+    output schema (when its fields give it and its ``inputs`` schemas are known); errors
+    name the node."""
+    known = [i for i in inputs if i is not None]
     try:
-        return build()
+        if node.declared is not None:
+            kind, parameters = node.declared
+            node = node.replace(op=operator_from_parameters(kind, parameters, known), declared=None)
+        if node.schema is None and len(known) == len(inputs):
+            node = node.replace(schema=node.op.schema(known))
     except (PlanError, SchemaError) as exc:
-        kind = SchemaError if isinstance(exc, SchemaError) else PlanError
-        raise kind(f"operator {node.operator_id!r} ({node.name}): {exc}") from None
+        error = SchemaError if isinstance(exc, SchemaError) else PlanError
+        raise error(f"operator {node.operator_id!r} ({node.name}): {exc}") from None
     except KeyError as exc:  # a field names a column its input lacks
         raise SchemaError(f"operator {node.operator_id!r} ({node.name}): no column {exc}") from None
+    return node
 
 
 class JobGraph:
@@ -391,7 +403,9 @@ class JobGraph:
     def add_operator(self, node: StreamOperatorNode) -> str:
         """Add an operator (its edges are added with :meth:`connect`) and return its id."""
         if node.operator_id in self._nodes:
-            raise PlanError(f"operator id {node.operator_id!r} already in job graph {self.job_name!r}")
+            raise PlanError(
+                f"operator id {node.operator_id!r} already in job graph {self.job_name!r}"
+            )
         self._nodes[node.operator_id] = node.replace(upstream=(), downstream=())
         return node.operator_id
 
@@ -445,7 +459,9 @@ class JobGraph:
         """
         up, down = self.node(upstream_id), self.node(downstream_id)
         if upstream_id not in down.upstream:
-            raise PlanError(f"no edge {upstream_id} -> {downstream_id} in job graph {self.job_name!r}")
+            raise PlanError(
+                f"no edge {upstream_id} -> {downstream_id} in job graph {self.job_name!r}"
+            )
         new_id = node.operator_id
         if new_id in self._nodes:
             raise PlanError(f"operator id {new_id!r} already in job graph {self.job_name!r}")
@@ -648,14 +664,7 @@ class JobGraph:
         self._check_structure()
         built = JobGraph(self.job_name, self._nodes)
         for node in self.topological_sort():
-            inputs = [built._nodes[u].schema for u in node.upstream]
-            known = [i for i in inputs if i is not None]
-            if node.declared is not None:
-                kind, parameters = node.declared
-                op = _built(node, lambda: operator_from_parameters(kind, parameters, known))
-                node = node.replace(op=op, declared=None)
-            if node.schema is None and len(known) == len(inputs):
-                node = node.replace(schema=_built(node, lambda: node.op.schema(known)))
+            node = _built(node, [built._nodes[u].schema for u in node.upstream])
             built._nodes[node.operator_id] = node
         return built
 

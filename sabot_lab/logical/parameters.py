@@ -56,7 +56,7 @@ from sabot_lab.errors import PlanError, SchemaError, column_not_found
 from sabot_lab.expr import Expr, col
 from sabot_lab.logical.codec import decode
 from sabot_lab.logical.operators import Operator, OperatorType, operator_class
-from sabot_lab.logical.sources import SourceSpec, source_from_dict
+from sabot_lab.logical.sources import source_from_dict
 
 __all__ = [
     "MissingParameters",
@@ -196,7 +196,9 @@ def _names(value: Any) -> list[str]:
 
 def _as_given(params: dict[str, Any], inputs: Sequence[pa.Schema] | None) -> dict[str, Any]:
     """The operator's own fields: JSON forms decoded, expressions in expression fields."""
-    return {k: decode(v) if isinstance(v, list | dict) and _tagged(v) else v for k, v in params.items()}
+    return {
+        k: decode(v) if isinstance(v, list | dict) and _tagged(v) else v for k, v in params.items()
+    }
 
 
 def _tagged(value: Any) -> bool:
@@ -205,7 +207,9 @@ def _tagged(value: Any) -> bool:
 
 # ----------------------------------------------------------------------------- per type
 def _source(params: dict[str, Any], inputs: Sequence[pa.Schema] | None) -> dict[str, Any]:
-    fields = {k: params.pop(k) for k in ("columns", "predicate", "limit") if k in params}
+    fields: dict[str, Any] = {
+        k: params.pop(k) for k in ("columns", "predicate", "limit") if k in params
+    }
     if "predicate" in fields:
         fields["predicate"] = _expr(fields["predicate"], "a source's predicate")
     source = params.pop("source", None)
@@ -296,7 +300,9 @@ def _hash_join(params: dict[str, Any], inputs: Sequence[pa.Schema] | None) -> di
         if side in params:
             params[side] = _names(params[side])
     params.setdefault("how", "inner")
-    if "right_payload" in params or not {"left_on", "right_on"} <= params.keys():
+    if not {"left_on", "right_on"} <= params.keys():
+        raise MissingParameters("a hash_join operator needs parameter on (or left_on and right_on)")
+    if "right_payload" in params:
         return params
     if inputs is None:
         raise MissingParameters("a hash_join needs its inputs to know the right side's columns")
@@ -304,13 +310,19 @@ def _hash_join(params: dict[str, Any], inputs: Sequence[pa.Schema] | None) -> di
     for side, keys, schema in (("left", "left_on", left), ("right", "right_on", right)):
         for key in params[keys]:
             if key not in schema.names:
-                raise SchemaError(f"join key on the {side} side: {column_not_found(key, schema.names)}")
+                raise SchemaError(
+                    f"join key on the {side} side: {column_not_found(key, schema.names)}"
+                )
     kept = params["how"] in ("inner", "left")
-    params["right_payload"] = [n for n in right.names if n not in params["right_on"]] if kept else []
+    params["right_payload"] = (
+        [n for n in right.names if n not in params["right_on"]] if kept else []
+    )
     return params
 
 
-_FIELDS: dict[OperatorType, Callable[[dict[str, Any], Sequence[pa.Schema] | None], dict[str, Any]]] = {
+_FIELDS: dict[
+    OperatorType, Callable[[dict[str, Any], Sequence[pa.Schema] | None], dict[str, Any]]
+] = {
     OperatorType.SOURCE: _source,
     OperatorType.SINK: _sink,
     OperatorType.FILTER: _filter,

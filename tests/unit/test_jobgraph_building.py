@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
@@ -20,77 +17,20 @@ from sabot_lab import JobGraph, OperatorType, PlanOptimizer, StreamOperatorNode
 from sabot_lab.client.plan_submission import job_request
 from sabot_lab.errors import PlanError, SchemaError
 from sabot_lab.logical import Filter, HashJoin, Sink, accepted_parameters
+from tests.support.plans_by_hand import (
+    EXAMPLE_SQL,
+    example_graph,
+    expected_example,
+    quotes,
+    securities,
+    write_example_files,
+)
 from tests.support.reference import assert_same_rows, duckdb_table
-
-
-def quotes(n: int = 2_000, seed: int = 3) -> pa.Table:
-    """Quotes with null symbols and prices."""
-    rng = np.random.default_rng(seed)
-    symbols = [None if i % 17 == 0 else f"S{v}" for i, v in enumerate(rng.integers(0, 40, n))]
-    prices = [None if i % 11 == 0 else float(v) for i, v in enumerate(rng.integers(1, 300, n))]
-    return pa.table({"symbol": symbols, "price": prices, "qty": rng.integers(1, 9, n)})
-
-
-def securities() -> pa.Table:
-    return pa.table(
-        {
-            "symbol": [f"S{i}" for i in range(30)] + [None],
-            "name": [f"company {i}" for i in range(30)] + ["nobody"],
-            "sector": [["tech", "energy", None][i % 3] for i in range(31)],
-        }
-    )
 
 
 @pytest.fixture
 def files(tmp_path: Path) -> Path:
-    pq.write_table(quotes(), tmp_path / "quotes.parquet")
-    pq.write_table(securities(), tmp_path / "securities.parquet")
-    return tmp_path
-
-
-def example_graph(files: Path, sink: dict[str, str] | None = None) -> JobGraph:
-    """The document's Filter -> Join -> Sink example, with its parameters."""
-    graph = JobGraph(job_name="example")
-    source1 = StreamOperatorNode(
-        operator_type=OperatorType.SOURCE,
-        name="quotes",
-        parameters={"path": str(files / "quotes.parquet")},
-    )
-    source2 = StreamOperatorNode(
-        operator_type=OperatorType.SOURCE,
-        name="securities",
-        parameters={"path": str(files / "securities.parquet")},
-    )
-    filter_op = StreamOperatorNode(
-        operator_type=OperatorType.FILTER,
-        name="filter_price",
-        parameters={"predicate": sl.col("price") > 100},
-    )
-    join_op = StreamOperatorNode(
-        operator_type=OperatorType.HASH_JOIN, name="enrich", parameters={"on": "symbol"}
-    )
-    sink_op = StreamOperatorNode(
-        operator_type=OperatorType.SINK,
-        name="output",
-        parameters=sink or {"path": str(files / "out")},
-    )
-    for node in (source1, source2, filter_op, join_op, sink_op):
-        graph.add_operator(node)
-    graph.connect(source1.operator_id, filter_op.operator_id)
-    graph.connect(filter_op.operator_id, join_op.operator_id)
-    graph.connect(source2.operator_id, join_op.operator_id)
-    graph.connect(join_op.operator_id, sink_op.operator_id)
-    return graph
-
-
-EXAMPLE_SQL = (
-    "SELECT q.symbol, q.price, q.qty, s.name, s.sector FROM q JOIN s ON q.symbol = s.symbol "
-    "WHERE q.price > 100"
-)
-
-
-def expected_example() -> pa.Table:
-    return duckdb_table(EXAMPLE_SQL, q=quotes(), s=securities())
+    return write_example_files(tmp_path)
 
 
 def test_the_documents_example_runs_in_process_as_duckdb_computes_it(files: Path) -> None:
@@ -127,13 +67,16 @@ def test_a_missing_parameter_is_named_with_its_node_at_validate(files: Path) -> 
     (flt,) = [n for n in graph if n.name == "filter_price"]
     graph.replace_operator(StreamOperatorNode(flt.operator_id, OperatorType.FILTER, "filter_price"))
     with pytest.raises(
-        PlanError, match=rf"operator '{flt.operator_id}' \(filter_price\): a filter operator needs parameter predicate"
+        PlanError,
+        match=rf"operator '{flt.operator_id}' \(filter_price\): a filter operator needs parameter predicate",
     ):
         graph.validate()
     with pytest.raises(PlanError, match="is not built yet"):
         graph.node(flt.operator_id).op  # noqa: B018
     source = StreamOperatorNode(operator_type=OperatorType.SOURCE, name="nowhere")
-    with pytest.raises(PlanError, match="needs parameter source \\(or where it goes: path, kafka_topic"):
+    with pytest.raises(
+        PlanError, match="needs parameter source \\(or where it goes: path, kafka_topic"
+    ):
         JobGraph(job_name="j", nodes={source.operator_id: source}).validate()
 
 
@@ -168,10 +111,14 @@ def test_dangling_edges_and_loose_operators_are_clear_errors(files: Path) -> Non
         JobGraph.from_dict(data)
     loose = example_graph(files)
     extra = loose.add_operator(
-        StreamOperatorNode(operator_type="source", name="spare", parameters={"path": str(files / "quotes.parquet")})
+        StreamOperatorNode(
+            operator_type="source", name="spare", parameters={"path": str(files / "quotes.parquet")}
+        )
     )
     loose.validate()  # a loose operator is a valid graph, but not one job
-    with pytest.raises(PlanError, match=rf"has 2 outputs \('.*' \(output\), '{extra}' \(spare\)\); a job has one"):
+    with pytest.raises(
+        PlanError, match=rf"has 2 outputs \('.*' \(output\), '{extra}' \(spare\)\); a job has one"
+    ):
         job_request(loose)
     # a join with one input
     one_sided = example_graph(files)
@@ -186,7 +133,9 @@ def test_a_sink_ends_the_graph(files: Path) -> None:
     (sink,) = [n for n in graph if n.name == "output"]
     after = graph.add_operator(StreamOperatorNode(operator_type="limit", parameters={"n": 1}))
     graph.connect(sink.operator_id, after)
-    with pytest.raises(PlanError, match=r"sink '.*' \(output\) is read by .*: a sink ends a job graph"):
+    with pytest.raises(
+        PlanError, match=r"sink '.*' \(output\) is read by .*: a sink ends a job graph"
+    ):
         graph.validate()
 
 
@@ -223,7 +172,8 @@ def test_each_type_takes_its_documented_parameters() -> None:
     graph = JobGraph(job_name="verbs")
     src = graph.add_operator(
         StreamOperatorNode(
-            operator_type="source", parameters={"source": sl.from_arrow(table).graph.sources()[0].op.source}
+            operator_type="source",
+            parameters={"source": sl.from_arrow(table).graph.sources()[0].op.source},
         )
     )
     steps = [
@@ -243,14 +193,18 @@ def test_each_type_takes_its_documented_parameters() -> None:
         t=table,
     )
     assert sl.Stream.from_graph(graph).collect().equals(expected)
-    assert "columns" in accepted_parameters("select") and "kafka_topic" in accepted_parameters("source")
+    assert "columns" in accepted_parameters("select") and "kafka_topic" in accepted_parameters(
+        "source"
+    )
 
 
 def test_a_left_join_keeps_the_right_columns_but_its_keys(files: Path) -> None:
     graph = example_graph(files)
     (join,) = [n for n in graph if n.name == "enrich"]
     graph.replace_operator(
-        StreamOperatorNode(join.operator_id, "hash_join", "enrich", parameters={"on": "symbol", "how": "left"})
+        StreamOperatorNode(
+            join.operator_id, "hash_join", "enrich", parameters={"on": "symbol", "how": "left"}
+        )
     )
     built = graph.resolved().node(join.operator_id)
     assert isinstance(built.op, HashJoin) and built.op.right_payload == ["name", "sector"]
@@ -276,9 +230,12 @@ def test_sinks_from_their_parameters() -> None:
         assert isinstance(node.op, Sink) and node.op.target == target
     with pytest.raises(PlanError, match="needs parameter bootstrap_servers"):
         StreamOperatorNode(operator_type="sink", parameters={"kafka_topic": "t"})
-    assert sl.ParquetSink("/tmp/o").to_dict() == StreamOperatorNode(
-        operator_type="sink", parameters={"target": sl.ParquetSink("/tmp/o")}
-    ).op.target
+    assert (
+        sl.ParquetSink("/tmp/o").to_dict()
+        == StreamOperatorNode(
+            operator_type="sink", parameters={"target": sl.ParquetSink("/tmp/o")}
+        ).op.target
+    )
 
 
 def test_a_graph_with_a_sink_and_sink_given_too_is_refused(files: Path) -> None:
@@ -304,6 +261,8 @@ def test_stream_to_graph_and_back_gives_the_same_rows(make) -> None:  # type: ig
     assert back.collect().equals(stream.collect())
     via_json = sl.Stream.from_graph(JobGraph.from_json(stream.graph.to_json()))
     assert via_json.collect().equals(stream.collect())
-    assert sl.Stream.from_graph(PlanOptimizer().optimize(stream.graph)).collect().equals(
-        stream.collect()
+    assert (
+        sl.Stream.from_graph(PlanOptimizer().optimize(stream.graph))
+        .collect()
+        .equals(stream.collect())
     )
