@@ -311,7 +311,7 @@ def fused_members(node: StreamOperatorNode) -> list[StreamOperatorNode]:
     return [node]
 
 
-def _built(node: StreamOperatorNode, inputs: Sequence[pa.Schema | None]) -> StreamOperatorNode:
+def _build_node(node: StreamOperatorNode, inputs: Sequence[pa.Schema | None]) -> StreamOperatorNode:
     """``node`` with its operator built from its parameters (when declared by them) and its
     output schema (when its fields give it and its ``inputs`` schemas are known); errors
     name the node."""
@@ -604,7 +604,8 @@ class JobGraph:
         sabot_lab.errors.PlanError: operator 'f' (limit) needs at least 1 input, has 0
         """
         self._check_structure()
-        self.resolved()
+        if any(n.declared is not None for n in self._nodes.values()):
+            self._build_all()
 
     def _check_structure(self) -> None:
         for node in self._nodes.values():
@@ -662,9 +663,13 @@ class JobGraph:
         sabot_lab.errors.PlanError: operator 'filter_...' (big): a filter operator needs parameter predicate
         """
         self._check_structure()
+        return self._build_all()
+
+    def _build_all(self) -> JobGraph:
+        """:meth:`resolved` of a graph whose structure is checked."""
         built = JobGraph(self.job_name, self._nodes)
         for node in self.topological_sort():
-            node = _built(node, [built._nodes[u].schema for u in node.upstream])
+            node = _build_node(node, [built._nodes[u].schema for u in node.upstream])
             built._nodes[node.operator_id] = node
         return built
 
