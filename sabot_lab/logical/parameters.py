@@ -31,8 +31,11 @@ operator type     parameters
                   ``format``, ``key``) or PostgreSQL (``postgres_url``, ``table``, ``key``)
 ================  ===========================================================================
 
-An expression is a sabot-lab expression (``sl.col("px") > 100``) or its JSON form
-(``Expr.to_dict()``, as a plan's JSON holds it); a list of names may be one name.
+An expression is a sabot-lab expression (``sl.col("px") > 100``), its JSON form
+(``Expr.to_dict()``, as a plan's JSON holds it), or SQL text (``"px > 100"``,
+``"SUM(px * qty) AS total"``, read over the operator's input once it is known, by the parser
+:mod:`sabot_lab.sql` registers); in a list of expressions a column's name stands for the
+column; a list of names may be one name.
 
 Sources and sinks from connector parameters are made by the connectors
 (:mod:`sabot_lab.connectors.parameters` registers them here), so this layer imports none.
@@ -52,7 +55,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sabot_lab.errors import PlanError, SchemaError, column_not_found
+from sabot_lab.errors import PlanError, SchemaError, SQLError, column_not_found
 from sabot_lab.expr import Expr, col
 from sabot_lab.logical.codec import decode
 from sabot_lab.logical.operators import Operator, OperatorType, operator_class
@@ -64,6 +67,7 @@ __all__ = [
     "operator_from_parameters",
     "register_sink_parameters",
     "register_source_parameters",
+    "register_sql_expressions",
 ]
 
 
@@ -96,6 +100,17 @@ def register_sink_parameters(key: str, names: Sequence[str], resolver: Resolver)
     """Make ``resolver`` build the target dict of a SINK node whose parameters include
     ``key`` (e.g. ``postgres_url``); ``names``: every parameter that connector takes."""
     _CONNECTORS[OperatorType.SINK].append(_Connector(key, frozenset((key, *names)), resolver))
+
+
+SqlParser = Callable[[str, pa.Schema], Expr]
+"""Reads SQL expression text over the rows of a schema."""
+
+_SQL: list[SqlParser] = []
+
+
+def register_sql_expressions(parser: SqlParser) -> None:
+    """Make ``parser`` read the SQL text parameters give for expressions."""
+    _SQL[:] = [parser]
 
 
 _OWN: dict[OperatorType, tuple[str, ...]] = {
@@ -168,10 +183,13 @@ def operator_from_parameters(
 
 
 # ----------------------------------------------------------------------------- values
-def _expr(value: Any, what: str) -> Expr:
-    """An expression, or its JSON form (``Expr.to_dict()`` or the plan codec's)."""
+def _expr(value: Any, what: str, inputs: Sequence[pa.Schema] | None) -> Expr:
+    """An expression, its JSON form (``Expr.to_dict()`` or the plan codec's), or SQL text
+    read over the first of ``inputs``."""
     if isinstance(value, Expr):
         return value
+    if isinstance(value, str):
+        return _sql(value, what, inputs)
     if isinstance(value, Mapping):
         try:
             found = decode(dict(value)) if "$expr" in value else Expr.from_dict(dict(value))
@@ -180,14 +198,36 @@ def _expr(value: Any, what: str) -> Expr:
         if isinstance(found, Expr):
             return found
     raise PlanError(
-        f"{what} must be an expression (sl.col(...) > ...) or its JSON form, got {value!r}"
+        f"{what} must be an expression (sl.col(...) > ...), its JSON form or SQL text, "
+        f"got {value!r}"
     )
 
 
-def _exprs(value: Any, what: str) -> list[Expr]:
-    """Expressions, a column name standing for ``col(name)``."""
+def _sql(text: str, what: str, inputs: Sequence[pa.Schema] | None) -> Expr:
+    if inputs is None:
+        raise MissingParameters(f"{what} {text!r} is SQL, read once the input is known")
+    if not _SQL:
+        raise PlanError(f"{what} {text!r} is SQL text: import sabot_lab to read it")
+    try:
+        return _SQL[0](text, inputs[0])
+    except SQLError as exc:
+        raise PlanError(f"{what} {text!r}: {exc}") from None
+
+
+def _exprs(value: Any, what: str, inputs: Sequence[pa.Schema] | None) -> list[Expr]:
+    """Expressions, a column's name standing for the column (other text is SQL)."""
     items = [value] if isinstance(value, str | Expr | Mapping) else list(value)
-    return [col(v) if isinstance(v, str) else _expr(v, what) for v in items]
+    return [
+        col(v) if isinstance(v, str) and _is_name(v, inputs) else _expr(v, what, inputs)
+        for v in items
+    ]
+
+
+def _is_name(value: str, inputs: Sequence[pa.Schema] | None) -> bool:
+    """Whether ``value`` names a column (before the input is known: looks like a name)."""
+    if inputs is None:
+        return value.isidentifier()
+    return value in inputs[0].names
 
 
 def _names(value: Any) -> list[str]:
@@ -211,7 +251,9 @@ def _source(params: dict[str, Any], inputs: Sequence[pa.Schema] | None) -> dict[
         k: params.pop(k) for k in ("columns", "predicate", "limit") if k in params
     }
     if "predicate" in fields:
-        fields["predicate"] = _expr(fields["predicate"], "a source's predicate")
+        if isinstance(fields["predicate"], str):
+            raise PlanError("a source's predicate is an expression (sl.col(...)), not SQL text")
+        fields["predicate"] = _expr(fields["predicate"], "a source's predicate", None)
     source = params.pop("source", None)
     if isinstance(source, Mapping):
         source = decode(dict(source)) if "$source" in source else source_from_dict(dict(source))
@@ -251,7 +293,7 @@ def _resolve(kind: OperatorType, params: dict[str, Any]) -> Any:
 
 def _filter(params: dict[str, Any], inputs: Sequence[pa.Schema] | None) -> dict[str, Any]:
     if "predicate" in params:
-        params["predicate"] = _expr(params["predicate"], "a filter's predicate")
+        params["predicate"] = _expr(params["predicate"], "a filter's predicate", inputs)
     return params
 
 
@@ -260,7 +302,7 @@ def _select(params: dict[str, Any], inputs: Sequence[pa.Schema] | None) -> dict[
         raise PlanError("a select takes columns or exprs, not both")
     if "columns" in params or "exprs" in params:
         given = params.pop("columns") if "columns" in params else params.pop("exprs")
-        params["exprs"] = _exprs(given, "a select's column")
+        params["exprs"] = _exprs(given, "a select's column", inputs)
     return params
 
 
@@ -268,7 +310,7 @@ def _aggregate(params: dict[str, Any], inputs: Sequence[pa.Schema] | None) -> di
     if "keys" in params:
         params["keys"] = _names(params["keys"])
     if "aggs" in params:
-        params["aggs"] = _exprs(params["aggs"], "an aggregate")
+        params["aggs"] = _exprs(params["aggs"], "an aggregate", inputs)
     return params
 
 
@@ -283,7 +325,7 @@ def _window(params: dict[str, Any], inputs: Sequence[pa.Schema] | None) -> dict[
 
 def _sort(params: dict[str, Any], inputs: Sequence[pa.Schema] | None) -> dict[str, Any]:
     if "by" in params:
-        params["by"] = _exprs(params["by"], "a sort key")
+        params["by"] = _exprs(params["by"], "a sort key", inputs)
         flags = params.get("descending", False)
         if isinstance(flags, bool):
             params["descending"] = [flags] * len(params["by"])

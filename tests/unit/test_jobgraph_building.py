@@ -266,3 +266,36 @@ def test_stream_to_graph_and_back_gives_the_same_rows(make) -> None:  # type: ig
         .collect()
         .equals(stream.collect())
     )
+
+
+def test_expressions_come_as_sql_text_read_over_the_input() -> None:
+    table = quotes()
+    graph = JobGraph(job_name="sql")
+    src = graph.add_operator(
+        StreamOperatorNode(
+            operator_type="source",
+            parameters={"source": sl.from_arrow(table).graph.sources()[0].op.source},
+        )
+    )
+    steps = [
+        ("filter", {"predicate": "price > 100 OR symbol IS NULL"}),
+        ("select", {"columns": ["symbol", "price * qty AS notional"]}),
+        ("group_by", {"keys": "symbol", "aggs": ["SUM(notional) AS total", "COUNT(*) AS n"]}),
+    ]
+    last = src
+    for kind, parameters in steps:
+        node = graph.add_operator(StreamOperatorNode(operator_type=kind, parameters=parameters))
+        graph.connect(last, node)
+        last = node
+    graph.validate()
+    expected = duckdb_table(
+        "SELECT symbol, SUM(price * qty) AS total, COUNT(*) AS n FROM t "
+        "WHERE price > 100 OR symbol IS NULL GROUP BY symbol",
+        t=table,
+    )
+    assert_same_rows(sl.Stream.from_graph(graph).collect(), expected)
+    graph.replace_operator(
+        StreamOperatorNode(last, "group_by", parameters={"keys": "symbol", "aggs": ["SUM(nope)"]})
+    )
+    with pytest.raises(PlanError, match=r"an aggregate 'SUM\(nope\)': .*nope"):
+        graph.validate()
