@@ -64,6 +64,7 @@ from sabot_lab.expr.windows import (
 )
 from sabot_lab.file_readers import from_csv, from_json, from_parquet
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
+from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.sql import SQLContext, register_function, sql, unregister_function
 from sabot_lab.stream import (
     GroupBy,
@@ -136,6 +137,7 @@ __all__ = [
     "ParquetSink",
     "PerformanceWarning",
     "PlanError",
+    "PlanOptimizer",
     "PostgresSink",
     "RunResult",
     "SQLContext",

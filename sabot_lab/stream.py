@@ -151,6 +151,22 @@ class Stream:
         """
         return self._graph
 
+    @staticmethod
+    def from_graph(graph: JobGraph) -> Stream:
+        """The stream of a plan's output, back in the lazy API: a hand-built
+        :class:`~sabot_lab.logical.JobGraph` (validated first: its operators declared by
+        parameters are built), an optimized plan, or a stream's :attr:`graph`. For a graph
+        that ends in a sink, the stream of the rows the sink gets (``cluster.submit_job(graph)``
+        writes them there).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [1, 2, 3]}).filter(sl.col("x") > 1)
+        >>> sl.Stream.from_graph(s.graph).collect().to_pydict()
+        {'x': [2, 3]}
+        """
+        plan, _ = graph.resolved().without_sink()
+        return Stream(plan, plan.output())
+
     @property
     def node_id(self) -> str:
         """Id of the operator whose output this stream is.
@@ -1071,23 +1087,12 @@ class Stream:
         also gets the rows, exactly once; ``from_savepoint`` starts it where a job of the same
         pipeline stopped (see :meth:`~sabot_lab.client.Cluster.submit`).
         """
-        from sabot_lab.client.code_places import code_files
-        from sabot_lab.runtime.protocol import JobRequest
+        from sabot_lab.client.plan_submission import submit_plan
 
         plan = self.graph.subgraph(self.node_id)
-        request = JobRequest(
-            plan=plan.to_json(),
-            name=name,
-            partitions=partitions,
-            assignment=assignment,
-            checkpoint_interval=checkpoint_interval,
-            sink=None if sink is None else sink.to_dict(),
-            from_savepoint=None if from_savepoint is None else str(from_savepoint),
+        return submit_plan(
+            cluster, plan, name, partitions, assignment, checkpoint_interval, sink, from_savepoint
         )
-        job = cluster.submit_request(request)
-        job.code_files = code_files(node.op for node in plan)  # to name them in its error
-        job.pipeline = self
-        return job
 
     def to_pandas(self, optimize: bool = True) -> Any:
         """Run the pipeline and return a ``pandas.DataFrame`` (pandas comes with

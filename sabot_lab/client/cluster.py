@@ -2,8 +2,8 @@
 lists jobs and agents.
 
 May import: the wire layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.runtime.protocol`),
-:mod:`sabot_lab.client.job`, :mod:`sabot_lab.display`, :mod:`sabot_lab.errors`,
-:mod:`sabot_lab.observability`.
+:mod:`sabot_lab.client.job`, :mod:`sabot_lab.client.plan_submission`, :mod:`sabot_lab.display`,
+:mod:`sabot_lab.errors`, :mod:`sabot_lab.observability`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sabot_lab.client.job import Job
+from sabot_lab.client.plan_submission import submit_plan
 from sabot_lab.display import Displayed
 from sabot_lab.observability.tracing import configure_tracing, span
 from sabot_lab.runtime.protocol import JOBS_PAGE, Assignment, EndedBefore, JobRequest, JobsPage
@@ -18,6 +19,7 @@ from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
 
 if TYPE_CHECKING:
     from sabot_lab.connectors.sink import CommitSink
+    from sabot_lab.logical import JobGraph
     from sabot_lab.stream import Stream
 
 __all__ = ["Cluster", "connect"]
@@ -72,6 +74,34 @@ class Cluster(Displayed):
         """
         return stream.submit(
             self, name, partitions, assignment, checkpoint_interval, sink, from_savepoint
+        )
+
+    def submit_job(
+        self,
+        graph: JobGraph,
+        name: str | None = None,
+        partitions: int | None = None,
+        assignment: Assignment = "round_robin",
+        checkpoint_interval: float | None = None,
+        sink: CommitSink | None = None,
+        from_savepoint: str | None = None,
+    ) -> Job:
+        """Submit a plan: a hand-built :class:`~sabot_lab.logical.JobGraph`, the result of
+        ``PlanOptimizer().optimize(graph)``, or a stream's ``graph``. It is validated here
+        (an operator missing a parameter, or left unconnected, is refused before anything is
+        sent); a graph that ends in a sink node writes its rows there. ``name`` defaults to
+        the graph's ``job_name``; the other arguments are those of :meth:`submit`.
+        :meth:`Job.tasks` names the operators each task runs.
+        """
+        return submit_plan(
+            self,
+            graph,
+            graph.job_name if name is None else name,
+            partitions,
+            assignment,
+            checkpoint_interval,
+            sink,
+            from_savepoint,
         )
 
     def submit_request(self, request: JobRequest) -> Job:

@@ -28,7 +28,7 @@ from sabot_lab.runtime.protocol import ENDED, LogsRequest, seconds
 
 if TYPE_CHECKING:
     from sabot_lab.client.cluster import Cluster
-    from sabot_lab.stream import Stream
+    from sabot_lab.logical import JobGraph
 
 __all__ = ["STEP_SECONDS", "Job"]
 
@@ -51,9 +51,8 @@ class Job(Displayed):
         self.code_files: dict[str, str] = {}
         """The files of the job's user functions, by name (set by ``submit``), to name
         them in its error (see :mod:`~sabot_lab.client.code_places`)."""
-        self.pipeline: Stream | None = None
-        """The pipeline submitted, when it was submitted from this process (set by
-        ``submit``): the job's views read the size of its sources."""
+        self.plan: JobGraph | None = None
+        """The plan submitted (set by ``submit``), to name the operators of its tasks."""
 
     @property
     def id(self) -> str:
@@ -69,8 +68,15 @@ class Job(Displayed):
         return str(self.info()["state"])
 
     def tasks(self) -> list[dict[str, Any]]:
-        """The job's tasks: stage, partition, attempt, agent, state, rows out."""
-        return list(self.cluster._call("tasks", {"job_id": self.job_id}))
+        """The job's tasks: stage, partition, attempt, agent, state, rows out, and
+        ``operator_names``: the names of the plan's operators that yielded rows in the task
+        (a fused chain's: every member), for a job submitted from this process (else empty).
+        """
+        names = {} if self.plan is None else _operator_names(self.plan)
+        return [
+            {**task, "operator_names": _ran(task.get("operators") or {}, names)}
+            for task in self.cluster._call("tasks", {"job_id": self.job_id})
+        ]
 
     def checkpoints(self) -> list[dict[str, Any]]:
         """The job's checkpoints: id, state (PENDING, COMPLETE), location, times."""
@@ -202,3 +208,22 @@ class Job(Displayed):
 
     def __repr__(self) -> str:
         return f"<Job {self.job_id} on {self.cluster.uri}>"
+
+
+def _operator_names(plan: JobGraph) -> dict[str, list[str]]:
+    """The names of the operators each id of ``plan`` stands for, by id: a fused operator's
+    members are counted by the last one's id, so that id stands for all of them."""
+    from sabot_lab.logical import fused_members
+
+    names: dict[str, list[str]] = {}
+    for node in plan:
+        members = fused_members(node)
+        names[node.operator_id] = [m.name for m in members]
+        names[members[-1].operator_id] = [m.name for m in members]
+    return names
+
+
+def _ran(operators: dict[str, int], names: dict[str, list[str]]) -> list[str]:
+    """The names of the operators a task reported rows of (``operators``: rows by id)."""
+    ran = (n for i in operators if i in names for n in names[i])
+    return list(dict.fromkeys(ran))

@@ -1,7 +1,8 @@
 """Sources and sinks: Arrow/pandas tables, Parquet, CSV and NDJSON files, DuckDB queries, Python
 iterables, the Nexmark generator, Kafka topics.
 
-Importing this package registers every source kind with the plan model.
+Importing this package registers every source kind with the plan model, and the parameters
+hand-built plans give sources and sinks by (:mod:`~sabot_lab.connectors.parameters`).
 
 May import: ``logical`` (to register source kinds), ``expr``, ``predicates``, ``kernels``,
 ``engine.stateless`` (a pushed-down filter runs as the engine runs it), ``errors``; never
@@ -21,6 +22,7 @@ from sabot_lab.connectors.files import FileSource
 from sabot_lab.connectors.iterable import IterableSource
 from sabot_lab.connectors.kafka import KafkaSink, KafkaSource
 from sabot_lab.connectors.nexmark import NexmarkSource
+from sabot_lab.connectors.parameters import file_format
 from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.connectors.sink import CommitSink
@@ -38,6 +40,7 @@ __all__ = [
     "NexmarkSource",
     "ParquetSink",
     "PostgresSink",
+    "file_format",
     "write_csv",
     "write_json",
     "write_parquet",

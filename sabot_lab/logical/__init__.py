@@ -2,7 +2,8 @@
 
 What lives here: the operator classes (one frozen dataclass per kind of operator, in
 ``operators``), the plan graph and its node (``graph``), the JSON codec of operator fields
-(``codec``), the source interface and registry connectors register their kinds in
+(``codec``), the parameters hand-built plans give each operator type (``parameters``), the
+source interface and registry connectors register their kinds in
 (``sources``), and the per-phase dispatch tables keyed by operator class (``dispatch``).
 
 What it may import: ``sabot_lab.expr`` and ``sabot_lab.errors`` (never connectors, the
@@ -20,7 +21,6 @@ from sabot_lab.logical.graph import (
     derived_operator_id,
     fused_members,
     new_operator_id,
-    operator_from_parameters,
 )
 from sabot_lab.logical.operators import (
     Aggregate,
@@ -39,6 +39,7 @@ from sabot_lab.logical.operators import (
     Project,
     RowIndex,
     SessionWindow,
+    Sink,
     SlidingWindow,
     Sort,
     Source,
@@ -51,6 +52,7 @@ from sabot_lab.logical.operators import (
     operator_class,
     operator_classes,
 )
+from sabot_lab.logical.parameters import accepted_parameters, operator_from_parameters
 from sabot_lab.logical.sources import SourceSpec, register_source, source_from_dict
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "Project",
     "RowIndex",
     "SessionWindow",
+    "Sink",
     "SlidingWindow",
     "Sort",
     "Source",
@@ -82,6 +85,7 @@ __all__ = [
     "Watermark",
     "Window",
     "WindowFunctions",
+    "accepted_parameters",
     "derived_operator_id",
     "fused_members",
     "join_output_names",

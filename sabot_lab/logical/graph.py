@@ -20,7 +20,6 @@ everything as JSON-safe data (an operator as its kind and the fields not at thei
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -28,7 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sabot_lab.errors import PlanError
+from sabot_lab.errors import PlanError, SchemaError
 from sabot_lab.logical.codec import decode, encode, schema_from_b64, schema_to_b64
 from sabot_lab.logical.operators import (
     Fused,
@@ -38,6 +37,7 @@ from sabot_lab.logical.operators import (
     Watermark,
     operator_class,
 )
+from sabot_lab.logical.parameters import MissingParameters, operator_from_parameters
 
 __all__ = [
     "JobGraph",
@@ -45,7 +45,6 @@ __all__ = [
     "derived_operator_id",
     "fused_members",
     "new_operator_id",
-    "operator_from_parameters",
 ]
 
 
@@ -74,7 +73,16 @@ def derived_operator_id(kind: type[Operator], *anchors: str) -> str:
     return "_".join((kind.kind.value, *anchors))
 
 
-_NODE_FIELDS = ("operator_id", "op", "name", "upstream", "downstream", "schema", "parallelism")
+_NODE_FIELDS = (
+    "operator_id",
+    "op",
+    "name",
+    "upstream",
+    "downstream",
+    "schema",
+    "parallelism",
+    "declared",
+)
 _FIELD_SET = frozenset(_NODE_FIELDS)
 
 
@@ -83,16 +91,21 @@ class StreamOperatorNode:
     place in the graph.
 
     Attributes:
-        operator_id: unique id within the graph.
+        operator_id: unique id within the graph (generated from the type when not given,
+            e.g. ``filter_7``).
         op: what the operator does, with its arguments as typed fields.
-        name: short human label (the API verb).
+        name: short human label (the API verb, or the name a hand-built plan gives it).
         upstream / downstream: ids of input / output operators, in input order.
         schema: output schema, inferred when the node is built.
         parallelism: tasks this operator runs as on a cluster (None: the job's default).
+        declared: for a node built from ``operator_type`` and ``parameters`` whose operator
+            needs its inputs (or a parameter still missing), the type and parameters it is
+            built from when its graph is validated; None otherwise.
 
-    A node is built from its operator, or (as plans read from JSON are) from its kind and
-    ``parameters``; ``stateful`` and ``key_by`` are the operator's properties and, when given,
-    must agree with them:
+    A node is built from its operator (``op=``, as the Stream API builds them), or from its
+    type and ``parameters`` (see :mod:`sabot_lab.logical.parameters`), as plans read from
+    JSON and hand-built plans are; ``stateful`` and ``key_by`` are the operator's properties
+    and, when given, must agree with them:
 
     >>> from sabot_lab.logical import Filter
     >>> from sabot_lab.expr import col
@@ -100,6 +113,12 @@ class StreamOperatorNode:
     >>> b = StreamOperatorNode("f", OperatorType.FILTER, "filter", parameters={"predicate": col("x") > 1})
     >>> a.to_dict() == b.to_dict(), b.operator_type.value, b.stateful
     (True, 'filter', False)
+
+    The document's way, with a generated id and parameters given later than the type:
+
+    >>> node = StreamOperatorNode(operator_type=OperatorType.FILTER, name="filter_price")
+    >>> node.operator_id.startswith("filter_"), node.declared
+    (True, (<OperatorType.FILTER: 'filter'>, {}))
     """
 
     operator_id: str
@@ -109,11 +128,12 @@ class StreamOperatorNode:
     downstream: tuple[str, ...]
     schema: pa.Schema | None
     parallelism: int | None
+    declared: tuple[OperatorType, Mapping[str, Any]] | None
 
     def __init__(
         self,
-        operator_id: str,
-        operator_type: OperatorType | None = None,
+        operator_id: str | None = None,
+        operator_type: OperatorType | str | None = None,
         name: str | None = None,
         upstream: Sequence[str] = (),
         downstream: Sequence[str] = (),
@@ -125,22 +145,43 @@ class StreamOperatorNode:
         *,
         op: Operator | None = None,
     ) -> None:
+        declared: tuple[OperatorType, dict[str, Any]] | None = None
+        if op is not None:
+            if parameters is not None or operator_type not in (None, op.kind):
+                raise PlanError(
+                    f"operator {operator_id!r}: give its operator or its kind, not both"
+                )
+            kind = op.kind
+        elif operator_type is None:
+            raise PlanError(f"operator {operator_id or name!r} needs an operator_type")
+        else:
+            kind = OperatorType(operator_type)
+        operator_id = operator_id or new_operator_id(kind)
         if op is None:
-            if operator_type is None:
-                raise PlanError(f"operator {operator_id!r} needs an operator or a kind")
-            op = operator_from_parameters(operator_type, parameters or {})
-        elif parameters is not None or operator_type not in (None, op.kind):
-            raise PlanError(f"operator {operator_id!r}: give its operator or its kind, not both")
+            try:
+                op = operator_from_parameters(kind, parameters or {})
+            except MissingParameters:  # built once its inputs are known (JobGraph.validate)
+                declared = (kind, dict(parameters or {}))
+            except PlanError as exc:
+                raise PlanError(f"operator {operator_id!r} ({name or kind.value}): {exc}") from None
+        if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
+            raise PlanError(
+                f"operator {operator_id!r}: parallelism must be at least 1, got {parallelism!r}"
+            )
         values = (
             operator_id,
             op,
-            name if name is not None else op.kind.value,
+            name if name is not None else kind.value,
             tuple(upstream),
             tuple(downstream),
             schema,
             parallelism,
+            declared,
         )
         self.__dict__.update(zip(_NODE_FIELDS, values, strict=True))
+        if op is None:  # no operator yet: ``op`` raises until the graph builds it
+            del self.__dict__["op"]
+            return
         if stateful is not None and stateful != op.stateful:
             raise PlanError(
                 f"operator {operator_id!r}: a {op.kind.value} is stateful={op.stateful}"
@@ -151,18 +192,27 @@ class StreamOperatorNode:
                 f"not {list(key_by)}"
             )
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "op" and self.__dict__.get("declared") is not None:
+            raise PlanError(
+                f"operator {self.operator_id!r} ({self.name}) is not built yet: "
+                "JobGraph.validate() builds it from its parameters and inputs"
+            )
+        raise AttributeError(name)
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"StreamOperatorNode is immutable: use replace({name}=...)")
 
     @property
     def operator_type(self) -> OperatorType:
         """The operator's kind."""
-        return self.op.kind
+        return self.op.kind if self.declared is None else self.declared[0]
 
     @property
     def parameters(self) -> Mapping[str, Any]:
-        """The operator's fields that differ from their defaults, by name (as in JSON)."""
-        return self.op.parameters()
+        """The operator's fields that differ from their defaults, by name (as in JSON); the
+        parameters it was given while it is not built."""
+        return self.op.parameters() if self.declared is None else self.declared[1]
 
     @property
     def stateful(self) -> bool:
@@ -195,7 +245,7 @@ class StreamOperatorNode:
         >>> StreamOperatorNode("a", op=Limit(n=3), name="head").label()
         'head n=3'
         """
-        args = self.op.describe(self.name)
+        args = self.op.describe(self.name) if self.declared is None else ""
         return f"{self.name} {args}" if args else self.name
 
     def replace(self, **changes: Any) -> StreamOperatorNode:
@@ -249,31 +299,6 @@ class StreamOperatorNode:
         return f"StreamOperatorNode({self.operator_id!r}, {self.label()!r})"
 
 
-def operator_from_parameters(kind: OperatorType | str, parameters: Mapping[str, Any]) -> Operator:
-    """The operator of a kind with these fields (a plan's JSON ``parameters``).
-
-    >>> from sabot_lab.logical import Limit
-    >>> operator_from_parameters("limit", {"n": 2})
-    Limit(n=2, offset=0)
-    >>> operator_from_parameters("limit", {"rows": 2})
-    Traceback (most recent call last):
-    ...
-    sabot_lab.errors.PlanError: a limit operator takes n, offset; got rows
-    """
-    cls = operator_class(kind)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in parameters if k not in names]
-    if unknown:
-        raise PlanError(
-            f"a {cls.kind.value} operator takes {', '.join(names) or 'no parameters'}; "
-            f"got {', '.join(unknown)}"
-        )
-    try:
-        return cls(**parameters)
-    except TypeError as exc:
-        raise PlanError(f"a {cls.kind.value} operator: {exc}") from None
-
-
 def fused_members(node: StreamOperatorNode) -> list[StreamOperatorNode]:
     """The operators a node runs: the members of a fused operator, else the node itself.
 
@@ -284,6 +309,25 @@ def fused_members(node: StreamOperatorNode) -> list[StreamOperatorNode]:
     if isinstance(node.op, Fused):
         return list(node.op.operators)
     return [node]
+
+
+def _build_node(node: StreamOperatorNode, inputs: Sequence[pa.Schema | None]) -> StreamOperatorNode:
+    """``node`` with its operator built from its parameters (when declared by them) and its
+    output schema (when its fields give it and its ``inputs`` schemas are known); errors
+    name the node."""
+    known = [i for i in inputs if i is not None]
+    try:
+        if node.declared is not None:
+            kind, parameters = node.declared
+            node = node.replace(op=operator_from_parameters(kind, parameters, known), declared=None)
+        if node.schema is None and len(known) == len(inputs):
+            node = node.replace(schema=node.op.schema(known))
+    except (PlanError, SchemaError) as exc:
+        error = SchemaError if isinstance(exc, SchemaError) else PlanError
+        raise error(f"operator {node.operator_id!r} ({node.name}): {exc}") from None
+    except KeyError as exc:  # a field names a column its input lacks
+        raise SchemaError(f"operator {node.operator_id!r} ({node.name}): no column {exc}") from None
+    return node
 
 
 class JobGraph:
@@ -306,8 +350,10 @@ class JobGraph:
     ('src',)
     """
 
-    def __init__(self, name: str = "job", nodes: Mapping[str, StreamOperatorNode] | None = None):
-        self.name = name
+    def __init__(
+        self, job_name: str = "job", nodes: Mapping[str, StreamOperatorNode] | None = None
+    ) -> None:
+        self.job_name = job_name
         self._nodes: dict[str, StreamOperatorNode] = dict(nodes or {})
 
     @property
@@ -326,14 +372,14 @@ class JobGraph:
         try:
             return self._nodes[operator_id]
         except KeyError:
-            raise PlanError(f"no operator {operator_id!r} in job graph {self.name!r}") from None
+            raise PlanError(f"no operator {operator_id!r} in job graph {self.job_name!r}") from None
 
     def copy(self) -> JobGraph:
         """A copy that can be extended without changing this graph (nodes are shared)."""
-        return JobGraph(self.name, self._nodes)
+        return JobGraph(self.job_name, self._nodes)
 
     @staticmethod
-    def from_upstream(name: str, nodes: Iterable[StreamOperatorNode]) -> JobGraph:
+    def from_upstream(job_name: str, nodes: Iterable[StreamOperatorNode]) -> JobGraph:
         """A graph of operators whose ``upstream`` ids are set; ``downstream`` is derived.
 
         >>> from sabot_lab.logical import Limit
@@ -350,14 +396,16 @@ class JobGraph:
                     raise PlanError(f"operator {node.operator_id!r} reads unknown {upstream!r}")
                 consumers[upstream].append(node.operator_id)
         return JobGraph(
-            name,
+            job_name,
             {n.operator_id: n.replace(downstream=tuple(consumers[n.operator_id])) for n in nodes},
         )
 
     def add_operator(self, node: StreamOperatorNode) -> str:
         """Add an operator (its edges are added with :meth:`connect`) and return its id."""
         if node.operator_id in self._nodes:
-            raise PlanError(f"operator id {node.operator_id!r} already in job graph {self.name!r}")
+            raise PlanError(
+                f"operator id {node.operator_id!r} already in job graph {self.job_name!r}"
+            )
         self._nodes[node.operator_id] = node.replace(upstream=(), downstream=())
         return node.operator_id
 
@@ -411,10 +459,12 @@ class JobGraph:
         """
         up, down = self.node(upstream_id), self.node(downstream_id)
         if upstream_id not in down.upstream:
-            raise PlanError(f"no edge {upstream_id} -> {downstream_id} in job graph {self.name!r}")
+            raise PlanError(
+                f"no edge {upstream_id} -> {downstream_id} in job graph {self.job_name!r}"
+            )
         new_id = node.operator_id
         if new_id in self._nodes:
-            raise PlanError(f"operator id {new_id!r} already in job graph {self.name!r}")
+            raise PlanError(f"operator id {new_id!r} already in job graph {self.job_name!r}")
         self._nodes[new_id] = node.replace(upstream=(upstream_id,), downstream=(downstream_id,))
         self._nodes[upstream_id] = up.replace(
             downstream=tuple(new_id if d == downstream_id else d for d in up.downstream)
@@ -536,11 +586,14 @@ class JobGraph:
                     ready.append(child)
         if len(order) != len(self._nodes):
             stuck = sorted(i for i, d in indegree.items() if d > 0)
-            raise PlanError(f"job graph {self.name!r} has a cycle through {', '.join(stuck)}")
+            raise PlanError(f"job graph {self.job_name!r} has a cycle through {', '.join(stuck)}")
         return order
 
     def validate(self) -> None:
-        """Check edges are symmetric, ids resolve, input counts fit each operator, no cycles.
+        """Check the graph can run: edges are symmetric and name operators of the graph,
+        input counts fit each operator, a sink ends the graph, there is no cycle, and every
+        operator built from parameters builds with its inputs (naming the operator and the
+        parameter missing or refused).
 
         >>> from sabot_lab.logical import Limit
         >>> g = JobGraph("bad")
@@ -550,12 +603,18 @@ class JobGraph:
         ...
         sabot_lab.errors.PlanError: operator 'f' (limit) needs at least 1 input, has 0
         """
+        self._check_structure()
+        if any(n.declared is not None for n in self._nodes.values()):
+            self._build_all()
+
+    def _check_structure(self) -> None:
         for node in self._nodes.values():
             missing = [i for i in (*node.upstream, *node.downstream) if i not in self._nodes]
             if missing:
                 raise PlanError(
                     f"operator {node.operator_id!r} ({node.name}) is connected to unknown "
-                    f"operator(s) {', '.join(map(repr, missing))}"
+                    f"operator(s) {', '.join(map(repr, missing))}: add them to job graph "
+                    f"{self.job_name!r} or remove the edge"
                 )
         for node in self._nodes.values():
             for up in node.upstream:
@@ -566,7 +625,8 @@ class JobGraph:
                     raise PlanError(
                         f"edge {node.operator_id} -> {down} is recorded on one side only"
                     )
-            low, high = node.op.inputs
+            cls = operator_class(node.operator_type)
+            low, high = cls.inputs
             n = len(node.upstream)
             if n < low:
                 raise PlanError(
@@ -575,9 +635,101 @@ class JobGraph:
                 )
             if high is not None and n > high:
                 raise PlanError(
-                    f"operator {node.operator_id!r} ({node.name}) takes at most {high} inputs, has {n}"
+                    f"operator {node.operator_id!r} ({node.name}) takes at most {high} "
+                    f"input{'s' if high > 1 else ''}, has {n}"
+                )
+            if cls.job_output and node.downstream:
+                raise PlanError(
+                    f"sink {node.operator_id!r} ({node.name}) is read by "
+                    f"{', '.join(map(repr, node.downstream))}: a sink ends a job graph"
                 )
         self.topological_sort()
+
+    def resolved(self) -> JobGraph:
+        """A copy in which every operator is built (those declared by parameters, now that
+        their inputs are known) and has its output schema, where its fields give it.
+
+        >>> from sabot_lab.expr import col
+        >>> import sabot_lab as sl
+        >>> g = JobGraph(job_name="hand_built")
+        >>> src = g.add_operator(StreamOperatorNode(
+        ...     operator_type=OperatorType.SOURCE, name="numbers",
+        ...     parameters={"source": sl.from_pydict({"x": [1, 2]}).graph.sources()[0].op.source}))
+        >>> keep = g.add_operator(StreamOperatorNode(operator_type="filter", name="big"))
+        >>> g.connect(src, keep)
+        >>> g.resolved()
+        Traceback (most recent call last):
+        ...
+        sabot_lab.errors.PlanError: operator 'filter_...' (big): a filter operator needs parameter predicate
+        """
+        self._check_structure()
+        return self._build_all()
+
+    def _build_all(self) -> JobGraph:
+        """:meth:`resolved` of a graph whose structure is checked."""
+        built = JobGraph(self.job_name, self._nodes)
+        for node in self.topological_sort():
+            node = _build_node(node, [built._nodes[u].schema for u in node.upstream])
+            built._nodes[node.operator_id] = node
+        return built
+
+    def output(self) -> str:
+        """The id of the graph's one output (the operator no other reads), as a job has.
+
+        >>> from sabot_lab.logical import Limit
+        >>> g = JobGraph("two")
+        >>> for i in ("a", "b"):
+        ...     _ = g.add_operator(StreamOperatorNode(i, op=Limit(n=1), name=i))
+        >>> g.output()
+        Traceback (most recent call last):
+        ...
+        sabot_lab.errors.PlanError: job graph 'two' has 2 outputs ('a' (a), 'b' (b)); a job has one: connect the others towards it or remove them
+        """
+        outputs = self.sinks()
+        if len(outputs) != 1:
+            names = ", ".join(f"{n.operator_id!r} ({n.name})" for n in outputs)
+            raise PlanError(
+                f"job graph {self.job_name!r} has {len(outputs)} outputs ({names}); a job has "
+                "one: connect the others towards it or remove them"
+            )
+        return outputs[0].operator_id
+
+    def without_sink(self) -> tuple[JobGraph, StreamOperatorNode | None]:
+        """The graph without its sink, and the sink's node (None when the graph has none):
+        the JobManager writes a job's rows to the sink, the rest of the graph is what runs.
+
+        >>> from sabot_lab.logical import Limit
+        >>> g = JobGraph("job")
+        >>> a = g.add_operator(StreamOperatorNode("a", op=Limit(n=1), name="a"))
+        >>> out = g.add_operator(StreamOperatorNode(operator_type="sink", name="out",
+        ...     parameters={"target": {"kind": "parquet", "location": "/tmp/x"}}))
+        >>> g.connect(a, out)
+        >>> rest, sink = g.without_sink()
+        >>> list(rest.nodes), sink.label()
+        (['a'], 'out parquet /tmp/x')
+        """
+        sinks = [n for n in self._nodes.values() if n.operator_type is OperatorType.SINK]
+        if not sinks:
+            return self, None
+        sink = self.node(self.output())
+        if sink.operator_type is not OperatorType.SINK:
+            raise PlanError(
+                f"sink {sinks[0].operator_id!r} ({sinks[0].name}) does not end job graph "
+                f"{self.job_name!r}: a sink is its one output"
+            )
+        rest = self.copy()
+        for upstream in sink.upstream:
+            rest.disconnect(upstream, sink.operator_id)
+        del rest._nodes[sink.operator_id]
+        return rest, sink
+
+    def with_sink(self, sink: StreamOperatorNode) -> JobGraph:
+        """A copy with ``sink`` (from :meth:`without_sink`) reading this graph's output."""
+        graph = self.copy()
+        output = graph.output()
+        graph.add_operator(sink)
+        graph.connect(output, sink.operator_id)
+        return graph
 
     def bounded(self, node_id: str) -> bool:
         """Whether the output of ``node_id`` ends: every source it reads is bounded."""
@@ -610,17 +762,17 @@ class JobGraph:
             for i, n in self._nodes.items()
             if i in keep
         }
-        return JobGraph(self.name, nodes)
+        return JobGraph(self.job_name, nodes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form: ``{"name": ..., "nodes": [...]}`` in insertion order.
+        """JSON-safe form: ``{"job_name": ..., "nodes": [...]}`` in insertion order.
 
         >>> import sabot_lab as sl
         >>> g = sl.from_pydict({"x": [1]}).limit(1).graph
         >>> JobGraph.from_dict(json.loads(json.dumps(g.to_dict()))).to_dict() == g.to_dict()
         True
         """
-        return {"name": self.name, "nodes": [n.to_dict() for n in self._nodes.values()]}
+        return {"job_name": self.job_name, "nodes": [n.to_dict() for n in self._nodes.values()]}
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> JobGraph:
@@ -628,7 +780,7 @@ class JobGraph:
         if not isinstance(data, Mapping) or "nodes" not in data:
             raise PlanError("a job graph dict needs a 'nodes' list")
         nodes = [StreamOperatorNode.from_dict(n) for n in data["nodes"]]
-        graph = JobGraph(data.get("name", "job"), {n.operator_id: n for n in nodes})
+        graph = JobGraph(data.get("job_name", "job"), {n.operator_id: n for n in nodes})
         graph.validate()
         return graph
 
@@ -642,4 +794,4 @@ class JobGraph:
         return JobGraph.from_dict(json.loads(text))
 
     def __repr__(self) -> str:
-        return f"JobGraph({self.name!r}, {len(self)} operators)"
+        return f"JobGraph({self.job_name!r}, {len(self)} operators)"

@@ -60,6 +60,7 @@ __all__ = [
     "Project",
     "RowIndex",
     "SessionWindow",
+    "Sink",
     "SlidingWindow",
     "Sort",
     "Source",
@@ -98,6 +99,7 @@ class OperatorType(str, enum.Enum):
     ROW_INDEX = "row_index"
     WINDOW_FUNCTIONS = "window_functions"
     FUSED = "fused"
+    SINK = "sink"
 
 
 _CLASSES: dict[OperatorType, type[Operator]] = {}
@@ -116,6 +118,8 @@ class Operator:
         stateful: keeps state across batches.
         per_batch: handles each batch on its own (chains of these are fused).
         preserves_order: its rows come out in the order of its (first) input's.
+        job_output: where a job's rows go, taken off the plan before it is optimized,
+            planned or run (:class:`Sink`); the phases never see it.
     """
 
     kind: ClassVar[OperatorType]
@@ -123,6 +127,7 @@ class Operator:
     stateful: ClassVar[bool] = False
     per_batch: ClassVar[bool] = False
     preserves_order: ClassVar[bool] = True
+    job_output: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -202,12 +207,13 @@ def operator_class(kind: OperatorType | str) -> type[Operator]:
 
 
 def operator_classes() -> list[type[Operator]]:
-    """Every operator class, in :class:`OperatorType` order.
+    """Every operator class plans run, in :class:`OperatorType` order (not :class:`Sink`,
+    the job's output, which is taken off a plan before any phase sees it).
 
     >>> [c.__name__ for c in operator_classes()][:3]
     ['Source', 'Filter', 'Map']
     """
-    return [_CLASSES[k] for k in OperatorType]
+    return [_CLASSES[k] for k in OperatorType if not _CLASSES[k].job_output]
 
 
 def _names(value: Any, what: str, op: Operator) -> None:
@@ -274,6 +280,40 @@ class Source(Operator):
         if self.predicate is not None:
             text += f" filter={self.predicate!r}"
         return text + (f" limit={self.limit}" if self.limit is not None else "")
+
+
+# ----------------------------------------------------------------------------- the job's output
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Sink(Operator):
+    """Where a submitted job's rows go: ``target``, the JSON form of a commit sink (a
+    Parquet directory, a Kafka topic, a PostgreSQL table; see
+    :mod:`sabot_lab.connectors.sink`), written exactly once as the job commits. A sink is
+    the last operator of a hand-built :class:`~sabot_lab.logical.graph.JobGraph`; it is taken
+    off the plan before optimization and execution (the JobManager commits the rows).
+
+    >>> Sink(target={"kind": "parquet", "location": "/tmp/out"}).describe()
+    'parquet /tmp/out'
+    """
+
+    kind = OperatorType.SINK
+    job_output = True
+
+    target: dict[str, Any]
+
+    def check(self) -> None:
+        if not isinstance(self.target, Mapping) or not isinstance(self.target.get("kind"), str):
+            self._fail(f"target must be a sink's dict with its 'kind', got {self.target!r}")
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        return inputs[0]
+
+    def describe(self, name: str = "") -> str:
+        where = [str(v) for k, v in self.target.items() if k in _SINK_PLACES]
+        return " ".join([self.target["kind"], *where])
+
+
+_SINK_PLACES = ("location", "topic", "table")
+"""The fields of a sink's dict that say where it writes (what a plan prints of it)."""
 
 
 # ----------------------------------------------------------------------------- per batch

@@ -35,6 +35,7 @@ from sabot_lab.notebook.plan_live import stage_tasks
 from sabot_lab.notebook.progress import source_totals
 from sabot_lab.runtime.jobmanager.metrics import checkpoint_figures
 from sabot_lab.runtime.protocol import ENDED
+from sabot_lab.stream import Stream
 
 if TYPE_CHECKING:
     from sabot_lab.client import Job
@@ -212,9 +213,9 @@ def source_sizes(job: Job) -> dict[str, int | None] | None:
     """The rows each source of ``job``'s pipeline holds (None where not known: a generator),
     by operator id; None for a job not submitted from this process (its pipeline is not
     here). Reads the sources' metadata (Parquet footers): call it off the event loop."""
-    if job.pipeline is None:
+    if job.plan is None:
         return None
-    plan = job.pipeline.optimize()
+    plan = Stream.from_graph(job.plan).optimize()
     return source_totals(plan.graph, plan.output)
 
 

@@ -177,7 +177,7 @@ def expand_fused(graph: JobGraph) -> tuple[JobGraph, dict[str, list[str]]]:
             upstream = (member.operator_id,)
         last[node.operator_id] = chain[-1].operator_id
         members[node.operator_id] = [m.operator_id for m in chain]
-    return JobGraph.from_upstream(graph.name, nodes), members
+    return JobGraph.from_upstream(graph.job_name, nodes), members
 
 
 def rule_attribution(trace: RewriteTrace) -> dict[str, list[dict[str, Any]]]:

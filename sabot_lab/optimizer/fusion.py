@@ -70,7 +70,7 @@ def fuse_operators(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
             continue
         upstream = tuple(replaced.get(u, u) for u in node.upstream)
         nodes.append(node.replace(upstream=upstream) if upstream != node.upstream else node)
-    return JobGraph.from_upstream(graph.name, nodes)
+    return JobGraph.from_upstream(graph.job_name, nodes)
 
 
 def _fuse(chain: list[StreamOperatorNode]) -> tuple[StreamOperatorNode, str]:

@@ -272,6 +272,8 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
     """Replace the region's joins by ``order``; return the new operator ids."""
     schemas = [graph.node(r).output_schema for r in region.relations]
     names = _internal_names(schemas, region.classes)
+    # one join swapped keeps its name (a hand-built plan's, such as "enrich")
+    join_name = graph.node(region.root).name if len(region.joins) == 1 else "inner_join"
     created: list[str] = []
     inputs: list[str] = []
     for index, (relation, schema) in enumerate(zip(region.relations, schemas, strict=True)):
@@ -316,7 +318,7 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
             suffix="_right",
         )
         join_id = graph.add_new_operator(
-            join, "inner_join", [probe_id, build_id], pa.schema([*probe_schema, *payload])
+            join, join_name, [probe_id, build_id], pa.schema([*probe_schema, *payload])
         )
         created.append(join_id)
         return join_id, probe_mask | build_mask

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from sabot_lab.errors import PlanError
@@ -41,23 +40,41 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 """The rules applied by default, in order (fusion last: the others see single operators)."""
 
 
-@dataclass(frozen=True)
-class OptimizedPlan:
-    """The optimized graph, the trace of the rewrites that produced it, and row estimates."""
+class OptimizedPlan(JobGraph):
+    """An optimized plan: the optimized :class:`~sabot_lab.logical.JobGraph` itself, with
+    the trace of the rewrites that produced it and the row statistics they used.
 
-    graph: JobGraph
-    trace: RewriteTrace
-    statistics: Mapping[str, Statistics] = field(default_factory=dict)
+    >>> import sabot_lab as sl
+    >>> plan = PlanOptimizer().optimize(sl.from_pydict({"x": [1, 2]}).head(1).graph)
+    >>> isinstance(plan, JobGraph), plan.graph is plan, len(plan.trace) >= 0
+    (True, True, True)
+    """
+
+    def __init__(
+        self,
+        graph: JobGraph,
+        trace: RewriteTrace,
+        statistics: Mapping[str, Statistics] | None = None,
+    ) -> None:
+        super().__init__(graph.job_name, graph.nodes)
+        self.trace = trace
+        self.statistics: Mapping[str, Statistics] = dict(statistics or {})
+
+    @property
+    def graph(self) -> JobGraph:
+        """The optimized graph: this plan itself (as ``Stream.graph`` gives a stream's)."""
+        return self
 
     @cached_property
     def estimated_rows(self) -> Mapping[str, float]:
         """Estimated output rows of every operator (computed when first asked for)."""
-        return {k: v.rows for k, v in estimate(self.graph, self.statistics).items()}
+        body, _ = self.without_sink()
+        return {k: v.rows for k, v in estimate(body, self.statistics).items()}
 
     @property
-    def output(self) -> str:
+    def output(self) -> str:  # type: ignore[override]
         """Id of the plan's output operator (rewrites may replace the original one)."""
-        sinks = self.graph.sinks()
+        sinks = self.sinks()
         if len(sinks) != 1:
             raise PlanError(f"plan has {len(sinks)} outputs, expected 1")
         return sinks[0].operator_id
@@ -77,7 +94,27 @@ class PlanOptimizer:
         self.stats = dict(stats or {})
 
     def optimize(self, graph: JobGraph) -> OptimizedPlan:
-        """Rewrite ``graph`` (left unchanged) with every rule, recording each change."""
+        """Rewrite ``graph`` (left unchanged) with every rule, recording each change; the
+        result is the optimized graph, its :attr:`~OptimizedPlan.trace` saying what each rule
+        changed. A hand-built graph is validated first (its operators declared by parameters
+        are built); a sink stays the plan's output.
+
+        >>> import sabot_lab as sl
+        >>> from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
+        >>> numbers = sl.from_pydict({"x": [1, 2, 3], "y": [4, 5, 6]}).graph.sources()[0].op.source
+        >>> g = JobGraph(job_name="by_hand")
+        >>> src = g.add_operator(StreamOperatorNode(operator_type=OperatorType.SOURCE, name="numbers", parameters={"source": numbers}))
+        >>> ys = g.add_operator(StreamOperatorNode(operator_type=OperatorType.SELECT, name="ys", parameters={"columns": ["y"]}))
+        >>> g.connect(src, ys)
+        >>> optimized = PlanOptimizer().optimize(g)
+        >>> optimized.job_name, [n.name for n in optimized]
+        ('by_hand', ['numbers', 'ys'])
+        >>> print(optimized.trace.render())  # doctest: +ELLIPSIS
+        1. push_down_projections: source_... -> source_...: read 1 of 2 columns (drops x)
+        """
+        if any(n.declared is not None or n.schema is None for n in graph):
+            graph = graph.resolved()
+        graph, sink = graph.without_sink()
         trace = RewriteTrace(self.stats)
         snapshots = [(0, graph)]
         for rule in self.rules:
@@ -87,4 +124,4 @@ class PlanOptimizer:
                 snapshots.append((start, graph))
         graph.validate()
         trace.estimate_lazily(snapshots)
-        return OptimizedPlan(graph, trace, self.stats)
+        return OptimizedPlan(graph if sink is None else graph.with_sink(sink), trace, self.stats)

@@ -90,7 +90,7 @@ def push_down_projections(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
             )
         if reason:
             trace.record(RULE, [node.operator_id], after, reason)
-    return JobGraph.from_upstream(graph.name, pruned.values())
+    return JobGraph.from_upstream(graph.job_name, pruned.values())
 
 
 def _same_columns(

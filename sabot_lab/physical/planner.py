@@ -290,7 +290,7 @@ def plan_stages(
     stages = []
     for s in range(count):
         members = [n for n in order if stage_of[n.operator_id] == s]
-        stage_graph, reads = _stage_graph(graph.name, members, inputs, sources)
+        stage_graph, reads = _stage_graph(graph.job_name, members, inputs, sources)
         writes = tuple(x.exchange_id for x in exchanges.values() if x.producer == s)
         stages.append(
             Stage(
@@ -335,7 +335,7 @@ def split_aggregates(graph: JobGraph) -> JobGraph:
             upstream=(partial.operator_id,),
         )
         nodes += [partial, final]
-    return JobGraph.from_upstream(graph.name, nodes)
+    return JobGraph.from_upstream(graph.job_name, nodes)
 
 
 def _exchange_for(

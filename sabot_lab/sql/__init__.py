@@ -33,7 +33,8 @@ SQL names), ``select`` (queries), ``expressions``, ``dates`` (intervals, date pa
 differences), ``grouping``, ``joins``, ``subqueries``, ``windows`` (``OVER``),
 ``window_tables`` (``TUMBLE``/``HOP``/``SESSION``), ``catalog`` (tables and views by name),
 ``script`` (statements in order, views), ``session`` (``SQLContext``), ``functions`` (user
-functions by name: ``register_function`` and a query's ``functions=``).
+functions by name: ``register_function`` and a query's ``functions=``), ``expression_text``
+(one SQL expression, as hand-built plans' parameters give them).
 
 May import: :mod:`sabot_lab.stream` and what it builds on (expressions, window specs, errors),
 ``sqlglot``; never the client, the runtime nor the notebook plug-in. Importing the package is
@@ -55,12 +56,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from sabot_lab.errors import SQLError
+from sabot_lab.logical.parameters import register_sql_expressions
 from sabot_lab.sql.catalog import Catalog
+from sabot_lab.sql.expression_text import expression_from_sql
 from sabot_lab.sql.functions import check_function, register_function, unregister_function
 from sabot_lab.sql.session import SQLContext
 from sabot_lab.stream import Stream
 
 __all__ = ["SQLContext", "register_function", "sql", "unregister_function"]
+
+register_sql_expressions(expression_from_sql)  # SQL text in the parameters of hand-built plans
 
 
 def sql(
