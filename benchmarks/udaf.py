@@ -16,52 +16,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 from _harness import interleaved_ms
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' aggregates
 import sabot_lab as sl
 from sabot_lab import col
-
-
-@sl.udaf(return_dtype=pa.float64())
-class SumOfSquares:
-    @staticmethod
-    def init() -> float:
-        return 0.0
-
-    @staticmethod
-    def accumulate(state: float, x: float) -> float:
-        return state + x * x
-
-    @staticmethod
-    def merge(state: float, other: float) -> float:
-        return state + other
-
-    @staticmethod
-    def finalize(state: float) -> float:
-        return state
-
-
-@sl.udaf(return_dtype=pa.float64())
-class WeightedMean:
-    @staticmethod
-    def init() -> tuple[float, float]:
-        return (0.0, 0.0)
-
-    @staticmethod
-    def accumulate(state: tuple[float, float], x: float, w: float) -> tuple[float, float]:
-        return (state[0] + x * w, state[1] + w)
-
-    @staticmethod
-    def merge(state: tuple[float, float], other: tuple[float, float]) -> tuple[float, float]:
-        return (state[0] + other[0], state[1] + other[1])
-
-    @staticmethod
-    def finalize(state: tuple[float, float]) -> float | None:
-        return state[0] / state[1] if state[1] != 0 else None
+from tests.support.user_aggregates import SumOfSquares, WeightedMean
 
 
 def data(rows: int, groups: int) -> pa.Table:

@@ -26,6 +26,7 @@ from tests.support.user_aggregates import (
     REFERENCES,
     SumOfSquares,
     WeightedMean,
+    WeightedMeanFunctions,
     python_reference,
     random_rows,
 )
@@ -84,28 +85,10 @@ def test_a_global_user_aggregate_and_one_over_no_rows() -> None:
 
 def test_plain_python_functions_give_the_same_rows() -> None:
     rows = random_rows(seed=4, n=600)
-    plain = sl.udaf(return_dtype="float64", compile=False)(_WeightedMeanClass)
+    plain = sl.udaf(return_dtype="float64", compile=False)(WeightedMeanFunctions)
     stream = sl.from_arrow(rows).group_by("k").agg(plain(sl.col("x"), sl.col("w")).alias("wm"))
     for result in collect_all_ways(stream):
         assert_same_rows(result, python_reference(rows, ["k"], ["wm"]), rel=1e-9)
-
-
-class _WeightedMeanClass:
-    @staticmethod
-    def init() -> tuple[float, float]:
-        return (0.0, 0.0)
-
-    @staticmethod
-    def accumulate(state: tuple[float, float], x: float, w: float) -> tuple[float, float]:
-        return (state[0] + x * w, state[1] + w)
-
-    @staticmethod
-    def merge(state: tuple[float, float], other: tuple[float, float]) -> tuple[float, float]:
-        return (state[0] + other[0], state[1] + other[1])
-
-    @staticmethod
-    def finalize(state: tuple[float, float]) -> float | None:
-        return state[0] / state[1] if state[1] != 0 else None
 
 
 def test_a_plan_with_user_aggregates_survives_a_json_round_trip() -> None:

@@ -19,13 +19,15 @@ __all__ = [
     "SignedRange",
     "SumOfSquares",
     "WeightedMean",
+    "WeightedMeanFunctions",
     "python_reference",
     "random_rows",
 ]
 
 
-@sl.udaf(return_dtype=pa.float64())
-class WeightedMean:
+class WeightedMeanFunctions:
+    """A weighted mean's four functions (``WeightedMean`` compiles them)."""
+
     @staticmethod
     def init() -> tuple[float, float]:
         return (0.0, 0.0)
@@ -41,6 +43,9 @@ class WeightedMean:
     @staticmethod
     def finalize(state: tuple[float, float]) -> float | None:
         return state[0] / state[1] if state[1] != 0 else None
+
+
+WeightedMean = sl.udaf(return_dtype=pa.float64())(WeightedMeanFunctions)
 
 
 @sl.udaf(return_dtype=pa.float64())
