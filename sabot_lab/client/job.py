@@ -70,11 +70,12 @@ class Job(Displayed):
     def tasks(self) -> list[dict[str, Any]]:
         """The job's tasks: stage, partition, attempt, agent, state, rows out, and
         ``operator_names``: the names of the plan's operators that yielded rows in the task
-        (a fused chain's: every member), for a job submitted from this process (else empty).
+        and of its stage's last operator (a fused chain's: every member), for a job
+        submitted from this process (else empty).
         """
         names = {} if self.plan is None else _operator_names(self.plan)
         return [
-            {**task, "operator_names": _ran(task.get("operators") or {}, names)}
+            {**task, "operator_names": _ran(_operator_ids(task), names)}
             for task in self.cluster._call("tasks", {"job_id": self.job_id})
         ]
 
@@ -223,7 +224,14 @@ def _operator_names(plan: JobGraph) -> dict[str, list[str]]:
     return names
 
 
-def _ran(operators: dict[str, int], names: dict[str, list[str]]) -> list[str]:
-    """The names of the operators a task reported rows of (``operators``: rows by id)."""
+def _operator_ids(task: dict[str, Any]) -> list[str]:
+    """The operators of a task: those it reported rows of, and its stage's last one (the
+    JobManager records it with the task, also before it reported any row)."""
+    last = task.get("operator_id")
+    return [*(task.get("operators") or {}), *([last] if last else [])]
+
+
+def _ran(operators: list[str], names: dict[str, list[str]]) -> list[str]:
+    """The names of the plan's ``operators`` (ids), each once."""
     ran = (n for i in operators if i in names for n in names[i])
     return list(dict.fromkeys(ran))

@@ -43,7 +43,7 @@ def test_the_documents_example_runs_on_two_agents(
     assert {t["agent"] for t in tasks} == agents  # placed on both agents
     names = {n for t in tasks for n in t["operator_names"]}
     assert {"quotes", "securities", "enrich"} <= names
-    assert all(set(t["operator_names"]) <= names for t in tasks)
+    assert all(t["operator_names"] for t in tasks)  # each task names what it ran
 
 
 def test_a_graph_submitted_through_connect_as_written(
