@@ -43,6 +43,17 @@ def test_placement_prefers_the_less_loaded_agent_among_those_with_free_slots() -
     assert assign("resource_aware", full, 1) == ["grpc://b:1"]
 
 
+def test_agents_of_one_host_share_its_load_so_tasks_still_spread() -> None:
+    """Two agents of one host sample its CPU at other moments (95 % and 60 % here): they
+    count as equally loaded, and a streaming job's tasks spread over both."""
+    one = agent("grpc://h:1", slots=6, cpu_percent=95.0) | {"host": "h"}
+    two = agent("grpc://h:2", slots=6, cpu_percent=60.0) | {"host": "h"}
+    placed = assign("resource_aware", [one, two], 4)
+    assert sorted(placed) == ["grpc://h:1", "grpc://h:1", "grpc://h:2", "grpc://h:2"]
+    elsewhere = agent("grpc://g:1", slots=6, cpu_percent=10.0) | {"host": "g"}
+    assert assign("resource_aware", [one, two, elsewhere], 2) == ["grpc://g:1", "grpc://g:1"]
+
+
 def test_the_cluster_view_marks_an_overloaded_agent() -> None:
     agents = [
         agent("grpc://a:1", running=1, cpu_percent=97.0, memory_percent=41.0),

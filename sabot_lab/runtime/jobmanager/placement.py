@@ -17,6 +17,7 @@ from sabot_lab.runtime.protocol import ASSIGNMENTS
 __all__ = [
     "assign",
     "held_inputs",
+    "host_bands",
     "missing_slots",
     "pipelined",
     "stage_steps",
@@ -32,8 +33,8 @@ def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int 
     ``round_robin`` deals tasks out in turn. ``resource_aware`` gives each task to an agent
     with a free slot (counting running tasks and those placed already), the least loaded
     first by the CPU and memory its host reported (see
-    :func:`~sabot_lab.observability.resources.load_band`), then the one with the most free
-    slots, then the most memory.
+    :func:`~sabot_lab.observability.resources.load_band`, the same for agents of one host: see
+    :func:`host_bands`), then the one with the most free slots, then the most memory.
 
     >>> a = [{"uri": "a", "slots": 4, "running": 0, "memory_bytes": 8}, {"uri": "b", "slots": 1, "running": 0, "memory_bytes": 8}]
     >>> assign("round_robin", a, 4), assign("resource_aware", a, 4)
@@ -49,15 +50,37 @@ def assign(strategy: str, agents: list[dict[str, Any]], tasks: int, offset: int 
     if strategy != "resource_aware":
         raise ClusterError(f"unknown assignment {strategy!r}; use one of {', '.join(ASSIGNMENTS)}")
     load = {a["uri"]: a["running"] for a in agents}
+    band = host_bands(agents)
     out = []
     for _ in range(tasks):
         best = max(agents, key=lambda a: (
-            a["slots"] > load[a["uri"]], -load_band(a), a["slots"] - load[a["uri"]],
+            a["slots"] > load[a["uri"]], -band[_host(a)], a["slots"] - load[a["uri"]],
             a["memory_bytes"] or 0, a["uri"],
         ))  # fmt: skip
         load[best["uri"]] += 1
         out.append(best["uri"])
     return out
+
+
+def _host(agent: Mapping[str, Any]) -> str:
+    return str(agent.get("host") or agent["uri"])
+
+
+def host_bands(agents: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """The :func:`~sabot_lab.observability.resources.load_band` of each host, the highest its
+    agents reported: agents on one host share its CPU and memory, so a difference between
+    their samples (taken at other moments) never sends every task to one of them.
+
+    >>> a = [{"uri": "grpc://h:1", "host": "h", "cpu_percent": 95.0},
+    ...      {"uri": "grpc://h:2", "host": "h", "cpu_percent": 60.0},
+    ...      {"uri": "grpc://g:1", "host": "g", "cpu_percent": 10.0}]
+    >>> host_bands(a)
+    {'h': 2, 'g': 0}
+    """
+    bands: dict[str, int] = {}
+    for agent in agents:
+        bands[_host(agent)] = max(bands.get(_host(agent), 0), load_band(agent))
+    return bands
 
 
 def with_unended(
