@@ -160,6 +160,10 @@ class ClusterConfig:
         log_file_backups: rotated log files kept besides the current one.
         task_log_records: records of each task a JobManager keeps for ``Job.logs()`` (the
             last ones; an agent holds as many until the JobManager collects them).
+        advertise_host: the address (or name) other hosts reach a JobManager or an agent at
+            (``--advertise-host``); None: the one it listens on, or, listening on every
+            interface (``0.0.0.0``, ``::``), an address of its own it finds (see
+            :mod:`sabot_lab.runtime.addresses`).
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -190,6 +194,7 @@ class ClusterConfig:
     log_file_bytes: int = 64 << 20
     log_file_backups: int = 5
     task_log_records: int = 1000
+    advertise_host: str | None = None
 
     def __post_init__(self) -> None:
         _at_least_one(
@@ -413,6 +418,7 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_HTTP_THREADS": Variable("http_threads", _integer),
     "SABOT_DASHBOARD_CODE_TTL": Variable("dashboard_code_ttl", _number),
     "SABOT_DASHBOARD_SESSION_TTL": Variable("dashboard_session_ttl", _number),
+    "SABOT_ADVERTISE_HOST": Variable("advertise_host", _text),
     "SABOT_RESULT_TTL": Variable("result_ttl", _seconds_or_none),
     "SABOT_RETENTION_INTERVAL": Variable("retention_interval", _number),
     "SABOT_SPILL_LIMIT": Variable("spill_limit", _integer),

@@ -26,6 +26,7 @@ __all__ = [
     "LocationError",
     "PerformanceWarning",
     "PlanError",
+    "RegistrationRefusedError",
     "SQLError",
     "SabotError",
     "SchemaError",
@@ -178,7 +179,12 @@ class JobNotFoundError(ClusterError):
     """The cluster has no job of that id (never submitted there, or deleted)."""
 
 
-REMOTE_ERRORS = {cls.__name__: cls for cls in (JobNotFoundError,)}
+class RegistrationRefusedError(ClusterError):
+    """The JobManager refused to register an agent: it cannot reach the agent back at the
+    address the agent gave (set the agent's ``--advertise-host``)."""
+
+
+REMOTE_ERRORS = {cls.__name__: cls for cls in (JobNotFoundError, RegistrationRefusedError)}
 """The errors a server's reply names that a client raises as such (any other a server
 reports is a :class:`ClusterError`)."""
 
