@@ -47,8 +47,13 @@ lab-develop:
 	ln -s $(CURDIR)/extension/labextension $(VENV)/share/jupyter/labextensions/sabot-lab
 	cp extension/jupyter-config/server-config/sabot_lab.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 
-# System packages the tests start for real: the PostgreSQL server binaries, Chromium.
+# System packages the tests start for real: the PostgreSQL server binaries, Chromium, and
+# ip (iproute2) and nft (nftables) for the virtual hosts of tests/multihost (cluster/netns).
 system-test-deps:
+	@{ command -v ip && command -v nft; } >/dev/null || \
+		{ echo "installing iproute2 and nftables (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables >/dev/null; } || \
+		{ echo "error: the multi-host tests need ip and nft (Debian: apt-get install iproute2 nftables)"; exit 1; }
 	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 		{ echo "installing postgresql (apt)"; $(SUDO) apt-get update -qq && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
