@@ -268,7 +268,9 @@ class AgentServer(ClusterServer):
         if jobmanager is not None:  # before listening: a refused agent holds no port
             check_in_clear(jobmanager, insecure or auth.insecure)
         toward = None if jobmanager is None else host_of(jobmanager)
-        super().__init__(host, port, auth, tls, insecure, None, advertise_host, toward)
+        super().__init__(
+            host, port, auth, tls, insecure, advertise_host=advertise_host, toward=toward
+        )
         cluster = get_config().cluster
         self.slots = cluster.agent_slots if slots is None else slots
         self.memory_bytes = memory_bytes

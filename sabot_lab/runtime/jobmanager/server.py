@@ -180,7 +180,7 @@ class JobManager(ClusterServer):
         advertise_host: str | None = None,
     ) -> None:
         tokens = {Role.SUBMIT: submit_token, Role.CLUSTER: auth.token, Role.READ: read_token}
-        super().__init__(host, port, auth, tls, insecure, tokens, advertise_host)
+        super().__init__(host, port, auth, tls, insecure, tokens, advertise_host=advertise_host)
         self.workdir = Path(workdir)
         self.checkpoints_retained = get_config().cluster.checkpoints_retained
         self.results = ResultFiles(self.workdir, self.auth)
