@@ -5,18 +5,22 @@ reach back at its address is refused at registration and exits saying so."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.errors import RegistrationRefusedError
 from sabot_lab.runtime.addresses import host_of, is_wildcard
 from sabot_lab.runtime.transport import Credentials, call
 from tests.support.polling import wait_for
@@ -26,17 +30,21 @@ CLUSTER_TOKEN = secrets.token_urlsafe(32)
 CLUSTER = Credentials(CLUSTER_TOKEN, insecure=True)
 
 
-def start(args: list[str], **env: str) -> tuple[subprocess.Popen[str], str]:
-    """Start ``sabot-lab ARGS`` (with the cluster's tokens); the process and the URI its ready
-    line names."""
+def start(
+    args: list[str], log: Path | None = None, **env: str
+) -> tuple[subprocess.Popen[str], str]:
+    """Start ``sabot-lab ARGS`` (with the cluster's tokens; its standard error to ``log``
+    when given); the process and the URI its ready line names."""
     variables = {"SABOT_TOKEN": TOKEN, "SABOT_CLUSTER_TOKEN": CLUSTER_TOKEN, **env}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sabot_lab.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **variables},
-    )
+    with contextlib.ExitStack() as files:
+        stderr = subprocess.PIPE if log is None else files.enter_context(log.open("w"))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sabot_lab.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env={**os.environ, **variables},
+        )
     assert process.stdout is not None
     line = process.stdout.readline()
     assert " ready " in line, (line, process.communicate(timeout=30))
@@ -44,19 +52,31 @@ def start(args: list[str], **env: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def stop(process: subprocess.Popen[str]) -> str:
-    """Stop a started server; what it wrote to stderr."""
+    """Stop a started server; what it wrote to stderr (if not to a file)."""
     if process.poll() is None:
         process.terminate()
-    return process.communicate(timeout=60)[1]
+    return process.communicate(timeout=60)[1] or ""
 
 
-@pytest.fixture
-def jobmanager(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+@dataclass
+class JobManager:
     """A JobManager on every interface, as the README starts one (plain grpc:// off
-    loopback needs --insecure): its URI and process."""
-    args = ["jobmanager", "--host", "0.0.0.0", "--insecure", "--workdir", str(tmp_path)]
-    process, uri = start(args)
-    yield uri, process
+    loopback needs --insecure): its URI and the file it logs to."""
+
+    uri: str
+    log: Path
+
+    def records(self) -> list[dict[str, Any]]:
+        lines = self.log.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+@pytest.fixture(scope="module")
+def jobmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobManager]:
+    workdir = tmp_path_factory.mktemp("jobmanager")
+    args = ["jobmanager", "--host", "0.0.0.0", "--insecure", "--workdir", str(workdir)]
+    process, uri = start(args, workdir / "stderr.log")
+    yield JobManager(uri, workdir / "stderr.log")
     stop(process)
 
 
@@ -64,30 +84,36 @@ def connect(uri: str) -> sl.Cluster:
     return sl.connect(uri, token=TOKEN, insecure=True)
 
 
-def registered(uri: str) -> list[str]:
-    return [a["uri"] for a in connect(uri).agents()]
+def registered(uri: str) -> dict[str, str]:
+    """The agents the JobManager at ``uri`` registered (those of earlier tests STOPPED), and
+    their states."""
+    return {a["uri"]: a["state"] for a in connect(uri).agents()}
+
+
+def active(uri: str) -> list[str]:
+    return [agent for agent, state in registered(uri).items() if state in ("ACTIVE", "BUSY")]
 
 
 def test_a_jobmanager_on_every_interface_hands_out_an_address_of_its_host(
-    jobmanager: tuple[str, subprocess.Popen[str]],
+    jobmanager: JobManager,
 ) -> None:
-    uri, _ = jobmanager
+    uri = jobmanager.uri
     assert not is_wildcard(host_of(uri)) and uri.startswith("grpc://")
     http = call(uri, "ping", None, Credentials(TOKEN, insecure=True))["http"]
     assert host_of(http) == host_of(uri)
-    assert connect(uri).jobs() == []  # clients reach it at the address it handed out
+    assert isinstance(connect(uri).jobs(), list)  # clients reach it at the address handed out
 
 
 def test_an_agent_on_every_interface_registers_the_address_toward_its_jobmanager(
-    jobmanager: tuple[str, subprocess.Popen[str]],
+    jobmanager: JobManager,
 ) -> None:
-    jm, _ = jobmanager
+    jm = jobmanager.uri
     loopback = jm.replace(host_of(jm), "127.0.0.1")  # the agent reaches it there: its route
     agent, uri = start(["agent", "--host", "0.0.0.0", "--insecure", "--jobmanager", loopback])
     try:
         assert host_of(uri) == "127.0.0.1"
-        wait_for(lambda: registered(jm) == [uri], timeout=60)
-        assert registered(jm) == [uri]
+        wait_for(lambda: active(jm) == [uri], timeout=60)
+        assert active(jm) == [uri]
         table = {"k": [i % 5 for i in range(1_000)], "x": list(range(1_000))}
         job = sl.from_pydict(table).group_by("k").agg(total=col("x").sum()).submit(connect(jm))
         result = job.result(timeout=60).sort_by("k").to_pydict()
@@ -98,9 +124,9 @@ def test_an_agent_on_every_interface_registers_the_address_toward_its_jobmanager
 
 @pytest.mark.parametrize("given", ["flag", "environment"])
 def test_the_advertised_host_is_the_address_an_agent_registers(
-    jobmanager: tuple[str, subprocess.Popen[str]], given: str
+    jobmanager: JobManager, given: str
 ) -> None:
-    jm, _ = jobmanager
+    jm = jobmanager.uri
     args = ["agent", "--host", "0.0.0.0", "--insecure", "--jobmanager", jm]
     if given == "flag":
         agent, uri = start([*args, "--advertise-host", "localhost"])
@@ -108,19 +134,18 @@ def test_the_advertised_host_is_the_address_an_agent_registers(
         agent, uri = start(args, SABOT_ADVERTISE_HOST="localhost")
     try:
         assert host_of(uri) == "localhost"
-        wait_for(lambda: registered(jm) == [uri], timeout=60)
-        assert registered(jm) == [uri]
+        wait_for(lambda: active(jm) == [uri], timeout=60)
+        assert active(jm) == [uri]
         assert call(uri, "ping", None, CLUSTER)["state"] == "ACTIVE"
     finally:
         stop(agent)
 
 
 def test_an_agent_the_jobmanager_cannot_reach_back_is_refused_and_exits(
-    jobmanager: tuple[str, subprocess.Popen[str]],
+    jobmanager: JobManager,
 ) -> None:
-    jm, jm_process = jobmanager
     # it listens on 127.0.0.1 only, so nothing answers at 127.0.0.2
-    args = ["agent", "--insecure", "--jobmanager", jm, "--advertise-host", "127.0.0.2"]
+    args = ["agent", "--insecure", "--jobmanager", jobmanager.uri, "--advertise-host", "127.0.0.2"]
     agent, uri = start(args)
     try:
         code = agent.wait(timeout=60)
@@ -132,8 +157,25 @@ def test_an_agent_the_jobmanager_cannot_reach_back_is_refused_and_exits(
         f"sabot-lab agent: error: the JobManager cannot reach this agent back at {uri} ("
     ), error
     assert "--advertise-host" in error
-    assert uri not in registered(jm) and registered(jm) == []
-    jm_process.terminate()  # its log says why it refused the agent
-    logged = [json.loads(line) for line in stop(jm_process).splitlines() if line.startswith("{")]
-    refusals = [r for r in logged if r.get("event", "").startswith("refused to register")]
-    assert refusals and uri in refusals[0]["event"] and "--advertise-host" in refusals[0]["event"]
+    assert uri not in registered(jobmanager.uri)
+    refused = f"refused to register agent {uri}: "  # what the JobManager logged
+    wait_for(lambda: any(r["event"].startswith(refused) for r in jobmanager.records()))
+    logged = [r for r in jobmanager.records() if r["event"].startswith(refused)]
+    assert logged and "--advertise-host" in logged[0]["event"]
+
+
+@pytest.mark.parametrize("state", ["STARTING", "ACTIVE", "STOPPED"])
+def test_a_heartbeat_from_a_wildcard_address_is_refused_even_if_it_answers_there(
+    jobmanager: JobManager, state: str
+) -> None:
+    jm = jobmanager.uri
+    agent, uri = start(["agent", "--insecure"])  # on 127.0.0.1, which 0.0.0.0 reaches here
+    try:
+        wildcard = uri.replace("127.0.0.1", "0.0.0.0")
+        assert call(wildcard, "ping", None, CLUSTER)["uri"] == uri
+        beat = {"uri": wildcard, "state": state, "slots": 1}
+        with pytest.raises(RegistrationRefusedError, match="a wildcard address"):
+            call(jm, "heartbeat", beat, CLUSTER)
+        assert wildcard not in registered(jm)
+    finally:
+        stop(agent)

@@ -4,7 +4,8 @@ agent it cannot reach back (an ``--advertise-host`` that is wrong, a firewall, a
 network) is refused at once with what to fix, rather than registered and then failing
 every job's tasks.
 
-May import ``runtime.protocol``, ``runtime.transport`` and :mod:`sabot_lab.errors`.
+May import ``runtime.protocol``, ``runtime.addresses``, ``runtime.transport`` and
+:mod:`sabot_lab.errors`.
 
 >>> from sabot_lab.runtime.transport import ANONYMOUS
 >>> check_registration(Heartbeat("grpc://127.0.0.1:9", "STARTING"), None, ANONYMOUS)
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 
 from sabot_lab.errors import ClusterError, RegistrationRefusedError
+from sabot_lab.runtime.addresses import host_of, is_wildcard
 from sabot_lab.runtime.protocol import AgentState, Heartbeat
 from sabot_lab.runtime.transport import Credentials, call
 
@@ -51,16 +53,15 @@ def check_registration(
     timeout: float = REACH_BACK_TIMEOUT,
 ) -> None:
     """Raise :class:`~sabot_lab.errors.RegistrationRefusedError` (and log it) if ``beat``
-    :func:`registers` an agent that does not answer a ping at its URI within ``timeout``
-    seconds, or answers as another agent."""
-    if not registers(beat, known):
+    comes from a wildcard address (``grpc://0.0.0.0:...``), or :func:`registers` an agent
+    that does not answer a ping at its URI within ``timeout`` seconds, or answers as another
+    agent."""
+    if is_wildcard(host_of(beat.uri)):  # (it may even answer: 0.0.0.0 is this host here)
+        problem = "a wildcard address, which no other host can reach"
+    elif not registers(beat, known):
         return
-    try:
-        reply = call(beat.uri, "ping", None, auth, timeout=timeout)
-        answered = reply.get("uri") if isinstance(reply, dict) else None
-        problem = None if answered == beat.uri else f"a server there answered as {answered}"
-    except ClusterError as exc:
-        problem = str(exc).removeprefix(f"{beat.uri}: ")
+    else:
+        problem = _unanswered(beat.uri, auth, timeout)
     if problem is None:
         return
     message = (
@@ -70,3 +71,13 @@ def check_registration(
     )
     _log.warning("refused to register agent %s: %s", beat.uri, message)
     raise RegistrationRefusedError(message)
+
+
+def _unanswered(uri: str, auth: Credentials, timeout: float) -> str | None:
+    """Why the agent at ``uri`` did not answer a ping as itself; None if it did."""
+    try:
+        reply = call(uri, "ping", None, auth, timeout=timeout)
+    except ClusterError as exc:
+        return str(exc).removeprefix(f"{uri}: ")
+    answered = reply.get("uri") if isinstance(reply, dict) else None
+    return None if answered == uri else f"a server there answered as {answered}"
