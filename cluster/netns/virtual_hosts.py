@@ -147,9 +147,14 @@ def remove_namespaces(names: Iterable[str]) -> None:
 
 def remove_leftovers(prefix: str = PREFIX) -> list[str]:
     """Remove the namespaces of the clusters named with ``prefix`` whose process is gone
-    (crashed runs); the names removed."""
+    (crashed runs), and their directories (:attr:`VirtualCluster.workdir`); the names
+    removed."""
     gone = [name for name in namespaces(prefix) if _owner_gone(prefix, name)]
     remove_namespaces(gone)
+    runs = {name.rsplit("-", 1)[0] for name in gone}
+    for directory in Path(tempfile.gettempdir()).glob(f"{prefix}-*"):
+        if directory.name.rsplit("-", 1)[0] in runs:
+            shutil.rmtree(directory, ignore_errors=True)
     return gone
 
 

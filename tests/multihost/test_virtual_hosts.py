@@ -92,11 +92,13 @@ def test_the_namespaces_of_a_run_whose_process_died_are_removed_by_the_next_run(
     live = VirtualCluster(["x"], prefix=PREFIX, run="1x0").up(keep=True)  # (pid 1 lives)
     crashed = VirtualCluster(["x"], prefix=PREFIX, run=f"{int(dead.stdout)}x0").up(keep=True)
     sleeper: HostProcess = crashed.start("x", ["sleep", "300"])
+    assert sleeper.log.parent == crashed.workdir and crashed.workdir.exists()
     try:
         left = [namespace_name(PREFIX, crashed.run_id, h) for h in ("x", "switch")]
         assert set(left) <= set(namespaces(PREFIX))
         with VirtualCluster(["y"], prefix=PREFIX) as next_run:
             assert not set(left) & set(namespaces(PREFIX))  # gone, with what ran in them
+            assert not crashed.workdir.exists()  # (and its processes' logs)
             assert sleeper.popen.wait(timeout=30) != 0
             assert set(live.existing()) == {
                 namespace_name(PREFIX, live.run_id, h) for h in ("x", "switch")
