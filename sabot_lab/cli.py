@@ -209,7 +209,8 @@ def _server_parser(commands: Any, name: str, help: str) -> argparse.ArgumentPars
     parser.add_argument(
         "--advertise-host",
         help="the address (or name) other hosts reach this server at (default: --host; on "
-        "0.0.0.0 or ::, an address of this host found on the route toward the JobManager)",
+        "0.0.0.0 or ::, this host's address on its route toward the JobManager, for a "
+        "JobManager its default route's, else its first interface's)",
     )
     parser.add_argument("--tls-cert", help="PEM certificate: serve TLS (with --tls-key)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
