@@ -21,7 +21,8 @@ and stay until ``netns.py down``. A :class:`VirtualCluster` tears itself down on
 Needs root (network namespaces), ``ip`` (iproute2) and ``nft`` (nftables); ``make
 system-test-deps`` installs both. ``tc netem`` is not used (not every kernel has it).
 
-May import the standard library only (it starts sabot-lab as the command line does).
+May import the standard library and :mod:`cluster.netns.host_process` only (it starts
+sabot-lab as the command line does).
 
 >>> namespace_name("slab", "123x0", "agent1")
 'slab-123x0-agent1'
@@ -41,17 +42,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from cluster.netns.host_process import HostProcess
 
 __all__ = [
     "PREFIX",
     "SUBNET",
-    "HostProcess",
     "VirtualCluster",
     "cluster_hosts",
     "host_addresses",
@@ -169,67 +168,6 @@ def _owner_gone(prefix: str, name: str) -> bool:
     except PermissionError:
         return False
     return False
-
-
-@dataclass
-class HostProcess:
-    """A process started in a host: its ``popen``, the lines it printed (:attr:`lines`, read
-    by a thread as they come) and the file its standard error goes to (:attr:`log`)."""
-
-    host: str
-    popen: subprocess.Popen[str]
-    log: Path
-    lines: list[str] = field(default_factory=list)
-    _news: threading.Condition = field(default_factory=threading.Condition)
-
-    def __post_init__(self) -> None:
-        threading.Thread(target=self._read, name=f"{self.host}-stdout", daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            with self._news:
-                self.lines.append(line.rstrip("\n"))
-                self._news.notify_all()
-        with self._news:
-            self._news.notify_all()
-
-    def wait_for_line(self, start: str, timeout: float = 60.0) -> str:
-        """The first line printed that starts with ``start``, waiting up to ``timeout``
-        seconds; raises :class:`TimeoutError` (with the end of its log) if none came, or
-        :class:`RuntimeError` if the process ended first."""
-        deadline = time.monotonic() + timeout
-        with self._news:
-            while True:
-                found = next((line for line in self.lines if line.startswith(start)), None)
-                if found is not None:
-                    return found
-                if self.popen.poll() is not None:
-                    raise RuntimeError(
-                        f"{self.host}: {self.popen.args!r} exited {self.popen.returncode} "
-                        f"before printing {start!r}:\n{self.log_tail()}"
-                    )
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        f"{self.host}: no line {start!r} within {timeout:g} s:\n{self.log_tail()}"
-                    )
-                self._news.wait(min(left, 0.5))
-
-    def log_tail(self, lines: int = 20) -> str:
-        """The last ``lines`` lines of its standard error."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """Stop it (SIGTERM, then SIGKILL after ``timeout`` seconds); its exit code."""
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-        return self.popen.wait()
 
 
 class VirtualCluster:

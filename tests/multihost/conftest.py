@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from cluster.netns.host_process import HostProcess
 from cluster.netns.virtual_hosts import (
-    HostProcess,
     VirtualCluster,
     cluster_hosts,
     namespaces,

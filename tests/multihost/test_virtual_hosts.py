@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from cluster.netns.host_process import HostProcess
 from cluster.netns.virtual_hosts import (
-    HostProcess,
     VirtualCluster,
     namespace_name,
     namespaces,
