@@ -91,12 +91,22 @@ from sabot_lab.runtime.transport import (
     dispatch,
 )
 
-__all__ = ["CREDIT_WINDOW", "AgentServer", "TaskRecord", "fetch_rows", "rows_descriptor"]
+__all__ = [
+    "CREDIT_WINDOW",
+    "REGISTRATION_TIMEOUT",
+    "AgentServer",
+    "TaskRecord",
+    "fetch_rows",
+    "rows_descriptor",
+]
 
 _log = logging.getLogger("sabot_lab.agent")
 
 CREDIT_WINDOW = 8
 """Batches a consumer of a shuffle stream lets the agent send ahead of what it has taken."""
+REGISTRATION_TIMEOUT = 15.0
+"""Seconds an agent waits for the reply to its first heartbeat (the JobManager first checks
+that it reaches the agent back, see :mod:`sabot_lab.runtime.jobmanager.registration`)."""
 
 
 class TaskCancelled(Exception):
@@ -453,7 +463,9 @@ class AgentServer(ClusterServer):
             tuple(CONSUMER_LAGS.snapshot()),
         )  # fmt: skip
         try:
-            call(self.jobmanager, "heartbeat", beat.to_dict(), self.auth, timeout=5)
+            # registering, the JobManager pings this agent back before it answers
+            timeout = REGISTRATION_TIMEOUT if self.state == AgentState.STARTING else 5
+            call(self.jobmanager, "heartbeat", beat.to_dict(), self.auth, timeout=timeout)
         except (AuthenticationError, RegistrationRefusedError):
             if self.state == AgentState.STARTING:
                 raise

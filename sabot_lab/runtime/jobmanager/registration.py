@@ -27,9 +27,9 @@ __all__ = ["REACH_BACK_TIMEOUT", "check_registration", "registers"]
 
 _log = logging.getLogger("sabot_lab.jobmanager")
 
-REACH_BACK_TIMEOUT = 3.0
-"""Seconds the JobManager waits for a registering agent to answer its ping (less than the
-agent waits for its heartbeat's reply)."""
+REACH_BACK_TIMEOUT = 5.0
+"""Seconds the JobManager waits for a registering agent to answer its ping (well within the
+agent's wait for the reply, ``REGISTRATION_TIMEOUT``)."""
 
 
 def registers(beat: Heartbeat, known: AgentState | None) -> bool:
@@ -56,11 +56,10 @@ def check_registration(
     comes from a wildcard address (``grpc://0.0.0.0:...``), or :func:`registers` an agent
     that does not answer a ping at its URI within ``timeout`` seconds, or answers as another
     agent."""
+    problem: str | None = None
     if is_wildcard(host_of(beat.uri)):  # (it may even answer: 0.0.0.0 is this host here)
         problem = "a wildcard address, which no other host can reach"
-    elif not registers(beat, known):
-        return
-    else:
+    elif registers(beat, known):
         problem = _unanswered(beat.uri, auth, timeout)
     if problem is None:
         return
