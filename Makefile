@@ -47,7 +47,8 @@ lab-develop:
 	ln -s $(CURDIR)/extension/labextension $(VENV)/share/jupyter/labextensions/sabot-lab
 	cp extension/jupyter-config/server-config/sabot_lab.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 
-# System packages the tests start for real: the PostgreSQL server binaries, Chromium.
+# System packages the tests start for real: the PostgreSQL server binaries, Chromium, and
+# systemd-analyze (checks cluster/systemd's units).
 system-test-deps:
 	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 		{ echo "installing postgresql (apt)"; $(SUDO) apt-get update -qq && \
@@ -57,6 +58,10 @@ system-test-deps:
 		{ echo "installing chromium (apt)"; $(SUDO) apt-get update -qq && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		{ echo "error: the browser tests need Chromium (Debian: apt-get install chromium)"; exit 1; }
+	@command -v systemd-analyze >/dev/null || \
+		{ echo "installing systemd (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; } || \
+		{ echo "error: the deployment tests need systemd-analyze (Debian: apt-get install systemd)"; exit 1; }
 
 install-test: venv system-test-deps labextension
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
