@@ -48,7 +48,7 @@ lab-develop:
 	cp extension/jupyter-config/server-config/sabot_lab.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 
 # System packages the tests start for real: the PostgreSQL server binaries, Chromium, and
-# systemd-analyze (checks cluster/systemd's units).
+# systemd-analyze (checks cluster/systemd's units), kubectl (renders cluster/k8s).
 system-test-deps:
 	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 		{ echo "installing postgresql (apt)"; $(SUDO) apt-get update -qq && \
@@ -62,6 +62,10 @@ system-test-deps:
 		{ echo "installing systemd (apt)"; $(SUDO) apt-get update -qq && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; } || \
 		{ echo "error: the deployment tests need systemd-analyze (Debian: apt-get install systemd)"; exit 1; }
+	@command -v kubectl >/dev/null || \
+		{ echo "installing kubectl (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; } || \
+		{ echo "error: the deployment tests render cluster/k8s with kubectl (Debian: apt-get install kubernetes-client)"; exit 1; }
 
 install-test: venv system-test-deps labextension
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
