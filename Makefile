@@ -47,7 +47,8 @@ lab-develop:
 	ln -s $(CURDIR)/extension/labextension $(VENV)/share/jupyter/labextensions/sabot-lab
 	cp extension/jupyter-config/server-config/sabot_lab.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 
-# System packages the tests start for real: the PostgreSQL server binaries, Chromium, and
+# System packages the tests start for real: the PostgreSQL server binaries, Chromium,
+# systemd-analyze (checks cluster/systemd's units), kubectl (renders cluster/k8s), and
 # ip (iproute2) and nft (nftables) for the virtual hosts of tests/multihost (cluster/netns).
 system-test-deps:
 	@{ command -v ip && command -v nft; } >/dev/null || \
@@ -62,6 +63,14 @@ system-test-deps:
 		{ echo "installing chromium (apt)"; $(SUDO) apt-get update -qq && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		{ echo "error: the browser tests need Chromium (Debian: apt-get install chromium)"; exit 1; }
+	@command -v systemd-analyze >/dev/null || \
+		{ echo "installing systemd (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; } || \
+		{ echo "error: the deployment tests need systemd-analyze (Debian: apt-get install systemd)"; exit 1; }
+	@command -v kubectl >/dev/null || \
+		{ echo "installing kubectl (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; } || \
+		{ echo "error: the deployment tests render cluster/k8s with kubectl (Debian: apt-get install kubernetes-client)"; exit 1; }
 
 install-test: venv system-test-deps labextension
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
