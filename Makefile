@@ -81,8 +81,8 @@ demo: install
 	$(BIN)/sabot-lab demo
 
 lint: install-test
-	$(BIN)/ruff check sabot_lab tests benchmarks
-	$(BIN)/ruff format --check sabot_lab tests benchmarks
+	$(BIN)/ruff check sabot_lab tests benchmarks cluster
+	$(BIN)/ruff format --check sabot_lab tests benchmarks cluster
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -90,8 +90,8 @@ test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 format: install-test
-	$(BIN)/ruff check --fix sabot_lab tests benchmarks
-	$(BIN)/ruff format sabot_lab tests benchmarks
+	$(BIN)/ruff check --fix sabot_lab tests benchmarks cluster
+	$(BIN)/ruff format sabot_lab tests benchmarks cluster
 
 bench: install
 	$(BIN)/pip install --quiet $(EDITABLE) ".[bench]"
