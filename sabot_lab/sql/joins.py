@@ -40,6 +40,7 @@ from sabot_lab.optimizer.or_factoring import factor_branches
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import RowScope, sql_text, translate
 from sabot_lab.sql.relation import Binding, Relation
+from sabot_lab.sql.stream_joins import refusal, time_bounded_join
 from sabot_lab.stream import JoinHow, Stream
 
 __all__ = ["conjuncts", "filtered", "is_listed", "join_listed", "join_relations", "key_column"]
@@ -261,8 +262,17 @@ def join_relations(
         right_keys.append(right_key)
     right, right_keys = _right_payload(left, right, how, left_keys, right_keys, ctx)
     with ctx.building(node, f"{label.upper()} JOIN"):
-        if pairs:
+        timed = None
+        if pairs and how == "inner":  # an interval or window join, when time bounds it
+            equal = [exp.EQ(this=a.copy(), expression=b.copy()) for a, b in pairs]
+            conditions = [*equal, *others, *remaining]
+            timed = time_bounded_join(left, right, left_keys, right_keys, conditions, ctx, node)
+        if timed is not None:
+            stream = timed
+        elif pairs:
             stream = left.stream.join(right.stream, left_on=left_keys, right_on=right_keys, how=how)
+        elif not (left.stream.bounded or right.stream.bounded):
+            raise refusal(ctx, node)
         else:
             stream = left.stream.join(right.stream, how="cross")
     bindings = left.bindings

@@ -1,0 +1,276 @@
+"""Time-bounded SQL joins of streams, onto :meth:`~sabot_lab.stream.Stream.join_interval`.
+
+An inner equi-join whose conditions (in ``ON`` or ``WHERE``) also bound the difference of two
+event-time columns, one of each side, by constants is an interval join, as Flink runs it:
+
+- ``b.t BETWEEN a.t - INTERVAL '10' SECOND AND a.t + INTERVAL '5' SECOND``, or the same as
+  two comparisons (``b.t >= a.t AND b.t <= a.t + INTERVAL '5' SECOND``), either side first;
+- a window join: ``a.window_start = b.window_start`` (and ``window_end``) of two windowed
+  queries (window table functions or group windows), the bounds both zero.
+
+Each side's time column must carry its stream's event time, so that the watermark frees the
+rows no later row can match: the column of the side's ``with_watermark``, or a window bound
+of a windowed aggregate (:func:`event_time_columns`). The conditions stay filters on the
+joined rows (a strict ``<`` is a ``<=`` for the interval), so the result is the join as
+written. Such a join is planned as an interval join whenever both sides carry event time,
+bounded or not (the same rows as a hash join; state freed as the watermark passes); a join
+of two unbounded streams without such a bound is refused, naming the SQL to write.
+
+May import: :mod:`sabot_lab.stream`, the logical operators, ``sqlglot`` and the SQL
+modules below ``joins`` (context, relation, window tables).
+
+>>> import datetime as dt, sabot_lab as sl
+>>> at = lambda s: dt.datetime(2026, 1, 1, 0, 0, s)
+>>> bids = sl.from_pydict({"auction": [1, 1, 2], "t": [at(5), at(40), at(9)]}).with_watermark("t", "1m")
+>>> auctions = sl.from_pydict({"id": [1, 2], "t": [at(0), at(0)]}).with_watermark("t", "1s")
+>>> query = '''SELECT b.auction, b.t FROM bids b JOIN auctions a ON b.auction = a.id
+...            AND b.t BETWEEN a.t AND a.t + INTERVAL '20' SECOND'''
+>>> joined = sl.sql(query, bids=bids, auctions=auctions)
+>>> "join_interval" in joined.explain(optimized=False)
+True
+>>> joined.sort("auction").collect().to_pydict()["auction"]
+[1, 2]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlglot import exp
+
+from sabot_lab.expr.nodes import Alias, Column
+from sabot_lab.logical.operators import Filter, Project, Watermark, Window
+from sabot_lab.sql.context import Context
+from sabot_lab.sql.relation import Relation
+from sabot_lab.sql.window_tables import interval
+from sabot_lab.stream import Stream
+from sabot_lab.window_specs import duration_us
+
+__all__ = ["TimeBound", "event_time_columns", "refusal", "time_bound", "time_bounded_join"]
+
+_FIX = (
+    "bound the two sides' event times in the ON or WHERE clause: AND b.t BETWEEN a.t - "
+    "INTERVAL '10' SECOND AND a.t + INTERVAL '10' SECOND (an interval join), or join two "
+    "windowed queries on equal window_start and window_end (a window join); the time columns "
+    "must carry the event time (with_watermark, or a window's bounds)"
+)
+
+
+@dataclass(frozen=True)
+class TimeBound:
+    """``lower <= left - right <= upper`` (microseconds) for the stream columns ``left`` (of
+    the left side) and ``right`` (of the right side)."""
+
+    left: str
+    right: str
+    lower: int | None = None
+    upper: int | None = None
+
+    def meet(self, other: TimeBound) -> TimeBound:
+        """Both bounds at once: the tighter of each.
+
+        >>> TimeBound("t", "r", 0, None).meet(TimeBound("t", "r", -5, 10))
+        TimeBound(left='t', right='r', lower=0, upper=10)
+        """
+        lows = [b for b in (self.lower, other.lower) if b is not None]
+        highs = [b for b in (self.upper, other.upper) if b is not None]
+        return TimeBound(
+            self.left,
+            self.right,
+            max(lows) if lows else None,
+            min(highs) if highs else None,
+        )
+
+
+def event_time_columns(stream: Stream) -> set[str]:
+    """The columns of ``stream`` no row after a watermark ``W`` has below ``W``: the column
+    a ``with_watermark`` tracks (late rows are dropped there), a windowed aggregate's
+    ``window_start`` and ``window_end``, and these passed on by filters and projections.
+
+    >>> import datetime as dt, sabot_lab as sl
+    >>> s = sl.from_pydict({"t": [dt.datetime(2026, 1, 1)], "x": [1]})
+    >>> sorted(event_time_columns(s.with_watermark("t", "1s").select("x", sl.col("t").alias("u"))))
+    ['u']
+    >>> event_time_columns(s)
+    set()
+    """
+    return _aligned(stream, stream.node_id)
+
+
+def _aligned(stream: Stream, node_id: str) -> set[str]:
+    node = stream.graph.node(node_id)
+    op = node.op
+    if isinstance(op, Watermark):
+        return {op.column} if op.keep == "on_time" else set()
+    if isinstance(op, Window):
+        return {"window_start", "window_end"}
+    if isinstance(op, Filter):
+        return _aligned(stream, node.upstream[0])
+    if isinstance(op, Project):
+        upstream = _aligned(stream, node.upstream[0])
+        found = set()
+        for expr in op.exprs:
+            inner = expr.args[0] if isinstance(expr, Alias) else expr
+            if isinstance(inner, Column) and inner.param("name") in upstream:
+                found.add(expr.output_name())
+        return found
+    return set()
+
+
+def _term(node: exp.Expr, ctx: Context) -> tuple[exp.Column, int] | None:
+    """``column`` or ``column ± INTERVAL``: the column and the microseconds added."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Column):
+        return node, 0
+    if isinstance(node, exp.Add | exp.Sub):
+        first, second = node.this, node.expression
+        if isinstance(node, exp.Add) and isinstance(first, exp.Interval):
+            first, second = second, first
+        inner = _term(first, ctx)
+        if inner is None or not isinstance(second, exp.Interval):
+            return None
+        amount = duration_us(interval(second, ctx))
+        return inner[0], inner[1] + (-amount if isinstance(node, exp.Sub) else amount)
+    return None
+
+
+_COMPARISONS = {exp.GTE: (True, False), exp.GT: (True, False), exp.LTE: (False, True),
+                exp.LT: (False, True), exp.EQ: (True, True)}  # fmt: skip
+"""Which bounds ``x OP y`` sets on ``x - y``: (a lower bound, an upper bound)."""
+
+
+def _comparisons(condition: exp.Expr) -> list[tuple[exp.Expr, type, exp.Expr]]:
+    """The comparisons ``x OP y`` a condition stands for (a ``BETWEEN`` is two)."""
+    if isinstance(condition, exp.Between) and not condition.args.get("symmetric"):
+        return [(condition.this, exp.GTE, condition.args["low"]),
+                (condition.this, exp.LTE, condition.args["high"])]  # fmt: skip
+    if type(condition) in _COMPARISONS:
+        return [(condition.this, type(condition), condition.expression)]
+    return []
+
+
+def time_bound(
+    conditions: Sequence[exp.Expr], left: Relation, right: Relation, ctx: Context
+) -> list[TimeBound]:
+    """The bounds the conditions set on the difference of a left and a right column, one per
+    pair of columns (stream column names; the right ones as ``right``'s stream has them).
+
+    >>> import sabot_lab as sl
+    >>> from sabot_lab.sql.parse import parse
+    >>> from sabot_lab.sql.relation import Binding
+    >>> text = "SELECT 1 FROM a, b WHERE b.t BETWEEN a.t - INTERVAL '2' SECOND AND a.t AND a.k = b.k"
+    >>> a = Relation.of(sl.from_pydict({"k": [1], "t": [0]}), "a")
+    >>> b = Relation.of(sl.from_pydict({"k": [1], "t": [0]}).rename({"t": "_t0"}), "b")
+    >>> b = Relation(b.stream, tuple(Binding("b", x, c) for x, c in (("k", "k"), ("t", "_t0"))))
+    >>> from sabot_lab.sql.joins import conjuncts
+    >>> time_bound(conjuncts(parse(text).args["where"].this), a, b, Context(text, {}))
+    [TimeBound(left='t', right='_t0', lower=0, upper=2000000), TimeBound(left='k', right='k', lower=0, upper=0)]
+    """
+    found: dict[tuple[str, str], TimeBound] = {}
+    for condition in conditions:
+        for x, op, y in _comparisons(condition):
+            terms = _term(x, ctx), _term(y, ctx)
+            if terms[0] is None or terms[1] is None:
+                continue
+            (x_col, x_add), (y_col, y_add) = terms[0], terms[1]
+            x_side, y_side = _side(x_col, left, right), _side(y_col, left, right)
+            if x_side is None or y_side is None or x_side[0] == y_side[0]:
+                continue
+            lower, upper = _COMPARISONS[op]
+            # x + x_add OP y + y_add, i.e. x - y OP y_add - x_add; flipped if x is the right
+            shift = y_add - x_add
+            if x_side[0] == "right":
+                lower, upper, shift = upper, lower, -shift
+                names = (y_side[1], x_side[1])
+            else:
+                names = (x_side[1], y_side[1])
+            bound = TimeBound(*names, shift if lower else None, shift if upper else None)
+            known = found.get(names)
+            found[names] = bound if known is None else known.meet(bound)
+    return list(found.values())
+
+
+def _side(column: exp.Column, left: Relation, right: Relation) -> tuple[str, str] | None:
+    """``("left" | "right", stream column)`` of a column reference, if it means one column
+    of exactly one side."""
+    qualifier = column.table or None
+    sides = [
+        (name, found[0].column)
+        for name, relation in (("left", left), ("right", right))
+        if len(found := relation.find(column.name, qualifier)) == 1
+    ]
+    if len(sides) != 1 or sides[0][1] is None:
+        return None
+    return sides[0][0], sides[0][1]
+
+
+def time_bounded_join(
+    left: Relation, right: Relation, left_keys: list[str], right_keys: list[str],
+    conditions: Sequence[exp.Expr], ctx: Context, node: exp.Expr,
+) -> Stream | None:  # fmt: skip
+    """The interval join of an inner equi-join on ``left_keys``/``right_keys`` whose
+    ``conditions`` bound the difference of two event-time columns; None where they do not and
+    a hash join is right (a bounded right side); for two unbounded sides an error naming the
+    SQL to write. ``right`` is as the join reads it: its bindings of key columns point at the
+    left keys (which stand for them in the output)."""
+    reasons: list[str] = []
+    for bound in time_bound(conditions, left, right, ctx):
+        other = _right_column(bound.right, left_keys, right_keys)
+        if not pa.types.is_timestamp(left.stream.schema.field(bound.left).type):
+            continue  # a key, or a bound on other numbers
+        reason = _unusable(bound, other, left.stream, right.stream)
+        if reason:
+            reasons.append(reason)
+            continue
+        assert bound.lower is not None and bound.upper is not None  # else a reason
+        return left.stream.join_interval(
+            right.stream, left_on=left_keys, right_on=right_keys, time=bound.left,
+            other_time=other, lower=f"{bound.lower}us", upper=f"{bound.upper}us",
+        )  # fmt: skip
+    if right.stream.bounded or left.stream.bounded:
+        return None  # a lookup join (or the refusal of an unbounded right side)
+    raise refusal(ctx, node, reasons)
+
+
+def refusal(ctx: Context, node: exp.Expr | None, reasons: Sequence[str] = ()) -> Exception:
+    """The error for a join of two unbounded streams that no time bound limits, naming the
+    SQL that bounds it (and why the bounds written, if any, do not).
+
+    >>> str(refusal(Context("", {}), None, ["'t' has no watermark"])).split(". ")[0]
+    "a join of two unbounded streams needs a key (an equality between the sides) and a time bound, else it keeps every row of both sides forever: 't' has no watermark"
+    """
+    why = f": {'; '.join(reasons)}" if reasons else ""
+    return ctx.error(
+        "a join of two unbounded streams needs a key (an equality between the sides) and a "
+        f"time bound, else it keeps every row of both sides forever{why}. Write the key and "
+        + _FIX,
+        node,
+    )
+
+
+def _right_column(column: str, left_keys: list[str], right_keys: list[str]) -> str:
+    """The right stream's column a right binding points at: a key's binding points at the
+    left key standing for it."""
+    return right_keys[left_keys.index(column)] if column in left_keys else column
+
+
+def _unusable(bound: TimeBound, right_time: str, left: Stream, right: Stream) -> str | None:
+    """Why ``bound`` cannot make an interval join, or None if it can."""
+    pair = f"{bound.left} - {right_time}"
+    if bound.lower is None or bound.upper is None:
+        end = "lower" if bound.lower is None else "upper"
+        return f"the conditions bound {pair} but have no {end} bound"
+    for side, column, stream in (("left", bound.left, left), ("right", right_time, right)):
+        if column not in event_time_columns(stream):
+            return (
+                f"{column!r} of the {side} side does not carry its event time (no "
+                "with_watermark on it, nor is it a window's bound), so the watermark cannot "
+                "tell when its rows stop matching"
+            )
+    types = left.schema.field(bound.left).type, right.schema.field(right_time).type
+    if types[0] != types[1]:
+        return f"{pair} compares {types[0]} with {types[1]}: CAST one to the other's type"
+    return None
