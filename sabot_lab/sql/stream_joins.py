@@ -43,6 +43,7 @@ from sqlglot import exp
 from sabot_lab.expr.nodes import Alias, Column
 from sabot_lab.logical.operators import Filter, Project, Watermark, Window
 from sabot_lab.sql.context import Context
+from sabot_lab.sql.expressions import sql_text
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.window_tables import interval
 from sabot_lab.stream import Stream
@@ -61,18 +62,19 @@ _FIX = (
 @dataclass(frozen=True)
 class TimeBound:
     """``lower <= left - right <= upper`` (microseconds) for the stream columns ``left`` (of
-    the left side) and ``right`` (of the right side)."""
+    the left side) and ``right`` (of the right side), ``written`` as the query names them."""
 
     left: str
     right: str
     lower: int | None = None
     upper: int | None = None
+    written: str = ""
 
     def meet(self, other: TimeBound) -> TimeBound:
         """Both bounds at once: the tighter of each.
 
         >>> TimeBound("t", "r", 0, None).meet(TimeBound("t", "r", -5, 10))
-        TimeBound(left='t', right='r', lower=0, upper=10)
+        TimeBound(left='t', right='r', lower=0, upper=10, written='')
         """
         lows = [b for b in (self.lower, other.lower) if b is not None]
         highs = [b for b in (self.upper, other.upper) if b is not None]
@@ -81,6 +83,7 @@ class TimeBound:
             self.right,
             max(lows) if lows else None,
             min(highs) if highs else None,
+            self.written,
         )
 
 
@@ -142,13 +145,14 @@ _COMPARISONS = {exp.GTE: (True, False), exp.GT: (True, False), exp.LTE: (False, 
 """Which bounds ``x OP y`` sets on ``x - y``: (a lower bound, an upper bound)."""
 
 
-def _comparisons(condition: exp.Expr) -> list[tuple[exp.Expr, type, exp.Expr]]:
+def _comparisons(condition: exp.Expr) -> list[tuple[exp.Expr, type[exp.Binary], exp.Expr]]:
     """The comparisons ``x OP y`` a condition stands for (a ``BETWEEN`` is two)."""
     if isinstance(condition, exp.Between) and not condition.args.get("symmetric"):
         return [(condition.this, exp.GTE, condition.args["low"]),
                 (condition.this, exp.LTE, condition.args["high"])]  # fmt: skip
-    if type(condition) in _COMPARISONS:
-        return [(condition.this, type(condition), condition.expression)]
+    kind = type(condition)
+    if issubclass(kind, exp.Binary) and kind in _COMPARISONS:
+        return [(condition.this, kind, condition.expression)]
     return []
 
 
@@ -166,8 +170,9 @@ def time_bound(
     >>> b = Relation.of(sl.from_pydict({"k": [1], "t": [0]}).rename({"t": "_t0"}), "b")
     >>> b = Relation(b.stream, tuple(Binding("b", x, c) for x, c in (("k", "k"), ("t", "_t0"))))
     >>> from sabot_lab.sql.joins import conjuncts
-    >>> time_bound(conjuncts(parse(text).args["where"].this), a, b, Context(text, {}))
-    [TimeBound(left='t', right='_t0', lower=0, upper=2000000), TimeBound(left='k', right='k', lower=0, upper=0)]
+    >>> _ = time_bound(conjuncts(parse(text).args["where"].this), a, b, Context(text, {}))
+    >>> [(b.left, b.right, b.lower, b.upper, b.written) for b in _]
+    [('t', '_t0', 0, 2000000, 'a.t - b.t'), ('k', 'k', 0, 0, 'a.k - b.k')]
     """
     found: dict[tuple[str, str], TimeBound] = {}
     for condition in conditions:
@@ -184,10 +189,11 @@ def time_bound(
             shift = y_add - x_add
             if x_side[0] == "right":
                 lower, upper, shift = upper, lower, -shift
-                names = (y_side[1], x_side[1])
+                names, written = (y_side[1], x_side[1]), f"{sql_text(y_col)} - {sql_text(x_col)}"
             else:
-                names = (x_side[1], y_side[1])
-            bound = TimeBound(*names, shift if lower else None, shift if upper else None)
+                names, written = (x_side[1], y_side[1]), f"{sql_text(x_col)} - {sql_text(y_col)}"
+            low, high = shift if lower else None, shift if upper else None
+            bound = TimeBound(*names, low, high, written)
             known = found.get(names)
             found[names] = bound if known is None else known.meet(bound)
     return list(found.values())
@@ -259,18 +265,20 @@ def _right_column(column: str, left_keys: list[str], right_keys: list[str]) -> s
 
 def _unusable(bound: TimeBound, right_time: str, left: Stream, right: Stream) -> str | None:
     """Why ``bound`` cannot make an interval join, or None if it can."""
-    pair = f"{bound.left} - {right_time}"
     if bound.lower is None or bound.upper is None:
         end = "lower" if bound.lower is None else "upper"
-        return f"the conditions bound {pair} but have no {end} bound"
-    for side, column, stream in (("left", bound.left, left), ("right", right_time, right)):
+        return f"{bound.written} has no constant {end} bound"
+    columns = bound.written.split(" - ")
+    for side, column, stream, name in (
+        ("left", bound.left, left, columns[0]), ("right", right_time, right, columns[-1])
+    ):  # fmt: skip
         if column not in event_time_columns(stream):
             return (
-                f"{column!r} of the {side} side does not carry its event time (no "
+                f"{name} of the {side} side does not carry its event time (no "
                 "with_watermark on it, nor is it a window's bound), so the watermark cannot "
                 "tell when its rows stop matching"
             )
     types = left.schema.field(bound.left).type, right.schema.field(right_time).type
     if types[0] != types[1]:
-        return f"{pair} compares {types[0]} with {types[1]}: CAST one to the other's type"
+        return f"{bound.written} compares {types[0]} with {types[1]}: CAST one to the other's type"
     return None
