@@ -266,7 +266,7 @@ def join_relations(
         if pairs and how == "inner":  # an interval or window join, when time bounds it
             equal = [exp.EQ(this=a.copy(), expression=b.copy()) for a, b in pairs]
             conditions = [*equal, *others, *remaining]
-            timed = time_bounded_join(left, right, left_keys, right_keys, conditions, ctx, node)
+            timed = time_bounded_join(left, right, left_keys, right_keys, conditions, ctx)
         if timed is not None:
             stream = timed
         elif pairs:

@@ -13,8 +13,16 @@ rows no later row can match: the column of the side's ``with_watermark``, or a w
 of a windowed aggregate (:func:`event_time_columns`). The conditions stay filters on the
 joined rows (a strict ``<`` is a ``<=`` for the interval), so the result is the join as
 written. Such a join is planned as an interval join whenever both sides carry event time,
-bounded or not (the same rows as a hash join; state freed as the watermark passes); a join
-of two unbounded streams without such a bound is refused, naming the SQL to write.
+bounded or not (the same rows as a hash join; state freed as the watermark passes).
+
+Any other inner equi-join of an unbounded right side (Flink's regular join: Nexmark q3,
+``auction JOIN person ON seller = id``) is a symmetric hash join
+(:class:`~sabot_lab.logical.SymmetricJoin`): both sides kept, each new row meeting the other
+side's. Its state grows with the streams, as ``explain()`` says, except where the conditions
+bound one way a column of one side by an event-time column of the other (Nexmark q4:
+``B.dateTime BETWEEN A.dateTime AND A.expires`` frees an auction once the watermark passes
+its ``expires``, a bid once it passes its ``dateTime``). A join of two unbounded streams
+without a key is refused, naming the SQL to write.
 
 May import: :mod:`sabot_lab.stream`, the logical operators, ``sqlglot`` and the SQL
 modules below ``joins`` (context, relation, window tables).
@@ -35,13 +43,20 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 from sqlglot import exp
 
 from sabot_lab.expr.nodes import Alias, Column
-from sabot_lab.logical.operators import Filter, Project, Watermark, Window
+from sabot_lab.logical.operators import (
+    Filter,
+    Project,
+    SymmetricJoin,
+    Watermark,
+    Window,
+    join_output_names,
+)
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import sql_text
 from sabot_lab.sql.relation import Relation
@@ -52,10 +67,11 @@ from sabot_lab.window_specs import duration_us
 __all__ = ["TimeBound", "event_time_columns", "refusal", "time_bound", "time_bounded_join"]
 
 _FIX = (
-    "bound the two sides' event times in the ON or WHERE clause: AND b.t BETWEEN a.t - "
-    "INTERVAL '10' SECOND AND a.t + INTERVAL '10' SECOND (an interval join), or join two "
-    "windowed queries on equal window_start and window_end (a window join); the time columns "
-    "must carry the event time (with_watermark, or a window's bounds)"
+    "bound the two sides' event times in the ON or WHERE clause so the watermark frees the "
+    "rows: AND b.t BETWEEN a.t - INTERVAL '10' SECOND AND a.t + INTERVAL '10' SECOND (an "
+    "interval join), or join two windowed queries on equal window_start and window_end (a "
+    "window join); the time columns must carry the event time (with_watermark, or a "
+    "window's bounds)"
 )
 
 
@@ -215,44 +231,86 @@ def _side(column: exp.Column, left: Relation, right: Relation) -> tuple[str, str
 
 def time_bounded_join(
     left: Relation, right: Relation, left_keys: list[str], right_keys: list[str],
-    conditions: Sequence[exp.Expr], ctx: Context, node: exp.Expr,
+    conditions: Sequence[exp.Expr], ctx: Context,
 ) -> Stream | None:  # fmt: skip
-    """The interval join of an inner equi-join on ``left_keys``/``right_keys`` whose
-    ``conditions`` bound the difference of two event-time columns; None where they do not and
-    a hash join is right (a bounded right side); for two unbounded sides an error naming the
-    SQL to write. ``right`` is as the join reads it: its bindings of key columns point at the
-    left keys (which stand for them in the output)."""
-    reasons: list[str] = []
-    for bound in time_bound(conditions, left, right, ctx):
-        other = _right_column(bound.right, left_keys, right_keys)
-        if not pa.types.is_timestamp(left.stream.schema.field(bound.left).type):
-            continue  # a key, or a bound on other numbers
-        reason = _unusable(bound, other, left.stream, right.stream)
-        if reason:
-            reasons.append(reason)
-            continue
-        assert bound.lower is not None and bound.upper is not None  # else a reason
-        return left.stream.join_interval(
-            right.stream, left_on=left_keys, right_on=right_keys, time=bound.left,
-            other_time=other, lower=f"{bound.lower}us", upper=f"{bound.upper}us",
-        )  # fmt: skip
-    if right.stream.bounded or left.stream.bounded:
-        return None  # a lookup join (or the refusal of an unbounded right side)
-    raise refusal(ctx, node, reasons)
+    """The streaming join of an inner equi-join on ``left_keys``/``right_keys``: an interval
+    join where ``conditions`` bound the difference of two event-time columns both ways; else,
+    when the right side is unbounded, a symmetric hash join keeping each side's rows as long
+    as the bounds let a row still to come match them (forever without one); else None (a
+    hash join, reading the bounded right side first). ``right`` is as the join reads it: its
+    bindings of key columns point at the left keys (which stand for them in the output)."""
+    times = event_time_columns(left.stream), event_time_columns(right.stream)
+    bounds = []
+    for written in time_bound(conditions, left, right, ctx):
+        bound = replace(written, right=_right_column(written.right, left_keys, right_keys))
+        types = [s.schema.field(c).type for s, c in ((left.stream, bound.left),
+                                                     (right.stream, bound.right))]  # fmt: skip
+        if all(pa.types.is_timestamp(t) for t in types):  # not a key, nor other numbers
+            bounds.append(bound)
+            if types[0] == types[1] and _both_ways(bound, times):
+                assert bound.lower is not None and bound.upper is not None
+                return left.stream.join_interval(
+                    right.stream, left_on=left_keys, right_on=right_keys, time=bound.left,
+                    other_time=bound.right, lower=f"{bound.lower}us", upper=f"{bound.upper}us",
+                )  # fmt: skip
+    if right.stream.bounded:
+        return None
+    return _symmetric_join(left.stream, right.stream, left_keys, right_keys, bounds, times)
 
 
-def refusal(ctx: Context, node: exp.Expr | None, reasons: Sequence[str] = ()) -> Exception:
-    """The error for a join of two unbounded streams that no time bound limits, naming the
-    SQL that bounds it (and why the bounds written, if any, do not).
+def _both_ways(bound: TimeBound, times: tuple[set[str], set[str]]) -> bool:
+    """True if ``bound`` frees the rows of both sides: both its ends set, on columns carrying
+    their side's event time."""
+    ends = bound.lower is not None and bound.upper is not None
+    return ends and bound.left in times[0] and bound.right in times[1]
 
-    >>> str(refusal(Context("", {}), None, ["'t' has no watermark"])).split(". ")[0]
-    "a join of two unbounded streams needs a key (an equality between the sides) and a time bound, else it keeps every row of both sides forever: 't' has no watermark"
+
+def _symmetric_join(
+    left: Stream, right: Stream, left_keys: list[str], right_keys: list[str],
+    bounds: Sequence[TimeBound], times: tuple[set[str], set[str]],
+) -> Stream:  # fmt: skip
+    """The symmetric hash join, its state freed as ``bounds`` allow: given the watermark
+    ``W`` (no row still to come has an event-time column below it), a left row can meet no
+    later right row once its ``left - right >= lower`` needs ``right < W``, i.e. once
+    ``left - lower < W``; a right row likewise once ``right + upper < W`` (the left column
+    carrying the event time)."""
+    left_until: tuple[str, int] | None = None
+    right_until: tuple[str, int] | None = None
+    for bound in bounds:
+        if bound.lower is not None and bound.right in times[1]:
+            found = (bound.left, -bound.lower)
+            left_until = found if left_until is None else min(left_until, found, key=_slack)
+        if bound.upper is not None and bound.left in times[0]:
+            found = (bound.right, bound.upper)
+            right_until = found if right_until is None else min(right_until, found, key=_slack)
+    _, _, payload = left._join_columns(right, None, left_keys, right_keys, "inner")
+    join = SymmetricJoin(
+        left_on=left_keys,
+        right_on=right_keys,
+        right_payload=payload,
+        payload_names=join_output_names(payload, left.columns, "_right"),
+        left_until=None if left_until is None else left_until[0],
+        left_slack=0 if left_until is None else left_until[1],
+        right_until=None if right_until is None else right_until[0],
+        right_slack=0 if right_until is None else right_until[1],
+    )
+    return left._extend(join, "symmetric_join", inputs=[right])
+
+
+def _slack(until: tuple[str, int]) -> int:
+    return until[1]
+
+
+def refusal(ctx: Context, node: exp.Expr | None) -> Exception:
+    """The error for a join of two unbounded streams without a key, naming the SQL to write.
+
+    >>> str(refusal(Context("", {}), None)).split(":")[0]
+    'a join of two unbounded streams needs a key (an equality between the sides)'
     """
-    why = f": {'; '.join(reasons)}" if reasons else ""
     return ctx.error(
-        "a join of two unbounded streams needs a key (an equality between the sides) and a "
-        f"time bound, else it keeps every row of both sides forever{why}. Write the key and "
-        + _FIX,
+        "a join of two unbounded streams needs a key (an equality between the sides): without "
+        "one every row meets every row of the other side, and both sides are kept forever. "
+        "Join on a key (ON a.id = b.id) and " + _FIX,
         node,
     )
 
@@ -261,24 +319,3 @@ def _right_column(column: str, left_keys: list[str], right_keys: list[str]) -> s
     """The right stream's column a right binding points at: a key's binding points at the
     left key standing for it."""
     return right_keys[left_keys.index(column)] if column in left_keys else column
-
-
-def _unusable(bound: TimeBound, right_time: str, left: Stream, right: Stream) -> str | None:
-    """Why ``bound`` cannot make an interval join, or None if it can."""
-    if bound.lower is None or bound.upper is None:
-        end = "lower" if bound.lower is None else "upper"
-        return f"{bound.written} has no constant {end} bound"
-    columns = bound.written.split(" - ")
-    for side, column, stream, name in (
-        ("left", bound.left, left, columns[0]), ("right", right_time, right, columns[-1])
-    ):  # fmt: skip
-        if column not in event_time_columns(stream):
-            return (
-                f"{name} of the {side} side does not carry its event time (no "
-                "with_watermark on it, nor is it a window's bound), so the watermark cannot "
-                "tell when its rows stop matching"
-            )
-    types = left.schema.field(bound.left).type, right.schema.field(right_time).type
-    if types[0] != types[1]:
-        return f"{bound.written} compares {types[0]} with {types[1]}: CAST one to the other's type"
-    return None
