@@ -9,50 +9,32 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
 from sabot_lab.examples.nexmark_queries import DUCKDB_SQL
 from sabot_lab.logical import JobGraph, SymmetricJoin
-from tests.support.reference import duckdb_connection, timed_rows
+from tests.support.reference import timed_rows
 from tests.support.running import run_to_end
+from tests.support.stream_join_cases import (
+    Q3,
+    Q4_JOIN,
+    Q4_JOIN_DUCKDB,
+    Q7,
+    Q8,
+    REGULAR,
+    SELECT,
+    duck,
+    endless,
+    nexmark_tables,
+    side,
+    timed,
+    until_side,
+)
 
-SPAN_MS = 40_000
-DELAY = "4s"
-
-
-def side(seed: int, n: int, value: str) -> pa.Table:
-    """``t`` (arriving up to 3 s out of order, sometimes null), a key ``k`` (sometimes null)
-    and a value (sometimes null)."""
-    rng = np.random.default_rng(seed)
-    times = np.sort(rng.integers(0, SPAN_MS, n))
-    order = np.argsort(times + rng.uniform(0, 3_000, n), kind="stable")
-    return pa.table(
-        {
-            "t": pa.array(times[order], pa.timestamp("ms"), mask=rng.random(n) < 0.03),
-            "k": pa.array(rng.integers(0, 8, n), mask=rng.random(n) < 0.05),
-            value: pa.array(rng.integers(0, 100, n), mask=rng.random(n) < 0.05),
-        }
-    )
-
-
-def timed(table: pa.Table) -> sl.Stream:
-    return sl.from_arrow(table).with_watermark("t", DELAY)
-
-
-def duck(sql: str, **tables: pa.Table) -> pa.Table:
-    con = duckdb_connection()
-    for name, table in tables.items():
-        con.register(name, table)
-    return con.sql(sql).to_arrow_table()
-
-
-SELECT = "SELECT l.k, l.t, l.v, r.t AS rt, r.w "
 FORMS = {
     "between, right in terms of left": "FROM l JOIN r ON l.k = r.k AND r.t BETWEEN "
     "l.t - INTERVAL '2' SECOND AND l.t + INTERVAL '1' SECOND",
@@ -120,54 +102,10 @@ def test_a_window_join_of_two_windowed_queries_equals_duckdb(seed: int) -> None:
     assert timed_rows(result) == timed_rows(expected)
 
 
-# Nexmark q7 and q8 as the Flink suite writes them (nexmark/nexmark, nexmark-flink queries)
-Q7 = """
-SELECT B.auction, B.price, B.bidder, B.`dateTime`, B.extra
-from bid B
-JOIN (
-  SELECT MAX(price) AS maxprice, window_end as `dateTime`
-  FROM TABLE(
-          TUMBLE(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '10' SECOND))
-  GROUP BY window_start, window_end
-) B1
-ON B.price = B1.maxprice
-WHERE B.`dateTime` BETWEEN B1.`dateTime`  - INTERVAL '10' SECOND AND B1.`dateTime`"""
-
-Q8 = """
-SELECT P.id, P.name, P.starttime
-FROM (
-  SELECT P.id, P.name,
-         TUMBLE_START(P.`dateTime`, INTERVAL '10' SECOND) AS starttime,
-         TUMBLE_END(P.`dateTime`, INTERVAL '10' SECOND) AS endtime
-  FROM person P
-  GROUP BY P.id, P.name, TUMBLE(P.`dateTime`, INTERVAL '10' SECOND)
-) P
-JOIN (
-  SELECT A.seller,
-         TUMBLE_START(A.`dateTime`, INTERVAL '10' SECOND) AS starttime,
-         TUMBLE_END(A.`dateTime`, INTERVAL '10' SECOND) AS endtime
-  FROM auction A
-  GROUP BY A.seller, TUMBLE(A.`dateTime`, INTERVAL '10' SECOND)
-) A
-ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime"""
-
-Q3 = """
-SELECT P.name, P.city, P.state, A.id
-FROM auction AS A INNER JOIN person AS P on A.seller = P.id
-WHERE A.category = 10 and (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA')"""
-
 RATE = 5_000  # events per second of event time
 EVENTS = 400_000  # 80 s of event time: eight 10-second windows
 SEED = 11
 FLINK = {"q7": Q7, "q8": Q8}
-
-
-def nexmark_tables(gen: sl.Nexmark) -> dict[str, sl.Stream]:
-    """Flink's table names, each tracking event time as the generator's watermark does."""
-    return {
-        name: getattr(gen, kind).with_watermark("dateTime", DELAY)
-        for name, kind in (("bid", "bids"), ("person", "persons"), ("auction", "auctions"))
-    }
 
 
 @pytest.fixture(scope="module")
@@ -206,14 +144,6 @@ def test_flink_text_of_a_nexmark_join_runs_on_the_never_ending_generator(
     assert set(timed_rows(got)) <= expected
 
 
-Q4_JOIN = """
-SELECT A.id, A.category, B.price, B.`dateTime`
-FROM auction A, bid B
-WHERE A.id = B.auction AND B.`dateTime` BETWEEN A.`dateTime` AND A.expires"""
-Q4_JOIN_DUCKDB = """SELECT A.id, A.category, B.price, B.dateTime FROM auctions A JOIN bids B
-    ON A.id = B.auction WHERE B.dateTime BETWEEN A.dateTime AND A.expires"""
-
-
 @pytest.mark.parametrize(
     ("text", "duckdb_text", "rows"), [(Q3, DUCKDB_SQL["q3"], 40), (Q4_JOIN, Q4_JOIN_DUCKDB, 500)]
 )
@@ -240,33 +170,6 @@ def test_explain_states_how_long_a_regular_join_keeps_each_side() -> None:
         r"watermark passes _dateTime\d",
         freed,
     )
-
-
-def pieces(table: pa.Table, size: int) -> Callable[[int], pa.Table | None]:
-    """``table`` in slices of ``size`` rows, as a generator the plan cannot know ends."""
-    return lambda i: table.slice(i * size, size) if i * size < table.num_rows else None
-
-
-def endless(table: pa.Table, size: int, watermark: bool = True) -> sl.Stream:
-    stream = sl.from_generator(pieces(table, size), schema=table.schema)
-    return stream.with_watermark("t", DELAY) if watermark else stream
-
-
-def until_side(seed: int, n: int, value: str) -> pa.Table:
-    """:func:`side` with ``u``: a time 0 to 6 s after ``t`` (sometimes null)."""
-    table = side(seed, n, value)
-    rng = np.random.default_rng(seed + 7)
-    later = pa.array(rng.integers(0, 6_000, n), pa.duration("ms"), mask=rng.random(n) < 0.03)
-    return table.append_column("u", pa.compute.add(table["t"], later))
-
-
-REGULAR = {
-    "keys only": ("FROM l JOIN r ON l.k = r.k AND l.v <> r.w", False),
-    "freed by a column of each side": (
-        "FROM l JOIN r ON l.k = r.k AND r.t BETWEEN l.t AND l.u",
-        True,
-    ),
-}
 
 
 @pytest.mark.parametrize("form", list(REGULAR))
