@@ -4,7 +4,9 @@ SQL's order), ``FULL [OUTER] JOIN``, ``SEMI JOIN``, ``ANTI JOIN`` with ``ON`` (e
 between the sides, plus conditions on the joined table; for inner joins any condition) or
 ``USING``; ``FROM a, b`` and ``CROSS JOIN`` take their equalities from ``WHERE``; an inner
 join without any equality between the sides (``CROSS JOIN``, ``FROM a, b``, ``JOIN ... ON
-a.x < b.y``) is a cross join filtered by its conditions.
+a.x < b.y``) is a cross join filtered by its conditions. Inner joins of streams that carry
+event time, or of an unbounded right side, are interval, window or symmetric hash joins
+(:mod:`~sabot_lab.sql.stream_joins`).
 
 The joined relation keeps every name of both sides: a right column whose name the left side
 already has is renamed in the stream, and the right side's key columns (which the join

@@ -58,7 +58,6 @@ from sabot_lab.logical.operators import (
     join_output_names,
 )
 from sabot_lab.sql.context import Context
-from sabot_lab.sql.expressions import sql_text
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.window_tables import interval
 from sabot_lab.stream import Stream
@@ -78,19 +77,18 @@ _FIX = (
 @dataclass(frozen=True)
 class TimeBound:
     """``lower <= left - right <= upper`` (microseconds) for the stream columns ``left`` (of
-    the left side) and ``right`` (of the right side), ``written`` as the query names them."""
+    the left side) and ``right`` (of the right side)."""
 
     left: str
     right: str
     lower: int | None = None
     upper: int | None = None
-    written: str = ""
 
     def meet(self, other: TimeBound) -> TimeBound:
         """Both bounds at once: the tighter of each.
 
         >>> TimeBound("t", "r", 0, None).meet(TimeBound("t", "r", -5, 10))
-        TimeBound(left='t', right='r', lower=0, upper=10, written='')
+        TimeBound(left='t', right='r', lower=0, upper=10)
         """
         lows = [b for b in (self.lower, other.lower) if b is not None]
         highs = [b for b in (self.upper, other.upper) if b is not None]
@@ -99,7 +97,6 @@ class TimeBound:
             self.right,
             max(lows) if lows else None,
             min(highs) if highs else None,
-            self.written,
         )
 
 
@@ -186,9 +183,8 @@ def time_bound(
     >>> b = Relation.of(sl.from_pydict({"k": [1], "t": [0]}).rename({"t": "_t0"}), "b")
     >>> b = Relation(b.stream, tuple(Binding("b", x, c) for x, c in (("k", "k"), ("t", "_t0"))))
     >>> from sabot_lab.sql.joins import conjuncts
-    >>> _ = time_bound(conjuncts(parse(text).args["where"].this), a, b, Context(text, {}))
-    >>> [(b.left, b.right, b.lower, b.upper, b.written) for b in _]
-    [('t', '_t0', 0, 2000000, 'a.t - b.t'), ('k', 'k', 0, 0, 'a.k - b.k')]
+    >>> time_bound(conjuncts(parse(text).args["where"].this), a, b, Context(text, {}))
+    [TimeBound(left='t', right='_t0', lower=0, upper=2000000), TimeBound(left='k', right='k', lower=0, upper=0)]
     """
     found: dict[tuple[str, str], TimeBound] = {}
     for condition in conditions:
@@ -203,13 +199,10 @@ def time_bound(
             lower, upper = _COMPARISONS[op]
             # x + x_add OP y + y_add, i.e. x - y OP y_add - x_add; flipped if x is the right
             shift = y_add - x_add
+            names = (x_side[1], y_side[1])
             if x_side[0] == "right":
-                lower, upper, shift = upper, lower, -shift
-                names, written = (y_side[1], x_side[1]), f"{sql_text(y_col)} - {sql_text(x_col)}"
-            else:
-                names, written = (x_side[1], y_side[1]), f"{sql_text(x_col)} - {sql_text(y_col)}"
-            low, high = shift if lower else None, shift if upper else None
-            bound = TimeBound(*names, low, high, written)
+                lower, upper, shift, names = upper, lower, -shift, (y_side[1], x_side[1])
+            bound = TimeBound(*names, shift if lower else None, shift if upper else None)
             known = found.get(names)
             found[names] = bound if known is None else known.meet(bound)
     return list(found.values())
@@ -241,8 +234,8 @@ def time_bounded_join(
     bindings of key columns point at the left keys (which stand for them in the output)."""
     times = event_time_columns(left.stream), event_time_columns(right.stream)
     bounds = []
-    for written in time_bound(conditions, left, right, ctx):
-        bound = replace(written, right=_right_column(written.right, left_keys, right_keys))
+    for found in time_bound(conditions, left, right, ctx):
+        bound = replace(found, right=_right_column(found.right, left_keys, right_keys))
         types = [s.schema.field(c).type for s, c in ((left.stream, bound.left),
                                                      (right.stream, bound.right))]  # fmt: skip
         if all(pa.types.is_timestamp(t) for t in types):  # not a key, nor other numbers
