@@ -55,7 +55,7 @@ from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.items import Barrier, Watermark, is_marker
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
-from sabot_lab.errors import AuthenticationError, ClusterError, SabotError
+from sabot_lab.errors import AuthenticationError, ClusterError, SabotError, TlsError
 from sabot_lab.observability.consumer_lag import CONSUMER_LAGS
 from sabot_lab.observability.resources import ResourceSampler
 from sabot_lab.observability.task_logs import TaskLogs
@@ -206,7 +206,8 @@ def fetch_rows(
             writer.close()
     except flight.FlightError as exc:
         auth.forget(uri)
-        raise ClusterError(
+        tls = auth.tls_failure(uri) if isinstance(exc, flight.FlightUnavailableError) else None
+        raise tls or ClusterError(
             f"cannot read {exchange}[{partition}] of job {job} from {uri}: {exc}"
         ) from None
 
@@ -393,7 +394,7 @@ class AgentServer(ClusterServer):
     def _heartbeats(self, interval: float) -> None:
         """Report state and load to the JobManager every ``interval`` seconds (registering
         with the first report); keep trying while the JobManager is away, but shut down if it
-        refuses the token to register with."""
+        refuses the token to register with, or the TLS handshake with it fails then."""
         while not self._stopping.is_set():
             try:
                 arrived = self._beat()
@@ -402,6 +403,10 @@ class AgentServer(ClusterServer):
                     f"the JobManager refused this agent's token ({exc}); "
                     "set SABOT_CLUSTER_TOKEN to the JobManager's cluster token"
                 )
+                self.shutdown()
+                return
+            except TlsError as exc:
+                self.failure = f"cannot register with the JobManager: {exc}"
                 self.shutdown()
                 return
             if arrived and self.state == AgentState.STARTING:
@@ -413,7 +418,8 @@ class AgentServer(ClusterServer):
     def _beat(self) -> bool:
         """Send one heartbeat with the running tasks' metrics; whether it arrived. Raises
         :class:`~sabot_lab.errors.AuthenticationError` if the JobManager refuses the token of
-        an agent registering (STARTING)."""
+        an agent registering (STARTING), :class:`~sabot_lab.errors.TlsError` if its TLS
+        handshake fails then."""
         if self.jobmanager is None:
             return False
         status = self._status({})
@@ -435,7 +441,7 @@ class AgentServer(ClusterServer):
         )  # fmt: skip
         try:
             call(self.jobmanager, "heartbeat", beat.to_dict(), self.auth, timeout=5)
-        except AuthenticationError:
+        except (AuthenticationError, TlsError):
             if self.state == AgentState.STARTING:
                 raise
             return False
