@@ -233,8 +233,17 @@ def tls_jobmanager(
         assert " ready " in line, process.communicate(timeout=30)
         yield line.split()[-1]
     finally:
-        process.terminate()
+        stop(process)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Stop a server: SIGTERM, SIGKILL if it lingers."""
+    process.terminate()
+    try:
         process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
 
 
 def agent_exit(jobmanager_uri: str, *args: str | Path, **variables: str | Path) -> str:
@@ -303,8 +312,7 @@ def test_a_jobmanager_not_trusting_its_agents_fails_the_job_with_the_tls_cause(
             with pytest.raises(ClusterError, match="TLS handshake failed"):
                 job.result(timeout=10)
         finally:
-            agent.terminate()
-            agent.communicate(timeout=30)
+            stop(agent)
 
 
 # -- PostgreSQL over SSL -----------------------------------------------------------------
