@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="PEM certificates to trust for a grpc+tls:// JobManager "
         "(default SABOT_TLS_CA, else the system's)",
     )
+    jobs.add_argument(
+        "--tls-cert",
+        help="PEM certificate this client presents to a JobManager that requires one "
+        "(--tls-verify-client; default SABOT_TLS_CERT)",
+    )
+    jobs.add_argument("--tls-key", help="PEM private key of --tls-cert (default SABOT_TLS_KEY)")
     jobs.add_argument("--cancel", metavar="JOB_ID", help="cancel this job first")
     jobs.add_argument(
         "--insecure",
@@ -197,7 +203,28 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--tail", type=int, help="with --logs: only the last TAIL records")
     jobs.add_argument("--limit", type=int, default=JOBS_PAGE, help="jobs listed at most")
     jobs.add_argument("--before", metavar="JOB_ID", help="list those submitted before this job")
+    _certs_parser(commands)
     return parser
+
+
+def _certs_parser(commands: Any) -> None:
+    """``sabot-lab certs ca`` and ``sabot-lab certs host`` (their default validity is
+    :mod:`sabot_lab.runtime.certificates`'s, which the parser does not import: it is slow)."""
+    certs = commands.add_parser(
+        "certs", help="make a cluster CA and host certificates (mutual TLS)"
+    ).add_subparsers(dest="certs", required=True)
+    ca = certs.add_parser("ca", help="make a cluster CA: ca.pem (trusted) and ca-key.pem")
+    ca.add_argument("--out", required=True, help="directory to write them in")
+    ca.add_argument("--days", type=int, help="days valid (default 3650)")
+    ca.add_argument("--force", action="store_true", help="replace existing files")
+    host = certs.add_parser("host", help="make a host certificate signed by the cluster CA")
+    host.add_argument("name", help="the host's name (its certificate's first name)")
+    host.add_argument("--ca", required=True, help="directory of the CA (sabot-lab certs ca)")
+    host.add_argument("--out", required=True, help="directory to write NAME.pem, NAME-key.pem in")
+    host.add_argument("--dns", action="append", default=[], help="another DNS name (repeat)")
+    host.add_argument("--ip", action="append", default=[], help="an IP address (repeat)")
+    host.add_argument("--days", type=int, help="days valid (default 397)")
+    host.add_argument("--force", action="store_true", help="replace existing files")
 
 
 def _server_parser(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
@@ -214,6 +241,16 @@ def _server_parser(commands: Any, name: str, help: str) -> argparse.ArgumentPars
     )
     parser.add_argument("--tls-cert", help="PEM certificate: serve TLS (with --tls-key)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--tls-ca",
+        help="PEM certificates (the cluster CA) to trust for the servers it calls, and for "
+        "clients' certificates with --tls-verify-client (default SABOT_TLS_CA)",
+    )
+    parser.add_argument(
+        "--tls-verify-client",
+        action="store_true",
+        help="mutual TLS: accept only clients presenting a certificate signed by --tls-ca",
+    )
     parser.add_argument(
         "--insecure",
         action="store_true",
@@ -273,6 +310,9 @@ def _schema_name(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sabot-lab`` console script."""
     args = build_parser().parse_args(argv)
+    # gRPC's own log lines (a failed TLS handshake's, at info level) would bury the one
+    # line an error here prints, with its cause and fix
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     if args.command == "demo":
         from sabot_lab.examples.demo import run_demo
 
@@ -292,6 +332,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit(f"sabot-lab {args.command}: error: {exc}") from None
     elif args.command == "local":
         run_local(args.agents, args.slots, args.workdir, sys.stdout)
+    elif args.command == "certs":
+        from sabot_lab.errors import SabotError
+        from sabot_lab.runtime.certificates import run_certs
+
+        try:
+            run_certs(args, sys.stdout)
+        except SabotError as exc:
+            print(f"sabot-lab certs: error: {exc}", file=sys.stderr)
+            return 1
     elif args.command == "jobs":
         try:
             jobs(args, sys.stdout)
@@ -339,8 +388,14 @@ def _server(args: argparse.Namespace) -> Any:
 
     if (args.tls_cert is None) != (args.tls_key is None):
         raise SystemExit("error: --tls-cert and --tls-key go together")
-    tls = ServerTls(Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
-    auth = Credentials.from_env(insecure=args.insecure, role=Role.CLUSTER)
+    if args.tls_verify_client and not args.tls_cert:
+        raise SystemExit("error: --tls-verify-client needs --tls-cert and --tls-key")
+    tls = (
+        ServerTls(Path(args.tls_cert), Path(args.tls_key), args.tls_verify_client)
+        if args.tls_cert
+        else None
+    )
+    auth = Credentials.from_env(tls_ca=args.tls_ca, insecure=args.insecure, role=Role.CLUSTER)
     if args.command == "agent":
         from sabot_lab.runtime.agent import AgentServer
 
@@ -412,7 +467,9 @@ def jobs(args: argparse.Namespace, out: TextIO) -> None:
     JobManager off loopback)."""
     from sabot_lab.client import connect
 
-    cluster = connect(args.jobmanager, args.token, args.tls_ca, insecure=args.insecure)
+    cluster = connect(
+        args.jobmanager, args.token, args.tls_ca, args.insecure, args.tls_cert, args.tls_key
+    )
     if args.cancel:
         state = cluster.job(args.cancel).cancel()
         if state in ("FINISHED", "FAILED"):  # (a cancel leaves an ended job as it was)

@@ -31,6 +31,7 @@ __all__ = [
     "SabotError",
     "SchemaError",
     "SourceError",
+    "TlsError",
     "UDFCompileError",
     "UDFError",
     "UnreachableError",
@@ -173,6 +174,11 @@ class AuthenticationError(ClusterError):
 
 class UnreachableError(ClusterError):
     """No server answered at the address (not running, wrong address, or a network between)."""
+
+
+class TlsError(ClusterError):
+    """A TLS handshake with a server failed: the message names the cause (a certificate not
+    trusted, missing or refused) and the setting that fixes it."""
 
 
 class JobNotFoundError(ClusterError):

@@ -148,7 +148,12 @@ class Cluster(Displayed):
 
 
 def connect(
-    uri: str, token: str | None = None, tls_ca: str | None = None, insecure: bool = False
+    uri: str,
+    token: str | None = None,
+    tls_ca: str | None = None,
+    insecure: bool = False,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
 ) -> Cluster:
     """Connect to a running JobManager.
 
@@ -156,7 +161,9 @@ def connect(
     (``SABOT_READ_TOKEN`` on the JobManager) that lists jobs and agents, follows jobs and
     fetches their results but cannot submit or cancel. ``tls_ca`` (the PEM file of
     certificates to trust for a ``grpc+tls://`` JobManager) defaults to ``SABOT_TLS_CA``, else
-    the system's roots. A plain ``grpc://`` JobManager that is not on loopback would receive
+    the system's roots. ``tls_cert`` and ``tls_key`` (PEM files, default ``SABOT_TLS_CERT``
+    and ``SABOT_TLS_KEY``) are this client's certificate, for a JobManager that requires one
+    (mutual TLS, ``--tls-verify-client``). A plain ``grpc://`` JobManager that is not on loopback would receive
     the token in clear: it is refused unless ``insecure``. Raises
     :class:`~sabot_lab.errors.ClusterError` when it is refused, unreachable or refuses the
     token.
@@ -166,6 +173,7 @@ def connect(
     ...
     sabot_lab.errors.ClusterError: grpc://192.0.2.1:8815 is plain grpc:// to a host that is not loopback: ...
     """
-    cluster = Cluster(uri, Credentials.from_env(token, tls_ca, insecure))
+    credentials = Credentials.from_env(token, tls_ca, insecure, tls_cert=tls_cert, tls_key=tls_key)
+    cluster = Cluster(uri, credentials)
     cluster._call("ping", timeout=10)
     return cluster

@@ -51,8 +51,11 @@ class LocalCluster(Cluster):
     each other. Neither its ``repr`` nor its display shows them.
 
     The JobManager keeps its databases as SQLite files in ``workdir``, or in PostgreSQL when
-    ``database_url`` is a ``postgresql://`` URL. With ``tls_cert`` and ``tls_key`` (PEM files;
-    the certificate is also the one clients trust) every server speaks TLS. ``agent_args`` go
+    ``database_url`` is a ``postgresql://`` URL. With ``tls_cert`` and ``tls_key`` (PEM files)
+    every server speaks TLS, and presents them when it calls another; every process trusts
+    ``tls_ca`` (the cluster CA, ``sabot-lab certs ca``; by default the certificate itself), and
+    with ``tls_verify_client`` every server requires a client certificate signed by it (mutual
+    TLS: the cluster's own client presents ``tls_cert``). ``agent_args`` go
     to every ``sabot-lab agent`` command line (e.g. ``["--compression", "zstd"]``).
 
     Each agent has ``slots`` task slots; by default this machine's cores are shared out among
@@ -94,6 +97,8 @@ class LocalCluster(Cluster):
         database_url: str | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_verify_client: bool = False,
         agent_args: Sequence[str] = (),
         checkpoint_location: str | os.PathLike[str] | None = None,
         keep_workdir: bool = False,
@@ -102,6 +107,8 @@ class LocalCluster(Cluster):
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ClusterError("TLS needs both tls_cert and tls_key")
+        if tls_verify_client and tls_cert is None:
+            raise ClusterError("tls_verify_client (mutual TLS) needs tls_cert and tls_key")
         if keep_alive and name and name in {info.name for info in local_clusters()}:
             raise ClusterError(
                 f"a local cluster named {name!r} is running: sl.LocalCluster.attach({name!r}) "
@@ -130,14 +137,17 @@ class LocalCluster(Cluster):
         self.agent_args = list(agent_args)
         self.checkpoint_location = None if checkpoint_location is None else str(checkpoint_location)
         self.tls_files = [str(tls_cert), str(tls_key)] if tls_cert and tls_key else []
+        self.tls_ca = str(tls_ca or tls_cert) if self.tls_files else None
+        self.tls_verify_client = tls_verify_client
         self.port = self.http_port = 0
         """The JobManager's Flight and HTTP ports: 0 until its first start lets it choose free
         ones (no other process can take them in between); a restart binds the same ones."""
-        trusted = Path(tls_cert).read_bytes() if tls_cert else None
-        super().__init__("", Credentials(secrets.token_urlsafe(32), trusted))
+        tls = [Path(f).read_bytes() for f in (self.tls_ca, *self.tls_files) if f]
+        trusted, cert, key = tls or (None, None, None)
+        super().__init__("", Credentials(secrets.token_urlsafe(32), trusted, False, cert, key))
         self.read_token = secrets.token_urlsafe(32)
         """A token that lists, follows and fetches jobs but cannot submit or cancel."""
-        self.cluster_auth = Credentials(secrets.token_urlsafe(32), trusted)
+        self.cluster_auth = Credentials(secrets.token_urlsafe(32), trusted, False, cert, key)
         """The credential of the JobManager and agents between themselves."""
         self.agent_processes: list[subprocess.Popen[str]] = []
         self.agent_uris: list[str] = []
@@ -190,9 +200,10 @@ class LocalCluster(Cluster):
         if self.checkpoint_location is not None:
             env["SABOT_CHECKPOINT_LOCATION"] = self.checkpoint_location
         env["SABOT_LOG_FILE"] = str(self.workdir / log)
-        if self.tls_files:
-            env["SABOT_TLS_CA"] = self.tls_files[0]
+        if self.tls_ca is not None:
+            env["SABOT_TLS_CA"] = self.tls_ca
             args = [*args, "--tls-cert", self.tls_files[0], "--tls-key", self.tls_files[1]]
+            args += ["--tls-verify-client"] if self.tls_verify_client else []
         stderr_file = self.workdir / _stderr_of(log)
         private = os.open(stderr_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with open(private, "a") as stderr:
@@ -342,7 +353,7 @@ class LocalCluster(Cluster):
             ),
             created=self._created,
             tokens=tokens,
-            tls_ca=self.tls_files[0] if self.tls_files else None,
+            tls_ca=self.tls_ca,
             kept_alive=self.keep_alive,
         ).save()
 

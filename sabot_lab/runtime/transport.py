@@ -34,7 +34,13 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from sabot_lab.config import get_config
-from sabot_lab.errors import REMOTE_ERRORS, AuthenticationError, ClusterError, UnreachableError
+from sabot_lab.errors import (
+    REMOTE_ERRORS,
+    AuthenticationError,
+    ClusterError,
+    TlsError,
+    UnreachableError,
+)
 from sabot_lab.observability.tracing import (
     TraceHeadersFactory,
     call_parent,
@@ -46,6 +52,7 @@ from sabot_lab.runtime.addresses import advertised_host, server_uri
 from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.protocol import JOBMANAGER_ACTIONS, Role, refusal
 from sabot_lab.runtime.server_token import check_in_clear, check_server_token
+from sabot_lab.runtime.tls_diagnosis import tls_problem
 
 __all__ = [
     "ANONYMOUS",
@@ -121,19 +128,22 @@ def authorize(context: flight.ServerCallContext, action: str) -> None:
 @dataclass(frozen=True)
 class Credentials:
     """What a client presents to a cluster's servers: the bearer token (never shown in the
-    ``repr``), and the PEM certificates it trusts for ``grpc+tls://`` servers (the system's
-    roots when ``None``). A plain ``grpc://`` server that is not on loopback is refused
-    (the token would cross the network in clear) unless ``insecure``.
+    ``repr``), the PEM certificates it trusts for ``grpc+tls://`` servers (the system's
+    roots when ``None``), and its own certificate and key for servers that require one
+    (mutual TLS; the key is never shown either). A plain ``grpc://`` server that is not on
+    loopback is refused (the token would cross the network in clear) unless ``insecure``.
 
     >>> Credentials("s3cret").options().headers
     [(b'authorization', b'Bearer s3cret')]
     >>> Credentials("s3cret")
-    Credentials(tls_ca=None, insecure=False)
+    Credentials(tls_ca=None, insecure=False, tls_cert=None)
     """
 
     token: str | None = field(default=None, repr=False)
     tls_ca: bytes | None = None
     insecure: bool = False
+    tls_cert: bytes | None = None
+    tls_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(
@@ -142,25 +152,44 @@ class Credentials:
         tls_ca: str | None = None,
         insecure: bool = False,
         role: Role = Role.SUBMIT,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
     ) -> Credentials:
         """Credentials from the arguments, else the token of ``role`` from its environment
-        variable (``SABOT_TOKEN`` for ``submit``) and ``SABOT_TLS_CA`` (a path to a PEM
-        file).
+        variable (``SABOT_TOKEN`` for ``submit``), ``SABOT_TLS_CA`` (a path to a PEM file)
+        and, for mutual TLS, ``SABOT_TLS_CERT`` and ``SABOT_TLS_KEY`` (this client's
+        certificate and key, PEM files).
 
         >>> Credentials.from_env("t", tls_ca="/nonexistent/ca.pem")
         Traceback (most recent call last):
         ...
         sabot_lab.errors.ClusterError: cannot read the TLS certificates /nonexistent/ca.pem: No such file or directory
+        >>> Credentials.from_env("t", tls_cert="cert.pem")
+        Traceback (most recent call last):
+        ...
+        sabot_lab.errors.ClusterError: a client certificate needs its key: give both tls_cert and tls_key (SABOT_TLS_CERT and SABOT_TLS_KEY, --tls-cert and --tls-key)
         """
         token = token if token is not None else os.environ.get(role.variable)
-        ca_path = tls_ca or os.environ.get("SABOT_TLS_CA")
-        try:
-            ca = Path(ca_path).read_bytes() if ca_path else None
-        except OSError as exc:
+        cert_path = tls_cert or os.environ.get("SABOT_TLS_CERT")
+        key_path = tls_key or os.environ.get("SABOT_TLS_KEY")
+        if bool(cert_path) != bool(key_path):
             raise ClusterError(
-                f"cannot read the TLS certificates {ca_path}: {exc.strerror}"
-            ) from None
-        return cls(token or None, ca, insecure)
+                "a client certificate needs its key: give both tls_cert and tls_key "
+                "(SABOT_TLS_CERT and SABOT_TLS_KEY, --tls-cert and --tls-key)"
+            )
+        ca, cert, key = (
+            _read_pem(path)
+            for path in (tls_ca or os.environ.get("SABOT_TLS_CA"), cert_path, key_path)
+        )
+        return cls(token or None, ca, insecure, cert, key)
+
+    def presenting(self, tls: ServerTls | None) -> Credentials:
+        """These credentials presenting the certificate of ``tls`` (a server's) to the
+        servers they call, unless they present one already: one certificate for both ends
+        of mutual TLS."""
+        if tls is None or self.tls_cert is not None:
+            return self
+        return replace(self, tls_cert=tls.cert.read_bytes(), tls_key=tls.key.read_bytes())
 
     def options(self, timeout: float | None = None) -> flight.FlightCallOptions:
         """Call options carrying the bearer token, and the current span when tracing (see
@@ -174,14 +203,17 @@ class Credentials:
         :class:`~sabot_lab.errors.ClusterError` for a plain ``grpc://`` ``uri`` off loopback
         unless :attr:`insecure` (see :func:`.server_token.check_in_clear`)."""
         check_in_clear(uri, self.insecure)
-        key = (uri, self.tls_ca)
+        key = (uri, self.tls_ca, self.tls_cert)
         with _CLIENTS_LOCK:
             client = _CLIENTS.get(key)
             if client is None:
-                tls = uri.startswith("grpc+tls://") and self.tls_ca is not None
-                client = (
-                    flight.connect(uri, tls_root_certs=self.tls_ca) if tls else flight.connect(uri)
-                )
+                options: dict[str, Any] = {}
+                if uri.startswith("grpc+tls://"):
+                    if self.tls_ca is not None:
+                        options["tls_root_certs"] = self.tls_ca
+                    if self.tls_cert is not None:
+                        options.update(cert_chain=self.tls_cert, private_key=self.tls_key)
+                client = flight.connect(uri, **options)
                 _CLIENTS[key] = client
             return client
 
@@ -189,10 +221,23 @@ class Credentials:
         """Drop the shared client of ``uri`` (its server went away; the next call
         connects afresh)."""
         with _CLIENTS_LOCK:
-            _CLIENTS.pop((uri, self.tls_ca), None)
+            _CLIENTS.pop((uri, self.tls_ca, self.tls_cert), None)
+
+    def tls_failure(self, uri: str) -> TlsError | None:
+        """Why a TLS handshake with ``uri`` fails with these credentials, as the error to
+        raise (see :func:`.tls_diagnosis.tls_problem`); None when it does not."""
+        problem = tls_problem(uri, self.tls_ca, self.tls_cert, self.tls_key)
+        return None if problem is None else TlsError(f"{uri}: TLS handshake failed: {problem}")
 
 
-_CLIENTS: dict[tuple[str, bytes | None], flight.FlightClient] = {}
+def _read_pem(path: str | None) -> bytes | None:
+    try:
+        return Path(path).read_bytes() if path else None
+    except OSError as exc:
+        raise ClusterError(f"cannot read the TLS certificates {path}: {exc.strerror}") from None
+
+
+_CLIENTS: dict[tuple[str, bytes | None, bytes | None], flight.FlightClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -202,10 +247,14 @@ ANONYMOUS = Credentials()
 
 @dataclass(frozen=True)
 class ServerTls:
-    """A server's certificate chain and private key: paths of PEM files."""
+    """A server's certificate chain and private key: paths of PEM files. With
+    ``verify_client`` (mutual TLS) its Flight port accepts only clients presenting a
+    certificate signed by the CA it trusts (its credentials' ``tls_ca``, ``SABOT_TLS_CA``);
+    its HTTP endpoint still takes tokens alone, for browsers and Prometheus."""
 
     cert: Path
     key: Path
+    verify_client: bool = False
 
     def ssl_context(self) -> ssl.SSLContext:
         """A server-side TLS context (for the HTTP endpoint)."""
@@ -217,7 +266,9 @@ class ServerTls:
 class ClusterServer(flight.FlightServerBase):
     """A Flight server of a cluster on ``host:port`` (any free port for 0): it presents
     ``auth`` (the cluster credential) when it calls other servers, and speaks TLS with
-    ``tls``. :attr:`uri` is where others reach it: on ``host``, or on ``advertise_host``
+    ``tls``, presenting its certificate to the servers it calls too (mutual TLS); with
+    ``tls.verify_client`` it requires clients to present one signed by ``auth.tls_ca``.
+    :attr:`uri` is where others reach it: on ``host``, or on ``advertise_host``
     (default: the ``advertise_host`` setting) when given; on a wildcard ``host`` without
     one, at an address found toward the host ``toward`` (see :mod:`.addresses`), never at
     the wildcard.
@@ -259,11 +310,10 @@ class ClusterServer(flight.FlightServerBase):
             middleware["auth"] = TokenMiddlewareFactory(accepted)
         options: dict[str, Any] = {"middleware": middleware}
         if tls:
-            options["tls_certificates"] = [
-                flight.CertKeyPair(tls.cert.read_bytes(), tls.key.read_bytes())
-            ]
+            options.update(_tls_options(tls, auth))
         super().__init__(f"{scheme}://{host}:{port}", **options)
         self.uri = server_uri(scheme, advertised, self.port)
+        auth = auth.presenting(tls)
         self.auth = replace(auth, insecure=True) if insecure else auth
 
     # Flight calls a subclass does not serve: a clear refusal, not pyarrow's default (a
@@ -290,6 +340,27 @@ class ClusterServer(flight.FlightServerBase):
 
     def list_flights(self, context: flight.ServerCallContext, *args: Any) -> Any:
         raise _unserved("list_flights")
+
+
+def _tls_options(tls: ServerTls, auth: Credentials) -> dict[str, Any]:
+    """The Flight server's TLS options: its certificate, and the CA its clients' certificates
+    must be signed by when it verifies them."""
+    try:
+        options: dict[str, Any] = {
+            "tls_certificates": [flight.CertKeyPair(tls.cert.read_bytes(), tls.key.read_bytes())]
+        }
+    except OSError as exc:
+        raise ClusterError(
+            f"cannot read the TLS certificates {exc.filename}: {exc.strerror}"
+        ) from None
+    if tls.verify_client:
+        if auth.tls_ca is None:
+            raise ClusterError(
+                "--tls-verify-client needs the CA that signs the clients' certificates: set "
+                "SABOT_TLS_CA (or --tls-ca) to the cluster's CA certificate"
+            )
+        options.update(verify_client=True, root_certificates=auth.tls_ca)
+    return options
 
 
 def _unserved(method: str) -> flight.FlightServerError:
@@ -334,7 +405,9 @@ def call(
         raise AuthenticationError(f"{uri}: rejected: {_message(exc)}") from None
     except flight.FlightUnavailableError as exc:
         auth.forget(uri)
-        raise UnreachableError(f"{uri}: unreachable ({_message(exc)})") from None
+        raise auth.tls_failure(uri) or UnreachableError(
+            f"{uri}: unreachable ({_message(exc)})"
+        ) from None
     except flight.FlightTimedOutError:
         raise ClusterError(f"{uri}: no reply to {name!r} within {timeout:g} s") from None
     except flight.FlightServerError as exc:

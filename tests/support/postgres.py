@@ -3,7 +3,8 @@ system's ``postgres`` binaries (the Makefile installs them when missing).
 
 ``initdb`` refuses to run as root, so under root the server runs as the ``postgres`` user:
 ``pg_ctl`` is called through a small ``runuser`` wrapper and the data directory belongs to
-that user. Each test gets a fresh database from :meth:`PostgresServer.new_database`.
+that user. Each test gets a fresh database from :meth:`PostgresServer.new_database`. Given a
+certificate and its key (``ssl``), the server also accepts SSL connections.
 """
 
 from __future__ import annotations
@@ -38,13 +39,15 @@ def pg_ctl_path() -> str:
 
 
 class PostgresServer:
-    """A PostgreSQL server in a temporary directory; :meth:`stop` removes it."""
+    """A PostgreSQL server in a temporary directory; :meth:`stop` removes it. With ``ssl``
+    (a PEM certificate and its key) it serves SSL too (``ssl=on``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl: tuple[Path, Path] | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="sabot-postgres-"))
         executable = pg_ctl_path()
         if os.geteuid() == 0:
             executable = self._as_service_user(executable)
+        options = self._ssl_options(*ssl) if ssl else ""
         self.executor = PostgreSQLExecutor(
             executable=executable,
             host="127.0.0.1",
@@ -55,8 +58,21 @@ class PostgresServer:
             startparams="-w",
             dbname="postgres",
             user=SERVICE_USER,
+            postgres_options=options,
         )
         self.executor.start()
+
+    def _ssl_options(self, cert: Path, key: Path) -> str:
+        """The server options serving SSL with copies of ``cert`` and ``key`` in :attr:`root`,
+        owned by the user running the server (PostgreSQL refuses a key others can read)."""
+        copies = self.root / "server.pem", self.root / "server-key.pem"
+        for source, copy in zip((cert, key), copies, strict=True):
+            shutil.copyfile(source, copy)
+            copy.chmod(0o600)
+            if os.geteuid() == 0:
+                account = pwd.getpwnam(SERVICE_USER)
+                os.chown(copy, account.pw_uid, account.pw_gid)
+        return f"-c ssl=on -c ssl_cert_file='{copies[0]}' -c ssl_key_file='{copies[1]}'"
 
     def _as_service_user(self, pg_ctl: str) -> str:
         """A ``pg_ctl`` that runs as the ``postgres`` user, who also owns :attr:`root`."""

@@ -138,6 +138,19 @@ def test_an_agent_lost_during_deploy_is_failed_and_so_is_the_attempt_not_the_job
     assert not run.ended  # the workflow starts another attempt
 
 
+def test_a_deploy_whose_tls_handshake_failed_fails_the_job_with_its_cause() -> None:
+    """Another attempt would fail the same way: the certificates must be fixed first."""
+    run = running_job()
+    cause = f"{B}: TLS handshake failed: this process does not trust the server's certificate"
+    error = f"deploying to agent {B} failed: {cause}"
+    assert transition(run, DeployFailed(B, cause)) == [
+        EndJob(JobState.FAILED, error),
+        DropJob((A, B)),
+        Settle(Outcome.FAILED),
+    ]
+    assert run.ended and run.error == error
+
+
 def test_a_stage_whose_input_agent_is_gone_or_that_finds_no_agent_fails_its_attempt() -> None:
     run = running_job()
     assert transition(run, StagePlaced(slots=2, lost=(B,))) == [Settle(Outcome.AGENT_FAILED)]

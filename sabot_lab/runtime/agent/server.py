@@ -60,6 +60,7 @@ from sabot_lab.errors import (
     ClusterError,
     RegistrationRefusedError,
     SabotError,
+    TlsError,
 )
 from sabot_lab.observability.consumer_lag import CONSUMER_LAGS
 from sabot_lab.observability.resources import ResourceSampler
@@ -222,7 +223,8 @@ def fetch_rows(
             writer.close()
     except flight.FlightError as exc:
         auth.forget(uri)
-        raise ClusterError(
+        tls = auth.tls_failure(uri) if isinstance(exc, flight.FlightUnavailableError) else None
+        raise tls or ClusterError(
             f"cannot read {exchange}[{partition}] of job {job} from {uri}: {exc}"
         ) from None
 
@@ -416,7 +418,8 @@ class AgentServer(ClusterServer):
     def _heartbeats(self, interval: float) -> None:
         """Report state and load to the JobManager every ``interval`` seconds (registering
         with the first report); keep trying while the JobManager is away, but shut down if it
-        refuses the token to register with, or cannot reach this agent at :attr:`uri`."""
+        refuses the token to register with, cannot reach this agent at :attr:`uri`, or the
+        TLS handshake with it fails then."""
         while not self._stopping.is_set():
             try:
                 arrived = self._beat()
@@ -432,6 +435,10 @@ class AgentServer(ClusterServer):
                 self.state = AgentState.STOPPED  # never registered: nothing to drain or say
                 self.shutdown()
                 return
+            except TlsError as exc:
+                self.failure = f"cannot register with the JobManager: {exc}"
+                self.shutdown()
+                return
             if arrived and self.state == AgentState.STARTING:
                 self.state = AgentState.ACTIVE  # registered: say so at once
                 continue
@@ -441,8 +448,9 @@ class AgentServer(ClusterServer):
     def _beat(self) -> bool:
         """Send one heartbeat with the running tasks' metrics; whether it arrived. Raises
         :class:`~sabot_lab.errors.AuthenticationError` if the JobManager refuses the token of
-        an agent registering (STARTING), and
-        :class:`~sabot_lab.errors.RegistrationRefusedError` if it cannot reach it back."""
+        an agent registering (STARTING),
+        :class:`~sabot_lab.errors.RegistrationRefusedError` if it cannot reach it back, and
+        :class:`~sabot_lab.errors.TlsError` if its TLS handshake fails then."""
         if self.jobmanager is None:
             return False
         status = self._status({})
@@ -466,7 +474,7 @@ class AgentServer(ClusterServer):
             # registering, the JobManager pings this agent back before it answers
             timeout = REGISTRATION_TIMEOUT if self.state == AgentState.STARTING else 5
             call(self.jobmanager, "heartbeat", beat.to_dict(), self.auth, timeout=timeout)
-        except (AuthenticationError, RegistrationRefusedError):
+        except (AuthenticationError, RegistrationRefusedError, TlsError):
             if self.state == AgentState.STARTING:
                 raise
             return False

@@ -228,9 +228,12 @@ class StagePlaced:
 
 @dataclass(frozen=True)
 class DeployFailed:
-    """``agent`` refused a deploy of the job's tasks, or did not answer it."""
+    """``agent`` refused a deploy of the job's tasks, or did not answer it; ``tls_error``
+    when the TLS handshake with it failed (a certificate not trusted, missing or refused:
+    another attempt would fail the same way)."""
 
     agent: str
+    tls_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -434,7 +437,11 @@ def _stage_placed(run: JobRun, event: StagePlaced) -> list[Command]:
 
 
 def _deploy_failed(run: JobRun, event: DeployFailed) -> list[Command]:
-    """An agent that fails a deploy is FAILED; the attempt failed with it."""
+    """An agent that fails a deploy is FAILED; the attempt failed with it. A failed TLS
+    handshake fails the job, with its cause: the certificates must be fixed first."""
+    if event.tls_error is not None:
+        error = f"deploying to agent {event.agent} failed: {event.tls_error}"
+        return [*_end(run, JobState.FAILED, error, ()), Settle(Outcome.FAILED)]
     return [MarkAgent(event.agent, AgentState.FAILED), Settle(Outcome.AGENT_FAILED)]
 
 

@@ -44,7 +44,7 @@ from dbos import DBOS, SetWorkflowID
 
 from sabot_lab.config import get_config
 from sabot_lab.connectors.sink import sink_from_dict
-from sabot_lab.errors import ClusterError, SabotError
+from sabot_lab.errors import ClusterError, SabotError, TlsError
 from sabot_lab.location import Location
 from sabot_lab.logical import JobGraph
 from sabot_lab.observability.tracing import span, traceparent
@@ -560,8 +560,9 @@ class JobManager(ClusterServer):
             for uri, deployed in deploys:
                 try:
                     deployed.result()
-                except ClusterError:
-                    failed = transition(run, DeployFailed(uri))
+                except ClusterError as exc:
+                    tls_error = str(exc) if isinstance(exc, TlsError) else None
+                    failed = transition(run, DeployFailed(uri, tls_error))
                     return self._apply(run, failed) or Outcome.AGENT_FAILED
             run.sent.update(spec.task_id for spec, _ in specs.values())
         return Outcome.OK

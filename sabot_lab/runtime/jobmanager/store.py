@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sabot_lab.config import get_config
-from sabot_lab.errors import JobNotFoundError
+from sabot_lab.errors import ClusterError, JobNotFoundError
 from sabot_lab.runtime.jobmanager.migrations import migrate
 from sabot_lab.runtime.jobmanager.tables import (
     ALL_TABLES,
@@ -48,7 +48,7 @@ from sabot_lab.runtime.protocol import (
     TaskState,
 )
 
-__all__ = ["JobStore", "Planned", "create_engine", "sqlalchemy_url"]
+__all__ = ["JobStore", "Planned", "create_engine", "sqlalchemy_url", "unreachable_database"]
 
 
 class Planned(NamedTuple):
@@ -82,7 +82,10 @@ class JobStore:
     def __init__(self, url: str, schema: str | None = None) -> None:
         wanted = schema or get_config().cluster.database_schema
         self.engine, self.schema = for_schema(create_engine(url), wanted)
-        self.version = migrate(self.engine, self.schema)
+        try:
+            self.version = migrate(self.engine, self.schema)
+        except sa.exc.OperationalError as exc:
+            raise unreachable_database(url, exc) from None
         self._agents_lock = threading.Lock()
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(*keyed(agents))).mappings()
@@ -577,6 +580,26 @@ def sqlalchemy_url(url: str) -> str:
     """
     scheme, sep, rest = url.partition("://")
     return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") and sep else url
+
+
+def unreachable_database(url: str, exc: sa.exc.OperationalError) -> ClusterError:
+    """The error of a database the JobManager cannot connect to: its URL (without its
+    password), the driver's reason and, for an SSL failure, what to check.
+
+    >>> error = sa.exc.OperationalError("", None, Exception("SSL error: certificate verify failed"))
+    >>> print(unreachable_database("postgresql://jm:pw@db/sabot?sslmode=verify-full", error))
+    cannot connect to the database postgresql://jm:***@db/sabot?sslmode=verify-full: SSL error: certificate verify failed (sslrootcert= must name the CA that signed the PostgreSQL server's certificate, and with sslmode=verify-full that certificate must name the URL's host: sabot-lab certs host NAME --dns NAME --ip ADDRESS)
+    """
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    reason = " ".join(str(exc.orig).split())
+    hint = ""
+    if "ssl" in reason.lower() or "certificate" in reason.lower():
+        hint = (
+            " (sslrootcert= must name the CA that signed the PostgreSQL server's certificate, "
+            "and with sslmode=verify-full that certificate must name the URL's host: "
+            "sabot-lab certs host NAME --dns NAME --ip ADDRESS)"
+        )
+    return ClusterError(f"cannot connect to the database {shown}: {reason}{hint}")
 
 
 def _metrics(report: Mapping[str, Any]) -> dict[str, Any]:
