@@ -25,8 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.errors import ClusterError, TlsError
-from tests.support.polling import wait_for
+from sabot_lab.errors import TlsError
 from tests.support.postgres import PostgresServer
 from tests.support.reference import assert_same_rows, duckdb_table
 from tests.support.tls import self_signed_certificate
@@ -287,12 +286,13 @@ def test_an_agent_with_a_certificate_of_another_ca_cannot_register(
         assert "requires a client certificate" in error and "SABOT_TLS_CERT" in error
 
 
-def test_a_jobmanager_not_trusting_its_agents_fails_the_job_with_the_tls_cause(
+def test_a_jobmanager_not_trusting_its_agents_refuses_them_with_the_tls_cause(
     tmp_path: Path,
 ) -> None:
     """The README's quick TLS setup, one self-signed certificate, with only the agent told
-    to trust it: it registers, but the JobManager cannot call it back. The job fails at once,
-    its error naming the TLS problem and ``SABOT_TLS_CA`` (not "agents kept failing")."""
+    to trust it: the JobManager cannot call it back, so it refuses its registration, and the
+    agent exits with one line naming the TLS problem and ``SABOT_TLS_CA`` (not a job that
+    fails later with "agents kept failing")."""
     cert, key = self_signed_certificate(tmp_path)
     with tls_jobmanager(tmp_path / "jm", cert, key) as uri:
         agent = subprocess.Popen(
@@ -302,17 +302,16 @@ def test_a_jobmanager_not_trusting_its_agents_fails_the_job_with_the_tls_cause(
             env=environment(SABOT_CLUSTER_TOKEN=CLUSTER_TOKEN, SABOT_TLS_CA=cert),
         )  # fmt: skip
         try:
-            cluster = sl.connect(uri, token=TOKEN, tls_ca=str(cert))
-            wait_for(lambda: any(a["state"] == "ACTIVE" for a in cluster.agents()), timeout=60)
-            job = sl.from_arrow(random_table(100, seed=1)).filter(col("x") > 0).submit(cluster)
-            assert job.wait(timeout=120) == "FAILED"
-            error = job.info()["error"]
-            assert "TLS handshake failed: this process does not trust the server's" in error
-            assert "SABOT_TLS_CA" in error and "agents kept failing" not in error
-            with pytest.raises(ClusterError, match="TLS handshake failed"):
-                job.result(timeout=10)
+            _, err = agent.communicate(timeout=120)
         finally:
             stop(agent)
+        assert agent.returncode != 0
+        lines = [line for line in err.splitlines() if line.startswith("sabot-lab agent: error:")]
+        assert len(lines) == 1, err
+        assert "the JobManager cannot call this agent back" in lines[0]
+        assert "TLS handshake failed: this process does not trust the server's" in lines[0]
+        assert "SABOT_TLS_CA" in lines[0] and "--advertise-host" not in lines[0]
+        assert not sl.connect(uri, token=TOKEN, tls_ca=str(cert)).agents()
 
 
 # -- PostgreSQL over SSL -----------------------------------------------------------------

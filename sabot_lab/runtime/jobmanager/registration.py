@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from sabot_lab.errors import ClusterError, RegistrationRefusedError
+from sabot_lab.errors import ClusterError, RegistrationRefusedError, TlsError
 from sabot_lab.runtime.addresses import host_of, is_wildcard
 from sabot_lab.runtime.protocol import AgentState, Heartbeat
 from sabot_lab.runtime.transport import Credentials, call
@@ -54,20 +54,24 @@ def check_registration(
 ) -> None:
     """Raise :class:`~sabot_lab.errors.RegistrationRefusedError` (and log it) if ``beat``
     comes from a wildcard address (``grpc://0.0.0.0:...``), or :func:`registers` an agent
-    that does not answer a ping at its URI within ``timeout`` seconds, or answers as another
-    agent."""
+    that does not answer a ping at its URI within ``timeout`` seconds, answers as another
+    agent, or fails the TLS handshake (the message then names the TLS cause and its fix)."""
     problem: str | None = None
-    if is_wildcard(host_of(beat.uri)):  # (it may even answer: 0.0.0.0 is this host here)
-        problem = "a wildcard address, which no other host can reach"
-    elif registers(beat, known):
-        problem = _unanswered(beat.uri, auth, timeout)
-    if problem is None:
-        return
-    message = (
-        f"the JobManager cannot reach this agent back at {beat.uri} ({problem}): start the "
-        "agent with --advertise-host set to an address (or name) the JobManager's host "
-        "reaches it at (SABOT_ADVERTISE_HOST)"
-    )
+    try:
+        if is_wildcard(host_of(beat.uri)):  # (it may even answer: 0.0.0.0 is this host here)
+            problem = "a wildcard address, which no other host can reach"
+        elif registers(beat, known):
+            problem = _unanswered(beat.uri, auth, timeout)
+    except TlsError as exc:  # reached, but the handshake failed: its own cause and fix
+        message = f"the JobManager cannot call this agent back at {beat.uri}: {exc}"
+    else:
+        if problem is None:
+            return
+        message = (
+            f"the JobManager cannot reach this agent back at {beat.uri} ({problem}): start "
+            "the agent with --advertise-host set to an address (or name) the JobManager's "
+            "host reaches it at (SABOT_ADVERTISE_HOST)"
+        )
     _log.warning("refused to register agent %s: %s", beat.uri, message)
     raise RegistrationRefusedError(message)
 
@@ -76,6 +80,8 @@ def _unanswered(uri: str, auth: Credentials, timeout: float) -> str | None:
     """Why the agent at ``uri`` did not answer a ping as itself; None if it did."""
     try:
         reply = call(uri, "ping", None, auth, timeout=timeout)
+    except TlsError:
+        raise
     except ClusterError as exc:
         return str(exc).removeprefix(f"{uri}: ")
     answered = reply.get("uri") if isinstance(reply, dict) else None
