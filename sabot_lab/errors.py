@@ -24,6 +24,7 @@ __all__ = [
     "ComputeError",
     "JobNotFoundError",
     "LocationError",
+    "NotLeaderError",
     "PerformanceWarning",
     "PlanError",
     "SQLError",
@@ -178,7 +179,13 @@ class JobNotFoundError(ClusterError):
     """The cluster has no job of that id (never submitted there, or deleted)."""
 
 
-REMOTE_ERRORS = {cls.__name__: cls for cls in (JobNotFoundError,)}
+class NotLeaderError(ClusterError):
+    """The JobManager asked is a standby (or a deposed leader): another one leads the
+    cluster; the message names it. A client or agent given every JobManager's address
+    tries the others."""
+
+
+REMOTE_ERRORS = {cls.__name__: cls for cls in (JobNotFoundError, NotLeaderError)}
 """The errors a server's reply names that a client raises as such (any other a server
 reports is a :class:`ClusterError`)."""
 
