@@ -24,6 +24,7 @@ __all__ = [
     "ComputeError",
     "JobNotFoundError",
     "LocationError",
+    "NoReplyError",
     "NotLeaderError",
     "PerformanceWarning",
     "PlanError",
@@ -173,6 +174,10 @@ class AuthenticationError(ClusterError):
 
 class UnreachableError(ClusterError):
     """No server answered at the address (not running, wrong address, or a network between)."""
+
+
+class NoReplyError(ClusterError):
+    """A server took the call but did not answer within its timeout (busy, or frozen)."""
 
 
 class JobNotFoundError(ClusterError):

@@ -2,7 +2,8 @@
 JobManager's address (``"grpc://a:8815,grpc://b:8815"`` or a list) follows the leader.
 
 A standby refuses calls with :class:`~sabot_lab.errors.NotLeaderError`; a dead leader does
-not answer (:class:`~sabot_lab.errors.UnreachableError`). :class:`LeaderCalls` then tries
+not answer (:class:`~sabot_lab.errors.UnreachableError`), a frozen one not in time
+(:class:`~sabot_lab.errors.NoReplyError`). :class:`LeaderCalls` then tries
 the others, round after round, until one answers or ``patience`` seconds passed (a
 takeover takes the lease's ``lease_ttl`` seconds and a little more); the JobManager that
 answered is tried first next time. With one address only a refusal is retried (a JobManager
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sabot_lab.config import get_config
-from sabot_lab.errors import ClusterError, NotLeaderError, UnreachableError
+from sabot_lab.errors import ClusterError, NoReplyError, NotLeaderError, UnreachableError
 from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
 
 __all__ = ["LeaderCalls", "jobmanager_addresses"]
@@ -85,7 +86,7 @@ class LeaderCalls:
                 except NotLeaderError as exc:
                     refusals.append(exc)
                     continue
-                except UnreachableError as exc:
+                except (UnreachableError, NoReplyError) as exc:
                     if len(self.addresses) == 1:
                         raise
                     refusals.append(exc)

@@ -33,7 +33,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sabot_lab.errors import REMOTE_ERRORS, AuthenticationError, ClusterError, UnreachableError
+from sabot_lab.errors import (
+    REMOTE_ERRORS,
+    AuthenticationError,
+    ClusterError,
+    NoReplyError,
+    UnreachableError,
+)
 from sabot_lab.observability.tracing import (
     TraceHeadersFactory,
     call_parent,
@@ -328,7 +334,7 @@ def call(
         auth.forget(uri)
         raise UnreachableError(f"{uri}: unreachable ({_message(exc)})") from None
     except flight.FlightTimedOutError:
-        raise ClusterError(f"{uri}: no reply to {name!r} within {timeout:g} s") from None
+        raise NoReplyError(f"{uri}: no reply to {name!r} within {timeout:g} s") from None
     except flight.FlightServerError as exc:
         error = REMOTE_ERRORS.get((exc.extra_info or b"").decode(errors="replace"), ClusterError)
         raise error(f"{uri}: {name} failed: {_message(exc)}") from None

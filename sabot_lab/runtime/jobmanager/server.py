@@ -30,6 +30,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -265,11 +266,16 @@ class JobManager(ClusterServer):
             DBOS._recover_pending_workflows(others)
 
     def _step_down(self, reason: str) -> None:
-        """Stop deciding at once (the lease is lost or may expire) and stop serving: the
-        process ends with ``reason``; restarted, it serves as a standby."""
+        """Stop deciding at once (the lease is lost or may expire) and end the process
+        (its job workflows would go on deciding, refused at every write): restarted, by
+        its service manager, it serves as a standby."""
         self._leading.clear()
         self.failure = f"stepped down as the cluster's leader: {reason}"
-        threading.Thread(target=self.shutdown, name="sabot-step-down", daemon=True).start()
+        print(f"sabot-lab jobmanager: {self.failure}", file=sys.stderr, flush=True)
+        stopping = threading.Thread(target=self.shutdown, name="sabot-step-down", daemon=True)
+        stopping.start()
+        stopping.join(STOP_TIMEOUT / 6)
+        os._exit(1)
 
     def role(self) -> dict[str, Any]:
         """Whether this JobManager leads (``leader``), waits as a ``standby``, or is the only

@@ -80,7 +80,7 @@ class JobStore:
     JobManager of a database), so placing tasks reads the agents without a query.
 
     :attr:`fence` (None: every write goes through): called in the transaction of each write
-    that decides (a job recorded or ended, tasks deployed, a checkpoint asked for or
+    that decides (a job recorded or ended, tasks deployed or ended, a checkpoint asked for or
     completed) before it writes; it raises to refuse the write, e.g. a JobManager's leader
     lease (:meth:`~.lease.LeaderLease.fence`) once another leads.
     """
@@ -356,7 +356,7 @@ class JobStore:
         if error is not None:
             values["error"] = error
         values.update(_metrics(metrics or {}))
-        with self.engine.begin() as conn:
+        with self._deciding() as conn:
             conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
 
     def record_running_tasks(self, reports: Iterable[Mapping[str, Any]]) -> None:
