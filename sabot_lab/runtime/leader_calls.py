@@ -79,7 +79,7 @@ class LeaderCalls:
         within :attr:`patience` seconds, the last refusal."""
         deadline = time.monotonic() + self.patience
         while True:
-            refusals = []
+            refusals: list[ClusterError] = []
             for uri in (self.uri, *(a for a in self.addresses if a != self.uri)):
                 try:
                     reply = call(uri, name, payload, self.auth, timeout)

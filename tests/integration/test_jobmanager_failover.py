@@ -32,6 +32,7 @@ from sabot_lab.runtime.transport import ANONYMOUS, call
 from tests.support.failover import FailoverCluster
 from tests.support.polling import wait_for
 from tests.support.postgres import PostgresServer, query
+from tests.support.tcp_proxy import TcpProxy
 
 N = 40_000
 
@@ -179,6 +180,35 @@ def test_a_leader_stopped_until_deposed_writes_nothing_once_it_wakes(
     assert after == before  # no write of the deposed leader
     assert query(database, "SELECT epoch FROM sabot.leader_lease") == [(2,)]
     assert rows_of(client.job(job.job_id).result(timeout=60)) == expected
+
+
+@pytest.mark.slow
+def test_a_leader_cut_off_from_the_database_steps_down_before_its_lease_expires(
+    tmp_path: Path, database: str, data: tuple[pa.Table, list[tuple[Any, ...]]]
+) -> None:
+    table, expected = data
+    address = database.split("@", 1)[1].split("/", 1)[0]
+    proxy = TcpProxy(address)
+    through = database.replace(address, f"127.0.0.1:{proxy.port}")
+    try:
+        with FailoverCluster(tmp_path, database, first_url=through) as cluster:
+            assert cluster.leaders() == [0]
+            client = cluster.connect()
+            job = slow_sums(table, delay=0.05).submit(client, partitions=2)
+            wait_for(lambda: any(t["state"] == "RUNNING" for t in job.tasks()), timeout=60)
+            proxy.cut(600)  # jm-0 loses the database; jm-1 still reaches it
+            wait_for(lambda: "stepped down" in cluster.stderr("jm-0"), timeout=60)
+            stepped_down = time.time()
+            assert "leader lease" in cluster.stderr("jm-0")
+            assert rows_of(job.result(timeout=180)) == expected
+            assert cluster.leaders() == [1]
+            ((epoch, acquired),) = query(
+                database, "SELECT epoch, acquired_at FROM sabot.leader_lease"
+            )
+            assert epoch == 2 and acquired.timestamp() > stepped_down - 0.5  # type: ignore[attr-defined]
+            assert cluster.processes["jm-0"].wait(timeout=60) != 0
+    finally:
+        proxy.close()
 
 
 def test_the_store_refuses_a_deposed_leaders_deciding_writes(database: str) -> None:

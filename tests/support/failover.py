@@ -10,6 +10,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from sabot_lab.runtime.transport import PARENT_PID, Credentials, call
 
 class FailoverCluster:
     """``jobmanagers`` JobManagers sharing the work directory ``root/jm`` and the database
-    ``database_url``, and ``agents`` agents; :meth:`close` kills every process."""
+    ``database_url`` (``jm-0``, the leader, reaches it at ``first_url`` when given: a proxy),
+    and ``agents`` agents; :meth:`close` kills every process."""
 
     def __init__(
         self,
@@ -30,6 +32,7 @@ class FailoverCluster:
         jobmanagers: int = 2,
         agents: int = 2,
         heartbeat_timeout: float = 3.0,
+        first_url: str | None = None,
     ) -> None:
         self.root = root
         self.database_url = database_url
@@ -39,7 +42,11 @@ class FailoverCluster:
         self.processes: dict[str, subprocess.Popen[str]] = {}
         self.uris: list[str] = []
         try:
-            for n in range(jobmanagers):
+            self.uris.append(self.start_jobmanager(0, database_url=first_url))
+            deadline = time.monotonic() + 60
+            while self.leaders() != [0] and time.monotonic() < deadline:
+                time.sleep(0.05)  # the first one leads
+            for n in range(1, jobmanagers):
                 self.uris.append(self.start_jobmanager(n))
             for n in range(agents):
                 self._start(f"agent-{n}", ["agent", "--jobmanager", ",".join(self.uris),
@@ -49,11 +56,12 @@ class FailoverCluster:
             self.close()
             raise
 
-    def start_jobmanager(self, n: int, port: int = 0) -> str:
+    def start_jobmanager(self, n: int, port: int = 0, database_url: str | None = None) -> str:
         """Start JobManager ``jm-n`` (on ``port``); its URI once it serves (as a standby, or
         the leader)."""
+        url = database_url or self.database_url
         return self._start(f"jm-{n}", ["jobmanager", "--workdir", str(self.root / "jm"),
-                                       "--port", str(port), "--db", self.database_url,
+                                       "--port", str(port), "--db", url,
                                        "--heartbeat-timeout", str(self.heartbeat_timeout)])  # fmt: skip
 
     def _start(self, name: str, args: list[str]) -> str:
