@@ -164,7 +164,8 @@ class JobManager(ClusterServer):
     (:mod:`.leadership`) runs the jobs; the others are standbys that refuse calls with
     :class:`~sabot_lab.errors.NotLeaderError` naming the leader, and take over (recovering
     its workflows) when its lease expires. Every order to an agent carries the leader's
-    fencing epoch. On SQLite it is the only one (a second is refused).
+    fencing epoch; a leader that lost its lease (or may have) ends its process. On SQLite it
+    is the only one (a second is refused).
     """
 
     def __init__(
