@@ -47,8 +47,14 @@ lab-develop:
 	ln -s $(CURDIR)/extension/labextension $(VENV)/share/jupyter/labextensions/sabot-lab
 	cp extension/jupyter-config/server-config/sabot_lab.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 
-# System packages the tests start for real: the PostgreSQL server binaries, Chromium.
+# System packages the tests start for real: the PostgreSQL server binaries, Chromium,
+# systemd-analyze (checks cluster/systemd's units), kubectl (renders cluster/k8s), and
+# ip (iproute2) and nft (nftables) for the virtual hosts of tests/multihost (cluster/netns).
 system-test-deps:
+	@{ command -v ip && command -v nft; } >/dev/null || \
+		{ echo "installing iproute2 and nftables (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables >/dev/null; } || \
+		{ echo "error: the multi-host tests need ip and nft (Debian: apt-get install iproute2 nftables)"; exit 1; }
 	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 		{ echo "installing postgresql (apt)"; $(SUDO) apt-get update -qq && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
@@ -57,6 +63,14 @@ system-test-deps:
 		{ echo "installing chromium (apt)"; $(SUDO) apt-get update -qq && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		{ echo "error: the browser tests need Chromium (Debian: apt-get install chromium)"; exit 1; }
+	@command -v systemd-analyze >/dev/null || \
+		{ echo "installing systemd (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; } || \
+		{ echo "error: the deployment tests need systemd-analyze (Debian: apt-get install systemd)"; exit 1; }
+	@command -v kubectl >/dev/null || \
+		{ echo "installing kubectl (apt)"; $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; } || \
+		{ echo "error: the deployment tests render cluster/k8s with kubectl (Debian: apt-get install kubernetes-client)"; exit 1; }
 
 install-test: venv system-test-deps labextension
 	$(BIN)/pip install --quiet $(BUILD_DEPS)
@@ -67,8 +81,8 @@ demo: install
 	$(BIN)/sabot-lab demo
 
 lint: install-test
-	$(BIN)/ruff check sabot_lab tests benchmarks
-	$(BIN)/ruff format --check sabot_lab tests benchmarks
+	$(BIN)/ruff check sabot_lab tests benchmarks cluster
+	$(BIN)/ruff format --check sabot_lab tests benchmarks cluster
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -76,8 +90,8 @@ test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 format: install-test
-	$(BIN)/ruff check --fix sabot_lab tests benchmarks
-	$(BIN)/ruff format sabot_lab tests benchmarks
+	$(BIN)/ruff check --fix sabot_lab tests benchmarks cluster
+	$(BIN)/ruff format sabot_lab tests benchmarks cluster
 
 bench: install
 	$(BIN)/pip install --quiet $(EDITABLE) ".[bench]"

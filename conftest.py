@@ -1,4 +1,4 @@
-"""Test kinds for the whole run: tests under ``tests/integration`` and ``tests/browser`` (real
+"""Test kinds for the whole run: tests under ``tests/integration``, ``tests/multihost`` and ``tests/browser`` (real
 processes, brokers, databases, a browser) are marked ``slow``; any other test, doctests
 included, may start no process, so ``pytest -m "not slow"`` starts none: a test that tries
 gets an error telling it to mark itself ``slow`` or move to ``tests/integration``."""
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-_SLOW_KINDS = {"integration", "browser"}
+_SLOW_KINDS = {"integration", "browser", "multihost"}
 _TESTS = Path(__file__).parent / "tests"
 _PROCESS_STARTS = ("subprocess.", "LocalCluster(", "tpch.tables(", "tpch.generate(")
 _start_process = subprocess.Popen._execute_child  # type: ignore[attr-defined]

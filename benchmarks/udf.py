@@ -10,6 +10,9 @@ Contestants, all computing ``tiered(price, qty)`` (four branches):
 - per-row Python: ``@sl.udf(compile=False)``, Polars ``map_elements`` and pandas ``apply``, on
   fewer rows (``--slow-rows``), their rate extrapolated.
 
+A second table does the same for a function of strings (``ticket(symbol, qty)``): compiled,
+per row, and as a native expression, over ``--rows / 5`` strings.
+
 Every answer is checked against numpy computing the same thing before anything is timed;
 times are medians of ``--runs`` runs after a warm-up. Goals: the compiled UDF ≥ 50x the
 per-row Python UDF and ≤ 1.5x the native expression.
@@ -83,6 +86,54 @@ def duckdb_arrow(price: pa.Array, qty: pa.Array) -> pa.Array:
         pc.multiply(notional, 0.99),
         pc.add(notional, 1.5),
     )
+
+
+def ticket(symbol: str, qty: int) -> str:
+    """A string function: the symbol in capitals, tagged by size."""
+    return symbol.upper() + ("-BIG" if qty > 100 else "-SMALL")
+
+
+def native_ticket(symbol: sl.Expr, qty: sl.Expr) -> sl.Expr:
+    """``ticket`` as a sabot-lab expression."""
+    tag = sl.when(qty > 100).then(sl.lit("-BIG")).otherwise(sl.lit("-SMALL"))
+    return sl.concat_str([symbol.str.upper(), tag])
+
+
+def symbols(rows: int, seed: int = 8) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    names = np.array(["aapl", "msft", "nestlé", "7203.t", "vod.l", "sap"], dtype=object)
+    return pa.table(
+        {
+            "symbol": pa.array(names[rng.integers(0, len(names), rows)]),
+            "qty": rng.integers(0, 200, rows),
+        }
+    )
+
+
+def strings_section(rows: int, slow_rows: int, runs: int) -> None:
+    """Time ``ticket`` compiled, per row and native; check each against plain Python first."""
+    big, small = symbols(rows), symbols(slow_rows)
+    compiled = sl.udf(ticket, return_dtype="string")
+    per_row = sl.udf(ticket, return_dtype="string", compile=False)
+    timed = {}
+    for name, fn, table in [
+        ("@sl.udf (numba)", compiled, big),
+        ("native expression", native_ticket, big),
+        ("@sl.udf(compile=False), per row", per_row, small),
+    ]:
+        stream = sl.from_arrow(table).select(fn(col("symbol"), col("qty")).alias("t"))
+        got = stream.collect().column("t").to_pylist()
+        sample = table.slice(0, 1000).to_pylist()
+        if got[:1000] != [ticket(r["symbol"], r["qty"]) for r in sample]:
+            raise AssertionError(f"{name} gives other strings than plain Python")
+        ms = median_ms(stream.collect, runs if table is big else max(1, runs // 2))
+        timed[name] = table.num_rows / ms * 1000
+    fast = timed["@sl.udf (numba)"]
+    print(f"\nticket(symbol, qty), strings in and out, over {rows:,} rows; median of {runs} runs\n")
+    print("| contestant | M rows/s | @sl.udf is x faster |")
+    print("|---|---:|---:|")
+    for name, rate in timed.items():
+        print(f"| {name} | {rate / 1e6:,.2f} | {fast / rate:,.2f} |")
 
 
 def data(rows: int, null_share: float = 0.0, seed: int = 7) -> pa.Table:
@@ -178,6 +229,7 @@ def main() -> None:
         f"\nGoals: ≥ 50x the per-row Python UDF: {fast / python:,.0f}x; "
         f"≤ 1.5x the native expression's time: {expression / fast:,.2f}x"
     )
+    strings_section(args.rows // 5, args.slow_rows, args.runs)
 
 
 if __name__ == "__main__":

@@ -202,10 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _server_parser(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
-    """A subcommand that runs a Flight server: ``--host``, ``--port``, TLS and ``--insecure``."""
+    """A subcommand that runs a Flight server: ``--host``, ``--port``, ``--advertise-host``,
+    TLS and ``--insecure``."""
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    parser.add_argument(
+        "--advertise-host",
+        help="the address (or name) other hosts reach this server at (default: --host; on "
+        "0.0.0.0 or ::, this host's address on its route toward the JobManager, for a "
+        "JobManager its default route's, else its first interface's)",
+    )
     parser.add_argument("--tls-cert", help="PEM certificate: serve TLS (with --tls-key)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument(
@@ -353,6 +360,7 @@ def _server(args: argparse.Namespace) -> Any:
             insecure=args.insecure,
             workdir=args.workdir,
             spill_limit=args.spill_limit,
+            advertise_host=args.advertise_host,
         )
     from sabot_lab.runtime.jobmanager.server import JobManager
 
@@ -369,6 +377,7 @@ def _server(args: argparse.Namespace) -> Any:
         submit_token=os.environ.get(Role.SUBMIT.variable) or None,
         read_token=os.environ.get(Role.READ.variable) or None,
         database_schema=args.db_schema,
+        advertise_host=args.advertise_host,
     )
 
 

@@ -165,6 +165,10 @@ class ClusterConfig:
             lost the database (the leader steps down a second before).
         lease_renew_interval: seconds between the leader's renewals of its lease (and a
             standby's looks at it).
+        advertise_host: the address (or name) other hosts reach a JobManager or an agent at
+            (``--advertise-host``); None: the one it listens on, or, listening on every
+            interface (``0.0.0.0``, ``::``), an address of its own it finds (see
+            :mod:`sabot_lab.runtime.addresses`).
 
     >>> ClusterConfig().heartbeat_interval
     2.0
@@ -197,6 +201,7 @@ class ClusterConfig:
     task_log_records: int = 1000
     lease_ttl: float = 4.0
     lease_renew_interval: float = 1.0
+    advertise_host: str | None = None
 
     def __post_init__(self) -> None:
         _at_least_one(
@@ -427,6 +432,7 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_HTTP_THREADS": Variable("http_threads", _integer),
     "SABOT_DASHBOARD_CODE_TTL": Variable("dashboard_code_ttl", _number),
     "SABOT_DASHBOARD_SESSION_TTL": Variable("dashboard_session_ttl", _number),
+    "SABOT_ADVERTISE_HOST": Variable("advertise_host", _text),
     "SABOT_RESULT_TTL": Variable("result_ttl", _seconds_or_none),
     "SABOT_RETENTION_INTERVAL": Variable("retention_interval", _number),
     "SABOT_SPILL_LIMIT": Variable("spill_limit", _integer),

@@ -28,6 +28,7 @@ __all__ = [
     "NotLeaderError",
     "PerformanceWarning",
     "PlanError",
+    "RegistrationRefusedError",
     "SQLError",
     "SabotError",
     "SchemaError",
@@ -190,7 +191,14 @@ class NotLeaderError(ClusterError):
     tries the others."""
 
 
-REMOTE_ERRORS = {cls.__name__: cls for cls in (JobNotFoundError, NotLeaderError)}
+class RegistrationRefusedError(ClusterError):
+    """The JobManager refused to register an agent: it cannot reach the agent back at the
+    address the agent gave (set the agent's ``--advertise-host``)."""
+
+
+REMOTE_ERRORS = {
+    cls.__name__: cls for cls in (JobNotFoundError, NotLeaderError, RegistrationRefusedError)
+}
 """The errors a server's reply names that a client raises as such (any other a server
 reports is a :class:`ClusterError`)."""
 

@@ -95,7 +95,7 @@ def udf(
     """Make a Python function of scalars usable in expressions, compiled with numba.
 
     The function takes one scalar per argument (numbers, booleans, dates and timestamps as
-    numpy ``datetime64``) and may use branches, loops, ``math`` and numpy scalar functions;
+    numpy ``datetime64``, strings) and may use branches, loops, ``math`` and numpy scalar functions;
     it is compiled in nopython mode for the argument types when the plan is built, then runs
     as a loop over the Arrow buffers. A path that returns None gives a null.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,6 +47,20 @@ def kafka() -> Iterator[Broker]:
     broker = Broker()
     yield broker
     broker.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test that used the session's broker says so when that broker has died."""
+    report = yield
+    broker = getattr(item, "funcargs", {}).get("kafka")
+    if report.failed and isinstance(broker, Broker):
+        death = broker.death()
+        if death is not None:
+            report.sections.append(("Kafka broker", death))
+    return report
 
 
 @pytest.fixture(scope="session")

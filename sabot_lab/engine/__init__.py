@@ -13,7 +13,8 @@ What lives here:
   (two-phase hash aggregation), :mod:`~sabot_lab.engine.order` (sort, top-n, limit).
 - Stateful streaming operators, each a :class:`~sabot_lab.engine.stream_operator.StreamOperator`
   run by its one driver: :mod:`~sabot_lab.engine.window_aggregate`,
-  :mod:`~sabot_lab.engine.interval_join`, :mod:`~sabot_lab.engine.asof_join`,
+  :mod:`~sabot_lab.engine.symmetric_join` (with :mod:`~sabot_lab.engine.interval_join`
+  built on it), :mod:`~sabot_lab.engine.asof_join`,
   :mod:`~sabot_lab.engine.running`; what they share is in :mod:`~sabot_lab.engine.stateful`,
   their state in :mod:`sabot_lab.engine.state` (memory and RocksDB backends).
 - Event time and checkpoints: :mod:`~sabot_lab.engine.watermarks`,

@@ -235,7 +235,8 @@ class HashAggregate:
     ) -> tuple[np.ndarray, int, Callable[[np.ndarray], dict[str, Any]]] | None:
         """Group numbers ``0 .. size-1`` of the rows and a function giving the key columns of
         numbered groups, when the keys allow it without hashing: one dictionary-encoded key (a
-        join's build-side column: its codes), or integer keys without nulls whose ranges
+        join's build-side column: its codes), one text key of user aggregates (encoded: one
+        hash per row, where the hashed partial would list each group's rows), or integer keys without nulls whose ranges
         multiply to a few times the rows at most (window starts, ids of a time range)."""
         if not self.keys or not pre.num_rows:
             return None
@@ -250,6 +251,8 @@ class HashAggregate:
                 return {self.keys[0]: pa.DictionaryArray.from_arrays(groups, key.dictionary)}
 
             return key.indices.to_numpy(), len(key.dictionary), dictionary_keys
+        if len(columns) == 1 and self._users and _is_text(columns[0].type):
+            return _encoded_codes(self.keys[0], columns[0])
         if any(not pa.types.is_integer(c.type) or c.null_count for c in columns):
             return None
         # each key as (value - lowest) / step, step the values' common divisor (window starts
@@ -424,6 +427,32 @@ class _Groups:
         ids = np.empty(rows, dtype=np.int64)
         ids[pc.list_flatten(combined).to_numpy()] = pc.list_parent_indices(combined).to_numpy()
         return _Groups(ids, len(combined))
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_string_view(dtype)
+    )
+
+
+def _encoded_codes(
+    name: str, key: pa.Array
+) -> tuple[np.ndarray, int, Callable[[np.ndarray], dict[str, Any]]]:
+    """Group numbers of a text key by dictionary-encoding it (one hash per row, nulls one
+    group), and the key column of numbered groups in the key's own type.
+
+    >>> codes, size, keys_of = _encoded_codes("k", pa.array(["b", None, "b", "a"]))
+    >>> codes.tolist(), size, keys_of(np.array([0, 1, 2]))["k"].to_pylist()
+    ([0, 1, 0, 2], 3, ['b', None, 'a'])
+    """
+    encoded = pc.dictionary_encode(key, null_encoding="encode")
+
+    def text_keys(present: np.ndarray) -> dict[str, Any]:
+        return {name: encoded.dictionary.take(pa.array(present)).cast(key.type)}
+
+    return encoded.indices.to_numpy(), len(encoded.dictionary), text_keys
 
 
 def _joined_lists(lists: pa.ChunkedArray, groups: _Groups, distinct: bool) -> pa.ListArray:

@@ -54,6 +54,7 @@ from sabot_lab.engine.stateless import (
     project_batch,
 )
 from sabot_lab.engine.stream_operator import StreamOperator, drive
+from sabot_lab.engine.symmetric_join import SymmetricJoin as SymmetricJoinOperator
 from sabot_lab.engine.watermarks import WatermarkAssigner
 from sabot_lab.engine.window_aggregate import window_operator
 from sabot_lab.engine.window_functions import window_columns
@@ -78,6 +79,7 @@ from sabot_lab.logical import (
     Sort,
     Source,
     StreamOperatorNode,
+    SymmetricJoin,
     Union,
     Watermark,
     Window,
@@ -482,6 +484,19 @@ class Executor:
             inputs,
         )  # fmt: skip
 
+    def _lower_symmetric_join(self, node: StreamOperatorNode) -> Pipeline:
+        p = node.op
+        assert isinstance(p, SymmetricJoin)
+        inputs = self._merged_inputs(node, tagged=True)
+        return self._stateful(
+            node,
+            lambda state: SymmetricJoinOperator(
+                p.left_on, p.right_on, p.right_payload, p.payload_names, state,
+                (p.left_until, p.right_until), (p.left_slack, p.right_slack),
+            ),
+            inputs,
+        )  # fmt: skip
+
     def _lower_asof_join(self, node: StreamOperatorNode) -> Pipeline:
         p = node.op
         assert isinstance(p, AsofJoin)
@@ -684,6 +699,7 @@ LOWERING: PhaseTable[Callable[[Executor, StreamOperatorNode], Pipeline]] = Phase
         Watermark: Executor._lower_watermark,
         Window: Executor._lower_window,
         IntervalJoin: Executor._lower_interval_join,
+        SymmetricJoin: Executor._lower_symmetric_join,
         AsofJoin: Executor._lower_asof_join,
     },
 )

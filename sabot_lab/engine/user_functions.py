@@ -39,7 +39,13 @@ from sabot_lab.errors import ComputeError, SchemaError, UDFCompileError, UDFErro
 from sabot_lab.expr import Expr
 from sabot_lab.expr.dtypes import dtype_name
 from sabot_lab.expr.nodes import UserFunction
-from sabot_lab.kernels.udf_compile import compile_scalar, compile_vectorized, run_scalar
+from sabot_lab.kernels.udf_compile import (
+    TEXT,
+    TextColumn,
+    compile_scalar,
+    compile_vectorized,
+    run_scalar,
+)
 
 __all__ = ["NULL_HANDLING", "RowFunction"]
 
@@ -149,9 +155,12 @@ class RowFunction:
             or pa.types.is_date(dtype)
         ):
             return _numpy_dtype(dtype)
+        if _is_text(dtype) and not self.vectorized:
+            return TEXT
+        takes = "numbers, booleans, dates and timestamps" + ("" if self.vectorized else ", strings")
         raise UDFCompileError(
-            f"user function {self.name!r} takes {dtype} as argument {position + 1}; compiled "
-            "and vectorized functions take numbers, booleans, dates and timestamps: cast it "
+            f"user function {self.name!r} takes {dtype} as argument {position + 1}; "
+            f"{'vectorized' if self.vectorized else 'compiled'} functions take {takes}: cast it "
             '(e.g. .cast("float64")) or use @sl.udf(..., compile=False)'
         )
 
@@ -161,9 +170,9 @@ class RowFunction:
         wanted = _result_kinds(target)
         if not wanted:
             raise SchemaError(
-                f"user function {self.name!r} declares return_dtype {target}; compiled and "
-                "vectorized functions return numbers, booleans, dates or timestamps: use "
-                "@sl.udf(..., compile=False) for other types"
+                f"user function {self.name!r} declares return_dtype {target}; compiled "
+                "functions return numbers, booleans, dates, timestamps or strings "
+                "(vectorized ones no strings): use @sl.udf(..., compile=False) for other types"
             )
         if result.kind not in wanted:
             raise SchemaError(
@@ -194,6 +203,7 @@ class RowFunction:
                 return self._per_row(args, length)
             valid_bits = _all_valid(args)
             valid = None if valid_bits is None else valid_bits.to_numpy(zero_copy_only=False)
+            out: np.ndarray | TextColumn
             if self.vectorized:
                 values = [_filled(a).to_numpy(zero_copy_only=False) for a in args]
                 result = np.asarray(self._vectorized(values)(*values))
@@ -204,9 +214,11 @@ class RowFunction:
                     )
                 out, out_valid = result, valid
             else:
-                values = [_buffer_values(a) for a in args]
-                kernel = compile_scalar(self.fn, [v.dtype for v in values])
-                out, out_valid = run_scalar(kernel, values, valid, length)
+                buffers = [_buffer_values(a) for a in args]
+                kernel = compile_scalar(
+                    self.fn, [TEXT if isinstance(v, TextColumn) else v.dtype for v in buffers]
+                )
+                out, out_valid = run_scalar(kernel, buffers, valid, length)
         except (UDFError, SchemaError, UDFCompileError):
             raise
         except Exception as exc:
@@ -267,7 +279,17 @@ def _result_kinds(target: pa.DataType) -> str:
         return "M"
     if pa.types.is_duration(target):
         return "m"
+    if _is_text(target):
+        return TEXT.kind
     return ""
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_string_view(dtype)
+    )
 
 
 def _all_valid(args: Sequence[pa.Array]) -> pa.BooleanArray | None:
@@ -281,9 +303,16 @@ def _all_valid(args: Sequence[pa.Array]) -> pa.BooleanArray | None:
     return valid
 
 
-def _buffer_values(array: pa.Array) -> np.ndarray:
+def _buffer_values(array: pa.Array) -> np.ndarray | TextColumn:
     """The values of ``array`` as numpy, without copying when its buffer has numpy's layout
-    (whatever null slots hold is skipped by the loop); other types with nulls filled."""
+    (whatever null slots hold is skipped by the loop); other types with nulls filled; text
+    as its UTF-8 bytes and offsets."""
+    if _is_text(array.type):
+        if not pa.types.is_large_string(array.type):
+            array = array.cast(pa.large_string())
+        _, offsets, data = array.buffers()
+        bounds = np.frombuffer(offsets, np.int64, count=len(array) + 1, offset=array.offset * 8)
+        return TextColumn(bounds, np.frombuffer(data, np.uint8) if data else np.empty(0, np.uint8))
     dtype = _numpy_dtype(array.type)
     if not array.null_count or dtype.itemsize * 8 != array.type.bit_width:
         return _filled(array).to_numpy(zero_copy_only=False)
@@ -298,10 +327,19 @@ def _numpy_dtype(dtype: pa.DataType) -> np.dtype:
 
 
 def _arrow_result(
-    out: np.ndarray, out_valid: np.ndarray | None, valid_bits: pa.BooleanArray | None
+    out: np.ndarray | TextColumn, out_valid: np.ndarray | None, valid_bits: pa.BooleanArray | None
 ) -> pa.Array:
     """The results as Arrow: ``valid_bits``' bitmap reused as the validity when it is the
     results' (no copy), else ``out_valid`` as a mask."""
+    if isinstance(out, TextColumn):
+        if valid_bits is None and out_valid is not None:
+            valid_bits = pa.array(out_valid)
+        bitmap = None if valid_bits is None else _bitmap(valid_bits)
+        return pa.Array.from_buffers(
+            pa.large_string(),
+            len(out.offsets) - 1,
+            [bitmap, pa.py_buffer(out.offsets), pa.py_buffer(out.data)],
+        )
     if (
         valid_bits is not None
         and valid_bits.offset == 0
@@ -311,6 +349,14 @@ def _arrow_result(
         bitmap = valid_bits.buffers()[1]
         return pa.Array.from_buffers(dtype, len(out), [bitmap, pa.py_buffer(out)])
     return pa.array(out, mask=None if out_valid is None else ~out_valid)
+
+
+def _bitmap(valid: pa.BooleanArray) -> pa.Buffer:
+    """The validity bitmap of rows where ``valid`` is True (starting at bit 0)."""
+    if valid.offset == 0 and not valid.null_count:
+        return valid.buffers()[1]
+    bits = np.packbits(valid.to_numpy(zero_copy_only=False), bitorder="little")
+    return pa.py_buffer(bits)
 
 
 def _filled(array: pa.Array) -> pa.Array:

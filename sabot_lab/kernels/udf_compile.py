@@ -2,7 +2,10 @@
 
 :func:`compile_scalar` compiles a scalar Python function for its argument types and wraps it in
 a loop over numpy views of the Arrow buffers (:func:`run_scalar`); :func:`compile_vectorized`
-compiles a function of whole arrays (or keeps it as plain numpy when numba cannot).
+compiles a function of whole arrays (or keeps it as plain numpy when numba cannot). Text
+arguments and results (:data:`TEXT`) travel as UTF-8 bytes and offsets
+(:class:`TextColumn`): the loop decodes each row's bytes into a numba string for the
+function, and encodes the strings it returns into a new buffer.
 :func:`nopython` is the one numba dispatcher of a function, shared by every compilation of it,
 and :func:`compile_for` the one place that compiles a function for argument types and turns
 numba's failure into a :class:`~sabot_lab.errors.UDFCompileError` naming the construct and its
@@ -21,23 +24,33 @@ dtype('float64')
 >>> out, valid = run_scalar(kernel, [np.array([3.0, 1.0]), np.array([4, 0])], np.array([True, False]), 2)
 >>> out[0], valid.tolist()
 (np.float64(5.0), [True, False])
+>>> def initials(name):
+...     return name[:1].upper() + "."
+>>> words = TextColumn(np.array([0, 3, 8]), np.frombuffer("annélise".encode(), np.uint8))
+>>> out, _ = run_scalar(compile_scalar(initials, (TEXT,)), [words], None, 2)
+>>> out.strings()
+['A.', 'É.']
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import itertools
 import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from sabot_lab.errors import UDFCompileError
 
 __all__ = [
+    "TEXT",
     "ScalarKernel",
+    "TextColumn",
     "compile_for",
     "compile_scalar",
     "compile_vectorized",
@@ -51,6 +64,27 @@ _RESULTS: dict[tuple[Any, ...], Any] = {}
 _SCALARS: dict[tuple[Any, ...], ScalarKernel] = {}
 _LOOPS: dict[tuple[Any, ...], Callable[..., None]] = {}
 _VECTORIZED: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+TEXT = np.dtype("O")
+"""The argument or result type of text (UTF-8 strings), given as a :class:`TextColumn`."""
+
+
+class TextColumn(NamedTuple):
+    """A column of text as Arrow lays it out: row ``i`` is ``data[offsets[i]:offsets[i + 1]]``
+    (UTF-8), ``offsets`` int64."""
+
+    offsets: np.ndarray
+    data: np.ndarray
+
+    def strings(self) -> list[str]:
+        """The rows as Python strings (for tests and examples).
+
+        >>> TextColumn(np.array([0, 1, 1]), np.frombuffer(b"a", np.uint8)).strings()
+        ['a', '']
+        """
+        raw = self.data.tobytes()
+        bounds = self.offsets.tolist()
+        return [raw[a:b].decode() for a, b in itertools.pairwise(bounds)]
 
 
 @dataclass(frozen=True)
@@ -128,29 +162,36 @@ def compile_scalar(fn: Callable[..., Any], arg_dtypes: Sequence[np.dtype]) -> Sc
         if kernel is None:
             import numba
 
-            result = compile_for(fn, [numba.from_dtype(d) for d in arg_dtypes])
+            result = compile_for(fn, [_numba_type(d) for d in arg_dtypes])
             optional = isinstance(result, numba.types.Optional)
             value_type = result.type if optional else result
             try:
-                dtype = numba.np.numpy_support.as_dtype(value_type)
+                dtype = (
+                    TEXT
+                    if value_type == numba.types.unicode_type
+                    else numba.np.numpy_support.as_dtype(value_type)
+                )
             except Exception:
                 raise UDFCompileError(
                     f"user function {_name(fn)!r} returns {value_type} for "
-                    f"({_type_list(arg_dtypes)}), which is not a number, a boolean or a "
-                    "timestamp; return one of those, or use compile=False"
+                    f"({_type_list(arg_dtypes)}), which is not a number, a boolean, a "
+                    "timestamp or a string; return one of those, or use compile=False"
                 ) from None
             kernel = _SCALARS[key] = ScalarKernel(fn, tuple(arg_dtypes), dtype, optional)
         return kernel
 
 
 def run_scalar(
-    kernel: ScalarKernel, values: Sequence[np.ndarray], valid: np.ndarray | None, length: int
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Map ``kernel`` over the ``length`` rows of ``values``; rows where ``valid`` is False are
-    skipped.
+    kernel: ScalarKernel,
+    values: Sequence[np.ndarray | TextColumn],
+    valid: np.ndarray | None,
+    length: int,
+) -> tuple[np.ndarray | TextColumn, np.ndarray | None]:
+    """Map ``kernel`` over the ``length`` rows of ``values`` (a :class:`TextColumn` for each
+    text argument); rows where ``valid`` is False are skipped.
 
-    Returns the results and their validity (None: every row is valid). A null result (the
-    function returned None) is invalid too.
+    Returns the results (a :class:`TextColumn` for text) and their validity (None: every row
+    is valid). A null result (the function returned None) is invalid too.
 
     >>> def inverse(x):
     ...     return None if x == 0 else 1 / x
@@ -159,14 +200,15 @@ def run_scalar(
     >>> out[0], ok.tolist()
     (np.float64(0.5), [True, False])
     """
-    out = np.empty(length, dtype=kernel.return_dtype)
+    text = kernel.return_dtype == TEXT
+    out = np.empty(length + 1, np.int64) if text else np.empty(length, kernel.return_dtype)
     loop = _loop(kernel, masked=valid is not None)
-    if kernel.may_return_none:
-        out_valid = np.empty(length, dtype=np.bool_)
-        loop(*values, *([valid] if valid is not None else []), out, out_valid)
-        return out, out_valid
-    loop(*values, *([valid] if valid is not None else []), out)
-    return out, valid
+    flat = [part for v in values for part in (v if isinstance(v, TextColumn) else (v,))]
+    out_valid = np.empty(length, dtype=np.bool_) if kernel.may_return_none else None
+    extra = [out_valid] if out_valid is not None else []
+    data = loop(length, *flat, *([valid] if valid is not None else []), out, *extra)
+    result = TextColumn(out, data) if text else out
+    return result, (out_valid if out_valid is not None else valid)
 
 
 def compile_vectorized(
@@ -247,34 +289,146 @@ def _type_list(types: Sequence[Any]) -> str:
     return ", ".join(str(t) for t in types)
 
 
-def _loop(kernel: ScalarKernel, masked: bool) -> Callable[..., None]:
-    """The compiled loop applying ``kernel`` to every (``masked``: every valid) row."""
+def _numba_type(dtype: np.dtype) -> Any:
+    """The numba type a function sees for an argument of numpy type ``dtype``."""
+    import numba
+
+    return numba.types.unicode_type if dtype == TEXT else numba.from_dtype(dtype)
+
+
+def _loop(kernel: ScalarKernel, masked: bool) -> Callable[..., Any]:
+    """The compiled loop applying ``kernel`` to every (``masked``: every valid) row of ``n``.
+
+    Its arguments: ``n``, each argument's values (offsets and bytes for text), ``valid`` when
+    ``masked``, ``out`` (the results, or the results' offsets for text), ``out_valid`` when
+    the function may return None. It returns the results' bytes for text, else None.
+    """
     key = (kernel.function, kernel.arg_dtypes, masked)
     with _LOCK:
         loop = _LOOPS.get(key)
         if loop is None:
             import numba
 
-            args = [f"a{i}" for i in range(len(kernel.arg_dtypes))]
-            row = ", ".join(f"{a}[i]" for a in args)
-            head = ", ".join([*args, *(["valid"] if masked else []), "out"])
+            args, row = [], []
+            for i, dtype in enumerate(kernel.arg_dtypes):
+                if dtype == TEXT:
+                    args += [f"o{i}", f"d{i}"]
+                    row.append(f"decode(d{i}, o{i}[i], o{i}[i + 1])")
+                else:
+                    args.append(f"a{i}")
+                    row.append(f"a{i}[i]")
+            call = f"fn({', '.join(row)})"
+            text = kernel.return_dtype == TEXT
+
+            def store(pad: str) -> str:  # the result r of row i kept
+                if text:
+                    return f"{pad}data, used = encode(r, data, used)\n{pad}out[i + 1] = used\n"
+                return f"{pad}out[i] = r\n"
+
+            empty = "            out[i + 1] = used\n" if text else ""  # a null's offsets
+            head = ", ".join(["n", *args, *(["valid"] if masked else []), "out"])
             if kernel.may_return_none:
-                body = (
-                    f"        r = fn({row})\n"
-                    "        if r is None:\n"
-                    "            out_valid[i] = False\n"
-                    "        else:\n"
-                    "            out[i] = r\n"
-                    "            out_valid[i] = True\n"
-                )
                 head += ", out_valid"
-                skip = "            out_valid[i] = False\n            continue\n"
+                body = (
+                    f"        r = {call}\n        if r is None:\n"
+                    f"            out_valid[i] = False\n{empty}        else:\n"
+                    f"{store(' ' * 12)}            out_valid[i] = True\n"
+                )
+                skip = f"            out_valid[i] = False\n{empty}            continue\n"
             else:
-                body = f"        out[i] = fn({row})\n"
-                skip = "            continue\n"
+                body = f"        r = {call}\n{store(' ' * 8)}"
+                skip = f"{empty}            continue\n"
             guard = f"        if not valid[i]:\n{skip}" if masked else ""
-            source = f"def loop({head}):\n    for i in range(out.shape[0]):\n{guard}{body}"
-            namespace: dict[str, Any] = {"fn": nopython(kernel.function)}
+            start = "    data = np.empty(64, np.uint8)\n    used = 0\n    out[0] = 0\n"
+            source = (
+                f"def loop({head}):\n{start if text else ''}    for i in range(n):\n"
+                f"{guard}{body}    return {'data[:used]' if text else 'None'}\n"
+            )
+            decode, encode = _text_codecs()
+            namespace: dict[str, Any] = {
+                "fn": nopython(kernel.function),
+                "np": np,
+                "decode": decode,
+                "encode": encode,
+            }
             exec(source, namespace)  # the loop's arity is the function's: built per arity
             loop = _LOOPS[key] = numba.njit(namespace["loop"])
         return loop
+
+
+@functools.cache
+def _text_codecs() -> tuple[Any, Any]:
+    """numba functions between UTF-8 bytes and numba strings: ``decode(data, start, end)``
+    and ``encode(text, data, used) -> (data, used)`` (``data`` grown when full)."""
+    import numba
+    from numba.cpython import unicode as nb_unicode
+
+    kinds = (
+        nb_unicode.PY_UNICODE_1BYTE_KIND,
+        nb_unicode.PY_UNICODE_2BYTE_KIND,
+        nb_unicode.PY_UNICODE_4BYTE_KIND,
+    )
+    empty_string = nb_unicode._empty_string
+    set_code_point = nb_unicode._set_code_point
+    get_code_point = nb_unicode._get_code_point
+
+    @numba.njit(inline="always")
+    def code_point(data: Any, i: int) -> tuple[int, int]:
+        b = data[i]
+        if b < 0x80:
+            return b, i + 1
+        if b < 0xE0:
+            return ((b & 0x1F) << 6) | (data[i + 1] & 0x3F), i + 2
+        if b < 0xF0:
+            return ((b & 0x0F) << 12) | ((data[i + 1] & 0x3F) << 6) | (data[i + 2] & 0x3F), i + 3
+        cp = ((b & 0x07) << 18) | ((data[i + 1] & 0x3F) << 12) | ((data[i + 2] & 0x3F) << 6)
+        return cp | (data[i + 3] & 0x3F), i + 4
+
+    @numba.njit
+    def decode(data: Any, start: int, end: int) -> Any:
+        count, widest, i = 0, 0, start
+        while i < end:
+            cp, i = code_point(data, i)
+            count += 1
+            widest = max(widest, cp)
+        kind = kinds[0] if widest < 0x100 else kinds[1] if widest < 0x10000 else kinds[2]
+        text = empty_string(kind, count, 1 if widest < 0x80 else 0)
+        i, k = start, 0
+        while i < end:
+            cp, i = code_point(data, i)
+            set_code_point(text, k, cp)
+            k += 1
+        return text
+
+    @numba.njit
+    def encode(text: Any, data: Any, used: int) -> tuple[Any, int]:
+        need = used + 4 * len(text)
+        if need > data.shape[0]:
+            grown = np.empty(max(need, 2 * data.shape[0]), np.uint8)
+            grown[:used] = data[:used]
+            data = grown
+        for k in range(len(text)):
+            cp = get_code_point(text, k)
+            if cp < 0x80:
+                data[used] = cp
+                used += 1
+            elif cp < 0x800:
+                data[used] = 0xC0 | (cp >> 6)
+                data[used + 1] = 0x80 | (cp & 0x3F)
+                used += 2
+            elif cp < 0x10000:
+                if 0xD800 <= cp < 0xE000:
+                    raise ValueError("a user function returned a string with a lone surrogate")
+                data[used] = 0xE0 | (cp >> 12)
+                data[used + 1] = 0x80 | ((cp >> 6) & 0x3F)
+                data[used + 2] = 0x80 | (cp & 0x3F)
+                used += 3
+            else:
+                data[used] = 0xF0 | (cp >> 18)
+                data[used + 1] = 0x80 | ((cp >> 12) & 0x3F)
+                data[used + 2] = 0x80 | ((cp >> 6) & 0x3F)
+                data[used + 3] = 0x80 | (cp & 0x3F)
+                used += 4
+        return data, used
+
+    return decode, encode

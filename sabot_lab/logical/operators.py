@@ -64,6 +64,7 @@ __all__ = [
     "SlidingWindow",
     "Sort",
     "Source",
+    "SymmetricJoin",
     "TumblingWindow",
     "Union",
     "Watermark",
@@ -90,6 +91,7 @@ class OperatorType(str, enum.Enum):
     HASH_JOIN = "hash_join"
     INTERVAL_JOIN = "interval_join"
     ASOF_JOIN = "asof_join"
+    SYMMETRIC_JOIN = "symmetric_join"
     TUMBLING_WINDOW = "tumbling_window"
     SLIDING_WINDOW = "sliding_window"
     SESSION_WINDOW = "session_window"
@@ -583,6 +585,71 @@ class IntervalJoin(Operator):
         x_right: string
         """
         return _with_payload(inputs, self.right_payload, self.payload_names)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SymmetricJoin(Operator):
+    """Inner join of two streams on equal keys, both read at once: each side's rows are kept
+    and every batch meets the other side's rows kept so far. A left row is kept until the
+    watermark passes its ``left_until`` column plus ``left_slack`` microseconds (a right row:
+    ``right_until``, ``right_slack``); without such a column, forever (the state grows with
+    the stream). The output carries no event time: watermarks stop here until the end."""
+
+    kind = OperatorType.SYMMETRIC_JOIN
+    inputs = (2, 2)
+    stateful = True
+    preserves_order = False
+
+    left_on: list[str]
+    right_on: list[str]
+    right_payload: list[str]
+    payload_names: list[str]
+    left_until: str | None = None
+    left_slack: int = 0
+    right_until: str | None = None
+    right_slack: int = 0
+
+    def check(self) -> None:
+        for what in ("left_on", "right_on", "right_payload", "payload_names"):
+            _names(getattr(self, what), what, self)
+        for side in ("left", "right"):
+            until, slack = getattr(self, f"{side}_until"), getattr(self, f"{side}_slack")
+            if until is not None and not isinstance(until, str):
+                self._fail(f"{side}_until must be a column name or None, got {until!r}")
+            if not isinstance(slack, int) or isinstance(slack, bool):
+                self._fail(f"{side}_slack must be microseconds as an int, got {slack!r}")
+
+    def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        return tuple(self.left_on)
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        """The left columns, then the ``right_payload`` columns named ``payload_names``.
+
+        >>> join = SymmetricJoin(left_on=["k"], right_on=["k"], right_payload=["x"], payload_names=["x_right"])
+        >>> join.schema([pa.schema([("k", pa.int64()), ("x", pa.int8())]), pa.schema([("x", pa.string())])]).names
+        ['k', 'x', 'x_right']
+        """
+        return _with_payload(inputs, self.right_payload, self.payload_names)
+
+    def describe(self, name: str = "") -> str:
+        """The keys, and how long each side's rows are kept (the state's growth).
+
+        >>> SymmetricJoin(left_on=["k"], right_on=["id"], right_payload=[], payload_names=[],
+        ...     right_until="t", right_slack=2_000_000).describe()
+        'left_on=[k] right_on=[id] state: left rows kept forever (grows without bound), right rows until the watermark passes t + 2s'
+        """
+        kept = [
+            f"{side} rows kept forever (grows without bound)"
+            if until is None
+            else f"{side} rows until the watermark passes {until}"
+            + (f" {'+' if slack > 0 else '-'} {abs(slack) / 1e6:g}s" if slack else "")
+            for side, until, slack in (
+                ("left", self.left_until, self.left_slack),
+                ("right", self.right_until, self.right_slack),
+            )
+        ]
+        keys = f"left_on=[{', '.join(self.left_on)}] right_on=[{', '.join(self.right_on)}]"
+        return f"{keys} state: {', '.join(kept)}"
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

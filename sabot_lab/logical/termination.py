@@ -43,6 +43,7 @@ from sabot_lab.logical.operators import (
     RowIndex,
     Sort,
     Source,
+    SymmetricJoin,
     Union,
     Watermark,
     Window,
@@ -146,6 +147,7 @@ FLOWS: PhaseTable[Rule] = PhaseTable(
         Watermark: _as_input,
         HashJoin: _as_input,
         IntervalJoin: _as_input,
+        SymmetricJoin: _as_input,
         AsofJoin: _on_watermark,
         Aggregate: _aggregate,
         Distinct: _at_end(

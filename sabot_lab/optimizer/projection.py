@@ -41,6 +41,7 @@ from sabot_lab.logical import (
     Sort,
     Source,
     StreamOperatorNode,
+    SymmetricJoin,
     Union,
     Watermark,
     Window,
@@ -220,9 +221,12 @@ def _time_join_needs(
     node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
 ) -> list[set[str]]:
     p = node.op
-    assert isinstance(p, IntervalJoin | AsofJoin)
+    assert isinstance(p, IntervalJoin | AsofJoin | SymmetricJoin)
     if isinstance(p, IntervalJoin):
         left, right = {*p.left_on, p.time}, {*p.right_on, p.other_time}
+    elif isinstance(p, SymmetricJoin):
+        left = {*p.left_on, *([p.left_until] if p.left_until else [])}
+        right = {*p.right_on, *([p.right_until] if p.right_until else [])}
     else:
         left = right = {p.on, *p.by}
     return [(need & set(inputs[0].names)) | left, right | set(p.right_payload)]
@@ -265,6 +269,7 @@ INPUT_NEEDS: PhaseTable[Needs] = PhaseTable(
         Watermark: _watermark_needs,
         Window: _window_needs,
         IntervalJoin: _time_join_needs,
+        SymmetricJoin: _time_join_needs,
         AsofJoin: _time_join_needs,
         Sort: _sort_needs,
         WindowFunctions: _window_functions_needs,
@@ -315,7 +320,7 @@ def _prune_source(node: StreamOperatorNode, need: set[str], inputs: list[pa.Sche
 
 def _prune_time_join(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
     """The left side's columns, then the right's payload as before."""
-    assert isinstance(node.op, IntervalJoin | AsofJoin)
+    assert isinstance(node.op, IntervalJoin | AsofJoin | SymmetricJoin)
     schema = _schema(node)
     payload = list(schema)[len(schema) - len(node.op.right_payload) :]
     pruned = pa.schema([*inputs[0], *payload])
@@ -411,6 +416,7 @@ PRUNING: PhaseTable[Pruning] = PhaseTable(
         Limit: _input_schema,
         Watermark: _input_schema,
         IntervalJoin: _prune_time_join,
+        SymmetricJoin: _prune_time_join,
         AsofJoin: _prune_time_join,
         Project: _prune_project,
         HashJoin: _prune_join,

@@ -76,6 +76,7 @@ from sabot_lab.logical import (
     Sort,
     Source,
     StreamOperatorNode,
+    SymmetricJoin,
     Union,
     Watermark,
     Window,
@@ -384,7 +385,7 @@ def _streaming_keys(
 def _join_keys(node: StreamOperatorNode, position: int) -> tuple[str, ...]:
     """The keys input ``position`` of a join is matched on (a window's: its group keys)."""
     op = node.op
-    if isinstance(op, HashJoin | IntervalJoin):
+    if isinstance(op, HashJoin | IntervalJoin | SymmetricJoin):
         return tuple(op.left_on if position == 0 else op.right_on)
     return node.key_by
 
@@ -402,6 +403,7 @@ EXCHANGES: PhaseTable[
         HashJoin: _join_sides,
         Window: _streaming_keys,
         IntervalJoin: _streaming_keys,
+        SymmetricJoin: _streaming_keys,
         AsofJoin: _streaming_keys,
         WindowFunctions: _streaming_keys,  # each partition's rows meet in one task
     },

@@ -33,6 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from sabot_lab.config import get_config
 from sabot_lab.errors import (
     REMOTE_ERRORS,
     AuthenticationError,
@@ -47,6 +48,7 @@ from sabot_lab.observability.tracing import (
     remote_parent,
     trace_headers,
 )
+from sabot_lab.runtime.addresses import advertised_host, server_uri
 from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.protocol import JOBMANAGER_ACTIONS, Role, refusal
 from sabot_lab.runtime.server_token import check_in_clear, check_server_token
@@ -221,7 +223,10 @@ class ServerTls:
 class ClusterServer(flight.FlightServerBase):
     """A Flight server of a cluster on ``host:port`` (any free port for 0): it presents
     ``auth`` (the cluster credential) when it calls other servers, and speaks TLS with
-    ``tls``. :attr:`uri` is where it listens.
+    ``tls``. :attr:`uri` is where others reach it: on ``host``, or on ``advertise_host``
+    (default: the ``advertise_host`` setting) when given; on a wildcard ``host`` without
+    one, at an address found toward the host ``toward`` (see :mod:`.addresses`), never at
+    the wildcard.
 
     It accepts the ``tokens`` of each role (default: the cluster token of ``auth`` alone);
     calls with none of them are rejected, and those accepted carry their role (see
@@ -244,11 +249,14 @@ class ClusterServer(flight.FlightServerBase):
         tls: ServerTls | None = None,
         insecure: bool = False,
         tokens: Mapping[Role, str | None] | None = None,
+        advertise_host: str | None = None,
+        toward: str | None = None,
     ) -> None:
         scheme = "grpc+tls" if tls else "grpc"
+        advertise_host = advertise_host or get_config().cluster.advertise_host
+        advertised = advertised_host(host, advertise_host, toward)  # before listening
         accepted = _accepted_tokens(tokens or {Role.CLUSTER: auth.token}, host, insecure)
-        bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        warning = check_in_clear(f"{scheme}://{bracketed}:{port}", insecure)
+        warning = check_in_clear(server_uri(scheme, host, port), insecure)
         if warning is not None:
             print(f"sabot-lab: {warning}", file=sys.stderr, flush=True)
         self.failure: str | None = None
@@ -261,7 +269,7 @@ class ClusterServer(flight.FlightServerBase):
                 flight.CertKeyPair(tls.cert.read_bytes(), tls.key.read_bytes())
             ]
         super().__init__(f"{scheme}://{host}:{port}", **options)
-        self.uri = f"{scheme}://{host}:{self.port}"
+        self.uri = server_uri(scheme, advertised, self.port)
         self.auth = replace(auth, insecure=True) if insecure else auth
 
     # Flight calls a subclass does not serve: a clear refusal, not pyarrow's default (a

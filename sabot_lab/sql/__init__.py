@@ -31,7 +31,8 @@ outer.a``), with SQL's NULLs for ``NOT IN``. Anything else raises
 Modules: ``parse`` (the dialect), ``context`` (names in scope), ``relation`` (a stream with its
 SQL names), ``select`` (queries), ``expressions``, ``dates`` (intervals, date parts and
 differences), ``grouping``, ``joins``, ``subqueries``, ``windows`` (``OVER``),
-``window_tables`` (``TUMBLE``/``HOP``/``SESSION``), ``catalog`` (tables and views by name),
+``window_tables`` (``TUMBLE``/``HOP``/``SESSION``), ``stream_joins`` (joins of streams:
+interval, window and regular joins), ``catalog`` (tables and views by name),
 ``script`` (statements in order, views), ``session`` (``SQLContext``), ``functions`` (user
 functions by name: ``register_function`` and a query's ``functions=``), ``expression_text``
 (one SQL expression, as hand-built plans' parameters give them).
@@ -97,6 +98,12 @@ def sql(
     ``HOP(TABLE t, DESCRIPTOR(time), slide, size)`` and
     ``SESSION(TABLE t PARTITION BY key, DESCRIPTOR(time), gap)``, grouped by
     ``window_start, window_end`` and any other keys.
+
+    Inner joins of two streams run as Flink runs them (:mod:`sabot_lab.sql.stream_joins`):
+    a condition bounding the two sides' event times (``b.t BETWEEN a.t - INTERVAL '10'
+    SECOND AND a.t``) makes an interval join, equal ``window_start``/``window_end`` of two
+    windowed queries a window join, both freed by the watermark; any other equi-join of an
+    unbounded stream keeps both sides' rows (``explain()`` says for how long).
 
     User functions (``@sl.udf``) are called by name: those of ``functions`` (for this query)
     and those registered with :func:`~sabot_lab.sql.functions.register_function`.

@@ -4,7 +4,9 @@ SQL's order), ``FULL [OUTER] JOIN``, ``SEMI JOIN``, ``ANTI JOIN`` with ``ON`` (e
 between the sides, plus conditions on the joined table; for inner joins any condition) or
 ``USING``; ``FROM a, b`` and ``CROSS JOIN`` take their equalities from ``WHERE``; an inner
 join without any equality between the sides (``CROSS JOIN``, ``FROM a, b``, ``JOIN ... ON
-a.x < b.y``) is a cross join filtered by its conditions.
+a.x < b.y``) is a cross join filtered by its conditions. Inner joins of streams that carry
+event time, or of an unbounded right side, are interval, window or symmetric hash joins
+(:mod:`~sabot_lab.sql.stream_joins`).
 
 The joined relation keeps every name of both sides: a right column whose name the left side
 already has is renamed in the stream, and the right side's key columns (which the join
@@ -40,6 +42,7 @@ from sabot_lab.optimizer.or_factoring import factor_branches
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.expressions import RowScope, sql_text, translate
 from sabot_lab.sql.relation import Binding, Relation
+from sabot_lab.sql.stream_joins import refusal, time_bounded_join
 from sabot_lab.stream import JoinHow, Stream
 
 __all__ = ["conjuncts", "filtered", "is_listed", "join_listed", "join_relations", "key_column"]
@@ -261,8 +264,17 @@ def join_relations(
         right_keys.append(right_key)
     right, right_keys = _right_payload(left, right, how, left_keys, right_keys, ctx)
     with ctx.building(node, f"{label.upper()} JOIN"):
-        if pairs:
+        timed = None
+        if pairs and how == "inner":  # an interval or window join, when time bounds it
+            equal = [exp.EQ(this=a.copy(), expression=b.copy()) for a, b in pairs]
+            conditions = [*equal, *others, *remaining]
+            timed = time_bounded_join(left, right, left_keys, right_keys, conditions, ctx)
+        if timed is not None:
+            stream = timed
+        elif pairs:
             stream = left.stream.join(right.stream, left_on=left_keys, right_on=right_keys, how=how)
+        elif not (left.stream.bounded or right.stream.bounded):
+            raise refusal(ctx, node)
         else:
             stream = left.stream.join(right.stream, how="cross")
     bindings = left.bindings

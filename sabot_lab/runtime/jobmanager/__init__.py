@@ -5,6 +5,7 @@
 - :mod:`.workflow`: a job's durable DBOS workflow and its steps;
 - :mod:`.scheduler`: the pure state machine (a job's run, events, commands);
 - :mod:`.placement`: which agent runs each task, slots;
+- :mod:`.registration`: an agent registers only if the JobManager reaches it back;
 - :mod:`.checkpoints`: checkpoint and savepoint files (adopt, restore, keep, remove);
 - :mod:`.results`: a job's result rows in the work directory;
 - :mod:`.store`: the tables and their migrations; :mod:`.metrics`: figures and Prometheus;

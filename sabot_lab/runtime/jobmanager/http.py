@@ -62,6 +62,7 @@ import tornado.web
 
 from sabot_lab.config import get_config
 from sabot_lab.errors import ClusterError
+from sabot_lab.runtime.addresses import server_uri
 from sabot_lab.runtime.jobmanager.dashboard_login import DashboardLogins
 from sabot_lab.runtime.protocol import JOBS_PAGE, JobsPage
 from sabot_lab.runtime.transport import ServerTls
@@ -92,7 +93,7 @@ class StatusHttpServer:
 
     ``tokens``: the bearer tokens any of which grants access (empty ones count for nothing;
     without any, on an insecure cluster, every request is granted); ``tls``: serve HTTPS. :attr:`logins` issues the one-time codes of
-    ``/login`` (:meth:`one_time_link`).
+    ``/login`` (:meth:`one_time_link`). :attr:`url` is on ``advertise_host`` when given.
     """
 
     def __init__(
@@ -102,6 +103,7 @@ class StatusHttpServer:
         port: int = 0,
         tokens: Sequence[str] = (),
         tls: ServerTls | None = None,
+        advertise_host: str | None = None,
     ) -> None:
         settings = get_config().cluster
         self.logins = DashboardLogins()
@@ -112,7 +114,7 @@ class StatusHttpServer:
         app = tornado.web.Application([(r"/.*", _Page, {"context": context})], log_function=_quiet)
         sockets = tornado.netutil.bind_sockets(port, address=host)
         scheme = "https" if tls else "http"
-        self.url = f"{scheme}://{host}:{sockets[0].getsockname()[1]}"
+        self.url = server_uri(scheme, advertise_host or host, sockets[0].getsockname()[1])
         self._loop = asyncio.new_event_loop()
         self._server = _BoundedHttpServer(
             app,

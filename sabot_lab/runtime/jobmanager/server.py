@@ -51,6 +51,7 @@ from sabot_lab.logical import JobGraph
 from sabot_lab.observability.tracing import span, traceparent
 from sabot_lab.optimizer import PlanOptimizer
 from sabot_lab.physical import PhysicalPlan, TaskId, TaskSpec, plan_stages
+from sabot_lab.runtime.addresses import host_of
 from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.jobmanager.checkpoints import SAVEPOINT_FILE, CheckpointFiles, commit_source
 from sabot_lab.runtime.jobmanager.driver import poll_tasks
@@ -73,6 +74,7 @@ from sabot_lab.runtime.jobmanager.placement import (
     with_free_slots,
     with_unended,
 )
+from sabot_lab.runtime.jobmanager.registration import check_registration
 from sabot_lab.runtime.jobmanager.results import ResultFiles
 from sabot_lab.runtime.jobmanager.retention import Retention
 from sabot_lab.runtime.jobmanager.scheduler import (
@@ -156,7 +158,10 @@ class JobManager(ClusterServer):
     read and submit tokens. ``tls``: this server's certificate and key (Flight then serves
     ``grpc+tls://``, and the HTTP status endpoint on ``http_port`` serves HTTPS). Without
     strong tokens it starts only ``insecure`` on a loopback ``host`` (see
-    :class:`~sabot_lab.runtime.transport.ClusterServer`).
+    :class:`~sabot_lab.runtime.transport.ClusterServer`). Its URI (and its HTTP endpoint's)
+    is on ``advertise_host`` when given, never on a wildcard ``host`` (see
+    :mod:`sabot_lab.runtime.addresses`); an agent registering must answer a ping at its own
+    URI (see :mod:`.registration`).
     ``heartbeat_timeout`` defaults to :class:`~sabot_lab.config.ClusterConfig`'s.
 
     On PostgreSQL, several JobManagers (sharing a work directory, or a
@@ -182,9 +187,10 @@ class JobManager(ClusterServer):
         submit_token: str | None = None,
         read_token: str | None = None,
         database_schema: str | None = None,
+        advertise_host: str | None = None,
     ) -> None:
         tokens = {Role.SUBMIT: submit_token, Role.CLUSTER: auth.token, Role.READ: read_token}
-        super().__init__(host, port, auth, tls, insecure, tokens)
+        super().__init__(host, port, auth, tls, insecure, tokens, advertise_host=advertise_host)
         self.workdir = Path(workdir)
         self._workdir_lock = lock_workdir(self.workdir) if database_url is None else None
         self.executor_id = "local" if database_url is None else f"jm-{uuid.uuid4().hex[:12]}"
@@ -227,7 +233,9 @@ class JobManager(ClusterServer):
         self._news = threading.Condition()
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
         readers = [t for t in (read_token, submit_token) if t]
-        self.http = StatusHttpServer(self, host, http_port, tokens=readers, tls=tls)
+        self.http = StatusHttpServer(
+            self, host, http_port, tokens=readers, tls=tls, advertise_host=host_of(self.uri)
+        )
         cluster = get_config().cluster
         self.retention = Retention(self.store, self.results, self.files, cluster.result_ttl,
                                    self._forget)  # fmt: skip
@@ -851,6 +859,7 @@ class JobManager(ClusterServer):
     def _heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         beat = Heartbeat.from_dict(body)
         known = {a["uri"]: AgentState(a["state"]) for a in self.store.agents()}
+        check_registration(beat, known.get(beat.uri), self.auth)
         state = agent_after_heartbeat(AgentState(beat.state), known.get(beat.uri))
         self.store.upsert_agent(beat.uri, state.value, beat.slots, beat.memory_bytes, beat.running)
         self._reports[beat.uri] = {**beat.resources, "consumer_lag": list(beat.consumer_lag)}

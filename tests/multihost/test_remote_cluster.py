@@ -1,0 +1,93 @@
+"""A cluster across hosts (network namespaces on a bridge, see ``cluster/netns``), started as
+the README's "Remote clusters" commands start one: servers on ``--host 0.0.0.0`` hand out
+their own addresses, a shuffle job across the three agent hosts equals DuckDB, and an agent
+that gives an address the JobManager cannot reach is refused when it registers."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sabot_lab.runtime.addresses import host_of
+from tests.multihost.conftest import JOBMANAGER_PORT, Cluster, log_records, ready_uri
+from tests.support.reference import assert_same_rows, duckdb_table
+
+AGENT_HOSTS = ("agent1", "agent2", "agent3")
+
+
+def test_servers_on_every_interface_hand_out_their_own_addresses(
+    remote_cluster: Cluster,
+) -> None:
+    hosts = remote_cluster.hosts
+    assert remote_cluster.uri == f"grpc://{hosts.addresses['jm1']}:{JOBMANAGER_PORT}"
+    agents = remote_cluster.client("agents", "3")
+    registered = sorted(host_of(a["uri"]) for a in agents)
+    assert registered == sorted(hosts.addresses[h] for h in AGENT_HOSTS)
+    printed = {host: ready_uri(p) for host, p in remote_cluster.agents.items()}
+    assert {host: host_of(uri) for host, uri in printed.items()} == {
+        h: hosts.addresses[h] for h in AGENT_HOSTS
+    }
+    assert sorted(a["uri"] for a in agents) == sorted(printed.values())
+
+
+def test_a_shuffle_job_across_three_agent_hosts_equals_duckdb(
+    remote_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    shared = tmp_path_factory.mktemp("shared")  # (the hosts share the filesystem)
+    n = 60_000
+    facts = pa.table(
+        {
+            "k": [i * 7919 % 1_009 for i in range(n)],
+            "x": [None if i % 13 == 0 else i % 1_000 for i in range(n)],
+        }
+    )
+    dims = pa.table({"k": list(range(1_009)), "name": [f"n{k % 97}" for k in range(1_009)]})
+    pq.write_table(facts, shared / "facts.parquet", row_group_size=10_000)
+    pq.write_table(dims, shared / "dims.parquet")
+    out = shared / "result.parquet"
+    ran = remote_cluster.client(
+        "shuffle", *(str(shared / f) for f in ("facts.parquet", "dims.parquet")), str(out)
+    )
+    assert ran["state"] == "FINISHED"
+    assert {host_of(uri) for uri in ran["agents"]} == {
+        remote_cluster.hosts.addresses[h] for h in AGENT_HOSTS
+    }
+    expected = duckdb_table(
+        "SELECT name, SUM(x) AS total, COUNT(*) AS n FROM f JOIN d USING (k) GROUP BY name",
+        f=facts,
+        d=dims,
+    )
+    result = pq.read_table(out)
+    assert result.num_rows == 97
+    assert_same_rows(result.select(["name", "total", "n"]), expected)
+
+
+def test_an_agent_advertising_an_unreachable_address_is_refused_at_registration(
+    remote_cluster: Cluster,
+) -> None:
+    hosts = remote_cluster.hosts
+    nowhere = f"{hosts.addresses['jm1'].rsplit('.', 1)[0]}.250"  # no host has it
+    agent = hosts.sabot_lab(
+        "agent3",
+        *remote_cluster.agent_args("--advertise-host", nowhere),
+        env=remote_cluster.agent_env(),
+        ready="sabot-lab agent ready ",
+    )
+    uri = ready_uri(agent)
+    assert host_of(uri) == nowhere
+    code = agent.popen.wait(timeout=60)
+    assert code != 0
+    error = agent.log_tail(1)
+    assert error.startswith(
+        f"sabot-lab agent: error: the JobManager cannot reach this agent back at {uri} ("
+    ), agent.log_tail()
+    assert "--advertise-host" in error
+    refusals = [
+        r
+        for r in log_records(remote_cluster.jobmanager)
+        if r.get("event", "").startswith(f"refused to register agent {uri}")
+    ]
+    assert refusals and "--advertise-host" in refusals[0]["event"]
+    agents = remote_cluster.client("agents", "3")
+    assert uri not in {a["uri"] for a in agents} and len(agents) == 3
