@@ -458,7 +458,7 @@ class AgentServer(ClusterServer):
                 self.shutdown()
                 return
             except RegistrationRefusedError as exc:
-                self.failure = str(exc).removeprefix(f"{self.jobmanager}: heartbeat failed: ")
+                self.failure = str(exc).split(": heartbeat failed: ", 1)[-1]  # (the JM's words)
                 self.state = AgentState.STOPPED  # never registered: nothing to drain or say
                 self.shutdown()
                 return
