@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     agent.add_argument(
         "--jobmanager",
-        help="URI of the JobManager to register with ('-': read it from the first line of "
+        help="URI of the JobManager to register with, or of several sharing one database, "
+        "separated by commas (the agent follows the leader; '-': read it from the first line of "
         "standard input, once the agent is loaded)",
     )
     agent.add_argument("--memory", type=parse_bytes, help="memory offered, e.g. 4GB")

@@ -160,6 +160,11 @@ class ClusterConfig:
         log_file_backups: rotated log files kept besides the current one.
         task_log_records: records of each task a JobManager keeps for ``Job.logs()`` (the
             last ones; an agent holds as many until the JobManager collects them).
+        lease_ttl: seconds the leader lease of JobManagers sharing one PostgreSQL database
+            lasts without a renewal: a standby takes over that long after the leader died or
+            lost the database (the leader steps down a second before).
+        lease_renew_interval: seconds between the leader's renewals of its lease (and a
+            standby's looks at it).
         advertise_host: the address (or name) other hosts reach a JobManager or an agent at
             (``--advertise-host``); None: the one it listens on, or, listening on every
             interface (``0.0.0.0``, ``::``), an address of its own it finds (see
@@ -194,6 +199,8 @@ class ClusterConfig:
     log_file_bytes: int = 64 << 20
     log_file_backups: int = 5
     task_log_records: int = 1000
+    lease_ttl: float = 4.0
+    lease_renew_interval: float = 1.0
     advertise_host: str | None = None
 
     def __post_init__(self) -> None:
@@ -221,6 +228,11 @@ class ClusterConfig:
                 f"got {self.shuffle_compression!r}"
             )
         seconds = ("heartbeat_interval", "heartbeat_timeout", "http_idle_timeout")
+        if not 0 < 2 * self.lease_renew_interval <= self.lease_ttl:
+            raise ValueError(
+                "Config.lease_ttl must be at least twice Config.lease_renew_interval (> 0), got "
+                f"{self.lease_ttl} and {self.lease_renew_interval}"
+            )
         for name in (*seconds, "retention_interval", "dashboard_code_ttl", "dashboard_session_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Config.{name} must be > 0, got {getattr(self, name)}")
@@ -403,6 +415,8 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_STATE_BACKEND": Variable("state_backend", _text),
     "SABOT_HEARTBEAT_INTERVAL": Variable("heartbeat_interval", _number),
     "SABOT_HEARTBEAT_TIMEOUT": Variable("heartbeat_timeout", _number),
+    "SABOT_LEASE_TTL": Variable("lease_ttl", _number),
+    "SABOT_LEASE_RENEW_INTERVAL": Variable("lease_renew_interval", _number),
     "SABOT_DRAIN_TIMEOUT": Variable("drain_timeout", _number),
     "SABOT_SHUFFLE_MEMORY": Variable("shuffle_memory", _integer),
     "SABOT_CHECKPOINTS_RETAINED": Variable("checkpoints_retained", _integer),

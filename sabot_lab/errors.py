@@ -24,6 +24,8 @@ __all__ = [
     "ComputeError",
     "JobNotFoundError",
     "LocationError",
+    "NoReplyError",
+    "NotLeaderError",
     "PerformanceWarning",
     "PlanError",
     "RegistrationRefusedError",
@@ -181,8 +183,18 @@ class TlsError(ClusterError):
     trusted, missing or refused) and the setting that fixes it."""
 
 
+class NoReplyError(ClusterError):
+    """A server took the call but did not answer within its timeout (busy, or frozen)."""
+
+
 class JobNotFoundError(ClusterError):
     """The cluster has no job of that id (never submitted there, or deleted)."""
+
+
+class NotLeaderError(ClusterError):
+    """The JobManager asked is a standby (or a deposed leader): another one leads the
+    cluster; the message names it. A client or agent given every JobManager's address
+    tries the others."""
 
 
 class RegistrationRefusedError(ClusterError):
@@ -190,7 +202,9 @@ class RegistrationRefusedError(ClusterError):
     address the agent gave (set the agent's ``--advertise-host``)."""
 
 
-REMOTE_ERRORS = {cls.__name__: cls for cls in (JobNotFoundError, RegistrationRefusedError)}
+REMOTE_ERRORS = {
+    cls.__name__: cls for cls in (JobNotFoundError, NotLeaderError, RegistrationRefusedError)
+}
 """The errors a server's reply names that a client raises as such (any other a server
 reports is a :class:`ClusterError`)."""
 

@@ -8,14 +8,17 @@ May import: the wire layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sabot_lab.client.job import Job
 from sabot_lab.client.plan_submission import submit_plan
 from sabot_lab.display import Displayed
+from sabot_lab.errors import ClusterError
 from sabot_lab.observability.tracing import configure_tracing, span
+from sabot_lab.runtime.leader_calls import LeaderCalls
 from sabot_lab.runtime.protocol import JOBS_PAGE, Assignment, EndedBefore, JobRequest, JobsPage
-from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
+from sabot_lab.runtime.transport import ANONYMOUS, Credentials
 
 if TYPE_CHECKING:
     from sabot_lab.connectors.sink import CommitSink
@@ -26,7 +29,10 @@ __all__ = ["Cluster", "connect"]
 
 
 class Cluster(Displayed):
-    """A connection to a JobManager at ``uri`` (``grpc://host:port``, or ``grpc+tls://``).
+    """A connection to a JobManager at ``uri`` (``grpc://host:port``, or ``grpc+tls://``),
+    or to the leader of several sharing one database (their addresses separated by commas,
+    or a list: calls, and the handles of its jobs, follow the leader across a takeover;
+    :attr:`uri` is the one that answered last).
 
     Its ``repr`` says what is known here (no network call); :meth:`agents` and :meth:`jobs`
     ask the JobManager, and so does its notebook display.
@@ -37,9 +43,19 @@ class Cluster(Displayed):
 
     display_kind = "cluster"
 
-    def __init__(self, uri: str, auth: Credentials = ANONYMOUS) -> None:
-        self.uri = uri
+    def __init__(self, uri: str | Sequence[str], auth: Credentials = ANONYMOUS) -> None:
         self.auth = auth
+        self._leader: LeaderCalls | None = None
+        self.uri = uri
+
+    @property
+    def uri(self) -> str:
+        """The JobManager's address (of several: the leader's, as last seen)."""
+        return "" if self._leader is None else self._leader.uri
+
+    @uri.setter
+    def uri(self, value: str | Sequence[str]) -> None:
+        self._leader = LeaderCalls(value, self.auth) if value else None
 
     @property
     def token(self) -> str | None:
@@ -47,7 +63,9 @@ class Cluster(Displayed):
         return self.auth.token
 
     def _call(self, name: str, payload: Any = None, timeout: float = 30.0) -> Any:
-        return call(self.uri, name, payload, self.auth, timeout)
+        if self._leader is None:
+            raise ClusterError(f"{self!r} has no JobManager address yet")
+        return self._leader.call(name, payload, timeout)
 
     def submit(
         self,
@@ -148,14 +166,15 @@ class Cluster(Displayed):
 
 
 def connect(
-    uri: str,
+    uri: str | Sequence[str],
     token: str | None = None,
     tls_ca: str | None = None,
     insecure: bool = False,
     tls_cert: str | None = None,
     tls_key: str | None = None,
 ) -> Cluster:
-    """Connect to a running JobManager.
+    """Connect to a running JobManager, or to the leader of several (``uri``: their
+    addresses separated by commas, or a list; see :class:`Cluster`).
 
     ``token`` defaults to ``SABOT_TOKEN``: the submit token, or a read-only one
     (``SABOT_READ_TOKEN`` on the JobManager) that lists jobs and agents, follows jobs and

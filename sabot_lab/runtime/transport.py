@@ -38,6 +38,7 @@ from sabot_lab.errors import (
     REMOTE_ERRORS,
     AuthenticationError,
     ClusterError,
+    NoReplyError,
     TlsError,
     UnreachableError,
 )
@@ -409,7 +410,7 @@ def call(
             f"{uri}: unreachable ({_message(exc)})"
         ) from None
     except flight.FlightTimedOutError:
-        raise ClusterError(f"{uri}: no reply to {name!r} within {timeout:g} s") from None
+        raise NoReplyError(f"{uri}: no reply to {name!r} within {timeout:g} s") from None
     except flight.FlightServerError as exc:
         error = REMOTE_ERRORS.get((exc.extra_info or b"").decode(errors="replace"), ClusterError)
         raise error(f"{uri}: {name} failed: {_message(exc)}") from None

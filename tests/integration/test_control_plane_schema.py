@@ -29,6 +29,7 @@ TIMES = {  # per table, its time columns (timestamps with time zone)
     "tasks": ("started_at", "updated_at", "completed_at"),
     "agents": ("registered_at", "last_heartbeat"),
     "checkpoints": ("created_at", "completed_at"),
+    "leader_lease": ("expires_at", "acquired_at"),
 }
 DESIGN_COLUMNS = {  # the design document's control-plane schema
     "jobs": {"job_id", "job_name", "status", "created_at", "completed_at"},
@@ -117,14 +118,14 @@ def sql(url: str, text: str, **params: Any) -> list[tuple[Any, ...]]:
 
 
 def columns(engine: sa.Engine, schema: str | None) -> dict[str, list[tuple[str, str, bool]]]:
-    """Each control-plane table's columns: name, SQL type, nullable."""
+    """Each control-plane table's columns (and the leader lease's): name, SQL type, nullable."""
     inspector = sa.inspect(engine)
     return {
         t.name: sorted(
             (c["name"], str(c["type"]), c["nullable"])
             for c in inspector.get_columns(t.name, schema)
         )
-        for t in tables.CONTROL_TABLES
+        for t in (*tables.CONTROL_TABLES, tables.leader_lease)
     }
 
 

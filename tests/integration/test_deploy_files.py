@@ -41,9 +41,8 @@ INSTALLED_BINARY = "/opt/sabot-lab/bin/sabot-lab"
 
 PENDING_OPTIONS: set[tuple[str, str]] = set()
 """(command, option) the deployment files pass that the command line does not accept yet."""
-PENDING_HTTP_PATHS = {"/health"}
-"""Probe paths the JobManager's HTTP endpoint does not serve yet without a token (the
-failover change of issue 24 adds ``/health``: 200 on the leader, 503 on a standby)."""
+PENDING_HTTP_PATHS: set[str] = set()
+"""Probe paths the JobManager's HTTP endpoint does not serve yet without a token."""
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -374,6 +373,9 @@ class _Api:
 
     def metrics_text(self) -> str:
         return ""
+
+    def role(self) -> dict[str, Any]:
+        return {"role": "single", "epoch": None, "leader": "grpc://127.0.0.1:8815"}
 
 
 def probe_paths() -> set[str]:

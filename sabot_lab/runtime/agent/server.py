@@ -39,7 +39,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +72,7 @@ from sabot_lab.runtime.addresses import host_of
 from sabot_lab.runtime.agent.channels import Channels
 from sabot_lab.runtime.agent.store import ShuffleStore, ipc_options
 from sabot_lab.runtime.error_reports import failures_reported, reported
+from sabot_lab.runtime.leader_calls import LeaderCalls, jobmanager_addresses
 from sabot_lab.runtime.protocol import (
     AgentState,
     CheckpointRequest,
@@ -88,7 +89,6 @@ from sabot_lab.runtime.transport import (
     ClusterServer,
     Credentials,
     ServerTls,
-    call,
     dispatch,
 )
 
@@ -249,6 +249,12 @@ class AgentServer(ClusterServer):
     Consumers pull them with credit-based ``do_exchange`` streams (see the module's text), so
     a slow consumer holds back the stream instead of piling batches in memory.
 
+    ``jobmanager``: the JobManager's address, or those of several sharing one database
+    (separated by commas, or a list): its heartbeats go to the leader. It remembers the
+    highest fencing epoch a leader's order or heartbeat reply carried, and refuses orders
+    (``deploy``, ``checkpoint``, ``cancel``, ``drop_job``) of an older one: a deposed
+    leader's.
+
     Its state: STARTING until the JobManager has its first heartbeat, then ACTIVE (BUSY while
     every slot runs a task); :meth:`shutdown` drains it (DRAINING: no new tasks, running ones
     finish within ``drain_timeout`` seconds) and then it is STOPPED. A JobManager that refuses
@@ -265,7 +271,7 @@ class AgentServer(ClusterServer):
         slots: int | None = None,
         auth: Credentials = ANONYMOUS,
         config: Config | None = None,
-        jobmanager: str | None = None,
+        jobmanager: str | Sequence[str] | None = None,
         memory_bytes: int | None = None,
         heartbeat_interval: float | None = None,
         tls: ServerTls | None = None,
@@ -278,8 +284,9 @@ class AgentServer(ClusterServer):
         advertise_host: str | None = None,
     ) -> None:
         if jobmanager is not None:  # before listening: a refused agent holds no port
-            check_in_clear(jobmanager, insecure or auth.insecure)
-        toward = None if jobmanager is None else host_of(jobmanager)
+            for address in jobmanager_addresses(jobmanager):
+                check_in_clear(address, insecure or auth.insecure)
+        toward = None if jobmanager is None else host_of(jobmanager_addresses(jobmanager)[0])
         super().__init__(
             host, port, auth, tls, insecure, advertise_host=advertise_host, toward=toward
         )
@@ -295,7 +302,10 @@ class AgentServer(ClusterServer):
         self.channels = Channels()
         self._ipc = ipc_options(compression)
         self.state = AgentState.ACTIVE if jobmanager is None else AgentState.STARTING
-        self.jobmanager = jobmanager
+        self.jobmanager = None if jobmanager is None else LeaderCalls(jobmanager, self.auth, 0)
+        """The JobManager(s) its heartbeats go to."""
+        self.epoch = 0
+        """The highest fencing epoch of a leading JobManager seen."""
         self.drain_timeout = cluster.drain_timeout if drain_timeout is None else drain_timeout
         self._tasks: dict[str, TaskRecord] = {}
         self._streams: dict[int, dict[str, Any]] = {}  # open shuffle streams, for status
@@ -325,14 +335,34 @@ class AgentServer(ClusterServer):
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> Iterator[flight.Result]:
         handlers = {
-            "deploy": self._deploy,
+            "deploy": self._fenced(self._deploy),
             "status": self._status,
-            "cancel": self._cancel,
-            "drop_job": self._drop_job,
-            "checkpoint": self._checkpoint,
+            "cancel": self._fenced(self._cancel),
+            "drop_job": self._fenced(self._drop_job),
+            "checkpoint": self._fenced(self._checkpoint),
             "ping": lambda _: {"uri": self.uri, "state": self.state.value},
         }
         return dispatch(action, handlers, context)
+
+    def _fenced(self, order: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+        """``order`` refused when its body carries an ``epoch`` older than the highest seen."""
+
+        def checked(body: dict[str, Any]) -> Any:
+            epoch = body.get("epoch") if isinstance(body, dict) else None
+            if isinstance(epoch, int):
+                self._saw_epoch(epoch)
+                if epoch < self.epoch:
+                    raise ClusterError(
+                        f"agent {self.uri} refuses an order of epoch {epoch}: a JobManager "
+                        f"leads at epoch {self.epoch} (the sender was deposed)"
+                    )
+            return order(body)
+
+        return checked
+
+    def _saw_epoch(self, epoch: int) -> None:
+        with self._lock:
+            self.epoch = max(self.epoch, epoch)
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
         return [
@@ -431,7 +461,7 @@ class AgentServer(ClusterServer):
                 self.shutdown()
                 return
             except RegistrationRefusedError as exc:
-                self.failure = str(exc).removeprefix(f"{self.jobmanager}: heartbeat failed: ")
+                self.failure = str(exc).split(": heartbeat failed: ", 1)[-1]  # (the JM's words)
                 self.state = AgentState.STOPPED  # never registered: nothing to drain or say
                 self.shutdown()
                 return
@@ -473,13 +503,15 @@ class AgentServer(ClusterServer):
         try:
             # registering, the JobManager pings this agent back before it answers
             timeout = REGISTRATION_TIMEOUT if self.state == AgentState.STARTING else 5
-            call(self.jobmanager, "heartbeat", beat.to_dict(), self.auth, timeout=timeout)
+            reply = self.jobmanager.call("heartbeat", beat.to_dict(), timeout=timeout)
         except (AuthenticationError, RegistrationRefusedError, TlsError):
             if self.state == AgentState.STARTING:
                 raise
             return False
         except ClusterError:
             return False
+        if isinstance(reply, dict) and isinstance(reply.get("epoch"), int):
+            self._saw_epoch(reply["epoch"])
         return True
 
     def drain(self) -> None:

@@ -5,6 +5,9 @@
   last job of the previous page), ``GET /api/jobs/<id>`` (with tasks and metrics),
   ``GET /api/agents``: JSON;
 - ``GET /metrics``: the Prometheus text format;
+- ``GET /health`` (no credentials needed, for load balancers and probes): this JobManager's
+  role, ``{"role", "epoch", "leader"}``; ``200`` for the leader (or the only one), ``503``
+  for a standby;
 - ``GET /login?code=<code>``: exchanges a one-time code (:mod:`.dashboard_login`, the
   link :attr:`~sabot_lab.client.Cluster.dashboard_link` gives) for a session cookie
   (``HttpOnly``, ``SameSite=Strict``, ``Secure`` over HTTPS) and redirects to ``/``.
@@ -81,6 +84,7 @@ class StatusApi(Protocol):
     def job_view(self, job_id: str) -> dict[str, Any]: ...
     def agents(self) -> list[dict[str, Any]]: ...
     def metrics_text(self) -> str: ...
+    def role(self) -> dict[str, Any]: ...
 
 
 class StatusHttpServer:
@@ -209,6 +213,10 @@ class _Page(tornado.web.RequestHandler):
         path = self.request.path
         if path == "/login":
             self._login()
+        elif path == "/health":
+            loop = asyncio.get_running_loop()
+            role = await loop.run_in_executor(self.context.pool, self.context.api.role)
+            self._send(503 if role["role"] == "standby" else 200, "application/json", role)
         elif not self._authorized():
             self.set_header("WWW-Authenticate", 'Bearer realm="sabot-lab"')
             self._send(401, "application/json", {"error": "invalid or missing credentials"})

@@ -8,13 +8,14 @@ on PostgreSQL, a schema of their own instead of ``public``. It upgrades a databa
 earlier version (1 to 5): it copies the rows of the old tables into new ones by column,
 whatever columns the old ones had, and drops the old ones. Version 7 added the task figures
 ``operator_seconds``, ``state_bytes`` and ``watermark``; version 8 the table of tasks' log
-records, ``task_logs``.
+records, ``task_logs``; version 9 the ``leader_lease`` row of JobManagers that share one
+PostgreSQL database (see :mod:`.lease`).
 
 This module imports SQLAlchemy, :mod:`.tables` and the protocol's states.
 
 >>> import sqlalchemy as sa
 >>> migrate(sa.create_engine("sqlite://"), None)
-8
+9
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sabot_lab.runtime.jobmanager.tables import (
     CONTROL_TABLES,
     agent_address,
     agents,
+    leader_lease,
     metadata,
     schema_version,
     task_logs,
@@ -106,10 +108,16 @@ def _add_task_logs(conn: sa.Connection, found: str | None, schema: str | None) -
     metadata.create_all(conn, tables=[task_logs])
 
 
+def _add_leader_lease(conn: sa.Connection, found: str | None, schema: str | None) -> None:
+    """Version 9: the lease row of the leading JobManager."""
+    metadata.create_all(conn, tables=[leader_lease])
+
+
 MIGRATIONS: dict[int, Callable[[sa.Connection, str | None, str | None], None]] = {
     6: _to_control_plane_names,
     7: _add_task_figures,
     8: _add_task_logs,
+    9: _add_leader_lease,
 }
 """Each migration by the version it makes: it takes a database of any earlier version (its
 tables in the schema it is given first) to its own, its tables in the schema given second."""
@@ -125,7 +133,7 @@ def migrate(engine: sa.Engine, schema: str | None) -> int:
             conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
         found, version = _version(conn, schema)
         if version == 0:  # a new database
-            metadata.create_all(conn, tables=[schema_version, *ALL_TABLES])
+            metadata.create_all(conn, tables=[schema_version, *ALL_TABLES, leader_lease])
             conn.execute(schema_version.insert().values(version=LATEST))
             return LATEST
         for number, step in sorted(MIGRATIONS.items()):

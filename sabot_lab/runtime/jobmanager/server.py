@@ -30,6 +30,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -44,7 +45,7 @@ from dbos import DBOS, SetWorkflowID
 
 from sabot_lab.config import get_config
 from sabot_lab.connectors.sink import sink_from_dict
-from sabot_lab.errors import ClusterError, SabotError, TlsError
+from sabot_lab.errors import ClusterError, NotLeaderError, SabotError, TlsError
 from sabot_lab.location import Location
 from sabot_lab.logical import JobGraph
 from sabot_lab.observability.tracing import span, traceparent
@@ -56,6 +57,7 @@ from sabot_lab.runtime.jobmanager.checkpoints import SAVEPOINT_FILE, CheckpointF
 from sabot_lab.runtime.jobmanager.driver import poll_tasks
 from sabot_lab.runtime.jobmanager.http import StatusHttpServer
 from sabot_lab.runtime.jobmanager.job_logs import JobLogs
+from sabot_lab.runtime.jobmanager.leadership import Leadership, lock_workdir
 from sabot_lab.runtime.jobmanager.metrics import (
     StepLatency,
     job_metrics,
@@ -161,6 +163,14 @@ class JobManager(ClusterServer):
     :mod:`sabot_lab.runtime.addresses`); an agent registering must answer a ping at its own
     URI (see :mod:`.registration`).
     ``heartbeat_timeout`` defaults to :class:`~sabot_lab.config.ClusterConfig`'s.
+
+    On PostgreSQL, several JobManagers (sharing a work directory, or a
+    ``checkpoint_location``) make one cluster: the one holding the leader lease
+    (:mod:`.leadership`) runs the jobs; the others are standbys that refuse calls with
+    :class:`~sabot_lab.errors.NotLeaderError` naming the leader, and take over (recovering
+    its workflows) when its lease expires. Every order to an agent carries the leader's
+    fencing epoch; a leader that lost its lease (or may have) ends its process. On SQLite it
+    is the only one (a second is refused).
     """
 
     def __init__(
@@ -182,6 +192,9 @@ class JobManager(ClusterServer):
         tokens = {Role.SUBMIT: submit_token, Role.CLUSTER: auth.token, Role.READ: read_token}
         super().__init__(host, port, auth, tls, insecure, tokens, advertise_host=advertise_host)
         self.workdir = Path(workdir)
+        self._workdir_lock = lock_workdir(self.workdir) if database_url is None else None
+        self.executor_id = "local" if database_url is None else f"jm-{uuid.uuid4().hex[:12]}"
+        """This JobManager's DBOS executor id (the workflows it runs are recorded with it)."""
         self.checkpoints_retained = get_config().cluster.checkpoints_retained
         self.results = ResultFiles(self.workdir, self.auth)
         self.heartbeat_timeout = (
@@ -203,6 +216,7 @@ class JobManager(ClusterServer):
                 "system_database_url": system_url,
                 "system_database_engine": create_engine(system_url),
                 "log_level": "WARNING",
+                "executor_id": self.executor_id,
             }
         )
         self._stop = threading.Event()
@@ -222,12 +236,82 @@ class JobManager(ClusterServer):
         self.http = StatusHttpServer(
             self, host, http_port, tokens=readers, tls=tls, advertise_host=host_of(self.uri)
         )
-        DBOS.launch()  # resumes the workflows of jobs that were running
         cluster = get_config().cluster
         self.retention = Retention(self.store, self.results, self.files, cluster.result_ttl,
                                    self._forget)  # fmt: skip
-        threading.Thread(target=self.retention.run, args=(self._stop, cluster.retention_interval),
+        self._leading = threading.Event()
+        """Set while this JobManager runs the jobs (DBOS launched)."""
+        self.leadership: Leadership | None = None
+        if database_url is None:
+            self._lead()
+        else:
+            self.leadership = Leadership(self.store.engine, self.executor_id, self.uri,
+                                         self._take_over, self._step_down)  # fmt: skip
+            self.leadership.start()
+
+    # -- leading the cluster --------------------------------------------------------------
+    def _lead(self) -> None:
+        """Run the jobs: launch DBOS (it resumes this executor's workflows of jobs that were
+        running) and sweep ended jobs."""
+        DBOS.launch()
+        interval = get_config().cluster.retention_interval
+        threading.Thread(target=self.retention.run, args=(self._stop, interval),
                          name="sabot-retention", daemon=True).start()  # fmt: skip
+        self._leading.set()
+
+    def _take_over(self, epoch: int) -> None:
+        """Lead at ``epoch`` (the lease taken): fence the store's deciding writes by it, read
+        the agents the previous leader heard from (each gets a full heartbeat timeout to
+        find this one), then run the jobs, the previous leaders' workflows too."""
+        assert self.leadership is not None
+        self.store.fence = self.leadership.lease.fence
+        self.store.reload_agents()
+        self._started = time.time()
+        self._lead()
+        pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
+        others = sorted({w.executor_id for w in pending if w.executor_id} - {self.executor_id})
+        if others:
+            _log.info("recovering the workflows of %s", ", ".join(others))
+            DBOS._recover_pending_workflows(others)
+
+    def _step_down(self, reason: str) -> None:
+        """Stop deciding at once (the lease is lost or may expire) and end the process
+        (its job workflows would go on deciding, refused at every write): restarted, by
+        its service manager, it serves as a standby."""
+        self._leading.clear()
+        self.failure = f"stepped down as the cluster's leader: {reason}"
+        print(f"sabot-lab jobmanager: {self.failure}", file=sys.stderr, flush=True)
+        stopping = threading.Thread(target=self.shutdown, name="sabot-step-down", daemon=True)
+        stopping.start()
+        stopping.join(STOP_TIMEOUT / 6)
+        os._exit(1)
+
+    def role(self) -> dict[str, Any]:
+        """Whether this JobManager leads (``leader``), waits as a ``standby``, or is the only
+        one (``single``, SQLite), with the leader's ``epoch`` and address (``leader``)."""
+        if self.leadership is None:
+            return {"role": "single", "epoch": None, "leader": self.uri}
+        row = self.leadership.lease.current()
+        leading = self._leading.is_set() and self.leadership.leading
+        leader = row["address"] if row["valid"] else None
+        return {"role": "leader" if leading else "standby", "epoch": row["epoch"], "leader": leader}
+
+    def _check_leading(self, action: str) -> None:
+        """Refuse a call a standby cannot answer (only ``ping`` it can): the leader decides,
+        and the job tables it reads may be behind."""
+        if self.leadership is None or action == "ping":
+            return
+        if self.leadership.leading and self._leading.wait(60):  # (a takeover under way)
+            return
+        refusal = self.leadership.refusal(self.uri)
+        raise flight.FlightServerError(str(refusal), extra_info=type(refusal).__name__.encode())
+
+    def _order(self, uri: str, name: str, body: dict[str, Any], timeout: float = 10) -> Any:
+        """Send an agent an order (``deploy``, ``checkpoint``, ``cancel``, ``drop_job``) with
+        this leader's fencing epoch: an agent that saw a newer leader's refuses it."""
+        epoch = None if self.leadership is None else self.leadership.epoch
+        sent = body if epoch is None else {**body, "epoch": epoch}
+        return call(uri, name, sent, self.auth, timeout=timeout)
 
     # -- agents ---------------------------------------------------------------------------
     def active_agents(self) -> list[dict[str, Any]]:
@@ -258,6 +342,8 @@ class JobManager(ClusterServer):
 
     def _monitor(self) -> None:
         while not self._stop.wait(min(0.5, self.heartbeat_timeout / 4)):
+            if not self._leading.is_set():
+                continue
             seen = tuple(
                 AgentSeen(a["uri"], AgentState(a["state"]), a["last_heartbeat"])
                 for a in self.store.agents()
@@ -344,7 +430,7 @@ class JobManager(ClusterServer):
         body = CheckpointRequest(run.job_id, command.checkpoint, attempt).to_dict()
         for uri in command.agents:
             with contextlib.suppress(ClusterError):  # a lost agent fails the job's wait
-                call(uri, "checkpoint", body, self.auth, timeout=10)
+                self._order(uri, "checkpoint", body)
 
     def _keep_savepoint(self, run: JobRun, command: KeepSavepoint, attempt: int) -> None:
         path = self.files.keep_savepoint(run.job_id, command.checkpoint)
@@ -493,7 +579,7 @@ class JobManager(ClusterServer):
         live = {t: uri for t, uri in tasks.items() if uri not in self._lost_agents()}
         for task_id, uri in live.items():
             with contextlib.suppress(ClusterError):  # it may be gone or done
-                call(uri, "cancel", TaskRef(task_id).to_dict(), self.auth, timeout=10)
+                self._order(uri, "cancel", TaskRef(task_id).to_dict())
         self._wait_for_tasks(run, live, stopping=True)
 
     def _deploy(self, run: JobRun, stage_index: int, attempt: int, assignment: str) -> Outcome:
@@ -552,8 +638,8 @@ class JobManager(ClusterServer):
             )  # fmt: skip
             run.placed.update({(stage_index, p, attempt): u for p, (_, u) in specs.items()})
             deploys = [  # (each in this thread's context: the stage's span)
-                (uri, self._deployer.submit(contextvars.copy_context().run, call, uri, "deploy",
-                                            spec.to_dict(), self.auth, 10))
+                (uri, self._deployer.submit(contextvars.copy_context().run, self._order, uri,
+                                            "deploy", spec.to_dict()))
                 for spec, uri in specs.values()
                 if spec.task_id not in run.sent
             ]  # fmt: skip
@@ -684,7 +770,10 @@ class JobManager(ClusterServer):
     def finish(self, job_id: str, attempt: int, request: JobRequest) -> str:
         """Store the result rows as an Arrow IPC file and mark the job FINISHED. A job that
         takes checkpoints: the rows committed with them, then those of the last attempt after
-        its last one."""
+        its last one. A JobManager that no longer leads writes nothing (the new leader
+        finishes the job)."""
+        if self.leadership is not None and not self.leadership.leading:
+            raise NotLeaderError(f"{self.uri} no longer leads: job {job_id} is not its to finish")
         run = self._run(job_id)
         sink = sink_from_dict(request.sink) if request.sink is not None else None
         plan, placed = self._final_placement(run, attempt)
@@ -761,10 +850,11 @@ class JobManager(ClusterServer):
             "agents": lambda b: self.agents(),
             "cancel": lambda b: self._cancel(job("cancel")(b).job_id),
             "savepoint": lambda b: self._savepoint(job("savepoint")(b)),
-            "ping": lambda b: {"uri": self.uri, "http": self.http.url},
+            "ping": lambda b: {"uri": self.uri, "http": self.http.url, **self.role()},
             "dashboard_code": lambda b: self.http.one_time_link(),
         }
         authorize(context, action.type)
+        self._check_leading(action.type)
         return dispatch(action, handlers, context)
 
     def _heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -780,7 +870,7 @@ class JobManager(ClusterServer):
             if run is not None and not run.ended:
                 run.acks[task.task_id] = task.checkpoint
         self._notify()
-        return {"ok": True}
+        return {"ok": True, "epoch": None if self.leadership is None else self.leadership.epoch}
 
     def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
         request = JobRequest.from_dict(body)
@@ -844,7 +934,7 @@ class JobManager(ClusterServer):
         """Stop the job's tasks and free its rows on ``agents``."""
         for uri in agents:
             with contextlib.suppress(ClusterError):  # a vanished agent holds nothing any more
-                call(uri, "drop_job", JobRef(job_id).to_dict(), self.auth, timeout=10)
+                self._order(uri, "drop_job", JobRef(job_id).to_dict())
 
     def _wait_for_job(self, ref: JobRef) -> dict[str, Any]:
         """The job's status once it ended, or after ``timeout`` seconds (a long poll)."""
@@ -886,6 +976,7 @@ class JobManager(ClusterServer):
         self, context: flight.ServerCallContext, ticket: flight.Ticket
     ) -> flight.RecordBatchStream:
         authorize(context, "result")
+        self._check_leading("result")
         try:
             job_id = JobRef.from_dict(json.loads(ticket.ticket), "do_get").job_id
         except (ValueError, TypeError, RecursionError, ClusterError) as exc:
@@ -901,11 +992,15 @@ class JobManager(ClusterServer):
     def shutdown(self) -> None:
         """Stop serving, the heartbeat monitor and DBOS."""
         self._stop.set()
+        if self.leadership is not None:
+            self.leadership.stop()
         self._deployer.shutdown(wait=False)
         self._source_commits.shutdown(wait=False)
         self.http.shutdown()
         super().shutdown()
         DBOS.destroy()
+        if self._workdir_lock is not None:
+            self._workdir_lock.close()
 
 
 def _database_urls(workdir: Path, database_url: str | None) -> tuple[str, str]:

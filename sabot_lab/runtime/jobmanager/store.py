@@ -15,9 +15,10 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -75,9 +76,16 @@ class JobStore:
     ``postgresql://...`` (opened with psycopg) or any SQLAlchemy URL). On PostgreSQL they
     live in ``schema`` (default: ``Config.database_schema``), :attr:`schema`; None on SQLite.
 
-    The ``agents`` table is mirrored in memory: a store is its only writer (one JobManager
-    per database), so placing tasks reads the agents without a query.
+    The ``agents`` table is mirrored in memory: a store is its only writer (the one leading
+    JobManager of a database), so placing tasks reads the agents without a query.
+
+    :attr:`fence` (None: every write goes through): called in the transaction of each write
+    that decides (a job recorded or ended, tasks deployed or ended, a checkpoint asked for or
+    completed) before it writes; it raises to refuse the write, e.g. a JobManager's leader
+    lease (:meth:`~.lease.LeaderLease.fence`) once another leads.
     """
+
+    fence: Callable[[sa.Connection], None] | None = None
 
     def __init__(self, url: str, schema: str | None = None) -> None:
         wanted = schema or get_config().cluster.database_schema
@@ -87,9 +95,23 @@ class JobStore:
         except sa.exc.OperationalError as exc:
             raise unreachable_database(url, exc) from None
         self._agents_lock = threading.Lock()
-        with self.engine.connect() as conn:
+        self._agents: dict[str, dict[str, Any]] = {}
+        self.reload_agents()
+
+    def reload_agents(self) -> None:
+        """Read the ``agents`` table into the in-memory mirror again (a JobManager that
+        takes over from another leader: that one wrote it meanwhile)."""
+        with self._agents_lock, self.engine.connect() as conn:
             rows = conn.execute(sa.select(*keyed(agents))).mappings()
             self._agents = {r["uri"]: dict(r) for r in rows}
+
+    @contextlib.contextmanager
+    def _deciding(self) -> Iterator[sa.Connection]:
+        """A transaction for a write that decides: :attr:`fence` checked first."""
+        with self.engine.begin() as conn:
+            if self.fence is not None:
+                self.fence(conn)
+            yield conn
 
     # -- jobs -------------------------------------------------------------------------
     def create_job(
@@ -108,7 +130,7 @@ class JobStore:
         now = time.time()
         planned = physical or Planned(None, None, None, None)
         insert = self._insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.job_id])
-        with self.engine.begin() as conn:  # (psycopg counts inserted rows only when asked)
+        with self._deciding() as conn:  # (psycopg counts inserted rows only when asked)
             done = conn.execution_options(preserve_rowcount=True).execute(
                 insert.values(
                     job_id=job_id,
@@ -151,7 +173,7 @@ class JobStore:
         if state in ENDED:
             values["finished_at"] = now
             values["physical"] = None
-        with self.engine.begin() as conn:
+        with self._deciding() as conn:
             conn.execute(
                 jobs.update()
                 .where(jobs.c.job_id == job_id, jobs.c.state.not_in(ENDED))
@@ -294,7 +316,7 @@ class JobStore:
         ('filter_1', 'grpc://a:1', 'RUNNING')
         """
         now = time.time()
-        with self.engine.begin() as conn:
+        with self._deciding() as conn:
             ids = [task_id for task_id, _ in placed.values()]
             known = set(conn.scalars(sa.select(tasks.c.task_id).where(tasks.c.task_id.in_(ids))))
             rows = [
@@ -337,7 +359,7 @@ class JobStore:
         if error is not None:
             values["error"] = error
         values.update(_metrics(metrics or {}))
-        with self.engine.begin() as conn:
+        with self._deciding() as conn:
             conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
 
     def record_running_tasks(self, reports: Iterable[Mapping[str, Any]]) -> None:
@@ -357,7 +379,7 @@ class JobStore:
         insert = self._insert(checkpoints).on_conflict_do_nothing(
             index_elements=[checkpoints.c.job_id, checkpoints.c.checkpoint_id]
         )
-        with self.engine.begin() as conn:
+        with self._deciding() as conn:
             conn.execute(
                 insert.values(
                     job_id=job_id,
@@ -386,7 +408,7 @@ class JobStore:
         """
         now = time.time()
         where = (checkpoints.c.job_id == job_id,)
-        with self.engine.begin() as conn:
+        with self._deciding() as conn:
             conn.execute(
                 sa.update(checkpoints)
                 .where(*where, checkpoints.c.checkpoint_id == checkpoint_id)

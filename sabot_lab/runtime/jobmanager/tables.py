@@ -45,6 +45,7 @@ __all__ = [
     "for_schema",
     "jobs",
     "keyed",
+    "leader_lease",
     "metadata",
     "schema_version",
     "task_logs",
@@ -173,6 +174,16 @@ task_logs = sa.Table(  # the log records of tasks, read and written by .job_logs
 )
 ALL_TABLES = (*CONTROL_TABLES, task_logs)
 """Every table of the JobManager's, each after those it refers to."""
+leader_lease = sa.Table(  # which JobManager leads, read and written by .lease (PostgreSQL)
+    "leader_lease",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),  # the leader's DBOS executor id
+    sa.Column("address", sa.String(400), nullable=False),  # its Flight URI
+    sa.Column("epoch", sa.BigInteger, nullable=False),  # +1 at each takeover
+    sa.Column("expires_at", EpochTime, nullable=False),  # the database's time
+    sa.Column("acquired_at", EpochTime),
+)
 
 
 def agent_address(uri: str) -> tuple[str | None, int | None]:
