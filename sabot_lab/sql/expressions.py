@@ -52,8 +52,8 @@ from sabot_lab.sql.dates import (
     java_date_format,
 )
 from sabot_lab.sql.functions import find_function
-from sabot_lab.sql.proctime import proctime
 from sabot_lab.sql.parse import SabotDialect, written, written_name
+from sabot_lab.sql.proctime import proctime
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.windows import window_expression
 

@@ -294,9 +294,11 @@ def test_nexmark_q14_with_a_python_function_equals_its_reference(
         bids=bids,
     )
     assert back.num_rows == expected.num_rows > 0
-    assert sorted(zip(back["auction"].to_pylist(), back["c_counts"].to_pylist())) == sorted(
+    assert sorted(
+        zip(back["auction"].to_pylist(), back["c_counts"].to_pylist(), strict=True)
+    ) == sorted(
         (a, count_char_reference(e, "c"))
-        for a, e in zip(expected["auction"].to_pylist(), expected["extra"].to_pylist())
+        for a, e in zip(expected["auction"].to_pylist(), expected["extra"].to_pylist(), strict=True)
     )
     nexmark.unregister("q14")
 
