@@ -63,7 +63,7 @@ from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.nexmark import NexmarkSource
 from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.sink import CommitSink
-from sabot_lab.errors import SQLError
+from sabot_lab.errors import PlanError, SQLError
 from sabot_lab.expr import col, lit
 from sabot_lab.sql.context import Context, find_name
 from sabot_lab.sql.expressions import RowScope, translate
@@ -153,18 +153,23 @@ class ConnectorTable:
         return stream
 
     # -- writing -------------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """An error unless ``INSERT INTO`` can write this table."""
+        if self.connector not in _WRITERS:
+            raise PlanError(
+                f"table '{self.name}' is a {self.connector} source: queries read it, INSERT "
+                "INTO cannot write it"
+            )
+
     def write(self, rows: Stream) -> int:
         """Run ``rows`` (bounded, the table's physical columns) into the connector; the
         number of rows written."""
-        writer = _WRITERS.get(self.connector)
-        if writer is None:
-            return _refuse_write(self)
-        return writer(self, rows)
+        self.check_writable()
+        return _WRITERS[self.connector](self, rows)
 
     def commit_sink(self) -> CommitSink:
         """The sink a cluster's job writes this table's rows to."""
-        if self.connector not in _WRITERS:
-            _refuse_write(self)
+        self.check_writable()
         if self.connector == "blackhole":
             return BlackholeSink()
         if self.connector == "kafka":
@@ -449,10 +454,3 @@ _WRITERS: dict[str, Callable[[ConnectorTable, Stream], int]] = {
     "blackhole": _write_blackhole,
     "print": _write_print,
 }
-
-
-def _refuse_write(table: ConnectorTable) -> int:
-    raise SQLError(
-        f"table '{table.name}' is a {table.connector} source: queries read it, INSERT INTO "
-        "cannot write it"
-    )

@@ -63,10 +63,13 @@ def insert_into(
         columns = [c.name for c in target.expressions]
         target = target.this
     table = _sink_table(target, catalog, ctx)
+    with ctx.building(target, f"INSERT INTO {table.name}"):
+        table.check_writable()
     query = node.expression
     if not isinstance(query, exp.Query):
         raise ctx.unsupported(f"INSERT INTO {table.name} {query.key.upper()}", query)
-    rows = _as_table_rows(query_relation(query, ctx).stream, table, columns, query, ctx)
+    targets = _targets(table, columns, target, ctx)
+    rows = _as_table_rows(query_relation(query, ctx).stream, table, targets, query, ctx)
     if cluster is not None:
         ends = require_rows(rows.graph, rows.node_id, f"INSERT INTO {table.name}").ends
         interval = checkpoint_interval
@@ -106,12 +109,9 @@ def _sink_table(target: exp.Expr, catalog: Catalog, ctx: Context) -> ConnectorTa
     )
 
 
-def _as_table_rows(
-    rows: Stream, table: ConnectorTable, columns: list[str], query: exp.Expr, ctx: Context
-) -> Stream:
-    """The query's rows as the table's physical columns, cast to their types."""
-    physical = table.definition.physical
-    names = physical.names
+def _targets(table: ConnectorTable, columns: list[str], node: exp.Expr, ctx: Context) -> list[str]:
+    """The table's columns the query's columns go to: the listed ones, else all physical."""
+    names = table.definition.physical.names
     targets = []
     for name in columns or names:
         found = find_name(name, names)
@@ -119,9 +119,18 @@ def _as_table_rows(
             raise ctx.error(
                 f"INSERT INTO {table.name} ({', '.join(columns)}): '{name}' is not a column "
                 f"of the table ({', '.join(names)})",
-                query.parent,
+                node,
             )
         targets.append(found)
+    return targets
+
+
+def _as_table_rows(
+    rows: Stream, table: ConnectorTable, targets: list[str], query: exp.Expr, ctx: Context
+) -> Stream:
+    """The query's rows as the table's physical columns (``targets`` from the query's, by
+    position; the others null), cast to their types."""
+    physical = table.definition.physical
     if len(rows.columns) != len(targets):
         raise ctx.error(
             f"INSERT INTO {table.name}: the query gives {len(rows.columns)} columns "
