@@ -169,8 +169,8 @@ def run_script(
         else:
             what = " ".join([statement.key.upper(), kind])
             raise ctx.unsupported(
-                f"the {what.strip()} statement (sl.sql() runs queries, INSERT INTO, CREATE "
-                "VIEW, CREATE TABLE ... WITH, CREATE FUNCTION and DROP VIEW/TABLE)",
+                f"the {what.strip()} statement (scripts run queries, INSERT INTO, CREATE VIEW, "
+                "CREATE TABLE ... WITH, CREATE FUNCTION and DROP VIEW/TABLE)",
                 statement,
             )
     return result
