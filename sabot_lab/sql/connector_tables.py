@@ -138,6 +138,13 @@ class ConnectorTable:
                     f"'{field.name}' (it has {', '.join(raw.columns)})",
                     definition.node,
                 )
+            have = raw.schema.field(found).type
+            if have != field.type and pa.types.is_nested(have):
+                raise ctx.error(
+                    f"table '{self.name}': column '{field.name}' is declared {field.type}, and "
+                    f"its {self.connector} source gives {have}; declare it as the source gives it",
+                    definition.node,
+                )
             physical.append(_as_type(raw, found, field))
         with ctx.building(definition.node, f"CREATE TABLE {self.name}"):
             stream = raw.select(*physical)

@@ -189,3 +189,14 @@ def test_cumulate_sizes_must_be_whole_steps() -> None:
             "INTERVAL '10' SECOND)) GROUP BY window_start, window_end",
             t=t,
         )
+
+
+def test_a_row_column_must_be_declared_as_the_source_gives_it() -> None:
+    ctx = sl.SQLContext()
+    ctx.execute(
+        "CREATE TABLE gen (event_type INT, bid ROW<auction BIGINT, price BIGINT>) "
+        "WITH ('connector' = 'nexmark', 'events.num' = '10')"
+    )
+    err = _error("SELECT bid.price FROM gen", ctx)
+    assert "table 'gen': column 'bid' is declared struct<auction: int64, price: int64>, and its " in str(err)
+    assert "declare it as the source gives it" in str(err)
