@@ -5,8 +5,11 @@ PROCTIME()``). Rows computed together share a time; it never goes backwards with
 
 It is a user function (:func:`~sabot_lab.udf.udf`), not deterministic, so the optimizer
 never folds, duplicates or moves it, and it travels with the plan to a cluster's agents.
+:func:`is_processing_time` tells a column computed so: windows on it (processing-time
+windows) are grouped once a bounded input ends; on an unbounded one they are refused, as the
+event-time watermark would never close them.
 
-May import: :mod:`sabot_lab.udf` and :mod:`sabot_lab.expr`.
+May import: :mod:`sabot_lab.udf`, :mod:`sabot_lab.expr`, the plan and the stream.
 
 >>> import datetime as dt, sabot_lab as sl
 >>> before = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -23,9 +26,12 @@ import numpy as np
 import pyarrow as pa
 
 from sabot_lab.expr import Expr, lit
+from sabot_lab.expr.nodes import Alias, Column
+from sabot_lab.logical import Project
+from sabot_lab.stream import Stream
 from sabot_lab.udf import udf
 
-__all__ = ["proctime"]
+__all__ = ["is_processing_time", "proctime"]
 
 
 @udf(return_dtype=pa.timestamp("ms"), vectorized=True, compile=False, deterministic=False)
@@ -42,3 +48,31 @@ def proctime() -> Expr:
     """
     result: Expr = _processing_time(lit(0))  # the literal gives the batch's length
     return result
+
+
+def is_processing_time(stream: Stream, column: str) -> bool:
+    """Whether ``stream``'s ``column`` is ``PROCTIME()``'s (computed so, or renamed from such a
+    column).
+
+    >>> import sabot_lab as sl
+    >>> s = sl.from_pydict({"x": [1]}).with_columns(proctime().alias("p")).filter(sl.col("x") > 0)
+    >>> is_processing_time(s, "p"), is_processing_time(s, "x")
+    (True, False)
+    """
+    graph = stream.graph
+    pending = [(stream.node_id, column)]
+    while pending:
+        node_id, name = pending.pop()
+        node = graph.node(node_id)
+        if isinstance(node.op, Project):
+            made = [e for e in node.op.exprs if e.output_name() == name]
+            if not made:
+                continue
+            expr = made[0].args[0] if isinstance(made[0], Alias) else made[0]
+            if expr.equals(proctime()):
+                return True
+            if not isinstance(expr, Column):
+                continue
+            name = expr.param("name")
+        pending.extend((upstream, name) for upstream in node.upstream)
+    return False

@@ -1,4 +1,4 @@
-"""``CREATE TABLE name (columns..., WATERMARK FOR ...) [PARTITIONED BY (...)] WITH (...)`` of
+"""``CREATE [TEMPORARY] TABLE name (columns..., WATERMARK FOR ...) [PARTITIONED BY (...)] WITH (...)`` of
 Flink SQL read into a :class:`TableDefinition`: the physical columns with their Arrow types,
 the computed columns (``ts AS TO_TIMESTAMP(...)``, ``p AS PROCTIME()``) as expressions over
 them, the watermark (``WATERMARK FOR ts AS ts - INTERVAL '4' SECOND``: column and delay), the
@@ -209,8 +209,8 @@ def _options(node: exp.Create, ctx: Context) -> dict[str, str]:
     options: dict[str, str] = {}
     properties = node.args.get("properties")
     for prop in properties.expressions if properties is not None else []:
-        if isinstance(prop, exp.PartitionedByProperty):
-            continue
+        if isinstance(prop, exp.PartitionedByProperty | exp.TemporaryProperty):
+            continue  # every table lasts as long as its catalog
         key = prop.this
         value = prop.args.get("value")
         if not (

@@ -32,8 +32,10 @@ import pyarrow as pa
 from sqlglot import exp
 
 from sabot_lab.expr import col
+from sabot_lab.logical.termination import flow
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.parse import WindowFunction
+from sabot_lab.sql.proctime import is_processing_time
 from sabot_lab.sql.relation import Binding, Relation, WindowInput
 from sabot_lab.stream import Stream, from_arrow
 from sabot_lab.window_specs import (
@@ -131,6 +133,13 @@ def window_relation(node: WindowFunction, alias: str | None, ctx: Context) -> Re
     time = base.resolve(descriptor.expressions[0], ctx).column
     assert time is not None  # a table's own columns are all known
     stream, starts_every = base.stream, None
+    if is_processing_time(stream, time) and not flow(stream.graph, stream.node_id).ends:
+        raise ctx.unsupported(
+            f"{node.kind} over the processing time '{time}' of an unbounded stream (its "
+            "windows would wait for the event-time watermark; window on the event time, "
+            "or bound the source)",
+            descriptor,
+        )
     with ctx.building(node, node.kind):
         spec: WindowSpec
         if node.kind == "TUMBLE":

@@ -73,7 +73,7 @@ def test_bad_columns_and_watermarks_are_named() -> None:
 def test_a_table_name_is_taken_once_unless_if_not_exists() -> None:
     ctx = sl.SQLContext(t=pa.table({"x": [1]}))
     assert "a table or view named 't' exists" in str(_error(SINK.replace("out", "t"), ctx))
-    ctx.execute(SINK)
+    ctx.execute(SINK.replace("CREATE TABLE", "CREATE TEMPORARY TABLE"))
     ctx.execute(SINK.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
     assert "a table or view named 'out' exists" in str(_error(SINK, ctx))
     ctx.execute("DROP TABLE out; DROP TABLE IF EXISTS out")
@@ -198,5 +198,21 @@ def test_a_row_column_must_be_declared_as_the_source_gives_it() -> None:
         "WITH ('connector' = 'nexmark', 'events.num' = '10')"
     )
     err = _error("SELECT bid.price FROM gen", ctx)
-    assert "table 'gen': column 'bid' is declared struct<auction: int64, price: int64>, and its " in str(err)
+    assert (
+        "table 'gen': column 'bid' is declared struct<auction: int64, price: int64>, and its "
+        in str(err)
+    )
     assert "declare it as the source gives it" in str(err)
+
+
+def test_processing_time_windows_of_an_unbounded_stream_are_refused() -> None:
+    bids = sl.nexmark(events=None).bids
+    with pytest.raises(
+        sl.SQLError, match="TUMBLE over the processing time 'p_time' of an unbounded stream"
+    ):
+        sl.sql(
+            "WITH B AS (SELECT *, PROCTIME() AS p_time FROM bids) "
+            "SELECT bidder, COUNT(*) FROM TABLE(TUMBLE(TABLE B, DESCRIPTOR(p_time), INTERVAL '10' SECOND)) "
+            "GROUP BY bidder, window_start, window_end",
+            bids=bids,
+        )
