@@ -282,8 +282,8 @@ def _check_kafka(table: ConnectorTable, ctx: Context) -> None:
     if table.options.get("scan.startup.mode") == "timestamp":
         _require(table, "scan.startup.timestamp-millis", ctx)
     if "," in table.options.get("key.fields", ""):
-        raise ctx.error("'key.fields' takes one column: Kafka keys a record by one value",
-                        table.definition.node)  # fmt: skip
+        message = "'key.fields' takes one column: Kafka keys a record by one value"
+        raise ctx.error(message, _at(table, "key.fields"))
 
 
 def _check_filesystem(table: ConnectorTable, ctx: Context) -> None:
