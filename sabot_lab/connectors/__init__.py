@@ -1,5 +1,6 @@
 """Sources and sinks: Arrow/pandas tables, Parquet, CSV and NDJSON files, DuckDB queries, Python
-iterables, the Nexmark generator, Kafka topics.
+iterables, the Nexmark generator, Kafka topics; sinks of jobs (Parquet, Kafka, PostgreSQL, the
+blackhole).
 
 Importing this package registers every source kind with the plan model, and the parameters
 hand-built plans give sources and sinks by (:mod:`~sabot_lab.connectors.parameters`).
@@ -15,6 +16,7 @@ the optimizer, the runtime, the user API or the notebook.
 """
 
 from sabot_lab.connectors.arrow import ArrowSource
+from sabot_lab.connectors.blackhole import BlackholeSink
 from sabot_lab.connectors.duckdb import DuckDBSource
 from sabot_lab.connectors.file_formats import CsvOptions, JsonOptions
 from sabot_lab.connectors.file_writers import write_csv, write_json, write_parquet
@@ -29,6 +31,7 @@ from sabot_lab.connectors.sink import CommitSink
 
 __all__ = [
     "ArrowSource",
+    "BlackholeSink",
     "CommitSink",
     "CsvOptions",
     "DuckDBSource",

@@ -10,6 +10,9 @@ cell shows the plan widget and the result table; ``--explain`` shows the plan an
 queries); ``VAR <<`` stores the result table as ``VAR``. ``--cluster NAME`` submits the query
 to the cluster in variable ``NAME`` (``--cluster`` alone: the default cluster,
 ``Sabot.cluster``) and shows the job (``VAR <<`` then stores the :class:`~sabot_lab.Job`).
+Flink SQL's ``CREATE TABLE ... WITH ('connector' = ...)`` and ``CREATE FUNCTION`` also stay
+for later cells; ``INSERT INTO`` runs a bounded query here (the cell's result is the rows
+written) or, with ``--cluster``, submits the job.
 
 ``%sabot jobs``, ``%sabot cancel JOB_ID`` (both with ``--cluster NAME``), ``%sabot cluster up
 N [--name NAME]`` (starts a :class:`~sabot_lab.LocalCluster` with N agents as variable
@@ -171,15 +174,19 @@ class Sabot(Magics, Configurable):
         args = self._cell_args.parse_argstring(options)
         namespace = self.namespace
         query = expand_template(f"{inline}\n{cell}" if inline else cell, namespace)
-        tables = tables_in(query, namespace, self.sql_context.views())
+        context = self.sql_context
+        tables = tables_in(query, namespace, context.views(), context.tables())
+        cluster = self._cluster(args.cluster) if args.cluster is not None else None
         try:
-            stream = self.sql_context.register_many(tables).execute(query)
+            stream = context.register_many(tables).execute(query, cluster=cluster)
         finally:
-            self.sql_context.unregister(list(tables))
-        if stream is None:  # the cell only creates or drops views
-            if args.save or target:
+            context.unregister(list(tables))
+        if not isinstance(stream, sl.Stream):  # definitions only, or an INSERT INTO that ran
+            if args.save or (target and stream is None):
                 raise UsageError("the cell has no query whose result could be stored")
-            return None
+            if target:
+                self._store(target, stream)  # the INSERT's job, or rows written
+            return stream
         if args.save:
             self._store(args.save, stream)
         if args.explain or self.showplan:
@@ -187,8 +194,8 @@ class Sabot(Magics, Configurable):
         if args.explain:
             return None
         limited = stream.head(self.autolimit) if self.autolimit > 0 else stream
-        if args.cluster is not None:
-            job = limited.submit(self._cluster(args.cluster))
+        if cluster is not None:
+            job = limited.submit(cluster)
             if target:
                 self._store(target, job)
             return job

@@ -16,7 +16,7 @@ variables, and pick the tables the script names (or its views read) among them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -115,12 +115,16 @@ def is_table(value: Any) -> bool:
 
 
 def tables_in(
-    query: str, namespace: Mapping[str, Any], views: Mapping[str, str] | None = None
+    query: str,
+    namespace: Mapping[str, Any],
+    views: Mapping[str, str] | None = None,
+    known: Collection[str] = (),
 ) -> dict[str, Any]:
     """The notebook variables a script reads as tables, by the names its queries use (found
     ignoring case, as SQL names are): ``WITH`` queries are not looked up, nor the ``views``
-    (name → SQL, as :meth:`~sabot_lab.SQLContext.views` gives) and the views the script
-    creates; the tables those views read are, where the notebook has them.
+    (name → SQL, as :meth:`~sabot_lab.SQLContext.views` gives), the ``known`` names (the
+    SQL context's tables) and the views and tables the script creates (``INSERT INTO``'s
+    table is one of those); the tables those views read are, where the notebook has them.
 
     Raises :class:`~sabot_lab.errors.SQLError` at a table the notebook does not define, with
     the closest name and the tables it has, or for a syntax error.
@@ -138,8 +142,8 @@ def tables_in(
     """
     views = views or {}
     statements = parse_script(query)
-    defined = {name.lower() for name in views} | {
-        _created_view(s).lower() for s in statements if _created_view(s)
+    defined = {name.lower() for name in [*views, *known]} | {
+        _created(s).lower() for s in statements if _created(s)
     }
     found: dict[str, Any] = {}
     for node in _tables_read(statements, defined):
@@ -154,9 +158,11 @@ def tables_in(
     return found
 
 
-def _created_view(statement: exp.Expr) -> str:
-    """The name of the view a ``CREATE VIEW`` statement creates ("" for other statements)."""
-    if not isinstance(statement, exp.Create) or str(statement.kind).upper() != "VIEW":
+def _created(statement: exp.Expr) -> str:
+    """The name of the view or table a ``CREATE VIEW`` or ``CREATE TABLE`` statement creates
+    ("" for other statements)."""
+    kind = str(statement.args.get("kind") or "").upper()
+    if not isinstance(statement, exp.Create) or kind not in ("VIEW", "TABLE"):
         return ""
     target = statement.this
     return str((target.this if isinstance(target, exp.Schema) else target).name)
@@ -167,7 +173,9 @@ def _tables_read(statements: list[exp.Expr], views: set[str]) -> list[exp.Table]
     ``WITH`` query."""
     tables = []
     for statement in statements:
-        query = statement.expression if isinstance(statement, exp.Create) else statement
+        query = (
+            statement.expression if isinstance(statement, exp.Create | exp.Insert) else statement
+        )
         if isinstance(statement, exp.Drop) or query is None:
             continue
         local = {cte.alias.lower() for cte in query.find_all(exp.CTE)}

@@ -136,8 +136,8 @@ def sql(
     for name, fn in (functions or {}).items():
         check_function(name, fn)
         catalog.functions[name] = fn
-    stream = run_script(query, catalog)
-    if stream is None:
+    stream = run_script(query, catalog, inserts=False)
+    if not isinstance(stream, Stream):
         raise SQLError(
             "the script has no query: sl.sql() returns the stream of its last SELECT (use "
             "sl.SQLContext().execute() to only define views)"

@@ -1,5 +1,7 @@
 """The tables and views a SQL script can name: the tables given as Python objects (streams,
-Arrow tables, pandas DataFrames) and the views ``CREATE VIEW`` defined, each kept as its query
+Arrow tables, pandas DataFrames), the tables ``CREATE TABLE ... WITH ('connector' = ...)``
+defined (:mod:`sabot_lab.sql.connector_tables`: read from their connector when a query reads
+them, written by ``INSERT INTO``) and the views ``CREATE VIEW`` defined, each kept as its query
 (a view is translated each time a query reads it, as DuckDB binds views). Names match ignoring
 case, as SQL identifiers do.
 
@@ -25,6 +27,8 @@ from sabot_lab.stream import Stream, from_arrow, from_pandas
 
 if TYPE_CHECKING:
     from sqlglot import exp
+
+    from sabot_lab.sql.connector_tables import ConnectorTable
 
 __all__ = ["Catalog", "View", "as_stream"]
 
@@ -68,7 +72,8 @@ class View:
 
 
 class Catalog:
-    """The tables (as streams) and the views of a SQL script or session, by name.
+    """The tables (as streams), the connector tables and the views of a SQL script or session,
+    by name.
 
     >>> import sabot_lab as sl
     >>> catalog = Catalog()
@@ -81,6 +86,7 @@ class Catalog:
     def __init__(self, tables: Mapping[str, Any] | None = None) -> None:
         self.tables: dict[str, Stream] = {}
         self.views: dict[str, View] = {}
+        self.connectors: dict[str, ConnectorTable] = {}  # CREATE TABLE ... WITH (...)
         self.functions: dict[str, Any] = {}  # user functions by name, beside the registered
         for name, value in (tables or {}).items():
             self.register(name, value)
@@ -88,7 +94,7 @@ class Catalog:
     def find(self, name: str) -> str | None:
         """The table's or view's name as registered: the same spelling, else the only one equal
         ignoring case; None if there is none."""
-        names = [*self.tables, *self.views]
+        names = [*self.tables, *self.connectors, *self.views]
         if name in names:
             return name
         folded = [n for n in names if n.lower() == name.lower()]
@@ -96,7 +102,7 @@ class Catalog:
 
     def names(self) -> list[str]:
         """The names of the tables and views, sorted."""
-        return sorted([*self.tables, *self.views])
+        return sorted([*self.tables, *self.connectors, *self.views])
 
     def register(self, name: str, value: Any) -> None:
         """Make ``value`` (see :func:`as_stream`) the table ``name``, in place of any table or
@@ -109,4 +115,5 @@ class Catalog:
         """Forget the table or view ``name`` (nothing if there is none)."""
         found = self.find(name)
         self.tables.pop(found or name, None)
+        self.connectors.pop(found or name, None)
         self.views.pop(found or name, None)

@@ -53,6 +53,7 @@ from sabot_lab.sql.dates import (
 )
 from sabot_lab.sql.functions import find_function
 from sabot_lab.sql.parse import SabotDialect, written, written_name
+from sabot_lab.sql.proctime import proctime
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.windows import window_expression
 
@@ -723,11 +724,14 @@ def _strftime(node: exp.Expr, scope: Scope) -> Expr:
 
 def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
     """The functions sqlglot does not know by name: user functions (a call's own or
-    registered ones), DuckDB's ``try_strptime`` and ``date_part``, Flink's ``DATE_FORMAT``."""
+    registered ones), DuckDB's ``try_strptime`` and ``date_part``, Flink's ``DATE_FORMAT``
+    and ``PROCTIME``."""
     function = find_function(str(node.name), scope.ctx.functions)
     if function is not None:
         return _user_call(function, node, scope)
     name = str(node.name).upper()
+    if name == "PROCTIME" and not node.expressions:
+        return proctime()
     if name == "TRY_STRPTIME" and len(node.expressions) == 2:
         text, fmt = node.expressions
         call = exp.StrToTime(this=text, format=fmt)

@@ -205,11 +205,17 @@ class Grouping:
             aggs = [count().alias(self.ctx.fresh("agg", self.relation.stream.columns))]
         stream = self.relation.stream
         with self.ctx.building(self.group or node, "GROUP BY"):
-            if self.relation.window is not None:
-                windowed = stream.window(self.relation.window.spec)
+            window = self.relation.window
+            if window is not None:
+                windowed = stream.window(window.spec)
                 if self.keys:
-                    return windowed.group_by(*self.keys).agg(*aggs)
-                return windowed.agg(*aggs)
+                    grouped = windowed.group_by(*self.keys).agg(*aggs)
+                else:
+                    grouped = windowed.agg(*aggs)
+                if window.starts_every is None:
+                    return grouped
+                start = col(WINDOW_BOUNDS[0]).dt.truncate(window.starts_every)
+                return grouped.with_columns(start.alias(WINDOW_BOUNDS[0]))
             if self.keys:
                 return stream.group_by(*self.keys).agg(*aggs)
             return stream.agg(*aggs)

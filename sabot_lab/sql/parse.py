@@ -1,6 +1,6 @@
 """Parse SQL text (one statement, or a script of several) into syntax trees with ``sqlglot``:
-DuckDB's dialect plus the window table functions of Flink SQL (``TUMBLE``, ``HOP``, ``SESSION``
-with ``TABLE t`` and ``DESCRIPTOR(col)`` arguments). Each function call keeps its text and
+DuckDB's dialect plus the window table functions of Flink SQL (``TUMBLE``, ``HOP``, ``SESSION``,
+``CUMULATE`` with ``TABLE t`` and ``DESCRIPTOR(col)`` arguments). Each function call keeps its text and
 name as the user wrote them (:func:`written`, :func:`written_name`), for messages that quote
 the user rather than the parser's names. Syntax errors become
 :class:`~sabot_lab.errors.SQLError` with the line and column of the fault.
@@ -43,7 +43,7 @@ __all__ = [
     "written_name",
 ]
 
-WINDOW_FUNCTIONS = ("TUMBLE", "HOP", "SESSION")
+WINDOW_FUNCTIONS = ("TUMBLE", "HOP", "SESSION", "CUMULATE")
 """The window table functions the parser reads (Flink SQL's names)."""
 
 
@@ -136,10 +136,22 @@ def _closing_paren(tokens: list[Any], opening: int) -> int:
     return len(tokens) - 1
 
 
+def _parse_watermark(parser: Any) -> exp.Expr | None:
+    """``WATERMARK FOR column AS expression`` in a ``CREATE TABLE``'s column list (Flink SQL);
+    None for a column named ``watermark``."""
+    if not parser._match(TokenType.FOR):
+        return None
+    column = parser._parse_column()
+    bound = parser._match(TokenType.ALIAS) and parser._parse_disjunction()
+    if not column or not bound:
+        parser.raise_error("write WATERMARK FOR column AS column - INTERVAL 'n' SECOND")
+    return exp.WatermarkColumnConstraint(this=column, expression=bound)
+
+
 class SabotDialect(DuckDB):
     """DuckDB's SQL dialect with what Flink SQL adds: its window table functions and group
-    windows, and identifiers quoted with backticks as well as double quotes; each function
-    call keeps its text as written (see :func:`written`)."""
+    windows, ``WATERMARK FOR`` in ``CREATE TABLE``, and identifiers quoted with backticks as
+    well as double quotes; each function call keeps its text as written (see :func:`written`)."""
 
     class Tokenizer(DuckDB.Tokenizer):
         IDENTIFIERS: ClassVar[list[str | tuple[str, str]]] = [*DuckDB.Tokenizer.IDENTIFIERS, "`"]
@@ -150,6 +162,14 @@ class SabotDialect(DuckDB):
             **{kind: _parse_window_function(kind) for kind in WINDOW_FUNCTIONS},
         }
         FUNC_TOKENS: ClassVar[set[TokenType]] = {*DuckDBParser.FUNC_TOKENS, TokenType.SESSION}
+        CONSTRAINT_PARSERS: ClassVar[dict[str, Callable[..., exp.Expr | None]]] = {
+            **DuckDBParser.CONSTRAINT_PARSERS,
+            "WATERMARK": _parse_watermark,
+        }
+        SCHEMA_UNNAMED_CONSTRAINTS: ClassVar[set[str]] = {
+            *DuckDBParser.SCHEMA_UNNAMED_CONSTRAINTS,
+            "WATERMARK",
+        }
 
         def _parse_function_call(self, *args: Any, **kwargs: Any) -> exp.Expr | None:
             first = self._index

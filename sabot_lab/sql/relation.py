@@ -44,11 +44,14 @@ class Binding:
 
 @dataclass(frozen=True)
 class WindowInput:
-    """The window table function a relation comes from, applied when its rows are grouped."""
+    """The window table function a relation comes from, applied when its rows are grouped;
+    ``starts_every``: the grouped windows' ``window_start`` is rounded down to a multiple of
+    this duration (a ``CUMULATE`` window, lowered onto tumbling windows of its step)."""
 
     spec: WindowSpec
     partition: tuple[str, ...]
     node: WindowFunction
+    starts_every: str | None = None
 
 
 @dataclass(frozen=True)

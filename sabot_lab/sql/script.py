@@ -11,8 +11,10 @@ and ``DROP VIEW [IF EXISTS] name`` change the catalog's views, with DuckDB's rul
 - ``DROP VIEW`` of a table, or of a missing view without ``IF EXISTS``, is an error;
 - a view that reads itself, directly or through others, is an error.
 
-Errors point at their line and column in the whole script. ``CREATE TABLE ... AS`` and other
-statements are refused, naming the statement.
+Flink SQL's ``CREATE TABLE ... WITH ('connector' = ...)``, ``DROP TABLE`` and ``CREATE
+FUNCTION`` (:mod:`sabot_lab.sql.ddl`) and ``INSERT INTO`` (:mod:`sabot_lab.sql.insert`) run
+too. Errors point at their line and column in the whole script. ``CREATE TABLE ... AS`` and
+other statements are refused, naming the statement.
 
 May import: the rest of :mod:`sabot_lab.sql`, ``sqlglot``.
 
@@ -29,15 +31,21 @@ May import: the rest of :mod:`sabot_lab.sql`, ``sqlglot``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from sabot_lab.expr import col
 from sabot_lab.sql.catalog import Catalog, View
 from sabot_lab.sql.context import Context
+from sabot_lab.sql.ddl import create_function, create_table, drop_table
+from sabot_lab.sql.insert import insert_into
 from sabot_lab.sql.parse import SabotDialect, parse_script
 from sabot_lab.sql.select import query_relation, unique_names
 from sabot_lab.stream import Stream
+
+if TYPE_CHECKING:
+    from sabot_lab.client import Cluster, Job
 
 __all__ = ["CatalogTables", "run_script"]
 
@@ -63,14 +71,19 @@ class CatalogTables(Mapping[str, Stream]):
         self._binding: list[str] = []
 
     def __iter__(self) -> Iterator[str]:
-        return iter([*self._catalog.tables, *self._catalog.views])
+        return iter([*self._catalog.tables, *self._catalog.connectors, *self._catalog.views])
 
     def __len__(self) -> int:
-        return len(self._catalog.tables) + len(self._catalog.views)
+        catalog = self._catalog
+        return len(catalog.tables) + len(catalog.connectors) + len(catalog.views)
 
     def __getitem__(self, name: str) -> Stream:
         if name in self._catalog.tables:
             return self._catalog.tables[name]
+        if name in self._catalog.connectors:  # read from its connector, once per script
+            if name not in self._built:
+                self._built[name] = self._catalog.connectors[name].source(self.functions)
+            return self._built[name]
         view = self._catalog.views[name]
         if name not in self._built:
             if name in self._binding:
@@ -111,17 +124,35 @@ def _view_stream(view: View, tables: CatalogTables) -> Stream:
     return stream.select(*(col(c).alias(n) for c, n in zip(stream.columns, names, strict=True)))
 
 
-def run_script(script: str, catalog: Catalog) -> Stream | None:
-    """Run a script's statements in order against ``catalog``; the stream of its last query,
-    None if it has no query."""
-    result = None
+def run_script(
+    script: str,
+    catalog: Catalog,
+    cluster: Cluster | None = None,
+    checkpoint_interval: float | None = None,
+    *,
+    inserts: bool = True,
+) -> Stream | Job | int | None:
+    """Run a script's statements in order against ``catalog``: the result of its last query
+    (a stream) or ``INSERT INTO`` (rows written, or the job on ``cluster``: see
+    :mod:`sabot_lab.sql.insert`), None if it has neither. ``inserts=False`` refuses
+    ``INSERT INTO`` (``sl.sql()`` returns a query's stream)."""
+    result: Stream | Job | int | None = None
     for statement in parse_script(script):
         ctx = Context(script, CatalogTables(catalog), catalog.functions)
+        kind = str(statement.args.get("kind") or "").upper()
         if isinstance(statement, exp.Query | exp.Subquery):
             result = query_relation(statement, ctx).stream
-        elif isinstance(statement, exp.Create) and str(statement.kind).upper() == "VIEW":
+        elif isinstance(statement, exp.Insert):
+            if not inserts:
+                raise ctx.error(
+                    "sl.sql() returns a query's stream; run INSERT INTO with "
+                    "sl.SQLContext().execute(script) (or execute(script, cluster=...))",
+                    statement,
+                )
+            result = insert_into(statement, catalog, ctx, cluster, checkpoint_interval)
+        elif isinstance(statement, exp.Create) and kind == "VIEW":
             _create_view(statement, catalog, ctx)
-        elif isinstance(statement, exp.Drop) and str(statement.kind).upper() == "VIEW":
+        elif isinstance(statement, exp.Drop) and kind == "VIEW":
             _drop_view(statement, catalog, ctx)
         elif isinstance(statement, exp.Create) and isinstance(statement.expression, exp.Query):
             raise ctx.error(
@@ -129,10 +160,17 @@ def run_script(script: str, catalog: Catalog) -> Stream | None:
                 "results: CREATE VIEW name AS ... names a query that runs where it is read",
                 statement,
             )
+        elif isinstance(statement, exp.Create) and kind == "TABLE":
+            create_table(statement, catalog, ctx)
+        elif isinstance(statement, exp.Drop) and kind == "TABLE":
+            drop_table(statement, catalog, ctx)
+        elif isinstance(statement, exp.Create) and kind == "FUNCTION":
+            create_function(statement, catalog, ctx)
         else:
-            what = " ".join([statement.key.upper(), str(statement.args.get("kind") or "")])
+            what = " ".join([statement.key.upper(), kind])
             raise ctx.unsupported(
-                f"the {what.strip()} statement (sl.sql() runs queries, CREATE VIEW and DROP VIEW)",
+                f"the {what.strip()} statement (scripts run queries, INSERT INTO, CREATE VIEW, "
+                "CREATE TABLE ... WITH, CREATE FUNCTION and DROP VIEW/TABLE)",
                 statement,
             )
     return result
@@ -161,7 +199,7 @@ def _create_view(node: exp.Create, catalog: Catalog, ctx: Context) -> None:
         raise ctx.unsupported(f"the view name {target.sql()!r}", node)
     name = table.name
     existing = catalog.find(name)
-    if existing in catalog.tables:
+    if existing in catalog.tables or existing in catalog.connectors:
         raise ctx.error(
             f"a table named '{existing}' exists: a view cannot take its name; choose another",
             table,
@@ -193,7 +231,7 @@ def _drop_view(node: exp.Drop, catalog: Catalog, ctx: Context) -> None:
     _check_flags(node, _DROP_FLAGS, ctx)
     for table in node.args.get("tables") or []:
         found = catalog.find(table.name)
-        if found in catalog.tables:
+        if found in catalog.tables or found in catalog.connectors:
             raise ctx.error(
                 f"'{found}' is a table, not a view: DROP VIEW removes views only", table
             )

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sabot_lab.sql.catalog import Catalog
 from sabot_lab.sql.functions import check_function
 from sabot_lab.stream import Stream
+
+if TYPE_CHECKING:
+    from sabot_lab.client import Cluster, Job
 
 __all__ = ["SQLContext"]
 
@@ -135,11 +138,26 @@ class SQLContext:
         """
         return {name: view.sql for name, view in sorted(self._catalog.views.items())}
 
-    def execute(self, query: str) -> Stream | None:
+    def execute(
+        self,
+        query: str,
+        *,
+        cluster: Cluster | None = None,
+        checkpoint_interval: float | None = None,
+    ) -> Stream | Job | int | None:
         """Run a SQL script (statements separated by ``;``) over the tables and views: the
-        stream of its last query, or None if it only creates or drops views. A failing
-        statement raises :class:`~sabot_lab.errors.SQLError`; the statements before it keep
-        their effect, as in DuckDB.
+        result of its last query (a stream) or ``INSERT INTO``, or None if it only defines
+        views, tables and functions. A failing statement raises
+        :class:`~sabot_lab.errors.SQLError`; the statements before it keep their effect, as
+        in DuckDB.
+
+        Flink SQL's definitions last with the context: ``CREATE TABLE ... WITH ('connector' =
+        ...)`` (Kafka topics, file directories, the Nexmark generator, blackhole and print
+        sinks, see :mod:`sabot_lab.sql.connector_tables`) and ``CREATE FUNCTION name AS
+        'module.function'`` (an ``@sl.udf``). ``INSERT INTO table SELECT ...`` writes a
+        query's rows into such a table: with ``cluster``, as a job (its result, checkpointed
+        every ``checkpoint_interval`` seconds), else here (a bounded query; its result is the
+        number of rows written); see :mod:`sabot_lab.sql.insert`.
 
         >>> import pyarrow as pa
         >>> ctx = SQLContext(t=pa.table({"x": [1, 2, 3]}))
@@ -153,4 +171,4 @@ class SQLContext:
         """
         from sabot_lab.sql.script import run_script  # the SQL front end loads with the first
 
-        return run_script(query, self._catalog)
+        return run_script(query, self._catalog, cluster, checkpoint_interval)

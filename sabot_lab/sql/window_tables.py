@@ -3,7 +3,12 @@
 
 - ``TUMBLE(TABLE t, DESCRIPTOR(time), size)``: :func:`~sabot_lab.window_specs.tumbling`;
 - ``HOP(TABLE t, DESCRIPTOR(time), slide, size)``: :func:`~sabot_lab.window_specs.sliding`;
-- ``SESSION(TABLE t [PARTITION BY keys], DESCRIPTOR(time), gap)``: :func:`~sabot_lab.window_specs.session`.
+- ``SESSION(TABLE t [PARTITION BY keys], DESCRIPTOR(time), gap)``: :func:`~sabot_lab.window_specs.session`;
+- ``CUMULATE(TABLE t, DESCRIPTOR(time), step, size)``: windows starting every ``size`` that
+  grow by ``step`` (``[s, s + step)``, ``[s, s + 2 step)``, ... ``[s, s + size)``), lowered
+  onto tumbling windows of ``step``: each row is repeated once per window that holds it (a
+  cross join with the ``size / step`` window ends), at a helper time just before that
+  window's end, and the grouped windows' ``window_start`` is rounded down to ``size``.
 
 Arguments may be named (``SIZE => INTERVAL '10' SECONDS``). The relation has the table's
 columns and ``window_start``, ``window_end``; its rows are aggregated with ``GROUP BY
@@ -20,14 +25,28 @@ sliding(10s, 2s, on='t')
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
+import pyarrow as pa
 from sqlglot import exp
 
+from sabot_lab.expr import col
+from sabot_lab.logical.termination import flow
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.parse import WindowFunction
+from sabot_lab.sql.proctime import is_processing_time
 from sabot_lab.sql.relation import Binding, Relation, WindowInput
-from sabot_lab.window_specs import Duration, WindowSpec, session, sliding, tumbling
+from sabot_lab.stream import Stream, from_arrow
+from sabot_lab.window_specs import (
+    Duration,
+    WindowSpec,
+    duration_us,
+    session,
+    sliding,
+    tumbling,
+    unit_to_us,
+)
 
 __all__ = ["WINDOW_BOUNDS", "interval", "window_relation"]
 
@@ -38,6 +57,7 @@ _PARAMETERS = {
     "TUMBLE": ("TIMECOL", "SIZE"),
     "HOP": ("TIMECOL", "SLIDE", "SIZE"),
     "SESSION": ("TIMECOL", "GAP"),
+    "CUMULATE": ("TIMECOL", "STEP", "SIZE"),
 }
 _UNITS = {"MICROSECOND": "us", "MILLISECOND": "ms", "SECOND": "s", "MINUTE": "m", "HOUR": "h",
           "DAY": "d"}  # fmt: skip
@@ -112,12 +132,24 @@ def window_relation(node: WindowFunction, alias: str | None, ctx: Context) -> Re
         )
     time = base.resolve(descriptor.expressions[0], ctx).column
     assert time is not None  # a table's own columns are all known
+    stream, starts_every = base.stream, None
+    if is_processing_time(stream, time) and not flow(stream.graph, stream.node_id).ends:
+        raise ctx.unsupported(
+            f"{node.kind} over the processing time '{time}' of an unbounded stream (its "
+            "windows would wait for the event-time watermark; window on the event time, "
+            "or bound the source)",
+            descriptor,
+        )
     with ctx.building(node, node.kind):
         spec: WindowSpec
         if node.kind == "TUMBLE":
             spec = tumbling(interval(args["SIZE"], ctx), on=time)
         elif node.kind == "HOP":
             spec = sliding(interval(args["SIZE"], ctx), interval(args["SLIDE"], ctx), on=time)
+        elif node.kind == "CUMULATE":
+            step, size = interval(args["STEP"], ctx), interval(args["SIZE"], ctx)
+            stream, spec = _cumulated(stream, time, step, size, node, ctx)
+            starts_every = _every(size)
         else:
             spec = session(interval(args["GAP"], ctx), on=time)
     partition = []
@@ -126,4 +158,44 @@ def window_relation(node: WindowFunction, alias: str | None, ctx: Context) -> Re
         assert found is not None
         partition.append(found)
     bounds = tuple(Binding(qualifier, name, None) for name in WINDOW_BOUNDS)
-    return Relation(base.stream, base.bindings + bounds, WindowInput(spec, tuple(partition), node))
+    window = WindowInput(spec, tuple(partition), node, starts_every)
+    return Relation(stream, base.bindings + bounds, window)
+
+
+def _every(size: Duration) -> str:
+    """A duration as ``dt.truncate`` takes it: a count of one unit among h, m, s, ms, us."""
+    us = duration_us(size)
+    for unit, per in (("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1_000)):
+        if us % per == 0:
+            return f"{us // per}{unit}"
+    return f"{us}us"
+
+
+def _cumulated(
+    stream: Stream, time: str, step: Duration, size: Duration, node: WindowFunction, ctx: Context
+) -> tuple[Stream, WindowSpec]:
+    """``stream``'s rows, each once per cumulating window holding it with a helper time
+    column just before that window's end, and the tumbling windows of ``step`` on it."""
+    step_us, size_us = duration_us(step), duration_us(size)
+    if step_us <= 0 or size_us % step_us:
+        raise ctx.error(f"CUMULATE's size ({size}) must be a whole number of steps ({step})", node)
+    kind = stream.schema.field(time).type
+    if not pa.types.is_timestamp(kind):
+        raise ctx.error(f"CUMULATE needs a timestamp time column; '{time}' is {kind}", node)
+    tick = unit_to_us(1, kind.unit) or 1  # the column's smallest step, in microseconds
+    if step_us % tick:
+        raise ctx.error(f"CUMULATE's step ({step}) is finer than '{time}' ({kind.unit})", node)
+    taken = [*stream.columns, "window_start", "window_end"]
+    offset, at = ctx.fresh("cumulate_offset", taken), ctx.fresh("cumulate_time", taken)
+    offsets = [
+        dt.timedelta(microseconds=k * step_us - tick) for k in range(1, size_us // step_us + 1)
+    ]
+    ends = from_arrow(pa.table({offset: pa.array(offsets, pa.duration(kind.unit))}))
+    start = col(time).dt.truncate(_every(size))
+    repeated = (
+        stream.join(ends, how="cross")
+        .with_columns((start + col(offset)).alias(at))
+        .filter(col(at) >= col(time))
+        .drop(offset)
+    )
+    return repeated, tumbling(step, on=at)

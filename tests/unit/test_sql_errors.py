@@ -131,7 +131,7 @@ def test_a_type_error_names_the_clause_and_the_operand_types() -> None:
             47,
         ),
         ("SELECT name, SUM(price) FROM quotes GROUP BY ROLLUP (name)", "'ROLLUP (name)'", 54),
-        ("INSERT INTO quotes VALUES (1, 2.0, 3, 'x')", "the INSERT statement", 13),
+        ("DELETE FROM quotes WHERE price > 1", "the DELETE statement", 13),
         ("SELECT name LIKE 'a!%' ESCAPE '!' FROM quotes", "'name LIKE 'a!%' ESCAPE '!''", 8),
         (
             "SELECT * FROM quotes q LEFT JOIN secs s ON q.price > s.id",
