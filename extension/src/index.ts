@@ -8,11 +8,12 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { IEditorExtensionRegistry, IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 
 import { sabotIcon } from './icon';
 import { SabotSidebar } from './sidebar';
 import { Snapshots } from './snapshot';
-import { SqlCells } from './sqlcell';
+import { SqlCells, addTokenClasses } from './sqlcell';
 
 /** The Sabot sidebar in the left area. */
 const sidebarPlugin: JupyterFrontEndPlugin<void> = {
@@ -44,8 +45,14 @@ const sqlCellsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'sabot-lab:sql-cells',
   description: 'Highlights %%sabot cells as SQL',
   autoStart: true,
-  activate: (app: JupyterFrontEnd) => {
-    app.docRegistry.addWidgetExtension('Notebook', new SqlCells());
+  requires: [IEditorExtensionRegistry, IEditorLanguageRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    extensions: IEditorExtensionRegistry,
+    languages: IEditorLanguageRegistry
+  ) => {
+    app.docRegistry.addWidgetExtension('Notebook', new SqlCells(languages));
+    addTokenClasses(extensions);
   }
 };
 

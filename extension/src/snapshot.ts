@@ -14,8 +14,6 @@ import { Panel, Widget } from '@lumino/widgets';
 import cluster from './widgets/cluster.js';
 import job from './widgets/job.js';
 import plan from './widgets/plan.js';
-import './widgets/plan.css';
-import './widgets/widgets.css';
 
 /** The widget view's MIME type (ipywidgets). */
 export const WIDGET_MIME = 'application/vnd.jupyter.widget-view+json';

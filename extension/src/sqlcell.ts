@@ -2,9 +2,18 @@
  * `%%sabot` cells as SQL: a code cell whose first line starts with `%%sabot` gets the SQL
  * language (`text/x-sql`, which JupyterLab's editor draws with `@codemirror/lang-sql`); every
  * other code cell keeps the kernel's language. Completion of tables, columns and keywords in
- * those cells comes from the kernel (sabot-lab's IPython completer).
+ * those cells comes from the kernel (sabot-lab's IPython completer). Editors' tokens also
+ * carry CodeMirror's stable token classes (`tok-keyword`, `tok-string`, ...), which user
+ * stylesheets and tests can name.
  */
+import { syntaxHighlighting } from '@codemirror/language';
+import { classHighlighter } from '@lezer/highlight';
 import { Cell, ICodeCellModel } from '@jupyterlab/cells';
+import {
+  EditorExtensionRegistry,
+  IEditorExtensionRegistry,
+  IEditorLanguageRegistry
+} from '@jupyterlab/codemirror';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { INotebookModel, Notebook, NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
@@ -24,17 +33,23 @@ export function isSabotCell(source: string): boolean {
 }
 
 /** Keep the language of the notebook's code cells in step with their first line; the
- * function that looks for new cells. */
-function followCells(notebook: Notebook): () => void {
+ * function that looks for new cells. An editor applies the language whose loading ends last,
+ * so both languages are loaded before a cell's is switched. */
+function followCells(notebook: Notebook, languages: IEditorLanguageRegistry): () => void {
   const followed = new WeakSet<ICodeCellModel>();
   const follow = (model: ICodeCellModel) => {
+    const wanted = () =>
+      isSabotCell(model.sharedModel.getSource()) ? SQL_MIME : notebook.codeMimetype;
     const apply = () => {
-      const wanted = isSabotCell(model.sharedModel.getSource())
-        ? SQL_MIME
-        : notebook.codeMimetype;
-      if (model.mimeType !== wanted) {
-        model.mimeType = wanted;
+      if (model.mimeType === wanted()) {
+        return;
       }
+      const loading = [languages.getLanguage(wanted()), languages.getLanguage(model.mimeType)];
+      void Promise.all(loading).then(() => {
+        if (model.mimeType !== wanted()) {
+          model.mimeType = wanted();
+        }
+      });
     };
     model.contentChanged.connect(apply);
     model.mimeTypeChanged.connect(apply);
@@ -56,8 +71,20 @@ function followCells(notebook: Notebook): () => void {
 
 /** The notebook widget extension that makes `%%sabot` cells SQL. */
 export class SqlCells implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> {
+  constructor(private readonly languages: IEditorLanguageRegistry) {}
+
   createNew(panel: NotebookPanel): IDisposable | void {
-    const scan = followCells(panel.content);
+    const scan = followCells(panel.content, this.languages);
     void panel.revealed.then(scan);
   }
+}
+
+/** Give editors' tokens CodeMirror's stable classes (`tok-keyword`, ...), besides the
+ * theme's colours. */
+export function addTokenClasses(registry: IEditorExtensionRegistry): void {
+  registry.addExtension({
+    name: 'sabot-lab:token-classes',
+    factory: () =>
+      EditorExtensionRegistry.createImmutableExtension(syntaxHighlighting(classHighlighter))
+  });
 }

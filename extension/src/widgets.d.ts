@@ -1,6 +1,7 @@
 /**
  * The notebook widgets' drawing code (`sabot_lab/notebook/static/*.js`, anywidget ESM), copied
- * into `lib/widgets/` by `npm run build:lib` and bundled: the snapshot renderer draws with it.
+ * into `lib/widgets/` by `npm run build:lib` and bundled: the snapshot renderer draws with it
+ * (their CSS comes in through `style/index.css`).
  */
 
 /** What an anywidget view's `render` is given: a model and the element to draw in. */
@@ -31,5 +32,3 @@ declare module '*/widgets/cluster.js' {
   const widget: IWidgetModule;
   export default widget;
 }
-
-declare module '*.css';
