@@ -50,7 +50,7 @@ def batch_run() -> bool:
         return False
     from IPython import get_ipython
 
-    parent = get_ipython().kernel.get_parent("shell")  # type: ignore[attr-defined]
+    parent = get_ipython().kernel.get_parent("shell")
     return (parent or {}).get("content", {}).get("allow_stdin") is False
 
 

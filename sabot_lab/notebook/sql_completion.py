@@ -42,8 +42,10 @@ KEYWORDS = (
 )  # fmt: skip
 """The SQL keywords (and common aggregates) offered in ``%%sabot`` cells."""
 
-_TOKEN = re.compile(r"[A-Za-z_][\w.]*$|$")
+_MAGIC = re.compile(r"%%sabot(\s|$)")
+_TOKEN = re.compile(r"[A-Za-z_][\w.]*$")
 _WORD = re.compile(r"[A-Za-z_]\w*")
+_AFTER_TABLE = re.compile(r"\b(FROM|JOIN)\s+$", re.IGNORECASE)
 
 
 def columns_of(table: Any) -> list[str]:
@@ -68,12 +70,13 @@ def sql_completions(
     as (text, kind) pairs, kind ``column``, ``table`` or ``keyword``: columns of the tables
     the cell names (of all the notebook's tables while it names none; ``table.`` + column
     after a table's name and a dot), the notebook's tables, then keywords (in the case
-    typed). Nothing outside a ``%%sabot`` cell's query."""
+    typed); right after ``FROM`` or ``JOIN``, tables only. Nothing outside a ``%%sabot``
+    cell's query."""
     cursor = len(cell) if cursor is None else cursor
     before = cell[:cursor]
-    if not re.match(r"%%sabot(\s|$)", cell) or "\n" not in before:
+    if not _MAGIC.match(cell) or "\n" not in before:
         return []
-    typed = _TOKEN.search(before).group(0)  # type: ignore[union-attr]
+    typed = _typed(before)
     tables = {
         name: value
         for name, value in namespace.items()
@@ -86,15 +89,23 @@ def sql_completions(
         if table is None:
             return []
         return [(f"{prefix}.{c}", "column") for c in columns_of(tables[table]) if _starts(c, start)]
+    found = [(name, "table") for name in sorted(tables) if _starts(name, typed)]
+    if _AFTER_TABLE.search(before[: len(before) - len(typed)]):
+        return found  # a table's place: tables only
     named = {by_lower[w.lower()] for w in _WORD.findall(cell) if w.lower() in by_lower}
     named = named or set(tables)  # none named yet: any table's
     columns = sorted({c for name in named for c in columns_of(tables[name]) if _starts(c, typed)})
-    found = [(c, "column") for c in columns]
-    found += [(name, "table") for name in sorted(tables) if _starts(name, typed)]
+    found = [(c, "column") for c in columns] + found
     if typed:
         lower = typed.islower()
         found += [(k.lower() if lower else k, "keyword") for k in KEYWORDS if _starts(k, typed)]
     return found
+
+
+def _typed(before: str) -> str:
+    """The word (or ``table.word``) the text before the cursor ends with."""
+    found = _TOKEN.search(before)
+    return found.group(0) if found else ""
 
 
 def _starts(name: str, typed: str) -> bool:
@@ -115,22 +126,21 @@ def sabot_cell_matcher(shell: Any) -> Callable[[Any], Any]:
     >>> with provisionalcompleter():
     ...     [c.text for c in shell.Completer.completions(cell, len("%%sabot\\nSELECT venue"))]
     ['venue_id']
-    >>> _ = shell.Completer.custom_matchers.pop()
+    >>> _ = shell.Completer.custom_matchers.pop(); del shell.user_ns["trades"]
     """
     from IPython.core.completer import SimpleCompletion, context_matcher
 
-    @context_matcher(identifier="sabot_lab.sql")  # type: ignore[misc]
+    @context_matcher(identifier="sabot_lab.sql")
     def matcher(context: Any) -> dict[str, Any]:
-        if not re.match(r"%%sabot(\s|$)", context.full_text) or context.cursor_line == 0:
+        if not _MAGIC.match(context.full_text) or context.cursor_line == 0:
             return {"completions": []}
         lines = context.full_text.split("\n")
         cursor = sum(len(line) + 1 for line in lines[: context.cursor_line])
         cursor += context.cursor_position
         found = sql_completions(context.full_text, shell.user_ns, cursor)
-        typed = _TOKEN.search(context.full_text[:cursor]).group(0)  # type: ignore[union-attr]
         return {
             "completions": [SimpleCompletion(text, type=kind) for text, kind in found],
-            "matched_fragment": typed,
+            "matched_fragment": _typed(context.full_text[:cursor]),
             "suppress": True,
         }
 

@@ -29,7 +29,7 @@ import json, pathlib
 import sabot_lab as sl
 cluster = sl.LocalCluster(agents=1, slots=1)
 secrets = [cluster.token, cluster.read_token, cluster.cluster_auth.token, cluster.dashboard_link]
-pathlib.Path("secrets.json").write_text(json.dumps(secrets))  # not in the notebook""",
+_ = pathlib.Path("secrets.json").write_text(json.dumps(secrets))  # not in the notebook""",
     """\
 quotes = sl.from_pydict({"sym": ["a", "b", "c", "a"], "px": [1.0, 5.0, 7.0, 9.0]})
 dear = quotes.filter(sl.col("px") > 4).group_by("sym").agg(top=sl.col("px").max())
@@ -57,9 +57,7 @@ def saved(open_notebook: Callable[[str, list[str]], Lab]) -> Iterator[tuple[Lab,
     for index in range(5):
         lab.run_cell(index)
     expected = json.loads(lab.stdout(2))
-    lab.cell(3).locator(".sabot-job .sabot-job-state", has_text="FINISHED").wait_for(
-        timeout=60_000
-    )
+    lab.cell(3).locator(".sabot-job .sabot-job-state", has_text="FINISHED").wait_for(timeout=60_000)
     lab.cell(4).locator(".sabot-cluster .sabot-agent").first.wait_for(timeout=60_000)
     lab.execute("docmanager:save")
     lab.run_cell(5)
@@ -68,7 +66,7 @@ def saved(open_notebook: Callable[[str, list[str]], Lab]) -> Iterator[tuple[Lab,
 
 def reopen(browser: Browser, server: LabServer, name: str) -> Lab:
     """``name`` opened in a page of its own (with a new kernel)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1200, "height": 1150})
     page = context.new_page()
     page.set_default_timeout(30_000)
     lab = Lab(page, server)
@@ -76,14 +74,13 @@ def reopen(browser: Browser, server: LabServer, name: str) -> Lab:
     return lab
 
 
-def check_views(lab: Lab, expected: dict) -> None:
-    """The snapshots of the plan, the job and the cluster are drawn as the kernel saw them."""
+def check_views(lab: Lab, expected: dict, screenshot: str | None = None) -> None:
+    """The snapshots of the plan, the job and the cluster are drawn as the kernel saw them
+    (a screenshot of the notebook as it opened saved to ``screenshot``)."""
     plan = lab.cell(1).locator(".jp-SabotSnapshot .sabot-plan")
     plan.locator(".sabot-plan-svg .sabot-node").first.wait_for()
     drawn = plan.locator(".sabot-plan-svg .sabot-node").all()
     assert [n.get_attribute("data-node-id") for n in drawn] == expected["nodes"]
-    plan.locator('button.sabot-view-button[data-view="logical"]').click()  # the toggle works
-    plan.locator('.sabot-plan-svg[data-view="logical"]').wait_for()
 
     job = lab.cell(3).locator(".jp-SabotSnapshot .sabot-job")
     assert job.get_attribute("data-job-id") == expected["job"]
@@ -97,6 +94,10 @@ def check_views(lab: Lab, expected: dict) -> None:
     assert cluster.locator(".sabot-cluster-link").count() == 0
     page_text = lab.page.locator(".jp-NotebookPanel").inner_text()
     assert "Error displaying widget" not in page_text
+    if screenshot:
+        save_screenshot(lab.page.locator(".jp-NotebookPanel"), screenshot, screenshot)
+    plan.locator('button.sabot-view-button[data-view="logical"]').click()  # the toggle works
+    plan.locator('.sabot-plan-svg[data-view="logical"]').wait_for()
 
 
 def test_a_saved_notebook_reopened_shows_its_plan_job_and_cluster(
@@ -107,7 +108,9 @@ def test_a_saved_notebook_reopened_shows_its_plan_job_and_cluster(
     notebook = nbformat.read(server.root / "saved.ipynb", as_version=4)
     outputs = {i: notebook.cells[i].outputs for i in (1, 3, 4)}
     for index, mime in ((1, PLAN_MIME), (3, JOB_MIME), (4, CLUSTER_MIME)):
-        (shown,) = [o for o in outputs[index] if o.output_type in ("display_data", "execute_result")]
+        (shown,) = [
+            o for o in outputs[index] if o.output_type in ("display_data", "execute_result")
+        ]
         assert mime in shown.data and "text/html" in shown.data
         assert shown.data[mime]["version"] == 1
     assert "link" not in outputs[4][0].data[CLUSTER_MIME]["state"]
@@ -130,11 +133,6 @@ def test_a_saved_notebook_reopened_shows_its_plan_job_and_cluster(
         reopened.page.wait_for_function(
             "() => !window.jupyterapp.shell.currentWidget.sessionContext.session"
         )
-        check_views(reopened, expected)
-        save_screenshot(
-            reopened.page.locator(".jp-NotebookPanel"),
-            "lab_reopened_notebook.png",
-            "lab_reopened_notebook.png",
-        )
+        check_views(reopened, expected, "lab_reopened_notebook.png")
     finally:
         reopened.page.context.close()
