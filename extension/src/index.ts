@@ -1,16 +1,19 @@
 /**
- * sabot-lab's JupyterLab extension: one plugin per feature. Today the Sabot sidebar
- * (`sabot-lab:sidebar`); the job tab, the MIME renderers and the `%%sabot` highlighting are
- * plugins of their own, added to `plugins` below.
+ * sabot-lab's JupyterLab extension: one plugin per feature: the Sabot sidebar
+ * (`sabot-lab:sidebar`), the snapshots of plans, jobs and clusters in notebooks
+ * (`sabot-lab:snapshots`) and `%%sabot` cells as SQL (`sabot-lab:sql-cells`).
  */
 import {
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { IEditorExtensionRegistry, IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 
 import { sabotIcon } from './icon';
 import { SabotSidebar } from './sidebar';
+import { Snapshots } from './snapshot';
+import { SqlCells, addTokenClasses } from './sqlcell';
 
 /** The Sabot sidebar in the left area. */
 const sidebarPlugin: JupyterFrontEndPlugin<void> = {
@@ -27,6 +30,32 @@ const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin];
+/** Plan, job and cluster snapshots in notebooks, drawn without a kernel. */
+const snapshotsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'sabot-lab:snapshots',
+  description: 'Draws saved plan, job and cluster views when their widget is not live',
+  autoStart: true,
+  activate: (app: JupyterFrontEnd) => {
+    app.docRegistry.addWidgetExtension('Notebook', new Snapshots());
+  }
+};
+
+/** `%%sabot` cells highlighted as SQL. */
+const sqlCellsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'sabot-lab:sql-cells',
+  description: 'Highlights %%sabot cells as SQL',
+  autoStart: true,
+  requires: [IEditorExtensionRegistry, IEditorLanguageRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    extensions: IEditorExtensionRegistry,
+    languages: IEditorLanguageRegistry
+  ) => {
+    app.docRegistry.addWidgetExtension('Notebook', new SqlCells(languages));
+    addTokenClasses(extensions);
+  }
+};
+
+const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, snapshotsPlugin, sqlCellsPlugin];
 
 export default plugins;

@@ -32,6 +32,7 @@ from sabot_lab.notebook.cluster_view import cluster_html, cluster_text, cluster_
 from sabot_lab.notebook.display import LiveWidget
 from sabot_lab.notebook.frontend import STATIC
 from sabot_lab.notebook.live import follow
+from sabot_lab.notebook.snapshot import CLUSTER_MIME
 
 if TYPE_CHECKING:
     from sabot_lab.client import Cluster
@@ -62,6 +63,7 @@ class ClusterWidget(LiveWidget):
 
     _esm = STATIC / "cluster.js"
     _css = STATIC / "widgets.css"
+    snapshot_mime = CLUSTER_MIME
 
     uri = traitlets.Unicode().tag(sync=True)
     link = traitlets.Unicode().tag(sync=True)
@@ -94,6 +96,11 @@ class ClusterWidget(LiveWidget):
         """The JSON data the widget shows
         (:func:`~sabot_lab.notebook.cluster_view.cluster_view`)."""
         return {key: getattr(self, key) for key in self._keys}
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """The widget's data (:meth:`view`; the snapshot keeps it without its link), not
+        scalable and with no notice: a snapshot starts and stops nothing."""
+        return {**self.view(), "scalable": False, "notice": ""}
 
     def static_html(self) -> str:
         """The widget's data as HTML (:func:`~sabot_lab.notebook.cluster_view.cluster_html`)."""

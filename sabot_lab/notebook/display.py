@@ -1,8 +1,11 @@
 """How sabot-lab objects with a live view show in notebooks.
 
 In a Jupyter kernel, a :class:`~sabot_lab.client.Job` or a cluster displays as its widget,
-and the output also carries the widget's static HTML and text: a notebook saved and opened
-without a kernel (GitHub, nbviewer) shows those. A :class:`LiveWidget` puts its static HTML
+and the output also carries the widget's static HTML and text, and its snapshot
+(:mod:`sabot_lab.notebook.snapshot`): a notebook saved and opened without a kernel shows the
+snapshot in JupyterLab, the static HTML on GitHub and nbviewer. A batch run
+(``nbconvert --execute``, see :func:`~sabot_lab.notebook.frontend.batch_run`) gets no widget
+view, so its exported HTML shows the static HTML. A :class:`LiveWidget` puts its static HTML
 in each output it was displayed in again when what it shows comes to rest (a job ended), so
 the saved notebook shows the final state. Outside a kernel the objects show their static
 HTML and text.
@@ -12,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import anywidget
 
-from sabot_lab.notebook.frontend import in_kernel
+from sabot_lab.notebook.frontend import batch_run, in_kernel
+from sabot_lab.notebook.snapshot import snapshot
 
 __all__ = ["LiveWidget", "Viewable", "mimebundle", "show"]
 
@@ -27,9 +31,13 @@ class LiveWidget(anywidget.AnyWidget):
     """A widget that follows something on the kernel's event loop and has a static rendering
     (:meth:`static_html`, :meth:`static_text`) of what it shows.
 
-    Subclasses start their updater (an :class:`asyncio.Task`) with :meth:`keep`, and call
-    :meth:`refresh_outputs` when what they show comes to rest. ``close()`` stops the tasks.
+    Subclasses name their snapshot's MIME type (:attr:`snapshot_mime`), start their updater
+    (an :class:`asyncio.Task`) with :meth:`keep`, and call :meth:`refresh_outputs` when what
+    they show comes to rest. ``close()`` stops the tasks.
     """
+
+    snapshot_mime: ClassVar[str]
+    """The MIME type of the widget's snapshot (:mod:`sabot_lab.notebook.snapshot`)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -42,6 +50,10 @@ class LiveWidget(anywidget.AnyWidget):
 
     def static_text(self) -> str:
         """What the widget shows, as text."""
+        raise NotImplementedError
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """What the widget shows, as the plain JSON of its synced state: its snapshot."""
         raise NotImplementedError
 
     @property
@@ -66,8 +78,15 @@ class LiveWidget(anywidget.AnyWidget):
         super().close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Bundle:
+        static = {
+            **snapshot(self.snapshot_mime, self.snapshot_state()),
+            "text/plain": self.static_text(),
+            "text/html": self.static_html(),
+        }
+        if batch_run():
+            return static, {}
         data, metadata = super()._repr_mimebundle_(**kwargs) or ({}, {})
-        return {**data, "text/plain": self.static_text(), "text/html": self.static_html()}, metadata
+        return {**data, **static}, metadata
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

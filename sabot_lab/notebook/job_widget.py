@@ -37,6 +37,7 @@ from sabot_lab.notebook.job_view import (
     source_sizes,
 )
 from sabot_lab.notebook.live import JobSnapshot, follow, job_snapshot
+from sabot_lab.notebook.snapshot import JOB_MIME
 
 if TYPE_CHECKING:
     from sabot_lab.client import Job
@@ -65,6 +66,7 @@ class JobWidget(LiveWidget):
 
     _esm = STATIC / "job.js"
     _css = STATIC / "widgets.css"
+    snapshot_mime = JOB_MIME
 
     job_id = traitlets.Unicode().tag(sync=True)
     state = traitlets.Unicode().tag(sync=True)
@@ -105,6 +107,10 @@ class JobWidget(LiveWidget):
     def view(self) -> dict[str, Any]:
         """The JSON data the widget shows (:func:`~sabot_lab.notebook.job_view.job_view`)."""
         return {key: getattr(self, key) for key in self._keys}
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """The widget's data (:meth:`view`), with no notice (a snapshot cancels nothing)."""
+        return {**self.view(), "notice": ""}
 
     def static_html(self) -> str:
         """The widget's data as HTML (:func:`~sabot_lab.notebook.job_view.job_html`)."""

@@ -63,6 +63,7 @@ from sabot_lab.client import Cluster, LocalCluster
 from sabot_lab.errors import ClusterError, PlanError, SabotError
 from sabot_lab.logical.termination import require_rows
 from sabot_lab.notebook.sql_cell import expand_template, split_target, tables_in
+from sabot_lab.notebook.sql_completion import sabot_cell_matcher
 from sabot_lab.notebook.table_view import TableView
 
 __all__ = ["Sabot", "load_ipython_extension"]
@@ -313,7 +314,8 @@ class Sabot(Magics, Configurable):
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
-    """Register the ``%%sabot`` and ``%sabot`` magics (what ``%load_ext sabot_lab`` runs).
+    """Register the ``%%sabot`` and ``%sabot`` magics and the completion of tables, columns
+    and keywords in ``%%sabot`` cells (what ``%load_ext sabot_lab`` runs).
 
     >>> from IPython.core.interactiveshell import InteractiveShell
     >>> shell = InteractiveShell.instance()
@@ -322,3 +324,6 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
     True
     """
     ipython.register_magics(Sabot(ipython))
+    matchers = ipython.Completer.custom_matchers
+    matchers[:] = [m for m in matchers if getattr(m, "matcher_identifier", "") != "sabot_lab.sql"]
+    matchers.append(sabot_cell_matcher(ipython))

@@ -30,6 +30,7 @@ from sabot_lab.notebook.live import JobSnapshot, ReportHistory, follow_job
 from sabot_lab.notebook.plan_live import live_numbers
 from sabot_lab.notebook.plan_svg import plan_html
 from sabot_lab.notebook.plan_views import VIEWS, optimized_view, physical_view, plan_views
+from sabot_lab.notebook.snapshot import PLAN_MIME
 from sabot_lab.optimizer import OptimizedPlan
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class PlanWidget(LiveWidget):
 
     _esm = STATIC / "plan.js"
     _css = STATIC / "plan.css"
+    snapshot_mime = PLAN_MIME
     views = traitlets.Dict().tag(sync=True)
     view = traitlets.Unicode("optimized").tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
@@ -117,6 +119,11 @@ class PlanWidget(LiveWidget):
         self.view = "physical"
         self._following = self.keep(follow_job(job, update, interval))
         return self._following
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """The laid-out views, the one shown and a followed job's numbers (no operator
+        selected)."""
+        return {"views": self.views, "view": self.view, "selected": "", "live": self.live}
 
     def static_html(self) -> str:
         """The shown view as static HTML: inline SVG (with a followed job's numbers on the
