@@ -10,6 +10,7 @@ import {
 } from '@jupyterlab/application';
 
 import { sabotIcon } from './icon';
+import { jobTabPlugin } from './jobplugin';
 import { SabotSidebar } from './sidebar';
 
 /** The Sabot sidebar in the left area. */
@@ -19,7 +20,7 @@ const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   optional: [ILayoutRestorer],
   activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null) => {
-    const sidebar = new SabotSidebar();
+    const sidebar = new SabotSidebar(app.commands);
     sidebar.title.icon = sabotIcon;
     sidebar.title.caption = 'Sabot clusters';
     app.shell.add(sidebar, 'left', { rank: 600 });
@@ -27,6 +28,6 @@ const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, jobTabPlugin];
 
 export default plugins;

@@ -132,6 +132,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "IPYTHONDIR": str(home / "ipython"),
         "XDG_RUNTIME_DIR": str(home / "xdg"),
+        # its data directory first, before the venv's: the venv may have another checkout's
+        # extension (make lab-develop)
+        "JUPYTER_PREFER_ENV_PATH": "0",
     }
     token = secrets.token_hex(16)
     log = home / "lab.log"
