@@ -7,8 +7,8 @@ the line that gets the job in a notebook.
 
 :class:`JobDetails` keeps, per job, the series and the drawing across the tab's readings.
 
-May import: the client layer (:class:`~sabot_lab.client.Job`), the observability layer's log
-records, :mod:`sabot_lab.errors`, and (inside the call that draws) the notebook plug-in's
+May import: the client layer (:class:`~sabot_lab.client.Job`, its
+:mod:`~sabot_lab.client.task_failure`), :mod:`sabot_lab.errors`, and (inside the call that draws) the notebook plug-in's
 :mod:`~sabot_lab.notebook.job_tab_plan`.
 """
 
@@ -22,39 +22,23 @@ from typing import Any
 
 from sabot_lab.client.cluster import Cluster
 from sabot_lab.client.job import Job
+from sabot_lab.client.task_failure import task_failure
 from sabot_lab.errors import ClusterError
-from sabot_lab.observability.log_records import record_line
+from sabot_lab.lab.overview import output_rows
 
 __all__ = [
-    "FAILURE_TAIL",
     "JobDetails",
     "JobSeries",
     "checkpoint_points",
     "notebook_line",
-    "output_rows",
 ]
 
-FAILURE_TAIL = 20
-"""The records of a failed task's log the tab shows (its last ones)."""
 SERIES_POINTS = 600
 """Points a series keeps (the newest)."""
 JOBS_KEPT = 64
 """Jobs whose series and drawing are kept (those read last)."""
 
 _ENDED = frozenset({"FINISHED", "FAILED", "CANCELLED"})
-
-
-def output_rows(metrics: Mapping[str, Any]) -> int:
-    """The rows out of a job's last stage (what it produced so far), from its
-    :meth:`~sabot_lab.client.Job.metrics`.
-
-    >>> output_rows({"stages": {"0": {"rows_out": 9}, "1": {"rows_out": 4}}}), output_rows({})
-    (4, 0)
-    """
-    stages = metrics.get("stages") or {}
-    if not stages:
-        return 0
-    return int(stages[max(stages, key=int)].get("rows_out") or 0)
 
 
 def notebook_line(job_id: str) -> str:
@@ -139,6 +123,7 @@ class _Followed:
         self.drawing: Any = None  # a JobPlanDrawing, once made
         self.plan_note: str | None = None  # why there is no drawing, once known
         self.ended: dict[str, Any] | None = None  # the reply for an ended job (it stays)
+        self.lock = threading.Lock()  # one reading at a time (two tabs may show the job)
 
 
 class JobDetails:
@@ -164,8 +149,17 @@ class JobDetails:
         ``controller``, the submit token's connection, when there is one) as the tab shows
         it; a :class:`~sabot_lab.errors.ClusterError` if the JobManager does not know it."""
         followed = self._of(f"{key}/{job_id}")
-        if followed.ended is not None:
-            return followed.ended
+        with followed.lock:
+            if followed.ended is not None:
+                return followed.ended
+            reply = self._read(followed, reader, controller, job_id)
+            if reply["state"] in _ENDED:
+                followed.ended = reply
+            return reply
+
+    def _read(
+        self, followed: _Followed, reader: Cluster, controller: Cluster | None, job_id: str
+    ) -> dict[str, Any]:
         job = Job(reader, job_id)
         info = job.info()
         tasks = job.tasks()
@@ -183,7 +177,7 @@ class JobDetails:
         finished = info.get("finished_at")
         if ended and finished is not None:
             followed.series.add_whole_run(float(finished), rows, float(finished) - created)
-        reply = {
+        return {
             "job_id": job_id,
             "name": info.get("name"),
             "state": state,
@@ -201,13 +195,10 @@ class JobDetails:
             "finished_at": finished,
             "series": followed.series.points(),
             "checkpoints": checkpoint_points(job.checkpoints()),
-            "failure": _failure(job, tasks),
+            "failure": task_failure(job, tasks),
             "plan": self._plan(followed, controller, job_id, state, tasks, info.get("partitions")),
             "notebook_line": notebook_line(job_id),
         }
-        if ended:
-            followed.ended = reply
-        return reply
 
     def _plan(
         self,
@@ -246,19 +237,3 @@ def _drawing(controller: Cluster, job_id: str, partitions: int) -> tuple[Any, st
         return None, f"the plan cannot be read: {exc}"
     except Exception as exc:  # decoding runs the job's pickled code: anything may fail
         return None, f"the plan cannot be drawn in the Jupyter server's Python: {exc!r}"
-
-
-def _failure(job: Job, tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The first task that failed: its id, agent, error and the last :data:`FAILURE_TAIL`
-    records of its log (lines); None if none failed."""
-    failed = [t for t in tasks if t["state"] == "FAILED"]
-    if not failed:
-        return None
-    task = min(failed, key=lambda t: t.get("updated_at") or 0.0)
-    records = job.logs(task=task["task_id"], tail=FAILURE_TAIL).to_pylist()
-    return {
-        "task_id": task["task_id"],
-        "agent": task.get("agent") or "",
-        "error": task.get("error") or "",
-        "log": [record_line(record) for record in records],
-    }

@@ -161,6 +161,7 @@ def test_a_new_local_cluster_runs_jobs_stops_and_ends_with_the_server(
     (listed,) = [c for c in server.clusters() if c["key"] == added["key"]]
     assert [j["job_id"] for j in listed["jobs"]] == [job.id]
     processes = attached.record.processes
+    assert not any(t in reply for reply in server.replies for t in attached.record.tokens.values())
     assert server.call("POST", f"clusters/{added['key']}/stop") == {"stopped": added["key"]}
     assert not any(p.running() for p in processes)
     assert added["key"] not in [c["key"] for c in server.clusters()]
