@@ -87,3 +87,53 @@ export async function addCluster(uri: string, token: string, name: string): Prom
 export async function removeCluster(key: string): Promise<void> {
   await requestAPI(`clusters/${key}`, { method: 'DELETE' });
 }
+
+/** `[time, value]` points of a series, oldest first (time: seconds since the epoch). */
+export type Series = [number, number][];
+
+/** What the job tab shows of a job (see the server extension's `job_detail`). */
+export interface IJobDetail {
+  job_id: string;
+  name: string | null;
+  state: string;
+  error: string | null;
+  bounded: boolean | null;
+  partitions: number | null;
+  tasks: number | null;
+  tasks_done: number;
+  rows: number;
+  rows_in: number | null;
+  busy_s: number | null;
+  backpressure_s: number | null;
+  attempts: number | null;
+  created_at: number;
+  finished_at: number | null;
+  series: { throughput: Series; backpressure: Series };
+  checkpoints: { id: number; duration_s: number; bytes: number | null }[];
+  failure: { task_id: string; agent: string; error: string; log: string[] } | null;
+  plan: { svg: string | null; note: string | null };
+  notebook_line: string;
+}
+
+/** Job `jobId` of cluster `key`, as its tab shows it. */
+export async function getJob(key: string, jobId: string): Promise<IJobDetail> {
+  return requestAPI<IJobDetail>(`clusters/${key}/jobs/${encodeURIComponent(jobId)}`);
+}
+
+/** Take a savepoint of the running job `jobId` of cluster `key`; its path. */
+export async function savepointJob(key: string, jobId: string): Promise<string> {
+  const reply = await requestAPI<{ path: string }>(
+    `clusters/${key}/jobs/${encodeURIComponent(jobId)}/savepoint`,
+    { method: 'POST' }
+  );
+  return reply.path;
+}
+
+/** Start a local cluster of `agents` agents owned by the Jupyter server; it, as listed. */
+export async function newLocalCluster(agents: number): Promise<ICluster> {
+  const reply = await requestAPI<{ cluster: ICluster }>('local-clusters', {
+    method: 'POST',
+    body: JSON.stringify({ agents })
+  });
+  return reply.cluster;
+}

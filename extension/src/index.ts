@@ -1,7 +1,8 @@
 /**
  * sabot-lab's JupyterLab extension: one plugin per feature: the Sabot sidebar
  * (`sabot-lab:sidebar`), the snapshots of plans, jobs and clusters in notebooks
- * (`sabot-lab:snapshots`) and `%%sabot` cells as SQL (`sabot-lab:sql-cells`).
+ * (`sabot-lab:snapshots`), `%%sabot` cells as SQL (`sabot-lab:sql-cells`) and a job's tab
+ * (`sabot-lab:job-tab`, see `jobplugin.ts`).
  */
 import {
   ILayoutRestorer,
@@ -11,6 +12,7 @@ import {
 import { IEditorExtensionRegistry, IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 
 import { sabotIcon } from './icon';
+import { jobTabPlugin } from './jobplugin';
 import { SabotSidebar } from './sidebar';
 import { Snapshots } from './snapshot';
 import { SqlCells, addTokenClasses } from './sqlcell';
@@ -22,7 +24,7 @@ const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   optional: [ILayoutRestorer],
   activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null) => {
-    const sidebar = new SabotSidebar();
+    const sidebar = new SabotSidebar(app.commands);
     sidebar.title.icon = sabotIcon;
     sidebar.title.caption = 'Sabot clusters';
     app.shell.add(sidebar, 'left', { rank: 600 });
@@ -56,6 +58,11 @@ const sqlCellsPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, snapshotsPlugin, sqlCellsPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [
+  sidebarPlugin,
+  jobTabPlugin,
+  snapshotsPlugin,
+  sqlCellsPlugin
+];
 
 export default plugins;

@@ -1,9 +1,11 @@
 /**
  * The Sabot sidebar: the clusters the server extension reaches (local ones started from any
  * kernel, remote ones added by URL), each with its agents and newest jobs, refreshed every
- * second while the panel is visible; Cancel on a job and Stop on a local cluster.
+ * second while the panel is visible; Cancel and Savepoint on a job, Stop on a local cluster,
+ * "New local cluster" (one the Jupyter server starts and owns); a job's name opens its tab.
  */
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import type { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
 import {
@@ -13,10 +15,13 @@ import {
   ICluster,
   IJob,
   listClusters,
+  newLocalCluster,
   removeCluster,
+  savepointJob,
   stopCluster
 } from './api';
 import { count, duration, rate } from './format';
+import { OPEN_JOB } from './jobplugin';
 import { element, setText, syncRows } from './rows';
 
 /** Milliseconds between refreshes while visible. */
@@ -24,8 +29,11 @@ const REFRESH_MS = 1000;
 
 const RUNNING = new Set(['PENDING', 'SCHEDULED', 'RUNNING']);
 
+/** Agents of a local cluster started from the sidebar. */
+const NEW_CLUSTER_AGENTS = 2;
+
 export class SabotSidebar extends Widget {
-  constructor() {
+  constructor(private commands: CommandRegistry) {
     super();
     this.id = 'sabot-sidebar';
     this.addClass('jp-SabotSidebar');
@@ -34,6 +42,9 @@ export class SabotSidebar extends Widget {
     const add = element('button', 'jp-SabotButton jp-SabotSidebar-add', header, 'Add by URL');
     add.title = 'Watch a remote JobManager with a read-only token';
     add.onclick = () => this.toggleForm();
+    const create = element('button', 'jp-SabotButton jp-SabotSidebar-new', header, 'New local cluster');
+    create.title = `Start a local cluster of ${NEW_CLUSTER_AGENTS} agents, owned by the Jupyter server`;
+    create.onclick = () => void this.newCluster(create);
     this.form = this.makeForm();
     this.status = element('div', 'jp-SabotSidebar-status', this.node);
     this.list = element('div', 'jp-SabotSidebar-clusters', this.node);
@@ -92,7 +103,8 @@ export class SabotSidebar extends Widget {
 
   private draw(clusters: ICluster[]): void {
     const none = 'No cluster yet: start one in a notebook (sl.LocalCluster()) or add one by URL.';
-    setText(this.status, clusters.length === 0 ? none : '');
+    const shown = this.starting ? 'Starting a local cluster…' : clusters.length === 0 ? none : '';
+    setText(this.status, shown);
     syncRows(
       this.list,
       clusters,
@@ -173,10 +185,16 @@ export class SabotSidebar extends Widget {
     const head = element('div', 'jp-SabotJob-header', row);
     element('span', 'jp-SabotJob-name', head);
     element('span', 'jp-SabotJob-state', head);
+    const name = row.querySelector('.jp-SabotJob-name') as HTMLElement;
+    name.title = 'Open this job in a tab: its plan, charts and log';
+    name.onclick = () => void this.commands.execute(OPEN_JOB, this.jobRef(cluster, row));
     if (cluster.controlled) {
       const cancel = element('button', 'jp-SabotButton jp-SabotJob-cancel', head, 'Cancel');
       cancel.title = 'Cancel this job';
       cancel.onclick = () => void this.act(() => cancelJob(cluster.key, job.job_id));
+      const keep = element('button', 'jp-SabotButton jp-SabotJob-savepoint', head, 'Savepoint');
+      keep.title = 'Keep a savepoint of this streaming job (submit(..., from_savepoint=path))';
+      keep.onclick = () => void this.savepoint(cluster, job, row, keep);
     }
     element('div', 'jp-SabotJob-id', row, job.job_id);
     const figures = element('div', 'jp-SabotJob-figures', row);
@@ -185,7 +203,13 @@ export class SabotSidebar extends Widget {
     }
     element('progress', 'jp-SabotJob-bar', row);
     element('div', 'jp-SabotJob-error', row);
+    element('div', 'jp-SabotJob-savepointPath', row);
     return row;
+  }
+
+  private jobRef(cluster: ICluster, row: HTMLElement): { [key: string]: string } {
+    const name = row.querySelector('.jp-SabotJob-name')?.textContent ?? '';
+    return { key: cluster.key, jobId: row.dataset.key ?? '', name };
   }
 
   private updateJob(row: HTMLElement, job: IJob): void {
@@ -209,6 +233,49 @@ export class SabotSidebar extends Widget {
     const cancel = row.querySelector('.jp-SabotJob-cancel') as HTMLButtonElement | null;
     if (cancel) {
       cancel.disabled = !running;
+    }
+    const keep = row.querySelector('.jp-SabotJob-savepoint') as HTMLButtonElement | null;
+    if (keep) {
+      keep.hidden = job.bounded; // a savepoint is a streaming job's
+      keep.disabled = job.state !== 'RUNNING' || row.dataset.saving === 'yes';
+    }
+  }
+
+  private async savepoint(
+    cluster: ICluster,
+    job: IJob,
+    row: HTMLElement,
+    button: HTMLButtonElement
+  ): Promise<void> {
+    row.dataset.saving = 'yes';
+    button.disabled = true;
+    const path = row.querySelector('.jp-SabotJob-savepointPath') as HTMLElement;
+    setText(path, 'taking a savepoint…');
+    try {
+      setText(path, `savepoint: ${await savepointJob(cluster.key, job.job_id)}`);
+    } catch (error) {
+      setText(path, '');
+      await showErrorMessage('Sabot', (error as Error).message);
+    } finally {
+      delete row.dataset.saving;
+    }
+    await this.refresh();
+  }
+
+  private async newCluster(button: HTMLButtonElement): Promise<void> {
+    button.disabled = true;
+    this.starting = true;
+    setText(this.status, 'Starting a local cluster…');
+    try {
+      await this.act(async () => {
+        try {
+          await newLocalCluster(NEW_CLUSTER_AGENTS);
+        } finally {
+          this.starting = false;
+        }
+      });
+    } finally {
+      button.disabled = false;
     }
   }
 
@@ -266,4 +333,5 @@ export class SabotSidebar extends Widget {
   private status: HTMLElement;
   private list: HTMLElement;
   private timer: number | null = null;
+  private starting = false;
 }

@@ -83,6 +83,14 @@ class Job(Displayed):
         """The job's checkpoints: id, state (PENDING, COMPLETE), location, times."""
         return list(self.cluster._call("checkpoints", {"job_id": self.job_id}))
 
+    def submitted_plan(self) -> JobGraph:
+        """The logical plan the job was submitted with, from any process (kept by the
+        JobManager until the job is deleted). It carries the job's code, so it needs the
+        submit token, and decoding it runs that code's pickles here."""
+        from sabot_lab.logical import JobGraph
+
+        return JobGraph.from_json(self.cluster._call("plan", {"job_id": self.job_id})["plan"])
+
     def metrics(self) -> dict[str, Any]:
         """Tasks by state; rows in and out, batches, bytes, busy and backpressure seconds
         summed over tasks (running tasks report with their agents' heartbeats); attempts so

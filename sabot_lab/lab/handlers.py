@@ -5,11 +5,18 @@ authenticated by Jupyter's own auth (jupyter_server's :class:`APIHandler`):
 - ``POST clusters`` (``{"uri", "token", "name"?, "tls_ca"?}``): watch a remote JobManager;
 - ``DELETE clusters/<key>``: stop watching a remote one;
 - ``POST clusters/<key>/stop``: stop a local cluster;
-- ``POST clusters/<key>/jobs/<job_id>/cancel``: cancel a job of a local cluster.
+- ``POST clusters/<key>/jobs/<job_id>/cancel``: cancel a job of a local cluster;
+- ``GET clusters/<key>/jobs/<job_id>``: what the job tab shows of a job
+  (:mod:`sabot_lab.lab.job_detail`);
+- ``POST clusters/<key>/jobs/<job_id>/savepoint``: take a savepoint of a running job of a
+  local cluster (``{"path"}``);
+- ``POST local-clusters`` (``{"agents"?}``): start a local cluster owned by the Jupyter
+  server (:mod:`sabot_lab.lab.server_clusters`); ``clusters/<key>/stop`` stops it.
 
 Calls to the JobManagers block, so they run on worker threads; no reply holds a token.
 
 May import: :mod:`sabot_lab.lab.reachable`, :mod:`sabot_lab.lab.overview`,
+:mod:`sabot_lab.lab.job_detail`, :mod:`sabot_lab.lab.server_clusters`,
 :mod:`sabot_lab.client.job`, :mod:`sabot_lab.errors`, jupyter_server and tornado.
 """
 
@@ -27,8 +34,10 @@ from jupyter_server.utils import url_path_join
 
 from sabot_lab.client.job import Job
 from sabot_lab.errors import ClusterError
+from sabot_lab.lab.job_detail import JobDetails
 from sabot_lab.lab.overview import Overview
 from sabot_lab.lab.reachable import NotReached, Reachable
+from sabot_lab.lab.server_clusters import ServerClusters
 
 __all__ = ["routes"]
 
@@ -39,10 +48,19 @@ _JOB = r"(?P<job_id>[A-Za-z0-9_.-]+)"
 class _SabotHandler(APIHandler):
     """What every handler shares: the clusters reached and the overview that lists them."""
 
-    def initialize(self, reachable: Reachable, overview: Overview, lock: threading.Lock) -> None:
+    def initialize(
+        self,
+        reachable: Reachable,
+        overview: Overview,
+        lock: threading.Lock,
+        details: JobDetails,
+        started: ServerClusters,
+    ) -> None:
         self.reachable = reachable
         self.overview = overview
         self.lock = lock
+        self.details = details
+        self.started = started
 
     async def blocking(self, work: Any, *args: Any) -> Any:
         """``work(*args)`` on a worker thread; a :class:`ClusterError` becomes a 400 reply
@@ -95,7 +113,11 @@ class ClusterHandler(_SabotHandler):
 class StopHandler(_SabotHandler):
     @tornado.web.authenticated
     async def post(self, key: str) -> None:
-        await self.blocking(self.reachable.stop, key)
+        def stop() -> None:
+            if not self.started.stop(key):
+                self.reachable.stop(key)
+
+        await self.blocking(stop)
         self.reply({"stopped": key})
 
 
@@ -106,6 +128,36 @@ class CancelHandler(_SabotHandler):
             return Job(self.reachable.controller(key), job_id).cancel()
 
         self.reply({"job_id": job_id, "state": await self.blocking(cancel)})
+
+
+class JobHandler(_SabotHandler):
+    @tornado.web.authenticated
+    async def get(self, key: str, job_id: str) -> None:
+        def read() -> dict[str, Any]:
+            reached = self.reachable.find(key)
+            controller = self.reachable.controller(key) if reached.controlled else None
+            return self.details.read(key, self.reachable.reader(key), controller, job_id)
+
+        self.reply(await self.blocking(read))
+
+
+class SavepointHandler(_SabotHandler):
+    @tornado.web.authenticated
+    async def post(self, key: str, job_id: str) -> None:
+        def savepoint() -> str:
+            return Job(self.reachable.controller(key), job_id).savepoint()
+
+        self.reply({"job_id": job_id, "path": await self.blocking(savepoint)})
+
+
+class NewClusterHandler(_SabotHandler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.get_json_body() or {}
+        agents = body.get("agents", 2) if isinstance(body, dict) else None
+        key = await self.blocking(self.started.start, agents)
+        self.set_status(201)
+        self.reply({"cluster": self.reachable.find(key).to_dict()})
 
 
 def routes(base_url: str, reachable: Reachable | None = None) -> list[tuple[str, Any, Any]]:
@@ -119,11 +171,16 @@ def routes(base_url: str, reachable: Reachable | None = None) -> list[tuple[str,
         "reachable": reachable or Reachable(),
         "overview": Overview(),
         "lock": threading.Lock(),
+        "details": JobDetails(),
+        "started": ServerClusters(),
     }
     paths = [
         ("clusters", ClustersHandler),
         (f"clusters/{_KEY}", ClusterHandler),
         (f"clusters/{_KEY}/stop", StopHandler),
         (f"clusters/{_KEY}/jobs/{_JOB}/cancel", CancelHandler),
+        (f"clusters/{_KEY}/jobs/{_JOB}", JobHandler),
+        (f"clusters/{_KEY}/jobs/{_JOB}/savepoint", SavepointHandler),
+        ("local-clusters", NewClusterHandler),
     ]
     return [(url_path_join(base_url, "sabot", path), handler, shared) for path, handler in paths]

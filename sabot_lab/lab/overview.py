@@ -17,7 +17,7 @@ from sabot_lab.client.cluster import Cluster
 from sabot_lab.client.job import Job
 from sabot_lab.errors import ClusterError
 
-__all__ = ["JOBS_SHOWN", "Overview", "RateMeter", "agent_row", "job_row"]
+__all__ = ["JOBS_SHOWN", "Overview", "RateMeter", "agent_row", "job_row", "output_rows"]
 
 JOBS_SHOWN = 20
 """The newest jobs of a cluster the sidebar lists."""
@@ -46,8 +46,13 @@ def agent_row(agent: dict[str, Any], now: float) -> dict[str, Any]:
     }
 
 
-def _output_rows(metrics: dict[str, Any]) -> int:
-    """The rows out of the job's last stage (what the job produced so far)."""
+def output_rows(metrics: dict[str, Any]) -> int:
+    """The rows out of a job's last stage (what it produced so far), from its
+    :meth:`~sabot_lab.client.Job.metrics`.
+
+    >>> output_rows({"stages": {"0": {"rows_out": 9}, "1": {"rows_out": 4}}}), output_rows({})
+    (4, 0)
+    """
     stages = metrics.get("stages") or {}
     if not stages:
         return 0
@@ -78,7 +83,7 @@ def job_row(
         "error": job.get("error"),
         "tasks": int(job.get("planned_tasks") or 0),
         "tasks_done": int((metrics.get("tasks") or {}).get("FINISHED", 0)),
-        "rows": _output_rows(metrics),
+        "rows": output_rows(metrics),
         "rows_per_s": rows_per_s,
         "duration_s": max(0.0, (float(finished) if finished else now) - created),
     }
@@ -150,7 +155,7 @@ class Overview:
             metrics = Job(cluster, job["job_id"]).metrics()
             if ended:
                 self._ended[ident] = metrics
-        rows = _output_rows(metrics)
+        rows = output_rows(metrics)
         if ended:
             spent = float(job.get("finished_at") or now) - float(job.get("created_at") or now)
             rate = rows / spent if spent > 0 else None

@@ -134,7 +134,7 @@ def job_view(
     newest report of a running task; ``backpressure`` the share of the tasks' time spent
     waiting to hand rows on; ``checkpoint`` the completed checkpoints and the last one;
     ``failure`` the failed task's id, agent, error and the tail of its log
-    (:func:`~sabot_lab.notebook.live.task_failure`), None while no task failed.
+    (:func:`~sabot_lab.client.task_failure.task_failure`), None while no task failed.
     """
     metrics, tasks = snapshot.metrics, snapshot.tasks
     stages = metrics.get("stages", {})

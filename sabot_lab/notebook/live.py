@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from sabot_lab.client.task_failure import task_failure
 from sabot_lab.errors import SabotError
 from sabot_lab.notebook.frontend import UPDATE_INTERVAL
-from sabot_lab.observability.log_records import record_line
 from sabot_lab.runtime.jobmanager.metrics import job_metrics
 from sabot_lab.runtime.protocol import ENDED, TaskState
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from sabot_lab.client import Job
 
 __all__ = [
-    "FAILURE_TAIL",
     "JobSnapshot",
     "ReportHistory",
     "blocked_loop_steps",
@@ -46,11 +45,8 @@ __all__ = [
     "follow_job",
     "job_snapshot",
     "step_followers",
-    "task_failure",
 ]
 
-FAILURE_TAIL = 20
-"""The records of a failed task's log a job's views show (its last ones)."""
 
 T = TypeVar("T")
 
@@ -62,7 +58,8 @@ class JobSnapshot:
     :func:`~sabot_lab.runtime.jobmanager.metrics.job_metrics`, the tasks per stage the JobManager chose
     and, for a bounded job, the tasks of one attempt (None until it has planned the job), the
     stage producing the result (None until planned), when it was taken (``time.monotonic``)
-    and, for a job with a failed task, that task's :func:`task_failure`.
+    and, for a job with a failed task, that task's
+    :func:`~sabot_lab.client.task_failure.task_failure`.
 
     >>> snap = JobSnapshot("j1", "FINISHED", None, [], {})
     >>> snap.ended
@@ -106,28 +103,6 @@ def job_snapshot(job: Job) -> JobSnapshot:
     return JobSnapshot(
         job.job_id, state, error, tasks, metrics, partitions, planned, final, failure=failure
     )
-
-
-def task_failure(job: Job, tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The first of ``tasks`` (``job``'s) that failed: its ``task_id``, ``agent``, ``error``
-    and the last :data:`FAILURE_TAIL` records of its ``log`` (lines, see
-    :func:`~sabot_lab.observability.log_records.record_line`); None if none failed (a call
-    to the JobManager when one did).
-
-    >>> task_failure(None, [{"task_id": "j1/0.0/0", "state": "FINISHED"}]) is None
-    True
-    """
-    failed = [t for t in tasks if t["state"] == "FAILED"]
-    if not failed:
-        return None
-    task = min(failed, key=lambda t: t.get("updated_at", 0.0))
-    records = job.logs(task=task["task_id"], tail=FAILURE_TAIL).to_pylist()
-    return {
-        "task_id": task["task_id"],
-        "agent": task.get("agent") or "",
-        "error": task.get("error") or "",
-        "log": [record_line(record) for record in records],
-    }
 
 
 TaskKey = tuple[int, int, int]

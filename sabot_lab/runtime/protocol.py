@@ -201,6 +201,7 @@ JOBMANAGER_ACTIONS: Mapping[str, Role] = {
     "savepoint": Role.SUBMIT,  # keep a checkpoint of a running job
     "delete": Role.SUBMIT,  # delete an ended job: its result, checkpoints and records
     "delete_ended": Role.SUBMIT,  # delete the jobs that ended before a time
+    "plan": Role.SUBMIT,  # the plan a job was submitted with: it carries the job's code
     "heartbeat": Role.CLUSTER,  # an agent registers and reports
 }
 """Every call the JobManager serves, with the role it needs; a call not listed is refused."""

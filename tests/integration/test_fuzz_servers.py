@@ -91,7 +91,17 @@ JOBMANAGER_BODIES: dict[str, type | None] = {
     "heartbeat": Heartbeat,
     "logs": LogsRequest,
     **dict.fromkeys(
-        ("status", "wait", "tasks", "checkpoints", "metrics", "cancel", "savepoint", "delete"),
+        (
+            "status",
+            "wait",
+            "tasks",
+            "checkpoints",
+            "metrics",
+            "cancel",
+            "savepoint",
+            "delete",
+            "plan",
+        ),
         JobRef,
     ),
     **dict.fromkeys(("ping", "agents", "dashboard_code"), None),

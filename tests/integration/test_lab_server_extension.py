@@ -6,16 +6,8 @@ a read-only token (and refuses to control it), and no reply ever holds a cluster
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import shutil
-import subprocess
-import sys
 import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,41 +15,8 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
-from sabot_lab.client import stop_process
+from tests.support.jupyter_server import JupyterServer, jupyter_server
 from tests.support.polling import wait_for
-from tests.support.ports import ExitedAtStart, on_a_free_port
-
-ENABLE_FILE = Path(__file__).parents[2] / "extension/jupyter-config/server-config/sabot_lab.json"
-STARTUP_TIMEOUT = 60.0
-
-
-@dataclass
-class JupyterServer:
-    """A running ``jupyter server``: its URL and token; every reply body it gave so far."""
-
-    url: str
-    token: str
-    replies: list[str]
-
-    def call(self, method: str, path: str, body: Any = None, token: bool = True) -> Any:
-        """``method`` on ``/sabot/<path>``: the JSON reply; HTTPError when refused."""
-        request = urllib.request.Request(
-            f"{self.url}/sabot/{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"token {self.token}"} if token else {},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as reply:
-                text = reply.read().decode()
-        except urllib.error.HTTPError as refused:
-            self.replies.append(refused.read().decode())
-            raise
-        self.replies.append(text)
-        return json.loads(text) if text else None
-
-    def clusters(self) -> list[dict[str, Any]]:
-        return list(self.call("GET", "clusters")["clusters"])
 
 
 @pytest.fixture(scope="module")
@@ -72,56 +31,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, registry: Path) -> Iterator[JupyterServer]:
     """``jupyter server`` with the extension enabled by the wheel's file, nothing else."""
-    home = tmp_path_factory.mktemp("jupyter")
-    config = home / "config" / "jupyter_server_config.d"
-    config.mkdir(parents=True)
-    shutil.copy(ENABLE_FILE, config)
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-    }
-    token = secrets.token_hex(16)
-    log = home / "server.log"
-    started: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(port: int) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={home}",
-            *(["--allow-root"] if os.geteuid() == 0 else []),
-        ]
-        with open(log, "wb") as out:
-            process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
-        url = f"http://127.0.0.1:{port}"
-        started.append((url, process))
-        probe = JupyterServer(url, token, [])
-
-        def serving() -> bool:
-            try:
-                return process.poll() is not None or probe.call("GET", "clusters") is not None
-            except OSError:
-                return False
-
-        wait_for(serving, timeout=STARTUP_TIMEOUT)
-        if process.poll() is not None:
-            raise ExitedAtStart(f"jupyter server exited:\n{log.read_text()}")
-        assert serving(), f"jupyter server did not serve /sabot/clusters:\n{log.read_text()}"
-
-    try:
-        on_a_free_port(start)
-        yield JupyterServer(started[-1][0], token, [])
-    finally:
-        for _, process in started:
-            stop_process(process, timeout=20)
+    with jupyter_server(tmp_path_factory.mktemp("jupyter")) as (running, _):
+        yield running
 
 
 @pytest.fixture(scope="module")

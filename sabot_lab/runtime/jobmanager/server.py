@@ -850,6 +850,7 @@ class JobManager(ClusterServer):
             "agents": lambda b: self.agents(),
             "cancel": lambda b: self._cancel(job("cancel")(b).job_id),
             "savepoint": lambda b: self._savepoint(job("savepoint")(b)),
+            "plan": lambda b: self._submitted_plan(job("plan")(b).job_id),
             "ping": lambda b: {"uri": self.uri, "http": self.http.url, **self.role()},
             "dashboard_code": lambda b: self.http.one_time_link(),
         }
@@ -900,6 +901,16 @@ class JobManager(ClusterServer):
         """The log records of a job's tasks ``request`` asks for (an unknown job raises)."""
         self._job_status(request.job_id)
         return self.job_logs.records(request)
+
+    def _submitted_plan(self, job_id: str) -> dict[str, Any]:
+        """The logical plan (JSON) job ``job_id`` was submitted with, read from its workflow's
+        input (kept until the job is deleted), and the tasks per stage it was planned with."""
+        partitions = self._job_status(job_id).get("partitions")
+        found = DBOS.list_workflows(workflow_ids=[job_id], load_output=False)
+        if not found or not isinstance(found[0].input, dict):
+            raise ClusterError(f"job {job_id} has no plan recorded here")
+        request: JobRequest = found[0].input["args"][1]
+        return {"plan": request.plan, "partitions": partitions}
 
     def _savepoint(self, ref: JobRef) -> dict[str, Any]:
         job_id = ref.job_id
