@@ -5,15 +5,11 @@
  * the active notebook. It reads the job through the server extension every second until the
  * job ends, then keeps its final figures: it needs no kernel.
  */
-import { Widget } from '@lumino/widgets';
-
 import { getJob, IJobDetail } from './api';
 import { drawLineChart } from './charts';
 import { count, duration, rate } from './format';
+import { PollingWidget } from './polling';
 import { element, setText } from './rows';
-
-/** Milliseconds between readings while the job runs. */
-const REFRESH_MS = 1000;
 
 const ENDED = new Set(['FINISHED', 'FAILED', 'CANCELLED']);
 
@@ -32,7 +28,7 @@ export function jobTabId(ref: IJobRef): string {
   return `sabot-job-${ref.key}-${ref.jobId}`;
 }
 
-export class JobTab extends Widget {
+export class JobTab extends PollingWidget {
   constructor(
     readonly ref: IJobRef,
     private insertLine: LineInserter
@@ -78,13 +74,9 @@ export class JobTab extends Widget {
     this.schedule(0);
   }
 
-  protected onBeforeDetach(): void {
-    this.unschedule();
-  }
-
-  dispose(): void {
-    this.unschedule();
-    super.dispose();
+  /** Until the job has ended. */
+  protected keepPolling(): boolean {
+    return this.shown === null || !ENDED.has(this.shown.state);
   }
 
   /** Read the job and draw it. */
@@ -94,25 +86,6 @@ export class JobTab extends Widget {
       setText(this.status, '');
     } catch (error) {
       setText(this.status, `The job cannot be read: ${(error as Error).message}`);
-    }
-  }
-
-  private schedule(delay: number): void {
-    this.unschedule();
-    this.timer = window.setTimeout(async () => {
-      this.timer = null;
-      await this.refresh();
-      const ended = this.shown !== null && ENDED.has(this.shown.state);
-      if (!ended && this.isAttached && !this.isDisposed && this.timer === null) {
-        this.schedule(REFRESH_MS);
-      }
-    }, delay);
-  }
-
-  private unschedule(): void {
-    if (this.timer !== null) {
-      window.clearTimeout(this.timer);
-      this.timer = null;
     }
   }
 
@@ -205,5 +178,4 @@ export class JobTab extends Widget {
   private failure: HTMLElement;
   private shown: IJobDetail | null = null;
   private planSvg: string | null = null;
-  private timer: number | null = null;
 }

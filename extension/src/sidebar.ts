@@ -6,7 +6,6 @@
  */
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import type { CommandRegistry } from '@lumino/commands';
-import { Widget } from '@lumino/widgets';
 
 import {
   addCluster,
@@ -22,17 +21,15 @@ import {
 } from './api';
 import { count, duration, rate } from './format';
 import { OPEN_JOB } from './jobplugin';
+import { PollingWidget } from './polling';
 import { element, setText, syncRows } from './rows';
-
-/** Milliseconds between refreshes while visible. */
-const REFRESH_MS = 1000;
 
 const RUNNING = new Set(['PENDING', 'SCHEDULED', 'RUNNING']);
 
 /** Agents of a local cluster started from the sidebar. */
 const NEW_CLUSTER_AGENTS = 2;
 
-export class SabotSidebar extends Widget {
+export class SabotSidebar extends PollingWidget {
   constructor(private commands: CommandRegistry) {
     super();
     this.id = 'sabot-sidebar';
@@ -65,13 +62,9 @@ export class SabotSidebar extends Widget {
     this.unschedule();
   }
 
-  protected onBeforeDetach(): void {
-    this.unschedule();
-  }
-
-  dispose(): void {
-    this.unschedule();
-    super.dispose();
+  /** While the panel is shown. */
+  protected keepPolling(): boolean {
+    return this.isVisible;
   }
 
   /** Ask the server for the clusters and draw them. */
@@ -80,24 +73,6 @@ export class SabotSidebar extends Widget {
       this.draw(await listClusters());
     } catch (error) {
       setText(this.status, `The Jupyter server does not answer: ${(error as Error).message}`);
-    }
-  }
-
-  private schedule(delay: number): void {
-    this.unschedule();
-    this.timer = window.setTimeout(async () => {
-      this.timer = null;
-      await this.refresh();
-      if (this.isVisible && !this.isDisposed && this.timer === null) {
-        this.schedule(REFRESH_MS);
-      }
-    }, delay);
-  }
-
-  private unschedule(): void {
-    if (this.timer !== null) {
-      window.clearTimeout(this.timer);
-      this.timer = null;
     }
   }
 
@@ -332,6 +307,5 @@ export class SabotSidebar extends Widget {
   private form: HTMLFormElement;
   private status: HTMLElement;
   private list: HTMLElement;
-  private timer: number | null = null;
   private starting = false;
 }

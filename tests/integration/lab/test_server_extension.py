@@ -7,7 +7,6 @@ a read-only token (and refuses to control it), and no reply ever holds a cluster
 from __future__ import annotations
 
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +14,8 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
-from tests.support.jupyter_server import JupyterServer, jupyter_server
+from tests.support.jupyter_server import JupyterServer
 from tests.support.polling import wait_for
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private registry of local clusters, for this process and the server alike."""
-    runtime = tmp_path_factory.mktemp("runtime")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_RUNTIME_DIR", str(runtime))
-        yield runtime
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, registry: Path) -> Iterator[JupyterServer]:
-    """``jupyter server`` with the extension enabled by the wheel's file, nothing else."""
-    with jupyter_server(tmp_path_factory.mktemp("jupyter")) as (running, _):
-        yield running
-
-
-@pytest.fixture(scope="module")
-def cluster(registry: Path) -> Iterator[sl.LocalCluster]:
-    with sl.LocalCluster(agents=2, slots=1) as cluster:
-        yield cluster
 
 
 def tokens(cluster: sl.LocalCluster) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,27 +25,6 @@ from tests.support.jupyter_server import JupyterServer, jupyter_server
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private registry of local clusters, for this process and the server alike."""
-    runtime = tmp_path_factory.mktemp("runtime")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_RUNTIME_DIR", str(runtime))
-        yield runtime
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, registry: Path) -> Iterator[JupyterServer]:
-    with jupyter_server(tmp_path_factory.mktemp("jupyter")) as (running, _):
-        yield running
-
-
-@pytest.fixture(scope="module")
-def cluster(registry: Path) -> Iterator[sl.LocalCluster]:
-    with sl.LocalCluster(agents=2, slots=1) as cluster:
-        yield cluster
 
 
 def key_of(server: JupyterServer, uri: str) -> str:
