@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import psycopg
 import pyarrow as pa
 import pytest
@@ -26,9 +27,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.errors import TlsError
+from sabot_lab.runtime.transport import Credentials, ServerTls
 from tests.support.postgres import PostgresServer
 from tests.support.reference import assert_same_rows, duckdb_table
-from tests.support.tls import self_signed_certificate
+from tests.support.tls import Echo, self_signed_certificate
 
 TOKEN = secrets.token_urlsafe(32)
 CLUSTER_TOKEN = secrets.token_urlsafe(32)
@@ -312,6 +314,43 @@ def test_a_jobmanager_not_trusting_its_agents_refuses_them_with_the_tls_cause(
         assert "TLS handshake failed: this process does not trust the server's" in lines[0]
         assert "SABOT_TLS_CA" in lines[0] and "--advertise-host" not in lines[0]
         assert not sl.connect(uri, token=TOKEN, tls_ca=str(cert)).agents()
+
+
+# -- what a peer without a certificate costs -------------------------------------------
+
+_BIG_REQUEST = """
+import sys, pyarrow.flight as flight
+client = flight.connect(sys.argv[1], tls_root_certs=open(sys.argv[2], "rb").read())
+options = flight.FlightCallOptions(headers=[(b"authorization", b"Bearer " + sys.argv[3].encode())])
+try:
+    list(client.do_action(flight.Action("echo", bytes(128 * 2**20)), options))
+except flight.FlightError as exc:
+    print(type(exc).__name__, exc)
+else:
+    print("served")
+"""
+
+
+def test_a_big_request_without_a_certificate_is_refused_before_it_is_read(pki: Path) -> None:
+    """gRPC reads a whole request before the token is checked (pyarrow gives its server no
+    message size limit): with mutual TLS a peer without the cluster's certificate fails the
+    handshake, so a 128 MB request costs the server nothing."""
+    cert, key = host_files(pki, "node")
+    ca = pki / "ca" / "ca.pem"
+    auth = Credentials.from_env(CLUSTER_TOKEN, str(ca), tls_cert=str(cert), tls_key=str(key))
+    server = Echo(auth, ServerTls(cert, key, verify_client=True))
+    try:
+        before = psutil.Process().memory_info().rss
+        sent = subprocess.run(
+            [sys.executable, "-c", _BIG_REQUEST, server.uri, str(ca), CLUSTER_TOKEN],
+            capture_output=True, text=True, timeout=300, env=environment(),
+        )  # fmt: skip
+        grown = psutil.Process().memory_info().rss - before
+    finally:
+        server.shutdown()
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.startswith("FlightUnavailableError"), sent.stdout
+    assert grown < 32 * 2**20, f"the server grew by {grown / 2**20:.0f} MB"
 
 
 # -- PostgreSQL over SSL -----------------------------------------------------------------

@@ -7,30 +7,17 @@ client that does not trust the server's certificate hears the same."""
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pyarrow.flight as flight
 import pytest
 
 from sabot_lab.errors import ClusterError, TlsError
 from sabot_lab.runtime.certificates import create_ca, create_host
-from sabot_lab.runtime.transport import ClusterServer, Credentials, ServerTls, call, dispatch
+from sabot_lab.runtime.transport import ClusterServer, Credentials, ServerTls, call
+from tests.support.tls import Echo
 
 TOKEN = secrets.token_urlsafe(32)
-
-
-class Echo(ClusterServer):
-    """A cluster server with one action, ``echo``."""
-
-    def __init__(self, auth: Credentials, tls: ServerTls) -> None:
-        super().__init__("127.0.0.1", 0, auth, tls)
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> Any:
-        return dispatch(action, {"echo": lambda body: body})
 
 
 @pytest.fixture(scope="module")
