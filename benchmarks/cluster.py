@@ -10,6 +10,8 @@
    uncompressed, LZ4 and ZSTD. Goal >= 1 GB/s.
 4. The fintech query from Parquet on 2 agents vs DuckDB on the same files. Goal <= 2.0x.
 5. A 10 M-row job end to end (submit to result in the client): filter, group by, aggregate.
+6. Start-up: ``LocalCluster(agents=2)`` until it accepts jobs, then ``close()`` (median of
+   ``--runs``). Goal < 3 s.
 
 Every job's answer is checked against DuckDB's before timing.
 
@@ -199,6 +201,24 @@ def fintech_and_ten_million(cluster: sl.LocalCluster, workdir: Path, rows: int, 
     )
 
 
+def start_up(runs: int) -> None:
+    """Print the median time ``LocalCluster(agents=2)`` takes to accept jobs, and to close."""
+    started, closed = [], []
+    for _ in range(runs):
+        began = time.perf_counter()
+        cluster = sl.LocalCluster(agents=2)
+        started.append(time.perf_counter() - began)
+        assert len(cluster.agents()) == 2
+        began = time.perf_counter()
+        cluster.close()
+        closed.append(time.perf_counter() - began)
+    print(
+        f"start-up: LocalCluster(agents=2) {statistics.median(started):.2f} s "
+        f"(min {min(started):.2f}, max {max(started):.2f}), close "
+        f"{statistics.median(closed):.2f} s; median of {runs}, goal < 3 s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="quotes in the fintech query")
@@ -206,6 +226,7 @@ def main() -> None:
     parser.add_argument("--submits", type=int, default=200)
     parser.add_argument("--shuffle-mb", type=int, default=1024)
     args = parser.parse_args()
+    start_up(args.runs)
     with tempfile.TemporaryDirectory(prefix="sabot-bench-cluster-") as tmp:
         workdir = Path(tmp)
         with sl.LocalCluster(agents=2, workdir=workdir / "cluster") as cluster:
