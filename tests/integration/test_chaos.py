@@ -92,6 +92,7 @@ def test_a_process_killed_at_a_random_moment_changes_nothing_in_the_sink(
 ) -> None:
     rng = random.Random(seed)
     topic, bids = bids_topic
+    cluster.scale(3)  # three agents, whatever the run before left
 
     def kill(job: sl.Job) -> None:
         time.sleep(rng.uniform(0.1, 1.5))
@@ -107,7 +108,6 @@ def test_a_process_killed_at_a_random_moment_changes_nothing_in_the_sink(
 
     stream = hot_items(kafka, topic, bids.schema)
     assert run(cluster, stream, database, f"{victim}_{seed}", kill) == failure_free
-    cluster.scale(3)  # a new agent for the next run
 
 
 def test_an_agent_killed_after_a_checkpoint_gives_an_attempt_that_restores_it_into_parquet(

@@ -771,20 +771,34 @@ class JobManager(ClusterServer):
         """Store the result rows as an Arrow IPC file and mark the job FINISHED. A job that
         takes checkpoints: the rows committed with them, then those of the last attempt after
         its last one. A JobManager that no longer leads writes nothing (the new leader
-        finishes the job)."""
+        finishes the job). An agent holding result rows that is gone by now fails the attempt
+        (``agent_failed``: the workflow runs another), not the job."""
         if self.leadership is not None and not self.leadership.leading:
             raise NotLeaderError(f"{self.uri} no longer leads: job {job_id} is not its to finish")
         run = self._run(job_id)
         sink = sink_from_dict(request.sink) if request.sink is not None else None
         plan, placed = self._final_placement(run, attempt)
-        if request.checkpoint_interval is not None:
-            taken = self.store.checkpoints(job_id)
-            done = max((c["checkpoint_id"] for c in taken if c["state"] == "COMPLETE"), default=0)
-            last = max((c["checkpoint_id"] for c in taken), default=0) + 1  # after the last
-            self.results.keep_epochs(plan, placed, job_id, attempt, range(done + 1, last + 1), sink)
-            self.results.join_epochs(plan, job_id, last)
-        else:
-            self.results.keep_result(plan, placed, job_id, attempt, sink)
+        try:
+            if request.checkpoint_interval is not None:
+                taken = self.store.checkpoints(job_id)
+                done = max(
+                    (c["checkpoint_id"] for c in taken if c["state"] == "COMPLETE"), default=0
+                )
+                last = max((c["checkpoint_id"] for c in taken), default=0) + 1  # after the last
+                epochs = range(done + 1, last + 1)
+                self.results.keep_epochs(plan, placed, job_id, attempt, epochs, sink)
+                self.results.join_epochs(plan, job_id, last)
+            else:
+                self.results.keep_result(plan, placed, job_id, attempt, sink)
+        except ClusterError:
+            gone = self._unreachable(tuple(sorted(set(placed.values()))))
+            if not gone:
+                raise
+            for uri in gone:
+                self._mark_agent(run, MarkAgent(uri, AgentState.FAILED), attempt)
+            _log.warning("job %s: result rows lost with agents %s; another attempt", job_id,
+                         ", ".join(gone), extra={"job_id": job_id})  # fmt: skip
+            return Outcome.AGENT_FAILED.value
         agents = frozenset(t["agent"] for t in self.store.tasks(job_id))
         with run.lock:
             self._apply(run, transition(run, JobEnding(JobState.FINISHED, agents=agents)))

@@ -110,7 +110,10 @@ def _run_job(job_id: str, request: JobRequest) -> str:
             if outcome != Outcome.OK:
                 break
         if outcome == Outcome.OK:
-            return finish_step(job_id, attempt, request)
+            ended = finish_step(job_id, attempt, request)
+            if ended != Outcome.AGENT_FAILED.value:
+                return ended
+            continue  # an agent holding result rows died before they were read
         if outcome != Outcome.AGENT_FAILED:
             return outcome.value  # failed or cancelled: recorded by the step
     return fail_step(job_id, f"agents kept failing: gave up after {MAX_ATTEMPTS} attempts")
@@ -139,7 +142,7 @@ def stage_step(job_id: str, stage_index: int, attempt: int, request: JobRequest)
 @DBOS.step()
 def finish_step(job_id: str, attempt: int, request: JobRequest) -> str:
     """Fetch the result into the work directory (and the sink), free the agents' rows, mark
-    FINISHED."""
+    FINISHED; ``agent_failed`` when an agent holding result rows is gone."""
     with _step("finish", job_id, attempt=attempt):
         return _jm().finish(job_id, attempt, request)
 
