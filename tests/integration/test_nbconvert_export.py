@@ -30,12 +30,13 @@ def test_nbconvert_execute_exports_the_static_plan(tmp_path: Path) -> None:
     nbformat.write(notebook, source)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     for to in ("html", "notebook"):
-        subprocess.run(
+        exported = subprocess.run(
             [sys.executable, "-m", "jupyter", "nbconvert", "--execute", f"--to={to}",
              "--ExecutePreprocessor.kernel_name=python3", f"--output-dir={tmp_path / to}",
              str(source)],
-            check=True, env=env, capture_output=True, timeout=240,
+            env=env, capture_output=True, text=True, timeout=240,
         )  # fmt: skip
+        assert exported.returncode == 0, exported.stderr[-4000:]
 
     stream = eval(PIPELINE, {"sl": sl})  # the same pipeline here: what its plan should show
     operators = [n.operator_id for n in stream.optimize().graph.nodes.values()]
