@@ -21,6 +21,7 @@ from sabot_lab import col
 from sabot_lab.client import stop_process
 from sabot_lab.client.local_registry import attach as attach_local
 from sabot_lab.client.local_registry import running_clusters
+from tests.integration.lab.shared import endless, tokens
 from tests.support.jupyter_server import JupyterServer, jupyter_server
 from tests.support.polling import wait_for
 
@@ -33,15 +34,6 @@ def key_of(server: JupyterServer, uri: str) -> str:
 
 def tab(server: JupyterServer, key: str, job_id: str) -> dict[str, Any]:
     return dict(server.call("GET", f"clusters/{key}/jobs/{job_id}"))
-
-
-def tokens(cluster: sl.LocalCluster) -> list[str]:
-    return [t for t in (cluster.token, cluster.read_token, cluster.cluster_auth.token) if t]
-
-
-def endless() -> sl.Stream:
-    numbers = sl.from_generator(lambda i: {"n": list(range(50 * i, 50 * i + 50))}, 2000)
-    return numbers.filter(col("n") % 2 == 0)
 
 
 def test_a_running_jobs_tab_draws_its_plan_live_and_savepoint_keeps_a_savepoint(

@@ -14,22 +14,14 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
+from tests.integration.lab.shared import endless, tokens
 from tests.support.jupyter_server import JupyterServer
 from tests.support.polling import wait_for
-
-
-def tokens(cluster: sl.LocalCluster) -> list[str]:
-    return [t for t in (cluster.token, cluster.read_token, cluster.cluster_auth.token) if t]
 
 
 def listed(server: JupyterServer, cluster: sl.LocalCluster) -> dict[str, Any]:
     (entry,) = [c for c in server.clusters() if c["uri"] == cluster.uri]
     return entry
-
-
-def unbounded() -> sl.Stream:
-    numbers = sl.from_generator(lambda i: {"n": list(range(50 * i, 50 * i + 50))}, 2000)
-    return numbers.filter(col("n") % 2 == 0)
 
 
 def test_the_sidebar_lists_a_local_cluster_its_agents_and_jobs(
@@ -38,7 +30,7 @@ def test_the_sidebar_lists_a_local_cluster_its_agents_and_jobs(
     table = sl.from_pydict({"x": list(range(3000)), "g": [i % 5 for i in range(3000)]})
     finished = table.filter(col("x") % 3 == 0).submit(cluster, name="bounded")
     expected_rows = finished.result(timeout=120).num_rows
-    running = unbounded().submit(cluster, name="endless")
+    running = endless().submit(cluster, name="endless")
     wait_for(lambda: running.status() == "RUNNING", timeout=60)
 
     def rows_of_running() -> int:
@@ -104,7 +96,7 @@ def test_a_remote_cluster_added_with_a_read_only_token_is_only_watched(
     assert {a["uri"] for a in entry["agents"]} == set(cluster.agent_uris)
     assert [j["job_id"] for j in entry["jobs"]] == [j["job_id"] for j in cluster.jobs()]
 
-    job = unbounded().submit(cluster, name="watched-job")
+    job = endless().submit(cluster, name="watched-job")
     for action in (f"jobs/{job.id}/cancel", "stop"):
         with pytest.raises(urllib.error.HTTPError) as refused:
             server.call("POST", f"clusters/{added['key']}/{action}", body={})
