@@ -354,6 +354,15 @@ def test_cancel_stops_a_running_job(cluster: sl.LocalCluster) -> None:
         job.result()
 
 
+def test_a_job_cancelled_as_soon_as_it_is_submitted_ends_cancelled(
+    cluster: sl.LocalCluster,
+) -> None:
+    # the reply to submit comes before the job's workflow has planned and recorded it
+    jobs = [slow_rows(200_000, delay=0.05).submit(cluster) for _ in range(3)]
+    assert [job.cancel() for job in jobs] == ["CANCELLED"] * 3
+    assert {job.wait(timeout=30) for job in jobs} == {"CANCELLED"}
+
+
 def test_a_cancel_stops_running_and_queued_tasks_at_their_next_batch(
     cluster: sl.LocalCluster, tmp_path: Path
 ) -> None:

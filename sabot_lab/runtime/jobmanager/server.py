@@ -946,6 +946,7 @@ class JobManager(ClusterServer):
             ) from None
 
     def _cancel(self, job_id: str) -> dict[str, Any]:
+        self._wait_until_recorded(job_id)
         run = self._run(job_id)
         agents = frozenset(a["uri"] for a in self.active_agents())
         with run.lock:
@@ -971,6 +972,16 @@ class JobManager(ClusterServer):
                 break
             self._wait_for_news(min(left, 0.5))
         return status
+
+    def _wait_until_recorded(self, job_id: str, timeout: float = 60.0) -> None:
+        """Wait until a job just accepted has its row (its workflow's first step plans and
+        records it), so that it can be cancelled; an unknown job raises at once."""
+        deadline = time.monotonic() + timeout
+        while self._job_status(job_id).get("created_at") is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ClusterError(f"job {job_id} was accepted but not planned in {timeout:g} s")
+            self._wait_for_news(min(left, 0.05))
 
     def _job_status(self, job_id: str) -> dict[str, Any]:
         """A job's row; PENDING for a job accepted whose workflow has not written it yet."""
