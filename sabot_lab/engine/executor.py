@@ -30,6 +30,7 @@ from sabot_lab.engine.checkpoints import Checkpoints
 from sabot_lab.engine.interval_join import IntervalJoin as IntervalJoinOperator
 from sabot_lab.engine.items import (
     Barrier,
+    Idle,
     Marker,
     RuntimeItem,
     SplitMark,
@@ -237,12 +238,14 @@ class Executor:
             return iter(())  # it had read everything before the checkpoint restored
         marked = node.operator_id in self._split_watermarks
         batches: Iterator[RuntimeItem]
-        if not isinstance(source, ReplayableSource) or (checkpoints is None and not marked):
+        if not isinstance(source, ReplayableSource) or (
+            checkpoints is None and not marked and source.bounded
+        ):
             batches = source.scan(self.config.engine.batch_size, *args)
         else:
-            if checkpoints is None:
+            if checkpoints is None:  # (a live feed says when it has nothing new)
                 replay = source.replay(self.config.engine.batch_size, *args)
-                batches = (item for item, _ in replay if item is not None)
+                batches = (Idle() if item is None else item for item, _ in replay)
             else:
                 position = checkpoints.load(self._saved_as(node.operator_id))
                 replay = source.replay(self.config.engine.batch_size, *args, position=position)

@@ -35,6 +35,7 @@ from sabot_lab.logical.sources import SplitMark
 __all__ = [
     "Barrier",
     "Batch",
+    "Idle",
     "Marker",
     "RuntimeItem",
     "SplitMark",
@@ -59,9 +60,15 @@ class Barrier:
     checkpoint: int
 
 
+@dataclass(frozen=True)
+class Idle:
+    """A live source has nothing new for now: the results a pipeline holds back for its
+    look-ahead go out (the pipeline that reads the source drops it; it goes no further)."""
+
+
 Batch: TypeAlias = pa.RecordBatch
 """Rows."""
-Marker: TypeAlias = Watermark | Barrier | SplitMark
+Marker: TypeAlias = Watermark | Barrier | SplitMark | Idle
 """An item without rows, marking progress."""
 RuntimeItem: TypeAlias = Batch | Marker
 """What one input or output of a running operator yields (``isinstance(item, Marker)``

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sabot_lab.config import Config
-from sabot_lab.engine.items import RuntimeItem, batches_only, is_marker
+from sabot_lab.engine.items import Idle, RuntimeItem, batches_only, is_marker
 from sabot_lab.errors import ComputeError
 
 __all__ = ["Pipeline", "Step", "ordered_parallel_map"]
@@ -65,7 +65,7 @@ class Pipeline:
             if step.prepare is not None:
                 step.prepare()
         if not self.steps:
-            yield from self.source()
+            yield from (item for item in self.source() if not isinstance(item, Idle))
             return
         steps = self.steps
 
@@ -80,7 +80,7 @@ class Pipeline:
             return batch
 
         for out in ordered_parallel_map(process, self.source(), config, is_marker):
-            if out is not None:
+            if out is not None and not isinstance(out, Idle):  # (an Idle flushed the look-ahead)
                 yield out
 
     def run_batches(self, config: Config) -> Iterator[Any]:

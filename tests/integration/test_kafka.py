@@ -12,6 +12,7 @@ import io
 import json
 import random
 import re
+import threading
 import time
 import uuid
 from collections import Counter
@@ -112,6 +113,25 @@ def test_a_read_starts_at_the_earliest_record_or_at_a_time(kafka: Broker) -> Non
     assert earliest["n"].to_pylist() == [0, 1, 2, 3, 4]
     later = sl.from_kafka(name, kafka.bootstrap, schema=schema, start=middle).head(2).collect()
     assert later["n"].to_pylist() == [3, 4]
+
+
+def test_a_filtered_read_ends_once_its_head_is_full_though_no_record_follows(
+    kafka: Broker,
+) -> None:
+    # the rows that fill head(n) come out when the topic has nothing new, not with the next
+    # record (which never comes here): exactly n of the records match
+    name = topic(kafka)
+    kafka.produce(name, [json.dumps({"n": i}).encode() for i in range(20)])
+    stream = sl.from_kafka(name, kafka.bootstrap, schema=pa.schema([("n", pa.int64())]))
+    done: list[pa.Table] = []
+    reader = threading.Thread(
+        target=lambda: done.append(stream.filter(sl.col("n") % 4 == 0).head(5).collect()),
+        daemon=True,
+    )
+    reader.start()
+    reader.join(timeout=120)
+    assert done, "the read still waits for a record that never comes"
+    assert done[0]["n"].to_pylist() == [0, 4, 8, 12, 16]
 
 
 def test_arrow_and_raw_records(kafka: Broker) -> None:
