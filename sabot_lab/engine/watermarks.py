@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sabot_lab.engine.items import Barrier, RuntimeItem, SplitMark, Watermark
+from sabot_lab.engine.items import Barrier, Idle, RuntimeItem, SplitMark, Watermark
 from sabot_lab.window_specs import unit_to_us, us_to_unit
 
 __all__ = [
@@ -97,7 +97,7 @@ class WatermarkAssigner:
         """
         delay = us_to_unit(self.delay_us, self.unit)
         for batch in items:
-            if isinstance(batch, Barrier):
+            if isinstance(batch, Barrier | Idle):
                 yield batch
                 continue
             if isinstance(batch, Watermark):
