@@ -8,6 +8,8 @@ May import: the wire layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -129,6 +131,8 @@ class Cluster(Displayed):
         trace (see :mod:`sabot_lab.observability.tracing`: exported as the ``OTEL_*``
         variables ask, unless the process installed its own tracer provider)."""
         configure_tracing("sabot-lab-client")
+        if request.job_id is None:  # so a submit retried at another JobManager is the same job
+            request = dataclasses.replace(request, job_id=uuid.uuid4().hex[:16])
         with span("submit", name=request.name, job_id=request.job_id) as current:
             reply = self._call("submit", request.to_dict())
             current.set_attribute("sabot.job_id", reply["job_id"])

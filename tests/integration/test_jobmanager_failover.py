@@ -275,3 +275,19 @@ def test_a_second_jobmanager_on_the_same_sqlite_files_is_refused(tmp_path: Path)
         assert "another JobManager (pid" in second.stderr
         assert "one PostgreSQL database" in second.stderr
         assert sl.from_pydict({"x": [1, 2]}).submit(running).result(timeout=60).num_rows == 2
+
+
+def test_a_submit_retried_at_the_next_address_after_no_reply_is_one_job() -> None:
+    # the first address takes the request to the JobManager and swallows its reply, as a
+    # leader that froze after accepting would: the client tries the next address, with the
+    # same job id, so the job is not submitted twice
+    with sl.LocalCluster(agents=1) as cluster:
+        proxy = TcpProxy(cluster.uri.removeprefix("grpc://"))
+        try:
+            client = sl.connect([f"grpc://127.0.0.1:{proxy.port}", cluster.uri], cluster.token)
+            proxy.mute()
+            job = sl.from_pydict({"x": list(range(10))}).submit(client, name="once")
+            assert job.result().column("x").to_pylist() == list(range(10))
+            assert [j["job_id"] for j in cluster.jobs() if j["name"] == "once"] == [job.job_id]
+        finally:
+            proxy.close()

@@ -1,5 +1,6 @@
 """A TCP proxy on loopback whose connections can be cut for a while: what clients see when a
-broker restarts (every connection drops, new ones are refused until it is back)."""
+broker restarts (every connection drops, new ones are refused until it is back); or whose
+replies can be swallowed: what a client sees of a server that took its request and froze."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 
 class TcpProxy:
@@ -21,6 +23,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._down_until = 0.0
         self._closed = False
+        self._muted = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut(self, seconds: float) -> None:
@@ -30,6 +33,11 @@ class TcpProxy:
             for s in self._open:
                 _shut(s)
             self._open.clear()
+
+    def mute(self) -> None:
+        """From now on, pass requests on but drop every reply: the server acts on a request,
+        and its client waits for an answer that never comes."""
+        self._muted = True
 
     def close(self) -> None:
         self._closed = True
@@ -52,14 +60,20 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+            for a, b, muted in ((client, upstream, None), (upstream, client, self._is_muted)):
+                threading.Thread(target=_pipe, args=(a, b, muted), daemon=True).start()
+
+    def _is_muted(self) -> bool:
+        return self._muted
 
 
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
+def _pipe(
+    source: socket.socket, sink: socket.socket, muted: Callable[[], bool] | None = None
+) -> None:
     try:
         while data := source.recv(65536):
-            sink.sendall(data)
+            if muted is None or not muted():
+                sink.sendall(data)
     except OSError:
         pass
     _shut(source)
