@@ -84,20 +84,23 @@ def decimal_properties(dtype: pa.DataType) -> tuple[int, int] | None:
 
 
 def uses_decimal_rules(op: str, left: pa.DataType, right: pa.DataType) -> bool:
-    """True if ``left op right`` is decimal arithmetic: ``+ - *`` with a decimal operand and
-    the other a decimal or an integer.
+    """True if ``left op right`` is decimal arithmetic: ``+ - * %`` with a decimal operand and
+    the other a decimal or an integer; but, as DuckDB does, not a ``%`` whose common decimal
+    type would need more digits than a decimal holds (that remainder is of doubles).
 
     >>> uses_decimal_rules("add", pa.decimal128(5, 2), pa.int64())
     True
     >>> uses_decimal_rules("add", pa.decimal128(5, 2), pa.float64())
     False
+    >>> uses_decimal_rules("mod", pa.decimal128(4, 2), pa.decimal128(37, 0))
+    False
     """
     types = (left, right)
-    return (
-        op in DECIMAL_OPS
-        and any(pa.types.is_decimal(t) for t in types)
-        and all(decimal_properties(t) is not None for t in types)
-    )
+    properties = [p for p in map(decimal_properties, types) if p is not None]
+    if op not in DECIMAL_OPS or not any(map(pa.types.is_decimal, types)) or len(properties) < 2:
+        return False
+    scale = max(s for _, s in properties)
+    return op != "mod" or max(p - s for p, s in properties) + scale <= _widest(left, right)
 
 
 def _widest(left: pa.DataType, right: pa.DataType) -> int:

@@ -123,6 +123,24 @@ def test_decimal_arithmetic_matches_duckdb(table: pa.Table, data: st.DataObject)
     assert actual == expected, f"{expr!r} / {sql}"
 
 
+@pytest.mark.parametrize("divisor", ["b * j", "CAST(b AS DECIMAL(36, 0))"])
+def test_a_remainder_wider_than_a_decimal_holds_is_a_double_as_in_duckdb(divisor: str) -> None:
+    D = decimal.Decimal
+    # (a + a) is DECIMAL(4, 2) and b * j DECIMAL(37, 0): their common type would need 39
+    # digits, so DuckDB takes the remainder of doubles; with 36 whole digits it fits in 38
+    table = pa.table(
+        {
+            "a": pa.array([D("1.23"), D("-4.50"), None, D("9.99")], pa.decimal128(3, 2)),
+            "b": pa.array([D(5), D(2), D(1), None], pa.decimal128(18, 0)),
+            "j": pa.array([1, 3, 1, 1], pa.int64()),
+            "rn": pa.array(range(4), pa.int64()),
+        }
+    )
+    right = col("b") * col("j") if "j" in divisor else col("b").cast(pa.decimal128(36, 0))
+    actual, expected = _run_both((col("a") + col("a")) % right, f"(a + a) % ({divisor})", table)
+    assert actual == expected
+
+
 @SETTINGS
 @given(table=decimal_tables(), data=st.data())
 def test_comparison_with_a_constant_is_exact(table: pa.Table, data: st.DataObject) -> None:
