@@ -44,6 +44,7 @@ from sabot_lab.logical.operators import (
     Sort,
     Source,
     SymmetricJoin,
+    TopN,
     Union,
     Watermark,
     Window,
@@ -135,6 +136,13 @@ def _on_watermark(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow])
     return found
 
 
+def _top_n(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+    """A top-N gives updates as rows come; per window, rows as the watermark passes."""
+    assert isinstance(node.op, TopN)
+    rule = _as_input if node.op.window_end is None else _on_watermark
+    return rule(graph, node, inputs)
+
+
 FLOWS: PhaseTable[Rule] = PhaseTable(
     "termination",
     {
@@ -164,8 +172,12 @@ FLOWS: PhaseTable[Rule] = PhaseTable(
         RowIndex: _as_input,
         WindowFunctions: _at_end(
             "{name}() computes window functions once its input has ended, and its input "
-            "never ends: take head(n) first, or aggregate within windows (stream.window(...))"
+            "never ends: keep the first rows of each partition (a top-N: filter "
+            "ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) AS rn with WHERE rn <= N, or "
+            "top_k(k, by=..., over=...)), take head(n) first, or aggregate within windows "
+            "(stream.window(...))"
         ),
+        TopN: _top_n,
     },
 )
 """How each operator's :class:`Flow` follows from its inputs'."""
