@@ -118,8 +118,17 @@ class TopN(StatefulOperator):
 
     def _output(self, rows: pa.Table) -> pa.Table:
         """``rows`` as output: by partition and row number."""
-        keys = [(k, "ascending") for k in (*self._partition_names(), self._name)]
-        return rows.sort_by(keys).select(self._schema.names).cast(self._schema)
+        names = [*self._partition_names(), self._name]
+        keys = pa.table([_plain(rows[k]) for k in names], names=names)
+        order = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in names])
+        return rows.take(order).select(self._schema.names).cast(self._schema)
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` with dictionary values decoded (Arrow sorts only plain values)."""
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column
 
 
 def _new_places(kept: pa.Table, before: pa.Table, rank: str, width: int) -> pa.Array:
