@@ -4,7 +4,9 @@
 a :class:`~sabot_lab.logical.TopN` operator when its input never ends: it keeps each
 partition's N best rows and emits an upsert changelog keyed by the partition columns and
 the row number (by the partition columns alone when N is 1: Flink's deduplication, keeping
-the first or the last row). Over event-time windows (``window_start`` and ``window_end`` among
+the last row, or the first one by an order that is not the event time). Keeping the first
+row by event time (``ORDER BY`` the watermark's column, ascending) is append-only: each
+partition's first row comes once, when the watermark passes its time. Over event-time windows (``window_start`` and ``window_end`` among
 the partition columns, with a watermark) each window's rows come once, as it closes.
 
 On a bounded stream the same plan stays window functions and a filter, which give the same
@@ -33,7 +35,7 @@ from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
 from sabot_lab.expr.nodes import Alias, Binary, Column, Literal, Over
 from sabot_lab.expr.windows import row_number
-from sabot_lab.logical import Filter, JobGraph, Project, TopN, WindowFunctions
+from sabot_lab.logical import Filter, JobGraph, Project, TopN, Watermark, WindowFunctions
 from sabot_lab.predicates import substitute
 
 if TYPE_CHECKING:
@@ -109,7 +111,9 @@ def plan_top_n(filtered: Stream) -> Stream:
     n = _bound(predicate, rank.output_name())
     if n is None:
         return filtered
-    top = TopN(rank=rank, n=n, window_end=_window_end(graph, source, rank))
+    window_end = _window_end(graph, source, rank)
+    first_at = None if window_end or n != 1 else _first_at(graph, source, rank)
+    top = TopN(rank=rank, n=n, window_end=window_end, first_at=first_at)
     changed = graph.copy()
     changed.replace_operator(window.replace(op=top, name="top_n"))
     return type(filtered)(changed, filtered.node_id)
@@ -154,3 +158,25 @@ def _window_end(graph: JobGraph, source: str, rank: Expr) -> str | None:
     if not pa.types.is_timestamp(schema.field("window_end").type):
         return None
     return "window_end"
+
+
+def _first_at(graph: JobGraph, source: str, rank: Expr) -> str | None:
+    """The order column of ``rank`` when it is the only one, ascending, and the column the
+    nearest watermark upstream of ``source`` tracks (under that name or renamed)."""
+    over = rank.args[0]
+    orders = over.args[1 + int(over.param("partitions")) :]
+    if len(orders) != 1 or not isinstance(orders[0], Column) or over.param("descending")[0]:
+        return None
+    wanted = name = orders[0].param("name")
+    node = graph.node(source)
+    while len(node.upstream) == 1 and not isinstance(node.op, Watermark):
+        if isinstance(node.op, Project):
+            found = {e.output_name(): e for e in node.op.exprs}.get(name)
+            inner = found.args[0] if isinstance(found, Alias) else found
+            if not isinstance(inner, Column):
+                return None
+            name = inner.param("name")
+        node = graph.node(node.upstream[0])
+    if isinstance(node.op, Watermark) and node.op.column == name:
+        return wanted
+    return None

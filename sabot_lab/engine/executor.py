@@ -399,7 +399,9 @@ class Executor:
         child = self._breaker_input(child_id)
         return self._stateful(
             node,
-            lambda state: TopNOperator(op.rank, op.n, rows, schema, state, op.window_end),
+            lambda state: TopNOperator(
+                op.rank, op.n, rows, schema, state, op.window_end, op.first_at
+            ),
             lambda: child.run(self.config),
         )
 

@@ -141,7 +141,7 @@ def _on_watermark(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow])
 def _top_n(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
     """A top-N gives updates as rows come; per window, rows as the watermark passes."""
     assert isinstance(node.op, TopN)
-    rule = _as_input if node.op.window_end is None else _on_watermark
+    rule = _as_input if node.op.emits_updates() else _on_watermark
     return rule(graph, node, inputs)
 
 
@@ -240,13 +240,13 @@ def require_row_numbers(graph: JobGraph, node_id: str) -> None:
     for node in graph.subgraph(node_id).topological_sort():
         op = node.op
         names = set().union(*(carried[u] for u in node.upstream))
-        if isinstance(op, TopN) and op.window_end is None and op.n > 1:
+        if isinstance(op, TopN) and op.emits_updates() and op.n > 1:
             names.add(op.rank.output_name())
         elif isinstance(op, Project):
             names = {e.output_name() for e in op.exprs if _column_of(e) in names}
         carried[node.operator_id] = names & set(node.output_schema.names)
     tops = [n.op for n in graph.subgraph(node_id) if isinstance(n.op, TopN)]
-    dropped = [t for t in tops if t.window_end is None and t.n > 1]
+    dropped = [t for t in tops if t.emits_updates() and t.n > 1]
     if dropped and not carried[node_id]:
         top = dropped[0]
         raise PlanError(

@@ -7,6 +7,7 @@ compared on the partition, the row number and the order columns."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,8 +15,10 @@ import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
+from sabot_lab.config import get_config
+from sabot_lab.engine import Executor
 from sabot_lab.errors import PlanError
-from sabot_lab.logical import TopN
+from sabot_lab.logical import JobGraph, TopN
 from tests.support.running import run_to_end
 from tests.support.stream_join_cases import duck, endless
 
@@ -77,7 +80,9 @@ def test_top_n_on_bounded_rows_equals_duckdb(query: str) -> None:
     result = sl.sql(TOP_N[query], l=rows)
     assert result.changelog == "append"
     expected = duck(TOP_N[query], l=rows)
-    assert _sorted(result.collect(), expected.column_names) == _sorted(expected, expected.column_names)
+    assert _sorted(result.collect(), expected.column_names) == _sorted(
+        expected, expected.column_names
+    )
 
 
 @pytest.mark.parametrize("query", list(TOP_N))
@@ -97,7 +102,9 @@ def test_top_n_on_an_unbounded_stream_ends_in_duckdbs_rows(query: str, seed: int
 def test_top_n_updates_only_the_rank_positions_a_batch_changes() -> None:
     rows = pa.table({"k": [1, 1, 1, 2], "v": [5, 9, 1, 4]})
     batches = [rows.slice(0, 2), rows.slice(2, 1), rows.slice(3, 1)]
-    stream = sl.from_generator(lambda i: batches[i] if i < len(batches) else None, schema=rows.schema)
+    stream = sl.from_generator(
+        lambda i: batches[i] if i < len(batches) else None, schema=rows.schema
+    )
     changes = run_to_end(stream.top_k(2, by="v", over="k")).table
     assert changes.to_pylist() == [
         {"k": 1, "v": 9, "rank": 1},
@@ -119,7 +126,9 @@ def test_top_k_on_an_unbounded_stream_ends_in_duckdbs_rows(reverse: bool) -> Non
         l=rows,
     )
     assert _final(changes, ["k", "place"]) == _sorted(expected, expected.column_names)
-    bottom = run_to_end(stream.bottom_k(4, by=["v", "id"], over="k", reverse=not reverse, name="place"))
+    bottom = run_to_end(
+        stream.bottom_k(4, by=["v", "id"], over="k", reverse=not reverse, name="place")
+    )
     assert _final(bottom.table, ["k", "place"]) == _sorted(expected, expected.column_names)
 
 
@@ -231,3 +240,56 @@ def test_a_top_n_of_several_rows_refuses_to_drop_the_row_number() -> None:
         next(sl.SQLContext(bid=bids).execute(query).iter_batches())
     kept = sl.SQLContext(bid=bids).execute(query.replace("auction, price", "auction, price, rn"))
     assert next(kept.iter_batches()).num_rows > 0
+
+
+FIRST_BY_TIME = (
+    "SELECT t, k, v, id FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY t) AS rn "
+    "FROM l) WHERE rn = 1"
+)
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_keeping_the_first_row_by_event_time_is_append_only_and_equals_duckdb(seed: int) -> None:
+    rows = _rows(seed)
+    result = sl.sql(FIRST_BY_TIME, l=endless(rows, 150))
+    (top,) = [n for n in result.graph if isinstance(n.op, TopN)]
+    assert top.op.first_at == "t"
+    assert result.changelog == "append"
+    assert "keeps the first row of every partition seen" in result.explain()
+    out = run_to_end(result).table
+    expected = duck(FIRST_BY_TIME, l=rows)
+    # one row per key, each once; times tie rarely, and then go to any row in DuckDB
+    assert sorted(out["k"].to_pylist(), key=repr) == sorted(expected["k"].to_pylist(), key=repr)
+    assert _sorted(out, ["k", "t"]) == _sorted(expected, ["k", "t"])
+
+
+def test_first_rows_come_as_the_watermark_passes_their_time() -> None:
+    stream = sl.from_generator(
+        lambda i: _rows(9, 600).slice(i * 50, 50) if i < 12 else None, schema=_rows(9, 1).schema
+    ).with_watermark("t", "4s")
+    first = stream.top_k(1, by="t", over="k", reverse=True)
+    assert first.changelog == "append"
+    plan = first.optimize()
+    items = list(Executor(plan.graph, get_config()).run_items(plan.output)[0])
+    batches = [i for i in items if isinstance(i, pa.RecordBatch) and i.num_rows]
+    assert len(batches) > 1  # not all at the end: each as the watermark passes
+    out = pa.Table.from_batches(batches)
+    assert out.num_rows == len(set(out["k"].to_pylist())) == 13
+
+
+def test_a_top_n_plan_round_trips_through_json_and_runs_the_same() -> None:
+    rows = _rows(10)
+    for stream in (
+        sl.sql(TOP_N["subquery where <="], l=endless(rows, 200, watermark=False)),
+        sl.sql(WINDOW_TOP_N, l=endless(rows, 200)),
+        sl.sql(FIRST_BY_TIME, l=endless(rows, 200)),
+    ):
+        text = stream.graph.to_json()
+        rebuilt = JobGraph.from_json(text)
+        assert json.loads(rebuilt.to_json()) == json.loads(text)
+        tops = [(n.op.describe(), n.output_schema) for n in rebuilt if isinstance(n.op, TopN)]
+        assert tops == [
+            (n.op.describe(), n.output_schema) for n in stream.graph if isinstance(n.op, TopN)
+        ]
+        again = run_to_end(sl.Stream(rebuilt, stream.node_id)).table
+        assert again.equals(run_to_end(stream).table)
