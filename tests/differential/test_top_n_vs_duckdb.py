@@ -293,3 +293,32 @@ def test_a_top_n_plan_round_trips_through_json_and_runs_the_same() -> None:
         ]
         again = run_to_end(sl.Stream(rebuilt, stream.node_id)).table
         assert again.equals(run_to_end(stream).table)
+
+
+Q9 = """
+SELECT
+    id, itemName, description, initialBid, reserve, `dateTime`, expires, seller, category, extra,
+    auction, bidder, price, bid_dateTime, bid_extra
+FROM (
+   SELECT A.*, B.auction, B.bidder, B.price, B.`dateTime` AS bid_dateTime, B.extra AS bid_extra,
+     ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.`dateTime` ASC) AS rownum
+   FROM auction A, bid B
+   WHERE A.id = B.auction AND B.`dateTime` BETWEEN A.`dateTime` AND A.expires
+)
+WHERE rownum <= 1"""
+
+
+def test_nexmark_q9_on_a_never_ending_generator_keeps_each_auctions_winning_bid() -> None:
+    gen = sl.nexmark(events=None, event_rate=1_000)
+    heads = {"auction": gen.auctions.head(150), "bid": gen.bids.head(2_300)}
+    tables = {name: s.with_watermark("dateTime", "4s") for name, s in heads.items()}
+    result = sl.sql(Q9, tables)
+    assert result.changelog == "upsert"
+    changes = result.collect()
+    final = pa.Table.from_pylist(
+        [dict(zip(changes.column_names, r, strict=True)) for r in _final(changes, ["id"])]
+    )
+    expected = duck(Q9.replace("`", ""), auction=heads["auction"].collect(), bid=heads["bid"].collect())
+    key = ["id", "price", "bid_dateTime", "bidder"]
+    assert final.num_rows == expected.num_rows > 0
+    assert _sorted(final, key) == _sorted(expected, key)
