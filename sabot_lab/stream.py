@@ -79,7 +79,7 @@ from sabot_lab.logical import (
     join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
-from sabot_lab.logical.termination import require_end, require_rows
+from sabot_lab.logical.termination import require_end, require_row_numbers, require_rows
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer, warn_large_cross_products
 from sabot_lab.summaries import QuantileMethod, bounded_rows, describe_table, sample_table
 from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_timestamp
@@ -1130,6 +1130,7 @@ class Stream:
         """
         from sabot_lab.client.plan_submission import submit_plan
 
+        require_row_numbers(self._graph, self._node_id)
         plan = self.graph.subgraph(self.node_id)
         return submit_plan(
             cluster, plan, name, partitions, assignment, checkpoint_interval, sink, from_savepoint

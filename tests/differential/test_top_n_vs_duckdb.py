@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -236,8 +237,11 @@ def test_a_top_n_of_several_rows_refuses_to_drop_the_row_number() -> None:
         "SELECT auction, price FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY auction "
         "ORDER BY price DESC) AS rn FROM bid) WHERE rn <= 3"
     )
+    dropped = sl.SQLContext(bid=bids).execute(query)
     with pytest.raises(PlanError, match=r"drops the row number: select it too"):
-        next(sl.SQLContext(bid=bids).execute(query).iter_batches())
+        next(dropped.iter_batches())
+    with pytest.raises(PlanError, match=r"drops the row number"):  # before reaching a cluster
+        dropped.submit(cast(sl.LocalCluster, None))
     kept = sl.SQLContext(bid=bids).execute(query.replace("auction, price", "auction, price, rn"))
     assert next(kept.iter_batches()).num_rows > 0
 
@@ -318,7 +322,9 @@ def test_nexmark_q9_on_a_never_ending_generator_keeps_each_auctions_winning_bid(
     final = pa.Table.from_pylist(
         [dict(zip(changes.column_names, r, strict=True)) for r in _final(changes, ["id"])]
     )
-    expected = duck(Q9.replace("`", ""), auction=heads["auction"].collect(), bid=heads["bid"].collect())
+    expected = duck(
+        Q9.replace("`", ""), auction=heads["auction"].collect(), bid=heads["bid"].collect()
+    )
     key = ["id", "price", "bid_dateTime", "bidder"]
     assert final.num_rows == expected.num_rows > 0
     assert _sorted(final, key) == _sorted(expected, key)
