@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 import duckdb
 import pyarrow as pa
 
-from sabot_lab import display, reshape, table_preview, window_columns
+from sabot_lab import display, reshape, table_preview, top_n_plans, window_columns
 from sabot_lab.column_ops import (
     column_names,
     filled,
@@ -79,7 +79,7 @@ from sabot_lab.logical import (
     join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
-from sabot_lab.logical.termination import require_end, require_rows
+from sabot_lab.logical.termination import require_end, require_row_numbers, require_rows
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer, warn_large_cross_products
 from sabot_lab.summaries import QuantileMethod, bounded_rows, describe_table, sample_table
 from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_timestamp
@@ -266,7 +266,7 @@ class Stream:
             raise SchemaError(
                 f"filter predicate {predicate!r} has type {field.type}, expected bool"
             )
-        return self._extend(Filter(predicate=predicate), "filter")
+        return top_n_plans.plan_top_n(self._extend(Filter(predicate=predicate), "filter"))
 
     def select(self, *exprs: IntoExpr, **named: IntoExpr) -> Stream:
         """Compute exactly these columns (names or expressions; keywords name them).
@@ -881,6 +881,47 @@ class Stream:
         return self._extend(Distinct(), "distinct")
 
     # -- combining and ordering ------------------------------------------------------
+    def top_k(
+        self,
+        k: int,
+        *,
+        by: IntoExpr | Sequence[IntoExpr],
+        over: str | Sequence[str] = (),
+        reverse: bool | Sequence[bool] = False,
+        name: str = "rank",
+    ) -> Stream:
+        """The ``k`` rows with the largest ``by`` (``reverse``: the smallest) of each
+        partition of rows with equal ``over`` columns, numbered from 1 in the column
+        ``name`` (SQL's ``ROW_NUMBER() OVER (PARTITION BY over ORDER BY by DESC) <= k``).
+        On an unbounded stream the result is an upsert changelog keyed by ``over`` and
+        ``name`` (see :mod:`sabot_lab.top_n_plans`).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"k": ["a", "a", "b"], "x": [1, 5, 2]})
+        >>> s.top_k(1, by="x", over="k").sort("k").collect().to_pydict()
+        {'k': ['a', 'b'], 'x': [5, 2], 'rank': [1, 1]}
+        """
+        return top_n_plans.top_k(self, k, by=by, over=over, reverse=reverse, name=name)
+
+    def bottom_k(
+        self,
+        k: int,
+        *,
+        by: IntoExpr | Sequence[IntoExpr],
+        over: str | Sequence[str] = (),
+        reverse: bool | Sequence[bool] = False,
+        name: str = "rank",
+    ) -> Stream:
+        """:meth:`top_k` of the smallest ``by`` (``reverse``: the largest).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"k": ["a", "a", "b"], "x": [1, 5, 2]})
+        >>> s.bottom_k(1, by="x", over="k").sort("k").collect().to_pydict()
+        {'k': ['a', 'b'], 'x': [1, 2], 'rank': [1, 1]}
+        """
+        flags = not reverse if isinstance(reverse, bool) else [not r for r in reverse]
+        return top_n_plans.top_k(self, k, by=by, over=over, reverse=flags, name=name)
+
     def union(self, *others: Stream | pa.Table) -> Stream:
         """All rows of this stream and the others (SQL ``UNION ALL``), matching columns by name.
 
@@ -1089,6 +1130,7 @@ class Stream:
         """
         from sabot_lab.client.plan_submission import submit_plan
 
+        require_row_numbers(self._graph, self._node_id)
         plan = self.graph.subgraph(self.node_id)
         return submit_plan(
             cluster, plan, name, partitions, assignment, checkpoint_interval, sink, from_savepoint

@@ -56,6 +56,7 @@ from sabot_lab.engine.stateless import (
 )
 from sabot_lab.engine.stream_operator import StreamOperator, drive
 from sabot_lab.engine.symmetric_join import SymmetricJoin as SymmetricJoinOperator
+from sabot_lab.engine.top_n import TopN as TopNOperator
 from sabot_lab.engine.watermarks import WatermarkAssigner
 from sabot_lab.engine.window_aggregate import window_operator
 from sabot_lab.engine.window_functions import window_columns
@@ -81,6 +82,7 @@ from sabot_lab.logical import (
     Source,
     StreamOperatorNode,
     SymmetricJoin,
+    TopN,
     Union,
     Watermark,
     Window,
@@ -391,6 +393,21 @@ class Executor:
 
         return self._new_pipeline(node, source)
 
+    def _lower_top_n(self, node: StreamOperatorNode) -> Pipeline:
+        """Each partition's first rows, updated as rows come (or emitted as windows close)."""
+        (child_id,) = node.upstream
+        op = node.op
+        assert isinstance(op, TopN)
+        rows, schema = self.graph.node(child_id).output_schema, node.output_schema
+        child = self._breaker_input(child_id)
+        return self._stateful(
+            node,
+            lambda state: TopNOperator(
+                op.rank, op.n, rows, schema, state, op.window_end, op.first_at
+            ),
+            lambda: child.run(self.config),
+        )
+
     def _lower_limit(self, node: StreamOperatorNode) -> Pipeline:
         """The first rows of the input; a checkpoint keeps how many came out, so a restored
         run gives only the rest (an offset is skipped again unless rows came out already)."""
@@ -696,6 +713,7 @@ LOWERING: PhaseTable[Callable[[Executor, StreamOperatorNode], Pipeline]] = Phase
         Distinct: Executor._lower_aggregate,
         Sort: Executor._lower_sort,
         WindowFunctions: Executor._lower_window_functions,
+        TopN: Executor._lower_top_n,
         Limit: Executor._lower_limit,
         RowIndex: Executor._lower_row_index,
         Union: Executor._lower_union,

@@ -65,6 +65,7 @@ __all__ = [
     "Sort",
     "Source",
     "SymmetricJoin",
+    "TopN",
     "TumblingWindow",
     "Union",
     "Watermark",
@@ -100,6 +101,7 @@ class OperatorType(str, enum.Enum):
     SORT = "sort"
     ROW_INDEX = "row_index"
     WINDOW_FUNCTIONS = "window_functions"
+    TOP_N = "top_n"
     FUSED = "fused"
     SINK = "sink"
 
@@ -1008,3 +1010,83 @@ class WindowFunctions(Operator):
 
     def describe(self, name: str = "") -> str:
         return ", ".join(repr(e) for e in self.exprs)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class TopN(Operator):
+    """The first ``n`` rows of each partition of an unbounded stream by the order of
+    ``rank`` (an aliased ``row_number().over(partition columns, order_by=...)``), each with
+    its row number in the column ``rank`` names. Without ``window_end`` it emits an upsert
+    changelog: after each batch, the rows now at the rank positions the batch changed (a row
+    replaces the earlier one of the same partition and row number). With ``window_end`` (a
+    partition column: the end of an event-time window) it emits each window's rows once, as
+    the watermark passes that end, and forgets the window. With ``first_at`` (the event-time
+    column ``rank`` orders by, ascending: a deduplication keeping each partition's first row)
+    it emits each partition's first row once, when the watermark passes its time, and drops
+    the later rows of that partition (it keeps the first rows of every partition seen).
+
+    >>> from sabot_lab.expr.windows import row_number
+    >>> op = TopN(rank=row_number().over("k", order_by="x", descending=True).alias("rn"), n=2)
+    >>> op.schema([pa.schema([("k", pa.string()), ("x", pa.int64())])]).names
+    ['k', 'x', 'rn']
+    >>> op.key_by(None), op.emits_updates(), op.describe()
+    (('k',), True, 'rn <= 2 by row_number().over("k", order_by="x", descending=True) (upserts; keeps the rows of every partition seen)')
+    """
+
+    kind = OperatorType.TOP_N
+    stateful = True
+    preserves_order = False
+
+    rank: Expr
+    n: int
+    window_end: str | None = None
+    first_at: str | None = None
+
+    def check(self) -> None:
+        over = self.rank.args[0] if isinstance(self.rank, Alias) and self.rank.args else None
+        fn = over.args[0] if isinstance(over, Over) else None
+        if fn is None or fn.param("fn") != "row_number":
+            self._fail(f"rank must be an aliased row_number().over(...), got {self.rank!r}")
+        if not all(isinstance(k, Column) for k in self.partitions()):
+            self._fail(f"rank must partition by columns, got {self.rank!r}")
+        _count(self.n, "n", self)
+        if self.n < 1:
+            self._fail("n must be at least 1")
+        if self.window_end is not None and self.window_end not in self.key_by(None):
+            self._fail(f"window_end {self.window_end!r} must be a partition column")
+        if self.first_at is not None:
+            over = self.rank.args[0]
+            orders = over.args[1 + int(over.param("partitions")) :]
+            by = orders[0] if len(orders) == 1 and isinstance(orders[0], Column) else None
+            if self.n != 1 or by is None or by.param("name") != self.first_at:
+                self._fail(f"first_at {self.first_at!r} must be the one order key of a top 1")
+            if over.param("descending")[0]:
+                self._fail("first_at keeps the first row: its order must be ascending")
+        if self.first_at is not None and self.window_end is not None:
+            self._fail("a top-N is per window (window_end) or keeps first rows (first_at)")
+
+    def partitions(self) -> list[Expr]:
+        """The partition keys of ``rank``."""
+        over = self.rank.args[0]
+        return list(over.args[1 : 1 + int(over.param("partitions"))])
+
+    def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        return tuple(k.param("name") for k in self.partitions())
+
+    def emits_updates(self) -> bool:
+        return self.window_end is None and self.first_at is None
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        return pa.schema([*inputs[0], self.rank.output_field(inputs[0])])
+
+    def describe(self, name: str = "") -> str:
+        if self.window_end:
+            state = f"per window, emitted and forgotten as the watermark passes {self.window_end}"
+        elif self.first_at:
+            state = (
+                f"first rows, emitted as the watermark passes {self.first_at}; keeps the first "
+                "row of every partition seen"
+            )
+        else:
+            state = "upserts; keeps the rows of every partition seen"
+        return f"{self.rank.output_name()} <= {self.n} by {self.rank.args[0]!r} ({state})"

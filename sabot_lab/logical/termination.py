@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sabot_lab.errors import PlanError
+from sabot_lab.expr import Expr
+from sabot_lab.expr.nodes import Alias, Column
 from sabot_lab.logical.dispatch import PhaseTable
 from sabot_lab.logical.graph import JobGraph, StreamOperatorNode
 from sabot_lab.logical.operators import (
@@ -44,13 +46,14 @@ from sabot_lab.logical.operators import (
     Sort,
     Source,
     SymmetricJoin,
+    TopN,
     Union,
     Watermark,
     Window,
     WindowFunctions,
 )
 
-__all__ = ["FIX", "FLOWS", "Flow", "flow", "require_end", "require_rows"]
+__all__ = ["FIX", "FLOWS", "Flow", "flow", "require_end", "require_row_numbers", "require_rows"]
 
 FIX = (
     "take head(n) first, iterate over its batches with iter_batches(), or submit() it to a cluster"
@@ -135,6 +138,13 @@ def _on_watermark(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow])
     return found
 
 
+def _top_n(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+    """A top-N gives updates as rows come; per window, rows as the watermark passes."""
+    assert isinstance(node.op, TopN)
+    rule = _as_input if node.op.emits_updates() else _on_watermark
+    return rule(graph, node, inputs)
+
+
 FLOWS: PhaseTable[Rule] = PhaseTable(
     "termination",
     {
@@ -164,8 +174,12 @@ FLOWS: PhaseTable[Rule] = PhaseTable(
         RowIndex: _as_input,
         WindowFunctions: _at_end(
             "{name}() computes window functions once its input has ended, and its input "
-            "never ends: take head(n) first, or aggregate within windows (stream.window(...))"
+            "never ends: keep the first rows of each partition (a top-N: filter "
+            "ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) AS rn with WHERE rn <= N, or "
+            "top_k(k, by=..., over=...)), take head(n) first, or aggregate within windows "
+            "(stream.window(...))"
         ),
+        TopN: _top_n,
     },
 )
 """How each operator's :class:`Flow` follows from its inputs'."""
@@ -204,7 +218,50 @@ def require_rows(graph: JobGraph, node_id: str, terminal: str) -> Flow:
     found = flow(graph, node_id)
     if found.stuck is not None:
         raise PlanError(f"{terminal} would wait forever: {found.stuck}")
+    require_row_numbers(graph, node_id)
     return found
+
+
+def require_row_numbers(graph: JobGraph, node_id: str) -> None:
+    """Raise :class:`~sabot_lab.errors.PlanError` when the output of ``node_id`` drops the
+    row number of a top-N of more than one row per partition that emits updates: its rows
+    replace each other by partition and row number, and without it they cannot.
+
+    >>> import sabot_lab as sl
+    >>> top = sl.nexmark(events=None).bids.top_k(3, by="price", over="auction", name="rn")
+    >>> require_row_numbers(top.graph, top.node_id)  # rn is kept
+    >>> dropped = top.drop("rn")
+    >>> require_row_numbers(dropped.graph, dropped.node_id)
+    Traceback (most recent call last):
+    ...
+    sabot_lab.errors.PlanError: a top-N of 3 rows per partition over an unbounded stream ...
+    """
+    carried: dict[str, set[str]] = {}  # per node: its columns holding a row number
+    for node in graph.subgraph(node_id).topological_sort():
+        op = node.op
+        names = set().union(*(carried[u] for u in node.upstream))
+        if isinstance(op, TopN) and op.emits_updates() and op.n > 1:
+            names.add(op.rank.output_name())
+        elif isinstance(op, Project):
+            names = {e.output_name() for e in op.exprs if _column_of(e) in names}
+        carried[node.operator_id] = names & set(node.output_schema.names)
+    tops = [n.op for n in graph.subgraph(node_id) if isinstance(n.op, TopN)]
+    dropped = [t for t in tops if t.emits_updates() and t.n > 1]
+    if dropped and not carried[node_id]:
+        top = dropped[0]
+        raise PlanError(
+            f"a top-N of {top.n} rows per partition over an unbounded stream emits updates "
+            f"keyed by the partition and the row number ({top.rank.output_name()}), and this "
+            "query drops the row number: select it too (e.g. SELECT *, or the ROW_NUMBER() "
+            "column), or keep one row per partition (WHERE rn = 1)"
+        )
+
+
+def _column_of(expr: Expr) -> str | None:
+    """The column ``expr`` is (under aliases), or None."""
+    while isinstance(expr, Alias):
+        expr = expr.args[0]
+    return expr.param("name") if isinstance(expr, Column) else None
 
 
 def require_end(graph: JobGraph, node_id: str, terminal: str, fix: str = FIX) -> None:

@@ -42,6 +42,7 @@ from sabot_lab.logical import (
     Source,
     StreamOperatorNode,
     SymmetricJoin,
+    TopN,
     Union,
     Watermark,
     Window,
@@ -247,6 +248,14 @@ def _window_functions_needs(
     return [(need & set(inputs[0].names)) | _columns(kept)]
 
 
+def _top_n_needs(
+    node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
+) -> list[set[str]]:
+    """The input columns needed of its output and those it ranks by."""
+    assert isinstance(node.op, TopN)
+    return [(need & set(inputs[0].names)) | set(node.op.rank.columns())]
+
+
 def _row_index_needs(
     node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
 ) -> list[set[str]]:
@@ -273,6 +282,7 @@ INPUT_NEEDS: PhaseTable[Needs] = PhaseTable(
         AsofJoin: _time_join_needs,
         Sort: _sort_needs,
         WindowFunctions: _window_functions_needs,
+        TopN: _top_n_needs,
         Limit: _needs_same,
         Union: _needs_same,
         RowIndex: _row_index_needs,
@@ -398,6 +408,16 @@ def _prune_window_functions(
     return node.replace(op=op, schema=pruned), _dropped(schema, pruned.names, "outputs")
 
 
+def _prune_top_n(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
+    """The pruned input's columns, then the row number."""
+    schema = _schema(node)
+    pruned = node.op.schema(inputs)
+    assert pruned is not None
+    if pruned.names == schema.names:
+        return node, ""
+    return node.replace(schema=pruned), _dropped(schema, pruned.names, "ranks")
+
+
 def _prune_row_index(node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]) -> Pruned:
     schema = _schema(node)
     pruned = node.op.schema(inputs)
@@ -429,6 +449,7 @@ PRUNING: PhaseTable[Pruning] = PhaseTable(
         Window: _unchanged,
         Fused: _unchanged,
         WindowFunctions: _prune_window_functions,
+        TopN: _prune_top_n,
     },
 )
 """How each operator class is rebuilt to output only the columns needed of it."""

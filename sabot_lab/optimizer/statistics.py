@@ -39,6 +39,7 @@ from sabot_lab.logical import (
     Source,
     StreamOperatorNode,
     SymmetricJoin,
+    TopN,
     Union,
     Watermark,
     Window,
@@ -322,6 +323,7 @@ ESTIMATES: PhaseTable[Callable[[Operator, list[Statistics]], Statistics]] = Phas
         SymmetricJoin: _as_input,
         AsofJoin: _as_input,
         WindowFunctions: _as_input,
+        TopN: _as_input,
     },
 )
 """The statistics of each operator class's output from its inputs' (textbook heuristics;

@@ -77,6 +77,7 @@ from sabot_lab.logical import (
     Source,
     StreamOperatorNode,
     SymmetricJoin,
+    TopN,
     Union,
     Watermark,
     Window,
@@ -406,6 +407,7 @@ EXCHANGES: PhaseTable[
         SymmetricJoin: _streaming_keys,
         AsofJoin: _streaming_keys,
         WindowFunctions: _streaming_keys,  # each partition's rows meet in one task
+        TopN: _streaming_keys,
     },
     skip=[Source, Filter, Project, Map, FlatMap, Fused, Watermark, Union, RowIndex],  # in place
 )

@@ -135,6 +135,15 @@ CASES: dict[str, Callable[[], sl.Stream]] = {
     "row index": lambda: rows().with_row_index("i", offset=2),
     "cross join": lambda: rows().join_where(other(), col("t") > col("t_right")),
     "unpivot": lambda: rows().unpivot(["s", "d"], index="k"),
+    "top-N": lambda: sl.from_generator(chunks).top_k(2, by=["x", "s"], over="d", name="rn"),
+    "top-N per window": lambda: (
+        sl.from_generator(chunks)
+        .with_watermark("t", "1m")
+        .window(sl.tumbling("30m", on="t"))
+        .group_by("s")
+        .agg(n=sl.count())
+        .top_k(1, by="n", over=["window_start", "window_end"])
+    ),
     "window functions": lambda: rows().with_columns(
         w=col("x").sum().over("d", order_by="t", frame=("range", None, 0)),
         r=sl.rank().over("k", order_by="s", descending=True),
