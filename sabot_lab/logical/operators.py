@@ -146,6 +146,11 @@ class Operator:
         """True if a row it outputs may be replaced by a later one (an upsert changelog)."""
         return False
 
+    def changelog_key(self, schema: pa.Schema) -> tuple[str, ...]:
+        """The columns of an upsert changelog's key, when it :meth:`emits_updates` with
+        output ``schema``: a later row replaces the earlier one with the same values there."""
+        return self.key_by(schema)
+
     def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
         """The columns its state (and the exchange before it) is partitioned by, for an
         operator whose output schema is ``schema``; ``()`` when not keyed."""
@@ -820,6 +825,9 @@ class Window(Operator):
 
     def emits_updates(self) -> bool:
         return self.early is not None
+
+    def changelog_key(self, schema: pa.Schema) -> tuple[str, ...]:
+        return (*self.keys, "window_start")
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
         """The keys, ``window_start`` and ``window_end`` (of the type of the window's time
