@@ -80,6 +80,7 @@ from sabot_lab.logical import (
     join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
+from sabot_lab.logical.operators import RUNNING_DISTINCT
 from sabot_lab.logical.termination import require_end, require_rows
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer, warn_large_cross_products
 from sabot_lab.snapshot_writes import write_changelog
@@ -1365,6 +1366,7 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
         for a in aggs
         for e in a.walk()
         if isinstance(e, AggregateExpr) and e.param("fn") in HOLISTIC_AGGREGATES
+        if e.param("fn") not in RUNNING_DISTINCT  # kept as distinct values, per group
     ]
     if running and holistic:
         raise PlanError(

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from sabot_lab.logical.graph import StreamOperatorNode
 
 __all__ = [
+    "RUNNING_DISTINCT",
     "Aggregate",
     "AsofJoin",
     "Distinct",
@@ -705,6 +706,10 @@ def _with_payload(
 # ----------------------------------------------------------------------------- aggregates
 AGGREGATE_PHASES = (None, "partial", "final")
 
+RUNNING_DISTINCT = ("n_unique",)
+"""The holistic aggregates a running aggregate (over an unbounded input) computes: its state
+keeps each group's distinct values, so it grows with them (``explain()`` says so)."""
+
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Aggregate(Operator):
@@ -766,9 +771,22 @@ class Aggregate(Operator):
         return pa.schema([*keys, *(a.output_field(rows) for a in self.aggs)])
 
     def describe(self, name: str = "") -> str:
+        """The keys and aggregates; a running aggregate keeping distinct values says so.
+
+        >>> from sabot_lab.expr import col
+        >>> GroupBy(keys=["k"], aggs=[col("x").n_unique()], running=True).describe()
+        'keys=[k] aggs=[col("x").n_unique()] state: the distinct values of [x] per group (grows with them)'
+        """
         aggs = ", ".join(repr(a) for a in self.aggs)
         keys = f"keys=[{', '.join(self.keys)}] " if self.keys else ""
-        return f"{keys}aggs=[{aggs}]"
+        kept = [
+            f"[{', '.join(e.args[0].columns())}]"
+            for a in self.aggs
+            for e in a.walk()
+            if self.running and e.op == "agg" and e.param("fn") in RUNNING_DISTINCT
+        ]
+        state = f" state: the distinct values of {', '.join(kept)} per group (grows with them)"
+        return f"{keys}aggs=[{aggs}]" + (state if kept else "")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
