@@ -80,6 +80,7 @@ from sabot_lab.logical import (
     join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
+from sabot_lab.logical.changelogs import changelog_key
 from sabot_lab.logical.operators import RUNNING_DISTINCT
 from sabot_lab.logical.termination import require_end, require_rows
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer, warn_large_cross_products
@@ -1355,12 +1356,9 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
     if not aggs and not keys:
         raise PlanError("agg() needs at least one aggregate expression")
     check_aggregates(stream.schema, aggs)
-    if stream.changelog == "upsert":
-        raise PlanError(
-            "this stream is an upsert changelog (a running aggregate of an unbounded stream): "
-            "aggregating it again would count every update; aggregate within windows instead"
-        )
-    running = not stream.bounded  # no end to wait for: emit updates as rows come
+    key = changelog_key(stream.graph, stream.node_id)  # the rows an update replaces
+    updates_of = None if key is None else list(key)
+    running = not stream.bounded or updates_of is not None  # emit updates as rows come
     holistic = [
         e.param("fn")
         for a in aggs
@@ -1374,8 +1372,11 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
             "aggregate within windows (stream.window(...)) instead"
         )
     if keys:
-        return stream._extend(GroupByOperator(keys=keys, aggs=aggs, running=running), "group_by")
-    return stream._extend(Aggregate(keys=keys, aggs=aggs, running=running), "agg")
+        op = GroupByOperator(keys=keys, aggs=aggs, running=running, updates_of=updates_of)
+        return stream._extend(op, "group_by")
+    return stream._extend(
+        Aggregate(keys=keys, aggs=aggs, running=running, updates_of=updates_of), "agg"
+    )
 
 
 # ----------------------------------------------------------------------------- helpers

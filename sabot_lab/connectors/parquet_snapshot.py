@@ -9,7 +9,7 @@ declared ``PRIMARY KEY ... NOT ENFORCED``). The file records the job and commit 
 (Parquet key-value metadata), so a commit handed over again after a restore is skipped.
 
 May import: :mod:`sabot_lab.connectors.sink`, :mod:`sabot_lab.connectors.parquet_sink`,
-:mod:`sabot_lab.errors`.
+the engine's :func:`~sabot_lab.engine.retracting.latest_of`, :mod:`sabot_lab.errors`.
 
 >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os
 >>> sink = ParquetSnapshotSink(os.path.join(tempfile.mkdtemp(), "totals.parquet"), key=["k"])
@@ -33,29 +33,13 @@ import pyarrow.parquet as pq
 
 from sabot_lab.connectors.parquet_sink import filesystem_of
 from sabot_lab.connectors.sink import CommitSink, register_sink
+from sabot_lab.engine.retracting import latest_of
 from sabot_lab.errors import PlanError, SourceError
 
-__all__ = ["ParquetSnapshotSink", "latest_rows", "replace_file", "write_snapshot"]
+__all__ = ["ParquetSnapshotSink", "replace_file", "write_snapshot"]
 
 _JOB, _COMMIT = b"sabot.job", b"sabot.commit"
 """The Parquet metadata keys naming the job and commit a snapshot holds."""
-_ORDER = "__order"
-
-
-def latest_rows(rows: pa.Table, key: Sequence[str]) -> pa.Table:
-    """The last row of each value of ``key`` in ``rows`` (nulls are a value), in the order
-    of those last rows.
-
-    >>> t = pa.table({"k": ["a", None, "a", None], "n": [1, 2, 3, 4]})
-    >>> latest_rows(t, ["k"]).to_pydict()
-    {'k': ['a', None], 'n': [3, 4]}
-    """
-    missing = [k for k in key if k not in rows.column_names]
-    if missing:
-        raise SourceError(f"the sink's key {missing} is not among the columns {rows.column_names}")
-    numbered = rows.append_column(_ORDER, pa.array(range(rows.num_rows), pa.int64()))
-    last = numbered.group_by(list(key), use_threads=False).aggregate([(_ORDER, "max")])
-    return rows.take(last[f"{_ORDER}_max"].combine_chunks().sort())
 
 
 @register_sink
@@ -104,7 +88,12 @@ class ParquetSnapshotSink(CommitSink):
             rows = pa.concat_tables(
                 [current.replace_schema_metadata(None), rows], promote_options="permissive"
             )
-        snapshot = latest_rows(rows, self.key)
+        missing = [k for k in self.key if k not in rows.column_names]
+        if missing:
+            raise SourceError(
+                f"the sink's key {missing} is not among the columns {rows.column_names}"
+            )
+        snapshot = latest_of(rows, self.key)
         snapshot = snapshot.replace_schema_metadata({_JOB: job_id, _COMMIT: str(commit)})
         replace_file(fs, path, snapshot)
         return True
@@ -156,7 +145,7 @@ def write_snapshot(
     >>> pq.read_table(path).to_pydict()
     {'k': ['b', 'a'], 'n': [1, 2]}
     """
-    rows = latest_rows(pa.Table.from_batches(list(batches), schema=schema), key)
+    rows = latest_of(pa.Table.from_batches(list(batches), schema=schema), key)
     where = str(location)
     fs, path = filesystem_of(where if "://" in where else os.path.abspath(where))
     replace_file(fs, path, rows, compression)

@@ -714,9 +714,12 @@ keeps each group's distinct values, so it grows with them (``explain()`` says so
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Aggregate(Operator):
     """One row of ``aggs`` over all rows (:class:`GroupBy`: per value of ``keys``);
-    ``running``: emit updates as rows come (an unbounded input). The physical planner splits
-    it in a ``partial`` phase per batch and a ``final`` one merging partials of an aggregate
-    over ``input_schema``."""
+    ``running``: emit updates as rows come (an unbounded input); ``updates_of``: the input is
+    an upsert changelog with this key, whose rows replace the earlier rows of their key (the
+    aggregate keeps the last row of each key and takes back its contribution when it changes;
+    it runs in one task, as each key's rows and each group's must meet). The physical planner
+    splits it in a ``partial`` phase per batch and a ``final`` one merging partials of an
+    aggregate over ``input_schema``."""
 
     kind = OperatorType.AGGREGATE
     stateful = True
@@ -727,14 +730,22 @@ class Aggregate(Operator):
     running: bool = False
     phase: str | None = None
     input_schema: pa.Schema | None = None
+    updates_of: list[str] | None = None
 
     def check(self) -> None:
         _names(self.keys, "keys", self)
         _exprs(self.aggs, "aggs", self)
         if self.phase not in AGGREGATE_PHASES:
             self._fail(f"phase must be 'partial', 'final' or None, got {self.phase!r}")
+        if self.updates_of is not None:
+            _names(self.updates_of, "updates_of", self)
+            if not self.running or self.phase is not None:
+                self._fail("an aggregate of updates (updates_of) runs whole, with running=True")
 
     def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        return () if self.updates_of is not None else tuple(self.keys)
+
+    def changelog_key(self, schema: pa.Schema) -> tuple[str, ...]:
         return tuple(self.keys)
 
     def emits_updates(self) -> bool:
@@ -786,7 +797,12 @@ class Aggregate(Operator):
             if self.running and e.op == "agg" and e.param("fn") in RUNNING_DISTINCT
         ]
         state = f" state: the distinct values of {', '.join(kept)} per group (grows with them)"
-        return f"{keys}aggs=[{aggs}]" + (state if kept else "")
+        updates = ""
+        if self.updates_of is not None:
+            updates = (
+                f" of updates keyed by [{', '.join(self.updates_of)}] (state: the last row of each)"
+            )
+        return f"{keys}aggs=[{aggs}]" + updates + (state if kept else "")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

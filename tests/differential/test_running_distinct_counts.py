@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.connectors.parquet_snapshot import latest_rows
+from sabot_lab.engine.retracting import latest_of
 from tests.support.reference import assert_same_rows, duckdb_table
 from tests.support.running import run_to_end
 
@@ -117,7 +117,7 @@ def test_running_distinct_counts_of_values_with_nulls_end_at_duckdbs() -> None:
     updates = run_to_end(distinct_counts(sl.from_generator(chunk))).table
     assert updates.num_rows > 13  # updates, not one final row per key
     everything = pa.concat_tables([t for i in range(30) if (t := chunk(i)) is not None])
-    assert_same_rows(latest_rows(updates, ["k"]), duckdb_table(DISTINCT_SQL, t=everything))
+    assert_same_rows(latest_of(updates, ["k"]), duckdb_table(DISTINCT_SQL, t=everything))
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """Upsert changelogs on a two-agent cluster with checkpoints: a running aggregate's updates
 reach a Parquet snapshot (one row per key, replaced whole at each checkpoint) that ends
-equal to DuckDB's GROUP BY, also when an agent is killed after a checkpoint; SQL's
-``INSERT INTO`` a filesystem table with a ``PRIMARY KEY ... NOT ENFORCED`` writes one."""
+equal to DuckDB's GROUP BY, also when an agent is killed after a checkpoint, and also for an
+aggregate of such updates; SQL's ``INSERT INTO`` a filesystem table with a ``PRIMARY KEY ...
+NOT ENFORCED`` writes one."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
+from tests.differential import test_aggregating_changelogs as updates
 from tests.support.polling import wait_for
-from tests.support.reference import duckdb_table, normalized_rows
+from tests.support.reference import assert_same_rows, duckdb_table, normalized_rows
 
 CHUNKS, ROWS = 30, 300
 
@@ -48,7 +50,7 @@ def expected() -> list[tuple[object, ...]]:
 @pytest.fixture(scope="module")
 def two_agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sl.LocalCluster]:
     workdir = tmp_path_factory.mktemp("cluster")
-    with sl.LocalCluster(agents=2, slots=4, heartbeat_timeout=3, workdir=workdir) as cluster:
+    with sl.LocalCluster(agents=2, slots=6, heartbeat_timeout=3, workdir=workdir) as cluster:
         yield cluster
 
 
@@ -116,3 +118,26 @@ def test_sql_insert_into_a_table_with_a_primary_key_keeps_a_snapshot(
     reference = [row[:3] for row in expected()]
     assert rows_of(written) == reference
     assert rows_of(ctx.execute("SELECT * FROM totals").collect()) == reference
+
+
+def test_an_aggregate_of_running_totals_survives_an_agent_kill_on_two_agents(
+    two_agents: sl.LocalCluster, tmp_path: Path
+) -> None:
+    """Nexmark q4's shape (an aggregate of a running aggregate's updates) with checkpoints:
+    an agent killed after the first one, the restored attempt's snapshot still equals
+    DuckDB's."""
+    paced = sl.from_generator(updates.chunk, max_rows_per_second=updates.CHUNKS * 300 / 3)
+    path = tmp_path / "per_group.parquet"
+    job = updates.per_group(paced).submit(
+        two_agents, partitions=2, checkpoint_interval=0.2, sink=sl.ParquetSnapshotSink(path)
+    )
+    wait_for(lambda: any(c["state"] == "COMPLETE" for c in job.checkpoints()), timeout=60)
+    used = {t["agent"] for t in job.tasks()}
+    victim = next(i for i, uri in enumerate(two_agents.agent_uris) if uri in used)
+    two_agents.agent_processes[victim].send_signal(signal.SIGKILL)
+    two_agents.agent_processes[victim].wait()
+    job.result(timeout=180)
+    assert job.metrics()["attempts"] == 2
+    two_agents.scale(2)
+    expected = duckdb_table(updates.PER_GROUP, t=updates.everything())
+    assert_same_rows(pq.read_table(path), expected)
