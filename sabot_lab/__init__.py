@@ -24,6 +24,7 @@ from sabot_lab import display
 from sabot_lab.config import Config, get_config, set_config
 from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.parquet_sink import ParquetSink
+from sabot_lab.connectors.parquet_snapshot import ParquetSnapshotSink
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.errors import (
     AuthenticationError,
@@ -138,6 +139,7 @@ __all__ = [
     "NotLeaderError",
     "OperatorType",
     "ParquetSink",
+    "ParquetSnapshotSink",
     "PerformanceWarning",
     "PlanError",
     "PlanOptimizer",

@@ -39,6 +39,7 @@ from sabot_lab.connectors import (
     write_json,
     write_parquet,
 )
+from sabot_lab.connectors.changelog_sinks import refuse_updates
 from sabot_lab.connectors.generator import Generated, as_table
 from sabot_lab.cross_joins import cross_join, join_where
 from sabot_lab.deprecations import renamed
@@ -79,8 +80,11 @@ from sabot_lab.logical import (
     join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
+from sabot_lab.logical.changelogs import changelog_key
+from sabot_lab.logical.operators import RUNNING_DISTINCT
 from sabot_lab.logical.termination import require_end, require_row_numbers, require_rows
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer, warn_large_cross_products
+from sabot_lab.snapshot_writes import write_changelog
 from sabot_lab.summaries import QuantileMethod, bounded_rows, describe_table, sample_table
 from sabot_lab.window_specs import Duration, WindowSpec, duration_us, require_timestamp
 
@@ -1155,11 +1159,14 @@ class Stream:
         compression: str = "zstd",
         partition_by: str | Sequence[str] | None = None,
         optimize: bool = True,
+        mode: Literal["append", "snapshot"] = "append",
     ) -> int:
         """Run the pipeline, streaming its rows into a Parquet file (``compression``: zstd,
         snappy, gzip, lz4, brotli or uncompressed), or with ``partition_by`` into a
         directory of ``key=value`` subdirectories (hive layout); return the row count. The
-        file or directory appears whole, or not at all if the run fails.
+        file or directory appears whole, or not at all if the run fails. An upsert
+        :attr:`changelog` needs ``mode="snapshot"``: the file then holds the last row of each
+        key (and replaces the one at ``path`` whole).
 
         >>> import sabot_lab as sl, tempfile, os
         >>> p = os.path.join(tempfile.mkdtemp(), "out.parquet")
@@ -1167,6 +1174,8 @@ class Stream:
         2
         """
         require_end(self._graph, self._node_id, "to_parquet()")
+        if mode != "append" or self.changelog == "upsert":
+            return write_changelog(self, path, mode, compression, partition_by, optimize)
         return write_parquet(
             self.iter_batches(optimize), self.schema, path, compression, partition_by
         )
@@ -1190,6 +1199,7 @@ class Stream:
         '"x"\\n1\\n\\n'
         """
         require_end(self._graph, self._node_id, "to_csv()")
+        refuse_updates(self._graph, self._node_id, "to_csv()")
         return write_csv(self.iter_batches(optimize), self.schema, path, separator, include_header)
 
     def to_json(self, path: str | os.PathLike[str], *, optimize: bool = True) -> int:
@@ -1203,6 +1213,7 @@ class Stream:
         2
         """
         require_end(self._graph, self._node_id, "to_json()")
+        refuse_updates(self._graph, self._node_id, "to_json()")
         return write_json(self.iter_batches(optimize), self.schema, path)
 
     def to_kafka(
@@ -1230,6 +1241,7 @@ class Stream:
             fix="take head(n) first, or submit the pipeline to a cluster with "
             "sink=sl.KafkaSink(...)",
         )
+        refuse_updates(self._graph, self._node_id, "to_kafka()")
         return write_kafka(self.iter_batches(), topic, bootstrap, key, format, schema_id)[0]
 
     async def to_kafka_async(
@@ -1386,17 +1398,15 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
     if not aggs and not keys:
         raise PlanError("agg() needs at least one aggregate expression")
     check_aggregates(stream.schema, aggs)
-    if stream.changelog == "upsert":
-        raise PlanError(
-            "this stream is an upsert changelog (a running aggregate of an unbounded stream): "
-            "aggregating it again would count every update; aggregate within windows instead"
-        )
-    running = not stream.bounded  # no end to wait for: emit updates as rows come
+    key = changelog_key(stream.graph, stream.node_id)  # the rows an update replaces
+    updates_of = None if key is None else list(key)
+    running = not stream.bounded or updates_of is not None  # emit updates as rows come
     holistic = [
         e.param("fn")
         for a in aggs
         for e in a.walk()
         if isinstance(e, AggregateExpr) and e.param("fn") in HOLISTIC_AGGREGATES
+        if e.param("fn") not in RUNNING_DISTINCT  # kept as distinct values, per group
     ]
     if running and holistic:
         raise PlanError(
@@ -1404,8 +1414,11 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
             "aggregate within windows (stream.window(...)) instead"
         )
     if keys:
-        return stream._extend(GroupByOperator(keys=keys, aggs=aggs, running=running), "group_by")
-    return stream._extend(Aggregate(keys=keys, aggs=aggs, running=running), "agg")
+        op = GroupByOperator(keys=keys, aggs=aggs, running=running, updates_of=updates_of)
+        return stream._extend(op, "group_by")
+    return stream._extend(
+        Aggregate(keys=keys, aggs=aggs, running=running, updates_of=updates_of), "agg"
+    )
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -3,7 +3,8 @@ stream's) becomes the JobManager's :class:`~sabot_lab.runtime.protocol.JobReques
 node, when it ends in one, becomes the request's sink.
 
 May import: :mod:`sabot_lab.logical`, the wire layer (:mod:`sabot_lab.runtime.protocol`),
-:mod:`sabot_lab.client.job`, :mod:`sabot_lab.client.code_places`, :mod:`sabot_lab.errors`.
+:mod:`sabot_lab.client.job`, :mod:`sabot_lab.client.code_places`, :mod:`sabot_lab.errors`, the
+check of a changelog against its sink (:mod:`sabot_lab.connectors.changelog_sinks`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sabot_lab.client.code_places import code_files
 from sabot_lab.client.job import Job
+from sabot_lab.connectors.changelog_sinks import target_for
 from sabot_lab.errors import PlanError
 from sabot_lab.logical import JobGraph
 from sabot_lab.runtime.protocol import Assignment, JobRequest
@@ -54,6 +56,7 @@ def job_request(
                 "given too: give one of them"
             )
         target = dict(sink_node.op.parameters()["target"])
+    target = target_for(plan, plan.output(), target)  # an upsert changelog needs an upsert sink
     request = JobRequest(
         plan=plan.to_json(),
         name=name,

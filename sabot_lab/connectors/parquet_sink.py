@@ -26,7 +26,21 @@ import pyarrow.parquet as pq
 from sabot_lab.connectors.sink import CommitSink, register_sink
 from sabot_lab.errors import SourceError
 
-__all__ = ["ParquetSink"]
+__all__ = ["ParquetSink", "filesystem_of"]
+
+
+def filesystem_of(location: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem of ``location`` (a local path or a ``pyarrow.fs`` URI) and the path in it.
+
+    >>> filesystem_of("/tmp/out")
+    (<pyarrow._fs.LocalFileSystem object at ...>, '/tmp/out')
+    """
+    try:
+        if "://" in location:
+            return pafs.FileSystem.from_uri(location)
+        return pafs.LocalFileSystem(), location
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceError(f"cannot write Parquet files to {location}: {exc}") from None
 
 
 @register_sink
@@ -39,18 +53,10 @@ class ParquetSink(CommitSink):
         location = str(location)
         self.location = location if "://" in location else os.path.abspath(location)
 
-    def _filesystem(self) -> tuple[pafs.FileSystem, str]:
-        try:
-            if "://" in self.location:
-                return pafs.FileSystem.from_uri(self.location)
-            return pafs.LocalFileSystem(), self.location
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise SourceError(f"cannot write Parquet files to {self.location}: {exc}") from None
-
     def commit(self, rows: pa.Table, job_id: str, commit: int) -> bool:
         """Write ``rows`` as ``<job_id>-<commit>.parquet``, staged then moved into place;
         False when that file exists (nothing is written again)."""
-        fs, root = self._filesystem()
+        fs, root = filesystem_of(self.location)
         name = f"{job_id}-{commit:06d}.parquet"
         final = f"{root}/{name}"
         if fs.get_file_info(final).type != pafs.FileType.NotFound:

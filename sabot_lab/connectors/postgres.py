@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from sabot_lab.connectors.sink import CommitSink, register_sink
-from sabot_lab.errors import SourceError
+from sabot_lab.errors import PlanError, SourceError
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -59,6 +59,7 @@ class PostgresSink(CommitSink):
     """
 
     kind = "postgres"
+    takes_updates = True
 
     def __init__(self, url: str, table: str, key: Sequence[str] | None = None) -> None:
         parts = table.split(".")
@@ -66,6 +67,21 @@ class PostgresSink(CommitSink):
             raise SourceError(f"table must be a plain (schema.)name, got {table!r}")
         self.url, self.table, self.key = url, table, list(key or [])
         self._table_path = [_folded(p) for p in parts]
+
+    def keyed(self, key: tuple[str, ...]) -> PostgresSink:
+        """This sink, when its key is the changelog's ``key``; else :class:`PlanError`.
+
+        >>> PostgresSink("postgresql://db/x", "t", key=["k"]).keyed(("k",)).key
+        ['k']
+        """
+        if set(self.key) != set(key):
+            given = f"key={self.key}" if self.key else "no key"
+            raise PlanError(
+                f"PostgresSink({self.table!r}) has {given} and is given an upsert changelog "
+                f"keyed by {list(key)}: give key={list(key)}, so each update replaces the row "
+                "of its key"
+            )
+        return self
 
     def commit(self, rows: pa.Table, job_id: str, commit: int) -> bool:
         """Write ``rows`` as commit ``commit`` of ``job_id`` in one transaction; False when

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from sabot_lab.errors import SourceError
+from sabot_lab.errors import PlanError, SourceError
 
 __all__ = ["CommitSink", "register_sink", "sink_from_dict"]
 
@@ -30,6 +30,14 @@ class CommitSink(abc.ABC):
     """A sink the JobManager writes a job's committed rows to (see the module)."""
 
     kind: ClassVar[str]
+    takes_updates: ClassVar[bool] = False
+    """True for a sink that applies an upsert changelog: a row replaces the earlier row with
+    the same key (see :meth:`keyed`); the others append every row they get."""
+
+    def keyed(self, key: tuple[str, ...]) -> CommitSink:
+        """This sink applying an upsert changelog keyed by ``key`` (a sink with
+        :attr:`takes_updates` checks or takes the key); :class:`PlanError` when it cannot."""
+        raise PlanError(f"the {self.kind} sink appends rows; it cannot apply updates")
 
     @abc.abstractmethod
     def commit(self, rows: pa.Table, job_id: str, commit: int) -> bool:

@@ -43,6 +43,7 @@ from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.order import limit_batches, number_rows, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
+from sabot_lab.engine.retracting import RetractingAggregate
 from sabot_lab.engine.running import RunningAggregate
 from sabot_lab.engine.shared import shared_pipeline
 from sabot_lab.engine.state import StateBackend, open_state
@@ -318,10 +319,14 @@ class Executor:
             input_schema = op.input_schema or input_schema
             if op.running:
                 child = self._breaker_input(child_id)
-                schema = input_schema
+                schema, updates_of = input_schema, op.updates_of
                 return self._stateful(
                     node,
-                    lambda state: RunningAggregate(keys, aggs, schema, state),
+                    lambda state: (
+                        RunningAggregate(keys, aggs, schema, state)
+                        if updates_of is None
+                        else RetractingAggregate(keys, aggs, schema, state, updates_of)
+                    ),
                     lambda: child.run(self.config),
                 )
         aggregate = HashAggregate(keys, aggs, input_schema)

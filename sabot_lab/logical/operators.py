@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from sabot_lab.logical.graph import StreamOperatorNode
 
 __all__ = [
+    "RUNNING_DISTINCT",
     "Aggregate",
     "AsofJoin",
     "Distinct",
@@ -147,6 +148,11 @@ class Operator:
     def emits_updates(self) -> bool:
         """True if a row it outputs may be replaced by a later one (an upsert changelog)."""
         return False
+
+    def changelog_key(self, schema: pa.Schema) -> tuple[str, ...]:
+        """The columns of an upsert changelog's key, when it :meth:`emits_updates` with
+        output ``schema``: a later row replaces the earlier one with the same values there."""
+        return self.key_by(schema)
 
     def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
         """The columns its state (and the exchange before it) is partitioned by, for an
@@ -702,13 +708,20 @@ def _with_payload(
 # ----------------------------------------------------------------------------- aggregates
 AGGREGATE_PHASES = (None, "partial", "final")
 
+RUNNING_DISTINCT = ("n_unique",)
+"""The holistic aggregates a running aggregate (over an unbounded input) computes: its state
+keeps each group's distinct values, so it grows with them (``explain()`` says so)."""
+
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Aggregate(Operator):
     """One row of ``aggs`` over all rows (:class:`GroupBy`: per value of ``keys``);
-    ``running``: emit updates as rows come (an unbounded input). The physical planner splits
-    it in a ``partial`` phase per batch and a ``final`` one merging partials of an aggregate
-    over ``input_schema``."""
+    ``running``: emit updates as rows come (an unbounded input); ``updates_of``: the input is
+    an upsert changelog with this key, whose rows replace the earlier rows of their key (the
+    aggregate keeps the last row of each key and takes back its contribution when it changes;
+    it runs in one task, as each key's rows and each group's must meet). The physical planner
+    splits it in a ``partial`` phase per batch and a ``final`` one merging partials of an
+    aggregate over ``input_schema``."""
 
     kind = OperatorType.AGGREGATE
     stateful = True
@@ -719,14 +732,22 @@ class Aggregate(Operator):
     running: bool = False
     phase: str | None = None
     input_schema: pa.Schema | None = None
+    updates_of: list[str] | None = None
 
     def check(self) -> None:
         _names(self.keys, "keys", self)
         _exprs(self.aggs, "aggs", self)
         if self.phase not in AGGREGATE_PHASES:
             self._fail(f"phase must be 'partial', 'final' or None, got {self.phase!r}")
+        if self.updates_of is not None:
+            _names(self.updates_of, "updates_of", self)
+            if not self.running or self.phase is not None:
+                self._fail("an aggregate of updates (updates_of) runs whole, with running=True")
 
     def key_by(self, schema: pa.Schema | None) -> tuple[str, ...]:
+        return () if self.updates_of is not None else tuple(self.keys)
+
+    def changelog_key(self, schema: pa.Schema) -> tuple[str, ...]:
         return tuple(self.keys)
 
     def emits_updates(self) -> bool:
@@ -763,9 +784,27 @@ class Aggregate(Operator):
         return pa.schema([*keys, *(a.output_field(rows) for a in self.aggs)])
 
     def describe(self, name: str = "") -> str:
+        """The keys and aggregates; a running aggregate keeping distinct values says so.
+
+        >>> from sabot_lab.expr import col
+        >>> GroupBy(keys=["k"], aggs=[col("x").n_unique()], running=True).describe()
+        'keys=[k] aggs=[col("x").n_unique()] state: the distinct values of [x] per group (grows with them)'
+        """
         aggs = ", ".join(repr(a) for a in self.aggs)
         keys = f"keys=[{', '.join(self.keys)}] " if self.keys else ""
-        return f"{keys}aggs=[{aggs}]"
+        kept = [
+            f"[{', '.join(e.args[0].columns())}]"
+            for a in self.aggs
+            for e in a.walk()
+            if self.running and e.op == "agg" and e.param("fn") in RUNNING_DISTINCT
+        ]
+        state = f" state: the distinct values of {', '.join(kept)} per group (grows with them)"
+        updates = ""
+        if self.updates_of is not None:
+            updates = (
+                f" of updates keyed by [{', '.join(self.updates_of)}] (state: the last row of each)"
+            )
+        return f"{keys}aggs=[{aggs}]" + updates + (state if kept else "")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -822,6 +861,9 @@ class Window(Operator):
 
     def emits_updates(self) -> bool:
         return self.early is not None
+
+    def changelog_key(self, schema: pa.Schema) -> tuple[str, ...]:
+        return (*self.keys, "window_start")
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
         """The keys, ``window_start`` and ``window_end`` (of the type of the window's time
@@ -1075,6 +1117,9 @@ class TopN(Operator):
 
     def emits_updates(self) -> bool:
         return self.window_end is None and self.first_at is None
+
+    def changelog_key(self, schema: pa.Schema) -> tuple[str, ...]:
+        return (*self.key_by(schema), self.rank.output_name())
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
         return pa.schema([*inputs[0], self.rank.output_field(inputs[0])])

@@ -200,7 +200,8 @@ def _aggregate_needs(
     node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
 ) -> list[set[str]]:
     assert isinstance(node.op, Aggregate)
-    return [set(node.op.keys) | _columns(_kept_aggs(node, need))]
+    updates_of = set(node.op.updates_of or ())  # which row an update replaces
+    return [set(node.op.keys) | updates_of | _columns(_kept_aggs(node, need))]
 
 
 def _watermark_needs(

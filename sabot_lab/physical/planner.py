@@ -362,7 +362,8 @@ def _single(
 def _group_keys(
     graph: JobGraph, node: StreamOperatorNode, position: int, rows: Mapping[str, float]
 ) -> ExchangeChoice:
-    return _hash(graph, node.upstream[position], node.key_by)
+    keys = node.key_by
+    return _hash(graph, node.upstream[position], keys) if keys else ("single", ())
 
 
 def _join_sides(

@@ -23,6 +23,12 @@ connector      options                                      read as / written to
 ``print``      ``print-identifier``                         rows printed as ``+I[...]``
 =============  ===========================================  =================================
 
+A filesystem table declaring ``PRIMARY KEY (k) NOT ENFORCED`` (Flink's upsert tables) takes an
+upsert changelog keyed by ``k``: ``INSERT INTO`` keeps the last row of each key in one Parquet
+file, ``snapshot.parquet`` in its path, replaced whole at each commit
+(:class:`~sabot_lab.connectors.parquet_snapshot.ParquetSnapshotSink`); the other sinks append
+rows and refuse a changelog of updates.
+
 A table reads its physical columns from the connector (cast to the declared types), computes
 its computed columns, and tracks event time on its ``WATERMARK`` column. An unknown connector
 or option is an error naming it and the supported ones. Flink's former option names
@@ -57,11 +63,13 @@ import pyarrow as pa
 from sqlglot import exp
 
 from sabot_lab.connectors.blackhole import BlackholeSink
+from sabot_lab.connectors.changelog_sinks import sink_for
 from sabot_lab.connectors.file_formats import CsvOptions, JsonOptions
 from sabot_lab.connectors.files import FileSource
 from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.nexmark import NexmarkSource
 from sabot_lab.connectors.parquet_sink import ParquetSink
+from sabot_lab.connectors.parquet_snapshot import ParquetSnapshotSink
 from sabot_lab.connectors.sink import CommitSink
 from sabot_lab.errors import PlanError, SQLError
 from sabot_lab.expr import col, lit
@@ -71,7 +79,11 @@ from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.table_ddl import TableDefinition
 from sabot_lab.stream import Stream, from_arrow, from_kafka, from_source
 
-__all__ = ["CONNECTORS", "ConnectorTable", "connector_table"]
+__all__ = ["CONNECTORS", "SNAPSHOT_FILE", "ConnectorTable", "connector_table"]
+
+SNAPSHOT_FILE = "snapshot.parquet"
+"""The file in a filesystem table's directory that holds its rows when it declares a primary
+key: the last row of each key, replaced whole at each commit."""
 
 CONNECTORS: dict[str, tuple[str, ...]] = {
     "kafka": (
@@ -184,6 +196,8 @@ class ConnectorTable:
                 self.options["topic"], self.options["properties.bootstrap.servers"],
                 _kafka_key(self), self.options.get("format", "json"),  # type: ignore[arg-type]
             )  # fmt: skip
+        if self.definition.primary_key:
+            return self._snapshot_sink()
         if self.connector == "filesystem" and self._format() == "parquet":
             if self.definition.partition_by:
                 raise SQLError(
@@ -197,6 +211,12 @@ class ConnectorTable:
             f"this {self.connector} table takes rows in this process only (run the INSERT "
             "without a cluster on a bounded query)"
         )
+
+    def _snapshot_sink(self) -> ParquetSnapshotSink:
+        """The sink of a filesystem table with a primary key: the snapshot
+        ``<path>/snapshot.parquet`` (one row per key)."""
+        key = self.definition.primary_key
+        return ParquetSnapshotSink(os.path.join(self._path(), SNAPSHOT_FILE), key)
 
     def _format(self) -> str:
         return self.options.get("format", "")
@@ -237,6 +257,7 @@ def connector_table(definition: TableDefinition, ctx: Context) -> ConnectorTable
             )
     table = ConnectorTable(definition, connector, options, ctx.text)
     _CHECKS[connector](table, ctx)
+    _check_primary_key(table, ctx)
     table.conformed(_empty(definition.physical), ctx.functions)  # computed columns checked now
     return table
 
@@ -293,6 +314,24 @@ def _check_filesystem(table: ConnectorTable, ctx: Context) -> None:
     if table.definition.partition_by and table._format() != "parquet":
         raise ctx.error(
             "PARTITIONED BY is supported for 'format' = 'parquet' (hive directories)",
+            table.definition.node,
+        )
+    if table.definition.primary_key and (
+        table._format() != "parquet" or table.definition.partition_by
+    ):
+        raise ctx.error(
+            "a filesystem table with a PRIMARY KEY keeps one row per key in a Parquet "
+            f"snapshot ({SNAPSHOT_FILE} in its path): give it 'format' = 'parquet' and no "
+            "PARTITIONED BY",
+            table.definition.node,
+        )
+
+
+def _check_primary_key(table: ConnectorTable, ctx: Context) -> None:
+    if table.definition.primary_key and table.connector not in ("filesystem",):
+        raise ctx.error(
+            f"PRIMARY KEY on a {table.connector} table: sabot-lab keeps one row per key in "
+            "filesystem tables ('format' = 'parquet'); leave the key out here",
             table.definition.node,
         )
 
@@ -421,6 +460,11 @@ def _write_kafka(table: ConnectorTable, rows: Stream) -> int:
 
 def _write_files(table: ConnectorTable, rows: Stream) -> int:
     directory, file_format = table._path(), table._format()
+    if table.definition.primary_key:
+        sink = sink_for(rows.graph, rows.node_id, table._snapshot_sink())
+        written = pa.Table.from_batches(list(rows.iter_batches()), schema=rows.schema)
+        sink.commit(written, f"insert-{uuid.uuid4().hex}", 0)
+        return written.num_rows
     keys = list(table.definition.partition_by)
     if keys:
         if os.path.exists(directory) and os.listdir(directory):

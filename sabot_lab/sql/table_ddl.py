@@ -1,8 +1,10 @@
-"""``CREATE [TEMPORARY] TABLE name (columns..., WATERMARK FOR ...) [PARTITIONED BY (...)] WITH (...)`` of
-Flink SQL read into a :class:`TableDefinition`: the physical columns with their Arrow types,
-the computed columns (``ts AS TO_TIMESTAMP(...)``, ``p AS PROCTIME()``) as expressions over
-them, the watermark (``WATERMARK FOR ts AS ts - INTERVAL '4' SECOND``: column and delay), the
-partition keys and the ``WITH`` options (:mod:`sabot_lab.sql.connector_tables` maps them onto
+"""``CREATE [TEMPORARY] TABLE name (columns..., WATERMARK FOR ..., PRIMARY KEY (...) NOT ENFORCED)
+[PARTITIONED BY (...)] WITH (...)`` of Flink SQL read into a :class:`TableDefinition`: the
+physical columns with their Arrow types, the computed columns (``ts AS TO_TIMESTAMP(...)``,
+``p AS PROCTIME()``) as expressions over them, the watermark (``WATERMARK FOR ts AS ts -
+INTERVAL '4' SECOND``: column and delay), the primary key (as in Flink, declared ``NOT
+ENFORCED``: the key of the rows a sink table keeps one of), the partition keys and the
+``WITH`` options (:mod:`sabot_lab.sql.connector_tables` maps them onto
 sources and sinks).
 
 Flink's types map onto Arrow's: ``BIGINT`` int64, ``INT`` int32, ``SMALLINT``, ``TINYINT``,
@@ -67,7 +69,8 @@ class TableDefinition:
     """A ``CREATE TABLE``'s parts: its ``name``, ``physical`` columns (read from and written to
     the connector), ``computed`` columns (name and expression, computed after reading),
     ``order`` (every column as declared), ``watermark`` (column and delay, or None),
-    ``partition_by`` keys, ``options`` (the ``WITH`` clause) and the statement ``node``."""
+    ``partition_by`` keys, ``options`` (the ``WITH`` clause), the statement ``node`` and
+    the ``primary_key`` columns (none when not declared)."""
 
     name: str
     physical: pa.Schema
@@ -77,6 +80,7 @@ class TableDefinition:
     partition_by: tuple[str, ...]
     options: dict[str, str]
     node: exp.Create
+    primary_key: tuple[str, ...] = ()
 
 
 def arrow_type(node: exp.DataType, ctx: Context) -> pa.DataType:
@@ -124,7 +128,11 @@ def table_definition(node: exp.Create, ctx: Context) -> TableDefinition:
     computed: list[tuple[str, exp.Expr]] = []
     order: list[str] = []
     watermark = None
+    primary_key: list[str] = []
     for item in schema.expressions:
+        if isinstance(item, exp.PrimaryKey):
+            primary_key.extend(_primary_key(item, [c.name for c in item.expressions], ctx))
+            continue
         if isinstance(item, exp.WatermarkColumnConstraint):
             if watermark is not None:
                 raise ctx.error("a table takes one WATERMARK", item)
@@ -136,6 +144,8 @@ def table_definition(node: exp.Create, ctx: Context) -> TableDefinition:
         if name.lower() in (o.lower() for o in order):
             raise ctx.error(f"column '{name}' is declared twice", item)
         order.append(name)
+        if _column_key(item, ctx):
+            primary_key.append(name)
         expression = _computed(item, ctx)
         if expression is not None:
             computed.append((name, expression))
@@ -161,7 +171,49 @@ def table_definition(node: exp.Create, ctx: Context) -> TableDefinition:
         partition_by=_partition_keys(node, order, ctx),
         options=_options(node, ctx),
         node=node,
+        primary_key=_declared(primary_key, order, schema, ctx),
     )
+
+
+def _primary_key(node: exp.Expr, columns: list[str], ctx: Context) -> list[str]:
+    """The columns of a ``PRIMARY KEY``, which must say ``NOT ENFORCED`` as Flink's do."""
+    options = " ".join(
+        o.sql() if isinstance(o, exp.Expr) else str(o) for o in node.args.get("options") or []
+    )
+    if "NOT ENFORCED" not in options.upper():
+        raise ctx.error(
+            "PRIMARY KEY needs NOT ENFORCED, as in Flink: sabot-lab does not check the rows "
+            "written are unique; it keeps the last row of each key",
+            node,
+        )
+    return columns
+
+
+def _column_key(column: exp.ColumnDef, ctx: Context) -> bool:
+    """Whether a column is declared ``PRIMARY KEY NOT ENFORCED``."""
+    constraints = column.args.get("constraints") or []
+    keys = [
+        c for c in constraints if isinstance(c.args.get("kind"), exp.PrimaryKeyColumnConstraint)
+    ]
+    for key in keys:
+        _primary_key(key.args["kind"], [], ctx)
+    return bool(keys)
+
+
+def _declared(key: list[str], order: list[str], node: exp.Expr, ctx: Context) -> tuple[str, ...]:
+    """The primary key's columns as declared (each a column of the table, one key)."""
+    found = []
+    for name in key:
+        match = [o for o in order if o.lower() == name.lower()]
+        if not match:
+            raise ctx.error(
+                f"PRIMARY KEY names '{name}', not a column of the table ({', '.join(order)})",
+                node,
+            )
+        found.append(match[0])
+    if len(set(found)) != len(found):
+        raise ctx.error(f"the PRIMARY KEY ({', '.join(key)}) is declared twice", node)
+    return tuple(found)
 
 
 def _computed(column: exp.ColumnDef, ctx: Context) -> exp.Expr | None:
@@ -171,6 +223,8 @@ def _computed(column: exp.ColumnDef, ctx: Context) -> exp.Expr | None:
         kind = constraint.args.get("kind")
         if isinstance(kind, exp.ComputedColumnConstraint) and not kind.args.get("persisted"):
             found = kind.this
+        elif isinstance(kind, exp.PrimaryKeyColumnConstraint):
+            continue  # the table's key (_column_key)
         else:
             raise ctx.unsupported(f"the column constraint {constraint.sql()}", constraint)
     return found
