@@ -1,28 +1,28 @@
 """The client side of ``benchmarks/multihost.py`` (not a benchmark itself): what it measures
-from a client, run on the virtual cluster's ``client`` host as
-
-    python benchmarks/_multihost_client.py COMMAND URI ARGS...
-
-(printing one JSON line), and called in the benchmark's own process for the loopback
-clusters. Credentials come from the environment: ``SABOT_TOKEN``, ``SABOT_CLUSTER_TOKEN``
-(to read the agents' shuffle counters) and, with TLS, ``SABOT_TLS_CA``, ``SABOT_TLS_CERT``,
-``SABOT_TLS_KEY``.
+from a client. The benchmark runs this file in the virtual cluster's ``client`` host, and
+calls its functions itself for the loopback clusters. Run, it reads commands from its
+standard input, one JSON object a line, ``{"id": N, "argv": [COMMAND, URI, ARGS...],
+"env": {...}}``, and answers each with a line ``{"id": N, "reply": ...}`` (or ``"error"``).
+``env`` holds the credentials: ``SABOT_TOKEN``, ``SABOT_CLUSTER_TOKEN`` (to read the agents'
+shuffle counters) and, with TLS, ``SABOT_TLS_CA``, ``SABOT_TLS_CERT``, ``SABOT_TLS_KEY``.
 
 - ``agents URI N``: wait until N agents are ACTIVE; their URIs.
 - ``fintech URI QUOTES SECURITIES RUNS``: the fintech query (``benchmarks/fintech.py``) on the
   cluster, in this process (``collect()``) and in DuckDB, from the Parquet files: the three
   answers checked equal first, then the median ms of RUNS interleaved runs of each.
 - ``shuffle URI WIDE ROWS RUNS``: ``distinct().agg(n=count())`` of the wide Parquet file WIDE
-  (ROWS distinct rows): every row crosses the hash exchange between the stages. Per run: the
-  bytes into the exchange, the bytes the agents sent each other (their ``shuffle_sent_bytes``
-  counters), the seconds of the stage reading the exchange and of the whole job.
-- ``watch URI ADDRESS STATE``: print ``watching`` once the agent at ADDRESS is ACTIVE, then
+  (ROWS distinct rows), once to warm up and RUNS times: every row crosses the hash exchange
+  between the stages. Per run: the bytes into the exchange, the bytes the agents sent each
+  other (their ``shuffle_sent_bytes`` counters), the seconds of the stage reading the
+  exchange and of the whole job.
+- ``watch URI ADDRESS STATE``: print ``watching N`` once the agent at ADDRESS is ACTIVE; reply
   when (``time.time()``) the JobManager first lists it in STATE (polled every 20 ms).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -38,9 +38,11 @@ from sabot_lab.examples.demo import fintech_pipeline
 from sabot_lab.runtime.protocol import Role
 from sabot_lab.runtime.transport import Credentials, call
 
-__all__ = ["agents", "fintech", "main", "shuffle_run", "watch"]
+__all__ = ["CREDENTIALS", "agents", "fintech", "run", "serve", "shuffle_run", "watch"]
 
 POLL = 0.02
+CREDENTIALS = ("SABOT_TOKEN", "SABOT_CLUSTER_TOKEN", "SABOT_TLS_CA", "SABOT_TLS_CERT",
+               "SABOT_TLS_KEY")  # fmt: skip
 
 
 def agents(cluster: Cluster, n: int, timeout: float = 120.0) -> list[str]:
@@ -103,9 +105,11 @@ def shuffle_run(cluster: Cluster, wide: str, rows: int, auth: Credentials) -> di
     }
 
 
-def watch(cluster: Cluster, address: str, state: str, timeout: float = 300.0) -> dict[str, float]:
+def watch(
+    cluster: Cluster, address: str, state: str, ready: str, timeout: float = 300.0
+) -> dict[str, float]:
     """When (``{"at": time.time()}``) the agent at ``address`` is first listed in ``state``,
-    after printing ``watching`` once it is ACTIVE."""
+    after printing ``ready`` once it is ACTIVE."""
     deadline = time.monotonic() + timeout
 
     def state_now() -> str | None:
@@ -115,7 +119,7 @@ def watch(cluster: Cluster, address: str, state: str, timeout: float = 300.0) ->
         if time.monotonic() > deadline:
             raise SystemExit(f"the agent at {address} is not ACTIVE: {cluster.agents()}")
         time.sleep(0.1)
-    print("watching", flush=True)
+    print(ready, flush=True)
     while state_now() != state:
         if time.monotonic() > deadline:
             raise SystemExit(f"the agent at {address} was not {state} within {timeout:g} s")
@@ -123,26 +127,38 @@ def watch(cluster: Cluster, address: str, state: str, timeout: float = 300.0) ->
     return {"at": time.time()}
 
 
-def main(argv: list[str]) -> None:
-    """Run one command (see the module's text) and print its JSON."""
+def run(ident: int, argv: list[str]) -> Any:
+    """Run the command ``argv`` (see the module's text); its reply."""
     command, uri, *args = argv
     insecure = uri.startswith("grpc://")
     cluster = sl.connect(uri, insecure=insecure)
-    reply: Any
     if command == "agents":
-        reply = agents(cluster, int(args[0]))
-    elif command == "fintech":
-        reply = fintech(cluster, args[0], args[1], int(args[2]))
-    elif command == "shuffle":
+        return agents(cluster, int(args[0]))
+    if command == "fintech":
+        return fintech(cluster, args[0], args[1], int(args[2]))
+    if command == "shuffle":
         auth = Credentials.from_env(insecure=insecure, role=Role.CLUSTER)
         shuffle_run(cluster, args[0], int(args[1]), auth)  # (a warm-up run)
-        reply = [shuffle_run(cluster, args[0], int(args[1]), auth) for _ in range(int(args[2]))]
-    elif command == "watch":
-        reply = watch(cluster, args[0], args[1])
-    else:
-        raise SystemExit(f"unknown command {command!r}")
-    print(json.dumps(reply), flush=True)
+        return [shuffle_run(cluster, args[0], int(args[1]), auth) for _ in range(int(args[2]))]
+    if command == "watch":
+        return watch(cluster, args[0], args[1], ready=f"watching {ident}")
+    raise SystemExit(f"unknown command {command!r}")
+
+
+def serve() -> None:
+    """Run the commands of standard input (see the module's text), each with its own
+    credentials, until it ends."""
+    for line in sys.stdin:
+        request = json.loads(line)
+        for variable in CREDENTIALS:
+            os.environ.pop(variable, None)
+        os.environ.update(request["env"])
+        try:
+            answer = {"reply": run(request["id"], request["argv"])}
+        except (SystemExit, Exception) as error:  # (said to the benchmark, which stops)
+            answer = {"error": f"{type(error).__name__}: {error}"}
+        print(json.dumps({"id": request["id"], **answer}), flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    serve()

@@ -26,10 +26,12 @@ Prints what was checked, then a Markdown table of the figures.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +50,7 @@ import pyarrow.parquet as pq
 
 import sabot_lab as sl
 from sabot_lab.examples.datasets import quotes, securities
+from sabot_lab.runtime.certificates import create_ca, create_host
 
 # cluster/netns comes from the checkout; this directory goes on the path after it is
 # imported, or its cluster.py would be found for ``cluster`` instead
@@ -122,23 +125,61 @@ class Deployment:
 
 
 def make_certificates(hosts: VirtualCluster, directory: Path) -> Path:
-    """A cluster CA and a certificate for every host (its name and address), with
-    ``sabot-lab certs``; the directory of the hosts' files (``ca.pem`` beside them)."""
-
-    def certs(*args: str) -> None:
-        argv = [sys.executable, "-m", "sabot_lab.cli", "certs", *args]
-        subprocess.run(argv, check=True, capture_output=True, env=hosts.environment())
-
-    certs("ca", "--out", str(directory / "ca"))
+    """A cluster CA and a certificate for every host (its name and address), and one for
+    loopback (``localhost``), as ``sabot-lab certs`` makes them; the directory of the
+    hosts' files (``ca.pem`` beside them)."""
+    ca = create_ca(directory / "ca")
     for host, address in hosts.addresses.items():
-        certs("host", host, "--ca", str(directory / "ca"), "--out", str(directory), "--ip", address)
-    (directory / "ca.pem").write_bytes((directory / "ca" / "ca.pem").read_bytes())
+        create_host(host, directory / "ca", directory, ips=[address])
+    create_host("localhost", directory / "ca", directory, ips=["127.0.0.1"])
+    shutil.copy(ca.cert, directory / "ca.pem")
     return directory
+
+
+class Client:
+    """``_multihost_client.py`` running in the client host: :meth:`ask` runs its commands."""
+
+    def __init__(self, hosts: VirtualCluster) -> None:
+        self.hosts = hosts
+        log = hosts.workdir / "client.log"
+        with log.open("w") as stderr:
+            popen = subprocess.Popen(
+                hosts.command("client", [sys.executable, CLIENT]),
+                env=hosts.environment(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        self.process = HostProcess("client", popen, log)
+        hosts.processes.append(self.process)  # (stopped with the hosts)
+        self._ids = itertools.count()
+
+    def send(self, deployment: Deployment, *argv: str) -> int:
+        """Start the command ``argv`` on ``deployment``; its number, for :meth:`reply`."""
+        ident = next(self._ids)
+        request = {"id": ident, "argv": [argv[0], deployment.uri, *argv[1:]],
+                   "env": deployment.client_env}  # fmt: skip
+        assert self.process.popen.stdin is not None
+        self.process.popen.stdin.write(json.dumps(request) + "\n")
+        self.process.popen.stdin.flush()
+        return ident
+
+    def reply(self, ident: int, timeout: float = 3600.0) -> Any:
+        """The reply to command ``ident``; exits with its error if it failed."""
+        answer = json.loads(self.process.wait_for_line(f'{{"id": {ident},', timeout))
+        if "error" in answer:
+            raise SystemExit(f"the client failed: {answer['error']}\n{self.process.log_tail()}")
+        return answer["reply"]
+
+    def ask(self, deployment: Deployment, *argv: str) -> Any:
+        """Run the command ``argv`` on ``deployment``; its reply."""
+        return self.reply(self.send(deployment, *argv))
 
 
 @contextmanager
 def deployed(
-    hosts: VirtualCluster, name: str, heartbeats: dict[str, str], tls: Path | None = None
+    client: Client, name: str, heartbeats: dict[str, str], tls: Path | None = None
 ) -> Iterator[Deployment]:
     """A JobManager and 3 agents started as the README's "Remote clusters" commands start
     them (``--host 0.0.0.0``; with ``tls``, mutual TLS with its certificates), until the
@@ -154,6 +195,7 @@ def deployed(
             {"SABOT_TLS_CA": str(tls / "ca.pem"), "SABOT_TLS_CERT": cert, "SABOT_TLS_KEY": key},
         )
 
+    hosts = client.hosts
     args, env = tls_of("jm1")
     workdir = hosts.workdir / name
     jobmanager = hosts.sabot_lab(
@@ -177,29 +219,22 @@ def deployed(
             )
         for agent in made.processes[1:]:
             agent.wait_for_line("sabot-lab agent ready ", timeout=120)
-        client(hosts, made, "agents", str(len(AGENTS)))
+        client.ask(made, "agents", str(len(AGENTS)))
         yield made
     finally:
         for process in reversed(made.processes):
             process.stop(timeout=30)
 
 
-def client(hosts: VirtualCluster, deployment: Deployment, *args: str) -> Any:
-    """Run a command of ``_multihost_client.py`` in the client host; its JSON reply."""
-    argv = [sys.executable, CLIENT, args[0], deployment.uri, *args[1:]]
-    done = hosts.run("client", argv, env=deployment.client_env, timeout=3600)
-    if done.returncode != 0:
-        raise SystemExit(f"client {' '.join(args)} failed:\n{done.stdout}{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 # -- measurements --------------------------------------------------------------------------
 
 
-def fintech_rows(hosts: VirtualCluster, deployment: Deployment, data: Path, rows: int,
-                 runs: int) -> list[Row]:  # fmt: skip
+def fintech_rows(
+    client: Client, deployment: Deployment, data: Path, rows: int, runs: int
+) -> list[Row]:
+    """The fintech figures (see the module's text)."""
     q, s = fintech_data(data, rows)
-    reply = client(hosts, deployment, "fintech", str(q), str(s), str(runs))
+    reply = client.ask(deployment, "fintech", str(q), str(s), str(runs))
     ms = reply["ms"]
     print(f"checked: fintech on 3 agent hosts == in-process == DuckDB ({reply['groups']} sectors)")
     figure = f"fintech, {rows:,} rows (Parquet)"
@@ -226,47 +261,34 @@ def shuffle_row(link: str, security: str, runs: list[dict[str, float]]) -> Row:
     )
 
 
-def loopback_shuffle(wide: Path, rows: int, runs: int, tls: Path | None,
-                     workdir: Path) -> list[dict[str, float]]:  # fmt: skip
-    """The shuffle runs on a ``LocalCluster`` of 3 agents on loopback."""
+def loopback_shuffle(
+    wide: Path, rows: int, runs: int, tls: Path | None, workdir: Path
+) -> list[dict[str, float]]:
+    """The shuffle runs on a ``LocalCluster`` of as many agents and slots on loopback (with
+    mutual TLS with the ``localhost`` certificate of ``tls``, when given)."""
     options: dict[str, Any] = {}
     if tls is not None:
-        certs = tls / "loopback"
-        certs.mkdir(exist_ok=True)
-        ca = tls / "ca"
-        done = subprocess.run(
-            [sys.executable, "-m", "sabot_lab.cli", "certs", "host", "localhost", "--ca",
-             str(ca), "--out", str(certs), "--ip", "127.0.0.1"],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise SystemExit(done.stderr)
-        options = {"tls_cert": certs / "localhost.pem", "tls_key": certs / "localhost-key.pem",
-                   "tls_ca": ca / "ca.pem", "tls_verify_client": True}  # fmt: skip
+        options = {"tls_cert": tls / "localhost.pem", "tls_key": tls / "localhost-key.pem",
+                   "tls_ca": tls / "ca.pem", "tls_verify_client": True}  # fmt: skip
     with sl.LocalCluster(agents=len(AGENTS), slots=SLOTS, workdir=workdir, **options) as cluster:
         shuffle_run(cluster, str(wide), rows, cluster.cluster_auth)  # (a warm-up run)
         return [shuffle_run(cluster, str(wide), rows, cluster.cluster_auth) for _ in range(runs)]
 
 
-def detection_seconds(hosts: VirtualCluster, deployment: Deployment, runs: int) -> list[float]:
+def detection_seconds(client: Client, deployment: Deployment, runs: int) -> list[float]:
     """Seconds from cutting ``agent3``'s links to the JobManager listing it FAILED, ``runs``
-    times (healed, and re-registered, in between)."""
-    victim, times = "agent3", []
+    times (healed, and registered again, in between)."""
+    hosts, victim, times = client.hosts, "agent3", []
     for _ in range(runs):
-        watcher = hosts.start(
-            "client",
-            [sys.executable, CLIENT, "watch", deployment.uri, hosts.addresses[victim], "FAILED"],
-            env=deployment.client_env,
-            ready="watching",
-            timeout=120,
-        )
+        ident = client.send(deployment, "watch", hosts.addresses[victim], "FAILED")
+        client.process.wait_for_line(f"watching {ident}", timeout=120)
         cut_at = time.time()
         hosts.cut(victim)
         try:
-            times.append(json.loads(watcher.wait_for_line("{", timeout=300))["at"] - cut_at)
+            times.append(client.reply(ident, timeout=300)["at"] - cut_at)
         finally:
             hosts.heal(victim)
-        client(hosts, deployment, "agents", str(len(AGENTS)))  # (registered again)
+        client.ask(deployment, "agents", str(len(AGENTS)))
     return times
 
 
@@ -346,20 +368,21 @@ def main() -> None:
     hosts = VirtualCluster(cluster_hosts(len(AGENTS), db=False, jobmanagers=1), "slabbench")
     with hosts, tempfile.TemporaryDirectory(prefix="sabot-bench-multihost-") as tmp:
         certs = make_certificates(hosts, Path(tmp) / "certs")
-        with deployed(hosts, "plain", DEFAULT_HEARTBEATS) as plain:
+        client = Client(hosts)
+        with deployed(client, "plain", DEFAULT_HEARTBEATS) as plain:
             step("fintech on 3 agent hosts, in-process and in DuckDB")
-            rows += fintech_rows(hosts, plain, args.dir, args.rows, args.runs)
+            rows += fintech_rows(client, plain, args.dir, args.rows, args.runs)
             step("shuffle across the bridge")
-            shuffles["across the bridge", "plain"] = client(hosts, plain, "shuffle", *shuffle_args)
+            shuffles["across the bridge", "plain"] = client.ask(plain, "shuffle", *shuffle_args)
             step("partition detection, default heartbeats")
-            detections[DEFAULT_SETTING] = detection_seconds(hosts, plain, args.detection_runs)
-        with deployed(hosts, "tls", QUICK_HEARTBEATS, tls=certs) as secure:
+            detections[DEFAULT_SETTING] = detection_seconds(client, plain, args.detection_runs)
+        with deployed(client, "tls", QUICK_HEARTBEATS, tls=certs) as secure:
             step("shuffle across the bridge, mutual TLS")
-            shuffles["across the bridge", "mutual TLS"] = client(
-                hosts, secure, "shuffle", *shuffle_args
+            shuffles["across the bridge", "mutual TLS"] = client.ask(
+                secure, "shuffle", *shuffle_args
             )
             step("partition detection, quick heartbeats")
-            detections[QUICK_SETTING] = detection_seconds(hosts, secure, args.detection_runs)
+            detections[QUICK_SETTING] = detection_seconds(client, secure, args.detection_runs)
         for security, tls in (("plain", None), ("mutual TLS", certs)):
             step(f"shuffle on loopback, {security}")
             workdir = Path(tmp) / f"loopback-{len(shuffles)}"
