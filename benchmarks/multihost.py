@@ -10,13 +10,14 @@ client in ``client``; every byte between them crosses veth pairs and a bridge. N
    distinct) moves every row through the hash exchange between its two stages; the bytes
    the agents sent each other (their counters) over the seconds of the stage reading them
    (which also runs the distinct), across the bridge and on loopback (``LocalCluster``,
-   same agents and slots), plain and with mutual TLS (``sabot-lab certs``). Medians of
-   ``--runs`` after a warm-up run; every run's count checked against DuckDB's.
+   same agents and slots), plain and with mutual TLS (certificates of one CA, as
+   ``sabot-lab certs`` makes them). Medians of ``--runs`` after a warm-up run; every run's
+   count checked against DuckDB's.
 3. Partition detection: an agent host's links cut (``VirtualCluster.cut``) until the
    JobManager lists the agent FAILED, with the default heartbeats (on the plain cluster)
    and with quick ones (on the mutual-TLS cluster), median of ``--detection-runs`` (healed
-   and re-registered between runs). Failover time
-   is ``benchmarks/failover.py``'s (on loopback, ``--failover-runs``, 0 skips it).
+   and registered again between runs). Failover time is ``benchmarks/failover.py``'s (on
+   loopback, ``--failover-runs``; 0 skips it): cluster/netns has no PostgreSQL host yet.
 
 Prints what was checked, then a Markdown table of the figures.
 
