@@ -627,14 +627,16 @@ REFUSED: dict[str, str] = {
     "q4": "a GROUP BY over the running (upsert) aggregate of an unbounded stream",
     "q6": "ROW_NUMBER() and AVG() OVER (... ROWS BETWEEN ...) of an unbounded stream",
     "q9": "ROW_NUMBER() OVER (...) top-N of an unbounded stream",
+    "q10": "PARTITIONED BY directories of csv files written by a job (a cluster's)",
+    "q12": "TUMBLE over PROCTIME() of an unbounded stream",
     "q15": "COUNT(DISTINCT ...) in a GROUP BY of an unbounded stream",
     "q16": "COUNT(DISTINCT ...) in a GROUP BY of an unbounded stream",
     "q18": "ROW_NUMBER() OVER (...) deduplication of an unbounded stream",
     "q19": "ROW_NUMBER() OVER (...) top-N of an unbounded stream",
 }
-"""The queries refused on the never-ending generator (``'events.num' = '0'``), each with the
-clause refused; the planner's error names it when the ``INSERT INTO`` is planned. On a
-bounded run (``'events.num'`` > 0) all 23 run."""
+"""The queries refused on the never-ending generator (``'events.num' = '0'``, an ``INSERT
+INTO`` submitted to a cluster), each with the clause refused; the planner's error names it
+when the ``INSERT INTO`` is planned. On a bounded run (``'events.num'`` > 0) all 23 run."""
 
 RUNNING: tuple[str, ...] = tuple(name for name in QUERIES if name not in REFUSED)
 """The queries that run on the never-ending generator too."""

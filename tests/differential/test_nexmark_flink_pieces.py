@@ -1,5 +1,6 @@
 """The pieces of Flink SQL two Nexmark texts need: ``SPLIT_INDEX`` (q22, 0-based, null where
-there is no part) equals DuckDB's ``split_part`` (1-based, '' there) moved by one, and q10's
+there is no part; q22 itself is in test_nexmark_flink_texts.py) equals DuckDB's ``split_part``
+(1-based, '' there) moved by one, and q10's
 ``PARTITIONED BY (dt, hm)`` filesystem table of csv files with ``DATE_FORMAT`` writes hive
 directories that read back as the rows DuckDB computes."""
 
@@ -67,19 +68,6 @@ def _context() -> sl.SQLContext:
     ctx = sl.SQLContext()
     ctx.execute(nf.setup(events=EVENTS, rate=RATE))
     return ctx
-
-
-def test_q22_splits_each_url_as_duckdb_does(bids: pa.Table, tmp_path: Path) -> None:
-    sink = {"connector": "filesystem", "path": str(tmp_path / "q22"), "format": "parquet"}
-    written = _context().execute(nf.script("q22", sink=sink))
-    back = sl.from_parquet(tmp_path / "q22").collect()
-    parts = ", ".join(
-        f"CASE WHEN len(string_split(url, '/')) > {i} THEN split_part(url, '/', {i + 1}) END"
-        for i in (3, 4, 5)
-    )
-    expected = duckdb_table(f"SELECT auction, bidder, price, channel, {parts} FROM bids", bids=bids)
-    assert written == back.num_rows == expected.num_rows
-    assert_same_rows(back, expected)
 
 
 def test_q10_writes_hive_directories_of_csv_that_read_back_as_duckdb_rows(
