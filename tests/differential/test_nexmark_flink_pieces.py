@@ -2,7 +2,8 @@
 there is no part; q22 itself is in test_nexmark_flink_texts.py) equals DuckDB's ``split_part``
 (1-based, '' there) moved by one, and q10's
 ``PARTITIONED BY (dt, hm)`` filesystem table of csv files with ``DATE_FORMAT`` writes hive
-directories that read back as the rows DuckDB computes."""
+directories that read back as the rows DuckDB computes. q13's lookup join runs on the
+never-ending generator, the bounded side input built first."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab.errors import SQLError
 from sabot_lab.examples import nexmark_flink as nf
+from sabot_lab.logical import HashJoin
+from sabot_lab.logical.termination import flow
 from tests.support.reference import assert_same_rows, duckdb_table
 
 EVENTS, RATE = 140_000, 1_000  # 140 s of event time: three minutes of the hour
@@ -93,3 +96,22 @@ def test_q10_writes_hive_directories_of_csv_that_read_back_as_duckdb_rows(
     rows = back.collect()
     assert written == rows.num_rows == expected.num_rows
     assert_same_rows(rows, expected)
+
+
+def test_q13_on_the_never_ending_generator_looks_each_bid_up_in_the_side_input(
+    tmp_path: Path,
+) -> None:
+    side_input = tmp_path / "side_input.txt"
+    nf.write_side_input(side_input)
+    ctx = sl.SQLContext()
+    ctx.execute(nf.setup(events=0, rate=RATE))
+    tables, query = nf.script("q13", side_input=side_input).split("INSERT INTO nexmark_q13")
+    ctx.execute(tables)
+    stream = ctx.execute(query)
+    assert isinstance(stream, sl.Stream) and not stream.bounded
+    plan = stream.optimize()
+    joins = [n for n in plan.graph.nodes.values() if isinstance(n.op, HashJoin)]
+    assert joins and all(flow(plan.graph, n.upstream[1]).ends for n in joins)  # built first
+    rows = stream.head(5_000).collect()
+    assert rows.num_rows == 5_000
+    assert rows["value"].to_pylist() == [str(a % 10_000) for a in rows["auction"].to_pylist()]
