@@ -14,11 +14,21 @@
    their output must equal sabot-lab's on those events, and sabot-lab is timed on the same
    events for the ratio.
 
+4. Flink SQL texts (``--sql``): the 23 queries as Flink SQL scripts
+   (:mod:`sabot_lab.examples.nexmark_flink`), each first checked against DuckDB on a
+   20,000-event run (the references of tests/differential/test_nexmark_flink_texts.py; q10
+   by its row count, q12 by its counts' sum), then run verbatim by ``SQLContext.execute``
+   on ``--sql-events`` events (the ``datagen`` table bounded by ``'events.num'``, the
+   blackhole sink; q10 writes its csv partitions to a temporary directory): events per
+   second per core (CPU time, generation included) beside Flink's published figures. The
+   queries refused on the never-ending generator are marked.
+
 Figures count all events of a run, as Nexmark does. Medians of ``--runs`` runs.
 
     python benchmarks/nexmark.py [--events 10000000] [--bytewax-events 1000000]
                                  [--bytewax-q5-events 10000] [--runs 3]
     python benchmarks/nexmark.py --long 100000000   # q5 on 100 M events, peak RSS
+    python benchmarks/nexmark.py --sql [--sql-events 200000]   # only the Flink SQL texts
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import argparse
 import datetime as dt
 import resource
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,14 +45,17 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 from _harness import median_cpu_ms, median_ms
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' row comparison
 import sabot_lab as sl
 from sabot_lab.config import get_config, set_config
 from sabot_lab.connectors.nexmark import NexmarkSource
+from sabot_lab.examples import nexmark_flink
 from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
-from tests.support.reference import timed_rows
+from tests.differential.test_nexmark_flink_texts import REFERENCES
+from tests.support.reference import assert_same_rows, duckdb_table, timed_rows
 
 SHARE = {"persons": 1, "auctions": 3, "bids": 46, "events": 50}
 
@@ -203,6 +217,92 @@ def long_run(events: int) -> None:
     print(f"q5 on {events:,} events: {sum(counts.values()):,} hot rows, peak RSS {peak_mb:,.0f} MB")
 
 
+# -- Flink SQL texts -----------------------------------------------------------------------
+FLINK_SOURCE = (
+    "Alibaba Cloud, Realtime Compute for Apache Flink, Performance white paper: Nexmark "
+    "benchmark (8 CU, 100 M events; 1 CU = 1 core): q0-q2 4 to 6.5 M records/s, q4, q5 and q16 "
+    "0.15 to 0.63 M records/s"
+)
+FLINK_PER_CORE = {
+    **dict.fromkeys(("q0", "q1", "q2"), "0.50-0.81 M"),
+    **dict.fromkeys(("q4", "q5", "q16"), "0.02-0.08 M"),
+}
+"""Flink's events per second per core, from :data:`FLINK_SOURCE` (the published ranges / 8)."""
+ARROYO_SOURCE = "no per-core Nexmark figures of Arroyo found in a published source: n/a"
+SQL_CHECK_EVENTS, SQL_RATE = 20_000, 1_000
+
+
+def _sql_run(name: str, events: int, workdir: str, run: str, sink: dict[str, str] | None) -> int:
+    ctx = sl.SQLContext()
+    ctx.execute(nexmark_flink.setup(events=events, rate=SQL_RATE))
+    side_input = f"{workdir}/side_input.txt"
+    text = nexmark_flink.script(
+        name, nexmark_dir=workdir, submit_time=run, side_input=side_input, sink=sink
+    )
+    written = ctx.execute(text)
+    assert isinstance(written, int)
+    return written
+
+
+def check_flink_texts(workdir: str) -> None:
+    """Each text's rows on a small run against DuckDB (a SystemExit naming the first that
+    differs)."""
+    gen = sl.nexmark(events=SQL_CHECK_EVENTS, event_rate=SQL_RATE)
+    tables = {}
+    for kind in ("persons", "auctions", "bids"):
+        table = getattr(gen, kind).collect()
+        tables[kind] = table.append_column("ms", table["dateTime"].cast(pa.int64()))
+    bids = tables["bids"].num_rows
+    for name in nexmark_flink.QUERIES:
+        if name == "q10":  # its csv partitions: every bid
+            if _sql_run(name, SQL_CHECK_EVENTS, workdir, "check", None) != bids:
+                raise SystemExit("q10 wrote another number of rows than there are bids")
+            continue
+        out = f"{workdir}/check-{name}"
+        sink = {"connector": "filesystem", "path": out, "format": "parquet"}
+        _sql_run(name, SQL_CHECK_EVENTS, workdir, "check", sink)
+        rows = pq.read_table(out)
+        try:
+            if name in REFERENCES:
+                assert_same_rows(rows, duckdb_table(REFERENCES[name], **tables))
+            elif name == "q12":  # processing-time windows: each bid counted once
+                assert sum(rows["bid_count"].to_pylist()) == bids
+            elif name == "q19":
+                expected = duckdb_table(
+                    "SELECT auction, price, row_number() OVER (PARTITION BY auction ORDER BY "
+                    "price DESC) AS r FROM bids QUALIFY r <= 10",
+                    **tables,
+                )
+                assert_same_rows(rows.select(["auction", "price", "rank_number"]), expected)
+        except AssertionError as err:
+            message = f"{name} differs from its DuckDB reference: not timing it\n{err}"
+            raise SystemExit(message) from None
+    print(f"checked: the 23 Flink SQL texts equal DuckDB on {SQL_CHECK_EVENTS:,} events")
+
+
+def flink_texts(events: int, runs: int) -> None:
+    """The 23 Flink SQL texts, verbatim, events per second per core beside Flink's."""
+    with tempfile.TemporaryDirectory() as workdir:
+        nexmark_flink.write_side_input(f"{workdir}/side_input.txt")
+        check_flink_texts(workdir)
+        print(f"Flink SQL texts: {events:,} events in-process, one worker, median of {runs} runs")
+        print(f"  Flink per core: {FLINK_SOURCE}")
+        print(f"  Arroyo per core: {ARROYO_SOURCE}")
+        print(f"  {'query':<5} {'sabot-lab/core':>15} {'Flink/core':>12}   never-ending generator")
+        runs_made = iter(range(1_000_000))  # q10 writes a new directory each run
+        for name in nexmark_flink.QUERIES:
+
+            def run(name: str = name) -> int:
+                return _sql_run(name, events, workdir, f"run{next(runs_made)}", None)
+
+            _, cpu = median_cpu_ms(run, runs)
+            refused = nexmark_flink.REFUSED.get(name)
+            status = f"refused: {refused}" if refused else "runs"
+            flink = FLINK_PER_CORE.get(name, "n/a")
+            rate = events / cpu * 1e3 / 1e6
+            print(f"  {name:<5} {rate:11.2f} M/s {flink:>12}   {status}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -210,16 +310,22 @@ def main() -> None:
     parser.add_argument("--bytewax-q5-events", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--long", type=int, default=0, help="only run q5 on this many events")
+    parser.add_argument("--sql", action="store_true", help="only the Flink SQL texts")
+    parser.add_argument("--sql-events", type=int, default=200_000)
     args = parser.parse_args()
     set_config(get_config().replace(threads=1))
     if args.long:
         long_run(args.long)
+        return
+    if args.sql:
+        flink_texts(args.sql_events, args.runs)
         return
     generator(args.events, args.runs)
     check_queries()
     queries(args.events, args.runs)
     bytewax(args.bytewax_events, args.runs, ("q0", "q1", "q2"))
     bytewax(args.bytewax_q5_events, args.runs, ("q5",))
+    flink_texts(args.sql_events, args.runs)
 
 
 if __name__ == "__main__":

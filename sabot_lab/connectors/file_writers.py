@@ -34,7 +34,7 @@ import pyarrow as pa
 from sabot_lab.errors import SourceError
 from sabot_lab.expr.capabilities import require_writable
 
-__all__ = ["write_csv", "write_json", "write_parquet"]
+__all__ = ["write_csv", "write_json", "write_parquet", "write_partitioned"]
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed")
 ROW_GROUP_ROWS = 512 * 512
@@ -121,6 +121,49 @@ def write_parquet(
         with pq.ParquetWriter(staging, schema, compression=codec) as writer:
             for batch in _counted(batches, count):
                 writer.write_batch(batch)
+        return count[0]
+
+    return _atomically(path, write)
+
+
+def write_partitioned(
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    path: str | os.PathLike[str],
+    keys: Sequence[str],
+    file_format: str = "parquet",
+) -> int:
+    """Stream batches into a directory of ``key=value`` subdirectories (hive layout, the keys
+    left out of the files, their values URI-escaped), of Parquet files or of CSV files
+    without a header line (Flink's ``csv`` format); return the number of rows written.
+
+    >>> import tempfile, pyarrow as pa
+    >>> root = tempfile.mkdtemp() + "/out"
+    >>> t = pa.table({"k": ["a:1", "b"], "x": [1, 2]})
+    >>> write_partitioned(t.to_batches(), t.schema, root, ["k"], "csv")
+    2
+    >>> sorted(os.listdir(root)), open(root + "/k=b/part-0.csv").read()
+    (['k=a%3A1', 'k=b'], '2\\n')
+    """
+    if file_format == "parquet":
+        return write_parquet(batches, schema, path, partition_by=list(keys))
+    import pyarrow.dataset as ds
+
+    require_writable(schema, file_format)
+    count = [0]
+
+    def write(staging: str) -> int:
+        ds.write_dataset(
+            _counted(batches, count),
+            staging,
+            schema=schema,
+            format=file_format,
+            partitioning=list(keys),
+            partitioning_flavor="hive",
+            file_options=ds.CsvFileFormat().make_write_options(include_header=False),
+            basename_template=f"part-{{i}}.{file_format}",
+            existing_data_behavior="error",
+        )
         return count[0]
 
     return _atomically(path, write)

@@ -11,7 +11,8 @@ Up to ten relations are ordered by dynamic programming over connected subsets (b
 no cross products); more are ordered greedily (always the join with the smallest result
 next). A region is rewritten only when the new order is estimated cheaper; a final
 projection restores the original column names and order. Regions whose key classes mix
-column types are left alone (the surviving key column must have the original type).
+column types are left alone (the surviving key column must have the original type), and so
+are regions with an input that never ends: its hash table would never be built.
 
 >>> import sabot_lab as sl
 >>> from sabot_lab.optimizer import RewriteTrace
@@ -33,6 +34,7 @@ import pyarrow as pa
 
 from sabot_lab.expr import col
 from sabot_lab.logical import HashJoin, JobGraph, Project, StreamOperatorNode
+from sabot_lab.logical.termination import flow
 from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace, format_rows
 
@@ -166,6 +168,8 @@ def reorder_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     out = graph.copy()
     stats: dict[str, Statistics] | None = None
     for region in _regions(graph):
+        if not all(flow(graph, r).ends for r in region.relations):
+            continue  # as written: the unbounded input probes (joins put it on the left)
         if stats is None:
             stats = estimate(graph, trace.statistics)
         joins = JoinGraph([stats[r] for r in region.relations], region.classes)

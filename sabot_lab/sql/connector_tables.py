@@ -13,7 +13,12 @@ connector      options                                      read as / written to
                latest-offset), ``key.fields`` (one column),
                ``sink.partitioner``
 ``filesystem`` ``path`` (a directory), ``format`` (parquet,  the directory's files / a new file
-               csv without header, json lines)              in it, ``ParquetSink``
+               csv without header, json lines),             in it, ``ParquetSink``; with
+               ``PARTITIONED BY`` (parquet, csv) hive       ``PARTITIONED BY`` a directory
+               directories; ``sink.partition-commit.*``,    ``key=value`` per partition, its
+               ``sink.rolling-policy.*`` and                ``_SUCCESS`` file written when the
+               ``partition.time-extractor.*`` (partitions   INSERT ends (``success-file``)
+               commit when a bounded INSERT ends)
 ``nexmark``,   ``events.num`` (0: no end),                  the Nexmark generator's events
 ``datagen``    ``first-event.rate`` = ``next-event.rate``,   (``sl.nexmark(...).events``)
                ``person/auction/bid.proportion`` (1/3/46),
@@ -65,6 +70,7 @@ from sqlglot import exp
 from sabot_lab.connectors.blackhole import BlackholeSink
 from sabot_lab.connectors.changelog_sinks import sink_for
 from sabot_lab.connectors.file_formats import CsvOptions, JsonOptions
+from sabot_lab.connectors.file_writers import write_partitioned
 from sabot_lab.connectors.files import FileSource
 from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.nexmark import NexmarkSource
@@ -91,7 +97,11 @@ CONNECTORS: dict[str, tuple[str, ...]] = {
         "scan.startup.mode", "scan.startup.timestamp-millis", "scan.bounded.mode",
         "key.fields", "sink.partitioner",
     ),
-    "filesystem": ("path", "format"),
+    "filesystem": (
+        "path", "format", "sink.partition-commit.policy.kind", "sink.partition-commit.trigger",
+        "sink.partition-commit.delay", "partition.time-extractor.timestamp-pattern",
+        "sink.rolling-policy.rollover-interval", "sink.rolling-policy.check-interval",
+    ),
     "nexmark": (
         "events.num", "first-event.rate", "next-event.rate", "person.proportion",
         "auction.proportion", "bid.proportion", "max-emit-speed", "keep-alive", "stop-at",
@@ -107,6 +117,7 @@ _STARTUP = {"earliest-offset": "earliest", "latest-offset": "latest", "group-off
 _NEXMARK_SHARES = {"person.proportion": 1, "auction.proportion": 3, "bid.proportion": 46}
 _KAFKA_FORMATS = ("json", "avro")
 _FILE_FORMATS = ("parquet", "csv", "json")
+_PARTITIONED_FORMATS = ("parquet", "csv")
 
 
 @dataclass(frozen=True)
@@ -222,7 +233,7 @@ class ConnectorTable:
         return self.options.get("format", "")
 
     def _path(self) -> str:
-        return self.options["path"].removeprefix("file://")
+        return self.options["path"].removeprefix("file://").rstrip("/") or "/"
 
 
 def connector_table(definition: TableDefinition, ctx: Context) -> ConnectorTable:
@@ -311,11 +322,13 @@ def _check_filesystem(table: ConnectorTable, ctx: Context) -> None:
     _require(table, "path", ctx)
     _require(table, "format", ctx)
     _choice(table, "format", _FILE_FORMATS, ctx)
-    if table.definition.partition_by and table._format() != "parquet":
+    if table.definition.partition_by and table._format() not in _PARTITIONED_FORMATS:
         raise ctx.error(
-            "PARTITIONED BY is supported for 'format' = 'parquet' (hive directories)",
+            "PARTITIONED BY is supported for 'format' = 'parquet' or 'csv' (hive directories)",
             table.definition.node,
         )
+    _choice(table, "sink.partition-commit.policy.kind", ("success-file",), ctx)
+    _choice(table, "sink.partition-commit.trigger", ("process-time", "partition-time"), ctx)
     if table.definition.primary_key and (
         table._format() != "parquet" or table.definition.partition_by
     ):
@@ -414,6 +427,8 @@ def _read_kafka(table: ConnectorTable) -> Stream:
 
 def _read_files(table: ConnectorTable) -> Stream:
     physical = table.definition.physical
+    for key in table.definition.partition_by:  # in the directories' names, not the files
+        physical = physical.remove(physical.get_field_index(key))
     file_format = table._format()
     options: CsvOptions | JsonOptions | None = None
     if file_format == "csv":  # Flink's csv format has no header line
@@ -474,7 +489,13 @@ def _write_files(table: ConnectorTable, rows: Stream) -> int:
             )
         if os.path.isdir(directory):
             os.rmdir(directory)
-        return rows.to_parquet(directory, partition_by=keys)
+        os.makedirs(os.path.dirname(directory), exist_ok=True)
+        written = write_partitioned(rows.iter_batches(), rows.schema, directory, keys, file_format)
+        if table.options.get("sink.partition-commit.policy.kind") == "success-file":
+            for root, _, files in os.walk(directory):
+                if files:  # a partition's directory: committed
+                    open(os.path.join(root, "_SUCCESS"), "w").close()
+        return written
     os.makedirs(directory, exist_ok=True)
     part = os.path.join(directory, f"part-{uuid.uuid4().hex}.{file_format}")
     if file_format == "csv":

@@ -653,6 +653,26 @@ def _split_part(node: exp.Expr, scope: Scope) -> Expr:
     return translate(node.this, scope).str.split_part(by, n)
 
 
+def _split_index(node: exp.Anonymous, scope: Scope) -> Expr:
+    """Flink's ``SPLIT_INDEX(s, delimiter, index)``: part ``index`` (0 the first) of ``s``
+    split at each ``delimiter``; null where there is no such part, ``index`` is negative or
+    ``s`` is empty (DuckDB's ``split_part`` counts from 1 and gives '' there)."""
+    if len(node.expressions) != 3:
+        raise scope.ctx.error("SPLIT_INDEX takes (string, delimiter, index)", node)
+    value, delimiter, position = node.expressions
+    by = _constant(delimiter, scope, "SPLIT_INDEX", str)
+    index = _constant(position, scope, "SPLIT_INDEX", int)
+    if by is None or index is None or index < 0:
+        return lit(None, "string")
+    if by == "":
+        raise scope.ctx.unsupported("SPLIT_INDEX() with an empty delimiter", node)
+    text = translate(value, scope)
+    cut = text.str.len() - text.str.replace_all(by, "").str.len()  # len(by) per delimiter
+    part = text.str.split_part(by, index + 1)
+    found = (cut >= index * len(by)) & (text != "")
+    return when(found).then(part).otherwise(lit(None, "string"))
+
+
 def _left_right(method: str) -> Callable[[exp.Expr, Scope], Expr]:
     def rule(node: exp.Expr, scope: Scope) -> Expr:
         n = _constant(node.expression, scope, _function_name(node), int)
@@ -724,8 +744,8 @@ def _strftime(node: exp.Expr, scope: Scope) -> Expr:
 
 def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
     """The functions sqlglot does not know by name: user functions (a call's own or
-    registered ones), DuckDB's ``try_strptime`` and ``date_part``, Flink's ``DATE_FORMAT``
-    and ``PROCTIME``."""
+    registered ones), DuckDB's ``try_strptime`` and ``date_part``, Flink's ``DATE_FORMAT``,
+    ``SPLIT_INDEX`` and ``PROCTIME``."""
     function = find_function(str(node.name), scope.ctx.functions)
     if function is not None:
         return _user_call(function, node, scope)
@@ -743,6 +763,8 @@ def _anonymous(node: exp.Anonymous, scope: Scope) -> Expr:
         extract = exp.Extract(this=exp.var(str(text)), expression=value)
         extract.meta.update(node.meta)
         return _extract(extract, scope)
+    if name == "SPLIT_INDEX":
+        return _split_index(node, scope)
     if name == "DATE_FORMAT" and len(node.expressions) == 2:  # Flink's, with Java's letters
         value, pattern = node.expressions
         text = _constant(pattern, scope, "DATE_FORMAT", str)
