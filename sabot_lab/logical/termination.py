@@ -39,6 +39,7 @@ from sabot_lab.logical.operators import (
     IntervalJoin,
     Limit,
     Map,
+    OverWindow,
     Project,
     RowIndex,
     Sort,
@@ -49,6 +50,7 @@ from sabot_lab.logical.operators import (
     Window,
     WindowFunctions,
 )
+from sabot_lab.logical.over_windows import event_time_columns, streaming_refusal
 
 __all__ = ["FIX", "FLOWS", "Flow", "flow", "require_end", "require_rows"]
 
@@ -135,6 +137,19 @@ def _on_watermark(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow])
     return found
 
 
+def _window_functions(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+    """Window functions give their rows when their input ends; over an input that never
+    ends, the reason says which window and what to write instead."""
+    assert isinstance(node.op, WindowFunctions)
+    times = event_time_columns(graph, node.upstream[0])
+    why = streaming_refusal(node.op.exprs, times) or "take head(n) first"
+    why = why.replace("{", "{{").replace("}", "}}")  # read as a format below
+    return _at_end(
+        "{name}() computes window functions once its input has ended, and its input never "
+        f"ends: {why}"
+    )(graph, node, inputs)
+
+
 FLOWS: PhaseTable[Rule] = PhaseTable(
     "termination",
     {
@@ -162,10 +177,8 @@ FLOWS: PhaseTable[Rule] = PhaseTable(
         ),
         Limit: _limit,
         RowIndex: _as_input,
-        WindowFunctions: _at_end(
-            "{name}() computes window functions once its input has ended, and its input "
-            "never ends: take head(n) first, or aggregate within windows (stream.window(...))"
-        ),
+        WindowFunctions: _window_functions,
+        OverWindow: _on_watermark,  # each row once the watermark passes its time
     },
 )
 """How each operator's :class:`Flow` follows from its inputs'."""
