@@ -46,12 +46,13 @@ from sabot_lab.logical.operators import (
 __all__ = ["FIX", "event_time_columns", "streaming_refusal", "window_operator"]
 
 FIX = (
-    "order the window by the stream's event-time column ascending (ORDER BY t, "
-    'order_by="t") with a frame up to the current row (ROWS|RANGE BETWEEN ... PRECEDING AND '
-    "CURRENT ROW), keep the first rows of each partition with a top-N (ROW_NUMBER() OVER "
+    "order the window by the stream's event-time column ascending (ORDER BY {time}, "
+    'order_by="{time}") with a frame up to the current row (ROWS|RANGE BETWEEN ... PRECEDING '
+    "AND CURRENT ROW), keep the first rows of each partition with a top-N (ROW_NUMBER() OVER "
     "(...) AS rn, then WHERE rn <= N), or aggregate within windows (stream.window(...))"
 )
-"""What to write instead of a window function an unbounded stream cannot run."""
+"""What to write instead of a window function an unbounded stream cannot run (``{time}``:
+the stream's event-time column)."""
 
 RUNNING = ("sum", "count", "mean", "min", "max")
 """The aggregates a window over an unbounded stream computes from a running partial when its
@@ -126,7 +127,7 @@ def streaming_refusal(exprs: Sequence[Expr], times: set[str]) -> str | None:
     for expr in exprs:
         why = _refusal(_over(expr), times)
         if why is not None:
-            return f"{why}: {FIX}"
+            return f"{why}: {FIX.format(time=min(times, default='t'))}"
         ordered_by.add(window_parts(_over(expr)).order_by[0].param("name"))
     if len(ordered_by) > 1:
         return (
@@ -157,9 +158,7 @@ def _refusal(over: Expr, times: set[str]) -> str | None:
     time_words = ", ".join(sorted(times))
     if len(order) != 1 or not isinstance(order[0], Column) or order[0].param("name") not in times:
         written = ", ".join(repr(o) for o in order) or "nothing"
-        return (
-            f"{over!r} is ordered by {written}, not by the stream's event time ({time_words})"
-        )
+        return f"{over!r} is ordered by {written}, not by the stream's event time ({time_words})"
     if parts.descending[0]:
         return f"{over!r} is ordered by {order[0]!r} descending: a stream gives times ascending"
     if name in RANKS:
