@@ -1,8 +1,9 @@
 """Window functions in SQL: ``f(...) OVER (PARTITION BY ... ORDER BY ... ROWS|RANGE ...)``
 becomes :meth:`Expr.over <sabot_lab.expr.Expr.over>` of the function's expression, with
 SQL's default frame made explicit (with ``ORDER BY``: up to the current row's last peer;
-without: the whole partition). ``QUALIFY`` is a filter on the selected window columns
-(:mod:`sabot_lab.sql.select`).
+without: the whole partition). A window named in the query's ``WINDOW w AS (...)`` clause
+(``OVER w``, ``OVER (w ROWS ...)``) is written out first. ``QUALIFY`` is a filter on the
+selected window columns (:mod:`sabot_lab.sql.select`).
 
 May import: the expressions and the SQL translation around it (:mod:`sabot_lab.sql.expressions`
 imports this module's rule when it translates).
@@ -62,8 +63,7 @@ def window_expression(node: exp.Window, scope: Scope) -> Expr:
             "function in the outer query)",
             node,
         )
-    if node.alias:
-        raise ctx.unsupported("named windows (OVER name, WINDOW ...)", node)
+    node = _named(node, scope)
     order = node.args.get("order")
     keys = order.expressions if order is not None else []
     frame = _frame(node, bool(keys), scope)
@@ -74,6 +74,40 @@ def window_expression(node: exp.Window, scope: Scope) -> Expr:
         descending=[bool(k.args.get("desc")) for k in keys],
         nulls_last=[not k.args.get("nulls_first") for k in keys],
         frame=frame,
+    )
+
+
+def _named(node: exp.Window, scope: Scope) -> exp.Window:
+    """``node`` with the window it names (``OVER w``, or ``OVER (w ROWS ...)`` adding a frame
+    or an order) written out from the query's ``WINDOW w AS (...)`` clause.
+
+    >>> import sabot_lab as sl
+    >>> t = sl.from_pydict({"k": [1, 1, 2], "x": [1, 2, 5]})
+    >>> q = "SELECT SUM(x) OVER w AS s FROM t WINDOW w AS (PARTITION BY k ORDER BY x) ORDER BY x"
+    >>> sl.sql(q, t=t).collect().to_pydict()
+    {'s': [1, 3, 5]}
+    """
+    alias = node.args.get("alias")
+    if alias is None:
+        return node
+    select = node.find_ancestor(exp.Select)
+    named = {w.this.name.lower(): w for w in (select.args.get("windows") or [])} if select else {}
+    base = named.get(alias.name.lower())
+    if base is None:
+        raise scope.ctx.error(
+            f"the window {alias.name} is not defined: add WINDOW {alias.name} AS (PARTITION BY "
+            "... ORDER BY ...) after the query's FROM, WHERE and GROUP BY",
+            node,
+        )
+    if base is not node:
+        base = _named(base, scope)  # (a named window may build on another)
+    if node.args.get("partition_by"):
+        raise scope.ctx.error(f"OVER ({alias.name} PARTITION BY ...) cannot partition again", node)
+    return exp.Window(
+        this=node.this,
+        partition_by=base.args.get("partition_by"),
+        order=node.args.get("order") or base.args.get("order"),
+        spec=node.args.get("spec") or base.args.get("spec"),
     )
 
 
