@@ -10,6 +10,8 @@ window still needs from earlier releases; the state keeps only those:
 
 - a frame of ``n`` rows before the current one (``ROWS BETWEEN n PRECEDING ...``, ``LAG(x, n)``):
   the last ``n`` rows of each partition;
+- a frame of a time before the current row (``RANGE BETWEEN INTERVAL '10' SECOND PRECEDING
+  ...``): the rows that recent, as later rows' frames reach back to them;
 - a frame from the partition's first row (``UNBOUNDED PRECEDING``) of ``SUM``, ``COUNT``,
   ``AVG``, ``MIN``, ``MAX``, and ``ROW_NUMBER``, ``RANK``, ``DENSE_RANK``: the last row of each
   partition, carrying the running partials (sum, count, extreme, rows numbered) into the next
@@ -156,6 +158,7 @@ class _Window:
     time: str
     carries: list[tuple[str, Expr]]
     history: int | None  # rows kept per partition (None: one row carrying running partials)
+    span: int | None = None  # or else the rows this much (in the time's unit) before the bound
 
     def release(
         self, ready: pa.Table, kept: pa.Table | None, bound: int
@@ -177,7 +180,10 @@ class _Window:
         schema = pa.schema([e.output_field(table.schema) for e in exprs])
         computed = window_columns(table, exprs, schema)
         result, partials = self._finish(computed)
-        last = pc.less_equal(computed["__tail"], 1 if self.history is None else self.history)
+        if self.span is not None:  # a range frame reaches back this long from later rows
+            last = pc.greater_equal(computed[self.time].cast(pa.int64()), bound - self.span)
+        else:
+            last = pc.less_equal(computed["__tail"], 1 if self.history is None else self.history)
         keep = computed.filter(last).select(self.columns)
         for (name, _), partial in zip(self.carries, partials, strict=True):
             keep = keep.append_column(name, partial.filter(last))  # through the last row
@@ -246,8 +252,11 @@ def _window(expr: Expr, time: str, schema: pa.Schema, field: pa.Field) -> _Windo
         history = None  # a counter, or a running aggregate from the partition's first row
     else:  # the rows before the current one a rows frame reaches (a range frame: its peers)
         history = -min(int(start), 0) if kind == "rows" else 0
+    span = None
+    if kind == "range" and history is not None and start is not None and start < 0:
+        span = us_to_unit(-int(start), schema.field(time).type.unit)  # (microseconds)
     carries = _carries(fn, name, field, schema, history)
-    return _Window(field, node, parts, columns, time, carries, history)
+    return _Window(field, node, parts, columns, time, carries, history, span)
 
 
 def _carries(

@@ -1,6 +1,7 @@
 """Window functions in SQL: ``f(...) OVER (PARTITION BY ... ORDER BY ... ROWS|RANGE ...)``
 becomes :meth:`Expr.over <sabot_lab.expr.Expr.over>` of the function's expression, with
-SQL's default frame made explicit (with ``ORDER BY``: up to the current row's last peer;
+SQL's default frame made explicit (a range frame over a timestamp, ``RANGE BETWEEN
+INTERVAL '10' SECOND PRECEDING AND CURRENT ROW``, counts its offsets in microseconds) (with ``ORDER BY``: up to the current row's last peer;
 without: the whole partition). A window named in the query's ``WINDOW w AS (...)`` clause
 (``OVER w``, ``OVER (w ROWS ...)``) is written out first. ``QUALIFY`` is a filter on the
 selected window columns (:mod:`sabot_lab.sql.select`).
@@ -31,6 +32,8 @@ from sabot_lab.expr.windows import (
     rank,
     row_number,
 )
+from sabot_lab.sql.window_tables import interval
+from sabot_lab.window_specs import duration_us
 
 if TYPE_CHECKING:
     from sabot_lab.sql.expressions import Scope
@@ -177,6 +180,11 @@ def _bound(value: Any, side: Any, spec: exp.Expr, scope: Scope) -> int | None:
             return None
         if text == "CURRENT ROW":
             return 0
+    sign = -1 if str(side).lower() == "preceding" else 1
     if isinstance(value, exp.Literal) and value.is_int:
-        return -int(value.this) if str(side).lower() == "preceding" else int(value.this)
-    raise scope.ctx.unsupported(f"the window frame bound {value!s} (a whole number of rows)", spec)
+        return sign * int(value.this)
+    if isinstance(value, exp.Interval):  # of a range frame over a timestamp: microseconds
+        return sign * duration_us(interval(value, scope.ctx))
+    raise scope.ctx.unsupported(
+        f"the window frame bound {value!s} (a whole number of rows, or an INTERVAL)", spec
+    )

@@ -7,6 +7,7 @@ unbounded stream is refused, naming the clause and the fix."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pyarrow as pa
@@ -64,14 +65,18 @@ def test_the_stream_api_window_over_event_time_equals_duckdb() -> None:
             s=sl.col("y").sum().over("k", order_by="t", frame=("range", None, 0)),
             p=sl.col("x").shift(2, fill_value=0).over(order_by="t"),
             n=sl.row_number().over("k", order_by="t"),
+            r=sl.col("y")
+            .max()
+            .over("k", order_by="t", frame=("range", -dt.timedelta(seconds=2), 0)),
         )
-        .select("k", "t", "x", "y", "a", "s", "p", "n")
+        .select("k", "t", "x", "y", "a", "s", "p", "n", "r")
     )
     expected = duckdb_table(
         select(
             "AVG(x) OVER (PARTITION BY k ORDER BY t ROWS 10 PRECEDING) AS a, SUM(y) OVER "
             "(PARTITION BY k ORDER BY t) AS s, LAG(x, 2, 0) OVER (ORDER BY t) AS p, "
-            "ROW_NUMBER() OVER (PARTITION BY k ORDER BY t) AS n"
+            "ROW_NUMBER() OVER (PARTITION BY k ORDER BY t) AS n, MAX(y) OVER (PARTITION BY k "
+            "ORDER BY t RANGE INTERVAL 2 SECOND PRECEDING) AS r"
         ),
         s=table,
     )
@@ -137,3 +142,15 @@ def test_a_window_on_a_stream_without_event_time_asks_for_a_watermark() -> None:
     )
     with pytest.raises(PlanError, match=r"add with_watermark\(column, max_delay\)"):
         stream.iter_batches()
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_range_frames_over_a_timestamp_of_each_unit_equal_duckdb_on_a_bounded_table(
+    unit: str,
+) -> None:
+    table = events(10, 400, ties=True)
+    table = table.set_column(0, "t", table["t"].cast(pa.timestamp(unit), safe=False))
+    query = select(QUERIES["sums and counts over the last seconds"])
+    assert_same_rows(
+        sl.sql(query, s=sl.from_arrow(table)).collect(), duckdb_table(query, s=table), rel=1e-6
+    )
