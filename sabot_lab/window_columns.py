@@ -1,7 +1,8 @@
 """The plans of window expressions (``Expr.over``) in a :class:`~sabot_lab.stream.Stream`'s
 ``select``, ``with_columns`` and ``filter``: each window expression is computed first, as a
-hidden column of a :class:`~sabot_lab.logical.WindowFunctions` operator, and the verb then
-reads that column in its place.
+hidden column of a :class:`~sabot_lab.logical.WindowFunctions` operator (on a stream that
+never ends, an :class:`~sabot_lab.logical.OverWindow` where the windows follow event time:
+:mod:`sabot_lab.logical.over_windows`), and the verb then reads that column in its place.
 
 May import: the plan and expressions; not :mod:`sabot_lab.stream` at run time (it imports
 this module), whose streams it extends through their methods.
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from sabot_lab.expr import Expr, col
 from sabot_lab.expr.nodes import Over, WindowFunction
-from sabot_lab.logical import Project, WindowFunctions
+from sabot_lab.logical import Project
+from sabot_lab.logical.over_windows import window_operator
 
 if TYPE_CHECKING:
     from sabot_lab.stream import Stream
@@ -80,7 +82,7 @@ def _lift(stream: Stream, items: Sequence[Expr]) -> tuple[Stream, list[Expr]]:
         lifted.append(
             out if out.output_name() == item.output_name() else out.alias(item.output_name())
         )
-    return stream._extend(WindowFunctions(exprs=exprs), "over"), lifted
+    return stream._extend(window_operator(stream.graph, stream.node_id, exprs), "over"), lifted
 
 
 def _fresh(taken: set[str]) -> str:

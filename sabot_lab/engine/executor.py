@@ -56,6 +56,7 @@ from sabot_lab.engine.stateless import (
     project_batch,
 )
 from sabot_lab.engine.stream_operator import StreamOperator, drive
+from sabot_lab.engine.stream_window_functions import StreamWindowFunctions
 from sabot_lab.engine.symmetric_join import SymmetricJoin as SymmetricJoinOperator
 from sabot_lab.engine.top_n import TopN as TopNOperator
 from sabot_lab.engine.watermarks import WatermarkAssigner
@@ -76,6 +77,7 @@ from sabot_lab.logical import (
     JobGraph,
     Limit,
     Map,
+    OverWindow,
     PhaseTable,
     Project,
     RowIndex,
@@ -413,6 +415,19 @@ class Executor:
             lambda: child.run(self.config),
         )
 
+    def _lower_over_window(self, node: StreamOperatorNode) -> Pipeline:
+        """The input's rows with their window columns, each once the watermark passes its
+        time (:mod:`~sabot_lab.engine.stream_window_functions`)."""
+        op = node.op
+        assert isinstance(op, OverWindow)
+        child = self._breaker_input(node.upstream[0])
+        schema = node.output_schema
+        return self._stateful(
+            node,
+            lambda state: StreamWindowFunctions(op.exprs, op.time, schema, state),
+            lambda: child.run(self.config),
+        )
+
     def _lower_limit(self, node: StreamOperatorNode) -> Pipeline:
         """The first rows of the input; a checkpoint keeps how many came out, so a restored
         run gives only the rest (an offset is skipped again unless rows came out already)."""
@@ -719,6 +734,7 @@ LOWERING: PhaseTable[Callable[[Executor, StreamOperatorNode], Pipeline]] = Phase
         Sort: Executor._lower_sort,
         WindowFunctions: Executor._lower_window_functions,
         TopN: Executor._lower_top_n,
+        OverWindow: Executor._lower_over_window,
         Limit: Executor._lower_limit,
         RowIndex: Executor._lower_row_index,
         Union: Executor._lower_union,

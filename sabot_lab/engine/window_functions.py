@@ -225,11 +225,15 @@ def _value_frame(
     """A ``range`` frame with offsets: the rows of the partition whose (one, numeric) order
     value lies within the offsets of the row's own (for a null value: the null rows)."""
     key = _array(parts.order_by[0], rows).take(pa.array(layout.order))
+    per_unit = None  # a timestamp's offsets are microseconds: counted in its unit below
     if pa.types.is_decimal(key.type):  # exact: unscaled integers
         scale = 10**key.type.scale
         key = pc.multiply(key, pa.scalar(scale, pa.int64())).cast(pa.int64())
     else:
         scale = 1
+        if pa.types.is_timestamp(key.type):
+            per_unit = _US_PER_UNIT[key.type.unit]
+            key = key.cast(pa.int64())
     valid = np.asarray(key.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     numbers = key.cast(pa.float64() if pa.types.is_floating(key.type) else pa.int64())
     value = np.asarray(pc.fill_null(numbers, 0).to_numpy(), dtype=numbers.type.to_pandas_dtype())
@@ -245,6 +249,12 @@ def _value_frame(
         below, when ``upper``) the row's value plus ``offset``."""
         data = np.flatnonzero(valid)
         n_data = len(data)
+        if per_unit is not None:  # the offset in the key's unit, within the frame's bound
+            offset = (
+                -((-offset * per_unit[1]) // per_unit[0])
+                if not upper
+                else ((offset * per_unit[1]) // per_unit[0])
+            )
         target = value + offset * scale
         pids = np.concatenate([layout.part_start[data], layout.part_start])
         values = np.concatenate([value[data], target])
@@ -262,6 +272,10 @@ def _value_frame(
     lo = np.where(valid | (start is None), lo, layout.peer_start)
     hi = np.where(valid | (end is None), hi, layout.peer_end)
     return lo, np.maximum(lo, hi)
+
+
+_US_PER_UNIT = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}
+"""Microseconds per timestamp unit, as a fraction ``(numerator, denominator)``."""
 
 
 def _rank(fn: str, n: int | None, layout: _Layout) -> np.ndarray:

@@ -25,6 +25,7 @@ the methods that need the type rules, renderers or namespaces import them when c
 from __future__ import annotations
 
 import builtins
+import datetime
 import math
 import warnings
 from collections.abc import Iterable, Sequence
@@ -674,7 +675,8 @@ class Expr:
         order_by: Any = None,
         descending: bool | Sequence[bool] = False,
         nulls_last: bool | Sequence[bool] = True,
-        frame: tuple[builtins.str, int | None, int | None] | None = None,
+        frame: tuple[builtins.str, int | datetime.timedelta | None, int | datetime.timedelta | None]
+        | None = None,
     ) -> Expr:
         """Compute the aggregates and window functions in this expression per window of
         rows (Polars' ``over``; SQL ``OVER (PARTITION BY ... ORDER BY ...)``): each row gets
@@ -684,7 +686,9 @@ class Expr:
         ``("rows", start, end)`` (row offsets from the current row: ``-2`` two rows before,
         ``0`` the row itself, None unbounded) or ``("range", start, end)`` (``start`` None
         and ``end`` 0: up to the row and the rows with the same order values, SQL's default
-        frame with ``ORDER BY``). Columns outside aggregates stay per row.
+        frame with ``ORDER BY``; over a timestamp, offsets are ``datetime.timedelta``:
+        ``("range", -timedelta(seconds=10), 0)``, the last ten seconds). Columns outside
+        aggregates stay per row.
 
         >>> import sabot_lab as sl
         >>> s = sl.from_pydict({"k": ["a", "a", "b"], "t": [1, 2, 3], "x": [1, 2, 5]})

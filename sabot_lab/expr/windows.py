@@ -19,6 +19,7 @@ modules beside it.
 from __future__ import annotations
 
 import builtins
+import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "dense_rank",
     "has_offsets",
     "is_number",
+    "is_timestamp",
     "is_value_rank",
     "nth_value",
     "ntile",
@@ -193,7 +195,7 @@ def over(
     order_by: Any,
     descending: bool | Sequence[bool],
     nulls_last: bool | Sequence[bool],
-    frame: tuple[builtins.str, int | None, int | None] | None,
+    frame: tuple[builtins.str, Any, Any] | None,
 ) -> Expr:
     """``expr`` with each of its aggregates and window functions computed per window
     (:meth:`Expr.over <sabot_lab.expr.nodes.Expr.over>`).
@@ -294,7 +296,7 @@ def _flags(value: bool | Sequence[bool], n: int, what: builtins.str) -> list[boo
 
 
 def _frame(
-    frame: tuple[builtins.str, int | None, int | None] | None,
+    frame: tuple[builtins.str, Any, Any] | None,
 ) -> tuple[builtins.str, int | None, int | None] | None:
     if frame is None:
         return None
@@ -302,12 +304,25 @@ def _frame(
     if not isinstance(frame, tuple | list) or len(frame) != 3 or frame[0] not in FRAME_KINDS:
         raise SchemaError(f"over() got frame={frame!r}; use {usage}")
     kind, start, end = frame
+    if kind == "range":  # over a timestamp: offsets as timedeltas, kept in microseconds
+        start, end = (_microseconds(b) for b in (start, end))
     for bound in (start, end):
         if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
             raise SchemaError(f"over() got frame={frame!r}; use {usage}")
     if start is not None and end is not None and start > end:
         raise SchemaError(f"over() got frame={frame!r}: its start is after its end")
     return (str(kind), start, end)
+
+
+def _microseconds(bound: Any) -> Any:
+    """A range frame's bound, a ``datetime.timedelta`` as its microseconds.
+
+    >>> _microseconds(datetime.timedelta(seconds=-10)), _microseconds(3)
+    (-10000000, 3)
+    """
+    if isinstance(bound, datetime.timedelta):
+        return bound // datetime.timedelta(microseconds=1)
+    return bound
 
 
 def _check_function(node: Expr) -> None:
@@ -516,9 +531,19 @@ def over_type(node: Expr, types: list[pa.DataType], schema: pa.Schema) -> pa.Dat
     for key, dtype in zip(node.args[1:], types[1:], strict=True):
         require_sortable(key.output_name(), dtype)
     frame = node.param("frame")
-    if frame is not None and has_offsets(frame) and not is_number(types[-1]):
+    key = types[-1]
+    if frame is not None and has_offsets(frame) and not (is_number(key) or is_timestamp(key)):
         raise SchemaError(
-            f"a range frame with offsets orders by numbers, and {node.args[-1]!r} is "
-            f"{types[-1]}: use a rows frame"
+            f"a range frame with offsets orders by numbers or timestamps, and {node.args[-1]!r} "
+            f"is {key}: use a rows frame"
         )
     return types[0]
+
+
+def is_timestamp(dtype: pa.DataType) -> bool:
+    """True for timestamps, whose range frames count offsets in microseconds.
+
+    >>> is_timestamp(pa.timestamp("ms")), is_timestamp(pa.date32())
+    (True, False)
+    """
+    return bool(pa.types.is_timestamp(dtype))

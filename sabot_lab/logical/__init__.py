@@ -4,7 +4,8 @@ What lives here: the operator classes (one frozen dataclass per kind of operator
 ``operators``), the plan graph and its node (``graph``), the JSON codec of operator fields
 (``codec``), the parameters hand-built plans give each operator type (``parameters``), the
 source interface and registry connectors register their kinds in
-(``sources``), and the per-phase dispatch tables keyed by operator class (``dispatch``).
+(``sources``), the per-phase dispatch tables keyed by operator class (``dispatch``), and
+which window functions a stream that never ends can run (``over_windows``).
 
 What it may import: ``sabot_lab.expr`` and ``sabot_lab.errors`` (never connectors, the
 optimizer, the engine or the runtime).
@@ -36,6 +37,7 @@ from sabot_lab.logical.operators import (
     Map,
     Operator,
     OperatorType,
+    OverWindow,
     Project,
     RowIndex,
     SessionWindow,
@@ -72,6 +74,7 @@ __all__ = [
     "Map",
     "Operator",
     "OperatorType",
+    "OverWindow",
     "PhaseTable",
     "Project",
     "RowIndex",

@@ -58,6 +58,7 @@ __all__ = [
     "Map",
     "Operator",
     "OperatorType",
+    "OverWindow",
     "Project",
     "RowIndex",
     "SessionWindow",
@@ -103,6 +104,7 @@ class OperatorType(str, enum.Enum):
     ROW_INDEX = "row_index"
     WINDOW_FUNCTIONS = "window_functions"
     TOP_N = "top_n"
+    OVER_WINDOW = "over_window"
     FUSED = "fused"
     SINK = "sink"
 
@@ -1135,3 +1137,29 @@ class TopN(Operator):
         else:
             state = "upserts; keeps the rows of every partition seen"
         return f"{self.rank.output_name()} <= {self.n} by {self.rank.args[0]!r} ({state})"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class OverWindow(WindowFunctions):
+    """Window functions on an unbounded stream, each ordered by its event-time column
+    ``time``: a row comes out with its window columns once the watermark passes its time
+    (append-only; see :mod:`sabot_lab.logical.over_windows` for which expressions qualify and
+    :mod:`sabot_lab.engine.stream_window_functions` for the state kept).
+
+    >>> from sabot_lab.expr import col
+    >>> op = OverWindow(exprs=[col("x").sum().over("k", order_by="t").alias("s")], time="t")
+    >>> op.describe(), op.key_by(None)
+    ('col("x").sum().over("k", order_by="t").alias("s") as rows pass t', ('k',))
+    """
+
+    kind = OperatorType.OVER_WINDOW
+
+    time: str
+
+    def check(self) -> None:
+        super().check()
+        if not isinstance(self.time, str) or not self.time:
+            self._fail(f"time must be the event-time column's name, got {self.time!r}")
+
+    def describe(self, name: str = "") -> str:
+        return f"{super().describe(name)} as rows pass {self.time}"

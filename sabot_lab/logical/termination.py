@@ -41,6 +41,7 @@ from sabot_lab.logical.operators import (
     IntervalJoin,
     Limit,
     Map,
+    OverWindow,
     Project,
     RowIndex,
     Sort,
@@ -52,6 +53,7 @@ from sabot_lab.logical.operators import (
     Window,
     WindowFunctions,
 )
+from sabot_lab.logical.over_windows import event_time_columns, streaming_refusal
 
 __all__ = ["FIX", "FLOWS", "Flow", "flow", "require_end", "require_row_numbers", "require_rows"]
 
@@ -145,6 +147,23 @@ def _top_n(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flo
     return rule(graph, node, inputs)
 
 
+def _window_functions(graph: JobGraph, node: StreamOperatorNode, inputs: list[Flow]) -> Flow:
+    """Window functions give their rows when their input ends; over an input that never
+    ends, the reason says which window and what to write instead."""
+    assert isinstance(node.op, WindowFunctions)
+    times = event_time_columns(graph, node.upstream[0])
+    why = streaming_refusal(node.op.exprs, times) or (
+        "keep the first rows of each partition (a top-N: filter ROW_NUMBER() OVER (PARTITION "
+        "BY ... ORDER BY ...) AS rn with WHERE rn <= N, or top_k(k, by=..., over=...)), take "
+        "head(n) first, or aggregate within windows (stream.window(...))"
+    )
+    why = why.replace("{", "{{").replace("}", "}}")  # read as a format below
+    return _at_end(
+        "{name}() computes window functions once its input has ended, and its input never "
+        f"ends: {why}"
+    )(graph, node, inputs)
+
+
 FLOWS: PhaseTable[Rule] = PhaseTable(
     "termination",
     {
@@ -172,13 +191,8 @@ FLOWS: PhaseTable[Rule] = PhaseTable(
         ),
         Limit: _limit,
         RowIndex: _as_input,
-        WindowFunctions: _at_end(
-            "{name}() computes window functions once its input has ended, and its input "
-            "never ends: keep the first rows of each partition (a top-N: filter "
-            "ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) AS rn with WHERE rn <= N, or "
-            "top_k(k, by=..., over=...)), take head(n) first, or aggregate within windows "
-            "(stream.window(...))"
-        ),
+        WindowFunctions: _window_functions,
+        OverWindow: _on_watermark,  # each row once the watermark passes its time
         TopN: _top_n,
     },
 )

@@ -52,7 +52,7 @@ __all__ = ["query_relation", "table_relation", "unique_names"]
 
 _SELECT_CLAUSES = {
     "expressions", "from_", "joins", "where", "group", "having", "order", "limit", "offset",
-    "distinct", "with_", "qualify",
+    "distinct", "with_", "qualify", "windows",
 }  # fmt: skip
 _SET_CLAUSES = {"this", "expression", "distinct", "with_", "order", "limit", "offset"}
 

@@ -48,15 +48,8 @@ from dataclasses import dataclass, replace
 import pyarrow as pa
 from sqlglot import exp
 
-from sabot_lab.expr.nodes import Alias, Column
-from sabot_lab.logical.operators import (
-    Filter,
-    Project,
-    SymmetricJoin,
-    Watermark,
-    Window,
-    join_output_names,
-)
+from sabot_lab.logical import over_windows
+from sabot_lab.logical.operators import SymmetricJoin, join_output_names
 from sabot_lab.sql.context import Context
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.window_tables import interval
@@ -112,27 +105,7 @@ def event_time_columns(stream: Stream) -> set[str]:
     >>> event_time_columns(s)
     set()
     """
-    return _aligned(stream, stream.node_id)
-
-
-def _aligned(stream: Stream, node_id: str) -> set[str]:
-    node = stream.graph.node(node_id)
-    op = node.op
-    if isinstance(op, Watermark):
-        return {op.column} if op.keep == "on_time" else set()
-    if isinstance(op, Window):
-        return {"window_start", "window_end"}
-    if isinstance(op, Filter):
-        return _aligned(stream, node.upstream[0])
-    if isinstance(op, Project):
-        upstream = _aligned(stream, node.upstream[0])
-        found = set()
-        for expr in op.exprs:
-            inner = expr.args[0] if isinstance(expr, Alias) else expr
-            if isinstance(inner, Column) and inner.param("name") in upstream:
-                found.add(expr.output_name())
-        return found
-    return set()
+    return over_windows.event_time_columns(stream.graph, stream.node_id)
 
 
 def _term(node: exp.Expr, ctx: Context) -> tuple[exp.Column, int] | None:

@@ -1,8 +1,10 @@
 """Window functions in SQL: ``f(...) OVER (PARTITION BY ... ORDER BY ... ROWS|RANGE ...)``
 becomes :meth:`Expr.over <sabot_lab.expr.Expr.over>` of the function's expression, with
-SQL's default frame made explicit (with ``ORDER BY``: up to the current row's last peer;
-without: the whole partition). ``QUALIFY`` is a filter on the selected window columns
-(:mod:`sabot_lab.sql.select`).
+SQL's default frame made explicit (a range frame over a timestamp, ``RANGE BETWEEN
+INTERVAL '10' SECOND PRECEDING AND CURRENT ROW``, counts its offsets in microseconds) (with ``ORDER BY``: up to the current row's last peer;
+without: the whole partition). A window named in the query's ``WINDOW w AS (...)`` clause
+(``OVER w``, ``OVER (w ROWS ...)``) is written out first. ``QUALIFY`` is a filter on the
+selected window columns (:mod:`sabot_lab.sql.select`).
 
 May import: the expressions and the SQL translation around it (:mod:`sabot_lab.sql.expressions`
 imports this module's rule when it translates).
@@ -30,6 +32,8 @@ from sabot_lab.expr.windows import (
     rank,
     row_number,
 )
+from sabot_lab.sql.window_tables import interval
+from sabot_lab.window_specs import duration_us
 
 if TYPE_CHECKING:
     from sabot_lab.sql.expressions import Scope
@@ -62,8 +66,7 @@ def window_expression(node: exp.Window, scope: Scope) -> Expr:
             "function in the outer query)",
             node,
         )
-    if node.alias:
-        raise ctx.unsupported("named windows (OVER name, WINDOW ...)", node)
+    node = _named(node, scope)
     order = node.args.get("order")
     keys = order.expressions if order is not None else []
     frame = _frame(node, bool(keys), scope)
@@ -74,6 +77,40 @@ def window_expression(node: exp.Window, scope: Scope) -> Expr:
         descending=[bool(k.args.get("desc")) for k in keys],
         nulls_last=[not k.args.get("nulls_first") for k in keys],
         frame=frame,
+    )
+
+
+def _named(node: exp.Window, scope: Scope) -> exp.Window:
+    """``node`` with the window it names (``OVER w``, or ``OVER (w ROWS ...)`` adding a frame
+    or an order) written out from the query's ``WINDOW w AS (...)`` clause.
+
+    >>> import sabot_lab as sl
+    >>> t = sl.from_pydict({"k": [1, 1, 2], "x": [1, 2, 5]})
+    >>> q = "SELECT SUM(x) OVER w AS s FROM t WINDOW w AS (PARTITION BY k ORDER BY x) ORDER BY x"
+    >>> sl.sql(q, t=t).collect().to_pydict()
+    {'s': [1, 3, 5]}
+    """
+    alias = node.args.get("alias")
+    if alias is None:
+        return node
+    select = node.find_ancestor(exp.Select)
+    named = {w.this.name.lower(): w for w in (select.args.get("windows") or [])} if select else {}
+    base = named.get(alias.name.lower())
+    if base is None:
+        raise scope.ctx.error(
+            f"the window {alias.name} is not defined: add WINDOW {alias.name} AS (PARTITION BY "
+            "... ORDER BY ...) after the query's FROM, WHERE and GROUP BY",
+            node,
+        )
+    if base is not node:
+        base = _named(base, scope)  # (a named window may build on another)
+    if node.args.get("partition_by"):
+        raise scope.ctx.error(f"OVER ({alias.name} PARTITION BY ...) cannot partition again", node)
+    return exp.Window(
+        this=node.this,
+        partition_by=base.args.get("partition_by"),
+        order=node.args.get("order") or base.args.get("order"),
+        spec=node.args.get("spec") or base.args.get("spec"),
     )
 
 
@@ -143,6 +180,11 @@ def _bound(value: Any, side: Any, spec: exp.Expr, scope: Scope) -> int | None:
             return None
         if text == "CURRENT ROW":
             return 0
+    sign = -1 if str(side).lower() == "preceding" else 1
     if isinstance(value, exp.Literal) and value.is_int:
-        return -int(value.this) if str(side).lower() == "preceding" else int(value.this)
-    raise scope.ctx.unsupported(f"the window frame bound {value!s} (a whole number of rows)", spec)
+        return sign * int(value.this)
+    if isinstance(value, exp.Interval):  # of a range frame over a timestamp: microseconds
+        return sign * duration_us(interval(value, scope.ctx))
+    raise scope.ctx.unsupported(
+        f"the window frame bound {value!s} (a whole number of rows, or an INTERVAL)", spec
+    )

@@ -152,6 +152,17 @@ CASES: dict[str, Callable[[], sl.Stream]] = {
         q=col("k").rank("average").over("s"),
         v=col("x").mean().over("k", order_by="x", frame=("range", -1, 1)),
     ),
+    "window functions over event time": lambda: (
+        sl.from_generator(lambda i: None if i else ROWS, schema=ROWS.schema)
+        .with_watermark("t", "1h")
+        .with_columns(
+            w=col("x").sum().over("d", order_by="t", frame=("range", None, 0)),
+            a=col("x").mean().over("k", order_by="t", frame=("rows", -2, 0)),
+            r=sl.dense_rank().over("s", order_by="t"),
+            p=col("s").shift(1).over("k", order_by="t"),
+            n=col("k").count().over(order_by="t", frame=("rows", None, 0)),
+        )
+    ),
 }
 PHASES = ("as written", "optimized", "aggregates split")
 
