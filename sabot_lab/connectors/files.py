@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from sabot_lab.connectors.file_formats import CsvOptions, FileRead, JsonOptions
 from sabot_lab.connectors.file_paths import PathsLike, hive_root, list_files
+from sabot_lab.connectors.parquet_dictionaries import with_dictionary_reads
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
@@ -211,8 +212,14 @@ class FileSource(ReplayableSource):
         import pyarrow.dataset as ds
 
         parts = {part.path: part for part in self._parts(arrow_filter, columns, position)}
+        read = columns
+        if predicate is not None and columns is not None:
+            read = columns + [c for c in predicate.columns() if c not in columns]
+        fragments = [part.fragment for part in parts.values()]
+        if self.format == "parquet" and self._read is None:
+            fragments = with_dictionary_reads(fragments, read or self._schema.names, self._schema)
         dataset = ds.FileSystemDataset(
-            [part.fragment for part in parts.values()],
+            fragments,
             self._dataset.schema,
             self._dataset.format,
             self._dataset.filesystem,
@@ -220,9 +227,6 @@ class FileSource(ReplayableSource):
         # Files and row groups are pruned by the filter above (partition keys, statistics);
         # the rows themselves are filtered here, by the engine's kernels, which cost half of
         # the dataset scanner's filtering on 10 M rows.
-        read = columns
-        if predicate is not None and columns is not None:
-            read = columns + [c for c in predicate.columns() if c not in columns]
         scanner = dataset.scanner(columns=read, batch_size=batch_size, use_threads=True)
         for tagged in scanner.scan_batches():
             part, batch = parts[tagged.fragment.path], tagged.record_batch

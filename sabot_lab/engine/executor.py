@@ -39,6 +39,7 @@ from sabot_lab.engine.items import (
     is_marker,
 )
 from sabot_lab.engine.join import HashJoin as HashJoinOperator
+from sabot_lab.engine.left_build_join import LeftBuildJoin
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.order import limit_batches, number_rows, sort_table, top_rows
@@ -293,6 +294,8 @@ class Executor:
         build = self._breaker_input(right_id)
         op, label = node.op, f"{node.name} ({node.operator_id})"
         assert isinstance(op, HashJoin)
+        if op.build_side == "left":
+            return self._lower_left_build_join(node)
         join = HashJoinOperator(
             how=op.how,
             left_on=op.left_on,
@@ -304,6 +307,34 @@ class Executor:
             build_schema=self.graph.node(right_id).output_schema,
         )
         return self._lower(left_id).extend(Step(label, join.probe, join.prepare), node.operator_id)
+
+    def _lower_left_build_join(self, node: StreamOperatorNode) -> Pipeline:
+        """A semi or anti join built on its left input: the right input's batches mark the
+        left rows they match, then the kept left rows come out."""
+        left_id, right_id = node.upstream
+        op = node.op
+        assert isinstance(op, HashJoin)
+        left = self._breaker_input(left_id)
+        join = LeftBuildJoin(
+            how=op.how,
+            left_on=op.left_on,
+            right_on=op.right_on,
+            left_payload=op.left_payload,
+            schema=node.output_schema,
+            build_input=lambda: left.run_batches(self.config),
+            build_schema=self.graph.node(left_id).output_schema,
+        )
+        label = f"{node.name} ({node.operator_id})"
+        right = self._breaker_input(
+            right_id, Step(label, join.mark, join.prepare), node.operator_id
+        )
+
+        def source() -> Iterator[pa.RecordBatch]:
+            for _ in right.run_batches(self.config):
+                pass  # every right batch only marks left rows
+            return join.result(self.config.engine.batch_size)
+
+        return self._new_pipeline(node, source)
 
     def _lower_aggregate(self, node: StreamOperatorNode) -> Pipeline:
         """An aggregate in one operator, or split into phases that run in different tasks

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from sabot_lab.engine.stateless import dictionary_encoded, materialize
 from sabot_lab.kernels import JoinHashTable, key_codes
 
-__all__ = ["HashJoin"]
+__all__ = ["HashJoin", "equal_pairs"]
 
 
 class HashJoin:
@@ -73,7 +73,12 @@ class HashJoin:
             return _nonempty(self._left_columns(batch).filter(pa.array(keep)))
         left_idx, right_idx = self._table.probe(codes, valid)
         if not confirmed:
-            left_idx, right_idx = self._confirm(batch, left_idx, right_idx)
+            left_idx, right_idx = equal_pairs(
+                [batch.column(k) for k in self.left_on],
+                [self._build.column(k) for k in self.right_on],
+                left_idx,
+                right_idx,
+            )
         if self.how in ("semi", "anti"):
             matched = np.zeros(batch.num_rows, dtype=np.bool_)
             matched[left_idx] = True
@@ -105,25 +110,35 @@ class HashJoin:
     def _left_columns(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         return batch if self.left_payload is None else batch.select(self.left_payload)
 
-    def _confirm(
-        self, batch: pa.RecordBatch, left_idx: np.ndarray, right_idx: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Keep only pairs whose keys are equal (hash codes can collide)."""
-        assert self._build is not None
-        if not len(left_idx):
-            return left_idx, right_idx
-        same = None
-        for lk, rk in zip(self.left_on, self.right_on, strict=True):
-            lv = batch.column(lk).take(pa.array(left_idx))
-            rv = self._build.column(rk).take(pa.array(right_idx))
-            if lv.type != rv.type:
-                rv = rv.cast(lv.type)
-            eq = pc.equal(lv, rv)
-            same = eq if same is None else pc.and_(same, eq)
-        keep = same.to_numpy(zero_copy_only=False) if same is not None else None
-        if keep is None or keep.all():
-            return left_idx, right_idx
-        return left_idx[keep], right_idx[keep]
+
+def equal_pairs(
+    left_keys: Sequence[pa.Array],
+    right_keys: Sequence[pa.Array],
+    left_idx: np.ndarray,
+    right_idx: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep only the ``(left row, right row)`` pairs whose keys are equal (hash codes can
+    collide).
+
+    >>> keep = equal_pairs([pa.array(["a", "b"])], [pa.array(["b", "a"])], np.array([0, 1]), np.array([1, 1]))
+    >>> [k.tolist() for k in keep]
+    [[0], [1]]
+    """
+    if not len(left_idx):
+        return left_idx, right_idx
+    same = None
+    left_take, right_take = pa.array(left_idx), pa.array(right_idx)
+    for lk, rk in zip(left_keys, right_keys, strict=True):
+        lv = lk.take(left_take)
+        rv = rk.take(right_take)
+        if lv.type != rv.type:
+            rv = rv.cast(lv.type)
+        eq = pc.equal(lv, rv)
+        same = eq if same is None else pc.and_(same, eq)
+    keep = same.to_numpy(zero_copy_only=False) if same is not None else None
+    if keep is None or keep.all():
+        return left_idx, right_idx
+    return left_idx[keep], right_idx[keep]
 
 
 def _nonempty(batch: pa.RecordBatch) -> pa.RecordBatch | None:

@@ -170,3 +170,27 @@ cdef class JoinHashTable:
                 if all_valid or valid[i]:
                     found[i] = self._head(codes[i]) != -1
         return out
+
+    def mark(self, const uint64_t[::1] codes, const uint8_t[::1] valid, uint8_t[::1] matched):
+        """Set ``matched[row]`` for every build row whose code some probe row has (a semi or
+        anti join that builds on its left side marks the left rows a right batch matches).
+
+        >>> import numpy as np
+        >>> table = JoinHashTable(np.array([5, 7, 5], dtype=np.uint64), np.empty(0, np.uint8), True)
+        >>> matched = np.zeros(3, dtype=np.uint8)
+        >>> table.mark(np.array([5, 9], dtype=np.uint64), np.empty(0, np.uint8), matched)
+        >>> matched.tolist()
+        [1, 0, 1]
+        """
+        cdef Py_ssize_t i, n = codes.shape[0]
+        cdef int64_t row
+        cdef bint all_valid = valid.shape[0] == 0
+        with nogil:
+            for i in range(n):
+                if not (all_valid or valid[i]):
+                    continue
+                row = self._head(codes[i])
+                # a marked head means its whole chain is (or is being) marked already
+                while row != -1 and not matched[row]:
+                    matched[row] = 1
+                    row = self.next_row[row]

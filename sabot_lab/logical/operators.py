@@ -484,7 +484,9 @@ class HashJoin(Operator):
     joins), named with ``suffix`` where a left input column has the name, or as in
     ``payload_names`` when the optimizer set them (it keeps the names when it prunes the left
     column that clashed); ``left_payload``: the left columns it outputs when the optimizer
-    pruned some (None: all)."""
+    pruned some (None: all); ``build_side``: ``"left"`` when a ``semi`` or ``anti`` join of
+    bounded inputs builds its hash table on the (smaller) left input and streams the right one
+    through it, then outputs the left rows in their order (the optimizer sets it)."""
 
     kind = OperatorType.HASH_JOIN
     inputs = (2, 2)
@@ -497,10 +499,15 @@ class HashJoin(Operator):
     suffix: str = "_right"
     left_payload: list[str] | None = None
     payload_names: list[str] | None = None
+    build_side: str = "right"
 
     def check(self) -> None:
         if self.how not in JOIN_KINDS:
             self._fail(f"how must be one of {', '.join(JOIN_KINDS)}, got {self.how!r}")
+        if self.build_side not in ("right", "left"):
+            self._fail(f"build_side must be right or left, got {self.build_side!r}")
+        if self.build_side == "left" and self.how not in ("semi", "anti"):
+            self._fail(f"only semi and anti joins build on the left side, not {self.how} joins")
         for what in ("left_on", "right_on", "right_payload"):
             _names(getattr(self, what), what, self)
         if len(self.left_on) != len(self.right_on):
@@ -543,7 +550,8 @@ class HashJoin(Operator):
         return pa.schema(fields + [f.with_name(n) for f, n in zip(payload, names, strict=True)])
 
     def describe(self, name: str = "") -> str:
-        return f"left_on=[{', '.join(self.left_on)}] right_on=[{', '.join(self.right_on)}]"
+        keys = f"left_on=[{', '.join(self.left_on)}] right_on=[{', '.join(self.right_on)}]"
+        return keys if self.build_side == "right" else f"{keys} build_side=left"
 
 
 def join_output_names(payload: Sequence[str], left: Sequence[str], suffix: str) -> list[str]:

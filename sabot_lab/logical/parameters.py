@@ -19,7 +19,8 @@ operator type     parameters
 ``select``        ``columns``: column names or expressions (or ``exprs``)
 ``hash_join``     ``on`` (or ``left_on`` and ``right_on``), ``how`` (``inner``, ``left``,
                   ``semi``, ``anti``; default ``inner``), ``suffix``; the first input is the
-                  left side (probe), the second the right (build)
+                  left side (probe), the second the right (build; ``build_side="left"``:
+                  a semi or anti join builds on the left)
 ``group_by``      ``keys`` (names), ``aggs`` (aggregate expressions); ``aggregate`` the same
                   with no keys
 ``*_window``      ``window`` (a window spec: ``sl.tumbling("10s", on="t")`` or its dict),
@@ -129,7 +130,7 @@ def accepted_parameters(kind: OperatorType | str) -> list[str]:
     """The parameter names an operator type takes, sorted.
 
     >>> accepted_parameters("hash_join")
-    ['how', 'left_on', 'left_payload', 'on', 'payload_names', 'right_on', 'right_payload', 'suffix']
+    ['build_side', 'how', 'left_on', 'left_payload', 'on', 'payload_names', 'right_on', 'right_payload', 'suffix']
     """
     cls = operator_class(kind)
     fields = {f.name for f in dataclasses.fields(cls)}

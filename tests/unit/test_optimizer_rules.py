@@ -275,6 +275,8 @@ def test_every_rule_shows_in_the_trace_of_the_readme_query(tmp_path: Path) -> No
     pq.write_table(quotes(20_000, n_securities=1000, seed=1), tmp_path / "q.parquet")
     secs = sl.from_arrow(securities(1000))
     sectors = sl.from_pydict({"name": ["energy", "tech", "health"], "region": ["EU", "US", "US"]})
+    # the sectors that have securities: a semi join whose left input is the smaller
+    sectors = sectors.join(secs, left_on="name", right_on="sector", how="semi")
     out = (
         sl.from_parquet(tmp_path / "q.parquet")
         .join(secs, left_on="security_id", right_on="id")
