@@ -131,22 +131,26 @@ class HaCluster:
             if said.get("role") == "leader" and said["health"]["status"] == 200:
                 return roles
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{host} did not lead within {timeout:g} s: {roles}")
+                logs = {h: p.log_tail() for h, p in self.jobmanagers.items()}
+                raise TimeoutError(f"{host} did not lead within {timeout:g} s: {roles} {logs}")
 
-    def start_agent(self, host: str, *extra: str, env: dict[str, str] | None = None,
-                    ready: bool = True) -> HostProcess:  # fmt: skip
-        """Start an agent on ``host`` with its certificate (``extra`` arguments and ``env``
-        variables added), given both JobManagers' addresses."""
+    def start_agent(
+        self, host: str, certificates: HostCertificates | None = None, ready: bool = True
+    ) -> HostProcess:
+        """Start an agent on ``host`` with its certificate from ``certificates`` (default:
+        the cluster's), trusting the cluster CA, given both JobManagers' addresses; once it
+        says it is ready, if ``ready``."""
         pki = self.on.pki
+        mine = certificates or pki
         args = ["agent", "--host", "0.0.0.0", "--jobmanager", self.uris, "--slots", "2",
-                "--tls-cert", str(pki.cert(host)), "--tls-key", str(pki.key(host)),
-                "--tls-verify-client", *extra]  # fmt: skip
+                "--tls-cert", str(mine.cert(host)), "--tls-key", str(mine.key(host)),
+                "--tls-verify-client"]  # fmt: skip
         variables = {"SABOT_CLUSTER_TOKEN": self.tokens["SABOT_CLUSTER_TOKEN"], **HEARTBEAT,
-                     "SABOT_TLS_CA": str(pki.ca), **(env or {})}  # fmt: skip
+                     "SABOT_TLS_CA": str(pki.ca)}  # fmt: skip
         process = self.hosts.sabot_lab(
             host, *args, env=variables, ready=READY.format("agent") if ready else None
         )
-        self.agents[host] = process
+        self.agents.setdefault(host, process)
         return process
 
     def client(self, *args: str, tls: dict[str, str] | None = None,

@@ -11,6 +11,7 @@ token comes from ``SABOT_TOKEN``, the CA and this client's certificate from ``SA
   read slowly; prints ``running JOB_ID`` once one of its tasks runs (for the test to kill or
   cut off the leader), then its result goes to the Parquet file OUT and it prints the job's
   state, its tasks, the jobs the cluster knows and the JobManager the client ended on.
+- ``shuffle URIS FACTS DIMS OUT``: :func:`.client_commands.shuffle` on this cluster.
 - ``connect URIS``: a ping through :func:`sabot_lab.connect`: ``{"ok": ...}`` or the error.
 """
 
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 import sabot_lab as sl
 from sabot_lab.errors import ClusterError
 from sabot_lab.runtime.transport import Credentials, call
-from tests.multihost.client_commands import joined_totals, wait_for_agents
+from tests.multihost.client_commands import joined_totals, shuffle, wait_for_agents
 
 __all__ = ["health", "main", "roles", "slow_job"]
 
@@ -86,6 +87,8 @@ def main(argv: list[str]) -> None:
             reply = {"error": str(exc), "kind": type(exc).__name__}
     elif command == "agents":
         reply = wait_for_agents(sl.connect(uris), int(args[0]))
+    elif command == "shuffle":
+        reply = shuffle(sl.connect(uris), *args)
     elif command == "slow":
         reply = slow_job(sl.connect(uris), *args)
     else:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import pwd
+import re
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from cluster.netns.postgres_host import SERVICE_USER
 from sabot_lab.errors import NotLeaderError
 from sabot_lab.runtime.jobmanager.lease import LeaderLease
 from sabot_lab.runtime.jobmanager.store import JobStore
+from tests.multihost.conftest import log_records
 from tests.multihost.ha_cluster import HaCluster, HaHosts, ha_hosts
 from tests.support.reference import assert_same_rows, duckdb_table
 
@@ -135,6 +138,12 @@ def check_result(reply: dict[str, Any], out: Path, expected: pa.Table) -> None:
     assert_same_rows(result.select(["name", "total", "n"]), expected)
 
 
+def job_states(cluster: HaCluster) -> list[str]:
+    """The states of the jobs in the cluster's tables (read through the db host's socket)."""
+    with psycopg.connect(cluster.on.postgres.local_url(cluster.workdir.name)) as conn:
+        return [state for (state,) in conn.execute("SELECT status FROM sabot.jobs").fetchall()]
+
+
 class LeaseWatch:
     """Samples the lease row through the db host's socket (no network link crossed) over a
     test: each epoch had one holder and epochs only grew."""
@@ -173,6 +182,7 @@ def test_a_leader_killed_mid_job_is_replaced_and_the_job_finishes_once(
     client, out = run_slow_job(cluster, data)
     killed = time.monotonic()
     cluster.jobmanagers["jm1"].popen.kill()  # SIGKILL, mid-job
+    assert job_states(cluster) == ["RUNNING"]  # (as jm1 left it: nobody leads for a while)
     reply = json.loads(client.wait_for_line("{", timeout=300))
     took = time.monotonic() - killed
     holders = watch.stop()
@@ -214,12 +224,18 @@ def test_a_leader_cut_off_from_the_database_steps_down_and_never_writes_again(
     assert old_address == cluster.uri("jm1")
     assert [a for _, a in holders[2]] == [cluster.uri("jm2")]
 
-    # no second writer: a write at jm1's epoch is refused by the tables themselves
+    # no second writer: jm1 stopped deciding before jm2 took the lease (one clock: one machine)
+    stopped = [r for r in log_records(jm1) if r.get("event", "").startswith("stepping down: ")]
+    assert stopped, jm1.log_tail()
+    with psycopg.connect(local) as conn:
+        (acquired,) = conn.execute("SELECT acquired_at FROM sabot.leader_lease").fetchone() or ()
+    assert acquired > datetime.fromisoformat(stopped[0]["time"].replace("Z", "+00:00"))
+    # and a write at jm1's epoch is refused by the tables themselves
     store = JobStore(local)
     deposed = LeaderLease(store.engine, old_holder, old_address, ttl=30)
     deposed.epoch = 1
     store.fence = deposed.fence
-    with pytest.raises(NotLeaderError, match=f"the leader is {cluster.uri('jm2')}"):
+    with pytest.raises(NotLeaderError, match=re.escape(f"the leader is {cluster.uri('jm2')};")):
         store.set_job_state(reply["job_id"], "FAILED", "a deposed leader's decision")
     assert store.job(reply["job_id"])["state"] == "FINISHED"
     assert not deposed.renew()
