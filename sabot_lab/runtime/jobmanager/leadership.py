@@ -20,6 +20,8 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as NoAnswer
 from pathlib import Path
 from typing import IO, Any
 
@@ -90,6 +92,7 @@ class Leadership:
         self._elected = elected
         self._deposed = deposed
         self._stop = threading.Event()
+        self._renewer = ThreadPoolExecutor(1, thread_name_prefix="sabot-lease-renew")
 
     @property
     def epoch(self) -> int | None:
@@ -123,8 +126,14 @@ class Leadership:
         lease = self.lease
         if lease.expiring(self.interval):  # (a pause: the lease may be another's already)
             return f"the leader lease (epoch {lease.epoch}) was not renewed in time"
-        try:
-            renewed = lease.renew()
+        renewal = self._renewer.submit(lease.renew)
+        try:  # (a database cut off silently never answers: stop waiting when it is too late)
+            renewed = renewal.result(timeout=max(lease.seconds_left(self.interval), 0.0))
+        except NoAnswer:
+            return (
+                f"the database did not answer the renewal of the leader lease (epoch "
+                f"{lease.epoch}) before it may expire"
+            )
         except sa.exc.SQLAlchemyError as exc:
             if lease.expiring(self.interval):
                 return f"the database cannot be reached to renew the leader lease ({exc})"

@@ -109,7 +109,11 @@ class LeaderLease:
         """Whether the lease may expire before the next renewal could extend it: the leader
         must stop deciding now (its last renewal that succeeded was sent ``ttl -
         renew_interval`` seconds ago or more)."""
-        return time.monotonic() - self._renewed >= self.ttl - renew_interval
+        return self.seconds_left(renew_interval) <= 0
+
+    def seconds_left(self, renew_interval: float) -> float:
+        """Seconds until :meth:`expiring` (0 or less: it is)."""
+        return self.ttl - renew_interval - (time.monotonic() - self._renewed)
 
     def current(self) -> dict[str, Any]:
         """The lease row: ``holder``, ``address``, ``epoch``, ``expires_at`` (seconds) and
