@@ -9,7 +9,8 @@ runs) can use the same subnet side by side. Each host's ``eth0`` is one end of a
 whose other end, ``p-<host>``, is a port of the bridge. Cutting a host's links drops its
 frames at its port (an nftables ``bridge`` table in the switch), as a pulled cable does:
 packets vanish, no error comes back to anyone. The hosts share the machine's filesystem (a
-file written in one is read in the others) and its users.
+file written in one is read in the others) and its users. :meth:`VirtualCluster.impair`
+makes the links between some hosts lossy and slow (see :mod:`cluster.netns.impairment`).
 
 Namespaces are named ``<prefix>-<run>-<host>``: ``run`` is ``<pid>x<n>`` for a cluster that a
 process builds (the n-th of process pid), so the namespaces of a run whose process died (a
@@ -21,8 +22,8 @@ and stay until ``netns.py down``. A :class:`VirtualCluster` tears itself down on
 Needs root (network namespaces), ``ip`` (iproute2) and ``nft`` (nftables); ``make
 system-test-deps`` installs both. ``tc netem`` is not used (not every kernel has it).
 
-May import the standard library and :mod:`cluster.netns.host_process` only (it starts
-sabot-lab as the command line does).
+May import the standard library, :mod:`cluster.netns.host_process` and
+:mod:`cluster.netns.impairment` only (it starts sabot-lab as the command line does).
 
 >>> namespace_name("slab", "123x0", "agent1")
 'slab-123x0-agent1'
@@ -47,6 +48,13 @@ from pathlib import Path
 from types import TracebackType
 
 from cluster.netns.host_process import HostProcess
+from cluster.netns.impairment import (
+    IMPAIR_TABLE,
+    RELAY_PORT,
+    dropped_frames,
+    loss_rules,
+    redirect_rules,
+)
 
 __all__ = [
     "PREFIX",
@@ -198,6 +206,7 @@ class VirtualCluster:
         """The processes started in the hosts, until :meth:`down`."""
         self._workdir: Path | None = None
         self._up = False
+        self._relays: dict[str, HostProcess] = {}  # (the delaying relays of :meth:`impair`)
 
     @property
     def workdir(self) -> Path:
@@ -251,6 +260,7 @@ class VirtualCluster:
             with contextlib.suppress(Exception):
                 process.stop(timeout=10)
         self.processes.clear()
+        self._relays.clear()
         remove_namespaces(
             namespace_name(self.prefix, self.run_id, h) for h in [*self.addresses, _SWITCH]
         )
@@ -405,6 +415,70 @@ class VirtualCluster:
         self._port(host)
         listed = _nft(self.namespace(_SWITCH), "list", "tables")
         return f"table bridge {_CUT_TABLE}_{host}" in listed.splitlines()
+
+    def impair(
+        self,
+        hosts: Sequence[str],
+        loss: float = 0.0,
+        delay: float = 0.0,
+        jitter: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        """Make the links between ``hosts`` lossy and slow, until :meth:`heal_impairment`:
+        the share ``loss`` of their frames is dropped at the switch, and their new TCP
+        connections are held back ``delay ± jitter`` seconds each way by a relay in the
+        connecting host (see :mod:`cluster.netns.impairment`; ``seed``: of the jitter's
+        draws). Connections already open are not delayed."""
+        self.heal_impairment()
+        addresses = {h: self.addresses[h] for h in hosts}  # (raises for an unknown host)
+        try:
+            if loss:
+                script = loss_rules(IMPAIR_TABLE, [self._port(h) for h in hosts], loss)
+                _nft(self.namespace(_SWITCH), "-f", "-", stdin=script)
+            if delay:
+                for host in hosts:
+                    self._relays[host] = self.python(
+                        host, "-m", "cluster.netns.delay_relay", "--port", str(RELAY_PORT),
+                        "--delay", str(delay), "--jitter", str(jitter),
+                        *(["--seed", str(seed)] if seed is not None else []),
+                        ready="delay relay ready ",
+                    )  # fmt: skip
+                    peers = [a for h, a in addresses.items() if h != host]
+                    script = redirect_rules(IMPAIR_TABLE, peers, RELAY_PORT)
+                    _nft(self.namespace(host), "-f", "-", stdin=script)
+        except BaseException:
+            self.heal_impairment()
+            raise
+
+    def heal_impairment(self) -> None:
+        """Undo :meth:`impair` (nothing if no link is impaired); connections the relays
+        carried are closed."""
+        if self._impaired(_SWITCH):
+            _nft(self.namespace(_SWITCH), "delete", "table", "bridge", IMPAIR_TABLE)
+        for host, relay in list(self._relays.items()):
+            if self._impaired(host):
+                _nft(self.namespace(host), "delete", "table", "ip", IMPAIR_TABLE)
+            relay.stop(timeout=10)
+            self.processes.remove(relay)
+            del self._relays[host]
+
+    def relayed(self, host: str) -> list[str]:
+        """The connections ``host``'s delaying relay carried (``SOURCE -> TARGET``)."""
+        relay = self._relays.get(host)
+        lines = [] if relay is None else list(relay.lines)
+        return [line.removeprefix("relayed ") for line in lines if line.startswith("relayed ")]
+
+    def lost_frames(self) -> tuple[int, int]:
+        """The frames between the impaired hosts seen and dropped so far (0, 0 without
+        loss)."""
+        if not self._impaired(_SWITCH):
+            return 0, 0
+        return dropped_frames(_nft(self.namespace(_SWITCH), "list", "table", "bridge",
+                                   IMPAIR_TABLE))  # fmt: skip
+
+    def _impaired(self, host: str) -> bool:
+        listed = _nft(self.namespace(host), "list", "tables").splitlines()
+        return any(line.split()[-1:] == [IMPAIR_TABLE] for line in listed)
 
     def _port(self, host: str) -> str:
         """The bridge port of ``host``."""

@@ -409,7 +409,8 @@ def call(
         raise auth.tls_failure(uri) or UnreachableError(
             f"{uri}: unreachable ({_message(exc)})"
         ) from None
-    except flight.FlightTimedOutError:
+    except flight.FlightTimedOutError:  # (its connection may be stuck: the next call makes one)
+        auth.forget(uri)
         raise NoReplyError(f"{uri}: no reply to {name!r} within {timeout:g} s") from None
     except flight.FlightServerError as exc:
         error = REMOTE_ERRORS.get((exc.extra_info or b"").decode(errors="replace"), ClusterError)

@@ -253,7 +253,8 @@ class AgentServer(ClusterServer):
     (separated by commas, or a list): its heartbeats go to the leader. It remembers the
     highest fencing epoch a leader's order or heartbeat reply carried, and refuses orders
     (``deploy``, ``checkpoint``, ``cancel``, ``drop_job``) of an older one: a deposed
-    leader's.
+    leader's. The tasks a heartbeat's reply names (``cancel``: the JobManager recorded them
+    as ended, their attempt given up while this agent was cut off) are cancelled.
 
     Its state: STARTING until the JobManager has its first heartbeat, then ACTIVE (BUSY while
     every slot runs a task); :meth:`shutdown` drains it (DRAINING: no new tasks, running ones
@@ -510,9 +511,25 @@ class AgentServer(ClusterServer):
             return False
         except ClusterError:
             return False
-        if isinstance(reply, dict) and isinstance(reply.get("epoch"), int):
-            self._saw_epoch(reply["epoch"])
+        if isinstance(reply, dict):
+            epoch = reply.get("epoch")
+            if isinstance(epoch, int):
+                self._saw_epoch(epoch)
+            if not isinstance(epoch, int) or epoch >= self.epoch:  # (not a deposed leader's)
+                self._cancel_stale(reply.get("cancel"))
         return True
+
+    def _cancel_stale(self, task_ids: Any) -> None:
+        """Cancel the tasks a heartbeat's reply names: the JobManager recorded them as ended
+        (their attempt failed while this agent was cut off from it), so what they would
+        still produce is never read."""
+        if not isinstance(task_ids, list):
+            return
+        for task_id in task_ids:
+            record = self._tasks.get(task_id) if isinstance(task_id, str) else None
+            if record is not None and not record.cancel.is_set():
+                _log.warning("task %s cancelled: the JobManager gave up its attempt", task_id)
+                record.cancel.set()
 
     def drain(self) -> None:
         """Take no new tasks, let running ones finish (up to ``drain_timeout`` seconds), and

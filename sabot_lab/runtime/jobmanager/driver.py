@@ -61,10 +61,12 @@ def poll_tasks(
     pending: dict[str, str],
     auth: Credentials,
     on_logs: Callable[[str, dict[str, Any]], None] | None = None,
+    timeout: float = 10.0,
 ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, ClusterError]]:
-    """Ask each agent running a task of ``pending`` (task id -> agent) for its tasks, once;
-    with ``on_logs``, also for the records those tasks logged since the last poll, which
-    ``on_logs`` gets (agent, task id -> records) before the tasks that ended are returned.
+    """Ask each agent running a task of ``pending`` (task id -> agent) for its tasks, once,
+    waiting up to ``timeout`` seconds for each; with ``on_logs``, also for the records those
+    tasks logged since the last poll, which ``on_logs`` gets (agent, task id -> records)
+    before the tasks that ended are returned.
 
     Returns the ``(agent, task)`` pairs of tasks that ended (removed from ``pending``) and the
     errors of agents that did not answer.
@@ -74,7 +76,8 @@ def poll_tasks(
     for uri in sorted(set(pending.values())):
         asked = sorted(t for t, agent in pending.items() if agent == uri)
         try:
-            status = call(uri, "status", {"logs_of": asked} if on_logs else None, auth, timeout=10)
+            logs_of = {"logs_of": asked} if on_logs else None
+            status = call(uri, "status", logs_of, auth, timeout=timeout)
         except ClusterError as exc:
             errors[uri] = exc
             continue

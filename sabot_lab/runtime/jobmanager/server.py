@@ -16,6 +16,9 @@ to it goes through :func:`~.scheduler.transition`, whose commands this module ex
 :func:`~.scheduler.agents_transition`. An agent that misses heartbeats for
 ``heartbeat_timeout`` seconds is marked FAILED; the job then runs all its stages again (a new
 attempt) on the remaining agents, since the failed agent held shuffle rows of earlier stages.
+When such an agent comes back (a network partition healed), the reply to its heartbeat names
+the tasks it still runs that the tables record as ended, and it cancels them; their reports
+change nothing here.
 
 May import everything of ``runtime``, ``physical``, ``optimizer``, ``plan``, ``engine``
 (checkpoint layout), ``connectors`` (sinks), ``observability``, DBOS.
@@ -735,7 +738,9 @@ class JobManager(ClusterServer):
                     or Outcome.AGENT_FAILED
                 )
             # an agent that does not answer: the heartbeat monitor decides whether it is gone
-            ended, _ = poll_tasks(pending, self.auth, self.job_logs.add)
+            # (asked again soon: one cut off must not hold the job past its FAILED mark)
+            patience = min(10.0, max(2.0, self.heartbeat_timeout / 2))
+            ended, _ = poll_tasks(pending, self.auth, self.job_logs.add, patience)
             for uri, task in ended:
                 report = TaskReport.from_dict(task)
                 event = TaskEnded(
@@ -879,13 +884,19 @@ class JobManager(ClusterServer):
         state = agent_after_heartbeat(AgentState(beat.state), known.get(beat.uri))
         self.store.upsert_agent(beat.uri, state.value, beat.slots, beat.memory_bytes, beat.running)
         self._reports[beat.uri] = {**beat.resources, "consumer_lag": list(beat.consumer_lag)}
-        self.store.record_running_tasks([t.to_dict() for t in beat.tasks])
-        for task in beat.tasks:
+        stale = self.store.ended_tasks(t.task_id for t in beat.tasks)
+        if stale:  # (an agent cut off, back: its tasks of the attempt given up with it)
+            _log.warning("agent %s runs tasks recorded as ended: cancelling %s", beat.uri,
+                         ", ".join(stale), extra={"agent_id": beat.uri})  # fmt: skip
+        current = [t for t in beat.tasks if t.task_id not in stale]
+        self.store.record_running_tasks([t.to_dict() for t in current])
+        for task in current:
             run = self._runs.get(TaskId.parse(task.task_id).job_id)
             if run is not None and not run.ended:
                 run.acks[task.task_id] = task.checkpoint
         self._notify()
-        return {"ok": True, "epoch": None if self.leadership is None else self.leadership.epoch}
+        epoch = None if self.leadership is None else self.leadership.epoch
+        return {"ok": True, "epoch": epoch, "cancel": stale}
 
     def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
         request = JobRequest.from_dict(body)

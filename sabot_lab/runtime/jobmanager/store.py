@@ -374,6 +374,28 @@ class JobStore:
                     .values(state=TaskState.RUNNING.value, updated_at=now, **_metrics(report))
                 )
 
+    def ended_tasks(self, task_ids: Iterable[str]) -> list[str]:
+        """Those of ``task_ids`` recorded as ended (an agent reporting one running runs a
+        task the JobManager gave up: of an attempt that failed with its agent).
+
+        >>> store = JobStore("sqlite://")
+        >>> _ = store.create_job("j1", "q")
+        >>> store.add_task("j1/0.0/0", "j1", 0, 0, 0, "grpc://a:1")
+        >>> store.set_task_state("j1/0.0/0", "FAILED", "agent grpc://a:1 is gone")
+        >>> store.ended_tasks(["j1/0.0/0", "j1/0.0/1"])
+        ['j1/0.0/0']
+        """
+        wanted = sorted(set(task_ids))
+        if not wanted:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tasks.c.task_id)
+                .where(tasks.c.task_id.in_(wanted), tasks.c.state.in_(ENDED))
+                .order_by(tasks.c.task_id)
+            )
+            return [task_id for (task_id,) in rows]
+
     def add_checkpoint(self, job_id: str, checkpoint_id: int, location: str) -> None:
         """Record that checkpoint ``checkpoint_id`` of a job was asked for (PENDING)."""
         insert = self._insert(checkpoints).on_conflict_do_nothing(
