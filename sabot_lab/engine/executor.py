@@ -39,6 +39,7 @@ from sabot_lab.engine.items import (
     is_marker,
 )
 from sabot_lab.engine.join import HashJoin as HashJoinOperator
+from sabot_lab.engine.join_checkpoints import KeptBuild
 from sabot_lab.engine.left_build_join import LeftBuildJoin
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
@@ -290,12 +291,26 @@ class Executor:
         return Pipeline(source, (), (node.operator_id,))
 
     def _lower_join(self, node: StreamOperatorNode) -> Pipeline:
+        """A hash join built on its right input; in a job that takes checkpoints, each one
+        keeps the build rows (:mod:`~sabot_lab.engine.join_checkpoints`). A semi or anti
+        join the optimizer built on its left input is built on its right one there (the
+        left-built join's marks are kept in no checkpoint)."""
         left_id, right_id = node.upstream
-        build = self._breaker_input(right_id)
         op, label = node.op, f"{node.name} ({node.operator_id})"
         assert isinstance(op, HashJoin)
-        if op.build_side == "left":
+        checkpoints = self.checkpoints
+        if op.build_side == "left" and checkpoints is None:
             return self._lower_left_build_join(node)
+        build = self._breaker_input(right_id)
+        build_schema = self.graph.node(right_id).output_schema
+        kept = None
+        if checkpoints is not None:
+            kept = KeptBuild(checkpoints, self._saved_as(node.operator_id), build_schema)
+
+        def build_rows() -> Iterator[pa.RecordBatch]:
+            rows = build.run_batches(self.config)
+            return rows if kept is None else kept.rows(rows)
+
         join = HashJoinOperator(
             how=op.how,
             left_on=op.left_on,
@@ -303,10 +318,22 @@ class Executor:
             right_payload=op.right_payload,
             left_payload=op.left_payload,
             schema=node.output_schema,
-            build_input=lambda: build.run_batches(self.config),
-            build_schema=self.graph.node(right_id).output_schema,
+            build_input=build_rows,
+            build_schema=build_schema,
         )
-        return self._lower(left_id).extend(Step(label, join.probe, join.prepare), node.operator_id)
+        joined = self._lower(left_id).extend(
+            Step(label, join.probe, join.prepare), node.operator_id
+        )
+        if kept is None:
+            return joined
+
+        def source() -> Iterator[RuntimeItem]:
+            for item in joined.run(self.config):
+                if isinstance(item, Barrier):
+                    kept.save(item.checkpoint)
+                yield item
+
+        return self._new_pipeline(node, source)
 
     def _lower_left_build_join(self, node: StreamOperatorNode) -> Pipeline:
         """A semi or anti join built on its left input: the right input's batches mark the
