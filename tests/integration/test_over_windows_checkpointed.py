@@ -9,19 +9,14 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.config import Config
-from sabot_lab.engine import Executor
-from sabot_lab.engine.checkpoints import Checkpoints
-from sabot_lab.engine.items import Barrier, Watermark
 from tests.support.over_window_cases import QUERIES, events
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
+from tests.support.restores import crash_and_restore
 from tests.support.stream_join_cases import DELAY, pieces
 
 QUERY = (
@@ -46,37 +41,11 @@ def windowed(rows_per_second: float | None = None, query: str = QUERY) -> sl.Str
     return sl.sql(query, s=source.with_watermark("t", DELAY))
 
 
-def items(directory: Path, backend: str, restore: int | None) -> tuple[Checkpoints, Iterator[Any]]:
-    plan = windowed().optimize()
-    checkpoints = Checkpoints(directory, restore=restore)
-    config = Config(threads=1, batch_size=64, state_backend=backend)
-    return checkpoints, Executor(plan.graph, config, checkpoints).run_items(plan.output)[0]
-
-
 @pytest.mark.parametrize("backend", ["memory", "rocksdb"])
 def test_windows_restored_from_the_last_checkpoint_give_each_row_once(
     tmp_path: Path, backend: str
 ) -> None:
-    checkpoints, first = items(tmp_path, backend, restore=None)
-    released: list[pa.RecordBatch] = []
-    pending: list[pa.RecordBatch] = []
-    completed, seen = 0, 0
-    for item in first:
-        if isinstance(item, Barrier):
-            released, pending, completed = released + pending, [], item.checkpoint
-        elif not isinstance(item, Watermark):
-            pending.append(item)
-            seen += 1
-            if seen in (5, 15):
-                checkpoints.request()
-            if completed == 2 and pending:
-                break  # a crash: the rows since the checkpoint are lost with the process
-    first.close()  # type: ignore[attr-defined]
-    assert completed == 2 and released and pending
-
-    _, second = items(tmp_path, backend, restore=2)
-    rest = [b for b in second if not isinstance(b, Barrier | Watermark)]
-    rows = pa.Table.from_batches(released + rest)
+    rows, _ = crash_and_restore(windowed, tmp_path, backend, requests=(5, 15))
     assert_same_rows(rows, duckdb_table(QUERY, s=EVENTS), rel=1e-6)
 
 

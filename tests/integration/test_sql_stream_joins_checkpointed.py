@@ -8,20 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.config import Config
-from sabot_lab.engine import Executor
-from sabot_lab.engine.checkpoints import Checkpoints
-from sabot_lab.engine.items import Barrier, Watermark
 from sabot_lab.examples.nexmark_queries import DUCKDB_SQL
 from tests.support.polling import wait_for
 from tests.support.reference import timed_rows
+from tests.support.restores import crash_and_restore
 from tests.support.stream_join_cases import (
     Q3,
     Q4_JOIN,
@@ -44,37 +39,11 @@ def joined() -> sl.Stream:
     return sl.sql(QUERY, l=endless(LEFT, 60), r=endless(RIGHT, 25))
 
 
-def items(directory: Path, backend: str, restore: int | None) -> tuple[Checkpoints, Iterator[Any]]:
-    plan = joined().optimize()
-    checkpoints = Checkpoints(directory, restore=restore)
-    config = Config(threads=1, batch_size=64, state_backend=backend)
-    return checkpoints, Executor(plan.graph, config, checkpoints).run_items(plan.output)[0]
-
-
 @pytest.mark.parametrize("backend", ["memory", "rocksdb"])
 def test_a_symmetric_join_restored_from_its_last_checkpoint_gives_each_pair_once(
     tmp_path: Path, backend: str
 ) -> None:
-    checkpoints, first = items(tmp_path, backend, restore=None)
-    released: list[pa.RecordBatch] = []
-    pending: list[pa.RecordBatch] = []
-    completed, seen = 0, 0
-    for item in first:
-        if isinstance(item, Barrier):
-            released, pending, completed = released + pending, [], item.checkpoint
-        elif not isinstance(item, Watermark):
-            pending.append(item)
-            seen += 1
-            if seen in (3, 10):
-                checkpoints.request()
-            if completed == 2 and pending:
-                break  # a crash: the rows since the checkpoint are lost with the process
-    first.close()  # type: ignore[attr-defined]
-    assert completed == 2 and released and pending
-
-    _, second = items(tmp_path, backend, restore=2)
-    rest = [b for b in second if not isinstance(b, Barrier | Watermark)]
-    rows = pa.Table.from_batches(released + rest)
+    rows, _ = crash_and_restore(joined, tmp_path, backend, requests=(3, 10))
     expected = duck(QUERY, l=LEFT, r=RIGHT)
     assert rows.num_rows == expected.num_rows > 0
     assert timed_rows(rows) == timed_rows(expected)

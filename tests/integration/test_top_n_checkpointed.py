@@ -8,9 +8,8 @@ kept."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import psycopg
@@ -18,12 +17,9 @@ import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.config import Config
-from sabot_lab.engine import Executor
-from sabot_lab.engine.checkpoints import Checkpoints
-from sabot_lab.engine.items import Barrier, Watermark
 from tests.support.polling import wait_for
 from tests.support.postgres import PostgresServer, query
+from tests.support.restores import crash_and_restore
 from tests.support.stream_join_cases import duck
 
 QUERY = (
@@ -77,38 +73,15 @@ def _expected() -> list[tuple[object, ...]]:
     return sorted(((r["k"], r["rn"], r["v"], r["id"]) for r in rows), key=repr)
 
 
-def _items(directory: Path, backend: str, restore: int | None) -> tuple[Checkpoints, Iterator[Any]]:
-    plan = _top(_pieces(40)).optimize()
-    checkpoints = Checkpoints(directory, restore=restore)
-    config = Config(threads=1, batch_size=64, state_backend=backend)
-    return checkpoints, Executor(plan.graph, config, checkpoints).run_items(plan.output)[0]
-
-
 @pytest.mark.parametrize("backend", ["memory", "rocksdb"])
 def test_a_top_n_restored_from_its_last_checkpoint_ends_in_duckdbs_rows(
     tmp_path: Path, backend: str
 ) -> None:
-    checkpoints, first = _items(tmp_path, backend, restore=None)
-    released: list[pa.RecordBatch] = []
-    pending: list[pa.RecordBatch] = []
-    completed, seen = 0, 0
-    for item in first:
-        if isinstance(item, Barrier):
-            released, pending, completed = released + pending, [], item.checkpoint
-        elif not isinstance(item, Watermark):
-            pending.append(item)
-            seen += 1
-            if seen in (5, 20):
-                checkpoints.request()
-            if completed == 2 and pending:
-                break  # a crash: the rows since the checkpoint are lost with the process
-    first.close()  # type: ignore[attr-defined]
-    assert completed == 2 and released and pending
-
-    _, second = _items(tmp_path, backend, restore=2)
-    rest = [b for b in second if not isinstance(b, Barrier | Watermark)]
-    assert rest  # the restored run goes on ranking
-    assert _final(pa.Table.from_batches(released + rest)) == _expected()
+    rows, restored = crash_and_restore(
+        lambda: _top(_pieces(40)), tmp_path, backend, requests=(5, 20)
+    )
+    assert restored  # the restored run goes on ranking
+    assert _final(rows) == _expected()
 
 
 def _committed(database: str, job_id: str) -> int:
