@@ -8,14 +8,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from cluster.netns.virtual_hosts import VirtualCluster
 from sabot_lab.runtime.addresses import host_of
 from tests.multihost.conftest import Cluster
-from tests.support.reference import assert_same_rows, duckdb_table
+from tests.multihost.shuffle_case import ShuffleCase
 
 AGENT_HOSTS = ("agent1", "agent2", "agent3")
 DELAY, JITTER, LOSS = 0.1, 0.03, 0.01
@@ -101,21 +99,8 @@ def test_a_shuffle_job_across_slow_lossy_links_between_agents_equals_duckdb(
     remote_cluster: Cluster, impaired: VirtualCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     hosts = impaired
-    shared = tmp_path_factory.mktemp("shared")
-    n = 200_000
-    facts = pa.table(
-        {
-            "k": [i * 7919 % 1_009 for i in range(n)],
-            "x": [None if i % 13 == 0 else i % 1_000 for i in range(n)],
-        }
-    )
-    dims = pa.table({"k": list(range(1_009)), "name": [f"n{k % 97}" for k in range(1_009)]})
-    pq.write_table(facts, shared / "facts.parquet", row_group_size=20_000)
-    pq.write_table(dims, shared / "dims.parquet")
-    out = shared / "result.parquet"
-    ran = remote_cluster.client(
-        "shuffle", *(str(shared / f) for f in ("facts.parquet", "dims.parquet")), str(out)
-    )
+    case = ShuffleCase(tmp_path_factory.mktemp("shared"), rows=200_000, row_group=20_000)
+    ran = remote_cluster.client("shuffle", *case.args())
     seen, dropped = hosts.lost_frames()
     print(f"shuffle: {dropped} of {seen} frames between agents dropped", file=sys.stderr)
     assert ran["state"] == "FINISHED"
@@ -126,11 +111,4 @@ def test_a_shuffle_job_across_slow_lossy_links_between_agents_equals_duckdb(
         others = {hosts.addresses[h] for h in AGENT_HOSTS if h != host}
         assert targets and targets <= others, (host, hosts.relayed(host))
     assert seen > 0
-    expected = duckdb_table(
-        "SELECT name, SUM(x) AS total, COUNT(*) AS n FROM f JOIN d USING (k) GROUP BY name",
-        f=facts,
-        d=dims,
-    )
-    result = pq.read_table(out)
-    assert result.num_rows == 97
-    assert_same_rows(result.select(["name", "total", "n"]), expected)
+    case.check()

@@ -10,14 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from cluster.netns.host_certificates import HostCertificates, make_certificates
 from sabot_lab.runtime.addresses import host_of
 from tests.multihost.ha_cluster import HaCluster, HaHosts, ha_hosts
-from tests.support.reference import assert_same_rows, duckdb_table
+from tests.multihost.shuffle_case import ShuffleCase
 
 AGENT_HOSTS = ("agent1", "agent2", "agent3")
 
@@ -45,32 +43,13 @@ def stranger(on: HaHosts) -> HostCertificates:
 def test_a_job_runs_across_the_agent_hosts_with_mutual_tls_and_equals_duckdb(
     cluster: HaCluster,
 ) -> None:
-    shared = cluster.on.root
-    n = 60_000
-    facts = pa.table(
-        {
-            "k": [i * 7919 % 1_009 for i in range(n)],
-            "x": [None if i % 13 == 0 else i % 1_000 for i in range(n)],
-        }
-    )
-    dims = pa.table({"k": list(range(1_009)), "name": [f"n{k % 97}" for k in range(1_009)]})
-    pq.write_table(facts, shared / "tls-facts.parquet", row_group_size=10_000)
-    pq.write_table(dims, shared / "tls-dims.parquet")
-    out = shared / "tls-result.parquet"
-    ran = cluster.client("shuffle", *(str(shared / f"tls-{f}.parquet") for f in ("facts", "dims")),
-                         str(out))  # fmt: skip
+    case = ShuffleCase(cluster.on.root / "tls-shuffle", rows=60_000, row_group=10_000)
+    ran = cluster.client("shuffle", *case.args())
     assert ran["state"] == "FINISHED"
     assert all(uri.startswith("grpc+tls://") for uri in ran["agents"])
     hosts = cluster.hosts
     assert {host_of(uri) for uri in ran["agents"]} == {hosts.addresses[h] for h in AGENT_HOSTS}
-    expected = duckdb_table(
-        "SELECT name, SUM(x) AS total, COUNT(*) AS n FROM f JOIN d USING (k) GROUP BY name",
-        f=facts,
-        d=dims,
-    )
-    result = pq.read_table(out)
-    assert result.num_rows == 97
-    assert_same_rows(result.select(["name", "total", "n"]), expected)
+    case.check()
 
 
 def test_an_agent_with_a_certificate_of_another_ca_is_refused_saying_why(

@@ -5,13 +5,11 @@ that gives an address the JobManager cannot reach is refused when it registers."
 
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from sabot_lab.runtime.addresses import host_of
 from tests.multihost.conftest import JOBMANAGER_PORT, Cluster, log_records, ready_uri
-from tests.support.reference import assert_same_rows, duckdb_table
+from tests.multihost.shuffle_case import ShuffleCase
 
 AGENT_HOSTS = ("agent1", "agent2", "agent3")
 
@@ -34,33 +32,13 @@ def test_servers_on_every_interface_hand_out_their_own_addresses(
 def test_a_shuffle_job_across_three_agent_hosts_equals_duckdb(
     remote_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    shared = tmp_path_factory.mktemp("shared")  # (the hosts share the filesystem)
-    n = 60_000
-    facts = pa.table(
-        {
-            "k": [i * 7919 % 1_009 for i in range(n)],
-            "x": [None if i % 13 == 0 else i % 1_000 for i in range(n)],
-        }
-    )
-    dims = pa.table({"k": list(range(1_009)), "name": [f"n{k % 97}" for k in range(1_009)]})
-    pq.write_table(facts, shared / "facts.parquet", row_group_size=10_000)
-    pq.write_table(dims, shared / "dims.parquet")
-    out = shared / "result.parquet"
-    ran = remote_cluster.client(
-        "shuffle", *(str(shared / f) for f in ("facts.parquet", "dims.parquet")), str(out)
-    )
+    case = ShuffleCase(tmp_path_factory.mktemp("shared"), rows=60_000, row_group=10_000)
+    ran = remote_cluster.client("shuffle", *case.args())
     assert ran["state"] == "FINISHED"
     assert {host_of(uri) for uri in ran["agents"]} == {
         remote_cluster.hosts.addresses[h] for h in AGENT_HOSTS
     }
-    expected = duckdb_table(
-        "SELECT name, SUM(x) AS total, COUNT(*) AS n FROM f JOIN d USING (k) GROUP BY name",
-        f=facts,
-        d=dims,
-    )
-    result = pq.read_table(out)
-    assert result.num_rows == 97
-    assert_same_rows(result.select(["name", "total", "n"]), expected)
+    case.check()
 
 
 def test_an_agent_advertising_an_unreachable_address_is_refused_at_registration(
