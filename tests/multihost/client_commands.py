@@ -24,21 +24,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import sabot_lab as sl
+from cluster.netns.ha_commands import wait_for_agents
 from sabot_lab import col
 from sabot_lab.client import Cluster
 
-__all__ = ["joined_totals", "main", "partition", "shuffle", "slowly", "wait_for_agents"]
-
-
-def wait_for_agents(cluster: Cluster, n: int, timeout: float = 60.0) -> list[dict[str, Any]]:
-    """The agents once ``n`` of them are ACTIVE (or all of them after ``timeout`` seconds)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        agents = cluster.agents()
-        active = [a for a in agents if a["state"] in ("ACTIVE", "BUSY")]
-        if len(active) >= n or time.monotonic() > deadline:
-            return agents
-        time.sleep(0.1)
+__all__ = ["joined_totals", "main", "partition", "shuffle", "slowly"]
 
 
 def slowly(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from cluster.netns.ha_deployment import HEARTBEAT, HTTP_PORT, JOBMANAGER_PORT
 from cluster.netns.host_process import HostProcess
 from cluster.netns.virtual_hosts import (
     VirtualCluster,
@@ -29,12 +30,7 @@ from cluster.netns.virtual_hosts import (
     require_root,
 )
 
-__all__ = ["Cluster", "hosts", "remote_cluster"]
-
-JOBMANAGER_PORT = 8815
-HTTP_PORT = 8080
-HEARTBEAT = {"SABOT_HEARTBEAT_INTERVAL": "0.5", "SABOT_HEARTBEAT_TIMEOUT": "4"}
-"""Quick heartbeats (an agent cut off is FAILED 4 s after its last one)."""
+__all__ = ["HEARTBEAT", "HTTP_PORT", "JOBMANAGER_PORT", "Cluster", "hosts", "remote_cluster"]
 
 
 @dataclass

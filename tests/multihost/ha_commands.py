@@ -4,9 +4,8 @@ the JobManagers' addresses separated by commas (the client follows the leader); 
 token comes from ``SABOT_TOKEN``, the CA and this client's certificate from ``SABOT_TLS_CA``,
 ``SABOT_TLS_CERT`` and ``SABOT_TLS_KEY`` (none of them: no client certificate).
 
-- ``agents URIS N``: wait (up to 60 s) until N agents are ACTIVE; the agents.
-- ``roles URIS``: what each JobManager says of its role (its ``ping``, and its HTTPS
-  ``/health`` status and body), or the error it gave.
+- ``agents URIS N`` and ``roles URIS``: as :mod:`cluster.netns.ha_commands` (what the
+  deployment asks).
 - ``slow URIS FACTS DIMS OUT``: the join and group-by of :mod:`.client_commands`, its facts
   read slowly; prints ``running JOB_ID`` once one of its tasks runs (for the test to kill or
   cut off the leader), then its result goes to the Parquet file OUT and it prints the job's
@@ -18,47 +17,18 @@ token comes from ``SABOT_TOKEN``, the CA and this client's certificate from ``SA
 from __future__ import annotations
 
 import json
-import os
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pyarrow.parquet as pq
 
 import sabot_lab as sl
+from cluster.netns.ha_commands import COMMANDS
 from sabot_lab.errors import ClusterError
-from sabot_lab.runtime.transport import Credentials, call
-from tests.multihost.client_commands import joined_totals, shuffle, wait_for_agents
+from tests.multihost.client_commands import joined_totals, shuffle
 
-__all__ = ["health", "main", "roles", "slow_job"]
-
-
-def health(url: str) -> dict[str, Any]:
-    """The status and body of ``url``'s ``/health``, over HTTPS trusting ``SABOT_TLS_CA``."""
-    context = ssl.create_default_context(cafile=os.environ.get("SABOT_TLS_CA"))
-    if os.environ.get("SABOT_TLS_CERT"):
-        context.load_cert_chain(os.environ["SABOT_TLS_CERT"], os.environ["SABOT_TLS_KEY"])
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=10, context=context) as reply:
-            return {"status": reply.status, **json.load(reply)}
-    except urllib.error.HTTPError as exc:
-        return {"status": exc.code, **json.load(exc)}
-
-
-def roles(uris: list[str]) -> dict[str, Any]:
-    """Each JobManager's ping and ``/health``, or ``{"error": ...}``."""
-    credentials = Credentials.from_env()
-    said: dict[str, Any] = {}
-    for uri in uris:
-        try:
-            ping = dict(call(uri, "ping", None, credentials, timeout=5))
-            said[uri] = {**ping, "health": health(ping["http"])}
-        except (ClusterError, OSError) as exc:
-            said[uri] = {"error": str(exc)}
-    return said
+__all__ = ["main", "slow_job"]
 
 
 def slow_job(cluster: sl.Cluster, facts: str, dims: str, out: str) -> dict[str, Any]:
@@ -78,15 +48,13 @@ def slow_job(cluster: sl.Cluster, facts: str, dims: str, out: str) -> dict[str, 
 def main(argv: list[str]) -> None:
     """Run one command (see the module's text) and print its JSON."""
     command, uris, *args = argv
-    if command == "roles":
-        reply: Any = roles(uris.split(","))
+    if command in COMMANDS:
+        reply: Any = COMMANDS[command](uris, args)
     elif command == "connect":
         try:
             reply = {"ok": sl.connect(uris).uri}
         except ClusterError as exc:
             reply = {"error": str(exc), "kind": type(exc).__name__}
-    elif command == "agents":
-        reply = wait_for_agents(sl.connect(uris), int(args[0]))
     elif command == "shuffle":
         reply = shuffle(sl.connect(uris), *args)
     elif command == "slow":
