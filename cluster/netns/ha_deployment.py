@@ -183,11 +183,12 @@ class HaCluster:
         self.agents.setdefault(host, process)
         return process
 
-    def client(self, *args: str, tls: dict[str, str] | None = None,
-               timeout: float = 300.0) -> Any:  # fmt: skip
-        """Run a command of :attr:`HaHosts.commands` in the ``client`` host (with the
-        client's certificate unless ``tls`` says otherwise); its last JSON line."""
-        argv = [sys.executable, "-m", self.on.commands, args[0], self.uris, *args[1:]]
+    def client(self, *args: str, tls: dict[str, str] | None = None, timeout: float = 300.0,
+               module: str | None = None) -> Any:  # fmt: skip
+        """Run a command of ``module`` (default :attr:`HaHosts.commands`) in the ``client``
+        host, given the JobManagers' addresses first (with the client's certificate unless
+        ``tls`` says otherwise); its last JSON line."""
+        argv = [sys.executable, "-m", module or self.on.commands, args[0], self.uris, *args[1:]]
         env = {
             "SABOT_TOKEN": self.tokens["SABOT_TOKEN"],
             **(self.tls("client") if tls is None else tls),
