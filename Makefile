@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DEPS := "setuptools>=77" wheel "Cython>=3.0" "numpy>=1.26"
 
-.PHONY: venv install install-test system-test-deps labextension lab-develop demo test lint format bench clean
+.PHONY: venv install install-test cluster-deps system-test-deps labextension lab-develop demo cluster-demo test lint format bench clean
 
 venv: $(BIN)/python
 
@@ -47,18 +47,21 @@ lab-develop:
 	ln -s $(CURDIR)/extension/labextension $(VENV)/share/jupyter/labextensions/sabot-lab
 	cp extension/jupyter-config/server-config/sabot_lab.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 
-# System packages the tests start for real: the PostgreSQL server binaries, Chromium,
-# systemd-analyze (checks cluster/systemd's units), kubectl (renders cluster/k8s), and
-# ip (iproute2) and nft (nftables) for the virtual hosts of tests/multihost (cluster/netns).
-system-test-deps:
+# What the virtual hosts of cluster/netns need (make cluster-demo, tests/multihost): ip
+# (iproute2) and nft (nftables), and the PostgreSQL server binaries.
+cluster-deps:
 	@{ command -v ip && command -v nft; } >/dev/null || \
 		{ echo "installing iproute2 and nftables (apt)"; $(SUDO) apt-get update -qq && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables >/dev/null; } || \
-		{ echo "error: the multi-host tests need ip and nft (Debian: apt-get install iproute2 nftables)"; exit 1; }
+		{ echo "error: the virtual hosts need ip and nft (Debian: apt-get install iproute2 nftables)"; exit 1; }
 	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 		{ echo "installing postgresql (apt)"; $(SUDO) apt-get update -qq && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
-		{ echo "error: the tests need PostgreSQL's server binaries (Debian: apt-get install postgresql)"; exit 1; }
+		{ echo "error: the cluster's db host runs PostgreSQL's server binaries (Debian: apt-get install postgresql)"; exit 1; }
+
+# System packages the tests start for real: those of cluster-deps, Chromium,
+# systemd-analyze (checks cluster/systemd's units) and kubectl (renders cluster/k8s).
+system-test-deps: cluster-deps
 	@command -v chromium >/dev/null || \
 		{ echo "installing chromium (apt)"; $(SUDO) apt-get update -qq && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
@@ -79,6 +82,13 @@ install-test: venv system-test-deps labextension
 
 demo: install
 	$(BIN)/sabot-lab demo
+
+# A highly available cluster on virtual hosts (network namespaces: root) through a killed
+# leader and a cut-off agent, checked against DuckDB (cluster/README.md, "The cluster demo");
+# CLUSTER_DEMO_ARGS="--rows 200000 --events 100000" runs it smaller.
+CLUSTER_DEMO_ARGS ?=
+cluster-demo: install cluster-deps
+	$(SUDO) $(BIN)/python -m cluster.netns.demo $(CLUSTER_DEMO_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check sabot_lab tests benchmarks cluster
