@@ -26,6 +26,9 @@ May import the standard library, pyarrow, DuckDB, the other modules of
 
 >>> parser().parse_args(["--rows", "1000"]).rows
 1000
+>>> main(["--agents", "2"])
+Traceback (most recent call last):
+SystemExit: 2
 >>> same_totals({"a": (1.0, 2)}, {"a": (1.0 + 1e-12, 2)}), same_totals({"a": (1.0, 2)}, {})
 (True, False)
 """
@@ -249,7 +252,13 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo (see the module's text); its exit code."""
-    args = parser().parse_args(argv)
+    arguments = parser()
+    args = arguments.parse_args(argv)
+    if args.agents < 3:
+        arguments.error(
+            f"--agents {args.agents}: 3 at least (q5's 4 tasks need the 2 slots of 2 agents "
+            "while a third is cut off)"
+        )
     signal.signal(signal.SIGTERM, _interrupted)
     report = Report()
     root = Path(tempfile.mkdtemp(prefix="sabot-cluster-demo-"))
