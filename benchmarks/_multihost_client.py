@@ -15,6 +15,9 @@ shuffle counters) and, with TLS, ``SABOT_TLS_CA``, ``SABOT_TLS_CERT``, ``SABOT_T
   between the stages. Per run: the bytes into the exchange, the bytes the agents sent each
   other (their ``shuffle_sent_bytes`` counters), the seconds of the stage reading the
   exchange and of the whole job.
+- ``takeover URIS``: submit a job of three rows to the JobManagers at URIS (separated by
+  commas; the client follows the leader); reply when (``time.time()``) it was accepted, once
+  its rows are checked.
 - ``watch URI ADDRESS STATE``: print ``watching N`` once the agent at ADDRESS is ACTIVE; reply
   when (``time.time()``) the JobManager first lists it in STATE (polled every 20 ms).
 """
@@ -38,7 +41,7 @@ from sabot_lab.examples.demo import fintech_pipeline
 from sabot_lab.runtime.protocol import Role
 from sabot_lab.runtime.transport import Credentials, call
 
-__all__ = ["CREDENTIALS", "agents", "fintech", "run", "serve", "shuffle_run", "watch"]
+__all__ = ["CREDENTIALS", "agents", "fintech", "run", "serve", "shuffle_run", "takeover", "watch"]
 
 POLL = 0.02
 CREDENTIALS = ("SABOT_TOKEN", "SABOT_CLUSTER_TOKEN", "SABOT_TLS_CA", "SABOT_TLS_CERT",
@@ -105,6 +108,18 @@ def shuffle_run(cluster: Cluster, wide: str, rows: int, auth: Credentials) -> di
     }
 
 
+def takeover(cluster: Cluster) -> dict[str, float]:
+    """When (``{"at": time.time()}``) a JobManager of ``cluster`` accepted a job; exits if the
+    job's rows are not the ones submitted."""
+    rows = {"x": [1, 2, 3]}
+    job = sl.from_pydict(rows).submit(cluster, name="takeover")
+    at = time.time()
+    got = job.result(timeout=120).to_pydict()
+    if got != rows:
+        raise SystemExit(f"the job accepted after the takeover returned {got}, not {rows}")
+    return {"at": at}
+
+
 def watch(
     cluster: Cluster, address: str, state: str, ready: str, timeout: float = 300.0
 ) -> dict[str, float]:
@@ -140,6 +155,8 @@ def run(ident: int, argv: list[str]) -> Any:
         auth = Credentials.from_env(insecure=insecure, role=Role.CLUSTER)
         shuffle_run(cluster, args[0], int(args[1]), auth)  # (a warm-up run)
         return [shuffle_run(cluster, args[0], int(args[1]), auth) for _ in range(int(args[2]))]
+    if command == "takeover":
+        return takeover(cluster)
     if command == "watch":
         return watch(cluster, args[0], args[1], ready=f"watching {ident}")
     raise SystemExit(f"unknown command {command!r}")

@@ -14,12 +14,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cluster.netns.virtual_hosts import namespaces, require_root
+from cluster.netns.virtual_hosts import PREFIX, namespaces, require_root
 from tests.support.reference import duckdb_table
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 20_000
 NUMBER = r"[\d,]+(\.\d+)?"
+FAILOVER = "failover: leader killed → new leader accepts submissions"
 FIGURES = [
     (f"fintech, {ROWS:,} rows (Parquet)", "3 agent hosts", rf"{NUMBER} ms \({NUMBER} M rows/s, {NUMBER}x DuckDB\)"),
     (f"fintech, {ROWS:,} rows (Parquet)", "`collect()`", rf"{NUMBER} ms \({NUMBER} M rows/s, {NUMBER}x DuckDB\)"),
@@ -34,8 +35,10 @@ FIGURES = [
     ("partition detected (agent FAILED)",
      "quick heartbeats (every 0.5 s, timeout 4 s), mutual TLS",
      rf"p50 {NUMBER} s \(min {NUMBER}, max {NUMBER}, 1 runs\)"),
-    ("failover (loopback)", "", r"skipped \(--failover-runs 0\)"),
-    ("failover across namespaces", "", "not measured: no PostgreSQL host in cluster/netns yet"),
+    (FAILOVER, "across namespaces, 2 JobManagers on PostgreSQL (SSL) on `db`, mutual TLS, default lease",
+     rf"p50 {NUMBER} s \(min {NUMBER}, max {NUMBER}, 1 runs\)"),
+    (FAILOVER, "loopback, 2 JobManagers on PostgreSQL, default lease",
+     r"skipped \(--loopback-failover-runs 0\)"),
 ]  # fmt: skip
 FINTECH_SQL = """
 SELECT sector, SUM(price * size) AS total, COUNT(*) AS n
@@ -52,7 +55,8 @@ def test_the_multihost_benchmark_checks_its_answers_and_prints_every_figure(
         pytest.fail(str(exc), pytrace=False)
     run = subprocess.Popen(
         [sys.executable, "benchmarks/multihost.py", "--rows", str(ROWS), "--shuffle-mb", "2",
-         "--runs", "1", "--detection-runs", "1", "--failover-runs", "0", "--dir", str(tmp_path)],
+         "--runs", "1", "--detection-runs", "1", "--failover-runs", "1", "--loopback-failover-runs", "0",
+         "--dir", str(tmp_path)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
@@ -61,7 +65,8 @@ def test_the_multihost_benchmark_checks_its_answers_and_prints_every_figure(
     )  # fmt: skip
     out, err = run.communicate(timeout=900)
     assert run.returncode == 0, f"{out}\n{err[-3000:]}"
-    assert [n for n in namespaces("slabbench") if n.startswith(f"slabbench-{run.pid}x")] == []
+    for prefix in ("slabbench", PREFIX):  # (the failover's hosts have the default prefix)
+        assert [n for n in namespaces(prefix) if n.startswith(f"{prefix}-{run.pid}x")] == []
 
     fintech = tmp_path / f"fintech-{ROWS}"
     expected = duckdb_table(
@@ -76,6 +81,7 @@ def test_the_multihost_benchmark_checks_its_answers_and_prints_every_figure(
         in lines
     ), out
     assert f"checked: every shuffle run counted {wide_rows:,} distinct rows, as DuckDB" in lines
+    assert "checked: 1 jobs accepted after leader kills returned their rows" in lines, out
 
     table = [line for line in lines if line.startswith("|")]
     assert table[:2] == ["| figure | setting | result |", "|---|---|---|"], out
@@ -89,3 +95,9 @@ def test_the_multihost_benchmark_checks_its_answers_and_prints_every_figure(
     # interval before the cut; the JobManager looks every 0.5 s at most, the client 0.02 s
     assert 10 - 2 - 0.5 <= detected[FIGURES[7][1]] <= 10 + 0.5 + 2.0
     assert 4 - 0.5 - 0.5 <= detected[FIGURES[8][1]] <= 4 + 0.5 + 2.0
+    # the standby takes the lease (4 s) over once it ran out, which is at most a renewal
+    # (1 s) after the kill sooner and a standby's try (every 1 s) later; the client retries
+    # every 0.2 s; the margins are for a loaded machine
+    (takeover,) = [float(result.split()[1]) for figure, _, result in rows[:-1]
+                   if figure == FAILOVER]  # fmt: skip
+    assert 4 - 1 - 0.5 <= takeover <= 4 + 1 + 0.2 + 2.0
