@@ -6,7 +6,6 @@ NOT ENFORCED`` writes one."""
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 import sabot_lab as sl
 from tests.differential import test_aggregating_changelogs as updates
+from tests.support.agent_kills import kill_an_agent_running
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table, normalized_rows
 
@@ -86,10 +86,7 @@ def test_an_agent_killed_after_a_checkpoint_leaves_each_update_applied_once(
     )
     wait_for(lambda: any(c["state"] == "COMPLETE" for c in job.checkpoints()), timeout=60)
     assert path.exists() or job.status() == "RUNNING"
-    used = {t["agent"] for t in job.tasks()}
-    victim = next(i for i, uri in enumerate(two_agents.agent_uris) if uri in used)
-    two_agents.agent_processes[victim].send_signal(signal.SIGKILL)
-    two_agents.agent_processes[victim].wait()
+    kill_an_agent_running(job, two_agents)
     job.result(timeout=180)
     assert job.metrics()["attempts"] == 2
     two_agents.scale(2)
@@ -132,10 +129,7 @@ def test_an_aggregate_of_running_totals_survives_an_agent_kill_on_two_agents(
         two_agents, partitions=2, checkpoint_interval=0.2, sink=sl.ParquetSnapshotSink(path)
     )
     wait_for(lambda: any(c["state"] == "COMPLETE" for c in job.checkpoints()), timeout=60)
-    used = {t["agent"] for t in job.tasks()}
-    victim = next(i for i, uri in enumerate(two_agents.agent_uris) if uri in used)
-    two_agents.agent_processes[victim].send_signal(signal.SIGKILL)
-    two_agents.agent_processes[victim].wait()
+    kill_an_agent_running(job, two_agents)
     job.result(timeout=180)
     assert job.metrics()["attempts"] == 2
     two_agents.scale(2)

@@ -27,6 +27,7 @@ import sabot_lab as sl
 from sabot_lab.engine.checkpoints import SHARED, shared_files
 from sabot_lab.examples.nexmark_queries import QUERIES
 from sabot_lab.location import Location
+from tests.support.agent_kills import kill_an_agent_running
 from tests.support.chaos import EVENTS, KEY, run, timed
 from tests.support.kafka_broker import Broker, S3Server
 from tests.support.polling import wait_for
@@ -128,10 +129,7 @@ def test_an_agent_killed_after_a_checkpoint_gives_an_attempt_that_restores_it_in
     while not any(c["state"] == "COMPLETE" for c in job.checkpoints()):
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    used = {t["agent"] for t in job.tasks()}
-    victim = next(i for i, uri in enumerate(cluster.agent_uris) if uri in used)
-    cluster.agent_processes[victim].send_signal(signal.SIGKILL)
-    cluster.agent_processes[victim].wait()
+    victim = kill_an_agent_running(job, cluster)
     job.result(timeout=180)
     assert job.metrics()["attempts"] == 2
     restored = [t for t in job.tasks() if t["attempt"] == 1]

@@ -5,7 +5,6 @@ DuckDB's join."""
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
+from tests.support.agent_kills import kill_an_agent_running
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
 
@@ -41,9 +41,7 @@ def test_an_attempt_restored_after_an_agent_kill_joins_every_row_once(tmp_path: 
         sink = sl.ParquetSink(tmp_path / "out")
         job = stream.submit(cluster, partitions=2, checkpoint_interval=0.3, sink=sink)
         wait_for(lambda: any(c["state"] == "COMPLETE" for c in job.checkpoints()), timeout=60)
-        running = {t["agent"] for t in job.tasks() if t["state"] == "RUNNING"}
-        victim = next(i for i, uri in enumerate(cluster.agent_uris) if uri in running)
-        cluster.agent_processes[victim].send_signal(signal.SIGKILL)
+        kill_an_agent_running(job, cluster)
         job.result(timeout=180)
         assert job.metrics()["attempts"] == 2
     expected = duckdb_table("SELECT f.id, f.k, d.name FROM f JOIN d USING (k)", f=facts, d=dims)

@@ -6,13 +6,13 @@ that restores it, each row once."""
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import sabot_lab as sl
+from tests.support.agent_kills import kill_an_agent_running
 from tests.support.over_window_cases import QUERIES, events
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
@@ -65,10 +65,7 @@ def test_an_agent_killed_after_a_checkpoint_restores_the_windows_each_row_once(
     job = stream.submit(cluster, partitions=2, checkpoint_interval=0.2)
     wait_for(lambda: any(c["state"] == "COMPLETE" for c in job.checkpoints()), timeout=60)
     assert job.status() == "RUNNING", job.status()
-    used = {t["agent"] for t in job.tasks()}
-    victim = next(i for i, uri in enumerate(cluster.agent_uris) if uri in used)
-    cluster.agent_processes[victim].send_signal(signal.SIGKILL)
-    cluster.agent_processes[victim].wait()
+    kill_an_agent_running(job, cluster)
     try:
         result = job.result(timeout=180)
     except sl.ClusterError as failed:

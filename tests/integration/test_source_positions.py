@@ -5,7 +5,6 @@ one task, on several splits of the source, and on a cluster whose agent dies."""
 
 from __future__ import annotations
 
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from sabot_lab.engine.items import Barrier
 from sabot_lab.logical import JobGraph, OperatorType, StreamOperatorNode
 from sabot_lab.physical import plan_stages
 from sabot_lab.physical.task import run_task
+from tests.support.agent_kills import kill_an_agent_running
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
 
@@ -474,10 +474,7 @@ def test_a_parquet_job_whose_agent_dies_after_a_checkpoint_gives_duckdbs_rows(
         )
         wait_for(lambda: any(c["state"] == "COMPLETE" for c in job.checkpoints()), timeout=60)
         assert job.status() == "RUNNING"
-        used = {t["agent"] for t in job.tasks()}
-        victim = next(i for i, uri in enumerate(cluster.agent_uris) if uri in used)
-        cluster.agent_processes[victim].send_signal(signal.SIGKILL)
-        cluster.agent_processes[victim].wait()
+        kill_an_agent_running(job, cluster)
         result = job.result(timeout=120)
         metrics = job.metrics()
     assert metrics["attempts"] == 2
