@@ -2,7 +2,7 @@
 writes to PostgreSQL, while an agent (or the JobManager) is killed with SIGKILL at a random
 moment. Every run's PostgreSQL table must equal the failure-free run's, row for row.
 
-``SABOT_CHAOS_RUNS`` sets the number of agent-kill runs (20 by default); the seed of each
+``SABOT_CHAOS_RUNS`` sets the number of agent-kill runs (15 by default); the seed of each
 run's random choices is its number, so a failing run is repeated by running it alone."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tests.support.postgres import query
 from tests.support.reference import timed_rows
 from tests.support.tcp_proxy import TcpProxy
 
-RUNS = int(os.environ.get("SABOT_CHAOS_RUNS", "20"))
+RUNS = int(os.environ.get("SABOT_CHAOS_RUNS", "15"))
 JOBMANAGER_RUNS = 3
 
 
