@@ -17,7 +17,18 @@ import pyarrow.compute as pc
 from sabot_lab.engine.stateless import dictionary_encoded, materialize
 from sabot_lab.kernels import JoinHashTable, key_codes
 
-__all__ = ["HashJoin", "equal_pairs"]
+__all__ = ["HashJoin", "collected", "equal_pairs"]
+
+
+def collected(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
+    """A join's build input as one batch of ``schema`` (empty when no row came).
+
+    >>> collected(iter([pa.record_batch({"k": [1]}), pa.record_batch({"k": [2]})]), pa.schema([("k", pa.int64())])).to_pydict()
+    {'k': [1, 2]}
+    """
+    table = pa.Table.from_batches([materialize(b, schema) for b in batches], schema=schema)
+    batches_out = table.combine_chunks().to_batches()
+    return batches_out[0] if batches_out else pa.RecordBatch.from_pylist([], schema=schema)
 
 
 class HashJoin:
@@ -49,12 +60,7 @@ class HashJoin:
 
     def prepare(self) -> None:
         """Collect the build side and build the hash table (once per run)."""
-        schema = self._build_schema
-        table = pa.Table.from_batches(
-            [materialize(b, schema) for b in self._build_input()], schema=schema
-        )
-        batches = table.combine_chunks().to_batches()
-        self._build = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema)
+        self._build = collected(self._build_input(), self._build_schema)
         self._payload = [
             dictionary_encoded(self._build.column(name)) for name in self.right_payload
         ]

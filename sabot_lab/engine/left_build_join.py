@@ -25,8 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from sabot_lab.engine.join import equal_pairs
-from sabot_lab.engine.stateless import materialize
+from sabot_lab.engine.join import collected, equal_pairs
 from sabot_lab.kernels import JoinHashTable, key_codes
 
 __all__ = ["LeftBuildJoin"]
@@ -62,12 +61,7 @@ class LeftBuildJoin:
 
     def prepare(self) -> None:
         """Collect the left input and build the hash table on it (once per run)."""
-        schema = self._build_schema
-        table = pa.Table.from_batches(
-            [materialize(b, schema) for b in self._build_input()], schema=schema
-        )
-        batches = table.combine_chunks().to_batches()
-        self._left = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema)
+        self._left = collected(self._build_input(), self._build_schema)
         codes, valid, self._exact = key_codes([self._left.column(k) for k in self.left_on])
         self._table = JoinHashTable(codes, valid, self._exact)
         self._matched = np.zeros(self._left.num_rows, dtype=np.uint8)
