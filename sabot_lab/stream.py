@@ -852,8 +852,9 @@ class Stream:
         row gets the wall-clock time at which it passes here (rows of a batch share one;
         it never goes back), and the watermark is the wall clock, so windows on ``column``
         close when the clock passes their end, on an unbounded stream too, also while no
-        rows come from a live source. No row is late. A checkpoint keeps the windows still
-        open; rows read again after a restore are stamped anew.
+        rows come from a live source read through row-by-row steps only (its idle marks, and
+        checkpoint barriers, move the clock on). No row is late. A checkpoint keeps the
+        windows still open; rows read again after a restore are stamped anew.
 
         >>> import datetime as dt, sabot_lab as sl
         >>> s = sl.from_pydict({"x": [1, 2], "p": [dt.datetime(2000, 1, 1)] * 2})

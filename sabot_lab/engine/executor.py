@@ -643,7 +643,7 @@ class Executor:
         assert isinstance(op, Watermark)
         unit = node.output_schema.field(op.column).type.unit
         assigner: WatermarkAssigner | ProcessingTimeClock
-        if op.processing_time:  # (a live source's idle marks move its clock on)
+        if op.processing_time:
             assigner = ProcessingTimeClock(op.column, unit)
         else:
             assigner = WatermarkAssigner(op.column, unit, op.delay, op.keep)
@@ -657,7 +657,8 @@ class Executor:
         def source() -> Iterator[RuntimeItem]:
             if checkpoints is not None and (saved := checkpoints.load(name)):
                 assigner.restore(saved)
-            for item in assigner.run(child.run(self.config, keep_idle=op.processing_time)):
+            # a live source's idle marks pass on, to move a processing-time clock on
+            for item in assigner.run(child.run(self.config, keep_idle=True)):
                 if isinstance(item, Barrier):
                     assert checkpoints is not None
                     checkpoints.save(item.checkpoint, name, assigner.state())

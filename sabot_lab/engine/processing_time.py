@@ -6,7 +6,9 @@ passes it, in order and never going back, and follows each batch with a
 :class:`~sabot_lab.engine.items.Watermark` at that time: every later row is stamped at that
 time or after, so no row is ever late. A live source's
 :class:`~sabot_lab.engine.items.Idle` marks and checkpoint barriers also move the watermark to
-the clock, so windows close while no rows come (the ``Idle`` goes no further). Windows,
+the clock, so windows close while no rows come (the ``Idle`` goes no further; it comes
+only from a source in the clock's own pipeline, see
+:meth:`~sabot_lab.engine.pipeline.Pipeline.run`). Windows,
 their state and checkpoints are then the event-time ones
 (:mod:`~sabot_lab.engine.window_aggregate`).
 

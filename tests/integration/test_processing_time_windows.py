@@ -43,8 +43,14 @@ def _pieces(size: int, idle: int = 0) -> Callable[[int], pa.Table | None]:
     return piece
 
 
-def _counts(fn: Callable[[int], pa.Table | None], rows_per_second: float | None) -> sl.Stream:
+def _counts(
+    fn: Callable[[int], pa.Table | None], rows_per_second: float | None, event_time: bool = False
+) -> sl.Stream:
+    """Each key's rows per 200 ms of the clock (``event_time``: behind a watermark on the
+    event time, as Flink SQL tables have)."""
     feed = sl.from_generator(fn, rows_per_second, schema=ROWS.schema)
+    if event_time:
+        feed = feed.with_watermark("p", "0s")
     windows = feed.with_processing_time("p").window(sl.tumbling("200ms", on="p"))
     return windows.group_by("k").agg(n=sl.count())
 
@@ -60,12 +66,13 @@ def _assert_each_row_counted_once(windows: pa.Table) -> None:
     assert ours.to_pylist() == expected.to_pylist()
 
 
-def test_the_wall_clock_closes_the_windows_of_an_idle_live_feed() -> None:
+@pytest.mark.parametrize("event_time", [False, True])
+def test_the_wall_clock_closes_the_windows_of_an_idle_live_feed(event_time: bool) -> None:
     # every row comes at once, then none for 30 s (then the end, which would close every
     # window): only the clock can close their windows before
     started = time.monotonic()
     counted, read = 0, []
-    for batch in _counts(_pieces(500, idle=600), None).iter_batches():
+    for batch in _counts(_pieces(500, idle=600), None, event_time).iter_batches():
         read.append(batch)
         counted += pa.compute.sum(batch["n"]).as_py() or 0
         if counted >= ROWS.num_rows:
