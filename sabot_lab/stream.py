@@ -50,6 +50,7 @@ from sabot_lab.event_time import (
     PlanStep,
     check_aggregates,
     late_step,
+    processing_time_step,
     watermark_step,
     window_early,
     window_step,
@@ -845,6 +846,24 @@ class Stream:
         2
         """
         return self._append(watermark_step(self.schema, column, max_delay, idle_timeout))
+
+    def with_processing_time(self, column: str) -> Stream:
+        """Make the timestamp ``column`` the processing time (Flink's ``PROCTIME()``): each
+        row gets the wall-clock time at which it passes here (rows of a batch share one;
+        it never goes back), and the watermark is the wall clock, so windows on ``column``
+        close when the clock passes their end, on an unbounded stream too, also while no
+        rows come from a live source read through row-by-row steps only (its idle marks, and
+        checkpoint barriers, move the clock on). No row is late. A checkpoint keeps the
+        windows still open; rows read again after a restore are stamped anew.
+
+        >>> import datetime as dt, sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [1, 2], "p": [dt.datetime(2000, 1, 1)] * 2})
+        >>> out = s.with_processing_time("p").window(sl.tumbling("10s", on="p")).agg(n=sl.count())
+        >>> row = out.collect().to_pylist()[0]
+        >>> row["n"], row["window_start"] > dt.datetime(2020, 1, 1)
+        (2, True)
+        """
+        return self._append(processing_time_step(self.schema, column))
 
     def late(self) -> Stream:
         """The rows :meth:`with_watermark` leaves out as late (the side output).

@@ -455,7 +455,10 @@ class Fused(Operator):
 class Watermark(Operator):
     """Assigns event-time watermarks ``delay`` microseconds behind the largest ``column`` seen
     (``idle_timeout``: microseconds without rows after which an input holds nothing back);
-    ``keep``: the ``on_time`` rows and watermarks, or the ``late`` rows."""
+    ``keep``: the ``on_time`` rows and watermarks, or the ``late`` rows. With
+    ``processing_time``, ``column`` is the processing time: the operator stamps it with the
+    wall clock as the rows pass, in order, and its watermarks are the wall clock, also when
+    no rows come (``delay`` 0, every row on time)."""
 
     kind = OperatorType.WATERMARK
 
@@ -463,6 +466,7 @@ class Watermark(Operator):
     delay: int
     idle_timeout: int | None = None
     keep: str = "on_time"
+    processing_time: bool = False
 
     def check(self) -> None:
         for what in ("delay", "idle_timeout"):
@@ -471,6 +475,8 @@ class Watermark(Operator):
                 self._fail(f"{what} must be microseconds as an int, got {value!r}")
         if self.keep not in ("on_time", "late"):
             self._fail(f"keep must be 'on_time' or 'late', got {self.keep!r}")
+        if self.processing_time and (self.delay or self.keep != "on_time"):
+            self._fail("a processing-time watermark has no delay and keeps every row")
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
         return inputs[0]

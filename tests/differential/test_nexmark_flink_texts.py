@@ -2,7 +2,8 @@
 verbatim by ``SQLContext.execute`` on a bounded generator run: the blackhole takes as many
 rows as DuckDB's reference gives, and the same script with its result table pointed at a
 Parquet directory writes DuckDB's rows. On the never-ending generator, the queries sabot-lab
-cannot run yet are refused when the ``INSERT INTO`` is planned, naming the clause."""
+cannot run yet are refused when the ``INSERT INTO`` is planned, naming the clause; q12's
+processing-time windows close as the wall clock passes their end."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import sabot_lab as sl
 from sabot_lab.errors import PlanError, SQLError
 from sabot_lab.examples import nexmark_flink as nf
+from tests.support.processing_time_windows import assert_windows_count_a_prefix_of_the_bids
 from tests.support.reference import assert_same_rows, duckdb_table
 
 EVENTS, RATE = 20_000, 1_000  # 20 s of event time, one event per millisecond
@@ -142,7 +144,6 @@ SPECIAL = {
 UNBOUNDED_REFUSALS = {
     "q4": r"drops the key column\(s\) \['id'\] of the upsert changelog",
     "q6": r"over\(\) computes window functions",
-    "q12": r"TUMBLE over the processing time 'p_time' of an unbounded stream",
 }
 """What the refusal of each query :data:`nexmark_flink.REFUSED` names says, on the generator
 that never ends."""
@@ -214,6 +215,28 @@ def test_q12_counts_each_bid_once_in_processing_time_windows_10_s_long(
     assert sorted(per_bidder.items()) == sorted(
         zip(expected["bidder"].to_pylist(), expected["count_star()"].to_pylist(), strict=True)
     )
+
+
+def test_q12_on_the_never_ending_generator_closes_each_wall_clock_window_as_it_passes() -> None:
+    # the text's query with 1 s windows (the verbatim 10 s: the cluster test); read until
+    # a fourth window comes out, the first three are whole
+    ctx = _context(events=0)
+    text = nf.script("q12")
+    ctx.execute(text[text.index("CREATE VIEW") : text.index("INSERT INTO")])
+    query = text[text.index("SELECT bidder") :].rstrip().rstrip(";")
+    stream = ctx.execute(query.replace("INTERVAL '10' SECOND", "INTERVAL '1' SECOND"))
+    assert isinstance(stream, sl.Stream)
+    read: list[pa.RecordBatch] = []
+    for batch in stream.iter_batches():
+        read.append(batch)
+        if len(set(pa.Table.from_batches(read)["starttime"].to_pylist())) == 4:
+            break
+    rows = pa.Table.from_batches(read)
+    last = max(rows["starttime"].to_pylist())
+    whole = rows.filter(pa.compute.less(rows["starttime"], pa.scalar(last, rows["starttime"].type)))
+    starts = [min(b["starttime"].to_pylist()) for b in read if b.num_rows]
+    assert starts == sorted(starts)  # windows come out in the order they close
+    assert assert_windows_count_a_prefix_of_the_bids(whole, 1, RATE) > 0
 
 
 def test_q19_ranks_the_ten_highest_prices_of_each_auction(
