@@ -79,14 +79,12 @@ def carry_changelog_key(
             schema = op.schema([carried.node(upstream).output_schema])
             if schema is None:  # a user function's output: its columns are its own
                 raise PlanError(
-                    f"{later.name} reads the upsert changelog keyed by {list(key)} after a "
-                    "select that dropped the key, and its output keeps no other columns: "
-                    "keep the key columns in that select"
+                    f"{later.name} (a user function) reads the upsert changelog keyed by "
+                    f"{list(key)} after a select that dropped key columns, and its output is "
+                    "the function's own, without them: keep the key columns in that select"
                 )
             upstream = carried.add_new_operator(op, later.name, [upstream], schema)
-            carried.replace_operator(
-                carried.node(upstream).replace(parallelism=later.parallelism)
-            )
+            carried.replace_operator(carried.node(upstream).replace(parallelism=later.parallelism))
         else:
             upstream = later.operator_id
         key = passed if passed is not None else _passed_on(key, carried.node(upstream))
@@ -118,7 +116,7 @@ def _changelog_start(
 def _keeping(key: tuple[str, ...], op: Project) -> tuple[Project, tuple[str, ...]]:
     """``op`` with a column added for each column of ``key`` (its input's) it drops, and the
     key as its output columns."""
-    sources = {_source_column(e): e.output_name() for e in op.exprs}
+    sources = _renamed_by(op)
     taken = {e.output_name() for e in op.exprs}
     kept: list[str] = []
     added: list[Expr] = []
@@ -128,7 +126,7 @@ def _keeping(key: tuple[str, ...], op: Project) -> tuple[Project, tuple[str, ...
             continue
         hidden = unused_name(name, taken)
         taken.add(hidden)
-        added.append(col(name).alias(hidden))
+        added.append(col(name) if hidden == name else col(name).alias(hidden))
         kept.append(hidden)
     if not added:
         return op, tuple(kept)
@@ -142,7 +140,7 @@ def _updates(graph: JobGraph, node_id: str) -> bool:
 def _passed_on(key: tuple[str, ...], node: StreamOperatorNode) -> tuple[str, ...]:
     """``key`` as the output columns of ``node`` (renamed by a ``select``)."""
     if isinstance(node.op, Project):
-        sources = {_source_column(e): e.output_name() for e in node.op.exprs}
+        sources = _renamed_by(node.op)
         renamed = tuple(sources.get(k) for k in key)
     else:
         renamed = tuple(k if k in node.output_schema.names else None for k in key)
@@ -154,6 +152,11 @@ def _passed_on(key: tuple[str, ...], node: StreamOperatorNode) -> tuple[str, ...
             "keep them in the output"
         )
     return tuple(r for r in renamed if r is not None)
+
+
+def _renamed_by(op: Project) -> dict[str | None, str]:
+    """The output column of ``op`` each input column passes on to (renamed or cast)."""
+    return {_source_column(e): e.output_name() for e in op.exprs}
 
 
 def _source_column(expr: Expr) -> str | None:

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
+from sabot_lab.engine.retracting import latest_of
 from sabot_lab.errors import PlanError, SQLError
 from sabot_lab.examples import nexmark_flink as nf
-from sabot_lab.engine.retracting import latest_of
 from tests.support.reference import assert_same_rows, duckdb_table
 from tests.support.running import run_to_end
 
