@@ -81,7 +81,7 @@ from sabot_lab.logical import (
     join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
-from sabot_lab.logical.changelogs import changelog_key
+from sabot_lab.logical.changelogs import carry_changelog_key
 from sabot_lab.logical.operators import RUNNING_DISTINCT
 from sabot_lab.logical.termination import require_end, require_row_numbers, require_rows
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer, warn_large_cross_products
@@ -1417,8 +1417,9 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
     if not aggs and not keys:
         raise PlanError("agg() needs at least one aggregate expression")
     check_aggregates(stream.schema, aggs)
-    key = changelog_key(stream.graph, stream.node_id)  # the rows an update replaces
-    updates_of = None if key is None else list(key)
+    graph, node_id, key = carry_changelog_key(stream.graph, stream.node_id)
+    stream = Stream(graph, node_id)  # (selects after the changelog keep its key)
+    updates_of = None if key is None else list(key)  # the rows an update replaces
     running = not stream.bounded or updates_of is not None  # emit updates as rows come
     holistic = [
         e.param("fn")
