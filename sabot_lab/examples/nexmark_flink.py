@@ -628,7 +628,6 @@ REFUSED: dict[str, str] = {
     "lost, so the outer GROUP BY cannot tell which auction an update replaces",
     "q6": "AVG() OVER (... ROWS BETWEEN ...) over a join and GROUP BY, whose rows carry no "
     "event time",
-    "q10": "PARTITIONED BY directories of csv files written by a job (a cluster's)",
     "q12": "TUMBLE over PROCTIME() of an unbounded stream",
 }
 """The queries refused on the never-ending generator (``'events.num' = '0'``, an ``INSERT
