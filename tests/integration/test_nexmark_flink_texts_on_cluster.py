@@ -122,9 +122,9 @@ def test_q10_restored_after_an_agent_kill_writes_each_bid_once(
     root = tmp_path / "data" / "output" / "0" / "bid"
     wait_for(lambda: bool(_committed(root)), timeout=120)
     kill_an_agent_running(job, two_agents)
-    before = set(_committed(root))
+    two_agents.scale(2)  # the job runs a task in every slot: the restore needs a new agent
     wait_for(lambda: job.metrics()["attempts"] == 2, timeout=120)
+    before = set(_committed(root))
     wait_for(lambda: job.status() != "RUNNING" or bool(set(_committed(root)) - before), timeout=120)
     assert job.cancel() == "CANCELLED"
-    two_agents.scale(2)
     _assert_a_prefix_of_the_bids_each_once(root)
