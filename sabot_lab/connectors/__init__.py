@@ -26,8 +26,8 @@ from sabot_lab.connectors.kafka import KafkaSink, KafkaSource
 from sabot_lab.connectors.nexmark import NexmarkSource
 from sabot_lab.connectors.parameters import file_format
 from sabot_lab.connectors.parquet_sink import ParquetSink
-from sabot_lab.connectors.partitioned_file_sink import PartitionedFileSink
 from sabot_lab.connectors.parquet_snapshot import ParquetSnapshotSink
+from sabot_lab.connectors.partitioned_file_sink import PartitionedFileSink
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.connectors.sink import CommitSink
 
