@@ -1,6 +1,7 @@
 """A job's hive-partitioned csv or Parquet sink: commits read back by DuckDB as the rows given,
 each once, every file inside the table's directory, a commit handed over again after a crash
-completing the files it had not moved into place."""
+completing the files it had not moved into place; the sink of a job writing a filesystem table
+``PARTITIONED BY``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab.connectors.sink import sink_from_dict
-from sabot_lab.errors import PlanError, SourceError
+from sabot_lab.errors import PlanError, SourceError, SQLError
+from sabot_lab.sql.connector_tables import ConnectorTable, connector_table
+from sabot_lab.sql.context import Context
+from sabot_lab.sql.parse import parse
+from sabot_lab.sql.table_ddl import table_definition
 from tests.support.reference import duckdb_connection
 
 ROWS = pa.table(
@@ -85,3 +90,23 @@ def test_the_sink_travels_as_a_dict_and_names_its_mistakes(tmp_path: Path) -> No
         sl.PartitionedFileSink(tmp_path, [])
     with pytest.raises(SourceError, match=r"partitions by \['day'\], which the job's rows lack"):
         sl.PartitionedFileSink(tmp_path, ["day"]).commit(ROWS, "job", 1)
+
+
+def _table(text: str) -> ConnectorTable:
+    ctx = Context(text, {})
+    return connector_table(table_definition(parse(text), ctx), ctx)
+
+
+def test_a_partitioned_filesystem_table_gives_a_job_this_sink(tmp_path: Path) -> None:
+    columns = "(x BIGINT, dt STRING)"
+    options = f"'connector' = 'filesystem', 'path' = 'file://{tmp_path}/', 'format' = 'csv'"
+    table = _table(f"CREATE TABLE t {columns} PARTITIONED BY (dt) WITH ({options})")
+    sink = table.commit_sink()
+    assert isinstance(sink, sl.PartitionedFileSink)
+    assert (sink.location, sink.keys, sink.file_format) == (str(tmp_path), ["dt"], "csv")
+    success = f"{options}, 'sink.partition-commit.policy.kind' = 'success-file'"
+    table = _table(f"CREATE TABLE t {columns} PARTITIONED BY (dt) WITH ({success})")
+    with pytest.warns(UserWarning, match=r"INSERT INTO t on a cluster: .* no _SUCCESS file"):
+        table.commit_sink()
+    with pytest.raises(SQLError, match=r"INSERT INTO t on a cluster: .* or PARTITIONED BY in csv"):
+        _table(f"CREATE TABLE t {columns} WITH ({options})").commit_sink()
