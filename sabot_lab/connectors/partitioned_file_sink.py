@@ -51,23 +51,31 @@ PARTITIONED_FORMATS = ("csv", "parquet")
 def partitions(rows: pa.Table, keys: Sequence[str]) -> Iterator[tuple[str, pa.Table]]:
     """``rows`` split by the values of ``keys``: each partition's hive directory
     (``k=v/...``, values URI-escaped, nulls ``__HIVE_DEFAULT_PARTITION__``) and its rows
-    without the key columns (in their order), partitions in the order of their keys.
+    without the key columns (in their order), partitions in the order their keys first
+    appear. Rows are grouped on integer codes of the keys' values, not on the values.
 
     >>> t = pa.table({"k": [None, "a/b", "a/b", "0"], "x": [1, 2, 3, 4]})
     >>> [(d, p["x"].to_pylist()) for d, p in partitions(t, ["k"])]
-    [('k=0', [4]), ('k=a%2Fb', [2, 3]), ('k=__HIVE_DEFAULT_PARTITION__', [1])]
+    [('k=__HIVE_DEFAULT_PARTITION__', [1]), ('k=a%2Fb', [2, 3]), ('k=0', [4])]
     """
     keys = list(keys)
-    ordered = rows.take(pc.sort_indices(rows, [(key, "ascending") for key in keys]))
-    groups = ordered.select(keys).group_by(keys, use_threads=False).aggregate([([], "count_all")])
+    if rows.num_rows == 0:
+        return
+    codes = pa.repeat(pa.scalar(0, pa.int64()), rows.num_rows)  # one per keys' combination
+    for key in keys:
+        encoded = pc.dictionary_encode(rows[key], null_encoding="encode").combine_chunks()
+        code = encoded.indices.cast(pa.int64())
+        codes = pc.add(pc.multiply(codes, len(encoded.dictionary)), code)
+    order = pc.sort_indices(codes)  # stable: each partition's rows keep their order
+    ends = pc.run_end_encode(codes.take(order), run_end_type=pa.int64()).run_ends.to_pylist()
+    ordered = rows.take(order)
+    firsts = ordered.select(keys).take([0, *ends[:-1]]).to_pylist()
     layout = ds.partitioning(rows.select(keys).schema, flavor="hive")
-    values = ordered.drop_columns(keys)
-    start = 0
-    for group in groups.to_pylist():
-        size = group.pop("count_all")
-        directory, _ = layout.format(_equal_to(group))
-        yield directory, values.slice(start, size)
-        start += size
+    values, start = ordered.drop_columns(keys), 0
+    for end, first in zip(ends, firsts, strict=True):
+        directory, _ = layout.format(_equal_to(first))
+        yield directory, values.slice(start, end - start)
+        start = end
 
 
 def _equal_to(values: dict[str, Any]) -> pc.Expression:
