@@ -33,10 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from sabot_lab.connectors.parquet_sink import filesystem_of
 from sabot_lab.connectors.sink import CommitSink, register_sink
@@ -58,6 +55,8 @@ def partitions(rows: pa.Table, keys: Sequence[str]) -> Iterator[tuple[str, pa.Ta
     >>> [(d, p["x"].to_pylist()) for d, p in partitions(t, ["k"])]
     [('k=__HIVE_DEFAULT_PARTITION__', [1]), ('k=a%2Fb', [2, 3]), ('k=0', [4])]
     """
+    import pyarrow.dataset as ds  # (loaded on first use: ``import sabot_lab`` stays light)
+
     keys = list(keys)
     if rows.num_rows == 0:
         return
@@ -137,6 +136,9 @@ class PartitionedFileSink(CommitSink):
         return wrote
 
     def _write(self, rows: pa.Table, path: str, fs: pafs.FileSystem) -> None:
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
         if self.file_format == "parquet":
             pq.write_table(rows, path, filesystem=fs)
             return
