@@ -626,7 +626,6 @@ of csv files) and its ``INSERT INTO``."""
 REFUSED: dict[str, str] = {
     "q6": "AVG() OVER (... ROWS BETWEEN ...) over a join and GROUP BY, whose rows carry no "
     "event time",
-    "q10": "PARTITIONED BY directories of csv files written by a job (a cluster's)",
 }
 """The queries refused on the never-ending generator (``'events.num' = '0'``, an ``INSERT
 INTO`` submitted to a cluster), each with the clause refused; the planner's error names it

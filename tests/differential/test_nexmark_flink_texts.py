@@ -190,7 +190,7 @@ def _run(name: str, tmp_path: Path, side_input: Path) -> tuple[int, pa.Table]:
 def test_every_query_is_checked_here_or_named_elsewhere() -> None:
     assert sorted(nf.QUERIES, key=lambda n: int(n[1:])) == [f"q{i}" for i in range(23)]
     assert set(REFERENCES) | set(SPECIAL) == set(nf.QUERIES)
-    assert set(nf.REFUSED) == {*UNBOUNDED_REFUSALS, "q10"}  # q10: on a cluster only
+    assert set(nf.REFUSED) == set(UNBOUNDED_REFUSALS)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES, key=lambda n: int(n[1:])))
