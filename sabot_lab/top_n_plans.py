@@ -27,6 +27,7 @@ this module), whose streams it extends through their methods.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -35,7 +36,15 @@ from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
 from sabot_lab.expr.nodes import Alias, Binary, Column, Literal, Over
 from sabot_lab.expr.windows import row_number
-from sabot_lab.logical import Filter, JobGraph, Project, TopN, Watermark, WindowFunctions
+from sabot_lab.logical import (
+    Filter,
+    JobGraph,
+    Project,
+    SymmetricJoin,
+    TopN,
+    Watermark,
+    WindowFunctions,
+)
 from sabot_lab.predicates import substitute
 
 if TYPE_CHECKING:
@@ -113,10 +122,77 @@ def plan_top_n(filtered: Stream) -> Stream:
         return filtered
     window_end = _window_end(graph, source, rank)
     first_at = None if window_end or n != 1 else _first_at(graph, source, rank)
-    top = TopN(rank=rank, n=n, window_end=window_end, first_at=first_at)
     changed = graph.copy()
+    ending = None if window_end or first_at else _partition_end(graph, source, rank)
+    if ending is None:
+        top = TopN(rank=rank, n=n, window_end=window_end, first_at=first_at)
+    else:
+        top = _ending_with_partitions(changed, source, ending, rank, n)
     changed.replace_operator(window.replace(op=top, name="top_n"))
     return type(filtered)(changed, filtered.node_id)
+
+
+@dataclass(frozen=True)
+class PartitionEnd:
+    """Where the rows of each partition of a top-N end: the symmetric join ``join`` keeps a
+    left row until the watermark passes its column ``end`` (its output's too), and the
+    top-N's input passes on the right side's ``until`` column as ``time``."""
+
+    join: str
+    end: str
+    time: str
+
+
+def _partition_end(graph: JobGraph, source: str, rank: Expr) -> PartitionEnd | None:
+    """Where the partitions of ``rank`` end, when ``source`` selects columns of filtered rows
+    of a symmetric join that keeps both sides' rows until the watermark passes a column of
+    theirs, and ``rank`` partitions by the left join key: every row of a partition then
+    pairs with one left row (Nexmark's auction, ``A.id`` unique), whose ``until`` column
+    (``expires``) ends it. None otherwise."""
+    project = graph.node(source)
+    if not isinstance(project.op, Project) or len(project.downstream) != 1:
+        return None
+    passed = {e.output_name(): _column_name(e) for e in project.op.exprs}
+    below = graph.node(project.upstream[0])
+    while isinstance(below.op, Filter) and len(below.downstream) == 1:
+        below = graph.node(below.upstream[0])
+    join = below.op
+    if not isinstance(join, SymmetricJoin) or len(below.downstream) != 1:
+        return None
+    if join.left_until is None or join.right_until not in join.right_payload:
+        return None
+    over = rank.args[0]
+    partitions = {passed.get(k.param("name")) for k in over.args[1 : 1 + int(over.param("partitions"))]}
+    right_time = join.payload_names[join.right_payload.index(join.right_until)]
+    times = [name for name, column in passed.items() if column == right_time]
+    if partitions.isdisjoint(join.left_on) or not times:
+        return None
+    return PartitionEnd(below.operator_id, join.left_until, times[0])
+
+
+def _column_name(expr: Expr) -> str | None:
+    """The input column ``expr`` passes on (aliased or not), or None."""
+    inner = expr.args[0] if isinstance(expr, Alias) else expr
+    return inner.param("name") if isinstance(inner, Column) else None
+
+
+def _ending_with_partitions(
+    graph: JobGraph, source: str, ending: PartitionEnd, rank: Expr, n: int
+) -> TopN:
+    """The top-N emitting each partition's rows as it ends (``ending``); ``graph`` changed
+    in place: the join passes its watermark on and ``source`` also selects the end."""
+    join = graph.node(ending.join)
+    assert isinstance(join.op, SymmetricJoin)
+    graph.replace_operator(join.replace(op=replace(join.op, passes_watermark=True)))
+    project = graph.node(source)
+    assert isinstance(project.op, Project)
+    end = "__ends_at"
+    while end in project.output_schema.names:
+        end += "_"
+    selected = replace(project.op, exprs=[*project.op.exprs, col(ending.end).alias(end)])
+    schema = selected.schema([graph.node(project.upstream[0]).output_schema])
+    graph.replace_operator(project.replace(op=selected, schema=schema))
+    return TopN(rank=rank, n=n, ends_at=end, time=ending.time)
 
 
 def _numbers_rows(rank: Expr) -> bool:

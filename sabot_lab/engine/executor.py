@@ -468,7 +468,8 @@ class Executor:
         return self._stateful(
             node,
             lambda state: TopNOperator(
-                op.rank, op.n, rows, schema, state, op.window_end, op.first_at
+                op.rank, op.n, rows, schema, state, op.window_end, op.first_at,
+                None if op.ends_at is None or op.time is None else (op.ends_at, op.time),
             ),
             lambda: child.run(self.config),
         )
@@ -591,6 +592,7 @@ class Executor:
             lambda state: SymmetricJoinOperator(
                 p.left_on, p.right_on, p.right_payload, p.payload_names, state,
                 (p.left_until, p.right_until), (p.left_slack, p.right_slack),
+                p.passes_watermark,
             ),
             inputs,
         )  # fmt: skip

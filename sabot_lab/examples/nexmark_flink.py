@@ -626,8 +626,6 @@ of csv files) and its ``INSERT INTO``."""
 REFUSED: dict[str, str] = {
     "q4": "the inner GROUP BY A.id, A.category selects no A.id: its upsert changelog's key is "
     "lost, so the outer GROUP BY cannot tell which auction an update replaces",
-    "q6": "AVG() OVER (... ROWS BETWEEN ...) over a join and GROUP BY, whose rows carry no "
-    "event time",
     "q10": "PARTITIONED BY directories of csv files written by a job (a cluster's)",
     "q12": "TUMBLE over PROCTIME() of an unbounded stream",
 }
