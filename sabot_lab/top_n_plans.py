@@ -159,10 +159,12 @@ def _partition_end(graph: JobGraph, source: str, rank: Expr) -> PartitionEnd | N
     join = below.op
     if not isinstance(join, SymmetricJoin) or len(below.downstream) != 1:
         return None
-    if join.left_until is None or join.right_until not in join.right_payload:
-        return None
+    if join.left_until is None or join.left_slack > 0 or join.right_until not in join.right_payload:
+        return None  # (a left row kept past its until, by a slack, still meets right rows)
     over = rank.args[0]
-    partitions = {passed.get(k.param("name")) for k in over.args[1 : 1 + int(over.param("partitions"))]}
+    partitions = {
+        passed.get(k.param("name")) for k in over.args[1 : 1 + int(over.param("partitions"))]
+    }
     right_time = join.payload_names[join.right_payload.index(join.right_until)]
     times = [name for name, column in passed.items() if column == right_time]
     if partitions.isdisjoint(join.left_on) or not times:
