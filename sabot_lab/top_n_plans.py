@@ -8,6 +8,13 @@ the last row, or the first one by an order that is not the event time). Keeping 
 row by event time (``ORDER BY`` the watermark's column, ascending) is append-only: each
 partition's first row comes once, when the watermark passes its time. Over event-time windows (``window_start`` and ``window_end`` among
 the partition columns, with a watermark) each window's rows come once, as it closes.
+Partitioned by the left key of a join that keeps each left row until the watermark passes a
+column of its own and each right row until it passes the right row's time (Nexmark q6:
+``A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires``, partitioned by
+``A.id``), each partition's rows come once, as the watermark passes that left row's end
+(``expires``), carrying the right row's time as their event time: an append stream a window
+over event time can read (q6's ``AVG(...) OVER``). The left key is taken as unique on its
+side, as an auction's id is: rows of a key seen again after its end would come again.
 
 On a bounded stream the same plan stays window functions and a filter, which give the same
 rows.
@@ -133,7 +140,7 @@ def plan_top_n(filtered: Stream) -> Stream:
 
 
 @dataclass(frozen=True)
-class PartitionEnd:
+class _PartitionEnd:
     """Where the rows of each partition of a top-N end: the symmetric join ``join`` keeps a
     left row until the watermark passes its column ``end`` (its output's too), and the
     top-N's input passes on the right side's ``until`` column as ``time``."""
@@ -143,7 +150,7 @@ class PartitionEnd:
     time: str
 
 
-def _partition_end(graph: JobGraph, source: str, rank: Expr) -> PartitionEnd | None:
+def _partition_end(graph: JobGraph, source: str, rank: Expr) -> _PartitionEnd | None:
     """Where the partitions of ``rank`` end, when ``source`` selects columns of filtered rows
     of a symmetric join that keeps both sides' rows until the watermark passes a column of
     theirs, and ``rank`` partitions by the left join key: every row of a partition then
@@ -152,7 +159,7 @@ def _partition_end(graph: JobGraph, source: str, rank: Expr) -> PartitionEnd | N
     project = graph.node(source)
     if not isinstance(project.op, Project) or len(project.downstream) != 1:
         return None
-    passed = {e.output_name(): _column_name(e) for e in project.op.exprs}
+    passed = project.op.passed_columns()
     below = graph.node(project.upstream[0])
     while isinstance(below.op, Filter) and len(below.downstream) == 1:
         below = graph.node(below.upstream[0])
@@ -169,17 +176,11 @@ def _partition_end(graph: JobGraph, source: str, rank: Expr) -> PartitionEnd | N
     times = [name for name, column in passed.items() if column == right_time]
     if partitions.isdisjoint(join.left_on) or not times:
         return None
-    return PartitionEnd(below.operator_id, join.left_until, times[0])
-
-
-def _column_name(expr: Expr) -> str | None:
-    """The input column ``expr`` passes on (aliased or not), or None."""
-    inner = expr.args[0] if isinstance(expr, Alias) else expr
-    return inner.param("name") if isinstance(inner, Column) else None
+    return _PartitionEnd(below.operator_id, join.left_until, times[0])
 
 
 def _ending_with_partitions(
-    graph: JobGraph, source: str, ending: PartitionEnd, rank: Expr, n: int
+    graph: JobGraph, source: str, ending: _PartitionEnd, rank: Expr, n: int
 ) -> TopN:
     """The top-N emitting each partition's rows as it ends (``ending``); ``graph`` changed
     in place: the join passes its watermark on and ``source`` also selects the end."""

@@ -364,6 +364,23 @@ class Project(Operator):
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
         return pa.schema([e.output_field(inputs[0]) for e in self.exprs])
 
+    def passed_columns(self) -> dict[str, str]:
+        """The output columns that are input columns (under aliases): output name to input
+        name.
+
+        >>> from sabot_lab.expr import col
+        >>> Project(exprs=[col("a").alias("b"), col("c"), col("a") + 1]).passed_columns()
+        {'b': 'a', 'c': 'c'}
+        """
+        passed = {}
+        for expr in self.exprs:
+            inner = expr
+            while isinstance(inner, Alias):
+                inner = inner.args[0]
+            if isinstance(inner, Column):
+                passed[expr.output_name()] = str(inner.param("name"))
+        return passed
+
     def describe(self, name: str = "") -> str:
         exprs = self.exprs
         if name == "with_columns":  # the columns passed through go without saying
