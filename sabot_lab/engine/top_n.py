@@ -116,7 +116,8 @@ class TopN(StatefulOperator):
         yield self._held_back(watermark)
 
     def on_end(self) -> Iterable[pa.Table]:
-        """The rows still held back (over windows, or keeping first rows)."""
+        """The rows still held back (over windows, keeping first rows, or until partitions
+        end)."""
         if not self._updates():
             yield from self._final(END_OF_TIME)
 
