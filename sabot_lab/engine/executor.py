@@ -464,11 +464,12 @@ class Executor:
         op = node.op
         assert isinstance(op, TopN)
         rows, schema = self.graph.node(child_id).output_schema, node.output_schema
+        ends = None if op.ends_at is None or op.time is None else (op.ends_at, op.time)
         child = self._breaker_input(child_id)
         return self._stateful(
             node,
             lambda state: TopNOperator(
-                op.rank, op.n, rows, schema, state, op.window_end, op.first_at
+                op.rank, op.n, rows, schema, state, op.window_end, op.first_at, ends
             ),
             lambda: child.run(self.config),
         )
@@ -591,6 +592,7 @@ class Executor:
             lambda state: SymmetricJoinOperator(
                 p.left_on, p.right_on, p.right_payload, p.payload_names, state,
                 (p.left_until, p.right_until), (p.left_slack, p.right_slack),
+                p.passes_watermark,
             ),
             inputs,
         )  # fmt: skip

@@ -75,7 +75,9 @@ def _parquet_sink(path: Path) -> dict[str, str]:
     return {"connector": "filesystem", "path": str(path), "format": "parquet"}
 
 
-def test_q13_looks_each_bid_up_in_its_side_input(two_agents: sl.LocalCluster, tmp_path: Path) -> None:
+def test_q13_looks_each_bid_up_in_its_side_input(
+    two_agents: sl.LocalCluster, tmp_path: Path
+) -> None:
     side_input = tmp_path / "side_input.txt"
     nf.write_side_input(side_input)
     text = nf.script("q13", side_input=side_input, sink=_parquet_sink(tmp_path / "q13"))
