@@ -59,15 +59,21 @@ def _written(path: Path) -> pa.Table | None:
     return pq.read_table(files) if files else None
 
 
+def _rows(path: Path) -> int:
+    written = _written(path)
+    return 0 if written is None else written.num_rows
+
+
 def _run_until_written(text: str, out: Path, cluster: sl.LocalCluster) -> pa.Table:
-    """The rows a job of ``text`` committed to ``out`` when it first did, the job cancelled."""
+    """The rows a job of ``text`` committed to ``out`` when it first committed some (a
+    checkpoint before q12's first window closes commits a file of none), the job cancelled."""
     job = _context().execute(text, cluster=cluster, checkpoint_interval=0.5)
     assert isinstance(job, sl.Job)
-    wait_for(lambda: _written(out) is not None, timeout=120)
+    wait_for(lambda: _rows(out) > 0, timeout=120)
     assert job.status() == "RUNNING"  # it never ends by itself
     assert job.cancel() == "CANCELLED"
     written = _written(out)
-    assert written is not None and written.num_rows > 0
+    assert written is not None and written.num_rows > 0  # no commit is ever taken back
     return written
 
 
