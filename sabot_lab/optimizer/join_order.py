@@ -119,7 +119,8 @@ class JoinGraph:
                         pair = (min(i, j), max(i, j))
                         pairs[pair] = pairs.get(pair, 1.0) * max(ndv, other)
             divisor = math.prod(
-                min(d, max(self.stats[i].rows, self.stats[j].rows)) for (i, j), d in pairs.items()
+                min(d, max(1.0, self.stats[i].rows, self.stats[j].rows))
+                for (i, j), d in pairs.items()
             )
             best = min(best, divisor)
         return best

@@ -1,5 +1,5 @@
 """Semi-join transfer: a join whose left input was cut down by a semi join on one of its keys
-can cut its right input down by the same semi join.
+can cut its right input down by the same semi join (an inner join either input).
 
 When the left input of a join is ``X ⋉ Y`` on ``X.a = Y.b`` and the join matches ``X.a``
 with the right input's ``k``, no right row whose ``k`` is missing from ``Y.b`` can match
@@ -18,7 +18,7 @@ few ``forest`` parts' stock; with the transfer only those parts' line items are 
 >>> s = stock.join(parts, on="p", how="semi").join(sold, on="p", how="left")
 >>> g = transfer_semi_joins(s.graph, trace := RewriteTrace())
 >>> print(trace.render())  # doctest: +ELLIPSIS
-1. transfer_semi_joins: hash_join_... -> hash_join_...: keeps only the right input's rows whose p is in source_... (as the left input's semi join does), below group_by_...
+1. transfer_semi_joins: hash_join_... -> hash_join_...: keeps only the rows of group_by_... whose p is in source_... (as the other input's semi join does), below group_by_...
 >>> sorted(sl.Stream(g, s.node_id).collect().to_pylist(), key=str)
 [{'p': 1, 'qty': 5, 'n': 4}, {'p': 2, 'qty': 6, 'n': None}]
 """
@@ -46,51 +46,74 @@ TRANSFERS_TO = ("inner", "left", "semi", "anti")
 
 
 def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
-    """Give the right input of every bounded join whose left input is a semi join on one of
-    its keys the same semi join."""
+    """Give the other input of every bounded join with an input that is a semi join on one of
+    its keys the same semi join (the right input; either one of an inner join)."""
     out = graph.copy()
     for node in graph.topological_sort():
-        found = _transfer(out, node)
-        if found is None:
-            continue
-        reducer, key, reducer_key = found
-        below, parent, key_below = _deepest(out, node.upstream[1], node.operator_id, key)
-        if _is_semi_join_with(out.node(below), reducer):
-            continue  # transferred already
-        join = HashJoin(how="semi", left_on=[key_below], right_on=[reducer_key], right_payload=[])
-        created = new_operator_id(join.kind)
-        schema = out.node(below).output_schema
-        out.insert_between(
-            below, parent, StreamOperatorNode(created, name="semi_join", schema=schema, op=join)
-        )
-        out.connect(reducer, created)
-        where = "" if parent == node.operator_id else f", below {parent}"
-        trace.record(
-            RULE,
-            [node.operator_id],
-            [created],
-            f"keeps only the right input's rows whose {key} is in {reducer} "
-            f"(as the left input's semi join does){where}",
-        )
+        for reduced, reducer, key, reducer_key in _transfers(out, node):
+            below, parent, key_below = _deepest(out, reduced, node.operator_id, key)
+            if _is_semi_join_with(out.node(below), reducer):
+                continue  # transferred already
+            join = HashJoin(
+                how="semi", left_on=[key_below], right_on=[reducer_key], right_payload=[]
+            )
+            created = new_operator_id(join.kind)
+            schema = out.node(below).output_schema
+            out.insert_between(
+                below, parent, StreamOperatorNode(created, name="semi_join", schema=schema, op=join)
+            )
+            out.connect(reducer, created)
+            where = "" if parent == node.operator_id else f", below {parent}"
+            trace.record(
+                RULE,
+                [node.operator_id],
+                [created],
+                f"keeps only the rows of {reduced} whose {key} is in {reducer} "
+                f"(as the other input's semi join does){where}",
+            )
     return out
 
 
-def _transfer(graph: JobGraph, node: StreamOperatorNode) -> tuple[str, str, str] | None:
-    """(the left input's semi join's right input, the right key it reduces, the key of that
-    input), or None."""
+def _transfers(graph: JobGraph, node: StreamOperatorNode) -> list[tuple[str, str, str, str]]:
+    """(the input to reduce, the semi join's right input that reduces it, the key it is
+    reduced on, the key of the reducer) for each transfer ``node`` allows."""
     op = node.op
     if not (isinstance(op, HashJoin) and op.how in TRANSFERS_TO):
-        return None
+        return []
     if not graph.bounded(node.operator_id):
-        return None
-    left = graph.node(node.upstream[0])
-    semi = left.op
-    if not (isinstance(semi, HashJoin) and semi.how == "semi" and len(semi.left_on) == 1):
-        return None
-    for lk, rk in zip(op.left_on, op.right_on, strict=True):
-        if lk == semi.left_on[0]:
-            return left.upstream[1], rk, semi.right_on[0]
+        return []
+    left, right = node.upstream
+    sides = [(left, op.left_on, right, op.right_on)]
+    if op.how == "inner":
+        sides.append((right, op.right_on, left, op.left_on))
+    found = []
+    for semi_id, semi_keys, reduced, reduced_keys in sides:
+        for own, other in zip(semi_keys, reduced_keys, strict=True):
+            semi = _semi_join_on(graph, semi_id, own)
+            if semi is not None:
+                found.append((reduced, semi.upstream[1], other, semi.op.right_on[0]))
+                break
+    return found
+
+
+def _semi_join_on(graph: JobGraph, node_id: str, key: str) -> StreamOperatorNode | None:
+    """The semi join on ``key`` alone that ``node_id`` is, or reads through renames of it."""
+    node = graph.node(node_id)
+    while isinstance(node.op, Project):
+        key = _renamed(node.op, key) or ""
+        node = graph.node(node.upstream[0])
+    op = node.op
+    if isinstance(op, HashJoin) and op.how == "semi" and op.left_on == [key]:
+        return node
     return None
+
+
+def _renamed(op: Project, key: str) -> str | None:
+    """The input column a deterministic projection outputs unchanged as ``key``, or None."""
+    if not all(map(is_deterministic, op.exprs)):
+        return None
+    source = next((unaliased(e) for e in op.exprs if e.output_name() == key), None)
+    return source.param("name") if isinstance(source, Column) else None
 
 
 def _is_semi_join_with(node: StreamOperatorNode, reducer: str) -> bool:
@@ -108,11 +131,11 @@ def _deepest(graph: JobGraph, below: str, parent: str, key: str) -> tuple[str, s
         op = node.op
         if len(node.downstream) != 1 or len(node.upstream) != 1:
             return below, parent, key
-        if isinstance(op, Project) and all(map(is_deterministic, op.exprs)):
-            source = next((unaliased(e) for e in op.exprs if e.output_name() == key), None)
-            if not isinstance(source, Column):
+        if isinstance(op, Project):
+            renamed = _renamed(op, key)
+            if renamed is None:
                 return below, parent, key
-            key = source.param("name")
+            key = renamed
         elif isinstance(op, GroupBy):
             if key not in op.keys:
                 return below, parent, key
