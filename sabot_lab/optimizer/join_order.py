@@ -106,7 +106,7 @@ class JoinGraph:
             for refs in self.classes
         ]
         members = [m for m in members if len(m) > 1]
-        choices = [range(len(m)) for m in members]
+        choices = [list(range(len(m))) for m in members]
         if math.prod(map(len, choices)) > CENTRE_CHOICES:
             choices = [[m.index(min(m))] for m in members]  # each star at its fewest values
         best = math.inf

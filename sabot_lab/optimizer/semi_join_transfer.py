@@ -89,22 +89,23 @@ def _transfers(graph: JobGraph, node: StreamOperatorNode) -> list[tuple[str, str
     found = []
     for semi_id, semi_keys, reduced, reduced_keys in sides:
         for own, other in zip(semi_keys, reduced_keys, strict=True):
-            semi = _semi_join_on(graph, semi_id, own)
-            if semi is not None:
-                found.append((reduced, semi.upstream[1], other, semi.op.right_on[0]))
+            reducer = _semi_join_on(graph, semi_id, own)
+            if reducer is not None:
+                found.append((reduced, reducer[0], other, reducer[1]))
                 break
     return found
 
 
-def _semi_join_on(graph: JobGraph, node_id: str, key: str) -> StreamOperatorNode | None:
-    """The semi join on ``key`` alone that ``node_id`` is, or reads through renames of it."""
+def _semi_join_on(graph: JobGraph, node_id: str, key: str) -> tuple[str, str] | None:
+    """The right input and key of the semi join on ``key`` alone that ``node_id`` is, or
+    reads through renames of it; None if there is none."""
     node = graph.node(node_id)
     while isinstance(node.op, Project):
         key = _renamed(node.op, key) or ""
         node = graph.node(node.upstream[0])
     op = node.op
     if isinstance(op, HashJoin) and op.how == "semi" and op.left_on == [key]:
-        return node
+        return node.upstream[1], op.right_on[0]
     return None
 
 

@@ -68,7 +68,8 @@ def test_or_implied_conditions_keep_the_rows(
     rng = np.random.default_rng(seed)
     left, right = _scan(rng, "a", seed), _scan(rng, "b", seed)
     predicate = functools.reduce(
-        operator.or_, [_condition(rng, "a", kinds[0]) & _condition(rng, "b", kinds[1]) for _ in range(branches)]
+        operator.or_,
+        [_condition(rng, "a", kinds[0]) & _condition(rng, "b", kinds[1]) for _ in range(branches)],
     )
     stream = left.join(right, left_on="ak", right_on="bk").filter(predicate)
     plan = stream.optimize()
