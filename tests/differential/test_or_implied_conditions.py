@@ -56,7 +56,7 @@ def _condition(rng: np.random.Generator, prefix: str, kind: int) -> sl.Expr:
     return options[kind]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     seed=st.integers(0, 2**32 - 1),
     branches=st.integers(2, 3),

@@ -41,7 +41,7 @@ def _right(rng: np.random.Generator, shape: str, null_share: float) -> sl.Stream
     return right.select(col("rk").alias("key"), col("rv").alias("w"))
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     seed=st.integers(0, 2**32 - 1),
     how=st.sampled_from(["inner", "left", "semi", "anti"]),
