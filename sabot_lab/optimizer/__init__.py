@@ -8,7 +8,7 @@ evaluator (constant folding); never ``connectors`` (sources register what the ru
 >>> from sabot_lab.optimizer import PlanOptimizer
 >>> [r.__name__ for r in PlanOptimizer().rules]  # doctest: +NORMALIZE_WHITESPACE
 ['simplify_predicates', 'push_down_filters', 'push_filters_into_sources',
- 'reorder_joins', 'push_down_projections', 'build_semi_joins_on_smaller_side',
+ 'reorder_joins', 'transfer_semi_joins', 'push_down_projections', 'build_semi_joins_on_smaller_side',
  'push_down_limits', 'fuse_operators']
 """
 
@@ -25,6 +25,7 @@ from sabot_lab.optimizer.limits import push_down_limits
 from sabot_lab.optimizer.plan_optimizer import DEFAULT_RULES, OptimizedPlan, PlanOptimizer, Rule
 from sabot_lab.optimizer.projection import push_down_projections
 from sabot_lab.optimizer.semi_join_sides import build_semi_joins_on_smaller_side
+from sabot_lab.optimizer.semi_join_transfer import transfer_semi_joins
 from sabot_lab.optimizer.simplify import fold_constants, simplify_predicates
 from sabot_lab.optimizer.statistics import Statistics, estimate, estimate_rows, selectivity
 from sabot_lab.optimizer.trace import RewriteTrace, RuleApplication
@@ -54,5 +55,6 @@ __all__ = [
     "reorder_joins",
     "selectivity",
     "simplify_predicates",
+    "transfer_semi_joins",
     "warn_large_cross_products",
 ]

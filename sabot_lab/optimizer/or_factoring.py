@@ -3,6 +3,10 @@
 ``OR``), and ``(a) | (a & y)`` is ``a`` (absorption). Taken out of the ``OR``, ``a`` can move
 on its own: an equality between two joined inputs becomes the join's key (TPC-H Q19 repeats
 ``p_partkey = l_partkey`` in every branch), a condition on one input moves into its scan.
+An ``OR`` also implies weaker conditions on fewer columns (:func:`implied_conditions`):
+``(n1 = 'FRANCE' & n2 = 'GERMANY') | (n1 = 'GERMANY' & n2 = 'FRANCE')`` keeps only rows where
+``n1 = 'FRANCE' | n1 = 'GERMANY'``, a condition that can move into ``n1``'s scan while the
+``OR`` stays where it is (TPC-H Q7).
 
 :func:`factor_branches` does it for conditions of any kind (the SQL front end factors its
 parsed conditions with it, before it picks join keys); :func:`factor_or` for plan expressions
@@ -18,13 +22,15 @@ parsed conditions with it, before it picks join keys); :func:`factor_or` for pla
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
+from functools import reduce
 from typing import TypeVar
 
 from sabot_lab.expr import Expr
 from sabot_lab.predicates import conjoin, is_deterministic, split_conjunction
 
-__all__ = ["factor_branches", "factor_or"]
+__all__ = ["factor_branches", "factor_or", "implied_conditions"]
 
 T = TypeVar("T")
 
@@ -80,6 +86,38 @@ def factor_or(predicate: Expr) -> list[Expr]:
     for branch in rests[1:]:
         rest = rest | conjoin(branch)
     return [*common, *factor_or(rest)]
+
+
+def implied_conditions(predicate: Expr) -> list[Expr]:
+    """Conditions on fewer columns that an ``OR`` implies: for the columns of a condition of
+    its first branch, the ``OR`` of every branch's conditions that read only those columns,
+    when every branch has some. A row the ``OR`` keeps passes each of them (an ``AND`` is true
+    only when all its conditions are), so adding them beside the ``OR`` changes no result.
+
+    >>> from sabot_lab import col
+    >>> implied_conditions(((col("a") == 1) & (col("b") == 2)) | ((col("a") == 3) & (col("b") > 4)))
+    [((col("a") == 1) | (col("a") == 3)), ((col("b") == 2) | (col("b") > 4))]
+    >>> implied_conditions((col("a") == 1) | (col("b") == 2))
+    []
+    """
+    if predicate.op != "or":
+        return []
+    branches = [split_conjunction(b) for b in _disjuncts(predicate)]
+    every = set(predicate.columns())
+    implied: dict[frozenset[str], Expr] = {}
+    for condition in branches[0]:
+        columns = frozenset(condition.columns())
+        if not columns or columns == every or columns in implied:
+            continue
+        parts = [[c for c in b if _reads_only(c, columns)] for b in branches]
+        if all(parts):
+            implied[columns] = reduce(operator.or_, map(conjoin, parts))
+    return list(implied.values())
+
+
+def _reads_only(condition: Expr, columns: frozenset[str]) -> bool:
+    read = condition.columns()
+    return bool(read) and is_deterministic(condition) and columns.issuperset(read)
 
 
 def _same(a: Expr, b: Expr) -> bool:

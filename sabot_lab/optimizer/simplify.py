@@ -5,7 +5,8 @@ error stays a runtime error) and boolean identities are applied (``p & true → 
 ``p | false → p``, ``p & false → false``, ``p | true → true``, ``~~p → p``); all exact under
 SQL's three-valued logic. In filters: true conjuncts are dropped, bounds on one column are
 merged (``x > 1 & x > 3 → x > 3``), conditions every branch of an ``OR`` repeats are taken out
-of it (:mod:`~sabot_lab.optimizer.or_factoring`: they can then move below joins and into scans
+of it and the conditions an ``OR`` implies on fewer columns are added beside it
+(:mod:`~sabot_lab.optimizer.or_factoring`: they can then move below joins and into scans
 on their own), and a filter that can never pass (``x > 3 & x < 2``, a false
 or null conjunct) becomes an empty source: its input is not run at all.
 
@@ -41,7 +42,7 @@ from sabot_lab.logical import (
     Window,
 )
 from sabot_lab.logical.sources import empty_source
-from sabot_lab.optimizer.or_factoring import factor_or
+from sabot_lab.optimizer.or_factoring import factor_or, implied_conditions
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.predicates import (
     MIRRORED,
@@ -177,6 +178,9 @@ def _fold_node(node: StreamOperatorNode) -> StreamOperatorNode:
 def _simplify_filter(graph: JobGraph, node: StreamOperatorNode, trace: RewriteTrace) -> None:
     assert isinstance(node.op, Filter)
     conjuncts = factor_or(node.op.predicate)  # conditions every branch of an OR repeats, out
+    for implied in [i for c in conjuncts for i in implied_conditions(c)]:
+        if not any(implied.equals(c) for c in conjuncts):
+            conjuncts.append(implied)  # weaker, on fewer columns: free to move on its own
     kept = [c for c in conjuncts if _truth(c) is not True]
     contradiction = any(is_literal(c) for c in kept)  # false or null: no row passes
     merged, why = _merge_bounds(kept)

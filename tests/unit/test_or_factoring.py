@@ -57,7 +57,8 @@ def test_an_or_without_common_conditions_stays_whole() -> None:
 
 def test_common_conditions_of_each_side_move_below_the_join_into_the_scans(tmp_path: Path) -> None:
     """TPC-H Q19's shape: the shipping conditions every branch repeats reach lineitem's scan,
-    the size bound part's; the rest of the OR stays above the join."""
+    the size bound part's, each with the OR the branches imply on its columns; the OR itself
+    stays above the join."""
     pq.write_table(
         pa.table({"l_pk": [1, 2, 3, 4], "mode": ["AIR", "AIR", "SHIP", "AIR"], "q": [1, 5, 9, 20]}),
         tmp_path / "l.parquet",
@@ -75,7 +76,10 @@ def test_common_conditions_of_each_side_move_below_the_join_into_the_scans(tmp_p
         for n in graph
         if isinstance(n.op, Source)
     }
-    assert scans == {"l.parquet": '(col("mode") == "AIR")', "p.parquet": '(col("size") >= 1)'}
+    assert scans == {
+        "l.parquet": '((col("mode") == "AIR") & ((col("q") <= 5) | (col("q") > 10)))',
+        "p.parquet": '((col("size") >= 1) & ((col("size") <= 3) | (col("size") <= 40)))',
+    }
     assert len([n for n in graph if isinstance(n.op, HashJoin)]) == 1
     assert stream.sort("l_pk").collect().to_pydict() == {
         "l_pk": [1, 2, 4],
