@@ -369,8 +369,9 @@ _CHECKS: dict[str, Callable[[ConnectorTable, Context], None]] = {
 
 def _nexmark_settings(
     table: ConnectorTable, ctx: Context | None = None
-) -> tuple[int | None, float]:
-    """``(events, event_rate)`` of a nexmark (or datagen) table."""
+) -> tuple[int | None, float, bool]:
+    """``(events, event_rate, paced)`` of a nexmark (or datagen) table: ``paced`` with
+    ``'max-emit-speed' = 'false'`` (the events come at their rate in wall-clock time)."""
     ctx = ctx or Context(table.text, {})
     node, options = table.definition.node, table.options
 
@@ -397,12 +398,15 @@ def _nexmark_settings(
                 "auction 3, bid 46)",
                 node,
             )
-    for key, value in (("max-emit-speed", "true"), ("keep-alive", "false"), ("stop-at", "-1")):
+    for key, value in (("keep-alive", "false"), ("stop-at", "-1")):
         if options.get(key, value).lower() != value:
             raise ctx.unsupported(f"'{key}' = '{options[key]}' (use '{value}')", node)
+    max_speed = options.get("max-emit-speed", "true").lower()
+    if max_speed not in ("true", "false"):
+        raise ctx.error(f"'max-emit-speed' = '{options['max-emit-speed']}': use 'true' or 'false'", node)
     if events < 0 or events != int(events):
         raise ctx.error(f"the number of events must be a whole number >= 0, got {events}", node)
-    return (int(events) or None), first
+    return (int(events) or None), first, max_speed == "false"
 
 
 # -- reading per connector -----------------------------------------------------------------
@@ -440,8 +444,9 @@ def _read_files(table: ConnectorTable) -> Stream:
 
 
 def _read_nexmark(table: ConnectorTable) -> Stream:
-    events, rate = _nexmark_settings(table)
-    return from_source(NexmarkSource("events", events, rate), f"nexmark {table.name}")
+    events, rate, paced = _nexmark_settings(table)
+    source = NexmarkSource("events", events, rate, paced=paced)
+    return from_source(source, f"nexmark {table.name}")
 
 
 _READERS: dict[str, Callable[[ConnectorTable], Stream]] = {
