@@ -4,12 +4,11 @@ the generator's prefix they came from (:mod:`tests.support.nexmark_checks`). App
 results read in the generator's order are a prefix of DuckDB's rows; windows fired on the
 watermark equal DuckDB's windows up to the last one read.
 
-Left out here: the upsert results (q15 to q19), whose rows read so far do not say which prefix
+Left out here: the upsert results (q9, q15 to q19), whose rows read so far do not say which prefix
 of the generator they reflect (their jobs are checked at a checkpoint on a cluster); the
 joins q3 and q20, whose rows carry no event time to bound the prefix; q5 (its HOP window
-counts are aggregated again outside the window, an upsert changelog the join refuses);
-q9 and q18 (their ROW_NUMBER() <= 1 drops the rank column an upsert key needs); q4, q6, q10
-and q12 are refused on the never-ending generator (``nexmark_flink.REFUSED``)."""
+counts are aggregated again outside the window, an upsert changelog the join refuses); q4,
+q6, q10 and q12 are refused on the never-ending generator (``nexmark_flink.REFUSED``)."""
 
 from __future__ import annotations
 
