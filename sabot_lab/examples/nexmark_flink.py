@@ -724,7 +724,9 @@ def script(
         options = ", ".join(f"'{key}' = '{value}'" for key, value in sink.items())
         with_options = f"WITH ({options});"
     if primary_key:
-        with_options = f",\n    PRIMARY KEY ({', '.join(primary_key)}) NOT ENFORCED\n) {with_options}"
+        with_options = (
+            f",\n    PRIMARY KEY ({', '.join(primary_key)}) NOT ENFORCED\n) {with_options}"
+        )
         return re.sub(r"\n\) " + re.escape(_BLACKHOLE), lambda _: with_options, text, count=1)
     return text.replace(_BLACKHOLE, with_options)
 

@@ -403,7 +403,9 @@ def _nexmark_settings(
             raise ctx.unsupported(f"'{key}' = '{options[key]}' (use '{value}')", node)
     max_speed = options.get("max-emit-speed", "true").lower()
     if max_speed not in ("true", "false"):
-        raise ctx.error(f"'max-emit-speed' = '{options['max-emit-speed']}': use 'true' or 'false'", node)
+        raise ctx.error(
+            f"'max-emit-speed' = '{options['max-emit-speed']}': use 'true' or 'false'", node
+        )
     if events < 0 or events != int(events):
         raise ctx.error(f"the number of events must be a whole number >= 0, got {events}", node)
     return (int(events) or None), first, max_speed == "false"
