@@ -27,7 +27,7 @@ from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
-RATE = 1_000
+RATE = 500
 """Events per second of event time and of wall-clock time."""
 
 PARALLELISM, SLOTS = 2, 96
