@@ -28,6 +28,9 @@ connector      options                                      read as / written to
 ``print``      ``print-identifier``                         rows printed as ``+I[...]``
 =============  ===========================================  =================================
 
+A nexmark table with ``'max-emit-speed' = 'false'`` is paced: its events come at their rate
+in wall-clock time too, as in Flink (by default as fast as they are read).
+
 A filesystem table declaring ``PRIMARY KEY (k) NOT ENFORCED`` (Flink's upsert tables) takes an
 upsert changelog keyed by ``k``: ``INSERT INTO`` keeps the last row of each key in one Parquet
 file, ``snapshot.parquet`` in its path, replaced whole at each commit
