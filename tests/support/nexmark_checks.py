@@ -142,19 +142,14 @@ event time in epoch milliseconds): windows are arithmetic on ``ms``; casts to BI
 round, as DuckDB's (and sabot-lab's INSERT INTO) do, where Flink's truncate."""
 
 
-SESSION_GAP_MS = 10_000
-WATERMARK_DELAY_MS = 4_000
-"""The ``datagen`` table's ``WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND``."""
-
-
 @dataclass(frozen=True)
 class Check:
     """How a query's rows are checked: ``kind`` names the checker; ``reference`` its DuckDB
     query (:data:`REFERENCES` by default); ``ordered``: appended in the generator's order;
     ``shuffled``: a job's tasks interleave its rows (the generator's order is not kept);
     ``window_end``: DuckDB expression of a result row's window end in epoch ms (over its
-    columns by position, ``c0``, ``c1``, ..., timestamps as epoch ms); ``key``: the upsert key; ``columns``: the
-    result's columns compared (all by default)."""
+    columns by position, ``c0``, ``c1``, ..., timestamps as epoch ms); ``key``: the upsert
+    key; ``columns``: the result's columns compared (all by default)."""
 
     kind: Literal["appended", "windows", "snapshot"]
     reference: str
@@ -240,8 +235,8 @@ def check(name: str, rows: pa.Table, rate: float, events: int | None = None) -> 
     """Check ``rows`` of query ``name`` against DuckDB over the first ``events`` events (a
     job's rows up to a checkpoint at that source position), with the checker of its kind
     (:data:`CHECKS`). ``events`` None: the first rows read of an ordered append-only result
-    (as many of DuckDB's first rows) or of windows (DuckDB's over
-    the events up to their last window end)."""
+    (as many of DuckDB's first rows) or of windows (DuckDB's over the events up to their
+    last window end)."""
     spec = CHECKS[name]
     assert rows.num_rows > 0, f"{name}: no rows to check"
     if spec.columns:
