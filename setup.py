@@ -18,6 +18,8 @@ extensions = [
 ]
 
 setup(
+    # the kernels compile side by side, one per core (``build_ext -j N`` still says how many)
+    options={"build_ext": {"parallel": True}},
     ext_modules=cythonize(
         extensions,
         compiler_directives={
@@ -26,5 +28,5 @@ setup(
             "wraparound": False,
             "cdivision": True,
         },
-    )
+    ),
 )

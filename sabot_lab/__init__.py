@@ -25,6 +25,7 @@ from sabot_lab.config import Config, get_config, set_config
 from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.parquet_snapshot import ParquetSnapshotSink
+from sabot_lab.connectors.partitioned_file_sink import PartitionedFileSink
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.errors import (
     AuthenticationError,
@@ -140,6 +141,7 @@ __all__ = [
     "OperatorType",
     "ParquetSink",
     "ParquetSnapshotSink",
+    "PartitionedFileSink",
     "PerformanceWarning",
     "PlanError",
     "PlanOptimizer",

@@ -40,6 +40,7 @@ __all__ = [
     "PlanStep",
     "check_aggregates",
     "late_step",
+    "processing_time_step",
     "watermark_step",
     "window_early",
     "window_step",
@@ -78,6 +79,20 @@ def watermark_step(
     return PlanStep(watermark, "with_watermark")
 
 
+def processing_time_step(schema: pa.Schema, column: str) -> PlanStep:
+    """The processing-time clock on ``column`` (see :meth:`Stream.with_processing_time
+    <sabot_lab.stream.Stream.with_processing_time>`).
+
+    >>> import pyarrow as pa
+    >>> watermark_op = processing_time_step(pa.schema({"p": pa.timestamp("ms")}), "p").op
+    >>> watermark_op.processing_time, watermark_op.delay
+    (True, 0)
+    """
+    require_timestamp(schema, column, "with_processing_time")
+    watermark = Watermark(column=column, delay=0, processing_time=True)
+    return PlanStep(watermark, "with_processing_time")
+
+
 def late_step(watermark: StreamOperatorNode) -> PlanStep:
     """The late side output of ``watermark`` (a stream's last operator), to append to the
     watermark's input (see :meth:`Stream.late <sabot_lab.stream.Stream.late>`).
@@ -88,7 +103,7 @@ def late_step(watermark: StreamOperatorNode) -> PlanStep:
     'late'
     """
     op = watermark.op
-    if not isinstance(op, Watermark) or op.keep != "on_time":
+    if not isinstance(op, Watermark) or op.keep != "on_time" or op.processing_time:
         raise PlanError(
             "late() gives the rows a watermark left out: call it right after "
             "with_watermark(...), e.g. s.with_watermark('ts', '4s').late()"

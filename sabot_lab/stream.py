@@ -50,6 +50,7 @@ from sabot_lab.event_time import (
     PlanStep,
     check_aggregates,
     late_step,
+    processing_time_step,
     watermark_step,
     window_early,
     window_step,
@@ -80,7 +81,7 @@ from sabot_lab.logical import (
     join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
-from sabot_lab.logical.changelogs import changelog_key
+from sabot_lab.logical.changelogs import carry_changelog_key
 from sabot_lab.logical.operators import RUNNING_DISTINCT
 from sabot_lab.logical.termination import require_end, require_row_numbers, require_rows
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer, warn_large_cross_products
@@ -846,6 +847,24 @@ class Stream:
         """
         return self._append(watermark_step(self.schema, column, max_delay, idle_timeout))
 
+    def with_processing_time(self, column: str) -> Stream:
+        """Make the timestamp ``column`` the processing time (Flink's ``PROCTIME()``): each
+        row gets the wall-clock time at which it passes here (rows of a batch share one;
+        it never goes back), and the watermark is the wall clock, so windows on ``column``
+        close when the clock passes their end, on an unbounded stream too, also while no
+        rows come from a live source read through row-by-row steps only (its idle marks, and
+        checkpoint barriers, move the clock on). No row is late. A checkpoint keeps the
+        windows still open; rows read again after a restore are stamped anew.
+
+        >>> import datetime as dt, sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [1, 2], "p": [dt.datetime(2000, 1, 1)] * 2})
+        >>> out = s.with_processing_time("p").window(sl.tumbling("10s", on="p")).agg(n=sl.count())
+        >>> row = out.collect().to_pylist()[0]
+        >>> row["n"], row["window_start"] > dt.datetime(2020, 1, 1)
+        (2, True)
+        """
+        return self._append(processing_time_step(self.schema, column))
+
     def late(self) -> Stream:
         """The rows :meth:`with_watermark` leaves out as late (the side output).
 
@@ -1398,8 +1417,9 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
     if not aggs and not keys:
         raise PlanError("agg() needs at least one aggregate expression")
     check_aggregates(stream.schema, aggs)
-    key = changelog_key(stream.graph, stream.node_id)  # the rows an update replaces
-    updates_of = None if key is None else list(key)
+    graph, node_id, key = carry_changelog_key(stream.graph, stream.node_id)
+    stream = Stream(graph, node_id)  # (selects after the changelog keep its key)
+    updates_of = None if key is None else list(key)  # the rows an update replaces
     running = not stream.bounded or updates_of is not None  # emit updates as rows come
     holistic = [
         e.param("fn")

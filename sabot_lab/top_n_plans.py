@@ -8,6 +8,13 @@ the last row, or the first one by an order that is not the event time). Keeping 
 row by event time (``ORDER BY`` the watermark's column, ascending) is append-only: each
 partition's first row comes once, when the watermark passes its time. Over event-time windows (``window_start`` and ``window_end`` among
 the partition columns, with a watermark) each window's rows come once, as it closes.
+Partitioned by the left key of a join that keeps each left row until the watermark passes a
+column of its own and each right row until it passes the right row's time (Nexmark q6:
+``A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires``, partitioned by
+``A.id``), each partition's rows come once, as the watermark passes that left row's end
+(``expires``), carrying the right row's time as their event time: an append stream a window
+over event time can read (q6's ``AVG(...) OVER``). The left key is taken as unique on its
+side, as an auction's id is: rows of a key seen again after its end would come again.
 
 On a bounded stream the same plan stays window functions and a filter, which give the same
 rows.
@@ -27,6 +34,7 @@ this module), whose streams it extends through their methods.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -35,7 +43,15 @@ from sabot_lab.errors import PlanError
 from sabot_lab.expr import Expr, col
 from sabot_lab.expr.nodes import Alias, Binary, Column, Literal, Over
 from sabot_lab.expr.windows import row_number
-from sabot_lab.logical import Filter, JobGraph, Project, TopN, Watermark, WindowFunctions
+from sabot_lab.logical import (
+    Filter,
+    JobGraph,
+    Project,
+    SymmetricJoin,
+    TopN,
+    Watermark,
+    WindowFunctions,
+)
 from sabot_lab.predicates import substitute
 
 if TYPE_CHECKING:
@@ -113,10 +129,73 @@ def plan_top_n(filtered: Stream) -> Stream:
         return filtered
     window_end = _window_end(graph, source, rank)
     first_at = None if window_end or n != 1 else _first_at(graph, source, rank)
-    top = TopN(rank=rank, n=n, window_end=window_end, first_at=first_at)
     changed = graph.copy()
+    ending = None if window_end or first_at else _partition_end(graph, source, rank)
+    if ending is None:
+        top = TopN(rank=rank, n=n, window_end=window_end, first_at=first_at)
+    else:
+        top = _ending_with_partitions(changed, source, ending, rank, n)
     changed.replace_operator(window.replace(op=top, name="top_n"))
     return type(filtered)(changed, filtered.node_id)
+
+
+@dataclass(frozen=True)
+class _PartitionEnd:
+    """Where the rows of each partition of a top-N end: the symmetric join ``join`` keeps a
+    left row until the watermark passes its column ``end`` (its output's too), and the
+    top-N's input passes on the right side's ``until`` column as ``time``."""
+
+    join: str
+    end: str
+    time: str
+
+
+def _partition_end(graph: JobGraph, source: str, rank: Expr) -> _PartitionEnd | None:
+    """Where the partitions of ``rank`` end, when ``source`` selects columns of filtered rows
+    of a symmetric join that keeps both sides' rows until the watermark passes a column of
+    theirs, and ``rank`` partitions by the left join key: every row of a partition then
+    pairs with one left row (Nexmark's auction, ``A.id`` unique), whose ``until`` column
+    (``expires``) ends it. None otherwise."""
+    project = graph.node(source)
+    if not isinstance(project.op, Project) or len(project.downstream) != 1:
+        return None
+    passed = project.op.passed_columns()
+    below = graph.node(project.upstream[0])
+    while isinstance(below.op, Filter) and len(below.downstream) == 1:
+        below = graph.node(below.upstream[0])
+    join = below.op
+    if not isinstance(join, SymmetricJoin) or len(below.downstream) != 1:
+        return None
+    if join.left_until is None or join.left_slack > 0 or join.right_until not in join.right_payload:
+        return None  # (a left row kept past its until, by a slack, still meets right rows)
+    over = rank.args[0]
+    partitions = {
+        passed.get(k.param("name")) for k in over.args[1 : 1 + int(over.param("partitions"))]
+    }
+    right_time = join.payload_names[join.right_payload.index(join.right_until)]
+    times = [name for name, column in passed.items() if column == right_time]
+    if partitions.isdisjoint(join.left_on) or not times:
+        return None
+    return _PartitionEnd(below.operator_id, join.left_until, times[0])
+
+
+def _ending_with_partitions(
+    graph: JobGraph, source: str, ending: _PartitionEnd, rank: Expr, n: int
+) -> TopN:
+    """The top-N emitting each partition's rows as it ends (``ending``); ``graph`` changed
+    in place: the join passes its watermark on and ``source`` also selects the end."""
+    join = graph.node(ending.join)
+    assert isinstance(join.op, SymmetricJoin)
+    graph.replace_operator(join.replace(op=replace(join.op, passes_watermark=True)))
+    project = graph.node(source)
+    assert isinstance(project.op, Project)
+    end = "__ends_at"
+    while end in project.output_schema.names:
+        end += "_"
+    selected = replace(project.op, exprs=[*project.op.exprs, col(ending.end).alias(end)])
+    schema = selected.schema([graph.node(project.upstream[0]).output_schema])
+    graph.replace_operator(project.replace(op=selected, schema=schema))
+    return TopN(rank=rank, n=n, ends_at=end, time=ending.time)
 
 
 def _numbers_rows(rank: Expr) -> bool:

@@ -86,7 +86,7 @@ class Cluster(Displayed):
         ``checkpoint_interval``: seconds between checkpoints (:meth:`Job.checkpoints` lists
         them; a job that takes them runs all its stages at once); ``sink``: a
         :class:`~sabot_lab.connectors.sink.CommitSink` (``PostgresSink``, ``ParquetSink``,
-        ``KafkaSink``)
+        ``PartitionedFileSink``, ``KafkaSink``)
         the job's rows are written to, one commit per checkpoint (or one at the end without
         checkpoints);
         ``from_savepoint``: a path from :meth:`Job.savepoint` or :meth:`Job.stop` of the same

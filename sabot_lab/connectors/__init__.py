@@ -1,6 +1,6 @@
 """Sources and sinks: Arrow/pandas tables, Parquet, CSV and NDJSON files, DuckDB queries, Python
-iterables, the Nexmark generator, Kafka topics; sinks of jobs (Parquet, Parquet snapshots, Kafka,
-PostgreSQL, the blackhole).
+iterables, the Nexmark generator, Kafka topics; sinks of jobs (Parquet, Parquet snapshots,
+hive-partitioned CSV or Parquet, Kafka, PostgreSQL, the blackhole).
 
 Importing this package registers every source kind with the plan model, and the parameters
 hand-built plans give sources and sinks by (:mod:`~sabot_lab.connectors.parameters`).
@@ -27,6 +27,7 @@ from sabot_lab.connectors.nexmark import NexmarkSource
 from sabot_lab.connectors.parameters import file_format
 from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.parquet_snapshot import ParquetSnapshotSink
+from sabot_lab.connectors.partitioned_file_sink import PartitionedFileSink
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.connectors.sink import CommitSink
 
@@ -44,6 +45,7 @@ __all__ = [
     "NexmarkSource",
     "ParquetSink",
     "ParquetSnapshotSink",
+    "PartitionedFileSink",
     "PostgresSink",
     "file_format",
     "write_csv",

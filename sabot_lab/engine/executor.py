@@ -45,6 +45,7 @@ from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.order import limit_batches, number_rows, sort_table, top_rows
 from sabot_lab.engine.pipeline import Pipeline, Step
+from sabot_lab.engine.processing_time import ProcessingTimeClock
 from sabot_lab.engine.retracting import RetractingAggregate
 from sabot_lab.engine.running import RunningAggregate
 from sabot_lab.engine.shared import shared_pipeline
@@ -280,8 +281,7 @@ class Executor:
         assert checkpoints is not None
         sent = checkpoints.restore or 0
         for batch, position in replay:
-            if batch is not None:
-                yield batch
+            yield Idle() if batch is None else batch
             while sent < checkpoints.requested():
                 sent += 1
                 checkpoints.save(sent, operator_id, position)
@@ -464,11 +464,12 @@ class Executor:
         op = node.op
         assert isinstance(op, TopN)
         rows, schema = self.graph.node(child_id).output_schema, node.output_schema
+        ends = None if op.ends_at is None or op.time is None else (op.ends_at, op.time)
         child = self._breaker_input(child_id)
         return self._stateful(
             node,
             lambda state: TopNOperator(
-                op.rank, op.n, rows, schema, state, op.window_end, op.first_at
+                op.rank, op.n, rows, schema, state, op.window_end, op.first_at, ends
             ),
             lambda: child.run(self.config),
         )
@@ -591,6 +592,7 @@ class Executor:
             lambda state: SymmetricJoinOperator(
                 p.left_on, p.right_on, p.right_payload, p.payload_names, state,
                 (p.left_until, p.right_until), (p.left_slack, p.right_slack),
+                p.passes_watermark,
             ),
             inputs,
         )  # fmt: skip
@@ -642,18 +644,23 @@ class Executor:
         op = node.op
         assert isinstance(op, Watermark)
         unit = node.output_schema.field(op.column).type.unit
-        assigner = WatermarkAssigner(op.column, unit, op.delay, op.keep)
-        self._counted[node.operator_id] = assigner
-        scan = self._scan_through_row_steps(node.upstream[0])
-        if scan is not None:
-            self._split_watermarks.add(scan)
+        assigner: WatermarkAssigner | ProcessingTimeClock
+        if op.processing_time:
+            assigner = ProcessingTimeClock(op.column, unit)
+        else:
+            assigner = WatermarkAssigner(op.column, unit, op.delay, op.keep)
+            self._counted[node.operator_id] = assigner
+            scan = self._scan_through_row_steps(node.upstream[0])
+            if scan is not None:
+                self._split_watermarks.add(scan)
         child = self._breaker_input(node.upstream[0])
         checkpoints, name = self.checkpoints, self._saved_as(node.operator_id)
 
         def source() -> Iterator[RuntimeItem]:
             if checkpoints is not None and (saved := checkpoints.load(name)):
                 assigner.restore(saved)
-            for item in assigner.run(child.run(self.config)):
+            # a live source's idle marks pass on, to move a processing-time clock on
+            for item in assigner.run(child.run(self.config, keep_idle=True)):
                 if isinstance(item, Barrier):
                     assert checkpoints is not None
                     checkpoints.save(item.checkpoint, name, assigner.state())

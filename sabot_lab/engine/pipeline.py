@@ -59,13 +59,15 @@ class Pipeline:
         """The same pipeline, also listing ``node_id`` (an operator fused into its last step)."""
         return Pipeline(self.source, self.steps, (*self.node_ids, node_id))
 
-    def run(self, config: Config) -> Iterator[Any]:
-        """Yield the output of the last step for every source batch, in order."""
+    def run(self, config: Config, keep_idle: bool = False) -> Iterator[Any]:
+        """Yield the output of the last step for every source batch, in order; a live
+        source's :class:`~sabot_lab.engine.items.Idle` marks too with ``keep_idle`` (for a
+        processing-time clock), else they go no further."""
         for step in self.steps:
             if step.prepare is not None:
                 step.prepare()
         if not self.steps:
-            yield from (item for item in self.source() if not isinstance(item, Idle))
+            yield from (item for item in self.source() if keep_idle or not isinstance(item, Idle))
             return
         steps = self.steps
 
@@ -80,8 +82,8 @@ class Pipeline:
             return batch
 
         for out in ordered_parallel_map(process, self.source(), config, is_marker):
-            if out is not None and not isinstance(out, Idle):  # (an Idle flushed the look-ahead)
-                yield out
+            if out is not None and (keep_idle or not isinstance(out, Idle)):
+                yield out  # (an Idle flushed the look-ahead)
 
     def run_batches(self, config: Config) -> Iterator[Any]:
         """:meth:`run` without watermarks and barriers, for operators that wait for their

@@ -6,7 +6,9 @@ there. A side may name an ``until`` column: its rows leave the state once the wa
 passes that column plus a ``slack`` (microseconds), as no row still to come can match them;
 rows without that time never match and are not kept. A side without one is kept whole (the
 state grows with the stream). The output carries no event time (a row kept long ago may
-match now): watermarks stop here, only the end passes. The interval join
+match now): watermarks stop here, only the end passes, unless both sides name an ``until``
+column and the plan asks for it (``passes_watermark``): a pair out then has both columns at
+or above the watermark, which passes on lowered by the larger slack. The interval join
 (:mod:`sabot_lab.engine.interval_join`) is this join with a time condition.
 
 >>> import pyarrow as pa
@@ -53,10 +55,12 @@ class SymmetricJoin(StatefulOperator):
         state: StateBackend,
         until: tuple[str | None, str | None] = (None, None),
         slack: tuple[int, int] = (0, 0),
+        passes_watermark: bool = False,
     ) -> None:
         self.left_on, self.right_on = list(left_on), list(right_on)
         self.payload, self.names = list(payload), list(names)
         self.until, self.slack = until, slack
+        self.passes_watermark = passes_watermark
         super().__init__(state)
 
     def _load(self) -> None:
@@ -128,10 +132,14 @@ class SymmetricJoin(StatefulOperator):
         return joined
 
     def on_watermark(self, watermark: Watermark) -> Iterator[Watermark]:
-        """Forget the rows no row still to come can match; only the end passes on."""
+        """Forget the rows no row still to come can match; only the end passes on (with
+        ``passes_watermark``, every watermark, lowered by the larger slack: each row kept
+        has its ``until`` at or above that)."""
         self.evict(watermark.time)
         if watermark.time == END_OF_TIME:
             yield watermark
+        elif self.passes_watermark:
+            yield Watermark(watermark.time - max(0, *self.slack))
 
     def evict(self, watermark: int) -> None:
         """Forget the rows no row still to come can match, given the watermark (microseconds)."""

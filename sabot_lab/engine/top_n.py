@@ -6,7 +6,11 @@ partition columns and the row number. Over event-time windows (``window_end``: a
 column holding the end of a window) it emits nothing until the watermark passes a window's
 end, then that window's rows once, and forgets them. Keeping each partition's first row by
 event time (``first_at``) it emits that row once the watermark passes its time (no earlier
-row can come then), and keeps it to drop the partition's later rows.
+row can come then), and keeps it to drop the partition's later rows. With ``ends_at`` (a
+column holding, per row, the time after which no row of its partition comes: an auction's
+``expires`` for the bids joined to it) it emits each partition's rows once the watermark
+passes that time, and forgets them; its watermark waits for the rows it still holds (their
+``time`` column), so they are on time downstream.
 
 May import: the engine's state, window functions and items, the expressions.
 
@@ -36,7 +40,7 @@ from sabot_lab.engine.stateful import StatefulOperator
 from sabot_lab.engine.window_functions import window_columns
 from sabot_lab.expr import Expr, col
 from sabot_lab.expr.windows import row_number
-from sabot_lab.window_specs import END_OF_TIME, us_to_unit
+from sabot_lab.window_specs import END_OF_TIME, unit_to_us, us_to_unit
 
 __all__ = ["TopN"]
 
@@ -50,7 +54,10 @@ class TopN(StatefulOperator):
     of rows of ``input_schema``, output as ``schema`` (the input's columns, then the row
     number); ``window_end``: emit each window's rows once the watermark passes it;
     ``first_at``: the time column ``rank`` orders by, emit each partition's first row once
-    the watermark passes its time, and no other row of that partition."""
+    the watermark passes its time, and no other row of that partition; ``ends_at``: the
+    columns (end, time) of the time after which no row of a row's partition comes and of the
+    event time its output carries: emit each partition's rows once the watermark passes
+    their end, holding the watermark back to the earliest time of the rows still held."""
 
     def __init__(
         self,
@@ -61,9 +68,10 @@ class TopN(StatefulOperator):
         state: StateBackend,
         window_end: str | None = None,
         first_at: str | None = None,
+        ends_at: tuple[str, str] | None = None,
     ) -> None:
         self._rank, self._n = rank, n
-        self._window_end, self._first_at = window_end, first_at
+        self._window_end, self._first_at, self._ends_at = window_end, first_at, ends_at
         self._input = input_schema
         self._schema = schema
         self._name = rank.output_name()
@@ -100,40 +108,55 @@ class TopN(StatefulOperator):
         return [self._output(kept)]
 
     def on_watermark(self, watermark: Watermark) -> Iterator[pa.Table | Watermark]:
-        """The rows the watermark makes final (over windows, or keeping first rows); then
-        the watermark."""
+        """The rows the watermark makes final (over windows, keeping first rows, or as
+        partitions end); then the watermark (with ``ends_at``, no later than the earliest
+        time held)."""
         if not self._updates():
             yield from self._final(watermark.time)
-        yield watermark
+        yield self._held_back(watermark)
 
     def on_end(self) -> Iterable[pa.Table]:
-        """The rows still held back (over windows, or keeping first rows)."""
+        """The rows still held back (over windows, keeping first rows, or until partitions
+        end)."""
         if not self._updates():
             yield from self._final(END_OF_TIME)
 
     def _updates(self) -> bool:
-        return self._window_end is None and self._first_at is None
+        return self._window_end is None and self._first_at is None and self._ends_at is None
+
+    def _held_back(self, watermark: Watermark) -> Watermark:
+        """``watermark``, or with ``ends_at`` the earliest time of the rows held if earlier."""
+        current = self.state.get(_ROWS)
+        if self._ends_at is None or current is None or not current.num_rows:
+            return watermark
+        times = current[self._ends_at[1]]
+        earliest = pc.min(times.cast(pa.int64())).as_py()
+        if earliest is None:
+            return watermark
+        return Watermark(min(watermark.time, unit_to_us(earliest, times.type.unit)))
 
     def _final(self, watermark: int) -> Iterator[pa.Table]:
-        """The rows final at ``watermark``: those of the windows it closes (forgotten), or
-        the first rows whose time it passed (kept, marked as out)."""
+        """The rows final at ``watermark``: those of the windows it closes or of the
+        partitions whose end it passed (forgotten), or the first rows whose time it passed
+        (kept, marked as out)."""
         current = self.state.get(_ROWS)
         if current is None or not current.num_rows:
             return
-        column = self._window_end or self._first_at
+        column = self._window_end or self._first_at or (self._ends_at and self._ends_at[0])
         assert column is not None
         times = current[column]
         if watermark == END_OF_TIME:
             final = pa.array(np.ones(current.num_rows, dtype=bool))
-        else:
+        else:  # a row at the end itself may still come: an end is passed once below
             now = pa.scalar(us_to_unit(watermark, times.type.unit), times.type)
-            final = pc.fill_null(pc.less_equal(times, now), False)
+            passed = pc.less if self._ends_at is not None else pc.less_equal
+            final = pc.fill_null(passed(times, now), False)
         if self._first_at is not None:
             final = pc.and_(final, pc.invert(current[_EMITTED]))
         count = pc.sum(final).as_py() or 0
         if not count:
             return
-        if self._window_end is not None:
+        if self._first_at is None:
             self.state.put(_ROWS, current.filter(pc.invert(final)))
             self._held(-count)
         else:

@@ -12,10 +12,8 @@ dialect and constructs (backticks, ``CREATE TABLE nexmark_qN (...) WITH ('connec
   its side input from ``${SIDE_INPUT}`` (:func:`write_side_input` writes one); :func:`script`
   fills these in, and can point the result table at another connector than the blackhole
   (to read the rows a query gives).
-- All 23 run on a bounded generator run. :data:`REFUSED` names the queries sabot-lab
-  refuses on the never-ending generator, each with the clause refused; they are refused
-  when the ``INSERT INTO`` is planned, with an error naming the clause. :data:`RUNNING`
-  lists the others.
+- All 23 run on a bounded generator run, and as jobs of a cluster on the never-ending one
+  (``'events.num' = '0'``).
 
 q7 selects ``bidder`` before ``price``, in its table's order (the benchmark's text lists
 them the other way, so its table's ``bidder`` holds prices); q6 filters its ``ROW_NUMBER``
@@ -30,8 +28,6 @@ May import: :mod:`sabot_lab.udf` (the texts are data; :class:`~sabot_lab.SQLCont
 >>> ctx.execute(setup(events=10_000, rate=1_000))
 >>> ctx.execute(script("q2"))  # the rows the blackhole took
 80
->>> sorted(set(QUERIES) - set(REFUSED)) == sorted(RUNNING, key=str)
-True
 """
 
 from __future__ import annotations
@@ -47,8 +43,6 @@ from sabot_lab.udf import udf
 
 __all__ = [
     "QUERIES",
-    "REFUSED",
-    "RUNNING",
     "TABLES",
     "VIEWS",
     "count_char",
@@ -624,21 +618,6 @@ FROM bid;
 }
 """Each query's script: ``CREATE TABLE nexmark_qN`` (a blackhole; q10 a partitioned directory
 of csv files) and its ``INSERT INTO``."""
-
-REFUSED: dict[str, str] = {
-    "q4": "the inner GROUP BY A.id, A.category selects no A.id: its upsert changelog's key is "
-    "lost, so the outer GROUP BY cannot tell which auction an update replaces",
-    "q6": "AVG() OVER (... ROWS BETWEEN ...) over a join and GROUP BY, whose rows carry no "
-    "event time",
-    "q10": "PARTITIONED BY directories of csv files written by a job (a cluster's)",
-    "q12": "TUMBLE over PROCTIME() of an unbounded stream",
-}
-"""The queries refused on the never-ending generator (``'events.num' = '0'``, an ``INSERT
-INTO`` submitted to a cluster), each with the clause refused; the planner's error names it
-when the ``INSERT INTO`` is planned. On a bounded run (``'events.num'`` > 0) all 23 run."""
-
-RUNNING: tuple[str, ...] = tuple(name for name in QUERIES if name not in REFUSED)
-"""The queries that run on the never-ending generator too."""
 
 
 @udf(return_dtype=pa.int64())

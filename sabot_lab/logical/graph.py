@@ -746,8 +746,8 @@ class JobGraph:
             return {"idle_timeout": op.idle_timeout}
         if isinstance(op, Source):
             return op.source.event_time
-        if isinstance(op, SymmetricJoin):  # its rows come in no time order: none passes
-            return None
+        if isinstance(op, SymmetricJoin) and not op.passes_watermark:
+            return None  # its rows come in no time order: none passes
         found = (self.event_time(u) for u in self.node(node_id).upstream)
         return next((t for t in found if t is not None), None)
 

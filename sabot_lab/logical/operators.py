@@ -364,6 +364,23 @@ class Project(Operator):
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
         return pa.schema([e.output_field(inputs[0]) for e in self.exprs])
 
+    def passed_columns(self) -> dict[str, str]:
+        """The output columns that are input columns (under aliases): output name to input
+        name.
+
+        >>> from sabot_lab.expr import col
+        >>> Project(exprs=[col("a").alias("b"), col("c"), col("a") + 1]).passed_columns()
+        {'b': 'a', 'c': 'c'}
+        """
+        passed = {}
+        for expr in self.exprs:
+            inner = expr
+            while isinstance(inner, Alias):
+                inner = inner.args[0]
+            if isinstance(inner, Column):
+                passed[expr.output_name()] = str(inner.param("name"))
+        return passed
+
     def describe(self, name: str = "") -> str:
         exprs = self.exprs
         if name == "with_columns":  # the columns passed through go without saying
@@ -455,7 +472,10 @@ class Fused(Operator):
 class Watermark(Operator):
     """Assigns event-time watermarks ``delay`` microseconds behind the largest ``column`` seen
     (``idle_timeout``: microseconds without rows after which an input holds nothing back);
-    ``keep``: the ``on_time`` rows and watermarks, or the ``late`` rows."""
+    ``keep``: the ``on_time`` rows and watermarks, or the ``late`` rows. With
+    ``processing_time``, ``column`` is the processing time: the operator stamps it with the
+    wall clock as the rows pass, in order, and its watermarks are the wall clock, also when
+    no rows come (``delay`` 0, every row on time)."""
 
     kind = OperatorType.WATERMARK
 
@@ -463,6 +483,7 @@ class Watermark(Operator):
     delay: int
     idle_timeout: int | None = None
     keep: str = "on_time"
+    processing_time: bool = False
 
     def check(self) -> None:
         for what in ("delay", "idle_timeout"):
@@ -471,6 +492,8 @@ class Watermark(Operator):
                 self._fail(f"{what} must be microseconds as an int, got {value!r}")
         if self.keep not in ("on_time", "late"):
             self._fail(f"keep must be 'on_time' or 'late', got {self.keep!r}")
+        if self.processing_time and (self.delay or self.keep != "on_time"):
+            self._fail("a processing-time watermark has no delay and keeps every row")
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
         return inputs[0]
@@ -611,7 +634,10 @@ class SymmetricJoin(Operator):
     and every batch meets the other side's rows kept so far. A left row is kept until the
     watermark passes its ``left_until`` column plus ``left_slack`` microseconds (a right row:
     ``right_until``, ``right_slack``); without such a column, forever (the state grows with
-    the stream). The output carries no event time: watermarks stop here until the end."""
+    the stream). The output carries no event time: watermarks stop here until the end, unless
+    ``passes_watermark`` (both sides name an ``until`` column): then the watermark passes on,
+    lowered by the larger slack, and every row out has both ``until`` columns at or above it
+    (each row of a pair is still kept, or has just come)."""
 
     kind = OperatorType.SYMMETRIC_JOIN
     inputs = (2, 2)
@@ -626,8 +652,11 @@ class SymmetricJoin(Operator):
     left_slack: int = 0
     right_until: str | None = None
     right_slack: int = 0
+    passes_watermark: bool = False
 
     def check(self) -> None:
+        if self.passes_watermark and (self.left_until is None or self.right_until is None):
+            self._fail("passes_watermark needs an until column on both sides")
         for what in ("left_on", "right_on", "right_payload", "payload_names"):
             _names(getattr(self, what), what, self)
         for side in ("left", "right"):
@@ -667,7 +696,8 @@ class SymmetricJoin(Operator):
             )
         ]
         keys = f"left_on=[{', '.join(self.left_on)}] right_on=[{', '.join(self.right_on)}]"
-        return f"{keys} state: {', '.join(kept)}"
+        passes = "; passes the watermark on" if self.passes_watermark else ""
+        return f"{keys} state: {', '.join(kept)}{passes}"
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -1075,7 +1105,12 @@ class TopN(Operator):
     the watermark passes that end, and forgets the window. With ``first_at`` (the event-time
     column ``rank`` orders by, ascending: a deduplication keeping each partition's first row)
     it emits each partition's first row once, when the watermark passes its time, and drops
-    the later rows of that partition (it keeps the first rows of every partition seen).
+    the later rows of that partition (it keeps the first rows of every partition seen). With
+    ``ends_at`` (an input column: the time after which no row of a row's partition comes, as
+    an auction's ``expires`` bounds the bids joined to it) and ``time`` (an event-time column
+    it passes on) it emits each partition's rows once, when the watermark passes their end,
+    and forgets them; its watermark waits for the rows still held (their ``time``) and its
+    output leaves out ``ends_at``.
 
     >>> from sabot_lab.expr.windows import row_number
     >>> op = TopN(rank=row_number().over("k", order_by="x", descending=True).alias("rn"), n=2)
@@ -1093,6 +1128,8 @@ class TopN(Operator):
     n: int
     window_end: str | None = None
     first_at: str | None = None
+    ends_at: str | None = None
+    time: str | None = None
 
     def check(self) -> None:
         over = self.rank.args[0] if isinstance(self.rank, Alias) and self.rank.args else None
@@ -1114,8 +1151,14 @@ class TopN(Operator):
                 self._fail(f"first_at {self.first_at!r} must be the one order key of a top 1")
             if over.param("descending")[0]:
                 self._fail("first_at keeps the first row: its order must be ascending")
-        if self.first_at is not None and self.window_end is not None:
-            self._fail("a top-N is per window (window_end) or keeps first rows (first_at)")
+        modes = [m for m in (self.window_end, self.first_at, self.ends_at) if m is not None]
+        if len(modes) > 1:
+            self._fail(
+                "a top-N is per window (window_end), keeps first rows (first_at) or ends "
+                "with its partitions (ends_at): one of them"
+            )
+        if (self.ends_at is None) != (self.time is None):
+            self._fail("ends_at and time go together: the end of each partition, the event time")
 
     def partitions(self) -> list[Expr]:
         """The partition keys of ``rank``."""
@@ -1126,7 +1169,7 @@ class TopN(Operator):
         return tuple(k.param("name") for k in self.partitions())
 
     def emits_updates(self) -> bool:
-        return self.window_end is None and self.first_at is None
+        return self.window_end is None and self.first_at is None and self.ends_at is None
 
     def changelog_key(self, schema: pa.Schema) -> tuple[str, ...]:
         """The partition columns and the rank; a top 1's rank is always 1, so its rows are
@@ -1136,7 +1179,8 @@ class TopN(Operator):
         return (*self.key_by(schema), self.rank.output_name())
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
-        return pa.schema([*inputs[0], self.rank.output_field(inputs[0])])
+        passed = [f for f in inputs[0] if f.name != self.ends_at]
+        return pa.schema([*passed, self.rank.output_field(inputs[0])])
 
     def describe(self, name: str = "") -> str:
         if self.window_end:
@@ -1145,6 +1189,11 @@ class TopN(Operator):
             state = (
                 f"first rows, emitted as the watermark passes {self.first_at}; keeps the first "
                 "row of every partition seen"
+            )
+        elif self.ends_at:
+            state = (
+                f"emitted and forgotten as the watermark passes {self.ends_at}; the watermark "
+                f"waits for the {self.time} of the rows held"
             )
         else:
             state = "upserts; keeps the rows of every partition seen"

@@ -38,6 +38,7 @@ from sabot_lab.logical.operators import (
     Filter,
     OverWindow,
     Project,
+    TopN,
     Watermark,
     Window,
     WindowFunctions,
@@ -65,7 +66,8 @@ RANKS = ("row_number", "rank", "dense_rank")
 def event_time_columns(graph: JobGraph, node_id: str) -> set[str]:
     """The columns of the output of ``node_id`` no row after a watermark ``W`` has below
     ``W``: the column a ``with_watermark`` tracks (late rows are dropped there), a windowed
-    aggregate's ``window_start`` and ``window_end``, and these passed on by filters,
+    aggregate's ``window_start`` and ``window_end``, the ``time`` of a top-N that ends with
+    its partitions (its watermark waits for the rows it holds), and these passed on by filters,
     projections and window functions over event time.
 
     >>> import datetime as dt, sabot_lab as sl
@@ -80,6 +82,8 @@ def event_time_columns(graph: JobGraph, node_id: str) -> set[str]:
         return {op.column} if op.keep == "on_time" else set()
     if isinstance(op, Window):
         return {"window_start", "window_end"}
+    if isinstance(op, TopN):
+        return {op.time} if op.time is not None else set()
     if isinstance(op, Filter | OverWindow):
         return event_time_columns(graph, node.upstream[0])
     if isinstance(op, Project):

@@ -26,8 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sabot_lab.errors import PlanError
-from sabot_lab.expr import Expr
-from sabot_lab.expr.nodes import Alias, Column
 from sabot_lab.logical.dispatch import PhaseTable
 from sabot_lab.logical.graph import JobGraph, StreamOperatorNode
 from sabot_lab.logical.operators import (
@@ -257,7 +255,7 @@ def require_row_numbers(graph: JobGraph, node_id: str) -> None:
         if isinstance(op, TopN) and op.emits_updates() and op.n > 1:
             names.add(op.rank.output_name())
         elif isinstance(op, Project):
-            names = {e.output_name() for e in op.exprs if _column_of(e) in names}
+            names = {out for out, column in op.passed_columns().items() if column in names}
         carried[node.operator_id] = names & set(node.output_schema.names)
     tops = [n.op for n in graph.subgraph(node_id) if isinstance(n.op, TopN)]
     dropped = [t for t in tops if t.emits_updates() and t.n > 1]
@@ -269,13 +267,6 @@ def require_row_numbers(graph: JobGraph, node_id: str) -> None:
             "query drops the row number: select it too (e.g. SELECT *, or the ROW_NUMBER() "
             "column), or keep one row per partition (WHERE rn = 1)"
         )
-
-
-def _column_of(expr: Expr) -> str | None:
-    """The column ``expr`` is (under aliases), or None."""
-    while isinstance(expr, Alias):
-        expr = expr.args[0]
-    return expr.param("name") if isinstance(expr, Column) else None
 
 
 def require_end(graph: JobGraph, node_id: str, terminal: str, fix: str = FIX) -> None:

@@ -252,9 +252,10 @@ def _window_functions_needs(
 def _top_n_needs(
     node: StreamOperatorNode, need: set[str], inputs: list[pa.Schema]
 ) -> list[set[str]]:
-    """The input columns needed of its output and those it ranks by."""
+    """The input columns needed of its output, those it ranks by and its partitions' end."""
     assert isinstance(node.op, TopN)
-    return [(need & set(inputs[0].names)) | set(node.op.rank.columns())]
+    ends = {node.op.ends_at} if node.op.ends_at else set()
+    return [(need & set(inputs[0].names)) | set(node.op.rank.columns()) | ends]
 
 
 def _row_index_needs(

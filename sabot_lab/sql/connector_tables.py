@@ -17,8 +17,8 @@ connector      options                                      read as / written to
                ``PARTITIONED BY`` (parquet, csv) hive       ``PARTITIONED BY`` a directory
                directories; ``sink.partition-commit.*``,    ``key=value`` per partition, its
                ``sink.rolling-policy.*`` and                ``_SUCCESS`` file written when the
-               ``partition.time-extractor.*`` (partitions   INSERT ends (``success-file``)
-               commit when a bounded INSERT ends)
+               ``partition.time-extractor.*`` (partitions   INSERT ends (``success-file``);
+               commit when a bounded INSERT ends)           a job's: ``PartitionedFileSink``
 ``nexmark``,   ``events.num`` (0: no end),                  the Nexmark generator's events
 ``datagen``    ``first-event.rate`` = ``next-event.rate``,   (``sl.nexmark(...).events``)
                ``person/auction/bid.proportion`` (1/3/46),
@@ -63,6 +63,7 @@ import datetime as dt
 import os
 import sys
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,7 @@ from sabot_lab.connectors.kafka import KafkaSink
 from sabot_lab.connectors.nexmark import NexmarkSource
 from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.parquet_snapshot import ParquetSnapshotSink
+from sabot_lab.connectors.partitioned_file_sink import PARTITIONED_FORMATS, PartitionedFileSink
 from sabot_lab.connectors.sink import CommitSink
 from sabot_lab.errors import PlanError, SQLError
 from sabot_lab.expr import col, lit
@@ -120,7 +122,6 @@ _STARTUP = {"earliest-offset": "earliest", "latest-offset": "latest", "group-off
 _NEXMARK_SHARES = {"person.proportion": 1, "auction.proportion": 3, "bid.proportion": 46}
 _KAFKA_FORMATS = ("json", "avro")
 _FILE_FORMATS = ("parquet", "csv", "json")
-_PARTITIONED_FORMATS = ("parquet", "csv")
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,10 @@ class ConnectorTable:
         return _WRITERS[self.connector](self, rows)
 
     def commit_sink(self) -> CommitSink:
-        """The sink a cluster's job writes this table's rows to."""
+        """The sink a cluster's job writes this table's rows to: a filesystem table
+        ``PARTITIONED BY`` takes them as hive directories of files committed at each
+        checkpoint (:class:`~sabot_lab.connectors.partitioned_file_sink.PartitionedFileSink`;
+        a job writes no ``_SUCCESS`` file, and says so in a warning)."""
         self.check_writable()
         if self.connector == "blackhole":
             return BlackholeSink()
@@ -212,18 +216,24 @@ class ConnectorTable:
             )  # fmt: skip
         if self.definition.primary_key:
             return self._snapshot_sink()
-        if self.connector == "filesystem" and self._format() == "parquet":
-            if self.definition.partition_by:
-                raise SQLError(
-                    f"INSERT INTO {self.name} on a cluster: a job's Parquet files are not "
-                    "partitioned; leave out PARTITIONED BY, or run the INSERT without a cluster"
+        keys = self.definition.partition_by
+        if self.connector == "filesystem" and keys and self._format() in PARTITIONED_FORMATS:
+            if self.options.get("sink.partition-commit.policy.kind") == "success-file":
+                warnings.warn(
+                    f"INSERT INTO {self.name} on a cluster: the job commits each partition's "
+                    "files at every checkpoint and writes no _SUCCESS file (the success-file "
+                    "policy is applied when an INSERT runs here, at its end)",
+                    UserWarning,
+                    stacklevel=2,
                 )
+            return PartitionedFileSink(self._path(), keys, self._format())
+        if self.connector == "filesystem" and self._format() == "parquet":
             return ParquetSink(self._path())
         raise SQLError(
             f"INSERT INTO {self.name} on a cluster: a job writes to kafka, blackhole and "
-            "filesystem tables in Parquet ('format' = 'parquet'); "
-            f"this {self.connector} table takes rows in this process only (run the INSERT "
-            "without a cluster on a bounded query)"
+            "filesystem tables in Parquet ('format' = 'parquet'), or PARTITIONED BY in "
+            f"{' or '.join(PARTITIONED_FORMATS)}; this {self.connector} table takes rows in this "
+            "process only (run the INSERT without a cluster on a bounded query)"
         )
 
     def _snapshot_sink(self) -> ParquetSnapshotSink:
@@ -325,7 +335,7 @@ def _check_filesystem(table: ConnectorTable, ctx: Context) -> None:
     _require(table, "path", ctx)
     _require(table, "format", ctx)
     _choice(table, "format", _FILE_FORMATS, ctx)
-    if table.definition.partition_by and table._format() not in _PARTITIONED_FORMATS:
+    if table.definition.partition_by and table._format() not in PARTITIONED_FORMATS:
         raise ctx.error(
             "PARTITIONED BY is supported for 'format' = 'parquet' or 'csv' (hive directories)",
             table.definition.node,

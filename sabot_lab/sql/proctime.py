@@ -6,8 +6,10 @@ PROCTIME()``). Rows computed together share a time; it never goes backwards with
 It is a user function (:func:`~sabot_lab.udf.udf`), not deterministic, so the optimizer
 never folds, duplicates or moves it, and it travels with the plan to a cluster's agents.
 :func:`is_processing_time` tells a column computed so: windows on it (processing-time
-windows) are grouped once a bounded input ends; on an unbounded one they are refused, as the
-event-time watermark would never close them.
+windows) are grouped once a bounded input ends; on an unbounded one the window table
+function stamps the column again where the windows are cut, with the wall clock as its
+watermark (:meth:`~sabot_lab.stream.Stream.with_processing_time`), so a window closes when
+the clock passes its end.
 
 May import: :mod:`sabot_lab.udf`, :mod:`sabot_lab.expr`, the plan and the stream.
 

@@ -10,6 +10,11 @@
   cross join with the ``size / step`` window ends), at a helper time just before that
   window's end, and the grouped windows' ``window_start`` is rounded down to ``size``.
 
+On the processing time (a ``PROCTIME()`` column) of an unbounded stream, the windows are
+the wall clock's (:meth:`~sabot_lab.stream.Stream.with_processing_time`): a row's window is
+the one holding the time it is processed at, and a window closes when the clock passes its
+end; on a bounded stream they are grouped once the input ends.
+
 Arguments may be named (``SIZE => INTERVAL '10' SECONDS``). The relation has the table's
 columns and ``window_start``, ``window_end``; its rows are aggregated with ``GROUP BY
 window_start, window_end, ...``.
@@ -134,12 +139,7 @@ def window_relation(node: WindowFunction, alias: str | None, ctx: Context) -> Re
     assert time is not None  # a table's own columns are all known
     stream, starts_every = base.stream, None
     if is_processing_time(stream, time) and not flow(stream.graph, stream.node_id).ends:
-        raise ctx.unsupported(
-            f"{node.kind} over the processing time '{time}' of an unbounded stream (its "
-            "windows would wait for the event-time watermark; window on the event time, "
-            "or bound the source)",
-            descriptor,
-        )
+        stream = stream.with_processing_time(time)  # windows close as the wall clock passes
     with ctx.building(node, node.kind):
         spec: WindowSpec
         if node.kind == "TUMBLE":

@@ -123,9 +123,21 @@ def test_nexmark_q4_average_winning_price_per_category_equals_duckdbs() -> None:
     assert_same_rows(latest_of(q4.collect(), ["category"]), expected)
 
 
-def test_the_plan_round_trips_through_json_and_a_dropped_key_is_refused() -> None:
+def test_the_plan_round_trips_through_json() -> None:
     stream = per_group(sl.from_generator(chunk))
     node = JobGraph.from_json(stream.graph.to_json()).node(stream.node_id)
     assert node.op.updates_of == ["u", "g"]  # type: ignore[attr-defined]
-    with pytest.raises(sl.PlanError, match=r"drops the key column\(s\) \['u'\]"):
-        per_key(sl.from_generator(chunk)).select("g", "s").group_by("g").agg(sl.col("s").sum())
+
+
+def test_a_select_that_drops_the_key_keeps_it_for_the_aggregate_after_it() -> None:
+    """SQL's q4 shape: the inner query selects no ``u`` (a sink would refuse it, see
+    tests/unit/test_changelog_sinks.py), the outer aggregate still replaces each ``u``'s row;
+    the key stays out of its output."""
+    dropped = per_key(sl.from_generator(chunk)).select(sl.col("s").alias("u"), "g")
+    stream = dropped.group_by("g").agg(total=sl.col("u").sum(), keys=sl.count())
+    assert "of updates keyed by [u_2, g]" in str(stream.explain())
+    assert stream.columns == ["g", "total", "keys"]
+    expected = duckdb_table(
+        f"SELECT g, sum(s), count(*) FROM ({PER_KEY}) GROUP BY g", t=everything()
+    )
+    assert_same_rows(latest_of(run_to_end(stream).table, ["g"]), expected)

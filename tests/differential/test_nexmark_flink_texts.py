@@ -1,8 +1,11 @@
 """The 23 Nexmark queries as Flink SQL scripts (:mod:`sabot_lab.examples.nexmark_flink`), run
 verbatim by ``SQLContext.execute`` on a bounded generator run: the blackhole takes as many
 rows as DuckDB's reference gives, and the same script with its result table pointed at a
-Parquet directory writes DuckDB's rows. On the never-ending generator, the queries sabot-lab
-cannot run yet are refused when the ``INSERT INTO`` is planned, naming the clause."""
+Parquet directory writes DuckDB's rows. On the never-ending generator every text is planned
+and needs only a cluster (``test_nexmark_flink_texts_on_cluster.py`` runs them as jobs); q12's
+processing-time windows close as the wall clock passes their end, q6's first rows are DuckDB's
+for the auctions closed, and q4's query on events whose end the plan cannot know updates its
+averages to DuckDB's."""
 
 from __future__ import annotations
 
@@ -13,10 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.errors import PlanError, SQLError
+from sabot_lab.engine.retracting import latest_of
+from sabot_lab.errors import SQLError
 from sabot_lab.examples import nexmark_flink as nf
-from tests.support.nexmark_checks import REFERENCES
+from tests.support.nexmark_checks import REFERENCES, WINNING_BIDS
+from tests.support.processing_time_windows import assert_windows_count_a_prefix_of_the_bids
 from tests.support.reference import assert_same_rows, duckdb_table
+from tests.support.running import run_to_end
 
 EVENTS, RATE = 20_000, 1_000  # 20 s of event time, one event per millisecond
 
@@ -25,14 +31,6 @@ SPECIAL = {
     "q12": "windows on the processing time: its counts are checked below",
     "q19": "ties in price make the top 10 rows ambiguous: its ranks are checked below",
 }
-
-UNBOUNDED_REFUSALS = {
-    "q4": r"drops the key column\(s\) \['id'\] of the upsert changelog",
-    "q6": r"over\(\) computes window functions",
-    "q12": r"TUMBLE over the processing time 'p_time' of an unbounded stream",
-}
-"""What the refusal of each query :data:`nexmark_flink.REFUSED` names says, on the generator
-that never ends."""
 
 
 def _with_ms(table: pa.Table) -> pa.Table:
@@ -74,7 +72,6 @@ def _run(name: str, tmp_path: Path, side_input: Path) -> tuple[int, pa.Table]:
 def test_every_query_is_checked_here_or_named_elsewhere() -> None:
     assert sorted(nf.QUERIES, key=lambda n: int(n[1:])) == [f"q{i}" for i in range(23)]
     assert set(REFERENCES) | set(SPECIAL) == set(nf.QUERIES)
-    assert set(nf.REFUSED) == {*UNBOUNDED_REFUSALS, "q10"}  # q10: on a cluster only
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES, key=lambda n: int(n[1:])))
@@ -103,6 +100,28 @@ def test_q12_counts_each_bid_once_in_processing_time_windows_10_s_long(
     )
 
 
+def test_q12_on_the_never_ending_generator_closes_each_wall_clock_window_as_it_passes() -> None:
+    # the text's query with 1 s windows (the verbatim 10 s: the cluster test); read until
+    # a fourth window comes out, the first three are whole
+    ctx = _context(events=0)
+    text = nf.script("q12")
+    ctx.execute(text[text.index("CREATE VIEW") : text.index("INSERT INTO")])
+    query = text[text.index("SELECT bidder") :].rstrip().rstrip(";")
+    stream = ctx.execute(query.replace("INTERVAL '10' SECOND", "INTERVAL '1' SECOND"))
+    assert isinstance(stream, sl.Stream)
+    read: list[pa.RecordBatch] = []
+    for batch in stream.iter_batches():
+        read.append(batch)
+        if len(set(pa.Table.from_batches(read)["starttime"].to_pylist())) == 4:
+            break
+    rows = pa.Table.from_batches(read)
+    last = max(rows["starttime"].to_pylist())
+    whole = rows.filter(pa.compute.less(rows["starttime"], pa.scalar(last, rows["starttime"].type)))
+    starts = [min(b["starttime"].to_pylist()) for b in read if b.num_rows]
+    assert starts == sorted(starts)  # windows come out in the order they close
+    assert assert_windows_count_a_prefix_of_the_bids(whole, 1, RATE) > 0
+
+
 def test_q19_ranks_the_ten_highest_prices_of_each_auction(
     tables: dict[str, pa.Table], tmp_path: Path, side_input: Path
 ) -> None:
@@ -116,18 +135,37 @@ def test_q19_ranks_the_ten_highest_prices_of_each_auction(
     assert_same_rows(rows.select(["auction", "price", "rank_number"]), expected)
 
 
-@pytest.mark.parametrize("name", sorted(UNBOUNDED_REFUSALS, key=lambda n: int(n[1:])))
-def test_on_the_never_ending_generator_the_query_is_refused_naming_the_clause(
-    name: str, side_input: Path
-) -> None:
-    ctx = _context(events=0)
-    with pytest.raises((SQLError, PlanError), match=UNBOUNDED_REFUSALS[name]) as info:
-        ctx.execute(nf.script(name, side_input=side_input))
-    message = str(info.value)
-    assert f"INSERT INTO nexmark_{name}" in message or "GROUP BY" in message or "TUMBLE" in message
+def test_q6_on_the_never_ending_generator_gives_duckdbs_rows_of_the_auctions_closed() -> None:
+    # each auction's winning bid comes once the watermark passes its expires, so the first
+    # rows out are, per seller, the first of DuckDB's rows over a longer bounded run
+    select = nf.QUERIES["q6"].split("INSERT INTO nexmark_q6")[1]
+    first = next(iter(_context(events=0).execute(select).iter_batches()))
+    gen = sl.nexmark(events=200_000, event_rate=RATE)
+    tables = {name: _with_ms(getattr(gen, name).collect()) for name in ("auctions", "bids")}
+    expected = duckdb_table(
+        f"""WITH q AS (SELECT * FROM ({WINNING_BIDS}) WHERE rownum = 1)
+        SELECT seller, avg(price) OVER (
+            PARTITION BY seller ORDER BY dateTime ROWS BETWEEN 10 PRECEDING AND CURRENT ROW
+        ) AS avg_price, dateTime FROM q ORDER BY dateTime""",
+        **tables,
+    ).to_pylist()
+    sellers, prices = first.column(0).to_pylist(), first.column(1).to_pylist()
+    came: dict[int, list[float]] = {}
+    for seller, price in zip(sellers, prices, strict=True):
+        came.setdefault(seller, []).append(price)
+    due: dict[int, list[dict]] = {}
+    for row in expected:
+        due.setdefault(row["seller"], []).append(row)
+    assert len(came) > 100
+    for seller, got in came.items():
+        assert got == pytest.approx([r["avg_price"] for r in due[seller][: len(got)]])
+    # and they are all of DuckDB's rows up to a time: the watermark the window passed
+    out = [r["dateTime"] for s, got in came.items() for r in due[s][: len(got)]]
+    left = [r["dateTime"] for s, rows in due.items() for r in rows[len(came.get(s, [])) :]]
+    assert max(out) < min(left)
 
 
-@pytest.mark.parametrize("name", sorted(nf.RUNNING, key=lambda n: int(n[1:])))
+@pytest.mark.parametrize("name", sorted(nf.QUERIES, key=lambda n: int(n[1:])))
 def test_on_the_never_ending_generator_the_query_is_planned_and_needs_only_a_cluster(
     name: str, side_input: Path
 ) -> None:
@@ -138,3 +176,22 @@ def test_on_the_never_ending_generator_the_query_is_planned_and_needs_only_a_clu
         match=rf"INSERT INTO nexmark_{name} reads an unbounded stream, so running it here would never end: submit it to a cluster",
     ):
         ctx.execute(nf.script(name, side_input=side_input))
+
+
+def test_q4_on_events_the_plan_cannot_see_end_updates_each_category_to_duckdbs(
+    tables: dict[str, pa.Table],
+) -> None:
+    events = sl.nexmark(events=EVENTS, event_rate=RATE).events.collect()
+    chunks = events.to_batches(max_chunksize=1_000)
+    ctx = sl.SQLContext(events=sl.from_generator(lambda i: chunks[i] if i < len(chunks) else None))
+    ctx.execute(nf.setup(table="events"))  # the views over those events
+    query = nf.script("q4").split("INSERT INTO nexmark_q4\n")[1]
+    stream = ctx.execute(query)
+    assert isinstance(stream, sl.Stream) and stream.changelog == "upsert"
+    updates = run_to_end(stream).table
+    assert updates.num_rows > 5 * 2  # updates as each auction's winning bid rises
+    expected = duckdb_table(
+        f"SELECT category, avg(price) FROM ({WINNING_BIDS}) WHERE rownum = 1 GROUP BY category",
+        **tables,
+    )
+    assert_same_rows(latest_of(updates, ["category"]), expected)

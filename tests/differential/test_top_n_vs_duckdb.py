@@ -328,3 +328,64 @@ def test_nexmark_q9_on_a_never_ending_generator_keeps_each_auctions_winning_bid(
     key = ["id", "price", "bid_dateTime", "bidder"]
     assert final.num_rows == expected.num_rows > 0
     assert _sorted(final, key) == _sorted(expected, key)
+
+
+CLOSING = """
+SELECT seller, AVG(w) OVER (
+    PARTITION BY seller ORDER BY rt ROWS BETWEEN 3 PRECEDING AND CURRENT ROW
+) AS a, rt FROM (
+    SELECT * FROM (
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY W.id, W.seller ORDER BY W.w DESC) AS rn
+        FROM (SELECT l.id, l.seller, r.w, r.t AS rt FROM l JOIN r
+              ON l.id = r.k AND r.t BETWEEN l.t AND l.u) AS W
+    ) WHERE rn <= 1
+) AS Q"""
+"""Nexmark q6's shape: the best right row of each left row (an auction's winning bid, until
+its ``u``), then a window over those rows per seller ordered by their time."""
+
+
+def _auctions_and_bids(seed: int, n: int = 400) -> tuple[pa.Table, pa.Table]:
+    """Left rows with a unique ``id``, a ``seller`` and an end ``u`` 0 to 8 s after ``t``;
+    right rows naming an ``id`` in ``k`` (sometimes null) with a unique value ``w``; both
+    arriving up to 3 s out of order, times unique per side."""
+    rng = np.random.default_rng(seed)
+
+    def times(count: int) -> pa.Array:
+        at = np.sort(rng.choice(60_000, count, replace=False))
+        return pa.array(at[np.argsort(at + rng.uniform(0, 3_000, count), kind="stable")])
+
+    left_t = times(n)
+    left = pa.table(
+        {
+            "t": left_t.cast(pa.timestamp("ms")),
+            "id": pa.array(np.arange(n)),
+            "seller": pa.array(rng.integers(0, 6, n)),
+            "u": pa.compute.add(left_t, pa.array(rng.integers(0, 8_000, n))).cast(
+                pa.timestamp("ms")
+            ),
+        }
+    )
+    right = pa.table(
+        {
+            "t": times(8 * n).cast(pa.timestamp("ms")),
+            "k": pa.array(rng.integers(0, n, 8 * n), mask=rng.random(8 * n) < 0.03),
+            "w": pa.array(rng.permutation(8 * n)),
+        }
+    )
+    return left, right
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_the_best_right_row_per_left_row_comes_as_its_end_passes_and_feeds_a_window(
+    seed: int,
+) -> None:
+    left, right = _auctions_and_bids(seed)
+    result = sl.sql(CLOSING, l=endless(left, 40), r=endless(right, 200))
+    (top,) = [n.op for n in result.graph if isinstance(n.op, TopN)]
+    assert (top.ends_at, top.time, top.emits_updates()) == ("__ends_at", "rt", False)
+    assert "over_window" in {n.op.kind.value for n in result.graph}
+    assert result.changelog == "append"
+    out = run_to_end(result).table
+    expected = duck(CLOSING, l=left, r=right)
+    assert out.num_rows == expected.num_rows > 100
+    assert _sorted(out, ["seller", "rt", "a"]) == _sorted(expected, ["seller", "rt", "a"])

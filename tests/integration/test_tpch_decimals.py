@@ -54,13 +54,13 @@ FROM lineitem GROUP BY l_linenumber"""
 
 
 def test_decimal_aggregates_on_a_cluster_of_two_partitions_are_duckdbs(
-    lineitem: Path, two_agents: sl.LocalCluster
+    lineitem: Path, two_agents_on_sqlite: sl.LocalCluster
 ) -> None:
     """TPC-H Q1's money sums (grouped by a number here) across a shuffle of two partitions."""
     expected = duckdb.sql(Q1_DECIMALS.replace("FROM lineitem", f"FROM '{lineitem}'"))
     expected_table = expected.to_arrow_table()
     stream = sl.sql(Q1_DECIMALS, lineitem=sl.from_parquet(lineitem))
-    result = stream.submit(two_agents, partitions=2).result(timeout=120)
+    result = stream.submit(two_agents_on_sqlite, partitions=2).result(timeout=120)
     local = stream.collect()
     for got in (result, local):
         assert got.schema.field("sum_charge").type == expected_table.schema.field("sum_charge").type

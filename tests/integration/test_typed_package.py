@@ -36,13 +36,20 @@ ignore_missing_imports = True
 """
 
 
-def mypy(folder: Path, script: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mypy's cache, shared by the module's runs: the second run reads sabot-lab's checked
+    modules from it and checks only the user's script again."""
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
+def mypy(folder: Path, script: str, cache: Path) -> subprocess.CompletedProcess[str]:
     """mypy on ``script``, run in ``folder`` (outside the checkout: sabot-lab is found as
-    installed)."""
+    installed), with its cache in ``cache``."""
     (folder / "user.py").write_text(script)
     (folder / "mypy.ini").write_text(CONFIG)
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--cache-dir", str(folder / "cache"), "user.py"],
+        [sys.executable, "-m", "mypy", "--cache-dir", str(cache), "user.py"],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -50,14 +57,16 @@ def mypy(folder: Path, script: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_mypy_checks_a_users_script_against_the_installed_package(tmp_path: Path) -> None:
-    run = mypy(tmp_path, SCRIPT)
+def test_mypy_checks_a_users_script_against_the_installed_package(
+    tmp_path: Path, cache: Path
+) -> None:
+    run = mypy(tmp_path, SCRIPT, cache)
     assert run.returncode == 0, run.stdout
     assert "Success: no issues found" in run.stdout
 
 
-def test_mypy_catches_a_wrong_type_and_an_unknown_choice(tmp_path: Path) -> None:
-    run = mypy(tmp_path, SCRIPT + MISTAKES)
+def test_mypy_catches_a_wrong_type_and_an_unknown_choice(tmp_path: Path, cache: Path) -> None:
+    run = mypy(tmp_path, SCRIPT + MISTAKES, cache)
     assert run.returncode == 1
     errors = [line for line in run.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 2, run.stdout

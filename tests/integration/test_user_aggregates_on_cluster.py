@@ -24,7 +24,7 @@ NAMES = list(REFERENCES)
 
 
 def test_partial_states_of_two_tasks_merge_into_plain_pythons_answer(
-    two_agents: sl.LocalCluster,
+    two_agents_on_sqlite: sl.LocalCluster,
 ) -> None:
     rows = random_rows(seed=21, n=6_000, keys=7)
     stream = (
@@ -34,14 +34,14 @@ def test_partial_states_of_two_tasks_merge_into_plain_pythons_answer(
     )
     phases = [getattr(n.op, "phase", None) for n in split_aggregates(stream.graph).nodes.values()]
     assert {"partial", "final"} <= set(phases)
-    result = stream.submit(two_agents, partitions=2).result(timeout=120)
+    result = stream.submit(two_agents_on_sqlite, partitions=2).result(timeout=120)
     assert_same_rows(result, python_reference(rows, ["k", "g"], NAMES), rel=1e-9)
     in_sql = duckdb_table(f"SELECT k, g, {DUCKDB_SQL} FROM r GROUP BY ALL", r=rows)
     assert_same_rows(result.select(["k", "g", "wm", "gm", "ss"]), in_sql, rel=1e-9)
 
 
 def test_a_user_aggregate_defined_in_the_test_travels_by_value(
-    two_agents: sl.LocalCluster,
+    two_agents_on_sqlite: sl.LocalCluster,
 ) -> None:
     @sl.udaf(return_dtype=pa.float64())
     class RootMeanSquare:
@@ -67,7 +67,7 @@ def test_a_user_aggregate_defined_in_the_test_travels_by_value(
         .group_by("k")
         .agg(rms=RootMeanSquare(sl.col("x")), n=sl.col("x").count())
     )
-    result = stream.submit(two_agents, partitions=2).result(timeout=120)
+    result = stream.submit(two_agents_on_sqlite, partitions=2).result(timeout=120)
     expected = duckdb_table(
         "SELECT k, sqrt(avg(x * x)) AS rms, count(x) AS n FROM r GROUP BY k", r=rows
     )
@@ -75,7 +75,7 @@ def test_a_user_aggregate_defined_in_the_test_travels_by_value(
 
 
 def test_a_windowed_user_aggregate_on_the_cluster_equals_duckdb(
-    two_agents: sl.LocalCluster,
+    two_agents_on_sqlite: sl.LocalCluster,
 ) -> None:
     events = out_of_order_events(23, 4_000, disorder_ms=2_000)
     stream = (
@@ -85,7 +85,7 @@ def test_a_windowed_user_aggregate_on_the_cluster_equals_duckdb(
         .group_by("k")
         .agg(ss=SumOfSquares(sl.col("x")))
     )
-    result = stream.submit(two_agents, partitions=2).result(timeout=120)
+    result = stream.submit(two_agents_on_sqlite, partitions=2).result(timeout=120)
     expected = duckdb_table(
         "SELECT k, time_bucket(INTERVAL 10 SECONDS, t) AS window_start, sum(x * x) AS ss "
         "FROM e WHERE t IS NOT NULL GROUP BY ALL",

@@ -204,7 +204,7 @@ CHECKS: dict[str, Check] = {
     "q21": _appended("q21", ordered=True),
     "q22": _appended("q22", ordered=True),
 }
-"""How each query of ``nexmark_flink.RUNNING`` checked on the never-ending generator is
+"""How each Nexmark query checked on the never-ending generator is
 checked, by name (the queries left out are named, with the reason, where it is used)."""
 
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
+from sabot_lab.logical import Watermark
 
 SINK = "CREATE TABLE out (x BIGINT) WITH ('connector' = 'blackhole');"
 
@@ -206,14 +207,18 @@ def test_a_row_column_must_be_declared_as_the_source_gives_it() -> None:
     assert "declare it as the source gives it" in str(err)
 
 
-def test_processing_time_windows_of_an_unbounded_stream_are_refused() -> None:
-    bids = sl.nexmark(events=None).bids
-    with pytest.raises(
-        sl.SQLError, match="TUMBLE over the processing time 'p_time' of an unbounded stream"
-    ):
-        sl.sql(
-            "WITH B AS (SELECT *, PROCTIME() AS p_time FROM bids) "
-            "SELECT bidder, COUNT(*) FROM TABLE(TUMBLE(TABLE B, DESCRIPTOR(p_time), INTERVAL '10' SECOND)) "
-            "GROUP BY bidder, window_start, window_end",
-            bids=bids,
-        )
+@pytest.mark.parametrize("events", [None, 10])
+def test_processing_time_windows_of_an_unbounded_stream_are_cut_on_the_wall_clock(
+    events: int | None,
+) -> None:
+    # unbounded: the clock stamps p_time where the windows are cut; bounded: grouped at the end
+    bids = sl.nexmark(events=events).bids
+    windows = sl.sql(
+        "WITH B AS (SELECT *, PROCTIME() AS p_time FROM bids) "
+        "SELECT bidder, COUNT(*) FROM TABLE(TUMBLE(TABLE B, DESCRIPTOR(p_time), INTERVAL '10' SECOND)) "
+        "GROUP BY bidder, window_start, window_end",
+        bids=bids,
+    )
+    graph = windows.graph
+    clocks = [n.op.column for n in graph if isinstance(n.op, Watermark) and n.op.processing_time]
+    assert clocks == ([] if events else ["p_time"])
