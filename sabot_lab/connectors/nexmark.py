@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import time
 from collections.abc import Hashable, Iterator
 from typing import Any
 
@@ -49,6 +50,8 @@ STATES = [b"AZ", b"CA", b"ID", b"OR", b"WA", b"WY"]
 CHANNELS = [b"Google", b"Facebook", b"Baidu", b"Apple"]
 URLS = [b"https://nexmark.com/" + c.lower() for c in CHANNELS]
 _TABLES = (FIRST_NAMES, LAST_NAMES, CITIES, STATES, CHANNELS, URLS)
+_PACED_BATCH_SECONDS = 0.05
+"""A paced source's batches hold at most this many seconds of events."""
 _KERNEL_NAMES = {("persons", "id"): "person_id", ("auctions", "id"): "auction_id"}
 """Columns the kernel names apart because the combined events have both."""
 
@@ -132,7 +135,9 @@ def _columns(kind: str, rows: dict[str, Any], count: int, blank: pa.Array) -> li
 @register_source
 class NexmarkSource(ReplayableSource):
     """Events ``first`` to ``first + events - 1`` of one kind (:data:`KINDS`); ``events=None``
-    never ends. ``rate``: events per second of event time."""
+    never ends. ``rate``: events per second of event time; ``paced``: also events per second
+    of wall-clock time (a reader waits for each batch's events to be due, as the Flink
+    generator does with ``'max-emit-speed' = 'false'``), else as fast as they are read."""
 
     kind = "nexmark"
 
@@ -143,6 +148,7 @@ class NexmarkSource(ReplayableSource):
         rate: float = 1_000_000.0,
         seed: int = 0,
         first: int = 0,
+        paced: bool = False,
     ) -> None:
         if stream not in SCHEMAS:
             raise SourceError(f"unknown Nexmark stream {stream!r}; use one of {', '.join(KINDS)}")
@@ -159,6 +165,7 @@ class NexmarkSource(ReplayableSource):
             int(seed),
             int(first),
         )
+        self.paced = bool(paced)
         self._step_us = 1e6 / self.rate
         self._base_us = int(BASE_TIME.timestamp() * 1e6)
 
@@ -182,11 +189,19 @@ class NexmarkSource(ReplayableSource):
 
         >>> [(b.num_rows, n) for b, n in NexmarkSource("bids", 100).replay(60, position=40)]
         [(56, 100)]
+        >>> paced = NexmarkSource("bids", 100, rate=1_000, paced=True).replay(60)
+        >>> [n for _, n in paced]  # 50 ms of events a batch at most, each when due
+        [50, 100]
         """
         start = self.first if position is None else int(position)
         end = None if self.events is None else self.first + self.events
+        if self.paced:
+            batch_size = min(batch_size, max(1, int(self.rate * _PACED_BATCH_SECONDS)))
+        started, first = time.monotonic(), start
         while end is None or start < end:
             stop = start + batch_size if end is None else min(start + batch_size, end)
+            if self.paced:
+                time.sleep(max(0.0, started + (stop - first) / self.rate - time.monotonic()))
             batch = self.batch(start, stop)
             rows = batch if columns is None else batch.select(columns)
             yield (rows if batch.num_rows else None), stop
@@ -233,11 +248,15 @@ class NexmarkSource(ReplayableSource):
             "rate": self.rate,
             "seed": self.seed,
             "first": self.first,
+            "paced": self.paced,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NexmarkSource:
-        return cls(data["stream"], data["events"], data["rate"], data["seed"], data["first"])
+        return cls(
+            data["stream"], data["events"], data["rate"], data["seed"], data["first"],
+            data.get("paced", False),
+        )  # fmt: skip
 
     def split(self, n: int) -> list[SourceSpec]:
         """Consecutive ranges of events, one per split (an unbounded source is not split)."""
@@ -245,7 +264,7 @@ class NexmarkSource(ReplayableSource):
             return [self]
         bounds = np.linspace(0, self.events, n + 1).astype(np.int64)
         return [
-            NexmarkSource(self.stream, b - a, self.rate, self.seed, self.first + a)
+            NexmarkSource(self.stream, b - a, self.rate, self.seed, self.first + a, self.paced)
             for a, b in itertools.pairwise(bounds.tolist())
         ]
 
@@ -256,4 +275,4 @@ class NexmarkSource(ReplayableSource):
         return self.events * share // PERIOD
 
     def fingerprint(self) -> Hashable | None:
-        return (self.kind, self.stream, self.events, self.rate, self.seed, self.first)
+        return (self.kind, self.stream, self.events, self.rate, self.seed, self.first, self.paced)

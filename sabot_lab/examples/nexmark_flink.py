@@ -33,6 +33,8 @@ May import: :mod:`sabot_lab.udf` (the texts are data; :class:`~sabot_lab.SQLCont
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from string import Template
 
 import pyarrow as pa
@@ -633,13 +635,17 @@ def setup(
     rate: float = 10_000_000,
     *,
     table: str = "datagen",
+    paced: bool = False,
 ) -> str:
     """The script creating the ``datagen`` table (``events`` events, 0 or None: no end, at
-    ``rate`` events per second of event time) and the ``person``, ``auction`` and ``bid``
-    views over ``table``, in Nexmark's proportions (1 : 3 : 46).
+    ``rate`` events per second of event time; ``paced``: of wall-clock time too,
+    ``'max-emit-speed' = 'false'``) and the ``person``, ``auction`` and ``bid`` views over
+    ``table``, in Nexmark's proportions (1 : 3 : 46).
 
     >>> [line.strip() for line in setup(events=100, rate=10).splitlines() if "'10" in line]
     ["'first-event.rate' = '10',", "'next-event.rate' = '10',", "'events.num' = '100',"]
+    >>> "'max-emit-speed' = 'false'" in setup(events=0, paced=True)
+    True
     """
     values = {
         "TPS": f"{rate:g}",
@@ -649,7 +655,11 @@ def setup(
         "BID_PROPORTION": "46",
         "NEXMARK_TABLE": table,
     }
-    return Template(TABLES + VIEWS).substitute(values)
+    tables = TABLES
+    if paced:
+        last = "'bid.proportion' = '${BID_PROPORTION}'"
+        tables = tables.replace(last, f"{last},\n    'max-emit-speed' = 'false'")
+    return Template(tables + VIEWS).substitute(values)
 
 
 def script(
@@ -659,14 +669,19 @@ def script(
     submit_time: str = "0",
     side_input: str | os.PathLike[str] = "side_input.txt",
     sink: dict[str, str] | None = None,
+    primary_key: Sequence[str] = (),
 ) -> str:
     """Query ``name``'s script, its ``${...}`` settings filled in: q10 writes under
     ``nexmark_dir`` (``data/output/<submit_time>/bid/``), q13 reads ``side_input``. With
     ``sink`` (``WITH`` options), the result table writes to that connector instead of the
-    blackhole, the rest of the script as it is.
+    blackhole, the rest of the script as it is; with ``primary_key``, the result table
+    declares it (``PRIMARY KEY (...) NOT ENFORCED``, as a Flink upsert table does), so that
+    it takes the updates of a query whose results change.
 
     >>> print(script("q2", sink={"connector": "print"}).splitlines()[3])
     ) WITH ('connector' = 'print');
+    >>> print(script("q2", primary_key=["auction"]).splitlines()[3])
+        PRIMARY KEY (auction) NOT ENFORCED
     >>> script("q23")
     Traceback (most recent call last):
     ...
@@ -679,12 +694,20 @@ def script(
         SUBMIT_TIME=submit_time,
         SIDE_INPUT=os.path.abspath(side_input),
     )
-    if sink is None:
+    if sink is None and not primary_key:
         return text
     if _BLACKHOLE not in text:
         raise ValueError(f"{name} writes no blackhole table: its sink is set in its text")
-    options = ", ".join(f"'{key}' = '{value}'" for key, value in sink.items())
-    return text.replace(_BLACKHOLE, f"WITH ({options});")
+    with_options = _BLACKHOLE
+    if sink is not None:
+        options = ", ".join(f"'{key}' = '{value}'" for key, value in sink.items())
+        with_options = f"WITH ({options});"
+    if primary_key:
+        with_options = (
+            f",\n    PRIMARY KEY ({', '.join(primary_key)}) NOT ENFORCED\n) {with_options}"
+        )
+        return re.sub(r"\n\) " + re.escape(_BLACKHOLE), lambda _: with_options, text, count=1)
+    return text.replace(_BLACKHOLE, with_options)
 
 
 def write_side_input(path: str | os.PathLike[str], rows: int = 10_000) -> None:

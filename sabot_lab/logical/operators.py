@@ -1172,6 +1172,10 @@ class TopN(Operator):
         return self.window_end is None and self.first_at is None and self.ends_at is None
 
     def changelog_key(self, schema: pa.Schema) -> tuple[str, ...]:
+        """The partition columns and the rank; a top 1's rank is always 1, so its rows are
+        keyed by the partition columns alone (a query may leave out its constant rank)."""
+        if self.n == 1:
+            return self.key_by(schema)
         return (*self.key_by(schema), self.rank.output_name())
 
     def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:

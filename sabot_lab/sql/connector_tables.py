@@ -28,6 +28,9 @@ connector      options                                      read as / written to
 ``print``      ``print-identifier``                         rows printed as ``+I[...]``
 =============  ===========================================  =================================
 
+A nexmark table with ``'max-emit-speed' = 'false'`` is paced: its events come at their rate
+in wall-clock time too, as in Flink (by default as fast as they are read).
+
 A filesystem table declaring ``PRIMARY KEY (k) NOT ENFORCED`` (Flink's upsert tables) takes an
 upsert changelog keyed by ``k``: ``INSERT INTO`` keeps the last row of each key in one Parquet
 file, ``snapshot.parquet`` in its path, replaced whole at each commit
@@ -379,8 +382,9 @@ _CHECKS: dict[str, Callable[[ConnectorTable, Context], None]] = {
 
 def _nexmark_settings(
     table: ConnectorTable, ctx: Context | None = None
-) -> tuple[int | None, float]:
-    """``(events, event_rate)`` of a nexmark (or datagen) table."""
+) -> tuple[int | None, float, bool]:
+    """``(events, event_rate, paced)`` of a nexmark (or datagen) table: ``paced`` with
+    ``'max-emit-speed' = 'false'`` (the events come at their rate in wall-clock time)."""
     ctx = ctx or Context(table.text, {})
     node, options = table.definition.node, table.options
 
@@ -407,12 +411,17 @@ def _nexmark_settings(
                 "auction 3, bid 46)",
                 node,
             )
-    for key, value in (("max-emit-speed", "true"), ("keep-alive", "false"), ("stop-at", "-1")):
+    for key, value in (("keep-alive", "false"), ("stop-at", "-1")):
         if options.get(key, value).lower() != value:
             raise ctx.unsupported(f"'{key}' = '{options[key]}' (use '{value}')", node)
+    max_speed = options.get("max-emit-speed", "true").lower()
+    if max_speed not in ("true", "false"):
+        raise ctx.error(
+            f"'max-emit-speed' = '{options['max-emit-speed']}': use 'true' or 'false'", node
+        )
     if events < 0 or events != int(events):
         raise ctx.error(f"the number of events must be a whole number >= 0, got {events}", node)
-    return (int(events) or None), first
+    return (int(events) or None), first, max_speed == "false"
 
 
 # -- reading per connector -----------------------------------------------------------------
@@ -450,8 +459,9 @@ def _read_files(table: ConnectorTable) -> Stream:
 
 
 def _read_nexmark(table: ConnectorTable) -> Stream:
-    events, rate = _nexmark_settings(table)
-    return from_source(NexmarkSource("events", events, rate), f"nexmark {table.name}")
+    events, rate, paced = _nexmark_settings(table)
+    source = NexmarkSource("events", events, rate, paced=paced)
+    return from_source(source, f"nexmark {table.name}")
 
 
 _READERS: dict[str, Callable[[ConnectorTable], Stream]] = {

@@ -19,125 +19,12 @@ import sabot_lab as sl
 from sabot_lab.engine.retracting import latest_of
 from sabot_lab.errors import SQLError
 from sabot_lab.examples import nexmark_flink as nf
+from tests.support.nexmark_checks import REFERENCES, WINNING_BIDS
 from tests.support.processing_time_windows import assert_windows_count_a_prefix_of_the_bids
 from tests.support.reference import assert_same_rows, duckdb_table
 from tests.support.running import run_to_end
 
 EVENTS, RATE = 20_000, 1_000  # 20 s of event time, one event per millisecond
-
-WINDOW_10S = "epoch_ms(ms // 10000 * 10000)"
-RANKS = """
-    count(*) FILTER (WHERE price < 10000),
-    count(*) FILTER (WHERE price >= 10000 AND price < 1000000),
-    count(*) FILTER (WHERE price >= 1000000)"""
-DISTINCT_RANKS = """
-    count(DISTINCT bidder),
-    count(DISTINCT bidder) FILTER (WHERE price < 10000),
-    count(DISTINCT bidder) FILTER (WHERE price >= 10000 AND price < 1000000),
-    count(DISTINCT bidder) FILTER (WHERE price >= 1000000),
-    count(DISTINCT auction),
-    count(DISTINCT auction) FILTER (WHERE price < 10000),
-    count(DISTINCT auction) FILTER (WHERE price >= 10000 AND price < 1000000),
-    count(DISTINCT auction) FILTER (WHERE price >= 1000000)"""
-WINNING_BIDS = """
-    SELECT A.id, A.seller, A.category, B.price, B.dateTime, B.ms,
-           row_number() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.dateTime) AS rownum
-    FROM auctions A JOIN bids B ON A.id = B.auction
-    WHERE B.dateTime BETWEEN A.dateTime AND A.expires"""
-CHANNEL_ID = "regexp_extract(url, '(&|^)channel_id=([^&]*)', 2)"
-"""DuckDB's regexp_extract gives '' where the pattern does not match, Flink's a null."""
-MATCHED_ID = f"CASE WHEN regexp_matches(url, '(&|^)channel_id=') THEN {CHANNEL_ID} END"
-
-REFERENCES: dict[str, str] = {
-    "q0": "SELECT auction, bidder, price, dateTime, extra FROM bids",
-    "q1": "SELECT auction, bidder, CAST(0.908 * price AS DECIMAL(23, 3)), dateTime, extra FROM bids",
-    "q2": "SELECT auction, price FROM bids WHERE auction % 123 = 0",
-    "q3": """
-        SELECT P.name, P.city, P.state, A.id FROM auctions A JOIN persons P ON A.seller = P.id
-        WHERE A.category = 10 AND P.state IN ('OR', 'ID', 'CA')""",
-    "q4": f"""
-        SELECT category, CAST(avg(price) AS BIGINT)
-        FROM ({WINNING_BIDS}) WHERE rownum = 1 GROUP BY category""",
-    "q5": """
-        WITH w AS (
-            SELECT auction, ms // 2000 * 2000 - 2000 * s.i AS ws FROM bids, range(0, 5) AS s(i)
-        ), c AS (SELECT auction, ws, count(*) AS num FROM w GROUP BY auction, ws)
-        SELECT auction, num FROM c JOIN (SELECT ws, max(num) AS maxn FROM c GROUP BY ws)
-        USING (ws) WHERE num >= maxn""",
-    "q6": f"""
-        WITH q AS (SELECT * FROM ({WINNING_BIDS}) WHERE rownum = 1)
-        SELECT CAST(seller AS VARCHAR), CAST(avg(price) OVER (
-            PARTITION BY seller ORDER BY dateTime ROWS BETWEEN 10 PRECEDING AND CURRENT ROW
-        ) AS BIGINT) FROM q""",
-    "q7": """
-        WITH m AS (SELECT max(price) AS maxprice, ms // 10000 * 10000 + 10000 AS we
-                   FROM bids GROUP BY ms // 10000)
-        SELECT B.auction, B.bidder, B.price, B.dateTime, B.extra FROM bids B
-        JOIN m ON B.price = m.maxprice WHERE B.ms BETWEEN m.we - 10000 AND m.we""",
-    "q8": f"""
-        WITH p AS (SELECT DISTINCT id, name, {WINDOW_10S} AS ws FROM persons),
-             a AS (SELECT DISTINCT seller, {WINDOW_10S} AS ws FROM auctions)
-        SELECT p.id, p.name, p.ws FROM p JOIN a ON p.id = a.seller AND p.ws = a.ws""",
-    "q9": """
-        SELECT A.id, A.itemName, A.description, A.initialBid, A.reserve, A.dateTime, A.expires,
-               A.seller, A.category, A.extra, B.auction, B.bidder, B.price,
-               B.dateTime AS bid_dateTime, B.extra AS bid_extra
-        FROM auctions A JOIN bids B ON A.id = B.auction
-        WHERE B.dateTime BETWEEN A.dateTime AND A.expires
-        QUALIFY row_number() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.dateTime) = 1""",
-    "q11": """
-        WITH o AS (SELECT bidder, ms, lag(ms) OVER (PARTITION BY bidder ORDER BY ms) AS prev
-                   FROM bids),
-             s AS (SELECT *, sum(CASE WHEN prev IS NULL OR ms - prev >= 10000 THEN 1 ELSE 0 END)
-                       OVER (PARTITION BY bidder ORDER BY ms RANGE UNBOUNDED PRECEDING) AS sid
-                   FROM o)
-        SELECT bidder, count(*), epoch_ms(min(ms)), epoch_ms(max(ms) + 10000)
-        FROM s GROUP BY bidder, sid""",
-    "q13": """
-        SELECT auction, bidder, price, dateTime, CAST(auction % 10000 AS VARCHAR) FROM bids""",
-    "q14": """
-        SELECT auction, bidder, CAST(0.908 * price AS DECIMAL(23, 3)),
-               CASE WHEN hour(dateTime) BETWEEN 8 AND 18 THEN 'dayTime'
-                    WHEN hour(dateTime) <= 6 OR hour(dateTime) >= 20 THEN 'nightTime'
-                    ELSE 'otherTime' END,
-               dateTime, extra, length(extra) - length(replace(extra, 'c', ''))
-        FROM bids WHERE 0.908 * price > 1000000 AND 0.908 * price < 50000000""",
-    "q15": f"""
-        SELECT strftime(dateTime, '%Y-%m-%d') AS day, count(*), {RANKS}, {DISTINCT_RANKS}
-        FROM bids GROUP BY day""",
-    "q16": f"""
-        SELECT channel, strftime(dateTime, '%Y-%m-%d') AS day,
-               max(strftime(dateTime, '%H:%M')), count(*), {RANKS}, {DISTINCT_RANKS}
-        FROM bids GROUP BY channel, day""",
-    "q17": f"""
-        SELECT auction, strftime(dateTime, '%Y-%m-%d') AS day, count(*), {RANKS},
-               min(price), max(price), CAST(avg(price) AS BIGINT), sum(price)
-        FROM bids GROUP BY auction, day""",
-    "q18": """
-        SELECT auction, bidder, price, channel, url, dateTime, extra FROM bids
-        QUALIFY row_number() OVER (PARTITION BY bidder, auction ORDER BY dateTime DESC) = 1""",
-    "q20": """
-        SELECT B.auction, B.bidder, B.price, B.channel, B.url, B.dateTime, B.extra,
-               A.itemName, A.description, A.initialBid, A.reserve,
-               A.dateTime AS auction_dateTime, A.expires, A.seller, A.category,
-               A.extra AS auction_extra
-        FROM bids B JOIN auctions A ON B.auction = A.id WHERE A.category = 10""",
-    "q21": f"""
-        SELECT auction, bidder, price, channel,
-               CASE lower(channel) WHEN 'apple' THEN '0' WHEN 'google' THEN '1'
-                    WHEN 'facebook' THEN '2' WHEN 'baidu' THEN '3' ELSE {MATCHED_ID} END
-        FROM bids
-        WHERE {MATCHED_ID} IS NOT NULL OR lower(channel) IN ('apple', 'google', 'facebook', 'baidu')""",
-    "q22": "SELECT auction, bidder, price, channel, "
-    + ", ".join(
-        f"CASE WHEN len(string_split(url, '/')) > {i} THEN split_part(url, '/', {i + 1}) END"
-        for i in (3, 4, 5)
-    )
-    + " FROM bids",
-}
-"""Each query in DuckDB SQL over ``persons``, ``auctions`` and ``bids`` (with ``ms``, the
-event time in epoch milliseconds): windows are arithmetic on ``ms``; casts to BIGINT
-round, as DuckDB's (and sabot-lab's INSERT INTO) do, where Flink's truncate."""
 
 SPECIAL = {
     "q10": "writes a partitioned directory of csv files: tests/differential/test_nexmark_flink_pieces.py",

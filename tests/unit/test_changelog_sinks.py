@@ -140,3 +140,12 @@ def test_a_top_n_is_keyed_by_its_partitions_and_row_number() -> None:
     sink = sl.PostgresSink("postgresql://db/x", "top", key=["auction", "rn"])
     request, _ = job_request(top.graph.subgraph(top.node_id), sink=sink)
     assert request.sink is not None and request.sink["key"] == ["auction", "rn"]
+
+
+def test_a_top_1_is_keyed_by_its_partitions_alone_and_may_drop_its_rank() -> None:
+    bids = sl.nexmark(events=None, seed=5).bids.head(3_000)
+    top = bids.top_k(1, by="price", over=["auction"], name="rn").drop("rn")
+    with pytest.raises(sl.PlanError, match=r"keyed by \['auction'\]"):
+        job_request(top.graph.subgraph(top.node_id), sink=sl.ParquetSink("/tmp/never"))
+    request, _ = job_request(top.graph.subgraph(top.node_id), sink=sl.ParquetSnapshotSink("/t"))
+    assert request.sink is not None and request.sink["key"] == ["auction"]

@@ -51,6 +51,7 @@ def test_an_unknown_option_names_the_connectors_options() -> None:
         ("'connector' = 'nexmark', 'events.num' = '${EVENTS_NUM}'", "option 'events.num' = '${EVENTS_NUM}' holds a placeholder"),
         ("'connector' = 'nexmark', 'bid.proportion' = '10'", "'bid.proportion' = '10' (the generator's proportions are person 1, auction 3, bid 46) is not supported"),
         ("'connector' = 'nexmark', 'first-event.rate' = '10', 'next-event.rate' = '20'", "a next-event.rate other than the first-event.rate"),
+        ("'connector' = 'nexmark', 'max-emit-speed' = 'slow'", "'max-emit-speed' = 'slow': use 'true' or 'false'"),
         ("'format' = 'json'", "CREATE TABLE t needs 'connector' = ... in WITH: one of kafka, filesystem"),
         ("'connector.type' = 'filesystem', 'connector.path' = '/x', 'format.type' = 'orc'", "'format' = 'orc' is not supported by the filesystem connector"),
     ],
