@@ -680,14 +680,18 @@ def script(
     submit_time: str = "0",
     side_input: str | os.PathLike[str] = "side_input.txt",
     sink: dict[str, str] | None = None,
+    primary_key: tuple[str, ...] = (),
 ) -> str:
     """Query ``name``'s script, its ``${...}`` settings filled in: q10 writes under
     ``nexmark_dir`` (``data/output/<submit_time>/bid/``), q13 reads ``side_input``. With
     ``sink`` (``WITH`` options), the result table writes to that connector instead of the
-    blackhole, the rest of the script as it is.
+    blackhole, and declares ``PRIMARY KEY (primary_key) NOT ENFORCED`` when given (a sink
+    of an upsert changelog), the rest of the script as it is.
 
     >>> print(script("q2", sink={"connector": "print"}).splitlines()[3])
     ) WITH ('connector' = 'print');
+    >>> print(script("q2", sink={"connector": "print"}, primary_key=("auction",)).splitlines()[3])
+        PRIMARY KEY (auction) NOT ENFORCED
     >>> script("q23")
     Traceback (most recent call last):
     ...
@@ -705,7 +709,8 @@ def script(
     if _BLACKHOLE not in text:
         raise ValueError(f"{name} writes no blackhole table: its sink is set in its text")
     options = ", ".join(f"'{key}' = '{value}'" for key, value in sink.items())
-    return text.replace(_BLACKHOLE, f"WITH ({options});")
+    declared = f",\n    PRIMARY KEY ({', '.join(primary_key)}) NOT ENFORCED" if primary_key else ""
+    return text.replace(f"\n) {_BLACKHOLE}", f"{declared}\n) WITH ({options});")
 
 
 def write_side_input(path: str | os.PathLike[str], rows: int = 10_000) -> None:
