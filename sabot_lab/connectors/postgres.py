@@ -4,8 +4,8 @@
 between two barriers), handed over once the checkpoint after them is complete, or all of a
 job that takes no checkpoints. Each commit is one transaction that writes the rows (an upsert
 on ``key`` when given, of the last row of each key among the commit's rows: the ones before
-it are replaced within the transaction anyway; else an insert) and records ``(job, table, commit)`` in the
-``sabot_commits`` table; a commit already recorded is skipped. So a commit repeated after a
+it would be replaced within the transaction; else an insert) and records ``(job, table,
+commit)`` in the ``sabot_commits`` table; a commit already recorded is skipped. So a commit repeated after a
 crash writes nothing twice, and readers never see the rows of a checkpoint that did not
 complete.
 

@@ -24,8 +24,8 @@ connector      options                                      read as / written to
                ``person/auction/bid.proportion`` (1/3/46),
                ``max-emit-speed``, ``keep-alive``,
                ``stop-at``; datagen: ``number-of-rows``
-``jdbc``       ``url`` (``jdbc:postgresql://host:port/db``),   written to: a PostgreSQL table,
-               ``table-name``, ``username``, ``password``   ``PostgresSink``
+``jdbc``       ``url`` (``jdbc:postgresql://...``),         a PostgreSQL table, ``PostgresSink``
+               ``table-name``, ``username``, ``password``   (upserts on the PRIMARY KEY)
 ``blackhole``  (none)                                       rows dropped, ``BlackholeSink``
 ``print``      ``print-identifier``                         rows printed as ``+I[...]``
 =============  ===========================================  =================================
