@@ -5,6 +5,7 @@ Nexmark Flink SQL text reading its ``bid`` table from a Kafka topic."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
@@ -62,9 +63,10 @@ def run(
     table's rows, sorted; the job's own result must hold the same rows."""
     sink = sl.PostgresSink(database, table, key=KEY)
     job = stream.submit(cluster, name=table, partitions=2, checkpoint_interval=0.2, sink=sink)
-    if disturb is not None:
-        disturb(job)
-    result = job.result(timeout=180)
+    with cancelled_unless_ended(job):
+        if disturb is not None:
+            disturb(job)
+        result = job.result(timeout=180)
     stored = sorted(
         timed(dict(zip(("auction", "num", "window_start", "window_end"), r, strict=True)))
         for r in query(database, f"SELECT auction, num, window_start, window_end FROM {table}")
@@ -134,13 +136,26 @@ def run_sql(
 
     job = sl.SQLContext().execute(script, cluster=cluster, checkpoint_interval=0.2, partitions=2)
     assert isinstance(job, sl.Job)
-    if disturb is not None:
-        disturb(job)
-    if until is None:
-        assert job.wait(timeout=180) == "FINISHED", job.info().get("error")
-        return stored()
-    rows, done = until
-    wait_for(lambda: job.status() in ENDED or (size() == rows and done(stored())), timeout=180)
-    assert job.status() == "RUNNING", job.info().get("error")
+    with cancelled_unless_ended(job):
+        if disturb is not None:
+            disturb(job)
+        if until is None:
+            assert job.wait(timeout=180) == "FINISHED", job.info().get("error")
+            return stored()
+        rows, done = until
+        wait_for(lambda: job.status() in ENDED or (size() == rows and done(stored())), 180)
+        assert job.status() == "RUNNING", job.info().get("error")
     assert job.cancel() == "CANCELLED"
     return stored()
+
+
+@contextlib.contextmanager
+def cancelled_unless_ended(job: sl.Job) -> Iterator[None]:
+    """Cancel ``job`` when the block fails while it runs: a stuck job would hold the
+    slots of the runs after it."""
+    try:
+        yield
+    except BaseException:
+        if job.status() not in ENDED:
+            job.cancel()
+        raise
