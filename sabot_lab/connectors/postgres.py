@@ -3,8 +3,9 @@
 :class:`PostgresSink` gets the job's rows in commits: the rows of one checkpoint epoch (those
 between two barriers), handed over once the checkpoint after them is complete, or all of a
 job that takes no checkpoints. Each commit is one transaction that writes the rows (an upsert
-on ``key`` when given, else an insert) and records ``(job, table, commit)`` in the
-``sabot_commits`` table; a commit already recorded is skipped. So a commit repeated after a
+on ``key`` when given, of the last row of each key among the commit's rows: the ones before
+it would be replaced within the transaction; else an insert) and records ``(job, table,
+commit)`` in the ``sabot_commits`` table; a commit already recorded is skipped. So a commit repeated after a
 crash writes nothing twice, and readers never see the rows of a checkpoint that did not
 complete.
 
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from sabot_lab.connectors.sink import CommitSink, register_sink
+from sabot_lab.engine.retracting import latest_of
 from sabot_lab.errors import PlanError, SourceError
 
 if TYPE_CHECKING:
@@ -93,6 +95,8 @@ class PostgresSink(CommitSink):
             raise SourceError(
                 f"the sink's key {missing} is not among the columns {rows.column_names}"
             )
+        if self.key:
+            rows = latest_of(rows, self.key)
         with psycopg.connect(self.url) as conn, conn.transaction():
             conn.execute(_CREATE_COMMITS)
             conn.execute(self._create(rows.schema))

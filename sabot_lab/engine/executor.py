@@ -252,18 +252,27 @@ class Executor:
             batches = source.scan(self.config.engine.batch_size, *args)
         else:
             if checkpoints is None:  # (a live feed says when it has nothing new)
-                replay = source.replay(self.config.engine.batch_size, *args)
+                replay = self._polls(source.replay(self.config.engine.batch_size, *args))
                 batches = (Idle() if item is None else item for item, _ in replay)
             else:
                 position = checkpoints.load(self._saved_as(node.operator_id))
                 replay = source.replay(self.config.engine.batch_size, *args, position=position)
-                batches = self._barriers(self._saved_as(node.operator_id), replay)
+                batches = self._barriers(self._saved_as(node.operator_id), self._polls(replay))
             if not marked:  # no watermark follows the source's splits here
                 batches = (item for item in batches if not isinstance(item, SplitMark))
         if op.limit is not None:
             batches = limit_batches(batches, op.limit)
         batches = _in_engine_layout(batches, node.output_schema)
         return batches if self.on_scan is None else _observed(batches, node, self.on_scan)
+
+    def _polls(self, replay: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+        """A source's ``replay`` that stops at its next poll once the task was cancelled
+        (see :meth:`OperatorRows.check`): a live source read to its end polls on without a
+        row, and nothing downstream would see the cancel (its worker thread, its task slot
+        on an agent, would stay taken for ever)."""
+        if self.rows is None:
+            return replay
+        return _checked_each(replay, self.rows.check)
 
     def _saved_as(self, operator_id: str) -> str:
         """The name an operator's part of a checkpoint is kept under: its place in the plan
@@ -695,6 +704,13 @@ def _in_engine_layout(items: Iterator[RuntimeItem], schema: pa.Schema) -> Iterat
     nullable and without metadata: ``schema``, the SOURCE operator's)."""
     for item in items:
         yield to_engine_layout(item, schema) if isinstance(item, pa.RecordBatch) else item
+
+
+def _checked_each(items: Iterator[Any], check: Callable[[], None]) -> Iterator[Any]:
+    """``items``, calling ``check`` (which may raise) before each."""
+    for item in items:
+        check()
+        yield item
 
 
 def _observed(

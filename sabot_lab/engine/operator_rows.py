@@ -54,10 +54,18 @@ class OperatorRows:
         self._lock = threading.Lock()
         self._check = check
 
-    def add(self, operator_id: str, rows: int, seconds: float = 0.0) -> None:
-        """Count ``rows`` more out of ``operator_id``, made in ``seconds``."""
+    def check(self) -> None:
+        """Raise (through ``check``) when the executor must stop: its task was cancelled.
+        Counting a batch does this; so does a live source's every poll, rows or none.
+
+        >>> OperatorRows().check()  # no ``check``: it never stops
+        """
         if self._check is not None:
             self._check()
+
+    def add(self, operator_id: str, rows: int, seconds: float = 0.0) -> None:
+        """Count ``rows`` more out of ``operator_id``, made in ``seconds``."""
+        self.check()
         with self._lock:
             self._rows[operator_id] = self._rows.get(operator_id, 0) + rows
             self._seconds[operator_id] = self._seconds.get(operator_id, 0.0) + seconds

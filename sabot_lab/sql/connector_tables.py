@@ -24,6 +24,8 @@ connector      options                                      read as / written to
                ``person/auction/bid.proportion`` (1/3/46),
                ``max-emit-speed``, ``keep-alive``,
                ``stop-at``; datagen: ``number-of-rows``
+``jdbc``       ``url`` (``jdbc:postgresql://...``),         a PostgreSQL table, ``PostgresSink``
+               ``table-name``, ``username``, ``password``   (upserts on the PRIMARY KEY)
 ``blackhole``  (none)                                       rows dropped, ``BlackholeSink``
 ``print``      ``print-identifier``                         rows printed as ``+I[...]``
 =============  ===========================================  =================================
@@ -35,7 +37,9 @@ A filesystem table declaring ``PRIMARY KEY (k) NOT ENFORCED`` (Flink's upsert ta
 upsert changelog keyed by ``k``: ``INSERT INTO`` keeps the last row of each key in one Parquet
 file, ``snapshot.parquet`` in its path, replaced whole at each commit
 (:class:`~sabot_lab.connectors.parquet_snapshot.ParquetSnapshotSink`); the other sinks append
-rows and refuse a changelog of updates.
+rows and refuse a changelog of updates. So does a jdbc table: with ``PRIMARY KEY (k) NOT
+ENFORCED`` each row is an upsert on ``k`` in its PostgreSQL table, else an insert; each
+checkpoint's rows are written in one transaction, once (:class:`~sabot_lab.PostgresSink`).
 
 A table reads its physical columns from the connector (cast to the declared types), computes
 its computed columns, and tracks event time on its ``WATERMARK`` column. An unknown connector
@@ -67,6 +71,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pyarrow as pa
 from sqlglot import exp
@@ -81,8 +86,9 @@ from sabot_lab.connectors.nexmark import NexmarkSource
 from sabot_lab.connectors.parquet_sink import ParquetSink
 from sabot_lab.connectors.parquet_snapshot import ParquetSnapshotSink
 from sabot_lab.connectors.partitioned_file_sink import PARTITIONED_FORMATS, PartitionedFileSink
+from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.connectors.sink import CommitSink
-from sabot_lab.errors import PlanError, SQLError
+from sabot_lab.errors import PlanError, SourceError, SQLError
 from sabot_lab.expr import col, lit
 from sabot_lab.sql.context import Context, find_name
 from sabot_lab.sql.expressions import RowScope, translate
@@ -112,11 +118,13 @@ CONNECTORS: dict[str, tuple[str, ...]] = {
         "auction.proportion", "bid.proportion", "max-emit-speed", "keep-alive", "stop-at",
     ),
     "datagen": ("number-of-rows",),
+    "jdbc": ("url", "table-name", "username", "password"),
     "blackhole": (),
     "print": ("print-identifier",),
 }  # fmt: skip
 """The connectors and the options each takes (besides ``connector``)."""
 
+_JDBC_URL = "jdbc:postgresql://"
 _FORMER_NAMES = {"connector.type": "connector", "connector.path": "path", "format.type": "format"}
 _STARTUP = {"earliest-offset": "earliest", "latest-offset": "latest", "group-offsets": "earliest"}
 _NEXMARK_SHARES = {"person.proportion": 1, "auction.proportion": 3, "bid.proportion": 46}
@@ -209,6 +217,8 @@ class ConnectorTable:
         self.check_writable()
         if self.connector == "blackhole":
             return BlackholeSink()
+        if self.connector == "jdbc":
+            return self._postgres_sink()
         if self.connector == "kafka":
             return KafkaSink(
                 self.options["topic"], self.options["properties.bootstrap.servers"],
@@ -230,7 +240,7 @@ class ConnectorTable:
         if self.connector == "filesystem" and self._format() == "parquet":
             return ParquetSink(self._path())
         raise SQLError(
-            f"INSERT INTO {self.name} on a cluster: a job writes to kafka, blackhole and "
+            f"INSERT INTO {self.name} on a cluster: a job writes to kafka, jdbc, blackhole and "
             "filesystem tables in Parquet ('format' = 'parquet'), or PARTITIONED BY in "
             f"{' or '.join(PARTITIONED_FORMATS)}; this {self.connector} table takes rows in this "
             "process only (run the INSERT without a cluster on a bounded query)"
@@ -241,6 +251,17 @@ class ConnectorTable:
         ``<path>/snapshot.parquet`` (one row per key)."""
         key = self.definition.primary_key
         return ParquetSnapshotSink(os.path.join(self._path(), SNAPSHOT_FILE), key)
+
+    def _postgres_sink(self) -> PostgresSink:
+        """The sink of a jdbc table: its PostgreSQL table, an upsert on the primary key
+        when it declares one."""
+        options = self.options
+        url = options["url"].removeprefix("jdbc:")
+        login = {"user": options.get("username"), "password": options.get("password")}
+        given = urlencode({k: v for k, v in login.items() if v is not None})
+        if given:
+            url = f"{url}{'&' if '?' in url else '?'}{given}"
+        return PostgresSink(url, options["table-name"], self.definition.primary_key)
 
     def _format(self) -> str:
         return self.options.get("format", "")
@@ -353,11 +374,26 @@ def _check_filesystem(table: ConnectorTable, ctx: Context) -> None:
         )
 
 
+def _check_jdbc(table: ConnectorTable, ctx: Context) -> None:
+    url = _require(table, "url", ctx)
+    _require(table, "table-name", ctx)
+    if not url.startswith(_JDBC_URL):
+        raise ctx.error(
+            f"'url' = '{url}': the jdbc connector writes PostgreSQL; give a URL "
+            f"{_JDBC_URL}host:port/database",
+            _at(table, "url"),
+        )
+    try:
+        PostgresSink(url, table.options["table-name"])
+    except SourceError as error:
+        raise ctx.error(f"'table-name': {error}", _at(table, "table-name")) from None
+
+
 def _check_primary_key(table: ConnectorTable, ctx: Context) -> None:
-    if table.definition.primary_key and table.connector not in ("filesystem",):
+    if table.definition.primary_key and table.connector not in ("filesystem", "jdbc"):
         raise ctx.error(
             f"PRIMARY KEY on a {table.connector} table: sabot-lab keeps one row per key in "
-            "filesystem tables ('format' = 'parquet'); leave the key out here",
+            "filesystem tables ('format' = 'parquet') and jdbc tables; leave the key out here",
             table.definition.node,
         )
 
@@ -375,6 +411,7 @@ _CHECKS: dict[str, Callable[[ConnectorTable, Context], None]] = {
     "filesystem": _check_filesystem,
     "nexmark": _check_nexmark,
     "datagen": _check_nexmark,
+    "jdbc": _check_jdbc,
     "blackhole": _check_nothing,
     "print": _check_nothing,
 }
@@ -493,13 +530,22 @@ def _write_kafka(table: ConnectorTable, rows: Stream) -> int:
     )  # fmt: skip
 
 
+def _commit_once(rows: Stream, sink: CommitSink) -> int:
+    """Run ``rows`` (bounded) here and write them to ``sink`` as one commit."""
+    sink = sink_for(rows.graph, rows.node_id, sink)
+    written = pa.Table.from_batches(list(rows.iter_batches()), schema=rows.schema)
+    sink.commit(written, f"insert-{uuid.uuid4().hex}", 0)
+    return written.num_rows
+
+
+def _write_jdbc(table: ConnectorTable, rows: Stream) -> int:
+    return _commit_once(rows, table._postgres_sink())
+
+
 def _write_files(table: ConnectorTable, rows: Stream) -> int:
     directory, file_format = table._path(), table._format()
     if table.definition.primary_key:
-        sink = sink_for(rows.graph, rows.node_id, table._snapshot_sink())
-        written = pa.Table.from_batches(list(rows.iter_batches()), schema=rows.schema)
-        sink.commit(written, f"insert-{uuid.uuid4().hex}", 0)
-        return written.num_rows
+        return _commit_once(rows, table._snapshot_sink())
     keys = list(table.definition.partition_by)
     if keys:
         if os.path.exists(directory) and os.listdir(directory):
@@ -543,6 +589,7 @@ def _write_print(table: ConnectorTable, rows: Stream) -> int:
 _WRITERS: dict[str, Callable[[ConnectorTable, Stream], int]] = {
     "kafka": _write_kafka,
     "filesystem": _write_files,
+    "jdbc": _write_jdbc,
     "blackhole": _write_blackhole,
     "print": _write_print,
 }

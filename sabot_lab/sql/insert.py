@@ -52,8 +52,10 @@ def insert_into(
     ctx: Context,
     cluster: Cluster | None = None,
     checkpoint_interval: float | None = None,
+    partitions: int | None = None,
 ) -> int | Job:
-    """Run ``INSERT INTO``: the rows written (here), or the job (on ``cluster``)."""
+    """Run ``INSERT INTO``: the rows written (here), or the job (on ``cluster``, with
+    ``partitions`` tasks per stage: by default the agents' slots)."""
     for key, value in node.args.items():
         if value and key not in _FLAGS:
             what = "INSERT OVERWRITE" if key == "overwrite" else f"{key.upper()} in INSERT"
@@ -78,7 +80,11 @@ def insert_into(
         with ctx.building(node, f"INSERT INTO {table.name}"):
             sink = table.commit_sink()
         return rows.submit(
-            cluster, name=f"INSERT INTO {table.name}", checkpoint_interval=interval, sink=sink
+            cluster,
+            name=f"INSERT INTO {table.name}",
+            partitions=partitions,
+            checkpoint_interval=interval,
+            sink=sink,
         )
     with ctx.building(node, f"INSERT INTO {table.name}"):
         if not require_rows(rows.graph, rows.node_id, f"INSERT INTO {table.name}").ends:

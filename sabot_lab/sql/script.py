@@ -129,6 +129,7 @@ def run_script(
     catalog: Catalog,
     cluster: Cluster | None = None,
     checkpoint_interval: float | None = None,
+    partitions: int | None = None,
     *,
     inserts: bool = True,
 ) -> Stream | Job | int | None:
@@ -149,7 +150,7 @@ def run_script(
                     "sl.SQLContext().execute(script) (or execute(script, cluster=...))",
                     statement,
                 )
-            result = insert_into(statement, catalog, ctx, cluster, checkpoint_interval)
+            result = insert_into(statement, catalog, ctx, cluster, checkpoint_interval, partitions)
         elif isinstance(statement, exp.Create) and kind == "VIEW":
             _create_view(statement, catalog, ctx)
         elif isinstance(statement, exp.Drop) and kind == "VIEW":

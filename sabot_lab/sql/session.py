@@ -144,6 +144,7 @@ class SQLContext:
         *,
         cluster: Cluster | None = None,
         checkpoint_interval: float | None = None,
+        partitions: int | None = None,
     ) -> Stream | Job | int | None:
         """Run a SQL script (statements separated by ``;``) over the tables and views: the
         result of its last query (a stream) or ``INSERT INTO``, or None if it only defines
@@ -156,7 +157,7 @@ class SQLContext:
         sinks, see :mod:`sabot_lab.sql.connector_tables`) and ``CREATE FUNCTION name AS
         'module.function'`` (an ``@sl.udf``). ``INSERT INTO table SELECT ...`` writes a
         query's rows into such a table: with ``cluster``, as a job (its result, checkpointed
-        every ``checkpoint_interval`` seconds), else here (a bounded query; its result is the
+        every ``checkpoint_interval`` seconds, ``partitions`` tasks per stage), else here (a bounded query; its result is the
         number of rows written); see :mod:`sabot_lab.sql.insert`.
 
         >>> import pyarrow as pa
@@ -171,4 +172,4 @@ class SQLContext:
         """
         from sabot_lab.sql.script import run_script  # the SQL front end loads with the first
 
-        return run_script(query, self._catalog, cluster, checkpoint_interval)
+        return run_script(query, self._catalog, cluster, checkpoint_interval, partitions)

@@ -1,13 +1,20 @@
-"""Chaos: a windowed Nexmark query reads a Kafka topic on a three-agent LocalCluster and
-writes to PostgreSQL, while an agent (or the JobManager) is killed with SIGKILL at a random
-moment. Every run's PostgreSQL table must equal the failure-free run's, row for row.
+"""Chaos: Nexmark queries read a Kafka topic on a three-agent LocalCluster and write to
+PostgreSQL, while an agent (or the JobManager) is killed with SIGKILL at a random moment.
+Every run's PostgreSQL table must equal the failure-free run's, row for row, and that one
+an independent answer over the bids (an in-process run, or DuckDB).
 
-``SABOT_CHAOS_RUNS`` sets the number of agent-kill runs (15 by default); the seed of each
-run's random choices is its number, so a failing run is repeated by running it alone."""
+The queries: q5 written with the Python API, and the official Flink SQL texts of q5, q7 and
+q19 (the top 10 bids of each auction, an upsert changelog written as upserts by its key),
+their ``bid`` view a table over the topic and their result table a jdbc one.
+
+``SABOT_CHAOS_RUNS`` sets the number of agent-kill runs (15 by default), spread over the
+queries in turn; the seed of each run's random choices is its number, so a failing run is
+repeated by running it alone."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -16,7 +23,7 @@ import time
 import types
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,25 +32,53 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab.engine.checkpoints import SHARED, shared_files
-from sabot_lab.examples.nexmark_queries import QUERIES
+from sabot_lab.examples.nexmark_queries import DUCKDB_SQL, QUERIES
 from sabot_lab.location import Location
 from tests.support.agent_kills import kill_an_agent_running
-from tests.support.chaos import EVENTS, KEY, run, timed
+from tests.support.chaos import EVENTS, KEY, flink_script, run, run_sql, timed
 from tests.support.kafka_broker import Broker, S3Server
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
 from tests.support.postgres import query
-from tests.support.reference import timed_rows
+from tests.support.reference import duckdb_table, timed_rows
 from tests.support.tcp_proxy import TcpProxy
 
 RUNS = int(os.environ.get("SABOT_CHAOS_RUNS", "15"))
 JOBMANAGER_RUNS = 3
 
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {"q5": (), "q7": (), "q19": ("auction", "rank_number")}
+"""The Flink SQL texts run here, each with its result table's primary key: q5 and q7 append
+(a row written twice would show), q19's top 10 is an upsert changelog keyed by the auction
+and the rank."""
 
-def bids_in(kafka: Broker) -> tuple[str, pa.Table]:
-    """A new topic with the Nexmark bids, on two partitions (one per source task), and the
-    bids."""
-    bids = sl.nexmark(events=EVENTS, event_rate=10_000, seed=21).bids
+KILLED = ["q5 (Python)", *PRIMARY_KEYS]
+"""The queries of the agent-kill runs, in turn."""
+
+SQL_REFERENCES: dict[str, tuple[slice | tuple[int, ...], str]] = {
+    "q5": (slice(None), f"SELECT auction, num FROM ({DUCKDB_SQL['q5']})"),
+    "q7": (
+        slice(None),
+        f"SELECT auction, bidder, price, dateTime, extra FROM ({DUCKDB_SQL['q7']})",
+    ),
+    "q19": (  # ties in price make the bid at a rank ambiguous: its price is not
+        (0, 2, 7),  # auction, price, rank_number
+        "SELECT auction, price, row_number() OVER (PARTITION BY auction ORDER BY price DESC) "
+        "AS r FROM bids QUALIFY r <= 10",
+    ),
+}
+"""Each Flink SQL text's columns checked against DuckDB, and DuckDB's query over the bids
+(with ``ms``, the event time in epoch milliseconds)."""
+
+TOP_N_EVENTS = 20_000
+"""q19 reads a topic of its own with the bids of fewer events: its upsert changelog updates
+the 10 rows of an auction at each higher bid, and the 500 000 events of the others make
+250 000 rows, too many for a run of a few seconds."""
+
+
+def bids_in(kafka: Broker, events: int = EVENTS) -> tuple[str, pa.Table]:
+    """A new topic with the bids of ``events`` Nexmark events, on two partitions (one per
+    source task), and the bids."""
+    bids = sl.nexmark(events=events, event_rate=10_000, seed=21).bids
     topic = f"bids-{uuid.uuid4().hex[:8]}"
     kafka.create_topic(topic, 2)
     with warnings.catch_warnings():
@@ -55,6 +90,12 @@ def bids_in(kafka: Broker) -> tuple[str, pa.Table]:
 @pytest.fixture(scope="module")
 def bids_topic(kafka: Broker) -> tuple[str, pa.Table]:
     return bids_in(kafka)
+
+
+@pytest.fixture(scope="module")
+def sql_topics(kafka: Broker, bids_topic: tuple[str, pa.Table]) -> dict[str, tuple[str, pa.Table]]:
+    """The topic each Flink SQL text reads."""
+    return {"q5": bids_topic, "q7": bids_topic, "q19": bids_in(kafka, TOP_N_EVENTS)}
 
 
 def hot_items(
@@ -77,18 +118,94 @@ def failure_free(
     return rows
 
 
+def columns(
+    rows: list[tuple[object, ...]], which: slice | tuple[int, ...]
+) -> list[tuple[object, ...]]:
+    """The ``which`` columns of ``rows``, sorted."""
+    if isinstance(which, slice):
+        return sorted(r[which] for r in rows)
+    return sorted(tuple(r[i] for i in which) for r in rows)
+
+
+@pytest.fixture(scope="module")
+def calm_sql(
+    cluster: sl.LocalCluster,
+    kafka: Broker,
+    sql_topics: dict[str, tuple[str, pa.Table]],
+    database: str,
+) -> Callable[[str], list[tuple[object, ...]]]:
+    """The table of a Flink SQL text's run nobody disturbs (run when first asked for); its
+    rows equal DuckDB's answer over the bids. q19's job, on an unbounded stream, runs until
+    they do."""
+
+    @functools.cache
+    def calm(name: str) -> list[tuple[object, ...]]:
+        topic, bids = sql_topics[name]
+        which, reference = SQL_REFERENCES[name]
+        timed_bids = bids.append_column("ms", bids["dateTime"].cast(pa.int64()))
+        expected = sorted(timed(r) for r in duckdb_table(reference, bids=timed_bids).to_pylist())
+        table = f"calm_{name}"
+        script = flink_script(name, topic, kafka.bootstrap, database, table, PRIMARY_KEYS[name])
+        until = (len(expected), lambda rows: columns(rows, which) == expected)
+        rows = run_sql(
+            cluster, script, database, table, until=until if PRIMARY_KEYS[name] else None
+        )
+        assert columns(rows, which) == expected
+        assert rows
+        return rows
+
+    return calm
+
+
+def rows_read(job: sl.Job) -> int:
+    """The rows the job's first stage (its sources) gave so far."""
+    stages: dict[str, dict[str, int]] = job.metrics()["stages"]
+    return stages.get("0", {}).get("rows_out", 0)
+
+
 @pytest.mark.parametrize(
-    ("victim", "seed"),
-    [("agent", seed) for seed in range(RUNS)]
-    + [("jobmanager", 1000 + seed) for seed in range(JOBMANAGER_RUNS)],
+    ("name", "seed"), [(KILLED[seed % len(KILLED)], seed) for seed in range(RUNS)]
 )
-def test_a_process_killed_at_a_random_moment_changes_nothing_in_the_sink(
+def test_an_agent_killed_at_a_random_moment_changes_nothing_in_the_sink(
+    cluster: sl.LocalCluster,
+    kafka: Broker,
+    bids_topic: tuple[str, pa.Table],
+    sql_topics: dict[str, tuple[str, pa.Table]],
+    database: str,
+    failure_free: list[tuple[object, ...]],
+    calm_sql: Callable[[str], list[tuple[object, ...]]],
+    name: str,
+    seed: int,
+) -> None:
+    """The victim runs one of the job's tasks; it is killed once the sources have read a
+    random share (0 to 80 %) of the bids."""
+    rng = random.Random(seed)
+    topic, bids = sql_topics.get(name, bids_topic)
+    expected = failure_free if name not in PRIMARY_KEYS else calm_sql(name)
+    cluster.scale(3)  # three agents, whatever the run before left
+
+    def kill(job: sl.Job) -> None:
+        share = rng.uniform(0, 0.8) * bids.num_rows
+        wait_for(lambda: rows_read(job) >= share, timeout=60)
+        kill_an_agent_running(job, cluster, rng)
+
+    table = f"agent_{seed}"
+    if name in PRIMARY_KEYS:
+        script = flink_script(name, topic, kafka.bootstrap, database, table, PRIMARY_KEYS[name])
+        until = (len(expected), expected.__eq__) if PRIMARY_KEYS[name] else None
+        assert run_sql(cluster, script, database, table, kill, until) == expected
+    else:
+        stream = hot_items(kafka, topic, bids.schema)
+        assert run(cluster, stream, database, table, kill) == expected
+
+
+@pytest.mark.parametrize("seed", [1000 + seed for seed in range(JOBMANAGER_RUNS)])
+def test_the_jobmanager_killed_at_a_random_moment_changes_nothing_in_the_sink(
     cluster: sl.LocalCluster,
     kafka: Broker,
     bids_topic: tuple[str, pa.Table],
     database: str,
     failure_free: list[tuple[object, ...]],
-    victim: str,
     seed: int,
 ) -> None:
     rng = random.Random(seed)
@@ -97,18 +214,13 @@ def test_a_process_killed_at_a_random_moment_changes_nothing_in_the_sink(
 
     def kill(job: sl.Job) -> None:
         time.sleep(rng.uniform(0.1, 1.5))
-        if victim == "agent":
-            process = rng.choice([p for p in cluster.agent_processes if p.poll() is None])
-        else:
-            assert cluster.jobmanager_process is not None
-            process = cluster.jobmanager_process
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        if victim == "jobmanager":
-            cluster.start_jobmanager()  # same port and work directory: DBOS resumes the job
+        assert cluster.jobmanager_process is not None
+        cluster.jobmanager_process.send_signal(signal.SIGKILL)
+        cluster.jobmanager_process.wait()
+        cluster.start_jobmanager()  # same port and work directory: DBOS resumes the job
 
     stream = hot_items(kafka, topic, bids.schema)
-    assert run(cluster, stream, database, f"{victim}_{seed}", kill) == failure_free
+    assert run(cluster, stream, database, f"jobmanager_{seed}", kill) == failure_free
 
 
 def test_an_agent_killed_after_a_checkpoint_gives_an_attempt_that_restores_it_into_parquet(

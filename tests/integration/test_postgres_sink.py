@@ -41,8 +41,17 @@ def test_commits_are_written_once_and_upsert_by_key(postgres_server: PostgresSer
         ("C", 7.0),
     ]
     assert query(url, "SELECT commit_id, rows FROM sabot_commits ORDER BY 1") == [(1, 2), (2, 2)]
+    # a key updated twice in one commit: its last row is written (the commit is one step)
+    third = pa.table({"symbol": ["C", "A", "C"], "total": [8.0, 3.0, 9.0], "at": [None] * 3})
+    assert sink.commit(third.cast(first.schema), "job1", 3)
+    assert sorted(query(url, "SELECT symbol, total FROM totals")) == [
+        ("A", 3.0),
+        ("B", 5.0),
+        ("C", 9.0),
+    ]
+    assert query(url, "SELECT rows FROM sabot_commits WHERE commit_id = 3") == [(2,)]
     with pytest.raises(sl.SourceError, match=r"key \['name'\] is not among the columns"):
-        sl.PostgresSink(url, "other", key=["name"]).commit(first, "job1", 3)
+        sl.PostgresSink(url, "other", key=["name"]).commit(first, "job1", 4)
     with pytest.raises(sl.SourceError, match="plain"):
         sl.PostgresSink(url, "totals; DROP TABLE x")
 
@@ -142,3 +151,18 @@ def test_a_commit_that_fails_is_tried_again_and_the_job_ends_with_every_row(
     finally:
         proxy.close()
     assert sorted(query(url, "SELECT x FROM later")) == [(1,), (2,), (3,)]
+
+
+def test_a_flink_sql_jdbc_table_takes_an_insert_into_run_here(
+    postgres_server: PostgresServer,
+) -> None:
+    url = urlsplit(postgres_server.new_database())
+    ctx = sl.SQLContext(t=pa.table({"k": [1, 2, 1], "v": ["a", "b", "c"]}))
+    written = ctx.execute(
+        "CREATE TABLE out (k BIGINT, v VARCHAR, PRIMARY KEY (k) NOT ENFORCED) WITH ("
+        f"'connector' = 'jdbc', 'url' = 'jdbc:postgresql://{url.hostname}:{url.port}{url.path}', "
+        f"'table-name' = 'out', 'username' = '{url.username}');\n"
+        "INSERT INTO out SELECT k, v FROM t"
+    )
+    assert written == 3
+    assert sorted(query(url.geturl(), "SELECT k, v FROM out")) == [(1, "c"), (2, "b")]

@@ -24,7 +24,7 @@ def test_an_unknown_connector_names_the_supported_ones() -> None:
     err = _error("CREATE TABLE t (x INT) WITH ('connector' = 'jdbcx', 'url' = 'x')")
     assert str(err).startswith(
         "line 1, column 30: unknown connector 'jdbcx' in CREATE TABLE t; sabot-lab's are kafka, "
-        "filesystem, nexmark, datagen, blackhole, print"
+        "filesystem, nexmark, datagen, jdbc, blackhole, print"
     )
 
 
@@ -222,3 +222,36 @@ def test_processing_time_windows_of_an_unbounded_stream_are_cut_on_the_wall_cloc
     graph = windows.graph
     clocks = [n.op.column for n in graph if isinstance(n.op, Watermark) and n.op.processing_time]
     assert clocks == ([] if events else ["p_time"])
+
+
+def test_a_jdbc_table_takes_a_postgresql_url_and_a_plain_table_name() -> None:
+    err = _error(
+        "CREATE TABLE t (x INT) WITH ('connector' = 'jdbc', 'url' = 'jdbc:mysql://h/d', "
+        "'table-name' = 't')"
+    )
+    assert "'url' = 'jdbc:mysql://h/d': the jdbc connector writes PostgreSQL" in str(err)
+    err = _error(
+        "CREATE TABLE t (x INT) WITH ('connector' = 'jdbc', 'url' = 'jdbc:postgresql://h/d', "
+        "'table-name' = 'a;b')"
+    )
+    assert "'table-name': table must be a plain (schema.)name, got 'a;b'" in str(err)
+    err = _error("CREATE TABLE t (x INT) WITH ('connector' = 'jdbc', 'table-name' = 't')")
+    assert "the jdbc connector needs the option 'url'" in str(err)
+
+
+def test_a_jdbc_table_is_written_as_a_postgres_sink_upserting_on_its_primary_key() -> None:
+    from sabot_lab.sql.catalog import Catalog
+    from sabot_lab.sql.script import run_script
+
+    catalog = Catalog({})
+    run_script(
+        "CREATE TABLE t (k BIGINT, v VARCHAR, PRIMARY KEY (k) NOT ENFORCED) WITH ("
+        "'connector' = 'jdbc', 'url' = 'jdbc:postgresql://h:5432/d?sslmode=disable', "
+        "'table-name' = 'totals', 'username' = 'u', 'password' = 'p w')",
+        catalog,
+    )
+    sink = catalog.connectors["t"].commit_sink()
+    assert isinstance(sink, sl.PostgresSink)
+    assert (sink.url, sink.table, sink.key) == (
+        "postgresql://h:5432/d?sslmode=disable&user=u&password=p+w", "totals", ["k"],
+    )  # fmt: skip
