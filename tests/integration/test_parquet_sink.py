@@ -43,7 +43,7 @@ def test_a_bounded_job_writes_its_rows_in_one_file(
 def test_unknown_sink_kinds_and_bad_locations_are_clear_errors() -> None:
     with pytest.raises(
         sl.SourceError,
-        match="unknown sink kind 'nope'; known kinds: blackhole, kafka, parquet, parquet_snapshot, postgres",
+        match="unknown sink kind 'nope'; known kinds: blackhole, kafka, parquet, parquet_snapshot, partitioned_files, postgres",
     ):
         sink_from_dict({"kind": "nope"})
     with pytest.raises(sl.SourceError, match="cannot write Parquet files to nosuch://x"):
