@@ -81,7 +81,7 @@ from sabot_lab.logical import (
     join_output_names,
 )
 from sabot_lab.logical import GroupBy as GroupByOperator
-from sabot_lab.logical.changelogs import carry_changelog_key
+from sabot_lab.logical.changelogs import carry_changelog_key, changelog_key
 from sabot_lab.logical.operators import RUNNING_DISTINCT
 from sabot_lab.logical.termination import require_end, require_row_numbers, require_rows
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer, warn_large_cross_products
@@ -1083,6 +1083,7 @@ class Stream:
         [5]
         """
         require_rows(self._graph, self._node_id, "iter_batches()")
+        changelog_key(self._graph, self._node_id)  # refuses a changelog nobody can apply
         graph, output = self._runnable(optimize)
         return Executor(graph, get_config()).run(output)
 
