@@ -84,6 +84,7 @@ from sabot_lab.logical import GroupBy as GroupByOperator
 from sabot_lab.logical.changelogs import carry_changelog_key, changelog_key
 from sabot_lab.logical.operators import RUNNING_DISTINCT
 from sabot_lab.logical.termination import require_end, require_row_numbers, require_rows
+from sabot_lab.logical.window_bounds import cascaded_window
 from sabot_lab.optimizer import OptimizedPlan, PlanOptimizer, warn_large_cross_products
 from sabot_lab.snapshot_writes import write_changelog
 from sabot_lab.summaries import QuantileMethod, bounded_rows, describe_table, sample_table
@@ -1422,6 +1423,10 @@ def _aggregate(stream: Stream, keys: list[str], aggs: list[Expr]) -> Stream:
     stream = Stream(graph, node_id)  # (selects after the changelog keep its key)
     updates_of = None if key is None else list(key)  # the rows an update replaces
     running = not stream.bounded or updates_of is not None  # emit updates as rows come
+    if running and updates_of is None and keys:  # by a window's bounds: each group once
+        cascaded = cascaded_window(stream.graph, stream.node_id, keys, aggs)
+        if cascaded is not None:
+            return stream._extend(cascaded, "group_by")
     holistic = [
         e.param("fn")
         for a in aggs

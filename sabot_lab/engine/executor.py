@@ -63,7 +63,7 @@ from sabot_lab.engine.stream_window_functions import StreamWindowFunctions
 from sabot_lab.engine.symmetric_join import SymmetricJoin as SymmetricJoinOperator
 from sabot_lab.engine.top_n import TopN as TopNOperator
 from sabot_lab.engine.watermarks import WatermarkAssigner
-from sabot_lab.engine.window_aggregate import window_operator
+from sabot_lab.engine.window_aggregate import CascadedWindows, window_operator
 from sabot_lab.engine.window_functions import window_columns
 from sabot_lab.errors import PlanError
 from sabot_lab.expr import col
@@ -71,6 +71,7 @@ from sabot_lab.expr.nodes import Column
 from sabot_lab.logical import (
     Aggregate,
     AsofJoin,
+    CascadedWindow,
     Distinct,
     Filter,
     FlatMap,
@@ -692,11 +693,12 @@ class Executor:
         early = None if p.early is None else p.early / 1e6
         schema = self.graph.node(child_id).output_schema
         child = self._breaker_input(child_id)
-        return self._stateful(
-            node,
-            lambda state: window_operator(spec, p.keys, p.aggs, schema, state, early),
-            lambda: child.run(self.config),
-        )
+        def operator(state: StateBackend) -> StreamOperator:
+            if isinstance(p, CascadedWindow):  # grouped by a bound of windows upstream
+                return CascadedWindows(spec, p.keys, p.aggs, schema, state)
+            return window_operator(spec, p.keys, p.aggs, schema, state, early)
+
+        return self._stateful(node, operator, lambda: child.run(self.config))
 
 
 def _in_engine_layout(items: Iterator[RuntimeItem], schema: pa.Schema) -> Iterator[RuntimeItem]:

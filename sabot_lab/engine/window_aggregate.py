@@ -51,7 +51,13 @@ from sabot_lab.expr import Expr, col
 from sabot_lab.kernels.window_panes import hop_assign, merge_sessions, tumble_starts
 from sabot_lab.window_specs import END_OF_TIME, WindowSpec, unit_to_us, us_to_unit
 
-__all__ = ["SessionWindows", "SlidingWindows", "window_operator", "window_schema"]
+__all__ = [
+    "CascadedWindows",
+    "SessionWindows",
+    "SlidingWindows",
+    "window_operator",
+    "window_schema",
+]
 
 _START = "__window"
 _FIRST, _LAST = "__first", "__last"
@@ -302,6 +308,34 @@ class SlidingWindows(_Windows):
             )
         result = self._agg.finish([held])
         return self._emit(result, result[_START], pc.add(result[_START], self.size))
+
+
+class CascadedWindows(SlidingWindows):
+    """Groups of rows of windows already aggregated, keyed by a window bound (the tumbling
+    ``spec``'s ``on``, one unit of its time long, is a group key): each pane holds the
+    groups of one time, and comes once, when the watermark passes it (a
+    :class:`~sabot_lab.logical.operators.CascadedWindow`). The same state and checkpoints as
+    :class:`SlidingWindows`; the output is the keys, then the aggregates.
+
+    >>> from sabot_lab.engine.state import open_state
+    >>> from sabot_lab.engine.stream_operator import drive
+    >>> from sabot_lab.window_specs import tumbling
+    >>> t = pa.table({"ends": pa.array([10, 10, 20], pa.timestamp("s")), "n": [3, 5, 4]})
+    >>> op = CascadedWindows(tumbling("1s", on="ends"), ["ends"], [col("n").max()], t.schema, open_state())
+    >>> [b.to_pydict()["n"] for b in drive(op, iter(t.to_batches())) if isinstance(b, pa.Table)]
+    [[5], [4]]
+    """
+
+    def __init__(
+        self, spec: WindowSpec, keys: Sequence[str], aggs: Sequence[Expr], schema: pa.Schema,
+        state: StateBackend,
+    ) -> None:  # fmt: skip
+        super().__init__(spec, keys, aggs, schema, state)
+        self.schema = pa.schema([*map(schema.field, keys), *(a.output_field(schema) for a in aggs)])
+
+    def _emit(self, table: pa.Table, starts: pa.ChunkedArray, ends: Any) -> pa.Table:
+        """The output rows: keys, aggregates (the panes' bounds are a key's times)."""
+        return pa.Table.from_arrays([table[n] for n in self.schema.names], schema=self.schema)
 
 
 class SessionWindows(_Windows):

@@ -26,6 +26,7 @@ from sabot_lab.logical.graph import (
 from sabot_lab.logical.operators import (
     Aggregate,
     AsofJoin,
+    CascadedWindow,
     Distinct,
     Filter,
     FlatMap,
@@ -62,6 +63,7 @@ from sabot_lab.logical.sources import SourceSpec, register_source, source_from_d
 __all__ = [
     "Aggregate",
     "AsofJoin",
+    "CascadedWindow",
     "Distinct",
     "Filter",
     "FlatMap",

@@ -98,6 +98,7 @@ class OperatorType(str, enum.Enum):
     TUMBLING_WINDOW = "tumbling_window"
     SLIDING_WINDOW = "sliding_window"
     SESSION_WINDOW = "session_window"
+    CASCADED_WINDOW = "cascaded_window"
     WATERMARK = "watermark"
     LIMIT = "limit"
     SORT = "sort"
@@ -944,6 +945,52 @@ class SessionWindow(Window):
     """A :class:`Window` of sessions closed by a gap of ``size``."""
 
     kind = OperatorType.SESSION_WINDOW
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CascadedWindow(Window):
+    """Aggregates of rows already cut into windows, grouped by their window bounds (and other
+    ``keys``): Flink's window aggregate over propagated window attributes (Nexmark q5's
+    ``GROUP BY starttime, endtime`` over window counts). ``window`` is a tumbling window one
+    unit of its ``on`` column long, ``on`` a group key carrying event time (a window bound):
+    no row still to come has ``on`` below the watermark, so each group is final, and emitted
+    once, when the watermark passes its ``on``. The output is the keys and the aggregates
+    (the bounds are keys); an append stream."""
+
+    kind = OperatorType.CASCADED_WINDOW
+
+    def check(self) -> None:
+        super().check()
+        if self.window["on"] not in self.keys:
+            self._fail(f"the window's column {self.window['on']!r} must be a group key")
+        if self.early is not None:
+            self._fail("a cascaded window gives each group once: it has no early results")
+
+    def schema(self, inputs: Sequence[pa.Schema]) -> pa.Schema:
+        """The keys, then one column per aggregate.
+
+        >>> from sabot_lab.expr import col
+        >>> rows = pa.schema([("ends", pa.timestamp("ms")), ("n", pa.int64())])
+        >>> window = {"kind": "tumbling", "size": 1_000, "slide": 1_000, "on": "ends"}
+        >>> CascadedWindow(window=window, keys=["ends"], aggs=[col("n").max()]).schema([rows])
+        ends: timestamp[ms]
+        n: int64
+        """
+        rows = inputs[0]
+        aggs = [a.output_field(rows) for a in self.aggs]
+        return pa.schema([*map(rows.field, self.keys), *aggs])
+
+    def describe(self, name: str = "") -> str:
+        """The keys, the aggregates and when a group is emitted.
+
+        >>> from sabot_lab.expr import count
+        >>> window = {"kind": "tumbling", "size": 1_000, "slide": 1_000, "on": "ends"}
+        >>> CascadedWindow(window=window, keys=["ends"], aggs=[count()]).describe()
+        'keys=[ends] aggs=[count()] each group once, when the watermark passes ends'
+        """
+        aggs = ", ".join(repr(a) for a in self.aggs)
+        when = f"each group once, when the watermark passes {self.window['on']}"
+        return f"keys=[{', '.join(self.keys)}] aggs=[{aggs}] {when}"
 
 
 # ----------------------------------------------------------------------------- combining and order

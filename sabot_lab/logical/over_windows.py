@@ -34,7 +34,9 @@ from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Aggregate, Alias, Column
 from sabot_lab.expr.windows import FRAMED_FUNCTIONS, is_value_rank, window_parts
 from sabot_lab.logical.graph import JobGraph
+from sabot_lab.logical.window_bounds import window_bounds
 from sabot_lab.logical.operators import (
+    CascadedWindow,
     Filter,
     OverWindow,
     Project,
@@ -66,7 +68,8 @@ RANKS = ("row_number", "rank", "dense_rank")
 def event_time_columns(graph: JobGraph, node_id: str) -> set[str]:
     """The columns of the output of ``node_id`` no row after a watermark ``W`` has below
     ``W``: the column a ``with_watermark`` tracks (late rows are dropped there), a windowed
-    aggregate's ``window_start`` and ``window_end``, the ``time`` of a top-N that ends with
+    aggregate's ``window_start`` and ``window_end`` (a cascaded window's: the bound it
+    closes on, and the window ends when that is the start), the ``time`` of a top-N that ends with
     its partitions (its watermark waits for the rows it holds), and these passed on by filters,
     projections and window functions over event time.
 
@@ -80,6 +83,10 @@ def event_time_columns(graph: JobGraph, node_id: str) -> set[str]:
     op = node.op
     if isinstance(op, Watermark):
         return {op.column} if op.keep == "on_time" else set()
+    if isinstance(op, CascadedWindow):
+        bounds, on = window_bounds(graph, node.upstream[0]), op.window["on"]
+        later = ("window_start", "window_end") if bounds[on] == "window_start" else ("window_end",)
+        return {on} | {k for k in op.keys if bounds.get(k) in later}
     if isinstance(op, Window):
         return {"window_start", "window_end"}
     if isinstance(op, TopN):

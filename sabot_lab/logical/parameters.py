@@ -375,6 +375,7 @@ _FIELDS: dict[
     OperatorType.TUMBLING_WINDOW: _window,
     OperatorType.SLIDING_WINDOW: _window,
     OperatorType.SESSION_WINDOW: _window,
+    OperatorType.CASCADED_WINDOW: _window,
     OperatorType.SORT: _sort,
     OperatorType.HASH_JOIN: _hash_join,
 }
