@@ -12,11 +12,14 @@ One checker per kind of result:
   ended by the last one given equal DuckDB's rows of those windows.
 - :func:`check_snapshot`: an upsert changelog's current rows (one per key) equal DuckDB's
   result over the prefix.
+- :func:`check_joined_windows`: windows joined as they close, whose rows carry no window
+  bound (q5): DuckDB's rows of the first windows, each whole, then some of the next one's.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,7 +28,7 @@ import pyarrow.compute as pc
 
 import sabot_lab as sl
 from sabot_lab.connectors.nexmark import BASE_TIME
-from tests.support.reference import assert_same_rows, duckdb_table
+from tests.support.reference import assert_same_rows, duckdb_table, normalized_rows
 
 WINDOW_10S = "epoch_ms(ms // 10000 * 10000)"
 RANKS = """
@@ -50,6 +53,14 @@ CHANNEL_ID = "regexp_extract(url, '(&|^)channel_id=([^&]*)', 2)"
 """DuckDB's regexp_extract gives '' where the pattern does not match, Flink's a null."""
 MATCHED_ID = f"CASE WHEN regexp_matches(url, '(&|^)channel_id=') THEN {CHANNEL_ID} END"
 
+Q5_BY_WINDOW = """
+    WITH w AS (
+        SELECT auction, ms // 2000 * 2000 - 2000 * s.i AS ws FROM bids, range(0, 5) AS s(i)
+    ), c AS (SELECT auction, ws, count(*) AS num FROM w GROUP BY auction, ws)
+    SELECT auction, num, ws FROM c JOIN (SELECT ws, max(num) AS maxn FROM c GROUP BY ws)
+    USING (ws) WHERE num >= maxn"""
+"""q5's rows with the start of their window (epoch ms; the windows are 10 s long)."""
+
 REFERENCES: dict[str, str] = {
     "q0": "SELECT auction, bidder, price, dateTime, extra FROM bids",
     "q1": "SELECT auction, bidder, CAST(0.908 * price AS DECIMAL(23, 3)), dateTime, extra FROM bids",
@@ -60,12 +71,7 @@ REFERENCES: dict[str, str] = {
     "q4": f"""
         SELECT category, CAST(avg(price) AS BIGINT)
         FROM ({WINNING_BIDS}) WHERE rownum = 1 GROUP BY category""",
-    "q5": """
-        WITH w AS (
-            SELECT auction, ms // 2000 * 2000 - 2000 * s.i AS ws FROM bids, range(0, 5) AS s(i)
-        ), c AS (SELECT auction, ws, count(*) AS num FROM w GROUP BY auction, ws)
-        SELECT auction, num FROM c JOIN (SELECT ws, max(num) AS maxn FROM c GROUP BY ws)
-        USING (ws) WHERE num >= maxn""",
+    "q5": f"SELECT auction, num FROM ({Q5_BY_WINDOW})",
     "q6": f"""
         WITH q AS (SELECT * FROM ({WINNING_BIDS}) WHERE rownum = 1)
         SELECT CAST(seller AS VARCHAR), CAST(avg(price) OVER (
@@ -148,10 +154,11 @@ class Check:
     query (:data:`REFERENCES` by default); ``ordered``: appended in the generator's order;
     ``shuffled``: a job's tasks interleave its rows (the generator's order is not kept);
     ``window_end``: DuckDB expression of a result row's window end in epoch ms (over its
-    columns by position, ``c0``, ``c1``, ..., timestamps as epoch ms); ``key``: the upsert
+    columns by position, ``c0``, ``c1``, ..., timestamps as epoch ms; of a reference row's
+    for ``joined_windows``, whose reference has the result's columns first); ``key``: the upsert
     key; ``columns``: the result's columns compared (all by default)."""
 
-    kind: Literal["appended", "windows", "snapshot"]
+    kind: Literal["appended", "windows", "snapshot", "joined_windows"]
     reference: str
     ordered: bool = False
     shuffled: bool = False
@@ -183,6 +190,7 @@ CHECKS: dict[str, Check] = {
     "q1": _appended("q1", ordered=True),
     "q2": _appended("q2", ordered=True),
     "q3": _appended("q3"),
+    "q5": Check("joined_windows", Q5_BY_WINDOW, window_end="c2 + 10000"),
     "q7": _windows("q7", "(c3 // 10000 + 1) * 10000"),
     "q8": _windows("q8", "c2 + 10000"),
     "q11": _windows("q11", "c3"),
@@ -241,6 +249,9 @@ def check(name: str, rows: pa.Table, rate: float, events: int | None = None) -> 
     assert rows.num_rows > 0, f"{name}: no rows to check"
     if spec.columns:
         rows = rows.select(list(spec.columns))
+    if spec.kind == "joined_windows":
+        check_joined_windows(name, rows, _whole_windows(name, rows, rate, events), spec)
+        return
     if spec.kind == "windows":
         last = pc.max(_window_ends(rows, spec.window_end)).as_py()
         expected = reference(name, max(events or 0, events_until(last, rate)), rate)
@@ -276,6 +287,45 @@ def check_snapshot(name: str, rows: pa.Table, expected: pa.Table, spec: Check) -
     keys = rows.group_by(list(spec.key)).aggregate([]).num_rows
     assert keys == rows.num_rows, f"{name}: {rows.num_rows} rows for {keys} keys"
     assert_same_rows(rows, expected)
+
+
+def check_joined_windows(name: str, rows: pa.Table, expected: pa.Table, spec: Check) -> None:
+    """Windows joined as they close, whose rows carry no window bound (q5): ``expected`` are
+    DuckDB's rows of the windows a prefix holds whole (the result's columns, then what
+    ``spec.window_end`` reads); ``rows`` are the rows of its first windows, each whole (at
+    least one), then some rows of the next window (a window's rows may come in pieces, and
+    the reading stopped between them)."""
+    ends = _window_ends(expected, spec.window_end)
+    result = expected.select(list(range(rows.num_columns)))
+    windows = [
+        Counter(normalized_rows(result.filter(pc.equal(ends, end))))
+        for end in sorted(set(ends.to_pylist()))
+    ]
+    left, whole = Counter(normalized_rows(rows)), 0
+    while whole < len(windows) and not windows[whole] - left:  # the window's rows all came
+        left -= windows[whole]
+        whole += 1
+    assert whole, f"{name}: the rows of the first window did not all come: {windows[:1]}"
+    stray = left - (windows[whole] if whole < len(windows) else Counter())
+    assert not stray, f"{name}: rows not of the window after the first {whole}: {dict(stray)}"
+
+
+def _whole_windows(name: str, rows: pa.Table, rate: float, events: int | None) -> pa.Table:
+    """DuckDB's rows of query ``name`` (a ``joined_windows`` check) of the windows the first
+    ``events`` events hold whole; ``events`` None: of as many windows as twice ``rows`` need,
+    and five more."""
+    spec, count = CHECKS[name], events or 10_000
+    while True:
+        tables = nexmark_tables(count, rate)
+        expected = duckdb_table(spec.reference, **tables)
+        ends = _window_ends(expected, spec.window_end)
+        last = max(pc.max(t["ms"]).as_py() or 0 for t in tables.values())  # events after: later
+        expected = expected.filter(pc.less_equal(ends, last))
+        ends = _window_ends(expected, spec.window_end)
+        enough = expected.num_rows >= 2 * rows.num_rows and len(pc.unique(ends)) > 5
+        if events is not None or enough:
+            return expected
+        count *= 2
 
 
 def _window_ends(rows: pa.Table, window_end: str) -> pa.Array:
