@@ -693,6 +693,7 @@ class Executor:
         early = None if p.early is None else p.early / 1e6
         schema = self.graph.node(child_id).output_schema
         child = self._breaker_input(child_id)
+
         def operator(state: StateBackend) -> StreamOperator:
             if isinstance(p, CascadedWindow):  # grouped by a bound of windows upstream
                 return CascadedWindows(spec, p.keys, p.aggs, schema, state)

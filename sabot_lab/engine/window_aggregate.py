@@ -322,8 +322,9 @@ class CascadedWindows(SlidingWindows):
     >>> from sabot_lab.window_specs import tumbling
     >>> t = pa.table({"ends": pa.array([10, 10, 20], pa.timestamp("s")), "n": [3, 5, 4]})
     >>> op = CascadedWindows(tumbling("1s", on="ends"), ["ends"], [col("n").max()], t.schema, open_state())
-    >>> [b.to_pydict()["n"] for b in drive(op, iter(t.to_batches())) if isinstance(b, pa.Table)]
-    [[5], [4]]
+    >>> out = [b for b in drive(op, iter(t.to_batches())) if isinstance(b, pa.RecordBatch)]
+    >>> out[0].schema.names, out[0].column("n").to_pylist()
+    (['ends', 'n'], [5, 4])
     """
 
     def __init__(

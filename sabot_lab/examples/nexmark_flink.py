@@ -12,9 +12,10 @@ dialect and constructs (backticks, ``CREATE TABLE nexmark_qN (...) WITH ('connec
   its side input from ``${SIDE_INPUT}`` (:func:`write_side_input` writes one); :func:`script`
   fills these in, and can point the result table at another connector than the blackhole
   (to read the rows a query gives).
-- All 23 run on a bounded generator run; on the never-ending one (``'events.num' = '0'``)
-  all but q5 run as jobs of a cluster (q5's second ``GROUP BY`` of the windows' bounds is a
-  running aggregate, whose updates its join refuses when the job is submitted).
+- All 23 run on a bounded generator run, and on the never-ending one (``'events.num' =
+  '0'``) as jobs of a cluster: there q5's second ``GROUP BY`` of the windows' bounds is a
+  cascaded window (each window's maximum once, as the watermark passes the window) and its
+  join on those bounds a window join.
 
 q7 selects ``bidder`` before ``price``, in its table's order (the benchmark's text lists
 them the other way, so its table's ``bidder`` holds prices); q6 filters its ``ROW_NUMBER``

@@ -34,7 +34,6 @@ from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Aggregate, Alias, Column
 from sabot_lab.expr.windows import FRAMED_FUNCTIONS, is_value_rank, window_parts
 from sabot_lab.logical.graph import JobGraph
-from sabot_lab.logical.window_bounds import window_bounds
 from sabot_lab.logical.operators import (
     CascadedWindow,
     Filter,
@@ -45,6 +44,7 @@ from sabot_lab.logical.operators import (
     Window,
     WindowFunctions,
 )
+from sabot_lab.logical.window_bounds import window_bounds
 
 __all__ = ["FIX", "event_time_columns", "streaming_refusal", "window_operator"]
 

@@ -63,9 +63,7 @@ def _first_rows(stream: sl.Stream, count: int) -> pa.Table:
 
 
 def test_the_checked_queries_are_those_planned_on_the_never_ending_generator() -> None:
-    assert set(CHECKED) == {
-        "q0", "q1", "q2", "q5", "q7", "q8", "q11", "q13", "q14", "q21", "q22"
-    }
+    assert set(CHECKED) == {"q0", "q1", "q2", "q5", "q7", "q8", "q11", "q13", "q14", "q21", "q22"}
     assert set(CHECKS) <= set(nf.QUERIES)
 
 
@@ -76,4 +74,3 @@ def test_the_first_rows_read_equal_duckdb_over_their_prefix(name: str, side_inpu
     count = WINDOW_ROWS if CHECKS[name].window_end else ROWS
     rows = _first_rows(select_of(ctx, nf.script(name, side_input=side_input)), count)
     check(name, rows, RATE)
-
