@@ -124,6 +124,21 @@ CASES: dict[str, Callable[[], sl.Stream]] = {
         rows().window(sl.sliding("1h", "30m", on="t")).group_by("d").agg(**AGGS)
     ),
     "session windows": lambda: rows().window(sl.session("10m", on="t")).agg(**AGGS),
+    "windows grouped by their bounds": lambda: (
+        sl.from_generator(chunks)
+        .with_watermark("t", "1m")
+        .window(sl.sliding("1h", "30m", on="t"))
+        .group_by("d")
+        .agg(n=sl.count(), lo=col("s").min())
+        .group_by("window_end", "window_start")
+        .agg(
+            top=col("n").max(),
+            m=col("n").mean(),
+            lo=col("lo").min(),
+            first_d=col("d").first(),
+            ratio=col("n").sum() / sl.count(),
+        )
+    ),
     "late rows": lambda: rows().with_watermark("t", "0s").late(),
     "union": lambda: (
         rows()
