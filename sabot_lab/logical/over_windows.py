@@ -68,10 +68,10 @@ RANKS = ("row_number", "rank", "dense_rank")
 def event_time_columns(graph: JobGraph, node_id: str) -> set[str]:
     """The columns of the output of ``node_id`` no row after a watermark ``W`` has below
     ``W``: the column a ``with_watermark`` tracks (late rows are dropped there), a windowed
-    aggregate's ``window_start`` and ``window_end`` (a cascaded window's: the bound it
-    closes on, and the window ends when that is the start), the ``time`` of a top-N that ends with
-    its partitions (its watermark waits for the rows it holds), and these passed on by filters,
-    projections and window functions over event time.
+    aggregate's ``window_start`` and ``window_end`` (a cascaded window's: the bound it closes
+    on, and the window ends when that is the start), the ``time`` of a top-N that ends with
+    its partitions (its watermark waits for the rows it holds), and these passed on by
+    filters, projections and window functions over event time.
 
     >>> import datetime as dt, sabot_lab as sl
     >>> s = sl.from_pydict({"t": [dt.datetime(2026, 1, 1)], "x": [1]})

@@ -312,8 +312,8 @@ def check_joined_windows(name: str, rows: pa.Table, expected: pa.Table, spec: Ch
 
 def _whole_windows(name: str, rows: pa.Table, rate: float, events: int | None) -> pa.Table:
     """DuckDB's rows of query ``name`` (a ``joined_windows`` check) of the windows the first
-    ``events`` events hold whole; ``events`` None: of as many windows as twice ``rows`` need,
-    and five more."""
+    ``events`` events hold whole; ``events`` None: of enough windows for ``rows`` (more than
+    five, with at least twice as many rows)."""
     spec, count = CHECKS[name], events or 10_000
     while True:
         tables = nexmark_tables(count, rate)
