@@ -19,10 +19,10 @@ from sabot_lab.engine.items import Barrier, RuntimeItem, SplitMark, Tagged, Wate
 from sabot_lab.engine.running import RunningAggregate
 from sabot_lab.engine.state import StateBackend, open_state
 from sabot_lab.engine.stream_operator import StreamOperator, drive
-from sabot_lab.engine.window_aggregate import window_operator
+from sabot_lab.engine.window_aggregate import CascadedWindows, window_operator
 from sabot_lab.expr import col, count
 from sabot_lab.location import LocationLike
-from sabot_lab.window_specs import END_OF_TIME, session, sliding
+from sabot_lab.window_specs import END_OF_TIME, session, sliding, tumbling
 
 SECOND = 1_000_000  # microseconds
 
@@ -147,6 +147,12 @@ OPERATORS: dict[str, tuple[Build, bool]] = {  # name: (build, whether it reads t
     ),
     "session windows": (
         lambda s: window_operator(session("3s", on="t"), ["k"], [count(), _SUM_X], _SCHEMA, s),
+        False,
+    ),
+    "cascaded windows": (
+        lambda s: CascadedWindows(
+            tumbling("1s", on="t"), ["t", "k"], [count(), _SUM_X], _SCHEMA, s
+        ),
         False,
     ),
     "running aggregate": (lambda s: RunningAggregate(["k"], [_SUM_X], _SCHEMA, s), False),
