@@ -86,6 +86,10 @@ class JobStore:
     """
 
     fence: Callable[[sa.Connection], None] | None = None
+    heartbeat_write_interval: float = 5.0
+    """Seconds a heartbeat that changes nothing but the agent's last heartbeat is kept in
+    the mirror only: the table's ``last_heartbeat`` lags by at most this much (a JobManager
+    taking over gives every agent a full heartbeat timeout anyway)."""
 
     def __init__(self, url: str, schema: str | None = None) -> None:
         wanted = schema or get_config().cluster.database_schema
@@ -96,6 +100,8 @@ class JobStore:
             raise unreachable_database(url, exc) from None
         self._agents_lock = threading.Lock()
         self._agents: dict[str, dict[str, Any]] = {}
+        self._written_at: dict[str, float] = {}
+        """When each agent's row was last written (by this store)."""
         self.reload_agents()
 
     def reload_agents(self) -> None:
@@ -366,8 +372,11 @@ class JobStore:
         """Mark the tasks an agent reported running (its heartbeat) RUNNING, with their
         metrics so far; tasks that ended keep the state and figures they ended with."""
         now = time.time()
+        ordered = sorted(reports, key=lambda r: str(r["task_id"]))
+        if not ordered:  # (an idle agent's heartbeat: no write transaction)
+            return
         with self.engine.begin() as conn:  # in task order, as every writer of many tasks
-            for report in sorted(reports, key=lambda r: str(r["task_id"])):
+            for report in ordered:
                 conn.execute(
                     tasks.update()
                     .where(tasks.c.task_id == report["task_id"], tasks.c.state.not_in(ENDED))
@@ -559,17 +568,42 @@ class JobStore:
         }
         if memory_bytes is not None:
             values["memory_bytes"] = memory_bytes
-        with self._agents_lock, self.engine.begin() as conn:
+        with self._agents_lock:
             known = self._agents.get(uri)
-            if known:
-                conn.execute(agents.update().where(agents.c.uri == uri).values(**values))
-                known.update(values)
-            else:
-                host, port = agent_address(uri)
-                row = {"uri": uri, "host": host, "port": port, "memory_bytes": None,
-                       "registered_at": now, **values}  # fmt: skip
-                conn.execute(agents.insert().values(**row))
-                self._agents[uri] = row
+            if known and self._heartbeat_only(uri, known, values, now):
+                known.update(values)  # (the table has it within heartbeat_write_interval)
+                return
+            with self.engine.begin() as conn:
+                self._write_agent(conn, uri, known, values, now)
+
+    def _heartbeat_only(
+        self, uri: str, known: Mapping[str, Any], values: Mapping[str, Any], now: float
+    ) -> bool:
+        """Whether ``values`` change nothing of agent ``uri`` but its last heartbeat, and
+        the table's is younger than :attr:`heartbeat_write_interval`: 50 agents' heartbeats
+        then cost no write (which would also hold up the submissions' transactions)."""
+        unchanged = all(known.get(k) == v for k, v in values.items() if k != "last_heartbeat")
+        return unchanged and now - self._written_at.get(uri, 0.0) < self.heartbeat_write_interval
+
+    def _write_agent(
+        self,
+        conn: sa.Connection,
+        uri: str,
+        known: dict[str, Any] | None,
+        values: dict[str, Any],
+        now: float,
+    ) -> None:
+        """Write agent ``uri``'s row (``known``: its mirror, None when new) and mirror it."""
+        self._written_at[uri] = now
+        if known:
+            conn.execute(agents.update().where(agents.c.uri == uri).values(**values))
+            known.update(values)
+        else:
+            host, port = agent_address(uri)
+            row = {"uri": uri, "host": host, "port": port, "memory_bytes": None,
+                   "registered_at": now, **values}  # fmt: skip
+            conn.execute(agents.insert().values(**row))
+            self._agents[uri] = row
 
     def set_agent_state(self, uri: str, state: str) -> None:
         """Mark an agent (e.g. FAILED after a missed heartbeat)."""
@@ -578,6 +612,19 @@ class JobStore:
             conn.execute(agents.update().where(agents.c.uri == uri).values(state=state))
             if uri in self._agents:
                 self._agents[uri]["state"] = state
+
+    def agent_state(self, uri: str) -> str | None:
+        """The state of agent ``uri`` (from the in-memory mirror), None if it never
+        registered.
+
+        >>> store = JobStore("sqlite://")
+        >>> store.upsert_agent("grpc://10.0.0.7:8815", "ACTIVE", slots=2)
+        >>> store.agent_state("grpc://10.0.0.7:8815"), store.agent_state("grpc://10.0.0.8:8815")
+        ('ACTIVE', None)
+        """
+        with self._agents_lock:
+            known = self._agents.get(uri)
+            return None if known is None else str(known["state"])
 
     def agents(self) -> list[dict[str, Any]]:
         """Every agent ever registered (from the in-memory mirror of the table)."""
