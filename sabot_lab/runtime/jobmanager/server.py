@@ -399,8 +399,7 @@ class JobManager(ClusterServer):
         return command.outcome
 
     def _record_task(self, run: JobRun, command: RecordTask, attempt: int) -> None:
-        state, error = command.state.value, command.error
-        self.store.set_task_state(command.task_id, state, error, command.metrics)
+        self._record_tasks([command])
 
     def _probe_agents(self, run: JobRun, command: ProbeAgents, attempt: int) -> Outcome | None:
         probed = AgentsProbed(self._unreachable(command.agents), command.error)
@@ -752,15 +751,9 @@ class JobManager(ClusterServer):
             ended, _ = poll_tasks(asked, self.auth, self.job_logs.add, patience)
             for _, task in ended:
                 del pending[task["task_id"]]
-            for uri, task in ended:
-                report = TaskReport.from_dict(task)
-                event = TaskEnded(
-                    report.task_id, uri, TaskState(report.state), report.error,
-                    report.checkpoint, stopping, agents, report.metrics,
-                )  # fmt: skip
-                outcome = self._apply(run, transition(run, event))
-                if outcome is not None:
-                    return outcome
+            outcome = self._tasks_ended(run, ended, stopping, agents)
+            if outcome is not None:
+                return outcome
             if ticking:
                 try:
                     with run.lock:  # completion and retention in one step; a cancel waits
@@ -771,6 +764,39 @@ class JobManager(ClusterServer):
             if waiting & pending.keys():
                 self._wait_for_news(0.05)  # agents report ended tasks at once
         return Outcome.OK
+
+    def _tasks_ended(
+        self,
+        run: JobRun,
+        ended: list[tuple[str, dict[str, Any]]],
+        stopping: bool,
+        agents: frozenset[str],
+    ) -> Outcome | None:
+        """Apply the ends of the tasks one poll found ((agent, task report) pairs), their
+        records written together (in one transaction before any other command); the outcome
+        of the stage step, if one settles it."""
+        records: list[RecordTask] = []
+        for uri, task in ended:
+            report = TaskReport.from_dict(task)
+            event = TaskEnded(
+                report.task_id, uri, TaskState(report.state), report.error,
+                report.checkpoint, stopping, agents, report.metrics,
+            )  # fmt: skip
+            commands = transition(run, event)
+            records += [c for c in commands if isinstance(c, RecordTask)]
+            others = [c for c in commands if not isinstance(c, RecordTask)]
+            if others:
+                self._record_tasks(records)
+                records = []
+                outcome = self._apply(run, others)
+                if outcome is not None:
+                    return outcome
+        self._record_tasks(records)
+        return None
+
+    def _record_tasks(self, records: list[RecordTask]) -> None:
+        changes = [(r.task_id, r.state.value, r.error, r.metrics) for r in records]
+        self.store.set_task_states(changes)
 
     def _final_placement(self, run: JobRun, attempt: int) -> tuple[PhysicalPlan, dict[int, str]]:
         """The job's plan and the agents of its last stage's tasks in ``attempt``."""
