@@ -61,6 +61,9 @@ class Planned(NamedTuple):
     tasks: int | None
     bounded: bool | None
 
+UNENDED = tuple(s for s in STATES if s not in ENDED)
+"""States of tasks not ended (a query for them uses the index of tasks by state)."""
+
 
 def _lock_in_order(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> None:
     """Lock the task rows ``where`` selects in task order before a statement updates them
@@ -561,7 +564,7 @@ class JobStore:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(key, sa.func.count())
-                .where(tasks.c.state.not_in(ENDED), tasks.c.agent.is_not(None))
+                .where(tasks.c.state.in_(UNENDED), tasks.c.agent.is_not(None))
                 .group_by(key)
             )
             return {value: n for value, n in rows}
