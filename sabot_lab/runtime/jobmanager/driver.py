@@ -78,9 +78,7 @@ def due_for_poll(
     return sorted(
         uri
         for uri in set(agents)
-        if uri not in polled
-        or heard.get(uri, 0.0) >= polled[uri]
-        or now - polled[uri] >= every
+        if uri not in polled or heard.get(uri, 0.0) >= polled[uri] or now - polled[uri] >= every
     )
 
 

@@ -61,6 +61,7 @@ class Planned(NamedTuple):
     tasks: int | None
     bounded: bool | None
 
+
 UNENDED = tuple(s for s in STATES if s not in ENDED)
 """States of tasks not ended (a query for them uses the index of tasks by state)."""
 
