@@ -784,7 +784,7 @@ class JobManager(ClusterServer):
             )  # fmt: skip
             commands = transition(run, event)
             records += [c for c in commands if isinstance(c, RecordTask)]
-            others = [c for c in commands if not isinstance(c, RecordTask)]
+            others: list[Command] = [c for c in commands if not isinstance(c, RecordTask)]
             if others:
                 self._record_tasks(records)
                 records = []
