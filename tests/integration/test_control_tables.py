@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from sabot_lab.runtime.jobmanager.store import JobStore, sqlalchemy_url
+from sabot_lab.runtime.jobmanager.tables import agents, schema_version, tasks_by_state
 from tests.support import control_tables_v5 as v5
 
 
@@ -64,6 +65,44 @@ def test_agents_register_heartbeat_and_fail(url: str) -> None:
     assert agent["memory_bytes"] == 1 << 30
     store.set_agent_state("grpc://a", "FAILED")
     assert store.agents()[0]["state"] == "FAILED"
+
+
+def test_a_heartbeat_that_changes_nothing_is_not_written_until_the_interval(url: str) -> None:
+    """50 agents' heartbeats cost no write each: the mirror has every one, the table the
+    changes at once and the last heartbeat every ``heartbeat_write_interval`` seconds."""
+    store = JobStore(url)
+
+    def row() -> sa.RowMapping:
+        with store.engine.connect() as conn:
+            return (
+                conn.execute(sa.select(agents).where(agents.c.uri == "grpc://a")).mappings().one()
+            )
+
+    store.upsert_agent("grpc://a", "ACTIVE", slots=1)
+    written = row()["last_heartbeat"]
+    store.upsert_agent("grpc://a", "ACTIVE", slots=1)  # nothing new: the mirror only
+    assert store.agents()[0]["last_heartbeat"] >= written == row()["last_heartbeat"]
+    store.upsert_agent("grpc://a", "BUSY", slots=1, running=1)  # a change: written at once
+    changed = row()
+    assert (changed["state"], changed["running"]) == ("BUSY", 1)
+    assert changed["last_heartbeat"] > written
+    store.heartbeat_write_interval = 0.0  # the interval passed: the heartbeat is written
+    store.upsert_agent("grpc://a", "BUSY", slots=1, running=1)
+    assert row()["last_heartbeat"] > changed["last_heartbeat"]
+
+
+def test_tasks_not_ended_are_counted_through_the_index_of_tasks_by_state(url: str) -> None:
+    with JobStore(url).engine.begin() as conn:  # a database of version 9: no such index
+        tasks_by_state.drop(conn)
+        conn.execute(schema_version.update().values(version=9))
+    store = JobStore(url)  # migration 10 adds it
+    indexes = sa.inspect(store.engine).get_indexes("tasks", schema=store.schema)
+    assert "ix_tasks_status" in {i["name"] for i in indexes}
+    store.create_job("j1", "q")
+    placed = {p: (f"j1/0.{p}/0", f"grpc://a{p % 3}") for p in range(7)}
+    store.add_tasks("j1", 0, 0, placed)
+    store.set_task_states([(f"j1/0.{p}/0", "FINISHED", None, None) for p in (0, 1, 2)])
+    assert store.unended_tasks_by("agent") == {"grpc://a0": 2, "grpc://a1": 1, "grpc://a2": 1}
 
 
 def test_a_database_of_an_older_version_gains_the_new_columns(url: str) -> None:

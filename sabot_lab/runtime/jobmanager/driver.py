@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +21,7 @@ from sabot_lab.runtime.agent.server import fetch_rows
 from sabot_lab.runtime.protocol import ENDED, TaskState
 from sabot_lab.runtime.transport import ANONYMOUS, Credentials, call
 
-__all__ = ["poll_tasks", "result_batches", "run_on_agents"]
+__all__ = ["due_for_poll", "poll_tasks", "result_batches", "run_on_agents"]
 
 
 def run_on_agents(
@@ -55,6 +55,31 @@ def run_on_agents(
         for uri in set(placed.values()):
             with contextlib.suppress(ClusterError):  # an agent gone away holds nothing now
                 call(uri, "drop_job", {"job_id": job_id}, auth)
+
+
+def due_for_poll(
+    agents: Iterable[str],
+    heard: Mapping[str, float],
+    polled: Mapping[str, float],
+    now: float,
+    every: float,
+) -> list[str]:
+    """Those of ``agents`` to ask for their tasks now (sorted): each heard from (its last
+    heartbeat arrived at ``heard[uri]``) since it was last ``polled``, or not polled for
+    ``every`` seconds. An agent sends a heartbeat as soon as a task of it ends, so the
+    others have nothing new: a job on 50 agents asks one or two at a heartbeat, not all 50.
+
+    >>> polled = {"a": 4.0, "b": 4.0, "c": 4.0}
+    >>> due_for_poll(["c", "b", "a"], {"a": 4.2, "b": 3.9}, polled, now=4.5, every=1.0)
+    ['a']
+    >>> due_for_poll(["c", "b", "a"], {"a": 4.2, "b": 3.9}, polled, now=5.5, every=1.0)
+    ['a', 'b', 'c']
+    """
+    return sorted(
+        uri
+        for uri in set(agents)
+        if uri not in polled or heard.get(uri, 0.0) >= polled[uri] or now - polled[uri] >= every
+    )
 
 
 def poll_tasks(

@@ -9,13 +9,13 @@ earlier version (1 to 5): it copies the rows of the old tables into new ones by 
 whatever columns the old ones had, and drops the old ones. Version 7 added the task figures
 ``operator_seconds``, ``state_bytes`` and ``watermark``; version 8 the table of tasks' log
 records, ``task_logs``; version 9 the ``leader_lease`` row of JobManagers that share one
-PostgreSQL database (see :mod:`.lease`).
+PostgreSQL database (see :mod:`.lease`); version 10 the index of tasks by state.
 
 This module imports SQLAlchemy, :mod:`.tables` and the protocol's states.
 
 >>> import sqlalchemy as sa
 >>> migrate(sa.create_engine("sqlite://"), None)
-9
+10
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from sabot_lab.runtime.jobmanager.tables import (
     schema_version,
     task_logs,
     tasks,
+    tasks_by_state,
 )
 from sabot_lab.runtime.protocol import ENDED
 
@@ -113,11 +114,18 @@ def _add_leader_lease(conn: sa.Connection, found: str | None, schema: str | None
     metadata.create_all(conn, tables=[leader_lease])
 
 
+def _add_task_state_index(conn: sa.Connection, found: str | None, schema: str | None) -> None:
+    """Version 10: the index of tasks by state (a database that version 6 just made has
+    it already)."""
+    tasks_by_state.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[sa.Connection, str | None, str | None], None]] = {
     6: _to_control_plane_names,
     7: _add_task_figures,
     8: _add_task_logs,
     9: _add_leader_lease,
+    10: _add_task_state_index,
 }
 """Each migration by the version it makes: it takes a database of any earlier version (its
 tables in the schema it is given first) to its own, its tables in the schema given second."""

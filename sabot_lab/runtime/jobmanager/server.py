@@ -57,7 +57,7 @@ from sabot_lab.physical import PhysicalPlan, TaskId, TaskSpec, plan_stages
 from sabot_lab.runtime.addresses import host_of
 from sabot_lab.runtime.error_reports import failures_reported
 from sabot_lab.runtime.jobmanager.checkpoints import SAVEPOINT_FILE, CheckpointFiles, commit_source
-from sabot_lab.runtime.jobmanager.driver import poll_tasks
+from sabot_lab.runtime.jobmanager.driver import due_for_poll, poll_tasks
 from sabot_lab.runtime.jobmanager.http import StatusHttpServer
 from sabot_lab.runtime.jobmanager.job_logs import JobLogs
 from sabot_lab.runtime.jobmanager.leadership import Leadership, lock_workdir
@@ -147,6 +147,9 @@ SLOTS_TIMEOUT = 30.0
 (an agent replacing the one lost), before the job fails for lack of them."""
 STOP_TIMEOUT = 30.0
 """Seconds the JobManager waits for cancelled tasks to say they stopped."""
+POLL_INTERVAL = 1.0
+"""Seconds after which the JobManager asks an agent for its tasks of a job it waits for even
+if no heartbeat came from it since it last asked (one that ends a task sends one at once)."""
 
 
 class JobManager(ClusterServer):
@@ -396,8 +399,7 @@ class JobManager(ClusterServer):
         return command.outcome
 
     def _record_task(self, run: JobRun, command: RecordTask, attempt: int) -> None:
-        state, error = command.state.value, command.error
-        self.store.set_task_state(command.task_id, state, error, command.metrics)
+        self._record_tasks([command])
 
     def _probe_agents(self, run: JobRun, command: ProbeAgents, attempt: int) -> Outcome | None:
         probed = AgentsProbed(self._unreachable(command.agents), command.error)
@@ -725,6 +727,7 @@ class JobManager(ClusterServer):
         agents = frozenset(deployed.values())
         waiting = set(deployed) if until is None else until
         deadline = time.monotonic() + STOP_TIMEOUT
+        polled: dict[str, float] = {}  # when each agent was last asked for its tasks
         while waiting & pending.keys():
             if run.ended:
                 return Outcome.CANCELLED
@@ -740,16 +743,17 @@ class JobManager(ClusterServer):
             # an agent that does not answer: the heartbeat monitor decides whether it is gone
             # (asked again soon: one cut off must not hold the job past its FAILED mark)
             patience = min(10.0, max(2.0, self.heartbeat_timeout / 2))
-            ended, _ = poll_tasks(pending, self.auth, self.job_logs.add, patience)
-            for uri, task in ended:
-                report = TaskReport.from_dict(task)
-                event = TaskEnded(
-                    report.task_id, uri, TaskState(report.state), report.error,
-                    report.checkpoint, stopping, agents, report.metrics,
-                )  # fmt: skip
-                outcome = self._apply(run, transition(run, event))
-                if outcome is not None:
-                    return outcome
+            heard = {a["uri"]: a["last_heartbeat"] for a in self.store.agents()}
+            now = time.time()
+            due = set(due_for_poll(pending.values(), heard, polled, now, POLL_INTERVAL))
+            polled.update(dict.fromkeys(due, now))
+            asked = {t: uri for t, uri in pending.items() if uri in due}
+            ended, _ = poll_tasks(asked, self.auth, self.job_logs.add, patience)
+            for _, task in ended:
+                del pending[task["task_id"]]
+            outcome = self._tasks_ended(run, ended, stopping, agents)
+            if outcome is not None:
+                return outcome
             if ticking:
                 try:
                     with run.lock:  # completion and retention in one step; a cancel waits
@@ -760,6 +764,39 @@ class JobManager(ClusterServer):
             if waiting & pending.keys():
                 self._wait_for_news(0.05)  # agents report ended tasks at once
         return Outcome.OK
+
+    def _tasks_ended(
+        self,
+        run: JobRun,
+        ended: list[tuple[str, dict[str, Any]]],
+        stopping: bool,
+        agents: frozenset[str],
+    ) -> Outcome | None:
+        """Apply the ends of the tasks one poll found ((agent, task report) pairs), their
+        records written together (in one transaction before any other command); the outcome
+        of the stage step, if one settles it."""
+        records: list[RecordTask] = []
+        for uri, task in ended:
+            report = TaskReport.from_dict(task)
+            event = TaskEnded(
+                report.task_id, uri, TaskState(report.state), report.error,
+                report.checkpoint, stopping, agents, report.metrics,
+            )  # fmt: skip
+            commands = transition(run, event)
+            records += [c for c in commands if isinstance(c, RecordTask)]
+            others: list[Command] = [c for c in commands if not isinstance(c, RecordTask)]
+            if others:
+                self._record_tasks(records)
+                records = []
+                outcome = self._apply(run, others)
+                if outcome is not None:
+                    return outcome
+        self._record_tasks(records)
+        return None
+
+    def _record_tasks(self, records: list[RecordTask]) -> None:
+        changes = [(r.task_id, r.state.value, r.error, r.metrics) for r in records]
+        self.store.set_task_states(changes)
 
     def _final_placement(self, run: JobRun, attempt: int) -> tuple[PhysicalPlan, dict[int, str]]:
         """The job's plan and the agents of its last stage's tasks in ``attempt``."""
@@ -879,9 +916,10 @@ class JobManager(ClusterServer):
 
     def _heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         beat = Heartbeat.from_dict(body)
-        known = {a["uri"]: AgentState(a["state"]) for a in self.store.agents()}
-        check_registration(beat, known.get(beat.uri), self.auth)
-        state = agent_after_heartbeat(AgentState(beat.state), known.get(beat.uri))
+        recorded = self.store.agent_state(beat.uri)
+        known = None if recorded is None else AgentState(recorded)
+        check_registration(beat, known, self.auth)
+        state = agent_after_heartbeat(AgentState(beat.state), known)
         self.store.upsert_agent(beat.uri, state.value, beat.slots, beat.memory_bytes, beat.running)
         self._reports[beat.uri] = {**beat.resources, "consumer_lag": list(beat.consumer_lag)}
         stale = self.store.ended_tasks(t.task_id for t in beat.tasks)

@@ -62,6 +62,10 @@ class Planned(NamedTuple):
     bounded: bool | None
 
 
+UNENDED = tuple(s for s in STATES if s not in ENDED)
+"""States of tasks not ended (a query for them uses the index of tasks by state)."""
+
+
 def _lock_in_order(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> None:
     """Lock the task rows ``where`` selects in task order before a statement updates them
     all (PostgreSQL; SQLite locks the whole database): two transactions that update some of
@@ -86,6 +90,10 @@ class JobStore:
     """
 
     fence: Callable[[sa.Connection], None] | None = None
+    heartbeat_write_interval: float = 5.0
+    """Seconds a heartbeat that changes nothing but the agent's last heartbeat is kept in
+    the mirror only: the table's ``last_heartbeat`` lags by at most this much (a JobManager
+    taking over gives every agent a full heartbeat timeout anyway)."""
 
     def __init__(self, url: str, schema: str | None = None) -> None:
         wanted = schema or get_config().cluster.database_schema
@@ -95,15 +103,25 @@ class JobStore:
         except sa.exc.OperationalError as exc:
             raise unreachable_database(url, exc) from None
         self._agents_lock = threading.Lock()
+        """Held while the mirror is read or changed (never during a query: placing tasks
+        does not wait for the database)."""
+        self._agents_writing = threading.Lock()
+        """Held by each writer of the agents' rows, from its write to its mirror's change,
+        so that the mirror changes in the order of the writes."""
         self._agents: dict[str, dict[str, Any]] = {}
+        self._written_at: dict[str, float] = {}
+        """When each agent's row was last written (by this store)."""
         self.reload_agents()
 
     def reload_agents(self) -> None:
         """Read the ``agents`` table into the in-memory mirror again (a JobManager that
         takes over from another leader: that one wrote it meanwhile)."""
-        with self._agents_lock, self.engine.connect() as conn:
-            rows = conn.execute(sa.select(*keyed(agents))).mappings()
-            self._agents = {r["uri"]: dict(r) for r in rows}
+        with self._agents_writing:
+            with self.engine.connect() as conn:
+                rows = conn.execute(sa.select(*keyed(agents))).mappings()
+                mirror = {r["uri"]: dict(r) for r in rows}
+            with self._agents_lock:
+                self._agents = mirror
 
     @contextlib.contextmanager
     def _deciding(self) -> Iterator[sa.Connection]:
@@ -351,23 +369,49 @@ class JobStore:
         metrics: Mapping[str, Any] | None = None,
     ) -> None:
         """Move a task to ``state``, with its final ``metrics`` (see :data:`~sabot_lab.runtime.protocol.TASK_METRICS`)."""
-        _check(state, STATES)
+        self.set_task_states([(task_id, state, error, metrics)])
+
+    def set_task_states(
+        self, changes: Iterable[tuple[str, str, str | None, Mapping[str, Any] | None]]
+    ) -> None:
+        """Move tasks to new states in one transaction: ``(task_id, state, error, metrics)``
+        each, as :meth:`set_task_state` (the tasks of a job on 50 agents end together: one
+        write, not 50).
+
+        >>> store = JobStore("sqlite://")
+        >>> _ = store.create_job("j1", "q")
+        >>> store.add_tasks("j1", 0, 0, {0: ("j1/0.0/0", "grpc://a:1"), 1: ("j1/0.1/0", "grpc://b:1")})
+        >>> store.set_task_states([("j1/0.1/0", "FINISHED", None, {"rows_out": 3}),
+        ...                        ("j1/0.0/0", "FAILED", "boom", None)])
+        >>> [(t["task_id"], t["state"], t["rows_out"]) for t in store.tasks("j1")]
+        [('j1/0.0/0', 'FAILED', 0), ('j1/0.1/0', 'FINISHED', 3)]
+        """
         now = time.time()
-        values: dict[str, Any] = {"state": state, "updated_at": now}
-        if state in ENDED:
-            values["completed_at"] = now
-        if error is not None:
-            values["error"] = error
-        values.update(_metrics(metrics or {}))
-        with self._deciding() as conn:
-            conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
+        updates = []
+        for task_id, state, error, metrics in sorted(changes, key=lambda c: c[0]):
+            _check(state, STATES)
+            values: dict[str, Any] = {"state": state, "updated_at": now}
+            if state in ENDED:
+                values["completed_at"] = now
+            if error is not None:
+                values["error"] = error
+            values.update(_metrics(metrics or {}))
+            updates.append(tasks.update().where(tasks.c.task_id == task_id).values(**values))
+        if not updates:
+            return
+        with self._deciding() as conn:  # in task order, as every writer of many tasks
+            for update in updates:
+                conn.execute(update)
 
     def record_running_tasks(self, reports: Iterable[Mapping[str, Any]]) -> None:
         """Mark the tasks an agent reported running (its heartbeat) RUNNING, with their
         metrics so far; tasks that ended keep the state and figures they ended with."""
         now = time.time()
+        ordered = sorted(reports, key=lambda r: str(r["task_id"]))
+        if not ordered:  # (an idle agent's heartbeat: no write transaction)
+            return
         with self.engine.begin() as conn:  # in task order, as every writer of many tasks
-            for report in sorted(reports, key=lambda r: str(r["task_id"])):
+            for report in ordered:
                 conn.execute(
                     tasks.update()
                     .where(tasks.c.task_id == report["task_id"], tasks.c.state.not_in(ENDED))
@@ -521,7 +565,7 @@ class JobStore:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(key, sa.func.count())
-                .where(tasks.c.state.not_in(ENDED), tasks.c.agent.is_not(None))
+                .where(tasks.c.state.in_(UNENDED), tasks.c.agent.is_not(None))
                 .group_by(key)
             )
             return {value: n for value, n in rows}
@@ -559,25 +603,68 @@ class JobStore:
         }
         if memory_bytes is not None:
             values["memory_bytes"] = memory_bytes
-        with self._agents_lock, self.engine.begin() as conn:
-            known = self._agents.get(uri)
-            if known:
-                conn.execute(agents.update().where(agents.c.uri == uri).values(**values))
-                known.update(values)
-            else:
-                host, port = agent_address(uri)
-                row = {"uri": uri, "host": host, "port": port, "memory_bytes": None,
-                       "registered_at": now, **values}  # fmt: skip
-                conn.execute(agents.insert().values(**row))
+        with self._agents_writing:
+            with self._agents_lock:
+                known = self._agents.get(uri)
+                if known and self._heartbeat_only(uri, known, values, now):
+                    known.update(values)  # (the table has it within heartbeat_write_interval)
+                    return
+            with self.engine.begin() as conn:
+                row = self._write_agent(conn, uri, known, values, now)
+            with self._agents_lock:
                 self._agents[uri] = row
+
+    def _heartbeat_only(
+        self, uri: str, known: Mapping[str, Any], values: Mapping[str, Any], now: float
+    ) -> bool:
+        """Whether ``values`` change nothing of agent ``uri`` but its last heartbeat, and
+        the table's is younger than :attr:`heartbeat_write_interval`: 50 agents' heartbeats
+        then cost no write (which would also hold up the submissions' transactions)."""
+        unchanged = all(known.get(k) == v for k, v in values.items() if k != "last_heartbeat")
+        return unchanged and now - self._written_at.get(uri, 0.0) < self.heartbeat_write_interval
+
+    def _write_agent(
+        self,
+        conn: sa.Connection,
+        uri: str,
+        known: dict[str, Any] | None,
+        values: dict[str, Any],
+        now: float,
+    ) -> dict[str, Any]:
+        """Write agent ``uri``'s row (``known``: its mirror, None when new); return the row
+        to mirror."""
+        self._written_at[uri] = now
+        if known:
+            conn.execute(agents.update().where(agents.c.uri == uri).values(**values))
+            return {**known, **values}
+        host, port = agent_address(uri)
+        row = {"uri": uri, "host": host, "port": port, "memory_bytes": None,
+               "registered_at": now, **values}  # fmt: skip
+        conn.execute(agents.insert().values(**row))
+        return row
 
     def set_agent_state(self, uri: str, state: str) -> None:
         """Mark an agent (e.g. FAILED after a missed heartbeat)."""
         _check(state, AGENT_STATES)
-        with self._agents_lock, self.engine.begin() as conn:
-            conn.execute(agents.update().where(agents.c.uri == uri).values(state=state))
-            if uri in self._agents:
-                self._agents[uri]["state"] = state
+        with self._agents_writing:
+            with self.engine.begin() as conn:
+                conn.execute(agents.update().where(agents.c.uri == uri).values(state=state))
+            with self._agents_lock:
+                if uri in self._agents:
+                    self._agents[uri]["state"] = state
+
+    def agent_state(self, uri: str) -> str | None:
+        """The state of agent ``uri`` (from the in-memory mirror), None if it never
+        registered.
+
+        >>> store = JobStore("sqlite://")
+        >>> store.upsert_agent("grpc://10.0.0.7:8815", "ACTIVE", slots=2)
+        >>> store.agent_state("grpc://10.0.0.7:8815"), store.agent_state("grpc://10.0.0.8:8815")
+        ('ACTIVE', None)
+        """
+        with self._agents_lock:
+            known = self._agents.get(uri)
+            return None if known is None else str(known["state"])
 
     def agents(self) -> list[dict[str, Any]]:
         """Every agent ever registered (from the in-memory mirror of the table)."""

@@ -130,6 +130,9 @@ tasks = sa.Table(
     _column("state_bytes", sa.BigInteger),  # its part of its last checkpoint
     _column("watermark", sa.BigInteger),  # its last watermark (microseconds)
 )
+tasks_by_state = sa.Index("ix_tasks_status", tasks.c.state)
+"""Finds the tasks not ended among those of every job the table still holds (placement
+counts them at each stage)."""
 agents = sa.Table(
     "agents",
     metadata,
