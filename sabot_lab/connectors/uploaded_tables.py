@@ -34,7 +34,7 @@ from sabot_lab.expr import Expr
 from sabot_lab.location import Location
 from sabot_lab.logical import JobGraph
 from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
-from sabot_lab.logical.sources import ReplayableSource, register_source
+from sabot_lab.logical.sources import ReplayableSource, SourceSpec, register_source
 
 __all__ = [
     "UploadedTable",
@@ -177,7 +177,7 @@ class UploadedTable(ReplayableSource):
             sent += batch.num_rows
             yield batch, sent
 
-    def split(self, n: int) -> list[UploadedTable]:
+    def split(self, n: int) -> list[SourceSpec]:
         """Contiguous row ranges, each read as a zero-copy slice.
 
         >>> source = UploadedTable("0" * 32, pa.schema([("x", pa.int64())]), 10)
@@ -214,13 +214,12 @@ class UploadedTable(ReplayableSource):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UploadedTable:
         counts = [data.get(k) for k in ("rows", "start", "length")]
-        if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
-            raise PlanError(f"uploaded table {data.get('upload')!r}: rows, start and length "
-                            f"must be integers, got {counts}")  # fmt: skip
+        ints = [c for c in counts if type(c) is int]  # (not bools, not None)
         root = data.get("root")
-        if root is not None and not isinstance(root, str):
-            raise PlanError(f"uploaded table {data.get('upload')!r}: root must be a string")
-        rows, start, length = counts
+        if len(ints) != 3 or (root is not None and not isinstance(root, str)):
+            raise PlanError(f"uploaded table {data.get('upload')!r}: rows, start and length "
+                            f"must be integers and root a string, got {counts}, {root!r}")  # fmt: skip
+        rows, start, length = ints
         return cls(data["upload"], schema_from_b64(data["schema"]), rows, start, length, root)
 
 

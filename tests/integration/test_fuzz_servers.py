@@ -115,7 +115,7 @@ AGENT_BODIES: dict[str, type | None] = {
     "status": None,
     "ping": None,
 }
-assert set(JOBMANAGER_BODIES) == set(JOBMANAGER_ACTIONS) - {"result"}  # result is do_get
+assert set(JOBMANAGER_BODIES) == set(JOBMANAGER_ACTIONS) - {"result", "upload"}  # do_get, do_put
 assert set(AGENT_BODIES) == set(AGENT_ACTIONS)
 
 # -- strategies ---------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def test_an_upload_needs_the_submit_token_and_a_well_formed_id(
         with pytest.raises(AuthenticationError, match=refusal):
             put_table(cluster.uri, new_upload_id(), table, auth)
     for bad in ("../../outside", "A" * 32, ""):
-        with pytest.raises(ClusterError, match="upload refused: upload id .* is not 32 hex"):
+        with pytest.raises(ClusterError, match=r"upload refused: upload id .* is not 32 hex"):
             put_table(cluster.uri, bad, table, cluster.auth)
     assert uploads(cluster) == before
     upload = new_upload_id()
@@ -109,7 +109,7 @@ def test_a_plan_names_uploads_by_id_only_and_each_is_checked(
     }
     jobs = len(cluster.jobs())
     for problem, source in cases.items():
-        with pytest.raises(ClusterError, match=f"the submitted plan is not valid: .*{problem}"):
+        with pytest.raises(ClusterError, match=rf"the submitted plan is not valid: .*{problem}"):
             sl.from_source(source).submit(cluster)
     assert len(cluster.jobs()) == jobs
     read = sl.from_source(UploadedTable(upload, table.schema, 100)).submit(cluster)
