@@ -135,3 +135,20 @@ def test_an_upload_is_deleted_with_the_last_job_that_read_it(
     cluster.delete_ended(0)  # the retention sweep, for what ended (or was written) until now
     assert f"{never_named}.arrow" not in uploads(cluster)
     assert_same_rows(stream.submit(cluster).result(timeout=120), duckdb_table(SQL, t=table))
+
+
+def test_a_from_iterable_list_is_uploaded_as_a_table(
+    two_agents_on_sqlite: sl.LocalCluster,
+) -> None:
+    cluster = two_agents_on_sqlite
+    rows = [{"k": i % 7, "x": i * 5 - 3000} for i in range(6_000)]
+    stream = (
+        sl.from_iterable(rows)
+        .filter(col("x") % 3 != 0)
+        .group_by("k")
+        .agg(total=col("x").sum(), n=sl.count())
+    )
+    job = stream.submit(cluster, partitions=2)
+    assert_same_rows(job.result(timeout=120), duckdb_table(SQL, t=pa.Table.from_pylist(rows)))
+    plan = stored_plan(cluster, job)
+    assert "uploaded_table" in plan and len(plan) < 8_000
