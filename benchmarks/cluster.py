@@ -11,9 +11,9 @@
 4. The fintech query from Parquet on 2 agents vs DuckDB on the same files. Goal <= 2.0x.
 5. A 10 M-row job end to end (submit to result in the client): filter, group by, aggregate.
 6. The fintech query from in-memory tables (``from_arrow``, ``--arrow-rows`` quotes): the time
-   ``submit()`` takes (the tables are uploaded, not put into the plan), submit to result, the
-   same query in-process, and the plan's size as the JobManager stores it. Goals: submit
-   < 50 ms, result <= 2x in-process.
+   ``submit()`` takes (the tables are uploaded once, by the first, not put into the plan),
+   submit to result, the same query in-process, and the plan's size as the JobManager stores
+   it. Goals: submit < 50 ms, result <= 2x in-process.
 7. Start-up: ``LocalCluster(agents=2)`` until it accepts jobs, then ``close()`` (median of
    ``--runs``). Goal < 3 s.
 
@@ -225,8 +225,9 @@ def fintech_from_arrow(cluster: sl.LocalCluster, rows: int, runs: int) -> None:
     plan = cluster.jobs(limit=1)[0]["job_id"]
     plan_bytes = len(cluster._call("plan", {"job_id": plan})["plan"])
     print(
-        f"fintech {rows / 1e6:g}M rows from_arrow: submit() p50 {statistics.median(submits):6.1f} ms"
-        f" (goal < 50 ms)   result 2 agents {timed['cluster']:7.1f} ms   in-process "
+        f"fintech {rows / 1e6:g}M rows from_arrow: first submit() {submits[0]:6.1f} ms (uploads "
+        f"the tables), then p50 {statistics.median(submits[1:]):6.1f} ms (goal < 50 ms)   "
+        f"result 2 agents {timed['cluster']:7.1f} ms   in-process "
         f"{timed['in-process']:7.1f} ms   ratio {timed['cluster'] / timed['in-process']:5.2f}x "
         f"(goal <= 2.0x)   stored plan {plan_bytes:,} bytes"
     )
