@@ -41,6 +41,7 @@ __all__ = [
     "bind_uploads",
     "check_upload_id",
     "new_upload_id",
+    "open_upload",
     "read_upload",
     "upload_location",
     "uploads_in",
@@ -107,12 +108,18 @@ def write_upload(location: Location, schema: pa.Schema, batches: Iterable[pa.Rec
 def read_upload(location: Location) -> pa.Table:
     """The table uploaded at ``location``: memory-mapped when the file is local (reading it
     copies nothing; pages load as slices are read)."""
+    return open_upload(location).read_all()
+
+
+def open_upload(location: Location) -> pa.ipc.RecordBatchFileReader:
+    """A reader of the upload at ``location`` (its schema and row count come from the
+    file's footer and batch headers, without its rows)."""
     try:
         if location.is_local:
             source: pa.NativeFile = pa.memory_map(str(location))
         else:
             source = location.filesystem.open_input_file(location.path)
-        return pa.ipc.open_file(source).read_all()
+        return pa.ipc.open_file(source)
     except (OSError, pa.ArrowException) as exc:
         raise LocationError(
             f"cannot read the uploaded table {location.name}: {exc} (an upload is deleted "
@@ -269,12 +276,13 @@ def bind_uploads(graph: JobGraph, root: Location) -> JobGraph:
                 f"uploaded table {spec.upload} is not on this cluster (never uploaded, or "
                 "deleted with the last job that read it): submit the stream again"
             )
-        kept = read_upload(location)
-        if kept.num_rows != spec.rows or not kept.schema.equals(spec.schema):
+        kept = open_upload(location)
+        rows = kept.count_rows()
+        if rows != spec.rows or not kept.schema.equals(spec.schema):
             raise PlanError(
-                f"uploaded table {spec.upload} holds {kept.num_rows} rows of "
-                f"{kept.schema.names}, not the {spec.rows} rows of {spec.schema.names} the "
-                "plan says: submit the stream again"
+                f"uploaded table {spec.upload} holds {rows} rows of {kept.schema.names}, not "
+                f"the {spec.rows} rows of {spec.schema.names} the plan says: submit the "
+                "stream again"
             )
         table = UploadedTable(spec.upload, spec.schema, spec.rows, spec.start, spec.length,
                               str(root))  # fmt: skip
