@@ -57,6 +57,7 @@ class Cluster(Displayed):
         self._uploads: dict[int, tuple[weakref.ref[pa.Table], str]] = {}
         """The id of each table uploaded from here, by the table's ``id()`` (see
         :meth:`upload_table`)."""
+        self._takes_uploads: bool | None = None
 
     @property
     def uri(self) -> str:
@@ -167,6 +168,14 @@ class Cluster(Displayed):
         """:meth:`upload_table` for ``await``: sends on a worker thread."""
         return await asyncio.to_thread(self.upload_table, table)
 
+    def takes_uploads(self) -> bool:
+        """Whether :meth:`submit` uploads in-memory tables here rather than putting them in
+        the plan: a remote JobManager says whether its agents share its uploads (a
+        ``checkpoint_location`` of shared storage); asked once."""
+        if self._takes_uploads is None:
+            self._takes_uploads = bool(self._call("ping").get("uploads"))
+        return self._takes_uploads
+
     def _send_upload(self, upload: str, table: pa.Table) -> None:
         """Send ``table`` as upload ``upload``: to the JobManager, over Flight."""
         if self._leader is None:
@@ -238,5 +247,5 @@ def connect(
     """
     credentials = Credentials.from_env(token, tls_ca, insecure, tls_cert=tls_cert, tls_key=tls_key)
     cluster = Cluster(uri, credentials)
-    cluster._call("ping", timeout=10)
+    cluster._takes_uploads = bool(cluster._call("ping", timeout=10).get("uploads"))
     return cluster

@@ -244,6 +244,10 @@ class LocalCluster(Cluster):
     def _still_kept(self, upload: str) -> bool:
         return upload_location(self._uploads_root, upload).exists()
 
+    def takes_uploads(self) -> bool:
+        """Always: its agents read its uploads directory (see :meth:`_send_upload`)."""
+        return True
+
     @property
     def _uploads_root(self) -> Location:
         where = self.checkpoint_location or get_config().cluster.checkpoint_location

@@ -28,7 +28,8 @@ def upload_tables(cluster: Cluster, graph: JobGraph) -> JobGraph:
     a ``from_iterable`` list: see :func:`in_memory_table`) of at least ``inline_table_bytes``
     (:class:`~sabot_lab.config.ClusterConfig`) uploaded to ``cluster``
     (:meth:`~sabot_lab.client.Cluster.upload_table`) and named by its id; smaller ones stay in
-    the plan. ``graph`` itself is left as it is.
+    the plan, and so do all of them when ``cluster`` takes no uploads
+    (:meth:`~sabot_lab.client.Cluster.takes_uploads`). ``graph`` itself is left as it is.
 
     >>> import sabot_lab as sl
     >>> small = sl.from_pydict({"x": [1, 2]}).graph
@@ -42,7 +43,7 @@ def upload_tables(cluster: Cluster, graph: JobGraph) -> JobGraph:
         table = in_memory_table(node.parameters["source"])
         if table is not None and table.nbytes >= limit:
             large[node.operator_id] = table
-    if not large:
+    if not large or not cluster.takes_uploads():
         return graph
     uploaded = graph.copy()
     for node in graph.sources():

@@ -185,7 +185,7 @@ _VARIABLES = {
 }
 
 JOBMANAGER_ACTIONS: Mapping[str, Role] = {
-    "ping": Role.READ,  # the JobManager's URIs (Flight and HTTP)
+    "ping": Role.READ,  # the JobManager's URIs (Flight and HTTP), role, whether it takes uploads
     "status": Role.READ,  # a job's row
     "wait": Role.READ,  # a job's row once it ended (a long poll)
     "tasks": Role.READ,  # a job's tasks

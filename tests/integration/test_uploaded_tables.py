@@ -1,9 +1,14 @@
 """In-memory tables on a cluster: uploaded once as Arrow files and named in plans by id, on a
-real two-agent ``LocalCluster``. The plan the JobManager stores stays the same size whatever
-the rows; answers equal DuckDB's; uploads need the submit token, a well-formed id and no path;
-an upload is deleted with the last job that read it, or by the sweep when no job named it."""
+real two-agent ``LocalCluster`` whose checkpoint location (where uploads go) is shared storage,
+so that a remote client (``sl.connect``) uploads over Flight too. The plan the JobManager
+stores stays the same size whatever the rows; answers equal DuckDB's; uploads need the submit
+token, a well-formed id and no path; an upload is deleted with the last job that read it, or by
+the sweep when no job named it."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +21,14 @@ from sabot_lab.connectors.uploaded_tables import new_upload_id, uploads_root
 from sabot_lab.errors import AuthenticationError, ClusterError
 from sabot_lab.runtime.transport import Credentials, put_table
 from tests.support.reference import assert_same_rows, duckdb_table
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sl.LocalCluster]:
+    shared = tmp_path_factory.mktemp("shared-storage")
+    with sl.LocalCluster(agents=2, slots=2, checkpoint_location=shared) as c:
+        yield c
+
 
 SQL = "SELECT k, SUM(x) AS total, COUNT(*) AS n FROM t WHERE x % 3 <> 0 GROUP BY k"
 
@@ -35,7 +48,8 @@ def query(table: pa.Table) -> sl.Stream:
 
 
 def uploads(cluster: sl.LocalCluster) -> set[str]:
-    root = uploads_root(cluster.workdir, None).local_path
+    root = uploads_root(cluster.workdir, cluster.checkpoint_location).local_path
+    assert root.is_relative_to(Path(str(cluster.checkpoint_location)))
     return {p.name for p in root.glob("*.arrow")} if root.exists() else set()
 
 
@@ -44,9 +58,8 @@ def stored_plan(cluster: sl.LocalCluster, job: sl.Job) -> str:
 
 
 def test_the_stored_plan_names_the_table_and_its_size_does_not_grow_with_the_rows(
-    two_agents_on_sqlite: sl.LocalCluster,
+    cluster: sl.LocalCluster,
 ) -> None:
-    cluster = two_agents_on_sqlite
     plans = []
     for rows in (20_000, 400_000):
         table = table_of(rows)
@@ -60,9 +73,9 @@ def test_the_stored_plan_names_the_table_and_its_size_does_not_grow_with_the_row
 
 
 def test_a_table_submitted_again_is_not_uploaded_again(
-    two_agents_on_sqlite: sl.LocalCluster,
+    cluster: sl.LocalCluster,
 ) -> None:
-    cluster, table = two_agents_on_sqlite, table_of(50_000)
+    table = table_of(50_000)
     stream = query(table)
     before = uploads(cluster)
     first = stream.submit(cluster, partitions=2)
@@ -75,9 +88,9 @@ def test_a_table_submitted_again_is_not_uploaded_again(
 
 
 def test_an_upload_needs_the_submit_token_and_a_well_formed_id(
-    two_agents_on_sqlite: sl.LocalCluster,
+    cluster: sl.LocalCluster,
 ) -> None:
-    cluster, table = two_agents_on_sqlite, table_of(10)
+    table = table_of(10)
     before = uploads(cluster)
     refusals = {
         "invalid or missing bearer token": Credentials(),
@@ -98,9 +111,9 @@ def test_an_upload_needs_the_submit_token_and_a_well_formed_id(
 
 
 def test_a_plan_names_uploads_by_id_only_and_each_is_checked(
-    two_agents_on_sqlite: sl.LocalCluster,
+    cluster: sl.LocalCluster,
 ) -> None:
-    cluster, table = two_agents_on_sqlite, table_of(100)
+    table = table_of(100)
     upload = cluster.upload_table(table)
     cases = {
         "names a directory": UploadedTable(upload, table.schema, 100, root="/etc"),
@@ -117,9 +130,9 @@ def test_a_plan_names_uploads_by_id_only_and_each_is_checked(
 
 
 def test_an_upload_is_deleted_with_the_last_job_that_read_it(
-    two_agents_on_sqlite: sl.LocalCluster,
+    cluster: sl.LocalCluster,
 ) -> None:
-    cluster, table = two_agents_on_sqlite, table_of(30_000)
+    table = table_of(30_000)
     stream = query(table)
     before = uploads(cluster)
     jobs = [stream.submit(cluster, partitions=2) for _ in range(2)]
@@ -138,9 +151,8 @@ def test_an_upload_is_deleted_with_the_last_job_that_read_it(
 
 
 def test_a_from_iterable_list_is_uploaded_as_a_table(
-    two_agents_on_sqlite: sl.LocalCluster,
+    cluster: sl.LocalCluster,
 ) -> None:
-    cluster = two_agents_on_sqlite
     rows = [{"k": i % 7, "x": i * 5 - 3000} for i in range(6_000)]
     stream = (
         sl.from_iterable(rows)
@@ -152,3 +164,16 @@ def test_a_from_iterable_list_is_uploaded_as_a_table(
     assert_same_rows(job.result(timeout=120), duckdb_table(SQL, t=pa.Table.from_pylist(rows)))
     plan = stored_plan(cluster, job)
     assert "uploaded_table" in plan and len(plan) < 8_000
+
+
+def test_a_remote_client_uploads_over_flight_when_the_agents_share_the_uploads(
+    cluster: sl.LocalCluster,
+) -> None:
+    remote = sl.connect(cluster.uri, token=cluster.token)
+    assert remote.takes_uploads()
+    table = table_of(30_000)
+    before = uploads(cluster)
+    job = query(table).submit(remote, partitions=2)
+    assert len(uploads(cluster) - before) == 1
+    assert_same_rows(job.result(timeout=120), duckdb_table(SQL, t=table))
+    assert "uploaded_table" in stored_plan(cluster, job)

@@ -216,6 +216,10 @@ class JobManager(ClusterServer):
         """Where checkpoints (``checkpoints/<job>``) and savepoints (``savepoints/<job>``) go."""
         self.uploads = Uploads(uploads_root(self.workdir, get_config().cluster.checkpoint_location))
         """The in-memory tables clients uploaded for their jobs (``uploads/``, beside them)."""
+        self.uploads_shared = get_config().cluster.checkpoint_location is not None
+        """Whether agents on other hosts read the uploads (they share the checkpoint
+        location): remote clients upload their tables only then (a ``LocalCluster``'s agents
+        share its work directory)."""
         serve_workflows(self)
         DBOS(
             config={
@@ -875,12 +879,18 @@ class JobManager(ClusterServer):
             "cancel": lambda b: self._cancel(job("cancel")(b).job_id),
             "savepoint": lambda b: self._savepoint(job("savepoint")(b)),
             "plan": lambda b: self._submitted_plan(job("plan")(b).job_id),
-            "ping": lambda b: {"uri": self.uri, "http": self.http.url, **self.role()},
+            "ping": lambda b: self._ping(),
             "dashboard_code": lambda b: self.http.one_time_link(),
         }
         authorize(context, action.type)
         self._check_leading(action.type)
         return dispatch(action, handlers, context)
+
+    def _ping(self) -> dict[str, Any]:
+        """The JobManager's URIs (Flight and HTTP), its :meth:`role`, and whether remote
+        clients upload their in-memory tables here (:attr:`uploads_shared`)."""
+        return {"uri": self.uri, "http": self.http.url, **self.role(),
+                "uploads": self.uploads_shared}  # fmt: skip
 
     def _heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         beat = Heartbeat.from_dict(body)
