@@ -150,9 +150,10 @@ class Cluster(Displayed):
     def upload_table(self, table: pa.Table) -> str:
         """Upload an in-memory table for the jobs to come; return its id, which a plan
         names it by (:class:`~sabot_lab.connectors.UploadedTable`). :meth:`submit` calls it
-        for each table of ``from_arrow``, ``from_pandas`` or ``from_pydict`` of at least
-        ``inline_table_bytes`` (:class:`~sabot_lab.config.ClusterConfig`): the rows go to
-        the cluster once, as Arrow, never inside the plan. A table uploaded before (the same
+        for each table of ``from_arrow``, ``from_pandas``, ``from_pydict`` or a
+        ``from_iterable`` list of at least ``inline_table_bytes``
+        (:class:`~sabot_lab.config.ClusterConfig`) when the cluster :meth:`takes_uploads`:
+        the rows go to the cluster once, as Arrow, never inside the plan. A table uploaded before (the same
         object, still kept on the cluster) is not sent again. The JobManager keeps an upload
         as long as a job that read it is kept (``result_ttl``)."""
         known = self._uploads.get(id(table))
