@@ -10,7 +10,11 @@
    uncompressed, LZ4 and ZSTD. Goal >= 1 GB/s.
 4. The fintech query from Parquet on 2 agents vs DuckDB on the same files. Goal <= 2.0x.
 5. A 10 M-row job end to end (submit to result in the client): filter, group by, aggregate.
-6. Start-up: ``LocalCluster(agents=2)`` until it accepts jobs, then ``close()`` (median of
+6. The fintech query from in-memory tables (``from_arrow``, ``--arrow-rows`` quotes): the time
+   ``submit()`` takes (the tables are uploaded once, by the first, not put into the plan),
+   submit to result, the same query in-process, and the plan's size as the JobManager stores
+   it. Goals: submit < 50 ms, result <= 2x in-process.
+7. Start-up: ``LocalCluster(agents=2)`` until it accepts jobs, then ``close()`` (median of
    ``--runs``). Goal < 3 s.
 
 Every job's answer is checked against DuckDB's before timing.
@@ -201,6 +205,34 @@ def fintech_and_ten_million(cluster: sl.LocalCluster, workdir: Path, rows: int, 
     )
 
 
+def fintech_from_arrow(cluster: sl.LocalCluster, rows: int, runs: int) -> None:
+    """Print the fintech query over in-memory tables: ``submit()``, submit to result, in-process."""
+    q, s = quotes(rows, n_securities=100_000, seed=42), securities(100_000)
+    con = duckdb.connect()
+    expected = con.sql(FINTECH_SQL.format(q="q", s="s").replace("'", "")).to_arrow_table()
+    stream = fintech_pipeline(sl.from_arrow(q), sl.from_arrow(s))
+    submits: list[float] = []
+
+    def on_cluster() -> pa.Table:
+        start = time.perf_counter()
+        job = stream.submit(cluster)
+        submits.append((time.perf_counter() - start) * 1000)
+        return job.result(timeout=600)
+
+    same_rows(on_cluster(), expected, ["sector"])
+    same_rows(stream.collect(), expected, ["sector"])
+    timed = interleaved_ms({"cluster": on_cluster, "in-process": stream.collect}, runs)
+    plan = cluster.jobs(limit=1)[0]["job_id"]
+    plan_bytes = len(cluster._call("plan", {"job_id": plan})["plan"])
+    print(
+        f"fintech {rows / 1e6:g}M rows from_arrow: first submit() {submits[0]:6.1f} ms (uploads "
+        f"the tables), then p50 {statistics.median(submits[1:]):6.1f} ms (goal < 50 ms)   "
+        f"result 2 agents {timed['cluster']:7.1f} ms   in-process "
+        f"{timed['in-process']:7.1f} ms   ratio {timed['cluster'] / timed['in-process']:5.2f}x "
+        f"(goal <= 2.0x)   stored plan {plan_bytes:,} bytes"
+    )
+
+
 def start_up(runs: int) -> None:
     """Print the median time ``LocalCluster(agents=2)`` takes to accept jobs, and to close."""
     started, closed = [], []
@@ -225,13 +257,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--submits", type=int, default=200)
     parser.add_argument("--shuffle-mb", type=int, default=1024)
+    parser.add_argument(
+        "--arrow-rows", type=int, default=4_000_000, help="quotes in the from_arrow fintech query"
+    )
+    parser.add_argument("--only-arrow", action="store_true", help="run the from_arrow case alone")
     args = parser.parse_args()
+    if args.only_arrow:
+        with sl.LocalCluster(agents=2) as cluster:
+            fintech_from_arrow(cluster, args.arrow_rows, args.runs)
+        return
     start_up(args.runs)
     with tempfile.TemporaryDirectory(prefix="sabot-bench-cluster-") as tmp:
         workdir = Path(tmp)
         with sl.LocalCluster(agents=2, workdir=workdir / "cluster") as cluster:
             submission_and_scheduling(cluster, args.submits)
             fintech_and_ten_million(cluster, workdir, args.rows, args.runs)
+            fintech_from_arrow(cluster, args.arrow_rows, args.runs)
         shuffle_throughput(workdir, args.shuffle_mb)
 
 

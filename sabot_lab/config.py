@@ -145,6 +145,9 @@ class ClusterConfig:
             deleted. Savepoints are never deleted.
         retention_interval: seconds between a JobManager's sweeps for jobs past
             ``result_ttl``.
+        inline_table_bytes: an in-memory table (``from_arrow``, ``from_pandas``,
+            ``from_pydict``) a job reads travels inside its plan when smaller than this;
+            larger ones are uploaded to the cluster once and the plan names them by id.
         spill_limit: bytes of spill files an agent keeps on disk (under its work directory);
             a job whose shuffle rows would pass it fails, naming this setting.
         database_schema: the PostgreSQL schema of the JobManager's tables (``jobs``,
@@ -192,6 +195,7 @@ class ClusterConfig:
     dashboard_session_ttl: float = 12 * 3600.0
     result_ttl: float | None = 24 * 3600.0
     retention_interval: float = 60.0
+    inline_table_bytes: int = 64 << 10
     spill_limit: int = 16 << 30
     database_schema: str = "sabot"
     log_level: str = "INFO"
@@ -435,6 +439,7 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_ADVERTISE_HOST": Variable("advertise_host", _text),
     "SABOT_RESULT_TTL": Variable("result_ttl", _seconds_or_none),
     "SABOT_RETENTION_INTERVAL": Variable("retention_interval", _number),
+    "SABOT_INLINE_TABLE_BYTES": Variable("inline_table_bytes", _integer),
     "SABOT_SPILL_LIMIT": Variable("spill_limit", _integer),
     "SABOT_LOG_LEVEL": Variable("log_level", _text),
     "SABOT_LOG_FILE": Variable("log_file", _text),

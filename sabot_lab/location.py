@@ -162,8 +162,23 @@ class Location:
     # -- writing -------------------------------------------------------------------------
     def write_bytes(self, data: bytes) -> None:
         """Write the file whole: aside, then moved into place (its directory is made)."""
-        with self._aside() as (fs, aside), fs.open_output_stream(aside) as f:
+        with self.open_output() as f:
             f.write(data)
+
+    @contextlib.contextmanager
+    def open_output(self) -> Iterator[pa.NativeFile]:
+        """A stream writing the file whole, as :meth:`write_bytes` does: what the block
+        writes appears at once when it ends, and not at all when it fails.
+
+        >>> import tempfile
+        >>> target = Location.of(tempfile.mkdtemp()) / "t.bin"
+        >>> with target.open_output() as out:
+        ...     _ = out.write(b"ab")
+        >>> target.read_bytes()
+        b'ab'
+        """
+        with self._aside() as (fs, aside), fs.open_output_stream(aside) as f:
+            yield f
 
     @contextlib.contextmanager
     def _aside(self) -> Iterator[tuple[pafs.FileSystem, str]]:

@@ -8,19 +8,24 @@ May import: the wire layer (:mod:`sabot_lab.runtime.transport`, :mod:`sabot_lab.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from sabot_lab.client.job import Job
 from sabot_lab.client.plan_submission import submit_plan
+from sabot_lab.connectors.uploaded_tables import new_upload_id
 from sabot_lab.display import Displayed
 from sabot_lab.errors import ClusterError
 from sabot_lab.observability.tracing import configure_tracing, span
 from sabot_lab.runtime.leader_calls import LeaderCalls
 from sabot_lab.runtime.protocol import JOBS_PAGE, Assignment, EndedBefore, JobRequest, JobsPage
-from sabot_lab.runtime.transport import ANONYMOUS, Credentials
+from sabot_lab.runtime.transport import ANONYMOUS, Credentials, put_table
 
 if TYPE_CHECKING:
     from sabot_lab.connectors.sink import CommitSink
@@ -49,6 +54,10 @@ class Cluster(Displayed):
         self.auth = auth
         self._leader: LeaderCalls | None = None
         self.uri = uri
+        self._uploads: dict[int, tuple[weakref.ref[pa.Table], str]] = {}
+        """The id of each table uploaded from here, by the table's ``id()`` (see
+        :meth:`upload_table`)."""
+        self._takes_uploads: bool | None = None
 
     @property
     def uri(self) -> str:
@@ -138,6 +147,47 @@ class Cluster(Displayed):
             current.set_attribute("sabot.job_id", reply["job_id"])
         return Job(self, reply["job_id"])
 
+    def upload_table(self, table: pa.Table) -> str:
+        """Upload an in-memory table for the jobs to come; return its id, which a plan
+        names it by (:class:`~sabot_lab.connectors.UploadedTable`). :meth:`submit` calls it
+        for each table of ``from_arrow``, ``from_pandas``, ``from_pydict`` or a
+        ``from_iterable`` list of at least ``inline_table_bytes``
+        (:class:`~sabot_lab.config.ClusterConfig`) when the cluster :meth:`takes_uploads`:
+        the rows go to the cluster once, as Arrow, never inside the plan. A table uploaded before (the same
+        object, still kept on the cluster) is not sent again. The JobManager keeps an upload
+        as long as a job that read it is kept (``result_ttl``)."""
+        known = self._uploads.get(id(table))
+        if known is not None and known[0]() is table and self._still_kept(known[1]):
+            return known[1]
+        upload = new_upload_id()
+        self._send_upload(upload, table)
+        key = id(table)
+        self._uploads[key] = (weakref.ref(table, lambda _: self._uploads.pop(key, None)), upload)
+        return upload
+
+    async def upload_table_async(self, table: pa.Table) -> str:
+        """:meth:`upload_table` for ``await``: sends on a worker thread."""
+        return await asyncio.to_thread(self.upload_table, table)
+
+    def takes_uploads(self) -> bool:
+        """Whether :meth:`submit` uploads in-memory tables here rather than putting them in
+        the plan: a remote JobManager says whether its agents share its uploads (a
+        ``checkpoint_location`` of shared storage); asked once."""
+        if self._takes_uploads is None:
+            self._takes_uploads = bool(self._call("ping").get("uploads"))
+        return self._takes_uploads
+
+    def _send_upload(self, upload: str, table: pa.Table) -> None:
+        """Send ``table`` as upload ``upload``: to the JobManager, over Flight."""
+        if self._leader is None:
+            raise ClusterError(f"{self!r} has no JobManager address yet")
+        put_table(self.uri, upload, table, self.auth)
+
+    def _still_kept(self, upload: str) -> bool:
+        """Whether upload ``upload`` is still on the cluster, as far as can be told without
+        a call (a remote cluster's is taken to be gone: the table is sent again)."""
+        return False
+
     def job(self, job_id: str) -> Job:
         """The handle of a job submitted earlier (from this or another process)."""
         self._call("status", {"job_id": job_id})
@@ -198,5 +248,5 @@ def connect(
     """
     credentials = Credentials.from_env(token, tls_ca, insecure, tls_cert=tls_cert, tls_key=tls_key)
     cluster = Cluster(uri, credentials)
-    cluster._call("ping", timeout=10)
+    cluster._takes_uploads = bool(cluster._call("ping", timeout=10).get("uploads"))
     return cluster

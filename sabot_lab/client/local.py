@@ -34,7 +34,9 @@ from sabot_lab.client.local_registry import (
     local_clusters,
 )
 from sabot_lab.config import get_config
+from sabot_lab.connectors.uploaded_tables import upload_location, uploads_root, write_upload
 from sabot_lab.errors import ClusterError
+from sabot_lab.location import Location
 from sabot_lab.runtime.protocol import Role
 from sabot_lab.runtime.transport import PARENT_PID, Credentials
 
@@ -232,6 +234,24 @@ class LocalCluster(Cluster):
             tail = "".join(f.read_text()[-2000:] for f in files if f.exists())
             raise ClusterError(f"sabot-lab {what} did not start: {line.strip()}\n{tail}")
         return line.split()[-1]
+
+    def _send_upload(self, upload: str, table: Any) -> None:
+        """Write the upload's file straight into the cluster's uploads directory (the
+        JobManager's, on this host or in the shared checkpoint location): no row passes
+        through the JobManager, and agents memory-map the file."""
+        write_upload(upload_location(self._uploads_root, upload), table.schema, table.to_batches())
+
+    def _still_kept(self, upload: str) -> bool:
+        return upload_location(self._uploads_root, upload).exists()
+
+    def takes_uploads(self) -> bool:
+        """Always: its agents read its uploads directory (see :meth:`_send_upload`)."""
+        return True
+
+    @property
+    def _uploads_root(self) -> Location:
+        where = self.checkpoint_location or get_config().cluster.checkpoint_location
+        return uploads_root(self.workdir, where)
 
     def start_jobmanager(self) -> None:
         """Start (or restart, on the same port and work directory) the JobManager."""

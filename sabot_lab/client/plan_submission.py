@@ -3,7 +3,8 @@ stream's) becomes the JobManager's :class:`~sabot_lab.runtime.protocol.JobReques
 node, when it ends in one, becomes the request's sink.
 
 May import: :mod:`sabot_lab.logical`, the wire layer (:mod:`sabot_lab.runtime.protocol`),
-:mod:`sabot_lab.client.job`, :mod:`sabot_lab.client.code_places`, :mod:`sabot_lab.errors`, the
+:mod:`sabot_lab.client.job`, :mod:`sabot_lab.client.code_places`,
+:mod:`sabot_lab.client.table_uploads`, :mod:`sabot_lab.errors`, the
 check of a changelog against its sink (:mod:`sabot_lab.connectors.changelog_sinks`).
 """
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sabot_lab.client.code_places import code_files
 from sabot_lab.client.job import Job
+from sabot_lab.client.table_uploads import upload_tables
 from sabot_lab.connectors.changelog_sinks import target_for
 from sabot_lab.errors import PlanError
 from sabot_lab.logical import JobGraph
@@ -79,10 +81,17 @@ def submit_plan(
     sink: CommitSink | None = None,
     from_savepoint: str | None = None,
 ) -> Job:
-    """Submit ``graph`` to ``cluster`` (see :func:`job_request`); the returned
+    """Submit ``graph`` to ``cluster`` (see :func:`job_request`), its large in-memory tables
+    uploaded first (see :func:`~sabot_lab.client.table_uploads.upload_tables`); the returned
     :class:`~sabot_lab.client.job.Job` knows the plan, to name the operators of its tasks."""
     request, plan = job_request(
-        graph, name, partitions, assignment, checkpoint_interval, sink, from_savepoint
+        upload_tables(cluster, graph),
+        name,
+        partitions,
+        assignment,
+        checkpoint_interval,
+        sink,
+        from_savepoint,
     )
     job = cluster.submit_request(request)
     job.code_files = code_files(node.op for node in plan)  # to name them in its error

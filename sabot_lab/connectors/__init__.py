@@ -30,6 +30,7 @@ from sabot_lab.connectors.parquet_snapshot import ParquetSnapshotSink
 from sabot_lab.connectors.partitioned_file_sink import PartitionedFileSink
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.connectors.sink import CommitSink
+from sabot_lab.connectors.uploaded_tables import UploadedTable
 
 __all__ = [
     "ArrowSource",
@@ -47,6 +48,7 @@ __all__ = [
     "ParquetSnapshotSink",
     "PartitionedFileSink",
     "PostgresSink",
+    "UploadedTable",
     "file_format",
     "write_csv",
     "write_json",

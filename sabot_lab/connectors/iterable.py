@@ -171,6 +171,20 @@ class IterableSource(ReplayableSource):
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as exc:
             raise SourceError(f"iterable rows do not fit schema {self._schema}: {exc}") from exc
 
+    def materialized(self) -> pa.Table | None:
+        """Its rows as one table, when it reads a list (or another collection); None for a
+        function or a one-shot iterator, which may give other rows at each read.
+
+        >>> IterableSource([{"x": 1}, {"x": 2}]).materialized().num_rows
+        2
+        >>> IterableSource(lambda: iter([{"x": 1}])).materialized() is None
+        True
+        """
+        if self._items is None:
+            return None
+        batches = [b for b, _ in self.replay(1 << 16) if b is not None]
+        return pa.Table.from_batches(batches, self._schema)
+
     def describe(self) -> str:
         how = (
             "function" if self._factory else "one-shot iterator" if self._one_shot else "collection"

@@ -185,7 +185,7 @@ _VARIABLES = {
 }
 
 JOBMANAGER_ACTIONS: Mapping[str, Role] = {
-    "ping": Role.READ,  # the JobManager's URIs (Flight and HTTP)
+    "ping": Role.READ,  # the JobManager's URIs (Flight and HTTP), role, whether it takes uploads
     "status": Role.READ,  # a job's row
     "wait": Role.READ,  # a job's row once it ended (a long poll)
     "tasks": Role.READ,  # a job's tasks
@@ -197,6 +197,7 @@ JOBMANAGER_ACTIONS: Mapping[str, Role] = {
     "result": Role.READ,  # (``do_get``) a finished job's result rows: data a dashboard shows
     "dashboard_code": Role.READ,  # a one-time link to the status page (opens a session)
     "submit": Role.SUBMIT,  # run a plan: code execution on the cluster
+    "upload": Role.SUBMIT,  # (``do_put``) store an in-memory table a plan will name by id
     "cancel": Role.SUBMIT,  # stop a job
     "savepoint": Role.SUBMIT,  # keep a checkpoint of a running job
     "delete": Role.SUBMIT,  # delete an ended job: its result, checkpoints and records
@@ -223,7 +224,7 @@ def refusal(action: str, role: Role) -> str | None:
         return None
     if needed is Role.CLUSTER:
         return f"{action!r} is for agents: it needs the cluster token ({needed.variable})"
-    doing = "submitting" if action == "submit" else f"{action!r}"
+    doing = "submitting" if action in ("submit", "upload") else f"{action!r}"
     holder = "may only read" if role is Role.READ else "is the cluster's, for agents"
     return f"this credential {holder}; {doing} needs the submit token ({needed.variable})"
 

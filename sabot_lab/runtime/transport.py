@@ -16,6 +16,7 @@ sabot_lab.errors.AuthenticationError: grpc://127.0.0.1:...: rejected: invalid or
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -67,6 +68,7 @@ __all__ = [
     "authorize",
     "call",
     "dispatch",
+    "put_table",
     "serve_until_stopped",
 ]
 
@@ -398,10 +400,30 @@ def call(
     timeout: float = 30.0,
 ) -> Any:
     """Run the JSON action ``name`` on the Flight server at ``uri`` and return its JSON reply."""
-    try:
+    with _failures_raised(uri, name, auth, timeout):
         body = json.dumps(payload if payload is not None else {}).encode()
         action = flight.Action(name, body)
         results = list(auth.client(uri).do_action(action, auth.options(timeout)))
+    return json.loads(results[0].body.to_pybytes()) if results else None
+
+
+def put_table(
+    uri: str, command: str, table: pa.Table, auth: Credentials = ANONYMOUS, timeout: float = 600.0
+) -> None:
+    """Send ``table`` to the Flight server at ``uri`` (``do_put``, the descriptor's command
+    ``command``); errors are raised as :func:`call` raises them."""
+    with _failures_raised(uri, "upload", auth, timeout):
+        descriptor = flight.FlightDescriptor.for_command(command)
+        writer, _ = auth.client(uri).do_put(descriptor, table.schema, auth.options(timeout))
+        with writer:
+            writer.write_table(table)
+
+
+@contextlib.contextmanager
+def _failures_raised(uri: str, name: str, auth: Credentials, timeout: float) -> Iterator[None]:
+    """Turn the Flight errors of call ``name`` to ``uri`` into sabot-lab errors."""
+    try:
+        yield
     except (flight.FlightUnauthenticatedError, flight.FlightUnauthorizedError) as exc:
         raise AuthenticationError(f"{uri}: rejected: {_message(exc)}") from None
     except flight.FlightUnavailableError as exc:
@@ -417,7 +439,6 @@ def call(
         raise error(f"{uri}: {name} failed: {_message(exc)}") from None
     except pa.ArrowException as exc:
         raise ClusterError(f"{uri}: {name} failed: {_message(exc)}") from None
-    return json.loads(results[0].body.to_pybytes()) if results else None
 
 
 def action_result(value: Any) -> Iterator[flight.Result]:

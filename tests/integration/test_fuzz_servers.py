@@ -115,7 +115,7 @@ AGENT_BODIES: dict[str, type | None] = {
     "status": None,
     "ping": None,
 }
-assert set(JOBMANAGER_BODIES) == set(JOBMANAGER_ACTIONS) - {"result"}  # result is do_get
+assert set(JOBMANAGER_BODIES) == set(JOBMANAGER_ACTIONS) - {"result", "upload"}  # do_get, do_put
 assert set(AGENT_BODIES) == set(AGENT_ACTIONS)
 
 # -- strategies ---------------------------------------------------------------------------
@@ -562,7 +562,9 @@ def abandoned_streams(cluster: sl.LocalCluster, uri: str) -> list[dict[str, Any]
 
 
 def fuzz_other_calls(campaign: Campaign) -> None:
-    """The Flight calls no server of the cluster serves: a refusal, never a traceback."""
+    """The Flight calls no server of the cluster serves, and the JobManager's ``do_put``
+    (uploads, whose descriptor is an upload id) with any descriptor: a refusal, never a
+    traceback."""
     servers = [campaign.cluster.uri, *campaign.cluster.agent_uris]
     descriptor = encoded(None).map(flight.FlightDescriptor.for_command)
 

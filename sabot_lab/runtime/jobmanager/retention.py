@@ -1,7 +1,7 @@
 """How long a JobManager keeps ended jobs, and deleting them.
 
 Deleting a job removes, together, its result files, what is left of its checkpoints (not
-its savepoints), its rows (job, tasks, checkpoints) and its DBOS workflow (which holds the
+its savepoints), the tables uploaded for it that no other job kept reads (:mod:`.uploads`), its rows (job, tasks, checkpoints) and its DBOS workflow (which holds the
 submitted plan; DBOS 3.4 has no retention setting of its own), then forgets what the
 JobManager holds of it in memory. A job is deleted by ``Job.delete()`` (``sabot-lab jobs
 --delete``), or by the sweep once it ended ``result_ttl`` seconds ago
@@ -25,6 +25,7 @@ from sabot_lab.errors import ClusterError
 from sabot_lab.runtime.jobmanager.checkpoints import CheckpointFiles
 from sabot_lab.runtime.jobmanager.results import ResultFiles
 from sabot_lab.runtime.jobmanager.store import JobStore
+from sabot_lab.runtime.jobmanager.uploads import Uploads
 from sabot_lab.runtime.protocol import ENDED
 
 __all__ = ["STOPPING_TIMEOUT", "Retention"]
@@ -36,9 +37,10 @@ _log = logging.getLogger("sabot_lab.jobmanager")
 
 
 class Retention:
-    """Deletes the ended jobs of ``store`` (their ``results`` and checkpoint ``files`` too),
-    on request or ``ttl`` seconds after they ended (None: only on request); ``forget`` drops
-    what the JobManager keeps in memory of a job deleted.
+    """Deletes the ended jobs of ``store`` (their ``results``, checkpoint ``files`` and
+    ``uploads`` too), on request or ``ttl`` seconds after they ended (None: only on request);
+    ``forget`` drops what the JobManager keeps in memory of a job deleted. Uploads no job
+    named are deleted when as old as ended jobs that are.
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -61,9 +63,10 @@ class Retention:
         files: CheckpointFiles,
         ttl: float | None,
         forget: Callable[[str], None] = lambda job_id: None,
+        uploads: Uploads | None = None,
     ) -> None:
         self.store, self.results, self.files = store, results, files
-        self.ttl, self.forget = ttl, forget
+        self.ttl, self.forget, self.uploads = ttl, forget, uploads
 
     def delete(self, job_id: str) -> dict[str, Any]:
         """Delete an ended job; a job still running is refused (cancel it first)."""
@@ -82,12 +85,15 @@ class Retention:
 
     def delete_ended_before(self, cutoff: float) -> list[str]:
         """Delete the jobs that ended before ``cutoff`` (a time) and whose workflow is done
-        (one still finishing is left to the next call); return their ids."""
+        (one still finishing is left to the next call), and the uploads no job named written
+        before ``cutoff``; return the jobs' ids."""
         deleted = []
         for job_id in self.store.ended_before(cutoff):
             if self._settled(job_id):
                 self._remove(job_id)
                 deleted.append(job_id)
+        if self.uploads is not None:
+            self.uploads.sweep(cutoff)
         return deleted
 
     def sweep(self, now: float) -> list[str]:
@@ -111,6 +117,8 @@ class Retention:
     def _remove(self, job_id: str) -> None:
         self.results.delete(job_id)
         self.files.drop(job_id)
+        if self.uploads is not None:
+            self.uploads.drop_job(job_id)
         if DBOS.get_workflow_status(job_id) is not None:
             DBOS.delete_workflow(job_id)
         self.store.delete_job(job_id)

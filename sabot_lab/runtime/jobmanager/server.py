@@ -48,6 +48,7 @@ from dbos import DBOS, SetWorkflowID
 
 from sabot_lab.config import get_config
 from sabot_lab.connectors.sink import sink_from_dict
+from sabot_lab.connectors.uploaded_tables import check_upload_id, uploads_root
 from sabot_lab.errors import ClusterError, NotLeaderError, SabotError, TlsError
 from sabot_lab.location import Location
 from sabot_lab.logical import JobGraph
@@ -110,6 +111,7 @@ from sabot_lab.runtime.jobmanager.scheduler import (
     transition,
 )
 from sabot_lab.runtime.jobmanager.store import JobStore, Planned, create_engine
+from sabot_lab.runtime.jobmanager.uploads import Uploads
 from sabot_lab.runtime.jobmanager.workflow import serve_workflows, submit_job
 from sabot_lab.runtime.protocol import (
     ENDED,
@@ -215,6 +217,12 @@ class JobManager(ClusterServer):
         kept = Location.of(get_config().cluster.checkpoint_location or self.workdir)
         self.files = CheckpointFiles(kept, self.store)
         """Where checkpoints (``checkpoints/<job>``) and savepoints (``savepoints/<job>``) go."""
+        self.uploads = Uploads(uploads_root(self.workdir, get_config().cluster.checkpoint_location))
+        """The in-memory tables clients uploaded for their jobs (``uploads/``, beside them)."""
+        self.uploads_shared = get_config().cluster.checkpoint_location is not None
+        """Whether agents on other hosts read the uploads (they share the checkpoint
+        location): remote clients upload their tables only then (a ``LocalCluster``'s agents
+        share its work directory)."""
         serve_workflows(self)
         DBOS(
             config={
@@ -244,7 +252,7 @@ class JobManager(ClusterServer):
         )
         cluster = get_config().cluster
         self.retention = Retention(self.store, self.results, self.files, cluster.result_ttl,
-                                   self._forget)  # fmt: skip
+                                   self._forget, self.uploads)  # fmt: skip
         self._leading = threading.Event()
         """Set while this JobManager runs the jobs (DBOS launched)."""
         self.leadership: Leadership | None = None
@@ -495,7 +503,8 @@ class JobManager(ClusterServer):
         name, partitions = request.name or job_id, request.partitions
         interval = request.checkpoint_interval
         try:
-            optimized = PlanOptimizer().optimize(JobGraph.from_json(request.plan))
+            graph = self.uploads.bind(JobGraph.from_json(request.plan), job_id)
+            optimized = PlanOptimizer().optimize(graph)
             slots = sum(a["slots"] for a in self.active_agents())
             width = partitions or max(1, min(slots, get_config().cluster.max_parallelism))
             physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
@@ -907,12 +916,18 @@ class JobManager(ClusterServer):
             "cancel": lambda b: self._cancel(job("cancel")(b).job_id),
             "savepoint": lambda b: self._savepoint(job("savepoint")(b)),
             "plan": lambda b: self._submitted_plan(job("plan")(b).job_id),
-            "ping": lambda b: {"uri": self.uri, "http": self.http.url, **self.role()},
+            "ping": lambda b: self._ping(),
             "dashboard_code": lambda b: self.http.one_time_link(),
         }
         authorize(context, action.type)
         self._check_leading(action.type)
         return dispatch(action, handlers, context)
+
+    def _ping(self) -> dict[str, Any]:
+        """The JobManager's URIs (Flight and HTTP), its :meth:`role`, and whether remote
+        clients upload their in-memory tables here (:attr:`uploads_shared`)."""
+        return {"uri": self.uri, "http": self.http.url, **self.role(),
+                "uploads": self.uploads_shared}  # fmt: skip
 
     def _heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         beat = Heartbeat.from_dict(body)
@@ -943,6 +958,7 @@ class JobManager(ClusterServer):
         try:
             graph = JobGraph.from_json(request.plan)
             graph.validate()
+            self.uploads.bind(graph)  # each table it names by id uploaded, as it says
         except (SabotError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ClusterError(f"the submitted plan is not valid: {exc}") from None
         limit = get_config().cluster.max_parallelism
@@ -1073,6 +1089,25 @@ class JobManager(ClusterServer):
                 raise flight.FlightServerError(f"job {job_id} has no result (state {state})")
             stream = pa.ipc.open_stream(pa.memory_map(str(path)))
             return flight.RecordBatchStream(stream.read_all())
+
+    def do_put(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.FlightMetadataWriter,
+    ) -> None:
+        """Store an in-memory table a client uploads (the descriptor's command: its upload
+        id, see :mod:`sabot_lab.connectors.uploaded_tables`) for the plans it will submit."""
+        authorize(context, "upload")
+        self._check_leading("upload")
+        try:
+            upload = check_upload_id((descriptor.command or b"").decode(errors="replace"))
+        except SabotError as exc:
+            raise flight.FlightServerError(f"upload refused: {exc}") from None
+        with failures_reported(f"storing upload {upload}", _log):
+            batches = (chunk.data for chunk in reader if chunk.data is not None)
+            self.uploads.receive(upload, reader.schema, batches)
 
     def shutdown(self) -> None:
         """Stop serving, the heartbeat monitor and DBOS."""
