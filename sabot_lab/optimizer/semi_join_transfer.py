@@ -12,8 +12,8 @@ with the few ``forest`` parts' stock; with the transfer only those parts' line i
 summed.
 
 An inner join ``X ⋈ Y`` on ``X.a = Y.b`` reduces like a semi join: its ``a`` values are all
-in ``Y.b`` (and in ``X.a``). Its smaller input (by the estimates) is transferred when it is
-at most :data:`INNER_REDUCER_SHARE` of the rows it would reduce and the semi join lands
+in ``Y.b`` (and in ``X.a``). Its input with fewer keys (by the estimates) is transferred when
+it holds at most :data:`INNER_REDUCER_SHARE` of the keys it would reduce and the semi join lands
 below a group-by or a join (directly below the consuming join, that join filters as well).
 TPC-H Q17 and Q2 average (or take the minimum of) every part's line items (supplies) to
 compare them with a few hundred parts' rows; with the transfer only those parts' rows are
@@ -55,8 +55,8 @@ RULE = "transfer_semi_joins"
 TRANSFERS_TO = ("inner", "left", "semi", "anti")
 """Joins whose result ignores the right rows no left row can match."""
 INNER_REDUCER_SHARE = 0.25
-"""An inner join's input reduces another input's rows when it has at most this share of them
-(estimated): a semi join on a large input costs more than it saves."""
+"""An inner join's input reduces another input when it has at most this share of its distinct
+keys (estimated): a semi join that keeps most rows costs more than it saves."""
 
 
 def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
@@ -70,8 +70,8 @@ def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
             below, parent, key_below, grouped = _deepest(out, reduced, node.operator_id, key)
             if candidates[0][2] != "semi":
                 stats = stats or estimate(graph, trace.statistics)
-                candidates = [c for c in candidates if grouped and _small(stats, c[0], below)]
-                candidates.sort(key=lambda c: stats[c[0]].rows)
+                candidates = [c for c in candidates if grouped and _small(stats, c, below, key_below)]
+                candidates.sort(key=lambda c: stats[c[0]].distinct(c[1]))
             if not candidates or _is_semi_join_with(out.node(below), candidates[0][0]):
                 continue  # too large, or transferred already
             reducer, reducer_key, kind = candidates[0]
@@ -97,12 +97,13 @@ def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     return out
 
 
-def _small(stats: dict[str, Statistics], reducer: str, reduced: str) -> bool:
-    """True if ``reducer`` is estimated small enough to reduce ``reduced`` (both in ``stats``;
-    nodes the rule created are not, and are not counted on)."""
-    if reducer not in stats or reduced not in stats:
+def _small(stats: dict[str, Statistics], reducer: Reducer, reduced: str, key: str) -> bool:
+    """True if ``reducer`` is estimated to hold few enough keys to reduce ``reduced`` (both
+    in ``stats``; nodes the rule created are not, and are not counted on)."""
+    if reducer[0] not in stats or reduced not in stats:
         return False
-    return stats[reducer].rows <= INNER_REDUCER_SHARE * stats[reduced].rows
+    keys = stats[reducer[0]].distinct(reducer[1])
+    return keys <= INNER_REDUCER_SHARE * stats[reduced].distinct(key)
 
 
 def _reaches(graph: JobGraph, start: str, target: str) -> bool:
