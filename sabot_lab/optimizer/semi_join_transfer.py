@@ -58,6 +58,10 @@ INNER_REDUCER_SHARE = 0.25
 """An inner join's input reduces another input when it has at most this share of its distinct
 keys (estimated): a semi join that keeps most rows costs more than it saves."""
 
+Reducer = tuple[str, str, str]
+"""An input that reduces another on a key: its id, its key column and the kind of join
+(``semi`` or ``inner``) that already reduced the join's other input with it."""
+
 
 def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     """Give the other input of every bounded join with an input that is a semi join on one of
@@ -70,7 +74,9 @@ def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
             below, parent, key_below, grouped = _deepest(out, reduced, node.operator_id, key)
             if candidates[0][2] != "semi":
                 stats = stats or estimate(graph, trace.statistics)
-                candidates = [c for c in candidates if grouped and _small(stats, c, below, key_below)]
+                candidates = [
+                    c for c in candidates if grouped and _small(stats, c, below, key_below)
+                ]
                 candidates.sort(key=lambda c: stats[c[0]].distinct(c[1]))
             if not candidates or _is_semi_join_with(out.node(below), candidates[0][0]):
                 continue  # too large, or transferred already
@@ -117,11 +123,6 @@ def _reaches(graph: JobGraph, start: str, target: str) -> bool:
             seen.add(node_id)
             todo.extend(graph.node(node_id).downstream)
     return False
-
-
-Reducer = tuple[str, str, str]
-"""An input that reduces another on a key: its id, its key column and the kind of join
-(``semi`` or ``inner``) that already reduced the join's other input with it."""
 
 
 def _transfers(graph: JobGraph, node: StreamOperatorNode) -> list[tuple[str, list[Reducer], str]]:
