@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 from sabot_lab.connectors.file_formats import CsvOptions, FileRead, JsonOptions
 from sabot_lab.connectors.file_paths import PathsLike, hive_root, list_files
 from sabot_lab.connectors.parquet_dictionaries import with_dictionary_reads
+from sabot_lab.connectors.parquet_ranges import integer_ranges
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
@@ -343,6 +344,12 @@ class FileSource(ReplayableSource):
             if isinstance(fragment, ds.ParquetFileFragment)
             for group in fragment.row_groups
         )
+
+    def integer_ranges(self) -> dict[str, tuple[int, int]]:
+        """(min, max) of the Parquet files' integer columns, from their footers."""
+        if self.format != "parquet":
+            return {}
+        return integer_ranges(self._dataset.get_fragments())
 
     def fingerprint(self) -> Hashable:
         """The files read (with their sizes and modification times), the row groups and

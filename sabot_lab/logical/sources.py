@@ -114,6 +114,11 @@ class SourceSpec(abc.ABC):
         planner), else None."""
         return None
 
+    def integer_ranges(self) -> dict[str, tuple[int, int]]:
+        """(min, max) of integer columns, where known cheaply (file metadata); the optimizer
+        bounds their distinct values with them."""
+        return {}
+
     def fingerprint(self) -> Hashable | None:
         """A value equal for any two sources that hold the same rows, e.g. the files' paths,
         sizes and modification times, so what is learnt about one (statistics) serves the

@@ -6,9 +6,18 @@ with the right input's ``k``, no right row whose ``k`` is missing from ``Y.b`` c
 (nor can a null ``k``). For inner, left, semi and anti joins those right rows make no
 difference, so the right input may read ``R ⋉ Y`` on ``k = Y.b`` instead; the semi join is
 placed as deep as the key goes unchanged (through plain renames, filters and group-bys on
-it, into the scan's neighbourhood), ``Y`` is shared by both semi joins. TPC-H Q20 sums the
-quantities of every (part, supplier) of a year of line items to compare them with the
-few ``forest`` parts' stock; with the transfer only those parts' line items are summed.
+it, and into the input of a join that carries it), ``Y`` is shared by both semi joins. TPC-H
+Q20 sums the quantities of every (part, supplier) of a year of line items to compare them
+with the few ``forest`` parts' stock; with the transfer only those parts' line items are
+summed.
+
+An inner join ``X ⋈ Y`` on ``X.a = Y.b`` reduces like a semi join: its ``a`` values are all
+in ``Y.b`` (and in ``X.a``). Its input with fewer keys (by the estimates) is transferred when
+it holds at most :data:`INNER_REDUCER_SHARE` of the keys it would reduce and the semi join lands
+below a group-by or a join (directly below the consuming join, that join filters as well).
+TPC-H Q17 and Q2 average (or take the minimum of) every part's line items (supplies) to
+compare them with a few hundred parts' rows; with the transfer only those parts' rows are
+grouped.
 
 >>> import sabot_lab as sl
 >>> from sabot_lab.optimizer import RewriteTrace
@@ -33,8 +42,10 @@ from sabot_lab.logical import (
     JobGraph,
     Project,
     StreamOperatorNode,
+    join_output_names,
     new_operator_id,
 )
+from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.predicates import is_deterministic, unaliased
 
@@ -43,17 +54,35 @@ __all__ = ["transfer_semi_joins"]
 RULE = "transfer_semi_joins"
 TRANSFERS_TO = ("inner", "left", "semi", "anti")
 """Joins whose result ignores the right rows no left row can match."""
+INNER_REDUCER_SHARE = 0.25
+"""An inner join's input reduces another input when it has at most this share of its distinct
+keys (estimated): a semi join that keeps most rows costs more than it saves."""
+
+Reducer = tuple[str, str, str]
+"""An input that reduces another on a key: its id, its key column and the kind of join
+(``semi`` or ``inner``) that already reduced the join's other input with it."""
 
 
 def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     """Give the other input of every bounded join with an input that is a semi join on one of
-    its keys the same semi join (the right input; either one of an inner join)."""
+    its keys the same semi join (the right input; either one of an inner join); an inner
+    join on the key reduces as a semi join with its smaller input when that one is small."""
     out = graph.copy()
+    stats: dict[str, Statistics] = {}
     for node in graph.topological_sort():
-        for reduced, reducer, key, reducer_key in _transfers(out, node):
-            below, parent, key_below = _deepest(out, reduced, node.operator_id, key)
-            if _is_semi_join_with(out.node(below), reducer):
-                continue  # transferred already
+        for reduced, candidates, key in _transfers(out, node):
+            below, parent, key_below, grouped = _deepest(out, reduced, node.operator_id, key)
+            if candidates[0][2] != "semi":
+                stats = stats or estimate(graph, trace.statistics)
+                candidates = [
+                    c for c in candidates if grouped and _small(stats, c, below, key_below)
+                ]
+                candidates.sort(key=lambda c: stats[c[0]].distinct(c[1]))
+            if not candidates or _is_semi_join_with(out.node(below), candidates[0][0]):
+                continue  # too large, or transferred already
+            reducer, reducer_key, kind = candidates[0]
+            if _reaches(out, parent, reducer):
+                continue  # the reducer reads the rows it would reduce
             join = HashJoin(
                 how="semi", left_on=[key_below], right_on=[reducer_key], right_payload=[]
             )
@@ -69,14 +98,36 @@ def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
                 [node.operator_id],
                 [created],
                 f"keeps only the rows of {reduced} whose {key} is in {reducer} "
-                f"(as the other input's semi join does){where}",
+                f"(as the other input's {kind} join does){where}",
             )
     return out
 
 
-def _transfers(graph: JobGraph, node: StreamOperatorNode) -> list[tuple[str, str, str, str]]:
-    """(the input to reduce, the semi join's right input that reduces it, the key it is
-    reduced on, the key of the reducer) for each transfer ``node`` allows."""
+def _small(stats: dict[str, Statistics], reducer: Reducer, reduced: str, key: str) -> bool:
+    """True if ``reducer`` is estimated to hold few enough keys to reduce ``reduced`` (both
+    in ``stats``; nodes the rule created are not, and are not counted on)."""
+    if reducer[0] not in stats or reduced not in stats:
+        return False
+    keys = stats[reducer[0]].distinct(reducer[1])
+    return keys <= INNER_REDUCER_SHARE * stats[reduced].distinct(key)
+
+
+def _reaches(graph: JobGraph, start: str, target: str) -> bool:
+    """True if ``target`` is ``start`` or reads its rows (through any path)."""
+    todo, seen = [start], set()
+    while todo:
+        node_id = todo.pop()
+        if node_id == target:
+            return True
+        if node_id not in seen:
+            seen.add(node_id)
+            todo.extend(graph.node(node_id).downstream)
+    return False
+
+
+def _transfers(graph: JobGraph, node: StreamOperatorNode) -> list[tuple[str, list[Reducer], str]]:
+    """(the input to reduce, the inputs that may reduce it, the key it is reduced on) for
+    each transfer ``node`` allows."""
     op = node.op
     if not (isinstance(op, HashJoin) and op.how in TRANSFERS_TO):
         return []
@@ -89,23 +140,47 @@ def _transfers(graph: JobGraph, node: StreamOperatorNode) -> list[tuple[str, str
     found = []
     for semi_id, semi_keys, reduced, reduced_keys in sides:
         for own, other in zip(semi_keys, reduced_keys, strict=True):
-            reducer = _semi_join_on(graph, semi_id, own)
-            if reducer is not None:
-                found.append((reduced, reducer[0], other, reducer[1]))
+            reducers = _reducers_on(graph, semi_id, own)
+            if reducers:
+                found.append((reduced, reducers, other))
                 break
     return found
 
 
-def _semi_join_on(graph: JobGraph, node_id: str, key: str) -> tuple[str, str] | None:
-    """The right input and key of the semi join on ``key`` alone that ``node_id`` is, or
-    reads through renames of it; None if there is none."""
+def _reducers_on(graph: JobGraph, node_id: str, key: str) -> list[Reducer]:
+    """The right input of the semi join on ``key`` alone that ``node_id`` is, or reads
+    through renames of it; both inputs of an inner join on ``key``; none otherwise."""
     node = graph.node(node_id)
     while isinstance(node.op, Project):
         key = _renamed(node.op, key) or ""
         node = graph.node(node.upstream[0])
     op = node.op
-    if isinstance(op, HashJoin) and op.how == "semi" and op.left_on == [key]:
-        return node.upstream[1], op.right_on[0]
+    if not isinstance(op, HashJoin):
+        return []
+    if op.how == "semi" and op.left_on == [key]:
+        return [(node.upstream[1], op.right_on[0], "semi")]
+    carried = _carried(graph, node, key) if op.how == "inner" else None
+    if carried is None or carried[1] not in (op.left_on, op.right_on)[carried[0]]:
+        return []
+    position = (op.left_on, op.right_on)[carried[0]].index(carried[1])
+    left, right = node.upstream
+    return [(left, op.left_on[position], "inner"), (right, op.right_on[position], "inner")]
+
+
+def _carried(graph: JobGraph, node: StreamOperatorNode, key: str) -> tuple[int, str] | None:
+    """Which input of the join ``node`` outputs its column ``key`` unchanged (0: left,
+    1: right) and the column's name there; None if it is not an output column."""
+    op = node.op
+    assert isinstance(op, HashJoin)
+    left = graph.node(node.upstream[0]).output_schema.names
+    kept = left if op.left_payload is None else op.left_payload
+    if key in kept:
+        return 0, key
+    if op.how not in ("inner", "left"):
+        return None
+    names = op.payload_names or join_output_names(op.right_payload, left, op.suffix)
+    if key in names:
+        return 1, op.right_payload[names.index(key)]
     return None
 
 
@@ -122,24 +197,39 @@ def _is_semi_join_with(node: StreamOperatorNode, reducer: str) -> bool:
     return isinstance(op, HashJoin) and op.how == "semi" and node.upstream[1:] == (reducer,)
 
 
-def _deepest(graph: JobGraph, below: str, parent: str, key: str) -> tuple[str, str, str]:
+def _deepest(graph: JobGraph, below: str, parent: str, key: str) -> tuple[str, str, str, bool]:
     """The lowest edge ``below -> parent`` under ``parent`` where ``key`` still comes
-    unchanged (down through renames, filters and group-bys on it that only the path reads;
-    never past a function that is not deterministic: the rows it sees stay the same),
-    and the key's name there."""
+    unchanged (down through renames, filters and group-bys on it and into the input of a join
+    that carries it, that only the path reads; never past a function that is not
+    deterministic: the rows it sees stay the same), the key's name there, and whether the
+    path passes a group-by or a join."""
+    grouped = False
     while True:
         node = graph.node(below)
         op = node.op
-        if len(node.downstream) != 1 or len(node.upstream) != 1:
-            return below, parent, key
+        if len(node.downstream) != 1:
+            return below, parent, key, grouped
+        if isinstance(op, HashJoin) and len(node.upstream) == 2:
+            carried = _carried(graph, node, key)
+            # a row filter on one input's column passes below these joins (not below the
+            # null-extended right input of a left join)
+            if carried is None or (carried[0] == 1 and op.how != "inner"):
+                return below, parent, key, grouped
+            grouped = True
+            key = carried[1]
+            below, parent = node.upstream[carried[0]], below
+            continue
+        if len(node.upstream) != 1:
+            return below, parent, key, grouped
         if isinstance(op, Project):
             renamed = _renamed(op, key)
             if renamed is None:
-                return below, parent, key
+                return below, parent, key, grouped
             key = renamed
         elif isinstance(op, GroupBy):
             if key not in op.keys:
-                return below, parent, key
+                return below, parent, key, grouped
+            grouped = True
         elif not (isinstance(op, Filter) and is_deterministic(op.predicate)):
-            return below, parent, key
+            return below, parent, key, grouped
         below, parent = node.upstream[0], below

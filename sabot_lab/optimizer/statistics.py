@@ -1,5 +1,5 @@
 """Row-count estimates: ``Statistics`` per source (exact row counts where metadata has them,
-distinct counts from a sample) propagated through the plan with textbook heuristics.
+distinct counts estimated from a sample) propagated through the plan with textbook heuristics.
 
 >>> import sabot_lab as sl
 >>> s = sl.from_pydict({"k": [1, 2, 3, 4] * 25, "v": list(range(100))}).filter(sl.col("k") == 1)
@@ -52,6 +52,7 @@ __all__ = [
     "Statistics",
     "estimate",
     "estimate_rows",
+    "sample_distinct",
     "selectivity",
     "source_statistics",
 ]
@@ -84,7 +85,9 @@ FINGERPRINTS_KEPT = 512
 
 
 def source_statistics(spec: SourceSpec) -> Statistics:
-    """Rows from metadata (or a default) and distinct counts from the first rows (cached).
+    """Rows from metadata (or a default) and distinct counts estimated from the first rows
+    (:func:`sample_distinct`), at most the span of an integer column's values where metadata
+    has them (cached).
 
     >>> from sabot_lab.connectors import ArrowSource
     >>> source_statistics(ArrowSource(pa.table({"a": [1, 1, 2]}))).ndv["a"]
@@ -106,11 +109,12 @@ def source_statistics(spec: SourceSpec) -> Statistics:
                 if pa.types.is_dictionary(column.type):
                     column = column.cast(column.type.value_type)
                 try:
-                    seen = pc.count_distinct(column).as_py()
+                    ndv[name] = sample_distinct(column.combine_chunks(), total)
                 except pa.ArrowNotImplementedError:
-                    continue  # a type without a distinct kernel: unknown
-                # a column distinct in the whole sample is taken as distinct everywhere
-                ndv[name] = total if seen == sample.num_rows else float(seen)
+                    continue  # a type without a distinct or sort kernel: unknown
+            for name, (low, high) in spec.integer_ranges().items():
+                if name in ndv:
+                    ndv[name] = min(ndv[name], float(high - low + 1))
         _cache[spec] = Statistics(total, ndv)
         if fingerprint is not None:
             if len(_by_fingerprint) >= FINGERPRINTS_KEPT:
@@ -129,6 +133,50 @@ def _sample(spec: SourceSpec) -> pa.Table | None:
         if rows >= SAMPLE_ROWS:
             break
     return pa.Table.from_batches(batches, schema=spec.schema) if batches else None
+
+
+def sample_distinct(sample: pa.Array, rows: float) -> float:
+    """Distinct values of a column of ``rows`` rows from its first rows, ``sample``.
+
+    A column sorted in the sample (a clustered key, such as TPC-H's ``l_orderkey``: each
+    order's line items in a run) keeps its density of distinct values per row: the sample's
+    count scaled to the rows. Otherwise Chao's estimator from how many values were seen once
+    (``f1``) and twice (``f2``): ``d + f1² / (2 f2)``, which follows the unseen values of
+    uniform keys (``l_partkey``: 10 K line items show ~9.7 K parts of 200 K) and stays at
+    ``d`` when every value repeats (``l_returnflag``). Null is not a value; a column distinct
+    in the whole sample is taken as distinct everywhere; never above ``rows``.
+
+    >>> sample_distinct(pa.array([1, 1, 2, 2, 3, 3, 3, 4]), 8000)  # sorted: 4 per 8 rows
+    4000.0
+    >>> sample_distinct(pa.array([3, 1, 2, 1, 3, 2, 2, 1]), 8000)  # every value repeats
+    3.0
+    >>> sample_distinct(pa.array([5, 1, 7, 1, 9, 2, 2, 8]), 8000)  # 4 seen once, 2 twice
+    10.0
+    """
+    values = sample.drop_null()
+    if len(values) == 0:
+        return 1.0
+    counts = pc.value_counts(values).field("counts")
+    seen = len(counts)
+    if seen == len(sample):
+        return rows
+    if seen > 1 and _sorted(values):
+        return min(rows, seen * rows / len(sample))
+    once = pc.sum(pc.equal(counts, 1)).as_py() or 0
+    twice = pc.sum(pc.equal(counts, 2)).as_py() or 0
+    unseen = once * once / (2 * twice) if twice else once * (once - 1) / 2
+    return float(min(rows, seen + unseen))
+
+
+def _sorted(values: pa.Array) -> bool:
+    """True if ``values`` (no nulls) never decrease, or never increase."""
+    if not (pa.types.is_integer(values.type) or pa.types.is_temporal(values.type)):
+        return False
+    before, after = values.slice(0, len(values) - 1), values.slice(1)
+    return bool(
+        pc.all(pc.less_equal(before, after)).as_py()
+        or pc.all(pc.greater_equal(before, after)).as_py()
+    )
 
 
 def selectivity(predicate: Expr, stats: Statistics) -> float:

@@ -16,11 +16,13 @@ from sabot_lab.logical import HashJoin
 from tests.support.reference import assert_same_rows
 
 
-def _table(rng: np.random.Generator, rows: int, prefix: str, null_share: float) -> pa.Table:
+def _table(
+    rng: np.random.Generator, rows: int, prefix: str, null_share: float, keys: int = 12
+) -> pa.Table:
     return pa.table(
         {
             f"{prefix}k": pa.array(
-                rng.integers(0, 12, rows), pa.int64(), mask=rng.random(rows) < null_share
+                rng.integers(0, keys, rows), pa.int64(), mask=rng.random(rows) < null_share
             ),
             f"{prefix}v": pa.array(rng.integers(-20, 20, rows), pa.int64()),
         }
@@ -61,4 +63,37 @@ def test_transferred_semi_joins_give_the_rows_as_written(
     assert "transfer_semi_joins" in plan.trace.render()
     semis = [n for n in plan if isinstance(n.op, HashJoin) and n.op.how == "semi"]
     assert len(semis) == 2 + (how == "semi")
+    assert_same_rows(stream.collect(), stream.collect(optimize=False), ordered=False)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    how=st.sampled_from(["inner", "left", "semi", "anti"]),
+    through=st.sampled_from(["grouped", "joined"]),
+    null_share=st.sampled_from([0.0, 0.25]),
+)
+def test_inner_join_reducers_give_the_rows_as_written(
+    seed: int, how: str, through: str, null_share: float
+) -> None:
+    """A few keys inner-joined reduce a right input of many keys, grouped or joined (an
+    inner join is joined into one region with the others, and ordered: it may not be)."""
+    rng = np.random.default_rng(seed)
+    left = sl.from_arrow(_table(rng, int(rng.integers(0, 40)), "l", null_share))
+    reducer = sl.from_arrow(_table(rng, int(rng.integers(1, 4)), "y", null_share))
+    right = sl.from_arrow(_table(rng, int(rng.integers(60, 90)), "r", null_share, keys=40))
+    if through == "grouped":
+        right = right.group_by("rk").agg(col("rv").max().alias("top"))
+    else:
+        other = sl.from_arrow(_table(rng, int(rng.integers(0, 30)), "o", null_share))
+        right = right.join(other, left_on="rv", right_on="ov", how="left")
+    stream = left.join(reducer, left_on="lk", right_on="yk").join(
+        right.select(col("rk").alias("key"), *[c for c in right.columns if c != "rk"]),
+        left_on="lk",
+        right_on="key",
+        how=how,
+    )
+    plan = stream.optimize()
+    if how != "inner":
+        assert "as the other input's inner join does" in plan.trace.render()
     assert_same_rows(stream.collect(), stream.collect(optimize=False), ordered=False)
