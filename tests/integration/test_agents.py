@@ -26,6 +26,7 @@ from sabot_lab.runtime.jobmanager.driver import run_on_agents
 from sabot_lab.runtime.transport import Credentials, call
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
+from tests.support.tcp_proxy import TcpProxy
 
 TOKEN = "agent-test-token-of-128-bits"
 AUTH = Credentials(TOKEN)
@@ -211,3 +212,26 @@ def test_a_job_with_compressed_spilling_shuffles_equals_duckdb() -> None:
         for process, _ in started:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_a_shuffle_read_on_a_connection_a_healed_partition_left_stale_reads_again(
+    agents: list[str],
+) -> None:
+    """An agent keeps its connection to a peer agent between jobs. A network partition that
+    healed left it stale: the peer gave it up, and the next read on it is reset. The read,
+    which has taken no rows yet, runs again on a new connection, and the job's answer is
+    whole."""
+    proxy = TcpProxy(agents[1].removeprefix("grpc://"))
+    peer = f"grpc://127.0.0.1:{proxy.port}"
+    n = 20_000
+    table = pa.table({"k": [i * 7919 % 1_009 for i in range(n)], "x": list(range(n))})
+    s = sl.from_arrow(table).group_by("k").agg(total=col("x").sum(), n=sl.count())
+    expected = duckdb_table("SELECT k, SUM(x) AS total, COUNT(*) AS n FROM t GROUP BY k", t=table)
+    try:
+        assert_same_rows(distributed(s, [agents[0], peer], job="before"), expected)
+        proxy.partition()
+        proxy.heal()
+        AUTH.forget(peer)  # (this process's own connection: the agents' are the ones tested)
+        assert_same_rows(distributed(s, [agents[0], peer], job="healed"), expected)
+    finally:
+        proxy.close()

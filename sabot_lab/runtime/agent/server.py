@@ -199,34 +199,70 @@ def fetch_rows(
 ) -> Iterator[Any]:
     """Stream the rows of one exchange partition kept by the agent at ``uri``, granting the
     agent ``window`` batches of credit ahead of what the caller has taken; with a
-    ``producer``, follow what that task streams (watermarks included) until it ends."""
-    try:
-        writer, reader = auth.client(uri).do_exchange(
-            rows_descriptor(job, exchange, partition, schema, producer), auth.options()
-        )
+    ``producer``, follow what that task streams (watermarks included) until it ends.
+
+    The connection to ``uri`` is shared (see :meth:`.Credentials.client`) and may have gone
+    stale (a network partition that healed, an agent restarted on its port): a read of kept
+    rows that fails on the transport (``UNAVAILABLE``, such as "Stream removed") before it
+    gave the caller anything is read again once, on a new connection. A streaming read is
+    not: what the agent had taken off the producer's queue for it cannot be sent again (the
+    job's attempt fails and restarts from its checkpoint)."""
+    retries = 1 if producer is None else 0
+    while True:
+        received = False
         try:
-            writer.write_metadata(_credit(window))
-            for chunk in reader:
-                if chunk.data is None:
-                    message = json.loads(chunk.app_metadata.to_pybytes())
-                    if "watermark" in message:
-                        yield Watermark(message["watermark"])
-                    elif "barrier" in message:
-                        yield Barrier(message["barrier"])
-                    else:
-                        break  # the end of the partition's rows
-                    continue
-                if chunk.data.num_rows:
-                    yield chunk.data
-                writer.write_metadata(_credit(1))  # the caller wants the next batch
-        finally:
-            writer.close()
-    except flight.FlightError as exc:
-        auth.forget(uri)
-        tls = auth.tls_failure(uri) if isinstance(exc, flight.FlightUnavailableError) else None
-        raise tls or ClusterError(
-            f"cannot read {exchange}[{partition}] of job {job} from {uri}: {exc}"
-        ) from None
+            for item in _exchange(uri, job, exchange, partition, schema, auth, window, producer):
+                received = True
+                yield item
+            return
+        except flight.FlightError as exc:
+            auth.forget(uri)
+            unavailable = isinstance(exc, flight.FlightUnavailableError)
+            if unavailable and not received and retries:
+                retries -= 1
+                _log.warning(
+                    "reading %s[%d] of job %s from %s again on a new connection: %s",
+                    exchange, partition, job, uri, exc,
+                )  # fmt: skip
+                continue
+            tls = auth.tls_failure(uri) if unavailable else None
+            raise tls or ClusterError(
+                f"cannot read {exchange}[{partition}] of job {job} from {uri}: {exc}"
+            ) from None
+
+
+def _exchange(
+    uri: str,
+    job: str,
+    exchange: str,
+    partition: int,
+    schema: pa.Schema,
+    auth: Credentials,
+    window: int,
+    producer: str | None,
+) -> Iterator[Any]:
+    """The items of one ``do_exchange`` stream (see :func:`fetch_rows`), Flight errors
+    raised as they come."""
+    writer, reader = auth.client(uri).do_exchange(
+        rows_descriptor(job, exchange, partition, schema, producer), auth.options()
+    )
+    try:
+        writer.write_metadata(_credit(window))
+        for chunk in reader:
+            if chunk.data is None:
+                message = json.loads(chunk.app_metadata.to_pybytes())
+                if "watermark" in message:
+                    yield Watermark(message["watermark"])
+                elif "barrier" in message:
+                    yield Barrier(message["barrier"])
+                else:
+                    break  # the end of the partition's rows
+                continue
+            if chunk.data.num_rows:
+                yield chunk.data
+            writer.write_metadata(_credit(1))  # the caller wants the next batch
+    finally:
+        writer.close()
 
 
 class AgentServer(ClusterServer):
