@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -235,3 +236,37 @@ def test_a_shuffle_read_on_a_connection_a_healed_partition_left_stale_reads_agai
         assert_same_rows(distributed(s, [agents[0], peer], job="healed"), expected)
     finally:
         proxy.close()
+
+
+def test_a_task_of_a_dropped_job_holds_its_slot_until_its_thread_ends(
+    agents: list[str], tmp_path: Path
+) -> None:
+    """A dropped job's tasks are cancelled, but a task stops only between batches: one in a
+    long call of a user's function runs on. Until its thread ends, the agent counts its slot
+    busy (``running``) and lists it ``draining``; then the slot is free."""
+    started, release = tmp_path / "started", tmp_path / "release"
+
+    def hold(batch: pa.RecordBatch) -> pa.RecordBatch:
+        started.touch()
+        while not release.exists():  # (a function that ignores the cancel)
+            time.sleep(0.01)
+        return batch
+
+    uri = agents[0]
+    idle = call(uri, "status", None, AUTH)["running"]
+    s = sl.from_pydict({"x": [1, 2]}).map_batches(hold, schema={"x": "int64"})
+    plan = plan_stages(s.graph, 1)
+    spec = TaskSpec.of(plan, plan.final, 0, "held", {})
+    try:
+        call(uri, "deploy", spec.to_dict(), AUTH)
+        wait_for(started.exists)
+        call(uri, "drop_job", {"job_id": "held"}, AUTH)
+        status = call(uri, "status", None, AUTH)
+        assert status["running"] == idle + 1
+        assert spec.task_id not in [t["task_id"] for t in status["tasks"]]
+        assert status["draining"] == [spec.task_id]
+    finally:
+        release.touch()
+    wait_for(lambda: call(uri, "status", None, AUTH)["draining"] == [])
+    status = call(uri, "status", None, AUTH)
+    assert (status["running"], status["draining"]) == (idle, [])
