@@ -208,8 +208,8 @@ def fetch_rows(
     stale (a network partition that healed, an agent restarted on its port): a read of kept
     rows that fails on the transport (``UNAVAILABLE``, such as "Stream removed") before it
     gave the caller anything is read again once, on a new connection. A streaming read is
-    not: what the agent had taken off the producer's queue for it cannot be sent again (the
-    job's attempt fails and restarts from its checkpoint)."""
+    not: the items the agent took off the producer's queue for the lost stream cannot be
+    sent again, so the task fails (a job with checkpoints restarts from its last one)."""
     retries = 1 if producer is None else 0
     while True:
         received = False
