@@ -9,10 +9,12 @@ function, and encodes the strings it returns into a new buffer.
 :func:`nopython` is the one numba dispatcher of a function, shared by every compilation of it,
 and :func:`compile_for` the one place that compiles a function for argument types and turns
 numba's failure into a :class:`~sabot_lab.errors.UDFCompileError` naming the construct and its
-line. Every result is cached per process, keyed by the function and the argument types.
+line. Every result is cached per process, keyed by the function and the argument types; the
+machine code of the functions (and of :mod:`.text_codecs`) is kept on disk by numba and
+loaded by later processes (see :func:`nopython`).
 
-A leaf: imports numpy and :mod:`sabot_lab.errors`; numba is imported on the first compile, so
-``import sabot_lab`` does not load it.
+A leaf: imports numpy and :mod:`sabot_lab.errors`; numba (and :mod:`.text_codecs`) is imported
+on the first compile, so ``import sabot_lab`` does not load it.
 
 >>> import math
 >>> import numpy as np
@@ -34,7 +36,6 @@ dtype('float64')
 
 from __future__ import annotations
 
-import functools
 import inspect
 import itertools
 import re
@@ -102,7 +103,10 @@ class ScalarKernel:
 
 
 def nopython(fn: Callable[..., Any]) -> Any:
-    """The numba nopython dispatcher of ``fn`` (one per function and process).
+    """The numba nopython dispatcher of ``fn`` (one per function and process), whose machine
+    code numba keeps on disk by what ``fn`` computes (see :mod:`.function_cache`): a
+    process that compiles a function, or a copy of it a plan carried by value, for argument
+    types another process of the host compiled it for loads that code instead.
 
     >>> def twice(x):
     ...     return 2 * x
@@ -114,7 +118,10 @@ def nopython(fn: Callable[..., Any]) -> Any:
         if dispatcher is None:
             import numba  # first compile only: numba takes a second to import
 
+            from sabot_lab.kernels.function_cache import cached
+
             dispatcher = _DISPATCHERS[fn] = numba.njit(fn)
+            cached(dispatcher)
         return dispatcher
 
 
@@ -356,79 +363,10 @@ def _loop(kernel: ScalarKernel, masked: bool) -> Callable[..., Any]:
         return loop
 
 
-@functools.cache
 def _text_codecs() -> tuple[Any, Any]:
     """numba functions between UTF-8 bytes and numba strings: ``decode(data, start, end)``
-    and ``encode(text, data, used) -> (data, used)`` (``data`` grown when full)."""
-    import numba
-    from numba.cpython import unicode as nb_unicode
-
-    kinds = (
-        nb_unicode.PY_UNICODE_1BYTE_KIND,
-        nb_unicode.PY_UNICODE_2BYTE_KIND,
-        nb_unicode.PY_UNICODE_4BYTE_KIND,
-    )
-    empty_string = nb_unicode._empty_string
-    set_code_point = nb_unicode._set_code_point
-    get_code_point = nb_unicode._get_code_point
-
-    @numba.njit(inline="always")
-    def code_point(data: Any, i: int) -> tuple[int, int]:
-        b = data[i]
-        if b < 0x80:
-            return b, i + 1
-        if b < 0xE0:
-            return ((b & 0x1F) << 6) | (data[i + 1] & 0x3F), i + 2
-        if b < 0xF0:
-            return ((b & 0x0F) << 12) | ((data[i + 1] & 0x3F) << 6) | (data[i + 2] & 0x3F), i + 3
-        cp = ((b & 0x07) << 18) | ((data[i + 1] & 0x3F) << 12) | ((data[i + 2] & 0x3F) << 6)
-        return cp | (data[i + 3] & 0x3F), i + 4
-
-    @numba.njit
-    def decode(data: Any, start: int, end: int) -> Any:
-        count, widest, i = 0, 0, start
-        while i < end:
-            cp, i = code_point(data, i)
-            count += 1
-            widest = max(widest, cp)
-        kind = kinds[0] if widest < 0x100 else kinds[1] if widest < 0x10000 else kinds[2]
-        text = empty_string(kind, count, 1 if widest < 0x80 else 0)
-        i, k = start, 0
-        while i < end:
-            cp, i = code_point(data, i)
-            set_code_point(text, k, cp)
-            k += 1
-        return text
-
-    @numba.njit
-    def encode(text: Any, data: Any, used: int) -> tuple[Any, int]:
-        need = used + 4 * len(text)
-        if need > data.shape[0]:
-            grown = np.empty(max(need, 2 * data.shape[0]), np.uint8)
-            grown[:used] = data[:used]
-            data = grown
-        for k in range(len(text)):
-            cp = get_code_point(text, k)
-            if cp < 0x80:
-                data[used] = cp
-                used += 1
-            elif cp < 0x800:
-                data[used] = 0xC0 | (cp >> 6)
-                data[used + 1] = 0x80 | (cp & 0x3F)
-                used += 2
-            elif cp < 0x10000:
-                if 0xD800 <= cp < 0xE000:
-                    raise ValueError("a user function returned a string with a lone surrogate")
-                data[used] = 0xE0 | (cp >> 12)
-                data[used + 1] = 0x80 | ((cp >> 6) & 0x3F)
-                data[used + 2] = 0x80 | (cp & 0x3F)
-                used += 3
-            else:
-                data[used] = 0xF0 | (cp >> 18)
-                data[used + 1] = 0x80 | ((cp >> 12) & 0x3F)
-                data[used + 2] = 0x80 | ((cp >> 6) & 0x3F)
-                data[used + 3] = 0x80 | (cp & 0x3F)
-                used += 4
-        return data, used
+    and ``encode(text, data, used) -> (data, used)`` (see :mod:`.text_codecs`; imported on
+    the first compile of a function of text)."""
+    from sabot_lab.kernels.text_codecs import decode, encode
 
     return decode, encode

@@ -668,9 +668,10 @@ class TaskReport:
 @dataclass(frozen=True)
 class Heartbeat:
     """An agent's report to the JobManager: its state, slots, memory, running tasks, the
-    resources it uses (:data:`AGENT_RESOURCES`), and the lag of the Kafka consumers of its
+    resources it uses (:data:`AGENT_RESOURCES`), the lag of the Kafka consumers of its
     tasks (``consumer_lag``: ``{"topic", "group", "partition", "lag"}`` each, ``lag`` in
-    records).
+    records), and ``draining``: how many tasks of jobs dropped there are still stopping
+    (counted in ``running`` too; the JobManager no longer counts them, their jobs ended).
 
     >>> beat = Heartbeat("grpc://a:1", "ACTIVE", slots=2, resources={"cpu_percent": 12.5})
     >>> Heartbeat.from_dict(beat.to_dict()) == beat
@@ -689,6 +690,7 @@ class Heartbeat:
     tasks: tuple[TaskReport, ...] = ()
     resources: dict[str, float] = field(default_factory=dict)
     consumer_lag: tuple[dict[str, Any], ...] = ()
+    draining: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The ``heartbeat`` action's body."""
@@ -723,6 +725,7 @@ class Heartbeat:
                 if k in resources
             },
             tuple(_consumer_lag(x) for x in _get(data, a, "consumer_lag", list, [])),
+            int(_count(_get(data, a, "draining", int, 0), a, "draining")),
         )
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -26,6 +27,7 @@ from sabot_lab.runtime.jobmanager.driver import run_on_agents
 from sabot_lab.runtime.transport import Credentials, call
 from tests.support.polling import wait_for
 from tests.support.reference import assert_same_rows, duckdb_table
+from tests.support.tcp_proxy import TcpProxy
 
 TOKEN = "agent-test-token-of-128-bits"
 AUTH = Credentials(TOKEN)
@@ -211,3 +213,60 @@ def test_a_job_with_compressed_spilling_shuffles_equals_duckdb() -> None:
         for process, _ in started:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_a_shuffle_read_on_a_connection_a_healed_partition_left_stale_reads_again(
+    agents: list[str],
+) -> None:
+    """An agent keeps its connection to a peer agent between jobs. A network partition that
+    healed left it stale: the peer gave it up, and the next read on it is reset. The read,
+    which has taken no rows yet, runs again on a new connection, and the job's answer is
+    whole."""
+    proxy = TcpProxy(agents[1].removeprefix("grpc://"))
+    peer = f"grpc://127.0.0.1:{proxy.port}"
+    n = 20_000
+    table = pa.table({"k": [i * 7919 % 1_009 for i in range(n)], "x": list(range(n))})
+    s = sl.from_arrow(table).group_by("k").agg(total=col("x").sum(), n=sl.count())
+    expected = duckdb_table("SELECT k, SUM(x) AS total, COUNT(*) AS n FROM t GROUP BY k", t=table)
+    try:
+        assert_same_rows(distributed(s, [agents[0], peer], job="before"), expected)
+        proxy.partition()
+        proxy.heal()
+        AUTH.forget(peer)  # (this process's own connection: the agents' are the ones tested)
+        assert_same_rows(distributed(s, [agents[0], peer], job="healed"), expected)
+    finally:
+        proxy.close()
+
+
+def test_a_task_of_a_dropped_job_holds_its_slot_until_its_thread_ends(
+    agents: list[str], tmp_path: Path
+) -> None:
+    """A dropped job's tasks are cancelled, but a task stops only between batches: one in a
+    long call of a user's function runs on. Until its thread ends, the agent counts its slot
+    busy (``running``) and lists it ``draining``; then the slot is free."""
+    started, release = tmp_path / "started", tmp_path / "release"
+
+    def hold(batch: pa.RecordBatch) -> pa.RecordBatch:
+        started.touch()
+        while not release.exists():  # (a function that ignores the cancel)
+            time.sleep(0.01)
+        return batch
+
+    uri = agents[0]
+    idle = call(uri, "status", None, AUTH)["running"]
+    s = sl.from_pydict({"x": [1, 2]}).map_batches(hold, schema={"x": "int64"})
+    plan = plan_stages(s.graph, 1)
+    spec = TaskSpec.of(plan, plan.final, 0, "held", {})
+    try:
+        call(uri, "deploy", spec.to_dict(), AUTH)
+        wait_for(started.exists)
+        call(uri, "drop_job", {"job_id": "held"}, AUTH)
+        status = call(uri, "status", None, AUTH)
+        assert status["running"] == idle + 1
+        assert spec.task_id not in [t["task_id"] for t in status["tasks"]]
+        assert status["draining"] == [spec.task_id]
+    finally:
+        release.touch()
+    wait_for(lambda: call(uri, "status", None, AUTH)["draining"] == [])
+    status = call(uri, "status", None, AUTH)
+    assert (status["running"], status["draining"]) == (idle, [])

@@ -4,7 +4,9 @@ in its status what it waits for. Results are checked against DuckDB."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -90,3 +92,44 @@ def test_a_job_without_free_slots_says_what_it_waits_for_and_runs_once_they_free
         if second is not None:
             second.cancel()
             assert second.wait(timeout=60) == "CANCELLED"
+
+
+def test_a_task_still_stopping_after_its_job_ended_holds_its_slot(
+    cluster: sl.LocalCluster, tmp_path: Path
+) -> None:
+    """A cancelled job's task in a long call of a user's function stops only once the call
+    returns. Until then the JobManager counts its slot taken: a job that needs every slot
+    waits, and says for what; then it runs."""
+    started, release = tmp_path / "started", tmp_path / "release"
+
+    def hold(batch: pa.RecordBatch) -> pa.RecordBatch:
+        started.touch()
+        while not release.exists():  # (a function that ignores the cancel)
+            time.sleep(0.01)
+        return batch
+
+    feed = sl.from_generator(lambda i: {"x": [i]}, max_rows_per_second=20)
+    held = feed.map_batches(hold, schema={"x": "int64"}).submit(cluster, partitions=1)
+    second = None
+    try:
+        wait_for(started.exists, timeout=60)
+        held.cancel()
+        assert held.wait(timeout=60) == "CANCELLED"
+        wait_for(lambda: sum(a.get("draining", 0) for a in cluster.agents()) == 1)
+        second = endless(cluster, partitions=2, grouped=True)  # 4 tasks at once: every slot
+        wait_for(lambda: second.info()["waiting"] is not None, timeout=60)
+        assert second.info()["waiting"] == (
+            "waiting for 4 free task slots: 3 of the agents' 4 are free, "
+            "the others run 1 task of ended jobs, still stopping"
+        )
+        assert second.tasks() == []
+    finally:
+        release.touch()
+    assert second is not None
+    try:
+        started_tasks = ["FINISHED", *["RUNNING"] * 3]
+        wait_for(lambda: sorted(t["state"] for t in second.tasks()) == started_tasks, timeout=60)
+        assert sorted(t["state"] for t in second.tasks()) == started_tasks
+    finally:
+        second.cancel()
+        assert second.wait(timeout=60) == "CANCELLED"

@@ -1,14 +1,16 @@
 """A TCP proxy on loopback whose connections can be cut for a while: what clients see when a
 broker restarts (every connection drops, new ones are refused until it is back); or whose
-replies can be swallowed: what a client sees of a server that took its request and froze."""
+replies can be swallowed: what a client sees of a server that took its request and froze; or
+left stale by a network partition that heals: what a client that keeps its connections sees
+of a peer that gave them up while it could not reach it."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import time
-from collections.abc import Callable
 
 
 class TcpProxy:
@@ -24,6 +26,7 @@ class TcpProxy:
         self._down_until = 0.0
         self._closed = False
         self._muted = False
+        self._stale: dict[socket.socket, bool] = {}  # client end -> still partitioned
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut(self, seconds: float) -> None:
@@ -39,10 +42,32 @@ class TcpProxy:
         and its client waits for an answer that never comes."""
         self._muted = True
 
+    def partition(self) -> None:
+        """Cut the network under the open connections, silently: what their clients send is
+        dropped, and the server gives them up (its ends close); their clients see nothing
+        until :meth:`heal`."""
+        with self._lock:
+            clients, servers = self._open[::2], self._open[1::2]
+            self._stale.update(dict.fromkeys(clients, True))
+            self._open.clear()
+        for server in servers:
+            _shut(server)
+
+    def heal(self) -> None:
+        """End :meth:`partition`: the connections it left open are reset when their clients
+        next send (the server no longer knows them), as a host that healed answers a
+        connection it forgot; new connections pass."""
+        with self._lock:
+            self._stale.update(dict.fromkeys(self._stale, False))
+
     def close(self) -> None:
         self._closed = True
         self.cut(0)
         self._listener.close()
+        with self._lock:
+            stale, self._stale = list(self._stale), {}
+        for client in stale:
+            _shut(client)
 
     def _accept(self) -> None:
         while not self._closed:
@@ -60,27 +85,45 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._open += [client, upstream]
-            for a, b, muted in ((client, upstream, None), (upstream, client, self._is_muted)):
-                threading.Thread(target=_pipe, args=(a, b, muted), daemon=True).start()
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._replies, args=(upstream, client), daemon=True).start()
 
-    def _is_muted(self) -> bool:
-        return self._muted
+    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        try:
+            while data := client.recv(65536):
+                partitioned = self._stale.get(client)
+                if partitioned is None:
+                    upstream.sendall(data)
+                elif not partitioned:  # healed: the server has forgotten this connection
+                    self._stale.pop(client, None)
+                    _reset(client)
+                    return
+        except OSError:
+            pass
+        self._stale.pop(client, None)
+        _shut(client)
+        _shut(upstream)
 
-
-def _pipe(
-    source: socket.socket, sink: socket.socket, muted: Callable[[], bool] | None = None
-) -> None:
-    try:
-        while data := source.recv(65536):
-            if muted is None or not muted():
-                sink.sendall(data)
-    except OSError:
-        pass
-    _shut(source)
-    _shut(sink)
+    def _replies(self, upstream: socket.socket, client: socket.socket) -> None:
+        try:
+            while data := upstream.recv(65536):
+                if not self._muted:
+                    client.sendall(data)
+        except OSError:
+            pass
+        _shut(upstream)
+        if client not in self._stale:  # (a partition leaves the client's end open)
+            _shut(client)
 
 
 def _shut(s: socket.socket) -> None:
     with contextlib.suppress(OSError):
         s.shutdown(socket.SHUT_RDWR)
+    s.close()
+
+
+def _reset(s: socket.socket) -> None:
+    """Close ``s`` with a reset (RST), as a host answers a connection it does not know."""
+    with contextlib.suppress(OSError):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()

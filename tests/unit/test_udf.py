@@ -3,10 +3,15 @@ function, and the optimizer leaving non-deterministic functions where they are."
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 import statistics
+from pathlib import Path
+from typing import Any
 
+import cloudpickle
+import numba
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -93,6 +98,45 @@ def test_a_function_compiles_once_per_process_for_each_argument_types() -> None:
     rebuilt = sl.JobGraph.from_json(plan.graph.to_json())  # the same payload: the same object
     node = next(n for n in rebuilt if n.operator_type.value == "select")
     assert node.op.exprs[0].function() is UDFS["price"].function
+
+
+def test_a_copy_of_a_function_shipped_by_value_loads_the_machine_code_kept_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A function defined in a file compiles once per host: the copy a plan carries to the
+    JobManager and each agent (by value, as for Nexmark q14's ``count_char``) loads the
+    machine code its first compile kept, and computes the same."""
+    source = tmp_path / "shipped_udfs.py"
+    source.write_text(
+        "import sabot_lab as sl\n\n\n"
+        "@sl.udf(return_dtype='int64')\n"
+        "def collatz_steps(n):\n"
+        "    steps = 0\n"
+        "    while n > 1:\n"
+        "        n = n // 2 if n % 2 == 0 else 3 * n + 1\n"
+        "        steps += 1\n"
+        "    return steps\n"
+    )
+    spec = importlib.util.spec_from_file_location("shipped_udfs", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", str(tmp_path / "cache"))
+    built = module.collatz_steps.function
+    assert built.output_type([pa.int64()]) == pa.int64()
+    shipped = cloudpickle.loads(cloudpickle.dumps(built))
+    assert shipped.fn.__code__.co_filename == "<dynamic-code>"
+    assert shipped.output_type([pa.int64()]) == pa.int64()
+
+    def hits_and_misses(fn: Any) -> tuple[int, int]:
+        stats = nopython(fn).stats
+        return sum(stats.cache_hits.values()), sum(stats.cache_misses.values())
+
+    assert hits_and_misses(built.fn) == (0, 1)  # compiled, and kept
+    assert hits_and_misses(shipped.fn) == (1, 0)  # loaded
+    n = pa.array([1, 6, 7, None, 27])
+    expected = [None if v is None else built.fn(v) for v in n.to_pylist()]
+    assert shipped.apply([n], len(n)).to_pylist() == expected == [0, 8, 16, None, 111]
 
 
 def test_the_function_travels_with_the_plan_json() -> None:

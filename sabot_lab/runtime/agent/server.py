@@ -10,6 +10,8 @@ an agent accepts no other token):
   (``logs``: task id -> records, see :class:`~sabot_lab.observability.task_logs.TaskLogs`);
 - ``cancel`` (``task_id``): stop a task between batches;
 - ``drop_job`` (``job_id``): stop a job's tasks, free its shuffle rows (all attempts) and records;
+  a task still stopping keeps its slot, counted in ``running`` and listed in ``draining``
+  (the reply's ``draining``: how many), until its thread ends;
 - ``ping``.
 
 ``do_exchange`` streams the rows a task wrote to one partition of an exchange (descriptor:
@@ -131,6 +133,7 @@ class TaskRecord:
     watermark: int | None = None  # the last watermark it read or wrote (microseconds)
     started: float | None = None
     finished: float | None = None
+    thread_ended: bool = False  # its thread returned: it holds no slot any more
     cancel: threading.Event = field(default_factory=threading.Event)
     checkpoints: Checkpoints | None = None
     operators: OperatorRows = field(init=False)  # rows out per operator; a cancel stops it
@@ -199,34 +202,70 @@ def fetch_rows(
 ) -> Iterator[Any]:
     """Stream the rows of one exchange partition kept by the agent at ``uri``, granting the
     agent ``window`` batches of credit ahead of what the caller has taken; with a
-    ``producer``, follow what that task streams (watermarks included) until it ends."""
-    try:
-        writer, reader = auth.client(uri).do_exchange(
-            rows_descriptor(job, exchange, partition, schema, producer), auth.options()
-        )
+    ``producer``, follow what that task streams (watermarks included) until it ends.
+
+    The connection to ``uri`` is shared (see :meth:`.Credentials.client`) and may have gone
+    stale (a network partition that healed, an agent restarted on its port): a read of kept
+    rows that fails on the transport (``UNAVAILABLE``, such as "Stream removed") before it
+    gave the caller anything is read again once, on a new connection. A streaming read is
+    not: the items the agent took off the producer's queue for the lost stream cannot be
+    sent again, so the task fails (a job with checkpoints restarts from its last one)."""
+    retries = 1 if producer is None else 0
+    while True:
+        received = False
         try:
-            writer.write_metadata(_credit(window))
-            for chunk in reader:
-                if chunk.data is None:
-                    message = json.loads(chunk.app_metadata.to_pybytes())
-                    if "watermark" in message:
-                        yield Watermark(message["watermark"])
-                    elif "barrier" in message:
-                        yield Barrier(message["barrier"])
-                    else:
-                        break  # the end of the partition's rows
-                    continue
-                if chunk.data.num_rows:
-                    yield chunk.data
-                writer.write_metadata(_credit(1))  # the caller wants the next batch
-        finally:
-            writer.close()
-    except flight.FlightError as exc:
-        auth.forget(uri)
-        tls = auth.tls_failure(uri) if isinstance(exc, flight.FlightUnavailableError) else None
-        raise tls or ClusterError(
-            f"cannot read {exchange}[{partition}] of job {job} from {uri}: {exc}"
-        ) from None
+            for item in _exchange(uri, job, exchange, partition, schema, auth, window, producer):
+                received = True
+                yield item
+            return
+        except flight.FlightError as exc:
+            auth.forget(uri)
+            unavailable = isinstance(exc, flight.FlightUnavailableError)
+            if unavailable and not received and retries:
+                retries -= 1
+                _log.warning(
+                    "reading %s[%d] of job %s from %s again on a new connection: %s",
+                    exchange, partition, job, uri, exc,
+                )  # fmt: skip
+                continue
+            tls = auth.tls_failure(uri) if unavailable else None
+            raise tls or ClusterError(
+                f"cannot read {exchange}[{partition}] of job {job} from {uri}: {exc}"
+            ) from None
+
+
+def _exchange(
+    uri: str,
+    job: str,
+    exchange: str,
+    partition: int,
+    schema: pa.Schema,
+    auth: Credentials,
+    window: int,
+    producer: str | None,
+) -> Iterator[Any]:
+    """The items of one ``do_exchange`` stream (see :func:`fetch_rows`), Flight errors
+    raised as they come."""
+    writer, reader = auth.client(uri).do_exchange(
+        rows_descriptor(job, exchange, partition, schema, producer), auth.options()
+    )
+    try:
+        writer.write_metadata(_credit(window))
+        for chunk in reader:
+            if chunk.data is None:
+                message = json.loads(chunk.app_metadata.to_pybytes())
+                if "watermark" in message:
+                    yield Watermark(message["watermark"])
+                elif "barrier" in message:
+                    yield Barrier(message["barrier"])
+                else:
+                    break  # the end of the partition's rows
+                continue
+            if chunk.data.num_rows:
+                yield chunk.data
+            writer.write_metadata(_credit(1))  # the caller wants the next batch
+    finally:
+        writer.close()
 
 
 class AgentServer(ClusterServer):
@@ -309,6 +348,7 @@ class AgentServer(ClusterServer):
         """The highest fencing epoch of a leading JobManager seen."""
         self.drain_timeout = cluster.drain_timeout if drain_timeout is None else drain_timeout
         self._tasks: dict[str, TaskRecord] = {}
+        self._draining: list[TaskRecord] = []  # tasks of dropped jobs whose threads still run
         self._streams: dict[int, dict[str, Any]] = {}  # open shuffle streams, for status
         self._stream_ids = itertools.count()
         self._sent_bytes = 0  # shuffle bytes sent to consumers
@@ -393,8 +433,9 @@ class AgentServer(ClusterServer):
     def _status(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             tasks = [t.to_dict() for t in self._tasks.values()]
+            draining = [t.task_id for t in self._draining]
             streams = [dict(x) for x in self._streams.values()]
-        running = sum(t["state"] == TaskState.RUNNING for t in tasks)
+        running = sum(t["state"] == TaskState.RUNNING for t in tasks) + len(draining)
         busy = self.state == AgentState.ACTIVE and running >= self.slots
         state = AgentState.BUSY if busy else self.state
         logs = _task_ids(body.get("logs_of") if isinstance(body, dict) else None)
@@ -404,6 +445,7 @@ class AgentServer(ClusterServer):
             "state": state.value,
             "slots": self.slots,
             "running": running,
+            "draining": draining,
             "shuffle_bytes": self.store.nbytes(),
             "streaming_queued": self.channels.queued(),
             "spilled_bytes": self.store.spilled_bytes,
@@ -440,11 +482,15 @@ class AgentServer(ClusterServer):
         with self._lock:
             dropped = [t for t in self._tasks if in_job(t, job)]
             for task_id in dropped:
-                self._tasks[task_id].cancel.set()
-                del self._tasks[task_id]
+                record = self._tasks.pop(task_id)
+                record.cancel.set()
+                if not record.thread_ended:  # (it holds its slot until its thread ends)
+                    self._draining.append(record)
+            draining = len(self._draining)
         self.task_logs.drop(dropped)
         self.channels.drop_job(job)
-        return {"job_id": job, "freed_batches": self.store.drop_job(job)}
+        freed = self.store.drop_job(job)
+        return {"job_id": job, "freed_batches": freed, "draining": draining}
 
     def _heartbeats(self, interval: float) -> None:
         """Report state and load to the JobManager every ``interval`` seconds (registering
@@ -500,6 +546,7 @@ class AgentServer(ClusterServer):
                 "credit_wait_s": status["credit_wait_s"],
             },
             tuple(CONSUMER_LAGS.snapshot()),
+            len(status["draining"]),
         )  # fmt: skip
         try:
             # registering, the JobManager pings this agent back before it answers
@@ -537,8 +584,8 @@ class AgentServer(ClusterServer):
         self.state = AgentState.DRAINING
         self._beat()
         deadline = time.monotonic() + self.drain_timeout
-        while time.monotonic() < deadline and any(
-            not t.state.ended for t in list(self._tasks.values())
+        while time.monotonic() < deadline and (
+            self._draining or any(not t.state.ended for t in list(self._tasks.values()))
         ):
             time.sleep(0.05)
         self.state = AgentState.STOPPED
@@ -612,7 +659,7 @@ class AgentServer(ClusterServer):
     def _run(self, spec: TaskSpec, record: TaskRecord) -> None:
         """Run the task ``spec`` in its span (a child of its deploy's), its records bound to
         its ids (see :mod:`sabot_lab.observability.logs`); those of a task whose job was
-        dropped go."""
+        dropped go, and so does the task, whose slot is free now."""
         with (
             span("task", job_id=spec.job_id, task_id=spec.task_id, agent=self.uri) as current,
             structlog.contextvars.bound_contextvars(
@@ -624,9 +671,12 @@ class AgentServer(ClusterServer):
             if record.state == TaskState.FAILED:
                 failed(current, record.error)
         with self._lock:
-            dropped = spec.task_id not in self._tasks
+            record.thread_ended = True
+            dropped = any(r is record for r in self._draining)
+            self._draining = [r for r in self._draining if r is not record]
         if dropped:  # (it logged after its job was dropped)
             self.task_logs.drop([spec.task_id])
+            self._wake.set()  # its slot is free: tell the JobManager now
 
     def _run_task(self, spec: TaskSpec, record: TaskRecord) -> None:
         if record.cancel.is_set():  # cancelled (its job dropped) while it waited for a slot

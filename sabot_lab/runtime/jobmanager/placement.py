@@ -88,12 +88,13 @@ def with_unended(
 ) -> list[dict[str, Any]]:
     """The agents with ``running`` counted from what the JobManager knows runs on each (the
     tasks placed so far, other jobs', an old attempt's that did not stop), not from the last
-    heartbeat: a task beyond an agent's slots would wait for one, and hold up its job.
+    heartbeat: a task beyond an agent's slots would wait for one, and hold up its job. The
+    tasks of ended jobs an agent reports still stopping (``draining``) hold their slots too.
 
-    >>> with_unended([{"uri": "a", "running": 0}], {"a": 2})
-    [{'uri': 'a', 'running': 2}]
+    >>> with_unended([{"uri": "a", "running": 0}, {"uri": "b", "draining": 1}], {"a": 2})
+    [{'uri': 'a', 'running': 2}, {'uri': 'b', 'draining': 1, 'running': 1}]
     """
-    return [{**a, "running": unended.get(a["uri"], 0)} for a in agents]
+    return [{**a, "running": unended.get(a["uri"], 0) + a.get("draining", 0)} for a in agents]
 
 
 def with_free_slots(agents: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -119,16 +120,21 @@ def waiting_for_slots(
     True
     >>> print(waiting_for_slots(2, agents, {"j1": 3}))
     waiting for 2 free task slots: 1 of the agents' 4 is free, the others run job j1 (3 tasks)
+    >>> print(waiting_for_slots(2, [{**agents[1], "draining": 1}], {}))
+    waiting for 2 free task slots: 1 of the agents' 2 is free, the others run 1 task of ended jobs, still stopping
     """
     free = sum(max(a["slots"] - a["running"], 0) for a in agents)
     if free >= needed:
         return None
     slots = sum(a["slots"] for a in agents)
     jobs = ", ".join(f"{job} ({n} task{'s' * (n != 1)})" for job, n in sorted(holders.items()))
+    held = [f"job{'s' * (len(holders) != 1)} {jobs}"] if holders else []
+    stopping = sum(a.get("draining", 0) for a in agents)
+    if stopping:
+        held.append(f"{stopping} task{'s' * (stopping != 1)} of ended jobs, still stopping")
     return (
         f"waiting for {needed} free task slot{'s' * (needed != 1)}: {free} of the agents' "
-        f"{slots} {'is' if free == 1 else 'are'} free, the others run job"
-        f"{'s' * (len(holders) != 1)} {jobs}"
+        f"{slots} {'is' if free == 1 else 'are'} free, the others run {' and '.join(held)}"
     )
 
 

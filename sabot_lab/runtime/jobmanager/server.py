@@ -866,8 +866,9 @@ class JobManager(ClusterServer):
 
     def agents(self) -> list[dict[str, Any]]:
         """Every agent that registered, with the resources (see
-        :data:`~sabot_lab.runtime.protocol.AGENT_RESOURCES`) and the consumers' lag
-        (``consumer_lag``) its last heartbeat to this JobManager reported."""
+        :data:`~sabot_lab.runtime.protocol.AGENT_RESOURCES`), the consumers' lag
+        (``consumer_lag``) and the tasks of dropped jobs still stopping (``draining``) its
+        last heartbeat to this JobManager reported."""
         return [{**a, **self._reports.get(a["uri"], {})} for a in self.store.agents()]
 
     def job_metrics(self, job_id: str) -> dict[str, Any]:
@@ -936,7 +937,8 @@ class JobManager(ClusterServer):
         check_registration(beat, known, self.auth)
         state = agent_after_heartbeat(AgentState(beat.state), known)
         self.store.upsert_agent(beat.uri, state.value, beat.slots, beat.memory_bytes, beat.running)
-        self._reports[beat.uri] = {**beat.resources, "consumer_lag": list(beat.consumer_lag)}
+        self._reports[beat.uri] = {**beat.resources, "consumer_lag": list(beat.consumer_lag),
+                                   "draining": beat.draining}  # fmt: skip
         stale = self.store.ended_tasks(t.task_id for t in beat.tasks)
         if stale:  # (an agent cut off, back: its tasks of the attempt given up with it)
             _log.warning("agent %s runs tasks recorded as ended: cancelling %s", beat.uri,
@@ -1022,10 +1024,14 @@ class JobManager(ClusterServer):
         return {"deleted": self.retention.delete_ended_before(time.time() - ended.seconds)}
 
     def _drop(self, job_id: str, agents: set[str]) -> None:
-        """Stop the job's tasks and free its rows on ``agents``."""
+        """Stop the job's tasks and free its rows on ``agents``; the tasks an agent says
+        are still stopping hold their slots (see :func:`.placement.with_unended`) until its
+        heartbeats say they stopped."""
         for uri in agents:
             with contextlib.suppress(ClusterError):  # a vanished agent holds nothing any more
-                self._order(uri, "drop_job", JobRef(job_id).to_dict())
+                reply = self._order(uri, "drop_job", JobRef(job_id).to_dict())
+                if isinstance(reply, dict) and isinstance(reply.get("draining"), int):
+                    self._reports.setdefault(uri, {})["draining"] = reply["draining"]
 
     def _wait_for_job(self, ref: JobRef) -> dict[str, Any]:
         """The job's status once it ended, or after ``timeout`` seconds (a long poll)."""
