@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.timestamp_format import format_timestamps
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
 from sabot_lab.expr.calendar import calendar_arithmetic, epoch, part_operand, uses_calendar_rules
 from sabot_lab.expr.decimals import (
@@ -534,6 +535,10 @@ def _eval_strftime(expr: Expr, batch: pa.RecordBatch) -> Value:
     (value,) = _args(expr, batch)
     if pa.types.is_null(value.type):
         return value.cast(pa.string())
+    if isinstance(value, pa.Array):  # fixed-width patterns: numpy, not Arrow's formatter
+        fast = format_timestamps(value, expr.param("format"))
+        if fast is not None:
+            return fast
     if pa.types.is_timestamp(value.type) and value.type.unit != "s":
         # Arrow writes %S with the fraction of the unit; DuckDB writes whole seconds
         value = pc.floor_temporal(value, unit="second").cast(pa.timestamp("s", value.type.tz))
