@@ -65,11 +65,13 @@ def write_csv_partitions(
                         for open_writer in writers.values():
                             open_writer.close()
                         writers.clear()
-                    folder = os.path.join(directory, *map("=".join, zip(keys, values)))
+                    folder = os.path.join(directory, *map("=".join, zip(keys, values, strict=True)))
                     os.makedirs(folder, exist_ok=True)
                     number = files[values] = files.get(values, -1) + 1
                     path = os.path.join(folder, f"part-{number}.csv")
-                    writer = writers[values] = csv.CSVWriter(path, file_schema, write_options=options)
+                    writer = writers[values] = csv.CSVWriter(
+                        path, file_schema, write_options=options
+                    )
                 writer.write_batch(rows.select(columns))
     finally:
         for writer in writers.values():

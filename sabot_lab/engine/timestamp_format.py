@@ -4,7 +4,7 @@
 string column (each row the same width).
 
 :func:`format_timestamps` gives None where it does not apply (another specifier, a time zone
-other than UTC, years outside 0000–9999), and the caller formats with ``pyarrow.compute``.
+other than UTC, years outside 0000-9999), and the caller formats with ``pyarrow.compute``.
 Imports pyarrow and numpy only.
 
 >>> import pyarrow as pa
@@ -118,7 +118,7 @@ _STEPS = (("S", 1), ("M", 60), ("H", 3_600))
 
 
 def _format_seconds(seconds: np.ndarray, pieces: tuple[str, ...]) -> pa.Array | None:
-    """Seconds since the epoch formatted by ``pieces``; None for a year outside 0000–9999."""
+    """Seconds since the epoch formatted by ``pieces``; None for a year outside 0000-9999."""
     count, width = len(seconds), sum(_WIDTHS.get(p, 1) for p in pieces)
     if count * width >= 2**31 - 1:
         return None
