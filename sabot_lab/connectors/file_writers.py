@@ -5,7 +5,7 @@ Every writer writes under a temporary name next to the target and renames it int
 once whole, so a failed or interrupted run never leaves a half-written file (or directory)
 at the target; a target that existed is replaced only then.
 
-May import: ``errors`` only.
+May import: ``errors`` and :mod:`~sabot_lab.connectors.csv_partitions`.
 
 >>> import os, tempfile, pyarrow as pa
 >>> root = tempfile.mkdtemp()
@@ -31,6 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sabot_lab.connectors.csv_partitions import partition_keys_supported, write_csv_partitions
 from sabot_lab.errors import SourceError
 from sabot_lab.expr.capabilities import require_writable
 
@@ -153,6 +154,9 @@ def write_partitioned(
     count = [0]
 
     def write(staging: str) -> int:
+        if partition_keys_supported(schema, keys):
+            write_csv_partitions(_counted(batches, count), schema, staging, keys)
+            return count[0]
         ds.write_dataset(
             _counted(batches, count),
             staging,

@@ -1,0 +1,104 @@
+"""Writing batches into hive-partitioned CSV files, one open file per partition: each batch is
+cut into its partitions' rows by one sort of a numeric key code (none when the rows come in
+key order, as rows partitioned by their time do), and each partition's rows are appended to
+its file. Directory names are as Arrow's dataset writer gives them (``key=value``, the value
+URI-escaped, null as ``__HIVE_DEFAULT_PARTITION__``).
+
+May import: nothing of sabot_lab.
+
+>>> import os, tempfile, pyarrow as pa
+>>> root = tempfile.mkdtemp()
+>>> t = pa.table({"k": ["b", "a:1", "b"], "x": [1, 2, 3]})
+>>> write_csv_partitions(t.to_batches(), t.schema, root, ["k"])
+>>> sorted(os.listdir(root)), open(root + "/k=b/part-0.csv").read()
+(['k=a%3A1', 'k=b'], '1\\n3\\n')
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as csv
+
+__all__ = ["partition_keys_supported", "write_csv_partitions"]
+
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+MAX_OPEN_FILES = 512
+"""Files kept open at once; past this all are closed and later rows go to new files."""
+
+
+def partition_keys_supported(schema: pa.Schema, keys: Sequence[str]) -> bool:
+    """Whether every key column is text or an integer (whose directory names this module
+    writes as Arrow's writer does).
+
+    >>> partition_keys_supported(pa.schema({"k": pa.string(), "d": pa.float64()}), ["k"])
+    True
+    """
+    return all(
+        pa.types.is_string(schema.field(k).type) or pa.types.is_integer(schema.field(k).type)
+        for k in keys
+    )
+
+
+def write_csv_partitions(
+    batches: Iterable[pa.RecordBatch], schema: pa.Schema, directory: str, keys: Sequence[str]
+) -> None:
+    """Write ``batches`` under ``directory`` as ``k1=v1/k2=v2/part-N.csv`` files without a
+    header line, the key columns left out of the files (see the module's example)."""
+    columns = [name for name in schema.names if name not in keys]
+    options = csv.WriteOptions(include_header=False)
+    file_schema = pa.schema([schema.field(name) for name in columns])
+    os.makedirs(directory, exist_ok=True)
+    writers: dict[tuple[str, ...], csv.CSVWriter] = {}
+    files: dict[tuple[str, ...], int] = {}
+    try:
+        for batch in batches:
+            for values, rows in _partitions(batch, keys):
+                writer = writers.get(values)
+                if writer is None:
+                    if len(writers) >= MAX_OPEN_FILES:
+                        for open_writer in writers.values():
+                            open_writer.close()
+                        writers.clear()
+                    folder = os.path.join(directory, *map("=".join, zip(keys, values, strict=True)))
+                    os.makedirs(folder, exist_ok=True)
+                    number = files[values] = files.get(values, -1) + 1
+                    path = os.path.join(folder, f"part-{number}.csv")
+                    writer = writers[values] = csv.CSVWriter(
+                        path, file_schema, write_options=options
+                    )
+                writer.write_batch(rows.select(columns))
+    finally:
+        for writer in writers.values():
+            writer.close()
+
+
+def _partitions(
+    batch: pa.RecordBatch, keys: Sequence[str]
+) -> Iterator[tuple[tuple[str, ...], pa.RecordBatch]]:
+    """Each partition among ``batch``'s rows: its escaped key values and its rows."""
+    if not batch.num_rows:
+        return
+    code = np.zeros(batch.num_rows, np.int64)
+    names: list[list[str]] = []
+    for key in keys:
+        encoded = pc.dictionary_encode(batch.column(key).cast(pa.string()))
+        labels = encoded.dictionary.to_pylist()
+        names.append([urllib.parse.quote(v, safe="") for v in labels] + [NULL_PARTITION])
+        index = encoded.indices.fill_null(len(labels)).to_numpy(zero_copy_only=False)
+        code = code * (len(labels) + 1) + index
+    if np.any(code[1:] < code[:-1]):
+        order = np.argsort(code, kind="stable")
+        batch, code = batch.take(pa.array(order)), code[order]
+    starts = np.flatnonzero(np.diff(code)) + 1
+    for start, stop in zip([0, *starts.tolist()], [*starts.tolist(), len(code)], strict=True):
+        rest, values = int(code[start]), []
+        for labels in reversed(names):
+            rest, index = divmod(rest, len(labels))
+            values.append(labels[index])
+        yield tuple(reversed(values)), batch.slice(start, stop - start)

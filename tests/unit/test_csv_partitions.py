@@ -1,0 +1,70 @@
+"""Partitioned CSV tables are written as Arrow's dataset writer writes them: the same
+``key=value`` directories (escaped, null as ``__HIVE_DEFAULT_PARTITION__``) holding the same
+rows in the same order, whether the batches come in key order or not; keys of other types
+go through Arrow's writer."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as csv
+import pyarrow.dataset as ds
+
+from sabot_lab.connectors.csv_partitions import partition_keys_supported, write_csv_partitions
+from sabot_lab.connectors.file_writers import write_partitioned
+
+
+def _files(root: Path, schema: pa.Schema) -> dict[str, list[dict[str, object]]]:
+    found = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            options = csv.ReadOptions(column_names=schema.names, autogenerate_column_names=False)
+            table = csv.read_csv(
+                os.path.join(folder, name),
+                read_options=options,
+                convert_options=csv.ConvertOptions(column_types=schema),
+            )
+            found[os.path.relpath(os.path.join(folder, name), root)] = table.to_pylist()
+    return found
+
+
+def test_the_files_are_arrows(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    rows = 3_000
+    table = pa.table(
+        {
+            "day": [rng.choice(["2024-01-01", "2024-01-02", None]) for _ in range(rows)],
+            "hm": sorted(rng.choice(["00:00", "00:01", "a b/c"]) for _ in range(rows)),
+            "n": pa.array([rng.choice([1, 2, None]) for _ in range(rows)], pa.int32()),
+            "x": list(range(rows)),
+            "s": [rng.choice(["p", "q,r", None]) for _ in range(rows)],
+        }
+    )
+    keys = ["day", "hm", "n"]
+    assert partition_keys_supported(table.schema, keys)
+    ours, arrows = tmp_path / "ours", tmp_path / "arrows"
+    write_csv_partitions(table.to_batches(max_chunksize=700), table.schema, str(ours), keys)
+    ds.write_dataset(
+        table,
+        arrows,
+        format="csv",
+        partitioning=keys,
+        partitioning_flavor="hive",
+        file_options=ds.CsvFileFormat().make_write_options(include_header=False),
+        basename_template="part-{i}.csv",
+    )
+    file_schema = table.drop_columns(keys).schema
+    expected = _files(arrows, file_schema)
+    assert len(expected) > 10
+    assert _files(ours, file_schema) == expected
+
+
+def test_other_key_types_go_through_arrows_writer(tmp_path: Path) -> None:
+    table = pa.table({"f": [0.5, 0.5, 1.5], "x": [1, 2, 3]})
+    assert not partition_keys_supported(table.schema, ["f"])
+    written = write_partitioned(table.to_batches(), table.schema, tmp_path / "out", ["f"], "csv")
+    assert written == 3
+    assert sorted(os.listdir(tmp_path / "out")) == ["f=0.5", "f=1.5"]
