@@ -29,6 +29,7 @@ Imports numba as it loads (:mod:`.udf_compile` imports it on the first compile).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import sys
 import types
@@ -73,7 +74,11 @@ def code_key(fn: Callable[..., Any]) -> str | None:
 
 def cached(dispatcher: Any) -> bool:
     """Make numba keep ``dispatcher``'s compiled code under :func:`cache_root` by the key of
-    its function; False (uncached) when that key or directory cannot be had."""
+    its function; False (uncached) when that key or directory cannot be had, or when the
+    function's module cannot be found (code run by ``exec``): numba's compiled code names
+    its module, and could not be loaded back in another process."""
+    if inspect.getmodule(dispatcher.py_func) is None:
+        return False
     try:
         dispatcher._cache = _ByCodeCache(dispatcher.py_func)  # (what njit(cache=True) sets)
     except (RuntimeError, OSError):
@@ -151,3 +156,10 @@ class _ByCodeImpl(CompileResultCacheImpl):
 
 class _ByCodeCache(FunctionCache):
     _impl_class = _ByCodeImpl
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        """The kept code for ``sig``, or None (compile again) when it cannot be loaded."""
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception:  # (kept by another numba, or naming what is gone: compile again)
+            return None

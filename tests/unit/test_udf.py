@@ -7,6 +7,7 @@ import importlib.util
 import json
 import random
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 
 import sabot_lab as sl
 from sabot_lab import col
+from sabot_lab.kernels.function_cache import cached
 from sabot_lab.kernels.udf_compile import compile_scalar, nopython
 from sabot_lab.optimizer import RewriteTrace, push_down_filters, simplify_predicates
 from tests.support.user_functions import UDFS, price
@@ -121,6 +123,8 @@ def test_a_copy_of_a_function_shipped_by_value_loads_the_machine_code_kept_on_di
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "shipped_udfs", module)  # (importable, as on every agent)
+    cloudpickle.register_pickle_by_value(module)  # (as a notebook's functions travel)
     monkeypatch.setattr(numba.core.config, "CACHE_DIR", str(tmp_path / "cache"))
     built = module.collatz_steps.function
     assert built.output_type([pa.int64()]) == pa.int64()
@@ -137,6 +141,23 @@ def test_a_copy_of_a_function_shipped_by_value_loads_the_machine_code_kept_on_di
     n = pa.array([1, 6, 7, None, 27])
     expected = [None if v is None else built.fn(v) for v in n.to_pylist()]
     assert shipped.apply([n], len(n)).to_pylist() == expected == [0, 8, 16, None, 111]
+
+    for kept in (tmp_path / "cache").rglob("*.nbc"):
+        kept.write_bytes(b"not numba's")  # kept code that cannot be loaded: compiled again
+    again = cloudpickle.loads(cloudpickle.dumps(built.fn))
+    cloudpickle.unregister_pickle_by_value(module)
+    assert nopython(again)(27) == 111
+    assert hits_and_misses(again) == (0, 1)
+
+
+def test_a_function_whose_module_cannot_be_found_is_compiled_not_kept() -> None:
+    """numba's kept code names the function's module, to be imported where it is loaded: a
+    function run by ``exec`` (a README sample, a generated function) has none, so its code
+    is not kept (another process loading it failed: "No module named '<dynamic>'")."""
+    namespace: dict[str, Any] = {"__name__": "__not_a_module__"}
+    exec("def hyp(a, b):\n    return (a * a + b * b) ** 0.5\n", namespace)
+    assert not cached(numba.njit(namespace["hyp"]))
+    assert nopython(namespace["hyp"])(3.0, 4.0) == 5.0
 
 
 def test_the_function_travels_with_the_plan_json() -> None:
