@@ -327,9 +327,10 @@ def _from_int64(values: Any, target: pa.DataType, left: Any, right: Any) -> pa.A
     [Decimal('1.25'), None]
     """
     length = len(values)
-    words = np.empty(2 * length, dtype=np.int64)
-    words[0::2], words[1::2] = values, values >> 63
-    result = pa.Array.from_buffers(target, length, [None, pa.py_buffer(words)])
+    # Arrow widens the integers into 128-bit words (in its memory pool, without the GIL);
+    # the words are then read at ``target``'s scale
+    words = pa.array(values, pa.int64()).cast(pa.decimal128(19, 0)).buffers()[1]
+    result = pa.Array.from_buffers(target, length, [None, words])
     nullable = [v for v in (left, right) if not isinstance(v, pa.Scalar) and v.null_count]
     if not nullable and all(v.is_valid for v in (left, right) if isinstance(v, pa.Scalar)):
         return result
