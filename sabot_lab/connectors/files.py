@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +116,7 @@ class FileSource(ReplayableSource):
     streaming); ``options`` the CSV or NDJSON read options."""
 
     kind = "file"
+    keeps_dictionaries = True
 
     def __init__(
         self,
@@ -202,9 +203,13 @@ class FileSource(ReplayableSource):
         columns: list[str] | None = None,
         predicate: Expr | None = None,
         position: Any = None,
+        encoded: Sequence[str] = (),
     ) -> Iterator[tuple[pa.RecordBatch | None, Any]]:
         """The batches after ``position`` (None: from the start), each with the position
-        after it (see the module docstring); None for a batch the filter left empty."""
+        after it (see the module docstring); None for a batch the filter left empty.
+        ``encoded``: text columns that stay dictionary-encoded (the engine's
+        pipeline-internal encoding, for a consumer that groups by them) when every Parquet
+        file read stores them so (:mod:`~sabot_lab.connectors.parquet_dictionaries`)."""
         arrow_filter = None
         if predicate is not None:
             arrow_filter = to_arrow_filter(predicate, self._schema)
@@ -217,13 +222,12 @@ class FileSource(ReplayableSource):
         if predicate is not None and columns is not None:
             read = columns + [c for c in predicate.columns() if c not in columns]
         fragments = [part.fragment for part in parts.values()]
+        schema = self._dataset.schema
         if self.format == "parquet" and self._read is None:
             fragments = with_dictionary_reads(fragments, read or self._schema.names, self._schema)
+            schema = _with_dictionaries(schema, fragments, encoded)
         dataset = ds.FileSystemDataset(
-            fragments,
-            self._dataset.schema,
-            self._dataset.format,
-            self._dataset.filesystem,
+            fragments, schema, self._dataset.format, self._dataset.filesystem
         )
         # Files and row groups are pruned by the filter above (partition keys, statistics);
         # the rows themselves are filtered here, by the engine's kernels, which cost half of
@@ -395,6 +399,22 @@ class FileSource(ReplayableSource):
             None if options is None else kinds[data["format"]].from_dict(options),
             data.get("hive_partitioning"),
         )
+
+
+def _with_dictionaries(
+    schema: pa.Schema, fragments: Sequence[Any], encoded: Sequence[str]
+) -> pa.Schema:
+    """``schema`` with the ``encoded`` columns that every one of ``fragments`` reads through
+    its dictionary (``dictionary_columns``) as dictionary types: the scanner keeps them so."""
+    kept = set(encoded)
+    for fragment in fragments:
+        options = getattr(fragment.format, "read_options", None)
+        kept &= set(options.dictionary_columns if options is not None else ())
+    if not kept or not fragments:
+        return schema
+    return pa.schema(
+        [f.with_type(pa.dictionary(pa.int32(), f.type)) if f.name in kept else f for f in schema]
+    )
 
 
 class _Part:

@@ -16,6 +16,7 @@ the merged results. Group keys with nulls form their own group, as in SQL ``GROU
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ import pyarrow.compute as pc
 from sabot_lab.engine.stateless import project_batch
 from sabot_lab.engine.user_aggregate import UserAggregateCall
 from sabot_lab.expr import Expr, col, lit
-from sabot_lab.expr.decimals import unscaled_values
+from sabot_lab.expr.decimals import decimal_from_unscaled, unscaled_int64, unscaled_values
 from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Aggregate, UserAggregate
 
 __all__ = ["HashAggregate", "aggregate_schema", "mean_of"]
@@ -177,7 +178,14 @@ class HashAggregate:
                 specs.extend(_partial_specs(call))
         table = pa.Table.from_batches([pre])
         if not self._users:
-            return table.group_by(self._group_keys, use_threads=False).aggregate(specs)
+            table, sums = _summed_unscaled(pre, specs)
+            grouped = table.group_by(self._group_keys, use_threads=False).aggregate(specs)
+            for column, dtype in sums.items():
+                name = f"{column}_sum"
+                index = grouped.schema.get_field_index(name)
+                summed = grouped[name].combine_chunks()
+                grouped = grouped.set_column(index, name, decimal_from_unscaled(summed, dtype))
+            return grouped
         # one grouping for all: the built-in partials and each group's rows (for user ones)
         rows = pa.array(np.arange(pre.num_rows, dtype=np.int64))
         grouped = (
@@ -194,7 +202,8 @@ class HashAggregate:
 
     def _dense_partial(self, pre: pa.RecordBatch) -> pa.Table | None:
         """The partial aggregate by counting into arrays, when the groups can be numbered
-        densely (:meth:`_dense_codes`) and every call is a count or a sum of floats, without
+        densely (:meth:`_dense_codes`) and every call is a count, or a sum or mean of floats,
+        integers or decimals of at most 18 digits (exact, in 64-bit integers), without
         nulls; None otherwise.
 
         >>> t = pa.table({"k": pa.array(["a", "b", "a"]).dictionary_encode(), "x": [1.0, 2.0, 3.0]})
@@ -220,11 +229,15 @@ class HashAggregate:
                 return None
             if call.fn == "count":
                 columns[f"{call.column}_count" if values else "count_all"] = counts[present]
-            elif call.fn == "sum" and values is not None and values.type == pa.float64():
-                sums = np.bincount(codes, weights=values.to_numpy(), minlength=size)
-                columns[f"{call.column}_sum"] = sums[present]
-            else:
+                continue
+            if call.fn not in ("sum", "mean") or values is None:
                 return None
+            sums = _dense_sums(codes, size, values)
+            if sums is None:
+                return None
+            columns[f"{call.column}_sum"] = sums.take(present)
+            if call.fn == "mean":
+                columns[f"{call.column}_count"] = counts[present]
         for user in self._users.values():
             states = user.partial(pre, codes, size)
             columns.update((name, column.take(present)) for name, column in states.items())
@@ -234,23 +247,15 @@ class HashAggregate:
         self, pre: pa.RecordBatch
     ) -> tuple[np.ndarray, int, Callable[[np.ndarray], dict[str, Any]]] | None:
         """Group numbers ``0 .. size-1`` of the rows and a function giving the key columns of
-        numbered groups, when the keys allow it without hashing: one dictionary-encoded key (a
-        join's build-side column: its codes), one text key of user aggregates (encoded: one
+        numbered groups, when the keys allow it without hashing: dictionary-encoded keys (a
+        join's build-side column, a Parquet column read through its dictionary: their codes), one text key of user aggregates (encoded: one
         hash per row, where the hashed partial would list each group's rows), or integer keys without nulls whose ranges
         multiply to a few times the rows at most (window starts, ids of a time range)."""
         if not self.keys or not pre.num_rows:
             return None
         columns = [pre.column(k) for k in self.keys]
-        if len(columns) == 1 and pa.types.is_dictionary(columns[0].type):
-            key = columns[0]
-            if key.null_count or key.dictionary.null_count:
-                return None
-
-            def dictionary_keys(present: np.ndarray) -> dict[str, Any]:
-                groups = pa.array(present, type=key.type.index_type)  # keeps the encoding
-                return {self.keys[0]: pa.DictionaryArray.from_arrays(groups, key.dictionary)}
-
-            return key.indices.to_numpy(), len(key.dictionary), dictionary_keys
+        if all(pa.types.is_dictionary(c.type) for c in columns):
+            return _dictionary_codes(self.keys, columns, pre.num_rows)
         if len(columns) == 1 and self._users and _is_text(columns[0].type):
             return _encoded_codes(self.keys[0], columns[0])
         if any(not pa.types.is_integer(c.type) or c.null_count for c in columns):
@@ -569,6 +574,111 @@ def mean_of(total: pa.ChunkedArray, n: pa.ChunkedArray) -> pa.Array:
     )
 
 
+def _dictionary_codes(
+    names: Sequence[str], columns: Sequence[Any], rows: int
+) -> tuple[np.ndarray, int, Callable[[np.ndarray], dict[str, Any]]] | None:
+    """Group numbers of dictionary-encoded key ``columns`` (without nulls) from their codes,
+    the first key's varying slowest; None when their dictionaries' sizes multiply to more
+    than a few times the rows.
+
+    >>> k = [pa.array(["a", "b", "a"]).dictionary_encode(), pa.array(["x", "x", "y"]).dictionary_encode()]
+    >>> codes, size, keys_of = _dictionary_codes(["k", "j"], k, 3)
+    >>> codes.tolist(), size, keys_of(np.array([1, 2]))["j"].to_pylist()
+    ([0, 2, 1], 4, ['y', 'x'])
+    """
+    if any(c.null_count or c.dictionary.null_count for c in columns):
+        return None
+    spans = [max(len(c.dictionary), 1) for c in columns]
+    size = int(np.prod(spans, dtype=object))
+    if size > max(4 * rows, 1 << 16):
+        return None
+    codes = np.zeros(rows, dtype=np.int64)
+    for column, span in zip(columns, spans, strict=True):
+        codes *= span
+        codes += column.indices.to_numpy()
+    strides = [int(np.prod(spans[i + 1 :], dtype=object)) for i in range(len(spans))]
+
+    def dictionary_keys(present: np.ndarray) -> dict[str, Any]:
+        return {  # keeps the encoding
+            name: pa.DictionaryArray.from_arrays(
+                pa.array(present // stride % span, type=column.type.index_type), column.dictionary
+            )
+            for name, column, span, stride in zip(names, columns, spans, strides, strict=True)
+        }
+
+    return codes, size, dictionary_keys
+
+
+def _dense_sums(codes: np.ndarray, size: int, values: pa.Array) -> pa.Array | None:
+    """The sums of ``values`` (without nulls) per group number ``codes``, in Arrow's sum
+    type: floats by ``bincount``, integers and decimals of at most 18 digits exactly in
+    64-bit integers (when their magnitudes prove no sum overflows); None for other types.
+
+    >>> from decimal import Decimal
+    >>> _dense_sums(np.array([1, 0, 1]), 2, pa.array([Decimal("1.5"), Decimal("2"), Decimal("-0.25")])).to_pylist()
+    [Decimal('2.00'), Decimal('1.25')]
+    """
+    dtype = values.type
+    if dtype == pa.float64():
+        return pa.array(np.bincount(codes, weights=values.to_numpy(), minlength=size))
+    if pa.types.is_signed_integer(dtype):
+        numbers = values.cast(pa.int64()).to_numpy()
+        if max(abs(int(numbers.max())), abs(int(numbers.min()))) * len(numbers) >= 1 << 63:
+            return None
+    elif isinstance(dtype, pa.Decimal128Type) and dtype.precision <= 18:
+        unscaled = unscaled_int64(values)
+        if unscaled is None:
+            return None
+        numbers = unscaled.to_numpy()
+    else:
+        return None
+    sums = np.zeros(size, dtype=np.int64)
+    np.add.at(sums, codes, numbers)
+    if pa.types.is_decimal(dtype):
+        return decimal_from_unscaled(pa.array(sums), _sum_type(dtype))
+    return pa.array(sums, type=_sum_type(dtype))
+
+
+def _summed_unscaled(
+    pre: pa.RecordBatch, specs: Sequence[tuple[Any, ...]]
+) -> tuple[pa.Table, dict[str, pa.DataType]]:
+    """``pre`` as a table in which each decimal column of at most 18 digits that is only
+    summed and counted holds its unscaled int64 values (summed in 64-bit integers several
+    times faster than decimal128 ones), when its magnitudes prove no sum of the batch
+    overflows; with each such column's sum type, to turn the sums back into decimals.
+
+    >>> from decimal import Decimal
+    >>> pre = pa.record_batch({"k": [1, 1], "x": pa.array([Decimal("1.5"), None], pa.decimal128(4, 1))})
+    >>> table, sums = _summed_unscaled(pre, [("x", "sum"), ("x", "count", _VALID)])
+    >>> table["x"].to_pylist(), sums
+    ([15, None], {'x': Decimal128Type(decimal128(38, 1))})
+    """
+    uses: dict[str, set[str]] = {}
+    for spec in specs:
+        if isinstance(spec[0], str):
+            uses.setdefault(spec[0], set()).add(spec[1])
+    columns, sums = list(pre.columns), {}
+    for name, fns in uses.items():
+        index = pre.schema.get_field_index(name)
+        dtype = pre.schema.field(index).type
+        if not (isinstance(dtype, pa.Decimal128Type) and dtype.precision <= 18) or not (
+            "sum" in fns and fns <= {"sum", "count"}
+        ):
+            continue
+        unscaled = unscaled_int64(pre.column(index))
+        if unscaled is None:
+            continue
+        columns[index] = unscaled
+        sums[name] = _sum_type(dtype)
+    return pa.Table.from_arrays(columns, names=pre.schema.names), sums
+
+
+@functools.cache
+def _sum_type(dtype: pa.DataType) -> pa.DataType:
+    """The type of a sum of ``dtype`` values (Arrow's rule: decimals widen to 38 digits)."""
+    return pc.sum(pa.array([], type=dtype)).type
+
+
 def _call_type(call: _Call, pre_schema: pa.Schema) -> pa.DataType:
     if call.fn in ("count", "n_unique"):
         return pa.int64()
@@ -577,7 +687,7 @@ def _call_type(call: _Call, pre_schema: pa.Schema) -> pa.DataType:
     assert call.column is not None
     input_type = pre_schema.field(call.column).type
     if call.fn == "sum":
-        return pc.sum(pa.array([], type=input_type)).type
+        return _sum_type(input_type)
     return input_type
 
 

@@ -160,6 +160,7 @@ class Executor:
         self._finished: list[Pipeline] = []
         self._counted: dict[str, Any] = {}  # operator id -> the object keeping its counters
         self._readers: dict[str, int] = {}  # operator id -> operators reading its output
+        self._encoded: dict[str, list[str]] = {}  # scan id -> text keys it may keep encoded
 
     def metrics(self) -> dict[str, dict[str, int]]:
         """Counters of the operators run so far: ``{operator id: {"late_rows": n, ...}}``."""
@@ -247,7 +248,14 @@ class Executor:
             return iter(())  # it had read everything before the checkpoint restored
         marked = node.operator_id in self._split_watermarks
         batches: Iterator[RuntimeItem]
-        if not isinstance(source, ReplayableSource) or (
+        schema = node.output_schema
+        encoded = self._encoded.get(node.operator_id)
+        if encoded and checkpoints is None and not marked:
+            assert isinstance(source, ReplayableSource)
+            replay = source.replay(self.config.engine.batch_size, *args, encoded=encoded)  # type: ignore[call-arg]
+            batches = (batch for batch, _ in replay if batch is not None)
+            schema = _encoded_schema(schema, encoded)
+        elif not isinstance(source, ReplayableSource) or (
             checkpoints is None and not marked and source.bounded
         ):
             batches = source.scan(self.config.engine.batch_size, *args)
@@ -263,7 +271,7 @@ class Executor:
                 batches = (item for item in batches if not isinstance(item, SplitMark))
         if op.limit is not None:
             batches = limit_batches(batches, op.limit)
-        batches = _in_engine_layout(batches, node.output_schema)
+        batches = _in_engine_layout(batches, schema)
         return batches if self.on_scan is None else _observed(batches, node, self.on_scan)
 
     def _polls(self, replay: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
@@ -404,6 +412,9 @@ class Executor:
         if phase == "partial":
             pipeline = self._lower(child_id).extend(Step(label, aggregate.partial_batch))
             return pipeline.with_node(node.operator_id)
+        if isinstance(op, Aggregate) and phase is None and self._scans_only_for(child_id):
+            # the partials group a Parquet file's dictionary-encoded keys by their codes
+            self._encoded[child_id] = [k for k in keys if _is_text(input_schema.field(k).type)]
         step = None if phase == "final" else Step(label, aggregate.partial)
         child = self._breaker_input(child_id, step, node.operator_id)
 
@@ -416,6 +427,18 @@ class Executor:
             return iter(table.to_batches(max_chunksize=self.config.engine.batch_size))
 
         return self._new_pipeline(node, source)
+
+    def _scans_only_for(self, node_id: str) -> bool:
+        """True if ``node_id`` is a source that keeps dictionaries whose batches only one
+        operator reads."""
+        node = self.graph.node(node_id)
+        return (
+            isinstance(node.op, Source)
+            and isinstance(node.op.source, ReplayableSource)
+            and node.op.source.keeps_dictionaries
+            and self._readers.get(node_id, 1) == 1
+            and node_id not in self._lowered
+        )
 
     def _lower_sort(self, node: StreamOperatorNode) -> Pipeline:
         (child_id,) = node.upstream
@@ -707,6 +730,21 @@ def _in_engine_layout(items: Iterator[RuntimeItem], schema: pa.Schema) -> Iterat
     nullable and without metadata: ``schema``, the SOURCE operator's)."""
     for item in items:
         yield to_engine_layout(item, schema) if isinstance(item, pa.RecordBatch) else item
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+
+
+def _encoded_schema(schema: pa.Schema, encoded: Sequence[str]) -> pa.Schema:
+    """``schema`` with the text columns ``encoded`` as dictionaries (int32 codes).
+
+    >>> _encoded_schema(pa.schema([("k", pa.string()), ("n", pa.int64())]), ["k"]).types
+    [DictionaryType(dictionary<values=string, indices=int32, ordered=0>), DataType(int64)]
+    """
+    return pa.schema(
+        [f.with_type(pa.dictionary(pa.int32(), f.type)) if f.name in encoded else f for f in schema]
+    )
 
 
 def _checked_each(items: Iterator[Any], check: Callable[[], None]) -> Iterator[Any]:

@@ -45,12 +45,14 @@ __all__ = [
     "comparable_decimals",
     "decimal_arithmetic",
     "decimal_constant",
+    "decimal_from_unscaled",
     "decimal_literal",
     "decimal_operand",
     "decimal_properties",
     "decimal_result_type",
     "decimal_to_float",
     "round_decimal",
+    "unscaled_int64",
     "unscaled_values",
     "uses_decimal_rules",
 ]
@@ -277,6 +279,10 @@ def decimal_arithmetic(op: str, left: Any, right: Any) -> Any:
     ]
     """
     target = decimal_result_type(op, left.type, right.type)
+    if op != "mod":
+        short = _short_arithmetic(op, left, right, target)
+        if short is not None:
+            return short
     left, right = _as_decimal(left), _as_decimal(right)
     if op == "mod":
         return _remainder(left, right, target)
@@ -308,15 +314,86 @@ def _remainder(left: Any, right: Any, target: pa.DataType) -> Any:
     length = max(len(v) if not isinstance(v, pa.Scalar) else 1 for v in (left, right))
     a, b = (_unscaled_int64(v.cast(common), length) for v in (left, right))
     out = np.fmod(a, np.where(b == 0, 1, b))  # C's remainder; nulls' garbage divisors are 1
-    words = np.empty(2 * length, dtype=np.int64)
-    words[0::2], words[1::2] = out, out >> 63
-    valid = pc.and_(_broadcast_valid(left, length), _broadcast_valid(right, length))
-    mask = None if valid.null_count == 0 and pc.all(valid).as_py() else pc.invert(valid)
-    result = pa.Array.from_buffers(target, length, [None, pa.py_buffer(words)])
-    if mask is not None:
-        result = pc.if_else(mask, pa.scalar(None, target), result)
+    result = _from_int64(out, target, left, right)
     scalars = all(isinstance(v, pa.Scalar) for v in (left, right))
     return result[0] if scalars else result
+
+
+def _from_int64(values: Any, target: pa.DataType, left: Any, right: Any) -> pa.Array:
+    """A decimal128 ``target`` array of the unscaled int64 ``values``, null where ``left``
+    or ``right`` (arrays or scalars) is.
+
+    >>> _from_int64(np.array([125, -5]), pa.decimal128(5, 2), pa.array([1, None]), pa.scalar(2)).to_pylist()
+    [Decimal('1.25'), None]
+    """
+    length = len(values)
+    # Arrow widens the integers into 128-bit words (in its memory pool, without the GIL);
+    # the words are then read at ``target``'s scale
+    words = pa.array(values, pa.int64()).cast(pa.decimal128(19, 0)).buffers()[1]
+    result = pa.Array.from_buffers(target, length, [None, words])
+    nullable = [v for v in (left, right) if not isinstance(v, pa.Scalar) and v.null_count]
+    if not nullable and all(v.is_valid for v in (left, right) if isinstance(v, pa.Scalar)):
+        return result
+    valid = pc.and_(_broadcast_valid(left, length), _broadcast_valid(right, length))
+    return pc.if_else(valid, result, pa.scalar(None, target))
+
+
+def _unscaled_operand(value: Any) -> tuple[Any, int, int] | None:
+    """A decimal of at most 18 digits or an integer operand as its unscaled int64 values
+    (a Python int for a scalar), its scale and the largest magnitude among them; None for
+    other operands (wider decimals, null scalars, unsigned 64-bit integers)."""
+    dtype = value.type
+    if pa.types.is_decimal(dtype):
+        if not isinstance(dtype, pa.Decimal128Type) or dtype.precision > _SHORT:
+            return None
+        scale = dtype.scale
+    elif pa.types.is_integer(dtype) and dtype != pa.uint64():
+        scale = 0
+    else:
+        return None
+    if isinstance(value, pa.Scalar):
+        if not value.is_valid:
+            return None
+        unscaled = int(decimal.Decimal(value.as_py()).scaleb(scale))
+        return unscaled, scale, abs(unscaled)
+    if not isinstance(value, pa.Array) or len(value) == 0:
+        return None
+    if scale or pa.types.is_decimal(dtype):  # the low words of decimal128 values
+        values = _unscaled_int64(value, len(value))
+    else:
+        width = np.dtype(
+            f"{'u' if pa.types.is_unsigned_integer(dtype) else 'i'}{dtype.bit_width // 8}"
+        )
+        values = np.frombuffer(value.buffers()[1], dtype=width)[
+            value.offset : value.offset + len(value)
+        ]
+        values = values.astype(np.int64)
+    return values, scale, max(abs(int(values.max())), abs(int(values.min())))
+
+
+def _short_arithmetic(op: str, left: Any, right: Any, target: pa.DataType) -> Any:
+    """``left op right`` (``add``, ``sub`` or ``mul``, one operand an array) on unscaled
+    64-bit integers, when the operands' magnitudes prove every result fits ``target`` of at
+    most 18 digits (null rows' values count too: a bound, never a wrong number); None when
+    they do not, for the general path (which raises on a real overflow)."""
+    if not isinstance(target, pa.Decimal128Type) or target.precision > _SHORT:
+        return None
+    if isinstance(left, pa.Scalar) and isinstance(right, pa.Scalar):
+        return None
+    a, b = _unscaled_operand(left), _unscaled_operand(right)
+    if a is None or b is None:
+        return None
+    (a_values, a_scale, a_max), (b_values, b_scale, b_max) = a, b
+    limit = 10**target.precision
+    if op == "mul":
+        if a_scale + b_scale != target.scale or a_max * b_max >= limit:
+            return None
+        return _from_int64(np.multiply(a_values, b_values), target, left, right)
+    a_factor, b_factor = 10 ** (target.scale - a_scale), 10 ** (target.scale - b_scale)
+    if a_max * a_factor + b_max * b_factor >= limit:
+        return None
+    combine = np.add if op == "add" else np.subtract
+    return _from_int64(combine(a_values * a_factor, b_values * b_factor), target, left, right)
 
 
 def _unscaled_int64(value: Any, length: int) -> Any:
@@ -467,3 +544,37 @@ def unscaled_values(values: pa.Array, dtype: Any) -> Any:
     fits = high == (small >> 63)  # the high word only extends the low word's sign
     wide = high.astype(dtype) * dtype(2.0**64) + low.astype(dtype)
     return np.where(fits, small.astype(dtype), wide)
+
+
+def unscaled_int64(values: pa.Array) -> pa.Array | None:
+    """The unscaled integers of a decimal128 array of at most 18 digits as an int64 array
+    (nulls kept), when even the sum of all of them cannot overflow 64 bits; None otherwise.
+
+    >>> from decimal import Decimal
+    >>> unscaled_int64(pa.array([Decimal("-12.55"), None], pa.decimal128(4, 2))).to_pylist()
+    [-1255, None]
+    """
+    length, offset = len(values), values.offset
+    if not length:
+        return None
+    words = np.frombuffer(values.buffers()[1], dtype=np.int64)[: 2 * (offset + length) : 2]
+    words = np.ascontiguousarray(words)
+    low = words[offset:]  # (null rows' words count too: a bound, never a wrong sum)
+    largest = max(abs(int(low.max())), abs(int(low.min())))
+    if largest * length >= 1 << 63:
+        return None
+    data = pa.py_buffer(words)
+    validity = values.buffers()[0] if values.null_count else None
+    return pa.Array.from_buffers(
+        pa.int64(), length, [validity, data], null_count=values.null_count, offset=offset
+    )
+
+
+def decimal_from_unscaled(values: pa.Array, target: pa.DataType) -> pa.Array:
+    """The decimal128 ``target`` array whose unscaled integers are the int64 ``values``
+    (nulls kept).
+
+    >>> decimal_from_unscaled(pa.array([-1255, None]), pa.decimal128(38, 2)).to_pylist()
+    [Decimal('-12.55'), None]
+    """
+    return _from_int64(values.fill_null(0).to_numpy(), target, values, pa.scalar(0))

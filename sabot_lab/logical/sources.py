@@ -130,6 +130,10 @@ class ReplayableSource(SourceSpec):
     """A source that can be read again from a position (for checkpoints): it implements
     :meth:`replay`, and its scan is the replay from the start."""
 
+    keeps_dictionaries: bool = False
+    """True if :meth:`replay` takes ``encoded``: text columns it may yield
+    dictionary-encoded, for an aggregate that groups by them."""
+
     def scan(
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
     ) -> Iterator[pa.RecordBatch]:

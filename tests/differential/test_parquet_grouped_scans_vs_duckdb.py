@@ -1,0 +1,96 @@
+"""A group-by straight over Parquet files groups dictionary-encoded text keys by their codes
+(the scan keeps them encoded) and sums decimals and integers in 64-bit integers: against
+DuckDB on the same files, exactly, with several row groups and files, null keys and values,
+a file whose key column was written without a dictionary, text written as views, and a filter
+pushed into the scan."""
+
+from __future__ import annotations
+
+import decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import sabot_lab as sl
+from sabot_lab.connectors.files import FileSource
+from tests.support.reference import assert_same_rows, duckdb_table
+
+ROWS = 20_000
+
+
+def _table(seed: int, nulls: bool, view: bool = False) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    flags = np.array(["A", "N", "R"])[rng.integers(0, 3, ROWS)]
+    status = np.array(["F", "O"])[rng.integers(0, 2, ROWS)]
+    cents = rng.integers(-10_000_000, 10_000_000, ROWS)
+    mask = rng.random(ROWS) < 0.05 if nulls else None
+    return pa.table(
+        {
+            "flag": pa.array(flags, pa.string_view() if view else pa.string(), mask=mask),
+            "status": pa.array(status, pa.string_view() if view else pa.string()),
+            "price": pa.array(
+                [decimal.Decimal(int(c)).scaleb(-2) for c in cents], pa.decimal128(15, 2)
+            ),
+            "qty": pa.array(rng.integers(-50, 50, ROWS), pa.int32(), mask=mask),
+            "x": rng.random(ROWS),
+            "day": pa.array(rng.integers(0, 100, ROWS), pa.int64()),
+        }
+    )
+
+
+def _query(source: sl.Stream) -> sl.Stream:
+    return source.group_by("flag", "status").agg(
+        sl.col("price").sum().alias("total"),
+        (sl.col("price") * (1 - sl.col("price"))).sum().alias("product"),
+        sl.col("price").mean().alias("mean_price"),
+        sl.col("qty").sum().alias("qty"),
+        sl.col("x").sum().alias("x"),
+        sl.count().alias("n"),
+    )
+
+
+EXACT = ["flag", "status", "total", "product", "qty", "n"]
+
+
+def _assert_same(got: pa.Table, expected: pa.Table) -> None:
+    """The same rows (floats to 1e-9), and the decimal and integer sums exactly."""
+    assert_same_rows(got, expected, rel=1e-9)
+    keys = [("flag", "ascending"), ("status", "ascending")]
+    assert got.select(EXACT).sort_by(keys).to_pylist() == (
+        expected.select(EXACT).sort_by(keys).to_pylist()
+    )
+
+
+SQL = """SELECT flag, status, sum(price) AS total, sum(price * (1 - price)) AS product,
+    avg(price) AS mean_price, sum(qty) AS qty, sum(x) AS x, count(*) AS n
+    FROM t {where} GROUP BY flag, status"""
+
+
+@pytest.mark.parametrize(("nulls", "view"), [(False, False), (True, True)])
+def test_grouped_parquet_scan_matches_duckdb(tmp_path: Path, nulls: bool, view: bool) -> None:
+    """(``view``: text written as ``string_view``, as Polars writes it.)"""
+    tables = [_table(1, nulls, view), _table(2, nulls, view)]
+    pq.write_table(tables[0], tmp_path / "a.parquet", row_group_size=6_000)
+    pq.write_table(tables[1], tmp_path / "b.parquet", row_group_size=7_000)
+    both = pa.concat_tables(tables).cast(_table(1, nulls).schema)
+    got = _query(sl.from_parquet(str(tmp_path / "*.parquet"))).collect()
+    assert got.schema.field("flag").type == pa.string()
+    _assert_same(got, duckdb_table(SQL.format(where=""), t=both))
+    filtered = sl.from_parquet(str(tmp_path / "*.parquet")).filter(sl.col("day") < 40)
+    expected = duckdb_table(SQL.format(where="WHERE day < 40"), t=both)
+    _assert_same(_query(filtered).collect(), expected)
+
+
+def test_scan_keeps_keys_encoded_only_where_every_file_has_a_dictionary(tmp_path: Path) -> None:
+    table = _table(3, nulls=False)
+    pq.write_table(table, tmp_path / "a.parquet", row_group_size=6_000)
+    pq.write_table(table, tmp_path / "b.parquet", use_dictionary=["status"])
+    source = FileSource(str(tmp_path / "*.parquet"))
+    batches = [b for b, _ in source.replay(4096, encoded=["flag", "status"]) if b is not None]
+    assert {str(b.schema.field("flag").type) for b in batches} == {"string"}
+    assert all(pa.types.is_dictionary(b.schema.field("status").type) for b in batches)
+    expected = duckdb_table(SQL.format(where=""), t=pa.concat_tables([table, table]))
+    _assert_same(_query(sl.from_parquet(str(tmp_path / "*.parquet"))).collect(), expected)
