@@ -25,7 +25,24 @@ from sabot_lab.logical.sources import (
     register_source,
 )
 
-__all__ = ["ArrowSource", "table_from_b64", "table_to_b64"]
+__all__ = ["ArrowSource", "table_batches", "table_from_b64", "table_to_b64"]
+
+
+def table_batches(
+    table: pa.Table, batch_size: int, columns: list[str] | None = None, position: Any = None
+) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """Batches of ``columns`` (None: all) of ``table``'s rows after the first ``position``
+    (None: all), each with the number of rows sent once it is: a replayable source's
+    batches of a table in memory.
+
+    >>> [(b.num_rows, sent) for b, sent in table_batches(pa.table({"x": range(5)}), 2, None, 1)]
+    [(2, 3), (2, 5)]
+    """
+    sent = 0 if position is None else int(position)
+    table = table if columns is None else table.select(columns)
+    for batch in table.slice(sent).to_batches(max_chunksize=batch_size):
+        sent += batch.num_rows
+        yield batch, sent
 
 
 def table_to_b64(table: pa.Table) -> str:
@@ -63,11 +80,7 @@ class ArrowSource(ReplayableSource):
     ) -> Iterator[tuple[pa.RecordBatch, int]]:
         """Batches of the rows after the first ``position`` (None: all), each with the
         number of rows sent once it is."""
-        sent = 0 if position is None else int(position)
-        table = self.table if columns is None else self.table.select(columns)
-        for batch in table.slice(sent).to_batches(max_chunksize=batch_size):
-            sent += batch.num_rows
-            yield batch, sent
+        yield from table_batches(self.table, batch_size, columns, position)
 
     def split(self, n: int) -> list[SourceSpec]:
         """Contiguous row ranges (zero-copy slices).

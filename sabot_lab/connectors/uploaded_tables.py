@@ -29,6 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sabot_lab.connectors.arrow import table_batches
 from sabot_lab.errors import LocationError, PlanError
 from sabot_lab.expr import Expr
 from sabot_lab.location import Location
@@ -177,12 +178,7 @@ class UploadedTable(ReplayableSource):
     ) -> Iterator[tuple[pa.RecordBatch, int]]:
         """Batches of the rows after the first ``position`` (None: all), each with the
         number of rows sent once it is."""
-        sent = 0 if position is None else int(position)
-        table = self.read()
-        table = table if columns is None else table.select(columns)
-        for batch in table.slice(sent).to_batches(max_chunksize=batch_size):
-            sent += batch.num_rows
-            yield batch, sent
+        yield from table_batches(self.read(), batch_size, columns, position)
 
     def split(self, n: int) -> list[SourceSpec]:
         """Contiguous row ranges, each read as a zero-copy slice.

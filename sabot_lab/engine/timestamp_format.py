@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.expr.calendar import civil_from_days
+
 __all__ = ["format_timestamps"]
 
 _WIDTHS = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
@@ -51,20 +53,6 @@ def _pieces(fmt: str) -> tuple[str, ...] | None:
         pieces.append("'" + char)
         i += 1
     return tuple(pieces)
-
-
-def _civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Year, month and day of days since 1970-01-01 (proleptic Gregorian; H. Hinnant's
-    ``civil_from_days``)."""
-    z = days + 719_468
-    era = z // 146_097
-    doe = z - era * 146_097
-    yoe = (doe - doe // 1_460 + doe // 36_524 - doe // 146_096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = np.where(mp < 10, mp + 3, mp - 9)
-    return yoe + era * 400 + (month <= 2), month, day
 
 
 def format_timestamps(values: pa.Array, fmt: str) -> pa.Array | None:
@@ -125,7 +113,7 @@ def _format_seconds(seconds: np.ndarray, pieces: tuple[str, ...]) -> pa.Array | 
     days, second = np.divmod(seconds, 86_400)
     numbers: dict[str, np.ndarray] = {}
     if _DATE & set(pieces):
-        year, numbers["m"], numbers["d"] = _civil(days)
+        year, numbers["m"], numbers["d"] = civil_from_days(days)
         if count and (year.min() < 0 or year.max() > 9_999):
             return None
         numbers["Y"] = year

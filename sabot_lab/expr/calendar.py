@@ -35,6 +35,7 @@ __all__ = [
     "INTERVAL_TYPE",
     "calendar_arithmetic",
     "calendar_result_type",
+    "civil_from_days",
     "epoch",
     "interval_value",
     "parse_offset",
@@ -343,7 +344,7 @@ def _add_months(day: np.ndarray, months: np.ndarray) -> np.ndarray:
     last day of the month reached (Jan 31 + 1 month is Feb 28 or 29)."""
     if not np.any(months):
         return day
-    year, month, dom = _civil(day)
+    year, month, dom = civil_from_days(day)
     total = year * 12 + (month - 1) + months
     year, month = np.floor_divide(total, 12), np.mod(total, 12) + 1
     return _from_civil(year, month, np.minimum(dom, _month_length(year, month)))
@@ -355,8 +356,13 @@ def _month_length(year: np.ndarray, month: np.ndarray) -> np.ndarray:
     return lengths[month - 1] + ((month == 2) & leap)
 
 
-def _civil(day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(year, month, day of month) of days since 1970-01-01 (proleptic Gregorian calendar)."""
+def civil_from_days(day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(year, month, day of month) of days since 1970-01-01 (proleptic Gregorian calendar;
+    H. Hinnant's ``civil_from_days``).
+
+    >>> [a.tolist() for a in civil_from_days(np.array([0, 59, -1]))]
+    [[1970, 1970, 1969], [1, 3, 12], [1, 1, 31]]
+    """
     z = day + 719_468
     era = np.floor_divide(z, 146_097)
     doe = z - era * 146_097
