@@ -29,6 +29,7 @@ from typing import Any
 import nbformat
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from sabot_lab.client import stop_process
 from tests.support.ports import ExitedAtStart, on_a_free_port
@@ -285,12 +286,24 @@ def open_notebook(
         context.close()
 
 
+SCREENSHOT_ATTEMPTS = 5
+"""Screenshots of an element tried again when a view drew it anew while it was taken (a job
+widget redraws on each change of its model)."""
+
+
 def save_screenshot(target: Locator, name: str, docs_name: str | None = None) -> Path:
     """Screenshot ``target`` to ``tests/browser/screenshots/<name>``; with
     ``SABOT_UPDATE_SCREENSHOTS=1``, also to ``docs/images/<docs_name>`` (for the README)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / name
-    target.screenshot(path=str(path))
+    for attempt in range(SCREENSHOT_ATTEMPTS):
+        target.wait_for(state="attached")
+        try:
+            target.screenshot(path=str(path))
+            break
+        except PlaywrightError as exc:  # (drawn again meanwhile: the locator finds the new one)
+            if "not attached" not in str(exc) or attempt == SCREENSHOT_ATTEMPTS - 1:
+                raise
     if docs_name and os.environ.get("SABOT_UPDATE_SCREENSHOTS") == "1":
         DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_IMAGES / docs_name)
