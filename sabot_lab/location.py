@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -185,7 +185,8 @@ class Location:
         """The filesystem and a path next to this file to write it at, moved into place
         when the block ends."""
         fs = self.filesystem
-        fs.create_dir(self.path.rsplit("/", 1)[0], recursive=True)
+        if fs.type_name not in _OBJECT_STORES:  # (an object's key makes its directories)
+            fs.create_dir(self.path.rsplit("/", 1)[0], recursive=True)
         aside = f"{self.path}.partial"
         yield fs, aside
         fs.move(aside, self.path)
@@ -227,6 +228,29 @@ class Location:
 LocationLike = str | os.PathLike[str] | Location
 """A local path, a filesystem URI, or a :class:`Location`."""
 
+_OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
+"""The ``type_name`` of the ``pyarrow.fs`` filesystems whose directories are only the
+prefixes of their objects' keys: writing a file there needs no directory made first (making
+one costs a request for each level of its path)."""
+
+
+def _with_small_puts(uri: str) -> str:
+    """``uri`` opening S3 with ``allow_delayed_open`` unless it says otherwise: a file
+    smaller than an upload part is then sent in one request when it is closed, not in three
+    (a multipart upload started, its part, its completion), and checkpoints are many small
+    files.
+
+    >>> _with_small_puts("s3://b/chk?region=eu-west-1")
+    's3://b/chk?region=eu-west-1&allow_delayed_open=true'
+    >>> _with_small_puts("s3://b/chk?allow_delayed_open=false"), _with_small_puts("gs://b/c")
+    ('s3://b/chk?allow_delayed_open=false', 'gs://b/c')
+    """
+    scheme, netloc, path, query, fragment = urlsplit(uri)
+    if scheme != "s3" or "allow_delayed_open" in parse_qs(query):
+        return uri
+    query = "&".join(q for q in (query, "allow_delayed_open=true") if q)
+    return urlunsplit((scheme, netloc, path, query, fragment))
+
 
 @functools.lru_cache(maxsize=64)
 def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
@@ -234,7 +258,7 @@ def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
     if "://" not in root:
         return pafs.LocalFileSystem(), root
     try:
-        return pafs.FileSystem.from_uri(root)
+        return pafs.FileSystem.from_uri(_with_small_puts(root))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise LocationError(
             f"cannot open {root}: {exc}; give a local path or a URI pyarrow.fs supports "

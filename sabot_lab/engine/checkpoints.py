@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sabot_lab.engine.state.backend import SHARED_LIST
@@ -72,13 +73,23 @@ def checkpoint_bytes(location: LocationLike) -> int:
     >>> checkpoint_bytes(checkpoint_path(cp.directory, 1))
     16
     """
-    location = Location.of(location)
-    added = sum(
-        json.loads((part / SHARED_LIST).read_text())["added"]
-        for part in location.children()
-        if (part / SHARED_LIST).exists()
-    )
-    return location.size() + added
+    return _parts_bytes(Location.of(location), lambda part: True)
+
+
+def _parts_bytes(checkpoint: Location, ours: Callable[[str], bool]) -> int:
+    """The bytes of the files of the parts of ``checkpoint`` whose name ``ours`` accepts,
+    with the shared files first written for each (its ``shared.json`` says how many): one
+    listing of the checkpoint, not a few requests for each part (on an object store each
+    is a round trip)."""
+    total = 0
+    for path, size in checkpoint.files():
+        part, _, name = path.partition("/")
+        if not ours(part):
+            continue
+        total += size
+        if name == SHARED_LIST:
+            total += json.loads((checkpoint / path).read_text())["added"]
+    return total
 
 
 def shared_files(checkpoint: LocationLike) -> list[str]:
@@ -88,11 +99,13 @@ def shared_files(checkpoint: LocationLike) -> list[str]:
     >>> shared_files(checkpoint_path(tempfile.mkdtemp(), 1))
     []
     """
+    checkpoint = Location.of(checkpoint)
     used = []
-    for part in Location.of(checkpoint).children():
-        if (part / SHARED_LIST).exists():
-            listed = json.loads((part / SHARED_LIST).read_text())["files"]
-            used += [f"{part.name}/{name}" for name in listed]
+    for path, _ in checkpoint.files():  # (one listing, see _parts_bytes)
+        part, _, name = path.partition("/")
+        if name == SHARED_LIST:
+            listed = json.loads((checkpoint / path).read_text())["files"]
+            used += [f"{part}/{file}" for file in listed]
     return used
 
 
@@ -214,15 +227,11 @@ class Checkpoints:
         (16, 0)
         """
         suffix = f"@{self.scope}" if self.scope else ""
-        total = 0
-        for part in checkpoint_path(self.directory, checkpoint).children():
-            ours = part.name.endswith(suffix) if suffix else "@" not in part.name
-            if part.name == _FINISHED or not ours:
-                continue
-            shared = part / SHARED_LIST
-            added = json.loads(shared.read_text())["added"] if shared.exists() else 0
-            total += part.size() + added
-        return total
+
+        def ours(part: str) -> bool:
+            return part != _FINISHED and (part.endswith(suffix) if suffix else "@" not in part)
+
+        return _parts_bytes(checkpoint_path(self.directory, checkpoint), ours)
 
     def save(self, checkpoint: int, operator_id: str, value: Any) -> None:
         """Keep a small JSON value (a source's position, an operator's counters)."""
