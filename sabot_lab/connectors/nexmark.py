@@ -233,9 +233,7 @@ class NexmarkSource(ReplayableSource):
             "event_type": pa.Array.from_buffers(
                 pa.int8(), count, [None, pa.py_buffer(rows["event_type"])]
             ),
-            "dateTime": pa.Array.from_buffers(
-                _TIME, count, [None, pa.py_buffer(rows["dateTime"])]
-            ),
+            "dateTime": pa.Array.from_buffers(_TIME, count, [None, pa.py_buffer(rows["dateTime"])]),
         }
         for name, valid in zip(_STRUCTS, rows["valid"], strict=True):
             if name in names:
