@@ -6,8 +6,9 @@ Event number ``n`` (from 0) is a person when ``n % 50 == 0``, an auction when ``
 any range of events is generated on its own, in whole numpy batches, identically however the
 range is split into batches or tasks. Event time advances by ``1 / rate`` seconds per event.
 One Cython kernel (:mod:`sabot_lab.kernels.nexmark`) writes every column of a range of
-events in one pass, for one kind or, for the combined ``events`` stream, for all three with a
-row per event (each kind's struct column null where the event is of another kind).
+events in one pass, for one kind or, for the combined ``events`` stream, for the kinds whose
+struct column is read with a row per event (each kind's struct column null where the event is
+of another kind).
 
 The choices follow the Flink/Beam generators: ids start at 1000; a bid goes to a "hot"
 auction (the newest even-numbered one) half the time and otherwise to one of the 100 newest

@@ -4,8 +4,8 @@
 Every field of event ``n`` is a function of the seed and ``n`` alone (see
 :mod:`sabot_lab.connectors.nexmark` for the rules), so a loop over the events writes every
 column of every requested kind at once, with no division, allocation or call per event. The
-combined events stream asks for all three kinds with a row per event: each kind's columns hold
-zero and empty strings where the event is of another kind, and a validity bitmap per kind
+combined events stream asks for the kinds it reads (all three by default) with a row per
+event: each kind's columns hold zero and empty strings where the event is of another kind, and a validity bitmap per kind
 marks its rows. Output buffers come from Arrow's memory pool, which keeps freed memory for the
 next batch (fresh pages from the system cost more than making the events).
 """
