@@ -6,8 +6,9 @@ Event number ``n`` (from 0) is a person when ``n % 50 == 0``, an auction when ``
 any range of events is generated on its own, in whole numpy batches, identically however the
 range is split into batches or tasks. Event time advances by ``1 / rate`` seconds per event.
 One Cython kernel (:mod:`sabot_lab.kernels.nexmark`) writes every column of a range of
-events in one pass, for one kind or, for the combined ``events`` stream, for all three with a
-row per event (each kind's struct column null where the event is of another kind).
+events in one pass, for one kind or, for the combined ``events`` stream, for the kinds whose
+struct column is read with a row per event (each kind's struct column null where the event is
+of another kind).
 
 The choices follow the Flink/Beam generators: ids start at 1000; a bid goes to a "hot"
 auction (the newest even-numbered one) half the time and otherwise to one of the 100 newest
@@ -106,6 +107,8 @@ SCHEMAS["events"] = pa.schema(
         ("dateTime", _TIME),
     ]
 )
+_STRUCTS = ("person", "auction", "bid")
+"""The combined events' struct columns, one per kind, in the order of ``event_type``."""
 KINDS = tuple(SCHEMAS)
 """``persons``, ``auctions``, ``bids`` and ``events`` (all three, in event order)."""
 
@@ -202,39 +205,47 @@ class NexmarkSource(ReplayableSource):
             stop = start + batch_size if end is None else min(start + batch_size, end)
             if self.paced:
                 time.sleep(max(0.0, started + (stop - first) / self.rate - time.monotonic()))
-            batch = self.batch(start, stop)
-            rows = batch if columns is None else batch.select(columns)
-            yield (rows if batch.num_rows else None), stop
+            batch = self.batch(start, stop, columns)
+            yield (batch if batch.num_rows else None), stop
             start = stop
 
-    def batch(self, start: int, stop: int) -> pa.RecordBatch:
-        """The ``stream``'s rows among events ``start`` to ``stop - 1``.
+    def batch(self, start: int, stop: int, columns: list[str] | None = None) -> pa.RecordBatch:
+        """The ``stream``'s rows among events ``start`` to ``stop - 1``: the ``columns`` named
+        (None: all). Of the combined events, the generator makes only the kinds whose struct
+        column is read.
 
         >>> NexmarkSource("persons").batch(0, 101)["id"].to_pylist()
         [1000, 1001, 1002]
+        >>> NexmarkSource("events").batch(0, 4, ["event_type", "dateTime"]).schema.names
+        ['event_type', 'dateTime']
         """
         kind, seed = self.stream, self.seed % (1 << 64)
+        names = self.schema.names if columns is None else columns
+        parts = frozenset(f"{name}s" for name in _STRUCTS if name in names)
         rows = nexmark_rows(
-            start, stop, seed, self._step_us, self._base_us, FIRST_ID, _TABLES, kind
+            start, stop, seed, self._step_us, self._base_us, FIRST_ID, _TABLES, kind, parts
         )
         count = len(rows["dateTime"])
         blank = _empty_strings(count)
         if kind != "events":
-            return pa.record_batch(_columns(kind, rows, count, blank), schema=SCHEMAS[kind])
-        structs = [
-            pa.Array.from_buffers(
-                SCHEMAS["events"].field(name).type,
-                count,
-                [pa.py_buffer(valid)],
-                children=_columns(f"{name}s", rows, count, blank),
-            )
-            for name, valid in zip(("person", "auction", "bid"), rows["valid"], strict=True)
-        ]
-        event_type = pa.Array.from_buffers(
-            pa.int8(), count, [None, pa.py_buffer(rows["event_type"])]
-        )
-        time = pa.Array.from_buffers(_TIME, count, [None, pa.py_buffer(rows["dateTime"])])
-        return pa.record_batch([event_type, *structs, time], schema=SCHEMAS["events"])
+            batch = pa.record_batch(_columns(kind, rows, count, blank), schema=SCHEMAS[kind])
+            return batch if columns is None else batch.select(columns)
+        arrays = {
+            "event_type": pa.Array.from_buffers(
+                pa.int8(), count, [None, pa.py_buffer(rows["event_type"])]
+            ),
+            "dateTime": pa.Array.from_buffers(_TIME, count, [None, pa.py_buffer(rows["dateTime"])]),
+        }
+        for name, valid in zip(_STRUCTS, rows["valid"], strict=True):
+            if name in names:
+                arrays[name] = pa.Array.from_buffers(
+                    SCHEMAS["events"].field(name).type,
+                    count,
+                    [pa.py_buffer(valid)],
+                    children=_columns(f"{name}s", rows, count, blank),
+                )
+        schema = pa.schema([SCHEMAS["events"].field(name) for name in names])
+        return pa.record_batch([arrays[name] for name in names], schema=schema)
 
     def describe(self) -> str:
         count = "unbounded" if self.events is None else f"{self.events:,} events"

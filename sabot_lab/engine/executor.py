@@ -53,10 +53,12 @@ from sabot_lab.engine.state import StateBackend, open_state
 from sabot_lab.engine.stateless import (
     align_batch,
     filter_batch,
+    filter_fields,
     flat_map_batch,
     map_batch,
     materialize,
     project_batch,
+    struct_fields_read,
 )
 from sabot_lab.engine.stream_operator import StreamOperator, drive
 from sabot_lab.engine.stream_window_functions import StreamWindowFunctions
@@ -800,6 +802,16 @@ def stateless_steps(members: list[StreamOperatorNode], input_schema: pa.Schema) 
             names = [e.param("name") for e in after.op.exprs]
             label += f" + {after.name} ({after.operator_id})"
             fn = partial(filter_batch, predicate=node.op.predicate, columns=names)
+            i += 1
+        elif (
+            isinstance(node.op, Filter)
+            and after is not None
+            and isinstance(after.op, Project)
+            and struct_fields_read(after.op.exprs)
+        ):
+            label += f" + {after.name} ({after.operator_id})"
+            exprs, schema = after.op.exprs, after.output_schema
+            fn = partial(filter_fields, predicate=node.op.predicate, exprs=exprs, schema=schema)
             i += 1
         else:
             step = BATCH_STEPS.get(node.op)

@@ -11,17 +11,19 @@ import pyarrow as pa
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.errors import SabotError, UDFError, in_package
 from sabot_lab.expr import Expr
-from sabot_lab.expr.nodes import Column
+from sabot_lab.expr.nodes import Column, StructField
 
 __all__ = [
     "align_batch",
     "conform",
     "dictionary_encoded",
     "filter_batch",
+    "filter_fields",
     "flat_map_batch",
     "map_batch",
     "materialize",
     "project_batch",
+    "struct_fields_read",
 ]
 
 
@@ -64,10 +66,61 @@ def filter_batch(
     mask = evaluate(predicate, batch)
     if columns is not None:
         batch = batch.select(list(columns))
+    return _kept(batch, mask)
+
+
+def _kept(batch: pa.RecordBatch, mask: pa.Array) -> pa.RecordBatch | None:
     if mask.null_count == 0 and mask.true_count == len(mask):
         return batch
     kept = batch.filter(mask)
     return kept if kept.num_rows else None
+
+
+def struct_fields_read(exprs: Sequence[Expr]) -> bool:
+    """True if ``exprs`` read a field of a struct column (``col("bid").struct.field("price")``).
+
+    >>> from sabot_lab.expr import col
+    >>> struct_fields_read([col("x") + 1]), struct_fields_read([col("s").struct.field("a")])
+    (False, True)
+    """
+    return any(isinstance(e, StructField) for expr in exprs for e in expr.walk())
+
+
+def filter_fields(
+    batch: pa.RecordBatch, predicate: Expr, exprs: Sequence[Expr], schema: pa.Schema
+) -> pa.RecordBatch | None:
+    """:func:`project_batch` of the rows where ``predicate`` is true, the columns and struct
+    fields ``exprs`` read taken out before the filter, so that it copies only those rather
+    than whole struct columns (a filter fused with the projection after it); None if no row
+    is left.
+
+    >>> from sabot_lab.expr import col
+    >>> b = pa.record_batch({"k": [1, 2], "s": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]})
+    >>> out = pa.schema([("a", pa.int64()), ("k", pa.int64())])
+    >>> filter_fields(b, col("k") == 2, [col("s").struct.field("a") * 10, col("k")], out).to_pydict()
+    {'a': [20], 'k': [2]}
+    """
+    mask = evaluate(predicate, batch)
+    read: dict[tuple[object, ...], Expr] = {}
+    reads = [_read_as(expr, read) for expr in exprs]
+    arrays = [evaluate(e, batch) for e in read.values()]
+    kept = _kept(pa.RecordBatch.from_arrays(arrays, names=[str(i) for i in range(len(read))]), mask)
+    return None if kept is None else project_batch(kept, reads, schema)
+
+
+def _read_as(expr: Expr, read: dict[tuple[object, ...], Expr]) -> Expr:
+    """``expr`` reading column ``"i"`` for the ``i``-th column or struct field it reads,
+    which it adds to ``read``."""
+    if isinstance(expr, Column | StructField) and all(
+        isinstance(e, Column | StructField) for e in expr.walk()
+    ):
+        key = expr.key()
+        if key not in read:
+            read[key] = expr
+        return Column("col", name=str(list(read).index(key)))
+    if not expr.args:
+        return expr
+    return expr.with_args([_read_as(a, read) for a in expr.args])
 
 
 def project_batch(

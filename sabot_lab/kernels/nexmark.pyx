@@ -4,8 +4,8 @@
 Every field of event ``n`` is a function of the seed and ``n`` alone (see
 :mod:`sabot_lab.connectors.nexmark` for the rules), so a loop over the events writes every
 column of every requested kind at once, with no division, allocation or call per event. The
-combined events stream asks for all three kinds with a row per event: each kind's columns hold
-zero and empty strings where the event is of another kind, and a validity bitmap per kind
+combined events stream asks for the kinds it reads (all three by default) with a row per
+event: each kind's columns hold zero and empty strings where the event is of another kind, and a validity bitmap per kind
 marks its rows. Output buffers come from Arrow's memory pool, which keeps freed memory for the
 next batch (fresh pages from the system cost more than making the events).
 """
@@ -159,24 +159,28 @@ cdef class _Columns:
 
 
 def nexmark_rows(int64_t start, int64_t stop, uint64_t seed, double step_us, int64_t base_us,
-                 int64_t first_id, tuple tables, str kind):
+                 int64_t first_id, tuple tables, str kind,
+                 frozenset parts=frozenset({"persons", "auctions", "bids"})):
     """The columns of events ``start`` to ``stop - 1`` of ``kind`` (``persons``, ``auctions``,
     ``bids``, or ``events``: all three with a row per event) as a dict of numpy arrays,
     string columns as ``(offsets, bytes)``. Ids from ``first_id``; times in ms. ``tables``:
     first names, last names, cities, states, channels, urls (lists of bytes). ``events`` adds
-    ``event_type`` (0 person, 1 auction, 2 bid) and ``valid``, one bitmap row per kind.
+    ``event_type`` (0 person, 1 auction, 2 bid) and ``valid``, one bitmap row per kind, and
+    writes the columns of the kinds in ``parts`` only (a reader of bids alone skips the rest).
 
     >>> tables = ([b"Ann"], [b"Lee"], [b"Kent"], [b"WA"], [b"Baidu"] * 4, [b"u"] * 4)
     >>> rows = nexmark_rows(0, 100, 7, 1000.0, 0, 1000, tables, "persons")
     >>> rows["person_id"].tolist(), bytes(rows["name"][1]), rows["dateTime"].tolist()
     ([1000, 1001], b'Ann LeeAnn Lee', [0, 50])
+    >>> sorted(nexmark_rows(0, 100, 7, 1000.0, 0, 1000, tables, "events", frozenset()))
+    ['dateTime', 'event_type', 'valid']
     """
     cdef bint every = kind == "events"
-    cdef bint persons = every or kind == "persons"
-    cdef bint auctions = every or kind == "auctions"
-    cdef bint bids = every or kind == "bids"
-    if not (persons or auctions or bids):
+    if not every and kind not in ("persons", "auctions", "bids"):
         raise ValueError(f"unknown kind {kind!r}")
+    cdef bint persons = (every and "persons" in parts) or kind == "persons"
+    cdef bint auctions = (every and "auctions" in parts) or kind == "auctions"
+    cdef bint bids = (every and "bids" in parts) or kind == "bids"
     cdef Py_ssize_t count = stop - start
     if not every:
         count = rows_of(start, stop, *{"persons": (0, 0), "auctions": (1, 3)}.get(kind, (4, 49)))

@@ -89,9 +89,10 @@ from sabot_lab.connectors.partitioned_file_sink import PARTITIONED_FORMATS, Part
 from sabot_lab.connectors.postgres import PostgresSink
 from sabot_lab.connectors.sink import CommitSink
 from sabot_lab.errors import PlanError, SourceError, SQLError
-from sabot_lab.expr import col, lit
+from sabot_lab.expr import Expr, col, lit
 from sabot_lab.sql.context import Context, find_name
 from sabot_lab.sql.expressions import RowScope, translate
+from sabot_lab.sql.parse import parse
 from sabot_lab.sql.relation import Relation
 from sabot_lab.sql.table_ddl import TableDefinition
 from sabot_lab.stream import Stream, from_arrow, from_kafka, from_source
@@ -184,15 +185,38 @@ class ConnectorTable:
         with ctx.building(definition.node, f"CREATE TABLE {self.name}"):
             stream = raw.select(*physical)
             relation = Relation.of(stream, self.name)
-            computed = [
-                translate(node, RowScope(relation, ctx, f"column {name}")).alias(name)
-                for name, node in definition.computed
-            ]
+            computed, given = [], []
+            for name, node in definition.computed:
+                expr = translate(node, RowScope(relation, ctx, f"column {name}"))
+                found = self._given_column(name, expr, relation, raw)
+                if found is None:
+                    computed.append(expr.alias(name))
+                else:
+                    given.append(col(found).alias(name))
+            if given:
+                stream = raw.select(*physical, *given)
             if computed:
-                stream = stream.with_columns(*computed).select(*definition.order)
+                stream = stream.with_columns(*computed)
+            if computed or given:
+                stream = stream.select(*definition.order)
             if definition.watermark is not None:
                 stream = stream.with_watermark(*definition.watermark)
         return stream
+
+    def _given_column(self, name: str, expr: Expr, relation: Relation, raw: Stream) -> str | None:
+        """The column of ``raw`` holding computed column ``name`` (``expr`` over the table's
+        physical columns) as it is, if the connector gives it (:data:`_SOURCE_COLUMNS`), else
+        None."""
+        text = _SOURCE_COLUMNS.get(self.connector, {}).get(name)
+        found = find_name(name, raw.columns)
+        if text is None or found is None:
+            return None
+        ctx = Context(f"SELECT {text}", {})
+        try:
+            given = translate(parse(ctx.text).expressions[0], RowScope(relation, ctx, name))
+        except SQLError:  # the table lacks a column the source's expression reads
+            return None
+        return found if given.equals(expr) else None
 
     # -- writing -------------------------------------------------------------------------
     def check_writable(self) -> None:
@@ -493,6 +517,20 @@ def _read_files(table: ConnectorTable) -> Stream:
         options = JsonOptions(schema=physical)
     source = FileSource(table._path(), file_format, options=options)
     return from_source(source, f"filesystem {table.name}")
+
+
+_NEXMARK_EVENT_TIME = (
+    "CASE WHEN event_type = 0 THEN person.`dateTime` WHEN event_type = 1 THEN auction.`dateTime`"
+    " ELSE bid.`dateTime` END"
+)
+_SOURCE_COLUMNS: dict[str, dict[str, str]] = {
+    "nexmark": {"dateTime": _NEXMARK_EVENT_TIME},
+    "datagen": {"dateTime": _NEXMARK_EVENT_TIME},
+}
+"""Computed columns a connector's source gives as they are, by the expression computing them:
+a table computing one so reads it from the source (the Nexmark generator's ``dateTime`` is
+each event's time, the Nexmark table's ``CASE`` over the three kinds), and a query that reads
+no other column of a kind makes the generator skip that kind."""
 
 
 def _read_nexmark(table: ConnectorTable) -> Stream:
