@@ -106,8 +106,13 @@ def test_sums_means_and_counts_of_one_input_match_pyarrow(batch: pa.RecordBatch)
     for name, reference in [("s", "d_sum"), ("n", "d_count"), ("xs", "x_sum"), ("ys", "y_sum")]:
         assert got[name].to_pylist() == expected[reference].to_pylist(), name
     for name, column in [("m", "d"), ("xm", "x")]:
-        sums, counts = expected[f"{column}_sum"].to_pylist(), expected[f"{column}_count"].to_pylist()
-        means = [None if n == 0 else float(total) / n for total, n in zip(sums, counts, strict=True)]
+        sums, counts = (
+            expected[f"{column}_sum"].to_pylist(),
+            expected[f"{column}_count"].to_pylist(),
+        )
+        means = [
+            None if n == 0 else float(total) / n for total, n in zip(sums, counts, strict=True)
+        ]
         for value, want in zip(got[name].to_pylist(), means, strict=True):
             assert (value is None) == (want is None), name
             if value is not None and want is not None:
