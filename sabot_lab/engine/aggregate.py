@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.shared_subexpressions import SharedProjection
 from sabot_lab.engine.stateless import project_batch
 from sabot_lab.engine.user_aggregate import UserAggregateCall
 from sabot_lab.expr import Expr, col, lit
@@ -84,6 +85,7 @@ class HashAggregate:
             _GLOBAL_KEY: lit(0).alias(_GLOBAL_KEY)
         }
         seen: dict[Any, _Call] = {}
+        inputs_of: dict[Any, str] = {}  # an input's key -> its pre column (shared by calls)
         users: dict[str, tuple[Expr, str, list[str]]] = {}  # output -> (node, prefix, inputs)
 
         def replace(expr: Expr) -> Expr:
@@ -100,8 +102,9 @@ class HashAggregate:
                     pre.update((n, a.alias(n)) for n, a in zip(inputs, expr.args, strict=True))
                     users[f"__agg{index}"] = (expr, column, inputs)
                 elif expr.args:
-                    column = f"__in{index}"
+                    # sum(x), avg(x) and count(x) read one column and share its partials
                     value = expr.args[0].cast("float64") if fn in _AS_FLOAT else expr.args[0]
+                    column = inputs_of.setdefault(value.key(), f"__in{index}")
                     pre[column] = value.alias(column)
                 options = {
                     name: expr.param(name)
@@ -116,6 +119,7 @@ class HashAggregate:
         self._call_of = seen
         self._pre = list(pre.values())
         self._pre_schema = pa.schema([e.output_field(input_schema) for e in self._pre])
+        self._project_inputs = SharedProjection(self._pre, input_schema)
         self._users = {
             output: UserAggregateCall(node, inputs, prefix, self._pre_schema)
             for output, (node, prefix, inputs) in users.items()
@@ -136,7 +140,7 @@ class HashAggregate:
     # -- phase 1 -------------------------------------------------------------------
     def partial(self, batch: pa.RecordBatch) -> pa.Table:
         """Aggregate one batch into partial results (one row per group in the batch)."""
-        return self._partial_of_inputs(project_batch(batch, self._pre, self._pre_schema))
+        return self._partial_of_inputs(self._project_inputs(batch))
 
     @property
     def partial_schema(self) -> pa.Schema:
@@ -176,6 +180,7 @@ class HashAggregate:
         for call in self._calls:
             if call.fn != _USER:
                 specs.extend(_partial_specs(call))
+        specs = _distinct_specs(specs)
         table = pa.Table.from_batches([pre])
         if not self._users:
             table, sums = _summed_unscaled(pre, specs)
@@ -232,10 +237,11 @@ class HashAggregate:
                 continue
             if call.fn not in ("sum", "mean") or values is None:
                 return None
-            sums = _dense_sums(codes, size, values)
-            if sums is None:
-                return None
-            columns[f"{call.column}_sum"] = sums.take(present)
+            if f"{call.column}_sum" not in columns:  # (a sum and a mean of one input: once)
+                sums = _dense_sums(codes, size, values)
+                if sums is None:
+                    return None
+                columns[f"{call.column}_sum"] = sums.take(present)
             if call.fn == "mean":
                 columns[f"{call.column}_count"] = counts[present]
         for user in self._users.values():
@@ -307,12 +313,14 @@ class HashAggregate:
         [{'k': 'a', '__in0_distinct': [1, 3]}, {'k': 'b', '__in0_distinct': [2]}]
         """
         merged = pa.concat_tables(partials, promote_options="permissive").combine_chunks()
-        specs = [
-            spec
-            for call in self._calls
-            if call.fn not in (*HOLISTIC_AGGREGATES, _USER)
-            for spec in _final_specs(call)
-        ]
+        specs = _distinct_specs(
+            [
+                spec
+                for call in self._calls
+                if call.fn not in (*HOLISTIC_AGGREGATES, _USER)
+                for spec in _final_specs(call)
+            ]
+        )
         if flag is not None:
             specs.append((flag, "max"))
         grouped = merged.group_by(self._group_keys, use_threads=False).aggregate(specs)
@@ -346,6 +354,7 @@ class HashAggregate:
         for call in self._calls:
             if call.fn not in (*HOLISTIC_AGGREGATES, *_SPREAD, _USER):
                 specs.extend(_final_specs(call))
+        specs = _distinct_specs(specs)
         grouped = merged.group_by(self._group_keys, use_threads=False).aggregate(specs)
         columns: dict[str, pa.ChunkedArray | pa.Array] = {k: grouped[k] for k in self.keys}
         groups = None
@@ -706,6 +715,22 @@ def _partial_specs(call: _Call) -> list[tuple[Any, ...]]:
     if call.fn in ("first", "last"):
         return [(c, call.fn, _ORDERED)]
     return [(c, call.fn)]
+
+
+def _distinct_specs(specs: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``specs`` without repeats of one function of one column (calls sharing an input).
+
+    >>> _distinct_specs([("x", "sum"), ("x", "count", _VALID), ("x", "sum"), ([], "count_all")])
+    [('x', 'sum'), ('x', 'count', CountOptions(mode=NON_NULL)), ([], 'count_all')]
+    """
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for spec in specs:
+        key = (repr(spec[0]), spec[1])
+        if key not in seen:
+            seen.add(key)
+            kept.append(spec)
+    return kept
 
 
 def _final_specs(call: _Call) -> list[tuple[Any, ...]]:
