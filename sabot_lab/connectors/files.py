@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 from sabot_lab.connectors.file_formats import CsvOptions, FileRead, JsonOptions
 from sabot_lab.connectors.file_paths import PathsLike, hive_root, list_files
 from sabot_lab.connectors.parquet_dictionaries import with_dictionary_reads
+from sabot_lab.connectors.parquet_footers import file_fragment
 from sabot_lab.connectors.parquet_ranges import integer_ranges
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.errors import SourceError
@@ -168,6 +169,16 @@ class FileSource(ReplayableSource):
                 partitioning=None if hive is None else hive[0],
                 partition_base_dir=None if hive is None else hive[1],
             )
+        if self._read is None:  # the files' footers, read once per process
+            self._dataset = ds.FileSystemDataset(
+                [
+                    file_fragment(f.path, f.filesystem, f.partition_expression)
+                    for f in self._dataset.get_fragments()
+                ],
+                self._dataset.schema,
+                self._dataset.format,
+                self._dataset.filesystem,
+            )
         self._schema = self._dataset.schema
         if self._read is not None:
             self._schema = pa.schema([*self._read.schema, *keys])
@@ -224,7 +235,9 @@ class FileSource(ReplayableSource):
         fragments = [part.fragment for part in parts.values()]
         schema = self._dataset.schema
         if self.format == "parquet" and self._read is None:
-            fragments = with_dictionary_reads(fragments, read or self._schema.names, self._schema)
+            fragments = with_dictionary_reads(
+                fragments, read or self._schema.names, self._schema, encoded
+            )
             schema = _with_dictionaries(schema, fragments, encoded)
         dataset = ds.FileSystemDataset(
             fragments, schema, self._dataset.format, self._dataset.filesystem
