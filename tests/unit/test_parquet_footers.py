@@ -45,6 +45,7 @@ def test_a_file_footer_is_kept_until_the_file_changes(tmp_path: Path) -> None:
     _write(path, [4, 5, 6, 7, 8], row_group_size=5)
     assert file_fragment(str(path), local).metadata.num_row_groups == 1
 
+
 def test_sources_over_a_glob_share_footers_and_see_rewritten_files(tmp_path: Path) -> None:
     for i in range(3):
         _write(tmp_path / f"{i}.parquet", [i, i + 10])
