@@ -6,7 +6,7 @@ plan and then to scan; a glob of 100 small files spends as long opening footers 
 rows. :func:`file_fragment` parses a file's footer once and hands the same fragment to every
 later source over that file (the next query, a split, the scan after the planning) until the
 file changes on disk, when it is read again. A file modified less than :data:`SETTLED`
-before its footer was read is read again each time: the file system's clock ticks coarsely,
+before is read again each time: the file system's clock ticks coarsely,
 so a second write of the same size within one tick leaves no trace in the file's time (git's
 "racily clean" files). Fragments are immutable, so sharing them between threads and sources is
 safe. May import ``errors`` only.
@@ -42,8 +42,8 @@ FOOTERS_KEPT = 4096
 """Parsed footers kept (the least recently used go first): a few MB for as many files."""
 
 SETTLED = 2_000_000_000
-"""Nanoseconds between a file's modification time and the read of its footer for the footer to
-be kept: coarser than any local file system's clock tick."""
+"""Nanoseconds since a file's modification time for its footer to be kept: coarser than any
+local file system's clock tick."""
 
 _lock = threading.Lock()
 _kept: OrderedDict[tuple[str, str, tuple[str, ...]], tuple[int, int, Any]] = OrderedDict()
@@ -55,10 +55,11 @@ def file_fragment(
     partition_expression: ds.Expression | None = None,
     dictionaries: Iterable[str] = (),
 ) -> ds.ParquetFileFragment:
-    """The fragment of the whole Parquet file at ``path`` (a local path), its footer read,
-    with ``partition_expression`` and a format reading the text columns ``dictionaries`` as
-    dictionaries; the same object as the last call's while the file's size and modification
-    time are unchanged (and its time was :data:`SETTLED` at that call's read).
+    """The fragment of the whole Parquet file at ``path`` (a local path), with
+    ``partition_expression`` and a format reading the text columns ``dictionaries`` as
+    dictionaries: its footer read, and the same object as the last call's while the file's
+    size and modification time are unchanged, once the file is :data:`SETTLED` (before, a
+    new fragment each time, its footer read when first needed).
 
     >>> import os, tempfile, pyarrow as pa, pyarrow.parquet as pq, pyarrow.fs as fs
     >>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")
@@ -77,14 +78,16 @@ def file_fragment(
             _kept.move_to_end(key)
             fragment: ds.ParquetFileFragment = kept[2]
             return fragment
-    read_at = time.time_ns()
     options = ds.ParquetReadOptions(dictionary_columns=list(columns))
-    fragment = ds.ParquetFileFormat(read_options=options).make_fragment(
+    file_format = ds.ParquetFileFormat(read_options=options)
+    if stat.st_mtime_ns > time.time_ns() - SETTLED:
+        # possibly written again within the clock's tick: not kept, its footer read (as
+        # pyarrow does) when first needed, from the file as it is then
+        return file_format.make_fragment(path, filesystem, partition_expression)
+    fragment = file_format.make_fragment(
         path, filesystem, partition_expression=partition_expression, file_size=stat.st_size
     )
     fragment.ensure_complete_metadata()
-    if stat.st_mtime_ns > read_at - SETTLED:
-        return fragment  # possibly written again within the clock's tick: not kept
     with _lock:
         _kept[key] = (stat.st_size, stat.st_mtime_ns, fragment)
         _kept.move_to_end(key)
