@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 from sabot_lab.connectors.file_formats import CsvOptions, FileRead, JsonOptions
 from sabot_lab.connectors.file_paths import PathsLike, hive_root, list_files
 from sabot_lab.connectors.parquet_dictionaries import with_dictionary_reads
+from sabot_lab.connectors.parquet_footers import file_fragment
 from sabot_lab.connectors.parquet_ranges import integer_ranges
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.errors import SourceError
@@ -145,6 +146,7 @@ class FileSource(ReplayableSource):
         hive = _hive(files, self.path, hive_partitioning)
         self.hive_partitioning = hive is not None
         keys = [] if hive is None else list(hive[0].schema)
+        self._partition_keys = pa.schema(keys)
         try:
             self._read: FileRead | None = (
                 None if self.options is None else self.options.resolve(files[0])
@@ -167,6 +169,16 @@ class FileSource(ReplayableSource):
                 format=format,
                 partitioning=None if hive is None else hive[0],
                 partition_base_dir=None if hive is None else hive[1],
+            )
+        if self._read is None:  # the files' footers, read once per process
+            self._dataset = ds.FileSystemDataset(
+                [
+                    file_fragment(f.path, f.filesystem, f.partition_expression)
+                    for f in self._dataset.get_fragments()
+                ],
+                self._dataset.schema,
+                self._dataset.format,
+                self._dataset.filesystem,
             )
         self._schema = self._dataset.schema
         if self._read is not None:
@@ -218,13 +230,17 @@ class FileSource(ReplayableSource):
         import pyarrow.dataset as ds
 
         parts = {part.path: part for part in self._parts(arrow_filter, columns, position)}
+        if predicate is not None and self._holds_in_every_row(predicate, parts.values()):
+            predicate = None  # decided by the files' partition keys: no row to filter
         read = columns
         if predicate is not None and columns is not None:
             read = columns + [c for c in predicate.columns() if c not in columns]
         fragments = [part.fragment for part in parts.values()]
         schema = self._dataset.schema
         if self.format == "parquet" and self._read is None:
-            fragments = with_dictionary_reads(fragments, read or self._schema.names, self._schema)
+            fragments = with_dictionary_reads(
+                fragments, read or self._schema.names, self._schema, encoded
+            )
             schema = _with_dictionaries(schema, fragments, encoded)
         dataset = ds.FileSystemDataset(
             fragments, schema, self._dataset.format, self._dataset.filesystem
@@ -243,6 +259,21 @@ class FileSource(ReplayableSource):
             if predicate is not None and batch.num_rows:
                 batch = filter_batch(batch, predicate, columns)
             yield (batch if batch is not None and batch.num_rows else None), part.position()
+
+    def _holds_in_every_row(self, predicate: Expr, parts: Iterable[_Part]) -> bool:
+        """True when ``predicate`` reads partition keys only and the keys of each file of
+        ``parts`` satisfy it: every row of those files does."""
+        import pyarrow.dataset as ds
+
+        keys = self._partition_keys
+        if not keys.names or not set(predicate.columns()) <= set(keys.names):
+            return False
+        rows = [ds.get_partition_keys(part.fragment.partition_expression) for part in parts]
+        if not rows:
+            return False
+        batch = pa.RecordBatch.from_pylist([{k: r.get(k) for k in keys.names} for r in rows], keys)
+        kept = filter_batch(batch, predicate)
+        return kept is not None and kept.num_rows == len(rows)
 
     def _files(self, arrow_filter: pc.Expression | None) -> set[str] | None:
         """The files whose partition keys may satisfy the filter; None: all of them."""

@@ -8,7 +8,9 @@ dictionary and then expands them (a take on a few values): 6 M rows of ``l_shipm
 that reads those columns as dictionaries; the scanner casts them to the dataset's ``string``
 type, so the batches are the same. A column whose writer fell back from its dictionary to
 plain pages (a large dictionary: ``l_comment``) is read as before: building a dictionary over
-it costs more than it saves. May import ``errors``.
+it costs more than it saves. The remade fragments come from
+:mod:`~sabot_lab.connectors.parquet_footers`, their footers read once. May import ``errors``
+and ``connectors.parquet_footers``.
 
 >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq, pyarrow.dataset as ds
 >>> path = tempfile.mkdtemp() + "/t.parquet"
@@ -23,10 +25,12 @@ DataType(string)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
+from sabot_lab.connectors.parquet_footers import file_fragment
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -34,8 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["DICTIONARY_SHARE", "dictionary_columns", "with_dictionary_reads"]
 
 DICTIONARY_SHARE = 0.1
-"""A column chunk counts as dictionary-encoded when its dictionary page is at most this share
-of the chunk's uncompressed bytes (a writer that fell back to plain pages filled a large one)."""
+"""A column counts as dictionary-encoded in a file when its dictionary pages are at most this
+share of its uncompressed bytes, over all row groups (a writer that fell back to plain pages
+filled large ones; a small last row group's dictionary may be a larger share of it alone)."""
 
 
 def _is_text(dtype: pa.DataType) -> bool:
@@ -46,52 +51,63 @@ def _is_text(dtype: pa.DataType) -> bool:
     )
 
 
+def _text_columns(metadata: Any, columns: Iterable[str], schema: pa.Schema) -> list[str]:
+    """The text ``columns`` of ``schema`` that the Parquet file (its ``metadata``) stores."""
+    names = set(metadata.schema.names)
+    return [
+        c for c in columns if c in schema.names and c in names and _is_text(schema.field(c).type)
+    ]
+
+
 def dictionary_columns(metadata: Any, columns: Sequence[str], schema: pa.Schema) -> set[str]:
     """The text ``columns`` that every row group of a Parquet file (its ``metadata``) stores
-    dictionary-encoded, with a small dictionary."""
-    wanted = {c for c in columns if c in schema.names and _is_text(schema.field(c).type)}
-    if not wanted or metadata.num_row_groups == 0:
+    dictionary-encoded, with small dictionaries."""
+    if metadata.num_row_groups == 0:
         return set()
     names = metadata.schema.names
     kept = set()
-    for name in wanted:
-        if name not in names:
-            continue
+    for name in _text_columns(metadata, columns, schema):
         index = names.index(name)
         chunks = [metadata.row_group(g).column(index) for g in range(metadata.num_row_groups)]
-        if all(_small_dictionary(chunk) for chunk in chunks):
+        if _small_dictionaries(chunks):
             kept.add(name)
     return kept
 
 
-def _small_dictionary(chunk: Any) -> bool:
-    if not chunk.has_dictionary_page or chunk.dictionary_page_offset is None:
-        return False
-    size = chunk.data_page_offset - chunk.dictionary_page_offset
-    return 0 < size <= DICTIONARY_SHARE * chunk.total_uncompressed_size
+def _small_dictionaries(chunks: Sequence[Any]) -> bool:
+    dictionaries = 0
+    for chunk in chunks:
+        if not chunk.has_dictionary_page or chunk.dictionary_page_offset is None:
+            return False
+        size = chunk.data_page_offset - chunk.dictionary_page_offset
+        if size <= 0:
+            return False
+        dictionaries += size
+    return dictionaries <= DICTIONARY_SHARE * sum(c.total_uncompressed_size for c in chunks)
 
 
 def with_dictionary_reads(
-    fragments: Sequence[ds.ParquetFileFragment], columns: Sequence[str], schema: pa.Schema
+    fragments: Sequence[ds.ParquetFileFragment],
+    columns: Sequence[str],
+    schema: pa.Schema,
+    encoded: Sequence[str] = (),
 ) -> list[ds.ParquetFileFragment]:
     """``fragments`` (whole files or row groups of them), each remade with a format reading
-    its dictionary-encoded text ``columns`` as dictionaries (unchanged where it has none)."""
-    import pyarrow.dataset as ds
-
+    its dictionary-encoded text ``columns`` as dictionaries (unchanged where it has none),
+    and its text columns ``encoded`` as dictionaries however they are stored (their reader
+    wants them so: Parquet's reader builds the dictionary cheaper than an encoding after)."""
     out = []
     for fragment in fragments:
-        found = dictionary_columns(fragment.metadata, columns, schema)
+        metadata = fragment.metadata
+        found = dictionary_columns(metadata, columns, schema)
+        found |= set(_text_columns(metadata, encoded, schema))
         if not found:
             out.append(fragment)
             continue
-        options = ds.ParquetReadOptions(dictionary_columns=sorted(found))
-        fmt = ds.ParquetFileFormat(read_options=options)
-        out.append(
-            fmt.make_fragment(
-                fragment.path,
-                fragment.filesystem,
-                partition_expression=fragment.partition_expression,
-                row_groups=[g.id for g in fragment.row_groups],
-            )
+        whole = file_fragment(
+            fragment.path, fragment.filesystem, fragment.partition_expression, found
         )
+        groups = [g.id for g in fragment.row_groups]
+        same = groups == list(range(metadata.num_row_groups))
+        out.append(whole if same else whole.subset(row_group_ids=groups))
     return out

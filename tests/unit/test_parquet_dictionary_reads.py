@@ -44,3 +44,15 @@ def test_dictionary_encoded_text_columns_read_the_same_rows(tmp_path: Path, view
     picked = sl.from_parquet(path).filter(sl.col("mode") == "SHIP").select("n", "mode").collect()
     reference = expected.filter(pa.compute.equal(expected["mode"], "SHIP")).select(["n", "mode"])
     assert picked.sort_by("n").equals(reference.sort_by("n"))
+
+
+def test_a_small_last_row_group_keeps_a_file_read_through_its_dictionary(
+    tmp_path: Path,
+) -> None:
+    # the last group's dictionary is a large share of its few rows, not of the file's
+    table = _table(12_300, view=False)
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, row_group_size=12_000)
+    metadata = pq.ParquetFile(path).metadata
+    assert metadata.row_group(1).num_rows == 300
+    assert dictionary_columns(metadata, ["mode", "comment"], table.schema) == {"mode"}
