@@ -18,6 +18,7 @@ city: string
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,48 @@ class FileRead:
             for name, column in zip(batch.schema.names, batch.columns, strict=True)
         ]
         return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+    def with_dictionaries(self, columns: Sequence[str]) -> FileRead:
+        """This read with the text ``columns`` of a CSV file parsed straight into dictionary
+        arrays (int32 codes, one dictionary a block, built by the reader's threads), for an
+        aggregate that groups by them; the read itself when it has none (or reads NDJSON).
+
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+        >>> _ = open(path, "w").write("k,n\\na,1\\n")
+        >>> CsvOptions().resolve(path).with_dictionaries(["k", "n"]).schema.types
+        [DictionaryType(dictionary<values=string, indices=int32, ordered=0>), DataType(int64)]
+        """
+        import pyarrow.dataset as ds
+
+        encoded = {
+            name
+            for name in columns
+            if name in self.read_schema.names
+            and pa.types.is_string(self.read_schema.field(name).type)
+            and pa.types.is_string(self.schema.field(name).type)
+        }
+        if not encoded or not isinstance(self.format, ds.CsvFileFormat):
+            return self
+
+        def dictionaries(schema: pa.Schema) -> pa.Schema:
+            return pa.schema(
+                [
+                    f.with_type(pa.dictionary(pa.int32(), f.type)) if f.name in encoded else f
+                    for f in schema
+                ]
+            )
+
+        read_schema = dictionaries(self.read_schema)
+        scan = self.format.default_fragment_scan_options
+        convert = copy.copy(scan.convert_options)
+        convert.column_types = dict(zip(read_schema.names, read_schema.types, strict=True))
+        file_format = ds.CsvFileFormat(
+            read_options=scan.read_options,
+            parse_options=self.format.parse_options,
+            convert_options=convert,
+        )
+        return FileRead(file_format, read_schema, dictionaries(self.schema))
 
 
 def _overrides(schema: pa.Schema | None, names: list[str], where: str) -> dict[str, pa.DataType]:

@@ -221,7 +221,8 @@ class FileSource(ReplayableSource):
         after it (see the module docstring); None for a batch the filter left empty.
         ``encoded``: text columns that stay dictionary-encoded (the engine's
         pipeline-internal encoding, for a consumer that groups by them) when every Parquet
-        file read stores them so (:mod:`~sabot_lab.connectors.parquet_dictionaries`)."""
+        file read stores them so (:mod:`~sabot_lab.connectors.parquet_dictionaries`), and
+        always in CSV files (:meth:`FileRead.with_dictionaries`)."""
         arrow_filter = None
         if predicate is not None:
             arrow_filter = to_arrow_filter(predicate, self._schema)
@@ -236,26 +237,37 @@ class FileSource(ReplayableSource):
         if predicate is not None and columns is not None:
             read = columns + [c for c in predicate.columns() if c not in columns]
         fragments = [part.fragment for part in parts.values()]
-        schema = self._dataset.schema
-        if self.format == "parquet" and self._read is None:
+        schema, file_read = self._dataset.schema, self._read
+        if self.format == "parquet" and file_read is None:
             fragments = with_dictionary_reads(
                 fragments, read or self._schema.names, self._schema, encoded
             )
             schema = _with_dictionaries(schema, fragments, encoded)
+        elif file_read is not None and encoded:
+            file_read = file_read.with_dictionaries(encoded)
+            keys = list(schema)[len(file_read.read_schema) :]  # hive partitions' columns
+            schema = pa.schema([*file_read.read_schema, *keys])
         dataset = ds.FileSystemDataset(
             fragments, schema, self._dataset.format, self._dataset.filesystem
         )
         # Files and row groups are pruned by the filter above (partition keys, statistics);
         # the rows themselves are filtered here, by the engine's kernels, which cost half of
         # the dataset scanner's filtering on 10 M rows.
-        scanner = dataset.scanner(columns=read, batch_size=batch_size, use_threads=True)
+        scanner = dataset.scanner(
+            columns=read,
+            batch_size=batch_size,
+            use_threads=True,
+            fragment_scan_options=None
+            if file_read is None
+            else file_read.format.default_fragment_scan_options,
+        )
         for tagged in scanner.scan_batches():
             part, batch = parts[tagged.fragment.path], tagged.record_batch
             start, part.read = part.read, part.read + batch.num_rows
             if start < part.skip:  # read already before the position
                 batch = batch.slice(part.skip - start)
-            if self._read is not None:
-                batch = self._read.conform(batch)
+            if file_read is not None:
+                batch = file_read.conform(batch)
             if predicate is not None and batch.num_rows:
                 batch = filter_batch(batch, predicate, columns)
             yield (batch if batch is not None and batch.num_rows else None), part.position()

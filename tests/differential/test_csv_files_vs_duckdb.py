@@ -1,8 +1,9 @@
 """CSV reads against DuckDB's ``read_csv``: each messy file under ``tests/data/csv`` read with
 ``from_csv`` and the equivalent options gives DuckDB's columns, types and rows; random
 tables with nulls written as several CSV files and read back through a glob or a list
-match DuckDB's read of the same glob; a header-only file, a header-less one and the errors
-of a wrong schema."""
+match DuckDB's read of the same glob, also grouped by a text key (which a scan for a group-by
+reads as a dictionary); a header-only file, a header-less one and the errors of a wrong
+schema."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import pyarrow.csv as pcsv
 import pytest
 
 import sabot_lab as sl
+from sabot_lab.connectors.file_formats import CsvOptions
+from sabot_lab.connectors.files import FileSource
 from sabot_lab.errors import SourceError
 from tests.support.reference import assert_same_rows, duckdb_table
 
@@ -129,3 +132,39 @@ def test_random_csv_files_through_a_glob_and_a_list_read_as_duckdb_reads_them(
         aggregated = stream.group_by("k").agg(sl.col("v").sum().alias("s")).collect()
         reference = duckdb_table("SELECT k, sum(v) AS s FROM t GROUP BY k", t=expected)
         assert_same_rows(aggregated, reference)
+
+
+def test_a_group_by_over_csv_files_reads_its_text_keys_as_dictionaries(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    for region in ("east", "west"):
+        (tmp_path / f"region={region}").mkdir()
+        for f in range(2):
+            table = _random_table(rng, 300, f * 1_000)
+            path = tmp_path / f"region={region}" / f"part-{f}.csv"
+            pcsv.write_csv(table, path, write_options=pcsv.WriteOptions(quoting_style="needed"))
+    expected = duckdb_table(
+        f"SELECT * FROM read_csv('{tmp_path}/*/*.csv', hive_partitioning=true, "
+        "types={'zip': 'VARCHAR'}, allow_quoted_nulls=false)"
+    )
+    source = FileSource(
+        str(tmp_path), "csv", options=CsvOptions(schema=pa.schema([("zip", pa.string())]))
+    )
+    batches = [
+        b
+        for b, _ in source.replay(100, ["k", "region", "v"], encoded=["k", "region"])
+        if b is not None
+    ]
+    assert {str(b.schema.field("k").type) for b in batches} == {
+        "dictionary<values=string, indices=int32, ordered=0>"
+    }
+    assert {str(b.schema.field("region").type) for b in batches} == {"string"}
+    read = pa.Table.from_batches(batches)
+    assert_same_rows(
+        read.set_column(0, "k", read["k"].cast(pa.string())), expected.select(["k", "region", "v"])
+    )
+    stream = sl.from_csv(tmp_path, schema={"zip": "string"}).filter(sl.col("region") == "west")
+    aggregated = stream.group_by("k").agg(sl.col("v").sum().alias("s"), sl.count().alias("n"))
+    reference = duckdb_table(
+        "SELECT k, sum(v) AS s, count(*) AS n FROM t WHERE region = 'west' GROUP BY k", t=expected
+    )
+    assert_same_rows(aggregated.collect(), reference)
