@@ -112,6 +112,7 @@ from sabot_lab.runtime.jobmanager.scheduler import (
     agents_transition,
     transition,
 )
+from sabot_lab.runtime.jobmanager.sqlite_turns import writes_first
 from sabot_lab.runtime.jobmanager.store import JobStore, Planned, create_engine
 from sabot_lab.runtime.jobmanager.uploads import Uploads
 from sabot_lab.runtime.jobmanager.workflow import serve_workflows, submit_job
@@ -982,7 +983,7 @@ class JobManager(ClusterServer):
         savepoint = request.from_savepoint
         if savepoint is not None and not (Location.of(savepoint) / SAVEPOINT_FILE).exists():
             raise ClusterError(f"{savepoint} is not a savepoint (Job.savepoint() makes them)")
-        with SetWorkflowID(job_id):
+        with SetWorkflowID(job_id), writes_first():  # before the running jobs' step records
             DBOS.start_workflow(submit_job, job_id, request)
         return {"job_id": job_id}
 
