@@ -136,7 +136,7 @@ class TurnTakingConnection(sqlite3.Connection):
         self._turn = write_turn(self._database)
         self._holding = False
 
-    def cursor(self, factory: Any = None) -> sqlite3.Cursor:
+    def cursor(self, factory: Any = None) -> sqlite3.Cursor:  # type: ignore[override]  # (one cursor class, no generic overloads)
         """A cursor taking the turn before a statement that writes."""
         return super().cursor(factory or _TurnTakingCursor)
 
