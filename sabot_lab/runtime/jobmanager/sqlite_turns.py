@@ -174,8 +174,7 @@ class TurnTakingConnection(sqlite3.Connection):
         if not self._turn.acquire(timeout=TURN_TIMEOUT):
             raise sqlite3.OperationalError(
                 f"database is locked: {self._database} had no turn to write for "
-                f"{TURN_TIMEOUT:g} s (a transaction of this JobManager kept it); the "
-                "JobManager's log names what ran long"
+                f"{TURN_TIMEOUT:g} s: other transactions of this JobManager held it all along"
             )
         self._holding = True
 
