@@ -127,6 +127,9 @@ class ClusterConfig:
             files, one of :data:`COMPRESSIONS`.
         max_parallelism: the most tasks a JobManager runs one operator as; a job asking for
             more is refused when submitted.
+        task_rows: the fewest rows (estimated, of its largest operator) each task of a
+            bounded job submitted without ``partitions`` gets: a smaller job runs as fewer
+            tasks than the slots (one, under this many rows).
         placement_timeout: seconds a job waits for free task slots (slots other jobs' tasks
             hold, an unbounded job's for as long as it runs) before it fails saying so; its
             status says what it waits for meanwhile.
@@ -187,6 +190,7 @@ class ClusterConfig:
     agent_slots: int = 2
     shuffle_compression: str = "none"
     max_parallelism: int = 128
+    task_rows: int = 1000
     placement_timeout: float = 600.0
     http_idle_timeout: float = 30.0
     http_max_connections: int = 512
@@ -214,6 +218,7 @@ class ClusterConfig:
             "checkpoints_retained",
             "shuffle_memory",
             "max_parallelism",
+            "task_rows",
             "http_max_connections",
             "http_threads",
             "log_file_bytes",
@@ -430,6 +435,7 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_AGENT_SLOTS": Variable("agent_slots", _integer),
     "SABOT_SHUFFLE_COMPRESSION": Variable("shuffle_compression", _text),
     "SABOT_MAX_PARALLELISM": Variable("max_parallelism", _integer),
+    "SABOT_TASK_ROWS": Variable("task_rows", _integer),
     "SABOT_PLACEMENT_TIMEOUT": Variable("placement_timeout", _number),
     "SABOT_HTTP_IDLE_TIMEOUT": Variable("http_idle_timeout", _number),
     "SABOT_HTTP_MAX_CONNECTIONS": Variable("http_max_connections", _integer),

@@ -90,7 +90,8 @@ class Cluster(Displayed):
     ) -> Job:
         """Submit a pipeline; returns as soon as the JobManager has durably accepted it.
 
-        ``partitions``: tasks per stage (default: the agents' slots); ``assignment``:
+        ``partitions``: tasks per stage (default: the agents' slots, fewer for a bounded job
+        over few rows: see ``Config.cluster.task_rows``); ``assignment``:
         ``round_robin`` or ``resource_aware`` placement of tasks on agents;
         ``checkpoint_interval``: seconds between checkpoints (:meth:`Job.checkpoints` lists
         them; a job that takes them runs all its stages at once); ``sink``: a

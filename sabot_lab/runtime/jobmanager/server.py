@@ -8,7 +8,8 @@ An unbounded job (a source that never ends) has one stage step for all its stage
 task runs at once, exchanges streaming between them (so the job needs as many free slots as
 it has tasks; without ``partitions`` it takes the widest plan that fits). It finishes when
 its last stage does (e.g. a ``head(n)`` has its rows); the other tasks are then cancelled.
-Otherwise it runs until cancelled.
+Otherwise it runs until cancelled. A bounded job without ``partitions`` runs as wide as the
+slots allow, narrower when its input is small (:mod:`.job_width`).
 
 What the JobManager knows of a running job is one :class:`~.scheduler.JobRun`; every change
 to it goes through :func:`~.scheduler.transition`, whose commands this module executes
@@ -61,6 +62,7 @@ from sabot_lab.runtime.jobmanager.checkpoints import SAVEPOINT_FILE, CheckpointF
 from sabot_lab.runtime.jobmanager.driver import due_for_poll, poll_tasks
 from sabot_lab.runtime.jobmanager.http import StatusHttpServer
 from sabot_lab.runtime.jobmanager.job_logs import JobLogs
+from sabot_lab.runtime.jobmanager.job_width import input_width
 from sabot_lab.runtime.jobmanager.leadership import Leadership, lock_workdir
 from sabot_lab.runtime.jobmanager.metrics import (
     StepLatency,
@@ -110,6 +112,7 @@ from sabot_lab.runtime.jobmanager.scheduler import (
     agents_transition,
     transition,
 )
+from sabot_lab.runtime.jobmanager.sqlite_turns import writes_first
 from sabot_lab.runtime.jobmanager.store import JobStore, Planned, create_engine
 from sabot_lab.runtime.jobmanager.uploads import Uploads
 from sabot_lab.runtime.jobmanager.workflow import serve_workflows, submit_job
@@ -506,8 +509,14 @@ class JobManager(ClusterServer):
             graph = self.uploads.bind(JobGraph.from_json(request.plan), job_id)
             optimized = PlanOptimizer().optimize(graph)
             slots = sum(a["slots"] for a in self.active_agents())
-            width = partitions or max(1, min(slots, get_config().cluster.max_parallelism))
+            cluster = get_config().cluster
+            width = partitions or max(1, min(slots, cluster.max_parallelism))
             physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
+            if partitions is None and physical.bounded and width > 1:
+                narrow = input_width(width, optimized.estimated_rows, cluster.task_rows)
+                if narrow < width:  # a small input: fewer tasks
+                    width = narrow
+                    physical = plan_stages(optimized.graph, width, optimized.estimated_rows)
             while pipelined(physical, interval) and partitions is None and width > 1:
                 if len(physical.tasks()) <= slots:
                     break  # every task of the unbounded job has a slot
@@ -974,7 +983,7 @@ class JobManager(ClusterServer):
         savepoint = request.from_savepoint
         if savepoint is not None and not (Location.of(savepoint) / SAVEPOINT_FILE).exists():
             raise ClusterError(f"{savepoint} is not a savepoint (Job.savepoint() makes them)")
-        with SetWorkflowID(job_id):
+        with SetWorkflowID(job_id), writes_first():  # before the running jobs' step records
             DBOS.start_workflow(submit_job, job_id, request)
         return {"job_id": job_id}
 

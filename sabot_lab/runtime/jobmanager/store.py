@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sabot_lab.config import get_config
 from sabot_lab.errors import ClusterError, JobNotFoundError
 from sabot_lab.runtime.jobmanager.migrations import migrate
+from sabot_lab.runtime.jobmanager.sqlite_turns import TurnTakingConnection
 from sabot_lab.runtime.jobmanager.tables import (
     ALL_TABLES,
     agent_address,
@@ -679,13 +680,17 @@ def create_engine(url: str) -> sa.Engine:
     JobManager being killed (only a power loss can take back the last commits) and costs
     no fsync, which keeps a durable submission to a few milliseconds. Transactions take the
     write lock when they begin (``IMMEDIATE``, as DBOS expects), and waiting writers retry
-    for 30 s. A database made new gives back the space of deleted rows (``auto_vacuum``), so
-    its file shrinks when ended jobs are deleted.
+    for 30 s; the writers of this process take turns before that (see
+    :mod:`.sqlite_turns`), so they do not wait in SQLite's busy handler. A database made new
+    gives back the space of deleted rows (``auto_vacuum``), so its file shrinks when ended
+    jobs are deleted.
 
     >>> create_engine("sqlite://").dialect.name
     'sqlite'
     """
-    engine = sa.create_engine(sqlalchemy_url(url))
+    sqlite = url.startswith("sqlite:")
+    connect_args = {"factory": TurnTakingConnection} if sqlite else {}
+    engine = sa.create_engine(sqlalchemy_url(url), connect_args=connect_args)
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
