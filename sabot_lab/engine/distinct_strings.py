@@ -39,6 +39,7 @@ from sabot_lab.errors import SabotError
 from sabot_lab.expr import col
 from sabot_lab.expr.nodes import (
     Aggregate,
+    Alias,
     Column,
     Expr,
     Over,
@@ -76,6 +77,10 @@ def _is_input(expr: Expr) -> bool:
 _ROW_SPANNING = (Aggregate, WindowFunction, Over)
 
 
+def _unaliased(expr: Expr) -> Expr:
+    return _unaliased(expr.args[0]) if isinstance(expr, Alias) else expr
+
+
 def _rewrite(expr: Expr, inputs: dict[tuple[object, ...], tuple[Expr, Expr]]) -> Expr | None:
     """``expr`` with each input replaced by its column of the combinations (None: the
     expression is not row-wise and deterministic); ``inputs`` gathers the inputs."""
@@ -102,12 +107,12 @@ is not reused)."""
 
 def distinct_inputs(expr: Expr) -> DistinctInputs | None:
     """The inputs of ``expr`` and ``expr`` over their combinations; None for an input itself
-    and for expressions that are not row-wise and deterministic, or read no column.
+    (or its alias) and for expressions that are not row-wise and deterministic, or read no column.
 
     >>> from sabot_lab.expr import col
     >>> distinct_inputs((col("s").str.lower() == col("t").struct.field("u")).alias("x"))
     DistinctInputs(inputs=(col("s"), col("t").struct.field("u")), over_combinations=(col("0").str.lower() == col("1")).alias("x"))
-    >>> distinct_inputs(col("s").sum()) is None, distinct_inputs(col("s")) is None
+    >>> distinct_inputs(col("s").sum()) is None, distinct_inputs(col("s").alias("t")) is None
     (True, True)
     """
     found = _PLANS.get(id(expr))
@@ -116,7 +121,7 @@ def distinct_inputs(expr: Expr) -> DistinctInputs | None:
     if len(_PLANS) >= 4_096:
         _PLANS.clear()
     inputs: dict[tuple[object, ...], tuple[Expr, Expr]] = {}
-    rewritten = None if _is_input(expr) else _rewrite(expr, inputs)
+    rewritten = None if _is_input(_unaliased(expr)) else _rewrite(expr, inputs)
     plan = None
     if rewritten is not None and inputs:
         plan = DistinctInputs(tuple(leaf for leaf, _ in inputs.values()), rewritten)
