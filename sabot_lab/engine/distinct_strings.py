@@ -39,10 +39,13 @@ from sabot_lab.errors import SabotError
 from sabot_lab.expr import col
 from sabot_lab.expr.nodes import (
     Aggregate,
-    Alias,
+    Case,
     Column,
+    ConcatStr,
     Expr,
     Over,
+    ParseTemporal,
+    StringFunction,
     StructField,
     UserFunction,
     WindowFunction,
@@ -69,16 +72,19 @@ class DistinctInputs(NamedTuple):
 
 
 def _is_input(expr: Expr) -> bool:
-    return isinstance(expr, Column) or (
-        isinstance(expr, StructField) and _is_input(expr.args[0])
-    )
+    return isinstance(expr, Column) or (isinstance(expr, StructField) and _is_input(expr.args[0]))
 
 
 _ROW_SPANNING = (Aggregate, WindowFunction, Over)
 
 
-def _unaliased(expr: Expr) -> Expr:
-    return _unaliased(expr.args[0]) if isinstance(expr, Alias) else expr
+_COSTLY = (Case, ConcatStr, ParseTemporal, StringFunction, UserFunction)
+"""Nodes costing more per row than hashing a string: comparisons and ``IN`` lists of plain
+strings are as cheap as Arrow's kernels are over every row."""
+
+
+def _costly(expr: Expr) -> bool:
+    return isinstance(expr, _COSTLY) or any(_costly(arg) for arg in expr.args)
 
 
 def _rewrite(expr: Expr, inputs: dict[tuple[object, ...], tuple[Expr, Expr]]) -> Expr | None:
@@ -106,13 +112,14 @@ is not reused)."""
 
 
 def distinct_inputs(expr: Expr) -> DistinctInputs | None:
-    """The inputs of ``expr`` and ``expr`` over their combinations; None for an input itself
-    (or its alias) and for expressions that are not row-wise and deterministic, or read no column.
+    """The inputs of ``expr`` and ``expr`` over their combinations; None for expressions
+    that are not row-wise and deterministic, read no column, or cost less per row than
+    hashing a string (no string function, ``CASE``, user function...).
 
     >>> from sabot_lab.expr import col
     >>> distinct_inputs((col("s").str.lower() == col("t").struct.field("u")).alias("x"))
     DistinctInputs(inputs=(col("s"), col("t").struct.field("u")), over_combinations=(col("0").str.lower() == col("1")).alias("x"))
-    >>> distinct_inputs(col("s").sum()) is None, distinct_inputs(col("s").alias("t")) is None
+    >>> distinct_inputs(col("s").str.lower().sum()) is None, distinct_inputs(col("s") == "a") is None
     (True, True)
     """
     found = _PLANS.get(id(expr))
@@ -121,7 +128,7 @@ def distinct_inputs(expr: Expr) -> DistinctInputs | None:
     if len(_PLANS) >= 4_096:
         _PLANS.clear()
     inputs: dict[tuple[object, ...], tuple[Expr, Expr]] = {}
-    rewritten = None if _is_input(_unaliased(expr)) else _rewrite(expr, inputs)
+    rewritten = _rewrite(expr, inputs) if _costly(expr) else None
     plan = None
     if rewritten is not None and inputs:
         plan = DistinctInputs(tuple(leaf for leaf, _ in inputs.values()), rewritten)
@@ -187,13 +194,13 @@ def on_distinct_strings(
         return None
     if not all(is_string(_input_type(leaf, batch.schema)) for leaf in plan.inputs):
         return None
-    values = []
+    encodings = []
     for leaf in plan.inputs:
-        value = evaluate(leaf, batch)
-        if not isinstance(value, pa.Array) or not repeats(value):
+        encoding = _encoding(leaf, batch, evaluate)
+        if encoding is None:
             return None
-        values.append(value)
-    dictionaries, codes = _combinations(values, batch.num_rows // 8)
+        encodings.append(encoding)
+    dictionaries, codes = _combinations(encodings, batch.num_rows // 8)
     if codes is None:
         return None
     small = pa.record_batch(dictionaries, names=[str(i) for i in range(len(dictionaries))])
@@ -206,6 +213,21 @@ def on_distinct_strings(
     if isinstance(result, pa.ChunkedArray):
         result = result.combine_chunks()
     return result.take(codes)
+
+
+def _encoding(
+    leaf: Expr, batch: pa.RecordBatch, evaluate: Callable[[Expr, pa.RecordBatch], Value]
+) -> pa.DictionaryArray | None:
+    """An input's values dictionary-encoded without null indices (a dictionary-encoded
+    column's own encoding when it has no null); None when they do not repeat."""
+    if isinstance(leaf, Column):
+        column = batch.column(leaf.param("name"))
+        if isinstance(column, pa.DictionaryArray) and column.indices.null_count == 0:
+            return column
+    value = evaluate(leaf, batch)
+    if not isinstance(value, pa.Array) or not repeats(value):
+        return None
+    return encoded(value)
 
 
 def _input_type(leaf: Expr, schema: pa.Schema) -> pa.DataType:
@@ -221,17 +243,16 @@ def _input_type(leaf: Expr, schema: pa.Schema) -> pa.DataType:
 
 
 def _combinations(
-    values: list[pa.Array], most: int
+    encodings: list[pa.DictionaryArray], most: int
 ) -> tuple[list[pa.Array], pa.Array | None]:
-    """The distinct combinations of ``values`` (one array each) and each row's combination;
-    no rows when there are more than ``most`` combinations possible."""
-    encodings = [encoded(v) for v in values]
+    """The distinct combinations of the inputs' values (each row's encoded) and each row's
+    combination; no rows when there are more than ``most`` combinations possible."""
     sizes = [len(e.dictionary) for e in encodings]
     if int(np.prod(sizes, dtype=np.float64)) > most:
         return [], None
     if len(encodings) == 1:
         return [encodings[0].dictionary], encodings[0].indices
-    codes = np.zeros(len(values[0]), dtype=np.int64)
+    codes = np.zeros(len(encodings[0]), dtype=np.int64)
     for e, size in zip(encodings, sizes, strict=True):
         codes *= size
         codes += e.indices.to_numpy(zero_copy_only=False)

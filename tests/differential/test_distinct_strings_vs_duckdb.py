@@ -45,8 +45,8 @@ def count_char(text: str, char: str) -> int:
 @st.composite
 def batches(draw: st.DrawFn) -> pa.RecordBatch:
     """``ROWS`` rows: a channel ``c``, a url ``u`` (also as the field ``s.u``) drawn from a
-    few words each, about ``nulls`` of them null, a number ``n`` and a string ``k`` that
-    never repeats."""
+    few words each, about ``nulls`` of them null, a dictionary-encoded channel ``d`` (a
+    word of its dictionary unused), a number ``n`` and a string ``k`` that never repeats."""
     channels = draw(st.lists(st.sampled_from(CHANNELS), min_size=1, max_size=5, unique=True))
     urls = draw(st.lists(st.sampled_from(URLS), min_size=1, max_size=5, unique=True))
     nulls = draw(st.sampled_from([0.0, 0.1, 0.5]))
@@ -57,9 +57,11 @@ def batches(draw: st.DrawFn) -> pa.RecordBatch:
         return pa.array(picked, pa.string(), mask=rng.random(ROWS) < nulls)
 
     u = column(urls)
+    codes = pa.array(rng.integers(0, len(channels), ROWS), pa.int32())
     return pa.record_batch(
         {
             "c": column(channels),
+            "d": pa.DictionaryArray.from_arrays(codes, [*channels, "unused"]),
             "u": u,
             "s": pa.StructArray.from_arrays([u], names=["u"]),
             "n": pa.array(rng.integers(0, 100, ROWS)),
@@ -72,23 +74,33 @@ def batches(draw: st.DrawFn) -> pa.RecordBatch:
 CASES: list[tuple[str, Callable[[], sl.Expr], str, bool]] = [
     (
         "case_lower_extract",
-        lambda: when(col("c").str.lower() == "apple")
-        .then(lit("0"))
-        .when(col("c").str.lower() == "google")
-        .then(lit("1"))
-        .otherwise(col("u").str.extract(PATTERN, 2)),
+        lambda: (
+            when(col("c").str.lower() == "apple")
+            .then(lit("0"))
+            .when(col("c").str.lower() == "google")
+            .then(lit("1"))
+            .otherwise(col("u").str.extract(PATTERN, 2))
+        ),
         f"CASE WHEN lower(c) = 'apple' THEN '0' WHEN lower(c) = 'google' THEN '1' "
         f"WHEN regexp_matches(u, '{PATTERN}') THEN regexp_extract(u, '{PATTERN}', 2) END",
         True,
     ),
     (
         "extract_or_in",
-        lambda: col("u").str.extract(PATTERN, 2).is_not_null()
-        | col("c").str.lower().is_in(["apple", "baidu"]),
+        lambda: (
+            col("u").str.extract(PATTERN, 2).is_not_null()
+            | col("c").str.lower().is_in(["apple", "baidu"])
+        ),
         f"coalesce(regexp_matches(u, '{PATTERN}'), false) OR lower(c) IN ('apple', 'baidu')",
         True,
     ),
     ("split_part", lambda: col("u").str.split_part("/", 4), "split_part(u, '/', 4)", True),
+    (
+        "dictionary",
+        lambda: when(col("d").str.starts_with("A")).then(col("d").str.lower()).otherwise(lit("-")),
+        "CASE WHEN starts_with(d, 'A') THEN lower(d) ELSE '-' END",
+        True,
+    ),
     ("struct_field", lambda: col("s").struct.field("u").str.upper(), "upper(s.u)", True),
     ("udf", lambda: count_char(col("c"), "p"), "length(c) - length(replace(c, 'p', ''))", True),
     (
