@@ -52,7 +52,14 @@ from sabot_lab.expr.nodes import (
 )
 from sabot_lab.expr.types import is_string
 
-__all__ = ["DistinctInputs", "distinct_inputs", "encoded", "on_distinct_strings"]
+__all__ = [
+    "MIN_ROWS",
+    "DistinctInputs",
+    "distinct_inputs",
+    "encoded",
+    "on_distinct_strings",
+    "repeats",
+]
 
 Value: TypeAlias = "pa.Array | pa.ChunkedArray | pa.Scalar"
 
