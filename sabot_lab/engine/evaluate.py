@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -29,6 +28,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.distinct_strings import MIN_ROWS as DISTINCT_MIN_ROWS
+from sabot_lab.engine.distinct_strings import encoded as encode
+from sabot_lab.engine.distinct_strings import on_distinct_strings, repeats
 from sabot_lab.engine.timestamp_format import format_timestamps
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
 from sabot_lab.expr.calendar import calendar_arithmetic, epoch, part_operand, uses_calendar_rules
@@ -119,6 +121,10 @@ def evaluate(expr: Expr, batch: pa.RecordBatch) -> pa.Array:
 
 
 def _eval(expr: Expr, batch: pa.RecordBatch) -> Value:
+    if batch.num_rows > DISTINCT_MIN_ROWS:  # strings repeating: once per distinct input
+        found = on_distinct_strings(expr, batch, _eval)
+        if found is not None:
+            return found
     try:
         return EVALUATORS[type(expr)](expr, batch)
     except (SchemaError, ComputeError):
@@ -469,7 +475,6 @@ _STRING_KERNELS: dict[str, Callable[[Value, dict[str, Any]], Value]] = {
 _COSTLY_STRING_KERNELS = frozenset({"like", "replace_all", "replace", "extract", "split_part"})
 """Kernels costing more per string than hashing it: run once per distinct string of a batch
 whose strings repeat (see :func:`_per_distinct`)."""
-_SAMPLE_ROWS, _SAMPLE_DISTINCT = 1_024, 64
 
 
 def _eval_string(expr: Expr, batch: pa.RecordBatch) -> Value:
@@ -489,34 +494,12 @@ def _eval_string(expr: Expr, batch: pa.RecordBatch) -> Value:
 def _per_distinct(value: pa.Array, kernel: Callable[[pa.Array], Value]) -> Value:
     """``kernel(value)``, computed over the distinct strings and taken back to the rows when
     the first rows show few distinct ones (Nexmark's channels and urls), else over all rows."""
-    if len(value) <= 4 * _SAMPLE_ROWS:
+    if len(value) <= DISTINCT_MIN_ROWS or not repeats(value):
         return kernel(value)
-    sample = value.slice(0, _SAMPLE_ROWS)
-    if pc.count_distinct(sample, mode="all").as_py() > _SAMPLE_DISTINCT:
-        return kernel(value)
-    encoded = _encoded(value)
+    encoded = encode(value)
     if len(encoded.dictionary) > len(value) // 8:
         return kernel(value)
-    result = kernel(encoded.dictionary)
-    return pc.take(result, encoded.indices)
-
-
-_ENCODED = threading.local()
-"""Each thread's last few dictionary encodings, by the buffers they encode: the same column
-feeds several kernels of one batch (Nexmark q22's three ``SPLIT_INDEX`` of ``url``)."""
-
-
-def _encoded(value: pa.Array) -> pa.DictionaryArray:
-    """``value`` dictionary-encoded, from the thread's cache when it was the last time."""
-    key = (value.offset, len(value), *(b.address if b else 0 for b in value.buffers()))
-    cache: dict[tuple[int, ...], tuple[pa.Array, pa.DictionaryArray]]
-    cache = _ENCODED.__dict__.setdefault("by_buffers", {})
-    found = cache.get(key)
-    if found is None:
-        if len(cache) >= 4:
-            cache.clear()
-        found = cache[key] = (value, pc.dictionary_encode(value))  # value kept: its buffers
-    return found[1]
+    return pc.take(kernel(encoded.dictionary), encoded.indices)
 
 
 def _eval_concat_str(expr: Expr, batch: pa.RecordBatch) -> Value:

@@ -1,0 +1,273 @@
+"""Evaluating an expression once per distinct combination of the strings it reads.
+
+Streams often carry strings that repeat (Nexmark's channels and urls, status codes, country
+names): an expression of such columns alone (``CASE WHEN LOWER(channel) = 'apple' THEN ...``,
+``SPLIT_INDEX(url, '/', 3)``) gives the same value wherever its inputs are the same, so
+:func:`on_distinct_strings` computes it over the distinct combinations of those inputs (a few
+rows) and takes the results back to the batch's rows: one hash of each input column and one
+``take`` instead of every kernel of the expression over every row. :func:`encoded` keeps each
+thread's last dictionary encodings, as several expressions of one batch read the same column.
+
+The expression must be row-wise and deterministic (no aggregate, window or non-deterministic
+user function) and read only string columns (or string fields of struct columns); its rows
+must be many and their inputs repeat (checked on the first rows, then on the whole batch).
+Otherwise, or when evaluation fails on the distinct values (the rows' own evaluation then
+reports the error naming the expression), the answer is None.
+
+Imports pyarrow, numpy and :mod:`sabot_lab.expr`.
+
+>>> import pyarrow as pa
+>>> from sabot_lab.engine.evaluate import evaluate
+>>> from sabot_lab.expr import col
+>>> batch = pa.record_batch({"s": ["a-b", "c-d", None] * 3_000})
+>>> part = col("s").str.split_part("-", 2).str.upper()
+>>> on_distinct_strings(part, batch, evaluate).to_pylist()[:4]
+['B', 'D', None, 'B']
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import NamedTuple, TypeAlias
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sabot_lab.errors import SabotError
+from sabot_lab.expr import col
+from sabot_lab.expr.nodes import (
+    Aggregate,
+    Case,
+    Column,
+    ConcatStr,
+    Expr,
+    Over,
+    ParseTemporal,
+    StringFunction,
+    StructField,
+    UserFunction,
+    WindowFunction,
+)
+from sabot_lab.expr.types import is_string
+
+__all__ = [
+    "MIN_ROWS",
+    "DistinctInputs",
+    "distinct_inputs",
+    "encoded",
+    "on_distinct_strings",
+    "repeats",
+]
+
+Value: TypeAlias = "pa.Array | pa.ChunkedArray | pa.Scalar"
+
+MIN_ROWS = 4_096
+"""Batches of at most this many rows are evaluated row by row."""
+SAMPLE_ROWS, SAMPLE_DISTINCT = 1_024, 64
+"""An input repeats when its first ``SAMPLE_ROWS`` rows hold at most ``SAMPLE_DISTINCT``
+distinct strings, and the whole batch at most one distinct value in 8 rows."""
+
+
+class DistinctInputs(NamedTuple):
+    """An expression's inputs (columns and struct fields of columns) and the expression over
+    the columns ``"0"``, ``"1"``, … of a batch holding their distinct combinations."""
+
+    inputs: tuple[Expr, ...]
+    over_combinations: Expr
+
+
+def _is_input(expr: Expr) -> bool:
+    return isinstance(expr, Column) or (isinstance(expr, StructField) and _is_input(expr.args[0]))
+
+
+_ROW_SPANNING = (Aggregate, WindowFunction, Over)
+
+
+_COSTLY = (Case, ConcatStr, ParseTemporal, StringFunction, UserFunction)
+"""Nodes costing more per row than hashing a string: comparisons and ``IN`` lists of plain
+strings are as cheap as Arrow's kernels are over every row."""
+
+
+def _costly(expr: Expr) -> bool:
+    return isinstance(expr, _COSTLY) or any(_costly(arg) for arg in expr.args)
+
+
+def _rewrite(expr: Expr, inputs: dict[tuple[object, ...], tuple[Expr, Expr]]) -> Expr | None:
+    """``expr`` with each input replaced by its column of the combinations (None: the
+    expression is not row-wise and deterministic); ``inputs`` gathers the inputs."""
+    if _is_input(expr):
+        found = inputs.setdefault(expr.key(), (expr, col(str(len(inputs)))))
+        return found[1]
+    if isinstance(expr, _ROW_SPANNING):
+        return None
+    if isinstance(expr, UserFunction) and not expr.param("deterministic", True):
+        return None
+    args = []
+    for arg in expr.args:
+        new = _rewrite(arg, inputs)
+        if new is None:
+            return None
+        args.append(new)
+    return expr.with_args(args) if expr.args else expr
+
+
+_PLANS: dict[int, tuple[Expr, DistinctInputs | None]] = {}
+"""Each expression's :class:`DistinctInputs` by ``id`` (the expression kept, so that its id
+is not reused)."""
+
+
+def distinct_inputs(expr: Expr) -> DistinctInputs | None:
+    """The inputs of ``expr`` and ``expr`` over their combinations; None for expressions
+    that are not row-wise and deterministic, read no column, or cost less per row than
+    hashing a string (no string function, ``CASE``, user function...).
+
+    >>> from sabot_lab.expr import col
+    >>> distinct_inputs((col("s").str.lower() == col("t").struct.field("u")).alias("x"))
+    DistinctInputs(inputs=(col("s"), col("t").struct.field("u")), over_combinations=(col("0").str.lower() == col("1")).alias("x"))
+    >>> distinct_inputs(col("s").str.lower().sum()) is None, distinct_inputs(col("s") == "a") is None
+    (True, True)
+    """
+    found = _PLANS.get(id(expr))
+    if found is not None and found[0] is expr:
+        return found[1]
+    if len(_PLANS) >= 4_096:
+        _PLANS.clear()
+    inputs: dict[tuple[object, ...], tuple[Expr, Expr]] = {}
+    rewritten = _rewrite(expr, inputs) if _costly(expr) else None
+    plan = None
+    if rewritten is not None and inputs:
+        plan = DistinctInputs(tuple(leaf for leaf, _ in inputs.values()), rewritten)
+    _PLANS[id(expr)] = (expr, plan)
+    return plan
+
+
+_ENCODED = threading.local()
+"""Each thread's last few dictionary encodings, by the buffers they encode: the same column
+feeds several expressions of one batch (Nexmark q22's three ``SPLIT_INDEX`` of ``url``)."""
+
+
+def encoded(value: pa.Array) -> pa.DictionaryArray:
+    """``value`` dictionary-encoded (a null is a value of the dictionary: the indices have no
+    nulls), from the thread's cache when it was the last time.
+
+    >>> encoded(pa.array(["a", None, "a"])).indices.to_pylist()
+    [0, 1, 0]
+    """
+    key = (value.offset, len(value), *(b.address if b else 0 for b in value.buffers()))
+    cache: dict[tuple[int, ...], tuple[pa.Array, pa.DictionaryArray]]
+    cache = _ENCODED.__dict__.setdefault("by_buffers", {})
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= 4:
+            cache.clear()
+        found = (value, pc.dictionary_encode(value, null_encoding="encode"))
+        cache[key] = found  # value kept: its buffers stay alive while they are a key
+    return found[1]
+
+
+def repeats(value: pa.Array) -> bool:
+    """Whether ``value`` holds few distinct values in its first rows (a cheap test before
+    encoding it all).
+
+    >>> repeats(pa.array(["a", "b"] * 1_000)), repeats(pa.array([str(i) for i in range(2_000)]))
+    (True, False)
+    """
+    sample = value.slice(0, SAMPLE_ROWS)
+    return bool(pc.count_distinct(sample, mode="all").as_py() <= SAMPLE_DISTINCT)
+
+
+def on_distinct_strings(
+    expr: Expr, batch: pa.RecordBatch, evaluate: Callable[[Expr, pa.RecordBatch], Value]
+) -> Value | None:
+    """``evaluate(expr, batch)`` computed over the distinct combinations of the strings
+    ``expr`` reads and taken back to the rows; None when that does not apply (see the
+    module's text).
+
+    >>> from sabot_lab.engine.evaluate import evaluate
+    >>> from sabot_lab.expr import col, lit, when
+    >>> b = pa.record_batch({"c": ["x", "y"] * 5_000, "n": list(range(10_000))})
+    >>> e = when(col("c") == "x").then(lit("first")).otherwise(col("c"))
+    >>> on_distinct_strings(e, b, evaluate).to_pylist()[:3]
+    ['first', 'y', 'first']
+    >>> on_distinct_strings(col("n") + 1, b, evaluate) is None  # reads a number
+    True
+    """
+    if batch.num_rows <= MIN_ROWS:
+        return None
+    plan = distinct_inputs(expr)
+    if plan is None:
+        return None
+    if not all(is_string(_input_type(leaf, batch.schema)) for leaf in plan.inputs):
+        return None
+    encodings = []
+    for leaf in plan.inputs:
+        encoding = _encoding(leaf, batch, evaluate)
+        if encoding is None:
+            return None
+        encodings.append(encoding)
+    dictionaries, codes = _combinations(encodings, batch.num_rows // 8)
+    if codes is None:
+        return None
+    small = pa.record_batch(dictionaries, names=[str(i) for i in range(len(dictionaries))])
+    try:
+        result = evaluate(plan.over_combinations, small)
+    except SabotError:  # the rows' own evaluation names the expression in its error
+        return None
+    if isinstance(result, pa.Scalar):
+        return result
+    if isinstance(result, pa.ChunkedArray):
+        result = result.combine_chunks()
+    return result.take(codes)
+
+
+def _encoding(
+    leaf: Expr, batch: pa.RecordBatch, evaluate: Callable[[Expr, pa.RecordBatch], Value]
+) -> pa.DictionaryArray | None:
+    """An input's values dictionary-encoded without null indices (a dictionary-encoded
+    column's own encoding when it has no null); None when they do not repeat."""
+    if isinstance(leaf, Column):
+        column = batch.column(leaf.param("name"))
+        if isinstance(column, pa.DictionaryArray) and column.indices.null_count == 0:
+            return column
+    value = evaluate(leaf, batch)
+    if not isinstance(value, pa.Array) or not repeats(value):
+        return None
+    return encoded(value)
+
+
+def _input_type(leaf: Expr, schema: pa.Schema) -> pa.DataType:
+    """The type of an input (a column or a struct field) in a batch of ``schema``, its
+    values' type when it is dictionary-encoded; null when there is no such input."""
+    if isinstance(leaf, StructField):
+        struct = _input_type(leaf.args[0], schema)
+        index = struct.get_field_index(leaf.param("name")) if pa.types.is_struct(struct) else -1
+        return struct.field(index).type if index >= 0 else pa.null()
+    index = schema.get_field_index(leaf.param("name"))
+    dtype = schema.field(index).type if index >= 0 else pa.null()
+    return dtype.value_type if pa.types.is_dictionary(dtype) else dtype
+
+
+def _combinations(
+    encodings: list[pa.DictionaryArray], most: int
+) -> tuple[list[pa.Array], pa.Array | None]:
+    """The distinct combinations of the inputs' values (each row's encoded) and each row's
+    combination; no rows when there are more than ``most`` combinations possible."""
+    sizes = [len(e.dictionary) for e in encodings]
+    if int(np.prod(sizes, dtype=np.float64)) > most:
+        return [], None
+    if len(encodings) == 1:
+        return [encodings[0].dictionary], encodings[0].indices
+    codes = np.zeros(len(encodings[0]), dtype=np.int64)
+    for e, size in zip(encodings, sizes, strict=True):
+        codes *= size
+        codes += e.indices.to_numpy(zero_copy_only=False)
+    present = np.bincount(codes, minlength=int(np.prod(sizes))) > 0
+    combinations = np.flatnonzero(present)
+    row_codes = (np.cumsum(present) - 1)[codes]
+    dictionaries = []
+    for e, size in reversed(list(zip(encodings, sizes, strict=True))):
+        dictionaries.append(e.dictionary.take(pa.array(combinations % size)))
+        combinations //= size
+    return dictionaries[::-1], pa.array(row_codes)
