@@ -204,12 +204,14 @@ def _is_semi_join_with(node: StreamOperatorNode, reducer: str) -> bool:
     return isinstance(op, HashJoin) and op.how == "semi" and node.upstream[1:] == (reducer,)
 
 
-def deepest_edge(graph: JobGraph, below: str, parent: str, key: str) -> tuple[str, str, str, bool]:
+def deepest_edge(
+    graph: JobGraph, below: str, parent: str, key: str, past_semi_joins: bool = True
+) -> tuple[str, str, str, bool]:
     """The lowest edge ``below -> parent`` under ``parent`` where ``key`` still comes
     unchanged (down through renames, filters and group-bys on it and into the input of a join
-    that carries it, that only the path reads; never past a function that is not
-    deterministic: the rows it sees stay the same), the key's name there, and whether the
-    path passes a group-by or a join.
+    that carries it, that only the path reads, a semi or anti join only if
+    ``past_semi_joins``; never past a function that is not deterministic: the rows it sees
+    stay the same), the key's name there, and whether the path passes a group-by or a join.
 
     >>> import sabot_lab as sl
     >>> s = sl.from_pydict({"k": [1], "v": [2]}).select(sl.col("k").alias("key")).head(1)
@@ -229,6 +231,8 @@ def deepest_edge(graph: JobGraph, below: str, parent: str, key: str) -> tuple[st
             # a row filter on one input's column passes below these joins (not below the
             # null-extended right input of a left join)
             if carried is None or (carried[0] == 1 and op.how != "inner"):
+                return below, parent, key, grouped
+            if op.how in ("semi", "anti") and not past_semi_joins:
                 return below, parent, key, grouped
             grouped = True
             key = carried[1]
