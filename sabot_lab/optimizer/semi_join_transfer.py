@@ -81,8 +81,8 @@ def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
             if not candidates or _is_semi_join_with(out.node(below), candidates[0][0]):
                 continue  # too large, or transferred already
             reducer, reducer_key, kind = candidates[0]
-            if reaches(out, parent, reducer):
-                continue  # the reducer reads the rows it would reduce
+            if below == reducer or reaches(out, parent, reducer):
+                continue  # the reducer is, or reads, the rows it would reduce
             join = HashJoin(
                 how="semi", left_on=[key_below], right_on=[reducer_key], right_payload=[]
             )
