@@ -312,7 +312,7 @@ class Executor:
 
     def _lower_join(self, node: StreamOperatorNode) -> Pipeline:
         """A hash join built on its right input; in a job that takes checkpoints, each one
-        keeps the build rows (:mod:`~sabot_lab.engine.join_checkpoints`). A semi or anti
+        keeps the build rows (:mod:`~sabot_lab.engine.join_checkpoints`). A semi, anti or left
         join the optimizer built on its left input is built on its right one there (the
         left-built join's marks are kept in no checkpoint)."""
         left_id, right_id = node.upstream
@@ -356,8 +356,9 @@ class Executor:
         return self._new_pipeline(node, source)
 
     def _lower_left_build_join(self, node: StreamOperatorNode) -> Pipeline:
-        """A semi or anti join built on its left input: the right input's batches mark the
-        left rows they match, then the kept left rows come out."""
+        """A semi, anti or left join built on its left input: the right input's batches mark
+        the left rows they match (a left join's matched rows come out meanwhile), then the
+        kept left rows come out."""
         left_id, right_id = node.upstream
         op = node.op
         assert isinstance(op, HashJoin)
@@ -370,16 +371,15 @@ class Executor:
             schema=node.output_schema,
             build_input=lambda: left.run_batches(self.config),
             build_schema=self.graph.node(left_id).output_schema,
+            right_payload=op.right_payload,
         )
         label = f"{node.name} ({node.operator_id})"
-        right = self._breaker_input(
-            right_id, Step(label, join.mark, join.prepare), node.operator_id
-        )
+        step = join.probe if op.how == "left" else join.mark
+        right = self._breaker_input(right_id, Step(label, step, join.prepare), node.operator_id)
 
         def source() -> Iterator[pa.RecordBatch]:
-            for _ in right.run_batches(self.config):
-                pass  # every right batch only marks left rows
-            return join.result(self.config.engine.batch_size)
+            yield from right.run_batches(self.config)  # a semi or anti join's marks yield none
+            yield from join.result(self.config.engine.batch_size)
 
         return self._new_pipeline(node, source)
 

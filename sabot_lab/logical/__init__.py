@@ -24,6 +24,7 @@ from sabot_lab.logical.graph import (
     new_operator_id,
 )
 from sabot_lab.logical.operators import (
+    LEFT_BUILDS,
     Aggregate,
     AsofJoin,
     CascadedWindow,
@@ -61,6 +62,7 @@ from sabot_lab.logical.parameters import accepted_parameters, operator_from_para
 from sabot_lab.logical.sources import SourceSpec, register_source, source_from_dict
 
 __all__ = [
+    "LEFT_BUILDS",
     "Aggregate",
     "AsofJoin",
     "CascadedWindow",

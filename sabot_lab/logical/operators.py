@@ -114,6 +114,8 @@ _CLASSES: dict[OperatorType, type[Operator]] = {}
 
 JOIN_KINDS = ("inner", "left", "semi", "anti")
 """What a :class:`HashJoin` keeps (a full join is composed of a left and an anti join)."""
+LEFT_BUILDS = ("semi", "anti", "left")
+"""The joins that may build their hash table on the left input (``build_side="left"``)."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -508,9 +510,10 @@ class HashJoin(Operator):
     joins), named with ``suffix`` where a left input column has the name, or as in
     ``payload_names`` when the optimizer set them (it keeps the names when it prunes the left
     column that clashed); ``left_payload``: the left columns it outputs when the optimizer
-    pruned some (None: all); ``build_side``: ``"left"`` when a ``semi`` or ``anti`` join of
-    bounded inputs builds its hash table on the (smaller) left input and streams the right one
-    through it, then outputs the left rows in their order (the optimizer sets it)."""
+    pruned some (None: all); ``build_side``: ``"left"`` when a ``semi``, ``anti`` or ``left``
+    join of bounded inputs builds its hash table on the (smaller) left input and streams the
+    right one through it, then outputs the (unmatched) left rows in their order (the optimizer
+    sets it)."""
 
     kind = OperatorType.HASH_JOIN
     inputs = (2, 2)
@@ -530,8 +533,10 @@ class HashJoin(Operator):
             self._fail(f"how must be one of {', '.join(JOIN_KINDS)}, got {self.how!r}")
         if self.build_side not in ("right", "left"):
             self._fail(f"build_side must be right or left, got {self.build_side!r}")
-        if self.build_side == "left" and self.how not in ("semi", "anti"):
-            self._fail(f"only semi and anti joins build on the left side, not {self.how} joins")
+        if self.build_side == "left" and self.how not in LEFT_BUILDS:
+            self._fail(
+                f"only semi, anti and left joins build on the left side, not {self.how} joins"
+            )
         for what in ("left_on", "right_on", "right_payload"):
             _names(getattr(self, what), what, self)
         if len(self.left_on) != len(self.right_on):

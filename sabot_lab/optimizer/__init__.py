@@ -8,8 +8,8 @@ evaluator (constant folding); never ``connectors`` (sources register what the ru
 >>> from sabot_lab.optimizer import PlanOptimizer
 >>> [r.__name__ for r in PlanOptimizer().rules]  # doctest: +NORMALIZE_WHITESPACE
 ['simplify_predicates', 'push_down_filters', 'push_filters_into_sources',
- 'reorder_joins', 'transfer_semi_joins', 'push_down_projections', 'build_semi_joins_on_smaller_side',
- 'push_down_limits', 'fuse_operators']
+ 'reorder_joins', 'push_down_semi_joins', 'transfer_semi_joins', 'push_down_projections',
+ 'build_semi_joins_on_smaller_side', 'push_down_limits', 'fuse_operators']
 """
 
 from sabot_lab.optimizer.cross_products import (
@@ -24,6 +24,7 @@ from sabot_lab.optimizer.join_order import JoinGraph, best_order, reorder_joins
 from sabot_lab.optimizer.limits import push_down_limits
 from sabot_lab.optimizer.plan_optimizer import DEFAULT_RULES, OptimizedPlan, PlanOptimizer, Rule
 from sabot_lab.optimizer.projection import push_down_projections
+from sabot_lab.optimizer.semi_join_pushdown import push_down_semi_joins
 from sabot_lab.optimizer.semi_join_sides import build_semi_joins_on_smaller_side
 from sabot_lab.optimizer.semi_join_transfer import transfer_semi_joins
 from sabot_lab.optimizer.simplify import fold_constants, simplify_predicates
@@ -51,6 +52,7 @@ __all__ = [
     "push_down_filters",
     "push_down_limits",
     "push_down_projections",
+    "push_down_semi_joins",
     "push_filters_into_sources",
     "reorder_joins",
     "selectivity",

@@ -20,6 +20,7 @@ from sabot_lab.optimizer.fusion import fuse_operators
 from sabot_lab.optimizer.join_order import reorder_joins
 from sabot_lab.optimizer.limits import push_down_limits
 from sabot_lab.optimizer.projection import push_down_projections
+from sabot_lab.optimizer.semi_join_pushdown import push_down_semi_joins
 from sabot_lab.optimizer.semi_join_sides import build_semi_joins_on_smaller_side
 from sabot_lab.optimizer.semi_join_transfer import transfer_semi_joins
 from sabot_lab.optimizer.simplify import simplify_predicates
@@ -35,6 +36,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     push_down_filters,
     push_filters_into_sources,
     reorder_joins,
+    push_down_semi_joins,
     transfer_semi_joins,
     push_down_projections,
     build_semi_joins_on_smaller_side,

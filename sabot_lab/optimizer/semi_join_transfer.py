@@ -49,7 +49,7 @@ from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.predicates import is_deterministic, unaliased
 
-__all__ = ["transfer_semi_joins"]
+__all__ = ["deepest_edge", "reaches", "transfer_semi_joins"]
 
 RULE = "transfer_semi_joins"
 TRANSFERS_TO = ("inner", "left", "semi", "anti")
@@ -71,7 +71,7 @@ def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     stats: dict[str, Statistics] = {}
     for node in graph.topological_sort():
         for reduced, candidates, key in _transfers(out, node):
-            below, parent, key_below, grouped = _deepest(out, reduced, node.operator_id, key)
+            below, parent, key_below, grouped = deepest_edge(out, reduced, node.operator_id, key)
             if candidates[0][2] != "semi":
                 stats = stats or estimate(graph, trace.statistics)
                 candidates = [
@@ -81,8 +81,8 @@ def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
             if not candidates or _is_semi_join_with(out.node(below), candidates[0][0]):
                 continue  # too large, or transferred already
             reducer, reducer_key, kind = candidates[0]
-            if _reaches(out, parent, reducer):
-                continue  # the reducer reads the rows it would reduce
+            if below == reducer or reaches(out, parent, reducer):
+                continue  # the reducer is, or reads, the rows it would reduce
             join = HashJoin(
                 how="semi", left_on=[key_below], right_on=[reducer_key], right_payload=[]
             )
@@ -112,8 +112,15 @@ def _small(stats: dict[str, Statistics], reducer: Reducer, reduced: str, key: st
     return keys <= INNER_REDUCER_SHARE * stats[reduced].distinct(key)
 
 
-def _reaches(graph: JobGraph, start: str, target: str) -> bool:
-    """True if ``target`` is ``start`` or reads its rows (through any path)."""
+def reaches(graph: JobGraph, start: str, target: str) -> bool:
+    """True if ``target`` is ``start`` or reads its rows (through any path).
+
+    >>> import sabot_lab as sl
+    >>> s = sl.from_pydict({"k": [1]}).select("k")
+    >>> source = s.graph.sources()[0].operator_id
+    >>> reaches(s.graph, source, s.node_id), reaches(s.graph, s.node_id, source)
+    (True, False)
+    """
     todo, seen = [start], set()
     while todo:
         node_id = todo.pop()
@@ -197,12 +204,22 @@ def _is_semi_join_with(node: StreamOperatorNode, reducer: str) -> bool:
     return isinstance(op, HashJoin) and op.how == "semi" and node.upstream[1:] == (reducer,)
 
 
-def _deepest(graph: JobGraph, below: str, parent: str, key: str) -> tuple[str, str, str, bool]:
+def deepest_edge(
+    graph: JobGraph, below: str, parent: str, key: str, past_semi_joins: bool = True
+) -> tuple[str, str, str, bool]:
     """The lowest edge ``below -> parent`` under ``parent`` where ``key`` still comes
     unchanged (down through renames, filters and group-bys on it and into the input of a join
-    that carries it, that only the path reads; never past a function that is not
-    deterministic: the rows it sees stay the same), the key's name there, and whether the
-    path passes a group-by or a join."""
+    that carries it, that only the path reads, a semi or anti join only if
+    ``past_semi_joins``; never past a function that is not deterministic: the rows it sees
+    stay the same), the key's name there, and whether the path passes a group-by or a join.
+
+    >>> import sabot_lab as sl
+    >>> s = sl.from_pydict({"k": [1], "v": [2]}).select(sl.col("k").alias("key")).head(1)
+    >>> renamed = s.graph.node(s.node_id).upstream[0]
+    >>> below, parent, key, grouped = deepest_edge(s.graph, renamed, s.node_id, "key")
+    >>> s.graph.node(below).name, parent == renamed, key, grouped
+    ('source', True, 'k', False)
+    """
     grouped = False
     while True:
         node = graph.node(below)
@@ -214,6 +231,8 @@ def _deepest(graph: JobGraph, below: str, parent: str, key: str) -> tuple[str, s
             # a row filter on one input's column passes below these joins (not below the
             # null-extended right input of a left join)
             if carried is None or (carried[0] == 1 and op.how != "inner"):
+                return below, parent, key, grouped
+            if op.how in ("semi", "anti") and not past_semi_joins:
                 return below, parent, key, grouped
             grouped = True
             key = carried[1]

@@ -1,7 +1,7 @@
-"""Semi and anti joins built on their smaller left input (``build_side="left"``): random tables
-with nulls and duplicate keys (integer keys, string keys, two keys) give the same rows in the
-same order as the right-side build, and as DuckDB's ``[NOT] EXISTS``; in-process and on a
-cluster."""
+"""Semi, anti and left joins built on their smaller left input (``build_side="left"``): random
+tables with nulls and duplicate keys (integer keys, string keys, two keys) give the same rows
+(semi and anti joins: in the same order) as the right-side build, and as DuckDB's ``[NOT]
+EXISTS`` and ``LEFT JOIN``; in-process and on a cluster."""
 
 from __future__ import annotations
 
@@ -64,6 +64,38 @@ def test_left_built_semi_and_anti_joins_keep_the_rows_and_their_order(
     exists = "EXISTS" if how == "semi" else "NOT EXISTS"
     reference = duckdb_table(
         f"SELECT * FROM l WHERE {exists} (SELECT 1 FROM r WHERE {condition})", l=left, r=right
+    )
+    assert_same_rows(built_left, reference, ordered=False)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    keys=st.sampled_from(sorted(KEYS)),
+    left_rows=st.integers(0, 40),
+    null_share=st.sampled_from([0.0, 0.2]),
+)
+def test_left_built_left_joins_give_the_rows_of_the_right_side_build_and_duckdb(
+    seed: int, keys: str, left_rows: int, null_share: float
+) -> None:
+    """Matched rows in the right input's order, then the unmatched left rows: the same rows
+    as the right-side build and DuckDB's ``LEFT JOIN``, nulls on the right where none matched."""
+    rng = np.random.default_rng(seed)
+    left = _table(rng, left_rows, 30, null_share)
+    right = _table(rng, 300, 30, null_share).rename_columns(["rk", "rs", "rv"])
+    on = KEYS[keys]
+    right_on = ["r" + k for k in on]
+    stream = sl.from_arrow(left).join(
+        sl.from_arrow(right), left_on=on, right_on=right_on, how="left"
+    )
+    assert len(_left_built(stream)) == 1
+    built_left = stream.collect()
+    assert built_left.schema == stream.collect(optimize=False).schema
+    assert_same_rows(built_left, stream.collect(optimize=False), ordered=False)
+    condition = " AND ".join(f"l.{a} = r.{b}" for a, b in zip(on, right_on, strict=True))
+    payload = ", ".join(f"r.{c}" for c in right.column_names if c not in right_on)
+    reference = duckdb_table(
+        f"SELECT l.*, {payload} FROM l LEFT JOIN r ON {condition}", l=left, r=right
     )
     assert_same_rows(built_left, reference, ordered=False)
 

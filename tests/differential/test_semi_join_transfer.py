@@ -93,7 +93,8 @@ def test_inner_join_reducers_give_the_rows_as_written(
         right_on="key",
         how=how,
     )
-    plan = stream.optimize()
-    if how != "inner":
-        assert "as the other input's inner join does" in plan.trace.render()
+    trace = stream.optimize().trace.render()
+    if how != "inner":  # a semi or anti join may move below the inner join instead
+        pushed = how != "left" and "push_down_semi_joins" in trace
+        assert pushed or "as the other input's inner join does" in trace
     assert_same_rows(stream.collect(), stream.collect(optimize=False), ordered=False)

@@ -277,11 +277,17 @@ def test_every_rule_shows_in_the_trace_of_the_readme_query(tmp_path: Path) -> No
     sectors = sl.from_pydict({"name": ["energy", "tech", "health"], "region": ["EU", "US", "US"]})
     # the sectors that have securities: a semi join whose left input is the smaller
     sectors = sectors.join(secs, left_on="name", right_on="sector", how="semi")
-    out = (
+    # the quotes of the securities quoted above 140: a semi join above a rename
+    dear = sl.from_parquet(tmp_path / "q.parquet").filter(col("price") > 140).select("security_id")
+    rows = (
         sl.from_parquet(tmp_path / "q.parquet")
-        .join(secs, left_on="security_id", right_on="id")
+        .rename({"size": "qty"})
+        .join(dear, on="security_id", how="semi")
+    )
+    out = (
+        rows.join(secs, left_on="security_id", right_on="id")
         .join(sectors, left_on="sector", right_on="name")
-        .with_columns(notional=col("price") * col("size"))
+        .with_columns(notional=col("price") * col("qty"))
         .filter((col("region") == "EU") & (col("price") > 100) & (col("price") > 50))
         .select("ticker", "notional")
         .sort("notional", descending=True)
