@@ -51,9 +51,9 @@ from sabot_lab.engine.running import RunningAggregate
 from sabot_lab.engine.shared import shared_pipeline
 from sabot_lab.engine.state import StateBackend, open_state
 from sabot_lab.engine.stateless import (
+    FieldsFilter,
     align_batch,
     filter_batch,
-    filter_fields,
     flat_map_batch,
     map_batch,
     materialize,
@@ -797,6 +797,7 @@ def stateless_steps(members: list[StreamOperatorNode], input_schema: pa.Schema) 
         node = members[i]
         label = f"{node.name} ({node.operator_id})"
         after = members[i + 1] if i + 1 < len(members) else None
+        fn: Callable[[pa.RecordBatch], pa.RecordBatch | None]
         if isinstance(node.op, Filter) and after is not None and _pure_selection(after):
             assert isinstance(after.op, Project)
             names = [e.param("name") for e in after.op.exprs]
@@ -811,7 +812,7 @@ def stateless_steps(members: list[StreamOperatorNode], input_schema: pa.Schema) 
         ):
             label += f" + {after.name} ({after.operator_id})"
             exprs, schema = after.op.exprs, after.output_schema
-            fn = partial(filter_fields, predicate=node.op.predicate, exprs=exprs, schema=schema)
+            fn = FieldsFilter(node.op.predicate, exprs, schema)
             i += 1
         else:
             step = BATCH_STEPS.get(node.op)

@@ -14,6 +14,7 @@ from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Column, StructField
 
 __all__ = [
+    "FieldsFilter",
     "align_batch",
     "conform",
     "dictionary_encoded",
@@ -92,7 +93,7 @@ def filter_fields(
     """:func:`project_batch` of the rows where ``predicate`` is true, the columns and struct
     fields ``exprs`` read taken out before the filter, so that it copies only those rather
     than whole struct columns (a filter fused with the projection after it); None if no row
-    is left.
+    is left. :class:`FieldsFilter` does the same for many batches.
 
     >>> from sabot_lab.expr import col
     >>> b = pa.record_batch({"k": [1, 2], "s": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]})
@@ -100,12 +101,26 @@ def filter_fields(
     >>> filter_fields(b, col("k") == 2, [col("s").struct.field("a") * 10, col("k")], out).to_pydict()
     {'a': [20], 'k': [2]}
     """
-    mask = evaluate(predicate, batch)
-    read: dict[tuple[object, ...], Expr] = {}
-    reads = [_read_as(expr, read) for expr in exprs]
-    arrays = [evaluate(e, batch) for e in read.values()]
-    kept = _kept(pa.RecordBatch.from_arrays(arrays, names=[str(i) for i in range(len(read))]), mask)
-    return None if kept is None else project_batch(kept, reads, schema)
+    return FieldsFilter(predicate, exprs, schema)(batch)
+
+
+class FieldsFilter:
+    """:func:`filter_fields` with its ``predicate``, ``exprs`` and ``schema``, the columns and
+    fields the expressions read found once, not per batch."""
+
+    def __init__(self, predicate: Expr, exprs: Sequence[Expr], schema: pa.Schema) -> None:
+        self.predicate, self.schema = predicate, schema
+        read: dict[tuple[object, ...], Expr] = {}
+        self.exprs = [_read_as(expr, read) for expr in exprs]
+        self.read = list(read.values())
+        self._names = [str(i) for i in range(len(self.read))]
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        """The projection of ``batch``'s rows where the predicate is true; None if none."""
+        mask = evaluate(self.predicate, batch)
+        arrays = [evaluate(e, batch) for e in self.read]
+        kept = _kept(pa.RecordBatch.from_arrays(arrays, names=self._names), mask)
+        return None if kept is None else project_batch(kept, self.exprs, self.schema)
 
 
 def _read_as(expr: Expr, read: dict[tuple[object, ...], Expr]) -> Expr:
