@@ -5,7 +5,11 @@ The types are settled once, from the first file, and fixed for every file of the
 all files (and every process reading a split of them) read the same columns. A column with
 no value in that sample is a string column (as in DuckDB and Polars), not a ``null`` one.
 
-May import: ``logical.codec`` (schemas as JSON), ``expr`` (type names), ``errors``.
+The types inferred from a file are kept while it is unchanged
+(:mod:`~sabot_lab.connectors.settled_files`).
+
+May import: ``logical.codec`` (schemas as JSON), ``expr`` (type names), ``errors``,
+``connectors.settled_files``.
 
 >>> import os, tempfile
 >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
@@ -25,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from sabot_lab.connectors.settled_files import KeptReads
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import parse_dtype
 from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
@@ -32,9 +37,12 @@ from sabot_lab.logical.codec import schema_from_b64, schema_to_b64
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
-__all__ = ["CsvOptions", "FileRead", "JsonOptions", "parse_schema"]
+__all__ = ["CSV_READS_KEPT", "CsvOptions", "FileRead", "JsonOptions", "parse_schema"]
 
 _DATE_KINDS = (pa.types.is_date, pa.types.is_timestamp, pa.types.is_time)
+
+CSV_READS_KEPT = 1024
+"""CSV files whose inferred reads are kept (the least recently used go first)."""
 
 
 def parse_schema(schema: pa.Schema | Mapping[str, Any] | None) -> pa.Schema | None:
@@ -200,17 +208,35 @@ class CsvOptions:
         )
 
     def _infer(self, path: str, parsers: Sequence[Any]) -> pa.Schema:
-        """The columns of ``path``'s first block, as pyarrow infers them."""
+        """The columns of ``path``'s first block, as pyarrow infers them (that block only
+        read)."""
         import pyarrow.csv as csv
 
+        read_options, parse_options, convert_options = self._options(parsers)
+        # one thread reads the first block alone; a threaded reader reads blocks ahead
+        # (several times the first block's CPU, for rows the inference never looks at)
+        read_options.use_threads = False
         try:
-            with csv.open_csv(path, *self._options(parsers)) as reader:
+            with csv.open_csv(path, read_options, parse_options, convert_options) as reader:
                 return reader.schema
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError, LookupError) as exc:
             raise SourceError(f"cannot read the CSV file {path!r}: {exc}") from exc
 
     def resolve(self, path: str) -> FileRead:
-        """How to read this source's files, the types inferred from ``path`` (its first)."""
+        """How to read this source's files, the types inferred from ``path`` (its first):
+        inferred once per process while the file is unchanged (the next query over it, each
+        split of its source, reuse them).
+
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+        >>> _ = open(path, "w").write("k,n\\na,1\\n")
+        >>> os.utime(path, (0, 0))  # written long ago
+        >>> CsvOptions().resolve(path) is CsvOptions().resolve(path)
+        True
+        """
+        return _resolved.get(path, self, lambda stat: self._resolve(path))
+
+    def _resolve(self, path: str) -> FileRead:
         import pyarrow.csv as csv
         import pyarrow.dataset as ds
 
@@ -255,6 +281,9 @@ class CsvOptions:
             read_options=read_options, parse_options=parse_options, convert_options=convert_options
         )
         return FileRead(file_format, read_schema, pa.schema(shown))
+
+
+_resolved: KeptReads[CsvOptions, FileRead] = KeptReads(CSV_READS_KEPT)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,10 @@ A Parquet read needs every file's footer (row groups, their statistics and dicti
 plan and then to scan; a glob of 100 small files spends as long opening footers as decoding
 rows. :func:`file_fragment` parses a file's footer once and hands the same fragment to every
 later source over that file (the next query, a split, the scan after the planning) until the
-file changes on disk, when it is read again. A file modified less than :data:`SETTLED`
-before is read again each time: the file system's clock ticks coarsely,
-so a second write of the same size within one tick leaves no trace in the file's time (git's
-"racily clean" files). Fragments are immutable, so sharing them between threads and sources is
-safe. May import ``errors`` only.
+file changes on disk, when it is read again; a file modified less than
+:data:`~sabot_lab.connectors.settled_files.SETTLED` before is read again each time
+(:mod:`~sabot_lab.connectors.settled_files`). Fragments are immutable, so sharing them between
+threads and sources is safe. May import ``errors`` and ``connectors.settled_files``.
 
 >>> import os, tempfile, pyarrow as pa, pyarrow.parquet as pq, pyarrow.fs as fs
 >>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")
@@ -25,14 +24,14 @@ safe. May import ``errors`` only.
 
 from __future__ import annotations
 
-import os
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sabot_lab.connectors.settled_files import SETTLED, KeptReads, is_settled
 
 if TYPE_CHECKING:
+    import os
+
     import pyarrow.dataset as ds
     import pyarrow.fs
 
@@ -41,12 +40,7 @@ __all__ = ["FOOTERS_KEPT", "SETTLED", "file_fragment"]
 FOOTERS_KEPT = 4096
 """Parsed footers kept (the least recently used go first): a few MB for as many files."""
 
-SETTLED = 2_000_000_000
-"""Nanoseconds since a file's modification time for its footer to be kept: coarser than any
-local file system's clock tick."""
-
-_lock = threading.Lock()
-_kept: OrderedDict[tuple[str, str, tuple[str, ...]], tuple[int, int, Any]] = OrderedDict()
+_kept: KeptReads[tuple[str, tuple[str, ...]], ds.ParquetFileFragment] = KeptReads(FOOTERS_KEPT)
 
 
 def file_fragment(
@@ -69,28 +63,20 @@ def file_fragment(
     """
     import pyarrow.dataset as ds
 
-    stat = os.stat(path)
     columns = tuple(sorted(set(dictionaries)))
-    key = (path, "" if partition_expression is None else str(partition_expression), columns)
-    with _lock:
-        kept = _kept.get(key)
-        if kept is not None and kept[:2] == (stat.st_size, stat.st_mtime_ns):
-            _kept.move_to_end(key)
-            fragment: ds.ParquetFileFragment = kept[2]
-            return fragment
-    options = ds.ParquetReadOptions(dictionary_columns=list(columns))
-    file_format = ds.ParquetFileFormat(read_options=options)
-    if stat.st_mtime_ns > time.time_ns() - SETTLED:
-        # possibly written again within the clock's tick: not kept, its footer read (as
-        # pyarrow does) when first needed, from the file as it is then
-        return file_format.make_fragment(path, filesystem, partition_expression)
-    fragment = file_format.make_fragment(
-        path, filesystem, partition_expression=partition_expression, file_size=stat.st_size
-    )
-    fragment.ensure_complete_metadata()
-    with _lock:
-        _kept[key] = (stat.st_size, stat.st_mtime_ns, fragment)
-        _kept.move_to_end(key)
-        while len(_kept) > FOOTERS_KEPT:
-            _kept.popitem(last=False)
-    return fragment
+
+    def read(stat: os.stat_result) -> ds.ParquetFileFragment:
+        options = ds.ParquetReadOptions(dictionary_columns=list(columns))
+        file_format = ds.ParquetFileFormat(read_options=options)
+        if not is_settled(stat):
+            # possibly written again within the clock's tick: not kept, its footer read (as
+            # pyarrow does) when first needed, from the file as it is then
+            return file_format.make_fragment(path, filesystem, partition_expression)
+        fragment = file_format.make_fragment(
+            path, filesystem, partition_expression=partition_expression, file_size=stat.st_size
+        )
+        fragment.ensure_complete_metadata()
+        return fragment
+
+    key = ("" if partition_expression is None else str(partition_expression), columns)
+    return _kept.get(path, key, read)
