@@ -7,7 +7,9 @@ schema."""
 
 from __future__ import annotations
 
+import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +170,25 @@ def test_a_group_by_over_csv_files_reads_its_text_keys_as_dictionaries(tmp_path:
         "SELECT k, sum(v) AS s, count(*) AS n FROM t WHERE region = 'west' GROUP BY k", t=expected
     )
     assert_same_rows(aggregated.collect(), reference)
+
+
+def test_a_csv_file_rewritten_with_other_types_is_read_with_its_new_types(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+
+    def write(text: str, age_s: int) -> None:  # modified ``age_s`` ago: settled, types kept
+        path.write_text(text)
+        when = time.time_ns() - age_s * 10**9
+        os.utime(path, ns=(when, when))
+
+    write("id,v\n1,10\n2,20\n", 3600)
+    for _ in range(2):  # the second read reuses the types inferred by the first
+        expected = duckdb_table(f"SELECT * FROM read_csv('{path}')")
+        actual = sl.from_csv(path).collect()
+        assert actual.schema == expected.schema == pa.schema([("id", pa.int64()), ("v", pa.int64())])
+        assert actual.to_pylist() == expected.to_pylist()
+    write("id,v\n1,x\n2,2.5\n", 3599)  # another size and time: inferred afresh
+    expected = duckdb_table(f"SELECT * FROM read_csv('{path}')")
+    actual = sl.from_csv(path).collect()
+    assert actual.schema == expected.schema
+    assert actual.schema.field("v").type == pa.string()
+    assert actual.to_pylist() == expected.to_pylist()
