@@ -9,8 +9,9 @@ that reads those columns as dictionaries; the scanner casts them to the dataset'
 type, so the batches are the same. A column whose writer fell back from its dictionary to
 plain pages (a large dictionary: ``l_comment``) is read as before: building a dictionary over
 it costs more than it saves. The remade fragments come from
-:mod:`~sabot_lab.connectors.parquet_footers`, their footers read once. May import ``errors``
-and ``connectors.parquet_footers``.
+:mod:`~sabot_lab.connectors.parquet_footers`, their footers read once, and which columns a
+file stores so is found once per file (:mod:`~sabot_lab.connectors.settled_files`). May import
+``errors``, ``connectors.parquet_footers`` and ``connectors.settled_files``.
 
 >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq, pyarrow.dataset as ds
 >>> path = tempfile.mkdtemp() + "/t.parquet"
@@ -30,9 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from sabot_lab.connectors.parquet_footers import file_fragment
+from sabot_lab.connectors.parquet_footers import FOOTERS_KEPT, file_fragment
+from sabot_lab.connectors.settled_files import KeptReads
 
 if TYPE_CHECKING:
+    import os
+
     import pyarrow.dataset as ds
 
 __all__ = ["DICTIONARY_SHARE", "dictionary_columns", "with_dictionary_reads"]
@@ -41,6 +45,9 @@ DICTIONARY_SHARE = 0.1
 """A column counts as dictionary-encoded in a file when its dictionary pages are at most this
 share of its uncompressed bytes, over all row groups (a writer that fell back to plain pages
 filled large ones; a small last row group's dictionary may be a larger share of it alone)."""
+
+
+_kept: KeptReads[tuple[str, ...], tuple[frozenset[str], frozenset[str]]] = KeptReads(FOOTERS_KEPT)
 
 
 def _is_text(dtype: pa.DataType) -> bool:
@@ -86,6 +93,23 @@ def _small_dictionaries(chunks: Sequence[Any]) -> bool:
     return dictionaries <= DICTIONARY_SHARE * sum(c.total_uncompressed_size for c in chunks)
 
 
+def _stored(
+    fragment: ds.ParquetFileFragment, text: tuple[str, ...], schema: pa.Schema
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The ``text`` columns that the fragment's file stores, and those of them it stores
+    dictionary-encoded (:func:`dictionary_columns`): found once per file while it is
+    unchanged (its footer's row groups are many Python objects to go through)."""
+
+    def find(stat: os.stat_result) -> tuple[frozenset[str], frozenset[str]]:
+        metadata = fragment.metadata
+        return (
+            frozenset(_text_columns(metadata, text, schema)),
+            frozenset(dictionary_columns(metadata, text, schema)),
+        )
+
+    return _kept.get(fragment.path, text, find)
+
+
 def with_dictionary_reads(
     fragments: Sequence[ds.ParquetFileFragment],
     columns: Sequence[str],
@@ -96,18 +120,20 @@ def with_dictionary_reads(
     its dictionary-encoded text ``columns`` as dictionaries (unchanged where it has none),
     and its text columns ``encoded`` as dictionaries however they are stored (their reader
     wants them so: Parquet's reader builds the dictionary cheaper than an encoding after)."""
+    text = tuple(f.name for f in schema if _is_text(f.type))
+    wanted, forced = set(columns), set(encoded)
     out = []
     for fragment in fragments:
-        metadata = fragment.metadata
-        found = dictionary_columns(metadata, columns, schema)
-        found |= set(_text_columns(metadata, encoded, schema))
+        present, dictionaries = _stored(fragment, text, schema)
+        found = (dictionaries & wanted) | (present & forced)
         if not found:
             out.append(fragment)
             continue
         whole = file_fragment(
             fragment.path, fragment.filesystem, fragment.partition_expression, found
         )
-        groups = [g.id for g in fragment.row_groups]
-        same = groups == list(range(metadata.num_row_groups))
-        out.append(whole if same else whole.subset(row_group_ids=groups))
+        if fragment.num_row_groups == whole.num_row_groups:
+            out.append(whole)
+        else:
+            out.append(whole.subset(row_group_ids=[g.id for g in fragment.row_groups]))
     return out
