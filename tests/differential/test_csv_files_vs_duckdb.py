@@ -184,7 +184,9 @@ def test_a_csv_file_rewritten_with_other_types_is_read_with_its_new_types(tmp_pa
     for _ in range(2):  # the second read reuses the types inferred by the first
         expected = duckdb_table(f"SELECT * FROM read_csv('{path}')")
         actual = sl.from_csv(path).collect()
-        assert actual.schema == expected.schema == pa.schema([("id", pa.int64()), ("v", pa.int64())])
+        assert (
+            actual.schema == expected.schema == pa.schema([("id", pa.int64()), ("v", pa.int64())])
+        )
         assert actual.to_pylist() == expected.to_pylist()
     write("id,v\n1,x\n2,2.5\n", 3599)  # another size and time: inferred afresh
     expected = duckdb_table(f"SELECT * FROM read_csv('{path}')")
