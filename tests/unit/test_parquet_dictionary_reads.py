@@ -1,18 +1,22 @@
 """Parquet text columns stored with a small dictionary are read through it (faster), with the
 same rows as pyarrow's own read: nulls, several row groups, a filter, views as written by
-other tools, and a column whose writer fell back to plain pages (read as before)."""
+other tools, a column whose writer fell back to plain pages (read as before), and a file
+rewritten without dictionaries (read as it is stored now)."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
 import sabot_lab as sl
-from sabot_lab.connectors.parquet_dictionaries import dictionary_columns
+from sabot_lab.connectors.parquet_dictionaries import dictionary_columns, with_dictionary_reads
 
 
 def _table(rows: int, view: bool) -> pa.Table:
@@ -56,3 +60,25 @@ def test_a_small_last_row_group_keeps_a_file_read_through_its_dictionary(
     metadata = pq.ParquetFile(path).metadata
     assert metadata.row_group(1).num_rows == 300
     assert dictionary_columns(metadata, ["mode", "comment"], table.schema) == {"mode"}
+
+
+def test_a_file_rewritten_without_dictionaries_is_read_as_it_is_stored_now(tmp_path: Path) -> None:
+    table = _table(20_000, view=False)
+    path = tmp_path / "t.parquet"
+
+    def write(use_dictionary: bool, age_s: int) -> None:  # settled: what is found is kept
+        pq.write_table(table, path, use_dictionary=use_dictionary)
+        when = time.time_ns() - age_s * 10**9
+        os.utime(path, ns=(when, when))
+
+    def reads_through_dictionaries() -> set[str]:
+        dataset = ds.dataset(path)
+        fragments = with_dictionary_reads(list(dataset.get_fragments()), ["mode"], dataset.schema)
+        return set(fragments[0].format.read_options.dictionary_columns)
+
+    write(True, 3600)
+    assert reads_through_dictionaries() == reads_through_dictionaries() == {"mode"}
+    write(False, 3599)
+    assert reads_through_dictionaries() == set()
+    got = sl.from_parquet(path).collect()
+    assert got.sort_by("n").equals(pq.read_table(path).sort_by("n"))
