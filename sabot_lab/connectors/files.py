@@ -67,10 +67,11 @@ class ScanStats:
 
 
 def _partition_keys(files: list[str], root: str) -> dict[str, list[str]]:
-    """The ``key=value`` directories of ``files`` below ``root``: each key's values."""
+    """The ``key=value`` directories of ``files`` below ``root``: each key's values (once a
+    directory)."""
     keys: dict[str, list[str]] = {}
-    for file in files:
-        for part in os.path.relpath(os.path.abspath(os.path.dirname(file)), root).split(os.sep):
+    for directory in dict.fromkeys(os.path.dirname(file) for file in files):
+        for part in os.path.relpath(os.path.abspath(directory), root).split(os.sep):
             if "=" in part:
                 key, value = part.split("=", 1)
                 keys.setdefault(key, []).append(value)
