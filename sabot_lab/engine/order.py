@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from sabot_lab.engine.items import Marker, RuntimeItem
 
-__all__ = ["decoded", "limit_batches", "number_rows", "sort_table", "top_rows"]
+__all__ = ["decoded", "limit_batches", "number_rows", "sort_table", "sorted_order", "top_rows"]
 
 
 def sort_table(table: pa.Table, by: Sequence[str], descending: Sequence[bool]) -> pa.Table:
@@ -29,12 +29,20 @@ def sort_table(table: pa.Table, by: Sequence[str], descending: Sequence[bool]) -
     >>> sort_table(t, ["k"], [False]).column("k").to_pylist()
     ['a', 'b', None]
     """
+    return table.take(sorted_order(table, by, descending))
+
+
+def sorted_order(table: pa.Table, by: Sequence[str], descending: Sequence[bool]) -> pa.Array:
+    """The row numbers of ``table`` in the order :func:`sort_table` puts its rows.
+
+    >>> sorted_order(pa.table({"x": [3, None, 1]}), ["x"], [True]).to_pylist()
+    [0, 2, 1]
+    """
     keys = [
         (name, "descending" if desc else "ascending", "at_end")
         for name, desc in zip(by, descending, strict=True)
     ]
-    indices = pc.sort_indices(decoded(table.select(list(dict.fromkeys(by)))), sort_keys=keys)
-    return table.take(indices)
+    return pc.sort_indices(decoded(table.select(list(dict.fromkeys(by)))), sort_keys=keys)
 
 
 def decoded(table: pa.Table) -> pa.Table:
@@ -67,7 +75,7 @@ def top_rows(
     best = schema.empty_table()
     for batch in batches:
         merged = pa.concat_tables([best, pa.Table.from_batches([batch], schema=schema)])
-        best = sort_table(merged, by, descending).slice(0, n)
+        best = merged.take(sorted_order(merged, by, descending)[:n])
     return best
 
 

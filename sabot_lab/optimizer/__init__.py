@@ -8,7 +8,8 @@ evaluator (constant folding); never ``connectors`` (sources register what the ru
 >>> from sabot_lab.optimizer import PlanOptimizer
 >>> [r.__name__ for r in PlanOptimizer().rules]  # doctest: +NORMALIZE_WHITESPACE
 ['simplify_predicates', 'push_down_filters', 'push_filters_into_sources',
- 'reorder_joins', 'push_down_semi_joins', 'transfer_semi_joins', 'push_down_projections',
+ 'reorder_joins', 'push_down_semi_joins', 'transfer_semi_joins', 'aggregate_before_joins',
+ 'push_down_projections',
  'build_semi_joins_on_smaller_side', 'push_down_limits', 'fuse_operators']
 """
 
@@ -18,6 +19,7 @@ from sabot_lab.optimizer.cross_products import (
     large_cross_products,
     warn_large_cross_products,
 )
+from sabot_lab.optimizer.eager_aggregation import aggregate_before_joins
 from sabot_lab.optimizer.filters import push_down_filters, push_filters_into_sources
 from sabot_lab.optimizer.fusion import fuse_operators
 from sabot_lab.optimizer.join_order import JoinGraph, best_order, reorder_joins
@@ -42,6 +44,7 @@ __all__ = [
     "Rule",
     "RuleApplication",
     "Statistics",
+    "aggregate_before_joins",
     "best_order",
     "build_semi_joins_on_smaller_side",
     "estimate",

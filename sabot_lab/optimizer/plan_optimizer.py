@@ -15,6 +15,7 @@ from functools import cached_property
 
 from sabot_lab.errors import PlanError
 from sabot_lab.logical import JobGraph
+from sabot_lab.optimizer.eager_aggregation import aggregate_before_joins
 from sabot_lab.optimizer.filters import push_down_filters, push_filters_into_sources
 from sabot_lab.optimizer.fusion import fuse_operators
 from sabot_lab.optimizer.join_order import reorder_joins
@@ -38,6 +39,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     reorder_joins,
     push_down_semi_joins,
     transfer_semi_joins,
+    aggregate_before_joins,
     push_down_projections,
     build_semi_joins_on_smaller_side,
     push_down_limits,
