@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from sabot_lab.errors import SchemaError
 from sabot_lab.kernels.hash_table import JoinHashTable
-from sabot_lab.kernels.hashing import hash_binary, hash_int64, partition_ids
+from sabot_lab.kernels.hashing import hash_binary, hash_int64, pack_int64, partition_ids
 
 __all__ = [
     "JoinHashTable",
@@ -167,10 +167,8 @@ def key_codes(
     if len(arrays) == 1 and is_integer_like(arrays[0].type):
         return _int64_values(arrays[0]).view(np.uint64), valid, True
     if ranges is not None:
-        codes, in_range = _packed_codes(arrays, ranges)
-        if valid.size:
-            in_range &= valid.view(np.bool_)
-        return codes, (_NO_NULLS if in_range.all() else in_range.view(np.uint8)), True
+        codes, in_range = _packed_codes(arrays, ranges, valid)
+        return codes, (_NO_NULLS if in_range.all() else in_range), True
     return hash_columns(arrays), valid, False
 
 
@@ -203,20 +201,17 @@ def _null_mask(array: pa.Array) -> np.ndarray | None:
 
 
 def _packed_codes(
-    arrays: Sequence[pa.Array], ranges: Sequence[tuple[int, int]]
+    arrays: Sequence[pa.Array], ranges: Sequence[tuple[int, int]], valid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    codes = np.zeros(len(arrays[0]), dtype=np.uint64)
-    in_range = np.ones(len(arrays[0]), dtype=np.bool_)
-    for array, (low, high) in zip(arrays, ranges, strict=True):
+    codes = np.empty(len(arrays[0]), dtype=np.uint64)
+    in_range = valid.copy() if valid.size else np.ones(len(arrays[0]), dtype=np.uint8)
+    for i, (array, (low, high)) in enumerate(zip(arrays, ranges, strict=True)):
         if not is_integer_like(array.type):
             raise SchemaError(
                 f"join key of type {array.type} cannot match the other side's integer key"
                 " packed with it; cast both keys to one type"
             )
-        values = _int64_values(array)
-        in_range &= (values >= low) & (values <= high)
-        codes *= np.uint64(high - low + 1)
-        codes += (values - np.int64(low)).view(np.uint64)  # wraps out of range: not valid
+        pack_int64(_int64_values(array), low, high, codes, in_range, i == 0)
     return codes, in_range
 
 
