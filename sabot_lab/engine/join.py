@@ -116,10 +116,13 @@ class HashJoin:
                 right_idx = np.concatenate([right_idx, np.zeros(len(unmatched), dtype=np.int64)])
         if not len(left_idx):
             return None
-        left_take = pa.array(left_idx)
         right_take = pa.array(right_idx, mask=right_nulls)
         left = self._left_columns(batch)
-        columns = [left.column(i).take(left_take) for i in range(left.num_columns)]
+        columns = left.columns
+        if not (self._table.unique and len(left_idx) == batch.num_rows):
+            # (else every left row matched once, in order: its columns are kept as they are)
+            left_take = pa.array(left_idx)
+            columns = [column.take(left_take) for column in columns]
         columns += [column.take(right_take) for column in self._payload]
         return pa.RecordBatch.from_arrays(columns, names=self.schema.names)
 

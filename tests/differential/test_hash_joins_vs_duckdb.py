@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab.kernels import JoinHashTable, key_codes, packed_key_ranges
-from tests.support.reference import assert_same_rows, duckdb_table
+from tests.support.reference import assert_same_rows, collect_all_ways, duckdb_table
 
 KEYS = {"one": ["a"], "two": ["a", "b"], "mixed": ["a", "s"]}
 SPREADS = {"narrow": 40, "wide": 10**12}
@@ -91,3 +91,20 @@ def test_keys_whose_combinations_exceed_63_bits_are_not_packed() -> None:
     wide = pa.array([-(2**40), 2**40])
     assert packed_key_ranges([wide, wide]) is None
     assert packed_key_ranges([wide, pa.array([1.5, 2.5])]) is None
+
+
+@pytest.mark.parametrize("how", ["inner", "left"])
+def test_a_join_where_every_left_row_matches_one_build_row_equals_duckdb(how: str) -> None:
+    rng = np.random.default_rng(7)
+    right = pa.table({"rk": rng.permutation(50), "w": pa.array(rng.integers(0, 9, 50))})
+    left = pa.table(
+        {
+            "k": rng.integers(0, 50, 400),
+            "v": pa.array(rng.integers(0, 9, 400), mask=rng.random(400) < 0.2),
+            "s": pa.array([f"s{i % 3}" for i in range(400)]),
+        }
+    )
+    joined = sl.from_arrow(left).join(sl.from_arrow(right), left_on="k", right_on="rk", how=how)
+    expected = duckdb_table(SQL[how].format(on="l.k = r.rk"), l=left, r=right)
+    for result in collect_all_ways(joined.select(["k", "v", "s", "w"]), optimize=False):
+        assert_same_rows(result, expected)
