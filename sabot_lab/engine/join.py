@@ -119,7 +119,7 @@ class HashJoin:
         right_take = pa.array(right_idx, mask=right_nulls)
         left = self._left_columns(batch)
         columns = left.columns
-        if not (self._table.unique and len(left_idx) == batch.num_rows):
+        if right_nulls is not None or not (self._table.unique and len(left_idx) == batch.num_rows):
             # (else every left row matched once, in order: its columns are kept as they are)
             left_take = pa.array(left_idx)
             columns = [column.take(left_take) for column in columns]

@@ -94,12 +94,14 @@ def test_keys_whose_combinations_exceed_63_bits_are_not_packed() -> None:
 
 
 @pytest.mark.parametrize("how", ["inner", "left"])
-def test_a_join_where_every_left_row_matches_one_build_row_equals_duckdb(how: str) -> None:
+@pytest.mark.parametrize("left_keys", [50, 60])
+def test_a_join_on_a_unique_build_key_equals_duckdb(how: str, left_keys: int) -> None:
+    """Every left row matches one build row (50 keys), or some match none (60)."""
     rng = np.random.default_rng(7)
     right = pa.table({"rk": rng.permutation(50), "w": pa.array(rng.integers(0, 9, 50))})
     left = pa.table(
         {
-            "k": rng.integers(0, 50, 400),
+            "k": rng.integers(0, left_keys, 400),
             "v": pa.array(rng.integers(0, 9, 400), mask=rng.random(400) < 0.2),
             "s": pa.array([f"s{i % 3}" for i in range(400)]),
         }
