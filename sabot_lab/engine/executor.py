@@ -340,6 +340,7 @@ class Executor:
             schema=node.output_schema,
             build_input=build_rows,
             build_schema=build_schema,
+            probe_schema=self.graph.node(left_id).output_schema,
         )
         joined = self._lower(left_id).extend(
             Step(label, join.probe, join.prepare), node.operator_id

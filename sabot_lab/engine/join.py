@@ -1,7 +1,9 @@
 """Hash join: build a :class:`~sabot_lab.kernels.JoinHashTable` on the right input, probe per batch.
 
 The build side is collected once (``prepare``); probing is a per-batch step fused into the
-left input's pipeline, so the left side streams. Null keys never match (SQL). Join kinds:
+left input's pipeline, so the left side streams. Null keys never match (SQL). Several integer
+keys pack into one exact code when the build side's ranges allow (no hashing, no comparing
+the keys of each match). Join kinds:
 ``inner``, ``left`` (unmatched left rows with nulls on the right), ``semi`` (left rows with a
 match, once) and ``anti`` (left rows without one).
 """
@@ -15,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.stateless import dictionary_encoded, materialize
-from sabot_lab.kernels import JoinHashTable, key_codes
+from sabot_lab.kernels import JoinHashTable, is_integer_like, key_codes, packed_key_ranges
 
 __all__ = ["HashJoin", "collected", "equal_pairs"]
 
@@ -44,6 +46,7 @@ class HashJoin:
         schema: pa.Schema,
         build_input: Callable[[], Iterator[pa.RecordBatch]],
         build_schema: pa.Schema,
+        probe_schema: pa.Schema | None = None,
     ) -> None:
         self.how = how
         self.left_on = list(left_on)
@@ -53,6 +56,10 @@ class HashJoin:
         self.schema = schema
         self._build_input = build_input
         self._build_schema = build_schema
+        self._packable = probe_schema is not None and all(
+            is_integer_like(probe_schema.field(k).type) for k in self.left_on
+        )
+        self._ranges: list[tuple[int, int]] | None = None
         self._table: JoinHashTable | None = None
         self._build: pa.RecordBatch | None = None
         self._payload: list[pa.Array] = []
@@ -64,14 +71,17 @@ class HashJoin:
         self._payload = [
             dictionary_encoded(self._build.column(name)) for name in self.right_payload
         ]
-        codes, valid, exact = key_codes([self._build.column(k) for k in self.right_on])
+        keys = [self._build.column(k) for k in self.right_on]
+        if self._packable and len(keys) > 1:
+            self._ranges = packed_key_ranges(keys)
+        codes, valid, exact = key_codes(keys, self._ranges)
         self._table = JoinHashTable(codes, valid, exact)
         self._exact = exact
 
     def probe(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         """Join one left batch against the build table."""
         assert self._table is not None and self._build is not None, "prepare() not called"
-        codes, valid, exact = key_codes([batch.column(k) for k in self.left_on])
+        codes, valid, exact = key_codes([batch.column(k) for k in self.left_on], self._ranges)
         confirmed = exact and self._exact
         if self.how in ("semi", "anti") and confirmed:
             matched = self._table.contains(codes, valid)
@@ -106,10 +116,13 @@ class HashJoin:
                 right_idx = np.concatenate([right_idx, np.zeros(len(unmatched), dtype=np.int64)])
         if not len(left_idx):
             return None
-        left_take = pa.array(left_idx)
         right_take = pa.array(right_idx, mask=right_nulls)
         left = self._left_columns(batch)
-        columns = [left.column(i).take(left_take) for i in range(left.num_columns)]
+        columns = left.columns
+        if right_nulls is not None or not (self._table.unique and len(left_idx) == batch.num_rows):
+            # (else every left row matched once, in order: its columns are kept as they are)
+            left_take = pa.array(left_idx)
+            columns = [column.take(left_take) for column in columns]
         columns += [column.take(right_take) for column in self._payload]
         return pa.RecordBatch.from_arrays(columns, names=self.schema.names)
 

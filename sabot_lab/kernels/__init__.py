@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from sabot_lab.errors import SchemaError
 from sabot_lab.kernels.hash_table import JoinHashTable
-from sabot_lab.kernels.hashing import hash_binary, hash_int64, partition_ids
+from sabot_lab.kernels.hashing import hash_binary, hash_int64, pack_int64, partition_ids
 
 __all__ = [
     "JoinHashTable",
@@ -34,6 +34,7 @@ __all__ = [
     "hash_partition",
     "is_integer_like",
     "key_codes",
+    "packed_key_ranges",
     "partition_ids",
 ]
 
@@ -135,16 +136,25 @@ def hash_columns(columns: Sequence[ArrayLike]) -> np.ndarray:
     return out
 
 
-def key_codes(columns: Sequence[ArrayLike]) -> tuple[np.ndarray, np.ndarray, bool]:
+def key_codes(
+    columns: Sequence[ArrayLike], ranges: Sequence[tuple[int, int]] | None = None
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """64-bit codes for hash-table lookups: ``(codes, valid, exact)``.
 
     A single integer-like key column is its own code (``exact``: equal codes mean equal keys);
-    anything else is hashed, and equal codes must be confirmed by comparing the keys. ``valid``
-    is a uint8 mask of rows whose keys are all non-null (empty when every row is).
+    with ``ranges`` (:func:`packed_key_ranges` of the build side's keys), several integer-like
+    keys pack into one exact code, and a row with a key outside its range is not valid (it
+    matches no build row); anything else is hashed, and equal codes must be confirmed by
+    comparing the keys. ``valid`` is a uint8 mask of rows whose keys are all non-null (empty
+    when every row is).
 
     >>> codes, valid, exact = key_codes([pa.array([7, None, 9])])
     >>> codes.tolist(), valid.tolist(), exact
     ([7, 0, 9], [1, 0, 1], True)
+    >>> keys = [pa.array([1, 2, 5]), pa.array([10, 11, 10])]
+    >>> codes, valid, exact = key_codes(keys, [(1, 2), (10, 11)])
+    >>> codes[valid == 1].tolist(), valid.tolist(), exact
+    ([0, 3], [1, 1, 0], True)
     """
     arrays = [_contiguous(c) for c in columns]
     valid = _NO_NULLS
@@ -156,7 +166,53 @@ def key_codes(columns: Sequence[ArrayLike]) -> tuple[np.ndarray, np.ndarray, boo
         valid = mask.view(np.uint8)
     if len(arrays) == 1 and is_integer_like(arrays[0].type):
         return _int64_values(arrays[0]).view(np.uint64), valid, True
+    if ranges is not None:
+        codes, in_range = _packed_codes(arrays, ranges, valid)
+        return codes, (_NO_NULLS if in_range.all() else in_range), True
     return hash_columns(arrays), valid, False
+
+
+def packed_key_ranges(columns: Sequence[ArrayLike]) -> list[tuple[int, int]] | None:
+    """Each key column's ``(min, max)`` when all are integer-like and every combination of
+    their values fits one 63-bit code (see :func:`key_codes`); else None.
+
+    >>> packed_key_ranges([pa.array([3, 1, None]), pa.array([20, 10, 30])])
+    [(1, 3), (10, 30)]
+    >>> packed_key_ranges([pa.array([1]), pa.array(["a"])]) is None
+    True
+    """
+    arrays = [_contiguous(c) for c in columns]
+    if not all(is_integer_like(a.type) for a in arrays):
+        return None
+    ranges = []
+    span = 1
+    for array in arrays:
+        low_high = pc.min_max(pa.array(_int64_values(array), mask=_null_mask(array)))
+        low, high = low_high["min"].as_py(), low_high["max"].as_py()
+        if low is None:
+            low = high = 0
+        ranges.append((low, high))
+        span *= high - low + 1
+    return ranges if span < 1 << 63 else None
+
+
+def _null_mask(array: pa.Array) -> np.ndarray | None:
+    return None if array.null_count == 0 else ~_validity(array).view(np.bool_)
+
+
+def _packed_codes(
+    arrays: Sequence[pa.Array], ranges: Sequence[tuple[int, int]], valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    codes = np.empty(len(arrays[0]), dtype=np.uint64)
+    in_range = valid.copy() if valid.size else np.ones(len(arrays[0]), dtype=np.uint8)
+    for i, (array, (low, high)) in enumerate(zip(arrays, ranges, strict=True)):
+        if not is_integer_like(array.type):
+            raise SchemaError(
+                f"join key of type {array.type} cannot match the other side's integer key"
+                " packed with it; cast both keys to one type"
+            )
+        pack_int64(_int64_values(array), low, high, codes, in_range, i == 0)
+    return codes, in_range
 
 
 def hash_partition(

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Row hashing of Arrow key columns and hash partitioning (identical in every process)."""
+"""Row hashing of Arrow key columns, packing of integer keys into one code, and hash
+partitioning (identical in every process)."""
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
@@ -44,6 +45,26 @@ def hash_binary(const uint8_t[::1] data, const offset_t[::1] offsets, const uint
             else:
                 h = NULL_HASH
             out[i] = h if first else combine64(out[i], h)
+
+
+def pack_int64(const int64_t[::1] values, int64_t low, int64_t high, uint64_t[::1] codes,
+               uint8_t[::1] in_range, bint first):
+    """Pack an integer key column into ``codes``: ``codes * (high - low + 1) + (value - low)``
+    (just ``value - low`` if ``first``); ``in_range`` is cleared where the value is outside
+    ``[low, high]``."""
+    cdef Py_ssize_t i, n = values.shape[0]
+    cdef uint64_t width = <uint64_t>(high - low) + 1
+    cdef uint64_t code
+    cdef int64_t v
+    with nogil:
+        for i in range(n):
+            v = values[i]
+            if v < low or v > high:
+                in_range[i] = 0
+                code = 0
+            else:
+                code = <uint64_t>(v - low)
+            codes[i] = code if first else codes[i] * width + code
 
 
 def partition_ids(const uint64_t[::1] hashes, int n_partitions):

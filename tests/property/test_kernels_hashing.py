@@ -174,6 +174,7 @@ def test_join_hash_table_probe_and_contains_match_nested_loops(
         assert table.is_dense  # keys span at most 4x the rows: direct addressing
     if spread > 1 and len(distinct_valid) > 1:
         assert not table.is_dense
+    assert table.has_filter == (not table.is_dense)  # a Bloom filter before open addressing
     probe_idx, build_idx = table.probe(probe_codes, masks[1])
     got = list(zip(probe_idx.tolist(), build_idx.tolist(), strict=True))
     expected = reference_pairs(build_codes, build_valid, probe_codes, probe_valid)
