@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from sabot_lab.engine.shared_subexpressions import SharedProjection
 from sabot_lab.engine.stateless import project_batch
+from sabot_lab.engine.unscaled_decimals import UnscaledDecimal, unscaled_decimal
 from sabot_lab.engine.user_aggregate import UserAggregateCall
 from sabot_lab.expr import Expr, col, lit
 from sabot_lab.expr.decimals import decimal_from_unscaled, unscaled_int64, unscaled_values
@@ -120,6 +121,10 @@ class HashAggregate:
         self._pre = list(pre.values())
         self._pre_schema = pa.schema([e.output_field(input_schema) for e in self._pre])
         self._project_inputs = SharedProjection(self._pre, input_schema)
+        self._unscaled = {} if users else _summed_decimals(self._calls, pre, self._pre_schema)
+        self._project_others = SharedProjection(
+            [e for name, e in pre.items() if name not in self._unscaled], input_schema
+        )
         self._users = {
             output: UserAggregateCall(node, inputs, prefix, self._pre_schema)
             for output, (node, prefix, inputs) in users.items()
@@ -140,7 +145,29 @@ class HashAggregate:
     # -- phase 1 -------------------------------------------------------------------
     def partial(self, batch: pa.RecordBatch) -> pa.Table:
         """Aggregate one batch into partial results (one row per group in the batch)."""
-        return self._partial_of_inputs(self._project_inputs(batch))
+        unscaled = self._unscaled_inputs(batch)
+        if unscaled is None:
+            return self._partial_of_inputs(self._project_inputs(batch))
+        return self._partial_of_inputs(self._project_others(batch), unscaled)
+
+    def _unscaled_inputs(self, batch: pa.RecordBatch) -> dict[str, UnscaledDecimal] | None:
+        """The decimal inputs that are only summed and counted, as unscaled 64-bit integers
+        (:mod:`~sabot_lab.engine.unscaled_decimals`), when every one of them has them and no
+        sum of the batch can overflow; None otherwise."""
+        if not self._unscaled or not batch.num_rows:
+            return None
+        found: dict[str, UnscaledDecimal] = {}
+        memo: dict[Any, Any] = {}
+        for name, expr in self._unscaled.items():
+            value = unscaled_decimal(expr, batch, memo)
+            if (
+                value is None
+                or value.dtype != self._pre_schema.field(name).type
+                or value.bound * batch.num_rows >= 1 << 63
+            ):
+                return None
+            found[name] = value
+        return found
 
     @property
     def partial_schema(self) -> pa.Schema:
@@ -172,8 +199,13 @@ class HashAggregate:
         batches = table.to_batches()
         return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
 
-    def _partial_of_inputs(self, pre: pa.RecordBatch) -> pa.Table:
-        dense = self._dense_partial(pre)
+    def _partial_of_inputs(
+        self, pre: pa.RecordBatch, unscaled: dict[str, UnscaledDecimal] | None = None
+    ) -> pa.Table:
+        """The partial aggregate of the aggregates' inputs ``pre``, and of the ``unscaled``
+        ones computed as integers instead (:meth:`_unscaled_inputs`)."""
+        unscaled = unscaled or {}
+        dense = self._dense_partial(pre, unscaled)
         if dense is not None:
             return dense
         specs: list[tuple[Any, ...]] = []
@@ -183,7 +215,7 @@ class HashAggregate:
         specs = _distinct_specs(specs)
         table = pa.Table.from_batches([pre])
         if not self._users:
-            table, sums = _summed_unscaled(pre, specs)
+            table, sums = _summed_unscaled(pre, specs, unscaled)
             grouped = table.group_by(self._group_keys, use_threads=False).aggregate(specs)
             for column, dtype in sums.items():
                 name = f"{column}_sum"
@@ -205,7 +237,9 @@ class HashAggregate:
                 grouped = grouped.append_column(name, column)
         return grouped
 
-    def _dense_partial(self, pre: pa.RecordBatch) -> pa.Table | None:
+    def _dense_partial(
+        self, pre: pa.RecordBatch, unscaled: dict[str, UnscaledDecimal]
+    ) -> pa.Table | None:
         """The partial aggregate by counting into arrays, when the groups can be numbered
         densely (:meth:`_dense_codes`) and every call is a count, or a sum or mean of floats,
         integers or decimals of at most 18 digits (exact, in 64-bit integers), without
@@ -229,16 +263,21 @@ class HashAggregate:
         for call in self._calls:
             if call.fn == _USER:
                 continue  # after the built-in aggregates, as in the hashed partial
-            values = None if call.column is None else pre.column(call.column)
+            found = unscaled.get(call.column or "")
+            values = None if call.column is None or found else pre.column(call.column)
             if values is not None and values.null_count:
                 return None
             if call.fn == "count":
-                columns[f"{call.column}_count" if values else "count_all"] = counts[present]
+                columns[f"{call.column}_count" if call.column else "count_all"] = counts[present]
                 continue
-            if call.fn not in ("sum", "mean") or values is None:
+            if call.fn not in ("sum", "mean") or call.column is None:
                 return None
             if f"{call.column}_sum" not in columns:  # (a sum and a mean of one input: once)
-                sums = _dense_sums(codes, size, values)
+                sums = (
+                    _dense_sums(codes, size, values)
+                    if found is None
+                    else _int64_sums(codes, size, found.values, found.dtype)
+                )
                 if sums is None:
                     return None
                 columns[f"{call.column}_sum"] = sums.take(present)
@@ -641,6 +680,16 @@ def _dense_sums(codes: np.ndarray, size: int, values: pa.Array) -> pa.Array | No
         numbers = unscaled.to_numpy()
     else:
         return None
+    return _int64_sums(codes, size, numbers, dtype)
+
+
+def _int64_sums(codes: np.ndarray, size: int, numbers: np.ndarray, dtype: pa.DataType) -> pa.Array:
+    """The sums of int64 ``numbers`` (the unscaled values of a ``dtype`` decimal, or integers
+    of ``dtype``) per group number ``codes``, in Arrow's sum type of ``dtype``.
+
+    >>> _int64_sums(np.array([1, 0, 1]), 2, np.array([150, 200, -25]), pa.decimal128(4, 2)).to_pylist()
+    [Decimal('2.00'), Decimal('1.25')]
+    """
     sums = np.zeros(size, dtype=np.int64)
     np.add.at(sums, codes, numbers)
     if pa.types.is_decimal(dtype):
@@ -649,12 +698,15 @@ def _dense_sums(codes: np.ndarray, size: int, values: pa.Array) -> pa.Array | No
 
 
 def _summed_unscaled(
-    pre: pa.RecordBatch, specs: Sequence[tuple[Any, ...]]
+    pre: pa.RecordBatch,
+    specs: Sequence[tuple[Any, ...]],
+    computed: dict[str, UnscaledDecimal] | None = None,
 ) -> tuple[pa.Table, dict[str, pa.DataType]]:
     """``pre`` as a table in which each decimal column of at most 18 digits that is only
     summed and counted holds its unscaled int64 values (summed in 64-bit integers several
     times faster than decimal128 ones), when its magnitudes prove no sum of the batch
-    overflows; with each such column's sum type, to turn the sums back into decimals.
+    overflows; with each such column's sum type, to turn the sums back into decimals. The
+    inputs ``computed`` as unscaled integers already join the table so.
 
     >>> from decimal import Decimal
     >>> pre = pa.record_batch({"k": [1, 1], "x": pa.array([Decimal("1.5"), None], pa.decimal128(4, 1))})
@@ -667,7 +719,10 @@ def _summed_unscaled(
         if isinstance(spec[0], str):
             uses.setdefault(spec[0], set()).add(spec[1])
     columns, sums = list(pre.columns), {}
+    computed = computed or {}
     for name, fns in uses.items():
+        if name in computed:
+            continue
         index = pre.schema.get_field_index(name)
         dtype = pre.schema.field(index).type
         if not (isinstance(dtype, pa.Decimal128Type) and dtype.precision <= 18) or not (
@@ -679,7 +734,38 @@ def _summed_unscaled(
             continue
         columns[index] = unscaled
         sums[name] = _sum_type(dtype)
-    return pa.Table.from_arrays(columns, names=pre.schema.names), sums
+    names = list(pre.schema.names)
+    for name, found in computed.items():
+        columns.append(pa.array(found.values, pa.int64()))
+        names.append(name)
+        sums[name] = _sum_type(found.dtype)
+    return pa.Table.from_arrays(columns, names=names), sums
+
+
+def _summed_decimals(
+    calls: Sequence[_Call], pre: dict[str, Expr], pre_schema: pa.Schema
+) -> dict[str, Expr]:
+    """The aggregates' inputs (of ``pre``, by column) that are decimals of at most 18
+    digits and only summed, averaged and counted: computed as unscaled integers when they can
+    be (:meth:`HashAggregate._unscaled_inputs`).
+
+    >>> schema = pa.schema([("x", pa.decimal128(15, 2))])
+    >>> agg = HashAggregate([], [col("x").sum(), (col("x") * 2).max()], schema)
+    >>> list(agg._unscaled)
+    ['__in0']
+    """
+    fns: dict[str, set[str]] = {}
+    for call in calls:
+        if call.column is not None:
+            fns.setdefault(call.column, set()).add(call.fn)
+    return {
+        name: pre[name]
+        for name, used in fns.items()
+        if used <= {"sum", "mean", "count"}
+        and used & {"sum", "mean"}
+        and isinstance(dtype := pre_schema.field(name).type, pa.Decimal128Type)
+        and dtype.precision <= 18
+    }
 
 
 @functools.cache

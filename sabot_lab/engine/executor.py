@@ -41,6 +41,7 @@ from sabot_lab.engine.items import (
 from sabot_lab.engine.join import HashJoin as HashJoinOperator
 from sabot_lab.engine.join_checkpoints import KeptBuild
 from sabot_lab.engine.left_build_join import LeftBuildJoin
+from sabot_lab.engine.memory_pools import use_memory_pool
 from sabot_lab.engine.merge import merge_streams
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.order import limit_batches, number_rows, sort_table, top_rows
@@ -148,6 +149,7 @@ class Executor:
     ) -> None:
         self.graph = graph
         self.config = config or get_config()
+        use_memory_pool(self.config.engine.memory_pool)
         self.checkpoints = checkpoints
         """Where snapshots go when checkpoints are requested, and the one to restore from
         (see :mod:`sabot_lab.engine.checkpoints`); None: no checkpoints."""

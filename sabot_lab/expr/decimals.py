@@ -52,7 +52,9 @@ __all__ = [
     "decimal_result_type",
     "decimal_to_float",
     "round_decimal",
+    "short_decimal_arithmetic",
     "unscaled_int64",
+    "unscaled_operand",
     "unscaled_values",
     "uses_decimal_rules",
 ]
@@ -340,10 +342,15 @@ def _from_int64(values: Any, target: pa.DataType, left: Any, right: Any) -> pa.A
     return pc.if_else(valid, result, pa.scalar(None, target))
 
 
-def _unscaled_operand(value: Any) -> tuple[Any, int, int] | None:
+def unscaled_operand(value: Any) -> tuple[Any, int, int] | None:
     """A decimal of at most 18 digits or an integer operand as its unscaled int64 values
     (a Python int for a scalar), its scale and the largest magnitude among them; None for
-    other operands (wider decimals, null scalars, unsigned 64-bit integers)."""
+    other operands (wider decimals, null scalars, unsigned 64-bit integers).
+
+    >>> values, scale, largest = unscaled_operand(pa.array([-12.55, 3]).cast(pa.decimal128(4, 2)))
+    >>> values.tolist(), scale, largest
+    ([-1255, 300], 2, 1255)
+    """
     dtype = value.type
     if pa.types.is_decimal(dtype):
         if not isinstance(dtype, pa.Decimal128Type) or dtype.precision > _SHORT:
@@ -382,20 +389,42 @@ def _short_arithmetic(op: str, left: Any, right: Any, target: pa.DataType) -> An
         return None
     if isinstance(left, pa.Scalar) and isinstance(right, pa.Scalar):
         return None
-    a, b = _unscaled_operand(left), _unscaled_operand(right)
+    a, b = unscaled_operand(left), unscaled_operand(right)
     if a is None or b is None:
         return None
-    (a_values, a_scale, a_max), (b_values, b_scale, b_max) = a, b
+    found = short_decimal_arithmetic(op, a, b, target)
+    return None if found is None else _from_int64(found[0], target, left, right)
+
+
+def short_decimal_arithmetic(
+    op: str, left: tuple[Any, int, int], right: tuple[Any, int, int], target: pa.DataType
+) -> tuple[Any, int] | None:
+    """``left op right`` (``add``, ``sub`` or ``mul``) on unscaled 64-bit integers: each
+    operand its values (an int64 numpy array, or a Python int for a constant), its scale and
+    the largest magnitude among them; the result's unscaled values at ``target``'s scale and
+    a bound of their magnitudes, when the operands' magnitudes prove every result fits
+    ``target`` (a decimal of at most 18 digits); None when they do not.
+
+    >>> values, bound = short_decimal_arithmetic("mul", (np.array([125, -5]), 2, 125), (3, 0, 3), pa.decimal128(13, 2))
+    >>> values.tolist(), bound
+    ([375, -15], 375)
+    """
+    if not isinstance(target, pa.Decimal128Type) or target.precision > _SHORT:
+        return None
+    (a_values, a_scale, a_max), (b_values, b_scale, b_max) = left, right
     limit = 10**target.precision
     if op == "mul":
         if a_scale + b_scale != target.scale or a_max * b_max >= limit:
             return None
-        return _from_int64(np.multiply(a_values, b_values), target, left, right)
+        return np.multiply(a_values, b_values), a_max * b_max
+    if op not in ("add", "sub"):
+        return None
     a_factor, b_factor = 10 ** (target.scale - a_scale), 10 ** (target.scale - b_scale)
-    if a_max * a_factor + b_max * b_factor >= limit:
+    bound = a_max * a_factor + b_max * b_factor
+    if bound >= limit:
         return None
     combine = np.add if op == "add" else np.subtract
-    return _from_int64(combine(a_values * a_factor, b_values * b_factor), target, left, right)
+    return combine(a_values * a_factor, b_values * b_factor), bound
 
 
 def _unscaled_int64(value: Any, length: int) -> Any:
