@@ -60,25 +60,35 @@ cdef inline char* put_two(char* out, int64_t v) noexcept nogil:
     return out + 2
 
 
+cdef inline int digits_of(uint64_t v) noexcept nogil:
+    cdef int n = 1
+    while v >= 10000:
+        v //= 10000
+        n += 4
+    if v >= 1000:
+        return n + 3
+    if v >= 100:
+        return n + 2
+    return n + 1 if v >= 10 else n
+
+
 cdef inline char* put_unsigned(char* out, uint64_t v) noexcept nogil:
-    cdef char scratch[20]
-    cdef int at = 20
+    # the digits written from the last one back, two at a time
+    cdef int n = digits_of(v)
+    cdef char* at = out + n
     cdef uint64_t two
     while v >= 100:
         two = v % 100
         v //= 100
         at -= 2
-        scratch[at] = DIGITS[2 * two]
-        scratch[at + 1] = DIGITS[2 * two + 1]
+        at[0] = DIGITS[2 * two]
+        at[1] = DIGITS[2 * two + 1]
     if v >= 10:
-        at -= 2
-        scratch[at] = DIGITS[2 * v]
-        scratch[at + 1] = DIGITS[2 * v + 1]
+        out[0] = DIGITS[2 * v]
+        out[1] = DIGITS[2 * v + 1]
     else:
-        at -= 1
-        scratch[at] = <char>(48 + v)
-    memcpy(out, scratch + at, 20 - at)
-    return out + 20 - at
+        out[0] = <char>(48 + v)
+    return out + n
 
 
 cdef inline char* put_signed(char* out, int64_t v) noexcept nogil:
