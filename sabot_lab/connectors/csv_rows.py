@@ -91,6 +91,15 @@ class CsvRows:
         self.batch = batch
         self._encoded = _encoded(batch) if batch.num_rows else None
 
+    @property
+    def encoded(self) -> bool:
+        """Whether the kernel wrote the text (else Arrow's writer writes each range asked for).
+
+        >>> CsvRows(pa.record_batch({"n": [1]})).encoded, CsvRows(pa.record_batch({"f": [1.0]})).encoded
+        (True, False)
+        """
+        return self._encoded is not None
+
     def rows(self, start: int, stop: int) -> memoryview | pa.Buffer:
         """The text of rows ``start`` to ``stop`` (excluded), each ended by a line break.
 
