@@ -21,6 +21,7 @@ import contextlib
 import os
 import urllib.parse
 from collections.abc import Iterable, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +32,8 @@ from sabot_lab.connectors.csv_rows import CsvRows
 __all__ = ["partition_keys_supported", "write_csv_partitions"]
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+Partition: TypeAlias = tuple[tuple[str, ...], int, int]
+"""A partition's escaped key values and its first and past-the-last row in a batch."""
 MAX_OPEN_FILES = 512
 """Files kept open at once; past this all are closed and later rows go to new files."""
 
@@ -80,11 +83,14 @@ def write_csv_partitions(
 
 def _partitions(
     batch: pa.RecordBatch, keys: Sequence[str]
-) -> tuple[pa.RecordBatch, list[tuple[tuple[str, ...], int, int]]]:
+) -> tuple[pa.RecordBatch, list[Partition]]:
     """``batch``'s rows in partition order (as they are when they come in key order) and each
     partition among them: its escaped key values and its first and past-the-last row."""
     if not batch.num_rows:
         return batch, []
+    runs = _runs(batch, keys)
+    if runs is not None:
+        return batch, runs
     code = np.zeros(batch.num_rows, np.int64)
     names: list[list[str]] = []
     for key in keys:
@@ -97,7 +103,7 @@ def _partitions(
         order = np.argsort(code, kind="stable")
         batch, code = batch.take(pa.array(order)), code[order]
     starts = [0, *(np.flatnonzero(np.diff(code)) + 1).tolist()]
-    parts = []
+    parts: list[Partition] = []
     for start, stop in zip(starts, [*starts[1:], len(code)], strict=True):
         rest, values = int(code[start]), []
         for labels in reversed(names):
@@ -105,3 +111,28 @@ def _partitions(
             values.append(labels[index])
         parts.append((tuple(reversed(values)), start, stop))
     return batch, parts
+
+
+def _runs(batch: pa.RecordBatch, keys: Sequence[str]) -> list[Partition] | None:
+    """The partitions of ``batch`` when each is one run of rows (as when rows come in key
+    order), found by comparing each row's keys with the previous row's: no hashing; None when
+    a partition's rows are not together or a key has nulls."""
+    rows = batch.num_rows
+    changed = np.zeros(rows, np.bool_)
+    changed[0] = True
+    for key in keys:
+        column = batch.column(key)
+        if column.null_count:
+            return None
+        after = pc.not_equal(column.slice(1), column.slice(0, rows - 1))
+        changed[1:] |= after.to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(changed)
+    firsts = pa.array(starts)
+    labels = [batch.column(key).take(firsts).cast(pa.string()).to_pylist() for key in keys]
+    values = [
+        tuple(urllib.parse.quote(v, safe="") for v in row) for row in zip(*labels, strict=True)
+    ]
+    if len(set(values)) < len(values):
+        return None
+    bounds = starts.tolist()
+    return list(zip(values, bounds, [*bounds[1:], rows], strict=True))

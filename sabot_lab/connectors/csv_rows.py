@@ -112,4 +112,4 @@ class CsvRows:
             return sink.getvalue()
         text, ends = self._encoded
         first = int(ends[start - 1]) if start else 0
-        return memoryview(text[first : int(ends[stop - 1]) if stop > start else first])
+        return text[first : int(ends[stop - 1]) if stop > start else first].data
