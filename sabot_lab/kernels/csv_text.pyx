@@ -54,6 +54,18 @@ cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
     return q
 
 
+cdef inline int64_t seconds_of(int64_t v, int fraction) noexcept nogil:
+    # the second of a timestamp with ``fraction`` digits below the second (a division by a
+    # constant, which the compiler turns into a multiplication)
+    if fraction == 3:
+        return floor_div(v, 1000)
+    if fraction == 6:
+        return floor_div(v, 1000000)
+    if fraction == 9:
+        return floor_div(v, 1000000000)
+    return v
+
+
 cdef inline char* put_two(char* out, int64_t v) noexcept nogil:
     out[0] = DIGITS[2 * v]
     out[1] = DIGITS[2 * v + 1]
@@ -199,7 +211,7 @@ cdef int64_t _encode(Column* cols, int n_columns, int64_t rows, char* start, int
                 out = put_signed(out, (<const int64_t*>c.values)[j])
             elif c.kind == TIMESTAMP:
                 v = (<const int64_t*>c.values)[j]
-                seconds = floor_div(v, c.per_second)
+                seconds = seconds_of(v, c.fraction)
                 if not have_second or seconds != cached_second:
                     days = floor_div(seconds, 86400)
                     if days < FIRST_DAY or days > LAST_DAY:
@@ -218,11 +230,13 @@ cdef int64_t _encode(Column* cols, int n_columns, int64_t rows, char* start, int
                 if c.fraction:
                     out[0] = 46  # '.'
                     v = (<const int64_t*>c.values)[j] - seconds * c.per_second
-                    at = c.fraction
+                    at = c.fraction - 1  # the digits two at a time from the last
                     while at > 0:
-                        out[at] = <char>(48 + v % 10)
-                        v //= 10
-                        at -= 1
+                        put_two(out + at, v % 100)
+                        v //= 100
+                        at -= 2
+                    if at == 0:
+                        out[1] = <char>(48 + v)
                     out += 1 + c.fraction
             elif c.kind == STRING:
                 first = (<const int32_t*>c.values)[j]
