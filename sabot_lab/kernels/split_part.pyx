@@ -90,10 +90,12 @@ cdef int64_t _split(
 
 
 def split_part(array, str by, int64_t n, bint flink=False):
-    """Part ``n`` of each string of ``array`` (a string or large_string array) split at
+    """Part ``n`` of each string of ``array`` (a string or large_string array, or scalar) split at
     ``by`` (not empty): 1 the first, -1 the last; '' where there is no such part, or null
     there and for an empty string when ``flink`` (``SPLIT_INDEX(s, by, n - 1)``). Nulls stay
     null. See the module's example."""
+    if isinstance(array, pa.Scalar):
+        return split_part(pa.array([array.as_py()], array.type), by, n, flink)[0]
     if isinstance(array, pa.ChunkedArray):
         return pa.chunked_array(
             [split_part(chunk, by, n, flink) for chunk in array.chunks], type=array.type
