@@ -33,6 +33,7 @@ Figures count all events of a run, as Nexmark does. Medians of ``--runs`` runs.
                                  [--bytewax-q5-events 10000] [--runs 3]
     python benchmarks/nexmark.py --long 100000000   # q5 on 100 M events, peak RSS
     python benchmarks/nexmark.py --sql [--sql-events 1000000]   # only the Flink SQL texts
+    python benchmarks/nexmark.py --sql --queries q10,q22        # only these texts
 """
 
 from __future__ import annotations
@@ -259,16 +260,16 @@ def _sql_run(name: str, events: int, workdir: str, run: str, sink: dict[str, str
     return written
 
 
-def check_flink_texts(workdir: str) -> None:
-    """Each text's rows on a small run against DuckDB (a SystemExit naming the first that
-    differs)."""
+def check_flink_texts(workdir: str, names: Sequence[str]) -> None:
+    """Each text of ``names``: its rows on a small run against DuckDB (a SystemExit naming
+    the first that differs)."""
     gen = sl.nexmark(events=SQL_CHECK_EVENTS, event_rate=SQL_RATE)
     tables = {}
     for kind in ("persons", "auctions", "bids"):
         table = getattr(gen, kind).collect()
         tables[kind] = table.append_column("ms", table["dateTime"].cast(pa.int64()))
     bids = tables["bids"].num_rows
-    for name in nexmark_flink.QUERIES:
+    for name in names:
         if name == "q10":  # its csv partitions: every bid
             if _sql_run(name, SQL_CHECK_EVENTS, workdir, "check", None) != bids:
                 raise SystemExit("q10 wrote another number of rows than there are bids")
@@ -292,21 +293,24 @@ def check_flink_texts(workdir: str) -> None:
         except AssertionError as err:
             message = f"{name} differs from its DuckDB reference: not timing it\n{err}"
             raise SystemExit(message) from None
-    print(f"checked: the 23 Flink SQL texts equal DuckDB on {SQL_CHECK_EVENTS:,} events")
+    print(f"checked: {len(names)} Flink SQL texts equal DuckDB on {SQL_CHECK_EVENTS:,} events")
 
 
-def flink_texts(events: int, runs: int) -> None:
-    """The 23 Flink SQL texts, verbatim, events per second per core beside Flink's."""
+def flink_texts(
+    events: int, runs: int, names: Sequence[str] = tuple(nexmark_flink.QUERIES)
+) -> None:
+    """The Flink SQL texts ``names`` (all 23 by default), verbatim, events per second per
+    core beside Flink's."""
     with tempfile.TemporaryDirectory() as workdir:
         nexmark_flink.write_side_input(f"{workdir}/side_input.txt")
-        check_flink_texts(workdir)
+        check_flink_texts(workdir, names)
         print(f"Flink SQL texts: {events:,} events in-process, one worker, median of {runs} runs")
         print(f"  Flink per core: {FLINK_SOURCE}")
         print(f"  Flink (cloud): {FLINK_CLOUD_SOURCE}")
         print(f"  Arroyo per core: {ARROYO_SOURCE}")
         print(f"  {'query':<5} {'sabot-lab/core':>15} {'Flink/core':>11} {'ratio':>7} {'goal':>6}")
         runs_made = iter(range(1_000_000))  # q10 writes a new directory each run
-        for name in nexmark_flink.QUERIES:
+        for name in names:
 
             def run(name: str = name) -> int:
                 return _sql_run(name, events, workdir, f"run{next(runs_made)}", None)
@@ -330,20 +334,27 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=0, help="only run q5 on this many events")
     parser.add_argument("--sql", action="store_true", help="only the Flink SQL texts")
     parser.add_argument("--sql-events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--queries", default=",".join(nexmark_flink.QUERIES), help="Flink SQL texts: q10,q22"
+    )
     args = parser.parse_args()
+    names = args.queries.split(",")
+    unknown = sorted(set(names) - set(nexmark_flink.QUERIES))
+    if unknown:
+        parser.error(f"no Nexmark query {', '.join(unknown)}: the queries are q0 to q22")
     set_config(get_config().replace(threads=1))
     if args.long:
         long_run(args.long)
         return
     if args.sql:
-        flink_texts(args.sql_events, args.runs)
+        flink_texts(args.sql_events, args.runs, names)
         return
     generator(args.events, args.runs)
     check_queries()
     queries(args.events, args.runs)
     bytewax(args.bytewax_events, args.runs, ("q0", "q1", "q2"))
     bytewax(args.bytewax_q5_events, args.runs, ("q5",))
-    flink_texts(args.sql_events, args.runs)
+    flink_texts(args.sql_events, args.runs, names)
 
 
 if __name__ == "__main__":

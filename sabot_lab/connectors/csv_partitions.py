@@ -1,10 +1,11 @@
 """Writing batches into hive-partitioned CSV files, one open file per partition: each batch is
 cut into its partitions' rows by one sort of a numeric key code (none when the rows come in
 key order, as rows partitioned by their time do), and each partition's rows are appended to
-its file. Directory names are as Arrow's dataset writer gives them (``key=value``, the value
+its file, as the text :class:`~sabot_lab.connectors.csv_rows.CsvRows` wrote for the whole
+batch at once. Directory names are as Arrow's dataset writer gives them (``key=value``, the value
 URI-escaped, null as ``__HIVE_DEFAULT_PARTITION__``).
 
-May import: nothing of sabot_lab.
+May import: :mod:`sabot_lab.connectors.csv_rows`.
 
 >>> import os, tempfile, pyarrow as pa
 >>> root = tempfile.mkdtemp()
@@ -16,18 +17,23 @@ May import: nothing of sabot_lab.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as csv
+
+from sabot_lab.connectors.csv_rows import CsvRows
 
 __all__ = ["partition_keys_supported", "write_csv_partitions"]
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+Partition: TypeAlias = tuple[tuple[str, ...], int, int]
+"""A partition's escaped key values and its first and past-the-last row in a batch."""
 MAX_OPEN_FILES = 512
 """Files kept open at once; past this all are closed and later rows go to new files."""
 
@@ -51,39 +57,40 @@ def write_csv_partitions(
     """Write ``batches`` under ``directory`` as ``k1=v1/k2=v2/part-N.csv`` files without a
     header line, the key columns left out of the files (see the module's example)."""
     columns = [name for name in schema.names if name not in keys]
-    options = csv.WriteOptions(include_header=False)
-    file_schema = pa.schema([schema.field(name) for name in columns])
     os.makedirs(directory, exist_ok=True)
-    writers: dict[tuple[str, ...], csv.CSVWriter] = {}
+    opened: dict[tuple[str, ...], pa.NativeFile] = {}
     files: dict[tuple[str, ...], int] = {}
+    group = contextlib.ExitStack()  # the files open now
     try:
         for batch in batches:
-            for values, rows in _partitions(batch, keys):
-                writer = writers.get(values)
-                if writer is None:
-                    if len(writers) >= MAX_OPEN_FILES:
-                        for open_writer in writers.values():
-                            open_writer.close()
-                        writers.clear()
+            ordered, parts = _partitions(batch, keys)
+            text = CsvRows(ordered.select(columns))
+            for values, start, stop in parts:
+                out = opened.get(values)
+                if out is None:
+                    if len(opened) >= MAX_OPEN_FILES:
+                        group.close()
+                        opened.clear()
                     folder = os.path.join(directory, *map("=".join, zip(keys, values, strict=True)))
                     os.makedirs(folder, exist_ok=True)
                     number = files[values] = files.get(values, -1) + 1
                     path = os.path.join(folder, f"part-{number}.csv")
-                    writer = writers[values] = csv.CSVWriter(
-                        path, file_schema, write_options=options
-                    )
-                writer.write_batch(rows.select(columns))
+                    out = opened[values] = group.enter_context(pa.OSFile(path, "wb"))
+                out.write(text.rows(start, stop))
     finally:
-        for writer in writers.values():
-            writer.close()
+        group.close()
 
 
 def _partitions(
     batch: pa.RecordBatch, keys: Sequence[str]
-) -> Iterator[tuple[tuple[str, ...], pa.RecordBatch]]:
-    """Each partition among ``batch``'s rows: its escaped key values and its rows."""
+) -> tuple[pa.RecordBatch, list[Partition]]:
+    """``batch``'s rows in partition order (as they are when they come in key order) and each
+    partition among them: its escaped key values and its first and past-the-last row."""
     if not batch.num_rows:
-        return
+        return batch, []
+    runs = _runs(batch, keys)
+    if runs is not None:
+        return batch, runs
     code = np.zeros(batch.num_rows, np.int64)
     names: list[list[str]] = []
     for key in keys:
@@ -95,10 +102,37 @@ def _partitions(
     if np.any(code[1:] < code[:-1]):
         order = np.argsort(code, kind="stable")
         batch, code = batch.take(pa.array(order)), code[order]
-    starts = np.flatnonzero(np.diff(code)) + 1
-    for start, stop in zip([0, *starts.tolist()], [*starts.tolist(), len(code)], strict=True):
+    starts = [0, *(np.flatnonzero(np.diff(code)) + 1).tolist()]
+    parts: list[Partition] = []
+    for start, stop in zip(starts, [*starts[1:], len(code)], strict=True):
         rest, values = int(code[start]), []
         for labels in reversed(names):
             rest, index = divmod(rest, len(labels))
             values.append(labels[index])
-        yield tuple(reversed(values)), batch.slice(start, stop - start)
+        parts.append((tuple(reversed(values)), start, stop))
+    return batch, parts
+
+
+def _runs(batch: pa.RecordBatch, keys: Sequence[str]) -> list[Partition] | None:
+    """The partitions of ``batch`` when each is one run of rows (as when rows come in key
+    order), found by comparing each row's keys with the previous row's: no hashing; None when
+    a partition's rows are not together or a key has nulls."""
+    rows = batch.num_rows
+    changed = np.zeros(rows, np.bool_)
+    changed[0] = True
+    for key in keys:
+        column = batch.column(key)
+        if column.null_count:
+            return None
+        after = pc.not_equal(column.slice(1), column.slice(0, rows - 1))
+        changed[1:] |= after.to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(changed)
+    firsts = pa.array(starts)
+    labels = [batch.column(key).take(firsts).cast(pa.string()).to_pylist() for key in keys]
+    values = [
+        tuple(urllib.parse.quote(v, safe="") for v in row) for row in zip(*labels, strict=True)
+    ]
+    if len(set(values)) < len(values):
+        return None
+    bounds = starts.tolist()
+    return list(zip(values, bounds, [*bounds[1:], rows], strict=True))

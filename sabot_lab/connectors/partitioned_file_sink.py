@@ -6,14 +6,15 @@ by the values of its partition ``keys`` and writes one file per partition,
 ``<key>=<value>/.../<job>-<commit>.<format>`` under ``location``: the keys are left out of the
 files (they are in the path), values are URI-escaped as pyarrow's hive partitioning escapes
 them (a ``/`` is ``%2F``, so every file stays inside ``location``), and CSV files have no
-header line (Flink's ``csv`` format). Each file is written under ``_staging/`` and moved into
+header line (Flink's ``csv`` format, as :class:`~sabot_lab.connectors.csv_rows.CsvRows` writes
+it). Each file is written under ``_staging/`` and moved into
 place once whole, so a reader of the directories (which skips names starting with ``_``)
 never sees a partial file, nor the rows of an epoch whose checkpoint did not complete (the
 JobManager hands an epoch over only then). A commit handed over again after a crash writes
 only the files it had not moved into place yet: every row lands once.
 
 May import: :mod:`sabot_lab.connectors.sink`, :mod:`sabot_lab.connectors.parquet_sink`,
-:mod:`sabot_lab.errors`.
+:mod:`sabot_lab.connectors.csv_rows`, :mod:`sabot_lab.errors`.
 
 >>> import os, tempfile, pyarrow as pa
 >>> root = tempfile.mkdtemp()
@@ -35,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
+from sabot_lab.connectors.csv_rows import CsvRows
 from sabot_lab.connectors.parquet_sink import filesystem_of
 from sabot_lab.connectors.sink import CommitSink, register_sink
 from sabot_lab.errors import PlanError, SourceError
@@ -136,15 +138,14 @@ class PartitionedFileSink(CommitSink):
         return wrote
 
     def _write(self, rows: pa.Table, path: str, fs: pafs.FileSystem) -> None:
-        import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
         if self.file_format == "parquet":
             pq.write_table(rows, path, filesystem=fs)
             return
-        options = pacsv.WriteOptions(include_header=False)
         with fs.open_output_stream(path) as out:
-            pacsv.write_csv(rows, out, write_options=options)
+            for batch in rows.to_batches():
+                out.write(CsvRows(batch).rows(0, batch.num_rows))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -219,6 +219,8 @@ def on_distinct_strings(
         return result
     if isinstance(result, pa.ChunkedArray):
         result = result.combine_chunks()
+    if result.null_count == len(result):  # no value to take back (q22's parts past the last)
+        return pa.nulls(len(codes), result.type)
     return result.take(codes)
 
 

@@ -91,6 +91,7 @@ from sabot_lab.expr.types import (
     with_decimal_literals,
 )
 from sabot_lab.kernels.arith import divide_by_constant
+from sabot_lab.kernels.split_part import split_part
 
 __all__ = ["EVALUATORS", "evaluate"]
 
@@ -427,22 +428,6 @@ def _extract(value: Value, pattern: str, group: int) -> Value:
     return pc.struct_field(matches, [matches.type.get_field_index(field)])
 
 
-def _split_part(value: Value, by: str, n: int) -> Value:
-    """Part ``n`` of each string split at ``by`` (1-based; negative from the end); ''
-    where there is none."""
-    if isinstance(value, pa.ChunkedArray):
-        return pa.chunked_array(
-            [_split_part(chunk, by, n) for chunk in value.chunks], type=value.type
-        )
-    parts = pc.split_pattern(value, pattern=by)
-    lengths = pc.list_value_length(parts)
-    position = pc.add(lengths, n) if n < 0 else pa.scalar(n - 1, lengths.type)
-    found = pc.and_(pc.greater_equal(position, 0), pc.less(position, lengths))
-    index = pc.add(parts.offsets[:-1], pc.if_else(found, position, 0))
-    picked = pc.take(parts.values, pc.if_else(found, index, None))
-    return pc.if_else(pc.is_null(value), value, pc.fill_null(picked, "")).cast(value.type)
-
-
 def _like_regex(pattern: str) -> str:
     """A LIKE pattern as an anchored regular expression (``%`` any run, ``_`` any character)."""
     wildcards = {"%": ".*", "_": "."}
@@ -468,11 +453,14 @@ _STRING_KERNELS: dict[str, Callable[[Value, dict[str, Any]], Value]] = {
         v, pattern=p["pattern"], replacement=p["value"], max_replacements=1
     ),
     "extract": lambda v, p: _extract(v, p["pattern"], p["n"]),
-    "split_part": lambda v, p: _split_part(v, p["pattern"], p["n"]),
+    "split_part": lambda v, p: split_part(v, p["pattern"], p["n"]),
+    "split_index": lambda v, p: split_part(v, p["pattern"], p["n"] + 1, flink=True),
 }
 
 
-_COSTLY_STRING_KERNELS = frozenset({"like", "replace_all", "replace", "extract", "split_part"})
+_COSTLY_STRING_KERNELS = frozenset(
+    {"like", "replace_all", "replace", "extract", "split_part", "split_index"}
+)
 """Kernels costing more per string than hashing it: run once per distinct string of a batch
 whose strings repeat (see :func:`_per_distinct`)."""
 

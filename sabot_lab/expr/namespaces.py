@@ -281,6 +281,20 @@ class StringNamespace:
             raise TypeError(f"str.split_part() takes a part number other than 0, got {n!r}")
         return StringFunction("str", [self._expr], fn="split_part", pattern=by, n=n)
 
+    def split_index(self, by: str, n: int) -> Expr:
+        """Part ``n`` (0 the first) of the string split at each ``by``; null where there is no
+        such part and for an empty string (Flink's ``SPLIT_INDEX``).
+
+        >>> b = pa.record_batch({"s": ["a-b-c", "x", "", None]})
+        >>> evaluate(col("s").str.split_index("-", 1), b).to_pylist()
+        ['b', None, None, None]
+        """
+        if not isinstance(by, str) or not by:
+            raise TypeError(f"str.split_index() splits at a non-empty string, got {by!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise TypeError(f"str.split_index() takes a part number from 0, got {n!r}")
+        return StringFunction("str", [self._expr], fn="split_index", pattern=by, n=n)
+
     def _regex(self, fn: str, pattern: str, value: str | None = None, n: int | None = None) -> Expr:
         if not isinstance(pattern, str) or not pattern:
             raise TypeError(f"str.{fn}() takes a non-empty pattern, got {pattern!r}")

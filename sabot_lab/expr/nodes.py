@@ -739,8 +739,8 @@ class Expr:
     def str(self) -> StringNamespace:
         """String functions: ``contains``, ``like``, ``starts_with``, ``ends_with``, ``lower``,
         ``upper``, ``len``, ``slice``, ``head``, ``tail``, ``strip_chars[_start|_end]``,
-        ``replace_all``, ``replace``, ``extract``, ``split_part``, ``strptime``, ``to_date``,
-        ``to_datetime``.
+        ``replace_all``, ``replace``, ``extract``, ``split_part``, ``split_index``, ``strptime``,
+        ``to_date``, ``to_datetime``.
 
         >>> col("name").str.lower()
         col("name").str.lower()
@@ -1003,6 +1003,7 @@ class StringFunction(Expr):
         "replace": ("pattern", "value"),
         "extract": ("pattern", "n"),
         "split_part": ("pattern", "n"),
+        "split_index": ("pattern", "n"),
     }
     """Each string function's parameters, in order."""
 

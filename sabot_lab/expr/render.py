@@ -479,6 +479,12 @@ def _sql_string_function(expr: Expr, args: list[str]) -> str:
         return f"regexp_replace({value}, {quoted['pattern']}, {quoted['value']})"
     if fn == "split_part":
         return f"split_part({value}, {quoted['pattern']}, {int(p['n'])})"
+    if fn == "split_index":  # null past the last part and for an empty string
+        n, by = int(p["n"]), quoted["pattern"]
+        return (
+            f"CASE WHEN {value} <> '' AND len(string_split({value}, {by})) > {n} "
+            f"THEN split_part({value}, {by}, {n + 1}) END"
+        )
     return f"replace({value}, {quoted['pattern']}, {quoted['value']})"
 
 

@@ -666,11 +666,7 @@ def _split_index(node: exp.Anonymous, scope: Scope) -> Expr:
         return lit(None, "string")
     if by == "":
         raise scope.ctx.unsupported("SPLIT_INDEX() with an empty delimiter", node)
-    text = translate(value, scope)
-    cut = text.str.len() - text.str.replace_all(by, "").str.len()  # len(by) per delimiter
-    part = text.str.split_part(by, index + 1)
-    found = (cut >= index * len(by)) & (text != "")
-    return when(found).then(part).otherwise(lit(None, "string"))
+    return translate(value, scope).str.split_index(by, index)
 
 
 def _left_right(method: str) -> Callable[[exp.Expr, Scope], Expr]:

@@ -214,6 +214,11 @@ CASES: list[tuple[str, Callable[[], sl.Expr], str]] = [
     ),
     ("str_split_part", lambda: col("s").str.split_part("a", 2), "split_part(s, 'a', 2)"),
     ("str_split_part_from_end", lambda: col("s").str.split_part("b", -1), "split_part(s, 'b', -1)"),
+    (
+        "str_split_index",
+        lambda: col("s").str.split_index("a", 1),
+        "CASE WHEN s <> '' AND len(string_split(s, 'a')) > 1 THEN split_part(s, 'a', 2) END",
+    ),
     ("concat_str", lambda: concat_str([col("s"), col("i")], separator="-"), "s || '-' || i"),
     (
         "concat_str_ignore_nulls",

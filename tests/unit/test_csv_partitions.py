@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as csv
 import pyarrow.dataset as ds
+import pytest
 
 from sabot_lab.connectors.csv_partitions import partition_keys_supported, write_csv_partitions
 from sabot_lab.connectors.file_writers import write_partitioned
@@ -31,6 +32,18 @@ def _files(root: Path, schema: pa.Schema) -> dict[str, list[dict[str, object]]]:
     return found
 
 
+def _arrows_files(table: pa.Table, keys: list[str], root: Path) -> None:
+    ds.write_dataset(
+        table,
+        root,
+        format="csv",
+        partitioning=keys,
+        partitioning_flavor="hive",
+        file_options=ds.CsvFileFormat().make_write_options(include_header=False),
+        basename_template="part-{i}.csv",
+    )
+
+
 def test_the_files_are_arrows(tmp_path: Path) -> None:
     rng = random.Random(3)
     rows = 3_000
@@ -47,18 +60,31 @@ def test_the_files_are_arrows(tmp_path: Path) -> None:
     assert partition_keys_supported(table.schema, keys)
     ours, arrows = tmp_path / "ours", tmp_path / "arrows"
     write_csv_partitions(table.to_batches(max_chunksize=700), table.schema, str(ours), keys)
-    ds.write_dataset(
-        table,
-        arrows,
-        format="csv",
-        partitioning=keys,
-        partitioning_flavor="hive",
-        file_options=ds.CsvFileFormat().make_write_options(include_header=False),
-        basename_template="part-{i}.csv",
-    )
+    _arrows_files(table, keys, arrows)
     file_schema = table.drop_columns(keys).schema
     expected = _files(arrows, file_schema)
     assert len(expected) > 10
+    assert _files(ours, file_schema) == expected
+
+
+@pytest.mark.parametrize("in_key_order", [True, False])
+def test_keys_without_nulls_in_runs_or_not(tmp_path: Path, in_key_order: bool) -> None:
+    """Rows in key order are cut where a key changes; rows whose keys come back after
+    others are grouped as before."""
+    rng = random.Random(5)
+    rows = 2_000
+    days = [rng.choice(["2024-01-01", "2024-01-02"]) for _ in range(rows)]
+    minutes = [rng.choice([7, 8, 9]) for _ in range(rows)]
+    if in_key_order:
+        days, minutes = sorted(days), sorted(minutes)
+    table = pa.table({"day": days, "m": minutes, "x": range(rows), "s": ['a,"b'] * rows})
+    keys = ["day", "m"]
+    ours, arrows = tmp_path / "ours", tmp_path / "arrows"
+    write_csv_partitions(table.to_batches(max_chunksize=300), table.schema, str(ours), keys)
+    _arrows_files(table, keys, arrows)
+    file_schema = table.drop_columns(keys).schema
+    expected = _files(arrows, file_schema)
+    assert len(expected) >= 3
     assert _files(ours, file_schema) == expected
 
 
