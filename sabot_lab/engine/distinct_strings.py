@@ -233,7 +233,37 @@ def on_distinct_strings(
         return result
     if isinstance(result, pa.ChunkedArray):
         result = result.combine_chunks()
-    return result.take(codes)
+    return _taken(result, codes)
+
+
+FEW_CODES = 2
+"""A boolean result true (or false) for at most this many values is taken to the rows by
+comparing their codes with those values': a few times cheaper than taking bits."""
+
+
+def _taken(result: pa.Array, codes: pa.Array) -> pa.Array:
+    """``result.take(codes)``, by comparisons of the codes for a boolean ``result`` without
+    nulls (a filter's conjunct) of at most :data:`FEW_CODES` true or false values.
+
+    >>> codes = pa.array([0, 1, 2, 1], pa.int32())
+    >>> _taken(pa.array([False, True, False]), codes).to_pylist()
+    [False, True, False, True]
+    >>> _taken(pa.array([True, False, True]), codes).to_pylist()
+    [True, False, True, False]
+    """
+    if not pa.types.is_boolean(result.type) or result.null_count:
+        return result.take(codes)
+    values = result.to_numpy(zero_copy_only=False)
+    wanted = bool(np.count_nonzero(values) <= len(values) // 2)
+    few = np.flatnonzero(values == wanted)
+    if len(few) > FEW_CODES:
+        return result.take(codes)
+    if not len(few):
+        return pa.repeat(pa.scalar(not wanted), len(codes))
+    found = pc.equal(codes, pa.scalar(int(few[0]), codes.type))
+    for code in few[1:]:
+        found = pc.or_(found, pc.equal(codes, pa.scalar(int(code), codes.type)))
+    return found if wanted else pc.invert(found)
 
 
 def _coded(leaf: Expr, batch: pa.RecordBatch) -> bool:
