@@ -279,10 +279,13 @@ def _encoding(
     leaf: Expr, batch: pa.RecordBatch, evaluate: Callable[[Expr, pa.RecordBatch], Value]
 ) -> pa.DictionaryArray | None:
     """An input's values dictionary-encoded without null indices (a dictionary-encoded
-    column's own encoding when it has no null); None when they do not repeat."""
+    column's own encoding, its nulls coded); None when they do not repeat (a dictionary of
+    more values than one in 8 rows)."""
     if isinstance(leaf, Column):
         column = batch.column(leaf.param("name"))
         if isinstance(column, pa.DictionaryArray):
+            if len(column.dictionary) > len(column) // 8:
+                return None
             return _null_coded(column)
     value = evaluate(leaf, batch)
     if not isinstance(value, pa.Array) or not repeats(value):
