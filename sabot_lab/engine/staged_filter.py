@@ -24,6 +24,10 @@ from sabot_lab.predicates import conjoin, split_conjunction
 
 __all__ = ["dictionary_conjuncts_first"]
 
+_SPLITS: dict[tuple[int, frozenset[str]], tuple[Expr, tuple[Expr, Expr] | None]] = {}
+"""Each predicate's split by ``id`` and dictionary-encoded columns (the predicate kept, so
+that its id is not reused): the same parts for every batch, their plans found once."""
+
 
 def dictionary_conjuncts_first(predicate: Expr, schema: pa.Schema) -> tuple[Expr, Expr] | None:
     """The conjuncts of ``predicate`` that read only dictionary-encoded columns of ``schema``
@@ -33,9 +37,20 @@ def dictionary_conjuncts_first(predicate: Expr, schema: pa.Schema) -> tuple[Expr
     >>> dictionary_conjuncts_first(col("n") > 1, pa.schema([("n", pa.int64())])) is None
     True
     """
-    coded = {f.name for f in schema if pa.types.is_dictionary(f.type)}
+    coded = frozenset(f.name for f in schema if pa.types.is_dictionary(f.type))
     if not coded:
         return None
+    found = _SPLITS.get((id(predicate), coded))
+    if found is not None and found[0] is predicate:
+        return found[1]
+    if len(_SPLITS) >= 1_024:
+        _SPLITS.clear()
+    split = _split(predicate, coded)
+    _SPLITS[(id(predicate), coded)] = (predicate, split)
+    return split
+
+
+def _split(predicate: Expr, coded: frozenset[str]) -> tuple[Expr, Expr] | None:
     first: list[Expr] = []
     rest: list[Expr] = []
     for conjunct in split_conjunction(predicate):
