@@ -239,11 +239,15 @@ class FileSource(ReplayableSource):
             read = columns + [c for c in predicate.columns() if c not in columns]
         fragments = [part.fragment for part in parts.values()]
         schema, file_read = self._dataset.schema, self._read
+        decoded: list[str] = []  # read as dictionaries for the filter, decoded after it
         if self.format == "parquet" and file_read is None:
             fragments = with_dictionary_reads(
                 fragments, read or self._schema.names, self._schema, encoded
             )
-            schema = _with_dictionaries(schema, fragments, encoded)
+            filtered = [] if predicate is None else predicate.columns()
+            schema = _with_dictionaries(schema, fragments, [*encoded, *filtered])
+            decoded = [c for c in filtered if c not in encoded and c in schema.names]
+            decoded = [c for c in decoded if pa.types.is_dictionary(schema.field(c).type)]
         elif file_read is not None and encoded:
             file_read = file_read.with_dictionaries(encoded)
             keys = list(schema)[len(file_read.read_schema) :]  # hive partitions' columns
@@ -271,6 +275,8 @@ class FileSource(ReplayableSource):
                 batch = file_read.conform(batch)
             if predicate is not None and batch.num_rows:
                 batch = filter_batch(batch, predicate, columns)
+            if decoded and batch is not None:
+                batch = _decoded(batch, decoded, self._schema)
             yield (batch if batch is not None and batch.num_rows else None), part.position()
 
     def _holds_in_every_row(self, predicate: Expr, parts: Iterable[_Part]) -> bool:
@@ -458,6 +464,22 @@ def _with_dictionaries(
         return schema
     return pa.schema(
         [f.with_type(pa.dictionary(pa.int32(), f.type)) if f.name in kept else f for f in schema]
+    )
+
+
+def _decoded(batch: pa.RecordBatch, names: Sequence[str], schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with its columns ``names`` (those it has) of their types in ``schema``: the
+    text columns read as dictionaries for a filter, decoded for the rows it kept."""
+    present = set(names) & set(batch.schema.names)
+    if not present:
+        return batch
+    return batch.cast(
+        pa.schema(
+            [
+                f.with_type(schema.field(f.name).type) if f.name in present else f
+                for f in batch.schema
+            ]
+        )
     )
 
 

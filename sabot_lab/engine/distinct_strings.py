@@ -8,6 +8,10 @@ rows) and takes the results back to the batch's rows: one hash of each input col
 ``take`` instead of every kernel of the expression over every row. :func:`encoded` keeps each
 thread's last dictionary encodings, as several expressions of one batch read the same column.
 
+An expression reading only one column that comes dictionary-encoded (a Parquet column read
+through its dictionary) takes this way however cheap it is (``l_shipmode IN ('AIR', 'RAIL')``):
+its values are the dictionary's few, and the rows' codes are their combinations already.
+
 The expression must be row-wise and deterministic (no aggregate, window or non-deterministic
 user function) and read only string columns (or string fields of struct columns); its rows
 must be many and their inputs repeat (checked on the first rows, then on the whole batch).
@@ -113,9 +117,9 @@ def _rewrite(expr: Expr, inputs: dict[tuple[object, ...], tuple[Expr, Expr]]) ->
     return expr.with_args(args) if expr.args else expr
 
 
-_PLANS: dict[int, tuple[Expr, DistinctInputs | None]] = {}
-"""Each expression's :class:`DistinctInputs` by ``id`` (the expression kept, so that its id
-is not reused)."""
+_PLANS: dict[int, tuple[Expr, DistinctInputs | None, bool]] = {}
+"""Each expression's :class:`DistinctInputs` and whether it is costly, by ``id`` (the
+expression kept, so that its id is not reused)."""
 
 
 def distinct_inputs(expr: Expr) -> DistinctInputs | None:
@@ -129,18 +133,25 @@ def distinct_inputs(expr: Expr) -> DistinctInputs | None:
     >>> distinct_inputs(col("s").str.lower().sum()) is None, distinct_inputs(col("s") == "a") is None
     (True, True)
     """
+    plan, costly = _planned(expr)
+    return plan if costly else None
+
+
+def _planned(expr: Expr) -> tuple[DistinctInputs | None, bool]:
+    """:func:`distinct_inputs` of ``expr`` however cheap it is, and whether it is costly."""
     found = _PLANS.get(id(expr))
     if found is not None and found[0] is expr:
-        return found[1]
+        return found[1], found[2]
     if len(_PLANS) >= 4_096:
         _PLANS.clear()
     inputs: dict[tuple[object, ...], tuple[Expr, Expr]] = {}
-    rewritten = _rewrite(expr, inputs) if _costly(expr) else None
+    rewritten = _rewrite(expr, inputs)
     plan = None
     if rewritten is not None and inputs:
         plan = DistinctInputs(tuple(leaf for leaf, _ in inputs.values()), rewritten)
-    _PLANS[id(expr)] = (expr, plan)
-    return plan
+    costly = _costly(expr)
+    _PLANS[id(expr)] = (expr, plan, costly)
+    return plan, costly
 
 
 _ENCODED = threading.local()
@@ -193,11 +204,14 @@ def on_distinct_strings(
     ['first', 'y', 'first']
     >>> on_distinct_strings(col("n") + 1, b, evaluate) is None  # reads a number
     True
+    >>> coded = pa.record_batch({"c": pa.array(["x", "y"] * 5_000).dictionary_encode()})
+    >>> on_distinct_strings(col("c") == "x", coded, evaluate).to_pylist()[:3]  # cheap, coded
+    [True, False, True]
     """
     if batch.num_rows <= MIN_ROWS:
         return None
-    plan = distinct_inputs(expr)
-    if plan is None:
+    plan, costly = _planned(expr)
+    if plan is None or not (costly or (len(plan.inputs) == 1 and _coded(plan.inputs[0], batch))):
         return None
     if not all(is_string(_input_type(leaf, batch.schema)) for leaf in plan.inputs):
         return None
@@ -221,22 +235,79 @@ def on_distinct_strings(
         result = result.combine_chunks()
     if result.null_count == len(result):  # no value to take back (q22's parts past the last)
         return pa.nulls(len(codes), result.type)
-    return result.take(codes)
+    return _taken(result, codes)
+
+
+FEW_CODES = 2
+"""A boolean result true (or false) for at most this many values is taken to the rows by
+comparing their codes with those values': a few times cheaper than taking bits."""
+
+
+def _taken(result: pa.Array, codes: pa.Array) -> pa.Array:
+    """``result.take(codes)``, by comparisons of the codes for a boolean ``result`` without
+    nulls (a filter's conjunct) of at most :data:`FEW_CODES` true or false values.
+
+    >>> codes = pa.array([0, 1, 2, 1], pa.int32())
+    >>> _taken(pa.array([False, True, False]), codes).to_pylist()
+    [False, True, False, True]
+    >>> _taken(pa.array([True, False, True]), codes).to_pylist()
+    [True, False, True, False]
+    """
+    if not pa.types.is_boolean(result.type) or result.null_count:
+        return result.take(codes)
+    values = result.to_numpy(zero_copy_only=False)
+    wanted = bool(np.count_nonzero(values) <= len(values) // 2)
+    few = np.flatnonzero(values == wanted)
+    if len(few) > FEW_CODES:
+        return result.take(codes)
+    if not len(few):
+        return pa.repeat(pa.scalar(not wanted), len(codes))
+    found = pc.equal(codes, pa.scalar(int(few[0]), codes.type))
+    for code in few[1:]:
+        found = pc.or_(found, pc.equal(codes, pa.scalar(int(code), codes.type)))
+    return found if wanted else pc.invert(found)
+
+
+def _coded(leaf: Expr, batch: pa.RecordBatch) -> bool:
+    """Whether ``leaf`` is a dictionary-encoded column of ``batch``: an expression of such a
+    column alone costs a ``take`` of its few results, however cheap."""
+    if not isinstance(leaf, Column):
+        return False
+    index = batch.schema.get_field_index(leaf.param("name"))
+    return index >= 0 and pa.types.is_dictionary(batch.schema.field(index).type)
 
 
 def _encoding(
     leaf: Expr, batch: pa.RecordBatch, evaluate: Callable[[Expr, pa.RecordBatch], Value]
 ) -> pa.DictionaryArray | None:
     """An input's values dictionary-encoded without null indices (a dictionary-encoded
-    column's own encoding when it has no null); None when they do not repeat."""
+    column's own encoding, its nulls coded); None when they do not repeat (a dictionary of
+    more values than one in 8 rows)."""
     if isinstance(leaf, Column):
         column = batch.column(leaf.param("name"))
-        if isinstance(column, pa.DictionaryArray) and column.indices.null_count == 0:
-            return column
+        if isinstance(column, pa.DictionaryArray):
+            if len(column.dictionary) > len(column) // 8:
+                return None
+            return _null_coded(column)
     value = evaluate(leaf, batch)
     if not isinstance(value, pa.Array) or not repeats(value):
         return None
     return encoded(value)
+
+
+def _null_coded(column: pa.DictionaryArray) -> pa.DictionaryArray:
+    """``column`` with a null as the last value of its dictionary, the code of its null rows
+    (the same ``column`` when it has none).
+
+    >>> _null_coded(pa.array(["a", None, "a"]).dictionary_encode()).indices.to_pylist()
+    [0, 1, 0]
+    """
+    if column.indices.null_count == 0:
+        return column
+    size = len(column.dictionary)
+    dictionary = pa.concat_arrays([column.dictionary, pa.nulls(1, column.dictionary.type)])
+    indices = pc.fill_null(column.indices, pa.scalar(size, column.indices.type))
+    return pa.DictionaryArray.from_arrays(indices, dictionary)
 
 
 def _input_type(leaf: Expr, schema: pa.Schema) -> pa.DataType:

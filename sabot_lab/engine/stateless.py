@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from sabot_lab.engine.evaluate import evaluate
+from sabot_lab.engine.staged_filter import dictionary_conjuncts_first
 from sabot_lab.errors import SabotError, UDFError, in_package
 from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Column, StructField
@@ -62,8 +63,20 @@ def filter_batch(
     """Rows where ``predicate`` is true (null counts as false); None if no row is left.
 
     With ``columns``, only those columns are kept (and copied): a filter fused with the
-    projection after it.
+    projection after it. The conjuncts reading dictionary-encoded text alone filter first
+    (:mod:`~sabot_lab.engine.staged_filter`).
     """
+    staged = dictionary_conjuncts_first(predicate, batch.schema)
+    if staged is not None:
+        first, predicate = staged
+        mask = evaluate(first, batch)
+        if columns is not None:  # the rows kept copied in the columns still read only
+            read = set(columns) | set(predicate.columns())
+            batch = batch.select([name for name in batch.schema.names if name in read])
+        kept = _kept(batch, mask)
+        if kept is None:
+            return None
+        batch = kept
     mask = evaluate(predicate, batch)
     if columns is not None:
         batch = batch.select(list(columns))
