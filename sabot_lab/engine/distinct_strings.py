@@ -57,7 +57,9 @@ __all__ = [
     "DistinctInputs",
     "distinct_inputs",
     "encoded",
+    "encoded_if_cached",
     "on_distinct_strings",
+    "per_distinct_strings",
     "repeats",
 ]
 
@@ -148,6 +150,17 @@ _ENCODED = threading.local()
 feeds several expressions of one batch (Nexmark q22's three ``SPLIT_INDEX`` of ``url``)."""
 
 
+def _encodings() -> dict[tuple[int, ...], tuple[pa.Array, pa.DictionaryArray]]:
+    """The thread's cached encodings by :func:`_buffers_key`."""
+    cache: dict[tuple[int, ...], tuple[pa.Array, pa.DictionaryArray]]
+    cache = _ENCODED.__dict__.setdefault("by_buffers", {})
+    return cache
+
+
+def _buffers_key(value: pa.Array) -> tuple[int, ...]:
+    return (value.offset, len(value), *(b.address if b else 0 for b in value.buffers()))
+
+
 def encoded(value: pa.Array) -> pa.DictionaryArray:
     """``value`` dictionary-encoded (a null is a value of the dictionary: the indices have no
     nulls), from the thread's cache when it was the last time.
@@ -155,9 +168,8 @@ def encoded(value: pa.Array) -> pa.DictionaryArray:
     >>> encoded(pa.array(["a", None, "a"])).indices.to_pylist()
     [0, 1, 0]
     """
-    key = (value.offset, len(value), *(b.address if b else 0 for b in value.buffers()))
-    cache: dict[tuple[int, ...], tuple[pa.Array, pa.DictionaryArray]]
-    cache = _ENCODED.__dict__.setdefault("by_buffers", {})
+    key = _buffers_key(value)
+    cache = _encodings()
     found = cache.get(key)
     if found is None:
         if len(cache) >= 4:
@@ -165,6 +177,38 @@ def encoded(value: pa.Array) -> pa.DictionaryArray:
         found = (value, pc.dictionary_encode(value, null_encoding="encode"))
         cache[key] = found  # value kept: its buffers stay alive while they are a key
     return found[1]
+
+
+def encoded_if_cached(value: pa.Array) -> pa.Array:
+    """``value``'s encoding when the thread's cache holds one (an expression over it was just
+    evaluated once per distinct string), else ``value`` itself: a filter then moves small
+    integers instead of strings, and expressions after it read the encoding without
+    encoding the column again.
+
+    >>> strings = pa.array(["a", "b"] * 3)
+    >>> encoded_if_cached(strings) is strings
+    True
+    >>> codes = encoded(strings)
+    >>> encoded_if_cached(strings) is codes
+    True
+    """
+    if not isinstance(value, pa.Array) or not is_string(value.type):
+        return value
+    found = _encodings().get(_buffers_key(value))
+    return value if found is None else found[1]
+
+
+def per_distinct_strings(expr: Expr, schema: pa.Schema) -> bool:
+    """Whether :func:`on_distinct_strings` may evaluate ``expr`` over batches of ``schema``
+    (an expression worth computing once per distinct string, reading only strings).
+
+    >>> from sabot_lab.expr import col
+    >>> schema = pa.schema([("s", pa.string()), ("n", pa.int64())])
+    >>> per_distinct_strings(col("s").str.lower(), schema), per_distinct_strings(col("n") + 1, schema)
+    (True, False)
+    """
+    plan = distinct_inputs(expr)
+    return plan is not None and all(is_string(_input_type(leaf, schema)) for leaf in plan.inputs)
 
 
 def repeats(value: pa.Array) -> bool:
@@ -199,7 +243,7 @@ def on_distinct_strings(
     plan = distinct_inputs(expr)
     if plan is None:
         return None
-    if not all(is_string(_input_type(leaf, batch.schema)) for leaf in plan.inputs):
+    if not per_distinct_strings(expr, batch.schema):
         return None
     encodings = []
     for leaf in plan.inputs:

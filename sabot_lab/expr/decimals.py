@@ -332,12 +332,12 @@ def _from_int64(values: Any, target: pa.DataType, left: Any, right: Any) -> pa.A
     words = np.empty((length, 2), dtype=np.int64)
     words[:, 0] = values
     np.right_shift(words[:, 0], 63, out=words[:, 1])
-    result = pa.Array.from_buffers(target, length, [None, pa.py_buffer(words)])
+    data = pa.py_buffer(words)
     nullable = [v for v in (left, right) if not isinstance(v, pa.Scalar) and v.null_count]
     if not nullable and all(v.is_valid for v in (left, right) if isinstance(v, pa.Scalar)):
-        return result
+        return pa.Array.from_buffers(target, length, [None, data])
     valid = pc.and_(_broadcast_valid(left, length), _broadcast_valid(right, length))
-    return pc.if_else(valid, result, pa.scalar(None, target))
+    return pa.Array.from_buffers(target, length, [valid.buffers()[1], data])  # (no null: bits)
 
 
 def _unscaled_operand(value: Any) -> tuple[Any, int, int] | None:
@@ -375,10 +375,19 @@ def _unscaled_operand(value: Any) -> tuple[Any, int, int] | None:
 
 def _short_arithmetic(op: str, left: Any, right: Any, target: pa.DataType) -> Any:
     """``left op right`` (``add``, ``sub`` or ``mul``, one operand an array) on unscaled
-    64-bit integers, when the operands' magnitudes prove every result fits ``target`` of at
-    most 18 digits (null rows' values count too: a bound, never a wrong number); None when
-    they do not, for the general path (which raises on a real overflow)."""
-    if not isinstance(target, pa.Decimal128Type) or target.precision > _SHORT:
+    64-bit integers, when the operands' magnitudes prove every result fits both ``target``
+    (a decimal128: ``0.908 * price``, a ``decimal(23, 3)``, whose values have 18 digits or
+    fewer) and 64 bits (null rows' values count too: a bound, never a wrong number); None
+    when they do not, for the general path (which raises on a real overflow).
+
+    >>> from decimal import Decimal
+    >>> rate, price = pa.scalar(Decimal("0.908")), pa.array([1_000, None])
+    >>> _short_arithmetic("mul", rate, price, pa.decimal128(23, 3)).to_pylist()
+    [Decimal('908.000'), None]
+    >>> _short_arithmetic("mul", rate, pa.array([2**62]), pa.decimal128(23, 3)) is None
+    True
+    """
+    if not isinstance(target, pa.Decimal128Type):
         return None
     if isinstance(left, pa.Scalar) and isinstance(right, pa.Scalar):
         return None
@@ -386,7 +395,7 @@ def _short_arithmetic(op: str, left: Any, right: Any, target: pa.DataType) -> An
     if a is None or b is None:
         return None
     (a_values, a_scale, a_max), (b_values, b_scale, b_max) = a, b
-    limit = 10**target.precision
+    limit = min(10**target.precision, 1 << 63)
     if op == "mul":
         if a_scale + b_scale != target.scale or a_max * b_max >= limit:
             return None
