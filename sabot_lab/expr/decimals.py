@@ -369,7 +369,7 @@ def _unscaled_operand(value: Any) -> tuple[Any, int, int] | None:
         values = np.frombuffer(value.buffers()[1], dtype=width)[
             value.offset : value.offset + len(value)
         ]
-        values = values.astype(np.int64)
+        values = values.astype(np.int64, copy=False)
     return values, scale, max(abs(int(values.max())), abs(int(values.min())))
 
 
