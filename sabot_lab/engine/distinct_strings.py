@@ -303,13 +303,15 @@ def _combinations(
         return [], None
     if len(encodings) == 1:
         return [encodings[0].dictionary], encodings[0].indices
-    codes = np.zeros(len(encodings[0]), dtype=np.int64)
-    for e, size in zip(encodings, sizes, strict=True):
+    codes = encodings[0].indices.to_numpy(zero_copy_only=False).astype(np.int32)  # < most
+    for e, size in zip(encodings[1:], sizes[1:], strict=True):
         codes *= size
         codes += e.indices.to_numpy(zero_copy_only=False)
     present = np.bincount(codes, minlength=int(np.prod(sizes))) > 0
     combinations = np.flatnonzero(present)
-    row_codes = (np.cumsum(present) - 1)[codes]
+    row_codes = codes  # (each combination present: its code is its row of the combinations)
+    if len(combinations) < len(present):
+        row_codes = (np.cumsum(present, dtype=np.int32) - 1)[codes]
     dictionaries = []
     for e, size in reversed(list(zip(encodings, sizes, strict=True))):
         dictionaries.append(e.dictionary.take(pa.array(combinations % size)))

@@ -30,7 +30,7 @@ from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.engine.shared_subexpressions import shared_subexpressions
 from sabot_lab.engine.stateless import kept_rows, project_batch
 from sabot_lab.expr import Expr
-from sabot_lab.expr.nodes import Column, StructField
+from sabot_lab.expr.nodes import Alias, Column, StructField
 
 __all__ = ["FieldsFilter", "filter_fields"]
 
@@ -71,7 +71,8 @@ class FieldsFilter:
         self.shared, (self.predicate, *rest) = shared_subexpressions(
             [condition, *projected], read_schema
         )
-        self.exprs = list(rest)
+        # unaliased (the schema names the outputs): a column read passes through encoded
+        self.exprs = [e.args[0] if isinstance(e, Alias) else e for e in rest]
         self._names = [*read_schema.names, *(e.param("name") for e in self.shared)]
         needed = {name for expr in self.exprs for name in expr.columns()}
         self._kept = [name for name in self._names if name in needed]

@@ -11,7 +11,7 @@ import pyarrow as pa
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.errors import SabotError, UDFError, in_package
 from sabot_lab.expr import Expr
-from sabot_lab.expr.nodes import Alias, Column, StructField
+from sabot_lab.expr.nodes import Column, StructField
 
 __all__ = [
     "align_batch",
@@ -98,9 +98,8 @@ def project_batch(
     """Evaluate ``exprs`` into a batch of ``schema`` (columns passed through keep their encoding)."""
     arrays = []
     for expr, field in zip(exprs, schema, strict=True):
-        read = expr.args[0] if isinstance(expr, Alias) else expr
-        if isinstance(read, Column):
-            array = batch.column(read.param("name"))
+        if isinstance(expr, Column):
+            array = batch.column(expr.param("name"))
             if pa.types.is_dictionary(array.type) and array.type.value_type == field.type:
                 arrays.append(array)
                 continue
