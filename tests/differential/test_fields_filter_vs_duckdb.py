@@ -138,3 +138,29 @@ def test_strings_encoded_by_the_filter_serve_the_projection_and_a_grouping(
         t=table,
     )
     assert_same_rows(grouped.collect(), expected_groups)
+
+
+@SETTINGS
+@given(table=bids())
+def test_strings_carried_encoded_join_and_test_nulls_as_plain_strings_do(table: pa.Table) -> None:
+    stream = (
+        sl.from_arrow(table)
+        .filter(_channel().str.lower().is_in(["apple", "baidu"]) | _url().str.ends_with("="))
+        .select("n", _channel().alias("channel"), _url().alias("url"))
+    )
+    labels = pa.table({"channel": ["Apple", "apple", None, "Baidu"], "label": ["A", "a", "-", "B"]})
+    picked = (
+        "SELECT n, bid.channel AS channel, bid.url AS url FROM t "
+        "WHERE lower(bid.channel) IN ('apple', 'baidu') OR ends_with(bid.url, '=')"
+    )
+    joined = stream.join(sl.from_arrow(labels), on="channel", how="left")
+    expected = duckdb_table(
+        f"SELECT p.n, p.channel, p.url, l.label FROM ({picked}) p "
+        "LEFT JOIN labels l ON p.channel = l.channel",
+        t=table,
+        labels=labels,
+    )
+    assert_same_rows(joined.collect().select(["n", "channel", "url", "label"]), expected)
+    missing = stream.filter(col("url").is_null()).select("n")
+    expected = duckdb_table(f"SELECT n FROM ({picked}) p WHERE url IS NULL", t=table)
+    assert_same_rows(missing.collect(), expected)
