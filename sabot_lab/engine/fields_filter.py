@@ -1,7 +1,7 @@
 """A filter fused with the projection after it, reading struct fields (Nexmark's ``bid.price``).
 
 :class:`FieldsFilter` takes each column and struct field that the predicate or the projection
-reads out of the batch once, computes each subexpression they repeat once (q14's
+reads out of the batch once, computes each subexpression the predicate repeats once (q14's
 ``0.908 * price`` in ``price * 0.908 > 1000000 AND price * 0.908 < 50000000``), filters only
 the columns the projection reads, and carries a string column that the predicate evaluated
 once per distinct string (:mod:`sabot_lab.engine.distinct_strings`) in that dictionary
@@ -68,11 +68,11 @@ class FieldsFilter:
         read_schema = pa.schema(
             [e.output_field(input_schema).with_name(str(i)) for i, e in enumerate(self.read)]
         )
-        self.shared, (self.predicate, *rest) = shared_subexpressions(
-            [condition, *projected], read_schema
-        )
+        # the predicate's own repeats only: the projection sees only the rows kept (where
+        # ``x <> 0`` kept them, ``10 // x`` never divides by zero)
+        self.shared, (self.predicate,) = shared_subexpressions([condition], read_schema)
         # unaliased (the schema names the outputs): a column read passes through encoded
-        self.exprs = [e.args[0] if isinstance(e, Alias) else e for e in rest]
+        self.exprs = [e.args[0] if isinstance(e, Alias) else e for e in projected]
         self._names = [*read_schema.names, *(e.param("name") for e in self.shared)]
         needed = {name for expr in self.exprs for name in expr.columns()}
         self._kept = [name for name in self._names if name in needed]

@@ -164,3 +164,17 @@ def test_strings_carried_encoded_join_and_test_nulls_as_plain_strings_do(table: 
     missing = stream.filter(col("url").is_null()).select("n")
     expected = duckdb_table(f"SELECT n FROM ({picked}) p WHERE url IS NULL", t=table)
     assert_same_rows(missing.collect(), expected)
+
+
+def test_the_projection_computes_only_over_the_rows_the_filter_kept() -> None:
+    s = pa.StructArray.from_arrays([pa.array([0, 2, None, -5, 0] * 2_000)], names=["x"])
+    table = pa.table({"s": s})
+    x = col("s").struct.field("x")
+    quotient = lit(10) // x  # repeated, but over the kept rows only: no division by zero
+    stream = (
+        sl.from_arrow(table).filter(x != 0).select(quotient.alias("q"), (quotient + 1).alias("r"))
+    )
+    expected = duckdb_table(
+        "SELECT 10 // s.x AS q, 10 // s.x + 1 AS r FROM t WHERE s.x <> 0", t=table
+    )
+    assert_same_rows(stream.collect(), expected)
