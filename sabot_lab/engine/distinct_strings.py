@@ -61,7 +61,9 @@ __all__ = [
     "DistinctInputs",
     "distinct_inputs",
     "encoded",
+    "encoded_if_cached",
     "on_distinct_strings",
+    "per_distinct_strings",
     "repeats",
 ]
 
@@ -159,6 +161,17 @@ _ENCODED = threading.local()
 feeds several expressions of one batch (Nexmark q22's three ``SPLIT_INDEX`` of ``url``)."""
 
 
+def _encodings() -> dict[tuple[int, ...], tuple[pa.Array, pa.DictionaryArray]]:
+    """The thread's cached encodings by :func:`_buffers_key`."""
+    cache: dict[tuple[int, ...], tuple[pa.Array, pa.DictionaryArray]]
+    cache = _ENCODED.__dict__.setdefault("by_buffers", {})
+    return cache
+
+
+def _buffers_key(value: pa.Array) -> tuple[int, ...]:
+    return (value.offset, len(value), *(b.address if b else 0 for b in value.buffers()))
+
+
 def encoded(value: pa.Array) -> pa.DictionaryArray:
     """``value`` dictionary-encoded (a null is a value of the dictionary: the indices have no
     nulls), from the thread's cache when it was the last time.
@@ -166,9 +179,8 @@ def encoded(value: pa.Array) -> pa.DictionaryArray:
     >>> encoded(pa.array(["a", None, "a"])).indices.to_pylist()
     [0, 1, 0]
     """
-    key = (value.offset, len(value), *(b.address if b else 0 for b in value.buffers()))
-    cache: dict[tuple[int, ...], tuple[pa.Array, pa.DictionaryArray]]
-    cache = _ENCODED.__dict__.setdefault("by_buffers", {})
+    key = _buffers_key(value)
+    cache = _encodings()
     found = cache.get(key)
     if found is None:
         if len(cache) >= 4:
@@ -176,6 +188,38 @@ def encoded(value: pa.Array) -> pa.DictionaryArray:
         found = (value, pc.dictionary_encode(value, null_encoding="encode"))
         cache[key] = found  # value kept: its buffers stay alive while they are a key
     return found[1]
+
+
+def encoded_if_cached(value: pa.Array) -> pa.Array:
+    """``value``'s encoding when the thread's cache holds one (an expression over it was just
+    evaluated once per distinct string), else ``value`` itself: a filter then moves small
+    integers instead of strings, and expressions after it read the encoding without
+    encoding the column again.
+
+    >>> strings = pa.array(["a", "b"] * 3)
+    >>> encoded_if_cached(strings) is strings
+    True
+    >>> codes = encoded(strings)
+    >>> encoded_if_cached(strings) is codes
+    True
+    """
+    if not isinstance(value, pa.Array) or not is_string(value.type):
+        return value
+    found = _encodings().get(_buffers_key(value))
+    return value if found is None else found[1]
+
+
+def per_distinct_strings(expr: Expr, schema: pa.Schema) -> bool:
+    """Whether :func:`on_distinct_strings` may evaluate ``expr`` over batches of ``schema``
+    (an expression worth computing once per distinct string, reading only strings).
+
+    >>> from sabot_lab.expr import col
+    >>> schema = pa.schema([("s", pa.string()), ("n", pa.int64())])
+    >>> per_distinct_strings(col("s").str.lower(), schema), per_distinct_strings(col("n") + 1, schema)
+    (True, False)
+    """
+    plan = distinct_inputs(expr)
+    return plan is not None and all(is_string(_input_type(leaf, schema)) for leaf in plan.inputs)
 
 
 def repeats(value: pa.Array) -> bool:
@@ -213,7 +257,7 @@ def on_distinct_strings(
     plan, costly = _planned(expr)
     if plan is None or not (costly or (len(plan.inputs) == 1 and _coded(plan.inputs[0], batch))):
         return None
-    if not all(is_string(_input_type(leaf, batch.schema)) for leaf in plan.inputs):
+    if not per_distinct_strings(expr, batch.schema):
         return None
     encodings = []
     for leaf in plan.inputs:
@@ -332,13 +376,15 @@ def _combinations(
         return [], None
     if len(encodings) == 1:
         return [encodings[0].dictionary], encodings[0].indices
-    codes = np.zeros(len(encodings[0]), dtype=np.int64)
-    for e, size in zip(encodings, sizes, strict=True):
+    codes = encodings[0].indices.to_numpy(zero_copy_only=False).astype(np.int32)  # < most
+    for e, size in zip(encodings[1:], sizes[1:], strict=True):
         codes *= size
         codes += e.indices.to_numpy(zero_copy_only=False)
     present = np.bincount(codes, minlength=int(np.prod(sizes))) > 0
     combinations = np.flatnonzero(present)
-    row_codes = (np.cumsum(present) - 1)[codes]
+    row_codes = codes  # (each combination present: its code is its row of the combinations)
+    if len(combinations) < len(present):
+        row_codes = (np.cumsum(present, dtype=np.int32) - 1)[codes]
     dictionaries = []
     for e, size in reversed(list(zip(encodings, sizes, strict=True))):
         dictionaries.append(e.dictionary.take(pa.array(combinations % size)))

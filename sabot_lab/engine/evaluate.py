@@ -393,7 +393,12 @@ def _eval_case(expr: Expr, batch: pa.RecordBatch) -> Value:
     conditions = [_broadcast(c, batch.num_rows) for c in pairs[0::2]]
     choices = [*pairs[1::2], otherwise]
     target = common_type([c.type for c in choices])
-    choices = [_broadcast(converted(c, target), batch.num_rows) for c in choices]
+    choices = [converted(c, target) for c in choices]
+    if all(isinstance(c, pa.Scalar) for c in choices):  # constants: each row's branch taken
+        branches = [pa.scalar(i, pa.int32()) for i in range(len(choices))]
+        taken = pc.case_when(pc.make_struct(*conditions), *branches)
+        return pa.array([c.as_py() for c in choices], target).take(taken)
+    choices = [_broadcast(c, batch.num_rows) for c in choices]
     return pc.case_when(pc.make_struct(*conditions), *choices)
 
 

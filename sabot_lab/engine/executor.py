@@ -27,6 +27,7 @@ from sabot_lab.config import Config, get_config
 from sabot_lab.engine.aggregate import HashAggregate
 from sabot_lab.engine.asof_join import AsofJoin as AsofJoinOperator
 from sabot_lab.engine.checkpoints import Checkpoints
+from sabot_lab.engine.fields_filter import FieldsFilter
 from sabot_lab.engine.interval_join import IntervalJoin as IntervalJoinOperator
 from sabot_lab.engine.items import (
     Barrier,
@@ -50,9 +51,9 @@ from sabot_lab.engine.processing_time import ProcessingTimeClock
 from sabot_lab.engine.retracting import RetractingAggregate
 from sabot_lab.engine.running import RunningAggregate
 from sabot_lab.engine.shared import shared_pipeline
+from sabot_lab.engine.shared_subexpressions import SharedProjection
 from sabot_lab.engine.state import StateBackend, open_state
 from sabot_lab.engine.stateless import (
-    FieldsFilter,
     align_batch,
     filter_batch,
     flat_map_batch,
@@ -815,7 +816,7 @@ def stateless_steps(members: list[StreamOperatorNode], input_schema: pa.Schema) 
         ):
             label += f" + {after.name} ({after.operator_id})"
             exprs, schema = after.op.exprs, after.output_schema
-            fn = FieldsFilter(node.op.predicate, exprs, schema)
+            fn = FieldsFilter(node.op.predicate, exprs, schema, input_schema)
             i += 1
         else:
             step = BATCH_STEPS.get(node.op)
@@ -835,6 +836,9 @@ def _filter_step(node: StreamOperatorNode, label: str, input_schema: pa.Schema) 
 
 def _project_step(node: StreamOperatorNode, label: str, input_schema: pa.Schema) -> Any:
     assert isinstance(node.op, Project)
+    shared = SharedProjection(node.op.exprs, input_schema)
+    if shared.shared:  # (q14's four HOUR(dateTime) computed once)
+        return shared
     return partial(project_batch, exprs=node.op.exprs, schema=node.output_schema)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sabot_lab.engine.distinct_strings import per_distinct_strings
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.engine.stateless import project_batch
 from sabot_lab.expr import Expr, col
@@ -46,10 +47,12 @@ _PREFIX = "__shared"
 _UNSHARED = (Aggregate, UserAggregate, Over, WindowFunction)  # per group or window, not per row
 
 
-def _shareable(expr: Expr) -> bool:
+def _shareable(expr: Expr, schema: pa.Schema) -> bool:
     """Whether two evaluations of ``expr`` over one batch give the same values, and it reads
-    a column (a constant stays a literal: its type follows its partner's)."""
-    if not expr.columns():
+    a column (a constant stays a literal: its type follows its partner's) other than only
+    strings through costly functions: those are computed once per distinct string anyway,
+    and a shared column of their results would be strings to encode again."""
+    if not expr.columns() or per_distinct_strings(expr, schema):
         return False
     for node in expr.walk():
         if isinstance(node, _UNSHARED):
@@ -76,7 +79,8 @@ def shared_subexpressions(
     (a later one may read an earlier one), and ``exprs`` reading those columns instead.
 
     Only the largest repeated subexpressions are shared (a repeat inside one of them is
-    computed once with it).
+    computed once with it). Expressions of strings alone that are computed once per distinct
+    string (``LOWER(channel)``) are not.
 
     >>> from sabot_lab.expr import col
     >>> s = pa.schema([("x", pa.float64())])
@@ -84,6 +88,9 @@ def shared_subexpressions(
     ([(col("x") + 1).alias("__shared0")], [col("__shared0").alias("a"), (col("__shared0") * 2).alias("b")])
     >>> shared_subexpressions([col("x").alias("a"), (col("x") * 2).alias("b")], s)
     ([], [col("x").alias("a"), (col("x") * 2).alias("b")])
+    >>> lower = col("t").str.lower()
+    >>> shared_subexpressions([lower == "a", lower == "b"], pa.schema([("t", pa.string())]))[0]
+    []
     """
     counts = _counts(exprs)
     names: dict[Any, str] = {}
@@ -96,7 +103,7 @@ def shared_subexpressions(
         key = expr.key()
         if key in names:
             return col(names[key])
-        if counts.get(key, 0) > within and _shareable(expr):
+        if counts.get(key, 0) > within and _shareable(expr, schema):
             inner = expr.with_args([rewrite(a, counts[key]) for a in expr.args])
             name = f"{_PREFIX}{len(shared)}"
             while name in taken:

@@ -15,13 +15,12 @@ from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Column, StructField
 
 __all__ = [
-    "FieldsFilter",
     "align_batch",
     "conform",
     "dictionary_encoded",
     "filter_batch",
-    "filter_fields",
     "flat_map_batch",
+    "kept_rows",
     "map_batch",
     "materialize",
     "project_batch",
@@ -80,10 +79,16 @@ def filter_batch(
     mask = evaluate(predicate, batch)
     if columns is not None:
         batch = batch.select(list(columns))
-    return _kept(batch, mask)
+    return kept_rows(batch, mask)
 
 
-def _kept(batch: pa.RecordBatch, mask: pa.Array) -> pa.RecordBatch | None:
+def kept_rows(batch: pa.RecordBatch, mask: pa.Array) -> pa.RecordBatch | None:
+    """The rows of ``batch`` where ``mask`` is true (the batch itself when all are); None if
+    none.
+
+    >>> kept_rows(pa.record_batch({"x": [1, 2]}), pa.array([None, True])).to_pydict()
+    {'x': [2]}
+    """
     if mask.null_count == 0 and mask.true_count == len(mask):
         return batch
     kept = batch.filter(mask)
@@ -98,57 +103,6 @@ def struct_fields_read(exprs: Sequence[Expr]) -> bool:
     (False, True)
     """
     return any(isinstance(e, StructField) for expr in exprs for e in expr.walk())
-
-
-def filter_fields(
-    batch: pa.RecordBatch, predicate: Expr, exprs: Sequence[Expr], schema: pa.Schema
-) -> pa.RecordBatch | None:
-    """:func:`project_batch` of the rows where ``predicate`` is true, the columns and struct
-    fields ``exprs`` read taken out before the filter, so that it copies only those rather
-    than whole struct columns (a filter fused with the projection after it); None if no row
-    is left. :class:`FieldsFilter` does the same for many batches.
-
-    >>> from sabot_lab.expr import col
-    >>> b = pa.record_batch({"k": [1, 2], "s": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]})
-    >>> out = pa.schema([("a", pa.int64()), ("k", pa.int64())])
-    >>> filter_fields(b, col("k") == 2, [col("s").struct.field("a") * 10, col("k")], out).to_pydict()
-    {'a': [20], 'k': [2]}
-    """
-    return FieldsFilter(predicate, exprs, schema)(batch)
-
-
-class FieldsFilter:
-    """:func:`filter_fields` with its ``predicate``, ``exprs`` and ``schema``, the columns and
-    fields the expressions read found once, not per batch."""
-
-    def __init__(self, predicate: Expr, exprs: Sequence[Expr], schema: pa.Schema) -> None:
-        self.predicate, self.schema = predicate, schema
-        read: dict[tuple[object, ...], Expr] = {}
-        self.exprs = [_read_as(expr, read) for expr in exprs]
-        self.read = list(read.values())
-        self._names = [str(i) for i in range(len(self.read))]
-
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
-        """The projection of ``batch``'s rows where the predicate is true; None if none."""
-        mask = evaluate(self.predicate, batch)
-        arrays = [evaluate(e, batch) for e in self.read]
-        kept = _kept(pa.RecordBatch.from_arrays(arrays, names=self._names), mask)
-        return None if kept is None else project_batch(kept, self.exprs, self.schema)
-
-
-def _read_as(expr: Expr, read: dict[tuple[object, ...], Expr]) -> Expr:
-    """``expr`` reading column ``"i"`` for the ``i``-th column or struct field it reads,
-    which it adds to ``read``."""
-    if isinstance(expr, Column | StructField) and all(
-        isinstance(e, Column | StructField) for e in expr.walk()
-    ):
-        key = expr.key()
-        if key not in read:
-            read[key] = expr
-        return Column("col", name=str(list(read).index(key)))
-    if not expr.args:
-        return expr
-    return expr.with_args([_read_as(a, read) for a in expr.args])
 
 
 def project_batch(

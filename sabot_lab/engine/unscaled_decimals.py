@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from sabot_lab.expr import Expr
 from sabot_lab.expr.decimals import (
+    SHORT_DIGITS,
     decimal_result_type,
     short_decimal_arithmetic,
     unscaled_operand,
@@ -123,6 +124,8 @@ def _arithmetic(expr: Expr, batch: pa.RecordBatch, memo: dict[Any, Any]) -> Unsc
     if not uses_decimal_rules(expr.op, left, right):
         return None
     target = decimal_result_type(expr.op, left, right)
+    if target.precision > SHORT_DIGITS:
+        return None
     parts = [_unscaled(o, t) for o, t in zip(operands, typed, strict=True)]
     if parts[0] is None or parts[1] is None:
         return None

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 __all__ = [
     "DECIMAL_COMPARISONS",
     "DECIMAL_OPS",
+    "SHORT_DIGITS",
     "cast_decimal",
     "cast_from_decimal",
     "common_decimal_type",
@@ -67,7 +68,7 @@ DECIMAL_COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
 
 _INTEGER_WIDTHS = {8: 3, 16: 5, 32: 10, 64: 19}
 _UNSIGNED_WIDTHS = {8: 3, 16: 5, 32: 10, 64: 20}
-_SHORT = 18  # digits of DuckDB's 64-bit decimals
+SHORT_DIGITS = 18  # digits of DuckDB's 64-bit decimals
 
 
 def decimal_properties(dtype: pa.DataType) -> tuple[int, int] | None:
@@ -130,8 +131,8 @@ def decimal_result_type(op: str, left: pa.DataType, right: pa.DataType) -> pa.Da
     limit = _widest(left, right)
     if op == "mul":
         scale, precision = s1 + s2, p1 + p2
-        if precision > _SHORT and max(p1, p2) <= _SHORT and scale < _SHORT:
-            precision = _SHORT
+        if precision > SHORT_DIGITS and max(p1, p2) <= SHORT_DIGITS and scale < SHORT_DIGITS:
+            precision = SHORT_DIGITS
     elif op == "mod":  # a remainder is smaller than the divisor: no digit more
         scale = max(s1, s2)
         precision = max(p1 - s1, p2 - s2) + scale
@@ -310,9 +311,9 @@ def _remainder(left: Any, right: Any, target: pa.DataType) -> Any:
     zero = pa.scalar(decimal.Decimal(0), pa.decimal128(1, 0))
     if pc.any(pc.and_(pc.equal(right, zero), pc.is_valid(left))).as_py():  # null % 0 is null
         raise pa.ArrowInvalid("divide by zero")
-    if target.precision > _SHORT or isinstance(target, pa.Decimal256Type):
+    if target.precision > SHORT_DIGITS or isinstance(target, pa.Decimal256Type):
         return _python_arithmetic("mod", left, right, target).cast(target)
-    common = pa.decimal128(_SHORT, target.scale)
+    common = pa.decimal128(SHORT_DIGITS, target.scale)
     length = max(len(v) if not isinstance(v, pa.Scalar) else 1 for v in (left, right))
     a, b = (_unscaled_int64(v.cast(common), length) for v in (left, right))
     out = np.fmod(a, np.where(b == 0, 1, b))  # C's remainder; nulls' garbage divisors are 1
@@ -334,12 +335,12 @@ def _from_int64(values: Any, target: pa.DataType, left: Any, right: Any) -> pa.A
     words = np.empty((length, 2), dtype=np.int64)
     words[:, 0] = values
     np.right_shift(words[:, 0], 63, out=words[:, 1])
-    result = pa.Array.from_buffers(target, length, [None, pa.py_buffer(words)])
+    data = pa.py_buffer(words)
     nullable = [v for v in (left, right) if not isinstance(v, pa.Scalar) and v.null_count]
     if not nullable and all(v.is_valid for v in (left, right) if isinstance(v, pa.Scalar)):
-        return result
+        return pa.Array.from_buffers(target, length, [None, data])
     valid = pc.and_(_broadcast_valid(left, length), _broadcast_valid(right, length))
-    return pc.if_else(valid, result, pa.scalar(None, target))
+    return pa.Array.from_buffers(target, length, [valid.buffers()[1], data])  # (no null: bits)
 
 
 def unscaled_operand(value: Any) -> tuple[Any, int, int] | None:
@@ -353,7 +354,7 @@ def unscaled_operand(value: Any) -> tuple[Any, int, int] | None:
     """
     dtype = value.type
     if pa.types.is_decimal(dtype):
-        if not isinstance(dtype, pa.Decimal128Type) or dtype.precision > _SHORT:
+        if not isinstance(dtype, pa.Decimal128Type) or dtype.precision > SHORT_DIGITS:
             return None
         scale = dtype.scale
     elif pa.types.is_integer(dtype) and dtype != pa.uint64():
@@ -376,16 +377,25 @@ def unscaled_operand(value: Any) -> tuple[Any, int, int] | None:
         values = np.frombuffer(value.buffers()[1], dtype=width)[
             value.offset : value.offset + len(value)
         ]
-        values = values.astype(np.int64)
+        values = values.astype(np.int64, copy=False)
     return values, scale, max(abs(int(values.max())), abs(int(values.min())))
 
 
 def _short_arithmetic(op: str, left: Any, right: Any, target: pa.DataType) -> Any:
     """``left op right`` (``add``, ``sub`` or ``mul``, one operand an array) on unscaled
-    64-bit integers, when the operands' magnitudes prove every result fits ``target`` of at
-    most 18 digits (null rows' values count too: a bound, never a wrong number); None when
-    they do not, for the general path (which raises on a real overflow)."""
-    if not isinstance(target, pa.Decimal128Type) or target.precision > _SHORT:
+    64-bit integers, when the operands' magnitudes prove every result fits both ``target``
+    (a decimal128: ``0.908 * price``, a ``decimal(23, 3)``, whose values have 18 digits or
+    fewer) and 64 bits (null rows' values count too: a bound, never a wrong number); None
+    when they do not, for the general path (which raises on a real overflow).
+
+    >>> from decimal import Decimal
+    >>> rate, price = pa.scalar(Decimal("0.908")), pa.array([1_000, None])
+    >>> _short_arithmetic("mul", rate, price, pa.decimal128(23, 3)).to_pylist()
+    [Decimal('908.000'), None]
+    >>> _short_arithmetic("mul", rate, pa.array([2**62]), pa.decimal128(23, 3)) is None
+    True
+    """
+    if not isinstance(target, pa.Decimal128Type):
         return None
     if isinstance(left, pa.Scalar) and isinstance(right, pa.Scalar):
         return None
@@ -402,17 +412,17 @@ def short_decimal_arithmetic(
     """``left op right`` (``add``, ``sub`` or ``mul``) on unscaled 64-bit integers: each
     operand its values (an int64 numpy array, or a Python int for a constant), its scale and
     the largest magnitude among them; the result's unscaled values at ``target``'s scale and
-    a bound of their magnitudes, when the operands' magnitudes prove every result fits
-    ``target`` (a decimal of at most 18 digits); None when they do not.
+    a bound of their magnitudes, when the operands' magnitudes prove every result fits both
+    ``target`` (a decimal128) and 64 bits; None when they do not.
 
     >>> values, bound = short_decimal_arithmetic("mul", (np.array([125, -5]), 2, 125), (3, 0, 3), pa.decimal128(13, 2))
     >>> values.tolist(), bound
     ([375, -15], 375)
     """
-    if not isinstance(target, pa.Decimal128Type) or target.precision > _SHORT:
+    if not isinstance(target, pa.Decimal128Type):
         return None
     (a_values, a_scale, a_max), (b_values, b_scale, b_max) = left, right
-    limit = 10**target.precision
+    limit = min(10**target.precision, 1 << 63)
     if op == "mul":
         if a_scale + b_scale != target.scale or a_max * b_max >= limit:
             return None

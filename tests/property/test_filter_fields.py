@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sabot_lab.engine.stateless import filter_fields
+from sabot_lab.engine.fields_filter import filter_fields
 from sabot_lab.expr import col
 
 ROWS = st.lists(
