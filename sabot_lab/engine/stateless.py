@@ -72,7 +72,7 @@ def filter_batch(
         if columns is not None:  # the rows kept copied in the columns still read only
             read = set(columns) | set(predicate.columns())
             batch = batch.select([name for name in batch.schema.names if name in read])
-        kept = _kept(batch, mask)
+        kept = kept_rows(batch, mask)
         if kept is None:
             return None
         batch = kept
