@@ -40,7 +40,6 @@ from sabot_lab.connectors.parquet_ranges import integer_ranges
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
-from sabot_lab.expr.dtypes import engine_type
 from sabot_lab.logical.layouts import engine_schema
 from sabot_lab.logical.sources import ReplayableSource, SourceSpec, register_source
 from sabot_lab.predicates import to_arrow_filter
@@ -53,6 +52,7 @@ __all__ = ["FileSource", "ScanStats"]
 FORMATS = ("parquet", "csv", "json")
 _WHOLE = 0  # the one "row group" of a CSV or NDJSON file
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_NO_PARTITION = pc.scalar(True)  # the partition expression of a file outside partitions
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,32 @@ def _hive(
     return ds.HivePartitioning(schema, null_fallback=_HIVE_NULL), root
 
 
+def _parquet_files(files: list[str], discovered: ds.Dataset | None = None) -> ds.Dataset:
+    """The Parquet ``files`` as a dataset of their footers read once per process
+    (:func:`~sabot_lab.connectors.parquet_footers.file_fragment`), in the engine's layouts
+    (the reader decodes view layouts straight into string and binary columns); the schema is
+    the first file's, as ``pyarrow.dataset`` infers it. ``discovered``: the files' dataset
+    with their hive partitions, when they have some (else no discovery is needed)."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs as fs
+
+    if discovered is None:
+        local = fs.LocalFileSystem()
+        fragments = [file_fragment(f, local, _NO_PARTITION) for f in files]
+        # the schema from a fragment of its own: a file written just now has its footer read
+        # when scanned, from the file as it is then, not kept from here
+        schema = file_fragment(files[0], local, _NO_PARTITION).physical_schema
+    else:
+        fragments = [
+            file_fragment(f.path, f.filesystem, f.partition_expression)
+            for f in discovered.get_fragments()
+        ]
+        schema = discovered.schema
+    return ds.FileSystemDataset(
+        fragments, engine_schema(schema), ds.ParquetFileFormat(), fragments[0].filesystem
+    )
+
+
 @register_source
 class FileSource(ReplayableSource):
     """Rows of Parquet, CSV or NDJSON files read through ``pyarrow.dataset`` (threaded,
@@ -152,35 +178,22 @@ class FileSource(ReplayableSource):
             self._read: FileRead | None = (
                 None if self.options is None else self.options.resolve(files[0])
             )
-            self._dataset = ds.dataset(
-                files,
-                schema=None if self._read is None else pa.schema([*self._read.read_schema, *keys]),
-                format=format if self._read is None else self._read.format,
-                partitioning=None if hive is None else hive[0],
-                partition_base_dir=None if hive is None else hive[1],
-            )
+            if self._read is None and hive is None:
+                self._dataset = _parquet_files(files)
+            else:
+                self._dataset = ds.dataset(
+                    files,
+                    schema=None
+                    if self._read is None
+                    else pa.schema([*self._read.read_schema, *keys]),
+                    format=format if self._read is None else self._read.format,
+                    partitioning=None if hive is None else hive[0],
+                    partition_base_dir=None if hive is None else hive[1],
+                )
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(f"cannot read {format} source {self.path!r}: {exc}") from exc
-        types = self._dataset.schema.types
-        if self._read is None and [engine_type(t) for t in types] != types:
-            # the Parquet reader decodes view layouts straight into string/binary columns
-            self._dataset = ds.dataset(
-                files,
-                schema=engine_schema(self._dataset.schema),
-                format=format,
-                partitioning=None if hive is None else hive[0],
-                partition_base_dir=None if hive is None else hive[1],
-            )
-        if self._read is None:  # the files' footers, read once per process
-            self._dataset = ds.FileSystemDataset(
-                [
-                    file_fragment(f.path, f.filesystem, f.partition_expression)
-                    for f in self._dataset.get_fragments()
-                ],
-                self._dataset.schema,
-                self._dataset.format,
-                self._dataset.filesystem,
-            )
+        if self._read is None and hive is not None:
+            self._dataset = _parquet_files(files, self._dataset)
         self._schema = self._dataset.schema
         if self._read is not None:
             self._schema = pa.schema([*self._read.schema, *keys])

@@ -35,7 +35,7 @@ from typing import Literal
 
 from sqlglot import exp
 
-from sabot_lab.errors import SQLError
+from sabot_lab.errors import PlanError, SQLError
 from sabot_lab.expr import Expr, col
 from sabot_lab.expr.nodes import Column
 from sabot_lab.optimizer.or_factoring import factor_branches
@@ -98,13 +98,14 @@ def filtered(
     if not conditions:
         return relation
     rows = RowScope(relation, ctx, clause)
-    predicates = []
-    for condition in conditions:
-        predicate = translate(condition, rows)
-        with ctx.building(condition, clause):
-            relation.stream.filter(predicate)  # checks the type where the condition is written
-        predicates.append(predicate)
-    return replace(relation, stream=relation.stream.filter(*predicates))
+    predicates = [translate(condition, rows) for condition in conditions]
+    try:
+        return replace(relation, stream=relation.stream.filter(*predicates))
+    except PlanError:  # the error at the condition as written: the first one refused
+        for condition, predicate in zip(conditions, predicates, strict=True):
+            with ctx.building(condition, clause):
+                relation.stream.filter(predicate)
+        raise
 
 
 JOIN_KINDS: dict[tuple[str, str], JoinHow | Literal["right"]] = {

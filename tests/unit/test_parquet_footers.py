@@ -69,3 +69,14 @@ def test_a_file_written_just_now_is_read_again_each_time(tmp_path: Path) -> None
     assert file_fragment(str(path), local) is not file_fragment(str(path), local)
     _write(path, [3, 4], settled=False)  # same size, maybe within the same clock tick
     assert sl.from_parquet(str(path)).collect()["x"].to_pylist() == [3, 4]
+
+
+def test_a_source_over_a_file_written_just_now_reads_it_as_it_is_when_scanned(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"s": pa.array(["a", "b"] * 3).dictionary_encode()}), path, 2)
+    source = sl.from_parquet(str(path))  # its schema read from the file as first written
+    rewritten = pa.array(["c", "d", "e"] * 5).dictionary_encode()
+    pq.write_table(pa.table({"s": rewritten}), path, row_group_size=4)
+    assert source.collect()["s"].to_pylist() == ["c", "d", "e"] * 5
