@@ -44,9 +44,10 @@ def test_staged_join_trees_give_the_in_process_answer(
 
 
 def test_shuffle_join_and_group_by_stages(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    facts = pa.table({"k": [i % 50 for i in range(1_000)], "x": list(range(1_000))})
+    # keys mostly unique, so the facts are not grouped before the join (aggregate_before_joins)
+    facts = pa.table({"k": [i % 700 for i in range(1_000)], "x": list(range(1_000))})
     pq.write_table(facts, tmp_path / "f.parquet", row_group_size=100)
-    dims = sl.from_pydict({"k": list(range(50)), "g": [f"g{i % 7}" for i in range(50)]})
+    dims = sl.from_pydict({"k": list(range(700)), "g": [f"g{i % 7}" for i in range(700)]})
     s = (
         sl.from_parquet(tmp_path / "f.parquet")
         .join(dims, on="k")
