@@ -17,6 +17,12 @@ otherwise one of the 1,000 newest persons; sellers are hot three times in four l
 ``category = 10 + rand(5)``; ``price = round(10 ** (6 U) * 100)`` cents (``U`` of 30 bits);
 an auction lasts 10 to 20 seconds of event time; a credit card is four groups of four digits.
 
+A bid's ``channel`` and ``url`` come dictionary-encoded: each is one of four values, so a
+batch holds each row's number and the four values (the same dictionary in every batch). The
+engine takes an encoding as a layout of the schema's strings (see
+:mod:`sabot_lab.logical.layouts`): expressions over these fields are computed once per value
+(:mod:`sabot_lab.engine.distinct_strings`) and results come out as plain strings.
+
 >>> source = NexmarkSource("bids", events=100, seed=1)
 >>> batch = next(source.scan(1000))
 >>> batch.num_rows, batch.schema.names[:3]
@@ -50,7 +56,9 @@ CITIES = [b"Phoenix", b"Los Angeles", b"San Francisco", b"Boise", b"Portland", b
 STATES = [b"AZ", b"CA", b"ID", b"OR", b"WA", b"WY"]
 CHANNELS = [b"Google", b"Facebook", b"Baidu", b"Apple"]
 URLS = [b"https://nexmark.com/" + c.lower() for c in CHANNELS]
-_TABLES = (FIRST_NAMES, LAST_NAMES, CITIES, STATES, CHANNELS, URLS)
+_TABLES = (FIRST_NAMES, LAST_NAMES, CITIES, STATES)
+_POOLS = {"channel": pa.array(CHANNELS, pa.string()), "url": pa.array(URLS, pa.string())}
+"""The dictionaries of the bids' pooled fields, indexed by the kernel's numbers."""
 _PACED_BATCH_SECONDS = 0.05
 """A paced source's batches hold at most this many seconds of events."""
 _KERNEL_NAMES = {("persons", "id"): "person_id", ("auctions", "id"): "auction_id"}
@@ -113,6 +121,19 @@ KINDS = tuple(SCHEMAS)
 """``persons``, ``auctions``, ``bids`` and ``events`` (all three, in event order)."""
 
 
+def _as_generated(field: pa.Field) -> pa.Field:
+    """``field`` as the generator's batches hold it: the pooled strings dictionary-encoded."""
+    if pa.types.is_struct(field.type):
+        return field.with_type(pa.struct([_as_generated(f) for f in field.type]))
+    if field.name in _POOLS:
+        return field.with_type(pa.dictionary(pa.int32(), field.type))
+    return field
+
+
+_GENERATED = {kind: pa.schema([_as_generated(f) for f in s]) for kind, s in SCHEMAS.items()}
+"""The schema of each kind's batches (:data:`SCHEMAS` with the pooled strings encoded)."""
+
+
 def _empty_strings(count: int) -> pa.Array:
     offsets = empty(count + 1, np.int32)
     offsets[:] = 0
@@ -121,11 +142,14 @@ def _empty_strings(count: int) -> pa.Array:
 
 def _columns(kind: str, rows: dict[str, Any], count: int, blank: pa.Array) -> list[pa.Array]:
     """Arrow arrays of ``kind``'s schema over the kernel's ``rows`` (``count`` of them), with
-    ``blank`` for the strings the generator leaves empty."""
+    ``blank`` for the strings the generator leaves empty, the pooled ones dictionary-encoded."""
     columns = []
     for field in SCHEMAS[kind]:
         value = rows.get(_KERNEL_NAMES.get((kind, field.name), field.name))
-        if value is None:
+        if field.name in _POOLS:  # (a bid's: the kernel numbers its channel and url at once)
+            codes = pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(rows["channel"])])
+            columns.append(pa.DictionaryArray.from_arrays(codes, _POOLS[field.name], safe=False))
+        elif value is None:
             columns.append(blank)
         elif isinstance(value, tuple):
             at, data = value
@@ -218,6 +242,8 @@ class NexmarkSource(ReplayableSource):
         [1000, 1001, 1002]
         >>> NexmarkSource("events").batch(0, 4, ["event_type", "dateTime"]).schema.names
         ['event_type', 'dateTime']
+        >>> NexmarkSource("bids").batch(0, 50)["url"].type  # the schema's strings, encoded
+        DictionaryType(dictionary<values=string, indices=int32, ordered=0>)
         """
         kind, seed = self.stream, self.seed % (1 << 64)
         names = self.schema.names if columns is None else columns
@@ -228,7 +254,7 @@ class NexmarkSource(ReplayableSource):
         count = len(rows["dateTime"])
         blank = _empty_strings(count)
         if kind != "events":
-            batch = pa.record_batch(_columns(kind, rows, count, blank), schema=SCHEMAS[kind])
+            batch = pa.record_batch(_columns(kind, rows, count, blank), schema=_GENERATED[kind])
             return batch if columns is None else batch.select(columns)
         arrays = {
             "event_type": pa.Array.from_buffers(
@@ -239,12 +265,12 @@ class NexmarkSource(ReplayableSource):
         for name, valid in zip(_STRUCTS, rows["valid"], strict=True):
             if name in names:
                 arrays[name] = pa.Array.from_buffers(
-                    SCHEMAS["events"].field(name).type,
+                    _GENERATED["events"].field(name).type,
                     count,
                     [pa.py_buffer(valid)],
                     children=_columns(f"{name}s", rows, count, blank),
                 )
-        schema = pa.schema([SCHEMAS["events"].field(name) for name in names])
+        schema = pa.schema([_GENERATED["events"].field(name) for name in names])
         return pa.record_batch([arrays[name] for name in names], schema=schema)
 
     def describe(self) -> str:

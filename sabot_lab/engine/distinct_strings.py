@@ -8,9 +8,10 @@ rows) and takes the results back to the batch's rows: one hash of each input col
 ``take`` instead of every kernel of the expression over every row. :func:`encoded` keeps each
 thread's last dictionary encodings, as several expressions of one batch read the same column.
 
-An expression reading only one column that comes dictionary-encoded (a Parquet column read
-through its dictionary) takes this way however cheap it is (``l_shipmode IN ('AIR', 'RAIL')``):
-its values are the dictionary's few, and the rows' codes are their combinations already.
+An expression reading only one column or struct field that comes dictionary-encoded (a Parquet
+column read through its dictionary, a Nexmark bid's channel) takes this way however cheap it
+is (``l_shipmode IN ('AIR', 'RAIL')``): its values are the dictionary's few, and the rows'
+codes are their combinations already.
 
 The expression must be row-wise and deterministic (no aggregate, window or non-deterministic
 user function) and read only string columns (or string fields of struct columns); its rows
@@ -62,6 +63,7 @@ __all__ = [
     "distinct_inputs",
     "encoded",
     "encoded_if_cached",
+    "input_value",
     "on_distinct_strings",
     "per_distinct_strings",
     "repeats",
@@ -257,7 +259,7 @@ def on_distinct_strings(
     plan, costly = _planned(expr)
     if plan is None or not (costly or (len(plan.inputs) == 1 and _coded(plan.inputs[0], batch))):
         return None
-    if not per_distinct_strings(expr, batch.schema):
+    if not all(is_string(_input_type(leaf, batch.schema)) for leaf in plan.inputs):
         return None
     encodings = []
     for leaf in plan.inputs:
@@ -313,26 +315,37 @@ def _taken(result: pa.Array, codes: pa.Array) -> pa.Array:
 
 
 def _coded(leaf: Expr, batch: pa.RecordBatch) -> bool:
-    """Whether ``leaf`` is a dictionary-encoded column of ``batch``: an expression of such a
-    column alone costs a ``take`` of its few results, however cheap."""
-    if not isinstance(leaf, Column):
-        return False
-    index = batch.schema.get_field_index(leaf.param("name"))
-    return index >= 0 and pa.types.is_dictionary(batch.schema.field(index).type)
+    """Whether ``leaf`` is a dictionary-encoded column or struct field of ``batch``: an
+    expression of such an input alone costs a ``take`` of its few results, however cheap."""
+    return pa.types.is_dictionary(_held_type(leaf, batch.schema))
+
+
+def input_value(leaf: Expr, batch: pa.RecordBatch) -> pa.Array:
+    """The values of an input (a column, or a field of a struct column) as ``batch`` holds
+    them: dictionary-encoded ones keep their encoding (evaluation decodes them).
+
+    >>> s = pa.StructArray.from_arrays([pa.array(["x", "x"]).dictionary_encode()], ["c"])
+    >>> input_value(col("s").struct.field("c"), pa.record_batch({"s": s})).type
+    DictionaryType(dictionary<values=string, indices=int32, ordered=0>)
+    """
+    if isinstance(leaf, StructField):
+        struct = input_value(leaf.args[0], batch)
+        return pc.struct_field(struct, [struct.type.get_field_index(leaf.param("name"))])
+    return batch.column(leaf.param("name"))
 
 
 def _encoding(
     leaf: Expr, batch: pa.RecordBatch, evaluate: Callable[[Expr, pa.RecordBatch], Value]
 ) -> pa.DictionaryArray | None:
     """An input's values dictionary-encoded without null indices (a dictionary-encoded
-    column's own encoding, its nulls coded); None when they do not repeat (a dictionary of
+    input's own encoding, its nulls coded); None when they do not repeat (a dictionary of
     more values than one in 8 rows)."""
-    if isinstance(leaf, Column):
-        column = batch.column(leaf.param("name"))
-        if isinstance(column, pa.DictionaryArray):
-            if len(column.dictionary) > len(column) // 8:
-                return None
-            return _null_coded(column)
+    if _coded(leaf, batch):
+        column = input_value(leaf, batch)
+        assert isinstance(column, pa.DictionaryArray)
+        if len(column.dictionary) > len(column) // 8:
+            return None
+        return _null_coded(column)
     value = evaluate(leaf, batch)
     if not isinstance(value, pa.Array) or not repeats(value):
         return None
@@ -357,13 +370,19 @@ def _null_coded(column: pa.DictionaryArray) -> pa.DictionaryArray:
 def _input_type(leaf: Expr, schema: pa.Schema) -> pa.DataType:
     """The type of an input (a column or a struct field) in a batch of ``schema``, its
     values' type when it is dictionary-encoded; null when there is no such input."""
+    dtype = _held_type(leaf, schema)
+    return dtype.value_type if pa.types.is_dictionary(dtype) else dtype
+
+
+def _held_type(leaf: Expr, schema: pa.Schema) -> pa.DataType:
+    """The type of an input (a column or a struct field) as a batch of ``schema`` holds it
+    (maybe dictionary-encoded); null when there is no such input."""
     if isinstance(leaf, StructField):
-        struct = _input_type(leaf.args[0], schema)
+        struct = _held_type(leaf.args[0], schema)
         index = struct.get_field_index(leaf.param("name")) if pa.types.is_struct(struct) else -1
         return struct.field(index).type if index >= 0 else pa.null()
     index = schema.get_field_index(leaf.param("name"))
-    dtype = schema.field(index).type if index >= 0 else pa.null()
-    return dtype.value_type if pa.types.is_dictionary(dtype) else dtype
+    return schema.field(index).type if index >= 0 else pa.null()
 
 
 def _combinations(

@@ -521,7 +521,10 @@ def _eval_struct_field(expr: Expr, batch: pa.RecordBatch) -> Value:
     index = value.type.get_field_index(expr.param("name")) if pa.types.is_struct(value.type) else -1
     if index < 0:
         raise SchemaError(f"cannot evaluate {expr!r}: no such field in {value.type}")
-    return pc.struct_field(value, [index])
+    field = pc.struct_field(value, [index])
+    if pa.types.is_dictionary(field.type):  # kernels take the plain values
+        return field.dictionary_decode()
+    return field
 
 
 def _eval_part(expr: Expr, batch: pa.RecordBatch) -> Value:

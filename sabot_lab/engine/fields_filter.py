@@ -7,7 +7,8 @@ the columns the projection reads, and carries a string column that the predicate
 once per distinct string (:mod:`sabot_lab.engine.distinct_strings`) in that dictionary
 encoding: the filter then moves small integers instead of strings, and the expressions after
 it over the same column (q21's ``CASE`` over ``LOWER(channel)`` and ``REGEXP_EXTRACT(url)``)
-read the encoding instead of encoding the column again. Such encodings stay inside the
+read the encoding instead of encoding the column again. A field that comes dictionary-encoded
+(Nexmark's ``bid.channel``) is read in its encoding and carried so. Such encodings stay inside the
 pipeline (the engine materializes them where batches leave it).
 
 >>> import pyarrow as pa
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from sabot_lab.engine.distinct_strings import encoded_if_cached
+from sabot_lab.engine.distinct_strings import encoded_if_cached, input_value
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.engine.shared_subexpressions import shared_subexpressions
 from sabot_lab.engine.stateless import kept_rows, project_batch
@@ -79,7 +80,7 @@ class FieldsFilter:
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         """The projection of ``batch``'s rows where the predicate is true; None if none."""
-        arrays = [evaluate(e, batch) for e in self.read]
+        arrays = [input_value(e, batch) for e in self.read]
         for expr in self.shared:
             widened = pa.RecordBatch.from_arrays(arrays, names=self._names[: len(arrays)])
             arrays.append(evaluate(expr, widened))

@@ -13,6 +13,7 @@ from sabot_lab.engine.staged_filter import dictionary_conjuncts_first
 from sabot_lab.errors import SabotError, UDFError, in_package
 from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Column, StructField
+from sabot_lab.logical.layouts import encodes
 
 __all__ = [
     "align_batch",
@@ -113,7 +114,7 @@ def project_batch(
     for expr, field in zip(exprs, schema, strict=True):
         if isinstance(expr, Column):
             array = batch.column(expr.param("name"))
-            if pa.types.is_dictionary(array.type) and array.type.value_type == field.type:
+            if encodes(array.type, field.type):
                 arrays.append(array)
                 continue
         else:

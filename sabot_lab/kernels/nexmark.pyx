@@ -6,7 +6,9 @@ Every field of event ``n`` is a function of the seed and ``n`` alone (see
 column of every requested kind at once, with no division, allocation or call per event. The
 combined events stream asks for the kinds it reads (all three by default) with a row per
 event: each kind's columns hold zero and empty strings where the event is of another kind, and a validity bitmap per kind
-marks its rows. Output buffers come from Arrow's memory pool, which keeps freed memory for the
+marks its rows. A bid's channel and url are one of four pools' values, the same one for both:
+the kernel writes that value's number (int32), for a dictionary-encoded column of each pool,
+instead of its text. Output buffers come from Arrow's memory pool, which keeps freed memory for the
 next batch (fresh pages from the system cost more than making the events).
 """
 
@@ -141,6 +143,10 @@ cdef class _Columns:
         self.arrays[name] = empty(self.rows, np.int64)
         return self.arrays[name]
 
+    def codes(self, str name):
+        self.arrays[name] = empty(self.rows, np.int32)
+        return self.arrays[name]
+
     cdef Text text(self, str name, Py_ssize_t width) except *:
         at, data = empty(self.rows + 1, np.int32), empty(self.rows * width + PAD, np.uint8)
         self.arrays[name] = (at, data)
@@ -164,14 +170,18 @@ def nexmark_rows(int64_t start, int64_t stop, uint64_t seed, double step_us, int
     """The columns of events ``start`` to ``stop - 1`` of ``kind`` (``persons``, ``auctions``,
     ``bids``, or ``events``: all three with a row per event) as a dict of numpy arrays,
     string columns as ``(offsets, bytes)``. Ids from ``first_id``; times in ms. ``tables``:
-    first names, last names, cities, states, channels, urls (lists of bytes). ``events`` adds
+    first names, last names, cities, states (lists of bytes). A bid's ``channel`` is the
+    number (0 to 3) of its channel and url among four, int32, zero where the event is not a
+    bid. ``events`` adds
     ``event_type`` (0 person, 1 auction, 2 bid) and ``valid``, one bitmap row per kind, and
     writes the columns of the kinds in ``parts`` only (a reader of bids alone skips the rest).
 
-    >>> tables = ([b"Ann"], [b"Lee"], [b"Kent"], [b"WA"], [b"Baidu"] * 4, [b"u"] * 4)
+    >>> tables = ([b"Ann"], [b"Lee"], [b"Kent"], [b"WA"])
     >>> rows = nexmark_rows(0, 100, 7, 1000.0, 0, 1000, tables, "persons")
     >>> rows["person_id"].tolist(), bytes(rows["name"][1]), rows["dateTime"].tolist()
     ([1000, 1001], b'Ann LeeAnn Lee', [0, 50])
+    >>> nexmark_rows(0, 100, 7, 1000.0, 0, 1000, tables, "bids")["channel"][:5].tolist()
+    [0, 1, 1, 2, 0]
     >>> sorted(nexmark_rows(0, 100, 7, 1000.0, 0, 1000, tables, "events", frozenset()))
     ['dateTime', 'event_type', 'valid']
     """
@@ -186,12 +196,12 @@ def nexmark_rows(int64_t start, int64_t stop, uint64_t seed, double step_us, int
         count = rows_of(start, stop, *{"persons": (0, 0), "auctions": (1, 3)}.get(kind, (4, 49)))
     cdef Choices first = choices(tables[0]), last = choices(tables[1])
     cdef Choices city = choices(tables[2]), state = choices(tables[3])
-    cdef Choices channel = choices(tables[4]), url = choices(tables[5])
     out = _Columns(count)
     cdef int64_t[::1] times = out.ints("dateTime")
     cdef int64_t[::1] person_id, auction_id, initial, reserve, expires, seller, category
     cdef int64_t[::1] auction, bidder, price
-    cdef Text name, email, card, city_t, state_t, item, channel_t, url_t
+    cdef int32_t[::1] channel
+    cdef Text name, email, card, city_t, state_t, item
     cdef int8_t[::1] event_type
     cdef uint8_t[:, ::1] valid
     cdef int64_t len_first = len(tables[0]), len_last = len(tables[1])
@@ -210,8 +220,7 @@ def nexmark_rows(int64_t start, int64_t stop, uint64_t seed, double step_us, int
         item = out.text("itemName", 5 + 20)
     if bids:
         auction, bidder, price = out.ints("auction"), out.ints("bidder"), out.ints("price")
-        channel_t = out.text("channel", PAD)
-        url_t = out.text("url", PAD)
+        channel = out.codes("channel")
     if every:
         out.arrays["event_type"] = event_type_np = empty(count, np.int8)
         out.arrays["valid"] = valid_np = empty(3 * ((count + 7) // 8), np.uint8).reshape(3, -1)
@@ -273,7 +282,6 @@ def nexmark_rows(int64_t start, int64_t stop, uint64_t seed, double step_us, int
                     auction_id[row] = initial[row] = reserve[row] = 0
                     expires[row] = seller[row] = category[row] = 0
             if bids:
-                channel_t.at[row], url_t.at[row] = channel_t.used, url_t.used
                 if phase >= 4:
                     choice = draw(n, seed, 1)  # bit 0: hot auction; 1-2: hot bidder; 3-4: channel
                     pick = draw(n, seed, 2)  # low half: recent auction; high half: recent bidder
@@ -288,10 +296,10 @@ def nexmark_rows(int64_t start, int64_t stop, uint64_t seed, double step_us, int
                     else:
                         bidder[row] = first_id + recent(pick >> 32, people, 1000)
                     price[row] = price_of(draw(n, seed, 3))
-                    put_choice(&channel_t, &channel, (choice >> 3) & 3)
-                    put_choice(&url_t, &url, (choice >> 3) & 3)
+                    channel[row] = (choice >> 3) & 3
                 else:
                     auction[row] = bidder[row] = price[row] = 0
+                    channel[row] = 0
             if every:
                 code = 0 if phase == 0 else (1 if phase <= 3 else 2)
                 event_type[row] = code
@@ -305,14 +313,10 @@ def nexmark_rows(int64_t start, int64_t stop, uint64_t seed, double step_us, int
             city_t.at[row], state_t.at[row] = city_t.used, state_t.used
         if auctions:
             item.at[row] = item.used
-        if bids:
-            channel_t.at[row], url_t.at[row] = channel_t.used, url_t.used
     used = {}
     if persons:
         used |= {"name": name.used, "emailAddress": email.used, "creditCard": card.used,
                  "city": city_t.used, "state": state_t.used}
     if auctions:
         used["itemName"] = item.used
-    if bids:
-        used |= {"channel": channel_t.used, "url": url_t.used}
     return out.result(used)

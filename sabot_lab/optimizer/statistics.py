@@ -128,6 +128,8 @@ def _sample(spec: SourceSpec) -> pa.Table | None:
         return None  # streams and queries: do not run them just to look
     batches, rows = [], 0
     for batch in spec.scan(SAMPLE_ROWS):
+        if not batch.schema.equals(spec.schema):  # text dictionary-encoded (Nexmark's channel)
+            batch = batch.cast(spec.schema)
         batches.append(batch.slice(0, SAMPLE_ROWS - rows))
         rows += batches[-1].num_rows
         if rows >= SAMPLE_ROWS:

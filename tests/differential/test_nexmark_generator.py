@@ -17,7 +17,9 @@ EVENTS = 20_000
 
 
 def scanned(source: NexmarkSource, batch_size: int) -> pa.Table:
-    return pa.Table.from_batches(list(source.scan(batch_size)), schema=source.schema)
+    """The source's rows, its pooled strings (dictionary-encoded) decoded to its schema."""
+    batches = [b.cast(source.schema) for b in source.scan(batch_size)]
+    return pa.Table.from_batches(batches, schema=source.schema)
 
 
 @pytest.mark.parametrize("kind", ["persons", "auctions", "bids", "events"])
