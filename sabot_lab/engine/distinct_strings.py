@@ -389,12 +389,23 @@ def _combinations(
     encodings: list[pa.DictionaryArray], most: int
 ) -> tuple[list[pa.Array], pa.Array | None]:
     """The distinct combinations of the inputs' values (each row's encoded) and each row's
-    combination; no rows when there are more than ``most`` combinations possible."""
+    combination; no rows when there are more than ``most`` combinations possible. Inputs
+    numbered alike (Nexmark's channel and url: one number for both) combine as they are.
+
+    >>> alike = [pa.DictionaryArray.from_arrays([0, 1, 0], d) for d in (["a", "b"], ["x", "y"])]
+    >>> dictionaries, codes = _combinations(alike, 2)
+    >>> [d.to_pylist() for d in dictionaries], codes.to_pylist()
+    ([['a', 'b'], ['x', 'y']], [0, 1, 0])
+    """
     sizes = [len(e.dictionary) for e in encodings]
+    first = encodings[0].indices
+    if sizes[0] <= most and all(
+        size == sizes[0] and e.indices.equals(first)
+        for e, size in zip(encodings[1:], sizes[1:], strict=True)
+    ):
+        return [e.dictionary for e in encodings], first
     if int(np.prod(sizes, dtype=np.float64)) > most:
         return [], None
-    if len(encodings) == 1:
-        return [encodings[0].dictionary], encodings[0].indices
     codes = encodings[0].indices.to_numpy(zero_copy_only=False).astype(np.int32)  # < most
     for e, size in zip(encodings[1:], sizes[1:], strict=True):
         codes *= size
