@@ -8,10 +8,11 @@ import pyarrow.compute as pc
 import pytest
 
 import sabot_lab as sl
+from sabot_lab import col, lit, when
 from sabot_lab.connectors.nexmark import SCHEMAS, NexmarkSource
 from sabot_lab.errors import SourceError
 from sabot_lab.logical import JobGraph
-from tests.support.reference import duckdb_table
+from tests.support.reference import assert_same_rows, duckdb_table
 
 EVENTS = 20_000
 
@@ -31,6 +32,17 @@ def test_the_same_seed_gives_the_same_events_however_they_are_batched_or_split(k
     assert pa.concat_tables(scanned(p, 1000) for p in parts).equals(whole)  # type: ignore[arg-type]
     assert not whole.equals(scanned(NexmarkSource(kind, EVENTS, seed=6), 4096))
     assert whole.schema == SCHEMAS[kind]
+
+
+def test_channel_and_url_come_encoded_and_leave_the_engine_as_the_schemas_strings() -> None:
+    source = NexmarkSource("bids", EVENTS, seed=2)
+    assert all(pa.types.is_dictionary(t) for t in next(source.scan(4096)).schema.types[3:5])
+    bids = sl.nexmark(events=EVENTS, seed=2).bids
+    lowered = when(col("channel").str.lower() == "apple").then(col("url")).otherwise(lit("-"))
+    ours = bids.select("channel", "url", lowered.alias("apple_url")).collect()
+    assert ours.schema.types == [pa.string()] * 3
+    sql = "SELECT channel, url, CASE WHEN lower(channel) = 'apple' THEN url ELSE '-' END FROM b"
+    assert_same_rows(ours, duckdb_table(sql, b=scanned(source, 4096)), ordered=True)
 
 
 def test_events_interleave_one_person_three_auctions_and_46_bids_in_every_50() -> None:
