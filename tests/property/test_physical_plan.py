@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.logical import JobGraph
-from sabot_lab.physical import plan_stages, run_local
+from sabot_lab.physical import PhysicalPlan, plan_stages, run_local
 from tests.support.plans import join_trees, plans
 from tests.support.reference import assert_same_rows, duckdb_table
 
@@ -61,6 +61,47 @@ def test_shuffle_join_and_group_by_stages(tmp_path) -> None:  # type: ignore[no-
     assert [st.partitions for st in physical.stages][-1] == 1
     result = pa.Table.from_batches(list(run_local(physical)))
     assert_same_rows(result, s.collect(), ordered=True)
+
+
+def hashed_on(physical: PhysicalPlan, keys: tuple[str, ...]) -> int:
+    return sum(x.kind == "hash" and x.keys == keys for x in physical.exchanges.values())
+
+
+def test_input_hash_partitioned_on_the_keys_is_not_shuffled_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # k repeats, so aggregate_before_joins groups the facts by k before the join on k
+    facts = pa.table({"k": [i % 50 for i in range(1_000)], "x": list(range(1_000))})
+    dims = pa.table({"k": list(range(50)), "g": [f"g{i % 7}" for i in range(50)]})
+    pq.write_table(facts, tmp_path / "f.parquet", row_group_size=100)
+    f, d = sl.from_parquet(tmp_path / "f.parquet"), sl.from_arrow(dims)
+    cases = [
+        (  # the optimizer's group-by on k feeds the join on k
+            f.join(d, on="k").group_by("g").agg(total=col("x").sum(), n=sl.count()).sort("g"),
+            "SELECT g, SUM(x) AS total, COUNT(*) AS n FROM f JOIN d USING (k) GROUP BY g",
+            3,  # k: into the group-by, the dims into the join; g: into the last group-by
+        ),
+        (  # the join's output, still partitioned on k, feeds a group-by on k and g
+            f.group_by("k")
+            .agg(total=col("x").sum())
+            .join(d, on="k")
+            .group_by("k", "g")
+            .agg(n=sl.count(), total=col("total").max()),
+            "SELECT k, g, COUNT(*) AS n, MAX(total) AS total FROM "
+            "(SELECT k, SUM(x) AS total FROM f GROUP BY k) JOIN d USING (k) GROUP BY k, g",
+            2,
+        ),
+        (  # the group-by runs as 2 tasks, the join as 3: the join's input is hashed again
+            f.group_by("k").agg(total=col("x").sum()).with_parallelism(2).join(d, on="k"),
+            "SELECT k, SUM(x) AS total, g FROM f JOIN d USING (k) GROUP BY k, g",
+            3,
+        ),
+    ]
+    for stream, sql, hashed in cases:
+        physical = plan_stages(stream.optimize().graph, 3)  # no estimates: both sides hashed
+        keys = hashed_on(physical, ("k",)) + hashed_on(physical, ("g",))
+        assert keys == hashed, physical.render()
+        assert len(physical.exchanges) == keys + ("sort" in physical.render()), physical.render()
+        result = pa.Table.from_batches(list(run_local(physical)), schema=stream.schema)
+        assert_same_rows(result, duckdb_table(sql, f=facts, d=dims))
 
 
 AGG_SQL = (
