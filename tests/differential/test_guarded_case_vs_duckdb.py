@@ -32,6 +32,7 @@ GUARDED = [
         "CASE WHEN j > 0 THEN CASE WHEN i <> 0 THEN j // i ELSE j END "
         f"ELSE CASE WHEN {IS_NUMBER} THEN CAST(s AS BIGINT) + j WHEN i <> 0 THEN 7 % i END END",
     ),
+    ("repeated_in_branches", "CASE WHEN i <> 0 THEN (100 // i) * (100 // i) - 100 // i END"),
     ("if", "IF(i <> 0, 100 // i, NULL)"),
     ("coalesce", "COALESCE(CASE WHEN i = 0 THEN 7 END, 100 // i)"),
     ("coalesce_cast", f"COALESCE(CASE WHEN NOT {IS_NUMBER} THEN -1 END, CAST(s AS BIGINT))"),
@@ -62,6 +63,35 @@ def test_guarded_branches_match_duckdb(sql: str, table: pa.Table) -> None:
     expected = duckdb_table(query, t=table)
     for result in collect_all_ways(sl.sql(query, t=table)):
         assert_same_rows(result, expected, ordered=True)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=guarded_tables())
+def test_repeated_guarded_parts_of_an_aggregate_match_duckdb(table: pa.Table) -> None:
+    query = (
+        "SELECT j, SUM(CASE WHEN i <> 0 THEN 100 // i END) AS a, "
+        "MAX(CASE WHEN i <> 0 THEN 100 // i ELSE j END) AS b FROM t GROUP BY j"
+    )
+    expected = duckdb_table(query, t=table)
+    for result in collect_all_ways(sl.sql(query, t=table)):
+        assert_same_rows(result, expected)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=guarded_tables())
+def test_repeated_guarded_parts_of_a_struct_filter_match_duckdb(table: pa.Table) -> None:
+    fields = [table[name].combine_chunks() for name in ("i", "j")]
+    nested = pa.table({"rn": table["rn"], "r": pa.StructArray.from_arrays(fields, ["a", "b"])})
+    a, b = col("r").struct.field("a"), col("r").struct.field("b")
+    guarded = when(a != 0).then(lit(100) // a > 10) & when(a != 0).then(lit(100) // a < b)
+    expected = duckdb_table(
+        "SELECT r.b AS b FROM n WHERE CASE WHEN r.a <> 0 THEN 100 // r.a > 10 END "
+        "AND CASE WHEN r.a <> 0 THEN 100 // r.a < r.b END",
+        n=nested,
+    )
+    stream = sl.from_arrow(nested).filter(guarded).select(b.alias("b"))
+    for result in collect_all_ways(stream):
+        assert_same_rows(result, expected)
 
 
 def test_when_then_guards_a_division_on_a_large_batch() -> None:
