@@ -5,7 +5,9 @@
 constant). :data:`EVALUATORS` holds one evaluator per node class; operand checks, kernel
 tables and type promotion come from :mod:`sabot_lab.expr.types`, so evaluation and the
 plan-time types agree. Semantics follow SQL (DuckDB is the reference): nulls propagate,
-``&``/``|`` use three-valued logic, ``/`` is true division, integer overflow is an error.
+``&``/``|`` use three-valued logic, ``/`` is true division, integer overflow is an error;
+a CASE value or a COALESCE fill that fails over every row is evaluated only over the rows
+that take it (``CASE WHEN x <> 0 THEN 10 // x END``).
 Imports pyarrow, numpy, :mod:`sabot_lab.errors`, :mod:`sabot_lab.expr` and
 :mod:`sabot_lab.kernels`.
 
@@ -434,7 +436,13 @@ def _case_by_branch(expr: Expr, batch: pa.RecordBatch) -> pa.Array:
     values: list[pa.Array] = []
     for condition, value in zip(pairs[0::2], pairs[1::2], strict=True):
         part = batch.take(remaining)
-        holds = pc.fill_null(evaluate(condition, part).cast(pa.bool_()), False)
+        holds = evaluate(condition, part)
+        if not pa.types.is_boolean(holds.type):
+            raise SchemaError(
+                f"cannot evaluate {expr!r}: its condition {condition!r} is {holds.type}, not "
+                "a boolean; compare it (== ...) to get one"
+            )
+        holds = pc.fill_null(holds, False)
         taken = holds.to_numpy(zero_copy_only=False)
         rows.append(remaining[taken])
         values.append(evaluate(value, part.filter(holds)))

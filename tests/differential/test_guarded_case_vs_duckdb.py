@@ -121,3 +121,5 @@ def test_a_failing_row_that_takes_the_branch_is_still_an_error() -> None:
         evaluate(when(col("i").is_not_null()).then(lit(100) // col("i")).otherwise(0), batch)
     with pytest.raises(sl.errors.ComputeError, match="'x'"):
         evaluate(when(col("i") > 0).then(col("s").cast("int64")).otherwise(0), batch)
+    with pytest.raises(sl.errors.SchemaError, match="not a boolean"):
+        evaluate(when(col("s")).then(lit(100) // col("i")).otherwise(0), batch)
