@@ -221,7 +221,12 @@ def per_distinct_strings(expr: Expr, schema: pa.Schema) -> bool:
     (True, False)
     """
     plan = distinct_inputs(expr)
-    return plan is not None and all(is_string(_input_type(leaf, schema)) for leaf in plan.inputs)
+    return plan is not None and _reads_strings(plan, schema)
+
+
+def _reads_strings(plan: DistinctInputs, schema: pa.Schema) -> bool:
+    """Whether every input of ``plan`` is a string in batches of ``schema``."""
+    return all(is_string(_input_type(leaf, schema)) for leaf in plan.inputs)
 
 
 def repeats(value: pa.Array) -> bool:
@@ -259,7 +264,7 @@ def on_distinct_strings(
     plan, costly = _planned(expr)
     if plan is None or not (costly or (len(plan.inputs) == 1 and _coded(plan.inputs[0], batch))):
         return None
-    if not all(is_string(_input_type(leaf, batch.schema)) for leaf in plan.inputs):
+    if not _reads_strings(plan, batch.schema):
         return None
     encodings = []
     for leaf in plan.inputs:

@@ -5,7 +5,9 @@
 constant). :data:`EVALUATORS` holds one evaluator per node class; operand checks, kernel
 tables and type promotion come from :mod:`sabot_lab.expr.types`, so evaluation and the
 plan-time types agree. Semantics follow SQL (DuckDB is the reference): nulls propagate,
-``&``/``|`` use three-valued logic, ``/`` is true division, integer overflow is an error.
+``&``/``|`` use three-valued logic, ``/`` is true division, integer overflow is an error;
+a CASE value or a COALESCE fill that fails over every row is evaluated only over the rows
+that take it (``CASE WHEN x <> 0 THEN 10 // x END``).
 Imports pyarrow, numpy, :mod:`sabot_lab.errors`, :mod:`sabot_lab.expr` and
 :mod:`sabot_lab.kernels`.
 
@@ -286,10 +288,23 @@ def _eval_is_in(expr: Expr, batch: pa.RecordBatch) -> Value:
 
 
 def _eval_fill_null(expr: Expr, batch: pa.RecordBatch) -> Value:
-    value, fill = _args(expr, batch)
+    try:
+        value, fill = _args(expr, batch)
+    except ComputeError:  # the fill fails on rows that do not need it (``COALESCE(x, 10 // y)``)
+        return _fill_where_null(expr, batch)
     if fill.type != value.type:
         fill = converted(fill, value.type)
     return pc.coalesce(value, fill)
+
+
+def _fill_where_null(expr: Expr, batch: pa.RecordBatch) -> pa.Array:
+    """COALESCE as SQL evaluates it: the fill only over the rows whose value is null."""
+    value = evaluate(expr.args[0], batch)
+    missing = pc.is_null(value)
+    fill = evaluate(expr.args[1], batch.filter(missing))
+    value_type, fill_type = nulls_typed([value.type, fill.type])
+    value = value.cast(value_type)
+    return pc.replace_with_mask(value, missing, converted(fill.cast(fill_type), value_type))
 
 
 def _eval_cast(expr: Expr, batch: pa.RecordBatch) -> Value:
@@ -388,6 +403,15 @@ def _first_failing(value: pa.Array, target: pa.DataType) -> Any:
 
 
 def _eval_case(expr: Expr, batch: pa.RecordBatch) -> Value:
+    try:
+        return _case_on_every_row(expr, batch)
+    except ComputeError:  # a branch fails on rows that do not take it (a guarded ``10 // x``)
+        return _case_by_branch(expr, batch)
+
+
+def _case_on_every_row(expr: Expr, batch: pa.RecordBatch) -> Value:
+    """CASE with every condition and value evaluated over every row, then chosen per row:
+    the same result as :func:`_case_by_branch` whenever no branch fails, and faster."""
     values = [_eval(a, batch) for a in expr.args]  # NULL branches take the result type
     *pairs, otherwise = values
     conditions = [_broadcast(c, batch.num_rows) for c in pairs[0::2]]
@@ -400,6 +424,36 @@ def _eval_case(expr: Expr, batch: pa.RecordBatch) -> Value:
         return pa.array([c.as_py() for c in choices], target).take(taken)
     choices = [_broadcast(c, batch.num_rows) for c in choices]
     return pc.case_when(pc.make_struct(*conditions), *choices)
+
+
+def _case_by_branch(expr: Expr, batch: pa.RecordBatch) -> pa.Array:
+    """CASE as SQL evaluates it: each condition over the rows no earlier condition took, each
+    value over the rows its condition took (so ``WHEN x <> 0 THEN 10 // x`` never divides by
+    zero); the values are then put back in row order."""
+    *pairs, otherwise = expr.args
+    remaining = np.arange(batch.num_rows)
+    rows: list[np.ndarray] = []
+    values: list[pa.Array] = []
+    for condition, value in zip(pairs[0::2], pairs[1::2], strict=True):
+        part = batch.take(remaining)
+        holds = evaluate(condition, part)
+        if not pa.types.is_boolean(holds.type):
+            raise SchemaError(
+                f"cannot evaluate {expr!r}: its condition {condition!r} is {holds.type}, not "
+                "a boolean; compare it (== ...) to get one"
+            )
+        holds = pc.fill_null(holds, False)
+        taken = holds.to_numpy(zero_copy_only=False)
+        rows.append(remaining[taken])
+        values.append(evaluate(value, part.filter(holds)))
+        remaining = remaining[~taken]
+    rows.append(remaining)
+    values.append(evaluate(otherwise, batch.take(remaining)))
+    target = common_type([v.type for v in values])
+    merged = pa.concat_arrays([converted(v, target) for v in values])
+    position = np.empty(batch.num_rows, dtype=np.int64)  # each row's place in ``merged``
+    position[np.concatenate(rows)] = np.arange(batch.num_rows)
+    return merged.take(position)
 
 
 # ----------------------------------------------------------------------------- strings

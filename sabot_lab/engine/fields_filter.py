@@ -30,6 +30,7 @@ from sabot_lab.engine.distinct_strings import encoded_if_cached, input_value
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.engine.shared_subexpressions import shared_subexpressions
 from sabot_lab.engine.stateless import kept_rows, project_batch
+from sabot_lab.errors import ComputeError
 from sabot_lab.expr import Expr
 from sabot_lab.expr.nodes import Alias, Column, StructField
 
@@ -72,6 +73,7 @@ class FieldsFilter:
         # the predicate's own repeats only: the projection sees only the rows kept (where
         # ``x <> 0`` kept them, ``10 // x`` never divides by zero)
         self.shared, (self.predicate,) = shared_subexpressions([condition], read_schema)
+        self.unshared = condition
         # unaliased (the schema names the outputs): a column read passes through encoded
         self.exprs = [e.args[0] if isinstance(e, Alias) else e for e in projected]
         self._names = [*read_schema.names, *(e.param("name") for e in self.shared)]
@@ -80,15 +82,24 @@ class FieldsFilter:
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         """The projection of ``batch``'s rows where the predicate is true; None if none."""
-        arrays = [input_value(e, batch) for e in self.read]
-        for expr in self.shared:
-            widened = pa.RecordBatch.from_arrays(arrays, names=self._names[: len(arrays)])
-            arrays.append(evaluate(expr, widened))
-        read = pa.RecordBatch.from_arrays(arrays, names=self._names)
-        mask = evaluate(self.predicate, read)
+        read = pa.RecordBatch.from_arrays(
+            [input_value(e, batch) for e in self.read], names=self._names[: len(self.read)]
+        )
+        try:
+            mask = self._mask(read)
+        except ComputeError:  # a shared part fails on rows a CASE branch does not take
+            mask = evaluate(self.unshared, read)
         carried = [encoded_if_cached(read.column(name)) for name in self._kept]
         kept = kept_rows(pa.RecordBatch.from_arrays(carried, names=self._kept), mask)
         return None if kept is None else project_batch(kept, self.exprs, self.schema)
+
+    def _mask(self, read: pa.RecordBatch) -> pa.Array:
+        """The predicate over ``read``, its shared subexpressions computed once."""
+        arrays = list(read.columns)
+        for expr in self.shared:
+            widened = pa.RecordBatch.from_arrays(arrays, names=self._names[: len(arrays)])
+            arrays.append(evaluate(expr, widened))
+        return evaluate(self.predicate, pa.RecordBatch.from_arrays(arrays, names=self._names))
 
 
 def _read_as(expr: Expr, read: dict[tuple[object, ...], Expr]) -> Expr:

@@ -29,6 +29,7 @@ import pyarrow as pa
 from sabot_lab.engine.distinct_strings import per_distinct_strings
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.engine.stateless import project_batch
+from sabot_lab.errors import ComputeError
 from sabot_lab.expr import Expr, col
 from sabot_lab.expr.nodes import (
     Aggregate,
@@ -128,15 +129,22 @@ class SharedProjection:
 
     def __init__(self, exprs: Sequence[Expr], schema: pa.Schema) -> None:
         self.output_schema = pa.schema([e.output_field(schema) for e in exprs])
+        self.unshared = list(exprs)
         self.shared, self.exprs = shared_subexpressions(exprs, schema)
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The projection of ``batch``."""
-        if self.shared:
-            arrays, names = list(batch.columns), list(batch.schema.names)
+        """The projection of ``batch``; where a shared subexpression fails over every row
+        (``100 // x`` repeated in ``CASE WHEN x <> 0 THEN ...`` branches), the expressions
+        evaluated one by one, each CASE branch only over its own rows."""
+        if not self.shared:
+            return project_batch(batch, self.exprs, self.output_schema)
+        arrays, names = list(batch.columns), list(batch.schema.names)
+        try:
             for expr in self.shared:
                 widened = pa.RecordBatch.from_arrays(arrays, names=names)
                 arrays.append(evaluate(expr, widened))
                 names.append(expr.param("name"))
-            batch = pa.RecordBatch.from_arrays(arrays, names=names)
-        return project_batch(batch, self.exprs, self.output_schema)
+        except ComputeError:
+            return project_batch(batch, self.unshared, self.output_schema)
+        widened = pa.RecordBatch.from_arrays(arrays, names=names)
+        return project_batch(widened, self.exprs, self.output_schema)

@@ -1,7 +1,9 @@
 """Physical plans: stages of parallel tasks, split at exchanges (hash shuffle, broadcast, single).
 
-``planner`` cuts stages, ``exchange`` partitions rows, ``ids`` is the one place that formats
-and parses task and producer ids, ``task`` runs one task with the engine. May import
+``planner`` cuts stages, ``partitioning`` follows which columns rows are hash-partitioned on
+(an input partitioned already needs no exchange), ``exchange`` partitions rows, ``ids`` is the
+one place that formats and parses task and producer ids, ``task`` runs one task with the
+engine. May import
 ``logical``, ``optimizer``, ``engine``, ``kernels``, ``expr``, ``config``; never the runtime.
 
 >>> import sabot_lab as sl

@@ -15,6 +15,14 @@ Every edge into an operator that needs its rows grouped is an exchange:
   exchange takes the minimum over the producing tasks (:meth:`PhysicalPlan.bounded` tells
   whether the job ends; one that does not runs all its stages at once, exchanges streaming).
 
+An input already hash-partitioned on an operator's keys (by an earlier hash exchange, kept
+through filters, projections, group-bys and joins: :mod:`sabot_lab.physical.partitioning`)
+needs no exchange when the stages on both sides would run as many tasks: the operator then
+runs in its input's stage (a group-by on ``k`` feeding a join on ``k`` hashes ``k`` once).
+An operator with one input only needs each value of its keys in one task, so an input
+partitioned on some of its keys is enough; a join's inputs are partitioned alike, on exactly
+its keys.
+
 With more than one partition, a group-by or aggregate is split in two phases: a partial
 aggregate per batch in the producing stage (so only one row per group and batch crosses the
 exchange), and the final merge after it.
@@ -85,6 +93,7 @@ from sabot_lab.logical import (
     fused_members,
 )
 from sabot_lab.physical.exchange import Exchange, ExchangeSource
+from sabot_lab.physical.partitioning import Keys, partitioned_on
 
 __all__ = [
     "BROADCAST_ROWS",
@@ -250,21 +259,14 @@ def plan_stages(
 
     while True:
         component = _components(order, crossing)
-        stage_ids, waiting = _stage_order(order, component, crossing)
+        _, waiting = _stage_order(order, component, crossing)
         if not waiting:
             break
         crossing.update(_cut(graph, order, component, waiting, crossing))
-    stage_of = {n: stage_ids[c] for n, c in component.items()}
-    count = len(stage_ids)
-    single = {stage_of[v] for (_, v, _), (kind, _) in crossing.items() if kind == "single"}
-    single |= {stage_of[n.operator_id] for n in order if isinstance(n.op, RowIndex)}
-    chosen: dict[int, int] = {}  # the largest parallelism an operator of the stage asks for
-    for node in order:
-        for member in fused_members(node):
-            if member.parallelism:
-                s = stage_of[node.operator_id]
-                chosen[s] = max(chosen.get(s, 0), member.parallelism)
-    width = {s: 1 if s in single else chosen.get(s, partitions) for s in range(count)}
+    crossing = _without_repartitions(graph, order, crossing, partitions)
+    stage_of = _stages(order, crossing)
+    count = len(set(stage_of.values()))
+    width = _widths(order, stage_of, crossing, partitions)
 
     exchanges: dict[str, Exchange] = {}
     inputs: dict[tuple[str, int], str] = {}  # (consumer operator, input position) -> exchange
@@ -305,6 +307,72 @@ def plan_stages(
             )
         )
     return PhysicalPlan(tuple(stages), exchanges)
+
+
+def _stages(
+    order: list[StreamOperatorNode], crossing: Mapping[tuple[str, str, int], object]
+) -> dict[str, int]:
+    """Each operator's stage number (producers first), for exchanges that let no stage wait
+    for itself."""
+    component = _components(order, crossing)
+    stage_ids, _ = _stage_order(order, component, crossing)
+    return {n: stage_ids[c] for n, c in component.items()}
+
+
+def _widths(
+    order: list[StreamOperatorNode],
+    stage_of: Mapping[str, int],
+    crossing: Mapping[tuple[str, str, int], tuple[str, tuple[str, ...]]],
+    partitions: int,
+) -> dict[int, int]:
+    """Each stage's number of tasks: one if it reads a ``single`` exchange or numbers rows,
+    else the largest parallelism one of its operators asks for, else ``partitions``."""
+    single = {stage_of[v] for (_, v, _), (kind, _) in crossing.items() if kind == "single"}
+    single |= {stage_of[n.operator_id] for n in order if isinstance(n.op, RowIndex)}
+    chosen: dict[int, int] = {}  # the largest parallelism an operator of the stage asks for
+    for node in order:
+        for member in fused_members(node):
+            if member.parallelism:
+                s = stage_of[node.operator_id]
+                chosen[s] = max(chosen.get(s, 0), member.parallelism)
+    return {s: 1 if s in single else chosen.get(s, partitions) for s in set(stage_of.values())}
+
+
+def _without_repartitions(
+    graph: JobGraph,
+    order: list[StreamOperatorNode],
+    crossing: Mapping[tuple[str, str, int], tuple[str, tuple[str, ...]]],
+    partitions: int,
+) -> dict[tuple[str, str, int], tuple[str, tuple[str, ...]]]:
+    """``crossing`` without the hash exchanges whose input is already hash-partitioned on
+    their keys (:func:`~sabot_lab.physical.partitioning.partitioned_on`; for an operator with
+    one input, on some of them) by a stage of as many tasks as the consumer's: the consumer
+    joins the producer's stage (whose exchanges in then have that same number of
+    partitions), unless a stage would then wait for itself."""
+    kept = dict(crossing)
+    for edge, (kind, keys) in crossing.items():
+        upstream, consumer, _ = edge
+        if kind != "hash" or not _colocated(
+            partitioned_on(graph, kept)[upstream], keys, graph.node(consumer)
+        ):
+            continue
+        stage_of = _stages(order, kept)
+        width = _widths(order, stage_of, kept, partitions)
+        if width[stage_of[upstream]] != width[stage_of[consumer]]:
+            continue
+        trial = {e: x for e, x in kept.items() if e != edge}
+        if not _stage_order(order, _components(order, trial), trial)[1]:
+            kept = trial
+    return kept
+
+
+def _colocated(partitioned: Keys, keys: tuple[str, ...], consumer: StreamOperatorNode) -> bool:
+    """Whether rows hash-partitioned on ``partitioned`` have the rows of each value of
+    ``keys`` in one task, as hashing on ``keys`` would (for an operator with several inputs,
+    which must all be partitioned alike: only on exactly ``keys``)."""
+    if not partitioned:
+        return False
+    return partitioned == keys or (len(consumer.upstream) == 1 and set(partitioned) <= set(keys))
 
 
 def split_aggregates(graph: JobGraph) -> JobGraph:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.logical import JobGraph
-from sabot_lab.physical import plan_stages, run_local
+from sabot_lab.physical import PhysicalPlan, plan_stages, run_local
 from tests.support.plans import join_trees, plans
 from tests.support.reference import assert_same_rows, duckdb_table
 
@@ -61,6 +63,45 @@ def test_shuffle_join_and_group_by_stages(tmp_path) -> None:  # type: ignore[no-
     assert [st.partitions for st in physical.stages][-1] == 1
     result = pa.Table.from_batches(list(run_local(physical)))
     assert_same_rows(result, s.collect(), ordered=True)
+
+
+def shuffles(physical: PhysicalPlan) -> list[str]:
+    return sorted(f"{x.kind} {','.join(x.keys)}".strip() for x in physical.exchanges.values())
+
+
+def test_input_hash_partitioned_on_the_keys_is_not_shuffled_again(tmp_path: Path) -> None:
+    # k repeats, so aggregate_before_joins groups the facts by k before the join on k
+    facts = pa.table({"k": [i % 50 for i in range(1_000)], "x": list(range(1_000))})
+    dims = pa.table({"k": list(range(50)), "g": [f"g{i % 7}" for i in range(50)]})
+    pq.write_table(facts, tmp_path / "f.parquet", row_group_size=100)
+    f, d = sl.from_parquet(tmp_path / "f.parquet"), sl.from_arrow(dims)
+    by_k = f.group_by("k").agg(total=col("x").sum())
+    cases = [
+        (  # the optimizer's group-by on k feeds the join on k: k is hashed once per side
+            f.join(d, on="k").group_by("g").agg(total=col("x").sum(), n=sl.count()).sort("g"),
+            "SELECT g, SUM(x) AS total, COUNT(*) AS n FROM f JOIN d USING (k) GROUP BY g",
+            ["hash g", "hash k", "hash k", "single"],
+        ),
+        (  # renamed, still partitioned; the join's output feeds a group-by on j and g in place
+            by_k.rename({"k": "j"})
+            .join(d.rename({"k": "j"}), on="j")
+            .group_by("j", "g")
+            .agg(n=sl.count(), total=col("total").max()),
+            "SELECT k AS j, g, COUNT(*) AS n, MAX(total) AS total FROM "
+            "(SELECT k, SUM(x) AS total FROM f GROUP BY k) JOIN d USING (k) GROUP BY k, g",
+            ["hash j", "hash k"],
+        ),
+        (  # the group-by runs as 2 tasks, the join as 3: the join's input is hashed again
+            by_k.with_parallelism(2).join(d, on="k"),
+            "SELECT k, SUM(x) AS total, g FROM f JOIN d USING (k) GROUP BY k, g",
+            ["hash k", "hash k", "hash k"],
+        ),
+    ]
+    for stream, sql, expected in cases:
+        physical = plan_stages(stream.optimize().graph, 3)  # no estimates: both sides hashed
+        assert shuffles(physical) == expected, physical.render()
+        result = pa.Table.from_batches(list(run_local(physical)), schema=stream.schema)
+        assert_same_rows(result, duckdb_table(sql, f=facts, d=dims))
 
 
 AGG_SQL = (

@@ -42,6 +42,7 @@ PHASES = {
     "push_down_projections (rebuild)",
     "simplify_predicates",
     "plan views (colour family)",
+    "physical planning (partitioning kept)",
 }
 
 
