@@ -5,6 +5,7 @@ part of it fits; float sums are ``bincount``'s to the last bit."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sabot_lab.kernels.grouped_sums import count_by_code, sum_float64_by_code, sum_int64_by_code
@@ -57,3 +58,19 @@ def test_float_sums_and_counts_equal_bincount(size: int, rows: list[tuple[int, f
     count_by_code(codes, counts)
     assert sums.tobytes() == np.bincount(codes, weights=values, minlength=size).tobytes()
     assert counts.tolist() == np.bincount(codes, minlength=size).tolist()
+
+
+@given(code=st.sampled_from([-1, 3, 2**62]), lanes=st.sampled_from([3, 5000]))
+def test_a_code_outside_the_groups_raises(code: int, lanes: int) -> None:
+    codes = np.array([0, 1, code, 2], dtype=np.int64)
+    for kernel, values, out in (
+        (sum_int64_by_code, np.ones(4, np.int64), np.zeros(lanes, np.int64)),
+        (sum_float64_by_code, np.ones(4), np.zeros(lanes)),
+        (count_by_code, None, np.zeros(lanes, np.int64)),
+    ):
+        args = (codes, out) if values is None else (codes, values, out)
+        if 0 <= code < lanes:  # a group of the larger sets
+            kernel(*args)
+        else:
+            with pytest.raises(ValueError, match="group numbers must lie in"):
+                kernel(*args)
