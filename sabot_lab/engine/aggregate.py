@@ -32,6 +32,7 @@ from sabot_lab.engine.user_aggregate import UserAggregateCall
 from sabot_lab.expr import Expr, col, lit
 from sabot_lab.expr.decimals import decimal_from_unscaled, unscaled_int64, unscaled_values
 from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Aggregate, UserAggregate
+from sabot_lab.kernels.grouped_sums import count_by_code, sum_float64_by_code, sum_int64_by_code
 
 __all__ = ["HashAggregate", "aggregate_schema", "mean_of"]
 
@@ -257,7 +258,8 @@ class HashAggregate:
         if dense is None:
             return None
         codes, size, keys_of = dense
-        counts = np.bincount(codes, minlength=size)
+        counts = np.zeros(size, dtype=np.int64)
+        count_by_code(codes, counts)
         present = np.flatnonzero(counts)
         columns: dict[str, Any] = keys_of(present)
         for call in self._calls:
@@ -292,7 +294,7 @@ class HashAggregate:
         self, pre: pa.RecordBatch
     ) -> tuple[np.ndarray, int, Callable[[np.ndarray], dict[str, Any]]] | None:
         """Group numbers ``0 .. size-1`` of the rows and a function giving the key columns of
-        numbered groups, when the keys allow it without hashing: dictionary-encoded keys (a
+        numbered groups (int64 numbers), when the keys allow it without hashing: dictionary-encoded keys (a
         join's build-side column, a Parquet column read through its dictionary: their codes), one text key of user aggregates (encoded: one
         hash per row, where the hashed partial would list each group's rows), or integer keys without nulls whose ranges
         multiply to a few times the rows at most (window starts, ids of a time range)."""
@@ -505,7 +507,7 @@ def _encoded_codes(
     def text_keys(present: np.ndarray) -> dict[str, Any]:
         return {name: encoded.dictionary.take(pa.array(present)).cast(key.type)}
 
-    return encoded.indices.to_numpy(), len(encoded.dictionary), text_keys
+    return encoded.indices.to_numpy().astype(np.int64), len(encoded.dictionary), text_keys
 
 
 def _joined_lists(lists: pa.ChunkedArray, groups: _Groups, distinct: bool) -> pa.ListArray:
@@ -659,8 +661,8 @@ def _dictionary_codes(
 
 def _dense_sums(codes: np.ndarray, size: int, values: pa.Array) -> pa.Array | None:
     """The sums of ``values`` (without nulls) per group number ``codes``, in Arrow's sum
-    type: floats by ``bincount``, integers and decimals of at most 18 digits exactly in
-    64-bit integers (when their magnitudes prove no sum overflows); None for other types.
+    type: floats in row order, integers and decimals of at most 18 digits exactly in 64-bit
+    integers (:func:`_int64_sums`); None for other types and when a sum overflows.
 
     >>> from decimal import Decimal
     >>> _dense_sums(np.array([1, 0, 1]), 2, pa.array([Decimal("1.5"), Decimal("2"), Decimal("-0.25")])).to_pylist()
@@ -668,11 +670,11 @@ def _dense_sums(codes: np.ndarray, size: int, values: pa.Array) -> pa.Array | No
     """
     dtype = values.type
     if dtype == pa.float64():
-        return pa.array(np.bincount(codes, weights=values.to_numpy(), minlength=size))
+        floats = np.zeros(size, dtype=np.float64)
+        sum_float64_by_code(codes, values.to_numpy(), floats)
+        return pa.array(floats)
     if pa.types.is_signed_integer(dtype):
         numbers = values.cast(pa.int64()).to_numpy()
-        if max(abs(int(numbers.max())), abs(int(numbers.min()))) * len(numbers) >= 1 << 63:
-            return None
     elif isinstance(dtype, pa.Decimal128Type) and dtype.precision <= 18:
         unscaled = unscaled_int64(values)
         if unscaled is None:
@@ -683,15 +685,21 @@ def _dense_sums(codes: np.ndarray, size: int, values: pa.Array) -> pa.Array | No
     return _int64_sums(codes, size, numbers, dtype)
 
 
-def _int64_sums(codes: np.ndarray, size: int, numbers: np.ndarray, dtype: pa.DataType) -> pa.Array:
+def _int64_sums(
+    codes: np.ndarray, size: int, numbers: np.ndarray, dtype: pa.DataType
+) -> pa.Array | None:
     """The sums of int64 ``numbers`` (the unscaled values of a ``dtype`` decimal, or integers
-    of ``dtype``) per group number ``codes``, in Arrow's sum type of ``dtype``.
+    of ``dtype``) per group number ``codes``, in Arrow's sum type of ``dtype``; None when a
+    sum overflows 64 bits.
 
     >>> _int64_sums(np.array([1, 0, 1]), 2, np.array([150, 200, -25]), pa.decimal128(4, 2)).to_pylist()
     [Decimal('2.00'), Decimal('1.25')]
+    >>> _int64_sums(np.array([0, 0]), 1, np.array([2**62, 2**62]), pa.int64()) is None
+    True
     """
     sums = np.zeros(size, dtype=np.int64)
-    np.add.at(sums, codes, numbers)
+    if not sum_int64_by_code(codes, numbers, sums):
+        return None
     if pa.types.is_decimal(dtype):
         return decimal_from_unscaled(pa.array(sums), _sum_type(dtype))
     return pa.array(sums, type=_sum_type(dtype))
