@@ -17,7 +17,7 @@ fusion). Watermarks and checkpoint barriers between the batches pass the steps u
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +97,7 @@ def ordered_parallel_map(
     items: Iterator[Any],
     config: Config,
     passes: Callable[[Any], bool] | None = None,
-) -> Generator[Any, None, None]:
+) -> Iterator[Any]:
     """``map(fn, items)`` on ``config.engine.threads`` threads, in order, with bounded look-ahead.
     Items for which ``passes`` is true (watermarks) come out as they are, after every result
     before them: they flush the look-ahead, so a stream that pauses after a watermark does
