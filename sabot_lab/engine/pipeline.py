@@ -18,13 +18,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from sabot_lab.config import Config
 from sabot_lab.engine.items import Idle, RuntimeItem, batches_only, is_marker
-from sabot_lab.engine.worker_pools import borrowed_pool
 from sabot_lab.errors import ComputeError
 
 __all__ = ["Pipeline", "Step", "ordered_parallel_map"]
@@ -110,21 +109,19 @@ def ordered_parallel_map(
         yield from (item if passes and passes(item) else fn(item) for item in items)
         return
     window = config.engine.threads * config.engine.max_in_flight
-    with borrowed_pool(config.engine.threads) as pool:
-        pending: deque[Future[Any]] = deque()
-        try:
-            for item in items:
-                if passes is not None and passes(item):
-                    while pending:
-                        yield pending.popleft().result()
-                    yield item
-                    continue
-                pending.append(pool.submit(fn, item))
-                if len(pending) >= window:
+    pool = ThreadPoolExecutor(max_workers=config.engine.threads, thread_name_prefix="sabot-worker")
+    pending: deque[Future[Any]] = deque()
+    try:
+        for item in items:
+            if passes is not None and passes(item):
+                while pending:
                     yield pending.popleft().result()
-            while pending:
+                yield item
+                continue
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
                 yield pending.popleft().result()
-        finally:  # stopped early or failed: the batches not started are dropped
-            for future in pending:
-                future.cancel()
-            wait(pending)
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
