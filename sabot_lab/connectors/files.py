@@ -52,7 +52,6 @@ __all__ = ["FileSource", "ScanStats"]
 FORMATS = ("parquet", "csv", "json")
 _WHOLE = 0  # the one "row group" of a CSV or NDJSON file
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-_NO_PARTITION = pc.scalar(True)  # the partition expression of a file outside partitions
 
 
 @dataclass(frozen=True)
@@ -123,10 +122,11 @@ def _parquet_files(files: list[str], discovered: ds.Dataset | None = None) -> ds
 
     if discovered is None:
         local = fs.LocalFileSystem()
-        fragments = [file_fragment(f, local, _NO_PARTITION) for f in files]
+        outside = pc.scalar(True)  # the partition expression of a file outside partitions
+        fragments = [file_fragment(f, local, outside) for f in files]
         # the schema from a fragment of its own: a file written just now has its footer read
         # when scanned, from the file as it is then, not kept from here
-        schema = file_fragment(files[0], local, _NO_PARTITION).physical_schema
+        schema = file_fragment(files[0], local, outside).physical_schema
     else:
         fragments = [
             file_fragment(f.path, f.filesystem, f.partition_expression)

@@ -32,6 +32,7 @@ engine takes an encoding as a layout of the schema's strings (see
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import time
 from collections.abc import Hashable, Iterator
@@ -57,8 +58,16 @@ STATES = [b"AZ", b"CA", b"ID", b"OR", b"WA", b"WY"]
 CHANNELS = [b"Google", b"Facebook", b"Baidu", b"Apple"]
 URLS = [b"https://nexmark.com/" + c.lower() for c in CHANNELS]
 _TABLES = (FIRST_NAMES, LAST_NAMES, CITIES, STATES)
-_POOLS = {"channel": pa.array(CHANNELS, pa.string()), "url": pa.array(URLS, pa.string())}
-"""The dictionaries of the bids' pooled fields, indexed by the kernel's numbers."""
+_POOLED = ("channel", "url")  # a bid's fields drawn from fixed pools, coded by the kernel
+
+
+@functools.cache
+def _pool(name: str) -> pa.Array:
+    """The values a pooled field's codes number (made on first use: no Arrow arrays are built
+    while ``sabot_lab`` is imported)."""
+    return pa.array(CHANNELS if name == "channel" else URLS, pa.string())
+
+
 _PACED_BATCH_SECONDS = 0.05
 """A paced source's batches hold at most this many seconds of events."""
 _KERNEL_NAMES = {("persons", "id"): "person_id", ("auctions", "id"): "auction_id"}
@@ -125,7 +134,7 @@ def _as_generated(field: pa.Field) -> pa.Field:
     """``field`` as the generator's batches hold it: the pooled strings dictionary-encoded."""
     if pa.types.is_struct(field.type):
         return field.with_type(pa.struct([_as_generated(f) for f in field.type]))
-    if field.name in _POOLS:
+    if field.name in _POOLED:
         return field.with_type(pa.dictionary(pa.int32(), field.type))
     return field
 
@@ -146,9 +155,9 @@ def _columns(kind: str, rows: dict[str, Any], count: int, blank: pa.Array) -> li
     columns = []
     for field in SCHEMAS[kind]:
         value = rows.get(_KERNEL_NAMES.get((kind, field.name), field.name))
-        if field.name in _POOLS:  # (a bid's: the kernel numbers its channel and url at once)
+        if field.name in _POOLED:  # (a bid's: the kernel numbers its channel and url at once)
             codes = pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(rows["channel"])])
-            columns.append(pa.DictionaryArray.from_arrays(codes, _POOLS[field.name], safe=False))
+            columns.append(pa.DictionaryArray.from_arrays(codes, _pool(field.name), safe=False))
         elif value is None:
             columns.append(blank)
         elif isinstance(value, tuple):
