@@ -5,7 +5,7 @@ string column (each row the same width).
 
 :func:`format_timestamps` gives None where it does not apply (another specifier, a time zone
 other than UTC, years outside 0000-9999), and the caller formats with ``pyarrow.compute``.
-Imports pyarrow and numpy only.
+Imports pyarrow, numpy and :mod:`sabot_lab.kernels.period_texts`.
 
 >>> import pyarrow as pa
 >>> t = pa.array([0, 1_700_000_000_123, None], pa.timestamp("ms"))
@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.expr.calendar import civil_from_days
+from sabot_lab.kernels.period_texts import put_period_texts
 
 __all__ = ["format_timestamps"]
 
@@ -61,7 +62,8 @@ def format_timestamps(values: pa.Array, fmt: str) -> pa.Array | None:
 
     The rows' texts are taken from those of the range of days, minutes or seconds (the finest
     the pattern writes) they span, each formatted once, when that range is small (a pattern
-    without the date has at most a day's worth).
+    without the date has at most a day's worth): a kernel copies each row's period's text,
+    dividing only where the period changes.
 
     >>> import pyarrow as pa
     >>> t = pa.array([86_399_999_999], pa.timestamp("us"))
@@ -75,26 +77,36 @@ def format_timestamps(values: pa.Array, fmt: str) -> pa.Array | None:
     if pieces is None or not pa.types.is_timestamp(kind) or kind.tz not in _UTC:
         return None
     step = next((s for p, s in _STEPS if p in pieces), 86_400)
+    width = sum(_WIDTHS.get(p, 1) for p in pieces)
     stamps = values.cast(pa.int64())
     if values.null_count:
         stamps = pc.fill_null(stamps, 0)
-    keys = stamps.to_numpy() // (_PER_SECOND[kind.unit] * step)
-    if not _DATE & set(pieces):
-        keys %= 86_400 // step
-        first, last = 0, 86_400 // step - 1
-    elif len(keys):
-        first, last = int(keys.min()), int(keys.max())
+    units, per_period = stamps.to_numpy(), _PER_SECOND[kind.unit] * step
+    if len(units) * width >= 2**31 - 1:
+        return None
+    wrap = 0 if _DATE & set(pieces) else 86_400 // step
+    if wrap:
+        first, last = 0, wrap - 1
+    elif len(units):
+        first, last = int(units.min()) // per_period, int(units.max()) // per_period
     else:
         first = last = 0
-    if last - first < max(4_096, len(keys) // 4):
-        table = _format_seconds(np.arange(first, last + 1, dtype=np.int64) * step, pieces)
+    if last - first < max(4_096, len(units) // 4):
+        table = _digits(np.arange(first, last + 1, dtype=np.int64) * step, pieces)
         if table is None:
             return None
-        out = table.take(pa.array(keys - first if first else keys, pa.int64()))
+        text = np.empty(len(units) * width, np.uint8)
+        put_period_texts(units, per_period, first, wrap, table.reshape(-1), width, text)
     else:
-        out = _format_seconds(keys * step, pieces)
-        if out is None:
+        keys = units // per_period
+        digits = _digits((keys % wrap if wrap else keys) * step, pieces)
+        if digits is None:
             return None
+        text = digits.reshape(-1)
+    offsets = np.arange(0, (len(units) + 1) * width, width, dtype=np.int32)
+    out = pa.Array.from_buffers(
+        pa.string(), len(units), [None, pa.py_buffer(offsets), pa.py_buffer(text)]
+    )
     if values.null_count:
         return pc.if_else(values.is_valid(), out, pa.scalar(None, pa.string()))
     return out
@@ -105,11 +117,10 @@ _STEPS = (("S", 1), ("M", 60), ("H", 3_600))
 """The finest unit a pattern writes, in seconds, by the specifiers it holds."""
 
 
-def _format_seconds(seconds: np.ndarray, pieces: tuple[str, ...]) -> pa.Array | None:
-    """Seconds since the epoch formatted by ``pieces``; None for a year outside 0000-9999."""
+def _digits(seconds: np.ndarray, pieces: tuple[str, ...]) -> np.ndarray | None:
+    """Seconds since the epoch formatted by ``pieces``, one row of bytes each; None for a
+    year outside 0000-9999."""
     count, width = len(seconds), sum(_WIDTHS.get(p, 1) for p in pieces)
-    if count * width >= 2**31 - 1:
-        return None
     days, second = np.divmod(seconds, 86_400)
     numbers: dict[str, np.ndarray] = {}
     if _DATE & set(pieces):
@@ -129,7 +140,4 @@ def _format_seconds(seconds: np.ndarray, pieces: tuple[str, ...]) -> pa.Array | 
         for place in range(_WIDTHS[piece] - 1, -1, -1):
             text[:, at] = number // 10**place % 10 + 48
             at += 1
-    offsets = np.arange(0, (count + 1) * width, width, dtype=np.int32)
-    return pa.Array.from_buffers(
-        pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
-    )
+    return text
