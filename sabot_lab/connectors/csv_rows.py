@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as csv
 
-from sabot_lab.kernels.csv_text import KINDS, WIDEST, encode_rows
+from sabot_lab.kernels.csv_text import KINDS, SLACK, WIDEST, encode_rows
 
 __all__ = ["CsvRows"]
 
@@ -55,7 +55,7 @@ def _encoded(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray] | None:
     kinds = [_kind(column.type) for column in batch.columns]
     if not kinds or None in kinds:
         return None
-    size, described = batch.num_rows * len(kinds), []
+    size, described = batch.num_rows * len(kinds) + SLACK, []
     for column, kind in zip(batch.columns, kinds, strict=True):
         number = _KIND[str(kind)]
         size += batch.num_rows * WIDEST[number]

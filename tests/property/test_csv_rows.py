@@ -1,7 +1,7 @@
 """CSV text of batches (the kernel's, or Arrow's writer where the kernel does not apply)
-against Arrow's CSV writer byte for byte: integers of every width, booleans, dates and
-timestamps of every unit over years 0001-9999 or bunched in a few seconds, strings with
-quotes, commas, line breaks and non-ASCII characters, nulls, sliced arrays, and any range of
+against Arrow's CSV writer byte for byte: integers of every width and number of digits,
+booleans, dates and timestamps of every unit over years 0001-9999 or bunched in a few seconds,
+strings with quotes, commas, line breaks and non-ASCII characters, nulls, sliced arrays, and any range of
 rows; floats, zoned timestamps and years outside 1-9999 go through Arrow's writer."""
 
 from __future__ import annotations
@@ -34,7 +34,13 @@ def _integers(rng: np.random.Generator, name: str, rows: int) -> pa.Array:
     info = np.iinfo(name)
     values = rng.integers(info.min, info.max, rows, dtype=name, endpoint=True)
     small = rng.integers(-1000 if info.min else 0, 1000, rows).astype(name)
-    values = np.where(rng.random(rows) < 0.5, small, values)
+    # every number of digits up to the type's (below its largest, whose digits are all drawn)
+    digits = rng.integers(1, len(str(info.max)), rows)
+    every_length = (rng.random(rows) * 10.0**digits).astype(name)
+    if info.min:
+        every_length = np.where(rng.random(rows) < 0.5, -every_length, every_length)
+    picked = rng.random(rows)
+    values = np.where(picked < 1 / 3, small, np.where(picked < 2 / 3, every_length, values))
     return pa.array(values, mask=_nulls(rng, rows))
 
 
