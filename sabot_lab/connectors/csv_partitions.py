@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sabot_lab.connectors.csv_rows import CsvRows
+from sabot_lab.connectors.csv_rows import CsvRows, TextRoom
 
 __all__ = ["partition_keys_supported", "write_csv_partitions"]
 
@@ -61,10 +61,11 @@ def write_csv_partitions(
     opened: dict[tuple[str, ...], pa.NativeFile] = {}
     files: dict[tuple[str, ...], int] = {}
     group = contextlib.ExitStack()  # the files open now
+    room = TextRoom()  # each batch's text is written out before the next one's is made
     try:
         for batch in batches:
             ordered, parts = _partitions(batch, keys)
-            text = CsvRows(ordered.select(columns))
+            text = CsvRows(ordered.select(columns), room)
             for values, start, stop in parts:
                 out = opened.get(values)
                 if out is None:

@@ -23,7 +23,7 @@ import pyarrow.csv as csv
 
 from sabot_lab.kernels.csv_text import KINDS, SLACK, WIDEST, encode_rows
 
-__all__ = ["CsvRows"]
+__all__ = ["CsvRows", "TextRoom"]
 
 _KIND = {name: number for number, name in enumerate(KINDS)}
 _PER_SECOND = {"s": (1, 0), "ms": (1_000, 3), "us": (1_000_000, 6), "ns": (1_000_000_000, 9)}
@@ -49,9 +49,39 @@ def _address(buffer: pa.Buffer | None) -> int:
     return 0 if buffer is None else buffer.address
 
 
-def _encoded(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray] | None:
-    """The text of every row of ``batch`` and each row's end in it, or None when the kernel
-    does not write one of its columns or values."""
+class TextRoom:
+    """Memory kept for the text of one batch after another: each :class:`CsvRows` made with
+    it writes into the same pages (fresh ones from the system, zeroed as they are first
+    touched, cost more than writing the text), so a batch's text holds until the next
+    batch's is made with the same room.
+
+    >>> room = TextRoom()
+    >>> bytes(CsvRows(pa.record_batch({"n": [1, 2]}), room).rows(0, 2))
+    b'1\\n2\\n'
+    >>> bytes(CsvRows(pa.record_batch({"n": [3]}), room).rows(0, 1))  # the same memory
+    b'3\\n'
+    """
+
+    def __init__(self) -> None:
+        self._text = np.empty(0, np.uint8)
+        self._ends = np.empty(0, np.int64)
+
+    def arrays(self, size: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Room for ``size`` bytes of text and ``rows`` row ends (grown when smaller).
+
+        >>> [len(a) for a in TextRoom().arrays(10, 2)]
+        [10, 2]
+        """
+        if len(self._text) < size:
+            self._text = np.empty(size + size // 4, np.uint8)
+        if len(self._ends) < rows:
+            self._ends = np.empty(rows + rows // 4, np.int64)
+        return self._text[:size], self._ends[:rows]
+
+
+def _encoded(batch: pa.RecordBatch, room: TextRoom | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The text of every row of ``batch`` and each row's end in it (in ``room`` when given),
+    or None when the kernel does not write one of its columns or values."""
     kinds = [_kind(column.type) for column in batch.columns]
     if not kinds or None in kinds:
         return None
@@ -76,20 +106,22 @@ def _encoded(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray] | None:
                 fraction,
             )
         )
-    # from Arrow's memory pool, which keeps freed memory for the next batch (fresh pages from
-    # the system cost more than writing the text)
-    out = np.frombuffer(pa.allocate_buffer(size), np.uint8)
-    ends = np.frombuffer(pa.allocate_buffer(8 * batch.num_rows), np.int64)
+    if room is None:
+        out = np.frombuffer(pa.allocate_buffer(size), np.uint8)
+        ends = np.frombuffer(pa.allocate_buffer(8 * batch.num_rows), np.int64)
+    else:
+        out, ends = room.arrays(size, batch.num_rows)
     used = encode_rows(described, batch.num_rows, out, ends)
     return None if used < 0 else (out[:used], ends)
 
 
 class CsvRows:
-    """The rows of ``batch`` as CSV text (see the module): :meth:`rows` gives a range of them."""
+    """The rows of ``batch`` as CSV text (see the module): :meth:`rows` gives a range of them.
+    The text is written into ``room`` when given (it holds until the room's next use)."""
 
-    def __init__(self, batch: pa.RecordBatch) -> None:
+    def __init__(self, batch: pa.RecordBatch, room: TextRoom | None = None) -> None:
         self.batch = batch
-        self._encoded = _encoded(batch) if batch.num_rows else None
+        self._encoded = _encoded(batch, room) if batch.num_rows else None
 
     @property
     def encoded(self) -> bool:

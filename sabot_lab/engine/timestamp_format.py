@@ -92,7 +92,10 @@ def format_timestamps(values: pa.Array, fmt: str) -> pa.Array | None:
     else:
         first = last = 0
     if last - first < max(4_096, len(units) // 4):
-        table = _digits(np.arange(first, last + 1, dtype=np.int64) * step, pieces)
+        if wrap:
+            table = _day_texts(pieces, step)
+        else:
+            table = _digits(np.arange(first, last + 1, dtype=np.int64) * step, pieces)
         if table is None:
             return None
         text = np.empty(len(units) * width, np.uint8)
@@ -115,6 +118,16 @@ def format_timestamps(values: pa.Array, fmt: str) -> pa.Array | None:
 _DATE = {"Y", "m", "d"}
 _STEPS = (("S", 1), ("M", 60), ("H", 3_600))
 """The finest unit a pattern writes, in seconds, by the specifiers it holds."""
+
+
+@functools.lru_cache(maxsize=16)
+def _day_texts(pieces: tuple[str, ...], step: int) -> np.ndarray | None:
+    """The texts of a pattern without the date for each ``step`` seconds of a day (the same
+    every day: made once, read-only)."""
+    texts = _digits(np.arange(0, 86_400, step, dtype=np.int64), pieces)
+    if texts is not None:
+        texts.flags.writeable = False
+    return texts
 
 
 def _digits(seconds: np.ndarray, pieces: tuple[str, ...]) -> np.ndarray | None:

@@ -38,13 +38,15 @@ if sys.byteorder != "little":  # put_unsigned stores a word's bytes lowest first
 cdef int64_t FIRST_DAY = -719162  # 0001-01-01: Arrow writes other years with other widths
 cdef int64_t LAST_DAY = 2932896  # 9999-12-31
 
+cdef uint64_t QUARTER_MASK = 0x0000007F0000007F  # a number below 100 in each 32-bit lane
+cdef uint64_t DIGIT_MASK = 0x000F000F000F000F  # a digit in each 16-bit lane
+cdef uint64_t ZEROS = 0x3030303030303030  # '0' in each byte
+
 cdef char DIGITS[200]
-cdef uint16_t PAIRS[100]  # the two digits of each number below 100, as one little-endian word
 cdef int _i
 for _i in range(100):
     DIGITS[2 * _i] = 48 + _i // 10
     DIGITS[2 * _i + 1] = 48 + _i % 10
-    PAIRS[_i] = (48 + _i // 10) | ((48 + _i % 10) << 8)
 
 
 cdef struct Column:
@@ -96,7 +98,7 @@ cdef inline int digits_of(uint64_t v) noexcept nogil:
 
 cdef inline char* put_unsigned(char* out, uint64_t v) noexcept nogil:
     # below 10^8 (most integers): the eight digits made in one word without a branch on the
-    # value, shifted past its leading zeros and stored at once (the caller's buffer has room
+    # value or a table, shifted past its leading zeros and stored at once (the caller's buffer has room
     # for the widest text, 20 bytes, at ``out``); else the digits written from the last one
     # back, two at a time
     cdef uint64_t high, low, word
@@ -104,12 +106,15 @@ cdef inline char* put_unsigned(char* out, uint64_t v) noexcept nogil:
     if v < 100000000:
         n = (1 + (v >= 10) + (v >= 100) + (v >= 1000) + (v >= 10000) + (v >= 100000)
              + (v >= 1000000) + (v >= 10000000))
+        # four-digit halves in 32-bit lanes, two-digit quarters in 16-bit lanes, digits in
+        # bytes: each split a multiply and shift per lane (x // 100 = x * 10486 >> 20 below
+        # 10^4, x // 10 = x * 103 >> 10 below 100), the first digit in the lowest byte
         high = v / 10000
-        low = v - high * 10000
-        word = (
-            <uint64_t>PAIRS[high / 100] | (<uint64_t>PAIRS[high % 100] << 16)
-            | (<uint64_t>PAIRS[low / 100] << 32) | (<uint64_t>PAIRS[low % 100] << 48)
-        )
+        word = high | ((v - high * 10000) << 32)
+        low = ((word * 10486) >> 20) & QUARTER_MASK
+        word = low | ((word - low * 100) << 16)
+        low = ((word * 103) >> 10) & DIGIT_MASK
+        word = (low | ((word - low * 10) << 8)) + ZEROS
         word >>= 8 * (8 - n)
         memcpy(out, &word, 8)
         return out + n
