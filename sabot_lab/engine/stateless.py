@@ -96,7 +96,7 @@ def kept_rows(batch: pa.RecordBatch, mask: pa.Array) -> pa.RecordBatch | None:
     kept_count = mask.true_count
     if mask.null_count == 0 and kept_count == len(mask):
         return batch
-    if kept_count * 2 >= len(mask):  # most rows kept: each column filtered by the mask
+    if batch.num_columns and kept_count * 2 >= len(mask):  # most kept: columns one by one
         columns = [without_dropped_nulls(column, mask).filter(mask) for column in batch.columns]
         kept = pa.RecordBatch.from_arrays(columns, schema=batch.schema)
     else:  # few: the rows' indices found once, each column taken at them

@@ -60,6 +60,13 @@ def test_the_rows_are_arrows(
         assert got.equals(expected)
 
 
+def test_a_batch_of_no_columns_keeps_its_row_count() -> None:
+    rows = pa.record_batch({"x": [1, 2, 3]}).select([])
+    kept = kept_rows(rows, pa.array([True, True, False]))
+    assert kept is not None
+    assert kept.num_rows == 2
+
+
 def test_nulls_in_dropped_rows_lose_the_bitmap_and_a_kept_null_keeps_it() -> None:
     x = pa.array([1, None, 3, None, 5, 6, 7, 8, 9])
     assert without_dropped_nulls(x, pa.array([True, False] * 4 + [True])).null_count == 0
