@@ -9,7 +9,8 @@ What lives here:
 - :mod:`~sabot_lab.engine.items`: what flows between operators at run time (batches,
   watermarks, checkpoint barriers, split marks).
 - Operators without state across batches: :mod:`~sabot_lab.engine.stateless` (filter,
-  project, map), :mod:`~sabot_lab.engine.join` (hash join), :mod:`~sabot_lab.engine.aggregate`
+  project, map; :mod:`~sabot_lab.engine.filter_validity`: columns whose nulls a filter drops
+  filtered without their bitmap), :mod:`~sabot_lab.engine.join` (hash join), :mod:`~sabot_lab.engine.aggregate`
   (two-phase hash aggregation), :mod:`~sabot_lab.engine.order` (sort, top-n, limit).
 - Stateful streaming operators, each a :class:`~sabot_lab.engine.stream_operator.StreamOperator`
   run by its one driver: :mod:`~sabot_lab.engine.window_aggregate`,
