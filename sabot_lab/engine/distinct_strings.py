@@ -60,6 +60,7 @@ from sabot_lab.expr.types import is_string
 __all__ = [
     "MIN_ROWS",
     "DistinctInputs",
+    "as_dictionary",
     "distinct_inputs",
     "encoded",
     "encoded_if_cached",
@@ -241,11 +242,17 @@ def repeats(value: pa.Array) -> bool:
 
 
 def on_distinct_strings(
-    expr: Expr, batch: pa.RecordBatch, evaluate: Callable[[Expr, pa.RecordBatch], Value]
+    expr: Expr,
+    batch: pa.RecordBatch,
+    evaluate: Callable[[Expr, pa.RecordBatch], Value],
+    *,
+    keep_encoded: bool = False,
 ) -> Value | None:
     """``evaluate(expr, batch)`` computed over the distinct combinations of the strings
     ``expr`` reads and taken back to the rows; None when that does not apply (see the
-    module's text).
+    module's text). ``keep_encoded``: a string result is not taken back but given
+    dictionary-encoded (:func:`as_dictionary`), a layout of the same values that a
+    projection passes on.
 
     >>> from sabot_lab.engine.evaluate import evaluate
     >>> from sabot_lab.expr import col, lit, when
@@ -258,6 +265,8 @@ def on_distinct_strings(
     >>> coded = pa.record_batch({"c": pa.array(["x", "y"] * 5_000).dictionary_encode()})
     >>> on_distinct_strings(col("c") == "x", coded, evaluate).to_pylist()[:3]  # cheap, coded
     [True, False, True]
+    >>> on_distinct_strings(e, b, evaluate, keep_encoded=True).type
+    DictionaryType(dictionary<values=string, indices=int32, ordered=0>)
     """
     if batch.num_rows <= MIN_ROWS:
         return None
@@ -286,7 +295,27 @@ def on_distinct_strings(
         result = result.combine_chunks()
     if result.null_count == len(result):  # no value to take back (q22's parts past the last)
         return pa.nulls(len(codes), result.type)
+    if keep_encoded and is_string(result.type):
+        return as_dictionary(result, codes)
     return _taken(result, codes)
+
+
+def as_dictionary(result: pa.Array, codes: pa.Array) -> pa.DictionaryArray:
+    """``result.take(codes)`` as a dictionary array of the distinct values of ``result``,
+    its null rows null in the indices (as a dictionary encoding of the rows would give
+    them): only small integers are taken, and only when ``result`` repeats a value or
+    holds a null.
+
+    >>> coded = as_dictionary(pa.array(["a", None, "a"]), pa.array([0, 1, 2, 1], pa.int32()))
+    >>> coded.dictionary.to_pylist(), coded.indices.to_pylist(), coded.to_pylist()
+    (['a'], [0, None, 0, None], ['a', None, 'a', None])
+    >>> as_dictionary(pa.array(["x", "y"]), pa.array([1, 0], pa.int32())).indices.to_pylist()
+    [1, 0]
+    """
+    unique = pc.dictionary_encode(result)
+    if result.null_count == 0 and len(unique.dictionary) == len(result):  # (codes as they are)
+        return pa.DictionaryArray.from_arrays(codes, result)
+    return pa.DictionaryArray.from_arrays(unique.indices.take(codes), unique.dictionary)
 
 
 FEW_CODES = 2

@@ -610,7 +610,7 @@ def _write_files(table: ConnectorTable, rows: Stream) -> int:
 
 
 def _write_blackhole(table: ConnectorTable, rows: Stream) -> int:
-    return sum(batch.num_rows for batch in rows.iter_batches())
+    return rows.count_rows()
 
 
 def _write_print(table: ConnectorTable, rows: Stream) -> int:
