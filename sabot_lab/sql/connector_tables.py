@@ -63,13 +63,14 @@ sabot_lab.errors.SQLError: line 1, column 77: 'format' = 'orc' is not supported 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import sys
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -146,7 +147,7 @@ class ConnectorTable:
     connector: str
     options: Mapping[str, str]
     text: str
-    _built: list[tuple[tuple[tuple[str, Any], ...], Stream]] = field(
+    _built: list[tuple[tuple[tuple[str, Any], ...], Stream]] = dataclasses.field(
         default_factory=list, init=False, repr=False, compare=False
     )
     """A generator's stream, once built, with the functions it was built with."""
