@@ -319,27 +319,48 @@ def as_dictionary(result: pa.Array, codes: pa.Array) -> pa.DictionaryArray:
 
 
 FEW_CODES = 2
-"""A boolean result true (or false) for at most this many values is taken to the rows by
-comparing their codes with those values': a few times cheaper than taking bits."""
+"""A boolean result true (or false), or null (or not), for at most this many values is taken
+to the rows by comparing their codes with those values': a few times cheaper than taking
+bits."""
 
 
 def _taken(result: pa.Array, codes: pa.Array) -> pa.Array:
-    """``result.take(codes)``, by comparisons of the codes for a boolean ``result`` without
-    nulls (a filter's conjunct) of at most :data:`FEW_CODES` true or false values.
+    """``result.take(codes)``, by comparisons of the codes for a boolean ``result`` (a
+    filter's conjunct) of at most :data:`FEW_CODES` true or false values and at most as
+    many null or valid ones (:func:`_rows_coded`): its nulls become the rows' validity.
 
     >>> codes = pa.array([0, 1, 2, 1], pa.int32())
     >>> _taken(pa.array([False, True, False]), codes).to_pylist()
     [False, True, False, True]
     >>> _taken(pa.array([True, False, True]), codes).to_pylist()
     [True, False, True, False]
+    >>> _taken(pa.array([True, True, True, None]), pa.array([3, 0, 2, 3], pa.int32())).to_pylist()
+    [None, True, True, None]
     """
-    if not pa.types.is_boolean(result.type) or result.null_count:
+    if not pa.types.is_boolean(result.type):
         return result.take(codes)
-    values = result.to_numpy(zero_copy_only=False)
-    wanted = bool(np.count_nonzero(values) <= len(values) // 2)
-    few = np.flatnonzero(values == wanted)
+    valid = result.is_valid().to_numpy(zero_copy_only=False)
+    trues = _rows_coded(codes, valid & result.fill_null(False).to_numpy(zero_copy_only=False))
+    if trues is None or not result.null_count:
+        return result.take(codes) if trues is None else trues
+    valids = _rows_coded(codes, valid)
+    if valids is None:
+        return result.take(codes)
+    return pa.Array.from_buffers(pa.bool_(), len(codes), [valids.buffers()[1], trues.buffers()[1]])
+
+
+def _rows_coded(codes: pa.Array, chosen: np.ndarray) -> pa.Array | None:
+    """Whether each row's code is one of those ``chosen`` marks (a boolean array without
+    nulls, its values from offset 0), by comparing the codes with the :data:`FEW_CODES` or
+    fewer codes chosen, or not chosen; None when both are more.
+
+    >>> _rows_coded(pa.array([0, 1, 2, 1], pa.int32()), np.array([True, False, True])).to_pylist()
+    [True, False, True, False]
+    """
+    wanted = bool(np.count_nonzero(chosen) <= len(chosen) // 2)
+    few = np.flatnonzero(chosen == wanted)
     if len(few) > FEW_CODES:
-        return result.take(codes)
+        return None
     if not len(few):
         return pa.repeat(pa.scalar(not wanted), len(codes))
     found = pc.equal(codes, pa.scalar(int(few[0]), codes.type))
