@@ -1088,6 +1088,21 @@ class Stream:
         graph, output = self._runnable(optimize)
         return Executor(graph, get_config()).run(output)
 
+    def count_rows(self, optimize: bool = True) -> int:
+        """Run the pipeline to its end, keeping no row, and return how many rows it gave (a
+        discarding sink, as Nexmark's blackhole): text the last pipeline keeps
+        dictionary-encoded is counted so, never decoded. The checks of :meth:`iter_batches`
+        apply.
+
+        >>> import sabot_lab as sl
+        >>> sl.from_pydict({"x": list(range(5))}).filter(sl.col("x") > 1).count_rows()
+        3
+        """
+        require_rows(self._graph, self._node_id, "count_rows()")
+        changelog_key(self._graph, self._node_id)
+        graph, output = self._runnable(optimize)
+        return Executor(graph, get_config()).count_rows(output)
+
     def collect(self, optimize: bool = True) -> pa.Table:
         """Run the pipeline and return all its rows as a ``pyarrow.Table``.
 

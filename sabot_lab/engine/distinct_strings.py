@@ -60,6 +60,7 @@ from sabot_lab.expr.types import is_string
 __all__ = [
     "MIN_ROWS",
     "DistinctInputs",
+    "as_dictionary",
     "distinct_inputs",
     "encoded",
     "encoded_if_cached",
@@ -241,11 +242,17 @@ def repeats(value: pa.Array) -> bool:
 
 
 def on_distinct_strings(
-    expr: Expr, batch: pa.RecordBatch, evaluate: Callable[[Expr, pa.RecordBatch], Value]
+    expr: Expr,
+    batch: pa.RecordBatch,
+    evaluate: Callable[[Expr, pa.RecordBatch], Value],
+    *,
+    keep_encoded: bool = False,
 ) -> Value | None:
     """``evaluate(expr, batch)`` computed over the distinct combinations of the strings
     ``expr`` reads and taken back to the rows; None when that does not apply (see the
-    module's text).
+    module's text). ``keep_encoded``: a string result is not taken back but given
+    dictionary-encoded (:func:`as_dictionary`), a layout of the same values that a
+    projection passes on.
 
     >>> from sabot_lab.engine.evaluate import evaluate
     >>> from sabot_lab.expr import col, lit, when
@@ -258,6 +265,8 @@ def on_distinct_strings(
     >>> coded = pa.record_batch({"c": pa.array(["x", "y"] * 5_000).dictionary_encode()})
     >>> on_distinct_strings(col("c") == "x", coded, evaluate).to_pylist()[:3]  # cheap, coded
     [True, False, True]
+    >>> on_distinct_strings(e, b, evaluate, keep_encoded=True).type
+    DictionaryType(dictionary<values=string, indices=int32, ordered=0>)
     """
     if batch.num_rows <= MIN_ROWS:
         return None
@@ -286,31 +295,72 @@ def on_distinct_strings(
         result = result.combine_chunks()
     if result.null_count == len(result):  # no value to take back (q22's parts past the last)
         return pa.nulls(len(codes), result.type)
+    if keep_encoded and is_string(result.type):
+        return as_dictionary(result, codes)
     return _taken(result, codes)
 
 
+def as_dictionary(result: pa.Array, codes: pa.Array) -> pa.DictionaryArray:
+    """``result.take(codes)`` as a dictionary array of the distinct values of ``result``,
+    its null rows null in the indices (as a dictionary encoding of the rows would give
+    them): only small integers are taken, and only when ``result`` repeats a value or
+    holds a null.
+
+    >>> coded = as_dictionary(pa.array(["a", None, "a"]), pa.array([0, 1, 2, 1], pa.int32()))
+    >>> coded.dictionary.to_pylist(), coded.indices.to_pylist(), coded.to_pylist()
+    (['a'], [0, None, 0, None], ['a', None, 'a', None])
+    >>> as_dictionary(pa.array(["x", "y"]), pa.array([1, 0], pa.int32())).indices.to_pylist()
+    [1, 0]
+    """
+    unique = pc.dictionary_encode(result)
+    if result.null_count == 0 and len(unique.dictionary) == len(result):  # (codes as they are)
+        return pa.DictionaryArray.from_arrays(codes, result)
+    return pa.DictionaryArray.from_arrays(unique.indices.take(codes), unique.dictionary)
+
+
 FEW_CODES = 2
-"""A boolean result true (or false) for at most this many values is taken to the rows by
-comparing their codes with those values': a few times cheaper than taking bits."""
+"""A boolean result true (or false), or null (or not), for at most this many values is taken
+to the rows by comparing their codes with those values': a few times cheaper than taking
+bits."""
 
 
 def _taken(result: pa.Array, codes: pa.Array) -> pa.Array:
-    """``result.take(codes)``, by comparisons of the codes for a boolean ``result`` without
-    nulls (a filter's conjunct) of at most :data:`FEW_CODES` true or false values.
+    """``result.take(codes)``, by comparisons of the codes for a boolean ``result`` (a
+    filter's conjunct) of at most :data:`FEW_CODES` true or false values and at most as
+    many null or valid ones (:func:`_rows_coded`): its nulls become the rows' validity.
 
     >>> codes = pa.array([0, 1, 2, 1], pa.int32())
     >>> _taken(pa.array([False, True, False]), codes).to_pylist()
     [False, True, False, True]
     >>> _taken(pa.array([True, False, True]), codes).to_pylist()
     [True, False, True, False]
+    >>> _taken(pa.array([True, True, True, None]), pa.array([3, 0, 2, 3], pa.int32())).to_pylist()
+    [None, True, True, None]
     """
-    if not pa.types.is_boolean(result.type) or result.null_count:
+    if not pa.types.is_boolean(result.type):
         return result.take(codes)
-    values = result.to_numpy(zero_copy_only=False)
-    wanted = bool(np.count_nonzero(values) <= len(values) // 2)
-    few = np.flatnonzero(values == wanted)
+    valid = result.is_valid().to_numpy(zero_copy_only=False)
+    trues = _rows_coded(codes, valid & result.fill_null(False).to_numpy(zero_copy_only=False))
+    if trues is None or not result.null_count:
+        return result.take(codes) if trues is None else trues
+    valids = _rows_coded(codes, valid)
+    if valids is None:
+        return result.take(codes)
+    return pa.Array.from_buffers(pa.bool_(), len(codes), [valids.buffers()[1], trues.buffers()[1]])
+
+
+def _rows_coded(codes: pa.Array, chosen: np.ndarray) -> pa.Array | None:
+    """Whether each row's code is one of those ``chosen`` marks (a boolean array without
+    nulls, its values from offset 0), by comparing the codes with the :data:`FEW_CODES` or
+    fewer codes chosen, or not chosen; None when both are more.
+
+    >>> _rows_coded(pa.array([0, 1, 2, 1], pa.int32()), np.array([True, False, True])).to_pylist()
+    [True, False, True, False]
+    """
+    wanted = bool(np.count_nonzero(chosen) <= len(chosen) // 2)
+    few = np.flatnonzero(chosen == wanted)
     if len(few) > FEW_CODES:
-        return result.take(codes)
+        return None
     if not len(few):
         return pa.repeat(pa.scalar(not wanted), len(codes))
     found = pc.equal(codes, pa.scalar(int(few[0]), codes.type))

@@ -95,7 +95,7 @@ from sabot_lab.expr.types import (
 from sabot_lab.kernels.arith import divide_by_constant
 from sabot_lab.kernels.split_part import split_part
 
-__all__ = ["EVALUATORS", "evaluate"]
+__all__ = ["EVALUATORS", "evaluate", "evaluate_encoded"]
 
 Value: TypeAlias = "pa.Array | pa.ChunkedArray | pa.Scalar"
 Evaluator = Callable[[Expr, pa.RecordBatch], Value]
@@ -121,6 +121,25 @@ def evaluate(expr: Expr, batch: pa.RecordBatch) -> pa.Array:
     if isinstance(result, pa.ChunkedArray):
         return result.combine_chunks()
     return result
+
+
+def evaluate_encoded(expr: Expr, batch: pa.RecordBatch) -> pa.Array:
+    """:func:`evaluate`, a string result computed once per distinct input (see
+    :mod:`~sabot_lab.engine.distinct_strings`) given dictionary-encoded rather than taken
+    back to every row: a projection passes such a column on as it passes an encoded input
+    on, and the engine decodes it where rows leave the pipeline.
+
+    >>> from sabot_lab.expr import col
+    >>> batch = pa.record_batch({"url": ["a/x", "b/y", None] * 3_000})
+    >>> part = evaluate_encoded(col("url").str.split_part("/", 2), batch)
+    >>> part.type, part.dictionary.to_pylist(), part.to_pylist()[:4]
+    (DictionaryType(dictionary<values=string, indices=int32, ordered=0>), ['x', 'y'], ['x', 'y', None, 'x'])
+    """
+    if batch.num_rows > DISTINCT_MIN_ROWS:
+        found = on_distinct_strings(expr, batch, _eval, keep_encoded=True)
+        if isinstance(found, pa.Array):
+            return found
+    return evaluate(expr, batch)
 
 
 def _eval(expr: Expr, batch: pa.RecordBatch) -> Value:

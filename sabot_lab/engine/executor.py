@@ -178,6 +178,20 @@ class Executor:
         """Yield the output batches of operator ``node_id``."""
         return batches_only(self.run_items(node_id)[0])
 
+    def count_rows(self, node_id: str) -> int:
+        """How many rows operator ``node_id`` gives, read to its end: its batches are counted
+        as they leave their pipeline, text the pipeline keeps encoded left so (a discarding
+        sink's work).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [1, 2, 3]}).filter(sl.col("x") > 1)
+        >>> Executor(s.graph).count_rows(s.node_id)
+        2
+        """
+        self._readers = _readers(self.graph, (node_id,))
+        items = self._lower(node_id).run(self.config)
+        return sum(batch.num_rows for batch in batches_only(items))
+
     def run_items(self, *node_ids: str) -> list[Iterator[RuntimeItem]]:
         """The output of each of ``node_ids`` from one run, batches and the watermarks between
         them in order: an operator several of them need runs once. Read the iterators on

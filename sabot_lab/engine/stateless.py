@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sabot_lab.engine.evaluate import evaluate
+from sabot_lab.engine.evaluate import evaluate, evaluate_encoded
 from sabot_lab.engine.filter_validity import without_dropped_nulls
 from sabot_lab.engine.staged_filter import dictionary_conjuncts_first
 from sabot_lab.errors import SabotError, UDFError, in_package
@@ -117,16 +117,25 @@ def struct_fields_read(exprs: Sequence[Expr]) -> bool:
 def project_batch(
     batch: pa.RecordBatch, exprs: Sequence[Expr], schema: pa.Schema
 ) -> pa.RecordBatch:
-    """Evaluate ``exprs`` into a batch of ``schema`` (columns passed through keep their encoding)."""
+    """Evaluate ``exprs`` into a batch of ``schema``: columns passed through keep their
+    encoding, and text computed once per distinct input comes dictionary-encoded
+    (:func:`~sabot_lab.engine.evaluate.evaluate_encoded`).
+
+    >>> from sabot_lab.expr import col
+    >>> b = pa.record_batch({"c": ["Apple", "Baidu"] * 5_000})
+    >>> out = project_batch(b, [col("c").str.lower().alias("l")], pa.schema([("l", pa.string())]))
+    >>> out["l"].type, out["l"].to_pylist()[:2]
+    (DictionaryType(dictionary<values=string, indices=int32, ordered=0>), ['apple', 'baidu'])
+    """
     arrays = []
     for expr, field in zip(exprs, schema, strict=True):
         if isinstance(expr, Column):
             array = batch.column(expr.param("name"))
-            if encodes(array.type, field.type):
-                arrays.append(array)
-                continue
         else:
-            array = evaluate(expr, batch)
+            array = evaluate_encoded(expr, batch)
+        if encodes(array.type, field.type):
+            arrays.append(array)
+            continue
         arrays.append(array if array.type == field.type else array.cast(field.type))
     return pa.RecordBatch.from_arrays(arrays, names=schema.names)
 

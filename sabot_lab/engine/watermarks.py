@@ -114,7 +114,10 @@ class WatermarkAssigner:
             split = self._split
             highest = self.highest if split is None else self.splits[split]
             column = batch.column(self.column)
-            times = times_of(column.fill_null(pa.scalar(_NO_TIME, column.type)))
+            filled = (
+                column.fill_null(pa.scalar(_NO_TIME, column.type)) if column.null_count else column
+            )
+            times = times_of(filled)
             latest = np.maximum.accumulate(times)
             np.maximum(latest, highest, out=latest)
             if split is None:

@@ -254,6 +254,26 @@ def parse_script(script: str) -> list[exp.Expr]:
       SELECT price FROM quotes WHERE
                                ^
     """
+    parsed = _PARSED.get(script)
+    if parsed is None:
+        parsed = _parsed(script)
+        if len(_PARSED) >= PARSED_KEPT:
+            _PARSED.clear()
+        _PARSED[script] = parsed
+    return [statement.copy() for statement in parsed]
+
+
+PARSED_KEPT = 256
+"""How many scripts' trees :func:`parse_script` keeps by their text."""
+_PARSED: dict[str, tuple[exp.Expr, ...]] = {}
+"""The trees of the scripts parsed last, by their text: a script run again (a notebook cell,
+a benchmark's runs, a view's definition read by each query) is parsed once, and each run gets
+copies (copying a tree takes a quarter of the time parsing its text does), which its
+planning may change."""
+
+
+def _parsed(script: str) -> tuple[exp.Expr, ...]:
+    """:func:`parse_script` of ``script``, parsed now."""
     query = script
     try:
         statements = sqlglot.parse(query, read=SabotDialect)
@@ -281,4 +301,4 @@ def parse_script(script: str) -> list[exp.Expr]:
         raise SQLError(
             f"cannot read the SQL text: {err.__cause__ or err}", line, col, query
         ) from None
-    return [s for s in statements if s is not None]
+    return tuple(s for s in statements if s is not None)
