@@ -45,3 +45,26 @@ def interleaved_ms(fns: dict[str, Callable[[], object]], runs: int) -> dict[str,
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) * 1000 for name, t in times.items()}
+
+
+def interleaved_wall_cpu_ms(
+    fns: dict[str, Callable[[], object]], runs: int
+) -> dict[str, tuple[float, float]]:
+    """Median wall time and median CPU time of this process (all its threads) of each of
+    ``fns`` in milliseconds, the runs taken in turns as :func:`interleaved_ms` takes them:
+    on a machine shared with other work the CPU time of in-process engines compares them
+    where their wall times mostly measure the others' load."""
+    for fn in fns.values():
+        fn()
+    walls: dict[str, list[float]] = {name: [] for name in fns}
+    cpus: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            walls[name].append(time.perf_counter() - wall)
+            cpus[name].append(time.process_time() - cpu)
+    return {
+        name: (statistics.median(walls[name]) * 1000, statistics.median(cpus[name]) * 1000)
+        for name in fns
+    }

@@ -2,8 +2,8 @@
 ``from_csv`` and the equivalent options gives DuckDB's columns, types and rows; random
 tables with nulls written as several CSV files and read back through a glob or a list
 match DuckDB's read of the same glob, also grouped by a text key (which a scan for a group-by
-reads as a dictionary); a header-only file, a header-less one and the errors of a wrong
-schema."""
+reads as a dictionary); a file read in many small blocks keeps the types of its first
+16 MB; a header-only file, a header-less one and the errors of a wrong schema."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pyarrow.csv as pcsv
 import pytest
 
 import sabot_lab as sl
+from sabot_lab.connectors import file_formats
 from sabot_lab.connectors.file_formats import CsvOptions
 from sabot_lab.connectors.files import FileSource
 from sabot_lab.errors import SourceError
@@ -193,4 +194,26 @@ def test_a_csv_file_rewritten_with_other_types_is_read_with_its_new_types(tmp_pa
     actual = sl.from_csv(path).collect()
     assert actual.schema == expected.schema
     assert actual.schema.field("v").type == pa.string()
+    assert actual.to_pylist() == expected.to_pylist()
+
+
+def test_a_csv_file_of_many_read_blocks_keeps_the_types_of_its_first_inference_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # blocks of 2 KB: the file is read in dozens of them, rows and quoted line breaks across
+    # their ends; the types still come from the first 16 MB, where a float follows 2 000
+    # integer rows (read in 2 KB blocks, an integer column would fail on it)
+    monkeypatch.setattr(file_formats, "CSV_READ_BLOCK", 1 << 11)
+    table = _random_table(random.Random(3), 3_000, 0)
+    amounts = [None if i % 7 == 0 else float(i) for i in range(2_999)]  # written as 1, 2, ...
+    table = table.append_column("amount", pa.array([*amounts, 2.5], pa.float64()))
+    path = tmp_path / "t.csv"
+    pcsv.write_csv(table, path, write_options=pcsv.WriteOptions(quoting_style="needed"))
+    assert path.stat().st_size > 40 * file_formats.CSV_READ_BLOCK
+    expected = duckdb_table(
+        f"SELECT * FROM read_csv('{path}', types={{'zip': 'VARCHAR'}}, allow_quoted_nulls=false)"
+    )
+    actual = sl.from_csv(path, schema={"zip": "string"}).collect()
+    assert actual.schema == expected.schema
+    assert actual.schema.field("amount").type == pa.float64()
     assert actual.to_pylist() == expected.to_pylist()
