@@ -12,7 +12,9 @@
 5. Durable submission of a small job one at a time and in a burst of ``--burst`` (p50 and
    p99), every answer checked. Goal: burst p99 < 100 ms.
 
-    python benchmarks/scale.py [--agents 50] [--burst 200] [--idle 20]
+    python benchmarks/scale.py [--agents 50] [--burst 200] [--idle 20] [--only burst ...]
+
+``--only`` runs the start-up and the parts named (``idle``, ``big``, ``wide``, ``burst``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import sabot_lab as sl
 from sabot_lab import col
 
 TICKS = os.sysconf("SC_CLK_TCK")
+PARTS = ("idle", "big", "wide", "burst")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -208,14 +211,20 @@ def main() -> None:
     parser.add_argument("--stages", type=int, default=8)
     parser.add_argument("--partitions", type=int, default=125)
     parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS, help="parts to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sabot-bench-scale-") as tmp:
         cluster = start(args.agents, Path(tmp) / "cluster")
         try:
-            idle(cluster, args.idle)
-            big_job(cluster, args.stages, args.partitions, args.rows)
-            wide_operator(cluster, 128, args.rows)
-            submissions(cluster, args.burst)
+            parts: dict[str, Callable[[], object]] = {
+                "idle": lambda: idle(cluster, args.idle),
+                "big": lambda: big_job(cluster, args.stages, args.partitions, args.rows),
+                "wide": lambda: wide_operator(cluster, 128, args.rows),
+                "burst": lambda: submissions(cluster, args.burst),
+            }
+            for part in PARTS:
+                if part in args.only:
+                    parts[part]()
         finally:
             began = time.perf_counter()
             cluster.close()

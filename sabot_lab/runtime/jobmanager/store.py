@@ -673,6 +673,15 @@ class JobStore:
             return [dict(self._agents[uri]) for uri in sorted(self._agents)]
 
 
+SQLITE_POOL = 32
+"""Connections to a SQLite database the JobManager keeps open; more are opened (and closed
+again) while more threads use it at once, up to :data:`SQLITE_CONNECTIONS`."""
+
+SQLITE_CONNECTIONS = 128
+"""Connections to a SQLite database open at most (each holds two file descriptors): a burst
+of 200 submissions of small jobs on 10 agents had up to 65 open at once."""
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine for the JobManager's databases (its tables, and DBOS's on SQLite).
 
@@ -683,14 +692,25 @@ def create_engine(url: str) -> sa.Engine:
     for 30 s; the writers of this process take turns before that (see
     :mod:`.sqlite_turns`), so they do not wait in SQLite's busy handler. A database made new
     gives back the space of deleted rows (``auto_vacuum``), so its file shrinks when ended
-    jobs are deleted.
+    jobs are deleted. A thread never waits for a connection to a SQLite file (beyond
+    :data:`SQLITE_POOL` one is opened for it, up to :data:`SQLITE_CONNECTIONS`): with
+    SQLAlchemy's default pool of 15, under a burst of submissions each waited behind the
+    running jobs' steps for one (writes wait for their :mod:`turn <.sqlite_turns>` instead,
+    a submission's first).
 
     >>> create_engine("sqlite://").dialect.name
     'sqlite'
+    >>> import tempfile
+    >>> create_engine(f"sqlite:///{tempfile.mkdtemp()}/jobs.sqlite").pool.size()
+    32
     """
     sqlite = url.startswith("sqlite:")
     connect_args = {"factory": TurnTakingConnection} if sqlite else {}
-    engine = sa.create_engine(sqlalchemy_url(url), connect_args=connect_args)
+    file = sqlite and sa.make_url(url).database not in (None, "", ":memory:")
+    pool = {"pool_size": SQLITE_POOL, "max_overflow": SQLITE_CONNECTIONS - SQLITE_POOL}
+    engine = sa.create_engine(
+        sqlalchemy_url(url), connect_args=connect_args, **(pool if file else {})
+    )
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
