@@ -3,7 +3,8 @@
 What lives here:
 
 - :mod:`~sabot_lab.engine.executor`: lowers a logical plan into fused pipelines and runs
-  them (:mod:`~sabot_lab.engine.pipeline`: a source and per-batch steps on worker threads;
+  them (:mod:`~sabot_lab.engine.pipeline`: a source and per-batch steps on worker threads,
+  kept between runs by :mod:`~sabot_lab.engine.worker_pools`;
   :mod:`~sabot_lab.engine.shared`: one run read by several operators;
   :mod:`~sabot_lab.engine.operator_rows`: rows counted per operator).
 - :mod:`~sabot_lab.engine.items`: what flows between operators at run time (batches,

@@ -17,13 +17,14 @@ fusion). Watermarks and checkpoint barriers between the batches pass the steps u
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from sabot_lab.config import Config
 from sabot_lab.engine.items import Idle, RuntimeItem, batches_only, is_marker
+from sabot_lab.engine.worker_pools import borrowed_pool
 from sabot_lab.errors import ComputeError
 
 __all__ = ["Pipeline", "Step", "ordered_parallel_map"]
@@ -96,7 +97,7 @@ def ordered_parallel_map(
     items: Iterator[Any],
     config: Config,
     passes: Callable[[Any], bool] | None = None,
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """``map(fn, items)`` on ``config.engine.threads`` threads, in order, with bounded look-ahead.
     Items for which ``passes`` is true (watermarks) come out as they are, after every result
     before them: they flush the look-ahead, so a stream that pauses after a watermark does
@@ -109,19 +110,22 @@ def ordered_parallel_map(
         yield from (item if passes and passes(item) else fn(item) for item in items)
         return
     window = config.engine.threads * config.engine.max_in_flight
-    pool = ThreadPoolExecutor(max_workers=config.engine.threads, thread_name_prefix="sabot-worker")
-    pending: deque[Future[Any]] = deque()
-    try:
-        for item in items:
-            if passes is not None and passes(item):
-                while pending:
+    with borrowed_pool(config.engine.threads) as pool:
+        pending: deque[Future[Any]] = deque()
+        try:
+            for item in items:
+                if passes is not None and passes(item):
+                    while pending:
+                        yield pending.popleft().result()
+                    yield item
+                    continue
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= window:
                     yield pending.popleft().result()
-                yield item
-                continue
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= window:
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # stopped early or failed: the batches not started are dropped
+            for future in pending:
+                future.cancel()
+            if not pool.on_worker():  # else closed by the GC on a worker: it would wait for itself
+                wait([future for future in pending if not future.cancelled()])
