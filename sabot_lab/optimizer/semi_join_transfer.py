@@ -165,13 +165,15 @@ def _reducers_on(graph: JobGraph, node_id: str, key: str) -> list[Reducer]:
         op = node.op
         if isinstance(op, Project):
             key = _renamed(op, key) or ""
-        elif not isinstance(op, Filter):
-            carried = _carried(graph, node, key) if _is_inner(op) else None
+        elif isinstance(op, HashJoin) and op.how == "inner":
+            carried = _carried(graph, node, key)
             if carried is None or carried[1] in (op.left_on, op.right_on)[carried[0]]:
                 break
             key = carried[1]
             node = graph.node(node.upstream[carried[0]])
             continue
+        elif not isinstance(op, Filter):
+            break
         node = graph.node(node.upstream[0])
     if not isinstance(op, HashJoin):
         return []
@@ -183,10 +185,6 @@ def _reducers_on(graph: JobGraph, node_id: str, key: str) -> list[Reducer]:
     position = (op.left_on, op.right_on)[carried[0]].index(carried[1])
     left, right = node.upstream
     return [(left, op.left_on[position], "inner"), (right, op.right_on[position], "inner")]
-
-
-def _is_inner(op: object) -> bool:
-    return isinstance(op, HashJoin) and op.how == "inner"
 
 
 def _carried(graph: JobGraph, node: StreamOperatorNode, key: str) -> tuple[int, str] | None:
