@@ -5,7 +5,7 @@ their dictionaries: TPC-H's ``l_shipmode IN ('AIR', 'AIR REG')``) is evaluated o
 distinct value and taken to the rows (:mod:`~sabot_lab.engine.distinct_strings`): far cheaper
 than the others, and often selective, so those conjuncts come first. :func:`filter_stages`
 lists them conjoined, then every other conjunct in the predicate's order; the engine narrows
-the batch to the rows kept so far whenever they are few (TPC-H Q6: its decimal ranges are
+the batch to the rows kept so far once they are at most a third (TPC-H Q6: its decimal ranges are
 compared on the 15 % of the rows its date range keeps, not on all of them). A row is kept
 when every conjunct is true, in any order; only an error a later conjunct would raise on a row
 an earlier one drops is no longer raised (as in DuckDB).

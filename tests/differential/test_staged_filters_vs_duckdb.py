@@ -1,5 +1,5 @@
-"""A filter of several conjuncts evaluates them one after the other and, once at most half of
-the rows are left, the later ones on those rows only: against DuckDB on random tables with
+"""A filter of several conjuncts evaluates them one after the other and, once at most a third
+of the rows are left, the later ones on those rows only: against DuckDB on random tables with
 nulls (integers, short decimals, dates), conjunct chains whose first parts keep few rows, many
 or none, and the filter's columns returned or not."""
 
