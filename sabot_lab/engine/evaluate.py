@@ -40,6 +40,7 @@ from sabot_lab.expr.decimals import (
     comparable_decimals,
     decimal_arithmetic,
     round_decimal,
+    short_decimal_comparison,
     uses_decimal_rules,
 )
 from sabot_lab.expr.dtypes import parse_dtype
@@ -190,6 +191,22 @@ def _eval_column(expr: Expr, batch: pa.RecordBatch) -> Value:
     return column
 
 
+_LITERALS: dict[int, tuple[Expr, pa.Scalar]] = {}
+"""Each literal's Arrow scalar by ``id`` (the literal kept, so that its id is not reused):
+made once, not for every batch."""
+
+
+def _eval_literal(expr: Expr, batch: pa.RecordBatch) -> Value:
+    found = _LITERALS.get(id(expr))
+    if found is not None and found[0] is expr:
+        return found[1]
+    if len(_LITERALS) >= 4_096:
+        _LITERALS.clear()
+    value = literal_scalar(expr.param("value"), expr.param("dtype"))
+    _LITERALS[id(expr)] = (expr, value)
+    return value
+
+
 # ----------------------------------------------------------------------------- arithmetic
 
 
@@ -282,6 +299,9 @@ def _eval_binary(expr: Expr, batch: pa.RecordBatch) -> Value:
     if uses_calendar_rules(expr.op, *(v.type for v in values)):
         return calendar_arithmetic(expr.op, *values)
     values = with_decimal_literals(expr, values)
+    compared = short_decimal_comparison(expr.op, *values)
+    if compared is not None:
+        return compared
     left, right = comparable_decimals(expr.op, *values)
     if uses_decimal_rules(expr.op, left.type, right.type):
         return decimal_arithmetic(expr.op, left, right)
@@ -788,7 +808,7 @@ def _eval_user_function(expr: Expr, batch: pa.RecordBatch) -> Value:
 
 EVALUATORS: dict[type[Expr], Evaluator] = {
     Column: _eval_column,
-    Literal: lambda e, b: literal_scalar(e.param("value"), e.param("dtype")),
+    Literal: _eval_literal,
     Alias: lambda e, b: _eval(e.args[0], b),
     Binary: _eval_binary,
     Unary: _eval_unary,

@@ -54,6 +54,7 @@ __all__ = [
     "decimal_to_float",
     "round_decimal",
     "short_decimal_arithmetic",
+    "short_decimal_comparison",
     "unscaled_int64",
     "unscaled_operand",
     "unscaled_values",
@@ -547,6 +548,59 @@ def comparable_decimals(op: str, left: Any, right: Any) -> tuple[Any, Any]:
     if max(p1 - s1, p2 - s2) + max(s1, s2) <= 38:
         return left, right
     return _widened(_as_decimal(left)), _widened(_as_decimal(right))
+
+
+_FLIPPED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+_EXACT = decimal.Context(prec=100)  # room for any decimal256 constant at any scale
+
+
+def short_decimal_comparison(op: str, left: Any, right: Any) -> pa.Array | None:
+    """``left op right`` (a comparison) of a decimal128 array of at most 18 digits and a
+    decimal or integer constant (either side), compared on the array's unscaled 64-bit
+    integers against the constant at the array's scale, rounded the way the comparison
+    allows (``x < 0.055`` at scale 2 is ``unscaled < 6``); None for other operands.
+
+    >>> from decimal import Decimal
+    >>> prices = pa.array([Decimal("0.05"), Decimal("0.06"), None], pa.decimal128(15, 2))
+    >>> short_decimal_comparison("lt", prices, pa.scalar(Decimal("0.055"))).to_pylist()
+    [True, False, None]
+    >>> short_decimal_comparison("ge", pa.scalar(Decimal("0.06")), prices).to_pylist()
+    [True, True, None]
+    """
+    if isinstance(left, pa.Scalar) and op in _FLIPPED:
+        left, right, op = right, left, _FLIPPED[op]
+    if op not in _FLIPPED or not isinstance(left, pa.Array) or not isinstance(right, pa.Scalar):
+        return None
+    dtype = left.type
+    if not isinstance(dtype, pa.Decimal128Type) or dtype.precision > SHORT_DIGITS:
+        return None
+    if not right.is_valid or not (
+        pa.types.is_decimal(right.type) or pa.types.is_integer(right.type)
+    ):
+        return None
+    exact = _EXACT.scaleb(decimal.Decimal(right.as_py()), dtype.scale)
+    low = int(exact.to_integral_value(decimal.ROUND_FLOOR))
+    high = int(exact.to_integral_value(decimal.ROUND_CEILING))
+    if not -(1 << 63) <= low <= high < 1 << 63:
+        return None
+    values = _unscaled_int64(left, len(left))
+    if op in ("eq", "ne") and low != high:  # a constant of more places: never equal
+        found = np.full(len(left), op == "ne")
+    else:
+        bound = high if op in ("lt", "ge") else low
+        found = _NUMPY_COMPARISONS[op](values, bound)
+    mask = left.is_null().to_numpy(zero_copy_only=False) if left.null_count else None
+    return pa.array(found, pa.bool_(), mask=mask)
+
+
+_NUMPY_COMPARISONS: dict[str, Callable[[Any, int], Any]] = {
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+}
 
 
 def decimal_to_float(value: Any) -> Any:

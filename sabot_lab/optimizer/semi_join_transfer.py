@@ -156,12 +156,25 @@ def _transfers(graph: JobGraph, node: StreamOperatorNode) -> list[tuple[str, lis
 
 def _reducers_on(graph: JobGraph, node_id: str, key: str) -> list[Reducer]:
     """The right input of the semi join on ``key`` alone that ``node_id`` is, or reads
-    through renames of it; both inputs of an inner join on ``key``; none otherwise."""
+    through renames of it; both inputs of an inner join on ``key``; none otherwise. Filters
+    and inner joins on other keys that carry ``key`` from an input are looked through: their
+    ``key`` values are among that input's (TPC-H Q2: its parts' supplies joined with their
+    suppliers keep only the parts' keys)."""
     node = graph.node(node_id)
-    while isinstance(node.op, Project):
-        key = _renamed(node.op, key) or ""
+    while True:
+        op = node.op
+        if isinstance(op, Project):
+            key = _renamed(op, key) or ""
+        elif isinstance(op, HashJoin) and op.how == "inner":
+            carried = _carried(graph, node, key)
+            if carried is None or carried[1] in (op.left_on, op.right_on)[carried[0]]:
+                break
+            key = carried[1]
+            node = graph.node(node.upstream[carried[0]])
+            continue
+        elif not isinstance(op, Filter):
+            break
         node = graph.node(node.upstream[0])
-    op = node.op
     if not isinstance(op, HashJoin):
         return []
     if op.how == "semi" and op.left_on == [key]:

@@ -1,7 +1,8 @@
 """Decimal ``+ - *`` of at most 18 digits (computed on 64-bit integers when the operands'
 magnitudes prove the result fits) against Python's exact decimals: the same values and nulls,
 or an overflow error where a value does not fit DuckDB's result type, for values up to each
-type's limit, integer columns and constants."""
+type's limit, integer columns and constants; and comparisons of such a decimal column with a
+constant of any scale (compared on the unscaled integers) against Python's comparisons."""
 
 from __future__ import annotations
 
@@ -13,8 +14,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sabot_lab.expr.decimals import decimal_arithmetic, decimal_result_type
+from sabot_lab.expr.decimals import (
+    decimal_arithmetic,
+    decimal_result_type,
+    short_decimal_comparison,
+)
 
+COMPARISONS = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+}
 OPS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b}
 
 
@@ -73,4 +86,38 @@ def test_short_decimal_arithmetic_is_exact(op: str, left: Any, right: Any) -> No
         return
     got = decimal_arithmetic(op, left, right)
     assert got.type == target
+    assert got.to_pylist() == expected
+
+
+@st.composite
+def constants(draw: st.DrawFn) -> pa.Scalar:
+    """A decimal constant of up to 38 digits and any scale, or a 64-bit integer."""
+    if draw(st.booleans()):
+        return pa.scalar(draw(st.integers(-(2**63), 2**63 - 1) | st.integers(-5, 5)), pa.int64())
+    precision = draw(st.integers(1, 38))
+    scale = draw(st.integers(0, precision))
+    limit = 10**precision - 1
+    units = draw(st.integers(-limit, limit) | st.integers(-min(limit, 2_000), min(limit, 2_000)))
+    return pa.scalar(decimal.Decimal(units).scaleb(-scale), pa.decimal128(precision, scale))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(sorted(COMPARISONS)), operands(), constants(), st.booleans())
+def test_short_decimal_comparisons_are_exact(
+    op: str, column: Any, constant: pa.Scalar, flipped: bool
+) -> None:
+    if not isinstance(column, pa.Array) or not pa.types.is_decimal(column.type):
+        return
+    left, right = (constant, column) if flipped else (column, constant)
+    rows = len(column)
+    expected = [
+        None if a is None or b is None else COMPARISONS[op](a, b)
+        for a, b in zip(_python(left, rows), _python(right, rows), strict=True)
+    ]
+    got = short_decimal_comparison(op, left, right)
+    if got is None:  # only a constant beyond 64 bits at the column's scale is left to Arrow
+        with decimal.localcontext() as context:
+            context.prec = 80
+            assert abs(decimal.Decimal(constant.as_py()).scaleb(column.type.scale)) >= 2**62
+        return
     assert got.to_pylist() == expected
