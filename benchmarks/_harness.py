@@ -18,13 +18,19 @@ def median_ms(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-def median_cpu_ms(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+def median_cpu_ms(
+    fn: Callable[[], object], runs: int, between: Callable[[], object] | None = None
+) -> tuple[float, float]:
     """Median wall time and median CPU time of this process (all its threads) of ``runs``
     calls of ``fn``, in milliseconds, after one warm-up call: CPU time gives per-core rates
-    for work that uses more than one thread."""
+    for work that uses more than one thread. ``between`` runs after each call, untimed
+    (removing the files a call wrote, so that the next one does not pay for their
+    write-back)."""
     fn()
     walls, cpus = [], []
     for _ in range(runs):
+        if between is not None:
+            between()
         wall, cpu = time.perf_counter(), time.process_time()
         fn()
         walls.append(time.perf_counter() - wall)
