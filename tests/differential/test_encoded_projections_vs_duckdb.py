@@ -12,19 +12,10 @@ import pyarrow as pa
 import pytest
 
 import sabot_lab as sl
+from tests.differential.test_distinct_strings_vs_duckdb import CHANNELS, PATTERN, URLS
 from tests.support.reference import assert_same_rows, duckdb_table
 
 ROWS = 12_000  # batches of more rows than are evaluated row by row
-CHANNELS = ["Apple", "apple", "GOOGLE", "Baidu", "", "Ünïcode"]
-URLS = [
-    "https://nexmark.com/apple",
-    "https://www.nexmark.com/a/b/item.htm?query=1&channel_id=12",
-    "channel_id=7&x=1",
-    "a/b/c/d/e/f",
-    "//",
-    "",
-]
-PATTERN = "(&|^)channel_id=([^&]*)"
 PROJECTION = f"""
     k,
     CASE WHEN lower(c) = 'apple' THEN '0' WHEN lower(c) = 'google' THEN '1'

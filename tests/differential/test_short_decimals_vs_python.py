@@ -7,6 +7,7 @@ constant of any scale (compared on the unscaled integers) against Python's compa
 from __future__ import annotations
 
 import decimal
+import operator
 from typing import Any
 
 import pyarrow as pa
@@ -20,14 +21,7 @@ from sabot_lab.expr.decimals import (
     short_decimal_comparison,
 )
 
-COMPARISONS = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-}
+COMPARISONS = {name: getattr(operator, name) for name in ("eq", "ne", "lt", "le", "gt", "ge")}
 OPS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b}
 
 
