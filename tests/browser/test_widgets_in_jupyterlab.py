@@ -249,6 +249,8 @@ GATE = os.path.abspath("slow-filter.release")  # the second half waits for this 
 def slow_batches(gate=GATE):
     for i in range(BATCHES):
         time.sleep(0.2)
+        while i == 1 and not os.path.exists(gate + ".more"):  # the rest of the first half
+            time.sleep(0.05)
         while i >= BATCHES // 2 and not os.path.exists(gate):
             time.sleep(0.05)
         yield pa.record_batch({"x": pa.array(range(i * ROWS, (i + 1) * ROWS))})
@@ -333,7 +335,8 @@ def test_job_widget_counts_rows_while_the_job_runs(job_notebook: Lab) -> None:
     }"""
     handle = widget.element_handle()
     lab.page.wait_for_function(running, arg=[handle, 0])
-    first = job_rows(widget)
+    first = job_rows(widget)  # the first batch's: the next wait for a file the test makes
+    (lab.server.root / "slow-filter.release.more").touch()
     lab.page.wait_for_function(running, arg=[handle, first])
     second = job_rows(widget)
     save_screenshot(widget, "job_widget.png", "job_widget.png")
@@ -373,7 +376,8 @@ def test_plan_widget_shows_each_operators_live_rows(job_notebook: Lab) -> None:
     lab.page.wait_for_function(rows_out, arg=[widget.element_handle(), 0], timeout=60_000)
     while_running = live_texts(widget)
     save_screenshot(widget, "plan_widget_live.png", "plan_widget_live.png")
-    (lab.server.root / "followed-filter.release").touch()
+    for release in ("followed-filter.release.more", "followed-filter.release"):
+        (lab.server.root / release).touch()
     widget.locator('.sabot-live-status[data-state="FINISHED"]').wait_for(timeout=60_000)
     lab.run_cell(5)
     kernel = json.loads(lab.stdout(5))
@@ -393,7 +397,8 @@ def test_job_widget_moves_while_a_cell_waits_in_job_result(job_notebook: Lab) ->
     lab.cell(7).locator(".jp-InputPrompt", has_text="[*]").wait_for()
     rising = """([el, after]) => Number(
         el.querySelector(".sabot-job-rows").textContent.replace(/,/g, "")) > after"""
-    first = job_rows(widget)
+    first = job_rows(widget)  # at most the first batch's: the next wait for a file
+    (lab.server.root / "waited-filter.release.more").touch()
     lab.page.wait_for_function(rising, arg=[widget.element_handle(), first], timeout=60_000)
     assert lab.cell(7).locator(".jp-InputPrompt").inner_text().strip() == "[*]:"  # still busy
     (lab.server.root / "waited-filter.release").touch()
