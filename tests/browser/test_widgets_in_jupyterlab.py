@@ -334,10 +334,11 @@ def test_job_widget_counts_rows_while_the_job_runs(job_notebook: Lab) -> None:
         return state === "RUNNING" && rows > after;
     }"""
     handle = widget.element_handle()
-    lab.page.wait_for_function(running, arg=[handle, 0])
+    # the notebook's first job: its agents load the engine for it (60 s, as the other jobs')
+    lab.page.wait_for_function(running, arg=[handle, 0], timeout=60_000)
     first = job_rows(widget)  # the first batch's: the next wait for a file the test makes
     (lab.server.root / "slow-filter.release.more").touch()
-    lab.page.wait_for_function(running, arg=[handle, first])
+    lab.page.wait_for_function(running, arg=[handle, first], timeout=60_000)
     second = job_rows(widget)
     save_screenshot(widget, "job_widget.png", "job_widget.png")
     assert 0 < first < second < expected
