@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.identity_cache import IdentityCache
 from sabot_lab.errors import SabotError
 from sabot_lab.expr import col
 from sabot_lab.expr.nodes import (
@@ -122,9 +123,8 @@ def _rewrite(expr: Expr, inputs: dict[tuple[object, ...], tuple[Expr, Expr]]) ->
     return expr.with_args(args) if expr.args else expr
 
 
-_PLANS: dict[int, tuple[Expr, DistinctInputs | None, bool]] = {}
-"""Each expression's :class:`DistinctInputs` and whether it is costly, by ``id`` (the
-expression kept, so that its id is not reused)."""
+_PLANS: IdentityCache[tuple[DistinctInputs | None, bool]] = IdentityCache(limit=4_096)
+"""Each expression's :class:`DistinctInputs` and whether it is costly, by its identity."""
 
 
 def distinct_inputs(expr: Expr) -> DistinctInputs | None:
@@ -144,19 +144,16 @@ def distinct_inputs(expr: Expr) -> DistinctInputs | None:
 
 def _planned(expr: Expr) -> tuple[DistinctInputs | None, bool]:
     """:func:`distinct_inputs` of ``expr`` however cheap it is, and whether it is costly."""
-    found = _PLANS.get(id(expr))
-    if found is not None and found[0] is expr:
-        return found[1], found[2]
-    if len(_PLANS) >= 4_096:
-        _PLANS.clear()
+    return _PLANS.get(expr, lambda: _plan(expr))
+
+
+def _plan(expr: Expr) -> tuple[DistinctInputs | None, bool]:
     inputs: dict[tuple[object, ...], tuple[Expr, Expr]] = {}
     rewritten = _rewrite(expr, inputs)
     plan = None
     if rewritten is not None and inputs:
         plan = DistinctInputs(tuple(leaf for leaf, _ in inputs.values()), rewritten)
-    costly = _costly(expr)
-    _PLANS[id(expr)] = (expr, plan, costly)
-    return plan, costly
+    return plan, _costly(expr)
 
 
 _ENCODED = threading.local()

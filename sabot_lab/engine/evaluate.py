@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from sabot_lab.engine.distinct_strings import MIN_ROWS as DISTINCT_MIN_ROWS
 from sabot_lab.engine.distinct_strings import encoded as encode
 from sabot_lab.engine.distinct_strings import on_distinct_strings, repeats
+from sabot_lab.engine.identity_cache import IdentityCache
 from sabot_lab.engine.timestamp_format import format_timestamps
 from sabot_lab.errors import ComputeError, SchemaError, column_not_found
 from sabot_lab.expr.calendar import calendar_arithmetic, epoch, part_operand, uses_calendar_rules
@@ -191,20 +192,12 @@ def _eval_column(expr: Expr, batch: pa.RecordBatch) -> Value:
     return column
 
 
-_LITERALS: dict[int, tuple[Expr, pa.Scalar]] = {}
-"""Each literal's Arrow scalar by ``id`` (the literal kept, so that its id is not reused):
-made once, not for every batch."""
+_LITERALS: IdentityCache[pa.Scalar] = IdentityCache(limit=4_096)
+"""Each literal's Arrow scalar by the literal's identity: made once, not for every batch."""
 
 
 def _eval_literal(expr: Expr, batch: pa.RecordBatch) -> Value:
-    found = _LITERALS.get(id(expr))
-    if found is not None and found[0] is expr:
-        return found[1]
-    if len(_LITERALS) >= 4_096:
-        _LITERALS.clear()
-    value = literal_scalar(expr.param("value"), expr.param("dtype"))
-    _LITERALS[id(expr)] = (expr, value)
-    return value
+    return _LITERALS.get(expr, lambda: literal_scalar(expr.param("value"), expr.param("dtype")))
 
 
 # ----------------------------------------------------------------------------- arithmetic

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from sabot_lab.engine.identity_cache import IdentityCache
 from sabot_lab.expr import Expr
 from sabot_lab.predicates import conjoin, split_conjunction
 
 __all__ = ["filter_stages"]
 
-_STAGES: dict[tuple[int, frozenset[str]], tuple[Expr, tuple[Expr, ...]]] = {}
-"""Each predicate's stages by ``id`` and dictionary-encoded columns (the predicate kept, so
-that its id is not reused): the same stages for every batch, their plans found once."""
+_STAGES: IdentityCache[tuple[Expr, ...]] = IdentityCache(limit=1_024)
+"""Each predicate's stages by its identity and dictionary-encoded columns: the same stages
+for every batch, their plans found once."""
 
 
 def filter_stages(predicate: Expr, schema: pa.Schema) -> tuple[Expr, ...]:
@@ -40,14 +41,7 @@ def filter_stages(predicate: Expr, schema: pa.Schema) -> tuple[Expr, ...]:
     ((col("n") > 1),)
     """
     coded = frozenset(f.name for f in schema if pa.types.is_dictionary(f.type))
-    found = _STAGES.get((id(predicate), coded))
-    if found is not None and found[0] is predicate:
-        return found[1]
-    if len(_STAGES) >= 1_024:
-        _STAGES.clear()
-    stages = _stages(predicate, coded)
-    _STAGES[(id(predicate), coded)] = (predicate, stages)
-    return stages
+    return _STAGES.get(predicate, lambda: _stages(predicate, coded), coded)
 
 
 def _stages(predicate: Expr, coded: frozenset[str]) -> tuple[Expr, ...]:
