@@ -11,6 +11,7 @@ translation of a safe subset of predicates to ``pyarrow.dataset`` filters.
 from __future__ import annotations
 
 import decimal
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -120,14 +121,7 @@ def literal_value(expr: Expr) -> Any:
     return literal_scalar(expr.param("value"), expr.param("dtype")).as_py()
 
 
-_ARROW_COMPARE = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-}
+_ARROW_COMPARE = {name: getattr(operator, name) for name in ("eq", "ne", "lt", "le", "gt", "ge")}
 
 
 def _decimal_column(expr: Expr, schema: pa.Schema) -> pa.DataType | None:

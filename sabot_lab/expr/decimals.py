@@ -29,6 +29,7 @@ Decimal128Type(decimal128(18, 4))
 from __future__ import annotations
 
 import decimal
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -588,19 +589,9 @@ def short_decimal_comparison(op: str, left: Any, right: Any) -> pa.Array | None:
         found = np.full(len(left), op == "ne")
     else:
         bound = high if op in ("lt", "ge") else low
-        found = _NUMPY_COMPARISONS[op](values, bound)
+        found = getattr(operator, op)(values, bound)
     mask = left.is_null().to_numpy(zero_copy_only=False) if left.null_count else None
     return pa.array(found, pa.bool_(), mask=mask)
-
-
-_NUMPY_COMPARISONS: dict[str, Callable[[Any, int], Any]] = {
-    "eq": np.equal,
-    "ne": np.not_equal,
-    "lt": np.less,
-    "le": np.less_equal,
-    "gt": np.greater,
-    "ge": np.greater_equal,
-}
 
 
 def decimal_to_float(value: Any) -> Any:
