@@ -70,6 +70,7 @@ from sabot_lab.runtime.jobmanager.metrics import (
     prometheus_text,
     series_since,
 )
+from sabot_lab.runtime.jobmanager.news import News
 from sabot_lab.runtime.jobmanager.placement import (
     assign,
     held_inputs,
@@ -247,7 +248,8 @@ class JobManager(ClusterServer):
         """The time the steps of the job workflows took."""
         self._deployer = ThreadPoolExecutor(16, thread_name_prefix="sabot-deploy")
         self._source_commits = ThreadPoolExecutor(1, thread_name_prefix="sabot-source-commit")
-        self._news = threading.Condition()
+        self._news = News()
+        """What the waits below wake on: a heartbeat arrived, a job ended."""
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
         readers = [t for t in (read_token, submit_token) if t]
         self.http = StatusHttpServer(
@@ -433,7 +435,7 @@ class JobManager(ClusterServer):
             if not waiting.done():
                 waiting.set_exception(ClusterError(f"job {run.job_id} ended before its savepoint"))
         run.savepoints.clear()
-        self._notify()
+        self._news.announce()
 
     def _drop_job(self, run: JobRun, command: DropJob, attempt: int) -> None:
         self._drop(run.job_id, set(command.agents))
@@ -676,15 +678,6 @@ class JobManager(ClusterServer):
             run.sent.update(spec.task_id for spec, _ in specs.values())
         return Outcome.OK
 
-    def _notify(self) -> None:
-        """Wake whoever waits for news: a heartbeat arrived, a job ended."""
-        with self._news:
-            self._news.notify_all()
-
-    def _wait_for_news(self, timeout: float) -> None:
-        with self._news:
-            self._news.wait(timeout)
-
     def _wait_for_agents(self, timeout: float = 60.0) -> list[dict[str, Any]] | None:
         deadline = time.monotonic() + timeout
         while not (agents := self.active_agents()):
@@ -696,9 +689,11 @@ class JobManager(ClusterServer):
     def _wait_for_slots(self, slots: int, timeout: float) -> list[dict[str, Any]]:
         """The active agents, once they have ``slots`` slots in all or ``timeout`` passed."""
         deadline = time.monotonic() + timeout
+        seen = self._news.seen()
         agents = self.active_agents()
         while sum(a["slots"] for a in agents) < slots and time.monotonic() < deadline:
-            self._wait_for_news(0.1)
+            self._news.wait(seen, 0.1)
+            seen = self._news.seen()
             agents = self.active_agents()
         return agents
 
@@ -713,6 +708,7 @@ class JobManager(ClusterServer):
         deadline = time.monotonic() + timeout
         try:
             while True:
+                seen = self._news.seen()
                 agents = with_unended(self.active_agents(), self.store.unended_tasks_by("agent"))
                 if needed <= 0:
                     return agents, None
@@ -722,7 +718,7 @@ class JobManager(ClusterServer):
                     return agents, None
                 if time.monotonic() > deadline:
                     return agents, f"{run.waiting}; gave up after {timeout:g} s (placement_timeout)"
-                self._wait_for_news(0.5)
+                self._news.wait(seen, 0.5)
         finally:
             run.waiting = None
 
@@ -747,6 +743,7 @@ class JobManager(ClusterServer):
         deadline = time.monotonic() + STOP_TIMEOUT
         polled: dict[str, float] = {}  # when each agent was last asked for its tasks
         while waiting & pending.keys():
+            seen = self._news.seen()  # (before asking: a task that ends meanwhile wakes the wait)
             if run.ended:
                 return Outcome.CANCELLED
             if stopping and time.monotonic() > deadline:
@@ -780,7 +777,7 @@ class JobManager(ClusterServer):
                 except ClusterError:  # an agent holding rows to commit is gone
                     return Outcome.AGENT_FAILED
             if waiting & pending.keys():
-                self._wait_for_news(0.05)  # agents report ended tasks at once
+                self._news.wait(seen, 0.05)  # agents report ended tasks at once
         return Outcome.OK
 
     def _tasks_ended(
@@ -958,7 +955,7 @@ class JobManager(ClusterServer):
             run = self._runs.get(TaskId.parse(task.task_id).job_id)
             if run is not None and not run.ended:
                 run.acks[task.task_id] = task.checkpoint
-        self._notify()
+        self._news.announce()
         epoch = None if self.leadership is None else self.leadership.epoch
         return {"ok": True, "epoch": epoch, "cancel": stale}
 
@@ -1046,22 +1043,26 @@ class JobManager(ClusterServer):
         """The job's status once it ended, or after ``timeout`` seconds (a long poll)."""
         timeout = 10.0 if ref.timeout is None else ref.timeout
         deadline = time.monotonic() + min(timeout, 60.0)
-        while (status := self._job_status(ref.job_id))["state"] not in ENDED:
+        while True:
+            seen = self._news.seen()
+            status = self._job_status(ref.job_id)
             left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self._wait_for_news(min(left, 0.5))
-        return status
+            if status["state"] in ENDED or left <= 0:
+                return status
+            self._news.wait(seen, min(left, 0.5))
 
     def _wait_until_recorded(self, job_id: str, timeout: float = 60.0) -> None:
         """Wait until a job just accepted has its row (its workflow's first step plans and
         records it), so that it can be cancelled; an unknown job raises at once."""
         deadline = time.monotonic() + timeout
-        while self._job_status(job_id).get("created_at") is None:
+        while True:
+            seen = self._news.seen()
+            if self._job_status(job_id).get("created_at") is not None:
+                return
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ClusterError(f"job {job_id} was accepted but not planned in {timeout:g} s")
-            self._wait_for_news(min(left, 0.05))
+            self._news.wait(seen, min(left, 0.05))
 
     def _job_status(self, job_id: str) -> dict[str, Any]:
         """A job's row; PENDING for a job accepted whose workflow has not written it yet."""
