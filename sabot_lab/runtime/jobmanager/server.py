@@ -248,6 +248,8 @@ class JobManager(ClusterServer):
         """The time the steps of the job workflows took."""
         self._deployer = ThreadPoolExecutor(16, thread_name_prefix="sabot-deploy")
         self._source_commits = ThreadPoolExecutor(1, thread_name_prefix="sabot-source-commit")
+        self._poller = ThreadPoolExecutor(16, thread_name_prefix="sabot-poll")
+        """Asks a stage's agents for their tasks at once (see :func:`.driver.poll_tasks`)."""
         self._news = News()
         """What the waits below wake on: a heartbeat arrived, a job ended."""
         threading.Thread(target=self._monitor, name="sabot-heartbeats", daemon=True).start()
@@ -763,7 +765,7 @@ class JobManager(ClusterServer):
             due = set(due_for_poll(pending.values(), heard, polled, now, POLL_INTERVAL))
             polled.update(dict.fromkeys(due, now))
             asked = {t: uri for t, uri in pending.items() if uri in due}
-            ended, _ = poll_tasks(asked, self.auth, self.job_logs.add, patience)
+            ended, _ = poll_tasks(asked, self.auth, self.job_logs.add, patience, self._poller)
             for _, task in ended:
                 del pending[task["task_id"]]
             outcome = self._tasks_ended(run, ended, stopping, agents)
@@ -1132,6 +1134,7 @@ class JobManager(ClusterServer):
             self.leadership.stop()
         self._deployer.shutdown(wait=False)
         self._source_commits.shutdown(wait=False)
+        self._poller.shutdown(wait=False)
         self.http.shutdown()
         super().shutdown()
         DBOS.destroy()
