@@ -19,7 +19,10 @@
 
 Every job's answer is checked against DuckDB's before timing.
 
-    python benchmarks/cluster.py [--rows 10000000] [--runs 5] [--submits 200]
+    python benchmarks/cluster.py [--rows 10000000] [--runs 5] [--submits 200] [--only arrow ...]
+
+``--only`` runs the parts named (``startup``, ``submit``, ``parquet``: the fintech query from
+Parquet, ``ten``: the 10 M-row job, ``arrow``, ``shuffle``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -51,6 +55,7 @@ FINTECH_SQL = (
     "FROM '{q}' JOIN '{s}' ON security_id = id WHERE price > 100 AND rating >= 3 "
     "GROUP BY sector ORDER BY total DESC"
 )
+PARTS = ("startup", "submit", "parquet", "ten", "arrow", "shuffle")
 TEN_M_SQL = "SELECT k, SUM(x) AS total, COUNT(*) AS n FROM '{path}' WHERE x % 3 <> 0 GROUP BY k"
 
 
@@ -155,7 +160,8 @@ def shuffle_throughput(workdir: Path, megabytes: int) -> None:
             )
 
 
-def fintech_and_ten_million(cluster: sl.LocalCluster, workdir: Path, rows: int, runs: int) -> None:
+def fintech_from_parquet(cluster: sl.LocalCluster, workdir: Path, rows: int, runs: int) -> None:
+    """Print the fintech query over ``rows`` quotes in Parquet on the cluster and in DuckDB."""
     qpath, spath = workdir / "quotes.parquet", workdir / "securities.parquet"
     pq.write_table(quotes(rows, n_securities=100_000, seed=42), qpath, row_group_size=1 << 19)
     pq.write_table(securities(100_000), spath)
@@ -177,6 +183,9 @@ def fintech_and_ten_million(cluster: sl.LocalCluster, workdir: Path, rows: int, 
         f"ratio {cluster_ms / duck_ms:5.2f}x   (goal <= 2.0x)"
     )
 
+
+def ten_million_rows(cluster: sl.LocalCluster, workdir: Path, runs: int) -> None:
+    """Print a filter and group-by over 10 M rows of Parquet, submit to result, and DuckDB's."""
     n = 10_000_000
     path = workdir / "ten_million.parquet"
     rng = np.random.default_rng(7)
@@ -184,6 +193,7 @@ def fintech_and_ten_million(cluster: sl.LocalCluster, workdir: Path, rows: int, 
         pa.table({"k": rng.integers(0, 1000, n), "x": np.arange(n)}), path, row_group_size=1 << 20
     )
     ten_sql = TEN_M_SQL.format(path=path)
+    con = duckdb.connect()
 
     def ten_million() -> pa.Table:
         stream = (
@@ -260,20 +270,25 @@ def main() -> None:
     parser.add_argument(
         "--arrow-rows", type=int, default=4_000_000, help="quotes in the from_arrow fintech query"
     )
-    parser.add_argument("--only-arrow", action="store_true", help="run the from_arrow case alone")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS, help="parts to run")
     args = parser.parse_args()
-    if args.only_arrow:
-        with sl.LocalCluster(agents=2) as cluster:
-            fintech_from_arrow(cluster, args.arrow_rows, args.runs)
-        return
-    start_up(args.runs)
+    if "startup" in args.only:
+        start_up(args.runs)
     with tempfile.TemporaryDirectory(prefix="sabot-bench-cluster-") as tmp:
         workdir = Path(tmp)
-        with sl.LocalCluster(agents=2, workdir=workdir / "cluster") as cluster:
-            submission_and_scheduling(cluster, args.submits)
-            fintech_and_ten_million(cluster, workdir, args.rows, args.runs)
-            fintech_from_arrow(cluster, args.arrow_rows, args.runs)
-        shuffle_throughput(workdir, args.shuffle_mb)
+        jobs: dict[str, Callable[[sl.LocalCluster], object]] = {
+            "submit": lambda cluster: submission_and_scheduling(cluster, args.submits),
+            "parquet": lambda cluster: fintech_from_parquet(cluster, workdir, args.rows, args.runs),
+            "ten": lambda cluster: ten_million_rows(cluster, workdir, args.runs),
+            "arrow": lambda cluster: fintech_from_arrow(cluster, args.arrow_rows, args.runs),
+        }
+        if jobs.keys() & set(args.only):
+            with sl.LocalCluster(agents=2, workdir=workdir / "cluster") as cluster:
+                for part, run in jobs.items():
+                    if part in args.only:
+                        run(cluster)
+        if "shuffle" in args.only:
+            shuffle_throughput(workdir, args.shuffle_mb)
 
 
 if __name__ == "__main__":
