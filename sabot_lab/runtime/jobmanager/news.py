@@ -1,48 +1,66 @@
-"""What a JobManager's waits wake on: a heartbeat arrived (a task of its agent may have
-ended), a job ended.
+"""What a JobManager's waits wake on, by topic: a heartbeat of an agent (a task of it may
+have ended: the agent's URI), a job that was recorded or ended (its id), any change of the
+agents' free slots (:data:`SLOTS`).
 
-Each piece of news is counted. A waiter reads the count (:meth:`News.seen`) *before* it
-looks at what it waits for, and waits for a count past it (:meth:`News.wait`): news that
-came while it looked (a task that ended while its agent was being asked) ends the wait at
-once instead of being missed until the wait's timeout, which a wait on a bare condition
-would do.
+A waiter watches the topics it waits on (:meth:`News.watching`: an event set by news on any
+of them), clears the event *before* it looks at what it waits for and waits on it after:
+news that came while it looked (a task that ended while its agent was being asked) ends the
+wait at once instead of being missed until the wait's timeout; and news on other topics
+does not wake it (a burst of jobs does not wake every job's wait at each heartbeat).
 
 May import nothing of sabot_lab.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterable, Iterator
 
-__all__ = ["News"]
+__all__ = ["SLOTS", "News"]
+
+SLOTS = "slots"
+"""The topic of any change of the agents' free slots (a heartbeat, a job that ended)."""
 
 
 class News:
-    """Counted news for waiting threads.
+    """News by topic for waiting threads.
 
     >>> news = News()
-    >>> seen = news.seen()
-    >>> news.announce()  # (comes before the wait: not missed)
-    >>> news.wait(seen, timeout=10.0), news.wait(news.seen(), timeout=0.01)
-    (True, False)
+    >>> with news.watching(["agent-a", "job-1"]) as came:
+    ...     came.clear()  # (then look at what it waits for)
+    ...     news.announce("agent-b")  # not watched
+    ...     news.announce("job-1")  # comes while it looks: not missed
+    ...     came.wait(timeout=10.0)
+    True
     """
 
     def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._count = 0
+        self._lock = threading.Lock()
+        self._watchers: dict[str, set[threading.Event]] = {}
 
-    def seen(self) -> int:
-        """The news so far: read it before looking, then :meth:`wait` for more."""
-        return self._count
+    @contextlib.contextmanager
+    def watching(self, topics: Iterable[str]) -> Iterator[threading.Event]:
+        """An event that news on any of ``topics`` sets while the block runs: clear it
+        before looking, then wait on it."""
+        came = threading.Event()
+        watched = set(topics)
+        with self._lock:
+            for topic in watched:
+                self._watchers.setdefault(topic, set()).add(came)
+        try:
+            yield came
+        finally:
+            with self._lock:
+                for topic in watched:
+                    events = self._watchers[topic]
+                    events.discard(came)
+                    if not events:
+                        del self._watchers[topic]
 
-    def announce(self) -> None:
-        """Wake every waiter: something changed."""
-        with self._changed:
-            self._count += 1
-            self._changed.notify_all()
-
-    def wait(self, seen: int, timeout: float) -> bool:
-        """Wait until news past ``seen`` (a :meth:`seen` count) came, or ``timeout``
-        seconds passed; whether it came."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._count != seen, timeout)
+    def announce(self, *topics: str) -> None:
+        """Wake the waiters watching any of ``topics``."""
+        with self._lock:
+            events = [e for topic in topics for e in self._watchers.get(topic, ())]
+        for came in events:
+            came.set()

@@ -70,7 +70,7 @@ from sabot_lab.runtime.jobmanager.metrics import (
     prometheus_text,
     series_since,
 )
-from sabot_lab.runtime.jobmanager.news import News
+from sabot_lab.runtime.jobmanager.news import SLOTS, News
 from sabot_lab.runtime.jobmanager.placement import (
     assign,
     held_inputs,
@@ -437,7 +437,7 @@ class JobManager(ClusterServer):
             if not waiting.done():
                 waiting.set_exception(ClusterError(f"job {run.job_id} ended before its savepoint"))
         run.savepoints.clear()
-        self._news.announce()
+        self._news.announce(run.job_id, SLOTS)
 
     def _drop_job(self, run: JobRun, command: DropJob, attempt: int) -> None:
         self._drop(run.job_id, set(command.agents))
@@ -529,9 +529,11 @@ class JobManager(ClusterServer):
         except (SabotError, ValueError, KeyError) as exc:
             failed = JobState.FAILED.value
             self.store.create_job(job_id, name, started, state=failed, error=str(exc))
+            self._news.announce(job_id)  # (ended: its waiters wake)
             return 0
         planned = Planned(physical.to_json(), width, len(physical.tasks()), physical.bounded)
         new = self.store.create_job(job_id, name, started, planned, state=JobState.SCHEDULED.value)
+        self._news.announce(job_id)  # (a cancel waits for its row)
         if new:
             run = self._new_run(job_id, physical)
             run.checkpoint_interval = interval
@@ -691,12 +693,12 @@ class JobManager(ClusterServer):
     def _wait_for_slots(self, slots: int, timeout: float) -> list[dict[str, Any]]:
         """The active agents, once they have ``slots`` slots in all or ``timeout`` passed."""
         deadline = time.monotonic() + timeout
-        seen = self._news.seen()
-        agents = self.active_agents()
-        while sum(a["slots"] for a in agents) < slots and time.monotonic() < deadline:
-            self._news.wait(seen, 0.1)
-            seen = self._news.seen()
+        with self._news.watching([SLOTS]) as came:
             agents = self.active_agents()
+            while sum(a["slots"] for a in agents) < slots and time.monotonic() < deadline:
+                came.wait(0.1)
+                came.clear()
+                agents = self.active_agents()
         return agents
 
     def _wait_for_free_slots(
@@ -709,18 +711,24 @@ class JobManager(ClusterServer):
         timeout = get_config().cluster.placement_timeout
         deadline = time.monotonic() + timeout
         try:
-            while True:
-                seen = self._news.seen()
-                agents = with_unended(self.active_agents(), self.store.unended_tasks_by("agent"))
-                if needed <= 0:
-                    return agents, None
-                holders = self.store.unended_tasks_by("job_id")
-                run.waiting = waiting_for_slots(needed, agents, holders)
-                if run.waiting is None or run.ended:
-                    return agents, None
-                if time.monotonic() > deadline:
-                    return agents, f"{run.waiting}; gave up after {timeout:g} s (placement_timeout)"
-                self._news.wait(seen, 0.5)
+            with self._news.watching([SLOTS]) as came:
+                while True:
+                    came.clear()
+                    agents = with_unended(
+                        self.active_agents(), self.store.unended_tasks_by("agent")
+                    )
+                    if needed <= 0:
+                        return agents, None
+                    holders = self.store.unended_tasks_by("job_id")
+                    run.waiting = waiting_for_slots(needed, agents, holders)
+                    if run.waiting is None or run.ended:
+                        return agents, None
+                    if time.monotonic() > deadline:
+                        return (
+                            agents,
+                            f"{run.waiting}; gave up after {timeout:g} s (placement_timeout)",
+                        )
+                    came.wait(0.5)
         finally:
             run.waiting = None
 
@@ -744,42 +752,43 @@ class JobManager(ClusterServer):
         waiting = set(deployed) if until is None else until
         deadline = time.monotonic() + STOP_TIMEOUT
         polled: dict[str, float] = {}  # when each agent was last asked for its tasks
-        while waiting & pending.keys():
-            seen = self._news.seen()  # (before asking: a task that ends meanwhile wakes the wait)
-            if run.ended:
-                return Outcome.CANCELLED
-            if stopping and time.monotonic() > deadline:
-                return Outcome.OK
-            lost = sorted(set(pending.values()) & self._lost_agents())
-            if lost:
-                tasks = tuple(t for t, u in pending.items() if u == lost[0])
-                return (
-                    self._apply(run, transition(run, AgentLost(lost[0], tasks)))
-                    or Outcome.AGENT_FAILED
-                )
-            # an agent that does not answer: the heartbeat monitor decides whether it is gone
-            # (asked again soon: one cut off must not hold the job past its FAILED mark)
-            patience = min(10.0, max(2.0, self.heartbeat_timeout / 2))
-            heard = {a["uri"]: a["last_heartbeat"] for a in self.store.agents()}
-            now = time.time()
-            due = set(due_for_poll(pending.values(), heard, polled, now, POLL_INTERVAL))
-            polled.update(dict.fromkeys(due, now))
-            asked = {t: uri for t, uri in pending.items() if uri in due}
-            ended, _ = poll_tasks(asked, self.auth, self.job_logs.add, patience, self._poller)
-            for _, task in ended:
-                del pending[task["task_id"]]
-            outcome = self._tasks_ended(run, ended, stopping, agents)
-            if outcome is not None:
-                return outcome
-            if ticking:
-                try:
-                    with run.lock:  # completion and retention in one step; a cancel waits
-                        tick = Tick(time.monotonic(), frozenset(pending))
-                        self._apply(run, transition(run, tick), attempt)
-                except ClusterError:  # an agent holding rows to commit is gone
-                    return Outcome.AGENT_FAILED
-            if waiting & pending.keys():
-                self._news.wait(seen, 0.05)  # agents report ended tasks at once
+        with self._news.watching([*agents, run.job_id]) as came:  # (its agents' heartbeats)
+            while waiting & pending.keys():
+                came.clear()  # (before asking: a task that ends meanwhile wakes the wait)
+                if run.ended:
+                    return Outcome.CANCELLED
+                if stopping and time.monotonic() > deadline:
+                    return Outcome.OK
+                lost = sorted(set(pending.values()) & self._lost_agents())
+                if lost:
+                    tasks = tuple(t for t, u in pending.items() if u == lost[0])
+                    return (
+                        self._apply(run, transition(run, AgentLost(lost[0], tasks)))
+                        or Outcome.AGENT_FAILED
+                    )
+                # an agent that does not answer: the heartbeat monitor decides whether it is gone
+                # (asked again soon: one cut off must not hold the job past its FAILED mark)
+                patience = min(10.0, max(2.0, self.heartbeat_timeout / 2))
+                heard = {a["uri"]: a["last_heartbeat"] for a in self.store.agents()}
+                now = time.time()
+                due = set(due_for_poll(pending.values(), heard, polled, now, POLL_INTERVAL))
+                polled.update(dict.fromkeys(due, now))
+                asked = {t: uri for t, uri in pending.items() if uri in due}
+                ended, _ = poll_tasks(asked, self.auth, self.job_logs.add, patience, self._poller)
+                for _, task in ended:
+                    del pending[task["task_id"]]
+                outcome = self._tasks_ended(run, ended, stopping, agents)
+                if outcome is not None:
+                    return outcome
+                if ticking:
+                    try:
+                        with run.lock:  # completion and retention in one step; a cancel waits
+                            tick = Tick(time.monotonic(), frozenset(pending))
+                            self._apply(run, transition(run, tick), attempt)
+                    except ClusterError:  # an agent holding rows to commit is gone
+                        return Outcome.AGENT_FAILED
+                if waiting & pending.keys():
+                    came.wait(0.05)  # agents report ended tasks at once
         return Outcome.OK
 
     def _tasks_ended(
@@ -957,7 +966,7 @@ class JobManager(ClusterServer):
             run = self._runs.get(TaskId.parse(task.task_id).job_id)
             if run is not None and not run.ended:
                 run.acks[task.task_id] = task.checkpoint
-        self._news.announce()
+        self._news.announce(beat.uri, SLOTS)
         epoch = None if self.leadership is None else self.leadership.epoch
         return {"ok": True, "epoch": epoch, "cancel": stale}
 
@@ -1045,26 +1054,30 @@ class JobManager(ClusterServer):
         """The job's status once it ended, or after ``timeout`` seconds (a long poll)."""
         timeout = 10.0 if ref.timeout is None else ref.timeout
         deadline = time.monotonic() + min(timeout, 60.0)
-        while True:
-            seen = self._news.seen()
-            status = self._job_status(ref.job_id)
-            left = deadline - time.monotonic()
-            if status["state"] in ENDED or left <= 0:
-                return status
-            self._news.wait(seen, min(left, 0.5))
+        with self._news.watching([ref.job_id]) as came:
+            while True:
+                came.clear()
+                status = self._job_status(ref.job_id)
+                left = deadline - time.monotonic()
+                if status["state"] in ENDED or left <= 0:
+                    return status
+                came.wait(min(left, 0.5))
 
     def _wait_until_recorded(self, job_id: str, timeout: float = 60.0) -> None:
         """Wait until a job just accepted has its row (its workflow's first step plans and
         records it), so that it can be cancelled; an unknown job raises at once."""
         deadline = time.monotonic() + timeout
-        while True:
-            seen = self._news.seen()
-            if self._job_status(job_id).get("created_at") is not None:
-                return
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ClusterError(f"job {job_id} was accepted but not planned in {timeout:g} s")
-            self._news.wait(seen, min(left, 0.05))
+        with self._news.watching([job_id]) as came:
+            while True:
+                came.clear()
+                if self._job_status(job_id).get("created_at") is not None:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ClusterError(
+                        f"job {job_id} was accepted but not planned in {timeout:g} s"
+                    )
+                came.wait(min(left, 0.05))
 
     def _job_status(self, job_id: str) -> dict[str, Any]:
         """A job's row; PENDING for a job accepted whose workflow has not written it yet."""
