@@ -127,7 +127,10 @@ class WatermarkAssigner:
                 n_late = int(np.count_nonzero(late))
                 top = max(highest, int(times.max())) if len(times) else highest
             self.late_rows += n_late
-            if self.keep == "late":
+            if late is None:  # none late
+                if self.keep == "on_time":
+                    yield batch
+            elif self.keep == "late":
                 if n_late:
                     yield batch.filter(pa.array(late))
             elif n_late == 0:
