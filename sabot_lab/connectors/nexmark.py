@@ -183,11 +183,10 @@ def _kind_kept(predicate: Expr) -> str | None:
     column, value = predicate.args
     if isinstance(column, Literal):
         column, value = value, column
-    if isinstance(column, Cast) and pa.types.is_integer(
-        column.output_field(SCHEMAS["events"]).type
-    ):
-        column = column.args[0]
-    if not (isinstance(column, Column) and column.param("name") == "event_type"):
+    read = column.args[0] if isinstance(column, Cast) else column
+    if not (isinstance(read, Column) and read.param("name") == "event_type"):
+        return None
+    if not pa.types.is_integer(column.output_field(SCHEMAS["events"]).type):
         return None
     code = value.param("value") if isinstance(value, Literal) else None
     if type(code) is not int or not 0 <= code < len(_STRUCTS):
