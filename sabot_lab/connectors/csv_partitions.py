@@ -5,7 +5,7 @@ its file, as the text :class:`~sabot_lab.connectors.csv_rows.CsvRows` wrote for 
 batch at once. Directory names are as Arrow's dataset writer gives them (``key=value``, the value
 URI-escaped, null as ``__HIVE_DEFAULT_PARTITION__``).
 
-May import: :mod:`sabot_lab.connectors.csv_rows`.
+May import: :mod:`sabot_lab.connectors.csv_rows`, :mod:`sabot_lab.kernels`.
 
 >>> import os, tempfile, pyarrow as pa
 >>> root = tempfile.mkdtemp()
@@ -28,12 +28,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.connectors.csv_rows import CsvRows, TextRoom
+from sabot_lab.kernels.text_changes import text_changes
 
 __all__ = ["partition_keys_supported", "write_csv_partitions"]
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 Partition: TypeAlias = tuple[tuple[str, ...], int, int]
 """A partition's escaped key values and its first and past-the-last row in a batch."""
+_NO_BYTES = np.empty(0, np.uint8)
 MAX_OPEN_FILES = 512
 """Files kept open at once; past this all are closed and later rows go to new files."""
 
@@ -119,15 +121,13 @@ def _runs(batch: pa.RecordBatch, keys: Sequence[str]) -> list[Partition] | None:
     order), found by comparing each row's keys with the previous row's: no hashing; None when
     a partition's rows are not together or a key has nulls."""
     rows = batch.num_rows
-    changed = np.zeros(rows, np.bool_)
-    changed[0] = True
+    changes = []
     for key in keys:
         column = batch.column(key)
         if column.null_count:
             return None
-        after = pc.not_equal(column.slice(1), column.slice(0, rows - 1))
-        changed[1:] |= after.to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(changed)
+        changes.append(_changes(column))
+    starts = np.union1d(np.zeros(1, np.int64), np.concatenate(changes))
     firsts = pa.array(starts)
     labels = [batch.column(key).take(firsts).cast(pa.string()).to_pylist() for key in keys]
     values = [
@@ -137,3 +137,15 @@ def _runs(batch: pa.RecordBatch, keys: Sequence[str]) -> list[Partition] | None:
         return None
     bounds = starts.tolist()
     return list(zip(values, bounds, [*bounds[1:], rows], strict=True))
+
+
+def _changes(column: pa.Array) -> np.ndarray:
+    """The rows (from 1) where ``column`` (text or integers, no nulls) differs from the row
+    before: text compared in place by a kernel, integers as numbers."""
+    if pa.types.is_integer(column.type):
+        values = column.to_numpy()
+        return np.flatnonzero(values[1:] != values[:-1]) + 1
+    _, offsets, data = column.buffers()
+    kind = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    at = np.frombuffer(offsets, kind)[column.offset : column.offset + len(column) + 1]
+    return text_changes(at, np.frombuffer(data, np.uint8) if data else _NO_BYTES)

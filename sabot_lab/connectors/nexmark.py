@@ -43,6 +43,7 @@ import pyarrow as pa
 
 from sabot_lab.errors import SourceError
 from sabot_lab.expr import Expr
+from sabot_lab.expr.nodes import Cast, Column, Literal
 from sabot_lab.kernels.nexmark import empty, nexmark_rows
 from sabot_lab.logical.sources import ReplayableSource, SourceSpec, register_source
 
@@ -168,6 +169,31 @@ def _columns(kind: str, rows: dict[str, Any], count: int, blank: pa.Array) -> li
     return columns
 
 
+def _kind_kept(predicate: Expr) -> str | None:
+    """The kind of event (``"bids"``, say) that ``predicate`` keeps of the combined events
+    when it is ``event_type = k`` (the column possibly cast to another integer type), else
+    None.
+
+    >>> from sabot_lab.expr import col
+    >>> _kind_kept(col("event_type") == 0), _kind_kept(col("event_type") == 3)
+    ('persons', None)
+    """
+    if predicate.op != "eq":
+        return None
+    column, value = predicate.args
+    if isinstance(column, Literal):
+        column, value = value, column
+    read = column.args[0] if isinstance(column, Cast) else column
+    if not (isinstance(read, Column) and read.param("name") == "event_type"):
+        return None
+    if not pa.types.is_integer(column.output_field(SCHEMAS["events"]).type):
+        return None
+    code = value.param("value") if isinstance(value, Literal) else None
+    if type(code) is not int or not 0 <= code < len(_STRUCTS):
+        return None
+    return f"{_STRUCTS[code]}s"
+
+
 @register_source
 class NexmarkSource(ReplayableSource):
     """Events ``first`` to ``first + events - 1`` of one kind (:data:`KINDS`); ``events=None``
@@ -213,6 +239,24 @@ class NexmarkSource(ReplayableSource):
     def schema(self) -> pa.Schema:
         return SCHEMAS[self.stream]
 
+    @property
+    def ordered_by(self) -> str:
+        """Event time advances with the event number, in every stream and split."""
+        return "dateTime"
+
+    def accepts_filter(self, predicate: Expr) -> bool:
+        """The combined events take ``event_type = k``: the generator then makes the events
+        of that kind only (as the ``person``, ``auction`` and ``bid`` views read them).
+
+        >>> from sabot_lab.expr import col
+        >>> events = NexmarkSource("events")
+        >>> events.accepts_filter(col("event_type").cast("int32") == 2)
+        True
+        >>> events.accepts_filter(col("event_type") > 1)
+        False
+        """
+        return self.stream == "events" and _kind_kept(predicate) is not None
+
     def replay(
         self,
         batch_size: int,
@@ -233,19 +277,26 @@ class NexmarkSource(ReplayableSource):
         end = None if self.events is None else self.first + self.events
         if self.paced:
             batch_size = min(batch_size, max(1, int(self.rate * _PACED_BATCH_SECONDS)))
+        only = None
+        if predicate is not None:
+            only = _kind_kept(predicate) if self.stream == "events" else None
+            if only is None:
+                raise SourceError(f"{self.describe()} cannot apply the filter {predicate!r}")
         started, first = time.monotonic(), start
         while end is None or start < end:
             stop = start + batch_size if end is None else min(start + batch_size, end)
             if self.paced:
                 time.sleep(max(0.0, started + (stop - first) / self.rate - time.monotonic()))
-            batch = self.batch(start, stop, columns)
+            batch = self.batch(start, stop, columns, only)
             yield (batch if batch.num_rows else None), stop
             start = stop
 
-    def batch(self, start: int, stop: int, columns: list[str] | None = None) -> pa.RecordBatch:
+    def batch(
+        self, start: int, stop: int, columns: list[str] | None = None, only: str | None = None
+    ) -> pa.RecordBatch:
         """The ``stream``'s rows among events ``start`` to ``stop - 1``: the ``columns`` named
         (None: all). Of the combined events, the generator makes only the kinds whose struct
-        column is read.
+        column is read, and with ``only`` (``"bids"``, say) the rows of that kind alone.
 
         >>> NexmarkSource("persons").batch(0, 101)["id"].to_pylist()
         [1000, 1001, 1002]
@@ -253,9 +304,13 @@ class NexmarkSource(ReplayableSource):
         ['event_type', 'dateTime']
         >>> NexmarkSource("bids").batch(0, 50)["url"].type  # the schema's strings, encoded
         DictionaryType(dictionary<values=string, indices=int32, ordered=0>)
+        >>> NexmarkSource("events").batch(0, 100, ["event_type"], only="auctions").num_rows
+        6
         """
         kind, seed = self.stream, self.seed % (1 << 64)
         names = self.schema.names if columns is None else columns
+        if only is not None:
+            return self._kind_only(start, stop, names, only)
         parts = frozenset(f"{name}s" for name in _STRUCTS if name in names)
         rows = nexmark_rows(
             start, stop, seed, self._step_us, self._base_us, FIRST_ID, _TABLES, kind, parts
@@ -281,6 +336,33 @@ class NexmarkSource(ReplayableSource):
                 )
         schema = pa.schema([_GENERATED["events"].field(name) for name in names])
         return pa.record_batch([arrays[name] for name in names], schema=schema)
+
+    def _kind_only(self, start: int, stop: int, names: list[str], kind: str) -> pa.RecordBatch:
+        """The combined events' ``names`` columns of the events of ``kind`` among ``start`` to
+        ``stop - 1``: the generator makes that kind's rows, whose struct column holds them
+        and the others' are null."""
+        rows = nexmark_rows(
+            start, stop, self.seed % (1 << 64), self._step_us, self._base_us, FIRST_ID,
+            _TABLES, kind,
+        )  # fmt: skip
+        count = len(rows["dateTime"])
+        arrays = []
+        for field in (_GENERATED["events"].field(name) for name in names):
+            if field.name == "event_type":
+                code = np.full(count, _STRUCTS.index(kind[:-1]), np.int8)
+                arrays.append(pa.Array.from_buffers(pa.int8(), count, [None, pa.py_buffer(code)]))
+            elif field.name == "dateTime":
+                arrays.append(
+                    pa.Array.from_buffers(_TIME, count, [None, pa.py_buffer(rows["dateTime"])])
+                )
+            elif field.name == kind[:-1]:
+                children = _columns(kind, rows, count, _empty_strings(count))
+                arrays.append(pa.Array.from_buffers(field.type, count, [None], children=children))
+            else:
+                arrays.append(pa.nulls(count, field.type))
+        return pa.record_batch(
+            arrays, schema=pa.schema([_GENERATED["events"].field(n) for n in names])
+        )
 
     def describe(self) -> str:
         count = "unbounded" if self.events is None else f"{self.events:,} events"

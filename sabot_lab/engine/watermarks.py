@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from sabot_lab.engine.items import Barrier, Idle, RuntimeItem, SplitMark, Watermark
+from sabot_lab.kernels.late_rows import count_late
 from sabot_lab.window_specs import unit_to_us, us_to_unit
 
 __all__ = [
@@ -118,33 +119,49 @@ class WatermarkAssigner:
                 column.fill_null(pa.scalar(_NO_TIME, column.type)) if column.null_count else column
             )
             times = times_of(filled)
-            latest = np.maximum.accumulate(times)
-            np.maximum(latest, highest, out=latest)
-            if split is None:
-                late = times < latest - delay
-            else:  # the watermark the row meets: the slowest split's, never going back
-                others = [h for s, h in self.splits.items() if s != split and s not in self.idle]
-                bound = latest - delay if not others else np.minimum(latest, min(others)) - delay
-                late = times < np.maximum(bound, self.emitted)
-            if column.null_count:
-                late |= ~np.asarray(column.is_valid())
-            n_late = int(np.count_nonzero(late))
+            if split is None and not column.null_count:  # counted first: mostly none late
+                n_late, top = count_late(times, highest, delay)
+                late = self._late(times, column, highest, None, delay) if n_late else None
+            else:
+                late = self._late(times, column, highest, split, delay)
+                n_late = int(np.count_nonzero(late))
+                top = max(highest, int(times.max())) if len(times) else highest
             self.late_rows += n_late
-            if self.keep == "late":
+            if late is None:  # none late
+                if self.keep == "on_time":
+                    yield batch
+            elif self.keep == "late":
                 if n_late:
                     yield batch.filter(pa.array(late))
             elif n_late == 0:
                 yield batch
             elif n_late < batch.num_rows:
                 yield batch.filter(pa.array(~late))
-            if len(latest) and latest[-1] > highest:
-                self.highest = max(self.highest, int(latest[-1]))
+            if top > highest:
+                self.highest = max(self.highest, top)
                 if split is None:
                     if self.keep == "on_time":
                         yield Watermark(unit_to_us(self.highest - delay, self.unit))
                 else:
-                    self.splits[split] = int(latest[-1])
+                    self.splits[split] = top
                     yield from self._advance(delay)
+
+    def _late(
+        self, times: np.ndarray, column: pa.Array, highest: int, split: str | None, delay: int
+    ) -> np.ndarray:
+        """Which rows of ``times`` (of ``column``, after the time ``highest``, from ``split``)
+        are late: before the watermark they meet, or without a time."""
+        latest = np.maximum.accumulate(times)
+        np.maximum(latest, highest, out=latest)
+        if split is None:
+            late = times < latest - delay
+        else:  # the watermark the row meets: the slowest split's, never going back
+            others = [h for s, h in self.splits.items() if s != split and s not in self.idle]
+            bound = latest - delay if not others else np.minimum(latest, min(others)) - delay
+            late = times < np.maximum(bound, self.emitted)
+        if column.null_count:
+            late |= ~np.asarray(column.is_valid())
+        return late
 
     def _advance(self, delay: int) -> Iterator[Watermark]:
         """The watermark of the splits (the slowest not idle), when it moved on."""

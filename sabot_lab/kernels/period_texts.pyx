@@ -2,7 +2,8 @@
 """Each timestamp's text copied from a table holding one fixed-width text per period (a
 minute, an hour, a day): the text of a ``DATE_FORMAT`` whose pattern writes nothing finer than
 the period is that of the period the timestamp falls in. Consecutive timestamps of the same
-period reuse it without a division, as event times that mostly increase do.
+period reuse it without a division, as event times that mostly increase do, and their texts
+are copied as one: the first, then the texts so far doubled.
 
 >>> import numpy as np
 >>> table = np.frombuffer(b"00:0000:01", np.uint8)  # minutes 0 and 1 of the day, 5 bytes each
@@ -36,7 +37,7 @@ def put_period_texts(
     ``table`` entry (``width`` bytes each) of its period number ``stamp // per_period``, taken
     modulo ``wrap`` when ``wrap`` is not 0 (periods of the day), less ``first`` (the table's
     first period). The caller makes sure every period has its entry."""
-    cdef Py_ssize_t i, rows = stamps.shape[0]
+    cdef Py_ssize_t i = 0, j, done, more, rows = stamps.shape[0]
     cdef int64_t v, period, low = 1, high = 0  # the current period's stamps: [low, high)
     cdef const uint8_t* text = NULL
     cdef const uint8_t* entries = &table[0] if table.shape[0] else NULL
@@ -47,7 +48,7 @@ def put_period_texts(
             f"{out.shape[0]} bytes, or the table is empty; give a larger output and a table"
         )
     with nogil:
-        for i in range(rows):
+        while i < rows:
             v = stamps[i]
             if v < low or v >= high:
                 period = floor_div(v, per_period)
@@ -58,5 +59,14 @@ def put_period_texts(
                     if period < 0:
                         period += wrap
                 text = entries + (period - first) * width
+            j = i + 1  # the run of rows in this period: its text once, then doubled
+            while j < rows and low <= stamps[j] < high:
+                j += 1
             memcpy(at, text, width)
-            at += width
+            done = 1
+            while done < j - i:
+                more = done if done < j - i - done else j - i - done
+                memcpy(at + done * width, at, more * width)
+                done += more
+            at += (j - i) * width
+            i = j

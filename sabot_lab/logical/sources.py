@@ -109,6 +109,14 @@ class SourceSpec(abc.ABC):
         input of a stage, fed by a ``with_watermark`` in another), else None."""
         return None
 
+    @property
+    def ordered_by(self) -> str | None:
+        """A column whose values never decrease from one row to the next as the source (or
+        each of its splits) yields its rows, and are never null, whatever filter and columns
+        it is given; None when there is none. A watermark on that column finds no row late,
+        so filters may move below it (:mod:`sabot_lab.optimizer.filters`)."""
+        return None
+
     def estimated_rows(self) -> int | None:
         """Row count, exact or estimated, if known cheaply (file metadata, a database's
         planner), else None."""

@@ -10,7 +10,12 @@ A conjunct moves below:
   anti joins preserve their left rows); into the right input of an *inner* join when it reads
   only right columns; never onto the null-extended side of a left join;
 - ``map_batches`` only for a UDF that declares the columns it passes through unchanged
-  (``preserves=``), and only for conjuncts on those.
+  (``preserves=``), and only for conjuncts on those;
+- ``with_watermark`` when its rows come in the order of its time column (from a source that
+  declares it, :attr:`~sabot_lab.logical.sources.SourceSpec.ordered_by`, through projections
+  passing the column on and filters): no row is late then, whichever rows a filter keeps, so
+  the rows after the watermark are the same, and its watermarks trail those of all rows by
+  the rows filtered out at most (Nexmark's views filter the generator's events by kind).
 
 It never moves below ``limit``, a global aggregate, ``flat_map`` or an opaque UDF. Filters
 that meet merge into one. A conjunct calling a user function declared ``deterministic=False``
@@ -36,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sabot_lab.expr import Expr, col
+from sabot_lab.expr.nodes import Alias, Column
 from sabot_lab.logical import (
     Distinct,
     Filter,
@@ -49,6 +55,7 @@ from sabot_lab.logical import (
     Source,
     StreamOperatorNode,
     Union,
+    Watermark,
     WindowFunctions,
     derived_operator_id,
 )
@@ -199,6 +206,32 @@ def _route_window_functions(
     return [(0, conjunct)] if columns and columns <= set(child.op.key_by(None)) else None
 
 
+def _route_watermark(
+    graph: JobGraph, child: StreamOperatorNode, conjunct: Expr, columns: set[str]
+) -> Route | None:
+    """Below an event-time watermark whose input comes in the order of its column."""
+    op = child.op
+    assert isinstance(op, Watermark)
+    if op.processing_time or op.keep != "on_time":
+        return None
+    return [(0, conjunct)] if _comes_ordered(graph, child.upstream[0], op.column) else None
+
+
+def _comes_ordered(graph: JobGraph, node_id: str, column: str) -> bool:
+    """Whether ``node_id``'s rows come in the order of ``column``: the column of a source
+    ordered by it, passed on by projections (renamed or not) and filters."""
+    node = graph.node(node_id)
+    while isinstance(node.op, Project | Filter):
+        if isinstance(node.op, Project):
+            passed = {e.output_name(): e for e in node.op.exprs}.get(column)
+            inner = passed.args[0] if isinstance(passed, Alias) else passed
+            if not isinstance(inner, Column):
+                return False
+            column = inner.param("name")
+        node = graph.node(node.upstream[0])
+    return isinstance(node.op, Source) and node.op.source.ordered_by == column
+
+
 FILTER_ROUTES: PhaseTable[
     Callable[[JobGraph, StreamOperatorNode, Expr, set[str]], Route | None] | None
 ] = PhaseTable(
@@ -212,6 +245,7 @@ FILTER_ROUTES: PhaseTable[
         Map: _route_map,
         HashJoin: _route_join,
         WindowFunctions: _route_window_functions,
+        Watermark: _route_watermark,
     },
     otherwise=None,  # a conjunct stays above every other operator
 )

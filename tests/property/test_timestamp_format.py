@@ -1,6 +1,7 @@
 """Fixed-width timestamp formatting (numpy) against Arrow's ``strftime`` over whole seconds,
 on timestamps of every unit spread over years 0001-9999 or bunched in a few minutes (where
-each distinct minute or day is formatted once and taken to its rows), with nulls."""
+each distinct minute or day is formatted once and taken to its rows), in order or not, with
+nulls."""
 
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ def arrow_text(values: pa.Array, fmt: str) -> pa.Array:
     rows=st.integers(0, 9_000),
     fmt=st.sampled_from(FORMATS),
     tz=st.sampled_from([None, "UTC"]),
+    ordered=st.booleans(),
 )
 def test_the_text_is_arrows(
-    unit: str, bunched: bool, seed: int, rows: int, fmt: str, tz: str | None
+    unit: str, bunched: bool, seed: int, rows: int, fmt: str, tz: str | None, ordered: bool
 ) -> None:
     rng = np.random.default_rng(seed)
     low, high = (-62_135_596_800, 253_402_300_799) if unit != "ns" else (-9 * 10**9, 9 * 10**9)
@@ -40,6 +42,8 @@ def test_the_text_is_arrows(
         seconds = rng.integers(start, start + 600, rows)
     else:
         seconds = rng.integers(low, high, rows)
+    if ordered:  # as event times come: long runs of rows in one period
+        seconds = np.sort(seconds)
     stamps = seconds * PER_SECOND[unit] + rng.integers(0, PER_SECOND[unit], rows)
     values = pa.array(stamps, pa.timestamp(unit, tz), mask=rng.random(rows) < 0.1)
     got = format_timestamps(values, fmt)

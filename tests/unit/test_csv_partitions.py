@@ -9,10 +9,13 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as csv
 import pyarrow.dataset as ds
 import pytest
+from sabot_lab.kernels.text_changes import text_changes
 
 from sabot_lab.connectors.csv_partitions import partition_keys_supported, write_csv_partitions
 from sabot_lab.connectors.file_writers import write_partitioned
@@ -94,3 +97,21 @@ def test_other_key_types_go_through_arrows_writer(tmp_path: Path) -> None:
     written = write_partitioned(table.to_batches(), table.schema, tmp_path / "out", ["f"], "csv")
     assert written == 3
     assert sorted(os.listdir(tmp_path / "out")) == ["f=0.5", "f=1.5"]
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_text_changes_are_arrows_not_equal(kind: pa.DataType) -> None:
+    """The kernel's rows whose text differs from the previous row's are those where Arrow's
+    ``not_equal`` of the column and its shift is true: texts of 0 to 20 bytes (some runs,
+    some differing only in their last byte, line breaks, quotes, multibyte), on a slice."""
+    rng = random.Random(11)
+    pool = ["", "a", "ab", "abcdefgh", "abcdefgi", "abcdefghi", 'q"\n,', "é€", "x" * 20]
+    texts = [rng.choice(pool) for _ in range(2_000)]
+    column = pa.array(texts, kind).slice(3, 1_990)
+    width = np.int64 if kind == pa.large_string() else np.int32
+    offsets = np.frombuffer(column.buffers()[1], width)
+    at = offsets[column.offset : column.offset + len(column) + 1]
+    found = text_changes(at, np.frombuffer(column.buffers()[2], np.uint8))
+    expected = pc.not_equal(column.slice(1), column.slice(0, len(column) - 1))
+    assert found.tolist() == [i + 1 for i, v in enumerate(expected.to_pylist()) if v]
+    assert len(found) > 100

@@ -123,6 +123,24 @@ def test_filters_do_not_pass_limits_and_pass_group_by_only_on_keys() -> None:
     same_results(grouped)
 
 
+def test_filters_pass_a_watermark_only_on_rows_in_its_time_order() -> None:
+    """Below a watermark when the source's times never decrease (no row is late, whichever
+    rows are kept): into the Nexmark generator; above it over rows in any order, where the
+    rows filtered out move the watermark that makes others late."""
+    events = sl.nexmark(events=2_000, event_rate=1_000).events
+    ordered = events.select("event_type", "dateTime").with_watermark("dateTime", "1s")
+    kept = ordered.filter(col("event_type") == 1)
+    g = push_filters_into_sources(push_down_filters(kept.graph, RewriteTrace()), RewriteTrace())
+    assert shape(g) == ["source", "select", "watermark"]
+    same_results(kept)
+    times = pa.array([5_000, 1_000, 9_000, 7_000], pa.timestamp("ms"))
+    unordered = sl.from_pydict({"t": times, "k": [1, 2, 1, 2]}).with_watermark("t", "1s")
+    dropped = unordered.filter(col("k") == 2)
+    assert shape(push_down_filters(dropped.graph, RewriteTrace()))[-1] == "filter"
+    assert dropped.collect()["t"].to_pylist() == []  # both late behind 5 s and 9 s
+    same_results(dropped)
+
+
 def test_filters_are_copied_into_every_union_input() -> None:
     other = sl.from_pydict({"k": [7], "x": [26], "g": ["c"]})
     s = T.union(other.with_columns(x=col("x") + 5)).filter(col("x") > 25)
