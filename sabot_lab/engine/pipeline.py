@@ -35,7 +35,8 @@ __all__ = ["Pipeline", "Step", "ordered_parallel_map"]
 class Step:
     """One fused operator: ``fn(batch) -> batch`` (or another value), with an optional ``prepare``.
 
-    ``prepare`` runs once before the pipeline's first batch (a join builds its hash table there).
+    ``prepare`` runs once before the pipeline's first batch (a join builds its hash table there),
+    on a thread of its own while the source starts (see :func:`while_preparing`).
     ``fn`` may return None to drop the batch.
     """
 
@@ -119,7 +120,10 @@ def while_preparing(
         except BaseException as error:  # raised on the consumer's thread below
             errors.append(error)
 
-    threads = [threading.Thread(target=prepare, args=(fn,), daemon=True) for fn in prepares]
+    threads = [
+        threading.Thread(target=prepare, args=(fn,), name="sabot-prepare", daemon=True)
+        for fn in prepares
+    ]
     for thread in threads:
         thread.start()
     try:
