@@ -16,6 +16,7 @@ fusion). Watermarks and checkpoint barriers between the batches pass the steps u
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, wait
@@ -34,7 +35,8 @@ __all__ = ["Pipeline", "Step", "ordered_parallel_map"]
 class Step:
     """One fused operator: ``fn(batch) -> batch`` (or another value), with an optional ``prepare``.
 
-    ``prepare`` runs once before the pipeline's first batch (a join builds its hash table there).
+    ``prepare`` runs once before the pipeline's first batch (a join builds its hash table there),
+    on a thread of its own while the source starts (see :func:`while_preparing`).
     ``fn`` may return None to drop the batch.
     """
 
@@ -64,13 +66,12 @@ class Pipeline:
         """Yield the output of the last step for every source batch, in order; a live
         source's :class:`~sabot_lab.engine.items.Idle` marks too with ``keep_idle`` (for a
         processing-time clock), else they go no further."""
-        for step in self.steps:
-            if step.prepare is not None:
-                step.prepare()
         if not self.steps:
             yield from (item for item in self.source() if keep_idle or not isinstance(item, Idle))
             return
         steps = self.steps
+        prepares = [s.prepare for s in steps if s.prepare is not None]
+        items = while_preparing(prepares, self.source(), config.engine.threads > 1)
 
         def process(batch: Any) -> Any:
             for step in steps:
@@ -82,7 +83,7 @@ class Pipeline:
                     return None
             return batch
 
-        for out in ordered_parallel_map(process, self.source(), config, is_marker):
+        for out in ordered_parallel_map(process, items, config, is_marker):
             if out is not None and (keep_idle or not isinstance(out, Idle)):
                 yield out  # (an Idle flushed the look-ahead)
 
@@ -90,6 +91,55 @@ class Pipeline:
         """:meth:`run` without watermarks and barriers, for operators that wait for their
         whole input."""
         return batches_only(self.run(config))
+
+
+def while_preparing(
+    prepares: list[Callable[[], None]], items: Iterator[RuntimeItem], concurrently: bool
+) -> Iterator[RuntimeItem]:
+    """``items``, once every one of ``prepares`` has run. ``concurrently``, they run on threads
+    of their own while this thread takes the first item, which starts the source (a Parquet
+    scan reads ahead on Arrow's threads from then on): a join's build side and its probe
+    input are read at the same time. The first error of a ``prepare`` is raised before any
+    item.
+
+    >>> built = []
+    >>> items = while_preparing([lambda: built.append("table")], iter([1, 2]), concurrently=True)
+    >>> next(items), built, list(items)
+    (1, ['table'], [2])
+    """
+    if not concurrently or not prepares:
+        for fn in prepares:
+            fn()
+        yield from items
+        return
+    errors: list[BaseException] = []
+
+    def prepare(fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as error:  # raised on the consumer's thread below
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=prepare, args=(fn,), name="sabot-prepare", daemon=True)
+        for fn in prepares
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        first = next(items, _END)
+    finally:
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    if first is not _END:
+        yield first
+        yield from items
+
+
+_END = object()
+"""No item: the source ended before its first."""
 
 
 def ordered_parallel_map(
