@@ -92,7 +92,9 @@ def constants(draw: st.DrawFn) -> pa.Scalar:
     scale = draw(st.integers(0, precision))
     limit = 10**precision - 1
     units = draw(st.integers(-limit, limit) | st.integers(-min(limit, 2_000), min(limit, 2_000)))
-    return pa.scalar(decimal.Decimal(units).scaleb(-scale), pa.decimal128(precision, scale))
+    with decimal.localcontext(prec=80):  # scaleb rounds to the context's 28 digits otherwise
+        value = decimal.Decimal(units).scaleb(-scale)
+    return pa.scalar(value, pa.decimal128(precision, scale))
 
 
 @settings(max_examples=150, deadline=None)
