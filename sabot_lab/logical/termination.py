@@ -257,7 +257,7 @@ def require_row_numbers(graph: JobGraph, node_id: str) -> None:
         elif isinstance(op, Project):
             names = {out for out, column in op.passed_columns().items() if column in names}
         carried[node.operator_id] = names & set(node.output_schema.names)
-    tops = [n.op for n in graph.subgraph(node_id) if isinstance(n.op, TopN)]
+    tops = [n.op for n in graph.ancestry(node_id) if isinstance(n.op, TopN)]
     dropped = [t for t in tops if t.emits_updates() and t.n > 1]
     if dropped and not carried[node_id]:
         top = dropped[0]
