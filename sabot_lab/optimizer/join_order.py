@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from sabot_lab.expr import col
 from sabot_lab.logical import HashJoin, JobGraph, Project, StreamOperatorNode
-from sabot_lab.logical.termination import flow
+from sabot_lab.logical.termination import flows
 from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace, format_rows
 
@@ -200,8 +200,10 @@ def reorder_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     """Rewrite every inner-join region whose estimated cost an other order lowers."""
     out = graph.copy()
     stats: dict[str, Statistics] | None = None
-    for region in _regions(graph):
-        if not all(flow(graph, r).ends for r in region.relations):
+    regions = _regions(graph)
+    inputs = flows(graph, [r for region in regions for r in region.relations])
+    for region in regions:
+        if not all(inputs[r].ends for r in region.relations):
             continue  # as written: the unbounded input probes (joins put it on the left)
         if stats is None:
             stats = estimate(graph, trace.statistics, trace.estimates)
