@@ -302,7 +302,9 @@ class Expr:
         from sabot_lab.expr.types import output_type  # the type rules dispatch on these classes
 
         for name in self.columns():
-            if name not in schema.names:
+            # by index first (no list of names built); -1 also stands for a name held twice,
+            # which the type rule of the column reports
+            if schema.get_field_index(name) < 0 and name not in schema.names:
                 raise column_not_found(name, schema.names)
         return pa.field(self.output_name(), output_type(self, schema))
 

@@ -15,7 +15,7 @@ Imports pyarrow, :mod:`sabot_lab.errors` and the modules of :mod:`sabot_lab.expr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeAlias
 
 import pyarrow as pa
@@ -146,8 +146,12 @@ def output_type(expr: Expr, schema: pa.Schema) -> pa.DataType:
     if isinstance(expr, Aggregate) and any(a.is_aggregate() for a in expr.args):
         raise SchemaError(f"cannot nest aggregates in {expr!r}")
     types = [output_type(a, schema) for a in expr.args]
+    key = _rule_key(expr, types)
+    found = _RULE_RESULTS.get(key) if key is not None else None
+    if found is not None:
+        return found
     try:
-        return TYPE_RULES[type(expr)](expr, types, schema)
+        dtype = TYPE_RULES[type(expr)](expr, types, schema)
     except (SchemaError, ComputeError):
         raise
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
@@ -156,6 +160,51 @@ def output_type(expr: Expr, schema: pa.Schema) -> pa.DataType:
         ) from None
     except (pa.ArrowInvalid, ValueError, ZeroDivisionError, OverflowError) as exc:
         raise SchemaError(f"cannot evaluate {expr!r}: {first_line(exc)}") from exc
+    if key is not None:
+        if len(_RULE_RESULTS) >= RULE_RESULTS_KEPT:
+            _RULE_RESULTS.clear()
+        _RULE_RESULTS[key] = dtype
+    return dtype
+
+
+RULE_RESULTS_KEPT = 4096
+"""How many results of the kernel-probing rules :func:`output_type` keeps."""
+_RULE_RESULTS: dict[Hashable, pa.DataType] = {}
+"""The types the rules of :data:`_KEPT_RULES` gave, by :func:`_rule_key`: those rules ask
+Arrow's kernels (tens of microseconds a node), and plans type the same operations on the same
+types again and again (each query of a notebook or a benchmark, a view read by each query)."""
+
+
+def _rule_key(expr: Expr, types: Sequence[pa.DataType]) -> Hashable | None:
+    """What the rule of ``expr`` reads, as a key: its class, operation and parameters, its
+    operands' types and its constant operands (values with their Python types, so that
+    ``1``, ``1.0`` and ``True`` differ); None for a rule that reads more (the schema, a
+    user function) or for parameters that cannot be a key.
+
+    >>> _rule_key(col("x") + 1, [pa.int64(), pa.int64()]) == _rule_key(col("y") + 1, [pa.int64(), pa.int64()])
+    True
+    >>> _rule_key(col("x") + 1, [pa.int64(), pa.int64()]) == _rule_key(col("x") + True, [pa.int64(), pa.int64()])
+    False
+    """
+    kind = type(expr)
+    if kind not in _KEPT_RULES:
+        return None
+    constants = tuple(_typed(a.params) if isinstance(a, Literal) else None for a in expr.args)
+    key = (kind, expr.op, _typed(expr.params), tuple(types), constants)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with the Python type of each scalar beside it."""
+    if isinstance(value, dict):
+        return (dict, tuple((k, _typed(v)) for k, v in sorted(value.items())))
+    if isinstance(value, list | tuple):
+        return (type(value), tuple(_typed(v) for v in value))
+    return (type(value), value)
 
 
 def explain_type_error(expr: Expr, types: Sequence[str]) -> str:
@@ -659,3 +708,7 @@ TYPE_RULES: dict[type[Expr], TypeRule] = {
     UserFunction: _user_function,
 }
 """The type rule of each node class: (node, its children's types, the input schema) → type."""
+
+_KEPT_RULES = frozenset({Literal, Binary, Unary, IsIn, FillNull, Cast, Aggregate})
+"""The node classes whose rule reads only the node, its operands' types and its constant
+operands: :func:`output_type` keeps their results (:data:`_RULE_RESULTS`)."""

@@ -134,7 +134,7 @@ def _keeping(key: tuple[str, ...], op: Project) -> tuple[Project, tuple[str, ...
 
 
 def _updates(graph: JobGraph, node_id: str) -> bool:
-    return any(n.op.emits_updates() for n in graph.subgraph(node_id))
+    return any(n.op.emits_updates() for n in graph.ancestry(node_id))
 
 
 def _passed_on(key: tuple[str, ...], node: StreamOperatorNode) -> tuple[str, ...]:

@@ -734,7 +734,7 @@ class JobGraph:
 
     def bounded(self, node_id: str) -> bool:
         """Whether the output of ``node_id`` ends: every source it reads is bounded."""
-        return all(n.op.source.bounded for n in self.subgraph(node_id) if isinstance(n.op, Source))
+        return all(n.op.source.bounded for n in self.ancestry(node_id) if isinstance(n.op, Source))
 
     def event_time(self, node_id: str) -> dict[str, Any] | None:
         """The event-time settings the output of ``node_id`` carries watermarks under (those
@@ -751,15 +751,27 @@ class JobGraph:
         found = (self.event_time(u) for u in self.node(node_id).upstream)
         return next((t for t in found if t is not None), None)
 
-    def subgraph(self, output_id: str) -> JobGraph:
-        """The operators ``output_id`` depends on (itself included), as a new graph."""
-        keep: dict[str, None] = {}
+    def ancestry(self, output_id: str) -> list[StreamOperatorNode]:
+        """The operators ``output_id`` depends on, itself first (the graph's own nodes: no
+        new graph is built, as :meth:`subgraph` does).
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [1]}).head(1)
+        >>> [n.name for n in s.graph.ancestry(s.node_id)]
+        ['limit', 'source']
+        """
+        keep: dict[str, StreamOperatorNode] = {}
         stack = [output_id]
         while stack:
             current = stack.pop()
             if current not in keep:
-                keep[current] = None
-                stack.extend(self.node(current).upstream)
+                keep[current] = node = self.node(current)
+                stack.extend(node.upstream)
+        return list(keep.values())
+
+    def subgraph(self, output_id: str) -> JobGraph:
+        """The operators ``output_id`` depends on (itself included), as a new graph."""
+        keep = {n.operator_id for n in self.ancestry(output_id)}
         nodes = {
             i: n.replace(downstream=tuple(d for d in n.downstream if d in keep))
             for i, n in self._nodes.items()

@@ -22,7 +22,7 @@ sabot_lab.errors.PlanError: collect() reads the stream to its end, and this one 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sabot_lab.errors import PlanError
@@ -53,7 +53,16 @@ from sabot_lab.logical.operators import (
 )
 from sabot_lab.logical.over_windows import event_time_columns, streaming_refusal
 
-__all__ = ["FIX", "FLOWS", "Flow", "flow", "require_end", "require_row_numbers", "require_rows"]
+__all__ = [
+    "FIX",
+    "FLOWS",
+    "Flow",
+    "flow",
+    "flows",
+    "require_end",
+    "require_row_numbers",
+    "require_rows",
+]
 
 FIX = (
     "take head(n) first, iterate over its batches with iter_batches(), or submit() it to a cluster"
@@ -208,11 +217,26 @@ def flow(graph: JobGraph, node_id: str) -> Flow:
     >>> flow(top.graph, top.node_id).stuck
     'sort() orders the rows once its input has ended, and its input never ends: take head(n) before sorting, or sort the rows of windows'
     """
-    flows: dict[str, Flow] = {}
-    for node in graph.subgraph(node_id).topological_sort():
-        rule = FLOWS[node.op]
-        flows[node.operator_id] = rule(graph, node, [flows[u] for u in node.upstream])
-    return flows[node_id]
+    return flows(graph, [node_id])[node_id]
+
+
+def flows(graph: JobGraph, node_ids: Iterable[str]) -> dict[str, Flow]:
+    """The :class:`Flow` of the output of each of ``node_ids`` and of every operator they
+    read, in one pass over the plan.
+
+    >>> import sabot_lab as sl
+    >>> s = sl.from_pydict({"x": [1]})
+    >>> top = s.sort("x").head(1)
+    >>> [f.ends for f in flows(top.graph, [top.node_id]).values()]
+    [True, True, True]
+    """
+    needed = {n.operator_id for i in node_ids for n in graph.ancestry(i)}
+    found: dict[str, Flow] = {}
+    for node in graph.topological_sort():
+        if node.operator_id in needed:
+            rule = FLOWS[node.op]
+            found[node.operator_id] = rule(graph, node, [found[u] for u in node.upstream])
+    return found
 
 
 def require_rows(graph: JobGraph, node_id: str, terminal: str) -> Flow:
@@ -257,7 +281,7 @@ def require_row_numbers(graph: JobGraph, node_id: str) -> None:
         elif isinstance(op, Project):
             names = {out for out, column in op.passed_columns().items() if column in names}
         carried[node.operator_id] = names & set(node.output_schema.names)
-    tops = [n.op for n in graph.subgraph(node_id) if isinstance(n.op, TopN)]
+    tops = [n.op for n in graph.ancestry(node_id) if isinstance(n.op, TopN)]
     dropped = [t for t in tops if t.emits_updates() and t.n > 1]
     if dropped and not carried[node_id]:
         top = dropped[0]

@@ -45,7 +45,7 @@ from sabot_lab.logical import (
     derived_operator_id,
 )
 from sabot_lab.logical.operators import join_output_names
-from sabot_lab.optimizer.statistics import Statistics, estimate
+from sabot_lab.optimizer.statistics import estimate
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.predicates import is_deterministic, substitute, unaliased
 
@@ -94,11 +94,11 @@ def aggregate_before_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
             continue
         best: tuple[float, _Shape, JobGraph, list[str], str] | None = None
         for shape in _shapes(out, node.operator_id, op):
-            rewritten = _rewritten(out, node.operator_id, op, shape, trace.statistics)
+            rewritten = _rewritten(out, node.operator_id, op, shape, trace)
             if rewritten is None:
                 continue
             candidate, added, rows = rewritten
-            stats = estimate(candidate, trace.statistics)
+            stats = estimate(candidate, trace.statistics, trace.estimates)
             share = stats[added[0]].rows / max(stats[rows].rows, 1.0)
             if share <= MAX_GROUP_SHARE and (best is None or share < best[0]):
                 best = (share, shape, candidate, added, rows)
@@ -238,7 +238,7 @@ def _rewritten(
     group_id: str,
     op: GroupBy,
     shape: _Shape,
-    statistics: Mapping[str, Statistics],
+    trace: RewriteTrace,
 ) -> tuple[JobGraph, list[str], str] | None:
     """The plan with the group-by split around the join, the new operators (the partial
     group-by first) and the rows it groups; None where the types would change."""
@@ -255,7 +255,7 @@ def _rewritten(
         for i, (agg, args) in enumerate(zip(op.aggs, shape.args, strict=True))
     ]
     pre = _add(out, GroupBy(keys=[shape.key], aggs=partials), "group_by", [rows], group_id)
-    joined_id = _joined(out, pre, op, shape, statistics, f"{group_id}_dims")
+    joined_id = _joined(out, pre, op, shape, trace, f"{group_id}_dims")
     if joined_id is None:
         return None
     exprs = [_renamed(shape.keys[k], k) for k in op.keys]
@@ -281,14 +281,14 @@ def _joined(
     pre: str,
     op: GroupBy,
     shape: _Shape,
-    statistics: Mapping[str, Statistics],
+    trace: RewriteTrace,
     anchor: str,
 ) -> str | None:
     """The inner join of the pre-aggregate with ``dims``, built on the smaller (estimated);
     None where a column it passes on would be renamed."""
     needed = list(dict.fromkeys(shape.keys.values()))
     dims_cols = [c for c in needed if c != shape.key]
-    stats = estimate(graph, statistics)
+    stats = estimate(graph, trace.statistics, trace.estimates)
     inputs = [pre, shape.dims]
     join = HashJoin(
         how="inner", left_on=[shape.key], right_on=[shape.dims_key], right_payload=dims_cols

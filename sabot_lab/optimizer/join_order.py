@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from sabot_lab.expr import col
 from sabot_lab.logical import HashJoin, JobGraph, Project, StreamOperatorNode
-from sabot_lab.logical.termination import flow
+from sabot_lab.logical.termination import flows
 from sabot_lab.optimizer.statistics import Statistics, estimate
 from sabot_lab.optimizer.trace import RewriteTrace, format_rows
 
@@ -77,6 +77,8 @@ class JoinGraph:
         self.stats = list(stats)
         self.classes = [list(c) for c in classes]
         self.class_masks = [reduce(lambda m, r: m | 1 << r[0], c, 0) for c in self.classes]
+        # each class's members as (distinct values, relation): looked up once, not per subset
+        self._members = [[(self.stats[i].distinct(c), i) for i, c in refs] for refs in self.classes]
         self._rows: dict[int, float] = {}
 
     def rows(self, mask: int) -> float:
@@ -101,10 +103,7 @@ class JoinGraph:
         return self._rows[mask]
 
     def _divisor(self, mask: int) -> float:
-        members = [
-            [(self.stats[i].distinct(c), i) for i, c in refs if mask >> i & 1]
-            for refs in self.classes
-        ]
+        members = [[(d, i) for d, i in refs if mask >> i & 1] for refs in self._members]
         members = [m for m in members if len(m) > 1]
         choices = [list(range(len(m))) for m in members]
         if math.prod(map(len, choices)) > CENTRE_CHOICES:
@@ -201,11 +200,13 @@ def reorder_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
     """Rewrite every inner-join region whose estimated cost an other order lowers."""
     out = graph.copy()
     stats: dict[str, Statistics] | None = None
-    for region in _regions(graph):
-        if not all(flow(graph, r).ends for r in region.relations):
+    regions = _regions(graph)
+    inputs = flows(graph, [r for region in regions for r in region.relations])
+    for region in regions:
+        if not all(inputs[r].ends for r in region.relations):
             continue  # as written: the unbounded input probes (joins put it on the left)
         if stats is None:
-            stats = estimate(graph, trace.statistics)
+            stats = estimate(graph, trace.statistics, trace.estimates)
         joins = JoinGraph([stats[r] for r in region.relations], region.classes)
         order = best_order(joins)
         before, after = joins.cost(region.order), joins.cost(order)
@@ -318,11 +319,11 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
         for join in region.joins:
             if relation in graph.node(join).upstream:
                 graph.disconnect(relation, join)
-        renames = [col(n).alias(names[index, n]) for n in schema.names]
         if all(names[index, n] == n for n in schema.names):
             inputs.append(relation)
             continue
-        fields = [schema.field(n).with_name(names[index, n]) for n in schema.names]
+        renames = [col(f.name).alias(names[index, f.name]) for f in schema]
+        fields = [f.with_name(names[index, f.name]) for f in schema]
         inputs.append(
             graph.add_new_operator(Project(exprs=renames), "select", [relation], pa.schema(fields))
         )
@@ -334,12 +335,11 @@ def _rebuild(graph: JobGraph, region: JoinRegion, order: JoinOrder) -> list[str]
         (probe_id, probe_mask), (build_id, build_mask) = build(part[0]), build(part[1])
         probe_schema = graph.node(probe_id).output_schema
         build_schema = graph.node(build_id).output_schema
+        probe_names, build_names = set(probe_schema.names), set(build_schema.names)
         left_on, right_on = [], []
         for refs in region.classes:
-            left = [names[r] for r in refs if 1 << r[0] & probe_mask]
-            right = [names[r] for r in refs if 1 << r[0] & build_mask]
-            left = [n for n in left if n in probe_schema.names]
-            right = [n for n in right if n in build_schema.names]
+            left = [names[r] for r in refs if 1 << r[0] & probe_mask and names[r] in probe_names]
+            right = [names[r] for r in refs if 1 << r[0] & build_mask and names[r] in build_names]
             # every surviving key of the class on one side equals every one on the other
             # (a relation may hold two keys of one class, equal only through this join)
             if not (left and right):

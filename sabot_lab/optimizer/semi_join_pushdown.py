@@ -64,7 +64,7 @@ def push_down_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
         )
         if below == left or reaches(out, parent, right):
             continue  # already lowest, or the right input reads the rows it would reduce
-        stats = stats or estimate(graph, trace.statistics)
+        stats = stats or estimate(graph, trace.statistics, trace.estimates)
         if below not in stats or stats[below].rows > MAX_GROWTH * stats[left].rows:
             continue  # a rule's new operator (not estimated), or the join below drops rows
         out.disconnect(right, node.operator_id)

@@ -50,7 +50,7 @@ def build_semi_joins_on_smaller_side(graph: JobGraph, trace: RewriteTrace) -> Jo
     ]
     if not joins:
         return graph
-    stats = estimate(graph, trace.statistics)
+    stats = estimate(graph, trace.statistics, trace.estimates)
     out = graph.copy()
     for node in joins:
         assert isinstance(node.op, HashJoin)

@@ -73,7 +73,7 @@ def transfer_semi_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
         for reduced, candidates, key in _transfers(out, node):
             below, parent, key_below, grouped = deepest_edge(out, reduced, node.operator_id, key)
             if candidates[0][2] != "semi":
-                stats = stats or estimate(graph, trace.statistics)
+                stats = stats or estimate(graph, trace.statistics, trace.estimates)
                 candidates = [
                     c for c in candidates if grouped and _small(stats, c, below, key_below)
                 ]

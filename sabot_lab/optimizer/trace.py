@@ -36,12 +36,17 @@ class RewriteTrace:
     """Ordered list of rule applications of one optimization run.
 
     ``statistics``: what the optimizer was told about some operators (by id), for the rules
-    that cost alternatives; the rest is estimated.
+    that cost alternatives; the rest is estimated. ``estimates``: the estimates made so far
+    in this run (a :data:`~sabot_lab.optimizer.statistics.Memo`), which every rule that costs
+    alternatives and the trace's row counts pass to
+    :func:`~sabot_lab.optimizer.statistics.estimate`: an operator a rule left as it was is
+    estimated once per run, not once per rule.
     """
 
     def __init__(self, statistics: Mapping[str, Statistics] | None = None) -> None:
         self._applications: list[RuleApplication] = []
         self.statistics: Mapping[str, Statistics] = dict(statistics or {})
+        self.estimates: Memo = {}
         self._snapshots: list[tuple[int, JobGraph]] = []
 
     def record(self, rule: str, before: Sequence[str], after: Sequence[str], reason: str) -> None:
@@ -71,9 +76,9 @@ class RewriteTrace:
         snapshots, self._snapshots = self._snapshots, []
         from sabot_lab.optimizer.statistics import estimate  # statistics needs the plan model
 
-        memo: Memo = {}
         rows = [
-            {k: v.rows for k, v in estimate(g, self.statistics, memo).items()} for _, g in snapshots
+            {k: v.rows for k, v in estimate(g, self.statistics, self.estimates).items()}
+            for _, g in snapshots
         ]
         for i in range(1, len(snapshots)):
             self.estimate_since(snapshots[i][0], rows[i - 1], rows[i])
