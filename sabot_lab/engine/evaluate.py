@@ -40,6 +40,7 @@ from sabot_lab.expr.calendar import calendar_arithmetic, epoch, part_operand, us
 from sabot_lab.expr.decimals import (
     comparable_decimals,
     decimal_arithmetic,
+    refuse_remainder_by_zero,
     round_decimal,
     short_decimal_comparison,
     uses_decimal_rules,
@@ -226,8 +227,11 @@ def _eval_mod(expr: Expr, batch: pa.RecordBatch) -> Value:
     values = with_decimal_literals(expr, _args(expr, batch))
     if uses_decimal_rules("mod", values[0].type, values[1].type):
         return decimal_arithmetic("mod", *values)
-    if is_float_remainder([v.type for v in values]):
+    types = [v.type for v in values]
+    if is_float_remainder(types):
         left, right = values
+        if not any(map(pa.types.is_floating, types)):  # decimals too wide: DuckDB's doubles
+            refuse_remainder_by_zero(left, right)
         return _float_remainder(left, right, batch.num_rows)
     left, right = _integer_operands(expr, batch)
     fast = _by_constant(left, right, remainder=True)

@@ -53,6 +53,7 @@ __all__ = [
     "decimal_properties",
     "decimal_result_type",
     "decimal_to_float",
+    "refuse_remainder_by_zero",
     "round_decimal",
     "short_decimal_arithmetic",
     "short_decimal_comparison",
@@ -307,12 +308,25 @@ def decimal_arithmetic(op: str, left: Any, right: Any) -> Any:
         ) from None
 
 
+def refuse_remainder_by_zero(left: Any, right: Any) -> None:
+    """Raise Arrow's divide-by-zero error if a number of ``left`` (decimals or integers,
+    arrays or scalars) meets a zero of ``right``, as DuckDB does for a remainder of decimals,
+    also one it takes of doubles; a null's remainder by zero is null.
+
+    >>> refuse_remainder_by_zero(pa.array([None, 3]), pa.array([0, 2]))
+    >>> refuse_remainder_by_zero(pa.array([1, 3]), pa.array([0, 2]))
+    Traceback (most recent call last):
+    pyarrow.lib.ArrowInvalid: divide by zero
+    """
+    zero = pa.scalar(decimal.Decimal(0), pa.decimal128(1, 0))
+    if pc.any(pc.and_(pc.equal(right, zero), pc.is_valid(left))).as_py():
+        raise pa.ArrowInvalid("divide by zero")
+
+
 def _remainder(left: Any, right: Any, target: pa.DataType) -> Any:
     """``left % right`` of decimals in ``target``: on the unscaled 64-bit integers of both at
     ``target``'s scale when they fit (18 digits), else in Python's decimals."""
-    zero = pa.scalar(decimal.Decimal(0), pa.decimal128(1, 0))
-    if pc.any(pc.and_(pc.equal(right, zero), pc.is_valid(left))).as_py():  # null % 0 is null
-        raise pa.ArrowInvalid("divide by zero")
+    refuse_remainder_by_zero(left, right)
     if target.precision > SHORT_DIGITS or isinstance(target, pa.Decimal256Type):
         return _python_arithmetic("mod", left, right, target).cast(target)
     common = pa.decimal128(SHORT_DIGITS, target.scale)

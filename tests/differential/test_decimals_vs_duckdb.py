@@ -336,3 +336,14 @@ def test_a_null_remainder_by_zero_is_null_and_a_number_by_zero_an_error() -> Non
     assert _run_both(sl.col("b") % sl.col("a"), "b % a", table.slice(2)) != ("error", "error")
     zero = table.slice(1, 1).set_column(1, "b", pa.array([decimal.Decimal(4)], dec))
     assert _run_both(sl.col("b") % sl.col("a"), "b % a", zero) == ("error", "error")
+    wide = pa.table(  # a common type of 39 digits: DuckDB's doubles, yet x % 0 an error
+        {
+            "a": pa.array([None, decimal.Decimal("0.0")], pa.decimal128(1, 1)),
+            "b": pa.array([0, 0], pa.decimal128(38, 0)),
+            "rn": [0, 1],
+        }
+    )
+    remainder = ((sl.col("a") + sl.col("a")) % (sl.col("b") + sl.col("b")), "(a + a) % (b + b)")
+    assert _run_both(*remainder, wide) == ("error", "error")
+    null_by_zero = (pa.float64(), [None])
+    assert _run_both(*remainder, wide.slice(0, 1)) == (null_by_zero, null_by_zero)
