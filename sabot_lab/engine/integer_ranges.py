@@ -18,7 +18,7 @@ three-valued logic, as a filter reads it).
 >>> batch = pa.record_batch({"d": pa.array([datetime.date(2024, 1, n) for n in (1, 2, 3)]),
 ...                          "n": [5, None, 7]})
 >>> day = (col("d") >= datetime.date(2024, 1, 2)) & (col("n") < 10)
->>> integer_selection(batch, integer_ranges(day, batch.schema)).to_pylist()
+>>> integer_selection(batch, range_filter(day, batch.schema).ranges).to_pylist()
 [2]
 """
 
@@ -37,15 +37,15 @@ from sabot_lab.expr.decimals import SHORT_DIGITS, unscaled_bound, unscaled_words
 from sabot_lab.expr.literals import literal_scalar
 from sabot_lab.expr.nodes import Column, Literal
 from sabot_lab.kernels.row_ranges import keep_in_range, rows_in_range
-from sabot_lab.predicates import split_conjunction
+from sabot_lab.predicates import conjoin, split_conjunction
 
-__all__ = ["IntegerRange", "integer_ranges", "integer_selection"]
+__all__ = ["IntegerRange", "RangeFilter", "integer_selection", "range_filter"]
 
 _FLIPPED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 _DATES = {pa.date32(): np.int32, pa.date64(): np.int64}
 _DAY_MS = 86_400_000
 
-_PLANS: IdentityCache[tuple[IntegerRange, ...] | None] = IdentityCache(limit=1_024)
+_PLANS: IdentityCache[RangeFilter | None] = IdentityCache(limit=1_024)
 """Each predicate's ranges by its identity and the batches' schema: found once a run."""
 
 
@@ -62,27 +62,48 @@ class IntegerRange:
     high: int
 
 
-def integer_ranges(predicate: Expr, schema: pa.Schema) -> tuple[IntegerRange, ...] | None:
-    """The conjuncts of ``predicate`` as ranges of the integers of columns of ``schema``, in
-    their order (a column's consecutive conjuncts as one range); None unless every conjunct
-    compares an integer, date or short decimal column with a constant of its kind (``=``,
-    ``<``, ``<=``, ``>``, ``>=``).
+@dataclass(frozen=True)
+class RangeFilter:
+    """A predicate as ``ranges`` of integers and ``coded``, its conjuncts that read only
+    dictionary-encoded columns, conjoined (None when there are none): evaluated once per
+    distinct value, before the ranges."""
+
+    ranges: tuple[IntegerRange, ...]
+    coded: Expr | None = None
+
+
+def range_filter(predicate: Expr, schema: pa.Schema) -> RangeFilter | None:
+    """``predicate`` over batches of ``schema`` as a :class:`RangeFilter`; None unless each
+    conjunct either compares an integer, date or short decimal column with a constant of its
+    kind (``=``, ``<``, ``<=``, ``>``, ``>=``; or ``OR``s of such comparisons of one column
+    whose ranges join into one), or reads only dictionary-encoded columns, and one at least
+    is a range. A column's consecutive ranges are one.
 
     >>> from decimal import Decimal
     >>> from sabot_lab.expr import col, lit
     >>> schema = pa.schema([("q", pa.decimal128(15, 2)), ("s", pa.string())])
-    >>> integer_ranges((col("q") < 24) & (lit(Decimal("0.5")) <= col("q")), schema)
+    >>> range_filter((col("q") < 24) & (lit(Decimal("0.5")) <= col("q")), schema).ranges
     (IntegerRange(column='q', low=50, high=2399),)
-    >>> integer_ranges((col("q") < 24) & (col("s") == "x"), schema) is None
+    >>> range_filter(((col("q") >= 1) & (col("q") <= 11)) | (col("q") == 12), schema) is None
+    True
+    >>> range_filter(((col("q") >= 1) & (col("q") <= 11)) | (col("q") < 9), schema).ranges
+    (IntegerRange(column='q', low=-9223372036854775808, high=1100),)
+    >>> range_filter((col("q") < 24) & (col("s") == "x"), schema) is None
     True
     """
-    return _PLANS.get(predicate, lambda: _ranges(predicate, schema), schema)
+    return _PLANS.get(predicate, lambda: _range_filter(predicate, schema), schema)
 
 
-def _ranges(predicate: Expr, schema: pa.Schema) -> tuple[IntegerRange, ...] | None:
+def _range_filter(predicate: Expr, schema: pa.Schema) -> RangeFilter | None:
+    encoded = {f.name for f in schema if pa.types.is_dictionary(f.type)}
+    coded: list[Expr] = []
     found: list[IntegerRange] = []
     for conjunct in split_conjunction(predicate):
-        bounds = _range(conjunct, schema)
+        columns = conjunct.columns()
+        if columns and set(columns) <= encoded:
+            coded.append(conjunct)
+            continue
+        bounds = _range(conjunct, schema) if conjunct.op != "or" else _union(conjunct, schema)
         if bounds is None:
             return None
         if found and found[-1].column == bounds.column:
@@ -91,7 +112,40 @@ def _ranges(predicate: Expr, schema: pa.Schema) -> tuple[IntegerRange, ...] | No
                 last.column, max(last.low, bounds.low), min(last.high, bounds.high)
             )
         found.append(bounds)
-    return tuple(found)
+    if not found:
+        return None
+    return RangeFilter(tuple(found), conjoin(coded) if coded else None)
+
+
+def _union(expr: Expr, schema: pa.Schema) -> IntegerRange | None:
+    """The range of an ``OR`` whose every operand is a range of one column (or such an
+    ``AND`` of ranges), when those ranges join into one (TPC-H Q19's quantities 1..11,
+    10..20 and 20..30: 1..30)."""
+    branches: list[IntegerRange] = []
+    for branch in expr.args:
+        bounds = _union(branch, schema) if branch.op == "or" else _one_range(branch, schema)
+        if bounds is None:
+            return None
+        branches.append(bounds)
+    if len({b.column for b in branches}) != 1:
+        return None
+    kept = sorted((b for b in branches if b.low <= b.high), key=lambda b: b.low)
+    if not kept:
+        return branches[0]
+    low, high = kept[0].low, kept[0].high
+    for bounds in kept[1:]:
+        if bounds.low > high + 1:
+            return None  # a gap: no one range
+        high = max(high, bounds.high)
+    return IntegerRange(kept[0].column, low, high)
+
+
+def _one_range(expr: Expr, schema: pa.Schema) -> IntegerRange | None:
+    """The range of ``expr`` when it is ranges of one column, conjoined."""
+    plan = _range_filter(expr, schema)
+    if plan is None or plan.coded is not None or len(plan.ranges) != 1:
+        return None
+    return plan.ranges[0]
 
 
 def _range(expr: Expr, schema: pa.Schema) -> IntegerRange | None:
@@ -139,21 +193,29 @@ _BOUNDS = {
 """Each comparison with an integer bound as an inclusive range (``!=`` is none)."""
 
 
-def integer_selection(batch: pa.RecordBatch, ranges: Sequence[IntegerRange]) -> pa.Array | None:
-    """The rows of ``batch`` where every one of ``ranges`` holds (a null value is in none):
+def integer_selection(
+    batch: pa.RecordBatch, ranges: Sequence[IntegerRange], rows: Any = None
+) -> pa.Array | None:
+    """The rows of ``batch`` where every one of ``ranges`` holds (a null value is in none),
+    among ``rows`` (ascending row numbers, an int64 array that is overwritten; None: all):
     their numbers (int64, ascending), or a boolean mask when most rows are; None when none is.
 
     >>> from sabot_lab.expr import col
     >>> batch = pa.record_batch({"x": [1, 2, 3, 4], "y": [4, 3, 2, 1]})
-    >>> integer_selection(batch, integer_ranges(col("x") > 1, batch.schema)).to_pylist()
+    >>> integer_selection(batch, range_filter(col("x") > 1, batch.schema).ranges).to_pylist()
     [False, True, True, True]
-    >>> found = integer_ranges((col("x") > 1) & (col("y") > 2), batch.schema)
-    >>> integer_selection(batch, found).to_pylist()
+    >>> both = range_filter((col("x") > 1) & (col("y") > 2), batch.schema).ranges
+    >>> integer_selection(batch, both).to_pylist()
     [1]
+    >>> import numpy as np
+    >>> integer_selection(batch, both, np.array([0, 2, 3])) is None
+    True
     """
     length = batch.num_rows
-    rows = np.empty(length, dtype=np.int64)
-    count = -1  # rows not yet numbered
+    if rows is None:
+        rows, count = np.empty(length, dtype=np.int64), -1  # -1: rows not yet numbered
+    else:
+        count = len(rows)
     for bounds in ranges:
         low, high = max(bounds.low, _LOWEST), min(bounds.high, _HIGHEST)
         if low > high:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import sabot_lab as sl
 from sabot_lab import col, lit
-from sabot_lab.engine.integer_ranges import integer_ranges
+from sabot_lab.engine.integer_ranges import range_filter
 from sabot_lab.engine.stateless import filter_batch
 from sabot_lab.expr import Expr
 from tests.support.reference import assert_same_rows, duckdb_table
@@ -96,7 +96,7 @@ def test_integer_ranges_match_python(data: st.DataObject, seed: int, offset: boo
     predicate = conjuncts[0][3]
     for *_, expr in conjuncts[1:]:
         predicate = predicate & expr
-    assert integer_ranges(predicate, batch.schema) is not None  # evaluated as ranges
+    assert range_filter(predicate, batch.schema) is not None  # evaluated as ranges
     rows = batch.to_pylist()
     expected = [
         row["i64"]
@@ -143,3 +143,42 @@ def test_parquet_scan_with_integer_ranges_matches_duckdb(tmp_path: Path) -> None
     )
     assert 0 < actual.num_rows < rows
     assert_same_rows(actual, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    bounds=st.lists(st.tuples(st.integers(-25, 25), st.integers(0, 12)), min_size=2, max_size=3),
+    modes=st.sets(st.sampled_from(["AIR", "MAIL", "SHIP"]), min_size=1),
+)
+def test_coded_conjuncts_and_ors_of_ranges_match_python(
+    seed: int, bounds: list[tuple[int, int]], modes: set[str]
+) -> None:
+    """TPC-H Q19's shape: a condition on dictionary-encoded text, then an ``OR`` of quantity
+    ranges (one range when they join, the general path when there is a gap)."""
+    rng = np.random.default_rng(seed)
+    mode = pa.array(rng.choice(["AIR", "MAIL", "SHIP", "RAIL"], ROWS), mask=rng.random(ROWS) < 0.1)
+    batch = pa.record_batch(
+        {"mode": mode.dictionary_encode(), "q": _column(rng, TYPES["dec"]).slice(1)}
+    )
+    quantity = None
+    for low, width in bounds:
+        tenths = [
+            lit(decimal.Decimal(v).scaleb(-1), "decimal128(3, 1)") for v in (low, low + width)
+        ]
+        branch = (col("q") >= tenths[0]) & (col("q") <= tenths[1])
+        quantity = branch if quantity is None else quantity | branch
+    predicate = col("mode").is_in(sorted(modes)) & quantity
+    joined = sorted((low, low + width) for low, width in bounds)
+    reach = list(np.maximum.accumulate([high for _, high in joined]))
+    if all(low <= before for (low, _), before in zip(joined[1:], reach, strict=False)):
+        assert range_filter(predicate, batch.schema) is not None  # no gap: one range
+    expected = [
+        row["q"]
+        for row in batch.to_pylist()
+        if row["mode"] in modes
+        and row["q"] is not None
+        and any(low <= row["q"] * 10 <= low + width for low, width in bounds)
+    ]
+    kept = filter_batch(batch, predicate, ["q"])
+    assert (kept["q"].to_pylist() if kept is not None else []) == expected
