@@ -19,7 +19,7 @@ three-valued logic, as a filter reads it).
 ...                          "n": [5, None, 7]})
 >>> day = (col("d") >= datetime.date(2024, 1, 2)) & (col("n") < 10)
 >>> integer_selection(batch, range_filter(day, batch.schema).ranges).to_pylist()
-[2]
+[False, False, True]
 """
 
 from __future__ import annotations
@@ -198,21 +198,32 @@ def integer_selection(
 ) -> pa.Array | None:
     """The rows of ``batch`` where every one of ``ranges`` holds (a null value is in none),
     among ``rows`` (ascending row numbers, an int64 array that is overwritten; None: all):
-    their numbers (int64, ascending), or a boolean mask when most rows are; None when none is.
+    their numbers (int64, ascending), or a boolean mask when the first range keeps most of
+    them (then every range is compared on all rows); None when none is.
 
     >>> from sabot_lab.expr import col
-    >>> batch = pa.record_batch({"x": [1, 2, 3, 4], "y": [4, 3, 2, 1]})
+    >>> batch = pa.record_batch({"x": [1, 2, 3, 4, 5], "y": [5, 4, 3, 2, 1]})
     >>> integer_selection(batch, range_filter(col("x") > 1, batch.schema).ranges).to_pylist()
-    [False, True, True, True]
-    >>> both = range_filter((col("x") > 1) & (col("y") > 2), batch.schema).ranges
+    [False, True, True, True, True]
+    >>> both = range_filter((col("x") > 3) & (col("y") > 1), batch.schema).ranges
     >>> integer_selection(batch, both).to_pylist()
-    [1]
+    [3]
     >>> import numpy as np
-    >>> integer_selection(batch, both, np.array([0, 2, 3])) is None
+    >>> integer_selection(batch, both, np.array([0, 1, 4])) is None
     True
     """
     length = batch.num_rows
     if rows is None:
+        first = _in_range(batch, ranges[0])
+        if first is None:
+            return None
+        if np.count_nonzero(first) * 2 >= length:  # most rows: masks over all of them
+            for bounds in ranges[1:]:
+                found = _in_range(batch, bounds)
+                if found is None:
+                    return None
+                np.logical_and(first, found, out=first)
+            return pa.array(first)
         rows, count = np.empty(length, dtype=np.int64), -1  # -1: rows not yet numbered
     else:
         count = len(rows)
@@ -235,6 +246,22 @@ def integer_selection(
     mask = np.zeros(length, dtype=bool)
     mask[rows[:count]] = True
     return pa.array(mask)
+
+
+def _in_range(batch: pa.RecordBatch, bounds: IntegerRange) -> Any:
+    """Whether each row's value of ``bounds.column`` lies in its range (a null's does not),
+    as a numpy mask; None when no row's can."""
+    low, high = max(bounds.low, _LOWEST), min(bounds.high, _HIGHEST)
+    if low > high:
+        return None
+    column = batch.column(bounds.column)
+    values = _integers(column)
+    found = np.ones(len(values), dtype=bool) if low == _LOWEST else values >= low
+    if high != _HIGHEST:
+        np.logical_and(found, values <= high, out=found)
+    if column.null_count:
+        np.logical_and(found, column.is_valid().to_numpy(zero_copy_only=False), out=found)
+    return found
 
 
 def _valid_only(column: pa.Array, rows: Any, count: int) -> int:

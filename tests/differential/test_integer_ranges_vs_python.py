@@ -69,7 +69,7 @@ def constants(draw: st.DrawFn, dtype: pa.DataType) -> tuple[Expr, Any]:
     scale = draw(st.integers(0, 6))
     units = draw(st.integers(-3_000, 3_000) | st.integers(-(10**30), 10**30))
     value = decimal.Decimal(units).scaleb(-scale)
-    precision = max(len(str(abs(units))), scale, 1)
+    precision = 38 if abs(units) >= 10**17 else max(len(str(abs(units))), scale, 1)
     return lit(value, f"decimal128({precision}, {scale})"), value
 
 
