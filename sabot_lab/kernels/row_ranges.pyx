@@ -24,7 +24,7 @@ ctypedef fused integer:
     uint32_t
 
 
-def rows_in_range(integer[:] values, int64_t low, int64_t high, int64_t[::1] rows):
+def rows_in_range(const integer[:] values, int64_t low, int64_t high, int64_t[::1] rows):
     """Write the numbers of the rows whose value lies in ``low..high`` to the start of
     ``rows`` (at least as long as ``values``); how many there are."""
     cdef Py_ssize_t i, n = values.shape[0], kept = 0
@@ -40,7 +40,7 @@ def rows_in_range(integer[:] values, int64_t low, int64_t high, int64_t[::1] row
 
 
 def keep_in_range(
-    integer[:] values, int64_t low, int64_t high, int64_t[::1] rows, Py_ssize_t count
+    const integer[:] values, int64_t low, int64_t high, int64_t[::1] rows, Py_ssize_t count
 ):
     """Keep, at the start of ``rows``, those of its first ``count`` row numbers whose value
     lies in ``low..high``, in order; how many there are."""

@@ -182,3 +182,12 @@ def test_coded_conjuncts_and_ors_of_ranges_match_python(
     ]
     kept = filter_batch(batch, predicate, ["q"])
     assert (kept["q"].to_pylist() if kept is not None else []) == expected
+
+
+def test_columns_in_read_only_memory_are_filtered() -> None:
+    """Arrow buffers that numpy may not write (bytes, DuckDB's results) are read in place."""
+    data = pa.py_buffer(np.arange(10, dtype=np.int32).tobytes())  # read-only
+    numbers = pa.Array.from_buffers(pa.int32(), 10, [None, data])
+    batch = pa.record_batch({"x": numbers, "y": numbers})
+    kept = filter_batch(batch, (col("x") >= 6) & (col("y") < 8), ["x"])
+    assert kept is not None and kept["x"].to_pylist() == [6, 7]
