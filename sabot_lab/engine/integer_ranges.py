@@ -122,8 +122,8 @@ def _union(expr: Expr, schema: pa.Schema) -> IntegerRange | None:
     ``AND`` of ranges), when those ranges join into one (TPC-H Q19's quantities 1..11,
     10..20 and 20..30: 1..30)."""
     branches: list[IntegerRange] = []
-    for branch in expr.args:
-        bounds = _union(branch, schema) if branch.op == "or" else _one_range(branch, schema)
+    for branch in _disjuncts(expr):
+        bounds = _one_range(branch, schema)
         if bounds is None:
             return None
         branches.append(bounds)
@@ -138,6 +138,13 @@ def _union(expr: Expr, schema: pa.Schema) -> IntegerRange | None:
             return None  # a gap: no one range
         high = max(high, bounds.high)
     return IntegerRange(kept[0].column, low, high)
+
+
+def _disjuncts(expr: Expr) -> list[Expr]:
+    """The operands of ``a | b | c``, however nested."""
+    if expr.op == "or":
+        return [d for arg in expr.args for d in _disjuncts(arg)]
+    return [expr]
 
 
 def _one_range(expr: Expr, schema: pa.Schema) -> IntegerRange | None:
