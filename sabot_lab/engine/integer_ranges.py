@@ -1,15 +1,18 @@
-"""A filter whose every conjunct compares an integer-like column with a constant, evaluated
-on the columns' integers through a selection vector.
+"""A filter whose conjuncts compare integer-like columns with constants, evaluated on the
+columns' integers through a selection vector.
 
 Integer columns, dates (their day or millisecond numbers) and decimals of at most 18 digits
 (their unscaled 64-bit integers, read in place from the decimal128 values) are compared with
 each conjunct's constant turned once into an inclusive integer range
 (:func:`~sabot_lab.expr.decimals.unscaled_bound`; a column's consecutive conjuncts, such as
-``BETWEEN``'s two, one range). The ranges are applied one after the other by
-:mod:`~sabot_lab.kernels.row_ranges`: the first over every row, each later one over the
-numbers of the rows left only, so a selective first conjunct (TPC-H Q6's year of ship dates,
-15 % of the rows) spares the others most of their work. No column is copied on the way: the
-filter takes the rows kept once, in the columns it outputs only
+``BETWEEN``'s two, are one range, and so is an ``OR`` of ranges of one column that join:
+TPC-H Q19's quantities). Conjuncts on dictionary-encoded text are evaluated first, once per
+distinct value (:mod:`~sabot_lab.engine.distinct_strings`). The ranges are applied one after
+the other by :mod:`~sabot_lab.kernels.row_ranges`: the first over every row, each later one
+over the numbers of the rows left only, so a selective first conjunct (TPC-H Q6's year of
+ship dates, 15 % of the rows) spares the others most of their work; when the first keeps
+most rows (Q1's ship dates), every range is compared on all rows instead. No column is
+copied on the way: the filter takes the rows kept once, in the columns it outputs only
 (:func:`~sabot_lab.engine.stateless.filter_batch`). Null values are in no range (SQL's
 three-valued logic, as a filter reads it).
 
