@@ -6,11 +6,13 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.evaluate import evaluate, evaluate_encoded
 from sabot_lab.engine.filter_validity import without_dropped_nulls
+from sabot_lab.engine.integer_ranges import integer_selection, range_filter
 from sabot_lab.engine.staged_filter import filter_stages
 from sabot_lab.errors import SabotError, UDFError, in_package
 from sabot_lab.expr import Expr
@@ -65,7 +67,10 @@ def filter_batch(
     """Rows where ``predicate`` is true (null counts as false); None if no row is left.
 
     With ``columns``, only those columns are kept (and copied): a filter fused with the
-    projection after it. The conjuncts are evaluated one after the other
+    projection after it. A predicate whose conjuncts compare integer, date or short decimal
+    columns with constants (but those on dictionary-encoded columns, evaluated first) is
+    evaluated on the columns' integers (:mod:`~sabot_lab.engine.integer_ranges`); the
+    conjuncts of any other are evaluated one after the other
     (:mod:`~sabot_lab.engine.staged_filter`); once at most a third of the rows are left,
     the later ones are evaluated on those rows only (taking more rows costs more than
     comparing them: TPC-H Q14's second date bound).
@@ -75,6 +80,21 @@ def filter_batch(
     >>> filter_batch(batch, (col("x") > 1) & (col("y") < 6), ["y"]).to_pydict()
     {'y': [5]}
     """
+    ranges = range_filter(predicate, batch.schema)
+    if ranges is not None:  # on the columns' integers, the rows kept taken once
+        rows = None
+        if ranges.coded is not None:  # once per distinct value: first
+            coded = evaluate(ranges.coded, batch).fill_null(False)
+            rows = np.flatnonzero(coded.to_numpy(zero_copy_only=False))
+            if not len(rows):
+                return None
+        selection = integer_selection(batch, ranges.ranges, rows)
+        if selection is None:
+            return None
+        kept = batch if columns is None else batch.select(list(columns))
+        if pa.types.is_boolean(selection.type):
+            return kept_rows(kept, selection)
+        return kept.take(selection)
     stages = filter_stages(predicate, batch.schema)
     mask: pa.Array | None = None
     for i, stage in enumerate(stages):

@@ -57,9 +57,11 @@ __all__ = [
     "round_decimal",
     "short_decimal_arithmetic",
     "short_decimal_comparison",
+    "unscaled_bound",
     "unscaled_int64",
     "unscaled_operand",
     "unscaled_values",
+    "unscaled_words",
     "uses_decimal_rules",
 ]
 
@@ -459,8 +461,19 @@ def _unscaled_int64(value: Any, length: int) -> Any:
     if isinstance(value, pa.Scalar):
         unscaled = 0 if not value.is_valid else int(value.as_py().scaleb(value.type.scale))
         return np.full(length, unscaled, dtype=np.int64)
-    words = np.frombuffer(value.buffers()[1], dtype=np.int64)
-    return words[2 * value.offset : 2 * (value.offset + len(value)) : 2]
+    return unscaled_words(value)
+
+
+def unscaled_words(values: pa.Array) -> Any:
+    """The unscaled integers of a decimal128 array of at most 18 digits: a strided int64
+    view of its values' low words, no copy (garbage where a value is null).
+
+    >>> from decimal import Decimal
+    >>> unscaled_words(pa.array([Decimal("1.25"), Decimal("-0.50")], pa.decimal128(4, 2))[1:]).tolist()
+    [-50]
+    """
+    words = np.frombuffer(values.buffers()[1], dtype=np.int64)
+    return words[2 * values.offset : 2 * (values.offset + len(values)) : 2]
 
 
 def _broadcast_valid(value: Any, length: int) -> Any:
@@ -569,6 +582,36 @@ _FLIPPED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "l
 _EXACT = decimal.Context(prec=100)  # room for any decimal256 constant at any scale
 
 
+def unscaled_bound(op: str, constant: pa.Scalar, scale: int) -> int | bool | None:
+    """The integer ``b`` such that ``u op b`` holds exactly when ``x op constant`` does, for
+    every decimal ``x`` of ``scale`` places with unscaled integer ``u`` (an integer: scale 0),
+    ``op`` a comparison: the constant at that scale, rounded the way ``op`` allows (``x <
+    0.055`` at scale 2 is ``u < 6``); a bool when ``op`` holds for every value or none
+    (``x = 0.055``: none); None for a null constant or one that is no integer or decimal.
+    A bound beyond 64 bits is one past them (``-2**63 - 1`` or ``2**63``), which decides
+    ``op`` the same way for every 64-bit ``u``.
+
+    >>> from decimal import Decimal
+    >>> unscaled_bound("lt", pa.scalar(Decimal("0.055")), 2), unscaled_bound("le", pa.scalar(24), 2)
+    (6, 2400)
+    >>> unscaled_bound("eq", pa.scalar(Decimal("0.055")), 2), unscaled_bound("lt", pa.scalar(0.5), 2)
+    (False, None)
+    >>> unscaled_bound("gt", pa.scalar(Decimal("1E+30")), 2) == 2**63
+    True
+    """
+    if not constant.is_valid or not (
+        pa.types.is_decimal(constant.type) or pa.types.is_integer(constant.type)
+    ):
+        return None
+    exact = _EXACT.scaleb(decimal.Decimal(constant.as_py()), scale)
+    low = int(exact.to_integral_value(decimal.ROUND_FLOOR))
+    high = int(exact.to_integral_value(decimal.ROUND_CEILING))
+    low, high = (max(-(1 << 63) - 1, min(v, 1 << 63)) for v in (low, high))
+    if op in ("eq", "ne") and low != high:  # a constant of more places: never equal
+        return op == "ne"
+    return high if op in ("lt", "ge") else low
+
+
 def short_decimal_comparison(op: str, left: Any, right: Any) -> pa.Array | None:
     """``left op right`` (a comparison) of a decimal128 array of at most 18 digits and a
     decimal or integer constant (either side), compared on the array's unscaled 64-bit
@@ -589,21 +632,13 @@ def short_decimal_comparison(op: str, left: Any, right: Any) -> pa.Array | None:
     dtype = left.type
     if not isinstance(dtype, pa.Decimal128Type) or dtype.precision > SHORT_DIGITS:
         return None
-    if not right.is_valid or not (
-        pa.types.is_decimal(right.type) or pa.types.is_integer(right.type)
-    ):
+    bound = unscaled_bound(op, right, dtype.scale)
+    if bound is None or (not isinstance(bound, bool) and not -(1 << 63) <= bound < 1 << 63):
         return None
-    exact = _EXACT.scaleb(decimal.Decimal(right.as_py()), dtype.scale)
-    low = int(exact.to_integral_value(decimal.ROUND_FLOOR))
-    high = int(exact.to_integral_value(decimal.ROUND_CEILING))
-    if not -(1 << 63) <= low <= high < 1 << 63:
-        return None
-    values = _unscaled_int64(left, len(left))
-    if op in ("eq", "ne") and low != high:  # a constant of more places: never equal
-        found = np.full(len(left), op == "ne")
+    if isinstance(bound, bool):
+        found = np.full(len(left), bound)
     else:
-        bound = high if op in ("lt", "ge") else low
-        found = getattr(operator, op)(values, bound)
+        found = getattr(operator, op)(_unscaled_int64(left, len(left)), bound)
     mask = left.is_null().to_numpy(zero_copy_only=False) if left.null_count else None
     return pa.array(found, pa.bool_(), mask=mask)
 
