@@ -250,11 +250,10 @@ def _first_at(graph: JobGraph, source: str, rank: Expr) -> str | None:
     node = graph.node(source)
     while len(node.upstream) == 1 and not isinstance(node.op, Watermark):
         if isinstance(node.op, Project):
-            found = {e.output_name(): e for e in node.op.exprs}.get(name)
-            inner = found.args[0] if isinstance(found, Alias) else found
-            if not isinstance(inner, Column):
+            passed = node.op.passed_columns().get(name)
+            if passed is None:
                 return None
-            name = inner.param("name")
+            name = passed
         node = graph.node(node.upstream[0])
     if isinstance(node.op, Watermark) and node.op.column == name:
         return wanted

@@ -41,7 +41,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sabot_lab.expr import Expr, col
-from sabot_lab.expr.nodes import Alias, Column
 from sabot_lab.logical import (
     Distinct,
     Filter,
@@ -223,11 +222,10 @@ def _comes_ordered(graph: JobGraph, node_id: str, column: str) -> bool:
     node = graph.node(node_id)
     while isinstance(node.op, Project | Filter):
         if isinstance(node.op, Project):
-            passed = {e.output_name(): e for e in node.op.exprs}.get(column)
-            inner = passed.args[0] if isinstance(passed, Alias) else passed
-            if not isinstance(inner, Column):
+            passed = node.op.passed_columns().get(column)
+            if passed is None:
                 return False
-            column = inner.param("name")
+            column = passed
         node = graph.node(node.upstream[0])
     return isinstance(node.op, Source) and node.op.source.ordered_by == column
 
