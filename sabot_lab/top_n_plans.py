@@ -246,15 +246,9 @@ def _first_at(graph: JobGraph, source: str, rank: Expr) -> str | None:
     orders = over.args[1 + int(over.param("partitions")) :]
     if len(orders) != 1 or not isinstance(orders[0], Column) or over.param("descending")[0]:
         return None
-    wanted = name = orders[0].param("name")
-    node = graph.node(source)
-    while len(node.upstream) == 1 and not isinstance(node.op, Watermark):
-        if isinstance(node.op, Project):
-            passed = node.op.passed_columns().get(name)
-            if passed is None:
-                return None
-            name = passed
-        node = graph.node(node.upstream[0])
-    if isinstance(node.op, Watermark) and node.op.column == name:
-        return wanted
-    return None
+    wanted = orders[0].param("name")
+    found = graph.column_origin(source, wanted, lambda op: not isinstance(op, Watermark))
+    if found is None:
+        return None
+    node, name = found
+    return wanted if isinstance(node.op, Watermark) and node.op.column == name else None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -33,6 +33,7 @@ from sabot_lab.logical.operators import (
     Fused,
     Operator,
     OperatorType,
+    Project,
     Source,
     SymmetricJoin,
     Watermark,
@@ -768,6 +769,29 @@ class JobGraph:
                 keep[current] = node = self.node(current)
                 stack.extend(node.upstream)
         return list(keep.values())
+
+    def column_origin(
+        self, node_id: str, column: str, passes: Callable[[Operator], bool]
+    ) -> tuple[StreamOperatorNode, str] | None:
+        """Follow ``column`` of ``node_id``'s rows upstream through the one-input operators
+        that ``passes`` (under a projection's renames): the first operator it does not pass,
+        and the column's name there; None where a projection computes the column.
+
+        >>> import sabot_lab as sl
+        >>> s = sl.from_pydict({"x": [1]}).select(sl.col("x").alias("y")).head(1)
+        >>> node, name = s.graph.column_origin(s.node_id, "y", lambda op: True)
+        >>> node.name, name
+        ('source', 'x')
+        """
+        node = self.node(node_id)
+        while len(node.upstream) == 1 and passes(node.op):
+            if isinstance(node.op, Project):
+                passed = node.op.passed_columns().get(column)
+                if passed is None:
+                    return None
+                column = passed
+            node = self.node(node.upstream[0])
+        return node, column
 
     def subgraph(self, output_id: str) -> JobGraph:
         """The operators ``output_id`` depends on (itself included), as a new graph."""

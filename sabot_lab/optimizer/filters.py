@@ -219,15 +219,11 @@ def _route_watermark(
 def _comes_ordered(graph: JobGraph, node_id: str, column: str) -> bool:
     """Whether ``node_id``'s rows come in the order of ``column``: the column of a source
     ordered by it, passed on by projections (renamed or not) and filters."""
-    node = graph.node(node_id)
-    while isinstance(node.op, Project | Filter):
-        if isinstance(node.op, Project):
-            passed = node.op.passed_columns().get(column)
-            if passed is None:
-                return False
-            column = passed
-        node = graph.node(node.upstream[0])
-    return isinstance(node.op, Source) and node.op.source.ordered_by == column
+    found = graph.column_origin(node_id, column, lambda op: isinstance(op, Project | Filter))
+    if found is None:
+        return False
+    node, name = found
+    return isinstance(node.op, Source) and node.op.source.ordered_by == name
 
 
 FILTER_ROUTES: PhaseTable[
