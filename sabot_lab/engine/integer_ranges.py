@@ -40,11 +40,10 @@ from sabot_lab.expr.decimals import SHORT_DIGITS, unscaled_bound, unscaled_words
 from sabot_lab.expr.literals import literal_scalar
 from sabot_lab.expr.nodes import Column, Literal
 from sabot_lab.kernels.row_ranges import keep_in_range, rows_in_range
-from sabot_lab.predicates import conjoin, split_conjunction
+from sabot_lab.predicates import MIRRORED, conjoin, split_conjunction
 
 __all__ = ["IntegerRange", "RangeFilter", "integer_selection", "range_filter"]
 
-_FLIPPED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 _DATES = {pa.date32(): np.int32, pa.date64(): np.int64}
 _DAY_MS = 86_400_000
 
@@ -159,12 +158,12 @@ def _one_range(expr: Expr, schema: pa.Schema) -> IntegerRange | None:
 
 
 def _range(expr: Expr, schema: pa.Schema) -> IntegerRange | None:
-    if expr.op not in _FLIPPED or len(expr.args) != 2:
+    if expr.op not in MIRRORED or len(expr.args) != 2:
         return None
     left, right = expr.args
     op = expr.op
     if isinstance(left, Literal) and isinstance(right, Column):
-        left, right, op = right, left, _FLIPPED[op]
+        left, right, op = right, left, MIRRORED[op]
     if not isinstance(left, Column) or not isinstance(right, Literal):
         return None
     index = schema.get_field_index(left.param("name"))
