@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 __all__ = ["SLOTS", "News"]
+
+Seen = TypeVar("Seen")
 
 SLOTS = "slots"
 """The topic of any change of the agents' free slots (a heartbeat, a job that ended)."""
@@ -64,3 +68,27 @@ class News:
             events = [e for topic in topics for e in self._watchers.get(topic, ())]
         for came in events:
             came.set()
+
+    def wait_until(
+        self,
+        topics: Iterable[str],
+        look: Callable[[], Seen],
+        done: Callable[[Seen], bool],
+        timeout: float,
+        interval: float,
+    ) -> Seen:
+        """``look()`` again at each news on ``topics`` (at least every ``interval`` seconds)
+        until ``done`` holds of what it saw or ``timeout`` seconds passed: what it saw last.
+
+        >>> News().wait_until(["job-1"], lambda: 3, lambda seen: seen > 2, 10.0, 0.5)
+        3
+        """
+        deadline = time.monotonic() + timeout
+        with self.watching(topics) as came:
+            while True:
+                came.clear()  # (before looking: news that comes meanwhile ends the wait)
+                seen = look()
+                left = deadline - time.monotonic()
+                if done(seen) or left <= 0:
+                    return seen
+                came.wait(min(left, interval))

@@ -692,14 +692,13 @@ class JobManager(ClusterServer):
 
     def _wait_for_slots(self, slots: int, timeout: float) -> list[dict[str, Any]]:
         """The active agents, once they have ``slots`` slots in all or ``timeout`` passed."""
-        deadline = time.monotonic() + timeout
-        with self._news.watching([SLOTS]) as came:
-            agents = self.active_agents()
-            while sum(a["slots"] for a in agents) < slots and time.monotonic() < deadline:
-                came.wait(0.1)
-                came.clear()
-                agents = self.active_agents()
-        return agents
+        return self._news.wait_until(
+            [SLOTS],
+            self.active_agents,
+            lambda agents: sum(a["slots"] for a in agents) >= slots,
+            timeout,
+            interval=0.1,
+        )
 
     def _wait_for_free_slots(
         self, run: JobRun, needed: int
@@ -1053,31 +1052,26 @@ class JobManager(ClusterServer):
     def _wait_for_job(self, ref: JobRef) -> dict[str, Any]:
         """The job's status once it ended, or after ``timeout`` seconds (a long poll)."""
         timeout = 10.0 if ref.timeout is None else ref.timeout
-        deadline = time.monotonic() + min(timeout, 60.0)
-        with self._news.watching([ref.job_id]) as came:
-            while True:
-                came.clear()
-                status = self._job_status(ref.job_id)
-                left = deadline - time.monotonic()
-                if status["state"] in ENDED or left <= 0:
-                    return status
-                came.wait(min(left, 0.5))
+        return self._news.wait_until(
+            [ref.job_id],
+            lambda: self._job_status(ref.job_id),
+            lambda status: status["state"] in ENDED,
+            min(timeout, 60.0),
+            interval=0.5,
+        )
 
     def _wait_until_recorded(self, job_id: str, timeout: float = 60.0) -> None:
         """Wait until a job just accepted has its row (its workflow's first step plans and
         records it), so that it can be cancelled; an unknown job raises at once."""
-        deadline = time.monotonic() + timeout
-        with self._news.watching([job_id]) as came:
-            while True:
-                came.clear()
-                if self._job_status(job_id).get("created_at") is not None:
-                    return
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ClusterError(
-                        f"job {job_id} was accepted but not planned in {timeout:g} s"
-                    )
-                came.wait(min(left, 0.05))
+        status = self._news.wait_until(
+            [job_id],
+            lambda: self._job_status(job_id),
+            lambda status: status.get("created_at") is not None,
+            timeout,
+            interval=0.05,
+        )
+        if status.get("created_at") is None:
+            raise ClusterError(f"job {job_id} was accepted but not planned in {timeout:g} s")
 
     def _job_status(self, job_id: str) -> dict[str, Any]:
         """A job's row; PENDING for a job accepted whose workflow has not written it yet."""
