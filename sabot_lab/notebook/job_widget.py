@@ -85,7 +85,8 @@ class JobWidget(LiveWidget):
     failure = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
     """The failed task's id, agent, error and the tail of its log (None: none failed)."""
     notice = traitlets.Unicode().tag(sync=True)
-    """What the Cancel button started: ``cancelling``, or why the cancel failed."""
+    """What the Cancel button started: ``cancelling``, or why the cancel failed; or that the
+    JobManager gives no reading (:func:`~sabot_lab.notebook.live.follow` tries again)."""
 
     def __init__(self, job: Job, interval: float = UPDATE_INTERVAL) -> None:
         super().__init__()
@@ -95,6 +96,7 @@ class JobWidget(LiveWidget):
         self._keys = tuple(initial)
         self._show(initial)
         self.on_msg(self._on_message)
+        self._troubled = ""  # the notice of readings failing, while shown
         self.updater: asyncio.Task[Reading] | None = None
         """The task following the job on the event loop; its result is the last reading."""
         try:
@@ -102,7 +104,9 @@ class JobWidget(LiveWidget):
         except RuntimeError:
             self.refresh()
         else:
-            self.updater = self.keep(follow(self._read, self._apply, _ended, interval))
+            self.updater = self.keep(
+                follow(self._read, self._apply, _ended, interval, on_trouble=self._trouble)
+            )
 
     def view(self) -> dict[str, Any]:
         """The JSON data the widget shows (:func:`~sabot_lab.notebook.job_view.job_view`)."""
@@ -140,6 +144,13 @@ class JobWidget(LiveWidget):
             await asyncio.to_thread(self.job.cancel)
         except SabotError as exc:
             self.notice = f"cancel failed: {exc}"
+
+    def _trouble(self, text: str) -> None:
+        """Say that readings fail (``text``), or no more (``""``), unless a Cancel's notice
+        is shown."""
+        if self.notice in ("", self._troubled):
+            self.notice = text
+        self._troubled = text
 
     def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "cancel":

@@ -4,7 +4,10 @@
 waits on the network), hands each result to ``on_update`` *on the loop* (where it is safe to set
 widget traitlets), waits so that polls are at least ``interval`` seconds apart, and stops after
 the first result ``ended`` accepts. It returns the :class:`asyncio.Task`, whose result is the last
-snapshot. :func:`follow_job` is the same for a :class:`~sabot_lab.client.Job`, with
+snapshot. A reading that fails with a :class:`~sabot_lab.errors.SabotError` (a JobManager
+restarting, a leader taking over, a call not answered in time) is tried again, less and less
+often, for :data:`FOLLOW_PATIENCE` seconds; ``on_trouble`` hears what went wrong meanwhile and
+``""`` once a reading came again. :func:`follow_job` is the same for a :class:`~sabot_lab.client.Job`, with
 :class:`JobSnapshot` (state, task rows, summed metrics) as the snapshot. Agents report their
 tasks' counts with their heartbeats, seconds apart, while a view reads the job four times a
 second: :class:`ReportHistory` measures rates between a task's own reports.
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from sabot_lab.client import Job
 
 __all__ = [
+    "FOLLOW_PATIENCE",
     "JobSnapshot",
     "ReportHistory",
     "blocked_loop_steps",
@@ -49,6 +53,13 @@ __all__ = [
 
 
 T = TypeVar("T")
+
+FOLLOW_PATIENCE = 300.0
+"""Seconds :func:`follow` goes on trying while every reading fails, before it ends with the
+error (the view then says so)."""
+
+RETRY_PAUSE_LIMIT = 5.0
+"""The longest pause, in seconds, between two readings that failed."""
 
 
 @dataclass(frozen=True)
@@ -198,13 +209,19 @@ def follow(
     on_update: Callable[[T], None],
     ended: Callable[[T], bool],
     interval: float = UPDATE_INTERVAL,
+    on_trouble: Callable[[str], None] | None = None,
+    patience: float = FOLLOW_PATIENCE,
 ) -> asyncio.Task[T]:
     """Start polling on the running event loop; see the module docstring for an example.
 
     Raises :class:`~sabot_lab.errors.SabotError` when no event loop is running (a Jupyter
-    kernel always has one; in a script, call it from inside an ``async`` function). An
-    exception from ``poll`` or ``on_update`` ends the task with that exception. While a cell
-    blocks the loop (``job.result()``), :func:`step_followers` takes the readings instead.
+    kernel always has one; in a script, call it from inside an ``async`` function). A
+    :class:`~sabot_lab.errors.SabotError` from ``poll`` is tried again after a pause
+    (``interval``, doubled after each failure up to :data:`RETRY_PAUSE_LIMIT`) and told to
+    ``on_trouble``, until ``patience`` seconds passed without a reading: then, as any other
+    exception from ``poll`` or ``on_update`` at once, it ends the task (``on_trouble`` hears
+    that too). While a cell blocks the loop (``job.result()``), :func:`step_followers` takes
+    the readings instead.
     """
     try:
         loop = asyncio.get_running_loop()
@@ -214,14 +231,36 @@ def follow(
             "cell or from inside an async function"
         ) from None
     follower = _Follower(poll, on_update, ended, interval)
+    tell = on_trouble or (lambda text: None)
 
     async def run() -> T:
         _followers.add(follower)
+        failures, failing_since = 0, None
         try:
             while not follower.done:
                 started = loop.time()
                 number = follower.start()
-                follower.show(number, await asyncio.to_thread(poll))
+                try:
+                    reading = await asyncio.to_thread(poll)
+                except SabotError as exc:
+                    failures += 1
+                    failing_since = started if failing_since is None else failing_since
+                    waited = loop.time() - failing_since
+                    if waited >= patience:
+                        tell(f"stopped following: no reading for {waited:.0f} s ({exc})")
+                        raise
+                    pause = min(RETRY_PAUSE_LIMIT, interval * 2 ** (failures - 1))
+                    lasting = f" for {waited:.0f} s" if waited >= 1 else ""
+                    tell(f"no reading{lasting} ({exc}); trying again")
+                    await asyncio.sleep(pause)
+                    continue
+                except Exception as exc:
+                    tell(f"stopped following: {type(exc).__name__}: {exc}")
+                    raise
+                if failures:
+                    failures, failing_since = 0, None
+                    tell("")
+                follower.show(number, reading)
                 if not follower.done:
                     await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
             return cast(T, follower.last)

@@ -20,6 +20,7 @@ import nbformat
 import psutil
 import pytest
 from playwright.sync_api import Locator
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import Lab, save_screenshot
 
@@ -322,23 +323,31 @@ def job_rows(widget: Locator) -> int:
     return int(widget.locator(".sabot-job-rows").inner_text().replace(",", ""))
 
 
+def wait_running(lab: Lab, widget: Locator, after: int = 0) -> None:
+    """Wait until ``widget`` shows its job RUNNING with more than ``after`` rows; failing,
+    say what it shows instead."""
+    running = """([el, after]) => {
+        const state = el.querySelector(".sabot-job-state").textContent;
+        const rows = Number(el.querySelector(".sabot-job-rows").textContent.replace(/,/g, ""));
+        return state === "RUNNING" && rows > after;
+    }"""
+    try:
+        # a notebook's first jobs: its agents load the engine for them (60 s, as other jobs')
+        lab.page.wait_for_function(running, arg=[widget.element_handle(), after], timeout=60_000)
+    except PlaywrightTimeoutError:
+        pytest.fail(f"the job widget never showed RUNNING past {after} rows: {widget.inner_text()}")
+
+
 def test_job_widget_counts_rows_while_the_job_runs(job_notebook: Lab) -> None:
     lab = job_notebook
     lab.run_cell(1)
     expected = json.loads(lab.stdout(1))["rows"]
     widget = lab.cell(1).locator(".sabot-job")
     widget.wait_for()
-    running = """([el, after]) => {
-        const state = el.querySelector(".sabot-job-state").textContent;
-        const rows = Number(el.querySelector(".sabot-job-rows").textContent.replace(/,/g, ""));
-        return state === "RUNNING" && rows > after;
-    }"""
-    handle = widget.element_handle()
-    # the notebook's first job: its agents load the engine for it (60 s, as the other jobs')
-    lab.page.wait_for_function(running, arg=[handle, 0], timeout=60_000)
+    wait_running(lab, widget)
     first = job_rows(widget)  # the first batch's: the next wait for a file the test makes
     (lab.server.root / "slow-filter.release.more").touch()
-    lab.page.wait_for_function(running, arg=[handle, first], timeout=60_000)
+    wait_running(lab, widget, first)
     second = job_rows(widget)
     save_screenshot(widget, "job_widget.png", "job_widget.png")
     assert 0 < first < second < expected
@@ -353,7 +362,8 @@ def test_job_widget_cancel_button_cancels_an_endless_job(job_notebook: Lab) -> N
     lab = job_notebook
     lab.run_cell(2)
     widget = lab.cell(2).locator(".sabot-job")
-    widget.locator(".sabot-job-state", has_text="RUNNING").wait_for(timeout=60_000)
+    widget.wait_for()
+    wait_running(lab, widget)
     cancel = widget.locator(".sabot-job-cancel")
     assert cancel.is_enabled()
     cancel.click()

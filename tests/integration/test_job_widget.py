@@ -214,6 +214,56 @@ def test_rates_come_from_reports_so_a_running_job_never_reads_zero(
     assert job.status() == "CANCELLED"
 
 
+def gated_batches(gate: Path) -> Iterator[pa.RecordBatch]:
+    """The batches of :func:`slow_batches`, the second half only once ``gate`` exists."""
+    for i, batch in enumerate(slow_batches()):
+        while i >= BATCHES // 2 and not gate.exists():
+            time.sleep(0.05)
+        yield batch
+
+
+async def until(condition: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert condition()
+
+
+def test_the_widget_says_when_the_jobmanager_gives_no_reading_and_follows_it_again(
+    tmp_path: Path,
+) -> None:
+    """The JobManager killed while a widget follows a running job: the widget says it gets no
+    reading and keeps trying; the JobManager restarted (DBOS resumes the job), it follows the
+    job to its end and the notice goes."""
+    gate = tmp_path / "second-half"
+    stream = sl.from_iterable(lambda: gated_batches(gate), schema={"x": "int64"})
+    stream = stream.filter(sl.col("x") % 3 == 0)
+    with sl.LocalCluster(
+        agents=1, slots=2, workdir=tmp_path / "cluster", heartbeat_timeout=3,
+        heartbeat_interval=0.2,
+    ) as cluster:  # fmt: skip
+        job = stream.submit(cluster, name="gated filter", partitions=1)
+        jobmanager = cluster.jobmanager_process
+        assert jobmanager is not None
+
+        async def main() -> JobWidget:
+            widget = JobWidget(job, interval=0.05)
+            await until(lambda: widget.state == "RUNNING" and widget.rows > 0)
+            jobmanager.kill()
+            await asyncio.to_thread(jobmanager.wait)
+            await until(lambda: widget.notice.startswith("no reading"))
+            assert widget.state == "RUNNING" and widget.updater is not None
+            assert not widget.updater.done()
+            await asyncio.to_thread(cluster.start_jobmanager)
+            gate.touch()
+            await asyncio.wait_for(widget.updater, 120)
+            return widget
+
+        widget = asyncio.run(main())
+        assert widget.state == "FINISHED" and widget.notice == ""
+        assert widget.rows == expected_even_rows().num_rows == job.result().num_rows
+
+
 def test_a_failed_job_shows_the_remote_traceback(cluster: sl.LocalCluster) -> None:
     def explode(batch: pa.RecordBatch) -> pa.RecordBatch:
         if batch.num_rows:
