@@ -194,6 +194,9 @@ def test_a_restarted_agent_rejoins_and_a_silent_one_is_late() -> None:
     assert agent_after_heartbeat(AgentState.ACTIVE, AgentState.FAILED) == AgentState.ACTIVE
     assert agent_after_heartbeat(AgentState.DRAINING, AgentState.FAILED) == AgentState.DRAINING
     assert agent_after_heartbeat(AgentState.BUSY, AgentState.ACTIVE) == AgentState.BUSY
+    # a drain's beat overtaken by its stop's leaves it stopped; the agent started again rejoins
+    assert agent_after_heartbeat(AgentState.DRAINING, AgentState.STOPPED) == AgentState.STOPPED
+    assert agent_after_heartbeat(AgentState.STARTING, AgentState.STOPPED) == AgentState.STARTING
     assert agent_is_late(AgentState.BUSY, 0.0, 0.0, now=3.0, timeout=2.0)
     assert not agent_is_late(AgentState.FAILED, 0.0, 0.0, now=3.0, timeout=2.0)
     # a JobManager that restarted gives every agent a full timeout to report in

@@ -355,6 +355,7 @@ class AgentServer(ClusterServer):
         self._credit_wait_s = 0.0  # seconds the streams waited for their consumers' credits
         self._resources = ResourceSampler()
         self._lock = threading.Lock()
+        self._beating = threading.Lock()  # one heartbeat at a time: a later one never overtakes
         self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="sabot-task")
         self.task_logs = TaskLogs(self.uri, cluster.task_log_records, cluster.log_level.upper())
         """The records of its tasks, until the JobManager takes them (``status``)."""
@@ -530,6 +531,10 @@ class AgentServer(ClusterServer):
         :class:`~sabot_lab.errors.TlsError` if its TLS handshake fails then."""
         if self.jobmanager is None:
             return False
+        with self._beating:  # (the state read and sent in turn: a drain's last beat is last)
+            return self._send_beat(self.jobmanager)
+
+    def _send_beat(self, jobmanager: LeaderCalls) -> bool:
         status = self._status({})
         beat = Heartbeat(
             status["uri"],
@@ -551,7 +556,7 @@ class AgentServer(ClusterServer):
         try:
             # registering, the JobManager pings this agent back before it answers
             timeout = REGISTRATION_TIMEOUT if self.state == AgentState.STARTING else 5
-            reply = self.jobmanager.call("heartbeat", beat.to_dict(), timeout=timeout)
+            reply = jobmanager.call("heartbeat", beat.to_dict(), timeout=timeout)
         except (AuthenticationError, RegistrationRefusedError, TlsError):
             if self.state == AgentState.STARTING:
                 raise

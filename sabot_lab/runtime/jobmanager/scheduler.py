@@ -562,13 +562,19 @@ def agents_transition(event: AgentsChecked) -> list[MarkAgent]:
 
 def agent_after_heartbeat(reported: AgentState, known: AgentState | None) -> AgentState:
     """An agent's state once its heartbeat arrived: as reported, except that a FAILED agent
-    that reports serving again is ACTIVE (a restarted agent rejoins).
+    that reports serving again is ACTIVE (a restarted agent rejoins), and a STOPPED one stays
+    STOPPED whatever it reported but STARTING (a beat of its drain that came late; an agent
+    started again registers STARTING).
 
     >>> agent_after_heartbeat(AgentState.BUSY, AgentState.FAILED)
     <AgentState.ACTIVE: 'ACTIVE'>
+    >>> agent_after_heartbeat(AgentState.DRAINING, AgentState.STOPPED)
+    <AgentState.STOPPED: 'STOPPED'>
     """
     if known == AgentState.FAILED and reported.serving:
         return AgentState.ACTIVE
+    if known == AgentState.STOPPED and reported != AgentState.STARTING:
+        return AgentState.STOPPED
     return reported
 
 
