@@ -7,10 +7,11 @@ the first result ``ended`` accepts. It returns the :class:`asyncio.Task`, whose 
 snapshot. A reading that fails with a :class:`~sabot_lab.errors.SabotError` (a JobManager
 restarting, a leader taking over, a call not answered in time) is tried again, less and less
 often, for :data:`FOLLOW_PATIENCE` seconds; ``on_trouble`` hears what went wrong meanwhile and
-``""`` once a reading came again. :func:`follow_job` is the same for a :class:`~sabot_lab.client.Job`, with
-:class:`JobSnapshot` (state, task rows, summed metrics) as the snapshot. Agents report their
-tasks' counts with their heartbeats, seconds apart, while a view reads the job four times a
-second: :class:`ReportHistory` measures rates between a task's own reports.
+``""`` once a reading came again. :func:`follow_job` is the same for a
+:class:`~sabot_lab.client.Job`, with :class:`JobSnapshot` (state, task rows, summed metrics)
+as the snapshot. Agents report their tasks' counts with their heartbeats, seconds apart,
+while a view reads the job four times a second: :class:`ReportHistory` measures rates between
+a task's own reports.
 
 >>> import asyncio
 >>> numbers = iter(range(10))

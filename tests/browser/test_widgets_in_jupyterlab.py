@@ -293,8 +293,17 @@ waited""",
     "waited_rows = waited.result().num_rows",
     "cluster",
     "cluster.close()",
+    """\
+import sys, threading, traceback
+from sabot_lab.notebook import live
+print("jobs:", [(j["name"], j["state"]) for j in cluster.jobs()])
+print("followers:", [(f.started, f.shown, f.done) for f in live._followers])
+for thread in threading.enumerate():
+    print(f"--- {thread.name}")
+    traceback.print_stack(sys._current_frames().get(thread.ident), file=sys.stdout)""",
 ]
 CLOSE = 9  # the index of the cell closing the cluster
+DIAGNOSE = 10  # the index of the cell printing the kernel's jobs, followers and threads
 
 
 @pytest.fixture(scope="module")
@@ -335,7 +344,12 @@ def wait_running(lab: Lab, widget: Locator, after: int = 0) -> None:
         # a notebook's first jobs: its agents load the engine for them (60 s, as other jobs')
         lab.page.wait_for_function(running, arg=[widget.element_handle(), after], timeout=60_000)
     except PlaywrightTimeoutError:
-        pytest.fail(f"the job widget never showed RUNNING past {after} rows: {widget.inner_text()}")
+        shown = widget.inner_text()
+        lab.run_cell(DIAGNOSE)
+        pytest.fail(
+            f"the job widget never showed RUNNING past {after} rows: {shown}\n"
+            f"the kernel:\n{lab.stdout(DIAGNOSE)}"
+        )
 
 
 def test_job_widget_counts_rows_while_the_job_runs(job_notebook: Lab) -> None:
