@@ -50,6 +50,9 @@ SETTINGS = {
     "@jupyterlab/apputils-extension/themes": {"theme": "JupyterLab Light", "adaptive-theme": False},
 }
 
+CELLS = ".jp-NotebookPanel .jp-Notebook .jp-Cell"
+"""The notebook's cells as the page shows them, in order."""
+
 
 @dataclass
 class LabServer:
@@ -247,7 +250,20 @@ class Lab:
 
     def cell(self, index: int) -> Locator:
         """Cell ``index`` of the notebook."""
-        return self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index)
+        return self.page.locator(CELLS).nth(index)
+
+    def wait_in_cell(
+        self, index: int, selector: str, holds: str, arg: Any = None, timeout: float = 60_000
+    ) -> None:
+        """Wait until the JavaScript function ``holds(element, arg)`` is true of the element
+        ``selector`` finds in cell ``index``, found again at each try: an output shown again
+        (a widget's display refreshed when its state changed) is a new element."""
+        found = f"""([cells, index, selector, arg]) => {{
+            const cell = document.querySelectorAll(cells)[index];
+            const element = cell ? cell.querySelector(selector) : null;
+            return element !== null && ({holds})(element, arg);
+        }}"""
+        self.page.wait_for_function(found, arg=[CELLS, index, selector, arg], timeout=timeout)
 
     def stdout(self, index: int) -> str:
         """What cell ``index`` printed."""

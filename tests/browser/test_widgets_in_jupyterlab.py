@@ -332,19 +332,19 @@ def job_rows(widget: Locator) -> int:
     return int(widget.locator(".sabot-job-rows").inner_text().replace(",", ""))
 
 
-def wait_running(lab: Lab, widget: Locator, after: int = 0) -> None:
-    """Wait until ``widget`` shows its job RUNNING with more than ``after`` rows; failing,
-    say what it shows instead."""
-    running = """([el, after]) => {
+def wait_running(lab: Lab, cell: int, after: int = 0) -> None:
+    """Wait until the job widget of ``cell`` shows its job RUNNING with more than ``after``
+    rows; failing, say what it shows instead."""
+    running = """(el, after) => {
         const state = el.querySelector(".sabot-job-state").textContent;
         const rows = Number(el.querySelector(".sabot-job-rows").textContent.replace(/,/g, ""));
         return state === "RUNNING" && rows > after;
     }"""
     try:
         # a notebook's first jobs: its agents load the engine for them (60 s, as other jobs')
-        lab.page.wait_for_function(running, arg=[widget.element_handle(), after], timeout=60_000)
+        lab.wait_in_cell(cell, ".sabot-job", running, after)
     except PlaywrightTimeoutError:
-        shown = widget.inner_text()
+        shown = lab.cell(cell).inner_text()
         lab.run_cell(DIAGNOSE)
         pytest.fail(
             f"the job widget never showed RUNNING past {after} rows: {shown}\n"
@@ -358,10 +358,10 @@ def test_job_widget_counts_rows_while_the_job_runs(job_notebook: Lab) -> None:
     expected = json.loads(lab.stdout(1))["rows"]
     widget = lab.cell(1).locator(".sabot-job")
     widget.wait_for()
-    wait_running(lab, widget)
+    wait_running(lab, 1)
     first = job_rows(widget)  # the first batch's: the next wait for a file the test makes
     (lab.server.root / "slow-filter.release.more").touch()
-    wait_running(lab, widget, first)
+    wait_running(lab, 1, first)
     second = job_rows(widget)
     save_screenshot(widget, "job_widget.png", "job_widget.png")
     assert 0 < first < second < expected
@@ -377,7 +377,7 @@ def test_job_widget_cancel_button_cancels_an_endless_job(job_notebook: Lab) -> N
     lab.run_cell(2)
     widget = lab.cell(2).locator(".sabot-job")
     widget.wait_for()
-    wait_running(lab, widget)
+    wait_running(lab, 2)
     cancel = widget.locator(".sabot-job-cancel")
     assert cancel.is_enabled()
     cancel.click()
@@ -392,13 +392,13 @@ def test_plan_widget_shows_each_operators_live_rows(job_notebook: Lab) -> None:
     lab.run_cell(4)
     widget = lab.cell(4).locator(".sabot-plan")
     widget.locator('.sabot-plan-svg[data-view="physical"]').wait_for()
-    rows_out = """([el, after]) => {
+    rows_out = """(el) => {
         const state = el.querySelector(".sabot-live-status").dataset.state;
         const scan = el.querySelector('.sabot-node[data-kind="source"] .sabot-node-live');
         return state === "RUNNING" && scan !== null && scan.textContent.includes("out")
             && el.querySelector('.sabot-node[data-kind="transform"] .sabot-node-live') !== null;
     }"""
-    lab.page.wait_for_function(rows_out, arg=[widget.element_handle(), 0], timeout=60_000)
+    lab.wait_in_cell(4, ".sabot-plan", rows_out)
     while_running = live_texts(widget)
     save_screenshot(widget, "plan_widget_live.png", "plan_widget_live.png")
     for release in ("followed-filter.release.more", "followed-filter.release"):
@@ -420,11 +420,11 @@ def test_job_widget_moves_while_a_cell_waits_in_job_result(job_notebook: Lab) ->
     widget.locator(".sabot-job-state", has_text="RUNNING").wait_for(timeout=60_000)
     lab.start_cell(7)  # blocks the kernel until the job ends
     lab.cell(7).locator(".jp-InputPrompt", has_text="[*]").wait_for()
-    rising = """([el, after]) => Number(
+    rising = """(el, after) => Number(
         el.querySelector(".sabot-job-rows").textContent.replace(/,/g, "")) > after"""
     first = job_rows(widget)  # at most the first batch's: the next wait for a file
     (lab.server.root / "waited-filter.release.more").touch()
-    lab.page.wait_for_function(rising, arg=[widget.element_handle(), first], timeout=60_000)
+    lab.wait_in_cell(6, ".sabot-job", rising, first)
     assert lab.cell(7).locator(".jp-InputPrompt").inner_text().strip() == "[*]:"  # still busy
     (lab.server.root / "waited-filter.release").touch()
     widget.locator(".sabot-job-state", has_text="FINISHED").wait_for(timeout=60_000)
