@@ -220,9 +220,9 @@ def follow(
     :class:`~sabot_lab.errors.SabotError` from ``poll`` is tried again after a pause
     (``interval``, doubled after each failure up to :data:`RETRY_PAUSE_LIMIT`) and told to
     ``on_trouble``, until ``patience`` seconds passed without a reading: then, as any other
-    exception from ``poll`` or ``on_update`` at once, it ends the task (``on_trouble`` hears
-    that too). While a cell blocks the loop (``job.result()``), :func:`step_followers` takes
-    the readings instead.
+    exception from ``poll`` at once, it ends the task, and ``on_trouble`` hears that too. An
+    exception from ``on_update`` ends the task at once. While a cell blocks the loop
+    (``job.result()``), :func:`step_followers` takes the readings instead.
     """
     try:
         loop = asyncio.get_running_loop()
