@@ -17,7 +17,7 @@ the merged results. Group keys with nulls form their own group, as in SQL ``GROU
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,10 @@ from sabot_lab.expr.decimals import decimal_from_unscaled, unscaled_int64, unsca
 from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Aggregate, UserAggregate
 from sabot_lab.kernels.grouped_sums import count_by_code, sum_float64_by_code, sum_int64_by_code
 
-__all__ = ["HashAggregate", "aggregate_schema", "mean_of"]
+__all__ = ["COMBINED_ROWS", "HashAggregate", "aggregate_schema", "mean_of"]
+
+COMBINED_ROWS = 1 << 20
+"""Partial rows a task keeps before merging them (:func:`combined_partials`)."""
 
 _ORDERED = pc.ScalarAggregateOptions(skip_nulls=False)
 _VALID = pc.CountOptions(mode="only_valid")
@@ -382,6 +385,41 @@ class HashAggregate:
                 groups = groups or _Groups.of(merged, self._group_keys)
                 columns.update(self._users[call.output].merge(merged, groups.ids, groups.count))
         return pa.table([columns[n] for n in merged.schema.names], schema=merged.schema)
+
+    def combined_partials(
+        self, partials: Iterable[pa.Table], limit: int = COMBINED_ROWS
+    ) -> Iterator[pa.Table]:
+        """The ``partials`` of one task's batches merged (:meth:`combine`) at their end, so
+        one row per group of the task crosses an exchange rather than one per group and
+        batch; merged early each time ``limit`` partial rows wait. When a merge keeps more
+        than half of the rows it read (groups barely repeat across batches), the rest pass on
+        as they come.
+
+        >>> t = pa.table({"k": [1, 2, 1, 2, 1, 3], "x": [1, 2, 3, 4, 5, 6]})
+        >>> agg = HashAggregate(["k"], [col("x").sum()], t.schema)
+        >>> parts = (agg.partial(b) for b in t.to_batches(max_chunksize=2))
+        >>> [p.num_rows for p in agg.combined_partials(parts)]
+        [3]
+        >>> t = pa.table({"k": [1, 2, 3, 4, 1, 5], "x": [1, 2, 3, 4, 5, 6]})
+        >>> parts = (agg.partial(b) for b in t.to_batches(max_chunksize=2))
+        >>> [p.num_rows for p in agg.combined_partials(parts, limit=4)]  # 4 rows, 4 groups
+        [4, 2]
+        """
+        kept: list[pa.Table] = []
+        rows = 0
+        for part in partials:
+            kept.append(part)
+            rows += part.num_rows
+            if rows < limit:
+                continue
+            merged = self.combine(kept)
+            if merged.num_rows * 2 > rows:  # barely fewer rows: merging is not worth it
+                yield merged
+                yield from partials
+                return
+            kept, rows = [merged], merged.num_rows
+        if kept:
+            yield self.combine(kept) if len(kept) > 1 else kept[0]
 
     # -- phase 2 -------------------------------------------------------------------
     def finish(self, partials: Sequence[pa.Table]) -> pa.Table:

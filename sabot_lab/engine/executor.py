@@ -403,8 +403,9 @@ class Executor:
 
     def _lower_aggregate(self, node: StreamOperatorNode) -> Pipeline:
         """An aggregate in one operator, or split into phases that run in different tasks
-        (``phase``: ``partial`` per batch; ``final`` merges partials, reading the partial
-        rows of an aggregate over ``input_schema``)."""
+        (``phase``: ``partial`` per batch, merged per task at the end of a bounded input in
+        a job without checkpoints (:meth:`~.HashAggregate.combined_partials`); ``final``
+        merges partials, reading the partial rows of an aggregate over ``input_schema``)."""
         (child_id,) = node.upstream
         op = node.op
         assert isinstance(op, Aggregate | Distinct)
@@ -429,9 +430,23 @@ class Executor:
                 )
         aggregate = HashAggregate(keys, aggs, input_schema)
         label = f"{node.name} ({node.operator_id}) partial"
-        if phase == "partial":
+        if phase == "partial" and (
+            self.checkpoints is not None or not self.graph.bounded(child_id)
+        ):
             pipeline = self._lower(child_id).extend(Step(label, aggregate.partial_batch))
             return pipeline.with_node(node.operator_id)
+        if phase == "partial":  # a task's partials merged at its input's end
+            parts = self._breaker_input(child_id, Step(label, aggregate.partial), node.operator_id)
+
+            def combined() -> Iterator[pa.RecordBatch]:
+                tables = (
+                    p if isinstance(p, pa.Table) else pa.Table.from_batches([p])
+                    for p in parts.run_batches(self.config)
+                )
+                for table in aggregate.combined_partials(tables):
+                    yield from table.to_batches(max_chunksize=self.config.engine.batch_size)
+
+            return self._new_pipeline(node, combined)
         if isinstance(op, Aggregate) and phase is None and self._scans_only_for(child_id):
             # the partials group a Parquet file's dictionary-encoded keys by their codes
             self._encoded[child_id] = [k for k in keys if _is_text(input_schema.field(k).type)]

@@ -24,8 +24,9 @@ partitioned on some of its keys is enough; a join's inputs are partitioned alike
 its keys.
 
 With more than one partition, a group-by or aggregate is split in two phases: a partial
-aggregate per batch in the producing stage (so only one row per group and batch crosses the
-exchange), and the final merge after it.
+aggregate in the producing stage, and the final merge after it. The partials of a task's
+batches are merged when its bounded input ends (in a job without checkpoints), so one row per
+group and task crosses the exchange; else one per group and batch.
 
 An operator's ``parallelism`` (:meth:`~sabot_lab.stream.Stream.with_parallelism`) sets the
 number of tasks of its stage (the largest, when operators of one stage ask for different

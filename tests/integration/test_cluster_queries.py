@@ -78,6 +78,26 @@ def test_a_group_by_on_a_dictionary_encoded_parquet_column_ends_with_duckdbs_ans
     assert_same_rows(result.cast(pa.schema([("s", pa.string()), ("total", pa.int64())])), expected)
 
 
+def test_a_task_sends_one_partial_row_per_group_across_its_exchange(
+    cluster: sl.LocalCluster, tmp_path: Path
+) -> None:
+    """A group-by's partial aggregates of a task's batches are merged before the exchange:
+    one row per group and task crosses it, not one per group and batch."""
+    n, groups = 60_000, 500
+    table = pa.table({"k": [i * 7 % groups for i in range(n)], "x": range(n)})
+    pq.write_table(table, tmp_path / "g.parquet", row_group_size=4_000)  # 15 batches
+    job = (
+        sl.from_parquet(tmp_path / "g.parquet")
+        .group_by("k")
+        .agg(total=col("x").sum(), n=sl.count())
+        .submit(cluster, partitions=2)
+    )
+    expected = duckdb_table("SELECT k, sum(x) AS total, count(*) AS n FROM t GROUP BY k", t=table)
+    assert_same_rows(job.result(timeout=120), expected)
+    first = [t for t in job.tasks() if t["stage"] == 0]
+    assert len(first) == 2 and all(t["rows_out"] == groups for t in first)
+
+
 @pytest.mark.parametrize("name", ["q5", "q7", "q8", "q11"])
 def test_windowed_nexmark_queries_on_a_local_cluster_equal_duckdb(
     cluster: sl.LocalCluster, name: str
