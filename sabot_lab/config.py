@@ -98,6 +98,12 @@ class EngineConfig:
             pyarrow's default ``"mimalloc"``, which gives freed pages back to the system and
             faults them in again), ``"mimalloc"`` or ``"jemalloc"``. Pyarrow's own
             ``ARROW_DEFAULT_MEMORY_POOL`` environment variable, when set, wins.
+        memory_map: read local Parquet files through memory maps: their pages are decoded
+            where the operating system's cache holds them, not copied into new buffers
+            first (TPC-H's scans at scale 1 use about a sixth less CPU). A file cut shorter
+            in place while it is read ends the process (``SIGBUS``): write a new file and
+            rename it over the old one, as sabot-lab's writers do, or set this off for
+            files that other programs rewrite in place.
 
     >>> EngineConfig(threads=2).max_in_flight
     2
@@ -108,6 +114,7 @@ class EngineConfig:
     max_in_flight: int = 2
     state_backend: str = "memory"
     memory_pool: str = "system"
+    memory_map: bool = True
 
     def __post_init__(self) -> None:
         _at_least_one(self, "batch_size", "threads", "max_in_flight")
@@ -440,6 +447,7 @@ ENVIRONMENT: dict[str, Variable] = {
     "SABOT_MAX_IN_FLIGHT": Variable("max_in_flight", _integer),
     "SABOT_STATE_BACKEND": Variable("state_backend", _text),
     "SABOT_MEMORY_POOL": Variable("memory_pool", _text),
+    "SABOT_MEMORY_MAP": Variable("memory_map", _switch),
     "SABOT_HEARTBEAT_INTERVAL": Variable("heartbeat_interval", _number),
     "SABOT_HEARTBEAT_TIMEOUT": Variable("heartbeat_timeout", _number),
     "SABOT_LEASE_TTL": Variable("lease_ttl", _number),

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.config import get_config
 from sabot_lab.connectors.file_formats import CsvOptions, FileRead, JsonOptions
 from sabot_lab.connectors.file_paths import PathsLike, hive_root, list_files
 from sabot_lab.connectors.parquet_dictionaries import with_dictionary_reads
@@ -116,12 +117,13 @@ def _parquet_files(files: list[str], discovered: ds.Dataset | None = None) -> ds
     (:func:`~sabot_lab.connectors.parquet_footers.file_fragment`), in the engine's layouts
     (the reader decodes view layouts straight into string and binary columns); the schema is
     the first file's, as ``pyarrow.dataset`` infers it. ``discovered``: the files' dataset
-    with their hive partitions, when they have some (else no discovery is needed)."""
+    with their hive partitions, when they have some (else no discovery is needed). Local
+    files are read through memory maps unless the ``memory_map`` setting is off."""
     import pyarrow.dataset as ds
     import pyarrow.fs as fs
 
+    local = fs.LocalFileSystem(use_mmap=get_config().engine.memory_map)
     if discovered is None:
-        local = fs.LocalFileSystem()
         outside = pc.scalar(True)  # the partition expression of a file outside partitions
         fragments = [file_fragment(f, local, outside) for f in files]
         # the schema from a fragment of its own: a file written just now has its footer read
@@ -129,7 +131,11 @@ def _parquet_files(files: list[str], discovered: ds.Dataset | None = None) -> ds
         schema = file_fragment(files[0], local, outside).physical_schema
     else:
         fragments = [
-            file_fragment(f.path, f.filesystem, f.partition_expression)
+            file_fragment(
+                f.path,
+                local if isinstance(f.filesystem, fs.LocalFileSystem) else f.filesystem,
+                f.partition_expression,
+            )
             for f in discovered.get_fragments()
         ]
         schema = discovered.schema

@@ -20,10 +20,14 @@ threads and sources is safe. May import ``errors`` and ``connectors.settled_file
 >>> pq.write_table(pa.table({"x": [1, 2, 3]}), path)
 >>> file_fragment(path, fs.LocalFileSystem()).metadata.num_rows
 3
+>>> os.utime(path, (0, 0))
+>>> file_fragment(path, fs.LocalFileSystem(use_mmap=True)).filesystem.equals(_mapped())
+True
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -40,7 +44,9 @@ __all__ = ["FOOTERS_KEPT", "SETTLED", "file_fragment"]
 FOOTERS_KEPT = 4096
 """Parsed footers kept (the least recently used go first): a few MB for as many files."""
 
-_kept: KeptReads[tuple[str, tuple[str, ...]], ds.ParquetFileFragment] = KeptReads(FOOTERS_KEPT)
+_kept: KeptReads[tuple[str, tuple[str, ...], bool], ds.ParquetFileFragment] = KeptReads(
+    FOOTERS_KEPT
+)
 
 
 def file_fragment(
@@ -78,5 +84,14 @@ def file_fragment(
         fragment.ensure_complete_metadata()
         return fragment
 
-    key = ("" if partition_expression is None else str(partition_expression), columns)
+    mapped = filesystem.equals(_mapped())  # a fragment reads through its own file system
+    key = ("" if partition_expression is None else str(partition_expression), columns, mapped)
     return _kept.get(path, key, read)
+
+
+@functools.cache
+def _mapped() -> pyarrow.fs.LocalFileSystem:
+    """The local file system reading through memory maps."""
+    import pyarrow.fs
+
+    return pyarrow.fs.LocalFileSystem(use_mmap=True)

@@ -80,3 +80,36 @@ def test_a_source_over_a_file_written_just_now_reads_it_as_it_is_when_scanned(
     rewritten = pa.array(["c", "d", "e"] * 5).dictionary_encode()
     pq.write_table(pa.table({"s": rewritten}), path, row_group_size=4)
     assert source.collect()["s"].to_pylist() == ["c", "d", "e"] * 5
+
+
+def test_local_files_are_read_through_memory_maps_unless_the_setting_is_off(
+    tmp_path: Path,
+) -> None:
+    """Memory-mapped by default (``memory_map``), through reads into buffers when off; the
+    kept footers of one way are not handed to the other; the rows are the same."""
+    (tmp_path / "hive" / "p=1").mkdir(parents=True)
+    _write(tmp_path / "t.parquet", [1, 2, 3])
+    _write(tmp_path / "hive" / "p=1" / "h.parquet", [4, 5])
+    mapped = fs.LocalFileSystem(use_mmap=True)
+    old = sl.get_config()
+    rows = {}
+    try:
+        for memory_map in (True, False, True):
+            sl.set_config(old.replace(memory_map=memory_map))
+            for path in (tmp_path / "t.parquet", tmp_path / "hive"):
+                source = FileSource(str(path))
+                assert source._dataset.filesystem.equals(mapped) is memory_map
+                assert all(
+                    f.filesystem.equals(mapped) is memory_map
+                    for f in source._dataset.get_fragments()
+                )
+                got = sl.from_parquet(path).collect().to_pydict()
+                assert rows.setdefault(str(path), got) == got
+    finally:
+        sl.set_config(old)
+    assert rows[str(tmp_path / "hive")] == {"x": [4, 5], "p": [1, 1]}
+
+
+def test_the_memory_map_setting_reads_its_environment_variable() -> None:
+    assert sl.Config.from_env({}).engine.memory_map is True
+    assert sl.Config.from_env({"SABOT_MEMORY_MAP": "off"}).engine.memory_map is False
