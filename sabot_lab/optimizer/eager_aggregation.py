@@ -12,7 +12,8 @@ Q10 groups 115 K joined line items by 7 customer columns (4 of them text); group
 by ``o_custkey``, 38 K rows meet the customers. When the join with ``dims`` sits below
 another (``(rows ⋈ mid) ⋈ dims`` written as ``rows ⋈ (mid ⋈ dims)``, as join ordering puts
 Q10's), the inner joins are re-associated first. The rule fires where the pre-aggregate is
-estimated to keep at most :data:`MAX_GROUP_SHARE` of its input rows; bounded inputs only,
+estimated to keep at most :data:`MAX_GROUP_SHARE` of its input rows, and the group-by above
+at least :data:`MIN_GROUP_RATIO` of the pre-aggregate's groups; bounded inputs only,
 before projection pushdown (it passes whole inputs on). May import ``logical``, ``expr``.
 
 >>> import sabot_lab as sl
@@ -49,12 +50,19 @@ from sabot_lab.optimizer.statistics import estimate
 from sabot_lab.optimizer.trace import RewriteTrace
 from sabot_lab.predicates import is_deterministic, substitute, unaliased
 
-__all__ = ["MAX_GROUP_SHARE", "aggregate_before_joins"]
+__all__ = ["MAX_GROUP_SHARE", "MIN_GROUP_RATIO", "aggregate_before_joins"]
 
 RULE = "aggregate_before_joins"
 MAX_GROUP_SHARE = 0.5
 """The rule fires where the pre-aggregate is estimated to output at most this share of its
 input rows (fewer rows gain less than the second group-by costs)."""
+
+MIN_GROUP_RATIO = 0.01
+"""... and where the group-by above the join is estimated to keep at least this many groups per
+group of the pre-aggregate: with far fewer (the fintech query's 11 sectors over 100 K
+securities), its groups are a small table that the joined rows update cheaply, and grouping
+every row by the join key first costs more than the join and group-by it saves (the query
+took 1.7 times DuckDB's time so, 0.85 times without it)."""
 
 MERGED_BY = {"sum": "sum", "count": "sum", "min": "min", "max": "max"}
 """How the group-by above the join merges each decomposable aggregate's partials."""
@@ -93,13 +101,17 @@ def aggregate_before_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
         if not graph.bounded(node.operator_id):
             continue
         best: tuple[float, _Shape, JobGraph, list[str], str] | None = None
+        groups = estimate(out, trace.statistics, trace.estimates)[node.operator_id].rows
         for shape in _shapes(out, node.operator_id, op):
             rewritten = _rewritten(out, node.operator_id, op, shape, trace)
             if rewritten is None:
                 continue
             candidate, added, rows = rewritten
             stats = estimate(candidate, trace.statistics, trace.estimates)
-            share = stats[added[0]].rows / max(stats[rows].rows, 1.0)
+            partials = stats[added[0]].rows
+            share = partials / max(stats[rows].rows, 1.0)
+            if groups < MIN_GROUP_RATIO * partials:
+                continue  # few groups above: cheaper to group the joined rows
             if share <= MAX_GROUP_SHARE and (best is None or share < best[0]):
                 best = (share, shape, candidate, added, rows)
         if best is None:
