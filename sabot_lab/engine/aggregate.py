@@ -37,7 +37,7 @@ from sabot_lab.kernels.grouped_sums import count_by_code, sum_float64_by_code, s
 __all__ = ["COMBINED_ROWS", "HashAggregate", "aggregate_schema", "mean_of"]
 
 COMBINED_ROWS = 1 << 20
-"""Partial rows a task keeps before merging them (:func:`combined_partials`)."""
+"""Partial rows a task keeps before merging them (:meth:`HashAggregate.combined_partials`)."""
 
 _ORDERED = pc.ScalarAggregateOptions(skip_nulls=False)
 _VALID = pc.CountOptions(mode="only_valid")

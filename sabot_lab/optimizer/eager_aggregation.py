@@ -58,8 +58,8 @@ MAX_GROUP_SHARE = 0.5
 input rows (fewer rows gain less than the second group-by costs)."""
 
 MIN_GROUP_RATIO = 0.01
-"""... and where the group-by above the join is estimated to keep at least this many groups per
-group of the pre-aggregate: with far fewer (the fintech query's 11 sectors over 100 K
+"""The rule also needs the group-by above the join estimated to keep at least this many groups
+per group of the pre-aggregate: with far fewer (the fintech query's 11 sectors over 100 K
 securities), its groups are a small table that the joined rows update cheaply, and grouping
 every row by the join key first costs more than the join and group-by it saves (the query
 took 1.7 times DuckDB's time so, 0.85 times without it)."""
