@@ -16,7 +16,7 @@ and union start new pipelines. ``Executor.pipelines`` shows the grouping (``expl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from itertools import chain
 from typing import Any
@@ -439,10 +439,7 @@ class Executor:
             parts = self._breaker_input(child_id, Step(label, aggregate.partial), node.operator_id)
 
             def combined() -> Iterator[pa.RecordBatch]:
-                tables = (
-                    p if isinstance(p, pa.Table) else pa.Table.from_batches([p])
-                    for p in parts.run_batches(self.config)
-                )
+                tables = _as_tables(parts.run_batches(self.config))
                 for table in aggregate.combined_partials(tables):
                     yield from table.to_batches(max_chunksize=self.config.engine.batch_size)
 
@@ -454,11 +451,7 @@ class Executor:
         child = self._breaker_input(child_id, step, node.operator_id)
 
         def source() -> Iterator[pa.RecordBatch]:
-            partials = [
-                p if isinstance(p, pa.Table) else pa.Table.from_batches([p])
-                for p in child.run_batches(self.config)
-            ]
-            table = aggregate.finish(partials)
+            table = aggregate.finish(list(_as_tables(child.run_batches(self.config))))
             return iter(table.to_batches(max_chunksize=self.config.engine.batch_size))
 
         return self._new_pipeline(node, source)
@@ -765,6 +758,12 @@ def _in_engine_layout(items: Iterator[RuntimeItem], schema: pa.Schema) -> Iterat
     nullable and without metadata: ``schema``, the SOURCE operator's)."""
     for item in items:
         yield to_engine_layout(item, schema) if isinstance(item, pa.RecordBatch) else item
+
+
+def _as_tables(partials: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[pa.Table]:
+    """Each partial aggregate a table (a pipeline's step gives either)."""
+    for p in partials:
+        yield p if isinstance(p, pa.Table) else pa.Table.from_batches([p])
 
 
 def _is_text(dtype: pa.DataType) -> bool:
