@@ -101,11 +101,13 @@ def aggregate_before_joins(graph: JobGraph, trace: RewriteTrace) -> JobGraph:
         if not graph.bounded(node.operator_id):
             continue
         best: tuple[float, _Shape, JobGraph, list[str], str] | None = None
-        groups = estimate(out, trace.statistics, trace.estimates)[node.operator_id].rows
+        groups: float | None = None  # the group-by's own, estimated once it has a shape
         for shape in _shapes(out, node.operator_id, op):
             rewritten = _rewritten(out, node.operator_id, op, shape, trace)
             if rewritten is None:
                 continue
+            if groups is None:
+                groups = estimate(out, trace.statistics, trace.estimates)[node.operator_id].rows
             candidate, added, rows = rewritten
             stats = estimate(candidate, trace.statistics, trace.estimates)
             partials = stats[added[0]].rows
