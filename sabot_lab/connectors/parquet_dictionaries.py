@@ -7,8 +7,9 @@ dictionary and then expands them (a take on a few values): 6 M rows of ``l_shipm
 1.3 s against 0.2 s. :func:`with_dictionary_reads` gives a scan's Parquet fragments a format
 that reads those columns as dictionaries; the scanner casts them to the dataset's ``string``
 type, so the batches are the same. A column whose writer fell back from its dictionary to
-plain pages (a large dictionary: ``l_comment``) is read as before: building a dictionary over
-it costs more than it saves. The remade fragments come from
+plain pages (a large dictionary: ``l_comment``; data pages larger than indices can be:
+``o_comment``) is read as before: building a dictionary over it costs more than it saves
+(TPC-H Q13 at scale 1: a quarter of its time). The remade fragments come from
 :mod:`~sabot_lab.connectors.parquet_footers`, their footers read once, and which columns a
 file stores so is found once per file (:mod:`~sabot_lab.connectors.settled_files`). May import
 ``errors``, ``connectors.parquet_footers`` and ``connectors.settled_files``.
@@ -39,12 +40,18 @@ if TYPE_CHECKING:
 
     import pyarrow.dataset as ds
 
-__all__ = ["DICTIONARY_SHARE", "dictionary_columns", "with_dictionary_reads"]
+__all__ = ["DICTIONARY_SHARE", "INDEX_BYTES", "dictionary_columns", "with_dictionary_reads"]
 
 DICTIONARY_SHARE = 0.1
 """A column counts as dictionary-encoded in a file when its dictionary pages are at most this
 share of its uncompressed bytes, over all row groups (a writer that fell back to plain pages
 filled large ones; a small last row group's dictionary may be a larger share of it alone)."""
+
+INDEX_BYTES = 4
+"""At most this many bytes per value in a column's data pages (compressed) if they all hold
+dictionary indices (32 bits at most, each): more, and the writer fell back to plain pages
+for most values once its dictionary filled (TPC-H's ``o_comment``, 16 bytes per value),
+where reading through a dictionary hashes each text into one."""
 
 
 _kept: KeptReads[tuple[str, ...], tuple[frozenset[str], frozenset[str]]] = KeptReads(FOOTERS_KEPT)
@@ -82,7 +89,7 @@ def dictionary_columns(metadata: Any, columns: Sequence[str], schema: pa.Schema)
 
 
 def _small_dictionaries(chunks: Sequence[Any]) -> bool:
-    dictionaries = 0
+    dictionaries = indices = 0
     for chunk in chunks:
         if not chunk.has_dictionary_page or chunk.dictionary_page_offset is None:
             return False
@@ -90,7 +97,12 @@ def _small_dictionaries(chunks: Sequence[Any]) -> bool:
         if size <= 0:
             return False
         dictionaries += size
-    return dictionaries <= DICTIONARY_SHARE * sum(c.total_uncompressed_size for c in chunks)
+        indices += chunk.total_compressed_size - size
+    values = sum(c.num_values for c in chunks)
+    return (
+        dictionaries <= DICTIONARY_SHARE * sum(c.total_uncompressed_size for c in chunks)
+        and indices <= INDEX_BYTES * values
+    )
 
 
 def _stored(

@@ -82,3 +82,23 @@ def test_a_file_rewritten_without_dictionaries_is_read_as_it_is_stored_now(tmp_p
     assert reads_through_dictionaries() == set()
     got = sl.from_parquet(path).collect()
     assert got.sort_by("n").equals(pq.read_table(path).sort_by("n"))
+
+
+def test_a_column_whose_writer_fell_back_to_plain_pages_early_is_read_as_stored(
+    tmp_path: Path,
+) -> None:
+    # a dictionary page limited to 16 KB fills after a few hundred of the 50,000 distinct
+    # comments: its dictionary is a small share of the column, but nearly every value is in
+    # plain pages, which a dictionary read would hash one by one
+    table = _table(50_000, view=False)
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, dictionary_pagesize_limit=16_384)
+    metadata = pq.ParquetFile(path).metadata
+    chunk = metadata.row_group(0).column(1)
+    dictionary = chunk.data_page_offset - chunk.dictionary_page_offset
+    assert 0 < dictionary < 0.1 * chunk.total_uncompressed_size  # the share alone would pass
+    assert dictionary_columns(metadata, ["mode", "comment"], table.schema) == {"mode"}
+    got = sl.from_parquet(path).filter(sl.col("comment").str.contains("7 1")).collect()
+    expected = pq.read_table(path)
+    expected = expected.filter(pa.compute.match_substring(expected["comment"], "7 1"))
+    assert got.sort_by("n").equals(expected.sort_by("n"))
