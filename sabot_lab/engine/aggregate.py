@@ -317,7 +317,7 @@ class HashAggregate:
         steps = []
         for v, low in zip(offsets, lows, strict=True):
             v -= low
-            steps.append(int(np.gcd.reduce(v)) or 1)
+            steps.append(_common_divisor(v))
             v //= steps[-1]
         spans = [int(v.max()) + 1 for v in offsets]
         size = int(np.prod(spans, dtype=object))
@@ -874,3 +874,15 @@ def _final_specs(call: _Call) -> list[tuple[Any, ...]]:
     if call.fn in ("first", "last"):
         return [(f"{c}_{call.fn}", call.fn, _ORDERED)]
     return [(f"{c}_{call.fn}", call.fn)]
+
+
+def _common_divisor(values: np.ndarray) -> int:
+    """The greatest common divisor of non-negative ``values`` (1 when they are all zero):
+    that of their first few, when it divides every one (one remainder per value, not a gcd;
+    most keys' first values already have 1)."""
+    step = int(np.gcd.reduce(values[:64]))
+    if step == 1:
+        return 1
+    if step == 0 or np.any(values % step):
+        step = int(np.gcd.reduce(values))
+    return step or 1
