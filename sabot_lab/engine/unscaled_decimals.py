@@ -33,11 +33,13 @@ from sabot_lab.expr.decimals import (
     decimal_result_type,
     short_decimal_arithmetic,
     unscaled_operand,
+    unscaled_words,
     uses_decimal_rules,
 )
 from sabot_lab.expr.literals import literal_scalar
 from sabot_lab.expr.nodes import Alias, Binary, Column, Literal
 from sabot_lab.expr.types import with_decimal_literals
+from sabot_lab.kernels.magnitudes import largest_magnitude
 
 __all__ = ["UnscaledDecimal", "unscaled_decimal"]
 
@@ -103,13 +105,15 @@ def _column(name: str, batch: pa.RecordBatch) -> UnscaledDecimal | None:
         return None  # the usual evaluation names the missing column
     column = batch.column(index)
     dtype = column.type
-    if not isinstance(dtype, pa.Decimal128Type) or column.null_count or not len(column):
+    if (
+        not isinstance(dtype, pa.Decimal128Type)
+        or dtype.precision > SHORT_DIGITS
+        or column.null_count
+        or not len(column)
+    ):
         return None
-    found = unscaled_operand(column)
-    if found is None:
-        return None
-    values, _, largest = found
-    return UnscaledDecimal(values, dtype, largest)
+    values = unscaled_words(column)
+    return UnscaledDecimal(values, dtype, largest_magnitude(values))
 
 
 def _arithmetic(expr: Expr, batch: pa.RecordBatch, memo: dict[Any, Any]) -> UnscaledDecimal | None:
