@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +33,15 @@ def _table(rows: int, view: bool) -> pa.Table:
     )
 
 
+def _written(tmp_path: Path, rows: int, **options: Any) -> tuple[pa.Table, Path, Any]:
+    """A table of ``rows`` rows written with the Parquet writer's ``options``: the table, the
+    file and its footer."""
+    table = _table(rows, view=False)
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, **options)
+    return table, path, pq.ParquetFile(path).metadata
+
+
 @pytest.mark.parametrize("view", [False, True])
 def test_dictionary_encoded_text_columns_read_the_same_rows(tmp_path: Path, view: bool) -> None:
     table = _table(50_000, view)
@@ -54,10 +64,7 @@ def test_a_small_last_row_group_keeps_a_file_read_through_its_dictionary(
     tmp_path: Path,
 ) -> None:
     # the last group's dictionary is a large share of its few rows, not of the file's
-    table = _table(12_300, view=False)
-    path = tmp_path / "t.parquet"
-    pq.write_table(table, path, row_group_size=12_000)
-    metadata = pq.ParquetFile(path).metadata
+    table, _, metadata = _written(tmp_path, 12_300, row_group_size=12_000)
     assert metadata.row_group(1).num_rows == 300
     assert dictionary_columns(metadata, ["mode", "comment"], table.schema) == {"mode"}
 
@@ -90,10 +97,7 @@ def test_a_column_whose_writer_fell_back_to_plain_pages_early_is_read_as_stored(
     # a dictionary page limited to 16 KB fills after a few hundred of the 50,000 distinct
     # comments: its dictionary is a small share of the column, but nearly every value is in
     # plain pages, which a dictionary read would hash one by one
-    table = _table(50_000, view=False)
-    path = tmp_path / "t.parquet"
-    pq.write_table(table, path, dictionary_pagesize_limit=16_384)
-    metadata = pq.ParquetFile(path).metadata
+    table, path, metadata = _written(tmp_path, 50_000, dictionary_pagesize_limit=16_384)
     chunk = metadata.row_group(0).column(1)
     dictionary = chunk.data_page_offset - chunk.dictionary_page_offset
     assert 0 < dictionary < 0.1 * chunk.total_uncompressed_size  # the share alone would pass
