@@ -53,6 +53,7 @@ class Job(Displayed):
         them in its error (see :mod:`~sabot_lab.client.code_places`)."""
         self.plan: JobGraph | None = None
         """The plan submitted (set by ``submit``), to name the operators of its tasks."""
+        self._physical: str | None = None
 
     @property
     def id(self) -> str:
@@ -90,6 +91,22 @@ class Job(Displayed):
         from sabot_lab.logical import JobGraph
 
         return JobGraph.from_json(self.cluster._call("plan", {"job_id": self.job_id})["plan"])
+
+    def physical_plan(self) -> str | None:
+        """The stages and exchanges the JobManager runs the job as (the JSON that
+        :meth:`sabot_lab.physical.PhysicalPlan.from_json` reads), once it has planned it and
+        while it runs (None otherwise). Like :meth:`submitted_plan`, it carries the job's code
+        and needs the submit token. Kept here once read: it does not change.
+
+        >>> import sabot_lab as sl
+        >>> with sl.LocalCluster(agents=1, slots=1) as cluster:  # doctest: +SKIP
+        ...     job = cluster.submit(sl.from_pydict({"x": [1]}).sort("x"))
+        ...     "stages" in job.physical_plan()
+        True
+        """
+        if self._physical is None:
+            self._physical = self.cluster._call("plan", {"job_id": self.job_id}).get("physical")
+        return self._physical
 
     def metrics(self) -> dict[str, Any]:
         """Tasks by state; rows in and out, batches, bytes, busy and backpressure seconds

@@ -226,13 +226,15 @@ class JobDetails:
 
 
 def _drawing(controller: Cluster, job_id: str, partitions: int) -> tuple[Any, str | None]:
-    """The drawing of the plan job ``job_id`` was submitted with, or why it cannot be made
-    here (e.g. its code's pickles do not load in the Jupyter server's Python)."""
+    """The drawing of the physical plan job ``job_id`` runs (of the plan it was submitted
+    with, once it has ended), or why it cannot be made here (e.g. its code's pickles do not
+    load in the Jupyter server's Python)."""
     from sabot_lab.notebook.job_tab_plan import JobPlanDrawing
 
     try:
-        graph = Job(controller, job_id).submitted_plan()
-        return JobPlanDrawing(graph, partitions), None
+        job = Job(controller, job_id)
+        physical = job.physical_plan()
+        return JobPlanDrawing(job.submitted_plan(), partitions, physical), None
     except ClusterError as exc:
         return None, f"the plan cannot be read: {exc}"
     except Exception as exc:  # decoding runs the job's pickled code: anything may fail

@@ -29,6 +29,7 @@ from sabot_lab.notebook.plan_live import live_numbers
 from sabot_lab.notebook.plan_svg import plan_svg
 from sabot_lab.notebook.plan_views import physical_view
 from sabot_lab.optimizer import PlanOptimizer
+from sabot_lab.physical import PhysicalPlan
 
 if TYPE_CHECKING:
     from sabot_lab.logical import JobGraph
@@ -37,12 +38,15 @@ __all__ = ["JobPlanDrawing"]
 
 
 class JobPlanDrawing:
-    """The physical plan of a job (its submitted ``graph``, optimized as the JobManager does,
-    cut into stages of ``partitions`` tasks) and the task reports seen so far, which give the
-    rates of its running stages (between each task's own reports)."""
+    """The physical plan of a job (the ``physical`` plan it runs, JSON, when it was read
+    while it ran; else its submitted ``graph``, optimized as the JobManager does, cut into stages of
+    ``partitions`` tasks) and the task reports seen so far, which give the rates of its
+    running stages (between each task's own reports)."""
 
-    def __init__(self, graph: JobGraph, partitions: int) -> None:
-        self.view: dict[str, Any] = physical_view(PlanOptimizer().optimize(graph), partitions)
+    def __init__(self, graph: JobGraph, partitions: int, physical: str | None = None) -> None:
+        optimized = PlanOptimizer().optimize(graph)
+        plan = None if physical is None else PhysicalPlan.from_json(physical)
+        self.view: dict[str, Any] = physical_view(optimized, partitions, None, plan)
         self._history = ReportHistory()
 
     def svg(self, job_id: str, state: str, tasks: list[dict[str, Any]]) -> str:

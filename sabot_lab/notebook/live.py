@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sabot_lab.client.task_failure import task_failure
 from sabot_lab.errors import SabotError
 from sabot_lab.notebook.frontend import UPDATE_INTERVAL
+from sabot_lab.physical import PhysicalPlan
 from sabot_lab.runtime.jobmanager.metrics import job_metrics
 from sabot_lab.runtime.protocol import ENDED, TaskState
 
@@ -69,9 +71,11 @@ class JobSnapshot:
     state, ``rows_in``, ``rows_out``, ``busy_s``, ``backpressure_s``, ...), their summed
     :func:`~sabot_lab.runtime.jobmanager.metrics.job_metrics`, the tasks per stage the JobManager chose
     and, for a bounded job, the tasks of one attempt (None until it has planned the job), the
-    stage producing the result (None until planned), when it was taken (``time.monotonic``)
-    and, for a job with a failed task, that task's
-    :func:`~sabot_lab.client.task_failure.task_failure`.
+    stage producing the result (None until planned), when it was taken (``time.monotonic``),
+    for a job with a failed task, that task's
+    :func:`~sabot_lab.client.task_failure.task_failure` and, when asked for, the physical
+    plan the job runs (:meth:`~sabot_lab.client.Job.physical_plan`; None where it cannot be
+    read).
 
     >>> snap = JobSnapshot("j1", "FINISHED", None, [], {})
     >>> snap.ended
@@ -88,6 +92,7 @@ class JobSnapshot:
     final_stage: int | None = None
     at: float = field(default_factory=time.monotonic)
     failure: dict[str, Any] | None = None
+    physical: PhysicalPlan | None = None
 
     @property
     def ended(self) -> bool:
@@ -95,9 +100,10 @@ class JobSnapshot:
         return self.state in ENDED
 
 
-def job_snapshot(job: Job) -> JobSnapshot:
-    """Take a :class:`JobSnapshot` of ``job`` (two blocking calls to the JobManager; run it on
-    a worker thread inside a notebook, as :func:`follow_job` does).
+def job_snapshot(job: Job, physical: bool = False) -> JobSnapshot:
+    """Take a :class:`JobSnapshot` of ``job`` (two blocking calls to the JobManager, a third
+    for its ``physical`` plan until read; run it on a worker thread inside a notebook, as
+    :func:`follow_job` does).
 
     >>> import sabot_lab as sl
     >>> with sl.LocalCluster(agents=1, slots=1) as cluster:  # doctest: +SKIP
@@ -112,9 +118,35 @@ def job_snapshot(job: Job) -> JobSnapshot:
     planned = info.get("planned_tasks") if info.get("bounded") else None
     final = info.get("final_stage")
     metrics, failure = job_metrics(tasks), task_failure(job, tasks)
+    plan = _physical_plan(job) if physical and partitions else None
     return JobSnapshot(
-        job.job_id, state, error, tasks, metrics, partitions, planned, final, failure=failure
+        job.job_id,
+        state,
+        error,
+        tasks,
+        metrics,
+        partitions,
+        planned,
+        final,
+        failure=failure,
+        physical=plan,
     )
+
+
+def _physical_plan(job: Job) -> PhysicalPlan | None:
+    """The job's physical plan, or None where the caller may not read it (no submit token)
+    or it is gone (the job ended)."""
+    try:
+        text = job.physical_plan()
+    except SabotError:
+        return None
+    return None if text is None else _decoded(text)
+
+
+@functools.lru_cache(maxsize=8)
+def _decoded(text: str) -> PhysicalPlan:
+    """A physical plan read from its JSON once (a view asks for it four times a second)."""
+    return PhysicalPlan.from_json(text)
 
 
 TaskKey = tuple[int, int, int]
@@ -309,13 +341,17 @@ def blocked_loop_steps() -> Iterator[Callable[[bool], None] | None]:
 
 
 def follow_job(
-    job: Job, on_update: Callable[[JobSnapshot], None], interval: float = UPDATE_INTERVAL
+    job: Job,
+    on_update: Callable[[JobSnapshot], None],
+    interval: float = UPDATE_INTERVAL,
+    physical: bool = False,
 ) -> asyncio.Task[JobSnapshot]:
-    """:func:`follow` ``job``: ``on_update`` gets a :class:`JobSnapshot` at most every
-    ``interval`` seconds, the last one once the job has ended (the task's result).
+    """:func:`follow` ``job``: ``on_update`` gets a :class:`JobSnapshot` (with the
+    ``physical`` plan, if asked for) at most every ``interval`` seconds, the last one once the
+    job has ended (the task's result).
 
     >>> async def watch(job):  # in a notebook cell: ``await watch(job)``
     ...     last = await follow_job(job, lambda s: print(s.state, s.metrics.get("rows_out")))
     ...     return last.state
     """
-    return follow(lambda: job_snapshot(job), on_update, lambda s: s.ended, interval)
+    return follow(lambda: job_snapshot(job, physical), on_update, lambda s: s.ended, interval)

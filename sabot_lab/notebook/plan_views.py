@@ -270,20 +270,23 @@ def physical_view(
     plan: OptimizedPlan,
     partitions: int,
     attribution: Mapping[str, list[dict[str, Any]]] | None = None,
+    physical: PhysicalPlan | None = None,
 ) -> dict[str, Any]:
     """The optimized plan cut into stages of ``partitions`` tasks
-    (:func:`~sabot_lab.physical.plan_stages`): each stage a group, each exchange an edge from
-    the producing operator to an ``exchange`` node of the consuming stage.
+    (:func:`~sabot_lab.physical.plan_stages`), or the ``physical`` plan a job runs (the
+    JobManager's choices, made on what it knows of the data): each stage a group, each
+    exchange an edge from the producing operator to an ``exchange`` node of the consuming
+    stage.
 
     >>> import sabot_lab as sl
     >>> s = sl.from_pydict({"k": [1, 2], "x": [3, 4]}).group_by("k").agg(sl.col("x").sum())
     >>> view = physical_view(s.optimize(), 2)
-    >>> [g["label"] for g in view["groups"]]
-    ['stage 0 · 2 tasks', 'stage 1 · 2 tasks']
+    >>> [g["label"] for g in view["groups"]]  # two groups: merged in one task
+    ['stage 0 · 2 tasks', 'stage 1 · 1 task']
     >>> [e["label"] for e in view["edges"] if e["exchange"]]
-    ['x1: hash on [k]']
+    ['x1: single']
     """
-    physical = plan_stages(plan.graph, partitions, plan.estimated_rows)
+    physical = physical or plan_stages(plan.graph, partitions, plan.estimated_rows)
     builder = _ViewBuilder("physical", attribution or rule_attribution(plan.trace))
     stats: dict[str, Statistics] = dict(plan.statistics)
     last: dict[str, str] = {}  # a fused operator -> its last member
@@ -309,6 +312,13 @@ def physical_view(
             label=f"{x.exchange_id}: {x.kind}{keys}",
         )
     return builder.build(_stage_summary(physical))
+
+
+def _read_whole(stage: Stage) -> str:
+    """What the description of ``stage`` adds for the sources every task reads whole."""
+    if not stage.whole or stage.partitions == 1:
+        return ""
+    return f" (each reads all of {', '.join(stage.whole)})"
 
 
 def _stage_summary(physical: PhysicalPlan) -> str:
@@ -405,7 +415,8 @@ class _ViewBuilder:
                 "reads": list(stage.reads),
                 "writes": list(stage.writes),
                 "output_nodes": [n.operator_id for n in graph.sinks()],
-                "description": f"runs as {tasks}, each on one split of the inputs",
+                "description": f"runs as {tasks}, each on one split of the inputs"
+                + _read_whole(stage),
             },
         }
         for n in graph.nodes:

@@ -70,7 +70,7 @@ class PlanWidget(LiveWidget):
     def __init__(self, stream: Stream, partitions: int | None = None, **kwargs: Any) -> None:
         self._plan = stream.optimize()
         self._text = plan_text(self._plan)
-        self._partitions = partitions
+        self._drawn = (partitions, False)  # the physical view's tasks per stage, from a job
         self._following: asyncio.Task[JobSnapshot] | None = None
         super().__init__(views=plan_views(stream, partitions, self._plan), **kwargs)
 
@@ -107,9 +107,10 @@ class PlanWidget(LiveWidget):
         history = ReportHistory()
 
         def update(snapshot: JobSnapshot) -> None:
-            if snapshot.partitions and snapshot.partitions != self._partitions:
-                self._partitions = snapshot.partitions
-                physical = physical_view(self._plan, snapshot.partitions)
+            drawn = (snapshot.partitions, snapshot.physical is not None)
+            if snapshot.partitions and drawn != self._drawn:
+                self._drawn = drawn
+                physical = physical_view(self._plan, snapshot.partitions, None, snapshot.physical)
                 self.views = {**self.views, "physical": physical}
             history.add(snapshot.tasks)
             self.live = live_numbers(snapshot, self.views["physical"], history)
@@ -117,7 +118,7 @@ class PlanWidget(LiveWidget):
                 self.refresh_outputs()
 
         self.view = "physical"
-        self._following = self.keep(follow_job(job, update, interval))
+        self._following = self.keep(follow_job(job, update, interval, physical=True))
         return self._following
 
     def snapshot_state(self) -> dict[str, Any]:

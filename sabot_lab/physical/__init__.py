@@ -19,12 +19,19 @@ x2: stage 1 → stage 2, single
 from sabot_lab.physical.exchange import EXCHANGE_KINDS, BoundSource, Exchange, ExchangeSource
 from sabot_lab.physical.ids import ProducerId, TaskId, attempt_scope
 from sabot_lab.physical.local import run_local
-from sabot_lab.physical.planner import BROADCAST_ROWS, PhysicalPlan, Stage, plan_stages
+from sabot_lab.physical.planner import (
+    BROADCAST_ROWS,
+    MERGED_IN_ONE_TASK,
+    PhysicalPlan,
+    Stage,
+    plan_stages,
+)
 from sabot_lab.physical.task import TaskSpec, bind_task, run_task
 
 __all__ = [
     "BROADCAST_ROWS",
     "EXCHANGE_KINDS",
+    "MERGED_IN_ONE_TASK",
     "BoundSource",
     "Exchange",
     "ExchangeSource",

@@ -5,7 +5,9 @@ Every edge into an operator that needs its rows grouped is an exchange:
 - ``group_by`` and ``distinct``: hash on the group keys (all columns for distinct);
 - a hash join: hash both inputs on their keys, or, when the build (right) side is estimated
   at most :data:`BROADCAST_ROWS` rows, broadcast the build side and leave the probe side where
-  it is;
+  it is. A build side that is a source as read (a file, an uploaded table: the same rows
+  whenever it is read) and feeds nothing else is not broadcast: every task of the join's
+  stage reads it whole (:attr:`Stage.whole`), a stage and an exchange less;
 - a global aggregate, ``sort`` and ``limit``: everything to a single partition;
 - ``with_row_index`` numbers rows where they are, in a stage of one task (which reads the
   whole source in order when the stage starts at it);
@@ -26,7 +28,10 @@ its keys.
 With more than one partition, a group-by or aggregate is split in two phases: a partial
 aggregate in the producing stage, and the final merge after it. The partials of a task's
 batches are merged when its bounded input ends (in a job without checkpoints), so one row per
-group and task crosses the exchange; else one per group and batch.
+group and task crosses the exchange; else one per group and batch. A group-by whose partials
+the optimizer expects to be at most :data:`MERGED_IN_ONE_TASK` rows merges them in one task,
+as a global aggregate does. An exchange between two stages of one task moves nothing: its
+consumer runs in the producer's stage (a sort after such a group-by runs in the merging task).
 
 An operator's ``parallelism`` (:meth:`~sabot_lab.stream.Stream.with_parallelism`) sets the
 number of tasks of its stage (the largest, when operators of one stage ask for different
@@ -108,6 +113,10 @@ __all__ = [
 BROADCAST_ROWS = 100_000
 """A join's build side estimated at or below this many rows is broadcast, not shuffled."""
 
+MERGED_IN_ONE_TASK = 100_000
+"""A group-by whose partial aggregates are estimated at most this many rows in all (its
+groups times the tasks making them) merges them in one task."""
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -115,7 +124,9 @@ class Stage:
 
     ``graph`` holds the stage's operators; the exchanges it reads are SOURCE operators with an
     :class:`~sabot_lab.physical.exchange.ExchangeSource`. ``writes`` are the ids of the
-    exchanges it feeds; the last stage has none and produces ``output``.
+    exchanges it feeds; the last stage has none and produces ``output``. Each task reads
+    its own split of every source but those in ``whole``, which every task reads whole (a
+    small join build side, in place of a broadcast).
     """
 
     stage_id: int
@@ -124,6 +135,7 @@ class Stage:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     output: str | None = None
+    whole: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (a task carries its stage to an agent)."""
@@ -134,6 +146,7 @@ class Stage:
             "reads": list(self.reads),
             "writes": list(self.writes),
             "output": self.output,
+            "whole": list(self.whole),
         }
 
     @staticmethod
@@ -146,6 +159,7 @@ class Stage:
             tuple(data["reads"]),
             tuple(data["writes"]),
             data["output"],
+            tuple(data["whole"]),
         )
 
 
@@ -224,6 +238,8 @@ class PhysicalPlan:
             names = [
                 n.op.source.exchange_id
                 if isinstance(n.op, Source) and isinstance(n.op.source, ExchangeSource)
+                else f"{n.name} (whole)"
+                if n.operator_id in stage.whole and stage.partitions > 1
                 else n.name
                 for n in stage.graph.topological_sort()
             ]
@@ -264,6 +280,9 @@ def plan_stages(
         if not waiting:
             break
         crossing.update(_cut(graph, order, component, waiting, crossing))
+    whole = _read_whole(graph, crossing)
+    crossing = {edge: x for edge, x in crossing.items() if edge[0] not in whole}
+    crossing = _merged_in_one_task(graph, order, crossing, partitions, estimated_rows or {})
     crossing = _without_repartitions(graph, order, crossing, partitions)
     stage_of = _stages(order, crossing)
     count = len(set(stage_of.values()))
@@ -305,6 +324,7 @@ def plan_stages(
                 reads,
                 writes,
                 output if output in stage_graph.nodes else None,
+                tuple(n.operator_id for n in members if n.operator_id in whole),
             )
         )
     return PhysicalPlan(tuple(stages), exchanges)
@@ -339,30 +359,84 @@ def _widths(
     return {s: 1 if s in single else chosen.get(s, partitions) for s in set(stage_of.values())}
 
 
+def _read_whole(
+    graph: JobGraph, crossing: Mapping[tuple[str, str, int], tuple[str, tuple[str, ...]]]
+) -> set[str]:
+    """The sources broadcast as they are read (a join's build side, nothing between) that
+    every task of the join's stage can read whole instead: each holds the same rows whenever
+    it is read (bounded, with a fingerprint), feeds only the join and asks for no
+    parallelism of its own. A stage less, and no rows through the exchange."""
+    consumers: dict[str, int] = {}
+    for node in graph:
+        for upstream in node.upstream:
+            consumers[upstream] = consumers.get(upstream, 0) + 1
+    whole = set()
+    for (upstream, _, _), (kind, _) in crossing.items():
+        node = graph.node(upstream)
+        if kind != "broadcast" or not isinstance(node.op, Source) or node.parallelism:
+            continue
+        spec = node.op.source
+        if consumers[upstream] == 1 and spec.bounded and spec.fingerprint() is not None:
+            whole.add(upstream)
+    return whole
+
+
+def _merged_in_one_task(
+    graph: JobGraph,
+    order: list[StreamOperatorNode],
+    crossing: Mapping[tuple[str, str, int], tuple[str, tuple[str, ...]]],
+    partitions: int,
+    rows: Mapping[str, float],
+) -> dict[tuple[str, str, int], tuple[str, tuple[str, ...]]]:
+    """``crossing`` with the partial aggregates of a group-by sent to a single partition
+    when they are few (its estimated groups times the tasks making them at most
+    :data:`MERGED_IN_ONE_TASK`) and it asks for no parallelism: one task merges them
+    sooner than many would exchange them, and what follows (a sort) needs no exchange."""
+    stage_of = _stages(order, crossing)
+    width = _widths(order, stage_of, crossing, partitions)
+    merged = dict(crossing)
+    for edge, (kind, _) in crossing.items():
+        upstream, consumer, _ = edge
+        node = graph.node(consumer)
+        if kind != "hash" or not isinstance(node.op, GroupBy) or node.op.phase != "final":
+            continue
+        partials = rows.get(consumer, float("inf")) * width[stage_of[upstream]]
+        if not node.parallelism and partials <= MERGED_IN_ONE_TASK:
+            merged[edge] = ("single", ())
+    return merged
+
+
 def _without_repartitions(
     graph: JobGraph,
     order: list[StreamOperatorNode],
     crossing: Mapping[tuple[str, str, int], tuple[str, tuple[str, ...]]],
     partitions: int,
 ) -> dict[tuple[str, str, int], tuple[str, tuple[str, ...]]]:
-    """``crossing`` without the hash exchanges whose input is already hash-partitioned on
-    their keys (:func:`~sabot_lab.physical.partitioning.partitioned_on`; for an operator with
-    one input, on some of them) by a stage of as many tasks as the consumer's: the consumer
-    joins the producer's stage (whose exchanges in then have that same number of
-    partitions), unless a stage would then wait for itself."""
+    """``crossing`` without the exchanges that leave rows where they are: hash exchanges
+    whose input is already hash-partitioned on their keys
+    (:func:`~sabot_lab.physical.partitioning.partitioned_on`; for an operator with one input,
+    on some of them) by a stage of as many tasks as the consumer's, and any exchange
+    between two stages of one task. The consumer joins the producer's stage (whose exchanges
+    in then have that same number of partitions), unless a stage would then wait for itself
+    or run as another number of tasks."""
     kept = dict(crossing)
     for edge, (kind, keys) in crossing.items():
         upstream, consumer, _ = edge
-        if kind != "hash" or not _colocated(
-            partitioned_on(graph, kept)[upstream], keys, graph.node(consumer)
-        ):
-            continue
         stage_of = _stages(order, kept)
         width = _widths(order, stage_of, kept, partitions)
-        if width[stage_of[upstream]] != width[stage_of[consumer]]:
+        tasks = width[stage_of[consumer]]
+        if width[stage_of[upstream]] != tasks:
+            continue
+        if tasks > 1 and not (
+            kind == "hash"
+            and _colocated(partitioned_on(graph, kept)[upstream], keys, graph.node(consumer))
+        ):
             continue
         trial = {e: x for e, x in kept.items() if e != edge}
-        if not _stage_order(order, _components(order, trial), trial)[1]:
+        if _stage_order(order, _components(order, trial), trial)[1]:
+            continue  # a stage would wait for itself
+        merged = _stages(order, trial)
+        if _widths(order, merged, trial, partitions)[merged[consumer]] == tasks:
             kept = trial
     return kept
 

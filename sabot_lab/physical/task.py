@@ -42,13 +42,14 @@ Writer = Callable[[str, int, Any], None]
 
 
 def bind_task(stage: Stage, partition: int, read: Reader) -> JobGraph:
-    """The stage's graph for task ``partition``: its source splits and exchange inputs."""
+    """The stage's graph for task ``partition``: its source splits (the whole of the
+    stage's ``whole`` sources) and exchange inputs."""
     graph = stage.graph.copy()
     for node in stage.graph.sources():
         spec = node.parameters["source"]
         if isinstance(spec, ExchangeSource):
             bound = spec.bind(partial(read, spec.exchange_id, partition))
-        elif stage.partitions > 1:
+        elif stage.partitions > 1 and node.operator_id not in stage.whole:
             splits = spec.split(stage.partitions)
             bound = (
                 splits[partition]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.logical import JobGraph
-from sabot_lab.physical import PhysicalPlan, plan_stages, run_local
+from sabot_lab.physical import MERGED_IN_ONE_TASK, PhysicalPlan, plan_stages, run_local
 from tests.support.plans import join_trees, plans
 from tests.support.reference import assert_same_rows, duckdb_table
 
@@ -204,3 +204,73 @@ def test_branches_that_meet_past_an_exchange_get_stages_that_do_not_wait_for_eac
     expected = duckdb_table(sql, t=t, r=r)
     for partitions in (1, 3):
         assert_same_rows(run(stream.optimize().graph, partitions, broadcast), expected)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(-50, 50)), min_size=50, max_size=300),
+    st.integers(1, 40),
+    st.integers(2, 4),
+)
+def test_a_build_side_read_whole_by_every_task_gives_the_broadcast_answer(
+    tmp_path_factory: pytest.TempPathFactory,
+    facts: list[tuple[int, int]],
+    dims_rows: int,
+    partitions: int,
+) -> None:
+    workdir = tmp_path_factory.mktemp("whole")
+    fact_table = pa.table({"k": [f[0] for f in facts], "x": [f[1] for f in facts]},
+                          schema=pa.schema([("k", pa.int64()), ("x", pa.int64())]))  # fmt: skip
+    dims = pa.table({"k": list(range(dims_rows)), "g": [f"g{i % 3}" for i in range(dims_rows)]})
+    pq.write_table(fact_table, workdir / "f.parquet", row_group_size=50)
+    pq.write_table(dims, workdir / "d.parquet")
+    stream = sl.from_parquet(workdir / "f.parquet").join(
+        sl.from_parquet(workdir / "d.parquet"), on="k"
+    )
+    optimized = stream.optimize()
+    physical = plan_stages(optimized.graph, partitions, optimized.estimated_rows)
+    assert shuffles(physical) == [] and len(physical.stages) == 1, physical.render()
+    assert physical.stages[0].partitions == partitions and len(physical.stages[0].whole) == 1
+    assert "(whole)" in physical.render()
+    expected = duckdb_table("SELECT * FROM f JOIN d USING (k)", f=fact_table, d=dims)
+    got = pa.Table.from_batches(list(run_local(physical)), schema=stream.schema)
+    assert_same_rows(got, expected)
+    assert_same_rows(run(optimized.graph, partitions, broadcast=False), expected)
+
+
+def test_a_build_side_is_broadcast_when_it_may_change_or_feeds_more_than_the_join(
+    tmp_path: Path,
+) -> None:
+    facts = pa.table({"k": list(range(1_000)), "x": list(range(1_000))})
+    dims = pa.table({"k": list(range(100)), "g": [f"g{i % 3}" for i in range(100)]})
+    pq.write_table(facts, tmp_path / "f.parquet")
+    pq.write_table(dims, tmp_path / "d.parquet")
+    f, d = sl.from_parquet(tmp_path / "f.parquet"), sl.from_parquet(tmp_path / "d.parquet")
+    in_memory = f.join(sl.from_arrow(dims), on="k")  # no fingerprint: it may be another table
+    twice = f.join(d, on="k").union(d.with_columns(x=col("k")).select("k", "x", "g"))
+    for stream in (in_memory, twice):
+        optimized = stream.optimize()
+        physical = plan_stages(optimized.graph, 3, optimized.estimated_rows)
+        assert "broadcast" in shuffles(physical) and not any(s.whole for s in physical.stages)
+        got = pa.Table.from_batches(list(run_local(physical)), schema=stream.schema)
+        assert_same_rows(got, stream.collect())
+
+
+@pytest.mark.parametrize("groups", [5, MERGED_IN_ONE_TASK // 4 + 1])
+def test_few_partial_aggregates_are_merged_in_one_task_with_what_follows(groups: int) -> None:
+    table = pa.table({"g": [i % groups for i in range(3 * groups)], "x": list(range(3 * groups))})
+    stream = sl.from_arrow(table).group_by("g").agg(total=col("x").sum()).sort("total")
+    optimized = stream.optimize()
+    physical = plan_stages(optimized.graph, 4, optimized.estimated_rows)
+    if groups * 4 <= MERGED_IN_ONE_TASK:  # partials to one task, which merges them and sorts
+        assert shuffles(physical) == ["single"], physical.render()
+        assert [s.partitions for s in physical.stages] == [4, 1]
+    else:
+        assert shuffles(physical) == ["hash g", "single"], physical.render()
+        assert [s.partitions for s in physical.stages] == [4, 4, 1]
+    wide = plan_stages(optimized.graph, 4)  # no estimates: hashed on the keys
+    assert shuffles(wide) == ["hash g", "single"], wide.render()
+    expected = duckdb_table("SELECT g, sum(x) AS total FROM t GROUP BY g ORDER BY total", t=table)
+    for plan in (physical, wide):
+        got = pa.Table.from_batches(list(run_local(plan)), schema=stream.schema)
+        assert_same_rows(got, expected, ordered=True)

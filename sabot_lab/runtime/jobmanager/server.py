@@ -1001,13 +1001,21 @@ class JobManager(ClusterServer):
 
     def _submitted_plan(self, job_id: str) -> dict[str, Any]:
         """The logical plan (JSON) job ``job_id`` was submitted with, read from its workflow's
-        input (kept until the job is deleted), and the tasks per stage it was planned with."""
-        partitions = self._job_status(job_id).get("partitions")
+        input (kept until the job is deleted), the tasks per stage it was planned with and,
+        while it runs, the physical plan (JSON) it runs."""
+        try:
+            job = self.store.job(job_id)
+        except ClusterError:
+            job = self._job_status(job_id)  # (accepted, not written yet; else raises)
         found = DBOS.list_workflows(workflow_ids=[job_id], load_output=False)
         if not found or not isinstance(found[0].input, dict):
             raise ClusterError(f"job {job_id} has no plan recorded here")
         request: JobRequest = found[0].input["args"][1]
-        return {"plan": request.plan, "partitions": partitions}
+        return {
+            "plan": request.plan,
+            "partitions": job.get("partitions"),
+            "physical": job.get("physical"),
+        }
 
     def _savepoint(self, ref: JobRef) -> dict[str, Any]:
         job_id = ref.job_id
