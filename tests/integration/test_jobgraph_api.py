@@ -33,7 +33,7 @@ def test_the_documents_example_runs_on_two_agents(
 ) -> None:
     graph = example_graph(files, sink={"path": str(tmp_path / "enriched")})
     optimized = PlanOptimizer().optimize(graph)
-    job = two_agents.submit_job(optimized)
+    job = two_agents.submit_job(optimized, partitions=2)  # (small: else one task would do)
     expected = expected_example()
     assert_same_rows(job.result(timeout=120), expected)
     assert_same_rows(pq.read_table(tmp_path / "enriched"), expected)  # the sink's rows

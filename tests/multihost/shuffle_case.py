@@ -11,23 +11,25 @@ import pyarrow.parquet as pq
 
 from tests.support.reference import assert_same_rows, duckdb_table
 
+KEYS = 20_011
+
 QUERY = "SELECT name, SUM(x) AS total, COUNT(*) AS n FROM f JOIN d USING (k) GROUP BY name"
 
 
 class ShuffleCase:
-    """``rows`` facts (nulls among them) over 1,009 keys, in row groups of ``row_group``,
-    joined to dims naming 97 groups."""
+    """``rows`` facts (nulls among them) over 20,011 keys, in row groups of ``row_group``,
+    joined to dims naming 97 groups. The keys are many, so the optimizer does not group the
+    facts by them before the join: the group-by on the names, with its own parallelism, is
+    what shuffles."""
 
     def __init__(self, directory: Path, rows: int, row_group: int) -> None:
         self.facts = pa.table(
             {
-                "k": [i * 7919 % 1_009 for i in range(rows)],
+                "k": [i * 7919 % KEYS for i in range(rows)],
                 "x": [None if i % 13 == 0 else i % 1_000 for i in range(rows)],
             }
         )
-        self.dims = pa.table(
-            {"k": list(range(1_009)), "name": [f"n{k % 97}" for k in range(1_009)]}
-        )
+        self.dims = pa.table({"k": list(range(KEYS)), "name": [f"n{k % 97}" for k in range(KEYS)]})
         directory.mkdir(parents=True, exist_ok=True)
         self.paths = tuple(
             directory / f for f in ("facts.parquet", "dims.parquet", "result.parquet")
