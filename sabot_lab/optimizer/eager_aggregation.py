@@ -238,10 +238,17 @@ def _shapes(graph: JobGraph, group_id: str, op: GroupBy) -> list[_Shape]:
     return shapes
 
 
-def _add(graph: JobGraph, op: Operator, name: str, inputs: list[str], anchor: str) -> str:
+def _add(
+    graph: JobGraph, op: Operator, name: str, inputs: list[str], group_id: str, suffix: str = ""
+) -> str:
+    """Add ``op`` reading ``inputs`` in place of part of the group-by ``group_id`` (its id
+    made from the group-by's and ``suffix``), as wide as the group-by was asked to run."""
     schema = op.schema([graph.node(i).output_schema for i in inputs])
-    node_id = derived_operator_id(type(op), anchor, RULE)
-    graph.add_operator(StreamOperatorNode(node_id, name=name, schema=schema, op=op))
+    node_id = derived_operator_id(type(op), group_id + suffix, RULE)
+    parallelism = graph.node(group_id).parallelism
+    graph.add_operator(
+        StreamOperatorNode(node_id, name=name, schema=schema, op=op, parallelism=parallelism)
+    )
     for upstream in inputs:
         graph.connect(upstream, node_id)
     return node_id
@@ -263,13 +270,13 @@ def _rewritten(
         mid_names = out.node(shape.mid).output_schema.names
         payload = [c for c in mid_names if c not in shape.outer.right_on]
         joined = shape.outer.replace(right_payload=payload, payload_names=None)
-        rows = _add(out, joined, "inner_join", [shape.probe, shape.mid], f"{group_id}_rows")
+        rows = _add(out, joined, "inner_join", [shape.probe, shape.mid], group_id, "_rows")
     partials = [
         unaliased(agg).with_args(args).alias(f"{PARTIAL}{i}")
         for i, (agg, args) in enumerate(zip(op.aggs, shape.args, strict=True))
     ]
     pre = _add(out, GroupBy(keys=[shape.key], aggs=partials), "group_by", [rows], group_id)
-    joined_id = _joined(out, pre, op, shape, trace, f"{group_id}_dims")
+    joined_id = _joined(out, pre, op, shape, trace, group_id)
     if joined_id is None:
         return None
     exprs = [_renamed(shape.keys[k], k) for k in op.keys]
@@ -281,7 +288,7 @@ def _rewritten(
         )
         for i, a in enumerate(op.aggs)
     ]
-    final = _add(out, op.replace(aggs=merged), "group_by", [project], f"{group_id}_merged")
+    final = _add(out, op.replace(aggs=merged), "group_by", [project], group_id, "_merged")
     if out.node(final).output_schema != out.node(group_id).output_schema:
         return None
     out.redirect(group_id, final)
@@ -296,7 +303,7 @@ def _joined(
     op: GroupBy,
     shape: _Shape,
     trace: RewriteTrace,
-    anchor: str,
+    group_id: str,
 ) -> str | None:
     """The inner join of the pre-aggregate with ``dims``, built on the smaller (estimated);
     None where a column it passes on would be renamed."""
@@ -317,7 +324,7 @@ def _joined(
     left = graph.node(inputs[0]).output_schema.names
     if join_output_names(join.right_payload, left, join.suffix) != join.right_payload:
         return None
-    return _add(graph, join, "inner_join", inputs, anchor)
+    return _add(graph, join, "inner_join", inputs, group_id, "_dims")
 
 
 def _renamed(source: str, name: str) -> Expr:

@@ -124,3 +124,18 @@ def test_a_group_by_of_far_fewer_groups_than_join_keys_groups_the_joined_rows() 
         s=securities,
     )
     assert_same_rows(stream.collect(), expected)
+
+
+def test_a_split_group_by_runs_as_wide_as_it_was_asked_to() -> None:
+    facts, _, dims = _tables(np.random.default_rng(3), True, 0.2)
+    stream = (
+        facts.join(dims, left_on="fk", right_on="id")
+        .group_by("name", "grp")
+        .agg(*AGGREGATES)
+        .with_parallelism(6)
+    )
+    optimized = stream.optimize()
+    assert RULE in optimized.trace.render()
+    added = [n for n in optimized.graph.nodes.values() if RULE in n.operator_id]
+    assert added and {n.parallelism for n in added} == {6}
+    assert_same_rows(stream.collect(), stream.collect(optimize=False))

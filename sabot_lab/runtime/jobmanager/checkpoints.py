@@ -105,11 +105,14 @@ class CheckpointFiles:
         return done or None
 
     def adopt(self, job_id: str, savepoint: str) -> int:
-        """Copy a savepoint into a new job's checkpoints as its first, COMPLETE one (again
-        changes nothing); return its number (the job's tasks start from it, its next
-        checkpoint is the one after)."""
+        """Copy a savepoint into a new job's checkpoints as its first, COMPLETE one; return
+        its number (the job's tasks start from it, its next checkpoint is the one after).
+        Once adopted (recorded COMPLETE after the copy), again copies nothing: the job's
+        tasks may be reading those files."""
         kept = Location.of(savepoint)
         number = int(json.loads((kept / SAVEPOINT_FILE).read_text())["checkpoint"])
+        if number == last_complete(self.store.checkpoints(job_id)):
+            return number
         target = self.location(job_id, number)
         for part in kept.children():
             if part.name == SHARED:
