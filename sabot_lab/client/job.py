@@ -90,7 +90,7 @@ class Job(Displayed):
         submit token, and decoding it runs that code's pickles here."""
         from sabot_lab.logical import JobGraph
 
-        return JobGraph.from_json(self.cluster._call("plan", {"job_id": self.job_id})["plan"])
+        return JobGraph.from_json(self._plans()["plan"])
 
     def physical_plan(self) -> str | None:
         """The stages and exchanges the JobManager runs the job as (the JSON that
@@ -105,8 +105,16 @@ class Job(Displayed):
         True
         """
         if self._physical is None:
-            self._physical = self.cluster._call("plan", {"job_id": self.job_id}).get("physical")
+            self._plans()
         return self._physical
+
+    def _plans(self) -> dict[str, Any]:
+        """The JobManager's ``plan`` reply (the submitted plan, and the physical plan while
+        the job runs); its physical plan kept: a plan view reads both with one call."""
+        reply = dict(self.cluster._call("plan", {"job_id": self.job_id}))
+        if self._physical is None:
+            self._physical = reply.get("physical")
+        return reply
 
     def metrics(self) -> dict[str, Any]:
         """Tasks by state; rows in and out, batches, bytes, busy and backpressure seconds

@@ -233,8 +233,8 @@ def _drawing(controller: Cluster, job_id: str, partitions: int) -> tuple[Any, st
 
     try:
         job = Job(controller, job_id)
-        physical = job.physical_plan()
-        return JobPlanDrawing(job.submitted_plan(), partitions, physical), None
+        submitted = job.submitted_plan()  # (one call: the physical plan comes with it)
+        return JobPlanDrawing(submitted, partitions, job.physical_plan()), None
     except ClusterError as exc:
         return None, f"the plan cannot be read: {exc}"
     except Exception as exc:  # decoding runs the job's pickled code: anything may fail

@@ -21,6 +21,7 @@ from sabot_lab import col
 from sabot_lab.client import stop_process
 from sabot_lab.client.local_registry import attach as attach_local
 from sabot_lab.client.local_registry import running_clusters
+from sabot_lab.lab.job_detail import _drawing
 from tests.integration.lab.shared import endless, tokens
 from tests.support.jupyter_server import JupyterServer, jupyter_server
 from tests.support.polling import wait_for
@@ -147,3 +148,22 @@ def test_a_new_local_cluster_runs_jobs_stops_and_ends_with_the_server(
     wait_for(lambda: not any(p.running() for p in record.processes), timeout=60)
     assert not any(p.running() for p in record.processes)
     assert os.environ["XDG_RUNTIME_DIR"] == str(registry)
+
+
+def test_a_running_jobs_plan_is_drawn_from_one_plan_call(
+    cluster: sl.LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = endless().submit(cluster, name="drawn once", checkpoint_interval=0.5)
+    wait_for(lambda: job.status() == "RUNNING", timeout=60)
+    calls: list[str] = []
+    real = cluster._call
+
+    def counted(name: str, payload: Any = None, timeout: float = 30.0) -> Any:
+        calls.append(name)
+        return real(name, payload, timeout)
+
+    monkeypatch.setattr(cluster, "_call", counted)
+    drawing, note = _drawing(cluster, job.id, 2)
+    job.cancel()
+    assert note is None and drawing is not None
+    assert calls.count("plan") == 1  # the submitted plan and the stages in one reply
