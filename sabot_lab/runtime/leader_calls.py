@@ -4,8 +4,9 @@ JobManager's address (``"grpc://a:8815,grpc://b:8815"`` or a list) follows the l
 A standby refuses calls with :class:`~sabot_lab.errors.NotLeaderError`; a dead leader does
 not answer (:class:`~sabot_lab.errors.UnreachableError`), a frozen one not in time
 (:class:`~sabot_lab.errors.NoReplyError`). :class:`LeaderCalls` then tries
-the others, round after round, until one answers or ``patience`` seconds passed (a
-takeover takes the lease's ``lease_ttl`` seconds and a little more); the JobManager that
+the others, round after round, until one answers or ``patience`` seconds passed since the
+first of them failed (a takeover takes the lease's ``lease_ttl`` seconds and a little more;
+a call a dying leader held before it went counts for nothing); the JobManager that
 answered is tried first next time. With one address only a refusal is retried (a JobManager
 restarted on PostgreSQL waits for its own old lease to expire); that it is unreachable is the
 caller's error at once.
@@ -76,8 +77,8 @@ class LeaderCalls:
 
     def call(self, name: str, payload: Any = None, timeout: float = 30.0) -> Any:
         """Run action ``name`` on the leader; raise its error, or when no JobManager led
-        within :attr:`patience` seconds, the last refusal."""
-        deadline = time.monotonic() + self.patience
+        within :attr:`patience` seconds of the first refusal, the last refusals."""
+        deadline: float | None = None
         while True:
             refusals: list[ClusterError] = []
             for uri in (self.uri, *(a for a in self.addresses if a != self.uri)):
@@ -85,15 +86,16 @@ class LeaderCalls:
                     reply = call(uri, name, payload, self.auth, timeout)
                 except NotLeaderError as exc:
                     refusals.append(exc)
-                    continue
                 except (UnreachableError, NoReplyError) as exc:
                     if len(self.addresses) == 1:
                         raise
                     refusals.append(exc)
-                    continue
-                self.uri = uri
-                return reply
-            if time.monotonic() >= deadline:
+                else:
+                    self.uri = uri
+                    return reply
+                if deadline is None:
+                    deadline = time.monotonic() + self.patience
+            if deadline is not None and time.monotonic() >= deadline:
                 kind = NotLeaderError if any(isinstance(e, NotLeaderError) for e in refusals) \
                     else UnreachableError  # fmt: skip
                 raise kind(

@@ -245,6 +245,39 @@ def test_the_store_refuses_a_deposed_leaders_deciding_writes(database: str) -> N
     assert new.renew() and new.current()["holder"] == "jm-new"
 
 
+def test_a_leader_cut_off_inside_a_deciding_write_does_not_stop_the_takeover(
+    database: str,
+) -> None:
+    """The network drops the leader's frames just after its write locked the lease row: the
+    server keeps its session (nothing tells it the client is gone) until the idle limit ends
+    it and frees the row; the standby then takes the lease."""
+    old_config = sl.get_config()
+    sl.set_config(old_config.replace(lease_ttl=1.0, lease_renew_interval=0.5))
+    address = database.split("@", 1)[1].split("/", 1)[0]
+    proxy = TcpProxy(address)
+    try:
+        first = JobStore(database.replace(address, f"127.0.0.1:{proxy.port}"))
+        old = LeaderLease(first.engine, "jm-old", "grpc://127.0.0.1:1", ttl=1.0)
+        assert old.acquire() == 1
+        held = first.engine.connect()
+        held.begin()
+        old.fence(held)  # the row locked shared, the write not sent yet
+        proxy.silence()
+        new = LeaderLease(JobStore(database).engine, "jm-new", "grpc://127.0.0.1:2", ttl=1.0)
+        wait_for(lambda: not new.current()["valid"], timeout=60)  # the old lease expired
+        taken: list[int | None] = []
+        taking = threading.Thread(target=lambda: taken.append(new.acquire()), daemon=True)
+        taking.start()  # its update waits for the row
+        taking.join(timeout=120)
+        assert taken == [2], "the cut-off leader's session still holds the lease row"
+        assert new.current()["holder"] == "jm-new"
+        proxy.close()
+        held.invalidate()
+    finally:
+        sl.set_config(old_config)
+        proxy.close()
+
+
 def test_an_agent_refuses_orders_of_an_epoch_older_than_it_saw() -> None:
     agent = AgentServer(insecure=True)
     threading.Thread(target=agent.serve, daemon=True).start()

@@ -2,7 +2,8 @@
 broker restarts (every connection drops, new ones are refused until it is back); or whose
 replies can be swallowed: what a client sees of a server that took its request and froze; or
 left stale by a network partition that heals: what a client that keeps its connections sees
-of a peer that gave them up while it could not reach it."""
+of a peer that gave them up while it could not reach it; or silenced: what a server sees of a
+client the network cut off (its connection open, nothing more arriving)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class TcpProxy:
         self._down_until = 0.0
         self._closed = False
         self._muted = False
+        self._silent = False
         self._stale: dict[socket.socket, bool] = {}  # client end -> still partitioned
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -41,6 +43,11 @@ class TcpProxy:
         """From now on, pass requests on but drop every reply: the server acts on a request,
         and its client waits for an answer that never comes."""
         self._muted = True
+
+    def silence(self) -> None:
+        """From now on, drop everything sent either way and keep every connection open, as
+        a network that drops a host's frames: neither end learns that the other is gone."""
+        self._silent = True
 
     def partition(self) -> None:
         """Cut the network under the open connections, silently: what their clients send is
@@ -83,6 +90,7 @@ class TcpProxy:
             except OSError:
                 _shut(client)
                 continue
+            upstream.settimeout(None)  # (5 s to connect; then as long as the client keeps it)
             with self._lock:
                 self._open += [client, upstream]
             threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
@@ -92,6 +100,8 @@ class TcpProxy:
         try:
             while data := client.recv(65536):
                 partitioned = self._stale.get(client)
+                if self._silent:
+                    continue
                 if partitioned is None:
                     upstream.sendall(data)
                 elif not partitioned:  # healed: the server has forgotten this connection
@@ -107,12 +117,12 @@ class TcpProxy:
     def _replies(self, upstream: socket.socket, client: socket.socket) -> None:
         try:
             while data := upstream.recv(65536):
-                if not self._muted:
+                if not (self._muted or self._silent):
                     client.sendall(data)
         except OSError:
             pass
         _shut(upstream)
-        if client not in self._stale:  # (a partition leaves the client's end open)
+        if client not in self._stale and not self._silent:  # (both leave the client's end open)
             _shut(client)
 
 

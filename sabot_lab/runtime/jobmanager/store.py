@@ -50,7 +50,14 @@ from sabot_lab.runtime.protocol import (
     TaskState,
 )
 
-__all__ = ["JobStore", "Planned", "create_engine", "sqlalchemy_url", "unreachable_database"]
+__all__ = [
+    "JobStore",
+    "Planned",
+    "create_engine",
+    "idle_session_limit",
+    "sqlalchemy_url",
+    "unreachable_database",
+]
 
 
 class Planned(NamedTuple):
@@ -698,6 +705,11 @@ def create_engine(url: str) -> sa.Engine:
     running jobs' steps for one (writes wait for their :mod:`turn <.sqlite_turns>` instead,
     a submission's first).
 
+    On PostgreSQL its sessions end when left idle inside a transaction for
+    :func:`idle_session_limit` seconds: a leader cut off by the network mid-transaction
+    leaves a session the server cannot tell from a slow one, and its lock on the lease row
+    (a deciding write's :meth:`~.lease.LeaderLease.fence`) would stop every takeover.
+
     >>> create_engine("sqlite://").dialect.name
     'sqlite'
     >>> import tempfile
@@ -711,6 +723,13 @@ def create_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(
         sqlalchemy_url(url), connect_args=connect_args, **(pool if file else {})
     )
+    if engine.dialect.name == "postgresql":
+        limit = f"-c idle_in_transaction_session_timeout={round(idle_session_limit() * 1000)}"
+
+        @sa.event.listens_for(engine, "do_connect")
+        def bound(dialect: Any, record: Any, args: Any, params: dict[str, Any]) -> None:
+            params["options"] = f"{params.get('options', '')} {limit}".strip()
+
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -726,6 +745,16 @@ def create_engine(url: str) -> sa.Engine:
                 dbapi_connection.execute(f"PRAGMA {pragma}")
 
     return engine
+
+
+def idle_session_limit() -> float:
+    """Seconds a JobManager's PostgreSQL session may stay idle inside a transaction: twice
+    the leader lease's ``lease_ttl`` (a leader that paused that long has stepped down).
+
+    >>> idle_session_limit() == 2 * get_config().cluster.lease_ttl
+    True
+    """
+    return 2 * get_config().cluster.lease_ttl
 
 
 def sqlalchemy_url(url: str) -> str:
