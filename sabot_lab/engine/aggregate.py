@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.selections import Selected
 from sabot_lab.engine.shared_subexpressions import SharedProjection
 from sabot_lab.engine.stateless import project_batch
 from sabot_lab.engine.unscaled_decimals import UnscaledDecimal, unscaled_decimal
@@ -147,12 +148,58 @@ class HashAggregate:
         )
 
     # -- phase 1 -------------------------------------------------------------------
-    def partial(self, batch: pa.RecordBatch) -> pa.Table:
-        """Aggregate one batch into partial results (one row per group in the batch)."""
+    @property
+    def takes_selections(self) -> bool:
+        """Whether :meth:`partial` may count a filter's :class:`~.selections.Selected` rows
+        without copying them: every call a count, sum or mean, and every key an integer or
+        dictionary-encoded column (groups numbered without hashing, :meth:`_dense_codes`).
+
+        >>> schema = pa.schema([("k", pa.int64()), ("s", pa.string()), ("x", pa.float64())])
+        >>> HashAggregate(["k"], [col("x").sum(), col("x").count()], schema).takes_selections
+        True
+        >>> HashAggregate(["s"], [col("x").sum()], schema).takes_selections
+        False
+        """
+        return (
+            bool(self.keys)
+            and not self._users
+            and all(c.fn in ("count", "sum", "mean") for c in self._calls)
+            and all(
+                pa.types.is_integer(t) or pa.types.is_dictionary(t)
+                for t in (self._pre_schema.field(k).type for k in self.keys)
+            )
+        )
+
+    def partial(self, batch: pa.RecordBatch | Selected) -> pa.Table:
+        """Aggregate one batch into partial results (one row per group in the batch); of a
+        :class:`~.selections.Selected` batch, the rows it keeps.
+
+        >>> from sabot_lab.engine.selections import select_rows
+        >>> t = pa.table({"k": [1, 2, 1, 2], "x": [1, 2, 3, 4]})
+        >>> agg = HashAggregate(["k"], [col("x").sum().alias("s")], t.schema)
+        >>> agg.partial(select_rows(t.to_batches()[0], col("x") != 3)).to_pylist()
+        [{'k': 1, '__in0_sum': 1}, {'k': 2, '__in0_sum': 6}]
+        """
+        if isinstance(batch, Selected):
+            counted = self._selected_partial(batch)
+            if counted is not None:
+                return counted
+            batch = batch.materialized()
         unscaled = self._unscaled_inputs(batch)
         if unscaled is None:
             return self._partial_of_inputs(self._project_inputs(batch))
         return self._partial_of_inputs(self._project_others(batch), unscaled)
+
+    def _selected_partial(self, selected: Selected) -> pa.Table | None:
+        """The partial aggregate of the rows ``selected`` keeps, counted by mask
+        (:meth:`_dense_partial`); None when the batch's keys or values do not allow it."""
+        if not self.takes_selections:
+            return None
+        batch = selected.batch
+        unscaled = self._unscaled_inputs(batch)
+        if unscaled is None:
+            return self._dense_partial(self._project_inputs(batch), {}, selected.kept)
+        return self._dense_partial(self._project_others(batch), unscaled, selected.kept)
 
     def _unscaled_inputs(self, batch: pa.RecordBatch) -> dict[str, UnscaledDecimal] | None:
         """The decimal inputs that are only summed and counted, as unscaled 64-bit integers
@@ -242,12 +289,16 @@ class HashAggregate:
         return grouped
 
     def _dense_partial(
-        self, pre: pa.RecordBatch, unscaled: dict[str, UnscaledDecimal]
+        self,
+        pre: pa.RecordBatch,
+        unscaled: dict[str, UnscaledDecimal],
+        kept: np.ndarray | None = None,
     ) -> pa.Table | None:
         """The partial aggregate by counting into arrays, when the groups can be numbered
         densely (:meth:`_dense_codes`) and every call is a count, or a sum or mean of floats,
         integers or decimals of at most 18 digits (exact, in 64-bit integers), without
-        nulls; None otherwise.
+        nulls; None otherwise. With ``kept`` (a bool per row), of those rows only: the others
+        are counted in one more group, left out.
 
         >>> t = pa.table({"k": pa.array(["a", "b", "a"]).dictionary_encode(), "x": [1.0, 2.0, 3.0]})
         >>> agg = HashAggregate(["k"], [col("x").sum()], t.schema)
@@ -261,9 +312,13 @@ class HashAggregate:
         if dense is None:
             return None
         codes, size, keys_of = dense
-        counts = np.zeros(size, dtype=np.int64)
+        slots = size
+        if kept is not None:
+            np.putmask(codes, ~kept, size)
+            slots += 1
+        counts = np.zeros(slots, dtype=np.int64)
         count_by_code(codes, counts)
-        present = np.flatnonzero(counts)
+        present = np.flatnonzero(counts[:size])
         columns: dict[str, Any] = keys_of(present)
         for call in self._calls:
             if call.fn == _USER:
@@ -279,16 +334,16 @@ class HashAggregate:
                 return None
             if f"{call.column}_sum" not in columns:  # (a sum and a mean of one input: once)
                 sums = (
-                    _dense_sums(codes, size, values)
+                    _dense_sums(codes, slots, values)
                     if found is None
-                    else _int64_sums(codes, size, found.values, found.dtype)
+                    else _int64_sums(codes, slots, found.values, found.dtype)
                 )
                 if sums is None:
                     return None
                 columns[f"{call.column}_sum"] = sums.take(present)
             if call.fn == "mean":
                 columns[f"{call.column}_count"] = counts[present]
-        for user in self._users.values():
+        for user in self._users.values():  # (never with ``kept``: see takes_selections)
             states = user.partial(pre, codes, size)
             columns.update((name, column.take(present)) for name, column in states.items())
         return pa.table(columns)

@@ -50,6 +50,7 @@ from sabot_lab.engine.pipeline import Pipeline, Step
 from sabot_lab.engine.processing_time import ProcessingTimeClock
 from sabot_lab.engine.retracting import RetractingAggregate
 from sabot_lab.engine.running import RunningAggregate
+from sabot_lab.engine.selections import select_rows
 from sabot_lab.engine.shared import shared_pipeline
 from sabot_lab.engine.shared_subexpressions import SharedProjection
 from sabot_lab.engine.state import StateBackend, open_state
@@ -435,6 +436,8 @@ class Executor:
         ):
             pipeline = self._lower(child_id).extend(Step(label, aggregate.partial_batch))
             return pipeline.with_node(node.operator_id)
+        if phase != "final" and aggregate.takes_selections:
+            self._select_for(child_id)
         if phase == "partial":  # a task's partials merged at its input's end
             parts = self._breaker_input(child_id, Step(label, aggregate.partial), node.operator_id)
 
@@ -455,6 +458,22 @@ class Executor:
             return iter(table.to_batches(max_chunksize=self.config.engine.batch_size))
 
         return self._new_pipeline(node, source)
+
+    def _select_for(self, node_id: str) -> None:
+        """Lower ``node_id``, when it is a filter only the aggregate after it reads, to mark
+        the rows it keeps rather than copy them (:mod:`~.selections`): that aggregate's
+        partial counts them by mask."""
+        node = self.graph.node(node_id)
+        if not isinstance(node.op, Filter) or self._readers.get(node_id, 1) > 1:
+            return
+        if node_id in self._lowered:
+            return
+        label = f"{node.name} ({node.operator_id})"
+        step = Step(label, partial(select_rows, predicate=node.op.predicate))
+        pipeline = self._lower(node.upstream[0]).extend(step).with_node(node_id)
+        if self.rows is not None:
+            pipeline = self.rows.counted(pipeline, node_id)
+        self._lowered[node_id] = pipeline
 
     def _scans_only_for(self, node_id: str) -> bool:
         """True if ``node_id`` is a source that keeps dictionaries whose batches only one

@@ -1,0 +1,73 @@
+"""Rows a filter keeps, handed on as a mask rather than copied: a filter fused with the
+partial aggregate after it (:meth:`~sabot_lab.engine.aggregate.HashAggregate.partial`)
+passes the batch with the rows it keeps marked, and the aggregate counts the others into a
+group it leaves out. Copying most of a batch's rows costs more than grouping them (the
+10 M-row filter and group-by of ``benchmarks/cluster.py``: a third of the pipeline's time).
+
+A filter that keeps at most a third of the rows copies them as :func:`filter_batch` does
+(few rows are cheap to copy, and cheaper to group), and so does an aggregate that cannot
+count by mask (:meth:`Selected.materialized`).
+
+>>> import pyarrow as pa
+>>> from sabot_lab.expr import col
+>>> selected = select_rows(pa.record_batch({"k": [1, 2, 3, 4]}), col("k") != 2)
+>>> selected.num_rows, selected.kept.tolist()
+(3, [True, False, True, True])
+>>> selected.materialized().to_pydict()
+{'k': [1, 3, 4]}
+>>> select_rows(pa.record_batch({"k": [1, 2, 3, 4]}), col("k") == 2).to_pydict()
+{'k': [2]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sabot_lab.engine.evaluate import evaluate
+from sabot_lab.engine.staged_filter import filter_stages
+from sabot_lab.engine.stateless import filter_batch, kept_rows
+from sabot_lab.expr import Expr
+from sabot_lab.predicates import conjoin
+
+__all__ = ["Selected", "select_rows"]
+
+
+@dataclass(frozen=True)
+class Selected:
+    """``batch`` with the rows a filter keeps marked in ``kept`` (one bool per row);
+    :attr:`num_rows` counts them (what the filter's operator sends on)."""
+
+    batch: pa.RecordBatch
+    kept: np.ndarray
+    num_rows: int
+
+    def materialized(self) -> pa.RecordBatch:
+        """The rows kept, copied (never empty: a selection keeps a row at least)."""
+        kept = kept_rows(self.batch, pa.array(self.kept))
+        assert kept is not None
+        return kept
+
+
+def select_rows(batch: pa.RecordBatch, predicate: Expr) -> Selected | pa.RecordBatch | None:
+    """The rows of ``batch`` where ``predicate`` is true (null counts as false): marked
+    (:class:`Selected`) when more than a third are, the batch itself when all are, copied
+    when fewer, None when none. Conjuncts are evaluated in :func:`filter_stages`'s order;
+    once at most a third of the rows are left, the later ones on those rows only."""
+    stages = filter_stages(predicate, batch.schema)
+    mask: pa.Array | None = None
+    for i, stage in enumerate(stages):
+        found = evaluate(stage, batch)
+        mask = found if mask is None else pc.and_(mask, found)
+        if mask.true_count * 3 <= len(mask):  # few left: copied, the rest filtered on them
+            kept = kept_rows(batch, mask)
+            rest = stages[i + 1 :]
+            return kept if kept is None or not rest else filter_batch(kept, conjoin(list(rest)))
+    assert mask is not None
+    if mask.null_count == 0 and mask.true_count == len(mask):
+        return batch
+    filled = mask.fill_null(False) if mask.null_count else mask
+    return Selected(batch, filled.to_numpy(zero_copy_only=False), filled.true_count)
