@@ -17,6 +17,8 @@ count by mask (:meth:`Selected.materialized`).
 {'k': [1, 3, 4]}
 >>> select_rows(pa.record_batch({"k": [1, 2, 3, 4]}), col("k") == 2).to_pydict()
 {'k': [2]}
+>>> select_rows(pa.record_batch({"k": [1, 2, 3, 4]}), col("k") > 1).kept.tolist()
+[False, True, True, True]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.engine.evaluate import evaluate
+from sabot_lab.engine.integer_ranges import integer_selection, range_filter
 from sabot_lab.engine.staged_filter import filter_stages
 from sabot_lab.engine.stateless import filter_batch, kept_rows
 from sabot_lab.expr import Expr
@@ -55,8 +58,17 @@ class Selected:
 def select_rows(batch: pa.RecordBatch, predicate: Expr) -> Selected | pa.RecordBatch | None:
     """The rows of ``batch`` where ``predicate`` is true (null counts as false): marked
     (:class:`Selected`) when more than a third are, the batch itself when all are, copied
-    when fewer, None when none. Conjuncts are evaluated in :func:`filter_stages`'s order;
-    once at most a third of the rows are left, the later ones on those rows only."""
+    when fewer, None when none. Integer ranges are compared on the columns' numbers
+    (:mod:`~.integer_ranges`); other conjuncts are evaluated in :func:`filter_stages`'s
+    order, and once at most a third of the rows are left, the later ones on those rows only."""
+    ranges = range_filter(predicate, batch.schema)
+    if ranges is not None:
+        if ranges.coded is not None:  # (text conjuncts first, on few rows then: copied)
+            return filter_batch(batch, predicate)
+        selection = integer_selection(batch, ranges.ranges)
+        if selection is None or not pa.types.is_boolean(selection.type):  # none, or few
+            return None if selection is None else batch.take(selection)
+        return _marked(batch, selection)
     stages = filter_stages(predicate, batch.schema)
     mask: pa.Array | None = None
     for i, stage in enumerate(stages):
@@ -67,6 +79,13 @@ def select_rows(batch: pa.RecordBatch, predicate: Expr) -> Selected | pa.RecordB
             rest = stages[i + 1 :]
             return kept if kept is None or not rest else filter_batch(kept, conjoin(list(rest)))
     assert mask is not None
+    return _marked(batch, mask)
+
+
+def _marked(batch: pa.RecordBatch, mask: pa.Array) -> Selected | pa.RecordBatch | None:
+    """The rows of ``batch`` ``mask`` keeps: marked when more than a third, else copied."""
+    if mask.true_count * 3 <= len(mask):
+        return kept_rows(batch, mask)
     if mask.null_count == 0 and mask.true_count == len(mask):
         return batch
     filled = mask.fill_null(False) if mask.null_count else mask

@@ -30,6 +30,7 @@ FILTERS = {  # ours, DuckDB's (a threshold ``t`` in both)
     "f below": (lambda t: col("f") < t / 8, "f < {t} / 8"),
     "n not a multiple": (lambda t: (col("n") % (abs(t) % 4 + 2)) != 0, "n % ({m}) <> 0"),
     "d or i": (lambda t: (col("d") > t / 100) | (col("i") < t), "d > {t} / 100 OR i < {t}"),
+    "i and n": (lambda t: (col("i") > t) & (col("n") <= 109), "i > {t} AND n <= 109"),
 }
 
 
