@@ -366,25 +366,27 @@ class HashAggregate:
         if any(not pa.types.is_integer(c.type) or c.null_count for c in columns):
             return None
         # each key as (value - lowest) / step, step the values' common divisor (window starts
-        # are multiples of the slide), so the numbers are dense
-        offsets = [c.to_numpy().astype(np.int64) for c in columns]
-        lows = [int(v.min()) for v in offsets]
-        steps = []
-        for v, low in zip(offsets, lows, strict=True):
-            v -= low
-            steps.append(_common_divisor(v))
-            v //= steps[-1]
+        # are multiples of the slide), so the numbers are dense; three passes over a key of
+        # step 1 (its lowest, the offsets made, their highest)
+        offsets, lows, steps = [], [], []
+        for column in columns:
+            values = column.to_numpy()
+            lows.append(int(values.min()))
+            offset = np.subtract(values, lows[-1], dtype=np.int64)
+            steps.append(_common_divisor(offset))
+            if steps[-1] != 1:
+                offset //= steps[-1]
+            offsets.append(offset)
         spans = [int(v.max()) + 1 for v in offsets]
         size = int(np.prod(spans, dtype=object))
         if size > max(4 * pre.num_rows, 1 << 16):
             return None
-        codes = np.zeros(pre.num_rows, dtype=np.int64)
-        strides = []
-        stride = 1
-        for v, span in zip(reversed(offsets), reversed(spans), strict=True):
-            codes += v * stride
-            strides.append(stride)
-            stride *= span
+        codes = offsets[-1]  # (the last key varies fastest: its offsets are its codes)
+        strides = [1]
+        for v, span in zip(reversed(offsets[:-1]), reversed(spans[1:]), strict=True):
+            strides.append(strides[-1] * span)
+            v *= strides[-1]
+            codes += v
         strides.reverse()
 
         def integer_keys(present: np.ndarray) -> dict[str, Any]:

@@ -115,3 +115,30 @@ def test_numbered_groups_without_nulls_take_the_kernels() -> None:
     assert [list(row.values()) for row in dense.to_pylist()] == [
         list(row.values()) for row in final.to_pylist()
     ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(-3, 3), st.integers(0, 4), st.integers(-(10**6), 10**6)),
+        min_size=1,
+        max_size=80,
+    ),
+    steps=st.tuples(st.sampled_from([1, 5, 60]), st.sampled_from([1, 7])),
+)
+def test_several_integer_keys_numbered_densely_match_duckdb(
+    rows: list[tuple[int, int, int]], steps: tuple[int, int]
+) -> None:
+    """Keys of small ranges, multiples of a step (window starts), negative ones too: each
+    group numbered from its keys' offsets (:meth:`HashAggregate._dense_codes`)."""
+    a, b, x = zip(*rows, strict=True)
+    table = pa.table(
+        {
+            "a": pa.array([v * steps[0] - 1_000 for v in a], pa.int64()),
+            "b": pa.array([v * steps[1] for v in b], pa.int32()),
+            "x": pa.array(x, pa.int64()),
+        }
+    )
+    ours = sl.from_arrow(table).group_by("a", "b").agg(s=col("x").sum(), n=count()).collect()
+    expected = duckdb_table("SELECT a, b, sum(x) AS s, count(*) AS n FROM t GROUP BY a, b", t=table)
+    assert sorted(ours.to_pylist(), key=str) == sorted(expected.to_pylist(), key=str)
