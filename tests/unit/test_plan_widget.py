@@ -395,7 +395,9 @@ def test_follow_shows_live_numbers_of_a_cluster_job(tmp_path: Path) -> None:
     assert not widget.loop_tasks
     times = [t for t, _ in updates]
     gaps = sorted(b - a for a, b in itertools.pairwise(times))
-    assert len(gaps) >= 2 and gaps[0] >= 0.1 and gaps[len(gaps) // 2] >= 0.2  # ~250 ms apart
+    # ~250 ms apart (polls start that far apart; a slow poll's update may come just before
+    # the next one's, on a loaded machine)
+    assert len(gaps) >= 2 and gaps[len(gaps) // 2] >= 0.2
     assert any(u["state"] == "RUNNING" and u["stages"] for _, u in updates)
     assert updates[-1][1] == live and sum(u["ended"] for _, u in updates) == 1
     expected = duckdb_table("SELECT count(DISTINCT k) AS n FROM t", t=table)["n"][0].as_py()
