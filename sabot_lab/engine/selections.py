@@ -1,8 +1,8 @@
 """Rows a filter keeps, handed on as a mask rather than copied: a filter fused with the
 partial aggregate after it (:meth:`~sabot_lab.engine.aggregate.HashAggregate.partial`)
 passes the batch with the rows it keeps marked, and the aggregate counts the others into a
-group it leaves out. Copying most of a batch's rows costs more than grouping them (the
-10 M-row filter and group-by of ``benchmarks/cluster.py``: a third of the pipeline's time).
+group it leaves out, so the rows are read once (the 10 M-row filter and group-by of
+``benchmarks/cluster.py``: about a tenth less time, in-process and on a cluster).
 
 A filter that keeps at most a third of the rows copies them as :func:`filter_batch` does
 (few rows are cheap to copy, and cheaper to group), and so does an aggregate that cannot
