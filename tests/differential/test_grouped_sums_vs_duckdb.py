@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import sabot_lab as sl
 from sabot_lab import col, count
 from sabot_lab.engine.aggregate import HashAggregate
+from sabot_lab.expr import Expr
 from tests.support.reference import duckdb_table
 
 VALUES = ("i", "f", "d")
@@ -76,9 +77,8 @@ def _rows(result: pa.Table, key: str, *, approx: bool = False) -> list[dict[str,
     return sorted(rows, key=lambda row: str(row[key]))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(table=tables(), key=st.sampled_from(["k", "n", "h"]))
-def test_grouped_sums_match_duckdb(table: pa.Table, key: str) -> None:
+def sums_counts_and_means() -> tuple[list[Expr], str]:
+    """The rows counted, and each value's sum, mean and count: ours, and DuckDB's select list."""
     aggs = [count().alias("rows")]
     sql = ["count(*) AS rows"]
     for name in VALUES:
@@ -92,8 +92,15 @@ def test_grouped_sums_match_duckdb(table: pa.Table, key: str) -> None:
             f"avg({name}) AS {name}_mean",
             f"count({name}) AS {name}_count",
         ]
+    return aggs, ", ".join(sql)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=tables(), key=st.sampled_from(["k", "n", "h"]))
+def test_grouped_sums_match_duckdb(table: pa.Table, key: str) -> None:
+    aggs, sql = sums_counts_and_means()
     ours = sl.from_arrow(table).group_by(key).agg(*aggs).collect()
-    expected = duckdb_table(f"SELECT {key}, {', '.join(sql)} FROM t GROUP BY {key}", t=table)
+    expected = duckdb_table(f"SELECT {key}, {sql} FROM t GROUP BY {key}", t=table)
     assert _rows(ours, key) == _rows(expected, key, approx=True)
 
 

@@ -22,7 +22,12 @@ from sabot_lab.engine.executor import Executor
 from sabot_lab.engine.operator_rows import OperatorRows
 from sabot_lab.engine.selections import Selected, select_rows
 from sabot_lab.logical import Filter
-from tests.differential.test_grouped_sums_vs_duckdb import VALUES, _rows, tables
+from tests.differential.test_grouped_sums_vs_duckdb import (
+    VALUES,
+    _rows,
+    sums_counts_and_means,
+    tables,
+)
 from tests.support.reference import duckdb_table
 
 FILTERS = {  # ours, DuckDB's (a threshold ``t`` in both)
@@ -51,21 +56,10 @@ def test_filtered_grouped_sums_match_duckdb(
             filled = pc.fill_null(table[name], zero)
             table = table.set_column(table.schema.get_field_index(name), name, filled)
     ours_filter, sql_filter = FILTERS[kind]
-    aggs = [count().alias("rows")]
-    sql = ["count(*) AS rows"]
-    for name in VALUES:
-        aggs += [
-            col(name).sum().alias(f"{name}_sum"),
-            col(name).mean().alias(f"{name}_mean"),
-            col(name).count().alias(f"{name}_count"),
-        ]
-        sql += [f"sum({name}) AS {name}_sum", f"avg({name}) AS {name}_mean"]
-        sql += [f"count({name}) AS {name}_count"]
+    aggs, sql = sums_counts_and_means()
     stream = sl.from_arrow(table).filter(ours_filter(threshold)).group_by(key).agg(*aggs)
     where = sql_filter.format(t=threshold, m=abs(threshold) % 4 + 2)
-    expected = duckdb_table(
-        f"SELECT {key}, {', '.join(sql)} FROM t WHERE {where} GROUP BY {key}", t=table
-    )
+    expected = duckdb_table(f"SELECT {key}, {sql} FROM t WHERE {where} GROUP BY {key}", t=table)
     assert _rows(stream.collect(), key) == _rows(expected, key, approx=True)
 
 
