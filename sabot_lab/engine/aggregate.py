@@ -737,8 +737,8 @@ def _dictionary_codes(
     size = int(np.prod(spans, dtype=object))
     if size > max(4 * rows, 1 << 16):
         return None
-    codes = np.zeros(rows, dtype=np.int64)
-    for column, span in zip(columns, spans, strict=True):
+    codes = columns[0].indices.to_numpy().astype(np.int64)  # (a new array: the codes)
+    for column, span in zip(columns[1:], spans[1:], strict=True):
         codes *= span
         codes += column.indices.to_numpy()
     strides = [int(np.prod(spans[i + 1 :], dtype=object)) for i in range(len(spans))]

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from sabot_lab.engine.booleans import as_bools
 from sabot_lab.engine.identity_cache import IdentityCache
 from sabot_lab.expr import Expr
 from sabot_lab.expr.decimals import SHORT_DIGITS, unscaled_bound, unscaled_words
@@ -269,7 +270,7 @@ def _in_range(batch: pa.RecordBatch, bounds: IntegerRange) -> Any:
     if high != _HIGHEST:
         np.logical_and(found, values <= high, out=found)
     if column.null_count:
-        np.logical_and(found, column.is_valid().to_numpy(zero_copy_only=False), out=found)
+        np.logical_and(found, as_bools(column.is_valid()), out=found)
     return found
 
 

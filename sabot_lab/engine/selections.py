@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.booleans import as_bools
 from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.engine.integer_ranges import integer_selection, range_filter
 from sabot_lab.engine.staged_filter import filter_stages
@@ -89,4 +90,4 @@ def _marked(batch: pa.RecordBatch, mask: pa.Array) -> Selected | pa.RecordBatch 
     if mask.null_count == 0 and mask.true_count == len(mask):
         return batch
     filled = mask.fill_null(False) if mask.null_count else mask
-    return Selected(batch, filled.to_numpy(zero_copy_only=False), filled.true_count)
+    return Selected(batch, as_bools(filled), filled.true_count)

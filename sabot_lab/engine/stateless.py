@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sabot_lab.engine.booleans import as_bools
 from sabot_lab.engine.evaluate import evaluate, evaluate_encoded
 from sabot_lab.engine.filter_validity import without_dropped_nulls
 from sabot_lab.engine.integer_ranges import integer_selection, range_filter
@@ -85,7 +86,7 @@ def filter_batch(
         rows = None
         if ranges.coded is not None:  # once per distinct value: first
             coded = evaluate(ranges.coded, batch).fill_null(False)
-            rows = np.flatnonzero(coded.to_numpy(zero_copy_only=False))
+            rows = np.flatnonzero(as_bools(coded))
             if not len(rows):
                 return None
         selection = integer_selection(batch, ranges.ranges, rows)
