@@ -21,7 +21,7 @@ three-valued logic, as a filter reads it).
 >>> batch = pa.record_batch({"d": pa.array([datetime.date(2024, 1, n) for n in (1, 2, 3)]),
 ...                          "n": [5, None, 7]})
 >>> day = (col("d") >= datetime.date(2024, 1, 2)) & (col("n") < 10)
->>> integer_selection(batch, range_filter(day, batch.schema).ranges).to_pylist()
+>>> integer_selection(batch, range_filter(day, batch.schema).ranges).tolist()
 [False, False, True]
 """
 
@@ -205,18 +205,18 @@ _BOUNDS = {
 
 def integer_selection(
     batch: pa.RecordBatch, ranges: Sequence[IntegerRange], rows: Any = None
-) -> pa.Array | None:
+) -> Any:
     """The rows of ``batch`` where every one of ``ranges`` holds (a null value is in none),
     among ``rows`` (ascending row numbers, an int64 array that is overwritten; None: all):
-    their numbers (int64, ascending), or a boolean mask when the first range keeps most of
-    them (then every range is compared on all rows); None when none is.
+    their numbers (a numpy int64 array, ascending), or a numpy boolean mask when the first
+    range keeps most of them (then every range is compared on all rows); None when none is.
 
     >>> from sabot_lab.expr import col
     >>> batch = pa.record_batch({"x": [1, 2, 3, 4, 5], "y": [5, 4, 3, 2, 1]})
-    >>> integer_selection(batch, range_filter(col("x") > 1, batch.schema).ranges).to_pylist()
+    >>> integer_selection(batch, range_filter(col("x") > 1, batch.schema).ranges).tolist()
     [False, True, True, True, True]
     >>> both = range_filter((col("x") > 3) & (col("y") > 1), batch.schema).ranges
-    >>> integer_selection(batch, both).to_pylist()
+    >>> integer_selection(batch, both).tolist()
     [3]
     >>> import numpy as np
     >>> integer_selection(batch, both, np.array([0, 1, 4])) is None
@@ -233,7 +233,7 @@ def integer_selection(
                 if found is None:
                     return None
                 np.logical_and(first, found, out=first)
-            return pa.array(first)
+            return first
         rows, count = np.empty(length, dtype=np.int64), -1  # -1: rows not yet numbered
     else:
         count = len(rows)
@@ -252,10 +252,10 @@ def integer_selection(
         if not count:
             return None
     if count * 2 < length:
-        return pa.array(rows[:count])
+        return rows[:count]
     mask = np.zeros(length, dtype=bool)
     mask[rows[:count]] = True
-    return pa.array(mask)
+    return mask
 
 
 def _in_range(batch: pa.RecordBatch, bounds: IntegerRange) -> Any:

@@ -27,15 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sabot_lab.engine.booleans import as_bools
-from sabot_lab.engine.evaluate import evaluate
 from sabot_lab.engine.integer_ranges import integer_selection, range_filter
 from sabot_lab.engine.staged_filter import filter_stages
-from sabot_lab.engine.stateless import filter_batch, kept_rows
+from sabot_lab.engine.stateless import evaluate_stages, filter_batch, kept_rows
 from sabot_lab.expr import Expr
-from sabot_lab.predicates import conjoin
 
 __all__ = ["Selected", "select_rows"]
 
@@ -60,34 +57,27 @@ def select_rows(batch: pa.RecordBatch, predicate: Expr) -> Selected | pa.RecordB
     """The rows of ``batch`` where ``predicate`` is true (null counts as false): marked
     (:class:`Selected`) when more than a third are, the batch itself when all are, copied
     when fewer, None when none. Integer ranges are compared on the columns' numbers
-    (:mod:`~.integer_ranges`); other conjuncts are evaluated in :func:`filter_stages`'s
-    order, and once at most a third of the rows are left, the later ones on those rows only."""
+    (:mod:`~.integer_ranges`); other conjuncts as :func:`~.stateless.evaluate_stages` does."""
     ranges = range_filter(predicate, batch.schema)
     if ranges is not None:
         if ranges.coded is not None:  # (text conjuncts first, on few rows then: copied)
             return filter_batch(batch, predicate)
         selection = integer_selection(batch, ranges.ranges)
-        if selection is None or not pa.types.is_boolean(selection.type):  # none, or few
-            return None if selection is None else batch.take(selection)
+        if selection is None or selection.dtype != bool:  # none, or few
+            return None if selection is None else batch.take(pa.array(selection))
         return _marked(batch, selection)
-    stages = filter_stages(predicate, batch.schema)
-    mask: pa.Array | None = None
-    for i, stage in enumerate(stages):
-        found = evaluate(stage, batch)
-        mask = found if mask is None else pc.and_(mask, found)
-        if mask.true_count * 3 <= len(mask):  # few left: copied, the rest filtered on them
-            kept = kept_rows(batch, mask)
-            rest = stages[i + 1 :]
-            return kept if kept is None or not rest else filter_batch(kept, conjoin(list(rest)))
-    assert mask is not None
-    return _marked(batch, mask)
+    staged = evaluate_stages(batch, filter_stages(predicate, batch.schema))
+    if staged is None:
+        return None
+    left, mask = staged
+    return left if mask is None else _marked(left, as_bools(mask.fill_null(False)))
 
 
-def _marked(batch: pa.RecordBatch, mask: pa.Array) -> Selected | pa.RecordBatch | None:
+def _marked(batch: pa.RecordBatch, mask: np.ndarray) -> Selected | pa.RecordBatch | None:
     """The rows of ``batch`` ``mask`` keeps: marked when more than a third, else copied."""
-    if mask.true_count * 3 <= len(mask):
-        return kept_rows(batch, mask)
-    if mask.null_count == 0 and mask.true_count == len(mask):
+    count = int(np.count_nonzero(mask))
+    if count * 3 <= len(mask):
+        return kept_rows(batch, pa.array(mask))
+    if count == len(mask):
         return batch
-    filled = mask.fill_null(False) if mask.null_count else mask
-    return Selected(batch, as_bools(filled), filled.true_count)
+    return Selected(batch, mask, count)

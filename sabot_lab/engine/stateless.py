@@ -24,6 +24,7 @@ __all__ = [
     "align_batch",
     "conform",
     "dictionary_encoded",
+    "evaluate_stages",
     "filter_batch",
     "flat_map_batch",
     "kept_rows",
@@ -93,10 +94,36 @@ def filter_batch(
         if selection is None:
             return None
         kept = batch if columns is None else batch.select(list(columns))
-        if pa.types.is_boolean(selection.type):
-            return kept_rows(kept, selection)
-        return kept.take(selection)
-    stages = filter_stages(predicate, batch.schema)
+        if selection.dtype == bool:
+            return kept_rows(kept, pa.array(selection))
+        return kept.take(pa.array(selection))
+    staged = evaluate_stages(batch, filter_stages(predicate, batch.schema), columns)
+    if staged is None:
+        return None
+    batch, mask = staged
+    if columns is not None:
+        batch = batch.select(list(columns))
+    return batch if mask is None else kept_rows(batch, mask)
+
+
+def evaluate_stages(
+    batch: pa.RecordBatch, stages: Sequence[Expr], columns: Sequence[str] | None = None
+) -> tuple[pa.RecordBatch, pa.Array | None] | None:
+    """A filter's conjuncts (``stages``, in :func:`filter_stages`'s order) evaluated on
+    ``batch`` one after the other: the batch left and the mask of its rows that every stage
+    keeps (None: all of them); None when no row is. Once at most a third of the rows are left
+    and stages remain, the rows kept are copied (in ``columns`` and those the later stages
+    read; None: all) and the later stages are evaluated on them only.
+
+    >>> from sabot_lab.expr import col
+    >>> batch = pa.record_batch({"x": [1, 2, 3, 4], "y": [4, 5, 6, 7]})
+    >>> left, mask = evaluate_stages(batch, [col("x") > 1, col("y") < 7])
+    >>> left.num_rows, mask.to_pylist()
+    (4, [False, True, True, False])
+    >>> left, mask = evaluate_stages(batch, [col("x") == 2, col("y") > 4])
+    >>> left.to_pydict(), mask.to_pylist()
+    ({'x': [2], 'y': [5]}, [True])
+    """
     mask: pa.Array | None = None
     for i, stage in enumerate(stages):
         found = evaluate(stage, batch)
@@ -109,9 +136,7 @@ def filter_batch(
             if kept is None:
                 return None
             batch, mask = kept, None
-    if columns is not None:
-        batch = batch.select(list(columns))
-    return batch if mask is None else kept_rows(batch, mask)
+    return batch, mask
 
 
 def kept_rows(batch: pa.RecordBatch, mask: pa.Array) -> pa.RecordBatch | None:
