@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2  # two workers (pytest-xdist): most tests wait on processes they start
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DEPS := "setuptools>=77" wheel "Cython>=3.0" "numpy>=1.26"
 

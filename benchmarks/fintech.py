@@ -64,9 +64,13 @@ def main() -> None:
     parser.add_argument("--securities", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sabot-bench-") as workdir:
+        run(args, workdir)
 
+
+def run(args: argparse.Namespace, workdir: str) -> None:
+    """Time the query on Arrow and on a Parquet file written in ``workdir``, removed after."""
     q, s = quotes(args.rows, n_securities=args.securities, seed=42), securities(args.securities)
-    workdir = tempfile.mkdtemp(prefix="sabot-bench-")
     qpath = os.path.join(workdir, "quotes.parquet")
     pq.write_table(q, qpath, row_group_size=1 << 20)
     con = duckdb.connect()

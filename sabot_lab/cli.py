@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {cluster.shuffle_compression}, SABOT_SHUFFLE_COMPRESSION)",
     )
     agent.add_argument(
-        "--workdir", help="directory for its spill files (default: one in the temporary directory)"
+        "--workdir",
+        help="directory for its spill files and RocksDB state (default: the temporary directory)",
     )
     agent.add_argument(
         "--spill-limit",
@@ -400,7 +402,7 @@ def _server(args: argparse.Namespace) -> Any:
     if args.command == "agent":
         from sabot_lab.runtime.agent import AgentServer
 
-        return AgentServer(
+        agent = AgentServer(
             args.host,
             args.port,
             args.slots,
@@ -417,6 +419,10 @@ def _server(args: argparse.Namespace) -> Any:
             spill_limit=args.spill_limit,
             advertise_host=args.advertise_host,
         )
+        # Its other temporary files (RocksDB state, snapshots being staged) go with its spill
+        # files: removed as it stops or, when it was killed, by the next agent to start there.
+        tempfile.tempdir = str(agent.store.spill_dir)
+        return agent
     from sabot_lab.runtime.jobmanager.server import JobManager
 
     return JobManager(

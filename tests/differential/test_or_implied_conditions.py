@@ -5,8 +5,10 @@ implied conditions reach both scans."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import operator
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from sabot_lab.logical import Source
 from tests.support.reference import assert_same_rows
 
 WORKDIR = Path(tempfile.mkdtemp(prefix="sabot-or-implied-"))
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
 
 
 def _scan(rng: np.random.Generator, prefix: str, seed: int) -> sl.Stream:

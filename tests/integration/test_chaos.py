@@ -295,9 +295,13 @@ def test_checkpoints_under_a_uri_with_incremental_rocksdb_state_and_a_savepoint(
             cluster, partitions=2, checkpoint_interval=0.2, sink=sink
         )
         wait_for(lambda: any(c["state"] == "COMPLETE" for c in first.checkpoints()), timeout=60)
-        cluster.agent_processes[0].send_signal(signal.SIGKILL)
-        cluster.agent_processes[0].wait()
+        scratch = tmp_path / "cluster" / "agents" / "spill"  # each agent's, with its state
+        assert list(scratch.glob("*/sabot-state-*"))
+        killed = cluster.agent_processes[0]
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
         cluster.scale(2)
+        assert not list(scratch.glob(f"{killed.pid}-*"))  # removed by the agent started next
         wait_for(lambda: first.metrics()["attempts"] == 2, timeout=60)
         wait_for(lambda: first.metrics()["checkpoints"]["completed"] >= 5, timeout=60)
         savepoint = first.stop()

@@ -3,8 +3,10 @@ pipelines of verbs, and bushy join trees, shared by the optimizer and physical-p
 
 from __future__ import annotations
 
+import atexit
 import functools
 import operator
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from tests.support.reference import duckdb_connection
 from tests.support.strategies import keyed_tables
 
 WORKDIR = Path(tempfile.mkdtemp(prefix="sabot-optimizer-"))
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
 
 
 @st.composite

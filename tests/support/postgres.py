@@ -79,10 +79,9 @@ class PostgresServer:
         account = pwd.getpwnam(SERVICE_USER)
         os.chown(self.root, account.pw_uid, account.pw_gid)
         self.root.chmod(0o755)
-        wrapper = Path(tempfile.mkdtemp(prefix="sabot-pg-ctl-")) / "pg_ctl"
+        wrapper = self.root / "pg_ctl"  # (removed with the server's files)
         wrapper.write_text(f'#!/bin/sh\nexec runuser -u {SERVICE_USER} -- {pg_ctl} "$@"\n')
         wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        wrapper.parent.chmod(0o755)
         return str(wrapper)
 
     def new_database(self) -> str:
