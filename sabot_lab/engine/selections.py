@@ -70,7 +70,9 @@ def select_rows(batch: pa.RecordBatch, predicate: Expr) -> Selected | pa.RecordB
     if staged is None:
         return None
     left, mask = staged
-    return left if mask is None else _marked(left, as_bools(mask.fill_null(False)))
+    if mask is None:
+        return left
+    return _marked(left, as_bools(mask.fill_null(False) if mask.null_count else mask))
 
 
 def _marked(batch: pa.RecordBatch, mask: np.ndarray) -> Selected | pa.RecordBatch | None:
