@@ -195,7 +195,10 @@ class HaCluster:
         }
         done = self.hosts.run("client", argv, env=env, timeout=timeout)
         if done.returncode != 0:
-            raise RuntimeError(f"client {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+            raise RuntimeError(
+                f"client {' '.join(args)} exited {done.returncode}:\n"
+                f"{done.stdout[-1000:]}{done.stderr[-3000:]}"
+            )
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def start_client(self, *args: str, module: str | None = None) -> HostProcess:

@@ -289,9 +289,10 @@ class VirtualCluster:
         return ["ip", "netns", "exec", self.namespace(host), *as_user, *argv]
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """This process's environment, importing sabot-lab from the checkout, with ``extra``."""
+        """This process's environment, importing sabot-lab from the checkout, with ``extra``;
+        a Python process that crashes prints its threads' tracebacks (``PYTHONFAULTHANDLER``)."""
         python_path = os.pathsep.join(p for p in (str(PROJECT), os.environ.get("PYTHONPATH")) if p)
-        return {**os.environ, "PYTHONPATH": python_path, **(extra or {})}
+        return {**os.environ, "PYTHONPATH": python_path, "PYTHONFAULTHANDLER": "1", **(extra or {})}
 
     def run(
         self,

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sabot_lab.config import get_config
+from sabot_lab.connectors.csv_blocks import csv_batches, splittable
 from sabot_lab.connectors.file_formats import CsvOptions, FileRead, JsonOptions
 from sabot_lab.connectors.file_paths import PathsLike, hive_root, list_files
 from sabot_lab.connectors.parquet_dictionaries import with_dictionary_reads
@@ -277,16 +278,9 @@ class FileSource(ReplayableSource):
         # Files and row groups are pruned by the filter above (partition keys, statistics);
         # the rows themselves are filtered here, by the engine's kernels, which cost half of
         # the dataset scanner's filtering on 10 M rows.
-        scanner = dataset.scanner(
-            columns=read,
-            batch_size=batch_size,
-            use_threads=True,
-            fragment_scan_options=None
-            if file_read is None
-            else file_read.format.default_fragment_scan_options,
-        )
-        for tagged in scanner.scan_batches():
-            part, batch = parts[tagged.fragment.path], tagged.record_batch
+        batches = _file_batches(dataset, read, batch_size, file_read, self.hive_partitioning)
+        for path, batch in batches:
+            part = parts[path]
             start, part.read = part.read, part.read + batch.num_rows
             if start < part.skip:  # read already before the position
                 batch = batch.slice(part.skip - start)
@@ -468,6 +462,44 @@ class FileSource(ReplayableSource):
             None if options is None else kinds[data["format"]].from_dict(options),
             data.get("hive_partitioning"),
         )
+
+
+def _file_batches(
+    dataset: ds.FileSystemDataset,
+    columns: list[str] | None,
+    batch_size: int,
+    file_read: FileRead | None,
+    partitioned: bool,
+) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """The batches of ``dataset``'s files in order, each with its file's path: local CSV
+    files (not ``partitioned``: no partition key columns to add) large enough to split, when
+    every file is, parsed in blocks on ``Config.engine.threads`` threads
+    (:mod:`~sabot_lab.connectors.csv_blocks`);
+    otherwise by the dataset's scanner (reading files side by side)."""
+    import pyarrow.fs
+
+    paths = [fragment.path for fragment in dataset.get_fragments()]
+    if (
+        file_read is not None
+        and isinstance(dataset.filesystem, pyarrow.fs.LocalFileSystem)
+        and not partitioned
+        and all(splittable(file_read, os.stat(path).st_size) for path in paths)
+    ):
+        names, threads = columns or file_read.read_schema.names, get_config().engine.threads
+        for path in paths:
+            batches = csv_batches(path, file_read, names, batch_size, threads=threads)
+            yield from ((path, batch) for batch in batches)
+        return
+    scanner = dataset.scanner(
+        columns=columns,
+        batch_size=batch_size,
+        use_threads=True,
+        fragment_scan_options=None
+        if file_read is None
+        else file_read.format.default_fragment_scan_options,
+    )
+    for tagged in scanner.scan_batches():
+        yield tagged.fragment.path, tagged.record_batch
 
 
 def _with_dictionaries(

@@ -314,7 +314,7 @@ class HashAggregate:
         codes, size, keys_of = dense
         slots = size
         if kept is not None:
-            np.putmask(codes, ~kept, size)
+            codes = np.where(kept, codes, size)
             slots += 1
         counts = np.zeros(slots, dtype=np.int64)
         count_by_code(codes, counts)
@@ -344,7 +344,7 @@ class HashAggregate:
             if call.fn == "mean":
                 columns[f"{call.column}_count"] = counts[present]
         for user in self._users.values():  # (never with ``kept``: see takes_selections)
-            states = user.partial(pre, codes, size)
+            states = user.partial(pre, codes.astype(np.int64, copy=False), size)
             columns.update((name, column.take(present)) for name, column in states.items())
         return pa.table(columns)
 
@@ -737,10 +737,12 @@ def _dictionary_codes(
     size = int(np.prod(spans, dtype=object))
     if size > max(4 * rows, 1 << 16):
         return None
-    codes = columns[0].indices.to_numpy().astype(np.int64)  # (a new array: the codes)
-    for column, span in zip(columns[1:], spans[1:], strict=True):
-        codes *= span
-        codes += column.indices.to_numpy()
+    codes = columns[0].indices.to_numpy()  # one key of 32- or 64-bit indices: the codes
+    if len(columns) > 1 or codes.dtype not in (np.int32, np.int64):
+        codes = codes.astype(np.int64)  # (a new array: the codes)
+        for column, span in zip(columns[1:], spans[1:], strict=True):
+            codes *= span
+            codes += column.indices.to_numpy()
     strides = [int(np.prod(spans[i + 1 :], dtype=object)) for i in range(len(spans))]
 
     def dictionary_keys(present: np.ndarray) -> dict[str, Any]:

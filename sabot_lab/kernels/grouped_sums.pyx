@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Sums and counts per group number in one pass over the rows, for aggregates whose groups
-are numbered densely (``codes``: each row's group, ``0 <= code < len(out)``; a code out
-of that range raises ValueError, and the sums are not to be used). Values may be strided (the low
+are numbered densely (``codes``: each row's group, ``0 <= code < len(out)``, 32- or 64-bit
+integers: a dictionary's indices as Parquet's reader gives them; a code out of that range
+raises ValueError, and the sums are not to be used). Values may be strided (the low
 words of decimal128 values read in place).
 
 Integer sums are exact and detect overflow: :func:`sum_int64_by_code` says whether a sum
@@ -17,12 +18,14 @@ group's as ``np.bincount(codes, weights=values)`` does, so the two agree bit for
 False
 >>> count_by_code(codes, counts); counts.tolist()
 [1, 3]
+>>> count_by_code(codes.astype(np.int32), counts); counts.tolist()
+[2, 6]
 >>> count_by_code(np.array([2]), counts)
 Traceback (most recent call last):
 ValueError: group numbers must lie in 0..1; number the groups densely before summing
 """
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free
 
 
@@ -35,8 +38,12 @@ cdef extern from *:
 DEF LANES = 4
 DEF LANE_GROUPS = 4096
 
+ctypedef fused code_t:
+    int32_t
+    int64_t
 
-cdef inline Py_ssize_t group_of(int64_t code, Py_ssize_t size, bint *outside) noexcept nogil:
+
+cdef inline Py_ssize_t group_of(code_t code, Py_ssize_t size, bint *outside) noexcept nogil:
     """``code``, or 0 (and ``outside`` set) when it is not a group number below ``size``."""
     if <size_t>code < <size_t>size:
         return code
@@ -50,7 +57,7 @@ cdef raise_outside(Py_ssize_t size):
     )
 
 
-def sum_int64_by_code(const int64_t[::1] codes, const int64_t[:] values, int64_t[::1] sums):
+def sum_int64_by_code(const code_t[::1] codes, const int64_t[:] values, int64_t[::1] sums):
     """Add ``values[i]`` to ``sums[codes[i]]``; False when a sum (or a part of one, for
     few groups) overflowed 64 bits."""
     cdef Py_ssize_t i, j, g, n = codes.shape[0], size = sums.shape[0]
@@ -82,7 +89,7 @@ def sum_int64_by_code(const int64_t[::1] codes, const int64_t[:] values, int64_t
     return not overflow
 
 
-def sum_float64_by_code(const int64_t[::1] codes, const double[:] values, double[::1] sums):
+def sum_float64_by_code(const code_t[::1] codes, const double[:] values, double[::1] sums):
     """Add ``values[i]`` to ``sums[codes[i]]``, the rows in order."""
     cdef Py_ssize_t i, size = sums.shape[0]
     cdef bint outside = False
@@ -93,7 +100,7 @@ def sum_float64_by_code(const int64_t[::1] codes, const double[:] values, double
         raise_outside(size)
 
 
-def count_by_code(const int64_t[::1] codes, int64_t[::1] counts):
+def count_by_code(const code_t[::1] codes, int64_t[::1] counts):
     """Add 1 to ``counts[codes[i]]`` for each row."""
     cdef Py_ssize_t i, size = counts.shape[0]
     cdef bint outside = False
