@@ -5,12 +5,8 @@ implied conditions reach both scans."""
 
 from __future__ import annotations
 
-import atexit
 import functools
 import operator
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -22,9 +18,9 @@ import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.logical import Source
 from tests.support.reference import assert_same_rows
+from tests.support.scratch import scratch_directory
 
-WORKDIR = Path(tempfile.mkdtemp(prefix="sabot-or-implied-"))
-atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
+WORKDIR = scratch_directory("sabot-or-implied-")
 
 
 def _scan(rng: np.random.Generator, prefix: str, seed: int) -> sl.Stream:

@@ -3,12 +3,8 @@ pipelines of verbs, and bushy join trees, shared by the optimizer and physical-p
 
 from __future__ import annotations
 
-import atexit
 import functools
 import operator
-import shutil
-import tempfile
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,10 +16,10 @@ import sabot_lab as sl
 from sabot_lab import col
 from sabot_lab.errors import PlanError, SchemaError
 from tests.support.reference import duckdb_connection
+from tests.support.scratch import scratch_directory
 from tests.support.strategies import keyed_tables
 
-WORKDIR = Path(tempfile.mkdtemp(prefix="sabot-optimizer-"))
-atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
+WORKDIR = scratch_directory("sabot-optimizer-")
 
 
 @st.composite

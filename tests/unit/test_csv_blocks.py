@@ -1,4 +1,5 @@
-"""A CSV file parsed in blocks on several threads (``connectors.csv_blocks``) gives the rows
+"""The quote kernel reads quotes as Arrow's CSV parser does (a reference of its states, on
+random texts, and Arrow itself). A CSV file parsed in blocks on several threads (``connectors.csv_blocks``) gives the rows
 pyarrow's whole-file reader gives, in order: with quoted values holding separators, doubled
 quotes, stray quotes and line breaks (a cut inside one falls back to one reader from that
 block), CRLF line ends, skipped rows; an error in a later block is the one reader's error
@@ -14,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
+from sabot_lab.kernels.csv_quotes import ends_outside_quotes
 
 import sabot_lab as sl
 from sabot_lab.connectors import csv_blocks, file_formats
@@ -22,6 +24,46 @@ from sabot_lab.connectors.file_formats import CsvOptions
 from tests.support.reference import assert_same_rows, duckdb_table
 
 TEXTS = ["plain", "with, comma", 'a "quoted" word', "", 'x"y', "two\nlines", "cr\r\nlf"]
+
+
+def _outside_at_end(text: bytes, quote: int = 34, separator: int = 44) -> bool:
+    """Arrow's CSV parser's states, byte by byte: whether ``text`` ends outside quotes."""
+    state = "start"  # a field's start, inside an unquoted field, inside quotes, after one
+    for byte in text:
+        if state == "quoted":
+            state = "after" if byte == quote else "quoted"
+        elif state == "after" and byte == quote:
+            state = "quoted"  # a doubled quote
+        elif byte in (separator, 10, 13):
+            state = "start"
+        elif state == "start" and byte == quote:
+            state = "quoted"
+        else:
+            state = "field"
+    return state != "quoted"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_quote_kernel_follows_arrows_states(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(2_000):
+        alphabet = rng.choice([b'ab,"\n', b'a,"\n\r', b'a,"', b',"\n'])
+        text = bytes(rng.choice(alphabet) for _ in range(rng.randrange(300)))
+        assert ends_outside_quotes(text, 34, 44) == _outside_at_end(text), text
+
+
+def test_the_state_reference_agrees_with_arrow() -> None:
+    # one column (a tab separates nothing here): Arrow reads "END" as the last value only
+    # when the text before it ended outside quotes
+    read = pcsv.ReadOptions(column_names=["c"])
+    parse = pcsv.ParseOptions(newlines_in_values=True, delimiter="\t")
+    convert = pcsv.ConvertOptions(column_types={"c": pa.string()}, strings_can_be_null=False)
+    rng = random.Random(0)
+    for _ in range(2_000):
+        text = bytes(rng.choice(b'a"\n\r') for _ in range(rng.randrange(100)))
+        rows = pcsv.read_csv(pa.py_buffer(text + b"\nEND\n"), read, parse, convert)
+        outside = rows["c"][-1].as_py() == "END"
+        assert _outside_at_end(text, separator=9) == outside == ends_outside_quotes(text, 34, 9)
 
 
 def _write(path: Path, rows: int, seed: int, texts: list[str], end: str = "\n") -> None:
