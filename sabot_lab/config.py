@@ -93,11 +93,14 @@ class EngineConfig:
         state_backend: where windows and joins keep their state: ``"memory"`` or
             ``"rocksdb"`` (on disk, for state larger than memory).
         memory_pool: the Arrow allocator of the process while the engine runs, one of
-            :data:`MEMORY_POOLS`: ``"system"`` (the C library's ``malloc``, which keeps freed
-            memory for the next batch; TPC-H Q1 at scale 1 uses a quarter less CPU than with
-            pyarrow's default ``"mimalloc"``, which gives freed pages back to the system and
-            faults them in again), ``"mimalloc"`` or ``"jemalloc"``. Pyarrow's own
-            ``ARROW_DEFAULT_MEMORY_POOL`` environment variable, when set, wins.
+            :data:`MEMORY_POOLS`: ``"jemalloc"`` (keeps freed memory for the next batch,
+            in caches per thread; the C library's where pyarrow is built without it),
+            ``"system"`` (the C library's ``malloc``: as fast on TPC-H, a quarter more CPU
+            on a Parquet file's scan whose reader's threads allocate what the engine's
+            workers free) or ``"mimalloc"`` (pyarrow's default, which gives freed pages back
+            to the system and faults them in again: up to a fifth more CPU over the 22 TPC-H
+            queries). Pyarrow's own ``ARROW_DEFAULT_MEMORY_POOL`` environment variable, when
+            set, wins.
         memory_map: read local Parquet files through memory maps: their pages are decoded
             where the operating system's cache holds them, not copied into new buffers
             first (TPC-H's scans at scale 1 use about a sixth less CPU). A file cut shorter
@@ -113,7 +116,7 @@ class EngineConfig:
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_in_flight: int = 2
     state_backend: str = "memory"
-    memory_pool: str = "system"
+    memory_pool: str = "jemalloc"
     memory_map: bool = True
 
     def __post_init__(self) -> None:
