@@ -9,9 +9,8 @@ block is also checked to end outside every quoted value
 (:func:`~sabot_lab.kernels.csv_quotes.ends_outside_quotes`), and from the first that does
 not, the rest of the file is read by the streaming reader, as a whole file is. A block
 that does not parse is read again from the file's start by the streaming reader, for its
-error to count rows from there. A file of a
-few blocks, in another encoding than UTF-8, or read with an escape character is read by the
-streaming reader too (:func:`splittable`).
+error to count rows from there. A file of a few blocks, in another encoding than UTF-8, or
+read with an escape character is read by the streaming reader too (:func:`splittable`).
 
 May import ``connectors.file_formats`` and ``kernels``.
 
@@ -64,9 +63,8 @@ def splittable(read: FileRead, size: int, block: int | None = None) -> bool:
     """
     import pyarrow.dataset as ds
 
-    if not isinstance(read.format, ds.CsvFileFormat) or size < 4 * (
-        block or file_formats.CSV_READ_BLOCK
-    ):
+    block = block or file_formats.CSV_READ_BLOCK
+    if not isinstance(read.format, ds.CsvFileFormat) or size < 4 * block:
         return False
     options = read.format.default_fragment_scan_options.read_options
     encoding = options.encoding.lower().replace("-", "").replace("_", "")
@@ -135,12 +133,13 @@ def _next_line(text: pa.Buffer, position: int) -> int | None:
 
 def _after_lines(text: pa.Buffer, lines: int) -> int:
     """Where the line after the first ``lines`` lines starts (the file's size if sooner)."""
-    position: int | None = 0
+    position = 0
     for _ in range(lines):
-        position = _next_line(text, position or 0)
-        if position is None:
+        found = _next_line(text, position)
+        if found is None:
             return text.size
-    return position or 0
+        position = found
+    return position
 
 
 def _block_ends(text: pa.Buffer, block: int, first: int = 0) -> list[int]:
