@@ -278,6 +278,37 @@ def test_a_leader_cut_off_inside_a_deciding_write_does_not_stop_the_takeover(
         proxy.close()
 
 
+def test_a_takeover_that_waited_for_the_lease_row_gets_a_whole_lease(database: str) -> None:
+    """A standby's update of the lease row waits while a frozen leader's deciding write holds
+    the row; once it is freed, the lease taken runs its whole ``ttl`` from then, by the
+    database's clock and by the new leader's own count (run from the transaction's start, a
+    wait of a ``ttl`` left it a lease expired on arrival, and it stepped down at once)."""
+    store = JobStore(database)
+    old = LeaderLease(store.engine, "jm-old", "grpc://127.0.0.1:1", ttl=30)
+    assert old.acquire() == 1
+    with store.engine.begin() as conn:  # as if the old leader stopped renewing long ago
+        conn.execute(leader_lease.update().values(expires_at=time.time() - 1))
+    held = store.engine.connect()
+    held.begin()
+    old.fence(held)  # frozen inside a deciding write: the row locked shared
+    ttl = 2.0
+    new = LeaderLease(JobStore(database).engine, "jm-new", "grpc://127.0.0.1:2", ttl=ttl)
+    taken: list[int | None] = []
+    taking = threading.Thread(target=lambda: taken.append(new.acquire()), daemon=True)
+    taking.start()
+    waiting = (
+        "SELECT coalesce(max(extract(epoch FROM clock_timestamp() - query_start)), 0) "
+        "FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    )
+    wait_for(lambda: float(query(database, waiting)[0][0]) > ttl, timeout=60)
+    held.rollback()  # the server ended the frozen leader's session
+    held.close()
+    taking.join(timeout=60)
+    assert taken == [2]
+    assert new.current()["valid"]
+    assert not new.expiring(renew_interval=0.5)
+
+
 def test_an_agent_refuses_orders_of_an_epoch_older_than_it_saw() -> None:
     agent = AgentServer(insecure=True)
     threading.Thread(target=agent.serve, daemon=True).start()

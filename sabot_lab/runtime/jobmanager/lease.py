@@ -19,7 +19,11 @@ connections, and its ``epoch`` orders the leaders for fencing.
   is refused, and a takeover waits until that transaction ended (its ``UPDATE`` needs the
   row), so no write of an older epoch commits after a newer leader started.
 
-Times are the database's (``now()``), so the JobManagers' clocks need not agree.
+Times are the database's, so the JobManagers' clocks need not agree. A lease runs
+``lease_ttl`` seconds from its row's write (``clock_timestamp()``), and its holder counts
+them from when it sent the statement plus the time the statement waited for the row's lock
+(a takeover waits for a frozen leader's transaction until the server ends its session):
+never later than the database's end of it.
 
 May import SQLAlchemy, :mod:`.tables` and :mod:`sabot_lab.errors`.
 """
@@ -54,7 +58,7 @@ class LeaderLease:
         self.address = address
         self.ttl = ttl
         self.epoch: int | None = None
-        self._renewed = 0.0  # (monotonic) when the last renewal that succeeded was sent
+        self._renewed = 0.0  # (monotonic) no later than the last successful renewal's write
         with engine.begin() as conn:
             conn.execute(
                 postgresql.insert(leader_lease)
@@ -63,13 +67,30 @@ class LeaderLease:
             )
 
     def _until(self) -> Any:
-        return sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, self.ttl)
+        """The lease's end: ``ttl`` seconds after the row is written (``clock_timestamp()``,
+        not the transaction's start: a write that waited for the row's lock, held by a
+        leader frozen mid-transaction until the server ended its session, gets a whole
+        lease; the row is locked first, see :meth:`_lock`)."""
+        return sa.func.clock_timestamp() + sa.func.make_interval(0, 0, 0, 0, 0, 0, self.ttl)
+
+    @staticmethod
+    def _lock(conn: sa.Connection) -> None:
+        """Lock the lease row for this transaction's update (an update's new values are
+        computed before it waits for the row: locked first, they are computed after)."""
+        conn.execute(sa.select(leader_lease.c.epoch).where(leader_lease.c.name == LEASE)
+                     .with_for_update())  # fmt: skip
+
+    @staticmethod
+    def _waited() -> Any:
+        """Seconds between the transaction's start and the row's write (a lock's wait)."""
+        return sa.func.extract("epoch", sa.func.clock_timestamp() - sa.func.now())
 
     def acquire(self) -> int | None:
         """Take the lease if it expired: the new epoch, else None."""
         sent = time.monotonic()
         with self.engine.begin() as conn:
-            epoch = conn.execute(
+            self._lock(conn)
+            taken = conn.execute(
                 leader_lease.update()
                 .where(leader_lease.c.name == LEASE, leader_lease.c.expires_at < sa.func.now())
                 .values(
@@ -79,17 +100,19 @@ class LeaderLease:
                     expires_at=self._until(),
                     acquired_at=sa.func.now(),
                 )
-                .returning(leader_lease.c.epoch)
-            ).scalar()
-        if epoch is not None:
-            self.epoch, self._renewed = int(epoch), sent
-        return self.epoch if epoch is not None else None
+                .returning(leader_lease.c.epoch, self._waited())
+            ).first()
+        if taken is None:
+            return None
+        self.epoch, self._renewed = int(taken[0]), sent + float(taken[1])
+        return self.epoch
 
     def renew(self) -> bool:
         """Extend the lease held; False when another JobManager took it (deposed). Raises
         SQLAlchemy's errors when the database cannot be reached."""
         sent = time.monotonic()
         with self.engine.begin() as conn:
+            self._lock(conn)
             done = conn.execute(
                 leader_lease.update()
                 .where(
@@ -98,11 +121,11 @@ class LeaderLease:
                     leader_lease.c.epoch == self.epoch,
                 )
                 .values(expires_at=self._until())
-                .returning(leader_lease.c.epoch)
-            ).scalar()
+                .returning(leader_lease.c.epoch, self._waited())
+            ).first()
         if done is None:
             return False
-        self._renewed = sent
+        self._renewed = sent + float(done[1])
         return True
 
     def expiring(self, renew_interval: float) -> bool:
