@@ -32,7 +32,14 @@ from sabot_lab.engine.unscaled_decimals import UnscaledDecimal, unscaled_decimal
 from sabot_lab.engine.user_aggregate import UserAggregateCall
 from sabot_lab.expr import Expr, col, lit
 from sabot_lab.expr.decimals import decimal_from_unscaled, unscaled_int64, unscaled_values
-from sabot_lab.expr.nodes import HOLISTIC_AGGREGATES, Aggregate, UserAggregate
+from sabot_lab.expr.nodes import (
+    HOLISTIC_AGGREGATES,
+    Aggregate,
+    Alias,
+    Column,
+    Literal,
+    UserAggregate,
+)
 from sabot_lab.kernels.grouped_sums import count_by_code, sum_float64_by_code, sum_int64_by_code
 
 __all__ = ["COMBINED_ROWS", "HashAggregate", "aggregate_schema", "mean_of"]
@@ -130,6 +137,8 @@ class HashAggregate:
         self._project_others = SharedProjection(
             [e for name, e in pre.items() if name not in self._unscaled], input_schema
         )
+        # inputs whose evaluation may fail on a row a filter leaves out (``x // y``)
+        self._fallible = {name for name, e in pre.items() if not _infallible(e)}
         self._users = {
             output: UserAggregateCall(node, inputs, prefix, self._pre_schema)
             for output, (node, prefix, inputs) in users.items()
@@ -196,8 +205,10 @@ class HashAggregate:
         if not self.takes_selections:
             return None
         batch = selected.batch
-        unscaled = self._unscaled_inputs(batch)
-        if unscaled is None:
+        unscaled = self._unscaled_inputs(batch) or {}
+        if not self._fallible <= unscaled.keys():
+            return None  # computed on the rows kept only (after the filter's guard)
+        if not unscaled:
             return self._dense_partial(self._project_inputs(batch), {}, selected.kept)
         return self._dense_partial(self._project_others(batch), unscaled, selected.kept)
 
@@ -845,6 +856,18 @@ def _summed_unscaled(
         names.append(name)
         sums[name] = _sum_type(found.dtype)
     return pa.Table.from_arrays(columns, names=names), sums
+
+
+def _infallible(expr: Expr) -> bool:
+    """Whether ``expr`` evaluates on any row without an error: a column or a constant
+    (its alias). Arithmetic may divide by zero or overflow on a row a filter leaves out.
+
+    >>> _infallible(col("x").alias("y")), _infallible(col("x") // col("y"))
+    (True, False)
+    """
+    if isinstance(expr, Alias):
+        return _infallible(expr.args[0])
+    return isinstance(expr, (Column, Literal))
 
 
 def _summed_decimals(

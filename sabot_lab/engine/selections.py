@@ -6,7 +6,8 @@ group it leaves out, so the rows are read once (the 10 M-row filter and group-by
 
 A filter that keeps at most a third of the rows copies them as :func:`filter_batch` does
 (few rows are cheap to copy, and cheaper to group), and so does an aggregate that cannot
-count by mask (:meth:`Selected.materialized`).
+count by mask (:meth:`Selected.materialized`), among them one whose inputs could fail on a
+row the filter leaves out (``sum(1000 // x)`` after ``x != 0``).
 
 >>> import pyarrow as pa
 >>> from sabot_lab.expr import col

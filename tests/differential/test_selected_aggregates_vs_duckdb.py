@@ -99,3 +99,22 @@ def test_a_selective_filter_copies_the_few_rows_it_keeps() -> None:
     assert isinstance(copied, pa.RecordBatch) and copied.column("x").to_pylist() == [6, 7, 8]
     assert select_rows(batch, col("x") >= 0) is batch
     assert select_rows(batch, col("x") > 9) is None
+
+
+@pytest.mark.parametrize(
+    ("guard", "value", "sql"),
+    [  # the filter keeps the rows where the aggregate's input can be computed
+        (col("x") != 0, (sl.lit(1_000) // col("x")).alias("v"), "sum(1000 // x)"),
+        (col("x") < 10**9, (col("x") * 10**10).alias("v"), "sum(x * 10000000000)"),
+    ],
+)
+def test_an_input_computed_only_on_the_rows_a_filter_keeps(
+    guard: Any, value: Any, sql: str
+) -> None:
+    # x is 0 or huge in a third of the rows: 1000 // x and x * 10^10 fail there
+    x = [0 if i % 6 == 0 else 10**12 if i % 6 == 3 else i for i in range(30_000)]
+    table = pa.table({"k": [i % 5 for i in range(30_000)], "x": x})
+    stream = sl.from_arrow(table).filter(guard).group_by("k").agg(total=value.sum())
+    where = "x <> 0" if "//" in sql else "x < 1000000000"
+    expected = duckdb_table(f"SELECT k, {sql} AS total FROM t WHERE {where} GROUP BY k", t=table)
+    assert stream.collect().sort_by("k").to_pylist() == expected.sort_by("k").to_pylist()
