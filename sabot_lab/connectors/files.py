@@ -152,6 +152,7 @@ class FileSource(ReplayableSource):
 
     kind = "file"
     keeps_dictionaries = True
+    prunes_only = True
 
     def __init__(
         self,
@@ -237,13 +238,16 @@ class FileSource(ReplayableSource):
         predicate: Expr | None = None,
         position: Any = None,
         encoded: Sequence[str] = (),
+        filter_rows: bool = True,
     ) -> Iterator[tuple[pa.RecordBatch | None, Any]]:
         """The batches after ``position`` (None: from the start), each with the position
         after it (see the module docstring); None for a batch the filter left empty.
         ``encoded``: text columns that stay dictionary-encoded (the engine's
         pipeline-internal encoding, for a consumer that groups by them) when every Parquet
         file read stores them so (:mod:`~sabot_lab.connectors.parquet_dictionaries`), and
-        always in CSV files (:meth:`FileRead.with_dictionaries`)."""
+        always in CSV files (:meth:`FileRead.with_dictionaries`). ``filter_rows`` False: the
+        ``predicate`` prunes files and row groups only, and each batch has its columns as
+        read, after ``columns`` (``prunes_only``)."""
         arrow_filter = None
         if predicate is not None:
             arrow_filter = to_arrow_filter(predicate, self._schema)
@@ -252,11 +256,12 @@ class FileSource(ReplayableSource):
         import pyarrow.dataset as ds
 
         parts = {part.path: part for part in self._parts(arrow_filter, columns, position)}
-        if predicate is not None and self._holds_in_every_row(predicate, parts.values()):
-            predicate = None  # decided by the files' partition keys: no row to filter
         read = columns
         if predicate is not None and columns is not None:
             read = columns + [c for c in predicate.columns() if c not in columns]
+        if predicate is not None and self._holds_in_every_row(predicate, parts.values()):
+            predicate = None  # decided by the files' partition keys: no row to filter
+            read = read if not filter_rows else columns
         fragments = [part.fragment for part in parts.values()]
         schema, file_read = self._dataset.schema, self._read
         decoded: list[str] = []  # read as dictionaries for the filter, decoded after it
@@ -286,9 +291,9 @@ class FileSource(ReplayableSource):
                 batch = batch.slice(part.skip - start)
             if file_read is not None:
                 batch = file_read.conform(batch)
-            if predicate is not None and batch.num_rows:
+            if filter_rows and predicate is not None and batch.num_rows:
                 batch = filter_batch(batch, predicate, columns)
-            if decoded and batch is not None:
+            if filter_rows and decoded and batch is not None:
                 batch = _decoded(batch, decoded, self._schema)
             yield (batch if batch is not None and batch.num_rows else None), part.position()
 

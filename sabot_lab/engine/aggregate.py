@@ -17,7 +17,7 @@ the merged results. Group keys with nulls form their own group, as in SQL ``GROU
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,25 +157,26 @@ class HashAggregate:
         )
 
     # -- phase 1 -------------------------------------------------------------------
-    @property
-    def takes_selections(self) -> bool:
+    def takes_selections(self, encoded: Collection[str] = ()) -> bool:
         """Whether :meth:`partial` may count a filter's :class:`~.selections.Selected` rows
         without copying them: every call a count, sum or mean, and every key an integer or
-        dictionary-encoded column (groups numbered without hashing, :meth:`_dense_codes`).
+        dictionary-encoded column, or text of ``encoded`` (a scan keeps it encoded): groups
+        numbered without hashing (:meth:`_dense_codes`).
 
         >>> schema = pa.schema([("k", pa.int64()), ("s", pa.string()), ("x", pa.float64())])
-        >>> HashAggregate(["k"], [col("x").sum(), col("x").count()], schema).takes_selections
+        >>> HashAggregate(["k"], [col("x").sum(), col("x").count()], schema).takes_selections()
         True
-        >>> HashAggregate(["s"], [col("x").sum()], schema).takes_selections
-        False
+        >>> agg = HashAggregate(["s"], [col("x").sum()], schema)
+        >>> agg.takes_selections(), agg.takes_selections(encoded=["s"])
+        (False, True)
         """
         return (
             bool(self.keys)
             and not self._users
             and all(c.fn in ("count", "sum", "mean") for c in self._calls)
             and all(
-                pa.types.is_integer(t) or pa.types.is_dictionary(t)
-                for t in (self._pre_schema.field(k).type for k in self.keys)
+                k in encoded or pa.types.is_integer(t) or pa.types.is_dictionary(t)
+                for k, t in ((k, self._pre_schema.field(k).type) for k in self.keys)
             )
         )
 
@@ -202,7 +203,7 @@ class HashAggregate:
     def _selected_partial(self, selected: Selected) -> pa.Table | None:
         """The partial aggregate of the rows ``selected`` keeps, counted by mask
         (:meth:`_dense_partial`); None when the batch's keys or values do not allow it."""
-        if not self.takes_selections:
+        if not self.takes_selections(encoded=self.keys):  # (keys that are not: no codes below)
             return None
         batch = selected.batch
         unscaled = self._unscaled_inputs(batch) or {}

@@ -71,7 +71,7 @@ from sabot_lab.engine.watermarks import WatermarkAssigner
 from sabot_lab.engine.window_aggregate import CascadedWindows, window_operator
 from sabot_lab.engine.window_functions import window_columns
 from sabot_lab.errors import PlanError
-from sabot_lab.expr import col
+from sabot_lab.expr import Expr, col
 from sabot_lab.expr.nodes import Column
 from sabot_lab.logical import (
     Aggregate,
@@ -101,7 +101,7 @@ from sabot_lab.logical import (
     WindowFunctions,
     fused_members,
 )
-from sabot_lab.logical.layouts import to_engine_layout
+from sabot_lab.logical.layouts import engine_schema, to_engine_layout
 from sabot_lab.logical.sources import ReplayableSource
 from sabot_lab.window_specs import WindowSpec
 
@@ -167,6 +167,7 @@ class Executor:
         self._counted: dict[str, Any] = {}  # operator id -> the object keeping its counters
         self._readers: dict[str, int] = {}  # operator id -> operators reading its output
         self._encoded: dict[str, list[str]] = {}  # scan id -> text keys it may keep encoded
+        self._marked_scans: set[str] = set()  # scans whose filter prunes: rows marked after
 
     def metrics(self) -> dict[str, dict[str, int]]:
         """Counters of the operators run so far: ``{operator id: {"late_rows": n, ...}}``."""
@@ -270,11 +271,17 @@ class Executor:
         batches: Iterator[RuntimeItem]
         schema = node.output_schema
         encoded = self._encoded.get(node.operator_id)
-        if encoded and checkpoints is None and not marked:
+        pruned = node.operator_id in self._marked_scans  # rows marked by the step after
+        if (encoded or pruned) and checkpoints is None and not marked:
             assert isinstance(source, ReplayableSource)
-            replay = source.replay(self.config.engine.batch_size, *args, encoded=encoded)  # type: ignore[call-arg]
+            options: dict[str, Any] = {"encoded": encoded} if encoded else {}
+            if pruned:
+                options["filter_rows"] = False
+                schema = _with_filter_columns(schema, source.schema, op.predicate)
+            replay = source.replay(self.config.engine.batch_size, *args, **options)
             batches = (batch for batch, _ in replay if batch is not None)
-            schema = _encoded_schema(schema, encoded)
+            if encoded:
+                schema = _encoded_schema(schema, encoded)
         elif not isinstance(source, ReplayableSource) or (
             checkpoints is None and not marked and source.bounded
         ):
@@ -436,7 +443,11 @@ class Executor:
         ):
             pipeline = self._lower(child_id).extend(Step(label, aggregate.partial_batch))
             return pipeline.with_node(node.operator_id)
-        if phase != "final" and aggregate.takes_selections:
+        encoded: list[str] = []
+        if isinstance(op, Aggregate) and phase is None and self._scans_only_for(child_id):
+            # the partials group a Parquet file's dictionary-encoded keys by their codes
+            encoded = [k for k in keys if _is_text(input_schema.field(k).type)]
+        if phase != "final" and aggregate.takes_selections(encoded):
             self._select_for(child_id)
         if phase == "partial":  # a task's partials merged at its input's end
             parts = self._breaker_input(child_id, Step(label, aggregate.partial), node.operator_id)
@@ -447,9 +458,8 @@ class Executor:
                     yield from table.to_batches(max_chunksize=self.config.engine.batch_size)
 
             return self._new_pipeline(node, combined)
-        if isinstance(op, Aggregate) and phase is None and self._scans_only_for(child_id):
-            # the partials group a Parquet file's dictionary-encoded keys by their codes
-            self._encoded[child_id] = [k for k in keys if _is_text(input_schema.field(k).type)]
+        if encoded:
+            self._encoded[child_id] = encoded
         step = None if phase == "final" else Step(label, aggregate.partial)
         child = self._breaker_input(child_id, step, node.operator_id)
 
@@ -460,20 +470,46 @@ class Executor:
         return self._new_pipeline(node, source)
 
     def _select_for(self, node_id: str) -> None:
-        """Lower ``node_id``, when it is a filter only the aggregate after it reads, to mark
-        the rows it keeps rather than copy them (:mod:`~.selections`): that aggregate's
-        partial counts them by mask."""
+        """Lower ``node_id``, when it is a filter only the aggregate after it reads, or a
+        source whose filter may mark its rows (:meth:`_marks_rows`), to mark the rows it
+        keeps rather than copy them (:mod:`~.selections`): that aggregate's partial counts
+        them by mask."""
         node = self.graph.node(node_id)
-        if not isinstance(node.op, Filter) or self._readers.get(node_id, 1) > 1:
+        if self._readers.get(node_id, 1) > 1 or node_id in self._lowered:
             return
-        if node_id in self._lowered:
+        if isinstance(node.op, Filter):
+            upstream = self._lower(node.upstream[0])
+        elif isinstance(node.op, Source) and self._marks_rows(node):
+            self._marked_scans.add(node_id)
+            upstream = self._lower_source(node)
+        else:
             return
+        assert node.op.predicate is not None
         label = f"{node.name} ({node.operator_id})"
         step = Step(label, partial(select_rows, predicate=node.op.predicate))
-        pipeline = self._lower(node.upstream[0]).extend(step).with_node(node_id)
+        pipeline = upstream.extend(step)
+        if node_id not in pipeline.node_ids:
+            pipeline = pipeline.with_node(node_id)
         if self.rows is not None:
             pipeline = self.rows.counted(pipeline, node_id)
         self._lowered[node_id] = pipeline
+
+    def _marks_rows(self, node: StreamOperatorNode) -> bool:
+        """True if the source ``node``'s filter may only prune its files and row groups,
+        its rows then marked by a step after it: a bounded file scan without checkpoints
+        or a limit (:attr:`~sabot_lab.logical.sources.ReplayableSource.prunes_only`)."""
+        op = node.op
+        assert isinstance(op, Source)
+        source = op.source
+        return (
+            op.predicate is not None
+            and op.limit is None
+            and self.checkpoints is None
+            and node.operator_id not in self._split_watermarks
+            and isinstance(source, ReplayableSource)
+            and source.prunes_only
+            and source.bounded
+        )
 
     def _scans_only_for(self, node_id: str) -> bool:
         """True if ``node_id`` is a source that keeps dictionaries whose batches only one
@@ -787,6 +823,22 @@ def _as_tables(partials: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[pa.Tab
 
 def _is_text(dtype: pa.DataType) -> bool:
     return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+
+
+def _with_filter_columns(
+    schema: pa.Schema, source_schema: pa.Schema, predicate: Expr | None
+) -> pa.Schema:
+    """A scan's output ``schema`` with the columns its ``predicate`` reads besides, in the
+    engine's layout: what it yields when it does not filter its rows.
+
+    >>> from sabot_lab.expr import col
+    >>> source = pa.schema([("x", pa.int64()), ("d", pa.string_view())])
+    >>> _with_filter_columns(pa.schema([("x", pa.int64())]), source, col("d") == "a").names
+    ['x', 'd']
+    """
+    names = [] if predicate is None else predicate.columns()
+    extra = [source_schema.field(c) for c in names if c not in schema.names]
+    return pa.schema([*schema, *engine_schema(pa.schema(extra))], metadata=schema.metadata)
 
 
 def _encoded_schema(schema: pa.Schema, encoded: Sequence[str]) -> pa.Schema:

@@ -97,3 +97,42 @@ def test_scan_reads_grouped_keys_as_dictionaries_from_every_file(tmp_path: Path)
     assert {str(b.schema.field("flag").type) for b in plain} == {"string"}
     expected = duckdb_table(SQL.format(where=""), t=pa.concat_tables([table, table]))
     _assert_same(_query(sl.from_parquet(str(tmp_path / "*.parquet"))).collect(), expected)
+
+
+MARKED = [  # (a filter pushed into the scan; DuckDB's WHERE)
+    (sl.col("day") >= 10, "day >= 10"),  # most rows kept: marked for the aggregate
+    (sl.col("day") < 10, "day < 10"),  # a tenth: copied
+    ((sl.col("status") != "O") | (sl.col("day") > 50), "status <> 'O' OR day > 50"),
+    ((sl.col("qty") > -40) & (sl.col("flag") != "R"), "qty > -40 AND flag <> 'R'"),
+    (sl.col("part") != "b", "part <> 'b'"),  # decided by the partition keys
+    ((sl.col("part") == "a") & (sl.col("x") > 0.2), "part = 'a' AND x > 0.2"),
+]
+
+
+@pytest.mark.parametrize(("predicate", "where"), MARKED, ids=[w for _, w in MARKED])
+def test_a_filter_in_the_scan_hands_the_grouped_aggregate_its_rows_by_mask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, predicate: sl.Expr, where: str
+) -> None:
+    """The scan's filter prunes row groups and files; its rows reach the aggregate unfiltered,
+    marked, and the aggregate counts the kept ones (or takes their copy when few)."""
+    from sabot_lab.engine.aggregate import HashAggregate
+
+    parts = {"a": _table(4, nulls=True), "b": _table(5, nulls=True)}
+    for part, table in parts.items():
+        (tmp_path / f"part={part}").mkdir()
+        pq.write_table(table, tmp_path / f"part={part}" / "f.parquet", row_group_size=5_000)
+    both = pa.concat_tables(
+        t.append_column("part", pa.array([p] * t.num_rows)) for p, t in parts.items()
+    )
+    marked: list[int] = []
+    counted = HashAggregate._selected_partial
+    monkeypatch.setattr(
+        HashAggregate,
+        "_selected_partial",
+        lambda self, selected: marked.append(len(selected.kept)) or counted(self, selected),
+    )
+    stream = _query(sl.from_parquet(str(tmp_path), hive_partitioning=True).filter(predicate))
+    assert "] filter (" not in stream.explain()  # the filter is the scan's
+    _assert_same(stream.collect(), duckdb_table(SQL.format(where=f"WHERE {where}"), t=both))
+    if where == "day >= 10":
+        assert sum(marked) == 2 * ROWS  # every row read reached the aggregate, marked
