@@ -32,6 +32,7 @@ from sabot_lab.client.local_registry import (
     RecordedProcess,
     attach,
     local_clusters,
+    running_clusters,
 )
 from sabot_lab.config import get_config
 from sabot_lab.connectors.uploaded_tables import upload_location, uploads_root, write_upload
@@ -74,7 +75,8 @@ class LocalCluster(Cluster):
     (results, checkpoints, logs) unless ``keep_workdir``.
 
     Its processes end with the process that made it (e.g. a notebook's kernel), however that
-    ends; they run in a session of their own, so interrupting the kernel (Ctrl-C, JupyterLab's
+    ends (the next ``LocalCluster`` removes the temporary work directory of one whose kernel
+    was killed before its :meth:`close`); they run in a session of their own, so interrupting the kernel (Ctrl-C, JupyterLab's
     Interrupt) stops only the call it waits in. With ``keep_alive`` they run on until
     :meth:`close` (leaving a ``with`` block does not stop them), and it keeps its work
     directory until then. Such a
@@ -116,6 +118,7 @@ class LocalCluster(Cluster):
                 f"a local cluster named {name!r} is running: sl.LocalCluster.attach({name!r}) "
                 "reconnects to it (and .close() stops it), or choose another name"
             )
+        running_clusters()  # (forgets those that ended unclosed: their temporary directories)
         self.keep_alive = keep_alive
         self.closed = False
         """Whether :meth:`close` was called (its processes are stopped or stopping)."""

@@ -167,6 +167,15 @@ class ClusterRecord:
         """Remove its file."""
         self.path.unlink(missing_ok=True)
 
+    def forget(self) -> None:
+        """Remove its file and, when it was made for the cluster (``temporary``), its work
+        directory: what a cluster leaves whose processes ended without its ``close`` (the
+        kernel that made it killed)."""
+        self.remove()
+        workdir = Path(self.workdir)
+        if self.temporary and workdir.name.startswith("sabot-cluster-"):
+            shutil.rmtree(workdir, ignore_errors=True)
+
     @classmethod
     def load(cls, path: Path) -> ClusterRecord:
         """The record in file ``path``."""
@@ -204,7 +213,8 @@ class ClusterRecord:
 
 def running_clusters() -> list[ClusterRecord]:
     """The records of this user's local clusters whose JobManager runs, kept alive or not,
-    oldest first; the records of those that ended are removed. They hold the clusters'
+    oldest first; those whose processes all ended are forgotten (:meth:`ClusterRecord.forget`:
+    the record, and the work directory made for the cluster). They hold the clusters'
     tokens: what is shown of one is its :meth:`~ClusterRecord.info`.
 
     >>> all(record.alive for record in running_clusters())
@@ -220,8 +230,8 @@ def running_clusters() -> list[ClusterRecord]:
             continue
         if record.alive:
             live.append(record)
-        else:
-            record.remove()
+        elif not any(process.running() for process in record.processes):
+            record.forget()
     return sorted(live, key=lambda r: r.created)
 
 

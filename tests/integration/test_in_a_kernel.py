@@ -10,6 +10,7 @@ says it is idle, so no test waits for it."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import time
@@ -32,7 +33,8 @@ def kernel() -> Iterator[Any]:
     try:
         yield manager, client
     finally:
-        client.execute("if 'cluster' in globals(): cluster.close()")
+        with contextlib.suppress(queue.Empty):  # (a kernel still busy is killed: no wait)
+            _reply(client, client.execute("if 'cluster' in globals(): cluster.close()"), 60)
         client.stop_channels()
         manager.shutdown_kernel(now=True)
 

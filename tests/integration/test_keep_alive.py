@@ -159,3 +159,35 @@ def test_stale_records_are_dropped_and_a_reused_pid_is_never_stopped(registry: P
     finally:
         stranger.kill()
         stranger.wait()
+
+
+MAKE_CLUSTER_AND_WAIT = (
+    "import sys, time, sabot_lab as sl\n"
+    "c = sl.LocalCluster(agents=1, slots=1)\n"
+    "print(c.workdir, c.jobmanager_process.pid, c.agent_processes[0].pid, flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+def test_a_killed_kernels_cluster_leaves_nothing_once_the_next_one_starts(
+    registry: Path,
+) -> None:
+    """The process that made a cluster is killed before its ``close`` (a kernel restarted
+    with SIGKILL): the cluster's processes end with it, and the next ``LocalCluster`` removes
+    its record and the temporary work directory made for it."""
+    maker = subprocess.Popen(
+        [sys.executable, "-c", MAKE_CLUSTER_AND_WAIT], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert maker.stdout is not None
+        workdir, *pids = maker.stdout.readline().split()
+    finally:
+        maker.kill()
+        maker.wait()
+    assert Path(workdir).is_dir() and len(list(registry.glob("*.json"))) == 1
+    wait_for(lambda: not any(running(int(p)) for p in pids), timeout=60)
+    with sl.LocalCluster(agents=1, slots=1) as cluster:
+        assert not Path(workdir).exists()
+        (record,) = running_clusters()
+        assert record.uri == cluster.uri  # the ended cluster's record is gone
+    assert not list(registry.glob("*.json"))
