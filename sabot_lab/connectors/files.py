@@ -152,7 +152,6 @@ class FileSource(ReplayableSource):
 
     kind = "file"
     keeps_dictionaries = True
-    prunes_only = True
 
     def __init__(
         self,
@@ -230,6 +229,11 @@ class FileSource(ReplayableSource):
 
     def accepts_filter(self, predicate: Expr) -> bool:
         return to_arrow_filter(predicate, self._schema) is not None
+
+    def prunes_only(self, predicate: Expr) -> bool:
+        """True unless ``predicate`` reads partition keys only (decided file by file, no row
+        of a file read is filtered out)."""
+        return not set(predicate.columns()) <= set(self._partition_keys.names)
 
     def replay(
         self,

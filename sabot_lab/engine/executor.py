@@ -497,7 +497,7 @@ class Executor:
     def _marks_rows(self, node: StreamOperatorNode) -> bool:
         """True if the source ``node``'s filter may only prune its files and row groups,
         its rows then marked by a step after it: a bounded file scan without checkpoints
-        or a limit (:attr:`~sabot_lab.logical.sources.ReplayableSource.prunes_only`)."""
+        or a limit (:meth:`~sabot_lab.logical.sources.ReplayableSource.prunes_only`)."""
         op = node.op
         assert isinstance(op, Source)
         source = op.source
@@ -507,8 +507,8 @@ class Executor:
             and self.checkpoints is None
             and node.operator_id not in self._split_watermarks
             and isinstance(source, ReplayableSource)
-            and source.prunes_only
             and source.bounded
+            and source.prunes_only(op.predicate)
         )
 
     def _scans_only_for(self, node_id: str) -> bool:

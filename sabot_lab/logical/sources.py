@@ -142,10 +142,12 @@ class ReplayableSource(SourceSpec):
     """True if :meth:`replay` takes ``encoded``: text columns it may yield
     dictionary-encoded, for an aggregate that groups by them."""
 
-    prunes_only: bool = False
-    """True if :meth:`replay` takes ``filter_rows``: when False, its ``predicate`` only
-    prunes what it reads (files, row groups), and the rows come unfiltered with the
-    predicate's columns after the others, for a step that marks the rows kept."""
+    def prunes_only(self, predicate: Expr) -> bool:
+        """True if :meth:`replay` takes ``filter_rows`` and with ``predicate`` gains by it:
+        when False, the predicate only prunes what it reads (files, row groups), and the
+        rows come unfiltered with the predicate's columns after the others, for a step that
+        marks the rows kept. By default False."""
+        return False
 
     def scan(
         self, batch_size: int, columns: list[str] | None = None, predicate: Expr | None = None
