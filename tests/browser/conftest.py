@@ -129,8 +129,10 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     _write_settings(home / "settings")
     _install_extension(home)
     (home / "xdg").mkdir(mode=0o700)
+    (home / "tmp").mkdir()
     env = {
         **os.environ,
+        "TMPDIR": str(home / "tmp"),  # the notebooks' temporary directories: removed with it
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),

@@ -1,5 +1,5 @@
 """Every ```python block of the README runs as written: each on its own, in a fresh namespace
-and an empty working directory, with sabot-lab's deprecation warnings as errors (a sample
+and an empty working directory (which holds the temporary directories it makes too), with sabot-lab's deprecation warnings as errors (a sample
 must show the current spelling); a ```text block right after one is what it prints (but
 for the numbers in operator ids, which count the operators a process has made)."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ def test_a_readme_sample_runs_as_written(
     block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # (a sample's mkdtemp: in here)
     code = compile(block.code, f"README.md:{block.line}", "exec")
     printed = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(printed):
