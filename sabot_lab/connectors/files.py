@@ -265,7 +265,8 @@ class FileSource(ReplayableSource):
             read = columns + [c for c in predicate.columns() if c not in columns]
         if predicate is not None and self._holds_in_every_row(predicate, parts.values()):
             predicate = None  # decided by the files' partition keys: no row to filter
-            read = read if not filter_rows else columns
+            if filter_rows:  # (else the step after marking the rows reads its columns)
+                read = columns
         fragments = [part.fragment for part in parts.values()]
         schema, file_read = self._dataset.schema, self._read
         decoded: list[str] = []  # read as dictionaries for the filter, decoded after it
